@@ -1,0 +1,271 @@
+/* Declarations shared between the runtime's files (never installed). Naming: brc__<module>_*
+ * for cross-file internals; file-local functions are static. */
+#ifndef BRC_INTERNAL_H
+#define BRC_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cuda.h> /* types only: every entry point is reached through brc__cu() */
+
+#include "baracuda/baracuda.h"
+
+#define BRC__INTERNAL __attribute__((visibility("hidden")))
+#define BRC__PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/* ---- errors (status.c) ---------------------------------------------------------------------- */
+
+/* Starts a public call: clears this thread's message. */
+BRC__INTERNAL void brc__error_clear(void);
+/* Records a failure and returns s. The first message since brc__error_clear wins. */
+BRC__INTERNAL brc_status brc__error(brc_status s, const char *fmt, ...) BRC__PRINTF(2, 3);
+BRC__INTERNAL void brc__error_set_log(const char *log);
+/* One line on stderr ("baracuda: warning: ..."), once per distinct tag in the process. */
+BRC__INTERNAL void brc__warn_once(const char *tag, const char *fmt, ...) BRC__PRINTF(2, 3);
+
+/* A growable string; on allocation failure it records oom and stops growing. */
+typedef struct brc__str {
+    char *p;
+    size_t len, cap;
+    bool oom;
+} brc__str;
+BRC__INTERNAL void brc__str_addf(brc__str *s, const char *fmt, ...) BRC__PRINTF(2, 3);
+BRC__INTERNAL void brc__str_add(brc__str *s, const char *text, size_t n);
+BRC__INTERNAL void brc__str_free(brc__str *s);
+
+/* ---- loader (loader/loader.c) ----------------------------------------------------------------- */
+
+/* Driver entry points, resolved through cuGetProcAddress at the header's CUDA_VERSION so the
+ * versioned symbol (_v2, _v3) that matches the prototype is the one we get. */
+#define BRC__CU_FNS(X)                                                                           \
+    X(cuInit)                                                                                    \
+    X(cuDriverGetVersion)                                                                        \
+    X(cuGetErrorName)                                                                            \
+    X(cuDeviceGet)                                                                               \
+    X(cuDeviceGetCount)                                                                          \
+    X(cuDeviceGetAttribute)                                                                      \
+    X(cuDeviceGetName)                                                                           \
+    X(cuDevicePrimaryCtxRetain)                                                                  \
+    X(cuDevicePrimaryCtxRelease)                                                                 \
+    X(cuCtxPushCurrent)                                                                          \
+    X(cuCtxPopCurrent)                                                                           \
+    X(cuCtxGetCurrent)                                                                           \
+    X(cuCtxSynchronize)                                                                          \
+    X(cuLibraryLoadData)                                                                         \
+    X(cuLibraryGetKernel)                                                                        \
+    X(cuKernelGetFunction)                                                                       \
+    X(cuFuncGetAttribute)                                                                        \
+    X(cuLaunchKernel)                                                                            \
+    X(cuMemAlloc)                                                                                \
+    X(cuMemFree)                                                                                 \
+    X(cuMemcpyHtoD)                                                                              \
+    X(cuMemcpyDtoH)                                                                              \
+    X(cuMemsetD8)                                                                                \
+    X(cuMemcpyDtoDAsync)                                                                         \
+    X(cuStreamCreate)                                                                            \
+    X(cuStreamDestroy)                                                                           \
+    X(cuStreamSynchronize)                                                                       \
+    X(cuStreamBeginCapture)                                                                      \
+    X(cuStreamEndCapture)                                                                        \
+    X(cuGraphInstantiateWithFlags)                                                               \
+    X(cuGraphLaunch)                                                                             \
+    X(cuGraphDestroy)                                                                            \
+    X(cuGraphExecDestroy)                                                                        \
+    X(cuEventCreate)                                                                             \
+    X(cuEventRecord)                                                                             \
+    X(cuEventSynchronize)                                                                        \
+    X(cuEventElapsedTime)                                                                        \
+    X(cuEventDestroy)
+
+typedef struct brc__cu_api {
+#define BRC__X(fn) __typeof__(&fn) fn;
+    BRC__CU_FNS(BRC__X)
+#undef BRC__X
+} brc__cu_api;
+
+/* nvrtc.h / nvJitLink.h types are not needed by callers: the JIT holds them. */
+typedef struct brc__nvrtc_api brc__nvrtc_api;
+typedef struct brc__jitlink_api brc__jitlink_api;
+
+/* Loads libcuda and calls cuInit(0) once. NULL with the error set on failure. */
+BRC__INTERNAL const brc__cu_api *brc__cu(void);
+BRC__INTERNAL const brc__nvrtc_api *brc__nvrtc(void);
+BRC__INTERNAL const brc__jitlink_api *brc__jitlink(void);
+/* "CUDA_ERROR_INVALID_VALUE" (or the number when the driver cannot name it). */
+BRC__INTERNAL const char *brc__cu_errname(CUresult r);
+/* An identity of the NVRTC and nvJitLink binaries that would be loaded (their GNU build ids),
+ * found without loading them (a dlopen of NVRTC costs ~12 ms; a disk hit must not). Static
+ * string; "" if neither can be found. */
+BRC__INTERNAL const char *brc__toolchain_id(void);
+/* Test hook: replaces the toolchain identity (NULL restores the real one). */
+BRC__INTERNAL void brc__toolchain_id_override(const char *id);
+
+/* ---- hashing ---------------------------------------------------------------------------------- */
+
+typedef struct brc__hash128 {
+    uint64_t lo, hi;
+} brc__hash128;
+
+/* Canonical, length-prefixed record hashed with XXH3-128: every field is tagged and sized, so
+ * two different records never hash the same input bytes. */
+typedef struct brc__keybuf {
+    unsigned char *p;
+    size_t len, cap;
+    bool oom;
+} brc__keybuf;
+BRC__INTERNAL void brc__key_str(brc__keybuf *k, const char *tag, const char *s);
+BRC__INTERNAL void brc__key_i64(brc__keybuf *k, const char *tag, int64_t v);
+BRC__INTERNAL brc__hash128 brc__key_finish(brc__keybuf *k);
+BRC__INTERNAL brc__hash128 brc__hash_bytes(const void *p, size_t n);
+BRC__INTERNAL uint64_t brc__hash64(const void *p, size_t n);
+/* 32 lowercase hex digits. */
+BRC__INTERNAL void brc__hash_hex(brc__hash128 h, char out[33]);
+
+/* ---- embedded kernel sources (generated at build time) ---------------------------------------- */
+
+typedef struct brc__source {
+    const char *name;   /* "prelude.cuh" */
+    const char *text;   /* NUL-terminated */
+    size_t len;
+    const char *sha256; /* of the file as embedded, computed at build time */
+} brc__source;
+BRC__INTERNAL const brc__source *brc__source_find(const char *name);
+BRC__INTERNAL const brc__source *brc__source_list(size_t *count);
+
+/* ---- context (device.c) ----------------------------------------------------------------------- */
+
+struct brc_context {
+    int device;    /* -1 when offline */
+    CUdevice cu_device;
+    CUcontext cu_ctx; /* the retained primary context */
+    int sm_major, sm_minor;
+    int sm_count;
+    char arch[16]; /* "sm_90", "sm_90a" */
+};
+
+/* Makes ctx's CUDA context current on this thread if it is not; *pushed says whether to pop. */
+BRC__INTERNAL brc_status brc__ctx_enter(const brc_context *ctx, bool *pushed);
+BRC__INTERNAL void brc__ctx_leave(bool pushed);
+/* Parses "sm_90" / "sm_90a" into its parts; false if malformed. */
+BRC__INTERNAL bool brc__arch_parse(const char *arch, int *major, int *minor, bool *accel);
+
+/* ---- JIT (jit/jit.c) -------------------------------------------------------------------------- */
+
+/* What identifies one kernel: the template, the integer specialization tuple (fixed field
+ * order per template) and the generated specialization source (the snippet that instantiates
+ * the template). The in-process table is keyed on (template, spec tuple, arch); the disk key
+ * hashes everything that changes the binary. */
+#define BRC__SPEC_MAX 16
+typedef struct brc__kernel_req {
+    const char *template_name;      /* "elementwise" */
+    const char *const *sources;     /* embedded files, in order, NULL-terminated */
+    int32_t nspec;
+    int64_t spec[BRC__SPEC_MAX];
+    const char *snippet;            /* generated source appended after the sources */
+    const char *const *options;     /* extra NVRTC options (NULL-terminated), or NULL */
+    const char *name_expr;          /* "brc::ew_contig<brc_op, 1, 8>" */
+    const char *descriptor;         /* canonical spec string, for metadata and messages */
+} brc__kernel_req;
+
+typedef struct brc__kernel {
+    /* Immutable once published. */
+    char *lowered;       /* mangled kernel name */
+    unsigned char *image;
+    size_t image_size;
+    int regs, shared_bytes, local_bytes;
+    double compile_ms;   /* 0 for a disk hit */
+    bool from_disk;
+    CUlibrary lib;       /* loaded on first use with a device; NULL offline */
+    CUkernel kernel;
+} brc__kernel;
+
+/* Returns the kernel for req on ctx's arch: from the in-process table, else the disk cache,
+ * else compiled (once, whatever the number of threads asking). With a device, the module is
+ * also loaded. The kernel lives until the process ends. */
+BRC__INTERNAL brc_status brc__jit_get(const brc_context *ctx, const brc__kernel_req *req,
+                                      const brc__kernel **out);
+/* The function handle of k in ctx (loads it into ctx's CUDA context). */
+BRC__INTERNAL brc_status brc__jit_function(const brc_context *ctx, const brc__kernel *k,
+                                           CUfunction *out);
+/* The disk key of req for an arch, exposed for tests. */
+BRC__INTERNAL brc_status brc__jit_disk_key(const brc__kernel_req *req, const char *arch,
+                                           brc__hash128 *out);
+/* Test hook: replaces an embedded source's text (and so its hash) for this process; NULL text
+ * restores the embedded one. */
+BRC__INTERNAL void brc__source_override(const char *name, const char *text);
+/* Test hook: forget the in-process table (kernels stay allocated: plans may hold them). */
+BRC__INTERNAL void brc__jit_forget_memory(void);
+
+/* Register count, static shared and local memory of a kernel, read from its cubin's ELF
+ * sections (works offline). false if the image is not a cubin holding that kernel. */
+BRC__INTERNAL bool brc__cubin_resources(const void *image, size_t size, const char *lowered,
+                                        int *regs, int *shared_bytes, int *local_bytes);
+
+/* ---- cache store (cache/store.c) ---------------------------------------------------------------- */
+
+typedef struct brc__cache_row {
+    brc__hash128 key;
+    const char *template_name, *descriptor, *arch, *output_kind, *toolchain, *lowered;
+    int regs, shared_bytes, local_bytes;
+    double compile_ms;
+    const unsigned char *image;
+    size_t image_size;
+} brc__cache_row;
+
+/* A loaded row: owned by the caller, freed with brc__cache_loaded_free. */
+typedef struct brc__cache_loaded {
+    char *lowered;
+    unsigned char *image;
+    size_t image_size;
+    int regs, shared_bytes, local_bytes;
+} brc__cache_loaded;
+
+/* All of these degrade instead of failing: a cache that cannot be opened, read or written
+ * logs one warning and behaves as empty. lookup returns true on a verified hit. */
+BRC__INTERNAL bool brc__cache_lookup(brc__hash128 key, brc__cache_loaded *out);
+BRC__INTERNAL void brc__cache_insert(const brc__cache_row *row);
+BRC__INTERNAL void brc__cache_delete(brc__hash128 key);
+BRC__INTERNAL void brc__cache_loaded_free(brc__cache_loaded *l);
+/* Test hook: close the database so the next use reopens it (after BARACUDA_CACHE_DIR changed). */
+BRC__INTERNAL void brc__cache_reset(void);
+BRC__INTERNAL void brc__stats_add(int which, double ms);
+enum { BRC__STAT_MEMORY_HIT, BRC__STAT_DISK_HIT, BRC__STAT_COMPILE, BRC__STAT_BAD_ROW };
+
+/* ---- plans (plan.c) ------------------------------------------------------------------------------ */
+
+typedef enum brc__family {
+    BRC__FAM_UNARY = 1,
+    BRC__FAM_BINARY,
+    BRC__FAM_TERNARY,
+    BRC__FAM_CAST
+} brc__family;
+
+typedef struct brc__plan_vt {
+    void (*destroy)(brc_plan *p); /* frees the family's private state */
+} brc__plan_vt;
+
+struct brc_plan {
+    const brc__plan_vt *vt;
+    brc__family family;
+    const brc_context *ctx;
+    char *sku;
+    char *descriptor;
+    size_t workspace;
+    void *impl; /* family state */
+};
+
+/* Allocates a plan (zeroed impl of impl_size bytes). */
+BRC__INTERNAL brc_status brc__plan_new(const brc_context *ctx, brc__family fam,
+                                       const brc__plan_vt *vt, size_t impl_size,
+                                       brc_plan **out);
+/* Checks that plan is of family fam and can run (made with a device). */
+BRC__INTERNAL brc_status brc__plan_check_run(const brc_plan *plan, brc__family fam,
+                                             const char *fn);
+/* Validates the fields common to every descriptor. */
+BRC__INTERNAL brc_status brc__tensor_check(const brc_tensor_desc *d, const char *what);
+BRC__INTERNAL const brc_plan_prefs *brc__prefs_or_default(const brc_plan_prefs *p,
+                                                          brc_status *st);
+
+#endif /* BRC_INTERNAL_H */

@@ -1,0 +1,64 @@
+/* The generic plan object: a small vtable, the SKU and canonical descriptor strings, the
+ * workspace size; and the preference defaults. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static const brc_plan_prefs default_prefs = BRC_PLAN_PREFS_INIT;
+
+const brc_plan_prefs *brc__prefs_or_default(const brc_plan_prefs *p, brc_status *st) {
+    *st = BRC_STATUS_OK;
+    if (!p) return &default_prefs;
+    if (p->struct_size < offsetof(brc_plan_prefs, vector_width) + sizeof(int)) {
+        *st = brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                         "plan prefs: struct_size %zu too small (initialize with BRC_PLAN_PREFS_INIT)",
+                         p->struct_size);
+        return NULL;
+    }
+    return p;
+}
+
+brc_status brc__plan_new(const brc_context *ctx, brc__family fam, const brc__plan_vt *vt,
+                         size_t impl_size, brc_plan **out) {
+    *out = NULL;
+    brc_plan *p = calloc(1, sizeof *p);
+    void *impl = impl_size ? calloc(1, impl_size) : NULL;
+    if (!p || (impl_size && !impl)) {
+        free(p);
+        free(impl);
+        return brc__error(BRC_STATUS_OUT_OF_MEMORY, "plan: out of memory");
+    }
+    p->vt = vt;
+    p->family = fam;
+    p->ctx = ctx;
+    p->impl = impl;
+    *out = p;
+    return BRC_STATUS_OK;
+}
+
+void brc_plan_destroy(brc_plan *plan) {
+    if (!plan) return;
+    if (plan->vt && plan->vt->destroy) plan->vt->destroy(plan);
+    free(plan->impl);
+    free(plan->sku);
+    free(plan->descriptor);
+    free(plan);
+}
+
+size_t brc_plan_workspace_size(const brc_plan *plan) { return plan ? plan->workspace : 0; }
+const char *brc_plan_sku(const brc_plan *plan) { return plan && plan->sku ? plan->sku : ""; }
+const char *brc_plan_descriptor(const brc_plan *plan) {
+    return plan && plan->descriptor ? plan->descriptor : "";
+}
+
+brc_status brc__plan_check_run(const brc_plan *plan, brc__family fam, const char *fn) {
+    if (!plan) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: plan is NULL", fn);
+    if (plan->family != fam)
+        return brc__error(BRC_STATUS_WRONG_PLAN, "%s: plan %s belongs to another op family", fn,
+                          brc_plan_descriptor(plan));
+    if (plan->ctx->device < 0)
+        return brc__error(BRC_STATUS_WRONG_PLAN, "%s: plan %s was made in an offline context (%s)", fn,
+                          brc_plan_descriptor(plan), plan->ctx->arch);
+    return BRC_STATUS_OK;
+}

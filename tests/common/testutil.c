@@ -1,0 +1,203 @@
+/* Shared test helpers (see testutil.h). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+const char *tu_fresh_cache(void) {
+    static char dir[256];
+    snprintf(dir, sizeof dir, "/tmp/brc-test-XXXXXX");
+    cr_assert(mkdtemp(dir) != NULL, "mkdtemp failed");
+    setenv("BARACUDA_CACHE_DIR", dir, 1);
+    unsetenv("BARACUDA_CACHE_DISABLE");
+    brc__cache_reset();
+    brc__jit_forget_memory();
+    return dir;
+}
+
+brc_context *tu_device_or_skip(void) {
+    brc_context_opts o = BRC_CONTEXT_OPTS_INIT;
+    o.device = 0;
+    brc_context *ctx = NULL;
+    brc_status s = brc_context_create(&o, &ctx);
+    if (s == BRC_STATUS_LIBRARY_NOT_FOUND || s == BRC_STATUS_NO_DEVICE) {
+        cr_skip_test("no CUDA device here (%s): GPU test skipped", brc_last_error());
+    }
+    cr_assert_eq(s, BRC_STATUS_OK, "context: %s", brc_last_error());
+    cr_assert_eq(brc__cu()->cuCtxPushCurrent(ctx->cu_ctx), CUDA_SUCCESS);
+    return ctx;
+}
+
+brc_context *tu_offline(const char *arch) {
+    brc_context_opts o = BRC_CONTEXT_OPTS_INIT;
+    o.device = -1;
+    o.arch = arch;
+    brc_context *ctx = NULL;
+    cr_assert_eq(brc_context_create(&o, &ctx), BRC_STATUS_OK, "%s", brc_last_error());
+    return ctx;
+}
+
+uint64_t tu_rand(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+double tu_uniform(uint64_t *s, double lo, double hi) {
+    return lo + (hi - lo) * ((double)(tu_rand(s) >> 11) / 9007199254740992.0);
+}
+
+/* ---- storage formats, modelled independently of the device code -------------------------- */
+
+uint16_t tu_f32_to_f16(float f) {
+    _Float16 h = (_Float16)f; /* GCC's conversion rounds to nearest even */
+    uint16_t b;
+    memcpy(&b, &h, 2);
+    return b;
+}
+
+static double f16_value(uint16_t b) {
+    _Float16 h;
+    memcpy(&h, &b, 2);
+    return (double)h;
+}
+
+uint16_t tu_f32_to_bf16(float f) {
+    if (isnan(f)) return 0x7fc0;
+    /* Nearest of the two bf16 neighbours; ties to the even one. */
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint32_t lo = u & 0xffff0000u, hi = lo + 0x10000u;
+    float flo, fhi;
+    memcpy(&flo, &lo, 4);
+    memcpy(&fhi, &hi, 4);
+    double dlo = fabs((double)f - (double)flo), dhi = fabs((double)fhi - (double)f);
+    if (isinf(f)) return (uint16_t)(u >> 16);
+    if (dlo < dhi || (dlo == dhi && ((lo >> 16) & 1u) == 0)) return (uint16_t)(lo >> 16);
+    return (uint16_t)(hi >> 16);
+}
+
+static double bf16_value(uint16_t b) {
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+double tu_fp8_value(brc_dtype t, uint8_t c) {
+    bool e4 = t == BRC_FP8E4M3;
+    int E = e4 ? 4 : 5, M = e4 ? 3 : 2, B = e4 ? 7 : 15;
+    int s = c >> 7, e = (c >> M) & ((1 << E) - 1), m = c & ((1 << M) - 1);
+    double v;
+    if (e4 && (c & 0x7f) == 0x7f) return NAN;
+    if (!e4 && e == 31) v = m ? NAN : INFINITY;
+    else if (e == 0) v = ldexp((double)m, 1 - B - M);
+    else v = ldexp(1.0 + (double)m / (1 << M), e - B);
+    return s ? -v : v;
+}
+
+/* Brute force: the nearest finite code (ties to the even code), saturating. */
+uint8_t tu_f32_to_fp8(brc_dtype t, float f) {
+    bool e4 = t == BRC_FP8E4M3;
+    if (isnan(f)) return e4 ? 0x7f : 0x7e;
+    uint8_t sign = signbit(f) ? 0x80 : 0;
+    double a = fabs((double)f);
+    int best = 0;
+    double bestd = INFINITY;
+    for (int c = 0; c < 128; c++) {
+        double v = tu_fp8_value(t, (uint8_t)c);
+        if (isnan(v) || isinf(v)) continue;
+        double d = fabs(v - a);
+        if (d < bestd || (d == bestd && (c & 1) == 0)) {
+            best = c;
+            bestd = d;
+        }
+    }
+    return (uint8_t)(sign | best);
+}
+
+double tu_decode(brc_dtype t, const void *p) {
+    switch (t) {
+    case BRC_F32: { float v; memcpy(&v, p, 4); return v; }
+    case BRC_F64: { double v; memcpy(&v, p, 8); return v; }
+    case BRC_F16: { uint16_t v; memcpy(&v, p, 2); return f16_value(v); }
+    case BRC_BF16: { uint16_t v; memcpy(&v, p, 2); return bf16_value(v); }
+    case BRC_FP8E4M3: case BRC_FP8E5M2: return tu_fp8_value(t, *(const uint8_t *)p);
+    case BRC_I8: return *(const int8_t *)p;
+    case BRC_U8: return *(const uint8_t *)p;
+    case BRC_I16: { int16_t v; memcpy(&v, p, 2); return v; }
+    case BRC_I32: { int32_t v; memcpy(&v, p, 4); return v; }
+    case BRC_I64: { int64_t v; memcpy(&v, p, 8); return (double)v; }
+    case BRC_U32: { uint32_t v; memcpy(&v, p, 4); return v; }
+    case BRC_BOOL: { uint8_t v = *(const uint8_t *)p; return v > 1 ? NAN : v; }
+    default: return NAN;
+    }
+}
+
+/* Floats: round to f32 first for the halves and fp8 (the library's rule). Integers: wrap
+ * modulo 2^bits (the value must be an integer). bool: nonzero. */
+void tu_encode(brc_dtype t, double v, void *p) {
+    switch (t) {
+    case BRC_F32: { float f = (float)v; memcpy(p, &f, 4); return; }
+    case BRC_F64: memcpy(p, &v, 8); return;
+    case BRC_F16: { uint16_t b = tu_f32_to_f16((float)v); memcpy(p, &b, 2); return; }
+    case BRC_BF16: { uint16_t b = tu_f32_to_bf16((float)v); memcpy(p, &b, 2); return; }
+    case BRC_FP8E4M3: case BRC_FP8E5M2: *(uint8_t *)p = tu_f32_to_fp8(t, (float)v); return;
+    case BRC_BOOL: *(uint8_t *)p = v != 0; return;
+    default: break;
+    }
+    int64_t i = (int64_t)v;
+    uint64_t u = (uint64_t)i;
+    switch (t) {
+    case BRC_I8: case BRC_U8: { uint8_t b = (uint8_t)u; memcpy(p, &b, 1); return; }
+    case BRC_I16: { uint16_t b = (uint16_t)u; memcpy(p, &b, 2); return; }
+    case BRC_I32: case BRC_U32: { uint32_t b = (uint32_t)u; memcpy(p, &b, 4); return; }
+    case BRC_I64: memcpy(p, &i, 8); return;
+    default: return;
+    }
+}
+
+/* ---- references the kind tables name ----------------------------------------------------- */
+
+double brc_ref_erfinv(double x) {
+    /* Newton on erf from a rough start; erf is exact enough in double. */
+    if (x <= -1) return -INFINITY;
+    if (x >= 1) return INFINITY;
+    double y = 0.886226925452758 * x;
+    for (int i = 0; i < 100; i++) {
+        double e = erf(y) - x;
+        double step = e / (1.1283791670955126 * exp(-y * y));
+        y -= step;
+        if (fabs(step) < 1e-17 * (1 + fabs(y))) break;
+    }
+    return y;
+}
+
+double brc_ref_digamma(double x) {
+    double acc = 0;
+    while (x < 12) {
+        acc -= 1 / x;
+        x += 1;
+    }
+    double r = 1 / x, r2 = r * r;
+    return acc + log(x) - 0.5 * r -
+           r2 * (1.0 / 12 - r2 * (1.0 / 120 - r2 * (1.0 / 252 - r2 * (1.0 / 240 - r2 * (1.0 / 132)))));
+}
+
+double brc_ref_clamp(double x, double lo, double hi) {
+    if (isnan(x)) return x;
+    return x < lo ? lo : (x > hi ? hi : x);
+}
+double brc_ref_maxn(double x, double y) { return isnan(x) || isnan(y) ? NAN : (x > y ? x : y); }
+double brc_ref_minn(double x, double y) { return isnan(x) || isnan(y) ? NAN : (x < y ? x : y); }
+double brc_ref_remainder(double x, double y) {
+    double r = fmod(x, y);
+    return (r != 0 && ((r < 0) != (y < 0))) ? r + y : r;
+}

@@ -1,0 +1,40 @@
+/* Shared test helpers: temporary cache directories, the driver/device probe for GPU tests,
+ * float64 references for the conversions, and random data. */
+#ifndef BRC_TESTUTIL_H
+#define BRC_TESTUTIL_H
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+/* A fresh empty directory under /tmp; BARACUDA_CACHE_DIR points at it and the store is reset. */
+const char *tu_fresh_cache(void);
+/* Creates a context on device 0 or skips the test (cr_skip_test) with the reason. */
+brc_context *tu_device_or_skip(void);
+/* Offline context for arch or fails the test. */
+brc_context *tu_offline(const char *arch);
+
+/* Deterministic random numbers (splitmix64). */
+uint64_t tu_rand(uint64_t *s);
+double tu_uniform(uint64_t *s, double lo, double hi);
+
+/* Host float64 models of the storage formats (independent of the device code). */
+double tu_decode(brc_dtype t, const void *p);       /* storage -> double */
+void tu_encode(brc_dtype t, double v, void *p);     /* double -> storage, the library's cast rules */
+uint16_t tu_f32_to_bf16(float f);
+uint16_t tu_f32_to_f16(float f);
+uint8_t tu_f32_to_fp8(brc_dtype t, float f);
+double tu_fp8_value(brc_dtype t, uint8_t code);
+
+/* References the kind tables name. */
+double brc_ref_erfinv(double x);
+double brc_ref_digamma(double x);
+double brc_ref_clamp(double x, double lo, double hi);
+double brc_ref_maxn(double x, double y);
+double brc_ref_minn(double x, double y);
+double brc_ref_remainder(double x, double y);
+double brc_ref_nextafter(double x, double y);
+
+#endif
