@@ -30,7 +30,7 @@ ew_contig(typename Op::to* out, const typename Op::tx* x, const typename Op::ty*
     typedef typename Op::ty TY;
     typedef typename Op::tz TZ;
     typedef typename Op::to TO;
-    const typename Op::C a = (typename Op::C)pa, b = (typename Op::C)pb;
+    const typename Op::C a = convert<typename Op::C>(pa), b = convert<typename Op::C>(pb);
     const i64 tile = (i64)EW_THREADS * VEC * EW_UNROLL;
     const i64 base = (i64)blockIdx.x * tile;
     if (aligned && base + tile <= n) {
@@ -62,7 +62,7 @@ template <class Op, int NIN, int R, class IDX>
 __global__ void __launch_bounds__(EW_THREADS)
 ew_strided(typename Op::to* out, const typename Op::tx* x, const typename Op::ty* y,
            const typename Op::tz* z, i64 n, double pa, double pb, ew_layout<R> L) {
-    const typename Op::C a = (typename Op::C)pa, b = (typename Op::C)pb;
+    const typename Op::C a = convert<typename Op::C>(pa), b = convert<typename Op::C>(pb);
     const IDX i = (IDX)blockIdx.x * EW_THREADS + (IDX)threadIdx.x;
     if ((i64)i >= n) return;
     IDX rem = i, o0 = 0, o1 = 0, o2 = 0, o3 = 0;

@@ -154,11 +154,16 @@ template <class To, class From, int FROM_FP = is_fp<From>::v, int TO_FP = is_fp<
 struct cvt { static __device__ __forceinline__ To run(From v) { return (To)v; } };
 template <class To, class From>
 struct cvt<To, From, 1, 0> { static __device__ __forceinline__ To run(From v) { return f2i<To>(v); } };
-template <class From, int A, int B_>
-struct cvt<bool, From, A, B_> { static __device__ __forceinline__ bool run(From v) { return v != (From)0; } };
+// To bool: nonzero (NaN is nonzero). From bool: 0 or 1.
+template <class From>
+struct cvt<bool, From, 1, 0> { static __device__ __forceinline__ bool run(From v) { return v != (From)0; } };
+template <class From>
+struct cvt<bool, From, 0, 0> { static __device__ __forceinline__ bool run(From v) { return v != (From)0; } };
+template <class To>
+struct cvt<To, bool, 0, 1> { static __device__ __forceinline__ To run(bool v) { return v ? (To)1 : (To)0; } };
+template <class To>
+struct cvt<To, bool, 0, 0> { static __device__ __forceinline__ To run(bool v) { return v ? (To)1 : (To)0; } };
 template <> struct cvt<bool, bool, 0, 0> { static __device__ __forceinline__ bool run(bool v) { return v; } };
-template <class To, int B_>
-struct cvt<To, bool, 0, B_> { static __device__ __forceinline__ To run(bool v) { return v ? (To)1 : (To)0; } };
 // f64 -> f32 storage for halves: explicit, so that f64 -> f16 rounds through f32.
 template <class To, class From>
 __device__ __forceinline__ To convert(From v) { return cvt<To, From>::run(v); }
@@ -242,7 +247,7 @@ template <class T> __device__ __forceinline__ T shr_(T x, T n) {
     if (n < 0 || n >= (T)bits) return x < 0 ? (T)-1 : (T)0;
     return (T)(x >> n);
 }
-// digamma: recurrence up to x >= 6, then the asymptotic series; reflection for x < 0.
+// digamma: recurrence up to x >= 10, then the asymptotic series; reflection for x < 0.
 template <class T> __device__ __forceinline__ T digamma_(T x) {
     if (x == T(0)) return copysign(T(1) / T(0), -x);
     T acc = T(0);
@@ -253,7 +258,7 @@ template <class T> __device__ __forceinline__ T digamma_(T x) {
         x = T(1) - x;
     }
 #pragma unroll 1
-    while (x < T(6)) { acc -= T(1) / x; x += T(1); }
+    while (x < T(10)) { acc -= T(1) / x; x += T(1); }
     T r = T(1) / x, r2 = r * r;
     T s = r2 * (T(1) / 12 - r2 * (T(1) / 120 - r2 * (T(1) / 252 - r2 * (T(1) / 240 - r2 * (T(1) / 132)))));
     return acc + log(x) - T(0.5) * r - s;

@@ -153,7 +153,7 @@ void tu_encode(brc_dtype t, double v, void *p) {
     case BRC_BOOL: *(uint8_t *)p = v != 0; return;
     default: break;
     }
-    int64_t i = (int64_t)v;
+    int64_t i = v >= 0x1p63 ? INT64_MAX : v <= -0x1p63 ? INT64_MIN : (int64_t)v;
     uint64_t u = (uint64_t)i;
     switch (t) {
     case BRC_I8: case BRC_U8: { uint8_t b = (uint8_t)u; memcpy(p, &b, 1); return; }
@@ -192,8 +192,7 @@ double brc_ref_digamma(double x) {
 }
 
 double brc_ref_clamp(double x, double lo, double hi) {
-    if (isnan(x)) return x;
-    return x < lo ? lo : (x > hi ? hi : x);
+    return brc_ref_minn(brc_ref_maxn(x, lo), hi); /* min(max(x, lo), hi), even when lo > hi */
 }
 double brc_ref_maxn(double x, double y) { return isnan(x) || isnan(y) ? NAN : (x > y ? x : y); }
 double brc_ref_minn(double x, double y) { return isnan(x) || isnan(y) ? NAN : (x < y ? x : y); }
