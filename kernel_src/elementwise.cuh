@@ -6,7 +6,7 @@
 
 namespace brc {
 
-enum { EW_THREADS = 256, EW_UNROLL = 4 };
+enum { EW_THREADS = 256, EW_UNROLL = 8 };
 
 template <int R> struct ew_layout {
     i64 shape[R];
@@ -34,22 +34,36 @@ ew_contig(typename Op::to* out, const typename Op::tx* x, const typename Op::ty*
     const i64 tile = (i64)EW_THREADS * VEC * EW_UNROLL;
     const i64 base = (i64)blockIdx.x * tile;
     if (aligned && base + tile <= n) {
-        // One vector per operand per step. The op body is inlined VEC times, not VEC * UNROLL
-        // times: compile time grows with the copies, and a full grid keeps enough bytes in
-        // flight without per-thread unrolling.
+        // One vector per operand per step, the next step's vectors loaded before this step's
+        // math (two loads in flight per thread). The op body is inlined VEC times, not
+        // VEC * UNROLL times: compile time grows with the copies.
+        const TX* xp = x + base + (i64)threadIdx.x * VEC;
+        const TY* yp = y + base + (i64)threadIdx.x * VEC;
+        const TZ* zp = z + base + (i64)threadIdx.x * VEC;
+        TO* op = out + base + (i64)threadIdx.x * VEC;
+        const int step = EW_THREADS * VEC;
+        vec<TX, VEC> cx = *reinterpret_cast<const vec<TX, VEC>*>(xp);
+        vec<TY, VEC> cy;
+        vec<TZ, VEC> cz;
+        if (NIN > 1) cy = *reinterpret_cast<const vec<TY, VEC>*>(yp);
+        if (NIN > 2) cz = *reinterpret_cast<const vec<TZ, VEC>*>(zp);
 #pragma unroll 1
         for (int u = 0; u < EW_UNROLL; u++) {
-            const i64 i = base + ((i64)u * EW_THREADS + threadIdx.x) * VEC;
-            const vec<TX, VEC> vx = *reinterpret_cast<const vec<TX, VEC>*>(x + i);
-            vec<TY, VEC> vy;
-            vec<TZ, VEC> vz;
-            if (NIN > 1) vy = *reinterpret_cast<const vec<TY, VEC>*>(y + i);
-            if (NIN > 2) vz = *reinterpret_cast<const vec<TZ, VEC>*>(z + i);
+            vec<TX, VEC> nx;
+            vec<TY, VEC> ny;
+            vec<TZ, VEC> nz;
+            const i64 next = (i64)(u + 1 < EW_UNROLL ? u + 1 : u) * step;
+            nx = *reinterpret_cast<const vec<TX, VEC>*>(xp + next);
+            if (NIN > 1) ny = *reinterpret_cast<const vec<TY, VEC>*>(yp + next);
+            if (NIN > 2) nz = *reinterpret_cast<const vec<TZ, VEC>*>(zp + next);
             vec<TO, VEC> vo;
 #pragma unroll
             for (int k = 0; k < VEC; k++)
-                vo.v[k] = ew_apply<Op, NIN>(vx.v[k], NIN > 1 ? vy.v[k] : TY(), NIN > 2 ? vz.v[k] : TZ(), a, b);
-            *reinterpret_cast<vec<TO, VEC>*>(out + i) = vo;
+                vo.v[k] = ew_apply<Op, NIN>(cx.v[k], NIN > 1 ? cy.v[k] : TY(), NIN > 2 ? cz.v[k] : TZ(), a, b);
+            *reinterpret_cast<vec<TO, VEC>*>(op + (i64)u * step) = vo;
+            cx = nx;
+            if (NIN > 1) cy = ny;
+            if (NIN > 2) cz = nz;
         }
     } else {
         const i64 end = base + tile < n ? base + tile : n;

@@ -101,7 +101,7 @@ static const char *storage_type(brc_dtype t) {
 
 enum { OP_UNARY, OP_BINARY, OP_TERNARY, OP_CAST };
 /* Must match kernel_src/elementwise.cuh. */
-enum { EW_THREADS = 256, EW_UNROLL = 4 };
+enum { EW_THREADS = 256, EW_UNROLL = 8 };
 static const char *const family_names[] = {"unary", "binary", "ternary", "cast"};
 
 /* A layout after broadcasting and merging: rank dims, strides per operand ([0] output). */

@@ -108,6 +108,7 @@ uint8_t tu_f32_to_fp8(brc_dtype t, float f) {
     bool e4 = t == BRC_FP8E4M3;
     if (isnan(f)) return e4 ? 0x7f : 0x7e;
     uint8_t sign = signbit(f) ? 0x80 : 0;
+    if (isinf(f)) return (uint8_t)(sign | (e4 ? 0x7e : 0x7b)); /* saturating */
     double a = fabs((double)f);
     int best = 0;
     double bestd = INFINITY;
