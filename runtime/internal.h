@@ -233,6 +233,9 @@ BRC__INTERNAL void brc__cache_reset(void);
 BRC__INTERNAL void brc__stats_add(int which, double ms);
 enum { BRC__STAT_MEMORY_HIT, BRC__STAT_DISK_HIT, BRC__STAT_COMPILE, BRC__STAT_BAD_ROW };
 
+/* The BRC_CLS_* bit of a dtype (ops/elementwise.c); 0 for a value that is not a dtype. */
+BRC__INTERNAL unsigned brc__dtype_class(brc_dtype t);
+
 /* ---- plans (plan.c) ------------------------------------------------------------------------------ */
 
 typedef enum brc__family {

@@ -63,7 +63,7 @@ int brc_unary_kind_from_name(const char *name) { return kind_find(unary_kinds, C
 int brc_binary_kind_from_name(const char *name) { return kind_find(binary_kinds, COUNT(binary_kinds), name); }
 int brc_ternary_kind_from_name(const char *name) { return kind_find(ternary_kinds, COUNT(ternary_kinds), name); }
 
-static unsigned dtype_class(brc_dtype t) {
+unsigned brc__dtype_class(brc_dtype t) {
     switch (t) {
     case BRC_F64: return BRC_CLS_F64;
     case BRC_F32: return BRC_CLS_F32;
@@ -368,7 +368,7 @@ static brc_status start(brc_context *ctx, const void *desc, brc_plan **out, cons
 static brc_status check_kind(const kind_info *info, int kind, const char *fam, brc_dtype t) {
     if (!info)
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: kind %d is not a %s kind", fam, kind, fam);
-    if (!(info->classes & dtype_class(t)))
+    if (!(info->classes & brc__dtype_class(t)))
         return brc__error(BRC_STATUS_UNSUPPORTED, "%s(kind=%s): dtype %s is not supported", fam, info->name,
                           brc_dtype_name(t));
     return BRC_STATUS_OK;

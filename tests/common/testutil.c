@@ -43,6 +43,13 @@ brc_context *tu_offline(const char *arch) {
     return ctx;
 }
 
+brc_unary_desc tu_unary(brc_unary_kind kind, brc_dtype t, int64_t n) {
+    brc_unary_desc d = {.kind = kind};
+    brc_tensor_desc_contiguous(&d.x, t, 1, &n);
+    d.y = d.x;
+    return d;
+}
+
 uint64_t tu_rand(uint64_t *s) {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;

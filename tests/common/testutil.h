@@ -16,6 +16,9 @@ brc_context *tu_device_or_skip(void);
 /* Offline context for arch or fails the test. */
 brc_context *tu_offline(const char *arch);
 
+/* A contiguous 1-D unary descriptor of n elements (x and y alike). */
+brc_unary_desc tu_unary(brc_unary_kind kind, brc_dtype t, int64_t n);
+
 /* Deterministic random numbers (splitmix64). */
 uint64_t tu_rand(uint64_t *s);
 double tu_uniform(uint64_t *s, double lo, double hi);

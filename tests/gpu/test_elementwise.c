@@ -308,17 +308,6 @@ static void run_all_layouts(brc_context *ctx, const op *o) {
 static const brc_dtype all_dtypes[] = {BRC_F32, BRC_F64, BRC_F16, BRC_BF16, BRC_I8, BRC_U8, BRC_I16,
                                        BRC_I32, BRC_I64, BRC_U32, BRC_BOOL};
 
-static unsigned class_of(brc_dtype t) {
-    switch (t) {
-    case BRC_F64: return BRC_CLS_F64;
-    case BRC_F32: return BRC_CLS_F32;
-    case BRC_F16: case BRC_BF16: return BRC_CLS_HALF;
-    case BRC_I8: case BRC_I16: case BRC_I32: case BRC_I64: return BRC_CLS_SINT;
-    case BRC_U8: case BRC_U32: return BRC_CLS_UINT;
-    case BRC_BOOL: return BRC_CLS_BOOL;
-    default: return BRC_CLS_FP8;
-    }
-}
 
 /* Integer parameters: the float defaults of the table would truncate to dull values. */
 static void int_params(int kind, double *a, double *b) {
@@ -361,7 +350,7 @@ ParameterizedTest(int *kind, unary, every_dtype, .timeout = 600) {
     int tested = 0;
     for (size_t t = 0; t < sizeof all_dtypes / sizeof all_dtypes[0]; t++) {
         brc_dtype dt = all_dtypes[t];
-        if (!(u->cls & class_of(dt))) continue;
+        if (!(u->cls & brc__dtype_class(dt))) continue;
         char name[96];
         snprintf(name, sizeof name, "unary(kind=%s,dtype=%s)", u->name, brc_dtype_name(dt));
         op o = {0, *kind, {dt, dt, dt}, dt, 1, u->a, u->b, {u->dom, 0, 0}, name};
@@ -386,7 +375,7 @@ ParameterizedTest(int *kind, binary, every_dtype, .timeout = 600) {
     int tested = 0;
     for (size_t t = 0; t < sizeof all_dtypes / sizeof all_dtypes[0]; t++) {
         brc_dtype dt = all_dtypes[t];
-        if (!(b->cls & class_of(dt))) continue;
+        if (!(b->cls & brc__dtype_class(dt))) continue;
         char name[96];
         snprintf(name, sizeof name, "binary(kind=%s,dtype=%s)", b->name, brc_dtype_name(dt));
         int dx = *kind == BRC_BINARY_POW ? BRC_DOM_POS : BRC_DOM_ANY;
@@ -406,7 +395,7 @@ ParameterizedTest(int *kind, ternary, every_dtype, .timeout = 600) {
     const tinfo *ti = &ternary_info[*kind];
     for (size_t t = 0; t < sizeof all_dtypes / sizeof all_dtypes[0]; t++) {
         brc_dtype dt = all_dtypes[t];
-        if (!(ti->cls & class_of(dt))) continue;
+        if (!(ti->cls & brc__dtype_class(dt))) continue;
         char name[96];
         snprintf(name, sizeof name, "ternary(kind=%s,dtype=%s)", ti->name, brc_dtype_name(dt));
         bool where = *kind == BRC_TERNARY_WHERE;

@@ -12,13 +12,6 @@
 
 #include "testutil.h"
 
-static brc_unary_desc unary(brc_unary_kind kind, brc_dtype t) {
-    brc_unary_desc d = {.kind = kind};
-    int64_t n = 1000;
-    brc_tensor_desc_contiguous(&d.x, t, 1, &n);
-    d.y = d.x;
-    return d;
-}
 
 static brc_jit_stats stats(void) {
     brc_jit_stats s;
@@ -27,7 +20,7 @@ static brc_jit_stats stats(void) {
 }
 
 static void plan_ok(brc_context *ctx, brc_unary_kind kind) {
-    brc_unary_desc d = unary(kind, BRC_F32);
+    brc_unary_desc d = tu_unary(kind, BRC_F32, 1000);
     brc_plan *p = NULL;
     cr_assert_eq(brc_unary_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     brc_plan_destroy(p);

@@ -12,17 +12,6 @@ static const brc_dtype dtypes[] = {BRC_F32, BRC_F64, BRC_F16, BRC_BF16, BRC_FP8E
                                    BRC_U8, BRC_I16, BRC_I32, BRC_I64, BRC_U32, BRC_BOOL};
 #define NDT (sizeof dtypes / sizeof dtypes[0])
 
-static unsigned class_of(brc_dtype t) {
-    switch (t) {
-    case BRC_F64: return BRC_CLS_F64;
-    case BRC_F32: return BRC_CLS_F32;
-    case BRC_F16: case BRC_BF16: return BRC_CLS_HALF;
-    case BRC_FP8E4M3: case BRC_FP8E5M2: return BRC_CLS_FP8;
-    case BRC_I8: case BRC_I16: case BRC_I32: case BRC_I64: return BRC_CLS_SINT;
-    case BRC_U8: case BRC_U32: return BRC_CLS_UINT;
-    default: return BRC_CLS_BOOL;
-    }
-}
 
 static const unsigned unary_cls[] = {
 #define X(N, n, num, cls, dom, a, b, dev, ref) [num] = cls,
@@ -80,7 +69,7 @@ ParameterizedTest(job *j, compile, every_kind_and_dtype, .timeout = 1200) {
         char what[128];
         if (j->family == 0) {
             for (int k = 0; k < BRC_UNARY_COUNT_; k++) {
-                if (!(unary_cls[k] & class_of(dt))) continue;
+                if (!(unary_cls[k] & brc__dtype_class(dt))) continue;
                 brc_unary_desc d = {(brc_unary_kind)k, c1, c1, 1, 0};
                 snprintf(what, sizeof what, "unary %s %s", brc_unary_kind_name((brc_unary_kind)k), brc_dtype_name(dt));
                 expect_plan(brc_unary_plan(ctx, &d, NULL, &p), p, what, &count);
@@ -91,7 +80,7 @@ ParameterizedTest(job *j, compile, every_kind_and_dtype, .timeout = 1200) {
             }
         } else if (j->family == 1) {
             for (int k = 0; k < BRC_BINARY_COUNT_; k++) {
-                if (!(binary_cls[k] & class_of(dt))) continue;
+                if (!(binary_cls[k] & brc__dtype_class(dt))) continue;
                 brc_tensor_desc y = c1;
                 if (binary_cmp[k]) y.dtype = BRC_BOOL;
                 brc_binary_desc d = {(brc_binary_kind)k, c1, c1, y};
@@ -100,7 +89,7 @@ ParameterizedTest(job *j, compile, every_kind_and_dtype, .timeout = 1200) {
             }
         } else if (j->family == 2) {
             for (int k = 0; k < BRC_TERNARY_COUNT_; k++) {
-                if (!(ternary_cls[k] & class_of(dt))) continue;
+                if (!(ternary_cls[k] & brc__dtype_class(dt))) continue;
                 brc_tensor_desc cond = c1;
                 if (k == BRC_TERNARY_WHERE) cond.dtype = BRC_BOOL;
                 brc_ternary_desc d = {(brc_ternary_kind)k, cond, c1, c1, c1, 0.5};

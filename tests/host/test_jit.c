@@ -8,12 +8,6 @@
 
 #include "testutil.h"
 
-static brc_unary_desc unary(brc_unary_kind kind, brc_dtype t, int64_t n) {
-    brc_unary_desc d = {.kind = kind};
-    brc_tensor_desc_contiguous(&d.x, t, 1, &n);
-    d.y = d.x;
-    return d;
-}
 
 static brc_jit_stats stats(void) {
     brc_jit_stats s;
@@ -24,7 +18,7 @@ static brc_jit_stats stats(void) {
 Test(jit, miss_then_memory_hit_then_disk_hit) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
-    brc_unary_desc d = unary(BRC_UNARY_GELU_TANH, BRC_BF16, 4096);
+    brc_unary_desc d = tu_unary(BRC_UNARY_GELU_TANH, BRC_BF16, 4096);
     brc_plan *p = NULL;
     brc_jit_stats s0 = stats();
     cr_assert_eq(brc_unary_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
@@ -51,7 +45,7 @@ Test(jit, miss_then_memory_hit_then_disk_hit) {
 Test(jit, archs_are_separate_kernels) {
     tu_fresh_cache();
     brc_context *a = tu_offline("sm_80"), *b = tu_offline("sm_90");
-    brc_unary_desc d = unary(BRC_UNARY_SILU, BRC_F16, 100);
+    brc_unary_desc d = tu_unary(BRC_UNARY_SILU, BRC_F16, 100);
     brc_plan *p = NULL, *q = NULL;
     brc_jit_stats s0 = stats();
     cr_assert_eq(brc_unary_plan(a, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
@@ -140,7 +134,7 @@ Test(key, toolchain_identity_is_found_without_loading) {
 Test(jit, edited_source_recompiles) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
-    brc_unary_desc d = unary(BRC_UNARY_ABS, BRC_F32, 10);
+    brc_unary_desc d = tu_unary(BRC_UNARY_ABS, BRC_F32, 10);
     brc_plan *p = NULL;
     cr_assert_eq(brc_unary_plan(ctx, &d, NULL, &p), BRC_STATUS_OK);
     brc_plan_destroy(p);
@@ -164,7 +158,7 @@ Test(jit, edited_source_recompiles) {
 static brc_context *sf_ctx;
 static void *sf_worker(void *arg) {
     (void)arg;
-    brc_unary_desc d = unary(BRC_UNARY_LGAMMA, BRC_F64, 1000);
+    brc_unary_desc d = tu_unary(BRC_UNARY_LGAMMA, BRC_F64, 1000);
     brc_plan *p = NULL;
     brc_status s = brc_unary_plan(sf_ctx, &d, NULL, &p);
     brc_plan_destroy(p);
@@ -211,7 +205,7 @@ Test(jit, arch_newer_than_nvrtc_is_unsupported_offline) {
     setenv("BARACUDA_CACHE_DISABLE", "1", 1);
     brc__cache_reset();
     brc_context *ctx = tu_offline("sm_990");
-    brc_unary_desc d = unary(BRC_UNARY_NEG, BRC_F32, 10);
+    brc_unary_desc d = tu_unary(BRC_UNARY_NEG, BRC_F32, 10);
     brc_plan *p = NULL;
     cr_expect_eq(brc_unary_plan(ctx, &d, NULL, &p), BRC_STATUS_UNSUPPORTED);
     cr_expect(strstr(brc_last_error(), "cannot target sm_990"), "%s", brc_last_error());
