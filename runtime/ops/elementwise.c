@@ -120,11 +120,9 @@ typedef struct ew_impl {
     size_t in_size[3], out_size;
     bool alias_ok[3];
     double alpha, beta;
-    ew_layout L;
     /* The strided kernel's brc::ew_layout<R> argument: shape[R], then stride[4][R]. */
     int64_t packed[5 * BRC_MAX_RANK];
     CUfunction fn;
-    const brc__kernel *kernel;
 } ew_impl;
 
 static const brc__plan_vt ew_vt = {NULL};
@@ -334,11 +332,9 @@ static brc_status plan_common(brc_context *ctx, const ew_request *rq, const brc_
     }
     im->alpha = rq->alpha;
     im->beta = rq->beta;
-    im->L = L;
     for (int d = 0; d < L.rank; d++) im->packed[d] = L.shape[d];
     for (int kk = 0; kk < 4; kk++)
         for (int d = 0; d < L.rank; d++) im->packed[L.rank + kk * L.rank + d] = kk <= rq->nin ? L.stride[kk][d] : 0;
-    im->kernel = k;
     if (ctx->device >= 0 && (st = brc__jit_function(ctx, k, &im->fn))) goto fail;
     p->descriptor = desc.p;
     p->sku = sku.p;
@@ -416,8 +412,6 @@ brc_status brc_ternary_plan(brc_context *ctx, const brc_ternary_desc *d, const b
     if ((st = brc__tensor_check(&d->a, "ternary: a")) || (st = brc__tensor_check(&d->b, "ternary: b")) ||
         (st = check_kind(info, (int)d->kind, "ternary", where ? d->b.dtype : d->a.dtype)))
         return st;
-    if (where && d->a.dtype == BRC_DTYPE_COUNT_)
-        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "ternary(kind=where): condition dtype invalid");
     if ((!where && (st = same_dtype("ternary", info->name, d->a.dtype, d->b.dtype, "b"))) ||
         (st = same_dtype("ternary", info->name, d->b.dtype, d->c.dtype, "c")) ||
         (st = same_dtype("ternary", info->name, d->b.dtype, d->y.dtype, "y")))

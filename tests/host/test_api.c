@@ -200,6 +200,9 @@ Test(validation, kinds_and_dtypes, .init = setup, .fini = teardown) {
     brc_ternary_desc t = {.kind = BRC_TERNARY_FMA, .a = d.x, .b = d.x, .c = d.x, .y = d.x};
     t.a.dtype = t.b.dtype = t.c.dtype = t.y.dtype = BRC_I32;
     EXPECT_PLAN_FAILS(brc_ternary_plan(ctx, &t, NULL, &p_), BRC_STATUS_UNSUPPORTED, "not supported");
+    t.kind = BRC_TERNARY_WHERE;
+    t.a.dtype = (brc_dtype)42;
+    EXPECT_PLAN_FAILS(brc_ternary_plan(ctx, &t, NULL, &p_), BRC_STATUS_INVALID_ARGUMENT, "not a dtype");
     t.kind = (brc_ternary_kind)-1;
     EXPECT_PLAN_FAILS(brc_ternary_plan(ctx, &t, NULL, &p_), BRC_STATUS_INVALID_ARGUMENT, "not a ternary kind");
 }
