@@ -203,6 +203,7 @@ Test(validation, kinds_and_dtypes, .init = setup, .fini = teardown) {
     t.kind = BRC_TERNARY_WHERE;
     t.a.dtype = (brc_dtype)42;
     EXPECT_PLAN_FAILS(brc_ternary_plan(ctx, &t, NULL, &p_), BRC_STATUS_INVALID_ARGUMENT, "not a dtype");
+    t.a.dtype = BRC_BOOL;
     t.kind = (brc_ternary_kind)-1;
     EXPECT_PLAN_FAILS(brc_ternary_plan(ctx, &t, NULL, &p_), BRC_STATUS_INVALID_ARGUMENT, "not a ternary kind");
 }
