@@ -236,6 +236,70 @@ enum { BRC__STAT_MEMORY_HIT, BRC__STAT_DISK_HIT, BRC__STAT_COMPILE, BRC__STAT_BA
 /* The BRC_CLS_* bit of a dtype (ops/elementwise.c); 0 for a value that is not a dtype. */
 BRC__INTERNAL unsigned brc__dtype_class(brc_dtype t);
 
+/* ---- descriptors and manifests (manifest.c) --------------------------------------------------- */
+
+/* A parsed plan descriptor: "family(key=value,key=value)". Columns are 1-based byte offsets
+ * into the text it was parsed from, so errors can point at the offending token. */
+#define BRC__DESC_MAX_KV 24
+typedef struct brc__desc_kv {
+    char key[32];
+    char val[96];
+    int key_col, val_col;
+    bool used;
+} brc__desc_kv;
+
+typedef struct brc__desc {
+    char family[32];
+    int family_col;
+    int nkv;
+    brc__desc_kv kv[BRC__DESC_MAX_KV];
+    int err_col; /* where the first reported problem is (0: the whole descriptor) */
+} brc__desc;
+
+/* Parses one descriptor (surrounding blanks allowed, nothing else). On failure: INVALID_ARGUMENT,
+ * the message (without a position) in brc_last_error and the column in d->err_col. */
+BRC__INTERNAL brc_status brc__desc_parse(const char *text, brc__desc *d);
+/* Accessors used by the families' from-descriptor functions. Each marks its key used; on a bad
+ * value each returns INVALID_ARGUMENT (or UNSUPPORTED) with d->err_col at the value. */
+BRC__INTERNAL const char *brc__desc_get(brc__desc *d, const char *key); /* NULL if absent */
+BRC__INTERNAL brc_status brc__desc_need(brc__desc *d, const char *key, const char **val);
+BRC__INTERNAL brc_status brc__desc_int(brc__desc *d, const char *key, int64_t lo, int64_t hi,
+                                       int64_t dflt, int64_t *out);
+BRC__INTERNAL brc_status brc__desc_dtype(brc__desc *d, const char *key, brc_dtype *out);
+/* value must be one of names[0..n); absent gives dflt (a negative dflt makes the key required). */
+BRC__INTERNAL brc_status brc__desc_pick(brc__desc *d, const char *key, const char *const *names,
+                                        int n, int dflt, int *out);
+/* Fails on the first key no accessor asked for. */
+BRC__INTERNAL brc_status brc__desc_done(brc__desc *d);
+
+/* Each family that can be warmed from a descriptor provides one of these: it makes a plan
+ * (any sizes will do, as long as the kernels are the ones the descriptor names) in ctx. The
+ * table of families is in manifest.c. */
+typedef brc_status (*brc__from_desc_fn)(brc_context *ctx, brc__desc *d, brc_plan **out);
+BRC__INTERNAL brc_status brc__ew_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
+
+/* Makes the plan a descriptor names. Errors name the column: "column 12: unknown key 'foo'". */
+BRC__INTERNAL brc_status brc__plan_from_descriptor(brc_context *ctx, const char *text,
+                                                   brc_plan **out);
+
+typedef struct brc__manifest_line {
+    char *text; /* the descriptor, trimmed */
+    int line;   /* 1-based */
+} brc__manifest_line;
+typedef struct brc__manifest {
+    brc__manifest_line *lines;
+    size_t n;
+} brc__manifest;
+/* Reads and checks the syntax of every line (no plan is made). Errors: "path:line:col: ...". */
+BRC__INTERNAL brc_status brc__manifest_read(const char *path, brc__manifest *m);
+BRC__INTERNAL brc_status brc__manifest_parse(const char *text, const char *name, brc__manifest *m);
+BRC__INTERNAL void brc__manifest_free(brc__manifest *m);
+
+/* BARACUDA_RECORD: appends descriptor to the record manifest unless it is there already
+ * (deduplicated in the process and, under an flock, in the file). Families call it once a plan
+ * is made. A no-op when the variable is unset. */
+BRC__INTERNAL void brc__record(const char *descriptor);
+
 /* ---- plans (plan.c) ------------------------------------------------------------------------------ */
 
 typedef enum brc__family {

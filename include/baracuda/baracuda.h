@@ -241,6 +241,20 @@ typedef struct brc_jit_stats {
 
 BRC_API void brc_jit_stats_get(brc_jit_stats *out);
 
+/* ---- Warming: plans named by descriptors and manifests --------------------------------------- */
+
+/* Selects the plan a canonical descriptor names ("unary(kind=gelu,dtype=f16,layout=contig)",
+ * the string brc_plan_descriptor prints), so its kernels are compiled or loaded into the
+ * cache, then releases it. Works in offline contexts. Keys may come in any order and keys at
+ * their defaults may be left out. Errors: INVALID_ARGUMENT ("column 7: unknown key 'dtyp' for
+ * unary"), UNSUPPORTED (a kind/dtype pair the family does not have), and the compile errors. */
+BRC_API brc_status brc_warm(brc_context *ctx, const char *descriptor);
+/* Warms every descriptor of a manifest file (format: docs/manifest-format.md). The whole file
+ * is parsed first; a syntax error ("path:line:column: ...") stops before anything is compiled.
+ * Otherwise every line is warmed and the first failure is returned ("path:line: ..."). Setting
+ * BARACUDA_RECORD=path makes the library append each plan it selects to that manifest. */
+BRC_API brc_status brc_warm_manifest(brc_context *ctx, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

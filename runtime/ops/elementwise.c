@@ -339,6 +339,7 @@ static brc_status plan_common(brc_context *ctx, const ew_request *rq, const brc_
     p->descriptor = desc.p;
     p->sku = sku.p;
     brc__str_free(&snip);
+    brc__record(p->descriptor);
     *out = p;
     return BRC_STATUS_OK;
 
@@ -426,6 +427,87 @@ brc_status brc_cast_plan(brc_context *ctx, const brc_cast_desc *d, const brc_pla
     if (st) return st;
     ew_request rq = {OP_CAST, -1, NULL, 1, {&d->x}, &d->y, 0, 0};
     return plan_common(ctx, &rq, prefs, out);
+}
+
+/* ---- rebuilding a plan from its descriptor (manifests, `baracuda warm`) ---------------------------- */
+
+/* Operands whose merged layout is exactly what the descriptor says: contiguous, or rank dims
+ * of 2 that cannot merge (each stride leaves a gap) — with one huge stride for index=64. */
+static void layout_for(brc_tensor_desc *t, brc_dtype dt, bool contig, int rank, bool index64) {
+    memset(t, 0, sizeof *t);
+    t->dtype = dt;
+    if (contig) {
+        int64_t n = index64 ? (int64_t)INT32_MAX + 1 : 4096;
+        brc_tensor_desc_contiguous(t, dt, 1, &n);
+        return;
+    }
+    t->rank = rank;
+    int64_t stride = 2;
+    for (int d = rank - 1; d >= 0; d--) {
+        t->shape[d] = 2;
+        t->strides[d] = stride;
+        stride = stride * 2 + 1;
+    }
+    if (index64) t->strides[0] = (int64_t)1 << 31;
+}
+
+brc_status brc__ew_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
+    int op = -1;
+    for (int i = 0; i < 4; i++)
+        if (strcmp(d->family, family_names[i]) == 0) op = i;
+    const kind_info *table = op == OP_UNARY ? unary_kinds : op == OP_BINARY ? binary_kinds : ternary_kinds;
+    size_t count = op == OP_UNARY ? COUNT(unary_kinds) : op == OP_BINARY ? COUNT(binary_kinds) : COUNT(ternary_kinds);
+    const char *names[BRC_UNARY_COUNT_ + BRC_BINARY_COUNT_];
+    for (size_t i = 0; i < count; i++) names[i] = table[i].name;
+    static const char *const layouts[] = {"contig", "strided"};
+    int kind = -1, layout = 0;
+    int64_t rank = 0, index = 32, vec = 0;
+    brc_dtype x = BRC_F32, y = BRC_F32, cond = BRC_BOOL;
+    brc_status st;
+    if (op == OP_CAST) {
+        if ((st = brc__desc_dtype(d, "from", &x)) || (st = brc__desc_dtype(d, "to", &y))) return st;
+    } else if ((st = brc__desc_pick(d, "kind", names, (int)count, -1, &kind)) ||
+               (op == OP_TERNARY && kind == BRC_TERNARY_WHERE && (st = brc__desc_dtype(d, "cond", &cond))) ||
+               (st = brc__desc_dtype(d, "dtype", &x))) {
+        return st;
+    }
+    if ((st = brc__desc_pick(d, "layout", layouts, 2, 0, &layout)) ||
+        (st = brc__desc_int(d, "rank", layout ? 1 : 0, layout ? BRC_MAX_RANK : 0, layout ? -1 : 0, &rank)) ||
+        (st = brc__desc_int(d, "index", 32, 64, 32, &index)) || (st = brc__desc_int(d, "vec", 1, 16, 0, &vec)))
+        return st;
+    if (layout && rank < 0) {
+        const char *unused;
+        return brc__desc_need(d, "rank", &unused);
+    }
+    if (index != 32 && index != 64) {
+        d->err_col = d->family_col;
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "index must be 32 or 64");
+    }
+    if (op != OP_CAST) y = op == OP_BINARY && table[kind].returns_bool ? BRC_BOOL : x;
+    brc_tensor_desc a, b, o;
+    layout_for(&a, op == OP_TERNARY && kind == BRC_TERNARY_WHERE ? cond : x, !layout, (int)rank, index == 64);
+    layout_for(&b, x, !layout, (int)rank, index == 64);
+    layout_for(&o, y, !layout, (int)rank, index == 64);
+    brc_plan_prefs prefs = BRC_PLAN_PREFS_INIT;
+    prefs.vector_width = (int)vec;
+    switch (op) {
+    case OP_UNARY: {
+        brc_unary_desc u = {(brc_unary_kind)kind, a, o, 1, 0};
+        return brc_unary_plan(ctx, &u, &prefs, out);
+    }
+    case OP_BINARY: {
+        brc_binary_desc bd = {(brc_binary_kind)kind, a, b, o};
+        return brc_binary_plan(ctx, &bd, &prefs, out);
+    }
+    case OP_TERNARY: {
+        brc_ternary_desc t = {(brc_ternary_kind)kind, a, b, b, o, 0};
+        return brc_ternary_plan(ctx, &t, &prefs, out);
+    }
+    default: {
+        brc_cast_desc c = {a, o};
+        return brc_cast_plan(ctx, &c, &prefs, out);
+    }
+    }
 }
 
 /* ---- running ------------------------------------------------------------------------------------- */

@@ -1,0 +1,468 @@
+/* Plan descriptors as text: the parser ("family(key=value,...)"), the accessors the families use
+ * to rebuild a plan from one, manifests (one descriptor per line), BARACUDA_RECORD, and the
+ * public warm entry points. Grammar and rules: docs/manifest-format.md. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* ---- the families that can be rebuilt from a descriptor ---------------------------------------- */
+
+static const struct {
+    const char *family;
+    brc__from_desc_fn make;
+} families[] = {
+    {"unary", brc__ew_from_desc},
+    {"binary", brc__ew_from_desc},
+    {"ternary", brc__ew_from_desc},
+    {"cast", brc__ew_from_desc},
+};
+
+/* ---- parsing one descriptor --------------------------------------------------------------------- */
+
+static bool is_name_start(char c) { return (c >= 'a' && c <= 'z') || c == '_'; }
+static bool is_name(char c) { return is_name_start(c) || (c >= '0' && c <= '9'); }
+static bool is_value(char c) {
+    return is_name(c) || (c >= 'A' && c <= 'Z') || c == '.' || c == '-' || c == '+';
+}
+static bool is_blank(char c) { return c == ' ' || c == '\t'; }
+
+static brc_status parse_fail(brc__desc *d, const char *s, const char *at, const char *what) {
+    d->err_col = (int)(at - s) + 1;
+    if (*at == '\0') return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s, found the end of the line", what);
+    return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s, found '%c'", what, *at);
+}
+
+/* Copies the token [b, e) into out (cap bytes); false if it does not fit. */
+static bool take(char *out, size_t cap, const char *b, const char *e) {
+    if ((size_t)(e - b) >= cap) return false;
+    memcpy(out, b, (size_t)(e - b));
+    out[e - b] = '\0';
+    return true;
+}
+
+brc_status brc__desc_parse(const char *s, brc__desc *d) {
+    memset(d, 0, sizeof *d);
+    const char *p = s;
+    while (is_blank(*p)) p++;
+    if (!is_name_start(*p)) return parse_fail(d, s, p, "expected a family name (lowercase)");
+    const char *b = p;
+    while (is_name(*p)) p++;
+    d->family_col = (int)(b - s) + 1;
+    if (!take(d->family, sizeof d->family, b, p)) {
+        d->err_col = d->family_col;
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "family name too long");
+    }
+    while (is_blank(*p)) p++;
+    if (*p != '(') return parse_fail(d, s, p, "expected '(' after the family name");
+    p++;
+    while (is_blank(*p)) p++;
+    if (*p != ')') {
+        for (;;) {
+            while (is_blank(*p)) p++;
+            if (!is_name_start(*p)) return parse_fail(d, s, p, "expected a key (lowercase)");
+            if (d->nkv == BRC__DESC_MAX_KV) {
+                d->err_col = (int)(p - s) + 1;
+                return brc__error(BRC_STATUS_INVALID_ARGUMENT, "more than %d keys", BRC__DESC_MAX_KV);
+            }
+            brc__desc_kv *kv = &d->kv[d->nkv];
+            b = p;
+            while (is_name(*p)) p++;
+            kv->key_col = (int)(b - s) + 1;
+            if (!take(kv->key, sizeof kv->key, b, p)) {
+                d->err_col = kv->key_col;
+                return brc__error(BRC_STATUS_INVALID_ARGUMENT, "key too long");
+            }
+            for (int i = 0; i < d->nkv; i++)
+                if (strcmp(d->kv[i].key, kv->key) == 0) {
+                    d->err_col = kv->key_col;
+                    return brc__error(BRC_STATUS_INVALID_ARGUMENT, "key '%s' given twice", kv->key);
+                }
+            while (is_blank(*p)) p++;
+            if (*p != '=') return parse_fail(d, s, p, "expected '=' after the key");
+            p++;
+            while (is_blank(*p)) p++;
+            b = p;
+            while (is_value(*p)) p++;
+            kv->val_col = (int)(b - s) + 1;
+            if (p == b) return parse_fail(d, s, p, "expected a value");
+            if (!take(kv->val, sizeof kv->val, b, p)) {
+                d->err_col = kv->val_col;
+                return brc__error(BRC_STATUS_INVALID_ARGUMENT, "value too long");
+            }
+            d->nkv++;
+            while (is_blank(*p)) p++;
+            if (*p == ',') {
+                p++;
+                continue;
+            }
+            if (*p == ')') break;
+            return parse_fail(d, s, p, "expected ',' or ')'");
+        }
+    }
+    p++; /* ')' */
+    while (is_blank(*p)) p++;
+    if (*p != '\0') return parse_fail(d, s, p, "expected the end of the descriptor");
+    return BRC_STATUS_OK;
+}
+
+/* ---- accessors ------------------------------------------------------------------------------------- */
+
+static brc__desc_kv *find(brc__desc *d, const char *key) {
+    for (int i = 0; i < d->nkv; i++)
+        if (strcmp(d->kv[i].key, key) == 0) {
+            d->kv[i].used = true;
+            return &d->kv[i];
+        }
+    return NULL;
+}
+
+const char *brc__desc_get(brc__desc *d, const char *key) {
+    brc__desc_kv *kv = find(d, key);
+    return kv ? kv->val : NULL;
+}
+
+brc_status brc__desc_need(brc__desc *d, const char *key, const char **val) {
+    brc__desc_kv *kv = find(d, key);
+    *val = kv ? kv->val : NULL;
+    if (kv) return BRC_STATUS_OK;
+    d->err_col = d->family_col;
+    return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s needs a '%s' key", d->family, key);
+}
+
+static brc_status bad_value(brc__desc *d, const brc__desc_kv *kv, brc_status s, const char *what) {
+    d->err_col = kv->val_col;
+    return brc__error(s, "%s: '%s' is not %s", kv->key, kv->val, what);
+}
+
+brc_status brc__desc_int(brc__desc *d, const char *key, int64_t lo, int64_t hi, int64_t dflt,
+                         int64_t *out) {
+    brc__desc_kv *kv = find(d, key);
+    *out = dflt;
+    if (!kv) return BRC_STATUS_OK;
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(kv->val, &end, 10);
+    if (errno || !end || *end || end == kv->val) return bad_value(d, kv, BRC_STATUS_INVALID_ARGUMENT, "an integer");
+    if (v < lo || v > hi) {
+        d->err_col = kv->val_col;
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %lld is outside [%lld, %lld]", key, v, (long long)lo,
+                          (long long)hi);
+    }
+    *out = v;
+    return BRC_STATUS_OK;
+}
+
+brc_status brc__desc_dtype(brc__desc *d, const char *key, brc_dtype *out) {
+    const char *v;
+    brc_status st = brc__desc_need(d, key, &v);
+    if (st) return st;
+    for (int t = 0; t < BRC_DTYPE_COUNT_; t++)
+        if (strcmp(brc_dtype_name((brc_dtype)t), v) == 0) {
+            *out = (brc_dtype)t;
+            return BRC_STATUS_OK;
+        }
+    return bad_value(d, find(d, key), BRC_STATUS_INVALID_ARGUMENT, "a dtype (f32, bf16, i64, ...)");
+}
+
+brc_status brc__desc_pick(brc__desc *d, const char *key, const char *const *names, int n, int dflt,
+                          int *out) {
+    brc__desc_kv *kv = find(d, key);
+    *out = dflt;
+    if (!kv) {
+        if (dflt >= 0) return BRC_STATUS_OK;
+        const char *unused;
+        return brc__desc_need(d, key, &unused);
+    }
+    for (int i = 0; i < n; i++)
+        if (names[i] && strcmp(names[i], kv->val) == 0) {
+            *out = i;
+            return BRC_STATUS_OK;
+        }
+    char what[256] = "one of";
+    for (int i = 0; i < n; i++)
+        if (names[i] && strlen(what) + strlen(names[i]) + 3 < sizeof what) {
+            strcat(what, i ? ", " : " ");
+            strcat(what, names[i]);
+        }
+    return bad_value(d, kv, BRC_STATUS_INVALID_ARGUMENT, what);
+}
+
+brc_status brc__desc_done(brc__desc *d) {
+    for (int i = 0; i < d->nkv; i++)
+        if (!d->kv[i].used) {
+            d->err_col = d->kv[i].key_col;
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT, "unknown key '%s' for %s", d->kv[i].key, d->family);
+        }
+    return BRC_STATUS_OK;
+}
+
+/* ---- descriptor -> plan ------------------------------------------------------------------------- */
+
+/* Does the plan's canonical descriptor carry key=value? (The canonical string may add keys the
+ * text left at their defaults, and orders them its own way.) */
+static bool has_pair(const char *canon, const brc__desc_kv *kv) {
+    char want[140];
+    snprintf(want, sizeof want, "%s=%s", kv->key, kv->val);
+    size_t n = strlen(want);
+    for (const char *p = strstr(canon, want); p; p = strstr(p + 1, want))
+        if ((p[-1] == '(' || p[-1] == ',') && (p[n] == ',' || p[n] == ')')) return true;
+    return false;
+}
+
+/* Prefixes the current message with the column. */
+static brc_status at_column(brc_status st, int col) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", brc_last_error());
+    brc__error_clear();
+    return brc__error(st, "column %d: %s", col > 0 ? col : 1, msg);
+}
+
+static brc_status from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
+        if (strcmp(families[i].family, d->family) != 0) continue;
+        brc_status st = families[i].make(ctx, d, out);
+        if (st == BRC_STATUS_OK && (st = brc__desc_done(d)) != BRC_STATUS_OK) {
+            brc_plan_destroy(*out);
+            *out = NULL;
+        }
+        if (st) return st;
+        for (int k = 0; k < d->nkv; k++)
+            if (!has_pair((*out)->descriptor, &d->kv[k])) {
+                d->err_col = d->kv[k].key_col;
+                st = brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s=%s does not hold for the plan it makes, %s",
+                                d->kv[k].key, d->kv[k].val, (*out)->descriptor);
+                brc_plan_destroy(*out);
+                *out = NULL;
+                return st;
+            }
+        return BRC_STATUS_OK;
+    }
+    d->err_col = d->family_col;
+    return brc__error(BRC_STATUS_INVALID_ARGUMENT, "unknown plan family '%s'", d->family);
+}
+
+brc_status brc__plan_from_descriptor(brc_context *ctx, const char *text, brc_plan **out) {
+    *out = NULL;
+    brc__desc d;
+    brc_status st = brc__desc_parse(text, &d);
+    if (st == BRC_STATUS_OK) st = from_desc(ctx, &d, out);
+    return st ? at_column(st, d.err_col) : BRC_STATUS_OK;
+}
+
+brc_status brc_warm(brc_context *ctx, const char *descriptor) {
+    brc__error_clear();
+    if (!ctx || !descriptor)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "brc_warm: %s is NULL", ctx ? "descriptor" : "ctx");
+    brc_plan *p = NULL;
+    brc_status st = brc__plan_from_descriptor(ctx, descriptor, &p);
+    brc_plan_destroy(p);
+    return st;
+}
+
+/* ---- manifests ------------------------------------------------------------------------------------ */
+
+void brc__manifest_free(brc__manifest *m) {
+    for (size_t i = 0; i < m->n; i++) free(m->lines[i].text);
+    free(m->lines);
+    memset(m, 0, sizeof *m);
+}
+
+brc_status brc__manifest_parse(const char *text, const char *name, brc__manifest *m) {
+    memset(m, 0, sizeof *m);
+    size_t cap = 0;
+    int lineno = 0;
+    for (const char *p = text; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        lineno++;
+        char *line = strndup(p, len);
+        if (!line) goto oom;
+        p += len + (nl ? 1 : 0);
+        /* Strip a comment, a carriage return and trailing blanks. */
+        char *hash = strchr(line, '#');
+        if (hash) *hash = '\0';
+        size_t n = strlen(line);
+        while (n && (line[n - 1] == ' ' || line[n - 1] == '\t' || line[n - 1] == '\r')) line[--n] = '\0';
+        const char *s = line;
+        while (is_blank(*s)) s++;
+        if (!*s) {
+            free(line);
+            continue;
+        }
+        brc__desc d;
+        if (brc__desc_parse(line, &d) != BRC_STATUS_OK) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", brc_last_error());
+            brc__error_clear();
+            brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s:%d:%d: %s", name, lineno, d.err_col, msg);
+            free(line);
+            brc__manifest_free(m);
+            return BRC_STATUS_INVALID_ARGUMENT;
+        }
+        if (m->n == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            brc__manifest_line *nl2 = realloc(m->lines, nc * sizeof *nl2);
+            if (!nl2) {
+                free(line);
+                goto oom;
+            }
+            m->lines = nl2;
+            cap = nc;
+        }
+        memmove(line, s, strlen(s) + 1);
+        m->lines[m->n++] = (brc__manifest_line){line, lineno};
+    }
+    return BRC_STATUS_OK;
+oom:
+    brc__manifest_free(m);
+    return brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", name);
+}
+
+static char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    brc__str s = {0};
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) brc__str_add(&s, buf, n);
+    bool err = ferror(f);
+    fclose(f);
+    if (err || s.oom) {
+        brc__str_free(&s);
+        return NULL;
+    }
+    if (!s.p) s.p = strdup("");
+    if (len) *len = s.len;
+    return s.p;
+}
+
+brc_status brc__manifest_read(const char *path, brc__manifest *m) {
+    memset(m, 0, sizeof *m);
+    size_t len = 0;
+    char *text = slurp(path, &len);
+    if (!text) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: cannot read (%s)", path, strerror(errno));
+    if (strlen(text) != len) {
+        free(text);
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: not a text file (contains a NUL byte)", path);
+    }
+    brc_status st = brc__manifest_parse(text, path, m);
+    free(text);
+    return st;
+}
+
+brc_status brc_warm_manifest(brc_context *ctx, const char *path) {
+    brc__error_clear();
+    if (!ctx || !path)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "brc_warm_manifest: %s is NULL", ctx ? "path" : "ctx");
+    brc__manifest m;
+    brc_status st = brc__manifest_read(path, &m);
+    if (st) return st;
+    brc_status first = BRC_STATUS_OK;
+    char first_msg[1024] = "";
+    for (size_t i = 0; i < m.n; i++) {
+        brc__error_clear();
+        brc_plan *p = NULL;
+        st = brc__plan_from_descriptor(ctx, m.lines[i].text, &p);
+        brc_plan_destroy(p);
+        if (st && !first) {
+            first = st;
+            snprintf(first_msg, sizeof first_msg, "%s:%d: %s", path, m.lines[i].line, brc_last_error());
+        }
+    }
+    brc__manifest_free(&m);
+    brc__error_clear();
+    return first ? brc__error(first, "%s", first_msg) : BRC_STATUS_OK;
+}
+
+/* ---- BARACUDA_RECORD ---------------------------------------------------------------------------- */
+
+static pthread_mutex_t rec_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t *rec_seen; /* hashes of descriptors recorded (or found) by this process */
+static size_t rec_n, rec_cap;
+
+static bool seen_locked(uint64_t h) {
+    for (size_t i = 0; i < rec_n; i++)
+        if (rec_seen[i] == h) return true;
+    return false;
+}
+
+/* Is line already in the file? Reads it whole: record manifests are small (one line per plan). */
+static bool file_has_line(int fd, const char *line) {
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || sb.st_size == 0) return false;
+    char *buf = malloc((size_t)sb.st_size + 1);
+    if (!buf) return false;
+    ssize_t got = pread(fd, buf, (size_t)sb.st_size, 0);
+    bool found = false;
+    if (got > 0) {
+        buf[got] = '\0';
+        size_t n = strlen(line);
+        for (const char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+            if (strncmp(p, line, n) == 0 && (p[n] == '\n' || p[n] == '\0')) {
+                found = true;
+                break;
+            }
+    }
+    free(buf);
+    return found;
+}
+
+void brc__record(const char *descriptor) {
+    const char *path = getenv("BARACUDA_RECORD");
+    if (!path || !*path || !descriptor || !*descriptor) return;
+    uint64_t h = brc__hash64(descriptor, strlen(descriptor));
+    pthread_mutex_lock(&rec_mu);
+    if (seen_locked(h)) {
+        pthread_mutex_unlock(&rec_mu);
+        return;
+    }
+    if (rec_n == rec_cap) {
+        size_t nc = rec_cap ? rec_cap * 2 : 256;
+        uint64_t *p = realloc(rec_seen, nc * sizeof *p);
+        if (!p) {
+            pthread_mutex_unlock(&rec_mu);
+            return;
+        }
+        rec_seen = p;
+        rec_cap = nc;
+    }
+    rec_seen[rec_n++] = h;
+    /* Several processes may record into one file: an exclusive flock around check-and-append,
+     * and each line goes out in one write() on an O_APPEND descriptor. */
+    int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        brc__warn_once("record", "BARACUDA_RECORD: cannot open %s (%s); plans are not recorded", path,
+                       strerror(errno));
+        pthread_mutex_unlock(&rec_mu);
+        return;
+    }
+    if (flock(fd, LOCK_EX) == 0) {
+        if (!file_has_line(fd, descriptor)) {
+            brc__str s = {0};
+            struct stat sb;
+            if (fstat(fd, &sb) == 0 && sb.st_size == 0)
+                brc__str_addf(&s, "# baracuda manifest (recorded by BARACUDA_RECORD)\n");
+            brc__str_addf(&s, "%s\n", descriptor);
+            if (s.oom || write(fd, s.p, s.len) != (ssize_t)s.len)
+                brc__warn_once("record-write", "BARACUDA_RECORD: cannot write %s (%s)", path, strerror(errno));
+            brc__str_free(&s);
+        }
+        flock(fd, LOCK_UN);
+    } else {
+        brc__warn_once("record-lock", "BARACUDA_RECORD: cannot lock %s (%s); plans are not recorded", path,
+                       strerror(errno));
+    }
+    close(fd);
+    pthread_mutex_unlock(&rec_mu);
+}
