@@ -1,54 +1,167 @@
-/* The `baracuda` command-line tool: inspect the installation and the kernel cache, and warm
- * the cache for GPUs that may not be present. Exit codes: 0 success, 1 some work failed,
- * 2 bad usage. */
+/* The `baracuda` command-line tool: inspect the installation, warm the kernel cache (also for
+ * GPUs that are not present) from a manifest, and maintain the cache. Commands, options and exit
+ * codes: docs/cli.md. This file: dispatch, info, warm, ops; cli_cache.c: the rest. */
+#include <dlfcn.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "cli.h"
 #include "loader/libs.h"
 
-static int usage(void) {
+int cli_usage(void) {
     fprintf(stderr,
-            "usage: baracuda info\n"
-            "       baracuda warm [--arch sm_80,sm_90,...] [-j N]\n"
-            "       baracuda ls [--arch ARCH]\n"
+            "usage: baracuda info [--json]\n"
+            "       baracuda warm [--manifest FILE] [--arch sm_80,sm_90a,...] [-j N] [--json]\n"
+            "       baracuda ls [--template T] [--arch LIST] [--spec TEXT] [--json]\n"
             "       baracuda stats [--json]\n"
-            "       baracuda ops        (the op matrix, as markdown)\n");
-    return 2;
+            "       baracuda verify [--repair] [--json]\n"
+            "       baracuda prune [--max-size SIZE] [--older-than AGE] [--other-toolchains]\n"
+            "       baracuda clear\n"
+            "       baracuda export FILE [--arch LIST] [--manifest FILE]\n"
+            "       baracuda import FILE\n"
+            "       baracuda ops        (the op matrix, as markdown)\n"
+            "exit codes: 0 ok, 1 some work failed, 2 bad usage or input, 3 no usable cache\n");
+    return CLI_USAGE;
 }
 
-static double now_ms(void) {
+double cli_now_ms(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
+void cli_json_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+        else fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+int cli_arch_list(const char *list, char out[][16], int cap) {
+    int n = 0;
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *save = NULL, *a = strtok_r(buf, ",", &save); a; a = strtok_r(NULL, ",", &save)) {
+        int ma, mi;
+        bool acc;
+        if (!brc__arch_parse(a, &ma, &mi, &acc) || strlen(a) >= 16) {
+            fprintf(stderr, "baracuda: '%s' is not an arch (like sm_80, sm_90a)\n", a);
+            return 0;
+        }
+        bool dup = false;
+        for (int i = 0; i < n; i++) dup = dup || strcmp(out[i], a) == 0;
+        if (dup) continue;
+        if (n == cap) {
+            fprintf(stderr, "baracuda: more than %d archs\n", cap);
+            return 0;
+        }
+        snprintf(out[n++], 16, "%s", a);
+    }
+    if (n == 0) fprintf(stderr, "baracuda: empty arch list\n");
+    return n;
+}
+
+bool cli_manifest(const char *path, brc__manifest *m) {
+    brc_status st = path ? brc__manifest_read(path, m) : brc__manifest_default(m);
+    if (st) fprintf(stderr, "baracuda: %s\n", brc_last_error());
+    return st == BRC_STATUS_OK;
+}
+
 /* ---- info ------------------------------------------------------------------------------------- */
 
-static int cmd_info(void) {
-    printf("baracuda %s\n", brc_version_string());
-    printf("cache %s\n", brc_cache_dir()[0] ? brc_cache_dir() : "(disabled)");
-    printf("toolchain %s\n", brc__toolchain_id());
-    const brc__nvrtc_api *nv = brc__nvrtc();
-    if (nv) printf("nvrtc %d.%d\n", nv->major, nv->minor);
-    else printf("nvrtc not found: %s\n", brc_last_error());
-    const brc__jitlink_api *jl = brc__jitlink();
-    if (jl) printf("nvjitlink %u.%u\n", jl->major, jl->minor);
-    const brc__cu_api *cu = brc__cu();
-    if (!cu) {
-        printf("driver none (%s)\n", brc_last_error());
-        return 0;
+/* The NVIDIA libraries library-backed plans will call, found the way the loader will find
+ * them; each reports its own version. */
+typedef struct lib_probe {
+    const char *label, *soname, *symbol;
+    int kind; /* 0: int fn(int *) ; 1: size_t fn(void); 2: cublasGetProperty(type, int *) */
+} lib_probe;
+
+static const lib_probe probes[] = {
+    {"cublas", "libcublas.so.13", "cublasGetProperty", 2},
+    {"cublaslt", "libcublasLt.so.13", "cublasLtGetVersion", 1},
+    {"cudnn", "libcudnn.so.9", "cudnnGetVersion", 1},
+    {"cufft", "libcufft.so.12", "cufftGetVersion", 0},
+    {"cusolver", "libcusolver.so.12", "cusolverGetVersion", 0},
+};
+
+/* "12.1.0" or "not found". */
+static void probe_version(const lib_probe *p, char *out, size_t n) {
+    snprintf(out, n, "not found");
+    void *h = dlopen(p->soname, RTLD_LAZY | RTLD_LOCAL);
+    if (!h) return;
+    void *fn = dlsym(h, p->symbol);
+    if (fn && p->kind == 2) {
+        int ma = 0, mi = 0, pa = 0;
+        int (*get)(int, int *) = (int (*)(int, int *))fn;
+        if (get(0, &ma) == 0 && get(1, &mi) == 0 && get(2, &pa) == 0) snprintf(out, n, "%d.%d.%d", ma, mi, pa);
+    } else if (fn && p->kind == 1) {
+        size_t v = ((size_t(*)(void))fn)();
+        /* cuDNN 9: major*10000 + minor*100 + patch; cuBLASLt: major*10000 + minor*100 + patch. */
+        snprintf(out, n, "%zu.%zu.%zu", v / 10000, (v / 100) % 100, v % 100);
+    } else if (fn) {
+        int v = 0;
+        if (((int (*)(int *))fn)(&v) == 0) snprintf(out, n, "%d.%d.%d", v / 1000, (v % 1000) / 100, v % 100);
     }
-    int v = 0, n = 0;
-    cu->cuDriverGetVersion(&v);
-    cu->cuDeviceGetCount(&n);
-    printf("driver CUDA %d.%d, %d device(s)\n", v / 1000, (v % 1000) / 10, n);
-    for (int i = 0; i < n; i++) {
+    dlclose(h);
+}
+
+static int64_t file_size(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (int64_t)sb.st_size : 0;
+}
+
+static int cmd_info(int argc, char **argv) {
+    bool json = argc == 1 && strcmp(argv[0], "--json") == 0;
+    if (argc > 1 || (argc == 1 && !json)) return cli_usage();
+    FILE *o = stdout;
+    const char *db = brc__cache_path();
+    char wal[4300];
+    snprintf(wal, sizeof wal, "%s-wal", db);
+    int64_t bytes = db[0] ? file_size(db) + file_size(wal) : 0;
+    const brc__nvrtc_api *nv = brc__nvrtc();
+    char nvrtc[64], jitlink[64];
+    if (nv) snprintf(nvrtc, sizeof nvrtc, "%d.%d", nv->major, nv->minor);
+    else snprintf(nvrtc, sizeof nvrtc, "not found");
+    const brc__jitlink_api *jl = brc__jitlink();
+    if (jl) snprintf(jitlink, sizeof jitlink, "%u.%u", jl->major, jl->minor);
+    else snprintf(jitlink, sizeof jitlink, "not found");
+    char versions[5][32];
+    for (size_t i = 0; i < 5; i++) probe_version(&probes[i], versions[i], sizeof versions[i]);
+    brc__error_clear();
+    const brc__cu_api *cu = brc__cu();
+    int drv = 0, ndev = 0;
+    if (cu) {
+        cu->cuDriverGetVersion(&drv);
+        cu->cuDeviceGetCount(&ndev);
+    }
+    if (json) {
+        fprintf(o, "{\"version\": ");
+        cli_json_str(o, brc_version_string());
+        fprintf(o, ", \"cache\": ");
+        cli_json_str(o, db);
+        fprintf(o, ", \"cache_bytes\": %lld, \"toolchain\": ", (long long)bytes);
+        cli_json_str(o, brc__toolchain_id());
+        fprintf(o, ", \"nvrtc\": \"%s\", \"nvjitlink\": \"%s\"", nvrtc, jitlink);
+        for (size_t i = 0; i < 5; i++) fprintf(o, ", \"%s\": \"%s\"", probes[i].label, versions[i]);
+        if (cu) fprintf(o, ", \"driver\": \"%d.%d\", \"devices\": [", drv / 1000, (drv % 1000) / 10);
+        else fprintf(o, ", \"driver\": null, \"devices\": [");
+    } else {
+        fprintf(o, "baracuda %s\n", brc_version_string());
+        fprintf(o, "cache %s (%lld bytes)\n", db[0] ? db : "(disabled)", (long long)bytes);
+        fprintf(o, "toolchain %s\nnvrtc %s\nnvjitlink %s\n", brc__toolchain_id(), nvrtc, jitlink);
+        for (size_t i = 0; i < 5; i++) fprintf(o, "%s %s\n", probes[i].label, versions[i]);
+        if (cu) fprintf(o, "driver CUDA %d.%d, %d device(s)\n", drv / 1000, (drv % 1000) / 10, ndev);
+        else fprintf(o, "driver none (%s)\n", brc_last_error());
+    }
+    for (int i = 0; i < ndev; i++) {
         CUdevice d;
         char name[128] = "";
         int ma = 0, mi = 0, sms = 0;
@@ -57,69 +170,30 @@ static int cmd_info(void) {
         cu->cuDeviceGetAttribute(&ma, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, d);
         cu->cuDeviceGetAttribute(&mi, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, d);
         cu->cuDeviceGetAttribute(&sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, d);
-        printf("device %d %s sm_%d%d %d SMs\n", i, name, ma, mi, sms);
+        if (json) {
+            fprintf(o, "%s{\"index\": %d, \"name\": ", i ? ", " : "", i);
+            cli_json_str(o, name);
+            fprintf(o, ", \"arch\": \"sm_%d%d\", \"sms\": %d}", ma, mi, sms);
+        } else {
+            fprintf(o, "device %d %s sm_%d%d %d SMs\n", i, name, ma, mi, sms);
+        }
     }
-    return 0;
+    if (json) fprintf(o, "]}\n");
+    return CLI_OK;
 }
 
-/* ---- warm: the built-in default manifest -------------------------------------------------------- */
-
-typedef struct warm_item {
-    int family, kind;
-    brc_dtype a, y;
-} warm_item;
-
-static const brc_dtype warm_floats[] = {BRC_F32, BRC_F16, BRC_BF16};
-
-static size_t default_manifest(warm_item *out, size_t cap) {
-    size_t n = 0;
-    for (size_t t = 0; t < 3; t++) {
-        brc_dtype dt = warm_floats[t];
-        for (int k = 0; k < BRC_UNARY_COUNT_ && n < cap; k++) out[n++] = (warm_item){0, k, dt, dt};
-        for (int k = 0; k < BRC_BINARY_COUNT_ && n < cap; k++) out[n++] = (warm_item){1, k, dt, dt};
-    }
-    static const brc_dtype casts[] = {BRC_F32, BRC_F16, BRC_BF16, BRC_FP8E4M3, BRC_FP8E5M2};
-    for (size_t i = 0; i < 5; i++)
-        for (size_t j = 0; j < 5 && n < cap; j++)
-            if (i != j) out[n++] = (warm_item){3, -1, casts[i], casts[j]};
-    return n;
-}
+/* ---- warm ------------------------------------------------------------------------------------------ */
 
 typedef struct warm_job {
     brc_context *ctx;
-    const warm_item *items;
-    size_t n;
+    const char *arch, *source;
+    const brc__manifest *m;
     size_t next; /* shared cursor */
-    size_t done, ok, failed, skipped;
+    size_t done, failed;
     pthread_mutex_t mu;
     int tty;
+    size_t last_line_pct;
 } warm_job;
-
-static brc_status warm_one(brc_context *ctx, const warm_item *it) {
-    int64_t n = 4096;
-    brc_tensor_desc a;
-    brc_tensor_desc_contiguous(&a, it->a, 1, &n);
-    brc_tensor_desc y = a;
-    y.dtype = it->y;
-    brc_plan *p = NULL;
-    brc_status s;
-    if (it->family == 0) {
-        brc_unary_desc d = {(brc_unary_kind)it->kind, a, y, 1, 0};
-        s = brc_unary_plan(ctx, &d, NULL, &p);
-    } else if (it->family == 1) {
-        brc_binary_desc d = {(brc_binary_kind)it->kind, a, a, y};
-        s = brc_binary_plan(ctx, &d, NULL, &p);
-        if (s == BRC_STATUS_UNSUPPORTED) { /* comparisons return bool */
-            d.y.dtype = BRC_BOOL;
-            s = brc_binary_plan(ctx, &d, NULL, &p);
-        }
-    } else {
-        brc_cast_desc d = {a, y};
-        s = brc_cast_plan(ctx, &d, NULL, &p);
-    }
-    brc_plan_destroy(p);
-    return s;
-}
 
 static void *warm_worker(void *arg) {
     warm_job *j = arg;
@@ -127,79 +201,151 @@ static void *warm_worker(void *arg) {
         pthread_mutex_lock(&j->mu);
         size_t i = j->next++;
         pthread_mutex_unlock(&j->mu);
-        if (i >= j->n) return NULL;
-        brc_status s = warm_one(j->ctx, &j->items[i]);
+        if (i >= j->m->n) return NULL;
+        brc_plan *p = NULL;
+        brc_status s = brc__plan_from_descriptor(j->ctx, j->m->lines[i].text, &p);
+        brc_plan_destroy(p);
         pthread_mutex_lock(&j->mu);
         j->done++;
-        if (s == BRC_STATUS_OK) j->ok++;
-        else if (s == BRC_STATUS_UNSUPPORTED) j->skipped++; /* kind/dtype pair outside the tables */
-        else {
+        if (s != BRC_STATUS_OK) {
             j->failed++;
-            fprintf(stderr, "\nwarm: %s\n", brc_last_error());
+            fprintf(stderr, "%swarm %s: %s:%d: %s\n", j->tty ? "\r\033[K" : "", j->arch, j->source,
+                    j->m->lines[i].line, brc_last_error());
         }
+        size_t n = j->m->n;
         if (j->tty) {
-            int w = 40, filled = (int)(w * j->done / j->n);
-            fprintf(stderr, "\r[%.*s%*s] %zu/%zu", filled, "########################################", w - filled,
-                    "", j->done, j->n);
+            int w = 40, filled = (int)((size_t)w * j->done / n);
+            fprintf(stderr, "\r%s [%.*s%*s] %zu/%zu", j->arch, filled, "########################################",
+                    w - filled, "", j->done, n);
+        } else if (j->done * 10 / n > j->last_line_pct || j->done == n) {
+            j->last_line_pct = j->done * 10 / n;
+            fprintf(stderr, "warm %s: %zu/%zu\n", j->arch, j->done, n);
         }
         pthread_mutex_unlock(&j->mu);
     }
 }
 
-static int cmd_warm(int argc, char **argv) {
-    const char *archs = NULL;
-    int jobs = 1;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--arch") == 0 && i + 1 < argc) archs = argv[++i];
-        else if (strcmp(argv[i], "-j") == 0 && i + 1 < argc) jobs = atoi(argv[++i]);
-        else return usage();
-    }
-    if (jobs < 1 || jobs > 64) return usage();
-    static warm_item items[1024];
-    size_t n = default_manifest(items, 1024);
-    char list[256];
-    brc_context *dev = NULL;
-    if (!archs) { /* the GPUs present */
+/* The distinct archs of the GPUs present, with a device context for each. */
+int cli_present_archs(char archs[][16], brc_context **ctxs, int cap) {
+    const brc__cu_api *cu = brc__cu();
+    int n = 0, ndev = 0;
+    if (!cu || cu->cuDeviceGetCount(&ndev) != CUDA_SUCCESS) return 0;
+    for (int i = 0; i < ndev && n < cap; i++) {
         brc_context_opts o = BRC_CONTEXT_OPTS_INIT;
-        if (brc_context_create(&o, &dev) != BRC_STATUS_OK) {
-            fprintf(stderr, "warm: no GPU present (%s); name targets with --arch\n", brc_last_error());
-            return 1;
+        o.device = i;
+        brc_context *c = NULL;
+        if (brc_context_create(&o, &c) != BRC_STATUS_OK) continue;
+        bool dup = false;
+        for (int k = 0; k < n; k++) dup = dup || strcmp(archs[k], brc_context_arch(c)) == 0;
+        if (dup) {
+            brc_context_destroy(c);
+            continue;
         }
-        snprintf(list, sizeof list, "%s", brc_context_arch(dev));
-    } else {
-        snprintf(list, sizeof list, "%s", archs);
+        snprintf(archs[n], 16, "%s", brc_context_arch(c));
+        ctxs[n++] = c;
     }
-    int rc = 0;
-    for (char *save = NULL, *arch = strtok_r(list, ",", &save); arch; arch = strtok_r(NULL, ",", &save)) {
-        brc_context *ctx = dev;
-        if (!ctx || strcmp(arch, brc_context_arch(dev)) != 0) {
+    return n;
+}
+
+static int cmd_warm(int argc, char **argv) {
+    const char *arch_list = NULL, *manifest = NULL;
+    int jobs = 1;
+    bool json = false;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--arch") == 0 && i + 1 < argc) arch_list = argv[++i];
+        else if (strcmp(argv[i], "--manifest") == 0 && i + 1 < argc) manifest = argv[++i];
+        else if (strcmp(argv[i], "-j") == 0 && i + 1 < argc) jobs = atoi(argv[++i]);
+        else if (strncmp(argv[i], "-j", 2) == 0 && argv[i][2]) jobs = atoi(argv[i] + 2);
+        else if (strcmp(argv[i], "--json") == 0) json = true;
+        else return cli_usage();
+    }
+    if (jobs < 1 || jobs > 64) {
+        fprintf(stderr, "baracuda: -j takes 1 to 64\n");
+        return CLI_USAGE;
+    }
+    brc__manifest m;
+    if (!cli_manifest(manifest, &m)) return CLI_USAGE;
+    enum { MAX_ARCHS = 32 };
+    char archs[MAX_ARCHS][16];
+    brc_context *ctxs[MAX_ARCHS] = {0};
+    int narch;
+    if (arch_list) {
+        narch = cli_arch_list(arch_list, archs, MAX_ARCHS);
+        /* A GPU present of a named arch gets a device context: its kernels are also loaded. */
+        brc_context *dev[MAX_ARCHS] = {0};
+        char devarch[MAX_ARCHS][16];
+        int ndev = narch ? cli_present_archs(devarch, dev, MAX_ARCHS) : 0;
+        brc__error_clear();
+        for (int a = 0; a < narch; a++) {
+            for (int k = 0; k < ndev; k++)
+                if (dev[k] && strcmp(devarch[k], archs[a]) == 0) ctxs[a] = dev[k], dev[k] = NULL;
+            if (ctxs[a]) continue;
             brc_context_opts o = BRC_CONTEXT_OPTS_INIT;
             o.device = -1;
-            o.arch = arch;
-            if (brc_context_create(&o, &ctx) != BRC_STATUS_OK) {
-                fprintf(stderr, "warm: %s\n", brc_last_error());
-                return 2;
+            o.arch = archs[a];
+            if (brc_context_create(&o, &ctxs[a]) != BRC_STATUS_OK) {
+                fprintf(stderr, "baracuda: %s\n", brc_last_error());
+                narch = 0;
             }
         }
+        for (int k = 0; k < ndev; k++) brc_context_destroy(dev[k]);
+    } else {
+        narch = cli_present_archs(archs, ctxs, MAX_ARCHS);
+        if (!narch) fprintf(stderr, "baracuda: no GPU present; name the targets with --arch sm_80,sm_90,...\n");
+    }
+    if (!narch) {
+        for (int a = 0; a < MAX_ARCHS; a++) brc_context_destroy(ctxs[a]);
+        brc__manifest_free(&m);
+        return CLI_USAGE;
+    }
+    int rc = CLI_OK;
+    const char *source = manifest ? manifest : "(default manifest)";
+    double t_all = cli_now_ms();
+    uint64_t compiled_all = 0, cached_all = 0;
+    size_t failed_all = 0;
+    if (json) printf("{\"manifest\": "), cli_json_str(stdout, source), printf(", \"plans\": %zu, \"jobs\": %d, \"archs\": [", m.n, jobs);
+    for (int a = 0; a < narch; a++) {
         brc_jit_stats s0, s1;
         brc_jit_stats_get(&s0);
-        warm_job j = {.ctx = ctx, .items = items, .n = n, .tty = isatty(2)};
+        warm_job j = {.ctx = ctxs[a], .arch = archs[a], .source = source, .m = &m, .tty = isatty(2)};
         pthread_mutex_init(&j.mu, NULL);
-        double t0 = now_ms();
+        double t0 = cli_now_ms();
         pthread_t th[64];
-        for (int t = 0; t < jobs; t++) pthread_create(&th[t], NULL, warm_worker, &j);
-        for (int t = 0; t < jobs; t++) pthread_join(th[t], NULL);
+        int started = 0;
+        for (int t = 0; t < jobs; t++)
+            if (pthread_create(&th[started], NULL, warm_worker, &j) == 0) started++;
+        if (!started) warm_worker(&j);
+        for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+        pthread_mutex_destroy(&j.mu);
         brc_jit_stats_get(&s1);
-        if (j.tty) fprintf(stderr, "\n");
-        printf("warm %s: %zu plans: %llu compiled, %llu already cached, %zu failed, %zu not applicable; %.1f s "
-               "(-j %d)\n",
-               arch, n, (unsigned long long)(s1.compiles - s0.compiles),
-               (unsigned long long)(s1.disk_hits + s1.memory_hits - s0.disk_hits - s0.memory_hits), j.failed,
-               j.skipped, (now_ms() - t0) / 1e3, jobs);
-        if (j.failed) rc = 1;
-        if (ctx != dev) brc_context_destroy(ctx);
+        double secs = (cli_now_ms() - t0) / 1e3;
+        if (j.tty) fprintf(stderr, "\r\033[K");
+        uint64_t compiled = s1.compiles - s0.compiles;
+        uint64_t cached = s1.disk_hits + s1.memory_hits - s0.disk_hits - s0.memory_hits;
+        compiled_all += compiled;
+        cached_all += cached;
+        failed_all += j.failed;
+        if (json)
+            printf("%s{\"arch\": \"%s\", \"compiled\": %llu, \"cached\": %llu, \"failed\": %zu, \"seconds\": %.3f, "
+                   "\"compile_ms\": %.1f}",
+                   a ? ", " : "", archs[a], (unsigned long long)compiled, (unsigned long long)cached, j.failed, secs,
+                   s1.compile_ms - s0.compile_ms);
+        else
+            printf("warm %s: %zu plans: %llu compiled, %llu already cached, %zu failed; %.2f s (-j %d, %.0f ms "
+                   "compiling)\n",
+                   archs[a], m.n, (unsigned long long)compiled, (unsigned long long)cached, j.failed, secs, jobs,
+                   s1.compile_ms - s0.compile_ms);
+        if (j.failed) rc = CLI_FAILED;
+        brc_context_destroy(ctxs[a]);
     }
-    brc_context_destroy(dev);
+    double total = (cli_now_ms() - t_all) / 1e3;
+    if (json)
+        printf("], \"compiled\": %llu, \"cached\": %llu, \"failed\": %zu, \"seconds\": %.3f}\n",
+               (unsigned long long)compiled_all, (unsigned long long)cached_all, failed_all, total);
+    else if (narch > 1)
+        printf("warm total: %d archs: %llu compiled, %llu already cached, %zu failed; %.2f s\n", narch,
+               (unsigned long long)compiled_all, (unsigned long long)cached_all, failed_all, total);
+    brc__manifest_free(&m);
     return rc;
 }
 
@@ -212,7 +358,9 @@ static void classes(unsigned c, char *buf, size_t n) {
     if (c & BRC_CLS_BOOL) snprintf(buf + strlen(buf), n - strlen(buf), "bool");
 }
 
-static int cmd_ops(void) {
+static int cmd_ops(int argc, char **argv) {
+    (void)argv;
+    if (argc) return cli_usage();
     char c[128];
     printf("# Op matrix (generated by `baracuda ops` from include/baracuda/elementwise.h)\n\n");
     printf("Every line is tested on the GPU against a float64 reference (tests/gpu/test_elementwise.c) and\n"
@@ -235,69 +383,21 @@ static int cmd_ops(void) {
     return 0;
 }
 
-/* ---- ls / stats ------------------------------------------------------------------------------------ */
-
-static sqlite3 *open_cache(void) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/kernels.db", brc_cache_dir());
-    sqlite3 *db = NULL;
-    if (!brc_cache_dir()[0] || sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        fprintf(stderr, "baracuda: no cache at %s\n", path);
-        sqlite3_close(db);
-        return NULL;
-    }
-    return db;
-}
-
-static int cmd_ls(int argc, char **argv) {
-    const char *arch = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--arch") == 0 && i + 1 < argc) arch = argv[++i];
-        else return usage();
-    }
-    sqlite3 *db = open_cache();
-    if (!db) return 1;
-    sqlite3_stmt *s;
-    sqlite3_prepare_v2(db, "SELECT arch, descriptor, size, regs, compile_ms, hits FROM kernels "
-                           "WHERE ?1 IS NULL OR arch = ?1 ORDER BY arch, descriptor", -1, &s, NULL);
-    if (arch) sqlite3_bind_text(s, 1, arch, -1, SQLITE_STATIC);
-    while (sqlite3_step(s) == SQLITE_ROW)
-        printf("%-8s %-60s %8d B %4d regs %7.1f ms %d hits\n", sqlite3_column_text(s, 0), sqlite3_column_text(s, 1),
-               sqlite3_column_int(s, 2), sqlite3_column_int(s, 3), sqlite3_column_double(s, 4), sqlite3_column_int(s, 5));
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return 0;
-}
-
-static int cmd_stats(int argc, char **argv) {
-    int json = argc == 1 && strcmp(argv[0], "--json") == 0;
-    if (argc > 1 || (argc == 1 && !json)) return usage();
-    sqlite3 *db = open_cache();
-    if (!db) return 1;
-    sqlite3_stmt *s;
-    sqlite3_prepare_v2(db, "SELECT count(*), coalesce(sum(size), 0), coalesce(avg(size), 0), "
-                           "coalesce(avg(compile_ms), 0) FROM kernels", -1, &s, NULL);
-    if (sqlite3_step(s) == SQLITE_ROW) {
-        if (json)
-            printf("{\"path\": \"%s\", \"entries\": %d, \"bytes\": %lld, \"mean_bytes\": %.0f, \"mean_compile_ms\": %.1f}\n",
-                   brc_cache_dir(), sqlite3_column_int(s, 0), sqlite3_column_int64(s, 1), sqlite3_column_double(s, 2),
-                   sqlite3_column_double(s, 3));
-        else
-            printf("cache %s\nentries %d\nbinary bytes %lld (mean %.0f per kernel)\nmean compile %.1f ms\n",
-                   brc_cache_dir(), sqlite3_column_int(s, 0), sqlite3_column_int64(s, 1), sqlite3_column_double(s, 2),
-                   sqlite3_column_double(s, 3));
-    }
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return 0;
-}
-
 int main(int argc, char **argv) {
-    if (argc < 2) return usage();
-    if (strcmp(argv[1], "info") == 0) return cmd_info();
-    if (strcmp(argv[1], "warm") == 0) return cmd_warm(argc - 2, argv + 2);
-    if (strcmp(argv[1], "ops") == 0) return cmd_ops();
-    if (strcmp(argv[1], "ls") == 0) return cmd_ls(argc - 2, argv + 2);
-    if (strcmp(argv[1], "stats") == 0) return cmd_stats(argc - 2, argv + 2);
-    return usage();
+    if (argc < 2) return cli_usage();
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {
+        {"info", cmd_info},   {"warm", cmd_warm},     {"ops", cmd_ops},       {"ls", cmd_ls},
+        {"stats", cmd_stats}, {"verify", cmd_verify}, {"prune", cmd_prune},   {"clear", cmd_clear},
+        {"export", cmd_export}, {"import", cmd_import},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (strcmp(argv[1], cmds[i].name) == 0) return cmds[i].fn(argc - 2, argv + 2);
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        cli_usage();
+        return CLI_OK;
+    }
+    return cli_usage();
 }

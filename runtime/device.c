@@ -21,6 +21,11 @@ bool brc__arch_parse(const char *arch, int *major, int *minor, bool *accel) {
     return *major >= 5;
 }
 
+static void context_free(brc_context *c) {
+    free(c->cache_files);
+    free(c);
+}
+
 brc_status brc_context_create(const brc_context_opts *opts, brc_context **out) {
     brc__error_clear();
     if (!out) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "brc_context_create: out is NULL");
@@ -33,16 +38,22 @@ brc_status brc_context_create(const brc_context_opts *opts, brc_context **out) {
                               "BRC_CONTEXT_OPTS_INIT)", opts->struct_size);
         o.device = opts->device;
         o.arch = opts->arch;
+        if (opts->struct_size >= offsetof(brc_context_opts, cache_files) + sizeof(const char *))
+            o.cache_files = opts->cache_files;
     }
     brc_context *c = calloc(1, sizeof *c);
     if (!c) return brc__error(BRC_STATUS_OUT_OF_MEMORY, "brc_context_create: out of memory");
     c->device = -1;
+    if (o.cache_files && *o.cache_files && !(c->cache_files = strdup(o.cache_files))) {
+        free(c);
+        return brc__error(BRC_STATUS_OUT_OF_MEMORY, "brc_context_create: out of memory");
+    }
 
     if (o.device < 0) {
         int major, minor;
         bool accel;
         if (!brc__arch_parse(o.arch, &major, &minor, &accel)) {
-            free(c);
+            context_free(c);
             return brc__error(BRC_STATUS_INVALID_ARGUMENT,
                               "brc_context_create: offline context needs an arch like \"sm_90\", got \"%s\"",
                               o.arch ? o.arch : "(null)");
@@ -56,13 +67,13 @@ brc_status brc_context_create(const brc_context_opts *opts, brc_context **out) {
 
     const brc__cu_api *cu = brc__cu();
     if (!cu) {
-        free(c);
+        context_free(c);
         return brc__error(BRC_STATUS_LIBRARY_NOT_FOUND, "brc_context_create: no driver");
     }
     int count = 0;
     CUresult r = cu->cuDeviceGetCount(&count);
     if (r == CUDA_SUCCESS && o.device >= count) {
-        free(c);
+        context_free(c);
         return brc__error(BRC_STATUS_NO_DEVICE, "brc_context_create: device %d requested, %d present",
                           o.device, count);
     }
@@ -75,7 +86,7 @@ brc_status brc_context_create(const brc_context_opts *opts, brc_context **out) {
         r = cu->cuDeviceGetAttribute(&c->sm_count, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, c->cu_device);
     if (r == CUDA_SUCCESS) r = cu->cuDevicePrimaryCtxRetain(&c->cu_ctx, c->cu_device);
     if (r != CUDA_SUCCESS) {
-        free(c);
+        context_free(c);
         return brc__error(BRC_STATUS_CUDA_ERROR, "brc_context_create: %s (device %d)", brc__cu_errname(r),
                           o.device);
     }
@@ -91,7 +102,7 @@ void brc_context_destroy(brc_context *ctx) {
         const brc__cu_api *cu = brc__cu();
         if (cu) cu->cuDevicePrimaryCtxRelease(ctx->cu_device);
     }
-    free(ctx);
+    context_free(ctx);
 }
 
 const char *brc_context_arch(const brc_context *ctx) { return ctx ? ctx->arch : ""; }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct sqlite3;
 #include <cuda.h> /* types only: every entry point is reached through brc__cu() */
 
 #include "baracuda/baracuda.h"
@@ -54,6 +55,7 @@ BRC__INTERNAL void brc__str_free(brc__str *s);
     X(cuCtxGetCurrent)                                                                           \
     X(cuCtxSynchronize)                                                                          \
     X(cuLibraryLoadData)                                                                         \
+    X(cuLibraryUnload)                                                                           \
     X(cuLibraryGetKernel)                                                                        \
     X(cuKernelGetFunction)                                                                       \
     X(cuFuncGetAttribute)                                                                        \
@@ -143,6 +145,7 @@ struct brc_context {
     int sm_major, sm_minor;
     int sm_count;
     char arch[16]; /* "sm_90", "sm_90a" */
+    char *cache_files; /* read-only cache layers of this context (':'-separated), or NULL */
 };
 
 /* Makes ctx's CUDA context current on this thread if it is not; *pushed says whether to pop. */
@@ -195,6 +198,14 @@ BRC__INTERNAL brc_status brc__jit_disk_key(const brc__kernel_req *req, const cha
 /* Test hook: replaces an embedded source's text (and so its hash) for this process; NULL text
  * restores the embedded one. */
 BRC__INTERNAL void brc__source_override(const char *name, const char *text);
+/* Key-collecting mode, for this thread: while sink is set, selects in offline contexts compile
+ * nothing and load nothing; each kernel a plan would use has its disk key appended to sink
+ * (`baracuda export --manifest`). NULL ends the mode; the caller frees sink->keys. */
+typedef struct brc__key_sink {
+    brc__hash128 *keys;
+    size_t n, cap;
+} brc__key_sink;
+BRC__INTERNAL void brc__jit_collect_keys(brc__key_sink *sink);
 /* Test hook: forget the in-process table (kernels stay allocated: plans may hold them). */
 BRC__INTERNAL void brc__jit_forget_memory(void);
 
@@ -224,12 +235,41 @@ typedef struct brc__cache_loaded {
 
 /* All of these degrade instead of failing: a cache that cannot be opened, read or written
  * logs one warning and behaves as empty. lookup returns true on a verified hit. */
-BRC__INTERNAL bool brc__cache_lookup(brc__hash128 key, brc__cache_loaded *out);
+BRC__INTERNAL bool brc__cache_lookup(const brc_context *ctx, brc__hash128 key, brc__cache_loaded *out);
 BRC__INTERNAL void brc__cache_insert(const brc__cache_row *row);
 BRC__INTERNAL void brc__cache_delete(brc__hash128 key);
 BRC__INTERNAL void brc__cache_loaded_free(brc__cache_loaded *l);
 /* Test hook: close the database so the next use reopens it (after BARACUDA_CACHE_DIR changed). */
 BRC__INTERNAL void brc__cache_reset(void);
+/* Test hook: pretend the cache directory is on this network filesystem ("" for local; NULL
+ * restores the real probe). */
+BRC__INTERNAL void brc__cache_fs_override(const char *name);
+
+/* What happened when the user cache was opened (since the last reset); opens it if needed. */
+enum {
+    BRC__CACHE_EV_SET_ASIDE = 1,      /* a damaged file was moved aside */
+    BRC__CACHE_EV_READ_ONLY = 2,      /* lookups only */
+    BRC__CACHE_EV_DISABLED = 4,       /* no disk cache at all */
+    BRC__CACHE_EV_FOREIGN_SCHEMA = 8, /* another schema version: left alone */
+    BRC__CACHE_EV_NETWORK_FS = 16     /* rollback journal instead of WAL */
+};
+BRC__INTERNAL unsigned brc__cache_events(void);
+/* The user cache's handle for the CLI's maintenance commands, with the store's lock held until
+ * brc__cache_release. NULL (lock not held) when there is no usable cache. */
+BRC__INTERNAL struct sqlite3 *brc__cache_acquire(bool *read_only);
+BRC__INTERNAL void brc__cache_release(void);
+/* "<dir>/kernels.db", or "" when the cache is disabled. */
+BRC__INTERNAL const char *brc__cache_path(void);
+BRC__INTERNAL const char *brc__cache_schema_sql(void);
+BRC__INTERNAL int brc__cache_schema_version(void);
+BRC__INTERNAL bool brc__cache_checksum_ok(const void *image, size_t n, const void *sum, size_t sum_n);
+/* When the binaries total more than cap bytes, deletes least recently used rows until they
+ * total at most target. Returns the rows removed (-1 on an SQLite error). */
+BRC__INTERNAL int64_t brc__cache_evict(struct sqlite3 *db, int64_t cap, int64_t target, int64_t *removed_bytes);
+/* The size cap in force (BARACUDA_CACHE_MAX_SIZE, default 2 GiB; 0: none). */
+BRC__INTERNAL int64_t brc__cache_max_bytes(void);
+/* "500M", "2G", "1.5GiB", "4096" -> bytes. */
+BRC__INTERNAL bool brc__parse_size(const char *s, int64_t *out);
 BRC__INTERNAL void brc__stats_add(int which, double ms);
 enum { BRC__STAT_MEMORY_HIT, BRC__STAT_DISK_HIT, BRC__STAT_COMPILE, BRC__STAT_BAD_ROW };
 
@@ -294,6 +334,9 @@ typedef struct brc__manifest {
 BRC__INTERNAL brc_status brc__manifest_read(const char *path, brc__manifest *m);
 BRC__INTERNAL brc_status brc__manifest_parse(const char *text, const char *name, brc__manifest *m);
 BRC__INTERNAL void brc__manifest_free(brc__manifest *m);
+/* The built-in default manifest (`baracuda warm` without --manifest): every unary and binary
+ * kind in f32, f16 and bf16, and the casts among f32, f16, bf16 and the two fp8 formats. */
+BRC__INTERNAL brc_status brc__manifest_default(brc__manifest *m);
 
 /* BARACUDA_RECORD: appends descriptor to the record manifest unless it is there already
  * (deduplicated in the process and, under an flock, in the file). Families call it once a plan

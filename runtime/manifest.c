@@ -385,6 +385,36 @@ brc_status brc_warm_manifest(brc_context *ctx, const char *path) {
     return first ? brc__error(first, "%s", first_msg) : BRC_STATUS_OK;
 }
 
+/* ---- the built-in default manifest (`baracuda warm` without --manifest) --------------------------- */
+
+brc_status brc__manifest_default(brc__manifest *m) {
+    static const brc_dtype floats[] = {BRC_F32, BRC_F16, BRC_BF16};
+    static const brc_dtype casts[] = {BRC_F32, BRC_F16, BRC_BF16, BRC_FP8E4M3, BRC_FP8E5M2};
+    brc__str s = {0};
+    brc__str_addf(&s, "# built-in default manifest\n");
+    for (size_t t = 0; t < 3; t++) {
+        const char *dt = brc_dtype_name(floats[t]);
+        unsigned cls = brc__dtype_class(floats[t]);
+#define X(N, n, num, c, dom, a, b, dev, ref) \
+    if ((c) & cls) brc__str_addf(&s, "unary(kind=%s,dtype=%s,layout=contig)\n", #n, dt);
+        BRC_UNARY_KINDS(X)
+#undef X
+#define X(N, n, num, c, cmp, dom, dev, ref) \
+    if ((c) & cls) brc__str_addf(&s, "binary(kind=%s,dtype=%s,layout=contig)\n", #n, dt);
+        BRC_BINARY_KINDS(X)
+#undef X
+    }
+    for (size_t i = 0; i < 5; i++)
+        for (size_t j = 0; j < 5; j++)
+            if (i != j)
+                brc__str_addf(&s, "cast(from=%s,to=%s,layout=contig)\n", brc_dtype_name(casts[i]),
+                              brc_dtype_name(casts[j]));
+    if (s.oom) return brc__error(BRC_STATUS_OUT_OF_MEMORY, "default manifest: out of memory");
+    brc_status st = brc__manifest_parse(s.p, "(default manifest)", m);
+    brc__str_free(&s);
+    return st;
+}
+
 /* ---- BARACUDA_RECORD ---------------------------------------------------------------------------- */
 
 static pthread_mutex_t rec_mu = PTHREAD_MUTEX_INITIALIZER;

@@ -166,9 +166,13 @@ typedef struct brc_context_opts {
      * cache) but cannot run them (runs fail with BRC_STATUS_WRONG_PLAN). Ignored when device
      * >= 0. The string is copied. */
     const char *arch;
+    /* Read-only cache files (made by `baracuda export`), ':'-separated, searched in order
+     * after the user cache and after those BARACUDA_CACHE_PATH names, for this context's
+     * selects. A file that is missing or not a cache is skipped with one warning. Copied. */
+    const char *cache_files;
 } brc_context_opts;
 
-#define BRC_CONTEXT_OPTS_INIT {sizeof(brc_context_opts), 0, NULL}
+#define BRC_CONTEXT_OPTS_INIT {sizeof(brc_context_opts), 0, NULL, NULL}
 
 /* Creates a context. With opts->device >= 0 it retains that device's primary CUDA context
  * (the one the CUDA runtime and PyTorch use), so pointers and streams of those frameworks work

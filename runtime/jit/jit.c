@@ -360,7 +360,7 @@ static brc_status produce(const brc_context *ctx, const brc__kernel_req *req, br
         return st;
     }
     brc__cache_loaded hit;
-    if (brc__cache_lookup(key, &hit)) {
+    if (brc__cache_lookup(ctx, key, &hit)) {
         k->lowered = hit.lowered;
         k->image = hit.image;
         k->image_size = hit.image_size;
@@ -411,7 +411,7 @@ static brc_status produce(const brc_context *ctx, const brc__kernel_req *req, br
         snprintf(target, sizeof target, "compute_%d", newest);
         output = "ptx";
         st = disk_key(req, target, output, driver, &key);
-        if (st == BRC_STATUS_OK && brc__cache_lookup(key, &hit)) {
+        if (st == BRC_STATUS_OK && brc__cache_lookup(ctx, key, &hit)) {
             k->lowered = hit.lowered;
             k->image = hit.image;
             k->image_size = hit.image_size;
@@ -446,10 +446,36 @@ static brc_status produce(const brc_context *ctx, const brc__kernel_req *req, br
     return BRC_STATUS_OK;
 }
 
+static _Thread_local brc__key_sink *key_sink;
+
+void brc__jit_collect_keys(brc__key_sink *sink) { key_sink = sink; }
+
+/* Key-collecting mode: record the disk key a select would use and hand back a kernel that has
+ * nothing in it (offline contexts only, which never load or launch it). */
+static brc_status collect_key(const brc_context *ctx, const brc__kernel_req *req, const brc__kernel **out) {
+    static brc__kernel empty = {.lowered = (char *)""};
+    if (ctx->device >= 0)
+        return brc__error(BRC_STATUS_INTERNAL, "key collection needs an offline context (%s)", req->descriptor);
+    brc__hash128 key;
+    brc_status st = disk_key(req, ctx->arch, "cubin", 0, &key);
+    if (st) return st;
+    if (key_sink->n == key_sink->cap) {
+        size_t nc = key_sink->cap ? key_sink->cap * 2 : 64;
+        brc__hash128 *k = realloc(key_sink->keys, nc * sizeof *k);
+        if (!k) return brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", req->descriptor);
+        key_sink->keys = k;
+        key_sink->cap = nc;
+    }
+    key_sink->keys[key_sink->n++] = key;
+    *out = &empty;
+    return BRC_STATUS_OK;
+}
+
 brc_status brc__jit_get(const brc_context *ctx, const brc__kernel_req *req, const brc__kernel **out) {
     *out = NULL;
     if (req->nspec < 0 || req->nspec > BRC__SPEC_MAX)
         return brc__error(BRC_STATUS_INTERNAL, "spec tuple of %d fields", (int)req->nspec);
+    if (key_sink) return collect_key(ctx, req, out);
     uint64_t h = mem_hash(req, ctx->arch);
     size_t b = h % NBUCKETS;
 
