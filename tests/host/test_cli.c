@@ -399,3 +399,28 @@ Test(cli, bad_usage_and_bad_input_exit_2_no_cache_exits_3) {
     cr_expect_eq(cli(out, sizeof out, "info --json"), 0, "%s", out);
     cr_expect(strstr(out, "\"nvrtc\": \"13.") && strstr(out, "\"cache\": "), "%s", out);
 }
+
+/* With a GPU: verify loads each kernel of the GPU's arch; a cubin filed under the wrong arch
+ * passes its checksum and ELF checks but does not load, and verify says so. */
+Test(cli, verify_loads_kernels_on_the_gpu_present) {
+    const char *dir = tu_fresh_cache();
+    brc_context *dev = NULL;
+    brc_context_opts o = BRC_CONTEXT_OPTS_INIT;
+    if (brc_context_create(&o, &dev) != BRC_STATUS_OK) cr_skip_test("no GPU here (%s): GPU check skipped", brc_last_error());
+    char arch[16], other[16];
+    snprintf(arch, sizeof arch, "%s", brc_context_arch(dev));
+    snprintf(other, sizeof other, "%s", strcmp(arch, "sm_80") == 0 ? "sm_90" : "sm_80");
+    brc_context_destroy(dev);
+    const char *m = manifest_in(dir);
+    cr_assert_eq(cli(out, sizeof out, "warm --manifest %s --arch %s,%s", m, arch, other), 0, "%s", out);
+    cr_assert_eq(cli(out, sizeof out, "verify"), 0, "%s", out);
+    cr_expect(strstr(out, "12 kernels: 12 ok") && strstr(out, "6 loaded on a GPU here"), "%s", out);
+    char q[300];
+    snprintf(q, sizeof q, "UPDATE kernels SET arch = '%s' WHERE arch = '%s' AND descriptor LIKE 'cast%%'", arch, other);
+    char del[300];
+    snprintf(del, sizeof del, "DELETE FROM kernels WHERE arch = '%s' AND descriptor LIKE 'cast%%'", arch);
+    query(db_of(dir), del);
+    query(db_of(dir), q);
+    cr_expect_eq(cli(out, sizeof out, "verify"), 1, "%s", out);
+    cr_expect(strstr(out, "does not load on the GPU") && strstr(out, "1 unloadable"), "%s", out);
+}
