@@ -167,6 +167,10 @@ typedef struct brc__kernel_req {
     int32_t nspec;
     int64_t spec[BRC__SPEC_MAX];
     const char *snippet;            /* generated source appended after the sources */
+    /* Or, with snippet NULL, writes the snippet into out: called only when the in-process
+     * table misses, so a re-select never formats it. A function of the spec tuple. */
+    void (*make_snippet)(brc__str *out, const void *arg);
+    const void *snippet_arg;
     const char *const *options;     /* extra NVRTC options (NULL-terminated), or NULL */
     const char *name_expr;          /* "brc::ew_contig<brc_op, 1, 8>" */
     const char *descriptor;         /* canonical spec string, for metadata and messages */

@@ -110,6 +110,17 @@ static const brc__source *source_get(const char *name) {
 
 /* ---- keys --------------------------------------------------------------------------------------- */
 
+/* full = req with its snippet made when it is generated lazily; tmp owns the text. */
+static brc_status with_snippet(const brc__kernel_req *req, brc__kernel_req *full, brc__str *tmp) {
+    *full = *req;
+    if (req->snippet) return BRC_STATUS_OK;
+    if (!req->make_snippet) return brc__error(BRC_STATUS_INTERNAL, "%s: no specialization source", req->descriptor);
+    req->make_snippet(tmp, req->snippet_arg);
+    if (tmp->oom || !tmp->p) return brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", req->descriptor);
+    full->snippet = tmp->p;
+    return BRC_STATUS_OK;
+}
+
 static brc_status disk_key(const brc__kernel_req *req, const char *target, const char *output,
                            int driver_version, brc__hash128 *out) {
     brc__keybuf k = {0};
@@ -143,7 +154,12 @@ static brc_status disk_key(const brc__kernel_req *req, const char *target, const
 }
 
 brc_status brc__jit_disk_key(const brc__kernel_req *req, const char *arch, brc__hash128 *out) {
-    return disk_key(req, arch, "cubin", 0, out);
+    brc__kernel_req full;
+    brc__str tmp = {0};
+    brc_status st = with_snippet(req, &full, &tmp);
+    if (st == BRC_STATUS_OK) st = disk_key(&full, arch, "cubin", 0, out);
+    brc__str_free(&tmp);
+    return st;
 }
 
 /* ---- compiling ------------------------------------------------------------------------------------ */
@@ -457,7 +473,7 @@ static brc_status collect_key(const brc_context *ctx, const brc__kernel_req *req
     if (ctx->device >= 0)
         return brc__error(BRC_STATUS_INTERNAL, "key collection needs an offline context (%s)", req->descriptor);
     brc__hash128 key;
-    brc_status st = disk_key(req, ctx->arch, "cubin", 0, &key);
+    brc_status st = brc__jit_disk_key(req, ctx->arch, &key);
     if (st) return st;
     if (key_sink->n == key_sink->cap) {
         size_t nc = key_sink->cap ? key_sink->cap * 2 : 64;
@@ -525,7 +541,11 @@ brc_status brc__jit_get(const brc_context *ctx, const brc__kernel_req *req, cons
     pthread_mutex_unlock(&table_mu);
 
     brc__kernel *k = NULL;
-    brc_status st = produce(ctx, req, &k);
+    brc__kernel_req full;
+    brc__str tmp = {0};
+    brc_status st = with_snippet(req, &full, &tmp);
+    if (st == BRC_STATUS_OK) st = produce(ctx, &full, &k);
+    brc__str_free(&tmp);
 
     pthread_mutex_lock(&table_mu);
     if (st == BRC_STATUS_OK) {

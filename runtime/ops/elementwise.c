@@ -184,6 +184,30 @@ static void merge_dims(ew_layout *L, int nops) {
     *L = m;
 }
 
+/* What the op functor is made from: the storage types of x, y, z and the output, whether the
+ * compute type follows y (where), and the kind's expression. */
+typedef struct functor_spec {
+    brc_dtype t[4];
+    bool where;
+    const char *expr;
+} functor_spec;
+
+static void functor_source(brc__str *out, const void *arg) {
+    const functor_spec *f = arg;
+    brc__str_addf(out,
+                  "struct brc_op {\n"
+                  "  typedef %s tx; typedef %s ty; typedef %s tz; typedef %s to;\n"
+                  "  typedef brc::io<tx>::C CX; typedef brc::io<ty>::C CY; typedef brc::io<tz>::C CZ;\n"
+                  "  typedef brc::io<to>::C CO; typedef %s C;\n"
+                  "  static __device__ __forceinline__ CO apply(CX x, CY y, CZ z, C a, C b) {\n"
+                  "    (void)y; (void)z; (void)a; (void)b;\n"
+                  "    return brc::convert<CO>(%s);\n"
+                  "  }\n"
+                  "};\n",
+                  storage_type(f->t[0]), storage_type(f->t[1]), storage_type(f->t[2]), storage_type(f->t[3]),
+                  f->where ? "CY" : "CX", f->expr);
+}
+
 typedef struct ew_request {
     int op;
     int kind;                  /* -1 for cast */
@@ -281,22 +305,10 @@ static brc_status plan_common(brc_context *ctx, const ew_request *rq, const brc_
     if (contig) brc__str_addf(&sku, "contig,vec=%d>@%s", vec, ctx->arch);
     else brc__str_addf(&sku, "strided,rank=%d,index=%d>@%s", (int)L.rank, index64 ? 64 : 32, ctx->arch);
 
-    /* The specialization source: the op functor. */
-    brc__str snip = {0};
+    /* The specialization source (the op functor), made only on an in-process miss. */
     const char *expr = rq->info ? rq->info->expr : "x";
     bool where = rq->op == OP_TERNARY && rq->kind == BRC_TERNARY_WHERE;
-    brc__str_addf(&snip,
-                  "struct brc_op {\n"
-                  "  typedef %s tx; typedef %s ty; typedef %s tz; typedef %s to;\n"
-                  "  typedef brc::io<tx>::C CX; typedef brc::io<ty>::C CY; typedef brc::io<tz>::C CZ;\n"
-                  "  typedef brc::io<to>::C CO; typedef %s C;\n"
-                  "  static __device__ __forceinline__ CO apply(CX x, CY y, CZ z, C a, C b) {\n"
-                  "    (void)y; (void)z; (void)a; (void)b;\n"
-                  "    return brc::convert<CO>(%s);\n"
-                  "  }\n"
-                  "};\n",
-                  storage_type(dt[0]), storage_type(dt[1]), storage_type(dt[2]), storage_type(y->dtype),
-                  where ? "CY" : "CX", expr);
+    const functor_spec fs = {{dt[0], dt[1], dt[2], y->dtype}, where, expr};
     char name_expr[128];
     if (contig)
         snprintf(name_expr, sizeof name_expr, "brc::ew_contig<brc_op, %d, %d>", rq->nin, vec);
@@ -309,9 +321,9 @@ static brc_status plan_common(brc_context *ctx, const ew_request *rq, const brc_
         .template_name = "elementwise", .sources = sources, .nspec = 11,
         .spec = {rq->op, rq->kind, rq->nin, dt[0], dt[1], dt[2], y->dtype, contig ? 0 : 1,
                  contig ? vec : L.rank, index64, 0},
-        .snippet = snip.p, .name_expr = name_expr, .descriptor = desc.p};
+        .make_snippet = functor_source, .snippet_arg = &fs, .name_expr = name_expr, .descriptor = desc.p};
     brc_plan *p = NULL;
-    if (desc.oom || sku.oom || snip.oom) {
+    if (desc.oom || sku.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fam);
         goto fail;
     }
@@ -338,7 +350,6 @@ static brc_status plan_common(brc_context *ctx, const ew_request *rq, const brc_
     if (ctx->device >= 0 && (st = brc__jit_function(ctx, k, &im->fn))) goto fail;
     p->descriptor = desc.p;
     p->sku = sku.p;
-    brc__str_free(&snip);
     brc__record(p->descriptor);
     *out = p;
     return BRC_STATUS_OK;
@@ -347,7 +358,6 @@ fail:
     if (p) brc_plan_destroy(p);
     brc__str_free(&desc);
     brc__str_free(&sku);
-    brc__str_free(&snip);
     return st;
 }
 
