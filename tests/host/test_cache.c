@@ -52,6 +52,14 @@ static int64_t query_i64(const char *dir, const char *q) {
 
 static int count_rows(const char *dir) { return (int)query_i64(dir, "SELECT count(*) FROM kernels"); }
 
+/* What the test wrote on stderr (its .init redirected it). */
+static size_t stderr_text(char *buf, size_t cap) {
+    fflush(stderr);
+    size_t n = fread(buf, 1, cap - 1, cr_get_redirected_stderr());
+    buf[n] = '\0';
+    return n;
+}
+
 Test(cache, one_row_per_kernel_with_metadata) {
     const char *dir = tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
@@ -109,7 +117,7 @@ Test(cache, corrupt_row_is_detected_deleted_and_recompiled, .init = cr_redirect_
     brc_context_destroy(ctx);
 }
 
-Test(cache, not_a_database_is_set_aside) {
+Test(cache, not_a_database_is_set_aside, .init = cr_redirect_stderr) {
     const char *dir = tu_fresh_cache();
     char path[512];
     snprintf(path, sizeof path, "%s/kernels.db", dir);
@@ -120,10 +128,14 @@ Test(cache, not_a_database_is_set_aside) {
     brc_context *ctx = tu_offline("sm_90");
     plan_ok(ctx, BRC_UNARY_COS);
     cr_expect_eq(count_rows(dir), 1, "a fresh database replaced the bad file");
+    char buf[4096];
+    stderr_text(buf, sizeof buf);
+    cr_expect(strstr(buf, "baracuda: warning: cache") && strstr(buf, "is damaged (file is not a database); moved to"),
+              "'%s'", buf);
     brc_context_destroy(ctx);
 }
 
-Test(cache, future_schema_is_left_alone) {
+Test(cache, future_schema_is_left_alone, .init = cr_redirect_stderr) {
     const char *dir = tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
     plan_ok(ctx, BRC_UNARY_SIN);
@@ -134,6 +146,9 @@ Test(cache, future_schema_is_left_alone) {
     plan_ok(ctx, BRC_UNARY_SIN);
     cr_expect_eq(stats().compiles, s0.compiles + 1, "not read");
     cr_expect_eq(count_rows(dir), 1, "not written");
+    char buf[4096];
+    stderr_text(buf, sizeof buf);
+    cr_expect(strstr(buf, "has schema version 99, this library knows 1; not using it"), "'%s'", buf);
     brc_context_destroy(ctx);
 }
 
@@ -142,7 +157,7 @@ static void become_nobody(void) {
     if (geteuid() == 0) cr_assert_eq(setresuid(65534, 65534, 65534), 0, "setresuid");
 }
 
-Test(cache, read_only_directory_still_serves_hits) {
+Test(cache, read_only_directory_still_serves_hits, .init = cr_redirect_stderr) {
     const char *dir = tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
     plan_ok(ctx, BRC_UNARY_TANH);
@@ -157,10 +172,13 @@ Test(cache, read_only_directory_still_serves_hits) {
     cr_expect_eq(stats().disk_hits, s0.disk_hits + 1, "a read-only cache still hits");
     plan_ok(ctx, BRC_UNARY_ATAN); /* a miss compiles and is simply not stored */
     cr_expect_eq(stats().compiles, s0.compiles + 1);
+    char buf[4096];
+    stderr_text(buf, sizeof buf);
+    cr_expect(strstr(buf, "is read-only; using it for lookups only"), "'%s'", buf);
     brc_context_destroy(ctx);
 }
 
-Test(cache, unwritable_location_compiles_every_time) {
+Test(cache, unwritable_location_compiles_every_time, .init = cr_redirect_stderr) {
     char parent[256];
     snprintf(parent, sizeof parent, "%s", tu_fresh_cache());
     chmod(parent, 0555);
@@ -175,6 +193,10 @@ Test(cache, unwritable_location_compiles_every_time) {
     brc__jit_forget_memory();
     plan_ok(ctx, BRC_UNARY_ERF);
     cr_expect_eq(stats().compiles, s0.compiles + 2, "no disk cache: each fresh select compiles");
+    char buf[4096];
+    stderr_text(buf, sizeof buf);
+    cr_expect(strstr(buf, "cannot create cache directory") && strstr(buf, "compiling without a disk cache"), "'%s'",
+              buf);
     brc_context_destroy(ctx);
 }
 
@@ -197,12 +219,6 @@ Test(cache, location_and_disable_switch) {
 
 /* ---- damage found after opening, full disk, network filesystems, the size cap ------------------ */
 
-static size_t stderr_text(char *buf, size_t cap) {
-    fflush(stderr);
-    size_t n = fread(buf, 1, cap - 1, cr_get_redirected_stderr());
-    buf[n] = '\0';
-    return n;
-}
 
 static const brc_unary_kind some_kinds[] = {BRC_UNARY_EXP, BRC_UNARY_LOG, BRC_UNARY_SIN, BRC_UNARY_COS,
                                             BRC_UNARY_TAN, BRC_UNARY_ERF, BRC_UNARY_SILU, BRC_UNARY_GELU_TANH};
