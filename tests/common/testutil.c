@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #endif
 #include <criterion/criterion.h>
+#include <criterion/redirect.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,14 @@ brc_context *tu_device_or_skip(void) {
     cr_assert_eq(s, BRC_STATUS_OK, "context: %s", brc_last_error());
     cr_assert_eq(brc__cu()->cuCtxPushCurrent(ctx->cu_ctx), CUDA_SUCCESS);
     return ctx;
+}
+
+const char *tu_stderr_text(void) {
+    static char buf[1 << 16];
+    fflush(stderr);
+    size_t n = fread(buf, 1, sizeof buf - 1, cr_get_redirected_stderr());
+    buf[n] = '\0';
+    return buf;
 }
 
 brc_context *tu_offline(const char *arch) {

@@ -13,6 +13,8 @@
 const char *tu_fresh_cache(void);
 /* Creates a context on device 0 or skips the test (cr_skip_test) with the reason. */
 brc_context *tu_device_or_skip(void);
+/* What the test wrote on stderr so far (its .init must be cr_redirect_stderr), NUL-terminated. */
+const char *tu_stderr_text(void);
 /* Offline context for arch or fails the test. */
 brc_context *tu_offline(const char *arch);
 

@@ -52,13 +52,6 @@ static int64_t query_i64(const char *dir, const char *q) {
 
 static int count_rows(const char *dir) { return (int)query_i64(dir, "SELECT count(*) FROM kernels"); }
 
-/* What the test wrote on stderr (its .init redirected it). */
-static size_t stderr_text(char *buf, size_t cap) {
-    fflush(stderr);
-    size_t n = fread(buf, 1, cap - 1, cr_get_redirected_stderr());
-    buf[n] = '\0';
-    return n;
-}
 
 Test(cache, one_row_per_kernel_with_metadata) {
     const char *dir = tu_fresh_cache();
@@ -109,9 +102,8 @@ Test(cache, corrupt_row_is_detected_deleted_and_recompiled, .init = cr_redirect_
     plan_ok(ctx, BRC_UNARY_SQRT);
     cr_expect_eq(stats().disk_hits, s1.disk_hits + 1);
     cr_expect_eq(count_rows(dir), 1);
-    fflush(stderr);
-    char buf[4096] = {0};
-    size_t got = fread(buf, 1, sizeof buf - 1, cr_get_redirected_stderr());
+    const char *buf = tu_stderr_text();
+    size_t got = strlen(buf);
     cr_expect(got > 0 && strstr(buf, "baracuda: warning: cache row") && strstr(buf, "failed its checksum"),
               "one warning names the bad row: '%s'", buf);
     brc_context_destroy(ctx);
@@ -128,8 +120,7 @@ Test(cache, not_a_database_is_set_aside, .init = cr_redirect_stderr) {
     brc_context *ctx = tu_offline("sm_90");
     plan_ok(ctx, BRC_UNARY_COS);
     cr_expect_eq(count_rows(dir), 1, "a fresh database replaced the bad file");
-    char buf[4096];
-    stderr_text(buf, sizeof buf);
+    const char *buf = tu_stderr_text();
     cr_expect(strstr(buf, "baracuda: warning: cache") && strstr(buf, "is damaged (file is not a database); moved to"),
               "'%s'", buf);
     brc_context_destroy(ctx);
@@ -146,8 +137,7 @@ Test(cache, future_schema_is_left_alone, .init = cr_redirect_stderr) {
     plan_ok(ctx, BRC_UNARY_SIN);
     cr_expect_eq(stats().compiles, s0.compiles + 1, "not read");
     cr_expect_eq(count_rows(dir), 1, "not written");
-    char buf[4096];
-    stderr_text(buf, sizeof buf);
+    const char *buf = tu_stderr_text();
     cr_expect(strstr(buf, "has schema version 99, this library knows 1; not using it"), "'%s'", buf);
     brc_context_destroy(ctx);
 }
@@ -172,8 +162,7 @@ Test(cache, read_only_directory_still_serves_hits, .init = cr_redirect_stderr) {
     cr_expect_eq(stats().disk_hits, s0.disk_hits + 1, "a read-only cache still hits");
     plan_ok(ctx, BRC_UNARY_ATAN); /* a miss compiles and is simply not stored */
     cr_expect_eq(stats().compiles, s0.compiles + 1);
-    char buf[4096];
-    stderr_text(buf, sizeof buf);
+    const char *buf = tu_stderr_text();
     cr_expect(strstr(buf, "is read-only; using it for lookups only"), "'%s'", buf);
     brc_context_destroy(ctx);
 }
@@ -193,8 +182,7 @@ Test(cache, unwritable_location_compiles_every_time, .init = cr_redirect_stderr)
     brc__jit_forget_memory();
     plan_ok(ctx, BRC_UNARY_ERF);
     cr_expect_eq(stats().compiles, s0.compiles + 2, "no disk cache: each fresh select compiles");
-    char buf[4096];
-    stderr_text(buf, sizeof buf);
+    const char *buf = tu_stderr_text();
     cr_expect(strstr(buf, "cannot create cache directory") && strstr(buf, "compiling without a disk cache"), "'%s'",
               buf);
     brc_context_destroy(ctx);
@@ -241,8 +229,7 @@ Test(cache, truncated_database_is_set_aside_and_nothing_bad_is_loaded, .init = c
     cr_expect_eq(s1.disk_hits + s1.compiles - s0.disk_hits - s0.compiles, (uint64_t)NSOME, "every plan was made");
     cr_expect_gt(s1.compiles, s0.compiles, "what the truncation lost was recompiled");
     cr_expect(brc__cache_events() & BRC__CACHE_EV_SET_ASIDE, "the damaged file was set aside");
-    char buf[8192];
-    stderr_text(buf, sizeof buf);
+    const char *buf = tu_stderr_text();
     cr_expect(strstr(buf, "is damaged") && strstr(buf, "moved to"), "one warning says so: '%s'", buf);
     /* The cache in place now is sound and serves what was recompiled. */
     brc__cache_reset();
@@ -331,8 +318,7 @@ Test(cache, full_disk_warns_once_and_plans_still_work, .init = cr_redirect_stder
     cr_expect_eq(stats().compiles, s0.compiles + 2, "compiled and handed out although they cannot be stored");
     disk_full = 0;
     cr_expect_eq(count_rows(dir), 1, "nothing half-written");
-    char buf[8192];
-    stderr_text(buf, sizeof buf);
+    const char *buf = tu_stderr_text();
     const char *w = strstr(buf, "the disk is full");
     cr_expect(w && !strstr(w + 1, "the disk is full"), "one warning: '%s'", buf);
     /* Room again: the cache works (the stored row still hits, new rows are stored). */
@@ -351,8 +337,7 @@ Test(cache, network_filesystem_uses_a_rollback_journal, .init = cr_redirect_stde
     brc_context *ctx = tu_offline("sm_90");
     plan_ok(ctx, BRC_UNARY_TANH);
     cr_expect(brc__cache_events() & BRC__CACHE_EV_NETWORK_FS);
-    char buf[8192];
-    stderr_text(buf, sizeof buf);
+    const char *buf = tu_stderr_text();
     cr_expect(strstr(buf, "network filesystem (nfs)") && strstr(buf, "rollback journal"), "'%s'", buf);
     char wal[512];
     snprintf(wal, sizeof wal, "%s/kernels.db-wal", dir);
@@ -408,8 +393,7 @@ Test(cache, size_cap_evicts_least_recently_used, .init = cr_redirect_stderr) {
     cr_expect_leq(sqlite3_column_int64(s, 1), cap_bytes - cap_bytes / 10, "down to 90%% of the cap");
     sqlite3_finalize(s);
     sqlite3_close(db);
-    char buf[8192];
-    stderr_text(buf, sizeof buf);
+    const char *buf = tu_stderr_text();
     cr_expect(strstr(buf, "reached its size cap"), "'%s'", buf);
     brc_context_destroy(ctx);
 }

@@ -236,9 +236,7 @@ Test(cli, exported_files_serve_as_read_only_layers, .init = cr_redirect_stderr) 
     d = select_manifest(NULL);
     cr_expect_eq(d.compiles, (uint64_t)PLANS);
 
-    fflush(stderr);
-    char buf[8192] = {0};
-    fread(buf, 1, sizeof buf - 1, cr_get_redirected_stderr());
+    const char *buf = tu_stderr_text();
     cr_expect(strstr(buf, "cache file /nonexistent/layer.db cannot be used"), "%s", buf);
 }
 
@@ -254,9 +252,7 @@ Test(cli, corrupt_layer_row_is_ignored, .init = cr_redirect_stderr) {
     cr_expect_eq(d.compiles, 1u, "the corrupt row is recompiled, never loaded");
     cr_expect_eq(d.disk_hits, (uint64_t)PLANS - 1);
     cr_expect_eq(d.bad_rows, 1u);
-    fflush(stderr);
-    char buf[8192] = {0};
-    fread(buf, 1, sizeof buf - 1, cr_get_redirected_stderr());
+    const char *buf = tu_stderr_text();
     cr_expect(strstr(buf, "has a corrupt row; ignored"), "%s", buf);
 }
 
