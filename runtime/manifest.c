@@ -253,6 +253,7 @@ static brc_status from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
 }
 
 brc_status brc__plan_from_descriptor(brc_context *ctx, const char *text, brc_plan **out) {
+    brc__error_clear(); /* each descriptor's message stands alone */
     *out = NULL;
     brc__desc d;
     brc_status st = brc__desc_parse(text, &d);

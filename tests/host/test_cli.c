@@ -420,3 +420,25 @@ Test(cli, verify_loads_kernels_on_the_gpu_present) {
     cr_expect_eq(cli(out, sizeof out, "verify"), 1, "%s", out);
     cr_expect(strstr(out, "does not load on the GPU") && strstr(out, "1 unloadable"), "%s", out);
 }
+
+/* Every arch of the issue's list compiles with no GPU; failing lines are reported one by one,
+ * each with its own message, and do not stop the others. */
+Test(cli, warm_every_listed_arch_and_report_each_failure) {
+    const char *dir = tu_fresh_cache();
+    char m[512];
+    snprintf(m, sizeof m, "%s/m.txt", dir);
+    write_file(m, "nosuch(a=b)\nunary(kind=exp,dtype=bf16)\nunary(kind=exp,dtype=i8)\n");
+    cr_expect_eq(cli(out, sizeof out, "warm --manifest %s --arch sm_80,sm_86,sm_89,sm_90,sm_90a,sm_100,sm_120", m), 1,
+                 "%s", out);
+    static const char *const archs[] = {"sm_80", "sm_86", "sm_89", "sm_90", "sm_90a", "sm_100", "sm_120"};
+    for (int i = 0; i < 7; i++) {
+        char want[700];
+        snprintf(want, sizeof want, "warm %s: 3 plans: 1 compiled, 0 already cached, 2 failed", archs[i]);
+        cr_expect(strstr(out, want), "%s in: %s", want, out);
+        snprintf(want, sizeof want, "warm %s: %s:1: column 1: unknown plan family 'nosuch'\n", archs[i], m);
+        cr_expect(strstr(out, want), "%s in: %s", want, out);
+        snprintf(want, sizeof want, "warm %s: %s:3: column 1: unary(kind=exp): dtype i8 is not supported\n", archs[i], m);
+        cr_expect(strstr(out, want), "%s in: %s", want, out);
+    }
+    cr_expect_eq(query(db_of(dir), "SELECT count(DISTINCT arch) FROM kernels"), 7);
+}
