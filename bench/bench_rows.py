@@ -277,15 +277,27 @@ class Bench:
                     c2 = gw.mean(-1, keepdim=True) if layer else 0
                     return rs * (gw - xh * (gw * xh).mean(-1, keepdim=True) - c2)
 
+                # PyTorch's backward is timed on the statistics its own forward saved (their shapes
+                # and dtypes are what its kernels expect); autograd is the fallback.
+                xr = x.detach().requires_grad_(True)
+                wr = w.detach().requires_grad_(True)
                 if layer:
+                    _, tmean, trstd = torch.native_layer_norm(x, [C], w, b, EPS)
+                    br = b.detach().requires_grad_(True)
+                    yr = F.layer_norm(xr, (C,), wr, br, EPS)
                     tb = [("torch.native_layer_norm_backward(dy, x, [C], mean, rstd, w, b, [1,1,1])",
-                           lambda: torch.native_layer_norm_backward(dy, x, [C], mean.unsqueeze(1), rstd.unsqueeze(1),
-                                                                    w, b, [True, True, True]))]
+                           lambda: torch.native_layer_norm_backward(dy, x, [C], tmean, trstd, w, b,
+                                                                    [True, True, True])),
+                          ("autograd of F.layer_norm (x, weight and bias grads)",
+                           lambda: torch.autograd.grad(yr, (xr, wr, br), dy, retain_graph=True))]
                 else:
-                    xr = x.detach().requires_grad_(True)
-                    wr = w.detach().requires_grad_(True)
-                    tb = [("torch._fused_rms_norm_backward(dy, x, [C], rstd, w, [1,1])",
-                           lambda: torch._fused_rms_norm_backward(dy, x, [C], rstd.unsqueeze(1), w, [True, True]))]
+                    tb = []
+                    try:
+                        _, trstd = torch._fused_rms_norm(x, [C], w, EPS)
+                        tb.append(("torch._fused_rms_norm_backward(dy, x, [C], rstd, w, [1,1])",
+                                   lambda: torch._fused_rms_norm_backward(dy, x, [C], trstd, w, [True, True])))
+                    except (RuntimeError, TypeError, AttributeError):
+                        pass
                     yr = F.rms_norm(xr, (C,), wr, EPS)
                     tb.append(("autograd of F.rms_norm (x and weight grads)",
                                lambda: torch.autograd.grad(yr, (xr, wr), dy, retain_graph=True)))
@@ -333,6 +345,7 @@ def main():
     ap.add_argument("--device", type=int, default=0)
     ap.add_argument("--ops", default=",".join(OPS))
     ap.add_argument("--dtypes", default=",".join(DTYPES))
+    ap.add_argument("--shapes", default=",".join(f"{r}x{c}" for r, c in SHAPES), help="rowsxcols,...")
     args = ap.parse_args()
     torch.cuda.set_device(args.device)
     torch.empty(1, device="cuda")
@@ -345,7 +358,7 @@ def main():
     bench = Bench(brc, ctx, copy_gbps)
     for op in args.ops.split(","):
         for dtype in args.dtypes.split(","):
-            for R, C in SHAPES:
+            for R, C in (tuple(int(v) for v in sh.split("x")) for sh in args.shapes.split(",")):
                 try:
                     bench.run_shape(op, dtype, R, C)
                 except (AssertionError, RuntimeError) as e:

@@ -153,12 +153,16 @@ static int default_vec(int64_t cols, size_t esize) {
 }
 
 /* Elements per thread: what the plan aims at, and the most a thread may hold before the row is
- * read in several passes. Half of each for f64 (two registers an element); half of the budget
- * again for 1024-thread CTAs (64 registers a thread). The backward of the norms holds x, dy and
- * two partial-sum arrays, hence its smaller figures. */
-static rows_geo pick_geo(int kid, int64_t cols, int vec, size_t csize, bool cluster_ok) {
-    int target = kid == K_NORM_BWD ? 8 : 16, budget = kid == K_NORM_BWD ? 16 : 32;
-    if (csize == 8) target /= 2, budget /= 2;
+ * read in several passes. The target is in bytes of each array a thread loads (measured on an
+ * H100: 64 bytes a thread keep enough loads in flight for the forward kernels; the backward
+ * kernels load two arrays, so half of that each). The budget is in registers: half for f64 (two
+ * registers an element) and half again for 1024-thread CTAs (64 registers a thread). The norms'
+ * backward holds x, dy and two partial-sum arrays, hence its smaller figures. */
+static rows_geo pick_geo(int kid, int64_t cols, int vec, size_t esize, size_t csize, bool cluster_ok) {
+    int target = kid == K_NORM_BWD ? (int)(32 / esize) : kid == K_SOFTMAX_BWD ? 16 : (int)(64 / esize);
+    int budget = kid == K_NORM_BWD ? 16 : 32;
+    if (csize == 8) budget /= 2;
+    if (target > budget) target = budget;
     int64_t nvec = cols / vec;
     int64_t nvt = target / vec > 1 ? target / vec : 1;
     int64_t need = cdiv(nvec, nvt); /* threads for the row at the target */
@@ -170,6 +174,17 @@ static rows_geo pick_geo(int kid, int64_t cols, int vec, size_t csize, bool clus
         g.rpb = g.tpr < 128 ? 128 / g.tpr : 1;
         return g;
     }
+#ifdef BRC_ROWS_EXPERIMENT_L2
+    /* Experiment (not built by default): small CTAs in clusters of 8 reading their slice of the row
+     * twice, the second time from L2, instead of holding it in registers. */
+    if (cluster_ok) {
+        g.tpr = 256;
+        g.cl = 8;
+        g.nv = (int)(cdiv(nvec, 8 * 256) < nvt ? cdiv(nvec, 8 * 256) : nvt);
+        g.iter = (int)cdiv(nvec, (int64_t)8 * 256 * g.nv);
+        return g;
+    }
+#endif
     if (cluster_ok) {
         g.tpr = 512;
         int cl = pow2ceil(cdiv(need, 512));
@@ -282,7 +297,7 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
     bool accel = false;
     brc__arch_parse(ctx->arch, &cc_major, &cc_minor, &accel);
     bool cluster_ok = cc_major >= 9;
-    rows_geo g = pick_geo(rq->kid, v.cols, vec, csize, cluster_ok);
+    rows_geo g = pick_geo(rq->kid, v.cols, vec, esize, csize, cluster_ok);
     bool bwd = rq->kid == K_SOFTMAX_BWD || rq->kid == K_NORM_BWD;
 
     /* Canonical descriptor (what determines the kernels) and SKU (what was chosen). */

@@ -111,7 +111,7 @@ Test(rows_desc, api_plans_round_trip) {
     brc_norm_desc n = {BRC_NORM_RMS, mat(BRC_BF16, 8, 4096, 4096), mat(BRC_BF16, 8, 4096, 4096), 1, 0, 0, {0}, {0}, 1e-6};
     cr_assert_eq(brc_norm_plan(ctx, &n, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p), "rms_norm(dtype=bf16,cols=4096,weight=1,residual=0,dir=fwd)");
-    cr_expect_str_eq(brc_plan_sku(p), "bespoke:rms_norm<bf16,cols=4096,vec=8,tpr=256,rpb=1,cluster=1,passes=1,weight,fwd>@sm_90");
+    cr_expect_str_eq(brc_plan_sku(p), "bespoke:rms_norm<bf16,cols=4096,vec=8,tpr=128,rpb=1,cluster=1,passes=1,weight,fwd>@sm_90");
     round_trip(ctx, p);
     brc_norm_backward_desc b = {BRC_NORM_LAYER, mat(BRC_F16, 257, 7, 7), mat(BRC_F16, 257, 7, 7),
                                 mat(BRC_F16, 257, 7, 7), 1, 1};
