@@ -174,17 +174,21 @@ static rows_geo pick_geo(int kid, int64_t cols, int vec, size_t esize, size_t cs
         g.rpb = g.tpr < 128 ? 128 / g.tpr : 1;
         return g;
     }
-#ifdef BRC_ROWS_EXPERIMENT_L2
-    /* Experiment (not built by default): small CTAs in clusters of 8 reading their slice of the row
-     * twice, the second time from L2, instead of holding it in registers. */
-    if (cluster_ok) {
+    /* Rows longer than one CTA takes, on sm_90: small CTAs (256 threads) in clusters of 8, each
+     * reading its slice of the row again for the later passes, from L2, rather than holding it in
+     * registers — when the slices of the arrays the kernel reads (x; or y and dy, x and dy) stay
+     * within 64 KiB a CTA, so that they are still in L2 when re-read. Measured on an H100 (bench/
+     * results/memory_bound.json, docs/rows.md): 1.2-2x the register-resident 512-thread clusters
+     * there, which keep too few CTAs per SM; beyond 64 KiB (f32 backward at 131072 columns) the
+     * re-reads miss L2 and the register-resident layout below is faster. */
+    int arrays = kid == K_SOFTMAX_BWD || kid == K_NORM_BWD ? 2 : 1;
+    if (cluster_ok && (int64_t)arrays * cdiv(cols, 8) * (int64_t)esize <= 64 * 1024) {
         g.tpr = 256;
         g.cl = 8;
         g.nv = (int)(cdiv(nvec, 8 * 256) < nvt ? cdiv(nvec, 8 * 256) : nvt);
         g.iter = (int)cdiv(nvec, (int64_t)8 * 256 * g.nv);
         return g;
     }
-#endif
     if (cluster_ok) {
         g.tpr = 512;
         int cl = pow2ceil(cdiv(need, 512));
