@@ -321,6 +321,8 @@ BRC__INTERNAL brc_status brc__desc_done(brc__desc *d);
  * table of families is in manifest.c. */
 typedef brc_status (*brc__from_desc_fn)(brc_context *ctx, brc__desc *d, brc_plan **out);
 BRC__INTERNAL brc_status brc__ew_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
+/* softmax, log_softmax, rms_norm, layer_norm (ops/rows.c). */
+BRC__INTERNAL brc_status brc__rows_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
 
 /* Makes the plan a descriptor names. Errors name the column: "column 12: unknown key 'foo'". */
 BRC__INTERNAL brc_status brc__plan_from_descriptor(brc_context *ctx, const char *text,
@@ -353,7 +355,11 @@ typedef enum brc__family {
     BRC__FAM_UNARY = 1,
     BRC__FAM_BINARY,
     BRC__FAM_TERNARY,
-    BRC__FAM_CAST
+    BRC__FAM_CAST,
+    BRC__FAM_SOFTMAX,
+    BRC__FAM_SOFTMAX_BWD,
+    BRC__FAM_NORM,
+    BRC__FAM_NORM_BWD
 } brc__family;
 
 typedef struct brc__plan_vt {

@@ -26,6 +26,10 @@ static const struct {
     {"binary", brc__ew_from_desc},
     {"ternary", brc__ew_from_desc},
     {"cast", brc__ew_from_desc},
+    {"softmax", brc__rows_from_desc},
+    {"log_softmax", brc__rows_from_desc},
+    {"rms_norm", brc__rows_from_desc},
+    {"layer_norm", brc__rows_from_desc},
 };
 
 /* ---- parsing one descriptor --------------------------------------------------------------------- */

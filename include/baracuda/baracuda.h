@@ -264,5 +264,6 @@ BRC_API brc_status brc_warm_manifest(brc_context *ctx, const char *path);
 #endif
 
 #include "baracuda/elementwise.h"
+#include "baracuda/rows.h"
 
 #endif /* BARACUDA_H */

@@ -1,0 +1,635 @@
+/* The row-wise family: softmax / log_softmax and rms_norm / layer_norm along the last axis, forward
+ * and backward. Validates the layouts, chooses the row geometry (vector width, threads per row,
+ * rows per CTA, cluster, passes), generates the kernels' specialization (kernel_src/rows.cuh) and
+ * launches them. Descriptor keys: docs/rows.md. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../internal.h"
+
+/* The kernels of rows.cuh, by the id that the specialization tuple carries. */
+enum { K_SOFTMAX_FWD, K_SOFTMAX_BWD, K_NORM_FWD, K_NORM_BWD, K_COLSUM };
+static const char *const kernel_fns[] = {"softmax_fwd", "softmax_bwd", "norm_fwd", "norm_bwd", "colsum"};
+
+/* The ops, named as their descriptors' families. */
+enum { OP_SOFTMAX, OP_LOG_SOFTMAX, OP_RMS, OP_LAYER };
+static const char *const op_names[] = {"softmax", "log_softmax", "rms_norm", "layer_norm"};
+
+#define MAX_COLS ((int64_t)1 << 30)
+enum { COLSUM_THREADS = 256, WS_ALIGN = 256 };
+
+/* The kernels' argument block (struct brc::rows_args in rows.cuh): 8-byte fields only, so the
+ * two layouts agree without padding rules. */
+typedef struct rows_args {
+    const void *a, *b, *w, *bias;
+    void *out, *sum, *mean, *rstd, *part, *dw, *db;
+    int64_t rows, sa, sb, sout, ssum;
+    double eps;
+    int64_t nparts;
+} rows_args;
+_Static_assert(sizeof(rows_args) == 18 * 8, "rows_args must match brc::rows_args");
+
+typedef struct rows_geo {
+    int vec, tpr, rpb, cl, nv, iter;
+} rows_geo;
+
+typedef struct rows_impl {
+    int kid, op;
+    brc_dtype dt;
+    size_t esize, csize;
+    int64_t rows, cols;
+    rows_geo g;
+    int w, b, res;
+    int64_t stride[4]; /* a, b, out, sum */
+    double eps;
+    unsigned grid;          /* main kernel; 0 when there are no rows */
+    int64_t nparts;         /* norm backward: partial rows per gradient */
+    unsigned colsum_grid;   /* norm backward with weight or bias: the column reduction */
+    CUfunction fn, fn_colsum;
+} rows_impl;
+
+static const brc__plan_vt rows_vt = {NULL};
+
+/* ---- layouts ------------------------------------------------------------------------------------- */
+
+typedef struct rows_view {
+    int64_t rows, cols, stride;
+} rows_view;
+
+/* Flattens t to [rows, cols] with one row stride (see rows.h for what is accepted). */
+static brc_status as_rows(const brc_tensor_desc *t, const char *fam, const char *what, rows_view *v) {
+    char name[96];
+    snprintf(name, sizeof name, "%s: %s", fam, what);
+    brc_status st = brc__tensor_check(t, name);
+    if (st) return st;
+    if (t->rank < 1)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: rank 0 has no last axis (rank must be >= 1)", name);
+    int last = t->rank - 1;
+    v->cols = t->shape[last];
+    if (v->cols > 1 && t->strides[last] != 1)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                          "%s: the last dim has stride %lld; rows must be contiguous (stride 1)", name,
+                          (long long)t->strides[last]);
+    int64_t rows = 1, stride = v->cols, expect = 0;
+    bool have = false;
+    for (int d = last - 1; d >= 0; d--) {
+        rows *= t->shape[d]; /* cannot overflow: brc__tensor_check bounded the element count */
+        if (t->shape[d] == 1) continue;
+        if (have && t->strides[d] != expect)
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                              "%s: the leading dims do not flatten to rows with one stride (dim %d has stride "
+                              "%lld, %lld expected)",
+                              name, d, (long long)t->strides[d], (long long)expect);
+        if (!have) stride = t->strides[d];
+        have = true;
+        if (__builtin_mul_overflow(t->strides[d], t->shape[d], &expect)) expect = 0;
+    }
+    v->rows = rows;
+    v->stride = stride;
+    return BRC_STATUS_OK;
+}
+
+static bool same_shape(const brc_tensor_desc *a, const brc_tensor_desc *b) {
+    if (a->rank != b->rank) return false;
+    for (int d = 0; d < a->rank; d++)
+        if (a->shape[d] != b->shape[d]) return false;
+    return true;
+}
+
+/* Each operand: its descriptor, its name in messages, and whether it is written. */
+typedef struct operand {
+    const brc_tensor_desc *t;
+    const char *name;
+    bool output;
+} operand;
+
+/* Checks the operands against the first (dtype, shape, flattening) and fills strides[i]. */
+static brc_status check_operands(const char *fam, const operand *ops, int n, rows_view *v, int64_t *strides) {
+    brc_status st;
+    for (int i = 0; i < n; i++) {
+        rows_view vi;
+        if ((st = as_rows(ops[i].t, fam, ops[i].name, &vi))) return st;
+        if (i == 0) {
+            *v = vi;
+            brc_dtype dt = ops[0].t->dtype;
+            if (dt != BRC_F32 && dt != BRC_F64 && dt != BRC_F16 && dt != BRC_BF16)
+                return brc__error(BRC_STATUS_UNSUPPORTED, "%s: dtype %s is not supported (f32, f64, f16, bf16)", fam,
+                                  brc_dtype_name(dt));
+        } else {
+            if (ops[i].t->dtype != ops[0].t->dtype)
+                return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s has dtype %s, %s has %s", fam, ops[i].name,
+                                  brc_dtype_name(ops[i].t->dtype), ops[0].name, brc_dtype_name(ops[0].t->dtype));
+            if (!same_shape(ops[i].t, ops[0].t))
+                return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s and %s differ in shape", fam, ops[i].name,
+                                  ops[0].name);
+        }
+        int64_t as = vi.stride < 0 ? -vi.stride : vi.stride;
+        if (ops[i].output && vi.rows > 1 && as < vi.cols)
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                              "%s: %s has row stride %lld < cols %lld: its rows would overlap", fam, ops[i].name,
+                              (long long)vi.stride, (long long)vi.cols);
+        strides[i] = vi.stride;
+    }
+    if (v->cols < 1 || v->cols > MAX_COLS)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: cols = %lld is outside 1..2^30", fam, (long long)v->cols);
+    return BRC_STATUS_OK;
+}
+
+/* ---- geometry --------------------------------------------------------------------------------------- */
+
+static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static int pow2ceil(int64_t n) {
+    int p = 1;
+    while (p < n) p *= 2;
+    return p;
+}
+
+/* The widest vector (at most 16 bytes) dividing cols. */
+static int default_vec(int64_t cols, size_t esize) {
+    int v = (int)(16 / esize);
+    while (v > 1 && cols % v) v /= 2;
+    return v;
+}
+
+/* Elements per thread: what the plan aims at, and the most a thread may hold before the row is
+ * read in several passes. The target is in bytes of each array a thread loads (measured on an
+ * H100: 64 bytes a thread keep enough loads in flight for the forward kernels; the backward
+ * kernels load two arrays, so half of that each). The budget is in registers: half for f64 (two
+ * registers an element) and half again for 1024-thread CTAs (64 registers a thread). The norms'
+ * backward holds x, dy and two partial-sum arrays, hence its smaller figures. */
+static rows_geo pick_geo(int kid, int64_t cols, int vec, size_t esize, size_t csize, bool cluster_ok) {
+    int target = kid == K_NORM_BWD ? (int)(32 / esize) : kid == K_SOFTMAX_BWD ? 16 : (int)(64 / esize);
+    int budget = kid == K_NORM_BWD ? 16 : 32;
+    if (csize == 8) budget /= 2;
+    if (target > budget) target = budget;
+    int64_t nvec = cols / vec;
+    int64_t nvt = target / vec > 1 ? target / vec : 1;
+    int64_t need = cdiv(nvec, nvt); /* threads for the row at the target */
+    int maxcta = cluster_ok ? 512 : 1024;
+    rows_geo g = {vec, 1, 1, 1, 1, 1};
+    if (need <= maxcta) { /* one CTA (or part of a warp) per row */
+        g.tpr = pow2ceil(need);
+        g.nv = (int)cdiv(nvec, g.tpr);
+        g.rpb = g.tpr < 128 ? 128 / g.tpr : 1;
+        return g;
+    }
+    /* Rows longer than one CTA takes, on sm_90: small CTAs (256 threads) in clusters of 8, each
+     * reading its slice of the row again for the later passes, from L2, rather than holding it in
+     * registers — when the slices of the arrays the kernel reads (x; or y and dy, x and dy) stay
+     * within 64 KiB a CTA, so that they are still in L2 when re-read. Measured on an H100 (bench/
+     * results/memory_bound.json, docs/rows.md): 1.2-2x the register-resident 512-thread clusters
+     * there, which keep too few CTAs per SM; beyond 64 KiB (f32 backward at 131072 columns) the
+     * re-reads miss L2 and the register-resident layout below is faster. */
+    int arrays = kid == K_SOFTMAX_BWD || kid == K_NORM_BWD ? 2 : 1;
+    if (cluster_ok && (int64_t)arrays * cdiv(cols, 8) * (int64_t)esize <= 64 * 1024) {
+        g.tpr = 256;
+        g.cl = 8;
+        g.nv = (int)(cdiv(nvec, 8 * 256) < nvt ? cdiv(nvec, 8 * 256) : nvt);
+        g.iter = (int)cdiv(nvec, (int64_t)8 * 256 * g.nv);
+        return g;
+    }
+    if (cluster_ok) {
+        g.tpr = 512;
+        int cl = pow2ceil(cdiv(need, 512));
+        g.cl = cl < 8 ? cl : 8;
+    } else {
+        g.tpr = 1024;
+        budget /= 2;
+    }
+    int64_t per = (int64_t)g.cl * g.tpr, nv = cdiv(nvec, per);
+    if (nv * vec <= budget) {
+        g.nv = (int)nv;
+        return g;
+    }
+    g.nv = budget / vec > 1 ? budget / vec : 1;
+    g.iter = (int)cdiv(nvec, per * g.nv);
+    return g;
+}
+
+/* ---- planning ------------------------------------------------------------------------------------------ */
+
+static const char *storage_type(brc_dtype t) {
+    switch (t) {
+    case BRC_F64: return "double";
+    case BRC_F16: return "brc::f16";
+    case BRC_BF16: return "brc::bf16";
+    default: return "float";
+    }
+}
+
+static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, const char *desc, CUfunction *fn) {
+    const rows_geo *g = &im->g;
+    int threads = kid == K_COLSUM ? COLSUM_THREADS : g->tpr * g->rpb;
+    brc__str snip = {0};
+    brc__str_addf(&snip,
+                  "struct brc_rows {\n"
+                  "  typedef %s T;\n  typedef %s C;\n"
+                  "  enum { COLS = %lld, VEC = %d, TPR = %d, RPB = %d, CL = %d, NV = %d, ITER = %d,\n"
+                  "         LOG = %d, LAYER = %d, W = %d, B = %d, RES = %d };\n"
+                  "};\n",
+                  storage_type(im->dt), im->csize == 8 ? "double" : "float", (long long)im->cols, g->vec, g->tpr,
+                  g->rpb, g->cl, g->nv, g->iter, im->op == OP_LOG_SOFTMAX, im->op == OP_LAYER, im->w, im->b, im->res);
+    if (kid != K_COLSUM && g->cl > 1)
+        brc__str_addf(&snip, "__global__ void __launch_bounds__(%d) __cluster_dims__(%d, 1, 1)\n", threads, g->cl);
+    else
+        brc__str_addf(&snip, "__global__ void __launch_bounds__(%d)\n", threads);
+    brc__str_addf(&snip, "brc_rows_kernel(brc::rows_args a) { brc::%s<brc_rows>(a); }\n", kernel_fns[kid]);
+    brc__str kd = {0};
+    brc__str_addf(&kd, "%s%s", desc, kid == K_COLSUM ? "+colsum" : "");
+    brc_status st;
+    if (snip.oom || kd.oom) {
+        st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", desc);
+    } else {
+        static const char *const sources[] = {"prelude.cuh", "rows.cuh", NULL};
+        brc__kernel_req req = {
+            .template_name = "rows", .sources = sources, .nspec = 14,
+            .spec = {kid, im->dt, im->cols, g->vec, g->tpr, g->rpb, g->cl, g->nv, g->iter, im->op, im->w, im->b,
+                     im->res, im->csize},
+            .snippet = snip.p, .name_expr = "brc_rows_kernel", .descriptor = kd.p};
+        const brc__kernel *k = NULL;
+        st = brc__jit_get(ctx, &req, &k);
+        if (!st && ctx->device >= 0) st = brc__jit_function(ctx, k, fn);
+    }
+    brc__str_free(&snip);
+    brc__str_free(&kd);
+    return st;
+}
+
+/* What a request is, after its family-specific checks. */
+typedef struct rows_request {
+    int kid, op;
+    const char *fam;
+    const operand *ops;
+    int nops;
+    int w, b, res;
+    double eps;
+} rows_request;
+
+static brc_status plan_common(brc_context *ctx, const rows_request *rq, const brc_plan_prefs *prefs_in,
+                              brc__family family, brc_plan **out) {
+    brc_status st;
+    const brc_plan_prefs *prefs = brc__prefs_or_default(prefs_in, &st);
+    if (!prefs) return st;
+    rows_view v = {0, 0, 0};
+    int64_t strides[4] = {0, 0, 0, 0};
+    if ((st = check_operands(rq->fam, rq->ops, rq->nops, &v, strides))) return st;
+    brc_dtype dt = rq->ops[0].t->dtype;
+    size_t esize = brc_dtype_size(dt), csize = dt == BRC_F64 ? 8 : 4;
+
+    /* Vector width: 16 bytes where cols and every row stride allow; a preference may narrow it. */
+    int vmax = (int)(16 / esize), vec = default_vec(v.cols, esize);
+    bool forced = prefs->vector_width != 0;
+    if (forced) {
+        int f = prefs->vector_width;
+        if (f < 1 || f > vmax || (f & (f - 1)) || v.cols % f)
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                              "%s: vector_width %d must be a power of two <= %d dividing cols = %lld", rq->fam, f,
+                              vmax, (long long)v.cols);
+        vec = f;
+    }
+    if (v.rows > 1)
+        for (int i = 0; i < rq->nops; i++) {
+            if (forced && strides[i] % vec)
+                return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                                  "%s: vector_width %d does not divide the row stride %lld of %s", rq->fam, vec,
+                                  (long long)strides[i], rq->ops[i].name);
+            while (vec > 1 && strides[i] % vec) vec /= 2;
+        }
+
+    int cc_major = 0, cc_minor = 0;
+    bool accel = false;
+    brc__arch_parse(ctx->arch, &cc_major, &cc_minor, &accel);
+    bool cluster_ok = cc_major >= 9;
+    rows_geo g = pick_geo(rq->kid, v.cols, vec, esize, csize, cluster_ok);
+    bool bwd = rq->kid == K_SOFTMAX_BWD || rq->kid == K_NORM_BWD;
+
+    /* Canonical descriptor (what determines the kernels) and SKU (what was chosen). */
+    brc__str desc = {0}, sku = {0};
+    const char *on = op_names[rq->op];
+    brc__str_addf(&desc, "%s(dtype=%s,cols=%lld", on, brc_dtype_name(dt), (long long)v.cols);
+    if (rq->op >= OP_RMS) brc__str_addf(&desc, ",weight=%d", rq->w);
+    if (rq->op == OP_LAYER) brc__str_addf(&desc, ",bias=%d", rq->b);
+    if (rq->op >= OP_RMS && !bwd) brc__str_addf(&desc, ",residual=%d", rq->res);
+    if (forced || vec != default_vec(v.cols, esize)) brc__str_addf(&desc, ",vec=%d", vec);
+    brc__str_addf(&desc, ",dir=%s)", bwd ? "bwd" : "fwd");
+    brc__str_addf(&sku, "bespoke:%s<%s,cols=%lld,vec=%d,tpr=%d,rpb=%d,cluster=%d,passes=%d%s%s%s,%s>", on,
+                  brc_dtype_name(dt), (long long)v.cols, g.vec, g.tpr, g.rpb, g.cl, g.iter, rq->w ? ",weight" : "",
+                  rq->b ? ",bias" : "", rq->res ? ",residual" : "", bwd ? "bwd" : "fwd");
+    bool colsum = rq->kid == K_NORM_BWD && (rq->w || rq->b);
+    brc__str_addf(&sku, "%s@%s", colsum ? "+colsum" : "", ctx->arch);
+    brc_plan *p = NULL;
+    if (desc.oom || sku.oom) {
+        st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", rq->fam);
+        goto fail;
+    }
+    if ((st = brc__plan_new(ctx, family, &rows_vt, sizeof(rows_impl), &p))) goto fail;
+    rows_impl *im = p->impl;
+    im->kid = rq->kid;
+    im->op = rq->op;
+    im->dt = dt;
+    im->esize = esize;
+    im->csize = csize;
+    im->rows = v.rows;
+    im->cols = v.cols;
+    im->g = g;
+    im->w = rq->w;
+    im->b = rq->b;
+    im->res = rq->res;
+    im->eps = rq->eps;
+    memcpy(im->stride, strides, sizeof strides);
+
+    /* Grid: every row group once (a grid-stride loop covers any excess); the norm backward keeps
+     * one wave of CTA groups, each owning a partial row of the weight / bias gradients. */
+    int64_t groups = cdiv(v.rows, g.rpb), cap = ((int64_t)1 << 24);
+    if (rq->kid == K_NORM_BWD) {
+        int sms = ctx->sm_count > 0 ? ctx->sm_count : 132; /* offline: an H100's count */
+        int per_sm = 2048 / (g.tpr * g.rpb);
+        int64_t wave = (int64_t)sms * (per_sm > 1 ? per_sm : 1) / g.cl;
+        cap = wave > 1 ? wave : 1;
+    }
+    int64_t used = groups < cap ? groups : cap;
+    im->grid = (unsigned)(used * g.cl);
+    if (rq->kid == K_NORM_BWD) {
+        im->nparts = used * g.rpb;
+        p->workspace = (size_t)(rq->w + rq->b) * (size_t)im->nparts * (size_t)v.cols * csize;
+        im->colsum_grid = colsum ? (unsigned)cdiv(v.cols, COLSUM_THREADS) : 0;
+    }
+
+    if ((st = get_kernel(ctx, im, rq->kid, desc.p, &im->fn))) goto fail;
+    if (colsum && (st = get_kernel(ctx, im, K_COLSUM, desc.p, &im->fn_colsum))) goto fail;
+    p->descriptor = desc.p;
+    p->sku = sku.p;
+    brc__record(p->descriptor);
+    *out = p;
+    return BRC_STATUS_OK;
+
+fail:
+    if (p) brc_plan_destroy(p);
+    brc__str_free(&desc);
+    brc__str_free(&sku);
+    return st;
+}
+
+static brc_status start(brc_context *ctx, const void *desc, brc_plan **out, const char *fn) {
+    brc__error_clear();
+    if (out) *out = NULL;
+    if (!ctx || !desc || !out)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s is NULL", fn, !ctx ? "ctx" : !desc ? "desc" : "out");
+    return BRC_STATUS_OK;
+}
+
+static brc_status check_flag(const char *fam, const char *name, int v) {
+    if (v == 0 || v == 1) return BRC_STATUS_OK;
+    return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s = %d must be 0 or 1", fam, name, v);
+}
+
+brc_status brc_softmax_plan(brc_context *ctx, const brc_softmax_desc *d, const brc_plan_prefs *prefs,
+                            brc_plan **out) {
+    brc_status st = start(ctx, d, out, "brc_softmax_plan");
+    if (st) return st;
+    if (d->kind != BRC_SOFTMAX_PLAIN && d->kind != BRC_SOFTMAX_LOG)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "softmax: kind %d is not a softmax kind", (int)d->kind);
+    int op = d->kind == BRC_SOFTMAX_LOG ? OP_LOG_SOFTMAX : OP_SOFTMAX;
+    const operand ops[] = {{&d->x, "x", false}, {&d->y, "y", true}};
+    rows_request rq = {K_SOFTMAX_FWD, op, op_names[op], ops, 2, 0, 0, 0, 0};
+    return plan_common(ctx, &rq, prefs, BRC__FAM_SOFTMAX, out);
+}
+
+brc_status brc_softmax_backward_plan(brc_context *ctx, const brc_softmax_backward_desc *d,
+                                     const brc_plan_prefs *prefs, brc_plan **out) {
+    brc_status st = start(ctx, d, out, "brc_softmax_backward_plan");
+    if (st) return st;
+    if (d->kind != BRC_SOFTMAX_PLAIN && d->kind != BRC_SOFTMAX_LOG)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "softmax backward: kind %d is not a softmax kind",
+                          (int)d->kind);
+    int op = d->kind == BRC_SOFTMAX_LOG ? OP_LOG_SOFTMAX : OP_SOFTMAX;
+    const operand ops[] = {{&d->y, "y", false}, {&d->dy, "dy", false}, {&d->dx, "dx", true}};
+    rows_request rq = {K_SOFTMAX_BWD, op, op_names[op], ops, 3, 0, 0, 0, 0};
+    return plan_common(ctx, &rq, prefs, BRC__FAM_SOFTMAX_BWD, out);
+}
+
+static brc_status norm_kind(int kind, const char *what, int has_bias, int *op) {
+    if (kind != BRC_NORM_RMS && kind != BRC_NORM_LAYER)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: kind %d is not a norm kind", what, kind);
+    *op = kind == BRC_NORM_LAYER ? OP_LAYER : OP_RMS;
+    if (*op == OP_RMS && has_bias)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "rms_norm: has no bias (has_bias must be 0)");
+    return BRC_STATUS_OK;
+}
+
+brc_status brc_norm_plan(brc_context *ctx, const brc_norm_desc *d, const brc_plan_prefs *prefs, brc_plan **out) {
+    brc_status st = start(ctx, d, out, "brc_norm_plan");
+    if (st) return st;
+    int op = 0;
+    if ((st = check_flag("norm", "has_weight", d->has_weight)) || (st = check_flag("norm", "has_bias", d->has_bias)) ||
+        (st = check_flag("norm", "has_residual", d->has_residual)) ||
+        (st = norm_kind((int)d->kind, "norm", d->has_bias, &op)))
+        return st;
+    if (!(d->eps >= 0))
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: eps = %g must be >= 0", op_names[op], d->eps);
+    const operand ops[] = {{&d->x, "x", false}, {&d->y, "y", true}, {&d->residual, "residual", false},
+                           {&d->sum, "sum", true}};
+    rows_request rq = {K_NORM_FWD, op, op_names[op], ops, d->has_residual ? 4 : 2,
+                       d->has_weight, d->has_bias, d->has_residual, d->eps};
+    return plan_common(ctx, &rq, prefs, BRC__FAM_NORM, out);
+}
+
+brc_status brc_norm_backward_plan(brc_context *ctx, const brc_norm_backward_desc *d, const brc_plan_prefs *prefs,
+                                  brc_plan **out) {
+    brc_status st = start(ctx, d, out, "brc_norm_backward_plan");
+    if (st) return st;
+    int op = 0;
+    if ((st = check_flag("norm backward", "has_weight", d->has_weight)) ||
+        (st = check_flag("norm backward", "has_bias", d->has_bias)) ||
+        (st = norm_kind((int)d->kind, "norm backward", d->has_bias, &op)))
+        return st;
+    const operand ops[] = {{&d->x, "x", false}, {&d->dy, "dy", false}, {&d->dx, "dx", true}};
+    rows_request rq = {K_NORM_BWD, op, op_names[op], ops, 3, d->has_weight, d->has_bias, 0, 0};
+    return plan_common(ctx, &rq, prefs, BRC__FAM_NORM_BWD, out);
+}
+
+/* ---- rebuilding a plan from its descriptor ------------------------------------------------------------ */
+
+brc_status brc__rows_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
+    int op = -1;
+    for (int i = 0; i < 4; i++)
+        if (strcmp(d->family, op_names[i]) == 0) op = i;
+    if (op < 0) {
+        d->err_col = d->family_col;
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "'%s' is not a row-wise family", d->family);
+    }
+    static const char *const dirs[] = {"fwd", "bwd"};
+    brc_dtype dt = BRC_F32;
+    int64_t cols = 0, vec = 0, w = 0, b = 0, res = 0;
+    int dir = 0;
+    brc_status st;
+    if ((st = brc__desc_dtype(d, "dtype", &dt)) || (st = brc__desc_int(d, "cols", 1, MAX_COLS, -1, &cols)) ||
+        (st = brc__desc_pick(d, "dir", dirs, 2, 0, &dir)) || (st = brc__desc_int(d, "vec", 1, 16, 0, &vec)))
+        return st;
+    if (cols < 0) {
+        const char *unused;
+        return brc__desc_need(d, "cols", &unused);
+    }
+    if (op >= OP_RMS && (st = brc__desc_int(d, "weight", 0, 1, 0, &w))) return st;
+    if (op == OP_LAYER && (st = brc__desc_int(d, "bias", 0, 1, 0, &b))) return st;
+    if (op >= OP_RMS && dir == 0 && (st = brc__desc_int(d, "residual", 0, 1, 0, &res))) return st;
+    /* One contiguous row: the kernels do not depend on the row count. */
+    int64_t shape[2] = {1, cols};
+    brc_tensor_desc t;
+    brc_tensor_desc_contiguous(&t, dt, 2, shape);
+    brc_plan_prefs prefs = BRC_PLAN_PREFS_INIT;
+    prefs.vector_width = (int)vec;
+    if (op <= OP_LOG_SOFTMAX) {
+        brc_softmax_kind k = op == OP_LOG_SOFTMAX ? BRC_SOFTMAX_LOG : BRC_SOFTMAX_PLAIN;
+        if (dir == 0) {
+            brc_softmax_desc s = {k, t, t};
+            return brc_softmax_plan(ctx, &s, &prefs, out);
+        }
+        brc_softmax_backward_desc s = {k, t, t, t};
+        return brc_softmax_backward_plan(ctx, &s, &prefs, out);
+    }
+    brc_norm_kind k = op == OP_LAYER ? BRC_NORM_LAYER : BRC_NORM_RMS;
+    if (dir == 0) {
+        brc_norm_desc n = {k, t, t, (int)w, (int)b, (int)res, t, t, 1e-5};
+        return brc_norm_plan(ctx, &n, &prefs, out);
+    }
+    brc_norm_backward_desc n = {k, t, t, t, (int)w, (int)b};
+    return brc_norm_backward_plan(ctx, &n, &prefs, out);
+}
+
+/* ---- running --------------------------------------------------------------------------------------------- */
+
+static brc_status need_ptr(const void *p, size_t align, const char *fn, const char *what, const brc_plan *plan) {
+    if (!p) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s is NULL (%s)", fn, what, plan->descriptor);
+    if ((uintptr_t)p % align)
+        return brc__error(BRC_STATUS_MISALIGNED, "%s: %s %p is not aligned to %zu bytes (%s)", fn, what, p, align,
+                          plan->descriptor);
+    return BRC_STATUS_OK;
+}
+
+/* An output that is the same pointer as an input must have its row stride. */
+static brc_status alias_ok(const void *out, int64_t sout, const void *in, int64_t sin, const char *fn,
+                           const char *what, const brc_plan *plan) {
+    const rows_impl *im = plan->impl;
+    if (out != in || im->rows <= 1 || sout == sin) return BRC_STATUS_OK;
+    return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s with a different row stride (%s)", fn, what,
+                      plan->descriptor);
+}
+
+static brc_status launch(const brc_plan *plan, CUfunction fn, unsigned grid, unsigned threads, rows_args *a,
+                         brc_stream stream) {
+    void *args[1] = {a};
+    CUresult r = brc__cu()->cuLaunchKernel(fn, grid, 1, 1, threads, 1, 1, 0, (CUstream)stream, args, NULL);
+    if (r != CUDA_SUCCESS)
+        return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel: %s (%s)", brc__cu_errname(r), plan->descriptor);
+    return BRC_STATUS_OK;
+}
+
+static brc_status run_start(const brc_plan *plan, brc__family fam, const char *fn, void *ws, size_t ws_size) {
+    brc__error_clear();
+    brc_status st = brc__plan_check_run(plan, fam, fn);
+    if (st) return st;
+    if (plan->workspace == 0) return BRC_STATUS_OK;
+    if (ws_size < plan->workspace)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: workspace of %zu bytes is smaller than the %zu required (%s)",
+                          fn, ws_size, plan->workspace, plan->descriptor);
+    if (!ws) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: workspace is NULL (%s)", fn, plan->descriptor);
+    if ((uintptr_t)ws % WS_ALIGN)
+        return brc__error(BRC_STATUS_MISALIGNED, "%s: workspace %p is not aligned to %d bytes (%s)", fn, ws, WS_ALIGN,
+                          plan->descriptor);
+    return BRC_STATUS_OK;
+}
+
+static unsigned threads_of(const rows_impl *im) { return (unsigned)(im->g.tpr * im->g.rpb); }
+
+brc_status brc_softmax_run(const brc_plan *plan, const void *x, void *y, void *workspace, size_t workspace_size,
+                           brc_stream stream) {
+    const char *fn = "brc_softmax_run";
+    brc_status st = run_start(plan, BRC__FAM_SOFTMAX, fn, workspace, workspace_size);
+    if (st) return st;
+    const rows_impl *im = plan->impl;
+    if (im->grid == 0) return BRC_STATUS_OK;
+    size_t al = (size_t)im->g.vec * im->esize;
+    if ((st = need_ptr(x, al, fn, "x", plan)) || (st = need_ptr(y, al, fn, "y", plan)) ||
+        (st = alias_ok(y, im->stride[1], x, im->stride[0], fn, "y is x", plan)))
+        return st;
+    rows_args a = {.a = x, .out = y, .rows = im->rows, .sa = im->stride[0], .sout = im->stride[1]};
+    return launch(plan, im->fn, im->grid, threads_of(im), &a, stream);
+}
+
+brc_status brc_softmax_backward_run(const brc_plan *plan, const void *y, const void *dy, void *dx, void *workspace,
+                                    size_t workspace_size, brc_stream stream) {
+    const char *fn = "brc_softmax_backward_run";
+    brc_status st = run_start(plan, BRC__FAM_SOFTMAX_BWD, fn, workspace, workspace_size);
+    if (st) return st;
+    const rows_impl *im = plan->impl;
+    if (im->grid == 0) return BRC_STATUS_OK;
+    size_t al = (size_t)im->g.vec * im->esize;
+    if ((st = need_ptr(y, al, fn, "y", plan)) || (st = need_ptr(dy, al, fn, "dy", plan)) ||
+        (st = need_ptr(dx, al, fn, "dx", plan)) ||
+        (st = alias_ok(dx, im->stride[2], y, im->stride[0], fn, "dx is y", plan)) ||
+        (st = alias_ok(dx, im->stride[2], dy, im->stride[1], fn, "dx is dy", plan)))
+        return st;
+    rows_args a = {.a = y, .b = dy, .out = dx, .rows = im->rows, .sa = im->stride[0], .sb = im->stride[1],
+                   .sout = im->stride[2]};
+    return launch(plan, im->fn, im->grid, threads_of(im), &a, stream);
+}
+
+brc_status brc_norm_run(const brc_plan *plan, const void *x, const void *residual, const void *weight,
+                        const void *bias, void *y, void *sum, void *mean, void *rstd, void *workspace,
+                        size_t workspace_size, brc_stream stream) {
+    const char *fn = "brc_norm_run";
+    brc_status st = run_start(plan, BRC__FAM_NORM, fn, workspace, workspace_size);
+    if (st) return st;
+    const rows_impl *im = plan->impl;
+    if (im->grid == 0) return BRC_STATUS_OK;
+    size_t al = (size_t)im->g.vec * im->esize;
+    if ((st = need_ptr(x, al, fn, "x", plan)) || (st = need_ptr(y, al, fn, "y", plan)) ||
+        (im->w && (st = need_ptr(weight, al, fn, "weight", plan))) ||
+        (im->b && (st = need_ptr(bias, al, fn, "bias", plan))) ||
+        (mean && im->op == OP_LAYER && (st = need_ptr(mean, im->csize, fn, "mean", plan))) ||
+        (rstd && (st = need_ptr(rstd, im->csize, fn, "rstd", plan))) ||
+        (st = alias_ok(y, im->stride[1], x, im->stride[0], fn, "y is x", plan)))
+        return st;
+    if (im->res) {
+        if ((st = need_ptr(residual, al, fn, "residual", plan)) || (st = need_ptr(sum, al, fn, "sum", plan)) ||
+            (st = alias_ok(sum, im->stride[3], x, im->stride[0], fn, "sum is x", plan)) ||
+            (st = alias_ok(sum, im->stride[3], residual, im->stride[2], fn, "sum is residual", plan)) ||
+            (st = alias_ok(y, im->stride[1], residual, im->stride[2], fn, "y is residual", plan)))
+            return st;
+        if (sum == y) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: sum and y are one buffer (%s)", fn, plan->descriptor);
+    }
+    rows_args a = {.a = x, .b = im->res ? residual : NULL, .w = im->w ? weight : NULL, .bias = im->b ? bias : NULL,
+                   .out = y, .sum = im->res ? sum : NULL, .mean = im->op == OP_LAYER ? mean : NULL, .rstd = rstd,
+                   .rows = im->rows, .sa = im->stride[0], .sb = im->stride[2], .sout = im->stride[1],
+                   .ssum = im->stride[3], .eps = im->eps};
+    return launch(plan, im->fn, im->grid, threads_of(im), &a, stream);
+}
+
+brc_status brc_norm_backward_run(const brc_plan *plan, const void *x, const void *dy, const void *weight,
+                                 const void *mean, const void *rstd, void *dx, void *dweight, void *dbias,
+                                 void *workspace, size_t workspace_size, brc_stream stream) {
+    const char *fn = "brc_norm_backward_run";
+    brc_status st = run_start(plan, BRC__FAM_NORM_BWD, fn, workspace, workspace_size);
+    if (st) return st;
+    const rows_impl *im = plan->impl;
+    size_t al = (size_t)im->g.vec * im->esize;
+    if (im->w && (st = need_ptr(dweight, im->esize, fn, "dweight", plan))) return st;
+    if (im->b && (st = need_ptr(dbias, im->esize, fn, "dbias", plan))) return st;
+    if (im->grid > 0) {
+        if ((st = need_ptr(x, al, fn, "x", plan)) || (st = need_ptr(dy, al, fn, "dy", plan)) ||
+            (st = need_ptr(dx, al, fn, "dx", plan)) || (st = need_ptr(rstd, im->csize, fn, "rstd", plan)) ||
+            (im->w && (st = need_ptr(weight, al, fn, "weight", plan))) ||
+            (im->op == OP_LAYER && (st = need_ptr(mean, im->csize, fn, "mean", plan))) ||
+            (st = alias_ok(dx, im->stride[2], x, im->stride[0], fn, "dx is x", plan)) ||
+            (st = alias_ok(dx, im->stride[2], dy, im->stride[1], fn, "dx is dy", plan)))
+            return st;
+    }
+    rows_args a = {.a = x, .b = dy, .w = im->w ? weight : NULL, .out = dx, .mean = (void *)(uintptr_t)mean,
+                   .rstd = (void *)(uintptr_t)rstd, .part = workspace, .dw = dweight, .db = dbias, .rows = im->rows,
+                   .sa = im->stride[0], .sb = im->stride[1], .sout = im->stride[2], .nparts = im->nparts};
+    if (im->grid > 0 && (st = launch(plan, im->fn, im->grid, threads_of(im), &a, stream))) return st;
+    if (im->colsum_grid > 0) return launch(plan, im->fn_colsum, im->colsum_grid, COLSUM_THREADS, &a, stream);
+    return BRC_STATUS_OK;
+}

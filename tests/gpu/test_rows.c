@@ -1,0 +1,569 @@
+/* GPU tests of the row-wise family: softmax and log_softmax, rms_norm and layer_norm (weight, bias,
+ * fused residual present and absent), forward and backward, every dtype, against float64 host
+ * references (backward: the analytic gradient in f64) on random data, poisoned outputs, at odd
+ * sizes (cols 1 7 33 1000 4097 32771 131072 262147; rows 1 3 257 1500) that reach every geometry
+ * (several rows per CTA, one CTA, a cluster, several passes), with contiguous, vector-preserving
+ * and odd row strides; plus in place, run-time errors, determinism and graph capture. Skips
+ * without a driver. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+enum { OP_SOFTMAX, OP_LOG, OP_RMS, OP_LAYER };
+
+typedef struct variant {
+    int op, bwd, w, b, res;
+    const char *name;
+} variant;
+
+static const variant variants[] = {
+    {OP_SOFTMAX, 0, 0, 0, 0, "softmax fwd"},
+    {OP_LOG, 0, 0, 0, 0, "log_softmax fwd"},
+    {OP_SOFTMAX, 1, 0, 0, 0, "softmax bwd"},
+    {OP_LOG, 1, 0, 0, 0, "log_softmax bwd"},
+    {OP_RMS, 0, 1, 0, 0, "rms_norm fwd weight"},
+    {OP_RMS, 0, 0, 0, 0, "rms_norm fwd"},
+    {OP_RMS, 0, 1, 0, 1, "rms_norm fwd weight residual"},
+    {OP_LAYER, 0, 1, 1, 0, "layer_norm fwd weight bias"},
+    {OP_LAYER, 0, 0, 0, 0, "layer_norm fwd"},
+    {OP_LAYER, 0, 1, 1, 1, "layer_norm fwd weight bias residual"},
+    {OP_RMS, 1, 1, 0, 0, "rms_norm bwd weight"},
+    {OP_RMS, 1, 0, 0, 0, "rms_norm bwd"},
+    {OP_LAYER, 1, 1, 1, 0, "layer_norm bwd weight bias"},
+    {OP_LAYER, 1, 0, 1, 0, "layer_norm bwd bias"},
+    {OP_LAYER, 1, 0, 0, 0, "layer_norm bwd"},
+};
+#define NVARIANTS ((int)(sizeof variants / sizeof variants[0]))
+
+static const brc_dtype dtypes[] = {BRC_F32, BRC_F16, BRC_BF16, BRC_F64};
+
+/* (rows, cols). Long rows with few rows keep the host references cheap. */
+static const int64_t sizes[][2] = {
+    {1, 1},    {3, 1},     {257, 1},    {1, 7},      {257, 7},     {3, 33},     {257, 33},
+    {3, 1000}, {257, 1000}, {1, 4097},  {257, 4097}, {1500, 4096}, {3, 32771},  {1, 131072},
+    {3, 131072}, {2, 262147},
+};
+#define NSIZES ((int)(sizeof sizes / sizeof sizes[0]))
+
+/* ---- buffers -------------------------------------------------------------------------------------- */
+
+typedef struct dbuf {
+    brc_dtype t;
+    size_t n; /* elements */
+    unsigned char *h;
+    CUdeviceptr d;
+} dbuf;
+
+static dbuf dbuf_new(brc_dtype t, size_t n) {
+    dbuf b = {t, n, calloc(n ? n : 1, brc_dtype_size(t)), 0};
+    cr_assert(b.h);
+    cr_assert_eq(brc__cu()->cuMemAlloc(&b.d, (n ? n : 1) * brc_dtype_size(t) + 256), CUDA_SUCCESS);
+    return b;
+}
+static void dbuf_free(dbuf *b) {
+    free(b->h);
+    if (b->d) brc__cu()->cuMemFree(b->d);
+    memset(b, 0, sizeof *b);
+}
+static void up(dbuf *b) { cr_assert_eq(brc__cu()->cuMemcpyHtoD(b->d, b->h, b->n * brc_dtype_size(b->t)), CUDA_SUCCESS); }
+static void down(dbuf *b) { cr_assert_eq(brc__cu()->cuMemcpyDtoH(b->h, b->d, b->n * brc_dtype_size(b->t)), CUDA_SUCCESS); }
+static double get(const dbuf *b, size_t i) { return tu_decode(b->t, b->h + i * brc_dtype_size(b->t)); }
+/* Stores v rounded to the buffer's dtype and returns the value actually stored. */
+static double put(dbuf *b, size_t i, double v) {
+    tu_encode(b->t, v, b->h + i * brc_dtype_size(b->t));
+    return get(b, i);
+}
+/* All bits set: NaN in every float format, so an element the kernel skipped cannot pass. */
+static void poison(dbuf *b) {
+    memset(b->h, 0xff, b->n * brc_dtype_size(b->t));
+    up(b);
+}
+static void *dp(const dbuf *b) { return (void *)(uintptr_t)b->d; }
+
+static brc_tensor_desc mat(brc_dtype dt, int64_t rows, int64_t cols, int64_t stride) {
+    int64_t shape[2] = {rows, cols};
+    brc_tensor_desc t;
+    brc_tensor_desc_contiguous(&t, dt, 2, shape);
+    t.strides[0] = stride;
+    return t;
+}
+
+/* ---- checking --------------------------------------------------------------------------------------- */
+
+/* Relative tolerance by dtype: the output's rounding plus f32 (f64) accumulation over long rows. */
+static double tol_of(brc_dtype t) {
+    switch (t) {
+    case BRC_F64: return 1e-11;
+    case BRC_F32: return 2e-5;
+    case BRC_F16: return 2e-3;
+    default: return 1e-2;
+    }
+}
+/* Below the normal range the dtype's spacing is absolute. */
+static double atol_of(brc_dtype t) { return t == BRC_F16 ? 1.2e-7 : 0; }
+
+typedef struct checker {
+    const char *what;
+    double tol, atol;
+    long fails;
+    char first[256];
+} checker;
+
+/* |o - r| <= tol * (|r| + m) + atol, m: the magnitude of the terms that cancelled into r. */
+static void check(checker *c, double o, double r, double m, int64_t row, int64_t col) {
+    double err = fabs(o - r);
+    if (err <= c->tol * (fabs(r) + m) + c->atol) return; /* false for NaN: poison never passes */
+    if (c->fails++ == 0)
+        snprintf(c->first, sizeof c->first, "%s: row %lld col %lld: got %.9g, want %.9g (terms %.3g)", c->what,
+                 (long long)row, (long long)col, o, r, m);
+}
+static void report(const checker *c, const char *ctx) {
+    cr_expect_eq(c->fails, 0, "%s: %ld mismatches; first %s", ctx, c->fails, c->first);
+}
+
+/* ---- one case -------------------------------------------------------------------------------------- */
+
+typedef struct layout {
+    int64_t sa, sb, so, ss; /* row strides: input a, input b, output, sum */
+} layout;
+
+static layout layout_for(int k, int64_t cols) {
+    switch (k % 3) {
+    case 1: return (layout){cols + 8, cols + 16, cols + 24, cols + 8}; /* keeps 16-byte vectors */
+    case 2: return (layout){cols + 1, cols + 3, cols + 2, cols + 5};   /* odd: vec = 1 */
+    default: return (layout){cols, cols, cols, cols};
+    }
+}
+static size_t extent(int64_t rows, int64_t cols, int64_t stride) {
+    return rows ? (size_t)((rows - 1) * stride + cols) : 0;
+}
+
+static void run_case(brc_context *ctx, const variant *v, brc_dtype dt, int64_t R, int64_t C, int k) {
+    layout L = layout_for(k, C);
+    uint64_t rng = 0x5eed + (uint64_t)k * 7919 + (uint64_t)dt * 104729 + (uint64_t)(v - variants) * 1299709;
+    brc_dtype ct = dt == BRC_F64 ? BRC_F64 : BRC_F32; /* the compute type: saved statistics */
+    char ctxs[200];
+    snprintf(ctxs, sizeof ctxs, "%s %s rows=%lld cols=%lld strides=%lld/%lld/%lld", v->name, brc_dtype_name(dt),
+             (long long)R, (long long)C, (long long)L.sa, (long long)L.sb, (long long)L.so);
+    size_t N = (size_t)(R * C);
+    double *xa = malloc(N * sizeof(double)), *xb = malloc(N * sizeof(double));
+    double *w = malloc((size_t)C * sizeof(double)), *bb = malloc((size_t)C * sizeof(double));
+    cr_assert(xa && xb && w && bb);
+    dbuf A = dbuf_new(dt, extent(R, C, L.sa)), B = dbuf_new(dt, extent(R, C, L.sb));
+    dbuf O = dbuf_new(dt, extent(R, C, L.so)), S = dbuf_new(dt, extent(R, C, L.ss));
+    dbuf W = dbuf_new(dt, (size_t)C), Bi = dbuf_new(dt, (size_t)C);
+    dbuf MEAN = dbuf_new(ct, (size_t)R), RSTD = dbuf_new(ct, (size_t)R);
+    dbuf DW = dbuf_new(dt, (size_t)C), DB = dbuf_new(dt, (size_t)C);
+    for (int64_t c = 0; c < C; c++) {
+        w[c] = put(&W, (size_t)c, tu_uniform(&rng, 0.5, 1.5) * ((tu_rand(&rng) & 1) ? 1 : -1));
+        bb[c] = put(&Bi, (size_t)c, tu_uniform(&rng, -1, 1));
+    }
+    /* Inputs: x (a row offset so that layer_norm's mean matters) and b (residual or dy). */
+    for (int64_t r = 0; r < R; r++) {
+        double shift = tu_uniform(&rng, -1, 1);
+        for (int64_t c = 0; c < C; c++) {
+            xa[r * C + c] = tu_uniform(&rng, -3, 3) + shift;
+            xb[r * C + c] = tu_uniform(&rng, -1, 1);
+        }
+    }
+    /* Softmax backward takes the forward's output: y = softmax(x) (or log_softmax), rounded. */
+    if (v->bwd && v->op <= OP_LOG) {
+        for (int64_t r = 0; r < R; r++) {
+            double m = -INFINITY, s = 0;
+            for (int64_t c = 0; c < C; c++) m = fmax(m, xa[r * C + c]);
+            for (int64_t c = 0; c < C; c++) s += exp(xa[r * C + c] - m);
+            for (int64_t c = 0; c < C; c++)
+                xa[r * C + c] = v->op == OP_LOG ? xa[r * C + c] - m - log(s) : exp(xa[r * C + c] - m) / s;
+        }
+    }
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t c = 0; c < C; c++) {
+            xa[r * C + c] = put(&A, (size_t)(r * L.sa + c), xa[r * C + c]);
+            xb[r * C + c] = put(&B, (size_t)(r * L.sb + c), xb[r * C + c]);
+        }
+    up(&A);
+    up(&B);
+    up(&W);
+    up(&Bi);
+    const double eps = 1e-5;
+    /* The normalized input (the rounded sum for the residual variant) and its statistics, f64. */
+    double *src = xa;
+    double *mean = calloc((size_t)R + 1, sizeof(double)), *rstd = calloc((size_t)R + 1, sizeof(double));
+    cr_assert(mean && rstd);
+    if (v->op >= OP_RMS) {
+        if (v->res) {
+            src = malloc(N * sizeof(double));
+            cr_assert(src);
+            for (size_t i = 0; i < N; i++) {
+                unsigned char tmp[8];
+                tu_encode(dt, xa[i] + xb[i], tmp);
+                src[i] = tu_decode(dt, tmp);
+            }
+        }
+        for (int64_t r = 0; r < R; r++) {
+            double s = 0, q = 0;
+            for (int64_t c = 0; c < C; c++) s += src[r * C + c];
+            double mu = v->op == OP_LAYER ? s / (double)C : 0;
+            for (int64_t c = 0; c < C; c++) q += (src[r * C + c] - mu) * (src[r * C + c] - mu);
+            mean[r] = mu;
+            rstd[r] = 1 / sqrt(q / (double)C + eps);
+        }
+    }
+
+    brc_plan *p = NULL;
+    brc_status st;
+    brc_tensor_desc ta = mat(dt, R, C, L.sa), tb = mat(dt, R, C, L.sb), to = mat(dt, R, C, L.so), ts = mat(dt, R, C, L.ss);
+    checker ck = {"", tol_of(dt), atol_of(dt), 0, ""};
+    dbuf WS = {0};
+    if (!v->bwd && v->op <= OP_LOG) {
+        brc_softmax_desc d = {v->op == OP_LOG ? BRC_SOFTMAX_LOG : BRC_SOFTMAX_PLAIN, ta, to};
+        st = brc_softmax_plan(ctx, &d, NULL, &p);
+        cr_assert_eq(st, BRC_STATUS_OK, "%s: %s\n%s", ctxs, brc_last_error(), brc_last_jit_log());
+        poison(&O);
+        cr_assert_eq(brc_softmax_run(p, dp(&A), dp(&O), NULL, 0, NULL), BRC_STATUS_OK, "%s", brc_last_error());
+    } else if (v->bwd && v->op <= OP_LOG) {
+        brc_softmax_backward_desc d = {v->op == OP_LOG ? BRC_SOFTMAX_LOG : BRC_SOFTMAX_PLAIN, ta, tb, to};
+        st = brc_softmax_backward_plan(ctx, &d, NULL, &p);
+        cr_assert_eq(st, BRC_STATUS_OK, "%s: %s\n%s", ctxs, brc_last_error(), brc_last_jit_log());
+        poison(&O);
+        cr_assert_eq(brc_softmax_backward_run(p, dp(&A), dp(&B), dp(&O), NULL, 0, NULL), BRC_STATUS_OK, "%s",
+                     brc_last_error());
+    } else if (!v->bwd) {
+        brc_norm_desc d = {v->op == OP_LAYER ? BRC_NORM_LAYER : BRC_NORM_RMS, ta, to, v->w, v->b, v->res, tb, ts, eps};
+        st = brc_norm_plan(ctx, &d, NULL, &p);
+        cr_assert_eq(st, BRC_STATUS_OK, "%s: %s\n%s", ctxs, brc_last_error(), brc_last_jit_log());
+        poison(&O);
+        poison(&S);
+        poison(&MEAN);
+        poison(&RSTD);
+        cr_assert_eq(brc_norm_run(p, dp(&A), v->res ? dp(&B) : NULL, v->w ? dp(&W) : NULL, v->b ? dp(&Bi) : NULL,
+                                  dp(&O), v->res ? dp(&S) : NULL, dp(&MEAN), dp(&RSTD), NULL, 0, NULL),
+                     BRC_STATUS_OK, "%s", brc_last_error());
+    } else {
+        /* The saved statistics in the compute type, as the forward would have left them. */
+        for (int64_t r = 0; r < R; r++) {
+            mean[r] = put(&MEAN, (size_t)r, mean[r]);
+            rstd[r] = put(&RSTD, (size_t)r, rstd[r]);
+        }
+        up(&MEAN);
+        up(&RSTD);
+        brc_norm_backward_desc d = {v->op == OP_LAYER ? BRC_NORM_LAYER : BRC_NORM_RMS, ta, tb, to, v->w, v->b};
+        st = brc_norm_backward_plan(ctx, &d, NULL, &p);
+        cr_assert_eq(st, BRC_STATUS_OK, "%s: %s\n%s", ctxs, brc_last_error(), brc_last_jit_log());
+        size_t wsz = brc_plan_workspace_size(p);
+        cr_expect_eq(wsz > 0, v->w || v->b, "%s: workspace %zu", ctxs, wsz);
+        if (wsz) {
+            WS = dbuf_new(BRC_U8, wsz);
+            /* Too small by one byte: refused before anything is enqueued. */
+            cr_expect_eq(brc_norm_backward_run(p, dp(&A), dp(&B), dp(&W), dp(&MEAN), dp(&RSTD), dp(&O), dp(&DW),
+                                               dp(&DB), dp(&WS), wsz - 1, NULL),
+                         BRC_STATUS_INVALID_ARGUMENT, "%s: small workspace", ctxs);
+            poison(&WS);
+        }
+        poison(&O);
+        poison(&DW);
+        poison(&DB);
+        cr_assert_eq(brc_norm_backward_run(p, dp(&A), dp(&B), v->w ? dp(&W) : NULL, dp(&MEAN), dp(&RSTD), dp(&O),
+                                           v->w ? dp(&DW) : NULL, v->b ? dp(&DB) : NULL, wsz ? dp(&WS) : NULL, wsz,
+                                           NULL),
+                     BRC_STATUS_OK, "%s", brc_last_error());
+    }
+    cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS, "%s: kernel failed", ctxs);
+    cr_log_info("%s: %s", ctxs, brc_plan_sku(p));
+    down(&O);
+
+    /* ---- references --------------------------------------------------------------------------------- */
+    for (int64_t r = 0; r < R; r++) {
+        const double *x = xa + r * C, *g = xb + r * C;
+        size_t ob = (size_t)(r * L.so);
+        if (!v->bwd && v->op <= OP_LOG) {
+            double m = -INFINITY, s = 0;
+            for (int64_t c = 0; c < C; c++) m = fmax(m, x[c]);
+            for (int64_t c = 0; c < C; c++) s += exp(x[c] - m);
+            double lse = m + log(s);
+            ck.what = "y";
+            for (int64_t c = 0; c < C; c++) {
+                if (v->op == OP_LOG) check(&ck, get(&O, ob + (size_t)c), x[c] - lse, fabs(x[c]) + fabs(lse), r, c);
+                else check(&ck, get(&O, ob + (size_t)c), exp(x[c] - lse), 0, r, c);
+            }
+        } else if (v->bwd && v->op <= OP_LOG) {
+            double s = 0, sa = 0;
+            for (int64_t c = 0; c < C; c++) {
+                s += v->op == OP_LOG ? g[c] : x[c] * g[c];
+                sa += v->op == OP_LOG ? fabs(g[c]) : fabs(x[c] * g[c]);
+            }
+            ck.what = "dx";
+            for (int64_t c = 0; c < C; c++) {
+                double ref = v->op == OP_LOG ? g[c] - exp(x[c]) * s : x[c] * (g[c] - s);
+                double m = v->op == OP_LOG ? fabs(g[c]) + exp(x[c]) * sa : fabs(x[c]) * (fabs(g[c]) + sa);
+                check(&ck, get(&O, ob + (size_t)c), ref, m, r, c);
+            }
+        } else if (!v->bwd) {
+            const double *sx = src + r * C;
+            ck.what = "y";
+            for (int64_t c = 0; c < C; c++) {
+                double xh = (sx[c] - mean[r]) * rstd[r];
+                double ref = xh * (v->w ? w[c] : 1) + (v->b ? bb[c] : 0);
+                /* x - mean cancels: the terms are x and mean, scaled. */
+                double terms = (fabs(sx[c]) + fabs(mean[r])) * rstd[r] * (v->w ? fabs(w[c]) : 1) + (v->b ? fabs(bb[c]) : 0);
+                check(&ck, get(&O, ob + (size_t)c), ref, terms, r, c);
+            }
+        } else {
+            double s1 = 0, s2 = 0, a1 = 0, a2 = 0;
+            for (int64_t c = 0; c < C; c++) {
+                double xh = (x[c] - mean[r]) * rstd[r], gw = g[c] * (v->w ? w[c] : 1);
+                s1 += gw * xh;
+                s2 += gw;
+                a1 += fabs(gw * xh);
+                a2 += fabs(gw);
+            }
+            double c1 = s1 / (double)C, c2 = v->op == OP_LAYER ? s2 / (double)C : 0;
+            double m1 = a1 / (double)C, m2 = v->op == OP_LAYER ? a2 / (double)C : 0;
+            ck.what = "dx";
+            for (int64_t c = 0; c < C; c++) {
+                double xh = (x[c] - mean[r]) * rstd[r], gw = g[c] * (v->w ? w[c] : 1);
+                double ref = rstd[r] * (gw - (xh * c1 + c2));
+                check(&ck, get(&O, ob + (size_t)c), ref, rstd[r] * (fabs(gw) + fabs(xh) * m1 + m2), r, c);
+            }
+        }
+    }
+    report(&ck, ctxs);
+
+    /* Forward norms: the sum and the saved statistics. Backward norms: dweight and dbias. */
+    if (v->op >= OP_RMS && !v->bwd) {
+        checker cs = {"mean/rstd", ct == BRC_F64 ? 1e-12 : 1e-5, 0, 0, ""};
+        down(&MEAN);
+        down(&RSTD);
+        for (int64_t r = 0; r < R; r++) {
+            if (v->op == OP_LAYER) check(&cs, get(&MEAN, (size_t)r), mean[r], 1 + fabs(mean[r]), r, -1);
+            check(&cs, get(&RSTD, (size_t)r), rstd[r], 0, r, -1);
+        }
+        if (v->op == OP_RMS) {
+            unsigned char ff[8];
+            memset(ff, 0xff, sizeof ff);
+            cr_expect(memcmp(MEAN.h, ff, brc_dtype_size(ct)) == 0, "%s: rms_norm must not write mean", ctxs);
+        }
+        report(&cs, ctxs);
+        if (v->res) {
+            checker cr = {"sum", 0, 0, 0, ""};
+            down(&S);
+            for (int64_t r = 0; r < R; r++)
+                for (int64_t c = 0; c < C; c++) check(&cr, get(&S, (size_t)(r * L.ss + c)), src[r * C + c], 0, r, c);
+            report(&cr, ctxs);
+        }
+    }
+    if (v->op >= OP_RMS && v->bwd && (v->w || v->b)) {
+        checker cw = {"dweight", tol_of(dt), atol_of(dt), 0, ""}, cb = {"dbias", tol_of(dt), atol_of(dt), 0, ""};
+        down(&DW);
+        down(&DB);
+        for (int64_t c = 0; c < C; c++) {
+            double sw = 0, aw = 0, sb = 0, ab = 0;
+            for (int64_t r = 0; r < R; r++) {
+                double xh = (xa[r * C + c] - mean[r]) * rstd[r], g = xb[r * C + c];
+                sw += g * xh;
+                aw += fabs(g * xh);
+                sb += g;
+                ab += fabs(g);
+            }
+            if (v->w) check(&cw, get(&DW, (size_t)c), sw, aw, -1, c);
+            if (v->b) check(&cb, get(&DB, (size_t)c), sb, ab, -1, c);
+        }
+        report(&cw, ctxs);
+        report(&cb, ctxs);
+    }
+
+    brc_plan_destroy(p);
+    if (src != xa) free(src);
+    free(mean);
+    free(rstd);
+    free(xa);
+    free(xb);
+    free(w);
+    free(bb);
+    dbuf *all[] = {&A, &B, &O, &S, &W, &Bi, &MEAN, &RSTD, &DW, &DB, &WS};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (all[i]->h) dbuf_free(all[i]);
+}
+
+typedef struct job {
+    int v;
+    brc_dtype dt;
+} job;
+
+ParameterizedTestParameters(rows, every_variant_dtype_and_size) {
+    static job jobs[NVARIANTS * 4];
+    for (int v = 0; v < NVARIANTS; v++)
+        for (int d = 0; d < 4; d++) jobs[v * 4 + d] = (job){v, dtypes[d]};
+    return cr_make_param_array(job, jobs, sizeof jobs / sizeof jobs[0]);
+}
+
+ParameterizedTest(job *j, rows, every_variant_dtype_and_size, .timeout = 900) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    for (int k = 0; k < NSIZES; k++) run_case(ctx, &variants[j->v], j->dt, sizes[k][0], sizes[k][1], k);
+    brc_context_destroy(ctx);
+}
+
+/* ---- behaviour beyond the values --------------------------------------------------------------------- */
+
+/* y may be x (same stride): the result equals the out-of-place one, bit for bit. */
+Test(rows, in_place_matches_out_of_place, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    const int64_t R = 64, C = 4096;
+    uint64_t rng = 99;
+    dbuf X = dbuf_new(BRC_BF16, (size_t)(R * C)), Y = dbuf_new(BRC_BF16, (size_t)(R * C));
+    dbuf W = dbuf_new(BRC_BF16, (size_t)C);
+    for (size_t i = 0; i < X.n; i++) put(&X, i, tu_uniform(&rng, -3, 3));
+    for (size_t i = 0; i < W.n; i++) put(&W, i, tu_uniform(&rng, 0.5, 1.5));
+    up(&W);
+    brc_tensor_desc t = mat(BRC_BF16, R, C, C);
+    brc_plan *sm = NULL, *nm = NULL;
+    brc_softmax_desc sd = {BRC_SOFTMAX_PLAIN, t, t};
+    brc_norm_desc nd = {BRC_NORM_RMS, t, t, 1, 0, 0, {0}, {0}, 1e-6};
+    cr_assert_eq(brc_softmax_plan(ctx, &sd, NULL, &sm), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_assert_eq(brc_norm_plan(ctx, &nd, NULL, &nm), BRC_STATUS_OK, "%s", brc_last_error());
+    unsigned char *want = malloc(X.n * 2);
+    cr_assert(want);
+    for (int which = 0; which < 2; which++) {
+        up(&X);
+        poison(&Y);
+        if (which == 0) cr_assert_eq(brc_softmax_run(sm, dp(&X), dp(&Y), NULL, 0, NULL), BRC_STATUS_OK);
+        else cr_assert_eq(brc_norm_run(nm, dp(&X), NULL, dp(&W), NULL, dp(&Y), NULL, NULL, NULL, NULL, 0, NULL), BRC_STATUS_OK);
+        down(&Y);
+        memcpy(want, Y.h, X.n * 2);
+        if (which == 0) cr_assert_eq(brc_softmax_run(sm, dp(&X), dp(&X), NULL, 0, NULL), BRC_STATUS_OK);
+        else cr_assert_eq(brc_norm_run(nm, dp(&X), NULL, dp(&W), NULL, dp(&X), NULL, NULL, NULL, NULL, 0, NULL), BRC_STATUS_OK);
+        unsigned char *keep = X.h;
+        X.h = malloc(X.n * 2);
+        cr_assert(X.h);
+        down(&X);
+        cr_expect(memcmp(X.h, want, X.n * 2) == 0, "in place differs (%s)", which ? "rms_norm" : "softmax");
+        free(X.h);
+        X.h = keep;
+    }
+    free(want);
+    brc_plan_destroy(sm);
+    brc_plan_destroy(nm);
+    dbuf_free(&X);
+    dbuf_free(&Y);
+    dbuf_free(&W);
+    brc_context_destroy(ctx);
+}
+
+/* The weight and bias gradients are the same bits on every run (no atomics), and a run captured
+ * into a CUDA graph gives them again. */
+Test(rows, norm_backward_deterministic_and_capturable, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    const int64_t R = 3000, C = 4096;
+    uint64_t rng = 7;
+    dbuf X = dbuf_new(BRC_F32, (size_t)(R * C)), G = dbuf_new(BRC_F32, (size_t)(R * C));
+    dbuf DX = dbuf_new(BRC_F32, (size_t)(R * C)), W = dbuf_new(BRC_F32, (size_t)C);
+    dbuf M = dbuf_new(BRC_F32, (size_t)R), RS = dbuf_new(BRC_F32, (size_t)R);
+    dbuf DW = dbuf_new(BRC_F32, (size_t)C), DB = dbuf_new(BRC_F32, (size_t)C);
+    for (size_t i = 0; i < X.n; i++) put(&X, i, tu_uniform(&rng, -3, 3)), put(&G, i, tu_uniform(&rng, -1, 1));
+    for (size_t i = 0; i < W.n; i++) put(&W, i, tu_uniform(&rng, 0.5, 1.5));
+    for (size_t i = 0; i < M.n; i++) put(&M, i, tu_uniform(&rng, -0.1, 0.1)), put(&RS, i, tu_uniform(&rng, 0.5, 0.7));
+    up(&X), up(&G), up(&W), up(&M), up(&RS);
+    brc_tensor_desc t = mat(BRC_F32, R, C, C);
+    brc_norm_backward_desc d = {BRC_NORM_LAYER, t, t, t, 1, 1};
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_norm_backward_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    size_t wsz = brc_plan_workspace_size(p);
+    dbuf WS = dbuf_new(BRC_U8, wsz);
+    unsigned char *first = malloc(2 * (size_t)C * 4);
+    cr_assert(first);
+    CUstream s;
+    cr_assert_eq(brc__cu()->cuStreamCreate(&s, 0), CUDA_SUCCESS);
+    for (int rep = 0; rep < 3; rep++) {
+        poison(&DW);
+        poison(&DB);
+        if (rep < 2) {
+            cr_assert_eq(brc_norm_backward_run(p, dp(&X), dp(&G), dp(&W), dp(&M), dp(&RS), dp(&DX), dp(&DW), dp(&DB),
+                                               dp(&WS), wsz, (brc_stream)s),
+                         BRC_STATUS_OK, "%s", brc_last_error());
+        } else {
+            CUgraph graph;
+            CUgraphExec exec;
+            cr_assert_eq(brc__cu()->cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
+            cr_assert_eq(brc_norm_backward_run(p, dp(&X), dp(&G), dp(&W), dp(&M), dp(&RS), dp(&DX), dp(&DW), dp(&DB),
+                                               dp(&WS), wsz, (brc_stream)s),
+                         BRC_STATUS_OK, "%s", brc_last_error());
+            cr_assert_eq(brc__cu()->cuStreamEndCapture(s, &graph), CUDA_SUCCESS);
+            cr_assert_eq(brc__cu()->cuGraphInstantiateWithFlags(&exec, graph, 0), CUDA_SUCCESS);
+            cr_assert_eq(brc__cu()->cuGraphLaunch(exec, s), CUDA_SUCCESS);
+            cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
+            brc__cu()->cuGraphExecDestroy(exec);
+            brc__cu()->cuGraphDestroy(graph);
+        }
+        cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
+        down(&DW);
+        down(&DB);
+        if (rep == 0) {
+            memcpy(first, DW.h, (size_t)C * 4);
+            memcpy(first + C * 4, DB.h, (size_t)C * 4);
+            for (size_t i = 0; i < DW.n; i++) cr_assert(!isnan(get(&DW, i)) && !isnan(get(&DB, i)), "written");
+        } else {
+            cr_expect(memcmp(first, DW.h, (size_t)C * 4) == 0, "dweight differs on run %d", rep);
+            cr_expect(memcmp(first + C * 4, DB.h, (size_t)C * 4) == 0, "dbias differs on run %d", rep);
+        }
+    }
+    brc__cu()->cuStreamDestroy(s);
+    free(first);
+    brc_plan_destroy(p);
+    dbuf *all[] = {&X, &G, &DX, &W, &M, &RS, &DW, &DB, &WS};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) dbuf_free(all[i]);
+    brc_context_destroy(ctx);
+}
+
+/* Run-time refusals: each names what is wrong and enqueues nothing. */
+Test(rows, run_errors, .timeout = 120) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    const int64_t R = 4, C = 256;
+    dbuf X = dbuf_new(BRC_BF16, (size_t)(R * C + 64)), Y = dbuf_new(BRC_BF16, (size_t)(R * C + 64));
+    brc_tensor_desc t = mat(BRC_BF16, R, C, C);
+    brc_plan *p = NULL, *q = NULL;
+    brc_softmax_desc sd = {BRC_SOFTMAX_PLAIN, t, t};
+    cr_assert_eq(brc_softmax_plan(ctx, &sd, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_eq(brc_softmax_run(p, NULL, dp(&Y), NULL, 0, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "x is NULL") != NULL, "%s", brc_last_error());
+    cr_expect_eq(brc_softmax_run(p, (char *)dp(&X) + 2, dp(&Y), NULL, 0, NULL), BRC_STATUS_MISALIGNED);
+    cr_expect(strstr(brc_last_error(), "not aligned to 16 bytes") != NULL, "%s", brc_last_error());
+    cr_expect_eq(brc_softmax_backward_run(p, dp(&X), dp(&X), dp(&Y), NULL, 0, NULL), BRC_STATUS_WRONG_PLAN);
+    /* A narrower vector, chosen by preference, takes the unaligned view. */
+    brc_plan_prefs pr = BRC_PLAN_PREFS_INIT;
+    pr.vector_width = 1;
+    cr_assert_eq(brc_softmax_plan(ctx, &sd, &pr, &q), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_eq(brc_softmax_run(q, (char *)dp(&X) + 2, dp(&Y), NULL, 0, NULL), BRC_STATUS_OK, "%s", brc_last_error());
+    brc_plan_destroy(q);
+    /* In place with another stride is refused. */
+    brc_softmax_desc sd2 = {BRC_SOFTMAX_PLAIN, mat(BRC_BF16, R, C, C + 8), t};
+    cr_assert_eq(brc_softmax_plan(ctx, &sd2, NULL, &q), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_eq(brc_softmax_run(q, dp(&X), dp(&X), NULL, 0, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "different row stride") != NULL, "%s", brc_last_error());
+    brc_plan_destroy(q);
+    /* A norm with a weight needs it. */
+    brc_norm_desc nd = {BRC_NORM_LAYER, t, t, 1, 1, 0, {0}, {0}, 1e-5};
+    cr_assert_eq(brc_norm_plan(ctx, &nd, NULL, &q), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_eq(brc_norm_run(q, dp(&X), NULL, NULL, dp(&Y), dp(&Y), NULL, NULL, NULL, NULL, 0, NULL),
+                 BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "weight is NULL") != NULL, "%s", brc_last_error());
+    brc_plan_destroy(q);
+    brc_norm_backward_desc bd = {BRC_NORM_RMS, t, t, t, 1, 0};
+    cr_assert_eq(brc_norm_backward_plan(ctx, &bd, NULL, &q), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_eq(brc_norm_backward_run(q, dp(&X), dp(&X), dp(&X), NULL, dp(&Y), dp(&Y), dp(&Y), NULL, NULL, 0, NULL),
+                 BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "workspace of 0 bytes is smaller") != NULL, "%s", brc_last_error());
+    brc_plan_destroy(q);
+    brc_plan_destroy(p);
+    cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
+    dbuf_free(&X);
+    dbuf_free(&Y);
+    brc_context_destroy(ctx);
+}
