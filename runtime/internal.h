@@ -380,6 +380,12 @@ struct brc_plan {
 BRC__INTERNAL brc_status brc__plan_new(const brc_context *ctx, brc__family fam,
                                        const brc__plan_vt *vt, size_t impl_size,
                                        brc_plan **out);
+/* Starts a public plan function: clears the error, NULLs *out, checks the pointers. */
+BRC__INTERNAL brc_status brc__plan_start(brc_context *ctx, const void *desc, brc_plan **out,
+                                         const char *fn);
+/* Gives a made plan its canonical descriptor and SKU (taking ownership of both) and records the
+ * descriptor (BARACUDA_RECORD). Every family calls it once a plan is complete. */
+BRC__INTERNAL void brc__plan_publish(brc_plan *p, char *descriptor, char *sku);
 /* Checks that plan is of family fam and can run (made with a device). */
 BRC__INTERNAL brc_status brc__plan_check_run(const brc_plan *plan, brc__family fam,
                                              const char *fn);

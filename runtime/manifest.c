@@ -220,7 +220,7 @@ static bool has_pair(const char *canon, const brc__desc_kv *kv) {
     snprintf(want, sizeof want, "%s=%s", kv->key, kv->val);
     size_t n = strlen(want);
     for (const char *p = strstr(canon, want); p; p = strstr(p + 1, want))
-        if ((p[-1] == '(' || p[-1] == ',') && (p[n] == ',' || p[n] == ')')) return true;
+        if (p > canon && (p[-1] == '(' || p[-1] == ',') && (p[n] == ',' || p[n] == ')')) return true;
     return false;
 }
 

@@ -62,3 +62,18 @@ brc_status brc__plan_check_run(const brc_plan *plan, brc__family fam, const char
                           brc_plan_descriptor(plan), plan->ctx->arch);
     return BRC_STATUS_OK;
 }
+
+brc_status brc__plan_start(brc_context *ctx, const void *desc, brc_plan **out, const char *fn) {
+    brc__error_clear();
+    if (out) *out = NULL;
+    if (!ctx || !desc || !out)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s is NULL", fn,
+                          !ctx ? "ctx" : !desc ? "desc" : "out");
+    return BRC_STATUS_OK;
+}
+
+void brc__plan_publish(brc_plan *p, char *descriptor, char *sku) {
+    p->descriptor = descriptor;
+    p->sku = sku;
+    brc__record(descriptor);
+}

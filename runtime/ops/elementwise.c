@@ -348,9 +348,7 @@ static brc_status plan_common(brc_context *ctx, const ew_request *rq, const brc_
     for (int kk = 0; kk < 4; kk++)
         for (int d = 0; d < L.rank; d++) im->packed[L.rank + kk * L.rank + d] = kk <= rq->nin ? L.stride[kk][d] : 0;
     if (ctx->device >= 0 && (st = brc__jit_function(ctx, k, &im->fn))) goto fail;
-    p->descriptor = desc.p;
-    p->sku = sku.p;
-    brc__record(p->descriptor);
+    brc__plan_publish(p, desc.p, sku.p);
     *out = p;
     return BRC_STATUS_OK;
 
@@ -362,15 +360,6 @@ fail:
 }
 
 /* ---- public plan functions ------------------------------------------------------------------------ */
-
-static brc_status start(brc_context *ctx, const void *desc, brc_plan **out, const char *fn) {
-    brc__error_clear();
-    if (out) *out = NULL;
-    if (!ctx || !desc || !out)
-        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s is NULL", fn,
-                          !ctx ? "ctx" : !desc ? "desc" : "out");
-    return BRC_STATUS_OK;
-}
 
 static brc_status check_kind(const kind_info *info, int kind, const char *fam, brc_dtype t) {
     if (!info)
@@ -390,7 +379,7 @@ static brc_status same_dtype(const char *fam, const char *name, brc_dtype want, 
 
 brc_status brc_unary_plan(brc_context *ctx, const brc_unary_desc *d, const brc_plan_prefs *prefs,
                           brc_plan **out) {
-    brc_status st = start(ctx, d, out, "brc_unary_plan");
+    brc_status st = brc__plan_start(ctx, d, out, "brc_unary_plan");
     if (st) return st;
     const kind_info *info = kind_at(unary_kinds, COUNT(unary_kinds), (int)d->kind);
     if ((st = brc__tensor_check(&d->x, "unary: x")) || (st = check_kind(info, (int)d->kind, "unary", d->x.dtype)) ||
@@ -402,7 +391,7 @@ brc_status brc_unary_plan(brc_context *ctx, const brc_unary_desc *d, const brc_p
 
 brc_status brc_binary_plan(brc_context *ctx, const brc_binary_desc *d, const brc_plan_prefs *prefs,
                            brc_plan **out) {
-    brc_status st = start(ctx, d, out, "brc_binary_plan");
+    brc_status st = brc__plan_start(ctx, d, out, "brc_binary_plan");
     if (st) return st;
     const kind_info *info = kind_at(binary_kinds, COUNT(binary_kinds), (int)d->kind);
     if ((st = brc__tensor_check(&d->a, "binary: a")) ||
@@ -416,7 +405,7 @@ brc_status brc_binary_plan(brc_context *ctx, const brc_binary_desc *d, const brc
 
 brc_status brc_ternary_plan(brc_context *ctx, const brc_ternary_desc *d, const brc_plan_prefs *prefs,
                             brc_plan **out) {
-    brc_status st = start(ctx, d, out, "brc_ternary_plan");
+    brc_status st = brc__plan_start(ctx, d, out, "brc_ternary_plan");
     if (st) return st;
     const kind_info *info = kind_at(ternary_kinds, COUNT(ternary_kinds), (int)d->kind);
     bool where = d->kind == BRC_TERNARY_WHERE;
@@ -433,7 +422,7 @@ brc_status brc_ternary_plan(brc_context *ctx, const brc_ternary_desc *d, const b
 
 brc_status brc_cast_plan(brc_context *ctx, const brc_cast_desc *d, const brc_plan_prefs *prefs,
                          brc_plan **out) {
-    brc_status st = start(ctx, d, out, "brc_cast_plan");
+    brc_status st = brc__plan_start(ctx, d, out, "brc_cast_plan");
     if (st) return st;
     ew_request rq = {OP_CAST, -1, NULL, 1, {&d->x}, &d->y, 0, 0};
     return plan_common(ctx, &rq, prefs, out);

@@ -358,9 +358,7 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
 
     if ((st = get_kernel(ctx, im, rq->kid, desc.p, &im->fn))) goto fail;
     if (colsum && (st = get_kernel(ctx, im, K_COLSUM, desc.p, &im->fn_colsum))) goto fail;
-    p->descriptor = desc.p;
-    p->sku = sku.p;
-    brc__record(p->descriptor);
+    brc__plan_publish(p, desc.p, sku.p);
     *out = p;
     return BRC_STATUS_OK;
 
@@ -371,14 +369,6 @@ fail:
     return st;
 }
 
-static brc_status start(brc_context *ctx, const void *desc, brc_plan **out, const char *fn) {
-    brc__error_clear();
-    if (out) *out = NULL;
-    if (!ctx || !desc || !out)
-        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s is NULL", fn, !ctx ? "ctx" : !desc ? "desc" : "out");
-    return BRC_STATUS_OK;
-}
-
 static brc_status check_flag(const char *fam, const char *name, int v) {
     if (v == 0 || v == 1) return BRC_STATUS_OK;
     return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s = %d must be 0 or 1", fam, name, v);
@@ -386,7 +376,7 @@ static brc_status check_flag(const char *fam, const char *name, int v) {
 
 brc_status brc_softmax_plan(brc_context *ctx, const brc_softmax_desc *d, const brc_plan_prefs *prefs,
                             brc_plan **out) {
-    brc_status st = start(ctx, d, out, "brc_softmax_plan");
+    brc_status st = brc__plan_start(ctx, d, out, "brc_softmax_plan");
     if (st) return st;
     if (d->kind != BRC_SOFTMAX_PLAIN && d->kind != BRC_SOFTMAX_LOG)
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "softmax: kind %d is not a softmax kind", (int)d->kind);
@@ -398,7 +388,7 @@ brc_status brc_softmax_plan(brc_context *ctx, const brc_softmax_desc *d, const b
 
 brc_status brc_softmax_backward_plan(brc_context *ctx, const brc_softmax_backward_desc *d,
                                      const brc_plan_prefs *prefs, brc_plan **out) {
-    brc_status st = start(ctx, d, out, "brc_softmax_backward_plan");
+    brc_status st = brc__plan_start(ctx, d, out, "brc_softmax_backward_plan");
     if (st) return st;
     if (d->kind != BRC_SOFTMAX_PLAIN && d->kind != BRC_SOFTMAX_LOG)
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "softmax backward: kind %d is not a softmax kind",
@@ -419,7 +409,7 @@ static brc_status norm_kind(int kind, const char *what, int has_bias, int *op) {
 }
 
 brc_status brc_norm_plan(brc_context *ctx, const brc_norm_desc *d, const brc_plan_prefs *prefs, brc_plan **out) {
-    brc_status st = start(ctx, d, out, "brc_norm_plan");
+    brc_status st = brc__plan_start(ctx, d, out, "brc_norm_plan");
     if (st) return st;
     int op = 0;
     if ((st = check_flag("norm", "has_weight", d->has_weight)) || (st = check_flag("norm", "has_bias", d->has_bias)) ||
@@ -437,7 +427,7 @@ brc_status brc_norm_plan(brc_context *ctx, const brc_norm_desc *d, const brc_pla
 
 brc_status brc_norm_backward_plan(brc_context *ctx, const brc_norm_backward_desc *d, const brc_plan_prefs *prefs,
                                   brc_plan **out) {
-    brc_status st = start(ctx, d, out, "brc_norm_backward_plan");
+    brc_status st = brc__plan_start(ctx, d, out, "brc_norm_backward_plan");
     if (st) return st;
     int op = 0;
     if ((st = check_flag("norm backward", "has_weight", d->has_weight)) ||
