@@ -43,6 +43,13 @@ const char *tu_stderr_text(void) {
     return buf;
 }
 
+void tu_write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    cr_assert(f, "cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
 brc_context *tu_offline(const char *arch) {
     brc_context_opts o = BRC_CONTEXT_OPTS_INIT;
     o.device = -1;
@@ -50,6 +57,37 @@ brc_context *tu_offline(const char *arch) {
     brc_context *ctx = NULL;
     cr_assert_eq(brc_context_create(&o, &ctx), BRC_STATUS_OK, "%s", brc_last_error());
     return ctx;
+}
+
+tu_buf tu_buf_new(brc_dtype t, size_t n) {
+    tu_buf b = {t, n, calloc(n ? n : 1, brc_dtype_size(t)), 0};
+    cr_assert(b.h);
+    cr_assert_eq(brc__cu()->cuMemAlloc(&b.d, (n ? n : 1) * brc_dtype_size(t) + 256), CUDA_SUCCESS);
+    return b;
+}
+
+void tu_buf_free(tu_buf *b) {
+    free(b->h);
+    if (b->d) brc__cu()->cuMemFree(b->d);
+    memset(b, 0, sizeof *b);
+}
+
+void tu_buf_upload(tu_buf *b) {
+    cr_assert_eq(brc__cu()->cuMemcpyHtoD(b->d, b->h, b->n * brc_dtype_size(b->t)), CUDA_SUCCESS);
+}
+
+void tu_buf_download(tu_buf *b) {
+    cr_assert_eq(brc__cu()->cuMemcpyDtoH(b->h, b->d, b->n * brc_dtype_size(b->t)), CUDA_SUCCESS);
+}
+
+double tu_buf_at(const tu_buf *b, size_t i) { return tu_decode(b->t, b->h + i * brc_dtype_size(b->t)); }
+
+brc_tensor_desc tu_mat(brc_dtype t, int64_t rows, int64_t cols, int64_t stride) {
+    int64_t shape[2] = {rows, cols};
+    brc_tensor_desc d;
+    brc_tensor_desc_contiguous(&d, t, 2, shape);
+    d.strides[0] = stride;
+    return d;
 }
 
 brc_unary_desc tu_unary(brc_unary_kind kind, brc_dtype t, int64_t n) {

@@ -15,8 +15,27 @@ const char *tu_fresh_cache(void);
 brc_context *tu_device_or_skip(void);
 /* What the test wrote on stderr so far (its .init must be cr_redirect_stderr), NUL-terminated. */
 const char *tu_stderr_text(void);
+/* Writes text to path (replacing it) or fails the test. */
+void tu_write_file(const char *path, const char *text);
 /* Offline context for arch or fails the test. */
 brc_context *tu_offline(const char *arch);
+
+/* A host array and a device array of n elements of t (the device one padded by 256 bytes, for
+ * misaligned views); the GPU tests' buffers. */
+typedef struct tu_buf {
+    brc_dtype t;
+    size_t n; /* elements */
+    unsigned char *h;
+    CUdeviceptr d;
+} tu_buf;
+tu_buf tu_buf_new(brc_dtype t, size_t n);
+void tu_buf_free(tu_buf *b);
+void tu_buf_upload(tu_buf *b);
+void tu_buf_download(tu_buf *b);
+/* Element i of the host array, decoded to double. */
+double tu_buf_at(const tu_buf *b, size_t i);
+/* A [rows, cols] descriptor with row stride `stride` (elements). */
+brc_tensor_desc tu_mat(brc_dtype t, int64_t rows, int64_t cols, int64_t stride);
 
 /* A contiguous 1-D unary descriptor of n elements (x and y alike). */
 brc_unary_desc tu_unary(brc_unary_kind kind, brc_dtype t, int64_t n);

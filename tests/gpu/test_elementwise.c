@@ -84,28 +84,7 @@ static double ref_cast(brc_dtype from, brc_dtype to, double v) {
 
 /* ---- buffers ---------------------------------------------------------------------------------- */
 
-typedef struct buf {
-    brc_dtype t;
-    size_t n; /* elements */
-    unsigned char *h;
-    CUdeviceptr d;
-} buf;
-
-static buf buf_new(brc_dtype t, size_t n) {
-    buf b = {t, n, calloc(n ? n : 1, brc_dtype_size(t)), 0};
-    cr_assert(b.h);
-    cr_assert_eq(brc__cu()->cuMemAlloc(&b.d, (n ? n : 1) * brc_dtype_size(t) + 64), CUDA_SUCCESS);
-    return b;
-}
-static void buf_free(buf *b) {
-    free(b->h);
-    brc__cu()->cuMemFree(b->d);
-}
-static void upload(buf *b) { cr_assert_eq(brc__cu()->cuMemcpyHtoD(b->d, b->h, b->n * brc_dtype_size(b->t)), CUDA_SUCCESS); }
-static void download(buf *b) { cr_assert_eq(brc__cu()->cuMemcpyDtoH(b->h, b->d, b->n * brc_dtype_size(b->t)), CUDA_SUCCESS); }
-static double at(const buf *b, size_t i) { return tu_decode(b->t, b->h + i * brc_dtype_size(b->t)); }
-
-static void fill(buf *b, int domain, uint64_t *rng, bool shift_counts) {
+static void fill(tu_buf *b, int domain, uint64_t *rng, bool shift_counts) {
     brc_dtype t = b->t;
     for (size_t i = 0; i < b->n; i++) {
         double v;
@@ -126,9 +105,9 @@ static void fill(buf *b, int domain, uint64_t *rng, bool shift_counts) {
     }
 }
 
-static void poison(buf *b) {
+static void poison(tu_buf *b) {
     memset(b->h, brc_dtype_is_float(b->t) ? 0xff : 0xa5, b->n * brc_dtype_size(b->t));
-    upload(b);
+    tu_buf_upload(b);
 }
 
 /* Tolerance on |out - ref| <= tol * max(|ref|, 1): the output dtype's rounding plus the
@@ -239,11 +218,11 @@ static int run_case(brc_context *ctx, const op *o, int layout, int64_t n, uint64
     if (layout == L_INPLACE && o->din[0] != o->dout) return 0;
     size_t off = layout == L_MISALIGNED ? 1 : 0;
     uint64_t rng = seed;
-    buf bi[3], bo = buf_new(o->dout, extent(&out) + off);
+    tu_buf bi[3], bo = tu_buf_new(o->dout, extent(&out) + off);
     for (int i = 0; i < o->nin; i++) {
-        bi[i] = buf_new(o->din[i], extent(&in[i]) + off);
+        bi[i] = tu_buf_new(o->din[i], extent(&in[i]) + off);
         fill(&bi[i], o->domain[i], &rng, o->family == 1 && (o->kind == BRC_BINARY_SHL || o->kind == BRC_BINARY_SHR) && i == 1);
-        upload(&bi[i]);
+        tu_buf_upload(&bi[i]);
     }
     brc_plan_prefs pr = BRC_PLAN_PREFS_INIT;
     pr.force_strided = layout == L_FORCED;
@@ -262,13 +241,13 @@ static int run_case(brc_context *ctx, const op *o, int layout, int64_t n, uint64
     s = run_plan(o, p, x, y);
     cr_assert_eq(s, BRC_STATUS_OK, "%s %s: %s", o->name, lname[layout], brc_last_error());
     cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS, "%s %s: kernel failed", o->name, lname[layout]);
-    buf res = layout == L_INPLACE ? bi[0] : bo;
+    tu_buf res = layout == L_INPLACE ? bi[0] : bo;
     unsigned char *keep = NULL;
     if (layout == L_INPLACE) { /* keep the inputs for the reference, read the result */
         keep = malloc(res.n * brc_dtype_size(res.t));
         memcpy(keep, res.h, res.n * brc_dtype_size(res.t));
     }
-    download(&res);
+    tu_buf_download(&res);
     int bad = 0;
     int64_t total = brc_tensor_desc_numel(&out);
     for (int64_t e = 0; e < total; e++) {
@@ -289,9 +268,9 @@ static int run_case(brc_context *ctx, const op *o, int layout, int64_t n, uint64
                  (long long)total, bad, (long long)total);
     free(keep);
     brc_plan_destroy(p);
-    for (int i = 0; i < o->nin; i++) buf_free(&bi[i]);
-    if (layout != L_INPLACE) buf_free(&bo);
-    else { bo.h = NULL; buf_free(&bo); }
+    for (int i = 0; i < o->nin; i++) tu_buf_free(&bi[i]);
+    if (layout != L_INPLACE) tu_buf_free(&bo);
+    else { bo.h = NULL; tu_buf_free(&bo); }
     return bad;
 }
 
@@ -437,12 +416,12 @@ Test(cast, edge_values) {
                                  464.0f, 480.0f, 1e6f, -1e6f, 57344.0f, 61440.0f, 65504.0f, 65520.0f, 3e9f, -3e9f,
                                  1e-8f, 0.0009765625f, 127.6f, -128.9f, 255.5f, 4294967296.0f, 9.3e18f, -9.3e18f};
     size_t n = sizeof vals / sizeof vals[0];
-    buf x = buf_new(BRC_F32, n);
+    tu_buf x = tu_buf_new(BRC_F32, n);
     memcpy(x.h, vals, sizeof vals);
-    upload(&x);
+    tu_buf_upload(&x);
     for (size_t t = 0; t < 13; t++) {
         brc_dtype dst = cast_dtypes[t];
-        buf y = buf_new(dst, n);
+        tu_buf y = tu_buf_new(dst, n);
         poison(&y);
         brc_cast_desc d;
         int64_t nn = (int64_t)n;
@@ -451,18 +430,18 @@ Test(cast, edge_values) {
         brc_plan *p = NULL;
         cr_assert_eq(brc_cast_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
         cr_assert_eq(brc_cast_run(p, (void *)x.d, (void *)y.d, NULL, NULL), BRC_STATUS_OK);
-        download(&y);
+        tu_buf_download(&y);
         for (size_t i = 0; i < n; i++) {
             double ref = ref_cast(BRC_F32, dst, vals[i]);
-            double got = at(&y, i);
+            double got = tu_buf_at(&y, i);
             bool ok = close_enough(dst, got, ref);
             if (dst == BRC_F32 || dst == BRC_F64) ok = (isnan(ref) && isnan(got)) || got == ref;
             cr_expect(ok, "cast f32->%s of %.9g: got %.9g want %.9g", brc_dtype_name(dst), (double)vals[i], got, ref);
         }
         brc_plan_destroy(p);
-        buf_free(&y);
+        tu_buf_free(&y);
     }
-    buf_free(&x);
+    tu_buf_free(&x);
 }
 
 /* NaN propagation decided in elementwise.h: relu, clamp, maximum propagate; fmax does not. */
@@ -470,42 +449,42 @@ Test(semantics, nan_propagation_and_round_half_even) {
     brc_context *ctx = tu_device_or_skip();
     float xs[6] = {NAN, 2.5f, -2.5f, 0.5f, 1.5f, -0.5f}, ys[6] = {1, NAN, 1, 1, 1, 1};
     int64_t n = 6;
-    buf x = buf_new(BRC_F32, 6), y = buf_new(BRC_F32, 6), o = buf_new(BRC_F32, 6);
+    tu_buf x = tu_buf_new(BRC_F32, 6), y = tu_buf_new(BRC_F32, 6), o = tu_buf_new(BRC_F32, 6);
     memcpy(x.h, xs, sizeof xs);
     memcpy(y.h, ys, sizeof ys);
-    upload(&x);
-    upload(&y);
+    tu_buf_upload(&x);
+    tu_buf_upload(&y);
     brc_unary_desc ud = {.kind = BRC_UNARY_ROUND};
     brc_tensor_desc_contiguous(&ud.x, BRC_F32, 1, &n);
     ud.y = ud.x;
     brc_plan *p;
     cr_assert_eq(brc_unary_plan(ctx, &ud, NULL, &p), BRC_STATUS_OK);
     cr_assert_eq(brc_unary_run(p, (void *)x.d, (void *)o.d, NULL, NULL), BRC_STATUS_OK);
-    download(&o);
+    tu_buf_download(&o);
     float want_round[6] = {NAN, 2.0f, -2.0f, 0.0f, 2.0f, -0.0f};
     for (int i = 1; i < 6; i++) cr_expect_eq(((float *)o.h)[i], want_round[i], "round(%g)", (double)xs[i]);
     brc_plan_destroy(p);
     ud.kind = BRC_UNARY_RELU;
     cr_assert_eq(brc_unary_plan(ctx, &ud, NULL, &p), BRC_STATUS_OK);
     cr_assert_eq(brc_unary_run(p, (void *)x.d, (void *)o.d, NULL, NULL), BRC_STATUS_OK);
-    download(&o);
+    tu_buf_download(&o);
     cr_expect(isnan(((float *)o.h)[0]), "relu(NaN) is NaN");
     brc_plan_destroy(p);
     brc_binary_desc bd = {.kind = BRC_BINARY_MAXIMUM, .a = ud.x, .b = ud.x, .y = ud.x};
     cr_assert_eq(brc_binary_plan(ctx, &bd, NULL, &p), BRC_STATUS_OK);
     cr_assert_eq(brc_binary_run(p, (void *)x.d, (void *)y.d, (void *)o.d, NULL, NULL), BRC_STATUS_OK);
-    download(&o);
+    tu_buf_download(&o);
     cr_expect(isnan(((float *)o.h)[0]) && isnan(((float *)o.h)[1]), "maximum propagates NaN");
     brc_plan_destroy(p);
     bd.kind = BRC_BINARY_FMAX;
     cr_assert_eq(brc_binary_plan(ctx, &bd, NULL, &p), BRC_STATUS_OK);
     cr_assert_eq(brc_binary_run(p, (void *)x.d, (void *)y.d, (void *)o.d, NULL, NULL), BRC_STATUS_OK);
-    download(&o);
+    tu_buf_download(&o);
     cr_expect(((float *)o.h)[0] == 1.0f && ((float *)o.h)[1] == 2.5f, "fmax ignores NaN");
     brc_plan_destroy(p);
-    buf_free(&x);
-    buf_free(&y);
-    buf_free(&o);
+    tu_buf_free(&x);
+    tu_buf_free(&y);
+    tu_buf_free(&o);
 }
 
 /* A run with a forbidden alias or a misaligned pointer is refused before launch. */
@@ -519,11 +498,11 @@ Test(run, bad_pointers_are_refused) {
     d.x.strides[1] = 4; /* x transposed: may not alias y */
     brc_plan *p;
     cr_assert_eq(brc_unary_plan(ctx, &d, NULL, &p), BRC_STATUS_OK);
-    buf b = buf_new(BRC_F32, 64);
+    tu_buf b = tu_buf_new(BRC_F32, 64);
     cr_expect_eq(brc_unary_run(p, (void *)b.d, (void *)b.d, NULL, NULL), BRC_STATUS_INVALID_ARGUMENT);
     cr_expect(strstr(brc_last_error(), "aliases"));
     cr_expect_eq(brc_unary_run(p, (void *)(b.d + 2), (void *)(b.d + 128), NULL, NULL), BRC_STATUS_MISALIGNED);
     cr_expect_eq(brc_unary_run(p, NULL, (void *)b.d, NULL, NULL), BRC_STATUS_INVALID_ARGUMENT);
     brc_plan_destroy(p);
-    buf_free(&b);
+    tu_buf_free(&b);
 }

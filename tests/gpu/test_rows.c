@@ -51,46 +51,18 @@ static const int64_t sizes[][2] = {
 
 /* ---- buffers -------------------------------------------------------------------------------------- */
 
-typedef struct dbuf {
-    brc_dtype t;
-    size_t n; /* elements */
-    unsigned char *h;
-    CUdeviceptr d;
-} dbuf;
-
-static dbuf dbuf_new(brc_dtype t, size_t n) {
-    dbuf b = {t, n, calloc(n ? n : 1, brc_dtype_size(t)), 0};
-    cr_assert(b.h);
-    cr_assert_eq(brc__cu()->cuMemAlloc(&b.d, (n ? n : 1) * brc_dtype_size(t) + 256), CUDA_SUCCESS);
-    return b;
-}
-static void dbuf_free(dbuf *b) {
-    free(b->h);
-    if (b->d) brc__cu()->cuMemFree(b->d);
-    memset(b, 0, sizeof *b);
-}
-static void up(dbuf *b) { cr_assert_eq(brc__cu()->cuMemcpyHtoD(b->d, b->h, b->n * brc_dtype_size(b->t)), CUDA_SUCCESS); }
-static void down(dbuf *b) { cr_assert_eq(brc__cu()->cuMemcpyDtoH(b->h, b->d, b->n * brc_dtype_size(b->t)), CUDA_SUCCESS); }
-static double get(const dbuf *b, size_t i) { return tu_decode(b->t, b->h + i * brc_dtype_size(b->t)); }
 /* Stores v rounded to the buffer's dtype and returns the value actually stored. */
-static double put(dbuf *b, size_t i, double v) {
+static double put(tu_buf *b, size_t i, double v) {
     tu_encode(b->t, v, b->h + i * brc_dtype_size(b->t));
-    return get(b, i);
+    return tu_buf_at(b, i);
 }
 /* All bits set: NaN in every float format, so an element the kernel skipped cannot pass. */
-static void poison(dbuf *b) {
+static void poison(tu_buf *b) {
     memset(b->h, 0xff, b->n * brc_dtype_size(b->t));
-    up(b);
+    tu_buf_upload(b);
 }
-static void *dp(const dbuf *b) { return (void *)(uintptr_t)b->d; }
+static void *dp(const tu_buf *b) { return (void *)(uintptr_t)b->d; }
 
-static brc_tensor_desc mat(brc_dtype dt, int64_t rows, int64_t cols, int64_t stride) {
-    int64_t shape[2] = {rows, cols};
-    brc_tensor_desc t;
-    brc_tensor_desc_contiguous(&t, dt, 2, shape);
-    t.strides[0] = stride;
-    return t;
-}
 
 /* ---- checking --------------------------------------------------------------------------------------- */
 
@@ -153,11 +125,11 @@ static void run_case(brc_context *ctx, const variant *v, brc_dtype dt, int64_t R
     double *xa = malloc(N * sizeof(double)), *xb = malloc(N * sizeof(double));
     double *w = malloc((size_t)C * sizeof(double)), *bb = malloc((size_t)C * sizeof(double));
     cr_assert(xa && xb && w && bb);
-    dbuf A = dbuf_new(dt, extent(R, C, L.sa)), B = dbuf_new(dt, extent(R, C, L.sb));
-    dbuf O = dbuf_new(dt, extent(R, C, L.so)), S = dbuf_new(dt, extent(R, C, L.ss));
-    dbuf W = dbuf_new(dt, (size_t)C), Bi = dbuf_new(dt, (size_t)C);
-    dbuf MEAN = dbuf_new(ct, (size_t)R), RSTD = dbuf_new(ct, (size_t)R);
-    dbuf DW = dbuf_new(dt, (size_t)C), DB = dbuf_new(dt, (size_t)C);
+    tu_buf A = tu_buf_new(dt, extent(R, C, L.sa)), B = tu_buf_new(dt, extent(R, C, L.sb));
+    tu_buf O = tu_buf_new(dt, extent(R, C, L.so)), S = tu_buf_new(dt, extent(R, C, L.ss));
+    tu_buf W = tu_buf_new(dt, (size_t)C), Bi = tu_buf_new(dt, (size_t)C);
+    tu_buf MEAN = tu_buf_new(ct, (size_t)R), RSTD = tu_buf_new(ct, (size_t)R);
+    tu_buf DW = tu_buf_new(dt, (size_t)C), DB = tu_buf_new(dt, (size_t)C);
     for (int64_t c = 0; c < C; c++) {
         w[c] = put(&W, (size_t)c, tu_uniform(&rng, 0.5, 1.5) * ((tu_rand(&rng) & 1) ? 1 : -1));
         bb[c] = put(&Bi, (size_t)c, tu_uniform(&rng, -1, 1));
@@ -185,10 +157,10 @@ static void run_case(brc_context *ctx, const variant *v, brc_dtype dt, int64_t R
             xa[r * C + c] = put(&A, (size_t)(r * L.sa + c), xa[r * C + c]);
             xb[r * C + c] = put(&B, (size_t)(r * L.sb + c), xb[r * C + c]);
         }
-    up(&A);
-    up(&B);
-    up(&W);
-    up(&Bi);
+    tu_buf_upload(&A);
+    tu_buf_upload(&B);
+    tu_buf_upload(&W);
+    tu_buf_upload(&Bi);
     const double eps = 1e-5;
     /* The normalized input (the rounded sum for the residual variant) and its statistics, f64. */
     double *src = xa;
@@ -216,9 +188,9 @@ static void run_case(brc_context *ctx, const variant *v, brc_dtype dt, int64_t R
 
     brc_plan *p = NULL;
     brc_status st;
-    brc_tensor_desc ta = mat(dt, R, C, L.sa), tb = mat(dt, R, C, L.sb), to = mat(dt, R, C, L.so), ts = mat(dt, R, C, L.ss);
+    brc_tensor_desc ta = tu_mat(dt, R, C, L.sa), tb = tu_mat(dt, R, C, L.sb), to = tu_mat(dt, R, C, L.so), ts = tu_mat(dt, R, C, L.ss);
     checker ck = {"", tol_of(dt), atol_of(dt), 0, ""};
-    dbuf WS = {0};
+    tu_buf WS = {0};
     if (!v->bwd && v->op <= OP_LOG) {
         brc_softmax_desc d = {v->op == OP_LOG ? BRC_SOFTMAX_LOG : BRC_SOFTMAX_PLAIN, ta, to};
         st = brc_softmax_plan(ctx, &d, NULL, &p);
@@ -249,15 +221,15 @@ static void run_case(brc_context *ctx, const variant *v, brc_dtype dt, int64_t R
             mean[r] = put(&MEAN, (size_t)r, mean[r]);
             rstd[r] = put(&RSTD, (size_t)r, rstd[r]);
         }
-        up(&MEAN);
-        up(&RSTD);
+        tu_buf_upload(&MEAN);
+        tu_buf_upload(&RSTD);
         brc_norm_backward_desc d = {v->op == OP_LAYER ? BRC_NORM_LAYER : BRC_NORM_RMS, ta, tb, to, v->w, v->b};
         st = brc_norm_backward_plan(ctx, &d, NULL, &p);
         cr_assert_eq(st, BRC_STATUS_OK, "%s: %s\n%s", ctxs, brc_last_error(), brc_last_jit_log());
         size_t wsz = brc_plan_workspace_size(p);
         cr_expect_eq(wsz > 0, v->w || v->b, "%s: workspace %zu", ctxs, wsz);
         if (wsz) {
-            WS = dbuf_new(BRC_U8, wsz);
+            WS = tu_buf_new(BRC_U8, wsz);
             /* Too small by one byte: refused before anything is enqueued. */
             cr_expect_eq(brc_norm_backward_run(p, dp(&A), dp(&B), dp(&W), dp(&MEAN), dp(&RSTD), dp(&O), dp(&DW),
                                                dp(&DB), dp(&WS), wsz - 1, NULL),
@@ -274,7 +246,7 @@ static void run_case(brc_context *ctx, const variant *v, brc_dtype dt, int64_t R
     }
     cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS, "%s: kernel failed", ctxs);
     cr_log_info("%s: %s", ctxs, brc_plan_sku(p));
-    down(&O);
+    tu_buf_download(&O);
 
     /* ---- references --------------------------------------------------------------------------------- */
     for (int64_t r = 0; r < R; r++) {
@@ -287,8 +259,8 @@ static void run_case(brc_context *ctx, const variant *v, brc_dtype dt, int64_t R
             double lse = m + log(s);
             ck.what = "y";
             for (int64_t c = 0; c < C; c++) {
-                if (v->op == OP_LOG) check(&ck, get(&O, ob + (size_t)c), x[c] - lse, fabs(x[c]) + fabs(lse), r, c);
-                else check(&ck, get(&O, ob + (size_t)c), exp(x[c] - lse), 0, r, c);
+                if (v->op == OP_LOG) check(&ck, tu_buf_at(&O, ob + (size_t)c), x[c] - lse, fabs(x[c]) + fabs(lse), r, c);
+                else check(&ck, tu_buf_at(&O, ob + (size_t)c), exp(x[c] - lse), 0, r, c);
             }
         } else if (v->bwd && v->op <= OP_LOG) {
             double s = 0, sa = 0;
@@ -300,7 +272,7 @@ static void run_case(brc_context *ctx, const variant *v, brc_dtype dt, int64_t R
             for (int64_t c = 0; c < C; c++) {
                 double ref = v->op == OP_LOG ? g[c] - exp(x[c]) * s : x[c] * (g[c] - s);
                 double m = v->op == OP_LOG ? fabs(g[c]) + exp(x[c]) * sa : fabs(x[c]) * (fabs(g[c]) + sa);
-                check(&ck, get(&O, ob + (size_t)c), ref, m, r, c);
+                check(&ck, tu_buf_at(&O, ob + (size_t)c), ref, m, r, c);
             }
         } else if (!v->bwd) {
             const double *sx = src + r * C;
@@ -310,7 +282,7 @@ static void run_case(brc_context *ctx, const variant *v, brc_dtype dt, int64_t R
                 double ref = xh * (v->w ? w[c] : 1) + (v->b ? bb[c] : 0);
                 /* x - mean cancels: the terms are x and mean, scaled. */
                 double terms = (fabs(sx[c]) + fabs(mean[r])) * rstd[r] * (v->w ? fabs(w[c]) : 1) + (v->b ? fabs(bb[c]) : 0);
-                check(&ck, get(&O, ob + (size_t)c), ref, terms, r, c);
+                check(&ck, tu_buf_at(&O, ob + (size_t)c), ref, terms, r, c);
             }
         } else {
             double s1 = 0, s2 = 0, a1 = 0, a2 = 0;
@@ -327,7 +299,7 @@ static void run_case(brc_context *ctx, const variant *v, brc_dtype dt, int64_t R
             for (int64_t c = 0; c < C; c++) {
                 double xh = (x[c] - mean[r]) * rstd[r], gw = g[c] * (v->w ? w[c] : 1);
                 double ref = rstd[r] * (gw - (xh * c1 + c2));
-                check(&ck, get(&O, ob + (size_t)c), ref, rstd[r] * (fabs(gw) + fabs(xh) * m1 + m2), r, c);
+                check(&ck, tu_buf_at(&O, ob + (size_t)c), ref, rstd[r] * (fabs(gw) + fabs(xh) * m1 + m2), r, c);
             }
         }
     }
@@ -336,11 +308,11 @@ static void run_case(brc_context *ctx, const variant *v, brc_dtype dt, int64_t R
     /* Forward norms: the sum and the saved statistics. Backward norms: dweight and dbias. */
     if (v->op >= OP_RMS && !v->bwd) {
         checker cs = {"mean/rstd", ct == BRC_F64 ? 1e-12 : 1e-5, 0, 0, ""};
-        down(&MEAN);
-        down(&RSTD);
+        tu_buf_download(&MEAN);
+        tu_buf_download(&RSTD);
         for (int64_t r = 0; r < R; r++) {
-            if (v->op == OP_LAYER) check(&cs, get(&MEAN, (size_t)r), mean[r], 1 + fabs(mean[r]), r, -1);
-            check(&cs, get(&RSTD, (size_t)r), rstd[r], 0, r, -1);
+            if (v->op == OP_LAYER) check(&cs, tu_buf_at(&MEAN, (size_t)r), mean[r], 1 + fabs(mean[r]), r, -1);
+            check(&cs, tu_buf_at(&RSTD, (size_t)r), rstd[r], 0, r, -1);
         }
         if (v->op == OP_RMS) {
             unsigned char ff[8];
@@ -350,16 +322,16 @@ static void run_case(brc_context *ctx, const variant *v, brc_dtype dt, int64_t R
         report(&cs, ctxs);
         if (v->res) {
             checker cr = {"sum", 0, 0, 0, ""};
-            down(&S);
+            tu_buf_download(&S);
             for (int64_t r = 0; r < R; r++)
-                for (int64_t c = 0; c < C; c++) check(&cr, get(&S, (size_t)(r * L.ss + c)), src[r * C + c], 0, r, c);
+                for (int64_t c = 0; c < C; c++) check(&cr, tu_buf_at(&S, (size_t)(r * L.ss + c)), src[r * C + c], 0, r, c);
             report(&cr, ctxs);
         }
     }
     if (v->op >= OP_RMS && v->bwd && (v->w || v->b)) {
         checker cw = {"dweight", tol_of(dt), atol_of(dt), 0, ""}, cb = {"dbias", tol_of(dt), atol_of(dt), 0, ""};
-        down(&DW);
-        down(&DB);
+        tu_buf_download(&DW);
+        tu_buf_download(&DB);
         for (int64_t c = 0; c < C; c++) {
             double sw = 0, aw = 0, sb = 0, ab = 0;
             for (int64_t r = 0; r < R; r++) {
@@ -369,8 +341,8 @@ static void run_case(brc_context *ctx, const variant *v, brc_dtype dt, int64_t R
                 sb += g;
                 ab += fabs(g);
             }
-            if (v->w) check(&cw, get(&DW, (size_t)c), sw, aw, -1, c);
-            if (v->b) check(&cb, get(&DB, (size_t)c), sb, ab, -1, c);
+            if (v->w) check(&cw, tu_buf_at(&DW, (size_t)c), sw, aw, -1, c);
+            if (v->b) check(&cb, tu_buf_at(&DB, (size_t)c), sb, ab, -1, c);
         }
         report(&cw, ctxs);
         report(&cb, ctxs);
@@ -384,9 +356,9 @@ static void run_case(brc_context *ctx, const variant *v, brc_dtype dt, int64_t R
     free(xb);
     free(w);
     free(bb);
-    dbuf *all[] = {&A, &B, &O, &S, &W, &Bi, &MEAN, &RSTD, &DW, &DB, &WS};
+    tu_buf *all[] = {&A, &B, &O, &S, &W, &Bi, &MEAN, &RSTD, &DW, &DB, &WS};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (all[i]->h) dbuf_free(all[i]);
+        if (all[i]->h) tu_buf_free(all[i]);
 }
 
 typedef struct job {
@@ -416,12 +388,12 @@ Test(rows, in_place_matches_out_of_place, .timeout = 300) {
     brc_context *ctx = tu_device_or_skip();
     const int64_t R = 64, C = 4096;
     uint64_t rng = 99;
-    dbuf X = dbuf_new(BRC_BF16, (size_t)(R * C)), Y = dbuf_new(BRC_BF16, (size_t)(R * C));
-    dbuf W = dbuf_new(BRC_BF16, (size_t)C);
+    tu_buf X = tu_buf_new(BRC_BF16, (size_t)(R * C)), Y = tu_buf_new(BRC_BF16, (size_t)(R * C));
+    tu_buf W = tu_buf_new(BRC_BF16, (size_t)C);
     for (size_t i = 0; i < X.n; i++) put(&X, i, tu_uniform(&rng, -3, 3));
     for (size_t i = 0; i < W.n; i++) put(&W, i, tu_uniform(&rng, 0.5, 1.5));
-    up(&W);
-    brc_tensor_desc t = mat(BRC_BF16, R, C, C);
+    tu_buf_upload(&W);
+    brc_tensor_desc t = tu_mat(BRC_BF16, R, C, C);
     brc_plan *sm = NULL, *nm = NULL;
     brc_softmax_desc sd = {BRC_SOFTMAX_PLAIN, t, t};
     brc_norm_desc nd = {BRC_NORM_RMS, t, t, 1, 0, 0, {0}, {0}, 1e-6};
@@ -430,18 +402,18 @@ Test(rows, in_place_matches_out_of_place, .timeout = 300) {
     unsigned char *want = malloc(X.n * 2);
     cr_assert(want);
     for (int which = 0; which < 2; which++) {
-        up(&X);
+        tu_buf_upload(&X);
         poison(&Y);
         if (which == 0) cr_assert_eq(brc_softmax_run(sm, dp(&X), dp(&Y), NULL, 0, NULL), BRC_STATUS_OK);
         else cr_assert_eq(brc_norm_run(nm, dp(&X), NULL, dp(&W), NULL, dp(&Y), NULL, NULL, NULL, NULL, 0, NULL), BRC_STATUS_OK);
-        down(&Y);
+        tu_buf_download(&Y);
         memcpy(want, Y.h, X.n * 2);
         if (which == 0) cr_assert_eq(brc_softmax_run(sm, dp(&X), dp(&X), NULL, 0, NULL), BRC_STATUS_OK);
         else cr_assert_eq(brc_norm_run(nm, dp(&X), NULL, dp(&W), NULL, dp(&X), NULL, NULL, NULL, NULL, 0, NULL), BRC_STATUS_OK);
         unsigned char *keep = X.h;
         X.h = malloc(X.n * 2);
         cr_assert(X.h);
-        down(&X);
+        tu_buf_download(&X);
         cr_expect(memcmp(X.h, want, X.n * 2) == 0, "in place differs (%s)", which ? "rms_norm" : "softmax");
         free(X.h);
         X.h = keep;
@@ -449,9 +421,9 @@ Test(rows, in_place_matches_out_of_place, .timeout = 300) {
     free(want);
     brc_plan_destroy(sm);
     brc_plan_destroy(nm);
-    dbuf_free(&X);
-    dbuf_free(&Y);
-    dbuf_free(&W);
+    tu_buf_free(&X);
+    tu_buf_free(&Y);
+    tu_buf_free(&W);
     brc_context_destroy(ctx);
 }
 
@@ -462,20 +434,20 @@ Test(rows, norm_backward_deterministic_and_capturable, .timeout = 300) {
     brc_context *ctx = tu_device_or_skip();
     const int64_t R = 3000, C = 4096;
     uint64_t rng = 7;
-    dbuf X = dbuf_new(BRC_F32, (size_t)(R * C)), G = dbuf_new(BRC_F32, (size_t)(R * C));
-    dbuf DX = dbuf_new(BRC_F32, (size_t)(R * C)), W = dbuf_new(BRC_F32, (size_t)C);
-    dbuf M = dbuf_new(BRC_F32, (size_t)R), RS = dbuf_new(BRC_F32, (size_t)R);
-    dbuf DW = dbuf_new(BRC_F32, (size_t)C), DB = dbuf_new(BRC_F32, (size_t)C);
+    tu_buf X = tu_buf_new(BRC_F32, (size_t)(R * C)), G = tu_buf_new(BRC_F32, (size_t)(R * C));
+    tu_buf DX = tu_buf_new(BRC_F32, (size_t)(R * C)), W = tu_buf_new(BRC_F32, (size_t)C);
+    tu_buf M = tu_buf_new(BRC_F32, (size_t)R), RS = tu_buf_new(BRC_F32, (size_t)R);
+    tu_buf DW = tu_buf_new(BRC_F32, (size_t)C), DB = tu_buf_new(BRC_F32, (size_t)C);
     for (size_t i = 0; i < X.n; i++) put(&X, i, tu_uniform(&rng, -3, 3)), put(&G, i, tu_uniform(&rng, -1, 1));
     for (size_t i = 0; i < W.n; i++) put(&W, i, tu_uniform(&rng, 0.5, 1.5));
     for (size_t i = 0; i < M.n; i++) put(&M, i, tu_uniform(&rng, -0.1, 0.1)), put(&RS, i, tu_uniform(&rng, 0.5, 0.7));
-    up(&X), up(&G), up(&W), up(&M), up(&RS);
-    brc_tensor_desc t = mat(BRC_F32, R, C, C);
+    tu_buf_upload(&X), tu_buf_upload(&G), tu_buf_upload(&W), tu_buf_upload(&M), tu_buf_upload(&RS);
+    brc_tensor_desc t = tu_mat(BRC_F32, R, C, C);
     brc_norm_backward_desc d = {BRC_NORM_LAYER, t, t, t, 1, 1};
     brc_plan *p = NULL;
     cr_assert_eq(brc_norm_backward_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     size_t wsz = brc_plan_workspace_size(p);
-    dbuf WS = dbuf_new(BRC_U8, wsz);
+    tu_buf WS = tu_buf_new(BRC_U8, wsz);
     unsigned char *first = malloc(2 * (size_t)C * 4);
     cr_assert(first);
     CUstream s;
@@ -502,12 +474,12 @@ Test(rows, norm_backward_deterministic_and_capturable, .timeout = 300) {
             brc__cu()->cuGraphDestroy(graph);
         }
         cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
-        down(&DW);
-        down(&DB);
+        tu_buf_download(&DW);
+        tu_buf_download(&DB);
         if (rep == 0) {
             memcpy(first, DW.h, (size_t)C * 4);
             memcpy(first + C * 4, DB.h, (size_t)C * 4);
-            for (size_t i = 0; i < DW.n; i++) cr_assert(!isnan(get(&DW, i)) && !isnan(get(&DB, i)), "written");
+            for (size_t i = 0; i < DW.n; i++) cr_assert(!isnan(tu_buf_at(&DW, i)) && !isnan(tu_buf_at(&DB, i)), "written");
         } else {
             cr_expect(memcmp(first, DW.h, (size_t)C * 4) == 0, "dweight differs on run %d", rep);
             cr_expect(memcmp(first + C * 4, DB.h, (size_t)C * 4) == 0, "dbias differs on run %d", rep);
@@ -516,8 +488,8 @@ Test(rows, norm_backward_deterministic_and_capturable, .timeout = 300) {
     brc__cu()->cuStreamDestroy(s);
     free(first);
     brc_plan_destroy(p);
-    dbuf *all[] = {&X, &G, &DX, &W, &M, &RS, &DW, &DB, &WS};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) dbuf_free(all[i]);
+    tu_buf *all[] = {&X, &G, &DX, &W, &M, &RS, &DW, &DB, &WS};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) tu_buf_free(all[i]);
     brc_context_destroy(ctx);
 }
 
@@ -526,8 +498,8 @@ Test(rows, run_errors, .timeout = 120) {
     tu_fresh_cache();
     brc_context *ctx = tu_device_or_skip();
     const int64_t R = 4, C = 256;
-    dbuf X = dbuf_new(BRC_BF16, (size_t)(R * C + 64)), Y = dbuf_new(BRC_BF16, (size_t)(R * C + 64));
-    brc_tensor_desc t = mat(BRC_BF16, R, C, C);
+    tu_buf X = tu_buf_new(BRC_BF16, (size_t)(R * C + 64)), Y = tu_buf_new(BRC_BF16, (size_t)(R * C + 64));
+    brc_tensor_desc t = tu_mat(BRC_BF16, R, C, C);
     brc_plan *p = NULL, *q = NULL;
     brc_softmax_desc sd = {BRC_SOFTMAX_PLAIN, t, t};
     cr_assert_eq(brc_softmax_plan(ctx, &sd, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
@@ -543,7 +515,7 @@ Test(rows, run_errors, .timeout = 120) {
     cr_expect_eq(brc_softmax_run(q, (char *)dp(&X) + 2, dp(&Y), NULL, 0, NULL), BRC_STATUS_OK, "%s", brc_last_error());
     brc_plan_destroy(q);
     /* In place with another stride is refused. */
-    brc_softmax_desc sd2 = {BRC_SOFTMAX_PLAIN, mat(BRC_BF16, R, C, C + 8), t};
+    brc_softmax_desc sd2 = {BRC_SOFTMAX_PLAIN, tu_mat(BRC_BF16, R, C, C + 8), t};
     cr_assert_eq(brc_softmax_plan(ctx, &sd2, NULL, &q), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_eq(brc_softmax_run(q, dp(&X), dp(&X), NULL, 0, NULL), BRC_STATUS_INVALID_ARGUMENT);
     cr_expect(strstr(brc_last_error(), "different row stride") != NULL, "%s", brc_last_error());
@@ -563,7 +535,7 @@ Test(rows, run_errors, .timeout = 120) {
     brc_plan_destroy(q);
     brc_plan_destroy(p);
     cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
-    dbuf_free(&X);
-    dbuf_free(&Y);
+    tu_buf_free(&X);
+    tu_buf_free(&Y);
     brc_context_destroy(ctx);
 }

@@ -61,17 +61,10 @@ static int cli(char *out, size_t cap, const char *fmt, ...) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-static void write_file(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    cr_assert(f, "cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-}
-
 static char *manifest_in(const char *dir) {
     static char path[512];
     snprintf(path, sizeof path, "%s/manifest.txt", dir);
-    write_file(path, manifest_text);
+    tu_write_file(path, manifest_text);
     return path;
 }
 
@@ -194,7 +187,7 @@ Test(cli, export_by_manifest_takes_exactly_its_kernels) {
     char file[300], sub[300];
     snprintf(file, sizeof file, "%s/bundle.db", dir);
     snprintf(sub, sizeof sub, "%s/sub.txt", dir);
-    write_file(sub, "cast(from=f32,to=bf16)\nbinary(kind=add,dtype=f16)\n");
+    tu_write_file(sub, "cast(from=f32,to=bf16)\nbinary(kind=add,dtype=f16)\n");
     char extra[400];
     snprintf(extra, sizeof extra, "--manifest %s", sub);
     warm_and_export(dir, file, extra);
@@ -203,7 +196,7 @@ Test(cli, export_by_manifest_takes_exactly_its_kernels) {
     cr_expect_eq(query(file, "SELECT count(*) FROM kernels WHERE descriptor LIKE 'cast(from=f32,to=bf16%'"), 2);
     cr_expect_eq(query(file, "SELECT count(*) FROM kernels"), 4);
     /* A plan that was never warmed: the bundle is incomplete, and the exit status says so. */
-    write_file(sub, "unary(kind=lgamma,dtype=f32)\n");
+    tu_write_file(sub, "unary(kind=lgamma,dtype=f32)\n");
     cr_expect_eq(cli(out, sizeof out, "export %s --manifest %s --arch sm_90", file, sub), 1, "%s", out);
     cr_expect(strstr(out, "1 of the manifest's 1 kernels are not in the cache"), "%s", out);
 }
@@ -294,7 +287,7 @@ Test(cli, kill_9_during_warm_leaves_a_cache_that_verifies, .timeout = 300) {
         const char *dir = tu_fresh_cache();
         char m[512];
         snprintf(m, sizeof m, "%s/big.txt", dir);
-        write_file(m, big);
+        tu_write_file(m, big);
         pid_t pid = fork();
         cr_assert_neq(pid, -1);
         if (pid == 0) {
@@ -376,7 +369,7 @@ Test(cli, bad_usage_and_bad_input_exit_2_no_cache_exits_3) {
     const char *dir = tu_fresh_cache();
     char bad[512];
     snprintf(bad, sizeof bad, "%s/bad.txt", dir);
-    write_file(bad, "unary(kind=exp,dtype=f32)\n\nbinary(kind=add dtype=f32)\n");
+    tu_write_file(bad, "unary(kind=exp,dtype=f32)\n\nbinary(kind=add dtype=f32)\n");
     cr_expect_eq(cli(out, sizeof out, "frobnicate"), 2);
     cr_expect(strstr(out, "usage: baracuda"), "%s", out);
     cr_expect_eq(cli(out, sizeof out, "warm --manifest %s --arch sm_90", bad), 2);
@@ -431,7 +424,7 @@ Test(cli, warm_every_listed_arch_and_report_each_failure) {
     const char *dir = tu_fresh_cache();
     char m[512];
     snprintf(m, sizeof m, "%s/m.txt", dir);
-    write_file(m, "nosuch(a=b)\nunary(kind=exp,dtype=bf16)\nunary(kind=exp,dtype=i8)\n");
+    tu_write_file(m, "nosuch(a=b)\nunary(kind=exp,dtype=bf16)\nunary(kind=exp,dtype=i8)\n");
     cr_expect_eq(cli(out, sizeof out, "warm --manifest %s --arch sm_80,sm_86,sm_89,sm_90,sm_90a,sm_100,sm_120", m), 1,
                  "%s", out);
     static const char *const archs[] = {"sm_80", "sm_86", "sm_89", "sm_90", "sm_90a", "sm_100", "sm_120"};

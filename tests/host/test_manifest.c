@@ -18,13 +18,6 @@ static brc_jit_stats stats(void) {
     return s;
 }
 
-static void write_file(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    cr_assert(f, "cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-}
-
 static char *read_file(const char *path) {
     FILE *f = fopen(path, "r");
     cr_assert(f, "cannot read %s", path);
@@ -226,7 +219,7 @@ Test(manifest, warm_manifest_compiles_each_line_then_hits) {
     brc_context *ctx = tu_offline("sm_90");
     char path[512];
     snprintf(path, sizeof path, "%s/m.txt", dir);
-    write_file(path, "unary(kind=relu,dtype=f32,layout=contig)\nbinary(kind=mul,dtype=bf16)\n"
+    tu_write_file(path, "unary(kind=relu,dtype=f32,layout=contig)\nbinary(kind=mul,dtype=bf16)\n"
                      "cast(from=f16,to=f32,layout=strided,rank=2)\n");
     brc_jit_stats s0 = stats();
     cr_assert_eq(brc_warm_manifest(ctx, path), BRC_STATUS_OK, "%s", brc_last_error());
@@ -238,13 +231,13 @@ Test(manifest, warm_manifest_compiles_each_line_then_hits) {
     cr_expect_eq(stats().disk_hits, s1.disk_hits + 3);
 
     /* A syntax error anywhere stops before anything is compiled. */
-    write_file(path, "unary(kind=sin,dtype=f32)\nunary(kind=cos dtype=f32)\n");
+    tu_write_file(path, "unary(kind=sin,dtype=f32)\nunary(kind=cos dtype=f32)\n");
     brc_jit_stats s2 = stats();
     cr_expect_eq(brc_warm_manifest(ctx, path), BRC_STATUS_INVALID_ARGUMENT);
     cr_expect(strstr(brc_last_error(), "m.txt:2:16: expected ',' or ')'"), "%s", brc_last_error());
     cr_expect_eq(stats().compiles, s2.compiles);
     /* A line that is well formed but wrong fails alone; the others are warmed. */
-    write_file(path, "unary(kind=sin,dtype=f32)\nunary(kind=sin,dtype=u8)\nunary(kind=cos,dtype=f32)\n");
+    tu_write_file(path, "unary(kind=sin,dtype=f32)\nunary(kind=sin,dtype=u8)\nunary(kind=cos,dtype=f32)\n");
     cr_expect_eq(brc_warm_manifest(ctx, path), BRC_STATUS_UNSUPPORTED);
     cr_expect(strstr(brc_last_error(), "m.txt:2: column 1: unary(kind=sin): dtype u8 is not supported"), "%s",
               brc_last_error());
@@ -313,7 +306,7 @@ Test(record, several_processes_append_without_duplicates) {
     /* An existing manifest with one of the lines already in it (not at the end). */
     char seed[256];
     snprintf(seed, sizeof seed, "# seeded\n%s\n", recorded[5]);
-    write_file(path, seed);
+    tu_write_file(path, seed);
     pid_t kids[6];
     for (int i = 0; i < 6; i++) {
         kids[i] = fork();

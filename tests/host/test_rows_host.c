@@ -80,13 +80,6 @@ ParameterizedTest(job *j, rows_compile, every_op_and_direction, .timeout = 600) 
 
 /* ---- plans made through the API, rebuilt from their descriptors ---------------------------------------- */
 
-static brc_tensor_desc mat(brc_dtype dt, int64_t rows, int64_t cols, int64_t stride) {
-    int64_t shape[2] = {rows, cols};
-    brc_tensor_desc t;
-    brc_tensor_desc_contiguous(&t, dt, 2, shape);
-    t.strides[0] = stride;
-    return t;
-}
 
 static void round_trip(brc_context *ctx, brc_plan *p) {
     brc_plan *q = NULL;
@@ -103,18 +96,18 @@ Test(rows_desc, api_plans_round_trip) {
     brc_context *ctx = tu_offline("sm_90");
     brc_plan *p = NULL;
     /* A row stride of 1001 (odd) forces vec=1 for 1000 columns; the descriptor says so. */
-    brc_softmax_desc s = {BRC_SOFTMAX_LOG, mat(BRC_F32, 3, 1000, 1001), mat(BRC_F32, 3, 1000, 1000)};
+    brc_softmax_desc s = {BRC_SOFTMAX_LOG, tu_mat(BRC_F32, 3, 1000, 1001), tu_mat(BRC_F32, 3, 1000, 1000)};
     cr_assert_eq(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p), "log_softmax(dtype=f32,cols=1000,vec=1,dir=fwd)");
     cr_expect(strstr(brc_plan_sku(p), "vec=1,") != NULL, "%s", brc_plan_sku(p));
     round_trip(ctx, p);
-    brc_norm_desc n = {BRC_NORM_RMS, mat(BRC_BF16, 8, 4096, 4096), mat(BRC_BF16, 8, 4096, 4096), 1, 0, 0, {0}, {0}, 1e-6};
+    brc_norm_desc n = {BRC_NORM_RMS, tu_mat(BRC_BF16, 8, 4096, 4096), tu_mat(BRC_BF16, 8, 4096, 4096), 1, 0, 0, {0}, {0}, 1e-6};
     cr_assert_eq(brc_norm_plan(ctx, &n, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p), "rms_norm(dtype=bf16,cols=4096,weight=1,residual=0,dir=fwd)");
     cr_expect_str_eq(brc_plan_sku(p), "bespoke:rms_norm<bf16,cols=4096,vec=8,tpr=128,rpb=1,cluster=1,passes=1,weight,fwd>@sm_90");
     round_trip(ctx, p);
-    brc_norm_backward_desc b = {BRC_NORM_LAYER, mat(BRC_F16, 257, 7, 7), mat(BRC_F16, 257, 7, 7),
-                                mat(BRC_F16, 257, 7, 7), 1, 1};
+    brc_norm_backward_desc b = {BRC_NORM_LAYER, tu_mat(BRC_F16, 257, 7, 7), tu_mat(BRC_F16, 257, 7, 7),
+                                tu_mat(BRC_F16, 257, 7, 7), 1, 1};
     cr_assert_eq(brc_norm_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p), "layer_norm(dtype=f16,cols=7,weight=1,bias=1,dir=bwd)");
     cr_expect(brc_plan_workspace_size(p) > 0, "partial sums for dweight and dbias");
@@ -163,7 +156,7 @@ Test(rows_rules, bad_layouts_and_arguments) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
     brc_plan *p = NULL;
-    brc_tensor_desc good = mat(BRC_F32, 4, 64, 64);
+    brc_tensor_desc good = tu_mat(BRC_F32, 4, 64, 64);
 
     expect_fail(brc_softmax_plan(ctx, NULL, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "desc is NULL", p);
     brc_softmax_desc s = {BRC_SOFTMAX_PLAIN, good, good};
@@ -177,17 +170,17 @@ Test(rows_rules, bad_layouts_and_arguments) {
     s = (brc_softmax_desc){BRC_SOFTMAX_PLAIN, t3, t3};
     s.y.strides[0] = 192;
     expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "do not flatten", p);
-    s = (brc_softmax_desc){BRC_SOFTMAX_PLAIN, good, mat(BRC_F32, 4, 64, 32)};
+    s = (brc_softmax_desc){BRC_SOFTMAX_PLAIN, good, tu_mat(BRC_F32, 4, 64, 32)};
     expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "would overlap", p);
-    s = (brc_softmax_desc){BRC_SOFTMAX_PLAIN, good, mat(BRC_F16, 4, 64, 64)};
+    s = (brc_softmax_desc){BRC_SOFTMAX_PLAIN, good, tu_mat(BRC_F16, 4, 64, 64)};
     expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "has dtype f16", p);
-    s = (brc_softmax_desc){BRC_SOFTMAX_PLAIN, good, mat(BRC_F32, 4, 65, 65)};
+    s = (brc_softmax_desc){BRC_SOFTMAX_PLAIN, good, tu_mat(BRC_F32, 4, 65, 65)};
     expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "differ in shape", p);
     s = (brc_softmax_desc){(brc_softmax_kind)7, good, good};
     expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "not a softmax kind", p);
-    s = (brc_softmax_desc){BRC_SOFTMAX_PLAIN, mat(BRC_I32, 4, 64, 64), mat(BRC_I32, 4, 64, 64)};
+    s = (brc_softmax_desc){BRC_SOFTMAX_PLAIN, tu_mat(BRC_I32, 4, 64, 64), tu_mat(BRC_I32, 4, 64, 64)};
     expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_UNSUPPORTED, "dtype i32", p);
-    s = (brc_softmax_desc){BRC_SOFTMAX_PLAIN, mat(BRC_F32, 4, 0, 64), mat(BRC_F32, 4, 0, 64)};
+    s = (brc_softmax_desc){BRC_SOFTMAX_PLAIN, tu_mat(BRC_F32, 4, 0, 64), tu_mat(BRC_F32, 4, 0, 64)};
     expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "cols = 0", p);
     brc_plan_prefs pr = BRC_PLAN_PREFS_INIT;
     pr.vector_width = 3;
@@ -203,7 +196,7 @@ Test(rows_rules, bad_layouts_and_arguments) {
     expect_fail(brc_norm_plan(ctx, &n, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "eps", p);
     n = (brc_norm_desc){BRC_NORM_LAYER, good, good, 2, 1, 0, {0}, {0}, 1e-5};
     expect_fail(brc_norm_plan(ctx, &n, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "has_weight = 2", p);
-    n = (brc_norm_desc){BRC_NORM_LAYER, good, good, 1, 1, 1, good, mat(BRC_F32, 4, 64, 16), 1e-5};
+    n = (brc_norm_desc){BRC_NORM_LAYER, good, good, 1, 1, 1, good, tu_mat(BRC_F32, 4, 64, 16), 1e-5};
     expect_fail(brc_norm_plan(ctx, &n, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "sum has row stride 16", p);
     brc_norm_backward_desc nb = {BRC_NORM_RMS, good, good, good, 1, 1};
     expect_fail(brc_norm_backward_plan(ctx, &nb, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "has no bias", p);
