@@ -64,8 +64,11 @@ assert ctypes.sizeof(CastDesc) == 272
 assert ctypes.sizeof(ContextOpts) == 24
 
 
-class Baracuda:
-    """The few entry points this benchmark needs; every failing call raises with brc_last_error()."""
+class Lib:
+    """libbaracuda through ctypes: the entry points every benchmark needs plus those a subclass
+    names in SIGS; every failing call raises with brc_last_error()."""
+
+    SIGS = {}
 
     def __init__(self, path):
         lib = ctypes.CDLL(path)
@@ -77,18 +80,9 @@ class Baracuda:
             "brc_context_create": (i32, [ctypes.POINTER(ContextOpts), pp]),
             "brc_context_destroy": (None, [vp]),
             "brc_context_arch": (ctypes.c_char_p, [vp]),
-            "brc_tensor_desc_contiguous": (i32, [ctypes.POINTER(TensorDesc), i32, ctypes.c_int32,
-                                                 ctypes.POINTER(ctypes.c_int64)]),
-            "brc_unary_kind_from_name": (i32, [ctypes.c_char_p]),
-            "brc_binary_kind_from_name": (i32, [ctypes.c_char_p]),
-            "brc_unary_plan": (i32, [vp, ctypes.POINTER(UnaryDesc), vp, pp]),
-            "brc_binary_plan": (i32, [vp, ctypes.POINTER(BinaryDesc), vp, pp]),
-            "brc_cast_plan": (i32, [vp, ctypes.POINTER(CastDesc), vp, pp]),
-            "brc_unary_run": (i32, [vp, vp, vp, vp, vp]),
-            "brc_binary_run": (i32, [vp, vp, vp, vp, vp, vp]),
-            "brc_cast_run": (i32, [vp, vp, vp, vp, vp]),
             "brc_plan_destroy": (None, [vp]),
             "brc_plan_sku": (ctypes.c_char_p, [vp]),
+            **self.SIGS,
         }
         for name, (res, args) in sigs.items():
             fn = getattr(lib, name)
@@ -105,6 +99,26 @@ class Baracuda:
         ctx = ctypes.c_void_p()
         self.check(self.lib.brc_context_create(ctypes.byref(opts), ctypes.byref(ctx)), "brc_context_create")
         return ctx
+
+
+_vp, _i32, _pp = ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p)
+
+
+class Baracuda(Lib):
+    """The elementwise entry points."""
+
+    SIGS = {
+        "brc_tensor_desc_contiguous": (_i32, [ctypes.POINTER(TensorDesc), _i32, ctypes.c_int32,
+                                              ctypes.POINTER(ctypes.c_int64)]),
+        "brc_unary_kind_from_name": (_i32, [ctypes.c_char_p]),
+        "brc_binary_kind_from_name": (_i32, [ctypes.c_char_p]),
+        "brc_unary_plan": (_i32, [_vp, ctypes.POINTER(UnaryDesc), _vp, _pp]),
+        "brc_binary_plan": (_i32, [_vp, ctypes.POINTER(BinaryDesc), _vp, _pp]),
+        "brc_cast_plan": (_i32, [_vp, ctypes.POINTER(CastDesc), _vp, _pp]),
+        "brc_unary_run": (_i32, [_vp, _vp, _vp, _vp, _vp]),
+        "brc_binary_run": (_i32, [_vp, _vp, _vp, _vp, _vp, _vp]),
+        "brc_cast_run": (_i32, [_vp, _vp, _vp, _vp, _vp]),
+    }
 
     def desc(self, dtype, n):
         d = TensorDesc()

@@ -19,14 +19,14 @@ import ctypes
 import datetime
 import json
 import os
-import statistics
 import sys
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_elementwise import TensorDesc, ContextOpts, driver_version  # noqa: E402  (shared ctypes layouts)
+from bench_elementwise import (TensorDesc, ContextOpts, Lib, driver_version, time_us, WARMUP, REPS, REPEATS,  # noqa: E402
+                               copy_bandwidth)  # shared ctypes layouts, library wrapper and timing
 
 BRC_DTYPE = {"f32": 0, "f64": 1, "f16": 2, "bf16": 3}
 TORCH_DTYPE = {"f32": torch.float32, "bf16": torch.bfloat16}
@@ -62,44 +62,23 @@ assert ctypes.sizeof(NormDesc) == 576 and NormDesc.has_weight.offset == 280 and 
 assert ctypes.sizeof(NormBwdDesc) == 424
 
 
-class Baracuda:
-    def __init__(self, path):
-        lib = ctypes.CDLL(path)
-        vp, i32, pp, sz = ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.c_size_t
-        sigs = {
-            "brc_version_string": (ctypes.c_char_p, []),
-            "brc_status_name": (ctypes.c_char_p, [i32]),
-            "brc_last_error": (ctypes.c_char_p, []),
-            "brc_context_create": (i32, [ctypes.POINTER(ContextOpts), pp]),
-            "brc_context_destroy": (None, [vp]),
-            "brc_context_arch": (ctypes.c_char_p, [vp]),
-            "brc_softmax_plan": (i32, [vp, ctypes.POINTER(SoftmaxDesc), vp, pp]),
-            "brc_softmax_backward_plan": (i32, [vp, ctypes.POINTER(SoftmaxBwdDesc), vp, pp]),
-            "brc_norm_plan": (i32, [vp, ctypes.POINTER(NormDesc), vp, pp]),
-            "brc_norm_backward_plan": (i32, [vp, ctypes.POINTER(NormBwdDesc), vp, pp]),
-            "brc_softmax_run": (i32, [vp, vp, vp, vp, sz, vp]),
-            "brc_softmax_backward_run": (i32, [vp, vp, vp, vp, vp, sz, vp]),
-            "brc_norm_run": (i32, [vp] + [vp] * 8 + [vp, sz, vp]),
-            "brc_norm_backward_run": (i32, [vp] + [vp] * 8 + [vp, sz, vp]),
-            "brc_plan_destroy": (None, [vp]),
-            "brc_plan_sku": (ctypes.c_char_p, [vp]),
-            "brc_plan_workspace_size": (sz, [vp]),
-        }
-        for name, (res, args) in sigs.items():
-            fn = getattr(lib, name)
-            fn.restype, fn.argtypes = res, args
-        self.lib = lib
+_vp, _i32, _pp, _sz = ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.c_size_t
 
-    def check(self, status, what):
-        if status != 0:
-            raise RuntimeError(f"{what}: {self.lib.brc_status_name(status).decode()}: "
-                               f"{self.lib.brc_last_error().decode()}")
 
-    def context(self, device):
-        opts = ContextOpts(ctypes.sizeof(ContextOpts), device, None)
-        ctx = ctypes.c_void_p()
-        self.check(self.lib.brc_context_create(ctypes.byref(opts), ctypes.byref(ctx)), "brc_context_create")
-        return ctx
+class Baracuda(Lib):
+    """The row-wise entry points."""
+
+    SIGS = {
+        "brc_softmax_plan": (_i32, [_vp, ctypes.POINTER(SoftmaxDesc), _vp, _pp]),
+        "brc_softmax_backward_plan": (_i32, [_vp, ctypes.POINTER(SoftmaxBwdDesc), _vp, _pp]),
+        "brc_norm_plan": (_i32, [_vp, ctypes.POINTER(NormDesc), _vp, _pp]),
+        "brc_norm_backward_plan": (_i32, [_vp, ctypes.POINTER(NormBwdDesc), _vp, _pp]),
+        "brc_softmax_run": (_i32, [_vp, _vp, _vp, _vp, _sz, _vp]),
+        "brc_softmax_backward_run": (_i32, [_vp, _vp, _vp, _vp, _vp, _sz, _vp]),
+        "brc_norm_run": (_i32, [_vp] + [_vp] * 8 + [_vp, _sz, _vp]),
+        "brc_norm_backward_run": (_i32, [_vp] + [_vp] * 8 + [_vp, _sz, _vp]),
+        "brc_plan_workspace_size": (_sz, [_vp]),
+    }
 
     @staticmethod
     def mat(dtype, rows, cols):
@@ -115,25 +94,6 @@ class Baracuda:
         return plan
 
 
-WARMUP, REPS, REPEATS = 3, 20, 5
-
-
-def time_us(fn):
-    for _ in range(WARMUP):
-        fn()
-    torch.cuda.synchronize()
-    per_launch = []
-    for _ in range(REPEATS):
-        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(REPS):
-            fn()
-        stop.record()
-        stop.synchronize()
-        per_launch.append(start.elapsed_time(stop) * 1e3 / REPS)
-    return statistics.median(per_launch)
-
-
 def first_working(candidates):
     for note, fn in candidates:
         try:
@@ -143,16 +103,6 @@ def first_working(candidates):
         except (RuntimeError, TypeError, AttributeError):
             continue
     return None, None
-
-
-def copy_bandwidth():
-    n = 1 << 28
-    x = torch.randn(n, device="cuda")
-    y = torch.empty_like(x)
-    us = time_us(lambda: y.copy_(x))
-    del x, y
-    torch.cuda.empty_cache()
-    return 2 * 4 * n / (us * 1e-6) / 1e9
 
 
 def rel_l2(out, ref):
