@@ -8,6 +8,11 @@
 //   NV        vectors per thread per chunk;  ITER  chunks per CTA. ITER == 1 keeps the row in
 //             registers between the passes (one read, one write: copy speed); ITER > 1 re-reads
 //             it from memory (rows too long for the registers of one CTA or cluster)
+//   STG       0: rows are read from global memory (into registers). 2: long rows are staged
+//             through shared memory, double buffered -- each thread copies its own vectors with
+//             cp.async (every load of the row in flight at once, no registers held), the passes
+//             read them back from there, and a CTA's next row streams in while it computes this
+//             one (the grid is then persistent: a CTA group walks many rows)
 //   LOG LAYER W B RES   op flags (log_softmax; layer_norm; weight; bias; fused residual add)
 // Thread t of CTA rank r owns, in chunk it, vectors j = 0..NV-1 at columns
 //   ((it * CL + r) * NV * TPR + j * TPR + t) * VEC       (consecutive threads, consecutive vectors)
@@ -136,6 +141,91 @@ __device__ __forceinline__ void st(S* p, const C (&v)[K::NV][K::VEC], int it, in
     }
 }
 
+// ---- staging rows through shared memory (K::STG > 0) --------------------------------------------
+// The thread's vectors of a row slice are stored compactly in dynamic shared memory, at the same
+// (chunk, vector, thread) position in every array; a thread only ever reads back what it copied,
+// so no barrier guards the staged data (cp.async.wait_group is enough).
+template <class K> struct sg {
+    enum { N = K::ITER * K::NV * K::TPR * K::VEC };  // elements of one array in one stage
+    static __device__ __forceinline__ int li(int it, int j, int t) { return ((it * K::NV + j) * K::TPR + t) * K::VEC; }
+};
+__device__ __forceinline__ void cp16(void* s, const void* g) {
+    unsigned a;
+    asm volatile("{ .reg .u64 s; cvta.to.shared.u64 s, %1; cvt.u32.u64 %0, s; }" : "=r"(a) : "l"(s));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(a), "l"(g) : "memory");
+}
+__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N> __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
+
+// Issues the copies of the thread's vectors of one row slice (p: the row) into buf.
+template <class K, class S>
+__device__ __forceinline__ void stage(S* buf, const S* p, int r, int t) {
+    for (int it = 0; it < K::ITER; it++)
+#pragma unroll
+        for (int j = 0; j < K::NV; j++) {
+            const int c = rg<K>::col(it, r, j, t);
+            if (rg<K>::in(c)) cp16(buf + sg<K>::li(it, j, t), p + c);
+        }
+}
+
+// Chunk it of the thread's vectors, from the staged copy sp when the kernel stages (else from the
+// row gp in global memory); columns past the row and missing rows read as 0.
+template <class K, class S, class C>
+__device__ __forceinline__ void ldx(C (&v)[K::NV][K::VEC], const S* gp, const S* sp, int it, int r, int t, bool ok) {
+    if (!K::STG) {
+        ld<K>(v, gp, it, r, t, ok);
+        return;
+    }
+#pragma unroll
+    for (int j = 0; j < K::NV; j++) {
+        const int c = rg<K>::col(it, r, j, t);
+        if (ok && rg<K>::in(c)) {
+            const vec<S, K::VEC> q = *reinterpret_cast<const vec<S, K::VEC>*>(sp + sg<K>::li(it, j, t));
+#pragma unroll
+            for (int k = 0; k < K::VEC; k++) v[j][k] = (C)io<S>::load(q.v[k]);
+        } else {
+#pragma unroll
+            for (int k = 0; k < K::VEC; k++) v[j][k] = C(0);
+        }
+    }
+}
+template <class K, class S, class C>
+__device__ __forceinline__ void stx(S* gp, S* sp, const C (&v)[K::NV][K::VEC], int it, int r, int t, bool ok) {
+    if (!K::STG) {
+        st<K>(gp, v, it, r, t, ok);
+        return;
+    }
+#pragma unroll
+    for (int j = 0; j < K::NV; j++) {
+        const int c = rg<K>::col(it, r, j, t);
+        if (ok && rg<K>::in(c)) {
+            vec<S, K::VEC> q;
+#pragma unroll
+            for (int k = 0; k < K::VEC; k++) q.v[k] = io<S>::store(v[j][k]);
+            *reinterpret_cast<vec<S, K::VEC>*>(sp + sg<K>::li(it, j, t)) = q;
+        }
+    }
+}
+
+// The row pipeline of a staging kernel. issue(g, slot) stages row group g into slot. Before a
+// row, the next one is issued into the other slot and this row's copies are awaited; after it,
+// the slots swap. (A thread reuses a slot only for its own copies, after reading it.)
+template <class K> struct pipe {
+    int slot = 0;
+    template <class F> __device__ __forceinline__ void start(i64 g, i64 groups, F&& issue) {
+        if (!K::STG) return;
+        if (g < groups) issue(g, 0);
+        cp_commit();
+    }
+    template <class F> __device__ __forceinline__ void before(i64 g, i64 gstep, i64 groups, F&& issue) {
+        if (!K::STG) return;
+        if (g + gstep < groups) issue(g + gstep, slot ^ 1);
+        cp_commit();
+        cp_wait<1>();
+    }
+    __device__ __forceinline__ void after() { slot ^= 1; }
+};
+
 // Reduces v over the row (the TPR threads of the row in this CTA, then the CL CTAs) with Op.
 // red holds 2 * RPB * NW pairs, cred 2: consecutive calls alternate halves, and between two uses
 // of one half lies a whole barrier of the call in between, so no reader is overtaken.
@@ -155,12 +245,18 @@ __device__ __forceinline__ pr<C> allreduce(pr<C> v, pr<C>* red, pr<C>* cred, int
         for (int i = 1; i < NW; i++) v = Op::f(v, buf[rib * NW + i]);
     }
     if constexpr (K::CL > 1) {
+        // Lane q of every warp fetches CTA q's value (CL remote loads a warp, in parallel, not CL
+        // a thread); the lanes then combine them in rank order, so every thread agrees bitwise.
         pr<C>* slot = cred + (phase & 1);
         if (threadIdx.x == 0) *slot = v;
         cluster<K::CL>::sync();
-        v = cluster<K::CL>::load(slot, 0u);
+        const unsigned lane = threadIdx.x & 31u;
+        pr<C> mine = v;
+        if (lane < (unsigned)K::CL) mine = cluster<K::CL>::load(slot, lane);
+        v = mk(__shfl_sync(0xffffffffu, mine.a, 0), __shfl_sync(0xffffffffu, mine.b, 0));
 #pragma unroll
-        for (unsigned q = 1; q < (unsigned)K::CL; q++) v = Op::f(v, cluster<K::CL>::load(slot, q));
+        for (int q = 1; q < K::CL; q++)
+            v = Op::f(v, mk(__shfl_sync(0xffffffffu, mine.a, q), __shfl_sync(0xffffffffu, mine.b, q)));
     }
     phase++;
     return v;
@@ -178,7 +274,9 @@ __device__ __forceinline__ pr<C> allreduce(pr<C> v, pr<C>* red, pr<C>* cred, int
     const int r = K::CL > 1 ? (int)(blockIdx.x % K::CL) : 0;                                      \
     const i64 groups = (A.rows + K::RPB - 1) / K::RPB;                                             \
     const i64 gstep = gridDim.x / K::CL;                                                           \
-    (void)red; (void)cred; (void)phase
+    extern __shared__ __align__(16) unsigned char dsm[];                                           \
+    pipe<K> pp;                                                                                    \
+    (void)red; (void)cred; (void)phase; (void)dsm; (void)pp
 
 // ---- softmax / log_softmax ---------------------------------------------------------------------
 
@@ -187,16 +285,21 @@ __device__ __forceinline__ void softmax_fwd(const rows_args& A) {
     BRC_ROWS_SETUP;
     const T* x = (const T*)A.a;
     T* y = (T*)A.out;
+    T* sbuf = (T*)dsm;  // staging: [2][N] (x)
+    auto issue = [&](i64 gg, int sl) { stage<K>(sbuf + sl * sg<K>::N, x + gg * A.sa, r, t); };
+    pp.start(blockIdx.x / K::CL, groups, issue);
     for (i64 g = blockIdx.x / K::CL; g < groups; g += gstep) {
+        pp.before(g, gstep, groups, issue);
         const i64 row = g * K::RPB + rib;
         const bool ok = row < A.rows;
         const T* xr = x + (ok ? row : 0) * A.sa;
         T* yr = y + (ok ? row : 0) * A.sout;
+        const T* sx = sbuf + pp.slot * sg<K>::N;
         C v[K::NV][K::VEC];
         pr<C> acc = mk(ninf<C>(), C(0));
         C mloc = ninf<C>();
         for (int it = 0; it < K::ITER; it++) {
-            ld<K>(v, xr, it, r, t, ok);
+            ldx<K>(v, xr, sx, it, r, t, ok);
             C m = ninf<C>();
 #pragma unroll
             for (int j = 0; j < K::NV; j++)
@@ -222,7 +325,7 @@ __device__ __forceinline__ void softmax_fwd(const rows_args& A) {
         const C m = acc.a, inv = C(1) / acc.b, lse = acc.a + lg_(acc.b);
         const C scale = mloc == ninf<C>() ? C(0) : ex_(mloc - m) * inv;
         for (int it = 0; it < K::ITER; it++) {
-            if (K::ITER > 1) ld<K>(v, xr, it, r, t, ok);
+            if (K::ITER > 1) ldx<K>(v, xr, sx, it, r, t, ok);
 #pragma unroll
             for (int j = 0; j < K::NV; j++)
 #pragma unroll
@@ -233,6 +336,7 @@ __device__ __forceinline__ void softmax_fwd(const rows_args& A) {
                 }
             st<K>(yr, v, it, r, t, ok);
         }
+        pp.after();
     }
     if constexpr (K::CL > 1) cluster<K::CL>::sync();  // no CTA leaves while its smem may be read
 }
@@ -244,17 +348,26 @@ __device__ __forceinline__ void softmax_bwd(const rows_args& A) {
     const T* y = (const T*)A.a;
     const T* dy = (const T*)A.b;
     T* dx = (T*)A.out;
+    T* sbuf = (T*)dsm;  // staging: [2][y, dy][N]
+    auto issue = [&](i64 gg, int sl) {
+        stage<K>(sbuf + (2 * sl) * sg<K>::N, y + gg * A.sa, r, t);
+        stage<K>(sbuf + (2 * sl + 1) * sg<K>::N, dy + gg * A.sb, r, t);
+    };
+    pp.start(blockIdx.x / K::CL, groups, issue);
     for (i64 g = blockIdx.x / K::CL; g < groups; g += gstep) {
+        pp.before(g, gstep, groups, issue);
         const i64 row = g * K::RPB + rib;
         const bool ok = row < A.rows;
         const T* yr = y + (ok ? row : 0) * A.sa;
         const T* gr = dy + (ok ? row : 0) * A.sb;
         T* xr = dx + (ok ? row : 0) * A.sout;
+        const T* sy = sbuf + (2 * pp.slot) * sg<K>::N;
+        const T* sd = sy + sg<K>::N;
         C v[K::NV][K::VEC], q[K::NV][K::VEC];
         C s = C(0);
         for (int it = 0; it < K::ITER; it++) {
-            ld<K>(v, yr, it, r, t, ok);
-            ld<K>(q, gr, it, r, t, ok);
+            ldx<K>(v, yr, sy, it, r, t, ok);
+            ldx<K>(q, gr, sd, it, r, t, ok);
 #pragma unroll
             for (int j = 0; j < K::NV; j++)
 #pragma unroll
@@ -263,8 +376,8 @@ __device__ __forceinline__ void softmax_bwd(const rows_args& A) {
         const C S = allreduce<K, add_op>(mk(s, C(0)), red, cred, phase).a;
         for (int it = 0; it < K::ITER; it++) {
             if (K::ITER > 1) {
-                ld<K>(v, yr, it, r, t, ok);
-                ld<K>(q, gr, it, r, t, ok);
+                ldx<K>(v, yr, sy, it, r, t, ok);
+                ldx<K>(q, gr, sd, it, r, t, ok);
             }
 #pragma unroll
             for (int j = 0; j < K::NV; j++)
@@ -273,6 +386,7 @@ __device__ __forceinline__ void softmax_bwd(const rows_args& A) {
                     v[j][k] = K::LOG ? q[j][k] - ex_(v[j][k]) * S : v[j][k] * (q[j][k] - S);
             st<K>(xr, v, it, r, t, ok);
         }
+        pp.after();
     }
     if constexpr (K::CL > 1) cluster<K::CL>::sync();
 }
@@ -298,27 +412,38 @@ __device__ __forceinline__ void norm_fwd(const rows_args& A) {
         if (K::W) ld<K>(wv, (const T*)A.w, 0, r, t, true);
         if (K::B) ld<K>(bv, (const T*)A.bias, 0, r, t, true);
     }
+    T* sbuf = (T*)dsm;  // staging: [2][x, residual][N]; the residual's sum replaces x there
+    const int NA = K::RES ? 2 : 1;
+    auto issue = [&](i64 gg, int sl) {
+        stage<K>(sbuf + (NA * sl) * sg<K>::N, x + gg * A.sa, r, t);
+        if (K::RES) stage<K>(sbuf + (NA * sl + 1) * sg<K>::N, res + gg * A.sb, r, t);
+    };
+    pp.start(blockIdx.x / K::CL, groups, issue);
     for (i64 g = blockIdx.x / K::CL; g < groups; g += gstep) {
+        pp.before(g, gstep, groups, issue);
         const i64 row = g * K::RPB + rib;
         const bool ok = row < A.rows;
         const T* xr = x + (ok ? row : 0) * A.sa;
         const T* rr = res + (ok ? row : 0) * A.sb;
         T* yr = y + (ok ? row : 0) * A.sout;
         T* sr = sum + (ok ? row : 0) * A.ssum;
+        T* sx = sbuf + (NA * pp.slot) * sg<K>::N;
+        const T* sres = sx + sg<K>::N;
         // Where later passes re-read the row from: the stored sum in the residual variant.
         const T* src = K::RES ? (const T*)sr : xr;
         C v[K::NV][K::VEC];
         C s1 = C(0);
         for (int it = 0; it < K::ITER; it++) {
-            ld<K>(v, xr, it, r, t, ok);
+            ldx<K>(v, xr, sx, it, r, t, ok);
             if (K::RES) {
                 C q[K::NV][K::VEC];
-                ld<K>(q, rr, it, r, t, ok);
+                ldx<K>(q, rr, sres, it, r, t, ok);
 #pragma unroll
                 for (int j = 0; j < K::NV; j++)
 #pragma unroll
                     for (int k = 0; k < K::VEC; k++) v[j][k] = (C)io<T>::load(io<T>::store(v[j][k] + q[j][k]));
                 st<K>(sr, v, it, r, t, ok);
+                if (K::STG && K::ITER > 1) stx<K>(sr, sx, v, it, r, t, ok);
             }
 #pragma unroll
             for (int j = 0; j < K::NV; j++)
@@ -330,7 +455,7 @@ __device__ __forceinline__ void norm_fwd(const rows_args& A) {
             mean = allreduce<K, add_op>(mk(s1, C(0)), red, cred, phase).a * invn;
             C s2 = C(0);
             for (int it = 0; it < K::ITER; it++) {
-                if (K::ITER > 1) ld<K>(v, src, it, r, t, ok);
+                if (K::ITER > 1) ldx<K>(v, src, sx, it, r, t, ok);
 #pragma unroll
                 for (int j = 0; j < K::NV; j++)
 #pragma unroll
@@ -349,7 +474,7 @@ __device__ __forceinline__ void norm_fwd(const rows_args& A) {
             if (A.rstd) ((C*)A.rstd)[row] = rstd;
         }
         for (int it = 0; it < K::ITER; it++) {
-            if (K::ITER > 1) ld<K>(v, src, it, r, t, ok);
+            if (K::ITER > 1) ldx<K>(v, src, sx, it, r, t, ok);
             if (!hold<K>::V) {
                 if (K::W) ld<K>(wv, (const T*)A.w, it, r, t, true);
                 if (K::B) ld<K>(bv, (const T*)A.bias, it, r, t, true);
@@ -365,6 +490,7 @@ __device__ __forceinline__ void norm_fwd(const rows_args& A) {
                 }
             st<K>(yr, v, it, r, t, ok);
         }
+        pp.after();
     }
     if constexpr (K::CL > 1) cluster<K::CL>::sync();
 }
@@ -390,13 +516,26 @@ __device__ __forceinline__ void norm_bwd(const rows_args& A) {
 #pragma unroll
         for (int k = 0; k < K::VEC; k++) aw[j][k] = ab[j][k] = C(0);
     if (hold<K>::V && K::W) ld<K>(wv, (const T*)A.w, 0, r, t, true);
+    // Staging: [2][x, dy][N] of T, then the partial sums [W + B][N] of C (when they do not fit
+    // in registers: ITER > 1).
+    T* sbuf = (T*)dsm;
+    C* spw = (C*)(sbuf + 4 * sg<K>::N);
+    C* spb = spw + (K::W ? sg<K>::N : 0);
     if (K::ITER > 1) {  // partials live in memory: start them at zero
         for (int it = 0; it < K::ITER; it++) {
-            if (K::W) st<K>(pw, aw, it, r, t, true);
-            if (K::B) st<K>(pb, ab, it, r, t, true);
+            if (K::W) stx<K>(pw, spw, aw, it, r, t, true);
+            if (K::B) stx<K>(pb, spb, ab, it, r, t, true);
         }
     }
+    auto issue = [&](i64 gg, int sl) {
+        stage<K>(sbuf + (2 * sl) * sg<K>::N, x + gg * A.sa, r, t);
+        stage<K>(sbuf + (2 * sl + 1) * sg<K>::N, dy + gg * A.sb, r, t);
+    };
+    pp.start(blockIdx.x / K::CL, groups, issue);
     for (i64 g = blockIdx.x / K::CL; g < groups; g += gstep) {
+        pp.before(g, gstep, groups, issue);
+        const T* sx = sbuf + (2 * pp.slot) * sg<K>::N;
+        const T* sd = sx + sg<K>::N;
         const i64 row = g * K::RPB + rib;
         const bool ok = row < A.rows;
         const T* xr = x + (ok ? row : 0) * A.sa;
@@ -407,12 +546,12 @@ __device__ __forceinline__ void norm_bwd(const rows_args& A) {
         C v[K::NV][K::VEC], q[K::NV][K::VEC];
         C s1 = C(0), s2 = C(0);
         for (int it = 0; it < K::ITER; it++) {
-            ld<K>(v, xr, it, r, t, ok);
-            ld<K>(q, gr, it, r, t, ok);
+            ldx<K>(v, xr, sx, it, r, t, ok);
+            ldx<K>(q, gr, sd, it, r, t, ok);
             if (!hold<K>::V && K::W) ld<K>(wv, (const T*)A.w, it, r, t, true);
             if (K::ITER > 1) {
-                if (K::W) ld<K>(aw, (const C*)pw, it, r, t, true);
-                if (K::B) ld<K>(ab, (const C*)pb, it, r, t, true);
+                if (K::W) ldx<K>(aw, (const C*)pw, (const C*)spw, it, r, t, true);
+                if (K::B) ldx<K>(ab, (const C*)pb, (const C*)spb, it, r, t, true);
             }
 #pragma unroll
             for (int j = 0; j < K::NV; j++)
@@ -426,16 +565,16 @@ __device__ __forceinline__ void norm_bwd(const rows_args& A) {
                     ab[j][k] += q[j][k];
                 }
             if (K::ITER > 1) {
-                if (K::W) st<K>(pw, aw, it, r, t, true);
-                if (K::B) st<K>(pb, ab, it, r, t, true);
+                if (K::W) stx<K>(pw, spw, aw, it, r, t, true);
+                if (K::B) stx<K>(pb, spb, ab, it, r, t, true);
             }
         }
         const pr<C> S = allreduce<K, add_op>(mk(s1, s2), red, cred, phase);
         const C c1 = S.a * invn, c2 = K::LAYER ? S.b * invn : C(0);
         for (int it = 0; it < K::ITER; it++) {
             if (K::ITER > 1) {
-                ld<K>(v, xr, it, r, t, ok);
-                ld<K>(q, gr, it, r, t, ok);
+                ldx<K>(v, xr, sx, it, r, t, ok);
+                ldx<K>(q, gr, sd, it, r, t, ok);
                 if (!hold<K>::V && K::W) ld<K>(wv, (const T*)A.w, it, r, t, true);
             }
 #pragma unroll
@@ -448,10 +587,22 @@ __device__ __forceinline__ void norm_bwd(const rows_args& A) {
                 }
             st<K>(dxr, v, it, r, t, ok);
         }
+        pp.after();
     }
     if (K::ITER == 1) {
         if (K::W) st<K>(pw, aw, 0, r, t, true);
         if (K::B) st<K>(pb, ab, 0, r, t, true);
+    } else if (K::STG) {  // the staged partials go out to the workspace
+        for (int it = 0; it < K::ITER; it++) {
+            if (K::W) {
+                ldx<K>(aw, (const C*)pw, (const C*)spw, it, r, t, true);
+                st<K>(pw, aw, it, r, t, true);
+            }
+            if (K::B) {
+                ldx<K>(ab, (const C*)pb, (const C*)spb, it, r, t, true);
+                st<K>(pb, ab, it, r, t, true);
+            }
+        }
     }
     if constexpr (K::CL > 1) cluster<K::CL>::sync();
 }
@@ -478,6 +629,76 @@ __device__ __forceinline__ void colsum(const rows_args& A) {
         for (; i < A.nparts; i++) s0 += p[i * K::COLS];
         const C s = (s0 + s1) + (s2 + s3);
         ((T*)(h == 0 ? A.dw : A.db))[c] = io<T>::store(s);
+    }
+}
+
+}  // namespace brc
+
+namespace brc {
+
+// ---- softmax along a strided axis --------------------------------------------------------------
+// The softmax axis is not the contiguous one (a permuted view: softmax over dim 0 or over the
+// channels of an NCHW tensor). The rows -- every position of the other dims -- flatten to an outer
+// group and an inner group (each with one stride per operand, the inner one usually 1); a CTA takes
+// TX consecutive rows of the inner group (coalesced when its stride is 1) times TY threads along the
+// axis, each thread walking the axis with stride TY. Two passes over the row (statistics, then the
+// output; the second read mostly hits L2). K: T, C, COLS, LOG, BWD, TX, TY.
+struct rows_sargs {
+    const void* a;  // x (forward) or y (backward)
+    const void* b;  // dy (backward)
+    void* out;      // y (forward) or dx (backward)
+    i64 outer, inner;
+    i64 so[3], si[3], sc[3];  // a, b, out: outer-group, inner-group and axis strides (elements)
+};
+
+template <class K>
+__device__ __forceinline__ void softmax_strided(const rows_sargs& A) {
+    typedef typename K::T T;
+    typedef typename K::C C;
+    __shared__ pr<C> red[K::TY][K::TX];
+    const int tx = threadIdx.x % K::TX, ty = threadIdx.x / K::TX;
+    const i64 nrows = A.outer * A.inner;
+    for (i64 base = (i64)blockIdx.x * K::TX; base < nrows; base += (i64)gridDim.x * K::TX) {
+        const i64 row = base + tx;
+        const bool ok = row < nrows;
+        const i64 o = ok ? row / A.inner : 0, i = ok ? row % A.inner : 0;
+        const T* pa = (const T*)A.a + o * A.so[0] + i * A.si[0];
+        const T* pb = (const T*)A.b + o * A.so[1] + i * A.si[1];
+        T* po = (T*)A.out + o * A.so[2] + i * A.si[2];
+        pr<C> acc = mk(K::BWD ? C(0) : ninf<C>(), C(0));
+        if (ok) {
+            for (int c = ty; c < K::COLS; c += K::TY) {
+                const C v = (C)io<T>::load(pa[c * A.sc[0]]);
+                if (K::BWD) {
+                    const C g = (C)io<T>::load(pb[c * A.sc[1]]);
+                    acc.a += K::LOG ? g : v * g;
+                } else if (v > acc.a) {  // online (max, sum of exp(v - max)); NaN falls through and poisons
+                    acc.b = acc.b * ex_(acc.a - v) + C(1);
+                    acc.a = v;
+                } else {
+                    acc.b += v == ninf<C>() ? C(0) : ex_(v - acc.a);
+                }
+            }
+        }
+        red[ty][tx] = acc;
+        __syncthreads();
+        acc = red[0][tx];
+#pragma unroll
+        for (int q = 1; q < K::TY; q++) acc = K::BWD ? add_op::f(acc, red[q][tx]) : lse_op::f(acc, red[q][tx]);
+        __syncthreads();  // red is rewritten by the next group of rows
+        if (!ok) continue;
+        const C m = acc.a, inv = C(1) / acc.b, lse = acc.a + lg_(acc.b), S = acc.a;
+        for (int c = ty; c < K::COLS; c += K::TY) {
+            const C v = (C)io<T>::load(pa[c * A.sc[0]]);
+            C r;
+            if (K::BWD) {
+                const C g = (C)io<T>::load(pb[c * A.sc[1]]);
+                r = K::LOG ? g - ex_(v) * S : v * (g - S);
+            } else {
+                r = K::LOG ? v - lse : ex_(v - m) * inv;
+            }
+            po[c * A.sc[2]] = io<T>::store(r);
+        }
     }
 }
 

@@ -59,6 +59,7 @@ BRC__INTERNAL void brc__str_free(brc__str *s);
     X(cuLibraryGetKernel)                                                                        \
     X(cuKernelGetFunction)                                                                       \
     X(cuFuncGetAttribute)                                                                        \
+    X(cuFuncSetAttribute)                                                                        \
     X(cuLaunchKernel)                                                                            \
     X(cuMemAlloc)                                                                                \
     X(cuMemFree)                                                                                 \

@@ -9,6 +9,14 @@
  * cols when there is more than one row). Weight and bias are dense vectors of cols elements of
  * the same dtype.
  *
+ * Softmax along any axis: softmax and log_softmax (forward and backward) also take operands whose
+ * last dim is strided: for softmax over dim d, describe the tensor with dim d moved last (shape
+ * and strides permuted: a view, no copy). The other dims must then flatten into at most two groups
+ * (an inner one, the dims just before the axis, and an outer one), each with one stride in every
+ * operand; operands may differ in strides (y may be contiguous in the permuted order while x is
+ * not). Such plans use a strided kernel (SKU "...,strided,tx=32,ty=8,..."), descriptor key
+ * inner=N. Strided outputs are not checked for overlap: overlapping output rows are undefined.
+ *
  * Dtypes: f32, f16, bf16 (computed in f32) and f64 (computed in f64). Saved statistics (mean,
  * rstd) are f32 [rows] for f32/f16/bf16 and f64 [rows] for f64: they are in the compute type, so
  * that an f64 backward is exact to f64.

@@ -9,8 +9,9 @@
 #include "../internal.h"
 
 /* The kernels of rows.cuh, by the id that the specialization tuple carries. */
-enum { K_SOFTMAX_FWD, K_SOFTMAX_BWD, K_NORM_FWD, K_NORM_BWD, K_COLSUM };
-static const char *const kernel_fns[] = {"softmax_fwd", "softmax_bwd", "norm_fwd", "norm_bwd", "colsum"};
+enum { K_SOFTMAX_FWD, K_SOFTMAX_BWD, K_NORM_FWD, K_NORM_BWD, K_COLSUM, K_SOFTMAX_STRIDED };
+static const char *const kernel_fns[] = {"softmax_fwd", "softmax_bwd", "norm_fwd", "norm_bwd", "colsum",
+                                         "softmax_strided"};
 
 /* The ops, named as their descriptors' families. */
 enum { OP_SOFTMAX, OP_LOG_SOFTMAX, OP_RMS, OP_LAYER };
@@ -30,8 +31,20 @@ typedef struct rows_args {
 } rows_args;
 _Static_assert(sizeof(rows_args) == 18 * 8, "rows_args must match brc::rows_args");
 
+/* The strided softmax's argument block (struct brc::rows_sargs in rows.cuh). */
+typedef struct rows_sargs {
+    const void *a, *b;
+    void *out;
+    int64_t outer, inner;
+    int64_t so[3], si[3], sc[3];
+} rows_sargs;
+_Static_assert(sizeof(rows_sargs) == 14 * 8, "rows_sargs must match brc::rows_sargs");
+
 typedef struct rows_geo {
     int vec, tpr, rpb, cl, nv, iter;
+    int stg;     /* 0: rows read from global memory; 2: staged through shared memory, double buffered */
+    int smem;    /* dynamic shared memory bytes per CTA (staging) */
+    int per_sm;  /* CTAs one SM holds (staging: the persistent grid's CTAs per SM) */
 } rows_geo;
 
 typedef struct rows_impl {
@@ -47,6 +60,9 @@ typedef struct rows_impl {
     int64_t nparts;         /* norm backward: partial rows per gradient */
     unsigned colsum_grid;   /* norm backward with weight or bias: the column reduction */
     CUfunction fn, fn_colsum;
+    /* The strided softmax (kid K_SOFTMAX_STRIDED): the layout and the CTA shape. */
+    rows_sargs sa;
+    int tx, ty, bwd;
 } rows_impl;
 
 static const brc__plan_vt rows_vt = {NULL};
@@ -158,7 +174,40 @@ static int default_vec(int64_t cols, size_t esize) {
  * kernels load two arrays, so half of that each). The budget is in registers: half for f64 (two
  * registers an element) and half again for 1024-thread CTAs (64 registers a thread). The norms'
  * backward holds x, dy and two partial-sum arrays, hence its smaller figures. */
-static rows_geo pick_geo(int kid, int64_t cols, int vec, size_t esize, size_t csize, bool cluster_ok) {
+/* Shared memory one CTA may have, by architecture (bytes): what the staging layout may use. */
+static int smem_per_cta(int major, int minor) {
+    if (major >= 9 && major != 12) return 227 * 1024;          /* sm_90, sm_100 */
+    if (major == 8 && (minor == 0 || minor == 7)) return 163 * 1024; /* A100, Orin */
+    return 99 * 1024;                                           /* sm_86, sm_89, sm_120, and below */
+}
+
+/* Staging for rows longer than one CTA holds (rows.cuh, K::STG): 512-thread CTAs, a cluster of
+ * 1-4 CTAs per row (sm_90), each staging its slice of the arrays the kernel reads (na of them) in
+ * shared memory, plus the norm backward's partial gradient sums (acc bytes a column) when they do
+ * not fit in registers, double buffered, with at least two CTAs an SM. The smallest cluster that
+ * fits wins (fewer cluster barriers). Needs 16-byte vectors (cp.async.cg).
+ * Measured on an H100 (docs/rows.md): staging beats the register layouts for 16-bit rows of 32768
+ * (softmax forward 36 -> 46% of copy, rms_norm forward 51 -> 69%, layer_norm forward 33 -> 60%)
+ * but loses where it needs clusters of 8 (131072 columns) and for f32 rows, whose register layouts
+ * keep the row in fewer, larger loads; so it is used for 16-bit dtypes with clusters up to 4. */
+static bool pick_staged(int64_t cols, int vec, size_t esize, int na, int acc, int major, int minor,
+                        bool cluster_ok, rows_geo *g) {
+    if ((size_t)vec * esize != 16 || esize != 2) return false;
+    const int tpr = 512, limit = smem_per_cta(major, minor), clmax = cluster_ok ? 4 : 1;
+    int64_t nvec = cols / vec;
+    for (int cl = 1; cl <= clmax; cl *= 2) {
+        int64_t iter = cdiv(nvec, (int64_t)cl * tpr), n = iter * tpr * vec;
+        int64_t bytes = 2 * na * n * (int64_t)esize + (iter > 1 ? acc * n : 0);
+        if (bytes > limit / 2 - 1024) continue;
+        int per_sm = (int)((limit + 1024) / (bytes + 1024));
+        *g = (rows_geo){vec, tpr, 1, cl, 1, (int)iter, 2, (int)bytes, per_sm < 4 ? per_sm : 4};
+        return true;
+    }
+    return false;
+}
+
+static rows_geo pick_geo(int kid, int64_t cols, int vec, size_t esize, size_t csize, bool cluster_ok, int na, int acc,
+                         int major, int minor) {
     int target = kid == K_NORM_BWD ? (int)(32 / esize) : kid == K_SOFTMAX_BWD ? 16 : (int)(64 / esize);
     int budget = kid == K_NORM_BWD ? 16 : 32;
     if (csize == 8) budget /= 2;
@@ -167,13 +216,14 @@ static rows_geo pick_geo(int kid, int64_t cols, int vec, size_t esize, size_t cs
     int64_t nvt = target / vec > 1 ? target / vec : 1;
     int64_t need = cdiv(nvec, nvt); /* threads for the row at the target */
     int maxcta = cluster_ok ? 512 : 1024;
-    rows_geo g = {vec, 1, 1, 1, 1, 1};
+    rows_geo g = {vec, 1, 1, 1, 1, 1, 0, 0, 0};
     if (need <= maxcta) { /* one CTA (or part of a warp) per row */
         g.tpr = pow2ceil(need);
         g.nv = (int)cdiv(nvec, g.tpr);
         g.rpb = g.tpr < 128 ? 128 / g.tpr : 1;
         return g;
     }
+    if (pick_staged(cols, vec, esize, na, acc, major, minor, cluster_ok, &g)) return g;
     /* Rows longer than one CTA takes, on sm_90: small CTAs (256 threads) in clusters of 8, each
      * reading its slice of the row again for the later passes, from L2, rather than holding it in
      * registers — when the slices of the arrays the kernel reads (x; or y and dy, x and dy) stay
@@ -225,11 +275,12 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
     brc__str_addf(&snip,
                   "struct brc_rows {\n"
                   "  typedef %s T;\n  typedef %s C;\n"
-                  "  enum { COLS = %lld, VEC = %d, TPR = %d, RPB = %d, CL = %d, NV = %d, ITER = %d,\n"
+                  "  enum { COLS = %lld, VEC = %d, TPR = %d, RPB = %d, CL = %d, NV = %d, ITER = %d, STG = %d,\n"
                   "         LOG = %d, LAYER = %d, W = %d, B = %d, RES = %d };\n"
                   "};\n",
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", (long long)im->cols, g->vec, g->tpr,
-                  g->rpb, g->cl, g->nv, g->iter, im->op == OP_LOG_SOFTMAX, im->op == OP_LAYER, im->w, im->b, im->res);
+                  g->rpb, g->cl, g->nv, g->iter, kid == K_COLSUM ? 0 : g->stg, im->op == OP_LOG_SOFTMAX,
+                  im->op == OP_LAYER, im->w, im->b, im->res);
     if (kid != K_COLSUM && g->cl > 1)
         brc__str_addf(&snip, "__global__ void __launch_bounds__(%d) __cluster_dims__(%d, 1, 1)\n", threads, g->cl);
     else
@@ -243,13 +294,20 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
     } else {
         static const char *const sources[] = {"prelude.cuh", "rows.cuh", NULL};
         brc__kernel_req req = {
-            .template_name = "rows", .sources = sources, .nspec = 14,
+            .template_name = "rows", .sources = sources, .nspec = 15,
             .spec = {kid, im->dt, im->cols, g->vec, g->tpr, g->rpb, g->cl, g->nv, g->iter, im->op, im->w, im->b,
-                     im->res, im->csize},
+                     im->res, im->csize, kid == K_COLSUM ? 0 : g->stg},
             .snippet = snip.p, .name_expr = "brc_rows_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
         if (!st && ctx->device >= 0) st = brc__jit_function(ctx, k, fn);
+        /* Staging beyond the default 48 KiB of dynamic shared memory must be asked for. */
+        if (!st && ctx->device >= 0 && kid != K_COLSUM && g->smem > 48 * 1024) {
+            CUresult r = brc__cu()->cuFuncSetAttribute(*fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, g->smem);
+            if (r != CUDA_SUCCESS)
+                st = brc__error(BRC_STATUS_CUDA_ERROR, "cuFuncSetAttribute(%d bytes of shared memory): %s (%s)",
+                                g->smem, brc__cu_errname(r), desc);
+        }
     }
     brc__str_free(&snip);
     brc__str_free(&kd);
@@ -301,7 +359,9 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
     bool accel = false;
     brc__arch_parse(ctx->arch, &cc_major, &cc_minor, &accel);
     bool cluster_ok = cc_major >= 9;
-    rows_geo g = pick_geo(rq->kid, v.cols, vec, esize, csize, cluster_ok);
+    int na = rq->kid == K_SOFTMAX_FWD ? 1 : rq->kid == K_NORM_FWD ? 1 + rq->res : 2;
+    int acc = rq->kid == K_NORM_BWD ? (rq->w + rq->b) * (int)csize : 0;
+    rows_geo g = pick_geo(rq->kid, v.cols, vec, esize, csize, cluster_ok, na, acc, cc_major, cc_minor);
     bool bwd = rq->kid == K_SOFTMAX_BWD || rq->kid == K_NORM_BWD;
 
     /* Canonical descriptor (what determines the kernels) and SKU (what was chosen). */
@@ -313,9 +373,11 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
     if (rq->op >= OP_RMS && !bwd) brc__str_addf(&desc, ",residual=%d", rq->res);
     if (forced || vec != default_vec(v.cols, esize)) brc__str_addf(&desc, ",vec=%d", vec);
     brc__str_addf(&desc, ",dir=%s)", bwd ? "bwd" : "fwd");
-    brc__str_addf(&sku, "bespoke:%s<%s,cols=%lld,vec=%d,tpr=%d,rpb=%d,cluster=%d,passes=%d%s%s%s,%s>", on,
-                  brc_dtype_name(dt), (long long)v.cols, g.vec, g.tpr, g.rpb, g.cl, g.iter, rq->w ? ",weight" : "",
-                  rq->b ? ",bias" : "", rq->res ? ",residual" : "", bwd ? "bwd" : "fwd");
+    brc__str_addf(&sku, "bespoke:%s<%s,cols=%lld,vec=%d,tpr=%d,rpb=%d,cluster=%d,passes=%d", on, brc_dtype_name(dt),
+                  (long long)v.cols, g.vec, g.tpr, g.rpb, g.cl, g.iter);
+    if (g.stg) brc__str_addf(&sku, ",smem_stages=%d", g.stg);
+    brc__str_addf(&sku, "%s%s%s,%s>", rq->w ? ",weight" : "", rq->b ? ",bias" : "", rq->res ? ",residual" : "",
+                  bwd ? "bwd" : "fwd");
     bool colsum = rq->kid == K_NORM_BWD && (rq->w || rq->b);
     brc__str_addf(&sku, "%s@%s", colsum ? "+colsum" : "", ctx->arch);
     brc_plan *p = NULL;
@@ -342,9 +404,9 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
     /* Grid: every row group once (a grid-stride loop covers any excess); the norm backward keeps
      * one wave of CTA groups, each owning a partial row of the weight / bias gradients. */
     int64_t groups = cdiv(v.rows, g.rpb), cap = ((int64_t)1 << 24);
-    if (rq->kid == K_NORM_BWD) {
+    if (rq->kid == K_NORM_BWD || g.stg) { /* staging: a persistent grid that walks the rows */
         int sms = ctx->sm_count > 0 ? ctx->sm_count : 132; /* offline: an H100's count */
-        int per_sm = 2048 / (g.tpr * g.rpb);
+        int per_sm = g.stg ? g.per_sm : 2048 / (g.tpr * g.rpb);
         int64_t wave = (int64_t)sms * (per_sm > 1 ? per_sm : 1) / g.cl;
         cap = wave > 1 ? wave : 1;
     }
@@ -369,6 +431,172 @@ fail:
     return st;
 }
 
+/* ---- softmax along a strided axis ------------------------------------------------------------------- */
+
+/* Flattens the leading dims (those before the axis) of every operand into at most two groups,
+ * the same for all: the inner group (the dims just before the axis) and the outer group (the rest).
+ * Two neighbouring dims are one group where every operand's strides nest there. */
+static brc_status as_groups(const rows_request *rq, int64_t *outer, int64_t *inner, int64_t *so, int64_t *si,
+                            int64_t *sc) {
+    const brc_tensor_desc *t0 = rq->ops[0].t;
+    int last = t0->rank - 1, prev = -1, grp = 1;
+    int64_t n[2] = {1, 1};
+    for (int i = 0; i < rq->nops; i++) {
+        sc[i] = rq->ops[i].t->strides[last];
+        so[i] = si[i] = 0;
+    }
+    for (int d = last - 1; d >= 0; d--) {
+        if (t0->shape[d] == 1) continue;
+        if (prev >= 0) {
+            bool nest = true;
+            for (int i = 0; i < rq->nops; i++) {
+                const brc_tensor_desc *t = rq->ops[i].t;
+                nest = nest && t->strides[d] == t->strides[prev] * t->shape[prev];
+            }
+            if (!nest) {
+                if (grp == 0)
+                    return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                                      "%s: the dims before the softmax axis do not flatten into two groups with one "
+                                      "stride each in every operand (dim %d)", rq->fam, d);
+                grp = 0;
+                prev = -1;
+            }
+        }
+        if (prev < 0)
+            for (int i = 0; i < rq->nops; i++) (grp ? si : so)[i] = rq->ops[i].t->strides[d];
+        n[grp] *= t0->shape[d];
+        prev = d;
+    }
+    *outer = n[0];
+    *inner = n[1];
+    return BRC_STATUS_OK;
+}
+
+static brc_status strided_kernel(brc_context *ctx, const rows_impl *im, const char *desc, CUfunction *fn) {
+    brc__str snip = {0};
+    brc__str_addf(&snip,
+                  "struct brc_rows {\n  typedef %s T;\n  typedef %s C;\n"
+                  "  enum { COLS = %lld, LOG = %d, BWD = %d, TX = %d, TY = %d };\n};\n"
+                  "__global__ void __launch_bounds__(%d)\n"
+                  "brc_rows_kernel(brc::rows_sargs a) { brc::softmax_strided<brc_rows>(a); }\n",
+                  storage_type(im->dt), im->csize == 8 ? "double" : "float", (long long)im->cols,
+                  im->op == OP_LOG_SOFTMAX, im->bwd, im->tx, im->ty, im->tx * im->ty);
+    brc_status st;
+    if (snip.oom) {
+        st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", desc);
+    } else {
+        static const char *const sources[] = {"prelude.cuh", "rows.cuh", NULL};
+        brc__kernel_req req = {.template_name = "rows", .sources = sources, .nspec = 8,
+                               .spec = {K_SOFTMAX_STRIDED, im->dt, im->cols, im->op, im->bwd, im->tx, im->ty,
+                                        im->csize},
+                               .snippet = snip.p, .name_expr = "brc_rows_kernel", .descriptor = desc};
+        const brc__kernel *k = NULL;
+        st = brc__jit_get(ctx, &req, &k);
+        if (!st && ctx->device >= 0) st = brc__jit_function(ctx, k, fn);
+    }
+    brc__str_free(&snip);
+    return st;
+}
+
+/* softmax / log_softmax (forward or backward) whose axis -- the descriptors' last dim -- is not
+ * contiguous in some operand. */
+static brc_status plan_strided(brc_context *ctx, const rows_request *rq, const brc_plan_prefs *prefs_in,
+                               brc__family family, brc_plan **out) {
+    brc_status st;
+    const brc_plan_prefs *prefs = brc__prefs_or_default(prefs_in, &st);
+    if (!prefs) return st;
+    if (prefs->vector_width > 1)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                          "%s: vector_width %d: the softmax axis is strided, its accesses are scalar", rq->fam,
+                          prefs->vector_width);
+    int64_t outer = 0, inner = 0, so[3] = {0}, si[3] = {0}, sc[3] = {0};
+    const brc_tensor_desc *t0 = rq->ops[0].t;
+    for (int i = 0; i < rq->nops; i++) {
+        const brc_tensor_desc *t = rq->ops[i].t;
+        char name[96];
+        snprintf(name, sizeof name, "%s: %s", rq->fam, rq->ops[i].name);
+        if ((st = brc__tensor_check(t, name))) return st;
+        if (t->rank < 1)
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: rank 0 has no axis (rank must be >= 1)", name);
+        if (i == 0) {
+            brc_dtype dt = t->dtype;
+            if (dt != BRC_F32 && dt != BRC_F64 && dt != BRC_F16 && dt != BRC_BF16)
+                return brc__error(BRC_STATUS_UNSUPPORTED, "%s: dtype %s is not supported (f32, f64, f16, bf16)",
+                                  rq->fam, brc_dtype_name(dt));
+        } else if (t->dtype != t0->dtype) {
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s has dtype %s, %s has %s", rq->fam,
+                              rq->ops[i].name, brc_dtype_name(t->dtype), rq->ops[0].name, brc_dtype_name(t0->dtype));
+        } else if (!same_shape(t, t0)) {
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s and %s differ in shape", rq->fam, rq->ops[i].name,
+                              rq->ops[0].name);
+        }
+    }
+    if ((st = as_groups(rq, &outer, &inner, so, si, sc))) return st;
+    int64_t cols = t0->shape[t0->rank - 1];
+    if (cols < 1 || cols > MAX_COLS)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: cols = %lld is outside 1..2^30", rq->fam, (long long)cols);
+    brc_dtype dt = t0->dtype;
+    bool bwd = rq->kid == K_SOFTMAX_BWD;
+    /* CTA: up to 32 consecutive rows of the inner group, times threads along the axis, 256 in all. */
+    int tx = pow2ceil(inner < 32 ? inner : 32), ty = 256 / tx;
+    if (ty > pow2ceil(cols)) ty = pow2ceil(cols);
+    brc__str desc = {0}, sku = {0};
+    const char *on = op_names[rq->op];
+    brc__str_addf(&desc, "%s(dtype=%s,cols=%lld,inner=%d,dir=%s)", on, brc_dtype_name(dt), (long long)cols, tx,
+                  bwd ? "bwd" : "fwd");
+    brc__str_addf(&sku, "bespoke:%s<%s,cols=%lld,strided,tx=%d,ty=%d,%s>@%s", on, brc_dtype_name(dt), (long long)cols,
+                  tx, ty, bwd ? "bwd" : "fwd", ctx->arch);
+    brc_plan *p = NULL;
+    if (desc.oom || sku.oom) {
+        st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", rq->fam);
+        goto fail;
+    }
+    if ((st = brc__plan_new(ctx, family, &rows_vt, sizeof(rows_impl), &p))) goto fail;
+    rows_impl *im = p->impl;
+    im->kid = K_SOFTMAX_STRIDED;
+    im->op = rq->op;
+    im->dt = dt;
+    im->esize = brc_dtype_size(dt);
+    im->csize = dt == BRC_F64 ? 8 : 4;
+    im->rows = outer * inner;
+    im->cols = cols;
+    im->g = (rows_geo){1, tx * ty, 1, 1, 1, 1, 0, 0, 0};
+    im->tx = tx;
+    im->ty = ty;
+    im->bwd = bwd;
+    im->sa = (rows_sargs){.outer = outer, .inner = inner};
+    /* Operand order: forward (x, y), backward (y, dy, dx); the kernel's (a, b, out). */
+    int map[3] = {0, 2, 1};
+    if (bwd) map[1] = 1, map[2] = 2;
+    for (int i = 0; i < rq->nops; i++) {
+        im->sa.so[map[i]] = so[i];
+        im->sa.si[map[i]] = si[i];
+        im->sa.sc[map[i]] = sc[i];
+    }
+    int64_t blocks = cdiv(im->rows, tx);
+    im->grid = (unsigned)(blocks < ((int64_t)1 << 20) ? blocks : ((int64_t)1 << 20));
+    if ((st = strided_kernel(ctx, im, desc.p, &im->fn))) goto fail;
+    brc__plan_publish(p, desc.p, sku.p);
+    *out = p;
+    return BRC_STATUS_OK;
+
+fail:
+    if (p) brc_plan_destroy(p);
+    brc__str_free(&desc);
+    brc__str_free(&sku);
+    return st;
+}
+
+/* Whether some operand's last dim (the softmax axis) is not contiguous. */
+static bool axis_strided(const operand *ops, int n) {
+    for (int i = 0; i < n; i++) {
+        const brc_tensor_desc *t = ops[i].t;
+        if (t->rank >= 1 && t->rank <= BRC_MAX_RANK && t->shape[t->rank - 1] > 1 && t->strides[t->rank - 1] != 1)
+            return true;
+    }
+    return false;
+}
+
 static brc_status check_flag(const char *fam, const char *name, int v) {
     if (v == 0 || v == 1) return BRC_STATUS_OK;
     return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s = %d must be 0 or 1", fam, name, v);
@@ -383,6 +611,7 @@ brc_status brc_softmax_plan(brc_context *ctx, const brc_softmax_desc *d, const b
     int op = d->kind == BRC_SOFTMAX_LOG ? OP_LOG_SOFTMAX : OP_SOFTMAX;
     const operand ops[] = {{&d->x, "x", false}, {&d->y, "y", true}};
     rows_request rq = {K_SOFTMAX_FWD, op, op_names[op], ops, 2, 0, 0, 0, 0};
+    if (axis_strided(ops, 2)) return plan_strided(ctx, &rq, prefs, BRC__FAM_SOFTMAX, out);
     return plan_common(ctx, &rq, prefs, BRC__FAM_SOFTMAX, out);
 }
 
@@ -396,6 +625,7 @@ brc_status brc_softmax_backward_plan(brc_context *ctx, const brc_softmax_backwar
     int op = d->kind == BRC_SOFTMAX_LOG ? OP_LOG_SOFTMAX : OP_SOFTMAX;
     const operand ops[] = {{&d->y, "y", false}, {&d->dy, "dy", false}, {&d->dx, "dx", true}};
     rows_request rq = {K_SOFTMAX_BWD, op, op_names[op], ops, 3, 0, 0, 0, 0};
+    if (axis_strided(ops, 3)) return plan_strided(ctx, &rq, prefs, BRC__FAM_SOFTMAX_BWD, out);
     return plan_common(ctx, &rq, prefs, BRC__FAM_SOFTMAX_BWD, out);
 }
 
@@ -464,12 +694,24 @@ brc_status brc__rows_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     if (op >= OP_RMS && (st = brc__desc_int(d, "weight", 0, 1, 0, &w))) return st;
     if (op == OP_LAYER && (st = brc__desc_int(d, "bias", 0, 1, 0, &b))) return st;
     if (op >= OP_RMS && dir == 0 && (st = brc__desc_int(d, "residual", 0, 1, 0, &res))) return st;
+    int64_t inner = 0;
+    if (op <= OP_LOG_SOFTMAX && (st = brc__desc_int(d, "inner", 1, 32, 0, &inner))) return st;
+    if (inner & (inner - 1)) {
+        for (int i = 0; i < d->nkv; i++)
+            if (strcmp(d->kv[i].key, "inner") == 0) d->err_col = d->kv[i].val_col;
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "inner = %lld must be a power of two", (long long)inner);
+    }
     /* One contiguous row: the kernels do not depend on the row count. */
     int64_t shape[2] = {1, cols};
     brc_tensor_desc t;
     brc_tensor_desc_contiguous(&t, dt, 2, shape);
     brc_plan_prefs prefs = BRC_PLAN_PREFS_INIT;
     prefs.vector_width = (int)vec;
+    if (inner > 0) { /* the strided softmax: [inner, cols], the axis of stride inner + 1 (never 1) */
+        int64_t sh[2] = {inner, cols}, sd[2] = {1, inner + 1};
+        memcpy(t.shape, sh, sizeof sh);
+        memcpy(t.strides, sd, sizeof sd);
+    }
     if (op <= OP_LOG_SOFTMAX) {
         brc_softmax_kind k = op == OP_LOG_SOFTMAX ? BRC_SOFTMAX_LOG : BRC_SOFTMAX_PLAIN;
         if (dir == 0) {
@@ -509,8 +751,10 @@ static brc_status alias_ok(const void *out, int64_t sout, const void *in, int64_
 
 static brc_status launch(const brc_plan *plan, CUfunction fn, unsigned grid, unsigned threads, rows_args *a,
                          brc_stream stream) {
+    const rows_impl *im = plan->impl;
+    unsigned smem = fn == im->fn ? (unsigned)im->g.smem : 0;
     void *args[1] = {a};
-    CUresult r = brc__cu()->cuLaunchKernel(fn, grid, 1, 1, threads, 1, 1, 0, (CUstream)stream, args, NULL);
+    CUresult r = brc__cu()->cuLaunchKernel(fn, grid, 1, 1, threads, 1, 1, smem, (CUstream)stream, args, NULL);
     if (r != CUDA_SUCCESS)
         return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel: %s (%s)", brc__cu_errname(r), plan->descriptor);
     return BRC_STATUS_OK;
@@ -533,6 +777,34 @@ static brc_status run_start(const brc_plan *plan, brc__family fam, const char *f
 
 static unsigned threads_of(const rows_impl *im) { return (unsigned)(im->g.tpr * im->g.rpb); }
 
+/* The strided softmax: operands a, b (backward) and out; an output may be an input only with the
+ * same strides. */
+static brc_status run_strided(const brc_plan *plan, const char *fn, const void *a, const void *b, void *out,
+                              brc_stream stream) {
+    const rows_impl *im = plan->impl;
+    brc_status st;
+    if ((st = need_ptr(a, im->esize, fn, im->bwd ? "y" : "x", plan)) ||
+        (im->bwd && (st = need_ptr(b, im->esize, fn, "dy", plan))) ||
+        (st = need_ptr(out, im->esize, fn, im->bwd ? "dx" : "y", plan)))
+        return st;
+    rows_sargs sa = im->sa;
+    for (int i = 0; i < 2; i++) {
+        const void *in = i == 0 ? a : b;
+        if (in == out && (sa.so[i] != sa.so[2] || sa.si[i] != sa.si[2] || sa.sc[i] != sa.sc[2]))
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s is %s with different strides (%s)", fn,
+                              im->bwd ? "dx" : "y", i == 0 ? (im->bwd ? "y" : "x") : "dy", plan->descriptor);
+    }
+    sa.a = a;
+    sa.b = b;
+    sa.out = out;
+    void *args[1] = {&sa};
+    CUresult r = brc__cu()->cuLaunchKernel(im->fn, im->grid, 1, 1, threads_of(im), 1, 1, 0, (CUstream)stream, args,
+                                           NULL);
+    if (r != CUDA_SUCCESS)
+        return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel: %s (%s)", brc__cu_errname(r), plan->descriptor);
+    return BRC_STATUS_OK;
+}
+
 brc_status brc_softmax_run(const brc_plan *plan, const void *x, void *y, void *workspace, size_t workspace_size,
                            brc_stream stream) {
     const char *fn = "brc_softmax_run";
@@ -540,6 +812,7 @@ brc_status brc_softmax_run(const brc_plan *plan, const void *x, void *y, void *w
     if (st) return st;
     const rows_impl *im = plan->impl;
     if (im->grid == 0) return BRC_STATUS_OK;
+    if (im->kid == K_SOFTMAX_STRIDED) return run_strided(plan, fn, x, NULL, y, stream);
     size_t al = (size_t)im->g.vec * im->esize;
     if ((st = need_ptr(x, al, fn, "x", plan)) || (st = need_ptr(y, al, fn, "y", plan)) ||
         (st = alias_ok(y, im->stride[1], x, im->stride[0], fn, "y is x", plan)))
@@ -555,6 +828,7 @@ brc_status brc_softmax_backward_run(const brc_plan *plan, const void *y, const v
     if (st) return st;
     const rows_impl *im = plan->impl;
     if (im->grid == 0) return BRC_STATUS_OK;
+    if (im->kid == K_SOFTMAX_STRIDED) return run_strided(plan, fn, y, dy, dx, stream);
     size_t al = (size_t)im->g.vec * im->esize;
     if ((st = need_ptr(y, al, fn, "y", plan)) || (st = need_ptr(dy, al, fn, "dy", plan)) ||
         (st = need_ptr(dx, al, fn, "dx", plan)) ||

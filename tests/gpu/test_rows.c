@@ -1,8 +1,9 @@
 /* GPU tests of the row-wise family: softmax and log_softmax, rms_norm and layer_norm (weight, bias,
  * fused residual present and absent), forward and backward, every dtype, against float64 host
  * references (backward: the analytic gradient in f64) on random data, poisoned outputs, at odd
- * sizes (cols 1 7 33 1000 4097 32771 131072 262147; rows 1 3 257 1500) that reach every geometry
- * (several rows per CTA, one CTA, a cluster, several passes), with contiguous, vector-preserving
+ * sizes (cols 1 7 33 1000 4097 16384 32768 32771 131072 262147; rows 1 3 33 257 600 1500) that reach every
+ * geometry (several rows per CTA, one CTA, a cluster, several passes, rows staged through shared
+ * memory with a pipeline over more rows than CTAs), with contiguous, vector-preserving
  * and odd row strides; plus in place, run-time errors, determinism and graph capture. Skips
  * without a driver. */
 #include <criterion/criterion.h>
@@ -46,6 +47,10 @@ static const int64_t sizes[][2] = {
     {1, 1},    {3, 1},     {257, 1},    {1, 7},      {257, 7},     {3, 33},     {257, 33},
     {3, 1000}, {257, 1000}, {1, 4097},  {257, 4097}, {1500, 4096}, {3, 32771},  {1, 131072},
     {3, 131072}, {2, 262147},
+    /* 16-bit rows staged through shared memory: 16384 (the backward; vector-preserving strides) and
+     * 32768 with more rows than the persistent grid has CTA groups (so the double-buffered pipeline
+     * walks several rows each); the odd strides between take the register path. */
+    {257, 16384}, {33, 16384}, {600, 32768},
 };
 #define NSIZES ((int)(sizeof sizes / sizeof sizes[0]))
 
@@ -377,6 +382,172 @@ ParameterizedTest(job *j, rows, every_variant_dtype_and_size, .timeout = 900) {
     tu_fresh_cache();
     brc_context *ctx = tu_device_or_skip();
     for (int k = 0; k < NSIZES; k++) run_case(ctx, &variants[j->v], j->dt, sizes[k][0], sizes[k][1], k);
+    brc_context_destroy(ctx);
+}
+
+/* ---- softmax along a strided axis ------------------------------------------------------------------- */
+
+/* x is a contiguous tensor and the softmax runs over dim `dim`, described as the permuted view with
+ * that dim last (what a framework passes for softmax(x, dim)). y is either the same view of its own
+ * buffer or a contiguous tensor of the permuted shape (a different grouping of the dims). */
+typedef struct axis_case {
+    int rank, dim;
+    int64_t shape[4];
+} axis_case;
+static const axis_case axis_cases[] = {
+    {2, 0, {1000, 7}}, {3, 1, {3, 37, 5}}, {4, 1, {2, 33, 17, 9}}, {2, 0, {4097, 3}},
+    {3, 0, {5, 300, 2}}, {3, 0, {6, 1, 40}}, {4, 2, {3, 4, 129, 65}},
+};
+
+static void axis_case_run(brc_context *ctx, const axis_case *ac, brc_dtype dt, int op, int bwd, int ycontig) {
+    uint64_t rng = 0xa715 + (uint64_t)(ac - axis_cases) * 31 + (uint64_t)dt * 7 + (uint64_t)op * 3 + (uint64_t)bwd;
+    char what[160];
+    snprintf(what, sizeof what, "%s %s dim %d of case %d, y %s", op == OP_LOG ? "log_softmax" : "softmax",
+             bwd ? "bwd" : "fwd", ac->dim, (int)(ac - axis_cases), ycontig ? "contiguous" : "the same view");
+    int64_t cs[4], n = 1;
+    for (int d = ac->rank - 1; d >= 0; d--) {
+        cs[d] = n;
+        n *= ac->shape[d];
+    }
+    /* The view: the other dims in order, then dim. */
+    brc_tensor_desc xv = {0};
+    xv.dtype = dt;
+    xv.rank = ac->rank;
+    int k = 0;
+    for (int d = 0; d < ac->rank; d++)
+        if (d != ac->dim) {
+            xv.shape[k] = ac->shape[d];
+            xv.strides[k++] = cs[d];
+        }
+    xv.shape[k] = ac->shape[ac->dim];
+    xv.strides[k] = cs[ac->dim];
+    const int64_t cols = ac->shape[ac->dim], rows = n / cols;
+    brc_tensor_desc yv = xv;
+    if (ycontig) brc_tensor_desc_contiguous(&yv, dt, ac->rank, xv.shape);
+    /* Element (row, c) of the view: its offset in x's buffer and in y's. */
+    int64_t *xoff = malloc((size_t)n * sizeof(int64_t)), *yoff = malloc((size_t)n * sizeof(int64_t));
+    double *a = malloc((size_t)n * sizeof(double)), *g = malloc((size_t)n * sizeof(double));
+    cr_assert(xoff && yoff && a && g);
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t rem = r, xo = 0, yo = 0;
+        for (int d = ac->rank - 2; d >= 0; d--) {
+            int64_t i = rem % xv.shape[d];
+            rem /= xv.shape[d];
+            xo += i * xv.strides[d];
+            yo += i * yv.strides[d];
+        }
+        for (int64_t c = 0; c < cols; c++) {
+            xoff[r * cols + c] = xo + c * xv.strides[ac->rank - 1];
+            yoff[r * cols + c] = yo + c * yv.strides[ac->rank - 1];
+        }
+    }
+    tu_buf X = tu_buf_new(dt, (size_t)n), G = tu_buf_new(dt, (size_t)n), Y = tu_buf_new(dt, (size_t)n);
+    for (int64_t i = 0; i < n; i++) {
+        /* backward: y as the forward would give it (log-probabilities or probabilities, roughly). */
+        double v = bwd ? (op == OP_LOG ? tu_uniform(&rng, -6, 0) : tu_uniform(&rng, 0, 2.0 / (double)cols))
+                       : tu_uniform(&rng, -4, 4);
+        a[i] = put(&X, (size_t)xoff[i], v);
+        g[i] = put(&G, (size_t)(bwd ? yoff[i] : xoff[i]), tu_uniform(&rng, -1, 1));
+    }
+    /* In the backward, dy lives in y's layout and dx is written there too. */
+    tu_buf_upload(&X);
+    tu_buf_upload(&G);
+    poison(&Y);
+    brc_plan *p = NULL;
+    brc_softmax_kind kind = op == OP_LOG ? BRC_SOFTMAX_LOG : BRC_SOFTMAX_PLAIN;
+    if (!bwd) {
+        brc_softmax_desc d = {kind, xv, yv};
+        cr_assert_eq(brc_softmax_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s: %s", what, brc_last_error());
+        cr_assert_eq(brc_softmax_run(p, dp(&X), dp(&Y), NULL, 0, NULL), BRC_STATUS_OK, "%s: %s", what, brc_last_error());
+    } else {
+        brc_softmax_backward_desc d = {kind, xv, yv, yv};
+        cr_assert_eq(brc_softmax_backward_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s: %s", what, brc_last_error());
+        cr_assert_eq(brc_softmax_backward_run(p, dp(&X), dp(&G), dp(&Y), NULL, 0, NULL), BRC_STATUS_OK, "%s: %s",
+                     what, brc_last_error());
+    }
+    cr_expect(strstr(brc_plan_sku(p), ",strided,") != NULL, "%s: %s", what, brc_plan_sku(p));
+    tu_buf_download(&Y);
+    checker ck = {what, tol_of(dt), atol_of(dt), 0, ""};
+    for (int64_t r = 0; r < rows; r++) {
+        const double *ar = a + r * cols, *gr = g + r * cols;
+        double m = -INFINITY, s = 0, sg = 0, mag = 0;
+        for (int64_t c = 0; c < cols; c++) m = fmax(m, ar[c]);
+        for (int64_t c = 0; c < cols; c++) {
+            s += exp(ar[c] - m);
+            sg += op == OP_LOG ? gr[c] : ar[c] * gr[c];
+            mag += op == OP_LOG ? fabs(gr[c]) : fabs(ar[c] * gr[c]);
+        }
+        for (int64_t c = 0; c < cols; c++) {
+            double want, terms;
+            if (!bwd) {
+                want = op == OP_LOG ? ar[c] - m - log(s) : exp(ar[c] - m) / s;
+                terms = op == OP_LOG ? fabs(ar[c]) + fabs(m) + fabs(log(s)) : 0;
+            } else {
+                want = op == OP_LOG ? gr[c] - exp(ar[c]) * sg : ar[c] * (gr[c] - sg);
+                terms = op == OP_LOG ? fabs(gr[c]) + exp(ar[c]) * mag : fabs(ar[c]) * (fabs(gr[c]) + mag);
+            }
+            check(&ck, tu_buf_at(&Y, (size_t)yoff[r * cols + c]), want, terms, r, c);
+        }
+    }
+    report(&ck, what);
+    brc_plan_destroy(p);
+    tu_buf_free(&X);
+    tu_buf_free(&G);
+    tu_buf_free(&Y);
+    free(xoff);
+    free(yoff);
+    free(a);
+    free(g);
+}
+
+Test(rows, softmax_along_any_axis, .timeout = 600) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    static const brc_dtype dts[] = {BRC_F32, BRC_BF16, BRC_F64};
+    for (size_t c = 0; c < sizeof axis_cases / sizeof axis_cases[0]; c++)
+        for (int t = 0; t < 3; t++)
+            for (int op = OP_SOFTMAX; op <= OP_LOG; op++)
+                for (int bwd = 0; bwd < 2; bwd++)
+                    for (int yc = 0; yc < 2; yc++) axis_case_run(ctx, &axis_cases[c], dts[t], op, bwd, yc);
+    brc_context_destroy(ctx);
+}
+
+/* In place along a strided axis (y is x, same strides) gives the out-of-place bits; y as x with other
+ * strides is refused at run time. */
+Test(rows, softmax_strided_in_place, .timeout = 120) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    const int64_t A = 300, B = 70; /* softmax over dim 0 of a contiguous [A, B] */
+    brc_tensor_desc v = {0};
+    v.dtype = BRC_F32;
+    v.rank = 2;
+    v.shape[0] = B, v.shape[1] = A;
+    v.strides[0] = 1, v.strides[1] = B;
+    brc_tensor_desc c = tu_mat(BRC_F32, B, A, A); /* y contiguous in the view's order */
+    uint64_t rng = 5;
+    tu_buf X = tu_buf_new(BRC_F32, (size_t)(A * B)), Y = tu_buf_new(BRC_F32, (size_t)(A * B));
+    for (size_t i = 0; i < X.n; i++) put(&X, i, tu_uniform(&rng, -3, 3));
+    tu_buf_upload(&X);
+    brc_plan *p = NULL, *q = NULL;
+    brc_softmax_desc d = {BRC_SOFTMAX_PLAIN, v, v}, e = {BRC_SOFTMAX_PLAIN, v, c};
+    cr_assert_eq(brc_softmax_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_assert_eq(brc_softmax_plan(ctx, &e, NULL, &q), BRC_STATUS_OK, "%s", brc_last_error());
+    poison(&Y);
+    cr_assert_eq(brc_softmax_run(p, dp(&X), dp(&Y), NULL, 0, NULL), BRC_STATUS_OK, "%s", brc_last_error());
+    tu_buf_download(&Y);
+    unsigned char *want = malloc(X.n * 4);
+    cr_assert(want);
+    memcpy(want, Y.h, X.n * 4);
+    cr_assert_eq(brc_softmax_run(p, dp(&X), dp(&X), NULL, 0, NULL), BRC_STATUS_OK, "%s", brc_last_error());
+    tu_buf_download(&X);
+    cr_expect(memcmp(X.h, want, X.n * 4) == 0, "in place along dim 0 differs from out of place");
+    cr_expect_eq(brc_softmax_run(q, dp(&X), dp(&X), NULL, 0, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "different strides") != NULL, "%s", brc_last_error());
+    free(want);
+    brc_plan_destroy(p);
+    brc_plan_destroy(q);
+    tu_buf_free(&X);
+    tu_buf_free(&Y);
     brc_context_destroy(ctx);
 }
 

@@ -160,8 +160,9 @@ Test(rows_rules, bad_layouts_and_arguments) {
 
     expect_fail(brc_softmax_plan(ctx, NULL, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "desc is NULL", p);
     brc_softmax_desc s = {BRC_SOFTMAX_PLAIN, good, good};
-    s.x.strides[1] = 2;
-    expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "rows must be contiguous", p);
+    brc_norm_desc nc = {BRC_NORM_RMS, good, good, 0, 0, 0, {0}, {0}, 1e-6};
+    nc.x.strides[1] = 2; /* the norms take contiguous rows only (softmax takes a strided axis) */
+    expect_fail(brc_norm_plan(ctx, &nc, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "rows must be contiguous", p);
     /* [2, 3, 64] whose dims 0 and 1 do not nest: stride of dim 0 is not 3 * stride of dim 1. */
     int64_t s3[3] = {2, 3, 64};
     brc_tensor_desc t3;
@@ -208,5 +209,94 @@ Test(rows_rules, bad_layouts_and_arguments) {
     cr_expect_eq(brc_softmax_backward_run(p, (void *)256, (void *)256, (void *)256, NULL, 0, NULL),
                  BRC_STATUS_WRONG_PLAN);
     brc_plan_destroy(p);
+    brc_context_destroy(ctx);
+}
+
+/* ---- softmax along a strided axis ------------------------------------------------------------------- */
+
+/* Softmax over dim 1 of a contiguous [N, C, H, W] (the channels): the view [N, H, W, C] groups into
+ * N outer rows of H * W inner ones; the plan says so, compiles for sm_80 and sm_90, and its
+ * descriptor rebuilds the same kernels. */
+Test(rows_strided, channel_softmax_plans_compile_and_round_trip, .timeout = 300) {
+    setenv("BARACUDA_CACHE_DISABLE", "1", 1);
+    brc__cache_reset();
+    static const char *const archs[] = {"sm_80", "sm_90"};
+    for (int a = 0; a < 2; a++) {
+        brc_context *ctx = tu_offline(archs[a]);
+        brc_tensor_desc v = {0};
+        v.dtype = BRC_BF16;
+        v.rank = 4;
+        int64_t shape[4] = {2, 7, 9, 1000}, strides[4] = {1000 * 63, 9, 1, 63};
+        memcpy(v.shape, shape, sizeof shape);
+        memcpy(v.strides, strides, sizeof strides);
+        for (int bwd = 0; bwd < 2; bwd++)
+            for (int log = 0; log < 2; log++) {
+                brc_plan *p = NULL;
+                brc_softmax_kind k = log ? BRC_SOFTMAX_LOG : BRC_SOFTMAX_PLAIN;
+                brc_softmax_desc f = {k, v, v};
+                brc_softmax_backward_desc b = {k, v, v, v};
+                brc_status st = bwd ? brc_softmax_backward_plan(ctx, &b, NULL, &p) : brc_softmax_plan(ctx, &f, NULL, &p);
+                cr_assert_eq(st, BRC_STATUS_OK, "%s: %s\n%s", archs[a], brc_last_error(), brc_last_jit_log());
+                char want[128];
+                snprintf(want, sizeof want, "%s(dtype=bf16,cols=1000,inner=32,dir=%s)", log ? "log_softmax" : "softmax",
+                         bwd ? "bwd" : "fwd");
+                cr_expect_str_eq(brc_plan_descriptor(p), want);
+                cr_expect(strstr(brc_plan_sku(p), ",strided,tx=32,ty=8,") != NULL, "%s", brc_plan_sku(p));
+                round_trip(ctx, p); /* destroys p */
+            }
+        brc_context_destroy(ctx);
+    }
+}
+
+Test(rows_strided, bad_strided_layouts) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_offline("sm_90");
+    brc_plan *p = NULL;
+    /* [2, 3, 5, 64] viewed with the axis strided and three leading groups that do not nest. */
+    brc_tensor_desc v = {0};
+    v.dtype = BRC_F32;
+    v.rank = 4;
+    int64_t shape[4] = {2, 3, 5, 64}, strides[4] = {100000, 1000, 1, 5};
+    memcpy(v.shape, shape, sizeof shape);
+    memcpy(v.strides, strides, sizeof strides);
+    brc_softmax_desc s = {BRC_SOFTMAX_PLAIN, v, v};
+    expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "two groups", p);
+    s.x.strides[0] = 15, s.x.strides[1] = 5 * 64 * 2;
+    s.y = s.x;
+    brc_plan_prefs pr = BRC_PLAN_PREFS_INIT;
+    pr.vector_width = 4;
+    expect_fail(brc_softmax_plan(ctx, &s, &pr, &p), BRC_STATUS_INVALID_ARGUMENT, "the softmax axis is strided", p);
+    s.y.shape[3] = 63;
+    expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "differ in shape", p);
+    brc__error_clear();
+    expect_fail(brc__plan_from_descriptor(ctx, "softmax(dtype=f32,cols=8,inner=3,dir=fwd)", &p),
+                BRC_STATUS_INVALID_ARGUMENT, "power of two", p);
+    brc_context_destroy(ctx);
+}
+
+/* Long 16-bit rows on sm_90 are staged through shared memory (double buffered, a cluster of 2 for
+ * 32768 columns); f32 rows and rows needing a cluster of 8 keep the register layouts (rows.c,
+ * pick_staged); the staged plans rebuild from their descriptors. */
+Test(rows_desc, staging_choice) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_offline("sm_90");
+    static const struct {
+        brc_dtype dt;
+        int64_t cols;
+        const char *sku;
+    } cases[] = {
+        {BRC_BF16, 32768, "bespoke:softmax<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=2,passes=4,smem_stages=2,fwd>@sm_90"},
+        {BRC_F16, 32768, "bespoke:softmax<f16,cols=32768,vec=8,tpr=512,rpb=1,cluster=2,passes=4,smem_stages=2,fwd>@sm_90"},
+        {BRC_F32, 32768, "bespoke:softmax<f32,cols=32768,vec=4,tpr=256,rpb=1,cluster=8,passes=1,fwd>@sm_90"},
+        {BRC_BF16, 131072, "bespoke:softmax<bf16,cols=131072,vec=8,tpr=256,rpb=1,cluster=8,passes=2,fwd>@sm_90"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        brc_tensor_desc t = tu_mat(cases[i].dt, 1000, cases[i].cols, cases[i].cols);
+        brc_softmax_desc d = {BRC_SOFTMAX_PLAIN, t, t};
+        brc_plan *p = NULL;
+        cr_assert_eq(brc_softmax_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+        cr_expect_str_eq(brc_plan_sku(p), cases[i].sku);
+        round_trip(ctx, p);
+    }
     brc_context_destroy(ctx);
 }
