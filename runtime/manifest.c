@@ -30,6 +30,8 @@ static const struct {
     {"log_softmax", brc__rows_from_desc},
     {"rms_norm", brc__rows_from_desc},
     {"layer_norm", brc__rows_from_desc},
+    {"group_norm", brc__cnorm_from_desc},
+    {"batch_norm", brc__cnorm_from_desc},
 };
 
 /* ---- parsing one descriptor --------------------------------------------------------------------- */
