@@ -18,6 +18,8 @@ static const char *const op_names[] = {"group_norm", "batch_norm"};
 #define MAX_CHANNELS ((int64_t)1 << 24)
 #define MAX_SPATIAL ((int64_t)1 << 40)
 enum { THREADS = 256, WS_ALIGN = 256, MAX_SLICES = 65535, MAX_KERNELS = 4 };
+#define PASS_BYTES ((int64_t)24 << 20) /* well inside the 40-50 MB L2 of an A100 / H100 */
+#define MAX_GRID ((int64_t)1 << 22)    /* grid-stride kernels (seg, apply) take any larger size */
 
 /* The kernels' argument block (struct brc::cn_args in channel_norm.cuh): 8-byte fields only, so
  * the two layouts agree without padding rules. */
@@ -31,7 +33,6 @@ _Static_assert(sizeof(cn_args) == 18 * 8, "cn_args must match brc::cn_args");
 
 typedef struct cn_launch {
     int kid;
-    unsigned gx, gy, threads;
     CUfunction fn;
 } cn_launch;
 
@@ -43,6 +44,8 @@ typedef struct cn_impl {
     int w, b;
     int vs, vp, va, tpb; /* vector widths of seg, plane, apply; plane threads */
     int64_t ns, slices;  /* batch_norm: samples per slice, slices */
+    int64_t chunks;      /* batch_norm: plane CTAs per sample plane */
+    int64_t pass;        /* group_norm: samples per pass (seg, fin, apply), so that apply re-reads from L2 */
     double eps, momentum;
     size_t coef_off, part_off; /* workspace layout (bytes) */
     int nk;
@@ -236,16 +239,21 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
         slices = cdiv(rq->s.n, ns);
     }
 
+    /* group_norm runs seg, fin and apply over passes of `pass` samples whose x (and dy) stay within
+     * PASS_BYTES, so that apply's second read of each sample comes from L2, not DRAM. */
+    int64_t per_sample = P * (int64_t)esize * (rq->dir ? 2 : 1), pass = PASS_BYTES / per_sample;
+    if (pass < 1) pass = 1;
+
     /* Canonical descriptor (what determines the kernels) and SKU (what was chosen). */
     brc__str desc = {0}, sku = {0};
     const char *dts = brc_dtype_name(rq->dt), *dirs = rq->dir ? "bwd" : "fwd";
     if (rq->op == OP_GROUP) {
         brc__str_addf(&desc, "group_norm(dtype=%s,channels=%lld,groups=%lld,spatial=%lld,weight=%d,bias=%d", dts,
                       (long long)rq->s.ch, (long long)rq->groups, (long long)rq->s.hw, rq->w, rq->b);
-        brc__str_addf(&sku, "bespoke:group_norm<%s,channels=%lld,groups=%lld,spatial=%lld,vec=%d/%d%s%s,%s>", dts,
-                      (long long)rq->s.ch, (long long)rq->groups, (long long)rq->s.hw, vs, va, rq->w ? ",weight" : "",
-                      rq->b ? ",bias" : "", dirs);
-        brc__str_addf(&sku, "%s", rq->dir && (rq->w || rq->b) ? "+seg+fin+wb+apply" : "+seg+fin+apply");
+        brc__str_addf(&sku, "bespoke:group_norm<%s,channels=%lld,groups=%lld,spatial=%lld,vec=%d/%d,pass=%lld%s%s,%s>",
+                      dts, (long long)rq->s.ch, (long long)rq->groups, (long long)rq->s.hw, vs, va, (long long)pass,
+                      rq->w ? ",weight" : "", rq->b ? ",bias" : "", dirs);
+        brc__str_addf(&sku, "%s", rq->dir && (rq->w || rq->b) ? "+seg+fin+apply+wb" : "+seg+fin+apply");
     } else {
         brc__str_addf(&desc, "batch_norm(dtype=%s,channels=%lld,spatial=%lld,mode=%s,weight=%d,bias=%d", dts,
                       (long long)rq->s.ch, (long long)rq->s.hw, rq->eval ? "eval" : "train", rq->w, rq->b);
@@ -297,36 +305,25 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
     im->part_off = round_up((size_t)nstat * 4 * csize, WS_ALIGN);
     p->workspace = rq->s.n > 0 ? im->part_off + (size_t)units * 2 * csize : 0;
 
-    /* The kernel sequence and its grids. */
-    int64_t nvec = rq->s.n * (P / va);
+    im->chunks = chunks;
+    im->pass = pass;
+
+    /* The kernel sequence. */
     int seq[MAX_KERNELS], nk = 0;
     if (rq->op == OP_GROUP) {
         seq[nk++] = K_SEG;
         seq[nk++] = K_GN_FIN;
-        if (rq->dir && (rq->w || rq->b)) seq[nk++] = K_GN_WB;
+        seq[nk++] = K_APPLY;
+        if (rq->dir && (rq->w || rq->b)) seq[nk++] = K_GN_WB; /* after every pass: sums over all of N */
     } else {
         if (reduce_bn) seq[nk++] = K_PLANE;
         seq[nk++] = K_BN_FIN;
+        seq[nk++] = K_APPLY;
     }
-    seq[nk++] = K_APPLY;
     im->nk = nk;
     for (int i = 0; i < nk; i++) {
-        cn_launch *l = &im->k[i];
-        l->kid = seq[i];
-        l->threads = threads_of(im, seq[i]);
-        l->gy = 1;
-        int64_t g = 0;
-        switch (seq[i]) {
-        case K_SEG: g = cdiv(rq->s.n * rq->s.ch, THREADS / 32); break;
-        case K_GN_FIN: g = cdiv(nstat, THREADS); break;
-        case K_GN_WB: g = cdiv(rq->s.ch, THREADS); break;
-        case K_PLANE: g = chunks, l->gy = (unsigned)slices; break;
-        case K_BN_FIN: g = cdiv(rq->s.ch, THREADS / 32); break;
-        default: g = cdiv(nvec, THREADS); break;
-        }
-        if (g > ((int64_t)1 << 22) && (seq[i] == K_SEG || seq[i] == K_APPLY)) g = (int64_t)1 << 22; /* grid-stride */
-        l->gx = rq->s.n > 0 ? (unsigned)g : 0;
-        if ((st = get_kernel(ctx, im, seq[i], desc.p, &l->fn))) goto fail;
+        im->k[i].kid = seq[i];
+        if ((st = get_kernel(ctx, im, seq[i], desc.p, &im->k[i].fn))) goto fail;
     }
     brc__plan_publish(p, desc.p, sku.p);
     *out = p;
@@ -517,23 +514,70 @@ static size_t big_align(const cn_impl *im) {
     return (size_t)v * im->esize;
 }
 
+static brc_status launch(const brc_plan *plan, int i, int64_t gx, unsigned gy, cn_args *a, brc_stream stream) {
+    const cn_impl *im = plan->impl;
+    const cn_launch *l = &im->k[i];
+    if (gx <= 0) return BRC_STATUS_OK;
+    if (gx > MAX_GRID) gx = MAX_GRID;
+    void *args[1] = {a};
+    CUresult r = brc__cu()->cuLaunchKernel(l->fn, (unsigned)gx, gy, 1, threads_of(im, l->kid), 1, 1, 0,
+                                           (CUstream)stream, args, NULL);
+    if (r != CUDA_SUCCESS)
+        return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel: %s (%s+%s)", brc__cu_errname(r), plan->descriptor,
+                          kernel_fns[l->kid]);
+    return BRC_STATUS_OK;
+}
+
+/* The grid of kernel kid over n samples. */
+static int64_t grid_of(const cn_impl *im, int kid, int64_t n) {
+    switch (kid) {
+    case K_SEG: return cdiv(n * im->ch, THREADS / 32);
+    case K_GN_FIN: return cdiv(n * im->groups, THREADS);
+    case K_GN_WB: return cdiv(im->ch, THREADS);
+    case K_PLANE: return im->chunks;
+    case K_BN_FIN: return cdiv(im->ch, THREADS / 32);
+    default: return cdiv(n * (im->ch * im->hw / im->va), THREADS);
+    }
+}
+
+static const void *at(const void *p, int64_t off, size_t size) {
+    return p ? (const char *)p + off * (int64_t)size : NULL;
+}
+
 static brc_status launch_all(const brc_plan *plan, cn_args *a, void *ws, brc_stream stream) {
     const cn_impl *im = plan->impl;
+    brc_status st;
     a->part = (char *)ws + im->part_off;
     a->coef = (char *)ws + im->coef_off;
     a->n = im->n;
     a->ns = im->ns;
     a->slices = im->slices;
-    for (int i = 0; i < im->nk; i++) {
-        const cn_launch *l = &im->k[i];
-        if (l->gx == 0) continue;
-        void *args[1] = {a};
-        CUresult r = brc__cu()->cuLaunchKernel(l->fn, l->gx, l->gy, 1, l->threads, 1, 1, 0, (CUstream)stream, args,
-                                               NULL);
-        if (r != CUDA_SUCCESS)
-            return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel: %s (%s+%s)", brc__cu_errname(r),
-                              plan->descriptor, kernel_fns[l->kid]);
+    if (im->op == OP_BATCH) {
+        for (int i = 0; i < im->nk; i++)
+            if ((st = launch(plan, i, grid_of(im, im->k[i].kid, im->n), im->k[i].kid == K_PLANE ? (unsigned)im->slices : 1,
+                             a, stream)))
+                return st;
+        return BRC_STATUS_OK;
     }
+    /* group_norm: seg, fin, apply per pass of samples (pointers moved to the pass's first sample),
+     * then wb over all of N. */
+    const int64_t P = im->ch * im->hw;
+    for (int64_t n0 = 0; n0 < im->n; n0 += im->pass) {
+        cn_args b = *a;
+        b.n = im->n - n0 < im->pass ? im->n - n0 : im->pass;
+        b.x = at(a->x, n0 * P, im->esize);
+        b.dy = at(a->dy, n0 * P, im->esize);
+        b.out = (void *)(uintptr_t)at(a->out, n0 * P, im->esize);
+        b.mean = (void *)(uintptr_t)at(a->mean, n0 * im->groups, im->csize);
+        b.rstd = (void *)(uintptr_t)at(a->rstd, n0 * im->groups, im->csize);
+        b.part = (void *)(uintptr_t)at(a->part, n0 * im->ch * 2, im->csize);
+        b.coef = (void *)(uintptr_t)at(a->coef, n0 * im->groups * 4, im->csize);
+        for (int i = 0; i < im->nk; i++)
+            if (im->k[i].kid != K_GN_WB && (st = launch(plan, i, grid_of(im, im->k[i].kid, b.n), 1, &b, stream)))
+                return st;
+    }
+    for (int i = 0; i < im->nk; i++)
+        if (im->k[i].kid == K_GN_WB && (st = launch(plan, i, grid_of(im, K_GN_WB, im->n), 1, a, stream))) return st;
     return BRC_STATUS_OK;
 }
 

@@ -130,7 +130,7 @@ typedef struct gn_case {
 static const gn_case gn_cases[] = {
     {1, 4, 1, 1, {1}},       {3, 6, 3, 1, {7}},     {1, 8, 4, 2, {33, 33}}, {3, 12, 12, 1, {4097}},
     {3, 16, 4, 1, {64}},     {2, 32, 1, 2, {5, 7}}, {3, 10, 5, 0, {0}},     {1, 64, 32, 2, {16, 16}},
-    {3, 5, 5, 3, {3, 1, 3}},
+    {3, 5, 5, 3, {3, 1, 3}},     {3, 4, 2, 1, {1 << 20}}, /* 4-16 MB a sample: several L2 passes */
 };
 
 static void run_gn(brc_context *ctx, brc_dtype dt, const gn_case *k, int wb, int idx) {
