@@ -22,6 +22,8 @@
 //   bn_fin (batch_norm) one warp per channel: merges the channel's units of every slice (lanes
 //          strided, then a fixed shuffle tree) into coef[c]; running-stat update; dweight, dbias
 //   apply  every element: forward y = xhat * w + b; backward dx = rstd * (g - xhat * c1 - c2)
+// The host runs them in passes so that the second read of x (and dy) comes from L2: group_norm over
+// runs of samples (pointers moved), batch_norm over runs of channels (p0, plen) for all samples.
 // No atomics anywhere: every reduction has one fixed order, so results are bitwise reproducible.
 #pragma once
 
@@ -47,6 +49,8 @@ struct cn_args {
     i64 slices;        // batch_norm: slices of N
     double eps;
     double momentum;
+    i64 p0, plen;      // the positions of a sample's [CH * HW] plane this pass covers (plane, bn_fin,
+                       // apply): whole channels, p0 a multiple of every vector width
 };
 
 template <class C> struct wf { C n, m, q; };  // count, mean, sum of squared deviations
@@ -241,9 +245,9 @@ __device__ __forceinline__ void plane(const cn_args& A) {
     typedef typename K::T T;
     typedef typename K::C C;
     constexpr int V = K::VP;
-    const i64 vi = (i64)blockIdx.x * K::TPB + threadIdx.x;  // the thread's vector in the plane
-    if (vi * V >= pl<K>::P) return;
-    const i64 p = vi * V, sl = blockIdx.y;
+    const i64 vi = (i64)blockIdx.x * K::TPB + threadIdx.x;  // the thread's vector in the pass
+    if (vi * V >= A.plen) return;
+    const i64 p = A.p0 + vi * V, sl = blockIdx.y;
     const i64 n0 = sl * A.ns, n1 = n0 + A.ns < A.n ? n0 + A.ns : A.n;
     const T* x = (const T*)A.x + p;
     const T* dy = (const T*)A.dy + p;
@@ -280,7 +284,7 @@ __device__ __forceinline__ void plane(const cn_args& A) {
                 b.n = cnt, b.m = m[k], b.q = q[k];
                 st = wmerge(st, b);
             }
-            out[vi * 2] = st.m, out[vi * 2 + 1] = st.q;
+            out[p / V * 2] = st.m, out[p / V * 2 + 1] = st.q;
         } else {
 #pragma unroll
             for (int k = 0; k < V; k++) out[(p + k) * 2] = m[k], out[(p + k) * 2 + 1] = q[k];
@@ -313,7 +317,7 @@ __device__ __forceinline__ void plane(const cn_args& A) {
             C a = s1[0], b = s2[0];
 #pragma unroll
             for (int k = 1; k < V; k++) a += s1[k], b += s2[k];
-            out[vi * 2] = a, out[vi * 2 + 1] = b;
+            out[p / V * 2] = a, out[p / V * 2 + 1] = b;
         } else {
 #pragma unroll
             for (int k = 0; k < V; k++) out[(p + k) * 2] = s1[k], out[(p + k) * 2 + 1] = s2[k];
@@ -327,8 +331,8 @@ __device__ __forceinline__ void bn_fin(const cn_args& A) {
     typedef typename K::T T;
     typedef typename K::C C;
     const int lane = threadIdx.x & 31;
-    const i64 c = (i64)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-    if (c >= K::CH) return;
+    const i64 c = A.p0 / K::HW + (i64)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    if (c >= (A.p0 + A.plen) / K::HW) return;
     const C M = C(A.n * K::HW);
     C* coef = (C*)A.coef + c * 4;
     const C w = K::W ? (C)io<T>::load(((const T*)A.w)[c]) : C(1);
@@ -401,10 +405,10 @@ __device__ __forceinline__ void apply(const cn_args& A) {
     constexpr int V = K::VA;
     constexpr i64 P = (i64)K::CH * K::HW;
     constexpr bool ONE = K::HW % K::VA == 0;  // a vector lies in one channel
-    const i64 nvec = A.n * (P / V), step = (i64)gridDim.x * blockDim.x;
+    const i64 pv = A.plen / V, nvec = A.n * pv, step = (i64)gridDim.x * blockDim.x;
     const C* coef = (const C*)A.coef;
     for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < nvec; i += step) {
-        const i64 e = i * V, n = e / P, r = e % P;
+        const i64 n = i / pv, r = A.p0 + (i % pv) * V, e = n * P + r;
         C v[V], g[V];
         ldv<T, C, V>(v, (const T*)A.x + e);
         if (K::DIR == 1) ldv<T, C, V>(g, (const T*)A.dy + e);

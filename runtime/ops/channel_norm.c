@@ -28,8 +28,9 @@ typedef struct cn_args {
     void *out, *mean, *rstd, *rmean, *rvar, *dw, *db, *part, *coef;
     int64_t n, ns, slices;
     double eps, momentum;
+    int64_t p0, plen;
 } cn_args;
-_Static_assert(sizeof(cn_args) == 18 * 8, "cn_args must match brc::cn_args");
+_Static_assert(sizeof(cn_args) == 20 * 8, "cn_args must match brc::cn_args");
 
 typedef struct cn_launch {
     int kid;
@@ -44,7 +45,8 @@ typedef struct cn_impl {
     int w, b;
     int vs, vp, va, tpb; /* vector widths of seg, plane, apply; plane threads */
     int64_t ns, slices;  /* batch_norm: samples per slice, slices */
-    int64_t chunks;      /* batch_norm: plane CTAs per sample plane */
+    int64_t chunks;      /* batch_norm: plane CTAs per pass */
+    int64_t cpass;       /* batch_norm: channels per pass, so that apply re-reads from L2 */
     int64_t pass;        /* group_norm: samples per pass (seg, fin, apply), so that apply re-reads from L2 */
     double eps, momentum;
     size_t coef_off, part_off; /* workspace layout (bytes) */
@@ -227,8 +229,18 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
         if (tpb > THREADS) tpb = THREADS;
     }
     int sms = ctx->sm_count > 0 ? ctx->sm_count : 132; /* offline: an H100's count */
-    int64_t chunks = rq->op == OP_BATCH ? cdiv(P / va, tpb) : 0, slices = 1, ns = rq->s.n;
     bool reduce_bn = rq->op == OP_BATCH && !(rq->eval && rq->dir == 0);
+    /* batch_norm runs plane, fin and apply over passes of cpass channels (a multiple of 8, so that
+     * every pass starts on a vector) whose x (and dy) over all samples stay within PASS_BYTES: then
+     * apply's second read comes from L2. */
+    int64_t cpass = rq->s.ch;
+    if (reduce_bn && rq->s.n > 0) {
+        int64_t per_channel = rq->s.n * rq->s.hw * (int64_t)esize * (rq->dir ? 2 : 1);
+        cpass = PASS_BYTES / per_channel / 8 * 8;
+        if (cpass < 8) cpass = 8;
+        if (cpass > rq->s.ch) cpass = rq->s.ch;
+    }
+    int64_t chunks = rq->op == OP_BATCH ? cdiv(cpass * rq->s.hw / va, tpb) : 0, slices = 1, ns = rq->s.n;
     if (reduce_bn && rq->s.n > 0) {
         slices = cdiv(4 * (int64_t)sms, chunks);
         int64_t most = cdiv(rq->s.n, 8);
@@ -306,6 +318,7 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
     p->workspace = rq->s.n > 0 ? im->part_off + (size_t)units * 2 * csize : 0;
 
     im->chunks = chunks;
+    im->cpass = cpass;
     im->pass = pass;
 
     /* The kernel sequence. */
@@ -529,14 +542,14 @@ static brc_status launch(const brc_plan *plan, int i, int64_t gx, unsigned gy, c
 }
 
 /* The grid of kernel kid over n samples. */
-static int64_t grid_of(const cn_impl *im, int kid, int64_t n) {
+static int64_t grid_of(const cn_impl *im, int kid, int64_t n, int64_t plen) {
     switch (kid) {
     case K_SEG: return cdiv(n * im->ch, THREADS / 32);
     case K_GN_FIN: return cdiv(n * im->groups, THREADS);
     case K_GN_WB: return cdiv(im->ch, THREADS);
-    case K_PLANE: return im->chunks;
-    case K_BN_FIN: return cdiv(im->ch, THREADS / 32);
-    default: return cdiv(n * (im->ch * im->hw / im->va), THREADS);
+    case K_PLANE: return cdiv(plen / im->va, im->tpb);
+    case K_BN_FIN: return cdiv(plen / im->hw, THREADS / 32);
+    default: return cdiv(n * (plen / im->va), THREADS);
     }
 }
 
@@ -552,16 +565,24 @@ static brc_status launch_all(const brc_plan *plan, cn_args *a, void *ws, brc_str
     a->n = im->n;
     a->ns = im->ns;
     a->slices = im->slices;
+    const int64_t P = im->ch * im->hw;
     if (im->op == OP_BATCH) {
-        for (int i = 0; i < im->nk; i++)
-            if ((st = launch(plan, i, grid_of(im, im->k[i].kid, im->n), im->k[i].kid == K_PLANE ? (unsigned)im->slices : 1,
-                             a, stream)))
-                return st;
+        for (int64_t c0 = 0; c0 < im->ch; c0 += im->cpass) {
+            a->p0 = c0 * im->hw;
+            a->plen = (im->ch - c0 < im->cpass ? im->ch - c0 : im->cpass) * im->hw;
+            for (int i = 0; i < im->nk; i++) {
+                int kid = im->k[i].kid;
+                if ((st = launch(plan, i, grid_of(im, kid, im->n, a->plen), kid == K_PLANE ? (unsigned)im->slices : 1,
+                                 a, stream)))
+                    return st;
+            }
+        }
         return BRC_STATUS_OK;
     }
+    a->p0 = 0;
+    a->plen = P;
     /* group_norm: seg, fin, apply per pass of samples (pointers moved to the pass's first sample),
      * then wb over all of N. */
-    const int64_t P = im->ch * im->hw;
     for (int64_t n0 = 0; n0 < im->n; n0 += im->pass) {
         cn_args b = *a;
         b.n = im->n - n0 < im->pass ? im->n - n0 : im->pass;
@@ -573,11 +594,11 @@ static brc_status launch_all(const brc_plan *plan, cn_args *a, void *ws, brc_str
         b.part = (void *)(uintptr_t)at(a->part, n0 * im->ch * 2, im->csize);
         b.coef = (void *)(uintptr_t)at(a->coef, n0 * im->groups * 4, im->csize);
         for (int i = 0; i < im->nk; i++)
-            if (im->k[i].kid != K_GN_WB && (st = launch(plan, i, grid_of(im, im->k[i].kid, b.n), 1, &b, stream)))
+            if (im->k[i].kid != K_GN_WB && (st = launch(plan, i, grid_of(im, im->k[i].kid, b.n, P), 1, &b, stream)))
                 return st;
     }
     for (int i = 0; i < im->nk; i++)
-        if (im->k[i].kid == K_GN_WB && (st = launch(plan, i, grid_of(im, K_GN_WB, im->n), 1, a, stream))) return st;
+        if (im->k[i].kid == K_GN_WB && (st = launch(plan, i, grid_of(im, K_GN_WB, im->n, P), 1, a, stream))) return st;
     return BRC_STATUS_OK;
 }
 

@@ -271,6 +271,7 @@ typedef struct bn_case {
 static const bn_case bn_cases[] = {
     {257, 33, 0, {0}}, {3, 7, 1, {1}},      {4, 16, 2, {8, 8}},   {3, 5, 2, {33, 33}},
     {17, 24, 2, {7, 7}}, {64, 8, 2, {56, 56}}, {2, 3, 1, {4097}},  {1000, 64, 0, {0}},
+    {4, 20, 2, {512, 512}}, /* 2-8 MB a channel: passes of 8, 8 and 4 channels */
 };
 
 /* mode: 0 train with running update, 1 train without, 2 eval. */
