@@ -7,20 +7,20 @@
 //               by them are multiplications)
 //   VS VP VA    elements per vector access of seg (divides HW), plane (divides CH * HW) and apply
 //               (divides CH * HW)
-//   TPB         threads of a plane CTA
+//   TPB         threads of a plane CTA;  SPLIT  warps per group_norm segment
 //   W B         weight, bias;  DIR 0 forward, 1 backward;  EVAL batch_norm eval mode;  RUN update
 //               the running stats
 // Kernels:
-//   seg    (group_norm) one warp per (n, c) segment of HW elements: forward a (mean, M2) state,
-//          backward (sum dy, sum dy * (x - mean)); part[(n * CH + c) * 2 + {0, 1}]
-//   gn_fin (group_norm) one thread per (n, g): merges the group's CPG segments (fixed order) into
+//   seg    (group_norm) one warp per part (SPLIT a segment) of an (n, c) segment of HW elements:
+//          forward a (mean, M2) state, backward (sum dy, sum dy * (x - mean))
+//   gn_fin (group_norm) one thread per (n, g): merges the group's CPG * SPLIT parts (fixed order) into
 //          coef[s] = {mean, rstd, c1, c2}; forward also writes the saved mean / rstd
 //   gn_wb  (group_norm backward) one thread per channel: dweight, dbias = sums over n, in order
 //   plane  (batch_norm) CTA (chunk of the [CH * HW] plane, slice of N): each thread keeps a state
 //          per element of its vector over the slice's samples (merged over the vector when it
 //          lies in one channel); part[(slice * UNITS + unit) * 2 + {0, 1}]
-//   bn_fin (batch_norm) one warp per channel: merges the channel's units of every slice (lanes
-//          strided, then a fixed shuffle tree) into coef[c]; running-stat update; dweight, dbias
+//   bn_fin (batch_norm) one CTA per channel: merges the channel's units of every slice (threads
+//          strided, then fixed shuffle trees) into coef[c]; running-stat update; dweight, dbias
 //   apply  every element: forward y = xhat * w + b; backward dx = rstd * (g - xhat * c1 - c2)
 // The host runs them in passes so that the second read of x (and dy) comes from L2: group_norm over
 // runs of samples (pointers moved), batch_norm over runs of channels (p0, plen) for all samples.
@@ -111,32 +111,46 @@ __device__ __forceinline__ void ldv(C (&v)[V], const S* p) {
 
 enum { CN_UNROLL = 4 };
 
-// ---- group_norm: per (n, c) segment -------------------------------------------------------------
+// ---- group_norm: per (n, c) segment, split in SPLIT parts -----------------------------------------
 
+template <class K> struct sg_ {
+    static constexpr i64 NV = K::HW / K::VS;                         // vectors per segment
+    static constexpr i64 PER = (NV + K::SPLIT - 1) / K::SPLIT;       // vectors per part
+    // Elements of part k (the last parts may be short or empty).
+    static __device__ __forceinline__ i64 count(int k) {
+        const i64 lo = k * PER, hi = lo + PER < NV ? lo + PER : NV;
+        return hi > lo ? (hi - lo) * K::VS : 0;
+    }
+};
+
+// One warp per part of a segment: forward a (mean, M2) state, backward (sum dy, sum dy * (x - mean)),
+// at part[((n * CH + c) * SPLIT + k) * 2].
 template <class K>
 __device__ __forceinline__ void seg(const cn_args& A) {
     typedef typename K::T T;
     typedef typename K::C C;
-    constexpr i64 NV = K::HW / K::VS;  // vectors per segment
     const int lane = threadIdx.x & 31;
     const i64 warps = (i64)gridDim.x * (blockDim.x / 32);
-    const i64 segs = A.n * K::CH;
+    const i64 works = A.n * K::CH * K::SPLIT;
     const T* x = (const T*)A.x;
     const T* dy = (const T*)A.dy;
-    for (i64 sg = (i64)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; sg < segs; sg += warps) {
+    for (i64 wk = (i64)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; wk < works; wk += warps) {
+        const i64 sg = wk / K::SPLIT;
+        const i64 lo = (wk % K::SPLIT) * sg_<K>::PER;
+        const i64 hi = lo + sg_<K>::PER < sg_<K>::NV ? lo + sg_<K>::PER : sg_<K>::NV;
         const T* xs = x + sg * K::HW;
         const T* gs = dy + sg * K::HW;
-        C* out = (C*)A.part + sg * 2;
+        C* out = (C*)A.part + wk * 2;
         if (K::DIR == 0) {
             wf<C> st;
             st.n = C(0), st.m = C(0), st.q = C(0);
-            for (i64 j0 = lane; j0 < NV; j0 += 32 * CN_UNROLL) {
+            for (i64 j0 = lo + lane; j0 < hi; j0 += 32 * CN_UNROLL) {
                 C v[CN_UNROLL][K::VS];
                 bool ok[CN_UNROLL];
 #pragma unroll
                 for (int u = 0; u < CN_UNROLL; u++) {
                     const i64 j = j0 + (i64)u * 32;
-                    ok[u] = j < NV;
+                    ok[u] = j < hi;
                     if (ok[u]) ldv<T, C, K::VS>(v[u], xs + j * K::VS);
                 }
 #pragma unroll
@@ -149,13 +163,13 @@ __device__ __forceinline__ void seg(const cn_args& A) {
             const i64 n = sg / K::CH, c = sg % K::CH;
             const C mean = ((const C*)A.mean)[n * K::G + c / K::CPG];
             C s1 = C(0), s2 = C(0);
-            for (i64 j0 = lane; j0 < NV; j0 += 32 * CN_UNROLL) {
+            for (i64 j0 = lo + lane; j0 < hi; j0 += 32 * CN_UNROLL) {
                 C v[CN_UNROLL][K::VS], g[CN_UNROLL][K::VS];
                 bool ok[CN_UNROLL];
 #pragma unroll
                 for (int u = 0; u < CN_UNROLL; u++) {
                     const i64 j = j0 + (i64)u * 32;
-                    ok[u] = j < NV;
+                    ok[u] = j < hi;
                     if (ok[u]) {
                         ldv<T, C, K::VS>(v[u], xs + j * K::VS);
                         ldv<T, C, K::VS>(g[u], gs + j * K::VS);
@@ -177,7 +191,7 @@ __device__ __forceinline__ void seg(const cn_args& A) {
     }
 }
 
-// One thread per statistic s = n * G + g.
+// One thread per statistic s = n * G + g: the group's CPG * SPLIT parts in order.
 template <class K>
 __device__ __forceinline__ void gn_fin(const cn_args& A) {
     typedef typename K::T T;
@@ -185,17 +199,19 @@ __device__ __forceinline__ void gn_fin(const cn_args& A) {
     const i64 s = (i64)blockIdx.x * blockDim.x + threadIdx.x;
     if (s >= A.n * K::G) return;
     const i64 n = s / K::G, c0 = (s % K::G) * K::CPG;
-    const C* part = (const C*)A.part + (n * K::CH + c0) * 2;
+    const C* part = (const C*)A.part + (n * K::CH + c0) * K::SPLIT * 2;
     C* coef = (C*)A.coef + s * 4;
     const C invl = C(1) / (C(K::CPG) * C(K::HW));
     if (K::DIR == 0) {
         wf<C> st;
         st.n = C(0), st.m = C(0), st.q = C(0);
-        for (int k = 0; k < K::CPG; k++) {
-            wf<C> b;
-            b.n = C(K::HW), b.m = part[2 * k], b.q = part[2 * k + 1];
-            st = wmerge(st, b);
-        }
+        for (int k = 0; k < K::CPG; k++)
+            for (int sp = 0; sp < K::SPLIT; sp++) {
+                wf<C> b;
+                const i64 i = (i64)k * K::SPLIT + sp;
+                b.n = C(sg_<K>::count(sp)), b.m = part[2 * i], b.q = part[2 * i + 1];
+                st = wmerge(st, b);
+            }
         const C rstd = rsqrt_(st.q * invl + (C)A.eps);
         coef[0] = st.m, coef[1] = rstd, coef[2] = C(0), coef[3] = C(0);
         if (A.mean) ((C*)A.mean)[s] = st.m;
@@ -205,8 +221,14 @@ __device__ __forceinline__ void gn_fin(const cn_args& A) {
         C a1 = C(0), a2 = C(0);
         for (int k = 0; k < K::CPG; k++) {
             const C w = K::W ? (C)io<T>::load(((const T*)A.w)[c0 + k]) : C(1);
-            a1 += w * part[2 * k + 1];
-            a2 += w * part[2 * k];
+            C b1 = C(0), b2 = C(0);
+            for (int sp = 0; sp < K::SPLIT; sp++) {
+                const i64 i = (i64)k * K::SPLIT + sp;
+                b1 += part[2 * i + 1];
+                b2 += part[2 * i];
+            }
+            a1 += w * b1;
+            a2 += w * b2;
         }
         coef[0] = mean, coef[1] = rstd, coef[2] = a1 * rstd * invl, coef[3] = a2 * invl;
     }
@@ -223,8 +245,11 @@ __device__ __forceinline__ void gn_wb(const cn_args& A) {
     const C* rstd = (const C*)A.rstd;
     C sw = C(0), sb = C(0);
     for (i64 n = 0; n < A.n; n++) {
-        sb += part[(n * K::CH + c) * 2];
-        sw += part[(n * K::CH + c) * 2 + 1] * rstd[n * K::G + c / K::CPG];
+        const C* p = part + (n * K::CH + c) * K::SPLIT * 2;
+        C b1 = C(0), b2 = C(0);
+        for (int sp = 0; sp < K::SPLIT; sp++) b1 += p[2 * sp], b2 += p[2 * sp + 1];
+        sb += b1;
+        sw += b2 * rstd[n * K::G + c / K::CPG];
     }
     if (K::W) ((T*)A.dw)[c] = io<T>::store(sw);
     if (K::B) ((T*)A.db)[c] = io<T>::store(sb);
@@ -325,19 +350,23 @@ __device__ __forceinline__ void plane(const cn_args& A) {
     }
 }
 
-// One warp per channel. M = N * HW values per channel.
+// One CTA (FIN_THREADS) per channel of the pass: threads take the channel's partial states in a
+// strided order (four loads in flight), then a fixed shuffle tree per warp and warp 0's thread 0
+// over the warps in order. M = N * HW values per channel.
+enum { FIN_THREADS = 256, FIN_WARPS = FIN_THREADS / 32 };
+
 template <class K>
 __device__ __forceinline__ void bn_fin(const cn_args& A) {
     typedef typename K::T T;
     typedef typename K::C C;
-    const int lane = threadIdx.x & 31;
-    const i64 c = A.p0 / K::HW + (i64)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-    if (c >= (A.p0 + A.plen) / K::HW) return;
+    __shared__ wf<C> red[FIN_WARPS];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
+    const i64 c = A.p0 / K::HW + blockIdx.x;
     const C M = C(A.n * K::HW);
     C* coef = (C*)A.coef + c * 4;
     const C w = K::W ? (C)io<T>::load(((const T*)A.w)[c]) : C(1);
     if (K::DIR == 0 && K::EVAL) {
-        if (lane == 0) {
+        if (threadIdx.x == 0) {
             coef[0] = ((const C*)A.rmean)[c];
             coef[1] = rsqrt_(((const C*)A.rvar)[c] + (C)A.eps);
             coef[2] = C(0), coef[3] = C(0);
@@ -347,52 +376,70 @@ __device__ __forceinline__ void bn_fin(const cn_args& A) {
     constexpr i64 UPC = pl<K>::UPC;
     const i64 total = A.slices * UPC;
     const C* part = (const C*)A.part;
-    if (K::DIR == 0) {
-        wf<C> st;
-        st.n = C(0), st.m = C(0), st.q = C(0);
-        for (i64 i = lane; i < total; i += 32) {
-            const i64 sl = i / UPC, u = c * UPC + i % UPC;
-            const i64 n0 = sl * A.ns, n1 = n0 + A.ns < A.n ? n0 + A.ns : A.n;
-            wf<C> b;
-            b.n = C((n1 - n0) * pl<K>::UNIT);
-            b.m = part[(sl * pl<K>::UNITS + u) * 2];
-            b.q = part[(sl * pl<K>::UNITS + u) * 2 + 1];
-            st = wmerge(st, b);
-        }
-        st = warp_wmerge(st);
-        if (lane == 0) {
-            const C var = st.q / M, rstd = rsqrt_(var + (C)A.eps);
-            coef[0] = st.m, coef[1] = rstd, coef[2] = C(0), coef[3] = C(0);
-            if (A.mean) ((C*)A.mean)[c] = st.m;
-            if (A.rstd) ((C*)A.rstd)[c] = rstd;
-            if (K::RUN) {
-                const C mo = (C)A.momentum;
-                C* rm = (C*)A.rmean + c;
-                C* rv = (C*)A.rvar + c;
-                *rm = (C(1) - mo) * *rm + mo * st.m;
-                *rv = (C(1) - mo) * *rv + mo * (st.q / (M - C(1)));
+    wf<C> st;
+    st.n = C(0), st.m = C(0), st.q = C(0);  // backward: m, q hold the two sums
+    for (i64 i0 = threadIdx.x; i0 < total; i0 += FIN_THREADS * CN_UNROLL) {
+        C a[CN_UNROLL], b[CN_UNROLL];
+        i64 sl[CN_UNROLL];
+#pragma unroll
+        for (int u = 0; u < CN_UNROLL; u++) {
+            const i64 i = i0 + (i64)u * FIN_THREADS;
+            sl[u] = i < total ? i / UPC : -1;
+            if (sl[u] >= 0) {
+                const i64 at = (sl[u] * pl<K>::UNITS + c * UPC + i % UPC) * 2;
+                a[u] = part[at], b[u] = part[at + 1];
             }
         }
+#pragma unroll
+        for (int u = 0; u < CN_UNROLL; u++) {
+            if (sl[u] < 0) continue;
+            if (K::DIR == 0) {
+                const i64 n0 = sl[u] * A.ns, n1 = n0 + A.ns < A.n ? n0 + A.ns : A.n;
+                wf<C> e;
+                e.n = C((n1 - n0) * pl<K>::UNIT), e.m = a[u], e.q = b[u];
+                st = wmerge(st, e);
+            } else {
+                st.m += a[u], st.q += b[u];
+            }
+        }
+    }
+    if (K::DIR == 0) {
+        st = warp_wmerge(st);
     } else {
-        C s1 = C(0), s2 = C(0);
-        for (i64 i = lane; i < total; i += 32) {
-            const i64 sl = i / UPC, u = c * UPC + i % UPC;
-            s1 += part[(sl * pl<K>::UNITS + u) * 2];
-            s2 += part[(sl * pl<K>::UNITS + u) * 2 + 1];
+        st.m = warp_sum0(st.m);
+        st.q = warp_sum0(st.q);
+    }
+    if (lane == 0) red[warp] = st;
+    __syncthreads();
+    if (threadIdx.x != 0) return;
+    st = red[0];
+    for (int i = 1; i < FIN_WARPS; i++) {
+        if (K::DIR == 0) st = wmerge(st, red[i]);
+        else st.m += red[i].m, st.q += red[i].q;
+    }
+    if (K::DIR == 0) {
+        const C var = st.q / M, rstd = rsqrt_(var + (C)A.eps);
+        coef[0] = st.m, coef[1] = rstd, coef[2] = C(0), coef[3] = C(0);
+        if (A.mean) ((C*)A.mean)[c] = st.m;
+        if (A.rstd) ((C*)A.rstd)[c] = rstd;
+        if (K::RUN) {
+            const C mo = (C)A.momentum;
+            C* rm = (C*)A.rmean + c;
+            C* rv = (C*)A.rvar + c;
+            *rm = (C(1) - mo) * *rm + mo * st.m;
+            *rv = (C(1) - mo) * *rv + mo * (st.q / (M - C(1)));
         }
-        s1 = warp_sum0(s1);
-        s2 = warp_sum0(s2);
-        if (lane == 0) {
-            // mean: the saved mean (training) or running_mean (eval), as the plane used.
-            const C mean = ((const C*)A.mean)[c];
-            const C rstd = K::EVAL ? rsqrt_(((const C*)A.rvar)[c] + (C)A.eps) : ((const C*)A.rstd)[c];
-            const C dwv = s2 * rstd;
-            coef[0] = mean, coef[1] = rstd;
-            coef[2] = K::EVAL ? C(0) : w * dwv / M;
-            coef[3] = K::EVAL ? C(0) : w * s1 / M;
-            if (K::W) ((T*)A.dw)[c] = io<T>::store(dwv);
-            if (K::B) ((T*)A.db)[c] = io<T>::store(s1);
-        }
+    } else {
+        const C s1 = st.m, s2 = st.q;
+        // mean: the saved mean (training) or running_mean (eval), as the plane used.
+        const C mean = ((const C*)A.mean)[c];
+        const C rstd = K::EVAL ? rsqrt_(((const C*)A.rvar)[c] + (C)A.eps) : ((const C*)A.rstd)[c];
+        const C dwv = s2 * rstd;
+        coef[0] = mean, coef[1] = rstd;
+        coef[2] = K::EVAL ? C(0) : w * dwv / M;
+        coef[3] = K::EVAL ? C(0) : w * s1 / M;
+        if (K::W) ((T*)A.dw)[c] = io<T>::store(dwv);
+        if (K::B) ((T*)A.db)[c] = io<T>::store(s1);
     }
 }
 

@@ -44,6 +44,7 @@ typedef struct cn_impl {
     int64_t n, ch, groups, hw;
     int w, b;
     int vs, vp, va, tpb; /* vector widths of seg, plane, apply; plane threads */
+    int split;           /* group_norm: warps per (n, c) segment */
     int64_t ns, slices;  /* batch_norm: samples per slice, slices */
     int64_t chunks;      /* batch_norm: plane CTAs per pass */
     int64_t cpass;       /* batch_norm: channels per pass, so that apply re-reads from L2 */
@@ -165,13 +166,13 @@ static brc_status get_kernel(brc_context *ctx, const cn_impl *im, int kid, const
                   "  typedef %s T;\n  typedef %s C;\n"
                   "  static constexpr i64 CH = %lldLL, G = %lldLL, CPG = %lldLL, HW = %lldLL;\n"
                   "  enum { BN = %d, VS = %d, VP = %d, VA = %d, TPB = %d, W = %d, B = %d, DIR = %d, EVAL = %d,\n"
-                  "         RUN = %d };\n"
+                  "         RUN = %d, SPLIT = %d };\n"
                   "};\n"
                   "__global__ void __launch_bounds__(%u)\n"
                   "brc_cn_kernel(brc::cn_args a) { brc::%s<brc_cn>(a); }\n",
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", (long long)im->ch,
                   (long long)im->groups, (long long)(im->ch / im->groups), (long long)im->hw, im->op == OP_BATCH,
-                  im->vs, im->vp, im->va, im->tpb, im->w, im->b, im->dir, im->eval, im->run, threads_of(im, kid),
+                  im->vs, im->vp, im->va, im->tpb, im->w, im->b, im->dir, im->eval, im->run, im->split, threads_of(im, kid),
                   kernel_fns[kid]);
     brc__str kd = {0};
     brc__str_addf(&kd, "%s+%s", desc, kernel_fns[kid]);
@@ -181,9 +182,9 @@ static brc_status get_kernel(brc_context *ctx, const cn_impl *im, int kid, const
     } else {
         static const char *const sources[] = {"prelude.cuh", "channel_norm.cuh", NULL};
         brc__kernel_req req = {
-            .template_name = "channel_norm", .sources = sources, .nspec = 15,
+            .template_name = "channel_norm", .sources = sources, .nspec = 16,
             .spec = {kid, im->dt, im->op, im->ch, im->groups, im->hw, im->vs, im->vp, im->va, im->tpb, im->w, im->b,
-                     im->dir, im->eval, im->run},
+                     im->dir, im->eval, im->run, im->split},
             .snippet = snip.p, .name_expr = "brc_cn_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -255,6 +256,15 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
      * PASS_BYTES, so that apply's second read of each sample comes from L2, not DRAM. */
     int64_t per_sample = P * (int64_t)esize * (rq->dir ? 2 : 1), pass = PASS_BYTES / per_sample;
     if (pass < 1) pass = 1;
+    /* ... and splits each (n, c) segment over `split` warps so that a pass has about a full wave of
+     * warps (64 an SM), each part keeping at least 128 vectors. */
+    int64_t split = 1;
+    if (rq->op == OP_GROUP) {
+        int64_t nv = rq->s.hw / vs, most = nv / 128 > 1 ? nv / 128 : 1;
+        split = cdiv((int64_t)sms * 64, pass * rq->s.ch);
+        if (split > most) split = most;
+        if (split < 1) split = 1;
+    }
 
     /* Canonical descriptor (what determines the kernels) and SKU (what was chosen). */
     brc__str desc = {0}, sku = {0};
@@ -262,8 +272,9 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
     if (rq->op == OP_GROUP) {
         brc__str_addf(&desc, "group_norm(dtype=%s,channels=%lld,groups=%lld,spatial=%lld,weight=%d,bias=%d", dts,
                       (long long)rq->s.ch, (long long)rq->groups, (long long)rq->s.hw, rq->w, rq->b);
-        brc__str_addf(&sku, "bespoke:group_norm<%s,channels=%lld,groups=%lld,spatial=%lld,vec=%d/%d,pass=%lld%s%s,%s>",
+        brc__str_addf(&sku, "bespoke:group_norm<%s,channels=%lld,groups=%lld,spatial=%lld,vec=%d/%d,pass=%lld,split=%lld%s%s,%s>",
                       dts, (long long)rq->s.ch, (long long)rq->groups, (long long)rq->s.hw, vs, va, (long long)pass,
+                      (long long)split,
                       rq->w ? ",weight" : "", rq->b ? ",bias" : "", dirs);
         brc__str_addf(&sku, "%s", rq->dir && (rq->w || rq->b) ? "+seg+fin+apply+wb" : "+seg+fin+apply");
     } else {
@@ -303,6 +314,7 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
     im->vp = rq->op == OP_BATCH ? va : 1;
     im->va = va;
     im->tpb = reduce_bn ? tpb : 0;
+    im->split = (int)split;
     im->ns = ns;
     im->slices = slices;
     im->eps = rq->eps;
@@ -311,7 +323,7 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
     /* Workspace: coef [NSTAT][4], then the partial states. */
     int64_t nstat = rq->op == OP_GROUP ? rq->s.n * rq->groups : rq->s.ch;
     int64_t units = 0;
-    if (rq->op == OP_GROUP) units = rq->s.n * rq->s.ch;
+    if (rq->op == OP_GROUP) units = rq->s.n * rq->s.ch * split;
     else if (reduce_bn) units = slices * (rq->s.hw % va == 0 ? P / va : P);
     im->coef_off = 0;
     im->part_off = round_up((size_t)nstat * 4 * csize, WS_ALIGN);
@@ -544,11 +556,11 @@ static brc_status launch(const brc_plan *plan, int i, int64_t gx, unsigned gy, c
 /* The grid of kernel kid over n samples. */
 static int64_t grid_of(const cn_impl *im, int kid, int64_t n, int64_t plen) {
     switch (kid) {
-    case K_SEG: return cdiv(n * im->ch, THREADS / 32);
+    case K_SEG: return cdiv(n * im->ch * im->split, THREADS / 32);
     case K_GN_FIN: return cdiv(n * im->groups, THREADS);
     case K_GN_WB: return cdiv(im->ch, THREADS);
     case K_PLANE: return cdiv(plen / im->va, im->tpb);
-    case K_BN_FIN: return cdiv(plen / im->hw, THREADS / 32);
+    case K_BN_FIN: return plen / im->hw; /* a CTA per channel */
     default: return cdiv(n * (plen / im->va), THREADS);
     }
 }
@@ -591,7 +603,7 @@ static brc_status launch_all(const brc_plan *plan, cn_args *a, void *ws, brc_str
         b.out = (void *)(uintptr_t)at(a->out, n0 * P, im->esize);
         b.mean = (void *)(uintptr_t)at(a->mean, n0 * im->groups, im->csize);
         b.rstd = (void *)(uintptr_t)at(a->rstd, n0 * im->groups, im->csize);
-        b.part = (void *)(uintptr_t)at(a->part, n0 * im->ch * 2, im->csize);
+        b.part = (void *)(uintptr_t)at(a->part, n0 * im->ch * im->split * 2, im->csize);
         b.coef = (void *)(uintptr_t)at(a->coef, n0 * im->groups * 4, im->csize);
         for (int i = 0; i < im->nk; i++)
             if (im->k[i].kid != K_GN_WB && (st = launch(plan, i, grid_of(im, im->k[i].kid, b.n, P), 1, &b, stream)))

@@ -104,7 +104,7 @@ Test(cnorm_desc, api_plans_round_trip) {
     cr_assert_eq(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p),
                      "group_norm(dtype=bf16,channels=512,groups=32,spatial=4096,weight=1,bias=1,dir=fwd)");
-    cr_expect_str_eq(brc_plan_sku(p), "bespoke:group_norm<bf16,channels=512,groups=32,spatial=4096,vec=8/8,pass=6,"
+    cr_expect_str_eq(brc_plan_sku(p), "bespoke:group_norm<bf16,channels=512,groups=32,spatial=4096,vec=8/8,pass=6,split=3,"
                                       "weight,bias,fwd>+seg+fin+apply@sm_90");
     cr_expect(brc_plan_workspace_size(p) >= (size_t)32 * 512 * 2 * 4, "the segments' states");
     round_trip(ctx, p);
