@@ -7,13 +7,13 @@
 //               by them are multiplications)
 //   VS VP VA    elements per vector access of seg (divides HW), plane (divides CH * HW) and apply
 //               (divides CH * HW)
-//   TPB         threads of a plane CTA;  SPLIT  warps per group_norm segment
+//   TPB         threads of a plane CTA
 //   W B         weight, bias;  DIR 0 forward, 1 backward;  EVAL batch_norm eval mode;  RUN update
 //               the running stats
 // Kernels:
-//   seg    (group_norm) one warp per part (SPLIT a segment) of an (n, c) segment of HW elements:
+//   seg    (group_norm) one warp per part (split a segment) of an (n, c) segment of HW elements:
 //          forward a (mean, M2) state, backward (sum dy, sum dy * (x - mean))
-//   gn_fin (group_norm) one thread per (n, g): merges the group's CPG * SPLIT parts (fixed order) into
+//   gn_fin (group_norm) one thread per (n, g): merges the group's CPG * split parts (fixed order) into
 //          coef[s] = {mean, rstd, c1, c2}; forward also writes the saved mean / rstd
 //   gn_wb  (group_norm backward) one thread per channel: dweight, dbias = sums over n, in order
 //   plane  (batch_norm) CTA (chunk of the [CH * HW] plane, slice of N): each thread keeps a state
@@ -22,8 +22,6 @@
 //   bn_fin (batch_norm) one CTA per channel: merges the channel's units of every slice (threads
 //          strided, then fixed shuffle trees) into coef[c]; running-stat update; dweight, dbias
 //   apply  every element: forward y = xhat * w + b; backward dx = rstd * (g - xhat * c1 - c2)
-// The host runs them in passes so that the second read of x (and dy) comes from L2: group_norm over
-// runs of samples (pointers moved), batch_norm over runs of channels (p0, plen) for all samples.
 // No atomics anywhere: every reduction has one fixed order, so results are bitwise reproducible.
 #pragma once
 
@@ -49,8 +47,7 @@ struct cn_args {
     i64 slices;        // batch_norm: slices of N
     double eps;
     double momentum;
-    i64 p0, plen;      // the positions of a sample's [CH * HW] plane this pass covers (plane, bn_fin,
-                       // apply): whole channels, p0 a multiple of every vector width
+    i64 split;         // group_norm: warps (parts) per (n, c) segment
 };
 
 template <class C> struct wf { C n, m, q; };  // count, mean, sum of squared deviations
@@ -111,33 +108,32 @@ __device__ __forceinline__ void ldv(C (&v)[V], const S* p) {
 
 enum { CN_UNROLL = 4 };
 
-// ---- group_norm: per (n, c) segment, split in SPLIT parts -----------------------------------------
+// ---- group_norm: per (n, c) segment, split in parts -----------------------------------------------
 
 template <class K> struct sg_ {
-    static constexpr i64 NV = K::HW / K::VS;                         // vectors per segment
-    static constexpr i64 PER = (NV + K::SPLIT - 1) / K::SPLIT;       // vectors per part
-    // Elements of part k (the last parts may be short or empty).
-    static __device__ __forceinline__ i64 count(int k) {
-        const i64 lo = k * PER, hi = lo + PER < NV ? lo + PER : NV;
+    static constexpr i64 NV = K::HW / K::VS;  // vectors per segment
+    // Vectors per part, and the elements of part k (the last parts may be short or empty).
+    static __device__ __forceinline__ i64 per(i64 split) { return (NV + split - 1) / split; }
+    static __device__ __forceinline__ i64 count(i64 k, i64 split) {
+        const i64 lo = k * per(split), hi = lo + per(split) < NV ? lo + per(split) : NV;
         return hi > lo ? (hi - lo) * K::VS : 0;
     }
 };
 
 // One warp per part of a segment: forward a (mean, M2) state, backward (sum dy, sum dy * (x - mean)),
-// at part[((n * CH + c) * SPLIT + k) * 2].
+// at part[((n * CH + c) * split + k) * 2].
 template <class K>
 __device__ __forceinline__ void seg(const cn_args& A) {
     typedef typename K::T T;
     typedef typename K::C C;
     const int lane = threadIdx.x & 31;
     const i64 warps = (i64)gridDim.x * (blockDim.x / 32);
-    const i64 works = A.n * K::CH * K::SPLIT;
+    const i64 works = A.n * K::CH * A.split, per = sg_<K>::per(A.split);
     const T* x = (const T*)A.x;
     const T* dy = (const T*)A.dy;
     for (i64 wk = (i64)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; wk < works; wk += warps) {
-        const i64 sg = wk / K::SPLIT;
-        const i64 lo = (wk % K::SPLIT) * sg_<K>::PER;
-        const i64 hi = lo + sg_<K>::PER < sg_<K>::NV ? lo + sg_<K>::PER : sg_<K>::NV;
+        const i64 sg = wk / A.split;
+        const i64 lo = (wk % A.split) * per, hi = lo + per < sg_<K>::NV ? lo + per : sg_<K>::NV;
         const T* xs = x + sg * K::HW;
         const T* gs = dy + sg * K::HW;
         C* out = (C*)A.part + wk * 2;
@@ -191,7 +187,7 @@ __device__ __forceinline__ void seg(const cn_args& A) {
     }
 }
 
-// One thread per statistic s = n * G + g: the group's CPG * SPLIT parts in order.
+// One thread per statistic s = n * G + g: the group's CPG * split parts in order.
 template <class K>
 __device__ __forceinline__ void gn_fin(const cn_args& A) {
     typedef typename K::T T;
@@ -199,17 +195,18 @@ __device__ __forceinline__ void gn_fin(const cn_args& A) {
     const i64 s = (i64)blockIdx.x * blockDim.x + threadIdx.x;
     if (s >= A.n * K::G) return;
     const i64 n = s / K::G, c0 = (s % K::G) * K::CPG;
-    const C* part = (const C*)A.part + (n * K::CH + c0) * K::SPLIT * 2;
+    const i64 split = A.split;
+    const C* part = (const C*)A.part + (n * K::CH + c0) * split * 2;
     C* coef = (C*)A.coef + s * 4;
     const C invl = C(1) / (C(K::CPG) * C(K::HW));
     if (K::DIR == 0) {
         wf<C> st;
         st.n = C(0), st.m = C(0), st.q = C(0);
         for (int k = 0; k < K::CPG; k++)
-            for (int sp = 0; sp < K::SPLIT; sp++) {
+            for (i64 sp = 0; sp < split; sp++) {
                 wf<C> b;
-                const i64 i = (i64)k * K::SPLIT + sp;
-                b.n = C(sg_<K>::count(sp)), b.m = part[2 * i], b.q = part[2 * i + 1];
+                const i64 i = k * split + sp;
+                b.n = C(sg_<K>::count(sp, split)), b.m = part[2 * i], b.q = part[2 * i + 1];
                 st = wmerge(st, b);
             }
         const C rstd = rsqrt_(st.q * invl + (C)A.eps);
@@ -222,8 +219,8 @@ __device__ __forceinline__ void gn_fin(const cn_args& A) {
         for (int k = 0; k < K::CPG; k++) {
             const C w = K::W ? (C)io<T>::load(((const T*)A.w)[c0 + k]) : C(1);
             C b1 = C(0), b2 = C(0);
-            for (int sp = 0; sp < K::SPLIT; sp++) {
-                const i64 i = (i64)k * K::SPLIT + sp;
+            for (i64 sp = 0; sp < split; sp++) {
+                const i64 i = k * split + sp;
                 b1 += part[2 * i + 1];
                 b2 += part[2 * i];
             }
@@ -245,9 +242,9 @@ __device__ __forceinline__ void gn_wb(const cn_args& A) {
     const C* rstd = (const C*)A.rstd;
     C sw = C(0), sb = C(0);
     for (i64 n = 0; n < A.n; n++) {
-        const C* p = part + (n * K::CH + c) * K::SPLIT * 2;
+        const C* p = part + (n * K::CH + c) * A.split * 2;
         C b1 = C(0), b2 = C(0);
-        for (int sp = 0; sp < K::SPLIT; sp++) b1 += p[2 * sp], b2 += p[2 * sp + 1];
+        for (i64 sp = 0; sp < A.split; sp++) b1 += p[2 * sp], b2 += p[2 * sp + 1];
         sb += b1;
         sw += b2 * rstd[n * K::G + c / K::CPG];
     }
@@ -270,9 +267,9 @@ __device__ __forceinline__ void plane(const cn_args& A) {
     typedef typename K::T T;
     typedef typename K::C C;
     constexpr int V = K::VP;
-    const i64 vi = (i64)blockIdx.x * K::TPB + threadIdx.x;  // the thread's vector in the pass
-    if (vi * V >= A.plen) return;
-    const i64 p = A.p0 + vi * V, sl = blockIdx.y;
+    const i64 vi = (i64)blockIdx.x * K::TPB + threadIdx.x;  // the thread's vector in the plane
+    if (vi * V >= pl<K>::P) return;
+    const i64 p = vi * V, sl = blockIdx.y;
     const i64 n0 = sl * A.ns, n1 = n0 + A.ns < A.n ? n0 + A.ns : A.n;
     const T* x = (const T*)A.x + p;
     const T* dy = (const T*)A.dy + p;
@@ -309,7 +306,7 @@ __device__ __forceinline__ void plane(const cn_args& A) {
                 b.n = cnt, b.m = m[k], b.q = q[k];
                 st = wmerge(st, b);
             }
-            out[p / V * 2] = st.m, out[p / V * 2 + 1] = st.q;
+            out[vi * 2] = st.m, out[vi * 2 + 1] = st.q;
         } else {
 #pragma unroll
             for (int k = 0; k < V; k++) out[(p + k) * 2] = m[k], out[(p + k) * 2 + 1] = q[k];
@@ -342,7 +339,7 @@ __device__ __forceinline__ void plane(const cn_args& A) {
             C a = s1[0], b = s2[0];
 #pragma unroll
             for (int k = 1; k < V; k++) a += s1[k], b += s2[k];
-            out[p / V * 2] = a, out[p / V * 2 + 1] = b;
+            out[vi * 2] = a, out[vi * 2 + 1] = b;
         } else {
 #pragma unroll
             for (int k = 0; k < V; k++) out[(p + k) * 2] = s1[k], out[(p + k) * 2 + 1] = s2[k];
@@ -361,7 +358,7 @@ __device__ __forceinline__ void bn_fin(const cn_args& A) {
     typedef typename K::C C;
     __shared__ wf<C> red[FIN_WARPS];
     const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
-    const i64 c = A.p0 / K::HW + blockIdx.x;
+    const i64 c = blockIdx.x;
     const C M = C(A.n * K::HW);
     C* coef = (C*)A.coef + c * 4;
     const C w = K::W ? (C)io<T>::load(((const T*)A.w)[c]) : C(1);
@@ -452,10 +449,10 @@ __device__ __forceinline__ void apply(const cn_args& A) {
     constexpr int V = K::VA;
     constexpr i64 P = (i64)K::CH * K::HW;
     constexpr bool ONE = K::HW % K::VA == 0;  // a vector lies in one channel
-    const i64 pv = A.plen / V, nvec = A.n * pv, step = (i64)gridDim.x * blockDim.x;
+    const i64 nvec = A.n * (P / V), step = (i64)gridDim.x * blockDim.x;
     const C* coef = (const C*)A.coef;
     for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < nvec; i += step) {
-        const i64 n = i / pv, r = A.p0 + (i % pv) * V, e = n * P + r;
+        const i64 e = i * V, n = e / P, r = e % P;
         C v[V], g[V];
         ldv<T, C, V>(v, (const T*)A.x + e);
         if (K::DIR == 1) ldv<T, C, V>(g, (const T*)A.dy + e);

@@ -41,7 +41,7 @@
  * Specialization: a plan compiles its kernels for the exact C, G and HW (compile-time constants),
  * the dtype, the flags and vector widths; N, eps and momentum are run-time values. The SKU shows
  * the kernels and their choices, e.g.
- *   bespoke:group_norm<bf16,channels=512,groups=32,spatial=4096,vec=8/8,pass=6,split=3,weight,bias,fwd>+seg+fin+apply@sm_90
+ *   bespoke:group_norm<bf16,channels=512,groups=32,spatial=4096,vec=8/8,weight,bias,fwd>+seg+fin+apply@sm_90
  *   bespoke:batch_norm<bf16,channels=256,spatial=3136,train,vec=8,tpb=256,running,fwd>+plane+fin+apply@sm_90
  * Canonical descriptors (docs/channel_norm.md):
  *   group_norm(dtype=bf16,channels=512,groups=32,spatial=4096,weight=1,bias=1,dir=fwd)

@@ -18,7 +18,6 @@ static const char *const op_names[] = {"group_norm", "batch_norm"};
 #define MAX_CHANNELS ((int64_t)1 << 24)
 #define MAX_SPATIAL ((int64_t)1 << 40)
 enum { THREADS = 256, WS_ALIGN = 256, MAX_SLICES = 65535, MAX_KERNELS = 4 };
-#define PASS_BYTES ((int64_t)24 << 20) /* well inside the 40-50 MB L2 of an A100 / H100 */
 #define MAX_GRID ((int64_t)1 << 22)    /* grid-stride kernels (seg, apply) take any larger size */
 
 /* The kernels' argument block (struct brc::cn_args in channel_norm.cuh): 8-byte fields only, so
@@ -28,9 +27,9 @@ typedef struct cn_args {
     void *out, *mean, *rstd, *rmean, *rvar, *dw, *db, *part, *coef;
     int64_t n, ns, slices;
     double eps, momentum;
-    int64_t p0, plen;
+    int64_t split;
 } cn_args;
-_Static_assert(sizeof(cn_args) == 20 * 8, "cn_args must match brc::cn_args");
+_Static_assert(sizeof(cn_args) == 19 * 8, "cn_args must match brc::cn_args");
 
 typedef struct cn_launch {
     int kid;
@@ -44,11 +43,9 @@ typedef struct cn_impl {
     int64_t n, ch, groups, hw;
     int w, b;
     int vs, vp, va, tpb; /* vector widths of seg, plane, apply; plane threads */
-    int split;           /* group_norm: warps per (n, c) segment */
+    int64_t split;       /* group_norm: warps per (n, c) segment (a run-time value: it depends on N) */
     int64_t ns, slices;  /* batch_norm: samples per slice, slices */
-    int64_t chunks;      /* batch_norm: plane CTAs per pass */
-    int64_t cpass;       /* batch_norm: channels per pass, so that apply re-reads from L2 */
-    int64_t pass;        /* group_norm: samples per pass (seg, fin, apply), so that apply re-reads from L2 */
+    int64_t chunks;      /* batch_norm: plane CTAs per sample plane */
     double eps, momentum;
     size_t coef_off, part_off; /* workspace layout (bytes) */
     int nk;
@@ -166,13 +163,13 @@ static brc_status get_kernel(brc_context *ctx, const cn_impl *im, int kid, const
                   "  typedef %s T;\n  typedef %s C;\n"
                   "  static constexpr i64 CH = %lldLL, G = %lldLL, CPG = %lldLL, HW = %lldLL;\n"
                   "  enum { BN = %d, VS = %d, VP = %d, VA = %d, TPB = %d, W = %d, B = %d, DIR = %d, EVAL = %d,\n"
-                  "         RUN = %d, SPLIT = %d };\n"
+                  "         RUN = %d };\n"
                   "};\n"
                   "__global__ void __launch_bounds__(%u)\n"
                   "brc_cn_kernel(brc::cn_args a) { brc::%s<brc_cn>(a); }\n",
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", (long long)im->ch,
                   (long long)im->groups, (long long)(im->ch / im->groups), (long long)im->hw, im->op == OP_BATCH,
-                  im->vs, im->vp, im->va, im->tpb, im->w, im->b, im->dir, im->eval, im->run, im->split, threads_of(im, kid),
+                  im->vs, im->vp, im->va, im->tpb, im->w, im->b, im->dir, im->eval, im->run, threads_of(im, kid),
                   kernel_fns[kid]);
     brc__str kd = {0};
     brc__str_addf(&kd, "%s+%s", desc, kernel_fns[kid]);
@@ -182,9 +179,9 @@ static brc_status get_kernel(brc_context *ctx, const cn_impl *im, int kid, const
     } else {
         static const char *const sources[] = {"prelude.cuh", "channel_norm.cuh", NULL};
         brc__kernel_req req = {
-            .template_name = "channel_norm", .sources = sources, .nspec = 16,
+            .template_name = "channel_norm", .sources = sources, .nspec = 15,
             .spec = {kid, im->dt, im->op, im->ch, im->groups, im->hw, im->vs, im->vp, im->va, im->tpb, im->w, im->b,
-                     im->dir, im->eval, im->run, im->split},
+                     im->dir, im->eval, im->run},
             .snippet = snip.p, .name_expr = "brc_cn_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -231,17 +228,7 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
     }
     int sms = ctx->sm_count > 0 ? ctx->sm_count : 132; /* offline: an H100's count */
     bool reduce_bn = rq->op == OP_BATCH && !(rq->eval && rq->dir == 0);
-    /* batch_norm runs plane, fin and apply over passes of cpass channels (a multiple of 8, so that
-     * every pass starts on a vector) whose x (and dy) over all samples stay within PASS_BYTES: then
-     * apply's second read comes from L2. */
-    int64_t cpass = rq->s.ch;
-    if (reduce_bn && rq->s.n > 0) {
-        int64_t per_channel = rq->s.n * rq->s.hw * (int64_t)esize * (rq->dir ? 2 : 1);
-        cpass = PASS_BYTES / per_channel / 8 * 8;
-        if (cpass < 8) cpass = 8;
-        if (cpass > rq->s.ch) cpass = rq->s.ch;
-    }
-    int64_t chunks = rq->op == OP_BATCH ? cdiv(cpass * rq->s.hw / va, tpb) : 0, slices = 1, ns = rq->s.n;
+    int64_t chunks = rq->op == OP_BATCH ? cdiv(P / va, tpb) : 0, slices = 1, ns = rq->s.n;
     if (reduce_bn && rq->s.n > 0) {
         slices = cdiv(4 * (int64_t)sms, chunks);
         int64_t most = cdiv(rq->s.n, 8);
@@ -252,16 +239,14 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
         slices = cdiv(rq->s.n, ns);
     }
 
-    /* group_norm runs seg, fin and apply over passes of `pass` samples whose x (and dy) stay within
-     * PASS_BYTES, so that apply's second read of each sample comes from L2, not DRAM. */
-    int64_t per_sample = P * (int64_t)esize * (rq->dir ? 2 : 1), pass = PASS_BYTES / per_sample;
-    if (pass < 1) pass = 1;
-    /* ... and splits each (n, c) segment over `split` warps so that a pass has about a full wave of
-     * warps (64 an SM), each part keeping at least 128 vectors. */
+    /* group_norm splits each (n, c) segment over `split` warps so that seg has about a full wave
+     * of warps (64 an SM), each part keeping at least 128 vectors. (Measured on an H100: running
+     * the sequence in L2-sized passes of samples or channels, so that apply re-reads from L2, was
+     * slower at every benchmark shape than one pass: the launches and tails cost more.) */
     int64_t split = 1;
-    if (rq->op == OP_GROUP) {
+    if (rq->op == OP_GROUP && rq->s.n > 0) {
         int64_t nv = rq->s.hw / vs, most = nv / 128 > 1 ? nv / 128 : 1;
-        split = cdiv((int64_t)sms * 64, pass * rq->s.ch);
+        split = cdiv((int64_t)sms * 64, rq->s.n * rq->s.ch);
         if (split > most) split = most;
         if (split < 1) split = 1;
     }
@@ -272,11 +257,10 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
     if (rq->op == OP_GROUP) {
         brc__str_addf(&desc, "group_norm(dtype=%s,channels=%lld,groups=%lld,spatial=%lld,weight=%d,bias=%d", dts,
                       (long long)rq->s.ch, (long long)rq->groups, (long long)rq->s.hw, rq->w, rq->b);
-        brc__str_addf(&sku, "bespoke:group_norm<%s,channels=%lld,groups=%lld,spatial=%lld,vec=%d/%d,pass=%lld,split=%lld%s%s,%s>",
-                      dts, (long long)rq->s.ch, (long long)rq->groups, (long long)rq->s.hw, vs, va, (long long)pass,
-                      (long long)split,
+        brc__str_addf(&sku, "bespoke:group_norm<%s,channels=%lld,groups=%lld,spatial=%lld,vec=%d/%d%s%s,%s>",
+                      dts, (long long)rq->s.ch, (long long)rq->groups, (long long)rq->s.hw, vs, va,
                       rq->w ? ",weight" : "", rq->b ? ",bias" : "", dirs);
-        brc__str_addf(&sku, "%s", rq->dir && (rq->w || rq->b) ? "+seg+fin+apply+wb" : "+seg+fin+apply");
+        brc__str_addf(&sku, "%s", rq->dir && (rq->w || rq->b) ? "+seg+fin+wb+apply" : "+seg+fin+apply");
     } else {
         brc__str_addf(&desc, "batch_norm(dtype=%s,channels=%lld,spatial=%lld,mode=%s,weight=%d,bias=%d", dts,
                       (long long)rq->s.ch, (long long)rq->s.hw, rq->eval ? "eval" : "train", rq->w, rq->b);
@@ -314,7 +298,7 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
     im->vp = rq->op == OP_BATCH ? va : 1;
     im->va = va;
     im->tpb = reduce_bn ? tpb : 0;
-    im->split = (int)split;
+    im->split = split;
     im->ns = ns;
     im->slices = slices;
     im->eps = rq->eps;
@@ -330,16 +314,14 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
     p->workspace = rq->s.n > 0 ? im->part_off + (size_t)units * 2 * csize : 0;
 
     im->chunks = chunks;
-    im->cpass = cpass;
-    im->pass = pass;
 
     /* The kernel sequence. */
     int seq[MAX_KERNELS], nk = 0;
     if (rq->op == OP_GROUP) {
         seq[nk++] = K_SEG;
         seq[nk++] = K_GN_FIN;
+        if (rq->dir && (rq->w || rq->b)) seq[nk++] = K_GN_WB;
         seq[nk++] = K_APPLY;
-        if (rq->dir && (rq->w || rq->b)) seq[nk++] = K_GN_WB; /* after every pass: sums over all of N */
     } else {
         if (reduce_bn) seq[nk++] = K_PLANE;
         seq[nk++] = K_BN_FIN;
@@ -553,64 +535,31 @@ static brc_status launch(const brc_plan *plan, int i, int64_t gx, unsigned gy, c
     return BRC_STATUS_OK;
 }
 
-/* The grid of kernel kid over n samples. */
-static int64_t grid_of(const cn_impl *im, int kid, int64_t n, int64_t plen) {
+/* The grid of kernel kid. */
+static int64_t grid_of(const cn_impl *im, int kid) {
     switch (kid) {
-    case K_SEG: return cdiv(n * im->ch * im->split, THREADS / 32);
-    case K_GN_FIN: return cdiv(n * im->groups, THREADS);
+    case K_SEG: return cdiv(im->n * im->ch * im->split, THREADS / 32);
+    case K_GN_FIN: return cdiv(im->n * im->groups, THREADS);
     case K_GN_WB: return cdiv(im->ch, THREADS);
-    case K_PLANE: return cdiv(plen / im->va, im->tpb);
-    case K_BN_FIN: return plen / im->hw; /* a CTA per channel */
-    default: return cdiv(n * (plen / im->va), THREADS);
+    case K_PLANE: return im->chunks;
+    case K_BN_FIN: return im->ch; /* a CTA per channel */
+    default: return cdiv(im->n * (im->ch * im->hw / im->va), THREADS);
     }
-}
-
-static const void *at(const void *p, int64_t off, size_t size) {
-    return p ? (const char *)p + off * (int64_t)size : NULL;
 }
 
 static brc_status launch_all(const brc_plan *plan, cn_args *a, void *ws, brc_stream stream) {
     const cn_impl *im = plan->impl;
-    brc_status st;
     a->part = (char *)ws + im->part_off;
     a->coef = (char *)ws + im->coef_off;
     a->n = im->n;
     a->ns = im->ns;
     a->slices = im->slices;
-    const int64_t P = im->ch * im->hw;
-    if (im->op == OP_BATCH) {
-        for (int64_t c0 = 0; c0 < im->ch; c0 += im->cpass) {
-            a->p0 = c0 * im->hw;
-            a->plen = (im->ch - c0 < im->cpass ? im->ch - c0 : im->cpass) * im->hw;
-            for (int i = 0; i < im->nk; i++) {
-                int kid = im->k[i].kid;
-                if ((st = launch(plan, i, grid_of(im, kid, im->n, a->plen), kid == K_PLANE ? (unsigned)im->slices : 1,
-                                 a, stream)))
-                    return st;
-            }
-        }
-        return BRC_STATUS_OK;
+    a->split = im->split;
+    for (int i = 0; i < im->nk; i++) {
+        int kid = im->k[i].kid;
+        brc_status st = launch(plan, i, grid_of(im, kid), kid == K_PLANE ? (unsigned)im->slices : 1, a, stream);
+        if (st) return st;
     }
-    a->p0 = 0;
-    a->plen = P;
-    /* group_norm: seg, fin, apply per pass of samples (pointers moved to the pass's first sample),
-     * then wb over all of N. */
-    for (int64_t n0 = 0; n0 < im->n; n0 += im->pass) {
-        cn_args b = *a;
-        b.n = im->n - n0 < im->pass ? im->n - n0 : im->pass;
-        b.x = at(a->x, n0 * P, im->esize);
-        b.dy = at(a->dy, n0 * P, im->esize);
-        b.out = (void *)(uintptr_t)at(a->out, n0 * P, im->esize);
-        b.mean = (void *)(uintptr_t)at(a->mean, n0 * im->groups, im->csize);
-        b.rstd = (void *)(uintptr_t)at(a->rstd, n0 * im->groups, im->csize);
-        b.part = (void *)(uintptr_t)at(a->part, n0 * im->ch * im->split * 2, im->csize);
-        b.coef = (void *)(uintptr_t)at(a->coef, n0 * im->groups * 4, im->csize);
-        for (int i = 0; i < im->nk; i++)
-            if (im->k[i].kid != K_GN_WB && (st = launch(plan, i, grid_of(im, im->k[i].kid, b.n, P), 1, &b, stream)))
-                return st;
-    }
-    for (int i = 0; i < im->nk; i++)
-        if (im->k[i].kid == K_GN_WB && (st = launch(plan, i, grid_of(im, K_GN_WB, im->n, P), 1, a, stream))) return st;
     return BRC_STATUS_OK;
 }
 

@@ -130,7 +130,7 @@ typedef struct gn_case {
 static const gn_case gn_cases[] = {
     {1, 4, 1, 1, {1}},       {3, 6, 3, 1, {7}},     {1, 8, 4, 2, {33, 33}}, {3, 12, 12, 1, {4097}},
     {3, 16, 4, 1, {64}},     {2, 32, 1, 2, {5, 7}}, {3, 10, 5, 0, {0}},     {1, 64, 32, 2, {16, 16}},
-    {3, 5, 5, 3, {3, 1, 3}},     {3, 4, 2, 1, {1 << 20}}, /* 4-16 MB a sample: several L2 passes */
+    {3, 5, 5, 3, {3, 1, 3}},     {3, 4, 2, 1, {1 << 20}}, /* segments split over several warps, unevenly */
 };
 
 static void run_gn(brc_context *ctx, brc_dtype dt, const gn_case *k, int wb, int idx) {
@@ -271,7 +271,7 @@ typedef struct bn_case {
 static const bn_case bn_cases[] = {
     {257, 33, 0, {0}}, {3, 7, 1, {1}},      {4, 16, 2, {8, 8}},   {3, 5, 2, {33, 33}},
     {17, 24, 2, {7, 7}}, {64, 8, 2, {56, 56}}, {2, 3, 1, {4097}},  {1000, 64, 0, {0}},
-    {4, 20, 2, {512, 512}}, /* 2-8 MB a channel: passes of 8, 8 and 4 channels */
+    {4, 20, 2, {512, 512}}, /* 1-8 MB a channel */
 };
 
 /* mode: 0 train with running update, 1 train without, 2 eval. */
