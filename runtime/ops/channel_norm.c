@@ -221,11 +221,8 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
     /* batch_norm's plane: one thread per vector of a sample's [C * HW] plane, up to 256 a CTA;
      * slices of N so that about four CTAs per SM run (each thread then walks ns samples; at
      * least 8, so that the partial states stay a small fraction of x). */
-    int tpb = rq->op == OP_BATCH ? pow2ceil(cdiv(P / va, 1)) : 0;
-    if (rq->op == OP_BATCH) {
-        if (tpb < 32) tpb = 32;
-        if (tpb > THREADS) tpb = THREADS;
-    }
+    int tpb = 0;
+    if (rq->op == OP_BATCH) tpb = P / va >= THREADS ? THREADS : P / va <= 32 ? 32 : pow2ceil(P / va);
     int sms = ctx->sm_count > 0 ? ctx->sm_count : 132; /* offline: an H100's count */
     bool reduce_bn = rq->op == OP_BATCH && !(rq->eval && rq->dir == 0);
     int64_t chunks = rq->op == OP_BATCH ? cdiv(P / va, tpb) : 0, slices = 1, ns = rq->s.n;
@@ -525,7 +522,10 @@ static brc_status launch(const brc_plan *plan, int i, int64_t gx, unsigned gy, c
     const cn_impl *im = plan->impl;
     const cn_launch *l = &im->k[i];
     if (gx <= 0) return BRC_STATUS_OK;
-    if (gx > MAX_GRID) gx = MAX_GRID;
+    if (gx > MAX_GRID && (l->kid == K_SEG || l->kid == K_APPLY)) gx = MAX_GRID; /* grid-stride loops */
+    if (gx > INT32_MAX)
+        return brc__error(BRC_STATUS_UNSUPPORTED, "%s: %lld CTAs for %s exceed the grid limit", plan->descriptor,
+                          (long long)gx, kernel_fns[l->kid]);
     void *args[1] = {a};
     CUresult r = brc__cu()->cuLaunchKernel(l->fn, (unsigned)gx, gy, 1, threads_of(im, l->kid), 1, 1, 0,
                                            (CUstream)stream, args, NULL);
