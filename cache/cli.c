@@ -390,6 +390,14 @@ static int cmd_ops(int argc, char **argv) {
            "(forward); deterministic dweight |\n"
            "| layer_norm | `brc_norm_plan`, `brc_norm_backward_plan` | f64 f32 f16 bf16 | weight, bias; fused residual "
            "add (forward); deterministic dweight, dbias |\n");
+    printf("\n## Channel norms, NCHW (`channel_norm.h`; descriptors and kernel choice in docs/channel_norm.md)\n\n"
+           "Tested on the GPU against float64 references (tests/gpu/test_channel_norm.c), backward against the\n"
+           "analytic gradient; compiled for sm_80 and sm_90 in CI (tests/host/test_channel_norm_host.c).\n\n"
+           "| op | plan functions | dtypes | options |\n|---|---|---|---|\n"
+           "| group_norm | `brc_group_norm_plan`, `brc_group_norm_backward_plan` | f64 f32 f16 bf16 | groups (G = C: "
+           "instance_norm); weight, bias; rank 2..8; deterministic dweight, dbias |\n"
+           "| batch_norm | `brc_batch_norm_plan`, `brc_batch_norm_backward_plan` | f64 f32 f16 bf16 | train (running "
+           "stats updated, unbiased var) or eval; weight, bias; rank 2..8; deterministic dweight, dbias |\n");
     return 0;
 }
 

@@ -324,6 +324,8 @@ typedef brc_status (*brc__from_desc_fn)(brc_context *ctx, brc__desc *d, brc_plan
 BRC__INTERNAL brc_status brc__ew_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
 /* softmax, log_softmax, rms_norm, layer_norm (ops/rows.c). */
 BRC__INTERNAL brc_status brc__rows_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
+/* group_norm, batch_norm (ops/channel_norm.c). */
+BRC__INTERNAL brc_status brc__cnorm_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
 
 /* Makes the plan a descriptor names. Errors name the column: "column 12: unknown key 'foo'". */
 BRC__INTERNAL brc_status brc__plan_from_descriptor(brc_context *ctx, const char *text,
@@ -360,7 +362,11 @@ typedef enum brc__family {
     BRC__FAM_SOFTMAX,
     BRC__FAM_SOFTMAX_BWD,
     BRC__FAM_NORM,
-    BRC__FAM_NORM_BWD
+    BRC__FAM_NORM_BWD,
+    BRC__FAM_GROUP_NORM,
+    BRC__FAM_GROUP_NORM_BWD,
+    BRC__FAM_BATCH_NORM,
+    BRC__FAM_BATCH_NORM_BWD
 } brc__family;
 
 typedef struct brc__plan_vt {

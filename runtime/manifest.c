@@ -30,6 +30,8 @@ static const struct {
     {"log_softmax", brc__rows_from_desc},
     {"rms_norm", brc__rows_from_desc},
     {"layer_norm", brc__rows_from_desc},
+    {"group_norm", brc__cnorm_from_desc},
+    {"batch_norm", brc__cnorm_from_desc},
 };
 
 /* ---- parsing one descriptor --------------------------------------------------------------------- */
@@ -414,6 +416,18 @@ brc_status brc__manifest_default(brc__manifest *m) {
             if (i != j)
                 brc__str_addf(&s, "cast(from=%s,to=%s,layout=contig)\n", brc_dtype_name(casts[i]),
                               brc_dtype_name(casts[j]));
+    /* Channel norms: the common diffusion / ResNet shapes, f32 and bf16. */
+    for (size_t t = 0; t < 3; t += 2) {
+        const char *dt = brc_dtype_name(floats[t]);
+        for (int dir = 0; dir < 2; dir++) {
+            const char *ds = dir ? "bwd" : "fwd";
+            brc__str_addf(&s, "group_norm(dtype=%s,channels=512,groups=32,spatial=4096,weight=1,bias=1,dir=%s)\n", dt,
+                          ds);
+            brc__str_addf(&s, "batch_norm(dtype=%s,channels=256,spatial=3136,mode=train,weight=1,bias=1%s,dir=%s)\n",
+                          dt, dir ? "" : ",running=1", ds);
+        }
+        brc__str_addf(&s, "batch_norm(dtype=%s,channels=256,spatial=3136,mode=eval,weight=1,bias=1,dir=fwd)\n", dt);
+    }
     if (s.oom) return brc__error(BRC_STATUS_OUT_OF_MEMORY, "default manifest: out of memory");
     brc_status st = brc__manifest_parse(s.p, "(default manifest)", m);
     brc__str_free(&s);

@@ -1,0 +1,480 @@
+// Channel norm kernels over a dense [N, CH, HW] tensor: group_norm and batch_norm, forward and
+// backward. A plan runs three or four of them in order, each a function of struct K (generated per
+// plan by runtime/ops/channel_norm.c):
+//   T, C        storage and compute types (halves compute in f32, f64 in f64)
+//   BN          0: group_norm (statistic s = n * G + c / CPG); 1: batch_norm (statistic s = c)
+//   CH G CPG HW channels, groups, channels per group, spatial size (compile-time: the divisions
+//               by them are multiplications)
+//   VS VP VA    elements per vector access of seg (divides HW), plane (divides CH * HW) and apply
+//               (divides CH * HW)
+//   TPB         threads of a plane CTA
+//   W B         weight, bias;  DIR 0 forward, 1 backward;  EVAL batch_norm eval mode;  RUN update
+//               the running stats
+// Kernels:
+//   seg    (group_norm) one warp per part (split a segment) of an (n, c) segment of HW elements:
+//          forward a (mean, M2) state, backward (sum dy, sum dy * (x - mean))
+//   gn_fin (group_norm) one thread per (n, g): merges the group's CPG * split parts (fixed order) into
+//          coef[s] = {mean, rstd, c1, c2}; forward also writes the saved mean / rstd
+//   gn_wb  (group_norm backward) one thread per channel: dweight, dbias = sums over n, in order
+//   plane  (batch_norm) CTA (chunk of the [CH * HW] plane, slice of N): each thread keeps a state
+//          per element of its vector over the slice's samples (merged over the vector when it
+//          lies in one channel); part[(slice * UNITS + unit) * 2 + {0, 1}]
+//   bn_fin (batch_norm) one CTA per channel: merges the channel's units of every slice (threads
+//          strided, then fixed shuffle trees) into coef[c]; running-stat update; dweight, dbias
+//   apply  every element: forward y = xhat * w + b; backward dx = rstd * (g - xhat * c1 - c2)
+// No atomics anywhere: every reduction has one fixed order, so results are bitwise reproducible.
+#pragma once
+
+namespace brc {
+
+// The one argument block of every channel-norm kernel; 8-byte fields only, mirrored by the host.
+struct cn_args {
+    const void* x;
+    const void* dy;
+    const void* w;     // weight [CH] or null
+    const void* b;     // bias [CH] or null
+    void* out;         // y (forward) or dx (backward)
+    void* mean;        // saved statistics, C: forward outputs (null: not saved), backward inputs;
+    void* rstd;        //   batch_norm eval: running_mean (mean) for the plane's centring
+    void* rmean;       // batch_norm running statistics, C [CH]
+    void* rvar;
+    void* dw;          // dweight / dbias, T [CH]
+    void* db;
+    void* part;        // partial states, C [...][2]
+    void* coef;        // per statistic {mean, rstd, c1, c2}, C [NSTAT][4]
+    i64 n;             // N
+    i64 ns;            // batch_norm: samples per slice
+    i64 slices;        // batch_norm: slices of N
+    double eps;
+    double momentum;
+    i64 split;         // group_norm: warps (parts) per (n, c) segment
+};
+
+template <class C> struct wf { C n, m, q; };  // count, mean, sum of squared deviations
+
+// Chan's merge of two states; the order of the operands is part of the result's bits.
+template <class C> __device__ __forceinline__ wf<C> wmerge(wf<C> a, wf<C> b) {
+    if (b.n == C(0)) return a;
+    if (a.n == C(0)) return b;
+    const C n = a.n + b.n, d = b.m - a.m, f = b.n / n;
+    wf<C> r;
+    r.n = n;
+    r.m = a.m + d * f;
+    r.q = a.q + b.q + d * d * a.n * f;
+    return r;
+}
+template <class C> __device__ __forceinline__ wf<C> wshfl_down(wf<C> v, int o) {
+    wf<C> r;
+    r.n = __shfl_down_sync(0xffffffffu, v.n, o);
+    r.m = __shfl_down_sync(0xffffffffu, v.m, o);
+    r.q = __shfl_down_sync(0xffffffffu, v.q, o);
+    return r;
+}
+// Lane 0 ends with the merge of lanes 0..31 in a fixed tree; the other lanes' values are partial.
+template <class C> __device__ __forceinline__ wf<C> warp_wmerge(wf<C> v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = wmerge(v, wshfl_down(v, o));
+    return v;
+}
+template <class C> __device__ __forceinline__ C warp_sum0(C v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+    return v;
+}
+// The state of V values held in registers: their mean, then the squared deviations from it.
+template <class C, int V> __device__ __forceinline__ wf<C> wlocal(const C (&v)[V]) {
+    C s = C(0);
+#pragma unroll
+    for (int k = 0; k < V; k++) s += v[k];
+    const C m = s / C(V);
+    C q = C(0);
+#pragma unroll
+    for (int k = 0; k < V; k++) q += (v[k] - m) * (v[k] - m);
+    wf<C> r;
+    r.n = C(V);
+    r.m = m;
+    r.q = q;
+    return r;
+}
+__device__ __forceinline__ float rsqrt_(float v) { return 1.0f / sqrtf(v); }
+__device__ __forceinline__ double rsqrt_(double v) { return 1.0 / sqrt(v); }
+
+template <class S, class C, int V>
+__device__ __forceinline__ void ldv(C (&v)[V], const S* p) {
+    const vec<S, V> q = *reinterpret_cast<const vec<S, V>*>(p);
+#pragma unroll
+    for (int k = 0; k < V; k++) v[k] = (C)io<S>::load(q.v[k]);
+}
+
+enum { CN_UNROLL = 4 };
+
+// ---- group_norm: per (n, c) segment, split in parts -----------------------------------------------
+
+template <class K> struct sg_ {
+    static constexpr i64 NV = K::HW / K::VS;  // vectors per segment
+    // Vectors per part, and the elements of part k (the last parts may be short or empty).
+    static __device__ __forceinline__ i64 per(i64 split) { return (NV + split - 1) / split; }
+    static __device__ __forceinline__ i64 count(i64 k, i64 split) {
+        const i64 lo = k * per(split), hi = lo + per(split) < NV ? lo + per(split) : NV;
+        return hi > lo ? (hi - lo) * K::VS : 0;
+    }
+};
+
+// One warp per part of a segment: forward a (mean, M2) state, backward (sum dy, sum dy * (x - mean)),
+// at part[((n * CH + c) * split + k) * 2].
+template <class K>
+__device__ __forceinline__ void seg(const cn_args& A) {
+    typedef typename K::T T;
+    typedef typename K::C C;
+    const int lane = threadIdx.x & 31;
+    const i64 warps = (i64)gridDim.x * (blockDim.x / 32);
+    const i64 works = A.n * K::CH * A.split, per = sg_<K>::per(A.split);
+    const T* x = (const T*)A.x;
+    const T* dy = (const T*)A.dy;
+    for (i64 wk = (i64)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; wk < works; wk += warps) {
+        const i64 sg = wk / A.split;
+        const i64 lo = (wk % A.split) * per, hi = lo + per < sg_<K>::NV ? lo + per : sg_<K>::NV;
+        const T* xs = x + sg * K::HW;
+        const T* gs = dy + sg * K::HW;
+        C* out = (C*)A.part + wk * 2;
+        if (K::DIR == 0) {
+            wf<C> st;
+            st.n = C(0), st.m = C(0), st.q = C(0);
+            for (i64 j0 = lo + lane; j0 < hi; j0 += 32 * CN_UNROLL) {
+                C v[CN_UNROLL][K::VS];
+                bool ok[CN_UNROLL];
+#pragma unroll
+                for (int u = 0; u < CN_UNROLL; u++) {
+                    const i64 j = j0 + (i64)u * 32;
+                    ok[u] = j < hi;
+                    if (ok[u]) ldv<T, C, K::VS>(v[u], xs + j * K::VS);
+                }
+#pragma unroll
+                for (int u = 0; u < CN_UNROLL; u++)
+                    if (ok[u]) st = wmerge(st, wlocal<C, K::VS>(v[u]));
+            }
+            st = warp_wmerge(st);
+            if (lane == 0) out[0] = st.m, out[1] = st.q;
+        } else {
+            const i64 n = sg / K::CH, c = sg % K::CH;
+            const C mean = ((const C*)A.mean)[n * K::G + c / K::CPG];
+            C s1 = C(0), s2 = C(0);
+            for (i64 j0 = lo + lane; j0 < hi; j0 += 32 * CN_UNROLL) {
+                C v[CN_UNROLL][K::VS], g[CN_UNROLL][K::VS];
+                bool ok[CN_UNROLL];
+#pragma unroll
+                for (int u = 0; u < CN_UNROLL; u++) {
+                    const i64 j = j0 + (i64)u * 32;
+                    ok[u] = j < hi;
+                    if (ok[u]) {
+                        ldv<T, C, K::VS>(v[u], xs + j * K::VS);
+                        ldv<T, C, K::VS>(g[u], gs + j * K::VS);
+                    }
+                }
+#pragma unroll
+                for (int u = 0; u < CN_UNROLL; u++)
+                    if (ok[u])
+#pragma unroll
+                        for (int k = 0; k < K::VS; k++) {
+                            s1 += g[u][k];
+                            s2 += g[u][k] * (v[u][k] - mean);
+                        }
+            }
+            s1 = warp_sum0(s1);
+            s2 = warp_sum0(s2);
+            if (lane == 0) out[0] = s1, out[1] = s2;
+        }
+    }
+}
+
+// One thread per statistic s = n * G + g: the group's CPG * split parts in order.
+template <class K>
+__device__ __forceinline__ void gn_fin(const cn_args& A) {
+    typedef typename K::T T;
+    typedef typename K::C C;
+    const i64 s = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (s >= A.n * K::G) return;
+    const i64 n = s / K::G, c0 = (s % K::G) * K::CPG;
+    const i64 split = A.split;
+    const C* part = (const C*)A.part + (n * K::CH + c0) * split * 2;
+    C* coef = (C*)A.coef + s * 4;
+    const C invl = C(1) / (C(K::CPG) * C(K::HW));
+    if (K::DIR == 0) {
+        wf<C> st;
+        st.n = C(0), st.m = C(0), st.q = C(0);
+        for (int k = 0; k < K::CPG; k++)
+            for (i64 sp = 0; sp < split; sp++) {
+                wf<C> b;
+                const i64 i = k * split + sp;
+                b.n = C(sg_<K>::count(sp, split)), b.m = part[2 * i], b.q = part[2 * i + 1];
+                st = wmerge(st, b);
+            }
+        const C rstd = rsqrt_(st.q * invl + (C)A.eps);
+        coef[0] = st.m, coef[1] = rstd, coef[2] = C(0), coef[3] = C(0);
+        if (A.mean) ((C*)A.mean)[s] = st.m;
+        if (A.rstd) ((C*)A.rstd)[s] = rstd;
+    } else {
+        const C mean = ((const C*)A.mean)[s], rstd = ((const C*)A.rstd)[s];
+        C a1 = C(0), a2 = C(0);
+        for (int k = 0; k < K::CPG; k++) {
+            const C w = K::W ? (C)io<T>::load(((const T*)A.w)[c0 + k]) : C(1);
+            C b1 = C(0), b2 = C(0);
+            for (i64 sp = 0; sp < split; sp++) {
+                const i64 i = k * split + sp;
+                b1 += part[2 * i + 1];
+                b2 += part[2 * i];
+            }
+            a1 += w * b1;
+            a2 += w * b2;
+        }
+        coef[0] = mean, coef[1] = rstd, coef[2] = a1 * rstd * invl, coef[3] = a2 * invl;
+    }
+}
+
+// dweight[c] = sum over n of rstd[n, g] * sum(dy * (x - mean)); dbias[c] = sum over n of sum(dy).
+template <class K>
+__device__ __forceinline__ void gn_wb(const cn_args& A) {
+    typedef typename K::T T;
+    typedef typename K::C C;
+    const i64 c = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= K::CH) return;
+    const C* part = (const C*)A.part;
+    const C* rstd = (const C*)A.rstd;
+    C sw = C(0), sb = C(0);
+    for (i64 n = 0; n < A.n; n++) {
+        const C* p = part + (n * K::CH + c) * A.split * 2;
+        C b1 = C(0), b2 = C(0);
+        for (i64 sp = 0; sp < A.split; sp++) b1 += p[2 * sp], b2 += p[2 * sp + 1];
+        sb += b1;
+        sw += b2 * rstd[n * K::G + c / K::CPG];
+    }
+    if (K::W) ((T*)A.dw)[c] = io<T>::store(sw);
+    if (K::B) ((T*)A.db)[c] = io<T>::store(sb);
+}
+
+// ---- batch_norm: per (plane chunk, slice of N) ----------------------------------------------------
+
+template <class K> struct pl {
+    static constexpr i64 P = (i64)K::CH * K::HW;           // one sample's plane
+    static constexpr bool MERGE = K::HW % K::VP == 0;      // a vector lies in one channel
+    static constexpr i64 UNIT = MERGE ? K::VP : 1;         // elements per partial state
+    static constexpr i64 UNITS = P / UNIT;
+    static constexpr i64 UPC = K::HW / UNIT;               // partial states per channel and slice
+};
+
+template <class K>
+__device__ __forceinline__ void plane(const cn_args& A) {
+    typedef typename K::T T;
+    typedef typename K::C C;
+    constexpr int V = K::VP;
+    const i64 vi = (i64)blockIdx.x * K::TPB + threadIdx.x;  // the thread's vector in the plane
+    if (vi * V >= pl<K>::P) return;
+    const i64 p = vi * V, sl = blockIdx.y;
+    const i64 n0 = sl * A.ns, n1 = n0 + A.ns < A.n ? n0 + A.ns : A.n;
+    const T* x = (const T*)A.x + p;
+    const T* dy = (const T*)A.dy + p;
+    C* out = (C*)A.part + sl * pl<K>::UNITS * 2;
+    if (K::DIR == 0) {
+        C m[V], q[V];
+#pragma unroll
+        for (int k = 0; k < V; k++) m[k] = C(0), q[k] = C(0);
+        C cnt = C(0);
+        for (i64 n = n0; n < n1; n += CN_UNROLL) {
+            C v[CN_UNROLL][V];
+#pragma unroll
+            for (int u = 0; u < CN_UNROLL; u++)
+                if (n + u < n1) ldv<T, C, V>(v[u], x + (n + u) * pl<K>::P);
+#pragma unroll
+            for (int u = 0; u < CN_UNROLL; u++)
+                if (n + u < n1) {
+                    cnt += C(1);
+                    const C inv = C(1) / cnt;
+#pragma unroll
+                    for (int k = 0; k < V; k++) {
+                        const C d = v[u][k] - m[k];
+                        m[k] += d * inv;
+                        q[k] += d * (v[u][k] - m[k]);
+                    }
+                }
+        }
+        if (pl<K>::MERGE) {
+            wf<C> st;
+            st.n = cnt, st.m = m[0], st.q = q[0];
+#pragma unroll
+            for (int k = 1; k < V; k++) {
+                wf<C> b;
+                b.n = cnt, b.m = m[k], b.q = q[k];
+                st = wmerge(st, b);
+            }
+            out[vi * 2] = st.m, out[vi * 2 + 1] = st.q;
+        } else {
+#pragma unroll
+            for (int k = 0; k < V; k++) out[(p + k) * 2] = m[k], out[(p + k) * 2 + 1] = q[k];
+        }
+    } else {
+        C mean[V], s1[V], s2[V];
+#pragma unroll
+        for (int k = 0; k < V; k++) {
+            mean[k] = ((const C*)A.mean)[(p + k) / K::HW];
+            s1[k] = C(0), s2[k] = C(0);
+        }
+        for (i64 n = n0; n < n1; n += CN_UNROLL) {
+            C v[CN_UNROLL][V], g[CN_UNROLL][V];
+#pragma unroll
+            for (int u = 0; u < CN_UNROLL; u++)
+                if (n + u < n1) {
+                    ldv<T, C, V>(v[u], x + (n + u) * pl<K>::P);
+                    ldv<T, C, V>(g[u], dy + (n + u) * pl<K>::P);
+                }
+#pragma unroll
+            for (int u = 0; u < CN_UNROLL; u++)
+                if (n + u < n1)
+#pragma unroll
+                    for (int k = 0; k < V; k++) {
+                        s1[k] += g[u][k];
+                        s2[k] += g[u][k] * (v[u][k] - mean[k]);
+                    }
+        }
+        if (pl<K>::MERGE) {
+            C a = s1[0], b = s2[0];
+#pragma unroll
+            for (int k = 1; k < V; k++) a += s1[k], b += s2[k];
+            out[vi * 2] = a, out[vi * 2 + 1] = b;
+        } else {
+#pragma unroll
+            for (int k = 0; k < V; k++) out[(p + k) * 2] = s1[k], out[(p + k) * 2 + 1] = s2[k];
+        }
+    }
+}
+
+// One CTA (FIN_THREADS) per channel of the pass: threads take the channel's partial states in a
+// strided order (four loads in flight), then a fixed shuffle tree per warp and warp 0's thread 0
+// over the warps in order. M = N * HW values per channel.
+enum { FIN_THREADS = 256, FIN_WARPS = FIN_THREADS / 32 };
+
+template <class K>
+__device__ __forceinline__ void bn_fin(const cn_args& A) {
+    typedef typename K::T T;
+    typedef typename K::C C;
+    __shared__ wf<C> red[FIN_WARPS];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
+    const i64 c = blockIdx.x;
+    const C M = C(A.n * K::HW);
+    C* coef = (C*)A.coef + c * 4;
+    const C w = K::W ? (C)io<T>::load(((const T*)A.w)[c]) : C(1);
+    if (K::DIR == 0 && K::EVAL) {
+        if (threadIdx.x == 0) {
+            coef[0] = ((const C*)A.rmean)[c];
+            coef[1] = rsqrt_(((const C*)A.rvar)[c] + (C)A.eps);
+            coef[2] = C(0), coef[3] = C(0);
+        }
+        return;
+    }
+    constexpr i64 UPC = pl<K>::UPC;
+    const i64 total = A.slices * UPC;
+    const C* part = (const C*)A.part;
+    wf<C> st;
+    st.n = C(0), st.m = C(0), st.q = C(0);  // backward: m, q hold the two sums
+    for (i64 i0 = threadIdx.x; i0 < total; i0 += FIN_THREADS * CN_UNROLL) {
+        C a[CN_UNROLL], b[CN_UNROLL];
+        i64 sl[CN_UNROLL];
+#pragma unroll
+        for (int u = 0; u < CN_UNROLL; u++) {
+            const i64 i = i0 + (i64)u * FIN_THREADS;
+            sl[u] = i < total ? i / UPC : -1;
+            if (sl[u] >= 0) {
+                const i64 at = (sl[u] * pl<K>::UNITS + c * UPC + i % UPC) * 2;
+                a[u] = part[at], b[u] = part[at + 1];
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < CN_UNROLL; u++) {
+            if (sl[u] < 0) continue;
+            if (K::DIR == 0) {
+                const i64 n0 = sl[u] * A.ns, n1 = n0 + A.ns < A.n ? n0 + A.ns : A.n;
+                wf<C> e;
+                e.n = C((n1 - n0) * pl<K>::UNIT), e.m = a[u], e.q = b[u];
+                st = wmerge(st, e);
+            } else {
+                st.m += a[u], st.q += b[u];
+            }
+        }
+    }
+    if (K::DIR == 0) {
+        st = warp_wmerge(st);
+    } else {
+        st.m = warp_sum0(st.m);
+        st.q = warp_sum0(st.q);
+    }
+    if (lane == 0) red[warp] = st;
+    __syncthreads();
+    if (threadIdx.x != 0) return;
+    st = red[0];
+    for (int i = 1; i < FIN_WARPS; i++) {
+        if (K::DIR == 0) st = wmerge(st, red[i]);
+        else st.m += red[i].m, st.q += red[i].q;
+    }
+    if (K::DIR == 0) {
+        const C var = st.q / M, rstd = rsqrt_(var + (C)A.eps);
+        coef[0] = st.m, coef[1] = rstd, coef[2] = C(0), coef[3] = C(0);
+        if (A.mean) ((C*)A.mean)[c] = st.m;
+        if (A.rstd) ((C*)A.rstd)[c] = rstd;
+        if (K::RUN) {
+            const C mo = (C)A.momentum;
+            C* rm = (C*)A.rmean + c;
+            C* rv = (C*)A.rvar + c;
+            *rm = (C(1) - mo) * *rm + mo * st.m;
+            *rv = (C(1) - mo) * *rv + mo * (st.q / (M - C(1)));
+        }
+    } else {
+        const C s1 = st.m, s2 = st.q;
+        // mean: the saved mean (training) or running_mean (eval), as the plane used.
+        const C mean = ((const C*)A.mean)[c];
+        const C rstd = K::EVAL ? rsqrt_(((const C*)A.rvar)[c] + (C)A.eps) : ((const C*)A.rstd)[c];
+        const C dwv = s2 * rstd;
+        coef[0] = mean, coef[1] = rstd;
+        coef[2] = K::EVAL ? C(0) : w * dwv / M;
+        coef[3] = K::EVAL ? C(0) : w * s1 / M;
+        if (K::W) ((T*)A.dw)[c] = io<T>::store(dwv);
+        if (K::B) ((T*)A.db)[c] = io<T>::store(s1);
+    }
+}
+
+// ---- every element -------------------------------------------------------------------------------
+
+template <class K>
+__device__ __forceinline__ void apply(const cn_args& A) {
+    typedef typename K::T T;
+    typedef typename K::C C;
+    constexpr int V = K::VA;
+    constexpr i64 P = (i64)K::CH * K::HW;
+    constexpr bool ONE = K::HW % K::VA == 0;  // a vector lies in one channel
+    const i64 nvec = A.n * (P / V), step = (i64)gridDim.x * blockDim.x;
+    const C* coef = (const C*)A.coef;
+    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < nvec; i += step) {
+        const i64 e = i * V, n = e / P, r = e % P;
+        C v[V], g[V];
+        ldv<T, C, V>(v, (const T*)A.x + e);
+        if (K::DIR == 1) ldv<T, C, V>(g, (const T*)A.dy + e);
+        vec<T, V> o;
+#pragma unroll
+        for (int k = 0; k < V; k++) {
+            const i64 c = ONE ? r / K::HW : (r + k) / K::HW;
+            const i64 s = K::BN ? c : n * K::G + c / K::CPG;
+            const C mean = coef[s * 4], rstd = coef[s * 4 + 1];
+            const C w = K::W ? (C)io<T>::load(((const T*)A.w)[c]) : C(1);
+            const C xh = (v[k] - mean) * rstd;
+            C y;
+            if (K::DIR == 0) {
+                y = xh * w;
+                if (K::B) y += (C)io<T>::load(((const T*)A.b)[c]);
+            } else {
+                y = rstd * (g[k] * w - (xh * coef[s * 4 + 2] + coef[s * 4 + 3]));
+            }
+            o.v[k] = io<T>::store(y);
+        }
+        *reinterpret_cast<vec<T, V>*>((T*)A.out + e) = o;
+    }
+}
+
+}  // namespace brc

@@ -1,0 +1,657 @@
+/* The channel norm family: group_norm (instance_norm as G = C) and batch_norm over dense NCHW
+ * tensors, forward and backward. Validates the operands, chooses vector widths and the batch_norm
+ * slicing, generates the kernels' specialization (kernel_src/channel_norm.cuh), lays out the
+ * workspace and launches the kernel sequence. Descriptor keys: docs/channel_norm.md. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../internal.h"
+
+/* The kernels of channel_norm.cuh, by the id that the specialization tuple carries. */
+enum { K_SEG, K_GN_FIN, K_GN_WB, K_PLANE, K_BN_FIN, K_APPLY, K_COUNT };
+static const char *const kernel_fns[] = {"seg", "gn_fin", "gn_wb", "plane", "bn_fin", "apply"};
+
+enum { OP_GROUP, OP_BATCH };
+static const char *const op_names[] = {"group_norm", "batch_norm"};
+
+#define MAX_CHANNELS ((int64_t)1 << 24)
+#define MAX_SPATIAL ((int64_t)1 << 40)
+enum { THREADS = 256, WS_ALIGN = 256, MAX_SLICES = 65535, MAX_KERNELS = 4 };
+#define MAX_GRID ((int64_t)1 << 22)    /* grid-stride kernels (seg, apply) take any larger size */
+
+/* The kernels' argument block (struct brc::cn_args in channel_norm.cuh): 8-byte fields only, so
+ * the two layouts agree without padding rules. */
+typedef struct cn_args {
+    const void *x, *dy, *w, *b;
+    void *out, *mean, *rstd, *rmean, *rvar, *dw, *db, *part, *coef;
+    int64_t n, ns, slices;
+    double eps, momentum;
+    int64_t split;
+} cn_args;
+_Static_assert(sizeof(cn_args) == 19 * 8, "cn_args must match brc::cn_args");
+
+typedef struct cn_launch {
+    int kid;
+    CUfunction fn;
+} cn_launch;
+
+typedef struct cn_impl {
+    int op, dir, eval, run;
+    brc_dtype dt;
+    size_t esize, csize;
+    int64_t n, ch, groups, hw;
+    int w, b;
+    int vs, vp, va, tpb; /* vector widths of seg, plane, apply; plane threads */
+    int64_t split;       /* group_norm: warps per (n, c) segment (a run-time value: it depends on N) */
+    int64_t ns, slices;  /* batch_norm: samples per slice, slices */
+    int64_t chunks;      /* batch_norm: plane CTAs per sample plane */
+    double eps, momentum;
+    size_t coef_off, part_off; /* workspace layout (bytes) */
+    int nk;
+    cn_launch k[MAX_KERNELS];
+} cn_impl;
+
+static const brc__plan_vt cn_vt = {NULL};
+
+static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static size_t round_up(size_t a, size_t b) { return (a + b - 1) / b * b; }
+
+static int pow2ceil(int64_t n) {
+    int p = 1;
+    while (p < n) p *= 2;
+    return p;
+}
+
+/* The widest vector (at most 16 bytes, at most cap elements when cap > 0) dividing n. */
+static int widest_vec(int64_t n, size_t esize, int cap) {
+    int v = (int)(16 / esize);
+    if (cap > 0 && cap < v) v = cap;
+    while (v > 1 && n % v) v /= 2;
+    return v;
+}
+
+/* ---- layouts ------------------------------------------------------------------------------------- */
+
+typedef struct cn_shape {
+    int64_t n, ch, hw;
+} cn_shape;
+
+/* Dense row-major (strides of dims of size 1 ignored). */
+static bool is_dense(const brc_tensor_desc *t) {
+    int64_t expect = 1;
+    for (int d = t->rank - 1; d >= 0; d--) {
+        if (t->shape[d] != 1 && t->strides[d] != expect) return false;
+        expect *= t->shape[d];
+    }
+    return true;
+}
+
+static bool same_shape(const brc_tensor_desc *a, const brc_tensor_desc *b) {
+    if (a->rank != b->rank) return false;
+    for (int d = 0; d < a->rank; d++)
+        if (a->shape[d] != b->shape[d]) return false;
+    return true;
+}
+
+/* Checks the operands against the first (x): rank 2..8, dense, same dtype and shape. */
+static brc_status check_operands(const char *fam, const brc_tensor_desc *const *ts, const char *const *names, int n,
+                                 cn_shape *s) {
+    char what[96];
+    for (int i = 0; i < n; i++) {
+        const brc_tensor_desc *t = ts[i];
+        snprintf(what, sizeof what, "%s: %s", fam, names[i]);
+        brc_status st = brc__tensor_check(t, what);
+        if (st) return st;
+        if (t->rank < 2 || t->rank > 8)
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s has rank %d; [N, C, *spatial] needs rank 2..8", what,
+                              (int)t->rank);
+        if (!is_dense(t))
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                              "%s is not dense row-major (NCHW contiguous); channels-last and strided views are "
+                              "not taken",
+                              what);
+        if (i == 0) {
+            brc_dtype dt = t->dtype;
+            if (dt != BRC_F32 && dt != BRC_F64 && dt != BRC_F16 && dt != BRC_BF16)
+                return brc__error(BRC_STATUS_UNSUPPORTED, "%s: dtype %s is not supported (f32, f64, f16, bf16)", fam,
+                                  brc_dtype_name(dt));
+            continue;
+        }
+        if (t->dtype != ts[0]->dtype)
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s has dtype %s, %s has %s", fam, names[i],
+                              brc_dtype_name(t->dtype), names[0], brc_dtype_name(ts[0]->dtype));
+        if (!same_shape(t, ts[0]))
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s and %s differ in shape", fam, names[i], names[0]);
+    }
+    const brc_tensor_desc *x = ts[0];
+    s->n = x->shape[0];
+    s->ch = x->shape[1];
+    s->hw = 1;
+    for (int d = 2; d < x->rank; d++) s->hw *= x->shape[d]; /* bounded by brc__tensor_check */
+    if (s->ch < 1 || s->ch > MAX_CHANNELS)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: C = %lld channels is outside 1..2^24", fam,
+                          (long long)s->ch);
+    if (s->hw < 1 || s->hw > MAX_SPATIAL)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: the spatial size %lld is outside 1..2^40 (no empty spatial dims)",
+                          fam, (long long)s->hw);
+    return BRC_STATUS_OK;
+}
+
+static brc_status check_flag(const char *fam, const char *name, int v) {
+    if (v == 0 || v == 1) return BRC_STATUS_OK;
+    return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s = %d must be 0 or 1", fam, name, v);
+}
+
+/* ---- kernels ------------------------------------------------------------------------------------- */
+
+static const char *storage_type(brc_dtype t) {
+    switch (t) {
+    case BRC_F64: return "double";
+    case BRC_F16: return "brc::f16";
+    case BRC_BF16: return "brc::bf16";
+    default: return "float";
+    }
+}
+
+static unsigned threads_of(const cn_impl *im, int kid) { return kid == K_PLANE ? (unsigned)im->tpb : THREADS; }
+
+static brc_status get_kernel(brc_context *ctx, const cn_impl *im, int kid, const char *desc, CUfunction *fn) {
+    brc__str snip = {0};
+    brc__str_addf(&snip,
+                  "struct brc_cn {\n"
+                  "  typedef %s T;\n  typedef %s C;\n"
+                  "  static constexpr i64 CH = %lldLL, G = %lldLL, CPG = %lldLL, HW = %lldLL;\n"
+                  "  enum { BN = %d, VS = %d, VP = %d, VA = %d, TPB = %d, W = %d, B = %d, DIR = %d, EVAL = %d,\n"
+                  "         RUN = %d };\n"
+                  "};\n"
+                  "__global__ void __launch_bounds__(%u)\n"
+                  "brc_cn_kernel(brc::cn_args a) { brc::%s<brc_cn>(a); }\n",
+                  storage_type(im->dt), im->csize == 8 ? "double" : "float", (long long)im->ch,
+                  (long long)im->groups, (long long)(im->ch / im->groups), (long long)im->hw, im->op == OP_BATCH,
+                  im->vs, im->vp, im->va, im->tpb, im->w, im->b, im->dir, im->eval, im->run, threads_of(im, kid),
+                  kernel_fns[kid]);
+    brc__str kd = {0};
+    brc__str_addf(&kd, "%s+%s", desc, kernel_fns[kid]);
+    brc_status st;
+    if (snip.oom || kd.oom) {
+        st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", desc);
+    } else {
+        static const char *const sources[] = {"prelude.cuh", "channel_norm.cuh", NULL};
+        brc__kernel_req req = {
+            .template_name = "channel_norm", .sources = sources, .nspec = 15,
+            .spec = {kid, im->dt, im->op, im->ch, im->groups, im->hw, im->vs, im->vp, im->va, im->tpb, im->w, im->b,
+                     im->dir, im->eval, im->run},
+            .snippet = snip.p, .name_expr = "brc_cn_kernel", .descriptor = kd.p};
+        const brc__kernel *k = NULL;
+        st = brc__jit_get(ctx, &req, &k);
+        if (!st && ctx->device >= 0) st = brc__jit_function(ctx, k, fn);
+    }
+    brc__str_free(&snip);
+    brc__str_free(&kd);
+    return st;
+}
+
+/* ---- planning ------------------------------------------------------------------------------------ */
+
+/* What a request is, after its family-specific checks. */
+typedef struct cn_request {
+    int op, dir, eval, run, w, b;
+    int64_t groups;
+    double eps, momentum;
+    cn_shape s;
+    brc_dtype dt;
+} cn_request;
+
+static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_plan_prefs *prefs_in,
+                              brc__family family, brc_plan **out) {
+    brc_status st;
+    const brc_plan_prefs *prefs = brc__prefs_or_default(prefs_in, &st);
+    if (!prefs) return st;
+    const char *fam = op_names[rq->op];
+    size_t esize = brc_dtype_size(rq->dt), csize = rq->dt == BRC_F64 ? 8 : 4;
+    int vmax = (int)(16 / esize), cap = prefs->vector_width;
+    if (cap != 0 && (cap < 1 || cap > vmax || (cap & (cap - 1))))
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: vector_width %d must be a power of two <= %d", fam, cap,
+                          vmax);
+    const int64_t P = rq->s.ch * rq->s.hw;
+    int vs = widest_vec(rq->s.hw, esize, cap), va = widest_vec(P, esize, cap);
+    bool forced = cap != 0 && cap < vmax;
+
+    /* batch_norm's plane: one thread per vector of a sample's [C * HW] plane, up to 256 a CTA;
+     * slices of N so that about four CTAs per SM run (each thread then walks ns samples; at
+     * least 8, so that the partial states stay a small fraction of x). */
+    int tpb = 0;
+    if (rq->op == OP_BATCH) tpb = P / va >= THREADS ? THREADS : P / va <= 32 ? 32 : pow2ceil(P / va);
+    int sms = ctx->sm_count > 0 ? ctx->sm_count : 132; /* offline: an H100's count */
+    bool reduce_bn = rq->op == OP_BATCH && !(rq->eval && rq->dir == 0);
+    int64_t chunks = rq->op == OP_BATCH ? cdiv(P / va, tpb) : 0, slices = 1, ns = rq->s.n;
+    if (reduce_bn && rq->s.n > 0) {
+        slices = cdiv(4 * (int64_t)sms, chunks);
+        int64_t most = cdiv(rq->s.n, 8);
+        if (slices > most) slices = most;
+        if (slices > MAX_SLICES) slices = MAX_SLICES;
+        if (slices < 1) slices = 1;
+        ns = cdiv(rq->s.n, slices);
+        slices = cdiv(rq->s.n, ns);
+    }
+
+    /* group_norm splits each (n, c) segment over `split` warps so that seg has about a full wave
+     * of warps (64 an SM), each part keeping at least 128 vectors. (Measured on an H100: running
+     * the sequence in L2-sized passes of samples or channels, so that apply re-reads from L2, was
+     * slower at every benchmark shape than one pass: the launches and tails cost more.) */
+    int64_t split = 1;
+    if (rq->op == OP_GROUP && rq->s.n > 0) {
+        int64_t nv = rq->s.hw / vs, most = nv / 128 > 1 ? nv / 128 : 1;
+        split = cdiv((int64_t)sms * 64, rq->s.n * rq->s.ch);
+        if (split > most) split = most;
+        if (split < 1) split = 1;
+    }
+
+    /* Canonical descriptor (what determines the kernels) and SKU (what was chosen). */
+    brc__str desc = {0}, sku = {0};
+    const char *dts = brc_dtype_name(rq->dt), *dirs = rq->dir ? "bwd" : "fwd";
+    if (rq->op == OP_GROUP) {
+        brc__str_addf(&desc, "group_norm(dtype=%s,channels=%lld,groups=%lld,spatial=%lld,weight=%d,bias=%d", dts,
+                      (long long)rq->s.ch, (long long)rq->groups, (long long)rq->s.hw, rq->w, rq->b);
+        brc__str_addf(&sku, "bespoke:group_norm<%s,channels=%lld,groups=%lld,spatial=%lld,vec=%d/%d%s%s,%s>",
+                      dts, (long long)rq->s.ch, (long long)rq->groups, (long long)rq->s.hw, vs, va,
+                      rq->w ? ",weight" : "", rq->b ? ",bias" : "", dirs);
+        brc__str_addf(&sku, "%s", rq->dir && (rq->w || rq->b) ? "+seg+fin+wb+apply" : "+seg+fin+apply");
+    } else {
+        brc__str_addf(&desc, "batch_norm(dtype=%s,channels=%lld,spatial=%lld,mode=%s,weight=%d,bias=%d", dts,
+                      (long long)rq->s.ch, (long long)rq->s.hw, rq->eval ? "eval" : "train", rq->w, rq->b);
+        if (!rq->dir && !rq->eval) brc__str_addf(&desc, ",running=%d", rq->run);
+        brc__str_addf(&sku, "bespoke:batch_norm<%s,channels=%lld,spatial=%lld,%s,vec=%d", dts, (long long)rq->s.ch,
+                      (long long)rq->s.hw, rq->eval ? "eval" : "train", va);
+        if (reduce_bn) brc__str_addf(&sku, ",tpb=%d", tpb);
+        brc__str_addf(&sku, "%s%s%s,%s>%s", rq->w ? ",weight" : "", rq->b ? ",bias" : "", rq->run ? ",running" : "",
+                      dirs, reduce_bn ? "+plane+fin+apply" : "+fin+apply");
+    }
+    if (forced) brc__str_addf(&desc, ",vec=%d", cap);
+    brc__str_addf(&desc, ",dir=%s)", dirs);
+    brc__str_addf(&sku, "@%s", ctx->arch);
+    brc_plan *p = NULL;
+    if (desc.oom || sku.oom) {
+        st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fam);
+        goto fail;
+    }
+    if ((st = brc__plan_new(ctx, family, &cn_vt, sizeof(cn_impl), &p))) goto fail;
+    cn_impl *im = p->impl;
+    im->op = rq->op;
+    im->dir = rq->dir;
+    im->eval = rq->eval;
+    im->run = rq->run;
+    im->dt = rq->dt;
+    im->esize = esize;
+    im->csize = csize;
+    im->n = rq->s.n;
+    im->ch = rq->s.ch;
+    im->groups = rq->op == OP_GROUP ? rq->groups : 1;
+    im->hw = rq->s.hw;
+    im->w = rq->w;
+    im->b = rq->b;
+    im->vs = rq->op == OP_GROUP ? vs : 1;
+    im->vp = rq->op == OP_BATCH ? va : 1;
+    im->va = va;
+    im->tpb = reduce_bn ? tpb : 0;
+    im->split = split;
+    im->ns = ns;
+    im->slices = slices;
+    im->eps = rq->eps;
+    im->momentum = rq->momentum;
+
+    /* Workspace: coef [NSTAT][4], then the partial states. */
+    int64_t nstat = rq->op == OP_GROUP ? rq->s.n * rq->groups : rq->s.ch;
+    int64_t units = 0;
+    if (rq->op == OP_GROUP) units = rq->s.n * rq->s.ch * split;
+    else if (reduce_bn) units = slices * (rq->s.hw % va == 0 ? P / va : P);
+    im->coef_off = 0;
+    im->part_off = round_up((size_t)nstat * 4 * csize, WS_ALIGN);
+    p->workspace = rq->s.n > 0 ? im->part_off + (size_t)units * 2 * csize : 0;
+
+    im->chunks = chunks;
+
+    /* The kernel sequence. */
+    int seq[MAX_KERNELS], nk = 0;
+    if (rq->op == OP_GROUP) {
+        seq[nk++] = K_SEG;
+        seq[nk++] = K_GN_FIN;
+        if (rq->dir && (rq->w || rq->b)) seq[nk++] = K_GN_WB;
+        seq[nk++] = K_APPLY;
+    } else {
+        if (reduce_bn) seq[nk++] = K_PLANE;
+        seq[nk++] = K_BN_FIN;
+        seq[nk++] = K_APPLY;
+    }
+    im->nk = nk;
+    for (int i = 0; i < nk; i++) {
+        im->k[i].kid = seq[i];
+        if ((st = get_kernel(ctx, im, seq[i], desc.p, &im->k[i].fn))) goto fail;
+    }
+    brc__plan_publish(p, desc.p, sku.p);
+    *out = p;
+    return BRC_STATUS_OK;
+
+fail:
+    if (p) brc_plan_destroy(p);
+    brc__str_free(&desc);
+    brc__str_free(&sku);
+    return st;
+}
+
+static brc_status check_eps(const char *fam, double eps) {
+    if (eps >= 0) return BRC_STATUS_OK;
+    return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: eps = %g must be >= 0", fam, eps);
+}
+
+static brc_status check_groups(const cn_shape *s, int64_t groups) {
+    if (groups < 1 || s->ch % groups)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "group_norm: groups = %lld must be >= 1 and divide C = %lld",
+                          (long long)groups, (long long)s->ch);
+    return BRC_STATUS_OK;
+}
+
+brc_status brc_group_norm_plan(brc_context *ctx, const brc_group_norm_desc *d, const brc_plan_prefs *prefs,
+                               brc_plan **out) {
+    brc_status st = brc__plan_start(ctx, d, out, "brc_group_norm_plan");
+    if (st) return st;
+    cn_request rq = {OP_GROUP, 0, 0, 0, d->has_weight, d->has_bias, d->groups, d->eps, 0, {0, 0, 0}, d->x.dtype};
+    const brc_tensor_desc *ts[] = {&d->x, &d->y};
+    const char *names[] = {"x", "y"};
+    if ((st = check_flag("group_norm", "has_weight", d->has_weight)) ||
+        (st = check_flag("group_norm", "has_bias", d->has_bias)) || (st = check_eps("group_norm", d->eps)) ||
+        (st = check_operands("group_norm", ts, names, 2, &rq.s)) || (st = check_groups(&rq.s, d->groups)))
+        return st;
+    return plan_common(ctx, &rq, prefs, BRC__FAM_GROUP_NORM, out);
+}
+
+brc_status brc_group_norm_backward_plan(brc_context *ctx, const brc_group_norm_backward_desc *d,
+                                        const brc_plan_prefs *prefs, brc_plan **out) {
+    brc_status st = brc__plan_start(ctx, d, out, "brc_group_norm_backward_plan");
+    if (st) return st;
+    cn_request rq = {OP_GROUP, 1, 0, 0, d->has_weight, d->has_bias, d->groups, 0, 0, {0, 0, 0}, d->x.dtype};
+    const brc_tensor_desc *ts[] = {&d->x, &d->dy, &d->dx};
+    const char *names[] = {"x", "dy", "dx"};
+    if ((st = check_flag("group_norm backward", "has_weight", d->has_weight)) ||
+        (st = check_flag("group_norm backward", "has_bias", d->has_bias)) ||
+        (st = check_operands("group_norm backward", ts, names, 3, &rq.s)) || (st = check_groups(&rq.s, d->groups)))
+        return st;
+    return plan_common(ctx, &rq, prefs, BRC__FAM_GROUP_NORM_BWD, out);
+}
+
+static brc_status check_mode(const char *fam, int mode) {
+    if (mode == BRC_BATCH_NORM_TRAIN || mode == BRC_BATCH_NORM_EVAL) return BRC_STATUS_OK;
+    return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: mode %d is not a batch_norm mode", fam, mode);
+}
+
+/* Training normalizes by the batch: one value per channel has no variance (PyTorch refuses too). */
+static brc_status check_count(const char *fam, const cn_shape *s) {
+    if (s->n * s->hw >= 2) return BRC_STATUS_OK;
+    return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                      "%s: training needs more than one value per channel (N * spatial = %lld)", fam,
+                      (long long)(s->n * s->hw));
+}
+
+brc_status brc_batch_norm_plan(brc_context *ctx, const brc_batch_norm_desc *d, const brc_plan_prefs *prefs,
+                               brc_plan **out) {
+    brc_status st = brc__plan_start(ctx, d, out, "brc_batch_norm_plan");
+    if (st) return st;
+    int eval = d->mode == BRC_BATCH_NORM_EVAL;
+    cn_request rq = {OP_BATCH, 0, eval, d->update_running, d->has_weight, d->has_bias, 1, d->eps, d->momentum,
+                     {0, 0, 0}, d->x.dtype};
+    const brc_tensor_desc *ts[] = {&d->x, &d->y};
+    const char *names[] = {"x", "y"};
+    if ((st = check_mode("batch_norm", (int)d->mode)) || (st = check_flag("batch_norm", "has_weight", d->has_weight)) ||
+        (st = check_flag("batch_norm", "has_bias", d->has_bias)) ||
+        (st = check_flag("batch_norm", "update_running", d->update_running)) || (st = check_eps("batch_norm", d->eps)))
+        return st;
+    if (!(d->momentum >= 0 && d->momentum <= 1))
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "batch_norm: momentum = %g must be in [0, 1]", d->momentum);
+    if (eval && d->update_running)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                          "batch_norm: update_running = 1 in eval mode (running stats are only read there)");
+    if ((st = check_operands("batch_norm", ts, names, 2, &rq.s)) || (!eval && (st = check_count("batch_norm", &rq.s))))
+        return st;
+    return plan_common(ctx, &rq, prefs, BRC__FAM_BATCH_NORM, out);
+}
+
+brc_status brc_batch_norm_backward_plan(brc_context *ctx, const brc_batch_norm_backward_desc *d,
+                                        const brc_plan_prefs *prefs, brc_plan **out) {
+    brc_status st = brc__plan_start(ctx, d, out, "brc_batch_norm_backward_plan");
+    if (st) return st;
+    int eval = d->mode == BRC_BATCH_NORM_EVAL;
+    cn_request rq = {OP_BATCH, 1, eval, 0, d->has_weight, d->has_bias, 1, eval ? d->eps : 0, 0, {0, 0, 0},
+                     d->x.dtype};
+    const brc_tensor_desc *ts[] = {&d->x, &d->dy, &d->dx};
+    const char *names[] = {"x", "dy", "dx"};
+    const char *fam = "batch_norm backward";
+    if ((st = check_mode(fam, (int)d->mode)) || (st = check_flag(fam, "has_weight", d->has_weight)) ||
+        (st = check_flag(fam, "has_bias", d->has_bias)) || (eval && (st = check_eps(fam, d->eps))) ||
+        (st = check_operands(fam, ts, names, 3, &rq.s)) || (!eval && (st = check_count(fam, &rq.s))))
+        return st;
+    return plan_common(ctx, &rq, prefs, BRC__FAM_BATCH_NORM_BWD, out);
+}
+
+/* ---- rebuilding a plan from its descriptor ------------------------------------------------------------ */
+
+brc_status brc__cnorm_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
+    int op = strcmp(d->family, "group_norm") == 0 ? OP_GROUP : strcmp(d->family, "batch_norm") == 0 ? OP_BATCH : -1;
+    if (op < 0) {
+        d->err_col = d->family_col;
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "'%s' is not a channel norm family", d->family);
+    }
+    static const char *const dirs[] = {"fwd", "bwd"};
+    static const char *const modes[] = {"train", "eval"};
+    brc_dtype dt = BRC_F32;
+    int64_t ch = 0, hw = 0, groups = 1, vec = 0, w = 0, b = 0, run = 0;
+    int dir = 0, mode = 0;
+    brc_status st;
+    if ((st = brc__desc_dtype(d, "dtype", &dt)) || (st = brc__desc_int(d, "channels", 1, MAX_CHANNELS, -1, &ch)) ||
+        (st = brc__desc_int(d, "spatial", 1, MAX_SPATIAL, -1, &hw)) ||
+        (op == OP_GROUP && (st = brc__desc_int(d, "groups", 1, MAX_CHANNELS, -1, &groups))) ||
+        (op == OP_BATCH && (st = brc__desc_pick(d, "mode", modes, 2, 0, &mode))) ||
+        (st = brc__desc_int(d, "weight", 0, 1, 0, &w)) || (st = brc__desc_int(d, "bias", 0, 1, 0, &b)) ||
+        (st = brc__desc_pick(d, "dir", dirs, 2, 0, &dir)) || (st = brc__desc_int(d, "vec", 1, 16, 0, &vec)))
+        return st;
+    const char *unused;
+    if (ch < 0) return brc__desc_need(d, "channels", &unused);
+    if (hw < 0) return brc__desc_need(d, "spatial", &unused);
+    if (groups < 0) return brc__desc_need(d, "groups", &unused);
+    if (op == OP_BATCH && dir == 0 && mode == 0 && (st = brc__desc_int(d, "running", 0, 1, 0, &run))) return st;
+    /* Two samples (training batch_norm needs two values a channel): the kernels do not depend on N. */
+    int64_t shape[3] = {2, ch, hw};
+    brc_tensor_desc t;
+    brc_tensor_desc_contiguous(&t, dt, 3, shape);
+    brc_plan_prefs prefs = BRC_PLAN_PREFS_INIT;
+    prefs.vector_width = (int)vec;
+    if (op == OP_GROUP) {
+        if (dir == 0) {
+            brc_group_norm_desc g = {t, t, groups, (int)w, (int)b, 1e-5};
+            return brc_group_norm_plan(ctx, &g, &prefs, out);
+        }
+        brc_group_norm_backward_desc g = {t, t, t, groups, (int)w, (int)b};
+        return brc_group_norm_backward_plan(ctx, &g, &prefs, out);
+    }
+    brc_batch_norm_mode m = mode ? BRC_BATCH_NORM_EVAL : BRC_BATCH_NORM_TRAIN;
+    if (dir == 0) {
+        brc_batch_norm_desc n = {m, t, t, (int)w, (int)b, (int)run, 1e-5, 0.1};
+        return brc_batch_norm_plan(ctx, &n, &prefs, out);
+    }
+    brc_batch_norm_backward_desc n = {m, t, t, t, (int)w, (int)b, 1e-5};
+    return brc_batch_norm_backward_plan(ctx, &n, &prefs, out);
+}
+
+/* ---- running --------------------------------------------------------------------------------------------- */
+
+static brc_status need_ptr(const void *p, size_t align, const char *fn, const char *what, const brc_plan *plan) {
+    if (!p) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s is NULL (%s)", fn, what, plan->descriptor);
+    if ((uintptr_t)p % align)
+        return brc__error(BRC_STATUS_MISALIGNED, "%s: %s %p is not aligned to %zu bytes (%s)", fn, what, p, align,
+                          plan->descriptor);
+    return BRC_STATUS_OK;
+}
+
+/* An optional pointer: NULL is fine, else aligned. */
+static brc_status opt_ptr(const void *p, size_t align, const char *fn, const char *what, const brc_plan *plan) {
+    return p ? need_ptr(p, align, fn, what, plan) : BRC_STATUS_OK;
+}
+
+static brc_status run_start(const brc_plan *plan, brc__family fam, const char *fn, void *ws, size_t ws_size) {
+    brc__error_clear();
+    brc_status st = brc__plan_check_run(plan, fam, fn);
+    if (st) return st;
+    if (plan->workspace == 0) return BRC_STATUS_OK;
+    if (ws_size < plan->workspace)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: workspace of %zu bytes is smaller than the %zu required (%s)",
+                          fn, ws_size, plan->workspace, plan->descriptor);
+    if (!ws) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: workspace is NULL (%s)", fn, plan->descriptor);
+    if ((uintptr_t)ws % WS_ALIGN)
+        return brc__error(BRC_STATUS_MISALIGNED, "%s: workspace %p is not aligned to %d bytes (%s)", fn, ws, WS_ALIGN,
+                          plan->descriptor);
+    return BRC_STATUS_OK;
+}
+
+/* The big operands: aligned to the widest vector any kernel of the plan uses on them. */
+static size_t big_align(const cn_impl *im) {
+    int v = im->va > im->vs ? im->va : im->vs;
+    return (size_t)v * im->esize;
+}
+
+static brc_status launch(const brc_plan *plan, int i, int64_t gx, unsigned gy, cn_args *a, brc_stream stream) {
+    const cn_impl *im = plan->impl;
+    const cn_launch *l = &im->k[i];
+    if (gx <= 0) return BRC_STATUS_OK;
+    if (gx > MAX_GRID && (l->kid == K_SEG || l->kid == K_APPLY)) gx = MAX_GRID; /* grid-stride loops */
+    if (gx > INT32_MAX)
+        return brc__error(BRC_STATUS_UNSUPPORTED, "%s: %lld CTAs for %s exceed the grid limit", plan->descriptor,
+                          (long long)gx, kernel_fns[l->kid]);
+    void *args[1] = {a};
+    CUresult r = brc__cu()->cuLaunchKernel(l->fn, (unsigned)gx, gy, 1, threads_of(im, l->kid), 1, 1, 0,
+                                           (CUstream)stream, args, NULL);
+    if (r != CUDA_SUCCESS)
+        return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel: %s (%s+%s)", brc__cu_errname(r), plan->descriptor,
+                          kernel_fns[l->kid]);
+    return BRC_STATUS_OK;
+}
+
+/* The grid of kernel kid. */
+static int64_t grid_of(const cn_impl *im, int kid) {
+    switch (kid) {
+    case K_SEG: return cdiv(im->n * im->ch * im->split, THREADS / 32);
+    case K_GN_FIN: return cdiv(im->n * im->groups, THREADS);
+    case K_GN_WB: return cdiv(im->ch, THREADS);
+    case K_PLANE: return im->chunks;
+    case K_BN_FIN: return im->ch; /* a CTA per channel */
+    default: return cdiv(im->n * (im->ch * im->hw / im->va), THREADS);
+    }
+}
+
+static brc_status launch_all(const brc_plan *plan, cn_args *a, void *ws, brc_stream stream) {
+    const cn_impl *im = plan->impl;
+    a->part = (char *)ws + im->part_off;
+    a->coef = (char *)ws + im->coef_off;
+    a->n = im->n;
+    a->ns = im->ns;
+    a->slices = im->slices;
+    a->split = im->split;
+    for (int i = 0; i < im->nk; i++) {
+        int kid = im->k[i].kid;
+        brc_status st = launch(plan, i, grid_of(im, kid), kid == K_PLANE ? (unsigned)im->slices : 1, a, stream);
+        if (st) return st;
+    }
+    return BRC_STATUS_OK;
+}
+
+brc_status brc_group_norm_run(const brc_plan *plan, const void *x, const void *weight, const void *bias, void *y,
+                              void *mean, void *rstd, void *workspace, size_t workspace_size, brc_stream stream) {
+    const char *fn = "brc_group_norm_run";
+    brc_status st = run_start(plan, BRC__FAM_GROUP_NORM, fn, workspace, workspace_size);
+    if (st) return st;
+    const cn_impl *im = plan->impl;
+    if (im->n == 0) return BRC_STATUS_OK;
+    size_t al = big_align(im);
+    if ((st = need_ptr(x, al, fn, "x", plan)) || (st = need_ptr(y, al, fn, "y", plan)) ||
+        (im->w && (st = need_ptr(weight, im->esize, fn, "weight", plan))) ||
+        (im->b && (st = need_ptr(bias, im->esize, fn, "bias", plan))) ||
+        (st = opt_ptr(mean, im->csize, fn, "mean", plan)) || (st = opt_ptr(rstd, im->csize, fn, "rstd", plan)))
+        return st;
+    cn_args a = {.x = x, .w = im->w ? weight : NULL, .b = im->b ? bias : NULL, .out = y, .mean = mean, .rstd = rstd,
+                 .eps = im->eps};
+    return launch_all(plan, &a, workspace, stream);
+}
+
+brc_status brc_group_norm_backward_run(const brc_plan *plan, const void *x, const void *dy, const void *weight,
+                                       const void *mean, const void *rstd, void *dx, void *dweight, void *dbias,
+                                       void *workspace, size_t workspace_size, brc_stream stream) {
+    const char *fn = "brc_group_norm_backward_run";
+    brc_status st = run_start(plan, BRC__FAM_GROUP_NORM_BWD, fn, workspace, workspace_size);
+    if (st) return st;
+    const cn_impl *im = plan->impl;
+    if (im->n == 0) return BRC_STATUS_OK; /* dweight, dbias: sums over no samples are not written */
+    size_t al = big_align(im);
+    if ((st = need_ptr(x, al, fn, "x", plan)) || (st = need_ptr(dy, al, fn, "dy", plan)) ||
+        (st = need_ptr(dx, al, fn, "dx", plan)) || (st = need_ptr(mean, im->csize, fn, "mean", plan)) ||
+        (st = need_ptr(rstd, im->csize, fn, "rstd", plan)) ||
+        (im->w && (st = need_ptr(weight, im->esize, fn, "weight", plan))) ||
+        (im->w && (st = need_ptr(dweight, im->esize, fn, "dweight", plan))) ||
+        (im->b && (st = need_ptr(dbias, im->esize, fn, "dbias", plan))))
+        return st;
+    cn_args a = {.x = x, .dy = dy, .w = im->w ? weight : NULL, .out = dx, .mean = (void *)(uintptr_t)mean,
+                 .rstd = (void *)(uintptr_t)rstd, .dw = im->w ? dweight : NULL, .db = im->b ? dbias : NULL};
+    return launch_all(plan, &a, workspace, stream);
+}
+
+brc_status brc_batch_norm_run(const brc_plan *plan, const void *x, const void *weight, const void *bias, void *y,
+                              void *mean, void *rstd, void *running_mean, void *running_var, void *workspace,
+                              size_t workspace_size, brc_stream stream) {
+    const char *fn = "brc_batch_norm_run";
+    brc_status st = run_start(plan, BRC__FAM_BATCH_NORM, fn, workspace, workspace_size);
+    if (st) return st;
+    const cn_impl *im = plan->impl;
+    if (im->n == 0) return BRC_STATUS_OK;
+    size_t al = big_align(im);
+    bool need_running = im->eval || im->run;
+    if ((st = need_ptr(x, al, fn, "x", plan)) || (st = need_ptr(y, al, fn, "y", plan)) ||
+        (im->w && (st = need_ptr(weight, im->esize, fn, "weight", plan))) ||
+        (im->b && (st = need_ptr(bias, im->esize, fn, "bias", plan))) ||
+        (!im->eval && (st = opt_ptr(mean, im->csize, fn, "mean", plan))) ||
+        (!im->eval && (st = opt_ptr(rstd, im->csize, fn, "rstd", plan))) ||
+        (need_running && (st = need_ptr(running_mean, im->csize, fn, "running_mean", plan))) ||
+        (need_running && (st = need_ptr(running_var, im->csize, fn, "running_var", plan))))
+        return st;
+    cn_args a = {.x = x, .w = im->w ? weight : NULL, .b = im->b ? bias : NULL, .out = y,
+                 .mean = im->eval ? NULL : mean, .rstd = im->eval ? NULL : rstd,
+                 .rmean = need_running ? running_mean : NULL, .rvar = need_running ? running_var : NULL,
+                 .eps = im->eps, .momentum = im->momentum};
+    return launch_all(plan, &a, workspace, stream);
+}
+
+brc_status brc_batch_norm_backward_run(const brc_plan *plan, const void *x, const void *dy, const void *weight,
+                                       const void *mean, const void *rstd, const void *running_mean,
+                                       const void *running_var, void *dx, void *dweight, void *dbias, void *workspace,
+                                       size_t workspace_size, brc_stream stream) {
+    const char *fn = "brc_batch_norm_backward_run";
+    brc_status st = run_start(plan, BRC__FAM_BATCH_NORM_BWD, fn, workspace, workspace_size);
+    if (st) return st;
+    const cn_impl *im = plan->impl;
+    if (im->n == 0) return BRC_STATUS_OK;
+    size_t al = big_align(im);
+    if ((st = need_ptr(x, al, fn, "x", plan)) || (st = need_ptr(dy, al, fn, "dy", plan)) ||
+        (st = need_ptr(dx, al, fn, "dx", plan)) ||
+        (!im->eval && (st = need_ptr(mean, im->csize, fn, "mean", plan))) ||
+        (!im->eval && (st = need_ptr(rstd, im->csize, fn, "rstd", plan))) ||
+        (im->eval && (st = need_ptr(running_mean, im->csize, fn, "running_mean", plan))) ||
+        (im->eval && (st = need_ptr(running_var, im->csize, fn, "running_var", plan))) ||
+        (im->w && (st = need_ptr(weight, im->esize, fn, "weight", plan))) ||
+        (im->w && (st = need_ptr(dweight, im->esize, fn, "dweight", plan))) ||
+        (im->b && (st = need_ptr(dbias, im->esize, fn, "dbias", plan))))
+        return st;
+    /* The plane centres on the statistics' mean: the saved one, or running_mean in eval mode. */
+    cn_args a = {.x = x, .dy = dy, .w = im->w ? weight : NULL, .out = dx,
+                 .mean = (void *)(uintptr_t)(im->eval ? running_mean : mean),
+                 .rstd = (void *)(uintptr_t)(im->eval ? NULL : rstd),
+                 .rvar = (void *)(uintptr_t)(im->eval ? running_var : NULL), .dw = im->w ? dweight : NULL,
+                 .db = im->b ? dbias : NULL, .eps = im->eps};
+    return launch_all(plan, &a, workspace, stream);
+}

@@ -1,0 +1,255 @@
+/* Channel norm family without a GPU: group_norm and batch_norm, every direction and mode, compile
+ * for sm_80 and sm_90 (offline contexts) at a handful of shapes (odd spatial sizes: scalar vectors;
+ * round ones: 16-byte vectors; f64), each plan made from its canonical descriptor and giving it
+ * back; plans made through the API rebuild the same plan from their descriptors; and the
+ * validation rules of channel_norm.h each give their status and name the operand. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "testutil.h"
+
+typedef struct job {
+    int sm;
+    brc_dtype dt;
+    int64_t ch, groups, hw;
+} job;
+
+ParameterizedTestParameters(cnorm_compile, every_op_mode_and_direction) {
+    static job jobs[] = {
+        {80, BRC_BF16, 512, 32, 4096}, {80, BRC_F32, 6, 3, 7},   {90, BRC_BF16, 256, 32, 3136},
+        {90, BRC_F64, 12, 4, 1089},    {90, BRC_F16, 1024, 1024, 1},
+    };
+    return cr_make_param_array(job, jobs, sizeof jobs / sizeof jobs[0]);
+}
+
+/* The canonical descriptors of every op of the family for (dtype, C, G, HW). */
+static int canonical(const job *j, char out[][200]) {
+    const char *d = brc_dtype_name(j->dt);
+    long long c = (long long)j->ch, g = (long long)j->groups, hw = (long long)j->hw;
+    int n = 0;
+    snprintf(out[n++], 200, "group_norm(dtype=%s,channels=%lld,groups=%lld,spatial=%lld,weight=1,bias=1,dir=fwd)", d,
+             c, g, hw);
+    snprintf(out[n++], 200, "group_norm(dtype=%s,channels=%lld,groups=%lld,spatial=%lld,weight=0,bias=0,dir=fwd)", d,
+             c, g, hw);
+    snprintf(out[n++], 200, "group_norm(dtype=%s,channels=%lld,groups=%lld,spatial=%lld,weight=1,bias=1,dir=bwd)", d,
+             c, g, hw);
+    snprintf(out[n++], 200,
+             "batch_norm(dtype=%s,channels=%lld,spatial=%lld,mode=train,weight=1,bias=1,running=1,dir=fwd)", d, c, hw);
+    snprintf(out[n++], 200, "batch_norm(dtype=%s,channels=%lld,spatial=%lld,mode=eval,weight=1,bias=0,dir=fwd)", d, c,
+             hw);
+    snprintf(out[n++], 200, "batch_norm(dtype=%s,channels=%lld,spatial=%lld,mode=train,weight=1,bias=1,dir=bwd)", d, c,
+             hw);
+    snprintf(out[n++], 200, "batch_norm(dtype=%s,channels=%lld,spatial=%lld,mode=eval,weight=0,bias=1,dir=bwd)", d, c,
+             hw);
+    return n;
+}
+
+ParameterizedTest(job *j, cnorm_compile, every_op_mode_and_direction, .timeout = 600) {
+    setenv("BARACUDA_CACHE_DISABLE", "1", 1); /* really compile */
+    brc__cache_reset();
+    char arch[16];
+    snprintf(arch, sizeof arch, "sm_%d", j->sm);
+    brc_context *ctx = tu_offline(arch);
+    char descs[8][200];
+    int n = canonical(j, descs), kernels = 0;
+    for (int i = 0; i < n; i++) {
+        brc_plan *p = NULL;
+        brc_status s = brc__plan_from_descriptor(ctx, descs[i], &p);
+        cr_expect_eq(s, BRC_STATUS_OK, "%s on %s: %s\n%s", descs[i], arch, brc_last_error(), brc_last_jit_log());
+        if (s) continue;
+        cr_expect_str_eq(brc_plan_descriptor(p), descs[i], "the descriptor round-trips");
+        const char *sku = brc_plan_sku(p);
+        cr_expect(strstr(sku, "bespoke:") == sku && strstr(sku, arch), "sku %s", sku);
+        for (const char *q = strchr(sku, '+'); q; q = strchr(q + 1, '+')) kernels++;
+        cr_log_info("%s -> %s", descs[i], sku);
+        brc_plan_destroy(p);
+    }
+    brc_jit_stats st;
+    brc_jit_stats_get(&st);
+    /* Kernels shared between plans (the same specialization) compile once. */
+    cr_expect(st.compiles > 0 && st.compiles <= (uint64_t)kernels, "%llu compiles for %d kernels",
+              (unsigned long long)st.compiles, kernels);
+    cr_log_info("%s %s: %d kernels, %llu compiles, %.0f ms", arch, brc_dtype_name(j->dt), kernels,
+                (unsigned long long)st.compiles, st.compile_ms);
+    brc_context_destroy(ctx);
+}
+
+/* ---- plans made through the API, rebuilt from their descriptors ---------------------------------------- */
+
+static brc_tensor_desc nchw(brc_dtype t, int64_t n, int64_t c, int64_t h, int64_t w) {
+    int64_t shape[4] = {n, c, h, w};
+    brc_tensor_desc d;
+    brc_tensor_desc_contiguous(&d, t, 4, shape);
+    return d;
+}
+
+static void round_trip(brc_context *ctx, brc_plan *p) {
+    brc_plan *q = NULL;
+    cr_assert_eq(brc__plan_from_descriptor(ctx, brc_plan_descriptor(p), &q), BRC_STATUS_OK, "%s: %s",
+                 brc_plan_descriptor(p), brc_last_error());
+    cr_expect_str_eq(brc_plan_descriptor(q), brc_plan_descriptor(p));
+    cr_expect_str_eq(brc_plan_sku(q), brc_plan_sku(p), "the same kernels");
+    brc_plan_destroy(q);
+    brc_plan_destroy(p);
+}
+
+Test(cnorm_desc, api_plans_round_trip) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_offline("sm_90");
+    brc_plan *p = NULL;
+    brc_tensor_desc x = nchw(BRC_BF16, 32, 512, 64, 64);
+    brc_group_norm_desc g = {x, x, 32, 1, 1, 1e-5};
+    cr_assert_eq(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_descriptor(p),
+                     "group_norm(dtype=bf16,channels=512,groups=32,spatial=4096,weight=1,bias=1,dir=fwd)");
+    cr_expect_str_eq(brc_plan_sku(p), "bespoke:group_norm<bf16,channels=512,groups=32,spatial=4096,vec=8/8,"
+                                      "weight,bias,fwd>+seg+fin+apply@sm_90");
+    cr_expect(brc_plan_workspace_size(p) >= (size_t)32 * 512 * 2 * 4, "the segments' states");
+    round_trip(ctx, p);
+    /* Instance norm of [3, 5, 7, 1]: G = C, odd spatial size, so scalar accesses. */
+    brc_tensor_desc xi = nchw(BRC_F32, 3, 5, 7, 1);
+    brc_group_norm_backward_desc gb = {xi, xi, xi, 5, 1, 0};
+    cr_assert_eq(brc_group_norm_backward_plan(ctx, &gb, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_descriptor(p),
+                     "group_norm(dtype=f32,channels=5,groups=5,spatial=7,weight=1,bias=0,dir=bwd)");
+    cr_expect(strstr(brc_plan_sku(p), "vec=1/1,") && strstr(brc_plan_sku(p), "+wb+apply@"), "%s", brc_plan_sku(p));
+    round_trip(ctx, p);
+    brc_tensor_desc xb = nchw(BRC_F32, 64, 256, 56, 56);
+    brc_batch_norm_desc b = {BRC_BATCH_NORM_TRAIN, xb, xb, 1, 1, 1, 1e-5, 0.1};
+    cr_assert_eq(brc_batch_norm_plan(ctx, &b, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_descriptor(p),
+                     "batch_norm(dtype=f32,channels=256,spatial=3136,mode=train,weight=1,bias=1,running=1,dir=fwd)");
+    cr_expect_str_eq(brc_plan_sku(p), "bespoke:batch_norm<f32,channels=256,spatial=3136,train,vec=4,tpb=256,weight,"
+                                      "bias,running,fwd>+plane+fin+apply@sm_90");
+    round_trip(ctx, p);
+    /* [N, C] input, eval, with a forced scalar vector: the descriptor says vec=1. */
+    int64_t s2[2] = {256, 1024};
+    brc_tensor_desc x2;
+    brc_tensor_desc_contiguous(&x2, BRC_BF16, 2, s2);
+    brc_plan_prefs pr = BRC_PLAN_PREFS_INIT;
+    pr.vector_width = 1;
+    brc_batch_norm_backward_desc bb = {BRC_BATCH_NORM_EVAL, x2, x2, x2, 0, 0, 1e-5};
+    cr_assert_eq(brc_batch_norm_backward_plan(ctx, &bb, &pr, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_descriptor(p),
+                     "batch_norm(dtype=bf16,channels=1024,spatial=1,mode=eval,weight=0,bias=0,vec=1,dir=bwd)");
+    round_trip(ctx, p);
+    brc_context_destroy(ctx);
+}
+
+Test(cnorm_desc, bad_descriptors_name_the_column) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_offline("sm_90");
+    static const struct {
+        const char *text;
+        brc_status st;
+        const char *msg;
+    } cases[] = {
+        {"group_norm(dtype=f32,channels=6,groups=4,spatial=7)", BRC_STATUS_INVALID_ARGUMENT, "must be >= 1 and divide"},
+        {"group_norm(dtype=f32,channels=6,spatial=7)", BRC_STATUS_INVALID_ARGUMENT, "needs a 'groups' key"},
+        {"batch_norm(dtype=f32,channels=6,spatial=7,groups=2)", BRC_STATUS_INVALID_ARGUMENT, "unknown key 'groups'"},
+        {"batch_norm(dtype=f32,channels=6,spatial=7,mode=eval,running=1)", BRC_STATUS_INVALID_ARGUMENT,
+         "unknown key 'running'"},
+        {"batch_norm(dtype=f32,channels=6,spatial=7,mode=test)", BRC_STATUS_INVALID_ARGUMENT, "one of train, eval"},
+        {"batch_norm(dtype=i32,channels=6,spatial=7)", BRC_STATUS_UNSUPPORTED, "dtype i32 is not supported"},
+        {"batch_norm(dtype=f32,channels=0,spatial=7)", BRC_STATUS_INVALID_ARGUMENT, "channels: 0 is outside"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        brc_plan *p = NULL;
+        brc__error_clear();
+        brc_status s = brc__plan_from_descriptor(ctx, cases[i].text, &p);
+        cr_expect_eq(s, cases[i].st, "%s: %s", cases[i].text, brc_last_error());
+        cr_expect(strstr(brc_last_error(), cases[i].msg) != NULL, "%s: message '%s'", cases[i].text, brc_last_error());
+        cr_expect(strstr(brc_last_error(), "column ") == brc_last_error(), "%s", brc_last_error());
+        cr_expect_null(p);
+    }
+    brc_context_destroy(ctx);
+}
+
+/* ---- validation rules ---------------------------------------------------------------------------------- */
+
+static void expect_fail(brc_status got, brc_status want, const char *needle, brc_plan *p) {
+    cr_expect_eq(got, want, "status %s, message: %s", brc_status_name(got), brc_last_error());
+    cr_expect(strstr(brc_last_error(), needle) != NULL, "message '%s' lacks '%s'", brc_last_error(), needle);
+    cr_expect_null(p);
+}
+
+Test(cnorm_rules, bad_shapes_and_arguments) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_offline("sm_90");
+    brc_plan *p = NULL;
+    brc_tensor_desc x = nchw(BRC_F32, 2, 6, 5, 5);
+
+    expect_fail(brc_group_norm_plan(ctx, NULL, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "desc is NULL", p);
+    brc_group_norm_desc g = {x, x, 4, 1, 1, 1e-5};
+    expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "groups = 4 must be >= 1 and divide C = 6", p);
+    g.groups = 0;
+    expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "groups = 0", p);
+    g = (brc_group_norm_desc){x, nchw(BRC_F32, 2, 6, 5, 4), 3, 1, 1, 1e-5};
+    expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y and x differ in shape", p);
+    g = (brc_group_norm_desc){x, nchw(BRC_F16, 2, 6, 5, 5), 3, 1, 1, 1e-5};
+    expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y has dtype f16", p);
+    g = (brc_group_norm_desc){x, x, 3, 1, 1, -1e-5};
+    expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "eps = -1e-05 must be >= 0", p);
+    g.eps = NAN;
+    expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "eps", p);
+    g = (brc_group_norm_desc){x, x, 3, 2, 1, 1e-5};
+    expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "has_weight = 2", p);
+    /* Channels-last strides (N, C, H, W with C innermost) are not taken. */
+    brc_tensor_desc cl = x;
+    cl.strides[1] = 1, cl.strides[3] = 6, cl.strides[2] = 30, cl.strides[0] = 150;
+    g = (brc_group_norm_desc){cl, cl, 3, 1, 1, 1e-5};
+    expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "group_norm: x is not dense", p);
+    int64_t s1[1] = {6};
+    brc_tensor_desc r1;
+    brc_tensor_desc_contiguous(&r1, BRC_F32, 1, s1);
+    g = (brc_group_norm_desc){r1, r1, 3, 1, 1, 1e-5};
+    expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "x has rank 1", p);
+    g = (brc_group_norm_desc){nchw(BRC_I32, 2, 6, 5, 5), nchw(BRC_I32, 2, 6, 5, 5), 3, 1, 1, 1e-5};
+    expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_UNSUPPORTED, "dtype i32", p);
+    brc_group_norm_backward_desc gb = {x, x, nchw(BRC_F32, 2, 6, 5, 6), 3, 1, 1};
+    expect_fail(brc_group_norm_backward_plan(ctx, &gb, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "dx and x differ", p);
+    gb = (brc_group_norm_backward_desc){x, x, x, 5, 1, 1};
+    expect_fail(brc_group_norm_backward_plan(ctx, &gb, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "divide C = 6", p);
+
+    brc_batch_norm_desc b = {BRC_BATCH_NORM_TRAIN, x, x, 1, 1, 1, 1e-5, 1.5};
+    expect_fail(brc_batch_norm_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "momentum = 1.5 must be in [0, 1]", p);
+    b.momentum = -0.1;
+    expect_fail(brc_batch_norm_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "momentum = -0.1", p);
+    b.momentum = 0.1, b.eps = -1;
+    expect_fail(brc_batch_norm_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "batch_norm: eps = -1", p);
+    b = (brc_batch_norm_desc){BRC_BATCH_NORM_EVAL, x, x, 1, 1, 1, 1e-5, 0.1};
+    expect_fail(brc_batch_norm_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "update_running = 1 in eval mode", p);
+    b = (brc_batch_norm_desc){(brc_batch_norm_mode)3, x, x, 1, 1, 0, 1e-5, 0.1};
+    expect_fail(brc_batch_norm_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "mode 3 is not a batch_norm mode", p);
+    b = (brc_batch_norm_desc){BRC_BATCH_NORM_TRAIN, x, nchw(BRC_F32, 2, 5, 5, 5), 1, 1, 0, 1e-5, 0.1};
+    expect_fail(brc_batch_norm_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y and x differ in shape", p);
+    /* One value per channel: no batch variance in training (eval takes it). */
+    brc_tensor_desc one = nchw(BRC_F32, 1, 6, 1, 1);
+    b = (brc_batch_norm_desc){BRC_BATCH_NORM_TRAIN, one, one, 1, 1, 0, 1e-5, 0.1};
+    expect_fail(brc_batch_norm_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "more than one value per channel", p);
+    b.mode = BRC_BATCH_NORM_EVAL;
+    cr_expect_eq(brc_batch_norm_plan(ctx, &b, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    brc_plan_destroy(p);
+    p = NULL;
+    brc_batch_norm_backward_desc bb = {BRC_BATCH_NORM_TRAIN, x, nchw(BRC_BF16, 2, 6, 5, 5), x, 1, 1, 1e-5};
+    expect_fail(brc_batch_norm_backward_plan(ctx, &bb, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "dy has dtype bf16", p);
+    bb = (brc_batch_norm_backward_desc){BRC_BATCH_NORM_EVAL, x, x, x, 1, 1, -2};
+    expect_fail(brc_batch_norm_backward_plan(ctx, &bb, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "eps = -2", p);
+    brc_plan_prefs pr = BRC_PLAN_PREFS_INIT;
+    pr.vector_width = 3;
+    b = (brc_batch_norm_desc){BRC_BATCH_NORM_TRAIN, x, x, 1, 1, 0, 1e-5, 0.1};
+    expect_fail(brc_batch_norm_plan(ctx, &b, &pr, &p), BRC_STATUS_INVALID_ARGUMENT, "vector_width 3", p);
+
+    /* Offline plans refuse to run; a plan of another family is refused. */
+    g = (brc_group_norm_desc){x, x, 3, 0, 0, 1e-5};
+    cr_assert_eq(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_eq(brc_group_norm_run(p, (void *)256, NULL, NULL, (void *)256, NULL, NULL, (void *)256, 1 << 20, NULL),
+                 BRC_STATUS_WRONG_PLAN);
+    cr_expect_eq(brc_batch_norm_run(p, (void *)256, NULL, NULL, (void *)256, NULL, NULL, NULL, NULL, (void *)256,
+                                    1 << 20, NULL),
+                 BRC_STATUS_WRONG_PLAN);
+    brc_plan_destroy(p);
+    brc_context_destroy(ctx);
+}
