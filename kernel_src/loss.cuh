@@ -78,6 +78,17 @@ __device__ __forceinline__ void ce_fwd(const loss_args& A) {
         const bool ok = row < A.rows;
         const T* xr = (const T*)A.x + (ok ? row : 0) * A.sx;
         const T* tr = (const T*)A.t + (ok ? row : 0) * A.st;
+        // The row leader fetches the target class, its logit and weight first, so that their
+        // latency overlaps the row's loads.
+        i64 y = A.ignore;
+        C xy = C(0), wy = C(1);
+        if (!K::PROB && ok && t == 0) {
+            y = ce_target<K>(A, row, ok);
+            if (y != A.ignore && y >= 0 && y < K::COLS) {
+                xy = (C)io<T>::load(xr[y]);
+                if (K::W) wy = (C)io<T>::load(((const T*)A.w)[y]);
+            }
+        }
         pr<C> ms = mk(ninf<C>(), C(0));
         C sx = C(0), su = C(0);
         for (int it = 0; it < K::ITER; it++) {
@@ -120,7 +131,6 @@ __device__ __forceinline__ void ce_fwd(const loss_args& A) {
                 l = lse * su - sx;
                 d = C(1);
             } else {
-                const i64 y = ce_target<K>(A, row, ok);
                 if (y == A.ignore) {
                     l = C(0);
                     d = C(0);
@@ -128,8 +138,7 @@ __device__ __forceinline__ void ce_fwd(const loss_args& A) {
                     l = qnan_<C>();
                     d = C(0);
                 } else {
-                    const C wy = K::W ? (C)io<T>::load(((const T*)A.w)[y]) : C(1);
-                    const C nll = wy * (lse - (C)io<T>::load(xr[y]));
+                    const C nll = wy * (lse - xy);
                     l = K::SMOOTH ? (C(1) - eps) * nll + epsc * (lse * su - sx) : nll;
                     d = wy;
                 }
@@ -177,20 +186,22 @@ __device__ __forceinline__ void nll_fwd(const loss_args& A) {
     if (threadIdx.x == 0) ((pr<C>*)A.part)[blockIdx.x] = buf[0];
 }
 
-// ---- the mean's divisor for the class-loss backward (index targets): sum of w[y] not ignored ----
+// ---- the mean's divisor for the class-loss backward (index targets): sum of w[y] not ignored, ----
+// ---- one CTA of 1024 threads, fixed order -----------------------------------------------------------
 template <class K>
 __device__ __forceinline__ void ce_denom(const loss_args& A) {
     typedef typename K::T T;
     typedef typename K::C C;
-    __shared__ C buf[256];
+    __shared__ C buf[1024];
     C s = C(0);
-    for (i64 row = threadIdx.x; row < A.rows; row += 256) {
+#pragma unroll 8
+    for (i64 row = threadIdx.x; row < A.rows; row += 1024) {
         const i64 y = ce_target<K>(A, row, true);
         if (y != A.ignore && y >= 0 && y < K::COLS) s += K::W ? (C)io<T>::load(((const T*)A.w)[y]) : C(1);
     }
     buf[threadIdx.x] = s;
     __syncthreads();
-    for (int h = 128; h > 0; h >>= 1) {
+    for (int h = 512; h > 0; h >>= 1) {
         if ((int)threadIdx.x < h) buf[threadIdx.x] += buf[threadIdx.x + h];
         __syncthreads();
     }
@@ -315,17 +326,18 @@ __device__ __forceinline__ void ce_bwd(const loss_args& A) {
     }
 }
 
-// ---- the final reduction: one CTA adds the partials in a fixed order --------------------------------
+// ---- the final reduction: one CTA of 1024 threads adds the partials in a fixed order --------------------------------
 template <class K>
 __device__ __forceinline__ void loss_final(const loss_args& A) {
     typedef typename K::T T;
     typedef typename K::C C;
-    __shared__ pr<C> buf[256];
+    __shared__ pr<C> buf[1024];
     pr<C> s = mk(C(0), C(0));
-    for (i64 i = threadIdx.x; i < A.nparts; i += 256) s = add_op::f(s, ((const pr<C>*)A.part)[i]);
+#pragma unroll 8
+    for (i64 i = threadIdx.x; i < A.nparts; i += 1024) s = add_op::f(s, ((const pr<C>*)A.part)[i]);
     buf[threadIdx.x] = s;
     __syncthreads();
-    for (int h = 128; h > 0; h >>= 1) {
+    for (int h = 512; h > 0; h >>= 1) {
         if ((int)threadIdx.x < h) buf[threadIdx.x] = add_op::f(buf[threadIdx.x], buf[threadIdx.x + h]);
         __syncthreads();
     }

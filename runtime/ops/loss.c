@@ -22,7 +22,7 @@ static const char *const red_names[] = {"none", "mean", "sum", "batchmean"};
 static const char *const target_names[] = {"i32", "i64", "prob"};
 
 #define MAX_COLS ((int64_t)1 << 30)
-enum { WS_ALIGN = 256, ONE_CTA = 256, DENOM_THREADS = 1024, PW_THREADS = 256 };
+enum { WS_ALIGN = 256, NLL_THREADS = 256, FINAL_THREADS = 1024, DENOM_THREADS = 1024, PW_THREADS = 256 };
 
 /* The kernels' argument block (struct brc::loss_args in loss.cuh): 8-byte fields only. */
 typedef struct loss_args {
@@ -227,7 +227,7 @@ static brc_status get_kernel(brc_context *ctx, const loss_impl *im, int kid, con
         if (kid == K_FINAL) nll = prob = idx64 = w = smooth = posw = logt = kind = bwd = 0;
         if (kid == K_CE_DENOM) nll = prob = smooth = posw = logt = kind = bwd = 0, red = 1;
         if (kid == K_FINAL || kid == K_PW) cols = 0; /* pos_weight's length is a run-time argument */
-        threads = kid == K_FINAL ? ONE_CTA : kid == K_CE_DENOM ? DENOM_THREADS : threads;
+        threads = kid == K_FINAL ? FINAL_THREADS : kid == K_CE_DENOM ? DENOM_THREADS : threads;
         suffix = kid == K_FINAL ? "+final" : kid == K_CE_DENOM ? "+denom" : "";
     }
     int cls = im->cls;
@@ -415,7 +415,7 @@ static brc_status class_plan(brc_context *ctx, const brc_cross_entropy_desc *d, 
     bool extra = bwd ? (red == 1 && !prob) : red != 0;
     if (nll_fwd)
         brc__str_addf(&sku, "bespoke:%s<%s,classes=%lld,target=%s,threads=%d%s,%s,fwd>", fam, brc_dtype_name(dt),
-                      (long long)C, tn, ONE_CTA, d->has_weight ? ",weight" : "", red_names[red]);
+                      (long long)C, tn, NLL_THREADS, d->has_weight ? ",weight" : "", red_names[red]);
     else
         brc__str_addf(&sku, "bespoke:%s<%s,classes=%lld,target=%s,vec=%d,tpr=%d,rpb=%d,chunks=%d%s%s,%s,%s>", fam,
                       brc_dtype_name(dt), (long long)C, tn, g.vec, g.tpr, g.rpb, g.iter,
@@ -434,11 +434,13 @@ static brc_status class_plan(brc_context *ctx, const brc_cross_entropy_desc *d, 
                       .cols = C, .sx = sx, .st = st_row, .sdx = sdx, .ts = ts, .ls = ls, .ignore = d->ignore_index,
                       .eps = d->label_smoothing, .count = (double)N, .g = g, .has_extra = extra};
     if (nll_fwd) {
-        im->threads = ONE_CTA;
-        im->grid = grid_for(ctx, cdiv(N, ONE_CTA), ONE_CTA, 1);
+        im->threads = NLL_THREADS;
+        im->grid = grid_for(ctx, cdiv(N, NLL_THREADS), NLL_THREADS, 1);
     } else {
         im->threads = (unsigned)(g.tpr * g.rpb);
-        im->grid = grid_for(ctx, cdiv(N, g.rpb), im->threads, 8);
+        /* Up to 4 waves: CTAs that finish early are replaced (a one-wave persistent grid idles
+         * up to a row per CTA at the end), and the partials stay few enough for one CTA to add. */
+        im->grid = grid_for(ctx, cdiv(N, g.rpb), im->threads, 4);
     }
     if (!bwd && red != 0) {
         im->nparts = im->grid;
@@ -758,7 +760,7 @@ brc_status brc_cross_entropy_run(const brc_plan *plan, const void *input, const 
     a.out = loss;
     a.lse = nll ? NULL : lse;
     if (im->grid > 0 && (st = launch(plan, im->fn, im->grid, im->threads, &a, stream))) return st;
-    if (im->has_extra) return launch(plan, im->fn_extra, 1, ONE_CTA, &a, stream);
+    if (im->has_extra) return launch(plan, im->fn_extra, 1, FINAL_THREADS, &a, stream);
     return BRC_STATUS_OK;
 }
 
@@ -822,7 +824,7 @@ brc_status brc_pointwise_loss_run(const brc_plan *plan, const void *input, const
     a.pw = im->posw ? pos_weight : NULL;
     a.out = loss;
     if (im->grid > 0 && (st = launch(plan, im->fn, im->grid, PW_THREADS, &a, stream))) return st;
-    if (im->has_extra) return launch(plan, im->fn_extra, 1, ONE_CTA, &a, stream);
+    if (im->has_extra) return launch(plan, im->fn_extra, 1, FINAL_THREADS, &a, stream);
     return BRC_STATUS_OK;
 }
 
