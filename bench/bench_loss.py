@@ -235,8 +235,11 @@ class Bench:
                 lr = F.l1_loss(xr, y)
                 torch_b, note = (lambda: torch.autograd.grad(lr, xr, gy, retain_graph=True)), "autograd of F.l1_loss"
             else:
-                torch_b = lambda: torch.ops.aten.binary_cross_entropy_with_logits_backward(gy, x, y, None, None, 1)
-                note = "aten.binary_cross_entropy_with_logits_backward"
+                # Composite in PyTorch 2.x (no aten backward kernel): autograd of the forward.
+                xr = x.detach().requires_grad_(True)
+                lr = F.binary_cross_entropy_with_logits(xr, y)
+                torch_b = lambda: torch.autograd.grad(lr, xr, gy, retain_graph=True)
+                note = "autograd of F.binary_cross_entropy_with_logits"
             sl = slice(0, min(n, 1 << 20))
 
             def ref_b():
