@@ -43,7 +43,9 @@
  * gradients as PyTorch (bce: w (x - y) / max(x (1 - x), 1e-12); smooth_l1/huber: the clamped d).
  *
  * Dtypes: f32, f16, bf16 (computed in f32) and f64 (computed in f64); the loss and the gradients
- * are in the input's dtype. Reductions accumulate in the compute type.
+ * are in the input's dtype. Reductions accumulate in the compute type. In f32, exp (softmax,
+ * sigmoid) goes through the hardware's exp2 approximation: relative error about 1e-6 for
+ * arguments within +-20, and values below 2^-126 flush to 0 (f64 uses the exact exp).
  *
  * Determinism: no atomics. A reduction over rows or elements writes one partial (sum of losses,
  * sum of divisors) per CTA to the caller's workspace and a one-CTA kernel adds them in a fixed
