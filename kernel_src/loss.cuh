@@ -80,6 +80,22 @@ __device__ __forceinline__ void cta_partial(const loss_args& A, pr<C> acc, pr<C>
 }
 
 // ---- cross_entropy forward: one streaming pass over each row --------------------------------------
+// The CTA walks its (row group, chunk) items in order and loads the next item's chunk (and, at a
+// row's last chunk, the next row's target class, target logit and weight) before reducing the
+// current one, so that loads stay in flight through the row reductions and their barriers.
+template <class K, class T, class C>
+__device__ __forceinline__ void ce_target_fetch(const loss_args& A, i64 row, bool lead, i64& y, C& xy, C& wy) {
+    y = A.ignore;
+    xy = C(0);
+    wy = C(1);
+    if (K::PROB || !lead) return;
+    y = ce_target<K>(A, row, true);
+    if (y != A.ignore && y >= 0 && y < K::COLS) {
+        xy = (C)io<T>::load(((const T*)A.x)[row * A.sx + y]);
+        if (K::W) wy = (C)io<T>::load(((const T*)A.w)[y]);
+    }
+}
+
 template <class K>
 __device__ __forceinline__ void ce_fwd(const loss_args& A) {
     typedef typename K::T T;
@@ -89,80 +105,81 @@ __device__ __forceinline__ void ce_fwd(const loss_args& A) {
     __shared__ pr<C> rowacc[K::RPB];
     int phase = 0;
     const int t = threadIdx.x % K::TPR, rib = threadIdx.x / K::TPR;
-    const i64 groups = (A.rows + K::RPB - 1) / K::RPB;
+    const i64 groups = (A.rows + K::RPB - 1) / K::RPB, gstep = gridDim.x;
     const C eps = (C)A.eps, epsc = eps / C(K::COLS);
     enum { SUMS = K::PROB || K::SMOOTH };
+    const T* x = (const T*)A.x;
     pr<C> acc = mk(C(0), C(0));
-    for (i64 g = blockIdx.x; g < groups; g += gridDim.x) {
+    vec<T, K::VEC> cur[K::NV], nxt[K::NV];
+    i64 y = A.ignore, ny = A.ignore;
+    C xy = C(0), wy = C(1), nxy = C(0), nwy = C(1);
+    i64 g = blockIdx.x;
+    int it = 0;
+    if (g < groups) {
         const i64 row = g * K::RPB + rib;
         const bool ok = row < A.rows;
-        const T* xr = (const T*)A.x + (ok ? row : 0) * A.sx;
+        ldraw<K>(cur, x + (ok ? row : 0) * A.sx, 0, t, ok);
+        ce_target_fetch<K, T, C>(A, row, ok && t == 0, y, xy, wy);
+    }
+    pr<C> ms = mk(ninf<C>(), C(0));
+    C sx = C(0), su = C(0);
+    while (g < groups) {
+        const i64 row = g * K::RPB + rib;
+        const bool ok = row < A.rows;
+        const T* xr = x + (ok ? row : 0) * A.sx;
         const T* tr = (const T*)A.t + (ok ? row : 0) * A.st;
-        // The row leader fetches the target class, its logit and weight first, so that their
-        // latency overlaps the row's loads.
-        i64 y = A.ignore;
-        C xy = C(0), wy = C(1);
-        if (!K::PROB && ok && t == 0) {
-            y = ce_target<K>(A, row, ok);
-            if (y != A.ignore && y >= 0 && y < K::COLS) {
-                xy = (C)io<T>::load(xr[y]);
-                if (K::W) wy = (C)io<T>::load(((const T*)A.w)[y]);
-            }
+        i64 g2 = g;
+        int it2 = it + 1;
+        if (it2 == K::ITER) it2 = 0, g2 = g + gstep;
+        if (g2 < groups) {
+            const i64 row2 = g2 * K::RPB + rib;
+            const bool ok2 = row2 < A.rows;
+            ldraw<K>(nxt, x + (ok2 ? row2 : 0) * A.sx, it2, t, ok2);
+            if (it2 == 0) ce_target_fetch<K, T, C>(A, row2, ok2 && t == 0, ny, nxy, nwy);
         }
-        pr<C> ms = mk(ninf<C>(), C(0));
-        C sx = C(0), su = C(0);
-        vec<T, K::VEC> cur[K::NV], nxt[K::NV];
-        ldraw<K>(cur, xr, 0, t, ok);
-#pragma unroll 1
-        for (int it = 0; it < K::ITER; it++) {
-            C v[K::NV][K::VEC], u[K::NV][K::VEC], wv[K::NV][K::VEC];
-            if (K::ITER > 1 && it + 1 < K::ITER) ldraw<K>(nxt, xr, it + 1, t, ok);
+        C v[K::NV][K::VEC], u[K::NV][K::VEC], wv[K::NV][K::VEC];
 #pragma unroll
-            for (int j = 0; j < K::NV; j++)
+        for (int j = 0; j < K::NV; j++)
 #pragma unroll
-                for (int k = 0; k < K::VEC; k++)
-                    v[j][k] = (ok && rg<K>::in(rg<K>::col(it, 0, j, t))) ? (C)io<T>::load(cur[j].v[k]) : C(0);
-            if (K::ITER > 1)
+            for (int k = 0; k < K::VEC; k++)
+                v[j][k] = (ok && rg<K>::in(rg<K>::col(it, 0, j, t))) ? (C)io<T>::load(cur[j].v[k]) : C(0);
+        if (K::PROB) ld<K>(u, tr, it, 0, t, ok);
+        if (K::W && SUMS) ld<K>(wv, (const T*)A.w, it, 0, t, ok);
+        C m = ninf<C>();
 #pragma unroll
-                for (int j = 0; j < K::NV; j++) cur[j] = nxt[j];
-            if (K::PROB) ld<K>(u, tr, it, 0, t, ok);
-            if (K::W && SUMS) ld<K>(wv, (const T*)A.w, it, 0, t, ok);
-            C m = ninf<C>();
+        for (int j = 0; j < K::NV; j++)
 #pragma unroll
-            for (int j = 0; j < K::NV; j++)
+            for (int k = 0; k < K::VEC; k++)
+                if (ok && rg<K>::in(rg<K>::col(it, 0, j, t))) m = v[j][k] > m ? v[j][k] : m;
+        C s = C(0);
 #pragma unroll
-                for (int k = 0; k < K::VEC; k++)
-                    if (ok && rg<K>::in(rg<K>::col(it, 0, j, t))) m = v[j][k] > m ? v[j][k] : m;
-            C s = C(0);
+        for (int j = 0; j < K::NV; j++)
 #pragma unroll
-            for (int j = 0; j < K::NV; j++)
-#pragma unroll
-                for (int k = 0; k < K::VEC; k++) {
-                    const bool in = ok && rg<K>::in(rg<K>::col(it, 0, j, t));
-                    s += (in && m != ninf<C>()) ? fx_(v[j][k] - m) : C(0);
-                    if (SUMS && in) {
-                        C uu = K::PROB ? u[j][k] * (C(1) - eps) + epsc : C(1);
-                        if (K::W) uu = uu * wv[j][k];
-                        sx += uu * v[j][k];
-                        su += uu;
-                    }
+            for (int k = 0; k < K::VEC; k++) {
+                const bool in = ok && rg<K>::in(rg<K>::col(it, 0, j, t));
+                s += (in && m != ninf<C>()) ? fx_(v[j][k] - m) : C(0);
+                if (SUMS && in) {
+                    C uu = K::PROB ? u[j][k] * (C(1) - eps) + epsc : C(1);
+                    if (K::W) uu = uu * wv[j][k];
+                    sx += uu * v[j][k];
+                    su += uu;
                 }
-            ms = lse_op::f(ms, mk(m, s));
-        }
-        ms = allreduce<K, lse_op>(ms, red, cred, phase);
-        if (SUMS) {
-            const pr<C> q = allreduce<K, add_op>(mk(sx, su), red, cred, phase);
-            sx = q.a;
-            su = q.b;
-        }
-        const C lse = ms.a + lg_(ms.b);
-        if (ok && t == 0) {
-            C l, d;
-            if (K::PROB) {
-                l = lse * su - sx;
-                d = C(1);
-            } else {
-                if (y == A.ignore) {
+            }
+        ms = lse_op::f(ms, mk(m, s));
+        if (it == K::ITER - 1) {  // the row is complete
+            ms = allreduce<K, lse_op>(ms, red, cred, phase);
+            if (SUMS) {
+                const pr<C> q = allreduce<K, add_op>(mk(sx, su), red, cred, phase);
+                sx = q.a;
+                su = q.b;
+            }
+            const C lse = ms.a + lg_(ms.b);
+            if (ok && t == 0) {
+                C l, d;
+                if (K::PROB) {
+                    l = lse * su - sx;
+                    d = C(1);
+                } else if (y == A.ignore) {
                     l = C(0);
                     d = C(0);
                 } else if (y < 0 || y >= K::COLS) {  // undefined input: NaN, never out of bounds
@@ -173,11 +190,19 @@ __device__ __forceinline__ void ce_fwd(const loss_args& A) {
                     l = K::SMOOTH ? (C(1) - eps) * nll + epsc * (lse * su - sx) : nll;
                     d = wy;
                 }
+                if (A.lse) ((C*)A.lse)[row] = lse;
+                if (K::RED == 0) ((T*)A.out)[row * A.ls] = io<T>::store(l);
+                else acc = add_op::f(acc, mk(l, d));
             }
-            if (A.lse) ((C*)A.lse)[row] = lse;
-            if (K::RED == 0) ((T*)A.out)[row * A.ls] = io<T>::store(l);
-            else acc = add_op::f(acc, mk(l, d));
+            ms = mk(ninf<C>(), C(0));
+            sx = C(0);
+            su = C(0);
+            y = ny, xy = nxy, wy = nwy;
         }
+#pragma unroll
+        for (int j = 0; j < K::NV; j++) cur[j] = nxt[j];
+        g = g2;
+        it = it2;
     }
     if (K::RED != 0) cta_partial<K>(A, acc, rowacc, t == 0, rib);
 }
