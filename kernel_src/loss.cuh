@@ -264,6 +264,18 @@ __device__ __forceinline__ void ce_denom(const loss_args& A) {
     if (threadIdx.x == 0) ((C*)A.part)[0] = buf[0];
 }
 
+// A row's values for the backward's pipelined path: target class, its weight, the saved lse and
+// the incoming gradient (gs for mean / sum).
+template <class K, class T, class C>
+__device__ __forceinline__ void ce_row_fetch(const loss_args& A, i64 row, bool ok, C gs, i64& y, C& wy, C& lse,
+                                             C& gr) {
+    y = ce_target<K>(A, row, ok);
+    wy = C(1);
+    if (K::W && y != A.ignore && y >= 0 && y < K::COLS) wy = (C)io<T>::load(((const T*)A.w)[y]);
+    lse = ok ? ((const C*)A.lse)[row] : C(0);
+    gr = K::RED == 0 ? (ok ? (C)io<T>::load(((const T*)A.dy)[row * A.ls]) : C(0)) : gs;
+}
+
 // ---- cross_entropy / nll_loss backward ------------------------------------------------------------
 // Phase 1 (only when needed): lse if not saved, and su = sum_c u_c for probability targets or
 // weighted smoothing. Phase 2: dx = a * softmax_c - b [c == y] - e * u_c, written once.
@@ -283,6 +295,57 @@ __device__ __forceinline__ void ce_bwd(const loss_args& A) {
     if (K::RED != 0) {
         gs = (C)io<T>::load(((const T*)A.dy)[0]);
         if (K::RED == 1) gs = gs / (K::PROB ? (C)A.count : ((const C*)A.part)[0]);
+    }
+    if (!K::NLL && !NEED_SU && !need_lse) {
+        // The common case (index targets, lse saved): one pass, pipelined over (row group, chunk)
+        // items as the forward: the next item's chunk and row values load during this one.
+        vec<T, K::VEC> cur[K::NV], nxt[K::NV];
+        i64 y = -1, ny = -1;
+        C wy = C(1), lse = C(0), gr = C(0), nwy = C(1), nlse = C(0), ngr = C(0);
+        i64 g = blockIdx.x;
+        int it = 0;
+        if (g < groups) {
+            const i64 row = g * K::RPB + rib;
+            const bool ok = row < A.rows;
+            ldraw<K>(cur, (const T*)A.x + (ok ? row : 0) * A.sx, 0, t, ok);
+            ce_row_fetch<K, T, C>(A, row, ok, gs, y, wy, lse, gr);
+        }
+        while (g < groups) {
+            const i64 row = g * K::RPB + rib;
+            const bool ok = row < A.rows;
+            T* dr = (T*)A.dx + (ok ? row : 0) * A.sdx;
+            i64 g2 = g;
+            int it2 = it + 1;
+            if (it2 == K::ITER) it2 = 0, g2 = g + gridDim.x;
+            if (g2 < groups) {
+                const i64 row2 = g2 * K::RPB + rib;
+                const bool ok2 = row2 < A.rows;
+                ldraw<K>(nxt, (const T*)A.x + (ok2 ? row2 : 0) * A.sx, it2, t, ok2);
+                if (it2 == 0) ce_row_fetch<K, T, C>(A, row2, ok2, gs, ny, nwy, nlse, ngr);
+            }
+            const bool ign = y == A.ignore, bad = !ign && (y < 0 || y >= K::COLS);
+            const C a = gr * ((C(1) - eps) * wy + eps), b = gr * (C(1) - eps) * wy, e = gr * epsc;
+            C v[K::NV][K::VEC];
+#pragma unroll
+            for (int j = 0; j < K::NV; j++)
+#pragma unroll
+                for (int k = 0; k < K::VEC; k++) {
+                    const i64 c = rg<K>::col(it, 0, j, t) + k;
+                    C r = a * fx_((C)io<T>::load(cur[j].v[k]) - lse);
+                    if (c == y) r -= b;
+                    if (K::SMOOTH) r -= e;
+                    if (ign) r = C(0);
+                    if (bad) r = qnan_<C>();
+                    v[j][k] = r;
+                }
+            st<K>(dr, v, it, 0, t, ok);
+            if (it2 == 0) y = ny, wy = nwy, lse = nlse, gr = ngr;
+#pragma unroll
+            for (int j = 0; j < K::NV; j++) cur[j] = nxt[j];
+            g = g2;
+            it = it2;
+        }
+        return;
     }
     for (i64 g = blockIdx.x; g < groups; g += gridDim.x) {
         const i64 row = g * K::RPB + rib;

@@ -191,15 +191,16 @@ static loss_geo pick_geo(int64_t cols, int vec, size_t esize, bool bwd) {
     int64_t nvec = cols / vec, nvt = target / vec;
     int64_t need = cdiv(nvec, nvt);
     loss_geo g = {vec, 1, 1, 1, 1};
-    if (need <= 512) {
+    int maxtpr = 512;
+    if (need <= maxtpr) {
         g.tpr = pow2ceil(need);
         g.nv = (int)cdiv(nvec, g.tpr);
         g.rpb = g.tpr < 128 ? 128 / g.tpr : 1;
         return g;
     }
-    g.tpr = 512;
+    g.tpr = maxtpr;
     g.nv = (int)nvt;
-    g.iter = (int)cdiv(nvec, (int64_t)512 * g.nv);
+    g.iter = (int)cdiv(nvec, (int64_t)maxtpr * g.nv);
     return g;
 }
 
