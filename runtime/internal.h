@@ -326,6 +326,8 @@ BRC__INTERNAL brc_status brc__ew_from_desc(brc_context *ctx, brc__desc *d, brc_p
 BRC__INTERNAL brc_status brc__rows_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
 /* group_norm, batch_norm (ops/channel_norm.c). */
 BRC__INTERNAL brc_status brc__cnorm_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
+/* cross_entropy, nll_loss and the pointwise losses (ops/loss.c). */
+BRC__INTERNAL brc_status brc__loss_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
 
 /* Makes the plan a descriptor names. Errors name the column: "column 12: unknown key 'foo'". */
 BRC__INTERNAL brc_status brc__plan_from_descriptor(brc_context *ctx, const char *text,
@@ -366,7 +368,11 @@ typedef enum brc__family {
     BRC__FAM_GROUP_NORM,
     BRC__FAM_GROUP_NORM_BWD,
     BRC__FAM_BATCH_NORM,
-    BRC__FAM_BATCH_NORM_BWD
+    BRC__FAM_BATCH_NORM_BWD,
+    BRC__FAM_CLASS_LOSS,
+    BRC__FAM_CLASS_LOSS_BWD,
+    BRC__FAM_PW_LOSS,
+    BRC__FAM_PW_LOSS_BWD
 } brc__family;
 
 typedef struct brc__plan_vt {

@@ -32,6 +32,15 @@ static const struct {
     {"layer_norm", brc__rows_from_desc},
     {"group_norm", brc__cnorm_from_desc},
     {"batch_norm", brc__cnorm_from_desc},
+    {"cross_entropy", brc__loss_from_desc},
+    {"nll_loss", brc__loss_from_desc},
+    {"mse_loss", brc__loss_from_desc},
+    {"l1_loss", brc__loss_from_desc},
+    {"smooth_l1_loss", brc__loss_from_desc},
+    {"huber_loss", brc__loss_from_desc},
+    {"bce_loss", brc__loss_from_desc},
+    {"bce_with_logits_loss", brc__loss_from_desc},
+    {"kl_div", brc__loss_from_desc},
 };
 
 /* ---- parsing one descriptor --------------------------------------------------------------------- */
@@ -428,6 +437,12 @@ brc_status brc__manifest_default(brc__manifest *m) {
         }
         brc__str_addf(&s, "batch_norm(dtype=%s,channels=256,spatial=3136,mode=eval,weight=1,bias=1,dir=fwd)\n", dt);
     }
+    /* Losses: cross_entropy (index targets, mean) at two vocabulary sizes, both directions. */
+    for (size_t t = 0; t < 3; t += 2)
+        for (int dir = 0; dir < 2; dir++)
+            for (int c = 0; c < 2; c++)
+                brc__str_addf(&s, "cross_entropy(dtype=%s,classes=%d,target=i64,weight=0,smoothing=0,reduction=mean,"
+                              "dir=%s)\n", brc_dtype_name(floats[t]), c ? 32768 : 4096, dir ? "bwd" : "fwd");
     if (s.oom) return brc__error(BRC_STATUS_OUT_OF_MEMORY, "default manifest: out of memory");
     brc_status st = brc__manifest_parse(s.p, "(default manifest)", m);
     brc__str_free(&s);
