@@ -415,6 +415,18 @@ brc_status brc__manifest_default(brc__manifest *m) {
             if (i != j)
                 brc__str_addf(&s, "cast(from=%s,to=%s,layout=contig)\n", brc_dtype_name(casts[i]),
                               brc_dtype_name(casts[j]));
+    /* Reductions: kernels are specialized to sizes, so a few common shapes (rows of 4096, both
+     * layouts) in f32 and bf16. */
+    static const char *const red_ops[] = {"op=sum", "op=mean", "op=max", "op=argmax", "op=var", "op=logsumexp"};
+    for (size_t t = 0; t < 2; t++)
+        for (size_t i = 0; i < sizeof red_ops / sizeof red_ops[0]; i++) {
+            const char *dt = t ? "bf16" : "f32";
+            const char *extra = strcmp(red_ops[i], "op=max") == 0   ? ",index=0"
+                                : strcmp(red_ops[i], "op=var") == 0 ? ",correction=1"
+                                                                    : "";
+            brc__str_addf(&s, "reduce(%s,dtype=%s,shape=32768x4096,axes=1%s)\n", red_ops[i], dt, extra);
+            if (i == 0) brc__str_addf(&s, "reduce(%s,dtype=%s,shape=32768x4096,axes=0)\n", red_ops[i], dt);
+        }
     if (s.oom) return brc__error(BRC_STATUS_OUT_OF_MEMORY, "default manifest: out of memory");
     brc_status st = brc__manifest_parse(s.p, "(default manifest)", m);
     brc__str_free(&s);

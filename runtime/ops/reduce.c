@@ -230,6 +230,15 @@ static void merge(red_problem *pb, const brc_tensor_desc *x, uint32_t axes, cons
         else pb->M *= pb->d[i].size;
     }
     pb->E = pb->M * pb->N;
+    /* Nothing is read from an empty x: its strides (and dx's) are made row-major, so that the
+     * descriptor and the kernels do not depend on them. */
+    if (pb->E == 0) {
+        int64_t acc = 1;
+        for (int i = n - 1; i >= 0; i--) {
+            pb->d[i].s[OX] = pb->d[i].s[ODX] = acc;
+            acc *= pb->d[i].size;
+        }
+    }
 }
 
 /* ---- geometry -------------------------------------------------------------------------------------- */

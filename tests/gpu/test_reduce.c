@@ -495,7 +495,7 @@ static void run_backward(brc_context *ctx, const op_case *op, brc_dtype dt, cons
     for (int64_t k = 0; k < m.numel; k++) {
         double v = sample(op, dt, &rng);
         /* prod: zeros, one in some slices and two in others */
-        if (op->kind == BRC_REDUCE_PROD && (k % m.N == 3 || (k / m.N) % 3 == 0 && k % m.N == 5)) v = 0;
+        if (op->kind == BRC_REDUCE_PROD && (k % m.N == 3 || ((k / m.N) % 3 == 0 && k % m.N == 5))) v = 0;
         m.g[k] = put(&X, (size_t)m.xoff[k], v);
     }
     /* y (rounded as the forward would store it), the index, and dy. */
