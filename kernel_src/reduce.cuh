@@ -345,58 +345,80 @@ __device__ __forceinline__ void reduce_fin(const reduce_args& A) {
 // K::bdec(e, xo, dxo, yo, dyo, iof, mo, j): offsets of x's element e in x and dx, of its output in y,
 // dy and the index, its output's flat index mo, and its reduced flat index j. K::xr as above.
 
+// The gradient of one element: x value xv (unread for sum, mean, max, min), incoming g, its output's
+// offsets yo / iof and flat index mo, its reduced index j and its offset xo in x.
+template <class K>
+__device__ __forceinline__ typename K::C bwd_one(const reduce_args& A, typename K::C xv, typename K::C g, i64 yo,
+                                                 i64 iof, i64 mo, i64 j, i64 xo) {
+    typedef typename K::T T;
+    typedef typename K::C C;
+    const T* x = (const T*)A.x;
+    const T* y = (const T*)A.yin;
+    const C n = (C)K::N;
+    if (K::OP == R_SUM) return g;
+    if (K::OP == R_MEAN) return g / n;
+    if (K::OP == R_MAX || K::OP == R_MIN) return ((const i64*)A.iin)[iof] == j ? g : C(0);
+    if (K::OP == R_VAR || K::OP == R_STD) {
+        const C dv = n - (C)K::CORR > C(0) ? n - (C)K::CORR : C(0);
+        const C mean = ((const C*)A.ws)[mo];
+        C r = g * C(2) * (xv - mean) / dv;
+        if (K::OP == R_STD) r = r / (C(2) * (C)io<T>::load(y[yo]));
+        return r;
+    }
+    if (K::OP == R_LSE) return g * rexp(xv - (C)io<T>::load(y[yo]));
+    const C yv = (C)io<T>::load(y[yo]);
+    if (K::OP == R_NORM) {
+        const C sg = sign_(xv);
+        if (K::NK == NP_1) return g * sg;
+        if (yv == C(0)) return C(0);
+        if (K::NK == NP_2) return g * xv / yv;
+        return g * sg * rpow(rabs(xv) / yv, (C)(K::P - 1.0));
+    }
+    // prod
+    if (yv != C(0) && xv != C(0)) return g * (yv / xv);
+    // The product of the others, directly; a zero among them makes it 0 at once.
+    const i64 base = xo - K::xr(j);
+    C pr = C(1);
+    for (i64 q = 0; q < K::N; q++) {
+        if (q == j) continue;
+        const C v = (C)io<T>::load(x[base + K::xr(q)]);
+        if (v == C(0)) { pr = C(0); break; }
+        pr *= v;
+    }
+    return g * pr;
+}
+
+// BV elements a thread along the innermost dim (stride 1 in x and dx, BV dividing it and every other
+// stride): INRED says whether that dim is reduced (the BV elements share one output, j counts up) or
+// kept (consecutive outputs at YIN / DYIN / IIN apart, one j).
 template <class K>
 __device__ __forceinline__ void reduce_bwd(const reduce_args& A) {
     typedef typename K::T T;
     typedef typename K::C C;
     const T* x = (const T*)A.x;
-    const T* y = (const T*)A.yin;
     const T* dy = (const T*)A.dy;
     T* dx = (T*)A.dx;
-    const C n = (C)K::N;
-    for (i64 e = (i64)blockIdx.x * blockDim.x + threadIdx.x; e < K::E; e += (i64)gridDim.x * blockDim.x) {
+    const bool rx = !(K::OP == R_SUM || K::OP == R_MEAN || K::OP == R_MAX || K::OP == R_MIN);
+    const i64 EV = K::E / K::BV;
+    for (i64 ev = (i64)blockIdx.x * blockDim.x + threadIdx.x; ev < EV; ev += (i64)gridDim.x * blockDim.x) {
         i64 xo, dxo, yo, dyo, iof, mo, j;
-        K::bdec(e, xo, dxo, yo, dyo, iof, mo, j);
-        const C g = (C)io<T>::load(dy[dyo]);
-        C r = C(0);
-        if (K::OP == R_SUM) r = g;
-        else if (K::OP == R_MEAN) r = g / n;
-        else if (K::OP == R_MAX || K::OP == R_MIN) r = ((const i64*)A.iin)[iof] == j ? g : C(0);
-        else {
-            const C xv = (C)io<T>::load(x[xo]);
-            if (K::OP == R_VAR || K::OP == R_STD) {
-                const C dv = n - (C)K::CORR > C(0) ? n - (C)K::CORR : C(0);
-                const C mean = ((const C*)A.ws)[mo];
-                r = g * C(2) * (xv - mean) / dv;
-                if (K::OP == R_STD) r = r / (C(2) * (C)io<T>::load(y[yo]));
-            } else if (K::OP == R_LSE) {
-                r = g * rexp(xv - (C)io<T>::load(y[yo]));
-            } else if (K::OP == R_NORM) {
-                const C yv = (C)io<T>::load(y[yo]);
-                const C sg = sign_(xv);
-                if (K::NK == NP_1) r = g * sg;
-                else if (yv == C(0)) r = C(0);
-                else if (K::NK == NP_2) r = g * xv / yv;
-                else r = g * sg * rpow(rabs(xv) / yv, (C)(K::P - 1.0));
-            } else if (K::OP == R_PROD) {
-                const C yv = (C)io<T>::load(y[yo]);
-                if (yv != C(0) && xv != C(0)) {
-                    r = g * (yv / xv);
-                } else {
-                    // The product of the others, directly; a second zero makes it 0 at once.
-                    const i64 base = xo - K::xr(j);
-                    C pr = C(1);
-                    for (i64 q = 0; q < K::N; q++) {
-                        if (q == j) continue;
-                        const C v = (C)io<T>::load(x[base + K::xr(q)]);
-                        if (v == C(0)) { pr = C(0); break; }
-                        pr *= v;
-                    }
-                    r = g * pr;
-                }
+        K::bdec(ev * K::BV, xo, dxo, yo, dyo, iof, mo, j);
+        vec<T, K::BV> xv, out;
+        if (rx) xv = *(const vec<T, K::BV>*)(x + xo);
+        C g = (C)io<T>::load(dy[dyo]);
+#pragma unroll
+        for (int k = 0; k < K::BV; k++) {
+            const C xk = rx ? (C)io<T>::load(xv.v[k]) : C(0);
+            C r;
+            if (K::INRED) {
+                r = bwd_one<K>(A, xk, g, yo, iof, mo, j + k, xo + k);
+            } else {
+                if (k > 0) g = (C)io<T>::load(dy[dyo + k * K::DYIN]);
+                r = bwd_one<K>(A, xk, g, yo + k * K::YIN, iof + k * K::IIN, mo + k, j, xo + k);
             }
+            out.v[k] = io<T>::store(r);
         }
-        dx[dxo] = io<T>::store(r);
+        *(vec<T, K::BV>*)(dx + dxo) = out;
     }
 }
 

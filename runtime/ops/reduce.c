@@ -66,6 +66,7 @@ typedef struct red_problem {
 
 typedef struct red_geo {
     int layout, vec, tpr, rpb, tx, ty, split;
+    int bv; /* backward: elements a thread along the innermost dim */
 } red_geo;
 
 /* One forward pass: the main kernel and, with split > 1, the combining one. */
@@ -78,7 +79,7 @@ typedef struct fwd_pass {
 
 typedef struct reduce_impl {
     bool bwd;
-    int kind, wi, vec;
+    int kind, wi, vec, bv;
     size_t esize, isize;
     int64_t M, N, E;
     fwd_pass f;        /* forward; the mean pass of var / std backward */
@@ -267,7 +268,7 @@ static brc_status pick_geo(const red_problem *pb, const brc_context *ctx, int fo
     size_t esize = brc_dtype_size(pb->xt), ss = state_size(pb->xt);
     int ir = last_of(pb, true), ik = last_of(pb, false);
     int64_t sr = ir >= 0 ? llabs(pb->d[ir].s[OX]) : INT64_MAX, sk = ik >= 0 ? llabs(pb->d[ik].s[OX]) : INT64_MAX;
-    *g = (red_geo){LAYOUT_ROW, 1, 1, 1, 1, 1, 1};
+    *g = (red_geo){LAYOUT_ROW, 1, 1, 1, 1, 1, 1, 1};
     /* Row when the reduced extent is the fast one in memory; col otherwise (and for copies). */
     g->layout = (ir >= 0 && sr <= sk) ? LAYOUT_ROW : LAYOUT_COL;
     int inner = g->layout == LAYOUT_ROW ? ir : ik;
@@ -354,13 +355,15 @@ static void make_struct(brc__str *s, const red_problem *pb, const red_geo *g, in
     brc__str_addf(s,
                   "struct brc_red {\n  typedef %s T;\n  typedef %s C;\n  typedef %s YT;\n  typedef %s I;\n"
                   "  enum { OP = %d, NK = %d, VEC = %d, U = %d, TPR = %d, RPB = %d, TX = %d, TY = %d, SPLIT = %d, "
-                  "WI = %d };\n"
-                  "  static constexpr i64 N = %lldLL, M = %lldLL, E = %lldLL, YIN = %lldLL, IIN = %lldLL;\n"
+                  "WI = %d, BV = %d, INRED = %d };\n"
+                  "  static constexpr i64 N = %lldLL, M = %lldLL, E = %lldLL, YIN = %lldLL, IIN = %lldLL, "
+                  "DYIN = %lldLL;\n"
                   "  static constexpr double P = %s, CORR = %.17g;\n",
                   ctype_name(pb->xt), ct == BRC_F32 ? "float" : ct == BRC_F64 ? "double" : "i64", ctype_name(yt), I,
-                  kind, pb->np, g->vec, UNROLL, g->tpr, g->rpb, g->tx, g->ty, g->split, pb->wi, (long long)pb->N,
-                  (long long)pb->M, (long long)pb->E, ik >= 0 ? (long long)pb->d[ik].s[OY] : 0LL,
-                  ik >= 0 ? (long long)pb->d[ik].s[OI] : 0LL, pbuf, pb->corr);
+                  kind, pb->np, g->vec, UNROLL, g->tpr, g->rpb, g->tx, g->ty, g->split, pb->wi, g->bv,
+                  pb->nd > 0 && pb->d[pb->nd - 1].red, (long long)pb->N, (long long)pb->M, (long long)pb->E,
+                  ik >= 0 ? (long long)pb->d[ik].s[OY] : 0LL, ik >= 0 ? (long long)pb->d[ik].s[OI] : 0LL,
+                  ik >= 0 ? (long long)pb->d[ik].s[ODY] : 0LL, pbuf, pb->corr);
     /* kept(o): offsets in x, y, index. */
     brc__str_addf(s, "  static __device__ __forceinline__ void kept(i64 o_, i64& xo, i64& yo, i64& io) {\n"
                      "    I q = (I)o_, c = 0; (void)c; xo = 0; yo = 0; io = 0;\n");
@@ -742,8 +745,21 @@ brc_status brc_reduce_backward_plan(brc_context *ctx, const brc_reduce_backward_
                           kind_names[kind]);
 
     reduce_impl im = {.bwd = true, .kind = kind, .esize = brc_dtype_size(pb.xt), .M = pb.M, .N = pb.N, .E = pb.E};
-    /* One vector width for x, dx, dy: the elementwise kernel is scalar, so only the mean pass
-     * (which reads x) uses it; the others need their element size. */
+    bool rx = !(kind == BRC_REDUCE_SUM || kind == BRC_REDUCE_MEAN || is_ext(kind));
+    int f = prefs->vector_width, vmax = (int)(16 / im.esize);
+    if (f && (f < 1 || (f & (f - 1)) || f > vmax))
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: vector_width %d must be a power of two <= %d", fam, f, vmax);
+    /* The elementwise kernel's vector: along the innermost dim when it has stride 1 in dx (and x,
+     * when x is read) and every other stride of those is a multiple of it. */
+    int bv = 1, in = pb.nd - 1;
+    if (in >= 0 && pb.d[in].s[ODX] == 1 && (!rx || pb.d[in].s[OX] == 1)) {
+        for (bv = vmax; bv > 1; bv /= 2) {
+            bool ok = pb.d[in].size % bv == 0;
+            for (int i = 0; ok && i < in; i++) ok = pb.d[i].s[ODX] % bv == 0 && (!rx || pb.d[i].s[OX] % bv == 0);
+            if (ok) break;
+        }
+    }
+    if (f && bv > f) bv = f;
     int vec = 1, natural = 1;
     bool mean_pass = kind == BRC_REDUCE_VAR || kind == BRC_REDUCE_STD;
     red_problem mp = pb;
@@ -758,34 +774,33 @@ brc_status brc_reduce_backward_plan(brc_context *ctx, const brc_reduce_backward_
             if (!mp.d[i].red) st_ *= mp.d[i].size;
             mp.d[i].s[OI] = mp.d[i].s[ODX] = mp.d[i].s[ODY] = 0;
         }
-        if ((st = make_pass(ctx, &mp, BRC_REDUCE_MEAN, mp.yt, prefs->vector_width, fam, "", &im.f, &natural, false)))
+        if ((st = make_pass(ctx, &mp, BRC_REDUCE_MEAN, mp.yt, 0, fam, "", &im.f, &natural, false))) return st;
+        if (f && f < natural &&
+            (st = make_pass(ctx, &mp, BRC_REDUCE_MEAN, mp.yt, f, fam, "", &im.f, &natural, false)))
             return st;
         vec = im.f.g.vec;
         im.mean_bytes = align_up((size_t)pb.M * brc_dtype_size(mp.yt));
-    } else if (prefs->vector_width > 1) {
-        return brc__error(BRC_STATUS_INVALID_ARGUMENT,
-                          "%s: vector_width %d must be a power of two <= 1 (what the layout allows)", fam,
-                          prefs->vector_width);
     }
     im.vec = vec;
+    im.bv = bv;
     brc__str desc = {0}, sku = {0};
-    make_desc(&desc, &pb, true, mean_pass && prefs->vector_width ? vec : 0);
-    brc__str_addf(&sku, "bespoke:%s_bwd<%s,elems=%lld,out=%lld,red=%lld>", kind_names[kind], brc_dtype_name(pb.xt),
-                  (long long)pb.E, (long long)pb.M, (long long)pb.N);
+    make_desc(&desc, &pb, true, f);
+    brc__str_addf(&sku, "bespoke:%s_bwd<%s,elems=%lld,out=%lld,red=%lld,vec=%d>", kind_names[kind],
+                  brc_dtype_name(pb.xt), (long long)pb.E, (long long)pb.M, (long long)pb.N, bv);
     if (mean_pass) {
         brc__str_addf(&sku, "+mean<");
         add_geo(&sku, &mp, &im.f.g);
         brc__str_addf(&sku, "%s>", im.f.g.split > 1 ? ",+fin" : "");
     }
     brc__str_addf(&sku, "@%s", ctx->arch);
-    int64_t blocks = cdiv(pb.E, BWD_THREADS), capb = (int64_t)(ctx->sm_count > 0 ? ctx->sm_count : 132) * 64;
+    int64_t blocks = cdiv(pb.E / bv, BWD_THREADS), capb = (int64_t)(ctx->sm_count > 0 ? ctx->sm_count : 132) * 64;
     im.bgrid = (unsigned)(blocks < capb ? blocks : capb);
     if (!desc.oom) {
-        if (mean_pass && (st = make_pass(ctx, &mp, BRC_REDUCE_MEAN, mp.yt, prefs->vector_width, fam, desc.p, &im.f,
-                                         &natural, true)))
+        if (mean_pass && (st = make_pass(ctx, &mp, BRC_REDUCE_MEAN, mp.yt, f && f < natural ? f : 0, fam, desc.p,
+                                         &im.f, &natural, true)))
             goto fail;
-        if (im.bgrid > 0 &&
-            (st = get_kernel(ctx, &pb, &(red_geo){LAYOUT_ROW, 1, 1, 1, 1, 1, 1}, kind, pb.xt, K_BWD, desc.p, &im.bfn)))
+        if (im.bgrid > 0 && (st = get_kernel(ctx, &pb, &(red_geo){LAYOUT_ROW, 1, 1, 1, 1, 1, 1, bv}, kind, pb.xt,
+                                             K_BWD, desc.p, &im.bfn)))
             goto fail;
     }
     return finish_plan(ctx, &im, &desc, &sku, BRC__FAM_REDUCE_BWD, out);
@@ -1004,10 +1019,10 @@ brc_status brc_reduce_backward_run(const brc_plan *plan, const void *x, const vo
     bool rx = !(k == BRC_REDUCE_SUM || k == BRC_REDUCE_MEAN || is_ext(k));
     bool ry = k == BRC_REDUCE_PROD || k == BRC_REDUCE_STD || k == BRC_REDUCE_NORM || k == BRC_REDUCE_LOGSUMEXP;
     bool mean_pass = k == BRC_REDUCE_VAR || k == BRC_REDUCE_STD;
-    if ((rx && (st = need_ptr(x, (size_t)im->vec * im->esize, fn, "x", plan))) ||
-        (ry && (st = need_ptr(y, im->esize, fn, "y", plan))) ||
+    size_t xal = (size_t)(im->vec > im->bv ? im->vec : im->bv) * im->esize;
+    if ((rx && (st = need_ptr(x, xal, fn, "x", plan))) || (ry && (st = need_ptr(y, im->esize, fn, "y", plan))) ||
         (is_ext(k) && (st = need_ptr(index, 8, fn, "index", plan))) || (st = need_ptr(dy, im->esize, fn, "dy", plan)) ||
-        (st = need_ptr(dx, im->esize, fn, "dx", plan)))
+        (st = need_ptr(dx, (size_t)im->bv * im->esize, fn, "dx", plan)))
         return st;
     reduce_args a = {.x = x, .dy = dy, .yin = ry ? y : NULL, .iin = is_ext(k) ? index : NULL, .dx = dx};
     if (mean_pass) {
