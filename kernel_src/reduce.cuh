@@ -4,8 +4,9 @@
 //   OP         the reduce kind (R_* below); NK the norm's p class (NP_*), P its value
 //   N, M       reduced elements per output, outputs;  CORR  var / std correction
 //   VEC        elements per vector access;  U  vectors in flight per thread per sweep
-//   row layout: TPR threads per output, RPB outputs per CTA, SPLIT CTAs per output
-//   col layout: TX threads along outputs (VEC outputs each), TY along the reduced extent, SPLIT CTAs
+//   row layout: TPR threads per output, RPB outputs per CTA, gridDim.y CTAs per output (split)
+//   col layout: TX threads along outputs (VEC outputs each), TY along the reduced extent, gridDim.y
+//               CTAs (split). The split is a launch parameter (chosen from the kernel's occupancy).
 //   WI         max / min also write the index
 //   kept(o, xo, yo, iof)  offsets of output o in x, y and index (merged kept dims, constant sizes)
 //   xr(j)                offset in x of reduced element j (row-major over the reduced dims)
@@ -25,6 +26,7 @@ struct reduce_args {
     const void* yin;  // the forward's output (backward)
     const void* iin;  // the forward's index (backward)
     void* dx;
+    i64 split;  // CTAs per output of the forward (the second pass reads it)
 };
 
 enum { R_SUM, R_MEAN, R_PROD, R_MAX, R_MIN, R_ARGMAX, R_ARGMIN, R_VAR, R_STD, R_NORM, R_LSE, R_ANY, R_ALL, R_COUNT };
@@ -49,7 +51,9 @@ template <> struct ext<i64> {
 
 template <class C> __device__ __forceinline__ bool isnan_(C v) { return v != v; }
 template <class C> __device__ __forceinline__ C rabs(C v) { return abs_(v); }
-__device__ __forceinline__ float rexp(float v) { return expf(v); }
+// exp(v) as exp2(v * log2(e)): MUFU.EX2 and one multiply (the rounding of the product adds ~1e-7
+// relative error per unit of |v|, far below f32's tolerance for the arguments here, <= 0 mostly).
+__device__ __forceinline__ float rexp(float v) { return exp2f(v * 1.4426950408889634f); }
 __device__ __forceinline__ double rexp(double v) { return exp(v); }
 __device__ __forceinline__ float rlog(float v) { return logf(v); }
 __device__ __forceinline__ double rlog(double v) { return log(v); }
@@ -114,20 +118,37 @@ template <class K> struct red {
         else if constexpr (OP == R_ALL) { if (v == C(0)) s.a = C(0); }
         else if constexpr (OP == R_COUNT) s.i += v != C(0) ? 1 : 0;
     }
-    // VEC consecutive elements j0, j0+1, ...: logsumexp takes their max first (one rescale a vector).
+    // VEC consecutive elements j0, j0+1, ...: logsumexp takes their max first and rescales only
+    // when it grows; the extrema look for the index only in a vector that beats the state.
     template <int V>
     static __device__ __forceinline__ void elems(S& s, const C (&v)[V], i64 j0, C shift) {
         if constexpr (OP == R_LSE && V > 1) {
+            if (isnan_(s.a)) return;
             C m = v[0];
 #pragma unroll
             for (int k = 1; k < V; k++) m = maxn_(m, v[k]);
-            S t; t.a = m; t.b = C(0); t.i = 0;
-            if (m == ext<C>::hi()) t.b = C(1);
-            else if (m != ext<C>::lo()) {
-#pragma unroll
-                for (int k = 0; k < V; k++) t.b += rexp(v[k] - m);
+            if (!(m <= s.a)) {
+                s.b = s.a == ext<C>::lo() ? C(0) : s.b * rexp(s.a - m);
+                s.a = m;
+                if (isnan_(m)) { s.b = m; return; }
             }
-            s = lse(s, t);
+            if (s.a == ext<C>::hi()) { s.b = C(1); return; }
+            if (s.a == ext<C>::lo()) return;
+#pragma unroll
+            for (int k = 0; k < V; k++) s.b += rexp(v[k] - s.a);
+        } else if constexpr ((MAXLIKE || MINLIKE) && V > 1) {
+            if (isnan_(s.a)) return;
+            C m = v[0];
+#pragma unroll
+            for (int k = 1; k < V; k++) m = MAXLIKE ? maxn_(m, v[k]) : minn_(m, v[k]);
+            if (isnan_(m) || (MAXLIKE ? m > s.a : m < s.a)) {
+                int f = 0;  // the first element equal to m (or NaN)
+#pragma unroll
+                for (int k = V - 1; k >= 0; k--)
+                    if (isnan_(m) ? isnan_(v[k]) : v[k] == m) f = k;
+                s.a = m;
+                s.i = j0 + f;
+            }
         } else {
 #pragma unroll
             for (int k = 0; k < V; k++) elem(s, v[k], j0 + k, shift);
@@ -181,14 +202,15 @@ __device__ __forceinline__ void put(const reduce_args& A, i64 yo, i64 iof, const
     typedef typename K::C C;
     YT* y = (YT*)A.y;
     if constexpr (K::OP == R_ARGMAX || K::OP == R_ARGMIN || K::OP == R_COUNT) {
-        const i64 v = (K::N == 0 && K::OP != R_COUNT) ? 0 : s.i;
+        // An extremum never replaced (every element the initial -inf / +inf) is at index 0.
+        const i64 v = (K::OP != R_COUNT && (K::N == 0 || s.i == lim<i64>::hi())) ? 0 : s.i;
         y[yo] = (YT)v;
     } else if constexpr (K::OP == R_ANY || K::OP == R_ALL) {
         y[yo] = io<YT>::store(convert<typename io<YT>::C>(s.a != C(0)));
     } else {
         y[yo] = io<YT>::store(convert<typename io<YT>::C>(red<K>::finish(s)));
     }
-    if constexpr (K::WI != 0) ((i64*)A.idx)[iof] = s.i;
+    if constexpr (K::WI != 0) ((i64*)A.idx)[iof] = s.i == lim<i64>::hi() ? 0 : s.i;
 }
 
 template <class K> __device__ __forceinline__ typename K::C shift_of(const typename K::T* x, i64 xo) {
@@ -212,7 +234,8 @@ __device__ __forceinline__ void reduce_row(const reduce_args& A) {
     const int t = threadIdx.x % K::TPR, rib = threadIdx.x / K::TPR;
     const int sp = (int)blockIdx.y;
     const i64 NV = K::N / K::VEC, groups = (K::M + K::RPB - 1) / K::RPB;
-    const i64 step = (i64)K::TPR * K::SPLIT;
+    const int SPLIT = (int)gridDim.y;
+    const i64 step = (i64)K::TPR * SPLIT;
     for (i64 g = blockIdx.x; g < groups; g += gridDim.x) {
         const i64 o = g * K::RPB + rib;
         const bool ok = o < K::M;
@@ -251,8 +274,8 @@ __device__ __forceinline__ void reduce_row(const reduce_args& A) {
             }
         }
         if (ok && t == 0) {
-            if (K::SPLIT == 1) put<K>(A, yo, iof, s);
-            else ((S*)A.ws)[o * K::SPLIT + sp] = s;
+            if (SPLIT == 1) put<K>(A, yo, iof, s);
+            else ((S*)A.ws)[o * SPLIT + sp] = s;
         }
     }
 }
@@ -264,11 +287,12 @@ __device__ __forceinline__ void reduce_col(const reduce_args& A) {
     typedef typename K::T T;
     typedef typename K::C C;
     typedef rstate<C> S;
-    __shared__ S sm[K::TY > 1 ? K::TY * K::TX * K::VEC : 1];
+    __shared__ S sm[K::TY > 1 ? K::TY * K::TX : 1];
     const T* x = (const T*)A.x;
     const int tx = threadIdx.x, ty = threadIdx.y, sp = (int)blockIdx.y;
     const i64 MV = K::M / K::VEC, blocks = (MV + K::TX - 1) / K::TX;
-    const i64 step = (i64)K::TY * K::SPLIT;
+    const int SPLIT = (int)gridDim.y;
+    const i64 step = (i64)K::TY * SPLIT;
     for (i64 bx = blockIdx.x; bx < blocks; bx += gridDim.x) {
         const i64 ov = bx * K::TX + tx;
         const bool ok = ov < MV;
@@ -297,23 +321,22 @@ __device__ __forceinline__ void reduce_col(const reduce_args& A) {
                 }
             }
         }
-        if (K::TY > 1) {
-            __syncthreads();
+        if (K::TY > 1) {  // one output of the vector at a time: the buffer stays TY x TX states
 #pragma unroll
-            for (int k = 0; k < K::VEC; k++) sm[(ty * K::TX + tx) * K::VEC + k] = s[k];
-            __syncthreads();
-            if (ty == 0) {
-#pragma unroll
-                for (int k = 0; k < K::VEC; k++)
-                    for (int w = 1; w < K::TY; w++) s[k] = red<K>::combine(s[k], sm[(w * K::TX + tx) * K::VEC + k]);
+            for (int k = 0; k < K::VEC; k++) {
+                __syncthreads();
+                sm[ty * K::TX + tx] = s[k];
+                __syncthreads();
+                if (ty == 0)
+                    for (int w = 1; w < K::TY; w++) s[k] = red<K>::combine(s[k], sm[w * K::TX + tx]);
             }
         }
         if (ok && ty == 0) {
 #pragma unroll
             for (int k = 0; k < K::VEC; k++) {
                 const i64 o = ov * K::VEC + k;
-                if (K::SPLIT == 1) put<K>(A, yo + k * K::YIN, iof + k * K::IIN, s[k]);
-                else ((S*)A.ws)[o * K::SPLIT + sp] = s[k];
+                if (SPLIT == 1) put<K>(A, yo + k * K::YIN, iof + k * K::IIN, s[k]);
+                else ((S*)A.ws)[o * SPLIT + sp] = s[k];
             }
         }
     }
@@ -328,9 +351,9 @@ __device__ __forceinline__ void reduce_fin(const reduce_args& A) {
     const int lane = threadIdx.x & 31;
     const i64 w0 = ((i64)blockIdx.x * blockDim.x + threadIdx.x) / 32, nw = (i64)gridDim.x * blockDim.x / 32;
     for (i64 o = w0; o < K::M; o += nw) {
-        const S* p = (const S*)A.ws + o * K::SPLIT;
+        const S* p = (const S*)A.ws + o * A.split;
         S s = red<K>::init();
-        for (int q = lane; q < K::SPLIT; q += 32) s = red<K>::combine(s, p[q]);
+        for (i64 q = lane; q < A.split; q += 32) s = red<K>::combine(s, p[q]);
 #pragma unroll
         for (int off = 16; off > 0; off >>= 1) s = red<K>::combine(s, shfl_state(s, off));
         if (lane == 0) {

@@ -42,8 +42,9 @@ typedef struct reduce_args {
     void *y, *idx, *ws;
     const void *dy, *yin, *iin;
     void *dx;
+    int64_t split;
 } reduce_args;
-_Static_assert(sizeof(reduce_args) == 8 * 8, "reduce_args must match brc::reduce_args");
+_Static_assert(sizeof(reduce_args) == 9 * 8, "reduce_args must match brc::reduce_args");
 
 /* One merged dim: its size, whether it is reduced, and each operand's stride (0 where unused). */
 enum { OX, OY, OI, ODX, ODY, NOPS };
@@ -66,7 +67,8 @@ typedef struct red_problem {
 
 typedef struct red_geo {
     int layout, vec, tpr, rpb, tx, ty, split;
-    int bv; /* backward: elements a thread along the innermost dim */
+    int64_t split_max; /* split > 1: the most CTAs per output worth having */
+    int bv;            /* backward: elements a thread along the innermost dim */
 } red_geo;
 
 /* One forward pass: the main kernel and, with split > 1, the combining one. */
@@ -268,7 +270,7 @@ static brc_status pick_geo(const red_problem *pb, const brc_context *ctx, int fo
     size_t esize = brc_dtype_size(pb->xt), ss = state_size(pb->xt);
     int ir = last_of(pb, true), ik = last_of(pb, false);
     int64_t sr = ir >= 0 ? llabs(pb->d[ir].s[OX]) : INT64_MAX, sk = ik >= 0 ? llabs(pb->d[ik].s[OX]) : INT64_MAX;
-    *g = (red_geo){LAYOUT_ROW, 1, 1, 1, 1, 1, 1, 1};
+    *g = (red_geo){LAYOUT_ROW, 1, 1, 1, 1, 1, 1, 0, 1};
     /* Row when the reduced extent is the fast one in memory; col otherwise (and for copies). */
     g->layout = (ir >= 0 && sr <= sk) ? LAYOUT_ROW : LAYOUT_COL;
     int inner = g->layout == LAYOUT_ROW ? ir : ik;
@@ -292,9 +294,9 @@ static brc_status pick_geo(const red_problem *pb, const brc_context *ctx, int fo
         g->rpb = tpr < 256 ? (int)(256 / tpr) : 1;
         int64_t ctas = cdiv(pb->M, g->rpb);
         if (g->tpr == 512 && ctas < 2 * (int64_t)sms) {
-            int64_t want = cdiv(4 * (int64_t)sms, ctas), most = cdiv(nv, 512 * UNROLL);
-            int64_t s = want < most ? want : most;
-            g->split = (int)(s > 65535 ? 65535 : s < 1 ? 1 : s);
+            int64_t most = cdiv(nv, 512 * UNROLL);
+            g->split_max = most > 65535 ? 65535 : most;
+            if (g->split_max >= 2) g->split = 2; /* the count is set from the kernel's occupancy */
         }
     } else {
         int64_t mv = pb->M / v, n = pb->N > 0 ? pb->N : 1;
@@ -303,14 +305,14 @@ static brc_status pick_geo(const red_problem *pb, const brc_context *ctx, int fo
         if (ty < 1) ty = 1;
         int64_t tx2 = 256 / ty < pow2ceil(mv) ? 256 / ty : pow2ceil(mv);
         tx = tx2 > tx ? tx2 : tx;
-        while (ty > 1 && (size_t)(tx * ty * v) * ss > 40 * 1024) ty /= 2; /* static shared memory */
+        (void)ss;
         g->tx = (int)tx;
         g->ty = (int)ty;
         int64_t ctas = cdiv(mv, tx);
         if (ctas < 2 * (int64_t)sms && pb->N > ty * UNROLL * 4) {
-            int64_t want = cdiv(8 * (int64_t)sms, ctas), most = cdiv(pb->N, ty * UNROLL * 2);
-            int64_t s = want < most ? want : most;
-            g->split = (int)(s > 65535 ? 65535 : s < 1 ? 1 : s);
+            int64_t most = cdiv(pb->N, ty * UNROLL * 2);
+            g->split_max = most > 65535 ? 65535 : most;
+            if (g->split_max >= 2) g->split = 2; /* the count is set from the kernel's occupancy */
         }
     }
     return BRC_STATUS_OK;
@@ -354,13 +356,13 @@ static void make_struct(brc__str *s, const red_problem *pb, const red_geo *g, in
     if (isinf(pb->p)) snprintf(pbuf, sizeof pbuf, "0.0");
     brc__str_addf(s,
                   "struct brc_red {\n  typedef %s T;\n  typedef %s C;\n  typedef %s YT;\n  typedef %s I;\n"
-                  "  enum { OP = %d, NK = %d, VEC = %d, U = %d, TPR = %d, RPB = %d, TX = %d, TY = %d, SPLIT = %d, "
+                  "  enum { OP = %d, NK = %d, VEC = %d, U = %d, TPR = %d, RPB = %d, TX = %d, TY = %d, "
                   "WI = %d, BV = %d, INRED = %d };\n"
                   "  static constexpr i64 N = %lldLL, M = %lldLL, E = %lldLL, YIN = %lldLL, IIN = %lldLL, "
                   "DYIN = %lldLL;\n"
                   "  static constexpr double P = %s, CORR = %.17g;\n",
                   ctype_name(pb->xt), ct == BRC_F32 ? "float" : ct == BRC_F64 ? "double" : "i64", ctype_name(yt), I,
-                  kind, pb->np, g->vec, UNROLL, g->tpr, g->rpb, g->tx, g->ty, g->split, pb->wi, g->bv,
+                  kind, pb->np, g->vec, UNROLL, g->tpr, g->rpb, g->tx, g->ty, pb->wi, g->bv,
                   pb->nd > 0 && pb->d[pb->nd - 1].red, (long long)pb->N, (long long)pb->M, (long long)pb->E,
                   ik >= 0 ? (long long)pb->d[ik].s[OY] : 0LL, ik >= 0 ? (long long)pb->d[ik].s[OI] : 0LL,
                   ik >= 0 ? (long long)pb->d[ik].s[ODY] : 0LL, pbuf, pb->corr);
@@ -410,7 +412,7 @@ static void make_struct(brc__str *s, const red_problem *pb, const red_geo *g, in
 }
 
 static brc_status get_kernel(brc_context *ctx, const red_problem *pb, const red_geo *g, int kind, brc_dtype yt,
-                             int kid, const char *desc, CUfunction *fn) {
+                             int kid, const char *desc, CUfunction *fn, const brc__kernel **kout) {
     brc__str snip = {0};
     make_struct(&snip, pb, g, kind, yt, kid == K_BWD);
     int threads = kid == K_ROW ? g->tpr * g->rpb : kid == K_COL ? g->tx * g->ty : kid == K_FIN ? FIN_THREADS
@@ -432,40 +434,68 @@ static brc_status get_kernel(brc_context *ctx, const red_problem *pb, const red_
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
         if (!st && ctx->device >= 0) st = brc__jit_function(ctx, k, fn);
+        if (kout) *kout = st ? NULL : k;
     }
     brc__str_free(&snip);
     brc__str_free(&kd);
     return st;
 }
 
-/* Geometry, launch shape and kernels of one forward pass. */
+/* CTAs of kernel k (threads each) resident on one SM, from its registers and shared memory and the
+ * arch's limits (64K registers, 2048 threads, 32 CTAs; 228 / 164 / 100 KiB of shared memory). A
+ * kernel with unknown resources (key collection) counts by threads alone. */
+static int64_t ctas_per_sm(const brc_context *ctx, const brc__kernel *k, int threads) {
+    int64_t n = 2048 / threads;
+    if (n > 32) n = 32;
+    if (!k) return n > 0 ? n : 1;
+    int64_t warps = cdiv(threads, 32);
+    if (k->regs > 0) {
+        int64_t per_warp = cdiv((int64_t)k->regs * 32, 256) * 256;
+        int64_t r = 65536 / (per_warp * warps);
+        if (r < n) n = r;
+    }
+    int64_t smem_sm = ctx->sm_major >= 9 ? 233472 : ctx->sm_major == 8 && ctx->sm_minor == 0 ? 167936 : 102400;
+    if (k->shared_bytes > 0) {
+        int64_t m = smem_sm / (k->shared_bytes + 1024);
+        if (m < n) n = m;
+    }
+    return n > 0 ? n : 1;
+}
+
+/* Geometry, launch shape and kernels of one forward pass. With a split, its count fills one wave
+ * of the main kernel's resident CTAs (known once it is compiled), at most split_max. */
 static brc_status make_pass(brc_context *ctx, const red_problem *pb, int kind, brc_dtype yt, int forced_vec,
                             const char *fam, const char *desc, fwd_pass *f, int *natural, bool compile) {
     brc_status st = pick_geo(pb, ctx, forced_vec, fam, &f->g, natural);
     if (st) return st;
-    const red_geo *g = &f->g;
-    int64_t cap = 0x7fffffff;
+    red_geo *g = &f->g;
+    int64_t cap = 0x7fffffff, n;
     if (g->layout == LAYOUT_ROW) {
-        int64_t n = cdiv(pb->M, g->rpb);
-        f->grid[0] = (unsigned)(n < cap ? n : cap);
+        n = cdiv(pb->M, g->rpb);
         f->block[0] = (unsigned)(g->tpr * g->rpb);
         f->block[1] = 1;
     } else {
-        int64_t n = cdiv(pb->M / g->vec, g->tx);
-        f->grid[0] = (unsigned)(n < cap ? n : cap);
+        n = cdiv(pb->M / g->vec, g->tx);
         f->block[0] = (unsigned)g->tx;
         f->block[1] = (unsigned)g->ty;
     }
-    f->grid[1] = (unsigned)g->split;
+    f->grid[0] = (unsigned)(n < cap ? n : cap);
     if (pb->M == 0) f->grid[0] = 0;
-    if (g->split > 1) {
-        f->ws = align_up((size_t)pb->M * (size_t)g->split * state_size(pb->xt));
-        int64_t n = cdiv(pb->M, FIN_THREADS / 32);
-        f->fin_grid = (unsigned)(n < 65535 ? n : 65535);
-    }
     if (!compile || f->grid[0] == 0) return BRC_STATUS_OK;
-    if ((st = get_kernel(ctx, pb, g, kind, yt, g->layout == LAYOUT_ROW ? K_ROW : K_COL, desc, &f->fn))) return st;
-    if (g->split > 1 && (st = get_kernel(ctx, pb, g, kind, yt, K_FIN, desc, &f->fin))) return st;
+    const brc__kernel *k = NULL;
+    if ((st = get_kernel(ctx, pb, g, kind, yt, g->layout == LAYOUT_ROW ? K_ROW : K_COL, desc, &f->fn, &k))) return st;
+    if (g->split > 1) {
+        int sms = ctx->sm_count > 0 ? ctx->sm_count : 132;
+        int64_t wave = (int64_t)sms * ctas_per_sm(ctx, k, (int)(f->block[0] * f->block[1]));
+        int64_t s = wave / (int64_t)f->grid[0];
+        if (s > g->split_max) s = g->split_max;
+        g->split = (int)(s < 2 ? 2 : s);
+        f->ws = align_up((size_t)pb->M * (size_t)g->split * state_size(pb->xt));
+        int64_t nf = cdiv(pb->M, FIN_THREADS / 32);
+        f->fin_grid = (unsigned)(nf < 65535 ? nf : 65535);
+        if ((st = get_kernel(ctx, pb, g, kind, yt, K_FIN, desc, &f->fin, NULL))) return st;
+    }
+    f->grid[1] = (unsigned)g->split;
     return BRC_STATUS_OK;
 }
 
@@ -642,14 +672,13 @@ static brc_status plan_forward(brc_context *ctx, const brc_reduce_desc *d, const
     im.vec = im.f.g.vec;
     brc__str desc = {0}, sku = {0};
     make_desc(&desc, &pb, false, prefs->vector_width ? im.vec : 0);
+    if (!desc.oom && (st = make_pass(ctx, &pb, kind, pb.yt, prefs->vector_width, fam, desc.p, &im.f, &natural, true))) {
+        brc__str_free(&desc);
+        return st;
+    }
     brc__str_addf(&sku, "bespoke:%s<%s,", kind_names[kind], brc_dtype_name(pb.xt));
     add_geo(&sku, &pb, &im.f.g);
     brc__str_addf(&sku, "%s>@%s", im.f.g.split > 1 ? ",+fin" : "", ctx->arch);
-    if (!desc.oom && (st = make_pass(ctx, &pb, kind, pb.yt, prefs->vector_width, fam, desc.p, &im.f, &natural, true))) {
-        brc__str_free(&desc);
-        brc__str_free(&sku);
-        return st;
-    }
     return finish_plan(ctx, &im, &desc, &sku, BRC__FAM_REDUCE, out);
 }
 
@@ -785,6 +814,16 @@ brc_status brc_reduce_backward_plan(brc_context *ctx, const brc_reduce_backward_
     im.bv = bv;
     brc__str desc = {0}, sku = {0};
     make_desc(&desc, &pb, true, f);
+    int64_t blocks = cdiv(pb.E / bv, BWD_THREADS), capb = (int64_t)(ctx->sm_count > 0 ? ctx->sm_count : 132) * 64;
+    im.bgrid = (unsigned)(blocks < capb ? blocks : capb);
+    if (!desc.oom) {
+        if (mean_pass && (st = make_pass(ctx, &mp, BRC_REDUCE_MEAN, mp.yt, f && f < natural ? f : 0, fam, desc.p,
+                                         &im.f, &natural, true)))
+            goto fail;
+        if (im.bgrid > 0 && (st = get_kernel(ctx, &pb, &(red_geo){LAYOUT_ROW, 1, 1, 1, 1, 1, 1, 0, bv}, kind,
+                                             pb.xt, K_BWD, desc.p, &im.bfn, NULL)))
+            goto fail;
+    }
     brc__str_addf(&sku, "bespoke:%s_bwd<%s,elems=%lld,out=%lld,red=%lld,vec=%d>", kind_names[kind],
                   brc_dtype_name(pb.xt), (long long)pb.E, (long long)pb.M, (long long)pb.N, bv);
     if (mean_pass) {
@@ -793,16 +832,6 @@ brc_status brc_reduce_backward_plan(brc_context *ctx, const brc_reduce_backward_
         brc__str_addf(&sku, "%s>", im.f.g.split > 1 ? ",+fin" : "");
     }
     brc__str_addf(&sku, "@%s", ctx->arch);
-    int64_t blocks = cdiv(pb.E / bv, BWD_THREADS), capb = (int64_t)(ctx->sm_count > 0 ? ctx->sm_count : 132) * 64;
-    im.bgrid = (unsigned)(blocks < capb ? blocks : capb);
-    if (!desc.oom) {
-        if (mean_pass && (st = make_pass(ctx, &mp, BRC_REDUCE_MEAN, mp.yt, f && f < natural ? f : 0, fam, desc.p,
-                                         &im.f, &natural, true)))
-            goto fail;
-        if (im.bgrid > 0 && (st = get_kernel(ctx, &pb, &(red_geo){LAYOUT_ROW, 1, 1, 1, 1, 1, 1, bv}, kind, pb.xt,
-                                             K_BWD, desc.p, &im.bfn)))
-            goto fail;
-    }
     return finish_plan(ctx, &im, &desc, &sku, BRC__FAM_REDUCE_BWD, out);
 fail:
     brc__str_free(&desc);
@@ -967,6 +996,7 @@ static brc_status launch(const brc_plan *plan, CUfunction fn, const unsigned gri
 static brc_status run_pass(const brc_plan *plan, const fwd_pass *f, reduce_args *a, brc_stream stream) {
     brc_status st;
     if (f->grid[0] == 0) return BRC_STATUS_OK;
+    a->split = f->g.split;
     if ((st = launch(plan, f->fn, f->grid, f->block, a, stream))) return st;
     if (f->g.split > 1) {
         unsigned g[2] = {f->fin_grid, 1}, b[2] = {FIN_THREADS, 1};
