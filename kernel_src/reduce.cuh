@@ -67,6 +67,74 @@ __device__ __forceinline__ i64 rlog(i64 v) { return v; }
 __device__ __forceinline__ i64 rpow(i64 a, i64) { return a; }
 __device__ __forceinline__ i64 rsqrt_(i64 v) { return v; }
 
+// NaN-propagating max (MX) or min of a raw vector, in the compute type. Halves and f32 use the
+// packed / NaN-propagating PTX max and min of sm_80 (half a instruction an element for halves):
+// the extrema and logsumexp are otherwise bound by instruction issue on 16-byte vectors of halves.
+template <bool MX> __device__ __forceinline__ u32 ext_bf2(u32 a, u32 b) {
+    u32 d;
+    if (MX) asm("max.NaN.bf16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
+    else asm("min.NaN.bf16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
+    return d;
+}
+template <bool MX> __device__ __forceinline__ u32 ext_h2(u32 a, u32 b) {
+    u32 d;
+    if (MX) asm("max.NaN.f16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
+    else asm("min.NaN.f16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
+    return d;
+}
+template <bool MX> __device__ __forceinline__ float ext_f(float a, float b) {
+    float d;
+    if (MX) asm("max.NaN.f32 %0, %1, %2;" : "=f"(d) : "f"(a), "f"(b));
+    else asm("min.NaN.f32 %0, %1, %2;" : "=f"(d) : "f"(a), "f"(b));
+    return d;
+}
+template <bool MX, class C, class T, int V> struct vext {
+    static __device__ __forceinline__ C run(const vec<T, V>& r) {
+        C m = (C)io<T>::load(r.v[0]);
+#pragma unroll
+        for (int k = 1; k < V; k++) m = MX ? maxn_(m, (C)io<T>::load(r.v[k])) : minn_(m, (C)io<T>::load(r.v[k]));
+        return m;
+    }
+};
+#if __CUDA_ARCH__ >= 800
+template <bool MX, class T, int V, bool BF> struct vext_half {
+    static __device__ __forceinline__ float run(const vec<T, V>& r) {
+        if constexpr (V == 1) {
+            return io<T>::load(r.v[0]);
+        } else {
+            const u32* p = reinterpret_cast<const u32*>(&r);
+            u32 a = p[0];
+#pragma unroll
+            for (int k = 1; k < V / 2; k++) a = BF ? ext_bf2<MX>(a, p[k]) : ext_h2<MX>(a, p[k]);
+            const u32 sw = (a >> 16) | (a << 16);
+            a = BF ? ext_bf2<MX>(a, sw) : ext_h2<MX>(a, sw);
+            T h;
+            h.b = (u16)(a & 0xffffu);
+            return io<T>::load(h);
+        }
+    }
+};
+template <bool MX, int V> struct vext<MX, float, bf16, V> : vext_half<MX, bf16, V, true> {};
+template <bool MX, int V> struct vext<MX, float, f16, V> : vext_half<MX, f16, V, false> {};
+template <bool MX, int V> struct vext<MX, float, float, V> {
+    static __device__ __forceinline__ float run(const vec<float, V>& r) {
+        float m = r.v[0];
+#pragma unroll
+        for (int k = 1; k < V; k++) m = ext_f<MX>(m, r.v[k]);
+        return m;
+    }
+};
+#endif
+
+// 2^v, approximate (MUFU.EX2, ~2 ulp; subnormal results flush to 0): the sums of logsumexp.
+__device__ __forceinline__ float ex2_(float v) {
+    float d;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(d) : "f"(v));
+    return d;
+}
+__device__ __forceinline__ double ex2_(double v) { return exp2(v); }
+__device__ __forceinline__ i64 ex2_(i64 v) { return v; }
+
 template <class K> struct red {
     typedef typename K::C C;
     typedef rstate<C> S;
@@ -152,6 +220,43 @@ template <class K> struct red {
         } else {
 #pragma unroll
             for (int k = 0; k < V; k++) elem(s, v[k], j0 + k, shift);
+        }
+    }
+    // A raw 16-byte vector at reduced index j0: the extrema and logsumexp take its max (min) with
+    // the packed instructions first; everything else converts and goes through elems.
+    template <class T, int V>
+    static __device__ __forceinline__ void raw(S& s, const vec<T, V>& r, i64 j0, C shift) {
+        if constexpr ((MAXLIKE || MINLIKE) && V > 1) {
+            if (isnan_(s.a)) return;
+            const C m = vext<(bool)MAXLIKE, C, T, V>::run(r);
+            if (isnan_(m) || (MAXLIKE ? m > s.a : m < s.a)) {
+                int f = 0;  // the first element equal to m (or NaN)
+#pragma unroll
+                for (int k = V - 1; k >= 0; k--) {
+                    const C v = (C)io<T>::load(r.v[k]);
+                    if (isnan_(m) ? isnan_(v) : v == m) f = k;
+                }
+                s.a = m;
+                s.i = j0 + f;
+            }
+        } else if constexpr (OP == R_LSE && V > 1) {
+            if (isnan_(s.a)) return;
+            const C m = vext<true, C, T, V>::run(r);
+            if (!(m <= s.a)) {
+                s.b = s.a == ext<C>::lo() ? C(0) : s.b * rexp(s.a - m);
+                s.a = m;
+                if (isnan_(m)) { s.b = m; return; }
+            }
+            if (s.a == ext<C>::hi()) { s.b = C(1); return; }
+            if (s.a == ext<C>::lo()) return;
+            const C L2E = C(1.4426950408889634), off = -s.a * L2E;
+#pragma unroll
+            for (int k = 0; k < V; k++) s.b += ex2_((C)io<T>::load(r.v[k]) * L2E + off);
+        } else {
+            C v[V];
+#pragma unroll
+            for (int k = 0; k < V; k++) v[k] = (C)io<T>::load(r.v[k]);
+            elems(s, v, j0, shift);
         }
     }
     static __device__ __forceinline__ S combine(const S& s, const S& t) {
@@ -253,12 +358,7 @@ __device__ __forceinline__ void reduce_row(const reduce_args& A) {
 #pragma unroll
             for (int u = 0; u < K::U; u++) {
                 const i64 jv = b + u * step;
-                if (ok && jv < NV) {
-                    C v[K::VEC];
-#pragma unroll
-                    for (int k = 0; k < K::VEC; k++) v[k] = (C)io<T>::load(buf[u].v[k]);
-                    red<K>::elems(s, v, jv * K::VEC, shift);
-                }
+                if (ok && jv < NV) red<K>::raw(s, buf[u], jv * K::VEC, shift);
             }
         }
 #pragma unroll
