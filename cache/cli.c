@@ -419,6 +419,32 @@ static int cmd_ops(int argc, char **argv) {
            "f64 f32 f16 bf16 | weight; pos_weight over the last dim |\n"
            "| kl_div | `brc_pointwise_loss_plan`, `brc_pointwise_loss_backward_plan` | f64 f32 f16 bf16 | "
            "log_target; batchmean |\n");
+    printf("\n## Reductions over any axes (`reduce.h`; descriptors and kernel choice in docs/reduce.md)\n\n"
+           "`brc_reduce_plan` (any set of axes of a strided tensor of rank 0-8, keepdim or not), `brc_reduce_to_shape_plan`\n"
+           "(sum down to a broadcast shape), `brc_reduce_backward_plan`. Tested on the GPU against float64 references\n"
+           "(tests/gpu/test_reduce.c), backward against the analytic gradient; compiled for sm_80 and sm_90 in CI\n"
+           "(tests/host/test_reduce_host.c). Deterministic (no atomics).\n\n"
+           "| kind | x dtypes | y | backward |\n|---|---|---|---|\n");
+    static const char *const rnotes[][3] = {
+        {"f64 f32 f16 bf16 i8 i16 i32 i64 u8 u32", "x's dtype (integers: or i64)", "dy"},
+        {"f64 f32 f16 bf16", "x's dtype", "dy / n"},
+        {"f64 f32 f16 bf16 i8 i16 i32 i64 u8 u32", "x's dtype (integers: or i64)", "product of the others (zeros handled)"},
+        {"f64 f32 f16 bf16 i8 i16 i32 i64 u8 u32", "x's dtype; optional i64 index", "to the saved index"},
+        {"f64 f32 f16 bf16 i8 i16 i32 i64 u8 u32", "x's dtype; optional i64 index", "to the saved index"},
+        {"f64 f32 f16 bf16 i8 i16 i32 i64 u8 u32", "i64 or i32 (first index)", "none"},
+        {"f64 f32 f16 bf16 i8 i16 i32 i64 u8 u32", "i64 or i32 (first index)", "none"},
+        {"f64 f32 f16 bf16", "x's dtype; correction", "2 (x - mean) / (n - correction)"},
+        {"f64 f32 f16 bf16", "x's dtype; correction", "(x - mean) / ((n - correction) y)"},
+        {"f64 f32 f16 bf16", "x's dtype; p = 1, 2, inf, -inf, 0, > 0", "p finite > 0"},
+        {"f64 f32 f16 bf16", "x's dtype", "exp(x - y)"},
+        {"f64 f32 f16 bf16 i8 i16 i32 i64 u8 u32 bool", "bool", "none"},
+        {"f64 f32 f16 bf16 i8 i16 i32 i64 u8 u32 bool", "bool", "none"},
+        {"f64 f32 f16 bf16 i8 i16 i32 i64 u8 u32 bool", "i64 or i32", "none"},
+    };
+    int rk = 0;
+#define X(N, num, name) printf("| %s | %s | %s | %s |\n", #name, rnotes[rk][0], rnotes[rk][1], rnotes[rk][2]), rk++;
+    BRC_REDUCE_KINDS(X)
+#undef X
     return 0;
 }
 

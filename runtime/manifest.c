@@ -41,6 +41,7 @@ static const struct {
     {"bce_loss", brc__loss_from_desc},
     {"bce_with_logits_loss", brc__loss_from_desc},
     {"kl_div", brc__loss_from_desc},
+    {"reduce", brc__reduce_from_desc},
 };
 
 /* ---- parsing one descriptor --------------------------------------------------------------------- */
@@ -443,6 +444,18 @@ brc_status brc__manifest_default(brc__manifest *m) {
             for (int c = 0; c < 2; c++)
                 brc__str_addf(&s, "cross_entropy(dtype=%s,classes=%d,target=i64,weight=0,smoothing=0,reduction=mean,"
                               "dir=%s)\n", brc_dtype_name(floats[t]), c ? 32768 : 4096, dir ? "bwd" : "fwd");
+    /* Reductions: kernels are specialized to sizes, so a few common shapes (rows of 4096, both
+     * layouts) in f32 and bf16. */
+    static const char *const red_ops[] = {"op=sum", "op=mean", "op=max", "op=argmax", "op=var", "op=logsumexp"};
+    for (size_t t = 0; t < 2; t++)
+        for (size_t i = 0; i < sizeof red_ops / sizeof red_ops[0]; i++) {
+            const char *dt = t ? "bf16" : "f32";
+            const char *extra = strcmp(red_ops[i], "op=max") == 0   ? ",index=0"
+                                : strcmp(red_ops[i], "op=var") == 0 ? ",correction=1"
+                                                                    : "";
+            brc__str_addf(&s, "reduce(%s,dtype=%s,shape=32768x4096,axes=1%s)\n", red_ops[i], dt, extra);
+            if (i == 0) brc__str_addf(&s, "reduce(%s,dtype=%s,shape=32768x4096,axes=0)\n", red_ops[i], dt);
+        }
     if (s.oom) return brc__error(BRC_STATUS_OUT_OF_MEMORY, "default manifest: out of memory");
     brc_status st = brc__manifest_parse(s.p, "(default manifest)", m);
     brc__str_free(&s);

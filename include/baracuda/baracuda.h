@@ -267,5 +267,6 @@ BRC_API brc_status brc_warm_manifest(brc_context *ctx, const char *path);
 #include "baracuda/rows.h"
 #include "baracuda/channel_norm.h"
 #include "baracuda/loss.h"
+#include "baracuda/reduce.h"
 
 #endif /* BARACUDA_H */
