@@ -323,6 +323,8 @@ typedef brc_status (*brc__from_desc_fn)(brc_context *ctx, brc__desc *d, brc_plan
 BRC__INTERNAL brc_status brc__ew_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
 /* softmax, log_softmax, rms_norm, layer_norm (ops/rows.c). */
 BRC__INTERNAL brc_status brc__rows_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
+/* scan (ops/scan.c). */
+BRC__INTERNAL brc_status brc__scan_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
 
 /* Makes the plan a descriptor names. Errors name the column: "column 12: unknown key 'foo'". */
 BRC__INTERNAL brc_status brc__plan_from_descriptor(brc_context *ctx, const char *text,
@@ -359,7 +361,9 @@ typedef enum brc__family {
     BRC__FAM_SOFTMAX,
     BRC__FAM_SOFTMAX_BWD,
     BRC__FAM_NORM,
-    BRC__FAM_NORM_BWD
+    BRC__FAM_NORM_BWD,
+    BRC__FAM_SCAN,
+    BRC__FAM_SCAN_BWD
 } brc__family;
 
 typedef struct brc__plan_vt {

@@ -30,6 +30,7 @@ static const struct {
     {"log_softmax", brc__rows_from_desc},
     {"rms_norm", brc__rows_from_desc},
     {"layer_norm", brc__rows_from_desc},
+    {"scan", brc__scan_from_desc},
 };
 
 /* ---- parsing one descriptor --------------------------------------------------------------------- */

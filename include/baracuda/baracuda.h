@@ -265,5 +265,6 @@ BRC_API brc_status brc_warm_manifest(brc_context *ctx, const char *path);
 
 #include "baracuda/elementwise.h"
 #include "baracuda/rows.h"
+#include "baracuda/scan.h"
 
 #endif /* BARACUDA_H */
