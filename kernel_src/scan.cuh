@@ -333,10 +333,12 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
     typedef typename K::C C;
     typedef typename sk<K>::P P;
     typedef typename P::S S;
-    enum { VEC = K::VEC, NV = K::NV, SLAB = K::TPR * K::VEC, NW = K::TPR / 32 };
-    __shared__ S sm[2 * K::RPB * NW];
+    enum { VEC = K::VEC, NV = K::NV, SLAB = K::TPR * K::VEC, NW = K::TPR / 32, PER = NV * NW + 1 };
+    // Per row group and parity: the NV x NW warp totals of a tile, then their exclusive prefixes
+    // (the carry included), and the carry after the tile in the last slot.
+    __shared__ S sm[2 * K::RPB * PER];
     int par = 0;
-    const int t = threadIdx.x % K::TPR, rib = threadIdx.x / K::TPR;
+    const int t = threadIdx.x % K::TPR, rib = threadIdx.x / K::TPR, lane = threadIdx.x & 31, w = t / 32;
     const T* in[3] = {(const T*)A.in0, (const T*)A.in1, (const T*)A.in2};
     const i64* kin = (const i64*)A.kin;
     T* out = (T*)A.out;
@@ -352,8 +354,8 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
         line_offsets<K>(A, line, off);
         S carry = (K::PH == 3 && okrow) ? ws[line * A.nch + ch] : P::id();
         const i64 q0 = ch * A.clen, q1 = okrow ? (q0 + A.clen < A.len ? q0 + A.clen : A.len) : q0;
-        // Every thread of the CTA runs the same number of slabs (the barriers need it): the most
-        // that any row group of this CTA has.
+        // Every thread of the CTA runs the same number of tiles (the barriers need it): with
+        // several rows per CTA (never split) every row has clen = len positions.
         const i64 span = (K::RPB > 1 ? A.clen : q1 - q0);
         for (i64 base = q0; base < q0 + span; base += (i64)NV * SLAB) {
             C v[NV][3][VEC];
@@ -367,9 +369,9 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                 for (int s = 0; s < 3; s++) {
                     if (s >= P::NT) continue;
                     if (ok) {
-                        const vec<T, VEC> w = *reinterpret_cast<const vec<T, VEC>*>(in[s] + off[s] + vm * VEC);
+                        const vec<T, VEC> x = *reinterpret_cast<const vec<T, VEC>*>(in[s] + off[s] + vm * VEC);
 #pragma unroll
-                        for (int k = 0; k < VEC; k++) v[j][s][k] = (C)io<T>::load(w.v[K::REV ? VEC - 1 - k : k]);
+                        for (int k = 0; k < VEC; k++) v[j][s][k] = (C)io<T>::load(x.v[K::REV ? VEC - 1 - k : k]);
                     } else {
 #pragma unroll
                         for (int k = 0; k < VEC; k++) v[j][s][k] = C(0);
@@ -379,21 +381,79 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                 for (int k = 0; k < VEC; k++)
                     kv[j][k] = (P::KIN && ok) ? kin[off[3] + vm * VEC + (K::REV ? VEC - 1 - k : k)] : 0;
             }
+            // Thread-local inclusive states, then a shuffle scan of the thread totals per slab.
+            S loc[NV][VEC], lex[NV], inc[NV];
 #pragma unroll
             for (int j = 0; j < NV; j++) {
-                const i64 p0 = base + (i64)j * SLAB + (i64)t * VEC;  // scan position of item 0
+                const i64 p0 = base + (i64)j * SLAB + (i64)t * VEC;
                 const bool ok = p0 < q1;
-                S loc[VEC];
                 S acc = P::id();
 #pragma unroll
                 for (int k = 0; k < VEC; k++) {
                     const i64 m = K::REV ? A.len - 1 - (p0 + k) : p0 + k;
                     C e[3] = {v[j][0][k], P::NT > 1 ? v[j][1][k] : C(0), P::NT > 2 ? v[j][2][k] : C(0)};
                     if (ok) acc = P::comb(acc, P::elem(e, kv[j][k], m));
-                    loc[k] = acc;
+                    loc[j][k] = acc;
                 }
-                const S ex = block_prefix<K>(acc, carry, sm, par);
-                if (K::PH == 1 || !ok) continue;
+                inc[j] = acc;
+            }
+#pragma unroll
+            for (int o = 1; o < 32; o <<= 1) {
+#pragma unroll
+                for (int j = 0; j < NV; j++) {
+                    const S y = shup(inc[j], o);
+                    if (lane >= o) inc[j] = P::comb(y, inc[j]);
+                }
+            }
+#pragma unroll
+            for (int j = 0; j < NV; j++) {
+                lex[j] = shup(inc[j], 1);
+                if (lane == 0) lex[j] = P::id();
+            }
+            // The prefix of each slab's warp: over the carry, the earlier slabs and warps.
+            S wpre[NV];
+            if (NW > 1) {
+                S* buf = sm + (par & 1) * (K::RPB * PER) + rib * PER;
+                if (lane == 31) {
+#pragma unroll
+                    for (int j = 0; j < NV; j++) buf[j * NW + w] = inc[j];
+                }
+                __syncthreads();
+                if (w == 0) {  // one warp scans the NV x NW totals in order
+                    S c = carry;
+#pragma unroll
+                    for (int j = 0; j < NV; j++) {
+                        S x = lane < NW ? buf[j * NW + lane] : P::id();
+#pragma unroll
+                        for (int o = 1; o < NW; o <<= 1) {
+                            const S y = shup(x, o);
+                            if (lane >= o) x = P::comb(y, x);
+                        }
+                        S e = shup(x, 1);
+                        if (lane == 0) e = P::id();
+                        if (lane < NW) buf[j * NW + lane] = P::comb(c, e);
+                        c = P::comb(c, shidx(x, NW - 1));
+                    }
+                    if (lane == 0) buf[NV * NW] = c;
+                }
+                __syncthreads();
+#pragma unroll
+                for (int j = 0; j < NV; j++) wpre[j] = buf[j * NW + w];
+                carry = buf[NV * NW];
+                par++;
+            } else {
+#pragma unroll
+                for (int j = 0; j < NV; j++) {
+                    wpre[j] = carry;
+                    carry = P::comb(carry, shidx(inc[j], 31));
+                }
+            }
+            if (K::PH == 1) continue;
+#pragma unroll
+            for (int j = 0; j < NV; j++) {
+                const i64 p0 = base + (i64)j * SLAB + (i64)t * VEC;  // scan position of item 0
+                if (p0 >= q1) continue;
+                const S ex = P::comb(wpre[j], lex[j]);
                 C y[VEC];
                 i64 ko[VEC];
 #pragma unroll
@@ -405,15 +465,15 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                         const i64 pm = K::REV ? m - 1 : m + 1;
                         if (pm >= 0 && pm < A.len) yp = (C)io<T>::load(in[2][off[2] + pm]);
                     }
-                    const S exk = k == 0 ? ex : P::comb(ex, loc[k - 1]);
+                    const S exk = k == 0 ? ex : P::comb(ex, loc[j][k - 1]);
                     ko[k] = 0;
-                    y[k] = P::fin(P::comb(ex, loc[k]), exk, e, kv[j][k], yp, m, ko[k]);
+                    y[k] = P::fin(P::comb(ex, loc[j][k]), exk, e, kv[j][k], yp, m, ko[k]);
                 }
                 const i64 vm = K::REV ? nvec - 1 - (p0 / VEC) : p0 / VEC;
-                vec<T, VEC> w;
+                vec<T, VEC> x;
 #pragma unroll
-                for (int k = 0; k < VEC; k++) w.v[K::REV ? VEC - 1 - k : k] = io<T>::store(y[k]);
-                *reinterpret_cast<vec<T, VEC>*>(out + off[4] + vm * VEC) = w;
+                for (int k = 0; k < VEC; k++) x.v[K::REV ? VEC - 1 - k : k] = io<T>::store(y[k]);
+                *reinterpret_cast<vec<T, VEC>*>(out + off[4] + vm * VEC) = x;
                 if (P::KOUT) {
 #pragma unroll
                     for (int k = 0; k < VEC; k++) kout[off[5] + vm * VEC + (K::REV ? VEC - 1 - k : k)] = ko[k];

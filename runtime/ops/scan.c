@@ -242,6 +242,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     for (int i = 0; i < rq->nops; i++)
         if (rq->ops[i].t->strides[dim] != 1) rows = false;
     int vmax = (int)(16 / esize), vec = 1, tpr = 0, rpb = 1, nv = 1;
+    int nvmax = (rq->kind == BRC_SCAN_CUMPROD || rq->kind == BRC_SCAN_LOGCUMSUMEXP) && rq->bwd ? 2 : 4;
     bool forced = prefs->vector_width != 0;
     if (forced) {
         int f = prefs->vector_width;
@@ -270,7 +271,6 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
         if (tpr < 32) tpr = 32;
         if (tpr > 1024) tpr = 1024;
         int64_t slabs = cdiv(a.len, (int64_t)tpr * vec);
-        int nvmax = (rq->kind == BRC_SCAN_CUMPROD || rq->kind == BRC_SCAN_LOGCUMSUMEXP) && rq->bwd ? 2 : 4;
         nv = pow2floor(slabs);
         if (nv > nvmax) nv = nvmax;
         rpb = tpr < 128 ? 128 / tpr : 1;
@@ -285,7 +285,15 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
         int64_t per_sm = 2048 / (tpr * rpb) > 0 ? 2048 / (tpr * rpb) : 1, cap = sms * per_sm;
         split = rq->force_split >= 0 ? rq->force_split == 1 : (a.lines < cap && tiles >= 4);
         if (split) {
+            /* Smaller CTAs (256 threads) and chunks of one tile: more chunks in flight. */
             rpb = 1;
+            if (tpr > 256) {
+                tpr = 256;
+                nv = (int)(nv * 4 > nvmax ? nvmax : nv * 4);
+                tile = (int64_t)nv * tpr * vec;
+                tiles = cdiv(a.len, tile);
+                cap = sms * (2048 / tpr);
+            }
             int64_t want = cdiv(2 * cap, a.lines > 0 ? a.lines : 1), per = cdiv(tiles, want);
             clen = per * tile;
             nch = cdiv(a.len, clen);

@@ -5,6 +5,7 @@
  * give their status and name the operand. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -228,4 +229,14 @@ Test(scan_rules, bad_operands_are_named) {
     cr_expect_eq(brc_scan_run(p, (void *)256, (void *)256, NULL, NULL, 0, NULL), BRC_STATUS_WRONG_PLAN);
     brc_plan_destroy(p);
     brc_context_destroy(ctx);
+}
+
+/* The layouts bench/bench_scan.py mirrors with ctypes. */
+Test(scan_desc, struct_layouts_match_the_benchmark) {
+    cr_expect_eq(sizeof(brc_scan_desc), 424);
+    cr_expect_eq(offsetof(brc_scan_desc, dim), 280);
+    cr_expect_eq(offsetof(brc_scan_desc, index), 288);
+    cr_expect_eq(sizeof(brc_scan_backward_desc), 696);
+    cr_expect_eq(offsetof(brc_scan_backward_desc, dx), 552);
+    cr_expect_eq(offsetof(brc_scan_backward_desc, dim), 688);
 }
