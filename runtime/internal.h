@@ -343,7 +343,8 @@ BRC__INTERNAL brc_status brc__manifest_read(const char *path, brc__manifest *m);
 BRC__INTERNAL brc_status brc__manifest_parse(const char *text, const char *name, brc__manifest *m);
 BRC__INTERNAL void brc__manifest_free(brc__manifest *m);
 /* The built-in default manifest (`baracuda warm` without --manifest): every unary and binary
- * kind in f32, f16 and bf16, and the casts among f32, f16, bf16 and the two fp8 formats. */
+ * kind in f32, f16 and bf16, the casts among f32, f16, bf16 and the two fp8 formats, and the
+ * scans (each kind forward in f32 and bf16, rows of 4096 and cols; cumsum backward). */
 BRC__INTERNAL brc_status brc__manifest_default(brc__manifest *m);
 
 /* BARACUDA_RECORD: appends descriptor to the record manifest unless it is there already

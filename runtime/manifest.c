@@ -415,6 +415,17 @@ brc_status brc__manifest_default(brc__manifest *m) {
             if (i != j)
                 brc__str_addf(&s, "cast(from=%s,to=%s,layout=contig)\n", brc_dtype_name(casts[i]),
                               brc_dtype_name(casts[j]));
+    /* Scans: the rows layout at the two most common row lengths and the cols layout, f32 and
+     * bf16, for every kind forward, and cumsum backward. */
+    static const char *const scan_kinds[] = {"cumsum", "cumprod", "cummax", "cummin", "logcumsumexp"};
+    for (size_t t = 0; t < 3; t += 2) {
+        const char *dt = brc_dtype_name(floats[t]);
+        for (size_t k = 0; k < 5; k++) {
+            brc__str_addf(&s, "scan(op=%s,dtype=%s,inner=1,len=4096,reverse=0,split=0,dir=fwd)\n", scan_kinds[k], dt);
+            brc__str_addf(&s, "scan(op=%s,dtype=%s,inner=0,reverse=0,split=0,dir=fwd)\n", scan_kinds[k], dt);
+        }
+        brc__str_addf(&s, "scan(op=cumsum,dtype=%s,inner=1,len=4096,reverse=0,split=0,dir=bwd)\n", dt);
+    }
     if (s.oom) return brc__error(BRC_STATUS_OUT_OF_MEMORY, "default manifest: out of memory");
     brc_status st = brc__manifest_parse(s.p, "(default manifest)", m);
     brc__str_free(&s);
