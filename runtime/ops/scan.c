@@ -267,7 +267,9 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
                 while (vec > 1 && s % vec) vec /= 2;
             }
         }
-        tpr = pow2ceil(cdiv(a.len, vec));
+        /* nvmax vectors a thread (64 bytes of each array in flight; 32 for the backward ops that
+         * read three arrays) over as few threads as cover the row, 32..1024. */
+        tpr = pow2ceil(cdiv(a.len, (int64_t)vec * nvmax));
         if (tpr < 32) tpr = 32;
         if (tpr > 1024) tpr = 1024;
         int64_t slabs = cdiv(a.len, (int64_t)tpr * vec);

@@ -89,12 +89,12 @@ Test(scan_desc, api_plans_pick_the_layout_and_round_trip) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
     brc_plan *p = NULL;
-    /* Last dim, contiguous: rows, 16-byte vectors, one CTA of 512 threads per row. */
+    /* Last dim, contiguous: rows, 16-byte vectors, 4 a thread: a CTA of 128 threads per row. */
     brc_tensor_desc x = tu_mat(BRC_BF16, 32768, 4096, 4096), xi = tu_mat(BRC_I64, 32768, 4096, 4096);
     brc_scan_desc d = {BRC_SCAN_CUMSUM, x, x, -1, 0, xi};
     cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p), "scan(op=cumsum,dtype=bf16,inner=1,len=4096,reverse=0,split=0,dir=fwd)");
-    cr_expect_str_eq(brc_plan_sku(p), "bespoke:scan<cumsum,bf16,rows,vec=8,tpr=512,rpb=1,nv=1,fwd>@sm_90");
+    cr_expect_str_eq(brc_plan_sku(p), "bespoke:scan<cumsum,bf16,rows,vec=8,tpr=128,rpb=1,nv=4,fwd>@sm_90");
     cr_expect_eq(brc_plan_workspace_size(p), 0);
     round_trip(ctx, p);
     /* dim 0 of the same tensor: cols, split (4096 lines do not fill the GPU). */
