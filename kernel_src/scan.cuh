@@ -229,48 +229,72 @@ __device__ __forceinline__ void line_offsets(const scan_args& A, i64 line, i64 (
     }
 }
 
-// ---- layout 1: columns (a thread per line) ----------------------------------------------------------------
+// ---- layout 1: columns (a thread per VEC lines) -----------------------------------------------------
+// With VEC > 1 the innermost other dim is contiguous in every operand (and every stride and that
+// dim's size are multiples of VEC): a thread takes VEC consecutive lines and moves one 16-byte
+// vector a position.
 template <class K>
 __device__ __forceinline__ void col_scan(const scan_args& A) {
     typedef typename K::T T;
     typedef typename K::C C;
     typedef typename sk<K>::P P;
     typedef typename P::S S;
+    enum { VEC = K::VEC };
     const T* in[3] = {(const T*)A.in0, (const T*)A.in1, (const T*)A.in2};
     const i64* kin = (const i64*)A.kin;
     T* out = (T*)A.out;
     i64* kout = (i64*)A.kout;
     S* ws = (S*)A.ws;
-    const i64 units = A.lines * A.nch;
+    const i64 groups = A.lines / VEC, units = groups * A.nch;
     for (i64 u = (i64)blockIdx.x * blockDim.x + threadIdx.x; u < units; u += (i64)gridDim.x * blockDim.x) {
-        const i64 ch = u / A.lines, line = u - ch * A.lines;
+        const i64 ch = u / groups, line = (u - ch * groups) * VEC;
         i64 off[6];
         line_offsets<K>(A, line, off);
-        S st = K::PH == 3 ? ws[u] : P::id();
+        S st[VEC];
+#pragma unroll
+        for (int k = 0; k < VEC; k++) st[k] = K::PH == 3 ? ws[ch * A.lines + line + k] : P::id();
         const i64 q0 = ch * A.clen, q1 = q0 + A.clen < A.len ? q0 + A.clen : A.len;
 #pragma unroll 4
         for (i64 q = q0; q < q1; q++) {
             const i64 m = K::REV ? A.len - 1 - q : q;
-            C v[3];
+            C v[3][VEC];
 #pragma unroll
-            for (int s = 0; s < 3; s++)
-                v[s] = s < P::NT ? (C)io<T>::load(in[s][off[s] + m * A.str[s][7]]) : C(0);
-            const i64 k = P::KIN ? kin[off[3] + m * A.str[3][7]] : 0;
-            const S in_ = P::comb(st, P::elem(v, k, m));
-            if (K::PH != 1) {
-                C yp = C(1);
-                if (P::YP) {  // y before m in the forward's order: the next position in this one
-                    const i64 pm = K::REV ? m - 1 : m + 1;
-                    if (pm >= 0 && pm < A.len) yp = (C)io<T>::load(in[2][off[2] + pm * A.str[2][7]]);
-                }
-                i64 ko = 0;
-                const C y = P::fin(in_, st, v, k, yp, m, ko);
-                out[off[4] + m * A.str[4][7]] = io<T>::store(y);
-                if (P::KOUT) kout[off[5] + m * A.str[5][7]] = ko;
+            for (int s = 0; s < 3; s++) {
+                if (s >= P::NT) continue;
+                const vec<T, VEC> x = *reinterpret_cast<const vec<T, VEC>*>(in[s] + off[s] + m * A.str[s][7]);
+#pragma unroll
+                for (int k = 0; k < VEC; k++) v[s][k] = (C)io<T>::load(x.v[k]);
             }
-            st = in_;
+            C yp[VEC];
+#pragma unroll
+            for (int k = 0; k < VEC; k++) yp[k] = C(1);
+            if (P::YP && K::PH != 1) {  // y before m in the forward's order: the next position in this one
+                const i64 pm = K::REV ? m - 1 : m + 1;
+                if (pm >= 0 && pm < A.len) {
+                    const vec<T, VEC> x = *reinterpret_cast<const vec<T, VEC>*>(in[2] + off[2] + pm * A.str[2][7]);
+#pragma unroll
+                    for (int k = 0; k < VEC; k++) yp[k] = (C)io<T>::load(x.v[k]);
+                }
+            }
+            vec<T, VEC> y;
+#pragma unroll
+            for (int k = 0; k < VEC; k++) {
+                const C e[3] = {v[0][k], P::NT > 1 ? v[1][k] : C(0), P::NT > 2 ? v[2][k] : C(0)};
+                const i64 kk = P::KIN ? kin[off[3] + m * A.str[3][7] + k] : 0;
+                const S in_ = P::comb(st[k], P::elem(e, kk, m));
+                if (K::PH != 1) {
+                    i64 ko = 0;
+                    y.v[k] = io<T>::store(P::fin(in_, st[k], e, kk, yp[k], m, ko));
+                    if (P::KOUT) kout[off[5] + m * A.str[5][7] + k] = ko;
+                }
+                st[k] = in_;
+            }
+            if (K::PH != 1) *reinterpret_cast<vec<T, VEC>*>(out + off[4] + m * A.str[4][7]) = y;
         }
-        if (K::PH == 1) ws[u] = st;
+        if (K::PH == 1) {
+#pragma unroll
+            for (int k = 0; k < VEC; k++) ws[ch * A.lines + line + k] = st[k];
+        }
     }
 }
 
@@ -381,8 +405,9 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                 for (int k = 0; k < VEC; k++)
                     kv[j][k] = (P::KIN && ok) ? kin[off[3] + vm * VEC + (K::REV ? VEC - 1 - k : k)] : 0;
             }
-            // Thread-local inclusive states, then a shuffle scan of the thread totals per slab.
-            S loc[NV][VEC], lex[NV], inc[NV];
+            // Thread totals, then a shuffle scan of them per slab. (The output pass below walks the
+            // thread's positions again from its prefix: no per-position states are kept.)
+            S lex[NV], inc[NV];
 #pragma unroll
             for (int j = 0; j < NV; j++) {
                 const i64 p0 = base + (i64)j * SLAB + (i64)t * VEC;
@@ -393,7 +418,6 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                     const i64 m = K::REV ? A.len - 1 - (p0 + k) : p0 + k;
                     C e[3] = {v[j][0][k], P::NT > 1 ? v[j][1][k] : C(0), P::NT > 2 ? v[j][2][k] : C(0)};
                     if (ok) acc = P::comb(acc, P::elem(e, kv[j][k], m));
-                    loc[j][k] = acc;
                 }
                 inc[j] = acc;
             }
@@ -453,7 +477,7 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
             for (int j = 0; j < NV; j++) {
                 const i64 p0 = base + (i64)j * SLAB + (i64)t * VEC;  // scan position of item 0
                 if (p0 >= q1) continue;
-                const S ex = P::comb(wpre[j], lex[j]);
+                S ex = P::comb(wpre[j], lex[j]);
                 C y[VEC];
                 i64 ko[VEC];
 #pragma unroll
@@ -465,9 +489,10 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                         const i64 pm = K::REV ? m - 1 : m + 1;
                         if (pm >= 0 && pm < A.len) yp = (C)io<T>::load(in[2][off[2] + pm]);
                     }
-                    const S exk = k == 0 ? ex : P::comb(ex, loc[j][k - 1]);
+                    const S in_ = P::comb(ex, P::elem(e, kv[j][k], m));
                     ko[k] = 0;
-                    y[k] = P::fin(P::comb(ex, loc[j][k]), exk, e, kv[j][k], yp, m, ko[k]);
+                    y[k] = P::fin(in_, ex, e, kv[j][k], yp, m, ko[k]);
+                    ex = in_;
                 }
                 const i64 vm = K::REV ? nvec - 1 - (p0 / VEC) : p0 / VEC;
                 vec<T, VEC> x;

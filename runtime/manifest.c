@@ -422,7 +422,8 @@ brc_status brc__manifest_default(brc__manifest *m) {
         const char *dt = brc_dtype_name(floats[t]);
         for (size_t k = 0; k < 5; k++) {
             brc__str_addf(&s, "scan(op=%s,dtype=%s,inner=1,len=4096,reverse=0,split=0,dir=fwd)\n", scan_kinds[k], dt);
-            brc__str_addf(&s, "scan(op=%s,dtype=%s,inner=0,reverse=0,split=0,dir=fwd)\n", scan_kinds[k], dt);
+            brc__str_addf(&s, "scan(op=%s,dtype=%s,inner=0,vec=%d,reverse=0,split=0,dir=fwd)\n", scan_kinds[k], dt,
+                          (int)(16 / brc_dtype_size(floats[t])));
         }
         brc__str_addf(&s, "scan(op=cumsum,dtype=%s,inner=1,len=4096,reverse=0,split=0,dir=bwd)\n", dt);
     }

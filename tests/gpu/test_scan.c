@@ -3,7 +3,7 @@
  * (backward: the analytic gradient in f64) on random data with poisoned outputs, at axis lengths 1
  * 7 33 1000 4097 100003 300007 and 2^21 + 8, along the last, first and a middle dim, with padded,
  * column-major and flipped (negative-stride) views, reaching every layout (rows with and without
- * vectors, a warp per row, cols, and both split paths). Plus hand-checked semantics (ties, NaN,
+ * vectors, a warp per row, cols with and without vectors, and both split paths). Plus hand-checked semantics (ties, NaN,
  * -inf, zeros in cumprod's backward), determinism, graph capture and run-time errors. Skips
  * without a driver. */
 #include <criterion/criterion.h>
@@ -135,6 +135,9 @@ static const tcase cases[] = {
     {3, {4, 1000, 5}, -2, FLIP, CONTIG},      /* middle dim, flipped x: cols, split */
     {2, {4097, 3}, 0, CONTIG, CONTIG},        /* cols, split, long axis */
     {2, {9, 70001}, 0, CONTIG, CONTIG},       /* cols, one pass (many lines) */
+    {2, {1000, 64}, 0, CONTIG, PAD_VEC},      /* cols, 16-byte vectors across lines, split */
+    {3, {2, 3000, 16}, 1, CONTIG, CONTIG},    /* cols, vectors, middle dim, split */
+    {2, {33, 20000}, 0, PAD_VEC, CONTIG},     /* cols, vectors, one pass */
     {1, {(1 << 21) + 8}, 0, CONTIG, CONTIG},  /* > 2^20: rows, multi-CTA */
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))

@@ -32,8 +32,8 @@ static int canonical(brc_dtype dt, char out[][160]) {
             const char *ds = dir ? "bwd" : "fwd";
             snprintf(out[n++], 160, "scan(op=%s,dtype=%s,inner=1,len=4096,reverse=%d,split=0,dir=%s)", kinds[k], d,
                      k & 1, ds);
-            snprintf(out[n++], 160, "scan(op=%s,dtype=%s,inner=0,reverse=%d,split=%d,dir=%s)", kinds[k], d, !(k & 1),
-                     dir, ds);
+            snprintf(out[n++], 160, "scan(op=%s,dtype=%s,inner=0,vec=%d,reverse=%d,split=%d,dir=%s)", kinds[k], d,
+                     (int)(16 / brc_dtype_size(dt)) >> (k & 1), !(k & 1), dir, ds);
         }
     /* The split rows path and a narrow row (a warp per row, several rows per CTA). */
     snprintf(out[n++], 160, "scan(op=cumsum,dtype=%s,inner=1,len=16777216,reverse=0,split=1,dir=fwd)", d);
@@ -101,8 +101,8 @@ Test(scan_desc, api_plans_pick_the_layout_and_round_trip) {
     d.dim = 0;
     d.reverse = 1;
     cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-    cr_expect_str_eq(brc_plan_descriptor(p), "scan(op=cumsum,dtype=bf16,inner=0,reverse=1,split=1,dir=fwd)");
-    cr_expect(strstr(brc_plan_sku(p), ",cols,") && strstr(brc_plan_sku(p), "+split"), "%s", brc_plan_sku(p));
+    cr_expect_str_eq(brc_plan_descriptor(p), "scan(op=cumsum,dtype=bf16,inner=0,vec=8,reverse=1,split=1,dir=fwd)");
+    cr_expect(strstr(brc_plan_sku(p), ",cols,vec=8,") && strstr(brc_plan_sku(p), "+split"), "%s", brc_plan_sku(p));
     cr_expect(brc_plan_workspace_size(p) > 0);
     round_trip(ctx, p);
     /* One very long row: rows, split over CTAs through the workspace. */
@@ -127,7 +127,14 @@ Test(scan_desc, api_plans_pick_the_layout_and_round_trip) {
     brc_tensor_desc_contiguous(&m, BRC_F64, 4, s4);
     d = (brc_scan_desc){BRC_SCAN_CUMPROD, m, m, -3, 0, m};
     cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-    cr_expect(strstr(brc_plan_sku(p), ",cols,") != NULL, "%s", brc_plan_sku(p));
+    cr_expect(strstr(brc_plan_sku(p), ",cols,vec=1,") != NULL, "35 lines of f64: no pairs (%s)", brc_plan_sku(p));
+    round_trip(ctx, p);
+    /* The same along dim -2 of [8, 300, 6]: 6 contiguous lines, pairs of f64. */
+    int64_t s3[3] = {8, 300, 6};
+    brc_tensor_desc_contiguous(&m, BRC_F64, 3, s3);
+    d = (brc_scan_desc){BRC_SCAN_CUMPROD, m, m, -2, 0, m};
+    cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_sku(p), ",cols,vec=2,") != NULL, "%s", brc_plan_sku(p));
     round_trip(ctx, p);
     brc_context_destroy(ctx);
 }
