@@ -444,6 +444,22 @@ static int cmd_ops(int argc, char **argv) {
     int rk = 0;
 #define X(N, num, name) printf("| %s | %s | %s | %s |\n", #name, rnotes[rk][0], rnotes[rk][1], rnotes[rk][2]), rk++;
     BRC_REDUCE_KINDS(X)
+    printf("\n## Scans along any axis (`scan.h`; descriptors and kernel choice in docs/scan.md)\n\n"
+           "Any rank 1..8, any dim (negative allowed) and strides, from the start or the end (`reverse`).\n"
+           "Tested on the GPU against float64 references (tests/gpu/test_scan.c), backward against the\n"
+           "analytic gradient; compiled for sm_80 and sm_90 in CI (tests/host/test_scan_host.c).\n\n"
+           "| op | plan functions | dtypes | backward reads | notes |\n|---|---|---|---|---|\n");
+    static const char *const scan_notes[][2] = {
+        {"dy", "-"},
+        {"x, y, dy", "backward exact with zeros in x (no division)"},
+        {"index, dy", "i64 index; ties: the later position in scan order; NaN propagates"},
+        {"index, dy", "i64 index; ties: the later position in scan order; NaN propagates"},
+        {"x, y, dy", "no overflow for any magnitude"},
+    };
+#define X(N, n, num)                                                                                       \
+    printf("| %s | `brc_scan_plan`, `brc_scan_backward_plan` | f64 f32 f16 bf16 | %s | %s |\n", #n,       \
+           scan_notes[num][0], scan_notes[num][1]);
+    BRC_SCAN_KINDS(X)
 #undef X
     return 0;
 }

@@ -330,6 +330,8 @@ BRC__INTERNAL brc_status brc__cnorm_from_desc(brc_context *ctx, brc__desc *d, br
 BRC__INTERNAL brc_status brc__loss_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
 /* reduce (ops/reduce.c). */
 BRC__INTERNAL brc_status brc__reduce_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
+/* scan (ops/scan.c). */
+BRC__INTERNAL brc_status brc__scan_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
 
 /* Makes the plan a descriptor names. Errors name the column: "column 12: unknown key 'foo'". */
 BRC__INTERNAL brc_status brc__plan_from_descriptor(brc_context *ctx, const char *text,
@@ -348,8 +350,10 @@ BRC__INTERNAL brc_status brc__manifest_read(const char *path, brc__manifest *m);
 BRC__INTERNAL brc_status brc__manifest_parse(const char *text, const char *name, brc__manifest *m);
 BRC__INTERNAL void brc__manifest_free(brc__manifest *m);
 /* The built-in default manifest (`baracuda warm` without --manifest): every unary and binary
- * kind in f32, f16 and bf16, the casts among f32, f16, bf16 and the two fp8 formats, and a few
- * reductions (sum, mean, max, argmax, var, logsumexp of 32768x4096 rows in f32 and bf16). */
+ * kind in f32, f16 and bf16, the casts among f32, f16, bf16 and the two fp8 formats, a few
+ * reductions (sum, mean, max, argmax, var, logsumexp of 32768x4096 rows in f32 and bf16), the
+ * scans (each kind forward in f32 and bf16, rows of 4096 and cols; cumsum backward), and common
+ * shapes of the channel norms, cross_entropy and the row-wise family. */
 BRC__INTERNAL brc_status brc__manifest_default(brc__manifest *m);
 
 /* BARACUDA_RECORD: appends descriptor to the record manifest unless it is there already
@@ -377,7 +381,9 @@ typedef enum brc__family {
     BRC__FAM_PW_LOSS,
     BRC__FAM_PW_LOSS_BWD,
     BRC__FAM_REDUCE,
-    BRC__FAM_REDUCE_BWD
+    BRC__FAM_REDUCE_BWD,
+    BRC__FAM_SCAN,
+    BRC__FAM_SCAN_BWD
 } brc__family;
 
 typedef struct brc__plan_vt {

@@ -42,6 +42,7 @@ static const struct {
     {"bce_with_logits_loss", brc__loss_from_desc},
     {"kl_div", brc__loss_from_desc},
     {"reduce", brc__reduce_from_desc},
+    {"scan", brc__scan_from_desc},
 };
 
 /* ---- parsing one descriptor --------------------------------------------------------------------- */
@@ -456,6 +457,18 @@ brc_status brc__manifest_default(brc__manifest *m) {
             brc__str_addf(&s, "reduce(%s,dtype=%s,shape=32768x4096,axes=1%s)\n", red_ops[i], dt, extra);
             if (i == 0) brc__str_addf(&s, "reduce(%s,dtype=%s,shape=32768x4096,axes=0)\n", red_ops[i], dt);
         }
+    /* Scans: the rows layout at the two most common row lengths and the cols layout, f32 and
+     * bf16, for every kind forward, and cumsum backward. */
+    static const char *const scan_kinds[] = {"cumsum", "cumprod", "cummax", "cummin", "logcumsumexp"};
+    for (size_t t = 0; t < 3; t += 2) {
+        const char *dt = brc_dtype_name(floats[t]);
+        for (size_t k = 0; k < 5; k++) {
+            brc__str_addf(&s, "scan(op=%s,dtype=%s,inner=1,len=4096,reverse=0,split=0,dir=fwd)\n", scan_kinds[k], dt);
+            brc__str_addf(&s, "scan(op=%s,dtype=%s,inner=0,vec=%d,reverse=0,split=0,dir=fwd)\n", scan_kinds[k], dt,
+                          (int)(16 / brc_dtype_size(floats[t])));
+        }
+        brc__str_addf(&s, "scan(op=cumsum,dtype=%s,inner=1,len=4096,reverse=0,split=0,dir=bwd)\n", dt);
+    }
     if (s.oom) return brc__error(BRC_STATUS_OUT_OF_MEMORY, "default manifest: out of memory");
     brc_status st = brc__manifest_parse(s.p, "(default manifest)", m);
     brc__str_free(&s);

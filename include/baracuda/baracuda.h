@@ -268,5 +268,6 @@ BRC_API brc_status brc_warm_manifest(brc_context *ctx, const char *path);
 #include "baracuda/channel_norm.h"
 #include "baracuda/loss.h"
 #include "baracuda/reduce.h"
+#include "baracuda/scan.h"
 
 #endif /* BARACUDA_H */

@@ -1,0 +1,588 @@
+/* The scan family: cumsum, cumprod, cummax, cummin and logcumsumexp along one axis, forward and
+ * backward. Validates the operands, merges the other dims, chooses the layout (rows, cols, split),
+ * generates the kernels' specialization (kernel_src/scan.cuh) and launches them. Descriptor keys:
+ * docs/scan.md. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../internal.h"
+
+static const char *const kind_names[] = {
+#define X(N, n, num) #n,
+    BRC_SCAN_KINDS(X)
+#undef X
+};
+#define NKINDS ((int)(sizeof kind_names / sizeof kind_names[0]))
+
+/* Kernel phases (PH in scan.cuh): one pass, or reduce / carry / final when the axis is split. */
+enum { PH_SINGLE, PH_REDUCE, PH_CARRY, PH_FINAL };
+enum { LAYOUT_ROWS, LAYOUT_COLS };
+/* Operand slots of the kernels (scan_args.str[o]). */
+enum { O_IN0, O_IN1, O_IN2, O_KIN, O_OUT, O_KOUT, NOPS };
+enum { COL_THREADS = 256, CARRY_THREADS = 256, WS_ALIGN = 256, STATE_BYTES = 32, MAX_OTHER = 7 };
+
+/* struct brc::scan_args in scan.cuh: 8-byte fields only. */
+typedef struct scan_args {
+    const void *in0, *in1, *in2, *kin;
+    void *out, *kout, *ws;
+    int64_t len, lines, nd, nch, clen;
+    int64_t shape[MAX_OTHER];
+    int64_t str[NOPS][8];
+} scan_args;
+_Static_assert(sizeof(scan_args) == (7 + 5 + 7 + 48) * 8, "scan_args must match brc::scan_args");
+
+typedef struct scan_impl {
+    int kind, bwd, rev, layout, split;
+    brc_dtype dt;
+    size_t esize, csize;
+    int vec, tpr, rpb, nv;
+    bool used[NOPS];
+    bool same[NOPS]; /* input o has the output's strides (in place allowed) */
+    scan_args a;     /* pointers filled per run */
+    unsigned grid, threads, carry_grid, carry_threads;
+    CUfunction fn[4]; /* by phase */
+} scan_impl;
+
+static const brc__plan_vt scan_vt = {NULL};
+
+static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static int pow2ceil(int64_t n) {
+    int p = 1;
+    while (p < n && p < (1 << 30)) p <<= 1;
+    return p;
+}
+static int pow2floor(int64_t n) {
+    int p = 1;
+    while ((int64_t)p * 2 <= n && p < (1 << 30)) p <<= 1;
+    return p;
+}
+
+/* ---- operands ------------------------------------------------------------------------------------ */
+
+/* One operand of a request: its descriptor, its slot, its name in messages, the dtype it must
+ * have (the value dtype, or i64 for indices), and whether it is written. */
+typedef struct operand {
+    const brc_tensor_desc *t;
+    int slot;
+    const char *name;
+    bool index, output;
+} operand;
+
+static bool same_shape(const brc_tensor_desc *a, const brc_tensor_desc *b) {
+    if (a->rank != b->rank) return false;
+    for (int d = 0; d < a->rank; d++)
+        if (a->shape[d] != b->shape[d]) return false;
+    return true;
+}
+
+static bool same_strides(const brc_tensor_desc *a, const brc_tensor_desc *b) {
+    for (int d = 0; d < a->rank; d++)
+        if (a->shape[d] > 1 && a->strides[d] != b->strides[d]) return false;
+    return true;
+}
+
+/* Distinct indices reach distinct elements: sorted by |stride|, each dim's stride clears the
+ * extent of the dims inside it. */
+static bool no_self_overlap(const brc_tensor_desc *t) {
+    int64_t st[BRC_MAX_RANK], sz[BRC_MAX_RANK];
+    int n = 0;
+    for (int d = 0; d < t->rank; d++) {
+        if (t->shape[d] == 0) return true;
+        if (t->shape[d] == 1) continue;
+        st[n] = t->strides[d] < 0 ? -t->strides[d] : t->strides[d];
+        sz[n++] = t->shape[d];
+    }
+    for (int i = 1; i < n; i++) /* insertion sort by stride */
+        for (int j = i; j > 0 && st[j] < st[j - 1]; j--) {
+            int64_t a = st[j], b = sz[j];
+            st[j] = st[j - 1], sz[j] = sz[j - 1];
+            st[j - 1] = a, sz[j - 1] = b;
+        }
+    int64_t extent = 0; /* largest offset reached by the dims so far */
+    for (int i = 0; i < n; i++) {
+        if (st[i] <= extent) return false;
+        extent += st[i] * (sz[i] - 1);
+    }
+    return true;
+}
+
+/* ---- planning -------------------------------------------------------------------------------------- */
+
+static const char *storage_type(brc_dtype t) {
+    switch (t) {
+    case BRC_F64: return "double";
+    case BRC_F16: return "brc::f16";
+    case BRC_BF16: return "brc::bf16";
+    default: return "float";
+    }
+}
+
+static brc_status get_kernel(brc_context *ctx, const scan_impl *im, int ph, const char *desc, CUfunction *fn) {
+    bool carry = ph == PH_CARRY;
+    int tpr = carry && im->layout == LAYOUT_ROWS ? CARRY_THREADS : im->tpr;
+    int rpb = carry ? 1 : im->rpb;
+    unsigned threads = carry ? im->carry_threads : im->threads;
+    brc__str snip = {0};
+    brc__str_addf(&snip,
+                  "struct brc_scan {\n"
+                  "  typedef %s T;\n  typedef %s C;\n"
+                  "  enum { OP = %d, BWD = %d, REV = %d, LAYOUT = %d, PH = %d, VEC = %d, TPR = %d, RPB = %d, "
+                  "NV = %d };\n"
+                  "};\n"
+                  "__global__ void __launch_bounds__(%u)\n"
+                  "brc_scan_kernel(brc::scan_args a) { brc::scan_main<brc_scan>(a); }\n",
+                  storage_type(im->dt), im->csize == 8 ? "double" : "float", im->kind, im->bwd, im->rev, im->layout,
+                  ph, im->vec, tpr, rpb, im->nv, threads);
+    static const char *const phase_names[] = {"", "+reduce", "+carry", "+final"};
+    brc__str kd = {0};
+    brc__str_addf(&kd, "%s%s", desc, phase_names[ph]);
+    brc_status st;
+    if (snip.oom || kd.oom) {
+        st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", desc);
+    } else {
+        static const char *const sources[] = {"prelude.cuh", "scan.cuh", NULL};
+        brc__kernel_req req = {
+            .template_name = "scan", .sources = sources, .nspec = 12,
+            .spec = {ph, im->layout, im->kind, im->bwd, im->rev, im->dt, im->vec, tpr, rpb, im->nv,
+                     (int64_t)im->csize, (int64_t)threads},
+            .snippet = snip.p, .name_expr = "brc_scan_kernel", .descriptor = kd.p};
+        const brc__kernel *k = NULL;
+        st = brc__jit_get(ctx, &req, &k);
+        if (!st && ctx->device >= 0) st = brc__jit_function(ctx, k, fn);
+    }
+    brc__str_free(&snip);
+    brc__str_free(&kd);
+    return st;
+}
+
+/* A request after its family-specific checks. ops[0] is the reference operand (x forward, dy
+ * backward): the others must have its shape. */
+typedef struct scan_request {
+    int kind, bwd, dim, reverse;
+    const operand *ops;
+    int nops;
+    int force_split; /* -1: by the heuristic; 0 / 1: the descriptor says (brc__scan_from_desc) */
+} scan_request;
+
+static brc_status plan_common(brc_context *ctx, const scan_request *rq, const brc_plan_prefs *prefs_in,
+                              brc_plan **out) {
+    const char *fam = rq->bwd ? "scan backward" : "scan";
+    brc_status st;
+    const brc_plan_prefs *prefs = brc__prefs_or_default(prefs_in, &st);
+    if (!prefs) return st;
+    if (rq->kind < 0 || rq->kind >= NKINDS)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: kind %d is not a scan kind", fam, rq->kind);
+    if (rq->reverse != 0 && rq->reverse != 1)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: reverse = %d must be 0 or 1", fam, rq->reverse);
+    const brc_tensor_desc *ref = rq->ops[0].t;
+    brc_dtype dt = ref->dtype;
+    for (int i = 0; i < rq->nops; i++) {
+        const operand *o = &rq->ops[i];
+        char name[64];
+        snprintf(name, sizeof name, "%s: %s", fam, o->name);
+        if ((st = brc__tensor_check(o->t, name))) return st;
+        if (i == 0) {
+            if (o->t->rank < 1)
+                return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: rank 0 has no axis to scan (rank must be >= 1)",
+                                  name);
+            if (dt != BRC_F32 && dt != BRC_F64 && dt != BRC_F16 && dt != BRC_BF16)
+                return brc__error(BRC_STATUS_UNSUPPORTED, "%s: dtype %s is not supported (f32, f64, f16, bf16)", name,
+                                  brc_dtype_name(dt));
+        } else if (!same_shape(o->t, ref)) {
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s and %s differ in shape", fam, o->name,
+                              rq->ops[0].name);
+        }
+        brc_dtype want = o->index ? BRC_I64 : dt;
+        if (o->t->dtype != want)
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s has dtype %s, %s expected", fam, o->name,
+                              brc_dtype_name(o->t->dtype), brc_dtype_name(want));
+        if (o->output && !no_self_overlap(o->t))
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s has strides under which its elements overlap",
+                              fam, o->name);
+    }
+    int rank = ref->rank;
+    if (rq->dim < -rank || rq->dim >= rank)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: dim %d is out of range for rank %d (-%d..%d)", fam,
+                          rq->dim, rank, rank, rank - 1);
+    int dim = rq->dim < 0 ? rq->dim + rank : rq->dim;
+    /* cumprod computes in f64 whatever the dtype: a tree of f32 products of values near 1 drifts
+     * (measured: 5.7% after 2^24 factors of exp(N(0, 1.2e-4)), against 4e-5 in order). */
+    size_t esize = brc_dtype_size(dt), csize = dt == BRC_F64 || rq->kind == BRC_SCAN_CUMPROD ? 8 : 4;
+
+    /* The other dims of size > 1, outer to inner, merged where every operand nests them. */
+    scan_args a;
+    memset(&a, 0, sizeof a);
+    a.len = ref->shape[dim];
+    a.lines = 1;
+    int nd = 0;
+    int slot_of[8];
+    for (int i = 0; i < rq->nops; i++) slot_of[i] = rq->ops[i].slot;
+    for (int d = 0; d < rank; d++) {
+        if (d == dim) continue;
+        a.lines *= ref->shape[d]; /* bounded: brc__tensor_check bounded the element count */
+        if (ref->shape[d] == 1) continue;
+        bool merge = nd > 0;
+        for (int i = 0; merge && i < rq->nops; i++) {
+            int64_t inner = rq->ops[i].t->strides[d], prod;
+            if (__builtin_mul_overflow(inner, ref->shape[d], &prod) || a.str[slot_of[i]][nd - 1] != prod) merge = false;
+        }
+        if (merge) {
+            a.shape[nd - 1] *= ref->shape[d];
+            for (int i = 0; i < rq->nops; i++) a.str[slot_of[i]][nd - 1] = rq->ops[i].t->strides[d];
+        } else {
+            a.shape[nd] = ref->shape[d];
+            for (int i = 0; i < rq->nops; i++) a.str[slot_of[i]][nd] = rq->ops[i].t->strides[d];
+            nd++;
+        }
+    }
+    a.nd = nd;
+    for (int i = 0; i < rq->nops; i++) a.str[slot_of[i]][7] = rq->ops[i].t->strides[dim];
+
+    /* Layout: rows when the axis is contiguous in every operand (and longer than 1). */
+    bool rows = a.len > 1;
+    for (int i = 0; i < rq->nops; i++)
+        if (rq->ops[i].t->strides[dim] != 1) rows = false;
+    int vmax = (int)(16 / esize), vec = 1, tpr = 0, rpb = 1, nv = 1;
+    /* Vectors a thread loads at once: 4 (64 bytes of each array in flight); 2 where the registers
+     * would not hold 4 (three arrays, two-field states, f64 compute of 16-bit data). */
+    bool wide_state = rq->kind == BRC_SCAN_CUMMAX || rq->kind == BRC_SCAN_CUMMIN ||
+                      (rq->bwd && rq->kind != BRC_SCAN_CUMSUM) || (csize == 8 && esize < 8);
+    int nvmax = wide_state ? 2 : 4;
+    bool forced = prefs->vector_width != 0;
+    if (forced) {
+        int f = prefs->vector_width;
+        if (f < 1 || f > vmax || (f & (f - 1)) || (rows && a.len % f))
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                              "%s: vector_width %d must be a power of two <= %d dividing the axis length %lld", fam, f,
+                              vmax, (long long)a.len);
+    }
+    int default_vec = 1;
+    if (rows) {
+        default_vec = vmax;
+        while (default_vec > 1 && a.len % default_vec) default_vec /= 2;
+        vec = forced ? prefs->vector_width : default_vec;
+        for (int i = 0; i < rq->nops; i++) {
+            if (rq->ops[i].index) continue; /* indices are accessed one by one */
+            for (int d = 0; d < nd; d++) {
+                int64_t s = a.str[rq->ops[i].slot][d];
+                if (forced && s % vec)
+                    return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                                      "%s: vector_width %d does not divide the stride %lld of %s", fam, vec,
+                                      (long long)s, rq->ops[i].name);
+                while (vec > 1 && s % vec) vec /= 2;
+            }
+        }
+        /* nvmax vectors a thread (64 bytes of each array in flight; 32 for the backward ops that
+         * read three arrays) over as few threads as cover the row, 32..1024. */
+        tpr = pow2ceil(cdiv(a.len, (int64_t)vec * nvmax));
+        if (tpr < 32) tpr = 32;
+        if (tpr > 1024) tpr = 1024;
+        int64_t slabs = cdiv(a.len, (int64_t)tpr * vec);
+        nv = pow2floor(slabs);
+        if (nv > nvmax) nv = nvmax;
+        rpb = tpr < 128 ? 128 / tpr : 1;
+    } else if (nd > 0) {
+        /* cols: VEC consecutive lines a thread when the innermost other dim is contiguous in
+         * every operand and VEC divides its size and every other stride of the value operands. */
+        bool contig = true;
+        for (int i = 0; i < rq->nops; i++)
+            if (a.str[rq->ops[i].slot][nd - 1] != 1) contig = false;
+        vec = contig ? (forced ? prefs->vector_width : vmax) : 1;
+        while (vec > 1) {
+            bool fits = a.shape[nd - 1] % vec == 0;
+            for (int i = 0; i < rq->nops; i++) {
+                if (rq->ops[i].index) continue;
+                for (int d = 0; d < nd - 1; d++) fits = fits && a.str[rq->ops[i].slot][d] % vec == 0;
+                fits = fits && a.str[rq->ops[i].slot][7] % vec == 0;
+            }
+            if (fits) break;
+            vec /= 2;
+        }
+    }
+    if (!rows && forced && vec != prefs->vector_width)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                          "%s: vector_width %d does not fit the strided-axis layout (its innermost other dim must "
+                          "be contiguous, its size and the strides multiples of it)",
+                          fam, prefs->vector_width);
+
+    /* Split the axis over CTAs when the lines alone would not fill the GPU. */
+    int sms = ctx->sm_count > 0 ? ctx->sm_count : 132; /* offline: an H100's count */
+    int64_t nch = 1, clen = a.len;
+    bool split = false;
+    if (rows) {
+        int64_t tile = (int64_t)nv * tpr * vec, tiles = cdiv(a.len, tile);
+        int64_t per_sm = 2048 / (tpr * rpb) > 0 ? 2048 / (tpr * rpb) : 1, cap = sms * per_sm;
+        split = rq->force_split >= 0 ? rq->force_split == 1 : (a.lines < cap && tiles >= 4);
+        if (split) {
+            /* Smaller CTAs (256 threads) and chunks of one tile: more chunks in flight. */
+            rpb = 1;
+            if (tpr > 256) {
+                tpr = 256;
+                nv = (int)(nv * 4 > nvmax ? nvmax : nv * 4);
+                tile = (int64_t)nv * tpr * vec;
+                tiles = cdiv(a.len, tile);
+                cap = sms * (2048 / tpr);
+            }
+            int64_t want = cdiv(2 * cap, a.lines > 0 ? a.lines : 1), per = cdiv(tiles, want);
+            clen = per * tile;
+            nch = cdiv(a.len, clen);
+        }
+    } else {
+        int64_t cap = (int64_t)sms * 2048, threads = a.lines / vec;
+        split = rq->force_split >= 0 ? rq->force_split == 1 : (threads < cap / 4 && a.len >= 64);
+        if (split) {
+            int64_t want = cdiv(cap, threads > 0 ? threads : 1), most = a.len / 16 > 1 ? a.len / 16 : 1;
+            nch = want < most ? want : most;
+            clen = cdiv(a.len, nch > 0 ? nch : 1);
+            nch = clen > 0 ? cdiv(a.len, clen) : 1;
+        }
+    }
+    if (clen < 1) clen = 1;
+    if (nch < 1) nch = 1;
+    a.nch = nch;
+    a.clen = clen;
+
+    /* Canonical descriptor (what determines the kernels) and SKU (what was chosen). */
+    const char *kn = kind_names[rq->kind];
+    brc__str desc = {0}, sku = {0};
+    brc__str_addf(&desc, "scan(op=%s,dtype=%s,inner=%d", kn, brc_dtype_name(dt), rows ? 1 : 0);
+    if (rows) {
+        brc__str_addf(&desc, ",len=%lld", (long long)a.len);
+        if (forced || vec != default_vec) brc__str_addf(&desc, ",vec=%d", vec);
+    } else {
+        brc__str_addf(&desc, ",vec=%d", vec);
+    }
+    brc__str_addf(&desc, ",reverse=%d,split=%d,dir=%s)", rq->reverse, split ? 1 : 0, rq->bwd ? "bwd" : "fwd");
+    if (rows)
+        brc__str_addf(&sku, "bespoke:scan<%s,%s,rows,vec=%d,tpr=%d,rpb=%d,nv=%d", kn, brc_dtype_name(dt), vec, tpr,
+                      rpb, nv);
+    else
+        brc__str_addf(&sku, "bespoke:scan<%s,%s,cols,vec=%d,threads=%d", kn, brc_dtype_name(dt), vec, COL_THREADS);
+    brc__str_addf(&sku, "%s,%s>%s@%s", rq->reverse ? ",reverse" : "", rq->bwd ? "bwd" : "fwd", split ? "+split" : "",
+                  ctx->arch);
+    brc_plan *p = NULL;
+    if (desc.oom || sku.oom) {
+        st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fam);
+        goto fail;
+    }
+    if ((st = brc__plan_new(ctx, rq->bwd ? BRC__FAM_SCAN_BWD : BRC__FAM_SCAN, &scan_vt, sizeof(scan_impl), &p)))
+        goto fail;
+    scan_impl *im = p->impl;
+    im->kind = rq->kind;
+    im->bwd = rq->bwd;
+    /* The kernels' scan order: the forward's, the opposite one for a backward. */
+    im->rev = rq->bwd ? !rq->reverse : rq->reverse;
+    im->layout = rows ? LAYOUT_ROWS : LAYOUT_COLS;
+    im->split = split;
+    im->dt = dt;
+    im->esize = esize;
+    im->csize = csize;
+    im->vec = vec;
+    im->tpr = rows ? tpr : COL_THREADS;
+    im->rpb = rows ? rpb : 1;
+    im->nv = rows ? nv : 1;
+    im->a = a;
+    const brc_tensor_desc *outd = NULL;
+    for (int i = 0; i < rq->nops; i++)
+        if (rq->ops[i].slot == O_OUT) outd = rq->ops[i].t;
+    for (int i = 0; i < rq->nops; i++) {
+        im->used[rq->ops[i].slot] = true;
+        im->same[rq->ops[i].slot] = outd && same_strides(rq->ops[i].t, outd);
+    }
+    int64_t units = a.lines * nch, cap = (int64_t)1 << 24;
+    if (rows) {
+        im->threads = (unsigned)(tpr * im->rpb);
+        int64_t groups = cdiv(units, im->rpb);
+        im->grid = (unsigned)(a.len == 0 ? 0 : groups < cap ? groups : cap);
+        im->carry_threads = CARRY_THREADS;
+        im->carry_grid = (unsigned)(a.lines < cap ? a.lines : cap);
+    } else {
+        im->threads = COL_THREADS;
+        int64_t blocks = cdiv(units / vec, COL_THREADS);
+        im->grid = (unsigned)(a.len == 0 ? 0 : blocks < cap ? blocks : cap);
+        im->carry_threads = COL_THREADS;
+        int64_t cb = cdiv(a.lines, COL_THREADS);
+        im->carry_grid = (unsigned)(cb < cap ? cb : cap);
+    }
+    if (split) {
+        size_t ws = (size_t)units * STATE_BYTES;
+        p->workspace = (ws + WS_ALIGN - 1) / WS_ALIGN * WS_ALIGN;
+        static const int phases[] = {PH_REDUCE, PH_CARRY, PH_FINAL};
+        for (int i = 0; i < 3; i++)
+            if ((st = get_kernel(ctx, im, phases[i], desc.p, &im->fn[phases[i]]))) goto fail;
+    } else if ((st = get_kernel(ctx, im, PH_SINGLE, desc.p, &im->fn[PH_SINGLE]))) {
+        goto fail;
+    }
+    brc__plan_publish(p, desc.p, sku.p);
+    *out = p;
+    return BRC_STATUS_OK;
+
+fail:
+    if (p) brc_plan_destroy(p);
+    brc__str_free(&desc);
+    brc__str_free(&sku);
+    return st;
+}
+
+static brc_status scan_plan_forced(brc_context *ctx, const brc_scan_desc *d, const brc_plan_prefs *prefs,
+                                   int force_split, brc_plan **out) {
+    brc_status st = brc__plan_start(ctx, d, out, "brc_scan_plan");
+    if (st) return st;
+    bool ext = d->kind == BRC_SCAN_CUMMAX || d->kind == BRC_SCAN_CUMMIN;
+    const operand ops[] = {{&d->x, O_IN0, "x", false, false},
+                           {&d->y, O_OUT, "y", false, true},
+                           {&d->index, O_KOUT, "index", true, true}};
+    scan_request rq = {(int)d->kind, 0, d->dim, d->reverse, ops, ext ? 3 : 2, force_split};
+    return plan_common(ctx, &rq, prefs, out);
+}
+
+brc_status brc_scan_plan(brc_context *ctx, const brc_scan_desc *d, const brc_plan_prefs *prefs, brc_plan **out) {
+    return scan_plan_forced(ctx, d, prefs, -1, out);
+}
+
+static brc_status scan_backward_plan_forced(brc_context *ctx, const brc_scan_backward_desc *d,
+                                            const brc_plan_prefs *prefs, int force_split, brc_plan **out) {
+    brc_status st = brc__plan_start(ctx, d, out, "brc_scan_backward_plan");
+    if (st) return st;
+    operand ops[4];
+    int n = 0;
+    ops[n++] = (operand){&d->dy, O_IN0, "dy", false, false};
+    switch ((int)d->kind) {
+    case BRC_SCAN_CUMPROD:
+    case BRC_SCAN_LOGCUMSUMEXP: /* streams x, dy, y */
+        ops[0].slot = O_IN1;
+        ops[n++] = (operand){&d->x, O_IN0, "x", false, false};
+        ops[n++] = (operand){&d->y, O_IN2, "y", false, false};
+        break;
+    case BRC_SCAN_CUMMAX:
+    case BRC_SCAN_CUMMIN: ops[n++] = (operand){&d->index, O_KIN, "index", true, false}; break;
+    default: break;
+    }
+    ops[n++] = (operand){&d->dx, O_OUT, "dx", false, true};
+    scan_request rq = {(int)d->kind, 1, d->dim, d->reverse, ops, n, force_split};
+    return plan_common(ctx, &rq, prefs, out);
+}
+
+brc_status brc_scan_backward_plan(brc_context *ctx, const brc_scan_backward_desc *d, const brc_plan_prefs *prefs,
+                                  brc_plan **out) {
+    return scan_backward_plan_forced(ctx, d, prefs, -1, out);
+}
+
+/* ---- rebuilding a plan from its descriptor ------------------------------------------------------------ */
+
+brc_status brc__scan_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
+    static const char *const dirs[] = {"fwd", "bwd"};
+    int kind = 0, dir = 0;
+    brc_dtype dt = BRC_F32;
+    int64_t inner = 1, len = 0, vec = 0, rev = 0, split = 0;
+    brc_status st;
+    if ((st = brc__desc_pick(d, "op", kind_names, NKINDS, -1, &kind)) || (st = brc__desc_dtype(d, "dtype", &dt)) ||
+        (st = brc__desc_int(d, "inner", 0, 1, 1, &inner)) || (st = brc__desc_int(d, "reverse", 0, 1, 0, &rev)) ||
+        (st = brc__desc_int(d, "split", 0, 1, 0, &split)) || (st = brc__desc_pick(d, "dir", dirs, 2, 0, &dir)))
+        return st;
+    if ((st = brc__desc_int(d, "vec", 1, 16, inner ? 0 : 1, &vec))) return st;
+    if (inner) {
+        if ((st = brc__desc_int(d, "len", 2, (int64_t)1 << 40, -1, &len))) return st;
+        if (len < 0) {
+            const char *unused;
+            return brc__desc_need(d, "len", &unused);
+        }
+    }
+    /* rows: one contiguous line of len; cols: 64 positions down vec lines (the kernels depend on
+     * neither count). */
+    int64_t shape[2] = {1, len};
+    int dim = -1;
+    if (!inner) shape[0] = 64, shape[1] = vec > 1 ? vec : 2, dim = 0;
+    brc_tensor_desc t, ti;
+    brc_tensor_desc_contiguous(&t, dt, 2, shape);
+    brc_tensor_desc_contiguous(&ti, BRC_I64, 2, shape);
+    brc_plan_prefs prefs = BRC_PLAN_PREFS_INIT;
+    prefs.vector_width = (int)vec;
+    if (dir == 0) {
+        brc_scan_desc s = {(brc_scan_kind)kind, t, t, dim, (int)rev, ti};
+        return scan_plan_forced(ctx, &s, &prefs, (int)split, out);
+    }
+    brc_scan_backward_desc s = {(brc_scan_kind)kind, t, t, ti, t, t, dim, (int)rev};
+    return scan_backward_plan_forced(ctx, &s, &prefs, (int)split, out);
+}
+
+/* ---- running --------------------------------------------------------------------------------------------- */
+
+static brc_status need_ptr(const void *p, size_t align, const char *fn, const char *what, const brc_plan *plan) {
+    if (!p) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s is NULL (%s)", fn, what, plan->descriptor);
+    if ((uintptr_t)p % align)
+        return brc__error(BRC_STATUS_MISALIGNED, "%s: %s %p is not aligned to %zu bytes (%s)", fn, what, p, align,
+                          plan->descriptor);
+    return BRC_STATUS_OK;
+}
+
+static brc_status launch(const brc_plan *plan, CUfunction fn, unsigned grid, unsigned threads, scan_args *a,
+                         brc_stream stream) {
+    void *args[1] = {a};
+    CUresult r = brc__cu()->cuLaunchKernel(fn, grid, 1, 1, threads, 1, 1, 0, (CUstream)stream, args, NULL);
+    if (r != CUDA_SUCCESS)
+        return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel: %s (%s)", brc__cu_errname(r), plan->descriptor);
+    return BRC_STATUS_OK;
+}
+
+/* Checks the pointers the plan uses (slot order: in0 in1 in2 kin out kout), the aliasing rules
+ * and the workspace, then launches the one or three kernels. */
+static brc_status run_common(const brc_plan *plan, brc__family fam, const char *fn, const void *const ptr[NOPS],
+                             const char *const names[NOPS], void *ws, size_t ws_size, brc_stream stream) {
+    brc__error_clear();
+    brc_status st = brc__plan_check_run(plan, fam, fn);
+    if (st) return st;
+    const scan_impl *im = plan->impl;
+    if (plan->workspace) {
+        if (ws_size < plan->workspace)
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                              "%s: workspace of %zu bytes is smaller than the %zu required (%s)", fn, ws_size,
+                              plan->workspace, plan->descriptor);
+        if ((st = need_ptr(ws, WS_ALIGN, fn, "workspace", plan))) return st;
+    }
+    if (im->grid == 0) return BRC_STATUS_OK;
+    size_t al = (size_t)im->vec * im->esize;
+    for (int o = 0; o < NOPS; o++) {
+        if (!im->used[o]) continue;
+        bool index = o == O_KIN || o == O_KOUT;
+        if ((st = need_ptr(ptr[o], index ? 8 : al, fn, names[o], plan))) return st;
+    }
+    for (int o = 0; o < NOPS; o++) {
+        if (!im->used[o] || o == O_OUT || o == O_KOUT || ptr[o] != ptr[O_OUT]) continue;
+        bool neighbour = o == O_IN2 && im->bwd && im->kind == BRC_SCAN_CUMPROD; /* reads y one position away */
+        if (!im->same[o] || neighbour)
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s and %s are one buffer %s (%s)", fn, names[O_OUT],
+                              names[o], neighbour ? "(not allowed for cumprod)" : "with different strides",
+                              plan->descriptor);
+    }
+    if (im->used[O_KOUT] && ptr[O_KOUT] == ptr[O_OUT])
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: y and index are one buffer (%s)", fn, plan->descriptor);
+    scan_args a = im->a;
+    a.in0 = ptr[O_IN0], a.in1 = ptr[O_IN1], a.in2 = ptr[O_IN2], a.kin = ptr[O_KIN];
+    a.out = (void *)(uintptr_t)ptr[O_OUT], a.kout = (void *)(uintptr_t)ptr[O_KOUT], a.ws = ws;
+    if (!im->split) return launch(plan, im->fn[PH_SINGLE], im->grid, im->threads, &a, stream);
+    if ((st = launch(plan, im->fn[PH_REDUCE], im->grid, im->threads, &a, stream)) ||
+        (st = launch(plan, im->fn[PH_CARRY], im->carry_grid, im->carry_threads, &a, stream)))
+        return st;
+    return launch(plan, im->fn[PH_FINAL], im->grid, im->threads, &a, stream);
+}
+
+brc_status brc_scan_run(const brc_plan *plan, const void *x, void *y, void *index, void *workspace,
+                        size_t workspace_size, brc_stream stream) {
+    const void *ptr[NOPS] = {x, NULL, NULL, NULL, y, index};
+    static const char *const names[NOPS] = {"x", "", "", "", "y", "index"};
+    return run_common(plan, BRC__FAM_SCAN, "brc_scan_run", ptr, names, workspace, workspace_size, stream);
+}
+
+brc_status brc_scan_backward_run(const brc_plan *plan, const void *x, const void *y, const void *index,
+                                 const void *dy, void *dx, void *workspace, size_t workspace_size, brc_stream stream) {
+    static const char *const n_dy[NOPS] = {"dy", "", "", "index", "dx", ""};
+    static const char *const n_xdy[NOPS] = {"x", "dy", "y", "", "dx", ""};
+    const scan_impl *im = plan && plan->family == BRC__FAM_SCAN_BWD ? plan->impl : NULL;
+    bool xy = im && (im->kind == BRC_SCAN_CUMPROD || im->kind == BRC_SCAN_LOGCUMSUMEXP);
+    const void *p_dy[NOPS] = {dy, NULL, NULL, index, dx, NULL};
+    const void *p_xdy[NOPS] = {x, dy, y, NULL, dx, NULL};
+    return run_common(plan, BRC__FAM_SCAN_BWD, "brc_scan_backward_run", xy ? p_xdy : p_dy, xy ? n_xdy : n_dy,
+                      workspace, workspace_size, stream);
+}

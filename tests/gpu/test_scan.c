@@ -1,0 +1,655 @@
+/* GPU tests of the scan family: cumsum, cumprod, cummax, cummin and logcumsumexp, forward and
+ * backward, from the start and from the end, in f32 f64 f16 bf16, against float64 host references
+ * (backward: the analytic gradient in f64) on random data with poisoned outputs, at axis lengths 1
+ * 7 33 1000 4097 100003 300007 and 2^21 + 8, along the last, first and a middle dim, with padded,
+ * column-major and flipped (negative-stride) views, reaching every layout (rows with and without
+ * vectors, a warp per row, cols with and without vectors, and both split paths). Plus hand-checked semantics (ties, NaN,
+ * -inf, zeros in cumprod's backward), determinism, graph capture and run-time errors. Skips
+ * without a driver. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+enum { CUMSUM, CUMPROD, CUMMAX, CUMMIN, LCSE };
+static const char *const op_names[] = {"cumsum", "cumprod", "cummax", "cummin", "logcumsumexp"};
+static const brc_dtype dtypes[] = {BRC_F32, BRC_F64, BRC_BF16, BRC_F16};
+
+/* ---- views: a logical tensor placed in a buffer by strides ------------------------------------------ */
+
+enum { CONTIG, PAD_ODD, COLMAJOR, FLIP, PAD_VEC };
+
+typedef struct view {
+    brc_tensor_desc t;
+    int64_t base; /* element offset of index 0 in the buffer (> 0 for negative strides) */
+    size_t n;     /* buffer elements */
+} view;
+
+static view make_view(brc_dtype dt, int rank, const int64_t *shape, int style, int dim) {
+    view v;
+    memset(&v, 0, sizeof v);
+    brc_tensor_desc_contiguous(&v.t, dt, rank, shape);
+    if (style == COLMAJOR) {
+        int64_t s = 1;
+        for (int d = 0; d < rank; d++) v.t.strides[d] = s, s *= shape[d];
+    } else if (style == PAD_ODD || style == PAD_VEC) {
+        int64_t s = 1;
+        for (int d = rank - 1; d >= 0; d--) {
+            v.t.strides[d] = s;
+            s = s * shape[d] + (d == rank - 1 ? (style == PAD_ODD ? 1 : 16) : 0);
+        }
+    }
+    if (style == FLIP) {
+        v.t.strides[dim] = -v.t.strides[dim];
+        v.base = (shape[dim] - 1) * -v.t.strides[dim];
+    }
+    int64_t hi = v.base;
+    for (int d = 0; d < rank; d++)
+        if (v.t.strides[d] > 0) hi += (shape[d] - 1) * v.t.strides[d];
+    v.n = (size_t)(hi + 1);
+    return v;
+}
+
+/* Buffer offset of the logical (row-major) element lin. */
+static int64_t offset_of(const view *v, int64_t lin) {
+    int64_t off = v->base;
+    for (int d = v->t.rank - 1; d >= 0; d--) {
+        int64_t n = v->t.shape[d];
+        off += (lin % n) * v->t.strides[d];
+        lin /= n;
+    }
+    return off;
+}
+
+static double put(tu_buf *b, int64_t i, double x) {
+    tu_encode(b->t, x, b->h + (size_t)i * brc_dtype_size(b->t));
+    return tu_buf_at(b, (size_t)i);
+}
+static void poison(tu_buf *b) {
+    memset(b->h, 0xff, b->n * brc_dtype_size(b->t));
+    tu_buf_upload(b);
+}
+static void *at(const tu_buf *b, const view *v) {
+    return (void *)(uintptr_t)(b->d + (CUdeviceptr)((size_t)v->base * brc_dtype_size(b->t)));
+}
+static int64_t idx_at(const tu_buf *b, int64_t i) {
+    int64_t k;
+    memcpy(&k, b->h + (size_t)i * 8, 8);
+    return k;
+}
+
+/* ---- checking ----------------------------------------------------------------------------------------- */
+
+/* Unit roundoffs: of the stored dtype and of the compute type. */
+static double u_store(brc_dtype t) {
+    switch (t) {
+    case BRC_F64: return 1.2e-16;
+    case BRC_F32: return 6.0e-8;
+    case BRC_F16: return 4.9e-4;
+    default: return 3.9e-3;
+    }
+}
+static double u_comp(brc_dtype t) { return t == BRC_F64 ? 1.2e-16 : 6.0e-8; }
+/* Below the normal range the spacing is absolute: a few of the smallest normals (f16: its
+ * subnormal spacing, since f16 results are computed in f32). */
+static double tiny(brc_dtype t) { return t == BRC_F64 ? 1e-306 : t == BRC_F16 ? 6e-8 : 5e-38; }
+
+typedef struct checker {
+    const char *what;
+    long fails;
+    char first[300];
+} checker;
+
+/* |o - r| <= bound; false for NaN, so poison never passes. */
+static void check(checker *c, double o, double r, double bound, int64_t line, int64_t pos) {
+    if (fabs(o - r) <= bound) return;
+    if (c->fails++ == 0)
+        snprintf(c->first, sizeof c->first, "%s: line %lld pos %lld: got %.10g, want %.10g (bound %.3g)", c->what,
+                 (long long)line, (long long)pos, o, r, bound);
+}
+
+/* ---- one case ----------------------------------------------------------------------------------------- */
+
+typedef struct tcase {
+    int rank;
+    int64_t shape[3];
+    int dim;
+    int sx, sy; /* view styles of the inputs and of the outputs */
+} tcase;
+
+static const tcase cases[] = {
+    {1, {1}, 0, CONTIG, CONTIG},
+    {1, {7}, 0, CONTIG, CONTIG},
+    {1, {33}, -1, CONTIG, CONTIG},
+    {2, {3, 1000}, -1, PAD_ODD, CONTIG},      /* rows, vec = 1 */
+    {2, {257, 1024}, 1, PAD_VEC, PAD_VEC},    /* rows, vectors, padded lines */
+    {2, {64, 33}, -1, CONTIG, CONTIG},        /* a warp per row, 4 rows per CTA */
+    {2, {5, 4097}, 1, CONTIG, FLIP},          /* rows for x; y flipped: cols */
+    {1, {100003}, 0, CONTIG, CONTIG},         /* rows, split */
+    {2, {2, 300007}, 1, PAD_ODD, PAD_ODD},    /* rows, vec = 1, split */
+    {2, {1000, 7}, 0, CONTIG, PAD_ODD},       /* first dim: cols, split */
+    {3, {3, 33, 7}, 1, COLMAJOR, CONTIG},     /* middle dim, column-major x */
+    {3, {4, 1000, 5}, -2, FLIP, CONTIG},      /* middle dim, flipped x: cols, split */
+    {2, {4097, 3}, 0, CONTIG, CONTIG},        /* cols, split, long axis */
+    {2, {9, 70001}, 0, CONTIG, CONTIG},       /* cols, one pass (many lines) */
+    {2, {1000, 64}, 0, CONTIG, PAD_VEC},      /* cols, 16-byte vectors across lines, split */
+    {3, {2, 3000, 16}, 1, CONTIG, CONTIG},    /* cols, vectors, middle dim, split */
+    {2, {33, 20000}, 0, PAD_VEC, CONTIG},     /* cols, vectors, one pass */
+    {1, {(1 << 21) + 8}, 0, CONTIG, CONTIG},  /* > 2^20: rows, multi-CTA */
+};
+#define NCASES ((int)(sizeof cases / sizeof cases[0]))
+
+typedef struct variant {
+    int op, bwd;
+} variant;
+
+/* Host data of one case, logical row-major order, as stored (rounded to the dtype). */
+typedef struct host {
+    int64_t N, len, outer, inner;
+    double *x, *dy, *y; /* y: the forward's output, rounded (backward input) */
+    int64_t *k;         /* the forward's index (cummax / cummin) */
+} host;
+
+/* Logical index of scan position q of line (o, i). */
+static int64_t lin_of(const host *h, int64_t o, int64_t i, int64_t q, int rev) {
+    int64_t p = rev ? h->len - 1 - q : q;
+    return (o * h->len + p) * h->inner + i;
+}
+
+/* The forward in f64 on one line: values r (and index k) in scan order, and the magnitude m that
+ * bounds its rounding (running sum of |x| for cumsum, |r| for cumprod, |r| + 1 for logcumsumexp). */
+static void ref_forward(int op, const host *h, int64_t o, int64_t i, int rev, double *r, int64_t *k, double *m) {
+    double acc = op == CUMPROD ? 1 : 0, mag = 0, best = 0;
+    int64_t bk = -1;
+    for (int64_t q = 0; q < h->len; q++) {
+        int64_t l = lin_of(h, o, i, q, rev);
+        double x = h->x[l];
+        int64_t pos = rev ? h->len - 1 - q : q;
+        switch (op) {
+        case CUMSUM: acc += x, mag += fabs(x); r[q] = acc, m[q] = mag; break;
+        case CUMPROD: acc *= x; r[q] = acc, m[q] = fabs(acc); break;
+        case CUMMAX:
+        case CUMMIN: {
+            /* Ties: the later position in scan order; NaN wins, a later NaN over an earlier one. */
+            bool take = bk < 0 || isnan(x) || (!isnan(best) && (op == CUMMAX ? x >= best : x <= best));
+            if (take) best = x, bk = pos;
+            r[q] = best, k[q] = bk, m[q] = 0;
+            break;
+        }
+        default: {
+            if (q == 0) acc = x;
+            else {
+                double mx = fmax(acc, x), mn = fmin(acc, x);
+                acc = mn == -INFINITY ? mx : mx + log1p(exp(mn - mx));
+            }
+            r[q] = acc, m[q] = fabs(acc) + 1;
+        }
+        }
+    }
+}
+
+/* The backward in f64 on one line (scan order): the analytic gradient r and the magnitude m of
+ * the terms that sum into it. */
+static void ref_backward(int op, const host *h, int64_t o, int64_t i, int rev, double *r, double *m) {
+    int64_t n = h->len;
+    double *xs = malloc((size_t)n * sizeof(double)), *gs = malloc((size_t)n * sizeof(double));
+    double *ys = malloc((size_t)n * sizeof(double));
+    int64_t *ks = malloc((size_t)n * sizeof(int64_t));
+    cr_assert(xs && gs && ys && ks);
+    for (int64_t q = 0; q < n; q++) {
+        int64_t l = lin_of(h, o, i, q, rev);
+        xs[q] = h->x[l], gs[q] = h->dy[l], ys[q] = h->y ? h->y[l] : 0, ks[q] = h->k ? h->k[l] : 0;
+    }
+    if (op == CUMSUM) {
+        double s = 0, a = 0;
+        for (int64_t q = n - 1; q >= 0; q--) s += gs[q], a += fabs(gs[q]), r[q] = s, m[q] = a;
+    } else if (op == CUMPROD) {
+        /* dx_i = L_{i-1} T_i, L the exact exclusive product of x, T_i = dy_i + x_{i+1} T_{i+1}. */
+        double t = 0, ta = 0;
+        for (int64_t q = n - 1; q >= 0; q--) {
+            t = gs[q] + (q + 1 < n ? xs[q + 1] * t : 0);
+            ta = fabs(gs[q]) + (q + 1 < n ? fabs(xs[q + 1]) * ta : 0);
+            r[q] = t, m[q] = ta;
+        }
+        double L = 1;
+        for (int64_t q = 0; q < n; q++) r[q] *= L, m[q] *= fabs(L), L *= xs[q];
+        if (n <= 200) /* the O(n) reference against the definition */
+            for (int64_t q = 0; q < n; q++) {
+                double s = 0;
+                for (int64_t j = q; j < n; j++) {
+                    double p = gs[j];
+                    for (int64_t kk = 0; kk <= j; kk++)
+                        if (kk != q) p *= xs[kk];
+                    s += p;
+                }
+                cr_assert(fabs(s - r[q]) <= 1e-9 * (m[q] + 1e-300), "cumprod reference: %g vs %g", s, r[q]);
+            }
+    } else if (op == CUMMAX || op == CUMMIN) {
+        for (int64_t q = 0; q < n; q++) r[q] = 0, m[q] = 0;
+        /* Scatter dy_j onto the scan position of its saved index. */
+        for (int64_t q = 0; q < n; q++) {
+            int64_t tq = rev ? n - 1 - ks[q] : ks[q];
+            r[tq] += gs[q], m[tq] += fabs(gs[q]);
+        }
+    } else {
+        /* dx_i = sum_{j>=i} dy_j exp(x_i - y_j), with the stored y: S_i = dy_i + exp(y_i - y_{i+1}) S_{i+1}. */
+        double s = 0, a = 0;
+        for (int64_t q = n - 1; q >= 0; q--) {
+            double f = q + 1 < n ? exp(ys[q] - ys[q + 1]) : 0;
+            s = gs[q] + f * s, a = fabs(gs[q]) + f * a;
+            r[q] = exp(xs[q] - ys[q]) * s, m[q] = exp(xs[q] - ys[q]) * a;
+        }
+        if (n <= 200)
+            for (int64_t q = 0; q < n; q++) {
+                double d = 0;
+                for (int64_t j = q; j < n; j++) d += gs[j] * exp(xs[q] - ys[j]);
+                cr_assert(fabs(d - r[q]) <= 1e-9 * (m[q] + 1e-300), "logcumsumexp reference: %g vs %g", d, r[q]);
+            }
+    }
+    free(xs), free(gs), free(ys), free(ks);
+}
+
+static void run_case(brc_context *ctx, variant v, brc_dtype dt, const tcase *tc, int rev, int ci) {
+    char what[240];
+    snprintf(what, sizeof what, "%s %s %s case %d shape %lldx%lldx%lld dim %d reverse %d", op_names[v.op],
+             v.bwd ? "bwd" : "fwd", brc_dtype_name(dt), ci, (long long)tc->shape[0],
+             tc->rank > 1 ? (long long)tc->shape[1] : 1LL, tc->rank > 2 ? (long long)tc->shape[2] : 1LL, tc->dim, rev);
+    int rank = tc->rank, dim = tc->dim < 0 ? tc->dim + rank : tc->dim;
+    host h = {1, tc->shape[dim], 1, 1, NULL, NULL, NULL, NULL};
+    for (int d = 0; d < rank; d++) {
+        h.N *= tc->shape[d];
+        if (d < dim) h.outer *= tc->shape[d];
+        if (d > dim) h.inner *= tc->shape[d];
+    }
+    view vx = make_view(dt, rank, tc->shape, tc->sx, dim), vy = make_view(dt, rank, tc->shape, tc->sy, dim);
+    view vk = make_view(BRC_I64, rank, tc->shape, tc->sy, dim), vki = make_view(BRC_I64, rank, tc->shape, tc->sx, dim);
+    tu_buf X = tu_buf_new(dt, vx.n), G = tu_buf_new(dt, vx.n), Y = tu_buf_new(dt, vx.n), KI = tu_buf_new(BRC_I64, vki.n);
+    tu_buf O = tu_buf_new(dt, vy.n), KO = tu_buf_new(BRC_I64, vk.n);
+    size_t N = (size_t)h.N;
+    h.x = malloc(N * sizeof(double)), h.dy = malloc(N * sizeof(double));
+    h.y = malloc(N * sizeof(double)), h.k = malloc(N * sizeof(int64_t));
+    cr_assert(h.x && h.dy && h.y && h.k);
+
+    /* Inputs, by op: see the comments of each. Every value is stored first, then read back. */
+    uint64_t rng = 0x5ca1ab1e + (uint64_t)ci * 7919 + (uint64_t)dt * 104729 + (uint64_t)(v.op * 2 + v.bwd) * 1299709 +
+                   (uint64_t)rev;
+    double big = ci % 2 ? 300 : 3;                     /* logcumsumexp: large magnitudes on odd cases */
+    for (int64_t l = 0; l < h.N; l++) {
+        double x;
+        switch (v.op) {
+        case CUMSUM: x = (double)(tu_rand(&rng) % 7) - 3; break; /* integers: exact sums, any drop shows */
+        case CUMPROD: x = 1; break;                              /* below, line by line */
+        case CUMMAX:
+        case CUMMIN: x = (double)(tu_rand(&rng) % 9) * 0.25 - 1; break; /* few values: many ties */
+        default: x = tu_uniform(&rng, -big, big);
+        }
+        h.x[l] = put(&X, offset_of(&vx, l), x);
+        /* dy: integers where the gradient is a plain sum (exact), else uniform. */
+        double g = v.op == CUMSUM || v.op == CUMMAX || v.op == CUMMIN ? (double)(tu_rand(&rng) % 7) - 3
+                                                                      : tu_uniform(&rng, -1, 1);
+        h.dy[l] = put(&G, offset_of(&vx, l), g);
+    }
+    /* cumprod: x = +-exp(u), |u| <= a, u pulled toward keeping |log y| <= 1 along each line (so
+     * that long products neither overflow nor drift away through the dtype's rounding); zeros in
+     * the backward's x: it must not divide. a is at least a few ulps of bf16, so that a dropped or
+     * repeated element shows. */
+    if (v.op == CUMPROD) {
+        double a = fmax(0.02, fmin(0.5, 3.0 / sqrt((double)h.len)));
+        for (int64_t o = 0; o < h.outer; o++)
+            for (int64_t i = 0; i < h.inner; i++) {
+                double lg = 0;
+                for (int64_t q = 0; q < h.len; q++) {
+                    int64_t l = lin_of(&h, o, i, q, rev);
+                    double u = tu_uniform(&rng, -a, a);
+                    if (lg > 1) u = -fabs(u);
+                    if (lg < -1) u = fabs(u);
+                    double x = exp(u) * ((tu_rand(&rng) & 3) ? 1 : -1);
+                    if (v.bwd && tu_rand(&rng) % 97 == 0) x = 0;
+                    h.x[l] = put(&X, offset_of(&vx, l), x);
+                    if (h.x[l] != 0) lg += log(fabs(h.x[l]));
+                }
+            }
+    }
+    /* Backward inputs from the forward in f64: y rounded as the forward stores it; the index. */
+    int64_t L = h.len;
+    double *r = malloc((size_t)L * sizeof(double)), *m = malloc((size_t)L * sizeof(double));
+    int64_t *k = malloc((size_t)L * sizeof(int64_t));
+    cr_assert(r && m && k);
+    for (int64_t o = 0; o < h.outer; o++)
+        for (int64_t i = 0; i < h.inner; i++) {
+            ref_forward(v.op, &h, o, i, rev, r, k, m);
+            for (int64_t q = 0; q < L; q++) {
+                int64_t l = lin_of(&h, o, i, q, rev);
+                h.y[l] = put(&Y, offset_of(&vx, l), r[q]);
+                h.k[l] = k[q];
+                memcpy(KI.h + (size_t)offset_of(&vki, l) * 8, &k[q], 8);
+            }
+        }
+    tu_buf_upload(&X), tu_buf_upload(&G), tu_buf_upload(&Y), tu_buf_upload(&KI);
+
+    bool ext = v.op == CUMMAX || v.op == CUMMIN;
+    brc_plan *p = NULL;
+    brc_status st;
+    if (!v.bwd) {
+        brc_scan_desc d = {(brc_scan_kind)v.op, vx.t, vy.t, tc->dim, rev, vk.t};
+        st = brc_scan_plan(ctx, &d, NULL, &p);
+    } else {
+        brc_scan_backward_desc d = {(brc_scan_kind)v.op, vx.t, vx.t, vki.t, vx.t, vy.t, tc->dim, rev};
+        st = brc_scan_backward_plan(ctx, &d, NULL, &p);
+    }
+    cr_assert_eq(st, BRC_STATUS_OK, "%s: %s\n%s", what, brc_last_error(), brc_last_jit_log());
+    size_t wsz = brc_plan_workspace_size(p);
+    tu_buf WS = tu_buf_new(BRC_U8, wsz ? wsz : 1);
+    poison(&WS);
+    poison(&O);
+    poison(&KO);
+    if (!v.bwd)
+        st = brc_scan_run(p, at(&X, &vx), at(&O, &vy), ext ? at(&KO, &vk) : NULL, wsz ? (void *)(uintptr_t)WS.d : NULL,
+                          wsz, NULL);
+    else
+        st = brc_scan_backward_run(p, at(&X, &vx), at(&Y, &vx), at(&KI, &vki), at(&G, &vx), at(&O, &vy),
+                                   wsz ? (void *)(uintptr_t)WS.d : NULL, wsz, NULL);
+    cr_assert_eq(st, BRC_STATUS_OK, "%s: %s", what, brc_last_error());
+    cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS, "%s: kernel failed", what);
+    cr_log_info("%s: %s", what, brc_plan_sku(p));
+    tu_buf_download(&O);
+    tu_buf_download(&KO);
+
+    /* Every output element against the reference; the buffer outside the view stays poisoned. */
+    checker cv = {"value", 0, ""}, ck = {"index", 0, ""};
+    double g = 8 + 4 * sqrt((double)L), gp = 8 + 8 * sqrt((double)L), us = u_store(dt), uc = u_comp(dt);
+    unsigned char *written = calloc(vy.n, 1);
+    cr_assert(written);
+    double ymax = 0;
+    for (int64_t o = 0; o < h.outer; o++)
+        for (int64_t i = 0; i < h.inner; i++) {
+            if (!v.bwd) ref_forward(v.op, &h, o, i, rev, r, k, m);
+            else ref_backward(v.op, &h, o, i, rev, r, m);
+            if (v.bwd && v.op == LCSE) {
+                ymax = 0;
+                for (int64_t q = 0; q < L; q++) ymax = fmax(ymax, fabs(h.y[lin_of(&h, o, i, q, rev)]));
+            }
+            int64_t line = o * h.inner + i;
+            for (int64_t q = 0; q < L; q++) {
+                int64_t l = lin_of(&h, o, i, q, rev), off = offset_of(&vy, l);
+                written[off] = 1;
+                double got = tu_buf_at(&O, (size_t)off), bound;
+                if (ext && !v.bwd) bound = 0; /* exact */
+                /* Products: every multiplication's rounding reaches the result in full; measured
+                 * up to ~8 sqrt(len) ulps on bf16 data (short mantissas) at 2^21, hence gp. */
+                else if (v.op == CUMPROD && !v.bwd) bound = (us + gp * uc) * m[q];
+                else if (v.op == CUMPROD) bound = (2 * us + gp * uc) * m[q];
+                else if (v.op == LCSE && v.bwd) bound = us * fabs(r[q]) + (g * uc + 4 * uc * (fabs(h.x[l]) + ymax)) * m[q];
+                else if (v.op == CUMSUM || (ext && v.bwd)) bound = us * fabs(r[q]); /* integers: exact sums */
+                else bound = us * fabs(r[q]) + g * uc * m[q];
+                bound += tiny(dt);
+                check(&cv, got, r[q], bound, line, q);
+                if (ext && !v.bwd) {
+                    int64_t kg = idx_at(&KO, offset_of(&vk, l));
+                    if (kg != k[q] && ck.fails++ == 0)
+                        snprintf(ck.first, sizeof ck.first, "index: line %lld pos %lld: got %lld, want %lld",
+                                 (long long)line, (long long)q, (long long)kg, (long long)k[q]);
+                }
+            }
+        }
+    long stray = 0;
+    for (size_t e = 0; e < vy.n; e++) {
+        if (written[e]) continue;
+        unsigned char ff[8];
+        memset(ff, 0xff, sizeof ff);
+        if (memcmp(O.h + e * brc_dtype_size(dt), ff, brc_dtype_size(dt)) != 0) stray++;
+    }
+    cr_expect_eq(cv.fails, 0, "%s: %ld mismatches; first %s (%s)", what, cv.fails, cv.first, brc_plan_sku(p));
+    cr_expect_eq(ck.fails, 0, "%s: %ld index mismatches; first %s (%s)", what, ck.fails, ck.first, brc_plan_sku(p));
+    cr_expect_eq(stray, 0, "%s: %ld elements outside the output view were written", what, stray);
+
+    free(written), free(r), free(m), free(k);
+    free(h.x), free(h.dy), free(h.y), free(h.k);
+    brc_plan_destroy(p);
+    tu_buf *all[] = {&X, &G, &Y, &KI, &O, &KO, &WS};
+    for (size_t e = 0; e < sizeof all / sizeof all[0]; e++) tu_buf_free(all[e]);
+}
+
+typedef struct job {
+    int op, bwd;
+    brc_dtype dt;
+} job;
+
+ParameterizedTestParameters(scan, every_op_dtype_and_layout) {
+    static job jobs[5 * 2 * 4];
+    int n = 0;
+    for (int op = 0; op < 5; op++)
+        for (int bwd = 0; bwd < 2; bwd++)
+            for (int d = 0; d < 4; d++) jobs[n++] = (job){op, bwd, dtypes[d]};
+    return cr_make_param_array(job, jobs, (size_t)n);
+}
+
+ParameterizedTest(job *j, scan, every_op_dtype_and_layout, .timeout = 900) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    variant v = {j->op, j->bwd};
+    for (int c = 0; c < NCASES; c++)
+        for (int rev = 0; rev < 2; rev++) run_case(ctx, v, j->dt, &cases[c], rev, c);
+    brc_context_destroy(ctx);
+}
+
+/* ---- semantics, checked by hand ------------------------------------------------------------------------ */
+
+/* Runs a forward over a contiguous f32 vector of n; y and index come back on the host. */
+static void fwd_f32(brc_context *ctx, int op, int rev, const float *x, int n, float *y, int64_t *k) {
+    int64_t s[1] = {n};
+    brc_tensor_desc t, ti;
+    brc_tensor_desc_contiguous(&t, BRC_F32, 1, s);
+    brc_tensor_desc_contiguous(&ti, BRC_I64, 1, s);
+    brc_scan_desc d = {(brc_scan_kind)op, t, t, 0, rev, ti};
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    tu_buf X = tu_buf_new(BRC_F32, (size_t)n), Y = tu_buf_new(BRC_F32, (size_t)n), K = tu_buf_new(BRC_I64, (size_t)n);
+    memcpy(X.h, x, (size_t)n * 4);
+    tu_buf_upload(&X);
+    poison(&Y);
+    poison(&K);
+    cr_assert_eq(brc_scan_run(p, (void *)(uintptr_t)X.d, (void *)(uintptr_t)Y.d, (void *)(uintptr_t)K.d, NULL, 0, NULL),
+                 BRC_STATUS_OK, "%s", brc_last_error());
+    tu_buf_download(&Y);
+    tu_buf_download(&K);
+    memcpy(y, Y.h, (size_t)n * 4);
+    memcpy(k, K.h, (size_t)n * 8);
+    brc_plan_destroy(p);
+    tu_buf_free(&X), tu_buf_free(&Y), tu_buf_free(&K);
+}
+
+static bool same_f(float a, float b) { return (isnan(a) && isnan(b)) || a == b; }
+
+Test(scan, ties_nan_and_infinities, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    const float nan = NAN, inf = INFINITY;
+    float y[8];
+    int64_t k[8];
+    const float x[8] = {1, 3, 3, 2, nan, 5, nan, 0};
+    struct {
+        int op, rev;
+        float y[8];
+        int64_t k[8];
+    } want[] = {
+        {CUMMAX, 0, {1, 3, 3, 3, nan, nan, nan, nan}, {0, 1, 2, 2, 4, 4, 6, 6}},
+        {CUMMIN, 0, {1, 1, 1, 1, nan, nan, nan, nan}, {0, 0, 0, 0, 4, 4, 6, 6}},
+        /* From the end: ties go to the later position in scan order, i.e. the lower index. */
+        {CUMMAX, 1, {nan, nan, nan, nan, nan, nan, nan, 0}, {4, 4, 4, 4, 4, 6, 6, 7}},
+    };
+    for (size_t c = 0; c < sizeof want / sizeof want[0]; c++) {
+        fwd_f32(ctx, want[c].op, want[c].rev, x, 8, y, k);
+        for (int i = 0; i < 8; i++) {
+            cr_expect(same_f(y[i], want[c].y[i]), "%s rev %d: y[%d] = %g, want %g", op_names[want[c].op], want[c].rev, i,
+                      y[i], want[c].y[i]);
+            cr_expect_eq(k[i], want[c].k[i], "%s rev %d: index[%d] = %lld, want %lld", op_names[want[c].op],
+                         want[c].rev, i, (long long)k[i], (long long)want[c].k[i]);
+        }
+    }
+    const float t[4] = {1, 3, 3, 2};
+    fwd_f32(ctx, CUMMAX, 1, t, 4, y, k);
+    const int64_t kt[4] = {1, 1, 2, 3};
+    for (int i = 0; i < 4; i++) cr_expect_eq(k[i], kt[i], "reverse cummax ties: index[%d] = %lld", i, (long long)k[i]);
+    /* logcumsumexp: -inf is neutral, +inf stays, large values do not overflow. */
+    const float l[6] = {-inf, -inf, 0, -inf, 1000, inf};
+    fwd_f32(ctx, LCSE, 0, l, 6, y, k);
+    const float lw[6] = {-inf, -inf, 0, 0, 1000, inf};
+    for (int i = 0; i < 6; i++) cr_expect(same_f(y[i], lw[i]), "logcumsumexp y[%d] = %g, want %g", i, y[i], lw[i]);
+    brc_context_destroy(ctx);
+}
+
+/* cumprod's backward with zeros, by hand: x = [2, 0, 3, 0, 5], dy = 1 gives dx = [1, 8, 0, 0, 0]. */
+Test(scan, cumprod_backward_with_zeros, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    int64_t s[1] = {5};
+    brc_tensor_desc t;
+    brc_tensor_desc_contiguous(&t, BRC_F64, 1, s);
+    brc_scan_backward_desc d = {BRC_SCAN_CUMPROD, t, t, {0}, t, t, 0, 0};
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_scan_backward_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    tu_buf X = tu_buf_new(BRC_F64, 5), Y = tu_buf_new(BRC_F64, 5), G = tu_buf_new(BRC_F64, 5), DX = tu_buf_new(BRC_F64, 5);
+    const double x[5] = {2, 0, 3, 0, 5}, y[5] = {2, 0, 0, 0, 0}, g[5] = {1, 1, 1, 1, 1}, want[5] = {1, 8, 0, 0, 0};
+    memcpy(X.h, x, 40), memcpy(Y.h, y, 40), memcpy(G.h, g, 40);
+    tu_buf_upload(&X), tu_buf_upload(&Y), tu_buf_upload(&G);
+    poison(&DX);
+    cr_assert_eq(brc_scan_backward_run(p, (void *)(uintptr_t)X.d, (void *)(uintptr_t)Y.d, NULL, (void *)(uintptr_t)G.d,
+                                       (void *)(uintptr_t)DX.d, NULL, 0, NULL),
+                 BRC_STATUS_OK, "%s", brc_last_error());
+    tu_buf_download(&DX);
+    for (int i = 0; i < 5; i++) cr_expect_eq(tu_buf_at(&DX, (size_t)i), want[i], "dx[%d] = %g", i, tu_buf_at(&DX, (size_t)i));
+    brc_plan_destroy(p);
+    tu_buf_free(&X), tu_buf_free(&Y), tu_buf_free(&G), tu_buf_free(&DX);
+    brc_context_destroy(ctx);
+}
+
+/* ---- determinism, capture, errors ------------------------------------------------------------------- */
+
+/* Each split path (rows and cols) and the segmented backward give the same bits on every run, and
+ * again when captured into a CUDA graph. */
+Test(scan, deterministic_and_capturable, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    const int64_t R = 3, C = (1 << 20) + 16;
+    uint64_t rng = 11;
+    tu_buf X = tu_buf_new(BRC_F32, (size_t)(R * C)), Y = tu_buf_new(BRC_F32, (size_t)(R * C));
+    tu_buf K = tu_buf_new(BRC_I64, (size_t)(R * C));
+    for (size_t i = 0; i < X.n; i++) put(&X, (int64_t)i, tu_uniform(&rng, -1, 1));
+    tu_buf_upload(&X);
+    brc_tensor_desc t = tu_mat(BRC_F32, R, C, C), tk = tu_mat(BRC_I64, R, C, C);
+    brc_plan *plans[3] = {NULL, NULL, NULL};
+    /* The same memory as [C, 3] scanned along dim 0: three long columns. */
+    brc_tensor_desc tc = tu_mat(BRC_F32, C, R, R);
+    brc_scan_desc d0 = {BRC_SCAN_CUMSUM, t, t, 1, 0, tk}, d1 = {BRC_SCAN_LOGCUMSUMEXP, tc, tc, 0, 1, tk};
+    cr_assert_eq(brc_scan_plan(ctx, &d0, NULL, &plans[0]), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_assert_eq(brc_scan_plan(ctx, &d1, NULL, &plans[1]), BRC_STATUS_OK, "%s", brc_last_error());
+    brc_scan_backward_desc d2 = {BRC_SCAN_CUMSUM, t, t, tk, t, t, 1, 1};
+    cr_assert_eq(brc_scan_backward_plan(ctx, &d2, NULL, &plans[2]), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_sku(plans[0]), "+split") && strstr(brc_plan_sku(plans[1]), "+split"), "%s / %s",
+              brc_plan_sku(plans[0]), brc_plan_sku(plans[1]));
+    size_t wsz = 0;
+    for (int i = 0; i < 3; i++)
+        if (brc_plan_workspace_size(plans[i]) > wsz) wsz = brc_plan_workspace_size(plans[i]);
+    tu_buf WS = tu_buf_new(BRC_U8, wsz);
+    unsigned char *first = malloc(Y.n * 4);
+    cr_assert(first);
+    CUstream s;
+    cr_assert_eq(brc__cu()->cuStreamCreate(&s, 0), CUDA_SUCCESS);
+    void *x = (void *)(uintptr_t)X.d, *y = (void *)(uintptr_t)Y.d, *ws = (void *)(uintptr_t)WS.d;
+    for (int i = 0; i < 3; i++)
+        for (int rep = 0; rep < 3; rep++) {
+            poison(&Y);
+            poison(&WS);
+            brc_status st;
+            CUgraph graph = NULL;
+            if (rep == 2) cr_assert_eq(brc__cu()->cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
+            if (i < 2) st = brc_scan_run(plans[i], x, y, NULL, ws, wsz, (brc_stream)s);
+            else st = brc_scan_backward_run(plans[i], NULL, NULL, NULL, x, y, ws, wsz, (brc_stream)s);
+            cr_assert_eq(st, BRC_STATUS_OK, "%s", brc_last_error());
+            if (rep == 2) {
+                CUgraphExec exec;
+                cr_assert_eq(brc__cu()->cuStreamEndCapture(s, &graph), CUDA_SUCCESS);
+                cr_assert_eq(brc__cu()->cuGraphInstantiateWithFlags(&exec, graph, 0), CUDA_SUCCESS);
+                cr_assert_eq(brc__cu()->cuGraphLaunch(exec, s), CUDA_SUCCESS);
+                cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
+                brc__cu()->cuGraphExecDestroy(exec);
+                brc__cu()->cuGraphDestroy(graph);
+            }
+            cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
+            tu_buf_download(&Y);
+            if (rep == 0) {
+                memcpy(first, Y.h, Y.n * 4);
+                for (size_t e = 0; e < Y.n; e += 4099) cr_assert(!isnan(tu_buf_at(&Y, e)), "written");
+            } else {
+                cr_expect(memcmp(first, Y.h, Y.n * 4) == 0, "%s differs on run %d", brc_plan_sku(plans[i]), rep);
+            }
+        }
+    brc__cu()->cuStreamDestroy(s);
+    free(first);
+    for (int i = 0; i < 3; i++) brc_plan_destroy(plans[i]);
+    tu_buf_free(&X), tu_buf_free(&Y), tu_buf_free(&K), tu_buf_free(&WS);
+    brc_context_destroy(ctx);
+}
+
+/* Run-time refusals name what is wrong; in place with the same strides is allowed. */
+Test(scan, run_errors_and_in_place, .timeout = 120) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    const int64_t R = 4, C = 256;
+    tu_buf X = tu_buf_new(BRC_BF16, (size_t)(R * C)), Y = tu_buf_new(BRC_BF16, (size_t)(R * C));
+    tu_buf K = tu_buf_new(BRC_I64, (size_t)(R * C));
+    uint64_t rng = 5;
+    for (size_t i = 0; i < X.n; i++) put(&X, (int64_t)i, tu_uniform(&rng, -1, 1));
+    tu_buf_upload(&X);
+    void *x = (void *)(uintptr_t)X.d, *y = (void *)(uintptr_t)Y.d, *k = (void *)(uintptr_t)K.d;
+    brc_tensor_desc t = tu_mat(BRC_BF16, R, C, C), tk = tu_mat(BRC_I64, R, C, C);
+    brc_plan *p = NULL, *q = NULL;
+    brc_scan_desc d = {BRC_SCAN_CUMMAX, t, t, -1, 0, tk};
+    cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_eq(brc_scan_run(p, x, y, NULL, NULL, 0, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "index is NULL") != NULL, "%s", brc_last_error());
+    cr_expect_eq(brc_scan_run(p, (char *)x + 2, y, k, NULL, 0, NULL), BRC_STATUS_MISALIGNED);
+    cr_expect(strstr(brc_last_error(), "x ") && strstr(brc_last_error(), "not aligned to 16 bytes"), "%s",
+              brc_last_error());
+    cr_expect_eq(brc_scan_run(p, x, y, (char *)k + 4, NULL, 0, NULL), BRC_STATUS_MISALIGNED);
+    cr_expect_eq(brc_scan_backward_run(p, x, y, k, x, y, NULL, 0, NULL), BRC_STATUS_WRONG_PLAN);
+    /* In place: the same bits as out of place. */
+    cr_assert_eq(brc_scan_run(p, x, y, k, NULL, 0, NULL), BRC_STATUS_OK, "%s", brc_last_error());
+    tu_buf_download(&Y);
+    cr_assert_eq(brc_scan_run(p, x, x, k, NULL, 0, NULL), BRC_STATUS_OK, "%s", brc_last_error());
+    tu_buf_download(&X);
+    cr_expect(memcmp(X.h, Y.h, X.n * 2) == 0, "in place differs");
+    /* The same buffer under other strides is refused. */
+    brc_scan_desc d2 = {BRC_SCAN_CUMSUM, tu_mat(BRC_BF16, R, C / 2, C), tu_mat(BRC_BF16, R, C / 2, C / 2), -1, 0, tk};
+    cr_assert_eq(brc_scan_plan(ctx, &d2, NULL, &q), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_eq(brc_scan_run(q, x, x, NULL, NULL, 0, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "with different strides") != NULL, "%s", brc_last_error());
+    brc_plan_destroy(q);
+    /* cumprod's backward reads y next door: dx may not be y. */
+    brc_scan_backward_desc b = {BRC_SCAN_CUMPROD, t, t, tk, t, t, -1, 0};
+    cr_assert_eq(brc_scan_backward_plan(ctx, &b, NULL, &q), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_eq(brc_scan_backward_run(q, x, y, NULL, x, y, NULL, 0, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "not allowed for cumprod") != NULL, "%s", brc_last_error());
+    brc_plan_destroy(q);
+    /* A split plan needs its workspace. */
+    int64_t n1[1] = {1 << 22};
+    brc_tensor_desc l;
+    brc_tensor_desc_contiguous(&l, BRC_F32, 1, n1);
+    brc_scan_desc d3 = {BRC_SCAN_CUMSUM, l, l, 0, 0, l};
+    cr_assert_eq(brc_scan_plan(ctx, &d3, NULL, &q), BRC_STATUS_OK, "%s", brc_last_error());
+    size_t wsz = brc_plan_workspace_size(q);
+    cr_expect(wsz > 0);
+    cr_expect_eq(brc_scan_run(q, x, y, NULL, (void *)(uintptr_t)K.d, wsz - 1, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "is smaller than the") != NULL, "%s", brc_last_error());
+    cr_expect_eq(brc_scan_run(q, x, y, NULL, NULL, wsz, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "workspace is NULL") != NULL, "%s", brc_last_error());
+    brc_plan_destroy(q);
+    brc_plan_destroy(p);
+    cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
+    tu_buf_free(&X), tu_buf_free(&Y), tu_buf_free(&K);
+    brc_context_destroy(ctx);
+}
