@@ -444,6 +444,7 @@ static int cmd_ops(int argc, char **argv) {
     int rk = 0;
 #define X(N, num, name) printf("| %s | %s | %s | %s |\n", #name, rnotes[rk][0], rnotes[rk][1], rnotes[rk][2]), rk++;
     BRC_REDUCE_KINDS(X)
+#undef X
     printf("\n## Scans along any axis (`scan.h`; descriptors and kernel choice in docs/scan.md)\n\n"
            "Any rank 1..8, any dim (negative allowed) and strides, from the start or the end (`reverse`).\n"
            "Tested on the GPU against float64 references (tests/gpu/test_scan.c), backward against the\n"
