@@ -13,7 +13,7 @@
 // Kernels:
 //   seg    (group_norm) one warp per part (split a segment) of an (n, c) segment of HW elements:
 //          forward a (mean, M2) state, backward (sum dy, sum dy * (x - mean))
-//   gn_fin (group_norm) one thread per (n, g): merges the group's CPG * split parts (fixed order) into
+//   gn_fin (group_norm) one warp per (n, g): merges the group's CPG * split parts (fixed order) into
 //          coef[s] = {mean, rstd, c1, c2}; forward also writes the saved mean / rstd
 //   gn_wb  (group_norm backward) one thread per channel: dweight, dbias = sums over n, in order
 //   plane  (batch_norm) CTA (chunk of the [CH * HW] plane, slice of N): each thread keeps a state
@@ -187,47 +187,60 @@ __device__ __forceinline__ void seg(const cn_args& A) {
     }
 }
 
-// One thread per statistic s = n * G + g: the group's CPG * split parts in order.
+// One warp per statistic s = n * G + g: the group's CPG * split parts, lanes strided (four loads in
+// flight), then a fixed shuffle tree. (A thread per statistic was serial in CPG * split: slow for
+// G = 1.)
 template <class K>
 __device__ __forceinline__ void gn_fin(const cn_args& A) {
     typedef typename K::T T;
     typedef typename K::C C;
-    const i64 s = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+    const int lane = threadIdx.x & 31;
+    const i64 s = (i64)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
     if (s >= A.n * K::G) return;
+    const i64 split = A.split, total = K::CPG * split;
     const i64 n = s / K::G, c0 = (s % K::G) * K::CPG;
-    const i64 split = A.split;
     const C* part = (const C*)A.part + (n * K::CH + c0) * split * 2;
     C* coef = (C*)A.coef + s * 4;
     const C invl = C(1) / (C(K::CPG) * C(K::HW));
-    if (K::DIR == 0) {
-        wf<C> st;
-        st.n = C(0), st.m = C(0), st.q = C(0);
-        for (int k = 0; k < K::CPG; k++)
-            for (i64 sp = 0; sp < split; sp++) {
-                wf<C> b;
-                const i64 i = k * split + sp;
-                b.n = C(sg_<K>::count(sp, split)), b.m = part[2 * i], b.q = part[2 * i + 1];
-                st = wmerge(st, b);
+    wf<C> st;
+    st.n = C(0), st.m = C(0), st.q = C(0);  // backward: m, q hold the two weighted sums
+    for (i64 i0 = lane; i0 < total; i0 += 32 * CN_UNROLL) {
+        C a[CN_UNROLL], b[CN_UNROLL];
+#pragma unroll
+        for (int u = 0; u < CN_UNROLL; u++) {
+            const i64 i = i0 + (i64)u * 32;
+            if (i < total) a[u] = part[2 * i], b[u] = part[2 * i + 1];
+        }
+#pragma unroll
+        for (int u = 0; u < CN_UNROLL; u++) {
+            const i64 i = i0 + (i64)u * 32;
+            if (i >= total) continue;
+            if (K::DIR == 0) {
+                wf<C> e;
+                e.n = C(sg_<K>::count(i % split, split)), e.m = a[u], e.q = b[u];
+                st = wmerge(st, e);
+            } else {
+                const C w = K::W ? (C)io<T>::load(((const T*)A.w)[c0 + i / split]) : C(1);
+                st.m += w * b[u];  // sum of g * (x - mean)
+                st.q += w * a[u];  // sum of g
             }
+        }
+    }
+    if (K::DIR == 0) {
+        st = warp_wmerge(st);
+    } else {
+        st.m = warp_sum0(st.m);
+        st.q = warp_sum0(st.q);
+    }
+    if (lane != 0) return;
+    if (K::DIR == 0) {
         const C rstd = rsqrt_(st.q * invl + (C)A.eps);
         coef[0] = st.m, coef[1] = rstd, coef[2] = C(0), coef[3] = C(0);
         if (A.mean) ((C*)A.mean)[s] = st.m;
         if (A.rstd) ((C*)A.rstd)[s] = rstd;
     } else {
         const C mean = ((const C*)A.mean)[s], rstd = ((const C*)A.rstd)[s];
-        C a1 = C(0), a2 = C(0);
-        for (int k = 0; k < K::CPG; k++) {
-            const C w = K::W ? (C)io<T>::load(((const T*)A.w)[c0 + k]) : C(1);
-            C b1 = C(0), b2 = C(0);
-            for (i64 sp = 0; sp < split; sp++) {
-                const i64 i = k * split + sp;
-                b1 += part[2 * i + 1];
-                b2 += part[2 * i];
-            }
-            a1 += w * b1;
-            a2 += w * b2;
-        }
-        coef[0] = mean, coef[1] = rstd, coef[2] = a1 * rstd * invl, coef[3] = a2 * invl;
+        coef[0] = mean, coef[1] = rstd, coef[2] = st.m * rstd * invl, coef[3] = st.q * invl;
     }
 }
 

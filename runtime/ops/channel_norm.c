@@ -539,7 +539,7 @@ static brc_status launch(const brc_plan *plan, int i, int64_t gx, unsigned gy, c
 static int64_t grid_of(const cn_impl *im, int kid) {
     switch (kid) {
     case K_SEG: return cdiv(im->n * im->ch * im->split, THREADS / 32);
-    case K_GN_FIN: return cdiv(im->n * im->groups, THREADS);
+    case K_GN_FIN: return cdiv(im->n * im->groups, THREADS / 32); /* a warp per statistic */
     case K_GN_WB: return cdiv(im->ch, THREADS);
     case K_PLANE: return im->chunks;
     case K_BN_FIN: return im->ch; /* a CTA per channel */
