@@ -43,8 +43,8 @@ struct scan_args {
 
 __device__ __forceinline__ float sexp(float x) { return expf(x); }
 __device__ __forceinline__ double sexp(double x) { return exp(x); }
-__device__ __forceinline__ float slog1p(float x) { return log1pf(x); }
-__device__ __forceinline__ double slog1p(double x) { return log1p(x); }
+__device__ __forceinline__ float slog(float x) { return logf(x); }
+__device__ __forceinline__ double slog(double x) { return log(x); }
 template <class C> __device__ __forceinline__ C sinf_();
 template <> __device__ __forceinline__ float sinf_<float>() { return __int_as_float(0x7f800000); }
 template <> __device__ __forceinline__ double sinf_<double>() { return __longlong_as_double(0x7ff0000000000000LL); }
@@ -125,19 +125,27 @@ template <int MAX, class C> struct sop_ext {
 };
 template <class C> struct sop<2, 0, C> : sop_ext<1, C> {};
 template <class C> struct sop<3, 0, C> : sop_ext<0, C> {};
-// logcumsumexp: y_i = log(sum_{j<=i} exp(x_j)), combined pairwise as max + log1p(exp(min - max)).
+// logcumsumexp: y_i = log(sum_{j<=i} exp(x_j)), kept as (m, s) = (the largest x so far, the sum of
+// exp(x_j - m)): a combine costs one exp, the output one log (y = m + log s). -inf entries are the
+// identity, +inf absorbs (y = +inf), NaN propagates.
 template <class C> struct sop<4, 0, C> {
-    typedef C S;
+    typedef s_ab<C> S;  // a: m, b: s
     enum { NT = 1, KIN = 0, KOUT = 0, YP = 0 };
-    static __device__ __forceinline__ S id() { return -sinf_<C>(); }
-    static __device__ __forceinline__ S comb(S a, S b) {
-        if (a != a || b != b) return a + b;
-        const C mx = a > b ? a : b, mn = a > b ? b : a;
-        if (mn == -sinf_<C>() || mx == sinf_<C>()) return mx;
-        return mx + slog1p(sexp(mn - mx));
+    static __device__ __forceinline__ S id() { S s; s.a = -sinf_<C>(); s.b = C(0); return s; }
+    static __device__ __forceinline__ S comb(S p, S q) {
+        if (q.a == -sinf_<C>()) return p;
+        if (p.a == -sinf_<C>()) return q;
+        S r;
+        if (p.a != p.a || q.a != q.a) { r.a = p.a + q.a; r.b = C(1); return r; }  // NaN
+        if (p.a == q.a) { r.a = p.a; r.b = p.b + q.b; return r; }                  // also +inf, +inf
+        if (p.a > q.a) { r.a = p.a; r.b = p.b + q.b * sexp(q.a - p.a); }
+        else { r.a = q.a; r.b = q.b + p.b * sexp(p.a - q.a); }
+        return r;
     }
-    static __device__ __forceinline__ S elem(const C* v, i64, i64) { return v[0]; }
-    static __device__ __forceinline__ C fin(S in, S, const C*, i64, C, i64, i64&) { return in; }
+    static __device__ __forceinline__ S elem(const C* v, i64, i64) { S s; s.a = v[0]; s.b = C(1); return s; }
+    static __device__ __forceinline__ C fin(S in, S, const C*, i64, C, i64, i64&) {
+        return in.a == -sinf_<C>() || in.a == sinf_<C>() ? in.a : in.a + slog(in.b);
+    }
 };
 
 // Backward ops scan in the opposite order; "j after i" below is in the forward's scan order.

@@ -12,8 +12,9 @@
  * Semantics, with positions i, j counted in scan order (from the end when reverse = 1; the
  * saved indices are positions along the axis as stored, whatever the order):
  *  - cumsum y_i = sum_{j<=i} x_j; cumprod y_i = prod_{j<=i} x_j; logcumsumexp y_i =
- *    log(sum_{j<=i} exp(x_j)), combined pairwise as max + log1p(exp(min - max)) (no overflow;
- *    -inf entries are neutral; +inf gives +inf; NaN propagates).
+ *    log(sum_{j<=i} exp(x_j)), kept as (m, s) = (the running max, the sum of exp(x_j - m)) and
+ *    output as m + log(s) (no overflow; -inf entries are neutral; +inf gives +inf; NaN
+ *    propagates).
  *  - cummax / cummin: y_i = the running maximum (minimum), index_i its position. Ties: the
  *    later position in scan order wins (PyTorch's rule, >= and <=, on both CPU and CUDA). NaN
  *    propagates: from the first NaN on the value is NaN and the index is the latest NaN's.
