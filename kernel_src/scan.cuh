@@ -369,6 +369,8 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
     // Per row group and parity: the NV x NW warp totals of a tile, then their exclusive prefixes
     // (the carry included), and the carry after the tile in the last slot.
     __shared__ S sm[2 * K::RPB * PER];
+    __shared__ i64 kst[sk<K>::P::KOUT ? K::TPR * K::RPB / 32 : 1][sk<K>::P::KOUT ? 32 * VEC : 1];
+    (void)kst;
     int par = 0;
     const int t = threadIdx.x % K::TPR, rib = threadIdx.x / K::TPR, lane = threadIdx.x & 31, w = t / 32;
     const T* in[3] = {(const T*)A.in0, (const T*)A.in1, (const T*)A.in2};
@@ -484,7 +486,7 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
 #pragma unroll
             for (int j = 0; j < NV; j++) {
                 const i64 p0 = base + (i64)j * SLAB + (i64)t * VEC;  // scan position of item 0
-                if (p0 >= q1) continue;
+                const bool ok = p0 < q1;
                 S ex = P::comb(wpre[j], lex[j]);
                 C y[VEC];
                 i64 ko[VEC];
@@ -503,13 +505,29 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                     ex = in_;
                 }
                 const i64 vm = K::REV ? nvec - 1 - (p0 / VEC) : p0 / VEC;
-                vec<T, VEC> x;
+                if (ok) {
+                    vec<T, VEC> x;
 #pragma unroll
-                for (int k = 0; k < VEC; k++) x.v[K::REV ? VEC - 1 - k : k] = io<T>::store(y[k]);
-                *reinterpret_cast<vec<T, VEC>*>(out + off[4] + vm * VEC) = x;
+                    for (int k = 0; k < VEC; k++) x.v[K::REV ? VEC - 1 - k : k] = io<T>::store(y[k]);
+                    *reinterpret_cast<vec<T, VEC>*>(out + off[4] + vm * VEC) = x;
+                }
                 if (P::KOUT) {
+                    // The warp's 32 x VEC indices are contiguous in memory: staged through shared
+                    // memory in memory order, then written 32 consecutive i64 an instruction.
+                    i64* st = kst[threadIdx.x / 32];
 #pragma unroll
-                    for (int k = 0; k < VEC; k++) kout[off[5] + vm * VEC + (K::REV ? VEC - 1 - k : k)] = ko[k];
+                    for (int k = 0; k < VEC; k++) st[(K::REV ? 31 - lane : lane) * VEC + (K::REV ? VEC - 1 - k : k)] = ko[k];
+                    __syncwarp();
+                    const i64 vq0 = (base + (i64)j * SLAB) / VEC + (t - lane);  // lane 0's vector
+                    const i64 lo = K::REV ? nvec - 1 - (vq0 + 31) : vq0;         // the lowest vector
+#pragma unroll
+                    for (int r = 0; r < VEC; r++) {
+                        const int e = r * 32 + lane;
+                        const int owner = K::REV ? 31 - e / VEC : e / VEC;  // the lane whose position it is
+                        if (base + (i64)j * SLAB + (i64)(t - lane + owner) * VEC < q1)
+                            kout[off[5] + lo * VEC + e] = st[e];
+                    }
+                    __syncwarp();
                 }
             }
         }
