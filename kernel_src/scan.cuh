@@ -254,7 +254,8 @@ __device__ __forceinline__ void col_scan(const scan_args& A) {
     i64* kout = (i64*)A.kout;
     S* ws = (S*)A.ws;
     const i64 groups = A.lines / VEC, units = groups * A.nch;
-    for (i64 u = (i64)blockIdx.x * blockDim.x + threadIdx.x; u < units; u += (i64)gridDim.x * blockDim.x) {
+    for (i64 ui = (i64)blockIdx.x * blockDim.x + threadIdx.x; ui < units; ui += (i64)gridDim.x * blockDim.x) {
+        const i64 u = K::PH == 1 ? units - 1 - ui : ui;  // reduce from the last chunk (see row_scan)
         const i64 ch = u / groups, line = (u - ch * groups) * VEC;
         i64 off[6];
         line_offsets<K>(A, line, off);
@@ -380,7 +381,10 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
     S* ws = (S*)A.ws;
     const i64 units = A.lines * A.nch, groups = (units + K::RPB - 1) / K::RPB;
     const i64 nvec = A.len / VEC;
-    for (i64 g = blockIdx.x; g < groups; g += gridDim.x) {
+    for (i64 gi = blockIdx.x; gi < groups; gi += gridDim.x) {
+        // The reduce pass walks the chunks from the last: the final pass, which starts from the
+        // first, then finds the most recently read ones still in L2.
+        const i64 g = K::PH == 1 ? groups - 1 - gi : gi;
         const i64 u = g * K::RPB + rib;
         const bool okrow = u < units;
         const i64 line = okrow ? u / A.nch : 0, ch = okrow ? u - line * A.nch : 0;

@@ -245,9 +245,9 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
         if (rq->ops[i].t->strides[dim] != 1) rows = false;
     int vmax = (int)(16 / esize), vec = 1, tpr = 0, rpb = 1, nv = 1;
     /* Vectors a thread loads at once: 4 (64 bytes of each array in flight); 2 for the backward ops
-     * that read three arrays. */
+     * that read three arrays and for cumprod's f64 compute of f32 / 16-bit data (registers). */
     bool three = rq->bwd && (rq->kind == BRC_SCAN_CUMPROD || rq->kind == BRC_SCAN_LOGCUMSUMEXP);
-    int nvmax = three ? 2 : 4;
+    int nvmax = three || (csize == 8 && esize < 8) ? 2 : 4; /* f64 compute of narrower data: 2 (measured) */
     /* cummax / cummin stage their indices in shared memory (32 x vec i64 a warp): at most 512
      * threads a CTA keeps that within 32 KiB. */
     int tmax = (rq->kind == BRC_SCAN_CUMMAX || rq->kind == BRC_SCAN_CUMMIN) && !rq->bwd ? 512 : 1024;
