@@ -43,8 +43,8 @@ struct scan_args {
 
 __device__ __forceinline__ float sexp(float x) { return expf(x); }
 __device__ __forceinline__ double sexp(double x) { return exp(x); }
-__device__ __forceinline__ float slog1p(float x) { return log1pf(x); }
-__device__ __forceinline__ double slog1p(double x) { return log1p(x); }
+__device__ __forceinline__ float slog(float x) { return logf(x); }
+__device__ __forceinline__ double slog(double x) { return log(x); }
 template <class C> __device__ __forceinline__ C sinf_();
 template <> __device__ __forceinline__ float sinf_<float>() { return __int_as_float(0x7f800000); }
 template <> __device__ __forceinline__ double sinf_<double>() { return __longlong_as_double(0x7ff0000000000000LL); }
@@ -125,19 +125,27 @@ template <int MAX, class C> struct sop_ext {
 };
 template <class C> struct sop<2, 0, C> : sop_ext<1, C> {};
 template <class C> struct sop<3, 0, C> : sop_ext<0, C> {};
-// logcumsumexp: y_i = log(sum_{j<=i} exp(x_j)), combined pairwise as max + log1p(exp(min - max)).
+// logcumsumexp: y_i = log(sum_{j<=i} exp(x_j)), kept as (m, s) = (the largest x so far, the sum of
+// exp(x_j - m)): a combine costs one exp, the output one log (y = m + log s). -inf entries are the
+// identity, +inf absorbs (y = +inf), NaN propagates.
 template <class C> struct sop<4, 0, C> {
-    typedef C S;
+    typedef s_ab<C> S;  // a: m, b: s
     enum { NT = 1, KIN = 0, KOUT = 0, YP = 0 };
-    static __device__ __forceinline__ S id() { return -sinf_<C>(); }
-    static __device__ __forceinline__ S comb(S a, S b) {
-        if (a != a || b != b) return a + b;
-        const C mx = a > b ? a : b, mn = a > b ? b : a;
-        if (mn == -sinf_<C>() || mx == sinf_<C>()) return mx;
-        return mx + slog1p(sexp(mn - mx));
+    static __device__ __forceinline__ S id() { S s; s.a = -sinf_<C>(); s.b = C(0); return s; }
+    static __device__ __forceinline__ S comb(S p, S q) {
+        if (q.a == -sinf_<C>()) return p;
+        if (p.a == -sinf_<C>()) return q;
+        S r;
+        if (p.a != p.a || q.a != q.a) { r.a = p.a + q.a; r.b = C(1); return r; }  // NaN
+        if (p.a == q.a) { r.a = p.a; r.b = p.b + q.b; return r; }                  // also +inf, +inf
+        if (p.a > q.a) { r.a = p.a; r.b = p.b + q.b * sexp(q.a - p.a); }
+        else { r.a = q.a; r.b = q.b + p.b * sexp(p.a - q.a); }
+        return r;
     }
-    static __device__ __forceinline__ S elem(const C* v, i64, i64) { return v[0]; }
-    static __device__ __forceinline__ C fin(S in, S, const C*, i64, C, i64, i64&) { return in; }
+    static __device__ __forceinline__ S elem(const C* v, i64, i64) { S s; s.a = v[0]; s.b = C(1); return s; }
+    static __device__ __forceinline__ C fin(S in, S, const C*, i64, C, i64, i64&) {
+        return in.a == -sinf_<C>() || in.a == sinf_<C>() ? in.a : in.a + slog(in.b);
+    }
 };
 
 // Backward ops scan in the opposite order; "j after i" below is in the forward's scan order.
@@ -246,7 +254,8 @@ __device__ __forceinline__ void col_scan(const scan_args& A) {
     i64* kout = (i64*)A.kout;
     S* ws = (S*)A.ws;
     const i64 groups = A.lines / VEC, units = groups * A.nch;
-    for (i64 u = (i64)blockIdx.x * blockDim.x + threadIdx.x; u < units; u += (i64)gridDim.x * blockDim.x) {
+    for (i64 ui = (i64)blockIdx.x * blockDim.x + threadIdx.x; ui < units; ui += (i64)gridDim.x * blockDim.x) {
+        const i64 u = K::PH == 1 ? units - 1 - ui : ui;  // reduce from the last chunk (see row_scan)
         const i64 ch = u / groups, line = (u - ch * groups) * VEC;
         i64 off[6];
         line_offsets<K>(A, line, off);
@@ -361,6 +370,8 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
     // Per row group and parity: the NV x NW warp totals of a tile, then their exclusive prefixes
     // (the carry included), and the carry after the tile in the last slot.
     __shared__ S sm[2 * K::RPB * PER];
+    __shared__ i64 kst[sk<K>::P::KOUT ? K::TPR * K::RPB / 32 : 1][sk<K>::P::KOUT ? 32 * VEC : 1];
+    (void)kst;
     int par = 0;
     const int t = threadIdx.x % K::TPR, rib = threadIdx.x / K::TPR, lane = threadIdx.x & 31, w = t / 32;
     const T* in[3] = {(const T*)A.in0, (const T*)A.in1, (const T*)A.in2};
@@ -370,7 +381,10 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
     S* ws = (S*)A.ws;
     const i64 units = A.lines * A.nch, groups = (units + K::RPB - 1) / K::RPB;
     const i64 nvec = A.len / VEC;
-    for (i64 g = blockIdx.x; g < groups; g += gridDim.x) {
+    for (i64 gi = blockIdx.x; gi < groups; gi += gridDim.x) {
+        // The reduce pass walks the chunks from the last: the final pass, which starts from the
+        // first, then finds the most recently read ones still in L2.
+        const i64 g = K::PH == 1 ? groups - 1 - gi : gi;
         const i64 u = g * K::RPB + rib;
         const bool okrow = u < units;
         const i64 line = okrow ? u / A.nch : 0, ch = okrow ? u - line * A.nch : 0;
@@ -476,7 +490,7 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
 #pragma unroll
             for (int j = 0; j < NV; j++) {
                 const i64 p0 = base + (i64)j * SLAB + (i64)t * VEC;  // scan position of item 0
-                if (p0 >= q1) continue;
+                const bool ok = p0 < q1;
                 S ex = P::comb(wpre[j], lex[j]);
                 C y[VEC];
                 i64 ko[VEC];
@@ -495,13 +509,29 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                     ex = in_;
                 }
                 const i64 vm = K::REV ? nvec - 1 - (p0 / VEC) : p0 / VEC;
-                vec<T, VEC> x;
+                if (ok) {
+                    vec<T, VEC> x;
 #pragma unroll
-                for (int k = 0; k < VEC; k++) x.v[K::REV ? VEC - 1 - k : k] = io<T>::store(y[k]);
-                *reinterpret_cast<vec<T, VEC>*>(out + off[4] + vm * VEC) = x;
+                    for (int k = 0; k < VEC; k++) x.v[K::REV ? VEC - 1 - k : k] = io<T>::store(y[k]);
+                    *reinterpret_cast<vec<T, VEC>*>(out + off[4] + vm * VEC) = x;
+                }
                 if (P::KOUT) {
+                    // The warp's 32 x VEC indices are contiguous in memory: staged through shared
+                    // memory in memory order, then written 32 consecutive i64 an instruction.
+                    i64* st = kst[threadIdx.x / 32];
 #pragma unroll
-                    for (int k = 0; k < VEC; k++) kout[off[5] + vm * VEC + (K::REV ? VEC - 1 - k : k)] = ko[k];
+                    for (int k = 0; k < VEC; k++) st[(K::REV ? 31 - lane : lane) * VEC + (K::REV ? VEC - 1 - k : k)] = ko[k];
+                    __syncwarp();
+                    const i64 vq0 = (base + (i64)j * SLAB) / VEC + (t - lane);  // lane 0's vector
+                    const i64 lo = K::REV ? nvec - 1 - (vq0 + 31) : vq0;         // the lowest vector
+#pragma unroll
+                    for (int r = 0; r < VEC; r++) {
+                        const int e = r * 32 + lane;
+                        const int owner = K::REV ? 31 - e / VEC : e / VEC;  // the lane whose position it is
+                        if (base + (i64)j * SLAB + (i64)(t - lane + owner) * VEC < q1)
+                            kout[off[5] + lo * VEC + e] = st[e];
+                    }
+                    __syncwarp();
                 }
             }
         }

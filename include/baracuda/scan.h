@@ -6,14 +6,17 @@
  * axis, PyTorch-style: -rank <= dim < rank, negative counting from the end. Values share one
  * dtype; indices (cummax / cummin) are i64.
  *
- * Dtypes: f32, f16, bf16 (computed in f32) and f64 (computed in f64). Integer dtypes are not
- * supported (UNSUPPORTED): PyTorch promotes an integer cumsum to i64, which is a different op.
+ * Dtypes: f32, f16, bf16 (computed in f32) and f64 (computed in f64); cumprod computes in f64
+ * for every dtype (a tree of f32 products of values near 1 drifts: 5% after 2^24 of them, as
+ * PyTorch's f32 cumprod does). Integer dtypes are not supported (UNSUPPORTED): PyTorch promotes
+ * an integer cumsum to i64, which is a different op.
  *
  * Semantics, with positions i, j counted in scan order (from the end when reverse = 1; the
  * saved indices are positions along the axis as stored, whatever the order):
  *  - cumsum y_i = sum_{j<=i} x_j; cumprod y_i = prod_{j<=i} x_j; logcumsumexp y_i =
- *    log(sum_{j<=i} exp(x_j)), combined pairwise as max + log1p(exp(min - max)) (no overflow;
- *    -inf entries are neutral; +inf gives +inf; NaN propagates).
+ *    log(sum_{j<=i} exp(x_j)), kept as (m, s) = (the running max, the sum of exp(x_j - m)) and
+ *    output as m + log(s) (no overflow; -inf entries are neutral; +inf gives +inf; NaN
+ *    propagates).
  *  - cummax / cummin: y_i = the running maximum (minimum), index_i its position. Ties: the
  *    later position in scan order wins (PyTorch's rule, >= and <=, on both CPU and CUDA). NaN
  *    propagates: from the first NaN on the value is NaN and the index is the latest NaN's.
@@ -37,15 +40,16 @@
  * Specialization (docs/scan.md). The plan picks a layout by structure and bakes it in:
  *  - rows: the axis has stride 1 in every operand: a row group of 32..1024 threads scans a row in
  *    slabs of 16-byte vectors (a shuffle scan, a scan of warp totals, a carry across slabs);
- *  - cols: otherwise: a thread per line (consecutive lines, consecutive threads) walks the axis;
+ *  - cols: otherwise: a thread per line, or per 16-byte vector of lines when the innermost other
+ *    dim is contiguous (consecutive lines, consecutive threads), walks the axis;
  *  - split: few lines and a long axis: the axis is cut into chunks over CTAs; a first kernel
  *    reduces each chunk, a second scans the chunk totals of each line, a third scans each chunk
  *    from its carry, through a workspace (brc_plan_workspace_size).
  * SKU: bespoke:scan<cumsum,f32,rows,vec=4,tpr=1024,rpb=1,nv=1,fwd>@sm_90 (",reverse", "+split").
  * Canonical descriptors: scan(op=cumsum,dtype=f32,inner=1,len=4096,reverse=0,split=0,dir=fwd)
  * (rows; vec=N follows len when a stride or a preference narrowed the vector), and
- * scan(op=cummax,dtype=bf16,inner=0,reverse=1,split=1,dir=bwd) (cols: no len, the kernel does
- * not depend on it).
+ * scan(op=cummax,dtype=bf16,inner=0,vec=8,reverse=1,split=1,dir=bwd) (cols: no len, the kernel
+ * does not depend on it; vec lines a thread).
  *
  * Running: value pointers aligned to the plan's vector width times the dtype size (MISALIGNED
  * otherwise; prefs.vector_width = 1 takes unaligned views), index pointers to 8 bytes, the

@@ -244,11 +244,13 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     for (int i = 0; i < rq->nops; i++)
         if (rq->ops[i].t->strides[dim] != 1) rows = false;
     int vmax = (int)(16 / esize), vec = 1, tpr = 0, rpb = 1, nv = 1;
-    /* Vectors a thread loads at once: 4 (64 bytes of each array in flight); 2 where the registers
-     * would not hold 4 (three arrays, two-field states, f64 compute of 16-bit data). */
-    bool wide_state = rq->kind == BRC_SCAN_CUMMAX || rq->kind == BRC_SCAN_CUMMIN ||
-                      (rq->bwd && rq->kind != BRC_SCAN_CUMSUM) || (csize == 8 && esize < 8);
-    int nvmax = wide_state ? 2 : 4;
+    /* Vectors a thread loads at once: 4 (64 bytes of each array in flight); 2 for the backward ops
+     * that read three arrays and for cumprod's f64 compute of f32 / 16-bit data (registers). */
+    bool three = rq->bwd && (rq->kind == BRC_SCAN_CUMPROD || rq->kind == BRC_SCAN_LOGCUMSUMEXP);
+    int nvmax = three || (csize == 8 && esize < 8) ? 2 : 4; /* f64 compute of narrower data: 2 (measured) */
+    /* cummax / cummin stage their indices in shared memory (32 x vec i64 a warp): at most 512
+     * threads a CTA keeps that within 32 KiB. */
+    int tmax = (rq->kind == BRC_SCAN_CUMMAX || rq->kind == BRC_SCAN_CUMMIN) && !rq->bwd ? 512 : 1024;
     bool forced = prefs->vector_width != 0;
     if (forced) {
         int f = prefs->vector_width;
@@ -277,7 +279,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
          * read three arrays) over as few threads as cover the row, 32..1024. */
         tpr = pow2ceil(cdiv(a.len, (int64_t)vec * nvmax));
         if (tpr < 32) tpr = 32;
-        if (tpr > 1024) tpr = 1024;
+        if (tpr > tmax) tpr = tmax;
         int64_t slabs = cdiv(a.len, (int64_t)tpr * vec);
         nv = pow2floor(slabs);
         if (nv > nvmax) nv = nvmax;
