@@ -124,7 +124,7 @@ Test(loss_desc, api_plans_round_trip) {
     cr_expect_str_eq(brc_plan_descriptor(p),
                      "cross_entropy(dtype=bf16,classes=32768,target=i64,weight=0,smoothing=0,reduction=mean,dir=fwd)");
     cr_expect_str_eq(brc_plan_sku(p), "bespoke:cross_entropy<bf16,classes=32768,target=i64,vec=8,tpr=256,rpb=1,"
-                                      "chunks=4,mean,fwd>+final@sm_90");
+                                      "chunks=8,mean,fwd>+final@sm_90");
     cr_expect(brc_plan_workspace_size(p) > 0, "partials for the mean");
     round_trip(ctx, p);
     /* An odd row stride forces vec=1: the descriptor says so. */
