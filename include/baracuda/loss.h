@@ -60,7 +60,7 @@
  * or for the sums that probability targets or weighted smoothing need, when the row does not stay
  * in registers). nll_loss forward is one thread per row. Pointwise losses are a vectorized
  * grid-stride loop with per-CTA partials. SKUs:
- *   bespoke:cross_entropy<bf16,classes=32768,target=i64,vec=8,tpr=512,rpb=1,chunks=2,mean,fwd>+final@sm_90
+ *   bespoke:cross_entropy<bf16,classes=32768,target=i64,vec=8,tpr=256,rpb=1,chunks=8,mean,fwd>+final@sm_90
  *   bespoke:mse_loss<f32,vec=4,threads=256,mean,fwd>+final@sm_90
  * Canonical descriptors (docs/loss.md): cross_entropy(dtype=bf16,classes=32768,target=i64,weight=0,
  * smoothing=0,reduction=mean,dir=fwd), nll_loss(dtype=f32,classes=1000,target=i64,weight=1,

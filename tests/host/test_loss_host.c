@@ -123,8 +123,8 @@ Test(loss_desc, api_plans_round_trip) {
     cr_assert_eq(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p),
                      "cross_entropy(dtype=bf16,classes=32768,target=i64,weight=0,smoothing=0,reduction=mean,dir=fwd)");
-    cr_expect_str_eq(brc_plan_sku(p), "bespoke:cross_entropy<bf16,classes=32768,target=i64,vec=8,tpr=512,rpb=1,"
-                                      "chunks=2,mean,fwd>+final@sm_90");
+    cr_expect_str_eq(brc_plan_sku(p), "bespoke:cross_entropy<bf16,classes=32768,target=i64,vec=8,tpr=256,rpb=1,"
+                                      "chunks=8,mean,fwd>+final@sm_90");
     cr_expect(brc_plan_workspace_size(p) > 0, "partials for the mean");
     round_trip(ctx, p);
     /* An odd row stride forces vec=1: the descriptor says so. */
