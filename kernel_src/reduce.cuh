@@ -357,29 +357,18 @@ __device__ __forceinline__ void reduce_row(const reduce_args& A) {
         if (ok) K::kept(o, xo, yo, iof);
         const C shift = ok ? shift_of<K>(x, xo) : C(0);
         S s = red<K>::init();
-        // Two batches of U vectors in flight: the next sweep's loads are issued before this one's
-        // arithmetic (the compute-heavy kinds, logsumexp above all, otherwise expose the latency).
-        vec<T, K::VEC> buf[K::U], nxt[K::U];
-        i64 b = (i64)sp * K::TPR + t;
-#pragma unroll
-        for (int u = 0; u < K::U; u++) {
-            const i64 jv = b + u * step;
-            if (ok && jv < NV) buf[u] = *(const vec<T, K::VEC>*)(x + xo + K::xr(jv * K::VEC));
-        }
-        for (; b < NV; b += step * K::U) {
-            const i64 bn = b + step * K::U;
+        for (i64 b = (i64)sp * K::TPR + t; b < NV; b += step * K::U) {
+            vec<T, K::VEC> buf[K::U];
 #pragma unroll
             for (int u = 0; u < K::U; u++) {
-                const i64 jv = bn + u * step;
-                if (ok && jv < NV) nxt[u] = *(const vec<T, K::VEC>*)(x + xo + K::xr(jv * K::VEC));
+                const i64 jv = b + u * step;
+                if (ok && jv < NV) buf[u] = *(const vec<T, K::VEC>*)(x + xo + K::xr(jv * K::VEC));
             }
 #pragma unroll
             for (int u = 0; u < K::U; u++) {
                 const i64 jv = b + u * step;
                 if (ok && jv < NV) red<K>::raw(s, buf[u], jv * K::VEC, shift);
             }
-#pragma unroll
-            for (int u = 0; u < K::U; u++) buf[u] = nxt[u];
         }
         if (ok) red<K>::template refine<T, K::VEC>(s, x, xo);
 #pragma unroll
@@ -426,19 +415,12 @@ __device__ __forceinline__ void reduce_col(const reduce_args& A) {
             s[k] = red<K>::init();
             shift[k] = ok ? shift_of<K>(x, xo + k) : C(0);
         }
-        vec<T, K::VEC> buf[K::U], nxt[K::U];  // two batches in flight, as in reduce_row
-        i64 b = (i64)sp * K::TY + ty;
-#pragma unroll
-        for (int u = 0; u < K::U; u++) {
-            const i64 j = b + u * step;
-            if (ok && j < K::N) buf[u] = *(const vec<T, K::VEC>*)(x + xo + K::xr(j));
-        }
-        for (; b < K::N; b += step * K::U) {
-            const i64 bn = b + step * K::U;
+        for (i64 b = (i64)sp * K::TY + ty; b < K::N; b += step * K::U) {
+            vec<T, K::VEC> buf[K::U];
 #pragma unroll
             for (int u = 0; u < K::U; u++) {
-                const i64 j = bn + u * step;
-                if (ok && j < K::N) nxt[u] = *(const vec<T, K::VEC>*)(x + xo + K::xr(j));
+                const i64 j = b + u * step;
+                if (ok && j < K::N) buf[u] = *(const vec<T, K::VEC>*)(x + xo + K::xr(j));
             }
 #pragma unroll
             for (int u = 0; u < K::U; u++) {
@@ -448,8 +430,6 @@ __device__ __forceinline__ void reduce_col(const reduce_args& A) {
                     for (int k = 0; k < K::VEC; k++) red<K>::elem(s[k], (C)io<T>::load(buf[u].v[k]), j, shift[k]);
                 }
             }
-#pragma unroll
-            for (int u = 0; u < K::U; u++) buf[u] = nxt[u];
         }
         if (K::TY > 1) {  // one output of the vector at a time: the buffer stays TY x TX states
 #pragma unroll
