@@ -227,18 +227,12 @@ template <class K> struct red {
     template <class T, int V>
     static __device__ __forceinline__ void raw(S& s, const vec<T, V>& r, i64 j0, C shift) {
         if constexpr ((MAXLIKE || MINLIKE) && V > 1) {
-            if (isnan_(s.a)) return;
+            // Branch-free: the vector's extremum, and the vector's first index; refine() finds the
+            // element once the thread's sweep is done.
             const C m = vext<(bool)MAXLIKE, C, T, V>::run(r);
-            if (isnan_(m) || (MAXLIKE ? m > s.a : m < s.a)) {
-                int f = 0;  // the first element equal to m (or NaN)
-#pragma unroll
-                for (int k = V - 1; k >= 0; k--) {
-                    const C v = (C)io<T>::load(r.v[k]);
-                    if (isnan_(m) ? isnan_(v) : v == m) f = k;
-                }
-                s.a = m;
-                s.i = j0 + f;
-            }
+            const bool upd = isnan_(m) ? !isnan_(s.a) : (MAXLIKE ? m > s.a : m < s.a);
+            s.a = upd ? m : s.a;
+            s.i = upd ? j0 : s.i;
         } else if constexpr (OP == R_LSE && V > 1) {
             if (isnan_(s.a)) return;
             const C m = vext<true, C, T, V>::run(r);
@@ -257,6 +251,21 @@ template <class K> struct red {
 #pragma unroll
             for (int k = 0; k < V; k++) v[k] = (C)io<T>::load(r.v[k]);
             elems(s, v, j0, shift);
+        }
+    }
+    // After raw(): s.i is the first index of the vector holding the extremum; make it the element's.
+    template <class T, int V>
+    static __device__ __forceinline__ void refine(S& s, const T* x, i64 xo) {
+        if constexpr ((MAXLIKE || MINLIKE) && V > 1) {
+            if (s.i == lim<i64>::hi()) return;
+            const vec<T, V> r = *(const vec<T, V>*)(x + xo + K::xr(s.i));
+            int f = 0;
+#pragma unroll
+            for (int k = V - 1; k >= 0; k--) {
+                const C v = (C)io<T>::load(r.v[k]);
+                if (isnan_(s.a) ? isnan_(v) : v == s.a) f = k;
+            }
+            s.i += f;
         }
     }
     static __device__ __forceinline__ S combine(const S& s, const S& t) {
@@ -339,7 +348,7 @@ __device__ __forceinline__ void reduce_row(const reduce_args& A) {
     const int t = threadIdx.x % K::TPR, rib = threadIdx.x / K::TPR;
     const int sp = (int)blockIdx.y;
     const i64 NV = K::N / K::VEC, groups = (K::M + K::RPB - 1) / K::RPB;
-    const int SPLIT = (int)gridDim.y;
+    const int SPLIT = K::SPLIT1 ? 1 : (int)gridDim.y;  // compile-time 1: the sweep unrolls
     const i64 step = (i64)K::TPR * SPLIT;
     for (i64 g = blockIdx.x; g < groups; g += gridDim.x) {
         const i64 o = g * K::RPB + rib;
@@ -361,6 +370,7 @@ __device__ __forceinline__ void reduce_row(const reduce_args& A) {
                 if (ok && jv < NV) red<K>::raw(s, buf[u], jv * K::VEC, shift);
             }
         }
+        if (ok) red<K>::template refine<T, K::VEC>(s, x, xo);
 #pragma unroll
         for (int off = WL / 2; off > 0; off >>= 1) s = red<K>::combine(s, shfl_state(s, off));
         if (NW > 1) {
@@ -391,7 +401,7 @@ __device__ __forceinline__ void reduce_col(const reduce_args& A) {
     const T* x = (const T*)A.x;
     const int tx = threadIdx.x, ty = threadIdx.y, sp = (int)blockIdx.y;
     const i64 MV = K::M / K::VEC, blocks = (MV + K::TX - 1) / K::TX;
-    const int SPLIT = (int)gridDim.y;
+    const int SPLIT = K::SPLIT1 ? 1 : (int)gridDim.y;
     const i64 step = (i64)K::TY * SPLIT;
     for (i64 bx = blockIdx.x; bx < blocks; bx += gridDim.x) {
         const i64 ov = bx * K::TX + tx;

@@ -357,13 +357,13 @@ static void make_struct(brc__str *s, const red_problem *pb, const red_geo *g, in
     brc__str_addf(s,
                   "struct brc_red {\n  typedef %s T;\n  typedef %s C;\n  typedef %s YT;\n  typedef %s I;\n"
                   "  enum { OP = %d, NK = %d, VEC = %d, U = %d, TPR = %d, RPB = %d, TX = %d, TY = %d, "
-                  "WI = %d, BV = %d, INRED = %d };\n"
+                  "WI = %d, BV = %d, INRED = %d, SPLIT1 = %d };\n"
                   "  static constexpr i64 N = %lldLL, M = %lldLL, E = %lldLL, YIN = %lldLL, IIN = %lldLL, "
                   "DYIN = %lldLL;\n"
                   "  static constexpr double P = %s, CORR = %.17g;\n",
                   ctype_name(pb->xt), ct == BRC_F32 ? "float" : ct == BRC_F64 ? "double" : "i64", ctype_name(yt), I,
                   kind, pb->np, g->vec, UNROLL, g->tpr, g->rpb, g->tx, g->ty, pb->wi, g->bv,
-                  pb->nd > 0 && pb->d[pb->nd - 1].red, (long long)pb->N, (long long)pb->M, (long long)pb->E,
+                  pb->nd > 0 && pb->d[pb->nd - 1].red, g->split == 1, (long long)pb->N, (long long)pb->M, (long long)pb->E,
                   ik >= 0 ? (long long)pb->d[ik].s[OY] : 0LL, ik >= 0 ? (long long)pb->d[ik].s[OI] : 0LL,
                   ik >= 0 ? (long long)pb->d[ik].s[ODY] : 0LL, pbuf, pb->corr);
     /* kept(o): offsets in x, y, index. */
