@@ -16,8 +16,6 @@ bandwidth measured in the same run. Rows in the memory_bound.json format (shared
 """
 import argparse
 import ctypes
-import datetime
-import json
 import os
 import sys
 
@@ -25,7 +23,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_elementwise import (TensorDesc, Lib, driver_version, time_us, copy_bandwidth)  # noqa: E402
+from bench_elementwise import (TensorDesc, Lib, time_us, copy_bandwidth, rel_l2_of as rel_l2,  # noqa: E402
+                               results_doc, write_results)
 
 BRC_DTYPE = {"f32": 0, "f64": 1, "f16": 2, "bf16": 3}
 TORCH_DTYPE = {"f32": torch.float32, "bf16": torch.bfloat16}
@@ -93,17 +92,6 @@ class Baracuda(Lib):
             d.shape[i], d.strides[i] = shape[i], stride
             stride *= shape[i]
         return d
-
-    def plan(self, fn, desc, ctx):
-        plan = ctypes.c_void_p()
-        self.check(getattr(self.lib, fn)(ctx, ctypes.byref(desc), None, ctypes.byref(plan)), fn)
-        return plan
-
-
-def rel_l2(out, ref):
-    o, r = out.double(), ref.double()
-    den = r.norm().item()
-    return ((o - r).norm().item() / den) if den > 0 else (o - r).norm().item()
 
 
 class Bench:
@@ -282,15 +270,14 @@ def main():
         for shape in batches:
             for train in (True, False):
                 bench.batch_norm(dtype, shape, train)
-    doc = {"bench": "channel_norm", "device": torch.cuda.get_device_name(args.device), "driver": driver_version(),
-           "arch": brc.lib.brc_context_arch(ctx).decode(), "library": brc.lib.brc_version_string().decode(),
-           "torch": torch.__version__, "copy_gbps": round(copy_gbps, 1),
-           "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "rows": bench.rows}
+    doc = results_doc(copy_gbps, bench.rows,
+                      "CUDA events around back-to-back launches after warm-ups, median per launch; gbps = bytes "
+                      "the op must move / ours_us; pct_copy = gbps / copy_gbps; ratio_vs_torch = torch_us / ours_us",
+                      bench="channel_norm", arch=brc.lib.brc_context_arch(ctx).decode(),
+                      library=brc.lib.brc_version_string().decode(), torch=torch.__version__)
     brc.lib.brc_context_destroy(ctx)
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(doc, f, indent=1)
-            f.write("\n")
+        write_results(args.out, doc)
     print_table(doc)
 
 

@@ -100,6 +100,12 @@ class Lib:
         self.check(self.lib.brc_context_create(ctypes.byref(opts), ctypes.byref(ctx)), "brc_context_create")
         return ctx
 
+    def plan(self, fn, desc, ctx):
+        """A plan from the family's plan function fn (a name in SIGS) and its descriptor."""
+        plan = ctypes.c_void_p()
+        self.check(getattr(self.lib, fn)(ctx, ctypes.byref(desc), None, ctypes.byref(plan)), fn)
+        return plan
+
 
 _vp, _i32, _pp = ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p)
 
@@ -176,16 +182,40 @@ def rel_l2(out, ref_fn, inputs, chunk=1 << 24):
     return (num.sqrt() / den.sqrt()).item() if den.item() > 0 else num.sqrt().item()
 
 
-def first_working(candidates):
-    """The first (note, fn) whose fn runs without error (PyTorch's out= bindings vary by version)."""
+def first_working(candidates, missing_ok=False):
+    """The first (note, fn) whose fn runs without error (PyTorch's out= bindings vary by version);
+    (None, None) when none runs and missing_ok, else an error."""
     for note, fn in candidates:
         try:
             fn()
             torch.cuda.synchronize()
             return note, fn
-        except (RuntimeError, TypeError, AttributeError):
+        except (RuntimeError, TypeError, AttributeError, NotImplementedError):
             continue
+    if missing_ok:
+        return None, None
     raise RuntimeError("no PyTorch variant ran: " + ", ".join(n for n, _ in candidates))
+
+
+def rel_l2_of(out, ref):
+    """‖out − ref‖ / ‖ref‖ of two tensors, in float64 (‖out − ref‖ when ref is 0)."""
+    o, r = out.double(), ref.double()
+    den = r.norm().item()
+    return ((o - r).norm().item() / den) if den > 0 else (o - r).norm().item()
+
+
+def results_doc(copy_gbps, rows, note, **extra):
+    """The results JSON of one run (format: shared/design/performance.md)."""
+    return {"device": torch.cuda.get_device_name(), "driver": driver_version(),
+            "date": datetime.date.today().isoformat(), "commit": os.environ.get("BRC_COMMIT", "unknown"),
+            "copy_gbps": round(copy_gbps, 1), **extra, "note": note, "rows": rows}
+
+
+def write_results(path, doc):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
 
 
 # ---- the ops -------------------------------------------------------------------------------------
@@ -386,22 +416,11 @@ def main():
             torch.cuda.synchronize()
     brc.lib.brc_context_destroy(ctx)
 
-    doc = {
-        "device": torch.cuda.get_device_name(),
-        "driver": driver_version(),
-        "date": datetime.date.today().isoformat(),
-        "commit": os.environ.get("BRC_COMMIT", "unknown"),
-        "copy_gbps": round(copy_gbps, 1),
-        "note": (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of {REPEATS} "
+    doc = results_doc(copy_gbps, bench.rows, (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of {REPEATS} "
                  "repeats, per launch; gbps = bytes ours must move (inputs read once, output written once) "
                  "/ ours_us; pct_copy = gbps / copy_gbps; ratio_vs_torch = torch_us / ours_us; each row's "
-                 "note says what PyTorch call was timed"),
-        "rows": bench.rows,
-    }
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
+                 "note says what PyTorch call was timed"))
+    write_results(args.out, doc)
     print_table(doc)
     if failures:
         print(f"{len(failures)} op(s) failed:", *failures, sep="\n  ", file=sys.stderr)

@@ -18,8 +18,6 @@ memory_bound.json format) and prints a table.
 """
 import argparse
 import ctypes
-import datetime
-import json
 import os
 import sys
 
@@ -27,7 +25,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_elementwise import TensorDesc, Lib, driver_version, time_us, copy_bandwidth  # noqa: E402
+from bench_elementwise import (TensorDesc, Lib, time_us, copy_bandwidth, rel_l2_of as rel_l2,  # noqa: E402
+                               results_doc, write_results)
 
 BRC_DTYPE = {"f32": 0, "f64": 1, "f16": 2, "bf16": 3, "i64": 10}
 TORCH_DTYPE = {"f32": torch.float32, "bf16": torch.bfloat16}
@@ -94,17 +93,6 @@ class Baracuda(Lib):
             d.shape[i], d.strides[i] = shape[i], stride
             stride *= shape[i]
         return d
-
-    def plan(self, fn, desc, ctx):
-        plan = ctypes.c_void_p()
-        self.check(getattr(self.lib, fn)(ctx, ctypes.byref(desc), None, ctypes.byref(plan)), fn)
-        return plan
-
-
-def rel_l2(out, ref):
-    o, r = out.double(), ref.double()
-    den = r.norm().item()
-    return ((o - r).norm().item() / den) if den > 0 else (o - r).norm().item()
 
 
 class Bench:
@@ -303,22 +291,11 @@ def main():
                 print(f"FAILED {bench.failures[-1]}", file=sys.stderr, flush=True)
                 torch.cuda.synchronize()
     brc.lib.brc_context_destroy(ctx)
-    doc = {
-        "device": torch.cuda.get_device_name(),
-        "driver": driver_version(),
-        "date": datetime.date.today().isoformat(),
-        "commit": os.environ.get("BRC_COMMIT", "unknown"),
-        "copy_gbps": round(copy_gbps, 1),
-        "note": ("CUDA events around back-to-back launches after warm-ups, median of repeats, per launch; gbps = "
+    doc = results_doc(copy_gbps, bench.rows, ("CUDA events around back-to-back launches after warm-ups, median of repeats, per launch; gbps = "
                  "bytes the op must move (inputs read once, outputs written once, targets and saved lse included) / "
                  "ours_us; pct_copy = gbps / copy_gbps; ratio_vs_torch = torch_us / ours_us; each row's note says "
-                 "what PyTorch call was timed; reductions are mean"),
-        "rows": bench.rows,
-    }
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
+                 "what PyTorch call was timed; reductions are mean"))
+    write_results(args.out, doc)
     print_table(doc)
     if bench.failures:
         print(f"{len(bench.failures)} case(s) failed:", *bench.failures, sep="\n  ", file=sys.stderr)

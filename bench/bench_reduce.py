@@ -17,16 +17,14 @@ format of bench/results/memory_bound.json (shared/design/performance.md) with --
 """
 import argparse
 import ctypes
-import datetime
-import json
 import os
 import sys
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_elementwise import (TensorDesc, Lib, driver_version, time_us, WARMUP, REPS, REPEATS,  # noqa: E402
-                               copy_bandwidth)  # shared ctypes layouts, library wrapper and timing
+from bench_elementwise import (TensorDesc, Lib, time_us, WARMUP, REPS, REPEATS,  # noqa: E402
+                               copy_bandwidth, first_working, rel_l2_of as rel_l2, results_doc, write_results)  # shared ctypes layouts, library wrapper and timing
 
 BRC_DTYPE = {"f32": 0, "f64": 1, "f16": 2, "bf16": 3, "i64": 10}
 TORCH_DTYPE = {"f32": torch.float32, "bf16": torch.bfloat16}
@@ -86,28 +84,6 @@ class Baracuda(Lib):
             st *= shape[i]
         return d
 
-    def plan(self, fn, desc, ctx):
-        plan = ctypes.c_void_p()
-        self.check(getattr(self.lib, fn)(ctx, ctypes.byref(desc), None, ctypes.byref(plan)), fn)
-        return plan
-
-
-def first_working(candidates):
-    for note, fn in candidates:
-        try:
-            fn()
-            torch.cuda.synchronize()
-            return note, fn
-        except (RuntimeError, TypeError, AttributeError):
-            continue
-    return None, None
-
-
-def rel_l2(out, ref):
-    o, r = out.double().flatten(), ref.double().flatten()
-    den = r.norm().item()
-    return ((o - r).norm().item() / den) if den > 0 else (o - r).norm().item()
-
 
 class Bench:
     def __init__(self, brc, ctx, copy_gbps):
@@ -126,7 +102,7 @@ class Bench:
         err, tol = check(out)
         if not err <= tol:
             raise AssertionError(f"{op} {dtype} {direction} {shape}: error {err:.3e} > {tol:.0e}")
-        note, torch_fn = first_working(torch_cands)
+        note, torch_fn = first_working(torch_cands, missing_ok=True)
         ours_us = time_us(ours_fn)
         torch_us = time_us(torch_fn) if torch_fn else None
         gbps = nbytes / (ours_us * 1e-6) / 1e9
@@ -291,23 +267,12 @@ def main():
                     print(f"FAILED {bench.failures[-1]}", file=sys.stderr, flush=True)
                     torch.cuda.synchronize()
     brc.lib.brc_context_destroy(ctx)
-    doc = {
-        "device": torch.cuda.get_device_name(),
-        "driver": driver_version(),
-        "date": datetime.date.today().isoformat(),
-        "commit": os.environ.get("BRC_COMMIT", "unknown"),
-        "copy_gbps": round(copy_gbps, 1),
-        "note": (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of {REPEATS} repeats, per "
+    doc = results_doc(copy_gbps, bench.rows, (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of {REPEATS} repeats, per "
                  "launch; gbps = bytes the op must move (input read once, output written once; backward: x or dy "
                  "and y read, dx written) / ours_us; pct_copy = gbps / copy_gbps; ratio_vs_torch = torch_us / "
-                 "ours_us; each row's note says what PyTorch call was timed"),
-        "rows": bench.rows,
-    }
+                 "ours_us; each row's note says what PyTorch call was timed"))
     if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            json.dump(doc, f, indent=1)
-            f.write("\n")
+        write_results(args.out, doc)
     print_table(doc)
     if bench.failures:
         print(f"{len(bench.failures)} case(s) failed:", *bench.failures, sep="\n  ", file=sys.stderr)

@@ -16,8 +16,6 @@ Writes the results JSON (format: shared/design/performance.md) and prints a tabl
 """
 import argparse
 import ctypes
-import datetime
-import json
 import os
 import sys
 
@@ -25,8 +23,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_elementwise import (TensorDesc, ContextOpts, Lib, driver_version, time_us, WARMUP, REPS, REPEATS,  # noqa: E402
-                               copy_bandwidth)  # shared ctypes layouts, library wrapper and timing
+from bench_elementwise import (TensorDesc, ContextOpts, Lib, time_us, WARMUP, REPS, REPEATS,  # noqa: E402
+                               copy_bandwidth, first_working, rel_l2_of, results_doc, write_results)  # shared ctypes layouts, library wrapper and timing
 
 BRC_DTYPE = {"f32": 0, "f64": 1, "f16": 2, "bf16": 3}
 TORCH_DTYPE = {"f32": torch.float32, "bf16": torch.bfloat16}
@@ -88,31 +86,13 @@ class Baracuda(Lib):
         d.strides[0], d.strides[1] = cols, 1
         return d
 
-    def plan(self, fn, desc, ctx):
-        plan = ctypes.c_void_p()
-        self.check(getattr(self.lib, fn)(ctx, ctypes.byref(desc), None, ctypes.byref(plan)), fn)
-        return plan
-
-
-def first_working(candidates):
-    for note, fn in candidates:
-        try:
-            fn()
-            torch.cuda.synchronize()
-            return note, fn
-        except (RuntimeError, TypeError, AttributeError):
-            continue
-    return None, None
-
 
 def rel_l2(out, ref):
     """out, ref: [rows, cols]; compares the first 64 rows and the last (float64)."""
     idx = list(range(min(64, out.shape[0])))
     if out.shape[0] - 1 not in idx:
         idx.append(out.shape[0] - 1)
-    o, r = out[idx].double(), ref(idx)
-    den = r.norm().item()
-    return ((o - r).norm().item() / den) if den > 0 else (o - r).norm().item()
+    return rel_l2_of(out[idx], ref(idx))
 
 
 class Bench:
@@ -130,7 +110,7 @@ class Bench:
         err = rel_l2(out, ref)
         if not err < TOLERANCE[dtype]:
             raise AssertionError(f"{op} {dtype} {direction} {shape}: relative L2 error {err:.3e}")
-        note, torch_fn = first_working(torch_cands)
+        note, torch_fn = first_working(torch_cands, missing_ok=True)
         ours_us = time_us(ours_fn)
         torch_us = time_us(torch_fn) if torch_fn else None
         gbps = nbytes / (ours_us * 1e-6) / 1e9
@@ -316,22 +296,11 @@ def main():
                     print(f"FAILED {bench.failures[-1]}", file=sys.stderr, flush=True)
                     torch.cuda.synchronize()
     brc.lib.brc_context_destroy(ctx)
-    doc = {
-        "device": torch.cuda.get_device_name(),
-        "driver": driver_version(),
-        "date": datetime.date.today().isoformat(),
-        "commit": os.environ.get("BRC_COMMIT", "unknown"),
-        "copy_gbps": round(copy_gbps, 1),
-        "note": (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of {REPEATS} repeats, per "
+    doc = results_doc(copy_gbps, bench.rows, (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of {REPEATS} repeats, per "
                  "launch; gbps = bytes the op must move (inputs read once, outputs written once, weight/bias/"
                  "statistics included) / ours_us; pct_copy = gbps / copy_gbps; ratio_vs_torch = torch_us / ours_us; "
-                 "each row's note says what PyTorch call was timed"),
-        "rows": bench.rows,
-    }
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
+                 "each row's note says what PyTorch call was timed"))
+    write_results(args.out, doc)
     print_table(doc)
     if bench.failures:
         print(f"{len(bench.failures)} case(s) failed:", *bench.failures, sep="\n  ", file=sys.stderr)

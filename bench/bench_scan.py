@@ -18,15 +18,14 @@ shared/design/performance.md; rows as in memory_bound.json) and prints a table.
 """
 import argparse
 import ctypes
-import datetime
-import json
 import os
 import sys
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_elementwise import TensorDesc, Lib, driver_version, time_us, WARMUP, REPS, REPEATS, copy_bandwidth  # noqa: E402
+from bench_elementwise import (TensorDesc, Lib, time_us, WARMUP, REPS, REPEATS, copy_bandwidth,  # noqa: E402
+                               first_working, rel_l2_of as rel_l2, results_doc, write_results)
 
 BRC_DTYPE = {"f32": 0, "bf16": 3, "i64": 10}
 TORCH_DTYPE = {"f32": torch.float32, "bf16": torch.bfloat16}
@@ -76,28 +75,6 @@ class Baracuda(Lib):
         d.strides[0], d.strides[1] = cols, 1
         return d
 
-    def plan(self, fn, desc, ctx):
-        plan = ctypes.c_void_p()
-        self.check(getattr(self.lib, fn)(ctx, ctypes.byref(desc), None, ctypes.byref(plan)), fn)
-        return plan
-
-
-def first_working(candidates):
-    for note, fn in candidates:
-        try:
-            fn()
-            torch.cuda.synchronize()
-            return note, fn
-        except (RuntimeError, TypeError, AttributeError, NotImplementedError):
-            continue
-    return None, None
-
-
-def rel_l2(out, ref):
-    o, r = out.double(), ref.double()
-    den = r.norm().item()
-    return ((o - r).norm().item() / den) if den > 0 else (o - r).norm().item()
-
 
 class Bench:
     def __init__(self, brc, ctx, copy_gbps):
@@ -119,7 +96,7 @@ class Bench:
         err = rel_l2(outs[0], refs[0])
         # PyTorch's own error on the same data, for scale: ours must be under the dtype's
         # tolerance or at most twice PyTorch's (long f32 products drift in any tree).
-        note, torch_fn = first_working(torch_cands)
+        note, torch_fn = first_working(torch_cands, missing_ok=True)
         torch_err = None
         if torch_fn:
             t = torch_fn()
@@ -250,23 +227,12 @@ def main():
                     print(f"FAILED {bench.failures[-1]}", file=sys.stderr, flush=True)
                     torch.cuda.synchronize()
     brc.lib.brc_context_destroy(ctx)
-    doc = {
-        "device": torch.cuda.get_device_name(),
-        "driver": driver_version(),
-        "date": datetime.date.today().isoformat(),
-        "commit": os.environ.get("BRC_COMMIT", "unknown"),
-        "copy_gbps": round(copy_gbps, 1),
-        "note": (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of {REPEATS} repeats, per "
+    doc = results_doc(copy_gbps, bench.rows, (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of {REPEATS} repeats, per "
                  "launch; gbps = bytes the op must move (input read once, outputs written once; cummax counts its "
                  "i64 indices) / ours_us; pct_copy = gbps / copy_gbps; ratio_vs_torch = torch_us / ours_us; each "
-                 "row's note says the scanned dim and what PyTorch call was timed"),
-        "rows": bench.rows,
-    }
+                 "row's note says the scanned dim and what PyTorch call was timed"))
     if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            json.dump(doc, f, indent=1)
-            f.write("\n")
+        write_results(args.out, doc)
     print_table(doc)
     if bench.failures:
         print(f"{len(bench.failures)} case(s) failed:", *bench.failures, sep="\n  ", file=sys.stderr)
