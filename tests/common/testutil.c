@@ -255,3 +255,33 @@ double brc_ref_remainder(double x, double y) {
     double r = fmod(x, y);
     return (r != 0 && ((r < 0) != (y < 0))) ? r + y : r;
 }
+
+/* ---- descriptors and validation (host tests) ---------------------------------------------------- */
+
+void tu_round_trip(brc_context *ctx, brc_plan *p) {
+    brc_plan *q = NULL;
+    cr_assert_eq(brc__plan_from_descriptor(ctx, brc_plan_descriptor(p), &q), BRC_STATUS_OK, "%s: %s",
+                 brc_plan_descriptor(p), brc_last_error());
+    cr_expect_str_eq(brc_plan_descriptor(q), brc_plan_descriptor(p));
+    cr_expect_str_eq(brc_plan_sku(q), brc_plan_sku(p), "the same kernels");
+    brc_plan_destroy(q);
+    brc_plan_destroy(p);
+}
+
+void tu_expect_fail(brc_status got, brc_status want, const char *needle, brc_plan *p) {
+    cr_expect_eq(got, want, "status %s, message: %s", brc_status_name(got), brc_last_error());
+    cr_expect(strstr(brc_last_error(), needle) != NULL, "message '%s' lacks '%s'", brc_last_error(), needle);
+    cr_expect_null(p);
+}
+
+void tu_expect_bad_descriptors(brc_context *ctx, const tu_bad_desc *cases, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        brc_plan *p = NULL;
+        brc__error_clear(); /* brc_warm would; the internal entry point does not */
+        brc_status s = brc__plan_from_descriptor(ctx, cases[i].text, &p);
+        cr_expect_eq(s, cases[i].st, "%s: %s", cases[i].text, brc_last_error());
+        cr_expect(strstr(brc_last_error(), cases[i].msg) != NULL, "%s: message '%s'", cases[i].text, brc_last_error());
+        cr_expect(strstr(brc_last_error(), "column ") == brc_last_error(), "%s", brc_last_error());
+        cr_expect_null(p);
+    }
+}

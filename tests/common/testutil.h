@@ -37,6 +37,20 @@ double tu_buf_at(const tu_buf *b, size_t i);
 /* A [rows, cols] descriptor with row stride `stride` (elements). */
 brc_tensor_desc tu_mat(brc_dtype t, int64_t rows, int64_t cols, int64_t stride);
 
+/* Host tests of the families' descriptors and validation. */
+/* Rebuilds p from its descriptor: the same descriptor and SKU (the same kernels). Destroys p. */
+void tu_round_trip(brc_context *ctx, brc_plan *p);
+/* A plan call failed with status want, a message containing needle, and no plan. */
+void tu_expect_fail(brc_status got, brc_status want, const char *needle, brc_plan *p);
+/* A descriptor that must be refused: its status and a piece of its message. */
+typedef struct tu_bad_desc {
+    const char *text;
+    brc_status st;
+    const char *msg;
+} tu_bad_desc;
+/* Each text is refused with its status, a message naming the column first, and no plan. */
+void tu_expect_bad_descriptors(brc_context *ctx, const tu_bad_desc *cases, size_t n);
+
 /* A contiguous 1-D unary descriptor of n elements (x and y alike). */
 brc_unary_desc tu_unary(brc_unary_kind kind, brc_dtype t, int64_t n);
 

@@ -85,16 +85,6 @@ static brc_tensor_desc nchw(brc_dtype t, int64_t n, int64_t c, int64_t h, int64_
     return d;
 }
 
-static void round_trip(brc_context *ctx, brc_plan *p) {
-    brc_plan *q = NULL;
-    cr_assert_eq(brc__plan_from_descriptor(ctx, brc_plan_descriptor(p), &q), BRC_STATUS_OK, "%s: %s",
-                 brc_plan_descriptor(p), brc_last_error());
-    cr_expect_str_eq(brc_plan_descriptor(q), brc_plan_descriptor(p));
-    cr_expect_str_eq(brc_plan_sku(q), brc_plan_sku(p), "the same kernels");
-    brc_plan_destroy(q);
-    brc_plan_destroy(p);
-}
-
 Test(cnorm_desc, api_plans_round_trip) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
@@ -107,7 +97,7 @@ Test(cnorm_desc, api_plans_round_trip) {
     cr_expect_str_eq(brc_plan_sku(p), "bespoke:group_norm<bf16,channels=512,groups=32,spatial=4096,vec=8/8,"
                                       "weight,bias,fwd>+seg+fin+apply@sm_90");
     cr_expect(brc_plan_workspace_size(p) >= (size_t)32 * 512 * 2 * 4, "the segments' states");
-    round_trip(ctx, p);
+    tu_round_trip(ctx, p);
     /* Instance norm of [3, 5, 7, 1]: G = C, odd spatial size, so scalar accesses. */
     brc_tensor_desc xi = nchw(BRC_F32, 3, 5, 7, 1);
     brc_group_norm_backward_desc gb = {xi, xi, xi, 5, 1, 0};
@@ -115,7 +105,7 @@ Test(cnorm_desc, api_plans_round_trip) {
     cr_expect_str_eq(brc_plan_descriptor(p),
                      "group_norm(dtype=f32,channels=5,groups=5,spatial=7,weight=1,bias=0,dir=bwd)");
     cr_expect(strstr(brc_plan_sku(p), "vec=1/1,") && strstr(brc_plan_sku(p), "+wb+apply@"), "%s", brc_plan_sku(p));
-    round_trip(ctx, p);
+    tu_round_trip(ctx, p);
     brc_tensor_desc xb = nchw(BRC_F32, 64, 256, 56, 56);
     brc_batch_norm_desc b = {BRC_BATCH_NORM_TRAIN, xb, xb, 1, 1, 1, 1e-5, 0.1};
     cr_assert_eq(brc_batch_norm_plan(ctx, &b, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
@@ -123,7 +113,7 @@ Test(cnorm_desc, api_plans_round_trip) {
                      "batch_norm(dtype=f32,channels=256,spatial=3136,mode=train,weight=1,bias=1,running=1,dir=fwd)");
     cr_expect_str_eq(brc_plan_sku(p), "bespoke:batch_norm<f32,channels=256,spatial=3136,train,vec=4,tpb=256,weight,"
                                       "bias,running,fwd>+plane+fin+apply@sm_90");
-    round_trip(ctx, p);
+    tu_round_trip(ctx, p);
     /* [N, C] input, eval, with a forced scalar vector: the descriptor says vec=1. */
     int64_t s2[2] = {256, 1024};
     brc_tensor_desc x2;
@@ -134,18 +124,14 @@ Test(cnorm_desc, api_plans_round_trip) {
     cr_assert_eq(brc_batch_norm_backward_plan(ctx, &bb, &pr, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p),
                      "batch_norm(dtype=bf16,channels=1024,spatial=1,mode=eval,weight=0,bias=0,vec=1,dir=bwd)");
-    round_trip(ctx, p);
+    tu_round_trip(ctx, p);
     brc_context_destroy(ctx);
 }
 
 Test(cnorm_desc, bad_descriptors_name_the_column) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
-    static const struct {
-        const char *text;
-        brc_status st;
-        const char *msg;
-    } cases[] = {
+    static const tu_bad_desc cases[] = {
         {"group_norm(dtype=f32,channels=6,groups=4,spatial=7)", BRC_STATUS_INVALID_ARGUMENT, "must be >= 1 and divide"},
         {"group_norm(dtype=f32,channels=6,spatial=7)", BRC_STATUS_INVALID_ARGUMENT, "needs a 'groups' key"},
         {"batch_norm(dtype=f32,channels=6,spatial=7,groups=2)", BRC_STATUS_INVALID_ARGUMENT, "unknown key 'groups'"},
@@ -155,25 +141,11 @@ Test(cnorm_desc, bad_descriptors_name_the_column) {
         {"batch_norm(dtype=i32,channels=6,spatial=7)", BRC_STATUS_UNSUPPORTED, "dtype i32 is not supported"},
         {"batch_norm(dtype=f32,channels=0,spatial=7)", BRC_STATUS_INVALID_ARGUMENT, "channels: 0 is outside"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        brc_plan *p = NULL;
-        brc__error_clear();
-        brc_status s = brc__plan_from_descriptor(ctx, cases[i].text, &p);
-        cr_expect_eq(s, cases[i].st, "%s: %s", cases[i].text, brc_last_error());
-        cr_expect(strstr(brc_last_error(), cases[i].msg) != NULL, "%s: message '%s'", cases[i].text, brc_last_error());
-        cr_expect(strstr(brc_last_error(), "column ") == brc_last_error(), "%s", brc_last_error());
-        cr_expect_null(p);
-    }
+    tu_expect_bad_descriptors(ctx, cases, sizeof cases / sizeof cases[0]);
     brc_context_destroy(ctx);
 }
 
 /* ---- validation rules ---------------------------------------------------------------------------------- */
-
-static void expect_fail(brc_status got, brc_status want, const char *needle, brc_plan *p) {
-    cr_expect_eq(got, want, "status %s, message: %s", brc_status_name(got), brc_last_error());
-    cr_expect(strstr(brc_last_error(), needle) != NULL, "message '%s' lacks '%s'", brc_last_error(), needle);
-    cr_expect_null(p);
-}
 
 Test(cnorm_rules, bad_shapes_and_arguments) {
     tu_fresh_cache();
@@ -181,66 +153,66 @@ Test(cnorm_rules, bad_shapes_and_arguments) {
     brc_plan *p = NULL;
     brc_tensor_desc x = nchw(BRC_F32, 2, 6, 5, 5);
 
-    expect_fail(brc_group_norm_plan(ctx, NULL, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "desc is NULL", p);
+    tu_expect_fail(brc_group_norm_plan(ctx, NULL, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "desc is NULL", p);
     brc_group_norm_desc g = {x, x, 4, 1, 1, 1e-5};
-    expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "groups = 4 must be >= 1 and divide C = 6", p);
+    tu_expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "groups = 4 must be >= 1 and divide C = 6", p);
     g.groups = 0;
-    expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "groups = 0", p);
+    tu_expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "groups = 0", p);
     g = (brc_group_norm_desc){x, nchw(BRC_F32, 2, 6, 5, 4), 3, 1, 1, 1e-5};
-    expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y and x differ in shape", p);
+    tu_expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y and x differ in shape", p);
     g = (brc_group_norm_desc){x, nchw(BRC_F16, 2, 6, 5, 5), 3, 1, 1, 1e-5};
-    expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y has dtype f16", p);
+    tu_expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y has dtype f16", p);
     g = (brc_group_norm_desc){x, x, 3, 1, 1, -1e-5};
-    expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "eps = -1e-05 must be >= 0", p);
+    tu_expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "eps = -1e-05 must be >= 0", p);
     g.eps = NAN;
-    expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "eps", p);
+    tu_expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "eps", p);
     g = (brc_group_norm_desc){x, x, 3, 2, 1, 1e-5};
-    expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "has_weight = 2", p);
+    tu_expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "has_weight = 2", p);
     /* Channels-last strides (N, C, H, W with C innermost) are not taken. */
     brc_tensor_desc cl = x;
     cl.strides[1] = 1, cl.strides[3] = 6, cl.strides[2] = 30, cl.strides[0] = 150;
     g = (brc_group_norm_desc){cl, cl, 3, 1, 1, 1e-5};
-    expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "group_norm: x is not dense", p);
+    tu_expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "group_norm: x is not dense", p);
     int64_t s1[1] = {6};
     brc_tensor_desc r1;
     brc_tensor_desc_contiguous(&r1, BRC_F32, 1, s1);
     g = (brc_group_norm_desc){r1, r1, 3, 1, 1, 1e-5};
-    expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "x has rank 1", p);
+    tu_expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "x has rank 1", p);
     g = (brc_group_norm_desc){nchw(BRC_I32, 2, 6, 5, 5), nchw(BRC_I32, 2, 6, 5, 5), 3, 1, 1, 1e-5};
-    expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_UNSUPPORTED, "dtype i32", p);
+    tu_expect_fail(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_UNSUPPORTED, "dtype i32", p);
     brc_group_norm_backward_desc gb = {x, x, nchw(BRC_F32, 2, 6, 5, 6), 3, 1, 1};
-    expect_fail(brc_group_norm_backward_plan(ctx, &gb, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "dx and x differ", p);
+    tu_expect_fail(brc_group_norm_backward_plan(ctx, &gb, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "dx and x differ", p);
     gb = (brc_group_norm_backward_desc){x, x, x, 5, 1, 1};
-    expect_fail(brc_group_norm_backward_plan(ctx, &gb, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "divide C = 6", p);
+    tu_expect_fail(brc_group_norm_backward_plan(ctx, &gb, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "divide C = 6", p);
 
     brc_batch_norm_desc b = {BRC_BATCH_NORM_TRAIN, x, x, 1, 1, 1, 1e-5, 1.5};
-    expect_fail(brc_batch_norm_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "momentum = 1.5 must be in [0, 1]", p);
+    tu_expect_fail(brc_batch_norm_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "momentum = 1.5 must be in [0, 1]", p);
     b.momentum = -0.1;
-    expect_fail(brc_batch_norm_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "momentum = -0.1", p);
+    tu_expect_fail(brc_batch_norm_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "momentum = -0.1", p);
     b.momentum = 0.1, b.eps = -1;
-    expect_fail(brc_batch_norm_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "batch_norm: eps = -1", p);
+    tu_expect_fail(brc_batch_norm_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "batch_norm: eps = -1", p);
     b = (brc_batch_norm_desc){BRC_BATCH_NORM_EVAL, x, x, 1, 1, 1, 1e-5, 0.1};
-    expect_fail(brc_batch_norm_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "update_running = 1 in eval mode", p);
+    tu_expect_fail(brc_batch_norm_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "update_running = 1 in eval mode", p);
     b = (brc_batch_norm_desc){(brc_batch_norm_mode)3, x, x, 1, 1, 0, 1e-5, 0.1};
-    expect_fail(brc_batch_norm_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "mode 3 is not a batch_norm mode", p);
+    tu_expect_fail(brc_batch_norm_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "mode 3 is not a batch_norm mode", p);
     b = (brc_batch_norm_desc){BRC_BATCH_NORM_TRAIN, x, nchw(BRC_F32, 2, 5, 5, 5), 1, 1, 0, 1e-5, 0.1};
-    expect_fail(brc_batch_norm_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y and x differ in shape", p);
+    tu_expect_fail(brc_batch_norm_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y and x differ in shape", p);
     /* One value per channel: no batch variance in training (eval takes it). */
     brc_tensor_desc one = nchw(BRC_F32, 1, 6, 1, 1);
     b = (brc_batch_norm_desc){BRC_BATCH_NORM_TRAIN, one, one, 1, 1, 0, 1e-5, 0.1};
-    expect_fail(brc_batch_norm_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "more than one value per channel", p);
+    tu_expect_fail(brc_batch_norm_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "more than one value per channel", p);
     b.mode = BRC_BATCH_NORM_EVAL;
     cr_expect_eq(brc_batch_norm_plan(ctx, &b, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     brc_plan_destroy(p);
     p = NULL;
     brc_batch_norm_backward_desc bb = {BRC_BATCH_NORM_TRAIN, x, nchw(BRC_BF16, 2, 6, 5, 5), x, 1, 1, 1e-5};
-    expect_fail(brc_batch_norm_backward_plan(ctx, &bb, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "dy has dtype bf16", p);
+    tu_expect_fail(brc_batch_norm_backward_plan(ctx, &bb, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "dy has dtype bf16", p);
     bb = (brc_batch_norm_backward_desc){BRC_BATCH_NORM_EVAL, x, x, x, 1, 1, -2};
-    expect_fail(brc_batch_norm_backward_plan(ctx, &bb, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "eps = -2", p);
+    tu_expect_fail(brc_batch_norm_backward_plan(ctx, &bb, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "eps = -2", p);
     brc_plan_prefs pr = BRC_PLAN_PREFS_INIT;
     pr.vector_width = 3;
     b = (brc_batch_norm_desc){BRC_BATCH_NORM_TRAIN, x, x, 1, 1, 0, 1e-5, 0.1};
-    expect_fail(brc_batch_norm_plan(ctx, &b, &pr, &p), BRC_STATUS_INVALID_ARGUMENT, "vector_width 3", p);
+    tu_expect_fail(brc_batch_norm_plan(ctx, &b, &pr, &p), BRC_STATUS_INVALID_ARGUMENT, "vector_width 3", p);
 
     /* Offline plans refuse to run; a plan of another family is refused. */
     g = (brc_group_norm_desc){x, x, 3, 0, 0, 1e-5};

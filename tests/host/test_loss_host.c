@@ -79,16 +79,6 @@ static brc_tensor_desc scalar(brc_dtype t) {
     return d;
 }
 
-static void round_trip(brc_context *ctx, brc_plan *p) {
-    brc_plan *q = NULL;
-    cr_assert_eq(brc__plan_from_descriptor(ctx, brc_plan_descriptor(p), &q), BRC_STATUS_OK, "%s: %s",
-                 brc_plan_descriptor(p), brc_last_error());
-    cr_expect_str_eq(brc_plan_descriptor(q), brc_plan_descriptor(p));
-    cr_expect_str_eq(brc_plan_sku(q), brc_plan_sku(p), "the same kernels");
-    brc_plan_destroy(q);
-    brc_plan_destroy(p);
-}
-
 static brc_cross_entropy_desc ce(brc_dtype dt, int64_t N, int64_t C) {
     brc_cross_entropy_desc d = {0};
     d.kind = BRC_LOSS_CROSS_ENTROPY;
@@ -126,7 +116,7 @@ Test(loss_desc, api_plans_round_trip) {
     cr_expect_str_eq(brc_plan_sku(p), "bespoke:cross_entropy<bf16,classes=32768,target=i64,vec=8,tpr=256,rpb=1,"
                                       "chunks=8,mean,fwd>+final@sm_90");
     cr_expect(brc_plan_workspace_size(p) > 0, "partials for the mean");
-    round_trip(ctx, p);
+    tu_round_trip(ctx, p);
     /* An odd row stride forces vec=1: the descriptor says so. */
     d = ce(BRC_F32, 3, 1000);
     d.input.strides[0] = 1001;
@@ -138,7 +128,7 @@ Test(loss_desc, api_plans_round_trip) {
     cr_expect_str_eq(brc_plan_descriptor(p),
                      "cross_entropy(dtype=f32,classes=1000,target=i64,weight=1,smoothing=1,reduction=none,vec=1,dir=fwd)");
     cr_expect_eq(brc_plan_workspace_size(p), 0, "no reduction, no workspace");
-    round_trip(ctx, p);
+    tu_round_trip(ctx, p);
     /* nll_loss backward, mean: the divisor pre-pass. */
     d = ce(BRC_F16, 257, 7);
     d.kind = BRC_LOSS_NLL;
@@ -147,30 +137,26 @@ Test(loss_desc, api_plans_round_trip) {
     cr_assert_eq(brc_cross_entropy_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p), "nll_loss(dtype=f16,classes=7,target=i32,weight=0,reduction=mean,dir=bwd)");
     cr_expect(strstr(brc_plan_sku(p), "+denom@") != NULL, "%s", brc_plan_sku(p));
-    round_trip(ctx, p);
+    tu_round_trip(ctx, p);
     brc_pointwise_loss_desc w = pwd(BRC_LOSS_BCE_WITH_LOGITS, BRC_BF16, 33, 7);
     w.has_pos_weight = 1;
     cr_assert_eq(brc_pointwise_loss_plan(ctx, &w, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p),
                      "bce_with_logits_loss(dtype=bf16,weight=0,pos_weight=1,reduction=mean,dir=fwd)");
-    round_trip(ctx, p);
+    tu_round_trip(ctx, p);
     w = pwd(BRC_LOSS_MSE, BRC_F32, 4, 1000);
     brc_plan_prefs pr = BRC_PLAN_PREFS_INIT;
     pr.vector_width = 1;
     cr_assert_eq(brc_pointwise_loss_plan(ctx, &w, &pr, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p), "mse_loss(dtype=f32,reduction=mean,vec=1,dir=fwd)");
-    round_trip(ctx, p);
+    tu_round_trip(ctx, p);
     brc_context_destroy(ctx);
 }
 
 Test(loss_desc, bad_descriptors_name_the_column) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
-    static const struct {
-        const char *text;
-        brc_status st;
-        const char *msg;
-    } cases[] = {
+    static const tu_bad_desc cases[] = {
         {"cross_entropy(dtype=f32)", BRC_STATUS_INVALID_ARGUMENT, "needs a 'classes' key"},
         {"cross_entropy(dtype=f32,classes=0)", BRC_STATUS_INVALID_ARGUMENT, "classes: 0 is outside"},
         {"cross_entropy(dtype=i32,classes=8)", BRC_STATUS_UNSUPPORTED, "dtype i32 is not supported"},
@@ -181,93 +167,79 @@ Test(loss_desc, bad_descriptors_name_the_column) {
         {"mse_loss(dtype=f32,reduction=batchmean)", BRC_STATUS_INVALID_ARGUMENT, "one of none, mean, sum"},
         {"kl_div(dtype=f32,dir=sideways)", BRC_STATUS_INVALID_ARGUMENT, "one of fwd, bwd"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        brc_plan *p = NULL;
-        brc__error_clear();
-        brc_status s = brc__plan_from_descriptor(ctx, cases[i].text, &p);
-        cr_expect_eq(s, cases[i].st, "%s: %s", cases[i].text, brc_last_error());
-        cr_expect(strstr(brc_last_error(), cases[i].msg) != NULL, "%s: message '%s'", cases[i].text, brc_last_error());
-        cr_expect(strstr(brc_last_error(), "column ") == brc_last_error(), "%s", brc_last_error());
-        cr_expect_null(p);
-    }
+    tu_expect_bad_descriptors(ctx, cases, sizeof cases / sizeof cases[0]);
     brc_context_destroy(ctx);
 }
 
 /* ---- validation rules ---------------------------------------------------------------------------- */
 
-static void expect_fail(brc_status got, brc_status want, const char *needle, brc_plan *p) {
-    cr_expect_eq(got, want, "status %s, message: %s", brc_status_name(got), brc_last_error());
-    cr_expect(strstr(brc_last_error(), needle) != NULL, "message '%s' lacks '%s'", brc_last_error(), needle);
-    cr_expect_null(p);
-}
-
 Test(loss_rules, class_loss_validation) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
     brc_plan *p = NULL;
-    expect_fail(brc_cross_entropy_plan(ctx, NULL, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "desc is NULL", p);
+    tu_expect_fail(brc_cross_entropy_plan(ctx, NULL, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "desc is NULL", p);
     brc_cross_entropy_desc d = ce(BRC_F32, 4, 64);
     d.kind = (brc_class_loss_kind)5;
-    expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "kind 5", p);
+    tu_expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "kind 5", p);
     d = ce(BRC_F32, 4, 64);
     d.input.strides[1] = 2;
-    expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "input: the last dim has stride 2", p);
+    tu_expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "input: the last dim has stride 2", p);
     d = ce(BRC_I32, 4, 64);
-    expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_UNSUPPORTED, "dtype i32 is not supported", p);
+    tu_expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_UNSUPPORTED, "dtype i32 is not supported", p);
     d = ce(BRC_F32, 4, 64);
     d.target = vec1(BRC_F32, 4);
-    expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_UNSUPPORTED, "target has dtype f32", p);
+    tu_expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_UNSUPPORTED, "target has dtype f32", p);
     d = ce(BRC_F32, 4, 64);
     d.target = vec1(BRC_I64, 5);
-    expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "target has 5 elements", p);
+    tu_expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "target has 5 elements", p);
     d = ce(BRC_F32, 4, 64);
     d.target_kind = BRC_TARGET_PROB;
     d.target = tu_mat(BRC_F32, 4, 65, 65);
-    expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "target and input differ in shape", p);
+    tu_expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "target and input differ in shape", p);
     d.target = tu_mat(BRC_F16, 4, 64, 64);
-    expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "target has dtype f16", p);
+    tu_expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "target has dtype f16", p);
     d = ce(BRC_F32, 4, 64);
     d.label_smoothing = 1.5;
-    expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "label_smoothing = 1.5 is outside [0, 1]", p);
+    tu_expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "label_smoothing = 1.5 is outside [0, 1]", p);
     d.label_smoothing = -0.1;
-    expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "outside [0, 1]", p);
+    tu_expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "outside [0, 1]", p);
     d = ce(BRC_F32, 4, 64);
     d.kind = BRC_LOSS_NLL;
     d.label_smoothing = 0.1;
-    expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "nll_loss: has no label smoothing", p);
+    tu_expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "nll_loss: has no label smoothing", p);
     d.label_smoothing = 0;
     d.target_kind = BRC_TARGET_PROB;
     d.target = d.input;
-    expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "not probability targets", p);
+    tu_expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "not probability targets", p);
     d = ce(BRC_F32, 4, 64);
     d.reduction = (brc_loss_reduction)9;
-    expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "reduction 9 is not a reduction", p);
+    tu_expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "reduction 9 is not a reduction", p);
     d.reduction = BRC_REDUCTION_BATCHMEAN;
-    expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "batchmean is kl_div's only", p);
+    tu_expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "batchmean is kl_div's only", p);
     d = ce(BRC_F32, 4, 64);
     d.reduction = BRC_REDUCTION_NONE; /* loss is still a scalar */
-    expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "loss has 1 elements; reduction none needs 4", p);
+    tu_expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "loss has 1 elements; reduction none needs 4", p);
     d = ce(BRC_F32, 4, 64);
     d.loss = scalar(BRC_BF16);
-    expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "loss has dtype bf16", p);
+    tu_expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "loss has dtype bf16", p);
     d = ce(BRC_F32, 4, 64);
     d.has_weight = 1;
     d.weight = vec1(BRC_F32, 63);
-    expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "weight has 63 elements", p);
+    tu_expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "weight has 63 elements", p);
     d.has_weight = 2;
-    expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "has_weight = 2", p);
+    tu_expect_fail(brc_cross_entropy_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "has_weight = 2", p);
     d = ce(BRC_F32, 4, 64);
     brc_cross_entropy_backward_desc b = {d, tu_mat(BRC_F32, 4, 64, 32)};
-    expect_fail(brc_cross_entropy_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "dinput has row stride 32", p);
+    tu_expect_fail(brc_cross_entropy_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "dinput has row stride 32", p);
     b.dinput = tu_mat(BRC_F32, 4, 63, 64);
-    expect_fail(brc_cross_entropy_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "dinput and input differ in shape", p);
+    tu_expect_fail(brc_cross_entropy_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "dinput and input differ in shape", p);
     b.dinput = tu_mat(BRC_F32, 4, 64, 64);
     b.forward.loss = vec1(BRC_F32, 4);
-    expect_fail(brc_cross_entropy_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "dy has 4 elements", p);
+    tu_expect_fail(brc_cross_entropy_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "dy has 4 elements", p);
     brc_plan_prefs pr = BRC_PLAN_PREFS_INIT;
     pr.vector_width = 3;
     d = ce(BRC_F32, 4, 64);
-    expect_fail(brc_cross_entropy_plan(ctx, &d, &pr, &p), BRC_STATUS_INVALID_ARGUMENT, "vector_width 3", p);
+    tu_expect_fail(brc_cross_entropy_plan(ctx, &d, &pr, &p), BRC_STATUS_INVALID_ARGUMENT, "vector_width 3", p);
 
     /* Offline plans refuse to run; a plan of another family or direction is refused. */
     d = ce(BRC_F32, 4, 64);
@@ -284,51 +256,51 @@ Test(loss_rules, pointwise_loss_validation) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
     brc_plan *p = NULL;
-    expect_fail(brc_pointwise_loss_plan(ctx, NULL, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "desc is NULL", p);
+    tu_expect_fail(brc_pointwise_loss_plan(ctx, NULL, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "desc is NULL", p);
     brc_pointwise_loss_desc d = pwd((brc_pointwise_loss_kind)11, BRC_F32, 4, 64);
-    expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "kind 11", p);
+    tu_expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "kind 11", p);
     d = pwd(BRC_LOSS_MSE, BRC_F32, 4, 64);
     d.target = tu_mat(BRC_F32, 4, 63, 63);
-    expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "target and input differ in shape", p);
+    tu_expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "target and input differ in shape", p);
     d.target = tu_mat(BRC_BF16, 4, 64, 64);
-    expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "mse_loss: target has dtype bf16", p);
+    tu_expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "mse_loss: target has dtype bf16", p);
     d = pwd(BRC_LOSS_MSE, BRC_F32, 4, 64);
     d.input.strides[0] = 65;
-    expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "input must be contiguous", p);
+    tu_expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "input must be contiguous", p);
     d = pwd(BRC_LOSS_MSE, BRC_I64, 4, 64);
-    expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_UNSUPPORTED, "dtype i64 is not supported", p);
+    tu_expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_UNSUPPORTED, "dtype i64 is not supported", p);
     d = pwd(BRC_LOSS_MSE, BRC_F32, 4, 64);
     d.has_weight = 1;
-    expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "mse_loss: has no weight", p);
+    tu_expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "mse_loss: has no weight", p);
     d = pwd(BRC_LOSS_BCE, BRC_F32, 4, 64);
     d.has_pos_weight = 1;
-    expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "has no pos_weight", p);
+    tu_expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "has no pos_weight", p);
     d = pwd(BRC_LOSS_BCE_WITH_LOGITS, BRC_F32, 4, 64);
     d.has_pos_weight = 1;
     d.pos_weight = vec1(BRC_F32, 4);
-    expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "pos_weight has 4 elements", p);
+    tu_expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "pos_weight has 4 elements", p);
     d = pwd(BRC_LOSS_L1, BRC_F32, 4, 64);
     d.log_target = 1;
-    expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "has no log_target", p);
+    tu_expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "has no log_target", p);
     d = pwd(BRC_LOSS_MSE, BRC_F32, 4, 64);
     d.reduction = BRC_REDUCTION_BATCHMEAN;
-    expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "batchmean is kl_div's only", p);
+    tu_expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "batchmean is kl_div's only", p);
     d.reduction = (brc_loss_reduction)-1;
-    expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "is not a reduction", p);
+    tu_expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "is not a reduction", p);
     d = pwd(BRC_LOSS_SMOOTH_L1, BRC_F32, 4, 64);
     d.param = -1;
-    expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "beta = -1", p);
+    tu_expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "beta = -1", p);
     d = pwd(BRC_LOSS_HUBER, BRC_F32, 4, 64);
     d.param = 0;
-    expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "delta = 0", p);
+    tu_expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "delta = 0", p);
     d = pwd(BRC_LOSS_MSE, BRC_F32, 4, 64);
     d.reduction = BRC_REDUCTION_NONE; /* loss is still a scalar */
-    expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "loss and input differ in shape", p);
+    tu_expect_fail(brc_pointwise_loss_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "loss and input differ in shape", p);
     d = pwd(BRC_LOSS_MSE, BRC_F32, 4, 64);
     brc_pointwise_loss_backward_desc b = {d, tu_mat(BRC_F16, 4, 64, 64)};
-    expect_fail(brc_pointwise_loss_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "dinput has dtype f16", p);
+    tu_expect_fail(brc_pointwise_loss_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "dinput has dtype f16", p);
     b.forward.loss = vec1(BRC_F32, 2);
     b.dinput = d.input;
-    expect_fail(brc_pointwise_loss_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "dy has 2 elements", p);
+    tu_expect_fail(brc_pointwise_loss_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "dy has 2 elements", p);
     brc_context_destroy(ctx);
 }

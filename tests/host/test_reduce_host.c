@@ -81,16 +81,6 @@ static brc_tensor_desc nd(brc_dtype t, int rank, const int64_t *shape) {
     return d;
 }
 
-static void round_trip(brc_context *ctx, brc_plan *p) {
-    brc_plan *q = NULL;
-    cr_assert_eq(brc__plan_from_descriptor(ctx, brc_plan_descriptor(p), &q), BRC_STATUS_OK, "%s: %s",
-                 brc_plan_descriptor(p), brc_last_error());
-    cr_expect_str_eq(brc_plan_descriptor(q), brc_plan_descriptor(p));
-    cr_expect_str_eq(brc_plan_sku(q), brc_plan_sku(p), "the same kernels");
-    brc_plan_destroy(q);
-    brc_plan_destroy(p);
-}
-
 Test(reduce_desc, api_plans_merge_and_round_trip) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
@@ -102,7 +92,7 @@ Test(reduce_desc, api_plans_merge_and_round_trip) {
     cr_expect_str_eq(brc_plan_descriptor(p), "reduce(op=sum,dtype=bf16,shape=32768x4096,axes=1)");
     cr_expect_str_eq(brc_plan_sku(p), "bespoke:sum<bf16,layout=row,out=32768,red=4096,vec=8,tpr=128,rpb=2,split=1>@sm_90");
     cr_expect_eq(brc_plan_workspace_size(p), 0);
-    round_trip(ctx, p);
+    tu_round_trip(ctx, p);
     d.y = nd(BRC_BF16, 3, y3);
     cr_assert_eq(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p), "reduce(op=sum,dtype=bf16,shape=32768x4096,axes=1)");
@@ -116,7 +106,7 @@ Test(reduce_desc, api_plans_merge_and_round_trip) {
     cr_expect(strstr(brc_plan_sku(p), "layout=col,") && strstr(brc_plan_sku(p), "vec=4") &&
                   strstr(brc_plan_sku(p), "+fin"), "%s", brc_plan_sku(p));
     cr_expect_gt(brc_plan_workspace_size(p), 0);
-    round_trip(ctx, p);
+    tu_round_trip(ctx, p);
 
     /* A full reduce of 2^28 elements splits over many CTAs. */
     int64_t big[1] = {(int64_t)1 << 28};
@@ -134,14 +124,14 @@ Test(reduce_desc, api_plans_merge_and_round_trip) {
     cr_assert_eq(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p), "reduce(op=max,dtype=bf16,shape=32768x4096,axes=1,index=1,xstrides=4100x1)");
     cr_expect(strstr(brc_plan_sku(p), "vec=4,"), "%s", brc_plan_sku(p));
-    round_trip(ctx, p);
+    tu_round_trip(ctx, p);
 
     /* reduce_to_shape: [6, 5, 4] down to [5, 1] sums dims 0 and 2. */
     int64_t x3[3] = {6, 5, 4}, ys[2] = {5, 1};
     brc_tensor_desc tx = nd(BRC_F32, 3, x3), ty = nd(BRC_F32, 2, ys);
     cr_assert_eq(brc_reduce_to_shape_plan(ctx, &tx, &ty, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p), "reduce(op=sum,dtype=f32,shape=6x5x4,axes=0+2)");
-    round_trip(ctx, p);
+    tu_round_trip(ctx, p);
 
     /* var with a preference for unaligned views. */
     brc_plan_prefs pr = BRC_PLAN_PREFS_INIT;
@@ -149,7 +139,7 @@ Test(reduce_desc, api_plans_merge_and_round_trip) {
     d = (brc_reduce_desc){BRC_REDUCE_VAR, nd(BRC_F32, 2, m), nd(BRC_F32, 1, m), 2u, 1, 0, 0, {0}};
     cr_assert_eq(brc_reduce_plan(ctx, &d, &pr, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p), "reduce(op=var,dtype=f32,shape=32768x4096,axes=1,correction=1,vec=1)");
-    round_trip(ctx, p);
+    tu_round_trip(ctx, p);
 
     /* Backward of std: the mean pass and the elementwise kernel; a workspace for the mean. */
     brc_reduce_backward_desc b = {BRC_REDUCE_STD, nd(BRC_F32, 2, m), nd(BRC_F32, 1, m), nd(BRC_F32, 1, m),
@@ -158,29 +148,25 @@ Test(reduce_desc, api_plans_merge_and_round_trip) {
     cr_expect_str_eq(brc_plan_descriptor(p), "reduce(op=std,dtype=f32,shape=32768x4096,axes=1,correction=1,dir=bwd)");
     cr_expect(strstr(brc_plan_sku(p), "+mean<layout=row"), "%s", brc_plan_sku(p));
     cr_expect_geq(brc_plan_workspace_size(p), 32768 * 4);
-    round_trip(ctx, p);
+    tu_round_trip(ctx, p);
 
     /* A rank-0 x: a copy; an empty reduced slice of sum is allowed (zeros out). */
     d = (brc_reduce_desc){BRC_REDUCE_SUM, nd(BRC_F32, 0, NULL), nd(BRC_F32, 0, NULL), 0u, 0, 0, 0, {0}};
     cr_assert_eq(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p), "reduce(op=sum,dtype=f32,shape=1,axes=none)");
-    round_trip(ctx, p);
+    tu_round_trip(ctx, p);
     int64_t e[2] = {3, 0}, e1[1] = {3};
     d = (brc_reduce_desc){BRC_REDUCE_SUM, nd(BRC_F32, 2, e), nd(BRC_F32, 1, e1), 2u, 0, 0, 0, {0}};
     cr_assert_eq(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p), "reduce(op=sum,dtype=f32,shape=3x0,axes=1)");
-    round_trip(ctx, p);
+    tu_round_trip(ctx, p);
     brc_context_destroy(ctx);
 }
 
 Test(reduce_desc, bad_descriptors_name_the_column) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
-    static const struct {
-        const char *text;
-        brc_status st;
-        const char *msg;
-    } cases[] = {
+    static const tu_bad_desc cases[] = {
         {"reduce(op=sum,dtype=f32,axes=0)", BRC_STATUS_INVALID_ARGUMENT, "needs a 'shape' key"},
         {"reduce(op=sum,dtype=f32,shape=4x4)", BRC_STATUS_INVALID_ARGUMENT, "needs a 'axes' key"},
         {"reduce(op=summ,dtype=f32,shape=4,axes=0)", BRC_STATUS_INVALID_ARGUMENT, "op"},
@@ -191,25 +177,11 @@ Test(reduce_desc, bad_descriptors_name_the_column) {
         {"reduce(op=max,dtype=f32,shape=4x0,axes=1)", BRC_STATUS_INVALID_ARGUMENT, "empty"},
         {"reduce(op=sum,dtype=f32,shape=4x4,axes=1,vec=8)", BRC_STATUS_INVALID_ARGUMENT, "vector_width 8"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        brc_plan *p = NULL;
-        brc__error_clear();
-        brc_status s = brc__plan_from_descriptor(ctx, cases[i].text, &p);
-        cr_expect_eq(s, cases[i].st, "%s: %s", cases[i].text, brc_last_error());
-        cr_expect(strstr(brc_last_error(), cases[i].msg) != NULL, "%s: message '%s'", cases[i].text, brc_last_error());
-        cr_expect(strstr(brc_last_error(), "column ") == brc_last_error(), "%s", brc_last_error());
-        cr_expect_null(p);
-    }
+    tu_expect_bad_descriptors(ctx, cases, sizeof cases / sizeof cases[0]);
     brc_context_destroy(ctx);
 }
 
 /* ---- validation rules --------------------------------------------------------------------------------- */
-
-static void expect_fail(brc_status got, brc_status want, const char *needle, brc_plan *p) {
-    cr_expect_eq(got, want, "status %s, message: %s", brc_status_name(got), brc_last_error());
-    cr_expect(strstr(brc_last_error(), needle) != NULL, "message '%s' lacks '%s'", brc_last_error(), needle);
-    cr_expect_null(p);
-}
 
 Test(reduce_rules, bad_arguments_name_the_operand) {
     tu_fresh_cache();
@@ -218,51 +190,51 @@ Test(reduce_rules, bad_arguments_name_the_operand) {
     int64_t m[2] = {4, 64}, r[1] = {4}, r2[2] = {4, 1}, bad[1] = {5}, z[2] = {4, 0};
     brc_tensor_desc x = nd(BRC_F32, 2, m), y = nd(BRC_F32, 1, r);
 
-    expect_fail(brc_reduce_plan(ctx, NULL, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "desc is NULL", p);
+    tu_expect_fail(brc_reduce_plan(ctx, NULL, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "desc is NULL", p);
     brc_reduce_desc d = {BRC_REDUCE_SUM, x, y, 4u, 0, 0, 0, {0}};
-    expect_fail(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "names dim 2 but x has rank 2", p);
+    tu_expect_fail(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "names dim 2 but x has rank 2", p);
     d = (brc_reduce_desc){BRC_REDUCE_SUM, x, nd(BRC_F32, 1, bad), 2u, 0, 0, 0, {0}};
-    expect_fail(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y dim 0 has size 5, 4 expected", p);
+    tu_expect_fail(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y dim 0 has size 5, 4 expected", p);
     d = (brc_reduce_desc){BRC_REDUCE_SUM, x, nd(BRC_F32, 2, m), 2u, 0, 0, 0, {0}};
-    expect_fail(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y dim 1 has size 64, 1 expected", p);
+    tu_expect_fail(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y dim 1 has size 64, 1 expected", p);
     d = (brc_reduce_desc){BRC_REDUCE_SUM, x, nd(BRC_F16, 1, r), 2u, 0, 0, 0, {0}};
-    expect_fail(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y has dtype f16", p);
+    tu_expect_fail(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y has dtype f16", p);
     d = (brc_reduce_desc){BRC_REDUCE_ARGMAX, x, nd(BRC_F32, 1, r), 2u, 0, 0, 0, {0}};
-    expect_fail(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "argmax writes i64 or i32", p);
+    tu_expect_fail(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "argmax writes i64 or i32", p);
     d = (brc_reduce_desc){BRC_REDUCE_MAX, nd(BRC_F32, 2, z), nd(BRC_F32, 1, r), 2u, 0, 0, 0, {0}};
-    expect_fail(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "max of no elements", p);
+    tu_expect_fail(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "max of no elements", p);
     d = (brc_reduce_desc){BRC_REDUCE_SUM, x, y, 2u, 0, 0, 1, nd(BRC_I64, 1, r)};
-    expect_fail(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "write_index is for max and min", p);
+    tu_expect_fail(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "write_index is for max and min", p);
     d = (brc_reduce_desc){BRC_REDUCE_MAX, x, y, 2u, 0, 0, 1, nd(BRC_I32, 1, r)};
-    expect_fail(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "index has dtype i32", p);
+    tu_expect_fail(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "index has dtype i32", p);
     d = (brc_reduce_desc){BRC_REDUCE_MAX, x, y, 2u, 0, 0, 1, nd(BRC_I64, 2, r2)};
-    expect_fail(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "index and y differ in shape", p);
+    tu_expect_fail(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "index and y differ in shape", p);
     d = (brc_reduce_desc){BRC_REDUCE_VAR, x, y, 2u, -1, 0, 0, {0}};
-    expect_fail(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "correction = -1", p);
+    tu_expect_fail(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "correction = -1", p);
     d = (brc_reduce_desc){BRC_REDUCE_NORM, x, y, 2u, 0, -2, 0, {0}};
-    expect_fail(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "norm p = -2", p);
+    tu_expect_fail(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "norm p = -2", p);
     d = (brc_reduce_desc){BRC_REDUCE_MEAN, nd(BRC_I32, 2, m), nd(BRC_I32, 1, r), 2u, 0, 0, 0, {0}};
-    expect_fail(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_UNSUPPORTED, "dtype i32 is not supported for mean", p);
+    tu_expect_fail(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_UNSUPPORTED, "dtype i32 is not supported for mean", p);
     d = (brc_reduce_desc){(brc_reduce_kind)99, x, y, 2u, 0, 0, 0, {0}};
-    expect_fail(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "not a reduce kind", p);
+    tu_expect_fail(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "not a reduce kind", p);
     brc_plan_prefs pr = BRC_PLAN_PREFS_INIT;
     pr.vector_width = 3;
     d = (brc_reduce_desc){BRC_REDUCE_SUM, x, y, 2u, 0, 0, 0, {0}};
-    expect_fail(brc_reduce_plan(ctx, &d, &pr, &p), BRC_STATUS_INVALID_ARGUMENT, "vector_width 3", p);
+    tu_expect_fail(brc_reduce_plan(ctx, &d, &pr, &p), BRC_STATUS_INVALID_ARGUMENT, "vector_width 3", p);
 
     brc_tensor_desc t1 = nd(BRC_F32, 1, bad);
-    expect_fail(brc_reduce_to_shape_plan(ctx, &x, &t1, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "must broadcast to x", p);
+    tu_expect_fail(brc_reduce_to_shape_plan(ctx, &x, &t1, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "must broadcast to x", p);
 
     brc_reduce_backward_desc b = {BRC_REDUCE_ARGMAX, x, y, y, x, 2u, 0, 0, {0}};
-    expect_fail(brc_reduce_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "argmax has no gradient", p);
+    tu_expect_fail(brc_reduce_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "argmax has no gradient", p);
     b = (brc_reduce_backward_desc){BRC_REDUCE_NORM, x, y, y, x, 2u, 0, INFINITY, {0}};
-    expect_fail(brc_reduce_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "norm p = inf", p);
+    tu_expect_fail(brc_reduce_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "norm p = inf", p);
     b = (brc_reduce_backward_desc){BRC_REDUCE_SUM, x, y, y, nd(BRC_F32, 1, r), 2u, 0, 0, {0}};
-    expect_fail(brc_reduce_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "dx and x differ in shape", p);
+    tu_expect_fail(brc_reduce_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "dx and x differ in shape", p);
     b = (brc_reduce_backward_desc){BRC_REDUCE_SUM, x, y, nd(BRC_F32, 1, bad), x, 2u, 0, 0, {0}};
-    expect_fail(brc_reduce_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "dy dim 0 has size 5", p);
+    tu_expect_fail(brc_reduce_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "dy dim 0 has size 5", p);
     b = (brc_reduce_backward_desc){BRC_REDUCE_MAX, x, y, y, x, 2u, 0, 0, nd(BRC_F32, 1, r)};
-    expect_fail(brc_reduce_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "index has dtype f32", p);
+    tu_expect_fail(brc_reduce_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "index has dtype f32", p);
 
     /* Offline plans refuse to run; a forward plan is not a backward one. */
     d = (brc_reduce_desc){BRC_REDUCE_SUM, x, y, 2u, 0, 0, 0, {0}};

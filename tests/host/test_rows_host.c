@@ -80,17 +80,6 @@ ParameterizedTest(job *j, rows_compile, every_op_and_direction, .timeout = 600) 
 
 /* ---- plans made through the API, rebuilt from their descriptors ---------------------------------------- */
 
-
-static void round_trip(brc_context *ctx, brc_plan *p) {
-    brc_plan *q = NULL;
-    cr_assert_eq(brc__plan_from_descriptor(ctx, brc_plan_descriptor(p), &q), BRC_STATUS_OK, "%s: %s",
-                 brc_plan_descriptor(p), brc_last_error());
-    cr_expect_str_eq(brc_plan_descriptor(q), brc_plan_descriptor(p));
-    cr_expect_str_eq(brc_plan_sku(q), brc_plan_sku(p), "the same kernels");
-    brc_plan_destroy(q);
-    brc_plan_destroy(p);
-}
-
 Test(rows_desc, api_plans_round_trip) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
@@ -100,29 +89,25 @@ Test(rows_desc, api_plans_round_trip) {
     cr_assert_eq(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p), "log_softmax(dtype=f32,cols=1000,vec=1,dir=fwd)");
     cr_expect(strstr(brc_plan_sku(p), "vec=1,") != NULL, "%s", brc_plan_sku(p));
-    round_trip(ctx, p);
+    tu_round_trip(ctx, p);
     brc_norm_desc n = {BRC_NORM_RMS, tu_mat(BRC_BF16, 8, 4096, 4096), tu_mat(BRC_BF16, 8, 4096, 4096), 1, 0, 0, {0}, {0}, 1e-6};
     cr_assert_eq(brc_norm_plan(ctx, &n, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p), "rms_norm(dtype=bf16,cols=4096,weight=1,residual=0,dir=fwd)");
     cr_expect_str_eq(brc_plan_sku(p), "bespoke:rms_norm<bf16,cols=4096,vec=8,tpr=128,rpb=1,cluster=1,passes=1,weight,fwd>@sm_90");
-    round_trip(ctx, p);
+    tu_round_trip(ctx, p);
     brc_norm_backward_desc b = {BRC_NORM_LAYER, tu_mat(BRC_F16, 257, 7, 7), tu_mat(BRC_F16, 257, 7, 7),
                                 tu_mat(BRC_F16, 257, 7, 7), 1, 1};
     cr_assert_eq(brc_norm_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p), "layer_norm(dtype=f16,cols=7,weight=1,bias=1,dir=bwd)");
     cr_expect(brc_plan_workspace_size(p) > 0, "partial sums for dweight and dbias");
-    round_trip(ctx, p);
+    tu_round_trip(ctx, p);
     brc_context_destroy(ctx);
 }
 
 Test(rows_desc, bad_descriptors_name_the_column) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
-    static const struct {
-        const char *text;
-        brc_status st;
-        const char *msg;
-    } cases[] = {
+    static const tu_bad_desc cases[] = {
         {"softmax(dtype=f32,cols=0)", BRC_STATUS_INVALID_ARGUMENT, "cols: 0 is outside"},
         {"softmax(dtype=f32)", BRC_STATUS_INVALID_ARGUMENT, "needs a 'cols' key"},
         {"softmax(dtype=i32,cols=8)", BRC_STATUS_UNSUPPORTED, "dtype i32 is not supported"},
@@ -132,25 +117,11 @@ Test(rows_desc, bad_descriptors_name_the_column) {
         {"layer_norm(dtype=f32,cols=8,dir=sideways)", BRC_STATUS_INVALID_ARGUMENT, "one of fwd, bwd"},
         {"softmax(dtype=f32,cols=12,vec=8)", BRC_STATUS_INVALID_ARGUMENT, "vector_width 8"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        brc_plan *p = NULL;
-        brc__error_clear(); /* brc_warm would; the internal entry point does not */
-        brc_status s = brc__plan_from_descriptor(ctx, cases[i].text, &p);
-        cr_expect_eq(s, cases[i].st, "%s: %s", cases[i].text, brc_last_error());
-        cr_expect(strstr(brc_last_error(), cases[i].msg) != NULL, "%s: message '%s'", cases[i].text, brc_last_error());
-        cr_expect(strstr(brc_last_error(), "column ") == brc_last_error(), "%s", brc_last_error());
-        cr_expect_null(p);
-    }
+    tu_expect_bad_descriptors(ctx, cases, sizeof cases / sizeof cases[0]);
     brc_context_destroy(ctx);
 }
 
 /* ---- validation rules ---------------------------------------------------------------------------------- */
-
-static void expect_fail(brc_status got, brc_status want, const char *needle, brc_plan *p) {
-    cr_expect_eq(got, want, "status %s, message: %s", brc_status_name(got), brc_last_error());
-    cr_expect(strstr(brc_last_error(), needle) != NULL, "message '%s' lacks '%s'", brc_last_error(), needle);
-    cr_expect_null(p);
-}
 
 Test(rows_rules, bad_layouts_and_arguments) {
     tu_fresh_cache();
@@ -158,11 +129,11 @@ Test(rows_rules, bad_layouts_and_arguments) {
     brc_plan *p = NULL;
     brc_tensor_desc good = tu_mat(BRC_F32, 4, 64, 64);
 
-    expect_fail(brc_softmax_plan(ctx, NULL, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "desc is NULL", p);
+    tu_expect_fail(brc_softmax_plan(ctx, NULL, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "desc is NULL", p);
     brc_softmax_desc s = {BRC_SOFTMAX_PLAIN, good, good};
     brc_norm_desc nc = {BRC_NORM_RMS, good, good, 0, 0, 0, {0}, {0}, 1e-6};
     nc.x.strides[1] = 2; /* the norms take contiguous rows only (softmax takes a strided axis) */
-    expect_fail(brc_norm_plan(ctx, &nc, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "rows must be contiguous", p);
+    tu_expect_fail(brc_norm_plan(ctx, &nc, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "rows must be contiguous", p);
     /* [2, 3, 64] whose dims 0 and 1 do not nest: stride of dim 0 is not 3 * stride of dim 1. */
     int64_t s3[3] = {2, 3, 64};
     brc_tensor_desc t3;
@@ -170,37 +141,37 @@ Test(rows_rules, bad_layouts_and_arguments) {
     t3.strides[0] = 1000;
     s = (brc_softmax_desc){BRC_SOFTMAX_PLAIN, t3, t3};
     s.y.strides[0] = 192;
-    expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "do not flatten", p);
+    tu_expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "do not flatten", p);
     s = (brc_softmax_desc){BRC_SOFTMAX_PLAIN, good, tu_mat(BRC_F32, 4, 64, 32)};
-    expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "would overlap", p);
+    tu_expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "would overlap", p);
     s = (brc_softmax_desc){BRC_SOFTMAX_PLAIN, good, tu_mat(BRC_F16, 4, 64, 64)};
-    expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "has dtype f16", p);
+    tu_expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "has dtype f16", p);
     s = (brc_softmax_desc){BRC_SOFTMAX_PLAIN, good, tu_mat(BRC_F32, 4, 65, 65)};
-    expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "differ in shape", p);
+    tu_expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "differ in shape", p);
     s = (brc_softmax_desc){(brc_softmax_kind)7, good, good};
-    expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "not a softmax kind", p);
+    tu_expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "not a softmax kind", p);
     s = (brc_softmax_desc){BRC_SOFTMAX_PLAIN, tu_mat(BRC_I32, 4, 64, 64), tu_mat(BRC_I32, 4, 64, 64)};
-    expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_UNSUPPORTED, "dtype i32", p);
+    tu_expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_UNSUPPORTED, "dtype i32", p);
     s = (brc_softmax_desc){BRC_SOFTMAX_PLAIN, tu_mat(BRC_F32, 4, 0, 64), tu_mat(BRC_F32, 4, 0, 64)};
-    expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "cols = 0", p);
+    tu_expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "cols = 0", p);
     brc_plan_prefs pr = BRC_PLAN_PREFS_INIT;
     pr.vector_width = 3;
     s = (brc_softmax_desc){BRC_SOFTMAX_PLAIN, good, good};
-    expect_fail(brc_softmax_plan(ctx, &s, &pr, &p), BRC_STATUS_INVALID_ARGUMENT, "vector_width 3", p);
+    tu_expect_fail(brc_softmax_plan(ctx, &s, &pr, &p), BRC_STATUS_INVALID_ARGUMENT, "vector_width 3", p);
     pr.vector_width = 4;
     s.x.strides[0] = 66;
-    expect_fail(brc_softmax_plan(ctx, &s, &pr, &p), BRC_STATUS_INVALID_ARGUMENT, "does not divide the row stride", p);
+    tu_expect_fail(brc_softmax_plan(ctx, &s, &pr, &p), BRC_STATUS_INVALID_ARGUMENT, "does not divide the row stride", p);
 
     brc_norm_desc n = {BRC_NORM_RMS, good, good, 1, 1, 0, {0}, {0}, 1e-6};
-    expect_fail(brc_norm_plan(ctx, &n, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "rms_norm: has no bias", p);
+    tu_expect_fail(brc_norm_plan(ctx, &n, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "rms_norm: has no bias", p);
     n = (brc_norm_desc){BRC_NORM_LAYER, good, good, 1, 1, 0, {0}, {0}, -1};
-    expect_fail(brc_norm_plan(ctx, &n, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "eps", p);
+    tu_expect_fail(brc_norm_plan(ctx, &n, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "eps", p);
     n = (brc_norm_desc){BRC_NORM_LAYER, good, good, 2, 1, 0, {0}, {0}, 1e-5};
-    expect_fail(brc_norm_plan(ctx, &n, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "has_weight = 2", p);
+    tu_expect_fail(brc_norm_plan(ctx, &n, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "has_weight = 2", p);
     n = (brc_norm_desc){BRC_NORM_LAYER, good, good, 1, 1, 1, good, tu_mat(BRC_F32, 4, 64, 16), 1e-5};
-    expect_fail(brc_norm_plan(ctx, &n, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "sum has row stride 16", p);
+    tu_expect_fail(brc_norm_plan(ctx, &n, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "sum has row stride 16", p);
     brc_norm_backward_desc nb = {BRC_NORM_RMS, good, good, good, 1, 1};
-    expect_fail(brc_norm_backward_plan(ctx, &nb, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "has no bias", p);
+    tu_expect_fail(brc_norm_backward_plan(ctx, &nb, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "has no bias", p);
 
     /* Offline plans refuse to run; a plan of another family is refused. */
     s = (brc_softmax_desc){BRC_SOFTMAX_PLAIN, good, good};
@@ -242,7 +213,7 @@ Test(rows_strided, channel_softmax_plans_compile_and_round_trip, .timeout = 300)
                          bwd ? "bwd" : "fwd");
                 cr_expect_str_eq(brc_plan_descriptor(p), want);
                 cr_expect(strstr(brc_plan_sku(p), ",strided,tx=32,ty=8,") != NULL, "%s", brc_plan_sku(p));
-                round_trip(ctx, p); /* destroys p */
+                tu_round_trip(ctx, p); /* destroys p */
             }
         brc_context_destroy(ctx);
     }
@@ -260,16 +231,16 @@ Test(rows_strided, bad_strided_layouts) {
     memcpy(v.shape, shape, sizeof shape);
     memcpy(v.strides, strides, sizeof strides);
     brc_softmax_desc s = {BRC_SOFTMAX_PLAIN, v, v};
-    expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "two groups", p);
+    tu_expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "two groups", p);
     s.x.strides[0] = 15, s.x.strides[1] = 5 * 64 * 2;
     s.y = s.x;
     brc_plan_prefs pr = BRC_PLAN_PREFS_INIT;
     pr.vector_width = 4;
-    expect_fail(brc_softmax_plan(ctx, &s, &pr, &p), BRC_STATUS_INVALID_ARGUMENT, "the softmax axis is strided", p);
+    tu_expect_fail(brc_softmax_plan(ctx, &s, &pr, &p), BRC_STATUS_INVALID_ARGUMENT, "the softmax axis is strided", p);
     s.y.shape[3] = 63;
-    expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "differ in shape", p);
+    tu_expect_fail(brc_softmax_plan(ctx, &s, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "differ in shape", p);
     brc__error_clear();
-    expect_fail(brc__plan_from_descriptor(ctx, "softmax(dtype=f32,cols=8,inner=3,dir=fwd)", &p),
+    tu_expect_fail(brc__plan_from_descriptor(ctx, "softmax(dtype=f32,cols=8,inner=3,dir=fwd)", &p),
                 BRC_STATUS_INVALID_ARGUMENT, "power of two", p);
     brc_context_destroy(ctx);
 }
@@ -296,7 +267,7 @@ Test(rows_desc, staging_choice) {
         brc_plan *p = NULL;
         cr_assert_eq(brc_softmax_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
         cr_expect_str_eq(brc_plan_sku(p), cases[i].sku);
-        round_trip(ctx, p);
+        tu_round_trip(ctx, p);
     }
     brc_context_destroy(ctx);
 }

@@ -75,16 +75,6 @@ ParameterizedTest(job *j, scan_compile, every_op_and_layout, .timeout = 900) {
 
 /* ---- plans made through the API --------------------------------------------------------------------- */
 
-static void round_trip(brc_context *ctx, brc_plan *p) {
-    brc_plan *q = NULL;
-    cr_assert_eq(brc__plan_from_descriptor(ctx, brc_plan_descriptor(p), &q), BRC_STATUS_OK, "%s: %s",
-                 brc_plan_descriptor(p), brc_last_error());
-    cr_expect_str_eq(brc_plan_descriptor(q), brc_plan_descriptor(p));
-    cr_expect_str_eq(brc_plan_sku(q), brc_plan_sku(p), "the same kernels");
-    brc_plan_destroy(q);
-    brc_plan_destroy(p);
-}
-
 Test(scan_desc, api_plans_pick_the_layout_and_round_trip) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
@@ -96,7 +86,7 @@ Test(scan_desc, api_plans_pick_the_layout_and_round_trip) {
     cr_expect_str_eq(brc_plan_descriptor(p), "scan(op=cumsum,dtype=bf16,inner=1,len=4096,reverse=0,split=0,dir=fwd)");
     cr_expect_str_eq(brc_plan_sku(p), "bespoke:scan<cumsum,bf16,rows,vec=8,tpr=128,rpb=1,nv=4,fwd>@sm_90");
     cr_expect_eq(brc_plan_workspace_size(p), 0);
-    round_trip(ctx, p);
+    tu_round_trip(ctx, p);
     /* dim 0 of the same tensor: cols, split (4096 lines do not fill the GPU). */
     d.dim = 0;
     d.reverse = 1;
@@ -104,7 +94,7 @@ Test(scan_desc, api_plans_pick_the_layout_and_round_trip) {
     cr_expect_str_eq(brc_plan_descriptor(p), "scan(op=cumsum,dtype=bf16,inner=0,vec=8,reverse=1,split=1,dir=fwd)");
     cr_expect(strstr(brc_plan_sku(p), ",cols,vec=8,") && strstr(brc_plan_sku(p), "+split"), "%s", brc_plan_sku(p));
     cr_expect(brc_plan_workspace_size(p) > 0);
-    round_trip(ctx, p);
+    tu_round_trip(ctx, p);
     /* One very long row: rows, split over CTAs through the workspace. */
     int64_t n1[1] = {(int64_t)1 << 24};
     brc_tensor_desc l;
@@ -114,13 +104,13 @@ Test(scan_desc, api_plans_pick_the_layout_and_round_trip) {
     cr_expect_str_eq(brc_plan_descriptor(p),
                      "scan(op=logcumsumexp,dtype=f32,inner=1,len=16777216,reverse=0,split=1,dir=fwd)");
     cr_expect(brc_plan_workspace_size(p) >= 256, "%zu", brc_plan_workspace_size(p));
-    round_trip(ctx, p);
+    tu_round_trip(ctx, p);
     /* An odd row stride narrows the vector; the descriptor says so. */
     brc_scan_backward_desc b = {BRC_SCAN_CUMMAX, {0}, {0}, tu_mat(BRC_I64, 3, 1000, 1000), tu_mat(BRC_F32, 3, 1000, 1001),
                                 tu_mat(BRC_F32, 3, 1000, 1000), 1, 0};
     cr_assert_eq(brc_scan_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p), "scan(op=cummax,dtype=f32,inner=1,len=1000,vec=1,reverse=0,split=0,dir=bwd)");
-    round_trip(ctx, p);
+    tu_round_trip(ctx, p);
     /* A middle dim whose inner dims merge: [8, 300, 5, 7] scanned along dim 1 is cols. */
     int64_t s4[4] = {8, 300, 5, 7};
     brc_tensor_desc m;
@@ -128,25 +118,21 @@ Test(scan_desc, api_plans_pick_the_layout_and_round_trip) {
     d = (brc_scan_desc){BRC_SCAN_CUMPROD, m, m, -3, 0, m};
     cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect(strstr(brc_plan_sku(p), ",cols,vec=1,") != NULL, "35 lines of f64: no pairs (%s)", brc_plan_sku(p));
-    round_trip(ctx, p);
+    tu_round_trip(ctx, p);
     /* The same along dim -2 of [8, 300, 6]: 6 contiguous lines, pairs of f64. */
     int64_t s3[3] = {8, 300, 6};
     brc_tensor_desc_contiguous(&m, BRC_F64, 3, s3);
     d = (brc_scan_desc){BRC_SCAN_CUMPROD, m, m, -2, 0, m};
     cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect(strstr(brc_plan_sku(p), ",cols,vec=2,") != NULL, "%s", brc_plan_sku(p));
-    round_trip(ctx, p);
+    tu_round_trip(ctx, p);
     brc_context_destroy(ctx);
 }
 
 Test(scan_desc, bad_descriptors_name_the_column) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
-    static const struct {
-        const char *text;
-        brc_status st;
-        const char *msg;
-    } cases[] = {
+    static const tu_bad_desc cases[] = {
         {"scan(dtype=f32,len=8)", BRC_STATUS_INVALID_ARGUMENT, "needs a 'op' key"},
         {"scan(op=cumsum,dtype=f32)", BRC_STATUS_INVALID_ARGUMENT, "needs a 'len' key"},
         {"scan(op=cumsum,dtype=f32,inner=0,len=8)", BRC_STATUS_INVALID_ARGUMENT, "unknown key 'len'"},
@@ -156,25 +142,11 @@ Test(scan_desc, bad_descriptors_name_the_column) {
         {"scan(op=cumsum,dtype=f32,len=12,vec=8)", BRC_STATUS_INVALID_ARGUMENT, "vector_width 8"},
         {"scan(op=cumsum,dtype=f32,len=4096,split=1,dir=up)", BRC_STATUS_INVALID_ARGUMENT, "one of fwd, bwd"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        brc_plan *p = NULL;
-        brc__error_clear();
-        brc_status s = brc__plan_from_descriptor(ctx, cases[i].text, &p);
-        cr_expect_eq(s, cases[i].st, "%s: %s", cases[i].text, brc_last_error());
-        cr_expect(strstr(brc_last_error(), cases[i].msg) != NULL, "%s: message '%s'", cases[i].text, brc_last_error());
-        cr_expect(strstr(brc_last_error(), "column ") == brc_last_error(), "%s", brc_last_error());
-        cr_expect_null(p);
-    }
+    tu_expect_bad_descriptors(ctx, cases, sizeof cases / sizeof cases[0]);
     brc_context_destroy(ctx);
 }
 
 /* ---- validation rules ---------------------------------------------------------------------------------- */
-
-static void expect_fail(brc_status got, brc_status want, const char *needle, brc_plan *p) {
-    cr_expect_eq(got, want, "status %s, message: %s", brc_status_name(got), brc_last_error());
-    cr_expect(strstr(brc_last_error(), needle) != NULL, "message '%s' lacks '%s'", brc_last_error(), needle);
-    cr_expect_null(p);
-}
 
 Test(scan_rules, bad_operands_are_named) {
     tu_fresh_cache();
@@ -182,32 +154,32 @@ Test(scan_rules, bad_operands_are_named) {
     brc_plan *p = NULL;
     brc_tensor_desc g = tu_mat(BRC_F32, 4, 64, 64), gi = tu_mat(BRC_I64, 4, 64, 64);
 
-    expect_fail(brc_scan_plan(ctx, NULL, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "desc is NULL", p);
+    tu_expect_fail(brc_scan_plan(ctx, NULL, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "desc is NULL", p);
     brc_scan_desc d = {(brc_scan_kind)9, g, g, -1, 0, gi};
-    expect_fail(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "kind 9 is not a scan kind", p);
+    tu_expect_fail(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "kind 9 is not a scan kind", p);
     d = (brc_scan_desc){BRC_SCAN_CUMSUM, g, g, 2, 0, gi};
-    expect_fail(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "dim 2 is out of range for rank 2", p);
+    tu_expect_fail(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "dim 2 is out of range for rank 2", p);
     d.dim = -3;
-    expect_fail(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "dim -3 is out of range", p);
+    tu_expect_fail(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "dim -3 is out of range", p);
     d = (brc_scan_desc){BRC_SCAN_CUMSUM, g, g, 0, 3, gi};
-    expect_fail(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "reverse = 3", p);
+    tu_expect_fail(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "reverse = 3", p);
     brc_tensor_desc s0;
     brc_tensor_desc_contiguous(&s0, BRC_F32, 0, NULL);
     d = (brc_scan_desc){BRC_SCAN_CUMSUM, s0, s0, 0, 0, gi};
-    expect_fail(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "x: rank 0", p);
+    tu_expect_fail(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "x: rank 0", p);
     d = (brc_scan_desc){BRC_SCAN_CUMSUM, tu_mat(BRC_I32, 4, 64, 64), tu_mat(BRC_I32, 4, 64, 64), 0, 0, gi};
-    expect_fail(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_UNSUPPORTED, "dtype i32", p);
+    tu_expect_fail(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_UNSUPPORTED, "dtype i32", p);
     d = (brc_scan_desc){BRC_SCAN_CUMSUM, g, tu_mat(BRC_F16, 4, 64, 64), 0, 0, gi};
-    expect_fail(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y has dtype f16, f32 expected", p);
+    tu_expect_fail(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y has dtype f16, f32 expected", p);
     d = (brc_scan_desc){BRC_SCAN_CUMSUM, g, tu_mat(BRC_F32, 4, 65, 65), 0, 0, gi};
-    expect_fail(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y and x differ in shape", p);
+    tu_expect_fail(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y and x differ in shape", p);
     d = (brc_scan_desc){BRC_SCAN_CUMMAX, g, g, 0, 0, g};
-    expect_fail(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "index has dtype f32, i64 expected", p);
+    tu_expect_fail(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "index has dtype f32, i64 expected", p);
     d = (brc_scan_desc){BRC_SCAN_CUMMAX, g, g, 0, 0, tu_mat(BRC_I64, 4, 64, 32)};
-    expect_fail(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "index has strides under which", p);
+    tu_expect_fail(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "index has strides under which", p);
     d = (brc_scan_desc){BRC_SCAN_CUMSUM, g, g, 0, 0, gi};
     d.y.strides[0] = 0;
-    expect_fail(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y has strides under which", p);
+    tu_expect_fail(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y has strides under which", p);
     /* A broadcast input is fine. */
     d = (brc_scan_desc){BRC_SCAN_CUMSUM, g, g, 1, 0, gi};
     d.x.strides[0] = 0;
@@ -217,16 +189,16 @@ Test(scan_rules, bad_operands_are_named) {
     brc_plan_prefs pr = BRC_PLAN_PREFS_INIT;
     pr.vector_width = 3;
     d = (brc_scan_desc){BRC_SCAN_CUMSUM, g, g, 1, 0, gi};
-    expect_fail(brc_scan_plan(ctx, &d, &pr, &p), BRC_STATUS_INVALID_ARGUMENT, "vector_width 3", p);
+    tu_expect_fail(brc_scan_plan(ctx, &d, &pr, &p), BRC_STATUS_INVALID_ARGUMENT, "vector_width 3", p);
     pr.vector_width = 4;
     d.x.strides[0] = 66;
-    expect_fail(brc_scan_plan(ctx, &d, &pr, &p), BRC_STATUS_INVALID_ARGUMENT, "does not divide the stride 66 of x", p);
+    tu_expect_fail(brc_scan_plan(ctx, &d, &pr, &p), BRC_STATUS_INVALID_ARGUMENT, "does not divide the stride 66 of x", p);
 
     /* Backward: each op checks the operands it reads, and only those. */
     brc_scan_backward_desc b = {BRC_SCAN_CUMPROD, g, tu_mat(BRC_F32, 4, 63, 63), {0}, g, g, -1, 0};
-    expect_fail(brc_scan_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y and dy differ in shape", p);
+    tu_expect_fail(brc_scan_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y and dy differ in shape", p);
     b = (brc_scan_backward_desc){BRC_SCAN_CUMMIN, {0}, {0}, g, g, g, -1, 0};
-    expect_fail(brc_scan_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "index has dtype f32", p);
+    tu_expect_fail(brc_scan_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "index has dtype f32", p);
     b = (brc_scan_backward_desc){BRC_SCAN_CUMSUM, {0}, {0}, {0}, g, g, -1, 0};
     cr_expect_eq(brc_scan_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_OK, "cumsum reads only dy: %s", brc_last_error());
 
