@@ -120,26 +120,30 @@ typedef struct operand {
     bool output;
 } operand;
 
+/* Operand i against the family's dtypes (i == 0) or against operand 0 (dtype and shape). */
+static brc_status check_like_first(const char *fam, const operand *ops, int i) {
+    brc_dtype dt = ops[0].t->dtype;
+    if (i == 0) {
+        if (dt != BRC_F32 && dt != BRC_F64 && dt != BRC_F16 && dt != BRC_BF16)
+            return brc__error(BRC_STATUS_UNSUPPORTED, "%s: dtype %s is not supported (f32, f64, f16, bf16)", fam,
+                              brc_dtype_name(dt));
+        return BRC_STATUS_OK;
+    }
+    if (ops[i].t->dtype != dt)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s has dtype %s, %s has %s", fam, ops[i].name,
+                          brc_dtype_name(ops[i].t->dtype), ops[0].name, brc_dtype_name(dt));
+    if (!same_shape(ops[i].t, ops[0].t))
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s and %s differ in shape", fam, ops[i].name, ops[0].name);
+    return BRC_STATUS_OK;
+}
+
 /* Checks the operands against the first (dtype, shape, flattening) and fills strides[i]. */
 static brc_status check_operands(const char *fam, const operand *ops, int n, rows_view *v, int64_t *strides) {
     brc_status st;
     for (int i = 0; i < n; i++) {
         rows_view vi;
-        if ((st = as_rows(ops[i].t, fam, ops[i].name, &vi))) return st;
-        if (i == 0) {
-            *v = vi;
-            brc_dtype dt = ops[0].t->dtype;
-            if (dt != BRC_F32 && dt != BRC_F64 && dt != BRC_F16 && dt != BRC_BF16)
-                return brc__error(BRC_STATUS_UNSUPPORTED, "%s: dtype %s is not supported (f32, f64, f16, bf16)", fam,
-                                  brc_dtype_name(dt));
-        } else {
-            if (ops[i].t->dtype != ops[0].t->dtype)
-                return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s has dtype %s, %s has %s", fam, ops[i].name,
-                                  brc_dtype_name(ops[i].t->dtype), ops[0].name, brc_dtype_name(ops[0].t->dtype));
-            if (!same_shape(ops[i].t, ops[0].t))
-                return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s and %s differ in shape", fam, ops[i].name,
-                                  ops[0].name);
-        }
+        if ((st = as_rows(ops[i].t, fam, ops[i].name, &vi)) || (st = check_like_first(fam, ops, i))) return st;
+        if (i == 0) *v = vi;
         int64_t as = vi.stride < 0 ? -vi.stride : vi.stride;
         if (ops[i].output && vi.rows > 1 && as < vi.cols)
             return brc__error(BRC_STATUS_INVALID_ARGUMENT,
@@ -518,18 +522,7 @@ static brc_status plan_strided(brc_context *ctx, const rows_request *rq, const b
         if ((st = brc__tensor_check(t, name))) return st;
         if (t->rank < 1)
             return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: rank 0 has no axis (rank must be >= 1)", name);
-        if (i == 0) {
-            brc_dtype dt = t->dtype;
-            if (dt != BRC_F32 && dt != BRC_F64 && dt != BRC_F16 && dt != BRC_BF16)
-                return brc__error(BRC_STATUS_UNSUPPORTED, "%s: dtype %s is not supported (f32, f64, f16, bf16)",
-                                  rq->fam, brc_dtype_name(dt));
-        } else if (t->dtype != t0->dtype) {
-            return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s has dtype %s, %s has %s", rq->fam,
-                              rq->ops[i].name, brc_dtype_name(t->dtype), rq->ops[0].name, brc_dtype_name(t0->dtype));
-        } else if (!same_shape(t, t0)) {
-            return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s and %s differ in shape", rq->fam, rq->ops[i].name,
-                              rq->ops[0].name);
-        }
+        if ((st = check_like_first(rq->fam, rq->ops, i))) return st;
     }
     if ((st = as_groups(rq, &outer, &inner, so, si, sc))) return st;
     int64_t cols = t0->shape[t0->rank - 1];
