@@ -156,7 +156,11 @@ static const char schema_sql[] =
     " regs INTEGER NOT NULL, shared_bytes INTEGER NOT NULL, local_bytes INTEGER NOT NULL,"
     " compile_ms REAL NOT NULL, size INTEGER NOT NULL, checksum BLOB NOT NULL, image BLOB NOT NULL,"
     " created INTEGER NOT NULL, last_used INTEGER NOT NULL, hits INTEGER NOT NULL DEFAULT 0);"
-    "CREATE INDEX IF NOT EXISTS kernels_last_used ON kernels(last_used);";
+    "CREATE INDEX IF NOT EXISTS kernels_last_used ON kernels(last_used);"
+    /* Added in 0.2.0 without a version change: older libraries never read it. */
+    "CREATE TABLE IF NOT EXISTS gemm_algos("
+    " key BLOB NOT NULL UNIQUE, descriptor TEXT NOT NULL, device TEXT NOT NULL, algo BLOB NOT NULL,"
+    " workspace INTEGER NOT NULL, tuned INTEGER NOT NULL, checksum BLOB NOT NULL, created INTEGER NOT NULL);";
 
 const char *brc__cache_schema_sql(void) { return schema_sql; }
 int brc__cache_schema_version(void) { return SCHEMA_VERSION; }
@@ -621,4 +625,107 @@ void brc__cache_loaded_free(brc__cache_loaded *l) {
     free(l->lowered);
     free(l->image);
     memset(l, 0, sizeof *l);
+}
+
+/* ---- stored GEMM algorithm choices ------------------------------------------------------------------ */
+
+/* The checksum of a choice covers the algorithm bytes, the workspace and the tuned flag. */
+static brc__hash128 algo_sum(const void *algo, size_t n, int64_t workspace, int tuned) {
+    unsigned char buf[128 + 16];
+    size_t m = n < 128 ? n : 128;
+    memcpy(buf, algo, m);
+    memcpy(buf + m, &workspace, 8);
+    int64_t t = tuned;
+    memcpy(buf + m + 8, &t, 8);
+    return brc__hash_bytes(buf, m + 16);
+}
+
+static void algo_delete_locked(brc__hash128 key) {
+    sqlite3_stmt *s = NULL;
+    if (read_only || !db || sqlite3_prepare_v2(db, "DELETE FROM gemm_algos WHERE key = ?1", -1, &s, NULL) != SQLITE_OK)
+        return;
+    bind_key(s, key);
+    sqlite3_step(s);
+    sqlite3_finalize(s);
+}
+
+bool brc__algo_lookup(brc__hash128 key, brc__algo_row *out) {
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&mu);
+    sqlite3_stmt *s = NULL;
+    bool hit = false;
+    if (ready_locked() &&
+        sqlite3_prepare_v2(db, "SELECT algo, workspace, tuned, checksum FROM gemm_algos WHERE key = ?1", -1, &s, NULL) ==
+            SQLITE_OK) {
+        bind_key(s, key);
+        if (sqlite3_step(s) == SQLITE_ROW) {
+            const void *a = sqlite3_column_blob(s, 0);
+            int an = sqlite3_column_bytes(s, 0);
+            int64_t ws = sqlite3_column_int64(s, 1);
+            int tuned = sqlite3_column_int(s, 2);
+            const void *sum = sqlite3_column_blob(s, 3);
+            int sn = sqlite3_column_bytes(s, 3);
+            brc__hash128 h = an > 0 && an <= (int)sizeof out->algo ? algo_sum(a, (size_t)an, ws, tuned) : (brc__hash128){0, 0};
+            unsigned char hb[16];
+            memcpy(hb, &h.lo, 8);
+            memcpy(hb + 8, &h.hi, 8);
+            if (a && an > 0 && an <= (int)sizeof out->algo && sum && sn == 16 && memcmp(sum, hb, 16) == 0 && ws >= 0) {
+                memcpy(out->algo, a, (size_t)an);
+                out->algo_size = (size_t)an;
+                out->workspace = ws;
+                out->tuned = tuned != 0;
+                hit = true;
+            } else {
+                sqlite3_finalize(s);
+                s = NULL;
+                brc__warn_once("cache-bad-algo", "a stored GEMM algorithm failed its checksum; deleted, choosing again");
+                algo_delete_locked(key);
+                brc__stats_add(BRC__STAT_BAD_ROW, 0);
+            }
+        }
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&mu);
+    return hit;
+}
+
+void brc__algo_insert(brc__hash128 key, const char *descriptor, const char *device, const void *algo, size_t n,
+                      int64_t workspace, bool tuned) {
+    pthread_mutex_lock(&mu);
+    sqlite3_stmt *s = NULL;
+    if (ready_locked() && !read_only && n <= 128 &&
+        sqlite3_prepare_v2(db,
+                           "INSERT OR REPLACE INTO gemm_algos(key, descriptor, device, algo, workspace, tuned, checksum,"
+                           " created) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                           -1, &s, NULL) == SQLITE_OK) {
+        brc__hash128 h = algo_sum(algo, n, workspace, tuned);
+        unsigned char hb[16];
+        memcpy(hb, &h.lo, 8);
+        memcpy(hb + 8, &h.hi, 8);
+        bind_key(s, key);
+        sqlite3_bind_text(s, 2, descriptor, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, device, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(s, 4, algo, (int)n, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 5, workspace);
+        sqlite3_bind_int(s, 6, tuned ? 1 : 0);
+        sqlite3_bind_blob(s, 7, hb, 16, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(s, 8, (sqlite3_int64)time(NULL));
+        int rc = sqlite3_step(s);
+        if (rc != SQLITE_DONE && is_damage(rc)) {
+            sqlite3_finalize(s);
+            s = NULL;
+            damaged_locked(rc);
+        } else if (rc != SQLITE_DONE) {
+            brc__warn_once("cache-write-algo", "cache write to %s failed (%s); the GEMM algorithm will be chosen again",
+                           db_path, sqlite3_errstr(rc));
+        }
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&mu);
+}
+
+void brc__algo_delete(brc__hash128 key) {
+    pthread_mutex_lock(&mu);
+    if (ready_locked()) algo_delete_locked(key);
+    pthread_mutex_unlock(&mu);
 }

@@ -22,6 +22,8 @@ bool brc__arch_parse(const char *arch, int *major, int *minor, bool *accel) {
 }
 
 static void context_free(brc_context *c) {
+    brc__gemm_context_release(c);
+    pthread_mutex_destroy(&c->lt_mu);
     free(c->cache_files);
     free(c);
 }
@@ -44,6 +46,7 @@ brc_status brc_context_create(const brc_context_opts *opts, brc_context **out) {
     brc_context *c = calloc(1, sizeof *c);
     if (!c) return brc__error(BRC_STATUS_OUT_OF_MEMORY, "brc_context_create: out of memory");
     c->device = -1;
+    pthread_mutex_init(&c->lt_mu, NULL);
     if (o.cache_files && *o.cache_files && !(c->cache_files = strdup(o.cache_files))) {
         free(c);
         return brc__error(BRC_STATUS_OUT_OF_MEMORY, "brc_context_create: out of memory");
@@ -98,6 +101,7 @@ brc_status brc_context_create(const brc_context_opts *opts, brc_context **out) {
 
 void brc_context_destroy(brc_context *ctx) {
     if (!ctx) return;
+    brc__gemm_context_release(ctx); /* while its CUDA context is still retained */
     if (ctx->device >= 0) {
         const brc__cu_api *cu = brc__cu();
         if (cu) cu->cuDevicePrimaryCtxRelease(ctx->cu_device);

@@ -3,6 +3,7 @@
 #ifndef BRC_INTERNAL_H
 #define BRC_INTERNAL_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -147,7 +148,11 @@ struct brc_context {
     int sm_count;
     char arch[16]; /* "sm_90", "sm_90a" */
     char *cache_files; /* read-only cache layers of this context (':'-separated), or NULL */
+    pthread_mutex_t lt_mu; /* guards lt_handle's creation */
+    void *lt_handle;       /* the cuBLASLt handle (cublasLtHandle_t), made on first GEMM plan */
 };
+/* Destroys the context's cuBLASLt handle (ops/gemm.c). */
+BRC__INTERNAL void brc__gemm_context_release(brc_context *ctx);
 
 /* Makes ctx's CUDA context current on this thread if it is not; *pushed says whether to pop. */
 BRC__INTERNAL brc_status brc__ctx_enter(const brc_context *ctx, bool *pushed);
@@ -276,6 +281,20 @@ BRC__INTERNAL int64_t brc__cache_max_bytes(void);
 /* "500M", "2G", "1.5GiB", "4096" -> bytes. */
 BRC__INTERNAL bool brc__parse_size(const char *s, int64_t *out);
 BRC__INTERNAL void brc__stats_add(int which, double ms);
+
+/* Stored GEMM algorithm choices (table gemm_algos): the cuBLASLt algorithm bytes, the workspace
+ * it needs and whether it was timed. A row whose checksum fails is deleted (and counted as a bad
+ * row); lookup returns true on a verified hit. Same degradation rules as the kernels. */
+typedef struct brc__algo_row {
+    unsigned char algo[128];
+    size_t algo_size;
+    int64_t workspace;
+    bool tuned;
+} brc__algo_row;
+BRC__INTERNAL bool brc__algo_lookup(brc__hash128 key, brc__algo_row *out);
+BRC__INTERNAL void brc__algo_insert(brc__hash128 key, const char *descriptor, const char *device, const void *algo,
+                                    size_t n, int64_t workspace, bool tuned);
+BRC__INTERNAL void brc__algo_delete(brc__hash128 key);
 enum { BRC__STAT_MEMORY_HIT, BRC__STAT_DISK_HIT, BRC__STAT_COMPILE, BRC__STAT_BAD_ROW };
 
 /* The BRC_CLS_* bit of a dtype (ops/elementwise.c); 0 for a value that is not a dtype. */
@@ -332,6 +351,8 @@ BRC__INTERNAL brc_status brc__loss_from_desc(brc_context *ctx, brc__desc *d, brc
 BRC__INTERNAL brc_status brc__reduce_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
 /* scan (ops/scan.c). */
 BRC__INTERNAL brc_status brc__scan_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
+/* gemm (ops/gemm.c). */
+BRC__INTERNAL brc_status brc__gemm_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
 
 /* Makes the plan a descriptor names. Errors name the column: "column 12: unknown key 'foo'". */
 BRC__INTERNAL brc_status brc__plan_from_descriptor(brc_context *ctx, const char *text,
@@ -383,7 +404,8 @@ typedef enum brc__family {
     BRC__FAM_REDUCE,
     BRC__FAM_REDUCE_BWD,
     BRC__FAM_SCAN,
-    BRC__FAM_SCAN_BWD
+    BRC__FAM_SCAN_BWD,
+    BRC__FAM_GEMM
 } brc__family;
 
 typedef struct brc__plan_vt {

@@ -43,6 +43,7 @@ static const struct {
     {"kl_div", brc__loss_from_desc},
     {"reduce", brc__reduce_from_desc},
     {"scan", brc__scan_from_desc},
+    {"gemm", brc__gemm_from_desc},
 };
 
 /* ---- parsing one descriptor --------------------------------------------------------------------- */

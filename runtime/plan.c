@@ -16,7 +16,13 @@ const brc_plan_prefs *brc__prefs_or_default(const brc_plan_prefs *p, brc_status 
                          p->struct_size);
         return NULL;
     }
-    return p;
+    if (p->struct_size >= sizeof *p) return p;
+    /* A caller compiled against an older header: its fields, then the defaults. */
+    static _Thread_local brc_plan_prefs widened;
+    widened = default_prefs;
+    memcpy(&widened, p, p->struct_size);
+    widened.struct_size = sizeof widened;
+    return &widened;
 }
 
 brc_status brc__plan_new(const brc_context *ctx, brc__family fam, const brc__plan_vt *vt,

@@ -210,9 +210,16 @@ typedef struct brc_plan_prefs {
     /* Elements per vector access on the contiguous path; 0 chooses 16 bytes' worth. Must be a
      * power of two such that a vector is at most 16 bytes. */
     int vector_width;
+    /* GEMM (added in 0.2.0; a caller compiled against 0.1 gets the defaults): allow_tf32 = 1
+     * lets f32 GEMMs use TF32 tensor cores (default IEEE f32); autotune = 1 times cuBLASLt's
+     * candidate algorithms at plan time instead of taking its heuristic's first; max_workspace
+     * bounds the workspace a plan may ask for (0: 32 MiB). */
+    int allow_tf32;
+    int autotune;
+    size_t max_workspace;
 } brc_plan_prefs;
 
-#define BRC_PLAN_PREFS_INIT {sizeof(brc_plan_prefs), BRC_BACKEND_AUTO, 0, 0}
+#define BRC_PLAN_PREFS_INIT {sizeof(brc_plan_prefs), BRC_BACKEND_AUTO, 0, 0, 0, 0, 0}
 
 /* Destroys a plan (NULL is a no-op). Not while a run of it is being enqueued on another
  * thread; enqueued GPU work may still be in flight (the kernel code stays loaded for the life
@@ -269,5 +276,6 @@ BRC_API brc_status brc_warm_manifest(brc_context *ctx, const char *path);
 #include "baracuda/loss.h"
 #include "baracuda/reduce.h"
 #include "baracuda/scan.h"
+#include "baracuda/gemm.h"
 
 #endif /* BARACUDA_H */

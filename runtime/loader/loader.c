@@ -17,11 +17,13 @@
 #include <unistd.h>
 
 #include "libs.h"
+#include "lt.h"
 
 static const char *const cuda_sonames[] = {"libcuda.so.1", "libcuda.so", NULL};
 static const char *const nvrtc_sonames[] = {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so", NULL};
 static const char *const jitlink_sonames[] = {"libnvJitLink.so.13", "libnvJitLink.so.12",
                                               "libnvJitLink.so", NULL};
+static const char *const lt_sonames[] = {"libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so", NULL};
 
 /* ---- locating a library file the way the dynamic loader would ------------------------------- */
 
@@ -156,6 +158,7 @@ typedef struct lib_slot {
 static lib_slot cuda_slot = {PTHREAD_ONCE_INIT, NULL, "", "", ""};
 static lib_slot nvrtc_slot = {PTHREAD_ONCE_INIT, NULL, "", "", ""};
 static lib_slot jitlink_slot = {PTHREAD_ONCE_INIT, NULL, "", "", ""};
+static lib_slot lt_slot = {PTHREAD_ONCE_INIT, NULL, "", "", ""};
 
 /* Opens the first soname that loads. When locate() found the file, it is opened by that path
  * so the identity computed without loading is the identity of what gets loaded. */
@@ -327,6 +330,56 @@ const brc__jitlink_api *brc__jitlink(void) {
         return NULL;
     }
     return &jl_api;
+}
+
+/* ---- cuBLASLt --------------------------------------------------------------------------------- */
+
+static brc__lt_api lt_api;
+static bool lt_ok;
+static char lt_error[1024];
+
+static void lt_init_once(void) {
+    /* Tests set BARACUDA_FAKE_NO_CUBLASLT=1 to see the missing-library path on any host. */
+    static const char *const fake[] = {"libcublasLt-absent-for-test.so.13", NULL};
+    const char *off = getenv("BARACUDA_FAKE_NO_CUBLASLT");
+    open_lib(&lt_slot, off && *off == '1' ? fake : lt_sonames);
+    if (!lt_slot.handle) {
+        snprintf(lt_error, sizeof lt_error, "dlopen: cuBLASLt not found (tried %s): %s", lt_slot.tried,
+                 lt_slot.dlerr);
+        return;
+    }
+#define BRC__X(fn)                                                                               \
+    do {                                                                                         \
+        void *p = sym(lt_slot.handle, #fn);                                                      \
+        if (!p) {                                                                                \
+            snprintf(lt_error, sizeof lt_error, "dlsym: %s missing from cuBLASLt", #fn);         \
+            return;                                                                              \
+        }                                                                                        \
+        memcpy(&lt_api.fn, &p, sizeof p);                                                        \
+    } while (0);
+    BRC__LT_FNS(BRC__X)
+#undef BRC__X
+    lt_api.version = lt_api.cublasLtGetVersion();
+    lt_ok = true;
+}
+
+static pthread_once_t lt_once = PTHREAD_ONCE_INIT;
+
+const brc__lt_api *brc__lt(void) {
+    pthread_once(&lt_once, lt_init_once);
+    if (!lt_ok) {
+        brc__error(BRC_STATUS_LIBRARY_NOT_FOUND, "%s", lt_error);
+        return NULL;
+    }
+    return &lt_api;
+}
+
+const char *brc__lt_errname(cublasStatus_t s) {
+    static _Thread_local char buf[48];
+    const char *n = lt_ok ? lt_api.cublasLtGetStatusName(s) : NULL;
+    if (n) return n;
+    snprintf(buf, sizeof buf, "cublasStatus %d", (int)s);
+    return buf;
 }
 
 /* ---- toolchain identity ------------------------------------------------------------------------ */
