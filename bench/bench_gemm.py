@@ -89,7 +89,7 @@ def tdesc(t):
 class Gemm:
     """One plan of ours for D = act(A @ B + bias) on given tensors, with its workspace."""
 
-    def __init__(self, brc, ctx, a, b, d, bias=None, act="none", backend="auto", trans_b=False):
+    def __init__(self, brc, ctx, a, b, d, bias=None, act="none", backend="auto", trans_b=False, autotune=0):
         self.brc = brc
         g = GemmDesc()
         g.struct_size = ctypes.sizeof(GemmDesc)
@@ -98,7 +98,7 @@ class Gemm:
         g.act = ACT[act]
         if bias is not None:
             g.use_bias, g.bias = 1, tdesc(bias)
-        prefs = Prefs(ctypes.sizeof(Prefs), BACKEND[backend], 0, 0, 0, 0, 0)
+        prefs = Prefs(ctypes.sizeof(Prefs), BACKEND[backend], 0, 0, 0, autotune, 0)
         self.plan = ctypes.c_void_p()
         brc.check(brc.lib.brc_gemm_plan(ctx, ctypes.byref(g), ctypes.byref(prefs), ctypes.byref(self.plan)),
                   "brc_gemm_plan")
@@ -155,13 +155,16 @@ def bench_large(brc, ctx, rows, shapes, dtypes):
             err = check(f"matmul {M}x{N}x{K}", d, a.double() @ b.double(), dtype)
             ours = time_us(lambda: g.run(a, b, d))
             theirs = time_us(lambda: torch.matmul(a, b))
+            tuned = Gemm(brc, ctx, a, b, d, autotune=1)
+            tuned_us = time_us(lambda: tuned.run(a, b, d))
+            tuned.destroy()
             flops = 2.0 * M * N * K
             rows.append({"op": "matmul", "shape": [M, N, K], "dtype": dtype, "direction": "fwd", "ours_us": ours,
                          "torch_us": theirs, "tflops": flops / ours / 1e6, "torch_tflops": flops / theirs / 1e6,
                          "ratio_vs_torch": theirs / ours, "rel_l2": err, "sku": g.sku,
-                         "torch_fn": "torch.matmul"})
+                         "autotuned_us": tuned_us, "torch_fn": "torch.matmul"})
             print(f"matmul {dtype} {M}x{N}x{K}: ours {ours:.1f} us torch {theirs:.1f} us "
-                  f"({theirs / ours:.3f}x) {g.sku}", file=sys.stderr, flush=True)
+                  f"({theirs / ours:.3f}x) autotuned {tuned_us:.1f} us {g.sku}", file=sys.stderr, flush=True)
             g.destroy()
             del a, b, d
             torch.cuda.empty_cache()
@@ -285,7 +288,8 @@ def main():
     brc.lib.brc_context_destroy(ctx)
     doc = results_doc(copy_gbps, rows, (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of "
                                         f"{REPEATS} repeats; tflops = 2MNK / time; decode gbps = weight + x + y "
-                                        "bytes / time, weights rotated beyond L2; lib_us = our cuBLASLt plan"))
+                                        "bytes / time, weights rotated beyond L2; lib_us = our cuBLASLt plan; autotuned_us = "
+                                        "ours with prefs.autotune = 1"))
     write_results(args.out, doc)
     for r in rows:
         print(f"{r['op']:<22} {r['dtype']:<14} {str(r['shape']):<22} ours {r['ours_us']:>9.2f} us  torch "

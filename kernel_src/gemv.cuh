@@ -135,4 +135,86 @@ __device__ __forceinline__ void gemv_main(const gemv_args &a) {
     }
 }
 
+// The tensor-core variant for f16 / bf16 (sm_80+): M <= 8 rows of X are the n = 8 side of
+// mma.m16n8k16, so the FMAs cost nothing and the kernel is bound by streaming W alone. A block
+// owns 16 rows of W; its KS warps split K and meet in shared memory. Per step a warp covers 64
+// values of K: lane (g = lane / 4, t = lane % 4) loads 16 bytes at k = base + 8t and base + 32 + 8t
+// of W rows g and g + 8 and of X row g (zeros past M or K). A dot product does not care which k
+// goes where, so those 16 values per row are handed to four mma's in load order, as the
+// fragments' "k" positions, the same for W and X. Needs K and the leading dimensions to be
+// multiples of 8 (16-byte vectors).
+template <class T> struct mma_op;
+template <> struct mma_op<bf16> {
+    static __device__ __forceinline__ void run(float *c, unsigned a0, unsigned a1, unsigned a2, unsigned a3,
+                                               unsigned b0, unsigned b1) {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                     "{%0,%1,%2,%3};"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+    }
+};
+template <> struct mma_op<f16> {
+    static __device__ __forceinline__ void run(float *c, unsigned a0, unsigned a1, unsigned a2, unsigned a3,
+                                               unsigned b0, unsigned b1) {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                     "{%0,%1,%2,%3};"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+    }
+};
+
+template <class G>
+__device__ __forceinline__ void gemv_mma_main(const gemv_args &a) {
+    typedef typename G::T T;
+    enum { M = G::M, U = G::U, KS = G::WARPS };
+    __shared__ float red[KS][32][4];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    const long long row0 = (long long)blockIdx.x * 16;
+    const long long ra = row0 + g < a.n ? row0 + g : a.n - 1, rb = row0 + g + 8 < a.n ? row0 + g + 8 : a.n - 1;
+    const T *wa = static_cast<const T *>(a.w) + ra * a.ldw, *wb = static_cast<const T *>(a.w) + rb * a.ldw;
+    const T *xg = static_cast<const T *>(a.x) + (g < M ? g : 0) * a.ldx;
+    float c[4] = {0.f, 0.f, 0.f, 0.f};
+    const uint4 zero = make_uint4(0u, 0u, 0u, 0u);
+    for (long long s0 = (long long)warp * 64; s0 < a.k; s0 += 64LL * KS * U) {
+        uint4 va[U][2], vb[U][2], vx[U][2];
+#pragma unroll
+        for (int u = 0; u < U; u++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                long long k = s0 + 64LL * KS * u + 32 * h + 8 * t;
+                bool in = k < a.k;
+                va[u][h] = in ? ld_stream(wa + k) : zero;
+                vb[u][h] = in ? ld_stream(wb + k) : zero;
+                vx[u][h] = in && g < M ? __ldg(reinterpret_cast<const uint4 *>(xg + k)) : zero;
+            }
+#pragma unroll
+        for (int u = 0; u < U; u++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                mma_op<T>::run(c, va[u][h].x, vb[u][h].x, va[u][h].y, vb[u][h].y, vx[u][h].x, vx[u][h].y);
+                mma_op<T>::run(c, va[u][h].z, vb[u][h].z, va[u][h].w, vb[u][h].w, vx[u][h].z, vx[u][h].w);
+            }
+    }
+#pragma unroll
+    for (int i = 0; i < 4; i++) red[warp][lane][i] = c[i];
+    __syncthreads();
+    if (warp != 0) return;
+#pragma unroll
+    for (int w = 1; w < KS; w++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) c[i] += red[w][lane][i];
+    // c0, c1: row g, columns (x rows) 2t, 2t + 1; c2, c3: row g + 8, the same columns.
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const int m = 2 * t + (i & 1);
+        const long long row = row0 + g + (i >> 1) * 8;
+        if (m < M && row < a.n) {
+            float v = a.alpha * c[i];
+            if (G::HAS_C) v += a.beta * io<T>::load(static_cast<const T *>(a.c)[m * a.ldc + row]);
+            if (G::HAS_BIAS) v += io<typename G::B>::load(static_cast<const typename G::B *>(a.bias)[row]);
+            static_cast<T *>(a.y)[m * a.ldy + row] = io<T>::store(gemv_act<G::ACT>(v));
+        }
+    }
+}
+
 } // namespace brc

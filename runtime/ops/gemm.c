@@ -13,7 +13,7 @@
 #include "../loader/lt.h"
 
 enum { PATH_LT, PATH_GEMV };
-enum { GEMV_WARPS = 4, GEMV_UNROLL = 2, PTR_ALIGN = 16, WS_ALIGN = 256, TUNE_CANDIDATES = 8 };
+enum { ALIGN_BIG = 256, GEMV_WARPS = 4, GEMV_UNROLL = 2, GEMV_MMA_UNROLL = 4, PTR_ALIGN = 16, WS_ALIGN = 256, TUNE_CANDIDATES = 8 };
 static const size_t default_max_workspace = (size_t)32 << 20;
 
 static const char *const act_names[] = {"none", "relu", "gelu", "gelu_tanh"};
@@ -41,8 +41,8 @@ typedef struct gemm_impl {
     /* cuBLASLt */
     cublasLtMatmulDescOpaque_t md; /* template: run copies it and sets the pointers */
     cublasLtMatrixLayoutOpaque_t la, lb, lc, ld;
-    cublasLtMatmulAlgo_t algo;
-    bool have_algo;
+    /* [0]: for pointers aligned to 256 bytes (what frameworks' allocators give), [1]: for 16 */
+    cublasLtMatmulAlgo_t algo[2];
     cudaDataType_t scale_type;
     bool post_gelu;       /* erf gelu: an elementwise pass after the matmul */
     brc_plan *post;       /* that pass (unary gelu_erf, D' or aux -> D) */
@@ -442,13 +442,14 @@ static brc_status lt_describe(gemm_impl *im, bool tf32, const char *desc) {
     return BRC_STATUS_OK;
 }
 
-static brc_status lt_preference(cublasLtMatmulPreferenceOpaque_t *pref, size_t max_ws, const char *desc) {
+static brc_status lt_preference(cublasLtMatmulPreferenceOpaque_t *pref, size_t max_ws, uint32_t align,
+                                const char *desc) {
     const brc__lt_api *lt = brc__lt();
     LT_CALL(lt->cublasLtMatmulPreferenceInit_internal(pref, sizeof *pref), "cublasLtMatmulPreferenceInit");
     uint64_t ws = max_ws;
     LT_CALL(lt->cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws),
             "MAX_WORKSPACE_BYTES");
-    uint32_t al = PTR_ALIGN;
+    uint32_t al = align;
     static const cublasLtMatmulPreferenceAttributes_t which[] = {
         CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
         CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
@@ -460,7 +461,7 @@ static brc_status lt_preference(cublasLtMatmulPreferenceOpaque_t *pref, size_t m
 /* The stored choice's key: the problem (its descriptor plus what the descriptor leaves out), the
  * device and the library. */
 static brc_status algo_key(const brc_context *ctx, const gemm_impl *im, const char *desc, size_t max_ws,
-                           brc__hash128 *key, char *device, size_t device_cap) {
+                           uint32_t align, brc__hash128 *key, char *device, size_t device_cap) {
     const brc__lt_api *lt = brc__lt();
     const brc__cu_api *cu = brc__cu();
     if (!lt || !cu) return BRC_STATUS_LIBRARY_NOT_FOUND;
@@ -481,7 +482,7 @@ static brc_status algo_key(const brc_context *ctx, const gemm_impl *im, const ch
     brc__key_i64(&k, "aux_ld", p->aux.ld);
     brc__key_i64(&k, "bias_bs", p->bias_bstride);
     brc__key_i64(&k, "max_ws", (int64_t)max_ws);
-    brc__key_i64(&k, "align", PTR_ALIGN);
+    brc__key_i64(&k, "align", align);
     if (k.oom) {
         free(k.p);
         return brc__error(BRC_STATUS_OUT_OF_MEMORY, "brc_gemm_plan: out of memory");
@@ -596,27 +597,26 @@ static brc_status autotune(const brc_context *ctx, cublasLtHandle_t h, gemm_impl
 
 /* Chooses the algorithm: the stored choice when it still checks, else the heuristic (or a timed
  * search), stored for the next process. Sets plan->workspace. */
-static brc_status lt_select(brc_context *ctx, brc_plan *plan, gemm_impl *im, size_t max_ws, bool tune,
-                            const char *desc, const char **how) {
+static brc_status lt_select(brc_context *ctx, gemm_impl *im, size_t max_ws, bool tune, uint32_t align,
+                            cublasLtMatmulAlgo_t *algo, size_t *workspace, const char *desc, const char **how) {
     const brc__lt_api *lt = brc__lt();
     cublasLtHandle_t h;
     brc_status st;
     if ((st = lt_handle(ctx, &h))) return st;
     brc__hash128 key;
     char device[128];
-    if ((st = algo_key(ctx, im, desc, max_ws, &key, device, sizeof device))) return st;
+    if ((st = algo_key(ctx, im, desc, max_ws, align, &key, device, sizeof device))) return st;
     bool pushed;
     if ((st = brc__ctx_enter(ctx, &pushed))) return st;
     brc__algo_row row;
-    if (brc__algo_lookup(key, &row) && row.algo_size == sizeof im->algo) {
+    if (brc__algo_lookup(key, &row) && row.algo_size == sizeof *algo) {
         cublasLtMatmulHeuristicResult_t chk;
-        memcpy(&im->algo, row.algo, sizeof im->algo);
+        memcpy(algo, row.algo, sizeof *algo);
         memset(&chk, 0, sizeof chk);
-        if (lt->cublasLtMatmulAlgoCheck(h, &im->md, &im->la, &im->lb, &im->lc, &im->ld, &im->algo, &chk) ==
+        if (lt->cublasLtMatmulAlgoCheck(h, &im->md, &im->la, &im->lb, &im->lc, &im->ld, algo, &chk) ==
                 CUBLAS_STATUS_SUCCESS &&
             chk.workspaceSize <= max_ws) {
-            plan->workspace = chk.workspaceSize;
-            im->have_algo = true;
+            *workspace = chk.workspaceSize;
             *how = row.tuned ? "stored-tuned" : "stored";
             brc__ctx_leave(pushed);
             return BRC_STATUS_OK;
@@ -626,7 +626,7 @@ static brc_status lt_select(brc_context *ctx, brc_plan *plan, gemm_impl *im, siz
     cublasLtMatmulPreferenceOpaque_t pref;
     cublasLtMatmulHeuristicResult_t cand[TUNE_CANDIDATES];
     int n = 0;
-    st = lt_preference(&pref, max_ws, desc);
+    st = lt_preference(&pref, max_ws, align, desc);
     if (!st) {
         memset(cand, 0, sizeof cand);
         cublasStatus_t s = lt->cublasLtMatmulAlgoGetHeuristic(h, &im->md, &im->la, &im->lb, &im->lc, &im->ld, &pref,
@@ -639,11 +639,10 @@ static brc_status lt_select(brc_context *ctx, brc_plan *plan, gemm_impl *im, siz
     if (st) return st;
     int best = 0;
     if (tune && n > 1 && (st = autotune(ctx, h, im, cand, n, max_ws, &best, desc))) return st;
-    im->algo = cand[best].algo;
-    im->have_algo = true;
-    plan->workspace = cand[best].workspaceSize;
+    *algo = cand[best].algo;
+    *workspace = cand[best].workspaceSize;
     *how = tune ? "tuned" : "heuristic";
-    brc__algo_insert(key, desc, device, &im->algo, sizeof im->algo, (int64_t)plan->workspace, tune);
+    brc__algo_insert(key, desc, device, algo, sizeof *algo, (int64_t)*workspace, tune);
     return BRC_STATUS_OK;
 }
 
@@ -665,32 +664,40 @@ static const char *storage_type(brc_dtype t) {
     }
 }
 
-static brc_status gemv_build(brc_context *ctx, gemm_impl *im, const char *desc, int *vec_out, int *rows_out) {
+static brc_status gemv_build(brc_context *ctx, gemm_impl *im, const char *desc, int *vec_out, int *rows_out,
+                             bool *mma_out) {
     const problem *p = &im->p;
     int esize = (int)brc_dtype_size(p->ta);
     int vec = 16 / esize;
-    if (p->a.ld % vec || p->b.ld % vec) vec = 1;
-    /* Rows per warp: the most that still fills every SM once (an offline context assumes 132). */
+    if (p->a.ld % vec || p->b.ld % vec) vec = 1; /* the FMA kernel takes the K % vec tail itself */
+    /* Halves with 16-byte rows take the tensor-core kernel (16 rows a block, K split over its
+     * warps); the FMA kernel serves f32 and unaligned rows. */
+    bool mma = is_half(p->ta) && vec == 8 && p->k % 8 == 0 && ctx->sm_major >= 8;
     int sms = ctx->sm_count > 0 ? ctx->sm_count : 132;
-    int rows = 4;
-    while (rows > 1 && (p->m + GEMV_WARPS * rows - 1) / (GEMV_WARPS * rows) < sms) rows >>= 1;
-    if (rows * p->n > 32) rows = (int)(32 / p->n);
+    int rows = 16, unroll = GEMV_MMA_UNROLL;
+    if (!mma) {
+        /* Rows per warp: the most that still fills every SM once (an offline context assumes 132). */
+        rows = 4;
+        while (rows > 1 && (p->m + GEMV_WARPS * rows - 1) / (GEMV_WARPS * rows) < sms) rows >>= 1;
+        if (rows * p->n > 32) rows = (int)(32 / p->n);
+        unroll = GEMV_UNROLL;
+    }
     brc__str snip = {0};
     brc__str_addf(&snip,
                   "struct brc_gemv {\n  typedef %s T;\n  typedef %s B;\n"
                   "  enum { M = %d, VEC = %d, R = %d, U = %d, WARPS = %d, ACT = %d, HAS_BIAS = %d, HAS_C = %d };\n};\n"
                   "__global__ void __launch_bounds__(%d)\n"
-                  "brc_gemv_kernel(brc::gemv_args a) { brc::gemv_main<brc_gemv>(a); }\n",
-                  storage_type(p->ta), p->use_bias ? storage_type(p->tbias) : "float", (int)p->n, vec, rows, GEMV_UNROLL,
-                  GEMV_WARPS, p->act, p->use_bias, p->use_c, GEMV_WARPS * 32);
+                  "brc_gemv_kernel(brc::gemv_args a) { brc::%s<brc_gemv>(a); }\n",
+                  storage_type(p->ta), p->use_bias ? storage_type(p->tbias) : "float", (int)p->n, vec, rows, unroll,
+                  GEMV_WARPS, p->act, p->use_bias, p->use_c, GEMV_WARPS * 32, mma ? "gemv_mma_main" : "gemv_main");
     brc_status st;
     if (snip.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "brc_gemm_plan: out of memory");
     } else {
         static const char *const sources[] = {"prelude.cuh", "gemv.cuh", NULL};
-        brc__kernel_req req = {.template_name = "gemv", .sources = sources, .nspec = 10,
-                               .spec = {p->ta, p->n, vec, rows, GEMV_UNROLL, GEMV_WARPS, p->act, p->use_bias,
-                                        p->use_bias ? (int64_t)p->tbias : -1, p->use_c},
+        brc__kernel_req req = {.template_name = "gemv", .sources = sources, .nspec = 11,
+                               .spec = {p->ta, p->n, vec, rows, unroll, GEMV_WARPS, p->act, p->use_bias,
+                                        p->use_bias ? (int64_t)p->tbias : -1, p->use_c, mma},
                                .snippet = snip.p, .name_expr = "brc_gemv_kernel", .descriptor = desc};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -698,9 +705,10 @@ static brc_status gemv_build(brc_context *ctx, gemm_impl *im, const char *desc, 
     }
     brc__str_free(&snip);
     im->threads = GEMV_WARPS * 32;
-    im->grid = (unsigned)((p->m + GEMV_WARPS * rows - 1) / (GEMV_WARPS * rows));
+    im->grid = mma ? (unsigned)((p->m + 15) / 16) : (unsigned)((p->m + GEMV_WARPS * rows - 1) / (GEMV_WARPS * rows));
     *vec_out = vec;
     *rows_out = rows;
+    *mma_out = mma;
     return st;
 }
 
@@ -746,14 +754,23 @@ static brc_status gemm_plan_impl(brc_context *ctx, const brc_gemm_desc *g, const
     }
     if (path == PATH_GEMV) {
         int vec = 0, rows = 0;
-        st = gemv_build(ctx, im, desc, &vec, &rows);
-        brc__str_addf(&sku, "bespoke:gemv<%s,m=%lld,vec=%d,rows=%d,act=%s%s%s>@%s", mt(p.ta), (long long)p.n, vec, rows,
-                      act_names[p.act], p.use_bias ? ",bias" : "", p.use_c ? ",c" : "", ctx->arch);
+        bool mma = false;
+        st = gemv_build(ctx, im, desc, &vec, &rows, &mma);
+        brc__str_addf(&sku, "bespoke:gemv<%s,m=%lld,vec=%d,%s,rows=%d,act=%s%s%s>@%s", mt(p.ta), (long long)p.n, vec,
+                      mma ? "mma" : "fma", rows, act_names[p.act], p.use_bias ? ",bias" : "", p.use_c ? ",c" : "",
+                      ctx->arch);
     } else {
         im->post_gelu = p.act == BRC_GEMM_ACT_GELU;
         const char *how = "offline";
         st = lt_describe(im, tf32, desc);
-        if (!st && ctx->device >= 0) st = lt_select(ctx, plan, im, max_ws, tune, desc, &how);
+        if (!st && ctx->device >= 0) {
+            /* One choice for 256-byte aligned operands, one for 16 (the run picks by the pointers). */
+            size_t ws[2] = {0, 0};
+            const char *how16 = "";
+            st = lt_select(ctx, im, max_ws, tune, ALIGN_BIG, &im->algo[0], &ws[0], desc, &how);
+            if (!st) st = lt_select(ctx, im, max_ws, false, PTR_ALIGN, &im->algo[1], &ws[1], desc, &how16);
+            plan->workspace = ws[0] > ws[1] ? ws[0] : ws[1];
+        }
         if (!st && im->post_gelu) {
             /* gelu(erf) over D (from aux when aux keeps the pre-activation). */
             brc_unary_desc u = {.kind = BRC_UNARY_GELU_ERF, .x = g->use_aux ? g->aux : g->d, .y = g->d};
@@ -938,13 +955,16 @@ brc_status brc_gemm_run(const brc_plan *plan, const brc_gemm_args *x, brc_stream
                         : im->scale_type == CUDA_R_32I ? (const void *)&ai : (const void *)&af;
     const void *beta = im->scale_type == CUDA_R_64F ? (const void *)&bd
                        : im->scale_type == CUDA_R_32I ? (const void *)&bi : (const void *)&bf;
+    uintptr_t any = (uintptr_t)x->a | (uintptr_t)x->b | (uintptr_t)x->d | (p->use_c ? (uintptr_t)x->c : 0) |
+                    (p->use_aux ? (uintptr_t)x->aux : 0) | (p->use_bias ? (uintptr_t)x->bias : 0);
+    const cublasLtMatmulAlgo_t *algo = &im->algo[any % ALIGN_BIG ? 1 : 0];
     bool pushed;
     if ((st = brc__ctx_enter(plan->ctx, &pushed))) return st;
     /* cuBLASLt takes the layouts as non-const; it does not write them. */
     cublasLtMatrixLayout_t la = (cublasLtMatrixLayout_t)&im->la, lb = (cublasLtMatrixLayout_t)&im->lb,
                            lc = (cublasLtMatrixLayout_t)&im->lc, ld = (cublasLtMatrixLayout_t)&im->ld;
     cublasStatus_t s = lt->cublasLtMatmul(h, &md, alpha, a1, la, b1, lb, beta, p->use_c ? x->c : dout, lc, dout, ld,
-                                          &im->algo, plan->workspace ? x->workspace : NULL,
+                                          algo, plan->workspace ? x->workspace : NULL,
                                           plan->workspace, (cudaStream_t)stream);
     brc__ctx_leave(pushed);
     if (s != CUBLAS_STATUS_SUCCESS)
