@@ -126,6 +126,16 @@ class Gemm:
         self.brc.lib.brc_plan_destroy(self.plan)
 
 
+def paired(*fns, rounds=3):
+    """Median per function of `rounds` alternating timings (ours and PyTorch's take turns, so a
+    drift of the clocks during the run hits both alike)."""
+    times = [[] for _ in fns]
+    for _ in range(rounds):
+        for i, fn in enumerate(fns):
+            times[i].append(time_us(fn))
+    return [sorted(t)[len(t) // 2] for t in times]
+
+
 def rotating(fn, sets):
     """fn over the argument sets in turn, one per call (so a set is re-read only after the others)."""
     state = {"i": 0}
@@ -153,18 +163,17 @@ def bench_large(brc, ctx, rows, shapes, dtypes):
             g = Gemm(brc, ctx, a, b, d)
             g.run(a, b, d)
             err = check(f"matmul {M}x{N}x{K}", d, a.double() @ b.double(), dtype)
-            ours = time_us(lambda: g.run(a, b, d))
-            theirs = time_us(lambda: torch.matmul(a, b))
-            tuned = Gemm(brc, ctx, a, b, d, autotune=1)
-            tuned_us = time_us(lambda: tuned.run(a, b, d))
-            tuned.destroy()
+            heur = Gemm(brc, ctx, a, b, d, autotune=-1)
+            ours, theirs, heur_us = paired(lambda: g.run(a, b, d), lambda: torch.matmul(a, b),
+                                           lambda: heur.run(a, b, d))
+            heur.destroy()
             flops = 2.0 * M * N * K
             rows.append({"op": "matmul", "shape": [M, N, K], "dtype": dtype, "direction": "fwd", "ours_us": ours,
                          "torch_us": theirs, "tflops": flops / ours / 1e6, "torch_tflops": flops / theirs / 1e6,
                          "ratio_vs_torch": theirs / ours, "rel_l2": err, "sku": g.sku,
-                         "autotuned_us": tuned_us, "torch_fn": "torch.matmul"})
+                         "heuristic_us": heur_us, "torch_fn": "torch.matmul"})
             print(f"matmul {dtype} {M}x{N}x{K}: ours {ours:.1f} us torch {theirs:.1f} us "
-                  f"({theirs / ours:.3f}x) autotuned {tuned_us:.1f} us {g.sku}", file=sys.stderr, flush=True)
+                  f"({theirs / ours:.3f}x) heuristic-only {heur_us:.1f} us {g.sku}", file=sys.stderr, flush=True)
             g.destroy()
             del a, b, d
             torch.cuda.empty_cache()
@@ -188,8 +197,7 @@ def bench_linear(brc, ctx, rows, M, N, K, dtype):
             torch_fn = lambda: F.linear(x, w, bias)  # noqa: E731
             tname = "F.linear(x, W, b)"
         err = check(f"linear {act}", d, ref, dtype)
-        ours = time_us(lambda: g.run(x, w.t(), d))
-        theirs = time_us(torch_fn)
+        ours, theirs = paired(lambda: g.run(x, w.t(), d), torch_fn)
         flops = 2.0 * M * N * K
         op = "linear+bias" + ("+gelu_tanh" if act != "none" else "")
         rows.append({"op": op, "shape": [M, N, K], "dtype": dtype, "direction": "fwd", "ours_us": ours,
@@ -214,8 +222,8 @@ def bench_fp8(brc, ctx, rows, shapes):
         g.run(a, w.t(), d, sa, sb)
         ref = (a.double() @ w.double().t()) * 1.0
         err = check(f"fp8 {M}x{N}x{K}", d, ref, "bf16")
-        ours = time_us(lambda: g.run(a, w.t(), d, sa, sb))
-        theirs = time_us(lambda: torch._scaled_mm(a, w.t(), scale_a=sa, scale_b=sb, out_dtype=torch.bfloat16))
+        ours, theirs = paired(lambda: g.run(a, w.t(), d, sa, sb),
+                              lambda: torch._scaled_mm(a, w.t(), scale_a=sa, scale_b=sb, out_dtype=torch.bfloat16))
         flops = 2.0 * M * N * K
         rows.append({"op": "matmul", "shape": [M, N, K], "dtype": "fp8e4m3->bf16", "direction": "fwd",
                      "ours_us": ours, "torch_us": theirs, "tflops": flops / ours / 1e6,
@@ -239,9 +247,8 @@ def bench_decode(brc, ctx, rows, copy_gbps, cases, dtypes):
             g.run(xs[0], ws[0].t(), d)
             err = check(f"decode {M}x{K}x{N}", d, xs[0].double() @ ws[0].double().t(), dtype)
             sets = [(xs[i], ws[i].t(), d) for i in range(copies)]
-            ours = time_us(rotating(g.run, sets))
-            lib_us = time_us(rotating(lib.run, sets))
-            theirs = time_us(rotating(lambda x, wt, _d: F.linear(x, wt.t()), sets))
+            ours, theirs, lib_us = paired(rotating(g.run, sets), rotating(lambda x, wt, _d: F.linear(x, wt.t()), sets),
+                                          rotating(lib.run, sets))
             moved = wbytes + (M * K + M * N) * 2
             gbps = moved / ours / 1e3
             rows.append({"op": "linear (decode)", "shape": [M, N, K], "dtype": dtype, "direction": "fwd",
@@ -288,8 +295,9 @@ def main():
     brc.lib.brc_context_destroy(ctx)
     doc = results_doc(copy_gbps, rows, (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of "
                                         f"{REPEATS} repeats; tflops = 2MNK / time; decode gbps = weight + x + y "
-                                        "bytes / time, weights rotated beyond L2; lib_us = our cuBLASLt plan; autotuned_us = "
-                                        "ours with prefs.autotune = 1"))
+                                        "bytes / time, weights rotated beyond L2; lib_us = our cuBLASLt plan; heuristic_us = "
+                                        "ours with prefs.autotune = -1 (cuBLASLt's first choice); large shapes: "
+                                        "median of 3 alternating timings"))
     write_results(args.out, doc)
     for r in rows:
         print(f"{r['op']:<22} {r['dtype']:<14} {str(r['shape']):<22} ours {r['ours_us']:>9.2f} us  torch "

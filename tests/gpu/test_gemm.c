@@ -59,7 +59,7 @@ static gcase cases[] = {
     {"f32 batch bcast B", F32, F32, F32, 17, 33, 65, 4, 1, 0, 0, 1, 0, 0, 1, 1, 1, -1, 0, 0, 0, F32, 0, ""},
     {"f16 batch col D", F16, F16, F16, 40, 24, 72, 2, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, F16, 0, ""},
     {"bf16 bias", BF, BF, BF, 64, 1000, 256, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, BF, 0, ""},
-    {"bf16 bias f32", BF, BF, BF, 33, 256, 128, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, F32, 0, ""},
+    {"gemv bf16 bias f32", BF, BF, BF, 6, 256, 256, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, F32, 0, "gemv"},
     {"f32 relu", F32, F32, F32, 33, 96, 100, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, BRC_GEMM_ACT_RELU, 0, 0, F32, 0, ""},
     {"f32 bias relu aux", F32, F32, F32, 40, 200, 64, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, BRC_GEMM_ACT_RELU, 1, 1, F32, 0, ""},
     {"f32 gelu erf", F32, F32, F32, 33, 64, 100, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, BRC_GEMM_ACT_GELU, 0, 0, F32, 0, "gelu_erf"},
@@ -73,8 +73,8 @@ static gcase cases[] = {
     {"i8 -> i32", BRC_I8, BRC_I8, BRC_I32, 32, 64, 128, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, F32, 0, ""},
     {"lib forced decode", BF, BF, BF, 4, 1000, 512, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, BF, LIB, "cublaslt"},
     /* The bespoke GEMV (M <= 8, A row-major, B = W^T). */
-    {"gemv bf16 m1 auto", BF, BF, BF, 1, 4096, 4096, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, BF, 0, "gemv<bf16,m=1"},
-    {"gemv f16 m8 auto", F16, F16, F16, 8, 1000, 2048, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, F16, 0, "gemv<f16,m=8"},
+    {"gemv bf16 m1 auto", BF, BF, BF, 1, 4096, 4096, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, BF, 0, "gemv<bf16,m=1,vec=8,fma"},
+    {"gemv f16 m8 auto", F16, F16, F16, 8, 1000, 2048, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, F16, 0, "gemv<f16,m=8,vec=8,mma"},
     {"gemv f32 m3 odd K", F32, F32, F32, 3, 333, 1001, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, F32, BES, "vec=1"},
     {"gemv bf16 m5 bias gelu", BF, BF, BF, 5, 700, 520, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, BRC_GEMM_ACT_GELU, 1, 0, F32, BES, "gemv"},
     {"gemv f16 m2 C relu", F16, F16, F16, 2, 257, 4104, 1, 0, 1, 0, 0, 0, 8, 0, 1, 0.5, 2, BRC_GEMM_ACT_RELU, 1, 0, F16, BES, "gemv"},
@@ -227,10 +227,10 @@ static void setup_make(brc_context *ctx, setup *s, const gcase *c, uint64_t seed
         s->g.aux = s->X.t;
     }
     /* fp8 scales: a_scale, b_scale (device f32). */
-    s->sc = tu_buf_new(BRC_F32, 4);
-    float scales[4] = {0.5f, 4.0f, 1.0f, 0.0f};
-    memcpy(s->sc.h, scales, sizeof scales);
-    cr_assert_eq(brc__cu()->cuMemcpyHtoD(s->sc.d, s->sc.h, sizeof scales), CUDA_SUCCESS);
+    s->sc = tu_buf_new(BRC_F32, 128); /* a_scale at 0, b_scale at 256 bytes */
+    float scales[2] = {0.5f, 4.0f};
+    cr_assert_eq(brc__cu()->cuMemcpyHtoD(s->sc.d, &scales[0], 4), CUDA_SUCCESS);
+    cr_assert_eq(brc__cu()->cuMemcpyHtoD(s->sc.d + 256, &scales[1], 4), CUDA_SUCCESS);
     brc_plan_prefs prefs = BRC_PLAN_PREFS_INIT;
     prefs.backend = (brc_backend)c->backend;
     brc_status st = brc_gemm_plan(ctx, &s->g, &prefs, &s->plan);
@@ -249,7 +249,7 @@ static brc_gemm_args args_of(setup *s) {
     if (s->c.bias) x.bias = dptr(&s->bias);
     if (s->c.aux) x.aux = dptr(&s->aux);
     x.alpha = s->c.alpha, x.beta = s->c.beta;
-    x.a_scale = (const float *)(uintptr_t)s->sc.d, x.b_scale = (const float *)(uintptr_t)(s->sc.d + 4);
+    x.a_scale = (const float *)(uintptr_t)s->sc.d, x.b_scale = (const float *)(uintptr_t)(s->sc.d + 256);
     x.workspace = (void *)(uintptr_t)s->ws.d, x.workspace_size = brc_plan_workspace_size(s->plan);
     return x;
 }

@@ -147,6 +147,11 @@ Test(gemm_rules, bad_operands_are_named) {
     n = 15;
     brc_tensor_desc_contiguous(&g.bias, BRC_F32, 1, &n);
     expect(ctx, &g, 0, BRC_STATUS_INVALID_ARGUMENT, "bias must be [N]");
+    g = linear(BRC_BF16, 33, 256, 128);
+    g.use_bias = 1;
+    n = 256;
+    brc_tensor_desc_contiguous(&g.bias, BRC_F32, 1, &n);
+    expect(ctx, &g, 0, BRC_STATUS_UNSUPPORTED, "no f32 bias");
     g = linear(BRC_F32, 16, 4096, 4096);
     expect(ctx, &g, BRC_BACKEND_BESPOKE, BRC_STATUS_UNSUPPORTED, "bespoke GEMV");
     g = linear(BRC_F32, 8, 16, 32);
