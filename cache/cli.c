@@ -462,6 +462,19 @@ static int cmd_ops(int argc, char **argv) {
            scan_notes[num][0], scan_notes[num][1]);
     BRC_SCAN_KINDS(X)
 #undef X
+    printf("\n## GEMM (`gemm.h`; descriptors, selection and figures in docs/gemm.md)\n\n"
+           "D = act(alpha op(A) op(B) + beta C + bias), op in {N, T}, either storage order per operand, any\n"
+           "leading dimension, strided batch (stride 0 broadcasts). Tested on the GPU against float64\n"
+           "references (tests/gpu/test_gemm.c); validation and descriptors in CI (tests/host/test_gemm_host.c).\n\n"
+           "| A, B | D | path | epilogues | notes |\n|---|---|---|---|---|\n"
+           "| f32 | f32 | cuBLASLt | bias, relu, gelu, gelu_tanh, aux | IEEE unless prefs.allow_tf32 |\n"
+           "| f64 | f64 | cuBLASLt | bias, relu, gelu, gelu_tanh, aux | |\n"
+           "| f16, bf16 | same or f32 | cuBLASLt | bias, relu, gelu, gelu_tanh, aux | f32 accumulation |\n"
+           "| fp8e4m3 / fp8e5m2 | f32 f16 bf16 fp8 | cuBLASLt | bias, relu, gelu_tanh | sm_89+, K-contiguous A and "
+           "B, per-tensor scales |\n"
+           "| i8 | i32 | cuBLASLt | - | integer alpha, beta |\n"
+           "| f32, f16, bf16 | same | bespoke GEMV | bias (also f32), relu, gelu, gelu_tanh, C | M <= 8, "
+           "F.linear layout; default there |\n");
     return 0;
 }
 

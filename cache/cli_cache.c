@@ -397,6 +397,8 @@ int cmd_clear(int argc, char **argv) {
     if (!db) return CLI_NO_CACHE;
     int64_t bytes = 0;
     int64_t n = exec_count(db, "1 = 1 OR ?1", 0, NULL, &bytes);
+    /* The stored GEMM algorithm choices go too (a table an older cache may lack). */
+    if (n >= 0) sqlite3_exec(db, "DELETE FROM gemm_algos", NULL, NULL, NULL);
     if (n >= 0) compact(db);
     else fprintf(stderr, "baracuda: clear: %s\n", sqlite3_errmsg(db));
     brc__cache_release();

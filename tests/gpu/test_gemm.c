@@ -268,7 +268,10 @@ static void check_result(setup *s) {
     if (c->aux) download(&s->aux);
     bool fp8 = brc_dtype_size(c->ta) == 1 && c->ta != BRC_I8;
     double scale = fp8 ? 0.5 * 4.0 : 1.0;
-    double u = u_of(c->td), uin = c->ta == BRC_F32 || c->ta == BRC_F64 ? u_of(c->ta) : 6e-8;
+    /* Per-term accumulation error: the inputs' unit roundoff for f32 / f64, f32's for halves; fp8
+     * products accumulate at the tensor cores' own precision (measured ~1e-4 relative on the
+     * H100, not IEEE f32), so 4e-6 per term. */
+    double u = u_of(c->td), uin = c->ta == BRC_F32 || c->ta == BRC_F64 ? u_of(c->ta) : fp8 ? 4e-6 : 6e-8;
     double num = 0, den = 0;
     long fails = 0;
     char first[256] = "";
@@ -317,7 +320,7 @@ static void check_result(setup *s) {
     cr_assert_eq(fails, 0, "%s (%s): %ld elements wrong, first %s", c->name, brc_plan_sku(s->plan), fails, first);
     double rel = den > 0 ? sqrt(num / den) : sqrt(num);
     double tol = l2_tol(c->td);
-    if (fp8) tol = c->td == BRC_F32 ? 1e-5 : 8e-3;
+    if (fp8) tol = c->td == BRC_F32 ? 3e-4 : 8e-3;
     cr_assert(rel <= tol, "%s (%s): relative L2 error %.3g > %.3g", c->name, brc_plan_sku(s->plan), rel, tol);
 }
 
