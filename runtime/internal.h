@@ -332,6 +332,10 @@ BRC__INTERNAL brc_status brc__loss_from_desc(brc_context *ctx, brc__desc *d, brc
 BRC__INTERNAL brc_status brc__reduce_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
 /* scan (ops/scan.c). */
 BRC__INTERNAL brc_status brc__scan_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
+/* copy, concat, split, slice, write_slice; fill; pad (ops/movement.c). */
+BRC__INTERNAL brc_status brc__move_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
+BRC__INTERNAL brc_status brc__fill_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
+BRC__INTERNAL brc_status brc__pad_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
 
 /* Makes the plan a descriptor names. Errors name the column: "column 12: unknown key 'foo'". */
 BRC__INTERNAL brc_status brc__plan_from_descriptor(brc_context *ctx, const char *text,
@@ -383,7 +387,15 @@ typedef enum brc__family {
     BRC__FAM_REDUCE,
     BRC__FAM_REDUCE_BWD,
     BRC__FAM_SCAN,
-    BRC__FAM_SCAN_BWD
+    BRC__FAM_SCAN_BWD,
+    BRC__FAM_COPY, /* copy, permute, flip, roll, repeat */
+    BRC__FAM_CONCAT,
+    BRC__FAM_SPLIT,
+    BRC__FAM_SLICE,
+    BRC__FAM_WRITE_SLICE,
+    BRC__FAM_FILL,
+    BRC__FAM_PAD,
+    BRC__FAM_PAD_BWD
 } brc__family;
 
 typedef struct brc__plan_vt {

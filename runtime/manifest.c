@@ -43,6 +43,13 @@ static const struct {
     {"kl_div", brc__loss_from_desc},
     {"reduce", brc__reduce_from_desc},
     {"scan", brc__scan_from_desc},
+    {"copy", brc__move_from_desc},
+    {"concat", brc__move_from_desc},
+    {"split", brc__move_from_desc},
+    {"slice", brc__move_from_desc},
+    {"write_slice", brc__move_from_desc},
+    {"fill", brc__fill_from_desc},
+    {"pad", brc__pad_from_desc},
 };
 
 /* ---- parsing one descriptor --------------------------------------------------------------------- */

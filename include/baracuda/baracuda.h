@@ -269,5 +269,6 @@ BRC_API brc_status brc_warm_manifest(brc_context *ctx, const char *path);
 #include "baracuda/loss.h"
 #include "baracuda/reduce.h"
 #include "baracuda/scan.h"
+#include "baracuda/movement.h"
 
 #endif /* BARACUDA_H */
