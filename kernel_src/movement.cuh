@@ -221,7 +221,7 @@ template <class T, int OP>
 __device__ __forceinline__ T mv_gen(const mv_fill_args& a, i64 row, i64 col, T fillv, const T* x, i64 xo) {
     if (OP == 0) return fillv;
     if (OP == 1) {
-        if (mv_is_int<T>::v) return (T)(a.iv0 + col * a.iv1);
+        if (mv_is_int<T>::v) return io<T>::store(convert<typename io<T>::C>(a.iv0 + col * a.iv1));
         return mv_from_f64<T>(__dadd_rn(a.v0, __dmul_rn((double)col, a.v1)));
     }
     if (OP == 2) {

@@ -504,6 +504,9 @@ brc_status brc_permute_plan(brc_context *ctx, const brc_permute_desc *d, const b
             return brc__error(BRC_STATUS_INVALID_ARGUMENT, "permute: perm[%d] = %d: perm is not a permutation of 0..%d",
                               i, a, rank - 1);
         seen[a] = true;
+    }
+    for (int i = 0; i < rank; i++) {
+        int a = d->perm[i];
         if (d->y.shape[i] != d->x.shape[a])
             return brc__error(BRC_STATUS_INVALID_ARGUMENT, "permute: y.shape[%d] = %lld, x.shape[perm[%d] = %d] = %lld",
                               i, (long long)d->y.shape[i], i, a, (long long)d->x.shape[a]);
@@ -800,25 +803,22 @@ brc_status brc__move_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     for (int i = 0; i < 5; i++)
         if (strcmp(d->family, op_names[i]) == 0) op = i;
     if (op < 0) return brc__error(BRC_STATUS_INTERNAL, "movement: family %s", d->family);
-    int64_t bytes, pieces, rank, vec, tile, index;
+    static const char *const sizes[] = {"1", "2", "4", "8"}, *const widths[] = {"32", "64"};
+    int bi = 0, wi = 0;
+    int64_t pieces, rank, vec = 1, tile, index = 32;
     brc_status st;
-    if ((st = brc__desc_int(d, "bytes", 1, 8, -1, &bytes)) ||
+    if ((st = brc__desc_pick(d, "bytes", sizes, 4, -1, &bi)) ||
         (st = brc__desc_int(d, "pieces", 1, op == OP_CONCAT || op == OP_SPLIT || op == OP_COPY ? MAX_PIECES : 1, 1,
                             &pieces)) ||
         (st = brc__desc_int(d, "rank", 1, 8, 1, &rank)) || (st = brc__desc_int(d, "tile", 0, 1, 0, &tile)))
         return st;
-    if (bytes < 0 || (bytes & (bytes - 1))) {
-        const char *unused;
-        if (bytes < 0) return brc__desc_need(d, "bytes", &unused);
-        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "bytes: %lld is not 1, 2, 4 or 8", (long long)bytes);
-    }
+    int64_t bytes = (int64_t)1 << bi;
     if (!tile && ((st = brc__desc_int(d, "vec", 1, 16, 16 / bytes, &vec)) ||
-                  (st = brc__desc_int(d, "index", 32, 64, 32, &index))))
+                  (st = brc__desc_pick(d, "index", widths, 2, 0, &wi))))
         return st;
-    if (!tile && index != 32 && index != 64)
-        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "index: %lld is not 32 or 64", (long long)index);
+    index = wi ? 64 : 32;
     if (tile && (rank < 2 || pieces != 1))
-        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "tile=1 needs rank >= 2 and one piece");
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: tile=1 needs rank >= 2 and one piece", op_names[op]);
     static const brc_dtype by_size[9] = {0, BRC_U8, BRC_I16, 0, BRC_F32, 0, 0, 0, BRC_F64};
     piece_req r;
     memset(&r, 0, sizeof r);
@@ -829,7 +829,9 @@ brc_status brc__move_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
         r.shape[R - 2] = r.shape[R - 1] = 64;
     } else {
         r.shape[R - 1] = 2 * vec;
-        if (index == 64) r.shape[0] = R == 1 ? ((int64_t)1 << 32) : ((int64_t)1 << 31);
+        /* 64-bit offsets from a long row (one dim with vectors) or a huge outer stride, keeping
+         * the work small enough for 1024 pieces in one launch. */
+        if (index == 64 && R == 1 && vec > 1) r.shape[0] = ((int64_t)1 << 31) + 2 * vec;
     }
     int64_t sd = 1, ssrc = 1;
     for (int k = R - 1; k >= 0; k--) {
@@ -843,6 +845,7 @@ brc_status brc__move_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
         r.ss[R - 2] = 1, r.ss[R - 1] = 64;
         for (int k = R - 3; k >= 0; k--) r.ss[k] = (k == R - 3 ? 2 * 64 * 64 : r.ss[k + 1] * 2 * r.shape[k + 1]);
     }
+    if (!tile && index == 64 && !(R == 1 && vec > 1)) r.ss[0] = (int64_t)1 << 31;
     brc_plan_prefs prefs = BRC_PLAN_PREFS_INIT;
     if (!tile) prefs.vector_width = (int)vec, prefs.force_strided = 1;
     int n = (int)pieces;
