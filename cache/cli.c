@@ -475,6 +475,36 @@ static int cmd_ops(int argc, char **argv) {
            "| i8 | i32 | cuBLASLt | - | integer alpha, beta |\n"
            "| f32, f16, bf16 | same | bespoke GEMV | bias (also f32), relu, gelu, gelu_tanh, C | M <= 8, "
            "F.linear layout; default there |\n");
+    printf("\n## Data movement (`movement.h`; descriptors and kernel choice in docs/movement.md)\n\n"
+           "Any rank 0..8 and strides (negative and broadcast inputs included). Pure movement moves bits: every\n"
+           "dtype, exact. Tested on the GPU bit for bit against host references (tests/gpu/test_movement.c);\n"
+           "compiled for sm_80 and sm_90 in CI (tests/host/test_movement_host.c).\n\n"
+           "| op | plan function | dtypes | backward |\n|---|---|---|---|\n"
+           "| copy / contiguize | `brc_copy_plan` | all | a copy |\n"
+           "| transpose / permute | `brc_permute_plan` | all | permute by the inverse |\n"
+           "| flip | `brc_flip_plan` | all | flip |\n"
+           "| roll | `brc_roll_plan` (1..4 dims) | all | roll by -shifts |\n"
+           "| repeat / tile | `brc_repeat_plan` | all | reduce_to_shape over the repeats |\n"
+           "| concat (cat) | `brc_concat_plan` (1..1024 tensors, 16 a launch) | all | split |\n"
+           "| split | `brc_split_plan` | all | concat |\n"
+           "| slice (narrow, step) | `brc_slice_plan` (start static or read on the device) | all | fill 0 + "
+           "write_slice |\n"
+           "| write_slice (slice_scatter, KV-cache append) | `brc_write_slice_plan` (start static or read on the "
+           "device) | all | slice |\n"
+           "| pad | `brc_pad_plan`, `brc_pad_backward_plan` (constant, reflect, replicate, circular) | all (backward: "
+           "f64 f32 f16 bf16) | deterministic gather-sum |\n");
+    printf("\n### Generators and triangles (`brc_fill_plan`)\n\n| kind | dtypes | notes |\n|---|---|---|\n");
+    static const char *const fill_notes[][2] = {
+        {"all", "value converted by the cast rules"},
+        {"all but bool", "f64 unfused (integers: i64, exact); rank 1"},
+        {"all but bool", "PyTorch's symmetric form, in f64; rank 1"},
+        {"all", "batched over leading dims; diagonal offset k"},
+        {"all", "in place allowed; backward: triu of dy"},
+        {"all", "in place allowed; backward: tril of dy"},
+    };
+#define X(N, n, num) printf("| %s | %s | %s |\n", #n, fill_notes[num][0], fill_notes[num][1]);
+    BRC_FILL_KINDS(X)
+#undef X
     return 0;
 }
 

@@ -353,6 +353,10 @@ BRC__INTERNAL brc_status brc__reduce_from_desc(brc_context *ctx, brc__desc *d, b
 BRC__INTERNAL brc_status brc__scan_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
 /* gemm (ops/gemm.c). */
 BRC__INTERNAL brc_status brc__gemm_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
+/* copy, concat, split, slice, write_slice; fill; pad (ops/movement.c). */
+BRC__INTERNAL brc_status brc__move_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
+BRC__INTERNAL brc_status brc__fill_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
+BRC__INTERNAL brc_status brc__pad_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
 
 /* Makes the plan a descriptor names. Errors name the column: "column 12: unknown key 'foo'". */
 BRC__INTERNAL brc_status brc__plan_from_descriptor(brc_context *ctx, const char *text,
@@ -373,8 +377,9 @@ BRC__INTERNAL void brc__manifest_free(brc__manifest *m);
 /* The built-in default manifest (`baracuda warm` without --manifest): every unary and binary
  * kind in f32, f16 and bf16, the casts among f32, f16, bf16 and the two fp8 formats, a few
  * reductions (sum, mean, max, argmax, var, logsumexp of 32768x4096 rows in f32 and bf16), the
- * scans (each kind forward in f32 and bf16, rows of 4096 and cols; cumsum backward), and common
- * shapes of the channel norms, cross_entropy and the row-wise family. */
+ * scans (each kind forward in f32 and bf16, rows of 4096 and cols; cumsum backward), common
+ * shapes of the channel norms, cross_entropy and the row-wise family, and the movement kernels
+ * (copies and transposes by element size, concat / split of 2..4 tensors, fills, aranges). */
 BRC__INTERNAL brc_status brc__manifest_default(brc__manifest *m);
 
 /* BARACUDA_RECORD: appends descriptor to the record manifest unless it is there already
@@ -405,7 +410,15 @@ typedef enum brc__family {
     BRC__FAM_REDUCE_BWD,
     BRC__FAM_SCAN,
     BRC__FAM_SCAN_BWD,
-    BRC__FAM_GEMM
+    BRC__FAM_GEMM,
+    BRC__FAM_COPY, /* copy, permute, flip, roll, repeat */
+    BRC__FAM_CONCAT,
+    BRC__FAM_SPLIT,
+    BRC__FAM_SLICE,
+    BRC__FAM_WRITE_SLICE,
+    BRC__FAM_FILL,
+    BRC__FAM_PAD,
+    BRC__FAM_PAD_BWD
 } brc__family;
 
 typedef struct brc__plan_vt {

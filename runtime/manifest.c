@@ -44,6 +44,13 @@ static const struct {
     {"reduce", brc__reduce_from_desc},
     {"scan", brc__scan_from_desc},
     {"gemm", brc__gemm_from_desc},
+    {"copy", brc__move_from_desc},
+    {"concat", brc__move_from_desc},
+    {"split", brc__move_from_desc},
+    {"slice", brc__move_from_desc},
+    {"write_slice", brc__move_from_desc},
+    {"fill", brc__fill_from_desc},
+    {"pad", brc__pad_from_desc},
 };
 
 /* ---- parsing one descriptor --------------------------------------------------------------------- */
@@ -470,6 +477,23 @@ brc_status brc__manifest_default(brc__manifest *m) {
         }
         brc__str_addf(&s, "scan(op=cumsum,dtype=%s,inner=1,len=4096,reverse=0,split=0,dir=bwd)\n", dt);
     }
+    /* Movement: contiguous copies, rows with vectors and the tiled transpose by element size,
+     * concat / split of a few tensors, zero fills and aranges. */
+    for (int b = 1; b <= 8; b *= 2) {
+        brc__str_addf(&s, "copy(bytes=%d,rank=1,vec=%d,index=32)\n", b, 16 / b);
+        brc__str_addf(&s, "copy(bytes=%d,rank=2,vec=%d,index=32)\n", b, 16 / b);
+        brc__str_addf(&s, "copy(bytes=%d,rank=2,tile=1)\n", b);
+        brc__str_addf(&s, "copy(bytes=%d,rank=3,tile=1)\n", b);
+    }
+    for (int b = 2; b <= 4; b *= 2)
+        for (int n = 2; n <= 4; n++) {
+            brc__str_addf(&s, "concat(bytes=%d,pieces=%d,rank=2,vec=%d,index=32)\n", b, n, 16 / b);
+            brc__str_addf(&s, "split(bytes=%d,pieces=%d,rank=2,vec=%d,index=32)\n", b, n, 16 / b);
+        }
+    for (size_t t = 0; t < 3; t++)
+        brc__str_addf(&s, "fill(kind=fill,dtype=%s,rank=1,vec=%d)\n", brc_dtype_name(floats[t]),
+                      (int)(16 / brc_dtype_size(floats[t])));
+    brc__str_addf(&s, "fill(kind=arange,dtype=i64,rank=1,vec=2)\nfill(kind=arange,dtype=f32,rank=1,vec=4)\n");
     if (s.oom) return brc__error(BRC_STATUS_OUT_OF_MEMORY, "default manifest: out of memory");
     brc_status st = brc__manifest_parse(s.p, "(default manifest)", m);
     brc__str_free(&s);

@@ -278,5 +278,6 @@ BRC_API brc_status brc_warm_manifest(brc_context *ctx, const char *path);
 #include "baracuda/reduce.h"
 #include "baracuda/scan.h"
 #include "baracuda/gemm.h"
+#include "baracuda/movement.h"
 
 #endif /* BARACUDA_H */

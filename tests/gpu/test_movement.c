@@ -1,0 +1,926 @@
+/* GPU tests of the movement family against host references, bit for bit: copy (every element
+ * size; contiguous, padded, column-major, permuted, negative-stride, broadcast and misaligned
+ * views; the vector, gather and tiled kernels, forced or chosen), permute, flip, roll, repeat,
+ * concat and split (odd sizes, empty pieces, 20 pieces over two launches), slice and write_slice
+ * (static, dynamic, clamped, replayed from a captured graph as a KV-cache append), the generators
+ * (fill in every dtype, arange, linspace, eye, triu, tril, in place), and pad in every mode, forward
+ * and backward. Inputs are random bits (never zeros); outputs are poisoned, and every element of an
+ * output buffer outside the written view must keep its poison. Skips without a driver. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+/* ---- views: a logical tensor placed in a device buffer by strides ---------------------------------- */
+
+enum { S_CONTIG, S_PAD, S_COLMAJOR, S_NEG, S_PERM, S_STEP, S_BCAST };
+
+typedef struct tv {
+    brc_tensor_desc t;
+    int64_t base; /* element offset of index 0 in the buffer */
+    tu_buf b;
+    unsigned char *init; /* the buffer's bytes before the run */
+} tv;
+
+static size_t esz(const tv *v) { return brc_dtype_size(v->t.dtype); }
+
+/* style: how the dims are laid out. fill: 0 poison (0xA5), 1 random bits. */
+static tv tv_new(brc_dtype dt, int rank, const int64_t *shape, int style, int fill, uint64_t *rng) {
+    tv v;
+    memset(&v, 0, sizeof v);
+    brc_tensor_desc_contiguous(&v.t, dt, rank, shape);
+    int order[BRC_MAX_RANK];
+    for (int d = 0; d < rank; d++) order[d] = rank - 1 - d; /* innermost first */
+    if (style == S_COLMAJOR)
+        for (int d = 0; d < rank; d++) order[d] = d;
+    if (style == S_PERM)
+        for (int d = rank - 1; d > 0; d--) {
+            int j = (int)(tu_rand(rng) % (uint64_t)(d + 1)), t = order[d];
+            order[d] = order[j], order[j] = t;
+        }
+    int64_t s = style == S_STEP ? 2 : 1;
+    for (int i = 0; i < rank; i++) {
+        int d = order[i];
+        v.t.strides[d] = s;
+        s = s * (shape[d] > 0 ? shape[d] : 1) + (style == S_PAD || style == S_NEG || style == S_STEP ? 1 + 2 * (i & 1) : 0);
+    }
+    if (style == S_NEG)
+        for (int d = 0; d < rank; d += 2) v.t.strides[d] = -v.t.strides[d];
+    if (style == S_BCAST)
+        for (int d = 0; d < rank; d += 2) v.t.strides[d] = 0;
+    int64_t lo = 0, hi = 0;
+    for (int d = 0; d < rank; d++) {
+        if (shape[d] == 0) continue;
+        int64_t e = (shape[d] - 1) * v.t.strides[d];
+        if (e < 0) lo += e;
+        else hi += e;
+    }
+    v.base = -lo;
+    size_t n = (size_t)(hi - lo + 1);
+    v.b = tu_buf_new(dt, n);
+    size_t bytes = n * esz(&v);
+    for (size_t i = 0; i < bytes; i++) v.b.h[i] = fill ? (unsigned char)(tu_rand(rng) >> 56) : 0xA5;
+    if (fill) /* random bits, but never an all-zero element */
+        for (size_t i = 0; i < n; i++) v.b.h[i * esz(&v)] |= 1;
+    tu_buf_upload(&v.b);
+    v.init = malloc(bytes);
+    cr_assert(v.init);
+    memcpy(v.init, v.b.h, bytes);
+    return v;
+}
+static void tv_free(tv *v) {
+    tu_buf_free(&v->b);
+    free(v->init);
+}
+static void *dptr(const tv *v) { return (void *)(uintptr_t)(v->b.d + (CUdeviceptr)((size_t)v->base * esz(v))); }
+static int64_t off_of(const tv *v, const int64_t *c) {
+    int64_t o = v->base;
+    for (int d = 0; d < v->t.rank; d++) o += c[d] * v->t.strides[d];
+    return o;
+}
+
+/* What y holds at logical coords yc: the element xc of input k (EX_INPUT), y's own initial value
+ * (EX_KEEP), or the bytes in *konst (EX_CONST). */
+enum { EX_INPUT, EX_KEEP, EX_CONST };
+typedef int (*expect_fn)(const void *arg, const int64_t *yc, int *k, int64_t *xc);
+
+typedef struct result {
+    long bad, stray;
+    char first[256];
+} result;
+
+/* Compares every element of y's view with the expectation; every buffer element outside the view
+ * must still hold its initial bytes. y must have been downloaded. */
+static result check_y(const tv *y, const tv *const *xs, expect_fn fn, const void *arg, const unsigned char *konst) {
+    result r = {0, 0, ""};
+    size_t es = esz(y);
+    unsigned char *seen = calloc(y->b.n, 1);
+    cr_assert(seen);
+    int64_t numel = brc_tensor_desc_numel(&y->t), yc[BRC_MAX_RANK] = {0}, xc[BRC_MAX_RANK];
+    for (int64_t l = 0; l < numel; l++) {
+        int64_t rem = l;
+        for (int d = y->t.rank - 1; d >= 0; d--) yc[d] = rem % y->t.shape[d], rem /= y->t.shape[d];
+        int k = 0;
+        int kind = fn(arg, yc, &k, xc);
+        int64_t yo = off_of(y, yc);
+        seen[yo] = 1;
+        const unsigned char *want = kind == EX_CONST ? konst
+                                    : kind == EX_KEEP ? y->init + (size_t)yo * es
+                                                      : xs[k]->init + (size_t)off_of(xs[k], xc) * es;
+        if (memcmp(y->b.h + (size_t)yo * es, want, es) != 0 && r.bad++ == 0) {
+            int n = snprintf(r.first, sizeof r.first, "element %lld (", (long long)l);
+            for (int d = 0; d < y->t.rank && n < 200; d++) n += snprintf(r.first + n, sizeof r.first - (size_t)n, "%s%lld", d ? "," : "", (long long)yc[d]);
+            snprintf(r.first + n, sizeof r.first - (size_t)n, "): got %02x%02x.., want %02x%02x..", y->b.h[(size_t)yo * es],
+                     es > 1 ? y->b.h[(size_t)yo * es + 1] : 0, want[0], es > 1 ? want[1] : 0);
+        }
+    }
+    for (size_t e = 0; e < y->b.n; e++)
+        if (!seen[e] && memcmp(y->b.h + e * es, y->init + e * es, es) != 0) r.stray++;
+    free(seen);
+    return r;
+}
+
+#define EXPECT_OK(r, what, plan)                                                                                   \
+    do {                                                                                                         \
+        cr_expect_eq((r).bad, 0, "%s: %ld wrong elements, first %s (%s)", what, (r).bad, (r).first,             \
+                     brc_plan_sku(plan));                                                                        \
+        cr_expect_eq((r).stray, 0, "%s: %ld elements outside the view were written (%s)", what, (r).stray,      \
+                     brc_plan_sku(plan));                                                                        \
+    } while (0)
+
+static void sync_ok(const char *what) {
+    cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS, "%s: kernel failed", what);
+}
+
+/* ---- copy, permute, flip ------------------------------------------------------------------------------ */
+
+/* y[yc] = x[perm-mapped, flipped coords]. */
+typedef struct map_arg {
+    int rank;
+    int perm[BRC_MAX_RANK]; /* y dim i reads x dim perm[i] */
+    int flip[BRC_MAX_RANK]; /* per x dim */
+    const int64_t *xshape;
+} map_arg;
+static int ex_map(const void *arg, const int64_t *yc, int *k, int64_t *xc) {
+    const map_arg *m = arg;
+    *k = 0;
+    for (int i = 0; i < m->rank; i++) {
+        int a = m->perm[i];
+        xc[a] = m->flip[a] ? m->xshape[a] - 1 - yc[i] : yc[i];
+    }
+    return EX_INPUT;
+}
+
+static const brc_dtype by_size[4] = {BRC_U8, BRC_BF16, BRC_F32, BRC_I64};
+
+typedef struct ccase {
+    int rank;
+    int64_t shape[4];
+    int sx, sy;
+} ccase;
+
+static const ccase copy_cases[] = {
+    {1, {1}, S_CONTIG, S_CONTIG},
+    {1, {7}, S_CONTIG, S_CONTIG},
+    {1, {1000003}, S_CONTIG, S_CONTIG},           /* vectors and a tail */
+    {2, {33, 65}, S_PAD, S_CONTIG},               /* padded rows: gather or narrow vectors */
+    {2, {64, 128}, S_PAD, S_PAD},
+    {2, {67, 45}, S_COLMAJOR, S_CONTIG},          /* a transpose: tiled */
+    {2, {513, 1025}, S_CONTIG, S_COLMAJOR},       /* a transpose the other way: tiled */
+    {3, {5, 70, 33}, S_COLMAJOR, S_CONTIG},       /* batched tiles */
+    {4, {3, 5, 7, 9}, S_NEG, S_CONTIG},           /* negative strides: gather */
+    {4, {3, 5, 7, 9}, S_CONTIG, S_NEG},           /* negative output strides */
+    {4, {4, 17, 20, 16}, S_PERM, S_PERM},
+    {3, {6, 40, 48}, S_PERM, S_CONTIG},
+    {3, {9, 10, 11}, S_BCAST, S_CONTIG},          /* broadcast input */
+    {2, {100, 300}, S_STEP, S_CONTIG},            /* every other element */
+    {2, {0, 5}, S_CONTIG, S_CONTIG},              /* empty */
+};
+#define NCOPY ((int)(sizeof copy_cases / sizeof copy_cases[0]))
+
+static void run_copy(brc_context *ctx, brc_dtype dt, const ccase *c, int ci, const brc_plan_prefs *prefs) {
+    uint64_t rng = 0xc0ffee + (uint64_t)ci * 7919 + (uint64_t)dt * 131;
+    tv x = tv_new(dt, c->rank, c->shape, c->sx, 1, &rng), y = tv_new(dt, c->rank, c->shape, c->sy, 0, &rng);
+    char what[160];
+    snprintf(what, sizeof what, "copy %s case %d%s", brc_dtype_name(dt), ci,
+             !prefs ? "" : prefs->force_strided ? " (force_strided)" : " (vector_width 2)");
+    brc_copy_desc d = {x.t, y.t};
+    brc_plan *p = NULL;
+    brc_status st = brc_copy_plan(ctx, &d, prefs, &p);
+    if (prefs && prefs->vector_width > 1 && st == BRC_STATUS_INVALID_ARGUMENT) goto done; /* the layout refuses it */
+    cr_assert_eq(st, BRC_STATUS_OK, "%s: %s\n%s", what, brc_last_error(), brc_last_jit_log());
+    void *xp = dptr(&x), *yp = dptr(&y);
+    cr_assert_eq(brc_copy_run(p, xp, yp, NULL), BRC_STATUS_OK, "%s: %s", what, brc_last_error());
+    sync_ok(what);
+    tu_buf_download(&y.b);
+    map_arg m = {c->rank, {0, 1, 2, 3}, {0}, c->shape};
+    const tv *xs[1] = {&x};
+    result r = check_y(&y, xs, ex_map, &m, NULL);
+    EXPECT_OK(r, what, p);
+    cr_log_info("%s: %s -> %s", what, brc_plan_descriptor(p), brc_plan_sku(p));
+    brc_plan_destroy(p);
+done:
+    tv_free(&x), tv_free(&y);
+}
+
+ParameterizedTestParameters(movement, copy_every_size_and_layout) {
+    static int sizes[] = {0, 1, 2, 3};
+    return cr_make_param_array(int, sizes, 4);
+}
+
+ParameterizedTest(int *si, movement, copy_every_size_and_layout, .timeout = 600) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    brc_dtype dt = by_size[*si];
+    brc_plan_prefs strided = BRC_PLAN_PREFS_INIT, narrow = BRC_PLAN_PREFS_INIT;
+    strided.force_strided = 1;
+    narrow.vector_width = 2;
+    for (int c = 0; c < NCOPY; c++) {
+        run_copy(ctx, dt, &copy_cases[c], c, NULL);
+        run_copy(ctx, dt, &copy_cases[c], c, &strided);
+        if (brc_dtype_size(dt) < 16) run_copy(ctx, dt, &copy_cases[c], c, &narrow);
+    }
+    brc_context_destroy(ctx);
+}
+
+/* Views that start one element into their buffers: the vector kernel's scalar fallback. */
+Test(movement, copy_misaligned_views_take_the_scalar_path, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    for (int si = 0; si < 3; si++) {
+        brc_dtype dt = by_size[si];
+        uint64_t rng = 77 + (uint64_t)si;
+        int64_t n[1] = {100001}, n1[1] = {100002};
+        tv x = tv_new(dt, 1, n1, S_CONTIG, 1, &rng), y = tv_new(dt, 1, n1, S_CONTIG, 0, &rng);
+        brc_copy_desc d;
+        brc_tensor_desc_contiguous(&d.x, dt, 1, n);
+        d.y = d.x;
+        brc_plan *p = NULL;
+        cr_assert_eq(brc_copy_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+        size_t es = brc_dtype_size(dt);
+        for (int sx = 0; sx < 2; sx++)
+            for (int sy = 0; sy < 2; sy++) {
+                memcpy(y.b.h, y.init, y.b.n * es);
+                tu_buf_upload(&y.b);
+                cr_assert_eq(brc_copy_run(p, (char *)dptr(&x) + sx * es, (char *)dptr(&y) + sy * es, NULL),
+                             BRC_STATUS_OK, "%s", brc_last_error());
+                sync_ok("misaligned copy");
+                tu_buf_download(&y.b);
+                long bad = 0, stray = 0;
+                for (int64_t i = 0; i < n1[0]; i++) {
+                    bool in = i >= sy && i < sy + n[0];
+                    const unsigned char *want = in ? x.init + (size_t)(i - sy + sx) * es : y.init + (size_t)i * es;
+                    if (memcmp(y.b.h + (size_t)i * es, want, es) != 0) (in ? bad++ : stray++);
+                }
+                cr_expect(bad == 0 && stray == 0, "%s shift x %d y %d: %ld wrong, %ld stray (%s)", brc_dtype_name(dt),
+                          sx, sy, bad, stray, brc_plan_sku(p));
+            }
+        brc_plan_destroy(p);
+        tv_free(&x), tv_free(&y);
+    }
+    brc_context_destroy(ctx);
+}
+
+Test(movement, permute_and_flip, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    uint64_t rng = 4242;
+    static const struct {
+        int rank;
+        int64_t shape[4];
+        int perm[4];
+        int sx;
+    } pc[] = {
+        {2, {300, 200}, {1, 0}, S_CONTIG},         {3, {4, 33, 65}, {0, 2, 1}, S_CONTIG},
+        {4, {2, 37, 8, 64}, {0, 2, 1, 3}, S_CONTIG}, {4, {3, 5, 7, 9}, {3, 1, 0, 2}, S_PAD},
+        {4, {2, 3, 40, 50}, {0, 3, 1, 2}, S_NEG},   {3, {17, 18, 19}, {2, 0, 1}, S_PERM},
+    };
+    for (int si = 0; si < 4; si++)
+        for (size_t c = 0; c < sizeof pc / sizeof pc[0]; c++) {
+            brc_dtype dt = by_size[si];
+            int64_t ys[4];
+            for (int i = 0; i < pc[c].rank; i++) ys[i] = pc[c].shape[pc[c].perm[i]];
+            tv x = tv_new(dt, pc[c].rank, pc[c].shape, pc[c].sx, 1, &rng), y = tv_new(dt, pc[c].rank, ys, S_CONTIG, 0, &rng);
+            brc_permute_desc d = {x.t, y.t, {0}};
+            memcpy(d.perm, pc[c].perm, sizeof pc[c].perm);
+            brc_plan *p = NULL;
+            cr_assert_eq(brc_permute_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+            cr_assert_eq(brc_copy_run(p, dptr(&x), dptr(&y), NULL), BRC_STATUS_OK, "%s", brc_last_error());
+            sync_ok("permute");
+            tu_buf_download(&y.b);
+            map_arg m = {pc[c].rank, {0}, {0}, pc[c].shape};
+            memcpy(m.perm, pc[c].perm, sizeof m.perm);
+            const tv *xs[1] = {&x};
+            char what[64];
+            snprintf(what, sizeof what, "permute %s case %zu", brc_dtype_name(dt), c);
+            result r = check_y(&y, xs, ex_map, &m, NULL);
+            EXPECT_OK(r, what, p);
+            brc_plan_destroy(p);
+            tv_free(&y);
+            /* flip: dims 0 and the last, then every dim. */
+            for (int f = 0; f < 2; f++) {
+                y = tv_new(dt, pc[c].rank, pc[c].shape, f ? S_NEG : S_CONTIG, 0, &rng);
+                brc_flip_desc fd = {x.t, y.t, f ? pc[c].rank : 2, {0, -1, 1, 2}};
+                cr_assert_eq(brc_flip_plan(ctx, &fd, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+                cr_assert_eq(brc_copy_run(p, dptr(&x), dptr(&y), NULL), BRC_STATUS_OK, "%s", brc_last_error());
+                sync_ok("flip");
+                tu_buf_download(&y.b);
+                map_arg fm = {pc[c].rank, {0, 1, 2, 3}, {0}, pc[c].shape};
+                for (int i = 0; i < fd.ndims; i++) fm.flip[(fd.dims[i] + pc[c].rank) % pc[c].rank] = 1;
+                snprintf(what, sizeof what, "flip %s case %zu all %d", brc_dtype_name(dt), c, f);
+                r = check_y(&y, xs, ex_map, &fm, NULL);
+                EXPECT_OK(r, what, p);
+                brc_plan_destroy(p);
+                tv_free(&y);
+            }
+            tv_free(&x);
+        }
+    brc_context_destroy(ctx);
+}
+
+/* ---- roll, repeat ------------------------------------------------------------------------------------- */
+
+typedef struct roll_arg {
+    int rank, ndims, dims[4];
+    int64_t shifts[4];
+    const int64_t *shape;
+} roll_arg;
+static int ex_roll(const void *arg, const int64_t *yc, int *k, int64_t *xc) {
+    const roll_arg *a = arg;
+    *k = 0;
+    for (int d = 0; d < a->rank; d++) xc[d] = yc[d];
+    for (int i = 0; i < a->ndims; i++) {
+        int d = a->dims[i];
+        int64_t n = a->shape[d], s = ((a->shifts[i] % n) + n) % n;
+        xc[d] = ((yc[d] - s) % n + n) % n; /* y[(i + s) mod n] = x[i] */
+    }
+    return EX_INPUT;
+}
+
+typedef struct rep_arg {
+    int ry, rx;
+    const int64_t *xshape;
+} rep_arg;
+static int ex_rep(const void *arg, const int64_t *yc, int *k, int64_t *xc) {
+    const rep_arg *a = arg;
+    *k = 0;
+    for (int d = 0; d < a->rx; d++) xc[d] = yc[d + a->ry - a->rx] % a->xshape[d];
+    return EX_INPUT;
+}
+
+Test(movement, roll_and_repeat, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    uint64_t rng = 99;
+    for (int si = 0; si < 4; si++) {
+        brc_dtype dt = by_size[si];
+        int64_t s3[3] = {6, 35, 64};
+        static const struct {
+            int nd, dims[2];
+            int64_t sh[2];
+        } rc[] = {{1, {2}, {5}}, {1, {2}, {-3}}, {1, {1}, {35}}, {2, {0, 2}, {-7, 130}}, {2, {1, 2}, {8, 32}}};
+        for (size_t c = 0; c < sizeof rc / sizeof rc[0]; c++)
+            for (int lay = 0; lay < 2; lay++) {
+                tv x = tv_new(dt, 3, s3, lay ? S_NEG : S_CONTIG, 1, &rng), y = tv_new(dt, 3, s3, lay ? S_PAD : S_CONTIG, 0, &rng);
+                brc_roll_desc d = {x.t, y.t, rc[c].nd, {rc[c].dims[0], rc[c].dims[1]}, {rc[c].sh[0], rc[c].sh[1]}};
+                brc_plan *p = NULL;
+                cr_assert_eq(brc_roll_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+                cr_assert_eq(brc_copy_run(p, dptr(&x), dptr(&y), NULL), BRC_STATUS_OK, "%s", brc_last_error());
+                sync_ok("roll");
+                tu_buf_download(&y.b);
+                roll_arg a = {3, rc[c].nd, {rc[c].dims[0], rc[c].dims[1]}, {rc[c].sh[0], rc[c].sh[1]}, s3};
+                const tv *xs[1] = {&x};
+                char what[64];
+                snprintf(what, sizeof what, "roll %s case %zu layout %d", brc_dtype_name(dt), c, lay);
+                result r = check_y(&y, xs, ex_roll, &a, NULL);
+                EXPECT_OK(r, what, p);
+                brc_plan_destroy(p);
+                tv_free(&x), tv_free(&y);
+            }
+        /* repeat: [5, 7] by (3, 2); [33] into rank 3 by (2, 3, 4); [4, 1, 8] by (1, 5, 2) (strided x). */
+        static const struct {
+            int rx, ry;
+            int64_t xs[3], reps[3];
+            int sx;
+        } pc[] = {{2, 2, {5, 7}, {3, 2}, S_CONTIG}, {1, 3, {33}, {2, 3, 4}, S_CONTIG}, {3, 3, {4, 1, 8}, {1, 5, 2}, S_PAD}};
+        for (size_t c = 0; c < sizeof pc / sizeof pc[0]; c++) {
+            int64_t ys[3];
+            for (int d = 0; d < pc[c].ry; d++) {
+                int xd = d - (pc[c].ry - pc[c].rx);
+                ys[d] = pc[c].reps[d] * (xd >= 0 ? pc[c].xs[xd] : 1);
+            }
+            tv x = tv_new(dt, pc[c].rx, pc[c].xs, pc[c].sx, 1, &rng), y = tv_new(dt, pc[c].ry, ys, S_PAD, 0, &rng);
+            brc_repeat_desc d = {x.t, y.t, {pc[c].reps[0], pc[c].reps[1], pc[c].reps[2]}};
+            brc_plan *p = NULL;
+            cr_assert_eq(brc_repeat_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+            cr_assert_eq(brc_copy_run(p, dptr(&x), dptr(&y), NULL), BRC_STATUS_OK, "%s", brc_last_error());
+            sync_ok("repeat");
+            tu_buf_download(&y.b);
+            rep_arg a = {pc[c].ry, pc[c].rx, pc[c].xs};
+            const tv *xs[1] = {&x};
+            char what[64];
+            snprintf(what, sizeof what, "repeat %s case %zu", brc_dtype_name(dt), c);
+            result r = check_y(&y, xs, ex_rep, &a, NULL);
+            EXPECT_OK(r, what, p);
+            brc_plan_destroy(p);
+            tv_free(&x), tv_free(&y);
+        }
+    }
+    brc_context_destroy(ctx);
+}
+
+/* ---- concat and split ------------------------------------------------------------------------------------ */
+
+typedef struct cat_arg {
+    int dim, n;
+    int64_t off[32];
+} cat_arg;
+static int ex_cat(const void *arg, const int64_t *yc, int *k, int64_t *xc) {
+    const cat_arg *a = arg;
+    int i = 0;
+    while (i + 1 < a->n && yc[a->dim] >= a->off[i + 1]) i++;
+    *k = i;
+    for (int d = 0; d < BRC_MAX_RANK; d++) xc[d] = yc[d];
+    xc[a->dim] -= a->off[i];
+    return EX_INPUT;
+}
+/* Split output i: x at coords shifted by the piece's offset. */
+typedef struct split_arg {
+    int dim;
+    int64_t off;
+} split_arg;
+static int ex_split(const void *arg, const int64_t *yc, int *k, int64_t *xc) {
+    const split_arg *a = arg;
+    *k = 0;
+    for (int d = 0; d < BRC_MAX_RANK; d++) xc[d] = yc[d];
+    xc[a->dim] += a->off;
+    return EX_INPUT;
+}
+
+static void run_cat(brc_context *ctx, brc_dtype dt, int rank, const int64_t *shape, int dim, int n,
+                    const int64_t *sizes, int style, uint64_t *rng, const char *name) {
+    tv parts[32];
+    brc_tensor_desc pd[32];
+    cat_arg a = {dim, n, {0}};
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) {
+        int64_t s[4];
+        memcpy(s, shape, sizeof s);
+        s[dim] = sizes[i];
+        a.off[i] = total;
+        total += sizes[i];
+        parts[i] = tv_new(dt, rank, s, (i % 3 == 1) ? style : S_CONTIG, 1, rng);
+        pd[i] = parts[i].t;
+    }
+    int64_t ys[4];
+    memcpy(ys, shape, sizeof ys);
+    ys[dim] = total;
+    tv y = tv_new(dt, rank, ys, style == S_NEG ? S_PAD : style, 0, rng);
+    brc_concat_desc d = {n, pd, y.t, dim - rank};
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_concat_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s: %s", name, brc_last_error());
+    const void *xp[32];
+    for (int i = 0; i < n; i++) xp[i] = dptr(&parts[i]);
+    cr_assert_eq(brc_concat_run(p, xp, dptr(&y), NULL), BRC_STATUS_OK, "%s: %s", name, brc_last_error());
+    sync_ok(name);
+    tu_buf_download(&y.b);
+    const tv *xs[32];
+    for (int i = 0; i < n; i++) xs[i] = &parts[i];
+    char what[96];
+    snprintf(what, sizeof what, "concat %s %s", brc_dtype_name(dt), name);
+    result r = check_y(&y, xs, ex_cat, &a, NULL);
+    EXPECT_OK(r, what, p);
+    cr_log_info("%s: %s", what, brc_plan_sku(p));
+    brc_plan_destroy(p);
+    /* split y (now holding the concatenation) back into fresh poisoned parts. */
+    tv outs[32];
+    for (int i = 0; i < n; i++) {
+        int64_t s[4];
+        memcpy(s, shape, sizeof s);
+        s[dim] = sizes[i];
+        outs[i] = tv_new(dt, rank, s, (i % 2) ? S_PAD : S_CONTIG, 0, rng);
+        pd[i] = outs[i].t;
+    }
+    memcpy(y.init, y.b.h, y.b.n * esz(&y)); /* x of the split: its current bytes */
+    brc_split_desc sd = {y.t, n, pd, dim};
+    cr_assert_eq(brc_split_plan(ctx, &sd, NULL, &p), BRC_STATUS_OK, "%s: %s", name, brc_last_error());
+    void *yp[32];
+    for (int i = 0; i < n; i++) yp[i] = dptr(&outs[i]);
+    cr_assert_eq(brc_split_run(p, dptr(&y), yp, NULL), BRC_STATUS_OK, "%s: %s", name, brc_last_error());
+    sync_ok(name);
+    snprintf(what, sizeof what, "split %s %s", brc_dtype_name(dt), name);
+    const tv *src[1] = {&y};
+    for (int i = 0; i < n; i++) {
+        tu_buf_download(&outs[i].b);
+        split_arg sa = {dim, a.off[i]};
+        r = check_y(&outs[i], src, ex_split, &sa, NULL);
+        EXPECT_OK(r, what, p);
+        tv_free(&outs[i]);
+    }
+    brc_plan_destroy(p);
+    for (int i = 0; i < n; i++) tv_free(&parts[i]);
+    tv_free(&y);
+}
+
+Test(movement, concat_and_split, .timeout = 600) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    uint64_t rng = 31337;
+    for (int si = 0; si < 4; si++) {
+        brc_dtype dt = by_size[si];
+        int64_t sh[4] = {3, 40, 17, 64}, aligned[3] = {8, 24, 32};
+        int64_t odd[3] = {13, 1, 50}, with0[4] = {16, 0, 24, 7}, many[20];
+        for (int i = 0; i < 20; i++) many[i] = 1 + (i * 7) % 13;
+        run_cat(ctx, dt, 4, sh, 0, 3, odd, S_CONTIG, &rng, "dim 0");
+        run_cat(ctx, dt, 4, sh, 1, 3, odd, S_PAD, &rng, "dim 1 padded");
+        run_cat(ctx, dt, 4, sh, 3, 4, with0, S_CONTIG, &rng, "dim 3 with an empty part");
+        run_cat(ctx, dt, 4, sh, 2, 20, many, S_NEG, &rng, "dim 2, 20 parts, negative strides");
+        run_cat(ctx, dt, 4, sh, 3, 20, many, S_PERM, &rng, "dim 3, 20 parts, permuted");
+        int64_t sh3[3] = {5, 7, 64};
+        run_cat(ctx, dt, 3, sh3, 2, 3, aligned, S_CONTIG, &rng, "dim 2 aligned");
+    }
+    brc_context_destroy(ctx);
+}
+
+/* ---- slice and write_slice -------------------------------------------------------------------------------- */
+
+typedef struct sl_arg {
+    int dim, write;
+    int64_t start, step, len;
+} sl_arg;
+static int ex_slice(const void *arg, const int64_t *yc, int *k, int64_t *xc) {
+    const sl_arg *a = arg;
+    *k = 0;
+    for (int d = 0; d < BRC_MAX_RANK; d++) xc[d] = yc[d];
+    if (!a->write) {
+        xc[a->dim] = a->start + yc[a->dim] * a->step;
+        return EX_INPUT;
+    }
+    int64_t r = yc[a->dim] - a->start;
+    if (r < 0 || r % a->step || r / a->step >= a->len) return EX_KEEP;
+    xc[a->dim] = r / a->step;
+    return EX_INPUT;
+}
+
+static void upload_start(tu_buf *s, int64_t v) {
+    memcpy(s->h, &v, 8);
+    tu_buf_upload(s);
+}
+
+Test(movement, slice_and_write_slice, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    uint64_t rng = 555;
+    tu_buf S = tu_buf_new(BRC_I64, 1);
+    static const struct {
+        int dim;
+        int64_t len, step, start;
+        int dyn;
+    } sc[] = {{1, 10, 1, 5, 0}, {1, 64, 1, 30, 0}, {2, 7, 3, 2, 0}, {0, 2, 2, 0, 0}, {1, 10, 1, 17, 1},
+              {2, 5, 2, 0, 1},  {1, 10, 1, -5, 1}, {1, 10, 1, 1000, 1}, {3, 16, 1, 48, 1}};
+    int64_t full[4] = {3, 100, 30, 64};
+    for (int si = 0; si < 4; si++) {
+        brc_dtype dt = by_size[si];
+        for (size_t c = 0; c < sizeof sc / sizeof sc[0]; c++)
+            for (int write = 0; write < 2; write++) {
+                int64_t ps[4];
+                memcpy(ps, full, sizeof ps);
+                ps[sc[c].dim] = sc[c].len;
+                int64_t n = full[sc[c].dim], maxs = n - 1 - (sc[c].len - 1) * sc[c].step;
+                int64_t eff = sc[c].start < 0 ? 0 : sc[c].start > maxs ? maxs : sc[c].start; /* the clamp */
+                tv x = write ? tv_new(dt, 4, ps, S_PAD, 1, &rng) : tv_new(dt, 4, full, c % 2 ? S_NEG : S_CONTIG, 1, &rng);
+                tv y = write ? tv_new(dt, 4, full, c % 2 ? S_PAD : S_CONTIG, 1, &rng) : tv_new(dt, 4, ps, S_CONTIG, 0, &rng);
+                brc_slice_desc d = {x.t, y.t, sc[c].dim, sc[c].dyn, sc[c].dyn ? 0 : sc[c].start, sc[c].step};
+                brc_plan *p = NULL;
+                brc_status st = write ? brc_write_slice_plan(ctx, &d, NULL, &p) : brc_slice_plan(ctx, &d, NULL, &p);
+                cr_assert_eq(st, BRC_STATUS_OK, "%s", brc_last_error());
+                upload_start(&S, sc[c].start);
+                const int64_t *sp = sc[c].dyn ? (const int64_t *)(uintptr_t)S.d : NULL;
+                st = write ? brc_write_slice_run(p, dptr(&x), dptr(&y), sp, NULL) : brc_slice_run(p, dptr(&x), dptr(&y), sp, NULL);
+                cr_assert_eq(st, BRC_STATUS_OK, "%s", brc_last_error());
+                sync_ok("slice");
+                tu_buf_download(&y.b);
+                sl_arg a = {sc[c].dim, write, eff, sc[c].step, sc[c].len};
+                const tv *xs[1] = {&x};
+                char what[96];
+                snprintf(what, sizeof what, "%s %s case %zu", write ? "write_slice" : "slice", brc_dtype_name(dt), c);
+                result r = check_y(&y, xs, ex_slice, &a, NULL);
+                EXPECT_OK(r, what, p);
+                brc_plan_destroy(p);
+                tv_free(&x), tv_free(&y);
+            }
+    }
+    tu_buf_free(&S);
+    brc_context_destroy(ctx);
+}
+
+/* A KV-cache append captured once into a CUDA graph and replayed at positions 0..5: the start is
+ * read from device memory at each replay. */
+Test(movement, write_slice_replays_from_a_captured_graph, .timeout = 120) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    uint64_t rng = 8;
+    int64_t cache[4] = {2, 4, 16, 64}, tok[4] = {2, 4, 1, 64};
+    tv k = tv_new(BRC_BF16, 4, tok, S_CONTIG, 1, &rng), c = tv_new(BRC_BF16, 4, cache, S_CONTIG, 0, &rng);
+    brc_slice_desc d = {k.t, c.t, 2, 1, 0, 1};
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_write_slice_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    tu_buf S = tu_buf_new(BRC_I64, 1);
+    CUstream s;
+    cr_assert_eq(brc__cu()->cuStreamCreate(&s, 0), CUDA_SUCCESS);
+    CUgraph g;
+    CUgraphExec ge;
+    cr_assert_eq(brc__cu()->cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
+    cr_assert_eq(brc_write_slice_run(p, dptr(&k), dptr(&c), (const int64_t *)(uintptr_t)S.d, (brc_stream)s),
+                 BRC_STATUS_OK, "%s", brc_last_error());
+    cr_assert_eq(brc__cu()->cuStreamEndCapture(s, &g), CUDA_SUCCESS);
+    cr_assert_eq(brc__cu()->cuGraphInstantiateWithFlags(&ge, g, 0), CUDA_SUCCESS);
+    for (int64_t pos = 0; pos < 6; pos++) {
+        upload_start(&S, pos);
+        cr_assert_eq(brc__cu()->cuGraphLaunch(ge, s), CUDA_SUCCESS);
+        cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
+    }
+    tu_buf_download(&c.b);
+    long bad = 0;
+    size_t es = 2;
+    for (int64_t b = 0; b < 2; b++)
+        for (int64_t h = 0; h < 4; h++)
+            for (int64_t t = 0; t < 16; t++)
+                for (int64_t e = 0; e < 64; e++) {
+                    int64_t co = ((b * 4 + h) * 16 + t) * 64 + e, ko = (b * 4 + h) * 64 + e;
+                    const unsigned char *want = t < 6 ? k.init + ko * es : c.init + co * es;
+                    if (memcmp(c.b.h + co * es, want, es) != 0) bad++;
+                }
+    cr_expect_eq(bad, 0, "%ld elements differ after 6 replays (%s)", bad, brc_plan_sku(p));
+    brc__cu()->cuGraphExecDestroy(ge);
+    brc__cu()->cuGraphDestroy(g);
+    brc__cu()->cuStreamDestroy(s);
+    brc_plan_destroy(p);
+    tu_buf_free(&S);
+    tv_free(&k), tv_free(&c);
+    brc_context_destroy(ctx);
+}
+
+/* ---- generators ---------------------------------------------------------------------------------------------- */
+
+typedef struct gen_arg {
+    int kind, rank;
+    double a, b, step;
+    int64_t n, k;
+    brc_dtype dt;
+    unsigned char konst[8];
+} gen_arg;
+/* Fills konst with the expected bytes (EX_CONST) or names the x element (EX_INPUT). */
+static int ex_gen(const void *arg, const int64_t *yc, int *k, int64_t *xc) {
+    gen_arg *g = (gen_arg *)(uintptr_t)arg;
+    *k = 0;
+    int64_t i = g->rank >= 2 ? yc[g->rank - 2] : 0, j = yc[g->rank - 1];
+    double v = 0;
+    switch (g->kind) {
+    case BRC_FILL_FILL: v = g->a; break;
+    case BRC_FILL_ARANGE:
+        if (brc_dtype_is_integer(g->dt)) v = (double)((int64_t)g->a + j * (int64_t)g->b);
+        else v = g->a + (double)j * g->b;
+        break;
+    case BRC_FILL_LINSPACE: v = j < g->n / 2 ? g->a + (double)j * g->step : g->b - (double)(g->n - 1 - j) * g->step; break;
+    case BRC_FILL_EYE: v = j - i == g->k ? 1 : 0; break;
+    default: {
+        bool keep = g->kind == BRC_FILL_TRIU ? j - i >= g->k : j - i <= g->k;
+        if (keep) {
+            for (int d = 0; d < g->rank; d++) xc[d] = yc[d];
+            return EX_INPUT;
+        }
+        memset(g->konst, 0, sizeof g->konst);
+        return EX_CONST;
+    }
+    }
+    tu_encode(g->dt, v, g->konst);
+    return EX_CONST;
+}
+
+Test(movement, generators, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    uint64_t rng = 2024;
+    static const brc_dtype all[] = {BRC_F32, BRC_F64, BRC_F16, BRC_BF16, BRC_FP8E4M3, BRC_FP8E5M2, BRC_I8,
+                                    BRC_U8,  BRC_I16, BRC_I32, BRC_I64,  BRC_U32,     BRC_BOOL};
+    for (size_t t = 0; t < sizeof all / sizeof all[0]; t++) {
+        brc_dtype dt = all[t];
+        bool isint = brc_dtype_is_integer(dt) != 0;
+        struct {
+            int kind, rank;
+            int64_t shape[3];
+            int style;
+            double a, b;
+            int64_t k;
+        } gc[] = {
+            {BRC_FILL_FILL, 2, {1000, 4097}, S_CONTIG, 3.25, 0, 0},
+            {BRC_FILL_FILL, 3, {5, 7, 9}, S_NEG, dt == BRC_U8 || dt == BRC_U32 ? 2.5 : -2.5, 0, 0},
+            {BRC_FILL_ARANGE, 1, {100003}, S_CONTIG, isint ? 5 : 0.5, isint ? 1 : 0.25, 0},
+            {BRC_FILL_ARANGE, 1, {77}, S_STEP, isint ? 100 : -3, isint ? -1 : 0.1, 0},
+            /* Unsigned: the cast saturates negatives to 0 where the host model would wrap. */
+            {BRC_FILL_LINSPACE, 1, {1001}, S_CONTIG, dt == BRC_U8 || dt == BRC_U32 ? 1 : -1, 2, 0},
+            {BRC_FILL_LINSPACE, 1, {1}, S_CONTIG, 4, 9, 0},
+            {BRC_FILL_EYE, 2, {33, 64}, S_CONTIG, 0, 0, 0},
+            {BRC_FILL_EYE, 3, {3, 17, 9}, S_PAD, 0, 0, -2},
+            {BRC_FILL_TRIU, 3, {4, 33, 64}, S_CONTIG, 0, 0, 1},
+            {BRC_FILL_TRIU, 2, {40, 30}, S_COLMAJOR, 0, 0, -3},
+            {BRC_FILL_TRIL, 3, {2, 64, 48}, S_NEG, 0, 0, 0},
+            {BRC_FILL_TRIL, 2, {9, 128}, S_CONTIG, 0, 0, 5},
+        };
+        for (size_t c = 0; c < sizeof gc / sizeof gc[0]; c++) {
+            if (dt == BRC_BOOL && (gc[c].kind == BRC_FILL_ARANGE || gc[c].kind == BRC_FILL_LINSPACE)) continue;
+            /* Integer arange: every value must fit (the plan refuses others). */
+            if (gc[c].kind == BRC_FILL_ARANGE && (dt == BRC_I8 || dt == BRC_U8 || dt == BRC_I16) && gc[c].shape[0] > 200)
+                continue;
+            bool tri = gc[c].kind == BRC_FILL_TRIU || gc[c].kind == BRC_FILL_TRIL;
+            tv y = tv_new(dt, gc[c].rank, gc[c].shape, gc[c].style, 0, &rng), x = {0};
+            if (tri) x = tv_new(dt, gc[c].rank, gc[c].shape, S_PAD, 1, &rng);
+            brc_fill_desc d = {(brc_fill_kind)gc[c].kind, y.t, tri ? x.t : y.t, gc[c].a, gc[c].b, gc[c].k};
+            brc_plan *p = NULL;
+            char what[96];
+            snprintf(what, sizeof what, "fill kind %d %s case %zu", gc[c].kind, brc_dtype_name(dt), c);
+            cr_assert_eq(brc_fill_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s: %s\n%s", what, brc_last_error(),
+                         brc_last_jit_log());
+            cr_assert_eq(brc_fill_run(p, tri ? dptr(&x) : NULL, dptr(&y), NULL), BRC_STATUS_OK, "%s", brc_last_error());
+            sync_ok(what);
+            tu_buf_download(&y.b);
+            int64_t n = gc[c].shape[0];
+            gen_arg g = {gc[c].kind, gc[c].rank, gc[c].a, gc[c].b, n > 1 ? (gc[c].b - gc[c].a) / (double)(n - 1) : 0,
+                         n, gc[c].k, dt, {0}};
+            const tv *xs[1] = {&x};
+            result r = check_y(&y, xs, ex_gen, &g, g.konst);
+            EXPECT_OK(r, what, p);
+            brc_plan_destroy(p);
+            tv_free(&y);
+            if (tri) {
+                /* In place: x becomes its own triangle. */
+                brc_fill_desc ip = {(brc_fill_kind)gc[c].kind, x.t, x.t, 0, 0, gc[c].k};
+                cr_assert_eq(brc_fill_plan(ctx, &ip, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+                cr_assert_eq(brc_fill_run(p, dptr(&x), dptr(&x), NULL), BRC_STATUS_OK, "%s", brc_last_error());
+                sync_ok(what);
+                tu_buf_download(&x.b);
+                r = check_y(&x, xs, ex_gen, &g, g.konst);
+                EXPECT_OK(r, what, p);
+                brc_plan_destroy(p);
+                tv_free(&x);
+            }
+        }
+    }
+    brc_context_destroy(ctx);
+}
+
+/* ---- pad ------------------------------------------------------------------------------------------------------ */
+
+/* The x coordinate a padded coordinate c reads (-1: the constant), by unfolding the definition. */
+static int64_t pad_src(int mode, int64_t c, int64_t n) {
+    if (c >= 0 && c < n) return c;
+    switch (mode) {
+    case BRC_PAD_CONSTANT: return -1;
+    case BRC_PAD_REFLECT: return c < 0 ? -c : (n - 1) - (c - (n - 1));
+    case BRC_PAD_REPLICATE: return c < 0 ? 0 : n - 1;
+    default: return ((c % n) + n) % n;
+    }
+}
+
+typedef struct pad_arg {
+    int mode, rank;
+    const int64_t *lo, *xshape;
+} pad_arg;
+static int ex_pad(const void *arg, const int64_t *yc, int *k, int64_t *xc) {
+    const pad_arg *a = arg;
+    *k = 0;
+    for (int d = 0; d < a->rank; d++) {
+        xc[d] = pad_src(a->mode, yc[d] - a->lo[d], a->xshape[d]);
+        if (xc[d] < 0) return EX_CONST;
+    }
+    return EX_INPUT;
+}
+
+Test(movement, pad_forward_and_backward, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    uint64_t rng = 1234;
+    static const struct {
+        int rank;
+        int64_t shape[4], lo[4], hi[4];
+    } pc[] = {
+        {1, {7}, {3}, {2}},
+        {2, {5, 9}, {4, 0}, {1, 8}},
+        {4, {2, 3, 8, 8}, {0, 0, 1, 2}, {0, 0, 3, 1}},
+        {3, {4, 1, 6}, {1, 0, 5}, {0, 0, 5}},
+        {3, {3, 33, 20}, {0, 2, 2}, {0, 3, 2}},
+    };
+    static const brc_dtype fwd_dt[] = {BRC_F32, BRC_BF16, BRC_U8, BRC_I64};
+    static const brc_dtype bwd_dt[] = {BRC_F32, BRC_F64, BRC_BF16, BRC_F16};
+    for (int mode = 0; mode < 4; mode++)
+        for (size_t c = 0; c < sizeof pc / sizeof pc[0]; c++) {
+            int64_t lo[8] = {0}, hi[8] = {0}, ys[4];
+            bool ok = true;
+            for (int d = 0; d < pc[c].rank; d++) {
+                lo[d] = pc[c].lo[d], hi[d] = pc[c].hi[d];
+                int64_t n = pc[c].shape[d];
+                if (mode == BRC_PAD_REFLECT && (lo[d] >= n || hi[d] >= n)) ok = false;
+                if (mode == BRC_PAD_CIRCULAR && (lo[d] > n || hi[d] > n)) ok = false;
+                ys[d] = n + lo[d] + hi[d];
+            }
+            if (!ok) {
+                /* The pads this mode refuses; make them legal by clamping (still padding). */
+                for (int d = 0; d < pc[c].rank; d++) {
+                    int64_t n = pc[c].shape[d], m = mode == BRC_PAD_REFLECT ? n - 1 : n;
+                    if (lo[d] > m) lo[d] = m;
+                    if (hi[d] > m) hi[d] = m;
+                    ys[d] = n + lo[d] + hi[d];
+                }
+            }
+            for (int t = 0; t < 4; t++) {
+                brc_dtype dt = fwd_dt[t];
+                tv x = tv_new(dt, pc[c].rank, pc[c].shape, t % 2 ? S_NEG : S_CONTIG, 1, &rng);
+                tv y = tv_new(dt, pc[c].rank, ys, t % 2 ? S_CONTIG : S_PAD, 0, &rng);
+                double value = dt == BRC_U8 ? 2.5 : -1.5; /* u8: the cast saturates, the host model wraps */
+                brc_pad_desc d = {(brc_pad_mode)mode, x.t, y.t, {0}, {0}, value};
+                memcpy(d.lo, lo, sizeof d.lo);
+                memcpy(d.hi, hi, sizeof d.hi);
+                brc_plan *p = NULL;
+                cr_assert_eq(brc_pad_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+                cr_assert_eq(brc_pad_run(p, dptr(&x), dptr(&y), NULL), BRC_STATUS_OK, "%s", brc_last_error());
+                char what[96];
+                snprintf(what, sizeof what, "pad fwd mode %d %s case %zu", mode, brc_dtype_name(dt), c);
+                sync_ok(what);
+                tu_buf_download(&y.b);
+                unsigned char konst[8];
+                tu_encode(dt, value, konst);
+                pad_arg a = {mode, pc[c].rank, lo, pc[c].shape};
+                const tv *xs[1] = {&x};
+                result r = check_y(&y, xs, ex_pad, &a, konst);
+                EXPECT_OK(r, what, p);
+                brc_plan_destroy(p);
+                tv_free(&x), tv_free(&y);
+            }
+            /* Backward: small integers in dy, so every sum is exact in any order; the reference
+             * scatters each dy element onto the x element it was read from. */
+            for (int t = 0; t < 4; t++) {
+                brc_dtype dt = bwd_dt[t];
+                tv dy = tv_new(dt, pc[c].rank, ys, t % 2 ? S_PAD : S_NEG, 1, &rng);
+                tv dx = tv_new(dt, pc[c].rank, pc[c].shape, t % 2 ? S_NEG : S_CONTIG, 0, &rng);
+                int64_t ny = brc_tensor_desc_numel(&dy.t), nx = brc_tensor_desc_numel(&dx.t), yc[4], xc[4];
+                double *ref = calloc((size_t)nx, sizeof(double));
+                cr_assert(ref);
+                for (int64_t l = 0; l < ny; l++) {
+                    int64_t rem = l;
+                    for (int d = pc[c].rank - 1; d >= 0; d--) yc[d] = rem % ys[d], rem /= ys[d];
+                    double v = (double)(int64_t)(tu_rand(&rng) % 9) - 4;
+                    tu_encode(dt, v, dy.b.h + (size_t)off_of(&dy, yc) * esz(&dy));
+                    int64_t xl = 0;
+                    bool in = true;
+                    for (int d = 0; d < pc[c].rank; d++) {
+                        xc[d] = pad_src(mode, yc[d] - lo[d], pc[c].shape[d]);
+                        if (xc[d] < 0) in = false;
+                        xl = xl * pc[c].shape[d] + (xc[d] < 0 ? 0 : xc[d]);
+                    }
+                    if (in) ref[xl] += v;
+                }
+                tu_buf_upload(&dy.b);
+                brc_pad_backward_desc bd = {(brc_pad_mode)mode, dy.t, dx.t, {0}, {0}};
+                memcpy(bd.lo, lo, sizeof bd.lo);
+                memcpy(bd.hi, hi, sizeof bd.hi);
+                brc_plan *p = NULL;
+                cr_assert_eq(brc_pad_backward_plan(ctx, &bd, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+                cr_assert_eq(brc_pad_backward_run(p, dptr(&dy), dptr(&dx), NULL), BRC_STATUS_OK, "%s", brc_last_error());
+                char what[96];
+                snprintf(what, sizeof what, "pad bwd mode %d %s case %zu", mode, brc_dtype_name(dt), c);
+                sync_ok(what);
+                tu_buf_download(&dx.b);
+                long bad = 0;
+                char first[160] = "";
+                unsigned char want[8];
+                for (int64_t l = 0; l < nx; l++) {
+                    int64_t rem = l;
+                    for (int d = pc[c].rank - 1; d >= 0; d--) xc[d] = rem % pc[c].shape[d], rem /= pc[c].shape[d];
+                    tu_encode(dt, ref[l], want);
+                    if (memcmp(dx.b.h + (size_t)off_of(&dx, xc) * esz(&dx), want, esz(&dx)) != 0 && bad++ == 0)
+                        snprintf(first, sizeof first, "dx element %lld: got %g, want %g", (long long)l,
+                                 tu_buf_at(&dx.b, (size_t)off_of(&dx, xc)), ref[l]);
+                }
+                cr_expect_eq(bad, 0, "%s: %ld wrong, first %s (%s)", what, bad, first, brc_plan_sku(p));
+                free(ref);
+                brc_plan_destroy(p);
+                tv_free(&dy), tv_free(&dx);
+            }
+        }
+    brc_context_destroy(ctx);
+}
+
+/* ---- run-time errors ----------------------------------------------------------------------------------------- */
+
+Test(movement, run_errors, .timeout = 120) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    uint64_t rng = 3;
+    int64_t s[2] = {8, 64};
+    tv x = tv_new(BRC_F32, 2, s, S_CONTIG, 1, &rng), y = tv_new(BRC_F32, 2, s, S_CONTIG, 0, &rng);
+    brc_copy_desc d = {x.t, y.t};
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_copy_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_eq(brc_copy_run(p, NULL, dptr(&y), NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "x is NULL") != NULL, "%s", brc_last_error());
+    cr_expect_eq(brc_copy_run(p, (char *)dptr(&x) + 2, dptr(&y), NULL), BRC_STATUS_MISALIGNED);
+    cr_expect(strstr(brc_last_error(), "not aligned to 4 bytes") != NULL, "%s", brc_last_error());
+    cr_expect_eq(brc_copy_run(p, dptr(&x), dptr(&x), NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "one buffer") != NULL, "%s", brc_last_error());
+    cr_expect_eq(brc_slice_run(p, dptr(&x), dptr(&y), NULL, NULL), BRC_STATUS_WRONG_PLAN);
+    brc_plan_destroy(p);
+    int64_t part[2] = {8, 4};
+    brc_slice_desc sd = {x.t, x.t, 1, 1, 0, 1};
+    brc_tensor_desc_contiguous(&sd.y, BRC_F32, 2, part);
+    cr_assert_eq(brc_slice_plan(ctx, &sd, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_eq(brc_slice_run(p, dptr(&x), dptr(&y), NULL, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "start is NULL") != NULL, "%s", brc_last_error());
+    brc_plan_destroy(p);
+    cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
+    tv_free(&x), tv_free(&y);
+    brc_context_destroy(ctx);
+}
