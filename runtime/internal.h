@@ -332,6 +332,14 @@ BRC__INTERNAL brc_status brc__loss_from_desc(brc_context *ctx, brc__desc *d, brc
 BRC__INTERNAL brc_status brc__reduce_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
 /* scan (ops/scan.c). */
 BRC__INTERNAL brc_status brc__scan_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
+/* random (ops/random.c). */
+BRC__INTERNAL brc_status brc__random_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
+/* Test hook: launch random plans on this many CTAs (0: the plan's own grid). Values must not change. */
+BRC__INTERNAL void brc__random_grid_override(unsigned grid);
+/* index (ops/indexing.c). */
+BRC__INTERNAL brc_status brc__index_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
+/* Test hook: launch indexing plans on this many CTAs (0: the plan's own grid). */
+BRC__INTERNAL void brc__index_grid_override(unsigned grid);
 
 /* Makes the plan a descriptor names. Errors name the column: "column 12: unknown key 'foo'". */
 BRC__INTERNAL brc_status brc__plan_from_descriptor(brc_context *ctx, const char *text,
@@ -383,7 +391,9 @@ typedef enum brc__family {
     BRC__FAM_REDUCE,
     BRC__FAM_REDUCE_BWD,
     BRC__FAM_SCAN,
-    BRC__FAM_SCAN_BWD
+    BRC__FAM_SCAN_BWD,
+    BRC__FAM_RANDOM,
+    BRC__FAM_INDEX
 } brc__family;
 
 typedef struct brc__plan_vt {

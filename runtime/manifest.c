@@ -43,6 +43,8 @@ static const struct {
     {"kl_div", brc__loss_from_desc},
     {"reduce", brc__reduce_from_desc},
     {"scan", brc__scan_from_desc},
+    {"random", brc__random_from_desc},
+    {"index", brc__index_from_desc},
 };
 
 /* ---- parsing one descriptor --------------------------------------------------------------------- */

@@ -269,5 +269,7 @@ BRC_API brc_status brc_warm_manifest(brc_context *ctx, const char *path);
 #include "baracuda/loss.h"
 #include "baracuda/reduce.h"
 #include "baracuda/scan.h"
+#include "baracuda/random.h"
+#include "baracuda/indexing.h"
 
 #endif /* BARACUDA_H */
