@@ -40,15 +40,17 @@ struct ix_args {
 template <class A, class B> struct is_same_ { enum { v = 0 }; };
 template <class A> struct is_same_<A, A> { enum { v = 1 }; };
 
+// Bit casts between a value of at most 8 bytes and the low bytes of a u64 (little endian).
 template <class T> __device__ __forceinline__ T bits_as(u64 b) {
-    T t;
-    __builtin_memcpy(&t, &b, sizeof(T));
-    return t;
+    union { u64 u; T t; } x;
+    x.u = b;
+    return x.t;
 }
 template <class T> __device__ __forceinline__ u64 as_bits(T t) {
-    u64 b = 0;
-    __builtin_memcpy(&b, &t, sizeof(T));
-    return b;
+    union { u64 u; T t; } x;
+    x.u = 0;
+    x.t = t;
+    return x.u;
 }
 
 template <int RED, class C> __device__ __forceinline__ C combine(C a, C b) {

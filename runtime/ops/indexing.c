@@ -97,7 +97,7 @@ static const char *real_type(brc_dtype t) {
     return "void";
 }
 static const char *bits_type(size_t size) {
-    return size == 1 ? "u8" : size == 2 ? "u16" : size == 4 ? "u32" : "unsigned long long";
+    return size == 1 ? "u8" : size == 2 ? "i16" : size == 4 ? "u32" : "i64"; /* types io<> knows */
 }
 static bool is_float(brc_dtype t) { return t == BRC_F32 || t == BRC_F64 || t == BRC_F16 || t == BRC_BF16; }
 
@@ -445,8 +445,8 @@ brc_status brc_index_plan(brc_context *ctx, const brc_index_desc *d, const brc_p
                                   ix->rank, sname, r);
             for (int dd = 0; dd < r; dd++) {
                 if (sc ? ix->shape[dd] > other->shape[dd] : ix->shape[dd] != other->shape[dd])
-                    return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s: index.shape[%d] = %lld %s src.shape[%d] = %lld",
-                                      fn, kn, dd, (long long)ix->shape[dd], sc ? "exceeds" : "differs from (y)", dd,
+                    return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s: index.shape[%d] = %lld %s %s.shape[%d] = %lld",
+                                      fn, kn, dd, (long long)ix->shape[dd], sc ? "exceeds" : "differs from", oname, dd,
                                       (long long)other->shape[dd]);
                 if (dd != dim && ix->shape[dd] > self->shape[dd])
                     return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s: index.shape[%d] = %lld exceeds %s.shape[%d] = %lld",
