@@ -60,6 +60,10 @@ __device__ __forceinline__ double u53p(u32 hi, u32 lo) {
 
 __device__ __forceinline__ float mul_add_rn(float m, float x, float c) { return __fadd_rn(__fmul_rn(m, x), c); }
 __device__ __forceinline__ double mul_add_rn(double m, double x, double c) { return __dadd_rn(__dmul_rn(m, x), c); }
+__device__ __forceinline__ float log_(float x) { return logf(x); }
+__device__ __forceinline__ double log_(double x) { return log(x); }
+__device__ __forceinline__ float sqrt_(float x) { return sqrtf(x); }
+__device__ __forceinline__ double sqrt_(double x) { return sqrt(x); }
 __device__ __forceinline__ void sincospi_(float x, float* s, float* c) { sincospif(x, s, c); }
 __device__ __forceinline__ void sincospi_(double x, double* s, double* c) { sincospi(x, s, c); }
 
@@ -108,7 +112,7 @@ __device__ __forceinline__ void random_main(const rnd_args& a) {
                 C u1, u2;
                 if constexpr (sizeof(C) == 8) u1 = (C)u53p(w[0], w[1]), u2 = (C)u53(w[2], w[3]);
                 else u1 = (C)u24p(w[j]), u2 = (C)u24(w[j + 1]);
-                const C r = sqrt(C(-2) * log(u1));
+                const C r = sqrt_(C(-2) * log_(u1));
                 C s, c;
                 sincospi_(C(2) * u2, &s, &c);
                 out[j] = io<T>::store(mul_add_rn(sd, r * c, mean));

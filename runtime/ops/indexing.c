@@ -273,7 +273,8 @@ static brc_status choose_layout(ix_unit *u, const brc_plan_prefs *prefs, size_t 
         u->rows = 0;
         u->vec = 1;
         u->tpr = 1;
-        int64_t lim = ((int64_t)1 << 31) - 1, eq = extent(a, 1);
+        /* 2^30: the grid-stride loop's e + step must not overflow either. */
+        int64_t lim = (int64_t)1 << 30, eq = extent(a, 1);
         if (q_indexed && a->bound > 0) eq += (a->bound - 1) * (a->qi < 0 ? -a->qi : a->qi);
         u->ix64 = !(a->n <= lim && extent(a, 0) <= lim && eq <= lim && extent(a, 2) <= lim);
     }
