@@ -504,6 +504,47 @@ static int cmd_ops(int argc, char **argv) {
     };
 #define X(N, n, num) printf("| %s | %s | %s |\n", #n, fill_notes[num][0], fill_notes[num][1]);
     BRC_FILL_KINDS(X)
+    printf("\n## Random, counter-based (`random.h`; counters, descriptors and kernel choice in docs/random.md)\n\n"
+           "Philox4x32-10; every value a function of (seed, offset, logical index) alone: the same bits for any\n"
+           "strides and launch shape. Seed and offset by value or read from device memory (graph replay). Tested\n"
+           "on the GPU bit for bit against a host model (normal: within its f32 / f64 math), with moments and\n"
+           "Kolmogorov-Smirnov tests (tests/gpu/test_random.c); compiled for sm_80 and sm_90 in CI\n"
+           "(tests/host/test_random_host.c).\n\n"
+           "| op | plan function | dtypes | counters a run (n elements) | notes |\n|---|---|---|---|---|\n");
+    static const char *const rnd_notes[][3] = {
+        {"f64 f32 f16 bf16", "ceil(n / 4) (f64: n / 2)", "[lo, hi): a value rounding to hi is lo"},
+        {"f64 f32 f16 bf16", "ceil(n / 4) (f64: n / 2)", "Box-Muller; mean + std z unfused"},
+        {"y: f64 f32 f16 bf16 u8 bool i32 i64; p: scalar or f64 f32 f16 bf16 tensor", "ceil(n / 4)", "u < p"},
+        {"f64 f32 f16 bf16; mask u8 / bool", "ceil(n / 4)", "y = mask ? x / (1 - p) : 0; writes the mask"},
+        {"f64 f32 f16 bf16; mask u8 / bool", "0", "dx = mask ? dy / (1 - p) : 0"},
+    };
+#define X(N, n, num)                                                                                       \
+    printf("| %s | `brc_random_plan` | %s | %s | %s |\n", #n, rnd_notes[num][0], rnd_notes[num][1],       \
+           rnd_notes[num][2]);
+    BRC_RANDOM_KINDS(X)
+#undef X
+    printf("\n## Indexing (`indexing.h`; descriptors and kernel choice in docs/indexing.md)\n\n"
+           "i32 and i64 indices, any strides. Out-of-range indices never touch memory (gather-like ops write 0,\n"
+           "scatter-like ops drop the element) and set an optional device error flag. Plans whose result depends\n"
+           "on the order of colliding or atomic writes are flagged (`brc_index_plan_deterministic`, SKU `+atomic`).\n"
+           "Tested on the GPU against host references (tests/gpu/test_indexing.c); compiled for sm_80 and sm_90\n"
+           "in CI (tests/host/test_indexing_host.c). JAX: `jnp.take_along_axis` is gather; `jnp.take` along an axis\n"
+           "is index_select; `lax.scatter_add` with one scatter dim is scatter(sum).\n\n"
+           "| op | plan function | dtypes | deterministic | notes |\n|---|---|---|---|---|\n");
+    static const char *const ix_notes[][3] = {
+        {"all", "yes", "torch.gather"},
+        {"all", "yes", "torch.index_select"},
+        {"all", "yes", "F.embedding; rows of 16-byte vectors"},
+        {"none: all; sum prod amax amin: f64 f32 f16 bf16 i32 i64", "none: no (collisions); sum / prod: floats no, "
+         "integers yes; amax / amin: yes", "scatter_, scatter_add_, scatter_reduce_ (include_self); NaN propagates"},
+        {"f64 f32 f16 bf16 i32 i64", "floats no (atomics), integers yes", "index_add_ with alpha"},
+        {"f64 f32 f16 bf16", "yes (default; positions summed in ascending order), or atomic", "padding_idx"},
+        {"all", "yes", "mask u8 / bool, broadcast by stride 0; in place"},
+        {"all but fp8", "yes", "F.one_hot with num_classes given"},
+    };
+#define X(N, n, num)                                                                                       \
+    printf("| %s | `brc_index_plan` | %s | %s | %s |\n", #n, ix_notes[num][0], ix_notes[num][1], ix_notes[num][2]);
+    BRC_INDEX_KINDS(X)
 #undef X
     return 0;
 }

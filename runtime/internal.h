@@ -357,6 +357,14 @@ BRC__INTERNAL brc_status brc__gemm_from_desc(brc_context *ctx, brc__desc *d, brc
 BRC__INTERNAL brc_status brc__move_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
 BRC__INTERNAL brc_status brc__fill_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
 BRC__INTERNAL brc_status brc__pad_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
+/* random (ops/random.c). */
+BRC__INTERNAL brc_status brc__random_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
+/* Test hook: launch random plans on this many CTAs (0: the plan's own grid). Values must not change. */
+BRC__INTERNAL void brc__random_grid_override(unsigned grid);
+/* index (ops/indexing.c). */
+BRC__INTERNAL brc_status brc__index_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
+/* Test hook: launch indexing plans on this many CTAs (0: the plan's own grid). */
+BRC__INTERNAL void brc__index_grid_override(unsigned grid);
 
 /* Makes the plan a descriptor names. Errors name the column: "column 12: unknown key 'foo'". */
 BRC__INTERNAL brc_status brc__plan_from_descriptor(brc_context *ctx, const char *text,
@@ -380,6 +388,8 @@ BRC__INTERNAL void brc__manifest_free(brc__manifest *m);
  * scans (each kind forward in f32 and bf16, rows of 4096 and cols; cumsum backward), common
  * shapes of the channel norms, cross_entropy and the row-wise family, and the movement kernels
  * (copies and transposes by element size, concat / split of 2..4 tensors, fills, aranges). */
+ * shapes of the channel norms, cross_entropy and the row-wise family, the random draws and
+ * dropout, and embedding / index_select / gather of rows of 4096 with the embedding backward. */
 BRC__INTERNAL brc_status brc__manifest_default(brc__manifest *m);
 
 /* BARACUDA_RECORD: appends descriptor to the record manifest unless it is there already
@@ -418,7 +428,9 @@ typedef enum brc__family {
     BRC__FAM_WRITE_SLICE,
     BRC__FAM_FILL,
     BRC__FAM_PAD,
-    BRC__FAM_PAD_BWD
+    BRC__FAM_PAD_BWD,
+    BRC__FAM_RANDOM,
+    BRC__FAM_INDEX
 } brc__family;
 
 typedef struct brc__plan_vt {

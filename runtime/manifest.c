@@ -51,6 +51,8 @@ static const struct {
     {"write_slice", brc__move_from_desc},
     {"fill", brc__fill_from_desc},
     {"pad", brc__pad_from_desc},
+    {"random", brc__random_from_desc},
+    {"index", brc__index_from_desc},
 };
 
 /* ---- parsing one descriptor --------------------------------------------------------------------- */
@@ -494,6 +496,22 @@ brc_status brc__manifest_default(brc__manifest *m) {
         brc__str_addf(&s, "fill(kind=fill,dtype=%s,rank=1,vec=%d)\n", brc_dtype_name(floats[t]),
                       (int)(16 / brc_dtype_size(floats[t])));
     brc__str_addf(&s, "fill(kind=arange,dtype=i64,rank=1,vec=2)\nfill(kind=arange,dtype=f32,rank=1,vec=4)\n");
+    /* Random: the draws and dropout (both directions) in f32 and bf16, contiguous. */
+    static const char *const rnd_ops[] = {"uniform", "normal", "dropout", "dropout_backward"};
+    for (size_t t = 0; t < 3; t += 2)
+        for (size_t k = 0; k < 4; k++)
+            brc__str_addf(&s, "random(op=%s,dtype=%s,layout=contig)\n", rnd_ops[k], brc_dtype_name(floats[t]));
+    brc__str_addf(&s, "random(op=bernoulli,dtype=f32,p=scalar,layout=contig)\n");
+    /* Indexing: embedding / index_select of rows of 4096 (i64 indices), the embedding backward
+     * (deterministic), a generic gather. */
+    for (size_t t = 0; t < 3; t += 2) {
+        const char *dt = brc_dtype_name(floats[t]);
+        int vec = (int)(16 / brc_dtype_size(floats[t]));
+        brc__str_addf(&s, "index(op=embedding,dtype=%s,index=i64,layout=rows,vec=%d,tpr=256)\n", dt, vec);
+        brc__str_addf(&s, "index(op=index_select,dtype=%s,index=i64,layout=rows,vec=%d,tpr=256)\n", dt, vec);
+        brc__str_addf(&s, "index(op=embedding_backward,dtype=%s,index=i64,atomic=0)\n", dt);
+        brc__str_addf(&s, "index(op=gather,dtype=%s,index=i64,layout=generic,ix=32)\n", dt);
+    }
     if (s.oom) return brc__error(BRC_STATUS_OUT_OF_MEMORY, "default manifest: out of memory");
     brc_status st = brc__manifest_parse(s.p, "(default manifest)", m);
     brc__str_free(&s);

@@ -279,5 +279,7 @@ BRC_API brc_status brc_warm_manifest(brc_context *ctx, const char *path);
 #include "baracuda/scan.h"
 #include "baracuda/gemm.h"
 #include "baracuda/movement.h"
+#include "baracuda/random.h"
+#include "baracuda/indexing.h"
 
 #endif /* BARACUDA_H */

@@ -1,0 +1,155 @@
+/* baracuda — indexing family: gather, index_select, embedding (forward and backward), scatter
+ * (store, sum, prod, amax, amin), index_add, masked_fill, one_hot.
+ *
+ * Operands are brc_tensor_desc of rank 0..8 (the ops below say which ranks) with any strides
+ * (negative included; stride 0 broadcasts an input; an output must not overlap itself). Indices
+ * are i32 or i64; masks are u8 or bool (nonzero is true). dim follows PyTorch: -rank <= dim <
+ * rank, negative counting from the end.
+ *
+ *   kind                operands                                  semantics (PyTorch name)
+ *   gather              x [r dims], index [r], y = index's shape  y[i] = x[i with i_dim := index[i]];
+ *                                                                 index.shape[d] <= x.shape[d] for d != dim
+ *                                                                 (torch.gather)
+ *   index_select        x [r], index [1], y = x's shape with      y[i] = x[i with i_dim := index[i_dim]]
+ *                       shape[dim] = len(index)                   (torch.index_select)
+ *   embedding           x = weight [V, D], index [any, rank<=7],  y[i, :] = weight[index[i], :]
+ *                       y = index.shape + [D]                     (F.embedding; padding_idx changes only
+ *                                                                 the backward)
+ *   scatter             y (self, updated in place) [r], index [r], y[i with i_dim := index[i]] op= src[i] for i
+ *                       src [r] (index.shape[d] <= src.shape[d],  over index's shape; op: reduce (none: store;
+ *                       and <= y.shape[d] for d != dim)           sum prod amax amin: include_self = True)
+ *                                                                 (Tensor.scatter_, scatter_add_, scatter_reduce_)
+ *   index_add           y (self, in place) [r], index [1], src =  y[i with i_dim := index[i_dim]] += value * src[i]
+ *                       y's shape with shape[dim] = len(index)    (Tensor.index_add_ with alpha = value; value
+ *                                                                 is used as given: 0 adds nothing)
+ *   embedding_backward  src = dy [index.shape + [D]], index,      dweight (every element written) = the sum of
+ *                       y = dweight [V, D]                        dy rows over the positions of each index;
+ *                                                                 rows of padding_idx (use_padding_idx = 1) are 0
+ *   masked_fill         x, index = mask (u8 / bool), y (all one   y = mask ? value : x (value converted to y's
+ *                       shape; broadcast the mask by stride 0)    dtype by the cast rules) (Tensor.masked_fill)
+ *   one_hot             index [rank <= 7], y = index.shape + [C]  y[i, c] = (index[i] == c) (F.one_hot with
+ *                       (C = num_classes >= 1)                    num_classes given; y any non-fp8 dtype)
+ *
+ * Dtypes: gather, index_select, embedding, scatter (reduce none) and masked_fill move any dtype
+ * (copies are by element size). scatter with a reduction, index_add and embedding_backward:
+ * f32 f64 f16 bf16 i32 i64 (embedding_backward: f32 f64 f16 bf16). index_add and the scatter
+ * reductions compute in f32 for halves (each atomic update rounds to the dtype).
+ *
+ * Out-of-range indices (checked for every op, never undefined): an index outside [0, size of
+ * the indexed dim) — negative ones included — never touches memory. gather, index_select and
+ * embedding write 0 for that element; scatter, index_add and embedding_backward drop it;
+ * one_hot writes a row of zeros. When the run is given err (a device int32, 4-byte aligned),
+ * the kernel stores 1 there (it never clears it: zero it before the run, read it when
+ * convenient — a capture-safe, synchronization-free status).
+ *
+ * Collisions and determinism. Plans whose result may depend on the order of colliding writes
+ * say so: brc_index_plan_deterministic(plan) == 0 and the SKU ends in "+atomic":
+ *  - scatter with reduce none: where several elements of src go to one position, one of them
+ *    is stored; which one is not defined (as on any GPU).
+ *  - scatter sum / prod, index_add (f32 f64 f16 bf16): atomic updates in an unspecified order,
+ *    so the float rounding differs from run to run. Integer sums, amax and amin give the same
+ *    value in any order (deterministic = 1). amax / amin propagate NaN.
+ *  - embedding_backward is deterministic by default: for each vocabulary row the positions are
+ *    summed in ascending order (a CTA owns 64 rows and reads the whole index once; halves
+ *    accumulate in f32). atomic = 1 takes zero-fill plus atomic adds instead (faster for a large
+ *    vocabulary and few positions; non-deterministic; halves round at every add).
+ *
+ * Specialization (docs/indexing.md). The iteration space (y's shape for gather-like ops, src's
+ * or index's for scatter-like ones) is merged where every operand nests; then
+ *  - rows: its innermost dim is contiguous in the value operands and the index is constant
+ *    along it (index_select / embedding / index_add of whole rows): a group of threads copies a
+ *    row with 16-byte vectors (VEC elements; the vector path is taken when the pointers are
+ *    aligned), the index read once a row;
+ *  - generic: one element a thread, coordinates from the merged dims (32-bit index math when
+ *    every offset fits).
+ * SKU: bespoke:index<index_select,bf16,i64,rows,vec=8,tpr=64>@sm_90 (+atomic where it applies).
+ * Canonical descriptors: index(op=gather,dtype=f32,index=i64,layout=generic,ix=32),
+ * index(op=embedding,dtype=bf16,index=i32,layout=rows,vec=8,tpr=256),
+ * index(op=scatter,dtype=f32,index=i64,reduce=sum,layout=generic,ix=64),
+ * index(op=embedding_backward,dtype=f32,index=i64,atomic=0).
+ *
+ * Running never allocates, never synchronizes and is safe under stream capture.
+ *
+ * Added in 0.2.0.
+ */
+#ifndef BARACUDA_INDEXING_H
+#define BARACUDA_INDEXING_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* X(NAME, name, number). Numbers are frozen. */
+#define BRC_INDEX_KINDS(X)                                                                       \
+    X(GATHER, gather, 0)                                                                         \
+    X(INDEX_SELECT, index_select, 1)                                                             \
+    X(EMBEDDING, embedding, 2)                                                                   \
+    X(SCATTER, scatter, 3)                                                                       \
+    X(INDEX_ADD, index_add, 4)                                                                   \
+    X(EMBEDDING_BACKWARD, embedding_backward, 5)                                                 \
+    X(MASKED_FILL, masked_fill, 6)                                                               \
+    X(ONE_HOT, one_hot, 7)
+
+typedef enum brc_index_kind {
+#define BRC_X_(N, n, num) BRC_INDEX_##N = num,
+    BRC_INDEX_KINDS(BRC_X_)
+#undef BRC_X_
+    BRC_INDEX_KIND_COUNT_ = 8
+} brc_index_kind;
+
+/* scatter's reduction. X(NAME, name, number); numbers frozen. */
+#define BRC_INDEX_REDUCES(X)                                                                     \
+    X(NONE, none, 0)                                                                             \
+    X(SUM, sum, 1)                                                                               \
+    X(PROD, prod, 2)                                                                             \
+    X(AMAX, amax, 3)                                                                             \
+    X(AMIN, amin, 4)
+
+typedef enum brc_index_reduce {
+#define BRC_X_(N, n, num) BRC_INDEX_REDUCE_##N = num,
+    BRC_INDEX_REDUCES(BRC_X_)
+#undef BRC_X_
+    BRC_INDEX_REDUCE_COUNT_ = 5
+} brc_index_reduce;
+
+/* Operands by kind: see the table above; descriptors a kind does not use are ignored. */
+typedef struct brc_index_desc {
+    brc_index_kind kind;
+    brc_tensor_desc x, index, src, y;
+    int dim;                 /* gather, index_select, scatter, index_add */
+    brc_index_reduce reduce; /* scatter */
+    double value;            /* masked_fill: the fill; index_add: alpha */
+    int64_t num_classes;     /* one_hot */
+    int use_padding_idx;     /* embedding_backward: 1 zeroes the gradient row padding_idx */
+    int64_t padding_idx;     /* 0 <= padding_idx < V (normalize negative values first) */
+    int atomic;              /* embedding_backward: 1 takes the atomic (non-deterministic) path */
+} brc_index_desc;
+
+/* Select a plan. prefs may be NULL; prefs.vector_width narrows the rows layout's vector (a power
+ * of two); prefs.force_strided takes the generic layout. Errors: INVALID_ARGUMENT (NULL
+ * pointers, a kind or reduce out of range, dim out of range, ranks or shapes that do not
+ * match the table, an index dtype other than i32 / i64, a mask other than u8 / bool, an output
+ * that overlaps itself, num_classes < 1, padding_idx out of range, more than 2^31 - 1 positions
+ * in embedding_backward's deterministic path), UNSUPPORTED (a dtype the op does not have, index
+ * and dy of embedding_backward's deterministic path whose leading dims do not merge into one),
+ * and the compile errors. */
+BRC_API brc_status brc_index_plan(brc_context *ctx, const brc_index_desc *desc, const brc_plan_prefs *prefs,
+                                  brc_plan **out);
+
+/* 1 when a run's result does not depend on the order of colliding writes or of atomic updates
+ * (see above), 0 when it may; -1 for a plan that is not an indexing plan. */
+BRC_API int brc_index_plan_deterministic(const brc_plan *plan);
+
+/* Enqueue on stream. Device pointers as the kind uses them (others ignored, may be NULL): x,
+ * index (or the mask), src, y. err: NULL, or a device int32 set to 1 when an index is out of
+ * range. In place: masked_fill's y may be x with the same strides; scatter / index_add update y
+ * and src / index must not overlap it. Errors: WRONG_PLAN, INVALID_ARGUMENT (a NULL pointer the
+ * kind needs, forbidden aliasing), MISALIGNED (err not 4-byte aligned), CUDA_ERROR. */
+BRC_API brc_status brc_index_run(const brc_plan *plan, const void *x, const void *index, const void *src, void *y,
+                                 int32_t *err, brc_stream stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BARACUDA_INDEXING_H */

@@ -1,0 +1,688 @@
+/* GPU tests of the indexing family against host references: gather, index_select, embedding
+ * (exact copies, every dtype size, i32 and i64 indices, both layouts, padded / column-major /
+ * flipped views, unaligned rows), scatter (store without collisions exactly; sum, prod, amax,
+ * amin with collisions against float64 within the atomics' rounding, extrema exactly), index_add,
+ * embedding_backward (the deterministic path bit for bit against a host model summing in
+ * ascending position order, with a skewed index that overflows a CTA's list, padding_idx; the
+ * atomic path within tolerance), masked_fill (full and broadcast masks, in place), one_hot; the
+ * out-of-range policy (zeros / dropped, the device error flag); launch-shape invariance, graph
+ * capture, run-time errors. Poisoned outputs; random data, never zeros. Skips without a driver. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+/* ---- host tensors: a logical tensor placed in a buffer by strides ------------------------------------- */
+
+enum { CONTIG, PAD_ODD, COLMAJOR, FLIP, PAD_BIG };
+
+typedef struct ht {
+    brc_tensor_desc t;
+    int64_t base;
+    tu_buf b;
+} ht;
+
+static ht ht_new(brc_dtype dt, int rank, const int64_t *shape, int style) {
+    ht h;
+    memset(&h, 0, sizeof h);
+    brc_tensor_desc_contiguous(&h.t, dt, rank, shape);
+    if (style == COLMAJOR) {
+        int64_t s = 1;
+        for (int d = 0; d < rank; d++) h.t.strides[d] = s, s *= shape[d];
+    } else if (style == PAD_ODD || style == PAD_BIG) {
+        int64_t s = 1;
+        for (int d = rank - 1; d >= 0; d--)
+            h.t.strides[d] = s, s = s * shape[d] + (d == rank - 1 ? (style == PAD_ODD ? 1 : 8) : 0);
+    } else if (style == FLIP && rank > 0) {
+        h.t.strides[0] = -h.t.strides[0];
+        h.base = (shape[0] - 1) * -h.t.strides[0];
+    }
+    int64_t hi = h.base;
+    for (int d = 0; d < rank; d++)
+        if (h.t.strides[d] > 0 && shape[d] > 0) hi += (shape[d] - 1) * h.t.strides[d];
+    h.b = tu_buf_new(dt, (size_t)(hi + 1));
+    memset(h.b.h, 0xff, h.b.n * brc_dtype_size(dt)); /* poison */
+    return h;
+}
+static void ht_free(ht *h) { tu_buf_free(&h->b); }
+static int64_t numel(const ht *h) { return brc_tensor_desc_numel(&h->t); }
+static void coords(const brc_tensor_desc *t, int64_t lin, int64_t *c) {
+    for (int d = t->rank - 1; d >= 0; d--) c[d] = lin % t->shape[d], lin /= t->shape[d];
+}
+static int64_t off(const ht *h, const int64_t *c) {
+    int64_t o = h->base;
+    for (int d = 0; d < h->t.rank; d++) o += c[d] * h->t.strides[d];
+    return o;
+}
+static double get(const ht *h, const int64_t *c) { return tu_buf_at(&h->b, (size_t)off(h, c)); }
+static double set(ht *h, const int64_t *c, double v) {
+    int64_t o = off(h, c);
+    tu_encode(h->b.t, v, h->b.h + (size_t)o * brc_dtype_size(h->b.t));
+    return tu_buf_at(&h->b, (size_t)o);
+}
+static void *dptr(const ht *h) { return (void *)(uintptr_t)(h->b.d + (CUdeviceptr)((size_t)h->base * brc_dtype_size(h->b.t))); }
+static void up(ht *h) { tu_buf_upload(&h->b); }
+static void down(ht *h) { tu_buf_download(&h->b); }
+static bool is_poison(const ht *h, size_t e) {
+    size_t s = brc_dtype_size(h->b.t);
+    for (size_t k = 0; k < s; k++)
+        if (h->b.h[e * s + k] != 0xff) return false;
+    return true;
+}
+/* Counts elements outside the view that are not poison any more. */
+static long strays(const ht *h) {
+    unsigned char *in = calloc(h->b.n, 1);
+    cr_assert(in);
+    int64_t c[8];
+    for (int64_t i = 0; i < numel(h); i++) coords(&h->t, i, c), in[off(h, c)] = 1;
+    long n = 0;
+    for (size_t e = 0; e < h->b.n; e++) n += !in[e] && !is_poison(h, e);
+    free(in);
+    return n;
+}
+
+/* A random value of the dtype (never zero for floats; small integers otherwise). */
+static double rval(brc_dtype t, uint64_t *rng) {
+    if (brc_dtype_is_float(t)) {
+        double v = tu_uniform(rng, 0.25, 2.0);
+        return tu_rand(rng) & 1 ? v : -v;
+    }
+    if (t == BRC_BOOL) return (double)(tu_rand(rng) & 1);
+    if (t == BRC_U8 || t == BRC_U32) return (double)(1 + tu_rand(rng) % 200);
+    return (double)((int64_t)(tu_rand(rng) % 201) - 100);
+}
+static void fill(ht *h, uint64_t *rng) {
+    int64_t c[8];
+    for (int64_t i = 0; i < numel(h); i++) coords(&h->t, i, c), set(h, c, rval(h->t.dtype, rng));
+    up(h);
+}
+
+static brc_context *g_ctx;
+static int32_t *g_err; /* device flag */
+static CUdeviceptr g_err_d;
+
+static void setup(void) {
+    tu_fresh_cache();
+    g_ctx = tu_device_or_skip();
+    cr_assert_eq(brc__cu()->cuMemAlloc(&g_err_d, 256), CUDA_SUCCESS);
+    g_err = (int32_t *)(uintptr_t)g_err_d;
+}
+static void clear_err(void) { cr_assert_eq(brc__cu()->cuMemsetD8(g_err_d, 0, 4), CUDA_SUCCESS); }
+static int32_t read_err(void) {
+    int32_t v = -1;
+    cr_assert_eq(brc__cu()->cuMemcpyDtoH(&v, g_err_d, 4), CUDA_SUCCESS);
+    return v;
+}
+static void teardown(void) {
+    brc__cu()->cuMemFree(g_err_d);
+    brc_context_destroy(g_ctx);
+}
+
+/* Plans, runs (error flag cleared first), synchronizes, downloads y. */
+static brc_plan *plan_run(const brc_index_desc *d, const ht *x, const ht *ix, const ht *src, ht *y, const char *what) {
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_index_plan(g_ctx, d, NULL, &p), BRC_STATUS_OK, "%s: %s\n%s", what, brc_last_error(),
+                 brc_last_jit_log());
+    up(y);
+    clear_err();
+    cr_assert_eq(brc_index_run(p, x ? dptr(x) : NULL, ix ? dptr(ix) : NULL, src ? dptr(src) : NULL, dptr(y), g_err, NULL),
+                 BRC_STATUS_OK, "%s: %s", what, brc_last_error());
+    cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS, "%s: kernel failed (%s)", what, brc_plan_sku(p));
+    down(y);
+    cr_log_info("%s: %s", what, brc_plan_sku(p));
+    return p;
+}
+
+/* Random indices in [0, n) into an index tensor (i32 or i64). */
+static void fill_index(ht *ix, int64_t n, uint64_t *rng) {
+    int64_t c[8];
+    for (int64_t i = 0; i < numel(ix); i++) coords(&ix->t, i, c), set(ix, c, (double)(tu_rand(rng) % (uint64_t)n));
+    up(ix);
+}
+
+static const brc_dtype copy_dtypes[] = {BRC_F32, BRC_BF16, BRC_I64, BRC_U8};
+
+/* ---- gather and index_select -------------------------------------------------------------------------- */
+
+ParameterizedTestParameters(index, gather_and_select) {
+    static int k[] = {0, 1, 2, 3};
+    return cr_make_param_array(int, k, 4);
+}
+
+ParameterizedTest(int *k, index, gather_and_select, .init = setup, .fini = teardown, .timeout = 300) {
+    brc_dtype dt = copy_dtypes[*k], it = *k % 2 ? BRC_I32 : BRC_I64;
+    uint64_t rng = 100 + (uint64_t)*k;
+    /* gather along each dim of a padded [5, 37, 9]; the index smaller in the other dims. */
+    int64_t xs[3] = {5, 37, 9};
+    for (int dim = 0; dim < 3; dim++) {
+        int64_t is[3] = {4, dim == 1 ? 50 : 20, 9};
+        if (dim == 0) is[0] = 7;
+        ht x = ht_new(dt, 3, xs, PAD_ODD), ix = ht_new(it, 3, is, dim == 2 ? COLMAJOR : CONTIG),
+           y = ht_new(dt, 3, is, dim == 1 ? FLIP : CONTIG);
+        fill(&x, &rng);
+        fill_index(&ix, xs[dim], &rng);
+        brc_index_desc d = {.kind = BRC_INDEX_GATHER, .x = x.t, .index = ix.t, .y = y.t, .dim = dim - 3 * (dim == 2)};
+        char what[96];
+        snprintf(what, sizeof what, "gather %s %s dim %d", brc_dtype_name(dt), brc_dtype_name(it), dim);
+        brc_plan *p = plan_run(&d, &x, &ix, NULL, &y, what);
+        long bad = 0;
+        int64_t c[3];
+        for (int64_t i = 0; i < numel(&y); i++) {
+            coords(&y.t, i, c);
+            int64_t src[3] = {c[0], c[1], c[2]};
+            src[dim] = (int64_t)get(&ix, c);
+            bad += get(&y, c) != get(&x, src);
+        }
+        cr_expect_eq(bad, 0, "%s: %ld wrong elements", what, bad);
+        cr_expect_eq(strays(&y), 0, "%s: writes outside y", what);
+        cr_expect_eq(read_err(), 0, "%s: the error flag was set", what);
+        brc_plan_destroy(p);
+        ht_free(&x), ht_free(&ix), ht_free(&y);
+    }
+    /* index_select along each dim of [40, 130] (dim 0: rows layout; 1: generic) and the middle dim
+     * of [4, 50, 24]; 77 indices with repeats. */
+    for (int c3 = 0; c3 < 3; c3++) {
+        int rank = c3 == 2 ? 3 : 2, dim = c3 == 2 ? 1 : c3;
+        int64_t xsh[3] = {40, 130, 0}, n = 77;
+        if (c3 == 2) xsh[0] = 4, xsh[1] = 50, xsh[2] = 24;
+        int64_t ysh[3] = {xsh[0], xsh[1], xsh[2]};
+        ysh[dim] = n;
+        ht x = ht_new(dt, rank, xsh, c3 == 1 ? COLMAJOR : CONTIG), ix = ht_new(it, 1, &n, FLIP),
+           y = ht_new(dt, rank, ysh, c3 == 0 ? PAD_BIG : CONTIG);
+        fill(&x, &rng);
+        fill_index(&ix, xsh[dim], &rng);
+        brc_index_desc d = {.kind = BRC_INDEX_INDEX_SELECT, .x = x.t, .index = ix.t, .y = y.t, .dim = dim};
+        char what[96];
+        snprintf(what, sizeof what, "index_select %s %s case %d", brc_dtype_name(dt), brc_dtype_name(it), c3);
+        brc_plan *p = plan_run(&d, &x, &ix, NULL, &y, what);
+        long bad = 0;
+        int64_t c[3], one[1];
+        for (int64_t i = 0; i < numel(&y); i++) {
+            coords(&y.t, i, c);
+            int64_t src[3] = {c[0], c[1], c[2]};
+            one[0] = c[dim];
+            src[dim] = (int64_t)get(&ix, one);
+            bad += get(&y, c) != get(&x, src);
+        }
+        cr_expect_eq(bad, 0, "%s: %ld wrong elements (%s)", what, bad, brc_plan_sku(p));
+        cr_expect_eq(strays(&y), 0, "%s: writes outside y", what);
+        cr_expect_eq(read_err(), 0, "%s: the error flag was set", what);
+        /* Out of range (-1 and the dim's size): those slices are zeros and the flag is set. */
+        one[0] = 3;
+        set(&ix, one, -1);
+        one[0] = 50;
+        set(&ix, one, (double)xsh[dim]);
+        up(&ix);
+        memset(y.b.h, 0xff, y.b.n * brc_dtype_size(dt));
+        up(&y);
+        clear_err();
+        cr_assert_eq(brc_index_run(p, dptr(&x), dptr(&ix), NULL, dptr(&y), g_err, NULL), BRC_STATUS_OK, "%s",
+                     brc_last_error());
+        down(&y);
+        cr_expect_eq(read_err(), 1, "%s: out-of-range indices did not set the flag", what);
+        bad = 0;
+        for (int64_t i = 0; i < numel(&y); i++) {
+            coords(&y.t, i, c);
+            if (c[dim] == 3 || c[dim] == 50) bad += get(&y, c) != 0;
+        }
+        cr_expect_eq(bad, 0, "%s: %ld out-of-range elements not zero", what, bad);
+        brc_plan_destroy(p);
+        ht_free(&x), ht_free(&ix), ht_free(&y);
+    }
+}
+
+/* ---- embedding ------------------------------------------------------------------------------------------ */
+
+Test(index, embedding_layouts_grids_and_capture, .init = setup, .fini = teardown, .timeout = 300) {
+    static const struct {
+        brc_dtype dt, it;
+        int64_t V, D;
+        int wstyle;
+    } cs[] = {
+        {BRC_F16, BRC_I64, 1000, 96, CONTIG},   {BRC_BF16, BRC_I32, 300, 4096, CONTIG}, {BRC_F32, BRC_I64, 500, 33, CONTIG},
+        {BRC_F64, BRC_I32, 700, 24, PAD_ODD},  {BRC_I64, BRC_I64, 64, 8, FLIP},        {BRC_U8, BRC_I32, 1000, 100, CONTIG},
+    };
+    uint64_t rng = 7;
+    for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
+        int64_t ws[2] = {cs[ci].V, cs[ci].D}, is[2] = {7, 13}, ys[3] = {7, 13, cs[ci].D};
+        ht w = ht_new(cs[ci].dt, 2, ws, cs[ci].wstyle), ix = ht_new(cs[ci].it, 2, is, ci % 2 ? COLMAJOR : CONTIG),
+           y = ht_new(cs[ci].dt, 3, ys, ci == 2 ? PAD_ODD : CONTIG);
+        fill(&w, &rng);
+        fill_index(&ix, cs[ci].V, &rng);
+        brc_index_desc d = {.kind = BRC_INDEX_EMBEDDING, .x = w.t, .index = ix.t, .y = y.t};
+        char what[96];
+        snprintf(what, sizeof what, "embedding %s %s [%lld, %lld]", brc_dtype_name(cs[ci].dt),
+                 brc_dtype_name(cs[ci].it), (long long)cs[ci].V, (long long)cs[ci].D);
+        brc_plan *p = plan_run(&d, &w, &ix, NULL, &y, what);
+        long bad = 0;
+        int64_t c[3];
+        for (int64_t i = 0; i < numel(&y); i++) {
+            coords(&y.t, i, c);
+            int64_t wc[2] = {(int64_t)get(&ix, c), c[2]};
+            bad += get(&y, c) != get(&w, wc);
+        }
+        cr_expect_eq(bad, 0, "%s: %ld wrong elements (%s)", what, bad, brc_plan_sku(p));
+        cr_expect_eq(strays(&y), 0, "%s: writes outside y", what);
+        /* One CTA, then a captured graph: the same bits. */
+        unsigned char *ref = malloc(y.b.n * brc_dtype_size(cs[ci].dt));
+        cr_assert(ref);
+        memcpy(ref, y.b.h, y.b.n * brc_dtype_size(cs[ci].dt));
+        brc__index_grid_override(1);
+        memset(y.b.h, 0xff, y.b.n * brc_dtype_size(cs[ci].dt));
+        up(&y);
+        cr_assert_eq(brc_index_run(p, dptr(&w), dptr(&ix), NULL, dptr(&y), NULL, NULL), BRC_STATUS_OK);
+        down(&y);
+        brc__index_grid_override(0);
+        cr_expect(memcmp(ref, y.b.h, y.b.n * brc_dtype_size(cs[ci].dt)) == 0, "%s: one CTA differs", what);
+        CUstream s;
+        CUgraph g;
+        CUgraphExec ge;
+        cr_assert_eq(brc__cu()->cuStreamCreate(&s, 0), CUDA_SUCCESS);
+        memset(y.b.h, 0xff, y.b.n * brc_dtype_size(cs[ci].dt));
+        up(&y);
+        cr_assert_eq(brc__cu()->cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
+        cr_assert_eq(brc_index_run(p, dptr(&w), dptr(&ix), NULL, dptr(&y), g_err, (brc_stream)s), BRC_STATUS_OK);
+        cr_assert_eq(brc__cu()->cuStreamEndCapture(s, &g), CUDA_SUCCESS);
+        cr_assert_eq(brc__cu()->cuGraphInstantiateWithFlags(&ge, g, 0), CUDA_SUCCESS);
+        cr_assert_eq(brc__cu()->cuGraphLaunch(ge, s), CUDA_SUCCESS);
+        cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
+        down(&y);
+        cr_expect(memcmp(ref, y.b.h, y.b.n * brc_dtype_size(cs[ci].dt)) == 0, "%s: graph replay differs", what);
+        brc__cu()->cuGraphExecDestroy(ge);
+        brc__cu()->cuGraphDestroy(g);
+        brc__cu()->cuStreamDestroy(s);
+        free(ref);
+        brc_plan_destroy(p);
+        ht_free(&w), ht_free(&ix), ht_free(&y);
+    }
+}
+
+/* ---- scatter and index_add -------------------------------------------------------------------------------- */
+
+typedef struct sjob {
+    brc_dtype dt;
+    int reduce;
+} sjob;
+
+ParameterizedTestParameters(index, scatter) {
+    static sjob jobs[] = {
+        {BRC_F32, 0}, {BRC_BF16, 0}, {BRC_I64, 0}, {BRC_F32, 1}, {BRC_BF16, 1}, {BRC_F64, 1}, {BRC_I32, 1},
+        {BRC_I64, 1}, {BRC_F16, 1}, {BRC_F32, 2}, {BRC_F64, 2}, {BRC_I32, 2}, {BRC_F32, 3}, {BRC_BF16, 3},
+        {BRC_I64, 3}, {BRC_F64, 4}, {BRC_F16, 4}, {BRC_I32, 4},
+    };
+    return cr_make_param_array(sjob, jobs, sizeof jobs / sizeof jobs[0]);
+}
+
+static double eps_of(brc_dtype t) {
+    switch (t) {
+    case BRC_F64: return 2.3e-16;
+    case BRC_F32: return 1.2e-7;
+    case BRC_F16: return 9.8e-4;
+    case BRC_BF16: return 7.9e-3;
+    default: return 0;
+    }
+}
+
+ParameterizedTest(sjob *j, index, scatter, .init = setup, .fini = teardown, .timeout = 300) {
+    brc_dtype dt = j->dt;
+    uint64_t rng = 500 + (uint64_t)dt * 7 + (uint64_t)j->reduce;
+    for (int dim = 0; dim < 2; dim++) {
+        /* y [20, 30] (padded); index [15, 24] or [16, 30] smaller than src [16, 31]. */
+        int64_t ysh[2] = {20, 30}, ish[2] = {dim ? 16 : 15, dim ? 24 : 30}, ssh[2] = {16, 31};
+        if (dim) ysh[0] = 16, ysh[1] = 30;
+        ht y = ht_new(dt, 2, ysh, PAD_ODD), ix = ht_new(BRC_I64, 2, ish, dim ? CONTIG : COLMAJOR),
+           src = ht_new(dt, 2, ssh, dim ? FLIP : CONTIG);
+        int64_t c[2];
+        for (int64_t i = 0; i < numel(&y); i++) {
+            coords(&y.t, i, c);
+            double v = rval(dt, &rng);
+            if (j->reduce == 2 && brc_dtype_is_float(dt)) v = tu_uniform(&rng, 0.5, 1.5);
+            if (j->reduce == 2 && !brc_dtype_is_float(dt)) v = (double)(1 + tu_rand(&rng) % 2);
+            set(&y, c, v);
+        }
+        for (int64_t i = 0; i < numel(&src); i++) {
+            coords(&src.t, i, c);
+            double v = rval(dt, &rng);
+            if (j->reduce == 2 && brc_dtype_is_float(dt)) v = tu_uniform(&rng, 0.5, 1.5);
+            if (j->reduce == 2 && !brc_dtype_is_float(dt)) v = (double)((int64_t)(tu_rand(&rng) % 3) - 1 ? 2 : -1);
+            set(&src, c, v);
+        }
+        /* reduce none: a permutation along dim for each line (no collisions); else random. */
+        int64_t size = ysh[dim];
+        for (int64_t l = 0; l < ish[1 - dim]; l++) {
+            int64_t perm[64];
+            for (int64_t q = 0; q < size; q++) perm[q] = q;
+            for (int64_t q = size - 1; q > 0; q--) {
+                int64_t r = (int64_t)(tu_rand(&rng) % (uint64_t)(q + 1)), t = perm[q];
+                perm[q] = perm[r], perm[r] = t;
+            }
+            for (int64_t q = 0; q < ish[dim]; q++) {
+                int64_t cc[2];
+                cc[dim] = q, cc[1 - dim] = l;
+                set(&ix, cc, j->reduce ? (double)(tu_rand(&rng) % (uint64_t)size) : (double)perm[q]);
+            }
+        }
+        up(&src), up(&ix);
+        /* Reference in f64 from y's stored values. */
+        int64_t ny = numel(&y);
+        double *ref = malloc((size_t)ny * sizeof(double)), *mag = malloc((size_t)ny * sizeof(double));
+        int *cnt = calloc((size_t)ny, sizeof(int));
+        cr_assert(ref && mag && cnt);
+        for (int64_t i = 0; i < ny; i++) coords(&y.t, i, c), ref[i] = get(&y, c), mag[i] = fabs(ref[i]);
+        for (int64_t i = 0; i < numel(&ix); i++) {
+            coords(&ix.t, i, c);
+            int64_t tc[2] = {c[0], c[1]};
+            tc[dim] = (int64_t)get(&ix, c);
+            int64_t t = tc[0] * ysh[1] + tc[1];
+            double v = get(&src, c);
+            switch (j->reduce) {
+            case 0: ref[t] = v; break;
+            case 1: ref[t] += v; break;
+            case 2: ref[t] *= v; break;
+            case 3: ref[t] = fmax(ref[t], v); break;
+            default: ref[t] = fmin(ref[t], v);
+            }
+            mag[t] = j->reduce == 2 ? fabs(ref[t]) : mag[t] + fabs(v);
+            cnt[t]++;
+        }
+        brc_index_desc d = {.kind = BRC_INDEX_SCATTER, .y = y.t, .index = ix.t, .src = src.t, .dim = dim - 2 * dim,
+                            .reduce = (brc_index_reduce)j->reduce};
+        char what[96];
+        snprintf(what, sizeof what, "scatter %s reduce %d dim %d", brc_dtype_name(dt), j->reduce, dim);
+        brc_plan *p = plan_run(&d, NULL, &ix, &src, &y, what);
+        long bad = 0;
+        char first[200] = "";
+        for (int64_t i = 0; i < ny; i++) {
+            coords(&y.t, i, c);
+            double got = get(&y, c), tol = (j->reduce == 1 || j->reduce == 2) ? (cnt[i] + 1) * eps_of(dt) * mag[i] : 0;
+            if (!(fabs(got - ref[i]) <= tol) && bad++ == 0)
+                snprintf(first, sizeof first, "[%lld, %lld]: got %.9g, want %.9g (tol %.3g, %d updates)",
+                         (long long)c[0], (long long)c[1], got, ref[i], tol, cnt[i]);
+        }
+        cr_expect_eq(bad, 0, "%s: %ld wrong; first %s (%s)", what, bad, first, brc_plan_sku(p));
+        cr_expect_eq(strays(&y), 0, "%s: writes outside y", what);
+        cr_expect_eq(read_err(), 0, "%s: the error flag was set", what);
+        bool atomic = j->reduce == 0 || ((j->reduce == 1 || j->reduce == 2) && brc_dtype_is_float(dt));
+        cr_expect_eq(brc_index_plan_deterministic(p), !atomic, "%s: deterministic flag", what);
+        free(ref), free(mag), free(cnt);
+        brc_plan_destroy(p);
+        ht_free(&y), ht_free(&ix), ht_free(&src);
+    }
+}
+
+ParameterizedTestParameters(index, index_add) {
+    static brc_dtype dts[] = {BRC_F32, BRC_F16, BRC_F64, BRC_I32, BRC_BF16};
+    return cr_make_param_array(brc_dtype, dts, 5);
+}
+
+ParameterizedTest(brc_dtype *dtp, index, index_add, .init = setup, .fini = teardown, .timeout = 300) {
+    brc_dtype dt = *dtp;
+    uint64_t rng = 900 + (uint64_t)dt;
+    double alpha = brc_dtype_is_float(dt) ? 0.5 : 2;
+    for (int dim = 0; dim < 2; dim++) {
+        int64_t ysh[2] = {50, 64}, n = 80, ssh[2] = {80, 64};
+        if (dim) ysh[0] = 64, ysh[1] = 50, ssh[0] = 64, ssh[1] = 80;
+        ht y = ht_new(dt, 2, ysh, dim ? PAD_ODD : CONTIG), ix = ht_new(BRC_I32, 1, &n, CONTIG),
+           src = ht_new(dt, 2, ssh, dim ? CONTIG : PAD_BIG);
+        fill(&y, &rng), fill(&src, &rng), fill_index(&ix, 50, &rng);
+        int64_t c[2], one[1];
+        int64_t ny = numel(&y);
+        double *ref = malloc((size_t)ny * sizeof(double)), *mag = malloc((size_t)ny * sizeof(double));
+        int *cnt = calloc((size_t)ny, sizeof(int));
+        cr_assert(ref && mag && cnt);
+        for (int64_t i = 0; i < ny; i++) coords(&y.t, i, c), ref[i] = get(&y, c), mag[i] = fabs(ref[i]);
+        for (int64_t i = 0; i < numel(&src); i++) {
+            coords(&src.t, i, c);
+            one[0] = c[dim];
+            int64_t tc[2] = {c[0], c[1]};
+            tc[dim] = (int64_t)get(&ix, one);
+            int64_t t = tc[0] * ysh[1] + tc[1];
+            double v = get(&src, c) * alpha;
+            ref[t] += v, mag[t] += fabs(v), cnt[t]++;
+        }
+        brc_index_desc d = {.kind = BRC_INDEX_INDEX_ADD, .y = y.t, .index = ix.t, .src = src.t, .dim = dim, .value = alpha};
+        char what[96];
+        snprintf(what, sizeof what, "index_add %s dim %d", brc_dtype_name(dt), dim);
+        brc_plan *p = plan_run(&d, NULL, &ix, &src, &y, what);
+        long bad = 0;
+        char first[200] = "";
+        for (int64_t i = 0; i < ny; i++) {
+            coords(&y.t, i, c);
+            /* halves: each atomic add rounds (plus the f32 product). */
+            double got = get(&y, c), tol = (cnt[i] + 1) * eps_of(dt) * mag[i];
+            if (!(fabs(got - ref[i]) <= tol) && bad++ == 0)
+                snprintf(first, sizeof first, "[%lld, %lld]: got %.9g, want %.9g (tol %.3g)", (long long)c[0],
+                         (long long)c[1], got, ref[i], tol);
+        }
+        cr_expect_eq(bad, 0, "%s: %ld wrong; first %s (%s)", what, bad, first, brc_plan_sku(p));
+        cr_expect_eq(strays(&y), 0, "%s: writes outside y", what);
+        free(ref), free(mag), free(cnt);
+        brc_plan_destroy(p);
+        ht_free(&y), ht_free(&ix), ht_free(&src);
+    }
+}
+
+/* ---- embedding backward ------------------------------------------------------------------------------- */
+
+typedef struct ejob {
+    brc_dtype dt;
+    int atomic;
+} ejob;
+
+ParameterizedTestParameters(index, embedding_backward) {
+    static ejob jobs[] = {{BRC_F32, 0}, {BRC_BF16, 0}, {BRC_F16, 0}, {BRC_F64, 0}, {BRC_F32, 1}, {BRC_BF16, 1}};
+    return cr_make_param_array(ejob, jobs, sizeof jobs / sizeof jobs[0]);
+}
+
+ParameterizedTest(ejob *j, index, embedding_backward, .init = setup, .fini = teardown, .timeout = 600) {
+    brc_dtype dt = j->dt;
+    uint64_t rng = 1300 + (uint64_t)dt * 3 + (uint64_t)j->atomic;
+    static const struct {
+        int64_t V, D, rows, cols;
+        int skew, dystyle, pad;
+    } cs[] = {
+        {1000, 64, 50, 100, 0, CONTIG, 3},   /* 5000 positions, spread */
+        {1000, 200, 50, 100, 1, PAD_ODD, 7}, /* 90% in rows 0..63: CTA 0's list overflows (rounds) */
+        {130, 1024, 1, 2000, 0, CONTIG, -1}, /* wide rows: many panels */
+        {70, 5, 3, 7, 0, CONTIG, 69},
+    };
+    for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
+        int64_t V = cs[ci].V, D = cs[ci].D, is[2] = {cs[ci].rows, cs[ci].cols}, ys[3] = {is[0], is[1], D},
+                ws[2] = {V, D};
+        ht ix = ht_new(BRC_I64, 2, is, CONTIG), dy = ht_new(dt, 3, ys, cs[ci].dystyle), dw = ht_new(dt, 2, ws, CONTIG);
+        fill(&dy, &rng);
+        int64_t c[3];
+        for (int64_t i = 0; i < numel(&ix); i++) {
+            coords(&ix.t, i, c);
+            uint64_t r = tu_rand(&rng);
+            int64_t v = cs[ci].skew && r % 10 != 0 ? (int64_t)(r / 10 % 64) : (int64_t)(r / 10 % (uint64_t)V);
+            set(&ix, c, (double)v);
+        }
+        up(&ix);
+        brc_index_desc d = {.kind = BRC_INDEX_EMBEDDING_BACKWARD, .y = dw.t, .index = ix.t, .src = dy.t,
+                            .use_padding_idx = cs[ci].pad >= 0, .padding_idx = cs[ci].pad, .atomic = j->atomic};
+        char what[120];
+        snprintf(what, sizeof what, "embedding_backward %s atomic %d V %lld D %lld", brc_dtype_name(dt), j->atomic,
+                 (long long)V, (long long)D);
+        brc_plan *p = plan_run(&d, NULL, &ix, &dy, &dw, what);
+        cr_expect_eq(brc_index_plan_deterministic(p), !j->atomic);
+        /* Host model: per row, the positions in ascending order, summed in the compute type
+         * (f32 for halves and f32, f64 for f64), rounded once (the deterministic path's exact
+         * result); and the f64 sum with its magnitude (the atomic path's tolerance). */
+        int64_t N = numel(&ix);
+        double *acc = calloc((size_t)(V * D), sizeof(double)), *ex = calloc((size_t)(V * D), sizeof(double)),
+               *mag = calloc((size_t)(V * D), sizeof(double));
+        float *accf = calloc((size_t)(V * D), sizeof(float));
+        int *cnt = calloc((size_t)V, sizeof(int));
+        cr_assert(acc && ex && mag && accf && cnt);
+        for (int64_t n = 0; n < N; n++) {
+            coords(&ix.t, n, c);
+            int64_t v = (int64_t)get(&ix, c);
+            cnt[v]++;
+            for (int64_t k = 0; k < D; k++) {
+                int64_t cc[3] = {c[0], c[1], k};
+                double g = get(&dy, cc);
+                acc[v * D + k] += g, mag[v * D + k] += fabs(g);
+                if (dt == BRC_F64) ex[v * D + k] += g;
+                else accf[v * D + k] += (float)g;
+            }
+        }
+        long bad = 0;
+        char first[200] = "";
+        for (int64_t v = 0; v < V; v++)
+            for (int64_t k = 0; k < D; k++) {
+                int64_t wc[2] = {v, k};
+                double got = get(&dw, wc), want;
+                bool pad = v == cs[ci].pad;
+                unsigned char b8[8];
+                tu_encode(dt, dt == BRC_F64 ? ex[v * D + k] : (double)accf[v * D + k], b8);
+                want = pad ? 0 : tu_decode(dt, b8);
+                double tol = 0;
+                if (j->atomic) {
+                    want = pad ? 0 : acc[v * D + k];
+                    tol = (cnt[v] + 2) * eps_of(dt) * mag[v * D + k];
+                }
+                if (!(fabs(got - want) <= tol) && bad++ == 0)
+                    snprintf(first, sizeof first, "[%lld, %lld]: got %.9g, want %.9g (tol %.3g, %d positions)",
+                             (long long)v, (long long)k, got, want, tol, cnt[v]);
+            }
+        cr_expect_eq(bad, 0, "%s: %ld wrong; first %s (%s)", what, bad, first, brc_plan_sku(p));
+        cr_expect_eq(strays(&dw), 0, "%s: writes outside dweight", what);
+        cr_expect_eq(read_err(), 0, "%s: the error flag was set", what);
+        /* Deterministic: a second run gives the same bits. */
+        if (!j->atomic) {
+            size_t bytes = dw.b.n * brc_dtype_size(dt);
+            unsigned char *first_bits = malloc(bytes);
+            cr_assert(first_bits);
+            memcpy(first_bits, dw.b.h, bytes);
+            memset(dw.b.h, 0xff, bytes);
+            up(&dw);
+            cr_assert_eq(brc_index_run(p, NULL, dptr(&ix), dptr(&dy), dptr(&dw), NULL, NULL), BRC_STATUS_OK);
+            down(&dw);
+            cr_expect(memcmp(first_bits, dw.b.h, bytes) == 0, "%s: a second run differs", what);
+            free(first_bits);
+        }
+        /* An out-of-range index is dropped and sets the flag. */
+        int64_t z[2] = {0, 0};
+        set(&ix, z, (double)V);
+        up(&ix);
+        clear_err();
+        cr_assert_eq(brc_index_run(p, NULL, dptr(&ix), dptr(&dy), dptr(&dw), g_err, NULL), BRC_STATUS_OK);
+        cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
+        cr_expect_eq(read_err(), 1, "%s: out-of-range index did not set the flag", what);
+        free(acc), free(ex), free(mag), free(accf), free(cnt);
+        brc_plan_destroy(p);
+        ht_free(&ix), ht_free(&dy), ht_free(&dw);
+    }
+}
+
+/* ---- masked_fill and one_hot -------------------------------------------------------------------------------- */
+
+ParameterizedTestParameters(index, masked_fill) {
+    static brc_dtype dts[] = {BRC_F32, BRC_BF16, BRC_I64, BRC_BOOL, BRC_F64};
+    return cr_make_param_array(brc_dtype, dts, 5);
+}
+
+ParameterizedTest(brc_dtype *dtp, index, masked_fill, .init = setup, .fini = teardown, .timeout = 300) {
+    brc_dtype dt = *dtp;
+    uint64_t rng = 77 + (uint64_t)dt;
+    double value = dt == BRC_BOOL ? 1 : dt == BRC_I64 ? 7 : dt == BRC_F32 ? -INFINITY : 2.5;
+    for (int mc = 0; mc < 4; mc++) {
+        /* mask: full; broadcast along dim 1 (rows layout, constant along a row); along dim 0; in place. */
+        int64_t sh[2] = {33, 65}, msh[2] = {33, mc == 1 ? 1 : 65};
+        if (mc == 2) msh[0] = 1;
+        ht x = ht_new(dt, 2, sh, mc == 0 ? PAD_ODD : CONTIG), y = ht_new(dt, 2, sh, mc == 0 ? FLIP : CONTIG);
+        ht m = ht_new(mc % 2 ? BRC_U8 : BRC_BOOL, 2, msh, CONTIG);
+        fill(&x, &rng);
+        int64_t c[2];
+        for (int64_t i = 0; i < numel(&m); i++) coords(&m.t, i, c), set(&m, c, (double)(tu_rand(&rng) % 2));
+        up(&m);
+        brc_tensor_desc mt = m.t;
+        mt.shape[0] = sh[0], mt.shape[1] = sh[1];
+        if (mc == 1) mt.strides[1] = 0;
+        if (mc == 2) mt.strides[0] = 0;
+        bool inplace = mc == 3;
+        brc_index_desc d = {.kind = BRC_INDEX_MASKED_FILL, .x = x.t, .index = mt, .y = inplace ? x.t : y.t, .value = value};
+        char what[96];
+        snprintf(what, sizeof what, "masked_fill %s mask case %d", brc_dtype_name(dt), mc);
+        ht *out = inplace ? &x : &y;
+        double *xv = malloc((size_t)numel(&x) * sizeof(double));
+        cr_assert(xv);
+        for (int64_t i = 0; i < numel(&x); i++) coords(&x.t, i, c), xv[i] = get(&x, c);
+        brc_plan *p = plan_run(&d, &x, &m, NULL, out, what);
+        long bad = 0;
+        for (int64_t i = 0; i < numel(out); i++) {
+            coords(&out->t, i, c);
+            int64_t mcc[2] = {msh[0] == 1 ? 0 : c[0], msh[1] == 1 ? 0 : c[1]};
+            double want = get(&m, mcc) != 0 ? value : xv[i], got = get(out, c);
+            bad += !(got == want);
+        }
+        cr_expect_eq(bad, 0, "%s: %ld wrong (%s)", what, bad, brc_plan_sku(p));
+        if (!inplace) cr_expect_eq(strays(&y), 0, "%s: writes outside y", what);
+        free(xv);
+        brc_plan_destroy(p);
+        ht_free(&x), ht_free(&y), ht_free(&m);
+    }
+}
+
+Test(index, one_hot, .init = setup, .fini = teardown, .timeout = 300) {
+    static const struct {
+        brc_dtype yt, it;
+        int64_t C;
+        int rank;
+    } cs[] = {{BRC_I64, BRC_I64, 10, 1}, {BRC_F32, BRC_I32, 7, 2}, {BRC_BF16, BRC_I64, 1, 1}, {BRC_BOOL, BRC_I32, 300, 0},
+              {BRC_U8, BRC_I64, 16, 2}};
+    uint64_t rng = 31;
+    for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
+        int64_t is[2] = {cs[ci].rank == 2 ? 4 : 100, 25}, ys[3];
+        int r = cs[ci].rank;
+        for (int dd = 0; dd < r; dd++) ys[dd] = is[dd];
+        ys[r] = cs[ci].C;
+        ht ix = ht_new(cs[ci].it, r, is, CONTIG), y = ht_new(cs[ci].yt, r + 1, ys, ci == 1 ? PAD_ODD : CONTIG);
+        fill_index(&ix, cs[ci].C, &rng);
+        int64_t c[3], z[2] = {0, 0};
+        bool oob = numel(&ix) > 1;
+        if (oob) set(&ix, z, (double)cs[ci].C), up(&ix); /* the first one out of range: a zero row */
+        brc_index_desc d = {.kind = BRC_INDEX_ONE_HOT, .index = ix.t, .y = y.t, .num_classes = cs[ci].C};
+        char what[96];
+        snprintf(what, sizeof what, "one_hot %s %s C %lld rank %d", brc_dtype_name(cs[ci].yt), brc_dtype_name(cs[ci].it),
+                 (long long)cs[ci].C, r);
+        brc_plan *p = plan_run(&d, NULL, &ix, NULL, &y, what);
+        long bad = 0;
+        for (int64_t i = 0; i < numel(&y); i++) {
+            coords(&y.t, i, c);
+            bad += get(&y, c) != (get(&ix, c) == (double)c[r] ? 1.0 : 0.0);
+        }
+        cr_expect_eq(bad, 0, "%s: %ld wrong (%s)", what, bad, brc_plan_sku(p));
+        cr_expect_eq(strays(&y), 0, "%s: writes outside y", what);
+        cr_expect_eq(read_err(), oob ? 1 : 0, "%s: error flag", what);
+        brc_plan_destroy(p);
+        ht_free(&ix), ht_free(&y);
+    }
+}
+
+/* ---- run-time errors ------------------------------------------------------------------------------------- */
+
+Test(index, run_errors, .init = setup, .fini = teardown, .timeout = 120) {
+    int64_t ys[2] = {10, 8}, n = 4, ss[2] = {4, 8};
+    ht y = ht_new(BRC_F32, 2, ys, CONTIG), ix = ht_new(BRC_I64, 1, &n, CONTIG), src = ht_new(BRC_F32, 2, ss, CONTIG);
+    uint64_t rng = 1;
+    fill(&y, &rng), fill(&src, &rng), fill_index(&ix, 10, &rng);
+    brc_index_desc d = {.kind = BRC_INDEX_INDEX_ADD, .y = y.t, .index = ix.t, .src = src.t, .value = 1};
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_index_plan(g_ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_eq(brc_index_run(p, NULL, NULL, dptr(&src), dptr(&y), NULL, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "index is NULL") != NULL, "%s", brc_last_error());
+    cr_expect_eq(brc_index_run(p, NULL, dptr(&ix), dptr(&y), dptr(&y), NULL, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "y and src are one buffer") != NULL, "%s", brc_last_error());
+    cr_expect_eq(brc_index_run(p, NULL, dptr(&ix), dptr(&src), dptr(&y), (int32_t *)((char *)g_err + 2), NULL),
+                 BRC_STATUS_MISALIGNED);
+    cr_expect_eq(brc_index_run(p, NULL, dptr(&ix), dptr(&src), dptr(&y), g_err, NULL), BRC_STATUS_OK, "%s",
+                 brc_last_error());
+    cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
+    brc_plan_destroy(p);
+    ht_free(&y), ht_free(&ix), ht_free(&src);
+}

@@ -1,0 +1,559 @@
+/* GPU tests of the random family: every kind and dtype against a host model of random.h's
+ * definition (Philox4x32-10 checked against the published known answers; uniform, bernoulli and
+ * dropout bit for bit, normal within the rounding of its f32 / f64 math), at odd sizes, with
+ * contiguous, padded, column-major and flipped (negative-stride) outputs, poisoned buffers
+ * (nothing outside the view written), non-zero seeds and offsets; the same bits whatever the
+ * grid (1, 7 CTAs and the plan's own); seed and offset read from device memory, also replayed in
+ * a captured graph with new values; moments and Kolmogorov-Smirnov tests; run-time errors.
+ * Skips without a driver (the known-answer test runs anyway). */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+/* ---- the host model ----------------------------------------------------------------------------- */
+
+/* Philox4x32-10, written from the paper's description: ten rounds, the key bumped before every
+ * round but the first. */
+static void ref_philox(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]) {
+    uint32_t c[4] = {ctr[0], ctr[1], ctr[2], ctr[3]}, k0 = key[0], k1 = key[1];
+    for (int r = 0; r < 10; r++) {
+        if (r > 0) k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
+        uint64_t p0 = (uint64_t)0xD2511F53u * c[0], p1 = (uint64_t)0xCD9E8D57u * c[2];
+        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c[1] ^ k0, n1 = (uint32_t)p1;
+        uint32_t n2 = (uint32_t)(p0 >> 32) ^ c[3] ^ k1, n3 = (uint32_t)p0;
+        c[0] = n0, c[1] = n1, c[2] = n2, c[3] = n3;
+    }
+    memcpy(out, c, sizeof c);
+}
+
+/* The words of Philox block b under (seed, offset), as random.h lays out the counter. */
+static void block_words(uint64_t seed, uint64_t offset, uint64_t b, uint32_t w[4]) {
+    uint64_t c = offset + b;
+    uint32_t ctr[4] = {(uint32_t)c, (uint32_t)(c >> 32), 0, 0}, key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+    ref_philox(ctr, key, w);
+}
+
+Test(random_ref, philox_known_answers) {
+    static const uint32_t kat[3][10] = {
+        {0, 0, 0, 0, 0, 0, 0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8},
+        {0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0x408f276d, 0x41c83b0e, 0xa20bc7c6,
+         0x6d5451fd},
+        {0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822, 0x299f31d0, 0xd16cfe09, 0x94fdcceb, 0x5001e420,
+         0x24126ea1},
+    };
+    for (int i = 0; i < 3; i++) {
+        uint32_t out[4];
+        ref_philox(kat[i], kat[i] + 4, out);
+        for (int j = 0; j < 4; j++) cr_expect_eq(out[j], kat[i][6 + j], "vector %d word %d: %08x", i, j, out[j]);
+    }
+}
+
+static int per_of(int kind, brc_dtype dt) { return dt == BRC_F64 && kind <= BRC_RANDOM_NORMAL ? 2 : 4; }
+
+/* The value random.h defines for logical element i; *exact says whether the device must match it
+ * bit for bit (after rounding to the dtype), *tol the allowed error otherwise. xv: dropout's x (or
+ * dy), pv: bernoulli's p, mv: the mask (dropout backward). keep: dropout's mask bit. */
+static double ref_value(int kind, brc_dtype dt, uint64_t seed, uint64_t offset, int64_t i, double a, double b,
+                        double xv, double pv, int mv, int *keep, double *tol) {
+    int per = per_of(kind, dt);
+    uint32_t w[4] = {0, 0, 0, 0};
+    int j = (int)(i % per);
+    if (kind != BRC_RANDOM_DROPOUT_BACKWARD) block_words(seed, offset, (uint64_t)(i / per), w);
+    *tol = 0;
+    bool f64 = dt == BRC_F64;
+    switch (kind) {
+    case BRC_RANDOM_UNIFORM: {
+        double v;
+        if (f64) {
+            uint64_t m = ((uint64_t)w[2 * j] << 21) | (w[2 * j + 1] >> 11);
+            double u = (double)m * 0x1p-53;
+            v = (b - a) * u + a; /* C17: no contraction */
+        } else {
+            float u = (float)(w[j] >> 8) * 0x1p-24f, r = (float)(b - a), lo = (float)a;
+            float t = r * u;
+            v = (double)(float)(t + lo);
+        }
+        unsigned char buf[8];
+        tu_encode(dt, v, buf);
+        double st = tu_decode(dt, buf);
+        if (!(st < (f64 ? b : (double)(float)b))) {
+            tu_encode(dt, f64 ? a : (double)(float)a, buf);
+            st = tu_decode(dt, buf);
+        }
+        return st;
+    }
+    case BRC_RANDOM_NORMAL: {
+        double u1, u2;
+        int k = j & ~1;
+        if (f64) {
+            u1 = (double)((((uint64_t)w[0] << 21) | (w[1] >> 11)) + 1) * 0x1p-53;
+            u2 = (double)(((uint64_t)w[2] << 21) | (w[3] >> 11)) * 0x1p-53;
+        } else {
+            u1 = (double)((w[k] >> 8) + 1) * 0x1p-24;
+            u2 = (double)(w[k + 1] >> 8) * 0x1p-24;
+        }
+        double r = sqrt(-2 * log(u1)), z = (j & 1) ? r * sin(2 * M_PI * u2) : r * cos(2 * M_PI * u2);
+        double v = a + b * z;
+        /* f32 math: log, sqrt, sincospi each within a few ulps; r up to ~6. */
+        *tol = (f64 ? 1e-13 : 2e-6) * (fabs(b) * (fabs(z) + 1) + fabs(a));
+        if (dt == BRC_F16) *tol += fabs(v) * 4.9e-4 + 6e-8;
+        if (dt == BRC_BF16) *tol += fabs(v) * 3.9e-3 + 1e-38;
+        return v;
+    }
+    case BRC_RANDOM_BERNOULLI: return (double)w[j] * 0x1p-32 < pv ? 1 : 0;
+    default: {
+        int kp = kind == BRC_RANDOM_DROPOUT ? (double)w[j] * 0x1p-32 >= a : mv != 0;
+        *keep = kp;
+        double v;
+        if (f64) v = kp ? xv * (a >= 1 ? 0.0 : 1.0 / (1.0 - a)) : 0;
+        else {
+            float s = (float)(a >= 1 ? 0.0 : 1.0 / (1.0 - a)), x = (float)xv;
+            float prod = x * s;
+            v = kp ? (double)prod : 0;
+        }
+        unsigned char buf[8];
+        tu_encode(dt, v, buf);
+        return tu_decode(dt, buf);
+    }
+    }
+}
+
+/* ---- views --------------------------------------------------------------------------------------------- */
+
+enum { CONTIG, PAD_ODD, COLMAJOR, FLIP };
+
+typedef struct view {
+    brc_tensor_desc t;
+    int64_t base;
+    size_t n;
+} view;
+
+static view make_view(brc_dtype dt, int rank, const int64_t *shape, int style) {
+    view v;
+    memset(&v, 0, sizeof v);
+    brc_tensor_desc_contiguous(&v.t, dt, rank, shape);
+    if (style == COLMAJOR) {
+        int64_t s = 1;
+        for (int d = 0; d < rank; d++) v.t.strides[d] = s, s *= shape[d];
+    } else if (style == PAD_ODD) {
+        int64_t s = 1;
+        for (int d = rank - 1; d >= 0; d--) v.t.strides[d] = s, s = s * shape[d] + (d == rank - 1 ? 3 : 0);
+    } else if (style == FLIP && rank > 0) {
+        v.t.strides[0] = -v.t.strides[0];
+        v.base = (shape[0] - 1) * -v.t.strides[0];
+    }
+    int64_t hi = v.base;
+    for (int d = 0; d < rank; d++)
+        if (v.t.strides[d] > 0) hi += (shape[d] - 1) * v.t.strides[d];
+    v.n = (size_t)(hi + 1);
+    return v;
+}
+
+static int64_t offset_of(const view *v, int64_t lin) {
+    int64_t off = v->base;
+    for (int d = v->t.rank - 1; d >= 0; d--) {
+        int64_t n = v->t.shape[d];
+        off += (lin % n) * v->t.strides[d];
+        lin /= n;
+    }
+    return off;
+}
+
+static void poison(tu_buf *b) {
+    memset(b->h, 0xff, b->n * brc_dtype_size(b->t));
+    tu_buf_upload(b);
+}
+static void *at(const tu_buf *b, const view *v) {
+    return (void *)(uintptr_t)(b->d + (CUdeviceptr)((size_t)v->base * brc_dtype_size(b->t)));
+}
+static double put(tu_buf *b, int64_t i, double x) {
+    tu_encode(b->t, x, b->h + (size_t)i * brc_dtype_size(b->t));
+    return tu_buf_at(b, (size_t)i);
+}
+static bool poisoned(const tu_buf *b, size_t e) {
+    size_t s = brc_dtype_size(b->t);
+    for (size_t k = 0; k < s; k++)
+        if (b->h[e * s + k] != 0xff) return false;
+    return true;
+}
+
+/* ---- one case ------------------------------------------------------------------------------------------ */
+
+typedef struct rcase {
+    int rank;
+    int64_t shape[3];
+    int style;
+} rcase;
+
+static const rcase cases[] = {
+    {0, {0}, CONTIG},           {1, {1}, CONTIG},           {1, {7}, CONTIG},
+    {2, {7, 143}, CONTIG},      {2, {7, 143}, PAD_ODD},     {2, {33, 65}, COLMAJOR},
+    {3, {3, 5, 67}, FLIP},      {1, {65537}, CONTIG},       {2, {257, 1023}, PAD_ODD},
+};
+#define NCASES ((int)(sizeof cases / sizeof cases[0]))
+
+typedef struct rjob {
+    int kind;
+    brc_dtype dt;
+    int use_p; /* bernoulli: p tensor of this dtype's sibling (f32 or bf16) */
+} rjob;
+
+static void run_case(brc_context *ctx, const rjob *j, const rcase *c, int ci) {
+    brc_dtype dt = j->dt;
+    char what[200];
+    snprintf(what, sizeof what, "random %d %s use_p %d case %d (rank %d, %lldx%lldx%lld, style %d)", j->kind,
+             brc_dtype_name(dt), j->use_p, ci, c->rank, (long long)c->shape[0], (long long)c->shape[1],
+             (long long)c->shape[2], c->style);
+    view vy = make_view(dt, c->rank, c->shape, c->style);
+    /* Inputs in another layout than the output (contig unless the output is). */
+    view vx = make_view(dt, c->rank, c->shape, c->style == CONTIG ? PAD_ODD : CONTIG);
+    brc_dtype pdt = ci % 2 ? BRC_BF16 : BRC_F32;
+    view vp = make_view(pdt, c->rank, c->shape, c->style);
+    view vm = make_view(BRC_U8, c->rank, c->shape, c->style);
+    view vmi = make_view(BRC_U8, c->rank, c->shape, c->style == CONTIG ? PAD_ODD : CONTIG);
+    int64_t N = brc_tensor_desc_numel(&vy.t);
+    tu_buf Y = tu_buf_new(dt, vy.n), X = tu_buf_new(dt, vx.n), P = tu_buf_new(pdt, vp.n), M = tu_buf_new(BRC_U8, vm.n);
+    tu_buf MI = tu_buf_new(BRC_U8, vmi.n);
+    uint64_t rng = 77 + (uint64_t)ci * 1000 + (uint64_t)j->kind * 31 + (uint64_t)dt;
+    double *xs = malloc((size_t)(N + 1) * sizeof(double)), *ps = malloc((size_t)(N + 1) * sizeof(double));
+    int *ms = malloc((size_t)(N + 1) * sizeof(int));
+    cr_assert(xs && ps && ms);
+    for (int64_t i = 0; i < N; i++) {
+        xs[i] = put(&X, offset_of(&vx, i), tu_uniform(&rng, -4, 4));
+        ps[i] = put(&P, offset_of(&vp, i), tu_uniform(&rng, 0, 1));
+        ms[i] = (int)(tu_rand(&rng) % 3 != 0) * (int)(1 + tu_rand(&rng) % 2); /* 0, 1 or 2 (nonzero keeps) */
+        MI.h[offset_of(&vmi, i)] = (unsigned char)ms[i];
+    }
+    tu_buf_upload(&X), tu_buf_upload(&P), tu_buf_upload(&MI);
+    double a = 0, b = 0;
+    switch (j->kind) {
+    case BRC_RANDOM_UNIFORM: a = -1.5, b = 2.75; break;
+    case BRC_RANDOM_NORMAL: a = 0.5, b = 2; break;
+    case BRC_RANDOM_BERNOULLI: a = 0.3; break;
+    default: a = ci == 1 ? 1.0 : ci == 2 ? 0.0 : 0.3;
+    }
+    brc_random_desc d;
+    memset(&d, 0, sizeof d);
+    d.kind = (brc_random_kind)j->kind;
+    d.y = vy.t;
+    d.x = vx.t;
+    d.p = vp.t;
+    d.mask = j->kind == BRC_RANDOM_DROPOUT_BACKWARD ? vmi.t : vm.t;
+    d.use_p = j->use_p;
+    d.a = a, d.b = b;
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_random_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s: %s\n%s", what, brc_last_error(),
+                 brc_last_jit_log());
+    uint64_t seed = 0x9e3779b97f4a7c15ull ^ (uint64_t)ci, offset = ((uint64_t)1 << 32) - 3 + (uint64_t)ci * 12345;
+    brc_philox ph = {seed, offset, NULL};
+    /* Three launch shapes: the same bits. */
+    unsigned char *first = NULL;
+    for (int g = 0; g < 3; g++) {
+        static const unsigned grids[3] = {0, 1, 7};
+        brc__random_grid_override(grids[g]);
+        poison(&Y);
+        poison(&M);
+        void *mp = j->kind == BRC_RANDOM_DROPOUT_BACKWARD ? at(&MI, &vmi) : at(&M, &vm);
+        cr_assert_eq(brc_random_run(p, at(&X, &vx), at(&P, &vp), at(&Y, &vy), mp, &ph, NULL), BRC_STATUS_OK, "%s: %s",
+                     what, brc_last_error());
+        cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS, "%s: kernel failed", what);
+        tu_buf_download(&Y);
+        tu_buf_download(&M);
+        if (g == 0) {
+            first = malloc(Y.n * brc_dtype_size(dt) + M.n);
+            cr_assert(first);
+            memcpy(first, Y.h, Y.n * brc_dtype_size(dt));
+            memcpy(first + Y.n * brc_dtype_size(dt), M.h, M.n);
+        } else {
+            cr_expect(memcmp(first, Y.h, Y.n * brc_dtype_size(dt)) == 0 &&
+                          memcmp(first + Y.n * brc_dtype_size(dt), M.h, M.n) == 0,
+                      "%s: grid %u gives other bits than the plan's grid", what, grids[g]);
+        }
+    }
+    brc__random_grid_override(0);
+    free(first);
+    /* Every element against the model; nothing outside the views written. */
+    long fails = 0, mfails = 0;
+    char msg[300] = "";
+    unsigned char *wy = calloc(Y.n, 1), *wm = calloc(M.n, 1);
+    cr_assert(wy && wm);
+    for (int64_t i = 0; i < N; i++) {
+        int keep = 0;
+        double tol, pv = j->use_p ? ps[i] : a;
+        double want = ref_value(j->kind, dt, seed, offset, i, a, b, xs[i], pv, ms[i], &keep, &tol);
+        int64_t oy = offset_of(&vy, i);
+        wy[oy] = 1;
+        double got = tu_buf_at(&Y, (size_t)oy);
+        bool ok = tol == 0 ? got == want : fabs(got - want) <= tol;
+        if (!ok && fails++ == 0)
+            snprintf(msg, sizeof msg, "element %lld: got %.9g, want %.9g (tol %.3g)", (long long)i, got, want, tol);
+        if (j->kind == BRC_RANDOM_DROPOUT) {
+            int64_t om = offset_of(&vm, i);
+            wm[om] = 1;
+            if (M.h[om] != keep) mfails++;
+        }
+    }
+    long stray = 0;
+    for (size_t e = 0; e < Y.n; e++) stray += !wy[e] && !poisoned(&Y, e);
+    for (size_t e = 0; e < M.n; e++) stray += !wm[e] && M.h[e] != 0xff;
+    cr_expect_eq(fails, 0, "%s: %ld mismatches; first %s (%s)", what, fails, msg, brc_plan_sku(p));
+    cr_expect_eq(mfails, 0, "%s: %ld mask mismatches (%s)", what, mfails, brc_plan_sku(p));
+    cr_expect_eq(stray, 0, "%s: %ld elements outside the views written", what, stray);
+    cr_log_info("%s: %s", what, brc_plan_sku(p));
+    free(wy), free(wm), free(xs), free(ps), free(ms);
+    brc_plan_destroy(p);
+    tu_buf *all[] = {&Y, &X, &P, &M, &MI};
+    for (size_t e = 0; e < 5; e++) tu_buf_free(all[e]);
+}
+
+ParameterizedTestParameters(random, every_kind_and_dtype) {
+    static rjob jobs[] = {
+        {BRC_RANDOM_UNIFORM, BRC_F32, 0},    {BRC_RANDOM_UNIFORM, BRC_F64, 0},  {BRC_RANDOM_UNIFORM, BRC_F16, 0},
+        {BRC_RANDOM_UNIFORM, BRC_BF16, 0},   {BRC_RANDOM_NORMAL, BRC_F32, 0},   {BRC_RANDOM_NORMAL, BRC_F64, 0},
+        {BRC_RANDOM_NORMAL, BRC_F16, 0},     {BRC_RANDOM_NORMAL, BRC_BF16, 0},  {BRC_RANDOM_BERNOULLI, BRC_F32, 0},
+        {BRC_RANDOM_BERNOULLI, BRC_U8, 1},   {BRC_RANDOM_BERNOULLI, BRC_BOOL, 0}, {BRC_RANDOM_BERNOULLI, BRC_I64, 1},
+        {BRC_RANDOM_BERNOULLI, BRC_F64, 1},  {BRC_RANDOM_BERNOULLI, BRC_I32, 0}, {BRC_RANDOM_DROPOUT, BRC_F32, 0},
+        {BRC_RANDOM_DROPOUT, BRC_F64, 0},    {BRC_RANDOM_DROPOUT, BRC_BF16, 0}, {BRC_RANDOM_DROPOUT, BRC_F16, 0},
+        {BRC_RANDOM_DROPOUT_BACKWARD, BRC_F32, 0}, {BRC_RANDOM_DROPOUT_BACKWARD, BRC_BF16, 0},
+    };
+    return cr_make_param_array(rjob, jobs, sizeof jobs / sizeof jobs[0]);
+}
+
+ParameterizedTest(rjob *j, random, every_kind_and_dtype, .timeout = 600) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    for (int c = 0; c < NCASES; c++) run_case(ctx, j, &cases[c], c);
+    brc_context_destroy(ctx);
+}
+
+/* ---- statistics ------------------------------------------------------------------------------------------ */
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Kolmogorov-Smirnov distance of sorted v against cdf. */
+static double ks(const double *v, size_t n, double (*cdf)(double)) {
+    double dmax = 0;
+    for (size_t i = 0; i < n; i++) {
+        double f = cdf(v[i]), lo = f - (double)i / (double)n, hi = (double)(i + 1) / (double)n - f;
+        dmax = fmax(dmax, fmax(lo, hi));
+    }
+    return dmax;
+}
+static double cdf_unit(double x) { return x <= 0 ? 0 : x >= 1 ? 1 : x; }
+static double cdf_normal(double x) { return 0.5 * erfc(-x / sqrt(2.0)); }
+
+/* Draws n values of kind into host doubles (contiguous f32 or f64 output). */
+static double *draw(brc_context *ctx, int kind, brc_dtype dt, int64_t n, double a, double b, uint64_t seed,
+                    uint64_t offset) {
+    brc_random_desc d;
+    memset(&d, 0, sizeof d);
+    d.kind = (brc_random_kind)kind;
+    brc_tensor_desc_contiguous(&d.y, dt, 1, &n);
+    d.a = a, d.b = b;
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_random_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    tu_buf Y = tu_buf_new(dt, (size_t)n);
+    brc_philox ph = {seed, offset, NULL};
+    cr_assert_eq(brc_random_run(p, NULL, NULL, (void *)(uintptr_t)Y.d, NULL, &ph, NULL), BRC_STATUS_OK, "%s",
+                 brc_last_error());
+    tu_buf_download(&Y);
+    double *v = malloc((size_t)n * sizeof(double));
+    cr_assert(v);
+    for (int64_t i = 0; i < n; i++) v[i] = tu_buf_at(&Y, (size_t)i);
+    tu_buf_free(&Y);
+    brc_plan_destroy(p);
+    return v;
+}
+
+static void moments(const double *v, size_t n, double *mean, double *var) {
+    double s = 0, q = 0;
+    for (size_t i = 0; i < n; i++) s += v[i];
+    *mean = s / (double)n;
+    for (size_t i = 0; i < n; i++) q += (v[i] - *mean) * (v[i] - *mean);
+    *var = q / (double)(n - 1);
+}
+
+Test(random, moments_and_ks, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    const int64_t n = 1 << 20;
+    const double nd = (double)n;
+    /* KS at the 0.1% level: D < 1.95 / sqrt(n). Moments within 5 standard errors. */
+    const double dcrit = 1.95 / sqrt((double)n);
+    for (int t = 0; t < 2; t++) {
+        brc_dtype dt = t ? BRC_F64 : BRC_F32;
+        double mean, var;
+        double *u = draw(ctx, BRC_RANDOM_UNIFORM, dt, n, 0, 1, 1234 + (uint64_t)t, 99);
+        moments(u, (size_t)n, &mean, &var);
+        cr_expect(fabs(mean - 0.5) < 5 * sqrt(1.0 / 12 / nd), "%s uniform mean %g", brc_dtype_name(dt), mean);
+        cr_expect(fabs(var - 1.0 / 12) < 5 * sqrt(1.0 / 180 / nd), "%s uniform var %g", brc_dtype_name(dt), var);
+        qsort(u, (size_t)n, sizeof(double), cmp_d);
+        cr_expect(u[0] >= 0 && u[n - 1] < 1, "range [%g, %g]", u[0], u[n - 1]);
+        double D = ks(u, (size_t)n, cdf_unit);
+        cr_expect(D < dcrit, "%s uniform KS D = %g >= %g", brc_dtype_name(dt), D, dcrit);
+        free(u);
+        double *z = draw(ctx, BRC_RANDOM_NORMAL, dt, n, 0, 1, 777 + (uint64_t)t, 5);
+        moments(z, (size_t)n, &mean, &var);
+        cr_expect(fabs(mean) < 5 / sqrt((double)n), "%s normal mean %g", brc_dtype_name(dt), mean);
+        cr_expect(fabs(var - 1) < 5 * sqrt(2.0 / nd), "%s normal var %g", brc_dtype_name(dt), var);
+        qsort(z, (size_t)n, sizeof(double), cmp_d);
+        D = ks(z, (size_t)n, cdf_normal);
+        cr_expect(D < dcrit, "%s normal KS D = %g >= %g", brc_dtype_name(dt), D, dcrit);
+        /* Scaled: mean 3, std 0.5. */
+        free(z);
+        z = draw(ctx, BRC_RANDOM_NORMAL, dt, n, 3, 0.5, 778, 0);
+        moments(z, (size_t)n, &mean, &var);
+        cr_expect(fabs(mean - 3) < 5 * 0.5 / sqrt((double)n) && fabs(var - 0.25) < 5 * 0.25 * sqrt(2.0 / nd),
+                  "%s normal(3, 0.5): mean %g var %g", brc_dtype_name(dt), mean, var);
+        free(z);
+    }
+    /* Bernoulli p = 0.3 and dropout p = 0.25: frequencies. */
+    double *bv = draw(ctx, BRC_RANDOM_BERNOULLI, BRC_F32, n, 0.3, 0, 42, 0);
+    double mean, var;
+    moments(bv, (size_t)n, &mean, &var);
+    cr_expect(fabs(mean - 0.3) < 5 * sqrt(0.21 / nd), "bernoulli mean %g", mean);
+    free(bv);
+    /* Consecutive offsets advanced by brc_random_counters do not repeat: two draws differ. */
+    double *a1 = draw(ctx, BRC_RANDOM_UNIFORM, BRC_F32, 1000, 0, 1, 5, 0);
+    double *a2 = draw(ctx, BRC_RANDOM_UNIFORM, BRC_F32, 1000, 0, 1, 5, 250);
+    double *a3 = draw(ctx, BRC_RANDOM_UNIFORM, BRC_F32, 1000, 0, 1, 6, 0);
+    int same12 = 0, same13 = 0;
+    for (int i = 0; i < 1000; i++) same12 += a1[i] == a2[i], same13 += a1[i] == a3[i];
+    cr_expect(same12 < 5 && same13 < 5, "streams overlap: %d, %d equal values", same12, same13);
+    free(a1), free(a2), free(a3);
+    brc_context_destroy(ctx);
+}
+
+/* ---- seed and offset from device memory, captured ----------------------------------------------------- */
+
+Test(random, device_seed_offset_and_graph_replay, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    const int64_t n = 100003;
+    brc_random_desc d;
+    memset(&d, 0, sizeof d);
+    d.kind = BRC_RANDOM_DROPOUT;
+    brc_tensor_desc_contiguous(&d.y, BRC_BF16, 1, &n);
+    d.x = d.y;
+    brc_tensor_desc_contiguous(&d.mask, BRC_BOOL, 1, &n);
+    d.a = 0.4;
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_random_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_eq(brc_random_counters(p), (uint64_t)((n + 3) / 4));
+    tu_buf X = tu_buf_new(BRC_BF16, (size_t)n), Y = tu_buf_new(BRC_BF16, (size_t)n), M = tu_buf_new(BRC_U8, (size_t)n);
+    tu_buf R = tu_buf_new(BRC_BF16, (size_t)n), RM = tu_buf_new(BRC_U8, (size_t)n), S = tu_buf_new(BRC_I64, 2);
+    uint64_t rng = 3;
+    for (int64_t i = 0; i < n; i++) put(&X, i, tu_uniform(&rng, -2, 2));
+    tu_buf_upload(&X);
+    void *x = (void *)(uintptr_t)X.d, *y = (void *)(uintptr_t)Y.d, *m = (void *)(uintptr_t)M.d;
+    CUstream s;
+    cr_assert_eq(brc__cu()->cuStreamCreate(&s, 0), CUDA_SUCCESS);
+    /* Capture once with the seed/offset in device memory. */
+    CUgraph graph;
+    CUgraphExec exec;
+    brc_philox dev = {0, 0, (const uint64_t *)(uintptr_t)S.d};
+    cr_assert_eq(brc__cu()->cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
+    cr_assert_eq(brc_random_run(p, x, NULL, y, m, &dev, (brc_stream)s), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_assert_eq(brc__cu()->cuStreamEndCapture(s, &graph), CUDA_SUCCESS);
+    cr_assert_eq(brc__cu()->cuGraphInstantiateWithFlags(&exec, graph, 0), CUDA_SUCCESS);
+    const uint64_t states[3][2] = {{1, 0}, {1, 25001}, {0xdeadbeefcafef00dull, (uint64_t)-7}};
+    for (int k = 0; k < 3; k++) {
+        /* Replay with new values written into device memory ... */
+        memcpy(S.h, states[k], 16);
+        tu_buf_upload(&S);
+        poison(&Y);
+        poison(&M);
+        cr_assert_eq(brc__cu()->cuGraphLaunch(exec, s), CUDA_SUCCESS);
+        cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
+        tu_buf_download(&Y);
+        tu_buf_download(&M);
+        /* ... equals a run with the same values by value. */
+        brc_philox byval = {states[k][0], states[k][1], NULL};
+        cr_assert_eq(brc_random_run(p, x, NULL, (void *)(uintptr_t)R.d, (void *)(uintptr_t)RM.d, &byval, NULL),
+                     BRC_STATUS_OK, "%s", brc_last_error());
+        tu_buf_download(&R);
+        tu_buf_download(&RM);
+        cr_expect(memcmp(Y.h, R.h, (size_t)n * 2) == 0 && memcmp(M.h, RM.h, (size_t)n) == 0,
+                  "replay %d differs from the by-value run", k);
+        long kept = 0;
+        for (int64_t i = 0; i < n; i++) kept += M.h[i];
+        cr_expect(fabs((double)kept / (double)n - 0.6) < 0.01, "replay %d kept %ld of %lld", k, kept, (long long)n);
+    }
+    brc__cu()->cuGraphExecDestroy(exec);
+    brc__cu()->cuGraphDestroy(graph);
+    brc__cu()->cuStreamDestroy(s);
+    brc_plan_destroy(p);
+    tu_buf *all[] = {&X, &Y, &M, &R, &RM, &S};
+    for (size_t e = 0; e < 6; e++) tu_buf_free(all[e]);
+    brc_context_destroy(ctx);
+}
+
+/* ---- run-time errors and in place ------------------------------------------------------------------- */
+
+Test(random, run_errors_and_in_place, .timeout = 120) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    const int64_t n = 1000;
+    brc_random_desc d;
+    memset(&d, 0, sizeof d);
+    d.kind = BRC_RANDOM_DROPOUT;
+    brc_tensor_desc_contiguous(&d.y, BRC_F32, 1, &n);
+    d.x = d.y;
+    brc_tensor_desc_contiguous(&d.mask, BRC_U8, 1, &n);
+    d.a = 0.5;
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_random_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    tu_buf X = tu_buf_new(BRC_F32, (size_t)n), Y = tu_buf_new(BRC_F32, (size_t)n), M = tu_buf_new(BRC_U8, (size_t)n);
+    uint64_t rng = 9;
+    for (int64_t i = 0; i < n; i++) put(&X, i, tu_uniform(&rng, 1, 2));
+    tu_buf_upload(&X);
+    void *x = (void *)(uintptr_t)X.d, *y = (void *)(uintptr_t)Y.d, *m = (void *)(uintptr_t)M.d;
+    brc_philox ph = {11, 22, NULL};
+    cr_expect_eq(brc_random_run(p, x, NULL, y, m, NULL, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "philox is NULL") != NULL, "%s", brc_last_error());
+    cr_expect_eq(brc_random_run(p, x, NULL, y, NULL, &ph, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "mask is NULL") != NULL, "%s", brc_last_error());
+    cr_expect_eq(brc_random_run(p, x, NULL, y, y, &ph, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "y and mask are one buffer") != NULL, "%s", brc_last_error());
+    brc_philox bad = {0, 0, (const uint64_t *)((uintptr_t)M.d + 4)};
+    cr_expect_eq(brc_random_run(p, x, NULL, y, m, &bad, NULL), BRC_STATUS_MISALIGNED);
+    /* Misaligned data pointers take the scalar path: the same values one element later. */
+    cr_assert_eq(brc_random_run(p, x, NULL, y, m, &ph, NULL), BRC_STATUS_OK, "%s", brc_last_error());
+    tu_buf_download(&Y);
+    float ref[1000];
+    memcpy(ref, Y.h, sizeof ref);
+    /* In place gives the same bits. */
+    cr_assert_eq(brc_random_run(p, x, NULL, x, m, &ph, NULL), BRC_STATUS_OK, "%s", brc_last_error());
+    tu_buf_download(&X);
+    cr_expect(memcmp(X.h, ref, sizeof ref) == 0, "in place differs");
+    brc_plan_destroy(p);
+    /* A 999-element view at a 4-byte offset: unaligned for the vector path. */
+    int64_t n2 = 999;
+    d.kind = BRC_RANDOM_UNIFORM;
+    d.a = 0, d.b = 1;
+    brc_tensor_desc_contiguous(&d.y, BRC_F32, 1, &n2);
+    cr_assert_eq(brc_random_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    poison(&Y);
+    cr_assert_eq(brc_random_run(p, NULL, NULL, (char *)y + 4, NULL, &ph, NULL), BRC_STATUS_OK, "%s", brc_last_error());
+    tu_buf_download(&Y);
+    cr_expect(poisoned(&Y, 0), "element before the view written");
+    for (int64_t i = 0; i < n2; i++) {
+        int keep;
+        double tol, want = ref_value(BRC_RANDOM_UNIFORM, BRC_F32, 11, 22, i, 0, 1, 0, 0, 0, &keep, &tol);
+        if (tu_buf_at(&Y, (size_t)i + 1) != want) {
+            cr_expect(0, "unaligned uniform element %lld: %g, want %g", (long long)i, tu_buf_at(&Y, (size_t)i + 1), want);
+            break;
+        }
+    }
+    brc_plan_destroy(p);
+    cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
+    tu_buf_free(&X), tu_buf_free(&Y), tu_buf_free(&M);
+    brc_context_destroy(ctx);
+}
