@@ -504,6 +504,7 @@ static int cmd_ops(int argc, char **argv) {
     };
 #define X(N, n, num) printf("| %s | %s | %s |\n", #n, fill_notes[num][0], fill_notes[num][1]);
     BRC_FILL_KINDS(X)
+#undef X
     printf("\n## Random, counter-based (`random.h`; counters, descriptors and kernel choice in docs/random.md)\n\n"
            "Philox4x32-10; every value a function of (seed, offset, logical index) alone: the same bits for any\n"
            "strides and launch shape. Seed and offset by value or read from device memory (graph replay). Tested\n"

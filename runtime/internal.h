@@ -386,10 +386,10 @@ BRC__INTERNAL void brc__manifest_free(brc__manifest *m);
  * kind in f32, f16 and bf16, the casts among f32, f16, bf16 and the two fp8 formats, a few
  * reductions (sum, mean, max, argmax, var, logsumexp of 32768x4096 rows in f32 and bf16), the
  * scans (each kind forward in f32 and bf16, rows of 4096 and cols; cumsum backward), common
- * shapes of the channel norms, cross_entropy and the row-wise family, and the movement kernels
- * (copies and transposes by element size, concat / split of 2..4 tensors, fills, aranges). */
- * shapes of the channel norms, cross_entropy and the row-wise family, the random draws and
- * dropout, and embedding / index_select / gather of rows of 4096 with the embedding backward. */
+ * shapes of the channel norms, cross_entropy and the row-wise family, the movement kernels
+ * (copies and transposes by element size, concat / split of 2..4 tensors, fills, aranges), the
+ * random draws and dropout, and embedding / index_select / gather of rows of 4096 with the
+ * embedding backward. */
 BRC__INTERNAL brc_status brc__manifest_default(brc__manifest *m);
 
 /* BARACUDA_RECORD: appends descriptor to the record manifest unless it is there already
