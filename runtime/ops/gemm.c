@@ -377,6 +377,52 @@ static cublasLtEpilogue_t epilogue_of(const problem *p) {
     return (cublasLtEpilogue_t)e;
 }
 
+/* The per-call pointers of a matmul descriptor; those the problem does not use are ignored. */
+typedef struct lt_ptrs {
+    const void *bias;
+    void *aux;
+    const void *a_scale, *b_scale, *d_scale;
+    void *amax_d;
+} lt_ptrs;
+
+/* Sets q's pointers on md: at plan time placeholders (the heuristic looks at their alignment),
+ * at run time the caller's, on a copy of the plan's descriptor. */
+static cublasStatus_t set_ptrs(const gemm_impl *im, cublasLtMatmulDescOpaque_t *md, const lt_ptrs *q) {
+    const problem *p = &im->p;
+    bool fp8 = is_fp8(p->ta), fp8d = fp8 && is_fp8(p->td);
+    const struct {
+        bool on;
+        cublasLtMatmulDescAttributes_t attr;
+        const void *val;
+    } set[] = {{p->use_bias, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &q->bias},
+               {p->use_aux && !im->post_gelu, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &q->aux},
+               {fp8, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &q->a_scale},
+               {fp8, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &q->b_scale},
+               {fp8d, CUBLASLT_MATMUL_DESC_D_SCALE_POINTER, &q->d_scale},
+               {fp8d, CUBLASLT_MATMUL_DESC_AMAX_D_POINTER, &q->amax_d}};
+    for (size_t i = 0; i < sizeof set / sizeof set[0]; i++) {
+        if (!set[i].on) continue;
+        cublasStatus_t s = brc__lt()->cublasLtMatmulDescSetAttribute(md, set[i].attr, set[i].val, sizeof(void *));
+        if (s != CUBLAS_STATUS_SUCCESS) return s;
+    }
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+/* alpha or beta in the plan's scale type (cuBLASLt reads the one the descriptor names). */
+typedef union lt_scalar {
+    double d;
+    float f;
+    int32_t i;
+} lt_scalar;
+
+static lt_scalar scalar_of(const gemm_impl *im, double v) {
+    lt_scalar s;
+    if (im->scale_type == CUDA_R_64F) s.d = v;
+    else if (im->scale_type == CUDA_R_32I) s.i = (int32_t)v;
+    else s.f = (float)v;
+    return s;
+}
+
 /* The matmul descriptor and layouts of the problem (pointers set to 256-aligned placeholders,
  * which is what the heuristic looks at; run sets the real ones on a copy). */
 static brc_status lt_describe(gemm_impl *im, bool tf32, const char *desc) {
@@ -395,23 +441,16 @@ static brc_status lt_describe(gemm_impl *im, bool tf32, const char *desc) {
     LT_CALL(lt->cublasLtMatmulDescSetAttribute(md, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb), "TRANSB");
     cublasLtEpilogue_t epi = epilogue_of(p);
     LT_CALL(lt->cublasLtMatmulDescSetAttribute(md, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi), "EPILOGUE");
-    const void *placeholder = (const void *)(uintptr_t)256;
     if (p->use_bias) {
         cudaDataType_t bt = cuda_type(p->tbias);
         LT_CALL(lt->cublasLtMatmulDescSetAttribute(md, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt),
                 "BIAS_DATA_TYPE");
-        LT_CALL(lt->cublasLtMatmulDescSetAttribute(md, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &placeholder,
-                                                   sizeof placeholder),
-                "BIAS_POINTER");
         if (p->batch > 1)
             LT_CALL(lt->cublasLtMatmulDescSetAttribute(md, CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE, &p->bias_bstride,
                                                        sizeof p->bias_bstride),
                     "BIAS_BATCH_STRIDE");
     }
     if (p->use_aux && !im->post_gelu) {
-        LT_CALL(lt->cublasLtMatmulDescSetAttribute(md, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &placeholder,
-                                                   sizeof placeholder),
-                "EPILOGUE_AUX_POINTER");
         LT_CALL(lt->cublasLtMatmulDescSetAttribute(md, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &p->aux.ld, sizeof p->aux.ld),
                 "EPILOGUE_AUX_LD");
         if (p->batch > 1)
@@ -419,17 +458,9 @@ static brc_status lt_describe(gemm_impl *im, bool tf32, const char *desc) {
                                                        &p->aux.bstride, sizeof p->aux.bstride),
                     "EPILOGUE_AUX_BATCH_STRIDE");
     }
-    if (is_fp8(p->ta)) {
-        const void *sp = placeholder;
-        LT_CALL(lt->cublasLtMatmulDescSetAttribute(md, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &sp, sizeof sp), "A_SCALE");
-        LT_CALL(lt->cublasLtMatmulDescSetAttribute(md, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &sp, sizeof sp), "B_SCALE");
-        if (is_fp8(p->td)) {
-            LT_CALL(lt->cublasLtMatmulDescSetAttribute(md, CUBLASLT_MATMUL_DESC_D_SCALE_POINTER, &sp, sizeof sp),
-                    "D_SCALE");
-            LT_CALL(lt->cublasLtMatmulDescSetAttribute(md, CUBLASLT_MATMUL_DESC_AMAX_D_POINTER, &sp, sizeof sp),
-                    "AMAX_D");
-        }
-    }
+    void *placeholder = (void *)(uintptr_t)256;
+    lt_ptrs ph = {placeholder, placeholder, placeholder, placeholder, placeholder, placeholder};
+    LT_CALL(set_ptrs(im, md, &ph), "cublasLtMatmulDescSetAttribute(pointers)");
     brc_status st;
     /* With erf gelu and aux, the matmul writes the pre-activation into aux ("D" for cuBLASLt) and
      * the pass writes D from it. */
@@ -496,33 +527,17 @@ static double time_candidate(cublasLtHandle_t h, gemm_impl *im, const cublasLtMa
                              CUdeviceptr buf[4], CUdeviceptr ws, CUstream stream, CUevent ev[2]) {
     const brc__lt_api *lt = brc__lt();
     const brc__cu_api *cu = brc__cu();
-    double alpha_d = 1, beta_d = 0;
-    float alpha_f = 1, beta_f = 0;
-    int32_t alpha_i = 1, beta_i = 0;
-    const void *alpha = im->scale_type == CUDA_R_64F ? (const void *)&alpha_d
-                        : im->scale_type == CUDA_R_32I ? (const void *)&alpha_i : (const void *)&alpha_f;
-    const void *beta = im->scale_type == CUDA_R_64F ? (const void *)&beta_d
-                       : im->scale_type == CUDA_R_32I ? (const void *)&beta_i : (const void *)&beta_f;
+    lt_scalar alpha = scalar_of(im, 1), beta = scalar_of(im, 0);
     cublasLtMatmulDescOpaque_t md = im->md;
-    const problem *p = &im->p;
     /* Scale pointers and the bias read a buffer of ones-ish bytes; aux writes into buf[3]. */
     void *any = (void *)(uintptr_t)buf[3];
-    if (p->use_bias) lt->cublasLtMatmulDescSetAttribute(&md, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &any, sizeof any);
-    if (p->use_aux && !im->post_gelu)
-        lt->cublasLtMatmulDescSetAttribute(&md, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &any, sizeof any);
-    if (is_fp8(p->ta)) {
-        lt->cublasLtMatmulDescSetAttribute(&md, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &any, sizeof any);
-        lt->cublasLtMatmulDescSetAttribute(&md, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &any, sizeof any);
-        if (is_fp8(p->td)) {
-            lt->cublasLtMatmulDescSetAttribute(&md, CUBLASLT_MATMUL_DESC_D_SCALE_POINTER, &any, sizeof any);
-            lt->cublasLtMatmulDescSetAttribute(&md, CUBLASLT_MATMUL_DESC_AMAX_D_POINTER, &any, sizeof any);
-        }
-    }
+    lt_ptrs scratch = {any, any, any, any, any, any};
+    if (set_ptrs(im, &md, &scratch) != CUBLAS_STATUS_SUCCESS) return INFINITY;
     double t[5];
     for (int rep = -1; rep < 5; rep++) {
         cu->cuEventRecord(ev[0], stream);
         for (int i = 0; i < 5; i++)
-            if (lt->cublasLtMatmul(h, &md, alpha, (void *)buf[0], &im->la, (void *)buf[1], &im->lb, beta,
+            if (lt->cublasLtMatmul(h, &md, &alpha, (void *)buf[0], &im->la, (void *)buf[1], &im->lb, &beta,
                                    (void *)buf[2], &im->lc, (void *)buf[2], &im->ld, &r->algo, (void *)ws,
                                    r->workspaceSize, stream) != CUBLAS_STATUS_SUCCESS)
                 return INFINITY;
@@ -936,35 +951,19 @@ brc_status brc_gemm_run(const brc_plan *plan, const brc_gemm_args *x, brc_stream
                           plan->workspace, WS_ALIGN, x->workspace, x->workspace_size, plan->descriptor);
     const brc__lt_api *lt = brc__lt();
     cublasLtHandle_t h = plan->ctx->lt_handle;
+    if (is_fp8(p->ta) && (!x->a_scale || !x->b_scale || (is_fp8(p->td) && !x->d_scale)))
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                          "brc_gemm_run: an fp8 GEMM needs a_scale, b_scale%s (device f32; pass a pointer to 1.0f "
+                          "for no scaling) (%s)",
+                          is_fp8(p->td) ? " and d_scale" : "", plan->descriptor);
+    /* With erf gelu and aux the matmul keeps the pre-activation in aux, the pass writes D. */
+    void *dout = p->use_aux && im->post_gelu ? x->aux : x->d;
+    /* A' and B' are B and A when D is row-major: so are their scales. */
+    lt_ptrs q = {x->bias, x->aux, p->swapped ? x->b_scale : x->a_scale, p->swapped ? x->a_scale : x->b_scale,
+                 x->d_scale, x->amax_d};
     cublasLtMatmulDescOpaque_t md = im->md;
-    if (p->use_bias) lt->cublasLtMatmulDescSetAttribute(&md, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &x->bias, sizeof x->bias);
-    void *dout = x->d;
-    if (p->use_aux) {
-        if (im->post_gelu) dout = x->aux; /* the matmul keeps the pre-activation there */
-        else lt->cublasLtMatmulDescSetAttribute(&md, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &x->aux, sizeof x->aux);
-    }
-    if (is_fp8(p->ta)) {
-        const float *as = x->a_scale ? x->a_scale : NULL, *bs = x->b_scale ? x->b_scale : NULL;
-        const float *s1 = p->swapped ? bs : as, *s2 = p->swapped ? as : bs;
-        if (!s1 || !s2 || (is_fp8(p->td) && !x->d_scale))
-            return brc__error(BRC_STATUS_INVALID_ARGUMENT,
-                              "brc_gemm_run: an fp8 GEMM needs a_scale, b_scale%s (device f32; pass a pointer to 1.0f "
-                              "for no scaling) (%s)",
-                              is_fp8(p->td) ? " and d_scale" : "", plan->descriptor);
-        lt->cublasLtMatmulDescSetAttribute(&md, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &s1, sizeof s1);
-        lt->cublasLtMatmulDescSetAttribute(&md, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &s2, sizeof s2);
-        if (is_fp8(p->td)) {
-            lt->cublasLtMatmulDescSetAttribute(&md, CUBLASLT_MATMUL_DESC_D_SCALE_POINTER, &x->d_scale, sizeof x->d_scale);
-            lt->cublasLtMatmulDescSetAttribute(&md, CUBLASLT_MATMUL_DESC_AMAX_D_POINTER, &x->amax_d, sizeof x->amax_d);
-        }
-    }
-    double ad = x->alpha, bd = x->beta;
-    float af = (float)x->alpha, bf = (float)x->beta;
-    int32_t ai = (int32_t)x->alpha, bi = (int32_t)x->beta;
-    const void *alpha = im->scale_type == CUDA_R_64F ? (const void *)&ad
-                        : im->scale_type == CUDA_R_32I ? (const void *)&ai : (const void *)&af;
-    const void *beta = im->scale_type == CUDA_R_64F ? (const void *)&bd
-                       : im->scale_type == CUDA_R_32I ? (const void *)&bi : (const void *)&bf;
+    set_ptrs(im, &md, &q); /* the same attributes took placeholders at plan time */
+    lt_scalar alpha = scalar_of(im, x->alpha), beta = scalar_of(im, x->beta);
     uintptr_t any = (uintptr_t)x->a | (uintptr_t)x->b | (uintptr_t)x->d | (p->use_c ? (uintptr_t)x->c : 0) |
                     (p->use_aux ? (uintptr_t)x->aux : 0) | (p->use_bias ? (uintptr_t)x->bias : 0);
     const cublasLtMatmulAlgo_t *algo = &im->algo[any % ALIGN_BIG ? 1 : 0];
@@ -973,7 +972,7 @@ brc_status brc_gemm_run(const brc_plan *plan, const brc_gemm_args *x, brc_stream
     /* cuBLASLt takes the layouts as non-const; it does not write them. */
     cublasLtMatrixLayout_t la = (cublasLtMatrixLayout_t)&im->la, lb = (cublasLtMatrixLayout_t)&im->lb,
                            lc = (cublasLtMatrixLayout_t)&im->lc, ld = (cublasLtMatrixLayout_t)&im->ld;
-    cublasStatus_t s = lt->cublasLtMatmul(h, &md, alpha, a1, la, b1, lb, beta, p->use_c ? x->c : dout, lc, dout, ld,
+    cublasStatus_t s = lt->cublasLtMatmul(h, &md, &alpha, a1, la, b1, lb, &beta, p->use_c ? x->c : dout, lc, dout, ld,
                                           algo, plan->workspace ? x->workspace : NULL,
                                           plan->workspace, (cudaStream_t)stream);
     brc__ctx_leave(pushed);
