@@ -366,6 +366,12 @@ BRC__INTERNAL brc_status brc__index_from_desc(brc_context *ctx, brc__desc *d, br
 /* Test hook: launch indexing plans on this many CTAs (0: the plan's own grid). */
 BRC__INTERNAL void brc__index_grid_override(unsigned grid);
 
+/* attention (ops/attention.c). */
+BRC__INTERNAL brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
+/* Test hook: force the packed/split forward (1), the tiled one (0) or the choice by shape (-1), and
+ * a split count (0: the plan's own; > 0 also splits a tiled forward). */
+BRC__INTERNAL void brc__attention_force(int decode, int split);
+
 /* Makes the plan a descriptor names. Errors name the column: "column 12: unknown key 'foo'". */
 BRC__INTERNAL brc_status brc__plan_from_descriptor(brc_context *ctx, const char *text,
                                                    brc_plan **out);
@@ -430,7 +436,8 @@ typedef enum brc__family {
     BRC__FAM_PAD,
     BRC__FAM_PAD_BWD,
     BRC__FAM_RANDOM,
-    BRC__FAM_INDEX
+    BRC__FAM_INDEX,
+    BRC__FAM_ATTENTION
 } brc__family;
 
 typedef struct brc__plan_vt {

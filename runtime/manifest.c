@@ -52,6 +52,7 @@ static const struct {
     {"fill", brc__fill_from_desc},
     {"pad", brc__pad_from_desc},
     {"random", brc__random_from_desc},
+    {"attention", brc__attention_from_desc},
     {"index", brc__index_from_desc},
 };
 

@@ -1,0 +1,846 @@
+// Flash attention on tensor cores (mma.sync m16n8k16, sm_80 and newer): forward with an online
+// softmax, an optional KV split with a combine step, and a deterministic backward in two kernels
+// (dK/dV per KV tile, dQ per query tile) after a rowsum(dO * O) pass. Semantics: attention.h.
+//
+// Layout of a CTA. Each warp owns 16 rows of the tile it accumulates (queries in the forward and
+// the dQ kernel, keys in the dK/dV kernel). Operand tiles live in shared memory with rows padded
+// by 8 elements (row pitch D + 8: 16-byte chunks of consecutive rows fall in distinct banks for
+// ldmatrix). S = Q K^T leaves each thread the C fragment (rows g, g + 8; columns 2t, 2t + 1 of
+// every n8 tile, g = lane / 4, t = lane % 4), which is the A fragment of the next product once
+// packed to halves, so P never goes through shared memory.
+//
+// Scores are kept in the log2 domain (x = s * log2 e) so that exp2 is one instruction. Rows are
+// "packed" when gp > 1: row m of a tile is query i = m % sq of head g0 + m / sq, so the query
+// heads of one KV head share each K/V tile (decode reads every KV head once).
+//
+// The specialization snippet defines struct brc_attn { typedef T (f16 | bf16), MT (mask type);
+// enum D, WARPS, MTILES (m16 tiles a warp, forward), BN, BQ, QREG, WINDOW, SOFTCAP, ALIBI, MASK (0 none, 1 additive, 2 bool),
+// DROPOUT, VARLEN, SPLIT, WHICH (dK/dV kernel: 1 dV, 2 dK, 3 both) } and the kernels.
+namespace brc {
+
+// 8-byte fields only; mirrored by struct attn_args in ops/attention.c.
+struct attn_args {
+    const void *q, *k, *v;
+    void *o;
+    float *lse;
+    const void *dout;
+    void *dq, *dk, *dv;
+    const void *mask;
+    const float *alibi;
+    const int *cu_q, *cu_k;
+    float *dsum;              // backward: rowsum(dO * O) by row id
+    float *part_o, *part_lse; // split forward: partial results by (split, row id)
+    const u64 *dev;           // dropout: {seed, offset} in device memory, or null
+    u64 seed, offset;
+    i64 B, H, Hkv, Sq, Sk;    // varlen: Sq, Sk are the bounds
+    i64 gp, nsplit, tq;       // packed heads a tile; KV splits; varlen: total query rows
+    i64 q_s[3], k_s[3], v_s[3], o_s[3], do_s[3], dq_s[3], dk_s[3], dv_s[3]; // (batch, seq, head)
+    i64 l_s[3];               // lse: (batch, head, seq)
+    i64 m_s[4];               // mask: (batch, head, i, j)
+    i64 a_sb;                 // alibi: batch stride (0 for [H])
+    i64 wl, wr;               // window (-1: unbounded)
+    i64 jblocks;              // dropout: Philox blocks a row, ceil(Sk / 4)
+    double scale, softcap, p_drop, rkeep;
+};
+
+struct attn_seq {
+    int sq, sk; // lengths (below 2^31)
+    i64 q0, k0; // first rows in the packed tensors (varlen)
+};
+
+template <int VARLEN> __device__ __forceinline__ attn_seq attn_seq_of(const attn_args &a, int b) {
+    attn_seq s;
+    if (VARLEN) {
+        s.q0 = a.cu_q[b], s.k0 = a.cu_k[b];
+        i64 lq = a.cu_q[b + 1] - s.q0, lk = a.cu_k[b + 1] - s.k0;
+        s.sq = (int)(lq < a.Sq ? lq : a.Sq);
+        s.sk = (int)(lk < a.Sk ? lk : a.Sk);
+        if (s.sq < 0) s.sq = 0;
+        if (s.sk < 0) s.sk = 0;
+    } else {
+        s.q0 = s.k0 = 0, s.sq = (int)a.Sq, s.sk = (int)a.Sk;
+    }
+    return s;
+}
+
+// Row id of (b, head, i): the index of lse-like per-row data in the workspace and of the
+// dropout row (attention.h).
+template <int VARLEN>
+__device__ __forceinline__ i64 attn_row_id(const attn_args &a, int b, i64 head, const attn_seq &s, i64 i) {
+    return VARLEN ? head * a.tq + s.q0 + i : ((i64)b * a.H + head) * a.Sq + i;
+}
+
+__device__ __forceinline__ u32 smem_addr(const void *p) { return (u32)__cvta_generic_to_shared(p); }
+
+__device__ __forceinline__ void cp_async16(void *dst, const void *src, bool pred) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(smem_addr(dst)), "l"(src),
+                 "r"(pred ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;" ::: "memory"); }
+
+__device__ __forceinline__ void ldsm_x4(u32 r[4], const void *p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldsm_x4_t(u32 r[4], const void *p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_addr(p)));
+}
+
+template <class T> struct attn_mma;
+template <> struct attn_mma<f16> {
+    static __device__ __forceinline__ void run(float c[4], const u32 a[4], u32 b0, u32 b1) {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                     "{%0,%1,%2,%3};"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    }
+    static __device__ __forceinline__ u32 pack(float lo, float hi) {
+        u32 r;
+        asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+        return r;
+    }
+};
+template <> struct attn_mma<bf16> {
+    static __device__ __forceinline__ void run(float c[4], const u32 a[4], u32 b0, u32 b1) {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                     "{%0,%1,%2,%3};"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    }
+    static __device__ __forceinline__ u32 pack(float lo, float hi) {
+        u32 r;
+        asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+        return r;
+    }
+};
+
+// Shared-memory addresses of this lane's ldmatrix row for a 16x16 block at (r0, c0) of a tile
+// with pitch LD: as the A operand (row-major, rows = M), as two B operands from [n][k] storage
+// (non-transposed), and as two B operands from [k][n] storage (transposed).
+template <int LD> __device__ __forceinline__ int lds_a(int lane, int r0, int c0) {
+    return (r0 + (lane & 15)) * LD + c0 + (lane >> 4) * 8;
+}
+template <int LD> __device__ __forceinline__ int lds_bn(int lane, int r0, int c0) {
+    return (r0 + ((lane >> 4) << 3) + (lane & 7)) * LD + c0 + ((lane >> 3) & 1) * 8;
+}
+template <int LD> __device__ __forceinline__ int lds_bt(int lane, int r0, int c0) {
+    return (r0 + ((lane >> 3) & 1) * 8 + (lane & 7)) * LD + c0 + ((lane >> 4) << 3);
+}
+
+// acc[NT8][4] += A(16 x 16*KS, from smem rows ar0 of As) * B^T, B stored [n][k] in Bs (rows
+// br0 .. br0 + 8 NT8). A from registers when af is given.
+template <class T, int LD, int KS, int NT8>
+__device__ __forceinline__ void mma_abt(float (*acc)[4], const T *As, int ar0, const T *Bs, int br0, int lane) {
+#pragma unroll
+    for (int kk = 0; kk < KS; kk++) {
+        u32 af[4];
+        ldsm_x4(af, As + lds_a<LD>(lane, ar0, kk * 16));
+#pragma unroll
+        for (int nn = 0; nn < NT8 / 2; nn++) {
+            u32 bf[4];
+            ldsm_x4(bf, Bs + lds_bn<LD>(lane, br0 + nn * 16, kk * 16));
+            attn_mma<T>::run(acc[2 * nn], af, bf[0], bf[1]);
+            attn_mma<T>::run(acc[2 * nn + 1], af, bf[2], bf[3]);
+        }
+    }
+}
+
+// acc[ND8][4] += P (16 x 16*KS, packed A fragments in pa) * B, B stored [k][n] in Bs (rows
+// br0 .. br0 + 16 KS, columns 0 .. 8 ND8).
+template <class T, int LD, int KS, int ND8>
+__device__ __forceinline__ void mma_pb(float (*acc)[4], const u32 (*pa)[4], const T *Bs, int br0, int lane) {
+#pragma unroll
+    for (int kk = 0; kk < KS; kk++) {
+#pragma unroll
+        for (int dn = 0; dn < ND8 / 2; dn++) {
+            u32 bf[4];
+            ldsm_x4_t(bf, Bs + lds_bt<LD>(lane, br0 + kk * 16, dn * 16));
+            attn_mma<T>::run(acc[2 * dn], pa[kk], bf[0], bf[1]);
+            attn_mma<T>::run(acc[2 * dn + 1], pa[kk], bf[2], bf[3]);
+        }
+    }
+}
+
+// C fragments (16 x 16*KS as 2 KS n8 tiles) -> A fragments in halves.
+template <class T, int KS>
+__device__ __forceinline__ void pack_a(u32 (*pa)[4], const float (*c)[4]) {
+#pragma unroll
+    for (int kk = 0; kk < KS; kk++) {
+        pa[kk][0] = attn_mma<T>::pack(c[2 * kk][0], c[2 * kk][1]);
+        pa[kk][1] = attn_mma<T>::pack(c[2 * kk][2], c[2 * kk][3]);
+        pa[kk][2] = attn_mma<T>::pack(c[2 * kk + 1][0], c[2 * kk + 1][1]);
+        pa[kk][3] = attn_mma<T>::pack(c[2 * kk + 1][2], c[2 * kk + 1][3]);
+    }
+}
+
+// rows x D tile rows of a [.., D] operand into shared memory (pitch D + 8) by 16-byte chunks;
+// row r's source is rowp(r) (null: zero fill, with any as the never-read address).
+template <class T, int D, int NT, class F>
+__device__ __forceinline__ void load_tile(T *dst, int rows, const T *any, F rowp) {
+    enum { ND = D / 8, LD = D + 8 };
+    for (int c = threadIdx.x; c < rows * ND; c += NT) {
+        int r = c / ND, ch = c % ND;
+        const T *src = rowp(r);
+        cp_async16(dst + r * LD + ch * 8, src ? src + ch * 8 : any, src != nullptr);
+    }
+}
+
+// Loads tiles of BN rows of one K or V head (rows j = t BN + r of the sequence; rows past sk
+// zero-filled). With NT a multiple of D / 8 each thread keeps its column chunk and first row, so
+// a tile costs one pointer step a row, not a division a chunk.
+template <class T, int D, int NT, int BN> struct kv_loader {
+    enum { ND = D / 8, LD = D + 8, FAST = NT % ND == 0 };
+    const T *base; // row 0 of the head, at this thread's chunk
+    i64 stride;
+    int r0, ch, sk;
+    __device__ __forceinline__ kv_loader(const T *p, i64 off, i64 stride_, int sk_) : stride(stride_), sk(sk_) {
+        r0 = threadIdx.x / ND, ch = threadIdx.x % ND;
+        base = p + off + ch * 8;
+    }
+    __device__ __forceinline__ void load(T *dst, int t) const {
+        if (FAST) {
+#pragma unroll
+            for (int i = 0; i < BN * ND / NT; i++) {
+                int r = r0 + i * (NT / ND), j = t * BN + r;
+                cp_async16(dst + r * LD + ch * 8, base + (j < sk ? (i64)j * stride : 0), j < sk);
+            }
+        } else {
+            for (int c = threadIdx.x; c < BN * ND; c += NT) {
+                int r = c / ND, cc = c % ND, j = t * BN + r;
+                cp_async16(dst + r * LD + cc * 8, base - ch * 8 + cc * 8 + (j < sk ? (i64)j * stride : 0), j < sk);
+            }
+        }
+    }
+};
+
+// Writes a warp's 16 rows of f32 accumulators (scaled per row) through its own 16 rows of the
+// shared tile st (pitch D + 8) to rows given by rowp(r) (null: skip), 16 bytes a store.
+template <class T, int D, class F>
+__device__ __forceinline__ void store_rows(T *st, const float (*acc)[4], float s0, float s1, int lane, F rowp) {
+    enum { ND = D / 8, LD = D + 8 };
+    const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int n = 0; n < ND; n++) {
+        *reinterpret_cast<u32 *>(st + g * LD + n * 8 + 2 * t) = attn_mma<T>::pack(acc[n][0] * s0, acc[n][1] * s0);
+        *reinterpret_cast<u32 *>(st + (g + 8) * LD + n * 8 + 2 * t) =
+            attn_mma<T>::pack(acc[n][2] * s1, acc[n][3] * s1);
+    }
+    __syncwarp();
+    for (int c = lane; c < 16 * ND; c += 32) {
+        int r = c / ND, ch = c % ND;
+        T *dst = rowp(r);
+        if (dst) *reinterpret_cast<uint4 *>(dst + ch * 8) = *reinterpret_cast<const uint4 *>(st + r * LD + ch * 8);
+    }
+    __syncwarp();
+}
+
+__device__ __forceinline__ float quad_max(float v) {
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+    return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+__device__ __forceinline__ float quad_sum(float v) {
+    v += __shfl_xor_sync(0xffffffffu, v, 1);
+    return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
+
+#define BRC_INF __int_as_float(0x7f800000)
+// 2^x in one MUFU instruction (flushes subnormal results to 0: they are below half precision).
+__device__ __forceinline__ float ex2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+#define BRC_LOG2E 1.4426950408889634f
+#define BRC_LN2 0.6931471805599453f
+
+// The score transform of one element in the log2 domain, from raw q.k (acc). th receives
+// tanh(s / cap) (softcap's backward needs it). Returns -inf for a removed element.
+template <class K>
+__device__ __forceinline__ float attn_score(const attn_args &a, float acc, float scale_l2, float slope_l2, int i,
+                                            int j, int diag, int sk, const void *mrow, bool check, float *th) {
+    float x;
+    if (K::SOFTCAP) {
+        float cap = (float)a.softcap;
+        float t = tanhf(acc * ((float)a.scale / cap));
+        *th = t;
+        x = cap * t * BRC_LOG2E;
+    } else {
+        x = acc * scale_l2;
+    }
+    if (K::ALIBI) {
+        int d = i + diag - j;
+        x -= slope_l2 * (float)(d < 0 ? -d : d);
+    }
+    if (K::MASK) {
+        typedef typename K::MT MT;
+        if (j < sk) {
+            MT mv = static_cast<const MT *>(mrow)[(i64)j * a.m_s[3]];
+            if (K::MASK == 2) {
+                if (!io<MT>::load(mv)) x = -BRC_INF;
+            } else {
+                x += io<MT>::load(mv) * BRC_LOG2E;
+            }
+        }
+    }
+    if (check) {
+        const int wl = (int)a.wl, wr = (int)a.wr;
+        if (j >= sk || (wr >= 0 && j > i + diag + wr) || (wl >= 0 && j < i + diag - wl)) x = -BRC_INF;
+    }
+    return x;
+}
+
+// Dropout keep factor of element (row id r, column j): 0 or 1 / (1 - p).
+__device__ __forceinline__ float attn_keep(u64 seed, u64 offset, i64 jblocks, i64 r, i64 j, float p, float rkeep) {
+    u32 w[4];
+    philox(offset + (u64)(r * jblocks + (j >> 2)), seed, w);
+    return (float)w[j & 3] * 2.3283064365386963e-10f >= p ? rkeep : 0.f;
+}
+
+// ALiBi slope of a head in the log2 domain (0 without ALiBi).
+template <class K> __device__ __forceinline__ float attn_slope(const attn_args &a, int b, i64 head) {
+    return K::ALIBI ? a.alibi[b * a.a_sb + head] * BRC_LOG2E : 0.f;
+}
+
+// ---- forward ---------------------------------------------------------------------------------------
+
+template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args &a) {
+    typedef typename K::T T;
+    enum { D = K::D, WARPS = K::WARPS, MTI = K::MTILES, WR = 16 * MTI, BM = WR * WARPS, BN = K::BN, LD = D + 8 };
+    enum { NT = 32 * WARPS, KD = D / 16, NN = BN / 8, ND = D / 8, QREG = K::QREG && MTI == 1 };
+    extern __shared__ __align__(16) unsigned char attn_smem[];
+    T *Qs = reinterpret_cast<T *>(attn_smem), *Ks = Qs + BM * LD, *Vs = Ks + BN * LD;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, tq = lane & 3;
+    const int b = blockIdx.z, hg = blockIdx.y;
+    int mt = blockIdx.x, split = 0;
+    if (K::SPLIT) split = mt % (int)a.nsplit, mt /= (int)a.nsplit;
+    const attn_seq sq = attn_seq_of<K::VARLEN>(a, b);
+    const int rows = (int)a.gp * sq.sq, m0 = mt * BM;
+    if (m0 >= rows) return;
+    const int h0 = hg * (int)a.gp, kvh = h0 / (int)(a.H / a.Hkv), diag = sq.sk - sq.sq;
+    const T *q = static_cast<const T *>(a.q), *k = static_cast<const T *>(a.k), *v = static_cast<const T *>(a.v);
+
+    // The query range of the tile (conservative when it spans heads) gives its KV range.
+    const int mend = m0 + BM < rows ? m0 + BM : rows;
+    int imin = 0, imax = sq.sq - 1;
+    if (m0 / sq.sq == (mend - 1) / sq.sq) imin = m0 % sq.sq, imax = (mend - 1) % sq.sq;
+    i64 nlo = 0, nhi = sq.sk;
+    if (a.wr >= 0 && imax + diag + a.wr + 1 < nhi) nhi = imax + diag + a.wr + 1;
+    if (a.wl >= 0 && imin + diag - a.wl > nlo) nlo = imin + diag - a.wl;
+    int t0 = (int)(nlo / BN), t1 = nhi > nlo ? (int)((nhi + BN - 1) / BN) : t0;
+    if (K::SPLIT) {
+        int per = (t1 - t0 + (int)a.nsplit - 1) / (int)a.nsplit;
+        int s0 = t0 + split * per, s1 = s0 + per < t1 ? s0 + per : t1;
+        t0 = s0 < t1 ? s0 : t1, t1 = s1 > t0 ? s1 : t0;
+    }
+
+    // This thread's rows: (m-tile u, half r) is row m0 + warp WR + 16 u + g + 8 r.
+    int ri[MTI][2];
+    i64 rid[MTI][2];
+    float slope[MTI][2];
+    const void *mrow[MTI][2];
+#pragma unroll
+    for (int u = 0; u < MTI; u++)
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            int m = m0 + warp * WR + 16 * u + g + 8 * r;
+            bool ok = m < rows;
+            int rh = h0 + (ok ? m / sq.sq : 0);
+            ri[u][r] = ok ? m % sq.sq : sq.sq; // sq.sq marks a row past the end
+            slope[u][r] = attn_slope<K>(a, b, rh);
+            rid[u][r] = attn_row_id<K::VARLEN>(a, b, rh, sq, ri[u][r]);
+            mrow[u][r] = nullptr;
+            if (K::MASK)
+                mrow[u][r] = static_cast<const typename K::MT *>(a.mask) + b * a.m_s[0] + rh * a.m_s[1] +
+                             (ok ? ri[u][r] : 0) * a.m_s[2];
+        }
+    u64 seed = a.seed, offset = a.offset;
+    if (K::DROPOUT && a.dev) seed = a.dev[0], offset = a.dev[1];
+
+    auto qrow = [&](int r) -> const T * {
+        i64 m = m0 + r;
+        if (m >= rows) return nullptr;
+        i64 h = h0 + m / sq.sq, i = m % sq.sq;
+        return q + b * a.q_s[0] + (sq.q0 + i) * a.q_s[1] + h * a.q_s[2];
+    };
+    const kv_loader<T, D, NT, BN> kl(k, b * a.k_s[0] + sq.k0 * a.k_s[1] + kvh * a.k_s[2], a.k_s[1], sq.sk);
+    const kv_loader<T, D, NT, BN> vl(v, b * a.v_s[0] + sq.k0 * a.v_s[1] + kvh * a.v_s[2], a.v_s[1], sq.sk);
+
+    float o[MTI][ND][4];
+#pragma unroll
+    for (int u = 0; u < MTI; u++)
+#pragma unroll
+        for (int n = 0; n < ND; n++) o[u][n][0] = o[u][n][1] = o[u][n][2] = o[u][n][3] = 0.f;
+    float mx[MTI][2], l[MTI][2];
+#pragma unroll
+    for (int u = 0; u < MTI; u++) mx[u][0] = mx[u][1] = -BRC_INF, l[u][0] = l[u][1] = 0.f;
+    const float scale_l2 = (float)a.scale * BRC_LOG2E;
+
+    if (t0 < t1) {
+        load_tile<T, D, NT>(Qs, BM, q, qrow);
+        kl.load(Ks, t0);
+        cp_async_commit();
+    }
+    u32 qf[QREG ? KD : 1][4];
+    for (int t = t0; t < t1; t++) {
+        cp_async_wait_all();
+        __syncthreads();
+        vl.load(Vs, t);
+        cp_async_commit();
+        float s[MTI][NN][4];
+#pragma unroll
+        for (int u = 0; u < MTI; u++)
+#pragma unroll
+            for (int n = 0; n < NN; n++) s[u][n][0] = s[u][n][1] = s[u][n][2] = s[u][n][3] = 0.f;
+        if (QREG && t == t0) {
+#pragma unroll
+            for (int kk = 0; kk < KD; kk++) ldsm_x4(qf[kk], Qs + lds_a<LD>(lane, warp * WR, kk * 16));
+        }
+#pragma unroll
+        for (int kk = 0; kk < KD; kk++) {
+            u32 af[MTI][4];
+#pragma unroll
+            for (int u = 0; u < MTI; u++) {
+                if (QREG) {
+#pragma unroll
+                    for (int x = 0; x < 4; x++) af[u][x] = qf[kk][x];
+                } else {
+                    ldsm_x4(af[u], Qs + lds_a<LD>(lane, warp * WR + 16 * u, kk * 16));
+                }
+            }
+#pragma unroll
+            for (int nn = 0; nn < NN / 2; nn++) {
+                u32 bf[4];
+                ldsm_x4(bf, Ks + lds_bn<LD>(lane, nn * 16, kk * 16));
+#pragma unroll
+                for (int u = 0; u < MTI; u++) {
+                    attn_mma<T>::run(s[u][2 * nn], af[u], bf[0], bf[1]);
+                    attn_mma<T>::run(s[u][2 * nn + 1], af[u], bf[2], bf[3]);
+                }
+            }
+        }
+        cp_async_wait_all();
+        __syncthreads();
+        if (t + 1 < t1) {
+            kl.load(Ks, t + 1);
+            cp_async_commit();
+        }
+
+        const int c0 = t * BN;
+        const bool check = c0 + BN > sq.sk || (a.wr >= 0 && c0 + BN - 1 > imin + diag + a.wr) ||
+                           (a.wl >= 0 && c0 < imax + diag - a.wl);
+        float th;
+#pragma unroll
+        for (int u = 0; u < MTI; u++)
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                float rmax = -BRC_INF;
+#pragma unroll
+                for (int n = 0; n < NN; n++)
+#pragma unroll
+                    for (int e = 0; e < 2; e++) {
+                        int j = c0 + n * 8 + 2 * tq + e;
+                        float x = attn_score<K>(a, s[u][n][2 * r + e], scale_l2, slope[u][r], ri[u][r], j, diag, sq.sk,
+                                                mrow[u][r], check, &th);
+                        s[u][n][2 * r + e] = x;
+                        rmax = fmaxf(rmax, x);
+                    }
+                rmax = quad_max(rmax);
+                float mnew = fmaxf(mx[u][r], rmax);
+                float muse = mnew == -BRC_INF ? 0.f : mnew;
+                float corr = ex2(mx[u][r] - muse);
+                mx[u][r] = mnew;
+                l[u][r] *= corr;
+#pragma unroll
+                for (int n = 0; n < ND; n++) o[u][n][2 * r] *= corr, o[u][n][2 * r + 1] *= corr;
+#pragma unroll
+                for (int n = 0; n < NN; n++)
+#pragma unroll
+                    for (int e = 0; e < 2; e++) {
+                        float p = ex2(s[u][n][2 * r + e] - muse);
+                        l[u][r] += p;
+                        if (K::DROPOUT) {
+                            int j = c0 + n * 8 + 2 * tq + e;
+                            p *= attn_keep(seed, offset, a.jblocks, rid[u][r], j, (float)a.p_drop, 1.f);
+                        }
+                        s[u][n][2 * r + e] = p;
+                    }
+            }
+        // O += P V, P packed to halves one k-step at a time.
+#pragma unroll
+        for (int kk = 0; kk < NN / 2; kk++) {
+            u32 pa[MTI][4];
+#pragma unroll
+            for (int u = 0; u < MTI; u++) {
+                pa[u][0] = attn_mma<T>::pack(s[u][2 * kk][0], s[u][2 * kk][1]);
+                pa[u][1] = attn_mma<T>::pack(s[u][2 * kk][2], s[u][2 * kk][3]);
+                pa[u][2] = attn_mma<T>::pack(s[u][2 * kk + 1][0], s[u][2 * kk + 1][1]);
+                pa[u][3] = attn_mma<T>::pack(s[u][2 * kk + 1][2], s[u][2 * kk + 1][3]);
+            }
+#pragma unroll
+            for (int dn = 0; dn < ND / 2; dn++) {
+                u32 bf[4];
+                ldsm_x4_t(bf, Vs + lds_bt<LD>(lane, kk * 16, dn * 16));
+#pragma unroll
+                for (int u = 0; u < MTI; u++) {
+                    attn_mma<T>::run(o[u][2 * dn], pa[u], bf[0], bf[1]);
+                    attn_mma<T>::run(o[u][2 * dn + 1], pa[u], bf[2], bf[3]);
+                }
+            }
+        }
+    }
+
+    float inv[MTI][2], lse[MTI][2];
+#pragma unroll
+    for (int u = 0; u < MTI; u++)
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            float lt = quad_sum(l[u][r]);
+            inv[u][r] = lt > 0.f ? 1.f / lt : 0.f;
+            if (K::DROPOUT) inv[u][r] *= (float)a.rkeep;
+            lse[u][r] = lt > 0.f ? mx[u][r] * BRC_LN2 + logf(lt) : -BRC_INF;
+        }
+    if (K::SPLIT) {
+        const i64 total = K::VARLEN ? a.H * a.tq : a.B * a.H * a.Sq;
+#pragma unroll
+        for (int u = 0; u < MTI; u++)
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                if (ri[u][r] >= sq.sq) continue;
+                i64 row = (i64)split * total + rid[u][r];
+                float *po = a.part_o + row * D;
+#pragma unroll
+                for (int n = 0; n < ND; n++)
+                    *reinterpret_cast<float2 *>(po + n * 8 + 2 * tq) =
+                        make_float2(o[u][n][2 * r] * inv[u][r], o[u][n][2 * r + 1] * inv[u][r]);
+                if (tq == 0) a.part_lse[row] = lse[u][r];
+            }
+        return;
+    }
+    T *out = static_cast<T *>(a.o);
+    __syncthreads(); // Qs may still be in flight or read when the range was empty
+#pragma unroll
+    for (int u = 0; u < MTI; u++) {
+        const int mb = m0 + warp * WR + 16 * u;
+        store_rows<T, D>(Qs + (warp * WR + 16 * u) * LD, o[u], inv[u][0], inv[u][1], lane, [&](int r) -> T * {
+            i64 m = mb + r;
+            if (m >= rows) return nullptr;
+            i64 h = h0 + m / sq.sq, i = m % sq.sq;
+            return out + b * a.o_s[0] + (sq.q0 + i) * a.o_s[1] + h * a.o_s[2];
+        });
+        if (tq == 0) {
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                int m = mb + g + 8 * r;
+                if (m < rows) a.lse[b * a.l_s[0] + (h0 + m / sq.sq) * a.l_s[1] + (sq.q0 + ri[u][r]) * a.l_s[2]] = lse[u][r];
+            }
+        }
+    }
+}
+
+// Combine of a split forward: one warp a row id; O = sum_s e^(lse_s - lse) O_s, lse = log sum e^lse_s.
+// The lanes weigh the splits (in shared memory), then each lane sums its columns over the splits
+// with independent loads.
+template <class K> __device__ __forceinline__ void attn_combine_main(const attn_args &a) {
+    typedef typename K::T T;
+    enum { D = K::D, WARPS = 8, PER = D / 32, MAXS = 64 };
+    __shared__ float wts[WARPS][MAXS];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, ns = (int)a.nsplit;
+    const i64 total = K::VARLEN ? a.H * a.tq : a.B * a.H * a.Sq;
+    const i64 row = (i64)blockIdx.x * WARPS + warp;
+    if (row >= total) return;
+    i64 b, h, i;
+    if (K::VARLEN) {
+        h = row / a.tq, i = row % a.tq, b = 0;
+        if (i >= a.cu_q[a.B]) return; // rows no sequence covers
+    } else {
+        i = row % a.Sq, h = (row / a.Sq) % a.H, b = row / (a.Sq * a.H);
+    }
+    float ls0 = lane < ns ? a.part_lse[lane * total + row] : -BRC_INF;
+    float ls1 = lane + 32 < ns ? a.part_lse[(lane + 32) * total + row] : -BRC_INF;
+    float m = fmaxf(ls0, ls1);
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
+    const float mu = m == -BRC_INF ? 0.f : m;
+    float w0 = expf(ls0 - mu), w1 = expf(ls1 - mu), ws = w0 + w1;
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) ws += __shfl_xor_sync(0xffffffffu, ws, off);
+    wts[warp][lane] = w0;
+    wts[warp][lane + 32] = w1;
+    __syncwarp();
+    float acc[PER];
+#pragma unroll
+    for (int x = 0; x < PER; x++) acc[x] = 0.f;
+    const float *po = a.part_o + row * D + lane * PER;
+#pragma unroll 4
+    for (int s = 0; s < ns; s++) {
+        const float w = wts[warp][s];
+        const float *p = po + (i64)s * total * D;
+#pragma unroll
+        for (int x = 0; x < PER; x++) acc[x] += w * p[x];
+    }
+    const float inv = ws > 0.f ? 1.f / ws : 0.f;
+    T *out = static_cast<T *>(a.o) + b * a.o_s[0] + i * a.o_s[1] + h * a.o_s[2] + lane * PER;
+#pragma unroll
+    for (int x = 0; x < PER; x++) out[x] = io<T>::store(acc[x] * inv);
+    if (lane == 0) a.lse[b * a.l_s[0] + h * a.l_s[1] + i * a.l_s[2]] = ws > 0.f ? m + logf(ws) : -BRC_INF;
+}
+
+// ---- backward -----------------------------------------------------------------------------------------
+
+// dsum[row id] = sum_d dO * O (f32); one warp a row.
+template <class K> __device__ __forceinline__ void attn_dsum_main(const attn_args &a) {
+    typedef typename K::T T;
+    enum { D = K::D };
+    const int lane = threadIdx.x & 31, b = blockIdx.z;
+    const i64 h = blockIdx.y, i = (i64)blockIdx.x * (blockDim.x / 32) + (threadIdx.x >> 5);
+    const attn_seq sq = attn_seq_of<K::VARLEN>(a, b);
+    if (i >= sq.sq) return;
+    const T *o = static_cast<const T *>(a.o) + b * a.o_s[0] + (sq.q0 + i) * a.o_s[1] + h * a.o_s[2];
+    const T *d = static_cast<const T *>(a.dout) + b * a.do_s[0] + (sq.q0 + i) * a.do_s[1] + h * a.do_s[2];
+    float acc = 0.f;
+    for (int c = lane; c < D; c += 32) acc += io<T>::load(o[c]) * io<T>::load(d[c]);
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+    if (lane == 0) a.dsum[attn_row_id<K::VARLEN>(a, b, h, sq, i)] = acc;
+}
+
+// lse of a row in the log2 domain for recomputing P: +inf for a row past the end or one with no
+// allowed key (its P is then 0, never NaN).
+__device__ __forceinline__ float attn_lse_l2(float lse) { return lse == -BRC_INF ? BRC_INF : lse * BRC_LOG2E; }
+
+// dK and dV of 16 WARPS keys of one KV head: loops over the query heads of its group and the
+// query tiles that see those keys. Transposed products (keys are the M rows): S^T = K Q^T,
+// dP^T = V dO^T, dV += P^T dO, dK += dS^T Q.
+template <class K> __device__ __forceinline__ void attn_dkdv_main(const attn_args &a) {
+    typedef typename K::T T;
+    enum { D = K::D, WARPS = K::WARPS, BNK = 16 * WARPS, BQ = K::BQ, LD = D + 8, NT = 32 * WARPS };
+    enum { KD = D / 16, NQ = BQ / 8, ND = D / 8, DV = K::WHICH & 1, DK = K::WHICH >> 1 };
+    extern __shared__ __align__(16) unsigned char attn_smem[];
+    T *Ks = reinterpret_cast<T *>(attn_smem), *Vs = Ks + BNK * LD, *Qs = Vs + BNK * LD, *Ds = Qs + BQ * LD;
+    float *lse_s = reinterpret_cast<float *>(Ds + BQ * LD), *dsum_s = lse_s + BQ;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, tq = lane & 3;
+    const int b = blockIdx.z;
+    const i64 kvh = blockIdx.y, grp = a.H / a.Hkv;
+    const attn_seq sq = attn_seq_of<K::VARLEN>(a, b);
+    const i64 c0 = (i64)blockIdx.x * BNK;
+    if (c0 >= sq.sk) return;
+    const i64 diag = sq.sk - sq.sq, cend = c0 + BNK < sq.sk ? c0 + BNK : sq.sk;
+    const T *q = static_cast<const T *>(a.q), *k = static_cast<const T *>(a.k), *v = static_cast<const T *>(a.v);
+    const T *dout = static_cast<const T *>(a.dout);
+    u64 seed = a.seed, offset = a.offset;
+    if (K::DROPOUT && a.dev) seed = a.dev[0], offset = a.dev[1];
+
+    auto kvrow = [&](const T *base, const i64 *s) {
+        return [=](int r) -> const T * {
+            i64 j = c0 + r;
+            return j < sq.sk ? base + b * s[0] + (sq.k0 + j) * s[1] + kvh * s[2] : nullptr;
+        };
+    };
+    load_tile<T, D, NT>(Ks, BNK, k, kvrow(k, a.k_s));
+    load_tile<T, D, NT>(Vs, BNK, v, kvrow(v, a.v_s));
+    cp_async_commit();
+
+    float dk[DK ? ND : 1][4], dv[DV ? ND : 1][4];
+#pragma unroll
+    for (int n = 0; n < ND; n++) {
+        if (DK) dk[n][0] = dk[n][1] = dk[n][2] = dk[n][3] = 0.f;
+        if (DV) dv[n][0] = dv[n][1] = dv[n][2] = dv[n][3] = 0.f;
+    }
+    const float scale_l2 = (float)a.scale * BRC_LOG2E;
+    // Queries that see keys c0 .. cend - 1.
+    i64 ilo = 0, ihi = sq.sq;
+    if (a.wr >= 0 && c0 - diag - a.wr > ilo) ilo = c0 - diag - a.wr;
+    if (a.wl >= 0 && cend - 1 - diag + a.wl + 1 < ihi) ihi = cend - 1 - diag + a.wl + 1;
+    const i64 j0 = c0 + warp * 16 + g; // this thread's keys: j0, j0 + 8
+
+    for (i64 h = kvh * grp; h < (kvh + 1) * grp; h++) {
+        const float slope = attn_slope<K>(a, b, h);
+        for (i64 i0 = ilo / BQ * BQ; i0 < ihi; i0 += BQ) {
+            __syncthreads(); // the previous tile is consumed
+            auto qr = [&](const T *base, const i64 *s) {
+                return [=](int r) -> const T * {
+                    i64 i = i0 + r;
+                    return i < sq.sq ? base + b * s[0] + (sq.q0 + i) * s[1] + h * s[2] : nullptr;
+                };
+            };
+            load_tile<T, D, NT>(Qs, BQ, q, qr(q, a.q_s));
+            load_tile<T, D, NT>(Ds, BQ, dout, qr(dout, a.do_s));
+            cp_async_commit();
+            for (int r = threadIdx.x; r < BQ; r += NT) {
+                i64 i = i0 + r;
+                bool ok = i < sq.sq;
+                lse_s[r] = ok ? attn_lse_l2(a.lse[b * a.l_s[0] + h * a.l_s[1] + (sq.q0 + i) * a.l_s[2]]) : BRC_INF;
+                dsum_s[r] = ok ? a.dsum[attn_row_id<K::VARLEN>(a, b, h, sq, i)] : 0.f;
+            }
+            cp_async_wait_all();
+            __syncthreads();
+
+            float s[NQ][4], dp[NQ][4];
+#pragma unroll
+            for (int n = 0; n < NQ; n++) {
+                s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+                dp[n][0] = dp[n][1] = dp[n][2] = dp[n][3] = 0.f;
+            }
+            mma_abt<T, LD, KD, NQ>(s, Ks, warp * 16, Qs, 0, lane);
+            if (DK) mma_abt<T, LD, KD, NQ>(dp, Vs, warp * 16, Ds, 0, lane);
+            const bool check = c0 + BNK > sq.sk || a.wr >= 0 || a.wl >= 0;
+            const void *mbase = K::MASK ? static_cast<const typename K::MT *>(a.mask) + b * a.m_s[0] + h * a.m_s[1]
+                                        : nullptr;
+#pragma unroll
+            for (int n = 0; n < NQ; n++)
+#pragma unroll
+                for (int e4 = 0; e4 < 4; e4++) {
+                    const int ci = n * 8 + 2 * tq + (e4 & 1);
+                    const i64 i = i0 + ci, j = j0 + 8 * (e4 >> 1);
+                    float th = 0.f;
+                    const void *mrow = K::MASK ? static_cast<const typename K::MT *>(mbase) +
+                                                     (i < sq.sq ? i : 0) * a.m_s[2]
+                                               : nullptr;
+                    float x = attn_score<K>(a, s[n][e4], scale_l2, slope, i, j, diag, sq.sk, mrow, check, &th);
+                    float p = ex2(x - lse_s[ci]);
+                    float z = 1.f;
+                    if (K::DROPOUT)
+                        z = attn_keep(seed, offset, a.jblocks, attn_row_id<K::VARLEN>(a, b, h, sq, i), j,
+                                      (float)a.p_drop, (float)a.rkeep);
+                    if (DK) {
+                        float ds = p * (dp[n][e4] * z - dsum_s[ci]);
+                        if (K::SOFTCAP) ds *= 1.f - th * th;
+                        dp[n][e4] = ds;
+                    }
+                    s[n][e4] = p * z;
+                }
+            u32 pa[NQ / 2][4];
+            if (DV) {
+                pack_a<T, NQ / 2>(pa, s);
+                mma_pb<T, LD, NQ / 2, ND>(dv, pa, Ds, 0, lane);
+            }
+            if (DK) {
+                pack_a<T, NQ / 2>(pa, dp);
+                mma_pb<T, LD, NQ / 2, ND>(dk, pa, Qs, 0, lane);
+            }
+        }
+    }
+    __syncthreads();
+    auto krow = [&](T *base, const i64 *s, int warp_) {
+        return [=](int r) -> T * {
+            i64 j = c0 + warp_ * 16 + r;
+            return j < sq.sk ? base + b * s[0] + (sq.k0 + j) * s[1] + kvh * s[2] : nullptr;
+        };
+    };
+    const float sc = (float)a.scale;
+    if (DK) store_rows<T, D>(Ks + warp * 16 * LD, dk, sc, sc, lane, krow(static_cast<T *>(a.dk), a.dk_s, warp));
+    if (DV) store_rows<T, D>(Vs + warp * 16 * LD, dv, 1.f, 1.f, lane, krow(static_cast<T *>(a.dv), a.dv_s, warp));
+}
+
+// dQ of 16 WARPS queries of one head: S = Q K^T, dP = dO V^T, dQ += dS K over the KV tiles.
+template <class K> __device__ __forceinline__ void attn_dq_main(const attn_args &a) {
+    typedef typename K::T T;
+    enum { D = K::D, WARPS = K::WARPS, BM = 16 * WARPS, BN = K::BN, LD = D + 8, NT = 32 * WARPS };
+    enum { KD = D / 16, NN = BN / 8, ND = D / 8 };
+    extern __shared__ __align__(16) unsigned char attn_smem[];
+    T *Qs = reinterpret_cast<T *>(attn_smem), *Ds = Qs + BM * LD, *Ks = Ds + BM * LD, *Vs = Ks + BN * LD;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, tq = lane & 3;
+    const int b = blockIdx.z;
+    const i64 h = blockIdx.y, kvh = h / (a.H / a.Hkv);
+    const attn_seq sq = attn_seq_of<K::VARLEN>(a, b);
+    const i64 m0 = (i64)blockIdx.x * BM;
+    if (m0 >= sq.sq) return;
+    const i64 diag = sq.sk - sq.sq, mend = m0 + BM < sq.sq ? m0 + BM : sq.sq;
+    const T *q = static_cast<const T *>(a.q), *k = static_cast<const T *>(a.k), *v = static_cast<const T *>(a.v);
+    const T *dout = static_cast<const T *>(a.dout);
+    u64 seed = a.seed, offset = a.offset;
+    if (K::DROPOUT && a.dev) seed = a.dev[0], offset = a.dev[1];
+
+    auto qr = [&](const T *base, const i64 *s) {
+        return [=](int r) -> const T * {
+            i64 i = m0 + r;
+            return i < sq.sq ? base + b * s[0] + (sq.q0 + i) * s[1] + h * s[2] : nullptr;
+        };
+    };
+    load_tile<T, D, NT>(Qs, BM, q, qr(q, a.q_s));
+    load_tile<T, D, NT>(Ds, BM, dout, qr(dout, a.do_s));
+    cp_async_commit();
+
+    i64 ri[2], rid[2];
+    float lse[2], dsum[2];
+    const void *mrow[2] = {nullptr, nullptr};
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        i64 i = m0 + warp * 16 + g + 8 * r;
+        bool ok = i < sq.sq;
+        ri[r] = ok ? i : sq.sq;
+        rid[r] = attn_row_id<K::VARLEN>(a, b, h, sq, ok ? i : 0);
+        lse[r] = ok ? attn_lse_l2(a.lse[b * a.l_s[0] + h * a.l_s[1] + (sq.q0 + i) * a.l_s[2]]) : BRC_INF;
+        dsum[r] = ok ? a.dsum[rid[r]] : 0.f;
+        if (K::MASK)
+            mrow[r] = static_cast<const typename K::MT *>(a.mask) + b * a.m_s[0] + h * a.m_s[1] +
+                      (ok ? i : 0) * a.m_s[2];
+    }
+    const float slope = attn_slope<K>(a, b, h);
+    i64 nlo = 0, nhi = sq.sk;
+    if (a.wr >= 0 && mend - 1 + diag + a.wr + 1 < nhi) nhi = mend - 1 + diag + a.wr + 1;
+    if (a.wl >= 0 && m0 + diag - a.wl > nlo) nlo = m0 + diag - a.wl;
+    const int t0 = (int)(nlo / BN), t1 = nhi > nlo ? (int)((nhi + BN - 1) / BN) : t0;
+
+    float dq[ND][4];
+#pragma unroll
+    for (int n = 0; n < ND; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
+    const float scale_l2 = (float)a.scale * BRC_LOG2E;
+    for (int t = t0; t < t1; t++) {
+        const i64 c0 = (i64)t * BN;
+        __syncthreads(); // the previous K/V tile is consumed
+        auto kr = [&](const T *base, const i64 *s) {
+            return [=](int r) -> const T * {
+                i64 j = c0 + r;
+                return j < sq.sk ? base + b * s[0] + (sq.k0 + j) * s[1] + kvh * s[2] : nullptr;
+            };
+        };
+        load_tile<T, D, NT>(Ks, BN, k, kr(k, a.k_s));
+        load_tile<T, D, NT>(Vs, BN, v, kr(v, a.v_s));
+        cp_async_commit();
+        cp_async_wait_all();
+        __syncthreads();
+        float s[NN][4], dp[NN][4];
+#pragma unroll
+        for (int n = 0; n < NN; n++) {
+            s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+            dp[n][0] = dp[n][1] = dp[n][2] = dp[n][3] = 0.f;
+        }
+        mma_abt<T, LD, KD, NN>(s, Qs, warp * 16, Ks, 0, lane);
+        mma_abt<T, LD, KD, NN>(dp, Ds, warp * 16, Vs, 0, lane);
+        const bool check = c0 + BN > sq.sk || (a.wr >= 0 && c0 + BN - 1 > m0 + diag + a.wr) ||
+                           (a.wl >= 0 && c0 < mend - 1 + diag - a.wl);
+#pragma unroll
+        for (int n = 0; n < NN; n++)
+#pragma unroll
+            for (int e4 = 0; e4 < 4; e4++) {
+                const int r = e4 >> 1;
+                const i64 j = c0 + n * 8 + 2 * tq + (e4 & 1);
+                float th = 0.f;
+                float x = attn_score<K>(a, s[n][e4], scale_l2, slope, ri[r], j, diag, sq.sk,
+                                        mrow[r], check, &th);
+                float p = ex2(x - lse[r]);
+                float z = 1.f;
+                if (K::DROPOUT) z = attn_keep(seed, offset, a.jblocks, rid[r], j, (float)a.p_drop, (float)a.rkeep);
+                float ds = p * (dp[n][e4] * z - dsum[r]);
+                if (K::SOFTCAP) ds *= 1.f - th * th;
+                s[n][e4] = ds;
+            }
+        u32 pa[NN / 2][4];
+        pack_a<T, NN / 2>(pa, s);
+        mma_pb<T, LD, NN / 2, ND>(dq, pa, Ks, 0, lane);
+    }
+    __syncthreads();
+    T *dqp = static_cast<T *>(a.dq);
+    const float sc = (float)a.scale;
+    store_rows<T, D>(Qs + warp * 16 * LD, dq, sc, sc, lane, [&](int r) -> T * {
+        i64 i = m0 + warp * 16 + r;
+        return i < sq.sq ? dqp + b * a.dq_s[0] + (sq.q0 + i) * a.dq_s[1] + h * a.dq_s[2] : nullptr;
+    });
+}
+
+} // namespace brc

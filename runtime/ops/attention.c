@@ -1,0 +1,603 @@
+/* The attention family: flash attention forward (tiled, or packed and split for short queries)
+ * and its deterministic backward. Validates the operands, picks the path and tile shape, compiles
+ * the kernels of kernel_src/attention.cuh specialized to them, and launches them. Semantics:
+ * attention.h; descriptor keys: docs/attention.md. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../internal.h"
+
+/* struct brc::attn_args in attention.cuh: 8-byte fields only. */
+typedef struct attn_args {
+    const void *q, *k, *v;
+    void *o;
+    float *lse;
+    const void *dout;
+    void *dq, *dk, *dv;
+    const void *mask;
+    const float *alibi;
+    const int32_t *cu_q, *cu_k;
+    float *dsum, *part_o, *part_lse;
+    const uint64_t *dev;
+    uint64_t seed, offset;
+    int64_t B, H, Hkv, Sq, Sk;
+    int64_t gp, nsplit, tq;
+    int64_t q_s[3], k_s[3], v_s[3], o_s[3], do_s[3], dq_s[3], dk_s[3], dv_s[3];
+    int64_t l_s[3], m_s[4], a_sb, wl, wr, jblocks;
+    double scale, softcap, p_drop, rkeep;
+} attn_args;
+_Static_assert(sizeof(attn_args) == (17 + 2 + 5 + 3 + 24 + 3 + 4 + 4 + 4) * 8, "attn_args must match brc::attn_args");
+
+/* The kernels of one plan. */
+enum { K_FWD, K_COMBINE, K_DSUM, K_DKDV, K_DKDV2, K_DQ, NKERNELS };
+static const char *const kernel_fns[NKERNELS] = {"attn_fwd_main",  "attn_combine_main", "attn_dsum_main",
+                                                 "attn_dkdv_main", "attn_dkdv_main",    "attn_dq_main"};
+static const char *const kernel_tags[NKERNELS] = {"fwd", "combine", "dsum", "dkdv", "dkdv2", "dq"};
+
+/* The compile-time shape of one kernel (the brc_attn struct of the snippet). */
+typedef struct attn_cfg {
+    int warps, mtiles, bn, bq, qreg, split, which, threads, smem;
+} attn_cfg;
+
+/* Features (the same for every kernel of a plan). */
+typedef struct attn_feat {
+    brc_dtype dt;
+    int d, softcap, alibi, mask, dropout, varlen;
+    int mt; /* mask dtype, -1 without */
+} attn_feat;
+
+typedef struct attn_impl {
+    int kind;
+    bool decode;
+    attn_feat f;
+    attn_args a;
+    attn_cfg cfg[NKERNELS];
+    bool used[NKERNELS];
+    CUfunction fn[NKERNELS];
+    unsigned grid[NKERNELS][3];
+    size_t part_o_off, part_lse_off, dsum_off;
+    uint64_t counters;
+} attn_impl;
+
+static const brc__plan_vt attn_vt = {NULL};
+
+static const char *mask_names[] = {"none", "f32", "f16", "bf16", "bool"};
+static int mask_code(int mt) {
+    switch (mt) {
+    case BRC_F32: return 1;
+    case BRC_F16: return 2;
+    case BRC_BF16: return 3;
+    case BRC_BOOL: return 4;
+    default: return 0;
+    }
+}
+static const char *mask_type(int mt) {
+    switch (mt) {
+    case BRC_F16: return "brc::f16";
+    case BRC_BF16: return "brc::bf16";
+    case BRC_BOOL: return "brc::boolean";
+    default: return "float";
+    }
+}
+
+static brc_status get_kernel(brc_context *ctx, const attn_feat *f, int kid, const attn_cfg *c, const char *desc,
+                             CUfunction *fn) {
+    brc__str snip = {0}, kd = {0};
+    brc__str_addf(&snip,
+                  "struct brc_attn {\n  typedef %s T;\n  typedef %s MT;\n"
+                  "  enum { D = %d, WARPS = %d, MTILES = %d, BN = %d, BQ = %d, QREG = %d, SOFTCAP = %d, ALIBI = %d, MASK = %d,\n"
+                  "         DROPOUT = %d, VARLEN = %d, SPLIT = %d, WHICH = %d };\n};\n"
+                  "__global__ void __launch_bounds__(%d, 1)\n"
+                  "brc_attn_kernel(brc::attn_args a) { brc::%s<brc_attn>(a); }\n",
+                  f->dt == BRC_F16 ? "brc::f16" : "brc::bf16", mask_type(f->mt), f->d, c->warps, c->mtiles, c->bn, c->bq,
+                  c->qreg, f->softcap, f->alibi, f->mask, f->dropout, f->varlen, c->split, c->which, c->threads,
+                  kernel_fns[kid]);
+    brc__str_addf(&kd, "%s+%s", desc, kernel_tags[kid]);
+    brc_status st;
+    if (snip.oom || kd.oom) {
+        st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", desc);
+    } else {
+        static const char *const sources[] = {"prelude.cuh", "random.cuh", "attention.cuh", NULL};
+        brc__kernel_req req = {.template_name = "attention", .sources = sources, .nspec = 16,
+                               .spec = {kid, f->dt, f->d, c->warps, c->mtiles, c->bn, c->bq, c->qreg, f->softcap,
+                                        f->alibi, f->mask, f->mt, f->dropout, f->varlen, c->split, c->which},
+                               .snippet = snip.p, .name_expr = "brc_attn_kernel", .descriptor = kd.p};
+        const brc__kernel *k = NULL;
+        st = brc__jit_get(ctx, &req, &k);
+        if (!st && ctx->device >= 0) st = brc__jit_function(ctx, k, fn);
+        if (!st && ctx->device >= 0 && c->smem > 48 * 1024) {
+            CUresult r = brc__cu()->cuFuncSetAttribute(*fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, c->smem);
+            if (r != CUDA_SUCCESS)
+                st = brc__error(BRC_STATUS_CUDA_ERROR, "cuFuncSetAttribute(%d bytes of shared memory): %s (%s)",
+                                c->smem, brc__cu_errname(r), desc);
+        }
+    }
+    brc__str_free(&snip);
+    brc__str_free(&kd);
+    return st;
+}
+
+/* ---- validation -------------------------------------------------------------------------------------- */
+
+typedef struct shape4 {
+    int64_t b, s, h, d;
+} shape4;
+
+/* A [B, S, H, D] operand (varlen: [T, H, D]): rank, dtype, dense last dim, strides in 16-byte
+ * units; fills its (batch, seq, head) strides. */
+static brc_status check_bshd(const brc_tensor_desc *t, const char *name, brc_dtype dt, int varlen, shape4 *sh,
+                             int64_t str[3]) {
+    static const char *fn = "brc_attention_plan";
+    char what[64];
+    snprintf(what, sizeof what, "%s: %s", fn, name);
+    brc_status st = brc__tensor_check(t, what);
+    if (st) return st;
+    int rank = varlen ? 3 : 4;
+    if (t->rank != rank)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s has rank %d, %d expected (%s)", fn, name, t->rank, rank,
+                          varlen ? "[T, H, D] with varlen" : "[B, S, H, D]");
+    if (t->dtype != dt)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s has dtype %s, %s (q's) expected", fn, name,
+                          brc_dtype_name(t->dtype), brc_dtype_name(dt));
+    int o = varlen ? -1 : 0;
+    sh->b = varlen ? 1 : t->shape[0];
+    sh->s = t->shape[1 + o], sh->h = t->shape[2 + o], sh->d = t->shape[3 + o];
+    if (t->strides[3 + o] != 1 && sh->d > 1)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s's last dim has stride %lld (it must be dense)", fn, name,
+                          (long long)t->strides[3 + o]);
+    str[0] = varlen ? 0 : t->strides[0];
+    str[1] = t->strides[1 + o], str[2] = t->strides[2 + o];
+    for (int i = 0; i < 3; i++)
+        if (str[i] % 8)
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                              "%s: %s has a stride of %lld elements; the kernels need multiples of 8 (16 bytes)", fn,
+                              name, (long long)str[i]);
+    return BRC_STATUS_OK;
+}
+
+static bool same4(shape4 a, shape4 b) { return a.b == b.b && a.s == b.s && a.h == b.h && a.d == b.d; }
+
+static brc_status shape_error(const char *name, shape4 got, shape4 want) {
+    return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                      "brc_attention_plan: %s is [%lld, %lld, %lld, %lld], [%lld, %lld, %lld, %lld] expected", name,
+                      (long long)got.b, (long long)got.s, (long long)got.h, (long long)got.d, (long long)want.b,
+                      (long long)want.s, (long long)want.h, (long long)want.d);
+}
+
+static bool head_dim_ok(int64_t d) { return d == 32 || d == 64 || d == 96 || d == 128 || d == 192 || d == 256; }
+
+/* ---- plan ---------------------------------------------------------------------------------------------- */
+
+static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int force_decode, int force_split,
+                            brc_plan **out) {
+    static const char *fn = "brc_attention_plan";
+    brc_status st;
+    if (d->kind != BRC_ATTENTION_FORWARD && d->kind != BRC_ATTENTION_BACKWARD)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: kind %d is not an attention kind", fn, (int)d->kind);
+    const bool bwd = d->kind == BRC_ATTENTION_BACKWARD;
+    const brc_dtype dt = d->q.dtype;
+    if (dt != BRC_F16 && dt != BRC_BF16)
+        return brc__error(BRC_STATUS_UNSUPPORTED, "%s: q has dtype %s; attention takes f16 or bf16", fn,
+                          brc_dtype_name(dt));
+    if (ctx->sm_major < 8)
+        return brc__error(BRC_STATUS_UNSUPPORTED, "%s: attention needs sm_80 or newer (the context is %s)", fn,
+                          ctx->arch);
+    if (d->varlen != 0 && d->varlen != 1)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: varlen = %d must be 0 or 1", fn, d->varlen);
+    const int vl = d->varlen;
+    attn_args a;
+    memset(&a, 0, sizeof a);
+    shape4 qs, ks, vs, os;
+    if ((st = check_bshd(&d->q, "q", dt, vl, &qs, a.q_s)) || (st = check_bshd(&d->k, "k", dt, vl, &ks, a.k_s)) ||
+        (st = check_bshd(&d->v, "v", dt, vl, &vs, a.v_s)) || (st = check_bshd(&d->o, "o", dt, vl, &os, a.o_s)))
+        return st;
+    if (!head_dim_ok(qs.d))
+        return brc__error(BRC_STATUS_UNSUPPORTED, "%s: head dim %lld is not one of 32, 64, 96, 128, 192, 256", fn,
+                          (long long)qs.d);
+    if (!same4(ks, (shape4){qs.b, ks.s, ks.h, qs.d})) return shape_error("k", ks, (shape4){qs.b, ks.s, ks.h, qs.d});
+    if (!same4(vs, ks)) return shape_error("v", vs, ks);
+    if (!same4(os, qs)) return shape_error("o", os, qs);
+    if (ks.h < 1 || qs.h % ks.h)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: q has %lld heads, not a multiple of k's %lld", fn,
+                          (long long)qs.h, (long long)ks.h);
+    if (bwd) {
+        shape4 s;
+        if ((st = check_bshd(&d->dout, "dout", dt, vl, &s, a.do_s))) return st;
+        if (!same4(s, qs)) return shape_error("dout", s, qs);
+        if ((st = check_bshd(&d->dq, "dq", dt, vl, &s, a.dq_s))) return st;
+        if (!same4(s, qs)) return shape_error("dq", s, qs);
+        if ((st = check_bshd(&d->dk, "dk", dt, vl, &s, a.dk_s))) return st;
+        if (!same4(s, ks)) return shape_error("dk", s, ks);
+        if ((st = check_bshd(&d->dv, "dv", dt, vl, &s, a.dv_s))) return st;
+        if (!same4(s, ks)) return shape_error("dv", s, ks);
+    }
+    int64_t B = qs.b, H = qs.h, Hkv = ks.h, D = qs.d, Sq = qs.s, Sk = ks.s, tq = 0;
+    if (vl) {
+        if (d->batch < 1 || d->max_seqlen_q < 0 || d->max_seqlen_k < 0 || d->batch > (1 << 24))
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                              "%s: varlen needs batch >= 1 and max_seqlen_q, max_seqlen_k >= 0 (got %lld, %lld, %lld)",
+                              fn, (long long)d->batch, (long long)d->max_seqlen_q, (long long)d->max_seqlen_k);
+        tq = qs.s;
+        B = d->batch, Sq = d->max_seqlen_q, Sk = d->max_seqlen_k;
+    }
+    /* lse: f32 [B, H, Sq] (varlen [H, Tq]) */
+    {
+        char what[64];
+        snprintf(what, sizeof what, "%s: lse", fn);
+        if ((st = brc__tensor_check(&d->lse, what))) return st;
+        const brc_tensor_desc *l = &d->lse;
+        if (l->dtype != BRC_F32)
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: lse has dtype %s, f32 expected", fn,
+                              brc_dtype_name(l->dtype));
+        bool ok = vl ? l->rank == 2 && l->shape[0] == H && l->shape[1] == tq
+                     : l->rank == 3 && l->shape[0] == B && l->shape[1] == H && l->shape[2] == Sq;
+        if (!ok)
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: lse must be %s", fn,
+                              vl ? "[H, Tq] (Tq = q's rows)" : "[B, H, Sq]");
+        a.l_s[0] = vl ? 0 : l->strides[0];
+        a.l_s[1] = l->strides[vl ? 0 : 1], a.l_s[2] = l->strides[vl ? 1 : 2];
+    }
+    /* mask */
+    int mt = -1;
+    if (d->has_mask != 0 && d->has_mask != 1)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: has_mask = %d must be 0 or 1", fn, d->has_mask);
+    if (d->has_mask) {
+        if (vl) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: a mask cannot be used with varlen", fn);
+        const brc_tensor_desc *m = &d->mask;
+        char what[64];
+        snprintf(what, sizeof what, "%s: mask", fn);
+        if ((st = brc__tensor_check(m, what))) return st;
+        if (m->dtype != BRC_F32 && m->dtype != BRC_F16 && m->dtype != BRC_BF16 && m->dtype != BRC_BOOL)
+            return brc__error(BRC_STATUS_UNSUPPORTED, "%s: mask has dtype %s (f32, f16, bf16 or bool)", fn,
+                              brc_dtype_name(m->dtype));
+        if (m->rank != 4 || (m->shape[0] != 1 && m->shape[0] != B) || (m->shape[1] != 1 && m->shape[1] != H) ||
+            m->shape[2] != Sq || m->shape[3] != Sk)
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: mask must be [1 or %lld, 1 or %lld, %lld, %lld]", fn,
+                              (long long)B, (long long)H, (long long)Sq, (long long)Sk);
+        for (int i = 0; i < 4; i++) a.m_s[i] = m->shape[i] == 1 ? 0 : m->strides[i];
+        mt = m->dtype;
+    }
+    if (d->has_alibi != 0 && d->has_alibi != 1)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: has_alibi = %d must be 0 or 1", fn, d->has_alibi);
+    if (d->has_alibi) {
+        const brc_tensor_desc *s = &d->alibi;
+        char what[64];
+        snprintf(what, sizeof what, "%s: alibi", fn);
+        if ((st = brc__tensor_check(s, what))) return st;
+        bool ok = s->dtype == BRC_F32 && ((s->rank == 1 && s->shape[0] == H) ||
+                                          (s->rank == 2 && s->shape[0] == B && s->shape[1] == H)) &&
+                  (H == 1 || s->strides[s->rank - 1] == 1);
+        if (!ok)
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: alibi must be f32 [H] or [B, H] with a dense last dim",
+                              fn);
+        a.a_sb = s->rank == 2 && B > 1 ? s->strides[0] : 0;
+    }
+    if (d->causal != 0 && d->causal != 1)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: causal = %d must be 0 or 1", fn, d->causal);
+    if (d->window_left < -1 || d->window_right < -1)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: window (%lld, %lld): each must be -1 (unbounded) or >= 0",
+                          fn, (long long)d->window_left, (long long)d->window_right);
+    if (d->causal && d->window_right > 0)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: causal with window_right = %lld (causal means 0)", fn,
+                          (long long)d->window_right);
+    a.wl = d->window_left, a.wr = d->causal ? 0 : d->window_right;
+    if (!(d->scale >= 0) || !isfinite(d->scale))
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: scale = %g must be finite and >= 0 (0: 1/sqrt(D))", fn,
+                          d->scale);
+    if (!(d->softcap >= 0) || !isfinite(d->softcap))
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: softcap = %g must be finite and >= 0", fn, d->softcap);
+    if (!(d->dropout_p >= 0 && d->dropout_p < 1))
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: dropout_p = %g is outside [0, 1)", fn, d->dropout_p);
+    a.scale = d->scale > 0 ? d->scale : 1.0 / sqrt((double)D);
+    a.softcap = d->softcap;
+    a.p_drop = d->dropout_p;
+    a.rkeep = 1.0 / (1.0 - d->dropout_p);
+    a.B = B, a.H = H, a.Hkv = Hkv, a.Sq = Sq, a.Sk = Sk, a.tq = tq;
+    a.jblocks = (Sk + 3) / 4;
+
+    attn_feat f = {.dt = dt, .d = (int)D, .softcap = d->softcap > 0, .alibi = d->has_alibi,
+                   .mask = mt < 0 ? 0 : (mt == BRC_BOOL ? 2 : 1), .dropout = d->dropout_p > 0, .varlen = vl, .mt = mt};
+    const int64_t rows_total = vl ? H * tq : B * H * Sq;
+    const int sms = ctx->sm_count > 0 ? ctx->sm_count : 132;
+    const int64_t grp = H / Hkv;
+
+    brc_plan *p = NULL;
+    brc__str desc = {0}, sku = {0};
+    if ((st = brc__plan_new(ctx, BRC__FAM_ATTENTION, &attn_vt, sizeof(attn_impl), &p))) return st;
+    attn_impl *im = p->impl;
+    im->kind = d->kind;
+    im->f = f;
+    size_t ws = 0;
+    const int ld = (int)D + 8;
+    if (!bwd) {
+        bool decode = force_decode >= 0 ? force_decode : grp * Sq <= 64;
+        im->decode = decode;
+        attn_cfg *c = &im->cfg[K_FWD];
+        int64_t ntiles;
+        if (decode) {
+            int64_t rows = grp * Sq;
+            c->warps = (int)((rows + 15) / 16);
+            if (c->warps > 4) c->warps = 4;
+            if (c->warps < 1) c->warps = 1;
+            c->mtiles = 1, c->bn = 64, c->qreg = D <= 128, c->split = 1;
+            a.gp = grp;
+            int64_t ctas = B * Hkv * ((rows + 16 * c->warps - 1) / (16 * c->warps));
+            ntiles = (Sk + c->bn - 1) / c->bn;
+            int64_t want = ctas > 0 ? (4 * (int64_t)sms + ctas - 1) / ctas : 1;
+            if (want > ntiles) want = ntiles;
+            if (want > 64) want = 64;
+            if (want < 1) want = 1;
+            a.nsplit = force_split > 0 ? force_split : want;
+            im->grid[K_FWD][0] = (unsigned)(((rows + 16 * c->warps - 1) / (16 * c->warps)) * a.nsplit);
+            im->grid[K_FWD][1] = (unsigned)Hkv;
+        } else {
+            /* Two m16 tiles a warp where the accumulators fit (each K/V fragment read from shared
+             * memory then feeds two MMAs), one with eight warps for D > 128. */
+            c->warps = D <= 128 ? 4 : 8, c->mtiles = D <= 128 ? 2 : 1, c->bn = 64;
+            c->qreg = D <= 128, c->split = force_split > 0;
+            a.gp = 1;
+            a.nsplit = force_split > 0 ? force_split : 1;
+            int bm = 16 * c->warps * c->mtiles;
+            im->grid[K_FWD][0] = (unsigned)(((Sq + bm - 1) / bm) * a.nsplit);
+            im->grid[K_FWD][1] = (unsigned)H;
+        }
+        im->grid[K_FWD][2] = (unsigned)B;
+        c->threads = 32 * c->warps;
+        c->smem = (16 * c->warps * c->mtiles + 2 * c->bn) * ld * 2;
+        im->used[K_FWD] = true;
+        if (c->split) {
+            attn_cfg *cc = &im->cfg[K_COMBINE];
+            cc->threads = 256;
+            im->used[K_COMBINE] = true;
+            im->grid[K_COMBINE][0] = (unsigned)((rows_total + 7) / 8);
+            im->grid[K_COMBINE][1] = im->grid[K_COMBINE][2] = 1;
+            im->part_o_off = 0;
+            ws = (size_t)(a.nsplit * rows_total * D * 4);
+            im->part_lse_off = ws;
+            ws += (size_t)(a.nsplit * rows_total * 4);
+        }
+    } else {
+        a.gp = 1, a.nsplit = 1;
+        attn_cfg *c = &im->cfg[K_DSUM];
+        c->threads = 256;
+        im->used[K_DSUM] = true;
+        im->grid[K_DSUM][0] = (unsigned)((Sq + 7) / 8), im->grid[K_DSUM][1] = (unsigned)H,
+        im->grid[K_DSUM][2] = (unsigned)B;
+        c = &im->cfg[K_DKDV];
+        c->warps = 4, c->mtiles = 1, c->bq = D <= 64 ? 64 : 32, c->which = D >= 192 ? 1 : 3, c->threads = 128;
+        c->smem = (2 * 16 * c->warps + 2 * c->bq) * ld * 2 + 2 * c->bq * 4;
+        im->used[K_DKDV] = true;
+        im->grid[K_DKDV][0] = (unsigned)((Sk + 63) / 64), im->grid[K_DKDV][1] = (unsigned)Hkv,
+        im->grid[K_DKDV][2] = (unsigned)B;
+        if (D >= 192) {
+            im->cfg[K_DKDV2] = *c;
+            im->cfg[K_DKDV2].which = 2;
+            im->used[K_DKDV2] = true;
+            memcpy(im->grid[K_DKDV2], im->grid[K_DKDV], sizeof im->grid[K_DKDV]);
+        }
+        c = &im->cfg[K_DQ];
+        c->warps = 4, c->mtiles = 1, c->bn = D <= 128 ? 64 : 32, c->threads = 128;
+        c->smem = (2 * 16 * c->warps + 2 * c->bn) * ld * 2;
+        im->used[K_DQ] = true;
+        im->grid[K_DQ][0] = (unsigned)((Sq + 63) / 64), im->grid[K_DQ][1] = (unsigned)H,
+        im->grid[K_DQ][2] = (unsigned)B;
+        im->dsum_off = 0;
+        ws = (size_t)rows_total * 4;
+    }
+    p->workspace = (ws + 255) / 256 * 256;
+    im->counters = f.dropout && !bwd ? (uint64_t)(rows_total * a.jblocks) : 0;
+    im->a = a;
+
+    /* descriptor and SKU */
+    const attn_cfg *c0 = bwd ? &im->cfg[K_DKDV] : &im->cfg[K_FWD];
+    brc__str_addf(&desc, "attention(pass=%s,dtype=%s,d=%d,path=%s,warps=%d,mask=%s,alibi=%d,softcap=%d,dropout=%d,"
+                         "varlen=%d,split=%d)",
+                  bwd ? "bwd" : "fwd", brc_dtype_name(dt), (int)D, im->decode ? "decode" : "tile", c0->warps,
+                  mask_names[mask_code(mt)], f.alibi, f.softcap, f.dropout, vl, bwd ? 0 : im->cfg[K_FWD].split);
+    if (bwd)
+        brc__str_addf(&sku, "bespoke:attention<bwd,%s,d=%lld,bk=%d,bq=%d,bm=%d,bn=%d%s", brc_dtype_name(dt),
+                      (long long)D, 16 * im->cfg[K_DKDV].warps, im->cfg[K_DKDV].bq, 16 * im->cfg[K_DQ].warps,
+                      im->cfg[K_DQ].bn, D >= 192 ? ",dk|dv" : "");
+    else
+        brc__str_addf(&sku, "bespoke:attention<fwd,%s,d=%lld,bm=%d,bn=%d,warps=%d%s", brc_dtype_name(dt), (long long)D,
+                      16 * c0->warps * c0->mtiles, c0->bn, c0->warps, im->decode ? ",packed" : "");
+    if (!bwd && im->cfg[K_FWD].split) brc__str_addf(&sku, ",split=%lld", (long long)a.nsplit);
+    if (d->causal) brc__str_addf(&sku, ",causal");
+    else if (a.wl >= 0 || a.wr >= 0) brc__str_addf(&sku, ",window");
+    if (f.softcap) brc__str_addf(&sku, ",softcap");
+    if (f.alibi) brc__str_addf(&sku, ",alibi");
+    if (f.mask) brc__str_addf(&sku, ",mask=%s", mask_names[mask_code(mt)]);
+    if (f.dropout) brc__str_addf(&sku, ",dropout");
+    if (vl) brc__str_addf(&sku, ",varlen");
+    if (grp > 1) brc__str_addf(&sku, ",gqa=%lld", (long long)grp);
+    brc__str_addf(&sku, ">@%s", ctx->arch);
+    if (desc.oom || sku.oom) {
+        st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fn);
+        goto fail;
+    }
+    for (int kid = 0; kid < NKERNELS; kid++)
+        if (im->used[kid] && (st = get_kernel(ctx, &f, kid, &im->cfg[kid], desc.p, &im->fn[kid]))) goto fail;
+    brc__plan_publish(p, desc.p, sku.p);
+    *out = p;
+    return BRC_STATUS_OK;
+fail:
+    brc_plan_destroy(p);
+    brc__str_free(&desc);
+    brc__str_free(&sku);
+    return st;
+}
+
+/* Test hook: force the packed/split forward (1), the tiled one (0) or the default (-1), and a
+ * split count (0: the plan's own). */
+static int hook_decode = -1, hook_split = 0;
+void brc__attention_force(int decode, int split) { hook_decode = decode, hook_split = split > 64 ? 64 : split; }
+
+brc_status brc_attention_plan(brc_context *ctx, const brc_attention_desc *desc, const brc_plan_prefs *prefs,
+                              brc_plan **out) {
+    brc_status st = brc__plan_start(ctx, desc, out, "brc_attention_plan");
+    if (st) return st;
+    if (!brc__prefs_or_default(prefs, &st)) return st;
+    return plan_impl(ctx, desc, hook_decode, hook_split, out);
+}
+
+uint64_t brc_attention_counters(const brc_plan *plan) {
+    if (!plan || plan->family != BRC__FAM_ATTENTION) return 0;
+    return ((const attn_impl *)plan->impl)->counters;
+}
+
+brc_status brc_attention_desc_init(brc_attention_desc *d, brc_dtype dtype, int64_t batch, int64_t seqlen_q,
+                                   int64_t seqlen_k, int64_t heads, int64_t kv_heads, int64_t head_dim) {
+    brc__error_clear();
+    if (!d) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "brc_attention_desc_init: d is NULL");
+    memset(d, 0, sizeof *d);
+    int64_t qs[4] = {batch, seqlen_q, heads, head_dim}, ks[4] = {batch, seqlen_k, kv_heads, head_dim};
+    int64_t ls[3] = {batch, heads, seqlen_q};
+    brc_status st;
+    if ((st = brc_tensor_desc_contiguous(&d->q, dtype, 4, qs)) || (st = brc_tensor_desc_contiguous(&d->k, dtype, 4, ks)) ||
+        (st = brc_tensor_desc_contiguous(&d->lse, BRC_F32, 3, ls)))
+        return st;
+    d->v = d->k, d->o = d->q;
+    d->dout = d->q, d->dq = d->q, d->dk = d->k, d->dv = d->k;
+    d->window_left = d->window_right = -1;
+    return BRC_STATUS_OK;
+}
+
+/* ---- rebuilding a plan from its descriptor --------------------------------------------------------- */
+
+brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *dd, brc_plan **out) {
+    static const char *const passes[] = {"fwd", "bwd"}, *const paths[] = {"tile", "decode"};
+    int pass = 0, path = 0, mask = 0;
+    int64_t dim = 0, warps = 0, alibi = 0, softcap = 0, dropout = 0, varlen = 0, split = 0;
+    brc_dtype dt = BRC_BF16;
+    brc_status st;
+    if ((st = brc__desc_pick(dd, "pass", passes, 2, -1, &pass)) || (st = brc__desc_dtype(dd, "dtype", &dt)) ||
+        (st = brc__desc_int(dd, "d", 1, 4096, -1, &dim)) || (st = brc__desc_pick(dd, "path", paths, 2, 0, &path)) ||
+        (st = brc__desc_int(dd, "warps", 1, 8, 8, &warps)) ||
+        (st = brc__desc_pick(dd, "mask", mask_names, 5, 0, &mask)) ||
+        (st = brc__desc_int(dd, "alibi", 0, 1, 0, &alibi)) || (st = brc__desc_int(dd, "softcap", 0, 1, 0, &softcap)) ||
+        (st = brc__desc_int(dd, "dropout", 0, 1, 0, &dropout)) || (st = brc__desc_int(dd, "varlen", 0, 1, 0, &varlen)) ||
+        (st = brc__desc_int(dd, "split", 0, 1, 0, &split)))
+        return st;
+    /* A problem that selects these kernels: decode with rows = 16 warps (one KV head, Sq = 16 warps). */
+    int64_t sq = path ? 16 * warps : 128, heads = 2, kvh = path ? 2 : 2, b = varlen ? 1 : 2, sk = 256;
+    brc_attention_desc d;
+    brc_attention_desc_init(&d, dt, b, sq, sk, heads, kvh, dim);
+    d.kind = pass ? BRC_ATTENTION_BACKWARD : BRC_ATTENTION_FORWARD;
+    d.has_alibi = (int)alibi;
+    d.softcap = softcap ? 30.0 : 0.0;
+    d.dropout_p = dropout ? 0.1 : 0.0;
+    if (path && warps * 16 > 64)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "attention: path=decode takes warps <= 4 (got %lld)",
+                          (long long)warps);
+    if (alibi) {
+        int64_t h[1] = {heads};
+        brc_tensor_desc_contiguous(&d.alibi, BRC_F32, 1, h);
+    }
+    static const brc_dtype mts[] = {BRC_F32, BRC_F32, BRC_F16, BRC_BF16, BRC_BOOL};
+    if (mask) {
+        int64_t ms[4] = {1, 1, sq, sk};
+        brc_tensor_desc_contiguous(&d.mask, mts[mask], 4, ms);
+        d.has_mask = 1;
+    }
+    if (varlen) {
+        int64_t q3[3] = {sq, heads, dim}, k3[3] = {sk, kvh, dim}, l2[2] = {heads, sq};
+        brc_tensor_desc_contiguous(&d.q, dt, 3, q3);
+        brc_tensor_desc_contiguous(&d.k, dt, 3, k3);
+        brc_tensor_desc_contiguous(&d.lse, BRC_F32, 2, l2);
+        d.v = d.k, d.o = d.q, d.dout = d.q, d.dq = d.q, d.dk = d.k, d.dv = d.k;
+        d.varlen = 1, d.batch = 1, d.max_seqlen_q = sq, d.max_seqlen_k = sk;
+    }
+    return plan_impl(ctx, &d, pass ? -1 : path, split && !path ? 2 : 0, out);
+}
+
+/* ---- running ------------------------------------------------------------------------------------------- */
+
+static brc_status launch(const brc_plan *plan, int kid, const attn_args *a, CUstream stream) {
+    const attn_impl *im = plan->impl;
+    const unsigned *g = im->grid[kid];
+    if (!g[0] || !g[1] || !g[2]) return BRC_STATUS_OK;
+    void *args[1] = {(void *)a};
+    CUresult r = brc__cu()->cuLaunchKernel(im->fn[kid], g[0], g[1], g[2], (unsigned)im->cfg[kid].threads, 1, 1,
+                                           (unsigned)im->cfg[kid].smem, stream, args, NULL);
+    if (r != CUDA_SUCCESS)
+        return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel (%s): %s (%s)", kernel_fns[kid],
+                          brc__cu_errname(r), plan->descriptor);
+    return BRC_STATUS_OK;
+}
+
+brc_status brc_attention_run(const brc_plan *plan, const brc_attention_args *x, void *workspace,
+                             size_t workspace_size, brc_stream stream) {
+    static const char *fn = "brc_attention_run";
+    brc__error_clear();
+    brc_status st = brc__plan_check_run(plan, BRC__FAM_ATTENTION, fn);
+    if (st) return st;
+    if (!x) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: args is NULL (%s)", fn, plan->descriptor);
+    const attn_impl *im = plan->impl;
+    const bool bwd = im->kind == BRC_ATTENTION_BACKWARD;
+    struct {
+        const void *p;
+        const char *name;
+        bool need, data;
+    } ptrs[] = {
+        {x->q, "q", true, true},
+        {x->k, "k", true, true},
+        {x->v, "v", true, true},
+        {x->o, "o", true, true},
+        {x->lse, "lse", true, false},
+        {x->dout, "dout", bwd, true},
+        {x->dq, "dq", bwd, true},
+        {x->dk, "dk", bwd, true},
+        {x->dv, "dv", bwd, true},
+        {x->mask, "mask", im->f.mask != 0, false},
+        {x->alibi, "alibi", im->f.alibi != 0, false},
+        {x->cu_seqlens_q, "cu_seqlens_q", im->f.varlen != 0, false},
+        {x->cu_seqlens_k, "cu_seqlens_k", im->f.varlen != 0, false},
+    };
+    for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++) {
+        if (!ptrs[i].need) continue;
+        if (!ptrs[i].p) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s is NULL (%s)", fn, ptrs[i].name, plan->descriptor);
+        if (ptrs[i].data && (uintptr_t)ptrs[i].p % 16)
+            return brc__error(BRC_STATUS_MISALIGNED, "%s: %s = %p is not 16-byte aligned (%s)", fn, ptrs[i].name,
+                              ptrs[i].p, plan->descriptor);
+    }
+    if (bwd) {
+        const void *outs[3] = {x->dq, x->dk, x->dv}, *ins[5] = {x->q, x->k, x->v, x->o, x->dout};
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 5; j++)
+                if (outs[i] == ins[j])
+                    return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: an output (dq, dk or dv) is an input (%s)", fn,
+                                      plan->descriptor);
+    } else if (x->o == x->q || x->o == x->k || x->o == x->v) {
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: o is one of q, k, v (%s)", fn, plan->descriptor);
+    }
+    if (im->f.dropout && x->philox.device && (uintptr_t)x->philox.device % 8)
+        return brc__error(BRC_STATUS_MISALIGNED, "%s: philox.device %p is not aligned to 8 bytes (%s)", fn,
+                          (const void *)x->philox.device, plan->descriptor);
+    if (plan->workspace && (!workspace || workspace_size < plan->workspace || (uintptr_t)workspace % 256))
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                          "%s: the plan needs a workspace of %zu bytes aligned to 256 (got %p, %zu bytes) (%s)", fn,
+                          plan->workspace, workspace, workspace_size, plan->descriptor);
+    attn_args a = im->a;
+    a.q = x->q, a.k = x->k, a.v = x->v, a.o = x->o, a.lse = x->lse;
+    a.dout = x->dout, a.dq = x->dq, a.dk = x->dk, a.dv = x->dv;
+    a.mask = x->mask, a.alibi = x->alibi, a.cu_q = x->cu_seqlens_q, a.cu_k = x->cu_seqlens_k;
+    a.dev = im->f.dropout ? x->philox.device : NULL;
+    a.seed = x->philox.seed, a.offset = x->philox.offset;
+    char *ws = workspace;
+    CUstream s = (CUstream)stream;
+    if (!bwd) {
+        if (im->used[K_COMBINE]) {
+            a.part_o = (float *)(ws + im->part_o_off);
+            a.part_lse = (float *)(ws + im->part_lse_off);
+        }
+        if ((st = launch(plan, K_FWD, &a, s))) return st;
+        if (im->used[K_COMBINE] && (st = launch(plan, K_COMBINE, &a, s))) return st;
+        return BRC_STATUS_OK;
+    }
+    a.dsum = (float *)(ws + im->dsum_off);
+    if ((st = launch(plan, K_DSUM, &a, s)) || (st = launch(plan, K_DKDV, &a, s))) return st;
+    if (im->used[K_DKDV2] && (st = launch(plan, K_DKDV2, &a, s))) return st;
+    return launch(plan, K_DQ, &a, s);
+}
