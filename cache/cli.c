@@ -547,6 +547,17 @@ static int cmd_ops(int argc, char **argv) {
     printf("| %s | `brc_index_plan` | %s | %s | %s |\n", #n, ix_notes[num][0], ix_notes[num][1], ix_notes[num][2]);
     BRC_INDEX_KINDS(X)
 #undef X
+    printf("\n## Attention (`attention.h`; paths, tiles, descriptors and the saved-tensor contract in "
+           "docs/attention.md)\n\n"
+           "Flash attention on tensor cores (mma.sync, sm_80 and newer), f16 and bf16, head dims 32 64 96 128 192 256;\n"
+           "BSHD or BHSD strides; GQA / MQA; causal (bottom-right), sliding window, softcap, ALiBi, additive or bool\n"
+           "mask, Philox dropout, varlen. Tested on the GPU against a float64 reference (tests/gpu/test_attention.c);\n"
+           "compiled for sm_80 and sm_90a in CI (tests/host/test_attention_host.c).\n\n"
+           "| op | plan function | notes |\n|---|---|---|\n"
+           "| scaled dot-product attention, forward | `brc_attention_plan` (kind FORWARD) | writes O and the "
+           "log-sum-exp; short queries (decode) pack the query heads of a KV head and split the KV length |\n"
+           "| scaled dot-product attention, backward | `brc_attention_plan` (kind BACKWARD) | dq, dk, dv from o, dout "
+           "and lse; deterministic (no atomics) |\n");
     return 0;
 }
 

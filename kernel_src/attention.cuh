@@ -14,7 +14,7 @@
 // heads of one KV head share each K/V tile (decode reads every KV head once).
 //
 // The specialization snippet defines struct brc_attn { typedef T (f16 | bf16), MT (mask type);
-// enum D, WARPS, MTILES (m16 tiles a warp, forward), BN, BQ, QREG, WINDOW, SOFTCAP, ALIBI, MASK (0 none, 1 additive, 2 bool),
+// enum D, WARPS, MTILES (m16 tiles a warp, forward), STAGES (K/V buffers, forward), BN, BQ, QREG, WINDOW, SOFTCAP, ALIBI, MASK (0 none, 1 additive, 2 bool),
 // DROPOUT, VARLEN, SPLIT, WHICH (dK/dV kernel: 1 dV, 2 dK, 3 both) } and the kernels.
 namespace brc {
 
@@ -78,6 +78,7 @@ __device__ __forceinline__ void cp_async16(void *dst, const void *src, bool pred
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;" ::: "memory"); }
+__device__ __forceinline__ void cp_async_wait_1() { asm volatile("cp.async.wait_group 1;" ::: "memory"); }
 
 __device__ __forceinline__ void ldsm_x4(u32 r[4], const void *p) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
@@ -312,6 +313,7 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
     enum { D = K::D, WARPS = K::WARPS, MTI = K::MTILES, WR = 16 * MTI, BM = WR * WARPS, BN = K::BN, LD = D + 8 };
     enum { NT = 32 * WARPS, KD = D / 16, NN = BN / 8, ND = D / 8, QREG = K::QREG && MTI == 1 };
     extern __shared__ __align__(16) unsigned char attn_smem[];
+    // STAGES = 2: two K/V buffer pairs, tile t + 2 loading while tile t is computed.
     T *Qs = reinterpret_cast<T *>(attn_smem), *Ks = Qs + BM * LD, *Vs = Ks + BN * LD;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, tq = lane & 3;
     const int b = blockIdx.z, hg = blockIdx.y;
@@ -382,14 +384,26 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
     if (t0 < t1) {
         load_tile<T, D, NT>(Qs, BM, q, qrow);
         kl.load(Ks, t0);
+        if (K::STAGES == 2) {
+            vl.load(Vs, t0);
+            cp_async_commit();
+            if (t0 + 1 < t1) kl.load(Ks + 2 * BN * LD, t0 + 1), vl.load(Vs + 2 * BN * LD, t0 + 1);
+        }
         cp_async_commit();
     }
     u32 qf[QREG ? KD : 1][4];
     for (int t = t0; t < t1; t++) {
-        cp_async_wait_all();
-        __syncthreads();
-        vl.load(Vs, t);
-        cp_async_commit();
+        T *Kb = Ks, *Vb = Vs;
+        if (K::STAGES == 2) {
+            cp_async_wait_1();
+            __syncthreads();
+            if ((t - t0) & 1) Kb += 2 * BN * LD, Vb += 2 * BN * LD;
+        } else {
+            cp_async_wait_all();
+            __syncthreads();
+            vl.load(Vs, t);
+            cp_async_commit();
+        }
         float s[MTI][NN][4];
 #pragma unroll
         for (int u = 0; u < MTI; u++)
@@ -414,7 +428,7 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
 #pragma unroll
             for (int nn = 0; nn < NN / 2; nn++) {
                 u32 bf[4];
-                ldsm_x4(bf, Ks + lds_bn<LD>(lane, nn * 16, kk * 16));
+                ldsm_x4(bf, Kb + lds_bn<LD>(lane, nn * 16, kk * 16));
 #pragma unroll
                 for (int u = 0; u < MTI; u++) {
                     attn_mma<T>::run(s[u][2 * nn], af[u], bf[0], bf[1]);
@@ -422,11 +436,13 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
                 }
             }
         }
-        cp_async_wait_all();
-        __syncthreads();
-        if (t + 1 < t1) {
-            kl.load(Ks, t + 1);
-            cp_async_commit();
+        if (K::STAGES == 1) {
+            cp_async_wait_all();
+            __syncthreads();
+            if (t + 1 < t1) {
+                kl.load(Ks, t + 1);
+                cp_async_commit();
+            }
         }
 
         const int c0 = t * BN;
@@ -483,13 +499,18 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
 #pragma unroll
             for (int dn = 0; dn < ND / 2; dn++) {
                 u32 bf[4];
-                ldsm_x4_t(bf, Vs + lds_bt<LD>(lane, kk * 16, dn * 16));
+                ldsm_x4_t(bf, Vb + lds_bt<LD>(lane, kk * 16, dn * 16));
 #pragma unroll
                 for (int u = 0; u < MTI; u++) {
                     attn_mma<T>::run(o[u][2 * dn], pa[u], bf[0], bf[1]);
                     attn_mma<T>::run(o[u][2 * dn + 1], pa[u], bf[2], bf[3]);
                 }
             }
+        }
+        if (K::STAGES == 2) {
+            __syncthreads(); // every warp is done with this buffer pair
+            if (t + 2 < t1) kl.load(Kb, t + 2), vl.load(Vb, t + 2);
+            cp_async_commit(); // possibly empty: one group an iteration keeps wait_group 1 exact
         }
     }
 

@@ -41,7 +41,7 @@
  *
  * Selection (plan time): a bespoke tensor-core kernel (mma.sync m16n8k16, sm_80 and newer)
  * specialized on dtype, D, tile shape, and the features in use; the SKU names them, e.g.
- *   bespoke:attention<fwd,bf16,d=128,bm=128,bn=64,warps=8,causal>@sm_90
+ *   bespoke:attention<fwd,bf16,d=128,bm=128,bn=64,warps=4,stages=2,causal>@sm_90
  * For short queries (Sq * H / Hkv <= 64 rows of one KV head) the query heads of a KV head are
  * packed into one tile, so each KV head is read once, and the KV length is split across CTAs
  * (split = n in the SKU) with a combine step; the partial results use the workspace.

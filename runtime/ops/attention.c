@@ -38,7 +38,7 @@ static const char *const kernel_tags[NKERNELS] = {"fwd", "combine", "dsum", "dkd
 
 /* The compile-time shape of one kernel (the brc_attn struct of the snippet). */
 typedef struct attn_cfg {
-    int warps, mtiles, bn, bq, qreg, split, which, threads, smem;
+    int warps, mtiles, stages, bn, bq, qreg, split, which, threads, smem;
 } attn_cfg;
 
 /* Features (the same for every kernel of a plan). */
@@ -87,11 +87,11 @@ static brc_status get_kernel(brc_context *ctx, const attn_feat *f, int kid, cons
     brc__str snip = {0}, kd = {0};
     brc__str_addf(&snip,
                   "struct brc_attn {\n  typedef %s T;\n  typedef %s MT;\n"
-                  "  enum { D = %d, WARPS = %d, MTILES = %d, BN = %d, BQ = %d, QREG = %d, SOFTCAP = %d, ALIBI = %d, MASK = %d,\n"
+                  "  enum { D = %d, WARPS = %d, MTILES = %d, STAGES = %d, BN = %d, BQ = %d, QREG = %d, SOFTCAP = %d, ALIBI = %d, MASK = %d,\n"
                   "         DROPOUT = %d, VARLEN = %d, SPLIT = %d, WHICH = %d };\n};\n"
                   "__global__ void __launch_bounds__(%d, 1)\n"
                   "brc_attn_kernel(brc::attn_args a) { brc::%s<brc_attn>(a); }\n",
-                  f->dt == BRC_F16 ? "brc::f16" : "brc::bf16", mask_type(f->mt), f->d, c->warps, c->mtiles, c->bn, c->bq,
+                  f->dt == BRC_F16 ? "brc::f16" : "brc::bf16", mask_type(f->mt), f->d, c->warps, c->mtiles, c->stages, c->bn, c->bq,
                   c->qreg, f->softcap, f->alibi, f->mask, f->dropout, f->varlen, c->split, c->which, c->threads,
                   kernel_fns[kid]);
     brc__str_addf(&kd, "%s+%s", desc, kernel_tags[kid]);
@@ -101,8 +101,8 @@ static brc_status get_kernel(brc_context *ctx, const attn_feat *f, int kid, cons
     } else {
         static const char *const sources[] = {"prelude.cuh", "random.cuh", "attention.cuh", NULL};
         brc__kernel_req req = {.template_name = "attention", .sources = sources, .nspec = 16,
-                               .spec = {kid, f->dt, f->d, c->warps, c->mtiles, c->bn, c->bq, c->qreg, f->softcap,
-                                        f->alibi, f->mask, f->mt, f->dropout, f->varlen, c->split, c->which},
+                               .spec = {kid, f->dt, f->d, c->warps, c->mtiles, c->stages, c->bn, c->bq, c->qreg,
+                                        f->softcap, f->alibi, f->mt, f->dropout, f->varlen, c->split, c->which},
                                .snippet = snip.p, .name_expr = "brc_attn_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -164,6 +164,15 @@ static brc_status shape_error(const char *name, shape4 got, shape4 want) {
                       "brc_attention_plan: %s is [%lld, %lld, %lld, %lld], [%lld, %lld, %lld, %lld] expected", name,
                       (long long)got.b, (long long)got.s, (long long)got.h, (long long)got.d, (long long)want.b,
                       (long long)want.s, (long long)want.h, (long long)want.d);
+}
+
+/* Dynamic shared memory a CTA may use on the context's arch (less 1 KiB of static use). */
+static int smem_cap(const brc_context *ctx) {
+    int v = ctx->sm_major * 10 + ctx->sm_minor, kib;
+    if (v == 80 || v == 87) kib = 163;
+    else if (v == 90 || (v >= 100 && v < 120)) kib = 227;
+    else kib = 99; /* sm_86, sm_89, sm_120 */
+    return (kib - 1) * 1024;
 }
 
 static bool head_dim_ok(int64_t d) { return d == 32 || d == 64 || d == 96 || d == 128 || d == 192 || d == 256; }
@@ -315,37 +324,46 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         bool decode = force_decode >= 0 ? force_decode : grp * Sq <= 64;
         im->decode = decode;
         attn_cfg *c = &im->cfg[K_FWD];
-        int64_t ntiles;
+        /* Shapes in order of preference; the first whose shared memory fits the arch wins. Two
+         * m16 tiles a warp where the accumulators fit (each K / V fragment read from shared memory
+         * then feeds two MMAs), double-buffered K / V where the memory allows. */
+        int64_t rows = decode ? grp * Sq : Sq;
+        int dw = (int)((rows + 15) / 16);
+        dw = dw < 1 ? 1 : dw > 4 ? 4 : dw;
+        const int cand[][4] = {/* warps, m-tiles, stages, bn */
+                               {4, 2, 2, 64}, {4, 2, 1, 64}, {8, 1, 2, 64}, {8, 1, 1, 64}, {4, 1, 1, 64},
+                               {4, 1, 1, 32}, {dw, 1, 2, 64}, {dw, 1, 1, 64}, {dw, 1, 1, 32}};
+        int first = decode ? 6 : D <= 128 ? 0 : 2, ncand = (int)(sizeof cand / sizeof cand[0]);
+        if (!decode) ncand = 6;
+        int pick = -1;
+        for (int i = first; i < ncand && pick < 0; i++)
+            if ((16 * cand[i][0] * cand[i][1] + 2 * cand[i][2] * cand[i][3]) * ld * 2 <= smem_cap(ctx)) pick = i;
+        if (pick < 0) pick = ncand - 1;
+        c->warps = cand[pick][0], c->mtiles = cand[pick][1], c->stages = cand[pick][2], c->bn = cand[pick][3];
+        c->qreg = D <= 128;
+        const int bm = 16 * c->warps * c->mtiles;
+        const int64_t mtiles = (rows + bm - 1) / bm;
         if (decode) {
-            int64_t rows = grp * Sq;
-            c->warps = (int)((rows + 15) / 16);
-            if (c->warps > 4) c->warps = 4;
-            if (c->warps < 1) c->warps = 1;
-            c->mtiles = 1, c->bn = 64, c->qreg = D <= 128, c->split = 1;
+            c->split = 1;
             a.gp = grp;
-            int64_t ctas = B * Hkv * ((rows + 16 * c->warps - 1) / (16 * c->warps));
-            ntiles = (Sk + c->bn - 1) / c->bn;
+            /* About four CTAs an SM stream the KV length; at most 64 splits, one tile each at least. */
+            int64_t ctas = B * Hkv * mtiles, ntiles = (Sk + c->bn - 1) / c->bn;
             int64_t want = ctas > 0 ? (4 * (int64_t)sms + ctas - 1) / ctas : 1;
             if (want > ntiles) want = ntiles;
             if (want > 64) want = 64;
             if (want < 1) want = 1;
             a.nsplit = force_split > 0 ? force_split : want;
-            im->grid[K_FWD][0] = (unsigned)(((rows + 16 * c->warps - 1) / (16 * c->warps)) * a.nsplit);
             im->grid[K_FWD][1] = (unsigned)Hkv;
         } else {
-            /* Two m16 tiles a warp where the accumulators fit (each K/V fragment read from shared
-             * memory then feeds two MMAs), one with eight warps for D > 128. */
-            c->warps = D <= 128 ? 4 : 8, c->mtiles = D <= 128 ? 2 : 1, c->bn = 64;
-            c->qreg = D <= 128, c->split = force_split > 0;
+            c->split = force_split > 0;
             a.gp = 1;
             a.nsplit = force_split > 0 ? force_split : 1;
-            int bm = 16 * c->warps * c->mtiles;
-            im->grid[K_FWD][0] = (unsigned)(((Sq + bm - 1) / bm) * a.nsplit);
             im->grid[K_FWD][1] = (unsigned)H;
         }
+        im->grid[K_FWD][0] = (unsigned)(mtiles * a.nsplit);
         im->grid[K_FWD][2] = (unsigned)B;
         c->threads = 32 * c->warps;
-        c->smem = (16 * c->warps * c->mtiles + 2 * c->bn) * ld * 2;
+        c->smem = (16 * c->warps * c->mtiles + 2 * c->stages * c->bn) * ld * 2;
         im->used[K_FWD] = true;
         if (c->split) {
             attn_cfg *cc = &im->cfg[K_COMBINE];
@@ -366,7 +384,7 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         im->grid[K_DSUM][0] = (unsigned)((Sq + 7) / 8), im->grid[K_DSUM][1] = (unsigned)H,
         im->grid[K_DSUM][2] = (unsigned)B;
         c = &im->cfg[K_DKDV];
-        c->warps = 4, c->mtiles = 1, c->bq = D <= 64 ? 64 : 32, c->which = D >= 192 ? 1 : 3, c->threads = 128;
+        c->warps = 4, c->mtiles = 1, c->stages = 1, c->bq = D <= 64 ? 64 : 32, c->which = D >= 192 ? 1 : 3, c->threads = 128;
         c->smem = (2 * 16 * c->warps + 2 * c->bq) * ld * 2 + 2 * c->bq * 4;
         im->used[K_DKDV] = true;
         im->grid[K_DKDV][0] = (unsigned)((Sk + 63) / 64), im->grid[K_DKDV][1] = (unsigned)Hkv,
@@ -378,7 +396,7 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
             memcpy(im->grid[K_DKDV2], im->grid[K_DKDV], sizeof im->grid[K_DKDV]);
         }
         c = &im->cfg[K_DQ];
-        c->warps = 4, c->mtiles = 1, c->bn = D <= 128 ? 64 : 32, c->threads = 128;
+        c->warps = 4, c->mtiles = 1, c->stages = 1, c->bn = D <= 128 ? 64 : 32, c->threads = 128;
         c->smem = (2 * 16 * c->warps + 2 * c->bn) * ld * 2;
         im->used[K_DQ] = true;
         im->grid[K_DQ][0] = (unsigned)((Sq + 63) / 64), im->grid[K_DQ][1] = (unsigned)H,
@@ -401,8 +419,9 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
                       (long long)D, 16 * im->cfg[K_DKDV].warps, im->cfg[K_DKDV].bq, 16 * im->cfg[K_DQ].warps,
                       im->cfg[K_DQ].bn, D >= 192 ? ",dk|dv" : "");
     else
-        brc__str_addf(&sku, "bespoke:attention<fwd,%s,d=%lld,bm=%d,bn=%d,warps=%d%s", brc_dtype_name(dt), (long long)D,
-                      16 * c0->warps * c0->mtiles, c0->bn, c0->warps, im->decode ? ",packed" : "");
+        brc__str_addf(&sku, "bespoke:attention<fwd,%s,d=%lld,bm=%d,bn=%d,warps=%d,stages=%d%s", brc_dtype_name(dt),
+                      (long long)D, 16 * c0->warps * c0->mtiles, c0->bn, c0->warps, c0->stages,
+                      im->decode ? ",packed" : "");
     if (!bwd && im->cfg[K_FWD].split) brc__str_addf(&sku, ",split=%lld", (long long)a.nsplit);
     if (d->causal) brc__str_addf(&sku, ",causal");
     else if (a.wl >= 0 || a.wr >= 0) brc__str_addf(&sku, ",window");
