@@ -194,7 +194,7 @@ __device__ __forceinline__ void load_tile(T *dst, int rows, const T *any, F rowp
 // zero-filled). With NT a multiple of D / 8 each thread keeps its column chunk and first row, so
 // a tile costs one pointer step a row, not a division a chunk.
 template <class T, int D, int NT, int BN> struct kv_loader {
-    enum { ND = D / 8, LD = D + 8, FAST = NT % ND == 0 };
+    enum { ND = D / 8, LD = D + 8, FAST = NT % ND == 0 && (BN * ND) % NT == 0 };
     const T *base; // row 0 of the head, at this thread's chunk
     i64 stride;
     int r0, ch, sk;

@@ -6,8 +6,11 @@
  *   ALiBi slopes:   S += -slope[b, h] * |i + (Sk - Sq) - j|
  *   additive mask:  S += mask[b, h, i, j]      (a bool mask instead removes j where it is false)
  *   allowed j:      0 <= j < Sk and  i + (Sk - Sq) - window_left <= j <= i + (Sk - Sq) + window_right
- *                   (causal sets window_right = 0: the diagonal is aligned bottom-right, as
- *                   FlashAttention and PyTorch's is_causal with Sq != Sk; -1 means unbounded)
+ *                   (causal sets window_right = 0: the diagonal is aligned bottom-right, as in
+ *                   FlashAttention and PyTorch's causal_lower_right; PyTorch's is_causal is
+ *                   top-left, the same only when Sq = Sk; -1 means unbounded)
+ *   GQA: query head h reads KV head h / (H / Hkv). Varlen: the diagonal and ALiBi distances use
+ *   each sequence's own lengths.
  *   P = softmax_j(S) over the allowed j;   O = dropout(P) V;   lse[i] = log sum_j exp S[i, j]
  * A row with no allowed j gets O = 0 and lse = -inf (and contributes nothing to the backward).
  *
@@ -53,6 +56,7 @@
 #ifndef BARACUDA_ATTENTION_H
 #define BARACUDA_ATTENTION_H
 
+#include "baracuda/baracuda.h"
 #include "baracuda/random.h"
 
 #ifdef __cplusplus

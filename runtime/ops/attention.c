@@ -410,10 +410,13 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
 
     /* descriptor and SKU */
     const attn_cfg *c0 = bwd ? &im->cfg[K_DKDV] : &im->cfg[K_FWD];
-    brc__str_addf(&desc, "attention(pass=%s,dtype=%s,d=%d,path=%s,warps=%d,mask=%s,alibi=%d,softcap=%d,dropout=%d,"
-                         "varlen=%d,split=%d)",
+    const int window = !d->causal && (a.wl >= 0 || a.wr >= 0);
+    const int64_t nsplit = !bwd && im->cfg[K_FWD].split ? a.nsplit : 0;
+    brc__str_addf(&desc, "attention(pass=%s,dtype=%s,d=%d,path=%s,warps=%d,causal=%d,window=%d,gqa=%lld,mask=%s,"
+                         "alibi=%d,softcap=%d,dropout=%d,varlen=%d,split=%lld)",
                   bwd ? "bwd" : "fwd", brc_dtype_name(dt), (int)D, im->decode ? "decode" : "tile", c0->warps,
-                  mask_names[mask_code(mt)], f.alibi, f.softcap, f.dropout, vl, bwd ? 0 : im->cfg[K_FWD].split);
+                  d->causal, window, (long long)grp, mask_names[mask_code(mt)], f.alibi, f.softcap, f.dropout, vl,
+                  (long long)nsplit);
     if (bwd)
         brc__str_addf(&sku, "bespoke:attention<bwd,%s,d=%lld,bk=%d,bq=%d,bm=%d,bn=%d%s", brc_dtype_name(dt),
                       (long long)D, 16 * im->cfg[K_DKDV].warps, im->cfg[K_DKDV].bq, 16 * im->cfg[K_DQ].warps,
@@ -422,9 +425,9 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         brc__str_addf(&sku, "bespoke:attention<fwd,%s,d=%lld,bm=%d,bn=%d,warps=%d,stages=%d%s", brc_dtype_name(dt),
                       (long long)D, 16 * c0->warps * c0->mtiles, c0->bn, c0->warps, c0->stages,
                       im->decode ? ",packed" : "");
-    if (!bwd && im->cfg[K_FWD].split) brc__str_addf(&sku, ",split=%lld", (long long)a.nsplit);
+    if (nsplit) brc__str_addf(&sku, ",split=%lld", (long long)nsplit);
     if (d->causal) brc__str_addf(&sku, ",causal");
-    else if (a.wl >= 0 || a.wr >= 0) brc__str_addf(&sku, ",window");
+    else if (window) brc__str_addf(&sku, ",window");
     if (f.softcap) brc__str_addf(&sku, ",softcap");
     if (f.alibi) brc__str_addf(&sku, ",alibi");
     if (f.mask) brc__str_addf(&sku, ",mask=%s", mask_names[mask_code(mt)]);
@@ -488,28 +491,33 @@ brc_status brc_attention_desc_init(brc_attention_desc *d, brc_dtype dtype, int64
 brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *dd, brc_plan **out) {
     static const char *const passes[] = {"fwd", "bwd"}, *const paths[] = {"tile", "decode"};
     int pass = 0, path = 0, mask = 0;
-    int64_t dim = 0, warps = 0, alibi = 0, softcap = 0, dropout = 0, varlen = 0, split = 0;
+    int64_t dim = 0, warps = 0, causal = 0, window = 0, gqa = 1, alibi = 0, softcap = 0, dropout = 0, varlen = 0,
+            split = 0;
     brc_dtype dt = BRC_BF16;
     brc_status st;
     if ((st = brc__desc_pick(dd, "pass", passes, 2, -1, &pass)) || (st = brc__desc_dtype(dd, "dtype", &dt)) ||
         (st = brc__desc_int(dd, "d", 1, 4096, -1, &dim)) || (st = brc__desc_pick(dd, "path", paths, 2, 0, &path)) ||
-        (st = brc__desc_int(dd, "warps", 1, 8, 8, &warps)) ||
+        (st = brc__desc_int(dd, "warps", 1, 8, 4, &warps)) || (st = brc__desc_int(dd, "causal", 0, 1, 0, &causal)) ||
+        (st = brc__desc_int(dd, "window", 0, 1, 0, &window)) || (st = brc__desc_int(dd, "gqa", 1, 64, 1, &gqa)) ||
         (st = brc__desc_pick(dd, "mask", mask_names, 5, 0, &mask)) ||
         (st = brc__desc_int(dd, "alibi", 0, 1, 0, &alibi)) || (st = brc__desc_int(dd, "softcap", 0, 1, 0, &softcap)) ||
         (st = brc__desc_int(dd, "dropout", 0, 1, 0, &dropout)) || (st = brc__desc_int(dd, "varlen", 0, 1, 0, &varlen)) ||
-        (st = brc__desc_int(dd, "split", 0, 1, 0, &split)))
+        (st = brc__desc_int(dd, "split", 0, 64, 0, &split)))
         return st;
-    /* A problem that selects these kernels: decode with rows = 16 warps (one KV head, Sq = 16 warps). */
-    int64_t sq = path ? 16 * warps : 128, heads = 2, kvh = path ? 2 : 2, b = varlen ? 1 : 2, sk = 256;
+    if (path && (warps > 4 || pass))
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "attention: path=decode is a forward with warps <= 4");
+    /* A problem that selects these kernels. Decode: one KV head of gqa query heads and the most
+     * queries that fit 16 warps rows, so the plan picks the same warps. */
+    int64_t kvh = path ? 1 : 2, heads = gqa * kvh, b = varlen ? 1 : 2, sk = 256;
+    int64_t sq = path ? (16 * warps / gqa > 0 ? 16 * warps / gqa : 1) : 128;
     brc_attention_desc d;
     brc_attention_desc_init(&d, dt, b, sq, sk, heads, kvh, dim);
     d.kind = pass ? BRC_ATTENTION_BACKWARD : BRC_ATTENTION_FORWARD;
+    d.causal = (int)causal;
+    if (window) d.window_left = 16, d.window_right = 16;
     d.has_alibi = (int)alibi;
     d.softcap = softcap ? 30.0 : 0.0;
     d.dropout_p = dropout ? 0.1 : 0.0;
-    if (path && warps * 16 > 64)
-        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "attention: path=decode takes warps <= 4 (got %lld)",
-                          (long long)warps);
     if (alibi) {
         int64_t h[1] = {heads};
         brc_tensor_desc_contiguous(&d.alibi, BRC_F32, 1, h);
@@ -528,7 +536,7 @@ brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *dd, brc_plan **
         d.v = d.k, d.o = d.q, d.dout = d.q, d.dq = d.q, d.dk = d.k, d.dv = d.k;
         d.varlen = 1, d.batch = 1, d.max_seqlen_q = sq, d.max_seqlen_k = sk;
     }
-    return plan_impl(ctx, &d, pass ? -1 : path, split && !path ? 2 : 0, out);
+    return plan_impl(ctx, &d, pass ? -1 : path, pass ? 0 : (int)split, out);
 }
 
 /* ---- running ------------------------------------------------------------------------------------------- */

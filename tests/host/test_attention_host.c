@@ -1,0 +1,404 @@
+/* Attention family without a GPU: brc_attention_desc_init fills the dense forward the header
+ * describes; each validation rule of attention.h refuses its descriptor with its status, a
+ * message and no plan; every head dim x {f16, bf16} x {forward, backward} and every feature
+ * variant compiles for sm_80 and sm_90a in offline contexts (42 plans, each (head dim, dtype,
+ * direction) on one arch and each feature on both, one direction each), with a bespoke SKU
+ * that names the target and a descriptor that rebuilds the same plan; offline plans refuse to
+ * run; and the struct layouts bench/bench_attention.py mirrors with ctypes. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "baracuda/attention.h"
+
+/* ---- descriptors ------------------------------------------------------------------------------------- */
+
+static brc_tensor_desc t4(brc_dtype dt, int64_t a, int64_t b, int64_t c, int64_t d) {
+    int64_t shape[4] = {a, b, c, d};
+    brc_tensor_desc t;
+    brc_tensor_desc_contiguous(&t, dt, 4, shape);
+    return t;
+}
+static brc_tensor_desc t3(brc_dtype dt, int64_t a, int64_t b, int64_t c) {
+    int64_t shape[3] = {a, b, c};
+    brc_tensor_desc t;
+    brc_tensor_desc_contiguous(&t, dt, 3, shape);
+    return t;
+}
+static brc_tensor_desc t2(brc_dtype dt, int64_t a, int64_t b) {
+    int64_t shape[2] = {a, b};
+    brc_tensor_desc t;
+    brc_tensor_desc_contiguous(&t, dt, 2, shape);
+    return t;
+}
+
+/* A dense BSHD forward (o like q, lse [B, H, Sq]) built by hand, and its backward. */
+static brc_attention_desc fwd(brc_dtype dt, int64_t B, int64_t Sq, int64_t Sk, int64_t H, int64_t Hkv, int64_t D) {
+    brc_attention_desc d;
+    memset(&d, 0, sizeof d);
+    d.kind = BRC_ATTENTION_FORWARD;
+    d.q = d.o = t4(dt, B, Sq, H, D);
+    d.k = d.v = t4(dt, B, Sk, Hkv, D);
+    d.lse = t3(BRC_F32, B, H, Sq);
+    d.window_left = d.window_right = -1;
+    return d;
+}
+static brc_attention_desc bwd_of(brc_attention_desc d) {
+    d.kind = BRC_ATTENTION_BACKWARD;
+    d.dout = d.dq = d.q;
+    d.dk = d.dv = d.k;
+    return d;
+}
+static brc_attention_desc varlen(brc_dtype dt, int64_t nseq, int64_t Tq, int64_t Tk, int64_t H, int64_t Hkv, int64_t D,
+                                 int64_t maxq, int64_t maxk) {
+    brc_attention_desc d;
+    memset(&d, 0, sizeof d);
+    d.kind = BRC_ATTENTION_FORWARD;
+    d.q = d.o = t3(dt, Tq, H, D);
+    d.k = d.v = t3(dt, Tk, Hkv, D);
+    d.lse = t2(BRC_F32, H, Tq);
+    d.window_left = d.window_right = -1;
+    d.varlen = 1, d.batch = nseq, d.max_seqlen_q = maxq, d.max_seqlen_k = maxk;
+    return d;
+}
+
+Test(attention_desc, init_fills_a_dense_forward) {
+    brc_attention_desc d;
+    memset(&d, 0x5a, sizeof d); /* every field must be written */
+    cr_assert_eq(brc_attention_desc_init(&d, BRC_BF16, 2, 100, 300, 8, 2, 128), BRC_STATUS_OK, "%s", brc_last_error());
+    brc_attention_desc want = fwd(BRC_BF16, 2, 100, 300, 8, 2, 128);
+    cr_expect_eq(d.kind, BRC_ATTENTION_FORWARD);
+    const brc_tensor_desc *got[5] = {&d.q, &d.k, &d.v, &d.o, &d.lse}, *ref[5] = {&want.q, &want.k, &want.v, &want.o, &want.lse};
+    const char *names[5] = {"q", "k", "v", "o", "lse"};
+    for (int i = 0; i < 5; i++) {
+        cr_expect_eq(got[i]->dtype, ref[i]->dtype, "%s dtype", names[i]);
+        cr_expect_eq(got[i]->rank, ref[i]->rank, "%s rank", names[i]);
+        for (int r = 0; r < ref[i]->rank; r++) {
+            cr_expect_eq(got[i]->shape[r], ref[i]->shape[r], "%s shape[%d] = %lld", names[i], r, (long long)got[i]->shape[r]);
+            cr_expect_eq(got[i]->strides[r], ref[i]->strides[r], "%s strides[%d] = %lld", names[i], r,
+                         (long long)got[i]->strides[r]);
+        }
+    }
+    cr_expect(d.has_mask == 0 && d.has_alibi == 0 && d.causal == 0 && d.varlen == 0);
+    cr_expect(d.window_left == -1 && d.window_right == -1, "no window: %lld %lld", (long long)d.window_left,
+              (long long)d.window_right);
+    cr_expect(d.scale == 0 && d.softcap == 0 && d.dropout_p == 0);
+    cr_expect_eq(brc_attention_desc_init(NULL, BRC_BF16, 2, 100, 300, 8, 2, 128), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect_neq(brc_last_error()[0], '\0');
+}
+
+/* ---- validation ------------------------------------------------------------------------------------------ */
+
+/* Refused with status a (or b, where the header leaves the choice open), a message, and no plan. */
+static void refuse2(brc_context *ctx, const brc_attention_desc *d, brc_status a, brc_status b, const char *what) {
+    brc_plan *p = (brc_plan *)(uintptr_t)1;
+    brc_status st = brc_attention_plan(ctx, d, NULL, &p);
+    cr_expect(st == a || st == b, "%s: %s, want %s (%s)", what, brc_status_name(st), brc_status_name(a), brc_last_error());
+    cr_expect(brc_last_error()[0] != '\0', "%s: refused without a message", what);
+    cr_expect_null(p, "%s: out is not NULL", what);
+    if (st == BRC_STATUS_OK) brc_plan_destroy(p);
+}
+static void refuse(brc_context *ctx, const brc_attention_desc *d, brc_status want, const char *what) {
+    refuse2(ctx, d, want, want, what);
+}
+
+#define INVALID BRC_STATUS_INVALID_ARGUMENT
+#define UNSUP BRC_STATUS_UNSUPPORTED
+
+Test(attention_rules, bad_descriptors_are_refused) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_offline("sm_90");
+    brc_plan *p = (brc_plan *)(uintptr_t)1;
+    cr_expect_eq(brc_attention_plan(ctx, NULL, NULL, &p), INVALID);
+    cr_expect_null(p);
+    brc_attention_desc g = fwd(BRC_BF16, 2, 64, 96, 8, 2, 64), d;
+    cr_expect_eq(brc_attention_plan(NULL, &g, NULL, &p), INVALID);
+    cr_expect_eq(brc_attention_plan(ctx, &g, NULL, NULL), INVALID);
+    d = g, d.kind = (brc_attention_kind)7;
+    refuse(ctx, &d, INVALID, "kind 7");
+
+    /* ranks */
+    d = g, d.q = t3(BRC_BF16, 2 * 64, 8, 64), d.o = d.q;
+    refuse(ctx, &d, INVALID, "q rank 3 without varlen");
+    d = g, d.k.rank = 5, d.k.shape[4] = 1, d.k.strides[4] = 1;
+    refuse(ctx, &d, INVALID, "k rank 5");
+    d = g, d.lse = t2(BRC_F32, 2 * 8, 64);
+    refuse(ctx, &d, INVALID, "lse rank 2 without varlen");
+    /* shapes that do not agree */
+    d = g, d.k = t4(BRC_BF16, 2, 96, 2, 128);
+    refuse2(ctx, &d, INVALID, UNSUP, "k head dim 128, q 64");
+    d = g, d.v = t4(BRC_BF16, 2, 95, 2, 64);
+    refuse(ctx, &d, INVALID, "v Sk 95, k 96");
+    d = g, d.v = t4(BRC_BF16, 2, 96, 4, 64);
+    refuse(ctx, &d, INVALID, "v 4 heads, k 2");
+    d = g, d.k = d.v = t4(BRC_BF16, 3, 96, 2, 64);
+    refuse(ctx, &d, INVALID, "k batch 3, q 2");
+    d = g, d.o = t4(BRC_BF16, 2, 63, 8, 64);
+    refuse(ctx, &d, INVALID, "o Sq 63, q 64");
+    d = g, d.lse = t3(BRC_F32, 2, 8, 65);
+    refuse(ctx, &d, INVALID, "lse [2, 8, 65]");
+    d = g, d.lse = t3(BRC_F32, 2, 4, 64);
+    refuse(ctx, &d, INVALID, "lse [2, 4, 64]");
+    d = g, d.q = d.o = t4(BRC_BF16, 2, 64, 6, 64), d.lse = t3(BRC_F32, 2, 6, 64), d.k = d.v = t4(BRC_BF16, 2, 96, 4, 64);
+    refuse(ctx, &d, INVALID, "H 6 not a multiple of Hkv 4");
+    /* dtypes and head dims */
+    d = fwd(BRC_BF16, 2, 64, 96, 8, 2, 80);
+    refuse(ctx, &d, UNSUP, "head dim 80");
+    d = fwd(BRC_BF16, 2, 64, 96, 8, 2, 512);
+    refuse(ctx, &d, UNSUP, "head dim 512");
+    d = fwd(BRC_F32, 2, 64, 96, 8, 2, 64);
+    refuse(ctx, &d, UNSUP, "f32");
+    d = fwd(BRC_FP8E4M3, 2, 64, 96, 8, 2, 64);
+    refuse(ctx, &d, UNSUP, "fp8");
+    d = g, d.k.dtype = d.v.dtype = BRC_F16;
+    refuse2(ctx, &d, INVALID, UNSUP, "q bf16, k and v f16");
+    d = g, d.o.dtype = BRC_F32;
+    refuse2(ctx, &d, INVALID, UNSUP, "o f32");
+    d = g, d.lse.dtype = BRC_BF16;
+    refuse2(ctx, &d, INVALID, UNSUP, "lse bf16");
+    /* strides */
+    d = g, d.q.strides[1] = 8 * 64 + 4, d.q.strides[0] = 64 * d.q.strides[1];
+    refuse(ctx, &d, INVALID, "q row stride not a multiple of 8");
+    d = g, d.k.strides[2] = 68;
+    d.k.strides[1] = 2 * 68, d.k.strides[0] = 96 * 2 * 68;
+    refuse(ctx, &d, INVALID, "k head stride 68");
+    d = g, d.v.strides[3] = 2;
+    refuse(ctx, &d, INVALID, "v last dim not dense");
+    d = g, d.o.strides[3] = 0;
+    refuse(ctx, &d, INVALID, "o last dim stride 0");
+    /* windows and scalars */
+    d = g, d.causal = 1, d.window_right = 5;
+    refuse(ctx, &d, INVALID, "causal with window_right 5");
+    d = g, d.window_left = -2;
+    refuse(ctx, &d, INVALID, "window_left -2");
+    d = g, d.window_right = -3;
+    refuse(ctx, &d, INVALID, "window_right -3");
+    d = g, d.dropout_p = 1;
+    refuse(ctx, &d, INVALID, "dropout_p 1");
+    d = g, d.dropout_p = -0.1;
+    refuse(ctx, &d, INVALID, "dropout_p -0.1");
+    d = g, d.dropout_p = NAN;
+    refuse(ctx, &d, INVALID, "dropout_p NaN");
+    d = g, d.softcap = -1;
+    refuse(ctx, &d, INVALID, "softcap -1");
+    d = g, d.softcap = INFINITY;
+    refuse(ctx, &d, INVALID, "softcap inf");
+    d = g, d.scale = NAN;
+    refuse(ctx, &d, INVALID, "scale NaN");
+    d = g, d.scale = INFINITY;
+    refuse(ctx, &d, INVALID, "scale inf");
+    /* masks */
+    brc_tensor_desc mk = t4(BRC_F16, 2, 8, 64, 96);
+    d = g, d.has_mask = 1, d.mask = t4(BRC_F16, 2, 8, 64, 97);
+    refuse(ctx, &d, INVALID, "mask Sk 97");
+    d = g, d.has_mask = 1, d.mask = t4(BRC_F16, 2, 8, 65, 96);
+    refuse(ctx, &d, INVALID, "mask Sq 65");
+    d = g, d.has_mask = 1, d.mask = t4(BRC_F16, 2, 2, 64, 96);
+    refuse(ctx, &d, INVALID, "mask Hm 2 (neither 1 nor H)");
+    d = g, d.has_mask = 1, d.mask = t4(BRC_F16, 3, 8, 64, 96);
+    refuse(ctx, &d, INVALID, "mask Bm 3 (neither 1 nor B)");
+    d = g, d.has_mask = 1, d.mask = t3(BRC_F16, 8, 64, 96);
+    refuse(ctx, &d, INVALID, "mask rank 3");
+    d = g, d.has_mask = 1, d.mask = mk, d.mask.dtype = BRC_I32;
+    refuse2(ctx, &d, INVALID, UNSUP, "mask i32");
+    d = varlen(BRC_BF16, 3, 150, 200, 8, 2, 64, 100, 120), d.has_mask = 1, d.mask = t4(BRC_F16, 3, 8, 100, 120);
+    refuse(ctx, &d, INVALID, "mask with varlen");
+    /* ALiBi */
+    d = g, d.has_alibi = 1, d.alibi = t2(BRC_F32, 2, 7);
+    refuse(ctx, &d, INVALID, "alibi [2, 7]");
+    int64_t h9 = 9;
+    d = g, d.has_alibi = 1;
+    brc_tensor_desc_contiguous(&d.alibi, BRC_F32, 1, &h9);
+    refuse(ctx, &d, INVALID, "alibi [9]");
+    d = g, d.has_alibi = 1, d.alibi = t2(BRC_F32, 3, 8);
+    refuse(ctx, &d, INVALID, "alibi [3, 8] with B 2");
+    d = g, d.has_alibi = 1, d.alibi = t2(BRC_BF16, 2, 8);
+    refuse2(ctx, &d, INVALID, UNSUP, "alibi bf16");
+    /* varlen */
+    d = varlen(BRC_BF16, 3, 150, 200, 8, 2, 64, 100, 120), d.q = d.o = t4(BRC_BF16, 1, 150, 8, 64);
+    refuse(ctx, &d, INVALID, "varlen q rank 4");
+    d = varlen(BRC_BF16, 0, 150, 200, 8, 2, 64, 100, 120);
+    refuse(ctx, &d, INVALID, "varlen batch 0");
+    d = varlen(BRC_BF16, 3, 150, 200, 8, 2, 64, -5, 120);
+    refuse(ctx, &d, INVALID, "varlen max_seqlen_q -5");
+    d = varlen(BRC_BF16, 3, 150, 200, 8, 2, 64, 100, -1);
+    refuse(ctx, &d, INVALID, "varlen max_seqlen_k -1");
+    d = varlen(BRC_BF16, 3, 150, 200, 8, 2, 64, 100, 120), d.lse = t2(BRC_F32, 8, 149);
+    refuse(ctx, &d, INVALID, "varlen lse [H, Tq - 1]");
+    /* backward operands */
+    brc_attention_desc b = bwd_of(g);
+    d = b, d.dq = t4(BRC_BF16, 2, 64, 8, 128);
+    refuse2(ctx, &d, INVALID, UNSUP, "dq head dim 128");
+    d = b, d.dk = t4(BRC_BF16, 2, 96, 8, 64);
+    refuse(ctx, &d, INVALID, "dk 8 heads, k 2");
+    d = b, d.dv.dtype = BRC_F16;
+    refuse2(ctx, &d, INVALID, UNSUP, "dv f16, v bf16");
+    d = b, d.dout = t4(BRC_BF16, 2, 65, 8, 64);
+    refuse(ctx, &d, INVALID, "dout Sq 65");
+    d = b, d.dq.strides[3] = 2;
+    refuse(ctx, &d, INVALID, "dq last dim not dense");
+    d = b, d.dropout_p = 1.5;
+    refuse(ctx, &d, INVALID, "backward dropout_p 1.5");
+    brc_jit_stats st;
+    brc_jit_stats_get(&st);
+    cr_expect_eq(st.compiles, 0, "validation compiled something");
+    brc_context_destroy(ctx);
+}
+
+Test(attention_rules, before_sm80_is_unsupported) {
+    tu_fresh_cache();
+    const char *old[2] = {"sm_75", "sm_70"};
+    for (int i = 0; i < 2; i++) {
+        brc_context *ctx = tu_offline(old[i]);
+        brc_attention_desc d = fwd(BRC_F16, 1, 64, 64, 4, 4, 64);
+        refuse(ctx, &d, UNSUP, old[i]);
+        brc_attention_desc b = bwd_of(d);
+        refuse(ctx, &b, UNSUP, old[i]);
+        brc_context_destroy(ctx);
+    }
+    cr_expect_eq(brc_attention_counters(NULL), 0);
+}
+
+/* ---- every variant compiles ------------------------------------------------------------------------------ */
+
+enum { PLAIN, CAUSAL, WINDOW, SOFTCAP, ALIBI, MASK_F16, MASK_BOOL, DROPOUT, VARLEN, DECODE };
+static const char *const feature_names[] = {"plain",    "causal",    "window",  "softcap", "alibi",
+                                            "mask f16", "mask bool", "dropout", "varlen",  "decode"};
+
+/* No pointers: Criterion copies parameters into a fresh process. */
+typedef struct job {
+    int sm; /* 80 or 90 (sm_90a) */
+    int part;
+} job;
+
+typedef struct variant {
+    int feature;
+    int bwd;
+    brc_dtype dt;
+    int64_t D;
+} variant;
+
+/* Each (head dim, dtype, direction) on one arch: sm_90a gets f16 at 32, 96, 192 and bf16 at 64,
+ * 128, 256, sm_80 the other way round. Each feature on both archs, forward on one and backward
+ * on the other (decode: forward on both). Two parts per arch (CI time): 10 and 11 plans. */
+static void variants_of(int sm, int part, variant *v, int *n) {
+    static const int64_t dims[2][3] = {{32, 64, 96}, {128, 192, 256}};
+    *n = 0;
+    for (int i = 0; i < 3; i++) {
+        int64_t D = dims[part][i];
+        bool f16_here = (D == 32 || D == 96 || D == 192) == (sm == 90);
+        for (int b = 0; b < 2; b++) v[(*n)++] = (variant){PLAIN, b, f16_here ? BRC_F16 : BRC_BF16, D};
+    }
+    static const int feats[2][5] = {{CAUSAL, WINDOW, SOFTCAP, ALIBI, -1}, {MASK_F16, MASK_BOOL, DROPOUT, VARLEN, DECODE}};
+    for (int i = 0; i < 5 && feats[part][i] >= 0; i++) {
+        int f = feats[part][i];
+        /* the direction alternates feature by feature and flips between the archs */
+        int bwd = f == DECODE ? 0 : ((f % 2) == (sm == 90));
+        brc_dtype dt = (f % 3 == 0) == (sm == 90) ? BRC_BF16 : BRC_F16;
+        v[(*n)++] = (variant){f, bwd, dt, f == WINDOW || f == DROPOUT ? 64 : 128};
+    }
+}
+
+static brc_attention_desc desc_of(const variant *v) {
+    brc_attention_desc d;
+    if (v->feature == VARLEN) d = varlen(v->dt, 3, 300, 500, 8, 2, v->D, 200, 256);
+    else if (v->feature == DECODE) d = fwd(v->dt, 4, 1, 4096, 16, 2, v->D); /* GQA 8 */
+    else d = fwd(v->dt, 2, 256, 256, 8, 2, v->D);
+    switch (v->feature) {
+    case CAUSAL: d.causal = 1; break;
+    case WINDOW: d.window_left = 128, d.window_right = 16; break;
+    case SOFTCAP: d.softcap = 30; break;
+    case ALIBI: d.has_alibi = 1, d.alibi = t2(BRC_F32, 2, 8); break;
+    case MASK_F16: d.has_mask = 1, d.mask = t4(BRC_F16, 1, 8, 256, 256); break;
+    case MASK_BOOL: d.has_mask = 1, d.mask = t4(BRC_BOOL, 2, 1, 256, 256); break;
+    case DROPOUT: d.dropout_p = 0.1; break;
+    default: break;
+    }
+    return v->bwd ? bwd_of(d) : d;
+}
+
+ParameterizedTestParameters(attention_compile, every_variant) {
+    static job jobs[] = {{90, 0}, {90, 1}, {80, 0}, {80, 1}};
+    return cr_make_param_array(job, jobs, sizeof jobs / sizeof jobs[0]);
+}
+
+ParameterizedTest(job *j, attention_compile, every_variant, .timeout = 1200) {
+    setenv("BARACUDA_CACHE_DISABLE", "1", 1); /* really compile */
+    brc__cache_reset();
+    const char *arch = j->sm == 90 ? "sm_90a" : "sm_80";
+    brc_context *ctx = tu_offline(arch);
+    variant v[16];
+    int n;
+    variants_of(j->sm, j->part, v, &n);
+    for (int i = 0; i < n; i++) {
+        char what[96];
+        snprintf(what, sizeof what, "%s %s %s d=%lld on %s", feature_names[v[i].feature], v[i].bwd ? "bwd" : "fwd",
+                 brc_dtype_name(v[i].dt), (long long)v[i].D, arch);
+        brc_attention_desc d = desc_of(&v[i]);
+        brc_plan *p = NULL;
+        brc_status s = brc_attention_plan(ctx, &d, NULL, &p);
+        cr_expect_eq(s, BRC_STATUS_OK, "%s: %s\n%s", what, brc_last_error(), brc_last_jit_log());
+        if (s) continue;
+        const char *sku = brc_plan_sku(p);
+        char dpart[16];
+        snprintf(dpart, sizeof dpart, "d=%lld", (long long)v[i].D);
+        cr_expect(strncmp(sku, "bespoke:attention<", 18) == 0, "%s: SKU %s", what, sku);
+        cr_expect(strstr(sku, arch) && strstr(sku, dpart) && strstr(sku, brc_dtype_name(v[i].dt)),
+                  "%s: SKU %s does not name the target, the head dim and the dtype", what, sku);
+        if (v[i].feature == CAUSAL) cr_expect(strstr(sku, "causal"), "%s: SKU %s", what, sku);
+        if (v[i].feature == DECODE) cr_expect(strstr(sku, "split="), "%s: SKU %s", what, sku);
+        /* counters: a dropout forward uses B H Sq rows of ceil(Sk / 4) blocks, a plan without
+         * dropout none (whether a dropout backward, which rereads the forward's, reports them is
+         * left open by the header) */
+        if (v[i].feature == DROPOUT && !v[i].bwd)
+            cr_expect(brc_attention_counters(p) >= 2ull * 8 * 256 * 64, "%s: counters %llu", what,
+                      (unsigned long long)brc_attention_counters(p));
+        else if (v[i].feature != DROPOUT)
+            cr_expect_eq(brc_attention_counters(p), 0, "%s", what);
+        if (v[i].bwd) cr_expect(brc_plan_workspace_size(p) > 0, "%s: a backward without its rowsum workspace", what);
+        /* an offline plan does not run */
+        brc_attention_args a;
+        memset(&a, 0, sizeof a);
+        a.q = a.k = a.v = (const void *)(uintptr_t)256;
+        a.o = a.dq = a.dk = a.dv = (void *)(uintptr_t)512;
+        a.lse = (float *)(uintptr_t)768;
+        a.dout = a.mask = (const void *)(uintptr_t)1024;
+        a.alibi = (const float *)(uintptr_t)1280;
+        a.cu_seqlens_q = a.cu_seqlens_k = (const int32_t *)(uintptr_t)1536;
+        if (i == 0) cr_expect_eq(brc_attention_run(p, &a, NULL, 0, NULL), BRC_STATUS_WRONG_PLAN, "%s", what);
+        cr_log_info("%s: %s", what, sku);
+        tu_round_trip(ctx, p); /* the descriptor rebuilds the same plan (from memory: no compile) */
+    }
+    brc_jit_stats st;
+    brc_jit_stats_get(&st);
+    cr_expect(st.compiles >= (uint64_t)n, "%llu compiles for %d plans", (unsigned long long)st.compiles, n);
+    cr_log_info("%s part %d: %d plans, %llu compiles, %.0f ms", arch, j->part, n, (unsigned long long)st.compiles,
+                st.compile_ms);
+    brc_context_destroy(ctx);
+}
+
+/* The layouts bench/bench_attention.py mirrors with ctypes (x86-64 / aarch64 Linux). */
+Test(attention_desc, struct_layouts_match_the_benchmark) {
+    cr_expect_eq(sizeof(brc_attention_desc), 1600);
+    cr_expect_eq(offsetof(brc_attention_desc, q), 8);
+    cr_expect_eq(offsetof(brc_attention_desc, lse), 552);
+    cr_expect_eq(offsetof(brc_attention_desc, dout), 688);
+    cr_expect_eq(offsetof(brc_attention_desc, has_mask), 1232);
+    cr_expect_eq(offsetof(brc_attention_desc, mask), 1240);
+    cr_expect_eq(offsetof(brc_attention_desc, alibi), 1384);
+    cr_expect_eq(offsetof(brc_attention_desc, causal), 1520);
+    cr_expect_eq(offsetof(brc_attention_desc, window_left), 1528);
+    cr_expect_eq(offsetof(brc_attention_desc, scale), 1544);
+    cr_expect_eq(offsetof(brc_attention_desc, varlen), 1568);
+    cr_expect_eq(offsetof(brc_attention_desc, max_seqlen_k), 1592);
+    cr_expect_eq(sizeof(brc_attention_args), 128);
+    cr_expect_eq(offsetof(brc_attention_args, lse), 32);
+    cr_expect_eq(offsetof(brc_attention_args, mask), 72);
+    cr_expect_eq(offsetof(brc_attention_args, cu_seqlens_k), 96);
+    cr_expect_eq(offsetof(brc_attention_args, philox), 104);
+    cr_expect_eq(sizeof(brc_philox), 24);
+}
