@@ -133,7 +133,7 @@ template <int LD> __device__ __forceinline__ int lds_bt(int lane, int r0, int c0
 }
 
 // acc[NT8][4] += A(16 x 16*KS, from smem rows ar0 of As) * B^T, B stored [n][k] in Bs (rows
-// br0 .. br0 + 8 NT8). A from registers when af is given.
+// br0 .. br0 + 8 NT8).
 template <class T, int LD, int KS, int NT8>
 __device__ __forceinline__ void mma_abt(float (*acc)[4], const T *As, int ar0, const T *Bs, int br0, int lane) {
 #pragma unroll
@@ -490,12 +490,7 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
         for (int kk = 0; kk < NN / 2; kk++) {
             u32 pa[MTI][4];
 #pragma unroll
-            for (int u = 0; u < MTI; u++) {
-                pa[u][0] = attn_mma<T>::pack(s[u][2 * kk][0], s[u][2 * kk][1]);
-                pa[u][1] = attn_mma<T>::pack(s[u][2 * kk][2], s[u][2 * kk][3]);
-                pa[u][2] = attn_mma<T>::pack(s[u][2 * kk + 1][0], s[u][2 * kk + 1][1]);
-                pa[u][3] = attn_mma<T>::pack(s[u][2 * kk + 1][2], s[u][2 * kk + 1][3]);
-            }
+            for (int u = 0; u < MTI; u++) pack_a<T, 1>(&pa[u], &s[u][2 * kk]);
 #pragma unroll
             for (int dn = 0; dn < ND / 2; dn++) {
                 u32 bf[4];

@@ -368,9 +368,6 @@ BRC__INTERNAL void brc__index_grid_override(unsigned grid);
 
 /* attention (ops/attention.c). */
 BRC__INTERNAL brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
-/* Test hook: force the packed/split forward (1), the tiled one (0) or the choice by shape (-1), and
- * a split count (0: the plan's own; > 0 also splits a tiled forward). */
-BRC__INTERNAL void brc__attention_force(int decode, int split);
 
 /* Makes the plan a descriptor names. Errors name the column: "column 12: unknown key 'foo'". */
 BRC__INTERNAL brc_status brc__plan_from_descriptor(brc_context *ctx, const char *text,

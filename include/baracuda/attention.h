@@ -104,7 +104,7 @@ typedef struct brc_attention_args {
 } brc_attention_args;
 
 /* Select a plan. prefs may be NULL. Errors: INVALID_ARGUMENT (NULL pointers, shapes that do not
- * agree, strides the kernels cannot take, a window or scalar out of range, mask with varlen),
+ * agree, strides the kernels cannot take, lengths of 2^31 or more, B or H above 65535, a window or scalar out of range, mask with varlen),
  * UNSUPPORTED (a dtype or head dim not listed above, an arch before sm_80), and compile errors. */
 BRC_API brc_status brc_attention_plan(brc_context *ctx, const brc_attention_desc *desc, const brc_plan_prefs *prefs,
                                       brc_plan **out);
@@ -113,7 +113,8 @@ BRC_API brc_status brc_attention_plan(brc_context *ctx, const brc_attention_desc
 BRC_API uint64_t brc_attention_counters(const brc_plan *plan);
 
 /* Enqueue on stream. workspace: brc_plan_workspace_size(plan) bytes, 256-byte aligned (NULL when
- * that is 0). Data pointers must be 16-byte aligned (MISALIGNED). Errors: WRONG_PLAN,
+ * that is 0). q, k, v, o, dout, dq, dk, dv must be 16-byte aligned, lse, alibi and cu_seqlens 4-byte,
+ * mask to its element (MISALIGNED). Errors: WRONG_PLAN,
  * INVALID_ARGUMENT (a pointer the plan needs is NULL, a small workspace, an output aliasing an
  * input), MISALIGNED, CUDA_ERROR. */
 BRC_API brc_status brc_attention_run(const brc_plan *plan, const brc_attention_args *args, void *workspace,

@@ -57,7 +57,7 @@ typedef struct attn_impl {
     bool used[NKERNELS];
     CUfunction fn[NKERNELS];
     unsigned grid[NKERNELS][3];
-    size_t part_o_off, part_lse_off, dsum_off;
+    size_t part_lse_off; /* split forward: the partial lse after the partial O (at 0) */
     uint64_t counters;
 } attn_impl;
 
@@ -87,12 +87,13 @@ static brc_status get_kernel(brc_context *ctx, const attn_feat *f, int kid, cons
     brc__str snip = {0}, kd = {0};
     brc__str_addf(&snip,
                   "struct brc_attn {\n  typedef %s T;\n  typedef %s MT;\n"
-                  "  enum { D = %d, WARPS = %d, MTILES = %d, STAGES = %d, BN = %d, BQ = %d, QREG = %d, SOFTCAP = %d, ALIBI = %d, MASK = %d,\n"
-                  "         DROPOUT = %d, VARLEN = %d, SPLIT = %d, WHICH = %d };\n};\n"
+                  "  enum { D = %d, WARPS = %d, MTILES = %d, STAGES = %d, BN = %d, BQ = %d, QREG = %d,\n"
+                  "         SOFTCAP = %d, ALIBI = %d, MASK = %d, DROPOUT = %d, VARLEN = %d, SPLIT = %d, WHICH = %d };\n"
+                  "};\n"
                   "__global__ void __launch_bounds__(%d, 1)\n"
                   "brc_attn_kernel(brc::attn_args a) { brc::%s<brc_attn>(a); }\n",
-                  f->dt == BRC_F16 ? "brc::f16" : "brc::bf16", mask_type(f->mt), f->d, c->warps, c->mtiles, c->stages, c->bn, c->bq,
-                  c->qreg, f->softcap, f->alibi, f->mask, f->dropout, f->varlen, c->split, c->which, c->threads,
+                  f->dt == BRC_F16 ? "brc::f16" : "brc::bf16", mask_type(f->mt), f->d, c->warps, c->mtiles, c->stages,
+                  c->bn, c->bq, c->qreg, f->softcap, f->alibi, f->mask, f->dropout, f->varlen, c->split, c->which, c->threads,
                   kernel_fns[kid]);
     brc__str_addf(&kd, "%s+%s", desc, kernel_tags[kid]);
     brc_status st;
@@ -231,6 +232,11 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         tq = qs.s;
         B = d->batch, Sq = d->max_seqlen_q, Sk = d->max_seqlen_k;
     }
+    /* The kernels index a sequence with 32-bit ints; B and the heads are grid dims. */
+    if (Sq > INT32_MAX || Sk > INT32_MAX || tq > INT32_MAX || B > 65535 || H > 65535)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                          "%s: lengths must be below 2^31 and B, H at most 65535 (got Sq %lld, Sk %lld, B %lld, H %lld)",
+                          fn, (long long)Sq, (long long)Sk, (long long)B, (long long)H);
     /* lse: f32 [B, H, Sq] (varlen [H, Tq]) */
     {
         char what[64];
@@ -355,9 +361,7 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
             a.nsplit = force_split > 0 ? force_split : want;
             im->grid[K_FWD][1] = (unsigned)Hkv;
         } else {
-            c->split = force_split > 0;
-            a.gp = 1;
-            a.nsplit = force_split > 0 ? force_split : 1;
+            a.gp = 1, a.nsplit = 1;
             im->grid[K_FWD][1] = (unsigned)H;
         }
         im->grid[K_FWD][0] = (unsigned)(mtiles * a.nsplit);
@@ -371,7 +375,6 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
             im->used[K_COMBINE] = true;
             im->grid[K_COMBINE][0] = (unsigned)((rows_total + 7) / 8);
             im->grid[K_COMBINE][1] = im->grid[K_COMBINE][2] = 1;
-            im->part_o_off = 0;
             ws = (size_t)(a.nsplit * rows_total * D * 4);
             im->part_lse_off = ws;
             ws += (size_t)(a.nsplit * rows_total * 4);
@@ -384,7 +387,8 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         im->grid[K_DSUM][0] = (unsigned)((Sq + 7) / 8), im->grid[K_DSUM][1] = (unsigned)H,
         im->grid[K_DSUM][2] = (unsigned)B;
         c = &im->cfg[K_DKDV];
-        c->warps = 4, c->mtiles = 1, c->stages = 1, c->bq = D <= 64 ? 64 : 32, c->which = D >= 192 ? 1 : 3, c->threads = 128;
+        c->warps = 4, c->mtiles = 1, c->stages = 1, c->bq = D <= 64 ? 64 : 32, c->which = D >= 192 ? 1 : 3;
+        c->threads = 128;
         c->smem = (2 * 16 * c->warps + 2 * c->bq) * ld * 2 + 2 * c->bq * 4;
         im->used[K_DKDV] = true;
         im->grid[K_DKDV][0] = (unsigned)((Sk + 63) / 64), im->grid[K_DKDV][1] = (unsigned)Hkv,
@@ -401,8 +405,7 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         im->used[K_DQ] = true;
         im->grid[K_DQ][0] = (unsigned)((Sq + 63) / 64), im->grid[K_DQ][1] = (unsigned)H,
         im->grid[K_DQ][2] = (unsigned)B;
-        im->dsum_off = 0;
-        ws = (size_t)rows_total * 4;
+        ws = (size_t)rows_total * 4; /* dsum */
     }
     p->workspace = (ws + 255) / 256 * 256;
     im->counters = f.dropout && !bwd ? (uint64_t)(rows_total * a.jblocks) : 0;
@@ -451,17 +454,12 @@ fail:
     return st;
 }
 
-/* Test hook: force the packed/split forward (1), the tiled one (0) or the default (-1), and a
- * split count (0: the plan's own). */
-static int hook_decode = -1, hook_split = 0;
-void brc__attention_force(int decode, int split) { hook_decode = decode, hook_split = split > 64 ? 64 : split; }
-
 brc_status brc_attention_plan(brc_context *ctx, const brc_attention_desc *desc, const brc_plan_prefs *prefs,
                               brc_plan **out) {
     brc_status st = brc__plan_start(ctx, desc, out, "brc_attention_plan");
     if (st) return st;
     if (!brc__prefs_or_default(prefs, &st)) return st;
-    return plan_impl(ctx, desc, hook_decode, hook_split, out);
+    return plan_impl(ctx, desc, -1, 0, out);
 }
 
 uint64_t brc_attention_counters(const brc_plan *plan) {
@@ -477,7 +475,8 @@ brc_status brc_attention_desc_init(brc_attention_desc *d, brc_dtype dtype, int64
     int64_t qs[4] = {batch, seqlen_q, heads, head_dim}, ks[4] = {batch, seqlen_k, kv_heads, head_dim};
     int64_t ls[3] = {batch, heads, seqlen_q};
     brc_status st;
-    if ((st = brc_tensor_desc_contiguous(&d->q, dtype, 4, qs)) || (st = brc_tensor_desc_contiguous(&d->k, dtype, 4, ks)) ||
+    if ((st = brc_tensor_desc_contiguous(&d->q, dtype, 4, qs)) ||
+        (st = brc_tensor_desc_contiguous(&d->k, dtype, 4, ks)) ||
         (st = brc_tensor_desc_contiguous(&d->lse, BRC_F32, 3, ls)))
         return st;
     d->v = d->k, d->o = d->q;
@@ -501,11 +500,14 @@ brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *dd, brc_plan **
         (st = brc__desc_int(dd, "window", 0, 1, 0, &window)) || (st = brc__desc_int(dd, "gqa", 1, 64, 1, &gqa)) ||
         (st = brc__desc_pick(dd, "mask", mask_names, 5, 0, &mask)) ||
         (st = brc__desc_int(dd, "alibi", 0, 1, 0, &alibi)) || (st = brc__desc_int(dd, "softcap", 0, 1, 0, &softcap)) ||
-        (st = brc__desc_int(dd, "dropout", 0, 1, 0, &dropout)) || (st = brc__desc_int(dd, "varlen", 0, 1, 0, &varlen)) ||
+        (st = brc__desc_int(dd, "dropout", 0, 1, 0, &dropout)) ||
+        (st = brc__desc_int(dd, "varlen", 0, 1, 0, &varlen)) ||
         (st = brc__desc_int(dd, "split", 0, 64, 0, &split)))
         return st;
     if (path && (warps > 4 || pass))
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "attention: path=decode is a forward with warps <= 4");
+    if (split && !path)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "attention: split=%lld needs path=decode", (long long)split);
     /* A problem that selects these kernels. Decode: one KV head of gqa query heads and the most
      * queries that fit 16 warps rows, so the plan picks the same warps. */
     int64_t kvh = path ? 1 : 2, heads = gqa * kvh, b = varlen ? 1 : 2, sk = 256;
@@ -536,7 +538,7 @@ brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *dd, brc_plan **
         d.v = d.k, d.o = d.q, d.dout = d.q, d.dq = d.q, d.dk = d.k, d.dv = d.k;
         d.varlen = 1, d.batch = 1, d.max_seqlen_q = sq, d.max_seqlen_k = sk;
     }
-    return plan_impl(ctx, &d, pass ? -1 : path, pass ? 0 : (int)split, out);
+    return plan_impl(ctx, &d, pass ? -1 : path, (int)split, out);
 }
 
 /* ---- running ------------------------------------------------------------------------------------------- */
@@ -563,31 +565,35 @@ brc_status brc_attention_run(const brc_plan *plan, const brc_attention_args *x, 
     if (!x) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: args is NULL (%s)", fn, plan->descriptor);
     const attn_impl *im = plan->impl;
     const bool bwd = im->kind == BRC_ATTENTION_BACKWARD;
+    /* Tensor data is read 16 bytes at a time; the rest element by element. */
+    const size_t msize = im->f.mt >= 0 ? brc_dtype_size((brc_dtype)im->f.mt) : 1;
     struct {
         const void *p;
         const char *name;
-        bool need, data;
+        bool need;
+        size_t align;
     } ptrs[] = {
-        {x->q, "q", true, true},
-        {x->k, "k", true, true},
-        {x->v, "v", true, true},
-        {x->o, "o", true, true},
-        {x->lse, "lse", true, false},
-        {x->dout, "dout", bwd, true},
-        {x->dq, "dq", bwd, true},
-        {x->dk, "dk", bwd, true},
-        {x->dv, "dv", bwd, true},
-        {x->mask, "mask", im->f.mask != 0, false},
-        {x->alibi, "alibi", im->f.alibi != 0, false},
-        {x->cu_seqlens_q, "cu_seqlens_q", im->f.varlen != 0, false},
-        {x->cu_seqlens_k, "cu_seqlens_k", im->f.varlen != 0, false},
+        {x->q, "q", true, 16},
+        {x->k, "k", true, 16},
+        {x->v, "v", true, 16},
+        {x->o, "o", true, 16},
+        {x->lse, "lse", true, 4},
+        {x->dout, "dout", bwd, 16},
+        {x->dq, "dq", bwd, 16},
+        {x->dk, "dk", bwd, 16},
+        {x->dv, "dv", bwd, 16},
+        {x->mask, "mask", im->f.mask != 0, msize},
+        {x->alibi, "alibi", im->f.alibi != 0, 4},
+        {x->cu_seqlens_q, "cu_seqlens_q", im->f.varlen != 0, 4},
+        {x->cu_seqlens_k, "cu_seqlens_k", im->f.varlen != 0, 4},
     };
     for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++) {
         if (!ptrs[i].need) continue;
-        if (!ptrs[i].p) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s is NULL (%s)", fn, ptrs[i].name, plan->descriptor);
-        if (ptrs[i].data && (uintptr_t)ptrs[i].p % 16)
-            return brc__error(BRC_STATUS_MISALIGNED, "%s: %s = %p is not 16-byte aligned (%s)", fn, ptrs[i].name,
-                              ptrs[i].p, plan->descriptor);
+        if (!ptrs[i].p)
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s is NULL (%s)", fn, ptrs[i].name, plan->descriptor);
+        if ((uintptr_t)ptrs[i].p % ptrs[i].align)
+            return brc__error(BRC_STATUS_MISALIGNED, "%s: %s = %p is not %zu-byte aligned (%s)", fn, ptrs[i].name,
+                              ptrs[i].p, ptrs[i].align, plan->descriptor);
     }
     if (bwd) {
         const void *outs[3] = {x->dq, x->dk, x->dv}, *ins[5] = {x->q, x->k, x->v, x->o, x->dout};
@@ -613,18 +619,10 @@ brc_status brc_attention_run(const brc_plan *plan, const brc_attention_args *x, 
     a.dev = im->f.dropout ? x->philox.device : NULL;
     a.seed = x->philox.seed, a.offset = x->philox.offset;
     char *ws = workspace;
-    CUstream s = (CUstream)stream;
-    if (!bwd) {
-        if (im->used[K_COMBINE]) {
-            a.part_o = (float *)(ws + im->part_o_off);
-            a.part_lse = (float *)(ws + im->part_lse_off);
-        }
-        if ((st = launch(plan, K_FWD, &a, s))) return st;
-        if (im->used[K_COMBINE] && (st = launch(plan, K_COMBINE, &a, s))) return st;
-        return BRC_STATUS_OK;
-    }
-    a.dsum = (float *)(ws + im->dsum_off);
-    if ((st = launch(plan, K_DSUM, &a, s)) || (st = launch(plan, K_DKDV, &a, s))) return st;
-    if (im->used[K_DKDV2] && (st = launch(plan, K_DKDV2, &a, s))) return st;
-    return launch(plan, K_DQ, &a, s);
+    if (im->used[K_COMBINE]) a.part_o = (float *)ws, a.part_lse = (float *)(ws + im->part_lse_off);
+    if (bwd) a.dsum = (float *)ws;
+    /* The kernel enum is in launch order: fwd, combine; dsum, dkdv, dkdv2, dq. */
+    for (int kid = 0; kid < NKERNELS; kid++)
+        if (im->used[kid] && (st = launch(plan, kid, &a, (CUstream)stream))) return st;
+    return BRC_STATUS_OK;
 }

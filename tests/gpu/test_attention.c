@@ -989,6 +989,10 @@ Test(attention, run_errors, .timeout = 300) {
     expect_run(s.pf, &a, wf, s.wsf, BRC_STATUS_MISALIGNED, "q + 2 bytes");
     a = args_of(&s), a.dq = (char *)a.dq + 2;
     expect_run(s.pb, &a, wb, s.wsb, BRC_STATUS_MISALIGNED, "dq + 2 bytes");
+    a = args_of(&s), a.lse = (float *)((char *)a.lse + 2);
+    expect_run(s.pf, &a, wf, s.wsf, BRC_STATUS_MISALIGNED, "lse + 2 bytes (f32 element access)");
+    a = args_of(&s), a.alibi = (const float *)((const char *)a.alibi + 1);
+    expect_run(s.pf, &a, wf, s.wsf, BRC_STATUS_MISALIGNED, "alibi + 1 byte");
     /* the workspace: one byte short, or NULL with the size given */
     a = args_of(&s);
     expect_run(s.pb, &a, wb, s.wsb - 1, BRC_STATUS_INVALID_ARGUMENT, "workspace one byte short");

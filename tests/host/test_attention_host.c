@@ -227,6 +227,10 @@ Test(attention_rules, bad_descriptors_are_refused) {
     refuse(ctx, &d, INVALID, "varlen max_seqlen_q -5");
     d = varlen(BRC_BF16, 3, 150, 200, 8, 2, 64, 100, -1);
     refuse(ctx, &d, INVALID, "varlen max_seqlen_k -1");
+    d = varlen(BRC_BF16, 3, 150, 200, 8, 2, 64, 100, (int64_t)1 << 31);
+    refuse(ctx, &d, INVALID, "varlen max_seqlen_k 2^31 (the kernels index with 32-bit ints)");
+    d = varlen(BRC_BF16, 70000, 150, 200, 8, 2, 64, 100, 120);
+    refuse(ctx, &d, INVALID, "varlen batch 70000 (a grid dim)");
     d = varlen(BRC_BF16, 3, 150, 200, 8, 2, 64, 100, 120), d.lse = t2(BRC_F32, 8, 149);
     refuse(ctx, &d, INVALID, "varlen lse [H, Tq - 1]");
     /* backward operands */
