@@ -37,6 +37,12 @@ double tu_buf_at(const tu_buf *b, size_t i);
 /* A [rows, cols] descriptor with row stride `stride` (elements). */
 brc_tensor_desc tu_mat(brc_dtype t, int64_t rows, int64_t cols, int64_t stride);
 
+/* Philox4x32-10 (Salmon et al., SC'11), written from the paper: ten rounds, the key bumped by the
+ * Weyl constants after each. The host model of random.h's and attention.h's dropout bits. */
+void tu_philox(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+/* Checks tu_philox against Random123's known answers (counter, key, result). */
+void tu_philox_known_answers(void);
+
 /* Host tests of the families' descriptors and validation. */
 /* Rebuilds p from its descriptor: the same descriptor and SKU (the same kernels). Destroys p. */
 void tu_round_trip(brc_context *ctx, brc_plan *p);
