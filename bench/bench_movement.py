@@ -280,6 +280,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small shapes only")
     ap.add_argument("--device", type=int, default=0)
     ap.add_argument("--dtypes", default="bf16,f32")
+    ap.add_argument("--ops", default=None, help="only these ops (comma-separated, e.g. transpose,pad_reflect)")
     args = ap.parse_args()
     torch.cuda.set_device(args.device)
     torch.empty(1, device="cuda")
@@ -292,7 +293,10 @@ def main():
     bench = Bench(brc, ctx, copy_gbps)
     dtypes = [{"bf16": torch.bfloat16, "f32": torch.float32, "f16": torch.float16, "u8": torch.uint8}[d]
               for d in args.dtypes.split(",")]
+    only = set(args.ops.split(",")) if args.ops else None
     for op, shape in (QUICK if args.quick else CASES):
+        if only and op not in only:
+            continue
         for dtype in dtypes:
             try:
                 bench.run_case(op, dtype, shape)

@@ -50,6 +50,19 @@ template <> __device__ __forceinline__ float ninf<float>() { return __int_as_flo
 template <> __device__ __forceinline__ double ninf<double>() { return __longlong_as_double(0xfff0000000000000ULL); }
 __device__ __forceinline__ float ex_(float x) { return expf(x); }
 __device__ __forceinline__ double ex_(double x) { return exp(x); }
+// exp(v - m) for every element of a row. FAST (16-bit storage, f32 compute): 2^(v*log2(e) -
+// m*log2(e)) as one FMA and the hardware exp2 (ex2.approx.ftz: 2 ulp, results under 2^-126 flush
+// to 0, far below a 16-bit output's rounding); libm's expf costs several more instructions an
+// element, which the forward at 16-bit bandwidth cannot afford. Otherwise exp(v - m) as before.
+// ml = exl_scale<FAST>(m), once a row.
+template <bool FAST, class C> __device__ __forceinline__ C exl_scale(C m) { return FAST ? m * C(1.4426950408889634) : m; }
+template <bool FAST> __device__ __forceinline__ float exl_(float v, float ml) {
+    if (!FAST) return expf(v - ml);
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(__fmaf_rn(v, 1.4426950408889634f, -ml)));
+    return y;
+}
+template <bool FAST> __device__ __forceinline__ double exl_(double v, double m) { return exp(v - m); }
 __device__ __forceinline__ float lg_(float x) { return logf(x); }
 __device__ __forceinline__ double lg_(double x) { return log(x); }
 __device__ __forceinline__ float sqrt_(float x) { return sqrtf(x); }
@@ -283,6 +296,7 @@ __device__ __forceinline__ pr<C> allreduce(pr<C> v, pr<C>* red, pr<C>* cred, int
 template <class K>
 __device__ __forceinline__ void softmax_fwd(const rows_args& A) {
     BRC_ROWS_SETUP;
+    enum { FAST = sizeof(T) == 2 && sizeof(C) == 4 };
     const T* x = (const T*)A.a;
     T* y = (T*)A.out;
     T* sbuf = (T*)dsm;  // staging: [2][N] (x)
@@ -307,12 +321,13 @@ __device__ __forceinline__ void softmax_fwd(const rows_args& A) {
                 for (int k = 0; k < K::VEC; k++)
                     if (ok && rg<K>::in(rg<K>::col(it, r, j, t))) m = v[j][k] > m ? v[j][k] : m;
             C s = C(0);
+            const C ml = exl_scale<FAST>(m);
 #pragma unroll
             for (int j = 0; j < K::NV; j++)
 #pragma unroll
                 for (int k = 0; k < K::VEC; k++) {
                     const bool in = ok && rg<K>::in(rg<K>::col(it, r, j, t)) && m != ninf<C>();
-                    const C e = in ? ex_(v[j][k] - m) : C(0);
+                    const C e = in ? exl_<FAST>(v[j][k], ml) : C(0);
                     s += e;
                     // Plain softmax with the row in registers keeps exp(v - m_local) and rescales
                     // it by exp(m_local - m_row) below: one exp per element, not two.
@@ -323,7 +338,7 @@ __device__ __forceinline__ void softmax_fwd(const rows_args& A) {
         }
         acc = allreduce<K, lse_op>(acc, red, cred, phase);
         const C m = acc.a, inv = C(1) / acc.b, lse = acc.a + lg_(acc.b);
-        const C scale = mloc == ninf<C>() ? C(0) : ex_(mloc - m) * inv;
+        const C scale = mloc == ninf<C>() ? C(0) : ex_(mloc - m) * inv, mrl = exl_scale<FAST>(m);
         for (int it = 0; it < K::ITER; it++) {
             if (K::ITER > 1) ldx<K>(v, xr, sx, it, r, t, ok);
 #pragma unroll
@@ -332,7 +347,7 @@ __device__ __forceinline__ void softmax_fwd(const rows_args& A) {
                 for (int k = 0; k < K::VEC; k++) {
                     if (K::LOG) v[j][k] = v[j][k] - lse;
                     else if (K::ITER == 1) v[j][k] = v[j][k] * scale;
-                    else v[j][k] = ex_(v[j][k] - m) * inv;
+                    else v[j][k] = exl_<FAST>(v[j][k], mrl) * inv;
                 }
             st<K>(yr, v, it, r, t, ok);
         }

@@ -9,7 +9,8 @@
 
 #include "../internal.h"
 
-enum { MV_THREADS = 256, MV_UNROLL = 4, MAXP = 16, MAX_PIECES = 1024, PRE_RANK = 2 * BRC_MAX_RANK };
+enum { MV_THREADS = 256, MV_UNROLL = 4, MAXP = 16, MAX_PIECES = 1024, PRE_RANK = 2 * BRC_MAX_RANK,
+       MV_PAD_SEG = 512 /* movement.cuh */ };
 enum { K_COPY, K_TILE, K_FILL, K_PAD }; /* kernel templates (the spec tuple's first field) */
 enum { OP_COPY, OP_CONCAT, OP_SPLIT, OP_SLICE, OP_WRITE_SLICE };
 static const char *const op_names[] = {"copy", "concat", "split", "slice", "write_slice"};
@@ -326,7 +327,7 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
     }
     /* The tiled transpose: one piece whose destination-innermost dim is not contiguous in the
      * source while another dim is, both long enough to fill tiles. */
-    int tile = 0, tb = -1, td = esize == 1 ? 128 : esize == 8 ? 32 : 64;
+    int tile = 0, tb = -1, td = esize == 1 ? 128 : esize == 2 ? 64 : 32; /* measured: mv_tile */
     if (rq->npieces == 1 && !prefs->force_strided && !forced && R >= 2 && pc[0].numel > 0) {
         const piece *q = &pc[0];
         if (q->ds[R - 1] == 1 && q->ss[R - 1] != 1 && q->shape[R - 1] >= 16)
@@ -797,7 +798,7 @@ brc_status brc_write_slice_run(const brc_plan *plan, const void *x, void *y, con
 
 /* copy / concat / split / slice / write_slice (bytes, pieces, rank, vec | tile, index): pieces of
  * the named rank whose dims cannot merge (the source walks a buffer twice as large in every dim),
- * the vector forced; or a transposed innermost pair of 64 x 64 for the tiled kernel. */
+ * the vector forced; or a transposed innermost pair of tiles for the tiled kernel. */
 brc_status brc__move_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     int op = -1;
     for (int i = 0; i < 5; i++)
@@ -1187,8 +1188,11 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
     }
     if (R == 0) a->shape[0] = a->ishape[0] = 1, a->os[0] = a->is[0] = 1, R = 1;
     a->value = value;
+    /* The forward takes a warp per unit of MV_PAD_SEG elements of a row (movement.cuh); the
+     * backward a thread per element. */
     a->units = brc_tensor_desc_numel(o);
-    int64_t grid = cdiv(a->units, MV_THREADS);
+    if (!bwd && a->units > 0) a->units = a->units / a->shape[R - 1] * cdiv(a->shape[R - 1], MV_PAD_SEG);
+    int64_t grid = cdiv(a->units, bwd ? MV_THREADS : MV_THREADS / 32);
     if (grid >= ((int64_t)1 << 31) - 1)
         return brc__error(BRC_STATUS_UNSUPPORTED, "%s: %lld elements exceed one launch", fam, (long long)a->units);
     brc__str desc = {0}, sku = {0}, snip = {0};

@@ -171,6 +171,8 @@ static const ccase copy_cases[] = {
     {2, {67, 45}, S_COLMAJOR, S_CONTIG},          /* a transpose: tiled */
     {2, {513, 1025}, S_CONTIG, S_COLMAJOR},       /* a transpose the other way: tiled */
     {3, {5, 70, 33}, S_COLMAJOR, S_CONTIG},       /* batched tiles */
+    {2, {200, 130}, S_COLMAJOR, S_CONTIG},        /* even pitches: whole tiles move as words, edges by element */
+    {3, {3, 256, 192}, S_CONTIG, S_COLMAJOR},     /* batched, word tiles for every element size */
     {4, {3, 5, 7, 9}, S_NEG, S_CONTIG},           /* negative strides: gather */
     {4, {3, 5, 7, 9}, S_CONTIG, S_NEG},           /* negative output strides */
     {4, {4, 17, 20, 16}, S_PERM, S_PERM},
@@ -793,6 +795,8 @@ Test(movement, pad_forward_and_backward, .timeout = 300) {
         {4, {2, 3, 8, 8}, {0, 0, 1, 2}, {0, 0, 3, 1}},
         {3, {4, 1, 6}, {1, 0, 5}, {0, 0, 5}},
         {3, {3, 33, 20}, {0, 2, 2}, {0, 3, 2}},
+        {2, {3, 1500}, {1, 700}, {2, 9}},   /* rows of several 512-element units */
+        {1, {1100}, {3}, {600}},
     };
     static const brc_dtype fwd_dt[] = {BRC_F32, BRC_BF16, BRC_U8, BRC_I64};
     static const brc_dtype bwd_dt[] = {BRC_F32, BRC_F64, BRC_BF16, BRC_F16};

@@ -47,10 +47,11 @@ static const int64_t sizes[][2] = {
     {1, 1},    {3, 1},     {257, 1},    {1, 7},      {257, 7},     {3, 33},     {257, 33},
     {3, 1000}, {257, 1000}, {1, 4097},  {257, 4097}, {1500, 4096}, {3, 32771},  {1, 131072},
     {3, 131072}, {2, 262147},
-    /* 16-bit rows staged through shared memory: 16384 (the backward; vector-preserving strides) and
-     * 32768 with more rows than the persistent grid has CTA groups (so the double-buffered pipeline
-     * walks several rows each); the odd strides between take the register path. */
-    {257, 16384}, {33, 16384}, {600, 32768},
+    /* 16-bit rows staged through shared memory: 16384 and 32768 (the backward; vector-preserving
+     * strides), 65536 (the forward too) with more rows than the persistent grid has CTA groups (so
+     * the double-buffered pipeline walks several rows each); the odd strides between take the
+     * register path. The forward of 32768 takes one 1024-thread CTA a row. */
+    {257, 16384}, {33, 16384}, {600, 32768}, {300, 65536},
 };
 #define NSIZES ((int)(sizeof sizes / sizeof sizes[0]))
 
