@@ -293,8 +293,67 @@ __device__ __forceinline__ pr<C> allreduce(pr<C> v, pr<C>* red, pr<C>* cred, int
 
 // ---- softmax / log_softmax ---------------------------------------------------------------------
 
+// The forward of 16-bit rows held packed (K::PK): 512-thread CTAs, one a row, each thread keeps
+// its NV vectors of the row as loaded (16-bit, half the registers of f32), so that two CTAs fit an
+// SM and one computes while the other loads. exp is taken twice an element (for the sum, then for
+// the output) with FMA + ex2.approx. Chosen by rows.c for rows of 16-bit softmax / log_softmax
+// that need more than 512 threads at the 32-element target and fit 512 x NV vectors.
+template <class K>
+__device__ __forceinline__ void softmax_fwd_packed(const rows_args& A) {
+    BRC_ROWS_SETUP;
+    static_assert(K::CL == 1 && K::ITER == 1 && K::STG == 0 && K::RPB == 1 && sizeof(T) == 2, "packed rows");
+    const T* x = (const T*)A.a;
+    T* y = (T*)A.out;
+    for (i64 g = blockIdx.x; g < groups; g += gstep) {
+        const bool ok = g < A.rows;
+        const T* xr = x + (ok ? g : 0) * A.sa;
+        T* yr = y + (ok ? g : 0) * A.sout;
+        vec<T, K::VEC> q[K::NV];
+#pragma unroll
+        for (int j = 0; j < K::NV; j++) {
+            const int c = rg<K>::col(0, 0, j, t);
+            if (ok && rg<K>::in(c)) q[j] = *reinterpret_cast<const vec<T, K::VEC>*>(xr + c);
+        }
+        C m = ninf<C>();
+#pragma unroll
+        for (int j = 0; j < K::NV; j++)
+#pragma unroll
+            for (int k = 0; k < K::VEC; k++)
+                if (ok && rg<K>::in(rg<K>::col(0, 0, j, t))) {
+                    const C v = (C)io<T>::load(q[j].v[k]);
+                    m = v > m ? v : m;
+                }
+        C s = C(0);
+        const C ml = exl_scale<true>(m);
+        if (m != ninf<C>())
+#pragma unroll
+            for (int j = 0; j < K::NV; j++)
+#pragma unroll
+                for (int k = 0; k < K::VEC; k++)
+                    if (ok && rg<K>::in(rg<K>::col(0, 0, j, t))) s += exl_<true>((C)io<T>::load(q[j].v[k]), ml);
+        const pr<C> acc = allreduce<K, lse_op>(mk(m, s), red, cred, phase);
+        const C M = acc.a, inv = C(1) / acc.b, lse = acc.a + lg_(acc.b), Ml = exl_scale<true>(M);
+#pragma unroll
+        for (int j = 0; j < K::NV; j++) {
+            const int c = rg<K>::col(0, 0, j, t);
+            if (!ok || !rg<K>::in(c)) continue;
+            vec<T, K::VEC> o;
+#pragma unroll
+            for (int k = 0; k < K::VEC; k++) {
+                const C v = (C)io<T>::load(q[j].v[k]);
+                o.v[k] = io<T>::store(K::LOG ? v - lse : M == ninf<C>() ? C(0) : exl_<true>(v, Ml) * inv);
+            }
+            *reinterpret_cast<vec<T, K::VEC>*>(yr + c) = o;
+        }
+    }
+}
+
 template <class K>
 __device__ __forceinline__ void softmax_fwd(const rows_args& A) {
+    if constexpr (K::PK) {
+        softmax_fwd_packed<K>(A);
+        return;
+    } else {
     BRC_ROWS_SETUP;
     enum { FAST = sizeof(T) == 2 && sizeof(C) == 4 };
     const T* x = (const T*)A.a;
@@ -354,6 +413,7 @@ __device__ __forceinline__ void softmax_fwd(const rows_args& A) {
         pp.after();
     }
     if constexpr (K::CL > 1) cluster<K::CL>::sync();  // no CTA leaves while its smem may be read
+    }
 }
 
 // dx = y * (dy - sum(y * dy))  (softmax);  dx = dy - exp(y) * sum(dy)  (log_softmax)
