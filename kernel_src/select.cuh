@@ -33,6 +33,10 @@ struct sel_args {
 };
 
 enum { SEL_ALL = 0, SEL_ZERO = 1, SEL_HIST = 2, SEL_COLLECT = 3, SEL_SORT = 4 };
+/* Positions a thread loads before it uses them (memory-level parallelism; half for 8-byte types,
+ * which would spill); shared words of the collect pass's tables (2 x 256 counts for up to SEL_U x
+ * 16 (slice, warp) pairs, 2 totals). */
+enum { SEL_U = 8, SEL_TAB = 516 };
 enum { SEL_TOPK = 0, SEL_KTH = 1, SEL_MEDIAN = 2 };
 
 /* Order-preserving keys. */
@@ -104,7 +108,7 @@ template <class C> struct sel_t {
     typedef typename C::IT IT;
     typedef sel_key<T> KF;
     typedef typename KF::K K;
-    enum { BITS = KF::BITS, PASSES = KF::BITS / 8 };
+    enum { BITS = KF::BITS, PASSES = KF::BITS / 8, U = sizeof(T) == 8 ? SEL_U / 2 : SEL_U };
     /* All ones in the key's width: the complement for largest, the sort's padding. */
     static __device__ __forceinline__ K mask() { return (K)(~(u64)0 >> (64 - BITS)); }
     static __device__ __forceinline__ K key(T v) { return C::LARGEST ? (K)(KF::get(v) ^ mask()) : KF::get(v); }
@@ -168,22 +172,31 @@ __device__ void sel_hist(const sel_args &a, i64 xo, i64 lo, i64 hi, typename sel
     typedef typename S::K K;
     const typename S::T *xp = (const typename S::T *)a.x;
     u32 nn = 0, nb = 0;
-    for (i64 base = lo; base < hi; base += blockDim.x) {
-        i64 i = base + threadIdx.x;
-        bool valid = i < hi, in = false;
-        u32 bin = 0xffffffffu;
-        if (valid) {
-            typename S::T v = xp[xo + i * a.sx];
-            K key = S::key(v);
-            in = (key & pmask) == prefix;
-            if (in) bin = (u32)(key >> shift) & 255u;
-            if (count_nan) nn += S::KF::nan(v);
-            if (count_below) nb += (key & pmask) < prefix;
+    const i64 tile = (i64)blockDim.x * S::U;
+    for (i64 base = lo; base < hi; base += tile) {
+        /* S::U loads in flight a thread, then the keys. */
+        typename S::T v[S::U];
+#pragma unroll
+        for (int u = 0; u < S::U; u++) {
+            i64 i = base + (i64)u * blockDim.x + threadIdx.x;
+            if (i < hi) v[u] = xp[xo + i * a.sx];
         }
-        /* Lanes with one bin add once (skewed data would serialize on a bin otherwise). */
-        if (__any_sync(0xffffffffu, in)) {
-            unsigned same = __match_any_sync(0xffffffffu, bin);
-            if (in && (threadIdx.x & 31) == (unsigned)(__ffs(same) - 1)) atomicAdd(&h[bin], (u32)__popc(same));
+#pragma unroll
+        for (int u = 0; u < S::U; u++) {
+            bool valid = base + (i64)u * blockDim.x + threadIdx.x < hi, in = false;
+            u32 bin = 0xffffffffu;
+            if (valid) {
+                K key = S::key(v[u]);
+                in = (key & pmask) == prefix;
+                if (in) bin = (u32)(key >> shift) & 255u;
+                if (count_nan) nn += S::KF::nan(v[u]);
+                if (count_below) nb += (key & pmask) < prefix;
+            }
+            /* Lanes with one bin add once (skewed data would serialize on a bin otherwise). */
+            if (__any_sync(0xffffffffu, in)) {
+                unsigned same = __match_any_sync(0xffffffffu, bin);
+                if (in && (threadIdx.x & 31) == (unsigned)(__ffs(same) - 1)) atomicAdd(&h[bin], (u32)__popc(same));
+            }
         }
     }
     if (count_nan && nn) atomicAdd(nans, nn);
@@ -192,7 +205,8 @@ __device__ void sel_hist(const sel_args &a, i64 xo, i64 lo, i64 hi, typename sel
 
 /* Writes the selected elements among positions [lo, hi): keys < T, and keys == T whose rank
  * among the row's ties (eq0 of them before lo) is below need (topk, total k), or the tie of rank
- * need - 1 (kthvalue, median). lt0: keys < T before lo. scr: 64 shared words. */
+ * need - 1 (kthvalue, median). lt0: keys < T before lo. A tile is S::U slices of blockDim
+ * positions; the counts of (slice, warp) are scanned by warp 0 in tab (SEL_TAB shared words). */
 template <class C>
 __device__ void sel_collect(const sel_args &a, i64 xo, i64 vo, i64 io, i64 lo, i64 hi, typename sel_t<C>::K T,
                             u32 need, u32 total, u32 lt0, u32 eq0, u32 *scr) {
@@ -201,41 +215,70 @@ __device__ void sel_collect(const sel_args &a, i64 xo, i64 vo, i64 io, i64 lo, i
     const typename S::T *xp = (const typename S::T *)a.x;
     typename S::T *vp = (typename S::T *)a.v;
     typename S::IT *ip = (typename S::IT *)a.ix;
-    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5, m = S::U * nw;
     unsigned lower = (1u << lane) - 1u;
+    u32 *tl = scr, *te = scr + 256, *tot = scr + 512;
     u32 run_lt = lt0, run_eq = eq0;
-    for (i64 base = lo; base < hi; base += blockDim.x) {
+    const i64 tile = (i64)blockDim.x * S::U;
+    for (i64 base = lo; base < hi; base += tile) {
         if (C::KIND == SEL_TOPK ? run_lt + min(run_eq, need) >= total : run_eq >= need) break; /* uniform */
-        i64 i = base + threadIdx.x;
-        bool valid = i < hi;
-        typename S::T v;
-        K key = 0;
-        if (valid) v = xp[xo + i * a.sx], key = S::key(v);
-        bool lt = valid && key < T, eq = valid && key == T;
-        unsigned bl = __ballot_sync(0xffffffffu, lt), be = __ballot_sync(0xffffffffu, eq);
-        if (lane == 0) scr[w] = (u32)__popc(bl), scr[32 + w] = (u32)__popc(be);
-        __syncthreads();
-        u32 plt = run_lt, peq = run_eq, tlt = 0, teq = 0;
-        for (int j = 0; j < nw; j++) {
-            u32 x = scr[j], y = scr[32 + j];
-            if (j < w) plt += x, peq += y;
-            tlt += x, teq += y;
-        }
-        plt += (u32)__popc(bl & lower);
-        peq += (u32)__popc(be & lower);
-        if (C::KIND == SEL_TOPK) {
-            bool take = lt || (eq && peq < need);
-            if (take) {
-                i64 pos = (i64)plt + (lt ? min(peq, need) : peq);
-                if (!a.dosort) vp[vo + pos * a.sv] = v;
-                ip[io + pos * a.si] = (typename S::IT)i;
+        unsigned bl[S::U], be[S::U];
+        typename S::T v[S::U];
+        {
+#pragma unroll
+            for (int u = 0; u < S::U; u++) {
+                i64 i = base + (i64)u * blockDim.x + threadIdx.x;
+                if (i < hi) v[u] = xp[xo + i * a.sx];
             }
-        } else if (eq && peq == need - 1) {
-            vp[vo] = v;
-            ip[io] = (typename S::IT)i;
+#pragma unroll
+            for (int u = 0; u < S::U; u++) {
+                bool valid = base + (i64)u * blockDim.x + threadIdx.x < hi;
+                K key = valid ? S::key(v[u]) : (K)0;
+                bl[u] = __ballot_sync(0xffffffffu, valid && key < T);
+                be[u] = __ballot_sync(0xffffffffu, valid && key == T);
+                if (lane == 0) tl[u * nw + w] = (u32)__popc(bl[u]), te[u * nw + w] = (u32)__popc(be[u]);
+            }
         }
-        run_lt += tlt, run_eq += teq;
-        __syncthreads(); /* scr is rewritten by the next tile */
+        __syncthreads();
+        if (w == 0) { /* exclusive scan of the (slice, warp) counts, in position order */
+            int per = (m + 31) >> 5, s0 = lane * per;
+            u32 sl = 0, se = 0;
+            for (int j = s0; j < s0 + per && j < m; j++) sl += tl[j], se += te[j];
+            u32 il = sl, ie = se;
+#pragma unroll
+            for (int o = 1; o < 32; o <<= 1) {
+                u32 t1 = __shfl_up_sync(0xffffffffu, il, o), t2 = __shfl_up_sync(0xffffffffu, ie, o);
+                if (lane >= o) il += t1, ie += t2;
+            }
+            u32 xl = il - sl, xe = ie - se;
+            for (int j = s0; j < s0 + per && j < m; j++) {
+                u32 cl = tl[j], ce = te[j];
+                tl[j] = xl, te[j] = xe;
+                xl += cl, xe += ce;
+            }
+            if (lane == 31) tot[0] = il, tot[1] = ie;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int u = 0; u < S::U; u++) {
+            bool lt = (bl[u] >> lane) & 1u, eq = (be[u] >> lane) & 1u;
+            if (!lt && !eq) continue;
+            u32 plt = run_lt + tl[u * nw + w] + (u32)__popc(bl[u] & lower);
+            u32 peq = run_eq + te[u * nw + w] + (u32)__popc(be[u] & lower);
+            i64 i = base + (i64)u * blockDim.x + threadIdx.x;
+            if (C::KIND == SEL_TOPK) {
+                if (lt || peq < need) {
+                    i64 pos = (i64)plt + (lt ? min(peq, need) : peq);
+                    if (!a.dosort) vp[vo + pos * a.sv] = v[u];
+                    ip[io + pos * a.si] = (typename S::IT)i;
+                }
+            } else if (eq && peq == need - 1) {
+                vp[vo] = v[u];
+                ip[io] = (typename S::IT)i;
+            }
+        }
+        run_lt += tot[0], run_eq += tot[1];
+        __syncthreads(); /* the tables are rewritten by the next tile */
     }
 }
 
@@ -311,8 +354,8 @@ __device__ void select_main(const sel_args &a) {
     typedef typename S::K K;
     extern __shared__ __align__(16) unsigned char smem[];
     u32 *h = (u32 *)smem;   /* 256 bins */
-    u32 *scr = h + 256;     /* 64 words */
-    K *st = (K *)(scr + 64); /* prefix, pmask */
+    u32 *scr = h + 256;     /* SEL_TAB words */
+    K *st = (K *)(scr + SEL_TAB); /* prefix, pmask */
     u32 *misc = (u32 *)(st + 2); /* k, nans, below */
     const bool fp_median = C::KIND == SEL_MEDIAN;
     i64 xo, vo, io;

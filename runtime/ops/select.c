@@ -21,7 +21,7 @@ enum { ST_ALL, ST_ZERO, ST_HIST, ST_COLLECT, ST_SORT };
 enum {
     MAX_THREADS = 512,
     SORT_MAX = 4096,     /* largest k the in-CTA sort takes */
-    SCRATCH = 1344,      /* select.cuh's shared words before the sort reuses them, in bytes */
+    SCRATCH = 3136,      /* bytes of select.cuh's shared state (bins, tables) before the sort reuses them */
     SPLIT_MIN = 2048,    /* fewest positions a split CTA takes */
     SPLIT_MAX = 64,      /* most CTAs a row */
     WS_ALIGN = 16
@@ -106,7 +106,7 @@ static void make_snippet(brc__str *s, const void *arg) {
     brc__str_addf(s,
                   "struct brc_sel {\n  typedef %s T;\n  typedef %s IT;\n"
                   "  enum { KIND = %d, LARGEST = %d, SORTED = %d };\n};\n"
-                  "__global__ void __launch_bounds__(%d)\n"
+                  "__global__ void __launch_bounds__(%d, 2)\n"
                   "brc_select_kernel(brc::sel_args a) { brc::select_main<brc_sel>(a); }\n",
                   real_type(sp->dt), real_type(sp->it), sp->kind, sp->largest, sp->sorted, MAX_THREADS);
 }
@@ -230,7 +230,8 @@ static void choose_shape(sel_impl *im, int sms) {
         a->chunk = cdiv(n, split_override);
         a->S = cdiv(n, a->chunk);
     } else if (!split_override && rows > 0 && rows < sms && n >= 2 * SPLIT_MIN) {
-        int64_t S = cdiv(2 * (int64_t)sms, rows), most = n / SPLIT_MIN;
+        /* At most two CTAs an SM (one wave): a second, partial wave would double the time. */
+        int64_t S = 2 * (int64_t)sms / rows, most = n / SPLIT_MIN;
         if (S > most) S = most;
         if (S > SPLIT_MAX) S = SPLIT_MAX;
         if (S > 1) {
