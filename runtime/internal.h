@@ -396,8 +396,8 @@ BRC__INTERNAL void brc__manifest_free(brc__manifest *m);
  * scans (each kind forward in f32 and bf16, rows of 4096 and cols; cumsum backward), common
  * shapes of the channel norms, cross_entropy and the row-wise family, the movement kernels
  * (copies and transposes by element size, concat / split of 2..4 tensors, fills, aranges), the
- * random draws and dropout, and embedding / index_select / gather of rows of 4096 with the
- * embedding backward. */
+ * random draws and dropout, embedding / index_select / gather of rows of 4096 with the
+ * embedding backward, and topk (largest, sorted) and kthvalue in f32 and bf16. */
 BRC__INTERNAL brc_status brc__manifest_default(brc__manifest *m);
 
 /* BARACUDA_RECORD: appends descriptor to the record manifest unless it is there already

@@ -106,6 +106,27 @@ Test(select_desc, api_plans_choose_split_and_round_trip) {
     cr_assert_eq(brc_select_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p), "select(op=median,dtype=i16,index=i64)");
     brc_plan_destroy(p);
+    /* Rank 8 along the last dim, and along a middle dim of a permuted view. */
+    int64_t s8[8] = {2, 1, 3, 1, 2, 1, 2, 5}, o8[8] = {2, 1, 3, 1, 2, 1, 2, 2};
+    memset(&d, 0, sizeof d);
+    d.kind = BRC_SELECT_TOPK;
+    brc_tensor_desc_contiguous(&d.x, BRC_F16, 8, s8);
+    brc_tensor_desc_contiguous(&d.values, BRC_F16, 8, o8);
+    brc_tensor_desc_contiguous(&d.indices, BRC_I32, 8, o8);
+    d.k = 2;
+    d.dim = -1;
+    cr_assert_eq(brc_select_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    brc_plan_destroy(p);
+    /* [2, 1, 5, 1, 2, 1, 2, 3] stored densely, viewed with dims 2 and 7 swapped. */
+    const int64_t perm[8] = {60, 60, 1, 12, 6, 6, 3, 12};
+    memcpy(d.x.strides, perm, sizeof perm);
+    d.dim = 2;
+    d.k = 3;
+    int64_t m8[8] = {2, 1, 3, 1, 2, 1, 2, 5};
+    brc_tensor_desc_contiguous(&d.values, BRC_F16, 8, m8);
+    brc_tensor_desc_contiguous(&d.indices, BRC_I32, 8, m8);
+    cr_assert_eq(brc_select_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    brc_plan_destroy(p);
     /* A rank-0 x is one row of one element. */
     memset(&d, 0, sizeof d);
     d.kind = BRC_SELECT_TOPK;
