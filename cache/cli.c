@@ -547,6 +547,21 @@ static int cmd_ops(int argc, char **argv) {
     printf("| %s | `brc_index_plan` | %s | %s | %s |\n", #n, ix_notes[num][0], ix_notes[num][1], ix_notes[num][2]);
     BRC_INDEX_KINDS(X)
 #undef X
+    printf("\n## Select (`select.h`; algorithm, split rows and descriptors in docs/select.md)\n\n"
+           "Radix select on the device (8 bits a pass), a CTA a row or few long rows split over CTAs through a\n"
+           "workspace; any dim and strides, rank 0..8, i64 or i32 indices. NaN is larger than everything; among equal\n"
+           "values the lowest positions come first (deterministic). Tested on the GPU against an exact host model\n"
+           "(tests/gpu/test_select.c); compiled for sm_80 and sm_90a in CI (tests/host/test_select_host.c).\n\n"
+           "| op | plan function | dtypes | notes |\n|---|---|---|---|\n");
+    static const char *const sel_notes[] = {
+        "torch.topk (largest / smallest; sorted: k <= 4096; unsorted: ascending position order)",
+        "torch.kthvalue (with or without dim)",
+        "torch.median(dim): the lower median; a row with a NaN gives its first NaN",
+    };
+#define X(N, n, num)                                                                                       \
+    printf("| %s | `brc_select_plan` | f64 f32 f16 bf16 i64 i32 i16 i8 u8 | %s |\n", #n, sel_notes[num]);
+    BRC_SELECT_KINDS(X)
+#undef X
     printf("\n## Attention (`attention.h`; paths, tiles, descriptors and the saved-tensor contract in "
            "docs/attention.md)\n\n"
            "Flash attention on tensor cores (mma.sync, sm_80 and newer), f16 and bf16, head dims 32 64 96 128 192 256;\n"

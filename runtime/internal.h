@@ -366,6 +366,11 @@ BRC__INTERNAL brc_status brc__index_from_desc(brc_context *ctx, brc__desc *d, br
 /* Test hook: launch indexing plans on this many CTAs (0: the plan's own grid). */
 BRC__INTERNAL void brc__index_grid_override(unsigned grid);
 
+/* select: topk, kthvalue, median (ops/select.c). */
+BRC__INTERNAL brc_status brc__select_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
+/* Test hook: split rows over this many CTAs (0: the plan's own choice). */
+BRC__INTERNAL void brc__select_split_override(int S);
+
 /* attention (ops/attention.c). */
 BRC__INTERNAL brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
 
@@ -391,8 +396,8 @@ BRC__INTERNAL void brc__manifest_free(brc__manifest *m);
  * scans (each kind forward in f32 and bf16, rows of 4096 and cols; cumsum backward), common
  * shapes of the channel norms, cross_entropy and the row-wise family, the movement kernels
  * (copies and transposes by element size, concat / split of 2..4 tensors, fills, aranges), the
- * random draws and dropout, and embedding / index_select / gather of rows of 4096 with the
- * embedding backward. */
+ * random draws and dropout, embedding / index_select / gather of rows of 4096 with the
+ * embedding backward, and topk (largest, sorted) and kthvalue in f32 and bf16. */
 BRC__INTERNAL brc_status brc__manifest_default(brc__manifest *m);
 
 /* BARACUDA_RECORD: appends descriptor to the record manifest unless it is there already
@@ -434,7 +439,8 @@ typedef enum brc__family {
     BRC__FAM_PAD_BWD,
     BRC__FAM_RANDOM,
     BRC__FAM_INDEX,
-    BRC__FAM_ATTENTION
+    BRC__FAM_ATTENTION,
+    BRC__FAM_SELECT
 } brc__family;
 
 typedef struct brc__plan_vt {

@@ -54,6 +54,7 @@ static const struct {
     {"random", brc__random_from_desc},
     {"attention", brc__attention_from_desc},
     {"index", brc__index_from_desc},
+    {"select", brc__select_from_desc},
 };
 
 /* ---- parsing one descriptor --------------------------------------------------------------------- */
@@ -512,6 +513,12 @@ brc_status brc__manifest_default(brc__manifest *m) {
         brc__str_addf(&s, "index(op=index_select,dtype=%s,index=i64,layout=rows,vec=%d,tpr=256)\n", dt, vec);
         brc__str_addf(&s, "index(op=embedding_backward,dtype=%s,index=i64,atomic=0)\n", dt);
         brc__str_addf(&s, "index(op=gather,dtype=%s,index=i64,layout=generic,ix=32)\n", dt);
+    }
+    /* Select: topk (largest, sorted) and kthvalue in f32 and bf16 with i64 indices. */
+    for (size_t t = 0; t < 3; t += 2) {
+        const char *dt = brc_dtype_name(floats[t]);
+        brc__str_addf(&s, "select(op=topk,dtype=%s,index=i64,largest=1,sorted=1)\n", dt);
+        brc__str_addf(&s, "select(op=kthvalue,dtype=%s,index=i64)\n", dt);
     }
     if (s.oom) return brc__error(BRC_STATUS_OUT_OF_MEMORY, "default manifest: out of memory");
     brc_status st = brc__manifest_parse(s.p, "(default manifest)", m);
