@@ -21,7 +21,9 @@
  *                                                        word ((w >> 8) + 1) 2^-24 (f64: two words, 53 bits),
  *                                                        u2 in [0, 1) as for uniform; r = sqrt(-2 log u1),
  *                                                        z0 = r cos(2 pi u2) (lane 2k), z1 = r sin(2 pi u2)
- *                                                        (lane 2k+1); y = mean + std z (unfused).
+ *                                                        (lane 2k+1); y = mean + std z (unfused). f32 and
+ *                                                        halves take sin / cos from the hardware
+ *                                                        approximations (|error| ~7e-7 before the scale).
  *   bernoulli   f32 f64 f16 bf16 u8    4                 y = (w_j 2^-32 < p) ? 1 : 0 (exactly, in f64); p the
  *               bool i32 i64                             scalar a, or the tensor p (f32 f64 f16 bf16, y's
  *                                                        shape, any strides) at the same logical index.
