@@ -54,6 +54,7 @@ static const struct {
     {"random", brc__random_from_desc},
     {"attention", brc__attention_from_desc},
     {"index", brc__index_from_desc},
+    {"sort", brc__sort_from_desc},
 };
 
 /* ---- parsing one descriptor --------------------------------------------------------------------- */

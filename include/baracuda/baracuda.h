@@ -282,5 +282,6 @@ BRC_API brc_status brc_warm_manifest(brc_context *ctx, const char *path);
 #include "baracuda/random.h"
 #include "baracuda/indexing.h"
 #include "baracuda/attention.h"
+#include "baracuda/sort.h"
 
 #endif /* BARACUDA_H */
