@@ -13,10 +13,11 @@
 //             memory, NT threads; bitonic sort of (key, position) pairs, so stable.
 //   ITEMS     radix / unique: keys a thread per tile (the tile is NT * ITEMS keys)
 // Radix (LSB, 8-bit digits, reduce-then-scan): each row is cut into nch chunks of clen keys; per
-// pass, the upsweep counts each chunk's digits (digit-major: cnt[row][digit][chunk]), the scan
-// turns them into exclusive offsets per row, and the downsweep ranks each tile of a chunk
-// stably (warp match + per-warp digit counters), reorders it in shared memory and writes it
-// out with coalesced runs. The first pass reads the strided input and makes (key, position)
+// pass, the upsweep counts each chunk's digits (cnt[row][digit][chunk]), the scan (a CTA per row
+// and digit) turns each digit's chunk counts into exclusive offsets and its total, and the
+// downsweep scans the 256 totals of its row, ranks each tile of its chunk stably (a warp match
+// made of ballots + per-warp digit counters), reorders the tile in shared memory and writes it
+// out in coalesced runs. The first pass reads the strided input and makes (key, position)
 // pairs (u32 positions); the last one writes the strided outputs (values as the original bits,
 // positions widened to i64 or kept i32).
 #pragma once
@@ -42,6 +43,7 @@ struct sort_args {
     i64 idx32;    // indices are i32 (else i64)
     i64 kin, kout, iin, iout;  // workspace byte offsets of the pass's key / position buffers
     i64 cnt;      // workspace byte offset of the digit counts (or of unique's chunk counts)
+    i64 tot;      // workspace byte offset of the digit totals (radix), or -1
     i64 scan_n;   // PH 2: entries a row to scan
     i64 ends;     // unique: workspace byte offset of the group ends (u32, n)
     i64 consec;   // unique: 1 reads keys from x in order (unique_consecutive)
@@ -102,17 +104,19 @@ __device__ __forceinline__ i64 sort_x_off(const sort_args& a, i64 r, i64 j) {
     return sort_row_off(a, 0, r) + j * a.str[0][7];
 }
 
+// Writes position j of row r: the value of key k (the bits of x at pos where the key is
+// ambiguous) and / or pos. vo, io: the row's offsets in values and indices.
 template <class K> __device__ __forceinline__ void sort_write(const sort_args& a, i64 r, i64 j, typename K::KT k,
-                                                              u32 pos) {
+                                                              u32 pos, i64 vo, i64 io) {
     typedef typename K::KT KT;
     if (a.vals) {
         bool amb;
         KT b = skey<K>::from(k, amb);
         if (amb) b = ((const KT*)a.x)[sort_x_off(a, r, pos)];
-        ((KT*)a.vals)[sort_row_off(a, 1, r) + j * a.str[1][7]] = b;
+        ((KT*)a.vals)[vo + j * a.str[1][7]] = b;
     }
     if (a.idx) {
-        i64 o = sort_row_off(a, 2, r) + j * a.str[2][7];
+        i64 o = io + j * a.str[2][7];
         if (a.idx32)
             ((i32*)a.idx)[o] = (i32)pos;
         else
@@ -121,21 +125,39 @@ template <class K> __device__ __forceinline__ void sort_write(const sort_args& a
 }
 
 // ---- small rows: bitonic in shared memory ---------------------------------------------------------
+// Keys of up to 4 bytes sort as one u64 (key << 32 | position); 8-byte keys as two arrays. The
+// compare-exchange stages of distance h <= 32 stay inside one warp's 64 elements (each thread
+// keeps its pair index t across stages), so only a warp barrier separates two of them.
+template <class K> struct small_pairs {
+    typedef typename K::KT KT;
+    static constexpr bool PACK = sizeof(KT) <= 4;
+    __device__ static __forceinline__ bool gt(KT ka, u32 ia, KT kb, u32 ib) { return ka > kb || (ka == kb && ia > ib); }
+};
+
 template <class K> __device__ void sort_small(const sort_args& a) {
     typedef typename K::KT KT;
-    __shared__ KT sk[K::E];
-    __shared__ u32 si[K::E];
+    constexpr bool PACK = small_pairs<K>::PACK;
+    __shared__ u64 sp[PACK ? K::E : 1];
+    __shared__ KT sk[PACK ? 1 : K::E];
+    __shared__ u32 si[PACK ? 1 : K::E];
     const int RPB = K::E / K::P;
     for (i64 g = blockIdx.x; g * RPB < a.rows; g += gridDim.x) {
         i64 r0 = g * RPB;
+        i64 xo = -1, xr = -1;
         for (int e = threadIdx.x; e < K::E; e += K::NT) {
             i64 r = r0 + e / K::P, j = e % K::P;
+            KT k = skey<K>::ONES;
+            u32 ix = 0xffffffffu;
             if (r < a.rows && j < a.len) {
-                sk[e] = skey<K>::to(((const KT*)a.x)[sort_row_off(a, 0, r) + j * a.str[0][7]]);
-                si[e] = (u32)j;
+                if (r != xr) xr = r, xo = sort_row_off(a, 0, r);
+                k = skey<K>::to(((const KT*)a.x)[xo + j * a.str[0][7]]);
+                ix = (u32)j;
+            }
+            if constexpr (PACK) {
+                sp[e] = ((u64)k << 32) | ix;
             } else {
-                sk[e] = skey<K>::ONES;
-                si[e] = 0xffffffffu;
+                sk[e] = k;
+                si[e] = ix;
             }
         }
         __syncthreads();
@@ -144,19 +166,55 @@ template <class K> __device__ void sort_small(const sort_args& a) {
                 for (int t = threadIdx.x; t < K::E / 2; t += K::NT) {
                     int i = 2 * t - (t & (h - 1)), l = i + h;
                     bool up = k == K::P || (i & k) == 0;
-                    KT ka = sk[i], kb = sk[l];
-                    u32 ia = si[i], ib = si[l];
-                    bool gt = ka > kb || (ka == kb && ia > ib);
-                    if (gt == up) {
-                        sk[i] = kb, sk[l] = ka;
-                        si[i] = ib, si[l] = ia;
+                    if constexpr (PACK) {
+                        u64 va = sp[i], vb = sp[l];
+                        if ((va > vb) == up) sp[i] = vb, sp[l] = va;
+                    } else {
+                        KT ka = sk[i], kb = sk[l];
+                        u32 ia = si[i], ib = si[l];
+                        if (small_pairs<K>::gt(ka, ia, kb, ib) == up) {
+                            sk[i] = kb, sk[l] = ka;
+                            si[i] = ib, si[l] = ia;
+                        }
                     }
                 }
-                __syncthreads();
+                int nh = h > 1 ? h >> 1 : k;
+                if (h > 32 || nh > 32)
+                    __syncthreads();
+                else
+                    __syncwarp();
             }
+        __syncthreads();
+        i64 vo = -1, io = -1, orow = -1;
         for (int e = threadIdx.x; e < K::E; e += K::NT) {
             i64 r = r0 + e / K::P, j = e % K::P;
-            if (r < a.rows && j < a.len) sort_write<K>(a, r, j, sk[e], si[e]);
+            if (r >= a.rows || j >= a.len) continue;
+            KT k;
+            u32 pos;
+            if constexpr (PACK) {
+                u64 v = sp[e];
+                k = (KT)(v >> 32), pos = (u32)v;
+            } else {
+                k = sk[e], pos = si[e];
+            }
+            if (r != orow) {
+                orow = r;
+                vo = a.vals ? sort_row_off(a, 1, r) : 0;
+                io = a.idx ? sort_row_off(a, 2, r) : 0;
+                xo = sort_row_off(a, 0, r);
+            }
+            if (a.vals) {
+                bool amb;
+                KT b = skey<K>::from(k, amb);
+                if (amb) b = ((const KT*)a.x)[xo + (i64)pos * a.str[0][7]];
+                ((KT*)a.vals)[vo + j * a.str[1][7]] = b;
+            }
+            if (a.idx) {
+                if (a.idx32)
+                    ((i32*)a.idx)[io + j * a.str[2][7]] = (i32)pos;
+                else
+                    ((i64*)a.idx)[io + j * a.str[2][7]] = (i64)pos;
+            }
         }
         __syncthreads();
     }
@@ -189,6 +247,17 @@ template <int NT> __device__ __forceinline__ u32 block_excl_scan(u32 v, u32* sh,
     return r;
 }
 
+// The lanes whose d (0..511) equals this lane's: one ballot a bit (match.any is slow).
+__device__ __forceinline__ u32 warp_match9(u32 d) {
+    u32 m = 0xffffffffu;
+#pragma unroll
+    for (int b = 0; b < 9; b++) {
+        u32 v = __ballot_sync(0xffffffffu, (d >> b) & 1u);
+        m &= ((d >> b) & 1u) ? v : ~v;
+    }
+    return m;
+}
+
 template <class T> __device__ __forceinline__ T* wsp(const sort_args& a, i64 off) {
     return (T*)((char*)a.ws + off);
 }
@@ -218,7 +287,7 @@ template <class K> __device__ void radix_up(const sort_args& a) {
         }
 #pragma unroll
         for (int u = 0; u < 4; u++) {
-            u32 peers = __match_any_sync(0xffffffffu, d[u]);
+            u32 peers = warp_match9((u32)d[u]);
             if (d[u] < 256 && lane == __ffs(peers) - 1) atomicAdd(&hist[d[u]], (u32)__popc(peers));
         }
     }
@@ -227,7 +296,8 @@ template <class K> __device__ void radix_up(const sort_args& a) {
     for (int d = threadIdx.x; d < 256; d += K::NT) cnt[(r * 256 + d) * a.nch + c] = hist[d];
 }
 
-// Exclusive scan in place of scan_n u32 per row (one CTA a row); a.num (when set) gets the total.
+// Exclusive scan in place of scan_n u32 per CTA; the total goes to the totals (a.tot >= 0) and to
+// a.num (when set: unique's count).
 template <class K> __device__ void radix_scan(const sort_args& a) {
     __shared__ u32 sh[33];
     u32* p = wsp<u32>(a, a.cnt) + blockIdx.x * a.scan_n;
@@ -248,7 +318,10 @@ template <class K> __device__ void radix_scan(const sort_args& a) {
         }
         carry += tot;
     }
-    if (a.num && threadIdx.x == 0) *(i64*)a.num = (i64)carry;
+    if (threadIdx.x == 0) {
+        if (a.tot >= 0) wsp<u32>(a, a.tot)[blockIdx.x] = carry;
+        if (a.num) *(i64*)a.num = (i64)carry;
+    }
 }
 
 template <class K> __device__ void radix_down(const sort_args& a) {
@@ -263,8 +336,14 @@ template <class K> __device__ void radix_down(const sort_args& a) {
     int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
     u32 ltmask = (1u << lane) - 1u;
     i64 xoff = a.first ? sort_row_off(a, 0, r) : 0;
-    const u32* cnt = wsp<u32>(a, a.cnt);
-    for (int d = threadIdx.x; d < 256; d += K::NT) run[d] = cnt[(r * 256 + d) * a.nch + c];
+    i64 vo = a.last && a.vals ? sort_row_off(a, 1, r) : 0, io = a.last && a.idx ? sort_row_off(a, 2, r) : 0;
+    {
+        // NT == 256: thread d owns digit d. Its offset in the row: the totals of the digits below
+        // plus the counts of the same digit in the chunks before.
+        int d = threadIdx.x;
+        u32 tot, base = block_excl_scan<K::NT>(wsp<u32>(a, a.tot)[r * 256 + d], sh, tot);
+        run[d] = base + wsp<u32>(a, a.cnt)[(r * 256 + d) * a.nch + c];
+    }
     for (i64 tb = lo; tb < hi; tb += TILE) {
         KT key[K::ITEMS];
         u32 ix[K::ITEMS], rank[K::ITEMS];
@@ -284,7 +363,7 @@ template <class K> __device__ void radix_down(const sort_args& a) {
         __syncwarp();
 #pragma unroll
         for (int i = 0; i < K::ITEMS; i++) {
-            u32 peers = __match_any_sync(0xffffffffu, dg[i]);
+            u32 peers = warp_match9((u32)dg[i]);
             u32 pre = dg[i] < 256 ? whist[w][dg[i]] : 0;
             __syncwarp();
             if (dg[i] < 256 && lane == __ffs(peers) - 1) whist[w][dg[i]] = pre + (u32)__popc(peers);
@@ -322,7 +401,7 @@ template <class K> __device__ void radix_down(const sort_args& a) {
             int d = (int)((k >> a.shift) & 255);
             i64 j = (i64)run[d] + (e - (i64)texcl[d]);
             if (a.last) {
-                sort_write<K>(a, r, j, k, sidx[e]);
+                sort_write<K>(a, r, j, k, sidx[e], vo, io);
             } else {
                 wsp<KT>(a, a.kout)[r * a.len + j] = k;
                 wsp<u32>(a, a.iout)[r * a.len + j] = sidx[e];

@@ -22,7 +22,7 @@ enum {
     SMALL_MAX = 4096,      /* longest row of the bitonic path (2048 for 8-byte keys: shared memory) */
     SMALL_MIN_E = 2048,    /* keys a CTA of the bitonic path holds at least (several short rows) */
     RADIX_NT = 256,        /* a digit a thread */
-    SCAN_NT = 1024,
+    SCAN_NT = 256,
     UNIQ_NT = 256,
     UNIQ_ITEMS = 16,
     WS_ALIGN = 256,
@@ -34,11 +34,11 @@ typedef struct sort_args {
     const void *x;
     void *vals, *idx, *ws, *inv, *cnts, *num;
     int64_t len, rows, nd, nch, clen, shift, first, last, idx32;
-    int64_t kin, kout, iin, iout, cnt, scan_n, ends, consec, flat, xlen;
+    int64_t kin, kout, iin, iout, cnt, tot, scan_n, ends, consec, flat, xlen;
     int64_t shape[MAX_OTHER];
     int64_t str[3][8];
 } sort_args;
-_Static_assert(sizeof(sort_args) == (7 + 19 + 7 + 24) * 8, "sort_args must match brc::sort_args");
+_Static_assert(sizeof(sort_args) == (7 + 20 + 7 + 24) * 8, "sort_args must match brc::sort_args");
 
 typedef struct sort_impl {
     int kind, desc, path, npass, items, p, e, nt_small;
@@ -48,7 +48,7 @@ typedef struct sort_impl {
     size_t ialign;
     sort_args a;
     int64_t n;                              /* elements of x */
-    int64_t keys[2], idxs[2], cnt, ucnt, ends; /* workspace byte offsets */
+    int64_t keys[2], idxs[2], cnt, tot, ucnt, ends; /* workspace byte offsets */
     unsigned grid_small, grid_rad, grid_scan, uchunks, grid_ucounts;
     CUfunction fn[NPH];
 } sort_impl;
@@ -245,6 +245,19 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
             a.str[0][a.nd++] = x->strides[k];
         }
         a.consec = d->kind == BRC_SORT_UNIQUE_CONSECUTIVE;
+        /* Dims that merge into one stride need no unravelling. */
+        bool one = true;
+        int64_t s = 0, span = 0;
+        for (int k = rank - 1; k >= 0; k--) {
+            if (x->shape[k] == 1) continue;
+            if (span == 0)
+                s = x->strides[k], span = x->shape[k];
+            else if (x->strides[k] != s * span)
+                one = false;
+            else
+                span *= x->shape[k];
+        }
+        if (one) a.flat = 0, a.nd = 0, a.str[0][7] = s;
     }
 
     size_t ksize = brc_dtype_size(dt);
@@ -294,13 +307,13 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
             a.clen = cdiv(cdiv(a.len, nch), tile) * tile;
             nch = a.len ? cdiv(a.len, a.clen) : 1;
             a.nch = nch;
-            if (a.rows * nch > INT32_MAX) {
+            if (a.rows * (nch > 256 ? nch : 256) > INT32_MAX) {
                 brc_plan_destroy(p);
                 return brc__error(BRC_STATUS_INVALID_ARGUMENT, "brc_sort_plan: %lld rows is too many for the radix path",
                                   (long long)a.rows);
             }
             im->grid_rad = (unsigned)(total == 0 ? 0 : a.rows * nch);
-            im->grid_scan = (unsigned)(total == 0 ? 0 : a.rows);
+            im->grid_scan = (unsigned)(total == 0 ? 0 : a.rows * 256);
             /* Buffers the non-final passes write: sort ends in the outputs, unique in the workspace. */
             int writes = sort ? im->npass - 1 : im->npass;
             for (int b = 0; b < 2 && b < writes; b++) {
@@ -308,6 +321,7 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
                 WS_TAKE(im->idxs[b], total * 4);
             }
             WS_TAKE(im->cnt, a.rows * 256 * nch * 4);
+            WS_TAKE(im->tot, a.rows * 256 * 4);
         }
         if (!sort) {
             a.clen = path == PATH_RADIX ? a.clen : 0;
@@ -435,7 +449,8 @@ static brc_status run_radix(const brc_plan *plan, const sort_impl *im, sort_args
         a->kout = a->last ? 0 : im->keys[ps & 1];
         a->iout = a->last ? 0 : im->idxs[ps & 1];
         a->cnt = im->cnt;
-        a->scan_n = 256 * a->nch;
+        a->tot = im->tot;
+        a->scan_n = a->nch;
         sort_args sa = *a;
         sa.num = NULL;
         if ((st = launch(plan, im->fn[PH_UP], im->grid_rad, RADIX_NT, a, stream)) ||
@@ -510,6 +525,7 @@ brc_status brc_unique_run(const brc_plan *plan, const void *x, void *values, int
     a.first = a.last = 0;
     a.clen = UNIQ_NT * UNIQ_ITEMS;
     a.cnt = im->ucnt;
+    a.tot = -1;
     a.ends = im->ends;
     a.vals = values;
     a.inv = inverse;

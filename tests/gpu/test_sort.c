@@ -169,8 +169,8 @@ static void run_sort(brc_context *ctx, brc_dtype dt, const scase *c, int desc, b
         elem *row = ref + r * c->len;
         qsort(row, (size_t)c->len, sizeof *row, elem_cmp);
         for (int64_t j = 0; j < c->len; j++) {
-            uint64_t vb = get_bits(V.h + (size_t)(r * vrow + vbase - j) * es, es);
-            if (c->style != S_PADDED_FLIPPED) vb = get_bits(V.h + (size_t)(r * vrow + j) * es, es);
+            int64_t vo = c->style == S_PADDED_FLIPPED ? r * vrow + vbase - j : r * vrow + j;
+            uint64_t vb = get_bits(V.h + (size_t)vo * es, es);
             int64_t ix = it == BRC_I32 ? (int64_t)sext(get_bits(I.h + (size_t)(r * irow + j) * 4, 4), 4)
                                        : (int64_t)get_bits(I.h + (size_t)(r * irow + j) * 8, 8);
             if (vb != row[j].bits || ix != row[j].pos) {
