@@ -263,27 +263,40 @@ template <class T> __device__ __forceinline__ T* wsp(const sort_args& a, i64 off
 }
 
 // ---- radix ---------------------------------------------------------------------------------------------
-template <class K> __device__ __forceinline__ typename K::KT radix_key(const sort_args& a, i64 r, i64 j, i64 xoff) {
+// Rows hold fewer than 2^31 keys: positions in a row are int; a CTA's row is fixed, so its row
+// pointers are computed once.
+template <class K> struct radix_row {
     typedef typename K::KT KT;
-    if (a.first) return skey<K>::to(((const KT*)a.x)[a.flat ? sort_x_off(a, r, j) : xoff + j * a.str[0][7]]);
-    return wsp<KT>(a, a.kin)[r * a.len + j];
-}
+    const KT* x;  // first pass: the row in x (elements xs apart), or the flat x
+    i64 xs;
+    const KT* kin;
+    const u32* iin;
+    __device__ __forceinline__ radix_row(const sort_args& a, i64 r) {
+        x = (const KT*)a.x + (a.first && !a.flat ? sort_row_off(a, 0, r) : 0);
+        xs = a.str[0][7];
+        kin = a.first ? nullptr : wsp<KT>(a, a.kin) + r * a.len;
+        iin = a.first ? nullptr : wsp<u32>(a, a.iin) + r * a.len;
+    }
+    __device__ __forceinline__ KT key(const sort_args& a, int j) const {
+        if (a.first) return skey<K>::to(a.flat ? ((const KT*)a.x)[sort_x_off(a, 0, j)] : x[j * xs]);
+        return kin[j];
+    }
+};
 
 template <class K> __device__ void radix_up(const sort_args& a) {
-    typedef typename K::KT KT;
     __shared__ u32 hist[256];
     i64 r = blockIdx.x / a.nch, c = blockIdx.x % a.nch;
     for (int d = threadIdx.x; d < 256; d += K::NT) hist[d] = 0;
     __syncthreads();
-    i64 lo = c * a.clen, hi = lo + a.clen < a.len ? lo + a.clen : a.len;
-    i64 xoff = a.first ? sort_row_off(a, 0, r) : 0;
+    int lo = (int)(c * a.clen), hi = (int)(lo + a.clen < a.len ? lo + a.clen : a.len), sh = (int)a.shift;
+    radix_row<K> row(a, r);
     int lane = threadIdx.x & 31;
-    for (i64 b = lo; b < hi; b += (i64)K::NT * 4) {
+    for (int b = lo; b < hi; b += K::NT * 4) {
         int d[4];
 #pragma unroll
         for (int u = 0; u < 4; u++) {
-            i64 j = b + u * K::NT + threadIdx.x;
-            d[u] = j < hi ? (int)((radix_key<K>(a, r, j, xoff) >> a.shift) & 255) : 256;
+            int j = b + u * K::NT + threadIdx.x;
+            d[u] = j < hi ? (int)((row.key(a, j) >> sh) & 255) : 256;
         }
 #pragma unroll
         for (int u = 0; u < 4; u++) {
@@ -332,11 +345,13 @@ template <class K> __device__ void radix_down(const sort_args& a) {
     __shared__ KT skeys[TILE];
     __shared__ u32 sidx[TILE];
     i64 r = blockIdx.x / a.nch, c = blockIdx.x % a.nch;
-    i64 lo = c * a.clen, hi = lo + a.clen < a.len ? lo + a.clen : a.len;
+    int lo = (int)(c * a.clen), hi = (int)(lo + a.clen < a.len ? lo + a.clen : a.len), shift = (int)a.shift;
     int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
     u32 ltmask = (1u << lane) - 1u;
-    i64 xoff = a.first ? sort_row_off(a, 0, r) : 0;
+    radix_row<K> row(a, r);
     i64 vo = a.last && a.vals ? sort_row_off(a, 1, r) : 0, io = a.last && a.idx ? sort_row_off(a, 2, r) : 0;
+    KT* kout = a.last ? nullptr : wsp<KT>(a, a.kout) + r * a.len;
+    u32* iout = a.last ? nullptr : wsp<u32>(a, a.iout) + r * a.len;
     {
         // NT == 256: thread d owns digit d. Its offset in the row: the totals of the digits below
         // plus the counts of the same digit in the chunks before.
@@ -344,17 +359,17 @@ template <class K> __device__ void radix_down(const sort_args& a) {
         u32 tot, base = block_excl_scan<K::NT>(wsp<u32>(a, a.tot)[r * 256 + d], sh, tot);
         run[d] = base + wsp<u32>(a, a.cnt)[(r * 256 + d) * a.nch + c];
     }
-    for (i64 tb = lo; tb < hi; tb += TILE) {
+    for (int tb = lo; tb < hi; tb += TILE) {
         KT key[K::ITEMS];
         u32 ix[K::ITEMS], rank[K::ITEMS];
         int dg[K::ITEMS];
 #pragma unroll
         for (int i = 0; i < K::ITEMS; i++) {
-            i64 j = tb + (i64)w * K::ITEMS * 32 + i * 32 + lane;
+            int j = tb + w * K::ITEMS * 32 + i * 32 + lane;
             if (j < hi) {
-                key[i] = radix_key<K>(a, r, j, xoff);
-                ix[i] = a.first ? (u32)j : wsp<u32>(a, a.iin)[r * a.len + j];
-                dg[i] = (int)((key[i] >> a.shift) & 255);
+                key[i] = row.key(a, j);
+                ix[i] = a.first ? (u32)j : row.iin[j];
+                dg[i] = (int)((key[i] >> shift) & 255);
             } else {
                 key[i] = 0, ix[i] = 0, dg[i] = 256;
             }
@@ -381,10 +396,10 @@ template <class K> __device__ void radix_down(const sort_args& a) {
             tcnt[d] = s;
         }
         __syncthreads();
-        // NT >= 256 (a digit a thread).
+        // NT == 256 (a digit a thread).
         {
-            u32 tot, e = block_excl_scan<K::NT>(threadIdx.x < 256 ? tcnt[threadIdx.x] : 0, sh, tot);
-            if (threadIdx.x < 256) texcl[threadIdx.x] = e;
+            u32 tot, e = block_excl_scan<K::NT>(tcnt[threadIdx.x], sh, tot);
+            texcl[threadIdx.x] = e;
         }
         __syncthreads();
 #pragma unroll
@@ -395,16 +410,16 @@ template <class K> __device__ void radix_down(const sort_args& a) {
                 sidx[p] = ix[i];
             }
         __syncthreads();
-        int n = (int)(hi - tb < TILE ? hi - tb : TILE);
+        int n = hi - tb < TILE ? hi - tb : TILE;
         for (int e = threadIdx.x; e < n; e += K::NT) {
             KT k = skeys[e];
-            int d = (int)((k >> a.shift) & 255);
-            i64 j = (i64)run[d] + (e - (i64)texcl[d]);
+            int d = (int)((k >> shift) & 255);
+            int j = (int)(run[d] + ((u32)e - texcl[d]));
             if (a.last) {
                 sort_write<K>(a, r, j, k, sidx[e], vo, io);
             } else {
-                wsp<KT>(a, a.kout)[r * a.len + j] = k;
-                wsp<u32>(a, a.iout)[r * a.len + j] = sidx[e];
+                kout[j] = k;
+                iout[j] = sidx[e];
             }
         }
         __syncthreads();

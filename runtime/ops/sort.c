@@ -78,6 +78,15 @@ static int key_kind(brc_dtype t, uint64_t *inf) {
     }
 }
 
+/* Keys a thread per radix tile: 16 (8 for 8-byte keys: shared memory); BARACUDA_SORT_ITEMS=4 / 8
+ * / 16 overrides it (a tuning knob for the benchmark; 8-byte keys take at most 8). */
+static int radix_items(size_t ksize) {
+    const char *e = getenv("BARACUDA_SORT_ITEMS");
+    int v = e ? atoi(e) : 0, most = ksize == 8 ? 8 : 16;
+    if (v != 4 && v != 8 && v != 16) v = most;
+    return v < most ? v : most;
+}
+
 static const char *key_type(size_t ksize) {
     return ksize == 1 ? "u8" : ksize == 2 ? "u16" : ksize == 4 ? "u32" : "u64";
 }
@@ -281,7 +290,7 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
     im->want_i = sort && d->want_indices;
     im->ialign = a.idx32 ? 4 : 8;
     im->n = n;
-    im->items = ksize == 8 ? 8 : 16;
+    im->items = radix_items(ksize);
     im->npass = (int)ksize;
     const char *dn = brc_dtype_name(dt), *kn = kind_names[d->kind];
     int64_t total = a.len * a.rows, ws = 0;
@@ -298,7 +307,9 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
     } else {
         int64_t nch = 1;
         if (path == PATH_RADIX) {
-            int64_t tile = (int64_t)RADIX_NT * im->items, target = (int64_t)sms * 4;
+            /* About a wave of CTAs: 4 an SM of 4096-key tiles (43 KB of shared memory), more when
+             * tiles are smaller. */
+            int64_t tile = (int64_t)RADIX_NT * im->items, target = (int64_t)sms * 4 * (4096 / tile);
             int64_t want = target / (a.rows > 0 ? a.rows : 1);
             if (want < 1) want = 1;
             int64_t tiles = cdiv(a.len, tile);
