@@ -179,6 +179,7 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--device", type=int, default=0)
+    ap.add_argument("--cases", default=None, help="comma-separated indices into the case list")
     args = ap.parse_args()
     torch.cuda.set_device(args.device)
     torch.empty(1, device="cuda")
@@ -189,7 +190,10 @@ def main():
           f"torch {torch.__version__}", file=sys.stderr)
     copy_gbps = copy_bandwidth()
     rows, failures = [], []
-    for op, dtype, R, C in (QUICK if args.quick else CASES):
+    cases = QUICK if args.quick else CASES
+    if args.cases:
+        cases = [cases[int(i)] for i in args.cases.split(",")]
+    for op, dtype, R, C in cases:
         try:
             rows.append(run_case(brc, ctx, stream, op, dtype, R, C))
         except (AssertionError, RuntimeError) as e:

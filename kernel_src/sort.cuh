@@ -12,6 +12,7 @@
 //   P E NT    small: rows padded to P (a power of two), E = rows-per-CTA * P elements in shared
 //             memory, NT threads; bitonic sort of (key, position) pairs, so stable.
 //   ITEMS     radix / unique: keys a thread per tile (the tile is NT * ITEMS keys)
+//   MATCH     radix: group a warp's equal digits with match.any (1) or with 9 ballots (0)
 // Radix (LSB, 8-bit digits, reduce-then-scan): each row is cut into nch chunks of clen keys; per
 // pass, the upsweep counts each chunk's digits (cnt[row][digit][chunk]), the scan (a CTA per row
 // and digit) turns each digit's chunk counts into exclusive offsets and its total, and the
@@ -247,8 +248,9 @@ template <int NT> __device__ __forceinline__ u32 block_excl_scan(u32 v, u32* sh,
     return r;
 }
 
-// The lanes whose d (0..511) equals this lane's: one ballot a bit (match.any is slow).
-__device__ __forceinline__ u32 warp_match9(u32 d) {
+// The lanes whose d (0..511) equals this lane's: match.any (MATCH = 1) or one ballot a bit.
+template <class K> __device__ __forceinline__ u32 warp_match9(u32 d) {
+    if (K::MATCH) return __match_any_sync(0xffffffffu, d);
     u32 m = 0xffffffffu;
 #pragma unroll
     for (int b = 0; b < 9; b++) {
@@ -300,7 +302,7 @@ template <class K> __device__ void radix_up(const sort_args& a) {
         }
 #pragma unroll
         for (int u = 0; u < 4; u++) {
-            u32 peers = warp_match9((u32)d[u]);
+            u32 peers = warp_match9<K>((u32)d[u]);
             if (d[u] < 256 && lane == __ffs(peers) - 1) atomicAdd(&hist[d[u]], (u32)__popc(peers));
         }
     }
@@ -378,7 +380,7 @@ template <class K> __device__ void radix_down(const sort_args& a) {
         __syncwarp();
 #pragma unroll
         for (int i = 0; i < K::ITEMS; i++) {
-            u32 peers = warp_match9((u32)dg[i]);
+            u32 peers = warp_match9<K>((u32)dg[i]);
             u32 pre = dg[i] < 256 ? whist[w][dg[i]] : 0;
             __syncwarp();
             if (dg[i] < 256 && lane == __ffs(peers) - 1) whist[w][dg[i]] = pre + (u32)__popc(peers);

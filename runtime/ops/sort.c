@@ -41,7 +41,7 @@ typedef struct sort_args {
 _Static_assert(sizeof(sort_args) == (7 + 20 + 7 + 24) * 8, "sort_args must match brc::sort_args");
 
 typedef struct sort_impl {
-    int kind, desc, path, npass, items, p, e, nt_small;
+    int kind, desc, path, npass, items, match, p, e, nt_small;
     brc_dtype dt;
     size_t ksize;
     bool want_v, want_i;
@@ -87,6 +87,12 @@ static int radix_items(size_t ksize) {
     return v < most ? v : most;
 }
 
+/* Radix digit grouping: 9 ballots (0) or match.any (1); BARACUDA_SORT_MATCH overrides (knob). */
+static int radix_match(void) {
+    const char *e = getenv("BARACUDA_SORT_MATCH");
+    return e && atoi(e) == 1 ? 1 : 0;
+}
+
 static const char *key_type(size_t ksize) {
     return ksize == 1 ? "u8" : ksize == 2 ? "u16" : ksize == 4 ? "u32" : "u64";
 }
@@ -130,6 +136,7 @@ static brc_status get_kernel(brc_context *ctx, const sort_impl *im, int ph, cons
     bool uniq = im->kind != BRC_SORT_SORT;
     int nt = ph == PH_SMALL ? im->nt_small : ph == PH_SCAN ? SCAN_NT : ph >= PH_UCOUNT ? UNIQ_NT : RADIX_NT;
     int items = ph >= PH_UCOUNT ? UNIQ_ITEMS : ph == PH_DOWN ? im->items : 1;
+    int match = ph == PH_UP || ph == PH_DOWN ? im->match : 0;
     int p = ph == PH_SMALL ? im->p : 1, e = ph == PH_SMALL ? im->e : 1;
     /* The scan does not look at keys: one kernel serves every dtype. */
     size_t ks = ph == PH_SCAN ? 4 : im->ksize;
@@ -138,11 +145,11 @@ static brc_status get_kernel(brc_context *ctx, const sort_impl *im, int ph, cons
     brc__str snip = {0}, kd = {0};
     brc__str_addf(&snip,
                   "struct brc_sort {\n  typedef %s KT;\n"
-                  "  enum { KIND = %d, DESC = %d, PH = %d, P = %d, E = %d, NT = %d, ITEMS = %d };\n"
+                  "  enum { KIND = %d, DESC = %d, PH = %d, P = %d, E = %d, NT = %d, ITEMS = %d, MATCH = %d };\n"
                   "  static constexpr unsigned long long INF = 0x%llxull;\n};\n"
                   "__global__ void __launch_bounds__(%d)\n"
                   "brc_sort_kernel(brc::sort_args a) { brc::sort_main<brc_sort>(a); }\n",
-                  key_type(ks), kk, descn, ph, p, e, nt, items, (unsigned long long)inf, nt);
+                  key_type(ks), kk, descn, ph, p, e, nt, items, match, (unsigned long long)inf, nt);
     static const char *const ph_names[] = {"", "+up", "+scan", "+down", "+ucount", "+uemit", "+ucounts"};
     brc__str_addf(&kd, "%s%s", desc, ph_names[ph]);
     brc_status st;
@@ -150,8 +157,8 @@ static brc_status get_kernel(brc_context *ctx, const sort_impl *im, int ph, cons
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", desc);
     } else {
         static const char *const sources[] = {"prelude.cuh", "sort.cuh", NULL};
-        brc__kernel_req req = {.template_name = "sort", .sources = sources, .nspec = 8,
-                               .spec = {ph, (int64_t)ks, kk, descn, p, e, nt, items},
+        brc__kernel_req req = {.template_name = "sort", .sources = sources, .nspec = 9,
+                               .spec = {ph, (int64_t)ks, kk, descn, p, e, nt, items, match},
                                .snippet = snip.p, .name_expr = "brc_sort_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -291,6 +298,7 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
     im->ialign = a.idx32 ? 4 : 8;
     im->n = n;
     im->items = radix_items(ksize);
+    im->match = radix_match();
     im->npass = (int)ksize;
     const char *dn = brc_dtype_name(dt), *kn = kind_names[d->kind];
     int64_t total = a.len * a.rows, ws = 0;
@@ -345,8 +353,9 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
         }
         if (sort) {
             brc__str_addf(&desc, "sort(op=sort,dtype=%s,desc=%d,path=radix)", dn, im->desc);
-            brc__str_addf(&sku, "bespoke:sort<sort,%s,%s,radix,passes=%d,tile=%d>@%s", dn, im->desc ? "desc" : "asc",
-                          im->npass, RADIX_NT * im->items, ctx->arch);
+            brc__str_addf(&sku, "bespoke:sort<sort,%s,%s,radix,passes=%d,tile=%d%s>@%s", dn,
+                          im->desc ? "desc" : "asc", im->npass, RADIX_NT * im->items, im->match ? ",match" : "",
+                          ctx->arch);
         } else {
             brc__str_addf(&desc, "sort(op=%s,dtype=%s)", kn, dn);
             if (path == PATH_RADIX)
