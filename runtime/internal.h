@@ -395,7 +395,7 @@ BRC__INTERNAL void brc__manifest_free(brc__manifest *m);
  * shapes of the channel norms, cross_entropy and the row-wise family, the movement kernels
  * (copies and transposes by element size, concat / split of 2..4 tensors, fills, aranges), the
  * random draws and dropout, and embedding / index_select / gather of rows of 4096 with the
- * embedding backward. */
+ * embedding backward, and sorts (rows of 1024 and the radix sort in f32 and bf16). */
 BRC__INTERNAL brc_status brc__manifest_default(brc__manifest *m);
 
 /* BARACUDA_RECORD: appends descriptor to the record manifest unless it is there already

@@ -514,6 +514,12 @@ brc_status brc__manifest_default(brc__manifest *m) {
         brc__str_addf(&s, "index(op=embedding_backward,dtype=%s,index=i64,atomic=0)\n", dt);
         brc__str_addf(&s, "index(op=gather,dtype=%s,index=i64,layout=generic,ix=32)\n", dt);
     }
+    /* Sort: rows of 1024 in shared memory and the radix sort, ascending, f32 and bf16. */
+    for (size_t t = 0; t < 3; t += 2) {
+        const char *dt = brc_dtype_name(floats[t]);
+        brc__str_addf(&s, "sort(op=sort,dtype=%s,desc=0,path=small,p=1024)\nsort(op=sort,dtype=%s,desc=0,path=radix)\n",
+                      dt, dt);
+    }
     if (s.oom) return brc__error(BRC_STATUS_OUT_OF_MEMORY, "default manifest: out of memory");
     brc_status st = brc__manifest_parse(s.p, "(default manifest)", m);
     brc__str_free(&s);
