@@ -80,17 +80,18 @@ typedef struct brc_sort_desc {
 
 /* Select a plan. prefs may be NULL. Errors: INVALID_ARGUMENT (NULL pointers, a kind out of range,
  * dim out of range, descending not 0 / 1, no output wanted, values or indices not of x's shape,
- * values not of x's dtype, indices not i32 / i64, an output that overlaps itself or the other
- * output, a sorted dim of 2^31 keys or more, more than 2^31 - 1 elements for unique),
+ * values not of x's dtype, indices not i32 / i64, an output whose strides make it overlap itself,
+ * a sorted dim of 2^31 keys or more, more than 2^31 - 1 elements for unique),
  * UNSUPPORTED (fp8 dtypes), and the compile errors. */
 BRC_API brc_status brc_sort_plan(brc_context *ctx, const brc_sort_desc *desc, const brc_plan_prefs *prefs,
                                  brc_plan **out);
 
 /* Enqueue a sort. x, and values / indices as the plan wants them (others ignored, may be NULL);
  * workspace of at least brc_plan_workspace_size(plan) bytes (256-byte aligned; NULL when 0).
- * Pointers are aligned to their element size. Errors: WRONG_PLAN (not a sort plan, or made
- * offline), INVALID_ARGUMENT (a NULL pointer the plan needs, workspace too small), MISALIGNED,
- * CUDA_ERROR. */
+ * Pointers are aligned to their element size. Outputs must not overlap x or each other (the same
+ * pointer is refused; partial overlaps are undefined). Errors: WRONG_PLAN (not a sort plan, a
+ * unique plan, or made offline), INVALID_ARGUMENT (a NULL pointer the plan needs, workspace too
+ * small, values and indices or an output and x one pointer), MISALIGNED, CUDA_ERROR. */
 BRC_API brc_status brc_sort_run(const brc_plan *plan, const void *x, void *values, void *indices, void *workspace,
                                 size_t workspace_size, brc_stream stream);
 
