@@ -573,6 +573,24 @@ static int cmd_ops(int argc, char **argv) {
            "log-sum-exp; short queries (decode) pack the query heads of a KV head and split the KV length |\n"
            "| scaled dot-product attention, backward | `brc_attention_plan` (kind BACKWARD) | dq, dk, dv from o, dout "
            "and lse; deterministic (no atomics) |\n");
+    printf("\n## Sort (`sort.h`; algorithms, descriptors and figures in docs/sort.md)\n\n"
+           "Stable, any dim of a rank 0-8 tensor with any strides; floats order as PyTorch (NaN last ascending,\n"
+           "first descending; -0.0 equals +0.0; output values are the input's bits). Deterministic (no atomics).\n"
+           "Tested on the GPU bit-exact against a stable CPU sort (tests/gpu/test_sort.c); compiled for sm_80 and\n"
+           "sm_90 in CI (tests/host/test_sort_host.c).\n\n"
+           "| op | plan function | dtypes | notes |\n|---|---|---|---|\n");
+    static const char *const sort_notes[] = {
+        "torch.sort(stable=True) / torch.argsort(stable=True): values and / or i64 or i32 indices; "
+        "bitonic rows up to 4096 keys (2048 for 8-byte keys), LSB radix sort beyond",
+        "torch.unique(sorted=True, return_inverse, return_counts) over the flattened input; outputs sized "
+        "for the worst case, the count written to a device int64; each NaN its own group",
+        "torch.unique_consecutive (flattened; inverse, counts); count on the device",
+    };
+#define X(N, n, num)                                                                                       \
+    printf("| %s | `brc_sort_plan`, `%s` | f64 f32 f16 bf16 i8 u8 i16 i32 i64 u32 bool | %s |\n", #n,          \
+           num ? "brc_unique_run" : "brc_sort_run", sort_notes[num]);
+    BRC_SORT_KINDS(X)
+#undef X
     return 0;
 }
 

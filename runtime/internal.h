@@ -374,6 +374,9 @@ BRC__INTERNAL void brc__select_split_override(int S);
 /* attention (ops/attention.c). */
 BRC__INTERNAL brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
 
+/* sort (ops/sort.c). */
+BRC__INTERNAL brc_status brc__sort_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
+
 /* Makes the plan a descriptor names. Errors name the column: "column 12: unknown key 'foo'". */
 BRC__INTERNAL brc_status brc__plan_from_descriptor(brc_context *ctx, const char *text,
                                                    brc_plan **out);
@@ -397,7 +400,8 @@ BRC__INTERNAL void brc__manifest_free(brc__manifest *m);
  * shapes of the channel norms, cross_entropy and the row-wise family, the movement kernels
  * (copies and transposes by element size, concat / split of 2..4 tensors, fills, aranges), the
  * random draws and dropout, embedding / index_select / gather of rows of 4096 with the
- * embedding backward, and topk (largest, sorted) and kthvalue in f32 and bf16. */
+ * embedding backward, topk (largest, sorted) and kthvalue in f32 and bf16, and sorts (rows of
+ * 1024 and the radix sort in f32 and bf16). */
 BRC__INTERNAL brc_status brc__manifest_default(brc__manifest *m);
 
 /* BARACUDA_RECORD: appends descriptor to the record manifest unless it is there already
@@ -440,7 +444,8 @@ typedef enum brc__family {
     BRC__FAM_RANDOM,
     BRC__FAM_INDEX,
     BRC__FAM_ATTENTION,
-    BRC__FAM_SELECT
+    BRC__FAM_SELECT,
+    BRC__FAM_SORT
 } brc__family;
 
 typedef struct brc__plan_vt {

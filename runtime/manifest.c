@@ -55,6 +55,7 @@ static const struct {
     {"attention", brc__attention_from_desc},
     {"index", brc__index_from_desc},
     {"select", brc__select_from_desc},
+    {"sort", brc__sort_from_desc},
 };
 
 /* ---- parsing one descriptor --------------------------------------------------------------------- */
@@ -519,6 +520,12 @@ brc_status brc__manifest_default(brc__manifest *m) {
         const char *dt = brc_dtype_name(floats[t]);
         brc__str_addf(&s, "select(op=topk,dtype=%s,index=i64,largest=1,sorted=1)\n", dt);
         brc__str_addf(&s, "select(op=kthvalue,dtype=%s,index=i64)\n", dt);
+    }
+    /* Sort: rows of 1024 in shared memory and the radix sort, ascending, f32 and bf16. */
+    for (size_t t = 0; t < 3; t += 2) {
+        const char *dt = brc_dtype_name(floats[t]);
+        brc__str_addf(&s, "sort(op=sort,dtype=%s,desc=0,path=small,p=1024)\nsort(op=sort,dtype=%s,desc=0,path=radix)\n",
+                      dt, dt);
     }
     if (s.oom) return brc__error(BRC_STATUS_OUT_OF_MEMORY, "default manifest: out of memory");
     brc_status st = brc__manifest_parse(s.p, "(default manifest)", m);

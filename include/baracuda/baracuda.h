@@ -283,5 +283,6 @@ BRC_API brc_status brc_warm_manifest(brc_context *ctx, const char *path);
 #include "baracuda/indexing.h"
 #include "baracuda/select.h"
 #include "baracuda/attention.h"
+#include "baracuda/sort.h"
 
 #endif /* BARACUDA_H */

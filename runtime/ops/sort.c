@@ -1,0 +1,561 @@
+/* The sort family: sort / argsort along one dim, unique and unique_consecutive. Validates the
+ * operands, chooses the path (bitonic rows in shared memory, or the chunked radix sort),
+ * lays out the workspace, generates the kernels' specialization (kernel_src/sort.cuh) and
+ * launches them. Descriptor keys: docs/sort.md. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../internal.h"
+
+static const char *const kind_names[] = {
+#define X(N, n, num) #n,
+    BRC_SORT_KINDS(X)
+#undef X
+};
+#define NKINDS ((int)(sizeof kind_names / sizeof kind_names[0]))
+
+/* Kernels (PH in sort.cuh). */
+enum { PH_SMALL, PH_UP, PH_SCAN, PH_DOWN, PH_UCOUNT, PH_UEMIT, PH_UCOUNTS, NPH };
+enum { PATH_SMALL, PATH_RADIX, PATH_NONE };
+enum {
+    SMALL_MAX = 4096,      /* longest row of the bitonic path (2048 for 8-byte keys: shared memory) */
+    SMALL_MIN_E = 2048,    /* keys a CTA of the bitonic path holds at least (several short rows) */
+    RADIX_NT = 256,        /* a digit a thread */
+    SCAN_NT = 256,
+    UNIQ_NT = 256,
+    UNIQ_ITEMS = 16,
+    WS_ALIGN = 256,
+    MAX_OTHER = 7
+};
+
+/* struct brc::sort_args in sort.cuh: 8-byte fields only. */
+typedef struct sort_args {
+    const void *x;
+    void *vals, *idx, *ws, *inv, *cnts, *num;
+    int64_t len, rows, nd, nch, clen, shift, first, last, idx32;
+    int64_t kin, kout, iin, iout, cnt, tot, scan_n, ends, consec, flat, xlen;
+    int64_t shape[MAX_OTHER];
+    int64_t str[3][8];
+} sort_args;
+_Static_assert(sizeof(sort_args) == (7 + 20 + 7 + 24) * 8, "sort_args must match brc::sort_args");
+
+typedef struct sort_impl {
+    int kind, desc, path, npass, items, match, p, e, nt_small;
+    brc_dtype dt;
+    size_t ksize;
+    bool want_v, want_i;
+    size_t ialign;
+    sort_args a;
+    int64_t n;                              /* elements of x */
+    int64_t keys[2], idxs[2], cnt, tot, ucnt, ends; /* workspace byte offsets */
+    unsigned grid_small, grid_rad, grid_scan, uchunks, grid_ucounts;
+    CUfunction fn[NPH];
+} sort_impl;
+
+static const brc__plan_vt sort_vt = {NULL};
+
+static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static int64_t pow2ceil(int64_t n) {
+    int64_t p = 1;
+    while (p < n) p <<= 1;
+    return p;
+}
+
+/* Key kind (0 unsigned, 1 signed, 2 float) and the bits of +inf. */
+static int key_kind(brc_dtype t, uint64_t *inf) {
+    *inf = 0;
+    switch (t) {
+    case BRC_F16: *inf = 0x7c00u; return 2;
+    case BRC_BF16: *inf = 0x7f80u; return 2;
+    case BRC_F32: *inf = 0x7f800000u; return 2;
+    case BRC_F64: *inf = 0x7ff0000000000000ull; return 2;
+    case BRC_I8:
+    case BRC_I16:
+    case BRC_I32:
+    case BRC_I64: return 1;
+    default: return 0;
+    }
+}
+
+/* Keys a thread per radix tile: 16 (8 for 8-byte keys: shared memory); BARACUDA_SORT_ITEMS=4 / 8
+ * / 16 overrides it (a tuning knob for the benchmark; 8-byte keys take at most 8). */
+static int radix_items(size_t ksize) {
+    const char *e = getenv("BARACUDA_SORT_ITEMS");
+    int v = e ? atoi(e) : 0, most = ksize == 8 ? 8 : 16;
+    if (v != 4 && v != 8 && v != 16) v = most;
+    return v < most ? v : most;
+}
+
+/* Radix digit grouping: 9 ballots (0) or match.any (1); BARACUDA_SORT_MATCH overrides (knob). */
+static int radix_match(void) {
+    const char *e = getenv("BARACUDA_SORT_MATCH");
+    return e && atoi(e) == 1 ? 1 : 0;
+}
+
+static const char *key_type(size_t ksize) {
+    return ksize == 1 ? "u8" : ksize == 2 ? "u16" : ksize == 4 ? "u32" : "u64";
+}
+
+static bool same_shape(const brc_tensor_desc *a, const brc_tensor_desc *b) {
+    if (a->rank != b->rank) return false;
+    for (int d = 0; d < a->rank; d++)
+        if (a->shape[d] != b->shape[d]) return false;
+    return true;
+}
+
+/* Distinct indices reach distinct elements (sorted by |stride|, each clears the dims inside). */
+static bool no_self_overlap(const brc_tensor_desc *t) {
+    int64_t st[BRC_MAX_RANK], sz[BRC_MAX_RANK];
+    int n = 0;
+    for (int d = 0; d < t->rank; d++) {
+        if (t->shape[d] == 0) return true;
+        if (t->shape[d] == 1) continue;
+        st[n] = t->strides[d] < 0 ? -t->strides[d] : t->strides[d];
+        sz[n++] = t->shape[d];
+    }
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && st[j] < st[j - 1]; j--) {
+            int64_t a = st[j], b = sz[j];
+            st[j] = st[j - 1], sz[j] = sz[j - 1];
+            st[j - 1] = a, sz[j - 1] = b;
+        }
+    int64_t extent = 0;
+    for (int i = 0; i < n; i++) {
+        if (st[i] <= extent) return false;
+        extent += st[i] * (sz[i] - 1);
+    }
+    return true;
+}
+
+/* ---- kernels ----------------------------------------------------------------------------------------- */
+
+static brc_status get_kernel(brc_context *ctx, const sort_impl *im, int ph, const char *desc, CUfunction *fn) {
+    uint64_t inf;
+    int kk = key_kind(im->dt, &inf);
+    bool uniq = im->kind != BRC_SORT_SORT;
+    int nt = ph == PH_SMALL ? im->nt_small : ph == PH_SCAN ? SCAN_NT : ph >= PH_UCOUNT ? UNIQ_NT : RADIX_NT;
+    int items = ph >= PH_UCOUNT ? UNIQ_ITEMS : ph == PH_DOWN ? im->items : 1;
+    int match = ph == PH_UP || ph == PH_DOWN ? im->match : 0;
+    int p = ph == PH_SMALL ? im->p : 1, e = ph == PH_SMALL ? im->e : 1;
+    /* The scan does not look at keys: one kernel serves every dtype. */
+    size_t ks = ph == PH_SCAN ? 4 : im->ksize;
+    int descn = ph == PH_SCAN || uniq ? 0 : im->desc;
+    if (ph == PH_SCAN) kk = 0, inf = 0;
+    brc__str snip = {0}, kd = {0};
+    brc__str_addf(&snip,
+                  "struct brc_sort {\n  typedef %s KT;\n"
+                  "  enum { KIND = %d, DESC = %d, PH = %d, P = %d, E = %d, NT = %d, ITEMS = %d, MATCH = %d };\n"
+                  "  static constexpr unsigned long long INF = 0x%llxull;\n};\n"
+                  "__global__ void __launch_bounds__(%d)\n"
+                  "brc_sort_kernel(brc::sort_args a) { brc::sort_main<brc_sort>(a); }\n",
+                  key_type(ks), kk, descn, ph, p, e, nt, items, match, (unsigned long long)inf, nt);
+    static const char *const ph_names[] = {"", "+up", "+scan", "+down", "+ucount", "+uemit", "+ucounts"};
+    brc__str_addf(&kd, "%s%s", desc, ph_names[ph]);
+    brc_status st;
+    if (snip.oom || kd.oom) {
+        st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", desc);
+    } else {
+        static const char *const sources[] = {"prelude.cuh", "sort.cuh", NULL};
+        brc__kernel_req req = {.template_name = "sort", .sources = sources, .nspec = 9,
+                               .spec = {ph, (int64_t)ks, kk, descn, p, e, nt, items, match},
+                               .snippet = snip.p, .name_expr = "brc_sort_kernel", .descriptor = kd.p};
+        const brc__kernel *k = NULL;
+        st = brc__jit_get(ctx, &req, &k);
+        if (!st && ctx->device >= 0) st = brc__jit_function(ctx, k, fn);
+    }
+    brc__str_free(&snip);
+    brc__str_free(&kd);
+    return st;
+}
+
+/* ---- planning ------------------------------------------------------------------------------------------ */
+
+static brc_status check_output(const brc_tensor_desc *t, const brc_tensor_desc *x, const char *what) {
+    brc_status st = brc__tensor_check(t, what);
+    if (st) return st;
+    if (!same_shape(t, x))
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "brc_sort_plan: %s and x differ in shape", what);
+    if (!no_self_overlap(t))
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                          "brc_sort_plan: %s has strides under which its elements overlap", what);
+    return BRC_STATUS_OK;
+}
+
+/* force_path: -1 by length, else PATH_SMALL / PATH_RADIX (descriptors). */
+static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, const brc_plan_prefs *prefs_in,
+                                   int force_path, brc_plan **out) {
+    brc_status st = brc__plan_start(ctx, d, out, "brc_sort_plan");
+    if (st) return st;
+    const brc_plan_prefs *prefs = brc__prefs_or_default(prefs_in, &st);
+    if (!prefs) return st;
+    if ((int)d->kind < 0 || (int)d->kind >= NKINDS)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "brc_sort_plan: kind %d is not a sort kind", (int)d->kind);
+    if ((st = brc__tensor_check(&d->x, "x"))) return st;
+    brc_dtype dt = d->x.dtype;
+    if (dt == BRC_FP8E4M3 || dt == BRC_FP8E5M2)
+        return brc__error(BRC_STATUS_UNSUPPORTED, "brc_sort_plan: dtype %s is not supported", brc_dtype_name(dt));
+    const brc_tensor_desc *x = &d->x;
+    int rank = x->rank;
+    bool sort = d->kind == BRC_SORT_SORT;
+    int dim = 0;
+    if (sort) {
+        if (d->descending != 0 && d->descending != 1)
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT, "brc_sort_plan: descending = %d must be 0 or 1",
+                              d->descending);
+        int lo = rank ? -rank : -1, hi = rank ? rank : 1;
+        if (d->dim < lo || d->dim >= hi)
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT, "brc_sort_plan: dim %d is out of range for rank %d",
+                              d->dim, rank);
+        dim = d->dim < 0 ? d->dim + (rank ? rank : 1) : d->dim;
+        if (!d->want_values && !d->want_indices)
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                              "brc_sort_plan: want_values and want_indices are both 0 (nothing to write)");
+        if (d->want_values) {
+            if ((st = check_output(&d->values, x, "values"))) return st;
+            if (d->values.dtype != dt)
+                return brc__error(BRC_STATUS_INVALID_ARGUMENT, "brc_sort_plan: values has dtype %s, %s expected",
+                                  brc_dtype_name(d->values.dtype), brc_dtype_name(dt));
+        }
+        if (d->want_indices) {
+            if ((st = check_output(&d->indices, x, "indices"))) return st;
+            if (d->indices.dtype != BRC_I32 && d->indices.dtype != BRC_I64)
+                return brc__error(BRC_STATUS_INVALID_ARGUMENT, "brc_sort_plan: indices has dtype %s, i32 or i64 expected",
+                                  brc_dtype_name(d->indices.dtype));
+        }
+    }
+    int64_t n = brc_tensor_desc_numel(x);
+    sort_args a;
+    memset(&a, 0, sizeof a);
+    if (sort) {
+        a.len = rank ? x->shape[dim] : 1;
+        a.str[0][7] = rank ? x->strides[dim] : 0;
+        a.str[1][7] = rank && d->want_values ? d->values.strides[dim] : 0;
+        a.str[2][7] = rank && d->want_indices ? d->indices.strides[dim] : 0;
+        a.rows = 1;
+        for (int k = 0; k < rank; k++) {
+            if (k == dim || x->shape[k] == 1) continue;
+            a.shape[a.nd] = x->shape[k];
+            a.str[0][a.nd] = x->strides[k];
+            a.str[1][a.nd] = d->want_values ? d->values.strides[k] : 0;
+            a.str[2][a.nd] = d->want_indices ? d->indices.strides[k] : 0;
+            a.rows *= x->shape[k];
+            a.nd++;
+        }
+        if (a.len > INT32_MAX)
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                              "brc_sort_plan: the sorted dim has %lld keys (at most 2^31 - 1)", (long long)a.len);
+        a.idx32 = d->want_indices && d->indices.dtype == BRC_I32;
+    } else {
+        if (n > INT32_MAX)
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT, "brc_sort_plan: %s of %lld elements (at most 2^31 - 1)",
+                              kind_names[d->kind], (long long)n);
+        /* One row of every element, x unravelled in row-major order. */
+        a.flat = 1;
+        a.len = n;
+        a.rows = 1;
+        a.xlen = rank ? x->shape[rank - 1] : 1;
+        a.str[0][7] = rank ? x->strides[rank - 1] : 0;
+        for (int k = 0; k + 1 < rank; k++) {
+            a.shape[a.nd] = x->shape[k];
+            a.str[0][a.nd++] = x->strides[k];
+        }
+        a.consec = d->kind == BRC_SORT_UNIQUE_CONSECUTIVE;
+        /* Dims that merge into one stride need no unravelling. */
+        bool one = true;
+        int64_t s = 0, span = 0;
+        for (int k = rank - 1; k >= 0; k--) {
+            if (x->shape[k] == 1) continue;
+            if (span == 0)
+                s = x->strides[k], span = x->shape[k];
+            else if (x->strides[k] != s * span)
+                one = false;
+            else
+                span *= x->shape[k];
+        }
+        if (one) a.flat = 0, a.nd = 0, a.str[0][7] = s;
+    }
+
+    size_t ksize = brc_dtype_size(dt);
+    int sms = ctx->sm_count > 0 ? ctx->sm_count : 132; /* offline: an H100's count */
+    int path = PATH_NONE;
+    if (d->kind != BRC_SORT_UNIQUE_CONSECUTIVE) {
+        int64_t small_max = ksize == 8 ? SMALL_MAX / 2 : SMALL_MAX;
+        path = sort && a.len <= small_max ? PATH_SMALL : PATH_RADIX;
+        if (force_path >= 0) path = force_path;
+    }
+    brc_plan *p = NULL;
+    brc__str desc = {0}, sku = {0};
+    if ((st = brc__plan_new(ctx, BRC__FAM_SORT, &sort_vt, sizeof(sort_impl), &p))) return st;
+    sort_impl *im = p->impl;
+    im->kind = (int)d->kind;
+    im->desc = sort ? d->descending : 0;
+    im->path = path;
+    im->dt = dt;
+    im->ksize = ksize;
+    im->want_v = !sort || d->want_values;
+    im->want_i = sort && d->want_indices;
+    im->ialign = a.idx32 ? 4 : 8;
+    im->n = n;
+    im->items = radix_items(ksize);
+    im->match = radix_match();
+    im->npass = (int)ksize;
+    const char *dn = brc_dtype_name(dt), *kn = kind_names[d->kind];
+    int64_t total = a.len * a.rows, ws = 0;
+#define WS_TAKE(off, bytes) ((off) = ws, ws += cdiv((int64_t)(bytes), WS_ALIGN) * WS_ALIGN)
+    if (path == PATH_SMALL) {
+        im->p = (int)pow2ceil(a.len);
+        im->e = im->p > SMALL_MIN_E ? im->p : SMALL_MIN_E;
+        im->nt_small = im->e / 2 < 512 ? im->e / 2 : 512;
+        int64_t groups = cdiv(a.rows, im->e / im->p), cap = (int64_t)1 << 24;
+        im->grid_small = (unsigned)(total == 0 ? 0 : groups < cap ? groups : cap);
+        brc__str_addf(&desc, "sort(op=sort,dtype=%s,desc=%d,path=small,p=%d)", dn, im->desc, im->p);
+        brc__str_addf(&sku, "bespoke:sort<sort,%s,%s,small,p=%d,e=%d,nt=%d>@%s", dn, im->desc ? "desc" : "asc", im->p,
+                      im->e, im->nt_small, ctx->arch);
+    } else {
+        int64_t nch = 1;
+        if (path == PATH_RADIX) {
+            /* About a wave of CTAs: 4 an SM of 4096-key tiles (43 KB of shared memory), more when
+             * tiles are smaller. */
+            int64_t tile = (int64_t)RADIX_NT * im->items, target = (int64_t)sms * 4 * (4096 / tile);
+            int64_t want = target / (a.rows > 0 ? a.rows : 1);
+            if (want < 1) want = 1;
+            int64_t tiles = cdiv(a.len, tile);
+            nch = tiles < want ? tiles : want;
+            if (nch < 1) nch = 1;
+            a.clen = cdiv(cdiv(a.len, nch), tile) * tile;
+            nch = a.len ? cdiv(a.len, a.clen) : 1;
+            a.nch = nch;
+            if (a.rows * (nch > 256 ? nch : 256) > INT32_MAX) {
+                brc_plan_destroy(p);
+                return brc__error(BRC_STATUS_INVALID_ARGUMENT, "brc_sort_plan: %lld rows is too many for the radix path",
+                                  (long long)a.rows);
+            }
+            im->grid_rad = (unsigned)(total == 0 ? 0 : a.rows * nch);
+            im->grid_scan = (unsigned)(total == 0 ? 0 : a.rows * 256);
+            /* Buffers the non-final passes write: sort ends in the outputs, unique in the workspace. */
+            int writes = sort ? im->npass - 1 : im->npass;
+            for (int b = 0; b < 2 && b < writes; b++) {
+                WS_TAKE(im->keys[b], total * (int64_t)ksize);
+                WS_TAKE(im->idxs[b], total * 4);
+            }
+            WS_TAKE(im->cnt, a.rows * 256 * nch * 4);
+            WS_TAKE(im->tot, a.rows * 256 * 4);
+        }
+        if (!sort) {
+            a.clen = path == PATH_RADIX ? a.clen : 0;
+            im->uchunks = (unsigned)cdiv(n, UNIQ_NT * UNIQ_ITEMS);
+            if (im->uchunks == 0) im->uchunks = 0;
+            int64_t g = cdiv(n, UNIQ_NT), cap = (int64_t)1 << 20;
+            im->grid_ucounts = (unsigned)(g < cap ? g : cap);
+            WS_TAKE(im->ucnt, (int64_t)im->uchunks * 4 + 4);
+            WS_TAKE(im->ends, n * 4 + 4);
+        }
+        if (sort) {
+            brc__str_addf(&desc, "sort(op=sort,dtype=%s,desc=%d,path=radix)", dn, im->desc);
+            brc__str_addf(&sku, "bespoke:sort<sort,%s,%s,radix,passes=%d,tile=%d%s>@%s", dn,
+                          im->desc ? "desc" : "asc", im->npass, RADIX_NT * im->items, im->match ? ",match" : "",
+                          ctx->arch);
+        } else {
+            brc__str_addf(&desc, "sort(op=%s,dtype=%s)", kn, dn);
+            if (path == PATH_RADIX)
+                brc__str_addf(&sku, "bespoke:sort<%s,%s,radix,passes=%d>@%s", kn, dn, im->npass, ctx->arch);
+            else
+                brc__str_addf(&sku, "bespoke:sort<%s,%s>@%s", kn, dn, ctx->arch);
+        }
+    }
+#undef WS_TAKE
+    im->a = a;
+    p->workspace = (size_t)ws;
+    if (desc.oom || sku.oom) {
+        st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "brc_sort_plan: out of memory");
+        goto fail;
+    }
+    int phs[NPH], nph = 0;
+    if (path == PATH_SMALL) phs[nph++] = PH_SMALL;
+    if (path == PATH_RADIX) phs[nph++] = PH_UP, phs[nph++] = PH_DOWN;
+    if (path == PATH_RADIX || !sort) phs[nph++] = PH_SCAN;
+    if (!sort) phs[nph++] = PH_UCOUNT, phs[nph++] = PH_UEMIT, phs[nph++] = PH_UCOUNTS;
+    for (int i = 0; i < nph; i++)
+        if ((st = get_kernel(ctx, im, phs[i], desc.p, &im->fn[phs[i]]))) goto fail;
+    brc__plan_publish(p, desc.p, sku.p);
+    *out = p;
+    return BRC_STATUS_OK;
+fail:
+    brc_plan_destroy(p);
+    brc__str_free(&desc);
+    brc__str_free(&sku);
+    return st;
+}
+
+brc_status brc_sort_plan(brc_context *ctx, const brc_sort_desc *desc, const brc_plan_prefs *prefs, brc_plan **out) {
+    return sort_plan_forced(ctx, desc, prefs, -1, out);
+}
+
+/* ---- rebuilding a plan from its descriptor ------------------------------------------------------------ */
+
+brc_status brc__sort_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
+    static const char *const paths[] = {"small", "radix"};
+    int kind = 0, path = 1;
+    brc_dtype dt = BRC_F32;
+    int64_t dsc = 0, pp = 0;
+    brc_status st;
+    if ((st = brc__desc_pick(d, "op", kind_names, NKINDS, -1, &kind)) || (st = brc__desc_dtype(d, "dtype", &dt)))
+        return st;
+    brc_sort_desc s;
+    memset(&s, 0, sizeof s);
+    s.kind = (brc_sort_kind)kind;
+    int64_t len = 1000;
+    int force = -1;
+    if (kind == BRC_SORT_SORT) {
+        if ((st = brc__desc_int(d, "desc", 0, 1, 0, &dsc)) || (st = brc__desc_pick(d, "path", paths, 2, -1, &path)))
+            return st;
+        int64_t most = brc_dtype_size(dt) == 8 ? SMALL_MAX / 2 : SMALL_MAX;
+        if (path == PATH_SMALL) {
+            if ((st = brc__desc_int(d, "p", 1, most, -1, &pp))) return st;
+            if (pp < 0) {
+                const char *unused;
+                return brc__desc_need(d, "p", &unused);
+            }
+            if (pp & (pp - 1)) {
+                d->err_col = d->family_col;
+                return brc__error(BRC_STATUS_INVALID_ARGUMENT, "p = %lld must be a power of two", (long long)pp);
+            }
+            len = pp;
+        } else {
+            len = most * 2;
+        }
+        force = path;
+    }
+    int64_t shape[1] = {len};
+    brc_tensor_desc_contiguous(&s.x, dt, 1, shape);
+    s.values = s.x;
+    brc_tensor_desc_contiguous(&s.indices, BRC_I64, 1, shape);
+    s.want_values = 1;
+    s.want_indices = 1;
+    s.descending = (int)dsc;
+    return sort_plan_forced(ctx, &s, NULL, force, out);
+}
+
+/* ---- running --------------------------------------------------------------------------------------------- */
+
+static brc_status need_ptr(const void *p, size_t align, const char *fn, const char *what, const brc_plan *plan) {
+    if (!p) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s is NULL (%s)", fn, what, plan->descriptor);
+    if ((uintptr_t)p % align)
+        return brc__error(BRC_STATUS_MISALIGNED, "%s: %s %p is not aligned to %zu bytes (%s)", fn, what, p, align,
+                          plan->descriptor);
+    return BRC_STATUS_OK;
+}
+
+static brc_status launch(const brc_plan *plan, CUfunction fn, unsigned grid, unsigned threads, sort_args *a,
+                         brc_stream stream) {
+    if (grid == 0) return BRC_STATUS_OK;
+    void *args[1] = {a};
+    CUresult r = brc__cu()->cuLaunchKernel(fn, grid, 1, 1, threads, 1, 1, 0, (CUstream)stream, args, NULL);
+    if (r != CUDA_SUCCESS)
+        return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel: %s (%s)", brc__cu_errname(r), plan->descriptor);
+    return BRC_STATUS_OK;
+}
+
+/* The radix passes: the last one writes the outputs (sort) or ends in the workspace (unique). */
+static brc_status run_radix(const brc_plan *plan, const sort_impl *im, sort_args *a, bool to_out, brc_stream stream) {
+    brc_status st;
+    for (int ps = 0; ps < im->npass; ps++) {
+        a->shift = 8 * ps;
+        a->first = ps == 0;
+        a->last = to_out && ps == im->npass - 1;
+        a->kin = ps ? im->keys[(ps - 1) & 1] : 0;
+        a->iin = ps ? im->idxs[(ps - 1) & 1] : 0;
+        a->kout = a->last ? 0 : im->keys[ps & 1];
+        a->iout = a->last ? 0 : im->idxs[ps & 1];
+        a->cnt = im->cnt;
+        a->tot = im->tot;
+        a->scan_n = a->nch;
+        sort_args sa = *a;
+        sa.num = NULL;
+        if ((st = launch(plan, im->fn[PH_UP], im->grid_rad, RADIX_NT, a, stream)) ||
+            (st = launch(plan, im->fn[PH_SCAN], im->grid_scan, SCAN_NT, &sa, stream)) ||
+            (st = launch(plan, im->fn[PH_DOWN], im->grid_rad, RADIX_NT, a, stream)))
+            return st;
+    }
+    return BRC_STATUS_OK;
+}
+
+static brc_status check_common(const brc_plan *plan, const char *fn, bool uniq, const void *x, void *ws,
+                               size_t ws_size) {
+    brc__error_clear();
+    brc_status st = brc__plan_check_run(plan, BRC__FAM_SORT, fn);
+    if (st) return st;
+    const sort_impl *im = plan->impl;
+    if ((im->kind != BRC_SORT_SORT) != uniq)
+        return brc__error(BRC_STATUS_WRONG_PLAN, "%s: %s is a %s plan (%s)", fn, plan->descriptor,
+                          kind_names[im->kind], uniq ? "use brc_sort_run" : "use brc_unique_run");
+    if (plan->workspace) {
+        if (ws_size < plan->workspace)
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                              "%s: workspace of %zu bytes is smaller than the %zu required (%s)", fn, ws_size,
+                              plan->workspace, plan->descriptor);
+        if ((st = need_ptr(ws, WS_ALIGN, fn, "workspace", plan))) return st;
+    }
+    if (im->n == 0 && !uniq) return BRC_STATUS_OK;
+    return need_ptr(x, im->ksize, fn, "x", plan);
+}
+
+brc_status brc_sort_run(const brc_plan *plan, const void *x, void *values, void *indices, void *workspace,
+                        size_t workspace_size, brc_stream stream) {
+    static const char fn[] = "brc_sort_run";
+    brc_status st = check_common(plan, fn, false, x, workspace, workspace_size);
+    if (st) return st;
+    const sort_impl *im = plan->impl;
+    if (im->n == 0) return BRC_STATUS_OK;
+    if (im->want_v && (st = need_ptr(values, im->ksize, fn, "values", plan))) return st;
+    if (im->want_i && (st = need_ptr(indices, im->ialign, fn, "indices", plan))) return st;
+    if (im->want_v && im->want_i && values == indices)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: values and indices are one buffer (%s)", fn,
+                          plan->descriptor);
+    if ((im->want_v && values == x) || (im->want_i && indices == x))
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: an output is x (sorting in place is not supported) (%s)",
+                          fn, plan->descriptor);
+    sort_args a = im->a;
+    a.x = x;
+    a.vals = im->want_v ? values : NULL;
+    a.idx = im->want_i ? indices : NULL;
+    a.ws = workspace;
+    if (im->path == PATH_SMALL) return launch(plan, im->fn[PH_SMALL], im->grid_small, (unsigned)im->nt_small, &a, stream);
+    return run_radix(plan, im, &a, true, stream);
+}
+
+brc_status brc_unique_run(const brc_plan *plan, const void *x, void *values, int64_t *inverse, int64_t *counts,
+                          int64_t *num, void *workspace, size_t workspace_size, brc_stream stream) {
+    static const char fn[] = "brc_unique_run";
+    brc_status st = check_common(plan, fn, true, x, workspace, workspace_size);
+    if (st) return st;
+    const sort_impl *im = plan->impl;
+    if ((st = need_ptr(num, 8, fn, "num", plan))) return st;
+    if (im->n > 0 && (st = need_ptr(values, im->ksize, fn, "values", plan))) return st;
+    if (inverse && (st = need_ptr(inverse, 8, fn, "inverse", plan))) return st;
+    if (counts && (st = need_ptr(counts, 8, fn, "counts", plan))) return st;
+    sort_args a = im->a;
+    a.x = x;
+    a.ws = workspace;
+    if (im->n > 0 && im->path == PATH_RADIX && (st = run_radix(plan, im, &a, false, stream))) return st;
+    int fin = (im->npass - 1) & 1;
+    a.kin = im->path == PATH_RADIX ? im->keys[fin] : 0;
+    a.iin = im->path == PATH_RADIX ? im->idxs[fin] : 0;
+    a.first = a.last = 0;
+    a.clen = UNIQ_NT * UNIQ_ITEMS;
+    a.cnt = im->ucnt;
+    a.tot = -1;
+    a.ends = im->ends;
+    a.vals = values;
+    a.inv = inverse;
+    a.cnts = counts;
+    a.num = num;
+    a.scan_n = im->uchunks;
+    if ((st = launch(plan, im->fn[PH_UCOUNT], im->uchunks, UNIQ_NT, &a, stream)) ||
+        (st = launch(plan, im->fn[PH_SCAN], 1, SCAN_NT, &a, stream)) ||
+        (st = launch(plan, im->fn[PH_UEMIT], im->uchunks, UNIQ_NT, &a, stream)))
+        return st;
+    if (counts) return launch(plan, im->fn[PH_UCOUNTS], im->grid_ucounts, UNIQ_NT, &a, stream);
+    return BRC_STATUS_OK;
+}

@@ -1,0 +1,447 @@
+/* GPU tests of the sort family: sort / argsort in every dtype, ascending and descending, at row
+ * lengths 1 2 17 1000 4097 65537 and 2^20 + 3 (many rows, a few rows, one huge row), on keys from
+ * a small range (many ties: stability) and on random bit patterns (NaN payloads, +-0, +-inf,
+ * subnormals), with transposed inputs, padded and flipped outputs, i32 and i64 indices — values
+ * and indices bit-exact against a stable CPU sort, outputs poisoned first. unique and
+ * unique_consecutive (inverse, counts, the device count) against a CPU model, strided inputs
+ * included. Run-time errors. Skips without a driver. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+/* ---- the host model -------------------------------------------------------------------------------- */
+
+typedef struct elem {
+    uint64_t bits;
+    int64_t pos;
+} elem;
+
+static brc_dtype g_dt;
+static int g_desc;
+
+static bool is_float(brc_dtype t) { return t == BRC_F32 || t == BRC_F64 || t == BRC_F16 || t == BRC_BF16; }
+static bool is_signed(brc_dtype t) { return t == BRC_I8 || t == BRC_I16 || t == BRC_I32 || t == BRC_I64; }
+
+static uint64_t get_bits(const void *p, size_t es) {
+    uint64_t b = 0;
+    memcpy(&b, p, es); /* little-endian */
+    return b;
+}
+static int64_t sext(uint64_t b, size_t es) {
+    if (es == 8) return (int64_t)b;
+    unsigned sh = (unsigned)(64 - 8 * es);
+    return (int64_t)(b << sh) >> sh;
+}
+
+/* Order of two keys (ascending): floats by value with NaN last (NaNs equal among themselves, -0
+ * equal to +0), integers as integers. */
+static int key_cmp(uint64_t a, uint64_t b) {
+    size_t es = brc_dtype_size(g_dt);
+    if (is_float(g_dt)) {
+        double x = tu_decode(g_dt, &a), y = tu_decode(g_dt, &b);
+        int xn = isnan(x), yn = isnan(y);
+        if (xn || yn) return xn - yn;
+        return (x > y) - (x < y);
+    }
+    if (is_signed(g_dt)) {
+        int64_t x = sext(a, es), y = sext(b, es);
+        return (x > y) - (x < y);
+    }
+    return (a > b) - (a < b);
+}
+
+static int elem_cmp(const void *pa, const void *pb) {
+    const elem *a = pa, *b = pb;
+    int c = key_cmp(a->bits, b->bits);
+    if (g_desc) c = -c;
+    if (c) return c;
+    return (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+/* ---- data ------------------------------------------------------------------------------------------------ */
+
+/* Keys from a small range with a few specials (ties everywhere), or random bit patterns. */
+static uint64_t gen(brc_dtype t, int wide, uint64_t *rng) {
+    uint64_t r = tu_rand(rng);
+    size_t es = brc_dtype_size(t);
+    uint64_t mask = es == 8 ? ~0ull : ((1ull << (8 * es)) - 1);
+    if (t == BRC_BOOL) return r & 1;
+    if (wide) return r & mask;
+    if (is_float(t)) {
+        unsigned char buf[8] = {0};
+        int s = (int)((r >> 8) % 24);
+        double v;
+        switch (s) {
+        case 0: v = NAN; break;
+        case 1: v = -NAN; break;
+        case 2: v = INFINITY; break;
+        case 3: v = -INFINITY; break;
+        case 4: v = -0.0; break;
+        case 5: v = 0.0; break;
+        default: v = ((double)(r % 16) - 8.0) * 0.5;
+        }
+        tu_encode(t, v, buf);
+        uint64_t b = get_bits(buf, es);
+        if (s <= 1) b |= (r >> 20) & 1; /* a payload bit on some NaNs */
+        return b;
+    }
+    int64_t v = (int64_t)(r % 7) - (is_signed(t) ? 3 : 0);
+    return (uint64_t)v & mask;
+}
+
+static void poison(tu_buf *b) {
+    memset(b->h, 0xa5, b->n * brc_dtype_size(b->t));
+    tu_buf_upload(b);
+}
+static void *dptr(const tu_buf *b, int64_t elem_off) {
+    return (void *)(uintptr_t)(b->d + (CUdeviceptr)(elem_off * (int64_t)brc_dtype_size(b->t)));
+}
+
+/* ---- one sort case --------------------------------------------------------------------------------------- */
+
+enum { S_CONTIG, S_TRANSPOSED, S_PADDED_FLIPPED };
+
+typedef struct scase {
+    int64_t rows, len;
+    int style;
+    int wide;
+} scase;
+
+/* x: [rows, len] sorted along dim 1. S_TRANSPOSED: x is the transpose of a row-major [len, rows]
+ * buffer. S_PADDED_FLIPPED: values' rows are padded by 3 and flipped along the axis, indices' rows
+ * padded by 5. */
+static void run_sort(brc_context *ctx, brc_dtype dt, const scase *c, int desc, brc_dtype it, uint64_t seed) {
+    char what[200];
+    snprintf(what, sizeof what, "sort %s rows=%lld len=%lld style=%d wide=%d desc=%d idx=%s", brc_dtype_name(dt),
+             (long long)c->rows, (long long)c->len, c->style, c->wide, desc, brc_dtype_name(it));
+    size_t es = brc_dtype_size(dt), n = (size_t)(c->rows * c->len);
+    int64_t shape[2] = {c->rows, c->len};
+    brc_sort_desc d;
+    memset(&d, 0, sizeof d);
+    d.kind = BRC_SORT_SORT;
+    brc_tensor_desc_contiguous(&d.x, dt, 2, shape);
+    brc_tensor_desc_contiguous(&d.values, dt, 2, shape);
+    brc_tensor_desc_contiguous(&d.indices, it, 2, shape);
+    d.want_values = d.want_indices = 1;
+    d.dim = 1;
+    d.descending = desc;
+    int64_t vbase = 0, vrow = c->len, irow = c->len;
+    if (c->style == S_TRANSPOSED) d.x.strides[0] = 1, d.x.strides[1] = c->rows;
+    if (c->style == S_PADDED_FLIPPED) {
+        vrow = c->len + 3, irow = c->len + 5;
+        d.values.strides[0] = vrow, d.values.strides[1] = -1, vbase = c->len - 1;
+        d.indices.strides[0] = irow;
+    }
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_sort_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s: %s\n%s", what, brc_last_error(),
+                 brc_last_jit_log());
+    tu_buf X = tu_buf_new(dt, n), V = tu_buf_new(dt, (size_t)(c->rows * vrow)), I = tu_buf_new(it, (size_t)(c->rows * irow));
+    size_t wsz = brc_plan_workspace_size(p);
+    tu_buf WS = tu_buf_new(BRC_U8, wsz ? wsz : 1);
+    uint64_t rng = seed;
+    elem *ref = malloc(n * sizeof *ref);
+    cr_assert(ref);
+    for (int64_t r = 0; r < c->rows; r++)
+        for (int64_t j = 0; j < c->len; j++) {
+            uint64_t b = gen(dt, c->wide, &rng);
+            int64_t off = c->style == S_TRANSPOSED ? j * c->rows + r : r * c->len + j;
+            memcpy(X.h + (size_t)off * es, &b, es);
+            ref[r * c->len + j] = (elem){b, j};
+        }
+    tu_buf_upload(&X);
+    poison(&V);
+    poison(&I);
+    poison(&WS);
+    brc_status st = brc_sort_run(p, dptr(&X, 0), dptr(&V, vbase), dptr(&I, 0), wsz ? dptr(&WS, 0) : NULL, wsz, NULL);
+    cr_assert_eq(st, BRC_STATUS_OK, "%s: %s", what, brc_last_error());
+    cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS, "%s: kernel failed", what);
+    tu_buf_download(&V);
+    tu_buf_download(&I);
+    g_dt = dt;
+    g_desc = desc;
+    long fails = 0;
+    char first[300] = "";
+    for (int64_t r = 0; r < c->rows; r++) {
+        elem *row = ref + r * c->len;
+        qsort(row, (size_t)c->len, sizeof *row, elem_cmp);
+        for (int64_t j = 0; j < c->len; j++) {
+            int64_t vo = c->style == S_PADDED_FLIPPED ? r * vrow + vbase - j : r * vrow + j;
+            uint64_t vb = get_bits(V.h + (size_t)vo * es, es);
+            int64_t ix = it == BRC_I32 ? (int64_t)sext(get_bits(I.h + (size_t)(r * irow + j) * 4, 4), 4)
+                                       : (int64_t)get_bits(I.h + (size_t)(r * irow + j) * 8, 8);
+            if (vb != row[j].bits || ix != row[j].pos) {
+                if (fails++ == 0)
+                    snprintf(first, sizeof first, "row %lld pos %lld: got bits 0x%llx index %lld, want 0x%llx %lld",
+                             (long long)r, (long long)j, (unsigned long long)vb, (long long)ix,
+                             (unsigned long long)row[j].bits, (long long)row[j].pos);
+            }
+        }
+    }
+    /* The padding between rows is never written. */
+    if (c->style == S_PADDED_FLIPPED && c->rows > 0) {
+        uint64_t pv = get_bits(V.h + (size_t)c->len * es, es), want = 0;
+        memset(&want, 0xa5, es);
+        cr_expect_eq(pv, want, "%s: padding written", what);
+    }
+    cr_expect_eq(fails, 0, "%s: %ld mismatches (%s); first: %s", what, fails, brc_plan_sku(p), first);
+    cr_log_info("%s: %s ok", what, brc_plan_sku(p));
+    free(ref);
+    brc_plan_destroy(p);
+    tu_buf_free(&X), tu_buf_free(&V), tu_buf_free(&I), tu_buf_free(&WS);
+}
+
+static const brc_dtype all_dtypes[] = {BRC_F32, BRC_F64, BRC_F16, BRC_BF16, BRC_I8,
+                                       BRC_U8,  BRC_I16, BRC_I32, BRC_I64,  BRC_U32, BRC_BOOL};
+
+ParameterizedTestParameters(sort, every_dtype_and_length) {
+    static brc_dtype jobs[sizeof all_dtypes / sizeof all_dtypes[0]];
+    memcpy(jobs, all_dtypes, sizeof jobs);
+    return cr_make_param_array(brc_dtype, jobs, sizeof jobs / sizeof jobs[0]);
+}
+
+ParameterizedTest(brc_dtype *dt, sort, every_dtype_and_length, .timeout = 900) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    static const scase cases[] = {
+        {1, 1, S_CONTIG, 0},          {4999, 1, S_TRANSPOSED, 1},         {3001, 2, S_CONTIG, 1},
+        {700, 17, S_PADDED_FLIPPED, 0}, {300, 17, S_TRANSPOSED, 1},        {64, 1000, S_CONTIG, 0},
+        {33, 1000, S_PADDED_FLIPPED, 1}, {7, 2048, S_CONTIG, 1},           {5, 4097, S_CONTIG, 0},
+        {6, 4097, S_TRANSPOSED, 1},     {3, 65537, S_PADDED_FLIPPED, 0}, {2, 65537, S_CONTIG, 1},
+        {1, (1 << 20) + 3, S_CONTIG, 0}, {1, (1 << 20) + 3, S_PADDED_FLIPPED, 1},
+    };
+    int nc = (int)(sizeof cases / sizeof cases[0]);
+    for (int i = 0; i < nc; i++)
+        for (int desc = 0; desc < 2; desc++)
+            run_sort(ctx, *dt, &cases[i], desc, (i + desc) % 3 == 2 ? BRC_I32 : BRC_I64,
+                     0x9e3779b97f4a7c15ull * (uint64_t)(i * 2 + desc + 1) + (uint64_t)*dt);
+    brc_context_destroy(ctx);
+}
+
+/* Many rows of a long axis and one huge row (f32 and bf16: the benchmark's shapes, smaller). */
+Test(sort, huge_rows, .timeout = 900) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    scase big = {1, (1 << 24) + 5, S_CONTIG, 1};
+    run_sort(ctx, BRC_F32, &big, 0, BRC_I64, 11);
+    scase seg = {64, 70001, S_CONTIG, 0};
+    run_sort(ctx, BRC_F32, &seg, 1, BRC_I64, 12);
+    scase bf = {1, (1 << 22) + 1, S_CONTIG, 1};
+    run_sort(ctx, BRC_BF16, &bf, 1, BRC_I32, 13);
+    brc_context_destroy(ctx);
+}
+
+/* Rank 3 along the middle dim with a negative input stride; rank 0; indices only (argsort);
+ * values only. */
+Test(sort, ranks_and_output_subsets, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    int64_t shape[3] = {3, 300, 5};
+    brc_sort_desc d;
+    memset(&d, 0, sizeof d);
+    d.kind = BRC_SORT_SORT;
+    brc_tensor_desc_contiguous(&d.x, BRC_F32, 3, shape);
+    d.x.strides[1] = -5; /* x[a][b][c] at base + a*1500 - b*5 + c, base = 299*5 */
+    brc_tensor_desc_contiguous(&d.values, BRC_F32, 3, shape);
+    brc_tensor_desc_contiguous(&d.indices, BRC_I64, 3, shape);
+    d.dim = -2;
+    for (int mode = 0; mode < 3; mode++) {
+        d.want_values = mode != 1;
+        d.want_indices = mode != 2;
+        brc_plan *p = NULL;
+        cr_assert_eq(brc_sort_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+        tu_buf X = tu_buf_new(BRC_F32, 4500), V = tu_buf_new(BRC_F32, 4500), I = tu_buf_new(BRC_I64, 4500);
+        uint64_t rng = 77;
+        for (int i = 0; i < 4500; i++) {
+            float f = (float)((int)(tu_rand(&rng) % 50) - 25) * 0.25f;
+            memcpy(X.h + i * 4, &f, 4);
+        }
+        tu_buf_upload(&X);
+        poison(&V), poison(&I);
+        cr_assert_eq(brc_sort_run(p, dptr(&X, 299 * 5), d.want_values ? dptr(&V, 0) : NULL,
+                                  d.want_indices ? dptr(&I, 0) : NULL, NULL, 0, NULL),
+                     BRC_STATUS_OK, "%s", brc_last_error());
+        cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
+        tu_buf_download(&V), tu_buf_download(&I);
+        g_dt = BRC_F32, g_desc = 0;
+        long fails = 0;
+        for (int a = 0; a < 3; a++)
+            for (int c = 0; c < 5; c++) {
+                elem row[300];
+                for (int b = 0; b < 300; b++)
+                    row[b] = (elem){get_bits(X.h + (size_t)(299 * 5 + a * 1500 - b * 5 + c) * 4, 4), b};
+                qsort(row, 300, sizeof row[0], elem_cmp);
+                for (int b = 0; b < 300; b++) {
+                    size_t o = (size_t)(a * 1500 + b * 5 + c);
+                    if (d.want_values && get_bits(V.h + o * 4, 4) != row[b].bits) fails++;
+                    if (d.want_indices && (int64_t)get_bits(I.h + o * 8, 8) != row[b].pos) fails++;
+                }
+            }
+        cr_expect_eq(fails, 0, "mode %d: %ld mismatches", mode, fails);
+        /* The output not asked for is untouched. */
+        if (!d.want_values) cr_expect_eq(V.h[0], 0xa5);
+        if (!d.want_indices) cr_expect_eq(I.h[0], 0xa5);
+        brc_plan_destroy(p);
+        tu_buf_free(&X), tu_buf_free(&V), tu_buf_free(&I);
+    }
+    /* Rank 0. */
+    brc_sort_desc z;
+    memset(&z, 0, sizeof z);
+    brc_tensor_desc_contiguous(&z.x, BRC_F64, 0, NULL);
+    z.values = z.x;
+    brc_tensor_desc_contiguous(&z.indices, BRC_I64, 0, NULL);
+    z.want_values = z.want_indices = 1;
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_sort_plan(ctx, &z, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    tu_buf X = tu_buf_new(BRC_F64, 1), V = tu_buf_new(BRC_F64, 1), I = tu_buf_new(BRC_I64, 1);
+    double v = -2.5;
+    memcpy(X.h, &v, 8);
+    tu_buf_upload(&X);
+    poison(&V), poison(&I);
+    cr_assert_eq(brc_sort_run(p, dptr(&X, 0), dptr(&V, 0), dptr(&I, 0), NULL, 0, NULL), BRC_STATUS_OK);
+    cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
+    tu_buf_download(&V), tu_buf_download(&I);
+    cr_expect_eq(memcmp(V.h, X.h, 8), 0);
+    cr_expect_eq(get_bits(I.h, 8), 0);
+    brc_plan_destroy(p);
+    tu_buf_free(&X), tu_buf_free(&V), tu_buf_free(&I);
+    brc_context_destroy(ctx);
+}
+
+/* ---- unique ------------------------------------------------------------------------------------------------ */
+
+/* x of shape [a, b] (transposed storage when tr) through unique (consec = 0) or
+ * unique_consecutive, against the model: groups of equal keys (NaN equal to nothing) in sorted
+ * (or original) order; the value of a group is the bits of its first element. */
+static void run_unique(brc_context *ctx, brc_dtype dt, int64_t a, int64_t b, int tr, int consec, int wide,
+                       uint64_t seed) {
+    char what[160];
+    snprintf(what, sizeof what, "%s %s [%lld, %lld] tr=%d wide=%d", consec ? "unique_consecutive" : "unique",
+             brc_dtype_name(dt), (long long)a, (long long)b, tr, wide);
+    size_t es = brc_dtype_size(dt), n = (size_t)(a * b);
+    int64_t shape[2] = {a, b};
+    brc_sort_desc d;
+    memset(&d, 0, sizeof d);
+    d.kind = consec ? BRC_SORT_UNIQUE_CONSECUTIVE : BRC_SORT_UNIQUE;
+    brc_tensor_desc_contiguous(&d.x, dt, 2, shape);
+    if (tr) d.x.strides[0] = 1, d.x.strides[1] = a;
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_sort_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s: %s\n%s", what, brc_last_error(),
+                 brc_last_jit_log());
+    tu_buf X = tu_buf_new(dt, n), V = tu_buf_new(dt, n), INV = tu_buf_new(BRC_I64, n), CNT = tu_buf_new(BRC_I64, n),
+           NUM = tu_buf_new(BRC_I64, 1);
+    size_t wsz = brc_plan_workspace_size(p);
+    tu_buf WS = tu_buf_new(BRC_U8, wsz ? wsz : 1);
+    elem *m = malloc((n ? n : 1) * sizeof *m);
+    cr_assert(m);
+    uint64_t rng = seed;
+    for (int64_t i = 0; i < a; i++)
+        for (int64_t j = 0; j < b; j++) {
+            uint64_t bits = gen(dt, wide, &rng);
+            /* Runs of repeats for unique_consecutive. */
+            if (consec && (tu_rand(&rng) & 3) && i * b + j > 0) bits = m[i * b + j - 1].bits;
+            int64_t off = tr ? j * a + i : i * b + j;
+            memcpy(X.h + (size_t)off * es, &bits, es);
+            m[i * b + j] = (elem){bits, i * b + j};
+        }
+    tu_buf_upload(&X);
+    poison(&V), poison(&INV), poison(&CNT), poison(&NUM), poison(&WS);
+    brc_status st = brc_unique_run(p, dptr(&X, 0), dptr(&V, 0), (int64_t *)dptr(&INV, 0), (int64_t *)dptr(&CNT, 0),
+                                   (int64_t *)dptr(&NUM, 0), wsz ? dptr(&WS, 0) : NULL, wsz, NULL);
+    cr_assert_eq(st, BRC_STATUS_OK, "%s: %s", what, brc_last_error());
+    cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS, "%s: kernel failed", what);
+    tu_buf_download(&V), tu_buf_download(&INV), tu_buf_download(&CNT), tu_buf_download(&NUM);
+    g_dt = dt, g_desc = 0;
+    if (!consec) qsort(m, n, sizeof *m, elem_cmp);
+    int64_t *inv = malloc((n ? n : 1) * 8), *cnt = malloc((n ? n : 1) * 8);
+    uint64_t *val = malloc((n ? n : 1) * 8);
+    int64_t u = 0;
+    for (size_t j = 0; j < n; j++) {
+        bool start = j == 0 || key_cmp(m[j].bits, m[j - 1].bits) != 0 ||
+                     (is_float(dt) && isnan(tu_decode(dt, &m[j].bits)));
+        if (start) val[u] = m[j].bits, cnt[u] = 0, u++;
+        cnt[u - 1]++;
+        inv[m[j].pos] = u - 1;
+    }
+    int64_t got_u = (int64_t)get_bits(NUM.h, 8);
+    cr_expect_eq(got_u, u, "%s: num %lld, want %lld", what, (long long)got_u, (long long)u);
+    long fails = 0;
+    char first[200] = "";
+    for (int64_t g = 0; g < u && g < got_u; g++) {
+        uint64_t vb = get_bits(V.h + (size_t)g * es, es);
+        int64_t cg = (int64_t)get_bits(CNT.h + (size_t)g * 8, 8);
+        if (vb != val[g] || cg != cnt[g])
+            if (fails++ == 0)
+                snprintf(first, sizeof first, "group %lld: bits 0x%llx count %lld, want 0x%llx %lld", (long long)g,
+                         (unsigned long long)vb, (long long)cg, (unsigned long long)val[g], (long long)cnt[g]);
+    }
+    for (size_t j = 0; j < n; j++)
+        if ((int64_t)get_bits(INV.h + j * 8, 8) != inv[j])
+            if (fails++ == 0) snprintf(first, sizeof first, "inverse[%zu] = %lld, want %lld", j,
+                                       (long long)get_bits(INV.h + j * 8, 8), (long long)inv[j]);
+    /* Past the count nothing is written. */
+    if ((size_t)u < n) cr_expect_eq(V.h[(size_t)u * es], 0xa5, "%s: values past num written", what);
+    cr_expect_eq(fails, 0, "%s: %ld mismatches (%s); first: %s", what, fails, brc_plan_sku(p), first);
+    cr_log_info("%s: %lld groups, %s ok", what, (long long)u, brc_plan_sku(p));
+    free(m), free(inv), free(cnt), free(val);
+    brc_plan_destroy(p);
+    tu_buf_free(&X), tu_buf_free(&V), tu_buf_free(&INV), tu_buf_free(&CNT), tu_buf_free(&NUM), tu_buf_free(&WS);
+}
+
+ParameterizedTestParameters(unique, against_the_model) {
+    static brc_dtype jobs[] = {BRC_F32, BRC_F64, BRC_BF16, BRC_I32, BRC_U8, BRC_I64, BRC_BOOL};
+    return cr_make_param_array(brc_dtype, jobs, sizeof jobs / sizeof jobs[0]);
+}
+
+ParameterizedTest(brc_dtype *dt, unique, against_the_model, .timeout = 900) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    static const int64_t shapes[][2] = {{1, 1}, {1, 17}, {40, 25}, {7, 10001}, {1, (1 << 20) + 3}};
+    for (int consec = 0; consec < 2; consec++)
+        for (int s = 0; s < 5; s++)
+            for (int wide = 0; wide < 2; wide++)
+                run_unique(ctx, *dt, shapes[s][0], shapes[s][1], s == 2 || s == 3, consec, wide,
+                           (uint64_t)(s * 4 + wide * 2 + consec + 1) * 0x2545f4914f6cdd1dull);
+    brc_context_destroy(ctx);
+}
+
+/* ---- run-time errors -------------------------------------------------------------------------------------- */
+
+Test(sort, run_errors, .timeout = 120) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    int64_t shape[1] = {100000};
+    brc_sort_desc d;
+    memset(&d, 0, sizeof d);
+    brc_tensor_desc_contiguous(&d.x, BRC_F32, 1, shape);
+    d.values = d.x;
+    brc_tensor_desc_contiguous(&d.indices, BRC_I64, 1, shape);
+    d.want_values = d.want_indices = 1;
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_sort_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    size_t wsz = brc_plan_workspace_size(p);
+    cr_assert(wsz > 0);
+    tu_buf X = tu_buf_new(BRC_F32, 100000), V = tu_buf_new(BRC_F32, 100000), I = tu_buf_new(BRC_I64, 100000),
+           WS = tu_buf_new(BRC_U8, wsz);
+    void *x = dptr(&X, 0), *v = dptr(&V, 0), *i = dptr(&I, 0), *ws = dptr(&WS, 0);
+    cr_expect_eq(brc_sort_run(p, x, v, i, NULL, wsz, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "workspace is NULL") != NULL, "%s", brc_last_error());
+    cr_expect_eq(brc_sort_run(p, x, v, i, ws, wsz - 1, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "smaller than") != NULL, "%s", brc_last_error());
+    cr_expect_eq(brc_sort_run(p, x, v, i, (char *)ws + 8, wsz, NULL), BRC_STATUS_MISALIGNED);
+    cr_expect_eq(brc_sort_run(p, NULL, v, i, ws, wsz, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "x is NULL") != NULL, "%s", brc_last_error());
+    cr_expect_eq(brc_sort_run(p, x, NULL, i, ws, wsz, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect_eq(brc_sort_run(p, x, v, (char *)i + 4, ws, wsz, NULL), BRC_STATUS_MISALIGNED);
+    cr_expect_eq(brc_sort_run(p, x, v, v, ws, wsz, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "one buffer") != NULL, "%s", brc_last_error());
+    cr_expect_eq(brc_unique_run(p, x, v, NULL, NULL, (int64_t *)i, ws, wsz, NULL), BRC_STATUS_WRONG_PLAN);
+    cr_expect_eq(brc_sort_run(p, x, v, i, ws, wsz, NULL), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
+    brc_plan_destroy(p);
+    tu_buf_free(&X), tu_buf_free(&V), tu_buf_free(&I), tu_buf_free(&WS);
+    brc_context_destroy(ctx);
+}
