@@ -368,6 +368,8 @@ BRC__INTERNAL void brc__index_grid_override(unsigned grid);
 
 /* attention (ops/attention.c). */
 BRC__INTERNAL brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
+/* ops/search.c */
+BRC__INTERNAL brc_status brc__search_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
 
 /* Makes the plan a descriptor names. Errors name the column: "column 12: unknown key 'foo'". */
 BRC__INTERNAL brc_status brc__plan_from_descriptor(brc_context *ctx, const char *text,
@@ -434,7 +436,8 @@ typedef enum brc__family {
     BRC__FAM_PAD_BWD,
     BRC__FAM_RANDOM,
     BRC__FAM_INDEX,
-    BRC__FAM_ATTENTION
+    BRC__FAM_ATTENTION,
+    BRC__FAM_SEARCH
 } brc__family;
 
 typedef struct brc__plan_vt {

@@ -54,6 +54,7 @@ static const struct {
     {"random", brc__random_from_desc},
     {"attention", brc__attention_from_desc},
     {"index", brc__index_from_desc},
+    {"search", brc__search_from_desc},
 };
 
 /* ---- parsing one descriptor --------------------------------------------------------------------- */

@@ -281,6 +281,7 @@ BRC_API brc_status brc_warm_manifest(brc_context *ctx, const char *path);
 #include "baracuda/movement.h"
 #include "baracuda/random.h"
 #include "baracuda/indexing.h"
+#include "baracuda/search.h"
 #include "baracuda/attention.h"
 
 #endif /* BARACUDA_H */
