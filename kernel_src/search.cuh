@@ -234,8 +234,12 @@ template <class K> __device__ __forceinline__ void count_main(const srch_args& a
     }
 }
 
+template <bool B, class X, class Y> struct srch_pick { typedef X T; };
+template <class X, class Y> struct srch_pick<false, X, Y> { typedef Y T; };
+
 template <class K> __device__ __forceinline__ void finish_main(const srch_args& a) {
-    typedef typename K::PT PT;
+    // the partial rows (privatized) or the one row of global accumulators
+    typedef typename srch_pick<K::PRIV != 0, typename K::PT, typename K::GT>::T PT;
     typedef typename K::OT OT;
     typedef typename K::SUM SUM;
     const PT* part = reinterpret_cast<const PT*>(static_cast<const char*>(a.ws) + SRCH_ACC_OFF);

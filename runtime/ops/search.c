@@ -300,7 +300,7 @@ static brc_status finish(brc_context *ctx, srch_impl *tmpl, brc_plan **out) {
     im->nunits = spec_units(s, im->u);
     int64_t sms = ctx->sm_count > 0 ? ctx->sm_count : 132;
     int64_t count_grid = cdiv(a->n, COUNT_THREADS * 4);
-    int64_t cap = s->priv ? sms * 2 : sms * 4;
+    int64_t cap = s->priv && a->bins > 1024 ? sms * 2 : sms * 4; /* partial rows stay small */
     if (count_grid > cap) count_grid = cap;
     if (count_grid < 1) count_grid = 1;
     for (int i = 0; i < im->nunits; i++) {
@@ -309,7 +309,7 @@ static brc_status finish(brc_context *ctx, srch_impl *tmpl, brc_plan **out) {
         switch (u->op) {
         case OP_SEARCH:
             g = cdiv(a->n, SEARCH_THREADS);
-            if (g > sms * (s->staged ? 4 : 16)) g = sms * (s->staged ? 4 : 16);
+            if (g > sms * (s->staged ? 8 : 16)) g = sms * (s->staged ? 8 : 16);
             if (s->staged) u->smem = (unsigned)(a->nsplit * (int64_t)(s->dt == BRC_F64 || s->dt == BRC_I64 ? 8 : 4));
             break;
         case OP_COUNT:

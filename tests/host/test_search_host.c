@@ -91,8 +91,8 @@ Test(search_desc, api_plans_pick_the_path_and_round_trip) {
     d.bins = 100, d.min = -3, d.max = 3;
     cr_assert_eq(brc_search_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p), "search(op=histc,dtype=f32,mode=priv,repl=16,range=given)");
-    /* partial rows of the CTAs (2 a SM) behind the 256-byte header */
-    cr_expect_eq(brc_plan_workspace_size(p), (size_t)(256 + 264 * 100 * 4 + 255) / 256 * 256);
+    /* partial rows of the CTAs (4 a SM for <= 1024 bins) behind the 256-byte header */
+    cr_expect_eq(brc_plan_workspace_size(p), (size_t)(256 + 528 * 100 * 4 + 255) / 256 * 256);
     cr_expect_eq(brc_search_plan_deterministic(p), 1);
     tu_round_trip(ctx, p);
     d.y = vec1(BRC_F32, 4096), d.bins = 4096;
