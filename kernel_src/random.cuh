@@ -264,22 +264,51 @@ template <class K> __device__ __forceinline__ void multinomial_main(const mn_arg
     if constexpr (K::REPL) {
         AT* S = reinterpret_cast<AT*>(mn_smem);
         bool badl = false;
-        for (i64 j = tid; j < a.nslots; j += nt) {
-            const i64 c0 = j * a.chunk, c1 = c0 + a.chunk < a.cats ? c0 + a.chunk : a.cats;
-            AT t = 0;
-            if (a.vec4 && c1 - c0 == 4) {
-                const float4 v = *reinterpret_cast<const float4*>(reinterpret_cast<const float*>(p) + c0);
-                badl |= !(v.x >= 0.f && v.x - v.x == 0.f) || !(v.y >= 0.f && v.y - v.y == 0.f) ||
-                        !(v.z >= 0.f && v.z - v.z == 0.f) || !(v.w >= 0.f && v.w - v.w == 0.f);
-                t = (((AT)v.x + (AT)v.y) + (AT)v.z) + (AT)v.w;
-            } else {
-                for (i64 c = c0; c < c1; c++) {
-                    const AT v = (AT)io<T>::load(p[c * a.pcs]);
-                    badl |= !(v >= AT(0) && v - v == AT(0));
-                    t += v;
-                }
+        // Slot sums, in groups of four categories: t += ((p0 + p1) + p2) + p3 (the vector and the
+        // scalar paths add in the same order, so the bits do not depend on alignment). Two slots
+        // a thread at a time; a vector slot (chunk a multiple of 4, at most 16) is loaded whole
+        // before it is added.
+        const int nv = (int)(a.chunk >> 2);
+        for (i64 j0 = tid; j0 < a.nslots; j0 += 2 * nt) {
+            float4 f[2][4];
+            bool full[2];
+#pragma unroll
+            for (int u = 0; u < 2; u++) {
+                const i64 j = j0 + u * nt;
+                full[u] = a.vec4 && j < a.nslots && (j + 1) * a.chunk <= a.cats;
+#pragma unroll
+                for (int k = 0; k < 4; k++)
+                    if (full[u] && k < nv)
+                        f[u][k] = reinterpret_cast<const float4*>(reinterpret_cast<const float*>(p) + j * a.chunk)[k];
             }
-            S[j] = t;
+#pragma unroll
+            for (int u = 0; u < 2; u++) {
+                const i64 j = j0 + u * nt;
+                if (j >= a.nslots) continue;
+                AT t = 0;
+                if (full[u]) {
+#pragma unroll
+                    for (int k = 0; k < 4; k++) {
+                        if (k >= nv) break;
+                        const float4 v = f[u][k];
+                        badl |= !(v.x >= 0.f && v.x - v.x == 0.f) || !(v.y >= 0.f && v.y - v.y == 0.f) ||
+                                !(v.z >= 0.f && v.z - v.z == 0.f) || !(v.w >= 0.f && v.w - v.w == 0.f);
+                        t += (((AT)v.x + (AT)v.y) + (AT)v.z) + (AT)v.w;
+                    }
+                } else {
+                    const i64 c0 = j * a.chunk, c1 = c0 + a.chunk < a.cats ? c0 + a.chunk : a.cats;
+                    for (i64 c = c0; c < c1; c += 4) {
+                        AT g = 0;
+                        for (i64 q = c; q < c + 4 && q < c1; q++) {
+                            const AT v = (AT)io<T>::load(p[q * a.pcs]);
+                            badl |= !(v >= AT(0) && v - v == AT(0));
+                            g = q == c ? v : g + v;
+                        }
+                        t += g;
+                    }
+                }
+                S[j] = t;
+            }
         }
         if (badl) bad = 1;
         __syncthreads();

@@ -10,6 +10,7 @@
 //   MODE     count: 0 linear bins (histc), 1 bin edges (histogram), 2 integer values (bincount)
 //   WEIGHT   count weights; PRIV privatized shared-memory histogram (REPL copies) vs global
 //   AUTO     histc's range comes from the range kernel
+//   CONTIG   count: x (and the weight) dense, one merged dim: 16-byte vector loads
 #pragma once
 
 namespace brc {
@@ -34,6 +35,7 @@ struct srch_args {
     i64 step;   // staged: sequence elements a splitter stands for
     i64 nsplit; // staged: splitters
     i64 ys;     // count ops: y's stride
+    i64 aligned;  // CONTIG: x (and the weight) 16-byte aligned
     double lo, hi;
     i64 shape[8];
     i64 str[5][8];
@@ -68,39 +70,80 @@ template <int RIGHT, class C> __device__ __forceinline__ bool srch_left_of(C m, 
     else return !(m >= v);
 }
 
-template <class K> __device__ __forceinline__ void search_main(const srch_args& a) {
+// The staged search (one shared sequence): four values a thread in lockstep, each through two
+// branchless lower-bound searches whose trip counts depend on the sizes alone (so the lanes never
+// diverge and the four chains' loads overlap). Invariant of both: the answer (the first position
+// whose element is not left of v, or the end) lies in [base, base + len]. Stage 1 runs over the
+// splitters (splitter j is the last element of block j = [j step, (j + 1) step)) and finds the
+// block; stage 2 over that block, whose positions at or past K read as "not left of v".
+template <class K> __device__ __forceinline__ void search_staged(const srch_args& a) {
     typedef typename K::T T;
     typedef typename io<T>::C C;
     typedef typename K::OT OT;
     extern __shared__ __align__(16) unsigned char srch_smem[];
     C* sp = reinterpret_cast<C*>(srch_smem);
     const T* s = static_cast<const T*>(a.s);
-    if constexpr (K::STAGED) {
-        for (i64 j = threadIdx.x; j < a.nsplit; j += blockDim.x) {
-            i64 e = (j + 1) * a.step;
-            if (e > a.K) e = a.K;
-            sp[j] = io<T>::load(s[(e - 1) * a.s_in]);
-        }
-        __syncthreads();
+    for (i64 j = threadIdx.x; j < a.nsplit; j += blockDim.x) {
+        i64 e = (j + 1) * a.step;
+        if (e > a.K) e = a.K;
+        sp[j] = io<T>::load(s[(e - 1) * a.s_in]);
     }
+    __syncthreads();
+    const i64 gstep = (i64)gridDim.x * blockDim.x;
+    for (i64 i0 = (i64)blockIdx.x * blockDim.x + threadIdx.x; i0 < a.n; i0 += 4 * gstep) {
+        C v[4];
+        i64 base[4];
+        bool beyond[4];
+#pragma unroll
+        for (int u = 0; u < 4; u++) {
+            const i64 i = i0 + u * gstep;
+            v[u] = i < a.n ? io<T>::load(static_cast<const T*>(a.x)[srch_off(a, 0, i)]) : C(0);
+            base[u] = 0;
+        }
+        for (i64 len = a.nsplit; len > 1; len -= len >> 1) {
+            const i64 half = len >> 1;
+#pragma unroll
+            for (int u = 0; u < 4; u++)
+                if (srch_left_of<K::RIGHT>(sp[base[u] + half], v[u])) base[u] += half;
+        }
+#pragma unroll
+        for (int u = 0; u < 4; u++) {
+            base[u] += srch_left_of<K::RIGHT>(sp[base[u]], v[u]) ? 1 : 0;
+            beyond[u] = base[u] == a.nsplit;
+            base[u] = beyond[u] ? a.K : base[u] * a.step;
+        }
+        for (i64 len = a.step; len > 1; len -= len >> 1) {
+            const i64 half = len >> 1;
+#pragma unroll
+            for (int u = 0; u < 4; u++) {
+                const i64 j = base[u] + half;
+                if (!beyond[u] && j < a.K && srch_left_of<K::RIGHT>(io<T>::load(s[j * a.s_in]), v[u])) base[u] = j;
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < 4; u++) {
+            const i64 i = i0 + u * gstep;
+            if (i >= a.n) continue;
+            if (!beyond[u] && srch_left_of<K::RIGHT>(io<T>::load(s[base[u] * a.s_in]), v[u])) base[u] += 1;
+            static_cast<OT*>(a.y)[srch_off(a, 1, i)] = (OT)base[u];
+        }
+    }
+}
+
+// The plain search: torch's binary search per value (N-D sequences, a sorter, few values).
+template <class K> __device__ __forceinline__ void search_main(const srch_args& a) {
+    typedef typename K::T T;
+    typedef typename io<T>::C C;
+    typedef typename K::OT OT;
+    if constexpr (K::STAGED) {
+        search_staged<K>(a);
+        return;
+    }
+    const T* s = static_cast<const T*>(a.s);
     const i64 step = (i64)gridDim.x * blockDim.x;
     for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < a.n; i += step) {
         const C v = io<T>::load(static_cast<const T*>(a.x)[srch_off(a, 0, i)]);
         i64 lo = 0, hi = a.K;
-        if constexpr (K::STAGED) {
-            i64 l = 0, h = a.nsplit;
-            while (l < h) {
-                const i64 m = (l + h) >> 1;
-                if (srch_left_of<K::RIGHT>(sp[m], v)) l = m + 1;
-                else h = m;
-            }
-            if (l == a.nsplit) {
-                lo = hi = a.K;
-            } else {
-                lo = l * a.step;
-                hi = (l + 1) * a.step < a.K ? (l + 1) * a.step - 1 : a.K - 1;  // s[hi] is right of v
-            }
-        }
         const i64 so = srch_off(a, 2, i);
         i64 soo = 0;
         if constexpr (K::SORTER) soo = srch_off(a, 3, i);
@@ -135,12 +178,12 @@ template <class K, class PT> __device__ __forceinline__ void srch_add(PT* p, PT 
     else atomicAdd(p, v);
 }
 
-// The bin of element i, or -1.
-template <class K> __device__ __forceinline__ i64 srch_bin(const srch_args& a, i64 i, typename io<typename K::T>::C lo,
+// The bin of a value, or -1.
+template <class K> __device__ __forceinline__ i64 srch_bin(const srch_args& a, typename io<typename K::T>::C v,
+                                                          typename io<typename K::T>::C lo,
                                                           typename io<typename K::T>::C hi) {
     typedef typename K::T T;
     typedef typename io<T>::C C;
-    const C v = io<T>::load(static_cast<const T*>(a.x)[srch_off(a, 0, i)]);
     if constexpr (K::MODE == 0) {
         if (!(v >= lo && v <= hi)) return -1;
         C q;
@@ -197,8 +240,46 @@ template <class K> __device__ __forceinline__ void count_main(const srch_args& a
     PT* mine = sh + (K::PRIV ? (i64)((threadIdx.x / 32) % K::REPL) * bins : 0);
     GT* g = reinterpret_cast<GT*>(static_cast<char*>(a.ws) + SRCH_ACC_OFF);
     const i64 step = (i64)gridDim.x * blockDim.x;
+    i64 done = 0;  // elements the vector loop took
+    if constexpr (K::CONTIG) {
+        // x (and the weight) dense: 16-byte vectors of V elements, two in flight a thread, when
+        // the pointers are aligned (a.aligned); the scalar loop below takes the tail.
+        typedef typename K::WT WT;
+        enum { V = 16 / (K::WEIGHT && sizeof(WT) > sizeof(T) ? sizeof(WT) : sizeof(T)) };
+        if (ok && a.aligned) {
+            const i64 nv = a.n / V;
+            const vec<T, V>* xv = reinterpret_cast<const vec<T, V>*>(a.x);
+            const vec<WT, V>* wv = reinterpret_cast<const vec<WT, V>*>(a.w);
+            for (i64 q0 = (i64)blockIdx.x * blockDim.x + threadIdx.x; q0 < nv; q0 += 2 * step) {
+                vec<T, V> xs[2];
+                vec<WT, V> ws[2];
+#pragma unroll
+                for (int u = 0; u < 2; u++) {
+                    const i64 q = q0 + u * step;
+                    if (q < nv) {
+                        xs[u] = xv[q];
+                        if constexpr (K::WEIGHT) ws[u] = wv[q];
+                    }
+                }
+#pragma unroll
+                for (int u = 0; u < 2; u++) {
+                    if (q0 + u * step >= nv) continue;
+#pragma unroll
+                    for (int e = 0; e < V; e++) {
+                        const i64 b = srch_bin<K>(a, io<T>::load(xs[u].v[e]), lo, hi);
+                        if (b < 0) continue;
+                        typename K::AT w = 1;
+                        if constexpr (K::WEIGHT) w = (typename K::AT)io<WT>::load(ws[u].v[e]);
+                        if constexpr (K::PRIV) srch_add<K, PT>(mine + b, K::WEIGHT ? (PT)w : (PT)1);
+                        else srch_add<K, GT>(g + b, K::WEIGHT ? (GT)w : (GT)1);
+                    }
+                }
+            }
+            done = nv * V;
+        }
+    }
     if (ok) {
-        for (i64 i0 = (i64)blockIdx.x * blockDim.x + threadIdx.x; i0 < a.n; i0 += 4 * step) {
+        for (i64 i0 = done + (i64)blockIdx.x * blockDim.x + threadIdx.x; i0 < a.n; i0 += 4 * step) {
             i64 b[4];
             typename K::AT w[4];
 #pragma unroll
@@ -207,7 +288,7 @@ template <class K> __device__ __forceinline__ void count_main(const srch_args& a
                 b[u] = -1;
                 w[u] = 1;
                 if (i < a.n) {
-                    b[u] = srch_bin<K>(a, i, lo, hi);
+                    b[u] = srch_bin<K>(a, io<T>::load(static_cast<const T*>(a.x)[srch_off(a, 0, i)]), lo, hi);
                     if constexpr (K::WEIGHT) {
                         typedef typename K::WT WT;
                         w[u] = (typename K::AT)io<WT>::load(static_cast<const WT*>(a.w)[srch_off(a, 4, i)]);

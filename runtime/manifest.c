@@ -518,8 +518,8 @@ brc_status brc__manifest_default(brc__manifest *m) {
      * multinomial with replacement (f32, bf16). */
     brc__str_addf(&s, "search(op=searchsorted,dtype=f32,out=i64,right=0,sorter=none,staged=1)\n"
                       "search(op=bucketize,dtype=f32,out=i64,right=0,staged=1)\n"
-                      "search(op=histc,dtype=f32,mode=priv,repl=16,range=given)\n"
-                      "search(op=bincount,dtype=i64,y=i64,weight=none,mode=priv,repl=8)\n"
+                      "search(op=histc,dtype=f32,mode=priv,repl=16,range=given,contig=1)\n"
+                      "search(op=bincount,dtype=i32,y=i64,weight=none,mode=priv,repl=8,contig=1)\n"
                       "random(op=multinomial,dtype=f32,out=i64,replacement=1)\n"
                       "random(op=multinomial,dtype=bf16,out=i64,replacement=1)\n");
     if (s.oom) return brc__error(BRC_STATUS_OUT_OF_MEMORY, "default manifest: out of memory");

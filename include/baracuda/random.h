@@ -61,8 +61,9 @@
  * overlap themselves, stride 0 is allowed for inputs only), the same shape for y, x, p, mask.
  * Specialization: contig (every operand dense row-major, P-element vector stores) or strided
  * (merged dims, one Philox block a thread either way); multinomial: one CTA a row (with
- * replacement: a shared-memory scan of at most 8192 slot sums (4096 for f64), a slot holding
- * ceil(C / 8192) categories, then a binary search a draw; without: a 4-pass radix select of the
+ * replacement: a shared-memory scan of at most 4096 slot sums (2048 for f64), a slot holding
+ * ceil(C / 4096) categories (rounded up to a multiple of 4 when above 1), then a binary search a
+ * draw; without: a 4-pass radix select of the
  * keys, recomputed from the counters each pass). SKU:
  * bespoke:random<uniform,f32,contig,per=4>@sm_90. Canonical descriptors:
  * random(op=dropout,dtype=bf16,mask=u8,layout=contig), random(op=bernoulli,dtype=u8,p=f32,

@@ -57,19 +57,20 @@
  * while the sums stay below 2^53.
  *
  * Algorithms (docs/search.md). searchsorted with one shared sequence (1-D, no sorter) is staged:
- * each CTA keeps every step-th element of the sequence (at most 4096 splitters) in shared memory,
- * searches them, then finishes in at most log2(step) probes of the sequence itself; otherwise a
- * plain binary search per value. Counting: a privatized histogram in shared memory (replicated
+ * each CTA keeps the last element of every block of step elements of the sequence (at most 8192
+ * splitters, 4096 of 8 bytes) in shared memory, searches them, then finishes in log2(step) probes
+ * of the sequence itself, four values a thread in lockstep; otherwise a plain binary search per
+ * value. Counting: a privatized histogram in shared memory (replicated
  * per group of warps when the bins are few, against contention) when the bins fit in 48 KiB,
  * flushed as per-CTA partial rows into the workspace and summed in a fixed order; global atomics
- * into a workspace accumulator otherwise.
+ * into a workspace accumulator otherwise; dense inputs are read in 16-byte vectors.
  *
  * Workspace: brc_plan_workspace_size(plan) bytes (0 for searchsorted / bucketize), 256-byte
  * aligned, contents need not be initialized.
- * SKU: bespoke:search<histc,f32->f32,priv,repl=16>@sm_90. Canonical descriptors:
+ * SKU: bespoke:search<histc,f32->f32,priv,repl=16,vec>@sm_90. Canonical descriptors:
  * search(op=searchsorted,dtype=f32,out=i64,right=0,sorter=none,staged=1),
- * search(op=histc,dtype=f32,y=f32,weight=none,mode=priv,range=given),
- * search(op=bincount,dtype=i32,y=f64,weight=f32,mode=priv,range=given).
+ * search(op=histc,dtype=f32,mode=priv,repl=16,range=given,contig=1),
+ * search(op=bincount,dtype=i32,y=f64,weight=f32,mode=priv,repl=8,contig=1).
  *
  * Running never allocates, never synchronizes and is safe under stream capture.
  *

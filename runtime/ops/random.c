@@ -45,7 +45,7 @@ typedef struct mn_args {
 } mn_args;
 _Static_assert(sizeof(mn_args) == 15 * 8, "mn_args must match brc::mn_args");
 
-enum { MN_THREADS = 256, MN_SLOT_BYTES = 32768, MN_MAX_NOREPL = 1024 };
+enum { MN_THREADS = 256, MN_SLOT_BYTES = 16384, MN_MAX_NOREPL = 1024 };
 
 typedef struct rnd_impl {
     int kind, per;
@@ -248,6 +248,7 @@ static brc_status plan_multinomial(brc_context *ctx, const brc_random_desc *d, c
     m.yrs = y->rank == 2 ? y->strides[0] : 0, m.ycs = y->strides[y->rank - 1];
     int64_t maxslots = MN_SLOT_BYTES / (dt == BRC_F64 ? 8 : 4);
     m.chunk = (C + maxslots - 1) / maxslots;
+    if (m.chunk > 1) m.chunk = (m.chunk + 3) / 4 * 4; /* whole groups of four: the vector path */
     m.nslots = (C + m.chunk - 1) / m.chunk;
     brc__str desc = {0}, sku = {0};
     const char *on = brc_dtype_name(y->dtype);
@@ -267,7 +268,7 @@ static brc_status plan_multinomial(brc_context *ctx, const brc_random_desc *d, c
     im->kind = BRC_RANDOM_MULTINOMIAL;
     im->m = m;
     im->used[S_X] = im->used[S_Y] = true;
-    im->vec4_ok = dt == BRC_F32 && m.pcs == 1 && m.chunk == 4 && m.prs % 4 == 0;
+    im->vec4_ok = dt == BRC_F32 && m.pcs == 1 && m.chunk % 4 == 0 && m.chunk <= 16 && m.prs % 4 == 0;
     im->msmem = (unsigned)(d->replacement ? m.nslots * (dt == BRC_F64 ? 8 : 4) : ns * 8);
     im->grid = (unsigned)R;
     uint64_t draws = d->replacement ? (uint64_t)R * (uint64_t)ns : (uint64_t)R * (uint64_t)C;

@@ -22,7 +22,7 @@ enum {
     SEARCH_THREADS = 256,
     COUNT_THREADS = 512,
     OTHER_THREADS = 256,
-    MAX_SPLIT = 4096,      /* splitters of the staged search */
+    SPLIT_BYTES = 32768,   /* the staged search's splitters: 8192 (4096 of 8 bytes) */
     PRIV_BYTES = 48 * 1024, /* one CTA's shared histogram(s) */
     ACC_OFF = 256,         /* SRCH_ACC_OFF in search.cuh */
     WS_ALIGN = 256,
@@ -39,18 +39,18 @@ typedef struct srch_args {
     const void *s, *x, *w, *so;
     void *y, *ws;
     int32_t *err;
-    int64_t n, nd, K, s_in, so_in, bins, parts, step, nsplit, ys;
+    int64_t n, nd, K, s_in, so_in, bins, parts, step, nsplit, ys, aligned;
     double lo, hi;
     int64_t shape[8];
     int64_t str[NSLOTS][8];
 } srch_args;
-_Static_assert(sizeof(srch_args) == (7 + 10 + 2 + 8 + 40) * 8, "srch_args must match brc::srch_args");
+_Static_assert(sizeof(srch_args) == (7 + 11 + 2 + 8 + 40) * 8, "srch_args must match brc::srch_args");
 
 /* What determines the kernels: the canonical descriptor is a function of this alone. */
 typedef struct srch_spec {
     int kind;
     brc_dtype dt, out, sorter, weight; /* sorter / weight: BRC_DTYPE_COUNT_ when absent */
-    int right, staged, priv, repl, autorange;
+    int right, staged, priv, repl, autorange, contig;
 } srch_spec;
 
 typedef struct srch_unit {
@@ -127,12 +127,13 @@ static void spec_strings(const srch_spec *s, const char *arch, brc__str *desc, b
     brc__str_addf(desc, ",mode=%s", s->priv ? "priv" : "global");
     if (s->priv) brc__str_addf(desc, ",repl=%d", s->repl);
     if (s->kind == BRC_SEARCH_HISTC) brc__str_addf(desc, ",range=%s", s->autorange ? "data" : "given");
-    brc__str_addf(desc, ")");
+    brc__str_addf(desc, ",contig=%d)", s->contig);
     brc__str_addf(sku, "->%s", brc_dtype_name(s->out));
     if (weighted(s)) brc__str_addf(sku, ",weight=%s", brc_dtype_name(s->weight));
     if (s->priv) brc__str_addf(sku, ",priv,repl=%d", s->repl);
     else brc__str_addf(sku, ",global");
     if (s->autorange) brc__str_addf(sku, ",range=data");
+    brc__str_addf(sku, s->contig ? ",vec" : ",strided");
     brc__str_addf(sku, ">%s@%s", spec_deterministic(s) ? "" : "+atomic", arch);
 }
 
@@ -153,14 +154,14 @@ static void make_snippet(brc__str *out, const void *arg) {
                   "struct brc_srch {\n  typedef %s T;\n  typedef %s OT;\n  typedef %s ST;\n  typedef %s WT;\n"
                   "  typedef %s AT;\n  typedef %s PT;\n  typedef %s GT;\n  typedef %s SUM;\n"
                   "  enum { OP = %d, RIGHT = %d, SORTER = %d, STAGED = %d, MODE = %d, WEIGHT = %d, PRIV = %d, "
-                  "REPL = %d, AUTO = %d };\n};\n"
+                  "REPL = %d, AUTO = %d, CONTIG = %d };\n};\n"
                   "__global__ void __launch_bounds__(%u)\n"
                   "brc_search_kernel(brc::srch_args a) { brc::srch_main<brc_srch>(a); }\n",
                   ctype(s->dt), ctype(s->out), s->sorter == BRC_I32 ? "i32" : "i64", w ? ctype(s->weight) : "float",
                   w ? at : "float", w ? at : "u32", w ? at : "u64", w ? "double" : "u64", sa->op, s->right,
                   s->sorter != NONE_DT, s->staged,
                   s->kind == BRC_SEARCH_HISTC ? M_LINEAR : s->kind == BRC_SEARCH_HISTOGRAM ? M_EDGES : M_INT, w,
-                  s->priv, s->repl > 0 ? s->repl : 1, s->autorange, sa->threads);
+                  s->priv, s->repl > 0 ? s->repl : 1, s->autorange, s->contig, sa->threads);
 }
 
 static brc_status get_kernel(brc_context *ctx, const srch_spec *s, srch_unit *u, const char *desc) {
@@ -168,7 +169,7 @@ static brc_status get_kernel(brc_context *ctx, const srch_spec *s, srch_unit *u,
     snip_arg sa = {s, u->op, u->threads};
     brc__kernel_req req = {.template_name = "search", .sources = sources, .nspec = 14,
                            .spec = {u->op, s->kind, s->dt, s->out, s->sorter, s->weight, s->right, s->staged, s->priv,
-                                    s->repl, s->autorange, (int64_t)u->threads, 0, 0},
+                                    s->repl, s->autorange, (int64_t)u->threads, s->contig, 0},
                            .make_snippet = make_snippet, .snippet_arg = &sa, .name_expr = "brc_search_kernel",
                            .descriptor = desc};
     const brc__kernel *k = NULL;
@@ -308,9 +309,16 @@ static brc_status finish(brc_context *ctx, srch_impl *tmpl, brc_plan **out) {
         int64_t g = 1;
         switch (u->op) {
         case OP_SEARCH:
-            g = cdiv(a->n, SEARCH_THREADS);
-            if (g > sms * (s->staged ? 8 : 16)) g = sms * (s->staged ? 8 : 16);
-            if (s->staged) u->smem = (unsigned)(a->nsplit * (int64_t)(s->dt == BRC_F64 || s->dt == BRC_I64 ? 8 : 4));
+            if (s->staged) {
+                u->smem = (unsigned)(a->nsplit * (int64_t)(s->dt == BRC_F64 || s->dt == BRC_I64 ? 8 : 4));
+                int64_t per_sm = (227 * 1024) / ((int64_t)u->smem + 1024);
+                if (per_sm > 8) per_sm = 8;
+                g = cdiv(a->n, SEARCH_THREADS * 4);
+                if (g > sms * per_sm) g = sms * per_sm;
+            } else {
+                g = cdiv(a->n, SEARCH_THREADS);
+                if (g > sms * 16) g = sms * 16;
+            }
             break;
         case OP_COUNT:
             g = count_grid;
@@ -419,10 +427,11 @@ static brc_status plan_search(const brc_search_desc *d, const brc_plan_prefs *pr
     im->a.K = K;
     im->a.s_in = sq->strides[sq->rank - 1];
     im->a.so_in = use_sorter ? so->strides[so->rank - 1] : 0;
-    int64_t nsplit = K < MAX_SPLIT ? K : MAX_SPLIT;
+    int64_t max_split = SPLIT_BYTES / (x->dtype == BRC_F64 || x->dtype == BRC_I64 ? 8 : 4);
+    int64_t nsplit = K < max_split ? K : max_split;
     s->staged = shared && !use_sorter && !prefs->force_strided && K >= 1 && im->a.n >= 4 * nsplit;
     if (s->staged) {
-        im->a.step = cdiv(K, MAX_SPLIT);
+        im->a.step = cdiv(K, max_split);
         im->a.nsplit = cdiv(K, im->a.step);
     }
     return BRC_STATUS_OK;
@@ -510,6 +519,7 @@ static brc_status plan_count(const brc_search_desc *d, const brc_plan_prefs *pre
         w.str[S_W][dd] = use_w ? wt->strides[dd] : 0;
     }
     merge(&w, &im->a);
+    s->contig = !prefs->force_strided && im->a.nd == 1 && im->a.str[S_X][0] == 1 && (!use_w || im->a.str[S_W][0] == 1);
     im->used[S_X] = im->used[S_Y] = true;
     im->used[S_W] = use_w;
     im->a.bins = bins;
@@ -562,7 +572,7 @@ static brc_status desc_fail(brc__desc *d, brc_status st, const char *what) {
 brc_status brc__search_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     static const char *const modes[] = {"priv", "global"}, *const ranges[] = {"given", "data"};
     int kind = 0, mode = 0, range = 0;
-    int64_t right = 0, staged = 0, repl = 1;
+    int64_t right = 0, staged = 0, repl = 1, contig = 0;
     brc_status st;
     srch_impl im;
     memset(&im, 0, sizeof im);
@@ -591,6 +601,7 @@ brc_status brc__search_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out)
         if ((st = brc__desc_pick(d, "mode", modes, 2, -1, &mode))) return st;
         if (mode == 0 && (st = brc__desc_int(d, "repl", 1, COUNT_THREADS / 32, 1, &repl))) return st;
         if (kind == BRC_SEARCH_HISTC && (st = brc__desc_pick(d, "range", ranges, 2, 0, &range))) return st;
+        if ((st = brc__desc_int(d, "contig", 0, 1, 0, &contig))) return st;
         if (repl & (repl - 1)) return desc_fail(d, BRC_STATUS_INVALID_ARGUMENT, "repl must be a power of two");
         bool ok = kind == BRC_SEARCH_BINCOUNT
                       ? is_int(s->dt) && (s->weight == NONE_DT ? (s->out == BRC_I32 || s->out == BRC_I64)
@@ -599,7 +610,7 @@ brc_status brc__search_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out)
                                                                    s->weight == BRC_I64)))
                       : is_float(s->dt) && (s->weight == NONE_DT || s->weight == s->dt);
         if (!ok) return desc_fail(d, BRC_STATUS_UNSUPPORTED, "these dtypes are not supported by the op");
-        s->priv = mode == 0, s->repl = mode == 0 ? (int)repl : 0, s->autorange = range;
+        s->priv = mode == 0, s->repl = mode == 0 ? (int)repl : 0, s->autorange = range, s->contig = (int)contig;
         im.a.bins = 0;
     }
     return finish(ctx, &im, out);
@@ -641,6 +652,7 @@ brc_status brc_search_run(const brc_plan *plan, const void *sorted, const void *
     }
     srch_args a = im->a;
     a.s = sorted, a.x = x, a.w = weight, a.so = sorter, a.y = y, a.ws = workspace, a.err = err;
+    a.aligned = (uintptr_t)x % 16 == 0 && (!im->used[S_W] || (uintptr_t)weight % 16 == 0);
     if (!is_count(im->spec.kind) && a.n == 0) return BRC_STATUS_OK;
     if (is_count(im->spec.kind) && a.bins == 0 && im->spec.kind != BRC_SEARCH_BINCOUNT) return BRC_STATUS_OK;
     for (int i = 0; i < im->nunits; i++) {

@@ -13,11 +13,11 @@
 /* Kept small (CI has 2 cores): every kernel op of the family appears once per target. */
 static const char *const variants[2][3] = {
     {"search(op=searchsorted,dtype=f32,out=i64,right=0,sorter=none,staged=1)",
-     "search(op=histc,dtype=f32,mode=priv,repl=16,range=data)",
+     "search(op=histc,dtype=f32,mode=priv,repl=16,range=data,contig=1)",
      "search(op=bucketize,dtype=i64,out=i32,right=1,staged=0)"},
     {"search(op=searchsorted,dtype=bf16,out=i64,right=1,sorter=i32,staged=0)",
-     "search(op=bincount,dtype=i32,y=f64,weight=f32,mode=global)",
-     "search(op=histogram,dtype=f64,weight=f64,mode=priv,repl=4)"},
+     "search(op=bincount,dtype=i32,y=f64,weight=f32,mode=global,contig=0)",
+     "search(op=histogram,dtype=f64,weight=f64,mode=priv,repl=4,contig=1)"},
 };
 static const int kernels_of[2][3] = {{1, 4, 1}, {1, 3, 2}};
 
@@ -90,7 +90,7 @@ Test(search_desc, api_plans_pick_the_path_and_round_trip) {
     d.y = vec1(BRC_F32, 100);
     d.bins = 100, d.min = -3, d.max = 3;
     cr_assert_eq(brc_search_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-    cr_expect_str_eq(brc_plan_descriptor(p), "search(op=histc,dtype=f32,mode=priv,repl=16,range=given)");
+    cr_expect_str_eq(brc_plan_descriptor(p), "search(op=histc,dtype=f32,mode=priv,repl=16,range=given,contig=1)");
     /* partial rows of the CTAs (4 a SM for <= 1024 bins) behind the 256-byte header */
     cr_expect_eq(brc_plan_workspace_size(p), (size_t)(256 + 528 * 100 * 4 + 255) / 256 * 256);
     cr_expect_eq(brc_search_plan_deterministic(p), 1);
@@ -103,7 +103,7 @@ Test(search_desc, api_plans_pick_the_path_and_round_trip) {
     d.y = vec1(BRC_F64, 20000), d.bins = 20000;
     d.x.dtype = BRC_F64;
     cr_assert_eq(brc_search_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-    cr_expect_str_eq(brc_plan_descriptor(p), "search(op=histc,dtype=f64,mode=global,range=data)");
+    cr_expect_str_eq(brc_plan_descriptor(p), "search(op=histc,dtype=f64,mode=global,range=data,contig=1)");
     cr_expect_eq(brc_plan_workspace_size(p), (size_t)(256 + 20000 * 8 + 255) / 256 * 256);
     tu_round_trip(ctx, p);
     /* bincount with f32 weights: atomic; with i64 weights into f64: deterministic. */
@@ -127,7 +127,7 @@ Test(search_desc, api_plans_pick_the_path_and_round_trip) {
     d.use_weight = 0;
     d.y.dtype = BRC_I64;
     cr_assert_eq(brc_search_plan(ctx, &d, &pr, &p), BRC_STATUS_OK, "%s", brc_last_error());
-    cr_expect_str_eq(brc_plan_descriptor(p), "search(op=bincount,dtype=i32,y=i64,weight=none,mode=global)");
+    cr_expect_str_eq(brc_plan_descriptor(p), "search(op=bincount,dtype=i32,y=i64,weight=none,mode=global,contig=0)");
     tu_round_trip(ctx, p);
     cr_expect_eq(brc_search_plan_deterministic(NULL), -1);
     brc_context_destroy(ctx);
