@@ -324,11 +324,24 @@ template <class K> __device__ __forceinline__ void finish_main(const srch_args& 
     typedef typename K::OT OT;
     typedef typename K::SUM SUM;
     const PT* part = reinterpret_cast<const PT*>(static_cast<const char*>(a.ws) + SRCH_ACC_OFF);
-    const i64 step = (i64)gridDim.x * blockDim.x;
-    for (i64 b = (i64)blockIdx.x * blockDim.x + threadIdx.x; b < a.bins; b += step) {
+    // 32 bins a CTA (a warp's lanes), its 8 warps summing every 8th part each, then the 8 sums in
+    // warp order: a fixed order, so the same bits every run.
+    __shared__ SUM red[8][32];
+    const int lane = threadIdx.x & 31, grp = threadIdx.x >> 5;
+    for (i64 b0 = (i64)blockIdx.x * 32; b0 < a.bins; b0 += (i64)gridDim.x * 32) {
+        const i64 b = b0 + lane;
         SUM t = 0;
-        for (i64 p = 0; p < a.parts; p++) t += (SUM)part[p * a.bins + b];
-        static_cast<OT*>(a.y)[b * a.ys] = io<OT>::store(convert<typename io<OT>::C>(t));
+        if (b < a.bins)
+            for (i64 p = grp; p < a.parts; p += 8) t += (SUM)part[p * a.bins + b];
+        red[grp][lane] = t;
+        __syncthreads();
+        if (grp == 0 && b < a.bins) {
+            SUM s = red[0][lane];
+#pragma unroll
+            for (int g = 1; g < 8; g++) s += red[g][lane];
+            static_cast<OT*>(a.y)[b * a.ys] = io<OT>::store(convert<typename io<OT>::C>(s));
+        }
+        __syncthreads();
     }
 }
 

@@ -22,6 +22,7 @@ enum {
     SEARCH_THREADS = 256,
     COUNT_THREADS = 512,
     OTHER_THREADS = 256,
+    FINISH_BINS = 32,      /* bins a finish CTA sums (8 groups of parts, finish_main) */
     SPLIT_BYTES = 32768,   /* the staged search's splitters: 8192 (4096 of 8 bytes) */
     PRIV_BYTES = 48 * 1024, /* one CTA's shared histogram(s) */
     ACC_OFF = 256,         /* SRCH_ACC_OFF in search.cuh */
@@ -56,6 +57,7 @@ typedef struct srch_spec {
 typedef struct srch_unit {
     int op;
     unsigned grid, threads, smem;
+    int regs;
     CUfunction fn;
 } srch_unit;
 
@@ -164,6 +166,21 @@ static void make_snippet(brc__str *out, const void *arg) {
                   s->priv, s->repl > 0 ? s->repl : 1, s->autorange, s->contig, sa->threads);
 }
 
+/* CTAs of u resident on one SM at once (64K registers, 2048 threads, 227 KiB of shared memory
+ * with 1 KiB reserved a CTA, at most 32 CTAs): the H100 / A100 limits. */
+static int64_t resident(const srch_unit *u) {
+    int64_t warps = u->threads / 32, regs = u->regs > 0 ? u->regs : 64;
+    int64_t per_warp = (regs * 32 + 255) / 256 * 256;
+    int64_t n = 65536 / (warps * per_warp), t = 2048 / u->threads;
+    if (t < n) n = t;
+    if (u->smem) {
+        int64_t m = (227 * 1024) / ((int64_t)u->smem + 1024);
+        if (m < n) n = m;
+    }
+    if (n > 32) n = 32;
+    return n < 1 ? 1 : n;
+}
+
 static brc_status get_kernel(brc_context *ctx, const srch_spec *s, srch_unit *u, const char *desc) {
     static const char *const sources[] = {"prelude.cuh", "search.cuh", NULL};
     snip_arg sa = {s, u->op, u->threads};
@@ -174,6 +191,7 @@ static brc_status get_kernel(brc_context *ctx, const srch_spec *s, srch_unit *u,
                            .descriptor = desc};
     const brc__kernel *k = NULL;
     brc_status st = brc__jit_get(ctx, &req, &k);
+    if (!st) u->regs = k->regs;
     if (!st && ctx->device >= 0) st = brc__jit_function(ctx, k, &u->fn);
     return st;
 }
@@ -182,13 +200,13 @@ static brc_status get_kernel(brc_context *ctx, const srch_spec *s, srch_unit *u,
 static int spec_units(const srch_spec *s, srch_unit *u) {
     int n = 0;
     if (!is_count(s->kind)) {
-        u[n++] = (srch_unit){OP_SEARCH, 0, SEARCH_THREADS, 0, NULL};
+        u[n++] = (srch_unit){OP_SEARCH, 0, SEARCH_THREADS, 0, 0, NULL};
         return n;
     }
-    if (!s->priv || s->autorange) u[n++] = (srch_unit){OP_PREP, 0, OTHER_THREADS, 0, NULL};
-    if (s->autorange) u[n++] = (srch_unit){OP_RANGE, 0, OTHER_THREADS, 0, NULL};
-    u[n++] = (srch_unit){OP_COUNT, 0, COUNT_THREADS, 0, NULL};
-    u[n++] = (srch_unit){OP_FINISH, 0, OTHER_THREADS, 0, NULL};
+    if (!s->priv || s->autorange) u[n++] = (srch_unit){OP_PREP, 0, OTHER_THREADS, 0, 0, NULL};
+    if (s->autorange) u[n++] = (srch_unit){OP_RANGE, 0, OTHER_THREADS, 0, 0, NULL};
+    u[n++] = (srch_unit){OP_COUNT, 0, COUNT_THREADS, 0, 0, NULL};
+    u[n++] = (srch_unit){OP_FINISH, 0, OTHER_THREADS, 0, 0, NULL};
     return n;
 }
 
@@ -300,37 +318,33 @@ static brc_status finish(brc_context *ctx, srch_impl *tmpl, brc_plan **out) {
     im->deterministic = spec_deterministic(s);
     im->nunits = spec_units(s, im->u);
     int64_t sms = ctx->sm_count > 0 ? ctx->sm_count : 132;
-    int64_t count_grid = cdiv(a->n, COUNT_THREADS * 4);
-    int64_t cap = s->priv && a->bins > 1024 ? sms * 2 : sms * 4; /* partial rows stay small */
-    if (count_grid > cap) count_grid = cap;
-    if (count_grid < 1) count_grid = 1;
+    /* Shared memory first (it decides residency), then the kernels (their registers), then the
+     * grids: as many CTAs as stay resident at once (one wave), fewer for small problems. */
+    int64_t count_grid = 1;
     for (int i = 0; i < im->nunits; i++) {
         srch_unit *u = &im->u[i];
-        int64_t g = 1;
+        if (u->op == OP_SEARCH && s->staged)
+            u->smem = (unsigned)(a->nsplit * (int64_t)(s->dt == BRC_F64 || s->dt == BRC_I64 ? 8 : 4));
+        if (u->op == OP_COUNT && s->priv) u->smem = (unsigned)((size_t)a->bins * (size_t)s->repl * priv_size(s));
+        if ((st = get_kernel(ctx, s, u, desc.p))) goto fail;
+        int64_t g = 1, per_sm = resident(u);
         switch (u->op) {
         case OP_SEARCH:
-            if (s->staged) {
-                u->smem = (unsigned)(a->nsplit * (int64_t)(s->dt == BRC_F64 || s->dt == BRC_I64 ? 8 : 4));
-                int64_t per_sm = (227 * 1024) / ((int64_t)u->smem + 1024);
-                if (per_sm > 8) per_sm = 8;
-                g = cdiv(a->n, SEARCH_THREADS * 4);
-                if (g > sms * per_sm) g = sms * per_sm;
-            } else {
-                g = cdiv(a->n, SEARCH_THREADS);
-                if (g > sms * 16) g = sms * 16;
-            }
+            g = s->staged ? cdiv(a->n, SEARCH_THREADS * 4) : cdiv(a->n, SEARCH_THREADS);
+            if (g > sms * per_sm) g = sms * per_sm;
             break;
         case OP_COUNT:
-            g = count_grid;
-            if (s->priv) u->smem = (unsigned)((size_t)a->bins * (size_t)s->repl * priv_size(s));
+            g = cdiv(a->n, COUNT_THREADS * 8);
+            if (g > sms * per_sm) g = sms * per_sm;
+            if (g < 1) g = 1;
+            count_grid = g;
             break;
         case OP_RANGE: g = cdiv(a->n, OTHER_THREADS * 8) < sms * 8 ? cdiv(a->n, OTHER_THREADS * 8) : sms * 8; break;
-        case OP_PREP:
-        case OP_FINISH: g = cdiv(a->bins, OTHER_THREADS) < sms * 8 ? cdiv(a->bins, OTHER_THREADS) : sms * 8; break;
+        case OP_PREP: g = cdiv(a->bins, OTHER_THREADS) < sms * 8 ? cdiv(a->bins, OTHER_THREADS) : sms * 8; break;
+        case OP_FINISH: g = cdiv(a->bins, FINISH_BINS) < sms * 8 ? cdiv(a->bins, FINISH_BINS) : sms * 8; break;
         default: break;
         }
         u->grid = (unsigned)(g < 1 ? 1 : g);
-        if ((st = get_kernel(ctx, s, u, desc.p))) goto fail;
     }
     if (is_count(s->kind)) {
         im->a.parts = s->priv ? count_grid : 1;
