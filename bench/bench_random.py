@@ -29,16 +29,18 @@ from bench_elementwise import (TensorDesc, Lib, time_us, WARMUP, REPS, REPEATS, 
 
 BRC_DTYPE = {"f32": 0, "bf16": 3, "u8": 7, "bool": 12}
 TORCH_DTYPE = {"f32": torch.float32, "bf16": torch.bfloat16}
-KIND = {"uniform": 0, "normal": 1, "bernoulli": 2, "dropout": 3, "dropout_backward": 4}
+KIND = {"uniform": 0, "normal": 1, "bernoulli": 2, "dropout": 3, "dropout_backward": 4, "multinomial": 5}
 SIZES = [1 << 20, 1 << 24, 1 << 28]
 QUICK = [1 << 20, 1 << 24]
 DTYPES = ["bf16", "f32"]
-OPS = ["uniform", "normal", "bernoulli", "dropout", "dropout_backward"]
+OPS = ["uniform", "normal", "bernoulli", "dropout", "dropout_backward", "multinomial"]
+MULTINOMIAL = [(1024, 32000, 1), (1024, 32000, 64)]  # rows, categories, num_samples (with replacement)
 
 
 class RandomDesc(ctypes.Structure):
     _fields_ = [("kind", ctypes.c_int), ("x", TensorDesc), ("y", TensorDesc), ("p", TensorDesc),
-                ("mask", TensorDesc), ("use_p", ctypes.c_int), ("a", ctypes.c_double), ("b", ctypes.c_double)]
+                ("mask", TensorDesc), ("use_p", ctypes.c_int), ("a", ctypes.c_double), ("b", ctypes.c_double),
+                ("num_samples", ctypes.c_int64), ("replacement", ctypes.c_int)]
 
 
 class Philox(ctypes.Structure):
@@ -46,8 +48,8 @@ class Philox(ctypes.Structure):
 
 
 # The C layouts, as tests/host/test_random_host.c checks them with sizeof and offsetof.
-assert ctypes.sizeof(RandomDesc) == 576 and RandomDesc.y.offset == 144 and RandomDesc.use_p.offset == 552
-assert RandomDesc.a.offset == 560 and ctypes.sizeof(Philox) == 24
+assert ctypes.sizeof(RandomDesc) == 592 and RandomDesc.y.offset == 144 and RandomDesc.use_p.offset == 552
+assert RandomDesc.a.offset == 560 and RandomDesc.num_samples.offset == 576 and ctypes.sizeof(Philox) == 24
 
 _vp, _i32, _pp = ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p)
 
@@ -91,6 +93,47 @@ class Bench:
         self.rows.append(row)
         print(f"  {op:<16} {direction} {dtype:<5} {n:>10} ours {ours_us:9.1f} us  torch {torch_us:9.1f} us  "
               f"{gbps:7.1f} GB/s  {row['pct_copy']:5.1f}%  {sku}", file=sys.stderr, flush=True)
+
+    def multinomial(self, R, C, ns):
+        """torch.multinomial(p, ns, replacement=True) on [R, C] f32 probabilities (one in eight zero).
+        Checked: every draw in [0, C) with p > 0; the mean probability of the drawn categories matches
+        torch's draws (both estimate sum p^2 / sum p) within 6 standard errors."""
+        brc, lib, st = self.brc, self.brc.lib, self.stream
+        g = torch.Generator(device="cuda").manual_seed(C + ns)
+        p = torch.rand(R, C, device="cuda", generator=g)
+        p[torch.rand(R, C, device="cuda", generator=g) < 0.125] = 0
+        d = RandomDesc()
+        d.kind, d.num_samples, d.replacement = KIND["multinomial"], ns, 1
+        d.x.dtype, d.x.rank, d.x.shape[0], d.x.shape[1], d.x.strides[0], d.x.strides[1] = 0, 2, R, C, C, 1
+        d.y.dtype, d.y.rank, d.y.shape[0], d.y.shape[1], d.y.strides[0], d.y.strides[1] = 10, 2, R, ns, ns, 1
+        plan = brc.plan("brc_random_plan", d, self.ctx)
+        try:
+            y = torch.full((R, ns), -7, dtype=torch.int64, device="cuda")
+            ph = Philox(99, self.offset, None)
+            self.offset += lib.brc_random_counters(plan)
+            run = lambda: brc.check(lib.brc_random_run(plan, p.data_ptr(), None, y.data_ptr(), None,
+                                                       ctypes.byref(ph), st), "multinomial")
+            run()
+            torch.cuda.synchronize()
+            tag = f"multinomial {R}x{C} ns {ns}"
+            if not (y.min().item() >= 0 and y.max().item() < C):
+                raise AssertionError(f"{tag}: draws outside [0, C)")
+            picked = p.gather(1, y)
+            if (picked == 0).any().item():
+                raise AssertionError(f"{tag}: a zero-probability category was drawn")
+            ref = torch.multinomial(p, ns, replacement=True, generator=g)
+            theirs = p.gather(1, ref)
+            m1, m2 = picked.double().mean().item(), theirs.double().mean().item()
+            se = (picked.double().var().item() / picked.numel() + theirs.double().var().item() / theirs.numel()) ** 0.5
+            within(m1, m2, se, tag + " mean p of the draws vs torch's")
+            sku = lib.brc_plan_sku(plan).decode()
+            self.record("multinomial", R * C, "f32", "fwd", R * C * 4 + R * ns * 8, run,
+                        [("torch.multinomial(p, ns, replacement=True)",
+                          lambda: torch.multinomial(p, ns, replacement=True))], sku)
+            self.rows[-1]["shape"] = [R, C, ns]
+        finally:
+            torch.cuda.synchronize()
+            lib.brc_plan_destroy(plan)
 
     def run_case(self, op, dtype, n):
         brc, lib, st = self.brc, self.brc.lib, self.stream
@@ -178,6 +221,15 @@ def main():
     print(f"copy bandwidth {copy_gbps:.1f} GB/s", file=sys.stderr)
     bench = Bench(brc, ctx, copy_gbps)
     for op in args.ops.split(","):
+        if op == "multinomial":
+            for R, C, ns in MULTINOMIAL:
+                try:
+                    bench.multinomial(R, C, ns)
+                except (AssertionError, RuntimeError) as e:
+                    bench.failures.append(f"multinomial {R}x{C} ns {ns}: {e}")
+                    print(f"FAILED {bench.failures[-1]}", file=sys.stderr, flush=True)
+                    torch.cuda.synchronize()
+            continue
         for dtype in args.dtypes.split(","):
             for n in (QUICK if args.quick else SIZES):
                 try:
@@ -193,7 +245,7 @@ def main():
     if args.out:
         write_results(args.out, doc)
     for r in doc["rows"]:
-        print(f"{r['op']:<16} {r['direction']:<4} {r['dtype']:<5} {r['shape'][0]:>10} {r['ours_us']:9.1f} "
+        print(f"{r['op']:<16} {r['direction']:<4} {r['dtype']:<5} {str(r['shape']):>18} {r['ours_us']:9.1f} "
               f"{r['torch_us']:9.1f} {r['gbps']:7.1f} {r['pct_copy']:6.1f}% {r['ratio_vs_torch']:6.2f}x")
     if bench.failures:
         print(f"{len(bench.failures)} case(s) failed:", *bench.failures, sep="\n  ", file=sys.stderr)

@@ -518,6 +518,8 @@ static int cmd_ops(int argc, char **argv) {
         {"y: f64 f32 f16 bf16 u8 bool i32 i64; p: scalar or f64 f32 f16 bf16 tensor", "ceil(n / 4)", "u < p"},
         {"f64 f32 f16 bf16; mask u8 / bool", "ceil(n / 4)", "y = mask ? x / (1 - p) : 0; writes the mask"},
         {"f64 f32 f16 bf16; mask u8 / bool", "0", "dx = mask ? dy / (1 - p) : 0"},
+        {"p: f64 f32 f16 bf16 [C] or [R, C]; y: i64 i32", "ceil(R ns / 4); without replacement ceil(R C / 4)",
+         "torch.multinomial; with replacement: row scan + binary search; without (ns <= 1024): exponential race"},
     };
 #define X(N, n, num)                                                                                       \
     printf("| %s | `brc_random_plan` | %s | %s | %s |\n", #n, rnd_notes[num][0], rnd_notes[num][1],       \
@@ -561,6 +563,23 @@ static int cmd_ops(int argc, char **argv) {
 #define X(N, n, num)                                                                                       \
     printf("| %s | `brc_select_plan` | f64 f32 f16 bf16 i64 i32 i16 i8 u8 | %s |\n", #n, sel_notes[num]);
     BRC_SELECT_KINDS(X)
+#undef X
+    printf("\n## Search and count (`search.h`; algorithms and descriptors in docs/search.md)\n\n"
+           "Any strides. Tested on the GPU against exact host models (tests/gpu/test_search.c); compiled for sm_80 and\n"
+           "sm_90a in CI (tests/host/test_search_host.c). Counts are deterministic; float weights accumulate with\n"
+           "atomics (`brc_search_plan_deterministic`, SKU `+atomic`).\n\n"
+           "| op | plan function | dtypes | notes |\n|---|---|---|---|\n");
+    static const char *const srch_notes[][2] = {
+        {"f64 f32 f16 bf16 i8 u8 i16 i32 i64; y i64 / i32", "torch.searchsorted (right, sorter, 1-D or N-D sequence); "
+         "staged through shared-memory splitters for a shared sequence"},
+        {"f64 f32 f16 bf16 i8 u8 i16 i32 i64; y i64 / i32", "torch.bucketize (right)"},
+        {"f64 f32 f16 bf16", "torch.histc; min == max: the data's range found on the device"},
+        {"f64 f32 f16 bf16 (weight: the same)", "torch.histogram with bin edges; optional weight"},
+        {"x i8 u8 i16 i32 i64; weight f64 f32 f16 bf16 i32 i64", "torch.bincount; the caller gives the length; values "
+         "outside set the err flag"},
+    };
+#define X(N, n, num) printf("| %s | `brc_search_plan` | %s | %s |\n", #n, srch_notes[num][0], srch_notes[num][1]);
+    BRC_SEARCH_KINDS(X)
 #undef X
     printf("\n## Attention (`attention.h`; paths, tiles, descriptors and the saved-tensor contract in "
            "docs/attention.md)\n\n"

@@ -244,3 +244,290 @@ __device__ __forceinline__ void random_main(const rnd_args& a) {
 }
 
 }  // namespace brc
+
+// ---- multinomial -------------------------------------------------------------------------------
+// One CTA a row of probabilities (K::T; AT the accumulator: f64 for f64, else f32), K::OT the
+// output (i64 / i32), K::REPL with or without replacement. Row r's draw s (with replacement)
+// uses logical index r * ns + s; without replacement category c of row r uses r * C + c; index
+// i reads lane i % 4 of Philox block i / 4 (the layout of the other random ops).
+namespace brc {
+
+// The argument block; 8-byte fields only, mirrored by the host (struct mn_args in random.c).
+struct mn_args {
+    const void* p;
+    void* y;
+    const u64* dev;
+    u64 seed, offset;
+    i64 rows, cats, ns;
+    i64 prs, pcs, yrs, ycs;
+    i64 chunk, nslots;  // with replacement: categories a slot, slots (the scan's entries)
+    i64 vec4;           // f32 rows dense and 16-byte aligned with chunk == 4: float4 loads
+};
+
+__device__ __forceinline__ u32 mn_word(u64 seed, u64 offset, i64 i) {
+    u32 w[4];
+    philox(offset + (u64)(i >> 2), seed, w);
+    return w[i & 3];
+}
+
+// The race key of a category: the f32 bits of E / p with E = -log1p(-u) exponential (u from 24
+// bits); p == 0 (or a key that overflows) gives +inf's bits, never drawn before a finite key.
+template <class T> __device__ __forceinline__ u32 mn_key(T pv, u32 w) {
+    const float e = -log1pf(-u24(w));
+    float k;
+    if constexpr (sizeof(typename io<T>::C) == 8) k = (float)((double)e / (double)io<T>::load(pv));
+    else k = __fdiv_rn(e, (float)io<T>::load(pv));
+    const double p = (double)io<T>::load(pv);
+    if (!(p > 0.0) || !(k < 3.0e38f)) return 0x7f800000u;
+    return __float_as_uint(k);
+}
+
+template <class AT> __device__ __forceinline__ AT mn_block_excl_scan(AT v, AT* wsum) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    AT incl = v;
+    for (int o = 1; o < 32; o <<= 1) {
+        const AT t = __shfl_up_sync(0xffffffffu, incl, o);
+        if (lane >= o) incl += t;
+    }
+    if (lane == 31) wsum[warp] = incl;
+    __syncthreads();
+    if (warp == 0) {
+        AT t = lane < nw ? wsum[lane] : AT(0);
+        for (int o = 1; o < 32; o <<= 1) {
+            const AT u = __shfl_up_sync(0xffffffffu, t, o);
+            if (lane >= o) t += u;
+        }
+        if (lane < nw) wsum[lane] = t;
+    }
+    __syncthreads();
+    return incl - v + (warp > 0 ? wsum[warp - 1] : AT(0));
+}
+
+template <class K> __device__ __forceinline__ void multinomial_main(const mn_args& a) {
+    typedef typename K::T T;
+    typedef typename K::AT AT;
+    typedef typename K::OT OT;
+    extern __shared__ __align__(16) unsigned char mn_smem[];
+    __shared__ AT wsum[32];
+    __shared__ int bad;
+    __shared__ u32 hist[256];
+    __shared__ u32 sel[4];  // prefix, k remaining, equal count, selected so far
+    const i64 row = blockIdx.x;
+    const T* p = static_cast<const T*>(a.p) + row * a.prs;
+    OT* y = static_cast<OT*>(a.y) + row * a.yrs;
+    u64 seed = a.seed, offset = a.offset;
+    if (a.dev) seed = a.dev[0], offset = a.dev[1];
+    const int tid = threadIdx.x, nt = blockDim.x;
+    if (tid == 0) bad = 0;
+    __syncthreads();
+    if constexpr (K::REPL) {
+        AT* S = reinterpret_cast<AT*>(mn_smem);
+        bool badl = false;
+        // Slot sums, in groups of four categories: t += ((p0 + p1) + p2) + p3 (the vector and the
+        // scalar paths add in the same order, so the bits do not depend on alignment). Two slots
+        // a thread at a time; a vector slot (chunk a multiple of 4, at most 16) is loaded whole
+        // before it is added.
+        const int nv = (int)(a.chunk >> 2);
+        for (i64 j0 = tid; j0 < a.nslots; j0 += 2 * nt) {
+            float4 f[2][4];
+            bool full[2];
+#pragma unroll
+            for (int u = 0; u < 2; u++) {
+                const i64 j = j0 + u * nt;
+                full[u] = a.vec4 && j < a.nslots && (j + 1) * a.chunk <= a.cats;
+#pragma unroll
+                for (int k = 0; k < 4; k++)
+                    if (full[u] && k < nv)
+                        f[u][k] = reinterpret_cast<const float4*>(reinterpret_cast<const float*>(p) + j * a.chunk)[k];
+            }
+#pragma unroll
+            for (int u = 0; u < 2; u++) {
+                const i64 j = j0 + u * nt;
+                if (j >= a.nslots) continue;
+                AT t = 0;
+                if (full[u]) {
+#pragma unroll
+                    for (int k = 0; k < 4; k++) {
+                        if (k >= nv) break;
+                        const float4 v = f[u][k];
+                        badl |= !(v.x >= 0.f && v.x - v.x == 0.f) || !(v.y >= 0.f && v.y - v.y == 0.f) ||
+                                !(v.z >= 0.f && v.z - v.z == 0.f) || !(v.w >= 0.f && v.w - v.w == 0.f);
+                        t += (((AT)v.x + (AT)v.y) + (AT)v.z) + (AT)v.w;
+                    }
+                } else {
+                    const i64 c0 = j * a.chunk, c1 = c0 + a.chunk < a.cats ? c0 + a.chunk : a.cats;
+                    for (i64 c = c0; c < c1; c += 4) {
+                        AT g = 0;
+                        for (i64 q = c; q < c + 4 && q < c1; q++) {
+                            const AT v = (AT)io<T>::load(p[q * a.pcs]);
+                            badl |= !(v >= AT(0) && v - v == AT(0));
+                            g = q == c ? v : g + v;
+                        }
+                        t += g;
+                    }
+                }
+                S[j] = t;
+            }
+        }
+        if (badl) bad = 1;
+        __syncthreads();
+        const i64 per = (a.nslots + nt - 1) / nt, j0 = tid * per < a.nslots ? tid * per : a.nslots,
+                  j1 = j0 + per < a.nslots ? j0 + per : a.nslots;
+        AT run = 0;
+        for (i64 j = j0; j < j1; j++) run += S[j], S[j] = run;
+        const AT excl = mn_block_excl_scan<AT>(run, wsum);
+        for (i64 j = j0; j < j1; j++) S[j] += excl;
+        __syncthreads();
+        const AT total = S[a.nslots - 1];
+        const bool invalid = bad || !(total > AT(0)) || !(total - total == AT(0));
+        for (i64 s = tid; s < a.ns; s += nt) {
+            i64 pick = -1;
+            if (!invalid) {
+                const u32 w = mn_word(seed, offset, row * a.ns + s);
+                const double target = (double)w * 2.3283064365386963e-10 * (double)total;
+                i64 l = 0, h = a.nslots;
+                while (l < h) {
+                    const i64 m = (l + h) >> 1;
+                    if ((double)S[m] > target) h = m;
+                    else l = m + 1;
+                }
+                if (l == a.nslots) {  // rounding at the top: the slot where the prefix reaches the total
+                    l = 0, h = a.nslots - 1;
+                    while (l < h) {
+                        const i64 m = (l + h) >> 1;
+                        if (S[m] >= total) h = m;
+                        else l = m + 1;
+                    }
+                }
+                double acc = l > 0 ? (double)S[l - 1] : 0.0;
+                const i64 c0 = l * a.chunk, c1 = c0 + a.chunk < a.cats ? c0 + a.chunk : a.cats;
+                i64 last = -1;
+                for (i64 c = c0; c < c1; c++) {
+                    const double v = (double)io<T>::load(p[c * a.pcs]);
+                    if (v > 0.0) {
+                        last = c;
+                        acc += v;
+                        if (acc > target) {
+                            pick = c;
+                            break;
+                        }
+                    }
+                }
+                if (pick < 0) pick = last;
+            }
+            y[s * a.ycs] = (OT)pick;
+        }
+    } else {
+        // Without replacement: the ns smallest race keys (radix select on the key bits, 8 bits a
+        // pass), then those ns sorted by (key, category): the order of the race.
+        u32* skey = reinterpret_cast<u32*>(mn_smem);
+        u32* sidx = skey + a.ns;
+        const i64 base = row * a.cats;
+        u32 prefix = 0, mask = 0;
+        if (tid == 0) sel[1] = (u32)a.ns, sel[3] = 0;
+        __shared__ u32 positives;
+        if (tid == 0) positives = 0;
+        for (int pass = 0; pass < 4; pass++) {
+            const int shift = 24 - 8 * pass;
+            for (int j = tid; j < 256; j += nt) hist[j] = 0;
+            __syncthreads();
+            u32 pos = 0;
+            bool badl = false;
+            for (i64 c = tid; c < a.cats; c += nt) {
+                const T pv = p[c * a.pcs];
+                const u32 key = mn_key<T>(pv, mn_word(seed, offset, base + c));
+                if (pass == 0) {
+                    const double pd = (double)io<T>::load(pv);
+                    badl |= !(pd >= 0.0 && pd - pd == 0.0);
+                    pos += key < 0x7f800000u;
+                }
+                if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & 255u], 1u);
+            }
+            if (pass == 0) {
+                if (badl) bad = 1;
+                if (pos) atomicAdd(&positives, pos);
+            }
+            __syncthreads();
+            if (tid < 32) {  // the digit where the count reaches the k remaining
+                u32 c8 = 0;
+                for (int q = 0; q < 8; q++) c8 += hist[tid * 8 + q];
+                u32 incl = c8;
+                for (int o = 1; o < 32; o <<= 1) {
+                    const u32 t = __shfl_up_sync(0xffffffffu, incl, o);
+                    if (tid >= o) incl += t;
+                }
+                const u32 krem = sel[1];
+                const unsigned hit = __ballot_sync(0xffffffffu, incl >= krem);
+                const int lane = hit ? __ffs(hit) - 1 : 31;
+                if (tid == lane) {
+                    u32 cum = incl - c8;
+                    int dgt = tid * 8;
+                    for (int q = 0; q < 8; q++) {
+                        dgt = tid * 8 + q;
+                        if (cum + hist[dgt] >= krem) break;
+                        cum += hist[dgt];
+                    }
+                    sel[0] = (u32)dgt;
+                    sel[1] = krem - cum;
+                    sel[2] = hist[dgt];
+                }
+            }
+            __syncthreads();
+            prefix |= sel[0] << shift;
+            mask |= 255u << shift;
+            __syncthreads();
+        }
+        const bool invalid = bad || (i64)positives < a.ns;
+        if (invalid) {
+            for (i64 s = tid; s < a.ns; s += nt) y[s * a.ycs] = (OT)-1;
+            return;
+        }
+        const u32 kth = prefix, need = sel[1], eq = sel[2];
+        const u32 less = (u32)a.ns - need;
+        if (tid == 0) sel[3] = 0;
+        __syncthreads();
+        for (i64 c = tid; c < a.cats; c += nt) {
+            const u32 key = mn_key<T>(p[c * a.pcs], mn_word(seed, offset, base + c));
+            if (key < kth || (key == kth && eq == need)) {
+                const u32 at = atomicAdd(&sel[3], 1u);
+                skey[at] = key, sidx[at] = (u32)c;
+            }
+        }
+        __syncthreads();
+        if (eq != need) {  // ties at the threshold: the lowest categories, in order
+            __shared__ u32 wcnt[32];
+            __shared__ u32 taken;
+            if (tid == 0) taken = 0;
+            __syncthreads();
+            const int lane = tid & 31, warp = tid >> 5;
+            for (i64 c0 = 0; c0 < a.cats; c0 += nt) {
+                if (taken >= need) break;
+                const i64 c = c0 + tid;
+                const bool f = c < a.cats && mn_key<T>(p[c * a.pcs], mn_word(seed, offset, base + c)) == kth;
+                const unsigned b = __ballot_sync(0xffffffffu, f);
+                if (lane == 0) wcnt[warp] = __popc(b);
+                __syncthreads();
+                u32 before = taken;
+                for (int q = 0; q < warp; q++) before += wcnt[q];
+                const u32 r = before + __popc(b & ((1u << lane) - 1u));
+                if (f && r < need) skey[less + r] = kth, sidx[less + r] = (u32)c;
+                __syncthreads();
+                if (tid == 0) {
+                    u32 t = taken;
+                    for (int q = 0; q < nt / 32; q++) t += wcnt[q];
+                    taken = t;
+                }
+                __syncthreads();
+            }
+        }
+        __syncthreads();
+        for (i64 e = tid; e < a.ns; e += nt) {
+            const u32 ke = skey[e], ie = sidx[e];
+            i64 rank = 0;
+            for (i64 j = 0; j < a.ns; j++) rank += skey[j] < ke || (skey[j] == ke && sidx[j] < ie);
+            y[rank * a.ycs] = (OT)ie;
+        }
+    }
+}
+
+}  // namespace brc

@@ -373,6 +373,8 @@ BRC__INTERNAL void brc__select_split_override(int S);
 
 /* attention (ops/attention.c). */
 BRC__INTERNAL brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
+/* ops/search.c */
+BRC__INTERNAL brc_status brc__search_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
 
 /* sort (ops/sort.c). */
 BRC__INTERNAL brc_status brc__sort_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out);
@@ -445,7 +447,8 @@ typedef enum brc__family {
     BRC__FAM_INDEX,
     BRC__FAM_ATTENTION,
     BRC__FAM_SELECT,
-    BRC__FAM_SORT
+    BRC__FAM_SORT,
+    BRC__FAM_SEARCH
 } brc__family;
 
 typedef struct brc__plan_vt {

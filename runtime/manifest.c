@@ -56,6 +56,7 @@ static const struct {
     {"index", brc__index_from_desc},
     {"select", brc__select_from_desc},
     {"sort", brc__sort_from_desc},
+    {"search", brc__search_from_desc},
 };
 
 /* ---- parsing one descriptor --------------------------------------------------------------------- */
@@ -527,6 +528,14 @@ brc_status brc__manifest_default(brc__manifest *m) {
         brc__str_addf(&s, "sort(op=sort,dtype=%s,desc=0,path=small,p=1024)\nsort(op=sort,dtype=%s,desc=0,path=radix)\n",
                       dt, dt);
     }
+    /* Search and count: searchsorted / bucketize over one f32 sequence, histc and bincount as benchmarked;
+     * multinomial with replacement (f32, bf16). */
+    brc__str_addf(&s, "search(op=searchsorted,dtype=f32,out=i64,right=0,sorter=none,staged=1)\n"
+                      "search(op=bucketize,dtype=f32,out=i64,right=0,staged=1)\n"
+                      "search(op=histc,dtype=f32,mode=priv,repl=16,range=given,contig=1)\n"
+                      "search(op=bincount,dtype=i32,y=i64,weight=none,mode=priv,repl=8,contig=1)\n"
+                      "random(op=multinomial,dtype=f32,out=i64,replacement=1)\n"
+                      "random(op=multinomial,dtype=bf16,out=i64,replacement=1)\n");
     if (s.oom) return brc__error(BRC_STATUS_OUT_OF_MEMORY, "default manifest: out of memory");
     brc_status st = brc__manifest_parse(s.p, "(default manifest)", m);
     brc__str_free(&s);

@@ -282,6 +282,7 @@ BRC_API brc_status brc_warm_manifest(brc_context *ctx, const char *path);
 #include "baracuda/random.h"
 #include "baracuda/indexing.h"
 #include "baracuda/select.h"
+#include "baracuda/search.h"
 #include "baracuda/attention.h"
 #include "baracuda/sort.h"
 

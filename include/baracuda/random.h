@@ -34,6 +34,21 @@
  *                                                        0). A dropped element is 0 even where x is NaN or
  *                                                        inf (PyTorch multiplies by the mask: NaN stays NaN).
  *   dropout_backward  (no counters)      dx = mask ? dy * scale : 0 with the forward's p (the same scale).
+ *   multinomial x = probabilities [C] or [R, C] (f32 f64 f16 bf16, any strides; non-negative,
+ *               need not sum to 1); y = [ns] or [R, ns] (i64 or i32): num_samples = ns category
+ *               indices a row (torch.multinomial). With replacement (replacement = 1), draw s of
+ *               row r takes word w = lane i % 4 of block i / 4, i = r ns + s: target t = w 2^-32
+ *               S (in f64, S the row's total), the category c with prefix(c - 1) <= t <
+ *               prefix(c) over the row's inclusive scan (accumulated in f32, f64 for f64, in a
+ *               fixed order, so the same bits every run); a zero-probability category is never
+ *               drawn. Without replacement (replacement = 0; 1 <= ns <= min(C, 1024)): the
+ *               exponential race (Gumbel top-k): category c of row r gets u from lane i % 4 of
+ *               block i / 4 (i = r C + c, u = (w >> 8) 2^-24), E = -log1p(-u), key = E / p_c in
+ *               f32 (p_c = 0: +inf); the ns smallest keys, in ascending order (ties by category)
+ *               are the draws in order. A row with a negative, NaN or infinite probability, a
+ *               zero total, or (without replacement) fewer than ns positive categories gets -1
+ *               in every draw (torch raises an error there). Counters: ceil(R ns / 4) with
+ *               replacement, ceil(R C / 4) without.
  *
  * Scalars: uniform a = lo, b = hi (lo < hi, both finite; hi - lo must be finite in the compute
  * type); normal a = mean, b = std (std >= 0, finite); bernoulli a = p in [0, 1] (when no p
@@ -47,10 +62,15 @@
  * Operands: brc_tensor_desc of rank 0..8, any strides (negative included; outputs must not
  * overlap themselves, stride 0 is allowed for inputs only), the same shape for y, x, p, mask.
  * Specialization: contig (every operand dense row-major, P-element vector stores) or strided
- * (merged dims, one Philox block a thread either way). SKU:
+ * (merged dims, one Philox block a thread either way); multinomial: one CTA a row (with
+ * replacement: a shared-memory scan of at most 4096 slot sums (2048 for f64), a slot holding
+ * ceil(C / 4096) categories (rounded up to a multiple of 4 when above 1), then a binary search a
+ * draw; without: a 4-pass radix select of the
+ * keys, recomputed from the counters each pass). SKU:
  * bespoke:random<uniform,f32,contig,per=4>@sm_90. Canonical descriptors:
  * random(op=dropout,dtype=bf16,mask=u8,layout=contig), random(op=bernoulli,dtype=u8,p=f32,
- * layout=strided), random(op=normal,dtype=f32,layout=contig). Docs: docs/random.md.
+ * layout=strided), random(op=normal,dtype=f32,layout=contig),
+ * random(op=multinomial,dtype=f32,out=i64,replacement=1). Docs: docs/random.md.
  *
  * Running never allocates, never synchronizes and is safe under stream capture.
  *
@@ -69,25 +89,31 @@ extern "C" {
     X(NORMAL, normal, 1)                                                                         \
     X(BERNOULLI, bernoulli, 2)                                                                   \
     X(DROPOUT, dropout, 3)                                                                       \
-    X(DROPOUT_BACKWARD, dropout_backward, 4)
+    X(DROPOUT_BACKWARD, dropout_backward, 4)                                                     \
+    X(MULTINOMIAL, multinomial, 5)
 
 typedef enum brc_random_kind {
 #define BRC_X_(N, n, num) BRC_RANDOM_##N = num,
     BRC_RANDOM_KINDS(BRC_X_)
 #undef BRC_X_
-    BRC_RANDOM_KIND_COUNT_ = 5
+    BRC_RANDOM_KIND_COUNT_ = 6
 } brc_random_kind;
 
 /* Operands by kind (descriptors a kind does not use are ignored):
  *   uniform, normal:   y
  *   bernoulli:         y; p when use_p = 1
  *   dropout:           x, y, mask
- *   dropout_backward:  x (dy), mask, y (dx)                                                    */
+ *   dropout_backward:  x (dy), mask, y (dx)
+ *   multinomial:       x (the probabilities), y (the draws)                                    */
 typedef struct brc_random_desc {
     brc_random_kind kind;
     brc_tensor_desc x, y, p, mask;
     int use_p;    /* bernoulli: 1 reads the probabilities from p, 0 uses the scalar a */
     double a, b;  /* the scalars of the table above */
+    /* multinomial (added in 0.2.0, after the fields above): draws a row, and 1 / 0 for with /
+     * without replacement. */
+    int64_t num_samples;
+    int replacement;
 } brc_random_desc;
 
 /* Where a run takes its seed and offset. With device == NULL the kernel uses seed and offset;
@@ -101,13 +127,15 @@ typedef struct brc_philox {
 /* Select a plan. prefs may be NULL (prefs.force_strided takes the strided kernel for dense
  * operands: the same values, for tests). Errors: INVALID_ARGUMENT (NULL pointers, a kind out of
  * range, a shape mismatch, an output that overlaps itself, a scalar out of its range, use_p not
- * 0 or 1, a mask dtype other than u8 / bool), UNSUPPORTED (a dtype the kind does not have), and
+ * 0 or 1, a mask dtype other than u8 / bool; multinomial: x of rank other than 1 / 2, C = 0,
+ * num_samples < 1, more than min(C, 1024) without replacement, replacement not 0 or 1, y not
+ * i64 / i32 or not [R, num_samples]), UNSUPPORTED (a dtype the kind does not have), and
  * the compile errors. */
 BRC_API brc_status brc_random_plan(brc_context *ctx, const brc_random_desc *desc, const brc_plan_prefs *prefs,
                                    brc_plan **out);
 
-/* Philox counters one run of the plan consumes: ceil(elements / P) (0 for dropout_backward and
- * for a plan that is not a random plan). Advance the offset by this much between runs. */
+/* Philox counters one run of the plan consumes: ceil(elements / P) (multinomial: above; 0 for
+ * dropout_backward and for a plan that is not a random plan). Advance the offset by this much between runs. */
 BRC_API uint64_t brc_random_counters(const brc_plan *plan);
 
 /* Enqueue on stream. Device pointers: x (dropout: the input; dropout_backward: dy), p

@@ -35,8 +35,23 @@ typedef struct rnd_args {
 } rnd_args;
 _Static_assert(sizeof(rnd_args) == (5 + 2 + 4 + 3 + 8 + 32) * 8, "rnd_args must match brc::rnd_args");
 
+/* struct brc::mn_args in random.cuh: 8-byte fields only. */
+typedef struct mn_args {
+    const void *p;
+    void *y;
+    const uint64_t *dev;
+    uint64_t seed, offset;
+    int64_t rows, cats, ns, prs, pcs, yrs, ycs, chunk, nslots, vec4;
+} mn_args;
+_Static_assert(sizeof(mn_args) == 15 * 8, "mn_args must match brc::mn_args");
+
+enum { MN_THREADS = 256, MN_SLOT_BYTES = 16384, MN_MAX_NOREPL = 1024 };
+
 typedef struct rnd_impl {
     int kind, per;
+    mn_args m; /* multinomial */
+    bool vec4_ok;
+    unsigned msmem;
     bool contig, used[NSLOTS], same_as_y[NSLOTS];
     size_t esize;
     rnd_args a;
@@ -162,6 +177,114 @@ static brc_status check_scalars(const brc_random_desc *d, const char *fn) {
     return BRC_STATUS_OK;
 }
 
+/* ---- multinomial ----------------------------------------------------------------------------------- */
+
+static brc_status mn_kernel(brc_context *ctx, rnd_impl *im, brc_dtype dt, brc_dtype out, int repl, const char *desc) {
+    brc__str snip = {0};
+    brc__str_addf(&snip,
+                  "struct brc_rnd {\n  typedef %s T;\n  typedef %s AT;\n  typedef %s OT;\n  enum { REPL = %d };\n};\n"
+                  "__global__ void __launch_bounds__(%d)\n"
+                  "brc_random_kernel(brc::mn_args a) { brc::multinomial_main<brc_rnd>(a); }\n",
+                  storage_type(dt), dt == BRC_F64 ? "double" : "float", out == BRC_I32 ? "i32" : "i64", repl,
+                  MN_THREADS);
+    brc_status st;
+    if (snip.oom) {
+        st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", desc);
+    } else {
+        static const char *const sources[] = {"prelude.cuh", "random.cuh", NULL};
+        brc__kernel_req req = {.template_name = "random", .sources = sources, .nspec = 5,
+                               .spec = {BRC_RANDOM_MULTINOMIAL, dt, out, repl, MN_THREADS},
+                               .snippet = snip.p, .name_expr = "brc_random_kernel", .descriptor = desc};
+        const brc__kernel *k = NULL;
+        st = brc__jit_get(ctx, &req, &k);
+        if (!st && ctx->device >= 0) st = brc__jit_function(ctx, k, &im->fn);
+    }
+    brc__str_free(&snip);
+    return st;
+}
+
+static brc_status plan_multinomial(brc_context *ctx, const brc_random_desc *d, const char *fn, brc_plan **out) {
+    static const char *kn = "multinomial";
+    brc_status st;
+    const brc_tensor_desc *x = &d->x, *y = &d->y;
+    char name[80];
+    snprintf(name, sizeof name, "%s: %s x", fn, kn);
+    if ((st = brc__tensor_check(x, name))) return st;
+    snprintf(name, sizeof name, "%s: %s y", fn, kn);
+    if ((st = brc__tensor_check(y, name))) return st;
+    if (x->rank != 1 && x->rank != 2)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s: x has rank %d (1 or 2)", fn, kn, x->rank);
+    if (!is_float(x->dtype))
+        return brc__error(BRC_STATUS_UNSUPPORTED, "%s: %s: x has dtype %s (f32 f64 f16 bf16)", fn, kn,
+                          brc_dtype_name(x->dtype));
+    if (y->dtype != BRC_I64 && y->dtype != BRC_I32)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s: y has dtype %s (i64 or i32)", fn, kn,
+                          brc_dtype_name(y->dtype));
+    if (d->replacement != 0 && d->replacement != 1)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s: replacement = %d must be 0 or 1", fn, kn,
+                          d->replacement);
+    int64_t R = x->rank == 2 ? x->shape[0] : 1, C = x->shape[x->rank - 1], ns = d->num_samples;
+    if (C < 1) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s: x has no categories", fn, kn);
+    if (ns < 1) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s: num_samples = %lld must be >= 1", fn, kn,
+                                  (long long)ns);
+    if (!d->replacement && (ns > C || ns > MN_MAX_NOREPL))
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                          "%s: %s: num_samples = %lld without replacement exceeds min(C = %lld, %d)", fn, kn,
+                          (long long)ns, (long long)C, MN_MAX_NOREPL);
+    if (R > INT32_MAX || C > INT32_MAX)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s: %lld rows of %lld (each at most 2^31 - 1)", fn, kn,
+                          (long long)R, (long long)C);
+    if (y->rank != x->rank || (x->rank == 2 && y->shape[0] != R) || y->shape[y->rank - 1] != ns)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s: y must be [%s%lld] (x's rows by num_samples)", fn, kn,
+                          x->rank == 2 ? "R, " : "", (long long)ns);
+    if (!no_self_overlap(y))
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s: y has strides under which its elements overlap", fn,
+                          kn);
+    brc_dtype dt = x->dtype;
+    mn_args m;
+    memset(&m, 0, sizeof m);
+    m.rows = R, m.cats = C, m.ns = ns;
+    m.prs = x->rank == 2 ? x->strides[0] : 0, m.pcs = x->strides[x->rank - 1];
+    m.yrs = y->rank == 2 ? y->strides[0] : 0, m.ycs = y->strides[y->rank - 1];
+    int64_t maxslots = MN_SLOT_BYTES / (dt == BRC_F64 ? 8 : 4);
+    m.chunk = (C + maxslots - 1) / maxslots;
+    if (m.chunk > 1) m.chunk = (m.chunk + 3) / 4 * 4; /* whole groups of four: the vector path */
+    m.nslots = (C + m.chunk - 1) / m.chunk;
+    brc__str desc = {0}, sku = {0};
+    const char *on = brc_dtype_name(y->dtype);
+    brc__str_addf(&desc, "random(op=multinomial,dtype=%s,out=%s,replacement=%d)", brc_dtype_name(dt), on,
+                  d->replacement);
+    if (d->replacement)
+        brc__str_addf(&sku, "bespoke:random<multinomial,%s->%s,scan>@%s", brc_dtype_name(dt), on, ctx->arch);
+    else
+        brc__str_addf(&sku, "bespoke:random<multinomial,%s->%s,race,radix>@%s", brc_dtype_name(dt), on, ctx->arch);
+    brc_plan *p = NULL;
+    if (desc.oom || sku.oom) {
+        st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fn);
+        goto fail;
+    }
+    if ((st = brc__plan_new(ctx, BRC__FAM_RANDOM, &rnd_vt, sizeof(rnd_impl), &p))) goto fail;
+    rnd_impl *im = p->impl;
+    im->kind = BRC_RANDOM_MULTINOMIAL;
+    im->m = m;
+    im->used[S_X] = im->used[S_Y] = true;
+    im->vec4_ok = dt == BRC_F32 && m.pcs == 1 && m.chunk % 4 == 0 && m.chunk <= 16 && m.prs % 4 == 0;
+    im->msmem = (unsigned)(d->replacement ? m.nslots * (dt == BRC_F64 ? 8 : 4) : ns * 8);
+    im->grid = (unsigned)R;
+    uint64_t draws = d->replacement ? (uint64_t)R * (uint64_t)ns : (uint64_t)R * (uint64_t)C;
+    im->a.blocks = (int64_t)((draws + 3) / 4);
+    im->a.n = R;
+    if ((st = mn_kernel(ctx, im, dt, y->dtype, d->replacement, desc.p))) goto fail;
+    brc__plan_publish(p, desc.p, sku.p);
+    *out = p;
+    return BRC_STATUS_OK;
+fail:
+    if (p) brc_plan_destroy(p);
+    brc__str_free(&desc);
+    brc__str_free(&sku);
+    return st;
+}
+
 static brc_status plan_forced(brc_context *ctx, const brc_random_desc *d, const brc_plan_prefs *prefs_in,
                               brc_plan **out) {
     static const char *fn = "brc_random_plan";
@@ -172,6 +295,7 @@ static brc_status plan_forced(brc_context *ctx, const brc_random_desc *d, const 
     int kind = (int)d->kind;
     if (kind < 0 || kind >= NKINDS)
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: kind %d is not a random kind", fn, kind);
+    if (kind == BRC_RANDOM_MULTINOMIAL) return plan_multinomial(ctx, d, fn, out);
     if ((st = check_scalars(d, fn))) return st;
     const char *kn = kind_names[kind];
     operand ops[3];
@@ -316,11 +440,24 @@ brc_status brc__random_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out)
     int kind = 0, layout = 0;
     brc_dtype dt = BRC_F32;
     brc_status st;
-    if ((st = brc__desc_pick(d, "op", kind_names, NKINDS, -1, &kind)) || (st = brc__desc_dtype(d, "dtype", &dt)) ||
-        (st = brc__desc_pick(d, "layout", layouts, 2, 0, &layout)))
+    if ((st = brc__desc_pick(d, "op", kind_names, NKINDS, -1, &kind)) || (st = brc__desc_dtype(d, "dtype", &dt)))
         return st;
     brc_random_desc r;
     memset(&r, 0, sizeof r);
+    if (kind == BRC_RANDOM_MULTINOMIAL) {
+        brc_dtype ot = BRC_I64;
+        int64_t repl = 1;
+        if ((st = brc__desc_dtype(d, "out", &ot)) || (st = brc__desc_int(d, "replacement", 0, 1, 1, &repl))) return st;
+        int64_t xs[1] = {8}, ys[1] = {4};
+        r.kind = BRC_RANDOM_MULTINOMIAL;
+        brc_tensor_desc_contiguous(&r.x, dt, 1, xs);
+        brc_tensor_desc_contiguous(&r.y, ot, 1, ys);
+        r.num_samples = 4, r.replacement = (int)repl;
+        brc_status s2 = plan_multinomial(ctx, &r, "brc_random_plan", out);
+        if (s2) d->err_col = d->family_col;
+        return s2;
+    }
+    if ((st = brc__desc_pick(d, "layout", layouts, 2, 0, &layout))) return st;
     r.kind = (brc_random_kind)kind;
     int64_t shape[1] = {64};
     brc_tensor_desc_contiguous(&r.y, dt, 1, shape);
@@ -356,6 +493,8 @@ brc_status brc_random_run(const brc_plan *plan, const void *x, const void *p, vo
         if (im->used[o] && !ptr[o])
             return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s is NULL (%s)", fn, names[o], plan->descriptor);
     bool draws = im->kind != BRC_RANDOM_DROPOUT_BACKWARD;
+    if (im->kind == BRC_RANDOM_MULTINOMIAL && x == y)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: y and x are one buffer (%s)", fn, plan->descriptor);
     if (draws && !philox)
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: philox is NULL (%s)", fn, plan->descriptor);
     if (draws && philox->device && (uintptr_t)philox->device % 8)
@@ -371,6 +510,17 @@ brc_status brc_random_run(const brc_plan *plan, const void *x, const void *p, vo
     if (im->used[S_MASK] && mask == x && im->kind == BRC_RANDOM_DROPOUT)
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: x and mask are one buffer (%s)", fn, plan->descriptor);
     if (im->a.n == 0) return BRC_STATUS_OK;
+    if (im->kind == BRC_RANDOM_MULTINOMIAL) {
+        mn_args m = im->m;
+        m.p = x, m.y = y, m.dev = philox->device, m.seed = philox->seed, m.offset = philox->offset;
+        m.vec4 = im->vec4_ok && (uintptr_t)x % 16 == 0;
+        void *margs[1] = {&m};
+        CUresult r = brc__cu()->cuLaunchKernel(im->fn, im->grid, 1, 1, MN_THREADS, 1, 1, im->msmem, (CUstream)stream,
+                                               margs, NULL);
+        if (r != CUDA_SUCCESS)
+            return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel: %s (%s)", brc__cu_errname(r), plan->descriptor);
+        return BRC_STATUS_OK;
+    }
     rnd_args a = im->a;
     a.y = y, a.x = x, a.p = p, a.mask = mask;
     if (draws) {

@@ -532,3 +532,265 @@ Test(random, run_errors_and_in_place, .timeout = 120) {
     tu_buf_free(&X), tu_buf_free(&Y), tu_buf_free(&M);
     brc_context_destroy(ctx);
 }
+
+/* ---- multinomial ------------------------------------------------------------------------------------- */
+
+/* Probabilities of R rows of C categories (about one in five zero), in a [R, C] view with row
+ * stride ld (>= C); p64 gets the values as stored (after rounding to the dtype). */
+static void mn_fill(tu_buf *P, double *p64, int64_t R, int64_t C, int64_t ld, uint64_t *rng) {
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t c = 0; c < C; c++) {
+            double v = tu_rand(rng) % 5 == 0 ? 0.0 : tu_uniform(rng, 0.05, 3.0);
+            p64[r * C + c] = put(P, r * ld + c, v);
+        }
+    tu_buf_upload(P);
+}
+
+static brc_plan *mn_plan(brc_context *ctx, brc_dtype dt, brc_dtype ot, int64_t R, int64_t C, int64_t ld, int64_t ns,
+                         int repl) {
+    brc_random_desc d;
+    memset(&d, 0, sizeof d);
+    d.kind = BRC_RANDOM_MULTINOMIAL;
+    d.x = tu_mat(dt, R, C, ld);
+    d.y = tu_mat(ot, R, ns, ns);
+    d.num_samples = ns;
+    d.replacement = repl;
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_random_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s\n%s", brc_last_error(), brc_last_jit_log());
+    return p;
+}
+
+typedef struct mnjob {
+    brc_dtype dt, ot;
+    int64_t R, C, ld;
+} mnjob;
+
+ParameterizedTestParameters(multinomial, with_replacement) {
+    static mnjob jobs[] = {{BRC_F32, BRC_I64, 6, 1000, 1000}, {BRC_F64, BRC_I32, 3, 37, 41},
+                           {BRC_BF16, BRC_I64, 2, 40000, 40003}, {BRC_F16, BRC_I64, 5, 1, 1},
+                           {BRC_F32, BRC_I64, 3, 32000, 32000}};
+    return cr_make_param_array(mnjob, jobs, sizeof jobs / sizeof jobs[0]);
+}
+
+/* Every draw against the float64 inverse CDF of its own counter word (exact but for targets within
+ * the f32 scan's rounding of a boundary), zero-probability categories never drawn, a chi-square of
+ * the counts against p, the same bits from a device seed, the plan's counters. */
+ParameterizedTest(mnjob *j, multinomial, with_replacement, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    const int64_t R = j->R, C = j->C, ld = j->ld, ns = C == 1 ? 100 : 20011;
+    tu_buf P = tu_buf_new(j->dt, (size_t)(R * ld)), Y = tu_buf_new(j->ot, (size_t)(R * ns)),
+           Y2 = tu_buf_new(j->ot, (size_t)(R * ns)), S = tu_buf_new(BRC_I64, 2);
+    double *p64 = malloc((size_t)(R * C) * sizeof(double)), *pre = malloc((size_t)(C + 1) * sizeof(double));
+    long *cnt = calloc((size_t)C, sizeof(long));
+    cr_assert(p64 && pre && cnt);
+    uint64_t rng = 77 + (uint64_t)C;
+    mn_fill(&P, p64, R, C, ld, &rng);
+    if (C == 1)
+        for (int64_t r = 0; r < R; r++) p64[r] = put(&P, r * ld, 0.5);
+    else
+        p64[1] = put(&P, 1, 0.0); /* at least one zero */
+    tu_buf_upload(&P);
+    brc_plan *p = mn_plan(ctx, j->dt, j->ot, R, C, ld, ns, 1);
+    cr_expect_eq(brc_random_counters(p), (uint64_t)((R * ns + 3) / 4));
+    const uint64_t seed = 0x1234567890abull, offset = 987654321;
+    brc_philox ph = {seed, offset, NULL};
+    memset(Y.h, 0xff, Y.n * brc_dtype_size(Y.t));
+    tu_buf_upload(&Y);
+    cr_assert_eq(brc_random_run(p, (void *)(uintptr_t)P.d, NULL, (void *)(uintptr_t)Y.d, NULL, &ph, NULL),
+                 BRC_STATUS_OK, "%s", brc_last_error());
+    cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS, "%s", brc_plan_sku(p));
+    tu_buf_download(&Y);
+    long hard = 0, soft = 0, zero = 0, range = 0;
+    double worst_chi = 0;
+    for (int64_t r = 0; r < R; r++) {
+        pre[0] = 0;
+        for (int64_t c = 0; c < C; c++) pre[c + 1] = pre[c] + p64[r * C + c];
+        const double total = pre[C];
+        memset(cnt, 0, (size_t)C * sizeof(long));
+        for (int64_t s = 0; s < ns; s++) {
+            int64_t g = (int64_t)tu_buf_at(&Y, (size_t)(r * ns + s));
+            if (g < 0 || g >= C) {
+                range++;
+                continue;
+            }
+            cnt[g]++;
+            zero += p64[r * C + g] == 0;
+            uint64_t i = (uint64_t)(r * ns + s);
+            uint32_t w[4];
+            block_words(seed, offset, i / 4, w);
+            double t = (double)w[i % 4] * 2.3283064365386963e-10 * total;
+            int64_t lo = 0, hi = C; /* the first c with pre[c + 1] > t */
+            while (lo < hi) {
+                int64_t m = (lo + hi) / 2;
+                if (pre[m + 1] > t) hi = m;
+                else lo = m + 1;
+            }
+            if (lo == C) lo = C - 1;
+            if (g != lo) {
+                double gap = fmin(fabs(pre[g] - t), fabs(pre[g + 1] - t));
+                if (gap <= 1e-5 * total) soft++;
+                else hard++;
+            }
+        }
+        double chi = 0;
+        int df = -1;
+        for (int64_t c = 0; c < C; c++) {
+            double e = (double)ns * p64[r * C + c] / total;
+            if (e > 0) chi += ((double)cnt[c] - e) * ((double)cnt[c] - e) / e, df++;
+        }
+        if (df > 0 && C <= 2000) { /* expected counts of at least ~3 a category */
+            double z = (chi - df) / sqrt(2.0 * df);
+            worst_chi = fmax(worst_chi, z);
+        }
+    }
+    cr_expect_eq(range, 0, "%ld draws outside [0, C) (%s)", range, brc_plan_sku(p));
+    cr_expect_eq(zero, 0, "%ld draws of zero-probability categories", zero);
+    cr_expect_eq(hard, 0, "%ld draws differ from the inverse CDF of their counter (%ld near a boundary)", hard, soft);
+    cr_expect(soft <= R * ns / 1000, "%ld draws near a boundary differ", soft);
+    cr_expect(worst_chi < 6.0, "chi-square %.2f standard deviations above its mean", worst_chi);
+    cr_log_info("multinomial %s C %lld: %ld near-boundary differences, worst chi z %.2f (%s)",
+                brc_dtype_name(j->dt), (long long)C, soft, worst_chi, brc_plan_sku(p));
+    /* The same bits from a device {seed, offset}; another offset gives other draws. */
+    uint64_t so[2] = {seed, offset};
+    memcpy(S.h, so, 16);
+    tu_buf_upload(&S);
+    brc_philox dev = {0, 0, (const uint64_t *)(uintptr_t)S.d};
+    memset(Y2.h, 0xff, Y2.n * brc_dtype_size(Y2.t));
+    tu_buf_upload(&Y2);
+    cr_assert_eq(brc_random_run(p, (void *)(uintptr_t)P.d, NULL, (void *)(uintptr_t)Y2.d, NULL, &dev, NULL),
+                 BRC_STATUS_OK);
+    tu_buf_download(&Y2);
+    cr_expect(memcmp(Y.h, Y2.h, Y.n * brc_dtype_size(Y.t)) == 0, "device seed/offset: not the same bits");
+    if (C > 1) {
+        brc_philox other = {seed, offset + brc_random_counters(p), NULL};
+        cr_assert_eq(brc_random_run(p, (void *)(uintptr_t)P.d, NULL, (void *)(uintptr_t)Y2.d, NULL, &other, NULL),
+                     BRC_STATUS_OK);
+        tu_buf_download(&Y2);
+        cr_expect(memcmp(Y.h, Y2.h, Y.n * brc_dtype_size(Y.t)) != 0, "the next offset drew the same");
+    }
+    brc_plan_destroy(p);
+    free(p64), free(pre), free(cnt);
+    tu_buf *all[] = {&P, &Y, &Y2, &S};
+    for (size_t e = 0; e < 4; e++) tu_buf_free(all[e]);
+    brc_context_destroy(ctx);
+}
+
+/* Without replacement: no repeats, no zero-probability category, the first draw distributed as p
+ * (chi-square over many identical rows), the k-th draw's key order against a host model of the
+ * race, bit-reproducible; invalid rows (a negative probability, fewer positives than draws) are
+ * all -1. */
+Test(multinomial, without_replacement, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    const int64_t R = 4096, C = 50, ns = 10;
+    tu_buf P = tu_buf_new(BRC_F32, (size_t)(R * C)), Y = tu_buf_new(BRC_I64, (size_t)(R * ns)),
+           Y2 = tu_buf_new(BRC_I64, (size_t)(R * ns));
+    double base[50];
+    uint64_t rng = 5;
+    for (int64_t c = 0; c < C; c++) base[c] = c % 7 == 3 ? 0.0 : tu_uniform(&rng, 0.1, 2.0);
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t c = 0; c < C; c++) put(&P, r * C + c, base[c]);
+    put(&P, 5 * C + 7, -1.0);                                                /* row 5: invalid */
+    for (int64_t c = 0; c < C; c++) put(&P, 9 * C + c, c < 4 ? 1.0 : 0.0); /* row 9: 4 positives < 10 */
+    tu_buf_upload(&P);
+    brc_plan *p = mn_plan(ctx, BRC_F32, BRC_I64, R, C, C, ns, 0);
+    cr_expect_eq(brc_random_counters(p), (uint64_t)(R * C / 4));
+    brc_philox ph = {42, 1000, NULL};
+    memset(Y.h, 0xee, Y.n * 8);
+    tu_buf_upload(&Y);
+    cr_assert_eq(brc_random_run(p, (void *)(uintptr_t)P.d, NULL, (void *)(uintptr_t)Y.d, NULL, &ph, NULL),
+                 BRC_STATUS_OK, "%s", brc_last_error());
+    cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS, "%s", brc_plan_sku(p));
+    tu_buf_download(&Y);
+    const int64_t *y = (const int64_t *)(const void *)Y.h;
+    long repeats = 0, zeros = 0, bad_rows = 0, model_diff = 0, first[50] = {0};
+    double total = 0;
+    for (int64_t c = 0; c < C; c++) total += base[c];
+    for (int64_t r = 0; r < R; r++) {
+        if (r == 5 || r == 9) {
+            for (int64_t s = 0; s < ns; s++) bad_rows += y[r * ns + s] != -1;
+            continue;
+        }
+        bool seen[50] = {false};
+        for (int64_t s = 0; s < ns; s++) {
+            int64_t g = y[r * ns + s];
+            if (g < 0 || g >= C) {
+                repeats++;
+                continue;
+            }
+            repeats += seen[g];
+            seen[g] = true;
+            zeros += base[g] == 0;
+        }
+        if (y[r * ns] >= 0 && y[r * ns] < C) first[y[r * ns]]++;
+        /* host model: keys E / p from the same counter words, the ns smallest in order */
+        double key[50];
+        for (int64_t c = 0; c < C; c++) {
+            uint64_t i = (uint64_t)(r * C + c);
+            uint32_t w[4];
+            block_words(42, 1000, i / 4, w);
+            double u = (double)(w[i % 4] >> 8) * 5.9604644775390625e-08;
+            key[c] = base[c] > 0 ? -log1p(-u) / base[c] : INFINITY;
+        }
+        for (int64_t s = 0; s < ns; s++) {
+            int64_t best = -1;
+            for (int64_t c = 0; c < C; c++) {
+                bool taken = false;
+                for (int64_t q = 0; q < s; q++) taken |= y[r * ns + q] == c;
+                if (!taken && (best < 0 || key[c] < key[best])) best = c;
+            }
+            if (best != y[r * ns + s]) {
+                model_diff++;
+                break;
+            }
+        }
+    }
+    cr_expect_eq(repeats, 0, "%ld repeated (or out-of-range) draws (%s)", repeats, brc_plan_sku(p));
+    cr_expect_eq(zeros, 0, "%ld zero-probability draws", zeros);
+    cr_expect_eq(bad_rows, 0, "invalid rows must be all -1 (%ld are not)", bad_rows);
+    cr_expect(model_diff <= R / 200, "%ld rows differ from the host race (f32 key rounding allows a few)", model_diff);
+    double chi = 0;
+    int df = -1;
+    for (int64_t c = 0; c < C; c++) {
+        double e = (double)(R - 2) * base[c] / total;
+        if (e > 0) chi += ((double)first[c] - e) * ((double)first[c] - e) / e, df++;
+    }
+    double z = (chi - df) / sqrt(2.0 * df);
+    cr_expect(z < 6.0, "first draws: chi-square %.2f sd above its mean", z);
+    cr_log_info("multinomial without replacement: %ld rows differ from the host race, first-draw chi z %.2f (%s)",
+                model_diff, z, brc_plan_sku(p));
+    cr_assert_eq(brc_random_run(p, (void *)(uintptr_t)P.d, NULL, (void *)(uintptr_t)Y2.d, NULL, &ph, NULL),
+                 BRC_STATUS_OK);
+    tu_buf_download(&Y2);
+    cr_expect(memcmp(Y.h, Y2.h, Y.n * 8) == 0, "not bit-reproducible");
+    brc_plan_destroy(p);
+    /* ties at the threshold: equal probabilities, many rows; still no repeats */
+    const int64_t C2 = 3000, R2 = 64, ns2 = 1000;
+    tu_buf Q = tu_buf_new(BRC_F32, (size_t)(R2 * C2)), Z = tu_buf_new(BRC_I32, (size_t)(R2 * ns2));
+    for (int64_t i = 0; i < R2 * C2; i++) put(&Q, i, 1.0);
+    tu_buf_upload(&Q);
+    p = mn_plan(ctx, BRC_F32, BRC_I32, R2, C2, C2, ns2, 0);
+    cr_assert_eq(brc_random_run(p, (void *)(uintptr_t)Q.d, NULL, (void *)(uintptr_t)Z.d, NULL, &ph, NULL),
+                 BRC_STATUS_OK, "%s", brc_last_error());
+    cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
+    tu_buf_download(&Z);
+    const int32_t *z32 = (const int32_t *)(const void *)Z.h;
+    long rep2 = 0;
+    unsigned char *seen = malloc((size_t)C2);
+    cr_assert(seen);
+    for (int64_t r = 0; r < R2; r++) {
+        memset(seen, 0, (size_t)C2);
+        for (int64_t s = 0; s < ns2; s++) {
+            int32_t g = z32[r * ns2 + s];
+            if (g < 0 || g >= C2 || seen[g]) rep2++;
+            else seen[g] = 1;
+        }
+    }
+    cr_expect_eq(rep2, 0, "1000 of 3000 uniform categories: %ld repeats or bad draws", rep2);
+    free(seen);
+    brc_plan_destroy(p);
+    tu_buf *all[] = {&P, &Y, &Y2, &Q, &Z};
+    for (size_t e = 0; e < 5; e++) tu_buf_free(all[e]);
+    brc_context_destroy(ctx);
+}

@@ -123,6 +123,77 @@ Test(random_desc, bad_descriptors_name_the_column) {
     brc_context_destroy(ctx);
 }
 
+/* ---- multinomial ----------------------------------------------------------------------------------- */
+
+/* Both methods compile for sm_80 and sm_90a (kept to two kernels a target: CI time). */
+Test(random_compile, multinomial, .timeout = 600) {
+    setenv("BARACUDA_CACHE_DISABLE", "1", 1);
+    brc__cache_reset();
+    static const char *const arches[] = {"sm_80", "sm_90a"};
+    static const char *const texts[] = {"random(op=multinomial,dtype=f32,out=i64,replacement=1)",
+                                        "random(op=multinomial,dtype=bf16,out=i32,replacement=0)"};
+    for (int a = 0; a < 2; a++) {
+        brc_context *ctx = tu_offline(arches[a]);
+        for (int i = 0; i < 2; i++) {
+            brc_plan *p = NULL;
+            brc_status s = brc__plan_from_descriptor(ctx, texts[i], &p);
+            cr_expect_eq(s, BRC_STATUS_OK, "%s on %s: %s\n%s", texts[i], arches[a], brc_last_error(),
+                         brc_last_jit_log());
+            if (s) continue;
+            cr_expect_str_eq(brc_plan_descriptor(p), texts[i], "the descriptor round-trips");
+            cr_log_info("%s -> %s", texts[i], brc_plan_sku(p));
+            brc_plan_destroy(p);
+        }
+        brc_context_destroy(ctx);
+    }
+}
+
+Test(random_rules, multinomial_operands_and_counters) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_offline("sm_90");
+    brc_plan *p = NULL;
+    brc_random_desc d;
+    memset(&d, 0, sizeof d);
+    d.kind = BRC_RANDOM_MULTINOMIAL;
+    d.x = tu_mat(BRC_F32, 1024, 32000, 32000);
+    d.y = tu_mat(BRC_I64, 1024, 64, 64);
+    d.num_samples = 64;
+    d.replacement = 1;
+    cr_assert_eq(brc_random_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_eq(brc_random_counters(p), 1024 * 64 / 4);
+    cr_expect_str_eq(brc_plan_descriptor(p), "random(op=multinomial,dtype=f32,out=i64,replacement=1)");
+    cr_expect(strstr(brc_plan_sku(p), "multinomial,f32->i64,scan>") != NULL, "%s", brc_plan_sku(p));
+    tu_round_trip(ctx, p);
+    p = NULL;
+    d.replacement = 0;
+    cr_assert_eq(brc_random_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_eq(brc_random_counters(p), 1024 * 32000 / 4, "without replacement: a counter lane a category");
+    brc_plan_destroy(p);
+    p = NULL;
+    d.num_samples = 1025;
+    d.y = tu_mat(BRC_I64, 1024, 1025, 1025);
+    tu_expect_fail(brc_random_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "exceeds min(C = 32000, 1024)", p);
+    d.replacement = 2;
+    tu_expect_fail(brc_random_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "replacement = 2", p);
+    d.replacement = 1;
+    d.num_samples = 0;
+    tu_expect_fail(brc_random_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "num_samples = 0", p);
+    d.num_samples = 64;
+    tu_expect_fail(brc_random_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y must be [R, 64]", p);
+    d.y = tu_mat(BRC_F32, 1024, 64, 64);
+    tu_expect_fail(brc_random_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y has dtype f32", p);
+    d.y = tu_mat(BRC_I32, 1024, 64, 64);
+    d.x.dtype = BRC_I32;
+    tu_expect_fail(brc_random_plan(ctx, &d, NULL, &p), BRC_STATUS_UNSUPPORTED, "x has dtype i32", p);
+    int64_t s3[3] = {2, 3, 4};
+    brc_tensor_desc_contiguous(&d.x, BRC_F32, 3, s3);
+    tu_expect_fail(brc_random_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "x has rank 3", p);
+    d.x = tu_mat(BRC_F32, 1024, 32000, 32000);
+    d.y.strides[0] = 0;
+    tu_expect_fail(brc_random_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y has strides under which", p);
+    brc_context_destroy(ctx);
+}
+
 /* ---- validation rules ------------------------------------------------------------------------------ */
 
 Test(random_rules, bad_operands_are_named) {
@@ -178,9 +249,11 @@ Test(random_rules, bad_operands_are_named) {
 
 /* The layouts bench/bench_random.py mirrors with ctypes. */
 Test(random_desc, struct_layouts_match_the_benchmark) {
-    cr_expect_eq(sizeof(brc_random_desc), 576);
+    cr_expect_eq(sizeof(brc_random_desc), 592);
     cr_expect_eq(offsetof(brc_random_desc, y), 144);
     cr_expect_eq(offsetof(brc_random_desc, use_p), 552);
     cr_expect_eq(offsetof(brc_random_desc, a), 560);
+    cr_expect_eq(offsetof(brc_random_desc, num_samples), 576);
+    cr_expect_eq(offsetof(brc_random_desc, replacement), 584);
     cr_expect_eq(sizeof(brc_philox), 24);
 }
