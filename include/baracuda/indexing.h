@@ -88,13 +88,18 @@ extern "C" {
     X(INDEX_ADD, index_add, 4)                                                                   \
     X(EMBEDDING_BACKWARD, embedding_backward, 5)                                                 \
     X(MASKED_FILL, masked_fill, 6)                                                               \
-    X(ONE_HOT, one_hot, 7)
+    X(ONE_HOT, one_hot, 7)                                                                       \
+    X(INDEX_PUT, index_put, 8)                                                                   \
+    X(MASKED_SELECT, masked_select, 9)                                                           \
+    X(NONZERO, nonzero, 10)                                                                      \
+    X(EMBEDDING_BAG, embedding_bag, 11)                                                          \
+    X(EMBEDDING_BAG_BACKWARD, embedding_bag_backward, 12)
 
 typedef enum brc_index_kind {
 #define BRC_X_(N, n, num) BRC_INDEX_##N = num,
     BRC_INDEX_KINDS(BRC_X_)
 #undef BRC_X_
-    BRC_INDEX_KIND_COUNT_ = 8
+    BRC_INDEX_KIND_COUNT_ = 13
 } brc_index_kind;
 
 /* scatter's reduction. X(NAME, name, number); numbers frozen. */
@@ -103,16 +108,34 @@ typedef enum brc_index_kind {
     X(SUM, sum, 1)                                                                               \
     X(PROD, prod, 2)                                                                             \
     X(AMAX, amax, 3)                                                                             \
-    X(AMIN, amin, 4)
+    X(AMIN, amin, 4)                                                                             \
+    X(MEAN, mean, 5)
 
 typedef enum brc_index_reduce {
 #define BRC_X_(N, n, num) BRC_INDEX_REDUCE_##N = num,
     BRC_INDEX_REDUCES(BRC_X_)
 #undef BRC_X_
-    BRC_INDEX_REDUCE_COUNT_ = 5
+    BRC_INDEX_REDUCE_COUNT_ = 6
 } brc_index_reduce;
 
-/* Operands by kind: see the table above; descriptors a kind does not use are ignored. */
+/* embedding_bag's mode. X(NAME, name, number); numbers frozen (those of F.embedding_bag). */
+#define BRC_INDEX_BAG_MODES(X)                                                                   \
+    X(SUM, sum, 0)                                                                               \
+    X(MEAN, mean, 1)                                                                             \
+    X(MAX, max, 2)
+
+typedef enum brc_index_bag_mode {
+#define BRC_X_(N, n, num) BRC_INDEX_BAG_##N = num,
+    BRC_INDEX_BAG_MODES(BRC_X_)
+#undef BRC_X_
+    BRC_INDEX_BAG_MODE_COUNT_ = 3
+} brc_index_bag_mode;
+
+/* index_put takes at most this many index tensors. */
+#define BRC_INDEX_MAX_INDICES 4
+
+/* Operands by kind: see the table above; descriptors a kind does not use are ignored. The fields
+ * after atomic were added in 0.3.0 (a zeroed struct keeps the 0.2.0 behaviour). */
 typedef struct brc_index_desc {
     brc_index_kind kind;
     brc_tensor_desc x, index, src, y;
@@ -123,6 +146,15 @@ typedef struct brc_index_desc {
     int use_padding_idx;     /* embedding_backward: 1 zeroes the gradient row padding_idx */
     int64_t padding_idx;     /* 0 <= padding_idx < V (normalize negative values first) */
     int atomic;              /* embedding_backward: 1 takes the atomic (non-deterministic) path */
+    int exclude_self;        /* scatter with a reduction: 1 is torch's include_self = False */
+    int accumulate;          /* index_put: 0 stores, 1 adds */
+    int nindices;            /* index_put: 1 .. BRC_INDEX_MAX_INDICES */
+    brc_tensor_desc indices[BRC_INDEX_MAX_INDICES]; /* index_put */
+    brc_index_bag_mode mode; /* embedding_bag(_backward) */
+    brc_tensor_desc offsets; /* embedding_bag(_backward): rank 1 with 1-D input; rank 0 with 2-D input */
+    int include_last_offset; /* embedding_bag(_backward): offsets has B + 1 entries */
+    int use_per_sample_weights;          /* embedding_bag(_backward), mode sum */
+    brc_tensor_desc per_sample_weights; /* index's shape, the table's dtype */
 } brc_index_desc;
 
 /* Select a plan. prefs may be NULL; prefs.vector_width narrows the rows layout's vector (a power
@@ -147,6 +179,29 @@ BRC_API int brc_index_plan_deterministic(const brc_plan *plan);
  * kind needs, forbidden aliasing), MISALIGNED (err not 4-byte aligned), CUDA_ERROR. */
 BRC_API brc_status brc_index_run(const brc_plan *plan, const void *x, const void *index, const void *src, void *y,
                                  int32_t *err, brc_stream stream);
+
+/* Every device pointer a run may take (brc_index_run's five, and those of the kinds added in
+ * 0.3.0). Borrowed for the call; unused ones are ignored. */
+typedef struct brc_index_args {
+    const void *x, *index, *src;
+    void *y;
+    int32_t *err;
+    const void *indices[BRC_INDEX_MAX_INDICES]; /* index_put */
+    const void *offsets;            /* embedding_bag(_backward) with 1-D input */
+    const void *per_sample_weights; /* embedding_bag(_backward) with use_per_sample_weights */
+    void *argmax;                   /* embedding_bag max: written by the forward, read by the backward */
+    int64_t *count;                 /* masked_select, nonzero: the device int64 the count goes to */
+} brc_index_args;
+
+/* Enqueue on stream, for every kind. workspace: brc_plan_workspace_size(plan) bytes, 256-byte
+ * aligned (NULL when that is 0): scatter mean (a count per element of y), masked_select and
+ * nonzero (8 bytes a tile of 4096 elements), embedding_bag_backward mean (a count per bag).
+ * Errors: those of brc_index_run, and INVALID_ARGUMENT for a small or missing workspace,
+ * MISALIGNED (count not 8-byte aligned). brc_index_run is this call with the five pointers, no
+ * workspace and the other pointers NULL; it refuses (INVALID_ARGUMENT) a plan that needs more.
+ * Added in 0.3.0. */
+BRC_API brc_status brc_index_run_args(const brc_plan *plan, const brc_index_args *args, void *workspace,
+                                      size_t workspace_size, brc_stream stream);
 
 #ifdef __cplusplus
 }

@@ -16,11 +16,12 @@ typedef struct job {
 } job;
 
 ParameterizedTestParameters(index_compile, every_kind) {
-    static job jobs[] = {{90, 0}, {90, 1}, {80, 0}};
+    static job jobs[] = {{90, 0}, {90, 1}, {80, 0}, {90, 2}, {80, 2}};
     return cr_make_param_array(job, jobs, sizeof jobs / sizeof jobs[0]);
 }
 
-static const char *const variants[2][7] = {
+/* Part 2: the kinds added in 0.3.0, with the kernels each plan compiles. */
+static const char *const variants[3][7] = {
     {"index(op=gather,dtype=f32,index=i64,layout=generic,ix=32)",
      "index(op=index_select,dtype=bf16,index=i32,layout=rows,vec=8,tpr=64)",
      "index(op=scatter,dtype=bf16,index=i64,reduce=amax,layout=generic,ix=64)",
@@ -35,7 +36,15 @@ static const char *const variants[2][7] = {
      "index(op=embedding_backward,dtype=f32,index=i32,atomic=1,layout=rows,vec=4,tpr=128)",
      "index(op=embedding_backward,dtype=f64,index=i64,atomic=0)",
      "index(op=masked_fill,dtype=bf16,layout=rows,vec=8,tpr=64)"},
+    {"index(op=scatter,dtype=bf16,index=i64,reduce=mean,self=0,layout=generic,ix=32)",
+     "index(op=index_put,dtype=f32,index=i64,accumulate=1,layout=rows,vec=4,tpr=64)",
+     "index(op=masked_select,dtype=bf16)",
+     "index(op=nonzero,dtype=f32,index=i64)",
+     "index(op=embedding_bag,dtype=bf16,index=i32,mode=max,layout=rows,vec=8,tpr=128)",
+     "index(op=embedding_bag_backward,dtype=f32,index=i64,mode=mean)",
+     "index(op=embedding_bag_backward,dtype=bf16,index=i64,mode=max)"},
 };
+static const int nkernels[3][7] = {{1, 1, 1, 1, 1, 1, 1}, {1, 1, 1, 1, 2, 1, 1}, {4, 1, 3, 3, 1, 2, 2}};
 
 ParameterizedTest(job *j, index_compile, every_kind, .timeout = 900) {
     setenv("BARACUDA_CACHE_DISABLE", "1", 1); /* really compile */
@@ -54,7 +63,7 @@ ParameterizedTest(job *j, index_compile, every_kind, .timeout = 900) {
         const char *sku = brc_plan_sku(p);
         cr_expect(strstr(sku, "bespoke:index<") == sku && strstr(sku, arch), "%s", sku);
         cr_log_info("%s -> %s", text, sku);
-        kernels += strstr(text, "atomic=1") ? 2 : 1;
+        kernels += nkernels[j->part][i];
         brc_plan_destroy(p);
     }
     brc_jit_stats st;
