@@ -135,6 +135,50 @@ template <int RED, class C> __device__ __forceinline__ C red_identity() {
     } else return C(0);
 }
 
+// p[0 .. N) += v[0 .. N) for a 16-byte-aligned (N * sizeof(T) bytes) run: on sm_90, one vector
+// reduction (red.global.add.v4.f32, .v4.bf16x2 / .f16x2: each element rounded to T as it is added,
+// the addends first rounded to T); elsewhere, and for other types, one atomic per element.
+template <class T, int N> __device__ __forceinline__ void red_add_vec(T* p, const typename io<T>::C* v) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if constexpr (is_same_<T, float>::v && N == 4) {
+        asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};" ::"l"(p), "f"(v[0]), "f"(v[1]), "f"(v[2]),
+                     "f"(v[3])
+                     : "memory");
+        return;
+    } else if constexpr (is_same_<T, float>::v && N == 2) {
+        asm volatile("red.global.add.v2.f32 [%0], {%1, %2};" ::"l"(p), "f"(v[0]), "f"(v[1]) : "memory");
+        return;
+    } else if constexpr ((is_same_<T, bf16>::v || is_same_<T, f16>::v) && (N == 8 || N == 4 || N == 2)) {
+        u32 w[N / 2];
+#pragma unroll
+        for (int i = 0; i < N / 2; i++)
+            w[i] = (u32)io<T>::store(v[2 * i]).b | ((u32)io<T>::store(v[2 * i + 1]).b << 16);
+        if constexpr (is_same_<T, bf16>::v) {
+            if constexpr (N == 8)
+                asm volatile("red.global.add.noftz.v4.bf16x2 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(w[0]), "r"(w[1]),
+                             "r"(w[2]), "r"(w[3])
+                             : "memory");
+            else if constexpr (N == 4)
+                asm volatile("red.global.add.noftz.v2.bf16x2 [%0], {%1, %2};" ::"l"(p), "r"(w[0]), "r"(w[1]) : "memory");
+            else
+                asm volatile("red.global.add.noftz.bf16x2 [%0], %1;" ::"l"(p), "r"(w[0]) : "memory");
+        } else {
+            if constexpr (N == 8)
+                asm volatile("red.global.add.noftz.v4.f16x2 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(w[0]), "r"(w[1]),
+                             "r"(w[2]), "r"(w[3])
+                             : "memory");
+            else if constexpr (N == 4)
+                asm volatile("red.global.add.noftz.v2.f16x2 [%0], {%1, %2};" ::"l"(p), "r"(w[0]), "r"(w[1]) : "memory");
+            else
+                asm volatile("red.global.add.noftz.f16x2 [%0], %1;" ::"l"(p), "r"(w[0]) : "memory");
+        }
+        return;
+    }
+#endif
+#pragma unroll
+    for (int i = 0; i < N; i++) atomic_red<1, T>(p + i, v[i]);
+}
+
 template <class K> __device__ __forceinline__ i64 ix_index(const ix_args& a, i64 ok) {
     return (i64) static_cast<const typename K::IT*>(a.pk)[ok];
 }
@@ -268,6 +312,11 @@ template <class K> __device__ __forceinline__ void ix_rows(const ix_args& a) {
                         else
 #pragma unroll
                             for (int e = 0; e < VEC; e++) qrow[j * VEC + e] = v.v[e];
+                    } else if (K::RED == 1 && al) {
+                        C x[VEC];
+#pragma unroll
+                        for (int e = 0; e < VEC; e++) x[e] = io<T>::load(v.v[e]) * convert<C>(a.value);
+                        red_add_vec<T, VEC>(qrow + j * VEC, x);
                     } else {
 #pragma unroll
                         for (int e = 0; e < VEC; e++) {
@@ -441,20 +490,32 @@ template <class K> __device__ __forceinline__ void emb_bwd_det(const ix_args& a)
 
 
 // ---- stream compaction: masked_select (RED 0) and nonzero (RED 1) -----------------------------------
-// Three launches over tiles of 256 threads x CI consecutive elements: count each tile's selected
-// elements (OP 7), an exclusive scan of the tile counts by one CTA that also writes the total to
-// the device count (OP 8), and the write (OP 9): each thread re-reads its CI elements, a block scan
-// of the per-thread counts gives each its place, and it writes its selected elements in order. So
-// the output is in row-major order of the input, with no atomics. The flag source (the mask, or x
-// for nonzero) is read twice; masked_select reads x once, in the write pass.
+// Three launches over tiles of 256 threads x CI elements: count each tile's selected elements (OP 7),
+// an exclusive scan of the tile counts by one CTA that also writes the total to the device count
+// (OP 8), and the write (OP 9). A warp owns 32 * CI consecutive elements of its tile and reads them
+// 32 at a time (lane l, step i: element 32 i + l, coalesced); in the write pass the ballots of the
+// steps and a scan of the 8 warp totals give every selected element its place, so each step's
+// selected elements go to consecutive output rows (coalesced stores), in row-major order of the
+// input, with no atomics. The flag source (the mask, or x for nonzero) is read twice; masked_select
+// reads x once, in the write pass. Index math is 32-bit when the element count allows.
 // Operands: masked_select: K = mask (str[2]), Q = x (str[1]), P = y (1-D, stride a.row); nonzero:
 // Q = x over its own dims (not merged: the coordinates are the output), P = y [count, rank]
 // (strides a.qi, a.row).
 enum { CI = 16, CT = 256 * CI };
 
+// The offset of element e in operand o (a.aligned: dense, the offset is e).
 template <class K> __device__ __forceinline__ i64 cp_off(const ix_args& a, int o, i64 e) {
-    if (a.nd == 1) return e * a.str[o][0];
+    if (a.aligned || a.nd == 1) return a.aligned ? e : e * a.str[o][0];
     i64 off = 0;
+    if (a.n <= 0x7fffffff) {
+        u32 r = (u32)e;
+        for (int d = (int)a.nd - 1; d >= 0; d--) {
+            const u32 s = (u32)a.shape[d], q = r / s;
+            off += (i64)(r - q * s) * a.str[o][d];
+            r = q;
+        }
+        return off;
+    }
     for (int d = (int)a.nd - 1; d >= 0; d--) {
         const i64 q = e / a.shape[d];
         off += (e - q * a.shape[d]) * a.str[o][d];
@@ -463,70 +524,50 @@ template <class K> __device__ __forceinline__ i64 cp_off(const ix_args& a, int o
     return off;
 }
 
-// The flags of this thread's CI elements (bit i: element base + i), as a mask.
-template <class K> __device__ __forceinline__ unsigned cp_flags(const ix_args& a, i64 base) {
+// The flags of this lane's CI elements (bit i: element chunk + 32 i + lane).
+template <class K> __device__ __forceinline__ unsigned cp_flags(const ix_args& a, i64 chunk, int lane) {
     unsigned f = 0;
-    const int o = K::RED == 0 ? 2 : 1;
     if constexpr (K::RED == 0) {
         const u8* m = static_cast<const u8*>(a.pk);
-        if (a.aligned && base + CI <= a.n) {  // contiguous and 16-byte aligned: one vector
-            const uint4 v = *reinterpret_cast<const uint4*>(m + base);
-            const unsigned w[4] = {v.x, v.y, v.z, v.w};
+        u8 v[CI];
 #pragma unroll
-            for (int i = 0; i < CI; i++) f |= ((w[i >> 2] >> ((i & 3) * 8)) & 0xffu) ? 1u << i : 0u;
-            return f;
+        for (int i = 0; i < CI; i++) {
+            const i64 e = chunk + 32 * i + lane;
+            v[i] = e < a.n ? m[cp_off<K>(a, 2, e)] : 0;
         }
-        for (int i = 0; i < CI && base + i < a.n; i++) f |= m[cp_off<K>(a, o, base + i)] ? 1u << i : 0u;
+#pragma unroll
+        for (int i = 0; i < CI; i++) f |= v[i] ? 1u << i : 0u;
     } else {
         typedef typename K::T T;
         typedef typename io<T>::C C;
         const T* x = static_cast<const T*>(a.pq);
-        if (a.aligned && base + CI <= a.n) {
-            typedef vec<T, (16 / sizeof(T) < CI ? 16 / sizeof(T) : CI)> V;
-            enum { VN = sizeof(V) / sizeof(T) };
+        T v[CI];
 #pragma unroll
-            for (int i = 0; i < CI; i += VN) {
-                const V v = *reinterpret_cast<const V*>(x + base + i);
-#pragma unroll
-                for (int j = 0; j < VN; j++) f |= io<T>::load(v.v[j]) != C(0) ? 1u << (i + j) : 0u;
-            }
-            return f;
+        for (int i = 0; i < CI; i++) {
+            const i64 e = chunk + 32 * i + lane;
+            v[i] = e < a.n ? x[cp_off<K>(a, 1, e)] : T();
         }
-        for (int i = 0; i < CI && base + i < a.n; i++)
-            f |= io<T>::load(x[cp_off<K>(a, o, base + i)]) != C(0) ? 1u << i : 0u;
+#pragma unroll
+        for (int i = 0; i < CI; i++) f |= io<T>::load(v[i]) != C(0) ? 1u << i : 0u;
     }
     return f;
 }
 
-// Exclusive block scan of one int a thread over 256 threads; *total gets the sum.
-__device__ __forceinline__ int block_scan256(int v, int* total) {
-    __shared__ int ws[8];
-    const int lane = (int)threadIdx.x & 31, warp = (int)threadIdx.x >> 5;
-    int inc = v;
-#pragma unroll
-    for (int s = 1; s < 32; s <<= 1) {
-        const int t = __shfl_up_sync(0xffffffffu, inc, s);
-        if (lane >= s) inc += t;
-    }
-    if (lane == 31) ws[warp] = inc;
-    __syncthreads();
-    int before = 0, tot = 0;
-#pragma unroll
-    for (int w = 0; w < 8; w++) {
-        before += w < warp ? ws[w] : 0;
-        tot += ws[w];
-    }
-    __syncthreads();
-    *total = tot;
-    return before + inc - v;
-}
-
 template <class K> __device__ __forceinline__ void cp_count(const ix_args& a) {
-    const i64 base = (i64)blockIdx.x * CT + (i64)threadIdx.x * CI;
-    const int c = base < a.n ? __popc(cp_flags<K>(a, base)) : 0;
-    int tot;
-    block_scan256(c, &tot);
-    if (threadIdx.x == 0) static_cast<i64*>(a.pc)[blockIdx.x] = tot;
+    __shared__ int wt[8];
+    const int lane = (int)threadIdx.x & 31, warp = (int)threadIdx.x >> 5;
+    const i64 chunk = (i64)blockIdx.x * CT + (i64)warp * 32 * CI;
+    int c = __popc(cp_flags<K>(a, chunk, lane));
+#pragma unroll
+    for (int s = 16; s > 0; s >>= 1) c += __shfl_xor_sync(0xffffffffu, c, s);
+    if (lane == 0) wt[warp] = c;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        i64 t = 0;
+#pragma unroll
+        for (int w = 0; w < 8; w++) t += wt[w];
+        static_cast<i64*>(a.pc)[blockIdx.x] = t;
+    }
 }
 
 // One CTA of 256 threads: the tile counts become exclusive offsets; the total goes to pcount.
@@ -535,7 +576,6 @@ template <class K> __device__ __forceinline__ void cp_scan(const ix_args& a) {
     const i64 m = a.m, per = (m + 255) / 256, lo = (i64)threadIdx.x * per;
     i64 s = 0;
     for (i64 i = lo; i < lo + per && i < m; i++) s += t[i];
-    // Exclusive scan of the 64-bit sums (as two passes of 32-bit scans would not be exact).
     __shared__ i64 sums[256];
     sums[threadIdx.x] = s;
     __syncthreads();
@@ -556,33 +596,50 @@ template <class K> __device__ __forceinline__ void cp_scan(const ix_args& a) {
 
 template <class K> __device__ __forceinline__ void cp_write(const ix_args& a) {
     typedef typename K::T T;
-    const i64 base = (i64)blockIdx.x * CT + (i64)threadIdx.x * CI;
-    unsigned f = base < a.n ? cp_flags<K>(a, base) : 0u;
-    int tot;
-    i64 pos = static_cast<const i64*>(a.pc)[blockIdx.x] + block_scan256(__popc(f), &tot);
-    T* y = static_cast<T*>(a.pp);
-    if constexpr (K::RED == 0) {
-        const T* x = static_cast<const T*>(a.pq);
-        while (f) {
-            const int i = __ffs(f) - 1;
-            f &= f - 1;
-            y[pos++ * a.row] = x[cp_off<K>(a, 1, base + i)];
-        }
-    } else {
-        typedef typename K::IT IT;
-        IT* out = static_cast<IT*>(a.pp);
-        const int nd = (int)a.nd;
-        while (f) {
-            const int i = __ffs(f) - 1;
-            f &= f - 1;
-            i64 e = base + i;
-            for (int d = nd - 1; d >= 0; d--) {
-                const i64 q = e / a.shape[d];
-                out[pos * a.qi + d * a.row] = (IT)(e - q * a.shape[d]);
-                e = q;
+    __shared__ int wt[8];
+    const int lane = (int)threadIdx.x & 31, warp = (int)threadIdx.x >> 5;
+    const i64 chunk = (i64)blockIdx.x * CT + (i64)warp * 32 * CI;
+    const unsigned f = cp_flags<K>(a, chunk, lane), lt = (1u << lane) - 1u;
+    unsigned b[CI];
+    int tot = 0;
+#pragma unroll
+    for (int i = 0; i < CI; i++) {
+        b[i] = __ballot_sync(0xffffffffu, (f >> i) & 1u);
+        tot += __popc(b[i]);
+    }
+    if (lane == 0) wt[warp] = tot;
+    __syncthreads();
+    i64 pos = static_cast<const i64*>(a.pc)[blockIdx.x];
+#pragma unroll
+    for (int w = 0; w < 8; w++) pos += w < warp ? wt[w] : 0;
+    const bool small = a.n <= 0x7fffffff;
+#pragma unroll
+    for (int i = 0; i < CI; i++) {
+        if ((f >> i) & 1u) {
+            const i64 p = pos + __popc(b[i] & lt), e = chunk + 32 * i + lane;
+            if constexpr (K::RED == 0) {
+                static_cast<T*>(a.pp)[p * a.row] = static_cast<const T*>(a.pq)[cp_off<K>(a, 1, e)];
+            } else {
+                typedef typename K::IT IT;
+                IT* out = static_cast<IT*>(a.pp) + p * a.qi;
+                if (small) {
+                    u32 r = (u32)e;
+                    for (int d = (int)a.nd - 1; d >= 0; d--) {
+                        const u32 s = (u32)a.shape[d], q = r / s;
+                        out[d * a.row] = (IT)(r - q * s);
+                        r = q;
+                    }
+                } else {
+                    i64 r = e;
+                    for (int d = (int)a.nd - 1; d >= 0; d--) {
+                        const i64 q = r / a.shape[d];
+                        out[d * a.row] = (IT)(r - q * a.shape[d]);
+                        r = q;
+                    }
+                }
             }
-            pos++;
         }
+        pos += __popc(b[i]);
     }
 }
 
@@ -638,10 +695,14 @@ template <class K> __device__ __forceinline__ void index_put(const ix_args& a) {
             for (i64 j = tr; j < cpr; j += TPR) {
                 if (a.aligned) {
                     const V v = *reinterpret_cast<const V*>(S + os + j * VEC);
-                    if constexpr (K::RED == 0) *reinterpret_cast<V*>(Y + oy + j * VEC) = v;
-                    else
+                    if constexpr (K::RED == 0) {
+                        *reinterpret_cast<V*>(Y + oy + j * VEC) = v;
+                    } else {
+                        typename io<T>::C x[VEC];
 #pragma unroll
-                        for (int e = 0; e < VEC; e++) ip_put<K>(Y + oy + j * VEC + e, &v.v[e]);
+                        for (int e = 0; e < VEC; e++) x[e] = io<T>::load(v.v[e]);
+                        red_add_vec<T, VEC>(Y + oy + j * VEC, x);
+                    }
                 } else {
 #pragma unroll
                     for (int e = 0; e < VEC; e++) ip_put<K>(Y + oy + j * VEC + e, S + os + j * VEC + e);
@@ -675,7 +736,8 @@ template <class K> __device__ __forceinline__ void index_put(const ix_args& a) {
 // The bag of 2-D input b is positions [b L, b L + L); with offsets, [off[b], off[b + 1]) (the last
 // one ends at N unless include_last_offset), clamped to [0, N] (offsets outside it, or decreasing,
 // set the error flag). Positions with an out-of-range index (flagged) or padding_idx do not count.
-// Sums accumulate in the compute type (f32 for halves) in position order, four rows in flight.
+// Sums accumulate in the compute type (f32 for halves) in position order, U rows in flight (8 for
+// 2-byte types, whose 16-byte vectors carry fewer bytes a load; else 4).
 template <class K> __device__ __forceinline__ void bag_range(const ix_args& a, i64 b, i64* s, i64* e, bool flag) {
     if (a.nb > 0) {
         *s = b * a.nb, *e = *s + a.nb;
@@ -695,7 +757,7 @@ template <class K> __device__ __forceinline__ void embedding_bag(const ix_args& 
     typedef typename K::T T;
     typedef typename K::IT IT;
     typedef typename io<T>::C C;
-    enum { VEC = K::VEC, TPR = K::TPR, RPB = 256 / K::TPR, U = 4, MODE = K::RED };
+    enum { VEC = K::VEC, TPR = K::TPR, RPB = 256 / K::TPR, U = sizeof(T) <= 2 ? 8 : 4, MODE = K::RED };
     typedef vec<T, VEC> V;
     const T* W = static_cast<const T*>(a.pq);
     const T* PSW = static_cast<const T*>(a.pw);

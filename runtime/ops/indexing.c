@@ -94,7 +94,7 @@ typedef struct ix_impl {
     int kind, nunits, deterministic;
     size_t esize;
     ix_unit u[4];
-    bool contig;      /* masked_select / nonzero: the flag source is dense row-major (vector reads) */
+    bool contig;      /* masked_select / nonzero: x (and the mask) dense row-major: offsets are indices */
     size_t workspace; /* bytes */
     bool y_is_x_ok; /* masked_fill: x and y have the same strides */
 } ix_impl;
@@ -649,7 +649,7 @@ static brc_status plan_compact(brc_context *ctx, const brc_index_desc *d, ix_spe
         merge(&w, &tmp);
         a = tmp.a;
         a.row = y->strides[0];
-        im->contig = a.nd == 1 && a.str[2][0] == 1;
+        im->contig = a.nd == 0 || (a.nd == 1 && a.str[2][0] == 1 && a.str[1][0] == 1);
     }
     a.n = n, a.m = tiles, a.skip = -1;
     for (int i = 0; i < 3; i++) im->u[i].a = a;
@@ -1359,10 +1359,7 @@ static brc_status run_units(const brc_plan *plan, const brc_index_args *args, vo
         a.aligned = (!a.pp || (uintptr_t)a.pp % vb == 0) && (!a.pq || (uintptr_t)a.pq % vb == 0);
         if (owner) a.aligned = u->vec_ok && (uintptr_t)a.pp % vb == 0;
         if (u->op == OP_BAG) a.aligned = a.aligned && u->vec_ok;
-        if (is_compact(u->op)) {
-            const void *flags = u->red ? a.pq : a.pk;
-            a.aligned = im->contig && (uintptr_t)flags % 16 == 0;
-        }
+        if (is_compact(u->op)) a.aligned = im->contig; /* here: dense, an element's offset is its index */
         unsigned grid = u->grid;
         if (grid_override && !owner && !is_compact(u->op) && u->op != OP_BAG_COUNT) grid = grid_override;
         void *kargs[1] = {&a};
