@@ -49,7 +49,7 @@ struct ix_args {
     void* pcount;      // compaction: the device int64 count
     const void* pks[4];// index_put: the index tensors
     i64 m;             // index_put: index tensors; bag: bags B; compaction: tiles
-    i64 nb;            // index_put: broadcast (B) dims; bag: the fixed bag size L (0: offsets)
+    i64 nb;            // index_put: broadcast (B) dims; bag: L, the bag size of 2-D input (po NULL)
     i64 npos;          // bag: positions N
     i64 lastoff;       // bag: include_last_offset
     i64 ostr;          // bag: offsets' stride
@@ -363,7 +363,7 @@ enum { EB_ROWS = 64, EB_CAP = 4096, EB_BAG_CAP = 2048 };
 
 // The bag of position n (offsets mode: the last bag whose offset is <= n), or -1 for none.
 template <class K> __device__ __forceinline__ i64 bag_of(const ix_args& a, i64 n) {
-    if (a.nb > 0) return n / a.nb;
+    if (!a.po) return n / a.nb;  // 2-D input (no positions when L = 0)
     const typename K::IT* off = static_cast<const typename K::IT*>(a.po);
     if (a.m == 0 || (i64)off[0] > n) return -1;
     if (a.lastoff && (i64)off[a.m * a.ostr] <= n) return -1;
@@ -377,7 +377,7 @@ template <class K> __device__ __forceinline__ i64 bag_of(const ix_args& a, i64 n
 }
 // The offset of position n in a bag operand with strides s (2-D input: [n / L, n % L]).
 __device__ __forceinline__ i64 bag_pos_off(const ix_args& a, const i64* s, i64 n) {
-    return a.nb > 0 ? (n / a.nb) * s[0] + (n % a.nb) * s[1] : n * s[0];
+    return !a.po ? (n / a.nb) * s[0] + (n % a.nb) * s[1] : n * s[0];
 }
 
 template <class K> __device__ __forceinline__ void emb_bwd_det(const ix_args& a) {
@@ -739,7 +739,7 @@ template <class K> __device__ __forceinline__ void index_put(const ix_args& a) {
 // Sums accumulate in the compute type (f32 for halves) in position order, U rows in flight (8 for
 // 2-byte types, whose 16-byte vectors carry fewer bytes a load; else 4).
 template <class K> __device__ __forceinline__ void bag_range(const ix_args& a, i64 b, i64* s, i64* e, bool flag) {
-    if (a.nb > 0) {
+    if (!a.po) {  // 2-D input: bags of a.nb positions
         *s = b * a.nb, *e = *s + a.nb;
         return;
     }

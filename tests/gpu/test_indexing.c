@@ -1376,3 +1376,47 @@ Test(index, new_kinds_run_errors, .init = setup, .fini = teardown, .timeout = 12
     brc_plan_destroy(p);
     ht_free(&x), ht_free(&y), ht_free(&mk);
 }
+
+/* Bags of no positions (2-D input [3, 0]): zeros, argmax -1; the backward writes zeros. */
+Test(index, embedding_bag_without_positions, .init = setup, .fini = teardown, .timeout = 120) {
+    int64_t ws[2] = {50, 8}, is[2] = {3, 0}, ys[2] = {3, 8};
+    ht w = ht_new(BRC_F32, 2, ws, CONTIG), ix = ht_new(BRC_I64, 2, is, CONTIG), y = ht_new(BRC_F32, 2, ys, CONTIG);
+    uint64_t rng = 3;
+    fill(&w, &rng);
+    up(&y);
+    for (int mode = 0; mode < 3; mode++) {
+        CUdeviceptr am = dalloc(3 * 8 * 8);
+        brc_index_desc d = {.kind = BRC_INDEX_EMBEDDING_BAG, .x = w.t, .index = ix.t, .y = y.t,
+                            .mode = (brc_index_bag_mode)mode};
+        brc_index_args a = {.x = dptr(&w), .index = dptr(&ix), .y = dptr(&y), .argmax = (void *)(uintptr_t)am};
+        brc_plan *p = plan_run_args(&d, &a, "embedding_bag of empty bags");
+        down(&y);
+        long bad = 0;
+        for (size_t e = 0; e < y.b.n; e++) bad += tu_buf_at(&y.b, e) != 0;
+        cr_expect_eq(bad, 0, "mode %d: empty bags give 0", mode);
+        if (mode == 2) {
+            int64_t amh[24];
+            cr_assert_eq(brc__cu()->cuMemcpyDtoH(amh, am, sizeof amh), CUDA_SUCCESS);
+            long nm = 0;
+            for (int q = 0; q < 24; q++) nm += amh[q] != -1;
+            cr_expect_eq(nm, 0, "argmax of an empty bag is -1");
+        }
+        brc_plan_destroy(p);
+        ht dw = ht_new(BRC_F32, 2, ws, CONTIG);
+        up(&dw);
+        brc_index_desc db = {.kind = BRC_INDEX_EMBEDDING_BAG_BACKWARD, .src = y.t, .index = ix.t, .y = dw.t,
+                             .mode = (brc_index_bag_mode)mode};
+        brc_index_args ab = {.src = dptr(&y), .index = dptr(&ix), .y = dptr(&dw), .argmax = (void *)(uintptr_t)am};
+        p = plan_run_args(&db, &ab, "embedding_bag_backward of empty bags");
+        down(&dw);
+        bad = 0;
+        for (size_t e = 0; e < dw.b.n; e++) bad += tu_buf_at(&dw.b, e) != 0;
+        cr_expect_eq(bad, 0, "mode %d: dweight is all zeros", mode);
+        brc_plan_destroy(p);
+        ht_free(&dw);
+        brc__cu()->cuMemFree(am);
+        memset(y.b.h, 0xff, y.b.n * 4);
+        up(&y);
+    }
+    ht_free(&w), ht_free(&ix), ht_free(&y);
+}
