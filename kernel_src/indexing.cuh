@@ -736,8 +736,8 @@ template <class K> __device__ __forceinline__ void index_put(const ix_args& a) {
 // The bag of 2-D input b is positions [b L, b L + L); with offsets, [off[b], off[b + 1]) (the last
 // one ends at N unless include_last_offset), clamped to [0, N] (offsets outside it, or decreasing,
 // set the error flag). Positions with an out-of-range index (flagged) or padding_idx do not count.
-// Sums accumulate in the compute type (f32 for halves) in position order, U rows in flight (8 for
-// 2-byte types, whose 16-byte vectors carry fewer bytes a load; else 4).
+// Sums accumulate in the compute type (f32 for halves) in position order, U = 4 rows in flight (8
+// for 2-byte types was measured 1.8x slower on the H100: docs/indexing.md).
 template <class K> __device__ __forceinline__ void bag_range(const ix_args& a, i64 b, i64* s, i64* e, bool flag) {
     if (!a.po) {  // 2-D input: bags of a.nb positions
         *s = b * a.nb, *e = *s + a.nb;
@@ -757,7 +757,7 @@ template <class K> __device__ __forceinline__ void embedding_bag(const ix_args& 
     typedef typename K::T T;
     typedef typename K::IT IT;
     typedef typename io<T>::C C;
-    enum { VEC = K::VEC, TPR = K::TPR, RPB = 256 / K::TPR, U = sizeof(T) <= 2 ? 8 : 4, MODE = K::RED };
+    enum { VEC = K::VEC, TPR = K::TPR, RPB = 256 / K::TPR, U = 4, MODE = K::RED };
     typedef vec<T, VEC> V;
     const T* W = static_cast<const T*>(a.pq);
     const T* PSW = static_cast<const T*>(a.pw);
