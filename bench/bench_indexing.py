@@ -11,6 +11,12 @@ Cases (bf16 and f32, i64 indices):
   gather         x [8192, 8192] along dim 1, index [8192, 4096]; along dim 0, index [4096, 8192]
   embedding_bwd  dy [32768, 4096] into [32000, 4096] (deterministic, and atomic)
   index_add      y [32000, 4096] += src [32768, 4096] along dim 0 (atomic)
+  masked_select  x [8192, 8192] (2^26 elements) by a random bool mask of density 1/2
+  nonzero        x [8192, 8192] with half its elements zero (i64 coordinates [n, 2])
+  embedding_bag  table [32000, 1024], 4096 bags of 32 (2-D input), modes sum, mean, max
+  index_put      y [32000, 1024], y[ix] += v with 131072 random rows (accumulate=True)
+masked_select / nonzero: ours writes the count to device memory (no synchronization); torch's
+synchronizes to size its output (that is part of what it costs a caller, so it is timed).
 (--quick: small versions.) Each op is timed with CUDA events (bench_elementwise.time_us). Before timing
 our output is poisoned, computed once and checked against PyTorch's (copies: torch.equal; the adds:
 relative L2 error). GB/s counts the bytes the op must move: gathered rows read once and written once,
@@ -30,21 +36,36 @@ from bench_elementwise import (TensorDesc, Lib, time_us, WARMUP, REPS, REPEATS, 
 
 BRC_DTYPE = {"f32": 0, "bf16": 3, "i32": 9, "i64": 10}
 TORCH_DTYPE = {"f32": torch.float32, "bf16": torch.bfloat16}
-KIND = {"gather": 0, "index_select": 1, "embedding": 2, "scatter": 3, "index_add": 4, "embedding_backward": 5}
+KIND = {"gather": 0, "index_select": 1, "embedding": 2, "scatter": 3, "index_add": 4, "embedding_backward": 5,
+        "index_put": 8, "masked_select": 9, "nonzero": 10, "embedding_bag": 11, "embedding_bag_backward": 12}
+BAG_MODE = {"sum": 0, "mean": 1, "max": 2}
 DTYPES = ["bf16", "f32"]
-OPS = ["embedding", "index_select", "gather", "embedding_backward", "index_add"]
+OPS = ["embedding", "index_select", "gather", "embedding_backward", "index_add", "masked_select", "nonzero",
+       "embedding_bag", "index_put"]
 
 
 class IndexDesc(ctypes.Structure):
     _fields_ = [("kind", ctypes.c_int), ("x", TensorDesc), ("index", TensorDesc), ("src", TensorDesc),
                 ("y", TensorDesc), ("dim", ctypes.c_int), ("reduce", ctypes.c_int), ("value", ctypes.c_double),
                 ("num_classes", ctypes.c_int64), ("use_padding_idx", ctypes.c_int), ("padding_idx", ctypes.c_int64),
-                ("atomic", ctypes.c_int)]
+                ("atomic", ctypes.c_int), ("exclude_self", ctypes.c_int), ("accumulate", ctypes.c_int),
+                ("nindices", ctypes.c_int), ("indices", TensorDesc * 4), ("mode", ctypes.c_int), ("offsets", TensorDesc),
+                ("include_last_offset", ctypes.c_int), ("use_per_sample_weights", ctypes.c_int),
+                ("per_sample_weights", TensorDesc)]
+
+
+class IndexArgs(ctypes.Structure):
+    _fields_ = [("x", ctypes.c_void_p), ("index", ctypes.c_void_p), ("src", ctypes.c_void_p), ("y", ctypes.c_void_p),
+                ("err", ctypes.c_void_p), ("indices", ctypes.c_void_p * 4), ("offsets", ctypes.c_void_p),
+                ("per_sample_weights", ctypes.c_void_p), ("argmax", ctypes.c_void_p), ("count", ctypes.c_void_p)]
 
 
 # The C layout, as tests/host/test_indexing_host.c checks it with sizeof and offsetof.
-assert ctypes.sizeof(IndexDesc) == 600 and IndexDesc.dim.offset == 552 and IndexDesc.value.offset == 560
+assert ctypes.sizeof(IndexDesc) == 1440 and IndexDesc.dim.offset == 552 and IndexDesc.value.offset == 560
 assert IndexDesc.padding_idx.offset == 584 and IndexDesc.atomic.offset == 592
+assert IndexDesc.indices.offset == 608 and IndexDesc.mode.offset == 1152 and IndexDesc.offsets.offset == 1160
+assert IndexDesc.per_sample_weights.offset == 1304
+assert ctypes.sizeof(IndexArgs) == 104 and IndexArgs.count.offset == 96
 
 _vp, _i32, _pp = ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p)
 
@@ -53,13 +74,16 @@ class Baracuda(Lib):
     SIGS = {
         "brc_index_plan": (_i32, [_vp, ctypes.POINTER(IndexDesc), _vp, _pp]),
         "brc_index_run": (_i32, [_vp, _vp, _vp, _vp, _vp, _vp, _vp]),
+        "brc_index_run_args": (_i32, [_vp, ctypes.POINTER(IndexArgs), _vp, ctypes.c_size_t, _vp]),
+        "brc_plan_workspace_size": (ctypes.c_size_t, [_vp]),
     }
 
     @staticmethod
     def desc(t):
         """The descriptor of a torch tensor (its own strides)."""
         d = TensorDesc()
-        d.dtype = {torch.float32: 0, torch.bfloat16: 3, torch.int32: 9, torch.int64: 10}[t.dtype]
+        d.dtype = {torch.float32: 0, torch.bfloat16: 3, torch.int32: 9, torch.int64: 10, torch.bool: 12,
+                   torch.uint8: 7}[t.dtype]
         d.rank = t.dim()
         for i in range(t.dim()):
             d.shape[i], d.strides[i] = t.shape[i], t.stride(i)
@@ -74,6 +98,10 @@ def cases(quick):
         "gather": [((8192 // s, 8192), 1, (8192 // s, 4096)), ((8192 // s, 8192), 0, (4096 // s, 8192))],
         "embedding_backward": [((32000 // s, 4096), 32768 // s, 0), ((32000 // s, 4096), 32768 // s, 1)],
         "index_add": [((32000 // s, 4096), 32768 // s)],
+        "masked_select": [(8192 // s, 8192)],
+        "nonzero": [(8192 // s, 8192)],
+        "embedding_bag": [((32000 // s, 1024), 4096 // s, 32, m) for m in ("sum", "mean", "max")],
+        "index_put": [((32000 // s, 1024), 131072 // s)],
     }
 
 
@@ -84,18 +112,29 @@ class Bench:
         self.rows, self.failures = [], []
 
     def measure(self, op, shape, dtype, direction, nbytes, d, ptrs, out, ref, torch_cands, exact, note="",
-                poison=True):
+                poison=True, check=None):
+        """ptrs: brc_index_run's four pointers, or an IndexArgs (run through brc_index_run_args with the
+        plan's workspace). check: a function of nothing that raises when our output is wrong (instead of
+        comparing out with ref)."""
         lib, brc = self.brc.lib, self.brc
         plan = brc.plan("brc_index_plan", d, self.ctx)
         try:
             sku = lib.brc_plan_sku(plan).decode()
-            run = lambda: brc.check(lib.brc_index_run(plan, *ptrs, None, self.stream), op)
+            if isinstance(ptrs, IndexArgs):
+                wsz = lib.brc_plan_workspace_size(plan)
+                ws = torch.empty(max(wsz, 1), dtype=torch.uint8, device="cuda")
+                run = lambda: brc.check(lib.brc_index_run_args(plan, ctypes.byref(ptrs), ws.data_ptr(), wsz,
+                                                               self.stream), op)
+            else:
+                run = lambda: brc.check(lib.brc_index_run(plan, *ptrs, None, self.stream), op)
             if poison:  # not for in-place updates
-                out.fill_(float("nan"))
+                out.fill_(float("nan") if out.is_floating_point() else -1)
             run()
             torch.cuda.synchronize()
             tag = f"{op} {dtype} {shape}"
-            if exact:
+            if check is not None:
+                check()
+            elif exact:
                 if not torch.equal(out, ref):
                     raise AssertionError(f"{tag}: differs from PyTorch")
             else:
@@ -173,6 +212,66 @@ class Bench:
             self.measure(op, (V, C, N), dtype, "fwd", 3 * N * C * es + N * 8, d,
                          (None, ix.data_ptr(), src.data_ptr(), y.data_ptr()), y, ref,
                          [("y2.index_add_(0, ix, src)", lambda: y2.index_add_(0, ix, src))], False, poison=False)
+
+        elif op == "masked_select":
+            R, C = case
+            x = rand(R, C)
+            mask = torch.rand(R, C, device="cuda", generator=g) < 0.5
+            y = torch.empty(R * C, dtype=td, device="cuda")
+            cnt = torch.empty(1, dtype=torch.int64, device="cuda")
+            d = IndexDesc(kind=KIND[op], x=D(x), index=D(mask), y=D(y))
+            a = IndexArgs(x=x.data_ptr(), index=mask.data_ptr(), y=y.data_ptr(), count=cnt.data_ptr())
+            ref = torch.masked_select(x, mask)
+            n = ref.numel()
+
+            def check():
+                if int(cnt.item()) != n or not torch.equal(y[:n], ref):
+                    raise AssertionError(f"masked_select {dtype}: count {int(cnt.item())} vs {n} or values differ")
+            self.measure(op, (R, C), dtype, "fwd", R * C * (1 + es) + n * es, d, a, y, ref,
+                         [("torch.masked_select(x, mask) (synchronizes)", lambda: torch.masked_select(x, mask))],
+                         True, "density 0.5", check=check)
+        elif op == "nonzero":
+            R, C = case
+            x = rand(R, C) * (torch.rand(R, C, device="cuda", generator=g) < 0.5).to(td)
+            y = torch.empty(R * C, 2, dtype=torch.int64, device="cuda")
+            cnt = torch.empty(1, dtype=torch.int64, device="cuda")
+            d = IndexDesc(kind=KIND[op], x=D(x), y=D(y))
+            a = IndexArgs(x=x.data_ptr(), y=y.data_ptr(), count=cnt.data_ptr())
+            ref = torch.nonzero(x)
+            n = ref.shape[0]
+
+            def check():
+                if int(cnt.item()) != n or not torch.equal(y[:n], ref):
+                    raise AssertionError(f"nonzero {dtype}: count {int(cnt.item())} vs {n} or rows differ")
+            self.measure(op, (R, C), dtype, "fwd", R * C * es + n * 16, d, a, y, ref,
+                         [("torch.nonzero(x) (synchronizes)", lambda: torch.nonzero(x))], True, "density 0.5",
+                         check=check)
+        elif op == "embedding_bag":
+            (V, C), B, L, mode = case
+            w, ix = rand(V, C), idx(V, B, L)
+            y = torch.empty(B, C, dtype=td, device="cuda")
+            am = torch.empty(B, C, dtype=torch.int64, device="cuda")
+            d = IndexDesc(kind=KIND[op], x=D(w), index=D(ix), y=D(y), mode=BAG_MODE[mode])
+            a = IndexArgs(x=w.data_ptr(), index=ix.data_ptr(), y=y.data_ptr(), argmax=am.data_ptr())
+            F = torch.nn.functional
+            ref = F.embedding_bag(ix, w.float(), mode=mode).to(td)
+            exact = mode == "max"
+            nbytes = B * L * C * es + B * C * es + B * L * 8 + (B * C * 8 if mode == "max" else 0)
+            self.measure(op, (V, C, B, L), dtype, "fwd", nbytes, d, a, y, ref,
+                         [(f"F.embedding_bag(ix, w, mode='{mode}')", lambda: F.embedding_bag(ix, w, mode=mode))],
+                         exact, f"mode {mode}")
+        elif op == "index_put":
+            (V, C), N = case
+            y0, vals, ix = rand(V, C), rand(N, C), idx(V, N)
+            y, y2 = y0.clone(), y0.clone()
+            ref = y0.float().index_put((ix,), vals.float(), accumulate=True).to(td)
+            d = IndexDesc(kind=KIND[op], y=D(y), src=D(vals), nindices=1, accumulate=1)
+            d.indices[0] = D(ix)
+            a = IndexArgs(src=vals.data_ptr(), y=y.data_ptr())
+            a.indices[0] = ix.data_ptr()
+            self.measure(op, (V, C, N), dtype, "fwd", 3 * N * C * es + N * 8, d, a, y, ref,
+                         [("y2.index_put_((ix,), v, accumulate=True)",
+                           lambda: y2.index_put_((ix,), vals, accumulate=True))], False, "accumulate", poison=False)
 
     def run_case(self, op, dtype, case):
         try:

@@ -538,12 +538,21 @@ static int cmd_ops(int argc, char **argv) {
         {"all", "yes", "torch.gather"},
         {"all", "yes", "torch.index_select"},
         {"all", "yes", "F.embedding; rows of 16-byte vectors"},
-        {"none: all; sum prod amax amin: f64 f32 f16 bf16 i32 i64", "none: no (collisions); sum / prod: floats no, "
-         "integers yes; amax / amin: yes", "scatter_, scatter_add_, scatter_reduce_ (include_self); NaN propagates"},
+        {"none: all; sum prod amax amin: f64 f32 f16 bf16 i32 i64; mean: f64 f32 f16 bf16", "none: no (collisions); "
+         "sum / prod / mean: floats no, integers yes; amax / amin: yes", "scatter_, scatter_add_, scatter_reduce_ "
+         "(include_self True or False); NaN propagates"},
         {"f64 f32 f16 bf16 i32 i64", "floats no (atomics), integers yes", "index_add_ with alpha"},
         {"f64 f32 f16 bf16", "yes (default; positions summed in ascending order), or atomic", "padding_idx"},
         {"all", "yes", "mask u8 / bool, broadcast by stride 0; in place"},
         {"all but fp8", "yes", "F.one_hot with num_classes given"},
+        {"store: all; accumulate: f64 f32 f16 bf16 i32 i64", "store: no (collisions); accumulate: floats no, integers "
+         "yes", "index_put_ with up to 4 index tensors on the leading dims (broadcast by stride 0)"},
+        {"all; mask u8 / bool", "yes", "torch.masked_select; y sized for the worst case, the count to a device int64 "
+         "(no sync); two-pass tile compaction"},
+        {"all in; i32 / i64 out", "yes", "torch.nonzero ([n, rank], row-major order); count to a device int64"},
+        {"f64 f32 f16 bf16", "yes", "F.embedding_bag: sum / mean / max, 2-D or 1-D + offsets (include_last_offset), "
+         "per_sample_weights, padding_idx; max writes the argmax"},
+        {"f64 f32 f16 bf16", "sum / mean: yes (owner rows); max: no (atomics)", "embedding_bag's backward"},
     };
 #define X(N, n, num)                                                                                       \
     printf("| %s | `brc_index_plan` | %s | %s | %s |\n", #n, ix_notes[num][0], ix_notes[num][1], ix_notes[num][2]);

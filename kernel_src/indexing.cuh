@@ -10,7 +10,13 @@
 //   OP       0 gather (P = Q[k]), 1 scatter store (Q[k] = P), 2 scatter reduce (Q[k] op= P), 3
 //            masked_fill (P = K ? value : Q), 4 one_hot (P = (k == c)), 5 zero fill (P = 0), 6
 //            deterministic embedding backward (its own kernel, below)
-//   RED      OP 2: 1 sum (times value), 2 prod, 3 amax, 4 amin
+//            7 compaction count, 8 compaction scan, 9 compaction write (masked_select, nonzero),
+//            10 index_put, 11 embedding_bag, 12 deterministic embedding_bag backward, 13 the
+//            max-mode bag backward (atomic), 14 fill scatter targets with the reduction's
+//            identity (include_self = False), 15 scatter mean's division, 16 bag inverse counts
+//   RED      OP 2 / 14: 1 sum (times value), 2 prod, 3 amax, 4 amin, 5 mean (a sum that also
+//            counts); OP 7-9: 0 masked_select, 1 nonzero; OP 10: 0 store, 1 accumulate; OP 11-16:
+//            the bag mode (0 sum, 1 mean, 2 max)
 //   ROWS     1: rows layout (the innermost dim is contiguous in P and Q and K is constant along
 //            it): TPR threads a row, VEC elements a thread access; 0: generic, one element a thread
 #pragma once
@@ -35,6 +41,23 @@ struct ix_args {
     double value;
     i64 shape[8];
     i64 str[3][8];
+    // The later kinds (index_put, masked_select, nonzero, embedding_bag, scatter mean).
+    void* pc;          // scatter mean: counts (i32) at y's offsets; compaction: tile offsets (i64)
+    void* pw;          // bag: per_sample_weights, or NULL; bag backward mean: inverse counts
+    void* pa;          // bag: argmax (dense [B, D] of IT; the forward writes it, max backward reads)
+    const void* po;    // bag: offsets, or NULL for 2-D input (bags of nb positions)
+    void* pcount;      // compaction: the device int64 count
+    const void* pks[4];// index_put: the index tensors
+    i64 m;             // index_put: index tensors; bag: bags B; compaction: tiles
+    i64 nb;            // index_put: broadcast (B) dims; bag: L, the bag size of 2-D input (po NULL)
+    i64 npos;          // bag: positions N
+    i64 lastoff;       // bag: include_last_offset
+    i64 ostr;          // bag: offsets' stride
+    i64 kb[4];         // index_put: each index's bound
+    i64 kq[4];         // index_put: y's stride per unit of each index
+    i64 bshape[8];     // index_put: the broadcast dims
+    i64 bstr[5][8];    // index_put: 0 src, 1.. each index over the B dims; bag: 0 index, 1 weights (2 each)
+    i64 ystr[2];       // bag: y's (or dy's) row and column strides
 };
 
 template <class A, class B> struct is_same_ { enum { v = 0 }; };
@@ -54,7 +77,7 @@ template <class T> __device__ __forceinline__ u64 as_bits(T t) {
 }
 
 template <int RED, class C> __device__ __forceinline__ C combine(C a, C b) {
-    if constexpr (RED == 1) return a + b;
+    if constexpr (RED == 1 || RED == 5) return a + b;
     else if constexpr (RED == 2) return a * b;
     else if constexpr (RED == 3) return maxn_(a, b);
     else return minn_(a, b);
@@ -65,9 +88,9 @@ template <int RED, class C> __device__ __forceinline__ C combine(C a, C b) {
 // 32-bit word that holds it (2 bytes).
 template <int RED, class T> __device__ __forceinline__ void atomic_red(T* p, typename io<T>::C v) {
     typedef typename io<T>::C C;
-    if constexpr (RED == 1 && (is_same_<T, float>::v || is_same_<T, double>::v || is_same_<T, i32>::v)) {
+    if constexpr ((RED == 1 || RED == 5) && (is_same_<T, float>::v || is_same_<T, double>::v || is_same_<T, i32>::v)) {
         atomicAdd(p, v);
-    } else if constexpr (RED == 1 && is_same_<T, i64>::v) {
+    } else if constexpr ((RED == 1 || RED == 5) && is_same_<T, i64>::v) {
         atomicAdd(reinterpret_cast<unsigned long long*>(p), (unsigned long long)v);
     } else if constexpr (sizeof(T) == 4) {
         unsigned* q = reinterpret_cast<unsigned*>(p);
@@ -101,6 +124,61 @@ template <int RED, class T> __device__ __forceinline__ void atomic_red(T* p, typ
     }
 }
 
+// The identity of a reduction in the compute type (include_self = False starts from it).
+template <int RED, class C> __device__ __forceinline__ C red_identity() {
+    if constexpr (RED == 2) return C(1);
+    else if constexpr (RED == 3 || RED == 4) {
+        if constexpr (is_same_<C, float>::v) return __int_as_float(RED == 3 ? (int)0xff800000 : 0x7f800000);
+        else if constexpr (is_same_<C, double>::v)
+            return __longlong_as_double(RED == 3 ? (i64)0xfff0000000000000ull : 0x7ff0000000000000ll);
+        else return RED == 3 ? lim<C>::lo() : lim<C>::hi();
+    } else return C(0);
+}
+
+// p[0 .. N) += v[0 .. N) for a 16-byte-aligned (N * sizeof(T) bytes) run: on sm_90, one vector
+// reduction (red.global.add.v4.f32, .v4.bf16x2 / .f16x2: each element rounded to T as it is added,
+// the addends first rounded to T); elsewhere, and for other types, one atomic per element.
+template <class T, int N> __device__ __forceinline__ void red_add_vec(T* p, const typename io<T>::C* v) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if constexpr (is_same_<T, float>::v && N == 4) {
+        asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};" ::"l"(p), "f"(v[0]), "f"(v[1]), "f"(v[2]),
+                     "f"(v[3])
+                     : "memory");
+        return;
+    } else if constexpr (is_same_<T, float>::v && N == 2) {
+        asm volatile("red.global.add.v2.f32 [%0], {%1, %2};" ::"l"(p), "f"(v[0]), "f"(v[1]) : "memory");
+        return;
+    } else if constexpr ((is_same_<T, bf16>::v || is_same_<T, f16>::v) && (N == 8 || N == 4 || N == 2)) {
+        u32 w[N / 2];
+#pragma unroll
+        for (int i = 0; i < N / 2; i++)
+            w[i] = (u32)io<T>::store(v[2 * i]).b | ((u32)io<T>::store(v[2 * i + 1]).b << 16);
+        if constexpr (is_same_<T, bf16>::v) {
+            if constexpr (N == 8)
+                asm volatile("red.global.add.noftz.v4.bf16x2 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(w[0]), "r"(w[1]),
+                             "r"(w[2]), "r"(w[3])
+                             : "memory");
+            else if constexpr (N == 4)
+                asm volatile("red.global.add.noftz.v2.bf16x2 [%0], {%1, %2};" ::"l"(p), "r"(w[0]), "r"(w[1]) : "memory");
+            else
+                asm volatile("red.global.add.noftz.bf16x2 [%0], %1;" ::"l"(p), "r"(w[0]) : "memory");
+        } else {
+            if constexpr (N == 8)
+                asm volatile("red.global.add.noftz.v4.f16x2 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(w[0]), "r"(w[1]),
+                             "r"(w[2]), "r"(w[3])
+                             : "memory");
+            else if constexpr (N == 4)
+                asm volatile("red.global.add.noftz.v2.f16x2 [%0], {%1, %2};" ::"l"(p), "r"(w[0]), "r"(w[1]) : "memory");
+            else
+                asm volatile("red.global.add.noftz.f16x2 [%0], %1;" ::"l"(p), "r"(w[0]) : "memory");
+        }
+        return;
+    }
+#endif
+#pragma unroll
+    for (int i = 0; i < N; i++) atomic_red<1, T>(p + i, v[i]);
+}
+
 template <class K> __device__ __forceinline__ i64 ix_index(const ix_args& a, i64 ok) {
     return (i64) static_cast<const typename K::IT*>(a.pk)[ok];
 }
@@ -116,6 +194,9 @@ template <class K, class I> __device__ __forceinline__ void ix_elem(const ix_arg
     T* Q = static_cast<T*>(a.pq);
     if constexpr (K::OP == 5) {
         P[op] = T();
+    } else if constexpr (K::OP == 15) {
+        const i32 cnt = static_cast<const i32*>(a.pc)[ok];
+        if (cnt > 0) P[op] = io<T>::store(io<T>::load(P[op]) / (convert<C>(cnt) + convert<C>(a.value)));
     } else if constexpr (K::OP == 3) {
         const bool m = static_cast<const u8*>(a.pk)[ok] != 0;
         P[op] = m ? io<T>::store(convert<C>(a.value)) : Q[oq];
@@ -134,10 +215,12 @@ template <class K, class I> __device__ __forceinline__ void ix_elem(const ix_arg
         const i64 q = (i64)oq + k * a.qi;
         if constexpr (K::OP == 0) P[op] = Q[q];
         else if constexpr (K::OP == 1) Q[q] = P[op];
+        else if constexpr (K::OP == 14) Q[q] = io<T>::store(red_identity<K::RED, C>());
         else {
             C v = io<T>::load(P[op]);
             if constexpr (K::RED == 1) v = v * convert<C>(a.value);
             atomic_red<K::RED, T>(Q + q, v);
+            if constexpr (K::RED == 5) atomicAdd(static_cast<i32*>(a.pc) + q, 1);
         }
     }
 }
@@ -229,12 +312,18 @@ template <class K> __device__ __forceinline__ void ix_rows(const ix_args& a) {
                         else
 #pragma unroll
                             for (int e = 0; e < VEC; e++) qrow[j * VEC + e] = v.v[e];
+                    } else if (K::RED == 1 && al) {
+                        C x[VEC];
+#pragma unroll
+                        for (int e = 0; e < VEC; e++) x[e] = io<T>::load(v.v[e]) * convert<C>(a.value);
+                        red_add_vec<T, VEC>(qrow + j * VEC, x);
                     } else {
 #pragma unroll
                         for (int e = 0; e < VEC; e++) {
                             C x = io<T>::load(v.v[e]);
                             if constexpr (K::RED == 1) x = x * convert<C>(a.value);
                             atomic_red<K::RED, T>(qrow + j * VEC + e, x);
+                            if constexpr (K::RED == 5) atomicAdd(static_cast<i32*>(a.pc) + oq + j * VEC + e, 1);
                         }
                     }
                     continue;
@@ -268,13 +357,35 @@ template <class K> __device__ __forceinline__ void ix_rows(const ix_args& a) {
 // stride str[0][1]) of its 8 vocabulary rows, in list order, over panels of 32 * VEC columns.
 // dweight (Q: str[1][0], str[1][1]) gets every element of the CTA's rows written. When the whole
 // index fits one list, the list is built once for all panels.
-enum { EB_ROWS = 64, EB_CAP = 4096 };
+// The bag backward (OP 12) is the same walk: a listed position stands for its bag's dy row, scaled
+// by 1 / (the bag's count) (mean; the counts come from OP 16) or by its per_sample_weight.
+enum { EB_ROWS = 64, EB_CAP = 4096, EB_BAG_CAP = 2048 };
+
+// The bag of position n (offsets mode: the last bag whose offset is <= n), or -1 for none.
+template <class K> __device__ __forceinline__ i64 bag_of(const ix_args& a, i64 n) {
+    if (!a.po) return n / a.nb;  // 2-D input (no positions when L = 0)
+    const typename K::IT* off = static_cast<const typename K::IT*>(a.po);
+    if (a.m == 0 || (i64)off[0] > n) return -1;
+    if (a.lastoff && (i64)off[a.m * a.ostr] <= n) return -1;
+    i64 lo = 0, hi = a.m - 1;  // off[lo] <= n; find the largest such
+    while (lo < hi) {
+        const i64 mid = (lo + hi + 1) >> 1;
+        if ((i64)off[mid * a.ostr] <= n) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
+}
+// The offset of position n in a bag operand with strides s (2-D input: [n / L, n % L]).
+__device__ __forceinline__ i64 bag_pos_off(const ix_args& a, const i64* s, i64 n) {
+    return !a.po ? (n / a.nb) * s[0] + (n % a.nb) * s[1] : n * s[0];
+}
 
 template <class K> __device__ __forceinline__ void emb_bwd_det(const ix_args& a) {
     typedef typename K::T T;
     typedef typename io<T>::C C;
-    enum { VEC = K::VEC };
-    __shared__ int2 list[EB_CAP];
+    enum { VEC = K::VEC, BAG = K::OP == 12, CAP = BAG ? EB_BAG_CAP : EB_CAP };
+    __shared__ int2 list[CAP];
+    __shared__ C scale[BAG ? CAP : 1];
     __shared__ int wcount[8];
     const int warp = (int)threadIdx.x >> 5, lane = (int)threadIdx.x & 31;
     const i64 v0 = (i64)blockIdx.x * EB_ROWS, N = a.rows, D = a.row, V = a.bound;
@@ -299,10 +410,15 @@ template <class K> __device__ __forceinline__ void emb_bwd_det(const ix_args& a)
                 for (; n < N; n += 256) {
                     const i64 nn = n + threadIdx.x;
                     int r = -1;
+                    i64 bag = nn;
                     if (nn < N) {
-                        const i64 k = ix_index<K>(a, nn * ks);
+                        const i64 k = ix_index<K>(a, BAG ? bag_pos_off(a, a.bstr[0], nn) : nn * ks);
                         if (k >= v0 && k < v0 + EB_ROWS && k < V) r = (int)(k - v0);
                         if (blockIdx.x == 0 && c0 == 0 && (unsigned long long)k >= (unsigned long long)V) ix_flag(a);
+                        if constexpr (BAG) {
+                            if (r >= 0) bag = bag_of<K>(a, nn);
+                            if (bag < 0) r = -1;
+                        }
                     }
                     const unsigned bal = __ballot_sync(0xffffffffu, r >= 0);
                     if (lane == 0) wcount[warp] = __popc(bal);
@@ -313,8 +429,17 @@ template <class K> __device__ __forceinline__ void emb_bwd_det(const ix_args& a)
                         before += w < warp ? wcount[w] : 0;
                         tot += wcount[w];
                     }
-                    if (m + tot > EB_CAP) break;  // block-uniform
-                    if (r >= 0) list[m + before + __popc(bal & ((1u << lane) - 1u))] = make_int2((int)nn, r);
+                    if (m + tot > CAP) break;  // block-uniform
+                    if (r >= 0) {
+                        const int at = m + before + __popc(bal & ((1u << lane) - 1u));
+                        list[at] = make_int2((int)bag, r);
+                        if constexpr (BAG) {
+                            C sc = C(1);
+                            if (K::RED == 1) sc = static_cast<const C*>(a.pw)[bag];
+                            else if (a.pw) sc = io<T>::load(static_cast<const T*>(a.pw)[bag_pos_off(a, a.bstr[1], nn)]);
+                            scale[at] = sc;
+                        }
+                    }
                     m += tot;
                     __syncthreads();
                 }
@@ -338,6 +463,12 @@ template <class K> __device__ __forceinline__ void emb_bwd_det(const ix_args& a)
                     for (int x = 0; x < VEC; x++) v[x] = col + x < D ? io<T>::load(src[(col + x) * cs]) : C(0);
                 }
 #pragma unroll
+                if constexpr (BAG) {
+                    const C sc = scale[e];
+#pragma unroll
+                    for (int x = 0; x < VEC; x++) v[x] = v[x] * sc;
+                }
+#pragma unroll
                 for (int q = 0; q < 8; q++)
                     if (q == qq)
 #pragma unroll
@@ -357,8 +488,392 @@ template <class K> __device__ __forceinline__ void emb_bwd_det(const ix_args& a)
     }
 }
 
+
+// ---- stream compaction: masked_select (RED 0) and nonzero (RED 1) -----------------------------------
+// Three launches over tiles of 256 threads x CI elements: count each tile's selected elements (OP 7),
+// an exclusive scan of the tile counts by one CTA that also writes the total to the device count
+// (OP 8), and the write (OP 9). A warp owns 32 * CI consecutive elements of its tile and reads them
+// 32 at a time (lane l, step i: element 32 i + l, coalesced); in the write pass the ballots of the
+// steps and a scan of the 8 warp totals give every selected element its place, so each step's
+// selected elements go to consecutive output rows (coalesced stores), in row-major order of the
+// input, with no atomics. The flag source (the mask, or x for nonzero) is read twice; masked_select
+// reads x once, in the write pass. Index math is 32-bit when the element count allows.
+// Operands: masked_select: K = mask (str[2]), Q = x (str[1]), P = y (1-D, stride a.row); nonzero:
+// Q = x over its own dims (not merged: the coordinates are the output), P = y [count, rank]
+// (strides a.qi, a.row).
+enum { CI = 16, CT = 256 * CI };
+
+// The offset of element e in operand o (a.aligned: dense, the offset is e).
+template <class K> __device__ __forceinline__ i64 cp_off(const ix_args& a, int o, i64 e) {
+    if (a.aligned || a.nd == 1) return a.aligned ? e : e * a.str[o][0];
+    i64 off = 0;
+    if (a.n <= 0x7fffffff) {
+        u32 r = (u32)e;
+        for (int d = (int)a.nd - 1; d >= 0; d--) {
+            const u32 s = (u32)a.shape[d], q = r / s;
+            off += (i64)(r - q * s) * a.str[o][d];
+            r = q;
+        }
+        return off;
+    }
+    for (int d = (int)a.nd - 1; d >= 0; d--) {
+        const i64 q = e / a.shape[d];
+        off += (e - q * a.shape[d]) * a.str[o][d];
+        e = q;
+    }
+    return off;
+}
+
+// The flags of this lane's CI elements (bit i: element chunk + 32 i + lane).
+template <class K> __device__ __forceinline__ unsigned cp_flags(const ix_args& a, i64 chunk, int lane) {
+    unsigned f = 0;
+    if constexpr (K::RED == 0) {
+        const u8* m = static_cast<const u8*>(a.pk);
+        u8 v[CI];
+#pragma unroll
+        for (int i = 0; i < CI; i++) {
+            const i64 e = chunk + 32 * i + lane;
+            v[i] = e < a.n ? m[cp_off<K>(a, 2, e)] : 0;
+        }
+#pragma unroll
+        for (int i = 0; i < CI; i++) f |= v[i] ? 1u << i : 0u;
+    } else {
+        typedef typename K::T T;
+        typedef typename io<T>::C C;
+        const T* x = static_cast<const T*>(a.pq);
+        T v[CI];
+#pragma unroll
+        for (int i = 0; i < CI; i++) {
+            const i64 e = chunk + 32 * i + lane;
+            v[i] = e < a.n ? x[cp_off<K>(a, 1, e)] : T();
+        }
+#pragma unroll
+        for (int i = 0; i < CI; i++) f |= io<T>::load(v[i]) != C(0) ? 1u << i : 0u;
+    }
+    return f;
+}
+
+template <class K> __device__ __forceinline__ void cp_count(const ix_args& a) {
+    __shared__ int wt[8];
+    const int lane = (int)threadIdx.x & 31, warp = (int)threadIdx.x >> 5;
+    const i64 chunk = (i64)blockIdx.x * CT + (i64)warp * 32 * CI;
+    int c = __popc(cp_flags<K>(a, chunk, lane));
+#pragma unroll
+    for (int s = 16; s > 0; s >>= 1) c += __shfl_xor_sync(0xffffffffu, c, s);
+    if (lane == 0) wt[warp] = c;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        i64 t = 0;
+#pragma unroll
+        for (int w = 0; w < 8; w++) t += wt[w];
+        static_cast<i64*>(a.pc)[blockIdx.x] = t;
+    }
+}
+
+// One CTA of 256 threads: the tile counts become exclusive offsets; the total goes to pcount.
+template <class K> __device__ __forceinline__ void cp_scan(const ix_args& a) {
+    i64* t = static_cast<i64*>(a.pc);
+    const i64 m = a.m, per = (m + 255) / 256, lo = (i64)threadIdx.x * per;
+    i64 s = 0;
+    for (i64 i = lo; i < lo + per && i < m; i++) s += t[i];
+    __shared__ i64 sums[256];
+    sums[threadIdx.x] = s;
+    __syncthreads();
+    for (int st = 1; st < 256; st <<= 1) {
+        const i64 v = threadIdx.x >= (unsigned)st ? sums[threadIdx.x - st] : 0;
+        __syncthreads();
+        sums[threadIdx.x] += v;
+        __syncthreads();
+    }
+    i64 run = sums[threadIdx.x] - s;
+    for (i64 i = lo; i < lo + per && i < m; i++) {
+        const i64 c = t[i];
+        t[i] = run;
+        run += c;
+    }
+    if (threadIdx.x == 255) *static_cast<i64*>(a.pcount) = sums[255];
+}
+
+template <class K> __device__ __forceinline__ void cp_write(const ix_args& a) {
+    typedef typename K::T T;
+    __shared__ int wt[8];
+    const int lane = (int)threadIdx.x & 31, warp = (int)threadIdx.x >> 5;
+    const i64 chunk = (i64)blockIdx.x * CT + (i64)warp * 32 * CI;
+    const unsigned f = cp_flags<K>(a, chunk, lane), lt = (1u << lane) - 1u;
+    unsigned b[CI];
+    int tot = 0;
+#pragma unroll
+    for (int i = 0; i < CI; i++) {
+        b[i] = __ballot_sync(0xffffffffu, (f >> i) & 1u);
+        tot += __popc(b[i]);
+    }
+    if (lane == 0) wt[warp] = tot;
+    __syncthreads();
+    i64 pos = static_cast<const i64*>(a.pc)[blockIdx.x];
+#pragma unroll
+    for (int w = 0; w < 8; w++) pos += w < warp ? wt[w] : 0;
+    const bool small = a.n <= 0x7fffffff;
+#pragma unroll
+    for (int i = 0; i < CI; i++) {
+        if ((f >> i) & 1u) {
+            const i64 p = pos + __popc(b[i] & lt), e = chunk + 32 * i + lane;
+            if constexpr (K::RED == 0) {
+                static_cast<T*>(a.pp)[p * a.row] = static_cast<const T*>(a.pq)[cp_off<K>(a, 1, e)];
+            } else {
+                typedef typename K::IT IT;
+                IT* out = static_cast<IT*>(a.pp) + p * a.qi;
+                if (small) {
+                    u32 r = (u32)e;
+                    for (int d = (int)a.nd - 1; d >= 0; d--) {
+                        const u32 s = (u32)a.shape[d], q = r / s;
+                        out[d * a.row] = (IT)(r - q * s);
+                        r = q;
+                    }
+                } else {
+                    i64 r = e;
+                    for (int d = (int)a.nd - 1; d >= 0; d--) {
+                        const i64 q = r / a.shape[d];
+                        out[d * a.row] = (IT)(r - q * a.shape[d]);
+                        r = q;
+                    }
+                }
+            }
+        }
+        pos += __popc(b[i]);
+    }
+}
+
+// ---- index_put -------------------------------------------------------------------------------------
+// y[k_0[b], ..., k_{m-1}[b], t] = src[b, t] (RED 0) or += (RED 1, atomic) over the broadcast
+// positions b (a.bshape, a.nb dims; src's strides bstr[0], index j's bstr[1 + j]) and the tail t
+// (y's remaining dims: merged into a.shape / a.nd with src's strides str[0] and y's str[1]).
+// ROWS: the tail is one contiguous dim in both (a.row elements): TPR threads a position, VEC
+// elements a vector; otherwise one element a thread.
+template <class K> __device__ __forceinline__ bool ip_base(const ix_args& a, i64 r, i64* os, i64* oy) {
+    i64 ks[4] = {0, 0, 0, 0};
+    *os = 0;
+    for (int d = (int)a.nb - 1; d >= 0; d--) {
+        const i64 q = r / a.bshape[d], c = r - q * a.bshape[d];
+        *os += c * a.bstr[0][d];
+#pragma unroll
+        for (int j = 0; j < 4; j++) ks[j] += c * a.bstr[1 + j][d];
+        r = q;
+    }
+    *oy = 0;
+    bool in = true;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        if (j >= a.m) break;
+        const i64 k = (i64) static_cast<const typename K::IT*>(a.pks[j])[ks[j]];
+        if ((unsigned long long)k >= (unsigned long long)a.kb[j]) in = false;
+        *oy += k * a.kq[j];
+    }
+    return in;
+}
+
+template <class K> __device__ __forceinline__ void ip_put(typename K::T* dst, const typename K::T* src) {
+    typedef typename K::T T;
+    if constexpr (K::RED == 0) *dst = *src;
+    else atomic_red<1, T>(dst, io<T>::load(*src));
+}
+
+template <class K> __device__ __forceinline__ void index_put(const ix_args& a) {
+    typedef typename K::T T;
+    const T* S = static_cast<const T*>(a.pp);
+    T* Y = static_cast<T*>(a.pq);
+    if constexpr (K::ROWS) {
+        enum { VEC = K::VEC, TPR = K::TPR, RPB = 256 / K::TPR };
+        typedef vec<T, VEC> V;
+        const int tr = (int)threadIdx.x % TPR, rr = (int)threadIdx.x / TPR;
+        const i64 cpr = a.row / VEC;
+        for (i64 r = (i64)blockIdx.x * RPB + rr; r < a.rows; r += (i64)gridDim.x * RPB) {
+            i64 os, oy;
+            if (!ip_base<K>(a, r, &os, &oy)) {
+                if (tr == 0) ix_flag(a);
+                continue;
+            }
+            for (i64 j = tr; j < cpr; j += TPR) {
+                if (a.aligned) {
+                    const V v = *reinterpret_cast<const V*>(S + os + j * VEC);
+                    if constexpr (K::RED == 0) {
+                        *reinterpret_cast<V*>(Y + oy + j * VEC) = v;
+                    } else {
+                        typename io<T>::C x[VEC];
+#pragma unroll
+                        for (int e = 0; e < VEC; e++) x[e] = io<T>::load(v.v[e]);
+                        red_add_vec<T, VEC>(Y + oy + j * VEC, x);
+                    }
+                } else {
+#pragma unroll
+                    for (int e = 0; e < VEC; e++) ip_put<K>(Y + oy + j * VEC + e, S + os + j * VEC + e);
+                }
+            }
+        }
+    } else {
+        const i64 tn = a.row, n = a.rows * a.row;
+        for (i64 e = (i64)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += (i64)gridDim.x * blockDim.x) {
+            const i64 r = e / tn;
+            i64 t = e - r * tn, os, oy;
+            if (!ip_base<K>(a, r, &os, &oy)) {
+                ix_flag(a);
+                continue;
+            }
+            for (int d = (int)a.nd - 1; d >= 0; d--) {
+                const i64 q = t / a.shape[d], c = t - q * a.shape[d];
+                os += c * a.str[0][d];
+                oy += c * a.str[1][d];
+                t = q;
+            }
+            ip_put<K>(Y + oy, S + os);
+        }
+    }
+}
+
+// ---- embedding_bag ---------------------------------------------------------------------------------
+// TPR threads a bag (RPB bags a CTA), VEC columns a thread access. Operands: Q = weight (row
+// stride qi, column stride str[1][0]), K = the index (bstr[0]: 2-D [s0, s1] or 1-D [s0]), P = y
+// (ystr: row, column), pw = per_sample_weights (bstr[1]), pa = argmax (dense [B, D]), po = offsets.
+// The bag of 2-D input b is positions [b L, b L + L); with offsets, [off[b], off[b + 1]) (the last
+// one ends at N unless include_last_offset), clamped to [0, N] (offsets outside it, or decreasing,
+// set the error flag). Positions with an out-of-range index (flagged) or padding_idx do not count.
+// Sums accumulate in the compute type (f32 for halves) in position order, U = 4 rows in flight (8
+// for 2-byte types was measured 1.8x slower on the H100: docs/indexing.md).
+template <class K> __device__ __forceinline__ void bag_range(const ix_args& a, i64 b, i64* s, i64* e, bool flag) {
+    if (!a.po) {  // 2-D input: bags of a.nb positions
+        *s = b * a.nb, *e = *s + a.nb;
+        return;
+    }
+    const typename K::IT* off = static_cast<const typename K::IT*>(a.po);
+    i64 lo = (i64)off[b * a.ostr], hi = b + 1 < a.m || a.lastoff ? (i64)off[(b + 1) * a.ostr] : a.npos;
+    if (lo < 0 || hi > a.npos || hi < lo) {
+        if (flag) ix_flag(a);
+        lo = lo < 0 ? 0 : lo > a.npos ? a.npos : lo;
+        hi = hi < lo ? lo : hi > a.npos ? a.npos : hi;
+    }
+    *s = lo, *e = hi;
+}
+
+template <class K> __device__ __forceinline__ void embedding_bag(const ix_args& a) {
+    typedef typename K::T T;
+    typedef typename K::IT IT;
+    typedef typename io<T>::C C;
+    enum { VEC = K::VEC, TPR = K::TPR, RPB = 256 / K::TPR, U = 4, MODE = K::RED };
+    typedef vec<T, VEC> V;
+    const T* W = static_cast<const T*>(a.pq);
+    const T* PSW = static_cast<const T*>(a.pw);
+    T* Y = static_cast<T*>(a.pp);
+    IT* AM = static_cast<IT*>(a.pa);
+    const int tr = (int)threadIdx.x % TPR, rr = (int)threadIdx.x / TPR;
+    const i64 D = a.row, cpr = D / VEC, wcs = a.str[1][0];
+    const bool al = a.aligned != 0;
+    for (i64 b = (i64)blockIdx.x * RPB + rr; b < a.m; b += (i64)gridDim.x * RPB) {
+        i64 s, e;
+        bag_range<K>(a, b, &s, &e, tr == 0);
+        for (i64 j = tr; j < cpr; j += TPR) {
+            const i64 col = j * VEC;
+            C acc[VEC];
+            i64 am[VEC];
+#pragma unroll
+            for (int x = 0; x < VEC; x++) acc[x] = C(0), am[x] = -1;
+            i64 cnt = 0;
+            for (i64 p0 = s; p0 < e; p0 += U) {
+                i64 k[U];
+                C w[U];
+                V v[U];
+#pragma unroll
+                for (int u = 0; u < U; u++) {
+                    k[u] = -1;
+                    w[u] = C(1);
+                    if (p0 + u < e) {
+                        k[u] = (i64) static_cast<const IT*>(a.pk)[bag_pos_off(a, a.bstr[0], p0 + u)];
+                        if ((unsigned long long)k[u] >= (unsigned long long)a.bound) {
+                            if (j == tr) ix_flag(a);
+                            k[u] = -1;
+                        } else if (a.skip >= 0 && k[u] == a.skip) {
+                            k[u] = -1;
+                        }
+                        if (PSW) w[u] = io<T>::load(PSW[bag_pos_off(a, a.bstr[1], p0 + u)]);
+                    }
+                    if (k[u] >= 0) {
+                        const T* row = W + k[u] * a.qi;
+                        if (al) v[u] = *reinterpret_cast<const V*>(row + col);
+                        else
+#pragma unroll
+                            for (int x = 0; x < VEC; x++) v[u].v[x] = row[(col + x) * wcs];
+                    }
+                }
+#pragma unroll
+                for (int u = 0; u < U; u++) {
+                    if (k[u] < 0) continue;
+#pragma unroll
+                    for (int x = 0; x < VEC; x++) {
+                        const C val = io<T>::load(v[u].v[x]);
+                        if constexpr (MODE == 2) {
+                            if (cnt == 0 || val > acc[x]) acc[x] = val, am[x] = k[u];
+                        } else {
+                            acc[x] += MODE == 0 ? val * w[u] : val;
+                        }
+                    }
+                    cnt++;
+                }
+            }
+            if (MODE == 1 && cnt > 0)
+#pragma unroll
+                for (int x = 0; x < VEC; x++) acc[x] = acc[x] / convert<C>(cnt);
+            T* yr = Y + b * a.ystr[0];
+            if (al && a.ystr[1] == 1) {
+                V o;
+#pragma unroll
+                for (int x = 0; x < VEC; x++) o.v[x] = io<T>::store(acc[x]);
+                *reinterpret_cast<V*>(yr + col) = o;
+            } else {
+#pragma unroll
+                for (int x = 0; x < VEC; x++) yr[(col + x) * a.ystr[1]] = io<T>::store(acc[x]);
+            }
+            if constexpr (MODE == 2)
+#pragma unroll
+                for (int x = 0; x < VEC; x++) AM[b * D + col + x] = (IT)am[x];
+        }
+    }
+}
+
+// OP 16: the inverse count of each bag (mean backward), into pw (compute type), one thread a bag.
+template <class K> __device__ __forceinline__ void bag_counts(const ix_args& a) {
+    typedef typename io<typename K::T>::C C;
+    for (i64 b = (i64)blockIdx.x * blockDim.x + threadIdx.x; b < a.m; b += (i64)gridDim.x * blockDim.x) {
+        i64 s, e, cnt = 0;
+        bag_range<K>(a, b, &s, &e, false);
+        for (i64 p = s; p < e; p++) {
+            const i64 k = (i64) static_cast<const typename K::IT*>(a.pk)[bag_pos_off(a, a.bstr[0], p)];
+            cnt += (unsigned long long)k < (unsigned long long)a.bound && !(a.skip >= 0 && k == a.skip);
+        }
+        static_cast<C*>(a.pw)[b] = cnt ? C(1) / convert<C>(cnt) : C(0);
+    }
+}
+
+// OP 13: max-mode backward: dweight[argmax[b, c], c] += dy[b, c] (atomic; dweight zeroed before).
+// P = dy (ystr), Q = dweight (qi, str[1][0]), pa = argmax; a.row = D, a.m = B.
+template <class K> __device__ __forceinline__ void bag_max_bwd(const ix_args& a) {
+    typedef typename K::T T;
+    const i64 n = a.m * a.row;
+    for (i64 e = (i64)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += (i64)gridDim.x * blockDim.x) {
+        const i64 b = e / a.row, c = e - b * a.row;
+        const i64 k = (i64) static_cast<const typename K::IT*>(a.pa)[e];
+        if ((unsigned long long)k >= (unsigned long long)a.bound) continue;  // an empty bag (-1)
+        const T v = static_cast<const T*>(a.pp)[b * a.ystr[0] + c * a.ystr[1]];
+        atomic_red<1, T>(static_cast<T*>(a.pq) + k * a.qi + c * a.str[1][0], io<T>::load(v));
+    }
+}
+
 template <class K> __device__ __forceinline__ void index_main(const ix_args& a) {
-    if constexpr (K::OP == 6) emb_bwd_det<K>(a);
+    if constexpr (K::OP == 6 || K::OP == 12) emb_bwd_det<K>(a);
+    else if constexpr (K::OP == 7) cp_count<K>(a);
+    else if constexpr (K::OP == 8) cp_scan<K>(a);
+    else if constexpr (K::OP == 9) cp_write<K>(a);
+    else if constexpr (K::OP == 10) index_put<K>(a);
+    else if constexpr (K::OP == 11) embedding_bag<K>(a);
+    else if constexpr (K::OP == 13) bag_max_bwd<K>(a);
+    else if constexpr (K::OP == 16) bag_counts<K>(a);
     else if constexpr (K::ROWS) ix_rows<K>(a);
     else ix_generic<K>(a);
 }

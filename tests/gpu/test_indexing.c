@@ -686,3 +686,737 @@ Test(index, run_errors, .init = setup, .fini = teardown, .timeout = 120) {
     brc_plan_destroy(p);
     ht_free(&y), ht_free(&ix), ht_free(&src);
 }
+
+/* ==== the kinds added in 0.3.0 ============================================================================ */
+
+/* A device buffer of n bytes (freed by the caller with cuMemFree), poisoned with 0xff. */
+static CUdeviceptr dalloc(size_t n) {
+    CUdeviceptr p = 0;
+    cr_assert_eq(brc__cu()->cuMemAlloc(&p, n > 0 ? n : 1), CUDA_SUCCESS);
+    cr_assert_eq(brc__cu()->cuMemsetD8(p, 0xff, n > 0 ? n : 1), CUDA_SUCCESS);
+    return p;
+}
+
+/* Plans d, runs it with args (err, workspace filled in here), synchronizes. */
+static brc_plan *plan_run_args(const brc_index_desc *d, brc_index_args *args, const char *what) {
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_index_plan(g_ctx, d, NULL, &p), BRC_STATUS_OK, "%s: %s\n%s", what, brc_last_error(),
+                 brc_last_jit_log());
+    size_t wsz = brc_plan_workspace_size(p);
+    CUdeviceptr ws = wsz ? dalloc(wsz) : 0;
+    clear_err();
+    args->err = g_err;
+    cr_assert_eq(brc_index_run_args(p, args, (void *)(uintptr_t)ws, wsz, NULL), BRC_STATUS_OK, "%s: %s", what,
+                 brc_last_error());
+    cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS, "%s: kernel failed (%s)", what, brc_plan_sku(p));
+    if (ws) brc__cu()->cuMemFree(ws);
+    cr_log_info("%s: %s", what, brc_plan_sku(p));
+    return p;
+}
+
+static int64_t read_count(CUdeviceptr c) {
+    int64_t v = -7;
+    cr_assert_eq(brc__cu()->cuMemcpyDtoH(&v, c, 8), CUDA_SUCCESS);
+    return v;
+}
+
+/* ---- scatter_reduce mean, and include_self = False ------------------------------------------------------ */
+
+typedef struct mjob {
+    brc_dtype dt, it;
+    int reduce, exclude;
+} mjob;
+
+ParameterizedTestParameters(index, scatter_mean_and_exclude_self) {
+    static mjob jobs[] = {
+        {BRC_F32, BRC_I64, 5, 0}, {BRC_F32, BRC_I32, 5, 1}, {BRC_BF16, BRC_I64, 5, 1}, {BRC_F64, BRC_I32, 5, 0},
+        {BRC_F16, BRC_I64, 5, 0}, {BRC_F32, BRC_I64, 1, 1}, {BRC_I32, BRC_I64, 3, 1}, {BRC_BF16, BRC_I32, 4, 1},
+        {BRC_F64, BRC_I64, 2, 1}, {BRC_I64, BRC_I32, 1, 1},
+    };
+    return cr_make_param_array(mjob, jobs, sizeof jobs / sizeof jobs[0]);
+}
+
+ParameterizedTest(mjob *j, index, scatter_mean_and_exclude_self, .init = setup, .fini = teardown, .timeout = 300) {
+    brc_dtype dt = j->dt;
+    uint64_t rng = 900 + (uint64_t)dt * 7 + (uint64_t)j->reduce + 100 * (uint64_t)j->exclude;
+    for (int dim = 0; dim < 2; dim++) {
+        /* y [20, 30] (flipped rows for dim 0: negative strides for the counts; padded for dim 1). */
+        int64_t ysh[2] = {20, 30}, ish[2] = {dim ? 16 : 15, dim ? 24 : 30}, ssh[2] = {16, 31};
+        if (dim) ysh[0] = 16;
+        ht y = ht_new(dt, 2, ysh, dim ? PAD_ODD : FLIP), ix = ht_new(j->it, 2, ish, dim ? CONTIG : COLMAJOR),
+           src = ht_new(dt, 2, ssh, CONTIG);
+        int64_t c[2];
+        for (int64_t i = 0; i < numel(&y); i++) {
+            coords(&y.t, i, c);
+            set(&y, c, j->reduce == 2 ? tu_uniform(&rng, 0.5, 1.5) : rval(dt, &rng));
+        }
+        for (int64_t i = 0; i < numel(&src); i++) {
+            coords(&src.t, i, c);
+            set(&src, c, j->reduce == 2 ? tu_uniform(&rng, 0.5, 1.5) : rval(dt, &rng));
+        }
+        /* Collisions: indices in [0, size); two out of range (dropped, flagged). */
+        int64_t size = ysh[dim];
+        for (int64_t i = 0; i < numel(&ix); i++) {
+            coords(&ix.t, i, c);
+            set(&ix, c, (double)(tu_rand(&rng) % (uint64_t)size));
+        }
+        int64_t o1[2] = {3, 5}, o2[2] = {7, 1};
+        set(&ix, o1, -1.0);
+        set(&ix, o2, (double)size);
+        up(&src), up(&ix), up(&y);
+        int64_t ny = numel(&y);
+        double *y0 = malloc((size_t)ny * sizeof(double)), *acc = malloc((size_t)ny * sizeof(double)),
+               *mag = malloc((size_t)ny * sizeof(double));
+        int *cnt = calloc((size_t)ny, sizeof(int));
+        cr_assert(y0 && acc && mag && cnt);
+        for (int64_t i = 0; i < ny; i++) {
+            coords(&y.t, i, c);
+            y0[i] = get(&y, c), mag[i] = j->exclude ? 0 : fabs(y0[i]);
+            acc[i] = j->reduce == 2 ? 1 : j->reduce == 3 ? -INFINITY : j->reduce == 4 ? INFINITY : 0;
+        }
+        for (int64_t i = 0; i < numel(&ix); i++) {
+            coords(&ix.t, i, c);
+            int64_t k = (int64_t)get(&ix, c);
+            if (k < 0 || k >= size) continue;
+            int64_t tc[2] = {c[0], c[1]};
+            tc[dim] = k;
+            int64_t t = tc[0] * ysh[1] + tc[1];
+            double v = get(&src, c);
+            switch (j->reduce) {
+            case 2: acc[t] *= v; break;
+            case 3: acc[t] = fmax(acc[t], v); break;
+            case 4: acc[t] = fmin(acc[t], v); break;
+            default: acc[t] += v;
+            }
+            mag[t] += fabs(v);
+            cnt[t]++;
+        }
+        brc_index_desc d = {.kind = BRC_INDEX_SCATTER, .y = y.t, .index = ix.t, .src = src.t, .dim = dim,
+                            .reduce = (brc_index_reduce)j->reduce, .exclude_self = j->exclude};
+        char what[96];
+        snprintf(what, sizeof what, "scatter %s %s reduce %d exclude_self %d dim %d", brc_dtype_name(dt),
+                 brc_dtype_name(j->it), j->reduce, j->exclude, dim);
+        brc_index_args args = {.index = dptr(&ix), .src = dptr(&src), .y = dptr(&y)};
+        brc_plan *p = plan_run_args(&d, &args, what);
+        down(&y);
+        long bad = 0;
+        char first[200] = "";
+        double eps = eps_of(dt);
+        for (int64_t i = 0; i < ny; i++) {
+            coords(&y.t, i, c);
+            double want = y0[i], tol = 0;
+            if (cnt[i]) {
+                int incl = !j->exclude;
+                switch (j->reduce) {
+                case 1: want = (incl ? y0[i] : 0) + acc[i], tol = (cnt[i] + 2) * eps * mag[i]; break;
+                case 2: want = (incl ? y0[i] : 1) * acc[i], tol = (cnt[i] + 2) * eps * fabs(want); break;
+                case 3: want = incl ? fmax(y0[i], acc[i]) : acc[i]; break;
+                case 4: want = incl ? fmin(y0[i], acc[i]) : acc[i]; break;
+                default:
+                    want = ((incl ? y0[i] : 0) + acc[i]) / (cnt[i] + incl);
+                    tol = (cnt[i] + 2) * eps * mag[i] / (cnt[i] + incl) + eps * fabs(want);
+                }
+            }
+            double got = get(&y, c);
+            if (!(fabs(got - want) <= tol) && bad++ == 0)
+                snprintf(first, sizeof first, "[%lld, %lld]: got %.9g, want %.9g (tol %.3g, %d updates)",
+                         (long long)c[0], (long long)c[1], got, want, tol, cnt[i]);
+        }
+        cr_expect_eq(bad, 0, "%s: %ld wrong; first %s (%s)", what, bad, first, brc_plan_sku(p));
+        cr_expect_eq(strays(&y), 0, "%s: writes outside y", what);
+        cr_expect_eq(read_err(), 1, "%s: the out-of-range indices set the flag", what);
+        bool atomic = (j->reduce == 1 || j->reduce == 2 || j->reduce == 5) && brc_dtype_is_float(dt);
+        cr_expect_eq(brc_index_plan_deterministic(p), !atomic, "%s: deterministic flag", what);
+        free(y0), free(acc), free(mag), free(cnt);
+        brc_plan_destroy(p);
+        ht_free(&y), ht_free(&ix), ht_free(&src);
+    }
+}
+
+/* ---- index_put --------------------------------------------------------------------------------------------- */
+
+typedef struct pjob {
+    brc_dtype dt, it;
+    int accumulate;
+} pjob;
+
+ParameterizedTestParameters(index, index_put) {
+    static pjob jobs[] = {
+        {BRC_F32, BRC_I64, 0}, {BRC_BF16, BRC_I32, 0}, {BRC_F64, BRC_I32, 0}, {BRC_U8, BRC_I64, 0},
+        {BRC_F32, BRC_I64, 1}, {BRC_F16, BRC_I32, 1}, {BRC_I64, BRC_I64, 1}, {BRC_BF16, BRC_I64, 1},
+    };
+    return cr_make_param_array(pjob, jobs, sizeof jobs / sizeof jobs[0]);
+}
+
+/* A random permutation's first n of [0, size). */
+static void perm_prefix(int64_t *out, int64_t n, int64_t size, uint64_t *rng) {
+    int64_t *p = malloc((size_t)size * sizeof *p);
+    cr_assert(p);
+    for (int64_t q = 0; q < size; q++) p[q] = q;
+    for (int64_t q = size - 1; q > 0; q--) {
+        int64_t r = (int64_t)(tu_rand(rng) % (uint64_t)(q + 1)), t = p[q];
+        p[q] = p[r], p[r] = t;
+    }
+    memcpy(out, p, (size_t)n * sizeof *p);
+    free(p);
+}
+
+ParameterizedTest(pjob *j, index, index_put, .init = setup, .fini = teardown, .timeout = 300) {
+    brc_dtype dt = j->dt;
+    uint64_t rng = 1300 + (uint64_t)dt * 3 + (uint64_t)j->accumulate;
+    int64_t ysh[3] = {13, 11, 40};
+    for (int cs = 0; cs < 3; cs++) {
+        /* cs 0: y[i0[b0], i1[b1], :] with i0 [5] and i1 [6] broadcast to [5, 6] (rows of 40);
+         * cs 1: the same on a padded y and src with an odd tail (y [13, 11, 39]);
+         * cs 2: three 1-D indices [7] and nothing left over (one element a thread). */
+        int64_t yshape[3] = {13, 11, cs == 1 ? 39 : 40};
+        ht y = ht_new(dt, 3, yshape, cs == 1 ? PAD_ODD : CONTIG);
+        int m = cs == 2 ? 3 : 2;
+        int64_t B0 = cs == 2 ? 7 : 5, B1 = cs == 2 ? 1 : 6;
+        int64_t nidx[3] = {B0, cs == 2 ? 7 : B1, 7};
+        ht idx[3];
+        int64_t vals[3][16];
+        for (int q = 0; q < m; q++) {
+            idx[q] = ht_new(j->it, 1, &nidx[q], CONTIG);
+            if (j->accumulate) {
+                for (int64_t e = 0; e < nidx[q]; e++) vals[q][e] = (int64_t)(tu_rand(&rng) % 3);
+            } else {
+                perm_prefix(vals[q], nidx[q], ysh[q], &rng); /* distinct positions: no collisions */
+            }
+        }
+        /* One out-of-range entry: its positions are dropped and flagged. */
+        vals[m - 1][2] = cs == 1 ? -1 : ysh[m - 1];
+        for (int q = 0; q < m; q++) {
+            for (int64_t e = 0; e < nidx[q]; e++) set(&idx[q], &e, (double)vals[q][e]);
+            up(&idx[q]);
+        }
+        brc_index_desc d;
+        memset(&d, 0, sizeof d);
+        d.kind = BRC_INDEX_INDEX_PUT;
+        d.accumulate = j->accumulate;
+        d.nindices = m;
+        d.y = y.t;
+        int64_t srcsh[3];
+        int srank;
+        if (cs < 2) {
+            for (int q = 0; q < 2; q++) {
+                d.indices[q].dtype = j->it;
+                d.indices[q].rank = 2;
+                d.indices[q].shape[0] = B0, d.indices[q].shape[1] = B1;
+                d.indices[q].strides[q] = 1, d.indices[q].strides[1 - q] = 0; /* broadcast */
+            }
+            srcsh[0] = B0, srcsh[1] = B1, srcsh[2] = yshape[2], srank = 3;
+        } else {
+            for (int q = 0; q < 3; q++) d.indices[q] = idx[q].t;
+            srcsh[0] = 7, srank = 1;
+        }
+        ht src = ht_new(dt, srank, srcsh, cs == 1 ? PAD_ODD : cs == 2 ? FLIP : CONTIG);
+        fill(&src, &rng);
+        fill(&y, &rng);
+        d.src = src.t;
+        int64_t ny = numel(&y);
+        double *want = malloc((size_t)ny * sizeof(double)), *mag = malloc((size_t)ny * sizeof(double));
+        int *cnt = calloc((size_t)ny, sizeof(int));
+        cr_assert(want && mag && cnt);
+        int64_t c[3];
+        for (int64_t i = 0; i < ny; i++) coords(&y.t, i, c), want[i] = get(&y, c), mag[i] = fabs(want[i]);
+        for (int64_t i = 0; i < numel(&src); i++) {
+            coords(&src.t, i, c);
+            int64_t t[3], b0 = c[0], b1 = cs < 2 ? c[1] : 0;
+            bool in = true;
+            if (cs < 2) t[0] = vals[0][b0], t[1] = vals[1][b1], t[2] = c[2];
+            else t[0] = vals[0][b0], t[1] = vals[1][b0], t[2] = vals[2][b0];
+            for (int q = 0; q < 3; q++) in = in && t[q] >= 0 && t[q] < yshape[q];
+            if (!in) continue;
+            int64_t lin = (t[0] * yshape[1] + t[1]) * yshape[2] + t[2];
+            double v = get(&src, c);
+            want[lin] = j->accumulate ? want[lin] + v : v;
+            mag[lin] += fabs(v);
+            cnt[lin]++;
+        }
+        brc_index_args args = {.src = dptr(&src), .y = dptr(&y)};
+        for (int q = 0; q < m; q++) args.indices[q] = dptr(&idx[q]);
+        char what[128];
+        snprintf(what, sizeof what, "index_put %s %s accumulate %d case %d", brc_dtype_name(dt), brc_dtype_name(j->it),
+                 j->accumulate, cs);
+        brc_plan *p = plan_run_args(&d, &args, what);
+        down(&y);
+        long bad = 0;
+        char first[200] = "";
+        for (int64_t i = 0; i < ny; i++) {
+            coords(&y.t, i, c);
+            double got = get(&y, c), tol = j->accumulate ? (cnt[i] + 1) * eps_of(dt) * mag[i] : 0;
+            if (!(fabs(got - want[i]) <= tol) && bad++ == 0)
+                snprintf(first, sizeof first, "[%lld, %lld, %lld]: got %.9g, want %.9g (%d updates)", (long long)c[0],
+                         (long long)c[1], (long long)c[2], got, want[i], cnt[i]);
+        }
+        cr_expect_eq(bad, 0, "%s: %ld wrong; first %s (%s)", what, bad, first, brc_plan_sku(p));
+        cr_expect_eq(strays(&y), 0, "%s: writes outside y", what);
+        cr_expect_eq(read_err(), 1, "%s: the out-of-range index set the flag", what);
+        bool atomic = !j->accumulate || brc_dtype_is_float(dt);
+        cr_expect_eq(brc_index_plan_deterministic(p), !atomic, "%s: deterministic flag", what);
+        free(want), free(mag), free(cnt);
+        brc_plan_destroy(p);
+        for (int q = 0; q < m; q++) ht_free(&idx[q]);
+        ht_free(&y), ht_free(&src);
+    }
+}
+
+/* ---- masked_select and nonzero ----------------------------------------------------------------------------- */
+
+Test(index, masked_select, .init = setup, .fini = teardown, .timeout = 300) {
+    static const struct {
+        brc_dtype dt;
+        int64_t r, c;
+        int xstyle, mstyle, fill; /* mstyle 9: broadcast along dim 0; fill: 0 random, 1 all false, 2 all true */
+    } cs[] = {
+        {BRC_F32, 37, 1001, CONTIG, CONTIG, 0}, {BRC_BF16, 37, 1001, PAD_ODD, 9, 0}, {BRC_F64, 3, 1000, CONTIG, CONTIG, 1},
+        {BRC_I64, 5, 1000, CONTIG, CONTIG, 2},  {BRC_F32, 3, 1000003, CONTIG, CONTIG, 0}, {BRC_F16, 41, 77, FLIP, FLIP, 0},
+        {BRC_U8, 1, 4095, CONTIG, COLMAJOR, 0},
+    };
+    uint64_t rng = 77;
+    for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
+        int64_t sh[2] = {cs[ci].r, cs[ci].c}, n = sh[0] * sh[1];
+        ht x = ht_new(cs[ci].dt, 2, sh, cs[ci].xstyle), y = ht_new(cs[ci].dt, 1, &n, CONTIG);
+        ht mk = cs[ci].mstyle == 9 ? ht_new(BRC_BOOL, 1, &sh[1], CONTIG) : ht_new(BRC_U8, 2, sh, cs[ci].mstyle);
+        fill(&x, &rng);
+        int64_t c[2];
+        for (int64_t i = 0; i < numel(&mk); i++) {
+            coords(&mk.t, i, c);
+            double v = cs[ci].fill == 1 ? 0 : cs[ci].fill == 2 ? (double)(1 + tu_rand(&rng) % 200) : (double)(tu_rand(&rng) % 2);
+            if (mk.t.dtype == BRC_U8 && v != 0) v = (double)(1 + tu_rand(&rng) % 255); /* any nonzero byte is true */
+            set(&mk, c, v);
+        }
+        up(&mk), up(&y);
+        brc_tensor_desc md = mk.t;
+        if (cs[ci].mstyle == 9) {
+            md.rank = 2;
+            md.shape[0] = sh[0], md.shape[1] = sh[1], md.strides[0] = 0, md.strides[1] = 1;
+        }
+        brc_index_desc d = {.kind = BRC_INDEX_MASKED_SELECT, .x = x.t, .index = md, .y = y.t};
+        CUdeviceptr cnt = dalloc(8);
+        brc_index_args args = {.x = dptr(&x), .index = dptr(&mk), .y = dptr(&y), .count = (int64_t *)(uintptr_t)cnt};
+        char what[96];
+        snprintf(what, sizeof what, "masked_select %s [%lld, %lld] case %zu", brc_dtype_name(cs[ci].dt),
+                 (long long)sh[0], (long long)sh[1], ci);
+        brc_plan *p = plan_run_args(&d, &args, what);
+        down(&y);
+        int64_t k = 0, got = read_count(cnt);
+        long bad = 0;
+        size_t es = brc_dtype_size(cs[ci].dt);
+        for (int64_t i = 0; i < n; i++) {
+            coords(&x.t, i, c);
+            int64_t mc[2] = {c[0], c[1]};
+            bool m = cs[ci].mstyle == 9 ? get(&mk, &c[1]) != 0 : get(&mk, mc) != 0;
+            if (!m) continue;
+            if (k < n) bad += memcmp(y.b.h + (size_t)k * es, x.b.h + (size_t)off(&x, c) * es, es) != 0;
+            k++;
+        }
+        cr_expect_eq(got, k, "%s: count %lld, want %lld", what, (long long)got, (long long)k);
+        cr_expect_eq(bad, 0, "%s: %ld wrong elements (%s)", what, bad, brc_plan_sku(p));
+        long untouched = 0;
+        for (int64_t i = k; i < n; i++) untouched += is_poison(&y, (size_t)i);
+        cr_expect_eq(untouched, n - k, "%s: y[count:] must not be written", what);
+        cr_expect_eq(read_err(), 0, "%s: error flag", what);
+        brc__cu()->cuMemFree(cnt);
+        brc_plan_destroy(p);
+        ht_free(&x), ht_free(&y), ht_free(&mk);
+    }
+}
+
+Test(index, nonzero, .init = setup, .fini = teardown, .timeout = 300) {
+    static const struct {
+        brc_dtype dt, ot;
+        int rank;
+        int64_t sh[3];
+        int style, fill; /* fill: 0 about half zero (with -0.0 and NaN for floats), 1 all zero, 2 none zero */
+    } cs[] = {
+        {BRC_F32, BRC_I64, 3, {3, 517, 129}, CONTIG, 0}, {BRC_F32, BRC_I32, 3, {3, 517, 129}, COLMAJOR, 0},
+        {BRC_U8, BRC_I64, 1, {10000, 0, 0}, CONTIG, 1},  {BRC_BOOL, BRC_I32, 2, {77, 3, 0}, CONTIG, 2},
+        {BRC_BF16, BRC_I64, 1, {100003, 0, 0}, CONTIG, 0}, {BRC_I64, BRC_I64, 2, {300, 41, 0}, FLIP, 0},
+    };
+    uint64_t rng = 99;
+    for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
+        int r = cs[ci].rank;
+        ht x = ht_new(cs[ci].dt, r, cs[ci].sh, cs[ci].style);
+        int64_t n = numel(&x), ysh[2] = {n, r};
+        ht y = ht_new(cs[ci].ot, 2, ysh, CONTIG);
+        bool fl = brc_dtype_is_float(cs[ci].dt);
+        int64_t c[3];
+        for (int64_t i = 0; i < n; i++) {
+            coords(&x.t, i, c);
+            double v = rval(cs[ci].dt, &rng);
+            if (cs[ci].dt == BRC_BOOL) v = 1;
+            if (cs[ci].fill == 1 || (cs[ci].fill == 0 && tu_rand(&rng) % 2)) v = 0;
+            if (cs[ci].fill == 0 && fl && tu_rand(&rng) % 16 == 0) v = tu_rand(&rng) % 2 ? -0.0 : NAN;
+            if (cs[ci].fill == 2 && v == 0) v = 1;
+            set(&x, c, v);
+        }
+        up(&x), up(&y);
+        brc_index_desc d = {.kind = BRC_INDEX_NONZERO, .x = x.t, .y = y.t};
+        CUdeviceptr cnt = dalloc(8);
+        brc_index_args args = {.x = dptr(&x), .y = dptr(&y), .count = (int64_t *)(uintptr_t)cnt};
+        char what[96];
+        snprintf(what, sizeof what, "nonzero %s -> %s case %zu", brc_dtype_name(cs[ci].dt), brc_dtype_name(cs[ci].ot), ci);
+        brc_plan *p = plan_run_args(&d, &args, what);
+        down(&y);
+        int64_t k = 0, got = read_count(cnt);
+        long bad = 0;
+        for (int64_t i = 0; i < n; i++) {
+            coords(&x.t, i, c);
+            double v = get(&x, c);
+            if (v == 0) continue; /* -0.0 is zero; NaN is not */
+            for (int dd = 0; dd < r && k < n; dd++) {
+                int64_t yc[2] = {k, dd};
+                bad += get(&y, yc) != (double)c[dd];
+            }
+            k++;
+        }
+        cr_expect_eq(got, k, "%s: count %lld, want %lld", what, (long long)got, (long long)k);
+        cr_expect_eq(bad, 0, "%s: %ld wrong coordinates (%s)", what, bad, brc_plan_sku(p));
+        long untouched = 0;
+        for (int64_t i = k * r; i < n * r; i++) untouched += is_poison(&y, (size_t)i);
+        cr_expect_eq(untouched, (n - k) * r, "%s: rows past the count must not be written", what);
+        brc__cu()->cuMemFree(cnt);
+        brc_plan_destroy(p);
+        ht_free(&x), ht_free(&y);
+    }
+}
+
+/* Captured once, replayed on new data: the count follows the data (no host round trip). */
+Test(index, compaction_under_capture, .init = setup, .fini = teardown, .timeout = 120) {
+    int64_t n = 50000;
+    ht x = ht_new(BRC_F32, 1, &n, CONTIG), y = ht_new(BRC_F32, 1, &n, CONTIG), mk = ht_new(BRC_U8, 1, &n, CONTIG);
+    uint64_t rng = 5;
+    fill(&x, &rng);
+    brc_index_desc d = {.kind = BRC_INDEX_MASKED_SELECT, .x = x.t, .index = mk.t, .y = y.t};
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_index_plan(g_ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    size_t wsz = brc_plan_workspace_size(p);
+    CUdeviceptr ws = dalloc(wsz), cnt = dalloc(8);
+    brc_index_args args = {.x = dptr(&x), .index = dptr(&mk), .y = dptr(&y), .count = (int64_t *)(uintptr_t)cnt};
+    CUstream s;
+    CUgraph g;
+    CUgraphExec ge;
+    cr_assert_eq(brc__cu()->cuStreamCreate(&s, 0), CUDA_SUCCESS);
+    cr_assert_eq(brc__cu()->cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
+    cr_assert_eq(brc_index_run_args(p, &args, (void *)(uintptr_t)ws, wsz, (brc_stream)s), BRC_STATUS_OK, "%s",
+                 brc_last_error());
+    cr_assert_eq(brc__cu()->cuStreamEndCapture(s, &g), CUDA_SUCCESS);
+    cr_assert_eq(brc__cu()->cuGraphInstantiateWithFlags(&ge, g, 0), CUDA_SUCCESS);
+    for (int round = 0; round < 2; round++) {
+        int64_t want = 0;
+        for (int64_t i = 0; i < n; i++) {
+            bool m = round ? i % 3 == 0 : tu_rand(&rng) % 2;
+            mk.b.h[i] = m;
+            want += m;
+        }
+        up(&mk);
+        cr_assert_eq(brc__cu()->cuGraphLaunch(ge, s), CUDA_SUCCESS);
+        cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
+        cr_expect_eq(read_count(cnt), want, "round %d", round);
+        down(&y);
+        long bad = 0;
+        int64_t k = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (mk.b.h[i]) bad += memcmp(y.b.h + 4 * k++, x.b.h + 4 * i, 4) != 0;
+        cr_expect_eq(bad, 0, "round %d: %ld wrong", round, bad);
+    }
+    brc__cu()->cuGraphExecDestroy(ge);
+    brc__cu()->cuGraphDestroy(g);
+    brc__cu()->cuStreamDestroy(s);
+    brc__cu()->cuMemFree(ws), brc__cu()->cuMemFree(cnt);
+    brc_plan_destroy(p);
+    ht_free(&x), ht_free(&y), ht_free(&mk);
+}
+
+/* ---- embedding_bag and its backward ------------------------------------------------------------------------ */
+
+typedef struct bjob {
+    brc_dtype dt, it;
+    int mode;
+} bjob;
+
+ParameterizedTestParameters(index, embedding_bag) {
+    static bjob jobs[] = {
+        {BRC_F32, BRC_I64, 0}, {BRC_BF16, BRC_I32, 0}, {BRC_F32, BRC_I32, 1}, {BRC_F16, BRC_I64, 1},
+        {BRC_F32, BRC_I64, 2}, {BRC_BF16, BRC_I64, 2}, {BRC_F64, BRC_I32, 0}, {BRC_F64, BRC_I64, 2},
+    };
+    return cr_make_param_array(bjob, jobs, sizeof jobs / sizeof jobs[0]);
+}
+
+/* The bags of a case: position ranges [s[b], e[b]) and each position's weight row (or -1). */
+typedef struct bags {
+    int64_t B, N, L; /* L > 0: 2-D input */
+    int64_t s[64], e[64];
+} bags;
+
+ParameterizedTest(bjob *j, index, embedding_bag, .init = setup, .fini = teardown, .timeout = 300) {
+    brc_dtype dt = j->dt, it = j->it;
+    int mode = j->mode;
+    uint64_t rng = 1700 + (uint64_t)dt * 5 + (uint64_t)mode + (uint64_t)it;
+    for (int cs = 0; cs < 3; cs++) {
+        /* cs 0: 2-D input [37, 5], D 72, psw for sum, padding_idx; cs 1: 1-D input of 200 with 40
+         * offsets (empty bags), D 33 (scalar path), a padded table; cs 2: include_last_offset with
+         * trailing positions in no bag. */
+        int64_t V = 1000, D = cs == 1 ? 33 : 72;
+        bags bg;
+        memset(&bg, 0, sizeof bg);
+        int64_t ish[2];
+        ht ix, of, psw;
+        memset(&of, 0, sizeof of);
+        memset(&psw, 0, sizeof psw);
+        if (cs == 0) {
+            bg.B = 37, bg.L = 5, bg.N = 185;
+            ish[0] = 37, ish[1] = 5;
+            ix = ht_new(it, 2, ish, COLMAJOR);
+            for (int64_t b = 0; b < bg.B; b++) bg.s[b % 64] = 0; /* unused in 2-D */
+        } else {
+            bg.N = 200, bg.B = 40;
+            ix = ht_new(it, 1, &bg.N, CONTIG);
+            int64_t no = bg.B + (cs == 2);
+            of = ht_new(it, 1, &no, CONTIG);
+            int64_t o[64];
+            for (int64_t b = 0; b < no; b++) o[b] = (int64_t)(tu_rand(&rng) % (uint64_t)(cs == 2 ? 180 : 200));
+            o[0] = 0;
+            for (int64_t b = 1; b < no; b++)
+                for (int64_t q = b; q > 0 && o[q] < o[q - 1]; q--) {
+                    int64_t t = o[q];
+                    o[q] = o[q - 1], o[q - 1] = t;
+                }
+            o[5] = o[4]; /* an empty bag at least */
+            for (int64_t b = 0; b < no; b++) set(&of, &b, (double)o[b]);
+            up(&of);
+            for (int64_t b = 0; b < bg.B; b++) bg.s[b] = o[b], bg.e[b] = b + 1 < no ? o[b + 1] : bg.N;
+        }
+        int64_t c[2];
+        int64_t pad = 17;
+        for (int64_t i = 0; i < numel(&ix); i++) {
+            coords(&ix.t, i, c);
+            int64_t k = (int64_t)(tu_rand(&rng) % (uint64_t)V);
+            if (tu_rand(&rng) % 8 == 0) k = pad;
+            set(&ix, c, (double)k);
+        }
+        int64_t oc[2] = {3, 1};
+        set(&ix, cs == 0 ? oc : &oc[0], (double)V); /* out of range: skipped, flagged */
+        up(&ix);
+        int64_t wsh[2] = {V, D}, ysh[2] = {bg.B, D};
+        ht w = ht_new(dt, 2, wsh, cs == 1 ? PAD_ODD : CONTIG), y = ht_new(dt, 2, ysh, cs == 2 ? PAD_ODD : CONTIG);
+        fill(&w, &rng);
+        up(&y);
+        bool use_psw = mode == 0 && cs != 1;
+        if (use_psw) {
+            psw = ht_new(dt, ix.t.rank, ix.t.shape, CONTIG);
+            fill(&psw, &rng);
+        }
+        CUdeviceptr am = dalloc((size_t)(bg.B * D) * brc_dtype_size(it));
+        brc_index_desc d;
+        memset(&d, 0, sizeof d);
+        d.kind = BRC_INDEX_EMBEDDING_BAG;
+        d.mode = (brc_index_bag_mode)mode;
+        d.x = w.t, d.index = ix.t, d.y = y.t;
+        if (cs) d.offsets = of.t;
+        d.include_last_offset = cs == 2;
+        d.use_padding_idx = cs != 1, d.padding_idx = pad;
+        d.use_per_sample_weights = use_psw;
+        if (use_psw) d.per_sample_weights = psw.t;
+        brc_index_args args = {.x = dptr(&w), .index = dptr(&ix), .y = dptr(&y), .argmax = (void *)(uintptr_t)am};
+        if (cs) args.offsets = dptr(&of);
+        if (use_psw) args.per_sample_weights = dptr(&psw);
+        char what[128];
+        snprintf(what, sizeof what, "embedding_bag %s %s mode %d case %d", brc_dtype_name(dt), brc_dtype_name(it), mode, cs);
+        brc_plan *p = plan_run_args(&d, &args, what);
+        down(&y);
+        int64_t *amh = malloc((size_t)(bg.B * D) * sizeof(int64_t));
+        tu_buf amb = {.t = it, .n = (size_t)(bg.B * D), .h = malloc((size_t)(bg.B * D) * brc_dtype_size(it)), .d = am};
+        cr_assert(amh && amb.h);
+        cr_assert_eq(brc__cu()->cuMemcpyDtoH(amb.h, am, amb.n * brc_dtype_size(it)), CUDA_SUCCESS);
+        for (size_t q = 0; q < amb.n; q++) amh[q] = (int64_t)tu_buf_at(&amb, q);
+        long bad = 0;
+        char first[200] = "";
+        for (int64_t b = 0; b < bg.B; b++) {
+            int64_t s0 = cs == 0 ? b * bg.L : bg.s[b], e0 = cs == 0 ? s0 + bg.L : bg.e[b];
+            for (int64_t col = 0; col < D; col++) {
+                double acc = 0, mag = 0, best = 0;
+                int64_t cnt = 0, arg = -1;
+                for (int64_t q = s0; q < e0; q++) {
+                    int64_t ic[2] = {cs == 0 ? q / bg.L : q, q % (bg.L ? bg.L : 1)};
+                    int64_t k = (int64_t)get(&ix, ic);
+                    if (k < 0 || k >= V || (d.use_padding_idx && k == pad)) continue;
+                    int64_t wc[2] = {k, col};
+                    double v = get(&w, wc), sc = use_psw ? get(&psw, ic) : 1;
+                    if (mode == 2) {
+                        if (cnt == 0 || v > best) best = v, arg = k;
+                    } else {
+                        acc += v * sc;
+                        mag += fabs(v * sc);
+                    }
+                    cnt++;
+                }
+                double want = mode == 2 ? best : mode == 1 && cnt ? acc / (double)cnt : acc;
+                double tol = mode == 2 ? 0 : (double)(cnt + 2) * eps_of(dt) * (mode == 1 && cnt ? mag / (double)cnt : mag);
+                int64_t yc[2] = {b, col};
+                double got = get(&y, yc);
+                bool ok = fabs(got - want) <= tol;
+                if (mode == 2) ok = ok && amh[b * D + col] == arg;
+                if (!ok && bad++ == 0)
+                    snprintf(first, sizeof first, "bag %lld col %lld: got %.9g (argmax %lld), want %.9g (%lld), %lld rows",
+                             (long long)b, (long long)col, got, (long long)amh[b * D + col], want, (long long)arg,
+                             (long long)cnt);
+            }
+        }
+        cr_expect_eq(bad, 0, "%s: %ld wrong; first %s (%s)", what, bad, first, brc_plan_sku(p));
+        cr_expect_eq(strays(&y), 0, "%s: writes outside y", what);
+        cr_expect_eq(read_err(), 1, "%s: the out-of-range index set the flag", what);
+        cr_expect_eq(brc_index_plan_deterministic(p), 1);
+        brc_plan_destroy(p);
+
+        /* The backward of the same bags: dweight (poisoned) from dy. */
+        ht dy = ht_new(dt, 2, ysh, cs == 1 ? PAD_ODD : CONTIG), dw = ht_new(dt, 2, wsh, cs == 2 ? PAD_ODD : CONTIG);
+        fill(&dy, &rng);
+        up(&dw);
+        brc_index_desc db = d;
+        db.kind = BRC_INDEX_EMBEDDING_BAG_BACKWARD;
+        memset(&db.x, 0, sizeof db.x);
+        db.src = dy.t, db.y = dw.t;
+        brc_index_args ab = {.index = dptr(&ix), .src = dptr(&dy), .y = dptr(&dw), .argmax = (void *)(uintptr_t)am};
+        if (cs) ab.offsets = dptr(&of);
+        if (use_psw) ab.per_sample_weights = dptr(&psw);
+        snprintf(what, sizeof what, "embedding_bag_backward %s %s mode %d case %d", brc_dtype_name(dt), brc_dtype_name(it),
+                 mode, cs);
+        p = plan_run_args(&db, &ab, what);
+        down(&dw);
+        double *want = calloc((size_t)(V * D), sizeof(double)), *mag = calloc((size_t)(V * D), sizeof(double));
+        int *cnt = calloc((size_t)(V * D), sizeof(int));
+        cr_assert(want && mag && cnt);
+        for (int64_t b = 0; b < bg.B; b++) {
+            int64_t s0 = cs == 0 ? b * bg.L : bg.s[b], e0 = cs == 0 ? s0 + bg.L : bg.e[b], n = 0;
+            for (int64_t q = s0; q < e0; q++) {
+                int64_t ic[2] = {cs == 0 ? q / bg.L : q, q % (bg.L ? bg.L : 1)};
+                int64_t k = (int64_t)get(&ix, ic);
+                n += !(k < 0 || k >= V || (d.use_padding_idx && k == pad));
+            }
+            for (int64_t col = 0; col < D; col++) {
+                int64_t yc[2] = {b, col};
+                double g = get(&dy, yc);
+                if (mode == 2) {
+                    int64_t k = amh[b * D + col];
+                    if (k >= 0) want[k * D + col] += g, mag[k * D + col] += fabs(g), cnt[k * D + col]++;
+                    continue;
+                }
+                for (int64_t q = s0; q < e0; q++) {
+                    int64_t ic[2] = {cs == 0 ? q / bg.L : q, q % (bg.L ? bg.L : 1)};
+                    int64_t k = (int64_t)get(&ix, ic);
+                    if (k < 0 || k >= V || (d.use_padding_idx && k == pad)) continue;
+                    double v = g * (use_psw ? get(&psw, ic) : 1) / (mode == 1 ? (double)n : 1.0);
+                    want[k * D + col] += v, mag[k * D + col] += fabs(v), cnt[k * D + col]++;
+                }
+            }
+        }
+        bad = 0;
+        first[0] = 0;
+        for (int64_t k = 0; k < V; k++)
+            for (int64_t col = 0; col < D; col++) {
+                int64_t wc[2] = {k, col};
+                double got = get(&dw, wc), tol = (cnt[k * D + col] + 2) * eps_of(dt) * mag[k * D + col];
+                if (!(fabs(got - want[k * D + col]) <= tol) && bad++ == 0)
+                    snprintf(first, sizeof first, "dweight[%lld, %lld]: got %.9g, want %.9g (%d terms)", (long long)k,
+                             (long long)col, got, want[k * D + col], cnt[k * D + col]);
+            }
+        cr_expect_eq(bad, 0, "%s: %ld wrong; first %s (%s)", what, bad, first, brc_plan_sku(p));
+        cr_expect_eq(strays(&dw), 0, "%s: writes outside dweight", what);
+        cr_expect_eq(brc_index_plan_deterministic(p), mode != 2, "%s: deterministic flag", what);
+        if (mode != 2) { /* the same bits again */
+            unsigned char *ref = malloc(dw.b.n * brc_dtype_size(dt));
+            cr_assert(ref);
+            memcpy(ref, dw.b.h, dw.b.n * brc_dtype_size(dt));
+            memset(dw.b.h, 0xff, dw.b.n * brc_dtype_size(dt));
+            up(&dw);
+            brc_plan_destroy(plan_run_args(&db, &ab, what));
+            down(&dw);
+            cr_expect(memcmp(ref, dw.b.h, dw.b.n * brc_dtype_size(dt)) == 0, "%s: a rerun differs", what);
+            free(ref);
+        }
+        free(want), free(mag), free(cnt), free(amh), free(amb.h);
+        brc_plan_destroy(p);
+        brc__cu()->cuMemFree(am);
+        ht_free(&dy), ht_free(&dw), ht_free(&w), ht_free(&y), ht_free(&ix);
+        if (cs) ht_free(&of);
+        if (use_psw) ht_free(&psw);
+    }
+}
+
+Test(index, new_kinds_run_errors, .init = setup, .fini = teardown, .timeout = 120) {
+    int64_t n = 100;
+    ht x = ht_new(BRC_F32, 1, &n, CONTIG), y = ht_new(BRC_F32, 1, &n, CONTIG), mk = ht_new(BRC_U8, 1, &n, CONTIG);
+    brc_index_desc d = {.kind = BRC_INDEX_MASKED_SELECT, .x = x.t, .index = mk.t, .y = y.t};
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_index_plan(g_ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    CUdeviceptr ws = dalloc(256), cnt = dalloc(16);
+    cr_expect_eq(brc_index_run(p, dptr(&x), dptr(&mk), NULL, dptr(&y), NULL, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "brc_index_run_args") != NULL, "%s", brc_last_error());
+    brc_index_args a = {.x = dptr(&x), .index = dptr(&mk), .y = dptr(&y)};
+    cr_expect_eq(brc_index_run_args(p, &a, (void *)(uintptr_t)ws, 256, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "count is NULL") != NULL, "%s", brc_last_error());
+    a.count = (int64_t *)(uintptr_t)(cnt + 4);
+    cr_expect_eq(brc_index_run_args(p, &a, (void *)(uintptr_t)ws, 256, NULL), BRC_STATUS_MISALIGNED);
+    a.count = (int64_t *)(uintptr_t)cnt;
+    cr_expect_eq(brc_index_run_args(p, &a, (void *)(uintptr_t)ws, 8, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "smaller than the 256 required") != NULL, "%s", brc_last_error());
+    cr_expect_eq(brc_index_run_args(p, &a, NULL, 256, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "workspace is NULL") != NULL, "%s", brc_last_error());
+    cr_expect_eq(brc_index_run_args(p, NULL, (void *)(uintptr_t)ws, 256, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    a.index = dptr(&y);
+    cr_expect_eq(brc_index_run_args(p, &a, (void *)(uintptr_t)ws, 256, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "y and index are one buffer") != NULL, "%s", brc_last_error());
+    a.index = dptr(&mk);
+    cr_expect_eq(brc_index_run_args(p, &a, (void *)(uintptr_t)ws, 256, NULL), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
+    brc__cu()->cuMemFree(ws), brc__cu()->cuMemFree(cnt);
+    brc_plan_destroy(p);
+    ht_free(&x), ht_free(&y), ht_free(&mk);
+}
+
+/* Bags of no positions (2-D input [3, 0]): zeros, argmax -1; the backward writes zeros. */
+Test(index, embedding_bag_without_positions, .init = setup, .fini = teardown, .timeout = 120) {
+    int64_t ws[2] = {50, 8}, is[2] = {3, 0}, ys[2] = {3, 8};
+    ht w = ht_new(BRC_F32, 2, ws, CONTIG), ix = ht_new(BRC_I64, 2, is, CONTIG), y = ht_new(BRC_F32, 2, ys, CONTIG);
+    uint64_t rng = 3;
+    fill(&w, &rng);
+    up(&y);
+    for (int mode = 0; mode < 3; mode++) {
+        CUdeviceptr am = dalloc(3 * 8 * 8);
+        brc_index_desc d = {.kind = BRC_INDEX_EMBEDDING_BAG, .x = w.t, .index = ix.t, .y = y.t,
+                            .mode = (brc_index_bag_mode)mode};
+        brc_index_args a = {.x = dptr(&w), .index = dptr(&ix), .y = dptr(&y), .argmax = (void *)(uintptr_t)am};
+        brc_plan *p = plan_run_args(&d, &a, "embedding_bag of empty bags");
+        down(&y);
+        long bad = 0;
+        for (size_t e = 0; e < y.b.n; e++) bad += tu_buf_at(&y.b, e) != 0;
+        cr_expect_eq(bad, 0, "mode %d: empty bags give 0", mode);
+        if (mode == 2) {
+            int64_t amh[24];
+            cr_assert_eq(brc__cu()->cuMemcpyDtoH(amh, am, sizeof amh), CUDA_SUCCESS);
+            long nm = 0;
+            for (int q = 0; q < 24; q++) nm += amh[q] != -1;
+            cr_expect_eq(nm, 0, "argmax of an empty bag is -1");
+        }
+        brc_plan_destroy(p);
+        ht dw = ht_new(BRC_F32, 2, ws, CONTIG);
+        up(&dw);
+        brc_index_desc db = {.kind = BRC_INDEX_EMBEDDING_BAG_BACKWARD, .src = y.t, .index = ix.t, .y = dw.t,
+                             .mode = (brc_index_bag_mode)mode};
+        brc_index_args ab = {.src = dptr(&y), .index = dptr(&ix), .y = dptr(&dw), .argmax = (void *)(uintptr_t)am};
+        p = plan_run_args(&db, &ab, "embedding_bag_backward of empty bags");
+        down(&dw);
+        bad = 0;
+        for (size_t e = 0; e < dw.b.n; e++) bad += tu_buf_at(&dw.b, e) != 0;
+        cr_expect_eq(bad, 0, "mode %d: dweight is all zeros", mode);
+        brc_plan_destroy(p);
+        ht_free(&dw);
+        brc__cu()->cuMemFree(am);
+        memset(y.b.h, 0xff, y.b.n * 4);
+        up(&y);
+    }
+    ht_free(&w), ht_free(&ix), ht_free(&y);
+}

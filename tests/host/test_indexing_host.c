@@ -16,11 +16,12 @@ typedef struct job {
 } job;
 
 ParameterizedTestParameters(index_compile, every_kind) {
-    static job jobs[] = {{90, 0}, {90, 1}, {80, 0}};
+    static job jobs[] = {{90, 0}, {90, 1}, {80, 0}, {90, 2}, {80, 2}};
     return cr_make_param_array(job, jobs, sizeof jobs / sizeof jobs[0]);
 }
 
-static const char *const variants[2][7] = {
+/* Part 2: the kinds added in 0.3.0, with the kernels each plan compiles. */
+static const char *const variants[3][7] = {
     {"index(op=gather,dtype=f32,index=i64,layout=generic,ix=32)",
      "index(op=index_select,dtype=bf16,index=i32,layout=rows,vec=8,tpr=64)",
      "index(op=scatter,dtype=bf16,index=i64,reduce=amax,layout=generic,ix=64)",
@@ -35,7 +36,15 @@ static const char *const variants[2][7] = {
      "index(op=embedding_backward,dtype=f32,index=i32,atomic=1,layout=rows,vec=4,tpr=128)",
      "index(op=embedding_backward,dtype=f64,index=i64,atomic=0)",
      "index(op=masked_fill,dtype=bf16,layout=rows,vec=8,tpr=64)"},
+    {"index(op=scatter,dtype=bf16,index=i64,reduce=mean,self=0,layout=generic,ix=32)",
+     "index(op=index_put,dtype=f32,index=i64,accumulate=1,layout=rows,vec=4,tpr=64)",
+     "index(op=masked_select,dtype=bf16)",
+     "index(op=nonzero,dtype=f32,index=i64)",
+     "index(op=embedding_bag,dtype=bf16,index=i32,mode=max,layout=rows,vec=8,tpr=128)",
+     "index(op=embedding_bag_backward,dtype=f32,index=i64,mode=mean)",
+     "index(op=embedding_bag_backward,dtype=bf16,index=i64,mode=max)"},
 };
+static const int nkernels[3][7] = {{1, 1, 1, 1, 1, 1, 1}, {1, 1, 1, 1, 2, 1, 1}, {4, 1, 3, 3, 1, 2, 2}};
 
 ParameterizedTest(job *j, index_compile, every_kind, .timeout = 900) {
     setenv("BARACUDA_CACHE_DISABLE", "1", 1); /* really compile */
@@ -54,7 +63,7 @@ ParameterizedTest(job *j, index_compile, every_kind, .timeout = 900) {
         const char *sku = brc_plan_sku(p);
         cr_expect(strstr(sku, "bespoke:index<") == sku && strstr(sku, arch), "%s", sku);
         cr_log_info("%s -> %s", text, sku);
-        kernels += strstr(text, "atomic=1") ? 2 : 1;
+        kernels += nkernels[j->part][i];
         brc_plan_destroy(p);
     }
     brc_jit_stats st;
@@ -170,7 +179,21 @@ Test(index_desc, bad_descriptors_name_the_column) {
         {"index(op=gather,dtype=f32,index=i64,layout=rows,vec=3)", BRC_STATUS_INVALID_ARGUMENT, "powers of two"},
         {"index(op=gather,dtype=f32,index=i64,layout=generic,ix=48)", BRC_STATUS_INVALID_ARGUMENT, "32 or 64"},
         {"index(op=scatter,dtype=u8,index=i64,reduce=sum,layout=generic)", BRC_STATUS_UNSUPPORTED, "dtype u8"},
-        {"index(op=scatter,dtype=f32,index=i64,reduce=mean,layout=generic)", BRC_STATUS_INVALID_ARGUMENT, "one of none"},
+        {"index(op=scatter,dtype=f32,index=i64,reduce=median,layout=generic)", BRC_STATUS_INVALID_ARGUMENT, "one of none"},
+        {"index(op=scatter,dtype=i32,index=i64,reduce=mean,layout=generic)", BRC_STATUS_UNSUPPORTED, "dtype i32"},
+        {"index(op=scatter,dtype=f32,index=i64,reduce=none,self=0,layout=generic)", BRC_STATUS_INVALID_ARGUMENT,
+         "self=0 needs a reduction"},
+        {"index(op=index_put,dtype=f32,index=i64,accumulate=2,layout=generic)", BRC_STATUS_INVALID_ARGUMENT, "accumulate"},
+        {"index(op=index_put,dtype=u8,index=i64,accumulate=1,layout=generic)", BRC_STATUS_UNSUPPORTED, "dtype u8"},
+        {"index(op=masked_select,dtype=f32,index=i64)", BRC_STATUS_INVALID_ARGUMENT, "unknown key 'index'"},
+        {"index(op=nonzero,dtype=f32)", BRC_STATUS_INVALID_ARGUMENT, "needs a 'index' key"},
+        {"index(op=embedding_bag,dtype=f32,index=i64,layout=rows,vec=4,tpr=64)", BRC_STATUS_INVALID_ARGUMENT,
+         "needs a 'mode' key"},
+        {"index(op=embedding_bag,dtype=i32,index=i64,mode=sum,layout=rows,vec=4,tpr=64)", BRC_STATUS_UNSUPPORTED,
+         "dtype i32"},
+        {"index(op=embedding_bag_backward,dtype=f32,index=i64,mode=min)", BRC_STATUS_INVALID_ARGUMENT, "one of sum"},
+        {"index(op=embedding_bag_backward,dtype=f32,index=i64,mode=sum,layout=rows)", BRC_STATUS_INVALID_ARGUMENT,
+         "unknown key 'layout'"},
         {"index(op=gather,dtype=f32,index=i64,reduce=sum,layout=generic)", BRC_STATUS_INVALID_ARGUMENT, "unknown key 'reduce'"},
         {"index(op=embedding_backward,dtype=f32,index=i64,atomic=0,layout=rows)", BRC_STATUS_INVALID_ARGUMENT,
          "unknown key 'layout'"},
@@ -188,8 +211,8 @@ Test(index_rules, bad_operands_are_named) {
     brc_index_desc d;
     tu_expect_fail(brc_index_plan(ctx, NULL, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "desc is NULL", p);
     memset(&d, 0, sizeof d);
-    d.kind = (brc_index_kind)11;
-    tu_expect_fail(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "kind 11 is not an indexing kind", p);
+    d.kind = (brc_index_kind)13;
+    tu_expect_fail(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "kind 13 is not an indexing kind", p);
     /* gather */
     memset(&d, 0, sizeof d);
     d.kind = BRC_INDEX_GATHER;
@@ -289,10 +312,218 @@ Test(index_rules, bad_operands_are_named) {
 
 /* The layouts bench/bench_indexing.py mirrors with ctypes. */
 Test(index_desc, struct_layouts_match_the_benchmark) {
-    cr_expect_eq(sizeof(brc_index_desc), 600);
+    cr_expect_eq(sizeof(brc_index_desc), 1440);
+    cr_expect_eq(offsetof(brc_index_desc, exclude_self), 596);
+    cr_expect_eq(offsetof(brc_index_desc, nindices), 604);
+    cr_expect_eq(offsetof(brc_index_desc, indices), 608);
+    cr_expect_eq(offsetof(brc_index_desc, mode), 1152);
+    cr_expect_eq(offsetof(brc_index_desc, offsets), 1160);
+    cr_expect_eq(offsetof(brc_index_desc, include_last_offset), 1296);
+    cr_expect_eq(offsetof(brc_index_desc, per_sample_weights), 1304);
+    cr_expect_eq(sizeof(brc_index_args), 104);
+    cr_expect_eq(offsetof(brc_index_args, count), 96);
     cr_expect_eq(offsetof(brc_index_desc, dim), 552);
     cr_expect_eq(offsetof(brc_index_desc, value), 560);
     cr_expect_eq(offsetof(brc_index_desc, num_classes), 568);
     cr_expect_eq(offsetof(brc_index_desc, padding_idx), 584);
     cr_expect_eq(offsetof(brc_index_desc, atomic), 592);
+}
+
+/* ---- the kinds added in 0.3.0 ------------------------------------------------------------------------ */
+
+Test(index_desc, new_kinds_plan_round_trip_and_flag) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_offline("sm_90");
+    brc_plan *p = NULL;
+    brc_index_desc d;
+    /* scatter mean without self: 4 kernels, a count per element of y in the workspace. */
+    memset(&d, 0, sizeof d);
+    d.kind = BRC_INDEX_SCATTER;
+    d.reduce = BRC_INDEX_REDUCE_MEAN;
+    d.exclude_self = 1;
+    d.y = tu_mat(BRC_F32, 10, 20, 20);
+    d.index = tu_mat(BRC_I64, 5, 20, 20);
+    d.src = tu_mat(BRC_F32, 6, 20, 20);
+    cr_assert_eq(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_descriptor(p), "index(op=scatter,dtype=f32,index=i64,reduce=mean,self=0,layout=generic,ix=32)");
+    cr_expect_eq(brc_index_plan_deterministic(p), 0);
+    cr_expect_eq(brc_plan_workspace_size(p), 1024, "200 counts of 4 bytes, rounded to 256: %zu", brc_plan_workspace_size(p));
+    tu_round_trip(ctx, p);
+    /* index_put of rows: x[i] = v on [1000, 64] by 300 indices; accumulate flags the atomics. */
+    memset(&d, 0, sizeof d);
+    d.kind = BRC_INDEX_INDEX_PUT;
+    d.y = tu_mat(BRC_BF16, 1000, 64, 64);
+    d.nindices = 1;
+    d.indices[0] = vec1(BRC_I32, 300);
+    d.src = tu_mat(BRC_BF16, 300, 64, 64);
+    cr_assert_eq(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_descriptor(p), "index(op=index_put,dtype=bf16,index=i32,accumulate=0,layout=rows,vec=8,tpr=8)");
+    cr_expect_eq(brc_index_plan_deterministic(p), 0, "colliding stores");
+    tu_round_trip(ctx, p);
+    d.accumulate = 1;
+    d.y.dtype = d.src.dtype = BRC_I64;
+    cr_assert_eq(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_eq(brc_index_plan_deterministic(p), 1, "integer sums are exact in any order");
+    brc_plan_destroy(p);
+    /* Two indices on a [30, 40] with nothing left over: one element a thread. */
+    d.y = tu_mat(BRC_F32, 30, 40, 40);
+    d.nindices = 2;
+    d.indices[0] = d.indices[1] = vec1(BRC_I64, 7);
+    d.src = vec1(BRC_F32, 7);
+    cr_assert_eq(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_descriptor(p), "index(op=index_put,dtype=f32,index=i64,accumulate=1,layout=generic,ix=64)");
+    cr_expect_eq(brc_index_plan_deterministic(p), 0);
+    tu_round_trip(ctx, p);
+    /* masked_select and nonzero: 8 bytes a tile of workspace. */
+    memset(&d, 0, sizeof d);
+    d.kind = BRC_INDEX_MASKED_SELECT;
+    d.x = tu_mat(BRC_F16, 100, 100, 100);
+    d.index = tu_mat(BRC_BOOL, 100, 100, 100);
+    d.y = vec1(BRC_F16, 10000);
+    cr_assert_eq(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_descriptor(p), "index(op=masked_select,dtype=f16)");
+    cr_expect_str_eq(brc_plan_sku(p), "bespoke:index<masked_select,f16,scan,tile=4096>@sm_90");
+    cr_expect_eq(brc_plan_workspace_size(p), 256);
+    cr_expect_eq(brc_index_plan_deterministic(p), 1);
+    cr_expect_eq(brc_index_run(p, NULL, NULL, NULL, NULL, NULL, NULL), BRC_STATUS_WRONG_PLAN, "offline");
+    tu_round_trip(ctx, p);
+    memset(&d, 0, sizeof d);
+    d.kind = BRC_INDEX_NONZERO;
+    int64_t xs[3] = {300, 7, 1000};
+    brc_tensor_desc_contiguous(&d.x, BRC_U8, 3, xs);
+    d.y = tu_mat(BRC_I32, 2100000, 3, 3);
+    cr_assert_eq(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_descriptor(p), "index(op=nonzero,dtype=u8,index=i32)");
+    cr_expect_eq(brc_plan_workspace_size(p), 4352, "513 tiles of 8 bytes, rounded to 256: %zu", brc_plan_workspace_size(p));
+    tu_round_trip(ctx, p);
+    /* embedding_bag: rows of vectors; its backward deterministic for sum / mean, atomic for max. */
+    memset(&d, 0, sizeof d);
+    d.kind = BRC_INDEX_EMBEDDING_BAG;
+    d.mode = BRC_INDEX_BAG_MEAN;
+    d.x = tu_mat(BRC_BF16, 32000, 1024, 1024);
+    d.index = vec1(BRC_I64, 5000);
+    d.offsets = vec1(BRC_I64, 100);
+    d.y = tu_mat(BRC_BF16, 100, 1024, 1024);
+    cr_assert_eq(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_descriptor(p), "index(op=embedding_bag,dtype=bf16,index=i64,mode=mean,layout=rows,vec=8,tpr=128)");
+    cr_expect_eq(brc_index_plan_deterministic(p), 1);
+    cr_expect_eq(brc_plan_workspace_size(p), 0);
+    tu_round_trip(ctx, p);
+    d.kind = BRC_INDEX_EMBEDDING_BAG_BACKWARD;
+    d.src = d.y;
+    d.y = d.x;
+    memset(&d.x, 0, sizeof d.x);
+    cr_assert_eq(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_descriptor(p), "index(op=embedding_bag_backward,dtype=bf16,index=i64,mode=mean)");
+    cr_expect_eq(brc_index_plan_deterministic(p), 1);
+    cr_expect_eq(brc_plan_workspace_size(p), 512, "100 inverse counts: %zu", brc_plan_workspace_size(p));
+    tu_round_trip(ctx, p);
+    d.mode = BRC_INDEX_BAG_MAX;
+    cr_assert_eq(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_eq(brc_index_plan_deterministic(p), 0);
+    cr_expect(strstr(brc_plan_sku(p), "+atomic@") != NULL, "%s", brc_plan_sku(p));
+    tu_round_trip(ctx, p);
+    brc_context_destroy(ctx);
+}
+
+Test(index_rules, new_kinds_bad_operands_are_named) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_offline("sm_90");
+    brc_plan *p = NULL;
+    brc_index_desc d;
+    /* scatter: exclude_self needs a reduction; mean needs floats. */
+    memset(&d, 0, sizeof d);
+    d.kind = BRC_INDEX_SCATTER;
+    d.y = tu_mat(BRC_I32, 10, 20, 20);
+    d.index = tu_mat(BRC_I64, 5, 20, 20);
+    d.src = tu_mat(BRC_I32, 6, 20, 20);
+    d.exclude_self = 1;
+    tu_expect_fail(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "exclude_self needs a reduction", p);
+    d.reduce = BRC_INDEX_REDUCE_MEAN;
+    tu_expect_fail(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_UNSUPPORTED, "reduce mean of dtype i32", p);
+    d.reduce = BRC_INDEX_REDUCE_SUM;
+    d.exclude_self = 2;
+    tu_expect_fail(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "exclude_self must be 0 or 1", p);
+    /* index_put */
+    memset(&d, 0, sizeof d);
+    d.kind = BRC_INDEX_INDEX_PUT;
+    d.y = tu_mat(BRC_F32, 10, 20, 20);
+    d.src = tu_mat(BRC_F32, 5, 20, 20);
+    tu_expect_fail(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "nindices = 0 must be in [1", p);
+    d.nindices = 3;
+    tu_expect_fail(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "nindices = 3 must be in [1", p);
+    d.nindices = 1;
+    d.indices[0] = vec1(BRC_F32, 5);
+    tu_expect_fail(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "index has dtype f32", p);
+    d.indices[0] = vec1(BRC_I64, 6);
+    tu_expect_fail(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "src.shape[0] = 5, 6 expected", p);
+    d.nindices = 2;
+    d.indices[1] = vec1(BRC_I32, 6);
+    tu_expect_fail(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "indices[1] differs from indices[0]", p);
+    d.indices[1] = vec1(BRC_I64, 7);
+    tu_expect_fail(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "indices[1].shape[0] = 7", p);
+    d.nindices = 1;
+    d.indices[0] = vec1(BRC_I64, 5);
+    d.src.dtype = BRC_F16;
+    tu_expect_fail(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "src has dtype f16, y has f32", p);
+    d.src = vec1(BRC_F32, 5);
+    tu_expect_fail(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "src has rank 1, 2 expected", p);
+    d.y = tu_mat(BRC_BOOL, 10, 20, 20);
+    d.src = tu_mat(BRC_BOOL, 5, 20, 20);
+    d.accumulate = 1;
+    tu_expect_fail(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_UNSUPPORTED, "dtype bool cannot be accumulated", p);
+    /* masked_select, nonzero */
+    memset(&d, 0, sizeof d);
+    d.kind = BRC_INDEX_MASKED_SELECT;
+    d.x = tu_mat(BRC_F32, 4, 4, 4);
+    d.index = tu_mat(BRC_I32, 4, 4, 4);
+    d.y = vec1(BRC_F32, 16);
+    tu_expect_fail(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "the mask (index) has dtype i32", p);
+    d.index.dtype = BRC_BOOL;
+    d.y = vec1(BRC_F32, 15);
+    tu_expect_fail(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, ">= numel(x) = 16", p);
+    d.y = vec1(BRC_F16, 16);
+    tu_expect_fail(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "x has dtype f32, y has f16", p);
+    d.kind = BRC_INDEX_NONZERO;
+    d.y = tu_mat(BRC_I64, 16, 3, 3);
+    tu_expect_fail(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y must be [n >= numel(x) = 16, rank(x) = 2]", p);
+    d.y = tu_mat(BRC_F32, 16, 2, 2);
+    tu_expect_fail(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y has dtype f32 (i32 or i64)", p);
+    /* embedding_bag */
+    memset(&d, 0, sizeof d);
+    d.kind = BRC_INDEX_EMBEDDING_BAG;
+    d.x = tu_mat(BRC_F32, 100, 16, 16);
+    d.index = tu_mat(BRC_I64, 8, 5, 5);
+    d.y = tu_mat(BRC_F32, 8, 16, 16);
+    d.mode = (brc_index_bag_mode)3;
+    tu_expect_fail(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "mode 3 is not a bag mode", p);
+    d.mode = BRC_INDEX_BAG_MAX;
+    d.use_per_sample_weights = 1;
+    d.per_sample_weights = d.index;
+    d.per_sample_weights.dtype = BRC_F32;
+    tu_expect_fail(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "per_sample_weights need mode sum", p);
+    d.mode = BRC_INDEX_BAG_SUM;
+    d.per_sample_weights.dtype = BRC_F16;
+    tu_expect_fail(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "the index's shape and the table's dtype", p);
+    d.use_per_sample_weights = 0;
+    d.offsets = vec1(BRC_I64, 8);
+    tu_expect_fail(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "2-D index takes no offsets", p);
+    d.index = vec1(BRC_I64, 40);
+    d.offsets = vec1(BRC_I32, 8);
+    tu_expect_fail(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "offsets of rank 1 with the index's dtype", p);
+    d.offsets = vec1(BRC_I64, 8);
+    d.include_last_offset = 1;
+    tu_expect_fail(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "y must be [B = 7, D = 16]", p);
+    d.include_last_offset = 0;
+    d.use_padding_idx = 1;
+    d.padding_idx = 100;
+    tu_expect_fail(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "padding_idx 100 is outside [0, 100)", p);
+    d.padding_idx = 0;
+    d.x.dtype = d.y.dtype = BRC_I32;
+    tu_expect_fail(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_UNSUPPORTED, "dtype i32 (f32 f64 f16 bf16)", p);
+    d.x.dtype = d.y.dtype = BRC_F32;
+    cr_assert_eq(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    brc_plan_destroy(p);
+    p = NULL;
+    brc_context_destroy(ctx);
 }
