@@ -77,18 +77,6 @@ __device__ __forceinline__ void mv_offsets(const mv_piece& p, I q, typename mv_o
     }
 }
 
-// A vector of VEC elements held as the machine words of its size (16 bytes: four 32-bit
-// registers whatever T is), so that 16-bit and 8-bit elements do not take a register each: held
-// element-wise, a bf16 copy kernel needed 62 registers at MV_UNROLL = 4 (204 at 16) and ran at 94%
-// of copy against 99% for f32. The element view serves the scalar and tail paths.
-template <int BYTES> struct mv_word_of { typedef vec<u32, BYTES / 4> t; };
-template <> struct mv_word_of<2> { typedef u16 t; };
-template <> struct mv_word_of<1> { typedef u8 t; };
-template <class T, int VEC> union mv_vec {
-    typename mv_word_of<VEC * sizeof(T)>::t w;
-    T v[VEC];
-};
-
 // The copy kernel: each thread moves MV_UNROLL units MV_THREADS apart (all loads, then all
 // stores). A launch of P pieces finds its piece by a binary search over first (pieces past the
 // launch's count have first = INT64_MAX; P is a power of two).
@@ -113,8 +101,8 @@ __device__ __forceinline__ void mv_copy(const mv_args<P>& a) {
     const I units = (I)p.units, vunits = (I)p.vunits;
     const I q0 = (I)(blk - p.first) * (I)(MV_THREADS * MV_UNROLL) + (I)threadIdx.x;
     const bool scalar = VEC > 1 && p.scalar != 0;
-    typedef typename mv_word_of<VEC * sizeof(T)>::t W;
-    mv_vec<T, VEC> v[MV_UNROLL];
+    typedef typename word_of<VEC * sizeof(T)>::t W;
+    wvec<T, VEC> v[MV_UNROLL];  // words: see wvec
     S so[MV_UNROLL], dof[MV_UNROLL];
 #pragma unroll
     for (int u = 0; u < MV_UNROLL; u++) {

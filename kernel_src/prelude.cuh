@@ -171,6 +171,16 @@ __device__ __forceinline__ To convert(From v) { return cvt<To, From>::run(v); }
 // ---- vector access ---------------------------------------------------------------------------
 template <class T, int N>
 struct __align__(sizeof(T) * N) vec { T v[N]; };
+// A vector of N elements held as the machine words of its size (16 bytes: four 32-bit registers,
+// whatever T is), loaded and stored through w; v is the element view. Held element-wise, 16- and
+// 8-bit elements take a register each (a bf16 copy kernel needed 62 registers instead of 40).
+template <int BYTES> struct word_of { typedef vec<u32, BYTES / 4> t; };
+template <> struct word_of<2> { typedef u16 t; };
+template <> struct word_of<1> { typedef u8 t; };
+template <class T, int N> union wvec {
+    typename word_of<N * sizeof(T)>::t w;
+    T v[N];
+};
 
 // ---- math helpers named by the op tables -----------------------------------------------------
 __device__ __forceinline__ float abs_(float x) { return fabsf(x); }

@@ -208,14 +208,16 @@ __device__ __forceinline__ i64 dropout_pairs(const rnd_args& a, i64 tid, i64 ste
     const C scale = (C)a.scale;
     i64 c = tid;
     for (; c < npairs; c += RND_DP * step) {
-        vec<T, W> xv[RND_DP];
-        vec<u8, W> mv[RND_DP];
+        typedef typename word_of<W * sizeof(T)>::t XW;
+        typedef typename word_of<W>::t MW;
+        wvec<T, W> xv[RND_DP];  // held as words (see wvec)
+        wvec<u8, W> mv[RND_DP];
 #pragma unroll
         for (int u = 0; u < RND_DP; u++) {
             const i64 cu = c + u * step;
             if (cu >= npairs) continue;
-            xv[u] = *reinterpret_cast<const vec<T, W>*>(static_cast<const T*>(a.x) + cu * W);
-            if constexpr (OP == 4) mv[u] = *reinterpret_cast<const vec<u8, W>*>(static_cast<const u8*>(a.mask) + cu * W);
+            xv[u].w = *reinterpret_cast<const XW*>(static_cast<const T*>(a.x) + cu * W);
+            if constexpr (OP == 4) mv[u].w = *reinterpret_cast<const MW*>(static_cast<const u8*>(a.mask) + cu * W);
         }
 #pragma unroll
         for (int u = 0; u < RND_DP; u++) {
@@ -229,12 +231,12 @@ __device__ __forceinline__ i64 dropout_pairs(const rnd_args& a, i64 tid, i64 ste
 #pragma unroll
                     for (int j = 0; j < PER; j++) mv[u].v[h * PER + j] = (double)w[j] * 2.3283064365386963e-10 >= a.a;
                 }
-                *reinterpret_cast<vec<u8, W>*>(static_cast<u8*>(a.mask) + cu * W) = mv[u];
+                *reinterpret_cast<MW*>(static_cast<u8*>(a.mask) + cu * W) = mv[u].w;
             }
-            vec<T, W> o;
+            wvec<T, W> o;
 #pragma unroll
             for (int j = 0; j < W; j++) o.v[j] = io<T>::store(mv[u].v[j] ? io<T>::load(xv[u].v[j]) * scale : C(0));
-            *reinterpret_cast<vec<T, W>*>(static_cast<T*>(a.y) + cu * W) = o;
+            *reinterpret_cast<XW*>(static_cast<T*>(a.y) + cu * W) = o.w;
         }
     }
     return 2 * npairs + tid;

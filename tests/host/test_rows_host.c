@@ -256,9 +256,12 @@ Test(rows_desc, staging_choice) {
         int64_t cols;
         const char *sku;
     } cases[] = {
-        {BRC_BF16, 32768, "bespoke:softmax<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=2,passes=4,smem_stages=2,fwd>@sm_90"},
-        {BRC_F16, 32768, "bespoke:softmax<f16,cols=32768,vec=8,tpr=512,rpb=1,cluster=2,passes=4,smem_stages=2,fwd>@sm_90"},
-        {BRC_F32, 32768, "bespoke:softmax<f32,cols=32768,vec=4,tpr=256,rpb=1,cluster=8,passes=1,fwd>@sm_90"},
+        /* 16-bit rows of 16385-32768: packed, two 512-thread CTAs an SM; f32 up to 32768: one
+         * 1024-thread CTA; longer 16-bit rows: staged through shared memory in clusters of up to 4. */
+        {BRC_BF16, 32768, "bespoke:softmax<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,fwd>@sm_90"},
+        {BRC_F16, 32768, "bespoke:softmax<f16,cols=32768,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,fwd>@sm_90"},
+        {BRC_F32, 32768, "bespoke:softmax<f32,cols=32768,vec=4,tpr=1024,rpb=1,cluster=1,passes=1,fwd>@sm_90"},
+        {BRC_BF16, 65536, "bespoke:softmax<bf16,cols=65536,vec=8,tpr=512,rpb=1,cluster=4,passes=4,smem_stages=2,fwd>@sm_90"},
         {BRC_BF16, 131072, "bespoke:softmax<bf16,cols=131072,vec=8,tpr=256,rpb=1,cluster=8,passes=2,fwd>@sm_90"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
