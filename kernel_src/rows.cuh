@@ -348,12 +348,10 @@ __device__ __forceinline__ void softmax_fwd_packed(const rows_args& A) {
     }
 }
 
+// The forward with the row in f32 registers (ITER == 1) or read again per pass, from global memory
+// or the shared-memory staging.
 template <class K>
-__device__ __forceinline__ void softmax_fwd(const rows_args& A) {
-    if constexpr (K::PK) {
-        softmax_fwd_packed<K>(A);
-        return;
-    } else {
+__device__ __forceinline__ void softmax_fwd_regs(const rows_args& A) {
     BRC_ROWS_SETUP;
     enum { FAST = sizeof(T) == 2 && sizeof(C) == 4 };
     const T* x = (const T*)A.a;
@@ -413,7 +411,12 @@ __device__ __forceinline__ void softmax_fwd(const rows_args& A) {
         pp.after();
     }
     if constexpr (K::CL > 1) cluster<K::CL>::sync();  // no CTA leaves while its smem may be read
-    }
+}
+
+template <class K>
+__device__ __forceinline__ void softmax_fwd(const rows_args& A) {
+    if constexpr (K::PK) softmax_fwd_packed<K>(A);
+    else softmax_fwd_regs<K>(A);
 }
 
 // dx = y * (dy - sum(y * dy))  (softmax);  dx = dy - exp(y) * sum(dy)  (log_softmax)
