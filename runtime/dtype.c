@@ -1,5 +1,6 @@
 /* Dtype traits, tensor descriptors and their validation, and the canonical hashing used by
  * cache keys. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -165,4 +166,51 @@ void brc__hash_hex(brc__hash128 h, char out[33]) {
         out[2 * i + 1] = hex[b & 15];
     }
     out[32] = '\0';
+}
+
+bool brc__same_shape(const brc_tensor_desc *a, const brc_tensor_desc *b) {
+    if (a->rank != b->rank) return false;
+    for (int d = 0; d < a->rank; d++)
+        if (a->shape[d] != b->shape[d]) return false;
+    return true;
+}
+
+bool brc__same_strides(const brc_tensor_desc *a, const brc_tensor_desc *b) {
+    for (int d = 0; d < a->rank; d++)
+        if (a->shape[d] > 1 && a->strides[d] != b->strides[d]) return false;
+    return true;
+}
+
+bool brc__no_self_overlap(const brc_tensor_desc *t) {
+    int64_t st[BRC_MAX_RANK], sz[BRC_MAX_RANK];
+    int n = 0;
+    for (int d = 0; d < t->rank; d++) {
+        if (t->shape[d] == 0) return true;
+        if (t->shape[d] == 1) continue;
+        st[n] = t->strides[d] < 0 ? -t->strides[d] : t->strides[d];
+        sz[n++] = t->shape[d];
+    }
+    for (int i = 1; i < n; i++) /* insertion sort by |stride| */
+        for (int j = i; j > 0 && st[j] < st[j - 1]; j--) {
+            int64_t a = st[j], b = sz[j];
+            st[j] = st[j - 1], sz[j] = sz[j - 1];
+            st[j - 1] = a, sz[j - 1] = b;
+        }
+    int64_t extent = 0;
+    for (int i = 0; i < n; i++) {
+        if (st[i] <= extent) return false;
+        extent += st[i] * (sz[i] - 1);
+    }
+    return true;
+}
+
+brc_status brc__operand_check(const brc_tensor_desc *t, const char *fn, const char *kn, const char *name,
+                              bool output) {
+    char what[160];
+    snprintf(what, sizeof what, "%s: %s: %s", fn, kn, name);
+    brc_status st = brc__tensor_check(t, what);
+    if (st) return st;
+    if (output && !brc__no_self_overlap(t))
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s has strides under which its elements overlap", what);
+    return BRC_STATUS_OK;
 }

@@ -480,6 +480,18 @@ BRC__INTERNAL brc_status brc__plan_check_run(const brc_plan *plan, brc__family f
                                              const char *fn);
 /* Validates the fields common to every descriptor. */
 BRC__INTERNAL brc_status brc__tensor_check(const brc_tensor_desc *d, const char *what);
+/* Equal ranks and shapes. */
+BRC__INTERNAL bool brc__same_shape(const brc_tensor_desc *a, const brc_tensor_desc *b);
+/* Equal strides in every dim longer than 1 (a's rank). */
+BRC__INTERNAL bool brc__same_strides(const brc_tensor_desc *a, const brc_tensor_desc *b);
+/* Distinct indices of t reach distinct elements: sorted by |stride|, each dim's stride clears the
+ * extent of the dims inside it (sufficient; a few exotic interleavings are refused too). An empty
+ * tensor passes. */
+BRC__INTERNAL bool brc__no_self_overlap(const brc_tensor_desc *t);
+/* brc__tensor_check of operand name (messages start "fn: kn: name"), and for an output
+ * brc__no_self_overlap. */
+BRC__INTERNAL brc_status brc__operand_check(const brc_tensor_desc *t, const char *fn, const char *kn,
+                                            const char *name, bool output);
 BRC__INTERNAL const brc_plan_prefs *brc__prefs_or_default(const brc_plan_prefs *p,
                                                           brc_status *st);
 

@@ -87,13 +87,6 @@ static bool is_dense(const brc_tensor_desc *t) {
     return true;
 }
 
-static bool same_shape(const brc_tensor_desc *a, const brc_tensor_desc *b) {
-    if (a->rank != b->rank) return false;
-    for (int d = 0; d < a->rank; d++)
-        if (a->shape[d] != b->shape[d]) return false;
-    return true;
-}
-
 /* Checks the operands against the first (x): rank 2..8, dense, same dtype and shape. */
 static brc_status check_operands(const char *fam, const brc_tensor_desc *const *ts, const char *const *names, int n,
                                  cn_shape *s) {
@@ -121,7 +114,7 @@ static brc_status check_operands(const char *fam, const brc_tensor_desc *const *
         if (t->dtype != ts[0]->dtype)
             return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s has dtype %s, %s has %s", fam, names[i],
                               brc_dtype_name(t->dtype), names[0], brc_dtype_name(ts[0]->dtype));
-        if (!same_shape(t, ts[0]))
+        if (!brc__same_shape(t, ts[0]))
             return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s and %s differ in shape", fam, names[i], names[0]);
     }
     const brc_tensor_desc *x = ts[0];

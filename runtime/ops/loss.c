@@ -124,13 +124,6 @@ static brc_status as_vector(const brc_tensor_desc *t, const char *name, int64_t 
     return BRC_STATUS_OK;
 }
 
-static bool same_shape(const brc_tensor_desc *a, const brc_tensor_desc *b) {
-    if (a->rank != b->rank) return false;
-    for (int d = 0; d < a->rank; d++)
-        if (a->shape[d] != b->shape[d]) return false;
-    return true;
-}
-
 static brc_status same_dtype(const char *fam, const brc_tensor_desc *t, const char *name, brc_dtype want,
                              const char *ref) {
     if (t->dtype == want) return BRC_STATUS_OK;
@@ -355,7 +348,7 @@ static brc_status class_plan(brc_context *ctx, const brc_cross_entropy_desc *d, 
         int64_t tr = 0, tc = 0;
         if ((st = as_rows(&d->target, what, &tr, &tc, &st_row))) return st;
         if ((st = same_dtype(fam, &d->target, "target", dt, "input"))) return st;
-        if (!same_shape(&d->target, &d->input))
+        if (!brc__same_shape(&d->target, &d->input))
             return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: target and input differ in shape (probability targets)",
                               fam);
     } else {
@@ -382,7 +375,7 @@ static brc_status class_plan(brc_context *ctx, const brc_cross_entropy_desc *d, 
         snprintf(what, sizeof what, "%s: dinput", fam);
         if ((st = as_rows(dinput, what, &r2, &c2, &sdx)) || (st = same_dtype(fam, dinput, "dinput", dt, "input")))
             return st;
-        if (!same_shape(dinput, &d->input))
+        if (!brc__same_shape(dinput, &d->input))
             return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: dinput and input differ in shape", fam);
         int64_t as = sdx < 0 ? -sdx : sdx;
         if (N > 1 && as < C)
@@ -504,7 +497,7 @@ static brc_status pw_plan(brc_context *ctx, const brc_pointwise_loss_desc *d, co
                           brc_dtype_name(dt));
     if ((st = check_contig(fam, &d->target, "target")) || (st = same_dtype(fam, &d->target, "target", dt, "input")))
         return st;
-    if (!same_shape(&d->target, &d->input))
+    if (!brc__same_shape(&d->target, &d->input))
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: target and input differ in shape", fam);
     if ((st = check_flag(fam, "has_weight", d->has_weight)) ||
         (st = check_flag(fam, "has_pos_weight", d->has_pos_weight)) ||
@@ -523,7 +516,7 @@ static brc_status pw_plan(brc_context *ctx, const brc_pointwise_loss_desc *d, co
     if (d->has_weight) {
         if ((st = check_contig(fam, &d->weight, "weight")) || (st = same_dtype(fam, &d->weight, "weight", dt, "input")))
             return st;
-        if (!same_shape(&d->weight, &d->input))
+        if (!brc__same_shape(&d->weight, &d->input))
             return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: weight and input differ in shape", fam);
     }
     if (d->has_pos_weight) {
@@ -548,7 +541,7 @@ static brc_status pw_plan(brc_context *ctx, const brc_pointwise_loss_desc *d, co
     const char *lname = bwd ? "dy" : "loss";
     if (red == 0) {
         if ((st = check_contig(fam, &d->loss, lname)) || (st = same_dtype(fam, &d->loss, lname, dt, "input"))) return st;
-        if (!same_shape(&d->loss, &d->input))
+        if (!brc__same_shape(&d->loss, &d->input))
             return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s and input differ in shape (reduction none)", fam,
                               lname);
     } else {
@@ -558,7 +551,7 @@ static brc_status pw_plan(brc_context *ctx, const brc_pointwise_loss_desc *d, co
     if (bwd) {
         if ((st = check_contig(fam, dinput, "dinput")) || (st = same_dtype(fam, dinput, "dinput", dt, "input")))
             return st;
-        if (!same_shape(dinput, &d->input))
+        if (!brc__same_shape(dinput, &d->input))
             return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: dinput and input differ in shape", fam);
     }
     size_t esize = brc_dtype_size(dt), csize = dt == BRC_F64 ? 8 : 4;

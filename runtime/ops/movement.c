@@ -36,40 +36,8 @@ _Static_assert(sizeof(mv_args_h) == 8 * 8 + MAXP * 31 * 8 && sizeof(mv_args_h) <
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t iabs(int64_t v) { return v < 0 ? -v : v; }
 
-static bool same_shape(const brc_tensor_desc *a, const brc_tensor_desc *b) {
-    if (a->rank != b->rank) return false;
-    for (int d = 0; d < a->rank; d++)
-        if (a->shape[d] != b->shape[d]) return false;
-    return true;
-}
-
-/* Distinct indices reach distinct elements: sorted by |stride|, each dim's stride clears the
- * extent of the dims inside it (sufficient; a few exotic interleavings are refused too). */
-static bool no_self_overlap(const brc_tensor_desc *t) {
-    int64_t st[BRC_MAX_RANK], sz[BRC_MAX_RANK];
-    int n = 0;
-    for (int d = 0; d < t->rank; d++) {
-        if (t->shape[d] == 0) return true;
-        if (t->shape[d] == 1) continue;
-        st[n] = iabs(t->strides[d]);
-        sz[n++] = t->shape[d];
-    }
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && st[j] < st[j - 1]; j--) {
-            int64_t a = st[j], b = sz[j];
-            st[j] = st[j - 1], sz[j] = sz[j - 1];
-            st[j - 1] = a, sz[j - 1] = b;
-        }
-    int64_t extent = 0;
-    for (int i = 0; i < n; i++) {
-        if (st[i] <= extent) return false;
-        extent += st[i] * (sz[i] - 1);
-    }
-    return true;
-}
-
 static brc_status check_output(const brc_tensor_desc *t, const char *fam, const char *name) {
-    if (!no_self_overlap(t))
+    if (!brc__no_self_overlap(t))
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s has strides under which its elements overlap", fam,
                           name);
     return BRC_STATUS_OK;
@@ -458,7 +426,7 @@ static brc_status like(const brc_tensor_desc *a, const brc_tensor_desc *b, const
         return brc__error(BRC_STATUS_INVALID_ARGUMENT,
                           "%s: %s has dtype %s, %s has %s (one dtype; conversions are brc_cast_plan's)", fam, bn,
                           brc_dtype_name(b->dtype), an, brc_dtype_name(a->dtype));
-    if (!same_shape(a, b))
+    if (!brc__same_shape(a, b))
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s and %s differ in shape", fam, an, bn);
     return BRC_STATUS_OK;
 }

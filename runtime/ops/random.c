@@ -79,43 +79,6 @@ static const char *storage_type(brc_dtype t) {
 
 static bool is_float(brc_dtype t) { return t == BRC_F32 || t == BRC_F64 || t == BRC_F16 || t == BRC_BF16; }
 
-static bool same_shape(const brc_tensor_desc *a, const brc_tensor_desc *b) {
-    if (a->rank != b->rank) return false;
-    for (int d = 0; d < a->rank; d++)
-        if (a->shape[d] != b->shape[d]) return false;
-    return true;
-}
-
-static bool same_strides(const brc_tensor_desc *a, const brc_tensor_desc *b) {
-    for (int d = 0; d < a->rank; d++)
-        if (a->shape[d] > 1 && a->strides[d] != b->strides[d]) return false;
-    return true;
-}
-
-/* Distinct indices reach distinct elements (sorted by |stride|, each clears the inner extent). */
-static bool no_self_overlap(const brc_tensor_desc *t) {
-    int64_t st[BRC_MAX_RANK], sz[BRC_MAX_RANK];
-    int n = 0;
-    for (int d = 0; d < t->rank; d++) {
-        if (t->shape[d] == 0) return true;
-        if (t->shape[d] == 1) continue;
-        st[n] = t->strides[d] < 0 ? -t->strides[d] : t->strides[d];
-        sz[n++] = t->shape[d];
-    }
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && st[j] < st[j - 1]; j--) {
-            int64_t a = st[j], b = sz[j];
-            st[j] = st[j - 1], sz[j] = sz[j - 1];
-            st[j - 1] = a, sz[j - 1] = b;
-        }
-    int64_t extent = 0;
-    for (int i = 0; i < n; i++) {
-        if (st[i] <= extent) return false;
-        extent += st[i] * (sz[i] - 1);
-    }
-    return true;
-}
-
 typedef struct operand {
     const brc_tensor_desc *t;
     int slot;
@@ -237,7 +200,7 @@ static brc_status plan_multinomial(brc_context *ctx, const brc_random_desc *d, c
     if (y->rank != x->rank || (x->rank == 2 && y->shape[0] != R) || y->shape[y->rank - 1] != ns)
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s: y must be [%s%lld] (x's rows by num_samples)", fn, kn,
                           x->rank == 2 ? "R, " : "", (long long)ns);
-    if (!no_self_overlap(y))
+    if (!brc__no_self_overlap(y))
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s: y has strides under which its elements overlap", fn,
                           kn);
     brc_dtype dt = x->dtype;
@@ -316,9 +279,9 @@ static brc_status plan_forced(brc_context *ctx, const brc_random_desc *d, const 
         char name[80];
         snprintf(name, sizeof name, "%s: %s %s", fn, kn, o->name);
         if ((st = brc__tensor_check(o->t, name))) return st;
-        if (i > 0 && !same_shape(o->t, &d->y))
+        if (i > 0 && !brc__same_shape(o->t, &d->y))
             return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s: %s and y differ in shape", fn, kn, o->name);
-        if (o->output && !no_self_overlap(o->t))
+        if (o->output && !brc__no_self_overlap(o->t))
             return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s: %s has strides under which its elements overlap",
                               fn, kn, o->name);
     }
@@ -406,7 +369,7 @@ static brc_status plan_forced(brc_context *ctx, const brc_random_desc *d, const 
     im->a = a;
     for (int i = 0; i < nops; i++) {
         im->used[ops[i].slot] = true;
-        im->same_as_y[ops[i].slot] = same_strides(ops[i].t, &d->y);
+        im->same_as_y[ops[i].slot] = brc__same_strides(ops[i].t, &d->y);
     }
     int sms = ctx->sm_count > 0 ? ctx->sm_count : 132;
     int64_t want = (a.blocks + THREADS - 1) / THREADS, cap = (int64_t)sms * 16;

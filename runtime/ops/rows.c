@@ -107,13 +107,6 @@ static brc_status as_rows(const brc_tensor_desc *t, const char *fam, const char 
     return BRC_STATUS_OK;
 }
 
-static bool same_shape(const brc_tensor_desc *a, const brc_tensor_desc *b) {
-    if (a->rank != b->rank) return false;
-    for (int d = 0; d < a->rank; d++)
-        if (a->shape[d] != b->shape[d]) return false;
-    return true;
-}
-
 /* Each operand: its descriptor, its name in messages, and whether it is written. */
 typedef struct operand {
     const brc_tensor_desc *t;
@@ -133,7 +126,7 @@ static brc_status check_like_first(const char *fam, const operand *ops, int i) {
     if (ops[i].t->dtype != dt)
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s has dtype %s, %s has %s", fam, ops[i].name,
                           brc_dtype_name(ops[i].t->dtype), ops[0].name, brc_dtype_name(dt));
-    if (!same_shape(ops[i].t, ops[0].t))
+    if (!brc__same_shape(ops[i].t, ops[0].t))
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s and %s differ in shape", fam, ops[i].name, ops[0].name);
     return BRC_STATUS_OK;
 }

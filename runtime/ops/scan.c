@@ -69,44 +69,6 @@ typedef struct operand {
     bool index, output;
 } operand;
 
-static bool same_shape(const brc_tensor_desc *a, const brc_tensor_desc *b) {
-    if (a->rank != b->rank) return false;
-    for (int d = 0; d < a->rank; d++)
-        if (a->shape[d] != b->shape[d]) return false;
-    return true;
-}
-
-static bool same_strides(const brc_tensor_desc *a, const brc_tensor_desc *b) {
-    for (int d = 0; d < a->rank; d++)
-        if (a->shape[d] > 1 && a->strides[d] != b->strides[d]) return false;
-    return true;
-}
-
-/* Distinct indices reach distinct elements: sorted by |stride|, each dim's stride clears the
- * extent of the dims inside it. */
-static bool no_self_overlap(const brc_tensor_desc *t) {
-    int64_t st[BRC_MAX_RANK], sz[BRC_MAX_RANK];
-    int n = 0;
-    for (int d = 0; d < t->rank; d++) {
-        if (t->shape[d] == 0) return true;
-        if (t->shape[d] == 1) continue;
-        st[n] = t->strides[d] < 0 ? -t->strides[d] : t->strides[d];
-        sz[n++] = t->shape[d];
-    }
-    for (int i = 1; i < n; i++) /* insertion sort by stride */
-        for (int j = i; j > 0 && st[j] < st[j - 1]; j--) {
-            int64_t a = st[j], b = sz[j];
-            st[j] = st[j - 1], sz[j] = sz[j - 1];
-            st[j - 1] = a, sz[j - 1] = b;
-        }
-    int64_t extent = 0; /* largest offset reached by the dims so far */
-    for (int i = 0; i < n; i++) {
-        if (st[i] <= extent) return false;
-        extent += st[i] * (sz[i] - 1);
-    }
-    return true;
-}
-
 /* ---- planning -------------------------------------------------------------------------------------- */
 
 static const char *storage_type(brc_dtype t) {
@@ -189,7 +151,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
             if (dt != BRC_F32 && dt != BRC_F64 && dt != BRC_F16 && dt != BRC_BF16)
                 return brc__error(BRC_STATUS_UNSUPPORTED, "%s: dtype %s is not supported (f32, f64, f16, bf16)", name,
                                   brc_dtype_name(dt));
-        } else if (!same_shape(o->t, ref)) {
+        } else if (!brc__same_shape(o->t, ref)) {
             return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s and %s differ in shape", fam, o->name,
                               rq->ops[0].name);
         }
@@ -197,7 +159,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
         if (o->t->dtype != want)
             return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s has dtype %s, %s expected", fam, o->name,
                               brc_dtype_name(o->t->dtype), brc_dtype_name(want));
-        if (o->output && !no_self_overlap(o->t))
+        if (o->output && !brc__no_self_overlap(o->t))
             return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s has strides under which its elements overlap",
                               fam, o->name);
     }
@@ -390,7 +352,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
         if (rq->ops[i].slot == O_OUT) outd = rq->ops[i].t;
     for (int i = 0; i < rq->nops; i++) {
         im->used[rq->ops[i].slot] = true;
-        im->same[rq->ops[i].slot] = outd && same_strides(rq->ops[i].t, outd);
+        im->same[rq->ops[i].slot] = outd && brc__same_strides(rq->ops[i].t, outd);
     }
     int64_t units = a.lines * nch, cap = (int64_t)1 << 24;
     if (rows) {

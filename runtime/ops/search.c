@@ -250,40 +250,6 @@ static brc_status bad(const char *fn, const char *kn, const char *what) {
     return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s: %s", fn, kn, what);
 }
 
-static bool no_self_overlap(const brc_tensor_desc *t) {
-    int64_t st[BRC_MAX_RANK], sz[BRC_MAX_RANK];
-    int n = 0;
-    for (int d = 0; d < t->rank; d++) {
-        if (t->shape[d] == 0) return true;
-        if (t->shape[d] == 1) continue;
-        st[n] = t->strides[d] < 0 ? -t->strides[d] : t->strides[d];
-        sz[n++] = t->shape[d];
-    }
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && st[j] < st[j - 1]; j--) {
-            int64_t a = st[j], b = sz[j];
-            st[j] = st[j - 1], sz[j] = sz[j - 1];
-            st[j - 1] = a, sz[j - 1] = b;
-        }
-    int64_t ext = 0;
-    for (int i = 0; i < n; i++) {
-        if (st[i] <= ext) return false;
-        ext += st[i] * (sz[i] - 1);
-    }
-    return true;
-}
-
-static brc_status check_t(const brc_tensor_desc *t, const char *fn, const char *kn, const char *name, bool output) {
-    char what[96];
-    snprintf(what, sizeof what, "%s: %s: %s", fn, kn, name);
-    brc_status st = brc__tensor_check(t, what);
-    if (st) return st;
-    if (output && !no_self_overlap(t))
-        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s: %s has strides under which its elements overlap", fn,
-                          kn, name);
-    return BRC_STATUS_OK;
-}
-
 static brc_status same_shape(const brc_tensor_desc *a, const brc_tensor_desc *b, const char *fn, const char *kn,
                              const char *an, const char *bn) {
     bool ok = a->rank == b->rank;
@@ -382,8 +348,8 @@ static brc_status plan_search(const brc_search_desc *d, const brc_plan_prefs *pr
     if ((st = flag01(d->right, fn, kn, "right")) ||
         (kind == BRC_SEARCH_SEARCHSORTED && (st = flag01(d->use_sorter, fn, kn, "use_sorter"))))
         return st;
-    if ((st = check_t(sq, fn, kn, kind == BRC_SEARCH_BUCKETIZE ? "sorted (boundaries)" : "sorted", false)) ||
-        (st = check_t(x, fn, kn, "x", false)) || (st = check_t(y, fn, kn, "y", true)))
+    if ((st = brc__operand_check(sq, fn, kn, kind == BRC_SEARCH_BUCKETIZE ? "sorted (boundaries)" : "sorted", false)) ||
+        (st = brc__operand_check(x, fn, kn, "x", false)) || (st = brc__operand_check(y, fn, kn, "y", true)))
         return st;
     if (sq->rank < 1) return bad(fn, kn, "sorted has rank 0 (a sequence has rank >= 1)");
     if (kind == BRC_SEARCH_BUCKETIZE && sq->rank != 1) return bad(fn, kn, "boundaries must have rank 1");
@@ -411,7 +377,7 @@ static brc_status plan_search(const brc_search_desc *d, const brc_plan_prefs *pr
                           brc_dtype_name(y->dtype));
     int64_t K = sq->shape[sq->rank - 1];
     if (use_sorter) {
-        if ((st = check_t(so, fn, kn, "sorter", false)) || (st = same_shape(so, sq, fn, kn, "sorter", "sorted")))
+        if ((st = brc__operand_check(so, fn, kn, "sorter", false)) || (st = same_shape(so, sq, fn, kn, "sorter", "sorted")))
             return st;
         if (so->dtype != BRC_I64 && so->dtype != BRC_I32)
             return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s: sorter has dtype %s (i32 or i64)", fn, kn,
@@ -458,9 +424,9 @@ static brc_status plan_count(const brc_search_desc *d, const brc_plan_prefs *pre
     const brc_tensor_desc *x = &d->x, *y = &d->y, *wt = &d->weight, *e = &d->sorted;
     bool use_w = kind != BRC_SEARCH_HISTC && d->use_weight;
     if (kind != BRC_SEARCH_HISTC && (st = flag01(d->use_weight, fn, kn, "use_weight"))) return st;
-    if ((st = check_t(x, fn, kn, "x", false)) || (st = check_t(y, fn, kn, "y", true))) return st;
+    if ((st = brc__operand_check(x, fn, kn, "x", false)) || (st = brc__operand_check(y, fn, kn, "y", true))) return st;
     if (y->rank != 1) return bad(fn, kn, "y must have rank 1");
-    if (use_w && ((st = check_t(wt, fn, kn, "weight", false)) || (st = same_shape(wt, x, fn, kn, "weight", "x"))))
+    if (use_w && ((st = brc__operand_check(wt, fn, kn, "weight", false)) || (st = same_shape(wt, x, fn, kn, "weight", "x"))))
         return st;
     srch_spec *s = &im->spec;
     s->dt = x->dtype, s->out = y->dtype, s->sorter = NONE_DT, s->weight = use_w ? wt->dtype : NONE_DT;
@@ -509,7 +475,7 @@ static brc_status plan_count(const brc_search_desc *d, const brc_plan_prefs *pre
         im->a.lo = d->min, im->a.hi = d->max;
     }
     if (kind == BRC_SEARCH_HISTOGRAM) {
-        if ((st = check_t(e, fn, kn, "sorted (edges)", false))) return st;
+        if ((st = brc__operand_check(e, fn, kn, "sorted (edges)", false))) return st;
         if (e->rank != 1 || e->shape[0] < 2) return bad(fn, kn, "the edges (sorted) must have rank 1 and >= 2 elements");
         if (e->dtype != x->dtype)
             return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s: the edges have dtype %s, x has %s", fn, kn,

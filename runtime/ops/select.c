@@ -123,42 +123,6 @@ static brc_status get_kernel(brc_context *ctx, const sel_spec *sp, const char *d
     return st;
 }
 
-/* ---- validation ----------------------------------------------------------------------------------- */
-
-static bool no_self_overlap(const brc_tensor_desc *t) {
-    int64_t st[BRC_MAX_RANK], sz[BRC_MAX_RANK];
-    int n = 0;
-    for (int d = 0; d < t->rank; d++) {
-        if (t->shape[d] == 0) return true;
-        if (t->shape[d] == 1) continue;
-        st[n] = t->strides[d] < 0 ? -t->strides[d] : t->strides[d];
-        sz[n++] = t->shape[d];
-    }
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && st[j] < st[j - 1]; j--) {
-            int64_t a = st[j], b = sz[j];
-            st[j] = st[j - 1], sz[j] = sz[j - 1];
-            st[j - 1] = a, sz[j - 1] = b;
-        }
-    int64_t ext = 0;
-    for (int i = 0; i < n; i++) {
-        if (st[i] <= ext) return false;
-        ext += st[i] * (sz[i] - 1);
-    }
-    return true;
-}
-
-static brc_status check_t(const brc_tensor_desc *t, const char *fn, const char *kn, const char *name, bool output) {
-    char what[96];
-    snprintf(what, sizeof what, "%s: %s: %s", fn, kn, name);
-    brc_status st = brc__tensor_check(t, what);
-    if (st) return st;
-    if (output && !no_self_overlap(t))
-        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s: %s has strides under which its elements overlap", fn,
-                          kn, name);
-    return BRC_STATUS_OK;
-}
-
 /* An output of x's rank: x's shape with shape[dim] = want. A kthvalue output may also drop dim
  * (*keep = false). */
 static brc_status check_out(const brc_tensor_desc *x, const brc_tensor_desc *o, int dim, int64_t want, bool may_drop,
@@ -261,8 +225,8 @@ brc_status brc_select_plan(brc_context *ctx, const brc_select_desc *d, const brc
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: kind %d is not a select kind", fn, kind);
     const char *kn = kind_names[kind];
     const brc_tensor_desc *x = &d->x, *v = &d->values, *ix = &d->indices;
-    if ((st = check_t(x, fn, kn, "x", false)) || (st = check_t(v, fn, kn, "values", true)) ||
-        (st = check_t(ix, fn, kn, "indices", true)))
+    if ((st = brc__operand_check(x, fn, kn, "x", false)) || (st = brc__operand_check(v, fn, kn, "values", true)) ||
+        (st = brc__operand_check(ix, fn, kn, "indices", true)))
         return st;
     if (!has_dtype(x->dtype))
         return brc__error(BRC_STATUS_UNSUPPORTED, "%s: %s: dtype %s (f32 f64 f16 bf16 i32 i64 i16 i8 u8)", fn, kn,

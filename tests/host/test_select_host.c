@@ -184,6 +184,10 @@ Test(select_rules, bad_operands_are_named) {
     d.values.dtype = BRC_F16;
     tu_expect_fail(brc_select_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "values has dtype f16, x has f32", p);
     d = topk_desc(BRC_F32, 10, 100, 5);
+    d.values.strides[0] = 0; /* an output whose rows alias */
+    tu_expect_fail(brc_select_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT,
+                   "values has strides under which its elements overlap", p);
+    d = topk_desc(BRC_F32, 10, 100, 5);
     d.indices.dtype = BRC_U32;
     tu_expect_fail(brc_select_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT, "indices has dtype u32 (i32 or i64)", p);
     d = topk_desc(BRC_BOOL, 10, 100, 5);
