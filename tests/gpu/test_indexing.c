@@ -962,6 +962,87 @@ ParameterizedTest(pjob *j, index, index_put, .init = setup, .fini = teardown, .t
     }
 }
 
+/* index_put, f32 accumulate of rows: the sorted layout (counting sort by target row, one write a
+ * row). Many positions a row (more than the 4 loads in flight), rows longer than a CTA's
+ * threads x vectors, out-of-range indices of both signs, an odd padded tail (scalar vectors), and
+ * a src view one element off 16-byte alignment (the element path). */
+Test(index, index_put_sorted, .init = setup, .fini = teardown, .timeout = 300) {
+    static const struct {
+        int64_t V, C, N;
+        brc_dtype it;
+        int ystyle, sstyle; /* sstyle 9: a contiguous view one element into its buffer */
+    } cs[] = {{37, 2000, 1500, BRC_I64, CONTIG, CONTIG}, {50, 33, 301, BRC_I32, PAD_ODD, PAD_ODD},
+              {20, 64, 700, BRC_I64, CONTIG, 9}, {4000, 8, 100, BRC_I32, CONTIG, CONTIG}};
+    uint64_t rng = 4242;
+    for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
+        int64_t V = cs[ci].V, C = cs[ci].C, N = cs[ci].N, ysh[2] = {V, C}, ssh[2] = {N, C};
+        ht y = ht_new(BRC_F32, 2, ysh, cs[ci].ystyle), ix = ht_new(cs[ci].it, 1, &N, CONTIG), src;
+        if (cs[ci].sstyle == 9) {
+            int64_t tot = N * C + 1;
+            src = ht_new(BRC_F32, 1, &tot, CONTIG);
+            brc_tensor_desc_contiguous(&src.t, BRC_F32, 2, ssh);
+            src.base = 1;
+        } else {
+            src = ht_new(BRC_F32, 2, ssh, cs[ci].sstyle);
+        }
+        fill(&y, &rng);
+        fill(&src, &rng);
+        int64_t *k = malloc((size_t)N * sizeof *k);
+        cr_assert(k);
+        for (int64_t e = 0; e < N; e++) {
+            k[e] = (int64_t)(tu_rand(&rng) % (uint64_t)V);
+            if (e % 97 == 5) k[e] = e % 2 ? V : -1; /* out of range: dropped, flagged */
+            set(&ix, &e, (double)k[e]);
+        }
+        up(&ix);
+        int64_t ny = numel(&y), c[2];
+        double *want = malloc((size_t)ny * sizeof(double)), *mag = malloc((size_t)ny * sizeof(double));
+        int *cnt = calloc((size_t)ny, sizeof(int));
+        cr_assert(want && mag && cnt);
+        for (int64_t i = 0; i < ny; i++) coords(&y.t, i, c), want[i] = get(&y, c), mag[i] = fabs(want[i]);
+        for (int64_t e = 0; e < N; e++) {
+            if (k[e] < 0 || k[e] >= V) continue;
+            for (int64_t q = 0; q < C; q++) {
+                int64_t sc[2] = {e, q};
+                double v = get(&src, sc);
+                want[k[e] * C + q] += v, mag[k[e] * C + q] += fabs(v), cnt[k[e] * C + q]++;
+            }
+        }
+        brc_index_desc d;
+        memset(&d, 0, sizeof d);
+        d.kind = BRC_INDEX_INDEX_PUT;
+        d.accumulate = 1;
+        d.nindices = 1;
+        d.indices[0] = ix.t;
+        d.y = y.t;
+        d.src = src.t;
+        brc_index_args args = {.src = dptr(&src), .y = dptr(&y)};
+        args.indices[0] = dptr(&ix);
+        char what[96];
+        snprintf(what, sizeof what, "index_put sorted [%lld, %lld] += %lld rows (case %zu)", (long long)V, (long long)C,
+                 (long long)N, ci);
+        brc_plan *p = plan_run_args(&d, &args, what);
+        cr_expect(strstr(brc_plan_sku(p), ",sorted,"), "%s: %s", what, brc_plan_sku(p));
+        down(&y);
+        long bad = 0;
+        char first[200] = "";
+        for (int64_t i = 0; i < ny; i++) {
+            coords(&y.t, i, c);
+            double got = get(&y, c), tol = (cnt[i] + 1) * eps_of(BRC_F32) * mag[i];
+            if (!(fabs(got - want[i]) <= tol) && bad++ == 0)
+                snprintf(first, sizeof first, "[%lld, %lld]: got %.9g, want %.9g (%d updates)", (long long)c[0],
+                         (long long)c[1], got, want[i], cnt[i]);
+        }
+        cr_expect_eq(bad, 0, "%s: %ld wrong; first %s (%s)", what, bad, first, brc_plan_sku(p));
+        cr_expect_eq(strays(&y), 0, "%s: writes outside y", what);
+        cr_expect_eq(read_err(), 1, "%s: the out-of-range indices set the flag", what);
+        cr_expect_eq(brc_index_plan_deterministic(p), 0, "%s: flagged", what);
+        free(want), free(mag), free(cnt), free(k);
+        brc_plan_destroy(p);
+        ht_free(&y), ht_free(&ix), ht_free(&src);
+    }
+}
+
 /* ---- masked_select and nonzero ----------------------------------------------------------------------------- */
 
 Test(index, masked_select, .init = setup, .fini = teardown, .timeout = 300) {
