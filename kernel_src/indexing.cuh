@@ -20,7 +20,8 @@
 //            the bag mode (0 sum, 1 mean, 2 max)
 //   ROWS     1: rows layout (the innermost dim is contiguous in P and Q and K is constant along
 //            it): TPR threads a row, VEC elements a thread access; 0: generic, one element a thread;
-//            2: the sorted index_put's bucket sums (OP 19: TPR threads a bucket)
+//            2: the sorted index_put's bucket sums (OP 19: TPR threads a bucket); 3: stage (gather
+//            copies along Q's innermost dim: a CTA a row, Q's row staged in shared memory)
 #pragma once
 
 namespace brc {
@@ -288,6 +289,87 @@ template <class K> __device__ __forceinline__ void ix_generic(const ix_args& a) 
         I op, oq, ok, c;
         ix_coords<I>(a, e, &op, &oq, &ok, &c);
         ix_elem<K, I>(a, op, oq, ok, c);
+    }
+}
+
+// ROWS 3 (stage), gather copies along the innermost dim of Q: Q's row (a.bound elements,
+// contiguous: qi = 1) is the same for a whole row of the iteration space (Q's innermost stride is
+// 0). A CTA copies Q's row into shared memory (16-byte vectors when it is aligned; a.bound *
+// sizeof(T) bytes of dynamic shared memory) and then gathers from it: y's row and the index are
+// read and written with consecutive threads on consecutive elements, SU of them in flight.
+template <class K> __device__ __forceinline__ void ix_stage(const ix_args& a) {
+    typedef typename K::T T;
+    enum { VEC = K::VEC, SU = 4 };
+    typedef vec<T, VEC> V;
+    extern __shared__ __align__(16) unsigned char ix_smem[];
+    T* srow = reinterpret_cast<T*>(ix_smem);
+    const T* Q = static_cast<const T*>(a.pq);
+    T* P = static_cast<T*>(a.pp);
+    const int nd = (int)a.nd;
+    const i64 row = a.row, bound = a.bound, sp = a.str[0][nd - 1], sk = a.str[2][nd - 1];
+    const int tid = (int)threadIdx.x;
+    for (i64 r = blockIdx.x; r < a.rows; r += gridDim.x) {
+        i64 rem = r, op = 0, oq = 0, ok = 0;
+        for (int d = nd - 2; d >= 1; d--) {
+            const i64 s = a.shape[d], q = rem / s, cc = rem - q * s;
+            op += cc * a.str[0][d];
+            oq += cc * a.str[1][d];
+            ok += cc * a.str[2][d];
+            rem = q;
+        }
+        if (nd >= 2) op += rem * a.str[0][0], oq += rem * a.str[1][0], ok += rem * a.str[2][0];
+        const T* qrow = Q + oq;
+        __syncthreads();  // the previous row's gathers are done with srow
+        const int head = (int)(((16 - reinterpret_cast<unsigned long long>(qrow) % 16) % 16) / sizeof(T));
+        if (reinterpret_cast<unsigned long long>(qrow) % sizeof(T) == 0 && head < bound) {
+            // Elements before the first 16-byte boundary, the vectors, the tail; srow is indexed
+            // as Q's row, so the vectors land at srow + head (aligned when head is, which the
+            // element size guarantees only for head = 0: otherwise element stores).
+            if (tid < head) srow[tid] = qrow[tid];
+            const i64 nv = (bound - head) / VEC;
+            const V* qv = reinterpret_cast<const V*>(qrow + head);
+            if (head == 0) {
+                V* sv = reinterpret_cast<V*>(srow);
+                for (i64 i = tid; i < nv; i += 4 * 256) {
+                    V v[4];
+#pragma unroll
+                    for (int u = 0; u < 4; u++)
+                        if (i + u * 256 < nv) v[u] = qv[i + u * 256];
+#pragma unroll
+                    for (int u = 0; u < 4; u++)
+                        if (i + u * 256 < nv) sv[i + u * 256] = v[u];
+                }
+            } else {
+                for (i64 i = tid; i < nv; i += 256) {
+                    const V v = qv[i];
+#pragma unroll
+                    for (int e = 0; e < VEC; e++) srow[head + i * VEC + e] = v.v[e];
+                }
+            }
+            for (i64 i = head + nv * VEC + tid; i < bound; i += 256) srow[i] = qrow[i];
+        } else {
+            for (i64 i = tid; i < bound; i += 256) srow[i] = qrow[i];
+        }
+        __syncthreads();
+        for (i64 c0 = tid; c0 < row; c0 += SU * 256) {
+            i64 k[SU];
+#pragma unroll
+            for (int u = 0; u < SU; u++) {
+                const i64 c = c0 + u * 256;
+                k[u] = c < row ? ix_index<K>(a, ok + c * sk) : 0;
+            }
+#pragma unroll
+            for (int u = 0; u < SU; u++) {
+                const i64 c = c0 + u * 256;
+                if (c >= row) break;
+                if ((unsigned long long)k[u] >= (unsigned long long)bound) {
+                    ix_flag(a);
+                    P[op + c * sp] = T();
+                } else if (!(a.skip >= 0 && k[u] == a.skip)) {
+                    P[op + c * sp] = srow[k[u]];
+                }
+            }
+        }
     }
 }
 
@@ -1073,6 +1155,7 @@ template <class K> __device__ __forceinline__ void index_main(const ix_args& a) 
     else if constexpr (K::OP == 16) bag_counts<K>(a);
     else if constexpr (K::OP == 17 || K::OP == 18) ip_sort_pass<K>(a);
     else if constexpr (K::OP == 19) ip_sum<K>(a);
+    else if constexpr (K::ROWS == 3) ix_stage<K>(a);
     else if constexpr (K::ROWS) ix_rows<K>(a);
     else ix_generic<K>(a);
 }

@@ -40,7 +40,9 @@ enum {
     OP_IP_COUNT, OP_IP_PLACE, OP_IP_SUM
 };
 /* The rows field of a spec / unit: ROWS in indexing.cuh. */
-enum { LAYOUT_GENERIC = 0, LAYOUT_ROWS = 1, LAYOUT_SORTED = 2 };
+enum { LAYOUT_GENERIC = 0, LAYOUT_ROWS = 1, LAYOUT_SORTED = 2, LAYOUT_STAGE = 3 };
+/* The stage layout: Q's row in dynamic shared memory, at most this many bytes. */
+enum { STAGE_MAX_BYTES = 32768 };
 #define IX_MAX_UNITS 5
 /* Run-time pointers a unit's operands come from (brc_index_args, and the workspace). */
 enum {
@@ -91,6 +93,7 @@ typedef struct ix_unit {
     bool vec_ok;             /* OP_EMB_DET: dy's columns are contiguous and its row stride a multiple of vec */
     ix_args a;
     unsigned grid;
+    unsigned smem; /* dynamic shared memory bytes (the stage layout) */
     CUfunction fn;
 } ix_unit;
 
@@ -200,7 +203,10 @@ static void spec_strings(const ix_spec *s, const char *arch, brc__str *desc, brc
             brc__str_addf(sku, ",owner,rows=%d,vec=%d>@%s", EB_ROWS, det_vec(s->dt), arch);
         return;
     }
-    if (s->rows) {
+    if (s->rows == LAYOUT_STAGE) {
+        brc__str_addf(desc, ",layout=stage)");
+        brc__str_addf(sku, ",stage");
+    } else if (s->rows) {
         const char *ln = s->rows == LAYOUT_SORTED ? "sorted" : "rows";
         brc__str_addf(desc, ",layout=%s,vec=%d,tpr=%d)", ln, s->vec, s->tpr);
         brc__str_addf(sku, ",%s,vec=%d,tpr=%d", ln, s->vec, s->tpr);
@@ -322,6 +328,21 @@ static brc_status choose_layout(ix_unit *u, const brc_plan_prefs *prefs, size_t 
                               vmax);
         vmax = f;
     }
+    /* stage: a gather copy along Q's innermost dim (Q's row contiguous, the same for a whole row of
+     * the iteration space) whose row fits in shared memory and is not much longer than the
+     * elements gathered from it. */
+    if (!rows && nd >= 1 && u->op == OP_GATHER && q_indexed && !prefs->force_strided && !prefs->vector_width &&
+        a->str[1][nd - 1] == 0 && a->qi == 1 && a->bound >= 1 && a->bound * (int64_t)esize <= STAGE_MAX_BYTES &&
+        a->shape[nd - 1] * 8 >= a->bound) {
+        u->rows = LAYOUT_STAGE;
+        u->vec = (int)(16 / esize);
+        u->tpr = THREADS;
+        u->ix64 = 1;
+        a->row = a->shape[nd - 1];
+        a->rows = a->n / (a->row > 0 ? a->row : 1);
+        u->smem = (unsigned)((a->bound * (int64_t)esize + 15) / 16 * 16);
+        return BRC_STATUS_OK;
+    }
     if (rows) {
         int vec = vmax;
         while (vec > 1) {
@@ -360,6 +381,10 @@ static void unit_grid(ix_unit *u, int sms) {
     if (u->op == OP_CP_COUNT || u->op == OP_CP_WRITE) want = u->a.m, cap = want; /* one CTA a tile */
     if (u->op == OP_CP_SCAN) want = u->a.n > 0 ? 1 : 0, cap = 1;
     if (u->op == OP_BAG) want = cdiv(u->a.m, THREADS / u->tpr), cap = (int64_t)sms * 32;
+    if (u->rows == LAYOUT_STAGE) { /* a CTA a row; as many CTAs as fit at once (shared memory, 8 an SM) */
+        int64_t fit = (int64_t)(228 * 1024) / ((int64_t)u->smem + 1024);
+        want = u->a.rows, cap = (int64_t)sms * (fit < 8 ? fit : 8);
+    }
     if (u->op == OP_BAG_COUNT) want = cdiv(u->a.m, THREADS);
     if (u->op == OP_BAG_MAX_BWD) want = cdiv(u->a.m * u->a.row, THREADS);
     u->grid = (unsigned)(want < cap ? want : cap);
@@ -1250,7 +1275,7 @@ int brc_index_plan_deterministic(const brc_plan *plan) {
 /* The descriptor names the kernels exactly, so the plan is made from the spec itself (with an
  * empty iteration space: such a plan compiles and caches its kernels and runs nothing). */
 brc_status brc__index_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
-    static const char *const layouts[] = {"rows", "generic", "sorted"};
+    static const char *const layouts[] = {"rows", "generic", "sorted", "stage"};
     int kind = 0, reduce = 0, layout = 1;
     brc_dtype dt = BRC_F32, it = BRC_I64;
     int64_t vec = 1, tpr = 1, ix = 32, atomic = 0;
@@ -1282,12 +1307,16 @@ brc_status brc__index_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) 
     ix_spec spec = {kind, reduce, (int)atomic, !self, (int)accumulate, mode, dt, it, 0, 1, 1, 0};
     if (kind == BRC_INDEX_MASKED_SELECT) spec.it = BRC_U8;
     if (!fixed_layout(&spec)) {
-        if ((st = brc__desc_pick(d, "layout", layouts, 3, -1, &layout))) return st;
+        if ((st = brc__desc_pick(d, "layout", layouts, 4, -1, &layout))) return st;
+        if (layout == 3 && kind != BRC_INDEX_GATHER && kind != BRC_INDEX_INDEX_SELECT && kind != BRC_INDEX_EMBEDDING) {
+            d->err_col = d->family_col;
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT, "layout=stage is for gather, index_select and embedding");
+        }
         if (layout == 2 && !(kind == BRC_INDEX_INDEX_PUT && accumulate)) {
             d->err_col = d->family_col;
             return brc__error(BRC_STATUS_INVALID_ARGUMENT, "layout=sorted is for index_put with accumulate=1");
         }
-        if (layout != 1) {
+        if (layout == 0 || layout == 2) {
             if ((st = brc__desc_int(d, "vec", 1, 16, 1, &vec)) || (st = brc__desc_int(d, "tpr", 1, 256, 1, &tpr)))
                 return st;
             if ((vec & (vec - 1)) || (tpr & (tpr - 1)) || (size_t)vec * brc_dtype_size(dt) > 16) {
@@ -1296,14 +1325,15 @@ brc_status brc__index_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) 
                                   "vec = %lld and tpr = %lld must be powers of two, vec at most 16 bytes of %s",
                                   (long long)vec, (long long)tpr, brc_dtype_name(dt));
             }
-        } else if ((st = brc__desc_int(d, "ix", 32, 64, 32, &ix))) {
+        } else if (layout == 1 && (st = brc__desc_int(d, "ix", 32, 64, 32, &ix))) {
             return st;
         } else if (ix != 32 && ix != 64) {
             d->err_col = d->family_col;
             return brc__error(BRC_STATUS_INVALID_ARGUMENT, "ix = %lld must be 32 or 64", (long long)ix);
         }
-        spec.rows = layout == 0 ? LAYOUT_ROWS : layout == 2 ? LAYOUT_SORTED : LAYOUT_GENERIC;
+        spec.rows = layout == 0 ? LAYOUT_ROWS : layout == 2 ? LAYOUT_SORTED : layout == 3 ? LAYOUT_STAGE : LAYOUT_GENERIC;
         spec.vec = (int)vec, spec.tpr = (int)tpr, spec.ix64 = ix == 64;
+        if (layout == 3) spec.vec = (int)(16 / brc_dtype_size(dt)), spec.tpr = THREADS, spec.ix64 = 1;
     }
     /* The dtype rules of brc_index_plan. */
     bool red = (kind == BRC_INDEX_SCATTER && reduce) || kind == BRC_INDEX_INDEX_ADD ||
@@ -1415,7 +1445,8 @@ static brc_status run_units(const brc_plan *plan, const brc_index_args *args, vo
         unsigned grid = u->grid;
         if (grid_override && !owner && !is_compact(u->op) && u->op != OP_BAG_COUNT) grid = grid_override;
         void *kargs[1] = {&a};
-        CUresult r = brc__cu()->cuLaunchKernel(u->fn, grid, 1, 1, THREADS, 1, 1, 0, (CUstream)stream, kargs, NULL);
+        CUresult r =
+            brc__cu()->cuLaunchKernel(u->fn, grid, 1, 1, THREADS, 1, 1, u->smem, (CUstream)stream, kargs, NULL);
         if (r != CUDA_SUCCESS)
             return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel: %s (%s)", brc__cu_errname(r), plan->descriptor);
     }

@@ -234,6 +234,79 @@ ParameterizedTest(int *k, index, gather_and_select, .init = setup, .fini = teard
     }
 }
 
+/* Gathers along the last dim whose x row fits in shared memory: the stage layout (a CTA stages x's
+ * row, then gathers from it). x a view one element off 16-byte alignment, rows whose starts are
+ * not aligned (odd lengths), 3-D with a column-major index, out-of-range indices of both signs,
+ * and a row over 32 KiB, which stays generic. */
+Test(index, gather_last_dim_stage, .init = setup, .fini = teardown, .timeout = 300) {
+    static const struct {
+        int kind, rank; /* kind 0 gather, 1 index_select (dim = rank - 1) */
+        brc_dtype dt, it;
+        int64_t xs[3], is[3]; /* index_select: is[0] indices */
+        int xstyle, istyle, ystyle, bad; /* xstyle 9: a contiguous view one element into its buffer */
+        const char *layout;
+    } cs[] = {
+        {1, 2, BRC_BF16, BRC_I64, {33, 1000, 0}, {501, 0, 0}, 9, CONTIG, PAD_ODD, 1, ",stage"},
+        {0, 2, BRC_F32, BRC_I32, {7, 3001, 0}, {7, 2000, 0}, CONTIG, CONTIG, FLIP, 1, ",stage"},
+        {0, 3, BRC_U8, BRC_I64, {3, 4, 8190}, {3, 4, 1100}, CONTIG, COLMAJOR, CONTIG, 0, ",stage"},
+        {1, 2, BRC_I64, BRC_I32, {5, 257, 0}, {40, 0, 0}, PAD_ODD, FLIP, CONTIG, 1, ",stage"},
+        {0, 2, BRC_F64, BRC_I64, {2, 5000, 0}, {2, 4000, 0}, CONTIG, CONTIG, CONTIG, 1, ",generic"},
+    };
+    uint64_t rng = 999;
+    for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
+        int r = cs[ci].rank, dim = r - 1, sel = cs[ci].kind == 1;
+        int64_t ys[3];
+        for (int q = 0; q < r; q++) ys[q] = sel ? cs[ci].xs[q] : cs[ci].is[q];
+        if (sel) ys[dim] = cs[ci].is[0];
+        ht x, ix = ht_new(cs[ci].it, sel ? 1 : r, cs[ci].is, cs[ci].istyle), y = ht_new(cs[ci].dt, r, ys, cs[ci].ystyle);
+        if (cs[ci].xstyle == 9) {
+            int64_t tot = 1;
+            for (int q = 0; q < r; q++) tot *= cs[ci].xs[q];
+            tot += 1;
+            x = ht_new(cs[ci].dt, 1, &tot, CONTIG);
+            brc_tensor_desc_contiguous(&x.t, cs[ci].dt, r, cs[ci].xs);
+            x.base = 1;
+        } else {
+            x = ht_new(cs[ci].dt, r, cs[ci].xs, cs[ci].xstyle);
+        }
+        fill(&x, &rng);
+        int64_t n = cs[ci].xs[dim], c[3];
+        for (int64_t i = 0; i < numel(&ix); i++) {
+            coords(&ix.t, i, c);
+            int64_t v = (int64_t)(tu_rand(&rng) % (uint64_t)n);
+            if (cs[ci].bad && i % 61 == 7) v = i % 2 ? n : -1;
+            set(&ix, c, (double)v);
+        }
+        up(&ix);
+        brc_index_desc d = {.kind = sel ? BRC_INDEX_INDEX_SELECT : BRC_INDEX_GATHER, .x = x.t, .index = ix.t, .y = y.t,
+                            .dim = dim};
+        char what[96];
+        snprintf(what, sizeof what, "%s %s %s along the last dim (case %zu)", sel ? "index_select" : "gather",
+                 brc_dtype_name(cs[ci].dt), brc_dtype_name(cs[ci].it), ci);
+        brc_plan *p = plan_run(&d, &x, &ix, NULL, &y, what);
+        cr_expect(strstr(brc_plan_sku(p), cs[ci].layout), "%s: %s", what, brc_plan_sku(p));
+        long bad = 0, oob = 0;
+        for (int64_t i = 0; i < numel(&y); i++) {
+            coords(&y.t, i, c);
+            int64_t src[3] = {c[0], c[1], c[2]}, one[1] = {c[dim]};
+            int64_t k = (int64_t)(sel ? get(&ix, one) : get(&ix, c));
+            if (k < 0 || k >= n) {
+                oob++;
+                bad += get(&y, c) != 0;
+                continue;
+            }
+            src[dim] = k;
+            bad += get(&y, c) != get(&x, src);
+        }
+        cr_expect_eq(bad, 0, "%s: %ld wrong elements (%s)", what, bad, brc_plan_sku(p));
+        cr_expect_eq(strays(&y), 0, "%s: writes outside y", what);
+        cr_expect_eq(read_err(), oob > 0, "%s: the error flag (%ld out of range)", what, oob);
+        cr_expect_eq(oob > 0, cs[ci].bad, "%s: the case has out-of-range indices", what);
+        brc_plan_destroy(p);
+        ht_free(&x), ht_free(&ix), ht_free(&y);
+    }
+}
+
 /* ---- embedding ------------------------------------------------------------------------------------------ */
 
 Test(index, embedding_layouts_grids_and_capture, .init = setup, .fini = teardown, .timeout = 300) {

@@ -23,7 +23,7 @@ ParameterizedTestParameters(index_compile, every_kind) {
 /* Part 2: the kinds added in 0.3.0, with the kernels each plan compiles. */
 static const char *const variants[3][7] = {
     {"index(op=gather,dtype=f32,index=i64,layout=generic,ix=32)",
-     "index(op=index_select,dtype=bf16,index=i32,layout=rows,vec=8,tpr=64)",
+     "index(op=index_select,dtype=bf16,index=i32,layout=stage)",
      "index(op=scatter,dtype=bf16,index=i64,reduce=amax,layout=generic,ix=64)",
      "index(op=index_add,dtype=f16,index=i64,layout=rows,vec=8,tpr=256)",
      "index(op=embedding_backward,dtype=bf16,index=i64,atomic=0)",
@@ -99,7 +99,7 @@ Test(index_desc, api_plans_pick_the_layout_and_round_trip) {
     cr_expect_str_eq(brc_plan_sku(p), "bespoke:index<embedding,bf16,i64,rows,vec=8,tpr=128>@sm_90");
     cr_expect_eq(brc_index_plan_deterministic(p), 1);
     tu_round_trip(ctx, p);
-    /* index_select along the last dim: generic, 32-bit math. */
+    /* index_select along the last dim: x's rows of 300 staged in shared memory for 77 indices. */
     memset(&d, 0, sizeof d);
     d.kind = BRC_INDEX_INDEX_SELECT;
     d.x = tu_mat(BRC_F32, 100, 300, 300);
@@ -107,8 +107,24 @@ Test(index_desc, api_plans_pick_the_layout_and_round_trip) {
     d.y = tu_mat(BRC_F32, 100, 77, 77);
     d.dim = -1;
     cr_assert_eq(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_descriptor(p), "index(op=index_select,dtype=f32,index=i32,layout=stage)");
+    cr_expect_str_eq(brc_plan_sku(p), "bespoke:index<index_select,f32,i32,stage>@sm_90");
+    tu_round_trip(ctx, p);
+    /* ... but not for rows over 32 KiB (9000 f32), nor for 77 of 1000 (a row over 8 times the gathered ones): generic,
+     * 32-bit math. */
+    d.x = tu_mat(BRC_F32, 100, 9000, 9000);
+    d.y = tu_mat(BRC_F32, 100, 1200, 1200);
+    d.index = vec1(BRC_I32, 1200);
+    cr_assert_eq(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_descriptor(p), "index(op=index_select,dtype=f32,index=i32,layout=generic,ix=32)");
+    brc_plan_destroy(p);
+    d.x = tu_mat(BRC_F32, 100, 1000, 1000);
+    d.y = tu_mat(BRC_F32, 100, 77, 77);
+    d.index = vec1(BRC_I32, 77);
+    cr_assert_eq(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p), "index(op=index_select,dtype=f32,index=i32,layout=generic,ix=32)");
     tu_round_trip(ctx, p);
+    d.x = tu_mat(BRC_F32, 100, 300, 300);
     /* ... and along dim 0 with an odd row: rows, scalar vectors (301 of them: 128 threads). */
     d.dim = 0;
     d.x = tu_mat(BRC_F32, 100, 301, 301);
@@ -190,6 +206,8 @@ Test(index_desc, bad_descriptors_name_the_column) {
          "layout=sorted is for index_put with accumulate=1"},
         {"index(op=gather,dtype=f32,index=i64,layout=sorted,vec=4,tpr=64)", BRC_STATUS_INVALID_ARGUMENT,
          "layout=sorted is for index_put"},
+        {"index(op=scatter,dtype=f32,index=i64,reduce=none,layout=stage)", BRC_STATUS_INVALID_ARGUMENT,
+         "layout=stage is for gather"},
         {"index(op=masked_select,dtype=f32,index=i64)", BRC_STATUS_INVALID_ARGUMENT, "unknown key 'index'"},
         {"index(op=nonzero,dtype=f32)", BRC_STATUS_INVALID_ARGUMENT, "needs a 'index' key"},
         {"index(op=embedding_bag,dtype=f32,index=i64,layout=rows,vec=4,tpr=64)", BRC_STATUS_INVALID_ARGUMENT,
