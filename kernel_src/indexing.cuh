@@ -13,12 +13,15 @@
 //            7 compaction count, 8 compaction scan, 9 compaction write (masked_select, nonzero),
 //            10 index_put, 11 embedding_bag, 12 deterministic embedding_bag backward, 13 the
 //            max-mode bag backward (atomic), 14 fill scatter targets with the reduction's
-//            identity (include_self = False), 15 scatter mean's division, 16 bag inverse counts
+//            identity (include_self = False), 15 scatter mean's division, 16 bag inverse counts,
+//            17 / 18 / 19 the sorted index_put's count, placement and bucket sums
 //   RED      OP 2 / 14: 1 sum (times value), 2 prod, 3 amax, 4 amin, 5 mean (a sum that also
 //            counts); OP 7-9: 0 masked_select, 1 nonzero; OP 10: 0 store, 1 accumulate; OP 11-16:
 //            the bag mode (0 sum, 1 mean, 2 max)
 //   ROWS     1: rows layout (the innermost dim is contiguous in P and Q and K is constant along
-//            it): TPR threads a row, VEC elements a thread access; 0: generic, one element a thread
+//            it): TPR threads a row, VEC elements a thread access; 0: generic, one element a thread;
+//            2: the sorted index_put's bucket sums (OP 19: TPR threads a bucket); 3: stage (gather
+//            copies along Q's innermost dim: a CTA a row, Q's row staged in shared memory)
 #pragma once
 
 namespace brc {
@@ -225,21 +228,148 @@ template <class K, class I> __device__ __forceinline__ void ix_elem(const ix_arg
     }
 }
 
+// The coordinates of element e of the generic walk: offsets in P, Q, K and the innermost coordinate.
+template <class I> __device__ __forceinline__ void ix_coords(const ix_args& a, I e, I* op, I* oq, I* ok, I* c) {
+    I rem = e;
+    *op = 0, *oq = 0, *ok = 0, *c = 0;
+    for (int d = (int)a.nd - 1; d >= 0; d--) {
+        const I s = (I)a.shape[d], q = rem / s, cc = rem - q * s;
+        if (d == (int)a.nd - 1) *c = cc;
+        *op += cc * (I)a.str[0][d];
+        *oq += cc * (I)a.str[1][d];
+        *ok += cc * (I)a.str[2][d];
+        rem = q;
+    }
+}
+
 template <class K> __device__ __forceinline__ void ix_generic(const ix_args& a) {
     typedef typename K::I I;
     const I n = (I)a.n, step = (I)gridDim.x * (I)blockDim.x;
+    I e = (I)blockIdx.x * (I)blockDim.x + (I)threadIdx.x;
+    if constexpr (K::OP == 0) {
+        // Gather copies: GU elements a thread in flight (their indices loaded, then their values,
+        // then the stores: P may alias nothing the loads read, but the compiler cannot know it).
+        enum { GU = 4 };
+        typedef typename K::T T;
+        const T* Q = static_cast<const T*>(a.pq);
+        T* P = static_cast<T*>(a.pp);
+        for (; e < n; e += GU * step) {
+            I op[GU], oq[GU];
+            i64 k[GU];
+            T v[GU];
+#pragma unroll
+            for (int u = 0; u < GU; u++) {
+                const I ee = e + (I)u * step;
+                I ok = 0, c;
+                op[u] = 0, oq[u] = 0, k[u] = 0;
+                if (ee < n) {
+                    ix_coords<I>(a, ee, &op[u], &oq[u], &ok, &c);
+                    k[u] = ix_index<K>(a, ok);
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < GU; u++) {
+                const bool in = e + (I)u * step < n && (unsigned long long)k[u] < (unsigned long long)a.bound;
+                v[u] = in ? Q[oq[u] + (I)k[u] * (I)a.qi] : T();
+            }
+#pragma unroll
+            for (int u = 0; u < GU; u++) {
+                if (e + (I)u * step >= n) break;
+                if ((unsigned long long)k[u] >= (unsigned long long)a.bound) {
+                    ix_flag(a);
+                    P[op[u]] = T();
+                } else if (!(a.skip >= 0 && k[u] == a.skip)) {
+                    P[op[u]] = v[u];
+                }
+            }
+        }
+        return;
+    }
+    for (; e < n; e += step) {
+        I op, oq, ok, c;
+        ix_coords<I>(a, e, &op, &oq, &ok, &c);
+        ix_elem<K, I>(a, op, oq, ok, c);
+    }
+}
+
+// ROWS 3 (stage), gather copies along the innermost dim of Q: Q's row (a.bound elements,
+// contiguous: qi = 1) is the same for a whole row of the iteration space (Q's innermost stride is
+// 0). A CTA copies Q's row into shared memory (16-byte vectors when it is aligned; a.bound *
+// sizeof(T) bytes of dynamic shared memory) and then gathers from it: y's row and the index are
+// read and written with consecutive threads on consecutive elements, SU of them in flight.
+template <class K> __device__ __forceinline__ void ix_stage(const ix_args& a) {
+    typedef typename K::T T;
+    enum { VEC = K::VEC, SU = 4 };
+    typedef vec<T, VEC> V;
+    extern __shared__ __align__(16) unsigned char ix_smem[];
+    T* srow = reinterpret_cast<T*>(ix_smem);
+    const T* Q = static_cast<const T*>(a.pq);
+    T* P = static_cast<T*>(a.pp);
     const int nd = (int)a.nd;
-    for (I e = (I)blockIdx.x * (I)blockDim.x + (I)threadIdx.x; e < n; e += step) {
-        I rem = e, op = 0, oq = 0, ok = 0, c = 0;
-        for (int d = nd - 1; d >= 0; d--) {
-            const I s = (I)a.shape[d], q = rem / s, cc = rem - q * s;
-            if (d == nd - 1) c = cc;
-            op += cc * (I)a.str[0][d];
-            oq += cc * (I)a.str[1][d];
-            ok += cc * (I)a.str[2][d];
+    const i64 row = a.row, bound = a.bound, sp = a.str[0][nd - 1], sk = a.str[2][nd - 1];
+    const int tid = (int)threadIdx.x;
+    for (i64 r = blockIdx.x; r < a.rows; r += gridDim.x) {
+        i64 rem = r, op = 0, oq = 0, ok = 0;
+        for (int d = nd - 2; d >= 1; d--) {
+            const i64 s = a.shape[d], q = rem / s, cc = rem - q * s;
+            op += cc * a.str[0][d];
+            oq += cc * a.str[1][d];
+            ok += cc * a.str[2][d];
             rem = q;
         }
-        ix_elem<K, I>(a, op, oq, ok, c);
+        if (nd >= 2) op += rem * a.str[0][0], oq += rem * a.str[1][0], ok += rem * a.str[2][0];
+        const T* qrow = Q + oq;
+        __syncthreads();  // the previous row's gathers are done with srow
+        const int head = (int)(((16 - reinterpret_cast<unsigned long long>(qrow) % 16) % 16) / sizeof(T));
+        if (reinterpret_cast<unsigned long long>(qrow) % sizeof(T) == 0 && head < bound) {
+            // Elements before the first 16-byte boundary, the vectors, the tail; srow is indexed
+            // as Q's row, so the vectors land at srow + head (aligned when head is, which the
+            // element size guarantees only for head = 0: otherwise element stores).
+            if (tid < head) srow[tid] = qrow[tid];
+            const i64 nv = (bound - head) / VEC;
+            const V* qv = reinterpret_cast<const V*>(qrow + head);
+            if (head == 0) {
+                V* sv = reinterpret_cast<V*>(srow);
+                for (i64 i = tid; i < nv; i += 4 * 256) {
+                    V v[4];
+#pragma unroll
+                    for (int u = 0; u < 4; u++)
+                        if (i + u * 256 < nv) v[u] = qv[i + u * 256];
+#pragma unroll
+                    for (int u = 0; u < 4; u++)
+                        if (i + u * 256 < nv) sv[i + u * 256] = v[u];
+                }
+            } else {
+                for (i64 i = tid; i < nv; i += 256) {
+                    const V v = qv[i];
+#pragma unroll
+                    for (int e = 0; e < VEC; e++) srow[head + i * VEC + e] = v.v[e];
+                }
+            }
+            for (i64 i = head + nv * VEC + tid; i < bound; i += 256) srow[i] = qrow[i];
+        } else {
+            for (i64 i = tid; i < bound; i += 256) srow[i] = qrow[i];
+        }
+        __syncthreads();
+        for (i64 c0 = tid; c0 < row; c0 += SU * 256) {
+            i64 k[SU];
+#pragma unroll
+            for (int u = 0; u < SU; u++) {
+                const i64 c = c0 + u * 256;
+                k[u] = c < row ? ix_index<K>(a, ok + c * sk) : 0;
+            }
+#pragma unroll
+            for (int u = 0; u < SU; u++) {
+                const i64 c = c0 + u * 256;
+                if (c >= row) break;
+                if ((unsigned long long)k[u] >= (unsigned long long)bound) {
+                    ix_flag(a);
+                    P[op + c * sp] = T();
+                } else if (!(a.skip >= 0 && k[u] == a.skip)) {
+                    P[op + c * sp] = srow[k[u]];
+                }
+            }
+        }
     }
 }
 
@@ -256,12 +386,17 @@ template <class K> __device__ __forceinline__ void ix_rows(const ix_args& a) {
     const bool al = a.aligned != 0;
     for (i64 r = (i64)blockIdx.x * RPB + rr; r < a.rows; r += (i64)gridDim.x * RPB) {
         i64 rem = r, op = 0, oq = 0, ok = 0;
-        for (int d = nd - 2; d >= 0; d--) {
+        for (int d = nd - 2; d >= 1; d--) {
             const i64 s = a.shape[d], q = rem / s, cc = rem - q * s;
             op += cc * a.str[0][d];
             oq += cc * a.str[1][d];
             ok += cc * a.str[2][d];
             rem = q;
+        }
+        if (nd >= 2) {  // the outermost coordinate is what remains (r < rows)
+            op += rem * a.str[0][0];
+            oq += rem * a.str[1][0];
+            ok += rem * a.str[2][0];
         }
         i64 k = 0;
         bool in = true;
@@ -276,26 +411,32 @@ template <class K> __device__ __forceinline__ void ix_rows(const ix_args& a) {
         }
         T* prow = P + op;
         T* qrow = Q + oq;
-        if constexpr (K::OP == 0) {  // two vectors in flight a thread
-            for (i64 j = tr; j < cpr; j += 2 * TPR) {
-                const i64 j2 = j + TPR;
-                V v1, v2;
+        if constexpr (K::OP == 0) {  // RU vectors in flight a thread: every load issued before the stores
+            enum { RU = 4 };
+            for (i64 j0 = tr; j0 < cpr; j0 += RU * TPR) {
                 if (al) {
-                    if (in) {
-                        v1 = *reinterpret_cast<const V*>(qrow + j * VEC);
-                        if (j2 < cpr) v2 = *reinterpret_cast<const V*>(qrow + j2 * VEC);
-                    } else {
+                    V v[RU];
 #pragma unroll
-                        for (int e = 0; e < VEC; e++) v1.v[e] = T(), v2.v[e] = T();
+                    for (int u = 0; u < RU; u++) {
+                        const i64 j = j0 + u * TPR;
+                        if (in && j < cpr) v[u] = *reinterpret_cast<const V*>(qrow + j * VEC);
+                        else
+#pragma unroll
+                            for (int e = 0; e < VEC; e++) v[u].v[e] = T();
                     }
-                    *reinterpret_cast<V*>(prow + j * VEC) = v1;
-                    if (j2 < cpr) *reinterpret_cast<V*>(prow + j2 * VEC) = v2;
+#pragma unroll
+                    for (int u = 0; u < RU; u++) {
+                        const i64 j = j0 + u * TPR;
+                        if (j < cpr) *reinterpret_cast<V*>(prow + j * VEC) = v[u];
+                    }
                 } else {
 #pragma unroll
-                    for (int e = 0; e < VEC; e++) prow[j * VEC + e] = in ? qrow[j * VEC + e] : T();
-                    if (j2 < cpr)
+                    for (int u = 0; u < RU; u++) {
+                        const i64 j = j0 + u * TPR;
+                        if (j < cpr)
 #pragma unroll
-                        for (int e = 0; e < VEC; e++) prow[j2 * VEC + e] = in ? qrow[j2 * VEC + e] : T();
+                            for (int e = 0; e < VEC; e++) prow[j * VEC + e] = in ? qrow[j * VEC + e] : T();
+                    }
                 }
             }
         } else {
@@ -570,28 +711,41 @@ template <class K> __device__ __forceinline__ void cp_count(const ix_args& a) {
     }
 }
 
-// One CTA of 256 threads: the tile counts become exclusive offsets; the total goes to pcount.
+// One CTA of 256 threads: the tile counts become exclusive offsets; the total goes to pcount (when
+// not NULL). Chunks of 256 x SG counts: each thread loads its SG consecutive counts at once (the
+// loads independent, so their latencies overlap), the CTA scans the thread sums, each thread writes
+// its offsets; the chunk's total carries into the next.
 template <class K> __device__ __forceinline__ void cp_scan(const ix_args& a) {
+    enum { SG = 16 };
     i64* t = static_cast<i64*>(a.pc);
-    const i64 m = a.m, per = (m + 255) / 256, lo = (i64)threadIdx.x * per;
-    i64 s = 0;
-    for (i64 i = lo; i < lo + per && i < m; i++) s += t[i];
+    const i64 m = a.m;
     __shared__ i64 sums[256];
-    sums[threadIdx.x] = s;
-    __syncthreads();
-    for (int st = 1; st < 256; st <<= 1) {
-        const i64 v = threadIdx.x >= (unsigned)st ? sums[threadIdx.x - st] : 0;
+    i64 base = 0;
+    for (i64 c0 = 0; c0 < m; c0 += 256 * SG) {
+        const i64 lo = c0 + (i64)threadIdx.x * SG;
+        i64 v[SG], s = 0;
+#pragma unroll
+        for (int i = 0; i < SG; i++) v[i] = lo + i < m ? t[lo + i] : 0;
+#pragma unroll
+        for (int i = 0; i < SG; i++) s += v[i];
+        sums[threadIdx.x] = s;
         __syncthreads();
-        sums[threadIdx.x] += v;
-        __syncthreads();
+        for (int st = 1; st < 256; st <<= 1) {
+            const i64 x = threadIdx.x >= (unsigned)st ? sums[threadIdx.x - st] : 0;
+            __syncthreads();
+            sums[threadIdx.x] += x;
+            __syncthreads();
+        }
+        i64 run = base + sums[threadIdx.x] - s;
+#pragma unroll
+        for (int i = 0; i < SG; i++) {
+            if (lo + i < m) t[lo + i] = run;
+            run += v[i];
+        }
+        base += sums[255];
+        __syncthreads();  // sums is rewritten by the next chunk
     }
-    i64 run = sums[threadIdx.x] - s;
-    for (i64 i = lo; i < lo + per && i < m; i++) {
-        const i64 c = t[i];
-        t[i] = run;
-        run += c;
-    }
-    if (threadIdx.x == 255) *static_cast<i64*>(a.pcount) = sums[255];
+    if (threadIdx.x == 0 && a.pcount) *static_cast<i64*>(a.pcount) = base;
 }
 
 template <class K> __device__ __forceinline__ void cp_write(const ix_args& a) {
@@ -613,16 +767,33 @@ template <class K> __device__ __forceinline__ void cp_write(const ix_args& a) {
 #pragma unroll
     for (int w = 0; w < 8; w++) pos += w < warp ? wt[w] : 0;
     const bool small = a.n <= 0x7fffffff;
+    // masked_select: every selected value loaded before the first store (y may alias x as far as
+    // the compiler knows, so a load after a store would wait for it).
+    T xv[K::RED == 0 ? CI : 1];
+    if constexpr (K::RED == 0) {
+#pragma unroll
+        for (int i = 0; i < CI; i++)
+            xv[i] = (f >> i) & 1u ? static_cast<const T*>(a.pq)[cp_off<K>(a, 1, chunk + 32 * i + lane)] : T();
+    }
+    // nonzero of a 2-D x into a dense [n, 2] y: one vector store of the pair.
+    typedef typename K::IT IT;
+    struct alignas(2 * sizeof(IT)) pair_t { IT c0, c1; };
+    const bool pair = K::RED == 1 && a.nd == 2 && a.row == 1 && a.qi == 2 && small &&
+                      reinterpret_cast<unsigned long long>(a.pp) % (2 * sizeof(IT)) == 0;
 #pragma unroll
     for (int i = 0; i < CI; i++) {
         if ((f >> i) & 1u) {
             const i64 p = pos + __popc(b[i] & lt), e = chunk + 32 * i + lane;
             if constexpr (K::RED == 0) {
-                static_cast<T*>(a.pp)[p * a.row] = static_cast<const T*>(a.pq)[cp_off<K>(a, 1, e)];
+                static_cast<T*>(a.pp)[p * a.row] = xv[i];
             } else {
-                typedef typename K::IT IT;
                 IT* out = static_cast<IT*>(a.pp) + p * a.qi;
-                if (small) {
+                if (pair) {
+                    const u32 s1 = (u32)a.shape[1], r0 = (u32)e / s1;
+                    pair_t pr;
+                    pr.c0 = (IT)r0, pr.c1 = (IT)((u32)e - r0 * s1);
+                    *reinterpret_cast<pair_t*>(out) = pr;
+                } else if (small) {
                     u32 r = (u32)e;
                     for (int d = (int)a.nd - 1; d >= 0; d--) {
                         const u32 s = (u32)a.shape[d], q = r / s;
@@ -725,6 +896,114 @@ template <class K> __device__ __forceinline__ void index_put(const ix_args& a) {
                 t = q;
             }
             ip_put<K>(Y + oy, S + os);
+        }
+    }
+}
+
+// ---- index_put with accumulate, sorted (ROWS 2) ----------------------------------------------------
+// A counting sort of the positions by target row instead of one atomic reduction per element: the
+// key of position b is the linear index of (k_0[b], ..., k_{m-1}[b]) over y's indexed dims
+// (a.kb), -1 when one is out of range (dropped and flagged). Workspace: the list (i64 [positions]:
+// src offsets, pa) then the buckets (i64 [R], pc), zeroed by a fill first.
+//   OP 17: count each key's positions (an atomic increment a position);
+//   OP 8:  the counts become exclusive offsets (cp_scan, a.m = R);
+//   OP 18: each position takes a slot of its bucket (an atomic increment of the bucket's offset,
+//          which ends as the bucket's end) and lists its src offset there;
+//   OP 19: TPR threads a bucket (a.rows = R buckets) load y's row and the bucket's src rows (IU in
+//          flight), sum them in the compute type and write y's row once: no atomics on y.
+// The order of a bucket's positions depends on the atomics (float sums vary run to run).
+template <class K> __device__ __forceinline__ i64 ip_key(const ix_args& a, i64 r, i64* os) {
+    i64 ks[4] = {0, 0, 0, 0};
+    *os = 0;
+    for (int d = (int)a.nb - 1; d >= 0; d--) {
+        const i64 q = r / a.bshape[d], c = r - q * a.bshape[d];
+        *os += c * a.bstr[0][d];
+#pragma unroll
+        for (int j = 0; j < 4; j++) ks[j] += c * a.bstr[1 + j][d];
+        r = q;
+    }
+    i64 key = 0;
+    bool in = true;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        if (j >= a.m) break;
+        const i64 k = (i64) static_cast<const typename K::IT*>(a.pks[j])[ks[j]];
+        if ((unsigned long long)k >= (unsigned long long)a.kb[j]) in = false;
+        key = key * a.kb[j] + k;
+    }
+    return in ? key : -1;
+}
+
+template <class K> __device__ __forceinline__ void ip_sort_pass(const ix_args& a) {
+    unsigned long long* cnt = static_cast<unsigned long long*>(a.pc);
+    for (i64 r = (i64)blockIdx.x * blockDim.x + threadIdx.x; r < a.rows; r += (i64)gridDim.x * blockDim.x) {
+        i64 os;
+        const i64 key = ip_key<K>(a, r, &os);
+        if (key < 0) {
+            if constexpr (K::OP == 17) ix_flag(a);
+            continue;
+        }
+        const unsigned long long slot = atomicAdd(cnt + key, 1ull);
+        if constexpr (K::OP == 18) static_cast<i64*>(a.pa)[slot] = os;
+    }
+}
+
+template <class K> __device__ __forceinline__ void ip_sum(const ix_args& a) {
+    typedef typename K::T T;
+    typedef typename io<T>::C C;
+    enum { VEC = K::VEC, TPR = K::TPR, RPB = 256 / K::TPR, IU = 4 };
+    typedef vec<T, VEC> V;
+    const T* S = static_cast<const T*>(a.pp);
+    T* Y = static_cast<T*>(a.pq);
+    const i64* end = static_cast<const i64*>(a.pc);
+    const i64* list = static_cast<const i64*>(a.pa);
+    const int tr = (int)threadIdx.x % TPR, rr = (int)threadIdx.x / TPR;
+    const i64 cpr = a.row / VEC;
+    const bool al = a.aligned != 0;
+    for (i64 key = (i64)blockIdx.x * RPB + rr; key < a.rows; key += (i64)gridDim.x * RPB) {
+        const i64 s = key > 0 ? end[key - 1] : 0, e = end[key];
+        if (s >= e) continue;
+        i64 oy = 0, rem = key;
+        for (int j = (int)a.m - 1; j >= 0; j--) {
+            const i64 q = rem / a.kb[j];
+            oy += (rem - q * a.kb[j]) * a.kq[j];
+            rem = q;
+        }
+        T* yr = Y + oy;
+        for (i64 j = tr; j < cpr; j += TPR) {
+            const i64 col = j * VEC;
+            V yv;
+            if (al) yv = *reinterpret_cast<const V*>(yr + col);
+            else
+#pragma unroll
+                for (int x = 0; x < VEC; x++) yv.v[x] = yr[col + x];
+            C acc[VEC];
+#pragma unroll
+            for (int x = 0; x < VEC; x++) acc[x] = C(0);
+            for (i64 p0 = s; p0 < e; p0 += IU) {
+                V v[IU];
+#pragma unroll
+                for (int u = 0; u < IU; u++) {
+                    if (p0 + u < e) {
+                        const T* sr = S + list[p0 + u] + col;
+                        if (al) v[u] = *reinterpret_cast<const V*>(sr);
+                        else
+#pragma unroll
+                            for (int x = 0; x < VEC; x++) v[u].v[x] = sr[x];
+                    }
+                }
+#pragma unroll
+                for (int u = 0; u < IU; u++)
+                    if (p0 + u < e)
+#pragma unroll
+                        for (int x = 0; x < VEC; x++) acc[x] += io<T>::load(v[u].v[x]);
+            }
+#pragma unroll
+            for (int x = 0; x < VEC; x++) yv.v[x] = io<T>::store(io<T>::load(yv.v[x]) + acc[x]);
+            if (al) *reinterpret_cast<V*>(yr + col) = yv;
+            else
+#pragma unroll
+                for (int x = 0; x < VEC; x++) yr[col + x] = yv.v[x];
         }
     }
 }
@@ -874,6 +1153,9 @@ template <class K> __device__ __forceinline__ void index_main(const ix_args& a) 
     else if constexpr (K::OP == 11) embedding_bag<K>(a);
     else if constexpr (K::OP == 13) bag_max_bwd<K>(a);
     else if constexpr (K::OP == 16) bag_counts<K>(a);
+    else if constexpr (K::OP == 17 || K::OP == 18) ip_sort_pass<K>(a);
+    else if constexpr (K::OP == 19) ip_sum<K>(a);
+    else if constexpr (K::ROWS == 3) ix_stage<K>(a);
     else if constexpr (K::ROWS) ix_rows<K>(a);
     else ix_generic<K>(a);
 }

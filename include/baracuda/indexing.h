@@ -88,7 +88,10 @@
  *    accumulate in f32). atomic = 1 takes zero-fill plus atomic adds instead (faster for a large
  *    vocabulary and few positions; non-deterministic; halves round at every add).
  *  - scatter mean (floats) is atomic (flagged); index_put with accumulate = 0 stores one of the
- *    colliding values (flagged), with accumulate = 1 adds atomically (floats flagged).
+ *    colliding values (flagged), with accumulate = 1 adds atomically (floats flagged). f32
+ *    accumulate of whole rows (layout=sorted) sorts the positions by target row with a counting
+ *    sort (atomic slots, so the order of a row's addends varies: flagged) and adds each row's
+ *    sum, accumulated in f32, to y once.
  *  - embedding_bag_backward sum / mean: deterministic (the same owner-rows walk, in ascending
  *    position order); max: zero fill + atomic adds through the argmax (flagged).
  *  - masked_select, nonzero, embedding_bag: deterministic (no atomics; compaction by a two-pass
@@ -101,7 +104,10 @@
  *    row with 16-byte vectors (VEC elements; the vector path is taken when the pointers are
  *    aligned), the index read once a row;
  *  - generic: one element a thread, coordinates from the merged dims (32-bit index math when
- *    every offset fits).
+ *    every offset fits);
+ *  - sorted (index_put, f32, accumulate = 1, rows): counting sort of the positions by target row
+ *    (R buckets = the product of the indexed dims, taken when R <= 4 x positions + 65536), then
+ *    TPR threads sum a bucket's src rows and write the target row once.
  * SKU: bespoke:index<index_select,bf16,i64,rows,vec=8,tpr=64>@sm_90 (+atomic where it applies).
  * Canonical descriptors: index(op=gather,dtype=f32,index=i64,layout=generic,ix=32),
  * index(op=embedding,dtype=bf16,index=i32,layout=rows,vec=8,tpr=256),
@@ -109,6 +115,7 @@
  * index(op=embedding_backward,dtype=f32,index=i64,atomic=0),
  * index(op=scatter,dtype=bf16,index=i64,reduce=mean,self=0,layout=generic,ix=32),
  * index(op=index_put,dtype=f32,index=i64,accumulate=1,layout=rows,vec=4,tpr=64),
+ * index(op=index_put,dtype=f32,index=i64,accumulate=1,layout=sorted,vec=4,tpr=256),
  * index(op=masked_select,dtype=f32), index(op=nonzero,dtype=f32,index=i64),
  * index(op=embedding_bag,dtype=bf16,index=i64,mode=sum,layout=rows,vec=8,tpr=128),
  * index(op=embedding_bag_backward,dtype=f32,index=i64,mode=mean).
@@ -213,8 +220,9 @@ typedef struct brc_index_desc {
  * reduction, nindices out of range, index tensors of different shapes or dtypes,
  * per_sample_weights without mode sum, offsets with 2-D input), UNSUPPORTED (a dtype the op
  * does not have, index and dy of embedding_backward's deterministic path whose leading dims do
- * not merge into one), and the compile errors. Plans of scatter mean, masked_select, nonzero and
- * embedding_bag_backward mean need a workspace (brc_plan_workspace_size). */
+ * not merge into one), and the compile errors. Plans of scatter mean, masked_select, nonzero,
+ * embedding_bag_backward mean and index_put's sorted layout (8 bytes a position and a bucket)
+ * need a workspace (brc_plan_workspace_size). */
 BRC_API brc_status brc_index_plan(brc_context *ctx, const brc_index_desc *desc, const brc_plan_prefs *prefs,
                                   brc_plan **out);
 

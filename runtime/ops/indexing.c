@@ -36,8 +36,14 @@ enum { THREADS = 256, EB_ROWS = 64 /* emb_bwd_det in indexing.cuh */, CP_TILE = 
 /* Kernel ops (OP in indexing.cuh). */
 enum {
     OP_GATHER, OP_STORE, OP_REDUCE, OP_MASKED_FILL, OP_ONE_HOT, OP_ZERO, OP_EMB_DET, OP_CP_COUNT, OP_CP_SCAN,
-    OP_CP_WRITE, OP_INDEX_PUT, OP_BAG, OP_BAG_DET, OP_BAG_MAX_BWD, OP_FILL_ID, OP_MEAN_FIN, OP_BAG_COUNT
+    OP_CP_WRITE, OP_INDEX_PUT, OP_BAG, OP_BAG_DET, OP_BAG_MAX_BWD, OP_FILL_ID, OP_MEAN_FIN, OP_BAG_COUNT,
+    OP_IP_COUNT, OP_IP_PLACE, OP_IP_SUM
 };
+/* The rows field of a spec / unit: ROWS in indexing.cuh. */
+enum { LAYOUT_GENERIC = 0, LAYOUT_ROWS = 1, LAYOUT_SORTED = 2, LAYOUT_STAGE = 3 };
+/* The stage layout: Q's row in dynamic shared memory, at most this many bytes. */
+enum { STAGE_MAX_BYTES = 32768 };
+#define IX_MAX_UNITS 5
 /* Run-time pointers a unit's operands come from (brc_index_args, and the workspace). */
 enum {
     PTR_NONE = -1, PTR_X, PTR_INDEX, PTR_SRC, PTR_Y, PTR_WS, PTR_COUNT, PTR_OFFSETS, PTR_PSW, PTR_ARGMAX, PTR_I0,
@@ -87,13 +93,14 @@ typedef struct ix_unit {
     bool vec_ok;             /* OP_EMB_DET: dy's columns are contiguous and its row stride a multiple of vec */
     ix_args a;
     unsigned grid;
+    unsigned smem; /* dynamic shared memory bytes (the stage layout) */
     CUfunction fn;
 } ix_unit;
 
 typedef struct ix_impl {
     int kind, nunits, deterministic;
     size_t esize;
-    ix_unit u[4];
+    ix_unit u[IX_MAX_UNITS];
     bool contig;      /* masked_select / nonzero: x (and the mask) dense row-major: offsets are indices */
     size_t workspace; /* bytes */
     bool y_is_x_ok; /* masked_fill: x and y have the same strides */
@@ -196,9 +203,13 @@ static void spec_strings(const ix_spec *s, const char *arch, brc__str *desc, brc
             brc__str_addf(sku, ",owner,rows=%d,vec=%d>@%s", EB_ROWS, det_vec(s->dt), arch);
         return;
     }
-    if (s->rows) {
-        brc__str_addf(desc, ",layout=rows,vec=%d,tpr=%d)", s->vec, s->tpr);
-        brc__str_addf(sku, ",rows,vec=%d,tpr=%d", s->vec, s->tpr);
+    if (s->rows == LAYOUT_STAGE) {
+        brc__str_addf(desc, ",layout=stage)");
+        brc__str_addf(sku, ",stage");
+    } else if (s->rows) {
+        const char *ln = s->rows == LAYOUT_SORTED ? "sorted" : "rows";
+        brc__str_addf(desc, ",layout=%s,vec=%d,tpr=%d)", ln, s->vec, s->tpr);
+        brc__str_addf(sku, ",%s,vec=%d,tpr=%d", ln, s->vec, s->tpr);
     } else {
         brc__str_addf(desc, ",layout=generic,ix=%d)", s->ix64 ? 64 : 32);
         brc__str_addf(sku, ",generic,ix=%d", s->ix64 ? 64 : 32);
@@ -317,6 +328,21 @@ static brc_status choose_layout(ix_unit *u, const brc_plan_prefs *prefs, size_t 
                               vmax);
         vmax = f;
     }
+    /* stage: a gather copy along Q's innermost dim (Q's row contiguous, the same for a whole row of
+     * the iteration space) whose row fits in shared memory and is not much longer than the
+     * elements gathered from it. */
+    if (!rows && nd >= 1 && u->op == OP_GATHER && q_indexed && !prefs->force_strided && !prefs->vector_width &&
+        a->str[1][nd - 1] == 0 && a->qi == 1 && a->bound >= 1 && a->bound * (int64_t)esize <= STAGE_MAX_BYTES &&
+        a->shape[nd - 1] * 8 >= a->bound) {
+        u->rows = LAYOUT_STAGE;
+        u->vec = (int)(16 / esize);
+        u->tpr = THREADS;
+        u->ix64 = 1;
+        a->row = a->shape[nd - 1];
+        a->rows = a->n / (a->row > 0 ? a->row : 1);
+        u->smem = (unsigned)((a->bound * (int64_t)esize + 15) / 16 * 16);
+        return BRC_STATUS_OK;
+    }
     if (rows) {
         int vec = vmax;
         while (vec > 1) {
@@ -331,7 +357,9 @@ static brc_status choose_layout(ix_unit *u, const brc_plan_prefs *prefs, size_t 
         int64_t cpr = a->shape[nd - 1] / vec;
         u->rows = 1;
         u->vec = vec;
-        u->tpr = pow2ceil(cpr < 256 ? cpr : 256);
+        /* Gather copies keep 4 vectors in flight a thread (ix_rows): a quarter of the row's vectors. */
+        int64_t per = u->op == OP_GATHER ? cdiv(cpr, 4) : cpr;
+        u->tpr = pow2ceil(per < 256 ? per : 256);
         a->row = a->shape[nd - 1];
         a->rows = a->n / (a->row > 0 ? a->row : 1);
         u->ix64 = 1;
@@ -353,6 +381,10 @@ static void unit_grid(ix_unit *u, int sms) {
     if (u->op == OP_CP_COUNT || u->op == OP_CP_WRITE) want = u->a.m, cap = want; /* one CTA a tile */
     if (u->op == OP_CP_SCAN) want = u->a.n > 0 ? 1 : 0, cap = 1;
     if (u->op == OP_BAG) want = cdiv(u->a.m, THREADS / u->tpr), cap = (int64_t)sms * 32;
+    if (u->rows == LAYOUT_STAGE) { /* a CTA a row; as many CTAs as fit at once (shared memory, 8 an SM) */
+        int64_t fit = (int64_t)(228 * 1024) / ((int64_t)u->smem + 1024);
+        want = u->a.rows, cap = (int64_t)sms * (fit < 8 ? fit : 8);
+    }
     if (u->op == OP_BAG_COUNT) want = cdiv(u->a.m, THREADS);
     if (u->op == OP_BAG_MAX_BWD) want = cdiv(u->a.m * u->a.row, THREADS);
     u->grid = (unsigned)(want < cap ? want : cap);
@@ -459,7 +491,7 @@ static void unit_none(ix_unit *u) {
  * and index_put, from the spec alone: brc_index_plan then fills the arguments, the descriptor path
  * leaves them empty. */
 static void new_kind_units(const ix_spec *s, ix_impl *im) {
-    for (int i = 0; i < 4; i++) unit_none(&im->u[i]);
+    for (int i = 0; i < IX_MAX_UNITS; i++) unit_none(&im->u[i]);
     ix_unit *u = im->u;
     switch (s->kind) {
     case BRC_INDEX_MASKED_SELECT:
@@ -479,6 +511,19 @@ static void new_kind_units(const ix_spec *s, ix_impl *im) {
         break;
     }
     case BRC_INDEX_INDEX_PUT:
+        if (s->rows == LAYOUT_SORTED) {
+            /* Zero the workspace (list and buckets, as u64), count, scan, place, sum the buckets. */
+            u[0].op = OP_ZERO, u[0].src_p = PTR_WS, u[0].dt_ovr = BRC_I64 + 1;
+            u[1].op = OP_IP_COUNT, u[3].op = OP_IP_PLACE;
+            u[1].src_c = u[3].src_c = PTR_WS;
+            u[3].src_a = PTR_WS;
+            u[2].op = OP_CP_SCAN, u[2].red = 1, u[2].src_c = PTR_WS;
+            u[4].op = OP_IP_SUM, u[4].red = 1;
+            u[4].rows = LAYOUT_SORTED, u[4].vec = s->vec, u[4].tpr = s->tpr;
+            u[4].src_p = PTR_SRC, u[4].src_q = PTR_Y, u[4].src_c = PTR_WS, u[4].src_a = PTR_WS;
+            im->nunits = 5;
+            break;
+        }
         u->op = OP_INDEX_PUT, u->red = s->accumulate;
         u->rows = s->rows, u->vec = s->vec, u->tpr = s->tpr;
         u->src_p = PTR_SRC, u->src_q = PTR_Y;
@@ -739,7 +784,34 @@ static brc_status plan_index_put(brc_context *ctx, const brc_index_desc *d, cons
         int64_t cpr = a.row / spec->vec;
         spec->tpr = pow2ceil(cpr < 256 ? cpr : 256);
     }
+    /* f32 accumulate of rows: a counting sort of the positions by target (R buckets, the product of
+     * the indexed dims) and one read-modify-write of each touched row, when R is not much larger
+     * than the positions (the buckets are zeroed and scanned). The atomic path measured 0.71x
+     * PyTorch on the H100 (docs/indexing.md). */
+    int64_t R = 1;
+    bool fits = true;
+    for (int j = 0; j < m; j++) fits = fits && !__builtin_mul_overflow(R, a.kb[j], &R);
+    if (rows && d->accumulate && y->dtype == BRC_F32 && !prefs->vector_width && fits && R <= ((int64_t)1 << 28) &&
+        R <= 4 * a.rows + 65536 && a.rows <= ((int64_t)1 << 28))
+        spec->rows = LAYOUT_SORTED;
     new_kind_units(spec, im);
+    if (spec->rows == LAYOUT_SORTED) {
+        /* Workspace: the list (i64 src offsets, one a position), then the R buckets (i64). */
+        int64_t N = a.rows, lbytes = N * 8;
+        for (int i = 0; i < 5; i++) im->u[i].a = a;
+        ix_args *z = &im->u[0].a;
+        memset(z, 0, sizeof *z);
+        z->n = N + R, z->nd = 1, z->shape[0] = N + R, z->str[0][0] = 1, z->skip = -1;
+        im->u[1].a.n = im->u[3].a.n = N;
+        im->u[1].off_c = im->u[3].off_c = im->u[2].off_c = im->u[4].off_c = lbytes;
+        im->u[1].nks = im->u[3].nks = m;
+        ix_args *sc = &im->u[2].a;
+        sc->m = R, sc->n = N > 0 ? 1 : 0;
+        ix_args *su = &im->u[4].a;
+        su->rows = R, su->n = N > 0 ? R * a.row : 0;
+        im->workspace = (size_t)(N + R) * 8;
+        return finish(ctx, spec, im, out);
+    }
     im->u[0].a = a;
     im->u[0].nks = m;
     return finish(ctx, spec, im, out);
@@ -1203,7 +1275,7 @@ int brc_index_plan_deterministic(const brc_plan *plan) {
 /* The descriptor names the kernels exactly, so the plan is made from the spec itself (with an
  * empty iteration space: such a plan compiles and caches its kernels and runs nothing). */
 brc_status brc__index_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
-    static const char *const layouts[] = {"rows", "generic"};
+    static const char *const layouts[] = {"rows", "generic", "sorted", "stage"};
     int kind = 0, reduce = 0, layout = 1;
     brc_dtype dt = BRC_F32, it = BRC_I64;
     int64_t vec = 1, tpr = 1, ix = 32, atomic = 0;
@@ -1235,8 +1307,16 @@ brc_status brc__index_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) 
     ix_spec spec = {kind, reduce, (int)atomic, !self, (int)accumulate, mode, dt, it, 0, 1, 1, 0};
     if (kind == BRC_INDEX_MASKED_SELECT) spec.it = BRC_U8;
     if (!fixed_layout(&spec)) {
-        if ((st = brc__desc_pick(d, "layout", layouts, 2, -1, &layout))) return st;
-        if (layout == 0) {
+        if ((st = brc__desc_pick(d, "layout", layouts, 4, -1, &layout))) return st;
+        if (layout == 3 && kind != BRC_INDEX_GATHER && kind != BRC_INDEX_INDEX_SELECT && kind != BRC_INDEX_EMBEDDING) {
+            d->err_col = d->family_col;
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT, "layout=stage is for gather, index_select and embedding");
+        }
+        if (layout == 2 && !(kind == BRC_INDEX_INDEX_PUT && accumulate)) {
+            d->err_col = d->family_col;
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT, "layout=sorted is for index_put with accumulate=1");
+        }
+        if (layout == 0 || layout == 2) {
             if ((st = brc__desc_int(d, "vec", 1, 16, 1, &vec)) || (st = brc__desc_int(d, "tpr", 1, 256, 1, &tpr)))
                 return st;
             if ((vec & (vec - 1)) || (tpr & (tpr - 1)) || (size_t)vec * brc_dtype_size(dt) > 16) {
@@ -1245,13 +1325,15 @@ brc_status brc__index_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) 
                                   "vec = %lld and tpr = %lld must be powers of two, vec at most 16 bytes of %s",
                                   (long long)vec, (long long)tpr, brc_dtype_name(dt));
             }
-        } else if ((st = brc__desc_int(d, "ix", 32, 64, 32, &ix))) {
+        } else if (layout == 1 && (st = brc__desc_int(d, "ix", 32, 64, 32, &ix))) {
             return st;
         } else if (ix != 32 && ix != 64) {
             d->err_col = d->family_col;
             return brc__error(BRC_STATUS_INVALID_ARGUMENT, "ix = %lld must be 32 or 64", (long long)ix);
         }
-        spec.rows = layout == 0, spec.vec = (int)vec, spec.tpr = (int)tpr, spec.ix64 = ix == 64;
+        spec.rows = layout == 0 ? LAYOUT_ROWS : layout == 2 ? LAYOUT_SORTED : layout == 3 ? LAYOUT_STAGE : LAYOUT_GENERIC;
+        spec.vec = (int)vec, spec.tpr = (int)tpr, spec.ix64 = ix == 64;
+        if (layout == 3) spec.vec = (int)(16 / brc_dtype_size(dt)), spec.tpr = THREADS, spec.ix64 = 1;
     }
     /* The dtype rules of brc_index_plan. */
     bool red = (kind == BRC_INDEX_SCATTER && reduce) || kind == BRC_INDEX_INDEX_ADD ||
@@ -1363,7 +1445,8 @@ static brc_status run_units(const brc_plan *plan, const brc_index_args *args, vo
         unsigned grid = u->grid;
         if (grid_override && !owner && !is_compact(u->op) && u->op != OP_BAG_COUNT) grid = grid_override;
         void *kargs[1] = {&a};
-        CUresult r = brc__cu()->cuLaunchKernel(u->fn, grid, 1, 1, THREADS, 1, 1, 0, (CUstream)stream, kargs, NULL);
+        CUresult r =
+            brc__cu()->cuLaunchKernel(u->fn, grid, 1, 1, THREADS, 1, 1, u->smem, (CUstream)stream, kargs, NULL);
         if (r != CUDA_SUCCESS)
             return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel: %s (%s)", brc__cu_errname(r), plan->descriptor);
     }

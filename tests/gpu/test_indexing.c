@@ -234,6 +234,79 @@ ParameterizedTest(int *k, index, gather_and_select, .init = setup, .fini = teard
     }
 }
 
+/* Gathers along the last dim whose x row fits in shared memory: the stage layout (a CTA stages x's
+ * row, then gathers from it). x a view one element off 16-byte alignment, rows whose starts are
+ * not aligned (odd lengths), 3-D with a column-major index, out-of-range indices of both signs,
+ * and a row over 32 KiB, which stays generic. */
+Test(index, gather_last_dim_stage, .init = setup, .fini = teardown, .timeout = 300) {
+    static const struct {
+        int kind, rank; /* kind 0 gather, 1 index_select (dim = rank - 1) */
+        brc_dtype dt, it;
+        int64_t xs[3], is[3]; /* index_select: is[0] indices */
+        int xstyle, istyle, ystyle, bad; /* xstyle 9: a contiguous view one element into its buffer */
+        const char *layout;
+    } cs[] = {
+        {1, 2, BRC_BF16, BRC_I64, {33, 1000, 0}, {501, 0, 0}, 9, CONTIG, PAD_ODD, 1, ",stage"},
+        {0, 2, BRC_F32, BRC_I32, {7, 3001, 0}, {7, 2000, 0}, CONTIG, CONTIG, FLIP, 1, ",stage"},
+        {0, 3, BRC_U8, BRC_I64, {3, 4, 8190}, {3, 4, 1100}, CONTIG, COLMAJOR, CONTIG, 0, ",stage"},
+        {1, 2, BRC_I64, BRC_I32, {5, 257, 0}, {40, 0, 0}, PAD_ODD, FLIP, CONTIG, 1, ",stage"},
+        {0, 2, BRC_F64, BRC_I64, {2, 5000, 0}, {2, 4000, 0}, CONTIG, CONTIG, CONTIG, 1, ",generic"},
+    };
+    uint64_t rng = 999;
+    for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
+        int r = cs[ci].rank, dim = r - 1, sel = cs[ci].kind == 1;
+        int64_t ys[3];
+        for (int q = 0; q < r; q++) ys[q] = sel ? cs[ci].xs[q] : cs[ci].is[q];
+        if (sel) ys[dim] = cs[ci].is[0];
+        ht x, ix = ht_new(cs[ci].it, sel ? 1 : r, cs[ci].is, cs[ci].istyle), y = ht_new(cs[ci].dt, r, ys, cs[ci].ystyle);
+        if (cs[ci].xstyle == 9) {
+            int64_t tot = 1;
+            for (int q = 0; q < r; q++) tot *= cs[ci].xs[q];
+            tot += 1;
+            x = ht_new(cs[ci].dt, 1, &tot, CONTIG);
+            brc_tensor_desc_contiguous(&x.t, cs[ci].dt, r, cs[ci].xs);
+            x.base = 1;
+        } else {
+            x = ht_new(cs[ci].dt, r, cs[ci].xs, cs[ci].xstyle);
+        }
+        fill(&x, &rng);
+        int64_t n = cs[ci].xs[dim], c[3];
+        for (int64_t i = 0; i < numel(&ix); i++) {
+            coords(&ix.t, i, c);
+            int64_t v = (int64_t)(tu_rand(&rng) % (uint64_t)n);
+            if (cs[ci].bad && i % 61 == 7) v = i % 2 ? n : -1;
+            set(&ix, c, (double)v);
+        }
+        up(&ix);
+        brc_index_desc d = {.kind = sel ? BRC_INDEX_INDEX_SELECT : BRC_INDEX_GATHER, .x = x.t, .index = ix.t, .y = y.t,
+                            .dim = dim};
+        char what[96];
+        snprintf(what, sizeof what, "%s %s %s along the last dim (case %zu)", sel ? "index_select" : "gather",
+                 brc_dtype_name(cs[ci].dt), brc_dtype_name(cs[ci].it), ci);
+        brc_plan *p = plan_run(&d, &x, &ix, NULL, &y, what);
+        cr_expect(strstr(brc_plan_sku(p), cs[ci].layout), "%s: %s", what, brc_plan_sku(p));
+        long bad = 0, oob = 0;
+        for (int64_t i = 0; i < numel(&y); i++) {
+            coords(&y.t, i, c);
+            int64_t src[3] = {c[0], c[1], c[2]}, one[1] = {c[dim]};
+            int64_t k = (int64_t)(sel ? get(&ix, one) : get(&ix, c));
+            if (k < 0 || k >= n) {
+                oob++;
+                bad += get(&y, c) != 0;
+                continue;
+            }
+            src[dim] = k;
+            bad += get(&y, c) != get(&x, src);
+        }
+        cr_expect_eq(bad, 0, "%s: %ld wrong elements (%s)", what, bad, brc_plan_sku(p));
+        cr_expect_eq(strays(&y), 0, "%s: writes outside y", what);
+        cr_expect_eq(read_err(), oob > 0, "%s: the error flag (%ld out of range)", what, oob);
+        cr_expect_eq(oob > 0, cs[ci].bad, "%s: the case has out-of-range indices", what);
+        brc_plan_destroy(p);
+        ht_free(&x), ht_free(&ix), ht_free(&y);
+    }
+}
+
 /* ---- embedding ------------------------------------------------------------------------------------------ */
 
 Test(index, embedding_layouts_grids_and_capture, .init = setup, .fini = teardown, .timeout = 300) {
@@ -959,6 +1032,87 @@ ParameterizedTest(pjob *j, index, index_put, .init = setup, .fini = teardown, .t
         brc_plan_destroy(p);
         for (int q = 0; q < m; q++) ht_free(&idx[q]);
         ht_free(&y), ht_free(&src);
+    }
+}
+
+/* index_put, f32 accumulate of rows: the sorted layout (counting sort by target row, one write a
+ * row). Many positions a row (more than the 4 loads in flight), rows longer than a CTA's
+ * threads x vectors, out-of-range indices of both signs, an odd padded tail (scalar vectors), and
+ * a src view one element off 16-byte alignment (the element path). */
+Test(index, index_put_sorted, .init = setup, .fini = teardown, .timeout = 300) {
+    static const struct {
+        int64_t V, C, N;
+        brc_dtype it;
+        int ystyle, sstyle; /* sstyle 9: a contiguous view one element into its buffer */
+    } cs[] = {{37, 2000, 1500, BRC_I64, CONTIG, CONTIG}, {50, 33, 301, BRC_I32, PAD_ODD, PAD_ODD},
+              {20, 64, 700, BRC_I64, CONTIG, 9}, {4000, 8, 100, BRC_I32, CONTIG, CONTIG}};
+    uint64_t rng = 4242;
+    for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
+        int64_t V = cs[ci].V, C = cs[ci].C, N = cs[ci].N, ysh[2] = {V, C}, ssh[2] = {N, C};
+        ht y = ht_new(BRC_F32, 2, ysh, cs[ci].ystyle), ix = ht_new(cs[ci].it, 1, &N, CONTIG), src;
+        if (cs[ci].sstyle == 9) {
+            int64_t tot = N * C + 1;
+            src = ht_new(BRC_F32, 1, &tot, CONTIG);
+            brc_tensor_desc_contiguous(&src.t, BRC_F32, 2, ssh);
+            src.base = 1;
+        } else {
+            src = ht_new(BRC_F32, 2, ssh, cs[ci].sstyle);
+        }
+        fill(&y, &rng);
+        fill(&src, &rng);
+        int64_t *k = malloc((size_t)N * sizeof *k);
+        cr_assert(k);
+        for (int64_t e = 0; e < N; e++) {
+            k[e] = (int64_t)(tu_rand(&rng) % (uint64_t)V);
+            if (e % 97 == 5) k[e] = e % 2 ? V : -1; /* out of range: dropped, flagged */
+            set(&ix, &e, (double)k[e]);
+        }
+        up(&ix);
+        int64_t ny = numel(&y), c[2];
+        double *want = malloc((size_t)ny * sizeof(double)), *mag = malloc((size_t)ny * sizeof(double));
+        int *cnt = calloc((size_t)ny, sizeof(int));
+        cr_assert(want && mag && cnt);
+        for (int64_t i = 0; i < ny; i++) coords(&y.t, i, c), want[i] = get(&y, c), mag[i] = fabs(want[i]);
+        for (int64_t e = 0; e < N; e++) {
+            if (k[e] < 0 || k[e] >= V) continue;
+            for (int64_t q = 0; q < C; q++) {
+                int64_t sc[2] = {e, q};
+                double v = get(&src, sc);
+                want[k[e] * C + q] += v, mag[k[e] * C + q] += fabs(v), cnt[k[e] * C + q]++;
+            }
+        }
+        brc_index_desc d;
+        memset(&d, 0, sizeof d);
+        d.kind = BRC_INDEX_INDEX_PUT;
+        d.accumulate = 1;
+        d.nindices = 1;
+        d.indices[0] = ix.t;
+        d.y = y.t;
+        d.src = src.t;
+        brc_index_args args = {.src = dptr(&src), .y = dptr(&y)};
+        args.indices[0] = dptr(&ix);
+        char what[96];
+        snprintf(what, sizeof what, "index_put sorted [%lld, %lld] += %lld rows (case %zu)", (long long)V, (long long)C,
+                 (long long)N, ci);
+        brc_plan *p = plan_run_args(&d, &args, what);
+        cr_expect(strstr(brc_plan_sku(p), ",sorted,"), "%s: %s", what, brc_plan_sku(p));
+        down(&y);
+        long bad = 0;
+        char first[200] = "";
+        for (int64_t i = 0; i < ny; i++) {
+            coords(&y.t, i, c);
+            double got = get(&y, c), tol = (cnt[i] + 1) * eps_of(BRC_F32) * mag[i];
+            if (!(fabs(got - want[i]) <= tol) && bad++ == 0)
+                snprintf(first, sizeof first, "[%lld, %lld]: got %.9g, want %.9g (%d updates)", (long long)c[0],
+                         (long long)c[1], got, want[i], cnt[i]);
+        }
+        cr_expect_eq(bad, 0, "%s: %ld wrong; first %s (%s)", what, bad, first, brc_plan_sku(p));
+        cr_expect_eq(strays(&y), 0, "%s: writes outside y", what);
+        cr_expect_eq(read_err(), 1, "%s: the out-of-range indices set the flag", what);
+        cr_expect_eq(brc_index_plan_deterministic(p), 0, "%s: flagged", what);
+        free(want), free(mag), free(cnt), free(k);
+        brc_plan_destroy(p);
+        ht_free(&y), ht_free(&ix), ht_free(&src);
     }
 }
 

@@ -23,7 +23,7 @@ ParameterizedTestParameters(index_compile, every_kind) {
 /* Part 2: the kinds added in 0.3.0, with the kernels each plan compiles. */
 static const char *const variants[3][7] = {
     {"index(op=gather,dtype=f32,index=i64,layout=generic,ix=32)",
-     "index(op=index_select,dtype=bf16,index=i32,layout=rows,vec=8,tpr=64)",
+     "index(op=index_select,dtype=bf16,index=i32,layout=stage)",
      "index(op=scatter,dtype=bf16,index=i64,reduce=amax,layout=generic,ix=64)",
      "index(op=index_add,dtype=f16,index=i64,layout=rows,vec=8,tpr=256)",
      "index(op=embedding_backward,dtype=bf16,index=i64,atomic=0)",
@@ -37,14 +37,14 @@ static const char *const variants[3][7] = {
      "index(op=embedding_backward,dtype=f64,index=i64,atomic=0)",
      "index(op=masked_fill,dtype=bf16,layout=rows,vec=8,tpr=64)"},
     {"index(op=scatter,dtype=bf16,index=i64,reduce=mean,self=0,layout=generic,ix=32)",
-     "index(op=index_put,dtype=f32,index=i64,accumulate=1,layout=rows,vec=4,tpr=64)",
+     "index(op=index_put,dtype=f32,index=i32,accumulate=1,layout=sorted,vec=4,tpr=256)",
      "index(op=masked_select,dtype=bf16)",
      "index(op=nonzero,dtype=f32,index=i64)",
      "index(op=embedding_bag,dtype=bf16,index=i32,mode=max,layout=rows,vec=8,tpr=128)",
      "index(op=embedding_bag_backward,dtype=f32,index=i64,mode=mean)",
      "index(op=embedding_bag_backward,dtype=bf16,index=i64,mode=max)"},
 };
-static const int nkernels[3][7] = {{1, 1, 1, 1, 1, 1, 1}, {1, 1, 1, 1, 2, 1, 1}, {4, 1, 3, 3, 1, 2, 2}};
+static const int nkernels[3][7] = {{1, 1, 1, 1, 1, 1, 1}, {1, 1, 1, 1, 2, 1, 1}, {4, 5, 3, 3, 1, 2, 2}};
 
 ParameterizedTest(job *j, index_compile, every_kind, .timeout = 900) {
     setenv("BARACUDA_CACHE_DISABLE", "1", 1); /* really compile */
@@ -85,7 +85,8 @@ Test(index_desc, api_plans_pick_the_layout_and_round_trip) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
     brc_plan *p = NULL;
-    /* embedding of a [50000, 4096] bf16 table by [8, 512] i64 indices: rows of 512 vectors. */
+    /* embedding of a [50000, 4096] bf16 table by [8, 512] i64 indices: rows of 512 vectors, 4 a
+     * thread in flight (gather copies), so 128 threads a row. */
     int64_t is[2] = {8, 512}, ys[3] = {8, 512, 4096};
     brc_index_desc d;
     memset(&d, 0, sizeof d);
@@ -94,11 +95,11 @@ Test(index_desc, api_plans_pick_the_layout_and_round_trip) {
     brc_tensor_desc_contiguous(&d.index, BRC_I64, 2, is);
     brc_tensor_desc_contiguous(&d.y, BRC_BF16, 3, ys);
     cr_assert_eq(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-    cr_expect_str_eq(brc_plan_descriptor(p), "index(op=embedding,dtype=bf16,index=i64,layout=rows,vec=8,tpr=256)");
-    cr_expect_str_eq(brc_plan_sku(p), "bespoke:index<embedding,bf16,i64,rows,vec=8,tpr=256>@sm_90");
+    cr_expect_str_eq(brc_plan_descriptor(p), "index(op=embedding,dtype=bf16,index=i64,layout=rows,vec=8,tpr=128)");
+    cr_expect_str_eq(brc_plan_sku(p), "bespoke:index<embedding,bf16,i64,rows,vec=8,tpr=128>@sm_90");
     cr_expect_eq(brc_index_plan_deterministic(p), 1);
     tu_round_trip(ctx, p);
-    /* index_select along the last dim: generic, 32-bit math. */
+    /* index_select along the last dim: x's rows of 300 staged in shared memory for 77 indices. */
     memset(&d, 0, sizeof d);
     d.kind = BRC_INDEX_INDEX_SELECT;
     d.x = tu_mat(BRC_F32, 100, 300, 300);
@@ -106,14 +107,30 @@ Test(index_desc, api_plans_pick_the_layout_and_round_trip) {
     d.y = tu_mat(BRC_F32, 100, 77, 77);
     d.dim = -1;
     cr_assert_eq(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_descriptor(p), "index(op=index_select,dtype=f32,index=i32,layout=stage)");
+    cr_expect_str_eq(brc_plan_sku(p), "bespoke:index<index_select,f32,i32,stage>@sm_90");
+    tu_round_trip(ctx, p);
+    /* ... but not for rows over 32 KiB (9000 f32), nor for 77 of 1000 (a row over 8 times the gathered ones): generic,
+     * 32-bit math. */
+    d.x = tu_mat(BRC_F32, 100, 9000, 9000);
+    d.y = tu_mat(BRC_F32, 100, 1200, 1200);
+    d.index = vec1(BRC_I32, 1200);
+    cr_assert_eq(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_descriptor(p), "index(op=index_select,dtype=f32,index=i32,layout=generic,ix=32)");
+    brc_plan_destroy(p);
+    d.x = tu_mat(BRC_F32, 100, 1000, 1000);
+    d.y = tu_mat(BRC_F32, 100, 77, 77);
+    d.index = vec1(BRC_I32, 77);
+    cr_assert_eq(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p), "index(op=index_select,dtype=f32,index=i32,layout=generic,ix=32)");
     tu_round_trip(ctx, p);
-    /* ... and along dim 0 with an odd row: rows, scalar vectors. */
+    d.x = tu_mat(BRC_F32, 100, 300, 300);
+    /* ... and along dim 0 with an odd row: rows, scalar vectors (301 of them: 128 threads). */
     d.dim = 0;
     d.x = tu_mat(BRC_F32, 100, 301, 301);
     d.y = tu_mat(BRC_F32, 77, 301, 301);
     cr_assert_eq(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-    cr_expect_str_eq(brc_plan_descriptor(p), "index(op=index_select,dtype=f32,index=i32,layout=rows,vec=1,tpr=256)");
+    cr_expect_str_eq(brc_plan_descriptor(p), "index(op=index_select,dtype=f32,index=i32,layout=rows,vec=1,tpr=128)");
     tu_round_trip(ctx, p);
     /* scatter sum of f32 is atomic; of i32 it is not (integer sums are exact in any order). */
     memset(&d, 0, sizeof d);
@@ -185,6 +202,12 @@ Test(index_desc, bad_descriptors_name_the_column) {
          "self=0 needs a reduction"},
         {"index(op=index_put,dtype=f32,index=i64,accumulate=2,layout=generic)", BRC_STATUS_INVALID_ARGUMENT, "accumulate"},
         {"index(op=index_put,dtype=u8,index=i64,accumulate=1,layout=generic)", BRC_STATUS_UNSUPPORTED, "dtype u8"},
+        {"index(op=index_put,dtype=f32,index=i64,accumulate=0,layout=sorted,vec=4,tpr=64)", BRC_STATUS_INVALID_ARGUMENT,
+         "layout=sorted is for index_put with accumulate=1"},
+        {"index(op=gather,dtype=f32,index=i64,layout=sorted,vec=4,tpr=64)", BRC_STATUS_INVALID_ARGUMENT,
+         "layout=sorted is for index_put"},
+        {"index(op=scatter,dtype=f32,index=i64,reduce=none,layout=stage)", BRC_STATUS_INVALID_ARGUMENT,
+         "layout=stage is for gather"},
         {"index(op=masked_select,dtype=f32,index=i64)", BRC_STATUS_INVALID_ARGUMENT, "unknown key 'index'"},
         {"index(op=nonzero,dtype=f32)", BRC_STATUS_INVALID_ARGUMENT, "needs a 'index' key"},
         {"index(op=embedding_bag,dtype=f32,index=i64,layout=rows,vec=4,tpr=64)", BRC_STATUS_INVALID_ARGUMENT,
@@ -364,6 +387,21 @@ Test(index_desc, new_kinds_plan_round_trip_and_flag) {
     d.y.dtype = d.src.dtype = BRC_I64;
     cr_assert_eq(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_eq(brc_index_plan_deterministic(p), 1, "integer sums are exact in any order");
+    brc_plan_destroy(p);
+    /* f32 accumulate of rows: the counting sort (300 positions and 1000 buckets of workspace). */
+    d.y.dtype = d.src.dtype = BRC_F32;
+    cr_assert_eq(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_descriptor(p), "index(op=index_put,dtype=f32,index=i32,accumulate=1,layout=sorted,vec=4,tpr=16)");
+    cr_expect_eq(brc_index_plan_deterministic(p), 0, "the order of a row's addends varies");
+    cr_expect_eq(brc_plan_workspace_size(p), 10496, "(300 + 1000) x 8 bytes, rounded to 256: %zu",
+                 brc_plan_workspace_size(p));
+    cr_expect(strstr(brc_plan_sku(p), ",sorted,vec=4,tpr=16>+atomic@"), "%s", brc_plan_sku(p));
+    tu_round_trip(ctx, p);
+    /* Far more buckets than positions: the atomic rows. */
+    d.y = tu_mat(BRC_F32, 100000, 64, 64);
+    cr_assert_eq(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_descriptor(p), "index(op=index_put,dtype=f32,index=i32,accumulate=1,layout=rows,vec=4,tpr=16)");
+    cr_expect_eq(brc_plan_workspace_size(p), 0);
     brc_plan_destroy(p);
     /* Two indices on a [30, 40] with nothing left over: one element a thread. */
     d.y = tu_mat(BRC_F32, 30, 40, 40);
