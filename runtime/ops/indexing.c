@@ -396,40 +396,6 @@ static brc_status bad(const char *fn, const char *kn, const char *what) {
     return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s: %s", fn, kn, what);
 }
 
-static bool no_self_overlap(const brc_tensor_desc *t) {
-    int64_t st[BRC_MAX_RANK], sz[BRC_MAX_RANK];
-    int n = 0;
-    for (int d = 0; d < t->rank; d++) {
-        if (t->shape[d] == 0) return true;
-        if (t->shape[d] == 1) continue;
-        st[n] = t->strides[d] < 0 ? -t->strides[d] : t->strides[d];
-        sz[n++] = t->shape[d];
-    }
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && st[j] < st[j - 1]; j--) {
-            int64_t a = st[j], b = sz[j];
-            st[j] = st[j - 1], sz[j] = sz[j - 1];
-            st[j - 1] = a, sz[j - 1] = b;
-        }
-    int64_t ext = 0;
-    for (int i = 0; i < n; i++) {
-        if (st[i] <= ext) return false;
-        ext += st[i] * (sz[i] - 1);
-    }
-    return true;
-}
-
-static brc_status check_t(const brc_tensor_desc *t, const char *fn, const char *kn, const char *name, bool output) {
-    char what[96];
-    snprintf(what, sizeof what, "%s: %s: %s", fn, kn, name);
-    brc_status st = brc__tensor_check(t, what);
-    if (st) return st;
-    if (output && !no_self_overlap(t))
-        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s: %s has strides under which its elements overlap", fn,
-                          kn, name);
-    return BRC_STATUS_OK;
-}
-
 static brc_status check_index_dtype(const brc_tensor_desc *t, const char *fn, const char *kn) {
     if (t->dtype != BRC_I32 && t->dtype != BRC_I64)
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s: index has dtype %s (i32 or i64)", fn, kn,
@@ -644,8 +610,8 @@ static brc_status plan_compact(brc_context *ctx, const brc_index_desc *d, ix_spe
     bool nz = spec->kind == BRC_INDEX_NONZERO;
     const brc_tensor_desc *x = &d->x, *mk = &d->index, *y = &d->y;
     brc_status st;
-    if ((st = check_t(x, fn, kn, "x", false)) || (!nz && (st = check_t(mk, fn, kn, "index (mask)", false))) ||
-        (st = check_t(y, fn, kn, "y", true)))
+    if ((st = brc__operand_check(x, fn, kn, "x", false)) || (!nz && (st = brc__operand_check(mk, fn, kn, "index (mask)", false))) ||
+        (st = brc__operand_check(y, fn, kn, "y", true)))
         return st;
     int64_t n = brc_tensor_desc_numel(x);
     if (nz) {
@@ -708,7 +674,7 @@ static brc_status plan_index_put(brc_context *ctx, const brc_index_desc *d, cons
     const char *kn = kind_names[spec->kind];
     const brc_tensor_desc *y = &d->y, *src = &d->src;
     brc_status st;
-    if ((st = check_t(y, fn, kn, "y", true)) || (st = check_t(src, fn, kn, "src", false))) return st;
+    if ((st = brc__operand_check(y, fn, kn, "y", true)) || (st = brc__operand_check(src, fn, kn, "src", false))) return st;
     int r = y->rank, m = d->nindices;
     if (r < 1) return bad(fn, kn, "y has rank 0 (nothing to index)");
     if (m < 1 || m > BRC_INDEX_MAX_INDICES || m > r)
@@ -721,7 +687,7 @@ static brc_status plan_index_put(brc_context *ctx, const brc_index_desc *d, cons
         const brc_tensor_desc *k = &d->indices[j];
         char name[24];
         snprintf(name, sizeof name, "indices[%d]", j);
-        if ((st = check_t(k, fn, kn, name, false)) || (st = check_index_dtype(k, fn, kn))) return st;
+        if ((st = brc__operand_check(k, fn, kn, name, false)) || (st = check_index_dtype(k, fn, kn))) return st;
         if (k->dtype != k0->dtype || k->rank != nb)
             return brc__error(BRC_STATUS_INVALID_ARGUMENT,
                               "%s: %s: indices[%d] differs from indices[0] in dtype or rank (broadcast them with "
@@ -822,7 +788,7 @@ static brc_status bag_operands(const brc_index_desc *d, const brc_tensor_desc *w
                                ix_args *a, int64_t *B) {
     const brc_tensor_desc *ix = &d->index, *of = &d->offsets, *pw = &d->per_sample_weights;
     brc_status st;
-    if ((st = check_t(ix, fn, kn, "index", false)) || (st = check_index_dtype(ix, fn, kn))) return st;
+    if ((st = brc__operand_check(ix, fn, kn, "index", false)) || (st = check_index_dtype(ix, fn, kn))) return st;
     if (d->mode < 0 || (int)d->mode >= NMODES)
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s: mode %d is not a bag mode", fn, kn, (int)d->mode);
     if (d->include_last_offset != 0 && d->include_last_offset != 1) return bad(fn, kn, "include_last_offset must be 0 or 1");
@@ -841,7 +807,7 @@ static brc_status bag_operands(const brc_index_desc *d, const brc_tensor_desc *w
         a->bstr[0][0] = ix->strides[0], a->bstr[0][1] = ix->strides[1];
         if (a->nb == 0) a->npos = 0;
     } else if (ix->rank == 1) {
-        if ((st = check_t(of, fn, kn, "offsets", false))) return st;
+        if ((st = brc__operand_check(of, fn, kn, "offsets", false))) return st;
         if (of->rank != 1 || of->dtype != ix->dtype)
             return bad(fn, kn, "1-D index needs offsets of rank 1 with the index's dtype");
         *B = of->shape[0] - d->include_last_offset;
@@ -856,7 +822,7 @@ static brc_status bag_operands(const brc_index_desc *d, const brc_tensor_desc *w
     }
     if (d->use_per_sample_weights) {
         if (d->mode != BRC_INDEX_BAG_SUM) return bad(fn, kn, "per_sample_weights need mode sum");
-        if ((st = check_t(pw, fn, kn, "per_sample_weights", false))) return st;
+        if ((st = brc__operand_check(pw, fn, kn, "per_sample_weights", false))) return st;
         if (pw->rank != ix->rank || pw->dtype != wt->dtype) return bad(fn, kn, "per_sample_weights must have the index's shape and the table's dtype");
         for (int dd = 0; dd < ix->rank; dd++) {
             if (pw->shape[dd] != ix->shape[dd])
@@ -879,7 +845,7 @@ static brc_status plan_bag(brc_context *ctx, const brc_index_desc *d, const brc_
     const brc_tensor_desc *wt = bwd ? &d->y : &d->x, *rows = bwd ? &d->src : &d->y;
     const char *wn = bwd ? "y (dweight)" : "x (weight)", *rn = bwd ? "src (dy)" : "y";
     brc_status st;
-    if ((st = check_t(wt, fn, kn, wn, bwd)) || (st = check_t(rows, fn, kn, rn, !bwd))) return st;
+    if ((st = brc__operand_check(wt, fn, kn, wn, bwd)) || (st = brc__operand_check(rows, fn, kn, rn, !bwd))) return st;
     if (wt->rank != 2) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s: %s must have rank 2 [V, D]", fn, kn, wn);
     if (!is_float(wt->dtype))
         return brc__error(BRC_STATUS_UNSUPPORTED, "%s: %s: dtype %s (f32 f64 f16 bf16)", fn, kn,
@@ -992,8 +958,8 @@ brc_status brc_index_plan(brc_context *ctx, const brc_index_desc *d, const brc_p
          * in full (y, or src for the scatters). */
         const brc_tensor_desc *self = sc ? y : x, *other = sc ? src : y;
         const char *sname = sc ? "y" : "x", *oname = sc ? "src" : "y";
-        if ((st = check_t(self, fn, kn, sname, sc)) || (st = check_t(ix, fn, kn, "index", false)) ||
-            (st = check_t(other, fn, kn, oname, !sc)) || (st = check_index_dtype(ix, fn, kn)))
+        if ((st = brc__operand_check(self, fn, kn, sname, sc)) || (st = brc__operand_check(ix, fn, kn, "index", false)) ||
+            (st = brc__operand_check(other, fn, kn, oname, !sc)) || (st = check_index_dtype(ix, fn, kn)))
             return st;
         int r = self->rank;
         if (r < 1) return bad(fn, kn, "rank 0 has no dim to index (rank must be >= 1)");
@@ -1082,8 +1048,8 @@ brc_status brc_index_plan(brc_context *ctx, const brc_index_desc *d, const brc_p
         bool bwd = kind == BRC_INDEX_EMBEDDING_BACKWARD;
         const brc_tensor_desc *wt = bwd ? y : x, *rows = bwd ? src : y;
         const char *wn = bwd ? "y (dweight)" : "x (weight)", *rn = bwd ? "src (dy)" : "y";
-        if ((st = check_t(wt, fn, kn, wn, bwd)) || (st = check_t(ix, fn, kn, "index", false)) ||
-            (st = check_t(rows, fn, kn, rn, !bwd)) || (st = check_index_dtype(ix, fn, kn)))
+        if ((st = brc__operand_check(wt, fn, kn, wn, bwd)) || (st = brc__operand_check(ix, fn, kn, "index", false)) ||
+            (st = brc__operand_check(rows, fn, kn, rn, !bwd)) || (st = check_index_dtype(ix, fn, kn)))
             return st;
         if (wt->rank != 2) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s: %s must have rank 2 [V, D]", fn, kn, wn);
         if (ix->rank > 7) return bad(fn, kn, "index has rank > 7");
@@ -1183,8 +1149,8 @@ brc_status brc_index_plan(brc_context *ctx, const brc_index_desc *d, const brc_p
         break;
     }
     case BRC_INDEX_MASKED_FILL: {
-        if ((st = check_t(x, fn, kn, "x", false)) || (st = check_t(ix, fn, kn, "index (mask)", false)) ||
-            (st = check_t(y, fn, kn, "y", true)))
+        if ((st = brc__operand_check(x, fn, kn, "x", false)) || (st = brc__operand_check(ix, fn, kn, "index (mask)", false)) ||
+            (st = brc__operand_check(y, fn, kn, "y", true)))
             return st;
         if (ix->dtype != BRC_U8 && ix->dtype != BRC_BOOL)
             return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s: the mask (index) has dtype %s (u8 or bool)", fn, kn,
@@ -1216,7 +1182,7 @@ brc_status brc_index_plan(brc_context *ctx, const brc_index_desc *d, const brc_p
         break;
     }
     case BRC_INDEX_ONE_HOT: {
-        if ((st = check_t(ix, fn, kn, "index", false)) || (st = check_t(y, fn, kn, "y", true)) ||
+        if ((st = brc__operand_check(ix, fn, kn, "index", false)) || (st = brc__operand_check(y, fn, kn, "y", true)) ||
             (st = check_index_dtype(ix, fn, kn)))
             return st;
         if (ix->rank > 7) return bad(fn, kn, "index has rank > 7");
