@@ -16,12 +16,15 @@ static const char *const kind_names[] = {
 #define NKINDS ((int)(sizeof kind_names / sizeof kind_names[0]))
 
 /* Kernels (PH in sort.cuh). */
-enum { PH_SMALL, PH_UP, PH_SCAN, PH_DOWN, PH_UCOUNT, PH_UEMIT, PH_UCOUNTS, NPH };
+enum { PH_SMALL, PH_HIST, PH_SCAN, PH_PASS, PH_UCOUNT, PH_UEMIT, PH_UCOUNTS, PH_OSCAN, NPH };
 enum { PATH_SMALL, PATH_RADIX, PATH_NONE };
 enum {
     SMALL_MAX = 4096,      /* longest row of the bitonic path (2048 for 8-byte keys: shared memory) */
     SMALL_MIN_E = 2048,    /* keys a CTA of the bitonic path holds at least (several short rows) */
     RADIX_NT = 256,        /* a digit a thread */
+    OSCAN_NT = 1024,       /* onesweep scan: four threads a digit sum the chunk counts */
+    HIST_KEYS = 1024,      /* the histogram's chunks are multiples of this */
+    PASS_MINB = 3,         /* onesweep pass: CTAs an SM its registers are capped for */
     SCAN_NT = 256,
     UNIQ_NT = 256,
     UNIQ_ITEMS = 16,
@@ -35,10 +38,11 @@ typedef struct sort_args {
     void *vals, *idx, *ws, *inv, *cnts, *num;
     int64_t len, rows, nd, nch, clen, shift, first, last, idx32;
     int64_t kin, kout, iin, iout, cnt, tot, scan_n, ends, consec, flat, xlen;
+    int64_t tpr, pass, noskip, toout, kb[2], ib[2], stat[2], ctr, triv, obase;
     int64_t shape[MAX_OTHER];
     int64_t str[3][8];
 } sort_args;
-_Static_assert(sizeof(sort_args) == (7 + 20 + 7 + 24) * 8, "sort_args must match brc::sort_args");
+_Static_assert(sizeof(sort_args) == (7 + 20 + 13 + 7 + 24) * 8, "sort_args must match brc::sort_args");
 
 typedef struct sort_impl {
     int kind, desc, path, npass, items, match, p, e, nt_small;
@@ -49,7 +53,7 @@ typedef struct sort_impl {
     sort_args a;
     int64_t n;                              /* elements of x */
     int64_t keys[2], idxs[2], cnt, tot, ucnt, ends; /* workspace byte offsets */
-    unsigned grid_small, grid_rad, grid_scan, uchunks, grid_ucounts;
+    unsigned grid_small, grid_rad, grid_pass, grid_scan, uchunks, grid_ucounts;
     CUfunction fn[NPH];
 } sort_impl;
 
@@ -134,31 +138,36 @@ static brc_status get_kernel(brc_context *ctx, const sort_impl *im, int ph, cons
     uint64_t inf;
     int kk = key_kind(im->dt, &inf);
     bool uniq = im->kind != BRC_SORT_SORT;
-    int nt = ph == PH_SMALL ? im->nt_small : ph == PH_SCAN ? SCAN_NT : ph >= PH_UCOUNT ? UNIQ_NT : RADIX_NT;
-    int items = ph >= PH_UCOUNT ? UNIQ_ITEMS : ph == PH_DOWN ? im->items : 1;
-    int match = ph == PH_UP || ph == PH_DOWN ? im->match : 0;
+    int nt = ph == PH_SMALL    ? im->nt_small
+             : ph == PH_SCAN   ? SCAN_NT
+             : ph == PH_OSCAN  ? OSCAN_NT
+             : ph >= PH_UCOUNT ? UNIQ_NT
+                               : RADIX_NT;
+    int items = ph == PH_UCOUNT || ph == PH_UEMIT || ph == PH_UCOUNTS ? UNIQ_ITEMS : ph == PH_PASS ? im->items : 1;
+    int match = ph == PH_PASS ? im->match : 0;
+    int minb = ph == PH_PASS ? PASS_MINB : 1;
     int p = ph == PH_SMALL ? im->p : 1, e = ph == PH_SMALL ? im->e : 1;
     /* The scan does not look at keys: one kernel serves every dtype. */
-    size_t ks = ph == PH_SCAN ? 4 : im->ksize;
-    int descn = ph == PH_SCAN || uniq ? 0 : im->desc;
-    if (ph == PH_SCAN) kk = 0, inf = 0;
+    size_t ks = ph == PH_SCAN || ph == PH_OSCAN ? 4 : im->ksize;
+    int descn = ph == PH_SCAN || ph == PH_OSCAN || uniq ? 0 : im->desc;
+    if (ph == PH_SCAN || ph == PH_OSCAN) kk = 0, inf = 0;
     brc__str snip = {0}, kd = {0};
     brc__str_addf(&snip,
                   "struct brc_sort {\n  typedef %s KT;\n"
                   "  enum { KIND = %d, DESC = %d, PH = %d, P = %d, E = %d, NT = %d, ITEMS = %d, MATCH = %d };\n"
                   "  static constexpr unsigned long long INF = 0x%llxull;\n};\n"
-                  "__global__ void __launch_bounds__(%d)\n"
+                  "__global__ void __launch_bounds__(%d, %d)\n"
                   "brc_sort_kernel(brc::sort_args a) { brc::sort_main<brc_sort>(a); }\n",
-                  key_type(ks), kk, descn, ph, p, e, nt, items, match, (unsigned long long)inf, nt);
-    static const char *const ph_names[] = {"", "+up", "+scan", "+down", "+ucount", "+uemit", "+ucounts"};
+                  key_type(ks), kk, descn, ph, p, e, nt, items, match, (unsigned long long)inf, nt, minb);
+    static const char *const ph_names[] = {"", "+hist", "+scan", "+pass", "+ucount", "+uemit", "+ucounts", "+oscan"};
     brc__str_addf(&kd, "%s%s", desc, ph_names[ph]);
     brc_status st;
     if (snip.oom || kd.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", desc);
     } else {
         static const char *const sources[] = {"prelude.cuh", "sort.cuh", NULL};
-        brc__kernel_req req = {.template_name = "sort", .sources = sources, .nspec = 9,
-                               .spec = {ph, (int64_t)ks, kk, descn, p, e, nt, items, match},
+        brc__kernel_req req = {.template_name = "sort", .sources = sources, .nspec = 10,
+                               .spec = {ph, (int64_t)ks, kk, descn, p, e, nt, items, match, minb},
                                .snippet = snip.p, .name_expr = "brc_sort_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -313,34 +322,43 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
         brc__str_addf(&sku, "bespoke:sort<sort,%s,%s,small,p=%d,e=%d,nt=%d>@%s", dn, im->desc ? "desc" : "asc", im->p,
                       im->e, im->nt_small, ctx->arch);
     } else {
-        int64_t nch = 1;
         if (path == PATH_RADIX) {
-            /* About a wave of CTAs: 4 an SM of 4096-key tiles (43 KB of shared memory), more when
-             * tiles are smaller. */
-            int64_t tile = (int64_t)RADIX_NT * im->items, target = (int64_t)sms * 4 * (4096 / tile);
-            int64_t want = target / (a.rows > 0 ? a.rows : 1);
+            /* Onesweep: the histogram in chunks of HIST_KEYS multiples, about three CTAs an SM;
+             * a pass in tiles of RADIX_NT * items keys, a CTA a tile. */
+            int64_t tile = (int64_t)RADIX_NT * im->items, rows = a.rows > 0 ? a.rows : 1;
+            int64_t want = (int64_t)sms * 3 / rows, hk = cdiv(a.len, HIST_KEYS);
             if (want < 1) want = 1;
-            int64_t tiles = cdiv(a.len, tile);
-            nch = tiles < want ? tiles : want;
+            int64_t nch = hk < want ? hk : want;
             if (nch < 1) nch = 1;
-            a.clen = cdiv(cdiv(a.len, nch), tile) * tile;
+            a.clen = cdiv(cdiv(a.len, nch), HIST_KEYS) * HIST_KEYS;
             nch = a.len ? cdiv(a.len, a.clen) : 1;
             a.nch = nch;
-            if (a.rows * (nch > 256 ? nch : 256) > INT32_MAX) {
+            a.tpr = a.len ? cdiv(a.len, tile) : 1;
+            if (a.rows * a.tpr > INT32_MAX || a.rows * nch > INT32_MAX) {
                 brc_plan_destroy(p);
                 return brc__error(BRC_STATUS_INVALID_ARGUMENT, "brc_sort_plan: %lld rows is too many for the radix path",
                                   (long long)a.rows);
             }
             im->grid_rad = (unsigned)(total == 0 ? 0 : a.rows * nch);
-            im->grid_scan = (unsigned)(total == 0 ? 0 : a.rows * 256);
+            im->grid_pass = (unsigned)(total == 0 ? 0 : a.rows * a.tpr);
+            im->grid_scan = (unsigned)(total == 0 ? 0 : a.rows * im->npass);
             /* Buffers the non-final passes write: sort ends in the outputs, unique in the workspace. */
             int writes = sort ? im->npass - 1 : im->npass;
             for (int b = 0; b < 2 && b < writes; b++) {
                 WS_TAKE(im->keys[b], total * (int64_t)ksize);
                 WS_TAKE(im->idxs[b], total * 4);
             }
-            WS_TAKE(im->cnt, a.rows * 256 * nch * 4);
-            WS_TAKE(im->tot, a.rows * 256 * 4);
+            a.kb[0] = im->keys[0], a.kb[1] = im->keys[1], a.ib[0] = im->idxs[0], a.ib[1] = im->idxs[1];
+            WS_TAKE(im->cnt, a.rows * im->npass * nch * 256 * 4);
+            WS_TAKE(a.obase, a.rows * im->npass * 256 * 4);
+            WS_TAKE(a.triv, a.rows * im->npass * 4);
+            WS_TAKE(a.ctr, 8 * 4);
+            WS_TAKE(a.stat[0], a.rows * a.tpr * 256 * 8);
+            a.stat[1] = a.stat[0];
+            if (im->npass > 1) WS_TAKE(a.stat[1], a.rows * a.tpr * 256 * 8);
+            a.cnt = im->cnt;
+            a.noskip = !sort;
+            a.toout = sort;
         }
         if (!sort) {
             a.clen = path == PATH_RADIX ? a.clen : 0;
@@ -373,8 +391,8 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
     }
     int phs[NPH], nph = 0;
     if (path == PATH_SMALL) phs[nph++] = PH_SMALL;
-    if (path == PATH_RADIX) phs[nph++] = PH_UP, phs[nph++] = PH_DOWN;
-    if (path == PATH_RADIX || !sort) phs[nph++] = PH_SCAN;
+    if (path == PATH_RADIX) phs[nph++] = PH_HIST, phs[nph++] = PH_OSCAN, phs[nph++] = PH_PASS;
+    if (!sort) phs[nph++] = PH_SCAN;
     if (!sort) phs[nph++] = PH_UCOUNT, phs[nph++] = PH_UEMIT, phs[nph++] = PH_UCOUNTS;
     for (int i = 0; i < nph; i++)
         if ((st = get_kernel(ctx, im, phs[i], desc.p, &im->fn[phs[i]]))) goto fail;
@@ -457,26 +475,16 @@ static brc_status launch(const brc_plan *plan, CUfunction fn, unsigned grid, uns
     return BRC_STATUS_OK;
 }
 
-/* The radix passes: the last one writes the outputs (sort) or ends in the workspace (unique). */
-static brc_status run_radix(const brc_plan *plan, const sort_impl *im, sort_args *a, bool to_out, brc_stream stream) {
+/* The radix sort: the histogram of every pass, its scan, then a kernel a pass (the kernels
+ * decide on the device which passes a row skips and which buffers they read and write). */
+static brc_status run_radix(const brc_plan *plan, const sort_impl *im, sort_args *a, brc_stream stream) {
     brc_status st;
+    if ((st = launch(plan, im->fn[PH_HIST], im->grid_rad, RADIX_NT, a, stream)) ||
+        (st = launch(plan, im->fn[PH_OSCAN], im->grid_scan, OSCAN_NT, a, stream)))
+        return st;
     for (int ps = 0; ps < im->npass; ps++) {
-        a->shift = 8 * ps;
-        a->first = ps == 0;
-        a->last = to_out && ps == im->npass - 1;
-        a->kin = ps ? im->keys[(ps - 1) & 1] : 0;
-        a->iin = ps ? im->idxs[(ps - 1) & 1] : 0;
-        a->kout = a->last ? 0 : im->keys[ps & 1];
-        a->iout = a->last ? 0 : im->idxs[ps & 1];
-        a->cnt = im->cnt;
-        a->tot = im->tot;
-        a->scan_n = a->nch;
-        sort_args sa = *a;
-        sa.num = NULL;
-        if ((st = launch(plan, im->fn[PH_UP], im->grid_rad, RADIX_NT, a, stream)) ||
-            (st = launch(plan, im->fn[PH_SCAN], im->grid_scan, SCAN_NT, &sa, stream)) ||
-            (st = launch(plan, im->fn[PH_DOWN], im->grid_rad, RADIX_NT, a, stream)))
-            return st;
+        a->pass = ps;
+        if ((st = launch(plan, im->fn[PH_PASS], im->grid_pass, RADIX_NT, a, stream))) return st;
     }
     return BRC_STATUS_OK;
 }
@@ -522,7 +530,7 @@ brc_status brc_sort_run(const brc_plan *plan, const void *x, void *values, void 
     a.idx = im->want_i ? indices : NULL;
     a.ws = workspace;
     if (im->path == PATH_SMALL) return launch(plan, im->fn[PH_SMALL], im->grid_small, (unsigned)im->nt_small, &a, stream);
-    return run_radix(plan, im, &a, true, stream);
+    return run_radix(plan, im, &a, stream);
 }
 
 brc_status brc_unique_run(const brc_plan *plan, const void *x, void *values, int64_t *inverse, int64_t *counts,
@@ -538,7 +546,7 @@ brc_status brc_unique_run(const brc_plan *plan, const void *x, void *values, int
     sort_args a = im->a;
     a.x = x;
     a.ws = workspace;
-    if (im->n > 0 && im->path == PATH_RADIX && (st = run_radix(plan, im, &a, false, stream))) return st;
+    if (im->n > 0 && im->path == PATH_RADIX && (st = run_radix(plan, im, &a, stream))) return st;
     int fin = (im->npass - 1) & 1;
     a.kin = im->path == PATH_RADIX ? im->keys[fin] : 0;
     a.iin = im->path == PATH_RADIX ? im->idxs[fin] : 0;

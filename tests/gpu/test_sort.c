@@ -64,12 +64,16 @@ static int elem_cmp(const void *pa, const void *pb) {
 
 /* ---- data ------------------------------------------------------------------------------------------------ */
 
-/* Keys from a small range with a few specials (ties everywhere), or random bit patterns. */
+/* Keys from a small range with a few specials (ties everywhere) (wide 0), random bit patterns
+ * (1), bit patterns that differ in their low 9 bits only (2: the radix sort skips its higher
+ * passes), or one key for all (3: every pass trivial). */
 static uint64_t gen(brc_dtype t, int wide, uint64_t *rng) {
     uint64_t r = tu_rand(rng);
     size_t es = brc_dtype_size(t);
     uint64_t mask = es == 8 ? ~0ull : ((1ull << (8 * es)) - 1);
     if (t == BRC_BOOL) return r & 1;
+    if (wide == 2) return (0x3c01ull | (r % 300)) & mask; /* f16 / bf16 / f32 / f64: positive */
+    if (wide == 3) return 0x4242424242424242ull & mask;
     if (wide) return r & mask;
     if (is_float(t)) {
         unsigned char buf[8] = {0};
@@ -108,7 +112,7 @@ enum { S_CONTIG, S_TRANSPOSED, S_PADDED_FLIPPED };
 typedef struct scase {
     int64_t rows, len;
     int style;
-    int wide;
+    int wide; /* gen's mode; 4: odd rows random bits (1), even rows low bits only (2) */
 } scase;
 
 /* x: [rows, len] sorted along dim 1. S_TRANSPOSED: x is the transpose of a row-major [len, rows]
@@ -147,7 +151,7 @@ static void run_sort(brc_context *ctx, brc_dtype dt, const scase *c, int desc, b
     cr_assert(ref);
     for (int64_t r = 0; r < c->rows; r++)
         for (int64_t j = 0; j < c->len; j++) {
-            uint64_t b = gen(dt, c->wide, &rng);
+            uint64_t b = gen(dt, c->wide == 4 ? (r % 2 ? 1 : 2) : c->wide, &rng);
             int64_t off = c->style == S_TRANSPOSED ? j * c->rows + r : r * c->len + j;
             memcpy(X.h + (size_t)off * es, &b, es);
             ref[r * c->len + j] = (elem){b, j};
@@ -231,6 +235,32 @@ Test(sort, huge_rows, .timeout = 900) {
     run_sort(ctx, BRC_F32, &seg, 1, BRC_I64, 12);
     scase bf = {1, (1 << 22) + 1, S_CONTIG, 1};
     run_sort(ctx, BRC_BF16, &bf, 1, BRC_I32, 13);
+    brc_context_destroy(ctx);
+}
+
+/* The radix sort skips the passes whose digit is one value for a whole row: keys that share
+ * their high bytes (two rows of them, every dtype of 2 bytes or more), one key everywhere (every
+ * pass trivial: the last one still moves the keys), rows that skip different passes side by
+ * side; and many rows of a medium length (a few tiles a row). */
+Test(sort, radix_passes_skipped_and_medium_rows, .timeout = 600) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    static const brc_dtype dts[] = {BRC_F32, BRC_F64, BRC_BF16, BRC_I16, BRC_I32, BRC_I64, BRC_U32};
+    for (int i = 0; i < (int)(sizeof dts / sizeof dts[0]); i++) {
+        scase low = {2, 100003, i % 2 ? S_PADDED_FLIPPED : S_CONTIG, 2};
+        run_sort(ctx, dts[i], &low, i % 2, i % 3 ? BRC_I64 : BRC_I32, 100 + (uint64_t)i);
+        scase one = {3, 9001, S_TRANSPOSED, 3};
+        run_sort(ctx, dts[i], &one, (i + 1) % 2, BRC_I64, 200 + (uint64_t)i);
+    }
+    scase mixed = {64, 70001, S_CONTIG, 4};
+    run_sort(ctx, BRC_I32, &mixed, 0, BRC_I64, 301);
+    run_sort(ctx, BRC_F32, &mixed, 1, BRC_I32, 302);
+    scase med = {1000, 9000, S_CONTIG, 0};
+    run_sort(ctx, BRC_F32, &med, 0, BRC_I64, 303);
+    scase med2 = {300, 5001, S_TRANSPOSED, 1};
+    run_sort(ctx, BRC_BF16, &med2, 1, BRC_I64, 304);
+    scase med3 = {257, 4099, S_PADDED_FLIPPED, 1};
+    run_sort(ctx, BRC_I64, &med3, 0, BRC_I64, 305);
     brc_context_destroy(ctx);
 }
 
