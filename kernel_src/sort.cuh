@@ -14,6 +14,8 @@
 //             memory, NT threads; bitonic sort of (key, position) pairs, so stable.
 //   ITEMS     radix / unique: keys a thread per tile (the tile is NT * ITEMS keys)
 //   MATCH     radix: group a warp's equal digits with match.any (1) or with 9 ballots (0)
+//   RP        randperm: the keys (KT u32) are Philox words' high bits, made in the first read
+//             (PH 8: the tie shuffle and the output)
 // Radix (LSB, 8-bit digits, onesweep): one kernel reads every key once and counts the digits of
 // every pass per chunk; a CTA per (row, pass) sums the chunks into each digit's start in its row
 // and flags the passes whose digit is one value for the whole row (skipped); then one kernel a
@@ -63,6 +65,11 @@ struct sort_args {
     i64 ctr;      // of the passes' tile counters (u32, 8)
     i64 triv;     // of the trivial-pass flags (u32, rows * NP)
     i64 obase;    // of the digits' starts in their row (u32, rows * NP * 256)
+    // randperm
+    const u64* rdev;  // {seed, offset} in device memory, or null (then seed, offset)
+    u64 seed, offset;
+    i64 npass;    // the passes (B / 8)
+    i64 rshift;   // 32 - B: a key is a Philox word's B high bits
     i64 shape[7];
     i64 str[3][8];  // x, vals, idx: [d] along other dim d, [7] along the axis
 };
@@ -276,22 +283,39 @@ template <class T> __device__ __forceinline__ T* wsp(const sort_args& a, i64 off
     return (T*)((char*)a.ws + off);
 }
 
+// randperm's seed and offset: by value or from device memory.
+__device__ __forceinline__ void rp_seed(const sort_args& a, u64& seed, u64& off) {
+    seed = a.rdev ? a.rdev[0] : a.seed;
+    off = a.rdev ? a.rdev[1] : a.offset;
+}
+
 // ---- radix: onesweep --------------------------------------------------------------------------------
 // Status words of the decoupled look-back, one u64 per (row, tile, digit): bit 63 INCL (the low
 // 32 bits are the digit's count over the row's tiles up to and including this one), bit 62 AGG
 // (the low bits are this tile's own count), 0 not yet published. A word carries its count, so
-// relaxed (volatile) loads and stores suffice.
+// relaxed loads and stores (gpu scope) suffice.
 #define BRC_OS_INCL (1ull << 63)
 #define BRC_OS_AGG (1ull << 62)
+#define BRC_OS_LOOK 4  // status words a look-back step reads at once
+
+__device__ __forceinline__ u64 os_load(const u64* p) {
+    u64 v;
+    asm volatile("ld.relaxed.gpu.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
+    return v;
+}
+__device__ __forceinline__ void os_store(u64* p, u64 v) {
+    asm volatile("st.relaxed.gpu.global.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");
+}
 
 // One read of every key: the digit counts of every pass, per chunk of clen keys:
 // cnt[((row * NP + pass) * nch + chunk) * 256 + digit]. The CTAs also zero the passes' tile
 // counters and the status words of the first pass (the pass kernels zero the next one's).
 template <class K> __device__ void onesweep_hist(const sort_args& a) {
     typedef typename K::KT KT;
-    constexpr int NP = (int)sizeof(KT), NCOPY = 4;
-    __shared__ u32 h[NCOPY][NP][256];
-    for (int e = threadIdx.x; e < NCOPY * NP * 256; e += K::NT) (&h[0][0][0])[e] = 0;
+    constexpr int NPMAX = (int)sizeof(KT), NCOPY = 4;
+    const int NP = K::RP ? (int)a.npass : NPMAX;
+    __shared__ u32 h[NCOPY][NPMAX][256];
+    for (int e = threadIdx.x; e < NCOPY * NPMAX * 256; e += K::NT) (&h[0][0][0])[e] = 0;
     if (blockIdx.x == 0 && threadIdx.x < NP) wsp<u32>(a, a.ctr)[threadIdx.x] = 0;
     {
         u64* st = wsp<u64>(a, a.stat[0]);
@@ -304,20 +328,36 @@ template <class K> __device__ void onesweep_hist(const sort_args& a) {
     const KT* x = (const KT*)a.x + (a.flat ? 0 : sort_row_off(a, 0, r));
     const i64 xs = a.str[0][7];
     u32(*hc)[256] = h[(threadIdx.x >> 5) % NCOPY];
-    for (int b = lo; b < hi; b += K::NT * 4) {
-        KT k[4];
+    if constexpr (K::RP) {
+        // A thread a Philox block (4 keys); chunks start at multiples of 4.
+        u64 seed, off;
+        rp_seed(a, seed, off);
+        for (int b = lo + 4 * (int)threadIdx.x; b < hi; b += 4 * K::NT) {
+            u32 w[4];
+            philox(off + (u64)(b >> 2), seed, w);
 #pragma unroll
-        for (int u = 0; u < 4; u++) {
-            int j = b + u * K::NT + threadIdx.x;
-            k[u] = 0;
-            if (j < hi) k[u] = skey<K>::to(a.flat ? x[sort_x_off(a, 0, j)] : x[(i64)j * xs]);
+            for (int c = 0; c < 4; c++)
+                if (b + c < hi) {
+                    u32 k = w[c] >> a.rshift;
+                    for (int p = 0; p < NP; p++) atomicAdd(&hc[p][(k >> (8 * p)) & 255u], 1u);
+                }
         }
+    } else {
+        for (int b = lo; b < hi; b += K::NT * 4) {
+            KT k[4];
 #pragma unroll
-        for (int u = 0; u < 4; u++)
-            if (b + u * K::NT + (int)threadIdx.x < hi) {
-#pragma unroll
-                for (int p = 0; p < NP; p++) atomicAdd(&hc[p][(u32)(k[u] >> (8 * p)) & 255u], 1u);
+            for (int u = 0; u < 4; u++) {
+                int j = b + u * K::NT + threadIdx.x;
+                k[u] = 0;
+                if (j < hi) k[u] = skey<K>::to(a.flat ? x[sort_x_off(a, 0, j)] : x[(i64)j * xs]);
             }
+#pragma unroll
+            for (int u = 0; u < 4; u++)
+                if (b + u * K::NT + (int)threadIdx.x < hi) {
+#pragma unroll
+                    for (int p = 0; p < NPMAX; p++) atomicAdd(&hc[p][(u32)(k[u] >> (8 * p)) & 255u], 1u);
+                }
+        }
     }
     __syncthreads();
     u32* cnt = wsp<u32>(a, a.cnt);
@@ -399,7 +439,8 @@ template <class K> __device__ void radix_scan(const sort_args& a) {
 // workspace buffers from x to the outputs (or, unique, to buffer (NP - 1) & 1: noskip).
 template <class K> __device__ void onesweep_pass(const sort_args& a) {
     typedef typename K::KT KT;
-    constexpr int NP = (int)sizeof(KT), NW = K::NT / 32, TILE = K::NT * K::ITEMS;
+    constexpr int NPMAX = (int)sizeof(KT), NW = K::NT / 32, TILE = K::NT * K::ITEMS;
+    const int NP = K::RP ? (int)a.npass : NPMAX;
     static_assert(K::NT == 256, "a digit a thread");
     __shared__ u32 whist[NW][256];
     __shared__ u32 texcl[256], sh[33];
@@ -421,10 +462,11 @@ template <class K> __device__ void onesweep_pass(const sort_args& a) {
     const u32* triv = wsp<u32>(a, a.triv) + r * NP;
     bool all = true, act = false;
 #pragma unroll
-    for (int q = 0; q < NP; q++) all = all && triv[q] != 0;
+    for (int q = 0; q < NPMAX; q++) all = all && (q >= NP || triv[q] != 0);
     int k = 0, nact = 0;
 #pragma unroll
-    for (int q = 0; q < NP; q++) {
+    for (int q = 0; q < NPMAX; q++) {
+        if (q >= NP) break;
         bool on = a.noskip || !triv[q] || (all && q == NP - 1);
         nact += on;
         if (q < pass) k += on;
@@ -442,8 +484,35 @@ template <class K> __device__ void onesweep_pass(const sort_args& a) {
     KT key[K::ITEMS];
     u32 ix[K::ITEMS], rank[K::ITEMS];
     const int j0 = lo + w * K::ITEMS * 32 + lane;
+    if constexpr (K::RP) {
+        if (first) {
+            // Lane L makes the Philox block of keys base + 4L .. + 3 for items 4g .. 4g + 3; the key
+            // of slot (4g + c, lane) (element base + 32c + lane) is word lane % 4 of lane
+            // 8c + lane / 4's block.
+            static_assert(K::ITEMS % 4 == 0, "randperm: whole Philox blocks");
+            u64 seed, off;
+            rp_seed(a, seed, off);
+#pragma unroll
+            for (int g = 0; g < K::ITEMS / 4; g++) {
+                int base = lo + w * K::ITEMS * 32 + g * 128;
+                u32 wd[4];
+                philox(off + (u64)((base >> 2) + lane), seed, wd);
+#pragma unroll
+                for (int c = 0; c < 4; c++) {
+                    int src = c * 8 + (lane >> 2);
+                    u32 v0 = __shfl_sync(0xffffffffu, wd[0], src), v1 = __shfl_sync(0xffffffffu, wd[1], src);
+                    u32 v2 = __shfl_sync(0xffffffffu, wd[2], src), v3 = __shfl_sync(0xffffffffu, wd[3], src);
+                    u32 m = lane & 3u, v = m == 0 ? v0 : m == 1 ? v1 : m == 2 ? v2 : v3;
+                    int i = 4 * g + c, j = j0 + i * 32;
+                    key[i] = j < hi ? (KT)(v >> a.rshift) : skey<K>::ONES;
+                    ix[i] = (u32)j;
+                }
+            }
+        }
+    }
 #pragma unroll
     for (int i = 0; i < K::ITEMS; i++) {
+        if (K::RP && first) break;
         int j = j0 + i * 32;
         key[i] = skey<K>::ONES;  // padding: digit 255, after every real key of the tile
         ix[i] = 0;
@@ -477,8 +546,8 @@ template <class K> __device__ void onesweep_pass(const sort_args& a) {
         whist[v][tid] = tc;
         tc += c;
     }
-    volatile u64* st = wsp<u64>(a, a.stat[pass & 1]) + (r * a.tpr + t) * 256 + tid;
-    *st = (t == 0 ? BRC_OS_INCL : BRC_OS_AGG) | (u64)tc;
+    u64* const row0 = wsp<u64>(a, a.stat[pass & 1]) + r * a.tpr * 256 + tid;  // tile q: row0[q * 256]
+    os_store(row0 + (i64)t * 256, (t == 0 ? BRC_OS_INCL : BRC_OS_AGG) | (u64)tc);
     u32 tot, ex = block_excl_scan<K::NT>(tc, sh, tot);
     texcl[tid] = ex;
     __syncthreads();
@@ -489,17 +558,30 @@ template <class K> __device__ void onesweep_pass(const sort_args& a) {
         skeys[p] = key[i];
         sidx[p] = ix[i];
     }
+    // Look back from tile t - 1, BRC_OS_LOOK words at a time: add the counts in order up to the
+    // first INCL; an unpublished word (0) is read again (tile 0 always publishes INCL).
     u32 pre = 0;
     if (t > 0) {
-        volatile u64* q = st - 256;
+        int q = t - 1;
         for (;;) {
-            u64 v = *q;
-            if (v == 0) continue;
-            pre += (u32)v;
-            if (v & BRC_OS_INCL) break;
-            q -= 256;
+            u64 v[BRC_OS_LOOK];
+#pragma unroll
+            for (int u = 0; u < BRC_OS_LOOK; u++) v[u] = q - u >= 0 ? os_load(row0 + (i64)(q - u) * 256) : 0;
+            int u = 0;
+            bool done = false;
+#pragma unroll
+            for (; u < BRC_OS_LOOK; u++) {
+                if (v[u] == 0) break;
+                pre += (u32)v[u];
+                if (v[u] & BRC_OS_INCL) {
+                    done = true;
+                    break;
+                }
+            }
+            if (done) break;
+            q -= u;
         }
-        *st = BRC_OS_INCL | (u64)(pre + tc);
+        os_store(row0 + (i64)t * 256, BRC_OS_INCL | (u64)(pre + tc));
     }
     gofs[tid] = (int)(base + pre) - (int)ex;
     __syncthreads();
@@ -529,6 +611,51 @@ template <class K> __device__ void onesweep_pass(const sort_args& a) {
         }
     }
 }
+// ---- randperm -----------------------------------------------------------------------------------------------
+// The radix passes end in the workspace (keys kin, positions iin: sorted by key, ties in a fixed
+// order). A thread a position j: where a run of equal keys starts it writes the run's positions
+// to the output, shuffled (Fisher-Yates; the run at j draws from Philox counters offset +
+// ceil(n / 4) + j upward: never more than its length, so runs never share a counter).
+template <class K> __device__ void rp_ties(const sort_args& a) {
+    i64 j = (i64)blockIdx.x * K::NT + threadIdx.x, n = a.len;
+    if (j >= n) return;
+    const u32* ks = wsp<u32>(a, a.kin);
+    const u32* is = wsp<u32>(a, a.iin);
+    u32 kj = ks[j];
+    if (j > 0 && ks[j - 1] == kj) return;
+    i64 m = 1;
+    while (j + m < n && ks[j + m] == kj) m++;
+    const i64 st = a.str[2][7];
+    for (i64 q = 0; q < m; q++) {
+        if (a.idx32)
+            ((i32*)a.idx)[(j + q) * st] = (i32)is[j + q];
+        else
+            ((i64*)a.idx)[(j + q) * st] = (i64)is[j + q];
+    }
+    if (m == 1) return;
+    u64 seed, off;
+    rp_seed(a, seed, off);
+    u64 ctr = off + (u64)((n + 3) / 4) + (u64)j;
+    u32 w[4];
+    int used = 4;
+    for (i64 s = m - 1; s >= 1; s--) {
+        if (used == 4) philox(ctr++, seed, w), used = 0;
+        i64 r = (i64)(((u64)w[used++] * (u64)(s + 1)) >> 32);
+        if (r == s) continue;
+        if (a.idx32) {
+            i32* o = (i32*)a.idx;
+            i32 t = o[(j + s) * st];
+            o[(j + s) * st] = o[(j + r) * st];
+            o[(j + r) * st] = t;
+        } else {
+            i64* o = (i64*)a.idx;
+            i64 t = o[(j + s) * st];
+            o[(j + s) * st] = o[(j + r) * st];
+            o[(j + r) * st] = t;
+        }
+    }
+}
+
 // ---- unique ------------------------------------------------------------------------------------------------
 // Keys in order: sorted (the radix passes' final workspace buffer) or, for unique_consecutive,
 // x read in row-major order (position j = row * len + position in the row).
@@ -601,6 +728,7 @@ template <class K> __device__ __forceinline__ void sort_main(const sort_args& a)
     if constexpr (K::PH == 5) uniq_emit<K>(a);
     if constexpr (K::PH == 6) uniq_counts<K>(a);
     if constexpr (K::PH == 7) onesweep_scan<K>(a);
+    if constexpr (K::PH == 8) rp_ties<K>(a);
 }
 
 }  // namespace brc
