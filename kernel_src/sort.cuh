@@ -14,6 +14,7 @@
 //             memory, NT threads; bitonic sort of (key, position) pairs, so stable.
 //   ITEMS     radix / unique: keys a thread per tile (the tile is NT * ITEMS keys)
 //   MATCH     radix: group a warp's equal digits with match.any (1) or with 9 ballots (0)
+//   LOOK      radix: look-back words a step reads at once
 //   RP        randperm: the keys (KT u32) are Philox words' high bits, made in the first read
 //             (PH 8: the tie shuffle and the output)
 // Radix (LSB, 8-bit digits, onesweep): one kernel reads every key once and counts the digits of
@@ -296,7 +297,6 @@ __device__ __forceinline__ void rp_seed(const sort_args& a, u64& seed, u64& off)
 // relaxed loads and stores (gpu scope) suffice.
 #define BRC_OS_INCL (1ull << 63)
 #define BRC_OS_AGG (1ull << 62)
-#define BRC_OS_LOOK 4  // status words a look-back step reads at once
 
 __device__ __forceinline__ u64 os_load(const u64* p) {
     u64 v;
@@ -558,19 +558,19 @@ template <class K> __device__ void onesweep_pass(const sort_args& a) {
         skeys[p] = key[i];
         sidx[p] = ix[i];
     }
-    // Look back from tile t - 1, BRC_OS_LOOK words at a time: add the counts in order up to the
+    // Look back from tile t - 1, LOOK words at a time: add the counts in order up to the
     // first INCL; an unpublished word (0) is read again (tile 0 always publishes INCL).
     u32 pre = 0;
     if (t > 0) {
         int q = t - 1;
         for (;;) {
-            u64 v[BRC_OS_LOOK];
+            u64 v[K::LOOK];
 #pragma unroll
-            for (int u = 0; u < BRC_OS_LOOK; u++) v[u] = q - u >= 0 ? os_load(row0 + (i64)(q - u) * 256) : 0;
+            for (int u = 0; u < K::LOOK; u++) v[u] = q - u >= 0 ? os_load(row0 + (i64)(q - u) * 256) : 0;
             int u = 0;
             bool done = false;
 #pragma unroll
-            for (; u < BRC_OS_LOOK; u++) {
+            for (; u < K::LOOK; u++) {
                 if (v[u] == 0) break;
                 pre += (u32)v[u];
                 if (v[u] & BRC_OS_INCL) {

@@ -25,6 +25,8 @@ enum {
     OSCAN_NT = 1024,       /* onesweep scan: four threads a digit sum the chunk counts */
     HIST_KEYS = 1024,      /* the histogram's chunks are multiples of this */
     PASS_MINB = 3,         /* onesweep pass: CTAs an SM its registers are capped for */
+    PASS_LOOK = 4,         /* onesweep pass: look-back words read at once */
+    PASS_MATCH = 1,        /* onesweep pass: match.any (1) or 9 ballots (0) */
     SCAN_NT = 256,
     UNIQ_NT = 256,
     UNIQ_ITEMS = 16,
@@ -48,7 +50,7 @@ typedef struct sort_args {
 _Static_assert(sizeof(sort_args) == (7 + 20 + 13 + 5 + 7 + 24) * 8, "sort_args must match brc::sort_args");
 
 typedef struct sort_impl {
-    int kind, desc, path, npass, items, match, minb, p, e, nt_small;
+    int kind, desc, path, npass, items, match, minb, look, p, e, nt_small;
     brc_dtype dt;
     size_t ksize;
     bool want_v, want_i;
@@ -94,10 +96,10 @@ static int radix_items(size_t ksize) {
     return v < most ? v : most;
 }
 
-/* Radix digit grouping: match.any (1) or 9 ballots (0); BARACUDA_SORT_MATCH=0 overrides (knob). */
+/* Radix digit grouping: match.any (1) or 9 ballots (0): PASS_MATCH, or BARACUDA_SORT_MATCH (knob). */
 static int radix_match(void) {
     const char *e = getenv("BARACUDA_SORT_MATCH");
-    return e && atoi(e) == 0 ? 0 : 1;
+    return e && (*e == '0' || *e == '1') ? *e - '0' : PASS_MATCH;
 }
 
 /* CTAs an SM the onesweep pass's registers are capped for: PASS_MINB, or BARACUDA_SORT_MINB = 1..4
@@ -106,6 +108,13 @@ static int radix_minb(void) {
     const char *e = getenv("BARACUDA_SORT_MINB");
     int v = e ? atoi(e) : 0;
     return v >= 1 && v <= 4 ? v : PASS_MINB;
+}
+
+/* Look-back words a step reads at once: PASS_LOOK, or BARACUDA_SORT_LOOK = 1..8 (knob). */
+static int radix_look(void) {
+    const char *e = getenv("BARACUDA_SORT_LOOK");
+    int v = e ? atoi(e) : 0;
+    return v >= 1 && v <= 8 ? v : PASS_LOOK;
 }
 
 static const char *key_type(size_t ksize) {
@@ -156,7 +165,7 @@ static brc_status get_kernel(brc_context *ctx, const sort_impl *im, int ph, cons
                                : RADIX_NT;
     int items = ph == PH_UCOUNT || ph == PH_UEMIT || ph == PH_UCOUNTS ? UNIQ_ITEMS : ph == PH_PASS ? im->items : 1;
     int match = ph == PH_PASS ? im->match : 0;
-    int minb = ph == PH_PASS ? im->minb : 1;
+    int minb = ph == PH_PASS ? im->minb : 1, look = ph == PH_PASS ? im->look : 1;
     int rp = im->kind == BRC_SORT_RANDPERM && (ph == PH_HIST || ph == PH_PASS || ph == PH_TIES);
     int p = ph == PH_SMALL ? im->p : 1, e = ph == PH_SMALL ? im->e : 1;
     /* The scan does not look at keys: one kernel serves every dtype. */
@@ -166,11 +175,11 @@ static brc_status get_kernel(brc_context *ctx, const sort_impl *im, int ph, cons
     brc__str snip = {0}, kd = {0};
     brc__str_addf(&snip,
                   "struct brc_sort {\n  typedef %s KT;\n"
-                  "  enum { KIND = %d, DESC = %d, PH = %d, P = %d, E = %d, NT = %d, ITEMS = %d, MATCH = %d, RP = %d };\n"
+                  "  enum { KIND = %d, DESC = %d, PH = %d, P = %d, E = %d, NT = %d, ITEMS = %d, MATCH = %d, RP = %d, LOOK = %d };\n"
                   "  static constexpr unsigned long long INF = 0x%llxull;\n};\n"
                   "__global__ void __launch_bounds__(%d, %d)\n"
                   "brc_sort_kernel(brc::sort_args a) { brc::sort_main<brc_sort>(a); }\n",
-                  key_type(ks), kk, descn, ph, p, e, nt, items, match, rp, (unsigned long long)inf, nt, minb);
+                  key_type(ks), kk, descn, ph, p, e, nt, items, match, rp, look, (unsigned long long)inf, nt, minb);
     static const char *const ph_names[] = {"", "+hist", "+scan", "+pass", "+ucount", "+uemit", "+ucounts", "+oscan", "+ties"};
     brc__str_addf(&kd, "%s%s", desc, ph_names[ph]);
     brc_status st;
@@ -179,8 +188,8 @@ static brc_status get_kernel(brc_context *ctx, const sort_impl *im, int ph, cons
     } else {
         /* random.cuh: Philox (randperm's keys). */
         static const char *const sources[] = {"prelude.cuh", "random.cuh", "sort.cuh", NULL};
-        brc__kernel_req req = {.template_name = "sort", .sources = sources, .nspec = 11,
-                               .spec = {ph, (int64_t)ks, kk, descn, p, e, nt, items, match, minb, rp},
+        brc__kernel_req req = {.template_name = "sort", .sources = sources, .nspec = 12,
+                               .spec = {ph, (int64_t)ks, kk, descn, p, e, nt, items, match, minb, rp, look},
                                .snippet = snip.p, .name_expr = "brc_sort_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -344,6 +353,7 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
     im->items = radix_items(ksize);
     im->match = radix_match();
     im->minb = radix_minb();
+    im->look = radix_look();
     im->npass = (int)ksize;
     if (rp) {
         /* B = 8 * npass >= ceil(log2 n) bits a key (at least 8). */
@@ -420,8 +430,9 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
         } else if (sort) {
             brc__str_addf(&desc, "sort(op=sort,dtype=%s,desc=%d,path=radix)", dn, im->desc);
             brc__str_addf(&sku, "bespoke:sort<sort,%s,%s,radix,passes=%d,tile=%d%s", dn, im->desc ? "desc" : "asc",
-                          im->npass, RADIX_NT * im->items, im->match ? "" : ",ballots");
+                          im->npass, RADIX_NT * im->items, im->match ? ",match" : ",ballots");
             if (im->minb != PASS_MINB) brc__str_addf(&sku, ",minb=%d", im->minb);
+            if (im->look != PASS_LOOK) brc__str_addf(&sku, ",look=%d", im->look);
             brc__str_addf(&sku, ">@%s", ctx->arch);
         } else {
             brc__str_addf(&desc, "sort(op=%s,dtype=%s)", kn, dn);
