@@ -25,8 +25,8 @@ enum {
     OSCAN_NT = 1024,       /* onesweep scan: four threads a digit sum the chunk counts */
     HIST_KEYS = 1024,      /* the histogram's chunks are multiples of this */
     PASS_MINB = 3,         /* onesweep pass: CTAs an SM its registers are capped for */
-    PASS_LOOK = 4,         /* onesweep pass: look-back words read at once */
-    PASS_MATCH = 1,        /* onesweep pass: match.any (1) or 9 ballots (0) */
+    PASS_LOOK = 1,         /* onesweep pass: look-back words read at once (4 measured slower) */
+    PASS_MATCH = 0,        /* onesweep pass: 9 ballots (0) or match.any (1: measured slower) */
     SCAN_NT = 256,
     UNIQ_NT = 256,
     UNIQ_ITEMS = 16,

@@ -98,14 +98,14 @@ Test(sort_desc, api_plans_pick_the_path_and_round_trip) {
     d = sort_desc(BRC_F32, 2, s2, 0, 1);
     cr_assert_eq(brc_sort_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p), "sort(op=sort,dtype=f32,desc=1,path=radix)");
-    cr_expect_str_eq(brc_plan_sku(p), "bespoke:sort<sort,f32,desc,radix,passes=4,tile=4096,match>@sm_90");
+    cr_expect_str_eq(brc_plan_sku(p), "bespoke:sort<sort,f32,desc,radix,passes=4,tile=4096,ballots>@sm_90");
     cr_expect(brc_plan_workspace_size(p) >= (size_t)16384 * 1000 * 16, "%zu", brc_plan_workspace_size(p));
     tu_round_trip(ctx, p);
     /* One huge row. */
     int64_t big[1] = {(int64_t)1 << 28};
     d = sort_desc(BRC_F32, 1, big, 0, 0);
     cr_assert_eq(brc_sort_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-    cr_expect(strstr(brc_plan_sku(p), ",radix,passes=4,tile=4096,match>") != NULL, "%s", brc_plan_sku(p));
+    cr_expect(strstr(brc_plan_sku(p), ",radix,passes=4,tile=4096,ballots>") != NULL, "%s", brc_plan_sku(p));
     tu_round_trip(ctx, p);
     /* 8-byte keys: the bitonic path stops at 2048. */
     int64_t s3[1] = {3000};
