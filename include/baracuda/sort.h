@@ -42,10 +42,11 @@
  *
  * Algorithms (docs/sort.md). Rows of up to 4096 keys: a bitonic sort of (key, position) pairs in
  * shared memory, one CTA for one or several rows. Longer rows: an LSB radix sort with 8-bit
- * digits (1, 2, 4 or 8 passes by key size), each row cut into chunks over many CTAs
- * (reduce-then-scan: count, scan, stable scatter through shared memory), keys turned into
- * order-preserving unsigned bits on the first read, u32 positions that become i64 indices on
- * the last write. unique sorts the flattened input by the radix path into the workspace, then
+ * digits (1, 2, 4 or 8 passes by key size), onesweep: one read of the keys counts the digits of
+ * every pass, then a kernel a pass whose CTAs take tiles in order and find their digit offsets
+ * by decoupled look-back (passes whose digit is one value for a whole row are skipped), keys
+ * turned into order-preserving unsigned bits on the first read, u32 positions that become i64
+ * indices on the last write. unique sorts the flattened input by the radix path into the workspace, then
  * counts the group starts per chunk, scans them and writes the groups.
  * randperm is that radix sort (8-bit digits, B / 8 passes) with the keys made on the fly in its
  * first read; no x is read.
