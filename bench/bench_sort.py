@@ -217,7 +217,8 @@ def run_randperm(brc, ctx, stream, dtype, n):
                "ratio_vs_torch": round(torch_us / ours_us, 3), "sku": sku,
                "note": f"torch.randperm(n, dtype={tdt}); ours checked to be a permutation"}
         print(f"  randperm {dtype:<5} {n:>17}  ours {ours_us:10.1f} us  torch {torch_us:10.1f} us  "
-              f"{row['keys_per_s'] / 1e9:6.2f} Gkeys/s  x{row['ratio_vs_torch']:.2f}  {sku}", file=sys.stderr, flush=True)
+              f"{row['keys_per_s'] / 1e9:6.2f} Gkeys/s  x{row['ratio_vs_torch']:.2f}  {sku}", file=sys.stderr,
+              flush=True)
         return row
     finally:
         torch.cuda.synchronize()

@@ -175,12 +175,14 @@ static brc_status get_kernel(brc_context *ctx, const sort_impl *im, int ph, cons
     brc__str snip = {0}, kd = {0};
     brc__str_addf(&snip,
                   "struct brc_sort {\n  typedef %s KT;\n"
-                  "  enum { KIND = %d, DESC = %d, PH = %d, P = %d, E = %d, NT = %d, ITEMS = %d, MATCH = %d, RP = %d, LOOK = %d };\n"
+                  "  enum { KIND = %d, DESC = %d, PH = %d, P = %d, E = %d, NT = %d, ITEMS = %d, MATCH = %d,\n"
+                  "         RP = %d, LOOK = %d };\n"
                   "  static constexpr unsigned long long INF = 0x%llxull;\n};\n"
                   "__global__ void __launch_bounds__(%d, %d)\n"
                   "brc_sort_kernel(brc::sort_args a) { brc::sort_main<brc_sort>(a); }\n",
                   key_type(ks), kk, descn, ph, p, e, nt, items, match, rp, look, (unsigned long long)inf, nt, minb);
-    static const char *const ph_names[] = {"", "+hist", "+scan", "+pass", "+ucount", "+uemit", "+ucounts", "+oscan", "+ties"};
+    static const char *const ph_names[] = {"",       "+hist",    "+scan",  "+pass", "+ucount",
+                                           "+uemit", "+ucounts", "+oscan", "+ties"};
     brc__str_addf(&kd, "%s%s", desc, ph_names[ph]);
     brc_status st;
     if (snip.oom || kd.oom) {

@@ -542,7 +542,8 @@ static brc_plan *randperm_plan(brc_context *ctx, int64_t n, brc_dtype it, int64_
 }
 
 static int64_t out_at(const tu_buf *b, int64_t k) {
-    return b->t == BRC_I32 ? (int64_t)sext(get_bits(b->h + (size_t)k * 4, 4), 4) : (int64_t)get_bits(b->h + (size_t)k * 8, 8);
+    if (b->t == BRC_I32) return (int64_t)sext(get_bits(b->h + (size_t)k * 4, 4), 4);
+    return (int64_t)get_bits(b->h + (size_t)k * 8, 8);
 }
 
 /* Runs randperm(n) (output stride 1 or 2, i64 or i32; seed / offset by value or from device
@@ -577,7 +578,9 @@ static void run_randperm(brc_context *ctx, int64_t n, brc_dtype it, int64_t stri
             bad++;
         else if (seen[v]++)
             dup++;
-        if (v != ref[j] && mism++ == 0) cr_log_error("%s: first mismatch at %lld: %lld, want %lld", what, (long long)j, (long long)v, (long long)ref[j]);
+        if (v != ref[j] && mism++ == 0)
+            cr_log_error("%s: first mismatch at %lld: %lld, want %lld", what, (long long)j, (long long)v,
+                         (long long)ref[j]);
     }
     cr_expect(bad == 0 && dup == 0, "%s: not a permutation (%ld out of range, %ld repeated)", what, bad, dup);
     cr_expect_eq(mism, 0, "%s: %ld positions differ from the documented mapping (%s)", what, mism, brc_plan_sku(p));

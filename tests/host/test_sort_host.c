@@ -63,7 +63,8 @@ ParameterizedTest(job *j, sort_compile, representative, .timeout = 900) {
     brc_jit_stats_get(&st);
     /* The onesweep scan is shared between two plans of each part. */
     int shared = 1;
-    cr_expect_eq(st.compiles, (uint64_t)(kernels - shared), "every kernel was a real compile, the scan once (%llu of %d)", (unsigned long long)st.compiles, kernels);
+    cr_expect_eq(st.compiles, (uint64_t)(kernels - shared), "every kernel was a real compile, the scan once (%llu of %d)",
+                 (unsigned long long)st.compiles, kernels);
     cr_log_info("%s part %d: %d kernels, %.0f ms", arch, j->part, kernels, st.compile_ms);
     brc_context_destroy(ctx);
 }
