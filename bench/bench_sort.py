@@ -30,13 +30,13 @@ from bench_elementwise import TensorDesc, Lib, copy_bandwidth, results_doc, writ
 
 BRC_DTYPE = {"f32": 0, "bf16": 3, "i32": 9, "i64": 10}
 TORCH_DTYPE = {"f32": torch.float32, "bf16": torch.bfloat16, "i32": torch.int32}
-SORT, UNIQUE = 0, 1
+SORT, UNIQUE, RANDPERM = 0, 1, 3
 
 # (op, dtype, rows, cols)
 CASES = [("sort", "f32", 1, 1 << 24), ("argsort", "f32", 1, 1 << 24), ("sort", "f32", 1, 1 << 28),
          ("sort", "f32", 16384, 1024), ("sort", "f32", 64, 1 << 20), ("sort", "bf16", 1, 1 << 24),
          ("sort", "i32", 1, 1 << 24), ("sort", "f32", 1, 1 << 20), ("sort", "f32", 4096, 128),
-         ("unique", "i32", 1, 1 << 24)]
+         ("unique", "i32", 1, 1 << 24), ("randperm", "i64", 1, 1 << 24), ("randperm", "i32", 1, 1 << 24)]
 QUICK = [("sort", "f32", 1, 1 << 20), ("sort", "f32", 1024, 1024), ("argsort", "f32", 64, 1 << 16),
          ("unique", "i32", 1, 1 << 20)]
 
@@ -53,12 +53,17 @@ assert ctypes.sizeof(SortDesc) == 432 and SortDesc.want_values.offset == 416 and
 _vp, _i32, _pp, _sz = ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.c_size_t
 
 
+class Philox(ctypes.Structure):
+    _fields_ = [("seed", ctypes.c_uint64), ("offset", ctypes.c_uint64), ("device", ctypes.c_void_p)]
+
+
 class Baracuda(Lib):
     SIGS = {
         "brc_sort_plan": (_i32, [_vp, ctypes.POINTER(SortDesc), _vp, _pp]),
         "brc_sort_run": (_i32, [_vp, _vp, _vp, _vp, _vp, _sz, _vp]),
         "brc_unique_run": (_i32, [_vp, _vp, _vp, _vp, _vp, _vp, _vp, _sz, _vp]),
         "brc_plan_workspace_size": (_sz, [_vp]),
+        "brc_randperm_run": (_i32, [_vp, _vp, ctypes.POINTER(Philox), _vp, _sz, _vp]),
     }
 
     @staticmethod
@@ -90,6 +95,8 @@ def run_case(brc, ctx, stream, op, dtype, R, C):
     lib = brc.lib
     n = R * C
     g = torch.Generator(device="cuda").manual_seed(n + R)
+    if op == "randperm":
+        return run_randperm(brc, ctx, stream, dtype, C)
     if dtype == "i32":
         hi = 1 << 20 if op == "unique" else 1 << 30
         x = torch.randint(-hi, hi, (R, C), device="cuda", dtype=torch.int32, generator=g)
@@ -173,6 +180,52 @@ def run_case(brc, ctx, stream, op, dtype, R, C):
         torch.cuda.empty_cache()
 
 
+def run_randperm(brc, ctx, stream, dtype, n):
+    """randperm(n) into i64 / i32 against torch.randperm(n, dtype=...): ours must be a permutation."""
+    lib = brc.lib
+    d = SortDesc()
+    d.kind = RANDPERM
+    d.indices.dtype, d.indices.rank = BRC_DTYPE[dtype], 1
+    d.indices.shape[0], d.indices.strides[0] = n, 1
+    plan = brc.plan("brc_sort_plan", d, ctx)
+    try:
+        wsz = lib.brc_plan_workspace_size(plan)
+        ws = torch.empty(max(wsz, 1), device="cuda", dtype=torch.uint8)
+        sku = lib.brc_plan_sku(plan).decode()
+        tdt = torch.int64 if dtype == "i64" else torch.int32
+        out = torch.full((n,), -1, device="cuda", dtype=tdt)
+        ph = Philox(1234, 0, None)
+
+        def ours():
+            ph.offset += (n + 3) // 4 + n
+            brc.check(lib.brc_randperm_run(plan, out.data_ptr(), ctypes.byref(ph), ws.data_ptr(), wsz, stream),
+                      "brc_randperm_run")
+
+        def theirs():
+            return torch.randperm(n, device="cuda", dtype=tdt)
+        ours()
+        torch.cuda.synchronize()
+        ok = torch.equal(torch.sort(out).values, torch.arange(n, device="cuda", dtype=tdt))
+        if not ok:
+            raise AssertionError(f"randperm {dtype} {n}: not a permutation")
+        ours_us = time_us(ours, 20)
+        torch_us = time_us(theirs, 20)
+        row = {"op": "randperm", "shape": [n], "dtype": dtype, "direction": "fwd", "ours_us": round(ours_us, 2),
+               "torch_us": round(torch_us, 2), "keys_per_s": float(f"{n / (ours_us * 1e-6):.4g}"),
+               "torch_keys_per_s": float(f"{n / (torch_us * 1e-6):.4g}"),
+               "gbps": round(n * out.element_size() / (ours_us * 1e-6) / 1e9, 1),
+               "ratio_vs_torch": round(torch_us / ours_us, 3), "sku": sku,
+               "note": f"torch.randperm(n, dtype={tdt}); ours checked to be a permutation"}
+        print(f"  randperm {dtype:<5} {n:>17}  ours {ours_us:10.1f} us  torch {torch_us:10.1f} us  "
+              f"{row['keys_per_s'] / 1e9:6.2f} Gkeys/s  x{row['ratio_vs_torch']:.2f}  {sku}", file=sys.stderr,
+              flush=True)
+        return row
+    finally:
+        torch.cuda.synchronize()
+        lib.brc_plan_destroy(plan)
+        torch.cuda.empty_cache()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lib", required=True)
@@ -208,7 +261,8 @@ def main():
         write_results(args.out, doc)
     print(f"{doc['device']}  copy {copy_gbps:.0f} GB/s")
     for r in rows:
-        print(f"{r['op']:<8} {r['dtype']:<5} {r['shape'][0]:>6}x{r['shape'][1]:<10} {r['ours_us']:10.1f} "
+        shape = "x".join(str(v) for v in r["shape"])
+        print(f"{r['op']:<8} {r['dtype']:<5} {shape:>17} {r['ours_us']:10.1f} "
               f"{r['torch_us']:10.1f} {r['keys_per_s'] / 1e9:6.2f} Gkeys/s  x{r['ratio_vs_torch']:.2f}")
     if failures:
         print(f"{len(failures)} case(s) failed:", *failures, sep="\n  ", file=sys.stderr)

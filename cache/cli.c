@@ -613,10 +613,13 @@ static int cmd_ops(int argc, char **argv) {
         "torch.unique(sorted=True, return_inverse, return_counts) over the flattened input; outputs sized "
         "for the worst case, the count written to a device int64; each NaN its own group",
         "torch.unique_consecutive (flattened; inverse, counts); count on the device",
+        "torch.randperm(n): Philox keys (seed / offset by value or from device memory) radix-sorted with "
+        "their positions, ties shuffled; bit-reproducible from (seed, offset, n)",
     };
 #define X(N, n, num)                                                                                       \
-    printf("| %s | `brc_sort_plan`, `%s` | f64 f32 f16 bf16 i8 u8 i16 i32 i64 u32 bool | %s |\n", #n,          \
-           num ? "brc_unique_run" : "brc_sort_run", sort_notes[num]);
+    printf("| %s | `brc_sort_plan`, `%s` | %s | %s |\n", #n,                                                  \
+           num == 3 ? "brc_randperm_run" : num ? "brc_unique_run" : "brc_sort_run",                         \
+           num == 3 ? "i64 i32 (output)" : "f64 f32 f16 bf16 i8 u8 i16 i32 i64 u32 bool", sort_notes[num]);
     BRC_SORT_KINDS(X)
 #undef X
     return 0;

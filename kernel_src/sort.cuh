@@ -7,20 +7,25 @@
 //   KT        the key's unsigned type (u8 u16 u32 u64: the dtype's size; values move as bits)
 //   KIND      0 unsigned, 1 signed, 2 IEEE float; INF the bits of +inf (floats)
 //   DESC      descending
-//   PH        the kernel: 0 small (a row in shared memory), 1 radix upsweep, 2 radix scan of the
-//             digit counts, 3 radix downsweep, 4 unique count, 5 unique emit, 6 unique counts
+//   PH        the kernel: 0 small (a row in shared memory), 1 onesweep histogram (every pass's
+//             digit counts in one read), 2 scan of unique's chunk counts, 3 onesweep pass,
+//             4 unique count, 5 unique emit, 6 unique counts, 7 onesweep scan of the histograms
 //   P E NT    small: rows padded to P (a power of two), E = rows-per-CTA * P elements in shared
 //             memory, NT threads; bitonic sort of (key, position) pairs, so stable.
 //   ITEMS     radix / unique: keys a thread per tile (the tile is NT * ITEMS keys)
 //   MATCH     radix: group a warp's equal digits with match.any (1) or with 9 ballots (0)
-// Radix (LSB, 8-bit digits, reduce-then-scan): each row is cut into nch chunks of clen keys; per
-// pass, the upsweep counts each chunk's digits (cnt[row][digit][chunk]), the scan (a CTA per row
-// and digit) turns each digit's chunk counts into exclusive offsets and its total, and the
-// downsweep scans the 256 totals of its row, ranks each tile of its chunk stably (a warp match
-// made of ballots + per-warp digit counters), reorders the tile in shared memory and writes it
-// out in coalesced runs. The first pass reads the strided input and makes (key, position)
-// pairs (u32 positions); the last one writes the strided outputs (values as the original bits,
-// positions widened to i64 or kept i32).
+//   LOOK      radix: look-back words a step reads at once
+//   RP        randperm: the keys (KT u32) are Philox words' high bits, made in the first read
+//             (PH 8: the tie shuffle and the output)
+// Radix (LSB, 8-bit digits, onesweep): one kernel reads every key once and counts the digits of
+// every pass per chunk; a CTA per (row, pass) sums the chunks into each digit's start in its row
+// and flags the passes whose digit is one value for the whole row (skipped); then one kernel a
+// pass: CTAs take the row's tiles in order from a counter, rank each tile stably per warp
+// (match + per-warp digit counters), find each digit's offset among the earlier tiles by
+// decoupled look-back over their published counts, reorder the tile in shared memory and write
+// it out in coalesced runs. The first pass a row runs reads the strided input and makes (key,
+// position) pairs (u32 positions); the last one writes the strided outputs (values as the
+// original bits, positions widened to i64 or kept i32).
 #pragma once
 
 namespace brc {
@@ -51,6 +56,21 @@ struct sort_args {
     i64 flat;     // unique: one row of len = every element of x; x's element j is unravelled
                   // through shape[] and the last dim's xlen
     i64 xlen;
+    // onesweep radix
+    i64 tpr;      // tiles a row
+    i64 pass;     // the pass (its digit: bits 8 * pass ..)
+    i64 noskip;   // 1: every pass runs (unique: the keys end in buffer (NP - 1) & 1)
+    i64 toout;    // 1: the row's last pass writes the outputs, else the workspace
+    i64 kb[2], ib[2];  // workspace byte offsets of the two key / position buffers
+    i64 stat[2];  // of the look-back status words (u64, rows * tpr * 256), even / odd passes
+    i64 ctr;      // of the passes' tile counters (u32, 8)
+    i64 triv;     // of the trivial-pass flags (u32, rows * NP)
+    i64 obase;    // of the digits' starts in their row (u32, rows * NP * 256)
+    // randperm
+    const u64* rdev;  // {seed, offset} in device memory, or null (then seed, offset)
+    u64 seed, offset;
+    i64 npass;    // the passes (B / 8)
+    i64 rshift;   // 32 - B: a key is a Philox word's B high bits
     i64 shape[7];
     i64 str[3][8];  // x, vals, idx: [d] along other dim d, [7] along the axis
 };
@@ -264,53 +284,120 @@ template <class T> __device__ __forceinline__ T* wsp(const sort_args& a, i64 off
     return (T*)((char*)a.ws + off);
 }
 
-// ---- radix ---------------------------------------------------------------------------------------------
-// Rows hold fewer than 2^31 keys: positions in a row are int; a CTA's row is fixed, so its row
-// pointers are computed once.
-template <class K> struct radix_row {
-    typedef typename K::KT KT;
-    const KT* x;  // first pass: the row in x (elements xs apart), or the flat x
-    i64 xs;
-    const KT* kin;
-    const u32* iin;
-    __device__ __forceinline__ radix_row(const sort_args& a, i64 r) {
-        x = (const KT*)a.x + (a.first && !a.flat ? sort_row_off(a, 0, r) : 0);
-        xs = a.str[0][7];
-        kin = a.first ? nullptr : wsp<KT>(a, a.kin) + r * a.len;
-        iin = a.first ? nullptr : wsp<u32>(a, a.iin) + r * a.len;
-    }
-    __device__ __forceinline__ KT key(const sort_args& a, int j) const {
-        if (a.first) return skey<K>::to(a.flat ? ((const KT*)a.x)[sort_x_off(a, 0, j)] : x[j * xs]);
-        return kin[j];
-    }
-};
+// randperm's seed and offset: by value or from device memory.
+__device__ __forceinline__ void rp_seed(const sort_args& a, u64& seed, u64& off) {
+    seed = a.rdev ? a.rdev[0] : a.seed;
+    off = a.rdev ? a.rdev[1] : a.offset;
+}
 
-template <class K> __device__ void radix_up(const sort_args& a) {
-    __shared__ u32 hist[256];
-    i64 r = blockIdx.x / a.nch, c = blockIdx.x % a.nch;
-    for (int d = threadIdx.x; d < 256; d += K::NT) hist[d] = 0;
+// ---- radix: onesweep --------------------------------------------------------------------------------
+// Status words of the decoupled look-back, one u64 per (row, tile, digit): bit 63 INCL (the low
+// 32 bits are the digit's count over the row's tiles up to and including this one), bit 62 AGG
+// (the low bits are this tile's own count), 0 not yet published. A word carries its count, so
+// single-copy-atomic volatile loads and stores suffice.
+#define BRC_OS_INCL (1ull << 63)
+#define BRC_OS_AGG (1ull << 62)
+
+// Volatile accesses (ld.volatile / st.volatile: coherent, not cached in L1). With inline-asm
+// ld.relaxed.gpu / st.relaxed.gpu and a "memory" clobber the whole sort measured 6-8% slower (986
+// against 932 us at 2^24 f32, two H100 runs; the clobber also stops the compiler from moving
+// other memory accesses across the look-back: the suspected cause, not isolated).
+__device__ __forceinline__ u64 os_load(const u64* p) { return *(const volatile u64*)p; }
+__device__ __forceinline__ void os_store(u64* p, u64 v) { *(volatile u64*)p = v; }
+
+// One read of every key: the digit counts of every pass, per chunk of clen keys:
+// cnt[((row * NP + pass) * nch + chunk) * 256 + digit]. The CTAs also zero the passes' tile
+// counters and the status words of the first pass (the pass kernels zero the next one's).
+template <class K> __device__ void onesweep_hist(const sort_args& a) {
+    typedef typename K::KT KT;
+    constexpr int NPMAX = (int)sizeof(KT), NCOPY = 4;
+    const int NP = K::RP ? (int)a.npass : NPMAX;
+    __shared__ u32 h[NCOPY][NPMAX][256];
+    for (int e = threadIdx.x; e < NCOPY * NPMAX * 256; e += K::NT) (&h[0][0][0])[e] = 0;
+    if (blockIdx.x == 0 && threadIdx.x < NP) wsp<u32>(a, a.ctr)[threadIdx.x] = 0;
+    {
+        u64* st = wsp<u64>(a, a.stat[0]);
+        i64 n = a.rows * a.tpr * 256;
+        for (i64 e = (i64)blockIdx.x * K::NT + threadIdx.x; e < n; e += (i64)gridDim.x * K::NT) st[e] = 0;
+    }
     __syncthreads();
-    int lo = (int)(c * a.clen), hi = (int)(lo + a.clen < a.len ? lo + a.clen : a.len), sh = (int)a.shift;
-    radix_row<K> row(a, r);
-    int lane = threadIdx.x & 31;
-    for (int b = lo; b < hi; b += K::NT * 4) {
-        int d[4];
+    i64 r = blockIdx.x / a.nch, c = blockIdx.x % a.nch;
+    int lo = (int)(c * a.clen), hi = (int)(lo + a.clen < a.len ? lo + a.clen : a.len);
+    const KT* x = (const KT*)a.x + (a.flat ? 0 : sort_row_off(a, 0, r));
+    const i64 xs = a.str[0][7];
+    u32(*hc)[256] = h[(threadIdx.x >> 5) % NCOPY];
+    if constexpr (K::RP) {
+        // A thread a Philox block (4 keys); chunks start at multiples of 4.
+        u64 seed, off;
+        rp_seed(a, seed, off);
+        for (int b = lo + 4 * (int)threadIdx.x; b < hi; b += 4 * K::NT) {
+            u32 w[4];
+            philox(off + (u64)(b >> 2), seed, w);
 #pragma unroll
-        for (int u = 0; u < 4; u++) {
-            int j = b + u * K::NT + threadIdx.x;
-            d[u] = j < hi ? (int)((row.key(a, j) >> sh) & 255) : 256;
+            for (int c = 0; c < 4; c++)
+                if (b + c < hi) {
+                    u32 k = w[c] >> a.rshift;
+                    for (int p = 0; p < NP; p++) atomicAdd(&hc[p][(k >> (8 * p)) & 255u], 1u);
+                }
         }
+    } else {
+        for (int b = lo; b < hi; b += K::NT * 4) {
+            KT k[4];
 #pragma unroll
-        for (int u = 0; u < 4; u++) {
-            u32 peers = warp_match9<K>((u32)d[u]);
-            if (d[u] < 256 && lane == __ffs(peers) - 1) atomicAdd(&hist[d[u]], (u32)__popc(peers));
+            for (int u = 0; u < 4; u++) {
+                int j = b + u * K::NT + threadIdx.x;
+                k[u] = 0;
+                if (j < hi) k[u] = skey<K>::to(a.flat ? x[sort_x_off(a, 0, j)] : x[(i64)j * xs]);
+            }
+#pragma unroll
+            for (int u = 0; u < 4; u++)
+                if (b + u * K::NT + (int)threadIdx.x < hi) {
+#pragma unroll
+                    for (int p = 0; p < NPMAX; p++) atomicAdd(&hc[p][(u32)(k[u] >> (8 * p)) & 255u], 1u);
+                }
         }
     }
     __syncthreads();
     u32* cnt = wsp<u32>(a, a.cnt);
-    for (int d = threadIdx.x; d < 256; d += K::NT) cnt[(r * 256 + d) * a.nch + c] = hist[d];
+    for (int e = threadIdx.x; e < NP * 256; e += K::NT) {
+        int p = e >> 8, d = e & 255;
+        u32 s = 0;
+#pragma unroll
+        for (int q = 0; q < NCOPY; q++) s += h[q][p][d];
+        cnt[((r * NP + p) * a.nch + c) * 256 + d] = s;
+    }
 }
 
+// A CTA (NT = 1024) per (row, pass): the digit totals over the row's chunks, their exclusive
+// scan (obase[(row * NP + pass) * 256 + digit]: where the digit's keys start in the row) and
+// whether one digit holds every key of the row (triv[row * NP + pass]: the pass would not move
+// anything and is skipped).
+template <class K> __device__ void onesweep_scan(const sort_args& a) {
+    constexpr int G = K::NT / 256;
+    __shared__ u32 part[G][256];
+    __shared__ u32 sh[33];
+    int g = threadIdx.x >> 8, d = threadIdx.x & 255;
+    i64 rp = blockIdx.x;
+    const u32* cnt = wsp<u32>(a, a.cnt) + rp * a.nch * 256 + d;
+    u32 s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    i64 c = g;
+    for (; c + 3 * G < a.nch; c += 4 * G) {
+        s0 += cnt[c * 256];
+        s1 += cnt[(c + G) * 256];
+        s2 += cnt[(c + 2 * G) * 256];
+        s3 += cnt[(c + 3 * G) * 256];
+    }
+    for (; c < a.nch; c += G) s0 += cnt[c * 256];
+    part[g][d] = s0 + s1 + s2 + s3;
+    __syncthreads();
+    u32 v = 0;
+    if (threadIdx.x < 256)
+        for (int q = 0; q < G; q++) v += part[q][threadIdx.x];
+    u32 tot, e = block_excl_scan<K::NT>(v, sh, tot);
+    int triv = __syncthreads_or(threadIdx.x < 256 && (i64)v == a.len);
+    if (threadIdx.x < 256) wsp<u32>(a, a.obase)[rp * 256 + threadIdx.x] = e;
+    if (threadIdx.x == 0) wsp<u32>(a, a.triv)[rp] = (u32)triv;
+}
 // Exclusive scan in place of scan_n u32 per CTA; the total goes to the totals (a.tot >= 0) and to
 // a.num (when set: unique's count).
 template <class K> __device__ void radix_scan(const sort_args& a) {
@@ -339,94 +426,231 @@ template <class K> __device__ void radix_scan(const sort_args& a) {
     }
 }
 
-template <class K> __device__ void radix_down(const sort_args& a) {
+// One LSB pass (digit a.pass) over every row. A CTA takes the next tile from the pass's counter
+// (so every tile it waits on belongs to a CTA already running), loads NT * ITEMS keys (warp w
+// owns a contiguous run of 32 * ITEMS, lane-strided: coalesced), ranks them stably per warp
+// (match.any or ballots, per-warp digit counters), publishes its digit counts (AGG), reorders
+// the tile by digit in shared memory, finds its digits' offsets among the row's earlier tiles by
+// looking back over their status words (thread d: digit d), publishes INCL, and writes the tile
+// out in tile order: each digit's keys are a coalesced run at obase[d] + earlier tiles' count.
+// Rows whose pass is trivial (triv) skip it; the passes a row does run ping-pong between the
+// workspace buffers from x to the outputs (or, unique, to buffer (NP - 1) & 1: noskip).
+template <class K> __device__ void onesweep_pass(const sort_args& a) {
     typedef typename K::KT KT;
-    const int NW = K::NT / 32, TILE = K::NT * K::ITEMS;
+    constexpr int NPMAX = (int)sizeof(KT), NW = K::NT / 32, TILE = K::NT * K::ITEMS;
+    const int NP = K::RP ? (int)a.npass : NPMAX;
+    static_assert(K::NT == 256, "a digit a thread");
     __shared__ u32 whist[NW][256];
-    __shared__ u32 run[256], texcl[256], tcnt[256], sh[33];
+    __shared__ u32 texcl[256], sh[33];
+    __shared__ int gofs[256];
     __shared__ KT skeys[TILE];
     __shared__ u32 sidx[TILE];
-    i64 r = blockIdx.x / a.nch, c = blockIdx.x % a.nch;
-    int lo = (int)(c * a.clen), hi = (int)(lo + a.clen < a.len ? lo + a.clen : a.len), shift = (int)a.shift;
-    int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
-    u32 ltmask = (1u << lane) - 1u;
-    radix_row<K> row(a, r);
-    i64 vo = a.last && a.vals ? sort_row_off(a, 1, r) : 0, io = a.last && a.idx ? sort_row_off(a, 2, r) : 0;
-    KT* kout = a.last ? nullptr : wsp<KT>(a, a.kout) + r * a.len;
-    u32* iout = a.last ? nullptr : wsp<u32>(a, a.iout) + r * a.len;
-    {
-        // NT == 256: thread d owns digit d. Its offset in the row: the totals of the digits below
-        // plus the counts of the same digit in the chunks before.
-        int d = threadIdx.x;
-        u32 tot, base = block_excl_scan<K::NT>(wsp<u32>(a, a.tot)[r * 256 + d], sh, tot);
-        run[d] = base + wsp<u32>(a, a.cnt)[(r * 256 + d) * a.nch + c];
+    __shared__ u32 s_tile;
+    const int pass = (int)a.pass, tid = threadIdx.x, lane = tid & 31, w = tid >> 5;
+    if (pass + 1 < NP) {
+        u64* nx = wsp<u64>(a, a.stat[(pass + 1) & 1]);
+        i64 n = a.rows * a.tpr * 256;
+        for (i64 e = (i64)blockIdx.x * K::NT + tid; e < n; e += (i64)gridDim.x * K::NT) nx[e] = 0;
     }
-    for (int tb = lo; tb < hi; tb += TILE) {
-        KT key[K::ITEMS];
-        u32 ix[K::ITEMS], rank[K::ITEMS];
-        int dg[K::ITEMS];
+    if (tid == 0) s_tile = atomicAdd(wsp<u32>(a, a.ctr) + pass, 1u);
+    __syncthreads();
+    const i64 g = s_tile, r = g / a.tpr;
+    const int t = (int)(g - r * a.tpr);
+    // The passes this row runs: the non-trivial ones (the last one when every pass is trivial).
+    const u32* triv = wsp<u32>(a, a.triv) + r * NP;
+    bool all = true, act = false;
 #pragma unroll
-        for (int i = 0; i < K::ITEMS; i++) {
-            int j = tb + w * K::ITEMS * 32 + i * 32 + lane;
-            if (j < hi) {
-                key[i] = row.key(a, j);
-                ix[i] = a.first ? (u32)j : row.iin[j];
-                dg[i] = (int)((key[i] >> shift) & 255);
-            } else {
-                key[i] = 0, ix[i] = 0, dg[i] = 256;
+    for (int q = 0; q < NPMAX; q++) all = all && (q >= NP || triv[q] != 0);
+    int k = 0, nact = 0;
+#pragma unroll
+    for (int q = 0; q < NPMAX; q++) {
+        if (q >= NP) break;
+        bool on = a.noskip || !triv[q] || (all && q == NP - 1);
+        nact += on;
+        if (q < pass) k += on;
+        if (q == pass) act = on;
+    }
+    if (!act) return;
+    const bool first = k == 0, last = a.toout && k == nact - 1;
+    const KT* kin = first ? nullptr : wsp<KT>(a, a.kb[(k - 1) & 1]) + r * a.len;
+    const u32* iin = first ? nullptr : wsp<u32>(a, a.ib[(k - 1) & 1]) + r * a.len;
+    const KT* x = (const KT*)a.x + (first && !a.flat ? sort_row_off(a, 0, r) : 0);
+    const i64 xs = a.str[0][7];
+    const int len = (int)a.len, lo = t * TILE, hi = lo + TILE < len ? lo + TILE : len, shift = 8 * pass;
+    const u32 ltmask = (1u << lane) - 1u;
+    const u32 base = wsp<u32>(a, a.obase)[(r * NP + pass) * 256 + tid];
+    KT key[K::ITEMS];
+    u32 ix[K::ITEMS], rank[K::ITEMS];
+    const int j0 = lo + w * K::ITEMS * 32 + lane;
+    if constexpr (K::RP) {
+        if (first) {
+            // Lane L makes the Philox block of keys base + 4L .. + 3 for items 4g .. 4g + 3; the key
+            // of slot (4g + c, lane) (element base + 32c + lane) is word lane % 4 of lane
+            // 8c + lane / 4's block.
+            static_assert(K::ITEMS % 4 == 0, "randperm: whole Philox blocks");
+            u64 seed, off;
+            rp_seed(a, seed, off);
+#pragma unroll
+            for (int g = 0; g < K::ITEMS / 4; g++) {
+                int base = lo + w * K::ITEMS * 32 + g * 128;
+                u32 wd[4];
+                philox(off + (u64)((base >> 2) + lane), seed, wd);
+#pragma unroll
+                for (int c = 0; c < 4; c++) {
+                    int src = c * 8 + (lane >> 2);
+                    u32 v0 = __shfl_sync(0xffffffffu, wd[0], src), v1 = __shfl_sync(0xffffffffu, wd[1], src);
+                    u32 v2 = __shfl_sync(0xffffffffu, wd[2], src), v3 = __shfl_sync(0xffffffffu, wd[3], src);
+                    u32 m = lane & 3u, v = m == 0 ? v0 : m == 1 ? v1 : m == 2 ? v2 : v3;
+                    int i = 4 * g + c, j = j0 + i * 32;
+                    key[i] = j < hi ? (KT)(v >> a.rshift) : skey<K>::ONES;
+                    ix[i] = (u32)j;
+                }
             }
         }
-        for (int d = lane; d < 256; d += 32) whist[w][d] = 0;
+    }
+#pragma unroll
+    for (int i = 0; i < K::ITEMS; i++) {
+        if (K::RP && first) break;
+        int j = j0 + i * 32;
+        key[i] = skey<K>::ONES;  // padding: digit 255, after every real key of the tile
+        ix[i] = 0;
+        if (j < hi) {
+            if (first) {
+                key[i] = skey<K>::to(a.flat ? x[sort_x_off(a, 0, j)] : x[(i64)j * xs]);
+                ix[i] = (u32)j;
+            } else {
+                key[i] = kin[j];
+                ix[i] = iin[j];
+            }
+        }
+    }
+    for (int d = lane; d < 256; d += 32) whist[w][d] = 0;
+    __syncwarp();
+#pragma unroll
+    for (int i = 0; i < K::ITEMS; i++) {
+        u32 d = (u32)(key[i] >> shift) & 255u;
+        u32 peers = warp_match9<K>(d);
+        u32 pre = whist[w][d];
         __syncwarp();
+        if (lane == 31 - __clz(peers)) whist[w][d] = pre + (u32)__popc(peers);
+        __syncwarp();
+        rank[i] = pre + (u32)__popc(peers & ltmask);
+    }
+    __syncthreads();
+    u32 tc = 0;
+#pragma unroll
+    for (int v = 0; v < NW; v++) {
+        u32 c = whist[v][tid];
+        whist[v][tid] = tc;
+        tc += c;
+    }
+    u64* const row0 = wsp<u64>(a, a.stat[pass & 1]) + r * a.tpr * 256 + tid;  // tile q: row0[q * 256]
+    os_store(row0 + (i64)t * 256, (t == 0 ? BRC_OS_INCL : BRC_OS_AGG) | (u64)tc);
+    u32 tot, ex = block_excl_scan<K::NT>(tc, sh, tot);
+    texcl[tid] = ex;
+    __syncthreads();
+#pragma unroll
+    for (int i = 0; i < K::ITEMS; i++) {
+        u32 d = (u32)(key[i] >> shift) & 255u;
+        u32 p = texcl[d] + whist[w][d] + rank[i];
+        skeys[p] = key[i];
+        sidx[p] = ix[i];
+    }
+    // Look back from tile t - 1, LOOK words at a time: add the counts in order up to the
+    // first INCL; an unpublished word (0) is read again (tile 0 always publishes INCL).
+    u32 pre = 0;
+    if (t > 0) {
+        int q = t - 1;
+        for (;;) {
+            u64 v[K::LOOK];
+#pragma unroll
+            for (int u = 0; u < K::LOOK; u++) v[u] = q - u >= 0 ? os_load(row0 + (i64)(q - u) * 256) : 0;
+            int u = 0;
+            bool done = false;
+#pragma unroll
+            for (; u < K::LOOK; u++) {
+                if (v[u] == 0) break;
+                pre += (u32)v[u];
+                if (v[u] & BRC_OS_INCL) {
+                    done = true;
+                    break;
+                }
+            }
+            if (done) break;
+            q -= u;
+        }
+        os_store(row0 + (i64)t * 256, BRC_OS_INCL | (u64)(pre + tc));
+    }
+    gofs[tid] = (int)(base + pre) - (int)ex;
+    __syncthreads();
+    const int n = hi - lo;
+    if (last) {
+        i64 vo = a.vals ? sort_row_off(a, 1, r) : 0, io = a.idx ? sort_row_off(a, 2, r) : 0;
 #pragma unroll
         for (int i = 0; i < K::ITEMS; i++) {
-            u32 peers = warp_match9<K>((u32)dg[i]);
-            u32 pre = dg[i] < 256 ? whist[w][dg[i]] : 0;
-            __syncwarp();
-            if (dg[i] < 256 && lane == __ffs(peers) - 1) whist[w][dg[i]] = pre + (u32)__popc(peers);
-            __syncwarp();
-            rank[i] = pre + (u32)__popc(peers & ltmask);
-        }
-        __syncthreads();
-        for (int d = threadIdx.x; d < 256; d += K::NT) {
-            u32 s = 0;
-            for (int v = 0; v < NW; v++) {
-                u32 t = whist[v][d];
-                whist[v][d] = s;
-                s += t;
+            int e = i * K::NT + tid;
+            if (e < n) {
+                KT kk = skeys[e];
+                sort_write<K>(a, r, gofs[(u32)(kk >> shift) & 255u] + e, kk, sidx[e], vo, io);
             }
-            tcnt[d] = s;
         }
-        __syncthreads();
-        // NT == 256 (a digit a thread).
-        {
-            u32 tot, e = block_excl_scan<K::NT>(tcnt[threadIdx.x], sh, tot);
-            texcl[threadIdx.x] = e;
-        }
-        __syncthreads();
+    } else {
+        KT* kout = wsp<KT>(a, a.kb[k & 1]) + r * a.len;
+        u32* iout = wsp<u32>(a, a.ib[k & 1]) + r * a.len;
 #pragma unroll
-        for (int i = 0; i < K::ITEMS; i++)
-            if (dg[i] < 256) {
-                u32 p = texcl[dg[i]] + whist[w][dg[i]] + rank[i];
-                skeys[p] = key[i];
-                sidx[p] = ix[i];
-            }
-        __syncthreads();
-        int n = hi - tb < TILE ? hi - tb : TILE;
-        for (int e = threadIdx.x; e < n; e += K::NT) {
-            KT k = skeys[e];
-            int d = (int)((k >> shift) & 255);
-            int j = (int)(run[d] + ((u32)e - texcl[d]));
-            if (a.last) {
-                sort_write<K>(a, r, j, k, sidx[e], vo, io);
-            } else {
-                kout[j] = k;
+        for (int i = 0; i < K::ITEMS; i++) {
+            int e = i * K::NT + tid;
+            if (e < n) {
+                KT kk = skeys[e];
+                int j = gofs[(u32)(kk >> shift) & 255u] + e;
+                kout[j] = kk;
                 iout[j] = sidx[e];
             }
         }
-        __syncthreads();
-        for (int d = threadIdx.x; d < 256; d += K::NT) run[d] += tcnt[d];
-        __syncthreads();
+    }
+}
+// ---- randperm -----------------------------------------------------------------------------------------------
+// The radix passes end in the workspace (keys kin, positions iin: sorted by key, ties in a fixed
+// order). A thread a position j: where a run of equal keys starts it writes the run's positions
+// to the output, shuffled (Fisher-Yates; the run at j draws from Philox counters offset +
+// ceil(n / 4) + j upward: never more than its length, so runs never share a counter).
+template <class K> __device__ void rp_ties(const sort_args& a) {
+    i64 j = (i64)blockIdx.x * K::NT + threadIdx.x, n = a.len;
+    if (j >= n) return;
+    const u32* ks = wsp<u32>(a, a.kin);
+    const u32* is = wsp<u32>(a, a.iin);
+    u32 kj = ks[j];
+    if (j > 0 && ks[j - 1] == kj) return;
+    i64 m = 1;
+    while (j + m < n && ks[j + m] == kj) m++;
+    const i64 st = a.str[2][7];
+    for (i64 q = 0; q < m; q++) {
+        if (a.idx32)
+            ((i32*)a.idx)[(j + q) * st] = (i32)is[j + q];
+        else
+            ((i64*)a.idx)[(j + q) * st] = (i64)is[j + q];
+    }
+    if (m == 1) return;
+    u64 seed, off;
+    rp_seed(a, seed, off);
+    u64 ctr = off + (u64)((n + 3) / 4) + (u64)j;
+    u32 w[4];
+    int used = 4;
+    for (i64 s = m - 1; s >= 1; s--) {
+        if (used == 4) philox(ctr++, seed, w), used = 0;
+        i64 r = (i64)(((u64)w[used++] * (u64)(s + 1)) >> 32);
+        if (r == s) continue;
+        if (a.idx32) {
+            i32* o = (i32*)a.idx;
+            i32 t = o[(j + s) * st];
+            o[(j + s) * st] = o[(j + r) * st];
+            o[(j + r) * st] = t;
+        } else {
+            i64* o = (i64*)a.idx;
+            i64 t = o[(j + s) * st];
+            o[(j + s) * st] = o[(j + r) * st];
+            o[(j + r) * st] = t;
+        }
     }
 }
 
@@ -495,12 +719,14 @@ template <class K> __device__ void uniq_counts(const sort_args& a) {
 
 template <class K> __device__ __forceinline__ void sort_main(const sort_args& a) {
     if constexpr (K::PH == 0) sort_small<K>(a);
-    if constexpr (K::PH == 1) radix_up<K>(a);
+    if constexpr (K::PH == 1) onesweep_hist<K>(a);
     if constexpr (K::PH == 2) radix_scan<K>(a);
-    if constexpr (K::PH == 3) radix_down<K>(a);
+    if constexpr (K::PH == 3) onesweep_pass<K>(a);
     if constexpr (K::PH == 4) uniq_count<K>(a);
     if constexpr (K::PH == 5) uniq_emit<K>(a);
     if constexpr (K::PH == 6) uniq_counts<K>(a);
+    if constexpr (K::PH == 7) onesweep_scan<K>(a);
+    if constexpr (K::PH == 8) rp_ties<K>(a);
 }
 
 }  // namespace brc

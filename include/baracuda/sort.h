@@ -1,5 +1,5 @@
-/* baracuda — sort family: sort / argsort along one dim of a strided tensor, unique and
- * unique_consecutive.
+/* baracuda — sort family: sort / argsort along one dim of a strided tensor, unique,
+ * unique_consecutive and randperm.
  *
  *   kind                operands                                 semantics (PyTorch name)
  *   sort                x [rank 0..8, any strides], values       values, indices = torch.sort(x, dim,
@@ -8,6 +8,18 @@
  *   unique              x [rank 0..8, any strides], flattened    torch.unique(x, sorted=True, return_inverse,
  *                                                                return_counts) (no dim argument)
  *   unique_consecutive  as unique, without sorting               torch.unique_consecutive(x) (no dim)
+ *   randperm            indices [n] (rank 1, i64 or i32, any        torch.randperm(n): a uniformly random
+ *                       stride): the output; x and values unused    permutation of 0..n-1 from Philox
+ *
+ * randperm. Element i (0 <= i < n) draws a 64-bit key from Philox4x32-10 (random.h's counter
+ * layout: block b = i / 2, counter = (lo32(offset + b), hi32(offset + b), 0, 0), key =
+ * (lo32(seed), hi32(seed)), words w0..w3; lane l = i % 2 takes u = w_2l << 32 | w_2l+1) and keeps
+ * its B high bits, B = min(64, 8 ceil((2 ceil(log2 n) + 8) / 8)) (so two keys tie with
+ * probability 2^-B: expected ties n^2 2^-(B+1) < 1/256); the output is the positions i in the
+ * stable order of their keys: indices[j] = the j-th i. So the permutation is a pure function of
+ * (seed, offset, n), whatever the launch shape or GPU; a run consumes ceil(n / 2) counters
+ * (advance the offset by that much between runs). Seed and offset come by value or from device
+ * memory (brc_philox, random.h), read when the kernels run (capture-safe).
  *
  * Order. Always stable: equal keys keep their original order, descending included (the order is
  * the reverse of the ascending one, ties excepted). Floats order as PyTorch does: NaN after +inf
@@ -30,17 +42,20 @@
  *
  * Algorithms (docs/sort.md). Rows of up to 4096 keys: a bitonic sort of (key, position) pairs in
  * shared memory, one CTA for one or several rows. Longer rows: an LSB radix sort with 8-bit
- * digits (1, 2, 4 or 8 passes by key size), each row cut into chunks over many CTAs
- * (reduce-then-scan: count, scan, stable scatter through shared memory), keys turned into
- * order-preserving unsigned bits on the first read, u32 positions that become i64 indices on
- * the last write. unique sorts the flattened input by the radix path into the workspace, then
+ * digits (1, 2, 4 or 8 passes by key size), onesweep: one read of the keys counts the digits of
+ * every pass, then a kernel a pass whose CTAs take tiles in order and find their digit offsets
+ * by decoupled look-back (passes whose digit is one value for a whole row are skipped), keys
+ * turned into order-preserving unsigned bits on the first read, u32 positions that become i64
+ * indices on the last write. unique sorts the flattened input by the radix path into the workspace, then
  * counts the group starts per chunk, scans them and writes the groups.
+ * randperm is that radix sort (8-bit digits, B / 8 passes) with the keys made on the fly in its
+ * first read; no x is read.
  * SKU: bespoke:sort<sort,f32,asc,small,p=1024,e=2048,nt=512>@sm_90 or
  * bespoke:sort<sort,f32,desc,radix,passes=4,tile=4096>@sm_90,
- * bespoke:sort<unique,f32,radix,passes=4>@sm_90.
+ * bespoke:sort<unique,f32,radix,passes=4>@sm_90, bespoke:sort<randperm,radix,bits=56,tile=2048>@sm_90.
  * Canonical descriptors: sort(op=sort,dtype=f32,desc=0,path=small,p=1024),
  * sort(op=sort,dtype=bf16,desc=1,path=radix), sort(op=unique,dtype=i64),
- * sort(op=unique_consecutive,dtype=f32).
+ * sort(op=unique_consecutive,dtype=f32), sort(op=randperm).
  *
  * Determinism: every output is a function of the input alone (no atomics decide an order).
  * Running never allocates and never synchronizes; it needs brc_plan_workspace_size(plan) bytes
@@ -59,20 +74,21 @@ extern "C" {
 #define BRC_SORT_KINDS(X)                                                                        \
     X(SORT, sort, 0)                                                                             \
     X(UNIQUE, unique, 1)                                                                         \
-    X(UNIQUE_CONSECUTIVE, unique_consecutive, 2)
+    X(UNIQUE_CONSECUTIVE, unique_consecutive, 2)                                                 \
+    X(RANDPERM, randperm, 3)
 
 typedef enum brc_sort_kind {
 #define BRC_X_(N, n, num) BRC_SORT_##N = num,
     BRC_SORT_KINDS(BRC_X_)
 #undef BRC_X_
-    BRC_SORT_KIND_COUNT_ = 3
+    BRC_SORT_KIND_COUNT_ = 4
 } brc_sort_kind;
 
 typedef struct brc_sort_desc {
     brc_sort_kind kind;
-    brc_tensor_desc x;
+    brc_tensor_desc x; /* randperm: ignored */
     /* sort: the outputs wanted (rank 0 with dtype ignored when unwanted: see want_*). */
-    brc_tensor_desc values, indices;
+    brc_tensor_desc values, indices; /* randperm: indices is the output, values ignored */
     int want_values, want_indices; /* sort: at least one; argsort = indices only */
     int dim;                       /* sort: -rank <= dim < rank (0 or -1 for rank 0) */
     int descending;                /* sort: 0 or 1 */
@@ -81,7 +97,8 @@ typedef struct brc_sort_desc {
 /* Select a plan. prefs may be NULL. Errors: INVALID_ARGUMENT (NULL pointers, a kind out of range,
  * dim out of range, descending not 0 / 1, no output wanted, values or indices not of x's shape,
  * values not of x's dtype, indices not i32 / i64, an output whose strides make it overlap itself,
- * a sorted dim of 2^31 keys or more, more than 2^31 - 1 elements for unique),
+ * a sorted dim of 2^31 keys or more, more than 2^31 - 1 elements for unique; randperm: indices
+ * not of rank 1, not i32 / i64, more than 2^31 - 1 elements, or overlapping itself),
  * UNSUPPORTED (fp8 dtypes), and the compile errors. */
 BRC_API brc_status brc_sort_plan(brc_context *ctx, const brc_sort_desc *desc, const brc_plan_prefs *prefs,
                                  brc_plan **out);
@@ -100,6 +117,13 @@ BRC_API brc_status brc_sort_run(const brc_plan *plan, const void *x, void *value
 BRC_API brc_status brc_unique_run(const brc_plan *plan, const void *x, void *values, int64_t *inverse,
                                   int64_t *counts, int64_t *num, void *workspace, size_t workspace_size,
                                   brc_stream stream);
+
+/* Enqueue a randperm: out [n] (the plan's indices: i64 or i32, its stride), philox as in random.h
+ * (seed and offset by value, or device points to {seed, offset}). Errors: WRONG_PLAN (not a
+ * randperm plan, or made offline), INVALID_ARGUMENT (out NULL while n > 0, philox NULL, workspace
+ * too small), MISALIGNED (out, workspace, philox->device), CUDA_ERROR. */
+BRC_API brc_status brc_randperm_run(const brc_plan *plan, void *out, const brc_philox *philox, void *workspace,
+                                    size_t workspace_size, brc_stream stream);
 
 #ifdef __cplusplus
 }

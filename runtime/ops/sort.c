@@ -16,12 +16,17 @@ static const char *const kind_names[] = {
 #define NKINDS ((int)(sizeof kind_names / sizeof kind_names[0]))
 
 /* Kernels (PH in sort.cuh). */
-enum { PH_SMALL, PH_UP, PH_SCAN, PH_DOWN, PH_UCOUNT, PH_UEMIT, PH_UCOUNTS, NPH };
+enum { PH_SMALL, PH_HIST, PH_SCAN, PH_PASS, PH_UCOUNT, PH_UEMIT, PH_UCOUNTS, PH_OSCAN, PH_TIES, NPH };
 enum { PATH_SMALL, PATH_RADIX, PATH_NONE };
 enum {
     SMALL_MAX = 4096,      /* longest row of the bitonic path (2048 for 8-byte keys: shared memory) */
     SMALL_MIN_E = 2048,    /* keys a CTA of the bitonic path holds at least (several short rows) */
     RADIX_NT = 256,        /* a digit a thread */
+    OSCAN_NT = 1024,       /* onesweep scan: four threads a digit sum the chunk counts */
+    HIST_KEYS = 1024,      /* the histogram's chunks are multiples of this */
+    PASS_MINB = 3,         /* onesweep pass: CTAs an SM its registers are capped for */
+    PASS_LOOK = 1,         /* onesweep pass: look-back words read at once (4 measured slower) */
+    PASS_MATCH = 0,        /* onesweep pass: 9 ballots (0) or match.any (1: measured slower) */
     SCAN_NT = 256,
     UNIQ_NT = 256,
     UNIQ_ITEMS = 16,
@@ -35,13 +40,17 @@ typedef struct sort_args {
     void *vals, *idx, *ws, *inv, *cnts, *num;
     int64_t len, rows, nd, nch, clen, shift, first, last, idx32;
     int64_t kin, kout, iin, iout, cnt, tot, scan_n, ends, consec, flat, xlen;
+    int64_t tpr, pass, noskip, toout, kb[2], ib[2], stat[2], ctr, triv, obase;
+    const uint64_t *rdev;
+    uint64_t seed, offset;
+    int64_t npass, rshift;
     int64_t shape[MAX_OTHER];
     int64_t str[3][8];
 } sort_args;
-_Static_assert(sizeof(sort_args) == (7 + 20 + 7 + 24) * 8, "sort_args must match brc::sort_args");
+_Static_assert(sizeof(sort_args) == (7 + 20 + 13 + 5 + 7 + 24) * 8, "sort_args must match brc::sort_args");
 
 typedef struct sort_impl {
-    int kind, desc, path, npass, items, match, p, e, nt_small;
+    int kind, desc, path, npass, items, match, minb, look, p, e, nt_small;
     brc_dtype dt;
     size_t ksize;
     bool want_v, want_i;
@@ -49,7 +58,7 @@ typedef struct sort_impl {
     sort_args a;
     int64_t n;                              /* elements of x */
     int64_t keys[2], idxs[2], cnt, tot, ucnt, ends; /* workspace byte offsets */
-    unsigned grid_small, grid_rad, grid_scan, uchunks, grid_ucounts;
+    unsigned grid_small, grid_rad, grid_pass, grid_scan, uchunks, grid_ucounts;
     CUfunction fn[NPH];
 } sort_impl;
 
@@ -87,10 +96,25 @@ static int radix_items(size_t ksize) {
     return v < most ? v : most;
 }
 
-/* Radix digit grouping: 9 ballots (0) or match.any (1); BARACUDA_SORT_MATCH overrides (knob). */
+/* Radix digit grouping: match.any (1) or 9 ballots (0): PASS_MATCH, or BARACUDA_SORT_MATCH (knob). */
 static int radix_match(void) {
     const char *e = getenv("BARACUDA_SORT_MATCH");
-    return e && atoi(e) == 1 ? 1 : 0;
+    return e && (*e == '0' || *e == '1') ? *e - '0' : PASS_MATCH;
+}
+
+/* CTAs an SM the onesweep pass's registers are capped for: PASS_MINB, or BARACUDA_SORT_MINB = 1..4
+ * (knob). */
+static int radix_minb(void) {
+    const char *e = getenv("BARACUDA_SORT_MINB");
+    int v = e ? atoi(e) : 0;
+    return v >= 1 && v <= 4 ? v : PASS_MINB;
+}
+
+/* Look-back words a step reads at once: PASS_LOOK, or BARACUDA_SORT_LOOK = 1..8 (knob). */
+static int radix_look(void) {
+    const char *e = getenv("BARACUDA_SORT_LOOK");
+    int v = e ? atoi(e) : 0;
+    return v >= 1 && v <= 8 ? v : PASS_LOOK;
 }
 
 static const char *key_type(size_t ksize) {
@@ -134,31 +158,40 @@ static brc_status get_kernel(brc_context *ctx, const sort_impl *im, int ph, cons
     uint64_t inf;
     int kk = key_kind(im->dt, &inf);
     bool uniq = im->kind != BRC_SORT_SORT;
-    int nt = ph == PH_SMALL ? im->nt_small : ph == PH_SCAN ? SCAN_NT : ph >= PH_UCOUNT ? UNIQ_NT : RADIX_NT;
-    int items = ph >= PH_UCOUNT ? UNIQ_ITEMS : ph == PH_DOWN ? im->items : 1;
-    int match = ph == PH_UP || ph == PH_DOWN ? im->match : 0;
+    int nt = ph == PH_SMALL    ? im->nt_small
+             : ph == PH_SCAN   ? SCAN_NT
+             : ph == PH_OSCAN  ? OSCAN_NT
+             : ph >= PH_UCOUNT ? UNIQ_NT
+                               : RADIX_NT;
+    int items = ph == PH_UCOUNT || ph == PH_UEMIT || ph == PH_UCOUNTS ? UNIQ_ITEMS : ph == PH_PASS ? im->items : 1;
+    int match = ph == PH_PASS ? im->match : 0;
+    int minb = ph == PH_PASS ? im->minb : 1, look = ph == PH_PASS ? im->look : 1;
+    int rp = im->kind == BRC_SORT_RANDPERM && (ph == PH_HIST || ph == PH_PASS || ph == PH_TIES);
     int p = ph == PH_SMALL ? im->p : 1, e = ph == PH_SMALL ? im->e : 1;
     /* The scan does not look at keys: one kernel serves every dtype. */
-    size_t ks = ph == PH_SCAN ? 4 : im->ksize;
-    int descn = ph == PH_SCAN || uniq ? 0 : im->desc;
-    if (ph == PH_SCAN) kk = 0, inf = 0;
+    size_t ks = ph == PH_SCAN || ph == PH_OSCAN ? 4 : im->ksize;
+    int descn = ph == PH_SCAN || ph == PH_OSCAN || uniq ? 0 : im->desc;
+    if (ph == PH_SCAN || ph == PH_OSCAN) kk = 0, inf = 0;
     brc__str snip = {0}, kd = {0};
     brc__str_addf(&snip,
                   "struct brc_sort {\n  typedef %s KT;\n"
-                  "  enum { KIND = %d, DESC = %d, PH = %d, P = %d, E = %d, NT = %d, ITEMS = %d, MATCH = %d };\n"
+                  "  enum { KIND = %d, DESC = %d, PH = %d, P = %d, E = %d, NT = %d, ITEMS = %d, MATCH = %d,\n"
+                  "         RP = %d, LOOK = %d };\n"
                   "  static constexpr unsigned long long INF = 0x%llxull;\n};\n"
-                  "__global__ void __launch_bounds__(%d)\n"
+                  "__global__ void __launch_bounds__(%d, %d)\n"
                   "brc_sort_kernel(brc::sort_args a) { brc::sort_main<brc_sort>(a); }\n",
-                  key_type(ks), kk, descn, ph, p, e, nt, items, match, (unsigned long long)inf, nt);
-    static const char *const ph_names[] = {"", "+up", "+scan", "+down", "+ucount", "+uemit", "+ucounts"};
+                  key_type(ks), kk, descn, ph, p, e, nt, items, match, rp, look, (unsigned long long)inf, nt, minb);
+    static const char *const ph_names[] = {"",       "+hist",    "+scan",  "+pass", "+ucount",
+                                           "+uemit", "+ucounts", "+oscan", "+ties"};
     brc__str_addf(&kd, "%s%s", desc, ph_names[ph]);
     brc_status st;
     if (snip.oom || kd.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", desc);
     } else {
-        static const char *const sources[] = {"prelude.cuh", "sort.cuh", NULL};
-        brc__kernel_req req = {.template_name = "sort", .sources = sources, .nspec = 9,
-                               .spec = {ph, (int64_t)ks, kk, descn, p, e, nt, items, match},
+        /* random.cuh: Philox (randperm's keys). */
+        static const char *const sources[] = {"prelude.cuh", "random.cuh", "sort.cuh", NULL};
+        brc__kernel_req req = {.template_name = "sort", .sources = sources, .nspec = 12,
+                               .spec = {ph, (int64_t)ks, kk, descn, p, e, nt, items, match, minb, rp, look},
                                .snippet = snip.p, .name_expr = "brc_sort_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -191,11 +224,28 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
     if (!prefs) return st;
     if ((int)d->kind < 0 || (int)d->kind >= NKINDS)
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "brc_sort_plan: kind %d is not a sort kind", (int)d->kind);
-    if ((st = brc__tensor_check(&d->x, "x"))) return st;
-    brc_dtype dt = d->x.dtype;
+    bool rp = d->kind == BRC_SORT_RANDPERM;
+    /* randperm: indices is the output and gives the shape; the keys are u32 Philox words. */
+    const brc_tensor_desc *x = rp ? &d->indices : &d->x;
+    if ((st = brc__tensor_check(x, rp ? "indices" : "x"))) return st;
+    brc_dtype dt = rp ? BRC_U32 : d->x.dtype;
     if (dt == BRC_FP8E4M3 || dt == BRC_FP8E5M2)
         return brc__error(BRC_STATUS_UNSUPPORTED, "brc_sort_plan: dtype %s is not supported", brc_dtype_name(dt));
-    const brc_tensor_desc *x = &d->x;
+    if (rp) {
+        if (x->rank != 1)
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT, "brc_sort_plan: randperm's indices has rank %d, 1 expected",
+                              x->rank);
+        if (x->dtype != BRC_I32 && x->dtype != BRC_I64)
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                              "brc_sort_plan: randperm's indices has dtype %s, i32 or i64 expected",
+                              brc_dtype_name(x->dtype));
+        if (x->shape[0] > INT32_MAX)
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT, "brc_sort_plan: randperm of %lld (at most 2^31 - 1)",
+                              (long long)x->shape[0]);
+        if (!no_self_overlap(x))
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                              "brc_sort_plan: indices has strides under which its elements overlap");
+    }
     int rank = x->rank;
     bool sort = d->kind == BRC_SORT_SORT;
     int dim = 0;
@@ -246,6 +296,11 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
             return brc__error(BRC_STATUS_INVALID_ARGUMENT,
                               "brc_sort_plan: the sorted dim has %lld keys (at most 2^31 - 1)", (long long)a.len);
         a.idx32 = d->want_indices && d->indices.dtype == BRC_I32;
+    } else if (rp) {
+        a.len = n;
+        a.rows = 1;
+        a.str[2][7] = x->strides[0];
+        a.idx32 = x->dtype == BRC_I32;
     } else {
         if (n > INT32_MAX)
             return brc__error(BRC_STATUS_INVALID_ARGUMENT, "brc_sort_plan: %s of %lld elements (at most 2^31 - 1)",
@@ -293,13 +348,23 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
     im->path = path;
     im->dt = dt;
     im->ksize = ksize;
-    im->want_v = !sort || d->want_values;
-    im->want_i = sort && d->want_indices;
+    im->want_v = !rp && (!sort || d->want_values);
+    im->want_i = rp || (sort && d->want_indices);
     im->ialign = a.idx32 ? 4 : 8;
     im->n = n;
     im->items = radix_items(ksize);
     im->match = radix_match();
+    im->minb = radix_minb();
+    im->look = radix_look();
     im->npass = (int)ksize;
+    if (rp) {
+        /* B = 8 * npass >= ceil(log2 n) bits a key (at least 8). */
+        int lg = 0;
+        while (lg < 31 && ((int64_t)1 << lg) < n) lg++;
+        im->npass = lg <= 8 ? 1 : (lg + 7) / 8;
+        a.npass = im->npass;
+        a.rshift = 32 - 8 * im->npass;
+    }
     const char *dn = brc_dtype_name(dt), *kn = kind_names[d->kind];
     int64_t total = a.len * a.rows, ws = 0;
 #define WS_TAKE(off, bytes) ((off) = ws, ws += cdiv((int64_t)(bytes), WS_ALIGN) * WS_ALIGN)
@@ -313,36 +378,45 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
         brc__str_addf(&sku, "bespoke:sort<sort,%s,%s,small,p=%d,e=%d,nt=%d>@%s", dn, im->desc ? "desc" : "asc", im->p,
                       im->e, im->nt_small, ctx->arch);
     } else {
-        int64_t nch = 1;
         if (path == PATH_RADIX) {
-            /* About a wave of CTAs: 4 an SM of 4096-key tiles (43 KB of shared memory), more when
-             * tiles are smaller. */
-            int64_t tile = (int64_t)RADIX_NT * im->items, target = (int64_t)sms * 4 * (4096 / tile);
-            int64_t want = target / (a.rows > 0 ? a.rows : 1);
+            /* Onesweep: the histogram in chunks of HIST_KEYS multiples, about three CTAs an SM;
+             * a pass in tiles of RADIX_NT * items keys, a CTA a tile. */
+            int64_t tile = (int64_t)RADIX_NT * im->items, rows = a.rows > 0 ? a.rows : 1;
+            int64_t want = (int64_t)sms * 3 / rows, hk = cdiv(a.len, HIST_KEYS);
             if (want < 1) want = 1;
-            int64_t tiles = cdiv(a.len, tile);
-            nch = tiles < want ? tiles : want;
+            int64_t nch = hk < want ? hk : want;
             if (nch < 1) nch = 1;
-            a.clen = cdiv(cdiv(a.len, nch), tile) * tile;
+            a.clen = cdiv(cdiv(a.len, nch), HIST_KEYS) * HIST_KEYS;
             nch = a.len ? cdiv(a.len, a.clen) : 1;
             a.nch = nch;
-            if (a.rows * (nch > 256 ? nch : 256) > INT32_MAX) {
+            a.tpr = a.len ? cdiv(a.len, tile) : 1;
+            if (a.rows * a.tpr > INT32_MAX || a.rows * nch > INT32_MAX) {
                 brc_plan_destroy(p);
                 return brc__error(BRC_STATUS_INVALID_ARGUMENT, "brc_sort_plan: %lld rows is too many for the radix path",
                                   (long long)a.rows);
             }
             im->grid_rad = (unsigned)(total == 0 ? 0 : a.rows * nch);
-            im->grid_scan = (unsigned)(total == 0 ? 0 : a.rows * 256);
+            im->grid_pass = (unsigned)(total == 0 ? 0 : a.rows * a.tpr);
+            im->grid_scan = (unsigned)(total == 0 ? 0 : a.rows * im->npass);
             /* Buffers the non-final passes write: sort ends in the outputs, unique in the workspace. */
             int writes = sort ? im->npass - 1 : im->npass;
             for (int b = 0; b < 2 && b < writes; b++) {
                 WS_TAKE(im->keys[b], total * (int64_t)ksize);
                 WS_TAKE(im->idxs[b], total * 4);
             }
-            WS_TAKE(im->cnt, a.rows * 256 * nch * 4);
-            WS_TAKE(im->tot, a.rows * 256 * 4);
+            a.kb[0] = im->keys[0], a.kb[1] = im->keys[1], a.ib[0] = im->idxs[0], a.ib[1] = im->idxs[1];
+            WS_TAKE(im->cnt, a.rows * im->npass * nch * 256 * 4);
+            WS_TAKE(a.obase, a.rows * im->npass * 256 * 4);
+            WS_TAKE(a.triv, a.rows * im->npass * 4);
+            WS_TAKE(a.ctr, 8 * 4);
+            WS_TAKE(a.stat[0], a.rows * a.tpr * 256 * 8);
+            a.stat[1] = a.stat[0];
+            if (im->npass > 1) WS_TAKE(a.stat[1], a.rows * a.tpr * 256 * 8);
+            a.cnt = im->cnt;
+            a.noskip = !sort;
+            a.toout = sort;
         }
-        if (!sort) {
+        if (!sort && !rp) {
             a.clen = path == PATH_RADIX ? a.clen : 0;
             im->uchunks = (unsigned)cdiv(n, UNIQ_NT * UNIQ_ITEMS);
             if (im->uchunks == 0) im->uchunks = 0;
@@ -351,11 +425,17 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
             WS_TAKE(im->ucnt, (int64_t)im->uchunks * 4 + 4);
             WS_TAKE(im->ends, n * 4 + 4);
         }
-        if (sort) {
+        if (rp) {
+            brc__str_addf(&desc, "sort(op=randperm)");
+            brc__str_addf(&sku, "bespoke:sort<randperm,radix,bits=%d,tile=%d>@%s", 8 * im->npass,
+                          RADIX_NT * im->items, ctx->arch);
+        } else if (sort) {
             brc__str_addf(&desc, "sort(op=sort,dtype=%s,desc=%d,path=radix)", dn, im->desc);
-            brc__str_addf(&sku, "bespoke:sort<sort,%s,%s,radix,passes=%d,tile=%d%s>@%s", dn,
-                          im->desc ? "desc" : "asc", im->npass, RADIX_NT * im->items, im->match ? ",match" : "",
-                          ctx->arch);
+            brc__str_addf(&sku, "bespoke:sort<sort,%s,%s,radix,passes=%d,tile=%d%s", dn, im->desc ? "desc" : "asc",
+                          im->npass, RADIX_NT * im->items, im->match ? ",match" : ",ballots");
+            if (im->minb != PASS_MINB) brc__str_addf(&sku, ",minb=%d", im->minb);
+            if (im->look != PASS_LOOK) brc__str_addf(&sku, ",look=%d", im->look);
+            brc__str_addf(&sku, ">@%s", ctx->arch);
         } else {
             brc__str_addf(&desc, "sort(op=%s,dtype=%s)", kn, dn);
             if (path == PATH_RADIX)
@@ -373,9 +453,10 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
     }
     int phs[NPH], nph = 0;
     if (path == PATH_SMALL) phs[nph++] = PH_SMALL;
-    if (path == PATH_RADIX) phs[nph++] = PH_UP, phs[nph++] = PH_DOWN;
-    if (path == PATH_RADIX || !sort) phs[nph++] = PH_SCAN;
-    if (!sort) phs[nph++] = PH_UCOUNT, phs[nph++] = PH_UEMIT, phs[nph++] = PH_UCOUNTS;
+    if (path == PATH_RADIX) phs[nph++] = PH_HIST, phs[nph++] = PH_OSCAN, phs[nph++] = PH_PASS;
+    if (!sort && !rp) phs[nph++] = PH_SCAN;
+    if (!sort && !rp) phs[nph++] = PH_UCOUNT, phs[nph++] = PH_UEMIT, phs[nph++] = PH_UCOUNTS;
+    if (rp) phs[nph++] = PH_TIES;
     for (int i = 0; i < nph; i++)
         if ((st = get_kernel(ctx, im, phs[i], desc.p, &im->fn[phs[i]]))) goto fail;
     brc__plan_publish(p, desc.p, sku.p);
@@ -400,11 +481,16 @@ brc_status brc__sort_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     brc_dtype dt = BRC_F32;
     int64_t dsc = 0, pp = 0;
     brc_status st;
-    if ((st = brc__desc_pick(d, "op", kind_names, NKINDS, -1, &kind)) || (st = brc__desc_dtype(d, "dtype", &dt)))
-        return st;
+    if ((st = brc__desc_pick(d, "op", kind_names, NKINDS, -1, &kind))) return st;
     brc_sort_desc s;
     memset(&s, 0, sizeof s);
     s.kind = (brc_sort_kind)kind;
+    if (kind == BRC_SORT_RANDPERM) {
+        int64_t shape[1] = {(int64_t)1 << 20};
+        brc_tensor_desc_contiguous(&s.indices, BRC_I64, 1, shape);
+        return sort_plan_forced(ctx, &s, NULL, -1, out);
+    }
+    if ((st = brc__desc_dtype(d, "dtype", &dt))) return st;
     int64_t len = 1000;
     int force = -1;
     if (kind == BRC_SORT_SORT) {
@@ -457,39 +543,35 @@ static brc_status launch(const brc_plan *plan, CUfunction fn, unsigned grid, uns
     return BRC_STATUS_OK;
 }
 
-/* The radix passes: the last one writes the outputs (sort) or ends in the workspace (unique). */
-static brc_status run_radix(const brc_plan *plan, const sort_impl *im, sort_args *a, bool to_out, brc_stream stream) {
+/* The radix sort: the histogram of every pass, its scan, then a kernel a pass (the kernels
+ * decide on the device which passes a row skips and which buffers they read and write). */
+static brc_status run_radix(const brc_plan *plan, const sort_impl *im, sort_args *a, brc_stream stream) {
     brc_status st;
+    if ((st = launch(plan, im->fn[PH_HIST], im->grid_rad, RADIX_NT, a, stream)) ||
+        (st = launch(plan, im->fn[PH_OSCAN], im->grid_scan, OSCAN_NT, a, stream)))
+        return st;
     for (int ps = 0; ps < im->npass; ps++) {
-        a->shift = 8 * ps;
-        a->first = ps == 0;
-        a->last = to_out && ps == im->npass - 1;
-        a->kin = ps ? im->keys[(ps - 1) & 1] : 0;
-        a->iin = ps ? im->idxs[(ps - 1) & 1] : 0;
-        a->kout = a->last ? 0 : im->keys[ps & 1];
-        a->iout = a->last ? 0 : im->idxs[ps & 1];
-        a->cnt = im->cnt;
-        a->tot = im->tot;
-        a->scan_n = a->nch;
-        sort_args sa = *a;
-        sa.num = NULL;
-        if ((st = launch(plan, im->fn[PH_UP], im->grid_rad, RADIX_NT, a, stream)) ||
-            (st = launch(plan, im->fn[PH_SCAN], im->grid_scan, SCAN_NT, &sa, stream)) ||
-            (st = launch(plan, im->fn[PH_DOWN], im->grid_rad, RADIX_NT, a, stream)))
-            return st;
+        a->pass = ps;
+        if ((st = launch(plan, im->fn[PH_PASS], im->grid_pass, RADIX_NT, a, stream))) return st;
     }
     return BRC_STATUS_OK;
 }
 
-static brc_status check_common(const brc_plan *plan, const char *fn, bool uniq, const void *x, void *ws,
+/* cls: the run function's class of kinds, 0 sort, 1 unique / unique_consecutive, 2 randperm. */
+static int kind_class(int kind) {
+    return kind == BRC_SORT_SORT ? 0 : kind == BRC_SORT_RANDPERM ? 2 : 1;
+}
+
+static brc_status check_common(const brc_plan *plan, const char *fn, int cls, const void *x, void *ws,
                                size_t ws_size) {
+    static const char *const run_fns[] = {"brc_sort_run", "brc_unique_run", "brc_randperm_run"};
     brc__error_clear();
     brc_status st = brc__plan_check_run(plan, BRC__FAM_SORT, fn);
     if (st) return st;
     const sort_impl *im = plan->impl;
-    if ((im->kind != BRC_SORT_SORT) != uniq)
-        return brc__error(BRC_STATUS_WRONG_PLAN, "%s: %s is a %s plan (%s)", fn, plan->descriptor,
-                          kind_names[im->kind], uniq ? "use brc_sort_run" : "use brc_unique_run");
+    if (kind_class(im->kind) != cls)
+        return brc__error(BRC_STATUS_WRONG_PLAN, "%s: %s is a %s plan (use %s)", fn, plan->descriptor,
+                          kind_names[im->kind], run_fns[kind_class(im->kind)]);
     if (plan->workspace) {
         if (ws_size < plan->workspace)
             return brc__error(BRC_STATUS_INVALID_ARGUMENT,
@@ -497,14 +579,14 @@ static brc_status check_common(const brc_plan *plan, const char *fn, bool uniq, 
                               plan->workspace, plan->descriptor);
         if ((st = need_ptr(ws, WS_ALIGN, fn, "workspace", plan))) return st;
     }
-    if (im->n == 0 && !uniq) return BRC_STATUS_OK;
+    if ((im->n == 0 && cls == 0) || cls == 2) return BRC_STATUS_OK;
     return need_ptr(x, im->ksize, fn, "x", plan);
 }
 
 brc_status brc_sort_run(const brc_plan *plan, const void *x, void *values, void *indices, void *workspace,
                         size_t workspace_size, brc_stream stream) {
     static const char fn[] = "brc_sort_run";
-    brc_status st = check_common(plan, fn, false, x, workspace, workspace_size);
+    brc_status st = check_common(plan, fn, 0, x, workspace, workspace_size);
     if (st) return st;
     const sort_impl *im = plan->impl;
     if (im->n == 0) return BRC_STATUS_OK;
@@ -522,13 +604,13 @@ brc_status brc_sort_run(const brc_plan *plan, const void *x, void *values, void 
     a.idx = im->want_i ? indices : NULL;
     a.ws = workspace;
     if (im->path == PATH_SMALL) return launch(plan, im->fn[PH_SMALL], im->grid_small, (unsigned)im->nt_small, &a, stream);
-    return run_radix(plan, im, &a, true, stream);
+    return run_radix(plan, im, &a, stream);
 }
 
 brc_status brc_unique_run(const brc_plan *plan, const void *x, void *values, int64_t *inverse, int64_t *counts,
                           int64_t *num, void *workspace, size_t workspace_size, brc_stream stream) {
     static const char fn[] = "brc_unique_run";
-    brc_status st = check_common(plan, fn, true, x, workspace, workspace_size);
+    brc_status st = check_common(plan, fn, 1, x, workspace, workspace_size);
     if (st) return st;
     const sort_impl *im = plan->impl;
     if ((st = need_ptr(num, 8, fn, "num", plan))) return st;
@@ -538,7 +620,7 @@ brc_status brc_unique_run(const brc_plan *plan, const void *x, void *values, int
     sort_args a = im->a;
     a.x = x;
     a.ws = workspace;
-    if (im->n > 0 && im->path == PATH_RADIX && (st = run_radix(plan, im, &a, false, stream))) return st;
+    if (im->n > 0 && im->path == PATH_RADIX && (st = run_radix(plan, im, &a, stream))) return st;
     int fin = (im->npass - 1) & 1;
     a.kin = im->path == PATH_RADIX ? im->keys[fin] : 0;
     a.iin = im->path == PATH_RADIX ? im->idxs[fin] : 0;
@@ -558,4 +640,27 @@ brc_status brc_unique_run(const brc_plan *plan, const void *x, void *values, int
         return st;
     if (counts) return launch(plan, im->fn[PH_UCOUNTS], im->grid_ucounts, UNIQ_NT, &a, stream);
     return BRC_STATUS_OK;
+}
+
+brc_status brc_randperm_run(const brc_plan *plan, void *out, const brc_philox *philox, void *workspace,
+                            size_t workspace_size, brc_stream stream) {
+    static const char fn[] = "brc_randperm_run";
+    brc_status st = check_common(plan, fn, 2, NULL, workspace, workspace_size);
+    if (st) return st;
+    const sort_impl *im = plan->impl;
+    if (!philox) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: philox is NULL (%s)", fn, plan->descriptor);
+    if (philox->device && (st = need_ptr(philox->device, 8, fn, "philox->device", plan))) return st;
+    if (im->n == 0) return BRC_STATUS_OK;
+    if ((st = need_ptr(out, im->ialign, fn, "out", plan))) return st;
+    sort_args a = im->a;
+    a.idx = out;
+    a.ws = workspace;
+    a.rdev = philox->device;
+    a.seed = philox->seed;
+    a.offset = philox->offset;
+    if ((st = run_radix(plan, im, &a, stream))) return st;
+    int fin = (im->npass - 1) & 1;
+    a.kin = im->keys[fin];
+    a.iin = im->idxs[fin];
+    return launch(plan, im->fn[PH_TIES], (unsigned)cdiv(im->n, UNIQ_NT), UNIQ_NT, &a, stream);
 }

@@ -7,6 +7,7 @@
  * included. Run-time errors. Skips without a driver. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,12 +65,16 @@ static int elem_cmp(const void *pa, const void *pb) {
 
 /* ---- data ------------------------------------------------------------------------------------------------ */
 
-/* Keys from a small range with a few specials (ties everywhere), or random bit patterns. */
+/* Keys from a small range with a few specials (ties everywhere) (wide 0), random bit patterns
+ * (1), bit patterns that differ in their low 9 bits only (2: the radix sort skips its higher
+ * passes), or one key for all (3: every pass trivial). */
 static uint64_t gen(brc_dtype t, int wide, uint64_t *rng) {
     uint64_t r = tu_rand(rng);
     size_t es = brc_dtype_size(t);
     uint64_t mask = es == 8 ? ~0ull : ((1ull << (8 * es)) - 1);
     if (t == BRC_BOOL) return r & 1;
+    if (wide == 2) return (0x3c01ull | (r % 300)) & mask; /* f16 / bf16 / f32 / f64: positive */
+    if (wide == 3) return 0x4242424242424242ull & mask;
     if (wide) return r & mask;
     if (is_float(t)) {
         unsigned char buf[8] = {0};
@@ -108,7 +113,7 @@ enum { S_CONTIG, S_TRANSPOSED, S_PADDED_FLIPPED };
 typedef struct scase {
     int64_t rows, len;
     int style;
-    int wide;
+    int wide; /* gen's mode; 4: odd rows random bits (1), even rows low bits only (2) */
 } scase;
 
 /* x: [rows, len] sorted along dim 1. S_TRANSPOSED: x is the transpose of a row-major [len, rows]
@@ -147,7 +152,7 @@ static void run_sort(brc_context *ctx, brc_dtype dt, const scase *c, int desc, b
     cr_assert(ref);
     for (int64_t r = 0; r < c->rows; r++)
         for (int64_t j = 0; j < c->len; j++) {
-            uint64_t b = gen(dt, c->wide, &rng);
+            uint64_t b = gen(dt, c->wide == 4 ? (r % 2 ? 1 : 2) : c->wide, &rng);
             int64_t off = c->style == S_TRANSPOSED ? j * c->rows + r : r * c->len + j;
             memcpy(X.h + (size_t)off * es, &b, es);
             ref[r * c->len + j] = (elem){b, j};
@@ -231,6 +236,32 @@ Test(sort, huge_rows, .timeout = 900) {
     run_sort(ctx, BRC_F32, &seg, 1, BRC_I64, 12);
     scase bf = {1, (1 << 22) + 1, S_CONTIG, 1};
     run_sort(ctx, BRC_BF16, &bf, 1, BRC_I32, 13);
+    brc_context_destroy(ctx);
+}
+
+/* The radix sort skips the passes whose digit is one value for a whole row: keys that share
+ * their high bytes (two rows of them, every dtype of 2 bytes or more), one key everywhere (every
+ * pass trivial: the last one still moves the keys), rows that skip different passes side by
+ * side; and many rows of a medium length (a few tiles a row). */
+Test(sort, radix_passes_skipped_and_medium_rows, .timeout = 600) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    static const brc_dtype dts[] = {BRC_F32, BRC_F64, BRC_BF16, BRC_I16, BRC_I32, BRC_I64, BRC_U32};
+    for (int i = 0; i < (int)(sizeof dts / sizeof dts[0]); i++) {
+        scase low = {2, 100003, i % 2 ? S_PADDED_FLIPPED : S_CONTIG, 2};
+        run_sort(ctx, dts[i], &low, i % 2, i % 3 ? BRC_I64 : BRC_I32, 100 + (uint64_t)i);
+        scase one = {3, 9001, S_TRANSPOSED, 3};
+        run_sort(ctx, dts[i], &one, (i + 1) % 2, BRC_I64, 200 + (uint64_t)i);
+    }
+    scase mixed = {64, 70001, S_CONTIG, 4};
+    run_sort(ctx, BRC_I32, &mixed, 0, BRC_I64, 301);
+    run_sort(ctx, BRC_F32, &mixed, 1, BRC_I32, 302);
+    scase med = {1000, 9000, S_CONTIG, 0};
+    run_sort(ctx, BRC_F32, &med, 0, BRC_I64, 303);
+    scase med2 = {300, 5001, S_TRANSPOSED, 1};
+    run_sort(ctx, BRC_BF16, &med2, 1, BRC_I64, 304);
+    scase med3 = {257, 4099, S_PADDED_FLIPPED, 1};
+    run_sort(ctx, BRC_I64, &med3, 0, BRC_I64, 305);
     brc_context_destroy(ctx);
 }
 
@@ -443,5 +474,237 @@ Test(sort, run_errors, .timeout = 120) {
     cr_expect_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
     brc_plan_destroy(p);
     tu_buf_free(&X), tu_buf_free(&V), tu_buf_free(&I), tu_buf_free(&WS);
+    brc_context_destroy(ctx);
+}
+
+/* ---- randperm ------------------------------------------------------------------------------------------ */
+
+/* Philox4x32-10 as random.h states it: counter (lo32(ctr), hi32(ctr), 0, 0), key (lo32, hi32). */
+static void philox_ref(uint64_t ctr, uint64_t key, uint32_t w[4]) {
+    uint32_t c0 = (uint32_t)ctr, c1 = (uint32_t)(ctr >> 32), c2 = 0, c3 = 0;
+    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    for (int r = 0; r < 10; r++) {
+        uint64_t p0 = (uint64_t)0xD2511F53u * c0, p1 = (uint64_t)0xCD9E8D57u * c2;
+        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+        c1 = (uint32_t)p1, c3 = (uint32_t)p0, c0 = n0, c2 = n2;
+        k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
+    }
+    w[0] = c0, w[1] = c1, w[2] = c2, w[3] = c3;
+}
+
+static int pos_cmp(const void *pa, const void *pb) {
+    const elem *a = pa, *b = pb;
+    if (a->bits != b->bits) return a->bits < b->bits ? -1 : 1;
+    return (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+/* The permutation sort.h documents: keys, stable sort, each run of equal keys shuffled. */
+static void randperm_ref(int64_t n, uint64_t seed, uint64_t off, int64_t *out) {
+    int lg = 0;
+    while (lg < 31 && ((int64_t)1 << lg) < n) lg++;
+    int bits = lg <= 8 ? 8 : (lg + 7) / 8 * 8;
+    elem *e = malloc((size_t)(n ? n : 1) * sizeof *e);
+    cr_assert(e);
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t w[4];
+        philox_ref(off + (uint64_t)(i / 4), seed, w);
+        e[i] = (elem){(uint64_t)(w[i % 4] >> (32 - bits)), i};
+    }
+    qsort(e, (size_t)n, sizeof *e, pos_cmp);
+    for (int64_t j = 0; j < n; j++) out[j] = e[j].pos;
+    for (int64_t j = 0; j < n;) {
+        int64_t m = 1;
+        while (j + m < n && e[j + m].bits == e[j].bits) m++;
+        uint64_t ctr = off + (uint64_t)((n + 3) / 4) + (uint64_t)j;
+        uint32_t w[4];
+        int used = 4;
+        for (int64_t s = m - 1; s >= 1; s--) {
+            if (used == 4) philox_ref(ctr++, seed, w), used = 0;
+            int64_t r = (int64_t)(((uint64_t)w[used++] * (uint64_t)(s + 1)) >> 32);
+            int64_t t = out[j + s];
+            out[j + s] = out[j + r], out[j + r] = t;
+        }
+        j += m;
+    }
+    free(e);
+}
+
+static brc_plan *randperm_plan(brc_context *ctx, int64_t n, brc_dtype it, int64_t stride) {
+    brc_sort_desc d;
+    memset(&d, 0, sizeof d);
+    d.kind = BRC_SORT_RANDPERM;
+    brc_tensor_desc_contiguous(&d.indices, it, 1, &n);
+    d.indices.strides[0] = stride;
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_sort_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "randperm %lld: %s\n%s", (long long)n,
+                 brc_last_error(), brc_last_jit_log());
+    return p;
+}
+
+static int64_t out_at(const tu_buf *b, int64_t k) {
+    if (b->t == BRC_I32) return (int64_t)sext(get_bits(b->h + (size_t)k * 4, 4), 4);
+    return (int64_t)get_bits(b->h + (size_t)k * 8, 8);
+}
+
+/* Runs randperm(n) (output stride 1 or 2, i64 or i32; seed / offset by value or from device
+ * memory) and checks it is a permutation, equal to the documented mapping, padding untouched. */
+static void run_randperm(brc_context *ctx, int64_t n, brc_dtype it, int64_t stride, int dev, uint64_t seed,
+                         uint64_t off, int64_t *got) {
+    char what[160];
+    snprintf(what, sizeof what, "randperm n=%lld %s stride=%lld dev=%d seed=%llu offset=%llu", (long long)n,
+             brc_dtype_name(it), (long long)stride, dev, (unsigned long long)seed, (unsigned long long)off);
+    brc_plan *p = randperm_plan(ctx, n, it, stride);
+    size_t wsz = brc_plan_workspace_size(p);
+    tu_buf O = tu_buf_new(it, (size_t)(n * stride + 1)), WS = tu_buf_new(BRC_U8, wsz ? wsz : 1),
+           S = tu_buf_new(BRC_I64, 2);
+    poison(&O);
+    poison(&WS);
+    memcpy(S.h, &seed, 8), memcpy(S.h + 8, &off, 8);
+    tu_buf_upload(&S);
+    brc_philox ph = {dev ? 0 : seed, dev ? 0 : off, dev ? (const uint64_t *)dptr(&S, 0) : NULL};
+    cr_assert_eq(brc_randperm_run(p, dptr(&O, 0), &ph, wsz ? dptr(&WS, 0) : NULL, wsz, NULL), BRC_STATUS_OK, "%s: %s",
+                 what, brc_last_error());
+    cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS, "%s: kernel failed", what);
+    tu_buf_download(&O);
+    int64_t *ref = malloc((size_t)(n ? n : 1) * sizeof *ref);
+    unsigned char *seen = calloc((size_t)(n ? n : 1), 1);
+    cr_assert(ref && seen);
+    randperm_ref(n, seed, off, ref);
+    long bad = 0, dup = 0, mism = 0;
+    for (int64_t j = 0; j < n; j++) {
+        int64_t v = out_at(&O, j * stride);
+        got[j] = v;
+        if (v < 0 || v >= n)
+            bad++;
+        else if (seen[v]++)
+            dup++;
+        if (v != ref[j] && mism++ == 0)
+            cr_log_error("%s: first mismatch at %lld: %lld, want %lld", what, (long long)j, (long long)v,
+                         (long long)ref[j]);
+    }
+    cr_expect(bad == 0 && dup == 0, "%s: not a permutation (%ld out of range, %ld repeated)", what, bad, dup);
+    cr_expect_eq(mism, 0, "%s: %ld positions differ from the documented mapping (%s)", what, mism, brc_plan_sku(p));
+    if (stride == 2 && n > 1) {
+        uint64_t pad = get_bits(O.h + brc_dtype_size(it), brc_dtype_size(it)), want = 0;
+        memset(&want, 0xa5, brc_dtype_size(it));
+        cr_expect_eq(pad, want, "%s: padding written", what);
+    }
+    free(ref), free(seen);
+    brc_plan_destroy(p);
+    tu_buf_free(&O), tu_buf_free(&WS), tu_buf_free(&S);
+}
+
+/* Sizes from 1 to 2^20 + 3 (1 to 3 passes; ties in every size above 256), i64 and i32, strided
+ * outputs, seed and offset from device memory: a permutation, bit-equal to the CPU model of the
+ * documented mapping; by value and from device memory the same; other seeds and offsets give
+ * other permutations. */
+Test(randperm, permutation_and_reproducible, .timeout = 600) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    static const int64_t ns[] = {1, 2, 3, 17, 256, 1000, 4099, 70001, (1 << 20) + 3};
+    int64_t *a = malloc(((1 << 20) + 3) * sizeof *a), *b = malloc(((1 << 20) + 3) * sizeof *b);
+    cr_assert(a && b);
+    for (int i = 0; i < (int)(sizeof ns / sizeof ns[0]); i++) {
+        brc_dtype it = i % 2 ? BRC_I32 : BRC_I64;
+        run_randperm(ctx, ns[i], it, 1 + (i % 3 == 1), 0, 0x1234 + (uint64_t)i, 7 * (uint64_t)i, a);
+        run_randperm(ctx, ns[i], it, 1, 1, 0x1234 + (uint64_t)i, 7 * (uint64_t)i, b);
+        cr_expect_eq(memcmp(a, b, (size_t)ns[i] * sizeof *a), 0, "n=%lld: by value and from device memory differ",
+                     (long long)ns[i]);
+        if (ns[i] < 17) continue;
+        run_randperm(ctx, ns[i], it, 1, 0, 0x1235 + (uint64_t)i, 7 * (uint64_t)i, b);
+        cr_expect_neq(memcmp(a, b, (size_t)ns[i] * sizeof *a), 0, "n=%lld: another seed, the same permutation",
+                      (long long)ns[i]);
+        run_randperm(ctx, ns[i], it, 1, 0, 0x1234 + (uint64_t)i, 7 * (uint64_t)i + 1000003, b);
+        cr_expect_neq(memcmp(a, b, (size_t)ns[i] * sizeof *a), 0, "n=%lld: another offset, the same permutation",
+                      (long long)ns[i]);
+    }
+    free(a), free(b);
+    brc_context_destroy(ctx);
+}
+
+static int cmpd(const void *x, const void *y) {
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+/* Uniformity: where element 0 lands in randperm(10) over 5000 offsets (chi-square, 9 degrees of
+ * freedom, below 27.88: p = 0.001), and where element 0 lands in randperm(70001) over 2000
+ * offsets (Kolmogorov-Smirnov against the uniform distribution, D below 1.95 / sqrt(2000): p =
+ * 0.001). Offsets advance by the counters a run consumes. */
+Test(randperm, uniform_positions, .timeout = 600) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    const int runs[2] = {5000, 2000};
+    const int64_t ns[2] = {10, 70001};
+    for (int c = 0; c < 2; c++) {
+        int64_t n = ns[c];
+        brc_plan *p = randperm_plan(ctx, n, BRC_I64, 1);
+        size_t wsz = brc_plan_workspace_size(p);
+        tu_buf O = tu_buf_new(BRC_I64, (size_t)(n * runs[c])), WS = tu_buf_new(BRC_U8, wsz);
+        poison(&O);
+        uint64_t step = (uint64_t)((n + 3) / 4 + n);
+        for (int r = 0; r < runs[c]; r++) {
+            brc_philox ph = {99, step * (uint64_t)r, NULL};
+            cr_assert_eq(brc_randperm_run(p, dptr(&O, n * r), &ph, dptr(&WS, 0), wsz, NULL), BRC_STATUS_OK, "%s",
+                         brc_last_error());
+        }
+        cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
+        tu_buf_download(&O);
+        double *where = malloc((size_t)runs[c] * sizeof *where);
+        int64_t cnt[10] = {0};
+        cr_assert(where);
+        for (int r = 0; r < runs[c]; r++) {
+            const int64_t *o = (const int64_t *)O.h + n * r;
+            int64_t at = -1;
+            for (int64_t j = 0; j < n; j++)
+                if (o[j] == 0) at = j;
+            cr_assert(at >= 0, "run %d: 0 is missing", r);
+            where[r] = ((double)at + 0.5) / (double)n;
+            if (c == 0) cnt[at]++;
+        }
+        if (c == 0) {
+            double chi = 0, want = runs[c] / 10.0;
+            for (int k = 0; k < 10; k++) chi += ((double)cnt[k] - want) * ((double)cnt[k] - want) / want;
+            cr_expect_lt(chi, 27.88, "randperm(10): chi-square %.2f of element 0's positions", chi);
+            cr_log_info("randperm(10): chi-square %.2f (9 dof)", chi);
+        } else {
+            qsort(where, (size_t)runs[c], sizeof *where, cmpd);
+            double dmax = 0;
+            for (int r = 0; r < runs[c]; r++) {
+                double lo = where[r] - (double)r / runs[c], hi = (double)(r + 1) / runs[c] - where[r];
+                if (lo > dmax) dmax = lo;
+                if (hi > dmax) dmax = hi;
+            }
+            cr_expect_lt(dmax, 1.95 / sqrt((double)runs[c]), "randperm(70001): KS D = %.4f", dmax);
+            cr_log_info("randperm(70001): KS D = %.4f", dmax);
+        }
+        free(where);
+        brc_plan_destroy(p);
+        tu_buf_free(&O), tu_buf_free(&WS);
+    }
+    brc_context_destroy(ctx);
+}
+
+/* Run-time errors of brc_randperm_run. */
+Test(randperm, run_errors, .timeout = 120) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    brc_plan *p = randperm_plan(ctx, 5000, BRC_I64, 1);
+    size_t wsz = brc_plan_workspace_size(p);
+    tu_buf O = tu_buf_new(BRC_I64, 5000), WS = tu_buf_new(BRC_U8, wsz);
+    void *o = dptr(&O, 0), *ws = dptr(&WS, 0);
+    brc_philox ph = {1, 2, NULL}, bad = {1, 2, (const uint64_t *)((char *)ws + 4)};
+    cr_expect_eq(brc_randperm_run(p, o, NULL, ws, wsz, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "philox is NULL") != NULL, "%s", brc_last_error());
+    cr_expect_eq(brc_randperm_run(p, o, &bad, ws, wsz, NULL), BRC_STATUS_MISALIGNED);
+    cr_expect_eq(brc_randperm_run(p, NULL, &ph, ws, wsz, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect_eq(brc_randperm_run(p, (char *)o + 4, &ph, ws, wsz, NULL), BRC_STATUS_MISALIGNED);
+    cr_expect_eq(brc_randperm_run(p, o, &ph, ws, wsz - 1, NULL), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect_eq(brc_sort_run(p, o, o, NULL, ws, wsz, NULL), BRC_STATUS_WRONG_PLAN);
+    cr_expect(strstr(brc_last_error(), "use brc_randperm_run") != NULL, "%s", brc_last_error());
+    cr_expect_eq(brc_randperm_run(p, o, &ph, ws, wsz, NULL), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
+    brc_plan_destroy(p);
+    tu_buf_free(&O), tu_buf_free(&WS);
     brc_context_destroy(ctx);
 }
