@@ -478,6 +478,15 @@ BRC__INTERNAL void brc__plan_publish(brc_plan *p, char *descriptor, char *sku);
 /* Checks that plan is of family fam and can run (made with a device). */
 BRC__INTERNAL brc_status brc__plan_check_run(const brc_plan *plan, brc__family fam,
                                              const char *fn);
+/* A run's device pointer what: not NULL (INVALID_ARGUMENT), aligned to align bytes (MISALIGNED). */
+BRC__INTERNAL brc_status brc__need_ptr(const void *p, size_t align, const char *fn, const char *what,
+                                       const brc_plan *plan);
+/* The start of a run with a workspace: clears the error, brc__plan_check_run, and checks the
+ * caller's workspace against the plan's (size, not NULL when one is needed, aligned to
+ * BRC__WS_ALIGN). */
+enum { BRC__WS_ALIGN = 256 };
+BRC__INTERNAL brc_status brc__run_start(const brc_plan *plan, brc__family fam, const char *fn, void *ws,
+                                        size_t ws_size);
 /* Validates the fields common to every descriptor. */
 BRC__INTERNAL brc_status brc__tensor_check(const brc_tensor_desc *d, const char *what);
 /* Equal ranks and shapes. */

@@ -1,5 +1,6 @@
 /* The generic plan object: a small vtable, the SKU and canonical descriptor strings, the
  * workspace size; and the preference defaults. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,6 +67,29 @@ brc_status brc__plan_check_run(const brc_plan *plan, brc__family fam, const char
     if (plan->ctx->device < 0)
         return brc__error(BRC_STATUS_WRONG_PLAN, "%s: plan %s was made in an offline context (%s)", fn,
                           brc_plan_descriptor(plan), plan->ctx->arch);
+    return BRC_STATUS_OK;
+}
+
+brc_status brc__need_ptr(const void *p, size_t align, const char *fn, const char *what, const brc_plan *plan) {
+    if (!p) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s is NULL (%s)", fn, what, plan->descriptor);
+    if ((uintptr_t)p % align)
+        return brc__error(BRC_STATUS_MISALIGNED, "%s: %s %p is not aligned to %zu bytes (%s)", fn, what, p, align,
+                          plan->descriptor);
+    return BRC_STATUS_OK;
+}
+
+brc_status brc__run_start(const brc_plan *plan, brc__family fam, const char *fn, void *ws, size_t ws_size) {
+    brc__error_clear();
+    brc_status st = brc__plan_check_run(plan, fam, fn);
+    if (st) return st;
+    if (plan->workspace == 0) return BRC_STATUS_OK;
+    if (ws_size < plan->workspace)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: workspace of %zu bytes is smaller than the %zu required (%s)",
+                          fn, ws_size, plan->workspace, plan->descriptor);
+    if (!ws) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: workspace is NULL (%s)", fn, plan->descriptor);
+    if ((uintptr_t)ws % BRC__WS_ALIGN)
+        return brc__error(BRC_STATUS_MISALIGNED, "%s: workspace %p is not aligned to %d bytes (%s)", fn, ws,
+                          BRC__WS_ALIGN, plan->descriptor);
     return BRC_STATUS_OK;
 }
 

@@ -475,34 +475,9 @@ brc_status brc__cnorm_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) 
     return brc_batch_norm_backward_plan(ctx, &n, &prefs, out);
 }
 
-/* ---- running --------------------------------------------------------------------------------------------- */
-
-static brc_status need_ptr(const void *p, size_t align, const char *fn, const char *what, const brc_plan *plan) {
-    if (!p) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s is NULL (%s)", fn, what, plan->descriptor);
-    if ((uintptr_t)p % align)
-        return brc__error(BRC_STATUS_MISALIGNED, "%s: %s %p is not aligned to %zu bytes (%s)", fn, what, p, align,
-                          plan->descriptor);
-    return BRC_STATUS_OK;
-}
-
 /* An optional pointer: NULL is fine, else aligned. */
 static brc_status opt_ptr(const void *p, size_t align, const char *fn, const char *what, const brc_plan *plan) {
-    return p ? need_ptr(p, align, fn, what, plan) : BRC_STATUS_OK;
-}
-
-static brc_status run_start(const brc_plan *plan, brc__family fam, const char *fn, void *ws, size_t ws_size) {
-    brc__error_clear();
-    brc_status st = brc__plan_check_run(plan, fam, fn);
-    if (st) return st;
-    if (plan->workspace == 0) return BRC_STATUS_OK;
-    if (ws_size < plan->workspace)
-        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: workspace of %zu bytes is smaller than the %zu required (%s)",
-                          fn, ws_size, plan->workspace, plan->descriptor);
-    if (!ws) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: workspace is NULL (%s)", fn, plan->descriptor);
-    if ((uintptr_t)ws % WS_ALIGN)
-        return brc__error(BRC_STATUS_MISALIGNED, "%s: workspace %p is not aligned to %d bytes (%s)", fn, ws, WS_ALIGN,
-                          plan->descriptor);
-    return BRC_STATUS_OK;
+    return p ? brc__need_ptr(p, align, fn, what, plan) : BRC_STATUS_OK;
 }
 
 /* The big operands: aligned to the widest vector any kernel of the plan uses on them. */
@@ -559,14 +534,14 @@ static brc_status launch_all(const brc_plan *plan, cn_args *a, void *ws, brc_str
 brc_status brc_group_norm_run(const brc_plan *plan, const void *x, const void *weight, const void *bias, void *y,
                               void *mean, void *rstd, void *workspace, size_t workspace_size, brc_stream stream) {
     const char *fn = "brc_group_norm_run";
-    brc_status st = run_start(plan, BRC__FAM_GROUP_NORM, fn, workspace, workspace_size);
+    brc_status st = brc__run_start(plan, BRC__FAM_GROUP_NORM, fn, workspace, workspace_size);
     if (st) return st;
     const cn_impl *im = plan->impl;
     if (im->n == 0) return BRC_STATUS_OK;
     size_t al = big_align(im);
-    if ((st = need_ptr(x, al, fn, "x", plan)) || (st = need_ptr(y, al, fn, "y", plan)) ||
-        (im->w && (st = need_ptr(weight, im->esize, fn, "weight", plan))) ||
-        (im->b && (st = need_ptr(bias, im->esize, fn, "bias", plan))) ||
+    if ((st = brc__need_ptr(x, al, fn, "x", plan)) || (st = brc__need_ptr(y, al, fn, "y", plan)) ||
+        (im->w && (st = brc__need_ptr(weight, im->esize, fn, "weight", plan))) ||
+        (im->b && (st = brc__need_ptr(bias, im->esize, fn, "bias", plan))) ||
         (st = opt_ptr(mean, im->csize, fn, "mean", plan)) || (st = opt_ptr(rstd, im->csize, fn, "rstd", plan)))
         return st;
     cn_args a = {.x = x, .w = im->w ? weight : NULL, .b = im->b ? bias : NULL, .out = y, .mean = mean, .rstd = rstd,
@@ -578,17 +553,17 @@ brc_status brc_group_norm_backward_run(const brc_plan *plan, const void *x, cons
                                        const void *mean, const void *rstd, void *dx, void *dweight, void *dbias,
                                        void *workspace, size_t workspace_size, brc_stream stream) {
     const char *fn = "brc_group_norm_backward_run";
-    brc_status st = run_start(plan, BRC__FAM_GROUP_NORM_BWD, fn, workspace, workspace_size);
+    brc_status st = brc__run_start(plan, BRC__FAM_GROUP_NORM_BWD, fn, workspace, workspace_size);
     if (st) return st;
     const cn_impl *im = plan->impl;
     if (im->n == 0) return BRC_STATUS_OK; /* dweight, dbias: sums over no samples are not written */
     size_t al = big_align(im);
-    if ((st = need_ptr(x, al, fn, "x", plan)) || (st = need_ptr(dy, al, fn, "dy", plan)) ||
-        (st = need_ptr(dx, al, fn, "dx", plan)) || (st = need_ptr(mean, im->csize, fn, "mean", plan)) ||
-        (st = need_ptr(rstd, im->csize, fn, "rstd", plan)) ||
-        (im->w && (st = need_ptr(weight, im->esize, fn, "weight", plan))) ||
-        (im->w && (st = need_ptr(dweight, im->esize, fn, "dweight", plan))) ||
-        (im->b && (st = need_ptr(dbias, im->esize, fn, "dbias", plan))))
+    if ((st = brc__need_ptr(x, al, fn, "x", plan)) || (st = brc__need_ptr(dy, al, fn, "dy", plan)) ||
+        (st = brc__need_ptr(dx, al, fn, "dx", plan)) || (st = brc__need_ptr(mean, im->csize, fn, "mean", plan)) ||
+        (st = brc__need_ptr(rstd, im->csize, fn, "rstd", plan)) ||
+        (im->w && (st = brc__need_ptr(weight, im->esize, fn, "weight", plan))) ||
+        (im->w && (st = brc__need_ptr(dweight, im->esize, fn, "dweight", plan))) ||
+        (im->b && (st = brc__need_ptr(dbias, im->esize, fn, "dbias", plan))))
         return st;
     cn_args a = {.x = x, .dy = dy, .w = im->w ? weight : NULL, .out = dx, .mean = (void *)(uintptr_t)mean,
                  .rstd = (void *)(uintptr_t)rstd, .dw = im->w ? dweight : NULL, .db = im->b ? dbias : NULL};
@@ -599,19 +574,19 @@ brc_status brc_batch_norm_run(const brc_plan *plan, const void *x, const void *w
                               void *mean, void *rstd, void *running_mean, void *running_var, void *workspace,
                               size_t workspace_size, brc_stream stream) {
     const char *fn = "brc_batch_norm_run";
-    brc_status st = run_start(plan, BRC__FAM_BATCH_NORM, fn, workspace, workspace_size);
+    brc_status st = brc__run_start(plan, BRC__FAM_BATCH_NORM, fn, workspace, workspace_size);
     if (st) return st;
     const cn_impl *im = plan->impl;
     if (im->n == 0) return BRC_STATUS_OK;
     size_t al = big_align(im);
     bool need_running = im->eval || im->run;
-    if ((st = need_ptr(x, al, fn, "x", plan)) || (st = need_ptr(y, al, fn, "y", plan)) ||
-        (im->w && (st = need_ptr(weight, im->esize, fn, "weight", plan))) ||
-        (im->b && (st = need_ptr(bias, im->esize, fn, "bias", plan))) ||
+    if ((st = brc__need_ptr(x, al, fn, "x", plan)) || (st = brc__need_ptr(y, al, fn, "y", plan)) ||
+        (im->w && (st = brc__need_ptr(weight, im->esize, fn, "weight", plan))) ||
+        (im->b && (st = brc__need_ptr(bias, im->esize, fn, "bias", plan))) ||
         (!im->eval && (st = opt_ptr(mean, im->csize, fn, "mean", plan))) ||
         (!im->eval && (st = opt_ptr(rstd, im->csize, fn, "rstd", plan))) ||
-        (need_running && (st = need_ptr(running_mean, im->csize, fn, "running_mean", plan))) ||
-        (need_running && (st = need_ptr(running_var, im->csize, fn, "running_var", plan))))
+        (need_running && (st = brc__need_ptr(running_mean, im->csize, fn, "running_mean", plan))) ||
+        (need_running && (st = brc__need_ptr(running_var, im->csize, fn, "running_var", plan))))
         return st;
     cn_args a = {.x = x, .w = im->w ? weight : NULL, .b = im->b ? bias : NULL, .out = y,
                  .mean = im->eval ? NULL : mean, .rstd = im->eval ? NULL : rstd,
@@ -625,20 +600,20 @@ brc_status brc_batch_norm_backward_run(const brc_plan *plan, const void *x, cons
                                        const void *running_var, void *dx, void *dweight, void *dbias, void *workspace,
                                        size_t workspace_size, brc_stream stream) {
     const char *fn = "brc_batch_norm_backward_run";
-    brc_status st = run_start(plan, BRC__FAM_BATCH_NORM_BWD, fn, workspace, workspace_size);
+    brc_status st = brc__run_start(plan, BRC__FAM_BATCH_NORM_BWD, fn, workspace, workspace_size);
     if (st) return st;
     const cn_impl *im = plan->impl;
     if (im->n == 0) return BRC_STATUS_OK;
     size_t al = big_align(im);
-    if ((st = need_ptr(x, al, fn, "x", plan)) || (st = need_ptr(dy, al, fn, "dy", plan)) ||
-        (st = need_ptr(dx, al, fn, "dx", plan)) ||
-        (!im->eval && (st = need_ptr(mean, im->csize, fn, "mean", plan))) ||
-        (!im->eval && (st = need_ptr(rstd, im->csize, fn, "rstd", plan))) ||
-        (im->eval && (st = need_ptr(running_mean, im->csize, fn, "running_mean", plan))) ||
-        (im->eval && (st = need_ptr(running_var, im->csize, fn, "running_var", plan))) ||
-        (im->w && (st = need_ptr(weight, im->esize, fn, "weight", plan))) ||
-        (im->w && (st = need_ptr(dweight, im->esize, fn, "dweight", plan))) ||
-        (im->b && (st = need_ptr(dbias, im->esize, fn, "dbias", plan))))
+    if ((st = brc__need_ptr(x, al, fn, "x", plan)) || (st = brc__need_ptr(dy, al, fn, "dy", plan)) ||
+        (st = brc__need_ptr(dx, al, fn, "dx", plan)) ||
+        (!im->eval && (st = brc__need_ptr(mean, im->csize, fn, "mean", plan))) ||
+        (!im->eval && (st = brc__need_ptr(rstd, im->csize, fn, "rstd", plan))) ||
+        (im->eval && (st = brc__need_ptr(running_mean, im->csize, fn, "running_mean", plan))) ||
+        (im->eval && (st = brc__need_ptr(running_var, im->csize, fn, "running_var", plan))) ||
+        (im->w && (st = brc__need_ptr(weight, im->esize, fn, "weight", plan))) ||
+        (im->w && (st = brc__need_ptr(dweight, im->esize, fn, "dweight", plan))) ||
+        (im->b && (st = brc__need_ptr(dbias, im->esize, fn, "dbias", plan))))
         return st;
     /* The plane centres on the statistics' mean: the saved one, or running_mean in eval mode. */
     cn_args a = {.x = x, .dy = dy, .w = im->w ? weight : NULL, .out = dx,

@@ -696,37 +696,12 @@ brc_status brc__loss_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     return brc_pointwise_loss_backward_plan(ctx, &b, &prefs, out);
 }
 
-/* ---- running ------------------------------------------------------------------------------------- */
-
-static brc_status need_ptr(const void *p, size_t align, const char *fn, const char *what, const brc_plan *plan) {
-    if (!p) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s is NULL (%s)", fn, what, plan->descriptor);
-    if ((uintptr_t)p % align)
-        return brc__error(BRC_STATUS_MISALIGNED, "%s: %s %p is not aligned to %zu bytes (%s)", fn, what, p, align,
-                          plan->descriptor);
-    return BRC_STATUS_OK;
-}
-
 static brc_status launch(const brc_plan *plan, CUfunction fn, unsigned grid, unsigned threads, loss_args *a,
                          brc_stream stream) {
     void *args[1] = {a};
     CUresult r = brc__cu()->cuLaunchKernel(fn, grid, 1, 1, threads, 1, 1, 0, (CUstream)stream, args, NULL);
     if (r != CUDA_SUCCESS)
         return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel: %s (%s)", brc__cu_errname(r), plan->descriptor);
-    return BRC_STATUS_OK;
-}
-
-static brc_status run_start(const brc_plan *plan, brc__family fam, const char *fn, void *ws, size_t ws_size) {
-    brc__error_clear();
-    brc_status st = brc__plan_check_run(plan, fam, fn);
-    if (st) return st;
-    if (plan->workspace == 0) return BRC_STATUS_OK;
-    if (ws_size < plan->workspace)
-        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: workspace of %zu bytes is smaller than the %zu required (%s)",
-                          fn, ws_size, plan->workspace, plan->descriptor);
-    if (!ws) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: workspace is NULL (%s)", fn, plan->descriptor);
-    if ((uintptr_t)ws % WS_ALIGN)
-        return brc__error(BRC_STATUS_MISALIGNED, "%s: workspace %p is not aligned to %d bytes (%s)", fn, ws, WS_ALIGN,
-                          plan->descriptor);
     return BRC_STATUS_OK;
 }
 
@@ -739,18 +714,18 @@ static loss_args args_of(const loss_impl *im, void *ws) {
 brc_status brc_cross_entropy_run(const brc_plan *plan, const void *input, const void *target, const void *weight,
                                  void *loss, void *lse, void *workspace, size_t workspace_size, brc_stream stream) {
     const char *fn = "brc_cross_entropy_run";
-    brc_status st = run_start(plan, BRC__FAM_CLASS_LOSS, fn, workspace, workspace_size);
+    brc_status st = brc__run_start(plan, BRC__FAM_CLASS_LOSS, fn, workspace, workspace_size);
     if (st) return st;
     const loss_impl *im = plan->impl;
     bool nll = im->kind == BRC_LOSS_NLL;
     size_t al = nll ? im->esize : (size_t)im->g.vec * im->esize;
     if (im->rows > 0 || im->red != 0)
-        if ((st = need_ptr(loss, im->esize, fn, "loss", plan))) return st;
+        if ((st = brc__need_ptr(loss, im->esize, fn, "loss", plan))) return st;
     if (im->grid > 0) {
-        if ((st = need_ptr(input, al, fn, "input", plan)) ||
-            (st = need_ptr(target, im->prob ? al : (im->idx64 ? 8 : 4), fn, "target", plan)) ||
-            (im->w && (st = need_ptr(weight, al, fn, "weight", plan))) ||
-            (lse && !nll && (st = need_ptr(lse, im->csize, fn, "lse", plan))))
+        if ((st = brc__need_ptr(input, al, fn, "input", plan)) ||
+            (st = brc__need_ptr(target, im->prob ? al : (im->idx64 ? 8 : 4), fn, "target", plan)) ||
+            (im->w && (st = brc__need_ptr(weight, al, fn, "weight", plan))) ||
+            (lse && !nll && (st = brc__need_ptr(lse, im->csize, fn, "lse", plan))))
             return st;
     }
     loss_args a = args_of(im, workspace);
@@ -768,17 +743,17 @@ brc_status brc_cross_entropy_backward_run(const brc_plan *plan, const void *inpu
                                           const void *weight, const void *lse, const void *dy, void *dinput,
                                           void *workspace, size_t workspace_size, brc_stream stream) {
     const char *fn = "brc_cross_entropy_backward_run";
-    brc_status st = run_start(plan, BRC__FAM_CLASS_LOSS_BWD, fn, workspace, workspace_size);
+    brc_status st = brc__run_start(plan, BRC__FAM_CLASS_LOSS_BWD, fn, workspace, workspace_size);
     if (st) return st;
     const loss_impl *im = plan->impl;
     if (im->grid == 0) return BRC_STATUS_OK;
     bool nll = im->kind == BRC_LOSS_NLL;
     size_t al = (size_t)im->g.vec * im->esize;
-    if ((!nll && (st = need_ptr(input, al, fn, "input", plan))) ||
-        (st = need_ptr(target, im->prob ? al : (im->idx64 ? 8 : 4), fn, "target", plan)) ||
-        (im->w && (st = need_ptr(weight, al, fn, "weight", plan))) ||
-        (lse && !nll && (st = need_ptr(lse, im->csize, fn, "lse", plan))) ||
-        (st = need_ptr(dy, im->esize, fn, "dy", plan)) || (st = need_ptr(dinput, al, fn, "dinput", plan)))
+    if ((!nll && (st = brc__need_ptr(input, al, fn, "input", plan))) ||
+        (st = brc__need_ptr(target, im->prob ? al : (im->idx64 ? 8 : 4), fn, "target", plan)) ||
+        (im->w && (st = brc__need_ptr(weight, al, fn, "weight", plan))) ||
+        (lse && !nll && (st = brc__need_ptr(lse, im->csize, fn, "lse", plan))) ||
+        (st = brc__need_ptr(dy, im->esize, fn, "dy", plan)) || (st = brc__need_ptr(dinput, al, fn, "dinput", plan)))
         return st;
     if (!nll && dinput == input && im->rows > 1 && im->sdx != im->sx)
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: dinput is input with a different row stride (%s)", fn,
@@ -799,9 +774,9 @@ static brc_status pw_check(const brc_plan *plan, const char *fn, const void *inp
     const loss_impl *im = plan->impl;
     size_t al = (size_t)im->g.vec * im->esize;
     brc_status st;
-    if ((st = need_ptr(input, al, fn, "input", plan)) || (st = need_ptr(target, al, fn, "target", plan)) ||
-        (im->w && (st = need_ptr(weight, al, fn, "weight", plan))) ||
-        (im->posw && (st = need_ptr(pos_weight, im->esize, fn, "pos_weight", plan))))
+    if ((st = brc__need_ptr(input, al, fn, "input", plan)) || (st = brc__need_ptr(target, al, fn, "target", plan)) ||
+        (im->w && (st = brc__need_ptr(weight, al, fn, "weight", plan))) ||
+        (im->posw && (st = brc__need_ptr(pos_weight, im->esize, fn, "pos_weight", plan))))
         return st;
     return BRC_STATUS_OK;
 }
@@ -810,12 +785,12 @@ brc_status brc_pointwise_loss_run(const brc_plan *plan, const void *input, const
                                   const void *pos_weight, void *loss, void *workspace, size_t workspace_size,
                                   brc_stream stream) {
     const char *fn = "brc_pointwise_loss_run";
-    brc_status st = run_start(plan, BRC__FAM_PW_LOSS, fn, workspace, workspace_size);
+    brc_status st = brc__run_start(plan, BRC__FAM_PW_LOSS, fn, workspace, workspace_size);
     if (st) return st;
     const loss_impl *im = plan->impl;
     if (im->grid == 0 && im->red == 0) return BRC_STATUS_OK;
     size_t al = (size_t)im->g.vec * im->esize;
-    if ((st = need_ptr(loss, im->red == 0 ? al : im->esize, fn, "loss", plan))) return st;
+    if ((st = brc__need_ptr(loss, im->red == 0 ? al : im->esize, fn, "loss", plan))) return st;
     if (im->grid > 0 && (st = pw_check(plan, fn, input, target, weight, pos_weight))) return st;
     loss_args a = args_of(im, workspace);
     a.x = input;
@@ -832,14 +807,14 @@ brc_status brc_pointwise_loss_backward_run(const brc_plan *plan, const void *inp
                                            const void *weight, const void *pos_weight, const void *dy, void *dinput,
                                            void *workspace, size_t workspace_size, brc_stream stream) {
     const char *fn = "brc_pointwise_loss_backward_run";
-    brc_status st = run_start(plan, BRC__FAM_PW_LOSS_BWD, fn, workspace, workspace_size);
+    brc_status st = brc__run_start(plan, BRC__FAM_PW_LOSS_BWD, fn, workspace, workspace_size);
     if (st) return st;
     const loss_impl *im = plan->impl;
     if (im->grid == 0) return BRC_STATUS_OK;
     size_t al = (size_t)im->g.vec * im->esize;
     if ((st = pw_check(plan, fn, input, target, weight, pos_weight)) ||
-        (st = need_ptr(dy, im->red == 0 ? al : im->esize, fn, "dy", plan)) ||
-        (st = need_ptr(dinput, al, fn, "dinput", plan)))
+        (st = brc__need_ptr(dy, im->red == 0 ? al : im->esize, fn, "dy", plan)) ||
+        (st = brc__need_ptr(dinput, al, fn, "dinput", plan)))
         return st;
     loss_args a = args_of(im, workspace);
     a.x = input;

@@ -101,14 +101,6 @@ static brc_status launch(const brc_plan *plan, CUfunction fn, unsigned grid, voi
     return BRC_STATUS_OK;
 }
 
-static brc_status need_ptr(const void *p, size_t align, const char *fn, const char *what, const brc_plan *plan) {
-    if (!p) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s is NULL (%s)", fn, what, plan->descriptor);
-    if ((uintptr_t)p % align)
-        return brc__error(BRC_STATUS_MISALIGNED, "%s: %s %p is not aligned to %zu bytes (%s)", fn, what, p, align,
-                          plan->descriptor);
-    return BRC_STATUS_OK;
-}
-
 /* ==== copies ===================================================================================== */
 
 /* One piece as an op states it: a strided copy of shape[0..rank) from run pointer src[sarg] +
@@ -700,15 +692,15 @@ static brc_status copy_run_common(const brc_plan *plan, brc__family fam, const c
     if (im->numel == 0) return BRC_STATUS_OK;
     const char *sn = im->op == OP_CONCAT ? "xs[i]" : "x", *dn = im->op == OP_SPLIT ? "ys[i]" : "y";
     for (int i = 0; i < im->nsrc; i++)
-        if ((st = need_ptr(src[i], im->esize, fn, sn, plan))) return st;
+        if ((st = brc__need_ptr(src[i], im->esize, fn, sn, plan))) return st;
     for (int i = 0; i < im->ndst; i++)
-        if ((st = need_ptr(dst[i], im->esize, fn, dn, plan))) return st;
+        if ((st = brc__need_ptr(dst[i], im->esize, fn, dn, plan))) return st;
     for (int i = 0; i < im->nsrc; i++)
         for (int j = 0; j < im->ndst; j++)
             if (src[i] == (const void *)dst[j])
                 return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s and %s are one buffer (%s)", fn, sn, dn,
                                   plan->descriptor);
-    if (im->dyn && (st = need_ptr(start, 8, fn, "start", plan))) return st;
+    if (im->dyn && (st = brc__need_ptr(start, 8, fn, "start", plan))) return st;
     mv_args_h a;
     memset(&a, 0, offsetof(mv_args_h, pc));
     if (im->dyn) a.dyn = start, a.dyn_max = im->dyn_max, a.dyn_ss = im->dyn_ss, a.dyn_ds = im->dyn_ds;
@@ -1025,8 +1017,8 @@ brc_status brc_fill_run(const brc_plan *plan, const void *x, void *y, brc_stream
     const fill_impl *im = plan->impl;
     if (im->grid == 0) return BRC_STATUS_OK;
     bool tri = im->kind == BRC_FILL_TRIU || im->kind == BRC_FILL_TRIL;
-    if ((st = need_ptr(y, im->esize, "brc_fill_run", "y", plan)) ||
-        (tri && (st = need_ptr(x, im->esize, "brc_fill_run", "x", plan))))
+    if ((st = brc__need_ptr(y, im->esize, "brc_fill_run", "y", plan)) ||
+        (tri && (st = brc__need_ptr(x, im->esize, "brc_fill_run", "x", plan))))
         return st;
     mv_fill_args_h a = im->a;
     a.y = (char *)y + im->soff_y * (int64_t)im->esize;
@@ -1213,9 +1205,9 @@ static brc_status pad_run_common(const brc_plan *plan, brc__family fam, const ch
     if (st) return st;
     const pad_impl *im = plan->impl;
     if (im->grid == 0) return BRC_STATUS_OK;
-    if ((st = need_ptr(o, im->esize, fn, out_name, plan))) return st;
+    if ((st = brc__need_ptr(o, im->esize, fn, out_name, plan))) return st;
     if (in || !im->in_empty)
-        if ((st = need_ptr(in, im->esize, fn, in_name, plan))) return st;
+        if ((st = brc__need_ptr(in, im->esize, fn, in_name, plan))) return st;
     if (in == (const void *)o)
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s and %s are one buffer (%s)", fn, in_name, out_name,
                           plan->descriptor);

@@ -973,16 +973,6 @@ brc_status brc__reduce_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out)
     return brc_reduce_backward_plan(ctx, &b, &prefs, out);
 }
 
-/* ---- running ------------------------------------------------------------------------------------------ */
-
-static brc_status need_ptr(const void *p, size_t align, const char *fn, const char *what, const brc_plan *plan) {
-    if (!p) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s is NULL (%s)", fn, what, plan->descriptor);
-    if ((uintptr_t)p % align)
-        return brc__error(BRC_STATUS_MISALIGNED, "%s: %s %p is not aligned to %zu bytes (%s)", fn, what, p, align,
-                          plan->descriptor);
-    return BRC_STATUS_OK;
-}
-
 static brc_status launch(const brc_plan *plan, CUfunction fn, const unsigned grid[2], const unsigned block[2],
                          reduce_args *a, brc_stream stream) {
     void *args[1] = {a};
@@ -1005,25 +995,10 @@ static brc_status run_pass(const brc_plan *plan, const fwd_pass *f, reduce_args 
     return BRC_STATUS_OK;
 }
 
-static brc_status run_start(const brc_plan *plan, brc__family fam, const char *fn, void *ws, size_t ws_size) {
-    brc__error_clear();
-    brc_status st = brc__plan_check_run(plan, fam, fn);
-    if (st) return st;
-    if (plan->workspace == 0) return BRC_STATUS_OK;
-    if (ws_size < plan->workspace)
-        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: workspace of %zu bytes is smaller than the %zu required (%s)",
-                          fn, ws_size, plan->workspace, plan->descriptor);
-    if (!ws) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: workspace is NULL (%s)", fn, plan->descriptor);
-    if ((uintptr_t)ws % WS_ALIGN)
-        return brc__error(BRC_STATUS_MISALIGNED, "%s: workspace %p is not aligned to %d bytes (%s)", fn, ws, WS_ALIGN,
-                          plan->descriptor);
-    return BRC_STATUS_OK;
-}
-
 brc_status brc_reduce_run(const brc_plan *plan, const void *x, void *y, void *index, void *workspace,
                           size_t workspace_size, brc_stream stream) {
     const char *fn = "brc_reduce_run";
-    brc_status st = run_start(plan, BRC__FAM_REDUCE, fn, workspace, workspace_size);
+    brc_status st = brc__run_start(plan, BRC__FAM_REDUCE, fn, workspace, workspace_size);
     if (st) return st;
     const reduce_impl *im = plan->impl;
     if (im->M == 0) return BRC_STATUS_OK;
@@ -1031,8 +1006,8 @@ brc_status brc_reduce_run(const brc_plan *plan, const void *x, void *y, void *in
     (void)desc;
     size_t ysz = 1;
     if (is_arg(im->kind) || im->kind == BRC_REDUCE_COUNT_NONZERO) ysz = 4; /* i32 or i64 */
-    if ((im->N > 0 && (st = need_ptr(x, (size_t)im->vec * im->esize, fn, "x", plan))) ||
-        (st = need_ptr(y, ysz, fn, "y", plan)) || (im->wi && (st = need_ptr(index, 8, fn, "index", plan))))
+    if ((im->N > 0 && (st = brc__need_ptr(x, (size_t)im->vec * im->esize, fn, "x", plan))) ||
+        (st = brc__need_ptr(y, ysz, fn, "y", plan)) || (im->wi && (st = brc__need_ptr(index, 8, fn, "index", plan))))
         return st;
     reduce_args a = {.x = x, .y = y, .idx = im->wi ? index : NULL, .ws = workspace};
     return run_pass(plan, &im->f, &a, stream);
@@ -1041,7 +1016,7 @@ brc_status brc_reduce_run(const brc_plan *plan, const void *x, void *y, void *in
 brc_status brc_reduce_backward_run(const brc_plan *plan, const void *x, const void *y, const void *index,
                                    const void *dy, void *dx, void *workspace, size_t workspace_size, brc_stream stream) {
     const char *fn = "brc_reduce_backward_run";
-    brc_status st = run_start(plan, BRC__FAM_REDUCE_BWD, fn, workspace, workspace_size);
+    brc_status st = brc__run_start(plan, BRC__FAM_REDUCE_BWD, fn, workspace, workspace_size);
     if (st) return st;
     const reduce_impl *im = plan->impl;
     if (im->E == 0) return BRC_STATUS_OK;
@@ -1050,9 +1025,9 @@ brc_status brc_reduce_backward_run(const brc_plan *plan, const void *x, const vo
     bool ry = k == BRC_REDUCE_PROD || k == BRC_REDUCE_STD || k == BRC_REDUCE_NORM || k == BRC_REDUCE_LOGSUMEXP;
     bool mean_pass = k == BRC_REDUCE_VAR || k == BRC_REDUCE_STD;
     size_t xal = (size_t)(im->vec > im->bv ? im->vec : im->bv) * im->esize;
-    if ((rx && (st = need_ptr(x, xal, fn, "x", plan))) || (ry && (st = need_ptr(y, im->esize, fn, "y", plan))) ||
-        (is_ext(k) && (st = need_ptr(index, 8, fn, "index", plan))) || (st = need_ptr(dy, im->esize, fn, "dy", plan)) ||
-        (st = need_ptr(dx, (size_t)im->bv * im->esize, fn, "dx", plan)))
+    if ((rx && (st = brc__need_ptr(x, xal, fn, "x", plan))) || (ry && (st = brc__need_ptr(y, im->esize, fn, "y", plan))) ||
+        (is_ext(k) && (st = brc__need_ptr(index, 8, fn, "index", plan))) || (st = brc__need_ptr(dy, im->esize, fn, "dy", plan)) ||
+        (st = brc__need_ptr(dx, (size_t)im->bv * im->esize, fn, "dx", plan)))
         return st;
     reduce_args a = {.x = x, .dy = dy, .yin = ry ? y : NULL, .iin = is_ext(k) ? index : NULL, .dx = dx};
     if (mean_pass) {

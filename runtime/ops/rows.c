@@ -744,16 +744,6 @@ brc_status brc__rows_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     return brc_norm_backward_plan(ctx, &n, &prefs, out);
 }
 
-/* ---- running --------------------------------------------------------------------------------------------- */
-
-static brc_status need_ptr(const void *p, size_t align, const char *fn, const char *what, const brc_plan *plan) {
-    if (!p) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s is NULL (%s)", fn, what, plan->descriptor);
-    if ((uintptr_t)p % align)
-        return brc__error(BRC_STATUS_MISALIGNED, "%s: %s %p is not aligned to %zu bytes (%s)", fn, what, p, align,
-                          plan->descriptor);
-    return BRC_STATUS_OK;
-}
-
 /* An output that is the same pointer as an input must have its row stride. */
 static brc_status alias_ok(const void *out, int64_t sout, const void *in, int64_t sin, const char *fn,
                            const char *what, const brc_plan *plan) {
@@ -774,21 +764,6 @@ static brc_status launch(const brc_plan *plan, CUfunction fn, unsigned grid, uns
     return BRC_STATUS_OK;
 }
 
-static brc_status run_start(const brc_plan *plan, brc__family fam, const char *fn, void *ws, size_t ws_size) {
-    brc__error_clear();
-    brc_status st = brc__plan_check_run(plan, fam, fn);
-    if (st) return st;
-    if (plan->workspace == 0) return BRC_STATUS_OK;
-    if (ws_size < plan->workspace)
-        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: workspace of %zu bytes is smaller than the %zu required (%s)",
-                          fn, ws_size, plan->workspace, plan->descriptor);
-    if (!ws) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: workspace is NULL (%s)", fn, plan->descriptor);
-    if ((uintptr_t)ws % WS_ALIGN)
-        return brc__error(BRC_STATUS_MISALIGNED, "%s: workspace %p is not aligned to %d bytes (%s)", fn, ws, WS_ALIGN,
-                          plan->descriptor);
-    return BRC_STATUS_OK;
-}
-
 static unsigned threads_of(const rows_impl *im) { return (unsigned)(im->g.tpr * im->g.rpb); }
 
 /* The strided softmax: operands a, b (backward) and out; an output may be an input only with the
@@ -797,9 +772,9 @@ static brc_status run_strided(const brc_plan *plan, const char *fn, const void *
                               brc_stream stream) {
     const rows_impl *im = plan->impl;
     brc_status st;
-    if ((st = need_ptr(a, im->esize, fn, im->bwd ? "y" : "x", plan)) ||
-        (im->bwd && (st = need_ptr(b, im->esize, fn, "dy", plan))) ||
-        (st = need_ptr(out, im->esize, fn, im->bwd ? "dx" : "y", plan)))
+    if ((st = brc__need_ptr(a, im->esize, fn, im->bwd ? "y" : "x", plan)) ||
+        (im->bwd && (st = brc__need_ptr(b, im->esize, fn, "dy", plan))) ||
+        (st = brc__need_ptr(out, im->esize, fn, im->bwd ? "dx" : "y", plan)))
         return st;
     rows_sargs sa = im->sa;
     for (int i = 0; i < 2; i++) {
@@ -822,13 +797,13 @@ static brc_status run_strided(const brc_plan *plan, const char *fn, const void *
 brc_status brc_softmax_run(const brc_plan *plan, const void *x, void *y, void *workspace, size_t workspace_size,
                            brc_stream stream) {
     const char *fn = "brc_softmax_run";
-    brc_status st = run_start(plan, BRC__FAM_SOFTMAX, fn, workspace, workspace_size);
+    brc_status st = brc__run_start(plan, BRC__FAM_SOFTMAX, fn, workspace, workspace_size);
     if (st) return st;
     const rows_impl *im = plan->impl;
     if (im->grid == 0) return BRC_STATUS_OK;
     if (im->kid == K_SOFTMAX_STRIDED) return run_strided(plan, fn, x, NULL, y, stream);
     size_t al = (size_t)im->g.vec * im->esize;
-    if ((st = need_ptr(x, al, fn, "x", plan)) || (st = need_ptr(y, al, fn, "y", plan)) ||
+    if ((st = brc__need_ptr(x, al, fn, "x", plan)) || (st = brc__need_ptr(y, al, fn, "y", plan)) ||
         (st = alias_ok(y, im->stride[1], x, im->stride[0], fn, "y is x", plan)))
         return st;
     rows_args a = {.a = x, .out = y, .rows = im->rows, .sa = im->stride[0], .sout = im->stride[1]};
@@ -838,14 +813,14 @@ brc_status brc_softmax_run(const brc_plan *plan, const void *x, void *y, void *w
 brc_status brc_softmax_backward_run(const brc_plan *plan, const void *y, const void *dy, void *dx, void *workspace,
                                     size_t workspace_size, brc_stream stream) {
     const char *fn = "brc_softmax_backward_run";
-    brc_status st = run_start(plan, BRC__FAM_SOFTMAX_BWD, fn, workspace, workspace_size);
+    brc_status st = brc__run_start(plan, BRC__FAM_SOFTMAX_BWD, fn, workspace, workspace_size);
     if (st) return st;
     const rows_impl *im = plan->impl;
     if (im->grid == 0) return BRC_STATUS_OK;
     if (im->kid == K_SOFTMAX_STRIDED) return run_strided(plan, fn, y, dy, dx, stream);
     size_t al = (size_t)im->g.vec * im->esize;
-    if ((st = need_ptr(y, al, fn, "y", plan)) || (st = need_ptr(dy, al, fn, "dy", plan)) ||
-        (st = need_ptr(dx, al, fn, "dx", plan)) ||
+    if ((st = brc__need_ptr(y, al, fn, "y", plan)) || (st = brc__need_ptr(dy, al, fn, "dy", plan)) ||
+        (st = brc__need_ptr(dx, al, fn, "dx", plan)) ||
         (st = alias_ok(dx, im->stride[2], y, im->stride[0], fn, "dx is y", plan)) ||
         (st = alias_ok(dx, im->stride[2], dy, im->stride[1], fn, "dx is dy", plan)))
         return st;
@@ -858,20 +833,20 @@ brc_status brc_norm_run(const brc_plan *plan, const void *x, const void *residua
                         const void *bias, void *y, void *sum, void *mean, void *rstd, void *workspace,
                         size_t workspace_size, brc_stream stream) {
     const char *fn = "brc_norm_run";
-    brc_status st = run_start(plan, BRC__FAM_NORM, fn, workspace, workspace_size);
+    brc_status st = brc__run_start(plan, BRC__FAM_NORM, fn, workspace, workspace_size);
     if (st) return st;
     const rows_impl *im = plan->impl;
     if (im->grid == 0) return BRC_STATUS_OK;
     size_t al = (size_t)im->g.vec * im->esize;
-    if ((st = need_ptr(x, al, fn, "x", plan)) || (st = need_ptr(y, al, fn, "y", plan)) ||
-        (im->w && (st = need_ptr(weight, al, fn, "weight", plan))) ||
-        (im->b && (st = need_ptr(bias, al, fn, "bias", plan))) ||
-        (mean && im->op == OP_LAYER && (st = need_ptr(mean, im->csize, fn, "mean", plan))) ||
-        (rstd && (st = need_ptr(rstd, im->csize, fn, "rstd", plan))) ||
+    if ((st = brc__need_ptr(x, al, fn, "x", plan)) || (st = brc__need_ptr(y, al, fn, "y", plan)) ||
+        (im->w && (st = brc__need_ptr(weight, al, fn, "weight", plan))) ||
+        (im->b && (st = brc__need_ptr(bias, al, fn, "bias", plan))) ||
+        (mean && im->op == OP_LAYER && (st = brc__need_ptr(mean, im->csize, fn, "mean", plan))) ||
+        (rstd && (st = brc__need_ptr(rstd, im->csize, fn, "rstd", plan))) ||
         (st = alias_ok(y, im->stride[1], x, im->stride[0], fn, "y is x", plan)))
         return st;
     if (im->res) {
-        if ((st = need_ptr(residual, al, fn, "residual", plan)) || (st = need_ptr(sum, al, fn, "sum", plan)) ||
+        if ((st = brc__need_ptr(residual, al, fn, "residual", plan)) || (st = brc__need_ptr(sum, al, fn, "sum", plan)) ||
             (st = alias_ok(sum, im->stride[3], x, im->stride[0], fn, "sum is x", plan)) ||
             (st = alias_ok(sum, im->stride[3], residual, im->stride[2], fn, "sum is residual", plan)) ||
             (st = alias_ok(y, im->stride[1], residual, im->stride[2], fn, "y is residual", plan)))
@@ -889,17 +864,17 @@ brc_status brc_norm_backward_run(const brc_plan *plan, const void *x, const void
                                  const void *mean, const void *rstd, void *dx, void *dweight, void *dbias,
                                  void *workspace, size_t workspace_size, brc_stream stream) {
     const char *fn = "brc_norm_backward_run";
-    brc_status st = run_start(plan, BRC__FAM_NORM_BWD, fn, workspace, workspace_size);
+    brc_status st = brc__run_start(plan, BRC__FAM_NORM_BWD, fn, workspace, workspace_size);
     if (st) return st;
     const rows_impl *im = plan->impl;
     size_t al = (size_t)im->g.vec * im->esize;
-    if (im->w && (st = need_ptr(dweight, im->esize, fn, "dweight", plan))) return st;
-    if (im->b && (st = need_ptr(dbias, im->esize, fn, "dbias", plan))) return st;
+    if (im->w && (st = brc__need_ptr(dweight, im->esize, fn, "dweight", plan))) return st;
+    if (im->b && (st = brc__need_ptr(dbias, im->esize, fn, "dbias", plan))) return st;
     if (im->grid > 0) {
-        if ((st = need_ptr(x, al, fn, "x", plan)) || (st = need_ptr(dy, al, fn, "dy", plan)) ||
-            (st = need_ptr(dx, al, fn, "dx", plan)) || (st = need_ptr(rstd, im->csize, fn, "rstd", plan)) ||
-            (im->w && (st = need_ptr(weight, al, fn, "weight", plan))) ||
-            (im->op == OP_LAYER && (st = need_ptr(mean, im->csize, fn, "mean", plan))) ||
+        if ((st = brc__need_ptr(x, al, fn, "x", plan)) || (st = brc__need_ptr(dy, al, fn, "dy", plan)) ||
+            (st = brc__need_ptr(dx, al, fn, "dx", plan)) || (st = brc__need_ptr(rstd, im->csize, fn, "rstd", plan)) ||
+            (im->w && (st = brc__need_ptr(weight, al, fn, "weight", plan))) ||
+            (im->op == OP_LAYER && (st = brc__need_ptr(mean, im->csize, fn, "mean", plan))) ||
             (st = alias_ok(dx, im->stride[2], x, im->stride[0], fn, "dx is x", plan)) ||
             (st = alias_ok(dx, im->stride[2], dy, im->stride[1], fn, "dx is dy", plan)))
             return st;

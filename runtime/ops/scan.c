@@ -471,16 +471,6 @@ brc_status brc__scan_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     return scan_backward_plan_forced(ctx, &s, &prefs, (int)split, out);
 }
 
-/* ---- running --------------------------------------------------------------------------------------------- */
-
-static brc_status need_ptr(const void *p, size_t align, const char *fn, const char *what, const brc_plan *plan) {
-    if (!p) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s is NULL (%s)", fn, what, plan->descriptor);
-    if ((uintptr_t)p % align)
-        return brc__error(BRC_STATUS_MISALIGNED, "%s: %s %p is not aligned to %zu bytes (%s)", fn, what, p, align,
-                          plan->descriptor);
-    return BRC_STATUS_OK;
-}
-
 static brc_status launch(const brc_plan *plan, CUfunction fn, unsigned grid, unsigned threads, scan_args *a,
                          brc_stream stream) {
     void *args[1] = {a};
@@ -503,14 +493,14 @@ static brc_status run_common(const brc_plan *plan, brc__family fam, const char *
             return brc__error(BRC_STATUS_INVALID_ARGUMENT,
                               "%s: workspace of %zu bytes is smaller than the %zu required (%s)", fn, ws_size,
                               plan->workspace, plan->descriptor);
-        if ((st = need_ptr(ws, WS_ALIGN, fn, "workspace", plan))) return st;
+        if ((st = brc__need_ptr(ws, WS_ALIGN, fn, "workspace", plan))) return st;
     }
     if (im->grid == 0) return BRC_STATUS_OK;
     size_t al = (size_t)im->vec * im->esize;
     for (int o = 0; o < NOPS; o++) {
         if (!im->used[o]) continue;
         bool index = o == O_KIN || o == O_KOUT;
-        if ((st = need_ptr(ptr[o], index ? 8 : al, fn, names[o], plan))) return st;
+        if ((st = brc__need_ptr(ptr[o], index ? 8 : al, fn, names[o], plan))) return st;
     }
     for (int o = 0; o < NOPS; o++) {
         if (!im->used[o] || o == O_OUT || o == O_KOUT || ptr[o] != ptr[O_OUT]) continue;

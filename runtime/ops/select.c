@@ -355,16 +355,6 @@ brc_status brc__select_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out)
     return brc_select_plan(ctx, &sd, NULL, out);
 }
 
-/* ---- running ----------------------------------------------------------------------------------------- */
-
-static brc_status need_ptr(const void *p, size_t align, const char *fn, const char *what, const brc_plan *plan) {
-    if (!p) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s is NULL (%s)", fn, what, plan->descriptor);
-    if ((uintptr_t)p % align)
-        return brc__error(BRC_STATUS_MISALIGNED, "%s: %s %p is not aligned to %zu bytes (%s)", fn, what, p, align,
-                          plan->descriptor);
-    return BRC_STATUS_OK;
-}
-
 static brc_status launch(const brc_plan *plan, const sel_impl *im, sel_args *a, int stage, int pass, int64_t grid,
                          brc_stream stream) {
     a->stage = stage, a->pass = pass;
@@ -383,8 +373,8 @@ brc_status brc_select_run(const brc_plan *plan, const void *x, void *values, voi
     brc_status st = brc__plan_check_run(plan, BRC__FAM_SELECT, fn);
     if (st) return st;
     const sel_impl *im = plan->impl;
-    if ((st = need_ptr(x, im->esize, fn, "x", plan)) || (st = need_ptr(values, im->esize, fn, "values", plan)) ||
-        (st = need_ptr(indices, im->isize, fn, "indices", plan)))
+    if ((st = brc__need_ptr(x, im->esize, fn, "x", plan)) || (st = brc__need_ptr(values, im->esize, fn, "values", plan)) ||
+        (st = brc__need_ptr(indices, im->isize, fn, "indices", plan)))
         return st;
     if (x == values || x == indices || values == indices)
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: x, values and indices must be three buffers (%s)", fn,
@@ -394,7 +384,7 @@ brc_status brc_select_run(const brc_plan *plan, const void *x, void *values, voi
             return brc__error(BRC_STATUS_INVALID_ARGUMENT,
                               "%s: workspace of %zu bytes is smaller than the %zu required (%s)", fn, workspace_size,
                               plan->workspace, plan->descriptor);
-        if ((st = need_ptr(workspace, WS_ALIGN, fn, "workspace", plan))) return st;
+        if ((st = brc__need_ptr(workspace, WS_ALIGN, fn, "workspace", plan))) return st;
     }
     sel_args a = im->a;
     if (a.rows == 0 || (im->spec.kind == BRC_SELECT_TOPK && a.k == 0)) return BRC_STATUS_OK;

@@ -121,37 +121,6 @@ static const char *key_type(size_t ksize) {
     return ksize == 1 ? "u8" : ksize == 2 ? "u16" : ksize == 4 ? "u32" : "u64";
 }
 
-static bool same_shape(const brc_tensor_desc *a, const brc_tensor_desc *b) {
-    if (a->rank != b->rank) return false;
-    for (int d = 0; d < a->rank; d++)
-        if (a->shape[d] != b->shape[d]) return false;
-    return true;
-}
-
-/* Distinct indices reach distinct elements (sorted by |stride|, each clears the dims inside). */
-static bool no_self_overlap(const brc_tensor_desc *t) {
-    int64_t st[BRC_MAX_RANK], sz[BRC_MAX_RANK];
-    int n = 0;
-    for (int d = 0; d < t->rank; d++) {
-        if (t->shape[d] == 0) return true;
-        if (t->shape[d] == 1) continue;
-        st[n] = t->strides[d] < 0 ? -t->strides[d] : t->strides[d];
-        sz[n++] = t->shape[d];
-    }
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && st[j] < st[j - 1]; j--) {
-            int64_t a = st[j], b = sz[j];
-            st[j] = st[j - 1], sz[j] = sz[j - 1];
-            st[j - 1] = a, sz[j - 1] = b;
-        }
-    int64_t extent = 0;
-    for (int i = 0; i < n; i++) {
-        if (st[i] <= extent) return false;
-        extent += st[i] * (sz[i] - 1);
-    }
-    return true;
-}
-
 /* ---- kernels ----------------------------------------------------------------------------------------- */
 
 static brc_status get_kernel(brc_context *ctx, const sort_impl *im, int ph, const char *desc, CUfunction *fn) {
@@ -207,9 +176,9 @@ static brc_status get_kernel(brc_context *ctx, const sort_impl *im, int ph, cons
 static brc_status check_output(const brc_tensor_desc *t, const brc_tensor_desc *x, const char *what) {
     brc_status st = brc__tensor_check(t, what);
     if (st) return st;
-    if (!same_shape(t, x))
+    if (!brc__same_shape(t, x))
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "brc_sort_plan: %s and x differ in shape", what);
-    if (!no_self_overlap(t))
+    if (!brc__no_self_overlap(t))
         return brc__error(BRC_STATUS_INVALID_ARGUMENT,
                           "brc_sort_plan: %s has strides under which its elements overlap", what);
     return BRC_STATUS_OK;
@@ -242,7 +211,7 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
         if (x->shape[0] > INT32_MAX)
             return brc__error(BRC_STATUS_INVALID_ARGUMENT, "brc_sort_plan: randperm of %lld (at most 2^31 - 1)",
                               (long long)x->shape[0]);
-        if (!no_self_overlap(x))
+        if (!brc__no_self_overlap(x))
             return brc__error(BRC_STATUS_INVALID_ARGUMENT,
                               "brc_sort_plan: indices has strides under which its elements overlap");
     }
@@ -523,16 +492,6 @@ brc_status brc__sort_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     return sort_plan_forced(ctx, &s, NULL, force, out);
 }
 
-/* ---- running --------------------------------------------------------------------------------------------- */
-
-static brc_status need_ptr(const void *p, size_t align, const char *fn, const char *what, const brc_plan *plan) {
-    if (!p) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s is NULL (%s)", fn, what, plan->descriptor);
-    if ((uintptr_t)p % align)
-        return brc__error(BRC_STATUS_MISALIGNED, "%s: %s %p is not aligned to %zu bytes (%s)", fn, what, p, align,
-                          plan->descriptor);
-    return BRC_STATUS_OK;
-}
-
 static brc_status launch(const brc_plan *plan, CUfunction fn, unsigned grid, unsigned threads, sort_args *a,
                          brc_stream stream) {
     if (grid == 0) return BRC_STATUS_OK;
@@ -577,10 +536,10 @@ static brc_status check_common(const brc_plan *plan, const char *fn, int cls, co
             return brc__error(BRC_STATUS_INVALID_ARGUMENT,
                               "%s: workspace of %zu bytes is smaller than the %zu required (%s)", fn, ws_size,
                               plan->workspace, plan->descriptor);
-        if ((st = need_ptr(ws, WS_ALIGN, fn, "workspace", plan))) return st;
+        if ((st = brc__need_ptr(ws, WS_ALIGN, fn, "workspace", plan))) return st;
     }
     if ((im->n == 0 && cls == 0) || cls == 2) return BRC_STATUS_OK;
-    return need_ptr(x, im->ksize, fn, "x", plan);
+    return brc__need_ptr(x, im->ksize, fn, "x", plan);
 }
 
 brc_status brc_sort_run(const brc_plan *plan, const void *x, void *values, void *indices, void *workspace,
@@ -590,8 +549,8 @@ brc_status brc_sort_run(const brc_plan *plan, const void *x, void *values, void 
     if (st) return st;
     const sort_impl *im = plan->impl;
     if (im->n == 0) return BRC_STATUS_OK;
-    if (im->want_v && (st = need_ptr(values, im->ksize, fn, "values", plan))) return st;
-    if (im->want_i && (st = need_ptr(indices, im->ialign, fn, "indices", plan))) return st;
+    if (im->want_v && (st = brc__need_ptr(values, im->ksize, fn, "values", plan))) return st;
+    if (im->want_i && (st = brc__need_ptr(indices, im->ialign, fn, "indices", plan))) return st;
     if (im->want_v && im->want_i && values == indices)
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: values and indices are one buffer (%s)", fn,
                           plan->descriptor);
@@ -613,10 +572,10 @@ brc_status brc_unique_run(const brc_plan *plan, const void *x, void *values, int
     brc_status st = check_common(plan, fn, 1, x, workspace, workspace_size);
     if (st) return st;
     const sort_impl *im = plan->impl;
-    if ((st = need_ptr(num, 8, fn, "num", plan))) return st;
-    if (im->n > 0 && (st = need_ptr(values, im->ksize, fn, "values", plan))) return st;
-    if (inverse && (st = need_ptr(inverse, 8, fn, "inverse", plan))) return st;
-    if (counts && (st = need_ptr(counts, 8, fn, "counts", plan))) return st;
+    if ((st = brc__need_ptr(num, 8, fn, "num", plan))) return st;
+    if (im->n > 0 && (st = brc__need_ptr(values, im->ksize, fn, "values", plan))) return st;
+    if (inverse && (st = brc__need_ptr(inverse, 8, fn, "inverse", plan))) return st;
+    if (counts && (st = brc__need_ptr(counts, 8, fn, "counts", plan))) return st;
     sort_args a = im->a;
     a.x = x;
     a.ws = workspace;
@@ -649,9 +608,9 @@ brc_status brc_randperm_run(const brc_plan *plan, void *out, const brc_philox *p
     if (st) return st;
     const sort_impl *im = plan->impl;
     if (!philox) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: philox is NULL (%s)", fn, plan->descriptor);
-    if (philox->device && (st = need_ptr(philox->device, 8, fn, "philox->device", plan))) return st;
+    if (philox->device && (st = brc__need_ptr(philox->device, 8, fn, "philox->device", plan))) return st;
     if (im->n == 0) return BRC_STATUS_OK;
-    if ((st = need_ptr(out, im->ialign, fn, "out", plan))) return st;
+    if ((st = brc__need_ptr(out, im->ialign, fn, "out", plan))) return st;
     sort_args a = im->a;
     a.idx = out;
     a.ws = workspace;
