@@ -11,15 +11,17 @@
  *   randperm            indices [n] (rank 1, i64 or i32, any        torch.randperm(n): a uniformly random
  *                       stride): the output; x and values unused    permutation of 0..n-1 from Philox
  *
- * randperm. Element i (0 <= i < n) draws a 64-bit key from Philox4x32-10 (random.h's counter
- * layout: block b = i / 2, counter = (lo32(offset + b), hi32(offset + b), 0, 0), key =
- * (lo32(seed), hi32(seed)), words w0..w3; lane l = i % 2 takes u = w_2l << 32 | w_2l+1) and keeps
- * its B high bits, B = min(64, 8 ceil((2 ceil(log2 n) + 8) / 8)) (so two keys tie with
- * probability 2^-B: expected ties n^2 2^-(B+1) < 1/256); the output is the positions i in the
- * stable order of their keys: indices[j] = the j-th i. So the permutation is a pure function of
- * (seed, offset, n), whatever the launch shape or GPU; a run consumes ceil(n / 2) counters
- * (advance the offset by that much between runs). Seed and offset come by value or from device
- * memory (brc_philox, random.h), read when the kernels run (capture-safe).
+ * randperm. Element i (0 <= i < n) takes the key w_(i % 4) >> (32 - B) of Philox4x32-10 block
+ * i / 4 (random.h's counter layout: counter (lo32(offset + i / 4), hi32(offset + i / 4), 0, 0),
+ * key (lo32(seed), hi32(seed)), words w0..w3), B = 8 ceil(ceil(log2 n) / 8) bits (at least 8);
+ * the positions are sorted by key (stable), and each run of equal keys is then shuffled
+ * (Fisher-Yates, s = m-1 down to 1, the run of m starting at sorted position j drawing
+ * r = (w (s + 1)) >> 32 from the words w0..w3 of blocks offset + ceil(n / 4) + j upward, a word a
+ * step). So the permutation is a pure
+ * function of (seed, offset, n), whatever the launch shape or GPU; a run consumes at most
+ * ceil(n / 4) + n counters (advance the offset by that much between runs). Seed and offset come
+ * by value or from device memory (brc_philox, random.h), read when the kernels run
+ * (capture-safe). docs/sort.md gives the exact mapping, which the GPU test models bit for bit.
  *
  * Order. Always stable: equal keys keep their original order, descending included (the order is
  * the reverse of the ascending one, ties excepted). Floats order as PyTorch does: NaN after +inf
@@ -52,7 +54,7 @@
  * first read; no x is read.
  * SKU: bespoke:sort<sort,f32,asc,small,p=1024,e=2048,nt=512>@sm_90 or
  * bespoke:sort<sort,f32,desc,radix,passes=4,tile=4096>@sm_90,
- * bespoke:sort<unique,f32,radix,passes=4>@sm_90, bespoke:sort<randperm,radix,bits=56,tile=2048>@sm_90.
+ * bespoke:sort<unique,f32,radix,passes=4>@sm_90, bespoke:sort<randperm,radix,bits=24,tile=4096>@sm_90.
  * Canonical descriptors: sort(op=sort,dtype=f32,desc=0,path=small,p=1024),
  * sort(op=sort,dtype=bf16,desc=1,path=radix), sort(op=unique,dtype=i64),
  * sort(op=unique_consecutive,dtype=f32), sort(op=randperm).
