@@ -7,7 +7,8 @@ Run on the GPU machine:
 
 Sizes: 2^20, 2^24 and 2^28 elements (--quick: 2^20, 2^24); f32 and bf16. Each op is timed with CUDA
 events (bench_elementwise.time_us). Before timing, our output is poisoned with NaN, computed once and
-checked: no NaN; uniform in [lo, hi) with mean and variance within 6 standard errors; normal mean and
+checked: no NaN; uniform in [lo, hi) with mean and variance within 6 standard errors of the exact
+law of its dtype (uniform_law); normal mean and
 variance likewise; bernoulli and dropout keep rates likewise; dropout's y equals x * mask / (1 - p)
 exactly as PyTorch computes it; the backward equals dy * mask / (1 - p). GB/s counts the bytes the op
 must move (outputs written; dropout: x read, y and the 1-byte mask written; backward: dy and mask
@@ -72,6 +73,18 @@ class Baracuda(Lib):
 def within(value, want, stderr, what):
     if not abs(value - want) <= 6 * stderr:
         raise AssertionError(f"{what}: {value:.6g}, expected {want:.6g} +- {6 * stderr:.3g}")
+
+
+def uniform_law(dtype, a, b):
+    """Exact mean and variance of our uniform draws in dtype on [a, b): every 24-bit u = k 2^-24,
+    y = a + (b - a) u in f32 (multiply, then add, each rounded), rounded to dtype, and a value that
+    reaches b folded to a (the [a, b) rule, PyTorch's too). For 16-bit dtypes the fold moves the
+    mean by about half a step near b (0.992 instead of 1 on [-1, 3) in bf16), which an ideal-uniform
+    expectation would flag. Enumerated on the CPU (2^24 values)."""
+    u = torch.arange(1 << 24, dtype=torch.float32) * 2.0 ** -24
+    y = (torch.tensor(b - a, dtype=torch.float32) * u + torch.tensor(a, dtype=torch.float32)).to(dtype)
+    y = torch.where(y.float() >= b, torch.tensor(a, dtype=dtype), y).double()
+    return y.mean().item(), y.var(correction=0).item()
 
 
 class Bench:
@@ -167,8 +180,9 @@ class Bench:
             if op == "uniform":
                 if not (yd.min().item() >= a and yd.max().item() < b):
                     raise AssertionError(f"{tag}: values outside [{a}, {b})")
-                within(yd.mean().item(), (a + b) / 2, (b - a) / (12 * n) ** 0.5, tag + " mean")
-                within(yd.var().item(), (b - a) ** 2 / 12, (b - a) ** 2 / (180 * n) ** 0.5 * 1.5, tag + " var")
+                mu, var = uniform_law(td, a, b)
+                within(yd.mean().item(), mu, (var / n) ** 0.5, tag + " mean")
+                within(yd.var().item(), var, (b - a) ** 2 / (180 * n) ** 0.5 * 1.5, tag + " var")
                 cands = [("y2.uniform_(-1, 3)", lambda: y2.uniform_(a, b))]
                 nbytes = n * es
             elif op == "normal":
