@@ -41,7 +41,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_elementwise import (TensorDesc, Lib, time_us, WARMUP, REPS, REPEATS, copy_bandwidth,  # noqa: E402
-                               rel_l2_of, results_doc, write_results)
+                               rel_l2_of, results_doc, write_results, attempt)
 
 BRC_DTYPE = {"f32": 0, "f16": 2, "bf16": 3}
 TORCH_DTYPE = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
@@ -404,12 +404,7 @@ def main():
     steps = [(lambda s=s: bench_train(brc, ctx, rows, *s, "bf16")) for s in train]
     steps += [(lambda s=s: bench_decode(brc, ctx, rows, copy_gbps, *s, "bf16")) for s in decode]
     for step in steps:
-        try:
-            step()
-        except (AssertionError, RuntimeError) as e:
-            failures.append(str(e))
-            print(f"FAILED {e}", file=sys.stderr, flush=True)
-            torch.cuda.synchronize()
+        attempt(failures, None, step)
     brc.lib.brc_context_destroy(ctx)
     doc = results_doc(copy_gbps, rows, (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of "
                                         f"{REPEATS} repeats, ours and PyTorch's alternating for 3 rounds (median); "

@@ -218,6 +218,25 @@ def write_results(path, doc):
         f.write("\n")
 
 
+def attempt(failures, label, fn):
+    """Runs one bench case: a failed check (AssertionError) or a library / CUDA error (RuntimeError)
+    is appended to failures as "label: message" (the message alone for label None) and printed, and
+    the run goes on."""
+    try:
+        fn()
+    except (AssertionError, RuntimeError) as e:
+        failures.append(f"{label}: {e}" if label is not None else str(e))
+        print(f"FAILED {failures[-1]}", file=sys.stderr, flush=True)
+        torch.cuda.synchronize()
+
+
+def exit_if_failed(failures, what="case(s)"):
+    """Lists the failed cases and exits with status 1 when there are any."""
+    if failures:
+        print(f"{len(failures)} {what} failed:", *failures, sep="\n  ", file=sys.stderr)
+        sys.exit(1)
+
+
 # ---- the ops -------------------------------------------------------------------------------------
 
 # name: (float64 reference, PyTorch variants to time in order of preference: (note, fn(x, y))).
@@ -408,12 +427,7 @@ def main():
     # others still run, and the exit status says that something failed.
     failures = []
     for fn, p, q in cases:
-        try:
-            fn(p, q)
-        except (AssertionError, RuntimeError) as e:
-            failures.append(f"{fn.__name__} {p} {q}: {e}")
-            print(f"FAILED {failures[-1]}", file=sys.stderr, flush=True)
-            torch.cuda.synchronize()
+        attempt(failures, f"{fn.__name__} {p} {q}", lambda: fn(p, q))
     brc.lib.brc_context_destroy(ctx)
 
     doc = results_doc(copy_gbps, bench.rows, (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of {REPEATS} "
@@ -422,9 +436,7 @@ def main():
                  "note says what PyTorch call was timed"))
     write_results(args.out, doc)
     print_table(doc)
-    if failures:
-        print(f"{len(failures)} op(s) failed:", *failures, sep="\n  ", file=sys.stderr)
-        sys.exit(1)
+    exit_if_failed(failures, "op(s)")
 
 
 if __name__ == "__main__":

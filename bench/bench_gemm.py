@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_elementwise import (TensorDesc, Lib, time_us, WARMUP, REPS, REPEATS, copy_bandwidth,  # noqa: E402
-                               rel_l2_of, results_doc, write_results)
+                               rel_l2_of, results_doc, write_results, attempt)
 
 BRC_DTYPE = {"f32": 0, "f16": 2, "bf16": 3, "fp8e4m3": 4}
 TORCH_DTYPE = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16, "fp8e4m3": torch.float8_e4m3fn}
@@ -286,12 +286,7 @@ def main():
              lambda: bench_fp8(brc, ctx, rows, large[:1] + large[-1:]),
              lambda: bench_decode(brc, ctx, rows, copy_gbps, decode, ["bf16", "f16"])]
     for step in steps:
-        try:
-            step()
-        except (AssertionError, RuntimeError) as e:
-            failures.append(str(e))
-            print(f"FAILED {e}", file=sys.stderr, flush=True)
-            torch.cuda.synchronize()
+        attempt(failures, None, step)
     brc.lib.brc_context_destroy(ctx)
     doc = results_doc(copy_gbps, rows, (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of "
                                         f"{REPEATS} repeats; tflops = 2MNK / time; decode gbps = weight + x + y "

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_elementwise import (TensorDesc, Lib, time_us, copy_bandwidth, rel_l2_of as rel_l2,  # noqa: E402
-                               results_doc, write_results)
+                               results_doc, write_results, attempt, exit_if_failed)
 
 BRC_DTYPE = {"f32": 0, "f64": 1, "f16": 2, "bf16": 3, "i64": 10}
 TORCH_DTYPE = {"f32": torch.float32, "bf16": torch.bfloat16}
@@ -281,15 +281,9 @@ def main():
             cases += [("cross_entropy", sh) for sh in (CE_QUICK if args.quick else CE_SHAPES)]
         cases += [(k, PW_QUICK if args.quick else PW_N) for k in PW_KINDS if k in ops]
         for op, size in cases:
-            try:
-                if op == "cross_entropy":
-                    bench.cross_entropy(dtype, *size)
-                else:
-                    bench.pointwise(op, dtype, size)
-            except (AssertionError, RuntimeError) as e:
-                bench.failures.append(f"{op} {dtype} {size}: {e}")
-                print(f"FAILED {bench.failures[-1]}", file=sys.stderr, flush=True)
-                torch.cuda.synchronize()
+            run = (lambda: bench.cross_entropy(dtype, *size)) if op == "cross_entropy" else \
+                (lambda: bench.pointwise(op, dtype, size))
+            attempt(bench.failures, f"{op} {dtype} {size}", run)
     brc.lib.brc_context_destroy(ctx)
     doc = results_doc(copy_gbps, bench.rows, ("CUDA events around back-to-back launches after warm-ups, median of repeats, per launch; gbps = "
                  "bytes the op must move (inputs read once, outputs written once, targets and saved lse included) / "
@@ -297,9 +291,7 @@ def main():
                  "what PyTorch call was timed; reductions are mean"))
     write_results(args.out, doc)
     print_table(doc)
-    if bench.failures:
-        print(f"{len(bench.failures)} case(s) failed:", *bench.failures, sep="\n  ", file=sys.stderr)
-        sys.exit(1)
+    exit_if_failed(bench.failures)
 
 
 if __name__ == "__main__":

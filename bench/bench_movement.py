@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_elementwise import (TensorDesc, Lib, time_us, WARMUP, REPS, REPEATS, copy_bandwidth,  # noqa: E402
-                               first_working, results_doc, write_results)
+                               first_working, results_doc, write_results, attempt, exit_if_failed)
 
 BRC_DTYPE = {torch.float32: 0, torch.float64: 1, torch.float16: 2, torch.bfloat16: 3, torch.uint8: 7,
              torch.int32: 9, torch.int64: 10}
@@ -298,12 +298,7 @@ def main():
         if only and op not in only:
             continue
         for dtype in dtypes:
-            try:
-                bench.run_case(op, dtype, shape)
-            except (AssertionError, RuntimeError) as e:
-                bench.failures.append(f"{op} {NAMES[dtype]} {shape}: {e}")
-                print(f"FAILED {bench.failures[-1]}", file=sys.stderr, flush=True)
-                torch.cuda.synchronize()
+            attempt(bench.failures, f"{op} {NAMES[dtype]} {shape}", lambda: bench.run_case(op, dtype, shape))
     brc.lib.brc_context_destroy(ctx)
     doc = results_doc(copy_gbps, bench.rows, (
         f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of {REPEATS} repeats, per launch; "
@@ -313,9 +308,7 @@ def main():
     if args.out:
         write_results(args.out, doc)
     print_table(doc)
-    if bench.failures:
-        print(f"{len(bench.failures)} case(s) failed:", *bench.failures, sep="\n  ", file=sys.stderr)
-        sys.exit(1)
+    exit_if_failed(bench.failures)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_elementwise import (TensorDesc, Lib, time_us, WARMUP, REPS, REPEATS, copy_bandwidth,  # noqa: E402
-                               first_working, results_doc, write_results)
+                               first_working, results_doc, write_results, attempt, exit_if_failed)
 
 BRC_DTYPE = {"f32": 0, "bf16": 3, "u8": 7, "bool": 12}
 TORCH_DTYPE = {"f32": torch.float32, "bf16": torch.bfloat16}
@@ -237,21 +237,11 @@ def main():
     for op in args.ops.split(","):
         if op == "multinomial":
             for R, C, ns in MULTINOMIAL:
-                try:
-                    bench.multinomial(R, C, ns)
-                except (AssertionError, RuntimeError) as e:
-                    bench.failures.append(f"multinomial {R}x{C} ns {ns}: {e}")
-                    print(f"FAILED {bench.failures[-1]}", file=sys.stderr, flush=True)
-                    torch.cuda.synchronize()
+                attempt(bench.failures, f"multinomial {R}x{C} ns {ns}", lambda: bench.multinomial(R, C, ns))
             continue
         for dtype in args.dtypes.split(","):
             for n in (QUICK if args.quick else SIZES):
-                try:
-                    bench.run_case(op, dtype, n)
-                except (AssertionError, RuntimeError) as e:
-                    bench.failures.append(f"{op} {dtype} {n}: {e}")
-                    print(f"FAILED {bench.failures[-1]}", file=sys.stderr, flush=True)
-                    torch.cuda.synchronize()
+                attempt(bench.failures, f"{op} {dtype} {n}", lambda: bench.run_case(op, dtype, n))
     brc.lib.brc_context_destroy(ctx)
     doc = results_doc(copy_gbps, bench.rows, (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of "
                       f"{REPEATS} repeats, per launch; gbps = bytes the op must move / ours_us; pct_copy = gbps / "
@@ -261,9 +251,7 @@ def main():
     for r in doc["rows"]:
         print(f"{r['op']:<16} {r['direction']:<4} {r['dtype']:<5} {str(r['shape']):>18} {r['ours_us']:9.1f} "
               f"{r['torch_us']:9.1f} {r['gbps']:7.1f} {r['pct_copy']:6.1f}% {r['ratio_vs_torch']:6.2f}x")
-    if bench.failures:
-        print(f"{len(bench.failures)} case(s) failed:", *bench.failures, sep="\n  ", file=sys.stderr)
-        sys.exit(1)
+    exit_if_failed(bench.failures)
 
 
 if __name__ == "__main__":

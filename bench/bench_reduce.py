@@ -24,7 +24,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_elementwise import (TensorDesc, Lib, time_us, WARMUP, REPS, REPEATS,  # noqa: E402
-                               copy_bandwidth, first_working, rel_l2_of as rel_l2, results_doc, write_results)  # shared ctypes layouts, library wrapper and timing
+                               copy_bandwidth, first_working, rel_l2_of as rel_l2, results_doc, write_results,
+                               attempt, exit_if_failed)  # shared ctypes layouts, library wrapper and timing
 
 BRC_DTYPE = {"f32": 0, "f64": 1, "f16": 2, "bf16": 3, "i64": 10}
 TORCH_DTYPE = {"f32": torch.float32, "bf16": torch.bfloat16}
@@ -251,21 +252,11 @@ def main():
     for op in args.ops.split(","):
         for dtype in args.dtypes.split(","):
             for sh in shapes:
-                try:
-                    bench.forward(op, dtype, sh)
-                except (AssertionError, RuntimeError) as e:
-                    bench.failures.append(f"{op} {dtype} {sh}: {e}")
-                    print(f"FAILED {bench.failures[-1]}", file=sys.stderr, flush=True)
-                    torch.cuda.synchronize()
+                attempt(bench.failures, f"{op} {dtype} {sh}", lambda: bench.forward(op, dtype, sh))
     if not (args.quick or args.no_backward):
         for op in BWD_OPS:
             for dtype in args.dtypes.split(","):
-                try:
-                    bench.backward(op, dtype, *BWD_SHAPE)
-                except (AssertionError, RuntimeError) as e:
-                    bench.failures.append(f"{op} bwd {dtype}: {e}")
-                    print(f"FAILED {bench.failures[-1]}", file=sys.stderr, flush=True)
-                    torch.cuda.synchronize()
+                attempt(bench.failures, f"{op} bwd {dtype}", lambda: bench.backward(op, dtype, *BWD_SHAPE))
     brc.lib.brc_context_destroy(ctx)
     doc = results_doc(copy_gbps, bench.rows, (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of {REPEATS} repeats, per "
                  "launch; gbps = bytes the op must move (input read once, output written once; backward: x or dy "
@@ -274,9 +265,7 @@ def main():
     if args.out:
         write_results(args.out, doc)
     print_table(doc)
-    if bench.failures:
-        print(f"{len(bench.failures)} case(s) failed:", *bench.failures, sep="\n  ", file=sys.stderr)
-        sys.exit(1)
+    exit_if_failed(bench.failures)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_elementwise import (TensorDesc, ContextOpts, Lib, time_us, WARMUP, REPS, REPEATS,  # noqa: E402
-                               copy_bandwidth, first_working, rel_l2_of, results_doc, write_results)  # shared ctypes layouts, library wrapper and timing
+                               copy_bandwidth, first_working, rel_l2_of, results_doc, write_results, attempt, exit_if_failed)  # shared ctypes layouts, library wrapper and timing
 
 BRC_DTYPE = {"f32": 0, "f64": 1, "f16": 2, "bf16": 3}
 TORCH_DTYPE = {"f32": torch.float32, "bf16": torch.bfloat16}
@@ -289,12 +289,7 @@ def main():
     for op in args.ops.split(","):
         for dtype in args.dtypes.split(","):
             for R, C in (tuple(int(v) for v in sh.split("x")) for sh in args.shapes.split(",")):
-                try:
-                    bench.run_shape(op, dtype, R, C)
-                except (AssertionError, RuntimeError) as e:
-                    bench.failures.append(f"{op} {dtype} {R}x{C}: {e}")
-                    print(f"FAILED {bench.failures[-1]}", file=sys.stderr, flush=True)
-                    torch.cuda.synchronize()
+                attempt(bench.failures, f"{op} {dtype} {R}x{C}", lambda: bench.run_shape(op, dtype, R, C))
     brc.lib.brc_context_destroy(ctx)
     doc = results_doc(copy_gbps, bench.rows, (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of {REPEATS} repeats, per "
                  "launch; gbps = bytes the op must move (inputs read once, outputs written once, weight/bias/"
@@ -302,9 +297,7 @@ def main():
                  "each row's note says what PyTorch call was timed"))
     write_results(args.out, doc)
     print_table(doc)
-    if bench.failures:
-        print(f"{len(bench.failures)} case(s) failed:", *bench.failures, sep="\n  ", file=sys.stderr)
-        sys.exit(1)
+    exit_if_failed(bench.failures)
 
 
 if __name__ == "__main__":

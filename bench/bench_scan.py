@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_elementwise import (TensorDesc, Lib, time_us, WARMUP, REPS, REPEATS, copy_bandwidth,  # noqa: E402
-                               first_working, rel_l2_of as rel_l2, results_doc, write_results)
+                               first_working, rel_l2_of as rel_l2, results_doc, write_results, attempt, exit_if_failed)
 
 BRC_DTYPE = {"f32": 0, "bf16": 3, "i64": 10}
 TORCH_DTYPE = {"f32": torch.float32, "bf16": torch.bfloat16}
@@ -220,12 +220,7 @@ def main():
     for op in args.ops.split(","):
         for dtype in args.dtypes.split(","):
             for (R, C), dim in (QUICK if args.quick else CASES):
-                try:
-                    bench.run_case(op, dtype, R, C, dim)
-                except (AssertionError, RuntimeError) as e:
-                    bench.failures.append(f"{op} {dtype} {R}x{C} dim {dim}: {e}")
-                    print(f"FAILED {bench.failures[-1]}", file=sys.stderr, flush=True)
-                    torch.cuda.synchronize()
+                attempt(bench.failures, f"{op} {dtype} {R}x{C} dim {dim}", lambda: bench.run_case(op, dtype, R, C, dim))
     brc.lib.brc_context_destroy(ctx)
     doc = results_doc(copy_gbps, bench.rows, (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of {REPEATS} repeats, per "
                  "launch; gbps = bytes the op must move (input read once, outputs written once; cummax counts its "
@@ -234,9 +229,7 @@ def main():
     if args.out:
         write_results(args.out, doc)
     print_table(doc)
-    if bench.failures:
-        print(f"{len(bench.failures)} case(s) failed:", *bench.failures, sep="\n  ", file=sys.stderr)
-        sys.exit(1)
+    exit_if_failed(bench.failures)
 
 
 if __name__ == "__main__":

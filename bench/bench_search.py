@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_elementwise import (TensorDesc, Lib, time_us, WARMUP, REPS, REPEATS, copy_bandwidth,  # noqa: E402
-                               rel_l2_of, results_doc, write_results)
+                               rel_l2_of, results_doc, write_results, attempt, exit_if_failed)
 
 BRC_DTYPE = {"f32": 0, "f64": 1, "i32": 9, "i64": 10}
 KIND = {"searchsorted": 0, "bucketize": 1, "histc": 2, "histogram": 3, "bincount": 4}
@@ -126,14 +126,6 @@ def main():
     b = Bench(brc, ctx, copy_gbps)
     g = torch.Generator(device="cuda").manual_seed(5)
 
-    def attempt(name, fn):
-        try:
-            fn()
-        except (AssertionError, RuntimeError) as e:
-            b.failures.append(f"{name}: {e}")
-            print(f"FAILED {b.failures[-1]}", file=sys.stderr, flush=True)
-            torch.cuda.synchronize()
-
     # searchsorted / bucketize
     n, K = 1 << 24, 1 << 16
     bounds = torch.sort(torch.rand(K, device="cuda", generator=g) * 2 - 1).values
@@ -151,8 +143,8 @@ def main():
                 "torch.bucketize(v, b, right=True, out=out)"
         b.case(kind, [n, K], "f32", d, n * (4 + 8), (bounds, vals, None), out, exact(want, kind), tf, note)
 
-    attempt("searchsorted", lambda: ss("searchsorted", 0))
-    attempt("bucketize", lambda: ss("bucketize", 1))
+    attempt(b.failures, "searchsorted", lambda: ss("searchsorted", 0))
+    attempt(b.failures, "bucketize", lambda: ss("bucketize", 1))
     del vals, out
     torch.cuda.empty_cache()
 
@@ -172,7 +164,7 @@ def main():
                     raise AssertionError(f"histc {bins}: counts differ from torch's by {diff}")
             b.case("histc", [n, bins], "f32", d, n * 4, (None, x, None), y, check,
                    lambda: torch.histc(x, bins=bins, min=-3, max=3), "torch.histc(x, bins, -3, 3)")
-        attempt(f"histc {bins}", hc)
+        attempt(b.failures, f"histc {bins}", hc)
     del x
     torch.cuda.empty_cache()
 
@@ -202,8 +194,8 @@ def main():
             b.case("bincount", [n, L], "i32", d, n * 4, (None, xi, None), y, exact(want, "bincount"),
                    lambda: torch.bincount(xi, minlength=L), "torch.bincount(x, minlength=1000)")
 
-    attempt("bincount", lambda: bc(False))
-    attempt("bincount weighted", lambda: bc(True))
+    attempt(b.failures, "bincount", lambda: bc(False))
+    attempt(b.failures, "bincount weighted", lambda: bc(True))
 
     brc.lib.brc_context_destroy(ctx)
     doc = results_doc(copy_gbps, b.rows, (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of "
@@ -214,9 +206,7 @@ def main():
     for r in doc["rows"]:
         print(f"{r['op']:<13} {str(r['shape']):<22} {r['dtype']:<8} {r['ours_us']:9.1f} {r['torch_us']:9.1f} "
               f"{r['gbps']:7.1f} {r['pct_copy']:6.1f}% {r['ratio_vs_torch']:6.2f}x")
-    if b.failures:
-        print(f"{len(b.failures)} case(s) failed:", *b.failures, sep="\n  ", file=sys.stderr)
-        sys.exit(1)
+    exit_if_failed(b.failures)
 
 
 if __name__ == "__main__":

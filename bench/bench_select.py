@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_elementwise import (TensorDesc, Lib, time_us, WARMUP, REPS, REPEATS, copy_bandwidth,  # noqa: E402
-                               first_working, results_doc, write_results)
+                               first_working, results_doc, write_results, attempt, exit_if_failed)
 
 TORCH_DTYPE = {"f32": torch.float32, "bf16": torch.bfloat16}
 BRC_DTYPE = {torch.float32: 0, torch.bfloat16: 3, torch.int32: 9, torch.int64: 10}
@@ -157,14 +157,8 @@ def main():
     bench = Bench(brc, ctx, copy_gbps)
     for op, shape, k in cases(args.quick):
         for dtype in args.dtypes.split(","):
-            try:
-                bench.run(op, dtype, shape, k)
-            except (AssertionError, RuntimeError) as e:
-                bench.failures.append(f"{op} {dtype} {shape} k={k}: {e}")
-                print(f"FAILED {bench.failures[-1]}", file=sys.stderr, flush=True)
-                torch.cuda.synchronize()
-            finally:
-                torch.cuda.empty_cache()
+            attempt(bench.failures, f"{op} {dtype} {shape} k={k}", lambda: bench.run(op, dtype, shape, k))
+            torch.cuda.empty_cache()
     brc.lib.brc_context_destroy(ctx)
     doc = results_doc(copy_gbps, bench.rows, (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of "
                       f"{REPEATS} repeats, per launch; gbps = bytes of x / ours_us; pct_copy = gbps / copy_gbps; "
@@ -174,9 +168,7 @@ def main():
     for r in doc["rows"]:
         print(f"{r['op']:<9} {r['dtype']:<5} {str(r['shape']):<16} k={str(r['k']):<5} {r['ours_us']:9.1f} "
               f"{r['torch_us']:9.1f} {r['ratio_vs_torch']:6.2f}x {r['gbps']:7.1f} {r['pct_copy']:6.1f}%")
-    if bench.failures:
-        print(f"{len(bench.failures)} case(s) failed:", *bench.failures, sep="\n  ", file=sys.stderr)
-        sys.exit(1)
+    exit_if_failed(bench.failures)
 
 
 if __name__ == "__main__":

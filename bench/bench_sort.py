@@ -26,7 +26,8 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_elementwise import TensorDesc, Lib, copy_bandwidth, results_doc, write_results  # noqa: E402
+from bench_elementwise import (TensorDesc, Lib, copy_bandwidth, results_doc, write_results, attempt,  # noqa: E402
+                               exit_if_failed)
 
 BRC_DTYPE = {"f32": 0, "bf16": 3, "i32": 9, "i64": 10}
 TORCH_DTYPE = {"f32": torch.float32, "bf16": torch.bfloat16, "i32": torch.int32}
@@ -247,12 +248,7 @@ def main():
     if args.cases:
         cases = [cases[int(i)] for i in args.cases.split(",")]
     for op, dtype, R, C in cases:
-        try:
-            rows.append(run_case(brc, ctx, stream, op, dtype, R, C))
-        except (AssertionError, RuntimeError) as e:
-            failures.append(str(e))
-            print(f"FAILED {e}", file=sys.stderr, flush=True)
-            torch.cuda.synchronize()
+        attempt(failures, None, lambda: rows.append(run_case(brc, ctx, stream, op, dtype, R, C)))
     brc.lib.brc_context_destroy(ctx)
     doc = results_doc(copy_gbps, rows, "CUDA events around back-to-back launches (20; 3 for 2^28 keys) after 2 "
                       "warm-ups, median of 5 repeats, per launch; keys_per_s = keys / ours_us; ratio_vs_torch = "
@@ -264,9 +260,7 @@ def main():
         shape = "x".join(str(v) for v in r["shape"])
         print(f"{r['op']:<8} {r['dtype']:<5} {shape:>17} {r['ours_us']:10.1f} "
               f"{r['torch_us']:10.1f} {r['keys_per_s'] / 1e9:6.2f} Gkeys/s  x{r['ratio_vs_torch']:.2f}")
-    if failures:
-        print(f"{len(failures)} case(s) failed:", *failures, sep="\n  ", file=sys.stderr)
-        sys.exit(1)
+    exit_if_failed(failures)
 
 
 if __name__ == "__main__":
