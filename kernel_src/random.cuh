@@ -94,100 +94,98 @@ __device__ __forceinline__ void random_block(const rnd_args& a, i64 b, u64 seed,
     typedef typename K::T T;
     typedef typename io<T>::C C;
     enum { PER = K::PER, OP = K::OP };
-    {
-        const i64 i0 = b * PER;
-        const int cnt = a.n - i0 < PER ? (int)(a.n - i0) : PER;
-        const bool vecok = K::CONTIG && a.aligned && cnt == PER;
-        u32 w[4] = {0u, 0u, 0u, 0u};
-        if constexpr (OP != 4) philox(offset + (u64)b, seed, w);
-        T out[PER];
-        u8 keep[PER];
-        if constexpr (OP == 0) {  // uniform
-            const C lo = (C)a.a, hi = (C)a.b, range = (C)a.scale;
+    const i64 i0 = b * PER;
+    const int cnt = a.n - i0 < PER ? (int)(a.n - i0) : PER;
+    const bool vecok = K::CONTIG && a.aligned && cnt == PER;
+    u32 w[4] = {0u, 0u, 0u, 0u};
+    if constexpr (OP != 4) philox(offset + (u64)b, seed, w);
+    T out[PER];
+    u8 keep[PER];
+    if constexpr (OP == 0) {  // uniform
+        const C lo = (C)a.a, hi = (C)a.b, range = (C)a.scale;
 #pragma unroll
-            for (int j = 0; j < PER; j++) {
-                C u;
-                if constexpr (sizeof(C) == 8) u = (C)u53(w[(2 * j) & 3], w[(2 * j + 1) & 3]);
-                else u = (C)u24(w[j]);
-                T v = io<T>::store(mul_add_rn(range, u, lo));
-                if (!(io<T>::load(v) < hi)) v = io<T>::store(lo);
-                out[j] = v;
-            }
-        } else if constexpr (OP == 1) {  // normal: Box-Muller on pairs of lanes
-            const C mean = (C)a.a, sd = (C)a.b;
-#pragma unroll
-            for (int j = 0; j < PER; j += 2) {
-                C u1, u2;
-                if constexpr (sizeof(C) == 8) u1 = (C)u53p(w[0], w[1]), u2 = (C)u53(w[2], w[3]);
-                else u1 = (C)u24p(w[j]), u2 = (C)u24(w[j + 1]);
-                const C r = sqrt_(C(-2) * log_(u1));
-                C s, c;
-                sincospi_(C(2) * u2, &s, &c);
-                out[j] = io<T>::store(mul_add_rn(sd, r * c, mean));
-                out[j + 1] = io<T>::store(mul_add_rn(sd, r * s, mean));
-            }
-        } else if constexpr (OP == 2) {  // bernoulli
-#pragma unroll
-            for (int j = 0; j < PER; j++) {
-                double p = a.a;
-                if (K::USEP && j < cnt) {
-                    const i64 i = i0 + j;
-                    const i64 po = K::CONTIG ? i : rnd_off(a, 2, i);
-                    p = (double)io<typename K::PT>::load(static_cast<const typename K::PT*>(a.p)[po]);
-                }
-                const bool one = (double)w[j] * 2.3283064365386963e-10 < p;
-                out[j] = io<T>::store(convert<C>(one ? 1 : 0));
-            }
-        } else {  // dropout (3) and its backward (4): read x / dy
-            const C scale = (C)a.scale;
-            T xv[PER];
-            if (vecok) {
-                const vec<T, PER> v = *reinterpret_cast<const vec<T, PER>*>(static_cast<const T*>(a.x) + i0);
-#pragma unroll
-                for (int j = 0; j < PER; j++) xv[j] = v.v[j];
-                if constexpr (OP == 4) {
-                    const vec<u8, PER> m = *reinterpret_cast<const vec<u8, PER>*>(static_cast<const u8*>(a.mask) + i0);
-#pragma unroll
-                    for (int j = 0; j < PER; j++) keep[j] = m.v[j] != 0;
-                }
-            } else {
-#pragma unroll
-                for (int j = 0; j < PER; j++) {
-                    xv[j] = T();
-                    keep[j] = 0;
-                    if (j < cnt) {
-                        const i64 i = i0 + j;
-                        xv[j] = static_cast<const T*>(a.x)[K::CONTIG ? i : rnd_off(a, 1, i)];
-                        if constexpr (OP == 4) keep[j] = static_cast<const u8*>(a.mask)[K::CONTIG ? i : rnd_off(a, 3, i)] != 0;
-                    }
-                }
-            }
-#pragma unroll
-            for (int j = 0; j < PER; j++) {
-                if constexpr (OP == 3) keep[j] = (double)w[j] * 2.3283064365386963e-10 >= a.a;
-                out[j] = io<T>::store(keep[j] ? io<T>::load(xv[j]) * scale : C(0));
-            }
+        for (int j = 0; j < PER; j++) {
+            C u;
+            if constexpr (sizeof(C) == 8) u = (C)u53(w[(2 * j) & 3], w[(2 * j + 1) & 3]);
+            else u = (C)u24(w[j]);
+            T v = io<T>::store(mul_add_rn(range, u, lo));
+            if (!(io<T>::load(v) < hi)) v = io<T>::store(lo);
+            out[j] = v;
         }
-        // Stores: y, and the mask for dropout.
+    } else if constexpr (OP == 1) {  // normal: Box-Muller on pairs of lanes
+        const C mean = (C)a.a, sd = (C)a.b;
+#pragma unroll
+        for (int j = 0; j < PER; j += 2) {
+            C u1, u2;
+            if constexpr (sizeof(C) == 8) u1 = (C)u53p(w[0], w[1]), u2 = (C)u53(w[2], w[3]);
+            else u1 = (C)u24p(w[j]), u2 = (C)u24(w[j + 1]);
+            const C r = sqrt_(C(-2) * log_(u1));
+            C s, c;
+            sincospi_(C(2) * u2, &s, &c);
+            out[j] = io<T>::store(mul_add_rn(sd, r * c, mean));
+            out[j + 1] = io<T>::store(mul_add_rn(sd, r * s, mean));
+        }
+    } else if constexpr (OP == 2) {  // bernoulli
+#pragma unroll
+        for (int j = 0; j < PER; j++) {
+            double p = a.a;
+            if (K::USEP && j < cnt) {
+                const i64 i = i0 + j;
+                const i64 po = K::CONTIG ? i : rnd_off(a, 2, i);
+                p = (double)io<typename K::PT>::load(static_cast<const typename K::PT*>(a.p)[po]);
+            }
+            const bool one = (double)w[j] * 2.3283064365386963e-10 < p;
+            out[j] = io<T>::store(convert<C>(one ? 1 : 0));
+        }
+    } else {  // dropout (3) and its backward (4): read x / dy
+        const C scale = (C)a.scale;
+        T xv[PER];
         if (vecok) {
-            vec<T, PER> v;
+            const vec<T, PER> v = *reinterpret_cast<const vec<T, PER>*>(static_cast<const T*>(a.x) + i0);
 #pragma unroll
-            for (int j = 0; j < PER; j++) v.v[j] = out[j];
-            *reinterpret_cast<vec<T, PER>*>(static_cast<T*>(a.y) + i0) = v;
-            if constexpr (OP == 3) {
-                vec<u8, PER> m;
+            for (int j = 0; j < PER; j++) xv[j] = v.v[j];
+            if constexpr (OP == 4) {
+                const vec<u8, PER> m = *reinterpret_cast<const vec<u8, PER>*>(static_cast<const u8*>(a.mask) + i0);
 #pragma unroll
-                for (int j = 0; j < PER; j++) m.v[j] = keep[j];
-                *reinterpret_cast<vec<u8, PER>*>(static_cast<u8*>(a.mask) + i0) = m;
+                for (int j = 0; j < PER; j++) keep[j] = m.v[j] != 0;
             }
         } else {
 #pragma unroll
             for (int j = 0; j < PER; j++) {
-                if (j >= cnt) break;
-                const i64 i = i0 + j;
-                static_cast<T*>(a.y)[K::CONTIG ? i : rnd_off(a, 0, i)] = out[j];
-                if constexpr (OP == 3) static_cast<u8*>(a.mask)[K::CONTIG ? i : rnd_off(a, 3, i)] = keep[j];
+                xv[j] = T();
+                keep[j] = 0;
+                if (j < cnt) {
+                    const i64 i = i0 + j;
+                    xv[j] = static_cast<const T*>(a.x)[K::CONTIG ? i : rnd_off(a, 1, i)];
+                    if constexpr (OP == 4) keep[j] = static_cast<const u8*>(a.mask)[K::CONTIG ? i : rnd_off(a, 3, i)] != 0;
+                }
             }
+        }
+#pragma unroll
+        for (int j = 0; j < PER; j++) {
+            if constexpr (OP == 3) keep[j] = (double)w[j] * 2.3283064365386963e-10 >= a.a;
+            out[j] = io<T>::store(keep[j] ? io<T>::load(xv[j]) * scale : C(0));
+        }
+    }
+    // Stores: y, and the mask for dropout.
+    if (vecok) {
+        vec<T, PER> v;
+#pragma unroll
+        for (int j = 0; j < PER; j++) v.v[j] = out[j];
+        *reinterpret_cast<vec<T, PER>*>(static_cast<T*>(a.y) + i0) = v;
+        if constexpr (OP == 3) {
+            vec<u8, PER> m;
+#pragma unroll
+            for (int j = 0; j < PER; j++) m.v[j] = keep[j];
+            *reinterpret_cast<vec<u8, PER>*>(static_cast<u8*>(a.mask) + i0) = m;
+        }
+    } else {
+#pragma unroll
+        for (int j = 0; j < PER; j++) {
+            if (j >= cnt) break;
+            const i64 i = i0 + j;
+            static_cast<T*>(a.y)[K::CONTIG ? i : rnd_off(a, 0, i)] = out[j];
+            if constexpr (OP == 3) static_cast<u8*>(a.mask)[K::CONTIG ? i : rnd_off(a, 3, i)] = keep[j];
         }
     }
 }
