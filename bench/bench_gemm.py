@@ -163,17 +163,18 @@ def bench_large(brc, ctx, rows, shapes, dtypes):
             g = Gemm(brc, ctx, a, b, d)
             g.run(a, b, d)
             err = check(f"matmul {M}x{N}x{K}", d, a.double() @ b.double(), dtype)
-            heur = Gemm(brc, ctx, a, b, d, autotune=-1)
-            ours, theirs, heur_us = paired(lambda: g.run(a, b, d), lambda: torch.matmul(a, b),
-                                           lambda: heur.run(a, b, d))
-            heur.destroy()
+            tuned = Gemm(brc, ctx, a, b, d, autotune=1)
+            ours, theirs, tuned_us = paired(lambda: g.run(a, b, d), lambda: torch.matmul(a, b),
+                                            lambda: tuned.run(a, b, d))
+            tuned_sku = tuned.sku
+            tuned.destroy()
             flops = 2.0 * M * N * K
             rows.append({"op": "matmul", "shape": [M, N, K], "dtype": dtype, "direction": "fwd", "ours_us": ours,
                          "torch_us": theirs, "tflops": flops / ours / 1e6, "torch_tflops": flops / theirs / 1e6,
                          "ratio_vs_torch": theirs / ours, "rel_l2": err, "sku": g.sku,
-                         "heuristic_us": heur_us, "torch_fn": "torch.matmul"})
+                         "tuned_us": tuned_us, "tuned_sku": tuned_sku, "torch_fn": "torch.matmul"})
             print(f"matmul {dtype} {M}x{N}x{K}: ours {ours:.1f} us torch {theirs:.1f} us "
-                  f"({theirs / ours:.3f}x) heuristic-only {heur_us:.1f} us {g.sku}", file=sys.stderr, flush=True)
+                  f"({theirs / ours:.3f}x) autotune=1 {tuned_us:.1f} us {g.sku}", file=sys.stderr, flush=True)
             g.destroy()
             del a, b, d
             torch.cuda.empty_cache()
@@ -269,6 +270,8 @@ def main():
     ap.add_argument("--lib", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--quick", action="store_true", help="small shapes only (a smoke run)")
+    ap.add_argument("--decode-only", action="store_true", help="only the decode (GEMV) shapes")
+    ap.add_argument("--decode-n", type=int, default=0, help="only the decode shapes of this N (with --decode-only)")
     args = ap.parse_args()
     torch.cuda.init()
     torch.empty(1, device="cuda")
@@ -281,17 +284,19 @@ def main():
     large = [(1024, 1024, 1024)] if args.quick else [(8192, 8192, 8192), (4096, 4096, 4096), (4096, 14336, 4096)]
     decode = [(1, 4096, 4096), (8, 4096, 4096)] if args.quick else \
         [(m, 4096, n) for n in (4096, 14336) for m in (1, 2, 4, 8, 16)] + [(1, 14336, 4096), (8, 14336, 4096)]
+    if args.decode_n:
+        decode = [c for c in decode if c[2] == args.decode_n]
     steps = [lambda: bench_large(brc, ctx, rows, large, ["bf16", "f16"]),
              lambda: bench_linear(brc, ctx, rows, *(large[-1]), "bf16"),
              lambda: bench_fp8(brc, ctx, rows, large[:1] + large[-1:]),
              lambda: bench_decode(brc, ctx, rows, copy_gbps, decode, ["bf16", "f16"])]
-    for step in steps:
+    for step in steps[-1:] if args.decode_only else steps:
         attempt(failures, None, step)
     brc.lib.brc_context_destroy(ctx)
     doc = results_doc(copy_gbps, rows, (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of "
                                         f"{REPEATS} repeats; tflops = 2MNK / time; decode gbps = weight + x + y "
-                                        "bytes / time, weights rotated beyond L2; lib_us = our cuBLASLt plan; heuristic_us = "
-                                        "ours with prefs.autotune = -1 (cuBLASLt's first choice); large shapes: "
+                                        "bytes / time, weights rotated beyond L2; lib_us = our cuBLASLt plan; ours = the default plan "
+                                        "(cuBLASLt's first choice), tuned_us = ours with prefs.autotune = 1; large shapes: "
                                         "median of 3 alternating timings"))
     write_results(args.out, doc)
     for r in rows:

@@ -212,9 +212,8 @@ typedef struct brc_plan_prefs {
     int vector_width;
     /* GEMM (added in 0.2.0; a caller compiled against 0.1 gets the defaults): allow_tf32 = 1
      * lets f32 GEMMs use TF32 tensor cores (default IEEE f32); autotune = 1 times cuBLASLt's
-     * candidate algorithms at plan time instead of taking its heuristic's first, -1 never does,
-     * 0 (default) does for problems of 2^36 flops and more; max_workspace bounds the workspace a
-     * plan may ask for (0: 32 MiB). */
+     * candidate algorithms at plan time instead of taking its heuristic's first, 0 (default)
+     * and -1 do not; max_workspace bounds the workspace a plan may ask for (0: 32 MiB). */
     int allow_tf32;
     int autotune;
     size_t max_workspace;

@@ -29,17 +29,18 @@
  *
  * Selection (plan time, never at run):
  *  - cuBLASLt ("library:cublaslt<...>"): its heuristic picks the algorithm within the workspace
- *    limit (prefs.max_workspace, default 32 MiB); a timed search of up to 8 candidates on
- *    scratch buffers replaces it for problems of 2^36 flops and more (4096^3 and up: measured up
- *    to 13% faster than the heuristic's first on the H100) or always with prefs.autotune = 1
- *    (-1: never). The choice is stored in the cache (table gemm_algos, keyed by
- *    the problem, the device and the cuBLASLt version) so the next process skips the search;
- *    a stored choice is re-checked with cublasLtMatmulAlgoCheck before use.
- *  - GEMV ("bespoke:gemv<...>"): f32, f16 or bf16 with M <= 8, A stored K-contiguous
- *    (row-major [M, K]) and B stored K-contiguous (B = W^T with W a row-major [N, K] weight, as
- *    F.linear has it), a row-major D, no batch, no aux: W is streamed once from memory, by
- *    tensor cores (mma.m16n8k16, halves with M >= 3) or FMAs (f32, M <= 2, K rows not 16-byte
- *    aligned). Chosen by default there (measured faster: bench/README.md);
+ *    limit (prefs.max_workspace, default 32 MiB); with prefs.autotune = 1 a timed search of up
+ *    to 8 candidates on random scratch data (each run for ~70 ms, so power-limited shapes are
+ *    ranked at their sustained clocks) replaces it when one beats it by more than 2%. The
+ *    choice is stored in the cache (table gemm_algos, keyed by the problem, the device and the
+ *    cuBLASLt version) so the next process skips the search; a stored choice is re-checked with
+ *    cublasLtMatmulAlgoCheck before use.
+ *  - GEMV ("bespoke:gemv<...>"): f32, f16 or bf16 with M <= 8 (halves: M <= 16), A stored
+ *    K-contiguous (row-major [M, K]) and B stored K-contiguous (B = W^T with W a row-major
+ *    [N, K] weight, as F.linear has it), a row-major D, no batch, no aux: W is streamed once
+ *    from memory, by tensor cores (mma.m16n8k16: halves with M >= 3, K and leading dimensions
+ *    multiples of 8) or FMAs (f32, halves at M <= 2, rows not 16-byte aligned; M <= 8). Chosen by
+ *    default there when N and K are at least 256 (measured faster: bench/README.md);
  *    prefs.backend = BRC_BACKEND_LIBRARY forces cuBLASLt, BRC_BACKEND_BESPOKE forces the GEMV
  *    (UNSUPPORTED where it does not apply).
  * Offline contexts validate, compile the GEMV's kernel and choose no cuBLASLt algorithm (that

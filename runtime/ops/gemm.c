@@ -13,7 +13,11 @@
 #include "../loader/lt.h"
 
 enum { PATH_LT, PATH_GEMV };
-enum { ALIGN_BIG = 256, GEMV_WARPS = 4, GEMV_UNROLL = 2, GEMV_MMA_UNROLL = 4, PTR_ALIGN = 16, WS_ALIGN = 256, TUNE_CANDIDATES = 8 };
+/* GEMV: the FMA kernel's warps a block and vectors in flight a row; the tensor-core kernel's
+ * 64-value chunks in flight a warp (its warps a block are chosen per shape: gemv_mma_shape). */
+enum { ALIGN_BIG = 256, GEMV_WARPS = 4, GEMV_UNROLL = 2, GEMV_MMA_UNROLL = 2, PTR_ALIGN = 16, WS_ALIGN = 256, TUNE_CANDIDATES = 8 };
+/* A tuned candidate must beat the heuristic's first by this fraction (bench: +-2% run to run). */
+#define TUNE_MARGIN 0.02
 static const size_t default_max_workspace = (size_t)32 << 20;
 
 static const char *const act_names[] = {"none", "relu", "gelu", "gelu_tanh"};
@@ -522,9 +526,10 @@ static brc_status algo_key(const brc_context *ctx, const gemm_impl *im, const ch
     return BRC_STATUS_OK;
 }
 
-/* Times one candidate on scratch buffers: the median of 5 timings of 5 runs each, in us. */
-static double time_candidate(cublasLtHandle_t h, gemm_impl *im, const cublasLtMatmulHeuristicResult_t *r,
-                             CUdeviceptr buf[4], CUdeviceptr ws, CUstream stream, CUevent ev[2]) {
+/* Times one candidate on scratch buffers, in us per run: `runs` runs between two events (0 when
+ * a run fails). */
+static double time_runs(cublasLtHandle_t h, gemm_impl *im, const cublasLtMatmulHeuristicResult_t *r,
+                        CUdeviceptr buf[4], CUdeviceptr ws, CUstream stream, CUevent ev[2], int runs) {
     const brc__lt_api *lt = brc__lt();
     const brc__cu_api *cu = brc__cu();
     lt_scalar alpha = scalar_of(im, 1), beta = scalar_of(im, 0);
@@ -532,27 +537,68 @@ static double time_candidate(cublasLtHandle_t h, gemm_impl *im, const cublasLtMa
     /* Scale pointers and the bias read a buffer of ones-ish bytes; aux writes into buf[3]. */
     void *any = (void *)(uintptr_t)buf[3];
     lt_ptrs scratch = {any, any, any, any, any, any};
-    if (set_ptrs(im, &md, &scratch) != CUBLAS_STATUS_SUCCESS) return INFINITY;
-    double t[5];
-    for (int rep = -1; rep < 5; rep++) {
-        cu->cuEventRecord(ev[0], stream);
-        for (int i = 0; i < 5; i++)
-            if (lt->cublasLtMatmul(h, &md, &alpha, (void *)buf[0], &im->la, (void *)buf[1], &im->lb, &beta,
-                                   (void *)buf[2], &im->lc, (void *)buf[2], &im->ld, &r->algo, (void *)ws,
-                                   r->workspaceSize, stream) != CUBLAS_STATUS_SUCCESS)
-                return INFINITY;
-        cu->cuEventRecord(ev[1], stream);
-        float ms = 0;
-        if (cu->cuEventSynchronize(ev[1]) != CUDA_SUCCESS || cu->cuEventElapsedTime(&ms, ev[0], ev[1]) != CUDA_SUCCESS)
-            return INFINITY;
-        if (rep >= 0) t[rep] = ms * 200.0; /* us per run */
+    if (set_ptrs(im, &md, &scratch) != CUBLAS_STATUS_SUCCESS) return 0;
+    cu->cuEventRecord(ev[0], stream);
+    for (int i = 0; i < runs; i++)
+        if (lt->cublasLtMatmul(h, &md, &alpha, (void *)buf[0], &im->la, (void *)buf[1], &im->lb, &beta,
+                               (void *)buf[2], &im->lc, (void *)buf[2], &im->ld, &r->algo, (void *)ws,
+                               r->workspaceSize, stream) != CUBLAS_STATUS_SUCCESS)
+            return 0;
+    cu->cuEventRecord(ev[1], stream);
+    float ms = 0;
+    if (cu->cuEventSynchronize(ev[1]) != CUDA_SUCCESS || cu->cuEventElapsedTime(&ms, ev[0], ev[1]) != CUDA_SUCCESS)
+        return 0;
+    return ms * 1000.0 / runs;
+}
+
+/* A candidate's sustained time: ~20 ms of runs to reach the clocks and power draw of a long run
+ * (a large GEMM is power-limited on the H100; a short burst runs at boost clocks and ranks the
+ * algorithms differently), then ~50 ms timed. INFINITY when it fails. */
+static double time_candidate(cublasLtHandle_t h, gemm_impl *im, const cublasLtMatmulHeuristicResult_t *r,
+                             CUdeviceptr buf[4], CUdeviceptr ws, CUstream stream, CUevent ev[2]) {
+    double one = time_runs(h, im, r, buf, ws, stream, ev, 1);
+    if (one <= 0) return INFINITY;
+    int warm = (int)fmin(2000, ceil(20000.0 / one)), timed = (int)fmin(5000, fmax(5, ceil(50000.0 / one)));
+    if (time_runs(h, im, r, buf, ws, stream, ev, warm) <= 0) return INFINITY;
+    double us = time_runs(h, im, r, buf, ws, stream, ev, timed);
+    return us > 0 ? us : INFINITY;
+}
+
+/* One element of scratch data in dtype t: sign and mantissa random, magnitude in [0.25, 1) for
+ * floats (so sums stay finite and no value is NaN), small integers for i8 / i32. Random bits
+ * matter: the tensor cores draw more power on them than on a constant pattern, and a GEMM near
+ * the power limit ranks its algorithms differently on the two. */
+static uint64_t scratch_value(brc_dtype t, uint64_t r) {
+    uint64_t s = r >> 63, e = (r >> 62) & 1, m = r;
+    switch (t) {
+    case BRC_F64: return s << 63 | (1021 + e) << 52 | (m & ((1ull << 52) - 1));
+    case BRC_F32: return s << 31 | (125 + e) << 23 | (m & ((1u << 23) - 1));
+    case BRC_F16: return s << 15 | (13 + e) << 10 | (m & 1023);
+    case BRC_BF16: return s << 15 | (125 + e) << 7 | (m & 127);
+    case BRC_FP8E4M3: return s << 7 | (5 + e) << 3 | (m & 7);
+    case BRC_FP8E5M2: return s << 7 | (13 + e) << 2 | (m & 3);
+    case BRC_I8: return (uint64_t)(uint8_t)(int8_t)((int)(m & 127) - 64);
+    default: return (uint64_t)(uint32_t)((int32_t)(m & 255) - 128);
     }
-    for (int i = 1; i < 5; i++)
-        for (int j = i; j > 0 && t[j] < t[j - 1]; j--) {
-            double x = t[j];
-            t[j] = t[j - 1], t[j - 1] = x;
-        }
-    return t[2];
+}
+
+/* Fills a scratch buffer with scratch_value's of dtype t, 1 MiB of host pattern at a time. */
+static CUresult fill_scratch(CUdeviceptr d, size_t bytes, brc_dtype t, uint64_t seed) {
+    enum { CHUNK = 1 << 20 };
+    unsigned char *h = malloc(CHUNK);
+    if (!h) return CUDA_ERROR_OUT_OF_MEMORY;
+    size_t es = brc_dtype_size(t) ? brc_dtype_size(t) : 1;
+    uint64_t x = seed;
+    for (size_t i = 0; i + es <= CHUNK; i += es) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        uint64_t v = scratch_value(t, x ^ x >> 29);
+        memcpy(h + i, &v, es); /* little-endian: the low bytes are the element */
+    }
+    CUresult r = CUDA_SUCCESS;
+    for (size_t off = 0; off < bytes && r == CUDA_SUCCESS; off += CHUNK)
+        r = brc__cu()->cuMemcpyHtoD(d + off, h, bytes - off < CHUNK ? bytes - off : CHUNK);
+    free(h);
+    return r;
 }
 
 /* Bytes a matrix spans (batch included). */
@@ -571,6 +617,7 @@ static brc_status autotune(const brc_context *ctx, cublasLtHandle_t h, gemm_impl
                        span(&p->d, p->batch, p->td, false) + span(&p->c, p->batch, p->tc, false) +
                            span(&p->aux, p->batch, p->td, p->act == BRC_GEMM_ACT_RELU),
                        0};
+    const brc_dtype dt[3] = {p->swapped ? p->tb : p->ta, p->swapped ? p->ta : p->tb, p->td};
     size_t extra = span(&p->aux, p->batch, p->td, p->act == BRC_GEMM_ACT_RELU) + (size_t)p->m * 8 * p->batch + 256;
     bytes[3] = extra;
     CUdeviceptr buf[4] = {0}, ws = 0;
@@ -582,8 +629,11 @@ static brc_status autotune(const brc_context *ctx, cublasLtHandle_t h, gemm_impl
     CUresult r = CUDA_SUCCESS;
     for (int i = 0; i < 4 && r == CUDA_SUCCESS; i++) {
         r = cu->cuMemAlloc(&buf[i], bytes[i]);
-        /* Bytes 0x3c: f16 1.06, bf16 0.0115, f32 0.0115, fp8 small normals; never zeros. */
-        if (r == CUDA_SUCCESS) r = cu->cuMemsetD8(buf[i], 0x3c, bytes[i]);
+        /* A', B' and D' (with C and aux) get random values of their dtypes; buf[3], read as
+         * bias and fp8 scales, bytes 0x3c (f32 0.0115, half and fp8 small normals). */
+        if (r == CUDA_SUCCESS)
+            r = i < 3 ? fill_scratch(buf[i], bytes[i], dt[i], 0x9e3779b97f4a7c15ull * (i + 1))
+                      : cu->cuMemsetD8(buf[i], 0x3c, bytes[i]);
     }
     if (r == CUDA_SUCCESS && max_ws) r = cu->cuMemAlloc(&ws, max_ws);
     if (r == CUDA_SUCCESS) r = cu->cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING);
@@ -592,12 +642,26 @@ static brc_status autotune(const brc_context *ctx, cublasLtHandle_t h, gemm_impl
     if (r != CUDA_SUCCESS) {
         st = brc__error(BRC_STATUS_CUDA_ERROR, "brc_gemm_plan: autotune scratch: %s (%s)", brc__cu_errname(r), desc);
     } else {
-        double best_us = INFINITY;
-        *best = 0;
+        /* Rounds over every candidate in turn, so clock and temperature drift fall on all of them
+         * alike; each candidate's median over the rounds. The heuristic's first stays unless
+         * another is faster by more than the run-to-run noise (TUNE_MARGIN). */
+        enum { ROUNDS = 3 };
+        double t[TUNE_CANDIDATES][ROUNDS];
+        for (int round = 0; round < ROUNDS; round++)
+            for (int i = 0; i < n; i++) t[i][round] = time_candidate(h, im, &cand[i], buf, ws, stream, ev);
+        double med[TUNE_CANDIDATES];
         for (int i = 0; i < n; i++) {
-            double us = time_candidate(h, im, &cand[i], buf, ws, stream, ev);
-            if (us < best_us) best_us = us, *best = i;
+            double *v = t[i];
+            for (int a = 1; a < ROUNDS; a++)
+                for (int b = a; b > 0 && v[b] < v[b - 1]; b--) {
+                    double x = v[b];
+                    v[b] = v[b - 1], v[b - 1] = x;
+                }
+            med[i] = v[ROUNDS / 2];
         }
+        *best = 0;
+        for (int i = 1; i < n; i++)
+            if (med[i] < med[*best] && med[i] < med[0] * (1.0 - TUNE_MARGIN)) *best = i;
     }
     if (stream) cu->cuStreamSynchronize(stream);
     for (int i = 0; i < 2; i++)
@@ -663,11 +727,51 @@ static brc_status lt_select(brc_context *ctx, gemm_impl *im, size_t max_ws, bool
 
 /* ---- GEMV ------------------------------------------------------------------------------------------------ */
 
+/* Whether the tensor-core GEMV takes the problem: halves in 16-byte vectors (K and both leading
+ * dimensions multiples of 8) on sm_80+ (an offline context's arch counts). */
+static bool gemv_mma_ok(const problem *p, int sm_major) {
+    return is_half(p->ta) && p->k % 8 == 0 && p->a.ld % 8 == 0 && p->b.ld % 8 == 0 && sm_major >= 8;
+}
+
+/* The smallest M the tensor-core kernel takes (halves below it take the FMA kernel). Tuning knob
+ * BARACUDA_GEMV_MMA_MIN_M (1..16; part of the kernel spec, so the cache keeps both). */
+/* A tuning override from the environment: its value when set and in [lo, hi], else dflt. */
+static int knob(const char *name, int lo, int hi, int dflt) {
+    const char *e = getenv(name);
+    if (!e || !*e) return dflt;
+    char *end;
+    long v = strtol(e, &end, 10);
+    return !*end && v >= lo && v <= hi ? (int)v : dflt;
+}
+static int64_t gemv_mma_min_m(void) { return knob("BARACUDA_GEMV_MMA_MIN_M", 1, 16, 3); }
+
+/* The tensor-core GEMV's block: KS warps split the K of one 16-row tile, and __launch_bounds__
+ * promises MINB blocks an SM, which caps the registers at what the kernel needs (80 with one mma
+ * n-tile, 104 with two; measured 80-88 and 108 unbounded). The largest KS of 8, 4, 2, 1 whose
+ * blocks all fit on the SMs at once is chosen: a second, partly filled wave of blocks leaves
+ * the memory system idle at the end (H100, bf16 M = 8, N = 14336, K = 4096: KS = 8 in 2.3 waves
+ * 46.5 us, KS = 2 in one wave 44.7 us; N = 4096: KS = 8 fits and is fastest, KS = 2 at
+ * K = 14336 57 us). Past one wave at KS = 1 (more than ~3300 tiles) KS = 1 stays. */
+static void gemv_mma_shape(const problem *p, int sms, int *ks, int *minb) {
+    const int64_t tiles = (p->m + 15) / 16;
+    const int regs = p->n > 8 ? 104 : 80;
+    for (int k = 8; k >= 1; k /= 2) {
+        int b = 65536 / (k * 32 * regs);
+        if (b > 64 / k) b = 64 / k;
+        if (b > 32) b = 32;
+        *ks = k, *minb = b;
+        if (tiles <= (int64_t)sms * b) return;
+    }
+}
+
+/* M up to 8 for every GEMV dtype; 16 for halves in 16-byte vectors (two mma n-tiles). */
+static int64_t gemv_max_m(const problem *p) { return gemv_mma_ok(p, 8) ? 16 : 8; }
+
 /* The GEMV serves: a floating dtype with f32 accumulation, D' = W X^T with W K-contiguous
  * (op(A') = A'^T) and X K-contiguous (op(B') = B'), n <= 8 columns of D', no batch, no aux. */
 static bool gemv_applies(const problem *p) {
-    return (p->ta == BRC_F32 || is_half(p->ta)) && p->td == p->ta && p->a.trans && !p->b.trans && p->n <= 8 &&
-           p->n >= 1 && p->batch == 1 && !p->use_aux && p->m >= 1 && p->k >= 1 &&
+    return (p->ta == BRC_F32 || is_half(p->ta)) && p->td == p->ta && p->a.trans && !p->b.trans &&
+           p->n <= gemv_max_m(p) && p->n >= 1 && p->batch == 1 && !p->use_aux && p->m >= 1 && p->k >= 1 &&
            (!p->use_bias || p->tbias == p->td || p->tbias == BRC_F32);
 }
 
@@ -687,10 +791,23 @@ static brc_status gemv_build(brc_context *ctx, gemm_impl *im, const char *desc, 
     if (p->a.ld % vec || p->b.ld % vec) vec = 1; /* the FMA kernel takes the K % vec tail itself */
     /* Halves with 16-byte rows and M >= 3 take the tensor-core kernel (16 rows a block, K split
      * over its warps); the FMA kernel serves f32, unaligned rows and M <= 2, where it streams W
-     * faster (H100: 90% of copy against 86% at N = 14336, bench/results/gemm.json). */
-    bool mma = is_half(p->ta) && vec == 8 && p->k % 8 == 0 && ctx->sm_major >= 8 && p->n >= 3;
+     * faster (H100, bf16 M = 1, N = 14336: 42.2 us against 43.7 for the tensor-core kernel). */
+    bool mma = gemv_mma_ok(p, ctx->sm_major) && p->n >= gemv_mma_min_m();
+    if (!mma && p->n > 8)
+        return brc__error(BRC_STATUS_UNSUPPORTED, "brc_gemm_plan: a GEMV of M = %lld > 8 needs the tensor-core "
+                          "kernel (f16/bf16, sm_80+, K and leading dimensions multiples of 8) (%s)",
+                          (long long)p->n, desc);
     int sms = ctx->sm_count > 0 ? ctx->sm_count : 132;
-    int rows = 16, unroll = GEMV_MMA_UNROLL;
+    int rows = 16, unroll = GEMV_MMA_UNROLL, warps = GEMV_WARPS, minb = 1, blk = 0, pf = 0;
+    if (mma) {
+        gemv_mma_shape(p, sms, &warps, &minb);
+        /* Tuning overrides (kernel spec, not descriptor: `warm` builds the defaults). */
+        if (getenv("BARACUDA_GEMV_KS")) warps = knob("BARACUDA_GEMV_KS", 1, 16, warps), minb = 1;
+        unroll = knob("BARACUDA_GEMV_U", 1, 8, unroll);
+        minb = knob("BARACUDA_GEMV_MINB", 1, 32, minb);
+        blk = knob("BARACUDA_GEMV_BLK", 0, 1, 1);
+    }
+    pf = knob("BARACUDA_GEMV_PF", 0, 1, mma ? 1 : 0);
     if (!mma) {
         /* Rows per warp: the most that still fills every SM once (an offline context assumes 132). */
         rows = 4;
@@ -701,26 +818,27 @@ static brc_status gemv_build(brc_context *ctx, gemm_impl *im, const char *desc, 
     brc__str snip = {0};
     brc__str_addf(&snip,
                   "struct brc_gemv {\n  typedef %s T;\n  typedef %s B;\n"
-                  "  enum { M = %d, VEC = %d, R = %d, U = %d, WARPS = %d, ACT = %d, HAS_BIAS = %d, HAS_C = %d };\n};\n"
-                  "__global__ void __launch_bounds__(%d)\n"
+                  "  enum { M = %d, VEC = %d, R = %d, U = %d, WARPS = %d, ACT = %d, HAS_BIAS = %d, HAS_C = %d, BLK = %d, "
+                  "PF = %d };\n};\n"
+                  "__global__ void __launch_bounds__(%d, %d)\n"
                   "brc_gemv_kernel(brc::gemv_args a) { brc::%s<brc_gemv>(a); }\n",
                   storage_type(p->ta), p->use_bias ? storage_type(p->tbias) : "float", (int)p->n, vec, rows, unroll,
-                  GEMV_WARPS, p->act, p->use_bias, p->use_c, GEMV_WARPS * 32, mma ? "gemv_mma_main" : "gemv_main");
+                  warps, p->act, p->use_bias, p->use_c, blk, pf, warps * 32, minb, mma ? "gemv_mma_main" : "gemv_main");
     brc_status st;
     if (snip.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "brc_gemm_plan: out of memory");
     } else {
         static const char *const sources[] = {"prelude.cuh", "gemv.cuh", NULL};
-        brc__kernel_req req = {.template_name = "gemv", .sources = sources, .nspec = 11,
-                               .spec = {p->ta, p->n, vec, rows, unroll, GEMV_WARPS, p->act, p->use_bias,
-                                        p->use_bias ? (int64_t)p->tbias : -1, p->use_c, mma},
+        brc__kernel_req req = {.template_name = "gemv", .sources = sources, .nspec = 14,
+                               .spec = {p->ta, p->n, vec, rows, unroll, warps, p->act, p->use_bias,
+                                        p->use_bias ? (int64_t)p->tbias : -1, p->use_c, mma, minb, blk, pf},
                                .snippet = snip.p, .name_expr = "brc_gemv_kernel", .descriptor = desc};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
         if (!st && ctx->device >= 0) st = brc__jit_function(ctx, k, &im->fn);
     }
     brc__str_free(&snip);
-    im->threads = GEMV_WARPS * 32;
+    im->threads = (unsigned)warps * 32;
     im->grid = mma ? (unsigned)((p->m + 15) / 16) : (unsigned)((p->m + GEMV_WARPS * rows - 1) / (GEMV_WARPS * rows));
     *vec_out = vec;
     *rows_out = rows;
@@ -742,12 +860,12 @@ static brc_status gemm_plan_impl(brc_context *ctx, const brc_gemm_desc *g, const
     if (!prefs) return st;
     problem p;
     if ((st = map_problem(ctx, g, &p))) return st;
-    /* autotune 0 (default): time the candidates only for problems big enough that a better
-     * algorithm pays for the search at once (>= 2^36 flops: 4096^3 and up; the choice is stored,
-     * so the search runs once per shape and device); 1: always; -1: never. */
-    double flops = 2.0 * (double)p.m * (double)p.n * (double)p.k * (double)p.batch;
+    /* autotune 1: time the candidates (the choice is stored, so the search runs once per shape and
+     * device); 0 (default) and -1: the heuristic's first, which is what PyTorch runs. A default
+     * search for large problems was tried: at 8192^3 its choice ran 3-5% slower in the benchmark
+     * than the heuristic's first (bench/results/gemm.json history, docs/gemm.md). */
     bool tf32 = prefs->allow_tf32 != 0 && p.ta == BRC_F32;
-    bool tune = prefs->autotune > 0 || (prefs->autotune == 0 && flops >= 68719476736.0);
+    bool tune = prefs->autotune > 0;
     size_t max_ws = prefs->max_workspace ? prefs->max_workspace : default_max_workspace;
     int path = PATH_LT;
     if (force_path >= 0) {
@@ -759,12 +877,13 @@ static brc_status gemm_plan_impl(brc_context *ctx, const brc_gemm_desc *g, const
     }
     if (path == PATH_GEMV && !gemv_applies(&p))
         return brc__error(BRC_STATUS_UNSUPPORTED,
-                          "brc_gemm_plan: the bespoke GEMV needs f32/f16/bf16 (D in that dtype), M <= 8, A row-major "
+                          "brc_gemm_plan: the bespoke GEMV needs f32/f16/bf16 (D in that dtype), M <= 8 (16 for halves "
+                          "with K and leading dimensions multiples of 8), A row-major "
                           "[M, K], B = W^T with W row-major [N, K], a row-major D, no batch and no aux");
     if (path == PATH_GEMV) tf32 = false, tune = false;
     if (path == PATH_LT && p.use_bias && p.tbias == BRC_F32 && is_half(p.td))
         return brc__error(BRC_STATUS_UNSUPPORTED,
-                          "brc_gemm_plan: cuBLASLt takes no f32 bias for a %s D (the bespoke GEMV does, at M <= 8)",
+                          "brc_gemm_plan: cuBLASLt takes no f32 bias for a %s D (the bespoke GEMV does, at M <= 16)",
                           mt(p.td));
     brc_plan *plan;
     if ((st = brc__plan_new(ctx, BRC__FAM_GEMM, &gemm_vt, sizeof(gemm_impl), &plan))) return st;
@@ -781,9 +900,9 @@ static brc_status gemm_plan_impl(brc_context *ctx, const brc_gemm_desc *g, const
         int vec = 0, rows = 0;
         bool mma = false;
         st = gemv_build(ctx, im, desc, &vec, &rows, &mma);
-        brc__str_addf(&sku, "bespoke:gemv<%s,m=%lld,vec=%d,%s,rows=%d,act=%s%s%s>@%s", mt(p.ta), (long long)p.n, vec,
-                      mma ? "mma" : "fma", rows, act_names[p.act], p.use_bias ? ",bias" : "", p.use_c ? ",c" : "",
-                      ctx->arch);
+        brc__str_addf(&sku, "bespoke:gemv<%s,m=%lld,vec=%d,%s,rows=%d,warps=%u,act=%s%s%s>@%s", mt(p.ta),
+                      (long long)p.n, vec, mma ? "mma" : "fma", rows, im->threads / 32, act_names[p.act],
+                      p.use_bias ? ",bias" : "", p.use_c ? ",c" : "", ctx->arch);
     } else {
         im->post_gelu = p.act == BRC_GEMM_ACT_GELU;
         const char *how = "offline";

@@ -79,6 +79,14 @@ static gcase cases[] = {
     {"gemv bf16 m5 bias gelu", BF, BF, BF, 5, 700, 520, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, BRC_GEMM_ACT_GELU, 1, 0, F32, BES, "gemv"},
     {"gemv f16 m2 C relu", F16, F16, F16, 2, 257, 4104, 1, 0, 1, 0, 0, 0, 8, 0, 1, 0.5, 2, BRC_GEMM_ACT_RELU, 1, 0, F16, BES, "gemv"},
     {"gemv bf16 m7 tanh K33", BF, BF, BF, 7, 64, 33, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, BRC_GEMM_ACT_GELU_TANH, 0, 0, BF, BES, "gemv"},
+    /* Two mma n-tiles (M 9..16), a partial last 64-value chunk of K, chunks fewer than warps. */
+    {"gemv bf16 m16 auto", BF, BF, BF, 16, 4096, 4096, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, BF, 0, "gemv<bf16,m=16,vec=8,mma"},
+    {"gemv f16 m11 C bias tanh", F16, F16, F16, 11, 300, 1000, 1, 0, 1, 0, 0, 0, 0, 0, 1, 0.75, -0.5, BRC_GEMM_ACT_GELU_TANH, 1, 0, F32, BES, "gemv<f16,m=11,vec=8,mma"},
+    {"gemv bf16 m3 K8", BF, BF, BF, 3, 33, 8, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, BF, BES, "gemv<bf16,m=3,vec=8,mma"},
+    /* Tall W: 2-warp blocks (all tiles in one wave on 132 SMs), and 1-warp blocks. */
+    {"gemv bf16 m5 tall bias", BF, BF, BF, 5, 7001, 520, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, BF, 0, "gemv<bf16,m=5,vec=8,mma"},
+    {"gemv f16 m16 taller", F16, F16, F16, 16, 30000, 64, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, F16, BES, "gemv<f16,m=16,vec=8,mma"},
+    {"gemv bf16 m9 K136 pad relu", BF, BF, BF, 9, 257, 136, 1, 0, 1, 0, 0, 0, 8, 0, 0, 1, 0, BRC_GEMM_ACT_RELU, 1, 0, BF, BES, "gemv<bf16,m=9,vec=8,mma"},
 };
 
 ParameterizedTestParameters(gemm, matches_float64) {

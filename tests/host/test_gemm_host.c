@@ -37,6 +37,14 @@ static brc_plan *plan_ok(brc_context *ctx, const brc_gemm_desc *g, int backend) 
     return p;
 }
 
+static void expect(brc_context *ctx, const brc_gemm_desc *g, int backend, brc_status want, const char *needle) {
+    brc_plan_prefs prefs = BRC_PLAN_PREFS_INIT;
+    prefs.backend = (brc_backend)backend;
+    brc_plan *p = (brc_plan *)1;
+    brc_status st = brc_gemm_plan(ctx, g, &prefs, &p);
+    tu_expect_fail(st, want, needle, p);
+}
+
 Test(gemm_desc, api_plans_round_trip) {
     tu_fresh_cache();
     const char *archs[] = {"sm_80", "sm_90"};
@@ -87,11 +95,30 @@ Test(gemm_desc, api_plans_round_trip) {
         p = plan_ok(ctx, &w, BRC_BACKEND_BESPOKE);
         cr_assert(strstr(brc_plan_sku(p), "vec=1"), "%s", brc_plan_sku(p));
         tu_round_trip(ctx, p);
-        /* M > 8 or BRC_BACKEND_LIBRARY: cuBLASLt. */
-        brc_gemm_desc l = linear(BRC_BF16, 16, 4096, 4096);
+        /* Halves take the tensor-core GEMV up to M = 16 (two mma n-tiles); M > 16, an f32 M > 8 or
+         * BRC_BACKEND_LIBRARY: cuBLASLt. */
+        brc_gemm_desc h = linear(BRC_BF16, 16, 4096, 4096);
+        p = plan_ok(ctx, &h, 0);
+        cr_assert(strstr(brc_plan_sku(p), "bespoke:gemv<bf16,m=16,vec=8,mma"), "%s", brc_plan_sku(p));
+        tu_round_trip(ctx, p);
+        /* Warps a block: the most whose blocks all fit at once (an offline context assumes 132 SMs). */
+        static const struct { int64_t m, n; const char *warps; } ks[] = {
+            {8, 4096, "warps=8"}, {8, 14336, "warps=2"}, {4, 30000, "warps=1"}, {16, 14336, "warps=2"}};
+        for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+            brc_gemm_desc t = linear(BRC_BF16, ks[i].m, ks[i].n, 4096);
+            p = plan_ok(ctx, &t, 0);
+            cr_assert(strstr(brc_plan_sku(p), ks[i].warps), "%s", brc_plan_sku(p));
+            brc_plan_destroy(p);
+        }
+        brc_gemm_desc l = linear(BRC_BF16, 17, 4096, 4096);
         p = plan_ok(ctx, &l, 0);
         cr_assert(strstr(brc_plan_sku(p), "cublaslt"), "%s", brc_plan_sku(p));
         brc_plan_destroy(p);
+        brc_gemm_desc f = linear(BRC_F32, 9, 4096, 4096);
+        p = plan_ok(ctx, &f, 0);
+        cr_assert(strstr(brc_plan_sku(p), "cublaslt"), "%s", brc_plan_sku(p));
+        brc_plan_destroy(p);
+        expect(ctx, &f, BRC_BACKEND_BESPOKE, BRC_STATUS_UNSUPPORTED, "M <= 8 (16 for halves");
         p = plan_ok(ctx, &v, BRC_BACKEND_LIBRARY);
         cr_assert(strstr(brc_plan_sku(p), "cublaslt"), "%s", brc_plan_sku(p));
         brc_plan_destroy(p);
@@ -99,13 +126,6 @@ Test(gemm_desc, api_plans_round_trip) {
     }
 }
 
-static void expect(brc_context *ctx, const brc_gemm_desc *g, int backend, brc_status want, const char *needle) {
-    brc_plan_prefs prefs = BRC_PLAN_PREFS_INIT;
-    prefs.backend = (brc_backend)backend;
-    brc_plan *p = (brc_plan *)1;
-    brc_status st = brc_gemm_plan(ctx, g, &prefs, &p);
-    tu_expect_fail(st, want, needle, p);
-}
 
 Test(gemm_rules, bad_operands_are_named) {
     brc_context *ctx = tu_offline("sm_90");
