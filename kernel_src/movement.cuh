@@ -470,8 +470,11 @@ __device__ __forceinline__ void mv_pad_fwd(const mv_pad_args& a) {
     }
     const i64 q0 = (i64)blockIdx.x * (MV_THREADS * MV_UNROLL) + threadIdx.x;
     V v0[MV_UNROLL], v1[MV_UNROLL];
-    B* yv[MV_UNROLL];
-    int kind[MV_UNROLL], sh[MV_UNROLL];  // kind: 0 nothing left, 1 store v0, 2 store v0:v1 >> sh bytes
+    B* yv[MV_UNROLL];  // the y element of the slot's column e = 0 (of the chunk, maybe before the row)
+    // kind: 0 nothing, 1 store v0, 2 store v0:v1 shifted by sh bytes, 3 store elements e0 <= e < e1
+    // of v0 one by one (os apart). Loads all happen in the first loop, stores in the second: no
+    // load waits on a store of another slot.
+    int kind[MV_UNROLL], sh[MV_UNROLL], e0[MV_UNROLL], e1[MV_UNROLL];
 #pragma unroll
     for (int u = 0; u < MV_UNROLL; u++) {
         kind[u] = 0;
@@ -494,47 +497,47 @@ __device__ __forceinline__ void mv_pad_fwd(const mv_pad_args& a) {
         }
         const B* x = (const B*)a.x + (inside ? xo : 0);
         B* y = (B*)a.y + yo;
-        i64 c0 = k * VE, c1;  // the slot's columns [c0, c1)
-        if (contig) {
-            c0 = ((i64)(((size_t)y & ~(size_t)15) - (size_t)y) + 16 * k) / E;  // >= -(VE - 1)
-            if (c0 + VE <= n && c0 >= 0) {  // a whole aligned chunk of y
-                yv[u] = y + c0;
+        // The slot's first column c0 (of VE; contiguous rows: the aligned chunk's, >= -(VE - 1)).
+        const i64 c0 = contig ? ((i64)(((size_t)y & ~(size_t)15) - (size_t)y) + 16 * k) / E : k * VE;
+        const int lo_e = c0 < 0 ? (int)-c0 : 0, hi_e = n - c0 < VE ? (int)(n - c0) : VE;
+        if (hi_e <= lo_e) continue;
+        yv[u] = y + c0 * os;
+        const bool whole = contig && lo_e == 0 && hi_e == VE;
+        if (whole && inside && c0 >= lo && c0 + VE <= lo + N) {  // a shifted copy of x's row
+            const B* s = x + (c0 - lo);
+            const int mis = (int)((size_t)s & 15);
+            if (mis == 0) {
+                v0[u].w = *(const mv_v4*)s;
                 kind[u] = 1;
-                if (inside && c0 >= lo && c0 + VE <= lo + N) {
-                    const B* s = x + (c0 - lo);
-                    const size_t sa = (size_t)s, q16 = sa & ~(size_t)15;
-                    if (sa == q16) {
-                        v0[u].w = *(const mv_v4*)s;
-                        continue;
-                    }
-                    if (q16 >= (size_t)x && q16 + 32 <= (size_t)(x + N)) {
-                        v0[u].w = *(const mv_v4*)q16;
-                        v1[u].w = *(const mv_v4*)(q16 + 16);
-                        sh[u] = (int)(sa - q16);
-                        kind[u] = 2;
-                        continue;
-                    }
-                }
-#pragma unroll
-                for (int e = 0; e < VE; e++) {
-                    const i64 j = mv_pad_src<MODE>(c0 + e - lo, N);
-                    v0[u].v[e] = inside && j >= 0 ? x[j] : fill;
-                }
                 continue;
             }
-            c1 = c0 + VE < n ? c0 + VE : n;
-            if (c0 < 0) c0 = 0;
-        } else {
-            c1 = c0 + VE < n ? c0 + VE : n;
+            const B* al = s - mis / E;  // the aligned chunk s lies in
+            if (al >= x && al + 2 * VE <= x + N) {
+                v0[u].w = *(const mv_v4*)al;
+                v1[u].w = *(const mv_v4*)(al + VE);
+                sh[u] = mis;
+                kind[u] = 2;
+                continue;
+            }
         }
-        for (i64 c = c0; c < c1; c++) {  // element by element
-            const i64 j = mv_pad_src<MODE>(c - lo, N);
-            y[c * os] = inside && j >= 0 ? x[j * is] : fill;
+#pragma unroll
+        for (int e = 0; e < VE; e++) {  // the mirrored / clamped / wrapped / constant columns, row ends
+            if (e < lo_e || e >= hi_e) continue;
+            const i64 j = mv_pad_src<MODE>(c0 + e - lo, N);
+            v0[u].v[e] = inside && j >= 0 ? x[j * is] : fill;
         }
+        kind[u] = whole ? 1 : 3;
+        e0[u] = lo_e, e1[u] = hi_e;
     }
 #pragma unroll
     for (int u = 0; u < MV_UNROLL; u++) {
         if (kind[u] == 0) continue;
+        if (kind[u] == 3) {
+#pragma unroll
+            for (int e = 0; e < VE; e++)
+                if (e >= e0[u] && e < e1[u]) yv[u][e * os] = v0[u].v[e];
+            continue;
+        }
         if (kind[u] == 2) {
             const int d4 = sh[u] >> 2, bits = (sh[u] & 3) * 8;
             u32 w[8], t[5];
