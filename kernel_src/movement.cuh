@@ -4,7 +4,7 @@
 //   copy   T (an unsigned integer of the element size: values move as bits), VEC elements a
 //          16-byte-or-narrower vector, R the rank after merging (1..8), I the index type (u32 or
 //          u64: offsets are then int or i64), P the pieces a launch serves (1, 4 or 16).
-//   tile   T, R and TD (the tile edge): the innermost dst dim is not the src's unit-stride dim.
+//   tile   T, R: the innermost dst dim is not the src's unit-stride dim (tile shape: mv_tgeo).
 //   fill   T the storage type, OP the generator, VEC, R.
 //   pad    T the storage type, MODE, R, BWD (the backward sums into C, the compute type).
 // Every launch is 256 threads; no kernel allocates, synchronizes with the host or uses atomics.
@@ -138,23 +138,85 @@ __device__ __forceinline__ void mv_copy(const mv_args<P>& a) {
     }
 }
 
-// The tiled transpose: dim R-1 is contiguous in dst (ds = 1) and dim a.tb in src (ss = 1). A CTA
-// moves a TD x TD tile through shared memory: it reads rows of the tile along tb (coalesced in
-// src) and writes them along R-1 (coalesced in dst). Other dims: batch. TD (movement.c) is 32
-// for 4- and 8-byte elements, 64 for 2-byte and 128 for 1-byte ones: measured on an H100 at
-// 8192 x 8192, f32 moves 2.7x faster in 32-element tiles than in 64 (64% of copy against 24%),
-// bf16 (in words) 1.1x faster in 64 than in 32. Visiting the tiles diagonally (to spread the CTAs
-// in flight over the column bands) measured no faster than this plain order, or slower.
-//  - Elements narrower than 4 bytes move as 32-bit words of V elements on both sides (a word
-//    along B read from src; a word along A assembled from V tile rows written to dst) wherever a
-//    tile is whole and both sides are word-aligned; other tiles move element by element.
-//  - The tile rows are padded by a 4-byte bank shift (PAD elements), so the column reads are
-//    free of bank conflicts for 4- and 8-byte elements (2-way for 2-byte, 4-way for 1-byte).
-template <class T, int R, int TD>
+// 32-bit division where both operands fit (the usual case: a uniform branch), else 64-bit.
+__device__ __forceinline__ i64 mv_div(i64 x, i64 d) {
+    if ((((u64)x | (u64)d) >> 32) == 0) return (i64)((u32)x / (u32)d);
+    return x / d;
+}
+
+// The tiled transpose: dim R-1 (A) is contiguous in dst (ds = 1) and dim a.tb (B) in src (ss = 1);
+// other dims are batch. A CTA moves one 16 KiB tile of TA x TB elements at a time through shared
+// memory, 16-byte vectors on both global sides (4 loads in flight a thread, then 4 stores):
+//  - Shared memory holds words W (u32; u64 for 8-byte elements), each packing PK = 4 / E elements
+//    that are consecutive along A (1 for 4- and 8-byte elements), in word rows along B. A thread
+//    loads PK src rows of one 16-byte vector each and regroups their bytes with __byte_perm, so
+//    that every word already holds the PK elements of one dst vector: the tile is then a
+//    transpose of words, and the smem traffic is 16-byte stores and word loads for every size.
+//  - The 16-byte chunks of a word row are XOR-swizzled by the row's chunk-row index (row / CW,
+//    mod 8): both the 16-byte stores (8 lanes one row, 8 chunks) and the word loads (8 chunk-rows
+//    by CW words of a chunk) are free of bank conflicts. For PK > 1 a unit's PK chunks are stored
+//    in an order rotated by its position, so the 8 lanes of a store phase hit 8 distinct banks.
+//  - Tiles whose extents are multiples of the vector and whose rows are 16-byte aligned on both
+//    sides move by vectors (partial edge tiles too: each vector is checked against the edge);
+//    others move element by element through the same layout.
+// Geometry per element size (every tile is 16 KiB; TA and TB are mirrored in movement.c).
+template <int E> struct mv_tgeo;
+template <> struct mv_tgeo<1> { typedef u32 W; enum { PK = 4, TAW = 32, TB = 128 }; };
+template <> struct mv_tgeo<2> { typedef u32 W; enum { PK = 2, TAW = 64, TB = 64 }; };
+template <> struct mv_tgeo<4> { typedef u32 W; enum { PK = 1, TAW = 64, TB = 64 }; };
+template <> struct mv_tgeo<8> { typedef u64 W; enum { PK = 1, TAW = 64, TB = 32 }; };
+
+typedef vec<u32, 4> mv_v4;  // a 16-byte vector as four words
+
+// Chunk c (c < PK) of the words built from PK src vectors (rows a..a+PK-1, 16 bytes each, word k
+// of row r holding elements 4k / E.. of that row): the word for column b holds rows a..a+PK-1.
+template <int PK>
+__device__ __forceinline__ mv_v4 mv_pack(const mv_v4* r, int c) {
+    mv_v4 o;
+    if (PK == 1) return r[0];
+    if (PK == 2) {  // 16-bit: chunk c from row words 2c, 2c+1; each gives columns 2k, 2k+1
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const u32 x = r[0].v[2 * c + h], y = r[1].v[2 * c + h];
+            o.v[2 * h] = __byte_perm(x, y, 0x5410);
+            o.v[2 * h + 1] = __byte_perm(x, y, 0x7632);
+        }
+        return o;
+    }
+    // 8-bit: chunk c from row word c of the four rows; columns 4c + h, h = 0..3
+    const u32 t0 = __byte_perm(r[0].v[c], r[1].v[c], 0x5140), t1 = __byte_perm(r[0].v[c], r[1].v[c], 0x7362);
+    const u32 u0 = __byte_perm(r[2].v[c], r[3].v[c], 0x5140), u1 = __byte_perm(r[2].v[c], r[3].v[c], 0x7362);
+    o.v[0] = __byte_perm(t0, u0, 0x5410);
+    o.v[1] = __byte_perm(t0, u0, 0x7632);
+    o.v[2] = __byte_perm(t1, u1, 0x5410);
+    o.v[3] = __byte_perm(t1, u1, 0x7632);
+    return o;
+}
+
+// Byte offset in the tile of element (a along A, b along B).
+template <class G, class W, int E>
+__device__ __forceinline__ int mv_tile_at(int a, int b) {
+    enum { CW = 16 / sizeof(W) };
+    const int ar = a / G::PK, phys = (b / CW) ^ ((ar / CW) & 7);
+    return (ar * G::TB + phys * CW + b % CW) * (int)sizeof(W) + (a % G::PK) * E;
+}
+
+template <class T, int R>
 __device__ __forceinline__ void mv_tile(const mv_args<1>& a) {
-    enum { V = sizeof(T) >= 4 ? 1 : 4 / (int)sizeof(T), PAD = V, PER = TD * TD / MV_THREADS, W = TD / V };
-    typedef vec<T, V> word;
-    __shared__ __align__(16) T tile[TD][TD + PAD];
+    typedef mv_tgeo<sizeof(T)> G;
+    typedef typename G::W W;
+    enum {
+        E = sizeof(T), PK = G::PK, CW = 16 / sizeof(W), LCW = CW == 4 ? 2 : 1, TAW = G::TAW, TA = TAW * PK,
+        TB = G::TB,
+        VE = 16 / E,                       // elements a vector
+        BCN = TB / VE,                     // src vectors a tile row
+        LU = TAW * BCN / MV_THREADS,       // load units a thread (PK vectors each)
+        AV = TAW / CW,                     // dst vectors a tile column
+        AS = 32 / CW,                      // of which a warp covers
+        SU = TB * AV / MV_THREADS          // dst vectors a thread
+    };
+    __shared__ __align__(16) W sm[TAW * TB];
+    char* const smb = (char*)sm;
     const mv_piece& p = a.pc[0];
     const T* src = (const T*)p.src;
     T* dst = (T*)p.dst;
@@ -163,53 +225,92 @@ __device__ __forceinline__ void mv_tile(const mv_args<1>& a) {
         src += s * a.dyn_ss;
         dst += s * a.dyn_ds;
     }
-    const int b = (int)a.tb;
+    const int b = (int)a.tb, tid = (int)threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const i64 nA = p.shape[R - 1], nB = p.shape[b], sA = p.ss[R - 1], dB = p.ds[b];
+    const bool pitches = (sA * E) % 16 == 0 && (dB * E) % 16 == 0;
+    // Load phase: unit u of a thread is word row ar0 + u (MV_THREADS / BCN), src vector bc.
+    const int bc = tid % BCN, ar0 = tid / BCN;
+    // Store phase: a warp covers CW dst rows (blo = lane's row in them) by AS vectors (ac); the
+    // AV / AS warps of a row group side by side, groups GS apart from one s to the next.
+    enum { GA = AV / AS, GS = MV_THREADS / 32 / GA };
+    const int ac = (warp % GA) * AS + (lane & 7) + 8 * (lane >> (3 + LCW)), blo = (lane >> 3) & (CW - 1),
+              gb0 = warp / GA;
     for (i64 t = blockIdx.x; t < a.ntiles; t += gridDim.x) {
-        const i64 ta = t % a.tiles_a;
-        i64 r = t / a.tiles_a;
-        const i64 tb = r % a.tiles_b;
-        r /= a.tiles_b;
+        i64 r = mv_div(t, a.tiles_a);
+        const i64 ta = t - r * a.tiles_a;
+        i64 tb = r;
+        r = mv_div(r, a.tiles_b);
+        tb -= r * a.tiles_b;
         i64 so = 0, dof = 0;
 #pragma unroll
         for (int k = R - 2; k >= 0; k--) {
             if (k == b) continue;
-            const i64 n = p.shape[k], c = r % n;
-            r /= n;
+            const i64 n = p.shape[k], q = mv_div(r, n), c = r - q * n;
+            r = q;
             so += c * p.ss[k];
             dof += c * p.ds[k];
         }
-        const i64 a0 = ta * TD, b0 = tb * TD;
+        const i64 a0 = ta * TA, b0 = tb * TB;
+        const int ra = (int)(nA - a0 < TA ? nA - a0 : TA), rb = (int)(nB - b0 < TB ? nB - b0 : TB);
         const T* s0 = src + so + a0 * sA + b0;
         T* d0 = dst + dof + b0 * dB + a0;
-        const bool words = V > 1 && a0 + TD <= nA && b0 + TD <= nB && sA % V == 0 && dB % V == 0 &&
-                           ((size_t)s0 | (size_t)d0) % (V * sizeof(T)) == 0;
-        if (words) {
+        const bool vecs = pitches && (ra | rb) % VE == 0 && ((size_t)s0 | (size_t)d0) % 16 == 0;
+        if (vecs) {
+            mv_v4 ld[LU][PK];
+            const T* sp = s0 + (i64)(ar0 * PK) * sA + bc * VE;
+            const bool bin = bc * VE < rb;
 #pragma unroll
-            for (int i = 0; i < PER / V; i++) {
-                const int e = i * MV_THREADS + (int)threadIdx.x, k = e / W, c = e % W * V;  // k along A, c along B
-                *(word*)&tile[k][c] = *(const word*)(s0 + k * sA + c);
+            for (int u = 0; u < LU; u++) {
+                const int ar = ar0 + u * (MV_THREADS / BCN);
+                if (ar * PK < ra && bin)
+#pragma unroll
+                    for (int k = 0; k < PK; k++)
+                        ld[u][k] = *(const mv_v4*)(sp + (i64)(u * (MV_THREADS / BCN) * PK + k) * sA);
+            }
+#pragma unroll
+            for (int u = 0; u < LU; u++) {
+                const int ar = ar0 + u * (MV_THREADS / BCN);
+                if (ar * PK < ra && bin) {
+                    mv_v4 ch[PK];
+#pragma unroll
+                    for (int c = 0; c < PK; c++) ch[c] = mv_pack<PK>(ld[u], c);
+                    const int rot = PK == 1 ? 0 : bc / (8 / PK), sw = (ar / CW) & 7;
+#pragma unroll
+                    for (int k = 0; k < PK; k++) {
+                        const int c = (k + rot) & (PK - 1);
+                        mv_v4 v = ch[0];
+#pragma unroll
+                        for (int j = 1; j < PK; j++)
+                            if (c == j) v = ch[j];
+                        *(mv_v4*)&sm[ar * TB + ((bc * PK + c) ^ sw) * CW] = v;
+                    }
+                }
             }
             __syncthreads();
+            T* dp = d0 + (i64)(gb0 * CW + blo) * dB + ac * VE;
+            const bool ain = ac * VE < ra;
 #pragma unroll
-            for (int i = 0; i < PER / V; i++) {
-                const int e = i * MV_THREADS + (int)threadIdx.x, k = e / W, c = e % W * V;  // k along B, c along A
-                word w;
+            for (int s = 0; s < SU; s++) {
+                const int gb = gb0 + s * GS;  // the group of CW dst rows
+                if (gb * CW + blo < rb && ain) {
+                    vec<W, CW> w;
+                    const W* sr = sm + ac * CW * TB + ((gb ^ (ac & 7)) * CW + blo);
 #pragma unroll
-                for (int j = 0; j < V; j++) w.v[j] = tile[c + j][k];
-                *(word*)(d0 + k * dB + c) = w;
+                    for (int j = 0; j < CW; j++) w.v[j] = sr[j * TB];
+                    *(vec<W, CW>*)(dp + (i64)(s * GS * CW) * dB) = w;
+                }
             }
         } else {
-#pragma unroll
-            for (int i = 0; i < PER; i++) {
-                const int e = i * MV_THREADS + (int)threadIdx.x, k = e / TD, c = e % TD;  // k along A, c along B
-                if (a0 + k < nA && b0 + c < nB) tile[k][c] = s0[k * sA + c];
+#pragma unroll 1
+            for (int e = tid; e < TA * TB; e += MV_THREADS) {
+                const int ea = e / TB, eb = e % TB;
+                if (ea < ra && eb < rb) *(T*)(smb + mv_tile_at<G, W, E>(ea, eb)) = s0[(i64)ea * sA + eb];
             }
             __syncthreads();
-#pragma unroll
-            for (int i = 0; i < PER; i++) {
-                const int e = i * MV_THREADS + (int)threadIdx.x, k = e / TD, c = e % TD;  // k along B, c along A
-                if (a0 + c < nA && b0 + k < nB) d0[k * dB + c] = tile[c][k];
+#pragma unroll 1
+            for (int e = tid; e < TA * TB; e += MV_THREADS) {
+                const int eb = e / TA, ea = e % TA;
+                if (ea < ra && eb < rb) d0[(i64)eb * dB + ea] = *(const T*)(smb + mv_tile_at<G, W, E>(ea, eb));
             }
         }
         __syncthreads();
@@ -311,8 +412,8 @@ __device__ __forceinline__ void mv_fill(const mv_fill_args& a) {
 }
 
 // ---- pad ---------------------------------------------------------------------------------------------
-// MODE: 0 constant, 1 reflect, 2 replicate, 3 circular. Forward: one thread per y element reads
-// the x element its coordinates map to (or writes value). Backward: one thread per dx element
+// MODE: 0 constant, 1 reflect, 2 replicate, 3 circular. Forward: a thread per 16-byte slot of a
+// y row (mv_pad_fwd). Backward: one thread per dx element
 // sums, in C and in increasing dy order, the dy elements that map to it: per dim at most three
 // runs of dy coordinates (the mirror on the left, itself, the mirror on the right; replicate's
 // edges own a run as long as the pad). Deterministic: no atomics.
@@ -321,6 +422,7 @@ struct mv_pad_args {
     void* y;        // forward: y; backward: dx
     double value;
     i64 units;
+    i64 slots;     // forward: work slots a y row (mv_pad_fwd)
     i64 shape[8];  // the output's (y forward, dx backward)
     i64 ishape[8]; // the input's
     i64 lo[8];
@@ -337,40 +439,116 @@ __device__ __forceinline__ i64 mv_pad_src(i64 j, i64 n) {  // j = y coord - lo; 
     return j < 0 ? j + n : j - n;
 }
 
-// The forward: a warp a unit of up to MV_PAD_SEG consecutive elements of one output row (dim
-// R-1), a.units units in all. The row's outer coordinates, and whether its source row exists, are
-// worked out once per unit; the lanes then walk the row with 32-bit steps.
-enum { MV_PAD_SEG = 512 };
+template <int E> struct mv_bits;
+template <> struct mv_bits<1> { typedef u8 t; };
+template <> struct mv_bits<2> { typedef u16 t; };
+template <> struct mv_bits<4> { typedef u32 t; };
+template <> struct mv_bits<8> { typedef u64 t; };
+
+// The forward: a.units slots, a.slots a y row (dim R-1); each thread takes MV_UNROLL slots
+// MV_THREADS apart (all loads, then all stores) and works out its row's outer coordinates (and
+// whether the source row exists) with 32-bit divisions where they fit. Values move as bits (B).
+//  - Rows contiguous on both sides (os = is = 1): slot k is the k-th 16-byte-aligned chunk of
+//    memory the y row touches. A chunk wholly inside the row that maps into x's row is a shifted
+//    copy: one aligned 16-byte load when the shift is a multiple of 16 bytes, else the two aligned
+//    x chunks it straddles (when both lie in x's row), joined with funnel shifts; a chunk wholly
+//    inside the row elsewhere (the mirrored / clamped / wrapped / constant edges) is gathered
+//    element by element and stored as one vector; the row's partial first and last chunks go
+//    element by element.
+//  - Other rows: slot k is columns [k VE, k VE + VE), element by element through the strides.
 template <class T, int MODE, int R>
 __device__ __forceinline__ void mv_pad_fwd(const mv_pad_args& a) {
-    const i64 w = ((i64)blockIdx.x * MV_THREADS + threadIdx.x) >> 5;
-    if (w >= a.units) return;
-    const int lane = (int)threadIdx.x & 31;
-    const i64 n = a.shape[R - 1], segs = (n + MV_PAD_SEG - 1) / MV_PAD_SEG;
-    i64 r = w / segs, xo = 0, yo = 0;
-    const i64 c0 = (w - r * segs) * MV_PAD_SEG;
-    bool inside = true;
-#pragma unroll
-    for (int d = R - 2; d >= 0; d--) {
-        i64 c = r;
-        if (d > 0) {
-            c = r % a.shape[d];
-            r /= a.shape[d];
-        }
-        yo += c * a.os[d];
-        const i64 j = mv_pad_src<MODE>(c - a.lo[d], a.ishape[d]);
-        if (j < 0) inside = false;
-        xo += j * a.is[d];
+    enum { E = sizeof(T), VE = 16 / E };
+    typedef typename mv_bits<E>::t B;
+    typedef wvec<B, VE> V;  // .w: the chunk as four words
+    const i64 n = a.shape[R - 1], N = a.ishape[R - 1], lo = a.lo[R - 1], os = a.os[R - 1], is = a.is[R - 1];
+    const bool contig = os == 1 && is == 1;
+    B fill;
+    {
+        const T f = mv_from_f64<T>(a.value);
+        fill = *(const B*)&f;  // the storage types are their bits
     }
-    const T* x = (const T*)a.x + (inside ? xo : 0);
-    T* y = (T*)a.y + yo;
-    const T fill = mv_from_f64<T>(a.value);
-    const i64 N = a.ishape[R - 1], lo = a.lo[R - 1], os = a.os[R - 1], is = a.is[R - 1];
-    const int m = (int)(n - c0 < MV_PAD_SEG ? n - c0 : MV_PAD_SEG);
-#pragma unroll 4
-    for (int k = lane; k < m; k += 32) {
-        const i64 c = c0 + k, j = mv_pad_src<MODE>(c - lo, N);
-        y[c * os] = inside && j >= 0 ? x[j * is] : fill;
+    const i64 q0 = (i64)blockIdx.x * (MV_THREADS * MV_UNROLL) + threadIdx.x;
+    V v0[MV_UNROLL], v1[MV_UNROLL];
+    B* yv[MV_UNROLL];  // the y element of the slot's column e = 0 (of the chunk, maybe before the row)
+    // kind: 0 nothing, 1 store v0, 2 store v0:v1 shifted by sh bytes, 3 store elements e0 <= e < e1
+    // of v0 one by one (os apart). Loads all happen in the first loop, stores in the second: no
+    // load waits on a store of another slot.
+    int kind[MV_UNROLL], sh[MV_UNROLL], e0[MV_UNROLL], e1[MV_UNROLL];
+#pragma unroll
+    for (int u = 0; u < MV_UNROLL; u++) {
+        kind[u] = 0;
+        const i64 q = q0 + u * MV_THREADS;
+        if (q >= a.units) continue;
+        i64 r = mv_div(q, a.slots), xo = 0, yo = 0;
+        const i64 k = q - r * a.slots;
+        bool inside = true;
+#pragma unroll
+        for (int d = R - 2; d >= 0; d--) {
+            i64 c = r;
+            if (d > 0) {
+                r = mv_div(c, a.shape[d]);
+                c -= r * a.shape[d];
+            }
+            yo += c * a.os[d];
+            const i64 j = mv_pad_src<MODE>(c - a.lo[d], a.ishape[d]);
+            if (j < 0) inside = false;
+            xo += j * a.is[d];
+        }
+        const B* x = (const B*)a.x + (inside ? xo : 0);
+        B* y = (B*)a.y + yo;
+        // The slot's first column c0 (of VE; contiguous rows: the aligned chunk's, >= -(VE - 1)).
+        const i64 c0 = contig ? ((i64)(((size_t)y & ~(size_t)15) - (size_t)y) + 16 * k) / E : k * VE;
+        const int lo_e = c0 < 0 ? (int)-c0 : 0, hi_e = n - c0 < VE ? (int)(n - c0) : VE;
+        if (hi_e <= lo_e) continue;
+        yv[u] = y + c0 * os;
+        const bool whole = contig && lo_e == 0 && hi_e == VE;
+        if (whole && inside && c0 >= lo && c0 + VE <= lo + N) {  // a shifted copy of x's row
+            const B* s = x + (c0 - lo);
+            const int mis = (int)((size_t)s & 15);
+            if (mis == 0) {
+                v0[u].w = *(const mv_v4*)s;
+                kind[u] = 1;
+                continue;
+            }
+            const B* al = s - mis / E;  // the aligned chunk s lies in
+            if (al >= x && al + 2 * VE <= x + N) {
+                v0[u].w = *(const mv_v4*)al;
+                v1[u].w = *(const mv_v4*)(al + VE);
+                sh[u] = mis;
+                kind[u] = 2;
+                continue;
+            }
+        }
+#pragma unroll
+        for (int e = 0; e < VE; e++) {  // the mirrored / clamped / wrapped / constant columns, row ends
+            if (e < lo_e || e >= hi_e) continue;
+            const i64 j = mv_pad_src<MODE>(c0 + e - lo, N);
+            v0[u].v[e] = inside && j >= 0 ? x[j * is] : fill;
+        }
+        kind[u] = whole ? 1 : 3;
+        e0[u] = lo_e, e1[u] = hi_e;
+    }
+#pragma unroll
+    for (int u = 0; u < MV_UNROLL; u++) {
+        if (kind[u] == 0) continue;
+        if (kind[u] == 3) {
+#pragma unroll
+            for (int e = 0; e < VE; e++)
+                if (e >= e0[u] && e < e1[u]) yv[u][e * os] = v0[u].v[e];
+            continue;
+        }
+        if (kind[u] == 2) {
+            const int d4 = sh[u] >> 2, bits = (sh[u] & 3) * 8;
+            u32 w[8], t[5];
+#pragma unroll
+            for (int i = 0; i < 4; i++) w[i] = v0[u].w.v[i], w[i + 4] = v1[u].w.v[i];
+#pragma unroll
+            for (int i = 0; i < 5; i++) t[i] = d4 == 0 ? w[i] : d4 == 1 ? w[i + 1] : d4 == 2 ? w[i + 2] : w[i + 3];
+#pragma unroll
+            for (int i = 0; i < 4; i++) v0[u].w.v[i] = __funnelshift_r(t[i], t[i + 1], bits);
+        }
+        *(mv_v4*)yv[u] = v0[u].w;
     }
 }
 

@@ -44,12 +44,14 @@
  *    every outer stride and the static offsets; a run whose pointers are not VEC-aligned takes
  *    the same kernel's scalar loop. Otherwise one element at a time (vec=1), gather-style.
  *  - tile: the destination's innermost dim is not contiguous in the source but another dim is,
- *    both at least 16 long (a transpose / permute): TD x TD tiles through shared memory,
- *    reads coalesced along the source's contiguous dim, writes along the destination's.
+ *    both at least 16 long (a transpose / permute): 16 KiB tiles through shared memory (64 x 64
+ *    elements of 4 bytes; 128 x 64 of 2, 128 x 128 of 1, 64 x 32 of 8), 16-byte reads along the
+ *    source's contiguous dim and 16-byte writes along the destination's where the pitches and
+ *    pointers are 16-byte aligned, element by element otherwise.
  *  - pieces: concat, split and roll put up to 16 pieces in one launch (more: one launch per 16);
  *    a CTA finds its piece by a binary search over the pieces' first blocks.
  * Index arithmetic is 32-bit when every offset fits, else 64-bit (index=64).
- * SKU: bespoke:copy<b2,rank=2,vec=8,i32,p=4>@sm_90, bespoke:copy<b4,rank=3,tile=64>@sm_90.
+ * SKU: bespoke:copy<b2,rank=2,vec=8,i32,p=4>@sm_90, bespoke:copy<b4,rank=3,tile=64x64>@sm_90.
  * Canonical descriptors: concat(bytes=2,pieces=3,rank=2,vec=8,index=32), copy(bytes=4,rank=3,
  * tile=1), fill(kind=arange,dtype=f32,rank=1,vec=4), pad(mode=reflect,dtype=bf16,rank=2,dir=bwd).
  *

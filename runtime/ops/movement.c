@@ -9,8 +9,7 @@
 
 #include "../internal.h"
 
-enum { MV_THREADS = 256, MV_UNROLL = 4, MAXP = 16, MAX_PIECES = 1024, PRE_RANK = 2 * BRC_MAX_RANK,
-       MV_PAD_SEG = 512 /* movement.cuh */ };
+enum { MV_THREADS = 256, MV_UNROLL = 4, MAXP = 16, MAX_PIECES = 1024, PRE_RANK = 2 * BRC_MAX_RANK };
 enum { K_COPY, K_TILE, K_FILL, K_PAD }; /* kernel templates (the spec tuple's first field) */
 enum { OP_COPY, OP_CONCAT, OP_SPLIT, OP_SLICE, OP_WRITE_SLICE };
 static const char *const op_names[] = {"copy", "concat", "split", "slice", "write_slice"};
@@ -140,7 +139,7 @@ typedef struct launch_t {
 typedef struct copy_impl {
     int op, nsrc, ndst;
     size_t esize;
-    int vec, rank, idx64, tile, td;
+    int vec, rank, idx64, tile;
     int npieces, nlaunch;
     piece *pc;
     launch_t *L;
@@ -234,12 +233,12 @@ static int64_t piece_extent(const piece *p, const copy_req *rq) {
     return es > ed ? es : ed;
 }
 
-static void copy_snippet(brc__str *s, int kind, size_t esize, int vec, int R, int idx64, int P, int td) {
+static void copy_snippet(brc__str *s, int kind, size_t esize, int vec, int R, int idx64, int P) {
     if (kind == K_TILE)
         brc__str_addf(s,
-                      "__global__ void __launch_bounds__(256) brc_mv_kernel(const __grid_constant__ brc::mv_args<1> "
-                      "a) { brc::mv_tile<%s, %d, %d>(a); }\n",
-                      bits_type(esize), R, td);
+                      "__global__ void __launch_bounds__(256, 4) brc_mv_kernel(const __grid_constant__ brc::mv_args<1> "
+                      "a) { brc::mv_tile<%s, %d>(a); }\n",
+                      bits_type(esize), R);
     else
         brc__str_addf(s,
                       "__global__ void __launch_bounds__(256) brc_mv_kernel(const __grid_constant__ brc::mv_args<%d> "
@@ -287,7 +286,9 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
     }
     /* The tiled transpose: one piece whose destination-innermost dim is not contiguous in the
      * source while another dim is, both long enough to fill tiles. */
-    int tile = 0, tb = -1, td = esize == 1 ? 128 : esize == 2 ? 64 : 32; /* measured: mv_tile */
+    int tile = 0, tb = -1;
+    /* The tile (elements along A, the dst's unit dim, by B, the src's): brc::mv_tgeo, 16 KiB. */
+    int ta = esize <= 2 ? 128 : 64, tbn = esize == 1 ? 128 : esize == 8 ? 32 : 64;
     if (rq->npieces == 1 && !prefs->force_strided && !forced && R >= 2 && pc[0].numel > 0) {
         const piece *q = &pc[0];
         if (q->ds[R - 1] == 1 && q->ss[R - 1] != 1 && q->shape[R - 1] >= 16)
@@ -332,7 +333,7 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
     if (rq->npieces > 1) brc__str_addf(&desc, ",pieces=%d", rq->npieces);
     if (tile) brc__str_addf(&desc, ",rank=%d,tile=1)", R);
     else brc__str_addf(&desc, ",rank=%d,vec=%d,index=%d)", R, vec, idx64 ? 64 : 32);
-    if (tile) brc__str_addf(&sku, "bespoke:copy<b%zu,rank=%d,tile=%d>@%s", esize, R, td, ctx->arch);
+    if (tile) brc__str_addf(&sku, "bespoke:copy<b%zu,rank=%d,tile=%dx%d>@%s", esize, R, ta, tbn, ctx->arch);
     else
         brc__str_addf(&sku, "bespoke:copy<b%zu,rank=%d,vec=%d,i%d,p=%d>%s@%s", esize, R, vec, idx64 ? 64 : 32,
                       bucket(rq->npieces > MAXP ? MAXP : rq->npieces),
@@ -344,7 +345,7 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
     if ((st = brc__plan_new(ctx, op_family[rq->op], &copy_vt, sizeof(copy_impl), &p))) goto fail;
     copy_impl *im = p->impl;
     im->op = rq->op, im->nsrc = rq->nsrc, im->ndst = rq->ndst, im->esize = esize;
-    im->vec = vec, im->rank = R, im->idx64 = idx64, im->tile = tile, im->td = td;
+    im->vec = vec, im->rank = R, im->idx64 = idx64, im->tile = tile;
     im->npieces = rq->npieces, im->pc = pc, im->numel = numel;
     pc = NULL;
     im->dyn = rq->dyn, im->dyn_max = rq->dyn_max, im->dyn_ss = rq->dyn_ss, im->dyn_ds = rq->dyn_ds;
@@ -358,8 +359,8 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
     if (tile) {
         const piece *q = &im->pc[0];
         im->tb = tb;
-        im->tiles_a = cdiv(q->shape[R - 1], td);
-        im->tiles_b = cdiv(q->shape[tb], td);
+        im->tiles_a = cdiv(q->shape[R - 1], ta);
+        im->tiles_b = cdiv(q->shape[tb], tbn);
         im->ntiles = im->tiles_a * im->tiles_b;
         for (int d = 0; d < R - 1; d++)
             if (d != tb) im->ntiles *= q->shape[d];
@@ -383,9 +384,9 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
             if (im->L[m].P == L->P) L->fn = im->L[m].fn, dup = true;
         if (dup) continue;
         brc__str snip = {0};
-        copy_snippet(&snip, tile ? K_TILE : K_COPY, esize, vec, R, idx64, L->P, td);
+        copy_snippet(&snip, tile ? K_TILE : K_COPY, esize, vec, R, idx64, L->P);
         int64_t spec[7] = {tile ? K_TILE : K_COPY, (int64_t)esize, vec, R, tile ? 1 : idx64, tile ? 1 : L->P,
-                           tile ? td : 0};
+                           tile ? ta * 1000 + tbn : 0};
         st = snip.oom ? brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fam)
                       : compile(ctx, desc.p, 7, spec, snip.p, &L->fn);
         brc__str_free(&snip);
@@ -1070,10 +1071,10 @@ typedef struct mv_pad_args_h {
     const void *x;
     void *y;
     double value;
-    int64_t units;
+    int64_t units, slots;
     int64_t shape[8], ishape[8], lo[8], os[8], is[8];
 } mv_pad_args_h;
-_Static_assert(sizeof(mv_pad_args_h) == 4 * 8 + 40 * 8, "mv_pad_args_h must match brc::mv_pad_args");
+_Static_assert(sizeof(mv_pad_args_h) == 5 * 8 + 40 * 8, "mv_pad_args_h must match brc::mv_pad_args");
 
 typedef struct pad_impl {
     int bwd;
@@ -1148,11 +1149,16 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
     }
     if (R == 0) a->shape[0] = a->ishape[0] = 1, a->os[0] = a->is[0] = 1, R = 1;
     a->value = value;
-    /* The forward takes a warp per unit of MV_PAD_SEG elements of a row (movement.cuh); the
-     * backward a thread per element. */
+    /* The forward: slots of 16 bytes of a y row, MV_UNROLL a thread: the aligned chunks a row
+     * contiguous on both sides touches (at most (n E + 31 - E) / 16 at any E-aligned start), else
+     * runs of 16 / E columns (brc::mv_pad_fwd). The backward: a thread per dx element. */
     a->units = brc_tensor_desc_numel(o);
-    if (!bwd && a->units > 0) a->units = a->units / a->shape[R - 1] * cdiv(a->shape[R - 1], MV_PAD_SEG);
-    int64_t grid = cdiv(a->units, bwd ? MV_THREADS : MV_THREADS / 32);
+    if (!bwd && a->units > 0) {
+        int64_t n = a->shape[R - 1], es = (int64_t)brc_dtype_size(dt);
+        a->slots = a->os[R - 1] == 1 && a->is[R - 1] == 1 ? (n * es + 31 - es) / 16 : cdiv(n * es, 16);
+        a->units = a->units / n * a->slots;
+    }
+    int64_t grid = cdiv(a->units, bwd ? MV_THREADS : MV_THREADS * MV_UNROLL);
     if (grid >= ((int64_t)1 << 31) - 1)
         return brc__error(BRC_STATUS_UNSUPPORTED, "%s: %lld elements exceed one launch", fam, (long long)a->units);
     brc__str desc = {0}, sku = {0}, snip = {0};
@@ -1161,9 +1167,9 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
     brc__str_addf(&desc, "pad(mode=%s,dtype=%s,rank=%d,dir=%s)", pad_names[mode], brc_dtype_name(dt), R, dir);
     brc__str_addf(&sku, "bespoke:pad<%s,%s,rank=%d,%s>@%s", pad_names[mode], brc_dtype_name(dt), R, dir, ctx->arch);
     brc__str_addf(&snip,
-                  "__global__ void __launch_bounds__(256) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args a) "
+                  "__global__ void __launch_bounds__(256, %d) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args a) "
                   "{ brc::mv_pad_%s<%s, %d, %d>(a); }\n",
-                  dir, storage_type(dt), mode, R);
+                  bwd ? 1 : 3, dir, storage_type(dt), mode, R);
     if (desc.oom || sku.oom || snip.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fam);
         goto fail;

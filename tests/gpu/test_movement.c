@@ -16,7 +16,8 @@
 
 /* ---- views: a logical tensor placed in a device buffer by strides ---------------------------------- */
 
-enum { S_CONTIG, S_PAD, S_COLMAJOR, S_NEG, S_PERM, S_STEP, S_BCAST };
+/* S_COLPAD: column-major, each dim's pitch 16 elements longer (16-byte aligned for every size). */
+enum { S_CONTIG, S_PAD, S_COLMAJOR, S_NEG, S_PERM, S_STEP, S_BCAST, S_COLPAD };
 
 typedef struct tv {
     brc_tensor_desc t;
@@ -34,7 +35,7 @@ static tv tv_new(brc_dtype dt, int rank, const int64_t *shape, int style, int fi
     brc_tensor_desc_contiguous(&v.t, dt, rank, shape);
     int order[BRC_MAX_RANK];
     for (int d = 0; d < rank; d++) order[d] = rank - 1 - d; /* innermost first */
-    if (style == S_COLMAJOR)
+    if (style == S_COLMAJOR || style == S_COLPAD)
         for (int d = 0; d < rank; d++) order[d] = d;
     if (style == S_PERM)
         for (int d = rank - 1; d > 0; d--) {
@@ -45,7 +46,8 @@ static tv tv_new(brc_dtype dt, int rank, const int64_t *shape, int style, int fi
     for (int i = 0; i < rank; i++) {
         int d = order[i];
         v.t.strides[d] = s;
-        s = s * (shape[d] > 0 ? shape[d] : 1) + (style == S_PAD || style == S_NEG || style == S_STEP ? 1 + 2 * (i & 1) : 0);
+        s = s * (shape[d] > 0 ? shape[d] : 1) + (style == S_PAD || style == S_NEG || style == S_STEP ? 1 + 2 * (i & 1) : 0) +
+            (style == S_COLPAD ? 16 : 0);
     }
     if (style == S_NEG)
         for (int d = 0; d < rank; d += 2) v.t.strides[d] = -v.t.strides[d];
@@ -224,6 +226,73 @@ ParameterizedTest(int *si, movement, copy_every_size_and_layout, .timeout = 600)
         run_copy(ctx, dt, &copy_cases[c], c, NULL);
         run_copy(ctx, dt, &copy_cases[c], c, &strided);
         if (brc_dtype_size(dt) < 16) run_copy(ctx, dt, &copy_cases[c], c, &narrow);
+    }
+    brc_context_destroy(ctx);
+}
+
+/* The tiled transpose (brc::mv_tile) for every element size: tiles moved by 16-byte vectors, whole
+ * and partial (extents multiples of 16 bytes, not of the tile), through padded source and
+ * destination pitches; and element by element (odd extents or pitches, a view one element into
+ * its buffer). Every plan must be the tiled one. */
+Test(movement, transpose_tiles_every_size, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    static const ccase tc[] = {
+        {2, {96, 160}, S_COLMAJOR, S_CONTIG},   /* whole vectors; partial tiles for most sizes */
+        {2, {1000, 144}, S_CONTIG, S_COLMAJOR}, /* the other way round */
+        {2, {256, 128}, S_COLMAJOR, S_CONTIG},  /* whole tiles only */
+        {3, {48, 3, 272}, S_COLMAJOR, S_CONTIG}, /* batched */
+        {2, {80, 208}, S_COLPAD, S_CONTIG},     /* a strided source: pitch 96 */
+        {2, {112, 64}, S_CONTIG, S_COLPAD},     /* a strided destination */
+        {3, {64, 5, 96}, S_COLPAD, S_CONTIG},   /* strided batch and rows */
+        {2, {64, 70}, S_COLMAJOR, S_CONTIG},    /* an odd dst pitch for narrow types: by element */
+        {2, {131, 257}, S_COLMAJOR, S_CONTIG},  /* odd everything */
+    };
+    for (int si = 0; si < 4; si++)
+        for (int c = 0; c < (int)(sizeof tc / sizeof tc[0]); c++) {
+            brc_dtype dt = by_size[si];
+            uint64_t rng = 99 + (uint64_t)c * 31 + (uint64_t)si;
+            tv x = tv_new(dt, tc[c].rank, tc[c].shape, tc[c].sx, 1, &rng), y = tv_new(dt, tc[c].rank, tc[c].shape, tc[c].sy, 0, &rng);
+            char what[96];
+            snprintf(what, sizeof what, "transpose %s case %d", brc_dtype_name(dt), c);
+            brc_copy_desc d = {x.t, y.t};
+            brc_plan *p = NULL;
+            cr_assert_eq(brc_copy_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s: %s\n%s", what, brc_last_error(), brc_last_jit_log());
+            cr_expect(strstr(brc_plan_descriptor(p), "tile=1") != NULL, "%s: %s is not the tiled kernel", what,
+                      brc_plan_descriptor(p));
+            cr_assert_eq(brc_copy_run(p, dptr(&x), dptr(&y), NULL), BRC_STATUS_OK, "%s: %s", what, brc_last_error());
+            sync_ok(what);
+            tu_buf_download(&y.b);
+            map_arg m = {tc[c].rank, {0, 1, 2, 3}, {0}, tc[c].shape};
+            const tv *xs[1] = {&x};
+            result r = check_y(&y, xs, ex_map, &m, NULL);
+            EXPECT_OK(r, what, p);
+            brc_plan_destroy(p);
+            tv_free(&x), tv_free(&y);
+        }
+    /* A source one element into its buffer: every tile by element (pointer alignment). */
+    for (int si = 0; si < 3; si++) {
+        brc_dtype dt = by_size[si];
+        uint64_t rng = 5 + (uint64_t)si;
+        int64_t sh[2] = {128, 192}, big[1] = {128 * 192 + 1};
+        tv xb = tv_new(dt, 1, big, S_CONTIG, 1, &rng), y = tv_new(dt, 2, sh, S_CONTIG, 0, &rng);
+        brc_copy_desc d;
+        d.y = y.t;
+        d.x = y.t;
+        d.x.strides[0] = 1, d.x.strides[1] = 128; /* x column-major, starting at element 1 */
+        brc_plan *p = NULL;
+        cr_assert_eq(brc_copy_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+        size_t es = brc_dtype_size(dt);
+        cr_assert_eq(brc_copy_run(p, (char *)dptr(&xb) + es, dptr(&y), NULL), BRC_STATUS_OK, "%s", brc_last_error());
+        sync_ok("misaligned transpose");
+        tu_buf_download(&y.b);
+        long bad = 0;
+        for (int64_t i = 0; i < 128; i++)
+            for (int64_t j = 0; j < 192; j++)
+                if (memcmp(y.b.h + (size_t)(i * 192 + j) * es, xb.init + (size_t)(1 + i + j * 128) * es, es) != 0) bad++;
+        cr_expect_eq(bad, 0, "misaligned transpose %s: %ld wrong (%s)", brc_dtype_name(dt), bad, brc_plan_sku(p));
+        brc_plan_destroy(p);
+        tv_free(&xb), tv_free(&y);
     }
     brc_context_destroy(ctx);
 }
@@ -895,6 +964,67 @@ Test(movement, pad_forward_and_backward, .timeout = 300) {
                 tv_free(&dy), tv_free(&dx);
             }
         }
+    brc_context_destroy(ctx);
+}
+
+/* The forward's vector path (brc::mv_pad_fwd): rows long enough for many 16-byte chunks, at every
+ * alignment (odd pitches move each row's start), interior chunks that are aligned with x and that
+ * straddle two x chunks, mirrored / clamped / wrapped / constant edges wider than a chunk, every
+ * element size and mode; x rows read through padded pitches and backwards (by element). */
+Test(movement, pad_forward_rows_by_vectors, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    uint64_t rng = 777;
+    static const struct {
+        int rank;
+        int64_t shape[3], lo[3], hi[3];
+        int sx, sy;
+    } pc[] = {
+        {2, {6, 77}, {0, 3}, {0, 5}, S_CONTIG, S_PAD},
+        {2, {5, 200}, {1, 17}, {2, 40}, S_PAD, S_PAD},
+        {3, {3, 9, 130}, {0, 1, 0}, {0, 1, 9}, S_PAD, S_CONTIG},
+        {2, {4, 256}, {0, 8}, {0, 8}, S_CONTIG, S_CONTIG}, /* x and y rows aligned alike */
+        {2, {3, 64}, {0, 1}, {0, 63}, S_CONTIG, S_PAD},
+        {2, {7, 100}, {0, 5}, {0, 2}, S_NEG, S_CONTIG},    /* x rows read backwards: by element */
+    };
+    static const brc_dtype dts[] = {BRC_U8, BRC_BF16, BRC_F32, BRC_I64};
+    for (int mode = 0; mode < 4; mode++)
+        for (size_t c = 0; c < sizeof pc / sizeof pc[0]; c++)
+            for (int t = 0; t < 4; t++) {
+                brc_dtype dt = dts[t];
+                int64_t lo[8] = {0}, hi[8] = {0}, ys[3];
+                for (int d = 0; d < pc[c].rank; d++) {
+                    lo[d] = pc[c].lo[d], hi[d] = pc[c].hi[d];
+                    ys[d] = pc[c].shape[d] + lo[d] + hi[d];
+                }
+                tv x = tv_new(dt, pc[c].rank, pc[c].shape, pc[c].sx, 1, &rng);
+                tv y = tv_new(dt, pc[c].rank, ys, pc[c].sy, 0, &rng);
+                if (pc[c].sx == S_NEG) /* flip the rows only: x's inner stride negative */
+                    for (int d = 0; d < pc[c].rank; d++)
+                        if (d == pc[c].rank - 1 && x.t.strides[d] > 0) {
+                            x.base += (x.t.shape[d] - 1) * x.t.strides[d];
+                            x.t.strides[d] = -x.t.strides[d];
+                        }
+                double value = dt == BRC_U8 ? 7 : -1.5;
+                brc_pad_desc d = {(brc_pad_mode)mode, x.t, y.t, {0}, {0}, value};
+                memcpy(d.lo, lo, sizeof d.lo);
+                memcpy(d.hi, hi, sizeof d.hi);
+                char what[96];
+                snprintf(what, sizeof what, "pad fwd (vectors) mode %d %s case %zu", mode, brc_dtype_name(dt), c);
+                brc_plan *p = NULL;
+                cr_assert_eq(brc_pad_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s: %s", what, brc_last_error());
+                cr_assert_eq(brc_pad_run(p, dptr(&x), dptr(&y), NULL), BRC_STATUS_OK, "%s: %s", what, brc_last_error());
+                sync_ok(what);
+                tu_buf_download(&y.b);
+                unsigned char konst[8];
+                tu_encode(dt, value, konst);
+                pad_arg a = {mode, pc[c].rank, lo, pc[c].shape};
+                const tv *xs[1] = {&x};
+                result r = check_y(&y, xs, ex_pad, &a, konst);
+                EXPECT_OK(r, what, p);
+                brc_plan_destroy(p);
+                tv_free(&x), tv_free(&y);
+            }
     brc_context_destroy(ctx);
 }
 
