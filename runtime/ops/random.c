@@ -17,7 +17,7 @@ static const char *const kind_names[] = {
 #define NKINDS ((int)(sizeof kind_names / sizeof kind_names[0]))
 _Static_assert(NKINDS == BRC_RANDOM_KIND_COUNT_, "BRC_RANDOM_KIND_COUNT_ is out of date");
 
-enum { THREADS = 256 };
+enum { THREADS = 256, RND_G = 16 /* elements a lane in dropout_tiles (random.cuh) */ };
 /* Operand slots (rnd_args.str[o]). */
 enum { S_Y, S_X, S_P, S_MASK, NSLOTS };
 
@@ -373,6 +373,10 @@ static brc_status plan_forced(brc_context *ctx, const brc_random_desc *d, const 
     }
     int sms = ctx->sm_count > 0 ? ctx->sm_count : 132;
     int64_t want = (a.blocks + THREADS - 1) / THREADS, cap = (int64_t)sms * 16;
+    if (kind >= BRC_RANDOM_DROPOUT && contig) { /* dropout_tiles: a tile of 32 * RND_G elements a warp, one pass */
+        want = (a.n + THREADS * RND_G - 1) / (THREADS * RND_G);
+        cap = (int64_t)1 << 30;
+    }
     im->grid = (unsigned)(want < cap ? want : cap);
     if ((st = get_kernel(ctx, im, dt, pdt, desc.p, &im->fn))) goto fail;
     brc__plan_publish(p, desc.p, sku.p);
