@@ -8,6 +8,7 @@
 //   OP       0 uniform, 1 normal, 2 bernoulli, 3 dropout, 4 dropout backward
 //   PER      values per Philox block (4; 2 for f64 uniform / normal)
 //   CONTIG   every operand dense row-major: vector accesses when the run says they are aligned
+//   G        dropout and its backward, dense: elements a lane (dropout_tiles)
 //   USEP     bernoulli reads p from a tensor
 #pragma once
 
@@ -195,20 +196,19 @@ __device__ __forceinline__ void random_block(const rnd_args& a, i64 b, u64 seed,
 }
 
 // Dropout and its backward on dense, aligned operands: memory-bound. A warp takes a tile of
-// 32 * RND_G elements: RND_G / CE chunks a lane (CE elements: 16 bytes of x and y, and at least one
+// 32 * G elements (G = K::G, per plan): G / CE chunks a lane (CE elements: 16 bytes of x and y, and at least one
 // Philox block), chunk j of lane l at tile offset (j * 32 + l) * CE, so every load and store
 // instruction of the warp covers one contiguous run (512 bytes of x / y, 32 * CE bytes of mask).
 // All of a tile's loads are issued before any compute or store. The plan's grid gives every warp
 // one tile (a one-pass grid: a grid-stride walk over twice the resident CTAs left dropout backward
 // at 0.88-0.95x PyTorch); smaller grids (tests) walk the tiles. Returns the first Philox block past
 // the whole tiles: random_block does the rest. The values are random_block's.
-enum { RND_G = 16 };
 template <class K>
 __device__ __forceinline__ i64 dropout_tiles(const rnd_args& a, i64 warp, i64 nwarps, int lane, u64 seed, u64 offset) {
     typedef typename K::T T;
     typedef typename io<T>::C C;
-    enum { OP = K::OP, CE = 16 / sizeof(T) < 4 ? 4 : 16 / sizeof(T), NC = RND_G / CE, TILE = 32 * RND_G };
-    static_assert(K::PER == 4 && CE % 4 == 0 && RND_G % CE == 0, "a chunk is whole Philox blocks");
+    enum { OP = K::OP, CE = 16 / sizeof(T) < 4 ? 4 : 16 / sizeof(T), NC = K::G / CE, TILE = 32 * K::G };
+    static_assert(K::PER == 4 && CE % 4 == 0 && K::G % CE == 0, "a chunk is whole Philox blocks");
     typedef typename word_of<CE * sizeof(T)>::t XW;
     typedef typename word_of<CE>::t MW;
     const i64 ntiles = a.n / TILE;

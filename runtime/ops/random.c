@@ -17,7 +17,7 @@ static const char *const kind_names[] = {
 #define NKINDS ((int)(sizeof kind_names / sizeof kind_names[0]))
 _Static_assert(NKINDS == BRC_RANDOM_KIND_COUNT_, "BRC_RANDOM_KIND_COUNT_ is out of date");
 
-enum { THREADS = 256, RND_G = 16 /* elements a lane in dropout_tiles (random.cuh) */ };
+enum { THREADS = 256 };
 /* Operand slots (rnd_args.str[o]). */
 enum { S_Y, S_X, S_P, S_MASK, NSLOTS };
 
@@ -49,6 +49,7 @@ enum { MN_THREADS = 256, MN_SLOT_BYTES = 16384, MN_MAX_NOREPL = 1024 };
 
 typedef struct rnd_impl {
     int kind, per;
+    int g; /* dense dropout (backward): elements a lane of dropout_tiles (K::G), else 0 */
     mn_args m; /* multinomial */
     bool vec4_ok;
     unsigned msmem;
@@ -77,6 +78,15 @@ static const char *storage_type(brc_dtype t) {
     }
 }
 
+/* Dense dropout and its backward: elements a lane of dropout_tiles (K::G), or 0 for the other kernels.
+ * Measured on an H100 at 2^24 and 2^28 elements against 8, 16 and 32 (docs/random.md): 16-bit
+ * dropout is fastest at 32 (more Philox work in flight a lane), 16-bit backward at 8, the rest at 16. */
+static int dense_lane(int kind, brc_dtype dt, bool contig) {
+    if ((kind != BRC_RANDOM_DROPOUT && kind != BRC_RANDOM_DROPOUT_BACKWARD) || !contig) return 0;
+    if (brc_dtype_size(dt) == 2) return kind == BRC_RANDOM_DROPOUT ? 32 : 8;
+    return 16;
+}
+
 static bool is_float(brc_dtype t) { return t == BRC_F32 || t == BRC_F64 || t == BRC_F16 || t == BRC_BF16; }
 
 typedef struct operand {
@@ -91,18 +101,18 @@ static brc_status get_kernel(brc_context *ctx, const rnd_impl *im, brc_dtype dt,
     brc__str snip = {0};
     brc__str_addf(&snip,
                   "struct brc_rnd {\n  typedef %s T;\n  typedef %s PT;\n"
-                  "  enum { OP = %d, PER = %d, CONTIG = %d, USEP = %d };\n};\n"
+                  "  enum { OP = %d, PER = %d, CONTIG = %d, USEP = %d, G = %d };\n};\n"
                   "__global__ void __launch_bounds__(%d)\n"
                   "brc_random_kernel(brc::rnd_args a) { brc::random_main<brc_rnd>(a); }\n",
                   storage_type(dt), pdt >= 0 ? storage_type((brc_dtype)pdt) : "float", im->kind, im->per,
-                  im->contig ? 1 : 0, pdt >= 0 ? 1 : 0, THREADS);
+                  im->contig ? 1 : 0, pdt >= 0 ? 1 : 0, im->g > 0 ? im->g : 16, THREADS);
     brc_status st;
     if (snip.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", desc);
     } else {
         static const char *const sources[] = {"prelude.cuh", "random.cuh", NULL};
-        brc__kernel_req req = {.template_name = "random", .sources = sources, .nspec = 5,
-                               .spec = {im->kind, dt, pdt, im->per, im->contig},
+        brc__kernel_req req = {.template_name = "random", .sources = sources, .nspec = 6,
+                               .spec = {im->kind, dt, pdt, im->per, im->contig, im->g},
                                .snippet = snip.p, .name_expr = "brc_random_kernel", .descriptor = desc};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -354,7 +364,10 @@ static brc_status plan_forced(brc_context *ctx, const brc_random_desc *d, const 
         brc__str_addf(&sku, ",p=%s", ps);
     }
     brc__str_addf(&desc, ",layout=%s)", layout);
-    brc__str_addf(&sku, ",%s,per=%d>@%s", layout, per, ctx->arch);
+    brc__str_addf(&sku, ",%s,per=%d", layout, per);
+    int g = dense_lane(kind, dt, contig);
+    if (g) brc__str_addf(&sku, ",lane=%d", g);
+    brc__str_addf(&sku, ">@%s", ctx->arch);
     brc_plan *p = NULL;
     if (desc.oom || sku.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fn);
@@ -366,6 +379,7 @@ static brc_status plan_forced(brc_context *ctx, const brc_random_desc *d, const 
     im->per = per;
     im->contig = contig;
     im->esize = brc_dtype_size(dt);
+    im->g = g;
     im->a = a;
     for (int i = 0; i < nops; i++) {
         im->used[ops[i].slot] = true;
@@ -373,8 +387,8 @@ static brc_status plan_forced(brc_context *ctx, const brc_random_desc *d, const 
     }
     int sms = ctx->sm_count > 0 ? ctx->sm_count : 132;
     int64_t want = (a.blocks + THREADS - 1) / THREADS, cap = (int64_t)sms * 16;
-    if (kind >= BRC_RANDOM_DROPOUT && contig) { /* dropout_tiles: a tile of 32 * RND_G elements a warp, one pass */
-        want = (a.n + THREADS * RND_G - 1) / (THREADS * RND_G);
+    if (kind >= BRC_RANDOM_DROPOUT && contig) { /* dropout_tiles: a tile of 32 * g elements a warp, one pass */
+        want = (a.n + THREADS * im->g - 1) / (THREADS * im->g);
         cap = (int64_t)1 << 30;
     }
     im->grid = (unsigned)(want < cap ? want : cap);

@@ -309,8 +309,8 @@ Test(index, gather_last_dim_stage, .init = setup, .fini = teardown, .timeout = 3
 
 /* Gathers along dim 0 of a matrix with every operand unit-stride along the columns: the band layout
  * (column bands walked one after the other, 16 x 128 tiles). Odd row and column counts (partial
- * tiles, a last column pair cut), a last band narrower than the others (f64: bands of 5 column
- * tiles, then 3), i32 and i64 indices with vector and scalar (odd row stride) loads, flipped and
+ * tiles, a last column pair cut), a last band narrower than the others (f64 [3000, 850]: 7 column
+ * tiles in bands of 2, the last of 1), i32 and i64 indices with vector and scalar (odd row stride) loads, flipped and
  * padded y, out-of-range indices of both signs (zeros and the flag); the same bits on 1 and 7 CTAs. */
 Test(index, gather_dim0_band, .init = setup, .fini = teardown, .timeout = 300) {
     static const struct {
@@ -320,7 +320,7 @@ Test(index, gather_dim0_band, .init = setup, .fini = teardown, .timeout = 300) {
     } cs[] = {
         {BRC_BF16, BRC_I64, {300, 1000}, {77, 1000}, CONTIG, CONTIG, CONTIG, 1},
         {BRC_F32, BRC_I32, {50, 333}, {40, 333}, PAD_ODD, PAD_ODD, FLIP, 1},
-        {BRC_F64, BRC_I64, {3000, 1000}, {37, 1000}, CONTIG, CONTIG, PAD_BIG, 0},
+        {BRC_F64, BRC_I64, {3000, 850}, {37, 850}, CONTIG, CONTIG, PAD_BIG, 0},
         {BRC_F32, BRC_I32, {64, 512}, {100, 512}, CONTIG, CONTIG, CONTIG, 1},
         {BRC_U8, BRC_I64, {1000, 4099}, {129, 4099}, CONTIG, CONTIG, CONTIG, 0},
     };
