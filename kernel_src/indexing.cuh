@@ -21,7 +21,8 @@
 //   ROWS     1: rows layout (the innermost dim is contiguous in P and Q and K is constant along
 //            it): TPR threads a row, VEC elements a thread access; 0: generic, one element a thread;
 //            2: the sorted index_put's bucket sums (OP 19: TPR threads a bucket); 3: stage (gather
-//            copies along Q's innermost dim: a CTA a row, Q's row staged in shared memory)
+//            copies along Q's innermost dim: a CTA a row, Q's row staged in shared memory); 4: band
+//            (gather copies along the outer of two dims, walked in column bands that fit L2)
 #pragma once
 
 namespace brc {
@@ -51,7 +52,7 @@ struct ix_args {
     const void* po;    // bag: offsets, or NULL for 2-D input (bags of nb positions)
     void* pcount;      // compaction: the device int64 count
     const void* pks[4];// index_put: the index tensors
-    i64 m;             // index_put: index tensors; bag: bags B; compaction: tiles
+    i64 m;             // index_put: index tensors; bag: bags B; compaction: tiles; band: column tiles a band
     i64 nb;            // index_put: broadcast (B) dims; bag: L, the bag size of 2-D input (po NULL)
     i64 npos;          // bag: positions N
     i64 lastoff;       // bag: include_last_offset
@@ -368,6 +369,87 @@ template <class K> __device__ __forceinline__ void ix_stage(const ix_args& a) {
                 } else if (!(a.skip >= 0 && k[u] == a.skip)) {
                     P[op + c * sp] = srow[k[u]];
                 }
+            }
+        }
+    }
+}
+
+// ROWS 4 (band), gather copies along the outer of two merged dims: P, Q and K unit-stride along the
+// inner dim (a.row columns), Q's outer stride 0, so y[r, c] = Q[k[r, c] * qi + c] over a.rows rows.
+// Every element reads its own random row of Q: a warp's reads hit 32 rows, a sector each. Those
+// sectors come from L2, not DRAM, when the columns of Q in use at once fit in it, so the CTAs walk
+// the space in bands of a.m column tiles, every row tile of a band (in blockIdx order) before the
+// next band: the CTAs resident at once read one band of Q (the host sizes it, bound * band columns *
+// sizeof(T) at most BAND_BYTES), and each of its sectors, fetched once, serves the rows that pick it.
+// A CTA tile is BR = 4 * BU rows by BC = 64 * VEC columns: a thread VEC columns (one VEC-wide index
+// load, the index streamed past L2 with evict-first loads) of BU rows 4 apart, its BU * VEC source
+// loads in flight before any store.
+template <class K> __device__ __forceinline__ void ix_band(const ix_args& a) {
+    typedef typename K::T T;
+    typedef typename K::IT IT;
+    enum { V = K::VEC, TC = K::TPR, TR = 256 / K::TPR, BU = 4, BR = TR * BU, BC = TC * V };
+    static_assert(V == 2 && TC == 64, "band: two columns a thread, 64 threads across");
+    const T* Q = static_cast<const T*>(a.pq);
+    T* P = static_cast<T*>(a.pp);
+    const IT* Kx = static_cast<const IT*>(a.pk);
+    const i64 R = a.rows, C = a.row, sp = a.str[0][0], sk = a.str[2][0], qi = a.qi, bound = a.bound;
+    const i64 rt = (R + BR - 1) / BR, ct = (C + BC - 1) / BC, cpb = a.m, per_band = cpb * rt, ntiles = rt * ct;
+    const int tx = (int)threadIdx.x % TC, ty = (int)threadIdx.x / TC;
+    const bool kvec = reinterpret_cast<unsigned long long>(Kx) % (V * sizeof(IT)) == 0 && sk % V == 0;
+    const bool pvec = reinterpret_cast<unsigned long long>(P) % (V * sizeof(T)) == 0 && sp % V == 0;
+    typedef typename word_of<V * sizeof(T)>::t PW;
+    for (i64 t = blockIdx.x; t < ntiles; t += gridDim.x) {
+        const i64 band = t / per_band, rem = t - band * per_band;
+        const i64 nbc = ct - band * cpb < cpb ? ct - band * cpb : cpb;  // the last band may be narrower
+        const i64 r0 = (rem / nbc) * BR + ty, c = (band * cpb + rem % nbc) * BC + (i64)tx * V;
+        if (c >= C) continue;
+        const bool full = c + V <= C;
+        i64 k[BU][V];
+#pragma unroll
+        for (int u = 0; u < BU; u++) {
+            const i64 r = r0 + (i64)u * TR;
+#pragma unroll
+            for (int e = 0; e < V; e++) k[u][e] = -1;
+            if (r >= R) continue;
+            const IT* kp = Kx + r * sk + c;
+            if (full && kvec) {
+                if constexpr (sizeof(IT) == 8) {
+                    const longlong2 w = __ldcs(reinterpret_cast<const longlong2*>(kp));
+                    k[u][0] = w.x, k[u][1] = w.y;
+                } else {
+                    const int2 w = __ldcs(reinterpret_cast<const int2*>(kp));
+                    k[u][0] = w.x, k[u][1] = w.y;
+                }
+            } else {
+#pragma unroll
+                for (int e = 0; e < V; e++)
+                    if (c + e < C) k[u][e] = (i64)kp[e];
+            }
+        }
+        wvec<T, V> v[BU];
+        bool oob = false;
+#pragma unroll
+        for (int u = 0; u < BU; u++) {
+            const bool rin = r0 + (i64)u * TR < R;
+#pragma unroll
+            for (int e = 0; e < V; e++) {
+                const bool in = (unsigned long long)k[u][e] < (unsigned long long)bound;
+                oob |= rin && c + e < C && !in;
+                v[u].v[e] = in ? Q[k[u][e] * qi + c + e] : T();
+            }
+        }
+        if (oob) ix_flag(a);
+#pragma unroll
+        for (int u = 0; u < BU; u++) {
+            const i64 r = r0 + (i64)u * TR;
+            if (r >= R) break;
+            T* pp = P + r * sp + c;
+            if (full && pvec) {
+                *reinterpret_cast<PW*>(pp) = v[u].w;
+            } else {
+#pragma unroll
+                for (int e = 0; e < V; e++)
+                    if (c + e < C) pp[e] = v[u].v[e];
             }
         }
     }
@@ -1156,6 +1238,7 @@ template <class K> __device__ __forceinline__ void index_main(const ix_args& a) 
     else if constexpr (K::OP == 17 || K::OP == 18) ip_sort_pass<K>(a);
     else if constexpr (K::OP == 19) ip_sum<K>(a);
     else if constexpr (K::ROWS == 3) ix_stage<K>(a);
+    else if constexpr (K::ROWS == 4) ix_band<K>(a);
     else if constexpr (K::ROWS) ix_rows<K>(a);
     else ix_generic<K>(a);
 }

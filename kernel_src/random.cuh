@@ -8,6 +8,7 @@
 //   OP       0 uniform, 1 normal, 2 bernoulli, 3 dropout, 4 dropout backward
 //   PER      values per Philox block (4; 2 for f64 uniform / normal)
 //   CONTIG   every operand dense row-major: vector accesses when the run says they are aligned
+//   G        dropout and its backward, dense: elements a lane (dropout_tiles)
 //   USEP     bernoulli reads p from a tensor
 #pragma once
 
@@ -76,6 +77,10 @@ __device__ __forceinline__ void sincospi_(float x, float* s, float* c) {
     *s = -st, *c = -ct;
 }
 __device__ __forceinline__ void sincospi_(double x, double* s, double* c) { sincospi(x, s, c); }
+
+// Dropout's keep test: w * 2^-32 >= p (random.h) is w >= ceil(p * 2^32) for the integer w, exactly
+// (both products are exact in f64); the integer compare spares a u32 -> f64 conversion a value.
+__device__ __forceinline__ u64 keep_threshold(double p) { return (u64)ceil(p * 4294967296.0); }
 
 // Buffer offset of operand o's logical element i (strided layout).
 __device__ __forceinline__ i64 rnd_off(const rnd_args& a, int o, i64 i) {
@@ -163,7 +168,7 @@ __device__ __forceinline__ void random_block(const rnd_args& a, i64 b, u64 seed,
         }
 #pragma unroll
         for (int j = 0; j < PER; j++) {
-            if constexpr (OP == 3) keep[j] = (double)w[j] * 2.3283064365386963e-10 >= a.a;
+            if constexpr (OP == 3) keep[j] = (u64)w[j] >= keep_threshold(a.a);
             out[j] = io<T>::store(keep[j] ? io<T>::load(xv[j]) * scale : C(0));
         }
     }
@@ -190,67 +195,72 @@ __device__ __forceinline__ void random_block(const rnd_args& a, i64 b, u64 seed,
     }
 }
 
-// Dropout and its backward on dense operands: memory-bound, so a thread takes pairs of
-// neighbouring Philox blocks (2 * PER elements: 16-byte accesses for 16-bit dtypes) when every
-// pointer is aligned to a pair, and issues the loads of two pairs (RND_DP steps of the grid
-// apart) before any compute or store. One 8-byte block a thread in flight left dropout backward at
-// 0.84-0.95x PyTorch. Returns the first block the grid-stride walk (random_block) still has to do:
-// the blocks past the last whole pair. The values are random_block's.
-enum { RND_DP = 2 };
+// Dropout and its backward on dense, aligned operands: memory-bound. A warp takes a tile of
+// 32 * G elements (G = K::G, per plan): G / CE chunks a lane (CE elements: 16 bytes of x and y, and at least one
+// Philox block), chunk j of lane l at tile offset (j * 32 + l) * CE, so every load and store
+// instruction of the warp covers one contiguous run (512 bytes of x / y, 32 * CE bytes of mask).
+// All of a tile's loads are issued before any compute or store. The plan's grid gives every warp
+// one tile (a one-pass grid: a grid-stride walk over twice the resident CTAs left dropout backward
+// at 0.88-0.95x PyTorch); smaller grids (tests) walk the tiles. Returns the first Philox block past
+// the whole tiles: random_block does the rest. The values are random_block's.
 template <class K>
-__device__ __forceinline__ i64 dropout_pairs(const rnd_args& a, i64 tid, i64 step, u64 seed, u64 offset) {
+__device__ __forceinline__ i64 dropout_tiles(const rnd_args& a, i64 warp, i64 nwarps, int lane, u64 seed, u64 offset) {
     typedef typename K::T T;
     typedef typename io<T>::C C;
-    enum { PER = K::PER, OP = K::OP, W = 2 * PER };
-    const i64 npairs = a.n / W;
+    enum { OP = K::OP, CE = 16 / sizeof(T) < 4 ? 4 : 16 / sizeof(T), NC = K::G / CE, TILE = 32 * K::G };
+    static_assert(K::PER == 4 && CE % 4 == 0 && K::G % CE == 0, "a chunk is whole Philox blocks");
+    typedef typename word_of<CE * sizeof(T)>::t XW;
+    typedef typename word_of<CE>::t MW;
+    const i64 ntiles = a.n / TILE;
     const C scale = (C)a.scale;
-    i64 c = tid;
-    for (; c < npairs; c += RND_DP * step) {
-        typedef typename word_of<W * sizeof(T)>::t XW;
-        typedef typename word_of<W>::t MW;
-        wvec<T, W> xv[RND_DP];  // held as words (see wvec)
-        wvec<u8, W> mv[RND_DP];
+    const u64 thr = keep_threshold(a.a);
+    const T* X = static_cast<const T*>(a.x);
+    T* Y = static_cast<T*>(a.y);
+    u8* M = static_cast<u8*>(a.mask);
+    for (i64 t = warp; t < ntiles; t += nwarps) {
+        const i64 e0 = t * TILE + (i64)lane * CE;
+        wvec<T, CE> xv[NC];  // held as words (see wvec)
+        wvec<u8, CE> mv[NC];
 #pragma unroll
-        for (int u = 0; u < RND_DP; u++) {
-            const i64 cu = c + u * step;
-            if (cu >= npairs) continue;
-            xv[u].w = *reinterpret_cast<const XW*>(static_cast<const T*>(a.x) + cu * W);
-            if constexpr (OP == 4) mv[u].w = *reinterpret_cast<const MW*>(static_cast<const u8*>(a.mask) + cu * W);
+        for (int j = 0; j < NC; j++) {
+            const i64 e = e0 + (i64)j * 32 * CE;
+            xv[j].w = *reinterpret_cast<const XW*>(X + e);
+            if constexpr (OP == 4) mv[j].w = *reinterpret_cast<const MW*>(M + e);
         }
 #pragma unroll
-        for (int u = 0; u < RND_DP; u++) {
-            const i64 cu = c + u * step;
-            if (cu >= npairs) continue;
+        for (int j = 0; j < NC; j++) {
+            const i64 e = e0 + (i64)j * 32 * CE;
             if constexpr (OP == 3) {
 #pragma unroll
-                for (int h = 0; h < 2; h++) {
+                for (int h = 0; h < CE / 4; h++) {
                     u32 w[4];
-                    philox(offset + (u64)(2 * cu + h), seed, w);
+                    philox(offset + (u64)(e / 4 + h), seed, w);
 #pragma unroll
-                    for (int j = 0; j < PER; j++) mv[u].v[h * PER + j] = (double)w[j] * 2.3283064365386963e-10 >= a.a;
+                    for (int q = 0; q < 4; q++) mv[j].v[h * 4 + q] = (u64)w[q] >= thr;
                 }
-                *reinterpret_cast<MW*>(static_cast<u8*>(a.mask) + cu * W) = mv[u].w;
+                *reinterpret_cast<MW*>(M + e) = mv[j].w;
             }
-            wvec<T, W> o;
+            wvec<T, CE> o;
 #pragma unroll
-            for (int j = 0; j < W; j++) o.v[j] = io<T>::store(mv[u].v[j] ? io<T>::load(xv[u].v[j]) * scale : C(0));
-            *reinterpret_cast<XW*>(static_cast<T*>(a.y) + cu * W) = o.w;
+            for (int q = 0; q < CE; q++) o.v[q] = io<T>::store(mv[j].v[q] ? io<T>::load(xv[j].v[q]) * scale : C(0));
+            *reinterpret_cast<XW*>(Y + e) = o.w;
         }
     }
-    return 2 * npairs + tid;
+    return ntiles * (TILE / 4);
 }
 
 template <class K>
 __device__ __forceinline__ void random_main(const rnd_args& a) {
     u64 seed = a.seed, offset = a.offset;
     if (a.dev) seed = a.dev[0], offset = a.dev[1];
-    const i64 step = (i64)gridDim.x * blockDim.x;
-    i64 b = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+    const i64 step = (i64)gridDim.x * blockDim.x, tid = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+    i64 b = tid;
     if constexpr ((K::OP == 3 || K::OP == 4) && K::CONTIG) {
         typedef typename K::T T;
-        const size_t pair = 2 * K::PER * sizeof(T);
-        if (((size_t)a.x % pair | (size_t)a.y % pair | (size_t)a.mask % (2 * K::PER)) == 0)
-            b = dropout_pairs<K>(a, b, step, seed, offset);
+        enum { CE = 16 / sizeof(T) < 4 ? 4 : 16 / sizeof(T) };
+        const size_t xa = CE * sizeof(T);
+        if (((size_t)a.x % xa | (size_t)a.y % xa | (size_t)a.mask % CE) == 0)
+            b = dropout_tiles<K>(a, tid >> 5, step >> 5, (int)(threadIdx.x & 31), seed, offset) + tid;
     }
     for (; b < a.blocks; b += step) random_block<K>(a, b, seed, offset);
 }

@@ -507,7 +507,8 @@ brc_status brc__manifest_default(brc__manifest *m) {
             brc__str_addf(&s, "random(op=%s,dtype=%s,layout=contig)\n", rnd_ops[k], brc_dtype_name(floats[t]));
     brc__str_addf(&s, "random(op=bernoulli,dtype=f32,p=scalar,layout=contig)\n");
     /* Indexing: embedding / index_select of rows of 4096 (i64 indices; a quarter of the row's
-     * vectors as threads), the embedding backward (deterministic), a generic gather. */
+     * vectors as threads), the embedding backward (deterministic), a generic gather and the band gather
+     * (along dim 0 of a matrix). */
     for (size_t t = 0; t < 3; t += 2) {
         const char *dt = brc_dtype_name(floats[t]);
         int vec = (int)(16 / brc_dtype_size(floats[t])), tpr = 4096 / vec / 4;
@@ -515,6 +516,7 @@ brc_status brc__manifest_default(brc__manifest *m) {
         brc__str_addf(&s, "index(op=index_select,dtype=%s,index=i64,layout=rows,vec=%d,tpr=%d)\n", dt, vec, tpr);
         brc__str_addf(&s, "index(op=embedding_backward,dtype=%s,index=i64,atomic=0)\n", dt);
         brc__str_addf(&s, "index(op=gather,dtype=%s,index=i64,layout=generic,ix=32)\n", dt);
+        brc__str_addf(&s, "index(op=gather,dtype=%s,index=i64,layout=band)\n", dt);
     }
     /* Select: topk (largest, sorted) and kthvalue in f32 and bf16 with i64 indices. */
     for (size_t t = 0; t < 3; t += 2) {

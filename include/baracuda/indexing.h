@@ -103,6 +103,9 @@
  *    along it (index_select / embedding / index_add of whole rows): a group of threads copies a
  *    row with 16-byte vectors (VEC elements; the vector path is taken when the pointers are
  *    aligned), the index read once a row;
+ *  - band (gather along dim 0 of a matrix: two merged dims, x, index and y unit-stride along the
+ *    inner one): 16 x 128 tiles walked by column bands whose part of x fits L2 (6 MiB), so the
+ *    random rows' sectors are read from DRAM about once; the result does not depend on the walk;
  *  - generic: one element a thread, coordinates from the merged dims (32-bit index math when
  *    every offset fits);
  *  - sorted (index_put, f32, accumulate = 1, rows): counting sort of the positions by target row
@@ -110,6 +113,7 @@
  *    TPR threads sum a bucket's src rows and write the target row once.
  * SKU: bespoke:index<index_select,bf16,i64,rows,vec=8,tpr=64>@sm_90 (+atomic where it applies).
  * Canonical descriptors: index(op=gather,dtype=f32,index=i64,layout=generic,ix=32),
+ * index(op=gather,dtype=bf16,index=i64,layout=band),
  * index(op=embedding,dtype=bf16,index=i32,layout=rows,vec=8,tpr=256),
  * index(op=scatter,dtype=f32,index=i64,reduce=sum,layout=generic,ix=64),
  * index(op=embedding_backward,dtype=f32,index=i64,atomic=0),

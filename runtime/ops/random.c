@@ -18,6 +18,9 @@ static const char *const kind_names[] = {
 _Static_assert(NKINDS == BRC_RANDOM_KIND_COUNT_, "BRC_RANDOM_KIND_COUNT_ is out of date");
 
 enum { THREADS = 256 };
+/* Dense dropout (dropout_tiles): CTA size and the CTAs an SM the registers must allow (0: the compiler's
+ * choice; __launch_bounds__'s second argument). */
+enum { DENSE_THREADS = 256, DENSE_MINB = 0 };
 /* Operand slots (rnd_args.str[o]). */
 enum { S_Y, S_X, S_P, S_MASK, NSLOTS };
 
@@ -49,6 +52,8 @@ enum { MN_THREADS = 256, MN_SLOT_BYTES = 16384, MN_MAX_NOREPL = 1024 };
 
 typedef struct rnd_impl {
     int kind, per;
+    int g;       /* dense dropout (backward): elements a lane of dropout_tiles (K::G), else 0 */
+    int threads; /* CTA size */
     mn_args m; /* multinomial */
     bool vec4_ok;
     unsigned msmem;
@@ -77,6 +82,15 @@ static const char *storage_type(brc_dtype t) {
     }
 }
 
+/* Dense dropout and its backward: elements a lane of dropout_tiles (K::G), or 0 for the other kernels.
+ * Measured on an H100 at 2^24 and 2^28 elements against 8, 16 and 32 (docs/random.md): 16-bit
+ * dropout is fastest at 32 (more Philox work in flight a lane), 16-bit backward at 8, the rest at 16. */
+static int dense_lane(int kind, brc_dtype dt, bool contig) {
+    if ((kind != BRC_RANDOM_DROPOUT && kind != BRC_RANDOM_DROPOUT_BACKWARD) || !contig) return 0;
+    if (brc_dtype_size(dt) == 2) return kind == BRC_RANDOM_DROPOUT ? 32 : 8;
+    return 16;
+}
+
 static bool is_float(brc_dtype t) { return t == BRC_F32 || t == BRC_F64 || t == BRC_F16 || t == BRC_BF16; }
 
 typedef struct operand {
@@ -89,20 +103,23 @@ typedef struct operand {
 static brc_status get_kernel(brc_context *ctx, const rnd_impl *im, brc_dtype dt, int pdt, const char *desc,
                              CUfunction *fn) {
     brc__str snip = {0};
+    char bounds[32]; /* __launch_bounds__'s arguments */
+    if (im->g > 0 && DENSE_MINB > 0) snprintf(bounds, sizeof bounds, "%d, %d", im->threads, DENSE_MINB);
+    else snprintf(bounds, sizeof bounds, "%d", im->threads);
     brc__str_addf(&snip,
                   "struct brc_rnd {\n  typedef %s T;\n  typedef %s PT;\n"
-                  "  enum { OP = %d, PER = %d, CONTIG = %d, USEP = %d };\n};\n"
-                  "__global__ void __launch_bounds__(%d)\n"
+                  "  enum { OP = %d, PER = %d, CONTIG = %d, USEP = %d, G = %d };\n};\n"
+                  "__global__ void __launch_bounds__(%s)\n"
                   "brc_random_kernel(brc::rnd_args a) { brc::random_main<brc_rnd>(a); }\n",
                   storage_type(dt), pdt >= 0 ? storage_type((brc_dtype)pdt) : "float", im->kind, im->per,
-                  im->contig ? 1 : 0, pdt >= 0 ? 1 : 0, THREADS);
+                  im->contig ? 1 : 0, pdt >= 0 ? 1 : 0, im->g > 0 ? im->g : 16, bounds);
     brc_status st;
     if (snip.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", desc);
     } else {
         static const char *const sources[] = {"prelude.cuh", "random.cuh", NULL};
-        brc__kernel_req req = {.template_name = "random", .sources = sources, .nspec = 5,
-                               .spec = {im->kind, dt, pdt, im->per, im->contig},
+        brc__kernel_req req = {.template_name = "random", .sources = sources, .nspec = 7,
+                               .spec = {im->kind, dt, pdt, im->per, im->contig, im->g, im->threads},
                                .snippet = snip.p, .name_expr = "brc_random_kernel", .descriptor = desc};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -354,7 +371,10 @@ static brc_status plan_forced(brc_context *ctx, const brc_random_desc *d, const 
         brc__str_addf(&sku, ",p=%s", ps);
     }
     brc__str_addf(&desc, ",layout=%s)", layout);
-    brc__str_addf(&sku, ",%s,per=%d>@%s", layout, per, ctx->arch);
+    brc__str_addf(&sku, ",%s,per=%d", layout, per);
+    int g = dense_lane(kind, dt, contig);
+    if (g) brc__str_addf(&sku, ",lane=%d", g);
+    brc__str_addf(&sku, ">@%s", ctx->arch);
     brc_plan *p = NULL;
     if (desc.oom || sku.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fn);
@@ -366,13 +386,19 @@ static brc_status plan_forced(brc_context *ctx, const brc_random_desc *d, const 
     im->per = per;
     im->contig = contig;
     im->esize = brc_dtype_size(dt);
+    im->g = g;
     im->a = a;
     for (int i = 0; i < nops; i++) {
         im->used[ops[i].slot] = true;
         im->same_as_y[ops[i].slot] = brc__same_strides(ops[i].t, &d->y);
     }
     int sms = ctx->sm_count > 0 ? ctx->sm_count : 132;
+    im->threads = g ? DENSE_THREADS : THREADS;
     int64_t want = (a.blocks + THREADS - 1) / THREADS, cap = (int64_t)sms * 16;
+    if (g) { /* dropout_tiles: a tile of 32 * g elements a warp, one pass */
+        want = (a.n + (int64_t)im->threads * g - 1) / ((int64_t)im->threads * g);
+        cap = (int64_t)1 << 30;
+    }
     im->grid = (unsigned)(want < cap ? want : cap);
     if ((st = get_kernel(ctx, im, dt, pdt, desc.p, &im->fn))) goto fail;
     brc__plan_publish(p, desc.p, sku.p);
@@ -496,7 +522,8 @@ brc_status brc_random_run(const brc_plan *plan, const void *x, const void *p, vo
                 (!im->used[S_MASK] || (uintptr_t)mask % (size_t)im->per == 0);
     unsigned grid = grid_override ? grid_override : im->grid;
     void *args[1] = {&a};
-    CUresult r = brc__cu()->cuLaunchKernel(im->fn, grid, 1, 1, THREADS, 1, 1, 0, (CUstream)stream, args, NULL);
+    CUresult r =
+        brc__cu()->cuLaunchKernel(im->fn, grid, 1, 1, (unsigned)im->threads, 1, 1, 0, (CUstream)stream, args, NULL);
     if (r != CUDA_SUCCESS)
         return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel: %s (%s)", brc__cu_errname(r), plan->descriptor);
     return BRC_STATUS_OK;

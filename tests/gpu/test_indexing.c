@@ -307,6 +307,80 @@ Test(index, gather_last_dim_stage, .init = setup, .fini = teardown, .timeout = 3
     }
 }
 
+/* Gathers along dim 0 of a matrix with every operand unit-stride along the columns: the band layout
+ * (column bands walked one after the other, 16 x 128 tiles). Odd row and column counts (partial
+ * tiles, a last column pair cut), a last band narrower than the others (f64 [3000, 850]: 7 column
+ * tiles in bands of 2, the last of 1), i32 and i64 indices with vector and scalar (odd row stride) loads, flipped and
+ * padded y, out-of-range indices of both signs (zeros and the flag); the same bits on 1 and 7 CTAs. */
+Test(index, gather_dim0_band, .init = setup, .fini = teardown, .timeout = 300) {
+    static const struct {
+        brc_dtype dt, it;
+        int64_t xs[2], is[2];
+        int xstyle, istyle, ystyle, bad;
+    } cs[] = {
+        {BRC_BF16, BRC_I64, {300, 1000}, {77, 1000}, CONTIG, CONTIG, CONTIG, 1},
+        {BRC_F32, BRC_I32, {50, 333}, {40, 333}, PAD_ODD, PAD_ODD, FLIP, 1},
+        {BRC_F64, BRC_I64, {3000, 850}, {37, 850}, CONTIG, CONTIG, PAD_BIG, 0},
+        {BRC_F32, BRC_I32, {64, 512}, {100, 512}, CONTIG, CONTIG, CONTIG, 1},
+        {BRC_U8, BRC_I64, {1000, 4099}, {129, 4099}, CONTIG, CONTIG, CONTIG, 0},
+    };
+    uint64_t rng = 4242;
+    for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
+        ht x = ht_new(cs[ci].dt, 2, cs[ci].xs, cs[ci].xstyle), ix = ht_new(cs[ci].it, 2, cs[ci].is, cs[ci].istyle),
+           y = ht_new(cs[ci].dt, 2, cs[ci].is, cs[ci].ystyle);
+        fill(&x, &rng);
+        int64_t n = cs[ci].xs[0], c[2];
+        for (int64_t i = 0; i < numel(&ix); i++) {
+            coords(&ix.t, i, c);
+            int64_t v = (int64_t)(tu_rand(&rng) % (uint64_t)n);
+            if (cs[ci].bad && i % 53 == 11) v = i % 2 ? n : -1;
+            set(&ix, c, (double)v);
+        }
+        up(&ix);
+        brc_index_desc d = {.kind = BRC_INDEX_GATHER, .x = x.t, .index = ix.t, .y = y.t, .dim = 0};
+        char what[96];
+        snprintf(what, sizeof what, "gather dim 0 %s %s (case %zu)", brc_dtype_name(cs[ci].dt),
+                 brc_dtype_name(cs[ci].it), ci);
+        brc_plan *p = plan_run(&d, &x, &ix, NULL, &y, what);
+        cr_expect(strstr(brc_plan_sku(p), ",band"), "%s: %s", what, brc_plan_sku(p));
+        long bad = 0, oob = 0;
+        for (int64_t i = 0; i < numel(&y); i++) {
+            coords(&y.t, i, c);
+            int64_t k = (int64_t)get(&ix, c);
+            if (k < 0 || k >= n) {
+                oob++;
+                bad += get(&y, c) != 0;
+                continue;
+            }
+            int64_t src[2] = {k, c[1]};
+            bad += get(&y, c) != get(&x, src);
+        }
+        cr_expect_eq(bad, 0, "%s: %ld wrong elements (%s)", what, bad, brc_plan_sku(p));
+        cr_expect_eq(strays(&y), 0, "%s: writes outside y", what);
+        cr_expect_eq(read_err(), oob > 0, "%s: the error flag (%ld out of range)", what, oob);
+        cr_expect_eq(oob > 0, cs[ci].bad, "%s: the case has out-of-range indices", what);
+        /* 1 and 7 CTAs walk the same tiles: the same bits. */
+        size_t bytes = y.b.n * brc_dtype_size(cs[ci].dt);
+        unsigned char *ref = malloc(bytes);
+        cr_assert(ref);
+        memcpy(ref, y.b.h, bytes);
+        static const unsigned grids[2] = {1, 7};
+        for (int g = 0; g < 2; g++) {
+            brc__index_grid_override(grids[g]);
+            memset(y.b.h, 0xff, bytes);
+            up(&y);
+            cr_assert_eq(brc_index_run(p, dptr(&x), dptr(&ix), NULL, dptr(&y), NULL, NULL), BRC_STATUS_OK, "%s",
+                         brc_last_error());
+            down(&y);
+            brc__index_grid_override(0);
+            cr_expect(memcmp(ref, y.b.h, bytes) == 0, "%s: %u CTAs differ", what, grids[g]);
+        }
+        free(ref);
+        brc_plan_destroy(p);
+        ht_free(&x), ht_free(&ix), ht_free(&y);
+    }
+}
+
 /* ---- embedding ------------------------------------------------------------------------------------------ */
 
 Test(index, embedding_layouts_grids_and_capture, .init = setup, .fini = teardown, .timeout = 300) {

@@ -99,7 +99,7 @@ static double ref_value(int kind, brc_dtype dt, uint64_t seed, uint64_t offset, 
 
 /* ---- views --------------------------------------------------------------------------------------------- */
 
-enum { CONTIG, PAD_ODD, COLMAJOR, FLIP };
+enum { CONTIG, PAD_ODD, COLMAJOR, FLIP, OFF1 /* contiguous, one element into its buffer */ };
 
 typedef struct view {
     brc_tensor_desc t;
@@ -120,6 +120,8 @@ static view make_view(brc_dtype dt, int rank, const int64_t *shape, int style) {
     } else if (style == FLIP && rank > 0) {
         v.t.strides[0] = -v.t.strides[0];
         v.base = (shape[0] - 1) * -v.t.strides[0];
+    } else if (style == OFF1) {
+        v.base = 1;
     }
     int64_t hi = v.base;
     for (int d = 0; d < rank; d++)
@@ -168,6 +170,8 @@ static const rcase cases[] = {
     {0, {0}, CONTIG},           {1, {1}, CONTIG},           {1, {7}, CONTIG},
     {2, {7, 143}, CONTIG},      {2, {7, 143}, PAD_ODD},     {2, {33, 65}, COLMAJOR},
     {3, {3, 5, 67}, FLIP},      {1, {65537}, CONTIG},       {2, {257, 1023}, PAD_ODD},
+    /* Dense dropout: whole warp tiles of 512 only, tiles and a tail; y (and the mask) off alignment. */
+    {1, {8192}, CONTIG},        {1, {100003}, CONTIG},      {1, {4099}, OFF1},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 

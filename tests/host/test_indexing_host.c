@@ -21,14 +21,15 @@ ParameterizedTestParameters(index_compile, every_kind) {
 }
 
 /* Part 2: the kinds added in 0.3.0, with the kernels each plan compiles. */
-static const char *const variants[3][7] = {
+static const char *const variants[3][8] = {
     {"index(op=gather,dtype=f32,index=i64,layout=generic,ix=32)",
      "index(op=index_select,dtype=bf16,index=i32,layout=stage)",
      "index(op=scatter,dtype=bf16,index=i64,reduce=amax,layout=generic,ix=64)",
      "index(op=index_add,dtype=f16,index=i64,layout=rows,vec=8,tpr=256)",
      "index(op=embedding_backward,dtype=bf16,index=i64,atomic=0)",
      "index(op=masked_fill,dtype=f32,layout=generic,ix=32)",
-     "index(op=one_hot,dtype=i64,index=i64,layout=rows,vec=2,tpr=32)"},
+     "index(op=one_hot,dtype=i64,index=i64,layout=rows,vec=2,tpr=32)",
+     "index(op=gather,dtype=bf16,index=i64,layout=band)"},
     {"index(op=embedding,dtype=f16,index=i64,layout=rows,vec=8,tpr=256)",
      "index(op=scatter,dtype=f64,index=i32,reduce=none,layout=generic,ix=32)",
      "index(op=scatter,dtype=f32,index=i64,reduce=sum,layout=rows,vec=4,tpr=16)",
@@ -44,7 +45,7 @@ static const char *const variants[3][7] = {
      "index(op=embedding_bag_backward,dtype=f32,index=i64,mode=mean)",
      "index(op=embedding_bag_backward,dtype=bf16,index=i64,mode=max)"},
 };
-static const int nkernels[3][7] = {{1, 1, 1, 1, 1, 1, 1}, {1, 1, 1, 1, 2, 1, 1}, {4, 5, 3, 3, 1, 2, 2}};
+static const int nkernels[3][8] = {{1, 1, 1, 1, 1, 1, 1, 1}, {1, 1, 1, 1, 2, 1, 1, 0}, {4, 5, 3, 3, 1, 2, 2, 0}};
 
 ParameterizedTest(job *j, index_compile, every_kind, .timeout = 900) {
     setenv("BARACUDA_CACHE_DISABLE", "1", 1); /* really compile */
@@ -53,8 +54,9 @@ ParameterizedTest(job *j, index_compile, every_kind, .timeout = 900) {
     snprintf(arch, sizeof arch, "sm_%d", j->sm);
     brc_context *ctx = tu_offline(arch);
     int kernels = 0;
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < 8; i++) {
         const char *text = variants[j->part][i];
+        if (!text) continue;
         brc_plan *p = NULL;
         brc_status s = brc__plan_from_descriptor(ctx, text, &p);
         cr_expect_eq(s, BRC_STATUS_OK, "%s on %s: %s\n%s", text, arch, brc_last_error(), brc_last_jit_log());
@@ -132,6 +134,28 @@ Test(index_desc, api_plans_pick_the_layout_and_round_trip) {
     cr_assert_eq(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p), "index(op=index_select,dtype=f32,index=i32,layout=rows,vec=1,tpr=128)");
     tu_round_trip(ctx, p);
+    /* gather along dim 0 of a matrix, every operand unit-stride along the columns: the band walk
+     * (column bands whose part of x fits L2); a column-major index, or padding between y's columns,
+     * stays generic. */
+    memset(&d, 0, sizeof d);
+    d.kind = BRC_INDEX_GATHER;
+    d.x = tu_mat(BRC_BF16, 8192, 8192, 8192);
+    d.index = tu_mat(BRC_I64, 4096, 8192, 8200);
+    d.y = tu_mat(BRC_BF16, 4096, 8192, 8192);
+    cr_assert_eq(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_descriptor(p), "index(op=gather,dtype=bf16,index=i64,layout=band)");
+    cr_expect_str_eq(brc_plan_sku(p), "bespoke:index<gather,bf16,i64,band,tile=16x128>@sm_90");
+    tu_round_trip(ctx, p);
+    d.index.strides[0] = 1, d.index.strides[1] = 4096;
+    cr_assert_eq(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_descriptor(p), "index(op=gather,dtype=bf16,index=i64,layout=generic,ix=32)");
+    brc_plan_destroy(p);
+    d.index = tu_mat(BRC_I64, 4096, 8192, 8192);
+    d.y.strides[1] = 2;
+    d.y.strides[0] = 2 * 8192;
+    cr_assert_eq(brc_index_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_descriptor(p), "index(op=gather,dtype=bf16,index=i64,layout=generic,ix=32)");
+    brc_plan_destroy(p);
     /* scatter sum of f32 is atomic; of i32 it is not (integer sums are exact in any order). */
     memset(&d, 0, sizeof d);
     d.kind = BRC_INDEX_SCATTER;
@@ -208,6 +232,9 @@ Test(index_desc, bad_descriptors_name_the_column) {
          "layout=sorted is for index_put"},
         {"index(op=scatter,dtype=f32,index=i64,reduce=none,layout=stage)", BRC_STATUS_INVALID_ARGUMENT,
          "layout=stage is for gather"},
+        {"index(op=index_select,dtype=f32,index=i64,layout=band)", BRC_STATUS_INVALID_ARGUMENT,
+         "layout=band is for gather"},
+        {"index(op=gather,dtype=f32,index=i64,layout=tiles)", BRC_STATUS_INVALID_ARGUMENT, "one of rows"},
         {"index(op=masked_select,dtype=f32,index=i64)", BRC_STATUS_INVALID_ARGUMENT, "unknown key 'index'"},
         {"index(op=nonzero,dtype=f32)", BRC_STATUS_INVALID_ARGUMENT, "needs a 'index' key"},
         {"index(op=embedding_bag,dtype=f32,index=i64,layout=rows,vec=4,tpr=64)", BRC_STATUS_INVALID_ARGUMENT,

@@ -27,7 +27,7 @@ static const char *const variants[2][6] = {
      "random(op=dropout_backward,dtype=f16,layout=strided)", "random(op=normal,dtype=bf16,layout=contig)"},
     {"random(op=uniform,dtype=f64,layout=strided)", "random(op=uniform,dtype=f16,layout=contig)",
      "random(op=bernoulli,dtype=bool,p=scalar,layout=contig)", "random(op=bernoulli,dtype=i64,p=bf16,layout=contig)",
-     "random(op=dropout,dtype=f32,layout=strided)", "random(op=normal,dtype=f32,layout=strided)"},
+     "random(op=dropout_backward,dtype=f64,layout=contig)", "random(op=normal,dtype=f32,layout=strided)"},
 };
 
 ParameterizedTest(job *j, random_compile, every_kind, .timeout = 900) {
