@@ -19,20 +19,15 @@ struct gemv_args {
     float alpha, beta;
 };
 
-__device__ __forceinline__ uint4 ld_stream(const void *p) {
+// A 16-byte load that skips L1 (W is read once); PF asks the L2 for the whole 256-byte block.
+template <bool PF = false> __device__ __forceinline__ uint4 ld_stream(const void *p) {
     uint4 r;
-    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-                 : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-                 : "l"(p));
-    return r;
-}
-
-// ld_stream with the L2 told to fetch the whole 256-byte block around the address.
-__device__ __forceinline__ uint4 ld_stream_pf(const void *p) {
-    uint4 r;
-    asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
-                 : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-                 : "l"(p));
+    if (PF)
+        asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
+                     : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
+    else
+        asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+                     : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
     return r;
 }
 
@@ -46,7 +41,7 @@ template <class T, int VEC, int PF = 0>
 __device__ __forceinline__ gemv_vec<T, VEC> gemv_load(const T *p, bool stream) {
     gemv_vec<T, VEC> r;
     if (VEC * sizeof(T) == 16) {
-        uint4 u = stream ? (PF ? ld_stream_pf(p) : ld_stream(p)) : __ldg(reinterpret_cast<const uint4 *>(p));
+        uint4 u = stream ? ld_stream<PF != 0>(p) : __ldg(reinterpret_cast<const uint4 *>(p));
         memcpy(&r, &u, 16);
     } else {
 #pragma unroll
@@ -205,8 +200,8 @@ __device__ __forceinline__ void gemv_mma_main(const gemv_args &a) {
         for (int h = 0; h < 2; h++) {
             const long long k = (G::BLK ? warp * per + j : warp + KS * j) * 64 + 32 * h + 8 * t;
             const bool in = j < mine && k < a.k;
-            va[u][h] = in ? (G::PF ? ld_stream_pf(wa + k) : ld_stream(wa + k)) : zero;
-            vb[u][h] = in ? (G::PF ? ld_stream_pf(wb + k) : ld_stream(wb + k)) : zero;
+            va[u][h] = in ? ld_stream<G::PF != 0>(wa + k) : zero;
+            vb[u][h] = in ? ld_stream<G::PF != 0>(wb + k) : zero;
 #pragma unroll
             for (int q = 0; q < NT; q++)
                 vx[u][q][h] = in && 8 * q + g < M ? __ldg(reinterpret_cast<const uint4 *>(xg[q] + k)) : zero;

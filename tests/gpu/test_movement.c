@@ -851,6 +851,24 @@ static int ex_pad(const void *arg, const int64_t *yc, int *k, int64_t *xc) {
     return EX_INPUT;
 }
 
+/* Plans and runs a pad forward, checks y against the host model and frees x and y. */
+static void pad_fwd_check(brc_context *ctx, const brc_pad_desc *d, tv *x, tv *y, int rank, const int64_t *lo,
+                          const int64_t *xshape, double value, const char *what) {
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_pad_plan(ctx, d, NULL, &p), BRC_STATUS_OK, "%s: %s", what, brc_last_error());
+    cr_assert_eq(brc_pad_run(p, dptr(x), dptr(y), NULL), BRC_STATUS_OK, "%s: %s", what, brc_last_error());
+    sync_ok(what);
+    tu_buf_download(&y->b);
+    unsigned char konst[8];
+    tu_encode(d->x.dtype, value, konst);
+    pad_arg a = {(int)d->mode, rank, lo, xshape};
+    const tv *xs[1] = {x};
+    result r = check_y(y, xs, ex_pad, &a, konst);
+    EXPECT_OK(r, what, p);
+    brc_plan_destroy(p);
+    tv_free(x), tv_free(y);
+}
+
 Test(movement, pad_forward_and_backward, .timeout = 300) {
     tu_fresh_cache();
     brc_context *ctx = tu_device_or_skip();
@@ -897,21 +915,9 @@ Test(movement, pad_forward_and_backward, .timeout = 300) {
                 brc_pad_desc d = {(brc_pad_mode)mode, x.t, y.t, {0}, {0}, value};
                 memcpy(d.lo, lo, sizeof d.lo);
                 memcpy(d.hi, hi, sizeof d.hi);
-                brc_plan *p = NULL;
-                cr_assert_eq(brc_pad_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-                cr_assert_eq(brc_pad_run(p, dptr(&x), dptr(&y), NULL), BRC_STATUS_OK, "%s", brc_last_error());
                 char what[96];
                 snprintf(what, sizeof what, "pad fwd mode %d %s case %zu", mode, brc_dtype_name(dt), c);
-                sync_ok(what);
-                tu_buf_download(&y.b);
-                unsigned char konst[8];
-                tu_encode(dt, value, konst);
-                pad_arg a = {mode, pc[c].rank, lo, pc[c].shape};
-                const tv *xs[1] = {&x};
-                result r = check_y(&y, xs, ex_pad, &a, konst);
-                EXPECT_OK(r, what, p);
-                brc_plan_destroy(p);
-                tv_free(&x), tv_free(&y);
+                pad_fwd_check(ctx, &d, &x, &y, pc[c].rank, lo, pc[c].shape, value, what);
             }
             /* Backward: small integers in dy, so every sum is exact in any order; the reference
              * scatters each dy element onto the x element it was read from. */
@@ -1011,19 +1017,7 @@ Test(movement, pad_forward_rows_by_vectors, .timeout = 300) {
                 memcpy(d.hi, hi, sizeof d.hi);
                 char what[96];
                 snprintf(what, sizeof what, "pad fwd (vectors) mode %d %s case %zu", mode, brc_dtype_name(dt), c);
-                brc_plan *p = NULL;
-                cr_assert_eq(brc_pad_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s: %s", what, brc_last_error());
-                cr_assert_eq(brc_pad_run(p, dptr(&x), dptr(&y), NULL), BRC_STATUS_OK, "%s: %s", what, brc_last_error());
-                sync_ok(what);
-                tu_buf_download(&y.b);
-                unsigned char konst[8];
-                tu_encode(dt, value, konst);
-                pad_arg a = {mode, pc[c].rank, lo, pc[c].shape};
-                const tv *xs[1] = {&x};
-                result r = check_y(&y, xs, ex_pad, &a, konst);
-                EXPECT_OK(r, what, p);
-                brc_plan_destroy(p);
-                tv_free(&x), tv_free(&y);
+                pad_fwd_check(ctx, &d, &x, &y, pc[c].rank, lo, pc[c].shape, value, what);
             }
     brc_context_destroy(ctx);
 }
