@@ -385,6 +385,7 @@ def main():
     ap.add_argument("--lib", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--quick", action="store_true", help="small shapes only (a smoke run)")
+    ap.add_argument("--decode-only", action="store_true", help="only the decode shapes")
     args = ap.parse_args()
     torch.cuda.init()
     torch.empty(1, device="cuda")  # makes the primary context current on this thread
@@ -401,7 +402,7 @@ def main():
     else:
         train = [(4, 32, 4096, 128), (4, 32, 4096, 64), (4, 32, 4096, 256)]
         decode = [(32, 32, 8, 4096, 128), (1, 32, 8, 32768, 128)]
-    steps = [(lambda s=s: bench_train(brc, ctx, rows, *s, "bf16")) for s in train]
+    steps = [] if args.decode_only else [(lambda s=s: bench_train(brc, ctx, rows, *s, "bf16")) for s in train]
     steps += [(lambda s=s: bench_decode(brc, ctx, rows, copy_gbps, *s, "bf16")) for s in decode]
     for step in steps:
         attempt(failures, None, step)

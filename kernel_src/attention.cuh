@@ -562,7 +562,7 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
 // with independent loads.
 template <class K> __device__ __forceinline__ void attn_combine_main(const attn_args &a) {
     typedef typename K::T T;
-    enum { D = K::D, WARPS = 8, PER = D / 32, MAXS = 64 };
+    enum { D = K::D, WARPS = 8, PER = D / 32, MAXS = 256, LS = MAXS / 32 };
     __shared__ float wts[WARPS][MAXS];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, ns = (int)a.nsplit;
     const i64 total = K::VARLEN ? a.H * a.tq : a.B * a.H * a.Sq;
@@ -575,17 +575,25 @@ template <class K> __device__ __forceinline__ void attn_combine_main(const attn_
     } else {
         i = row % a.Sq, h = (row / a.Sq) % a.H, b = row / (a.Sq * a.H);
     }
-    float ls0 = lane < ns ? a.part_lse[lane * total + row] : -BRC_INF;
-    float ls1 = lane + 32 < ns ? a.part_lse[(lane + 32) * total + row] : -BRC_INF;
-    float m = fmaxf(ls0, ls1);
+    // Lane l weighs splits l, l + 32, ... (up to MAXS).
+    float ls[LS], m = -BRC_INF;
+#pragma unroll
+    for (int j = 0; j < LS; j++) {
+        ls[j] = lane + 32 * j < ns ? a.part_lse[(lane + 32 * j) * total + row] : -BRC_INF;
+        m = fmaxf(m, ls[j]);
+    }
 #pragma unroll
     for (int off = 16; off > 0; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
     const float mu = m == -BRC_INF ? 0.f : m;
-    float w0 = expf(ls0 - mu), w1 = expf(ls1 - mu), ws = w0 + w1;
+    float ws = 0.f;
+#pragma unroll
+    for (int j = 0; j < LS; j++) {
+        const float w = expf(ls[j] - mu);
+        ws += w;
+        wts[warp][lane + 32 * j] = w;
+    }
 #pragma unroll
     for (int off = 16; off > 0; off >>= 1) ws += __shfl_xor_sync(0xffffffffu, ws, off);
-    wts[warp][lane] = w0;
-    wts[warp][lane + 32] = w1;
     __syncwarp();
     float acc[PER];
 #pragma unroll

@@ -167,13 +167,44 @@ static brc_status shape_error(const char *name, shape4 got, shape4 want) {
                       (long long)want.s, (long long)want.h, (long long)want.d);
 }
 
+/* The shared memory one CTA may have on the context's arch, in KiB (an SM has 1 KiB more). */
+static int smem_kib(const brc_context *ctx) {
+    int v = ctx->sm_major * 10 + ctx->sm_minor;
+    if (v == 80 || v == 87) return 163;
+    if (v == 90 || (v >= 100 && v < 120)) return 227;
+    return 99; /* sm_86, sm_89, sm_120 */
+}
+
 /* Dynamic shared memory a CTA may use on the context's arch (less 1 KiB of static use). */
-static int smem_cap(const brc_context *ctx) {
-    int v = ctx->sm_major * 10 + ctx->sm_minor, kib;
-    if (v == 80 || v == 87) kib = 163;
-    else if (v == 90 || (v >= 100 && v < 120)) kib = 227;
-    else kib = 99; /* sm_86, sm_89, sm_120 */
-    return (kib - 1) * 1024;
+static int smem_cap(const brc_context *ctx) { return (smem_kib(ctx) - 1) * 1024; }
+
+/* CTAs of a config one SM holds at once, by shared memory (1 KiB reserved a CTA) and threads. */
+static int64_t ctas_per_sm(const brc_context *ctx, const attn_cfg *c) {
+    int64_t by_smem = (int64_t)(smem_kib(ctx) + 1) * 1024 / (c->smem + 1024), by_threads = 2048 / c->threads;
+    int64_t n = by_smem < by_threads ? by_smem : by_threads;
+    return n < 1 ? 1 : n > 32 ? 32 : n;
+}
+
+/* KV splits of a decode forward: `ctas` CTAs a split, `slots` CTAs the GPU holds at once. The
+ * CTAs should fill whole waves (a last wave partly full leaves the memory idle at the end): the
+ * fewest waves (up to 4) whose splits fill them to 90%, else the best filled; at most one KV tile
+ * a split and MAX_SPLITS (the combine's limit). H100, B = 1, H_kv = 8, S = 32768: 64 splits in
+ * 1.3 waves ran at 60% of copy (bench/results/attention.json). */
+enum { MAX_SPLITS = 256 };
+static int64_t decode_splits(int64_t ctas, int64_t ntiles, int64_t slots) {
+    int64_t cap = ntiles < MAX_SPLITS ? ntiles : MAX_SPLITS, best = 1;
+    double best_fill = 0;
+    if (ctas < 1 || cap < 1) return 1;
+    for (int64_t k = 1; k <= 4; k++) {
+        int64_t n = k * slots / ctas;
+        if (n > cap) n = cap;
+        if (n < 1) continue;
+        int64_t waves = (ctas * n + slots - 1) / slots;
+        double fill = (double)(ctas * n) / (double)(waves * slots);
+        if (fill > best_fill + 1e-9) best_fill = fill, best = n;
+        if (fill >= 0.9) return n;
+    }
+    return best;
 }
 
 static bool head_dim_ok(int64_t d) { return d == 32 || d == 64 || d == 96 || d == 128 || d == 192 || d == 256; }
@@ -349,16 +380,13 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         c->qreg = D <= 128;
         const int bm = 16 * c->warps * c->mtiles;
         const int64_t mtiles = (rows + bm - 1) / bm;
+        c->threads = 32 * c->warps;
+        c->smem = (16 * c->warps * c->mtiles + 2 * c->stages * c->bn) * ld * 2;
         if (decode) {
             c->split = 1;
             a.gp = grp;
-            /* About four CTAs an SM stream the KV length; at most 64 splits, one tile each at least. */
-            int64_t ctas = B * Hkv * mtiles, ntiles = (Sk + c->bn - 1) / c->bn;
-            int64_t want = ctas > 0 ? (4 * (int64_t)sms + ctas - 1) / ctas : 1;
-            if (want > ntiles) want = ntiles;
-            if (want > 64) want = 64;
-            if (want < 1) want = 1;
-            a.nsplit = force_split > 0 ? force_split : want;
+            a.nsplit = force_split > 0 ? force_split : decode_splits(B * Hkv * mtiles, (Sk + c->bn - 1) / c->bn,
+                                                                    (int64_t)sms * ctas_per_sm(ctx, c));
             im->grid[K_FWD][1] = (unsigned)Hkv;
         } else {
             a.gp = 1, a.nsplit = 1;
@@ -366,8 +394,6 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         }
         im->grid[K_FWD][0] = (unsigned)(mtiles * a.nsplit);
         im->grid[K_FWD][2] = (unsigned)B;
-        c->threads = 32 * c->warps;
-        c->smem = (16 * c->warps * c->mtiles + 2 * c->stages * c->bn) * ld * 2;
         im->used[K_FWD] = true;
         if (c->split) {
             attn_cfg *cc = &im->cfg[K_COMBINE];
@@ -502,7 +528,7 @@ brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *dd, brc_plan **
         (st = brc__desc_int(dd, "alibi", 0, 1, 0, &alibi)) || (st = brc__desc_int(dd, "softcap", 0, 1, 0, &softcap)) ||
         (st = brc__desc_int(dd, "dropout", 0, 1, 0, &dropout)) ||
         (st = brc__desc_int(dd, "varlen", 0, 1, 0, &varlen)) ||
-        (st = brc__desc_int(dd, "split", 0, 64, 0, &split)))
+        (st = brc__desc_int(dd, "split", 0, MAX_SPLITS, 0, &split)))
         return st;
     if (path && (warps > 4 || pass))
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "attention: path=decode is a forward with warps <= 4");

@@ -267,6 +267,27 @@ Test(attention_rules, before_sm80_is_unsupported) {
     cr_expect_eq(brc_attention_counters(NULL), 0);
 }
 
+/* Decode splits fill whole waves (an offline sm_90 context assumes 132 SMs; a 1-warp decode CTA
+ * of D = 128 takes 74 KiB of shared memory, so 3 an SM and 396 a wave). */
+Test(attention_rules, decode_splits_fill_waves, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_offline("sm_90");
+    static const struct { int64_t B, Sk; const char *split; } c[] = {
+        {1, 32768, "split=49"}, /* 8 (b, kv head) CTAs a split: 49 splits = 392 CTAs, one wave */
+        {32, 4096, "split=3"},  /* 256 a split: 1 split fills 65% of a wave, 3 fill 97% of two */
+        {1, 100, "split=2"},    /* no more splits than 64-key tiles */
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        brc_attention_desc d = fwd(BRC_BF16, c[i].B, 1, c[i].Sk, 32, 8, 128);
+        brc_plan *p = NULL;
+        cr_assert_eq(brc_attention_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+        cr_expect(strstr(brc_plan_sku(p), c[i].split), "B=%lld Sk=%lld: %s", (long long)c[i].B, (long long)c[i].Sk,
+                  brc_plan_sku(p));
+        brc_plan_destroy(p);
+    }
+    brc_context_destroy(ctx);
+}
+
 /* ---- every variant compiles ------------------------------------------------------------------------------ */
 
 enum { PLAIN, CAUSAL, WINDOW, SOFTCAP, ALIBI, MASK_F16, MASK_BOOL, DROPOUT, VARLEN, DECODE };
