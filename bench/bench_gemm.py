@@ -282,6 +282,8 @@ def bench_decode(brc, ctx, rows, copy_gbps, cases, dtypes):
             launches = copies * max(1, -(-REPS // copies))
             ours_g = graph_us(rotating(g.run, sets), launches)
             theirs_g = graph_us(rotating(lambda x, wt, _d: F.linear(x, wt.t()), sets), launches)
+            # What reading the same weights costs at this size: torch.sum over W (a read-only stream).
+            floor_g = graph_us(rotating(lambda x, wt, _d: torch.sum(wt), sets), launches)
             moved = wbytes + (M * K + M * N) * 2
             gbps, gbps_g = moved / ours / 1e3, moved / ours_g / 1e3
             rows.append({"op": "linear (decode)", "shape": [M, N, K], "dtype": dtype, "direction": "fwd",
@@ -289,11 +291,13 @@ def bench_decode(brc, ctx, rows, copy_gbps, cases, dtypes):
                          "pct_copy": 100 * gbps / copy_gbps, "ratio_vs_torch": theirs / ours,
                          "graph_ours_us": ours_g, "graph_torch_us": theirs_g, "graph_gbps": gbps_g,
                          "graph_pct_copy": 100 * gbps_g / copy_gbps, "graph_ratio_vs_torch": theirs_g / ours_g,
+                         "graph_read_w_us": floor_g, "graph_read_w_pct_copy": 100 * wbytes / floor_g / 1e3 / copy_gbps,
                          "rel_l2": err, "sku": g.sku, "torch_fn": "F.linear(x, W)"})
             print(f"decode {dtype} M={M} K={K} N={N}: ours {ours:.2f} us ({gbps:.0f} GB/s, "
                   f"{100 * gbps / copy_gbps:.0f}% copy) lib {lib_us:.2f} torch {theirs:.2f} "
                   f"({theirs / ours:.3f}x); in a graph ours {ours_g:.2f} us ({100 * gbps_g / copy_gbps:.0f}% copy) "
-                  f"torch {theirs_g:.2f} ({theirs_g / ours_g:.3f}x) {g.sku}", file=sys.stderr, flush=True)
+                  f"torch {theirs_g:.2f} ({theirs_g / ours_g:.3f}x), torch.sum(W) {floor_g:.2f} "
+                  f"({100 * wbytes / floor_g / 1e3 / copy_gbps:.0f}% copy) {g.sku}", file=sys.stderr, flush=True)
             g.destroy()
             lib.destroy()
             del ws, xs
@@ -328,12 +332,13 @@ def main():
     for step in steps[-1:] if args.decode_only else steps:
         attempt(failures, None, step)
     brc.lib.brc_context_destroy(ctx)
-    doc = results_doc(copy_gbps, rows, (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of "
-                                        f"{REPEATS} repeats; tflops = 2MNK / time; decode gbps = weight + x + y "
-                                        "bytes / time, weights rotated beyond L2; graph_*: the same decode launches replayed from one "
-                                        "CUDA graph; lib_us = our cuBLASLt plan; ours = the default plan "
-                                        "(cuBLASLt's first choice), tuned_us = ours with prefs.autotune = 1; large shapes: "
-                                        "median of 3 alternating timings"))
+    note = (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of {REPEATS} repeats; "
+            "tflops = 2MNK / time; decode gbps = weight + x + y bytes / time, weights rotated beyond L2; "
+            "graph_*: the same decode launches replayed from one CUDA graph, graph_read_w_us = torch.sum(W) "
+            "the same way (what reading W alone costs at that size); lib_us = our cuBLASLt plan; ours = the "
+            "default plan (cuBLASLt's first choice), tuned_us = ours with prefs.autotune = 1; large shapes: "
+            "median of 3 alternating timings")
+    doc = results_doc(copy_gbps, rows, note)
     write_results(args.out, doc)
     for r in rows:
         print(f"{r['op']:<22} {r['dtype']:<14} {str(r['shape']):<22} ours {r['ours_us']:>9.2f} us  torch "
