@@ -473,8 +473,8 @@ static int cmd_ops(int argc, char **argv) {
            "| fp8e4m3 / fp8e5m2 | f32 f16 bf16 fp8 | cuBLASLt | bias, relu, gelu_tanh | sm_89+, K-contiguous A and "
            "B, per-tensor scales |\n"
            "| i8 | i32 | cuBLASLt | - | integer alpha, beta |\n"
-           "| f32, f16, bf16 | same | bespoke GEMV | bias (also f32), relu, gelu, gelu_tanh, C | M <= 8, "
-           "F.linear layout; default there |\n");
+           "| f32, f16, bf16 | same | bespoke GEMV | bias (also f32), relu, gelu, gelu_tanh, C | M <= 8 (f16 / "
+           "bf16: 16), F.linear layout; default there |\n");
     printf("\n## Data movement (`movement.h`; descriptors and kernel choice in docs/movement.md)\n\n"
            "Any rank 0..8 and strides (negative and broadcast inputs included). Pure movement moves bits: every\n"
            "dtype, exact. Tested on the GPU bit for bit against host references (tests/gpu/test_movement.c);\n"
