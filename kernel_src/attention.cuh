@@ -72,8 +72,10 @@ __device__ __forceinline__ i64 attn_row_id(const attn_args &a, int b, i64 head, 
 
 __device__ __forceinline__ u32 smem_addr(const void *p) { return (u32)__cvta_generic_to_shared(p); }
 
+// 16 bytes global -> shared, bypassing L1; the L2 is asked for the whole 256-byte block (a K / V
+// row of D = 128 in bf16 is one: the decode path streams them).
 __device__ __forceinline__ void cp_async16(void *dst, const void *src, bool pred) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(smem_addr(dst)), "l"(src),
+    asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;" ::"r"(smem_addr(dst)), "l"(src),
                  "r"(pred ? 16 : 0));
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
