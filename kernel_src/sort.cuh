@@ -12,6 +12,8 @@
 //             4 unique count, 5 unique emit, 6 unique counts, 7 onesweep scan of the histograms
 //   P E NT    small: rows padded to P (a power of two), E = rows-per-CTA * P elements in shared
 //             memory, NT threads; bitonic sort of (key, position) pairs, so stable.
+//             PH 9: a warp a row of P <= 1024 keys (<= 4 bytes), bitonic in registers; NT / 32 rows
+//             a CTA.
 //   ITEMS     radix / unique: keys a thread per tile (the tile is NT * ITEMS keys)
 //   MATCH     radix: group a warp's equal digits with match.any (1) or with 9 ballots (0)
 //   LOOK      radix: look-back words a step reads at once
@@ -238,6 +240,84 @@ template <class K> __device__ void sort_small(const sort_args& a) {
             }
         }
         __syncthreads();
+    }
+}
+
+// ---- rows of 33 to 1024 keys of up to 4 bytes: a warp a row, bitonic in registers -----------------
+// Lane l holds the N = P / 32 elements l * N .. l * N + N - 1 of the row's network (blocked), each as
+// one u64 (key << 32 | position; padding all ones, after every real key). A stage of distance
+// h < N compares two of a lane's own registers; h >= N exchanges register i with lane l ^ (h / N)
+// (a shuffle) and keeps the min or the max. The direction of a block of k depends on register
+// bits (k < N, known at compile time) or on lane bits; no shared memory and no barrier until the
+// end, where a padded transpose through shared memory (per warp) turns the blocked layout into
+// a lane-strided one, so the outputs are written in coalesced runs. The keys are loaded
+// lane-strided (coalesced): the network does not care where a key starts.
+template <class K> __device__ void sort_warp(const sort_args& a) {
+    typedef typename K::KT KT;
+    constexpr int N = K::P / 32, WPB = K::NT / 32;
+    constexpr int LOGP = K::P >= 1024 ? 10 : K::P >= 512 ? 9 : K::P >= 256 ? 8 : K::P >= 128 ? 7 : K::P >= 64 ? 6 : 5;
+    static_assert(sizeof(KT) <= 4 && K::P >= 32 && K::P <= 1024, "warp path: keys of <= 4 bytes, P 32..1024");
+    __shared__ u64 tr[WPB][32 * (N + 1)];
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    u64* s = tr[w];
+    const KT* x = (const KT*)a.x;
+    const i64 xs = a.str[0][7];
+    const int len = (int)a.len;
+    for (i64 r = (i64)blockIdx.x * WPB + w; r < a.rows; r += (i64)gridDim.x * WPB) {
+        const i64 xo = sort_row_off(a, 0, r);
+        u64 v[N];
+#pragma unroll
+        for (int i = 0; i < N; i++) {
+            int j = i * 32 + lane;
+            v[i] = j < len ? ((u64)skey<K>::to(x[xo + (i64)j * xs]) << 32) | (u32)j : ~0ull;
+        }
+#pragma unroll
+        for (int lk = 1; lk <= LOGP; lk++) {
+#pragma unroll
+            for (int lh = lk - 1; lh >= 0; lh--) {
+                const int k = 1 << lk, h = 1 << lh;
+                if (h >= N) {
+                    // Partner: lane ^ (h / N), same register. Ascending blocks keep the min in
+                    // the lower lane.
+                    const int m = h / N;
+                    const bool keepmin = ((lane & (k / N)) == 0) == ((lane & m) == 0);
+#pragma unroll
+                    for (int i = 0; i < N; i++) {
+                        u64 o = __shfl_xor_sync(0xffffffffu, v[i], m);
+                        bool lt = v[i] < o;
+                        v[i] = lt == keepmin ? v[i] : o;
+                    }
+                } else {
+                    const bool lup = (lane & (k >= N ? k / N : 0)) == 0;
+#pragma unroll
+                    for (int i = 0; i < N; i++) {
+                        if (i & h) continue;
+                        const bool up = k < N ? (i & k) == 0 : lup;
+                        u64 x0 = v[i], x1 = v[i + h];
+                        bool sw = (x0 > x1) == up;
+                        v[i] = sw ? x1 : x0;
+                        v[i + h] = sw ? x0 : x1;
+                    }
+                }
+            }
+        }
+        // Blocked -> lane-strided: element e lives at s[e + e / N] (a pad word every N: no bank
+        // conflicts either way).
+#pragma unroll
+        for (int i = 0; i < N; i++) s[lane * (N + 1) + i] = v[i];
+        __syncwarp();
+#pragma unroll
+        for (int i = 0; i < N; i++) {
+            int e = i * 32 + lane;
+            v[i] = s[e + e / N];
+        }
+        __syncwarp();
+        const i64 vo = a.vals ? sort_row_off(a, 1, r) : 0, io = a.idx ? sort_row_off(a, 2, r) : 0;
+#pragma unroll
+        for (int i = 0; i < N; i++) {
+            int j = i * 32 + lane;
+            if (j < len) sort_write<K>(a, r, j, (KT)(v[i] >> 32), (u32)v[i], vo, io);
+        }
     }
 }
 
@@ -727,6 +807,7 @@ template <class K> __device__ __forceinline__ void sort_main(const sort_args& a)
     if constexpr (K::PH == 6) uniq_counts<K>(a);
     if constexpr (K::PH == 7) onesweep_scan<K>(a);
     if constexpr (K::PH == 8) rp_ties<K>(a);
+    if constexpr (K::PH == 9) sort_warp<K>(a);
 }
 
 }  // namespace brc
