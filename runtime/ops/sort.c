@@ -29,6 +29,7 @@ enum {
     RADIX_NT = 256,        /* a digit a thread */
     OSCAN_NT = 1024,       /* onesweep scan: four threads a digit sum the chunk counts */
     HIST_KEYS = 1024,      /* the histogram's chunks are multiples of this */
+    HIST_SUB = 0,          /* the histogram's counter copies: per pair of warps (0) or per lane & 7 (1) */
     PASS_MINB = 3,         /* onesweep pass: CTAs an SM its registers are capped for */
     PASS_LOOK = 1,         /* onesweep pass: look-back words read at once (4 measured slower) */
     PASS_MATCH = 0,        /* onesweep pass: 9 ballots (0) or match.any (1: measured slower) */
@@ -55,7 +56,7 @@ typedef struct sort_args {
 _Static_assert(sizeof(sort_args) == (7 + 20 + 13 + 5 + 7 + 24) * 8, "sort_args must match brc::sort_args");
 
 typedef struct sort_impl {
-    int kind, desc, path, npass, items, match, minb, look, p, e, nt_small, wminb;
+    int kind, desc, path, npass, items, match, minb, look, p, e, nt_small, wminb, hsub;
     brc_dtype dt;
     size_t ksize;
     bool want_v, want_i;
@@ -93,12 +94,21 @@ static int key_kind(brc_dtype t, uint64_t *inf) {
 }
 
 /* Keys a thread per radix tile: 16 (8 for 8-byte keys: shared memory); BARACUDA_SORT_ITEMS=4 / 8
- * / 16 overrides it (a tuning knob for the benchmark; 8-byte keys take at most 8). */
+ * / 16 / 24 overrides it (a tuning knob for the benchmark; 8-byte keys take at most 8, 24 only
+ * keys of up to 2 bytes: the tile's keys and positions then fill 36 of the 48 KB of static shared
+ * memory). */
 static int radix_items(size_t ksize) {
     const char *e = getenv("BARACUDA_SORT_ITEMS");
-    int v = e ? atoi(e) : 0, most = ksize == 8 ? 8 : 16;
-    if (v != 4 && v != 8 && v != 16) v = most;
+    int v = e ? atoi(e) : 0, most = ksize == 8 ? 8 : ksize <= 2 ? 24 : 16, dflt = ksize == 8 ? 8 : 16;
+    if (v != 4 && v != 8 && v != 16 && v != 24) v = dflt;
     return v < most ? v : most;
+}
+
+/* The histogram's counter copies: HIST_SUB (0: one per pair of warps, 1: one per lane & 7), or
+ * BARACUDA_SORT_HSUB = 0 / 1 (knob). */
+static int hist_sub(void) {
+    const char *e = getenv("BARACUDA_SORT_HSUB");
+    return e && (*e == '0' || *e == '1') ? *e - '0' : HIST_SUB;
 }
 
 /* Radix digit grouping: match.any (1) or 9 ballots (0): PASS_MATCH, or BARACUDA_SORT_MATCH (knob). */
@@ -158,6 +168,7 @@ static brc_status get_kernel(brc_context *ctx, const sort_impl *im, int ph, cons
     int match = ph == PH_PASS ? im->match : 0;
     int minb = ph == PH_PASS ? im->minb : ph == PH_WARP ? im->wminb : 1, look = ph == PH_PASS ? im->look : 1;
     int rp = im->kind == BRC_SORT_RANDPERM && (ph == PH_HIST || ph == PH_PASS || ph == PH_TIES);
+    int hsub = ph == PH_HIST ? im->hsub : 0;
     int p = ph == PH_SMALL || ph == PH_WARP ? im->p : 1, e = ph == PH_SMALL ? im->e : 1;
     /* The scan does not look at keys: one kernel serves every dtype. */
     size_t ks = ph == PH_SCAN || ph == PH_OSCAN ? 4 : im->ksize;
@@ -167,11 +178,11 @@ static brc_status get_kernel(brc_context *ctx, const sort_impl *im, int ph, cons
     brc__str_addf(&snip,
                   "struct brc_sort {\n  typedef %s KT;\n"
                   "  enum { KIND = %d, DESC = %d, PH = %d, P = %d, E = %d, NT = %d, ITEMS = %d, MATCH = %d,\n"
-                  "         RP = %d, LOOK = %d };\n"
+                  "         RP = %d, LOOK = %d, HSUB = %d };\n"
                   "  static constexpr unsigned long long INF = 0x%llxull;\n};\n"
                   "__global__ void __launch_bounds__(%d, %d)\n"
                   "brc_sort_kernel(brc::sort_args a) { brc::sort_main<brc_sort>(a); }\n",
-                  key_type(ks), kk, descn, ph, p, e, nt, items, match, rp, look, (unsigned long long)inf, nt, minb);
+                  key_type(ks), kk, descn, ph, p, e, nt, items, match, rp, look, hsub, (unsigned long long)inf, nt, minb);
     static const char *const ph_names[] = {"",       "+hist",    "+scan",  "+pass", "+ucount",
                                            "+uemit", "+ucounts", "+oscan", "+ties", ""};
     brc__str_addf(&kd, "%s%s", desc, ph_names[ph]);
@@ -181,8 +192,8 @@ static brc_status get_kernel(brc_context *ctx, const sort_impl *im, int ph, cons
     } else {
         /* random.cuh: Philox (randperm's keys). */
         static const char *const sources[] = {"prelude.cuh", "random.cuh", "sort.cuh", NULL};
-        brc__kernel_req req = {.template_name = "sort", .sources = sources, .nspec = 12,
-                               .spec = {ph, (int64_t)ks, kk, descn, p, e, nt, items, match, minb, rp, look},
+        brc__kernel_req req = {.template_name = "sort", .sources = sources, .nspec = 13,
+                               .spec = {ph, (int64_t)ks, kk, descn, p, e, nt, items, match, minb, rp, look, hsub},
                                .snippet = snip.p, .name_expr = "brc_sort_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -350,6 +361,7 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
     im->minb = radix_minb();
     im->look = radix_look();
     im->wminb = warp_minb();
+    im->hsub = hist_sub();
     im->npass = (int)ksize;
     if (rp) {
         /* B = 8 * npass >= ceil(log2 n) bits a key (at least 8). */
@@ -437,6 +449,7 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
             brc__str_addf(&sku, "bespoke:sort<sort,%s,%s,radix,passes=%d,tile=%d%s", dn, im->desc ? "desc" : "asc",
                           im->npass, RADIX_NT * im->items, im->match ? ",match" : ",ballots");
             if (im->minb != PASS_MINB) brc__str_addf(&sku, ",minb=%d", im->minb);
+            if (im->hsub != HIST_SUB) brc__str_addf(&sku, ",hsub=%d", im->hsub);
             if (im->look != PASS_LOOK) brc__str_addf(&sku, ",look=%d", im->look);
             brc__str_addf(&sku, ">@%s", ctx->arch);
         } else {

@@ -268,6 +268,34 @@ Test(sort, warp_path_lengths, .timeout = 900) {
     brc_context_destroy(ctx);
 }
 
+/* The radix tuning knobs that change the kernels (read at plan time): tiles of 24 keys a thread
+ * for 1- and 2-byte keys with registers for two CTAs an SM, and the histogram's counters copied
+ * per lane group (HSUB) with skewed high bytes (wide 0: few distinct values) and random bits. */
+Test(sort, radix_knob_variants, .timeout = 600) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    setenv("BARACUDA_SORT_ITEMS", "24", 1);
+    setenv("BARACUDA_SORT_MINB", "2", 1);
+    setenv("BARACUDA_SORT_HSUB", "1", 1);
+    scase bf = {1, (1 << 22) + 1, S_CONTIG, 1};
+    run_sort(ctx, BRC_BF16, &bf, 1, BRC_I64, 7001);
+    scase bf0 = {3, 100003, S_PADDED_FLIPPED, 0};
+    run_sort(ctx, BRC_BF16, &bf0, 0, BRC_I32, 7002);
+    scase h = {5, 30011, S_TRANSPOSED, 1};
+    run_sort(ctx, BRC_I16, &h, 0, BRC_I64, 7003);
+    run_sort(ctx, BRC_U8, &h, 1, BRC_I64, 7004);
+    scase skip = {2, 100003, S_CONTIG, 2};
+    run_sort(ctx, BRC_F16, &skip, 0, BRC_I64, 7005);
+    scase f = {1, (1 << 20) + 3, S_CONTIG, 0};
+    run_sort(ctx, BRC_F32, &f, 1, BRC_I64, 7006);
+    scase d8 = {2, 70001, S_CONTIG, 1};
+    run_sort(ctx, BRC_F64, &d8, 0, BRC_I64, 7007);
+    unsetenv("BARACUDA_SORT_ITEMS");
+    unsetenv("BARACUDA_SORT_MINB");
+    unsetenv("BARACUDA_SORT_HSUB");
+    brc_context_destroy(ctx);
+}
+
 /* Many rows of a long axis and one huge row (f32 and bf16: the benchmark's shapes, smaller). */
 Test(sort, huge_rows, .timeout = 900) {
     tu_fresh_cache();
