@@ -231,19 +231,32 @@ ParameterizedTest(brc_dtype *dt, sort, every_dtype_and_length, .timeout = 900) {
  * dtype of up to 4 bytes, ascending and descending, ties / NaN / +-0 (wide 0) and random bits
  * (wide 1), the three layouts, i32 and i64 indices; the rows just outside (32, 1025) go to the
  * shared-memory bitonic path. The plan's SKU says which path ran. */
-Test(sort, warp_path_lengths, .timeout = 900) {
+static const int64_t warp_lens[] = {32, 33, 63, 64, 65, 127, 129, 255, 256, 257, 511, 513, 1000, 1023, 1024, 1025};
+#define NWARP_LENS ((int)(sizeof warp_lens / sizeof warp_lens[0]))
+
+ParameterizedTestParameters(sort, warp_path_lengths) {
+    static brc_dtype jobs[] = {BRC_F32, BRC_BF16, BRC_F16, BRC_I32, BRC_U32, BRC_I16, BRC_I8, BRC_U8, BRC_BOOL};
+    return cr_make_param_array(brc_dtype, jobs, sizeof jobs / sizeof jobs[0]);
+}
+
+ParameterizedTest(brc_dtype *dt, sort, warp_path_lengths, .timeout = 900) {
     tu_fresh_cache();
     brc_context *ctx = tu_device_or_skip();
-    static const brc_dtype dts[] = {BRC_F32, BRC_BF16, BRC_F16, BRC_I32, BRC_U32, BRC_I16, BRC_I8, BRC_U8, BRC_BOOL};
-    static const int64_t lens[] = {32, 33, 63, 64, 65, 127, 129, 255, 256, 257, 511, 513, 1000, 1023, 1024, 1025};
-    int nl = (int)(sizeof lens / sizeof lens[0]);
-    for (int di = 0; di < (int)(sizeof dts / sizeof dts[0]); di++)
-        for (int li = 0; li < nl; li++) {
-            int k = di * nl + li;
-            scase c = {(int64_t)(37 + 29 * (k % 5)), lens[li], k % 3, k % 2};
-            run_sort(ctx, dts[di], &c, (k / 2) % 2, k % 4 == 3 ? BRC_I32 : BRC_I64, 5000 + (uint64_t)k);
-        }
-    /* The path each length takes (f32: planned only). */
+    for (int li = 0; li < NWARP_LENS; li++) {
+        int k = (int)*dt * NWARP_LENS + li;
+        scase c = {(int64_t)(37 + 29 * (k % 5)), warp_lens[li], k % 3, k % 2};
+        run_sort(ctx, *dt, &c, (k / 2) % 2, k % 4 == 3 ? BRC_I32 : BRC_I64, 5000 + (uint64_t)k);
+    }
+    brc_context_destroy(ctx);
+}
+
+/* The path each length takes (planned only), and many rows (several rows a CTA: 4 a CTA, rows not
+ * a multiple of 4). */
+Test(sort, warp_path_choice_and_many_rows, .timeout = 600) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    const int64_t *lens = warp_lens;
+    int nl = NWARP_LENS;
     for (int li = 0; li < nl; li++) {
         int64_t shape[2] = {3, lens[li]};
         brc_sort_desc d;
@@ -260,7 +273,6 @@ Test(sort, warp_path_lengths, .timeout = 900) {
         cr_expect_eq(warp, lens[li] > 32 && lens[li] <= 1024, "len %lld: %s", (long long)lens[li], brc_plan_sku(p));
         brc_plan_destroy(p);
     }
-    /* Many rows (the grid takes several rows a CTA: 4 a CTA, rows not a multiple of 4). */
     scase many = {16387, 1024, S_CONTIG, 0};
     run_sort(ctx, BRC_F32, &many, 0, BRC_I64, 6001);
     scase many2 = {4093, 128, S_TRANSPOSED, 1};
