@@ -182,7 +182,8 @@ static brc_status get_kernel(brc_context *ctx, const sort_impl *im, int ph, cons
                   "  static constexpr unsigned long long INF = 0x%llxull;\n};\n"
                   "__global__ void __launch_bounds__(%d, %d)\n"
                   "brc_sort_kernel(brc::sort_args a) { brc::sort_main<brc_sort>(a); }\n",
-                  key_type(ks), kk, descn, ph, p, e, nt, items, match, rp, look, hsub, (unsigned long long)inf, nt, minb);
+                  key_type(ks), kk, descn, ph, p, e, nt, items, match, rp, look, hsub, (unsigned long long)inf, nt,
+                  minb);
     static const char *const ph_names[] = {"",       "+hist",    "+scan",  "+pass", "+ucount",
                                            "+uemit", "+ucounts", "+oscan", "+ties", ""};
     brc__str_addf(&kd, "%s%s", desc, ph_names[ph]);
