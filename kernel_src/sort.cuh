@@ -12,6 +12,8 @@
 //             4 unique count, 5 unique emit, 6 unique counts, 7 onesweep scan of the histograms
 //   P E NT    small: rows padded to P (a power of two), E = rows-per-CTA * P elements in shared
 //             memory, NT threads; bitonic sort of (key, position) pairs, so stable.
+//             PH 9: a warp a row of P <= 1024 keys (<= 4 bytes), bitonic in registers; NT / 32 rows
+//             a CTA.
 //   ITEMS     radix / unique: keys a thread per tile (the tile is NT * ITEMS keys)
 //   MATCH     radix: group a warp's equal digits with match.any (1) or with 9 ballots (0)
 //   LOOK      radix: look-back words a step reads at once
@@ -125,15 +127,16 @@ __device__ __forceinline__ i64 sort_x_off(const sort_args& a, i64 r, i64 j) {
     return sort_row_off(a, 0, r) + j * a.str[0][7];
 }
 
-// Writes position j of row r: the value of key k (the bits of x at pos where the key is
-// ambiguous) and / or pos. vo, io: the row's offsets in values and indices.
-template <class K> __device__ __forceinline__ void sort_write(const sort_args& a, i64 r, i64 j, typename K::KT k,
-                                                              u32 pos, i64 vo, i64 io) {
+// Writes position j of a row of the outputs: the value of key k (the bits of x at position pos
+// where the key is ambiguous) and / or pos. xo, vo, io: the row's offsets in x, values and indices
+// (computed once a row: the unravelling divides, and this is inlined once a key of a thread).
+template <class K> __device__ __forceinline__ void sort_put(const sort_args& a, i64 j, typename K::KT k, u32 pos,
+                                                            i64 xo, i64 vo, i64 io) {
     typedef typename K::KT KT;
     if (a.vals) {
         bool amb;
         KT b = skey<K>::from(k, amb);
-        if (amb) b = ((const KT*)a.x)[sort_x_off(a, r, pos)];
+        if (amb) b = ((const KT*)a.x)[xo + (i64)pos * a.str[0][7]];  // -0.0 or a NaN: the input's bits
         ((KT*)a.vals)[vo + j * a.str[1][7]] = b;
     }
     if (a.idx) {
@@ -241,6 +244,94 @@ template <class K> __device__ void sort_small(const sort_args& a) {
     }
 }
 
+// ---- rows of 33 to 1024 keys of up to 4 bytes: a warp a row, bitonic in registers -----------------
+// Lane l holds the N = P / 32 elements l * N .. l * N + N - 1 of the row's network (blocked), each as
+// one u64 (key << 32 | position; padding all ones, after every real key). A stage of distance
+// h < N compares two of a lane's own registers; h >= N exchanges register i with lane l ^ (h / N)
+// (a shuffle) and keeps the min or the max. The direction of a block of k depends on register
+// bits (k < N, known at compile time) or on lane bits; no shared memory and no barrier until the
+// end, where a padded transpose through shared memory (per warp) turns the blocked layout into
+// a lane-strided one, so the outputs are written in coalesced runs. The keys are loaded
+// lane-strided (coalesced): the network does not care where a key starts.
+// One compare-exchange stage of distance h among a lane's N registers. The direction of register
+// i's block: ascending where (i & kreg) == 0 (kreg: the block size when it is a register bit, at
+// compile time) or, with klane != 0, where (lane & klane) == 0 (a lane bit). h, kreg, klane are
+// compile-time constants after unrolling wherever they can be.
+template <int N> __device__ __forceinline__ void warp_cas_regs(u64 (&v)[N], int h, int klane, int kreg, int lane) {
+    const bool lup = klane == 0 || (lane & klane) == 0;
+#pragma unroll
+    for (int i = 0; i < N; i++) {
+        if (i & h) continue;
+        const bool up = kreg ? (i & kreg) == 0 : lup;
+        u64 x0 = v[i], x1 = v[i + h];
+        bool sw = (x0 > x1) == up;
+        v[i] = sw ? x1 : x0;
+        v[i + h] = sw ? x0 : x1;
+    }
+}
+
+template <class K> __device__ void sort_warp(const sort_args& a) {
+    typedef typename K::KT KT;
+    constexpr int N = K::P / 32, WPB = K::NT / 32;
+    static_assert(sizeof(KT) <= 4 && K::P >= 32 && K::P <= 1024, "warp path: keys of <= 4 bytes, P 32..1024");
+    __shared__ u64 tr[WPB][32 * (N + 1)];
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    u64* s = tr[w];
+    const KT* x = (const KT*)a.x;
+    const i64 xs = a.str[0][7];
+    const int len = (int)a.len;
+    for (i64 r = (i64)blockIdx.x * WPB + w; r < a.rows; r += (i64)gridDim.x * WPB) {
+        const i64 xo = sort_row_off(a, 0, r);
+        u64 v[N];
+#pragma unroll
+        for (int i = 0; i < N; i++) {
+            int j = i * 32 + lane;
+            v[i] = j < len ? ((u64)skey<K>::to(x[xo + (i64)j * xs]) << 32) | (u32)j : ~0ull;
+        }
+        // Each lane's N registers: a bitonic sort, every stage at compile time except the
+        // direction of the last merge (lane parity: k = N is a lane bit).
+#pragma unroll
+        for (int k = 2; k <= N; k <<= 1)
+#pragma unroll
+            for (int h = k >> 1; h > 0; h >>= 1) warp_cas_regs<N>(v, h, k < N ? 0 : 1, k < N ? k : 0, lane);
+        // The merges across lanes, at run time (small code: one shuffle stage and one in-lane
+        // tail): distances h >= N exchange with lane ^ (h / N), then the in-lane tail h < N.
+#pragma unroll 1
+        for (int kl = 2; kl <= 32; kl <<= 1) {  // k = kl * N
+#pragma unroll 1
+            for (int m = kl >> 1; m > 0; m >>= 1) {
+                // Ascending blocks keep the min in the lower lane.
+                const bool keepmin = ((lane & kl) == 0) == ((lane & m) == 0);
+#pragma unroll
+                for (int i = 0; i < N; i++) {
+                    u64 o = __shfl_xor_sync(0xffffffffu, v[i], m);
+                    bool lt = v[i] < o;
+                    v[i] = lt == keepmin ? v[i] : o;
+                }
+            }
+#pragma unroll
+            for (int h = N >> 1; h > 0; h >>= 1) warp_cas_regs<N>(v, h, kl, 0, lane);
+        }
+        // Blocked -> lane-strided: element e lives at s[e + e / N] (a pad word every N: no bank
+        // conflicts either way).
+#pragma unroll
+        for (int i = 0; i < N; i++) s[lane * (N + 1) + i] = v[i];
+        __syncwarp();
+#pragma unroll
+        for (int i = 0; i < N; i++) {
+            int e = i * 32 + lane;
+            v[i] = s[e + e / N];
+        }
+        __syncwarp();
+        const i64 vo = a.vals ? sort_row_off(a, 1, r) : 0, io = a.idx ? sort_row_off(a, 2, r) : 0;
+#pragma unroll
+        for (int i = 0; i < N; i++) {
+            int j = i * 32 + lane;
+            if (j < len) sort_put<K>(a, j, (KT)(v[i] >> 32), (u32)v[i], xo, vo, io);
+        }
+    }
+}
+
 // ---- block scans -------------------------------------------------------------------------------------
 // Exclusive scan of v over the NT threads of the CTA; total gets the sum. sh: 32 u32 of scratch.
 template <int NT> __device__ __forceinline__ u32 block_excl_scan(u32 v, u32* sh, u32& total) {
@@ -308,12 +399,15 @@ __device__ __forceinline__ void os_store(u64* p, u64 v) { *(volatile u64*)p = v;
 // One read of every key: the digit counts of every pass, per chunk of clen keys:
 // cnt[((row * NP + pass) * nch + chunk) * 256 + digit]. The CTAs also zero the passes' tile
 // counters and the status words of the first pass (the pass kernels zero the next one's).
+// HSUB = 0: four copies of the counters, one per pair of warps. HSUB = 1: a copy per lane & 7 (4
+// for 8-byte keys), rows of 257 words (the copies of one counter in distinct banks), so the
+// lanes of a warp that share a digit (skewed high bytes) are at most 4 (8) to a counter.
 template <class K> __device__ void onesweep_hist(const sort_args& a) {
     typedef typename K::KT KT;
-    constexpr int NPMAX = (int)sizeof(KT), NCOPY = 4;
+    constexpr int NPMAX = (int)sizeof(KT), NCOPY = K::HSUB && NPMAX < 8 ? 8 : 4, RL = K::HSUB ? 257 : 256;
     const int NP = K::RP ? (int)a.npass : NPMAX;
-    __shared__ u32 h[NCOPY][NPMAX][256];
-    for (int e = threadIdx.x; e < NCOPY * NPMAX * 256; e += K::NT) (&h[0][0][0])[e] = 0;
+    __shared__ u32 h[NCOPY][NPMAX][RL];
+    for (int e = threadIdx.x; e < NCOPY * NPMAX * RL; e += K::NT) (&h[0][0][0])[e] = 0;
     if (blockIdx.x == 0 && threadIdx.x < NP) wsp<u32>(a, a.ctr)[threadIdx.x] = 0;
     {
         u64* st = wsp<u64>(a, a.stat[0]);
@@ -325,7 +419,7 @@ template <class K> __device__ void onesweep_hist(const sort_args& a) {
     int lo = (int)(c * a.clen), hi = (int)(lo + a.clen < a.len ? lo + a.clen : a.len);
     const KT* x = (const KT*)a.x + (a.flat ? 0 : sort_row_off(a, 0, r));
     const i64 xs = a.str[0][7];
-    u32(*hc)[256] = h[(threadIdx.x >> 5) % NCOPY];
+    u32(*hc)[RL] = h[K::HSUB ? (threadIdx.x & (NCOPY - 1)) : (threadIdx.x >> 5) % NCOPY];
     if constexpr (K::RP) {
         // A thread a Philox block (4 keys); chunks start at multiples of 4.
         u64 seed, off;
@@ -586,12 +680,13 @@ template <class K> __device__ void onesweep_pass(const sort_args& a) {
     const int n = hi - lo;
     if (last) {
         i64 vo = a.vals ? sort_row_off(a, 1, r) : 0, io = a.idx ? sort_row_off(a, 2, r) : 0;
+        const i64 xo = a.vals ? sort_row_off(a, 0, r) : 0;
 #pragma unroll
         for (int i = 0; i < K::ITEMS; i++) {
             int e = i * K::NT + tid;
             if (e < n) {
                 KT kk = skeys[e];
-                sort_write<K>(a, r, gofs[(u32)(kk >> shift) & 255u] + e, kk, sidx[e], vo, io);
+                sort_put<K>(a, gofs[(u32)(kk >> shift) & 255u] + e, kk, sidx[e], xo, vo, io);
             }
         }
     } else {
@@ -727,6 +822,7 @@ template <class K> __device__ __forceinline__ void sort_main(const sort_args& a)
     if constexpr (K::PH == 6) uniq_counts<K>(a);
     if constexpr (K::PH == 7) onesweep_scan<K>(a);
     if constexpr (K::PH == 8) rp_ties<K>(a);
+    if constexpr (K::PH == 9) sort_warp<K>(a);
 }
 
 }  // namespace brc

@@ -42,8 +42,10 @@
  * value is the bits of its first element in (stable) sorted order. inverse and counts are
  * optional (NULL at run time).
  *
- * Algorithms (docs/sort.md). Rows of up to 4096 keys: a bitonic sort of (key, position) pairs in
- * shared memory, one CTA for one or several rows. Longer rows: an LSB radix sort with 8-bit
+ * Algorithms (docs/sort.md). Rows of 33 to 1024 keys of up to 4 bytes: a bitonic sort of (key,
+ * position) pairs in registers, a warp a row (shuffles across lanes). Other rows of up to 4096
+ * keys (2048 for 8-byte keys): a bitonic sort in shared memory, one CTA for one or several rows.
+ * Longer rows: an LSB radix sort with 8-bit
  * digits (1, 2, 4 or 8 passes by key size), onesweep: one read of the keys counts the digits of
  * every pass, then a kernel a pass whose CTAs take tiles in order and find their digit offsets
  * by decoupled look-back (passes whose digit is one value for a whole row are skipped), keys
@@ -52,10 +54,12 @@
  * counts the group starts per chunk, scans them and writes the groups.
  * randperm is that radix sort (8-bit digits, B / 8 passes) with the keys made on the fly in its
  * first read; no x is read.
- * SKU: bespoke:sort<sort,f32,asc,small,p=1024,e=2048,nt=512>@sm_90 or
+ * SKU: bespoke:sort<sort,f32,asc,warp,p=1024,nt=128>@sm_90,
+ * bespoke:sort<sort,f64,asc,small,p=1024,e=2048,nt=512>@sm_90 or
  * bespoke:sort<sort,f32,desc,radix,passes=4,tile=4096>@sm_90,
  * bespoke:sort<unique,f32,radix,passes=4>@sm_90, bespoke:sort<randperm,radix,bits=24,tile=4096>@sm_90.
- * Canonical descriptors: sort(op=sort,dtype=f32,desc=0,path=small,p=1024),
+ * Canonical descriptors: sort(op=sort,dtype=f32,desc=0,path=warp,p=1024),
+ * sort(op=sort,dtype=f32,desc=0,path=small,p=1024),
  * sort(op=sort,dtype=bf16,desc=1,path=radix), sort(op=unique,dtype=i64),
  * sort(op=unique_consecutive,dtype=f32), sort(op=randperm).
  *

@@ -1,5 +1,6 @@
 /* The sort family: sort / argsort along one dim, unique and unique_consecutive. Validates the
- * operands, chooses the path (bitonic rows in shared memory, or the chunked radix sort),
+ * operands, chooses the path (a warp a row bitonic in registers, bitonic rows in shared memory,
+ * or the onesweep radix sort),
  * lays out the workspace, generates the kernels' specialization (kernel_src/sort.cuh) and
  * launches them. Descriptor keys: docs/sort.md. */
 #include <stdio.h>
@@ -16,14 +17,19 @@ static const char *const kind_names[] = {
 #define NKINDS ((int)(sizeof kind_names / sizeof kind_names[0]))
 
 /* Kernels (PH in sort.cuh). */
-enum { PH_SMALL, PH_HIST, PH_SCAN, PH_PASS, PH_UCOUNT, PH_UEMIT, PH_UCOUNTS, PH_OSCAN, PH_TIES, NPH };
-enum { PATH_SMALL, PATH_RADIX, PATH_NONE };
+enum { PH_SMALL, PH_HIST, PH_SCAN, PH_PASS, PH_UCOUNT, PH_UEMIT, PH_UCOUNTS, PH_OSCAN, PH_TIES, PH_WARP, NPH };
+enum { PATH_SMALL, PATH_RADIX, PATH_WARP, PATH_NONE };
 enum {
     SMALL_MAX = 4096,      /* longest row of the bitonic path (2048 for 8-byte keys: shared memory) */
     SMALL_MIN_E = 2048,    /* keys a CTA of the bitonic path holds at least (several short rows) */
+    WARP_MIN_P = 64,       /* warp path: rows padded to 64 .. 1024 keys of up to 4 bytes */
+    WARP_MAX_P = 1024,
+    WARP_NT = 128,         /* warp path: four rows a CTA */
+    WARP_MINB = 4,         /* warp path: CTAs an SM its registers are capped for (128 registers) */
     RADIX_NT = 256,        /* a digit a thread */
     OSCAN_NT = 1024,       /* onesweep scan: four threads a digit sum the chunk counts */
     HIST_KEYS = 1024,      /* the histogram's chunks are multiples of this */
+    HIST_SUB = 0,          /* the histogram's counter copies: per pair of warps (0) or per lane & 7 (1) */
     PASS_MINB = 3,         /* onesweep pass: CTAs an SM its registers are capped for */
     PASS_LOOK = 1,         /* onesweep pass: look-back words read at once (4 measured slower) */
     PASS_MATCH = 0,        /* onesweep pass: 9 ballots (0) or match.any (1: measured slower) */
@@ -50,7 +56,7 @@ typedef struct sort_args {
 _Static_assert(sizeof(sort_args) == (7 + 20 + 13 + 5 + 7 + 24) * 8, "sort_args must match brc::sort_args");
 
 typedef struct sort_impl {
-    int kind, desc, path, npass, items, match, minb, look, p, e, nt_small;
+    int kind, desc, path, npass, items, match, minb, look, p, e, nt_small, wminb, hsub;
     brc_dtype dt;
     size_t ksize;
     bool want_v, want_i;
@@ -58,7 +64,7 @@ typedef struct sort_impl {
     sort_args a;
     int64_t n;                              /* elements of x */
     int64_t keys[2], idxs[2], cnt, tot, ucnt, ends; /* workspace byte offsets */
-    unsigned grid_small, grid_rad, grid_pass, grid_scan, uchunks, grid_ucounts;
+    unsigned grid_small, grid_warp, grid_rad, grid_pass, grid_scan, uchunks, grid_ucounts;
     CUfunction fn[NPH];
 } sort_impl;
 
@@ -88,12 +94,21 @@ static int key_kind(brc_dtype t, uint64_t *inf) {
 }
 
 /* Keys a thread per radix tile: 16 (8 for 8-byte keys: shared memory); BARACUDA_SORT_ITEMS=4 / 8
- * / 16 overrides it (a tuning knob for the benchmark; 8-byte keys take at most 8). */
+ * / 16 / 24 overrides it (a tuning knob for the benchmark; 8-byte keys take at most 8, 24 only
+ * keys of up to 2 bytes: the tile's keys and positions then fill 36 of the 48 KB of static shared
+ * memory). */
 static int radix_items(size_t ksize) {
     const char *e = getenv("BARACUDA_SORT_ITEMS");
-    int v = e ? atoi(e) : 0, most = ksize == 8 ? 8 : 16;
-    if (v != 4 && v != 8 && v != 16) v = most;
+    int v = e ? atoi(e) : 0, most = ksize == 8 ? 8 : ksize <= 2 ? 24 : 16, dflt = ksize == 8 ? 8 : 16;
+    if (v != 4 && v != 8 && v != 16 && v != 24) v = dflt;
     return v < most ? v : most;
+}
+
+/* The histogram's counter copies: HIST_SUB (0: one per pair of warps, 1: one per lane & 7), or
+ * BARACUDA_SORT_HSUB = 0 / 1 (knob). */
+static int hist_sub(void) {
+    const char *e = getenv("BARACUDA_SORT_HSUB");
+    return e && (*e == '0' || *e == '1') ? *e - '0' : HIST_SUB;
 }
 
 /* Radix digit grouping: match.any (1) or 9 ballots (0): PASS_MATCH, or BARACUDA_SORT_MATCH (knob). */
@@ -117,6 +132,22 @@ static int radix_look(void) {
     return v >= 1 && v <= 8 ? v : PASS_LOOK;
 }
 
+/* The warp path (PH_WARP) for rows padded to WARP_MIN_P .. WARP_MAX_P keys of up to 4 bytes; 0 in
+ * BARACUDA_SORT_WARP turns it off (the bitonic shared-memory path then sorts those rows: a knob for
+ * the benchmark). */
+static bool warp_on(void) {
+    const char *e = getenv("BARACUDA_SORT_WARP");
+    return !(e && *e == '0');
+}
+
+/* CTAs an SM the warp path's registers are capped for: WARP_MINB, or BARACUDA_SORT_WMINB = 1..8
+ * (knob). */
+static int warp_minb(void) {
+    const char *e = getenv("BARACUDA_SORT_WMINB");
+    int v = e ? atoi(e) : 0;
+    return v >= 1 && v <= 8 ? v : WARP_MINB;
+}
+
 static const char *key_type(size_t ksize) {
     return ksize == 1 ? "u8" : ksize == 2 ? "u16" : ksize == 4 ? "u32" : "u64";
 }
@@ -128,15 +159,17 @@ static brc_status get_kernel(brc_context *ctx, const sort_impl *im, int ph, cons
     int kk = key_kind(im->dt, &inf);
     bool uniq = im->kind != BRC_SORT_SORT;
     int nt = ph == PH_SMALL    ? im->nt_small
+             : ph == PH_WARP   ? WARP_NT
              : ph == PH_SCAN   ? SCAN_NT
              : ph == PH_OSCAN  ? OSCAN_NT
              : ph >= PH_UCOUNT ? UNIQ_NT
                                : RADIX_NT;
     int items = ph == PH_UCOUNT || ph == PH_UEMIT || ph == PH_UCOUNTS ? UNIQ_ITEMS : ph == PH_PASS ? im->items : 1;
     int match = ph == PH_PASS ? im->match : 0;
-    int minb = ph == PH_PASS ? im->minb : 1, look = ph == PH_PASS ? im->look : 1;
+    int minb = ph == PH_PASS ? im->minb : ph == PH_WARP ? im->wminb : 1, look = ph == PH_PASS ? im->look : 1;
     int rp = im->kind == BRC_SORT_RANDPERM && (ph == PH_HIST || ph == PH_PASS || ph == PH_TIES);
-    int p = ph == PH_SMALL ? im->p : 1, e = ph == PH_SMALL ? im->e : 1;
+    int hsub = ph == PH_HIST ? im->hsub : 0;
+    int p = ph == PH_SMALL || ph == PH_WARP ? im->p : 1, e = ph == PH_SMALL ? im->e : 1;
     /* The scan does not look at keys: one kernel serves every dtype. */
     size_t ks = ph == PH_SCAN || ph == PH_OSCAN ? 4 : im->ksize;
     int descn = ph == PH_SCAN || ph == PH_OSCAN || uniq ? 0 : im->desc;
@@ -145,13 +178,14 @@ static brc_status get_kernel(brc_context *ctx, const sort_impl *im, int ph, cons
     brc__str_addf(&snip,
                   "struct brc_sort {\n  typedef %s KT;\n"
                   "  enum { KIND = %d, DESC = %d, PH = %d, P = %d, E = %d, NT = %d, ITEMS = %d, MATCH = %d,\n"
-                  "         RP = %d, LOOK = %d };\n"
+                  "         RP = %d, LOOK = %d, HSUB = %d };\n"
                   "  static constexpr unsigned long long INF = 0x%llxull;\n};\n"
                   "__global__ void __launch_bounds__(%d, %d)\n"
                   "brc_sort_kernel(brc::sort_args a) { brc::sort_main<brc_sort>(a); }\n",
-                  key_type(ks), kk, descn, ph, p, e, nt, items, match, rp, look, (unsigned long long)inf, nt, minb);
+                  key_type(ks), kk, descn, ph, p, e, nt, items, match, rp, look, hsub, (unsigned long long)inf, nt,
+                  minb);
     static const char *const ph_names[] = {"",       "+hist",    "+scan",  "+pass", "+ucount",
-                                           "+uemit", "+ucounts", "+oscan", "+ties"};
+                                           "+uemit", "+ucounts", "+oscan", "+ties", ""};
     brc__str_addf(&kd, "%s%s", desc, ph_names[ph]);
     brc_status st;
     if (snip.oom || kd.oom) {
@@ -159,8 +193,8 @@ static brc_status get_kernel(brc_context *ctx, const sort_impl *im, int ph, cons
     } else {
         /* random.cuh: Philox (randperm's keys). */
         static const char *const sources[] = {"prelude.cuh", "random.cuh", "sort.cuh", NULL};
-        brc__kernel_req req = {.template_name = "sort", .sources = sources, .nspec = 12,
-                               .spec = {ph, (int64_t)ks, kk, descn, p, e, nt, items, match, minb, rp, look},
+        brc__kernel_req req = {.template_name = "sort", .sources = sources, .nspec = 13,
+                               .spec = {ph, (int64_t)ks, kk, descn, p, e, nt, items, match, minb, rp, look, hsub},
                                .snippet = snip.p, .name_expr = "brc_sort_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -184,7 +218,7 @@ static brc_status check_output(const brc_tensor_desc *t, const brc_tensor_desc *
     return BRC_STATUS_OK;
 }
 
-/* force_path: -1 by length, else PATH_SMALL / PATH_RADIX (descriptors). */
+/* force_path: -1 by length, else PATH_SMALL / PATH_RADIX / PATH_WARP (descriptors). */
 static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, const brc_plan_prefs *prefs_in,
                                    int force_path, brc_plan **out) {
     brc_status st = brc__plan_start(ctx, d, out, "brc_sort_plan");
@@ -306,6 +340,8 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
     if (d->kind != BRC_SORT_UNIQUE_CONSECUTIVE) {
         int64_t small_max = ksize == 8 ? SMALL_MAX / 2 : SMALL_MAX;
         path = sort && a.len <= small_max ? PATH_SMALL : PATH_RADIX;
+        int64_t pl = pow2ceil(a.len);
+        if (path == PATH_SMALL && ksize <= 4 && pl >= WARP_MIN_P && pl <= WARP_MAX_P && warp_on()) path = PATH_WARP;
         if (force_path >= 0) path = force_path;
     }
     brc_plan *p = NULL;
@@ -325,6 +361,8 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
     im->match = radix_match();
     im->minb = radix_minb();
     im->look = radix_look();
+    im->wminb = warp_minb();
+    im->hsub = hist_sub();
     im->npass = (int)ksize;
     if (rp) {
         /* B = 8 * npass >= ceil(log2 n) bits a key (at least 8). */
@@ -337,7 +375,16 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
     const char *dn = brc_dtype_name(dt), *kn = kind_names[d->kind];
     int64_t total = a.len * a.rows, ws = 0;
 #define WS_TAKE(off, bytes) ((off) = ws, ws += cdiv((int64_t)(bytes), WS_ALIGN) * WS_ALIGN)
-    if (path == PATH_SMALL) {
+    if (path == PATH_WARP) {
+        im->p = (int)pow2ceil(a.len);
+        if (im->p < 32) im->p = 32;
+        int64_t groups = cdiv(a.rows, WARP_NT / 32), cap = (int64_t)1 << 24;
+        im->grid_warp = (unsigned)(total == 0 ? 0 : groups < cap ? groups : cap);
+        brc__str_addf(&desc, "sort(op=sort,dtype=%s,desc=%d,path=warp,p=%d)", dn, im->desc, im->p);
+        brc__str_addf(&sku, "bespoke:sort<sort,%s,%s,warp,p=%d,nt=%d", dn, im->desc ? "desc" : "asc", im->p, WARP_NT);
+        if (im->wminb != WARP_MINB) brc__str_addf(&sku, ",minb=%d", im->wminb);
+        brc__str_addf(&sku, ">@%s", ctx->arch);
+    } else if (path == PATH_SMALL) {
         im->p = (int)pow2ceil(a.len);
         im->e = im->p > SMALL_MIN_E ? im->p : SMALL_MIN_E;
         im->nt_small = im->e / 2 < 512 ? im->e / 2 : 512;
@@ -403,6 +450,7 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
             brc__str_addf(&sku, "bespoke:sort<sort,%s,%s,radix,passes=%d,tile=%d%s", dn, im->desc ? "desc" : "asc",
                           im->npass, RADIX_NT * im->items, im->match ? ",match" : ",ballots");
             if (im->minb != PASS_MINB) brc__str_addf(&sku, ",minb=%d", im->minb);
+            if (im->hsub != HIST_SUB) brc__str_addf(&sku, ",hsub=%d", im->hsub);
             if (im->look != PASS_LOOK) brc__str_addf(&sku, ",look=%d", im->look);
             brc__str_addf(&sku, ">@%s", ctx->arch);
         } else {
@@ -422,6 +470,7 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
     }
     int phs[NPH], nph = 0;
     if (path == PATH_SMALL) phs[nph++] = PH_SMALL;
+    if (path == PATH_WARP) phs[nph++] = PH_WARP;
     if (path == PATH_RADIX) phs[nph++] = PH_HIST, phs[nph++] = PH_OSCAN, phs[nph++] = PH_PASS;
     if (!sort && !rp) phs[nph++] = PH_SCAN;
     if (!sort && !rp) phs[nph++] = PH_UCOUNT, phs[nph++] = PH_UEMIT, phs[nph++] = PH_UCOUNTS;
@@ -445,7 +494,7 @@ brc_status brc_sort_plan(brc_context *ctx, const brc_sort_desc *desc, const brc_
 /* ---- rebuilding a plan from its descriptor ------------------------------------------------------------ */
 
 brc_status brc__sort_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
-    static const char *const paths[] = {"small", "radix"};
+    static const char *const paths[] = {"small", "radix", "warp"};
     int kind = 0, path = 1;
     brc_dtype dt = BRC_F32;
     int64_t dsc = 0, pp = 0;
@@ -463,11 +512,19 @@ brc_status brc__sort_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     int64_t len = 1000;
     int force = -1;
     if (kind == BRC_SORT_SORT) {
-        if ((st = brc__desc_int(d, "desc", 0, 1, 0, &dsc)) || (st = brc__desc_pick(d, "path", paths, 2, -1, &path)))
+        if ((st = brc__desc_int(d, "desc", 0, 1, 0, &dsc)) || (st = brc__desc_pick(d, "path", paths, 3, -1, &path)))
             return st;
-        int64_t most = brc_dtype_size(dt) == 8 ? SMALL_MAX / 2 : SMALL_MAX;
-        if (path == PATH_SMALL) {
-            if ((st = brc__desc_int(d, "p", 1, most, -1, &pp))) return st;
+        int64_t most = brc_dtype_size(dt) == 8 ? SMALL_MAX / 2 : SMALL_MAX, least = 1;
+        if (path == PATH_WARP) {
+            if (brc_dtype_size(dt) > 4) {
+                d->err_col = d->family_col;
+                return brc__error(BRC_STATUS_INVALID_ARGUMENT, "path=warp takes keys of up to 4 bytes, not %s",
+                                  brc_dtype_name(dt));
+            }
+            least = WARP_MIN_P, most = WARP_MAX_P;
+        }
+        if (path == PATH_SMALL || path == PATH_WARP) {
+            if ((st = brc__desc_int(d, "p", least, most, -1, &pp))) return st;
             if (pp < 0) {
                 const char *unused;
                 return brc__desc_need(d, "p", &unused);
@@ -563,6 +620,7 @@ brc_status brc_sort_run(const brc_plan *plan, const void *x, void *values, void 
     a.idx = im->want_i ? indices : NULL;
     a.ws = workspace;
     if (im->path == PATH_SMALL) return launch(plan, im->fn[PH_SMALL], im->grid_small, (unsigned)im->nt_small, &a, stream);
+    if (im->path == PATH_WARP) return launch(plan, im->fn[PH_WARP], im->grid_warp, WARP_NT, &a, stream);
     return run_radix(plan, im, &a, stream);
 }
 

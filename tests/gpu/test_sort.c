@@ -226,6 +226,88 @@ ParameterizedTest(brc_dtype *dt, sort, every_dtype_and_length, .timeout = 900) {
     brc_context_destroy(ctx);
 }
 
+/* The warp path (a warp a row, bitonic in registers: rows padded to 64 .. 1024 keys of up to 4
+ * bytes) at the lengths around its thresholds and the power-of-two boundaries inside it, every
+ * dtype of up to 4 bytes, ascending and descending, ties / NaN / +-0 (wide 0) and random bits
+ * (wide 1), the three layouts, i32 and i64 indices; the rows just outside (32, 1025) go to the
+ * shared-memory bitonic path. The plan's SKU says which path ran. */
+static const int64_t warp_lens[] = {32, 33, 63, 64, 65, 127, 129, 255, 256, 257, 511, 513, 1000, 1023, 1024, 1025};
+#define NWARP_LENS ((int)(sizeof warp_lens / sizeof warp_lens[0]))
+
+ParameterizedTestParameters(sort, warp_path_lengths) {
+    static brc_dtype jobs[] = {BRC_F32, BRC_BF16, BRC_F16, BRC_I32, BRC_U32, BRC_I16, BRC_I8, BRC_U8, BRC_BOOL};
+    return cr_make_param_array(brc_dtype, jobs, sizeof jobs / sizeof jobs[0]);
+}
+
+ParameterizedTest(brc_dtype *dt, sort, warp_path_lengths, .timeout = 900) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    for (int li = 0; li < NWARP_LENS; li++) {
+        int k = (int)*dt * NWARP_LENS + li;
+        scase c = {(int64_t)(37 + 29 * (k % 5)), warp_lens[li], k % 3, k % 2};
+        run_sort(ctx, *dt, &c, (k / 2) % 2, k % 4 == 3 ? BRC_I32 : BRC_I64, 5000 + (uint64_t)k);
+    }
+    brc_context_destroy(ctx);
+}
+
+/* The path each length takes (planned only), and many rows (several rows a CTA: 4 a CTA, rows not
+ * a multiple of 4). */
+Test(sort, warp_path_choice_and_many_rows, .timeout = 600) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    const int64_t *lens = warp_lens;
+    int nl = NWARP_LENS;
+    for (int li = 0; li < nl; li++) {
+        int64_t shape[2] = {3, lens[li]};
+        brc_sort_desc d;
+        memset(&d, 0, sizeof d);
+        d.kind = BRC_SORT_SORT;
+        brc_tensor_desc_contiguous(&d.x, BRC_F32, 2, shape);
+        d.values = d.x;
+        brc_tensor_desc_contiguous(&d.indices, BRC_I64, 2, shape);
+        d.want_values = d.want_indices = 1;
+        d.dim = 1;
+        brc_plan *p = NULL;
+        cr_assert_eq(brc_sort_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+        bool warp = strstr(brc_plan_sku(p), ",warp,") != NULL;
+        cr_expect_eq(warp, lens[li] > 32 && lens[li] <= 1024, "len %lld: %s", (long long)lens[li], brc_plan_sku(p));
+        brc_plan_destroy(p);
+    }
+    scase many = {16387, 1024, S_CONTIG, 0};
+    run_sort(ctx, BRC_F32, &many, 0, BRC_I64, 6001);
+    scase many2 = {4093, 128, S_TRANSPOSED, 1};
+    run_sort(ctx, BRC_F32, &many2, 1, BRC_I64, 6002);
+    brc_context_destroy(ctx);
+}
+
+/* The radix tuning knobs that change the kernels (read at plan time): tiles of 24 keys a thread
+ * for 1- and 2-byte keys with registers for two CTAs an SM, and the histogram's counters copied
+ * per lane group (HSUB) with skewed high bytes (wide 0: few distinct values) and random bits. */
+Test(sort, radix_knob_variants, .timeout = 600) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    setenv("BARACUDA_SORT_ITEMS", "24", 1);
+    setenv("BARACUDA_SORT_MINB", "2", 1);
+    setenv("BARACUDA_SORT_HSUB", "1", 1);
+    scase bf = {1, (1 << 22) + 1, S_CONTIG, 1};
+    run_sort(ctx, BRC_BF16, &bf, 1, BRC_I64, 7001);
+    scase bf0 = {3, 100003, S_PADDED_FLIPPED, 0};
+    run_sort(ctx, BRC_BF16, &bf0, 0, BRC_I32, 7002);
+    scase h = {5, 30011, S_TRANSPOSED, 1};
+    run_sort(ctx, BRC_I16, &h, 0, BRC_I64, 7003);
+    run_sort(ctx, BRC_U8, &h, 1, BRC_I64, 7004);
+    scase skip = {2, 100003, S_CONTIG, 2};
+    run_sort(ctx, BRC_F16, &skip, 0, BRC_I64, 7005);
+    scase f = {1, (1 << 20) + 3, S_CONTIG, 0};
+    run_sort(ctx, BRC_F32, &f, 1, BRC_I64, 7006);
+    scase d8 = {2, 70001, S_CONTIG, 1};
+    run_sort(ctx, BRC_F64, &d8, 0, BRC_I64, 7007);
+    unsetenv("BARACUDA_SORT_ITEMS");
+    unsetenv("BARACUDA_SORT_MINB");
+    unsetenv("BARACUDA_SORT_HSUB");
+    brc_context_destroy(ctx);
+}
+
 /* Many rows of a long axis and one huge row (f32 and bf16: the benchmark's shapes, smaller). */
 Test(sort, huge_rows, .timeout = 900) {
     tu_fresh_cache();

@@ -32,7 +32,7 @@ static const struct {
     {{"sort(op=sort,dtype=f32,desc=0,path=small,p=1024)", 1},
      {"sort(op=sort,dtype=bf16,desc=1,path=radix)", 3},
      {"sort(op=unique,dtype=i64)", 7},
-     {"sort(op=sort,dtype=f32,desc=0,path=small,p=256)", 1}},
+     {"sort(op=sort,dtype=f32,desc=0,path=warp,p=1024)", 1}},
     {{"sort(op=sort,dtype=f64,desc=1,path=small,p=2048)", 1},
      {"sort(op=sort,dtype=i8,desc=0,path=radix)", 3},
      {"sort(op=unique_consecutive,dtype=f16)", 4},
@@ -91,10 +91,27 @@ Test(sort_desc, api_plans_pick_the_path_and_round_trip) {
     int64_t s2[2] = {16384, 1000};
     brc_sort_desc d = sort_desc(BRC_F32, 2, s2, -1, 0);
     cr_assert_eq(brc_sort_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-    cr_expect_str_eq(brc_plan_descriptor(p), "sort(op=sort,dtype=f32,desc=0,path=small,p=1024)");
-    cr_expect_str_eq(brc_plan_sku(p), "bespoke:sort<sort,f32,asc,small,p=1024,e=2048,nt=512>@sm_90");
+    cr_expect_str_eq(brc_plan_descriptor(p), "sort(op=sort,dtype=f32,desc=0,path=warp,p=1024)");
+    cr_expect_str_eq(brc_plan_sku(p), "bespoke:sort<sort,f32,asc,warp,p=1024,nt=128>@sm_90");
     cr_expect_eq(brc_plan_workspace_size(p), 0);
     tu_round_trip(ctx, p);
+    /* The warp path takes rows of 33 .. 1024 keys of up to 4 bytes; 8-byte keys, rows of 32 and of
+     * 1025 .. 4096 go to the shared-memory bitonic path. */
+    static const struct {
+        brc_dtype t;
+        int64_t len;
+        const char *want;
+    } paths[] = {{BRC_BF16, 33, "path=warp,p=64)"},  {BRC_U8, 129, "path=warp,p=256)"},
+                 {BRC_F32, 32, "path=small,p=32)"},  {BRC_F32, 1025, "path=small,p=2048)"},
+                 {BRC_F64, 1000, "path=small,p=1024)"}, {BRC_I64, 64, "path=small,p=64)"}};
+    for (int i = 0; i < (int)(sizeof paths / sizeof paths[0]); i++) {
+        int64_t sp[2] = {5, paths[i].len};
+        d = sort_desc(paths[i].t, 2, sp, 1, i % 2);
+        cr_assert_eq(brc_sort_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+        cr_expect(strstr(brc_plan_descriptor(p), paths[i].want) != NULL, "len %lld: %s", (long long)paths[i].len,
+                  brc_plan_descriptor(p));
+        tu_round_trip(ctx, p);
+    }
     /* dim 0 of the same: 1000 rows of 16384, radix. */
     d = sort_desc(BRC_F32, 2, s2, 0, 1);
     cr_assert_eq(brc_sort_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
@@ -145,6 +162,10 @@ Test(sort_desc, bad_descriptors_name_the_column) {
         {"sort(op=sort,dtype=f32)", BRC_STATUS_INVALID_ARGUMENT, "needs a 'path' key"},
         {"sort(op=sort,dtype=f32,path=small)", BRC_STATUS_INVALID_ARGUMENT, "needs a 'p' key"},
         {"sort(op=sort,dtype=f32,path=small,p=24)", BRC_STATUS_INVALID_ARGUMENT, "power of two"},
+        {"sort(op=sort,dtype=f32,path=warp,p=96)", BRC_STATUS_INVALID_ARGUMENT, "power of two"},
+        {"sort(op=sort,dtype=f32,path=warp,p=32)", BRC_STATUS_INVALID_ARGUMENT, "p"},
+        {"sort(op=sort,dtype=f32,path=warp,p=2048)", BRC_STATUS_INVALID_ARGUMENT, "p"},
+        {"sort(op=sort,dtype=i64,path=warp,p=256)", BRC_STATUS_INVALID_ARGUMENT, "up to 4 bytes"},
         {"sort(op=sort,dtype=f64,path=small,p=4096)", BRC_STATUS_INVALID_ARGUMENT, "p"},
         {"sort(op=sort,dtype=f32,path=merge)", BRC_STATUS_INVALID_ARGUMENT, "one of small, radix"},
         {"sort(op=shuffle,dtype=f32)", BRC_STATUS_INVALID_ARGUMENT, "one of sort"},
