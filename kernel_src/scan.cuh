@@ -400,15 +400,13 @@ template <class K, class S> __device__ __forceinline__ S lb_prefix(const scan_ar
     const int lane = threadIdx.x & 31;
     if (lane == 0) lb_publish(L.agg + u, tot, L.flag + u);
     const i64 line = u / A.nch, cg = ch / LB_G, in_g = ch % LB_G, gbase = line * L.ngroups;
-    // The group's earlier chunks first, and the group's total out before waiting on other groups:
-    // a group's total then waits only on its own chunks, never on a chain of earlier groups.
-    S b = lane < in_g ? lb_take(L.agg + u - in_g + lane, L.flag + u - in_g + lane) : P::id();
-    b = lb_warp_combine<K>(b);
-    if (lane == 0 && in_g == LB_G - 1) lb_publish(L.gagg + gbase + cg, P::comb(b, tot), L.gflag + gbase + cg);
     const i64 per = (cg + 31) / 32, k0 = lane * per, k1 = k0 + per < cg ? k0 + per : cg;
     S a = P::id();
     for (i64 k = k0; k < k1; k++) a = P::comb(a, lb_take(L.gagg + gbase + k, L.gflag + gbase + k));
     a = lb_warp_combine<K>(a);
+    S b = lane < in_g ? lb_take(L.agg + u - in_g + lane, L.flag + u - in_g + lane) : P::id();
+    b = lb_warp_combine<K>(b);
+    if (lane == 0 && in_g == LB_G - 1) lb_publish(L.gagg + gbase + cg, P::comb(b, tot), L.gflag + gbase + cg);
     return shidx(P::comb(a, b), 0);
 }
 
