@@ -14,9 +14,7 @@
 //             when the innermost other dim is contiguous) walks the axis sequentially.
 //   PH        0 one pass; with the axis split in chunks over CTAs (long axes, few lines):
 //             1 reduce each chunk to its total (workspace), 2 the carries (an exclusive scan
-//             of the chunk totals of each line, in place), 3 scan each chunk from its carry
-//             (columns); 4 rows: one pass, each chunk's carry from the totals the chunks before
-//             it publish (lb_prefix).
+//             of the chunk totals of each line, in place), 3 scan each chunk from its carry.
 // Positions q = 0..len-1 are in scan order; the memory position is m = REV ? len-1-q : q.
 #pragma once
 
@@ -325,91 +323,6 @@ __device__ __forceinline__ void col_carry(const scan_args& A) {
     }
 }
 
-// ---- look-back over chunk totals (PH 4) ----------------------------------------------------------------------
-// Rows split in one-tile chunks, one pass: a CTA takes the next unit u (line * nch + chunk) from a
-// ticket, so every earlier chunk of its line already has a CTA. It scans its tile and publishes
-// the tile's total; its carry is then combined from published totals in an order fixed by the
-// chunk indices alone (not by timing, unlike a look-back that stops at the first inclusive
-// prefix it finds), so a plan stays bitwise deterministic: chunks form groups of LB_G; the last
-// chunk of a group also publishes the group's total; the carry of chunk c is the totals of the
-// earlier groups (lane l combines a contiguous run of them in order, then the lanes combine in
-// order) followed by the totals of the earlier chunks of its group (a lane each, combined in
-// order). A CTA reads at most nch / LB_G + LB_G totals, all from L2. The workspace: the ticket (8
-// bytes), u32 flags (chunks', then groups') from byte 256, both zeroed by the run before the
-// launch; then a state per chunk and per group (lb_bytes on the host mirrors the layout).
-enum { LB_G = 32 };
-template <class S> struct lb_ws {
-    u64* ticket;
-    volatile u32* flag;   // chunk u's total is published
-    volatile u32* gflag;  // group (line, k)'s total is published
-    S* agg;
-    S* gagg;
-    i64 ngroups;          // groups a line
-    __device__ __forceinline__ lb_ws(const scan_args& A) {
-        ngroups = (A.nch + LB_G - 1) / LB_G;
-        const i64 units = A.lines * A.nch, gunits = A.lines * ngroups, fb = ((units + gunits) * 4 + 255) / 256 * 256;
-        char* w = (char*)A.ws;
-        ticket = (u64*)w;
-        flag = (volatile u32*)(w + 256);
-        gflag = flag + units;
-        agg = (S*)(w + 256 + fb);
-        gagg = agg + units;
-    }
-};
-// States move word by word through L2 (ld.cg / st.cg: L1 is not coherent across CTAs).
-template <class S> __device__ __forceinline__ S lb_load(const S* p) {
-    static_assert(sizeof(S) % 4 == 0, "scan states are whole words");
-    u32 w[sizeof(S) / 4];
-#pragma unroll
-    for (int i = 0; i < (int)(sizeof(S) / 4); i++) w[i] = __ldcg((const u32*)p + i);
-    S r;
-    memcpy(&r, w, sizeof(S));
-    return r;
-}
-// Publishes v in *slot: the state, a fence, then the flag.
-template <class S> __device__ __forceinline__ void lb_publish(S* slot, S v, volatile u32* flag) {
-    u32 w[sizeof(S) / 4];
-    memcpy(w, &v, sizeof(S));
-#pragma unroll
-    for (int i = 0; i < (int)(sizeof(S) / 4); i++) __stcg((u32*)slot + i, w[i]);
-    __threadfence();
-    *flag = 1u;
-}
-template <class S> __device__ __forceinline__ S lb_take(const S* slot, const volatile u32* flag) {
-    while (*flag == 0u) {
-    }
-    __threadfence();
-    return lb_load(slot);
-}
-// Lane 0 gets x of lanes 0, 1, ..., 31 combined in lane order (a fixed tree).
-template <class K, class S> __device__ __forceinline__ S lb_warp_combine(S x) {
-    typedef typename sk<K>::P P;
-    const int lane = threadIdx.x & 31;
-#pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-        const S y = shidx(x, (lane + o) & 31);
-        if (lane + o < 32) x = P::comb(x, y);
-    }
-    return x;
-}
-// Called by one whole warp with the tile's total: publishes it (and the group's total when the
-// chunk ends a group) and returns, on every lane, the combined totals of the chunks before it.
-template <class K, class S> __device__ __forceinline__ S lb_prefix(const scan_args& A, i64 u, i64 ch, S tot) {
-    typedef typename sk<K>::P P;
-    const lb_ws<S> L(A);
-    const int lane = threadIdx.x & 31;
-    if (lane == 0) lb_publish(L.agg + u, tot, L.flag + u);
-    const i64 line = u / A.nch, cg = ch / LB_G, in_g = ch % LB_G, gbase = line * L.ngroups;
-    const i64 per = (cg + 31) / 32, k0 = lane * per, k1 = k0 + per < cg ? k0 + per : cg;
-    S a = P::id();
-    for (i64 k = k0; k < k1; k++) a = P::comb(a, lb_take(L.gagg + gbase + k, L.gflag + gbase + k));
-    a = lb_warp_combine<K>(a);
-    S b = lane < in_g ? lb_take(L.agg + u - in_g + lane, L.flag + u - in_g + lane) : P::id();
-    b = lb_warp_combine<K>(b);
-    if (lane == 0 && in_g == LB_G - 1) lb_publish(L.gagg + gbase + cg, P::comb(b, tot), L.gflag + gbase + cg);
-    return shidx(P::comb(a, b), 0);
-}
-
 // ---- layout 0: rows (a row group per line, vectors along the axis) -----------------------------------------
 
 // Scans one slab per row group: the states st[k] of the thread's VEC positions (inclusive within
@@ -468,18 +381,10 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
     S* ws = (S*)A.ws;
     const i64 units = A.lines * A.nch, groups = (units + K::RPB - 1) / K::RPB;
     const i64 nvec = A.len / VEC;
-    static_assert(K::PH != 4 || (NW > 1 && K::RPB == 1), "look-back rows: one row a CTA of 2+ warps");
-    __shared__ i64 ticket;  // PH 4: this CTA's unit (one a CTA, grid = units)
-    (void)ticket;
     for (i64 gi = blockIdx.x; gi < groups; gi += gridDim.x) {
         // The reduce pass walks the chunks from the last: the final pass, which starts from the
         // first, then finds the most recently read ones still in L2.
-        i64 g = K::PH == 1 ? groups - 1 - gi : gi;
-        if (K::PH == 4) {
-            if (threadIdx.x == 0) ticket = (i64)atomicAdd((u64*)A.ws, 1ull);
-            __syncthreads();
-            g = ticket;
-        }
+        const i64 g = K::PH == 1 ? groups - 1 - gi : gi;
         const i64 u = g * K::RPB + rib;
         const bool okrow = u < units;
         const i64 line = okrow ? u / A.nch : 0, ch = okrow ? u - line * A.nch : 0;
@@ -553,7 +458,7 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                 }
                 __syncthreads();
                 if (w == 0) {  // one warp scans the NV x NW totals in order
-                    S xs[NV];
+                    S c = carry;
 #pragma unroll
                     for (int j = 0; j < NV; j++) {
                         S x = lane < NW ? buf[j * NW + lane] : P::id();
@@ -562,21 +467,10 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                             const S y = shup(x, o);
                             if (lane >= o) x = P::comb(y, x);
                         }
-                        xs[j] = x;
-                    }
-                    S c = carry;
-                    if (K::PH == 4) {  // the chunk's carry from the chunks before it
-                        S tot = P::id();
-#pragma unroll
-                        for (int j = 0; j < NV; j++) tot = P::comb(tot, shidx(xs[j], NW - 1));
-                        c = lb_prefix<K, S>(A, u, ch, tot);
-                    }
-#pragma unroll
-                    for (int j = 0; j < NV; j++) {
-                        S e = shup(xs[j], 1);
+                        S e = shup(x, 1);
                         if (lane == 0) e = P::id();
                         if (lane < NW) buf[j * NW + lane] = P::comb(c, e);
-                        c = P::comb(c, shidx(xs[j], NW - 1));
+                        c = P::comb(c, shidx(x, NW - 1));
                     }
                     if (lane == 0) buf[NV * NW] = c;
                 }

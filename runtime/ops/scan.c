@@ -15,9 +15,8 @@ static const char *const kind_names[] = {
 };
 #define NKINDS ((int)(sizeof kind_names / sizeof kind_names[0]))
 
-/* Kernel phases (PH in scan.cuh): one pass, or reduce / carry / final when the axis is split
- * (columns), or one pass with decoupled look-back (split rows). */
-enum { PH_SINGLE, PH_REDUCE, PH_CARRY, PH_FINAL, PH_LOOKBACK };
+/* Kernel phases (PH in scan.cuh): one pass, or reduce / carry / final when the axis is split. */
+enum { PH_SINGLE, PH_REDUCE, PH_CARRY, PH_FINAL };
 enum { LAYOUT_ROWS, LAYOUT_COLS };
 /* Operand slots of the kernels (scan_args.str[o]). */
 enum { O_IN0, O_IN1, O_IN2, O_KIN, O_OUT, O_KOUT, NOPS };
@@ -35,7 +34,6 @@ _Static_assert(sizeof(scan_args) == (7 + 5 + 7 + 48) * 8, "scan_args must match 
 
 typedef struct scan_impl {
     int kind, bwd, rev, layout, split;
-    bool lookback; /* split rows: one pass with decoupled look-back (PH_LOOKBACK) */
     brc_dtype dt;
     size_t esize, csize;
     int vec, tpr, rpb, nv;
@@ -43,23 +41,12 @@ typedef struct scan_impl {
     bool same[NOPS]; /* input o has the output's strides (in place allowed) */
     scan_args a;     /* pointers filled per run */
     unsigned grid, threads, carry_grid, carry_threads;
-    CUfunction fn[5]; /* by phase */
+    CUfunction fn[4]; /* by phase */
 } scan_impl;
 
 static const brc__plan_vt scan_vt = {NULL};
 
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-/* The look-back workspace (lb_ws in scan.cuh): the ticket, u32 flags from byte 256 (a chunk's,
- * then a group's of LB_G chunks; these zeroed by each run: lb_zeroed bytes), then a state per
- * chunk and per group. */
-enum { LB_G = 32 };
-static int64_t lb_groups(const scan_args *a) { return a->lines * cdiv(a->nch, LB_G); }
-static size_t lb_zeroed(const scan_args *a) { return 256 + (size_t)(a->lines * a->nch + lb_groups(a)) * 4; }
-static size_t lb_bytes(const scan_args *a) {
-    size_t n = (size_t)(a->lines * a->nch + lb_groups(a));
-    return 256 + (n * 4 + 255) / 256 * 256 + n * STATE_BYTES;
-}
 static int pow2ceil(int64_t n) {
     int p = 1;
     while (p < n && p < (1 << 30)) p <<= 1;
@@ -109,7 +96,7 @@ static brc_status get_kernel(brc_context *ctx, const scan_impl *im, int ph, cons
                   "brc_scan_kernel(brc::scan_args a) { brc::scan_main<brc_scan>(a); }\n",
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", im->kind, im->bwd, im->rev, im->layout,
                   ph, im->vec, tpr, rpb, im->nv, threads);
-    static const char *const phase_names[] = {"", "+reduce", "+carry", "+final", "+lookback"};
+    static const char *const phase_names[] = {"", "+reduce", "+carry", "+final"};
     brc__str kd = {0};
     brc__str_addf(&kd, "%s%s", desc, phase_names[ph]);
     brc_status st;
@@ -286,7 +273,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     /* Split the axis over CTAs when the lines alone would not fill the GPU. */
     int sms = ctx->sm_count > 0 ? ctx->sm_count : 132; /* offline: an H100's count */
     int64_t nch = 1, clen = a.len;
-    bool split = false, lookback = false;
+    bool split = false;
     if (rows) {
         int64_t tile = (int64_t)nv * tpr * vec, tiles = cdiv(a.len, tile);
         int64_t per_sm = 2048 / (tpr * rpb) > 0 ? 2048 / (tpr * rpb) : 1, cap = sms * per_sm;
@@ -302,11 +289,6 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
                 cap = sms * (2048 / tpr);
             }
             int64_t want = cdiv(2 * cap, a.lines > 0 ? a.lines : 1), per = cdiv(tiles, want);
-            /* One pass where a CTA has 2+ warps: chunks of one tile, a CTA each, the carries from
-             * the totals earlier chunks publish (PH 4; H100, cumsum of 2^24 f32: the three passes
-             * read x twice, 77.5 us against PyTorch's 70.3). */
-            lookback = tpr >= 64 && a.lines * tiles < INT32_MAX;
-            if (lookback) per = 1;
             clen = per * tile;
             nch = cdiv(a.len, clen);
         }
@@ -341,8 +323,8 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
                       rpb, nv);
     else
         brc__str_addf(&sku, "bespoke:scan<%s,%s,cols,vec=%d,threads=%d", kn, brc_dtype_name(dt), vec, COL_THREADS);
-    brc__str_addf(&sku, "%s,%s>%s@%s", rq->reverse ? ",reverse" : "", rq->bwd ? "bwd" : "fwd",
-                  !split ? "" : lookback ? "+lookback" : "+split", ctx->arch);
+    brc__str_addf(&sku, "%s,%s>%s@%s", rq->reverse ? ",reverse" : "", rq->bwd ? "bwd" : "fwd", split ? "+split" : "",
+                  ctx->arch);
     brc_plan *p = NULL;
     if (desc.oom || sku.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fam);
@@ -357,7 +339,6 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     im->rev = rq->bwd ? !rq->reverse : rq->reverse;
     im->layout = rows ? LAYOUT_ROWS : LAYOUT_COLS;
     im->split = split;
-    im->lookback = lookback;
     im->dt = dt;
     im->esize = esize;
     im->csize = csize;
@@ -388,11 +369,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
         int64_t cb = cdiv(a.lines, COL_THREADS);
         im->carry_grid = (unsigned)(cb < cap ? cb : cap);
     }
-    if (split && im->lookback) {
-        p->workspace = (lb_bytes(&a) + WS_ALIGN - 1) / WS_ALIGN * WS_ALIGN;
-        im->grid = (unsigned)(a.len == 0 ? 0 : units); /* a CTA a unit: the tickets hand them out */
-        if ((st = get_kernel(ctx, im, PH_LOOKBACK, desc.p, &im->fn[PH_LOOKBACK]))) goto fail;
-    } else if (split) {
+    if (split) {
         size_t ws = (size_t)units * STATE_BYTES;
         p->workspace = (ws + WS_ALIGN - 1) / WS_ALIGN * WS_ALIGN;
         static const int phases[] = {PH_REDUCE, PH_CARRY, PH_FINAL};
@@ -539,14 +516,6 @@ static brc_status run_common(const brc_plan *plan, brc__family fam, const char *
     a.in0 = ptr[O_IN0], a.in1 = ptr[O_IN1], a.in2 = ptr[O_IN2], a.kin = ptr[O_KIN];
     a.out = (void *)(uintptr_t)ptr[O_OUT], a.kout = (void *)(uintptr_t)ptr[O_KOUT], a.ws = ws;
     if (!im->split) return launch(plan, im->fn[PH_SINGLE], im->grid, im->threads, &a, stream);
-    if (im->lookback) {
-        CUresult r = brc__cu()->cuMemsetD32Async((CUdeviceptr)(uintptr_t)ws, 0, lb_zeroed(&a) / 4,
-                                                 (CUstream)stream);
-        if (r != CUDA_SUCCESS)
-            return brc__error(BRC_STATUS_CUDA_ERROR, "cuMemsetD32Async: %s (%s)", brc__cu_errname(r),
-                              plan->descriptor);
-        return launch(plan, im->fn[PH_LOOKBACK], im->grid, im->threads, &a, stream);
-    }
     if ((st = launch(plan, im->fn[PH_REDUCE], im->grid, im->threads, &a, stream)) ||
         (st = launch(plan, im->fn[PH_CARRY], im->carry_grid, im->carry_threads, &a, stream)))
         return st;

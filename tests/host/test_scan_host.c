@@ -58,13 +58,11 @@ ParameterizedTest(job *j, scan_compile, every_op_and_layout, .timeout = 900) {
         cr_expect_str_eq(brc_plan_descriptor(p), descs[i], "the descriptor round-trips");
         const char *sku = brc_plan_sku(p);
         cr_expect(strstr(sku, "bespoke:scan<") == sku && strstr(sku, arch), "sku %s", sku);
-        bool split = strstr(descs[i], "split=1") != NULL, rows = strstr(descs[i], "inner=1") != NULL;
-        /* Split rows take one pass with decoupled look-back, split columns three kernels. */
-        cr_expect_eq(strstr(sku, "+lookback") != NULL, split && rows, "%s", sku);
-        cr_expect_eq(strstr(sku, "+split") != NULL, split && !rows, "%s", sku);
-        cr_expect_eq(strstr(sku, ",rows,") != NULL, rows, "%s", sku);
+        bool split = strstr(descs[i], "split=1") != NULL;
+        cr_expect_eq(strstr(sku, "+split") != NULL, split, "%s", sku);
+        cr_expect_eq(strstr(sku, ",rows,") != NULL, strstr(descs[i], "inner=1") != NULL, "%s", sku);
         cr_expect_eq(brc_plan_workspace_size(p) > 0, split, "%s: workspace %zu", descs[i], brc_plan_workspace_size(p));
-        kernels += split && !rows ? 3 : 1;
+        kernels += split ? 3 : 1;
         cr_log_info("%s -> %s", descs[i], sku);
         brc_plan_destroy(p);
     }
