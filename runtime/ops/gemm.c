@@ -733,9 +733,8 @@ static bool gemv_mma_ok(const problem *p, int sm_major) {
     return is_half(p->ta) && p->k % 8 == 0 && p->a.ld % 8 == 0 && p->b.ld % 8 == 0 && sm_major >= 8;
 }
 
-/* The smallest M the tensor-core kernel takes (halves below it take the FMA kernel). Tuning knob
- * BARACUDA_GEMV_MMA_MIN_M (1..16; part of the kernel spec, so the cache keeps both). */
-/* A tuning override from the environment: its value when set and in [lo, hi], else dflt. */
+/* A tuning override from the environment: its value when set and in [lo, hi], else dflt. The
+ * GEMV's overrides change the kernel spec, not the descriptor (`warm` builds the defaults). */
 static int knob(const char *name, int lo, int hi, int dflt) {
     const char *e = getenv(name);
     if (!e || !*e) return dflt;
@@ -743,6 +742,9 @@ static int knob(const char *name, int lo, int hi, int dflt) {
     long v = strtol(e, &end, 10);
     return !*end && v >= lo && v <= hi ? (int)v : dflt;
 }
+
+/* The smallest M the tensor-core kernel takes (halves below it take the FMA kernel); override
+ * BARACUDA_GEMV_MMA_MIN_M (1..16). */
 static int64_t gemv_mma_min_m(void) { return knob("BARACUDA_GEMV_MMA_MIN_M", 1, 16, 3); }
 
 /* The tensor-core GEMV's block: KS warps split the K of one 16-row tile, and __launch_bounds__
@@ -801,7 +803,7 @@ static brc_status gemv_build(brc_context *ctx, gemm_impl *im, const char *desc, 
     int rows = 16, unroll = GEMV_MMA_UNROLL, warps = GEMV_WARPS, minb = 1, blk = 0, pf = 0;
     if (mma) {
         gemv_mma_shape(p, sms, &warps, &minb);
-        /* Tuning overrides (kernel spec, not descriptor: `warm` builds the defaults). */
+        /* Tuning overrides (see knob). */
         if (getenv("BARACUDA_GEMV_KS")) warps = knob("BARACUDA_GEMV_KS", 1, 16, warps), minb = 1;
         unroll = knob("BARACUDA_GEMV_U", 1, 8, unroll);
         minb = knob("BARACUDA_GEMV_MINB", 1, 32, minb);
@@ -861,7 +863,7 @@ static brc_status gemm_plan_impl(brc_context *ctx, const brc_gemm_desc *g, const
     problem p;
     if ((st = map_problem(ctx, g, &p))) return st;
     /* autotune 1: time the candidates (the choice is stored, so the search runs once per shape and
-     * device); 0 (default) and -1: the heuristic's first, which is what PyTorch runs. A default
+     * device); 0 (default) and -1: cuBLASLt's heuristic's first. A default
      * search for large problems was tried: at 8192^3 its choice ran 3-5% slower in the benchmark
      * than the heuristic's first (bench/results/gemm.json history, docs/gemm.md). */
     bool tf32 = prefs->allow_tf32 != 0 && p.ta == BRC_F32;
