@@ -1,9 +1,10 @@
 /* GPU tests of the row-wise family: softmax and log_softmax, rms_norm and layer_norm (weight, bias,
  * fused residual present and absent), forward and backward, every dtype, against float64 host
  * references (backward: the analytic gradient in f64) on random data, poisoned outputs, at odd
- * sizes (cols 1 7 33 1000 4097 16384 32768 32771 131072 262147; rows 1 3 33 257 600 1500) that reach every
- * geometry (several rows per CTA, one CTA, a cluster, several passes, rows staged through shared
- * memory with a pipeline over more rows than CTAs), with contiguous, vector-preserving
+ * sizes (cols 1 7 33 1000 4097 16384 32768 32771 100008 131072 262147; rows 1 3 5 6 33 257 600 1500) that
+ * reach every geometry (several rows per CTA, one CTA, a cluster, several passes, rows staged through
+ * shared memory with a pipeline over more rows than CTAs, rows packed in registers, the norm
+ * backward's gradients by a column pass of their own), with contiguous, vector-preserving
  * and odd row strides; plus in place, run-time errors, determinism and graph capture. Skips
  * without a driver. */
 #include <criterion/criterion.h>
@@ -52,6 +53,11 @@ static const int64_t sizes[][2] = {
      * the double-buffered pipeline walks several rows each); the odd strides between take the
      * register path. The forwards of 30000 and 32768 take one CTA a row (softmax: packed). */
     {257, 16384}, {33, 16384}, {600, 32768}, {300, 65536}, {33, 30000},
+    /* Packed 16-bit rows in clusters of 4 (the norm forwards, the log_softmax backward): a partial
+     * last vector group (100008 = 8 x 12501), and 131072 with vector-preserving strides; there and
+     * at f32 32768 / 262147 the norm backward's gradients come from colred (slabs of 1 row; of 19
+     * rows for 600 x 32768, the last slab empty). */
+    {5, 100008}, {6, 131072},
 };
 #define NSIZES ((int)(sizeof sizes / sizeof sizes[0]))
 
