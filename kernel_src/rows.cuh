@@ -297,19 +297,18 @@ __device__ __forceinline__ pr<C> allreduce(pr<C> v, pr<C>* red, pr<C>* cred, int
 // 512-thread CTAs (a cluster of CL of them for rows longer than 512 x NV vectors), one row group at
 // a time, each thread keeping its NV vectors of the row as loaded (half the registers of f32), so
 // that two CTAs fit an SM (__launch_bounds__(512, 2)) and one computes while the other loads.
-// Columns past the row and missing rows (!ok) read as 0 and are never stored.
+// Columns past the row and missing rows (!ok) are not loaded: every use of them is guarded by
+// pin() (zero-filling them instead made the compiler spill at the 64 registers of two CTAs an SM).
 template <class K, class T>
 __device__ __forceinline__ void ldpk(vec<T, K::VEC> (&q)[K::NV], const T* p, int r, int t, bool ok) {
 #pragma unroll
     for (int j = 0; j < K::NV; j++) {
         const int c = rg<K>::col(0, r, j, t);
-        if (ok && rg<K>::in(c)) {
-            q[j] = *reinterpret_cast<const vec<T, K::VEC>*>(p + c);
-        } else {
-#pragma unroll
-            for (int k = 0; k < K::VEC; k++) q[j].v[k] = io<T>::store(0.0f);
-        }
+        if (ok && rg<K>::in(c)) q[j] = *reinterpret_cast<const vec<T, K::VEC>*>(p + c);
     }
+}
+template <class K> __device__ __forceinline__ bool pin(bool ok, int r, int j, int t) {
+    return ok && rg<K>::in(rg<K>::col(0, r, j, t));
 }
 #define BRC_ROWS_PACKED_CHECK \
     static_assert(K::ITER == 1 && K::STG == 0 && K::RPB == 1 && sizeof(T) == 2, "packed rows")
@@ -386,7 +385,8 @@ __device__ __forceinline__ void softmax_bwd_packed(const rows_args& A) {
 #pragma unroll
             for (int j = 0; j < K::NV; j++)
 #pragma unroll
-                for (int k = 0; k < K::VEC; k++) s += (C)io<T>::load(q[j].v[k]);
+                for (int k = 0; k < K::VEC; k++)
+                    if (pin<K>(ok, r, j, t)) s += (C)io<T>::load(q[j].v[k]);
         } else {
 #pragma unroll
             for (int j = 0; j < K::NV; j++) {
@@ -647,8 +647,9 @@ __device__ __forceinline__ void norm_fwd_regs(const rows_args& A) {
 }
 
 // The norm forward without a residual, packed (see ldpk): x stays in registers as loaded, weight
-// and bias are read (from L2) in the output pass. Chosen by rows.c for 16-bit rows longer than the
-// 1024-thread CTA takes (a cluster of up to 8 CTAs of 512 threads, up to 64 elements a thread).
+// and bias are read (from L2) in the output pass. Chosen by rows.c for 16-bit rms_norm rows longer
+// than the 1024-thread CTA takes (a cluster of up to 8 CTAs of 512 threads, up to 64 elements a
+// thread); layer_norm compiles too but spills at 64 registers, so rows.c does not choose it.
 template <class K>
 __device__ __forceinline__ void norm_fwd_packed(const rows_args& A) {
     BRC_ROWS_SETUP;
@@ -667,10 +668,11 @@ __device__ __forceinline__ void norm_fwd_packed(const rows_args& A) {
 #pragma unroll
         for (int j = 0; j < K::NV; j++)
 #pragma unroll
-            for (int k = 0; k < K::VEC; k++) {
-                const C v = (C)io<T>::load(q[j].v[k]);
-                s1 += K::LAYER ? v : v * v;
-            }
+            for (int k = 0; k < K::VEC; k++)
+                if (pin<K>(ok, r, j, t)) {
+                    const C v = (C)io<T>::load(q[j].v[k]);
+                    s1 += K::LAYER ? v : v * v;
+                }
         C mean = C(0), var;
         if (K::LAYER) {
             mean = allreduce<K, add_op>(mk(s1, C(0)), red, cred, phase).a * invn;
@@ -678,10 +680,11 @@ __device__ __forceinline__ void norm_fwd_packed(const rows_args& A) {
 #pragma unroll
             for (int j = 0; j < K::NV; j++)
 #pragma unroll
-                for (int k = 0; k < K::VEC; k++) {
-                    const C d = (C)io<T>::load(q[j].v[k]) - mean;
-                    if (ok && rg<K>::in(rg<K>::col(0, r, j, t))) s2 += d * d;
-                }
+                for (int k = 0; k < K::VEC; k++)
+                    if (pin<K>(ok, r, j, t)) {
+                        const C d = (C)io<T>::load(q[j].v[k]) - mean;
+                        s2 += d * d;
+                    }
             var = allreduce<K, add_op>(mk(s2, C(0)), red, cred, phase).a * invn;
         } else {
             var = allreduce<K, add_op>(mk(s1, C(0)), red, cred, phase).a * invn;
@@ -790,8 +793,8 @@ __device__ __forceinline__ void norm_bwd(const rows_args& A) {
                     if (AB) ab[j][k] += q[j][k];
                 }
             if (K::ITER > 1) {
-                if (K::W) stx<K>(pw, spw, aw, it, r, t, true);
-                if (K::B) stx<K>(pb, spb, ab, it, r, t, true);
+                if (AW) stx<K>(pw, spw, aw, it, r, t, true);
+                if (AB) stx<K>(pb, spb, ab, it, r, t, true);
             }
         }
         const pr<C> S = allreduce<K, add_op>(mk(s1, s2), red, cred, phase);

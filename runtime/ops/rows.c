@@ -227,8 +227,8 @@ static int rows_exp(void) {
     return e ? atoi(e) : 0;
 }
 
-static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, size_t csize, bool cluster_ok, int na,
-                         int acc, int major, int minor) {
+static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, size_t csize, bool cluster_ok,
+                         int na, int acc, int major, int minor) {
     const int exp = rows_exp();
     int target = kid == K_NORM_BWD ? (int)(32 / esize) : kid == K_SOFTMAX_BWD ? 16 : (int)(64 / esize);
     int budget = kid == K_NORM_BWD ? 16 : 32;
@@ -266,8 +266,10 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
         ((op == OP_LOG_SOFTMAX && !(exp & 2)) || (op == OP_SOFTMAX && (exp & 8))) &&
         pick_packed(nvec, vec, esize, cluster_ok, &g))
         return g;
-    /* The norm forwards without a residual, 16-bit rows longer than the 1024-thread CTA takes. */
-    if (kid == K_NORM_FWD && na == 1 && cluster_ok && need > 1024 && !(exp & 4) &&
+    /* The rms_norm forward without a residual, 16-bit rows longer than the 1024-thread CTA takes
+     * (layer_norm's packed kernel spills 224-384 bytes a thread at the 64 registers of two CTAs
+     * an SM, with any weight / bias, so it keeps the layouts below). */
+    if (kid == K_NORM_FWD && op == OP_RMS && na == 1 && cluster_ok && need > 1024 && !(exp & 4) &&
         pick_packed(nvec, vec, esize, cluster_ok, &g))
         return g;
     if (need <= maxcta) { /* one CTA (or part of a warp) per row */
