@@ -219,17 +219,8 @@ static bool pick_packed(int64_t nvec, int vec, size_t esize, bool cluster_ok, ro
     return true;
 }
 
-/* BRC_ROWS_EXP (measurement only, not a documented interface): bits that switch the new
- * geometries off (1: split norm backward, 2: packed log_softmax backward, 4: packed norm forward)
- * or extra candidates on (8: packed softmax backward, 16: packed softmax forward in clusters). */
-static int rows_exp(void) {
-    const char *e = getenv("BRC_ROWS_EXP");
-    return e ? atoi(e) : 0;
-}
-
 static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, size_t csize, bool cluster_ok,
                          int na, int acc, int major, int minor) {
-    const int exp = rows_exp();
     int target = kid == K_NORM_BWD ? (int)(32 / esize) : kid == K_SOFTMAX_BWD ? 16 : (int)(64 / esize);
     int budget = kid == K_NORM_BWD ? 16 : 32;
     if (csize == 8) budget /= 2;
@@ -257,19 +248,22 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
     /* The softmax forward of 16-bit rows that need 513-1024 threads at the target (16385-32768
      * bf16 columns): 512 threads holding up to 64 elements packed (rows.cuh, softmax_fwd_packed),
      * two CTAs an SM. */
-    if (kid == K_SOFTMAX_FWD && cluster_ok && need > 512 && (nvec <= 512 * 8 || (exp & 16)) &&
+    if (kid == K_SOFTMAX_FWD && cluster_ok && need > 512 && nvec <= 512 * 8 &&
         pick_packed(nvec, vec, esize, cluster_ok, &g))
         return g;
     /* The log_softmax backward of 16-bit rows past 16384 columns (more than 512 threads at 32
-     * elements a thread): packed dy, y read once in the output pass (rows.cuh, softmax_bwd_packed). */
-    if (kid == K_SOFTMAX_BWD && cluster_ok && nvec > 512 * 4 &&
-        ((op == OP_LOG_SOFTMAX && !(exp & 2)) || (op == OP_SOFTMAX && (exp & 8))) &&
+     * elements a thread): packed dy, y read once, in the output pass (rows.cuh, softmax_bwd_packed).
+     * Measured on the H100 against the staged clusters of 4 / the L2 re-reading clusters of 8:
+     * bf16 8192 x 32768 67 -> 100% of copy (0.88 -> 1.31x PyTorch), 4096 x 131072 73 -> 95%
+     * (0.98 -> 1.27x). */
+    if (kid == K_SOFTMAX_BWD && op == OP_LOG_SOFTMAX && cluster_ok && nvec > 512 * 4 &&
         pick_packed(nvec, vec, esize, cluster_ok, &g))
         return g;
     /* The rms_norm forward without a residual, 16-bit rows longer than the 1024-thread CTA takes
      * (layer_norm's packed kernel spills 224-384 bytes a thread at the 64 registers of two CTAs
      * an SM, with any weight / bias, so it keeps the layouts below). */
-    if (kid == K_NORM_FWD && op == OP_RMS && na == 1 && cluster_ok && need > 1024 && !(exp & 4) &&
+    /* Measured on the H100: bf16 4096 x 131072 59 -> 90% of copy (0.94 -> 1.42x PyTorch). */
+    if (kid == K_NORM_FWD && op == OP_RMS && na == 1 && cluster_ok && need > 1024 &&
         pick_packed(nvec, vec, esize, cluster_ok, &g))
         return g;
     if (need <= maxcta) { /* one CTA (or part of a warp) per row */
@@ -420,11 +414,16 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
     rows_geo g = pick_geo(rq->kid, rq->op, v.cols, vec, esize, csize, cluster_ok, na, acc, cc_major, cc_minor);
     bool bwd = rq->kid == K_SOFTMAX_BWD || rq->kid == K_NORM_BWD;
     bool colsum = rq->kid == K_NORM_BWD && (rq->w || rq->b);
-    /* A norm backward whose rows take several passes from global memory would read and write its
-     * partial gradient rows every pass (for bf16 4096 x 131072: 16 bytes a column a row, against
-     * the 6 of x, dy and dx): those gradients are a column reduction of their own instead.
-     * Measured on sm_90 only, so sm_80's one-CTA rows keep the partials in the row kernel. */
-    g.split = colsum && cluster_ok && g.iter > 1 && !g.stg && !(rows_exp() & 1);
+    /* A norm backward whose rows take several passes from global memory reads and writes its
+     * partial gradient rows in every pass (for bf16 4096 x 131072, layer_norm: 16 bytes a column a
+     * row, against the 6 of x, dy and dx, from DRAM: the partial rows of a wave outgrow L2). For
+     * 16-bit rows those gradients are a column reduction of their own instead (colred: x and dy
+     * read again, 4 bytes). Measured on the H100 (bf16 4096 x 131072): layer_norm 4719 -> 2533 us
+     * (0.60 -> 1.12x PyTorch), rms_norm 2775 -> 2571 us. f32 rows, where the partials cost less
+     * against the data, lost at 3 of 4 shapes (rms_norm 8192 x 32768 1543 -> 2090 us, 4096 x
+     * 131072 3508 -> 4383; layer_norm 8192 x 32768 1896 -> 2125; layer_norm 4096 x 131072 won,
+     * 4966 -> 4179) and keep the partials in the row kernel; so does sm_80 (not measured). */
+    g.split = colsum && cluster_ok && esize == 2 && g.iter > 1 && !g.stg;
 
     /* Canonical descriptor (what determines the kernels) and SKU (what was chosen). */
     brc__str desc = {0}, sku = {0};
