@@ -925,9 +925,10 @@ brc_status brc_norm_backward_run(const brc_plan *plan, const void *x, const void
     rows_args a = {.a = x, .b = dy, .w = im->w ? weight : NULL, .out = dx, .mean = (void *)(uintptr_t)mean,
                    .rstd = (void *)(uintptr_t)rstd, .part = workspace, .dw = dweight, .db = dbias, .rows = im->rows,
                    .sa = im->stride[0], .sb = im->stride[1], .sout = im->stride[2], .nparts = im->nparts};
-    if (im->grid > 0 && (st = launch(plan, im->fn, im->grid, threads_of(im), &a, stream))) return st;
+    /* colred reads x and dy only: it runs before the row kernel, which may write dx over either. */
     if (im->colred_grid > 0 && (st = launch(plan, im->fn_colred, im->colred_grid, COLSUM_THREADS, &a, stream)))
         return st;
+    if (im->grid > 0 && (st = launch(plan, im->fn, im->grid, threads_of(im), &a, stream))) return st;
     if (im->colsum_grid > 0) return launch(plan, im->fn_colsum, im->colsum_grid, COLSUM_THREADS, &a, stream);
     return BRC_STATUS_OK;
 }
