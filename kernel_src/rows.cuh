@@ -293,33 +293,47 @@ __device__ __forceinline__ pr<C> allreduce(pr<C> v, pr<C>* red, pr<C>* cred, int
 
 // ---- softmax / log_softmax ---------------------------------------------------------------------
 
-// The forward of 16-bit rows held packed (K::PK): 512-thread CTAs, one a row, each thread keeps
-// its NV vectors of the row as loaded (16-bit, half the registers of f32), so that two CTAs fit an
-// SM and one computes while the other loads. exp is taken twice an element (for the sum, then for
-// the output) with FMA + ex2.approx. Chosen by rows.c for rows of 16-bit softmax / log_softmax
-// that need more than 512 threads at the 32-element target and fit 512 x NV vectors.
+// ---- packed rows (K::PK): the row stays in registers as loaded, 16-bit ---------------------------
+// 512-thread CTAs (a cluster of CL of them for rows longer than 512 x NV vectors), one row group at
+// a time, each thread keeping its NV vectors of the row as loaded (half the registers of f32), so
+// that two CTAs fit an SM (__launch_bounds__(512, 2)) and one computes while the other loads.
+// Columns past the row and missing rows (!ok) are not loaded: every use of them is guarded by
+// pin() (zero-filling them instead made the compiler spill at the 64 registers of two CTAs an SM).
+template <class K, class T>
+__device__ __forceinline__ void ldpk(vec<T, K::VEC> (&q)[K::NV], const T* p, int r, int t, bool ok) {
+#pragma unroll
+    for (int j = 0; j < K::NV; j++) {
+        const int c = rg<K>::col(0, r, j, t);
+        if (ok && rg<K>::in(c)) q[j] = *reinterpret_cast<const vec<T, K::VEC>*>(p + c);
+    }
+}
+template <class K> __device__ __forceinline__ bool pin(bool ok, int r, int j, int t) {
+    return ok && rg<K>::in(rg<K>::col(0, r, j, t));
+}
+#define BRC_ROWS_PACKED_CHECK \
+    static_assert(K::ITER == 1 && K::STG == 0 && K::RPB == 1 && sizeof(T) == 2, "packed rows")
+
+// The softmax forward, packed. exp is taken twice an element (for the sum, then for the output)
+// with FMA + ex2.approx. Chosen by rows.c for rows of 16-bit softmax / log_softmax that need more
+// than 512 threads at the 32-element target and fit 512 x NV vectors.
 template <class K>
 __device__ __forceinline__ void softmax_fwd_packed(const rows_args& A) {
     BRC_ROWS_SETUP;
-    static_assert(K::CL == 1 && K::ITER == 1 && K::STG == 0 && K::RPB == 1 && sizeof(T) == 2, "packed rows");
+    BRC_ROWS_PACKED_CHECK;
     const T* x = (const T*)A.a;
     T* y = (T*)A.out;
-    for (i64 g = blockIdx.x; g < groups; g += gstep) {
+    for (i64 g = blockIdx.x / K::CL; g < groups; g += gstep) {
         const bool ok = g < A.rows;
         const T* xr = x + (ok ? g : 0) * A.sa;
         T* yr = y + (ok ? g : 0) * A.sout;
         vec<T, K::VEC> q[K::NV];
-#pragma unroll
-        for (int j = 0; j < K::NV; j++) {
-            const int c = rg<K>::col(0, 0, j, t);
-            if (ok && rg<K>::in(c)) q[j] = *reinterpret_cast<const vec<T, K::VEC>*>(xr + c);
-        }
+        ldpk<K>(q, xr, r, t, ok);
         C m = ninf<C>();
 #pragma unroll
         for (int j = 0; j < K::NV; j++)
 #pragma unroll
             for (int k = 0; k < K::VEC; k++)
-                if (ok && rg<K>::in(rg<K>::col(0, 0, j, t))) {
+                if (ok && rg<K>::in(rg<K>::col(0, r, j, t))) {
                     const C v = (C)io<T>::load(q[j].v[k]);
                     m = v > m ? v : m;
                 }
@@ -330,12 +344,12 @@ __device__ __forceinline__ void softmax_fwd_packed(const rows_args& A) {
             for (int j = 0; j < K::NV; j++)
 #pragma unroll
                 for (int k = 0; k < K::VEC; k++)
-                    if (ok && rg<K>::in(rg<K>::col(0, 0, j, t))) s += exl_<true>((C)io<T>::load(q[j].v[k]), ml);
+                    if (ok && rg<K>::in(rg<K>::col(0, r, j, t))) s += exl_<true>((C)io<T>::load(q[j].v[k]), ml);
         const pr<C> acc = allreduce<K, lse_op>(mk(m, s), red, cred, phase);
         const C M = acc.a, inv = C(1) / acc.b, lse = acc.a + lg_(acc.b), Ml = exl_scale<true>(M);
 #pragma unroll
         for (int j = 0; j < K::NV; j++) {
-            const int c = rg<K>::col(0, 0, j, t);
+            const int c = rg<K>::col(0, r, j, t);
             if (!ok || !rg<K>::in(c)) continue;
             vec<T, K::VEC> o;
 #pragma unroll
@@ -346,6 +360,61 @@ __device__ __forceinline__ void softmax_fwd_packed(const rows_args& A) {
             *reinterpret_cast<vec<T, K::VEC>*>(yr + c) = o;
         }
     }
+    if constexpr (K::CL > 1) cluster<K::CL>::sync();  // no CTA leaves while its smem may be read
+}
+
+// The softmax backward, packed: dy stays in registers; y is read where it is needed -- in the
+// output pass only for log_softmax (dx = dy - exp(y) * sum(dy): one read of each array), in both
+// passes for softmax (the second read of the CTA's slice of y mostly hits L2). rows.c chooses it
+// for log_softmax; the softmax branch was measured (docs/rows.md) but not yet through test_rows,
+// so it is not chosen.
+template <class K>
+__device__ __forceinline__ void softmax_bwd_packed(const rows_args& A) {
+    BRC_ROWS_SETUP;
+    BRC_ROWS_PACKED_CHECK;
+    const T* y = (const T*)A.a;
+    const T* dy = (const T*)A.b;
+    T* dx = (T*)A.out;
+    for (i64 g = blockIdx.x / K::CL; g < groups; g += gstep) {
+        const bool ok = g < A.rows;
+        const T* yr = y + (ok ? g : 0) * A.sa;
+        const T* gr = dy + (ok ? g : 0) * A.sb;
+        T* xr = dx + (ok ? g : 0) * A.sout;
+        vec<T, K::VEC> q[K::NV];
+        ldpk<K>(q, gr, r, t, ok);
+        C s = C(0);
+        if (K::LOG) {
+#pragma unroll
+            for (int j = 0; j < K::NV; j++)
+#pragma unroll
+                for (int k = 0; k < K::VEC; k++)
+                    if (pin<K>(ok, r, j, t)) s += (C)io<T>::load(q[j].v[k]);
+        } else {
+#pragma unroll
+            for (int j = 0; j < K::NV; j++) {
+                const int c = rg<K>::col(0, r, j, t);
+                if (!ok || !rg<K>::in(c)) continue;
+                const vec<T, K::VEC> u = *reinterpret_cast<const vec<T, K::VEC>*>(yr + c);
+#pragma unroll
+                for (int k = 0; k < K::VEC; k++) s += (C)io<T>::load(u.v[k]) * (C)io<T>::load(q[j].v[k]);
+            }
+        }
+        const C S = allreduce<K, add_op>(mk(s, C(0)), red, cred, phase).a;
+#pragma unroll
+        for (int j = 0; j < K::NV; j++) {
+            const int c = rg<K>::col(0, r, j, t);
+            if (!ok || !rg<K>::in(c)) continue;
+            const vec<T, K::VEC> u = *reinterpret_cast<const vec<T, K::VEC>*>(yr + c);
+            vec<T, K::VEC> o;
+#pragma unroll
+            for (int k = 0; k < K::VEC; k++) {
+                const C v = (C)io<T>::load(u.v[k]), d = (C)io<T>::load(q[j].v[k]);
+                o.v[k] = io<T>::store(K::LOG ? d - exl_<true>(v, C(0)) * S : v * (d - S));
+            }
+            *reinterpret_cast<vec<T, K::VEC>*>(xr + c) = o;
+        }
+    }
+    if constexpr (K::CL > 1) cluster<K::CL>::sync();
 }
 
 // The forward with the row in f32 registers (ITER == 1) or read again per pass, from global memory
@@ -421,7 +490,7 @@ __device__ __forceinline__ void softmax_fwd(const rows_args& A) {
 
 // dx = y * (dy - sum(y * dy))  (softmax);  dx = dy - exp(y) * sum(dy)  (log_softmax)
 template <class K>
-__device__ __forceinline__ void softmax_bwd(const rows_args& A) {
+__device__ __forceinline__ void softmax_bwd_regs(const rows_args& A) {
     BRC_ROWS_SETUP;
     const T* y = (const T*)A.a;
     const T* dy = (const T*)A.b;
@@ -469,6 +538,12 @@ __device__ __forceinline__ void softmax_bwd(const rows_args& A) {
     if constexpr (K::CL > 1) cluster<K::CL>::sync();
 }
 
+template <class K>
+__device__ __forceinline__ void softmax_bwd(const rows_args& A) {
+    if constexpr (K::PK) softmax_bwd_packed<K>(A);
+    else softmax_bwd_regs<K>(A);
+}
+
 // ---- rms_norm / layer_norm ------------------------------------------------------------------------
 
 // Weight and bias stay in registers across rows when the row does and they are few.
@@ -478,7 +553,7 @@ template <class K> struct hold { enum { V = K::ITER == 1 && K::NV * K::VEC <= 16
 // layer_norm: mean = sum(v) / COLS, var = sum((v - mean)^2) / COLS (two passes over registers);
 // rms_norm: mean = 0, var = sum(v^2) / COLS. rstd = 1 / sqrt(var + eps).
 template <class K>
-__device__ __forceinline__ void norm_fwd(const rows_args& A) {
+__device__ __forceinline__ void norm_fwd_regs(const rows_args& A) {
     BRC_ROWS_SETUP;
     const T* x = (const T*)A.a;
     const T* res = (const T*)A.b;
@@ -573,6 +648,80 @@ __device__ __forceinline__ void norm_fwd(const rows_args& A) {
     if constexpr (K::CL > 1) cluster<K::CL>::sync();
 }
 
+// The norm forward without a residual, packed (see ldpk): x stays in registers as loaded, weight
+// and bias are read (from L2) in the output pass. Chosen by rows.c for 16-bit rms_norm rows longer
+// than the 1024-thread CTA takes (a cluster of up to 8 CTAs of 512 threads, up to 64 elements a
+// thread); layer_norm compiles too but spills at 64 registers, so rows.c does not choose it.
+template <class K>
+__device__ __forceinline__ void norm_fwd_packed(const rows_args& A) {
+    BRC_ROWS_SETUP;
+    BRC_ROWS_PACKED_CHECK;
+    static_assert(!K::RES, "packed norm forward: no residual");
+    const T* x = (const T*)A.a;
+    T* y = (T*)A.out;
+    const C eps = (C)A.eps, invn = C(1) / C(K::COLS);
+    for (i64 g = blockIdx.x / K::CL; g < groups; g += gstep) {
+        const bool ok = g < A.rows;
+        const T* xr = x + (ok ? g : 0) * A.sa;
+        T* yr = y + (ok ? g : 0) * A.sout;
+        vec<T, K::VEC> q[K::NV];
+        ldpk<K>(q, xr, r, t, ok);
+        C s1 = C(0);
+#pragma unroll
+        for (int j = 0; j < K::NV; j++)
+#pragma unroll
+            for (int k = 0; k < K::VEC; k++)
+                if (pin<K>(ok, r, j, t)) {
+                    const C v = (C)io<T>::load(q[j].v[k]);
+                    s1 += K::LAYER ? v : v * v;
+                }
+        C mean = C(0), var;
+        if (K::LAYER) {
+            mean = allreduce<K, add_op>(mk(s1, C(0)), red, cred, phase).a * invn;
+            C s2 = C(0);
+#pragma unroll
+            for (int j = 0; j < K::NV; j++)
+#pragma unroll
+                for (int k = 0; k < K::VEC; k++)
+                    if (pin<K>(ok, r, j, t)) {
+                        const C d = (C)io<T>::load(q[j].v[k]) - mean;
+                        s2 += d * d;
+                    }
+            var = allreduce<K, add_op>(mk(s2, C(0)), red, cred, phase).a * invn;
+        } else {
+            var = allreduce<K, add_op>(mk(s1, C(0)), red, cred, phase).a * invn;
+        }
+        const C rstd = C(1) / sqrt_(var + eps);
+        if (ok && t == 0 && r == 0) {
+            if (A.mean) ((C*)A.mean)[g] = mean;
+            if (A.rstd) ((C*)A.rstd)[g] = rstd;
+        }
+#pragma unroll
+        for (int j = 0; j < K::NV; j++) {
+            const int c = rg<K>::col(0, r, j, t);
+            if (!ok || !rg<K>::in(c)) continue;
+            vec<T, K::VEC> wq, bq, o;
+            if (K::W) wq = *reinterpret_cast<const vec<T, K::VEC>*>((const T*)A.w + c);
+            if (K::B) bq = *reinterpret_cast<const vec<T, K::VEC>*>((const T*)A.bias + c);
+#pragma unroll
+            for (int k = 0; k < K::VEC; k++) {
+                C v = ((C)io<T>::load(q[j].v[k]) - mean) * rstd;
+                if (K::W) v = v * (C)io<T>::load(wq.v[k]);
+                if (K::B) v = v + (C)io<T>::load(bq.v[k]);
+                o.v[k] = io<T>::store(v);
+            }
+            *reinterpret_cast<vec<T, K::VEC>*>(yr + c) = o;
+        }
+    }
+    if constexpr (K::CL > 1) cluster<K::CL>::sync();
+}
+
+template <class K>
+__device__ __forceinline__ void norm_fwd(const rows_args& A) {
+    if constexpr (K::PK) norm_fwd_packed<K>(A);
+    else norm_fwd_regs<K>(A);
+}
+
 // xhat = (x - mean) * rstd, g = dy * w:
 //   layer_norm: dx = rstd * (g - (xhat * sum(g * xhat) + sum(g)) / COLS)
 //   rms_norm:   dx = rstd * (g - xhat * sum(g * xhat) / COLS)
@@ -585,9 +734,12 @@ __device__ __forceinline__ void norm_bwd(const rows_args& A) {
     const T* dy = (const T*)A.b;
     T* dx = (T*)A.out;
     const C invn = C(1) / C(K::COLS);
+    // The partial gradients this kernel accumulates (none with SPLIT: colred computes them).
+    enum { AW = K::W && !K::SPLIT, AB = K::B && !K::SPLIT };
     const i64 prow = (i64)(blockIdx.x / K::CL) * K::RPB + rib;
     C* pw = (C*)A.part + prow * K::COLS;
     C* pb = (C*)A.part + ((K::W ? A.nparts : 0) + prow) * K::COLS;
+    (void)pw; (void)pb;
     C wv[K::NV][K::VEC], aw[K::NV][K::VEC], ab[K::NV][K::VEC];
 #pragma unroll
     for (int j = 0; j < K::NV; j++)
@@ -599,10 +751,10 @@ __device__ __forceinline__ void norm_bwd(const rows_args& A) {
     T* sbuf = (T*)dsm;
     C* spw = (C*)(sbuf + 4 * sg<K>::N);
     C* spb = spw + (K::W ? sg<K>::N : 0);
-    if (K::ITER > 1) {  // partials live in memory: start them at zero
+    if (K::ITER > 1 && (AW || AB)) {  // partials live in memory: start them at zero
         for (int it = 0; it < K::ITER; it++) {
-            if (K::W) stx<K>(pw, spw, aw, it, r, t, true);
-            if (K::B) stx<K>(pb, spb, ab, it, r, t, true);
+            if (AW) stx<K>(pw, spw, aw, it, r, t, true);
+            if (AB) stx<K>(pb, spb, ab, it, r, t, true);
         }
     }
     auto issue = [&](i64 gg, int sl) {
@@ -628,8 +780,8 @@ __device__ __forceinline__ void norm_bwd(const rows_args& A) {
             ldx<K>(q, gr, sd, it, r, t, ok);
             if (!hold<K>::V && K::W) ld<K>(wv, (const T*)A.w, it, r, t, true);
             if (K::ITER > 1) {
-                if (K::W) ldx<K>(aw, (const C*)pw, (const C*)spw, it, r, t, true);
-                if (K::B) ldx<K>(ab, (const C*)pb, (const C*)spb, it, r, t, true);
+                if (AW) ldx<K>(aw, (const C*)pw, (const C*)spw, it, r, t, true);
+                if (AB) ldx<K>(ab, (const C*)pb, (const C*)spb, it, r, t, true);
             }
 #pragma unroll
             for (int j = 0; j < K::NV; j++)
@@ -639,12 +791,12 @@ __device__ __forceinline__ void norm_bwd(const rows_args& A) {
                     const C gw = K::W ? q[j][k] * wv[j][k] : q[j][k];
                     s1 += gw * xh;
                     s2 += gw;
-                    aw[j][k] += q[j][k] * xh;
-                    ab[j][k] += q[j][k];
+                    if (AW) aw[j][k] += q[j][k] * xh;
+                    if (AB) ab[j][k] += q[j][k];
                 }
             if (K::ITER > 1) {
-                if (K::W) stx<K>(pw, spw, aw, it, r, t, true);
-                if (K::B) stx<K>(pb, spb, ab, it, r, t, true);
+                if (AW) stx<K>(pw, spw, aw, it, r, t, true);
+                if (AB) stx<K>(pb, spb, ab, it, r, t, true);
             }
         }
         const pr<C> S = allreduce<K, add_op>(mk(s1, s2), red, cred, phase);
@@ -668,21 +820,77 @@ __device__ __forceinline__ void norm_bwd(const rows_args& A) {
         pp.after();
     }
     if (K::ITER == 1) {
-        if (K::W) st<K>(pw, aw, 0, r, t, true);
-        if (K::B) st<K>(pb, ab, 0, r, t, true);
-    } else if (K::STG) {  // the staged partials go out to the workspace
+        if (AW) st<K>(pw, aw, 0, r, t, true);
+        if (AB) st<K>(pb, ab, 0, r, t, true);
+    } else if (K::STG && (AW || AB)) {  // the staged partials go out to the workspace
         for (int it = 0; it < K::ITER; it++) {
-            if (K::W) {
+            if (AW) {
                 ldx<K>(aw, (const C*)pw, (const C*)spw, it, r, t, true);
                 st<K>(pw, aw, it, r, t, true);
             }
-            if (K::B) {
+            if (AB) {
                 ldx<K>(ab, (const C*)pb, (const C*)spb, it, r, t, true);
                 st<K>(pb, ab, it, r, t, true);
             }
         }
     }
     if constexpr (K::CL > 1) cluster<K::CL>::sync();
+}
+
+// SPLIT (rows.c: a norm backward whose row takes several passes, which would otherwise read and
+// write its partial gradient rows in global memory every pass): the weight / bias gradients as a
+// column reduction of their own. The rows are cut into nparts slabs of consecutive rows; thread
+// (slab, column vector) adds dy * xhat and dy over its slab in row order, 4 rows' loads in flight,
+// and writes part[slab] (then colsum adds the slabs in a fixed order). 256 threads, VEC columns a
+// thread; the grid is slabs x column blocks.
+template <class K>
+__device__ __forceinline__ void colred(const rows_args& A) {
+    typedef typename K::T T;
+    typedef typename K::C C;
+    enum { NCV = K::COLS / K::VEC, CB = (NCV + 255) / 256, U = 4 };
+    const int cb = (int)(blockIdx.x % CB);
+    const i64 slab = blockIdx.x / CB;
+    const int cv = cb * 256 + (int)threadIdx.x;
+    if (cv >= NCV || slab >= A.nparts) return;
+    const int c = cv * K::VEC;
+    const i64 per = (A.rows + A.nparts - 1) / A.nparts, r0 = slab * per;
+    const i64 r1 = r0 + per < A.rows ? r0 + per : A.rows;
+    const T* x = (const T*)A.a + c;
+    const T* dy = (const T*)A.b + c;
+    const C* mean = (const C*)A.mean;
+    const C* rstd = (const C*)A.rstd;
+    C aw[K::VEC], ab[K::VEC];
+#pragma unroll
+    for (int k = 0; k < K::VEC; k++) aw[k] = ab[k] = C(0);
+    for (i64 row = r0; row < r1; row += U) {
+        vec<T, K::VEC> xv[U], gv[U];
+        C mu[U], rs[U];
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const i64 rr = row + u < r1 ? row + u : r1 - 1;  // past the slab: loaded, not added
+            xv[u] = *reinterpret_cast<const vec<T, K::VEC>*>(x + rr * A.sa);
+            gv[u] = *reinterpret_cast<const vec<T, K::VEC>*>(dy + rr * A.sb);
+            mu[u] = K::LAYER ? mean[rr] : C(0);
+            rs[u] = rstd[rr];
+        }
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            if (row + u >= r1) break;
+#pragma unroll
+            for (int k = 0; k < K::VEC; k++) {
+                const C d = (C)io<T>::load(gv[u].v[k]);
+                aw[k] += d * (((C)io<T>::load(xv[u].v[k]) - mu[u]) * rs[u]);
+                ab[k] += d;
+            }
+        }
+    }
+    C* pw = (C*)A.part + slab * K::COLS + c;
+    C* pb = (C*)A.part + ((K::W ? A.nparts : 0) + slab) * K::COLS + c;
+#pragma unroll
+    for (int k = 0; k < K::VEC; k++) {
+        if (K::W) pw[k] = aw[k];
+        if (K::B) pb[k] = ab[k];
+    }
 }
 
 // dweight[c] = sum over p of part[p][c] (and dbias from the second half), in a fixed order:

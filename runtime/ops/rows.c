@@ -9,9 +9,9 @@
 #include "../internal.h"
 
 /* The kernels of rows.cuh, by the id that the specialization tuple carries. */
-enum { K_SOFTMAX_FWD, K_SOFTMAX_BWD, K_NORM_FWD, K_NORM_BWD, K_COLSUM, K_SOFTMAX_STRIDED };
+enum { K_SOFTMAX_FWD, K_SOFTMAX_BWD, K_NORM_FWD, K_NORM_BWD, K_COLSUM, K_SOFTMAX_STRIDED, K_COLRED };
 static const char *const kernel_fns[] = {"softmax_fwd", "softmax_bwd", "norm_fwd", "norm_bwd", "colsum",
-                                         "softmax_strided"};
+                                         "softmax_strided", "colred"};
 
 /* The ops, named as their descriptors' families. */
 enum { OP_SOFTMAX, OP_LOG_SOFTMAX, OP_RMS, OP_LAYER };
@@ -45,7 +45,8 @@ typedef struct rows_geo {
     int stg;     /* 0: rows read from global memory; 2: staged through shared memory, double buffered */
     int smem;    /* dynamic shared memory bytes per CTA (staging) */
     int per_sm;  /* CTAs one SM holds (staging: the persistent grid's CTAs per SM) */
-    int pk;      /* 1: the row stays in registers as loaded, 16-bit (softmax_fwd_packed) */
+    int pk;      /* 1: the row stays in registers as loaded, 16-bit (rows.cuh, ldpk) */
+    int split;   /* norm backward: the weight / bias gradients by colred, not by the row kernel */
 } rows_geo;
 
 typedef struct rows_impl {
@@ -60,7 +61,8 @@ typedef struct rows_impl {
     unsigned grid;          /* main kernel; 0 when there are no rows */
     int64_t nparts;         /* norm backward: partial rows per gradient */
     unsigned colsum_grid;   /* norm backward with weight or bias: the column reduction */
-    CUfunction fn, fn_colsum;
+    unsigned colred_grid;   /* split norm backward: the partial gradients, slabs x column blocks */
+    CUfunction fn, fn_colsum, fn_colred;
     /* The strided softmax (kid K_SOFTMAX_STRIDED): the layout and the CTA shape. */
     rows_sargs sa;
     int tx, ty, bwd;
@@ -198,14 +200,27 @@ static bool pick_staged(int64_t cols, int vec, size_t esize, int na, int acc, in
         int64_t bytes = 2 * na * n * (int64_t)esize + (iter > 1 ? acc * n : 0);
         if (bytes > limit / 2 - 1024) continue;
         int per_sm = (int)((limit + 1024) / (bytes + 1024));
-        *g = (rows_geo){vec, tpr, 1, cl, 1, (int)iter, 2, (int)bytes, per_sm < 4 ? per_sm : 4, 0};
+        *g = (rows_geo){vec, tpr, 1, cl, 1, (int)iter, 2, (int)bytes, per_sm < 4 ? per_sm : 4, 0, 0};
         return true;
     }
     return false;
 }
 
-static rows_geo pick_geo(int kid, int64_t cols, int vec, size_t esize, size_t csize, bool cluster_ok, int na, int acc,
-                         int major, int minor) {
+/* Packed rows (rows.cuh, ldpk): 512-thread CTAs, a cluster of up to 8 on sm_90 (one CTA
+ * elsewhere), each thread holding up to 8 16-byte vectors of the row as loaded, two CTAs an SM. */
+static bool pick_packed(int64_t nvec, int vec, size_t esize, bool cluster_ok, rows_geo *g) {
+    if (esize != 2 || (size_t)vec * esize != 16) return false;
+    int cl = pow2ceil(cdiv(nvec, 512 * 8));
+    if (cl > (cluster_ok ? 8 : 1)) return false;
+    g->tpr = 512;
+    g->cl = cl;
+    g->nv = (int)cdiv(nvec, (int64_t)512 * cl);
+    g->pk = 1;
+    return true;
+}
+
+static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, size_t csize, bool cluster_ok,
+                         int na, int acc, int major, int minor) {
     int target = kid == K_NORM_BWD ? (int)(32 / esize) : kid == K_SOFTMAX_BWD ? 16 : (int)(64 / esize);
     int budget = kid == K_NORM_BWD ? 16 : 32;
     if (csize == 8) budget /= 2;
@@ -220,7 +235,7 @@ static rows_geo pick_geo(int kid, int64_t cols, int vec, size_t esize, size_t cs
      * layer_norm 60 -> 74%. */
     bool fwd = (kid == K_SOFTMAX_FWD || kid == K_NORM_FWD) && na == 1;
     int maxcta = cluster_ok && !fwd ? 512 : 1024;
-    rows_geo g = {vec, 1, 1, 1, 1, 1, 0, 0, 0, 0};
+    rows_geo g = {vec, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0};
     /* f32 forwards of up to 1024 x 8 vectors (32768 columns): one 1024-thread CTA a row, up to 32
      * elements a thread, past the 16 of the target. Measured on the H100 at 8192 x 32768 against
      * the clusters of 8 below: layer_norm 47 -> 96% of copy, rms_norm 77 -> 100%, softmax and
@@ -233,12 +248,24 @@ static rows_geo pick_geo(int kid, int64_t cols, int vec, size_t esize, size_t cs
     /* The softmax forward of 16-bit rows that need 513-1024 threads at the target (16385-32768
      * bf16 columns): 512 threads holding up to 64 elements packed (rows.cuh, softmax_fwd_packed),
      * two CTAs an SM. */
-    if (kid == K_SOFTMAX_FWD && esize == 2 && cluster_ok && need > 512 && vec * esize == 16 && nvec <= 512 * 8) {
-        g.tpr = 512;
-        g.nv = (int)cdiv(nvec, 512);
-        g.pk = 1;
+    if (kid == K_SOFTMAX_FWD && cluster_ok && need > 512 && nvec <= 512 * 8 &&
+        pick_packed(nvec, vec, esize, cluster_ok, &g))
         return g;
-    }
+    /* The log_softmax backward of 16-bit rows past 16384 columns (more than 512 threads at 32
+     * elements a thread): packed dy, y read once, in the output pass (rows.cuh, softmax_bwd_packed).
+     * Measured on the H100 against the staged clusters of 4 / the L2 re-reading clusters of 8:
+     * bf16 8192 x 32768 67 -> 100% of copy (0.88 -> 1.31x PyTorch), 4096 x 131072 73 -> 95%
+     * (0.98 -> 1.27x). */
+    if (kid == K_SOFTMAX_BWD && op == OP_LOG_SOFTMAX && cluster_ok && nvec > 512 * 4 &&
+        pick_packed(nvec, vec, esize, cluster_ok, &g))
+        return g;
+    /* The rms_norm forward without a residual, 16-bit rows longer than the 1024-thread CTA takes
+     * (layer_norm's packed kernel spills 224-384 bytes a thread at the 64 registers of two CTAs
+     * an SM, with any weight / bias, so it keeps the layouts below). */
+    /* Measured on the H100: bf16 4096 x 131072 59 -> 90% of copy (0.94 -> 1.42x PyTorch). */
+    if (kid == K_NORM_FWD && op == OP_RMS && na == 1 && cluster_ok && need > 1024 &&
+        pick_packed(nvec, vec, esize, cluster_ok, &g))
+        return g;
     if (need <= maxcta) { /* one CTA (or part of a warp) per row */
         g.tpr = pow2ceil(need);
         g.nv = (int)cdiv(nvec, g.tpr);
@@ -292,26 +319,25 @@ static const char *storage_type(brc_dtype t) {
 
 static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, const char *desc, CUfunction *fn) {
     const rows_geo *g = &im->g;
-    int threads = kid == K_COLSUM ? COLSUM_THREADS : g->tpr * g->rpb;
+    bool aux = kid == K_COLSUM || kid == K_COLRED; /* the column passes: 256 threads, no row geometry */
+    int threads = aux ? COLSUM_THREADS : g->tpr * g->rpb;
     brc__str snip = {0};
     brc__str_addf(&snip,
                   "struct brc_rows {\n"
                   "  typedef %s T;\n  typedef %s C;\n"
                   "  enum { COLS = %lld, VEC = %d, TPR = %d, RPB = %d, CL = %d, NV = %d, ITER = %d, STG = %d,\n"
-                  "         LOG = %d, LAYER = %d, W = %d, B = %d, RES = %d, PK = %d };\n"
+                  "         LOG = %d, LAYER = %d, W = %d, B = %d, RES = %d, PK = %d, SPLIT = %d };\n"
                   "};\n",
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", (long long)im->cols, g->vec, g->tpr,
-                  g->rpb, g->cl, g->nv, g->iter, kid == K_COLSUM ? 0 : g->stg, im->op == OP_LOG_SOFTMAX,
-                  im->op == OP_LAYER, im->w, im->b, im->res, kid == K_COLSUM ? 0 : g->pk);
-    if (kid != K_COLSUM && g->cl > 1)
-        brc__str_addf(&snip, "__global__ void __launch_bounds__(%d) __cluster_dims__(%d, 1, 1)\n", threads, g->cl);
-    else if (kid != K_COLSUM && g->pk)
-        brc__str_addf(&snip, "__global__ void __launch_bounds__(%d, 2)\n", threads); /* two CTAs an SM */
-    else
-        brc__str_addf(&snip, "__global__ void __launch_bounds__(%d)\n", threads);
+                  g->rpb, g->cl, g->nv, g->iter, aux ? 0 : g->stg, im->op == OP_LOG_SOFTMAX,
+                  im->op == OP_LAYER, im->w, im->b, im->res, aux ? 0 : g->pk, aux ? 0 : g->split);
+    /* Packed rows: two CTAs an SM. */
+    brc__str_addf(&snip, "__global__ void __launch_bounds__(%d%s)", threads, !aux && g->pk ? ", 2" : "");
+    if (!aux && g->cl > 1) brc__str_addf(&snip, " __cluster_dims__(%d, 1, 1)", g->cl);
+    brc__str_addf(&snip, "\n");
     brc__str_addf(&snip, "brc_rows_kernel(brc::rows_args a) { brc::%s<brc_rows>(a); }\n", kernel_fns[kid]);
     brc__str kd = {0};
-    brc__str_addf(&kd, "%s%s", desc, kid == K_COLSUM ? "+colsum" : "");
+    brc__str_addf(&kd, "%s%s", desc, kid == K_COLSUM ? "+colsum" : kid == K_COLRED ? "+colred" : "");
     brc_status st;
     if (snip.oom || kd.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", desc);
@@ -320,13 +346,13 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
         brc__kernel_req req = {
             .template_name = "rows", .sources = sources, .nspec = 16,
             .spec = {kid, im->dt, im->cols, g->vec, g->tpr, g->rpb, g->cl, g->nv, g->iter, im->op, im->w, im->b,
-                     im->res, im->csize, kid == K_COLSUM ? 0 : g->stg, kid == K_COLSUM ? 0 : g->pk},
+                     im->res, im->csize, aux ? 0 : g->stg, aux ? 0 : g->pk + 2 * g->split},
             .snippet = snip.p, .name_expr = "brc_rows_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
         if (!st && ctx->device >= 0) st = brc__jit_function(ctx, k, fn);
         /* Staging beyond the default 48 KiB of dynamic shared memory must be asked for. */
-        if (!st && ctx->device >= 0 && kid != K_COLSUM && g->smem > 48 * 1024) {
+        if (!st && ctx->device >= 0 && !aux && g->smem > 48 * 1024) {
             CUresult r = brc__cu()->cuFuncSetAttribute(*fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, g->smem);
             if (r != CUDA_SUCCESS)
                 st = brc__error(BRC_STATUS_CUDA_ERROR, "cuFuncSetAttribute(%d bytes of shared memory): %s (%s)",
@@ -385,8 +411,19 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
     bool cluster_ok = cc_major >= 9;
     int na = rq->kid == K_SOFTMAX_FWD ? 1 : rq->kid == K_NORM_FWD ? 1 + rq->res : 2;
     int acc = rq->kid == K_NORM_BWD ? (rq->w + rq->b) * (int)csize : 0;
-    rows_geo g = pick_geo(rq->kid, v.cols, vec, esize, csize, cluster_ok, na, acc, cc_major, cc_minor);
+    rows_geo g = pick_geo(rq->kid, rq->op, v.cols, vec, esize, csize, cluster_ok, na, acc, cc_major, cc_minor);
     bool bwd = rq->kid == K_SOFTMAX_BWD || rq->kid == K_NORM_BWD;
+    bool colsum = rq->kid == K_NORM_BWD && (rq->w || rq->b);
+    /* A norm backward whose rows take several passes from global memory reads and writes its
+     * partial gradient rows in every pass (for bf16 4096 x 131072, layer_norm: 16 bytes a column a
+     * row, against the 6 of x, dy and dx, from DRAM: the partial rows of a wave outgrow L2). For
+     * 16-bit rows those gradients are a column reduction of their own instead (colred: x and dy
+     * read again, 4 bytes). Measured on the H100 (bf16 4096 x 131072): layer_norm 4719 -> 2533 us
+     * (0.60 -> 1.12x PyTorch), rms_norm 2775 -> 2571 us. f32 rows, where the partials cost less
+     * against the data, lost at 3 of 4 shapes (rms_norm 8192 x 32768 1543 -> 2090 us, 4096 x
+     * 131072 3508 -> 4383; layer_norm 8192 x 32768 1896 -> 2125; layer_norm 4096 x 131072 won,
+     * 4966 -> 4179) and keep the partials in the row kernel; so does sm_80 (not measured). */
+    g.split = colsum && cluster_ok && esize == 2 && g.iter > 1 && !g.stg;
 
     /* Canonical descriptor (what determines the kernels) and SKU (what was chosen). */
     brc__str desc = {0}, sku = {0};
@@ -403,8 +440,7 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
     if (g.pk) brc__str_addf(&sku, ",packed");
     brc__str_addf(&sku, "%s%s%s,%s>", rq->w ? ",weight" : "", rq->b ? ",bias" : "", rq->res ? ",residual" : "",
                   bwd ? "bwd" : "fwd");
-    bool colsum = rq->kid == K_NORM_BWD && (rq->w || rq->b);
-    brc__str_addf(&sku, "%s@%s", colsum ? "+colsum" : "", ctx->arch);
+    brc__str_addf(&sku, "%s%s@%s", g.split ? "+colred" : "", colsum ? "+colsum" : "", ctx->arch);
     brc_plan *p = NULL;
     if (desc.oom || sku.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", rq->fam);
@@ -439,12 +475,19 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
     im->grid = (unsigned)(used * g.cl);
     if (rq->kid == K_NORM_BWD) {
         im->nparts = used * g.rpb;
+        if (g.split) { /* slabs of rows for colred: about one wave of 256-thread CTAs in all */
+            int sms = ctx->sm_count > 0 ? ctx->sm_count : 132;
+            int64_t cblocks = cdiv(v.cols / vec, COLSUM_THREADS), slabs = cdiv((int64_t)sms * 8, cblocks);
+            im->nparts = slabs < v.rows ? slabs : v.rows;
+            im->colred_grid = (unsigned)(im->nparts * cblocks);
+        }
         p->workspace = (size_t)(rq->w + rq->b) * (size_t)im->nparts * (size_t)v.cols * csize;
         im->colsum_grid = colsum ? (unsigned)cdiv(v.cols, COLSUM_THREADS) : 0;
     }
 
     if ((st = get_kernel(ctx, im, rq->kid, desc.p, &im->fn))) goto fail;
     if (colsum && (st = get_kernel(ctx, im, K_COLSUM, desc.p, &im->fn_colsum))) goto fail;
+    if (g.split && (st = get_kernel(ctx, im, K_COLRED, desc.p, &im->fn_colred))) goto fail;
     brc__plan_publish(p, desc.p, sku.p);
     *out = p;
     return BRC_STATUS_OK;
@@ -574,7 +617,7 @@ static brc_status plan_strided(brc_context *ctx, const rows_request *rq, const b
     im->csize = dt == BRC_F64 ? 8 : 4;
     im->rows = outer * inner;
     im->cols = cols;
-    im->g = (rows_geo){1, tx * ty, 1, 1, 1, 1, 0, 0, 0, 0};
+    im->g = (rows_geo){1, tx * ty, 1, 1, 1, 1, 0, 0, 0, 0, 0};
     im->tx = tx;
     im->ty = ty;
     im->bwd = bwd;
@@ -882,6 +925,9 @@ brc_status brc_norm_backward_run(const brc_plan *plan, const void *x, const void
     rows_args a = {.a = x, .b = dy, .w = im->w ? weight : NULL, .out = dx, .mean = (void *)(uintptr_t)mean,
                    .rstd = (void *)(uintptr_t)rstd, .part = workspace, .dw = dweight, .db = dbias, .rows = im->rows,
                    .sa = im->stride[0], .sb = im->stride[1], .sout = im->stride[2], .nparts = im->nparts};
+    /* colred reads x and dy only: it runs before the row kernel, which may write dx over either. */
+    if (im->colred_grid > 0 && (st = launch(plan, im->fn_colred, im->colred_grid, COLSUM_THREADS, &a, stream)))
+        return st;
     if (im->grid > 0 && (st = launch(plan, im->fn, im->grid, threads_of(im), &a, stream))) return st;
     if (im->colsum_grid > 0) return launch(plan, im->fn_colsum, im->colsum_grid, COLSUM_THREADS, &a, stream);
     return BRC_STATUS_OK;

@@ -1,10 +1,12 @@
 /* GPU tests of the row-wise family: softmax and log_softmax, rms_norm and layer_norm (weight, bias,
  * fused residual present and absent), forward and backward, every dtype, against float64 host
  * references (backward: the analytic gradient in f64) on random data, poisoned outputs, at odd
- * sizes (cols 1 7 33 1000 4097 16384 32768 32771 131072 262147; rows 1 3 33 257 600 1500) that reach every
- * geometry (several rows per CTA, one CTA, a cluster, several passes, rows staged through shared
- * memory with a pipeline over more rows than CTAs), with contiguous, vector-preserving
- * and odd row strides; plus in place, run-time errors, determinism and graph capture. Skips
+ * sizes (cols 1 7 33 1000 4097 16384 32768 32771 100008 131072 262147; rows 1 3 5 6 33 257 600 1500) that
+ * reach every geometry (several rows per CTA, one CTA, a cluster, several passes, rows staged through
+ * shared memory with a pipeline over more rows than CTAs, rows packed in registers, the norm
+ * backward's gradients by a column pass of their own), with contiguous, vector-preserving
+ * and odd row strides; plus in place (the norm backward with colred too), run-time errors,
+ * determinism and graph capture. Skips
  * without a driver. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -52,6 +54,11 @@ static const int64_t sizes[][2] = {
      * the double-buffered pipeline walks several rows each); the odd strides between take the
      * register path. The forwards of 30000 and 32768 take one CTA a row (softmax: packed). */
     {257, 16384}, {33, 16384}, {600, 32768}, {300, 65536}, {33, 30000},
+    /* Packed 16-bit rows in clusters of 4 (the rms_norm forward, the log_softmax backward): a
+     * partial last vector group (100008 = 8 x 12501), and 131072 with vector-preserving strides.
+     * The 16-bit norm backward's gradients come from colred there, at 262147 (vec=1) and at
+     * 300 x 65536 (slabs of 10 rows, the last ones empty). */
+    {5, 100008}, {6, 131072},
 };
 #define NSIZES ((int)(sizeof sizes / sizeof sizes[0]))
 
@@ -601,6 +608,64 @@ Test(rows, in_place_matches_out_of_place, .timeout = 300) {
 
 /* The weight and bias gradients are the same bits on every run (no atomics), and a run captured
  * into a CUDA graph gives them again. */
+/* The norm backward in place (dx over dy, then over x) where its gradients come from the column
+ * pass (bf16 131072 columns on sm_90: +colred): dx, dweight and dbias bitwise as out of place. */
+Test(rows, norm_backward_in_place_with_colred, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    const int64_t R = 5, C = 131072;
+    const size_t N = (size_t)(R * C), hb = N * 2, wb = (size_t)C * 2;
+    uint64_t rng = 1234;
+    tu_buf X = tu_buf_new(BRC_BF16, N), G = tu_buf_new(BRC_BF16, N), DX = tu_buf_new(BRC_BF16, N);
+    tu_buf W = tu_buf_new(BRC_BF16, (size_t)C), DW = tu_buf_new(BRC_BF16, (size_t)C), DB = tu_buf_new(BRC_BF16, (size_t)C);
+    tu_buf M = tu_buf_new(BRC_F32, (size_t)R), RS = tu_buf_new(BRC_F32, (size_t)R);
+    for (size_t i = 0; i < N; i++) put(&X, i, tu_uniform(&rng, -3, 3)), put(&G, i, tu_uniform(&rng, -1, 1));
+    for (size_t i = 0; i < W.n; i++) put(&W, i, tu_uniform(&rng, 0.5, 1.5));
+    for (size_t i = 0; i < M.n; i++) put(&M, i, tu_uniform(&rng, -0.1, 0.1)), put(&RS, i, tu_uniform(&rng, 0.5, 0.7));
+    tu_buf_upload(&W), tu_buf_upload(&M), tu_buf_upload(&RS);
+    brc_tensor_desc t = tu_mat(BRC_BF16, R, C, C);
+    brc_norm_backward_desc d = {BRC_NORM_LAYER, t, t, t, 1, 1};
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_norm_backward_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    if (strncmp(brc_context_arch(ctx), "sm_90", 5) == 0)
+        cr_expect(strstr(brc_plan_sku(p), "+colred+colsum@") != NULL, "%s", brc_plan_sku(p));
+    size_t wsz = brc_plan_workspace_size(p);
+    tu_buf WS = tu_buf_new(BRC_U8, wsz);
+    unsigned char *want = malloc(hb + 2 * wb), *xh = malloc(hb), *gh = malloc(hb);
+    cr_assert(want && xh && gh);
+    memcpy(xh, X.h, hb);
+    memcpy(gh, G.h, hb);
+    /* which 0: out of place; 1: dx is dy; 2: dx is x. */
+    for (int which = 0; which < 3; which++) {
+        memcpy(X.h, xh, hb);
+        memcpy(G.h, gh, hb);
+        tu_buf_upload(&X), tu_buf_upload(&G);
+        poison(&DX), poison(&DW), poison(&DB);
+        tu_buf *out = which == 0 ? &DX : which == 1 ? &G : &X;
+        cr_assert_eq(brc_norm_backward_run(p, dp(&X), dp(&G), dp(&W), dp(&M), dp(&RS), dp(out), dp(&DW), dp(&DB),
+                                           dp(&WS), wsz, NULL),
+                     BRC_STATUS_OK, "%s", brc_last_error());
+        cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
+        tu_buf_download(out), tu_buf_download(&DW), tu_buf_download(&DB);
+        if (which == 0) {
+            memcpy(want, DX.h, hb);
+            memcpy(want + hb, DW.h, wb);
+            memcpy(want + hb + wb, DB.h, wb);
+            for (size_t i = 0; i < (size_t)C; i++) cr_assert(!isnan(tu_buf_at(&DW, i)) && !isnan(tu_buf_at(&DB, i)), "written");
+        } else {
+            const char *how = which == 1 ? "dx is dy" : "dx is x";
+            cr_expect(memcmp(want, out->h, hb) == 0, "%s: dx differs", how);
+            cr_expect(memcmp(want + hb, DW.h, wb) == 0, "%s: dweight differs", how);
+            cr_expect(memcmp(want + hb + wb, DB.h, wb) == 0, "%s: dbias differs", how);
+        }
+    }
+    free(want), free(xh), free(gh);
+    brc_plan_destroy(p);
+    tu_buf *all[] = {&X, &G, &DX, &W, &M, &RS, &DW, &DB, &WS};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) tu_buf_free(all[i]);
+    brc_context_destroy(ctx);
+}
+
 Test(rows, norm_backward_deterministic_and_capturable, .timeout = 300) {
     tu_fresh_cache();
     brc_context *ctx = tu_device_or_skip();
