@@ -106,6 +106,9 @@ BRC__INTERNAL const char *brc__toolchain_id(void);
 /* Test hook: replaces the toolchain identity (NULL restores the real one). */
 BRC__INTERNAL void brc__toolchain_id_override(const char *id);
 
+/* ceil(a / b) for a >= 0, b > 0: grid and chunk counts in the families' plans. */
+static inline int64_t brc__cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
 /* ---- hashing ---------------------------------------------------------------------------------- */
 
 typedef struct brc__hash128 {

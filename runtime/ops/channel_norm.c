@@ -54,7 +54,6 @@ typedef struct cn_impl {
 
 static const brc__plan_vt cn_vt = {NULL};
 
-static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static size_t round_up(size_t a, size_t b) { return (a + b - 1) / b * b; }
 
 static int pow2ceil(int64_t n) {
@@ -218,15 +217,15 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
     if (rq->op == OP_BATCH) tpb = P / va >= THREADS ? THREADS : P / va <= 32 ? 32 : pow2ceil(P / va);
     int sms = ctx->sm_count > 0 ? ctx->sm_count : 132; /* offline: an H100's count */
     bool reduce_bn = rq->op == OP_BATCH && !(rq->eval && rq->dir == 0);
-    int64_t chunks = rq->op == OP_BATCH ? cdiv(P / va, tpb) : 0, slices = 1, ns = rq->s.n;
+    int64_t chunks = rq->op == OP_BATCH ? brc__cdiv(P / va, tpb) : 0, slices = 1, ns = rq->s.n;
     if (reduce_bn && rq->s.n > 0) {
-        slices = cdiv(4 * (int64_t)sms, chunks);
-        int64_t most = cdiv(rq->s.n, 8);
+        slices = brc__cdiv(4 * (int64_t)sms, chunks);
+        int64_t most = brc__cdiv(rq->s.n, 8);
         if (slices > most) slices = most;
         if (slices > MAX_SLICES) slices = MAX_SLICES;
         if (slices < 1) slices = 1;
-        ns = cdiv(rq->s.n, slices);
-        slices = cdiv(rq->s.n, ns);
+        ns = brc__cdiv(rq->s.n, slices);
+        slices = brc__cdiv(rq->s.n, ns);
     }
 
     /* group_norm splits each (n, c) segment over `split` warps so that seg has about a full wave
@@ -236,7 +235,7 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
     int64_t split = 1;
     if (rq->op == OP_GROUP && rq->s.n > 0) {
         int64_t nv = rq->s.hw / vs, most = nv / 128 > 1 ? nv / 128 : 1;
-        split = cdiv((int64_t)sms * 64, rq->s.n * rq->s.ch);
+        split = brc__cdiv((int64_t)sms * 64, rq->s.n * rq->s.ch);
         if (split > most) split = most;
         if (split < 1) split = 1;
     }
@@ -506,12 +505,12 @@ static brc_status launch(const brc_plan *plan, int i, int64_t gx, unsigned gy, c
 /* The grid of kernel kid. */
 static int64_t grid_of(const cn_impl *im, int kid) {
     switch (kid) {
-    case K_SEG: return cdiv(im->n * im->ch * im->split, THREADS / 32);
-    case K_GN_FIN: return cdiv(im->n * im->groups, THREADS / 32); /* a warp per statistic */
-    case K_GN_WB: return cdiv(im->ch, THREADS);
+    case K_SEG: return brc__cdiv(im->n * im->ch * im->split, THREADS / 32);
+    case K_GN_FIN: return brc__cdiv(im->n * im->groups, THREADS / 32); /* a warp per statistic */
+    case K_GN_WB: return brc__cdiv(im->ch, THREADS);
     case K_PLANE: return im->chunks;
     case K_BN_FIN: return im->ch; /* a CTA per channel */
-    default: return cdiv(im->n * (im->ch * im->hw / im->va), THREADS);
+    default: return brc__cdiv(im->n * (im->ch * im->hw / im->va), THREADS);
     }
 }
 

@@ -116,7 +116,6 @@ static unsigned grid_override;
 
 void brc__index_grid_override(unsigned grid) { grid_override = grid; }
 
-static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int pow2ceil(int64_t n) {
     int p = 1;
     while (p < n && p < (1 << 30)) p <<= 1;
@@ -381,7 +380,7 @@ static brc_status choose_layout(ix_unit *u, const brc_plan_prefs *prefs, size_t 
         u->rows = 1;
         u->vec = vec;
         /* Gather copies keep 4 vectors in flight a thread (ix_rows): a quarter of the row's vectors. */
-        int64_t per = u->op == OP_GATHER ? cdiv(cpr, 4) : cpr;
+        int64_t per = u->op == OP_GATHER ? brc__cdiv(cpr, 4) : cpr;
         u->tpr = pow2ceil(per < 256 ? per : 256);
         a->row = a->shape[nd - 1];
         a->rows = a->n / (a->row > 0 ? a->row : 1);
@@ -399,11 +398,12 @@ static brc_status choose_layout(ix_unit *u, const brc_plan_prefs *prefs, size_t 
 }
 
 static void unit_grid(ix_unit *u, int sms) {
-    int64_t want = u->rows ? cdiv(u->a.rows, THREADS / u->tpr) : cdiv(u->a.n, THREADS), cap = (int64_t)sms * 16;
-    if (u->op == OP_EMB_DET || u->op == OP_BAG_DET) want = cdiv(u->a.bound, EB_ROWS), cap = want;
+    int64_t want = u->rows ? brc__cdiv(u->a.rows, THREADS / u->tpr) : brc__cdiv(u->a.n, THREADS);
+    int64_t cap = (int64_t)sms * 16;
+    if (u->op == OP_EMB_DET || u->op == OP_BAG_DET) want = brc__cdiv(u->a.bound, EB_ROWS), cap = want;
     if (u->op == OP_CP_COUNT || u->op == OP_CP_WRITE) want = u->a.m, cap = want; /* one CTA a tile */
     if (u->op == OP_CP_SCAN) want = u->a.n > 0 ? 1 : 0, cap = 1;
-    if (u->op == OP_BAG) want = cdiv(u->a.m, THREADS / u->tpr), cap = (int64_t)sms * 32;
+    if (u->op == OP_BAG) want = brc__cdiv(u->a.m, THREADS / u->tpr), cap = (int64_t)sms * 32;
     if (u->rows == LAYOUT_STAGE) { /* a CTA a row; as many CTAs as fit at once (shared memory, 8 an SM) */
         int64_t fit = (int64_t)(228 * 1024) / ((int64_t)u->smem + 1024);
         want = u->a.rows, cap = (int64_t)sms * (fit < 8 ? fit : 8);
@@ -411,9 +411,10 @@ static void unit_grid(ix_unit *u, int sms) {
     /* Row gathers (index_select, embedding): one pass, a CTA its RPB rows; a grid-stride walk over
      * twice the resident CTAs left 7.76 rows a thread at 131072 rows, the last pass half idle. */
     if (u->rows == LAYOUT_ROWS && u->op == OP_GATHER) cap = INT32_MAX;
-    if (u->rows == LAYOUT_BAND) want = cdiv(u->a.rows, BAND_ROWS) * cdiv(u->a.row, BAND_COLS), cap = INT32_MAX;
-    if (u->op == OP_BAG_COUNT) want = cdiv(u->a.m, THREADS);
-    if (u->op == OP_BAG_MAX_BWD) want = cdiv(u->a.m * u->a.row, THREADS);
+    if (u->rows == LAYOUT_BAND)
+        want = brc__cdiv(u->a.rows, BAND_ROWS) * brc__cdiv(u->a.row, BAND_COLS), cap = INT32_MAX;
+    if (u->op == OP_BAG_COUNT) want = brc__cdiv(u->a.m, THREADS);
+    if (u->op == OP_BAG_MAX_BWD) want = brc__cdiv(u->a.m * u->a.row, THREADS);
     u->grid = (unsigned)(want < cap ? want : cap);
 }
 
@@ -667,7 +668,7 @@ static brc_status plan_compact(brc_context *ctx, const brc_index_desc *d, ix_spe
         spec->dt = x->dtype, spec->it = BRC_U8;
     }
     new_kind_units(spec, im);
-    int64_t tiles = cdiv(n, CP_TILE);
+    int64_t tiles = brc__cdiv(n, CP_TILE);
     ix_args a;
     memset(&a, 0, sizeof a);
     if (nz) {

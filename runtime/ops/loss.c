@@ -59,7 +59,6 @@ typedef struct loss_impl {
 
 static const brc__plan_vt loss_vt = {NULL};
 
-static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int pow2ceil(int64_t n) {
     int p = 1;
     while (p < n) p *= 2;
@@ -189,17 +188,17 @@ static loss_geo pick_geo(int64_t cols, int vec, size_t esize, bool bwd) {
     int target = (int)(bytes / (int)esize);
     if (target < vec) target = vec;
     int64_t nvec = cols / vec, nvt = target / vec;
-    int64_t need = cdiv(nvec, nvt);
+    int64_t need = brc__cdiv(nvec, nvt);
     loss_geo g = {vec, 1, 1, 1, 1};
     if (need <= maxtpr) {
         g.tpr = pow2ceil(need);
-        g.nv = (int)cdiv(nvec, g.tpr);
+        g.nv = (int)brc__cdiv(nvec, g.tpr);
         g.rpb = g.tpr < 128 ? 128 / g.tpr : 1;
         return g;
     }
     g.tpr = maxtpr;
     g.nv = (int)nvt;
-    g.iter = (int)cdiv(nvec, (int64_t)maxtpr * g.nv);
+    g.iter = (int)brc__cdiv(nvec, (int64_t)maxtpr * g.nv);
     return g;
 }
 
@@ -435,12 +434,12 @@ static brc_status class_plan(brc_context *ctx, const brc_cross_entropy_desc *d, 
                       .eps = d->label_smoothing, .count = (double)N, .g = g, .has_extra = extra};
     if (nll_fwd) {
         im->threads = NLL_THREADS;
-        im->grid = grid_for(ctx, cdiv(N, NLL_THREADS), NLL_THREADS, 1);
+        im->grid = grid_for(ctx, brc__cdiv(N, NLL_THREADS), NLL_THREADS, 1);
     } else {
         im->threads = (unsigned)(g.tpr * g.rpb);
         /* Up to 4 waves: CTAs that finish early are replaced (a one-wave persistent grid idles
          * up to a row per CTA at the end), and the partials stay few enough for one CTA to add. */
-        im->grid = grid_for(ctx, cdiv(N, g.rpb), im->threads, 4);
+        im->grid = grid_for(ctx, brc__cdiv(N, g.rpb), im->threads, 4);
     }
     if (!bwd && red != 0) {
         im->nparts = im->grid;
@@ -586,7 +585,7 @@ static brc_status pw_plan(brc_context *ctx, const brc_pointwise_loss_desc *d, co
                       .cols = D, .eps = d->param, .count = count, .g = {vec, 1, 1, 1, 1}, .threads = PW_THREADS,
                       .has_extra = extra};
     int64_t nv = n / vec;
-    im->grid = n == 0 ? 0 : grid_for(ctx, nv > 0 ? cdiv(nv, PW_THREADS) : 1, PW_THREADS, 1);
+    im->grid = n == 0 ? 0 : grid_for(ctx, nv > 0 ? brc__cdiv(nv, PW_THREADS) : 1, PW_THREADS, 1);
     if (extra) {
         im->nparts = im->grid;
         p->workspace = (size_t)(im->nparts > 0 ? im->nparts : 1) * 2 * csize;

@@ -32,7 +32,6 @@ _Static_assert(sizeof(mv_piece_h) == 31 * 8, "mv_piece_h must match brc::mv_piec
 _Static_assert(sizeof(mv_args_h) == 8 * 8 + MAXP * 31 * 8 && sizeof(mv_args_h) <= 4096,
                "mv_args_h must match brc::mv_args<16> and fit the 4 KiB of kernel parameters");
 
-static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t iabs(int64_t v) { return v < 0 ? -v : v; }
 
 static brc_status check_output(const brc_tensor_desc *t, const char *fam, const char *name) {
@@ -319,7 +318,7 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
         q->ivec = q->shape[R - 1] / vec;
         q->vunits = rows * q->ivec;
         q->units = q->numel == 0 ? 0 : q->vunits + (rows == 1 ? q->shape[R - 1] % vec : 0);
-        q->blocks = cdiv(q->units, MV_THREADS * MV_UNROLL);
+        q->blocks = brc__cdiv(q->units, MV_THREADS * MV_UNROLL);
         if (q->units >= ((int64_t)1 << 31) || piece_extent(q, rq) >= ((int64_t)1 << 31)) idx64 = 1;
         blocks += q->blocks;
     }
@@ -349,7 +348,7 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
     im->npieces = rq->npieces, im->pc = pc, im->numel = numel;
     pc = NULL;
     im->dyn = rq->dyn, im->dyn_max = rq->dyn_max, im->dyn_ss = rq->dyn_ss, im->dyn_ds = rq->dyn_ds;
-    int nl = tile ? 1 : (int)cdiv(rq->npieces, MAXP);
+    int nl = tile ? 1 : (int)brc__cdiv(rq->npieces, MAXP);
     im->L = calloc((size_t)nl, sizeof *im->L);
     if (!im->L) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fam);
@@ -359,8 +358,8 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
     if (tile) {
         const piece *q = &im->pc[0];
         im->tb = tb;
-        im->tiles_a = cdiv(q->shape[R - 1], ta);
-        im->tiles_b = cdiv(q->shape[tb], tbn);
+        im->tiles_a = brc__cdiv(q->shape[R - 1], ta);
+        im->tiles_b = brc__cdiv(q->shape[tb], tbn);
         im->ntiles = im->tiles_a * im->tiles_b;
         for (int d = 0; d < R - 1; d++)
             if (d != tb) im->ntiles *= q->shape[d];
@@ -972,7 +971,7 @@ static brc_status fill_plan_forced(brc_context *ctx, const brc_fill_desc *d, con
     a->ivec = sh[R - 1] / vec;
     a->vunits = rows * a->ivec;
     a->units = numel == 0 ? 0 : a->vunits + (rows == 1 ? sh[R - 1] % vec : 0);
-    int64_t grid = cdiv(a->units, MV_THREADS);
+    int64_t grid = brc__cdiv(a->units, MV_THREADS);
     if (grid >= ((int64_t)1 << 31) - 1)
         return brc__error(BRC_STATUS_UNSUPPORTED, "%s: %lld elements exceed one launch", fam, (long long)numel);
 
@@ -1155,10 +1154,10 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
     a->units = brc_tensor_desc_numel(o);
     if (!bwd && a->units > 0) {
         int64_t n = a->shape[R - 1], es = (int64_t)brc_dtype_size(dt);
-        a->slots = a->os[R - 1] == 1 && a->is[R - 1] == 1 ? (n * es + 31 - es) / 16 : cdiv(n * es, 16);
+        a->slots = a->os[R - 1] == 1 && a->is[R - 1] == 1 ? (n * es + 31 - es) / 16 : brc__cdiv(n * es, 16);
         a->units = a->units / n * a->slots;
     }
-    int64_t grid = cdiv(a->units, bwd ? MV_THREADS : MV_THREADS * MV_UNROLL);
+    int64_t grid = brc__cdiv(a->units, bwd ? MV_THREADS : MV_THREADS * MV_UNROLL);
     if (grid >= ((int64_t)1 << 31) - 1)
         return brc__error(BRC_STATUS_UNSUPPORTED, "%s: %lld elements exceed one launch", fam, (long long)a->units);
     brc__str desc = {0}, sku = {0}, snip = {0};

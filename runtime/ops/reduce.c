@@ -92,7 +92,6 @@ typedef struct reduce_impl {
 
 static const brc__plan_vt reduce_vt = {NULL};
 
-static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t pow2ceil(int64_t v) {
     int64_t p = 1;
     while (p < v) p *= 2;
@@ -288,13 +287,13 @@ static brc_status pick_geo(const red_problem *pb, const brc_context *ctx, int fo
     int sms = ctx->sm_count > 0 ? ctx->sm_count : 132; /* offline: an H100's count */
     if (g->layout == LAYOUT_ROW) {
         int64_t nv = pb->N / v;
-        int64_t tpr = pow2ceil(cdiv(nv, UNROLL));
+        int64_t tpr = pow2ceil(brc__cdiv(nv, UNROLL));
         if (tpr > 512) tpr = 512;
         g->tpr = (int)tpr;
         g->rpb = tpr < 256 ? (int)(256 / tpr) : 1;
-        int64_t ctas = cdiv(pb->M, g->rpb);
+        int64_t ctas = brc__cdiv(pb->M, g->rpb);
         if (g->tpr == 512 && ctas < 2 * (int64_t)sms) {
-            int64_t most = cdiv(nv, 512 * UNROLL);
+            int64_t most = brc__cdiv(nv, 512 * UNROLL);
             g->split_max = most > 65535 ? 65535 : most;
             if (g->split_max >= 2) g->split = 2; /* the count is set from the kernel's occupancy */
         }
@@ -308,9 +307,9 @@ static brc_status pick_geo(const red_problem *pb, const brc_context *ctx, int fo
         (void)ss;
         g->tx = (int)tx;
         g->ty = (int)ty;
-        int64_t ctas = cdiv(mv, tx);
+        int64_t ctas = brc__cdiv(mv, tx);
         if (ctas < 2 * (int64_t)sms && pb->N > ty * UNROLL * 4) {
-            int64_t most = cdiv(pb->N, ty * UNROLL * 2);
+            int64_t most = brc__cdiv(pb->N, ty * UNROLL * 2);
             g->split_max = most > 65535 ? 65535 : most;
             if (g->split_max >= 2) g->split = 2; /* the count is set from the kernel's occupancy */
         }
@@ -448,9 +447,9 @@ static int64_t ctas_per_sm(const brc_context *ctx, const brc__kernel *k, int thr
     int64_t n = 2048 / threads;
     if (n > 32) n = 32;
     if (!k) return n > 0 ? n : 1;
-    int64_t warps = cdiv(threads, 32);
+    int64_t warps = brc__cdiv(threads, 32);
     if (k->regs > 0) {
-        int64_t per_warp = cdiv((int64_t)k->regs * 32, 256) * 256;
+        int64_t per_warp = brc__cdiv((int64_t)k->regs * 32, 256) * 256;
         int64_t r = 65536 / (per_warp * warps);
         if (r < n) n = r;
     }
@@ -471,11 +470,11 @@ static brc_status make_pass(brc_context *ctx, const red_problem *pb, int kind, b
     red_geo *g = &f->g;
     int64_t cap = 0x7fffffff, n;
     if (g->layout == LAYOUT_ROW) {
-        n = cdiv(pb->M, g->rpb);
+        n = brc__cdiv(pb->M, g->rpb);
         f->block[0] = (unsigned)(g->tpr * g->rpb);
         f->block[1] = 1;
     } else {
-        n = cdiv(pb->M / g->vec, g->tx);
+        n = brc__cdiv(pb->M / g->vec, g->tx);
         f->block[0] = (unsigned)g->tx;
         f->block[1] = (unsigned)g->ty;
     }
@@ -491,7 +490,7 @@ static brc_status make_pass(brc_context *ctx, const red_problem *pb, int kind, b
         if (s > g->split_max) s = g->split_max;
         g->split = (int)(s < 2 ? 2 : s);
         f->ws = align_up((size_t)pb->M * (size_t)g->split * state_size(pb->xt));
-        int64_t nf = cdiv(pb->M, FIN_THREADS / 32);
+        int64_t nf = brc__cdiv(pb->M, FIN_THREADS / 32);
         f->fin_grid = (unsigned)(nf < 65535 ? nf : 65535);
         if ((st = get_kernel(ctx, pb, g, kind, yt, K_FIN, desc, &f->fin, NULL))) return st;
     }
@@ -814,7 +813,7 @@ brc_status brc_reduce_backward_plan(brc_context *ctx, const brc_reduce_backward_
     im.bv = bv;
     brc__str desc = {0}, sku = {0};
     make_desc(&desc, &pb, true, f);
-    int64_t blocks = cdiv(pb.E / bv, BWD_THREADS), capb = (int64_t)(ctx->sm_count > 0 ? ctx->sm_count : 132) * 64;
+    int64_t blocks = brc__cdiv(pb.E / bv, BWD_THREADS), capb = (int64_t)(ctx->sm_count > 0 ? ctx->sm_count : 132) * 64;
     im.bgrid = (unsigned)(blocks < capb ? blocks : capb);
     if (!desc.oom) {
         if (mean_pass && (st = make_pass(ctx, &mp, BRC_REDUCE_MEAN, mp.yt, f && f < natural ? f : 0, fam, desc.p,

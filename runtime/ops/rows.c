@@ -154,7 +154,6 @@ static brc_status check_operands(const char *fam, const operand *ops, int n, row
 
 /* ---- geometry --------------------------------------------------------------------------------------- */
 
-static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int pow2ceil(int64_t n) {
     int p = 1;
     while (p < n) p *= 2;
@@ -196,7 +195,7 @@ static bool pick_staged(int64_t cols, int vec, size_t esize, int na, int acc, in
     const int tpr = 512, limit = smem_per_cta(major, minor), clmax = cluster_ok ? 4 : 1;
     int64_t nvec = cols / vec;
     for (int cl = 1; cl <= clmax; cl *= 2) {
-        int64_t iter = cdiv(nvec, (int64_t)cl * tpr), n = iter * tpr * vec;
+        int64_t iter = brc__cdiv(nvec, (int64_t)cl * tpr), n = iter * tpr * vec;
         int64_t bytes = 2 * na * n * (int64_t)esize + (iter > 1 ? acc * n : 0);
         if (bytes > limit / 2 - 1024) continue;
         int per_sm = (int)((limit + 1024) / (bytes + 1024));
@@ -210,11 +209,11 @@ static bool pick_staged(int64_t cols, int vec, size_t esize, int na, int acc, in
  * elsewhere), each thread holding up to 8 16-byte vectors of the row as loaded, two CTAs an SM. */
 static bool pick_packed(int64_t nvec, int vec, size_t esize, bool cluster_ok, rows_geo *g) {
     if (esize != 2 || (size_t)vec * esize != 16) return false;
-    int cl = pow2ceil(cdiv(nvec, 512 * 8));
+    int cl = pow2ceil(brc__cdiv(nvec, 512 * 8));
     if (cl > (cluster_ok ? 8 : 1)) return false;
     g->tpr = 512;
     g->cl = cl;
-    g->nv = (int)cdiv(nvec, (int64_t)512 * cl);
+    g->nv = (int)brc__cdiv(nvec, (int64_t)512 * cl);
     g->pk = 1;
     return true;
 }
@@ -227,7 +226,7 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
     if (target > budget) target = budget;
     int64_t nvec = cols / vec;
     int64_t nvt = target / vec > 1 ? target / vec : 1;
-    int64_t need = cdiv(nvec, nvt); /* threads for the row at the target */
+    int64_t need = brc__cdiv(nvec, nvt); /* threads for the row at the target */
     /* One CTA a row up to 1024 threads for the forwards that read one array (their registers fit
      * the 64 a thread that allows; with a residual they spill); the others keep 512 on sm_90,
      * where clusters serve longer rows. Measured on an H100 at 8192 x 32768 bf16 (1024 threads
@@ -242,7 +241,7 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
      * log_softmax 74 -> 91%. */
     if (fwd && esize == 4 && need > 1024 && nvec <= 1024 * 8) {
         g.tpr = 1024;
-        g.nv = (int)cdiv(nvec, 1024);
+        g.nv = (int)brc__cdiv(nvec, 1024);
         return g;
     }
     /* The softmax forward of 16-bit rows that need 513-1024 threads at the target (16385-32768
@@ -268,7 +267,7 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
         return g;
     if (need <= maxcta) { /* one CTA (or part of a warp) per row */
         g.tpr = pow2ceil(need);
-        g.nv = (int)cdiv(nvec, g.tpr);
+        g.nv = (int)brc__cdiv(nvec, g.tpr);
         g.rpb = g.tpr < 128 ? 128 / g.tpr : 1;
         return g;
     }
@@ -281,28 +280,28 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
      * there, which keep too few CTAs per SM; beyond 64 KiB (f32 backward at 131072 columns) the
      * re-reads miss L2 and the register-resident layout below is faster. */
     int arrays = kid == K_SOFTMAX_BWD || kid == K_NORM_BWD ? 2 : 1;
-    if (cluster_ok && (int64_t)arrays * cdiv(cols, 8) * (int64_t)esize <= 64 * 1024) {
+    if (cluster_ok && (int64_t)arrays * brc__cdiv(cols, 8) * (int64_t)esize <= 64 * 1024) {
         g.tpr = 256;
         g.cl = 8;
-        g.nv = (int)(cdiv(nvec, 8 * 256) < nvt ? cdiv(nvec, 8 * 256) : nvt);
-        g.iter = (int)cdiv(nvec, (int64_t)8 * 256 * g.nv);
+        g.nv = (int)(brc__cdiv(nvec, 8 * 256) < nvt ? brc__cdiv(nvec, 8 * 256) : nvt);
+        g.iter = (int)brc__cdiv(nvec, (int64_t)8 * 256 * g.nv);
         return g;
     }
     if (cluster_ok) {
         g.tpr = 512;
-        int cl = pow2ceil(cdiv(need, 512));
+        int cl = pow2ceil(brc__cdiv(need, 512));
         g.cl = cl < 8 ? cl : 8;
     } else {
         g.tpr = 1024;
         budget /= 2;
     }
-    int64_t per = (int64_t)g.cl * g.tpr, nv = cdiv(nvec, per);
+    int64_t per = (int64_t)g.cl * g.tpr, nv = brc__cdiv(nvec, per);
     if (nv * vec <= budget) {
         g.nv = (int)nv;
         return g;
     }
     g.nv = budget / vec > 1 ? budget / vec : 1;
-    g.iter = (int)cdiv(nvec, per * g.nv);
+    g.iter = (int)brc__cdiv(nvec, per * g.nv);
     return g;
 }
 
@@ -464,7 +463,7 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
 
     /* Grid: every row group once (a grid-stride loop covers any excess); the norm backward keeps
      * one wave of CTA groups, each owning a partial row of the weight / bias gradients. */
-    int64_t groups = cdiv(v.rows, g.rpb), cap = ((int64_t)1 << 24);
+    int64_t groups = brc__cdiv(v.rows, g.rpb), cap = ((int64_t)1 << 24);
     if (rq->kid == K_NORM_BWD || g.stg) { /* staging: a persistent grid that walks the rows */
         int sms = ctx->sm_count > 0 ? ctx->sm_count : 132; /* offline: an H100's count */
         int per_sm = g.stg ? g.per_sm : 2048 / (g.tpr * g.rpb);
@@ -477,12 +476,12 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
         im->nparts = used * g.rpb;
         if (g.split) { /* slabs of rows for colred: about one wave of 256-thread CTAs in all */
             int sms = ctx->sm_count > 0 ? ctx->sm_count : 132;
-            int64_t cblocks = cdiv(v.cols / vec, COLSUM_THREADS), slabs = cdiv((int64_t)sms * 8, cblocks);
+            int64_t cblocks = brc__cdiv(v.cols / vec, COLSUM_THREADS), slabs = brc__cdiv((int64_t)sms * 8, cblocks);
             im->nparts = slabs < v.rows ? slabs : v.rows;
             im->colred_grid = (unsigned)(im->nparts * cblocks);
         }
         p->workspace = (size_t)(rq->w + rq->b) * (size_t)im->nparts * (size_t)v.cols * csize;
-        im->colsum_grid = colsum ? (unsigned)cdiv(v.cols, COLSUM_THREADS) : 0;
+        im->colsum_grid = colsum ? (unsigned)brc__cdiv(v.cols, COLSUM_THREADS) : 0;
     }
 
     if ((st = get_kernel(ctx, im, rq->kid, desc.p, &im->fn))) goto fail;
@@ -630,7 +629,7 @@ static brc_status plan_strided(brc_context *ctx, const rows_request *rq, const b
         im->sa.si[map[i]] = si[i];
         im->sa.sc[map[i]] = sc[i];
     }
-    int64_t blocks = cdiv(im->rows, tx);
+    int64_t blocks = brc__cdiv(im->rows, tx);
     im->grid = (unsigned)(blocks < ((int64_t)1 << 20) ? blocks : ((int64_t)1 << 20));
     if ((st = strided_kernel(ctx, im, desc.p, &im->fn))) goto fail;
     brc__plan_publish(p, desc.p, sku.p);

@@ -46,7 +46,6 @@ typedef struct scan_impl {
 
 static const brc__plan_vt scan_vt = {NULL};
 
-static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int pow2ceil(int64_t n) {
     int p = 1;
     while (p < n && p < (1 << 30)) p <<= 1;
@@ -239,10 +238,10 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
         }
         /* nvmax vectors a thread (64 bytes of each array in flight; 32 for the backward ops that
          * read three arrays) over as few threads as cover the row, 32..1024. */
-        tpr = pow2ceil(cdiv(a.len, (int64_t)vec * nvmax));
+        tpr = pow2ceil(brc__cdiv(a.len, (int64_t)vec * nvmax));
         if (tpr < 32) tpr = 32;
         if (tpr > tmax) tpr = tmax;
-        int64_t slabs = cdiv(a.len, (int64_t)tpr * vec);
+        int64_t slabs = brc__cdiv(a.len, (int64_t)tpr * vec);
         nv = pow2floor(slabs);
         if (nv > nvmax) nv = nvmax;
         rpb = tpr < 128 ? 128 / tpr : 1;
@@ -275,7 +274,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     int64_t nch = 1, clen = a.len;
     bool split = false;
     if (rows) {
-        int64_t tile = (int64_t)nv * tpr * vec, tiles = cdiv(a.len, tile);
+        int64_t tile = (int64_t)nv * tpr * vec, tiles = brc__cdiv(a.len, tile);
         int64_t per_sm = 2048 / (tpr * rpb) > 0 ? 2048 / (tpr * rpb) : 1, cap = sms * per_sm;
         split = rq->force_split >= 0 ? rq->force_split == 1 : (a.lines < cap && tiles >= 4);
         if (split) {
@@ -285,21 +284,21 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
                 tpr = 256;
                 nv = (int)(nv * 4 > nvmax ? nvmax : nv * 4);
                 tile = (int64_t)nv * tpr * vec;
-                tiles = cdiv(a.len, tile);
+                tiles = brc__cdiv(a.len, tile);
                 cap = sms * (2048 / tpr);
             }
-            int64_t want = cdiv(2 * cap, a.lines > 0 ? a.lines : 1), per = cdiv(tiles, want);
+            int64_t want = brc__cdiv(2 * cap, a.lines > 0 ? a.lines : 1), per = brc__cdiv(tiles, want);
             clen = per * tile;
-            nch = cdiv(a.len, clen);
+            nch = brc__cdiv(a.len, clen);
         }
     } else {
         int64_t cap = (int64_t)sms * 2048, threads = a.lines / vec;
         split = rq->force_split >= 0 ? rq->force_split == 1 : (threads < cap / 4 && a.len >= 64);
         if (split) {
-            int64_t want = cdiv(cap, threads > 0 ? threads : 1), most = a.len / 16 > 1 ? a.len / 16 : 1;
+            int64_t want = brc__cdiv(cap, threads > 0 ? threads : 1), most = a.len / 16 > 1 ? a.len / 16 : 1;
             nch = want < most ? want : most;
-            clen = cdiv(a.len, nch > 0 ? nch : 1);
-            nch = clen > 0 ? cdiv(a.len, clen) : 1;
+            clen = brc__cdiv(a.len, nch > 0 ? nch : 1);
+            nch = clen > 0 ? brc__cdiv(a.len, clen) : 1;
         }
     }
     if (clen < 1) clen = 1;
@@ -357,16 +356,16 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     int64_t units = a.lines * nch, cap = (int64_t)1 << 24;
     if (rows) {
         im->threads = (unsigned)(tpr * im->rpb);
-        int64_t groups = cdiv(units, im->rpb);
+        int64_t groups = brc__cdiv(units, im->rpb);
         im->grid = (unsigned)(a.len == 0 ? 0 : groups < cap ? groups : cap);
         im->carry_threads = CARRY_THREADS;
         im->carry_grid = (unsigned)(a.lines < cap ? a.lines : cap);
     } else {
         im->threads = COL_THREADS;
-        int64_t blocks = cdiv(units / vec, COL_THREADS);
+        int64_t blocks = brc__cdiv(units / vec, COL_THREADS);
         im->grid = (unsigned)(a.len == 0 ? 0 : blocks < cap ? blocks : cap);
         im->carry_threads = COL_THREADS;
-        int64_t cb = cdiv(a.lines, COL_THREADS);
+        int64_t cb = brc__cdiv(a.lines, COL_THREADS);
         im->carry_grid = (unsigned)(cb < cap ? cb : cap);
     }
     if (split) {

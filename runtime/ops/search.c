@@ -72,7 +72,6 @@ typedef struct srch_impl {
 static const brc__plan_vt srch_vt = {NULL};
 #define NONE_DT BRC_DTYPE_COUNT_
 
-static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static bool is_float(brc_dtype t) { return t == BRC_F32 || t == BRC_F64 || t == BRC_F16 || t == BRC_BF16; }
 static bool is_int(brc_dtype t) {
     return t == BRC_I8 || t == BRC_U8 || t == BRC_I16 || t == BRC_I32 || t == BRC_I64;
@@ -296,20 +295,21 @@ static brc_status finish(brc_context *ctx, srch_impl *tmpl, brc_plan **out) {
         int64_t g = 1, per_sm = resident(u);
         switch (u->op) {
         case OP_SEARCH:
-            g = s->staged ? cdiv(a->n, SEARCH_THREADS * 4) : cdiv(a->n, SEARCH_THREADS);
+            g = s->staged ? brc__cdiv(a->n, SEARCH_THREADS * 4) : brc__cdiv(a->n, SEARCH_THREADS);
             if (g > sms * per_sm) g = sms * per_sm;
             break;
         case OP_COUNT:
-            g = cdiv(a->n, COUNT_THREADS * 8);
+            g = brc__cdiv(a->n, COUNT_THREADS * 8);
             if (g > sms * per_sm) g = sms * per_sm;
             if (g < 1) g = 1;
             count_grid = g;
             break;
-        case OP_RANGE: g = cdiv(a->n, OTHER_THREADS * 8) < sms * 8 ? cdiv(a->n, OTHER_THREADS * 8) : sms * 8; break;
-        case OP_PREP: g = cdiv(a->bins, OTHER_THREADS) < sms * 8 ? cdiv(a->bins, OTHER_THREADS) : sms * 8; break;
-        case OP_FINISH: g = cdiv(a->bins, FINISH_BINS) < sms * 8 ? cdiv(a->bins, FINISH_BINS) : sms * 8; break;
+        case OP_RANGE: g = brc__cdiv(a->n, OTHER_THREADS * 8); break;
+        case OP_PREP: g = brc__cdiv(a->bins, OTHER_THREADS); break;
+        case OP_FINISH: g = brc__cdiv(a->bins, FINISH_BINS); break;
         default: break;
         }
+        if ((u->op == OP_RANGE || u->op == OP_PREP || u->op == OP_FINISH) && g > sms * 8) g = sms * 8;
         u->grid = (unsigned)(g < 1 ? 1 : g);
     }
     if (is_count(s->kind)) {
@@ -411,8 +411,8 @@ static brc_status plan_search(const brc_search_desc *d, const brc_plan_prefs *pr
     int64_t nsplit = K < max_split ? K : max_split;
     s->staged = shared && !use_sorter && !prefs->force_strided && K >= 1 && im->a.n >= 4 * nsplit;
     if (s->staged) {
-        im->a.step = cdiv(K, max_split);
-        im->a.nsplit = cdiv(K, im->a.step);
+        im->a.step = brc__cdiv(K, max_split);
+        im->a.nsplit = brc__cdiv(K, im->a.step);
     }
     return BRC_STATUS_OK;
 }

@@ -61,7 +61,6 @@ static int split_override;
  * plan's own choice). */
 void brc__select_split_override(int S) { split_override = S; }
 
-static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t pow2ceil(int64_t n) {
     int64_t p = 1;
     while (p < n) p <<= 1;
@@ -171,7 +170,7 @@ static brc_status finish(brc_context *ctx, sel_impl *tmpl, brc_plan **out) {
     *im = *tmpl;
     if (im->a.S > 1) {
         int64_t words = im->a.rows * ((int64_t)im->passes * 256 + 1 + im->a.S * 257);
-        p->workspace = (size_t)cdiv(words * 4, WS_ALIGN) * WS_ALIGN;
+        p->workspace = (size_t)brc__cdiv(words * 4, WS_ALIGN) * WS_ALIGN;
     }
     if ((st = get_kernel(ctx, &im->spec, desc.p, &im->fn))) goto fail;
     brc__plan_publish(p, desc.p, sku.p);
@@ -191,16 +190,16 @@ static void choose_shape(sel_impl *im, int sms) {
     a->S = 1;
     a->chunk = n;
     if (split_override > 1 && n >= split_override) {
-        a->chunk = cdiv(n, split_override);
-        a->S = cdiv(n, a->chunk);
+        a->chunk = brc__cdiv(n, split_override);
+        a->S = brc__cdiv(n, a->chunk);
     } else if (!split_override && rows > 0 && rows < sms && n >= 2 * SPLIT_MIN) {
         /* At most two CTAs an SM (one wave): a second, partial wave would double the time. */
         int64_t S = 2 * (int64_t)sms / rows, most = n / SPLIT_MIN;
         if (S > most) S = most;
         if (S > SPLIT_MAX) S = SPLIT_MAX;
         if (S > 1) {
-            a->chunk = cdiv(cdiv(n, S), MAX_THREADS) * MAX_THREADS;
-            a->S = cdiv(n, a->chunk);
+            a->chunk = brc__cdiv(brc__cdiv(n, S), MAX_THREADS) * MAX_THREADS;
+            a->S = brc__cdiv(n, a->chunk);
         }
     }
     if (a->S > 1) im->threads = MAX_THREADS;
@@ -390,7 +389,7 @@ brc_status brc_select_run(const brc_plan *plan, const void *x, void *values, voi
     if (a.rows == 0 || (im->spec.kind == BRC_SELECT_TOPK && a.k == 0)) return BRC_STATUS_OK;
     a.x = x, a.v = values, a.ix = indices, a.ws = workspace;
     if (a.S == 1) return launch(plan, im, &a, ST_ALL, 0, a.rows, stream);
-    int64_t zero = a.rows * ((int64_t)im->passes * 256 + 1), zgrid = cdiv(zero, im->threads);
+    int64_t zero = a.rows * ((int64_t)im->passes * 256 + 1), zgrid = brc__cdiv(zero, im->threads);
     if ((st = launch(plan, im, &a, ST_ZERO, 0, zgrid < 1024 ? zgrid : 1024, stream))) return st;
     for (int p = 0; p < im->passes; p++)
         if ((st = launch(plan, im, &a, ST_HIST, p, a.rows * a.S, stream))) return st;

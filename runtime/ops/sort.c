@@ -70,7 +70,6 @@ typedef struct sort_impl {
 
 static const brc__plan_vt sort_vt = {NULL};
 
-static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t pow2ceil(int64_t n) {
     int64_t p = 1;
     while (p < n) p <<= 1;
@@ -374,11 +373,11 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
     }
     const char *dn = brc_dtype_name(dt), *kn = kind_names[d->kind];
     int64_t total = a.len * a.rows, ws = 0;
-#define WS_TAKE(off, bytes) ((off) = ws, ws += cdiv((int64_t)(bytes), WS_ALIGN) * WS_ALIGN)
+#define WS_TAKE(off, bytes) ((off) = ws, ws += brc__cdiv((int64_t)(bytes), WS_ALIGN) * WS_ALIGN)
     if (path == PATH_WARP) {
         im->p = (int)pow2ceil(a.len);
         if (im->p < 32) im->p = 32;
-        int64_t groups = cdiv(a.rows, WARP_NT / 32), cap = (int64_t)1 << 24;
+        int64_t groups = brc__cdiv(a.rows, WARP_NT / 32), cap = (int64_t)1 << 24;
         im->grid_warp = (unsigned)(total == 0 ? 0 : groups < cap ? groups : cap);
         brc__str_addf(&desc, "sort(op=sort,dtype=%s,desc=%d,path=warp,p=%d)", dn, im->desc, im->p);
         brc__str_addf(&sku, "bespoke:sort<sort,%s,%s,warp,p=%d,nt=%d", dn, im->desc ? "desc" : "asc", im->p, WARP_NT);
@@ -388,7 +387,7 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
         im->p = (int)pow2ceil(a.len);
         im->e = im->p > SMALL_MIN_E ? im->p : SMALL_MIN_E;
         im->nt_small = im->e / 2 < 512 ? im->e / 2 : 512;
-        int64_t groups = cdiv(a.rows, im->e / im->p), cap = (int64_t)1 << 24;
+        int64_t groups = brc__cdiv(a.rows, im->e / im->p), cap = (int64_t)1 << 24;
         im->grid_small = (unsigned)(total == 0 ? 0 : groups < cap ? groups : cap);
         brc__str_addf(&desc, "sort(op=sort,dtype=%s,desc=%d,path=small,p=%d)", dn, im->desc, im->p);
         brc__str_addf(&sku, "bespoke:sort<sort,%s,%s,small,p=%d,e=%d,nt=%d>@%s", dn, im->desc ? "desc" : "asc", im->p,
@@ -398,14 +397,14 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
             /* Onesweep: the histogram in chunks of HIST_KEYS multiples, about three CTAs an SM;
              * a pass in tiles of RADIX_NT * items keys, a CTA a tile. */
             int64_t tile = (int64_t)RADIX_NT * im->items, rows = a.rows > 0 ? a.rows : 1;
-            int64_t want = (int64_t)sms * 3 / rows, hk = cdiv(a.len, HIST_KEYS);
+            int64_t want = (int64_t)sms * 3 / rows, hk = brc__cdiv(a.len, HIST_KEYS);
             if (want < 1) want = 1;
             int64_t nch = hk < want ? hk : want;
             if (nch < 1) nch = 1;
-            a.clen = cdiv(cdiv(a.len, nch), HIST_KEYS) * HIST_KEYS;
-            nch = a.len ? cdiv(a.len, a.clen) : 1;
+            a.clen = brc__cdiv(brc__cdiv(a.len, nch), HIST_KEYS) * HIST_KEYS;
+            nch = a.len ? brc__cdiv(a.len, a.clen) : 1;
             a.nch = nch;
-            a.tpr = a.len ? cdiv(a.len, tile) : 1;
+            a.tpr = a.len ? brc__cdiv(a.len, tile) : 1;
             if (a.rows * a.tpr > INT32_MAX || a.rows * nch > INT32_MAX) {
                 brc_plan_destroy(p);
                 return brc__error(BRC_STATUS_INVALID_ARGUMENT, "brc_sort_plan: %lld rows is too many for the radix path",
@@ -434,9 +433,9 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
         }
         if (!sort && !rp) {
             a.clen = path == PATH_RADIX ? a.clen : 0;
-            im->uchunks = (unsigned)cdiv(n, UNIQ_NT * UNIQ_ITEMS);
+            im->uchunks = (unsigned)brc__cdiv(n, UNIQ_NT * UNIQ_ITEMS);
             if (im->uchunks == 0) im->uchunks = 0;
-            int64_t g = cdiv(n, UNIQ_NT), cap = (int64_t)1 << 20;
+            int64_t g = brc__cdiv(n, UNIQ_NT), cap = (int64_t)1 << 20;
             im->grid_ucounts = (unsigned)(g < cap ? g : cap);
             WS_TAKE(im->ucnt, (int64_t)im->uchunks * 4 + 4);
             WS_TAKE(im->ends, n * 4 + 4);
@@ -679,5 +678,5 @@ brc_status brc_randperm_run(const brc_plan *plan, void *out, const brc_philox *p
     int fin = (im->npass - 1) & 1;
     a.kin = im->keys[fin];
     a.iin = im->idxs[fin];
-    return launch(plan, im->fn[PH_TIES], (unsigned)cdiv(im->n, UNIQ_NT), UNIQ_NT, &a, stream);
+    return launch(plan, im->fn[PH_TIES], (unsigned)brc__cdiv(im->n, UNIQ_NT), UNIQ_NT, &a, stream);
 }
