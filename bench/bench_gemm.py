@@ -13,8 +13,10 @@ fp8 e4m3 -> bf16 with scales against torch._scaled_mm where PyTorch has it. Deco
 cuBLASLt plan's time beside it (lib_us), GB/s = the weight, x and y bytes over the time, % of the
 device-to-device copy bandwidth measured in the same run.
 
-Timing: CUDA events around back-to-back launches after warm-ups, median of repeats
-(bench_elementwise.time_us); decode shapes are also timed as one CUDA graph of the same launches
+Timing: large shapes in 9 interleaved rounds (ours, PyTorch's, ours with autotune; the order reversed
+every other round), the ratio the median of the per-round ratios, with the kernels each side
+launched (torch.profiler); decode: CUDA events around back-to-back launches after warm-ups, median
+of repeats (bench_elementwise.time_us); decode shapes are also timed as one CUDA graph of the same launches
 (graph_* fields: device time without the host's per-call cost); decode weights are rotated over enough copies that each launch
 reads from DRAM, not L2 (50 MB), for ours and PyTorch alike. Correctness: our output is poisoned
 with NaN, computed once and compared with PyTorch in float64 (relative L2 error under the dtype's
@@ -137,6 +139,62 @@ def paired(*fns, rounds=3):
     return [sorted(t)[len(t) // 2] for t in times]
 
 
+def interleaved(*fns, rounds=9, reps=10):
+    """Large shapes: per-launch time of each fn over `rounds` rounds; in a round every fn runs
+    `reps` launches between two events, in an order reversed every other round (A B C, C B A, ...),
+    so the clock and power drift of a long power-limited run falls on all of them alike. Returns
+    the median time per fn and, for each later fn, the median over rounds of its time over
+    fns[0]'s in the same round."""
+    for fn in fns:
+        fn()
+        fn()
+    torch.cuda.synchronize()
+    times = [[] for _ in fns]
+    for r in range(rounds):
+        for i in (range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))):
+            start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            for _ in range(reps):
+                fns[i]()
+            stop.record()
+            stop.synchronize()
+            times[i].append(start.elapsed_time(stop) * 1e3 / reps)
+    med = [sorted(t)[len(t) // 2] for t in times]
+    ratios = [sorted(t[k] / times[0][k] for k in range(rounds))[rounds // 2] for t in times[1:]]
+    return med, ratios
+
+
+def kernel_names(fn):
+    """The CUDA kernels one call of fn launches (torch.profiler: ours and PyTorch's alike)."""
+    fn()
+    torch.cuda.synchronize()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    return sorted({e.name for e in prof.events()
+                   if e.device_type == torch.autograd.DeviceType.CUDA and not e.name.startswith("Memset")})
+
+
+def large_row(op, shape, dtype, ours_fn, torch_fn, torch_name, sku, err, extra=None):
+    """One large-shape row: interleaved timings, the per-round ratio, and both sides' kernels."""
+    fns = [ours_fn, torch_fn] + ([extra] if extra else [])
+    (ours, theirs, *more), (ratio_t, *_) = interleaved(*fns)
+    M, N, K = shape
+    flops = 2.0 * M * N * K
+    kern, tkern = kernel_names(ours_fn), kernel_names(torch_fn)
+    row = {"op": op, "shape": list(shape), "dtype": dtype, "direction": "fwd", "ours_us": ours, "torch_us": theirs,
+           "tflops": flops / ours / 1e6, "torch_tflops": flops / theirs / 1e6, "ratio_vs_torch": ratio_t,
+           "ratio_of_medians": theirs / ours, "rel_l2": err, "sku": sku, "torch_fn": torch_name, "kernels": kern,
+           "torch_kernels": tkern, "same_kernel": kern == tkern}
+    if more:
+        row["tuned_us"] = more[0]
+    print(f"{op} {dtype} {M}x{N}x{K}: ours {ours:.1f} us torch {theirs:.1f} us (per-round {ratio_t:.3f}x, "
+          f"of medians {theirs / ours:.3f}x)" + (f" autotune=1 {more[0]:.1f} us" if more else "") +
+          f" {sku}; kernels {'the same' if kern == tkern else f'ours {kern} torch {tkern}'}",
+          file=sys.stderr, flush=True)
+    return row
+
+
 def rotating(fn, sets):
     """fn over the argument sets in turn, one per call (so a set is re-read only after the others)."""
     state = {"i": 0}
@@ -193,17 +251,11 @@ def bench_large(brc, ctx, rows, shapes, dtypes):
             g.run(a, b, d)
             err = check(f"matmul {M}x{N}x{K}", d, a.double() @ b.double(), dtype)
             tuned = Gemm(brc, ctx, a, b, d, autotune=1)
-            ours, theirs, tuned_us = paired(lambda: g.run(a, b, d), lambda: torch.matmul(a, b),
-                                            lambda: tuned.run(a, b, d))
-            tuned_sku = tuned.sku
+            row = large_row("matmul", (M, N, K), dtype, lambda: g.run(a, b, d), lambda: torch.matmul(a, b),
+                            "torch.matmul", g.sku, err, extra=lambda: tuned.run(a, b, d))
+            row["tuned_sku"] = tuned.sku
+            rows.append(row)
             tuned.destroy()
-            flops = 2.0 * M * N * K
-            rows.append({"op": "matmul", "shape": [M, N, K], "dtype": dtype, "direction": "fwd", "ours_us": ours,
-                         "torch_us": theirs, "tflops": flops / ours / 1e6, "torch_tflops": flops / theirs / 1e6,
-                         "ratio_vs_torch": theirs / ours, "rel_l2": err, "sku": g.sku,
-                         "tuned_us": tuned_us, "tuned_sku": tuned_sku, "torch_fn": "torch.matmul"})
-            print(f"matmul {dtype} {M}x{N}x{K}: ours {ours:.1f} us torch {theirs:.1f} us "
-                  f"({theirs / ours:.3f}x) autotune=1 {tuned_us:.1f} us {g.sku}", file=sys.stderr, flush=True)
             g.destroy()
             del a, b, d
             torch.cuda.empty_cache()
@@ -227,14 +279,8 @@ def bench_linear(brc, ctx, rows, M, N, K, dtype):
             torch_fn = lambda: F.linear(x, w, bias)  # noqa: E731
             tname = "F.linear(x, W, b)"
         err = check(f"linear {act}", d, ref, dtype)
-        ours, theirs = paired(lambda: g.run(x, w.t(), d), torch_fn)
-        flops = 2.0 * M * N * K
         op = "linear+bias" + ("+gelu_tanh" if act != "none" else "")
-        rows.append({"op": op, "shape": [M, N, K], "dtype": dtype, "direction": "fwd", "ours_us": ours,
-                     "torch_us": theirs, "tflops": flops / ours / 1e6, "ratio_vs_torch": theirs / ours,
-                     "rel_l2": err, "sku": g.sku, "torch_fn": tname})
-        print(f"{op} {dtype} {M}x{N}x{K}: ours {ours:.1f} torch {theirs:.1f} ({theirs / ours:.3f}x) {g.sku}",
-              file=sys.stderr, flush=True)
+        rows.append(large_row(op, (M, N, K), dtype, lambda: g.run(x, w.t(), d), torch_fn, tname, g.sku, err))
         g.destroy()
 
 
@@ -252,14 +298,9 @@ def bench_fp8(brc, ctx, rows, shapes):
         g.run(a, w.t(), d, sa, sb)
         ref = (a.double() @ w.double().t()) * 1.0
         err = check(f"fp8 {M}x{N}x{K}", d, ref, "bf16")
-        ours, theirs = paired(lambda: g.run(a, w.t(), d, sa, sb),
-                              lambda: torch._scaled_mm(a, w.t(), scale_a=sa, scale_b=sb, out_dtype=torch.bfloat16))
-        flops = 2.0 * M * N * K
-        rows.append({"op": "matmul", "shape": [M, N, K], "dtype": "fp8e4m3->bf16", "direction": "fwd",
-                     "ours_us": ours, "torch_us": theirs, "tflops": flops / ours / 1e6,
-                     "ratio_vs_torch": theirs / ours, "rel_l2": err, "sku": g.sku, "torch_fn": "torch._scaled_mm"})
-        print(f"fp8 {M}x{N}x{K}: ours {ours:.1f} torch {theirs:.1f} ({theirs / ours:.3f}x) {g.sku}",
-              file=sys.stderr, flush=True)
+        rows.append(large_row("matmul", (M, N, K), "fp8e4m3->bf16", lambda: g.run(a, w.t(), d, sa, sb),
+                              lambda: torch._scaled_mm(a, w.t(), scale_a=sa, scale_b=sb, out_dtype=torch.bfloat16),
+                              "torch._scaled_mm", g.sku, err))
         g.destroy()
 
 
@@ -337,7 +378,9 @@ def main():
             "graph_*: the same decode launches replayed from one CUDA graph, graph_read_w_us = torch.sum(W) "
             "the same way (what reading W alone costs at that size); lib_us = our cuBLASLt plan; ours = the "
             "default plan (cuBLASLt's first choice), tuned_us = ours with prefs.autotune = 1; large shapes: "
-            "median of 3 alternating timings")
+            "9 rounds of 10 launches each, the order reversed every other round, ours_us / torch_us the medians, "
+            "ratio_vs_torch the median of the per-round ratios; kernels / torch_kernels: what torch.profiler "
+            "saw each side launch")
     doc = results_doc(copy_gbps, rows, note)
     write_results(args.out, doc)
     for r in rows:

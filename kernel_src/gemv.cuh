@@ -9,7 +9,7 @@
 // output (m, row0 + r). A scalar loop takes the K % VEC tail (and all of K when VEC = 1).
 //
 // The specialization snippet defines struct brc_gemv { typedef T, B (bias type); enum M, VEC, R,
-// U, WARPS, ACT, HAS_BIAS, HAS_C, BLK, PF } and instantiates gemv_main or gemv_mma_main.
+// U, WARPS, ACT, HAS_BIAS, HAS_C, BLK, PF, PDL, NT } and instantiates gemv_main or gemv_mma_main.
 namespace brc {
 
 struct gemv_args {
@@ -66,6 +66,10 @@ __device__ __forceinline__ void gemv_main(const gemv_args &a) {
     enum { M = G::M, VEC = G::VEC, R = G::R, U = G::U };
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const long long row0 = ((long long)blockIdx.x * G::WARPS + warp) * R;
+    if (G::PDL) {
+        asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+        asm volatile("griddepcontrol.wait;" ::: "memory");
+    }
     if (row0 >= a.n) return;
     const T *w = static_cast<const T *>(a.w);
     const T *x = static_cast<const T *>(a.x);
@@ -175,7 +179,7 @@ template <> struct mma_op<f16> {
 template <class G>
 __device__ __forceinline__ void gemv_mma_main(const gemv_args &a) {
     typedef typename G::T T;
-    enum { M = G::M, U = G::U, KS = G::WARPS, NT = (G::M + 7) / 8 };
+    enum { M = G::M, U = G::U, KS = G::WARPS, NT = G::NT };
     __shared__ float red[KS][NT][32][4];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
     const long long row0 = (long long)blockIdx.x * 16;
@@ -194,21 +198,44 @@ __device__ __forceinline__ void gemv_mma_main(const gemv_args &a) {
     const long long mine = G::BLK ? (warp * per >= chunks ? 0 : (chunks - warp * per < per ? chunks - warp * per : per))
                                   : (chunks - warp + KS - 1) / KS;
     uint4 va[U][2], vb[U][2], vx[U][NT][2];
-    // Loads chunk j of this warp (j >= mine: zeros) into slot u.
-    auto load = [&](int u, long long j) {
+    // Loads chunk j of this warp (j >= mine: zeros) into slot u: W's part, X's part, both.
+    auto load_w = [&](int u, long long j) {
 #pragma unroll
         for (int h = 0; h < 2; h++) {
             const long long k = (G::BLK ? warp * per + j : warp + KS * j) * 64 + 32 * h + 8 * t;
             const bool in = j < mine && k < a.k;
             va[u][h] = in ? ld_stream<G::PF != 0>(wa + k) : zero;
             vb[u][h] = in ? ld_stream<G::PF != 0>(wb + k) : zero;
+        }
+    };
+    auto load_x = [&](int u, long long j) {
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const long long k = (G::BLK ? warp * per + j : warp + KS * j) * 64 + 32 * h + 8 * t;
+            const bool in = j < mine && k < a.k;
 #pragma unroll
             for (int q = 0; q < NT; q++)
                 vx[u][q][h] = in && 8 * q + g < M ? __ldg(reinterpret_cast<const uint4 *>(xg[q] + k)) : zero;
         }
     };
+    auto load = [&](int u, long long j) {
+        load_w(u, j);
+        load_x(u, j);
+    };
+    // Programmatic dependent launch (PDL, sm_90): let the next kernel in the stream launch now;
+    // PDL = 2 streams this warp's first U chunks of W before waiting for the kernels this one
+    // depends on (W must not be written by them), PDL = 1 waits before touching memory.
+    if (G::PDL) asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+    if (G::PDL == 2) {
 #pragma unroll
-    for (int u = 0; u < U; u++) load(u, u);
+        for (int u = 0; u < U; u++) load_w(u, u);
+    }
+    if (G::PDL) asm volatile("griddepcontrol.wait;" ::: "memory");
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        if (G::PDL != 2) load_w(u, u);
+        load_x(u, u);
+    }
     for (long long j0 = 0; j0 < mine; j0 += U) {
 #pragma unroll
         for (int u = 0; u < U; u++) {

@@ -53,6 +53,7 @@ typedef struct gemm_impl {
     /* GEMV */
     CUfunction fn;
     unsigned grid, threads;
+    int pdl; /* launched as a programmatic dependent launch (gemv.cuh PDL) */
 } gemm_impl;
 
 static void gemm_destroy(brc_plan *p) {
@@ -674,6 +675,17 @@ static brc_status autotune(const brc_context *ctx, cublasLtHandle_t h, gemm_impl
     return st;
 }
 
+/* A tuning override from the environment: its value when set and in [lo, hi], else dflt. The
+ * GEMV's overrides change the kernel spec, not the descriptor (`warm` builds the defaults);
+ * BARACUDA_GEMM_ALGO forces the i-th of cuBLASLt's heuristic candidates (an experiment: not stored). */
+static int knob(const char *name, int lo, int hi, int dflt) {
+    const char *e = getenv(name);
+    if (!e || !*e) return dflt;
+    char *end;
+    long v = strtol(e, &end, 10);
+    return !*end && v >= lo && v <= hi ? (int)v : dflt;
+}
+
 /* Chooses the algorithm: the stored choice when it still checks, else the heuristic (or a timed
  * search), stored for the next process. Sets plan->workspace. */
 static brc_status lt_select(brc_context *ctx, gemm_impl *im, size_t max_ws, bool tune, uint32_t align,
@@ -685,10 +697,11 @@ static brc_status lt_select(brc_context *ctx, gemm_impl *im, size_t max_ws, bool
     brc__hash128 key;
     char device[128];
     if ((st = algo_key(ctx, im, desc, max_ws, align, &key, device, sizeof device))) return st;
+    const int forced = knob("BARACUDA_GEMM_ALGO", 0, TUNE_CANDIDATES - 1, -1);
     bool pushed;
     if ((st = brc__ctx_enter(ctx, &pushed))) return st;
     brc__algo_row row;
-    if (brc__algo_lookup(key, &row) && row.algo_size == sizeof *algo) {
+    if (forced < 0 && brc__algo_lookup(key, &row) && row.algo_size == sizeof *algo) {
         cublasLtMatmulHeuristicResult_t chk;
         memcpy(algo, row.algo, sizeof *algo);
         memset(&chk, 0, sizeof chk);
@@ -709,7 +722,7 @@ static brc_status lt_select(brc_context *ctx, gemm_impl *im, size_t max_ws, bool
     if (!st) {
         memset(cand, 0, sizeof cand);
         cublasStatus_t s = lt->cublasLtMatmulAlgoGetHeuristic(h, &im->md, &im->la, &im->lb, &im->lc, &im->ld, &pref,
-                                                              tune ? TUNE_CANDIDATES : 1, cand, &n);
+                                                              tune || forced >= 0 ? TUNE_CANDIDATES : 1, cand, &n);
         if (s != CUBLAS_STATUS_SUCCESS || n == 0)
             st = brc__error(BRC_STATUS_UNSUPPORTED, "brc_gemm_plan: cuBLASLt has no algorithm for %s on %s (%s)", desc,
                             device, s != CUBLAS_STATUS_SUCCESS ? brc__lt_errname(s) : "none returned");
@@ -717,6 +730,13 @@ static brc_status lt_select(brc_context *ctx, gemm_impl *im, size_t max_ws, bool
     brc__ctx_leave(pushed);
     if (st) return st;
     int best = 0;
+    if (forced >= 0) {
+        best = forced < n ? forced : n - 1;
+        *algo = cand[best].algo;
+        *workspace = cand[best].workspaceSize;
+        *how = "forced";
+        return BRC_STATUS_OK;
+    }
     if (tune && n > 1 && (st = autotune(ctx, h, im, cand, n, max_ws, &best, desc))) return st;
     *algo = cand[best].algo;
     *workspace = cand[best].workspaceSize;
@@ -733,19 +753,11 @@ static bool gemv_mma_ok(const problem *p, int sm_major) {
     return is_half(p->ta) && p->k % 8 == 0 && p->a.ld % 8 == 0 && p->b.ld % 8 == 0 && sm_major >= 8;
 }
 
-/* A tuning override from the environment: its value when set and in [lo, hi], else dflt. The
- * GEMV's overrides change the kernel spec, not the descriptor (`warm` builds the defaults). */
-static int knob(const char *name, int lo, int hi, int dflt) {
-    const char *e = getenv(name);
-    if (!e || !*e) return dflt;
-    char *end;
-    long v = strtol(e, &end, 10);
-    return !*end && v >= lo && v <= hi ? (int)v : dflt;
-}
-
-/* The smallest M the tensor-core kernel takes (halves below it take the FMA kernel); override
- * BARACUDA_GEMV_MMA_MIN_M (1..16). */
-static int64_t gemv_mma_min_m(void) { return knob("BARACUDA_GEMV_MMA_MIN_M", 1, 16, 3); }
+/* The smallest M the tensor-core kernel takes (halves below it take the FMA kernel): 1 while W
+ * has fewer than 8192 rows, else 3 (H100, M = 1 and 2, in a CUDA graph: N = 4096, K = 4096
+ * 13.1-13.8 us against the FMA kernel's 14.1-16.3, K = 14336 41.5-41.8 against 42.6-42.7;
+ * N = 14336 42.0-42.7 against 40.8-41.8). Override BARACUDA_GEMV_MMA_MIN_M (1..16). */
+static int64_t gemv_mma_min_m(const problem *p) { return knob("BARACUDA_GEMV_MMA_MIN_M", 1, 16, p->m < 8192 ? 1 : 3); }
 
 /* The tensor-core GEMV's block: KS warps split the K of one 16-row tile, and __launch_bounds__
  * promises MINB blocks an SM, which caps the registers at what the kernel needs (80 with one mma
@@ -791,10 +803,10 @@ static brc_status gemv_build(brc_context *ctx, gemm_impl *im, const char *desc, 
     int esize = (int)brc_dtype_size(p->ta);
     int vec = 16 / esize;
     if (p->a.ld % vec || p->b.ld % vec) vec = 1; /* the FMA kernel takes the K % vec tail itself */
-    /* Halves with 16-byte rows and M >= 3 take the tensor-core kernel (16 rows a block, K split
-     * over its warps); the FMA kernel serves f32, unaligned rows and M <= 2, where it streams W
-     * faster (H100, bf16 M = 1, N = 14336: 42.2 us against 43.7 for the tensor-core kernel). */
-    bool mma = gemv_mma_ok(p, ctx->sm_major) && p->n >= gemv_mma_min_m();
+    /* Halves with 16-byte rows take the tensor-core kernel (16 rows a block, K split over its
+     * warps) from gemv_mma_min_m up; the FMA kernel serves f32, unaligned rows and M <= 2 for W
+     * of 8192 rows or more. */
+    bool mma = gemv_mma_ok(p, ctx->sm_major) && p->n >= gemv_mma_min_m(p);
     if (!mma && p->n > 8)
         return brc__error(BRC_STATUS_UNSUPPORTED, "brc_gemm_plan: a GEMV of M = %lld > 8 needs the tensor-core "
                           "kernel (f16/bf16, sm_80+, K and leading dimensions multiples of 8) (%s)",
@@ -810,6 +822,13 @@ static brc_status gemv_build(brc_context *ctx, gemm_impl *im, const char *desc, 
         blk = knob("BARACUDA_GEMV_BLK", 0, 1, 1);
     }
     pf = knob("BARACUDA_GEMV_PF", 0, 1, mma ? 1 : 0);
+    /* Programmatic dependent launch (gemv.cuh PDL), sm_90+: off by default. Measured in a CUDA
+     * graph of GEMVs (H100): M = 16 at 4096 x 4096 14.0 -> 12.4-12.6 us, but M <= 8 there 0-1.5 us
+     * slower and N = 14336 (two-warp blocks, free block slots an SM) 42 -> 50 us. Override
+     * BARACUDA_GEMV_PDL = 1 (wait before any load) or 2 (the first chunks of W before the wait:
+     * only when W is not written by the kernels before it in the stream). */
+    int pdl = ctx->sm_major >= 9 ? knob("BARACUDA_GEMV_PDL", 0, mma ? 2 : 1, 0) : 0;
+    const int nt = p->n > 8 ? 2 : 1;
     if (!mma) {
         /* Rows per warp: the most that still fills every SM once (an offline context assumes 132). */
         rows = 4;
@@ -821,19 +840,19 @@ static brc_status gemv_build(brc_context *ctx, gemm_impl *im, const char *desc, 
     brc__str_addf(&snip,
                   "struct brc_gemv {\n  typedef %s T;\n  typedef %s B;\n"
                   "  enum { M = %d, VEC = %d, R = %d, U = %d, WARPS = %d, ACT = %d, HAS_BIAS = %d, HAS_C = %d, BLK = %d, "
-                  "PF = %d };\n};\n"
+                  "PF = %d, PDL = %d, NT = %d };\n};\n"
                   "__global__ void __launch_bounds__(%d, %d)\n"
                   "brc_gemv_kernel(brc::gemv_args a) { brc::%s<brc_gemv>(a); }\n",
                   storage_type(p->ta), p->use_bias ? storage_type(p->tbias) : "float", (int)p->n, vec, rows, unroll,
-                  warps, p->act, p->use_bias, p->use_c, blk, pf, warps * 32, minb, mma ? "gemv_mma_main" : "gemv_main");
+                  warps, p->act, p->use_bias, p->use_c, blk, pf, pdl, nt, warps * 32, minb, mma ? "gemv_mma_main" : "gemv_main");
     brc_status st;
     if (snip.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "brc_gemm_plan: out of memory");
     } else {
         static const char *const sources[] = {"prelude.cuh", "gemv.cuh", NULL};
-        brc__kernel_req req = {.template_name = "gemv", .sources = sources, .nspec = 14,
+        brc__kernel_req req = {.template_name = "gemv", .sources = sources, .nspec = 16,
                                .spec = {p->ta, p->n, vec, rows, unroll, warps, p->act, p->use_bias,
-                                        p->use_bias ? (int64_t)p->tbias : -1, p->use_c, mma, minb, blk, pf},
+                                        p->use_bias ? (int64_t)p->tbias : -1, p->use_c, mma, minb, blk, pf, pdl, nt},
                                .snippet = snip.p, .name_expr = "brc_gemv_kernel", .descriptor = desc};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -841,6 +860,7 @@ static brc_status gemv_build(brc_context *ctx, gemm_impl *im, const char *desc, 
     }
     brc__str_free(&snip);
     im->threads = (unsigned)warps * 32;
+    im->pdl = pdl;
     im->grid = mma ? (unsigned)((p->m + 15) / 16) : (unsigned)((p->m + GEMV_WARPS * rows - 1) / (GEMV_WARPS * rows));
     *vec_out = vec;
     *rows_out = rows;
@@ -902,9 +922,10 @@ static brc_status gemm_plan_impl(brc_context *ctx, const brc_gemm_desc *g, const
         int vec = 0, rows = 0;
         bool mma = false;
         st = gemv_build(ctx, im, desc, &vec, &rows, &mma);
-        brc__str_addf(&sku, "bespoke:gemv<%s,m=%lld,vec=%d,%s,rows=%d,warps=%u,act=%s%s%s>@%s", mt(p.ta),
+        static const char *const pdl_names[] = {"", ",pdl", ",pdl=w"};
+        brc__str_addf(&sku, "bespoke:gemv<%s,m=%lld,vec=%d,%s,rows=%d,warps=%u,act=%s%s%s%s>@%s", mt(p.ta),
                       (long long)p.n, vec, mma ? "mma" : "fma", rows, im->threads / 32, act_names[p.act],
-                      p.use_bias ? ",bias" : "", p.use_c ? ",c" : "", ctx->arch);
+                      p.use_bias ? ",bias" : "", p.use_c ? ",c" : "", pdl_names[im->pdl], ctx->arch);
     } else {
         im->post_gelu = p.act == BRC_GEMM_ACT_GELU;
         const char *how = "offline";
@@ -1034,7 +1055,17 @@ static brc_status run_gemv(const brc_plan *plan, const gemm_impl *im, const brc_
         float alpha, beta;
     } a = {w, xx, x->c, x->bias, x->d, p->m, p->k, p->a.ld, p->b.ld, p->d.ld, p->c.ld, (float)x->alpha, (float)x->beta};
     void *args[1] = {&a};
-    CUresult r = brc__cu()->cuLaunchKernel(im->fn, im->grid, 1, 1, im->threads, 1, 1, 0, (CUstream)stream, args, NULL);
+    CUresult r;
+    if (im->pdl) {
+        CUlaunchAttribute attr = {.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION};
+        attr.value.programmaticStreamSerializationAllowed = 1;
+        CUlaunchConfig cfg = {.gridDimX = im->grid, .gridDimY = 1, .gridDimZ = 1, .blockDimX = im->threads,
+                              .blockDimY = 1, .blockDimZ = 1, .sharedMemBytes = 0, .hStream = (CUstream)stream,
+                              .attrs = &attr, .numAttrs = 1};
+        r = brc__cu()->cuLaunchKernelEx(&cfg, im->fn, args, NULL);
+    } else {
+        r = brc__cu()->cuLaunchKernel(im->fn, im->grid, 1, 1, im->threads, 1, 1, 0, (CUstream)stream, args, NULL);
+    }
     if (r != CUDA_SUCCESS)
         return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel: %s (%s)", brc__cu_errname(r), plan->descriptor);
     return BRC_STATUS_OK;

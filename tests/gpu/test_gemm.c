@@ -73,7 +73,9 @@ static gcase cases[] = {
     {"i8 -> i32", BRC_I8, BRC_I8, BRC_I32, 32, 64, 128, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, F32, 0, ""},
     {"lib forced decode", BF, BF, BF, 4, 1000, 512, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, BF, LIB, "cublaslt"},
     /* The bespoke GEMV (M <= 8, A row-major, B = W^T). */
-    {"gemv bf16 m1 auto", BF, BF, BF, 1, 4096, 4096, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, BF, 0, "gemv<bf16,m=1,vec=8,fma"},
+    {"gemv bf16 m1 auto", BF, BF, BF, 1, 4096, 4096, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, BF, 0, "gemv<bf16,m=1,vec=8,mma"},
+    {"gemv bf16 m2 tall auto", BF, BF, BF, 2, 9000, 512, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, BF, 0, "gemv<bf16,m=2,vec=8,fma"},
+    {"gemv f16 m1 K136 bias", F16, F16, F16, 1, 333, 136, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, F16, BES, "gemv<f16,m=1,vec=8,mma"},
     {"gemv f16 m8 auto", F16, F16, F16, 8, 1000, 2048, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, F16, 0, "gemv<f16,m=8,vec=8,mma"},
     {"gemv f32 m3 odd K", F32, F32, F32, 3, 333, 1001, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, F32, BES, "vec=1"},
     {"gemv bf16 m5 bias gelu", BF, BF, BF, 5, 700, 520, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, BRC_GEMM_ACT_GELU, 1, 0, F32, BES, "gemv"},
@@ -383,6 +385,54 @@ Test(gemm, capture_and_replay_with_new_inputs) {
         brc__cu()->cuStreamDestroy(stream);
         setup_free(&s);
     }
+    brc_context_destroy(ctx);
+}
+
+/* Programmatic dependent launch of the GEMV (BARACUDA_GEMV_PDL = 1 and 2, sm_90+): a GEMV whose X
+ * is the output of the GEMV before it in the stream waits for it (griddepcontrol.wait). The first
+ * one's output is poisoned before every pair, so a second one that read X early would see NaN. */
+Test(gemm, gemv_programmatic_launch_waits_for_its_input) {
+    brc_context *ctx = tu_device_or_skip();
+    static const char *const modes[] = {"1", "2"};
+    gcase pairs[][2] = {
+        {{"pdl mma first", BF, BF, BF, 8, 4096, 4096, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, BF, 0, "mma"},
+         {"pdl mma second", BF, BF, BF, 8, 1000, 4096, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, BF, 0, "mma"}},
+        {{"pdl fma first", F32, F32, F32, 2, 520, 300, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, F32, 0, "fma"},
+         {"pdl fma second", F32, F32, F32, 2, 97, 520, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, F32, 0, "fma"}},
+    };
+    for (int m = 0; m < 2; m++) {
+        setenv("BARACUDA_GEMV_PDL", modes[m], 1);
+        for (int q = 0; q < 2; q++) {
+            setup s1, s2;
+            setup_make(ctx, &s1, &pairs[q][0], 501 + (uint64_t)q);
+            setup_make(ctx, &s2, &pairs[q][1], 601 + (uint64_t)q);
+            const char *sku = brc_plan_sku(s2.plan);
+            if (!strstr(sku, "@sm_8"))
+                cr_assert(strstr(sku, ",pdl"), "%s: %s (BARACUDA_GEMV_PDL=%s)", s2.c.name, sku, modes[m]);
+            /* The second one's X, as the reference sees it: the first one's output (the GEMV is
+             * deterministic, so every run writes the same bits). */
+            run_ok(&s1, NULL);
+            cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
+            check_result(&s1);
+            memcpy(s2.a.h, s1.d.h, s1.d.n * brc_dtype_size(s1.d.t));
+            CUstream stream;
+            cr_assert_eq(brc__cu()->cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS);
+            for (int rep = 0; rep < 8; rep++) {
+                poison(&s1.d);
+                poison(&s2.d);
+                run_ok(&s1, (brc_stream)stream);
+                brc_gemm_args x = args_of(&s2);
+                x.a = dptr(&s1.d);
+                cr_assert_eq(brc_gemm_run(s2.plan, &x, (brc_stream)stream), BRC_STATUS_OK, "%s", brc_last_error());
+                cr_assert_eq(brc__cu()->cuStreamSynchronize(stream), CUDA_SUCCESS);
+                check_result(&s2);
+            }
+            brc__cu()->cuStreamDestroy(stream);
+            setup_free(&s1);
+            setup_free(&s2);
+        }
+    }
+    unsetenv("BARACUDA_GEMV_PDL");
     brc_context_destroy(ctx);
 }
 
