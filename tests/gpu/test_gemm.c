@@ -398,7 +398,7 @@ Test(gemm, gemv_programmatic_launch_waits_for_its_input) {
         {{"pdl mma first", BF, BF, BF, 8, 4096, 4096, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, BF, 0, "mma"},
          {"pdl mma second", BF, BF, BF, 8, 1000, 4096, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, BF, 0, "mma"}},
         {{"pdl fma first", F32, F32, F32, 2, 520, 300, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, F32, 0, "fma"},
-         {"pdl fma second", F32, F32, F32, 2, 97, 520, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, F32, 0, "fma"}},
+         {"pdl fma second", F32, F32, F32, 2, 97, 520, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, F32, BES, "fma"}},
     };
     for (int m = 0; m < 2; m++) {
         setenv("BARACUDA_GEMV_PDL", modes[m], 1);
