@@ -169,6 +169,32 @@ def time_us(fn):
     return statistics.median(per_launch)
 
 
+def interleaved(*fns, rounds=9, reps=REPS):
+    """Per-launch time of each fn over `rounds` rounds; in a round every fn runs `reps` launches
+    between two events, in an order reversed every other round (A B C, C B A, ...), so clock,
+    power and cache drift during the run falls on all of them alike. Returns the median time per
+    fn and, for each later fn, the median over rounds of its time over fns[0]'s in the same round
+    (ratio_vs_torch = that of PyTorch's over ours when fns = (ours, torch))."""
+    for fn in fns:
+        for _ in range(WARMUP):
+            fn()
+    torch.cuda.synchronize()
+    times = [[] for _ in fns]
+    for r in range(rounds):
+        for i in (range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))):
+            start = torch.cuda.Event(enable_timing=True)
+            stop = torch.cuda.Event(enable_timing=True)
+            start.record()
+            for _ in range(reps):
+                fns[i]()
+            stop.record()
+            stop.synchronize()
+            times[i].append(start.elapsed_time(stop) * 1e3 / reps)
+    med = [statistics.median(t) for t in times]
+    ratios = [statistics.median(t[k] / times[0][k] for k in range(rounds)) for t in times[1:]]
+    return med, ratios
+
+
 def rel_l2(out, ref_fn, inputs, chunk=1 << 24):
     """‖out − ref‖ / ‖ref‖ with ref = ref_fn(*inputs in float64), computed chunk by chunk to bound
     memory. NaN anywhere in out (the poison left by a kernel that skipped elements) gives NaN."""

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_elementwise import (TensorDesc, Lib, time_us, WARMUP, REPS, REPEATS, copy_bandwidth,  # noqa: E402
-                               rel_l2_of, results_doc, write_results, attempt)
+                               rel_l2_of, results_doc, write_results, attempt, interleaved)
 
 BRC_DTYPE = {"f32": 0, "f16": 2, "bf16": 3, "fp8e4m3": 4}
 TORCH_DTYPE = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16, "fp8e4m3": torch.float8_e4m3fn}
@@ -139,31 +139,6 @@ def paired(*fns, rounds=3):
     return [sorted(t)[len(t) // 2] for t in times]
 
 
-def interleaved(*fns, rounds=9, reps=10):
-    """Large shapes: per-launch time of each fn over `rounds` rounds; in a round every fn runs
-    `reps` launches between two events, in an order reversed every other round (A B C, C B A, ...),
-    so the clock and power drift of a long power-limited run falls on all of them alike. Returns
-    the median time per fn and, for each later fn, the median over rounds of its time over
-    fns[0]'s in the same round."""
-    for fn in fns:
-        fn()
-        fn()
-    torch.cuda.synchronize()
-    times = [[] for _ in fns]
-    for r in range(rounds):
-        for i in (range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))):
-            start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            for _ in range(reps):
-                fns[i]()
-            stop.record()
-            stop.synchronize()
-            times[i].append(start.elapsed_time(stop) * 1e3 / reps)
-    med = [sorted(t)[len(t) // 2] for t in times]
-    ratios = [sorted(t[k] / times[0][k] for k in range(rounds))[rounds // 2] for t in times[1:]]
-    return med, ratios
-
-
 def kernel_names(fn):
     """The CUDA kernels one call of fn launches (torch.profiler: ours and PyTorch's alike)."""
     fn()
@@ -178,7 +153,7 @@ def kernel_names(fn):
 def large_row(op, shape, dtype, ours_fn, torch_fn, torch_name, sku, err, extra=None):
     """One large-shape row: interleaved timings, the per-round ratio, and both sides' kernels."""
     fns = [ours_fn, torch_fn] + ([extra] if extra else [])
-    (ours, theirs, *more), (ratio_t, *_) = interleaved(*fns)
+    (ours, theirs, *more), (ratio_t, *_) = interleaved(*fns, reps=10)
     M, N, K = shape
     flops = 2.0 * M * N * K
     kern, tkern = kernel_names(ours_fn), kernel_names(torch_fn)
@@ -231,6 +206,21 @@ def graph_us(fn, launches):
         times.append(start.elapsed_time(stop) * 1e3 / launches)
     del g
     return sorted(times)[len(times) // 2]
+
+
+def kernel_us(fn, launches):
+    """Device time of the kernels one call of fn launches, as the profiler records them (CUPTI
+    start/end stamps, the figure nsys reports), summed over `launches` calls and divided by them:
+    the stream's idle gaps between kernels are left out, which graph_us keeps."""
+    fn()
+    torch.cuda.synchronize()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        for _ in range(launches):
+            fn()
+        torch.cuda.synchronize()
+    total = sum(e.time_range.elapsed_us() for e in prof.events()
+                if e.device_type == torch.autograd.DeviceType.CUDA and not e.name.startswith("Memset"))
+    return total / launches
 
 
 def check(name, out, ref, dtype):
@@ -325,6 +315,8 @@ def bench_decode(brc, ctx, rows, copy_gbps, cases, dtypes):
             theirs_g = graph_us(rotating(lambda x, wt, _d: F.linear(x, wt.t()), sets), launches)
             # What reading the same weights costs at this size: torch.sum over W (a read-only stream).
             floor_g = graph_us(rotating(lambda x, wt, _d: torch.sum(wt), sets), launches)
+            ours_k = kernel_us(rotating(g.run, sets), launches)
+            theirs_k = kernel_us(rotating(lambda x, wt, _d: F.linear(x, wt.t()), sets), launches)
             moved = wbytes + (M * K + M * N) * 2
             gbps, gbps_g = moved / ours / 1e3, moved / ours_g / 1e3
             rows.append({"op": "linear (decode)", "shape": [M, N, K], "dtype": dtype, "direction": "fwd",
@@ -333,11 +325,15 @@ def bench_decode(brc, ctx, rows, copy_gbps, cases, dtypes):
                          "graph_ours_us": ours_g, "graph_torch_us": theirs_g, "graph_gbps": gbps_g,
                          "graph_pct_copy": 100 * gbps_g / copy_gbps, "graph_ratio_vs_torch": theirs_g / ours_g,
                          "graph_read_w_us": floor_g, "graph_read_w_pct_copy": 100 * wbytes / floor_g / 1e3 / copy_gbps,
+                         "kernel_us": ours_k, "kernel_pct_copy": 100 * moved / ours_k / 1e3 / copy_gbps,
+                         "torch_kernel_us": theirs_k, "kernel_ratio_vs_torch": theirs_k / ours_k,
                          "rel_l2": err, "sku": g.sku, "torch_fn": "F.linear(x, W)"})
             print(f"decode {dtype} M={M} K={K} N={N}: ours {ours:.2f} us ({gbps:.0f} GB/s, "
                   f"{100 * gbps / copy_gbps:.0f}% copy) lib {lib_us:.2f} torch {theirs:.2f} "
                   f"({theirs / ours:.3f}x); in a graph ours {ours_g:.2f} us ({100 * gbps_g / copy_gbps:.0f}% copy) "
-                  f"torch {theirs_g:.2f} ({theirs_g / ours_g:.3f}x), torch.sum(W) {floor_g:.2f} "
+                  f"torch {theirs_g:.2f} ({theirs_g / ours_g:.3f}x); kernel time ours {ours_k:.2f} us "
+                  f"({100 * moved / ours_k / 1e3 / copy_gbps:.0f}% copy) torch {theirs_k:.2f} ({theirs_k / ours_k:.3f}x); "
+                  f"torch.sum(W) {floor_g:.2f} "
                   f"({100 * wbytes / floor_g / 1e3 / copy_gbps:.0f}% copy) {g.sku}", file=sys.stderr, flush=True)
             g.destroy()
             lib.destroy()
@@ -376,7 +372,8 @@ def main():
     note = (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of {REPEATS} repeats; "
             "tflops = 2MNK / time; decode gbps = weight + x + y bytes / time, weights rotated beyond L2; "
             "graph_*: the same decode launches replayed from one CUDA graph, graph_read_w_us = torch.sum(W) "
-            "the same way (what reading W alone costs at that size); lib_us = our cuBLASLt plan; ours = the "
+            "the same way (what reading W alone costs at that size); kernel_us / torch_kernel_us: the "
+            "profiler's device time of the kernels a call launches (CUPTI stamps; gaps between kernels left out); lib_us = our cuBLASLt plan; ours = the "
             "default plan (cuBLASLt's first choice), tuned_us = ours with prefs.autotune = 1; large shapes: "
             "9 rounds of 10 launches each, the order reversed every other round, ours_us / torch_us the medians, "
             "ratio_vs_torch the median of the per-round ratios; kernels / torch_kernels: what torch.profiler "

@@ -827,7 +827,8 @@ static brc_status gemv_build(brc_context *ctx, gemm_impl *im, const char *desc, 
      * slower and N = 14336 (two-warp blocks, free block slots an SM) 42 -> 50 us. Override
      * BARACUDA_GEMV_PDL = 1 (wait before any load) or 2 (the first chunks of W before the wait:
      * only when W is not written by the kernels before it in the stream). */
-    int pdl = ctx->sm_major >= 9 ? knob("BARACUDA_GEMV_PDL", 0, mma ? 2 : 1, 0) : 0;
+    int pdl = ctx->sm_major >= 9 ? knob("BARACUDA_GEMV_PDL", 0, 2, 0) : 0;
+    if (!mma && pdl == 2) pdl = 1; /* the FMA kernel always waits before its loads */
     const int nt = p->n > 8 ? 2 : 1;
     if (!mma) {
         /* Rows per warp: the most that still fills every SM once (an offline context assumes 132). */
