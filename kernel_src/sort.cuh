@@ -359,12 +359,12 @@ template <int NT> __device__ __forceinline__ u32 block_excl_scan(u32 v, u32* sh,
     return r;
 }
 
-// The lanes whose d (0..511) equals this lane's: match.any (MATCH = 1) or one ballot a bit.
-template <class K> __device__ __forceinline__ u32 warp_match9(u32 d) {
+// The lanes whose digit d (0..255) equals this lane's: match.any (MATCH = 1) or one ballot a bit.
+template <class K> __device__ __forceinline__ u32 warp_match_digit(u32 d) {
     if (K::MATCH) return __match_any_sync(0xffffffffu, d);
     u32 m = 0xffffffffu;
 #pragma unroll
-    for (int b = 0; b < 9; b++) {
+    for (int b = 0; b < 8; b++) {
         u32 v = __ballot_sync(0xffffffffu, (d >> b) & 1u);
         m &= ((d >> b) & 1u) ? v : ~v;
     }
@@ -550,6 +550,39 @@ template <class K> __device__ void onesweep_pass(const sort_args& a) {
     __syncthreads();
     const i64 g = s_tile, r = g / a.tpr;
     const int t = (int)(g - r * a.tpr);
+    const i64 xs = a.str[0][7];
+    const int len = (int)a.len, lo = t * TILE, hi = lo + TILE < len ? lo + TILE : len, shift = 8 * pass;
+    const int j0 = lo + w * K::ITEMS * 32 + lane;
+    KT key[K::ITEMS];
+    u32 ix[K::ITEMS], rank[K::ITEMS];
+    // The tile's keys (and, unless TWO, positions) as the row's k-th run pass reads them: from x
+    // (k = 0, positions made) or from buffer (k - 1) & 1. Padding: all ones (digit 255, after
+    // every real key of the tile).
+    auto load = [&](bool fst, int kk) {
+        const KT* kin = wsp<KT>(a, a.kb[(kk - 1) & 1]) + r * a.len;
+        const u32* iin = wsp<u32>(a, a.ib[(kk - 1) & 1]) + r * a.len;
+        const KT* x = (const KT*)a.x + (fst && !a.flat ? sort_row_off(a, 0, r) : 0);
+#pragma unroll
+        for (int i = 0; i < K::ITEMS; i++) {
+            int j = j0 + i * 32;
+            key[i] = skey<K>::ONES;
+            ix[i] = 0;
+            if (j < hi) {
+                if (fst) {
+                    key[i] = skey<K>::to(a.flat ? x[sort_x_off(a, 0, j)] : x[(i64)j * xs]);
+                    ix[i] = (u32)j;
+                } else {
+                    key[i] = kin[j];
+                    if (!K::TWO) ix[i] = iin[j];
+                }
+            }
+        }
+    };
+    // PREF: the loads start before the trivial-pass flags arrive, as if no earlier pass of the row
+    // was skipped (k = pass: always so for unique and randperm, and for rows of distinct high
+    // bytes); a row that did skip one loads again below.
+    const bool spec = K::PREF && !(K::RP && pass == 0);
+    if (spec) load(pass == 0, pass);
     // The passes this row runs: the non-trivial ones (the last one when every pass is trivial).
     const u32* triv = wsp<u32>(a, a.triv) + r * NP;
     bool all = true, act = false;
@@ -566,16 +599,8 @@ template <class K> __device__ void onesweep_pass(const sort_args& a) {
     }
     if (!act) return;
     const bool first = k == 0, last = a.toout && k == nact - 1;
-    const KT* kin = first ? nullptr : wsp<KT>(a, a.kb[(k - 1) & 1]) + r * a.len;
-    const u32* iin = first ? nullptr : wsp<u32>(a, a.ib[(k - 1) & 1]) + r * a.len;
-    const KT* x = (const KT*)a.x + (first && !a.flat ? sort_row_off(a, 0, r) : 0);
-    const i64 xs = a.str[0][7];
-    const int len = (int)a.len, lo = t * TILE, hi = lo + TILE < len ? lo + TILE : len, shift = 8 * pass;
     const u32 ltmask = (1u << lane) - 1u;
     const u32 base = wsp<u32>(a, a.obase)[(r * NP + pass) * 256 + tid];
-    KT key[K::ITEMS];
-    u32 ix[K::ITEMS], rank[K::ITEMS];
-    const int j0 = lo + w * K::ITEMS * 32 + lane;
     if constexpr (K::RP) {
         if (first) {
             // Lane L makes the Philox block of keys base + 4L .. + 3 for items 4g .. 4g + 3; the key
@@ -602,58 +627,50 @@ template <class K> __device__ void onesweep_pass(const sort_args& a) {
             }
         }
     }
-#pragma unroll
-    for (int i = 0; i < K::ITEMS; i++) {
-        if (K::RP && first) break;
-        int j = j0 + i * 32;
-        key[i] = skey<K>::ONES;  // padding: digit 255, after every real key of the tile
-        ix[i] = 0;
-        if (j < hi) {
-            if (first) {
-                key[i] = skey<K>::to(a.flat ? x[sort_x_off(a, 0, j)] : x[(i64)j * xs]);
-                ix[i] = (u32)j;
-            } else {
-                key[i] = kin[j];
-                ix[i] = iin[j];
-            }
-        }
-    }
+    if (!(K::RP && first) && (!spec || k != pass)) load(first, k);
     for (int d = lane; d < 256; d += 32) whist[w][d] = 0;
     __syncwarp();
+    u64* const row0 = wsp<u64>(a, a.stat[pass & 1]) + r * a.tpr * 256 + tid;  // tile q: row0[q * 256]
+    u32 pre = 0;  // the digit's count over the row's earlier tiles
+    u32 tc, ex;   // the tile's count of digit tid, and of the digits before it
+    if constexpr (K::EARLY) {
+        // Early counts: the warps' digit counts by shared atomics first, so the tile's counts are
+        // published (and, EARLY = 2, the look-back done) before the ranking.
 #pragma unroll
-    for (int i = 0; i < K::ITEMS; i++) {
-        u32 d = (u32)(key[i] >> shift) & 255u;
-        u32 peers = warp_match9<K>(d);
-        u32 pre = whist[w][d];
-        __syncwarp();
-        if (lane == 31 - __clz(peers)) whist[w][d] = pre + (u32)__popc(peers);
-        __syncwarp();
-        rank[i] = pre + (u32)__popc(peers & ltmask);
+        for (int i = 0; i < K::ITEMS; i++) atomicAdd(&whist[w][(u32)(key[i] >> shift) & 255u], 1u);
+        __syncthreads();
+    } else {
+        // Ranks within the warp (stable): the lanes of equal digit, per-warp digit counters.
+#pragma unroll
+        for (int i = 0; i < K::ITEMS; i++) {
+            u32 d = (u32)(key[i] >> shift) & 255u;
+            u32 peers = warp_match_digit<K>(d);
+            u32 p = whist[w][d];
+            __syncwarp();
+            if (lane == 31 - __clz(peers)) whist[w][d] = p + (u32)__popc(peers);
+            __syncwarp();
+            rank[i] = p + (u32)__popc(peers & ltmask);
+        }
+        __syncthreads();
     }
-    __syncthreads();
-    u32 tc = 0;
+    // Each warp's counters become its start among the tile's keys of the digit.
+    tc = 0;
 #pragma unroll
     for (int v = 0; v < NW; v++) {
         u32 c = whist[v][tid];
         whist[v][tid] = tc;
         tc += c;
     }
-    u64* const row0 = wsp<u64>(a, a.stat[pass & 1]) + r * a.tpr * 256 + tid;  // tile q: row0[q * 256]
     os_store(row0 + (i64)t * 256, (t == 0 ? BRC_OS_INCL : BRC_OS_AGG) | (u64)tc);
-    u32 tot, ex = block_excl_scan<K::NT>(tc, sh, tot);
-    texcl[tid] = ex;
-    __syncthreads();
-#pragma unroll
-    for (int i = 0; i < K::ITEMS; i++) {
-        u32 d = (u32)(key[i] >> shift) & 255u;
-        u32 p = texcl[d] + whist[w][d] + rank[i];
-        skeys[p] = key[i];
-        sidx[p] = ix[i];
+    {
+        u32 tot;
+        ex = block_excl_scan<K::NT>(tc, sh, tot);
     }
+    texcl[tid] = ex;
     // Look back from tile t - 1, LOOK words at a time: add the counts in order up to the
     // first INCL; an unpublished word (0) is read again (tile 0 always publishes INCL).
-    u32 pre = 0;
-    if (t > 0) {
+    auto look_back = [&]() {
+        if (t == 0) return;
         int q = t - 1;
         for (;;) {
             u64 v[K::LOOK];
@@ -674,7 +691,44 @@ template <class K> __device__ void onesweep_pass(const sort_args& a) {
             q -= u;
         }
         os_store(row0 + (i64)t * 256, BRC_OS_INCL | (u64)(pre + tc));
+    };
+    if (K::EARLY == 2) look_back();
+    __syncthreads();
+    // Scatter the tile into shared memory in digit order (rank[i]: the key's slot there).
+    if constexpr (K::EARLY) {
+#pragma unroll
+        for (int i = 0; i < K::ITEMS; i++) {
+            u32 d = (u32)(key[i] >> shift) & 255u;
+            u32 peers = warp_match_digit<K>(d);
+            u32 p = whist[w][d];
+            __syncwarp();
+            if (lane == 31 - __clz(peers)) whist[w][d] = p + (u32)__popc(peers);
+            __syncwarp();
+            rank[i] = texcl[d] + p + (u32)__popc(peers & ltmask);
+            skeys[rank[i]] = key[i];
+            if (!K::TWO) sidx[rank[i]] = ix[i];
+        }
+    } else {
+#pragma unroll
+        for (int i = 0; i < K::ITEMS; i++) {
+            u32 d = (u32)(key[i] >> shift) & 255u;
+            rank[i] = texcl[d] + whist[w][d] + rank[i];
+            skeys[rank[i]] = key[i];
+            if (!K::TWO) sidx[rank[i]] = ix[i];
+        }
     }
+    if constexpr (K::TWO) {
+        // TWO: the positions are read only now (fewer registers live through the ranking).
+        const u32* iin = wsp<u32>(a, a.ib[(k - 1) & 1]) + r * a.len;
+#pragma unroll
+        for (int i = 0; i < K::ITEMS; i++) {
+            int j = j0 + i * 32;
+            u32 v = 0;
+            if (j < hi) v = first ? (u32)j : iin[j];
+            sidx[rank[i]] = v;
+        }
+    }
+    if (K::EARLY != 2) look_back();
     gofs[tid] = (int)(base + pre) - (int)ex;
     __syncthreads();
     const int n = hi - lo;

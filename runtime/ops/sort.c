@@ -32,7 +32,10 @@ enum {
     HIST_SUB = 0,          /* the histogram's counter copies: per pair of warps (0) or per lane & 7 (1) */
     PASS_MINB = 3,         /* onesweep pass: CTAs an SM its registers are capped for */
     PASS_LOOK = 1,         /* onesweep pass: look-back words read at once (4 measured slower) */
-    PASS_MATCH = 0,        /* onesweep pass: 9 ballots (0) or match.any (1: measured slower) */
+    PASS_MATCH = 0,        /* onesweep pass: 8 ballots (0) or match.any (1: measured slower) */
+    PASS_EARLY = 0,        /* onesweep pass: counts (and look-back) before the ranking: 0, 1, 2 */
+    PASS_TWO = 0,          /* onesweep pass: positions read after the keys are ranked */
+    PASS_PREF = 0,         /* onesweep pass: key loads before the trivial-pass flags */
     SCAN_NT = 256,
     UNIQ_NT = 256,
     UNIQ_ITEMS = 16,
@@ -56,7 +59,7 @@ typedef struct sort_args {
 _Static_assert(sizeof(sort_args) == (7 + 20 + 13 + 5 + 7 + 24) * 8, "sort_args must match brc::sort_args");
 
 typedef struct sort_impl {
-    int kind, desc, path, npass, items, match, minb, look, p, e, nt_small, wminb, hsub;
+    int kind, desc, path, npass, items, match, minb, look, p, e, nt_small, wminb, hsub, early, two, pref;
     brc_dtype dt;
     size_t ksize;
     bool want_v, want_i;
@@ -110,7 +113,7 @@ static int hist_sub(void) {
     return e && (*e == '0' || *e == '1') ? *e - '0' : HIST_SUB;
 }
 
-/* Radix digit grouping: match.any (1) or 9 ballots (0): PASS_MATCH, or BARACUDA_SORT_MATCH (knob). */
+/* Radix digit grouping: match.any (1) or 8 ballots (0): PASS_MATCH, or BARACUDA_SORT_MATCH (knob). */
 static int radix_match(void) {
     const char *e = getenv("BARACUDA_SORT_MATCH");
     return e && (*e == '0' || *e == '1') ? *e - '0' : PASS_MATCH;
@@ -129,6 +132,13 @@ static int radix_look(void) {
     const char *e = getenv("BARACUDA_SORT_LOOK");
     int v = e ? atoi(e) : 0;
     return v >= 1 && v <= 8 ? v : PASS_LOOK;
+}
+
+/* A knob of the onesweep pass read at plan time: the value of environment variable name when it
+ * is a digit of 0..most, else dflt. */
+static int pass_knob(const char *name, int most, int dflt) {
+    const char *e = getenv(name);
+    return e && e[0] >= '0' && e[0] <= '0' + most && !e[1] ? e[0] - '0' : dflt;
 }
 
 /* The warp path (PH_WARP) for rows padded to WARP_MIN_P .. WARP_MAX_P keys of up to 4 bytes; 0 in
@@ -168,6 +178,7 @@ static brc_status get_kernel(brc_context *ctx, const sort_impl *im, int ph, cons
     int minb = ph == PH_PASS ? im->minb : ph == PH_WARP ? im->wminb : 1, look = ph == PH_PASS ? im->look : 1;
     int rp = im->kind == BRC_SORT_RANDPERM && (ph == PH_HIST || ph == PH_PASS || ph == PH_TIES);
     int hsub = ph == PH_HIST ? im->hsub : 0;
+    int early = ph == PH_PASS ? im->early : 0, two = ph == PH_PASS ? im->two : 0, pref = ph == PH_PASS ? im->pref : 0;
     int p = ph == PH_SMALL || ph == PH_WARP ? im->p : 1, e = ph == PH_SMALL ? im->e : 1;
     /* The scan does not look at keys: one kernel serves every dtype. */
     size_t ks = ph == PH_SCAN || ph == PH_OSCAN ? 4 : im->ksize;
@@ -177,11 +188,11 @@ static brc_status get_kernel(brc_context *ctx, const sort_impl *im, int ph, cons
     brc__str_addf(&snip,
                   "struct brc_sort {\n  typedef %s KT;\n"
                   "  enum { KIND = %d, DESC = %d, PH = %d, P = %d, E = %d, NT = %d, ITEMS = %d, MATCH = %d,\n"
-                  "         RP = %d, LOOK = %d, HSUB = %d };\n"
+                  "         RP = %d, LOOK = %d, HSUB = %d, EARLY = %d, TWO = %d, PREF = %d };\n"
                   "  static constexpr unsigned long long INF = 0x%llxull;\n};\n"
                   "__global__ void __launch_bounds__(%d, %d)\n"
                   "brc_sort_kernel(brc::sort_args a) { brc::sort_main<brc_sort>(a); }\n",
-                  key_type(ks), kk, descn, ph, p, e, nt, items, match, rp, look, hsub, (unsigned long long)inf, nt,
+                  key_type(ks), kk, descn, ph, p, e, nt, items, match, rp, look, hsub, early, two, pref, (unsigned long long)inf, nt,
                   minb);
     static const char *const ph_names[] = {"",       "+hist",    "+scan",  "+pass", "+ucount",
                                            "+uemit", "+ucounts", "+oscan", "+ties", ""};
@@ -192,8 +203,9 @@ static brc_status get_kernel(brc_context *ctx, const sort_impl *im, int ph, cons
     } else {
         /* random.cuh: Philox (randperm's keys). */
         static const char *const sources[] = {"prelude.cuh", "random.cuh", "sort.cuh", NULL};
-        brc__kernel_req req = {.template_name = "sort", .sources = sources, .nspec = 13,
-                               .spec = {ph, (int64_t)ks, kk, descn, p, e, nt, items, match, minb, rp, look, hsub},
+        brc__kernel_req req = {.template_name = "sort", .sources = sources, .nspec = 14,
+                               .spec = {ph, (int64_t)ks, kk, descn, p, e, nt, items, match, minb, rp, look, hsub,
+                                        early | two << 2 | pref << 3},
                                .snippet = snip.p, .name_expr = "brc_sort_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -362,6 +374,9 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
     im->look = radix_look();
     im->wminb = warp_minb();
     im->hsub = hist_sub();
+    im->early = pass_knob("BARACUDA_SORT_EARLY", 2, PASS_EARLY);
+    im->two = pass_knob("BARACUDA_SORT_TWO", 1, PASS_TWO);
+    im->pref = pass_knob("BARACUDA_SORT_PREF", 1, PASS_PREF);
     im->npass = (int)ksize;
     if (rp) {
         /* B = 8 * npass >= ceil(log2 n) bits a key (at least 8). */
@@ -451,6 +466,9 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
             if (im->minb != PASS_MINB) brc__str_addf(&sku, ",minb=%d", im->minb);
             if (im->hsub != HIST_SUB) brc__str_addf(&sku, ",hsub=%d", im->hsub);
             if (im->look != PASS_LOOK) brc__str_addf(&sku, ",look=%d", im->look);
+            if (im->early != PASS_EARLY) brc__str_addf(&sku, ",early=%d", im->early);
+            if (im->two != PASS_TWO) brc__str_addf(&sku, ",two=%d", im->two);
+            if (im->pref != PASS_PREF) brc__str_addf(&sku, ",pref=%d", im->pref);
             brc__str_addf(&sku, ">@%s", ctx->arch);
         } else {
             brc__str_addf(&desc, "sort(op=%s,dtype=%s)", kn, dn);
