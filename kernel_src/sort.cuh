@@ -52,7 +52,7 @@ struct sort_args {
     i64 kin, kout, iin, iout;  // workspace byte offsets of the pass's key / position buffers
     i64 cnt;      // workspace byte offset of the digit counts (or of unique's chunk counts)
     i64 tot;      // workspace byte offset of the digit totals (radix), or -1
-    i64 scan_n;   // PH 2: entries a row to scan
+    i64 scan_n;   // PH 2: entries a row to scan; PH 7: the (row, pass) CTAs (the others zero status words)
     i64 ends;     // unique: workspace byte offset of the group ends (u32, n)
     i64 consec;   // unique: 1 reads keys from x in order (unique_consecutive)
     i64 flat;     // unique: one row of len = every element of x; x's element j is unravelled
@@ -397,8 +397,8 @@ __device__ __forceinline__ u64 os_load(const u64* p) { return *(const volatile u
 __device__ __forceinline__ void os_store(u64* p, u64 v) { *(volatile u64*)p = v; }
 
 // One read of every key: the digit counts of every pass, per chunk of clen keys:
-// cnt[((row * NP + pass) * nch + chunk) * 256 + digit]. The CTAs also zero the passes' tile
-// counters and the status words of the first pass (the pass kernels zero the next one's).
+// cnt[((row * NP + pass) * nch + chunk) * 256 + digit]. Its first CTA also zeroes the passes' tile
+// counters (the scan zeroes the first pass's status words, each pass kernel the next one's).
 // HSUB = 0: four copies of the counters, one per pair of warps. HSUB = 1: a copy per lane & 7 (4
 // for 8-byte keys), rows of 257 words (the copies of one counter in distinct banks), so the
 // lanes of a warp that share a digit (skewed high bytes) are at most 4 (8) to a counter.
@@ -409,11 +409,6 @@ template <class K> __device__ void onesweep_hist(const sort_args& a) {
     __shared__ u32 h[NCOPY][NPMAX][RL];
     for (int e = threadIdx.x; e < NCOPY * NPMAX * RL; e += K::NT) (&h[0][0][0])[e] = 0;
     if (blockIdx.x == 0 && threadIdx.x < NP) wsp<u32>(a, a.ctr)[threadIdx.x] = 0;
-    {
-        u64* st = wsp<u64>(a, a.stat[0]);
-        i64 n = a.rows * a.tpr * 256;
-        for (i64 e = (i64)blockIdx.x * K::NT + threadIdx.x; e < n; e += (i64)gridDim.x * K::NT) st[e] = 0;
-    }
     __syncthreads();
     i64 r = blockIdx.x / a.nch, c = blockIdx.x % a.nch;
     int lo = (int)(c * a.clen), hi = (int)(lo + a.clen < a.len ? lo + a.clen : a.len);
@@ -434,20 +429,43 @@ template <class K> __device__ void onesweep_hist(const sort_args& a) {
                     for (int p = 0; p < NP; p++) atomicAdd(&hc[p][(k >> (8 * p)) & 255u], 1u);
                 }
         }
-    } else {
+    } else if (a.flat) {
+        // unique of a multi-dim input: element j of x unravelled (divides), four keys a step.
         for (int b = lo; b < hi; b += K::NT * 4) {
             KT k[4];
 #pragma unroll
             for (int u = 0; u < 4; u++) {
                 int j = b + u * K::NT + threadIdx.x;
-                k[u] = 0;
-                if (j < hi) k[u] = skey<K>::to(a.flat ? x[sort_x_off(a, 0, j)] : x[(i64)j * xs]);
+                k[u] = j < hi ? x[sort_x_off(a, 0, j)] : (KT)0;
             }
 #pragma unroll
             for (int u = 0; u < 4; u++)
                 if (b + u * K::NT + (int)threadIdx.x < hi) {
+                    KT kk = skey<K>::to(k[u]);
 #pragma unroll
-                    for (int p = 0; p < NPMAX; p++) atomicAdd(&hc[p][(u32)(k[u] >> (8 * p)) & 255u], 1u);
+                    for (int p = 0; p < NPMAX; p++) atomicAdd(&hc[p][(u32)(kk >> (8 * p)) & 255u], 1u);
+                }
+        }
+    } else {
+        // U keys a thread a step, every load issued before the counting (128 bytes a thread in
+        // flight for 4- and 8-byte keys). With 4 a step the kernel took about 100 us for 2^24 f32
+        // or bf16 keys on an H100 (CUB's histogram 48 and 32 us; suspected: too few loads in flight).
+        constexpr int U = 16;
+        for (i64 b = lo; b < hi; b += K::NT * U) {
+            const KT* xb = x + b * xs;
+            const int rem = (int)(hi - b < K::NT * U ? hi - b : K::NT * U);  // keys left in the chunk
+            KT k[U];
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                int j = u * K::NT + (int)threadIdx.x;
+                k[u] = j < rem ? xb[(i64)j * xs] : (KT)0;
+            }
+#pragma unroll
+            for (int u = 0; u < U; u++)
+                if (u * K::NT + (int)threadIdx.x < rem) {
+                    KT kk = skey<K>::to(k[u]);  // after every load is issued (see the pass's load)
+#pragma unroll
+                    for (int p = 0; p < NPMAX; p++) atomicAdd(&hc[p][(u32)(kk >> (8 * p)) & 255u], 1u);
                 }
         }
     }
@@ -462,27 +480,39 @@ template <class K> __device__ void onesweep_hist(const sort_args& a) {
     }
 }
 
-// A CTA (NT = 1024) per (row, pass): the digit totals over the row's chunks, their exclusive
-// scan (obase[(row * NP + pass) * 256 + digit]: where the digit's keys start in the row) and
-// whether one digit holds every key of the row (triv[row * NP + pass]: the pass would not move
-// anything and is skipped).
+// A CTA (NT = 1024) per (row, pass), the first scan_n CTAs: the digit totals over the row's
+// chunks, their exclusive scan (obase[(row * NP + pass) * 256 + digit]: where the digit's keys
+// start in the row) and whether one digit holds every key of the row (triv[row * NP + pass]: the
+// pass would not move anything and is skipped). The other CTAs zero the first pass's status words.
 template <class K> __device__ void onesweep_scan(const sort_args& a) {
-    constexpr int G = K::NT / 256;
+    constexpr int G = K::NT / 256, UN = 16;
     __shared__ u32 part[G][256];
     __shared__ u32 sh[33];
+    if (blockIdx.x >= a.scan_n) {
+        // The CTAs past the (row, pass) ones zero the first pass's status words here, just before
+        // that pass runs (not in the histogram, whose key reads would push them out of L2).
+        u64* st = wsp<u64>(a, a.stat[0]);
+        const i64 n = a.rows * a.tpr * 256, nz = gridDim.x - a.scan_n;
+        for (i64 e = (blockIdx.x - a.scan_n) * K::NT + threadIdx.x; e < n; e += nz * K::NT) st[e] = 0;
+        return;
+    }
     int g = threadIdx.x >> 8, d = threadIdx.x & 255;
     i64 rp = blockIdx.x;
     const u32* cnt = wsp<u32>(a, a.cnt) + rp * a.nch * 256 + d;
-    u32 s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    // UN chunks' loads in flight a thread (the chain of dependent loads was the kernel's time).
+    u32 s[UN];
+#pragma unroll
+    for (int u = 0; u < UN; u++) s[u] = 0;
     i64 c = g;
-    for (; c + 3 * G < a.nch; c += 4 * G) {
-        s0 += cnt[c * 256];
-        s1 += cnt[(c + G) * 256];
-        s2 += cnt[(c + 2 * G) * 256];
-        s3 += cnt[(c + 3 * G) * 256];
+    for (; c + (UN - 1) * G < a.nch; c += UN * G) {
+#pragma unroll
+        for (int u = 0; u < UN; u++) s[u] += cnt[(c + u * G) * 256];
     }
-    for (; c < a.nch; c += G) s0 += cnt[c * 256];
-    part[g][d] = s0 + s1 + s2 + s3;
+    for (; c < a.nch; c += G) s[0] += cnt[c * 256];
+    u32 sum = 0;
+#pragma unroll
+    for (int u = 0; u < UN; u++) sum += s[u];
+    part[g][d] = sum;
     __syncthreads();
     u32 v = 0;
     if (threadIdx.x < 256)
@@ -557,21 +587,40 @@ template <class K> __device__ void onesweep_pass(const sort_args& a) {
     u32 ix[K::ITEMS], rank[K::ITEMS];
     // The tile's keys (and, unless TWO, positions) as the row's k-th run pass reads them: from x
     // (k = 0, positions made) or from buffer (k - 1) & 1. Padding: all ones (digit 255, after
-    // every real key of the tile).
+    // every real key of the tile). Keys from x are transformed only after every load is issued (a
+    // transform next to its load waits for it, one load at a time: measured, the first pass took
+    // 40% longer than the others).
     auto load = [&](bool fst, int kk) {
-        const KT* kin = wsp<KT>(a, a.kb[(kk - 1) & 1]) + r * a.len;
-        const u32* iin = wsp<u32>(a, a.ib[(kk - 1) & 1]) + r * a.len;
-        const KT* x = (const KT*)a.x + (fst && !a.flat ? sort_row_off(a, 0, r) : 0);
+        if (fst) {
+            const KT* x = (const KT*)a.x + (a.flat ? 0 : sort_row_off(a, 0, r));
+            if (a.flat) {
 #pragma unroll
-        for (int i = 0; i < K::ITEMS; i++) {
-            int j = j0 + i * 32;
-            key[i] = skey<K>::ONES;
-            ix[i] = 0;
-            if (j < hi) {
-                if (fst) {
-                    key[i] = skey<K>::to(a.flat ? x[sort_x_off(a, 0, j)] : x[(i64)j * xs]);
-                    ix[i] = (u32)j;
-                } else {
+                for (int i = 0; i < K::ITEMS; i++) {
+                    int j = j0 + i * 32;
+                    key[i] = j < hi ? x[sort_x_off(a, 0, j)] : (KT)0;
+                }
+            } else {
+#pragma unroll
+                for (int i = 0; i < K::ITEMS; i++) {
+                    int j = j0 + i * 32;
+                    key[i] = j < hi ? x[(i64)j * xs] : (KT)0;
+                }
+            }
+#pragma unroll
+            for (int i = 0; i < K::ITEMS; i++) {
+                int j = j0 + i * 32;
+                key[i] = j < hi ? skey<K>::to(key[i]) : skey<K>::ONES;
+                ix[i] = j < hi ? (u32)j : 0u;
+            }
+        } else {
+            const KT* kin = wsp<KT>(a, a.kb[(kk - 1) & 1]) + r * a.len;
+            const u32* iin = wsp<u32>(a, a.ib[(kk - 1) & 1]) + r * a.len;
+#pragma unroll
+            for (int i = 0; i < K::ITEMS; i++) {
+                int j = j0 + i * 32;
+                key[i] = skey<K>::ONES;
+                ix[i] = 0;
+                if (j < hi) {
                     key[i] = kin[j];
                     if (!K::TWO) ix[i] = iin[j];
                 }
