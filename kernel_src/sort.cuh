@@ -15,8 +15,12 @@
 //             PH 9: a warp a row of P <= 1024 keys (<= 4 bytes), bitonic in registers; NT / 32 rows
 //             a CTA.
 //   ITEMS     radix / unique: keys a thread per tile (the tile is NT * ITEMS keys)
-//   MATCH     radix: group a warp's equal digits with match.any (1) or with 9 ballots (0)
+//   MATCH     radix: group a warp's equal digits with match.any (1) or with 8 ballots (0)
 //   LOOK      radix: look-back words a step reads at once
+//   EARLY     radix pass: 0 rank, then publish the tile's counts; 1 count (shared atomics) and
+//             publish first, then rank; 2 as 1 with the look-back before the ranking too
+//   TWO       radix pass: positions read after the ranking (else with the keys)
+//   PREF      radix pass: key loads issued before the trivial-pass flags arrive
 //   RP        randperm: the keys (KT u32) are Philox words' high bits, made in the first read
 //             (PH 8: the tie shuffle and the output)
 // Radix (LSB, 8-bit digits, onesweep): one kernel reads every key once and counts the digits of
@@ -553,10 +557,11 @@ template <class K> __device__ void radix_scan(const sort_args& a) {
 // One LSB pass (digit a.pass) over every row. A CTA takes the next tile from the pass's counter
 // (so every tile it waits on belongs to a CTA already running), loads NT * ITEMS keys (warp w
 // owns a contiguous run of 32 * ITEMS, lane-strided: coalesced), ranks them stably per warp
-// (match.any or ballots, per-warp digit counters), publishes its digit counts (AGG), reorders
-// the tile by digit in shared memory, finds its digits' offsets among the row's earlier tiles by
-// looking back over their status words (thread d: digit d), publishes INCL, and writes the tile
-// out in tile order: each digit's keys are a coalesced run at obase[d] + earlier tiles' count.
+// (match.any or ballots, per-warp digit counters) and publishes its digit counts (AGG) (in the
+// order EARLY says), reorders the tile by digit in shared memory, finds its digits' offsets among
+// the row's earlier tiles by looking back over their status words (thread d: digit d; before the
+// ranking when EARLY = 2), publishes INCL, and writes the tile out in tile order: each digit's
+// keys are a coalesced run at obase[d] + earlier tiles' count.
 // Rows whose pass is trivial (triv) skip it; the passes a row does run ping-pong between the
 // workspace buffers from x to the outputs (or, unique, to buffer (NP - 1) & 1: noskip).
 template <class K> __device__ void onesweep_pass(const sort_args& a) {
