@@ -15,8 +15,12 @@
 //             PH 9: a warp a row of P <= 1024 keys (<= 4 bytes), bitonic in registers; NT / 32 rows
 //             a CTA.
 //   ITEMS     radix / unique: keys a thread per tile (the tile is NT * ITEMS keys)
-//   MATCH     radix: group a warp's equal digits with match.any (1) or with 9 ballots (0)
+//   MATCH     radix: group a warp's equal digits with match.any (1) or with 8 ballots (0)
 //   LOOK      radix: look-back words a step reads at once
+//   EARLY     radix pass: 0 rank, then publish the tile's counts; 1 count (shared atomics) and
+//             publish first, then rank; 2 as 1 with the look-back before the ranking too
+//   TWO       radix pass: positions read after the ranking (else with the keys)
+//   PREF      radix pass: key loads issued before the trivial-pass flags arrive
 //   RP        randperm: the keys (KT u32) are Philox words' high bits, made in the first read
 //             (PH 8: the tie shuffle and the output)
 // Radix (LSB, 8-bit digits, onesweep): one kernel reads every key once and counts the digits of
@@ -52,7 +56,7 @@ struct sort_args {
     i64 kin, kout, iin, iout;  // workspace byte offsets of the pass's key / position buffers
     i64 cnt;      // workspace byte offset of the digit counts (or of unique's chunk counts)
     i64 tot;      // workspace byte offset of the digit totals (radix), or -1
-    i64 scan_n;   // PH 2: entries a row to scan
+    i64 scan_n;   // PH 2: entries a row to scan; PH 7: the (row, pass) CTAs (the others zero status words)
     i64 ends;     // unique: workspace byte offset of the group ends (u32, n)
     i64 consec;   // unique: 1 reads keys from x in order (unique_consecutive)
     i64 flat;     // unique: one row of len = every element of x; x's element j is unravelled
@@ -359,12 +363,12 @@ template <int NT> __device__ __forceinline__ u32 block_excl_scan(u32 v, u32* sh,
     return r;
 }
 
-// The lanes whose d (0..511) equals this lane's: match.any (MATCH = 1) or one ballot a bit.
-template <class K> __device__ __forceinline__ u32 warp_match9(u32 d) {
+// The lanes whose digit d (0..255) equals this lane's: match.any (MATCH = 1) or one ballot a bit.
+template <class K> __device__ __forceinline__ u32 warp_match_digit(u32 d) {
     if (K::MATCH) return __match_any_sync(0xffffffffu, d);
     u32 m = 0xffffffffu;
 #pragma unroll
-    for (int b = 0; b < 9; b++) {
+    for (int b = 0; b < 8; b++) {
         u32 v = __ballot_sync(0xffffffffu, (d >> b) & 1u);
         m &= ((d >> b) & 1u) ? v : ~v;
     }
@@ -397,8 +401,8 @@ __device__ __forceinline__ u64 os_load(const u64* p) { return *(const volatile u
 __device__ __forceinline__ void os_store(u64* p, u64 v) { *(volatile u64*)p = v; }
 
 // One read of every key: the digit counts of every pass, per chunk of clen keys:
-// cnt[((row * NP + pass) * nch + chunk) * 256 + digit]. The CTAs also zero the passes' tile
-// counters and the status words of the first pass (the pass kernels zero the next one's).
+// cnt[((row * NP + pass) * nch + chunk) * 256 + digit]. Its first CTA also zeroes the passes' tile
+// counters (the scan zeroes the first pass's status words, each pass kernel the next one's).
 // HSUB = 0: four copies of the counters, one per pair of warps. HSUB = 1: a copy per lane & 7 (4
 // for 8-byte keys), rows of 257 words (the copies of one counter in distinct banks), so the
 // lanes of a warp that share a digit (skewed high bytes) are at most 4 (8) to a counter.
@@ -409,11 +413,6 @@ template <class K> __device__ void onesweep_hist(const sort_args& a) {
     __shared__ u32 h[NCOPY][NPMAX][RL];
     for (int e = threadIdx.x; e < NCOPY * NPMAX * RL; e += K::NT) (&h[0][0][0])[e] = 0;
     if (blockIdx.x == 0 && threadIdx.x < NP) wsp<u32>(a, a.ctr)[threadIdx.x] = 0;
-    {
-        u64* st = wsp<u64>(a, a.stat[0]);
-        i64 n = a.rows * a.tpr * 256;
-        for (i64 e = (i64)blockIdx.x * K::NT + threadIdx.x; e < n; e += (i64)gridDim.x * K::NT) st[e] = 0;
-    }
     __syncthreads();
     i64 r = blockIdx.x / a.nch, c = blockIdx.x % a.nch;
     int lo = (int)(c * a.clen), hi = (int)(lo + a.clen < a.len ? lo + a.clen : a.len);
@@ -434,20 +433,43 @@ template <class K> __device__ void onesweep_hist(const sort_args& a) {
                     for (int p = 0; p < NP; p++) atomicAdd(&hc[p][(k >> (8 * p)) & 255u], 1u);
                 }
         }
-    } else {
+    } else if (a.flat) {
+        // unique of a multi-dim input: element j of x unravelled (divides), four keys a step.
         for (int b = lo; b < hi; b += K::NT * 4) {
             KT k[4];
 #pragma unroll
             for (int u = 0; u < 4; u++) {
                 int j = b + u * K::NT + threadIdx.x;
-                k[u] = 0;
-                if (j < hi) k[u] = skey<K>::to(a.flat ? x[sort_x_off(a, 0, j)] : x[(i64)j * xs]);
+                k[u] = j < hi ? x[sort_x_off(a, 0, j)] : (KT)0;
             }
 #pragma unroll
             for (int u = 0; u < 4; u++)
                 if (b + u * K::NT + (int)threadIdx.x < hi) {
+                    KT kk = skey<K>::to(k[u]);
 #pragma unroll
-                    for (int p = 0; p < NPMAX; p++) atomicAdd(&hc[p][(u32)(k[u] >> (8 * p)) & 255u], 1u);
+                    for (int p = 0; p < NPMAX; p++) atomicAdd(&hc[p][(u32)(kk >> (8 * p)) & 255u], 1u);
+                }
+        }
+    } else {
+        // U keys a thread a step, every load issued before the counting (128 bytes a thread in
+        // flight for 4- and 8-byte keys). With 4 a step the kernel took about 100 us for 2^24 f32
+        // or bf16 keys on an H100 (CUB's histogram 48 and 32 us; suspected: too few loads in flight).
+        constexpr int U = 16;
+        for (i64 b = lo; b < hi; b += K::NT * U) {
+            const KT* xb = x + b * xs;
+            const int rem = (int)(hi - b < K::NT * U ? hi - b : K::NT * U);  // keys left in the chunk
+            KT k[U];
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                int j = u * K::NT + (int)threadIdx.x;
+                k[u] = j < rem ? xb[(i64)j * xs] : (KT)0;
+            }
+#pragma unroll
+            for (int u = 0; u < U; u++)
+                if (u * K::NT + (int)threadIdx.x < rem) {
+                    KT kk = skey<K>::to(k[u]);  // after every load is issued (see the pass's load)
+#pragma unroll
+                    for (int p = 0; p < NPMAX; p++) atomicAdd(&hc[p][(u32)(kk >> (8 * p)) & 255u], 1u);
                 }
         }
     }
@@ -462,27 +484,39 @@ template <class K> __device__ void onesweep_hist(const sort_args& a) {
     }
 }
 
-// A CTA (NT = 1024) per (row, pass): the digit totals over the row's chunks, their exclusive
-// scan (obase[(row * NP + pass) * 256 + digit]: where the digit's keys start in the row) and
-// whether one digit holds every key of the row (triv[row * NP + pass]: the pass would not move
-// anything and is skipped).
+// A CTA (NT = 1024) per (row, pass), the first scan_n CTAs: the digit totals over the row's
+// chunks, their exclusive scan (obase[(row * NP + pass) * 256 + digit]: where the digit's keys
+// start in the row) and whether one digit holds every key of the row (triv[row * NP + pass]: the
+// pass would not move anything and is skipped). The other CTAs zero the first pass's status words.
 template <class K> __device__ void onesweep_scan(const sort_args& a) {
-    constexpr int G = K::NT / 256;
+    constexpr int G = K::NT / 256, UN = 16;
     __shared__ u32 part[G][256];
     __shared__ u32 sh[33];
+    if (blockIdx.x >= a.scan_n) {
+        // The CTAs past the (row, pass) ones zero the first pass's status words here, just before
+        // that pass runs (not in the histogram, whose key reads would push them out of L2).
+        u64* st = wsp<u64>(a, a.stat[0]);
+        const i64 n = a.rows * a.tpr * 256, nz = gridDim.x - a.scan_n;
+        for (i64 e = (blockIdx.x - a.scan_n) * K::NT + threadIdx.x; e < n; e += nz * K::NT) st[e] = 0;
+        return;
+    }
     int g = threadIdx.x >> 8, d = threadIdx.x & 255;
     i64 rp = blockIdx.x;
     const u32* cnt = wsp<u32>(a, a.cnt) + rp * a.nch * 256 + d;
-    u32 s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    // UN chunks' loads in flight a thread (the chain of dependent loads was the kernel's time).
+    u32 s[UN];
+#pragma unroll
+    for (int u = 0; u < UN; u++) s[u] = 0;
     i64 c = g;
-    for (; c + 3 * G < a.nch; c += 4 * G) {
-        s0 += cnt[c * 256];
-        s1 += cnt[(c + G) * 256];
-        s2 += cnt[(c + 2 * G) * 256];
-        s3 += cnt[(c + 3 * G) * 256];
+    for (; c + (UN - 1) * G < a.nch; c += UN * G) {
+#pragma unroll
+        for (int u = 0; u < UN; u++) s[u] += cnt[(c + u * G) * 256];
     }
-    for (; c < a.nch; c += G) s0 += cnt[c * 256];
-    part[g][d] = s0 + s1 + s2 + s3;
+    for (; c < a.nch; c += G) s[0] += cnt[c * 256];
+    u32 sum = 0;
+#pragma unroll
+    for (int u = 0; u < UN; u++) sum += s[u];
+    part[g][d] = sum;
     __syncthreads();
     u32 v = 0;
     if (threadIdx.x < 256)
@@ -523,10 +557,11 @@ template <class K> __device__ void radix_scan(const sort_args& a) {
 // One LSB pass (digit a.pass) over every row. A CTA takes the next tile from the pass's counter
 // (so every tile it waits on belongs to a CTA already running), loads NT * ITEMS keys (warp w
 // owns a contiguous run of 32 * ITEMS, lane-strided: coalesced), ranks them stably per warp
-// (match.any or ballots, per-warp digit counters), publishes its digit counts (AGG), reorders
-// the tile by digit in shared memory, finds its digits' offsets among the row's earlier tiles by
-// looking back over their status words (thread d: digit d), publishes INCL, and writes the tile
-// out in tile order: each digit's keys are a coalesced run at obase[d] + earlier tiles' count.
+// (match.any or ballots, per-warp digit counters) and publishes its digit counts (AGG) (in the
+// order EARLY says), reorders the tile by digit in shared memory, finds its digits' offsets among
+// the row's earlier tiles by looking back over their status words (thread d: digit d; before the
+// ranking when EARLY = 2), publishes INCL, and writes the tile out in tile order: each digit's
+// keys are a coalesced run at obase[d] + earlier tiles' count.
 // Rows whose pass is trivial (triv) skip it; the passes a row does run ping-pong between the
 // workspace buffers from x to the outputs (or, unique, to buffer (NP - 1) & 1: noskip).
 template <class K> __device__ void onesweep_pass(const sort_args& a) {
@@ -550,6 +585,58 @@ template <class K> __device__ void onesweep_pass(const sort_args& a) {
     __syncthreads();
     const i64 g = s_tile, r = g / a.tpr;
     const int t = (int)(g - r * a.tpr);
+    const i64 xs = a.str[0][7];
+    const int len = (int)a.len, lo = t * TILE, hi = lo + TILE < len ? lo + TILE : len, shift = 8 * pass;
+    const int j0 = lo + w * K::ITEMS * 32 + lane;
+    KT key[K::ITEMS];
+    u32 ix[K::ITEMS], rank[K::ITEMS];
+    // The tile's keys (and, unless TWO, positions) as the row's k-th run pass reads them: from x
+    // (k = 0, positions made) or from buffer (k - 1) & 1. Padding: all ones (digit 255, after
+    // every real key of the tile). Keys from x are transformed only after every load is issued (a
+    // transform next to its load waits for it, one load at a time: measured, the first pass took
+    // 40% longer than the others).
+    auto load = [&](bool fst, int kk) {
+        if (fst) {
+            const KT* x = (const KT*)a.x + (a.flat ? 0 : sort_row_off(a, 0, r));
+            if (a.flat) {
+#pragma unroll
+                for (int i = 0; i < K::ITEMS; i++) {
+                    int j = j0 + i * 32;
+                    key[i] = j < hi ? x[sort_x_off(a, 0, j)] : (KT)0;
+                }
+            } else {
+#pragma unroll
+                for (int i = 0; i < K::ITEMS; i++) {
+                    int j = j0 + i * 32;
+                    key[i] = j < hi ? x[(i64)j * xs] : (KT)0;
+                }
+            }
+#pragma unroll
+            for (int i = 0; i < K::ITEMS; i++) {
+                int j = j0 + i * 32;
+                key[i] = j < hi ? skey<K>::to(key[i]) : skey<K>::ONES;
+                ix[i] = j < hi ? (u32)j : 0u;
+            }
+        } else {
+            const KT* kin = wsp<KT>(a, a.kb[(kk - 1) & 1]) + r * a.len;
+            const u32* iin = wsp<u32>(a, a.ib[(kk - 1) & 1]) + r * a.len;
+#pragma unroll
+            for (int i = 0; i < K::ITEMS; i++) {
+                int j = j0 + i * 32;
+                key[i] = skey<K>::ONES;
+                ix[i] = 0;
+                if (j < hi) {
+                    key[i] = kin[j];
+                    if (!K::TWO) ix[i] = iin[j];
+                }
+            }
+        }
+    };
+    // PREF: the loads start before the trivial-pass flags arrive, as if no earlier pass of the row
+    // was skipped (k = pass: always so for unique and randperm, and for rows of distinct high
+    // bytes); a row that did skip one loads again below.
+    const bool spec = K::PREF && !(K::RP && pass == 0);
+    if (spec) load(pass == 0, pass);
     // The passes this row runs: the non-trivial ones (the last one when every pass is trivial).
     const u32* triv = wsp<u32>(a, a.triv) + r * NP;
     bool all = true, act = false;
@@ -566,16 +653,8 @@ template <class K> __device__ void onesweep_pass(const sort_args& a) {
     }
     if (!act) return;
     const bool first = k == 0, last = a.toout && k == nact - 1;
-    const KT* kin = first ? nullptr : wsp<KT>(a, a.kb[(k - 1) & 1]) + r * a.len;
-    const u32* iin = first ? nullptr : wsp<u32>(a, a.ib[(k - 1) & 1]) + r * a.len;
-    const KT* x = (const KT*)a.x + (first && !a.flat ? sort_row_off(a, 0, r) : 0);
-    const i64 xs = a.str[0][7];
-    const int len = (int)a.len, lo = t * TILE, hi = lo + TILE < len ? lo + TILE : len, shift = 8 * pass;
     const u32 ltmask = (1u << lane) - 1u;
     const u32 base = wsp<u32>(a, a.obase)[(r * NP + pass) * 256 + tid];
-    KT key[K::ITEMS];
-    u32 ix[K::ITEMS], rank[K::ITEMS];
-    const int j0 = lo + w * K::ITEMS * 32 + lane;
     if constexpr (K::RP) {
         if (first) {
             // Lane L makes the Philox block of keys base + 4L .. + 3 for items 4g .. 4g + 3; the key
@@ -602,58 +681,50 @@ template <class K> __device__ void onesweep_pass(const sort_args& a) {
             }
         }
     }
-#pragma unroll
-    for (int i = 0; i < K::ITEMS; i++) {
-        if (K::RP && first) break;
-        int j = j0 + i * 32;
-        key[i] = skey<K>::ONES;  // padding: digit 255, after every real key of the tile
-        ix[i] = 0;
-        if (j < hi) {
-            if (first) {
-                key[i] = skey<K>::to(a.flat ? x[sort_x_off(a, 0, j)] : x[(i64)j * xs]);
-                ix[i] = (u32)j;
-            } else {
-                key[i] = kin[j];
-                ix[i] = iin[j];
-            }
-        }
-    }
+    if (!(K::RP && first) && (!spec || k != pass)) load(first, k);
     for (int d = lane; d < 256; d += 32) whist[w][d] = 0;
     __syncwarp();
+    u64* const row0 = wsp<u64>(a, a.stat[pass & 1]) + r * a.tpr * 256 + tid;  // tile q: row0[q * 256]
+    u32 pre = 0;  // the digit's count over the row's earlier tiles
+    u32 tc, ex;   // the tile's count of digit tid, and of the digits before it
+    if constexpr (K::EARLY) {
+        // Early counts: the warps' digit counts by shared atomics first, so the tile's counts are
+        // published (and, EARLY = 2, the look-back done) before the ranking.
 #pragma unroll
-    for (int i = 0; i < K::ITEMS; i++) {
-        u32 d = (u32)(key[i] >> shift) & 255u;
-        u32 peers = warp_match9<K>(d);
-        u32 pre = whist[w][d];
-        __syncwarp();
-        if (lane == 31 - __clz(peers)) whist[w][d] = pre + (u32)__popc(peers);
-        __syncwarp();
-        rank[i] = pre + (u32)__popc(peers & ltmask);
+        for (int i = 0; i < K::ITEMS; i++) atomicAdd(&whist[w][(u32)(key[i] >> shift) & 255u], 1u);
+        __syncthreads();
+    } else {
+        // Ranks within the warp (stable): the lanes of equal digit, per-warp digit counters.
+#pragma unroll
+        for (int i = 0; i < K::ITEMS; i++) {
+            u32 d = (u32)(key[i] >> shift) & 255u;
+            u32 peers = warp_match_digit<K>(d);
+            u32 p = whist[w][d];
+            __syncwarp();
+            if (lane == 31 - __clz(peers)) whist[w][d] = p + (u32)__popc(peers);
+            __syncwarp();
+            rank[i] = p + (u32)__popc(peers & ltmask);
+        }
+        __syncthreads();
     }
-    __syncthreads();
-    u32 tc = 0;
+    // Each warp's counters become its start among the tile's keys of the digit.
+    tc = 0;
 #pragma unroll
     for (int v = 0; v < NW; v++) {
         u32 c = whist[v][tid];
         whist[v][tid] = tc;
         tc += c;
     }
-    u64* const row0 = wsp<u64>(a, a.stat[pass & 1]) + r * a.tpr * 256 + tid;  // tile q: row0[q * 256]
     os_store(row0 + (i64)t * 256, (t == 0 ? BRC_OS_INCL : BRC_OS_AGG) | (u64)tc);
-    u32 tot, ex = block_excl_scan<K::NT>(tc, sh, tot);
-    texcl[tid] = ex;
-    __syncthreads();
-#pragma unroll
-    for (int i = 0; i < K::ITEMS; i++) {
-        u32 d = (u32)(key[i] >> shift) & 255u;
-        u32 p = texcl[d] + whist[w][d] + rank[i];
-        skeys[p] = key[i];
-        sidx[p] = ix[i];
+    {
+        u32 tot;
+        ex = block_excl_scan<K::NT>(tc, sh, tot);
     }
+    texcl[tid] = ex;
     // Look back from tile t - 1, LOOK words at a time: add the counts in order up to the
     // first INCL; an unpublished word (0) is read again (tile 0 always publishes INCL).
-    u32 pre = 0;
-    if (t > 0) {
+    auto look_back = [&]() {
+        if (t == 0) return;
         int q = t - 1;
         for (;;) {
             u64 v[K::LOOK];
@@ -674,7 +745,44 @@ template <class K> __device__ void onesweep_pass(const sort_args& a) {
             q -= u;
         }
         os_store(row0 + (i64)t * 256, BRC_OS_INCL | (u64)(pre + tc));
+    };
+    if (K::EARLY == 2) look_back();
+    __syncthreads();
+    // Scatter the tile into shared memory in digit order (rank[i]: the key's slot there).
+    if constexpr (K::EARLY) {
+#pragma unroll
+        for (int i = 0; i < K::ITEMS; i++) {
+            u32 d = (u32)(key[i] >> shift) & 255u;
+            u32 peers = warp_match_digit<K>(d);
+            u32 p = whist[w][d];
+            __syncwarp();
+            if (lane == 31 - __clz(peers)) whist[w][d] = p + (u32)__popc(peers);
+            __syncwarp();
+            rank[i] = texcl[d] + p + (u32)__popc(peers & ltmask);
+            skeys[rank[i]] = key[i];
+            if (!K::TWO) sidx[rank[i]] = ix[i];
+        }
+    } else {
+#pragma unroll
+        for (int i = 0; i < K::ITEMS; i++) {
+            u32 d = (u32)(key[i] >> shift) & 255u;
+            rank[i] = texcl[d] + whist[w][d] + rank[i];
+            skeys[rank[i]] = key[i];
+            if (!K::TWO) sidx[rank[i]] = ix[i];
+        }
     }
+    if constexpr (K::TWO) {
+        // TWO: the positions are read only now (fewer registers live through the ranking).
+        const u32* iin = wsp<u32>(a, a.ib[(k - 1) & 1]) + r * a.len;
+#pragma unroll
+        for (int i = 0; i < K::ITEMS; i++) {
+            int j = j0 + i * 32;
+            u32 v = 0;
+            if (j < hi) v = first ? (u32)j : iin[j];
+            sidx[rank[i]] = v;
+        }
+    }
+    if (K::EARLY != 2) look_back();
     gofs[tid] = (int)(base + pre) - (int)ex;
     __syncthreads();
     const int n = hi - lo;

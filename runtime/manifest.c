@@ -524,12 +524,13 @@ brc_status brc__manifest_default(brc__manifest *m) {
         brc__str_addf(&s, "select(op=topk,dtype=%s,index=i64,largest=1,sorted=1)\n", dt);
         brc__str_addf(&s, "select(op=kthvalue,dtype=%s,index=i64)\n", dt);
     }
-    /* Sort: rows of 1024 (a warp a row, in registers) and the radix sort, ascending, f32 and bf16;
-     * randperm. */
+    /* Sort: rows of 1024 (a warp a row, in registers) and the radix sort (the pass variants for many
+     * and for few tiles), ascending, f32 and bf16; randperm. */
     for (size_t t = 0; t < 3; t += 2) {
         const char *dt = brc_dtype_name(floats[t]);
         brc__str_addf(&s, "sort(op=sort,dtype=%s,desc=0,path=warp,p=1024)\nsort(op=sort,dtype=%s,desc=0,path=radix)\n",
                       dt, dt);
+        brc__str_addf(&s, "sort(op=sort,dtype=%s,desc=0,path=radix,tiles=few)\n", dt);
     }
     brc__str_addf(&s, "sort(op=randperm)\n");
     /* Search and count: searchsorted / bucketize over one f32 sequence, histc and bincount as benchmarked;

@@ -48,7 +48,8 @@
  * Longer rows: an LSB radix sort with 8-bit
  * digits (1, 2, 4 or 8 passes by key size), onesweep: one read of the keys counts the digits of
  * every pass, then a kernel a pass whose CTAs take tiles in order and find their digit offsets
- * by decoupled look-back (passes whose digit is one value for a whole row are skipped), keys
+ * by decoupled look-back (passes whose digit is one value for a whole row are skipped; the
+ * order of counting, look-back and ranking differs when there are few tiles: tiles=few), keys
  * turned into order-preserving unsigned bits on the first read, u32 positions that become i64
  * indices on the last write. unique sorts the flattened input by the radix path into the workspace, then
  * counts the group starts per chunk, scans them and writes the groups.
@@ -56,11 +57,12 @@
  * first read; no x is read.
  * SKU: bespoke:sort<sort,f32,asc,warp,p=1024,nt=128>@sm_90,
  * bespoke:sort<sort,f64,asc,small,p=1024,e=2048,nt=512>@sm_90 or
- * bespoke:sort<sort,f32,desc,radix,passes=4,tile=4096>@sm_90,
+ * bespoke:sort<sort,f32,desc,radix,passes=4,tile=4096,ballots>@sm_90 (",few" with few tiles),
  * bespoke:sort<unique,f32,radix,passes=4>@sm_90, bespoke:sort<randperm,radix,bits=24,tile=4096>@sm_90.
  * Canonical descriptors: sort(op=sort,dtype=f32,desc=0,path=warp,p=1024),
  * sort(op=sort,dtype=f32,desc=0,path=small,p=1024),
- * sort(op=sort,dtype=bf16,desc=1,path=radix), sort(op=unique,dtype=i64),
+ * sort(op=sort,dtype=bf16,desc=1,path=radix), sort(op=sort,dtype=f32,desc=0,path=radix,tiles=few),
+ * sort(op=unique,dtype=i64),
  * sort(op=unique_consecutive,dtype=f32), sort(op=randperm).
  *
  * Determinism: every output is a function of the input alone (no atomics decide an order).

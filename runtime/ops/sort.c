@@ -29,10 +29,14 @@ enum {
     RADIX_NT = 256,        /* a digit a thread */
     OSCAN_NT = 1024,       /* onesweep scan: four threads a digit sum the chunk counts */
     HIST_KEYS = 1024,      /* the histogram's chunks are multiples of this */
+    HIST_PER_SM = 4,       /* the histogram's CTAs an SM (its registers are capped for as many) */
     HIST_SUB = 0,          /* the histogram's counter copies: per pair of warps (0) or per lane & 7 (1) */
     PASS_MINB = 3,         /* onesweep pass: CTAs an SM its registers are capped for */
-    PASS_LOOK = 1,         /* onesweep pass: look-back words read at once (4 measured slower) */
-    PASS_MATCH = 0,        /* onesweep pass: 9 ballots (0) or match.any (1: measured slower) */
+    FEW_WAVES = 2,         /* onesweep: "few" tiles: at most this many waves of pass CTAs */
+    PASS_MATCH = 0,        /* onesweep pass: 8 ballots (0) or match.any (1: measured slower) */
+    PASS_TWO = 1,          /* onesweep pass: positions read after the keys are ranked */
+    PASS_PREF = 1,         /* onesweep pass: key loads before the trivial-pass flags */
+    OSCAN_ZERO_PER_SM = 2, /* onesweep scan: CTAs an SM that zero the first pass's status words */
     SCAN_NT = 256,
     UNIQ_NT = 256,
     UNIQ_ITEMS = 16,
@@ -56,7 +60,8 @@ typedef struct sort_args {
 _Static_assert(sizeof(sort_args) == (7 + 20 + 13 + 5 + 7 + 24) * 8, "sort_args must match brc::sort_args");
 
 typedef struct sort_impl {
-    int kind, desc, path, npass, items, match, minb, look, p, e, nt_small, wminb, hsub;
+    int kind, desc, path, npass, items, match, minb, look, p, e, nt_small, wminb, hsub, early, two, pref;
+    bool few; /* onesweep: few tiles (pass_policy) */
     brc_dtype dt;
     size_t ksize;
     bool want_v, want_i;
@@ -110,7 +115,7 @@ static int hist_sub(void) {
     return e && (*e == '0' || *e == '1') ? *e - '0' : HIST_SUB;
 }
 
-/* Radix digit grouping: match.any (1) or 9 ballots (0): PASS_MATCH, or BARACUDA_SORT_MATCH (knob). */
+/* Radix digit grouping: match.any (1) or 8 ballots (0): PASS_MATCH, or BARACUDA_SORT_MATCH (knob). */
 static int radix_match(void) {
     const char *e = getenv("BARACUDA_SORT_MATCH");
     return e && (*e == '0' || *e == '1') ? *e - '0' : PASS_MATCH;
@@ -124,11 +129,35 @@ static int radix_minb(void) {
     return v >= 1 && v <= 4 ? v : PASS_MINB;
 }
 
-/* Look-back words a step reads at once: PASS_LOOK, or BARACUDA_SORT_LOOK = 1..8 (knob). */
+/* Look-back words a step reads at once: BARACUDA_SORT_LOOK = 1..8 (knob), else 0 (the plan's
+ * choice: pass_policy). */
 static int radix_look(void) {
     const char *e = getenv("BARACUDA_SORT_LOOK");
     int v = e ? atoi(e) : 0;
-    return v >= 1 && v <= 8 ? v : PASS_LOOK;
+    return v >= 1 && v <= 8 ? v : 0;
+}
+
+/* A knob of the onesweep pass read at plan time: the value of environment variable name when it
+ * is one digit of 0..most, else -1 (the plan's choice). */
+static int pass_knob(const char *name, int most) {
+    const char *e = getenv(name);
+    return e && e[0] >= '0' && e[0] <= '0' + most && !e[1] ? e[0] - '0' : -1;
+}
+
+/* The onesweep pass's variant (what the knobs left unset). Few tiles (at most FEW_WAVES waves of
+ * pass CTAs: every tile's CTA runs at about the same time, so the look-back over the earlier
+ * tiles is a long chain): the tile's digit counts first, then the look-back, eight words a step,
+ * then the ranking (EARLY = 2, LOOK = 8: 2^20 f32 keys 115.5 -> 97.6 us on an H100). Many tiles
+ * (the look-back finds a published prefix a few tiles back): counts published before the ranking,
+ * look-back after it, one word a step (EARLY = 1, LOOK = 1; 2^24 f32 945 -> 908 us, bf16 553 ->
+ * 527, i32 937 -> 889). Both read positions after the ranking (TWO) and start the key loads
+ * before the trivial-pass flags (PREF). */
+static void pass_policy(sort_impl *im, bool few) {
+    im->few = few;
+    if (im->early < 0) im->early = few ? 2 : 1;
+    if (im->look <= 0) im->look = few ? 8 : 1;
+    if (im->two < 0) im->two = PASS_TWO;
+    if (im->pref < 0) im->pref = PASS_PREF;
 }
 
 /* The warp path (PH_WARP) for rows padded to WARP_MIN_P .. WARP_MAX_P keys of up to 4 bytes; 0 in
@@ -165,9 +194,11 @@ static brc_status get_kernel(brc_context *ctx, const sort_impl *im, int ph, cons
                                : RADIX_NT;
     int items = ph == PH_UCOUNT || ph == PH_UEMIT || ph == PH_UCOUNTS ? UNIQ_ITEMS : ph == PH_PASS ? im->items : 1;
     int match = ph == PH_PASS ? im->match : 0;
-    int minb = ph == PH_PASS ? im->minb : ph == PH_WARP ? im->wminb : 1, look = ph == PH_PASS ? im->look : 1;
+    int minb = ph == PH_PASS ? im->minb : ph == PH_WARP ? im->wminb : ph == PH_HIST ? HIST_PER_SM : 1;
+    int look = ph == PH_PASS ? im->look : 1;
     int rp = im->kind == BRC_SORT_RANDPERM && (ph == PH_HIST || ph == PH_PASS || ph == PH_TIES);
     int hsub = ph == PH_HIST ? im->hsub : 0;
+    int early = ph == PH_PASS ? im->early : 0, two = ph == PH_PASS ? im->two : 0, pref = ph == PH_PASS ? im->pref : 0;
     int p = ph == PH_SMALL || ph == PH_WARP ? im->p : 1, e = ph == PH_SMALL ? im->e : 1;
     /* The scan does not look at keys: one kernel serves every dtype. */
     size_t ks = ph == PH_SCAN || ph == PH_OSCAN ? 4 : im->ksize;
@@ -177,11 +208,11 @@ static brc_status get_kernel(brc_context *ctx, const sort_impl *im, int ph, cons
     brc__str_addf(&snip,
                   "struct brc_sort {\n  typedef %s KT;\n"
                   "  enum { KIND = %d, DESC = %d, PH = %d, P = %d, E = %d, NT = %d, ITEMS = %d, MATCH = %d,\n"
-                  "         RP = %d, LOOK = %d, HSUB = %d };\n"
+                  "         RP = %d, LOOK = %d, HSUB = %d, EARLY = %d, TWO = %d, PREF = %d };\n"
                   "  static constexpr unsigned long long INF = 0x%llxull;\n};\n"
                   "__global__ void __launch_bounds__(%d, %d)\n"
                   "brc_sort_kernel(brc::sort_args a) { brc::sort_main<brc_sort>(a); }\n",
-                  key_type(ks), kk, descn, ph, p, e, nt, items, match, rp, look, hsub, (unsigned long long)inf, nt,
+                  key_type(ks), kk, descn, ph, p, e, nt, items, match, rp, look, hsub, early, two, pref, (unsigned long long)inf, nt,
                   minb);
     static const char *const ph_names[] = {"",       "+hist",    "+scan",  "+pass", "+ucount",
                                            "+uemit", "+ucounts", "+oscan", "+ties", ""};
@@ -192,8 +223,9 @@ static brc_status get_kernel(brc_context *ctx, const sort_impl *im, int ph, cons
     } else {
         /* random.cuh: Philox (randperm's keys). */
         static const char *const sources[] = {"prelude.cuh", "random.cuh", "sort.cuh", NULL};
-        brc__kernel_req req = {.template_name = "sort", .sources = sources, .nspec = 13,
-                               .spec = {ph, (int64_t)ks, kk, descn, p, e, nt, items, match, minb, rp, look, hsub},
+        brc__kernel_req req = {.template_name = "sort", .sources = sources, .nspec = 14,
+                               .spec = {ph, (int64_t)ks, kk, descn, p, e, nt, items, match, minb, rp, look, hsub,
+                                        early | two << 2 | pref << 3},
                                .snippet = snip.p, .name_expr = "brc_sort_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -217,9 +249,10 @@ static brc_status check_output(const brc_tensor_desc *t, const brc_tensor_desc *
     return BRC_STATUS_OK;
 }
 
-/* force_path: -1 by length, else PATH_SMALL / PATH_RADIX / PATH_WARP (descriptors). */
+/* force_path: -1 by length, else PATH_SMALL / PATH_RADIX / PATH_WARP; force_few: -1 by the tile
+ * count, else 0 / 1 (pass_policy) (descriptors). */
 static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, const brc_plan_prefs *prefs_in,
-                                   int force_path, brc_plan **out) {
+                                   int force_path, int force_few, brc_plan **out) {
     brc_status st = brc__plan_start(ctx, d, out, "brc_sort_plan");
     if (st) return st;
     const brc_plan_prefs *prefs = brc__prefs_or_default(prefs_in, &st);
@@ -362,6 +395,9 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
     im->look = radix_look();
     im->wminb = warp_minb();
     im->hsub = hist_sub();
+    im->early = pass_knob("BARACUDA_SORT_EARLY", 2);
+    im->two = pass_knob("BARACUDA_SORT_TWO", 1);
+    im->pref = pass_knob("BARACUDA_SORT_PREF", 1);
     im->npass = (int)ksize;
     if (rp) {
         /* B = 8 * npass >= ceil(log2 n) bits a key (at least 8). */
@@ -397,7 +433,7 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
             /* Onesweep: the histogram in chunks of HIST_KEYS multiples, about three CTAs an SM;
              * a pass in tiles of RADIX_NT * items keys, a CTA a tile. */
             int64_t tile = (int64_t)RADIX_NT * im->items, rows = a.rows > 0 ? a.rows : 1;
-            int64_t want = (int64_t)sms * 3 / rows, hk = brc__cdiv(a.len, HIST_KEYS);
+            int64_t want = (int64_t)sms * HIST_PER_SM / rows, hk = brc__cdiv(a.len, HIST_KEYS);
             if (want < 1) want = 1;
             int64_t nch = hk < want ? hk : want;
             if (nch < 1) nch = 1;
@@ -412,7 +448,10 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
             }
             im->grid_rad = (unsigned)(total == 0 ? 0 : a.rows * nch);
             im->grid_pass = (unsigned)(total == 0 ? 0 : a.rows * a.tpr);
-            im->grid_scan = (unsigned)(total == 0 ? 0 : a.rows * im->npass);
+            a.scan_n = a.rows * im->npass;
+            int64_t nz = brc__cdiv(a.rows * a.tpr * 256, OSCAN_NT * 8), zmax = (int64_t)OSCAN_ZERO_PER_SM * sms;
+            im->grid_scan = (unsigned)(total == 0 ? 0 : a.scan_n + (nz < zmax ? nz : zmax));
+            pass_policy(im, force_few >= 0 ? force_few == 1 : a.rows * a.tpr <= (int64_t)FEW_WAVES * sms * im->minb);
             /* Buffers the non-final passes write: sort ends in the outputs, unique in the workspace. */
             int writes = sort ? im->npass - 1 : im->npass;
             for (int b = 0; b < 2 && b < writes; b++) {
@@ -445,12 +484,16 @@ static brc_status sort_plan_forced(brc_context *ctx, const brc_sort_desc *d, con
             brc__str_addf(&sku, "bespoke:sort<randperm,radix,bits=%d,tile=%d>@%s", 8 * im->npass,
                           RADIX_NT * im->items, ctx->arch);
         } else if (sort) {
-            brc__str_addf(&desc, "sort(op=sort,dtype=%s,desc=%d,path=radix)", dn, im->desc);
-            brc__str_addf(&sku, "bespoke:sort<sort,%s,%s,radix,passes=%d,tile=%d%s", dn, im->desc ? "desc" : "asc",
-                          im->npass, RADIX_NT * im->items, im->match ? ",match" : ",ballots");
+            brc__str_addf(&desc, "sort(op=sort,dtype=%s,desc=%d,path=radix%s)", dn, im->desc,
+                          im->few ? ",tiles=few" : "");
+            brc__str_addf(&sku, "bespoke:sort<sort,%s,%s,radix,passes=%d,tile=%d%s%s", dn, im->desc ? "desc" : "asc",
+                          im->npass, RADIX_NT * im->items, im->match ? ",match" : ",ballots", im->few ? ",few" : "");
             if (im->minb != PASS_MINB) brc__str_addf(&sku, ",minb=%d", im->minb);
             if (im->hsub != HIST_SUB) brc__str_addf(&sku, ",hsub=%d", im->hsub);
-            if (im->look != PASS_LOOK) brc__str_addf(&sku, ",look=%d", im->look);
+            if (im->look != (im->few ? 8 : 1)) brc__str_addf(&sku, ",look=%d", im->look);
+            if (im->early != (im->few ? 2 : 1)) brc__str_addf(&sku, ",early=%d", im->early);
+            if (im->two != PASS_TWO) brc__str_addf(&sku, ",two=%d", im->two);
+            if (im->pref != PASS_PREF) brc__str_addf(&sku, ",pref=%d", im->pref);
             brc__str_addf(&sku, ">@%s", ctx->arch);
         } else {
             brc__str_addf(&desc, "sort(op=%s,dtype=%s)", kn, dn);
@@ -487,14 +530,14 @@ fail:
 }
 
 brc_status brc_sort_plan(brc_context *ctx, const brc_sort_desc *desc, const brc_plan_prefs *prefs, brc_plan **out) {
-    return sort_plan_forced(ctx, desc, prefs, -1, out);
+    return sort_plan_forced(ctx, desc, prefs, -1, -1, out);
 }
 
 /* ---- rebuilding a plan from its descriptor ------------------------------------------------------------ */
 
 brc_status brc__sort_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
-    static const char *const paths[] = {"small", "radix", "warp"};
-    int kind = 0, path = 1;
+    static const char *const paths[] = {"small", "radix", "warp"}, *const tiles[] = {"many", "few"};
+    int kind = 0, path = 1, few = -1;
     brc_dtype dt = BRC_F32;
     int64_t dsc = 0, pp = 0;
     brc_status st;
@@ -505,7 +548,7 @@ brc_status brc__sort_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     if (kind == BRC_SORT_RANDPERM) {
         int64_t shape[1] = {(int64_t)1 << 20};
         brc_tensor_desc_contiguous(&s.indices, BRC_I64, 1, shape);
-        return sort_plan_forced(ctx, &s, NULL, -1, out);
+        return sort_plan_forced(ctx, &s, NULL, -1, -1, out);
     }
     if ((st = brc__desc_dtype(d, "dtype", &dt))) return st;
     int64_t len = 1000;
@@ -534,7 +577,10 @@ brc_status brc__sort_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
             }
             len = pp;
         } else {
-            len = most * 2;
+            /* The pass variant by tile count (pass_policy): 2 tiles, or 2^26 keys (more tiles than
+             * FEW_WAVES waves of any GPU's CTAs). */
+            if ((st = brc__desc_pick(d, "tiles", tiles, 2, 0, &few))) return st;
+            len = few ? most * 2 : (int64_t)1 << 26;
         }
         force = path;
     }
@@ -545,7 +591,7 @@ brc_status brc__sort_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     s.want_values = 1;
     s.want_indices = 1;
     s.descending = (int)dsc;
-    return sort_plan_forced(ctx, &s, NULL, force, out);
+    return sort_plan_forced(ctx, &s, NULL, force, few, out);
 }
 
 static brc_status launch(const brc_plan *plan, CUfunction fn, unsigned grid, unsigned threads, sort_args *a,

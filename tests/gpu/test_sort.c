@@ -308,6 +308,52 @@ Test(sort, radix_knob_variants, .timeout = 600) {
     brc_context_destroy(ctx);
 }
 
+/* The onesweep pass's variants (knobs read at plan time): the tile's digit counts published
+ * before the ranking (EARLY = 1) and the look-back done there too (EARLY = 2), positions read
+ * after the ranking (TWO), key loads started before the trivial-pass flags (PREF: rows that skip
+ * passes load again), registers for four CTAs an SM (MINB). Skewed keys (wide 0), skipped passes
+ * (wide 2; rows of both kinds side by side, wide 4), random bits; ascending and descending; one combination a test. */
+static const char *const pass_variants[][4] = {
+    /* EARLY, TWO, PREF, MINB */
+    {"1", "1", "1", "3"},
+    {"2", "1", "1", "4"},
+    {"2", "0", "0", "3"},
+    {"0", "1", "1", "4"},
+};
+
+ParameterizedTestParameters(sort, radix_pass_variants) {
+    static int jobs[] = {0, 1, 2, 3};
+    return cr_make_param_array(int, jobs, sizeof jobs / sizeof jobs[0]);
+}
+
+ParameterizedTest(int *v, sort, radix_pass_variants, .timeout = 600) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    setenv("BARACUDA_SORT_EARLY", pass_variants[*v][0], 1);
+    setenv("BARACUDA_SORT_TWO", pass_variants[*v][1], 1);
+    setenv("BARACUDA_SORT_PREF", pass_variants[*v][2], 1);
+    setenv("BARACUDA_SORT_MINB", pass_variants[*v][3], 1);
+    uint64_t seed = 8000 + 10 * (uint64_t)*v;
+    scase bf = {1, (1 << 22) + 1, S_CONTIG, 0};
+    run_sort(ctx, BRC_BF16, &bf, *v & 1, BRC_I64, seed + 1);
+    scase skip = {2, 100003, S_PADDED_FLIPPED, 2};
+    run_sort(ctx, BRC_F32, &skip, 0, BRC_I64, seed + 2);
+    run_sort(ctx, BRC_F16, &skip, 1, BRC_I32, seed + 3);
+    scase h = {5, 30011, S_TRANSPOSED, 1};
+    run_sort(ctx, BRC_I16, &h, 1, BRC_I64, seed + 4);
+    scase f = {1, (1 << 20) + 3, S_CONTIG, 1};
+    run_sort(ctx, BRC_F32, &f, 0, BRC_I64, seed + 5);
+    scase seg = {37, 9001, S_TRANSPOSED, 4};
+    run_sort(ctx, BRC_I32, &seg, 1, BRC_I64, seed + 6);
+    scase d8 = {2, 70001, S_CONTIG, 1};
+    run_sort(ctx, BRC_F64, &d8, 0, BRC_I64, seed + 7);
+    unsetenv("BARACUDA_SORT_EARLY");
+    unsetenv("BARACUDA_SORT_TWO");
+    unsetenv("BARACUDA_SORT_PREF");
+    unsetenv("BARACUDA_SORT_MINB");
+    brc_context_destroy(ctx);
+}
+
 /* Many rows of a long axis and one huge row (f32 and bf16: the benchmark's shapes, smaller). */
 Test(sort, huge_rows, .timeout = 900) {
     tu_fresh_cache();

@@ -21,7 +21,8 @@ ParameterizedTestParameters(sort_compile, representative) {
     return cr_make_param_array(job, jobs, sizeof jobs / sizeof jobs[0]);
 }
 
-/* Kernels a descriptor compiles: small 1; radix histogram + its scan + pass (onesweep); unique
+/* Kernels a descriptor compiles: small 1; radix histogram + its scan + pass (onesweep: the pass
+ * variant for many tiles, and for few: tiles=few; unique and randperm plan few); unique
  * the radix three + scan + 3; unique_consecutive scan + 3; randperm the radix three + the tie
  * shuffle. The onesweep scan kernel is one for every dtype and kind (each part compiles it once
  * for two plans). */
@@ -34,7 +35,7 @@ static const struct {
      {"sort(op=unique,dtype=i64)", 7},
      {"sort(op=sort,dtype=f32,desc=0,path=warp,p=1024)", 1}},
     {{"sort(op=sort,dtype=f64,desc=1,path=small,p=2048)", 1},
-     {"sort(op=sort,dtype=i8,desc=0,path=radix)", 3},
+     {"sort(op=sort,dtype=i8,desc=0,path=radix,tiles=few)", 3},
      {"sort(op=unique_consecutive,dtype=f16)", 4},
      {"sort(op=randperm)", 4}},
 };
@@ -129,9 +130,35 @@ Test(sort_desc, api_plans_pick_the_path_and_round_trip) {
     int64_t s3[1] = {3000};
     d = sort_desc(BRC_I64, 1, s3, 0, 0);
     cr_assert_eq(brc_sort_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-    cr_expect_str_eq(brc_plan_descriptor(p), "sort(op=sort,dtype=i64,desc=0,path=radix)");
-    cr_expect(strstr(brc_plan_sku(p), "passes=8") != NULL, "%s", brc_plan_sku(p));
+    cr_expect_str_eq(brc_plan_descriptor(p), "sort(op=sort,dtype=i64,desc=0,path=radix,tiles=few)");
+    cr_expect(strstr(brc_plan_sku(p), "passes=8,tile=2048,ballots,few>") != NULL, "%s", brc_plan_sku(p));
     tu_round_trip(ctx, p);
+    /* The pass variant by tile count: few tiles (at most two waves of pass CTAs: 2 * 132 SMs * 3
+     * of 4096 keys) or many, and the knobs that override it (named in the SKU). */
+    static const struct {
+        int64_t len;
+        const char *early, *look, *want_desc, *want_sku;
+    } few[] = {
+        {(int64_t)1 << 20, NULL, NULL, "path=radix,tiles=few)", ",tile=4096,ballots,few>@"},
+        {792 * 4096, NULL, NULL, "path=radix,tiles=few)", ",tile=4096,ballots,few>@"},
+        {792 * 4096 + 1, NULL, NULL, "path=radix)", ",tile=4096,ballots>@"},
+        {(int64_t)1 << 24, "2", "8", "path=radix)", ",tile=4096,ballots,look=8,early=2>@"},
+        {(int64_t)1 << 20, "1", "1", "path=radix,tiles=few)", ",tile=4096,ballots,few,look=1,early=1>@"},
+    };
+    for (int i = 0; i < (int)(sizeof few / sizeof few[0]); i++) {
+        int64_t sf[1] = {few[i].len};
+        if (few[i].early) setenv("BARACUDA_SORT_EARLY", few[i].early, 1);
+        if (few[i].look) setenv("BARACUDA_SORT_LOOK", few[i].look, 1);
+        d = sort_desc(BRC_F32, 1, sf, 0, 0);
+        cr_assert_eq(brc_sort_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+        unsetenv("BARACUDA_SORT_EARLY");
+        unsetenv("BARACUDA_SORT_LOOK");
+        cr_expect(strstr(brc_plan_descriptor(p), few[i].want_desc) != NULL, "len %lld: %s", (long long)few[i].len,
+                  brc_plan_descriptor(p));
+        cr_expect(strstr(brc_plan_sku(p), few[i].want_sku) != NULL, "len %lld: %s", (long long)few[i].len,
+                  brc_plan_sku(p));
+        brc_plan_destroy(p);
+    }
     /* Rank 0: one row of one key. */
     d = sort_desc(BRC_BF16, 0, NULL, 0, 0);
     cr_assert_eq(brc_sort_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
@@ -172,6 +199,7 @@ Test(sort_desc, bad_descriptors_name_the_column) {
         {"sort(op=unique,dtype=f32,path=radix)", BRC_STATUS_INVALID_ARGUMENT, "unknown key 'path'"},
         {"sort(op=sort,dtype=fp8e4m3,path=radix)", BRC_STATUS_UNSUPPORTED, "fp8e4m3 is not supported"},
         {"sort(op=sort,dtype=f32,desc=2,path=radix)", BRC_STATUS_INVALID_ARGUMENT, "desc"},
+        {"sort(op=sort,dtype=f32,path=radix,tiles=all)", BRC_STATUS_INVALID_ARGUMENT, "one of many, few"},
     };
     tu_expect_bad_descriptors(ctx, cases, sizeof cases / sizeof cases[0]);
     brc_context_destroy(ctx);
