@@ -327,9 +327,9 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
 
     int minb = knob("BARACUDA_SCAN_MINB", 0, 16, 0);
     int kst = (rq->kind == BRC_SCAN_CUMMAX || rq->kind == BRC_SCAN_CUMMIN) && !rq->bwd && rows
-                  ? knob("BARACUDA_SCAN_KST", 0, 1, 0) : 0;
+                  ? knob("BARACUDA_SCAN_KST", 0, 1, 1) : 0;
     int fast = rq->kind == BRC_SCAN_LOGCUMSUMEXP && !rq->bwd ? knob("BARACUDA_SCAN_FAST", 0, 1, 1) : 0;
-    int fuse = split && rows ? knob("BARACUDA_SCAN_FUSE", 0, 1, 0) : 0;
+    int fuse = split && rows ? knob("BARACUDA_SCAN_FUSE", 0, 1, 1) : 0;
 
     /* Canonical descriptor (what determines the kernels) and SKU (what was chosen). */
     const char *kn = kind_names[rq->kind];
