@@ -112,7 +112,9 @@ template <class C> struct sop<1, 0, C> {
 template <int MAX, class C> struct sop_ext {
     typedef s_vk<C> S;
     enum { NT = 1, KIN = 0, KOUT = 1, YP = 0 };
-    static __device__ __forceinline__ S id() { S s; s.v = C(0); s.k = -1; return s; }
+    // The empty state (k < 0) holds the extreme value of the order, so that step() needs no test of
+    // k: every element, -inf included, takes it over (comb still tests k).
+    static __device__ __forceinline__ S id() { S s; s.v = MAX ? -sinf_<C>() : sinf_<C>(); s.k = -1; return s; }
     static __device__ __forceinline__ S comb(S a, S b) {
         if (b.k < 0) return a;
         if (a.k < 0) return b;
@@ -122,6 +124,13 @@ template <int MAX, class C> struct sop_ext {
     }
     static __device__ __forceinline__ S elem(const C* v, i64, i64 m) { S s; s.v = v[0]; s.k = m; return s; }
     static __device__ __forceinline__ C fin(S in, S, const C*, i64, C, i64, i64& ko) { ko = in.k; return in.v; }
+    // comb(a, elem(x, m)) in one test and two selects (a NaN x wins; a NaN a stays unless x is one).
+    static __device__ __forceinline__ S step(S a, C x, i64 m) {
+        const bool take = x != x || (a.v == a.v && (MAX ? x >= a.v : x <= a.v));
+        a.v = take ? x : a.v;
+        a.k = take ? m : a.k;
+        return a;
+    }
 };
 template <class C> struct sop<2, 0, C> : sop_ext<1, C> {};
 template <class C> struct sop<3, 0, C> : sop_ext<0, C> {};
@@ -170,7 +179,7 @@ template <class C> struct sop<5, 0, C> : sop<4, 0, C> {
         r.b = pg ? p.b + q.b * e : q.b + p.b * e;
         return r;
     }
-    static __device__ __forceinline__ S step(S p, C x) {
+    static __device__ __forceinline__ S step(S p, C x, i64) {
         const C d = x - p.a;
         if (d != d) { S q; q.a = x; q.b = C(1); return comb(p, q); }
         const C e = fexp(-(d < C(0) ? -d : d));
@@ -183,9 +192,11 @@ template <class C> struct sop<5, 0, C> : sop<4, 0, C> {
 // One position added to a state: P::comb(a, P::elem(...)), or the op's own step when it has one.
 template <class P> struct has_step { enum { V = 0 }; };
 template <class C> struct has_step<sop<5, 0, C> > { enum { V = 1 }; };
+template <class C> struct has_step<sop<2, 0, C> > { enum { V = 1 }; };
+template <class C> struct has_step<sop<3, 0, C> > { enum { V = 1 }; };
 template <class P, class C>
 __device__ __forceinline__ typename P::S pstep(typename P::S a, const C* e, i64 k, i64 m) {
-    if constexpr (has_step<P>::V) return P::step(a, e[0]);
+    if constexpr (has_step<P>::V) return P::step(a, e[0], m);
     else return P::comb(a, P::elem(e, k, m));
 }
 

@@ -303,8 +303,9 @@ static brc_status pick_geo(const red_problem *pb, const brc_context *ctx, int fo
         int64_t tpr = pow2ceil(brc__cdiv(nv, UNROLL)), tmax = knob("BARACUDA_REDUCE_TPRMAX", 64, 1024, 512);
         if (tpr > tmax) tpr = tmax;
         /* Extrema of 4- and 8-byte elements over rows of 16 vectors a thread or more: 8 vectors in
-         * flight (their per-vector update keeps more registers live than a sum's, so fewer CTAs
-         * fit an SM; more bytes a thread makes up for it). */
+         * flight a thread instead of 4. Chosen because f32 amax / argmax ran 4-7% slower than sum
+         * on the same long rows (bench/results/reduce.json at d0c0a4d), which suggests fewer bytes
+         * in flight; BARACUDA_REDUCE_U overrides it. */
         bool deep = is_ext(pb->kind) && esize >= 4 && nv >= 16 * tpr;
         g->u = knob("BARACUDA_REDUCE_U", 1, 16, deep ? 2 * UNROLL : UNROLL);
         g->minb = knob("BARACUDA_REDUCE_MINB", 0, 8, 0);
@@ -510,8 +511,9 @@ static brc_status make_pass(brc_context *ctx, const red_problem *pb, int kind, b
     if ((st = get_kernel(ctx, pb, g, kind, yt, g->layout == LAYOUT_ROW ? K_ROW : K_COL, desc, &f->fn, &k))) return st;
     if (g->split > 1) {
         int sms = ctx->sm_count > 0 ? ctx->sm_count : 132;
-        /* col: two waves (a single exact wave of split columns ran at 91-94% of copy where two
-         * waves of the same CTAs ran at 102%). */
+        /* col: splits for two waves of resident CTAs (at d0c0a4d the one-wave col splits at
+         * 8192x32768 ran at 91-94% of copy, the unsplit 4096x131072, two waves of CTAs with the
+         * same work each, at 102%); BARACUDA_REDUCE_WAVES overrides it. */
         int64_t wave = (int64_t)sms * ctas_per_sm(ctx, k, (int)(f->block[0] * f->block[1])) *
                        knob("BARACUDA_REDUCE_WAVES", 1, 8, g->layout == LAYOUT_COL ? 2 : 1);
         int64_t s = wave / (int64_t)f->grid[0];
