@@ -302,12 +302,9 @@ static brc_status pick_geo(const red_problem *pb, const brc_context *ctx, int fo
         int64_t nv = pb->N / v;
         int64_t tpr = pow2ceil(brc__cdiv(nv, UNROLL)), tmax = knob("BARACUDA_REDUCE_TPRMAX", 64, 1024, 512);
         if (tpr > tmax) tpr = tmax;
-        /* Extrema of 4- and 8-byte elements over rows of 16 vectors a thread or more: 8 vectors in
-         * flight a thread instead of 4. Chosen because f32 amax / argmax ran 4-7% slower than sum
-         * on the same long rows (bench/results/reduce.json at d0c0a4d), which suggests fewer bytes
-         * in flight; BARACUDA_REDUCE_U overrides it. */
-        bool deep = is_ext(pb->kind) && esize >= 4 && nv >= 16 * tpr;
-        g->u = knob("BARACUDA_REDUCE_U", 1, 16, deep ? 2 * UNROLL : UNROLL);
+        /* 4 vectors in flight a thread. 8 for the f32 extrema over long rows was measured worse
+         * (ed914aa: amax f32 8192x32768 405 us against 355 with 4); docs/reduce.md. */
+        g->u = knob("BARACUDA_REDUCE_U", 1, 16, UNROLL);
         g->minb = knob("BARACUDA_REDUCE_MINB", 0, 8, 0);
         g->tpr = (int)tpr;
         g->rpb = tpr < 256 ? (int)(256 / tpr) : 1;
@@ -511,11 +508,12 @@ static brc_status make_pass(brc_context *ctx, const red_problem *pb, int kind, b
     if ((st = get_kernel(ctx, pb, g, kind, yt, g->layout == LAYOUT_ROW ? K_ROW : K_COL, desc, &f->fn, &k))) return st;
     if (g->split > 1) {
         int sms = ctx->sm_count > 0 ? ctx->sm_count : 132;
-        /* col: splits for two waves of resident CTAs (at d0c0a4d the one-wave col splits at
-         * 8192x32768 ran at 91-94% of copy, the unsplit 4096x131072, two waves of CTAs with the
-         * same work each, at 102%); BARACUDA_REDUCE_WAVES overrides it. */
+        /* Split columns of 4- and 8-byte elements: splits for two waves of resident CTAs (ed914aa:
+         * sum(0) f32 8192x32768 368 us against 380 with one wave; bf16 measured worse with two,
+         * 201 against 196, and keeps one). BARACUDA_REDUCE_WAVES overrides it. */
+        bool two = g->layout == LAYOUT_COL && brc_dtype_size(pb->xt) >= 4;
         int64_t wave = (int64_t)sms * ctas_per_sm(ctx, k, (int)(f->block[0] * f->block[1])) *
-                       knob("BARACUDA_REDUCE_WAVES", 1, 8, g->layout == LAYOUT_COL ? 2 : 1);
+                       knob("BARACUDA_REDUCE_WAVES", 1, 8, two ? 2 : 1);
         int64_t s = wave / (int64_t)f->grid[0];
         if (s > g->split_max) s = g->split_max;
         g->split = (int)(s < 2 ? 2 : s);
