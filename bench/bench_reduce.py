@@ -248,20 +248,26 @@ def main():
     copy_gbps = copy_bandwidth()
     print(f"copy bandwidth {copy_gbps:.1f} GB/s", file=sys.stderr)
     bench = Bench(brc, ctx, copy_gbps)
+    # The document holds bench.rows itself: written after every case, so a run cut short keeps its rows.
+    doc = results_doc(copy_gbps, bench.rows, (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of {REPEATS} repeats, per "
+                 "launch; gbps = bytes the op must move (input read once, output written once; backward: x or dy "
+                 "and y read, dx written) / ours_us; pct_copy = gbps / copy_gbps; ratio_vs_torch = torch_us / "
+                 "ours_us; each row's note says what PyTorch call was timed"))
     shapes = args.shapes.split(",") if args.shapes else (QUICK_SHAPES if args.quick else SHAPES)
     for op in args.ops.split(","):
         for dtype in args.dtypes.split(","):
             for sh in shapes:
                 attempt(bench.failures, f"{op} {dtype} {sh}", lambda: bench.forward(op, dtype, sh))
+                if args.out:
+                    write_results(args.out, {**doc, "partial": True})
     if not (args.quick or args.no_backward):
         for op in BWD_OPS:
             for dtype in args.dtypes.split(","):
                 attempt(bench.failures, f"{op} bwd {dtype}", lambda: bench.backward(op, dtype, *BWD_SHAPE))
+                if args.out:
+                    write_results(args.out, {**doc, "partial": True})
     brc.lib.brc_context_destroy(ctx)
-    doc = results_doc(copy_gbps, bench.rows, (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of {REPEATS} repeats, per "
-                 "launch; gbps = bytes the op must move (input read once, output written once; backward: x or dy "
-                 "and y read, dx written) / ours_us; pct_copy = gbps / copy_gbps; ratio_vs_torch = torch_us / "
-                 "ours_us; each row's note says what PyTorch call was timed"))
+    doc["partial"] = False
     if args.out:
         write_results(args.out, doc)
     print_table(doc)

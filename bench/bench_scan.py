@@ -217,15 +217,19 @@ def main():
     copy_gbps = copy_bandwidth()
     print(f"copy bandwidth {copy_gbps:.1f} GB/s", file=sys.stderr)
     bench = Bench(brc, ctx, copy_gbps)
-    for op in args.ops.split(","):
-        for dtype in args.dtypes.split(","):
-            for (R, C), dim in (QUICK if args.quick else CASES):
-                attempt(bench.failures, f"{op} {dtype} {R}x{C} dim {dim}", lambda: bench.run_case(op, dtype, R, C, dim))
-    brc.lib.brc_context_destroy(ctx)
+    # The document holds bench.rows itself: written after every case, so a run cut short keeps its rows.
     doc = results_doc(copy_gbps, bench.rows, (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of {REPEATS} repeats, per "
                  "launch; gbps = bytes the op must move (input read once, outputs written once; cummax counts its "
                  "i64 indices) / ours_us; pct_copy = gbps / copy_gbps; ratio_vs_torch = torch_us / ours_us; each "
                  "row's note says the scanned dim and what PyTorch call was timed"))
+    for op in args.ops.split(","):
+        for dtype in args.dtypes.split(","):
+            for (R, C), dim in (QUICK if args.quick else CASES):
+                attempt(bench.failures, f"{op} {dtype} {R}x{C} dim {dim}", lambda: bench.run_case(op, dtype, R, C, dim))
+                if args.out:
+                    write_results(args.out, {**doc, "partial": True})
+    brc.lib.brc_context_destroy(ctx)
+    doc["partial"] = False
     if args.out:
         write_results(args.out, doc)
     print_table(doc)

@@ -112,7 +112,9 @@ template <class C> struct sop<1, 0, C> {
 template <int MAX, class C> struct sop_ext {
     typedef s_vk<C> S;
     enum { NT = 1, KIN = 0, KOUT = 1, YP = 0 };
-    static __device__ __forceinline__ S id() { S s; s.v = C(0); s.k = -1; return s; }
+    // The empty state (k < 0) holds the extreme value of the order, so that step() needs no test of
+    // k: every element, -inf included, takes it over (comb still tests k).
+    static __device__ __forceinline__ S id() { S s; s.v = MAX ? -sinf_<C>() : sinf_<C>(); s.k = -1; return s; }
     static __device__ __forceinline__ S comb(S a, S b) {
         if (b.k < 0) return a;
         if (a.k < 0) return b;
@@ -122,6 +124,13 @@ template <int MAX, class C> struct sop_ext {
     }
     static __device__ __forceinline__ S elem(const C* v, i64, i64 m) { S s; s.v = v[0]; s.k = m; return s; }
     static __device__ __forceinline__ C fin(S in, S, const C*, i64, C, i64, i64& ko) { ko = in.k; return in.v; }
+    // comb(a, elem(x, m)) in one test and two selects (a NaN x wins; a NaN a stays unless x is one).
+    static __device__ __forceinline__ S step(S a, C x, i64 m) {
+        const bool take = x != x || (a.v == a.v && (MAX ? x >= a.v : x <= a.v));
+        a.v = take ? x : a.v;
+        a.k = take ? m : a.k;
+        return a;
+    }
 };
 template <class C> struct sop<2, 0, C> : sop_ext<1, C> {};
 template <class C> struct sop<3, 0, C> : sop_ext<0, C> {};
@@ -147,6 +156,49 @@ template <class C> struct sop<4, 0, C> {
         return in.a == -sinf_<C>() || in.a == sinf_<C>() ? in.a : in.a + slog(in.b);
     }
 };
+
+// logcumsumexp forward, the fast form (K::FAST): the same states, exps as MUFU.EX2 of a scaled
+// argument (exp2f(v log2 e): the rounding of the product adds about |v| 2^-24 relative error to a
+// term of weight exp(v) <= 1 against the sum, below f32's epsilon), and step() adds one element
+// with one exp and no special-case branches: exp(-|x - m|) scales either the element (x <= m) or
+// the running sum (x > m, the new max). A NaN difference (a NaN, or the same infinity on both
+// sides: -inf, -inf is the empty state and the element) takes the generic combine.
+__device__ __forceinline__ float fexp(float v) { return exp2f(v * 1.4426950408889634f); }
+__device__ __forceinline__ double fexp(double v) { return exp(v); }
+template <class C> struct sop<5, 0, C> : sop<4, 0, C> {
+    typedef s_ab<C> S;
+    static __device__ __forceinline__ S comb(S p, S q) {
+        if (q.a == -sinf_<C>()) return p;
+        if (p.a == -sinf_<C>()) return q;
+        S r;
+        if (p.a != p.a || q.a != q.a) { r.a = p.a + q.a; r.b = C(1); return r; }  // NaN
+        if (p.a == q.a) { r.a = p.a; r.b = p.b + q.b; return r; }                  // also +inf, +inf
+        const bool pg = p.a > q.a;
+        const C e = fexp(pg ? q.a - p.a : p.a - q.a);
+        r.a = pg ? p.a : q.a;
+        r.b = pg ? p.b + q.b * e : q.b + p.b * e;
+        return r;
+    }
+    static __device__ __forceinline__ S step(S p, C x, i64) {
+        const C d = x - p.a;
+        if (d != d) { S q; q.a = x; q.b = C(1); return comb(p, q); }
+        const C e = fexp(-(d < C(0) ? -d : d));
+        S r;
+        r.a = d > C(0) ? x : p.a;
+        r.b = d > C(0) ? p.b * e + C(1) : p.b + e;
+        return r;
+    }
+};
+// One position added to a state: P::comb(a, P::elem(...)), or the op's own step when it has one.
+template <class P> struct has_step { enum { V = 0 }; };
+template <class C> struct has_step<sop<5, 0, C> > { enum { V = 1 }; };
+template <class C> struct has_step<sop<2, 0, C> > { enum { V = 1 }; };
+template <class C> struct has_step<sop<3, 0, C> > { enum { V = 1 }; };
+template <class P, class C>
+__device__ __forceinline__ typename P::S pstep(typename P::S a, const C* e, i64 k, i64 m) {
+    if constexpr (has_step<P>::V) return P::step(a, e[0], m);
+    else return P::comb(a, P::elem(e, k, m));
+}
 
 // Backward ops scan in the opposite order; "j after i" below is in the forward's scan order.
 // cumsum: dx_i = sum_{j>=i} dy_j. Stream 0: dy.
@@ -213,9 +265,11 @@ template <class C> struct sop<4, 1, C> {
     }
 };
 
+struct alignas(16) i64x2 { i64 a, b; };
+
 // ---- addressing --------------------------------------------------------------------------------------
 template <class K> struct sk {
-    typedef sop<K::OP, K::BWD, typename K::C> P;
+    typedef sop<(K::OP == 4 && !K::BWD && K::FAST) ? 5 : K::OP, K::BWD, typename K::C> P;
     static __device__ __forceinline__ bool used(int o) {
         return o < P::NT || (o == 2 && P::YP) || (o == 3 && P::KIN) || o == 4 || (o == 5 && P::KOUT);
     }
@@ -290,7 +344,7 @@ __device__ __forceinline__ void col_scan(const scan_args& A) {
             for (int k = 0; k < VEC; k++) {
                 const C e[3] = {v[0][k], P::NT > 1 ? v[1][k] : C(0), P::NT > 2 ? v[2][k] : C(0)};
                 const i64 kk = P::KIN ? kin[off[3] + m * A.str[3][7] + k] : 0;
-                const S in_ = P::comb(st[k], P::elem(e, kk, m));
+                const S in_ = pstep<P>(st[k], e, kk, m);
                 if (K::PH != 1) {
                     i64 ko = 0;
                     y.v[k] = io<T>::store(P::fin(in_, st[k], e, kk, yp[k], m, ko));
@@ -370,7 +424,8 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
     // Per row group and parity: the NV x NW warp totals of a tile, then their exclusive prefixes
     // (the carry included), and the carry after the tile in the last slot.
     __shared__ S sm[2 * K::RPB * PER];
-    __shared__ i64 kst[sk<K>::P::KOUT ? K::TPR * K::RPB / 32 : 1][sk<K>::P::KOUT ? 32 * VEC : 1];
+    enum { STAGE = sk<K>::P::KOUT && !K::KST };
+    __shared__ i64 kst[STAGE ? K::TPR * K::RPB / 32 : 1][STAGE ? 32 * VEC : 1];
     (void)kst;
     int par = 0;
     const int t = threadIdx.x % K::TPR, rib = threadIdx.x / K::TPR, lane = threadIdx.x & 31, w = t / 32;
@@ -390,7 +445,17 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
         const i64 line = okrow ? u / A.nch : 0, ch = okrow ? u - line * A.nch : 0;
         i64 off[6];
         line_offsets<K>(A, line, off);
-        S carry = (K::PH == 3 && okrow) ? ws[line * A.nch + ch] : P::id();
+        S carry = (K::PH == 3 && okrow && !K::FUSE) ? ws[line * A.nch + ch] : P::id();
+        if (K::PH == 3 && K::FUSE) {
+            // The carry folded here from the chunk totals before this chunk, in order (split rows
+            // have one row a CTA, so ch is the CTA's own); no carry kernel runs.
+            const S* wl = ws + line * A.nch;
+            for (i64 b = 0; b < ch; b += K::TPR) {
+                const S mine = b + t < ch ? wl[b + t] : P::id();
+                (void)block_prefix<K>(mine, carry, sm, par);
+            }
+            __syncthreads();  // the tiles below reuse sm in another arrangement
+        }
         const i64 q0 = ch * A.clen, q1 = okrow ? (q0 + A.clen < A.len ? q0 + A.clen : A.len) : q0;
         // Every thread of the CTA runs the same number of tiles (the barriers need it): with
         // several rows per CTA (never split) every row has clen = len positions.
@@ -431,7 +496,7 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                 for (int k = 0; k < VEC; k++) {
                     const i64 m = K::REV ? A.len - 1 - (p0 + k) : p0 + k;
                     C e[3] = {v[j][0][k], P::NT > 1 ? v[j][1][k] : C(0), P::NT > 2 ? v[j][2][k] : C(0)};
-                    if (ok) acc = P::comb(acc, P::elem(e, kv[j][k], m));
+                    if (ok) acc = pstep<P>(acc, e, kv[j][k], m);
                 }
                 inc[j] = acc;
             }
@@ -503,7 +568,7 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                         const i64 pm = K::REV ? m - 1 : m + 1;
                         if (pm >= 0 && pm < A.len) yp = (C)io<T>::load(in[2][off[2] + pm]);
                     }
-                    const S in_ = P::comb(ex, P::elem(e, kv[j][k], m));
+                    const S in_ = pstep<P>(ex, e, kv[j][k], m);
                     ko[k] = 0;
                     y[k] = P::fin(in_, ex, e, kv[j][k], yp, m, ko[k]);
                     ex = in_;
@@ -515,7 +580,28 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                     for (int k = 0; k < VEC; k++) x.v[K::REV ? VEC - 1 - k : k] = io<T>::store(y[k]);
                     *reinterpret_cast<vec<T, VEC>*>(out + off[4] + vm * VEC) = x;
                 }
-                if (P::KOUT) {
+                if (P::KOUT && K::KST) {
+                    // The thread's VEC indices are consecutive in memory: stored from registers, two
+                    // at a time where the address allows 16-byte stores.
+                    if (ok) {
+                        i64* dst = kout + off[5] + vm * VEC;
+                        i64 kk[VEC];
+#pragma unroll
+                        for (int k = 0; k < VEC; k++) kk[K::REV ? VEC - 1 - k : k] = ko[k];
+                        if (VEC % 2 == 0 && ((unsigned long long)dst & 15) == 0) {
+#pragma unroll
+                            for (int r = 0; r < VEC / 2; r++) {
+                                i64x2 pr;
+                                pr.a = kk[2 * r];
+                                pr.b = kk[2 * r + 1];
+                                *reinterpret_cast<i64x2*>(dst + 2 * r) = pr;
+                            }
+                        } else {
+#pragma unroll
+                            for (int k = 0; k < VEC; k++) dst[k] = kk[k];
+                        }
+                    }
+                } else if (P::KOUT) {
                     // The warp's 32 x VEC indices are contiguous in memory: staged through shared
                     // memory in memory order, then written 32 consecutive i64 an instruction.
                     i64* st = kst[threadIdx.x / 32];

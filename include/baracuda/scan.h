@@ -16,7 +16,8 @@
  *  - cumsum y_i = sum_{j<=i} x_j; cumprod y_i = prod_{j<=i} x_j; logcumsumexp y_i =
  *    log(sum_{j<=i} exp(x_j)), kept as (m, s) = (the running max, the sum of exp(x_j - m)) and
  *    output as m + log(s) (no overflow; -inf entries are neutral; +inf gives +inf; NaN
- *    propagates).
+ *    propagates). The forward's exps are exp2(v log2 e) (a few ulp of each term, whose weight
+ *    exp(v) is at most 1); the log is the accurate one.
  *  - cummax / cummin: y_i = the running maximum (minimum), index_i its position. Ties: the
  *    later position in scan order wins (PyTorch's rule, >= and <=, on both CPU and CUDA). NaN
  *    propagates: from the first NaN on the value is NaN and the index is the latest NaN's.

@@ -69,6 +69,8 @@ typedef struct red_geo {
     int layout, vec, tpr, rpb, tx, ty, split;
     int64_t split_max; /* split > 1: the most CTAs per output worth having */
     int bv;            /* backward: elements a thread along the innermost dim */
+    int u;             /* vectors in flight a thread a sweep (0: UNROLL) */
+    int minb;          /* CTAs an SM the main kernel's registers are capped for (0: no cap) */
 } red_geo;
 
 /* One forward pass: the main kernel and, with split > 1, the combining one. */
@@ -264,12 +266,23 @@ static int last_of(const red_problem *pb, bool red) {
     return -1;
 }
 
+/* A tuning override from the environment (a knob for the benchmark's sweeps): its value when set
+ * and in [lo, hi], else dflt. The overrides change the kernel spec and the SKU, not the descriptor
+ * (`warm` builds the defaults). */
+static int knob(const char *name, int lo, int hi, int dflt) {
+    const char *e = getenv(name);
+    if (!e || !*e) return dflt;
+    char *end;
+    long v = strtol(e, &end, 10);
+    return !*end && v >= lo && v <= hi ? (int)v : dflt;
+}
+
 static brc_status pick_geo(const red_problem *pb, const brc_context *ctx, int forced_vec, const char *fam,
                            red_geo *g, int *natural) {
     size_t esize = brc_dtype_size(pb->xt), ss = state_size(pb->xt);
     int ir = last_of(pb, true), ik = last_of(pb, false);
     int64_t sr = ir >= 0 ? llabs(pb->d[ir].s[OX]) : INT64_MAX, sk = ik >= 0 ? llabs(pb->d[ik].s[OX]) : INT64_MAX;
-    *g = (red_geo){LAYOUT_ROW, 1, 1, 1, 1, 1, 1, 0, 1};
+    *g = (red_geo){LAYOUT_ROW, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0};
     /* Row when the reduced extent is the fast one in memory; col otherwise (and for copies). */
     g->layout = (ir >= 0 && sr <= sk) ? LAYOUT_ROW : LAYOUT_COL;
     int inner = g->layout == LAYOUT_ROW ? ir : ik;
@@ -287,26 +300,33 @@ static brc_status pick_geo(const red_problem *pb, const brc_context *ctx, int fo
     int sms = ctx->sm_count > 0 ? ctx->sm_count : 132; /* offline: an H100's count */
     if (g->layout == LAYOUT_ROW) {
         int64_t nv = pb->N / v;
-        int64_t tpr = pow2ceil(brc__cdiv(nv, UNROLL));
-        if (tpr > 512) tpr = 512;
+        int64_t tpr = pow2ceil(brc__cdiv(nv, UNROLL)), tmax = knob("BARACUDA_REDUCE_TPRMAX", 64, 1024, 512);
+        if (tpr > tmax) tpr = tmax;
+        /* 4 vectors in flight a thread. 8 for the f32 extrema over long rows was measured worse
+         * (ed914aa: amax f32 8192x32768 405 us against 355 with 4); docs/reduce.md. */
+        g->u = knob("BARACUDA_REDUCE_U", 1, 16, UNROLL);
+        g->minb = knob("BARACUDA_REDUCE_MINB", 0, 8, 0);
         g->tpr = (int)tpr;
         g->rpb = tpr < 256 ? (int)(256 / tpr) : 1;
         int64_t ctas = brc__cdiv(pb->M, g->rpb);
-        if (g->tpr == 512 && ctas < 2 * (int64_t)sms) {
-            int64_t most = brc__cdiv(nv, 512 * UNROLL);
+        if (g->tpr == tmax && ctas < 2 * (int64_t)sms) {
+            int64_t most = brc__cdiv(nv, tmax * UNROLL);
             g->split_max = most > 65535 ? 65535 : most;
             if (g->split_max >= 2) g->split = 2; /* the count is set from the kernel's occupancy */
         }
     } else {
         int64_t mv = pb->M / v, n = pb->N > 0 ? pb->N : 1;
-        int64_t tx = pow2ceil(mv) < 32 ? pow2ceil(mv) : 32;
-        int64_t ty = 256 / tx < pow2ceil(n) ? 256 / tx : pow2ceil(n);
+        int64_t cth = knob("BARACUDA_REDUCE_CTHREADS", 64, 1024, 256), ctx0 = knob("BARACUDA_REDUCE_CTX", 1, 1024, 32);
+        int64_t tx = pow2ceil(mv) < ctx0 ? pow2ceil(mv) : ctx0;
+        int64_t ty = cth / tx < pow2ceil(n) ? cth / tx : pow2ceil(n);
         if (ty < 1) ty = 1;
-        int64_t tx2 = 256 / ty < pow2ceil(mv) ? 256 / ty : pow2ceil(mv);
+        int64_t tx2 = cth / ty < pow2ceil(mv) ? cth / ty : pow2ceil(mv);
         tx = tx2 > tx ? tx2 : tx;
         (void)ss;
         g->tx = (int)tx;
         g->ty = (int)ty;
+        g->u = knob("BARACUDA_REDUCE_CU", 1, 16, UNROLL);
+        g->minb = knob("BARACUDA_REDUCE_CMINB", 0, 8, 0);
         int64_t ctas = brc__cdiv(mv, tx);
         if (ctas < 2 * (int64_t)sms && pb->N > ty * UNROLL * 4) {
             int64_t most = brc__cdiv(pb->N, ty * UNROLL * 2);
@@ -361,7 +381,7 @@ static void make_struct(brc__str *s, const red_problem *pb, const red_geo *g, in
                   "DYIN = %lldLL;\n"
                   "  static constexpr double P = %s, CORR = %.17g;\n",
                   ctype_name(pb->xt), ct == BRC_F32 ? "float" : ct == BRC_F64 ? "double" : "i64", ctype_name(yt), I,
-                  kind, pb->np, g->vec, UNROLL, g->tpr, g->rpb, g->tx, g->ty, pb->wi, g->bv,
+                  kind, pb->np, g->vec, g->u > 0 ? g->u : UNROLL, g->tpr, g->rpb, g->tx, g->ty, pb->wi, g->bv,
                   pb->nd > 0 && pb->d[pb->nd - 1].red, g->split == 1, (long long)pb->N, (long long)pb->M, (long long)pb->E,
                   ik >= 0 ? (long long)pb->d[ik].s[OY] : 0LL, ik >= 0 ? (long long)pb->d[ik].s[OI] : 0LL,
                   ik >= 0 ? (long long)pb->d[ik].s[ODY] : 0LL, pbuf, pb->corr);
@@ -416,8 +436,11 @@ static brc_status get_kernel(brc_context *ctx, const red_problem *pb, const red_
     make_struct(&snip, pb, g, kind, yt, kid == K_BWD);
     int threads = kid == K_ROW ? g->tpr * g->rpb : kid == K_COL ? g->tx * g->ty : kid == K_FIN ? FIN_THREADS
                                                                                                  : BWD_THREADS;
-    brc__str_addf(&snip, "__global__ void __launch_bounds__(%d)\nbrc_reduce_kernel(brc::reduce_args a) { "
-                         "brc::%s<brc_red>(a); }\n", threads, kernel_fns[kid]);
+    if ((kid == K_ROW || kid == K_COL) && g->minb > 0)
+        brc__str_addf(&snip, "__global__ void __launch_bounds__(%d, %d)\n", threads, g->minb);
+    else
+        brc__str_addf(&snip, "__global__ void __launch_bounds__(%d)\n", threads);
+    brc__str_addf(&snip, "brc_reduce_kernel(brc::reduce_args a) { brc::%s<brc_red>(a); }\n", kernel_fns[kid]);
     brc__str kd = {0};
     brc__str_addf(&kd, "%s+%s", desc, kernel_fns[kid]);
     brc_status st;
@@ -485,7 +508,12 @@ static brc_status make_pass(brc_context *ctx, const red_problem *pb, int kind, b
     if ((st = get_kernel(ctx, pb, g, kind, yt, g->layout == LAYOUT_ROW ? K_ROW : K_COL, desc, &f->fn, &k))) return st;
     if (g->split > 1) {
         int sms = ctx->sm_count > 0 ? ctx->sm_count : 132;
-        int64_t wave = (int64_t)sms * ctas_per_sm(ctx, k, (int)(f->block[0] * f->block[1]));
+        /* Split columns of 4- and 8-byte elements: splits for two waves of resident CTAs (ed914aa:
+         * sum(0) f32 8192x32768 368 us against 380 with one wave; bf16 measured worse with two,
+         * 201 against 196, and keeps one). BARACUDA_REDUCE_WAVES overrides it. */
+        bool two = g->layout == LAYOUT_COL && brc_dtype_size(pb->xt) >= 4;
+        int64_t wave = (int64_t)sms * ctas_per_sm(ctx, k, (int)(f->block[0] * f->block[1])) *
+                       knob("BARACUDA_REDUCE_WAVES", 1, 8, two ? 2 : 1);
         int64_t s = wave / (int64_t)f->grid[0];
         if (s > g->split_max) s = g->split_max;
         g->split = (int)(s < 2 ? 2 : s);
@@ -577,6 +605,8 @@ static void add_geo(brc__str *s, const red_problem *pb, const red_geo *g) {
                   (long long)pb->M, (long long)pb->N, g->vec);
     if (g->layout == LAYOUT_ROW) brc__str_addf(s, "tpr=%d,rpb=%d,split=%d", g->tpr, g->rpb, g->split);
     else brc__str_addf(s, "tx=%d,ty=%d,split=%d", g->tx, g->ty, g->split);
+    if (g->u > 0 && g->u != UNROLL) brc__str_addf(s, ",u=%d", g->u);
+    if (g->minb > 0) brc__str_addf(s, ",minb=%d", g->minb);
 }
 
 /* ---- planning ---------------------------------------------------------------------------------------- */
@@ -819,7 +849,7 @@ brc_status brc_reduce_backward_plan(brc_context *ctx, const brc_reduce_backward_
         if (mean_pass && (st = make_pass(ctx, &mp, BRC_REDUCE_MEAN, mp.yt, f && f < natural ? f : 0, fam, desc.p,
                                          &im.f, &natural, true)))
             goto fail;
-        if (im.bgrid > 0 && (st = get_kernel(ctx, &pb, &(red_geo){LAYOUT_ROW, 1, 1, 1, 1, 1, 1, 0, bv}, kind,
+        if (im.bgrid > 0 && (st = get_kernel(ctx, &pb, &(red_geo){LAYOUT_ROW, 1, 1, 1, 1, 1, 1, 0, bv, 0, 0}, kind,
                                              pb.xt, K_BWD, desc.p, &im.bfn, NULL)))
             goto fail;
     }

@@ -37,6 +37,10 @@ typedef struct scan_impl {
     brc_dtype dt;
     size_t esize, csize;
     int vec, tpr, rpb, nv;
+    int minb;  /* CTAs an SM the main kernels' registers are capped for (0: no cap) */
+    int kst;   /* cummax / cummin: 1 stores the indices from registers, 0 stages them (a warp's) */
+    int fast;  /* logcumsumexp forward: 1 the one-exp step and exp2 combines, 0 the generic combine */
+    int fuse;  /* split rows: 1 the final pass folds its own carry (two kernels), 0 a carry kernel */
     bool used[NOPS];
     bool same[NOPS]; /* input o has the output's strides (in place allowed) */
     scan_args a;     /* pointers filled per run */
@@ -45,6 +49,17 @@ typedef struct scan_impl {
 } scan_impl;
 
 static const brc__plan_vt scan_vt = {NULL};
+
+/* A tuning override from the environment (a knob for the benchmark's sweeps): its value when set
+ * and in [lo, hi], else dflt. The overrides change the kernel spec and the SKU, not the descriptor
+ * (`warm` builds the defaults). */
+static int knob(const char *name, int lo, int hi, int dflt) {
+    const char *e = getenv(name);
+    if (!e || !*e) return dflt;
+    char *end;
+    long v = strtol(e, &end, 10);
+    return !*end && v >= lo && v <= hi ? (int)v : dflt;
+}
 
 static int pow2ceil(int64_t n) {
     int p = 1;
@@ -89,12 +104,13 @@ static brc_status get_kernel(brc_context *ctx, const scan_impl *im, int ph, cons
                   "struct brc_scan {\n"
                   "  typedef %s T;\n  typedef %s C;\n"
                   "  enum { OP = %d, BWD = %d, REV = %d, LAYOUT = %d, PH = %d, VEC = %d, TPR = %d, RPB = %d, "
-                  "NV = %d };\n"
-                  "};\n"
-                  "__global__ void __launch_bounds__(%u)\n"
-                  "brc_scan_kernel(brc::scan_args a) { brc::scan_main<brc_scan>(a); }\n",
+                  "NV = %d, KST = %d, FAST = %d, FUSE = %d };\n"
+                  "};\n",
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", im->kind, im->bwd, im->rev, im->layout,
-                  ph, im->vec, tpr, rpb, im->nv, threads);
+                  ph, im->vec, tpr, rpb, im->nv, im->kst, im->fast, im->fuse);
+    if (!carry && im->minb > 0) brc__str_addf(&snip, "__global__ void __launch_bounds__(%u, %d)\n", threads, im->minb);
+    else brc__str_addf(&snip, "__global__ void __launch_bounds__(%u)\n", threads);
+    brc__str_addf(&snip, "brc_scan_kernel(brc::scan_args a) { brc::scan_main<brc_scan>(a); }\n");
     static const char *const phase_names[] = {"", "+reduce", "+carry", "+final"};
     brc__str kd = {0};
     brc__str_addf(&kd, "%s%s", desc, phase_names[ph]);
@@ -104,9 +120,9 @@ static brc_status get_kernel(brc_context *ctx, const scan_impl *im, int ph, cons
     } else {
         static const char *const sources[] = {"prelude.cuh", "scan.cuh", NULL};
         brc__kernel_req req = {
-            .template_name = "scan", .sources = sources, .nspec = 12,
+            .template_name = "scan", .sources = sources, .nspec = 16,
             .spec = {ph, im->layout, im->kind, im->bwd, im->rev, im->dt, im->vec, tpr, rpb, im->nv,
-                     (int64_t)im->csize, (int64_t)threads},
+                     (int64_t)im->csize, (int64_t)threads, carry ? 0 : im->minb, im->kst, im->fast, im->fuse},
             .snippet = snip.p, .name_expr = "brc_scan_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -209,9 +225,11 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
      * that read three arrays and for cumprod's f64 compute of f32 / 16-bit data (registers). */
     bool three = rq->bwd && (rq->kind == BRC_SCAN_CUMPROD || rq->kind == BRC_SCAN_LOGCUMSUMEXP);
     int nvmax = three || (csize == 8 && esize < 8) ? 2 : 4; /* f64 compute of narrower data: 2 (measured) */
+    nvmax = knob("BARACUDA_SCAN_NV", 1, 8, nvmax);
     /* cummax / cummin stage their indices in shared memory (32 x vec i64 a warp): at most 512
      * threads a CTA keeps that within 32 KiB. */
     int tmax = (rq->kind == BRC_SCAN_CUMMAX || rq->kind == BRC_SCAN_CUMMIN) && !rq->bwd ? 512 : 1024;
+    tmax = knob("BARACUDA_SCAN_TMAX", 32, tmax, tmax);
     bool forced = prefs->vector_width != 0;
     if (forced) {
         int f = prefs->vector_width;
@@ -287,7 +305,8 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
                 tiles = brc__cdiv(a.len, tile);
                 cap = sms * (2048 / tpr);
             }
-            int64_t want = brc__cdiv(2 * cap, a.lines > 0 ? a.lines : 1), per = brc__cdiv(tiles, want);
+            int64_t want = brc__cdiv(knob("BARACUDA_SCAN_WAVES8", 1, 64, 16) * cap / 8, a.lines > 0 ? a.lines : 1);
+            int64_t per = brc__cdiv(tiles, want);
             clen = per * tile;
             nch = brc__cdiv(a.len, clen);
         }
@@ -306,6 +325,16 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     a.nch = nch;
     a.clen = clen;
 
+    int minb = knob("BARACUDA_SCAN_MINB", 0, 16, 0);
+    int kst = (rq->kind == BRC_SCAN_CUMMAX || rq->kind == BRC_SCAN_CUMMIN) && !rq->bwd && rows
+                  ? knob("BARACUDA_SCAN_KST", 0, 1, 1) : 0;
+    int fast = rq->kind == BRC_SCAN_LOGCUMSUMEXP && !rq->bwd ? knob("BARACUDA_SCAN_FAST", 0, 1, 1) : 0;
+    /* The fused carry (each final CTA folds the chunk totals before it, up to nch / 256 rounds of a
+     * block scan, instead of a carry kernel) measured faster only for f32 cumsum (ed914aa, 1x2^24:
+     * 73 us against 77.5 forward and backward); bf16 cumsum, cumprod, logcumsumexp and bf16 cummax
+     * ran slower fused, so they keep the carry kernel. BARACUDA_SCAN_FUSE=0/1 overrides it. */
+    int fuse = split && rows ? knob("BARACUDA_SCAN_FUSE", 0, 1, rq->kind == BRC_SCAN_CUMSUM && esize == 4) : 0;
+
     /* Canonical descriptor (what determines the kernels) and SKU (what was chosen). */
     const char *kn = kind_names[rq->kind];
     brc__str desc = {0}, sku = {0};
@@ -322,7 +351,10 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
                       rpb, nv);
     else
         brc__str_addf(&sku, "bespoke:scan<%s,%s,cols,vec=%d,threads=%d", kn, brc_dtype_name(dt), vec, COL_THREADS);
-    brc__str_addf(&sku, "%s,%s>%s@%s", rq->reverse ? ",reverse" : "", rq->bwd ? "bwd" : "fwd", split ? "+split" : "",
+    if (minb) brc__str_addf(&sku, ",minb=%d", minb);
+    if (kst) brc__str_addf(&sku, ",kdirect");
+    brc__str_addf(&sku, "%s,%s>%s%s@%s", rq->reverse ? ",reverse" : "", rq->bwd ? "bwd" : "fwd", split ? "+split" : "",
+                  fuse ? "+fused" : "",
                   ctx->arch);
     brc_plan *p = NULL;
     if (desc.oom || sku.oom) {
@@ -345,6 +377,10 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     im->tpr = rows ? tpr : COL_THREADS;
     im->rpb = rows ? rpb : 1;
     im->nv = rows ? nv : 1;
+    im->minb = minb;
+    im->kst = kst;
+    im->fast = fast;
+    im->fuse = fuse;
     im->a = a;
     const brc_tensor_desc *outd = NULL;
     for (int i = 0; i < rq->nops; i++)
@@ -373,7 +409,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
         p->workspace = (ws + WS_ALIGN - 1) / WS_ALIGN * WS_ALIGN;
         static const int phases[] = {PH_REDUCE, PH_CARRY, PH_FINAL};
         for (int i = 0; i < 3; i++)
-            if ((st = get_kernel(ctx, im, phases[i], desc.p, &im->fn[phases[i]]))) goto fail;
+            if ((phases[i] != PH_CARRY || !im->fuse) && (st = get_kernel(ctx, im, phases[i], desc.p, &im->fn[phases[i]]))) goto fail;
     } else if ((st = get_kernel(ctx, im, PH_SINGLE, desc.p, &im->fn[PH_SINGLE]))) {
         goto fail;
     }
@@ -516,7 +552,7 @@ static brc_status run_common(const brc_plan *plan, brc__family fam, const char *
     a.out = (void *)(uintptr_t)ptr[O_OUT], a.kout = (void *)(uintptr_t)ptr[O_KOUT], a.ws = ws;
     if (!im->split) return launch(plan, im->fn[PH_SINGLE], im->grid, im->threads, &a, stream);
     if ((st = launch(plan, im->fn[PH_REDUCE], im->grid, im->threads, &a, stream)) ||
-        (st = launch(plan, im->fn[PH_CARRY], im->carry_grid, im->carry_threads, &a, stream)))
+        (!im->fuse && (st = launch(plan, im->fn[PH_CARRY], im->carry_grid, im->carry_threads, &a, stream))))
         return st;
     return launch(plan, im->fn[PH_FINAL], im->grid, im->threads, &a, stream);
 }

@@ -437,6 +437,24 @@ ParameterizedTest(job *j, reduce, every_kind_dtype_shape_layout, .timeout = 1200
     brc_context_destroy(ctx);
 }
 
+/* Extrema of f32 / f64 over long rows: 270 rows of 32776 (16 vectors a thread, not split) and a
+ * row of 2^17 + 4 split over CTAs, with and without NaN (ties: the test's small-integer samples). */
+Test(reduce, extrema_long_rows, .timeout = 600) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    static const shape_case longs[] = {{2, {270, 32776}, 2}, {1, {(1 << 17) + 4}, 1}};
+    static const brc_dtype dts[] = {BRC_F32, BRC_F64};
+    for (int o = 0; o < (int)(sizeof ops / sizeof ops[0]); o++) {
+        if (!is_ext(ops[o].kind)) continue;
+        for (int d = 0; d < 2; d++)
+            for (int s = 0; s < 2; s++) {
+                run_forward(ctx, &ops[o], dts[d], &longs[s], 0, 40 + s, false);
+                run_forward(ctx, &ops[o], dts[d], &longs[s], 0, 42 + s, true);
+            }
+    }
+    brc_context_destroy(ctx);
+}
+
 /* Integer and bool inputs for the kinds that take them. */
 Test(reduce, integer_and_bool_inputs, .timeout = 600) {
     tu_fresh_cache();

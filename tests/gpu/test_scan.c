@@ -468,8 +468,8 @@ Test(scan, ties_nan_and_infinities, .timeout = 300) {
     tu_fresh_cache();
     brc_context *ctx = tu_device_or_skip();
     const float nan = NAN, inf = INFINITY;
-    float y[8];
-    int64_t k[8];
+    float y[9];
+    int64_t k[9];
     const float x[8] = {1, 3, 3, 2, nan, 5, nan, 0};
     struct {
         int op, rev;
@@ -499,6 +499,112 @@ Test(scan, ties_nan_and_infinities, .timeout = 300) {
     fwd_f32(ctx, LCSE, 0, l, 6, y, k);
     const float lw[6] = {-inf, -inf, 0, 0, 1000, inf};
     for (int i = 0; i < 6; i++) cr_expect(same_f(y[i], lw[i]), "logcumsumexp y[%d] = %g, want %g", i, y[i], lw[i]);
+    /* The one-exp step's other branches (x equal to the running max, +inf twice, NaN, -inf after
+     * finite values), 9 positions so a thread's run spans a new max, a tie and a NaN. */
+    const float l2[9] = {2, 2, -inf, 1, inf, inf, 3, nan, 4};
+    fwd_f32(ctx, LCSE, 0, l2, 9, y, k);
+    const double e2 = 2 + log(2.0), e3 = e2 + log1p(exp(1 - e2));
+    const float lw2[9] = {2, (float)e2, (float)e2, (float)e3, inf, inf, inf, nan, nan};
+    for (int i = 0; i < 9; i++)
+        cr_expect(same_f(y[i], lw2[i]) || fabsf(y[i] - lw2[i]) <= 4e-7f * fabsf(lw2[i]), "logcumsumexp (2) y[%d] = %.9g, want %.9g",
+                  i, y[i], lw2[i]);
+    brc_context_destroy(ctx);
+}
+
+/* The tuning variants (BARACUDA_SCAN_* knobs, runtime/ops/scan.c) compute the same results as the
+ * defaults: split rows with the carry folded in the final pass or by a carry kernel (cumsum of
+ * small integers: exact, so bitwise equal), cummax indices stored from registers or staged (odd
+ * and vector lengths, both directions, f32 and bf16: values and indices equal), logcumsumexp's
+ * one-exp step against the generic combine (within 2e-6 relative). */
+static void run_variant(brc_context *ctx, const char *knob, const char *val, int op, brc_dtype dt, int64_t R,
+                        int64_t C, int rev, const tu_buf *X, tu_buf *Y, tu_buf *K, const char *marker) {
+    setenv(knob, val, 1);
+    brc_tensor_desc t = tu_mat(dt, R, C, C), tk = tu_mat(BRC_I64, R, C, C);
+    brc_scan_desc d = {(brc_scan_kind)op, t, t, 1, rev, tk};
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    unsetenv(knob);
+    /* the SKU shows the variant (logcumsumexp's step has no mark) */
+    if (marker) cr_expect((strstr(brc_plan_sku(p), marker) != NULL) == (*val == '1'), "%s=%s: %s", knob, val, brc_plan_sku(p));
+    size_t wsz = brc_plan_workspace_size(p);
+    tu_buf WS = tu_buf_new(BRC_U8, wsz > 0 ? wsz : 1);
+    poison(Y);
+    poison(K);
+    cr_assert_eq(brc_scan_run(p, (void *)(uintptr_t)X->d, (void *)(uintptr_t)Y->d, op == CUMMAX ? (void *)(uintptr_t)K->d : NULL,
+                              (void *)(uintptr_t)WS.d, wsz, NULL),
+                 BRC_STATUS_OK, "%s", brc_last_error());
+    tu_buf_download(Y);
+    tu_buf_download(K);
+    brc_plan_destroy(p);
+    tu_buf_free(&WS);
+}
+
+Test(scan, tuning_variants_give_the_same_results, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    uint64_t rng = 23;
+    struct {
+        const char *knob, *on;
+        int op;
+        brc_dtype dt;
+        int64_t R, C;
+        int rev;
+    } vcases[] = {
+        {"BARACUDA_SCAN_FUSE", "+fused", CUMSUM, BRC_F32, 2, (1 << 21) + 8, 0},
+        {"BARACUDA_SCAN_FUSE", "+fused", CUMSUM, BRC_F32, 1, (1 << 21) + 3, 1},
+        {"BARACUDA_SCAN_FUSE", "+fused", CUMMAX, BRC_F32, 1, (1 << 21) + 8, 0},
+        {"BARACUDA_SCAN_KST", ",kdirect", CUMMAX, BRC_F32, 37, 4104, 0},
+        {"BARACUDA_SCAN_KST", ",kdirect", CUMMAX, BRC_F32, 5, 1001, 1},
+        {"BARACUDA_SCAN_KST", ",kdirect", CUMMAX, BRC_BF16, 9, 8200, 1},
+        {"BARACUDA_SCAN_KST", ",kdirect", CUMMAX, BRC_BF16, 64, 1024, 0},
+        {"BARACUDA_SCAN_FAST", NULL, LCSE, BRC_F32, 7, 5003, 0},
+        {"BARACUDA_SCAN_FAST", NULL, LCSE, BRC_F32, 1, (1 << 21) + 8, 1},
+    };
+    for (size_t c = 0; c < sizeof vcases / sizeof vcases[0]; c++) {
+        size_t n = (size_t)(vcases[c].R * vcases[c].C), es = brc_dtype_size(vcases[c].dt);
+        tu_buf X = tu_buf_new(vcases[c].dt, n), Y = tu_buf_new(vcases[c].dt, n), K = tu_buf_new(BRC_I64, n);
+        for (size_t i = 0; i < n; i++) {
+            /* small integers with many ties (cumsum exact, cummax ties), or N(0, 3)-ish values */
+            double v = vcases[c].op == LCSE ? 3 * tu_uniform(&rng, -2, 2) : floor(tu_uniform(&rng, -4, 5));
+            put(&X, (int64_t)i, v);
+        }
+        tu_buf_upload(&X);
+        run_variant(ctx, vcases[c].knob, "1", vcases[c].op, vcases[c].dt, vcases[c].R, vcases[c].C, vcases[c].rev, &X, &Y, &K,
+                    vcases[c].on);
+        unsigned char *y1 = malloc(n * es), *k1 = malloc(n * 8);
+        cr_assert(y1 && k1);
+        memcpy(y1, Y.h, n * es);
+        memcpy(k1, K.h, n * 8);
+        run_variant(ctx, vcases[c].knob, "0", vcases[c].op, vcases[c].dt, vcases[c].R, vcases[c].C, vcases[c].rev, &X, &Y, &K,
+                    vcases[c].on);
+        const char *what = vcases[c].knob;
+        if (vcases[c].op == LCSE) {
+            size_t bad = 0;
+            for (size_t i = 0; i < n; i++) {
+                float a, b;
+                memcpy(&a, y1 + i * 4, 4);
+                memcpy(&b, Y.h + i * 4, 4);
+                if (!(fabsf(a - b) <= 2e-6f * fabsf(b) + 1e-6f)) bad++;
+            }
+            cr_expect_eq(bad, 0, "%s: %zu of %zu differ (%lldx%lld)", what, bad, n, (long long)vcases[c].R,
+                         (long long)vcases[c].C);
+        } else {
+            cr_expect(memcmp(y1, Y.h, n * es) == 0, "%s: values differ (%lldx%lld rev %d)", what, (long long)vcases[c].R,
+                      (long long)vcases[c].C, vcases[c].rev);
+            if (vcases[c].op == CUMMAX)
+                cr_expect(memcmp(k1, K.h, n * 8) == 0, "%s: indices differ (%lldx%lld rev %d)", what,
+                          (long long)vcases[c].R, (long long)vcases[c].C, vcases[c].rev);
+            /* and every index was written (no poison left) and is a position of the line */
+            size_t badk = 0;
+            for (size_t i = 0; vcases[c].op == CUMMAX && i < n; i++) {
+                int64_t k = idx_at(&K, (int64_t)i);
+                if (k < 0 || k >= vcases[c].C) badk++;
+            }
+            cr_expect_eq(badk, 0, "%s: %zu indices out of the line", what, badk);
+        }
+        free(y1), free(k1);
+        tu_buf_free(&X), tu_buf_free(&Y), tu_buf_free(&K);
+    }
     brc_context_destroy(ctx);
 }
 

@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+"""Tuning sweep for the reductions' and scans' slow rows: the same problem planned under several
+settings of the BARACUDA_REDUCE_* / BARACUDA_SCAN_* knobs (runtime/ops/reduce.c, scan.c), each
+checked (NaN-poisoned output against a float64 PyTorch reference; argmax / cummax indices equal to
+PyTorch's) and timed with bench_elementwise.time_us, PyTorch timed before and after on the same
+data. Prints one line a setting and writes the rows as JSON (--out) after every case.
+
+    python3 bench/sweep_reduce_scan.py --lib build/libbaracuda.so --out sweep.json [--only reduce|scan]
+"""
+import argparse
+import ctypes
+import json
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_reduce as BR  # noqa: E402
+import bench_scan as BS  # noqa: E402
+from bench_elementwise import time_us, rel_l2_of as rel_l2, copy_bandwidth  # noqa: E402
+
+KNOBS = ["BARACUDA_REDUCE_" + k for k in ("U", "MINB", "TPRMAX", "CU", "CMINB", "CTX", "CTHREADS", "WAVES")] + \
+        ["BARACUDA_SCAN_" + k for k in ("NV", "TMAX", "MINB", "WAVES8", "KST", "FAST", "FUSE")]
+
+
+def set_knobs(cfg):
+    for k in KNOBS:
+        os.environ.pop(k, None)
+    for k, v in cfg.items():
+        os.environ[("BARACUDA_REDUCE_" if k.startswith("R") else "BARACUDA_SCAN_") + k[1:]] = str(v)
+
+
+def cfg_name(cfg):
+    return ",".join(f"{k}={v}" for k, v in cfg.items()) or "default"
+
+
+RCOL = [{}, {"RCMINB": 2}, {"RCMINB": 3}, {"RCMINB": 4}, {"RCU": 8}, {"RCU": 2}, {"RCTX": 16}, {"RCTX": 64},
+        {"RCTHREADS": 512}, {"RCTHREADS": 128}, {"RWAVES": 2}, {"RCU": 8, "RCMINB": 2}, {"RCTX": 64, "RCTHREADS": 512}]
+RROW = [{}, {"RMINB": 2}, {"RMINB": 3}, {"RMINB": 4}, {"RTPRMAX": 256}, {"RTPRMAX": 1024}, {"RU": 8}, {"RU": 2},
+        {"RU": 8, "RMINB": 2}, {"RTPRMAX": 256, "RMINB": 4}]
+RFULL = [{}, {"RMINB": 2}, {"RMINB": 3}, {"RMINB": 4}, {"RU": 8}, {"RU": 8, "RMINB": 2}, {"RWAVES": 2},
+         {"RTPRMAX": 256}, {"RTPRMAX": 1024}, {"RTPRMAX": 256, "RMINB": 4}]
+REDUCE_CASES = [("sum(0)", "bf16", "8192x32768", RCOL), ("sum(0)", "f32", "8192x32768", RCOL),
+                ("sum(0)", "bf16", "32768x4096", RCOL), ("sum(0)", "f32", "4096x131072", RCOL[:6]),
+                ("amax", "f32", "4096x131072", RROW), ("argmax", "f32", "4096x131072", RROW),
+                ("amax", "f32", "8192x32768", RROW), ("sum(-1)", "f32", "4096x131072", RROW),
+                ("sum(-1)", "f32", "full", RFULL), ("amax", "f32", "full", RFULL), ("sum(-1)", "bf16", "full", RFULL[:5])]
+
+SCMAX = [{}, {"SKST": 1}, {"SNV": 2}, {"SNV": 1}, {"SKST": 1, "SNV": 2}, {"SMINB": 2}, {"STMAX": 256},
+         {"STMAX": 128}, {"SKST": 1, "STMAX": 256}, {"SKST": 1, "STMAX": 128}]
+SSPLIT = [{}, {"SFUSE": 1}, {"SWAVES8": 8}, {"SWAVES8": 4}, {"SWAVES8": 32}, {"SFUSE": 1, "SWAVES8": 8},
+          {"SFUSE": 1, "SWAVES8": 4}, {"SFUSE": 1, "SWAVES8": 2}, {"SNV": 2}, {"SMINB": 2}, {"SFUSE": 1, "SNV": 2}]
+SLSE = [{"SFAST": 0}, {}, {"SFUSE": 1}, {"SWAVES8": 8}, {"SFUSE": 1, "SWAVES8": 8}, {"SNV": 2}, {"SMINB": 2}]
+SCAN_CASES = [("cummax", "f32", (32768, 4096), SCMAX), ("cummax", "f32", (8192, 32768), SCMAX),
+              ("cummax", "bf16", (32768, 4096), SCMAX[:5]),
+              ("cumsum", "f32", (1, 1 << 24), SSPLIT), ("cumprod", "f32", (1, 1 << 24), SSPLIT),
+              ("cumsum", "bf16", (1, 1 << 24), SSPLIT[:8]),
+              ("logcumsumexp", "f32", (1, 1 << 24), SLSE), ("logcumsumexp", "bf16", (1, 1 << 24), SLSE),
+              ("logcumsumexp", "f32", (32768, 4096), SLSE[:3] + [{"SNV": 2}]),
+              ("logcumsumexp", "f32", (8192, 32768), SLSE[:2])]
+
+
+class Sweep:
+    def __init__(self, lib, out):
+        self.out, self.rows = out, []
+        self.stream = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
+        self.rb = BR.Baracuda(lib)
+        self.sb = BS.Baracuda(lib)
+        self.ctx = self.rb.context(0)
+        self.sctx = self.sb.context(0)
+
+    def emit(self, row):
+        self.rows.append(row)
+        print(f"{row['op']:<12} {row['dtype']:<5} {row['shape']:>12} {row['cfg']:<26} ours {row['ours_us']:9.1f} "
+              f"torch {row['torch_us']:9.1f}  x{row['torch_us'] / row['ours_us']:.3f}  err {row['err']:.1e}  "
+              f"{row['sku']}", flush=True)
+
+    def save(self):
+        if self.out:
+            with open(self.out, "w") as f:
+                json.dump(self.rows, f, indent=1)
+
+    def reduce_case(self, op, dtype, shape_name, cfgs):
+        lib, brc = self.rb.lib, self.rb
+        td = BR.TORCH_DTYPE[dtype]
+        full = shape_name == "full"
+        shape = (BR.FULL,) if full else tuple(int(v) for v in shape_name.split("x"))
+        g = torch.Generator(device="cuda").manual_seed(sum(shape) * 7 + len(op))
+        x = (torch.randn(*shape, device="cuda", generator=g) * 2 + 0.5).to(td)
+        dim = None if full else (0 if op == "sum(0)" else len(shape) - 1)
+        axes = 1 if full else (1 << dim)
+        yshape = () if full else tuple(s for i, s in enumerate(shape) if i != dim)
+        kind = {"sum(-1)": BR.K_SUM, "sum(0)": BR.K_SUM, "amax": BR.K_MAX, "argmax": BR.K_ARGMAX}[op]
+        y = torch.empty(yshape, device="cuda", dtype=torch.int64 if op == "argmax" else td)
+        dims = {"dim": 0} if full else {"dim": dim}
+        tfn = {"sum(-1)": torch.sum, "sum(0)": torch.sum, "amax": torch.amax, "argmax": torch.argmax}[op]
+        if op == "argmax":
+            ref = torch.argmax(x, **dims)
+        else:
+            ref = tfn(x.double(), **dims)
+        t0 = time_us(lambda: tfn(x, **dims))
+        res = []
+        for cfg in cfgs:
+            set_knobs(cfg)
+            d = BR.ReduceDesc(kind, brc.desc(dtype, shape), brc.desc("i64" if op == "argmax" else dtype, yshape),
+                              axes, 1.0, 0.0, 0, BR.TensorDesc())
+            plan = brc.plan("brc_reduce_plan", d, self.ctx)
+            try:
+                wsz = lib.brc_plan_workspace_size(plan)
+                ws = torch.empty(max(wsz, 1), device="cuda", dtype=torch.uint8)
+                fn = lambda: brc.check(lib.brc_reduce_run(plan, x.data_ptr(), y.data_ptr(), None, ws.data_ptr(),
+                                                          wsz, self.stream), op)
+                y.fill_(-1 if op == "argmax" else float("nan"))
+                fn()
+                torch.cuda.synchronize()
+                err = float((y != ref).sum().item()) if op == "argmax" else rel_l2(y, ref)
+                ok = err == 0 if op == "argmax" else err <= BR.TOLERANCE[dtype]
+                us = time_us(fn) if ok else float("nan")
+                res.append((cfg_name(cfg), us, err, lib.brc_plan_sku(plan).decode()))
+            finally:
+                torch.cuda.synchronize()
+                lib.brc_plan_destroy(plan)
+        t1 = time_us(lambda: tfn(x, **dims))
+        set_knobs({})
+        for name, us, err, sku in res:
+            self.emit({"family": "reduce", "op": op, "dtype": dtype, "shape": shape_name, "cfg": name, "ours_us": us,
+                       "torch_us": (t0 + t1) / 2, "torch_us_before_after": [t0, t1], "err": err, "sku": sku})
+        del x
+        torch.cuda.empty_cache()
+
+    def scan_case(self, op, dtype, shape, cfgs):
+        lib, brc = self.sb.lib, self.sb
+        R, C = shape
+        td = BS.TORCH_DTYPE[dtype]
+        g = torch.Generator(device="cuda").manual_seed(R * 131 + C + 7)
+        if op == "cumprod":
+            x = torch.exp(torch.randn(R, C, device="cuda", generator=g) * (0.5 / C ** 0.5)).to(td)
+        elif op == "logcumsumexp":
+            x = (torch.randn(R, C, device="cuda", generator=g) * 3).to(td)
+        else:
+            x = torch.randn(R, C, device="cuda", generator=g).to(td)
+        tfn = {"cumsum": torch.cumsum, "cumprod": torch.cumprod, "logcumsumexp": torch.logcumsumexp,
+               "cummax": torch.cummax}[op]
+        if op == "cummax":
+            r = torch.cummax(x, -1)
+            ref, refi = r.values, r.indices
+            tcall = lambda: torch.cummax(x, -1)
+        else:
+            ref, refi = tfn(x.double(), -1), None
+            tcall = lambda: tfn(x, -1)
+        y = torch.empty_like(x)
+        idx = torch.empty(R, C, device="cuda", dtype=torch.int64) if op == "cummax" else None
+        m, mi = brc.mat(dtype, R, C), brc.mat("i64", R, C)
+        t0 = time_us(tcall)
+        res = []
+        for cfg in cfgs:
+            set_knobs(cfg)
+            plan = brc.plan("brc_scan_plan", BS.ScanDesc(BS.KIND[op], m, m, -1, 0, mi), self.sctx)
+            try:
+                wsz = lib.brc_plan_workspace_size(plan)
+                ws = torch.empty(max(wsz, 1), device="cuda", dtype=torch.uint8)
+                ip = idx.data_ptr() if idx is not None else None
+                fn = lambda: brc.check(lib.brc_scan_run(plan, x.data_ptr(), y.data_ptr(), ip, ws.data_ptr(), wsz,
+                                                        self.stream), op)
+                y.fill_(float("nan"))
+                if idx is not None:
+                    idx.fill_(-1)
+                fn()
+                torch.cuda.synchronize()
+                err = rel_l2(y, ref)
+                ok = err < BS.TOLERANCE[dtype] and not torch.isnan(y).any().item()
+                if idx is not None and not torch.equal(idx, refi):
+                    ok, err = False, float("inf")
+                us = time_us(fn) if ok else float("nan")
+                res.append((cfg_name(cfg), us, err, lib.brc_plan_sku(plan).decode()))
+            finally:
+                torch.cuda.synchronize()
+                lib.brc_plan_destroy(plan)
+        t1 = time_us(tcall)
+        set_knobs({})
+        for name, us, err, sku in res:
+            self.emit({"family": "scan", "op": op, "dtype": dtype, "shape": f"{R}x{C}", "cfg": name, "ours_us": us,
+                       "torch_us": (t0 + t1) / 2, "torch_us_before_after": [t0, t1], "err": err, "sku": sku})
+        del x
+        torch.cuda.empty_cache()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lib", required=True)
+    ap.add_argument("--out")
+    ap.add_argument("--only", choices=["reduce", "scan"])
+    args = ap.parse_args()
+    torch.cuda.set_device(0)
+    torch.empty(1, device="cuda")
+    sw = Sweep(args.lib, args.out)
+    print(f"copy bandwidth {copy_bandwidth():.1f} GB/s", flush=True)
+    if args.only != "scan":
+        for op, dt, sh, cfgs in REDUCE_CASES:
+            try:
+                sw.reduce_case(op, dt, sh, cfgs)
+            except Exception as e:  # keep sweeping: report and go on
+                print(f"FAILED {op} {dt} {sh}: {e}", flush=True)
+            sw.save()
+    if args.only != "reduce":
+        for op, dt, sh, cfgs in SCAN_CASES:
+            try:
+                sw.scan_case(op, dt, sh, cfgs)
+            except Exception as e:
+                print(f"FAILED {op} {dt} {sh}: {e}", flush=True)
+            sw.save()
+
+
+if __name__ == "__main__":
+    main()
