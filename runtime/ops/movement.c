@@ -118,6 +118,7 @@ typedef struct copy_req {
     int nsrc, ndst; /* run pointers */
     bool dyn;       /* slice / write_slice with a device start */
     int64_t dyn_max, dyn_ss, dyn_ds;
+    int tile_kind; /* the tiled transpose's tiles: 0 by the tile count, 1 whole (16 KiB), 2 half */
 } copy_req;
 
 /* A piece after merging. */
@@ -232,12 +233,16 @@ static int64_t piece_extent(const piece *p, const copy_req *rq) {
     return es > ed ? es : ed;
 }
 
-static void copy_snippet(brc__str *s, int kind, size_t esize, int vec, int R, int idx64, int P) {
+/* The tiled transpose: CTAs an SM (launch bounds), whether a CTA issues its next tile's loads
+ * during this tile's stores, and a grid cap in CTAs an SM (0: a CTA a tile). */
+enum { TILE_MIN_CTAS = 4, TILE_PIPE = 1, TILE_GRID_CAP = 0, TILE_HALF_BELOW = 2 };
+
+static void copy_snippet(brc__str *s, int kind, size_t esize, int vec, int R, int idx64, int P, int half) {
     if (kind == K_TILE)
         brc__str_addf(s,
-                      "__global__ void __launch_bounds__(256, 4) brc_mv_kernel(const __grid_constant__ brc::mv_args<1> "
-                      "a) { brc::mv_tile<%s, %d>(a); }\n",
-                      bits_type(esize), R);
+                      "__global__ void __launch_bounds__(256, %d) brc_mv_kernel(const __grid_constant__ brc::mv_args<1> "
+                      "a) { brc::mv_tile<%s, %d, %d, %d>(a); }\n",
+                      TILE_MIN_CTAS, bits_type(esize), R, half, TILE_PIPE);
     else
         brc__str_addf(s,
                       "__global__ void __launch_bounds__(256) brc_mv_kernel(const __grid_constant__ brc::mv_args<%d> "
@@ -286,14 +291,29 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
     /* The tiled transpose: one piece whose destination-innermost dim is not contiguous in the
      * source while another dim is, both long enough to fill tiles. */
     int tile = 0, tb = -1;
-    /* The tile (elements along A, the dst's unit dim, by B, the src's): brc::mv_tgeo, 16 KiB. */
-    int ta = esize <= 2 ? 128 : 64, tbn = esize == 1 ? 128 : esize == 8 ? 32 : 64;
+    /* The tile (elements along A, the dst's unit dim, by B, the src's): brc::mv_tgeo, 16 KiB, or
+     * half along A (8 KiB; not for 1-byte elements) when whole tiles would number fewer than
+     * TILE_HALF_BELOW a CTA slot of the GPU (tile_kind 0), so that more tiles are in flight. */
+    int ta = esize <= 2 ? 128 : 64, tbn = esize == 1 ? 128 : esize == 8 ? 32 : 64, half = 0;
     if (rq->npieces == 1 && !prefs->force_strided && !forced && R >= 2 && pc[0].numel > 0) {
         const piece *q = &pc[0];
         if (q->ds[R - 1] == 1 && q->ss[R - 1] != 1 && q->shape[R - 1] >= 16)
             for (int d = R - 2; d >= 0 && tb < 0; d--)
                 if (q->ss[d] == 1 && q->shape[d] >= 16) tb = d;
         tile = tb >= 0;
+    }
+    if (tile && rq->tile_kind == 2 && esize == 1) {
+        st = brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: half tiles need elements of 2 bytes or more", fam);
+        goto fail;
+    }
+    if (tile && esize > 1) {
+        const piece *q = &pc[0];
+        int64_t nt = brc__cdiv(q->shape[R - 1], ta) * brc__cdiv(q->shape[tb], tbn);
+        for (int d = 0; d < R - 1; d++)
+            if (d != tb) nt *= q->shape[d];
+        int slots = (ctx->sm_count > 0 ? ctx->sm_count : 132) * TILE_MIN_CTAS;
+        half = rq->tile_kind == 2 || (rq->tile_kind == 0 && nt < (int64_t)TILE_HALF_BELOW * slots);
+        if (half) ta /= 2;
     }
     if (!tile) {
         for (int i = 0; i < rq->npieces; i++)
@@ -330,7 +350,7 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
     /* Canonical descriptor and SKU. */
     brc__str_addf(&desc, "%s(bytes=%zu", fam, esize);
     if (rq->npieces > 1) brc__str_addf(&desc, ",pieces=%d", rq->npieces);
-    if (tile) brc__str_addf(&desc, ",rank=%d,tile=1)", R);
+    if (tile) brc__str_addf(&desc, ",rank=%d,tile=%d)", R, half ? 2 : 1);
     else brc__str_addf(&desc, ",rank=%d,vec=%d,index=%d)", R, vec, idx64 ? 64 : 32);
     if (tile) brc__str_addf(&sku, "bespoke:copy<b%zu,rank=%d,tile=%dx%d>@%s", esize, R, ta, tbn, ctx->arch);
     else
@@ -364,6 +384,8 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
         for (int d = 0; d < R - 1; d++)
             if (d != tb) im->ntiles *= q->shape[d];
         int64_t g = im->ntiles < ((int64_t)1 << 30) ? im->ntiles : ((int64_t)1 << 30);
+        int64_t cap = (int64_t)TILE_GRID_CAP * (ctx->sm_count > 0 ? ctx->sm_count : 132) * TILE_MIN_CTAS;
+        if (cap > 0 && g > cap) g = cap;
         im->L[0] = (launch_t){0, 1, 1, (unsigned)g, NULL};
     } else {
         for (int l = 0; l < nl; l++) {
@@ -383,7 +405,7 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
             if (im->L[m].P == L->P) L->fn = im->L[m].fn, dup = true;
         if (dup) continue;
         brc__str snip = {0};
-        copy_snippet(&snip, tile ? K_TILE : K_COPY, esize, vec, R, idx64, L->P);
+        copy_snippet(&snip, tile ? K_TILE : K_COPY, esize, vec, R, idx64, L->P, half);
         int64_t spec[7] = {tile ? K_TILE : K_COPY, (int64_t)esize, vec, R, tile ? 1 : idx64, tile ? 1 : L->P,
                            tile ? ta * 1000 + tbn : 0};
         st = snip.oom ? brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fam)
@@ -436,7 +458,7 @@ static brc_status check_xy(const brc_tensor_desc *x, const brc_tensor_desc *y, c
 
 static brc_status one_piece(brc_context *ctx, int op, brc_dtype dt, piece_req *r, const brc_plan_prefs *prefs,
                             brc_plan **out) {
-    copy_req rq = {op, dt, 1, r, 1, 1, false, 0, 0, 0};
+    copy_req rq = {op, dt, 1, r, 1, 1, false, 0, 0, 0, 0};
     return copy_plan_common(ctx, &rq, prefs, out);
 }
 
@@ -532,7 +554,7 @@ brc_status brc_roll_plan(brc_context *ctx, const brc_roll_desc *d, const brc_pla
         if (!empty) pcs[np++] = r;
     }
     if (np == 0) piece_from(&pcs[np++], &d->y, &d->x, &d->y); /* an empty tensor */
-    copy_req rq = {OP_COPY, d->y.dtype, np, pcs, 1, 1, false, 0, 0, 0};
+    copy_req rq = {OP_COPY, d->y.dtype, np, pcs, 1, 1, false, 0, 0, 0, 0};
     return copy_plan_common(ctx, &rq, prefs, out);
 }
 
@@ -615,7 +637,7 @@ static brc_status cat_plan(brc_context *ctx, int split, const brc_tensor_desc *t
                         pn, dim, (long long)off, tn, (long long)t->shape[dim]);
         goto done;
     }
-    copy_req rq = {split ? OP_SPLIT : OP_CONCAT, t->dtype, n, pcs, split ? 1 : n, split ? n : 1, false, 0, 0, 0};
+    copy_req rq = {split ? OP_SPLIT : OP_CONCAT, t->dtype, n, pcs, split ? 1 : n, split ? n : 1, false, 0, 0, 0, 0};
     st = copy_plan_common(ctx, &rq, prefs, out);
 done:
     free(pcs);
@@ -665,7 +687,7 @@ static brc_status slice_plan(brc_context *ctx, int write, const brc_slice_desc *
     if (write) r.ds[dim] *= d->step, r.doff = start * d->y.strides[dim];
     else r.ss[dim] *= d->step, r.soff = start * d->x.strides[dim];
     copy_req rq = {write ? OP_WRITE_SLICE : OP_SLICE, d->y.dtype, 1, &r, 1, 1, d->dynamic_start == 1, maxstart,
-                   write ? 0 : d->x.strides[dim], write ? d->y.strides[dim] : 0};
+                   write ? 0 : d->x.strides[dim], write ? d->y.strides[dim] : 0, 0};
     if (part->shape[dim] == 0 || brc_tensor_desc_numel(part) == 0) rq.dyn = false;
     return copy_plan_common(ctx, &rq, prefs, out);
 }
@@ -771,7 +793,7 @@ brc_status brc__move_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     if ((st = brc__desc_pick(d, "bytes", sizes, 4, -1, &bi)) ||
         (st = brc__desc_int(d, "pieces", 1, op == OP_CONCAT || op == OP_SPLIT || op == OP_COPY ? MAX_PIECES : 1, 1,
                             &pieces)) ||
-        (st = brc__desc_int(d, "rank", 1, 8, 1, &rank)) || (st = brc__desc_int(d, "tile", 0, 1, 0, &tile)))
+        (st = brc__desc_int(d, "rank", 1, 8, 1, &rank)) || (st = brc__desc_int(d, "tile", 0, 2, 0, &tile)))
         return st;
     int64_t bytes = (int64_t)1 << bi;
     if (!tile && ((st = brc__desc_int(d, "vec", 1, 16, 16 / bytes, &vec)) ||
@@ -779,7 +801,10 @@ brc_status brc__move_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
         return st;
     index = wi ? 64 : 32;
     if (tile && (rank < 2 || pieces != 1))
-        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: tile=1 needs rank >= 2 and one piece", op_names[op]);
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: tile=%lld needs rank >= 2 and one piece", op_names[op],
+                          (long long)tile);
+    if (tile == 2 && bytes == 1)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: tile=2 (half tiles) needs bytes >= 2", op_names[op]);
     static const brc_dtype by_size[9] = {0, BRC_U8, BRC_I16, 0, BRC_F32, 0, 0, 0, BRC_F64};
     piece_req r;
     memset(&r, 0, sizeof r);
@@ -817,7 +842,7 @@ brc_status brc__move_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
         if (op == OP_CONCAT) pcs[i].sarg = i;
         if (op == OP_SPLIT) pcs[i].darg = i;
     }
-    copy_req rq = {op, by_size[bytes], n, pcs, op == OP_CONCAT ? n : 1, op == OP_SPLIT ? n : 1, false, 0, 0, 0};
+    copy_req rq = {op, by_size[bytes], n, pcs, op == OP_CONCAT ? n : 1, op == OP_SPLIT ? n : 1, false, 0, 0, 0, (int)tile};
     st = copy_plan_common(ctx, &rq, &prefs, out);
     free(pcs);
     return st;
@@ -1070,19 +1095,68 @@ typedef struct mv_pad_args_h {
     const void *x;
     void *y;
     double value;
-    int64_t units, slots;
+    int64_t units, ch, ew, g, nseg, cw, ews;
+    int64_t win[8];
     int64_t shape[8], ishape[8], lo[8], os[8], is[8];
 } mv_pad_args_h;
-_Static_assert(sizeof(mv_pad_args_h) == 5 * 8 + 40 * 8, "mv_pad_args_h must match brc::mv_pad_args");
+_Static_assert(sizeof(mv_pad_args_h) == 10 * 8 + 8 * 8 + 40 * 8, "mv_pad_args_h must match brc::mv_pad_args");
+
+/* The forward kernel's units a thread at a time, its CTAs an SM (launch bounds) and the work a CTA
+ * takes (PAD_CTA_ROUNDS rounds of MV_THREADS x PAD_U units; docs/movement.md, "pad"). */
+enum { PAD_U = 4, PAD_MIN_CTAS = 3, PAD_CTA_ROUNDS = 2 };
 
 typedef struct pad_impl {
     int bwd;
     bool in_empty; /* the input has no elements (a constant pad of an empty x): it may be NULL */
     size_t esize;
     mv_pad_args_h a;
+    /* Forward, rows contiguous on both sides: the edge windows for x rows that are not all
+     * 16-byte aligned at both ends (a.win / a.ew / a.ews: for rows that are, when x is aligned). */
+    bool x_pitch16;          /* x's outer strides and row length are multiples of 16 bytes */
+    int64_t win_w[8], ew_w, ews_w;
     unsigned grid;
     CUfunction fn;
 } pad_impl;
+
+/* The forward's edge windows of a contiguous row (brc::mv_pad_fwd): the columns within h of the
+ * row's ends and of the interior's ends (reflect: the pads whole and h past them), merged; into
+ * win (brc::mv_pad_args.win's form). Returns the edge units a row. */
+static int64_t pad_windows(int mode, int64_t n, int64_t N, int64_t lo, int64_t h, int64_t *win) {
+    int64_t s[6], e[6];
+    int k = 0;
+    const int64_t at[4] = {0, lo, lo + N, n};
+    for (int i = 0; i < 4; i++) s[k] = at[i] - h, e[k] = at[i] + h, k++;
+    if (mode == BRC_PAD_REFLECT) s[k] = 0, e[k] = lo + h, k++, s[k] = lo + N - h, e[k] = n, k++;
+    for (int i = 0; i < k; i++) {
+        if (s[i] < 0) s[i] = 0;
+        if (e[i] > n) e[i] = n;
+    }
+    for (int i = 1; i < k; i++) /* insertion sort by start */
+        for (int j = i; j > 0 && s[j] < s[j - 1]; j--) {
+            int64_t t = s[j];
+            s[j] = s[j - 1], s[j - 1] = t;
+            t = e[j], e[j] = e[j - 1], e[j - 1] = t;
+        }
+    int64_t ms[6], me[6];
+    int m = 0;
+    for (int i = 0; i < k; i++) {
+        if (e[i] <= s[i]) continue;
+        if (m > 0 && s[i] <= me[m - 1]) {
+            if (e[i] > me[m - 1]) me[m - 1] = e[i];
+        } else {
+            ms[m] = s[i], me[m] = e[i], m++;
+        }
+    }
+    /* At most 4: the windows around 0 and lo overlap reflect's left one, those around lo + N and
+     * n its right one. */
+    int64_t cum = 0;
+    for (int w = 0; w < 4; w++) {
+        win[2 * w + 1] = w < m ? ms[w] - cum : 0;
+        if (w < m) cum += me[w] - ms[w];
+        win[2 * w] = cum;
+    }
+    return cum;
+}
 static const brc__plan_vt pad_vt = {NULL};
 
 /* in: x forward, dy backward; out: y forward, dx backward. The kernel's "output" is out. */
@@ -1152,12 +1226,41 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
      * contiguous on both sides touches (at most (n E + 31 - E) / 16 at any E-aligned start), else
      * runs of 16 / E columns (brc::mv_pad_fwd). The backward: a thread per dx element. */
     a->units = brc_tensor_desc_numel(o);
+    int64_t grid = brc__cdiv(a->units, MV_THREADS);
     if (!bwd && a->units > 0) {
-        int64_t n = a->shape[R - 1], es = (int64_t)brc_dtype_size(dt);
-        a->slots = a->os[R - 1] == 1 && a->is[R - 1] == 1 ? (n * es + 31 - es) / 16 : brc__cdiv(n * es, 16);
-        a->units = a->units / n * a->slots;
+        /* The forward: a CTA per group of rows (brc::mv_pad_fwd). Rows contiguous on both sides
+         * take chunk units (the 16-byte-aligned chunks a row touches: at most (n E + 31 - E) / 16 at
+         * any E-aligned start) and edge units (the windows, h = 16 / E columns around each end
+         * when x's rows are 16-byte aligned at both ends, else twice that); other rows edge units
+         * only, the whole row. */
+        int64_t n = a->shape[R - 1], N = a->ishape[R - 1], es = (int64_t)brc_dtype_size(dt), ve = 16 / es;
+        bool contig = a->os[R - 1] == 1 && a->is[R - 1] == 1;
+        a->units /= n; /* rows */
+        tmp.x_pitch16 = (N * es) % 16 == 0;
+        for (int d = 0; d < R - 1; d++)
+            if ((a->is[d] * es) % 16) tmp.x_pitch16 = false;
+        if (contig) {
+            a->ch = (n * es + 31 - es) / 16;
+            a->ew = pad_windows(mode, n, N, a->lo[R - 1], ve, a->win);
+            tmp.ew_w = pad_windows(mode, n, N, a->lo[R - 1], 2 * ve, tmp.win_w);
+        } else {
+            a->ch = 0, a->ew = tmp.ew_w = n;
+            a->win[0] = n;
+            for (int w = 1; w < 4; w++) a->win[2 * w] = n;
+            memcpy(tmp.win_w, a->win, sizeof a->win);
+        }
+        int64_t per = a->ch + tmp.ew_w, cta = (int64_t)MV_THREADS * PAD_U * PAD_CTA_ROUNDS;
+        if (per <= cta) {
+            a->nseg = 1, a->g = cta / per < MV_THREADS ? cta / per : MV_THREADS;
+        } else {
+            a->g = 1, a->nseg = brc__cdiv(per, cta);
+        }
+        a->cw = brc__cdiv(a->ch, a->nseg);
+        a->ews = brc__cdiv(a->ew, a->nseg), tmp.ews_w = brc__cdiv(tmp.ew_w, a->nseg);
+        grid = brc__cdiv(a->units, a->g);
+        if (grid > (((int64_t)1 << 31) - 1) / a->nseg) grid = (int64_t)1 << 31;
+        else grid *= a->nseg;
     }
-    int64_t grid = brc__cdiv(a->units, bwd ? MV_THREADS : MV_THREADS * MV_UNROLL);
     if (grid >= ((int64_t)1 << 31) - 1)
         return brc__error(BRC_STATUS_UNSUPPORTED, "%s: %lld elements exceed one launch", fam, (long long)a->units);
     brc__str desc = {0}, sku = {0}, snip = {0};
@@ -1165,10 +1268,16 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
     const char *dir = bwd ? "bwd" : "fwd";
     brc__str_addf(&desc, "pad(mode=%s,dtype=%s,rank=%d,dir=%s)", pad_names[mode], brc_dtype_name(dt), R, dir);
     brc__str_addf(&sku, "bespoke:pad<%s,%s,rank=%d,%s>@%s", pad_names[mode], brc_dtype_name(dt), R, dir, ctx->arch);
-    brc__str_addf(&snip,
-                  "__global__ void __launch_bounds__(256, %d) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args a) "
-                  "{ brc::mv_pad_%s<%s, %d, %d>(a); }\n",
-                  bwd ? 1 : 3, dir, storage_type(dt), mode, R);
+    if (bwd)
+        brc__str_addf(&snip,
+                      "__global__ void __launch_bounds__(256, 1) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args "
+                      "a) { brc::mv_pad_bwd<%s, %d, %d>(a); }\n",
+                      storage_type(dt), mode, R);
+    else
+        brc__str_addf(&snip,
+                      "__global__ void __launch_bounds__(256, %d) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args "
+                      "a) { brc::mv_pad_fwd<%s, %d, %d, %d>(a); }\n",
+                      PAD_MIN_CTAS, storage_type(dt), mode, R, PAD_U);
     if (desc.oom || sku.oom || snip.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fam);
         goto fail;
@@ -1218,6 +1327,10 @@ static brc_status pad_run_common(const brc_plan *plan, brc__family fam, const ch
                           plan->descriptor);
     mv_pad_args_h a = im->a;
     a.x = in, a.y = o;
+    if (!im->bwd && a.ch > 0 && (!im->x_pitch16 || (uintptr_t)in % 16)) { /* x rows not all 16-byte aligned */
+        memcpy(a.win, im->win_w, sizeof a.win);
+        a.ew = im->ew_w, a.ews = im->ews_w;
+    }
     return launch(plan, im->fn, im->grid, &a, stream);
 }
 

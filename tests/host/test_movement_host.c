@@ -20,7 +20,7 @@ static const char *const variants[] = {
     "copy(bytes=8,rank=8,vec=2,index=32)",
     "copy(bytes=1,rank=2,tile=1)",
     "copy(bytes=2,rank=3,tile=1)",
-    "copy(bytes=4,rank=2,tile=1)",
+    "copy(bytes=4,rank=2,tile=2)",
     "copy(bytes=8,rank=4,tile=1)",
     "concat(bytes=2,pieces=3,rank=2,vec=8,index=32)",
     "concat(bytes=4,pieces=20,rank=3,vec=4,index=32)",
@@ -119,10 +119,15 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     /* x walked backwards along the inner dim: a gather. */
     c.x.strides[0] = 4096, c.x.strides[1] = -1, c.y.strides[0] = 4096;
     EXPECT_PLAN(brc_copy_plan(ctx, &c, NULL, &p_), "copy(bytes=2,rank=2,vec=1,index=32)", NULL);
-    /* A transpose: tiled; forced strided: a gather. */
-    int64_t t2[2] = {4096, 1000};
+    /* A transpose: tiled (512 whole tiles, fewer than two a CTA slot of the offline 132-SM GPU:
+     * half tiles); forced strided: a gather. A large one: whole tiles. */
+    int64_t t2[2] = {4096, 1000}, sq[2] = {8192, 8192};
     brc_permute_desc pm = {dense(BRC_BF16, 2, s2), dense(BRC_BF16, 2, t2), {1, 0}};
-    EXPECT_PLAN(brc_permute_plan(ctx, &pm, NULL, &p_), "copy(bytes=2,rank=2,tile=1)", "tile=128x64");
+    EXPECT_PLAN(brc_permute_plan(ctx, &pm, NULL, &p_), "copy(bytes=2,rank=2,tile=2)", "tile=64x64");
+    brc_permute_desc pq = {dense(BRC_BF16, 2, sq), dense(BRC_BF16, 2, sq), {1, 0}};
+    EXPECT_PLAN(brc_permute_plan(ctx, &pq, NULL, &p_), "copy(bytes=2,rank=2,tile=1)", "tile=128x64");
+    brc_permute_desc pu = {dense(BRC_U8, 2, s2), dense(BRC_U8, 2, t2), {1, 0}};
+    EXPECT_PLAN(brc_permute_plan(ctx, &pu, NULL, &p_), "copy(bytes=1,rank=2,tile=1)", "tile=128x128");
     EXPECT_PLAN(brc_permute_plan(ctx, &pm, &strided, &p_), "copy(bytes=2,rank=2,vec=1,index=32)", NULL);
     /* [B, S, H, D] -> [B, H, S, D]: the innermost dim stays: vectors, 3 dims. */
     int64_t bshd[4] = {2, 128, 8, 64}, bhsd[4] = {2, 8, 128, 64};
@@ -194,6 +199,8 @@ Test(movement_desc, bad_descriptors_name_the_column) {
         {"copy(bytes=3,rank=1)", BRC_STATUS_INVALID_ARGUMENT, "one of 1, 2, 4, 8"},
         {"copy(bytes=4,rank=2,tile=1,vec=4)", BRC_STATUS_INVALID_ARGUMENT, "unknown key 'vec'"},
         {"copy(bytes=4,rank=1,tile=1)", BRC_STATUS_INVALID_ARGUMENT, "tile=1 needs rank >= 2"},
+        {"copy(bytes=1,rank=2,tile=2)", BRC_STATUS_INVALID_ARGUMENT, "tile=2 (half tiles) needs bytes >= 2"},
+        {"copy(bytes=4,rank=2,tile=3)", BRC_STATUS_INVALID_ARGUMENT, "outside [0, 2]"},
         {"copy(bytes=4,rank=2,vec=8)", BRC_STATUS_INVALID_ARGUMENT, "vector_width 8"},
         {"copy(bytes=4,rank=2,index=48)", BRC_STATUS_INVALID_ARGUMENT, "one of 32, 64"},
         {"slice(bytes=4,pieces=2,rank=1)", BRC_STATUS_INVALID_ARGUMENT, "outside [1, 1]"},
