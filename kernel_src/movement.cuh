@@ -673,6 +673,164 @@ __device__ __forceinline__ void mv_pad_fwd(const mv_pad_args& a) {
     }
 }
 
+// 16 bytes global -> shared without registers (cp.async, sm_80+), and the wait for all of a
+// thread's. BRC_MV_NO_CP_ASYNC: a plain load and store instead (for host-side models of the index
+// math; never defined by the library).
+__device__ __forceinline__ void mv_cp16(void* sm, const void* g) {
+#ifdef BRC_MV_NO_CP_ASYNC
+    *(mv_v4*)sm = *(const mv_v4*)g;
+#else
+    u32 s;
+    asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(s) : "l"(sm));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(s), "l"(g) : "memory");
+#endif
+}
+__device__ __forceinline__ void mv_cp_wait() {
+#ifndef BRC_MV_NO_CP_ASYNC
+    asm volatile("cp.async.wait_all;" ::: "memory");
+#endif
+}
+
+// The staged forward, for rows contiguous on both sides whose x rows fit SMEM bytes of shared
+// memory a.g at a time: a CTA takes a.g consecutive y rows; its threads
+//  - work out each row's y and x row addresses (as mv_pad_fwd);
+//  - copy the x rows into shared memory (row g at g * a.cw bytes, x's aligned 16-byte blocks at
+//    their offsets, so x element j lies at (x row address & 15) + j E): whole blocks by cp.async,
+//    the row's partial first and last blocks element by element (no byte outside the row read);
+//    all of them in flight at once;
+//  - write the 16-byte-aligned chunks of memory the y rows touch (a.ch a row) from shared memory:
+//    whole chunks as one vector (the constant; a broadcast element; a shifted copy of x, joined
+//    from two shared 16-byte blocks with funnel shifts; else element by element), the row's
+//    partial first and last chunks element by element.
+template <class T, int MODE, int R, int SMEM>
+__device__ __forceinline__ void mv_pad_staged(const mv_pad_args& a) {
+    enum { E = sizeof(T), VE = 16 / E };
+    typedef typename mv_bits<E>::t B;
+    typedef wvec<B, VE> V;
+    __shared__ __align__(16) char sx[SMEM];
+    __shared__ const char* xrow[MV_THREADS];
+    __shared__ char* yrow[MV_THREADS];
+    const i64 n = a.shape[R - 1], N = a.ishape[R - 1], lo = a.lo[R - 1];
+    const int tid = (int)threadIdx.x, xp = (int)a.cw, nb = xp / 16, ch = (int)a.ch;
+    const i64 r0 = (i64)blockIdx.x * a.g;
+    const int gn = (int)(a.units - r0 < a.g ? a.units - r0 : a.g);
+    const int nx = (int)(N * E);  // x row bytes
+    B fill;
+    {
+        const T f = mv_from_f64<T>(a.value);
+        fill = *(const B*)&f;  // the storage types are their bits
+    }
+    if (tid < gn) {
+        i64 r = r0 + tid, xo = 0, yo = 0;
+        bool inside = true;
+#pragma unroll
+        for (int d = R - 2; d >= 0; d--) {
+            i64 c = r;
+            if (d > 0) {
+                r = mv_div(c, a.shape[d]);
+                c -= r * a.shape[d];
+            }
+            yo += c * a.os[d];
+            const i64 j = mv_pad_src<MODE>(c - a.lo[d], a.ishape[d]);
+            if (j < 0) inside = false;
+            xo += j * a.is[d];
+        }
+        yrow[tid] = (char*)a.y + yo * E;
+        xrow[tid] = inside && a.x ? (const char*)a.x + xo * E : nullptr;
+    }
+    __syncthreads();
+    {  // x rows -> shared memory
+        const int dg = MV_THREADS / nb, dk = MV_THREADS - dg * nb;
+        int g = tid / nb, b = tid - g * nb;
+        for (; g < gn;) {
+            const char* const xr = xrow[g];
+            if (xr) {
+                const int xm = (int)((size_t)xr & 15), o = 16 * b;  // o: the block's offset from xr - xm
+                const char* const base = xr - xm;
+                char* const dst = sx + g * xp + o;
+                if (o >= xm && o + 16 <= xm + nx) {
+                    mv_cp16(dst, base + o);
+                } else if (o < xm + nx && o + 16 > xm) {
+#pragma unroll
+                    for (int e = 0; e < VE; e++)
+                        if (o + e * E >= xm && o + e * E < xm + nx) *(B*)(dst + e * E) = *(const B*)(base + o + e * E);
+                }
+            }
+            g += dg, b += dk;
+            if (b >= nb) b -= nb, g++;
+        }
+    }
+    mv_cp_wait();
+    __syncthreads();
+    // y chunks from shared memory.
+    const int dg = MV_THREADS / ch, dk = MV_THREADS - dg * ch;
+    int g = tid / ch, k = tid - g * ch;
+#pragma unroll 2
+    for (; g < gn;) {
+        char* const yr = yrow[g];
+        const char* const xr = xrow[g];
+        const char* const sr = sx + g * xp + ((size_t)xr & 15);  // x element j at sr + j E
+        char* const ya = (char*)(((size_t)yr & ~(size_t)15) + (size_t)16 * k);
+        const i64 c0 = (i64)(ya - yr) / E;
+        const bool whole = c0 >= 0 && c0 + VE <= n;
+        if (whole) {
+            // src: -3 one x element repeated, -2 fill, -1 by element, else the shifted copy of x
+            // from column src
+            i64 src = -1;
+            if (!xr) {
+                src = -2;
+            } else if (c0 >= lo && c0 + VE <= lo + N) {
+                src = c0 - lo;
+            } else if (c0 + VE <= lo || c0 >= lo + N) {
+                const bool left = c0 + VE <= lo;
+                if (MODE == 0) src = -2;
+                if (MODE == 2) src = -3;
+                if (MODE == 3) src = left ? c0 - lo + N : c0 - lo - N;
+            }
+            mv_v4 v;
+            if (src == -2) {
+                v = mv_splat<E>((u64)fill);
+            } else if (src == -3) {  // replicate's pads: one element repeated
+                v = mv_splat<E>((u64) * (const B*)(sr + (c0 < lo ? 0 : (N - 1) * E)));
+            } else if (src >= 0) {
+                const int o = (int)((size_t)(sr + src * E) - (size_t)sx), sh = o & 15;
+                const mv_v4 w0 = *(const mv_v4*)(sx + (o - sh));
+                v = w0;
+                if (sh) {
+                    const mv_v4 w1 = *(const mv_v4*)(sx + (o - sh) + 16);
+                    const int d4 = sh >> 2, bits = (sh & 3) * 8;
+                    u32 w[8], t[5];
+#pragma unroll
+                    for (int i = 0; i < 4; i++) w[i] = w0.v[i], w[i + 4] = w1.v[i];
+#pragma unroll
+                    for (int i = 0; i < 5; i++) t[i] = d4 == 0 ? w[i] : d4 == 1 ? w[i + 1] : d4 == 2 ? w[i + 2] : w[i + 3];
+#pragma unroll
+                    for (int i = 0; i < 4; i++) v.v[i] = __funnelshift_r(t[i], t[i + 1], bits);
+                }
+            } else {  // reflect's pads, chunks across a region boundary
+                V e;
+#pragma unroll
+                for (int i = 0; i < VE; i++) {
+                    const i64 j = mv_pad_src<MODE>(c0 + i - lo, N);
+                    e.v[i] = j >= 0 ? *(const B*)(sr + j * E) : fill;
+                }
+                v = e.w;
+            }
+            *(mv_v4*)ya = v;
+        } else if (c0 < n && c0 + VE > 0) {  // the row's partial first or last chunk
+#pragma unroll
+            for (int i = 0; i < VE; i++) {
+                const i64 c = c0 + i;
+                if (c < 0 || c >= n) continue;
+                const i64 j = mv_pad_src<MODE>(c - lo, N);
+                ((B*)ya)[i] = xr && j >= 0 ? *(const B*)(sr + j * E) : fill;
+            }
+        }
+        g += dg, k += dk;
+        if (k >= ch) k -= ch, g++;
+    }
+}
+
 template <class T, int MODE, int R>
 __device__ __forceinline__ void mv_pad_bwd(const mv_pad_args& a) {
     typedef typename io<T>::C C;

@@ -1101,12 +1101,22 @@ typedef struct mv_pad_args_h {
 } mv_pad_args_h;
 _Static_assert(sizeof(mv_pad_args_h) == 10 * 8 + 8 * 8 + 40 * 8, "mv_pad_args_h must match brc::mv_pad_args");
 
-/* The forward kernel's units a thread at a time, its CTAs an SM (launch bounds) and the work a CTA
- * takes (PAD_CTA_ROUNDS rounds of MV_THREADS x PAD_U units; docs/movement.md, "pad"). */
-enum { PAD_U = 4, PAD_MIN_CTAS = 3, PAD_CTA_ROUNDS = 2 };
+/* The forward's kernels (docs/movement.md, "pad"). Staged (brc::mv_pad_staged): rows contiguous
+ * on both sides whose x rows fit PAD_STAGE_BYTES of shared memory (with their alignment slack),
+ * PAD_STAGE_CTAS CTAs an SM; PAD_STAGED = 0 turns it off. Row groups (brc::mv_pad_fwd): every
+ * other forward; PAD_U units a thread at a time, PAD_MIN_CTAS CTAs an SM, a CTA's work
+ * PAD_CTA_ROUNDS rounds of MV_THREADS x PAD_U units. */
+enum {
+    PAD_STAGED = 1,
+    PAD_STAGE_BYTES = 20480,
+    PAD_STAGE_CTAS = 6,
+    PAD_U = 2,
+    PAD_MIN_CTAS = 6,
+    PAD_CTA_ROUNDS = 4
+};
 
 typedef struct pad_impl {
-    int bwd;
+    int bwd, staged;
     bool in_empty; /* the input has no elements (a constant pad of an empty x): it may be NULL */
     size_t esize;
     mv_pad_args_h a;
@@ -1160,9 +1170,11 @@ static int64_t pad_windows(int mode, int64_t n, int64_t N, int64_t lo, int64_t h
 static const brc__plan_vt pad_vt = {NULL};
 
 /* in: x forward, dy backward; out: y forward, dx backward. The kernel's "output" is out. */
+/* stage: the forward's kernel: -1 by the rows (staged where they fit), 0 row groups, 1 staged
+ * (the caller made rows that fit: descriptors). */
 static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tensor_desc *small,
                              const brc_tensor_desc *big, const int64_t *lo, const int64_t *hi, double value,
-                             const brc_plan_prefs *prefs_in, brc_plan **out) {
+                             const brc_plan_prefs *prefs_in, int stage, brc_plan **out) {
     const char *fam = bwd ? "pad backward" : "pad";
     const char *sn = bwd ? "dx" : "x", *bn = bwd ? "dy" : "y";
     brc_status st;
@@ -1260,19 +1272,35 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
         grid = brc__cdiv(a->units, a->g);
         if (grid > (((int64_t)1 << 31) - 1) / a->nseg) grid = (int64_t)1 << 31;
         else grid *= a->nseg;
+        /* Staged: a.cw becomes the shared-memory bytes of an x row (its aligned 16-byte blocks at
+         * any E-aligned start), a.g the rows a CTA. */
+        int64_t xpb = 16 * brc__cdiv(16 - es + N * es, 16);
+        if (contig && xpb <= PAD_STAGE_BYTES && (stage == 1 || (stage < 0 && PAD_STAGED))) {
+            tmp.staged = 1;
+            a->cw = xpb, a->nseg = 1;
+            a->g = PAD_STAGE_BYTES / xpb < MV_THREADS ? PAD_STAGE_BYTES / xpb : MV_THREADS;
+            grid = brc__cdiv(a->units, a->g);
+        }
     }
     if (grid >= ((int64_t)1 << 31) - 1)
         return brc__error(BRC_STATUS_UNSUPPORTED, "%s: %lld elements exceed one launch", fam, (long long)a->units);
     brc__str desc = {0}, sku = {0}, snip = {0};
     brc_plan *p = NULL;
     const char *dir = bwd ? "bwd" : "fwd";
-    brc__str_addf(&desc, "pad(mode=%s,dtype=%s,rank=%d,dir=%s)", pad_names[mode], brc_dtype_name(dt), R, dir);
-    brc__str_addf(&sku, "bespoke:pad<%s,%s,rank=%d,%s>@%s", pad_names[mode], brc_dtype_name(dt), R, dir, ctx->arch);
+    brc__str_addf(&desc, "pad(mode=%s,dtype=%s,rank=%d,dir=%s%s)", pad_names[mode], brc_dtype_name(dt), R, dir,
+                  tmp.staged ? ",stage=1" : "");
+    brc__str_addf(&sku, "bespoke:pad<%s,%s,rank=%d,%s%s>@%s", pad_names[mode], brc_dtype_name(dt), R, dir,
+                  tmp.staged ? ",staged" : "", ctx->arch);
     if (bwd)
         brc__str_addf(&snip,
                       "__global__ void __launch_bounds__(256, 1) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args "
                       "a) { brc::mv_pad_bwd<%s, %d, %d>(a); }\n",
                       storage_type(dt), mode, R);
+    else if (tmp.staged)
+        brc__str_addf(&snip,
+                      "__global__ void __launch_bounds__(256, %d) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args "
+                      "a) { brc::mv_pad_staged<%s, %d, %d, %d>(a); }\n",
+                      PAD_STAGE_CTAS, storage_type(dt), mode, R, PAD_STAGE_BYTES);
     else
         brc__str_addf(&snip,
                       "__global__ void __launch_bounds__(256, %d) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args "
@@ -1287,8 +1315,8 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
     *im = tmp;
     im->bwd = bwd, im->esize = brc_dtype_size(dt), im->grid = (unsigned)grid;
     im->in_empty = brc_tensor_desc_numel(in) == 0;
-    int64_t spec[5] = {K_PAD, dt, mode, R, bwd};
-    if ((st = compile(ctx, desc.p, 5, spec, snip.p, &im->fn))) goto fail;
+    int64_t spec[6] = {K_PAD, dt, mode, R, bwd, tmp.staged};
+    if ((st = compile(ctx, desc.p, 6, spec, snip.p, &im->fn))) goto fail;
     brc__str_free(&snip);
     brc__plan_publish(p, desc.p, sku.p);
     *out = p;
@@ -1303,13 +1331,13 @@ fail:
 
 brc_status brc_pad_plan(brc_context *ctx, const brc_pad_desc *d, const brc_plan_prefs *prefs, brc_plan **out) {
     brc_status st = brc__plan_start(ctx, d, out, "brc_pad_plan");
-    return st ? st : pad_common(ctx, 0, (int)d->mode, &d->x, &d->y, d->lo, d->hi, d->value, prefs, out);
+    return st ? st : pad_common(ctx, 0, (int)d->mode, &d->x, &d->y, d->lo, d->hi, d->value, prefs, -1, out);
 }
 
 brc_status brc_pad_backward_plan(brc_context *ctx, const brc_pad_backward_desc *d, const brc_plan_prefs *prefs,
                                  brc_plan **out) {
     brc_status st = brc__plan_start(ctx, d, out, "brc_pad_backward_plan");
-    return st ? st : pad_common(ctx, 1, (int)d->mode, &d->dx, &d->dy, d->lo, d->hi, 0, prefs, out);
+    return st ? st : pad_common(ctx, 1, (int)d->mode, &d->dx, &d->dy, d->lo, d->hi, 0, prefs, -1, out);
 }
 
 static brc_status pad_run_common(const brc_plan *plan, brc__family fam, const char *fn, const void *in, void *o,
@@ -1327,7 +1355,7 @@ static brc_status pad_run_common(const brc_plan *plan, brc__family fam, const ch
                           plan->descriptor);
     mv_pad_args_h a = im->a;
     a.x = in, a.y = o;
-    if (!im->bwd && a.ch > 0 && (!im->x_pitch16 || (uintptr_t)in % 16)) { /* x rows not all 16-byte aligned */
+    if (!im->bwd && !im->staged && a.ch > 0 && (!im->x_pitch16 || (uintptr_t)in % 16)) { /* x rows not all aligned */
         memcpy(a.win, im->win_w, sizeof a.win);
         a.ew = im->ew_w, a.ews = im->ews_w;
     }
@@ -1341,20 +1369,22 @@ brc_status brc_pad_backward_run(const brc_plan *plan, const void *dy, void *dx, 
     return pad_run_common(plan, BRC__FAM_PAD_BWD, "brc_pad_backward_run", dy, dx, "dy", "dx", stream);
 }
 
-/* pad(mode, dtype, rank, dir): a [3]^rank x padded by 1 on both sides of every dim. */
+/* pad(mode, dtype, rank, dir[, stage]): a [3]^rank x padded by 1 on both sides of every dim;
+ * forward by row groups, or staged (stage=1). */
 brc_status brc__pad_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     static const char *const dirs[] = {"fwd", "bwd"};
     int mode = 0, dir = 0;
     brc_dtype dt = BRC_F32;
-    int64_t rank;
+    int64_t rank, stage = 0;
     brc_status st;
     if ((st = brc__desc_pick(d, "mode", pad_names, NPAD, -1, &mode)) || (st = brc__desc_dtype(d, "dtype", &dt)) ||
-        (st = brc__desc_int(d, "rank", 1, 8, 1, &rank)) || (st = brc__desc_pick(d, "dir", dirs, 2, 0, &dir)))
+        (st = brc__desc_int(d, "rank", 1, 8, 1, &rank)) || (st = brc__desc_pick(d, "dir", dirs, 2, 0, &dir)) ||
+        (st = brc__desc_int(d, "stage", 0, dir ? 0 : 1, 0, &stage)))
         return st;
     int64_t s3[8], s5[8], lo[8], hi[8];
     for (int k = 0; k < 8; k++) s3[k] = 3, s5[k] = 5, lo[k] = hi[k] = 1;
     brc_tensor_desc small, big;
     brc_tensor_desc_contiguous(&small, dt, (int32_t)rank, s3);
     brc_tensor_desc_contiguous(&big, dt, (int32_t)rank, s5);
-    return pad_common(ctx, dir, mode, &small, &big, lo, hi, 0, NULL, out);
+    return pad_common(ctx, dir, mode, &small, &big, lo, hi, 0, NULL, dir ? -1 : (int)stage, out);
 }
