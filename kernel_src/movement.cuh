@@ -161,12 +161,13 @@ __device__ __forceinline__ i64 mv_div(i64 x, i64 d) {
 //    others move element by element through the same layout.
 // Geometry per element size (every tile is 16 KiB; TA and TB are mirrored in movement.c).
 // H = 1 halves TAW (8 KiB tiles, for transposes with few tiles; not for 1-byte elements, whose
-// 256 threads would then have half a load unit each).
+// 256 threads would then have half a load unit each). H = 2 (2-byte elements only) doubles TB:
+// 128 x 128 tiles of 32 KiB, 256-byte segments on both sides as for 4-byte elements.
 template <int E, int H> struct mv_tgeo;
 template <int H> struct mv_tgeo<1, H> { typedef u32 W; enum { PK = 4, TAW = 32, TB = 128 }; };
-template <int H> struct mv_tgeo<2, H> { typedef u32 W; enum { PK = 2, TAW = 64 >> H, TB = 64 }; };
-template <int H> struct mv_tgeo<4, H> { typedef u32 W; enum { PK = 1, TAW = 64 >> H, TB = 64 }; };
-template <int H> struct mv_tgeo<8, H> { typedef u64 W; enum { PK = 1, TAW = 64 >> H, TB = 32 }; };
+template <int H> struct mv_tgeo<2, H> { typedef u32 W; enum { PK = 2, TAW = H == 1 ? 32 : 64, TB = H == 2 ? 128 : 64 }; };
+template <int H> struct mv_tgeo<4, H> { typedef u32 W; enum { PK = 1, TAW = 64 >> (H & 1), TB = 64 }; };
+template <int H> struct mv_tgeo<8, H> { typedef u64 W; enum { PK = 1, TAW = 64 >> (H & 1), TB = 32 }; };
 
 typedef vec<u32, 4> mv_v4;  // a 16-byte vector as four words
 

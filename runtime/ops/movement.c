@@ -118,7 +118,7 @@ typedef struct copy_req {
     int nsrc, ndst; /* run pointers */
     bool dyn;       /* slice / write_slice with a device start */
     int64_t dyn_max, dyn_ss, dyn_ds;
-    int tile_kind; /* the tiled transpose's tiles: 0 by the tile count, 1 whole (16 KiB), 2 half */
+    int tile_kind; /* the tiled transpose's tiles: 0 by the tile count, 1 whole (16 KiB), 2 half, 3 wide */
 } copy_req;
 
 /* A piece after merging. */
@@ -233,16 +233,19 @@ static int64_t piece_extent(const piece *p, const copy_req *rq) {
     return es > ed ? es : ed;
 }
 
-/* The tiled transpose: CTAs an SM (launch bounds), whether a CTA issues its next tile's loads
- * during this tile's stores, and a grid cap in CTAs an SM (0: a CTA a tile). */
-enum { TILE_MIN_CTAS = 4, TILE_PIPE = 1, TILE_GRID_CAP = 0, TILE_HALF_BELOW = 2 };
+/* The tiled transpose: CTAs an SM (launch bounds; TILE_WIDE_CTAS for the 32 KiB wide tiles),
+ * whether a CTA issues its next tile's loads during this tile's stores, a grid cap in CTAs an SM
+ * (0: a CTA a tile), half tiles below TILE_HALF_BELOW whole tiles a CTA slot, and whether 2-byte
+ * elements take wide tiles otherwise. */
+enum { TILE_MIN_CTAS = 4, TILE_WIDE_CTAS = 3, TILE_PIPE = 1, TILE_GRID_CAP = 0, TILE_HALF_BELOW = 2, TILE_WIDE = 0 };
 
-static void copy_snippet(brc__str *s, int kind, size_t esize, int vec, int R, int idx64, int P, int half) {
+/* geo: brc::mv_tgeo's H (0 whole, 1 half, 2 wide). */
+static void copy_snippet(brc__str *s, int kind, size_t esize, int vec, int R, int idx64, int P, int geo) {
     if (kind == K_TILE)
         brc__str_addf(s,
                       "__global__ void __launch_bounds__(256, %d) brc_mv_kernel(const __grid_constant__ brc::mv_args<1> "
                       "a) { brc::mv_tile<%s, %d, %d, %d>(a); }\n",
-                      TILE_MIN_CTAS, bits_type(esize), R, half, TILE_PIPE);
+                      geo == 2 ? TILE_WIDE_CTAS : TILE_MIN_CTAS, bits_type(esize), R, geo, TILE_PIPE);
     else
         brc__str_addf(s,
                       "__global__ void __launch_bounds__(256) brc_mv_kernel(const __grid_constant__ brc::mv_args<%d> "
@@ -293,7 +296,8 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
     int tile = 0, tb = -1;
     /* The tile (elements along A, the dst's unit dim, by B, the src's): brc::mv_tgeo, 16 KiB, or
      * half along A (8 KiB; not for 1-byte elements) when whole tiles would number fewer than
-     * TILE_HALF_BELOW a CTA slot of the GPU (tile_kind 0), so that more tiles are in flight. */
+     * TILE_HALF_BELOW a CTA slot of the GPU (tile_kind 0), so that more tiles are in flight; or,
+     * for 2-byte elements otherwise and TILE_WIDE, twice as wide along B (32 KiB). */
     int ta = esize <= 2 ? 128 : 64, tbn = esize == 1 ? 128 : esize == 8 ? 32 : 64, half = 0;
     if (rq->npieces == 1 && !prefs->force_strided && !forced && R >= 2 && pc[0].numel > 0) {
         const piece *q = &pc[0];
@@ -302,8 +306,9 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
                 if (q->ss[d] == 1 && q->shape[d] >= 16) tb = d;
         tile = tb >= 0;
     }
-    if (tile && rq->tile_kind == 2 && esize == 1) {
-        st = brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: half tiles need elements of 2 bytes or more", fam);
+    if (tile && ((rq->tile_kind == 2 && esize == 1) || (rq->tile_kind == 3 && esize != 2))) {
+        st = brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s tiles are not for %zu-byte elements", fam,
+                        rq->tile_kind == 2 ? "half" : "wide", esize);
         goto fail;
     }
     if (tile && esize > 1) {
@@ -314,6 +319,7 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
         int slots = (ctx->sm_count > 0 ? ctx->sm_count : 132) * TILE_MIN_CTAS;
         half = rq->tile_kind == 2 || (rq->tile_kind == 0 && nt < (int64_t)TILE_HALF_BELOW * slots);
         if (half) ta /= 2;
+        else if (esize == 2 && (rq->tile_kind == 3 || (rq->tile_kind == 0 && TILE_WIDE))) half = 2, tbn *= 2;
     }
     if (!tile) {
         for (int i = 0; i < rq->npieces; i++)
@@ -350,7 +356,7 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
     /* Canonical descriptor and SKU. */
     brc__str_addf(&desc, "%s(bytes=%zu", fam, esize);
     if (rq->npieces > 1) brc__str_addf(&desc, ",pieces=%d", rq->npieces);
-    if (tile) brc__str_addf(&desc, ",rank=%d,tile=%d)", R, half ? 2 : 1);
+    if (tile) brc__str_addf(&desc, ",rank=%d,tile=%d)", R, half + 1);
     else brc__str_addf(&desc, ",rank=%d,vec=%d,index=%d)", R, vec, idx64 ? 64 : 32);
     if (tile) brc__str_addf(&sku, "bespoke:copy<b%zu,rank=%d,tile=%dx%d>@%s", esize, R, ta, tbn, ctx->arch);
     else
@@ -384,7 +390,8 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
         for (int d = 0; d < R - 1; d++)
             if (d != tb) im->ntiles *= q->shape[d];
         int64_t g = im->ntiles < ((int64_t)1 << 30) ? im->ntiles : ((int64_t)1 << 30);
-        int64_t cap = (int64_t)TILE_GRID_CAP * (ctx->sm_count > 0 ? ctx->sm_count : 132) * TILE_MIN_CTAS;
+        int64_t cap = (int64_t)TILE_GRID_CAP * (ctx->sm_count > 0 ? ctx->sm_count : 132) *
+                      (half == 2 ? TILE_WIDE_CTAS : TILE_MIN_CTAS);
         if (cap > 0 && g > cap) g = cap;
         im->L[0] = (launch_t){0, 1, 1, (unsigned)g, NULL};
     } else {
@@ -793,7 +800,7 @@ brc_status brc__move_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     if ((st = brc__desc_pick(d, "bytes", sizes, 4, -1, &bi)) ||
         (st = brc__desc_int(d, "pieces", 1, op == OP_CONCAT || op == OP_SPLIT || op == OP_COPY ? MAX_PIECES : 1, 1,
                             &pieces)) ||
-        (st = brc__desc_int(d, "rank", 1, 8, 1, &rank)) || (st = brc__desc_int(d, "tile", 0, 2, 0, &tile)))
+        (st = brc__desc_int(d, "rank", 1, 8, 1, &rank)) || (st = brc__desc_int(d, "tile", 0, 3, 0, &tile)))
         return st;
     int64_t bytes = (int64_t)1 << bi;
     if (!tile && ((st = brc__desc_int(d, "vec", 1, 16, 16 / bytes, &vec)) ||
@@ -805,6 +812,8 @@ brc_status brc__move_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
                           (long long)tile);
     if (tile == 2 && bytes == 1)
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: tile=2 (half tiles) needs bytes >= 2", op_names[op]);
+    if (tile == 3 && bytes != 2)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: tile=3 (wide tiles) needs bytes = 2", op_names[op]);
     static const brc_dtype by_size[9] = {0, BRC_U8, BRC_I16, 0, BRC_F32, 0, 0, 0, BRC_F64};
     piece_req r;
     memset(&r, 0, sizeof r);
