@@ -1110,13 +1110,17 @@ typedef struct mv_pad_args_h {
 } mv_pad_args_h;
 _Static_assert(sizeof(mv_pad_args_h) == 10 * 8 + 8 * 8 + 40 * 8, "mv_pad_args_h must match brc::mv_pad_args");
 
-/* The forward's kernels (docs/movement.md, "pad"). Staged (brc::mv_pad_staged): rows contiguous
- * on both sides whose x rows fit PAD_STAGE_BYTES of shared memory (with their alignment slack),
- * PAD_STAGE_CTAS CTAs an SM; PAD_STAGED = 0 turns it off. Row groups (brc::mv_pad_fwd): every
- * other forward; PAD_U units a thread at a time, PAD_MIN_CTAS CTAs an SM, a CTA's work
- * PAD_CTA_ROUNDS rounds of MV_THREADS x PAD_U units. */
+/* The forward's kernels (docs/movement.md, "pad"). Staged (brc::mv_pad_staged): elements of at
+ * least PAD_STAGE_MIN_BYTES bytes in rows contiguous on both sides whose x rows fit
+ * PAD_STAGE_BYTES of shared memory (with their alignment slack), PAD_STAGE_CTAS CTAs an SM;
+ * PAD_STAGED = 0 turns it off. (H100, reflect 16x64x256^2: f32 201 us staged, 218 by row
+ * groups of 4 units a thread, 3 CTAs an SM, 2 rounds; bf16 197 us staged, 118 by row groups as
+ * configured here.) Row groups (brc::mv_pad_fwd): every other
+ * forward; PAD_U units a thread at a time, PAD_MIN_CTAS CTAs an SM, a CTA's work PAD_CTA_ROUNDS
+ * rounds of MV_THREADS x PAD_U units. */
 enum {
     PAD_STAGED = 1,
+    PAD_STAGE_MIN_BYTES = 4,
     PAD_STAGE_BYTES = 20480,
     PAD_STAGE_CTAS = 6,
     PAD_U = 2,
@@ -1284,7 +1288,8 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
         /* Staged: a.cw becomes the shared-memory bytes of an x row (its aligned 16-byte blocks at
          * any E-aligned start), a.g the rows a CTA. */
         int64_t xpb = 16 * brc__cdiv(16 - es + N * es, 16);
-        if (contig && xpb <= PAD_STAGE_BYTES && (stage == 1 || (stage < 0 && PAD_STAGED))) {
+        if (contig && xpb <= PAD_STAGE_BYTES &&
+            (stage == 1 || (stage < 0 && PAD_STAGED && es >= PAD_STAGE_MIN_BYTES))) {
             tmp.staged = 1;
             a->cw = xpb, a->nseg = 1;
             a->g = PAD_STAGE_BYTES / xpb < MV_THREADS ? PAD_STAGE_BYTES / xpb : MV_THREADS;
