@@ -160,11 +160,14 @@ __device__ __forceinline__ i64 mv_div(i64 x, i64 d) {
 //    sides move by vectors (partial edge tiles too: each vector is checked against the edge);
 //    others move element by element through the same layout.
 // Geometry per element size (every tile is 16 KiB; TA and TB are mirrored in movement.c).
-template <int E> struct mv_tgeo;
-template <> struct mv_tgeo<1> { typedef u32 W; enum { PK = 4, TAW = 32, TB = 128 }; };
-template <> struct mv_tgeo<2> { typedef u32 W; enum { PK = 2, TAW = 64, TB = 64 }; };
-template <> struct mv_tgeo<4> { typedef u32 W; enum { PK = 1, TAW = 64, TB = 64 }; };
-template <> struct mv_tgeo<8> { typedef u64 W; enum { PK = 1, TAW = 64, TB = 32 }; };
+// H = 1 halves TAW (8 KiB tiles, for transposes with few tiles; not for 1-byte elements, whose
+// 256 threads would then have half a load unit each). H = 2 (2-byte elements only) doubles TB:
+// 128 x 128 tiles of 32 KiB, 256-byte segments on both sides as for 4-byte elements.
+template <int E, int H> struct mv_tgeo;
+template <int H> struct mv_tgeo<1, H> { typedef u32 W; enum { PK = 4, TAW = 32, TB = 128 }; };
+template <int H> struct mv_tgeo<2, H> { typedef u32 W; enum { PK = 2, TAW = H == 1 ? 32 : 64, TB = H == 2 ? 128 : 64 }; };
+template <int H> struct mv_tgeo<4, H> { typedef u32 W; enum { PK = 1, TAW = 64 >> (H & 1), TB = 64 }; };
+template <int H> struct mv_tgeo<8, H> { typedef u64 W; enum { PK = 1, TAW = 64 >> (H & 1), TB = 32 }; };
 
 typedef vec<u32, 4> mv_v4;  // a 16-byte vector as four words
 
@@ -201,9 +204,40 @@ __device__ __forceinline__ int mv_tile_at(int a, int b) {
     return (ar * G::TB + phys * CW + b % CW) * (int)sizeof(W) + (a % G::PK) * E;
 }
 
-template <class T, int R>
+// One tile's place: its src / dst corners, extents (ra along A, rb along B) and whether it moves by
+// vectors.
+template <class T, int R, int TA, int TB>
+__device__ __forceinline__ bool mv_tile_geo(const mv_args<1>& a, const T* src, T* dst, i64 t, bool pitches,
+                                            const T*& s0, T*& d0, int& ra, int& rb) {
+    enum { VE = 16 / sizeof(T) };
+    const mv_piece& p = a.pc[0];
+    const int b = (int)a.tb;
+    i64 r = mv_div(t, a.tiles_a);
+    const i64 ta = t - r * a.tiles_a;
+    i64 tb = r;
+    r = mv_div(r, a.tiles_b);
+    tb -= r * a.tiles_b;
+    i64 so = 0, dof = 0;
+#pragma unroll
+    for (int k = R - 2; k >= 0; k--) {
+        if (k == b) continue;
+        const i64 n = p.shape[k], q = mv_div(r, n), c = r - q * n;
+        r = q;
+        so += c * p.ss[k];
+        dof += c * p.ds[k];
+    }
+    const i64 nA = p.shape[R - 1], nB = p.shape[b], a0 = ta * TA, b0 = tb * TB;
+    ra = (int)(nA - a0 < TA ? nA - a0 : TA), rb = (int)(nB - b0 < TB ? nB - b0 : TB);
+    s0 = src + so + a0 * p.ss[R - 1] + b0;
+    d0 = dst + dof + b0 * p.ds[b] + a0;
+    return pitches && (ra | rb) % VE == 0 && ((size_t)s0 | (size_t)d0) % 16 == 0;
+}
+
+// H: half tiles (mv_tgeo). PIPE = 1: a CTA with more tiles issues the next tile's loads right after
+// this tile reached shared memory, so they are in flight during this tile's stores.
+template <class T, int R, int H, int PIPE>
 __device__ __forceinline__ void mv_tile(const mv_args<1>& a) {
-    typedef mv_tgeo<sizeof(T)> G;
+    typedef mv_tgeo<sizeof(T), H> G;
     typedef typename G::W W;
     enum {
         E = sizeof(T), PK = G::PK, CW = 16 / sizeof(W), LCW = CW == 4 ? 2 : 1, TAW = G::TAW, TA = TAW * PK,
@@ -226,7 +260,7 @@ __device__ __forceinline__ void mv_tile(const mv_args<1>& a) {
         dst += s * a.dyn_ds;
     }
     const int b = (int)a.tb, tid = (int)threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const i64 nA = p.shape[R - 1], nB = p.shape[b], sA = p.ss[R - 1], dB = p.ds[b];
+    const i64 sA = p.ss[R - 1], dB = p.ds[b];
     const bool pitches = (sA * E) % 16 == 0 && (dB * E) % 16 == 0;
     // Load phase: unit u of a thread is word row ar0 + u (MV_THREADS / BCN), src vector bc.
     const int bc = tid % BCN, ar0 = tid / BCN;
@@ -235,37 +269,25 @@ __device__ __forceinline__ void mv_tile(const mv_args<1>& a) {
     enum { GA = AV / AS, GS = MV_THREADS / 32 / GA };
     const int ac = (warp % GA) * AS + (lane & 7) + 8 * (lane >> (3 + LCW)), blo = (lane >> 3) & (CW - 1),
               gb0 = warp / GA;
+    mv_v4 ld[LU][PK];
+    bool have = false;  // ld holds this tile's vectors (PIPE)
     for (i64 t = blockIdx.x; t < a.ntiles; t += gridDim.x) {
-        i64 r = mv_div(t, a.tiles_a);
-        const i64 ta = t - r * a.tiles_a;
-        i64 tb = r;
-        r = mv_div(r, a.tiles_b);
-        tb -= r * a.tiles_b;
-        i64 so = 0, dof = 0;
-#pragma unroll
-        for (int k = R - 2; k >= 0; k--) {
-            if (k == b) continue;
-            const i64 n = p.shape[k], q = mv_div(r, n), c = r - q * n;
-            r = q;
-            so += c * p.ss[k];
-            dof += c * p.ds[k];
-        }
-        const i64 a0 = ta * TA, b0 = tb * TB;
-        const int ra = (int)(nA - a0 < TA ? nA - a0 : TA), rb = (int)(nB - b0 < TB ? nB - b0 : TB);
-        const T* s0 = src + so + a0 * sA + b0;
-        T* d0 = dst + dof + b0 * dB + a0;
-        const bool vecs = pitches && (ra | rb) % VE == 0 && ((size_t)s0 | (size_t)d0) % 16 == 0;
+        const T* s0;
+        T* d0;
+        int ra, rb;
+        const bool vecs = mv_tile_geo<T, R, TA, TB>(a, src, dst, t, pitches, s0, d0, ra, rb);
         if (vecs) {
-            mv_v4 ld[LU][PK];
-            const T* sp = s0 + (i64)(ar0 * PK) * sA + bc * VE;
             const bool bin = bc * VE < rb;
+            if (!have) {
+                const T* sp = s0 + (i64)(ar0 * PK) * sA + bc * VE;
 #pragma unroll
-            for (int u = 0; u < LU; u++) {
-                const int ar = ar0 + u * (MV_THREADS / BCN);
-                if (ar * PK < ra && bin)
+                for (int u = 0; u < LU; u++) {
+                    const int ar = ar0 + u * (MV_THREADS / BCN);
+                    if (ar * PK < ra && bin)
 #pragma unroll
-                    for (int k = 0; k < PK; k++)
-                        ld[u][k] = *(const mv_v4*)(sp + (i64)(u * (MV_THREADS / BCN) * PK + k) * sA);
+                        for (int k = 0; k < PK; k++)
+                            ld[u][k] = *(const mv_v4*)(sp + (i64)(u * (MV_THREADS / BCN) * PK + k) * sA);
+                }
             }
 #pragma unroll
             for (int u = 0; u < LU; u++) {
@@ -274,7 +296,8 @@ __device__ __forceinline__ void mv_tile(const mv_args<1>& a) {
                     mv_v4 ch[PK];
 #pragma unroll
                     for (int c = 0; c < PK; c++) ch[c] = mv_pack<PK>(ld[u], c);
-                    const int rot = PK == 1 ? 0 : bc / (8 / PK), sw = (ar / CW) & 7;
+                    // The 8 lanes of a quarter-warp store to 8 distinct chunk positions mod 8.
+                    const int rot = PK == 1 ? 0 : (tid & 7) / (8 / PK), sw = (ar / CW) & 7;
 #pragma unroll
                     for (int k = 0; k < PK; k++) {
                         const int c = (k + rot) & (PK - 1);
@@ -287,6 +310,25 @@ __device__ __forceinline__ void mv_tile(const mv_args<1>& a) {
                 }
             }
             __syncthreads();
+            have = false;
+            if (PIPE && t + gridDim.x < a.ntiles) {  // the next tile's loads, in flight during the stores
+                const T* s1;
+                T* d1;
+                int ra1, rb1;
+                if (mv_tile_geo<T, R, TA, TB>(a, src, dst, t + gridDim.x, pitches, s1, d1, ra1, rb1)) {
+                    const T* sp = s1 + (i64)(ar0 * PK) * sA + bc * VE;
+                    const bool bin1 = bc * VE < rb1;
+#pragma unroll
+                    for (int u = 0; u < LU; u++) {
+                        const int ar = ar0 + u * (MV_THREADS / BCN);
+                        if (ar * PK < ra1 && bin1)
+#pragma unroll
+                            for (int k = 0; k < PK; k++)
+                                ld[u][k] = *(const mv_v4*)(sp + (i64)(u * (MV_THREADS / BCN) * PK + k) * sA);
+                    }
+                    have = true;
+                }
+            }
             T* dp = d0 + (i64)(gb0 * CW + blo) * dB + ac * VE;
             const bool ain = ac * VE < ra;
 #pragma unroll
@@ -412,17 +454,23 @@ __device__ __forceinline__ void mv_fill(const mv_fill_args& a) {
 }
 
 // ---- pad ---------------------------------------------------------------------------------------------
-// MODE: 0 constant, 1 reflect, 2 replicate, 3 circular. Forward: a thread per 16-byte slot of a
-// y row (mv_pad_fwd). Backward: one thread per dx element
-// sums, in C and in increasing dy order, the dy elements that map to it: per dim at most three
-// runs of dy coordinates (the mirror on the left, itself, the mirror on the right; replicate's
-// edges own a run as long as the pad). Deterministic: no atomics.
+// MODE: 0 constant, 1 reflect, 2 replicate, 3 circular. Forward: a CTA per group of y rows
+// (mv_pad_fwd). Backward: one thread per dx element sums, in C and in increasing dy order, the dy
+// elements that map to it: per dim at most three runs of dy coordinates (the mirror on the left,
+// itself, the mirror on the right; replicate's edges own a run as long as the pad). Deterministic:
+// no atomics.
 struct mv_pad_args {
     const void* x;  // forward: x; backward: dy
     void* y;        // forward: y; backward: dx
     double value;
-    i64 units;
-    i64 slots;     // forward: work slots a y row (mv_pad_fwd)
+    i64 units;      // backward: dx elements; forward: y rows (the product of the outer dims)
+    // Forward only (mv_pad_fwd): 16-byte chunk units a row (0: the rows are not contiguous on both
+    // sides), edge units a row, rows a CTA, segments a row, chunk and edge units a segment, and the
+    // edge windows (up to 4 column ranges, sorted and disjoint): win[2w] is where window w ends in
+    // the edge units of a row (cumulative; unused windows repeat ew), win[2w + 1] what unit e in it
+    // adds to become a column.
+    i64 ch, ew, g, nseg, cw, ews;
+    i64 win[8];
     i64 shape[8];  // the output's (y forward, dx backward)
     i64 ishape[8]; // the input's
     i64 lo[8];
@@ -445,43 +493,75 @@ template <> struct mv_bits<2> { typedef u16 t; };
 template <> struct mv_bits<4> { typedef u32 t; };
 template <> struct mv_bits<8> { typedef u64 t; };
 
-// The forward: a.units slots, a.slots a y row (dim R-1); each thread takes MV_UNROLL slots
-// MV_THREADS apart (all loads, then all stores) and works out its row's outer coordinates (and
-// whether the source row exists) with 32-bit divisions where they fit. Values move as bits (B).
-//  - Rows contiguous on both sides (os = is = 1): slot k is the k-th 16-byte-aligned chunk of
-//    memory the y row touches. A chunk wholly inside the row that maps into x's row is a shifted
-//    copy: one aligned 16-byte load when the shift is a multiple of 16 bytes, else the two aligned
-//    x chunks it straddles (when both lie in x's row), joined with funnel shifts; a chunk wholly
-//    inside the row elsewhere (the mirrored / clamped / wrapped / constant edges) is gathered
-//    element by element and stored as one vector; the row's partial first and last chunks go
-//    element by element.
-//  - Other rows: slot k is columns [k VE, k VE + VE), element by element through the strides.
-template <class T, int MODE, int R>
+// 16 bytes of copies of an element's bits.
+template <int E>
+__device__ __forceinline__ mv_v4 mv_splat(u64 b) {
+    const u32 w = E == 1 ? (u32)(b & 0xffu) * 0x01010101u : E == 2 ? (u32)(b & 0xffffu) * 0x00010001u : (u32)b;
+    mv_v4 o;
+    o.v[0] = o.v[2] = w;
+    o.v[1] = o.v[3] = E == 8 ? (u32)(b >> 32) : w;
+    return o;
+}
+
+// What the whole 16-byte-aligned chunk of y columns [c0, c0 + 16 / E) of a contiguous row is, x
+// being the source row (nullptr: the row lies in a constant pad) of N columns, lo the pad before:
+// 1 the constant, 2 copies of x column sc, 3 a copy of x columns [sc, sc + 16 / E); 0 none of them
+// (not whole, across a region boundary, reflect's mirrored columns, or a copy whose two aligned
+// x blocks would leave x's row): the edge phase writes its columns one by one.
+template <int E, int MODE>
+__device__ __forceinline__ int mv_pad_chunk(const char* x, i64 c0, i64 n, i64 N, i64 lo, i64& sc) {
+    enum { VE = 16 / E };
+    if (c0 < 0 || c0 + VE > n) return 0;
+    if (!x) return 1;
+    if (c0 >= lo && c0 + VE <= lo + N) {
+        sc = c0 - lo;
+    } else if (c0 + VE <= lo || c0 >= lo + N) {
+        const bool left = c0 + VE <= lo;
+        if (MODE == 0) return 1;
+        if (MODE == 1) return 0;
+        if (MODE == 2) {
+            sc = left ? 0 : N - 1;
+            return 2;
+        }
+        sc = left ? c0 - lo + N : c0 - lo - N;
+    } else {
+        return 0;
+    }
+    const size_t s = (size_t)(x + sc * E), mis = s & 15;
+    return mis == 0 || (s - mis >= (size_t)x && s - mis + 32 <= (size_t)(x + N * E)) ? 3 : 0;
+}
+
+// The forward. A CTA takes a.g consecutive y rows (dim R-1; the outer dims flattened), or one
+// segment of one row when rows are long (a.nseg segments). Its threads first work out each row's
+// y and x row addresses (x: nullptr inside a constant pad) into shared memory, then:
+//  - chunk phase (rows contiguous on both sides): unit k of a row is the k-th 16-byte-aligned chunk
+//    of memory the row touches. A whole chunk that mv_pad_chunk classifies is stored as one
+//    vector: the constant, a broadcast x element, or a shifted copy of x (one aligned 16-byte load
+//    when x's address is aligned too, else the two aligned blocks it straddles joined with funnel
+//    shifts). Others are left to the edge phase.
+//  - edge phase: the columns of the edge windows (around the row's ends and the region boundaries;
+//    reflect: the pads whole), one element a unit, skipping those whose chunk the chunk phase
+//    stored; for rows that are not contiguous the window is the whole row, through the strides.
+// A thread moves U units MV_THREADS apart at a time: all loads, then all stores. Values move as
+// bits.
+template <class T, int MODE, int R, int U>
 __device__ __forceinline__ void mv_pad_fwd(const mv_pad_args& a) {
     enum { E = sizeof(T), VE = 16 / E };
     typedef typename mv_bits<E>::t B;
-    typedef wvec<B, VE> V;  // .w: the chunk as four words
+    __shared__ const char* xrow[MV_THREADS];
+    __shared__ char* yrow[MV_THREADS];
     const i64 n = a.shape[R - 1], N = a.ishape[R - 1], lo = a.lo[R - 1], os = a.os[R - 1], is = a.is[R - 1];
-    const bool contig = os == 1 && is == 1;
+    const int tid = (int)threadIdx.x;
+    const u32 nseg = (u32)a.nseg, grp = blockIdx.x / nseg, seg = blockIdx.x - grp * nseg;
+    const i64 r0 = (i64)grp * a.g;
+    const int gn = (int)(a.units - r0 < a.g ? a.units - r0 : a.g);
     B fill;
     {
         const T f = mv_from_f64<T>(a.value);
         fill = *(const B*)&f;  // the storage types are their bits
     }
-    const i64 q0 = (i64)blockIdx.x * (MV_THREADS * MV_UNROLL) + threadIdx.x;
-    V v0[MV_UNROLL], v1[MV_UNROLL];
-    B* yv[MV_UNROLL];  // the y element of the slot's column e = 0 (of the chunk, maybe before the row)
-    // kind: 0 nothing, 1 store v0, 2 store v0:v1 shifted by sh bytes, 3 store elements e0 <= e < e1
-    // of v0 one by one (os apart). Loads all happen in the first loop, stores in the second: no
-    // load waits on a store of another slot.
-    int kind[MV_UNROLL], sh[MV_UNROLL], e0[MV_UNROLL], e1[MV_UNROLL];
-#pragma unroll
-    for (int u = 0; u < MV_UNROLL; u++) {
-        kind[u] = 0;
-        const i64 q = q0 + u * MV_THREADS;
-        if (q >= a.units) continue;
-        i64 r = mv_div(q, a.slots), xo = 0, yo = 0;
-        const i64 k = q - r * a.slots;
+    if (tid < gn) {
+        i64 r = r0 + tid, xo = 0, yo = 0;
         bool inside = true;
 #pragma unroll
         for (int d = R - 2; d >= 0; d--) {
@@ -495,60 +575,260 @@ __device__ __forceinline__ void mv_pad_fwd(const mv_pad_args& a) {
             if (j < 0) inside = false;
             xo += j * a.is[d];
         }
-        const B* x = (const B*)a.x + (inside ? xo : 0);
-        B* y = (B*)a.y + yo;
-        // The slot's first column c0 (of VE; contiguous rows: the aligned chunk's, >= -(VE - 1)).
-        const i64 c0 = contig ? ((i64)(((size_t)y & ~(size_t)15) - (size_t)y) + 16 * k) / E : k * VE;
-        const int lo_e = c0 < 0 ? (int)-c0 : 0, hi_e = n - c0 < VE ? (int)(n - c0) : VE;
-        if (hi_e <= lo_e) continue;
-        yv[u] = y + c0 * os;
-        const bool whole = contig && lo_e == 0 && hi_e == VE;
-        if (whole && inside && c0 >= lo && c0 + VE <= lo + N) {  // a shifted copy of x's row
-            const B* s = x + (c0 - lo);
-            const int mis = (int)((size_t)s & 15);
-            if (mis == 0) {
-                v0[u].w = *(const mv_v4*)s;
-                kind[u] = 1;
-                continue;
-            }
-            const B* al = s - mis / E;  // the aligned chunk s lies in
-            if (al >= x && al + 2 * VE <= x + N) {
-                v0[u].w = *(const mv_v4*)al;
-                v1[u].w = *(const mv_v4*)(al + VE);
-                sh[u] = mis;
-                kind[u] = 2;
-                continue;
-            }
-        }
-#pragma unroll
-        for (int e = 0; e < VE; e++) {  // the mirrored / clamped / wrapped / constant columns, row ends
-            if (e < lo_e || e >= hi_e) continue;
-            const i64 j = mv_pad_src<MODE>(c0 + e - lo, N);
-            v0[u].v[e] = inside && j >= 0 ? x[j * is] : fill;
-        }
-        kind[u] = whole ? 1 : 3;
-        e0[u] = lo_e, e1[u] = hi_e;
+        yrow[tid] = (char*)a.y + yo * E;
+        xrow[tid] = inside && a.x ? (const char*)a.x + xo * E : nullptr;
     }
+    __syncthreads();
+    // Chunk phase.
+    const i64 k0 = (i64)seg * a.cw;
+    const int cend = (int)(a.ch - k0 < a.cw ? a.ch - k0 : a.cw);  // chunk units of this segment, a row
+    if (cend > 0) {
+        const int dg = MV_THREADS / cend, dk = MV_THREADS - dg * cend;
+        int g = tid / cend, kk = tid - g * cend;
+        while (g < gn) {
+            mv_v4 v0[U], v1[U];
+            // at: -1 nothing; else store v0:v1 from byte at (0: v0 as is); the chunk is the row's
+            // k0 + (pos >> 8)-th, pos & 255 the row in the group (registers: no pointers kept).
+            int at[U], pos[U];
 #pragma unroll
-    for (int u = 0; u < MV_UNROLL; u++) {
-        if (kind[u] == 0) continue;
-        if (kind[u] == 3) {
+            for (int u = 0; u < U; u++) {
+                at[u] = -1;
+                if (g < gn) {
+                    const char* const yr = yrow[g];
+                    const char* const xr = xrow[g];
+                    const size_t ya = ((size_t)yr & ~(size_t)15) + (size_t)(16 * (k0 + kk));
+                    i64 sc = 0;
+                    const int t = mv_pad_chunk<E, MODE>(xr, (i64)(ya - (size_t)yr) / E, n, N, lo, sc);
+                    pos[u] = kk << 8 | g;
+                    if (t == 1) {
+                        v0[u] = mv_splat<E>((u64)fill);
+                        at[u] = 0;
+                    } else if (t == 2) {
+                        v0[u] = mv_splat<E>((u64) * (const B*)(xr + sc * E));
+                        at[u] = 0;
+                    } else if (t == 3) {
+                        const char* s = xr + sc * E;
+                        const int mis = (int)((size_t)s & 15);
+                        v0[u] = *(const mv_v4*)(s - mis);
+                        if (mis) v1[u] = *(const mv_v4*)(s - mis + 16);
+                        at[u] = mis;
+                    }
+                }
+                g += dg, kk += dk;
+                if (kk >= cend) kk -= cend, g++;
+            }
 #pragma unroll
-            for (int e = 0; e < VE; e++)
-                if (e >= e0[u] && e < e1[u]) yv[u][e * os] = v0[u].v[e];
-            continue;
+            for (int u = 0; u < U; u++) {
+                if (at[u] < 0) continue;
+                if (at[u] > 0) {
+                    const int d4 = at[u] >> 2, bits = (at[u] & 3) * 8;
+                    u32 w[8], t[5];
+#pragma unroll
+                    for (int i = 0; i < 4; i++) w[i] = v0[u].v[i], w[i + 4] = v1[u].v[i];
+#pragma unroll
+                    for (int i = 0; i < 5; i++) t[i] = d4 == 0 ? w[i] : d4 == 1 ? w[i + 1] : d4 == 2 ? w[i + 2] : w[i + 3];
+#pragma unroll
+                    for (int i = 0; i < 4; i++) v0[u].v[i] = __funnelshift_r(t[i], t[i + 1], bits);
+                }
+                const size_t ya = ((size_t)yrow[pos[u] & 255] & ~(size_t)15) + (size_t)(16 * (k0 + (pos[u] >> 8)));
+                *(mv_v4*)ya = v0[u];
+            }
         }
-        if (kind[u] == 2) {
-            const int d4 = sh[u] >> 2, bits = (sh[u] & 3) * 8;
-            u32 w[8], t[5];
+    }
+    // Edge phase.
+    const i64 e0 = (i64)seg * a.ews;
+    const int eend = (int)(a.ew - e0 < a.ews ? a.ew - e0 : a.ews);
+    if (eend > 0) {
+        const bool contig = a.ch != 0;
+        const int dg = MV_THREADS / eend, dk = MV_THREADS - dg * eend;
+        int g = tid / eend, kk = tid - g * eend;
+        while (g < gn) {
+            B v[U];
+            B* dp[U];
 #pragma unroll
-            for (int i = 0; i < 4; i++) w[i] = v0[u].w.v[i], w[i + 4] = v1[u].w.v[i];
+            for (int u = 0; u < U; u++) {
+                dp[u] = nullptr;
+                if (g < gn) {
+                    char* const yr = yrow[g];
+                    const char* const xr = xrow[g];
+                    const i64 e = e0 + kk;  // the column: e + the shift of the window e falls in
+                    i64 c = e + a.win[1];
 #pragma unroll
-            for (int i = 0; i < 5; i++) t[i] = d4 == 0 ? w[i] : d4 == 1 ? w[i + 1] : d4 == 2 ? w[i + 2] : w[i + 3];
+                    for (int w = 1; w < 4; w++)
+                        if (e >= a.win[2 * w - 2]) c = e + a.win[2 * w + 1];
+                    i64 sc = 0;
+                    if (!contig ||
+                        !mv_pad_chunk<E, MODE>(xr, c - (i64)(((size_t)yr + (size_t)(c * E)) & 15) / E, n, N, lo, sc)) {
+                        const i64 j = mv_pad_src<MODE>(c - lo, N);
+                        v[u] = xr && j >= 0 ? *(const B*)(xr + j * is * E) : fill;
+                        dp[u] = (B*)(yr + c * os * E);
+                    }
+                }
+                g += dg, kk += dk;
+                if (kk >= eend) kk -= eend, g++;
+            }
 #pragma unroll
-            for (int i = 0; i < 4; i++) v0[u].w.v[i] = __funnelshift_r(t[i], t[i + 1], bits);
+            for (int u = 0; u < U; u++)
+                if (dp[u]) *dp[u] = v[u];
         }
-        *(mv_v4*)yv[u] = v0[u].w;
+    }
+}
+
+// 16 bytes global -> shared without registers (cp.async, sm_80+), and the wait for all of a
+// thread's. BRC_MV_NO_CP_ASYNC: a plain load and store instead (for host-side models of the index
+// math; never defined by the library).
+__device__ __forceinline__ void mv_cp16(void* sm, const void* g) {
+#ifdef BRC_MV_NO_CP_ASYNC
+    *(mv_v4*)sm = *(const mv_v4*)g;
+#else
+    u32 s;
+    asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(s) : "l"(sm));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(s), "l"(g) : "memory");
+#endif
+}
+__device__ __forceinline__ void mv_cp_wait() {
+#ifndef BRC_MV_NO_CP_ASYNC
+    asm volatile("cp.async.wait_all;" ::: "memory");
+#endif
+}
+
+// The staged forward, for rows contiguous on both sides whose x rows fit SMEM bytes of shared
+// memory a.g at a time: a CTA takes a.g consecutive y rows; its threads
+//  - work out each row's y and x row addresses (as mv_pad_fwd);
+//  - copy the x rows into shared memory (row g at g * a.cw bytes, x's aligned 16-byte blocks at
+//    their offsets, so x element j lies at (x row address & 15) + j E): whole blocks by cp.async,
+//    the row's partial first and last blocks element by element (no byte outside the row read);
+//    all of them in flight at once;
+//  - write the 16-byte-aligned chunks of memory the y rows touch (a.ch a row) from shared memory:
+//    whole chunks as one vector (the constant; a broadcast element; a shifted copy of x, joined
+//    from two shared 16-byte blocks with funnel shifts; else element by element), the row's
+//    partial first and last chunks element by element.
+template <class T, int MODE, int R, int SMEM>
+__device__ __forceinline__ void mv_pad_staged(const mv_pad_args& a) {
+    enum { E = sizeof(T), VE = 16 / E };
+    typedef typename mv_bits<E>::t B;
+    typedef wvec<B, VE> V;
+    __shared__ __align__(16) char sx[SMEM];
+    __shared__ const char* xrow[MV_THREADS];
+    __shared__ char* yrow[MV_THREADS];
+    const i64 n = a.shape[R - 1], N = a.ishape[R - 1], lo = a.lo[R - 1];
+    const int tid = (int)threadIdx.x, xp = (int)a.cw, nb = xp / 16, ch = (int)a.ch;
+    const i64 r0 = (i64)blockIdx.x * a.g;
+    const int gn = (int)(a.units - r0 < a.g ? a.units - r0 : a.g);
+    const int nx = (int)(N * E);  // x row bytes
+    B fill;
+    {
+        const T f = mv_from_f64<T>(a.value);
+        fill = *(const B*)&f;  // the storage types are their bits
+    }
+    if (tid < gn) {
+        i64 r = r0 + tid, xo = 0, yo = 0;
+        bool inside = true;
+#pragma unroll
+        for (int d = R - 2; d >= 0; d--) {
+            i64 c = r;
+            if (d > 0) {
+                r = mv_div(c, a.shape[d]);
+                c -= r * a.shape[d];
+            }
+            yo += c * a.os[d];
+            const i64 j = mv_pad_src<MODE>(c - a.lo[d], a.ishape[d]);
+            if (j < 0) inside = false;
+            xo += j * a.is[d];
+        }
+        yrow[tid] = (char*)a.y + yo * E;
+        xrow[tid] = inside && a.x ? (const char*)a.x + xo * E : nullptr;
+    }
+    __syncthreads();
+    {  // x rows -> shared memory
+        const int dg = MV_THREADS / nb, dk = MV_THREADS - dg * nb;
+        int g = tid / nb, b = tid - g * nb;
+        for (; g < gn;) {
+            const char* const xr = xrow[g];
+            if (xr) {
+                const int xm = (int)((size_t)xr & 15), o = 16 * b;  // o: the block's offset from xr - xm
+                const char* const base = xr - xm;
+                char* const dst = sx + g * xp + o;
+                if (o >= xm && o + 16 <= xm + nx) {
+                    mv_cp16(dst, base + o);
+                } else if (o < xm + nx && o + 16 > xm) {
+#pragma unroll
+                    for (int e = 0; e < VE; e++)
+                        if (o + e * E >= xm && o + e * E < xm + nx) *(B*)(dst + e * E) = *(const B*)(base + o + e * E);
+                }
+            }
+            g += dg, b += dk;
+            if (b >= nb) b -= nb, g++;
+        }
+    }
+    mv_cp_wait();
+    __syncthreads();
+    // y chunks from shared memory.
+    const int dg = MV_THREADS / ch, dk = MV_THREADS - dg * ch;
+    int g = tid / ch, k = tid - g * ch;
+#pragma unroll 2
+    for (; g < gn;) {
+        char* const yr = yrow[g];
+        const char* const xr = xrow[g];
+        const char* const sr = sx + g * xp + ((size_t)xr & 15);  // x element j at sr + j E
+        char* const ya = (char*)(((size_t)yr & ~(size_t)15) + (size_t)16 * k);
+        const i64 c0 = (i64)(ya - yr) / E;
+        const bool whole = c0 >= 0 && c0 + VE <= n;
+        if (whole) {
+            // src: -3 one x element repeated, -2 fill, -1 by element, else the shifted copy of x
+            // from column src
+            i64 src = -1;
+            if (!xr) {
+                src = -2;
+            } else if (c0 >= lo && c0 + VE <= lo + N) {
+                src = c0 - lo;
+            } else if (c0 + VE <= lo || c0 >= lo + N) {
+                const bool left = c0 + VE <= lo;
+                if (MODE == 0) src = -2;
+                if (MODE == 2) src = -3;
+                if (MODE == 3) src = left ? c0 - lo + N : c0 - lo - N;
+            }
+            mv_v4 v;
+            if (src == -2) {
+                v = mv_splat<E>((u64)fill);
+            } else if (src == -3) {  // replicate's pads: one element repeated
+                v = mv_splat<E>((u64) * (const B*)(sr + (c0 < lo ? 0 : (N - 1) * E)));
+            } else if (src >= 0) {
+                const int o = (int)((size_t)(sr + src * E) - (size_t)sx), sh = o & 15;
+                const mv_v4 w0 = *(const mv_v4*)(sx + (o - sh));
+                v = w0;
+                if (sh) {
+                    const mv_v4 w1 = *(const mv_v4*)(sx + (o - sh) + 16);
+                    const int d4 = sh >> 2, bits = (sh & 3) * 8;
+                    u32 w[8], t[5];
+#pragma unroll
+                    for (int i = 0; i < 4; i++) w[i] = w0.v[i], w[i + 4] = w1.v[i];
+#pragma unroll
+                    for (int i = 0; i < 5; i++) t[i] = d4 == 0 ? w[i] : d4 == 1 ? w[i + 1] : d4 == 2 ? w[i + 2] : w[i + 3];
+#pragma unroll
+                    for (int i = 0; i < 4; i++) v.v[i] = __funnelshift_r(t[i], t[i + 1], bits);
+                }
+            } else {  // reflect's pads, chunks across a region boundary
+                V e;
+#pragma unroll
+                for (int i = 0; i < VE; i++) {
+                    const i64 j = mv_pad_src<MODE>(c0 + i - lo, N);
+                    e.v[i] = j >= 0 ? *(const B*)(sr + j * E) : fill;
+                }
+                v = e.w;
+            }
+            *(mv_v4*)ya = v;
+        } else if (c0 < n && c0 + VE > 0) {  // the row's partial first or last chunk
+#pragma unroll
+            for (int i = 0; i < VE; i++) {
+                const i64 c = c0 + i;
+                if (c < 0 || c >= n) continue;
+                const i64 j = mv_pad_src<MODE>(c - lo, N);
+                ((B*)ya)[i] = xr && j >= 0 ? *(const B*)(sr + j * E) : fill;
+            }
+        }
+        g += dg, k += dk;
+        if (k >= ch) k -= ch, g++;
     }
 }
 

@@ -118,6 +118,7 @@ typedef struct copy_req {
     int nsrc, ndst; /* run pointers */
     bool dyn;       /* slice / write_slice with a device start */
     int64_t dyn_max, dyn_ss, dyn_ds;
+    int tile_kind; /* the tiled transpose's tiles: 0 by the tile count, 1 whole (16 KiB), 2 half, 3 wide */
 } copy_req;
 
 /* A piece after merging. */
@@ -232,12 +233,19 @@ static int64_t piece_extent(const piece *p, const copy_req *rq) {
     return es > ed ? es : ed;
 }
 
-static void copy_snippet(brc__str *s, int kind, size_t esize, int vec, int R, int idx64, int P) {
+/* The tiled transpose: CTAs an SM (launch bounds; TILE_WIDE_CTAS for the 32 KiB wide tiles),
+ * whether a CTA issues its next tile's loads during this tile's stores, a grid cap in CTAs an SM
+ * (0: a CTA a tile), half tiles below TILE_HALF_BELOW whole tiles a CTA slot, and whether 2-byte
+ * elements take wide tiles otherwise. */
+enum { TILE_MIN_CTAS = 4, TILE_WIDE_CTAS = 3, TILE_PIPE = 1, TILE_GRID_CAP = 0, TILE_HALF_BELOW = 2, TILE_WIDE = 0 };
+
+/* geo: brc::mv_tgeo's H (0 whole, 1 half, 2 wide). */
+static void copy_snippet(brc__str *s, int kind, size_t esize, int vec, int R, int idx64, int P, int geo) {
     if (kind == K_TILE)
         brc__str_addf(s,
-                      "__global__ void __launch_bounds__(256, 4) brc_mv_kernel(const __grid_constant__ brc::mv_args<1> "
-                      "a) { brc::mv_tile<%s, %d>(a); }\n",
-                      bits_type(esize), R);
+                      "__global__ void __launch_bounds__(256, %d) brc_mv_kernel(const __grid_constant__ brc::mv_args<1> "
+                      "a) { brc::mv_tile<%s, %d, %d, %d>(a); }\n",
+                      geo == 2 ? TILE_WIDE_CTAS : TILE_MIN_CTAS, bits_type(esize), R, geo, TILE_PIPE);
     else
         brc__str_addf(s,
                       "__global__ void __launch_bounds__(256) brc_mv_kernel(const __grid_constant__ brc::mv_args<%d> "
@@ -286,14 +294,32 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
     /* The tiled transpose: one piece whose destination-innermost dim is not contiguous in the
      * source while another dim is, both long enough to fill tiles. */
     int tile = 0, tb = -1;
-    /* The tile (elements along A, the dst's unit dim, by B, the src's): brc::mv_tgeo, 16 KiB. */
-    int ta = esize <= 2 ? 128 : 64, tbn = esize == 1 ? 128 : esize == 8 ? 32 : 64;
+    /* The tile (elements along A, the dst's unit dim, by B, the src's): brc::mv_tgeo, 16 KiB, or
+     * half along A (8 KiB; not for 1-byte elements) when whole tiles would number fewer than
+     * TILE_HALF_BELOW a CTA slot of the GPU (tile_kind 0), so that more tiles are in flight; or,
+     * for 2-byte elements otherwise and TILE_WIDE, twice as wide along B (32 KiB). */
+    int ta = esize <= 2 ? 128 : 64, tbn = esize == 1 ? 128 : esize == 8 ? 32 : 64, half = 0;
     if (rq->npieces == 1 && !prefs->force_strided && !forced && R >= 2 && pc[0].numel > 0) {
         const piece *q = &pc[0];
         if (q->ds[R - 1] == 1 && q->ss[R - 1] != 1 && q->shape[R - 1] >= 16)
             for (int d = R - 2; d >= 0 && tb < 0; d--)
                 if (q->ss[d] == 1 && q->shape[d] >= 16) tb = d;
         tile = tb >= 0;
+    }
+    if (tile && ((rq->tile_kind == 2 && esize == 1) || (rq->tile_kind == 3 && esize != 2))) {
+        st = brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s tiles are not for %zu-byte elements", fam,
+                        rq->tile_kind == 2 ? "half" : "wide", esize);
+        goto fail;
+    }
+    if (tile && esize > 1) {
+        const piece *q = &pc[0];
+        int64_t nt = brc__cdiv(q->shape[R - 1], ta) * brc__cdiv(q->shape[tb], tbn);
+        for (int d = 0; d < R - 1; d++)
+            if (d != tb) nt *= q->shape[d];
+        int slots = (ctx->sm_count > 0 ? ctx->sm_count : 132) * TILE_MIN_CTAS;
+        half = rq->tile_kind == 2 || (rq->tile_kind == 0 && nt < (int64_t)TILE_HALF_BELOW * slots);
+        if (half) ta /= 2;
+        else if (esize == 2 && (rq->tile_kind == 3 || (rq->tile_kind == 0 && TILE_WIDE))) half = 2, tbn *= 2;
     }
     if (!tile) {
         for (int i = 0; i < rq->npieces; i++)
@@ -330,7 +356,7 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
     /* Canonical descriptor and SKU. */
     brc__str_addf(&desc, "%s(bytes=%zu", fam, esize);
     if (rq->npieces > 1) brc__str_addf(&desc, ",pieces=%d", rq->npieces);
-    if (tile) brc__str_addf(&desc, ",rank=%d,tile=1)", R);
+    if (tile) brc__str_addf(&desc, ",rank=%d,tile=%d)", R, half + 1);
     else brc__str_addf(&desc, ",rank=%d,vec=%d,index=%d)", R, vec, idx64 ? 64 : 32);
     if (tile) brc__str_addf(&sku, "bespoke:copy<b%zu,rank=%d,tile=%dx%d>@%s", esize, R, ta, tbn, ctx->arch);
     else
@@ -364,6 +390,9 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
         for (int d = 0; d < R - 1; d++)
             if (d != tb) im->ntiles *= q->shape[d];
         int64_t g = im->ntiles < ((int64_t)1 << 30) ? im->ntiles : ((int64_t)1 << 30);
+        int64_t cap = (int64_t)TILE_GRID_CAP * (ctx->sm_count > 0 ? ctx->sm_count : 132) *
+                      (half == 2 ? TILE_WIDE_CTAS : TILE_MIN_CTAS);
+        if (cap > 0 && g > cap) g = cap;
         im->L[0] = (launch_t){0, 1, 1, (unsigned)g, NULL};
     } else {
         for (int l = 0; l < nl; l++) {
@@ -383,7 +412,7 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
             if (im->L[m].P == L->P) L->fn = im->L[m].fn, dup = true;
         if (dup) continue;
         brc__str snip = {0};
-        copy_snippet(&snip, tile ? K_TILE : K_COPY, esize, vec, R, idx64, L->P);
+        copy_snippet(&snip, tile ? K_TILE : K_COPY, esize, vec, R, idx64, L->P, half);
         int64_t spec[7] = {tile ? K_TILE : K_COPY, (int64_t)esize, vec, R, tile ? 1 : idx64, tile ? 1 : L->P,
                            tile ? ta * 1000 + tbn : 0};
         st = snip.oom ? brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fam)
@@ -436,7 +465,7 @@ static brc_status check_xy(const brc_tensor_desc *x, const brc_tensor_desc *y, c
 
 static brc_status one_piece(brc_context *ctx, int op, brc_dtype dt, piece_req *r, const brc_plan_prefs *prefs,
                             brc_plan **out) {
-    copy_req rq = {op, dt, 1, r, 1, 1, false, 0, 0, 0};
+    copy_req rq = {op, dt, 1, r, 1, 1, false, 0, 0, 0, 0};
     return copy_plan_common(ctx, &rq, prefs, out);
 }
 
@@ -532,7 +561,7 @@ brc_status brc_roll_plan(brc_context *ctx, const brc_roll_desc *d, const brc_pla
         if (!empty) pcs[np++] = r;
     }
     if (np == 0) piece_from(&pcs[np++], &d->y, &d->x, &d->y); /* an empty tensor */
-    copy_req rq = {OP_COPY, d->y.dtype, np, pcs, 1, 1, false, 0, 0, 0};
+    copy_req rq = {OP_COPY, d->y.dtype, np, pcs, 1, 1, false, 0, 0, 0, 0};
     return copy_plan_common(ctx, &rq, prefs, out);
 }
 
@@ -615,7 +644,7 @@ static brc_status cat_plan(brc_context *ctx, int split, const brc_tensor_desc *t
                         pn, dim, (long long)off, tn, (long long)t->shape[dim]);
         goto done;
     }
-    copy_req rq = {split ? OP_SPLIT : OP_CONCAT, t->dtype, n, pcs, split ? 1 : n, split ? n : 1, false, 0, 0, 0};
+    copy_req rq = {split ? OP_SPLIT : OP_CONCAT, t->dtype, n, pcs, split ? 1 : n, split ? n : 1, false, 0, 0, 0, 0};
     st = copy_plan_common(ctx, &rq, prefs, out);
 done:
     free(pcs);
@@ -665,7 +694,7 @@ static brc_status slice_plan(brc_context *ctx, int write, const brc_slice_desc *
     if (write) r.ds[dim] *= d->step, r.doff = start * d->y.strides[dim];
     else r.ss[dim] *= d->step, r.soff = start * d->x.strides[dim];
     copy_req rq = {write ? OP_WRITE_SLICE : OP_SLICE, d->y.dtype, 1, &r, 1, 1, d->dynamic_start == 1, maxstart,
-                   write ? 0 : d->x.strides[dim], write ? d->y.strides[dim] : 0};
+                   write ? 0 : d->x.strides[dim], write ? d->y.strides[dim] : 0, 0};
     if (part->shape[dim] == 0 || brc_tensor_desc_numel(part) == 0) rq.dyn = false;
     return copy_plan_common(ctx, &rq, prefs, out);
 }
@@ -771,7 +800,7 @@ brc_status brc__move_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     if ((st = brc__desc_pick(d, "bytes", sizes, 4, -1, &bi)) ||
         (st = brc__desc_int(d, "pieces", 1, op == OP_CONCAT || op == OP_SPLIT || op == OP_COPY ? MAX_PIECES : 1, 1,
                             &pieces)) ||
-        (st = brc__desc_int(d, "rank", 1, 8, 1, &rank)) || (st = brc__desc_int(d, "tile", 0, 1, 0, &tile)))
+        (st = brc__desc_int(d, "rank", 1, 8, 1, &rank)) || (st = brc__desc_int(d, "tile", 0, 3, 0, &tile)))
         return st;
     int64_t bytes = (int64_t)1 << bi;
     if (!tile && ((st = brc__desc_int(d, "vec", 1, 16, 16 / bytes, &vec)) ||
@@ -779,7 +808,12 @@ brc_status brc__move_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
         return st;
     index = wi ? 64 : 32;
     if (tile && (rank < 2 || pieces != 1))
-        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: tile=1 needs rank >= 2 and one piece", op_names[op]);
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: tile=%lld needs rank >= 2 and one piece", op_names[op],
+                          (long long)tile);
+    if (tile == 2 && bytes == 1)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: tile=2 (half tiles) needs bytes >= 2", op_names[op]);
+    if (tile == 3 && bytes != 2)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: tile=3 (wide tiles) needs bytes = 2", op_names[op]);
     static const brc_dtype by_size[9] = {0, BRC_U8, BRC_I16, 0, BRC_F32, 0, 0, 0, BRC_F64};
     piece_req r;
     memset(&r, 0, sizeof r);
@@ -817,7 +851,7 @@ brc_status brc__move_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
         if (op == OP_CONCAT) pcs[i].sarg = i;
         if (op == OP_SPLIT) pcs[i].darg = i;
     }
-    copy_req rq = {op, by_size[bytes], n, pcs, op == OP_CONCAT ? n : 1, op == OP_SPLIT ? n : 1, false, 0, 0, 0};
+    copy_req rq = {op, by_size[bytes], n, pcs, op == OP_CONCAT ? n : 1, op == OP_SPLIT ? n : 1, false, 0, 0, 0, (int)tile};
     st = copy_plan_common(ctx, &rq, &prefs, out);
     free(pcs);
     return st;
@@ -1070,25 +1104,90 @@ typedef struct mv_pad_args_h {
     const void *x;
     void *y;
     double value;
-    int64_t units, slots;
+    int64_t units, ch, ew, g, nseg, cw, ews;
+    int64_t win[8];
     int64_t shape[8], ishape[8], lo[8], os[8], is[8];
 } mv_pad_args_h;
-_Static_assert(sizeof(mv_pad_args_h) == 5 * 8 + 40 * 8, "mv_pad_args_h must match brc::mv_pad_args");
+_Static_assert(sizeof(mv_pad_args_h) == 10 * 8 + 8 * 8 + 40 * 8, "mv_pad_args_h must match brc::mv_pad_args");
+
+/* The forward's kernels (docs/movement.md, "pad"). Staged (brc::mv_pad_staged): elements of at
+ * least PAD_STAGE_MIN_BYTES bytes in rows contiguous on both sides whose x rows fit
+ * PAD_STAGE_BYTES of shared memory (with their alignment slack), PAD_STAGE_CTAS CTAs an SM;
+ * PAD_STAGED = 0 turns it off. (H100, reflect 16x64x256^2: f32 201 us staged, 218 by row
+ * groups of 4 units a thread, 3 CTAs an SM, 2 rounds; bf16 197 us staged, 118 by row groups as
+ * configured here.) Row groups (brc::mv_pad_fwd): every other
+ * forward; PAD_U units a thread at a time, PAD_MIN_CTAS CTAs an SM, a CTA's work PAD_CTA_ROUNDS
+ * rounds of MV_THREADS x PAD_U units. */
+enum {
+    PAD_STAGED = 1,
+    PAD_STAGE_MIN_BYTES = 4,
+    PAD_STAGE_BYTES = 20480,
+    PAD_STAGE_CTAS = 6,
+    PAD_U = 2,
+    PAD_MIN_CTAS = 6,
+    PAD_CTA_ROUNDS = 4
+};
 
 typedef struct pad_impl {
-    int bwd;
+    int bwd, staged;
     bool in_empty; /* the input has no elements (a constant pad of an empty x): it may be NULL */
     size_t esize;
     mv_pad_args_h a;
+    /* Forward, rows contiguous on both sides: the edge windows for x rows that are not all
+     * 16-byte aligned at both ends (a.win / a.ew / a.ews: for rows that are, when x is aligned). */
+    bool x_pitch16;          /* x's outer strides and row length are multiples of 16 bytes */
+    int64_t win_w[8], ew_w, ews_w;
     unsigned grid;
     CUfunction fn;
 } pad_impl;
+
+/* The forward's edge windows of a contiguous row (brc::mv_pad_fwd): the columns within h of the
+ * row's ends and of the interior's ends (reflect: the pads whole and h past them), merged; into
+ * win (brc::mv_pad_args.win's form). Returns the edge units a row. */
+static int64_t pad_windows(int mode, int64_t n, int64_t N, int64_t lo, int64_t h, int64_t *win) {
+    int64_t s[6], e[6];
+    int k = 0;
+    const int64_t at[4] = {0, lo, lo + N, n};
+    for (int i = 0; i < 4; i++) s[k] = at[i] - h, e[k] = at[i] + h, k++;
+    if (mode == BRC_PAD_REFLECT) s[k] = 0, e[k] = lo + h, k++, s[k] = lo + N - h, e[k] = n, k++;
+    for (int i = 0; i < k; i++) {
+        if (s[i] < 0) s[i] = 0;
+        if (e[i] > n) e[i] = n;
+    }
+    for (int i = 1; i < k; i++) /* insertion sort by start */
+        for (int j = i; j > 0 && s[j] < s[j - 1]; j--) {
+            int64_t t = s[j];
+            s[j] = s[j - 1], s[j - 1] = t;
+            t = e[j], e[j] = e[j - 1], e[j - 1] = t;
+        }
+    int64_t ms[6], me[6];
+    int m = 0;
+    for (int i = 0; i < k; i++) {
+        if (e[i] <= s[i]) continue;
+        if (m > 0 && s[i] <= me[m - 1]) {
+            if (e[i] > me[m - 1]) me[m - 1] = e[i];
+        } else {
+            ms[m] = s[i], me[m] = e[i], m++;
+        }
+    }
+    /* At most 4: the windows around 0 and lo overlap reflect's left one, those around lo + N and
+     * n its right one. */
+    int64_t cum = 0;
+    for (int w = 0; w < 4; w++) {
+        win[2 * w + 1] = w < m ? ms[w] - cum : 0;
+        if (w < m) cum += me[w] - ms[w];
+        win[2 * w] = cum;
+    }
+    return cum;
+}
 static const brc__plan_vt pad_vt = {NULL};
 
 /* in: x forward, dy backward; out: y forward, dx backward. The kernel's "output" is out. */
+/* stage: the forward's kernel: -1 by the rows (staged where they fit), 0 row groups, 1 staged
+ * (the caller made rows that fit: descriptors). */
 static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tensor_desc *small,
                              const brc_tensor_desc *big, const int64_t *lo, const int64_t *hi, double value,
-                             const brc_plan_prefs *prefs_in, brc_plan **out) {
+                             const brc_plan_prefs *prefs_in, int stage, brc_plan **out) {
     const char *fam = bwd ? "pad backward" : "pad";
     const char *sn = bwd ? "dx" : "x", *bn = bwd ? "dy" : "y";
     brc_status st;
@@ -1152,23 +1251,75 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
      * contiguous on both sides touches (at most (n E + 31 - E) / 16 at any E-aligned start), else
      * runs of 16 / E columns (brc::mv_pad_fwd). The backward: a thread per dx element. */
     a->units = brc_tensor_desc_numel(o);
+    int64_t grid = brc__cdiv(a->units, MV_THREADS);
     if (!bwd && a->units > 0) {
-        int64_t n = a->shape[R - 1], es = (int64_t)brc_dtype_size(dt);
-        a->slots = a->os[R - 1] == 1 && a->is[R - 1] == 1 ? (n * es + 31 - es) / 16 : brc__cdiv(n * es, 16);
-        a->units = a->units / n * a->slots;
+        /* The forward: a CTA per group of rows (brc::mv_pad_fwd). Rows contiguous on both sides
+         * take chunk units (the 16-byte-aligned chunks a row touches: at most (n E + 31 - E) / 16 at
+         * any E-aligned start) and edge units (the windows, h = 16 / E columns around each end
+         * when x's rows are 16-byte aligned at both ends, else twice that); other rows edge units
+         * only, the whole row. */
+        int64_t n = a->shape[R - 1], N = a->ishape[R - 1], es = (int64_t)brc_dtype_size(dt), ve = 16 / es;
+        bool contig = a->os[R - 1] == 1 && a->is[R - 1] == 1;
+        a->units /= n; /* rows */
+        tmp.x_pitch16 = (N * es) % 16 == 0;
+        for (int d = 0; d < R - 1; d++)
+            if ((a->is[d] * es) % 16) tmp.x_pitch16 = false;
+        if (contig) {
+            a->ch = (n * es + 31 - es) / 16;
+            a->ew = pad_windows(mode, n, N, a->lo[R - 1], ve, a->win);
+            tmp.ew_w = pad_windows(mode, n, N, a->lo[R - 1], 2 * ve, tmp.win_w);
+        } else {
+            a->ch = 0, a->ew = tmp.ew_w = n;
+            a->win[0] = n;
+            for (int w = 1; w < 4; w++) a->win[2 * w] = n;
+            memcpy(tmp.win_w, a->win, sizeof a->win);
+        }
+        int64_t per = a->ch + tmp.ew_w, cta = (int64_t)MV_THREADS * PAD_U * PAD_CTA_ROUNDS;
+        if (per <= cta) {
+            a->nseg = 1, a->g = cta / per < MV_THREADS ? cta / per : MV_THREADS;
+        } else {
+            a->g = 1, a->nseg = brc__cdiv(per, cta);
+        }
+        a->cw = brc__cdiv(a->ch, a->nseg);
+        a->ews = brc__cdiv(a->ew, a->nseg), tmp.ews_w = brc__cdiv(tmp.ew_w, a->nseg);
+        grid = brc__cdiv(a->units, a->g);
+        if (grid > (((int64_t)1 << 31) - 1) / a->nseg) grid = (int64_t)1 << 31;
+        else grid *= a->nseg;
+        /* Staged: a.cw becomes the shared-memory bytes of an x row (its aligned 16-byte blocks at
+         * any E-aligned start), a.g the rows a CTA. */
+        int64_t xpb = 16 * brc__cdiv(16 - es + N * es, 16);
+        if (contig && xpb <= PAD_STAGE_BYTES &&
+            (stage == 1 || (stage < 0 && PAD_STAGED && es >= PAD_STAGE_MIN_BYTES))) {
+            tmp.staged = 1;
+            a->cw = xpb, a->nseg = 1;
+            a->g = PAD_STAGE_BYTES / xpb < MV_THREADS ? PAD_STAGE_BYTES / xpb : MV_THREADS;
+            grid = brc__cdiv(a->units, a->g);
+        }
     }
-    int64_t grid = brc__cdiv(a->units, bwd ? MV_THREADS : MV_THREADS * MV_UNROLL);
     if (grid >= ((int64_t)1 << 31) - 1)
         return brc__error(BRC_STATUS_UNSUPPORTED, "%s: %lld elements exceed one launch", fam, (long long)a->units);
     brc__str desc = {0}, sku = {0}, snip = {0};
     brc_plan *p = NULL;
     const char *dir = bwd ? "bwd" : "fwd";
-    brc__str_addf(&desc, "pad(mode=%s,dtype=%s,rank=%d,dir=%s)", pad_names[mode], brc_dtype_name(dt), R, dir);
-    brc__str_addf(&sku, "bespoke:pad<%s,%s,rank=%d,%s>@%s", pad_names[mode], brc_dtype_name(dt), R, dir, ctx->arch);
-    brc__str_addf(&snip,
-                  "__global__ void __launch_bounds__(256, %d) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args a) "
-                  "{ brc::mv_pad_%s<%s, %d, %d>(a); }\n",
-                  bwd ? 1 : 3, dir, storage_type(dt), mode, R);
+    brc__str_addf(&desc, "pad(mode=%s,dtype=%s,rank=%d,dir=%s%s)", pad_names[mode], brc_dtype_name(dt), R, dir,
+                  tmp.staged ? ",stage=1" : "");
+    brc__str_addf(&sku, "bespoke:pad<%s,%s,rank=%d,%s%s>@%s", pad_names[mode], brc_dtype_name(dt), R, dir,
+                  tmp.staged ? ",staged" : "", ctx->arch);
+    if (bwd)
+        brc__str_addf(&snip,
+                      "__global__ void __launch_bounds__(256, 1) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args "
+                      "a) { brc::mv_pad_bwd<%s, %d, %d>(a); }\n",
+                      storage_type(dt), mode, R);
+    else if (tmp.staged)
+        brc__str_addf(&snip,
+                      "__global__ void __launch_bounds__(256, %d) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args "
+                      "a) { brc::mv_pad_staged<%s, %d, %d, %d>(a); }\n",
+                      PAD_STAGE_CTAS, storage_type(dt), mode, R, PAD_STAGE_BYTES);
+    else
+        brc__str_addf(&snip,
+                      "__global__ void __launch_bounds__(256, %d) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args "
+                      "a) { brc::mv_pad_fwd<%s, %d, %d, %d>(a); }\n",
+                      PAD_MIN_CTAS, storage_type(dt), mode, R, PAD_U);
     if (desc.oom || sku.oom || snip.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fam);
         goto fail;
@@ -1178,8 +1329,8 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
     *im = tmp;
     im->bwd = bwd, im->esize = brc_dtype_size(dt), im->grid = (unsigned)grid;
     im->in_empty = brc_tensor_desc_numel(in) == 0;
-    int64_t spec[5] = {K_PAD, dt, mode, R, bwd};
-    if ((st = compile(ctx, desc.p, 5, spec, snip.p, &im->fn))) goto fail;
+    int64_t spec[6] = {K_PAD, dt, mode, R, bwd, tmp.staged};
+    if ((st = compile(ctx, desc.p, 6, spec, snip.p, &im->fn))) goto fail;
     brc__str_free(&snip);
     brc__plan_publish(p, desc.p, sku.p);
     *out = p;
@@ -1194,13 +1345,13 @@ fail:
 
 brc_status brc_pad_plan(brc_context *ctx, const brc_pad_desc *d, const brc_plan_prefs *prefs, brc_plan **out) {
     brc_status st = brc__plan_start(ctx, d, out, "brc_pad_plan");
-    return st ? st : pad_common(ctx, 0, (int)d->mode, &d->x, &d->y, d->lo, d->hi, d->value, prefs, out);
+    return st ? st : pad_common(ctx, 0, (int)d->mode, &d->x, &d->y, d->lo, d->hi, d->value, prefs, -1, out);
 }
 
 brc_status brc_pad_backward_plan(brc_context *ctx, const brc_pad_backward_desc *d, const brc_plan_prefs *prefs,
                                  brc_plan **out) {
     brc_status st = brc__plan_start(ctx, d, out, "brc_pad_backward_plan");
-    return st ? st : pad_common(ctx, 1, (int)d->mode, &d->dx, &d->dy, d->lo, d->hi, 0, prefs, out);
+    return st ? st : pad_common(ctx, 1, (int)d->mode, &d->dx, &d->dy, d->lo, d->hi, 0, prefs, -1, out);
 }
 
 static brc_status pad_run_common(const brc_plan *plan, brc__family fam, const char *fn, const void *in, void *o,
@@ -1218,6 +1369,10 @@ static brc_status pad_run_common(const brc_plan *plan, brc__family fam, const ch
                           plan->descriptor);
     mv_pad_args_h a = im->a;
     a.x = in, a.y = o;
+    if (!im->bwd && !im->staged && a.ch > 0 && (!im->x_pitch16 || (uintptr_t)in % 16)) { /* x rows not all aligned */
+        memcpy(a.win, im->win_w, sizeof a.win);
+        a.ew = im->ew_w, a.ews = im->ews_w;
+    }
     return launch(plan, im->fn, im->grid, &a, stream);
 }
 
@@ -1228,20 +1383,22 @@ brc_status brc_pad_backward_run(const brc_plan *plan, const void *dy, void *dx, 
     return pad_run_common(plan, BRC__FAM_PAD_BWD, "brc_pad_backward_run", dy, dx, "dy", "dx", stream);
 }
 
-/* pad(mode, dtype, rank, dir): a [3]^rank x padded by 1 on both sides of every dim. */
+/* pad(mode, dtype, rank, dir[, stage]): a [3]^rank x padded by 1 on both sides of every dim;
+ * forward by row groups, or staged (stage=1). */
 brc_status brc__pad_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     static const char *const dirs[] = {"fwd", "bwd"};
     int mode = 0, dir = 0;
     brc_dtype dt = BRC_F32;
-    int64_t rank;
+    int64_t rank, stage = 0;
     brc_status st;
     if ((st = brc__desc_pick(d, "mode", pad_names, NPAD, -1, &mode)) || (st = brc__desc_dtype(d, "dtype", &dt)) ||
-        (st = brc__desc_int(d, "rank", 1, 8, 1, &rank)) || (st = brc__desc_pick(d, "dir", dirs, 2, 0, &dir)))
+        (st = brc__desc_int(d, "rank", 1, 8, 1, &rank)) || (st = brc__desc_pick(d, "dir", dirs, 2, 0, &dir)) ||
+        (st = brc__desc_int(d, "stage", 0, dir ? 0 : 1, 0, &stage)))
         return st;
     int64_t s3[8], s5[8], lo[8], hi[8];
     for (int k = 0; k < 8; k++) s3[k] = 3, s5[k] = 5, lo[k] = hi[k] = 1;
     brc_tensor_desc small, big;
     brc_tensor_desc_contiguous(&small, dt, (int32_t)rank, s3);
     brc_tensor_desc_contiguous(&big, dt, (int32_t)rank, s5);
-    return pad_common(ctx, dir, mode, &small, &big, lo, hi, 0, NULL, out);
+    return pad_common(ctx, dir, mode, &small, &big, lo, hi, 0, NULL, dir ? -1 : (int)stage, out);
 }

@@ -247,7 +247,10 @@ Test(movement, transpose_tiles_every_size, .timeout = 300) {
         {3, {64, 5, 96}, S_COLPAD, S_CONTIG},   /* strided batch and rows */
         {2, {64, 70}, S_COLMAJOR, S_CONTIG},    /* an odd dst pitch for narrow types: by element */
         {2, {131, 257}, S_COLMAJOR, S_CONTIG},  /* odd everything */
+        {2, {4100, 2100}, S_COLMAJOR, S_CONTIG}, /* > 1000 whole tiles: whole tiles, partial edges */
+        {2, {2112, 4224}, S_COLMAJOR, S_CONTIG}, /* whole tiles, no partial ones for 1 to 4 bytes */
     };
+    int seen[4] = {0, 0, 0, 0}; /* tile=1 / 2 / 3 plans among the cases of elements >= 2 bytes */
     for (int si = 0; si < 4; si++)
         for (int c = 0; c < (int)(sizeof tc / sizeof tc[0]); c++) {
             brc_dtype dt = by_size[si];
@@ -258,8 +261,10 @@ Test(movement, transpose_tiles_every_size, .timeout = 300) {
             brc_copy_desc d = {x.t, y.t};
             brc_plan *p = NULL;
             cr_assert_eq(brc_copy_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s: %s\n%s", what, brc_last_error(), brc_last_jit_log());
-            cr_expect(strstr(brc_plan_descriptor(p), "tile=1") != NULL, "%s: %s is not the tiled kernel", what,
-                      brc_plan_descriptor(p));
+            const char *tl = strstr(brc_plan_descriptor(p), "tile=");
+            cr_expect(tl != NULL, "%s: %s is not the tiled kernel", what, brc_plan_descriptor(p));
+            if (tl && si > 0 && tl[5] >= '1' && tl[5] <= '3') seen[tl[5] - '0'] = 1;
+            cr_log_info("%s: %s", what, brc_plan_sku(p));
             cr_assert_eq(brc_copy_run(p, dptr(&x), dptr(&y), NULL), BRC_STATUS_OK, "%s: %s", what, brc_last_error());
             sync_ok(what);
             tu_buf_download(&y.b);
@@ -270,6 +275,7 @@ Test(movement, transpose_tiles_every_size, .timeout = 300) {
             brc_plan_destroy(p);
             tv_free(&x), tv_free(&y);
         }
+    cr_expect(seen[1] && seen[2], "the cases cover whole (%d) and half (%d) tiles (wide: %d)", seen[1], seen[2], seen[3]);
     /* A source one element into its buffer: every tile by element (pointer alignment). */
     for (int si = 0; si < 3; si++) {
         brc_dtype dt = by_size[si];
@@ -1018,6 +1024,63 @@ Test(movement, pad_forward_rows_by_vectors, .timeout = 300) {
                 char what[96];
                 snprintf(what, sizeof what, "pad fwd (vectors) mode %d %s case %zu", mode, brc_dtype_name(dt), c);
                 pad_fwd_check(ctx, &d, &x, &y, pc[c].rank, lo, pc[c].shape, value, what);
+            }
+    brc_context_destroy(ctx);
+}
+
+/* The forward's row groups (brc::mv_pad_fwd) at the edges of its work split: rows long enough to
+ * be cut into segments (wide constant / clamped / wrapped pads stored as whole chunks), many rows
+ * shorter than a chunk in one CTA, an interior shorter than a chunk, pads in the outer dims (the
+ * constant's missing rows), and x rows that are not 16-byte aligned: an odd pitch, or x starting
+ * one element into its buffer (the wider edge windows); every element size and mode. */
+Test(movement, pad_forward_row_groups, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    uint64_t rng = 4242;
+    static const struct {
+        int rank;
+        int64_t shape[4], lo[4], hi[4];
+        int sx, sy, shift; /* shift: x starts one element into its buffer */
+    } pc[] = {
+        {2, {3, 70000}, {1, 40}, {2, 1000}, S_CONTIG, S_CONTIG, 0}, /* segments of long rows */
+        {2, {2, 40000}, {0, 333}, {0, 77}, S_CONTIG, S_PAD, 1},     /* and x misaligned */
+        {3, {600, 2, 5}, {0, 1, 2}, {0, 1, 2}, S_CONTIG, S_CONTIG, 0}, /* short rows, many a CTA */
+        {2, {4, 3}, {1, 2}, {2, 2}, S_CONTIG, S_PAD, 0},           /* interior shorter than a chunk */
+        {2, {37, 1001}, {2, 33}, {3, 17}, S_CONTIG, S_CONTIG, 1},  /* x one element in */
+        {2, {9, 517}, {1, 20}, {1, 64}, S_PAD, S_CONTIG, 0},       /* x's odd pitch */
+        {4, {2, 3, 17, 40}, {1, 0, 2, 5}, {0, 2, 3, 9}, S_PAD, S_PAD, 0}, /* outer pads, strided */
+    };
+    static const brc_dtype dts[] = {BRC_U8, BRC_BF16, BRC_F32, BRC_F64};
+    for (int mode = 0; mode < 4; mode++)
+        for (size_t c = 0; c < sizeof pc / sizeof pc[0]; c++)
+            for (int t = 0; t < 4; t++) {
+                brc_dtype dt = dts[t];
+                int rank = pc[c].rank;
+                int64_t lo[8] = {0}, hi[8] = {0}, ys[4];
+                for (int d = 0; d < rank; d++) {
+                    int64_t n = pc[c].shape[d], m = mode == BRC_PAD_REFLECT ? n - 1 : mode == BRC_PAD_CIRCULAR ? n : INT64_MAX;
+                    lo[d] = pc[c].lo[d] < m ? pc[c].lo[d] : m, hi[d] = pc[c].hi[d] < m ? pc[c].hi[d] : m;
+                    ys[d] = n + lo[d] + hi[d];
+                }
+                tv x;
+                if (pc[c].shift) { /* a dense x one element into a buffer one element longer */
+                    int64_t n1 = 1;
+                    for (int d = 0; d < rank; d++) n1 *= pc[c].shape[d];
+                    n1 += 1;
+                    x = tv_new(dt, 1, &n1, S_CONTIG, 1, &rng);
+                    brc_tensor_desc_contiguous(&x.t, dt, rank, pc[c].shape);
+                    x.base = 1;
+                } else {
+                    x = tv_new(dt, rank, pc[c].shape, pc[c].sx, 1, &rng);
+                }
+                tv y = tv_new(dt, rank, ys, pc[c].sy, 0, &rng);
+                double value = dt == BRC_U8 ? 9 : 2.25;
+                brc_pad_desc d = {(brc_pad_mode)mode, x.t, y.t, {0}, {0}, value};
+                memcpy(d.lo, lo, sizeof d.lo);
+                memcpy(d.hi, hi, sizeof d.hi);
+                char what[96];
+                snprintf(what, sizeof what, "pad fwd (row groups) mode %d %s case %zu", mode, brc_dtype_name(dt), c);
+                pad_fwd_check(ctx, &d, &x, &y, rank, lo, pc[c].shape, value, what);
             }
     brc_context_destroy(ctx);
 }

@@ -20,7 +20,8 @@ static const char *const variants[] = {
     "copy(bytes=8,rank=8,vec=2,index=32)",
     "copy(bytes=1,rank=2,tile=1)",
     "copy(bytes=2,rank=3,tile=1)",
-    "copy(bytes=4,rank=2,tile=1)",
+    "copy(bytes=4,rank=2,tile=2)",
+    "copy(bytes=2,rank=2,tile=3)",
     "copy(bytes=8,rank=4,tile=1)",
     "concat(bytes=2,pieces=3,rank=2,vec=8,index=32)",
     "concat(bytes=4,pieces=20,rank=3,vec=4,index=32)",
@@ -37,6 +38,7 @@ static const char *const variants[] = {
     "fill(kind=tril,dtype=i32,rank=4,vec=4)",
     "pad(mode=constant,dtype=u8,rank=2,dir=fwd)",
     "pad(mode=reflect,dtype=bf16,rank=3,dir=fwd)",
+    "pad(mode=reflect,dtype=bf16,rank=3,dir=fwd,stage=1)",
     "pad(mode=replicate,dtype=f32,rank=1,dir=fwd)",
     "pad(mode=circular,dtype=i64,rank=4,dir=fwd)",
     "pad(mode=constant,dtype=f16,rank=2,dir=bwd)",
@@ -119,10 +121,15 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     /* x walked backwards along the inner dim: a gather. */
     c.x.strides[0] = 4096, c.x.strides[1] = -1, c.y.strides[0] = 4096;
     EXPECT_PLAN(brc_copy_plan(ctx, &c, NULL, &p_), "copy(bytes=2,rank=2,vec=1,index=32)", NULL);
-    /* A transpose: tiled; forced strided: a gather. */
-    int64_t t2[2] = {4096, 1000};
+    /* A transpose: tiled (512 whole tiles, fewer than two a CTA slot of the offline 132-SM GPU:
+     * half tiles); forced strided: a gather. A large one: whole tiles. */
+    int64_t t2[2] = {4096, 1000}, sq[2] = {8192, 8192};
     brc_permute_desc pm = {dense(BRC_BF16, 2, s2), dense(BRC_BF16, 2, t2), {1, 0}};
-    EXPECT_PLAN(brc_permute_plan(ctx, &pm, NULL, &p_), "copy(bytes=2,rank=2,tile=1)", "tile=128x64");
+    EXPECT_PLAN(brc_permute_plan(ctx, &pm, NULL, &p_), "copy(bytes=2,rank=2,tile=2)", "tile=64x64");
+    brc_permute_desc pq = {dense(BRC_BF16, 2, sq), dense(BRC_BF16, 2, sq), {1, 0}};
+    EXPECT_PLAN(brc_permute_plan(ctx, &pq, NULL, &p_), "copy(bytes=2,rank=2,tile=1)", "tile=128x64");
+    brc_permute_desc pu = {dense(BRC_U8, 2, s2), dense(BRC_U8, 2, t2), {1, 0}};
+    EXPECT_PLAN(brc_permute_plan(ctx, &pu, NULL, &p_), "copy(bytes=1,rank=2,tile=1)", "tile=128x128");
     EXPECT_PLAN(brc_permute_plan(ctx, &pm, &strided, &p_), "copy(bytes=2,rank=2,vec=1,index=32)", NULL);
     /* [B, S, H, D] -> [B, H, S, D]: the innermost dim stays: vectors, 3 dims. */
     int64_t bshd[4] = {2, 128, 8, 64}, bhsd[4] = {2, 8, 128, 64};
@@ -176,10 +183,20 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     EXPECT_PLAN(brc_fill_plan(ctx, &f, NULL, &p_), "fill(kind=triu,dtype=f16,rank=3,vec=1)", NULL);
     f = (brc_fill_desc){BRC_FILL_LINSPACE, dense(BRC_BF16, 1, n1), {0}, -1, 1, 0};
     EXPECT_PLAN(brc_fill_plan(ctx, &f, NULL, &p_), "fill(kind=linspace,dtype=bf16,rank=1,vec=8)", NULL);
-    /* pad of the last two dims of NCHW: N and C merge. */
+    /* pad of the last two dims of NCHW: N and C merge; rows this short are staged. Rows too long
+     * for the staged kernel (80 KiB), or not contiguous, go by row groups. */
     int64_t img[4] = {2, 3, 8, 8}, imgp[4] = {2, 3, 10, 12};
     brc_pad_desc pd = {BRC_PAD_REFLECT, dense(BRC_F32, 4, img), dense(BRC_F32, 4, imgp), {0, 0, 1, 2}, {0, 0, 1, 2}, 0};
-    EXPECT_PLAN(brc_pad_plan(ctx, &pd, NULL, &p_), "pad(mode=reflect,dtype=f32,rank=3,dir=fwd)", NULL);
+    EXPECT_PLAN(brc_pad_plan(ctx, &pd, NULL, &p_), "pad(mode=reflect,dtype=f32,rank=3,dir=fwd,stage=1)", ",staged>");
+    /* 1- and 2-byte elements go by row groups whatever the rows (the staged kernel measured slower). */
+    pd = (brc_pad_desc){BRC_PAD_REFLECT, dense(BRC_BF16, 4, img), dense(BRC_BF16, 4, imgp), {0, 0, 1, 2}, {0, 0, 1, 2}, 0};
+    EXPECT_PLAN(brc_pad_plan(ctx, &pd, NULL, &p_), "pad(mode=reflect,dtype=bf16,rank=3,dir=fwd)", "fwd>");
+    int64_t lrow[2] = {4, 20000}, lrowp[2] = {4, 20010};
+    pd = (brc_pad_desc){BRC_PAD_CONSTANT, dense(BRC_F32, 2, lrow), dense(BRC_F32, 2, lrowp), {0, 3}, {0, 7}, 1};
+    EXPECT_PLAN(brc_pad_plan(ctx, &pd, NULL, &p_), "pad(mode=constant,dtype=f32,rank=2,dir=fwd)", "fwd>");
+    pd = (brc_pad_desc){BRC_PAD_REFLECT, dense(BRC_F32, 4, img), dense(BRC_F32, 4, imgp), {0, 0, 1, 2}, {0, 0, 1, 2}, 0};
+    pd.x.strides[3] = 2, pd.x.strides[2] = 16, pd.x.strides[1] = 128, pd.x.strides[0] = 384;
+    EXPECT_PLAN(brc_pad_plan(ctx, &pd, NULL, &p_), "pad(mode=reflect,dtype=f32,rank=3,dir=fwd)", "fwd>");
     brc_pad_backward_desc pb = {BRC_PAD_CIRCULAR, dense(BRC_F32, 4, imgp), dense(BRC_F32, 4, img), {0, 0, 1, 2},
                                 {0, 0, 1, 2}};
     EXPECT_PLAN(brc_pad_backward_plan(ctx, &pb, NULL, &p_), "pad(mode=circular,dtype=f32,rank=3,dir=bwd)", NULL);
@@ -194,6 +211,9 @@ Test(movement_desc, bad_descriptors_name_the_column) {
         {"copy(bytes=3,rank=1)", BRC_STATUS_INVALID_ARGUMENT, "one of 1, 2, 4, 8"},
         {"copy(bytes=4,rank=2,tile=1,vec=4)", BRC_STATUS_INVALID_ARGUMENT, "unknown key 'vec'"},
         {"copy(bytes=4,rank=1,tile=1)", BRC_STATUS_INVALID_ARGUMENT, "tile=1 needs rank >= 2"},
+        {"copy(bytes=1,rank=2,tile=2)", BRC_STATUS_INVALID_ARGUMENT, "tile=2 (half tiles) needs bytes >= 2"},
+        {"copy(bytes=4,rank=2,tile=3)", BRC_STATUS_INVALID_ARGUMENT, "tile=3 (wide tiles) needs bytes = 2"},
+        {"copy(bytes=2,rank=2,tile=4)", BRC_STATUS_INVALID_ARGUMENT, "outside [0, 3]"},
         {"copy(bytes=4,rank=2,vec=8)", BRC_STATUS_INVALID_ARGUMENT, "vector_width 8"},
         {"copy(bytes=4,rank=2,index=48)", BRC_STATUS_INVALID_ARGUMENT, "one of 32, 64"},
         {"slice(bytes=4,pieces=2,rank=1)", BRC_STATUS_INVALID_ARGUMENT, "outside [1, 1]"},
@@ -203,6 +223,7 @@ Test(movement_desc, bad_descriptors_name_the_column) {
         {"fill(kind=arange,dtype=bool,rank=1)", BRC_STATUS_UNSUPPORTED, "dtype bool"},
         {"pad(mode=edge,dtype=f32)", BRC_STATUS_INVALID_ARGUMENT, "one of constant"},
         {"pad(mode=reflect,dtype=i32,rank=2,dir=bwd)", BRC_STATUS_UNSUPPORTED, "dtype i32 is not supported"},
+        {"pad(mode=reflect,dtype=f32,rank=2,dir=bwd,stage=1)", BRC_STATUS_INVALID_ARGUMENT, "outside [0, 0]"},
     };
     tu_expect_bad_descriptors(ctx, cases, sizeof cases / sizeof cases[0]);
     brc_context_destroy(ctx);
