@@ -757,7 +757,9 @@ static bool gemv_mma_ok(const problem *p, int sm_major) {
  * has fewer than 8192 rows, else 3 (H100, M = 1 and 2, in a CUDA graph: N = 4096, K = 4096
  * 13.1-13.8 us against the FMA kernel's 14.1-16.3, K = 14336 41.5-41.8 against 42.6-42.7;
  * N = 14336 42.0-42.7 against 40.8-41.8). Override BARACUDA_GEMV_MMA_MIN_M (1..16). */
-static int64_t gemv_mma_min_m(const problem *p) { return knob("BARACUDA_GEMV_MMA_MIN_M", 1, 16, p->m < 8192 ? 1 : 3); }
+static int64_t gemv_mma_min_m(const problem *p) {
+    return knob("BARACUDA_GEMV_MMA_MIN_M", 1, 16, p->m < 8192 ? 1 : 3);
+}
 
 /* The tensor-core GEMV's block: KS warps split the K of one 16-row tile, and __launch_bounds__
  * promises MINB blocks an SM, which caps the registers at what the kernel needs (80 with one mma
@@ -845,7 +847,8 @@ static brc_status gemv_build(brc_context *ctx, gemm_impl *im, const char *desc, 
                   "__global__ void __launch_bounds__(%d, %d)\n"
                   "brc_gemv_kernel(brc::gemv_args a) { brc::%s<brc_gemv>(a); }\n",
                   storage_type(p->ta), p->use_bias ? storage_type(p->tbias) : "float", (int)p->n, vec, rows, unroll,
-                  warps, p->act, p->use_bias, p->use_c, blk, pf, pdl, nt, warps * 32, minb, mma ? "gemv_mma_main" : "gemv_main");
+                  warps, p->act, p->use_bias, p->use_c, blk, pf, pdl, nt, warps * 32, minb,
+                  mma ? "gemv_mma_main" : "gemv_main");
     brc_status st;
     if (snip.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "brc_gemm_plan: out of memory");
