@@ -53,7 +53,8 @@ typedef struct gemm_impl {
     /* GEMV */
     CUfunction fn;
     unsigned grid, threads;
-    int pdl; /* launched as a programmatic dependent launch (gemv.cuh PDL) */
+    int unroll; /* 16-byte vectors (FMA) or 64-value chunks (mma) in flight a warp (SKU u=) */
+    int pdl;    /* launched as a programmatic dependent launch (gemv.cuh PDL) */
 } gemm_impl;
 
 static void gemm_destroy(brc_plan *p) {
@@ -768,7 +769,7 @@ static int64_t gemv_mma_min_m(const problem *p) {
  * the memory system idle at the end (H100, bf16 M = 8, N = 14336, K = 4096: KS = 8 in 2.3 waves
  * 46.5 us, KS = 2 in one wave 44.7 us; N = 4096: KS = 8 fits and is fastest, KS = 2 at
  * K = 14336 57 us). Past one wave at KS = 1 (more than ~3300 tiles) KS = 1 stays. */
-static void gemv_mma_shape(const problem *p, int sms, int *ks, int *minb) {
+static void gemv_mma_shape(const problem *p, int sms, int *ks, int *minb, int *unroll) {
     const int64_t tiles = (p->m + 15) / 16;
     const int regs = p->n > 8 ? 104 : 80;
     for (int k = 8; k >= 1; k /= 2) {
@@ -776,8 +777,15 @@ static void gemv_mma_shape(const problem *p, int sms, int *ks, int *minb) {
         if (b > 64 / k) b = 64 / k;
         if (b > 32) b = 32;
         *ks = k, *minb = b;
-        if (tiles <= (int64_t)sms * b) return;
+        if (tiles <= (int64_t)sms * b || k == 1) break;
     }
+    /* MINB: the blocks an SM one wave needs (fewer promised, more registers allowed). Blocks of
+     * one or two warps with one n-tile keep three chunks in flight, which those registers allow
+     * (H100, N = 14336, KS = 2, MINB 12 -> 7, U 2 -> 3, kernel time: M = 4 and 8 41.2-41.7 ->
+     * 40.6-41.0 us; U = 3 at KS = 8 (N = 4096) and at two n-tiles measured no gain or a loss). */
+    int64_t need = (tiles + sms - 1) / sms;
+    if (need < *minb) *minb = need < 1 ? 1 : (int)need;
+    *unroll = *ks <= 2 && p->n <= 8 ? 3 : GEMV_MMA_UNROLL;
 }
 
 /* M up to 8 for every GEMV dtype; 16 for halves in 16-byte vectors (two mma n-tiles). */
@@ -816,7 +824,7 @@ static brc_status gemv_build(brc_context *ctx, gemm_impl *im, const char *desc, 
     int sms = ctx->sm_count > 0 ? ctx->sm_count : 132;
     int rows = 16, unroll = GEMV_MMA_UNROLL, warps = GEMV_WARPS, minb = 1, blk = 0, pf = 0;
     if (mma) {
-        gemv_mma_shape(p, sms, &warps, &minb);
+        gemv_mma_shape(p, sms, &warps, &minb, &unroll);
         /* Tuning overrides (see knob). */
         if (getenv("BARACUDA_GEMV_KS")) warps = knob("BARACUDA_GEMV_KS", 1, 16, warps), minb = 1;
         unroll = knob("BARACUDA_GEMV_U", 1, 8, unroll);
@@ -864,6 +872,7 @@ static brc_status gemv_build(brc_context *ctx, gemm_impl *im, const char *desc, 
     }
     brc__str_free(&snip);
     im->threads = (unsigned)warps * 32;
+    im->unroll = unroll;
     im->pdl = pdl;
     im->grid = mma ? (unsigned)((p->m + 15) / 16) : (unsigned)((p->m + GEMV_WARPS * rows - 1) / (GEMV_WARPS * rows));
     *vec_out = vec;
@@ -927,8 +936,8 @@ static brc_status gemm_plan_impl(brc_context *ctx, const brc_gemm_desc *g, const
         bool mma = false;
         st = gemv_build(ctx, im, desc, &vec, &rows, &mma);
         static const char *const pdl_names[] = {"", ",pdl", ",pdl=w"};
-        brc__str_addf(&sku, "bespoke:gemv<%s,m=%lld,vec=%d,%s,rows=%d,warps=%u,act=%s%s%s%s>@%s", mt(p.ta),
-                      (long long)p.n, vec, mma ? "mma" : "fma", rows, im->threads / 32, act_names[p.act],
+        brc__str_addf(&sku, "bespoke:gemv<%s,m=%lld,vec=%d,%s,rows=%d,warps=%u,u=%d,act=%s%s%s%s>@%s", mt(p.ta),
+                      (long long)p.n, vec, mma ? "mma" : "fma", rows, im->threads / 32, im->unroll, act_names[p.act],
                       p.use_bias ? ",bias" : "", p.use_c ? ",c" : "", pdl_names[im->pdl], ctx->arch);
     } else {
         im->post_gelu = p.act == BRC_GEMM_ACT_GELU;

@@ -88,6 +88,10 @@ static gcase cases[] = {
     /* Tall W: 2-warp blocks (all tiles in one wave on 132 SMs), and 1-warp blocks. */
     {"gemv bf16 m5 tall bias", BF, BF, BF, 5, 7001, 520, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, BF, 0, "gemv<bf16,m=5,vec=8,mma"},
     {"gemv f16 m16 taller", F16, F16, F16, 16, 30000, 64, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, F16, BES, "gemv<f16,m=16,vec=8,mma"},
+    /* Three chunks in flight (two-warp blocks): fewer chunks a warp than three, and a count that
+     * is not a multiple of three. */
+    {"gemv bf16 m5 u3 short K", BF, BF, BF, 5, 20000, 200, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, BF, BES, "warps=2,u=3"},
+    {"gemv f16 m3 u3 K1000", F16, F16, F16, 3, 13000, 1000, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, F16, 0, "warps=2,u=3"},
     {"gemv bf16 m9 K136 pad relu", BF, BF, BF, 9, 257, 136, 1, 0, 1, 0, 0, 0, 8, 0, 0, 1, 0, BRC_GEMM_ACT_RELU, 1, 0, BF, BES, "gemv<bf16,m=9,vec=8,mma"},
 };
 
