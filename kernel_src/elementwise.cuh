@@ -1,7 +1,7 @@
 // Elementwise kernels: one output, up to three inputs, an op functor generated per plan
 // (struct brc_op in the specialization source). Two shapes of kernel: contiguous (16-byte
-// vector accesses, four vectors in flight per thread and operand) and strided (merged dims,
-// rank and index width fixed at compile time).
+// vector accesses, AHEAD vectors in flight per thread and operand, chosen by the plan) and
+// strided (merged dims, rank and index width fixed at compile time).
 #pragma once
 
 namespace brc {
@@ -22,7 +22,7 @@ __device__ __forceinline__ typename Op::to ew_apply(typename Op::tx x, typename 
                                                 io<typename Op::tz>::load(z), a, b));
 }
 
-template <class Op, int NIN, int VEC>
+template <class Op, int NIN, int VEC, int AHEAD>
 __global__ void __launch_bounds__(EW_THREADS)
 ew_contig(typename Op::to* out, const typename Op::tx* x, const typename Op::ty* y,
           const typename Op::tz* z, i64 n, double pa, double pb, int aligned) {
@@ -34,36 +34,67 @@ ew_contig(typename Op::to* out, const typename Op::tx* x, const typename Op::ty*
     const i64 tile = (i64)EW_THREADS * VEC * EW_UNROLL;
     const i64 base = (i64)blockIdx.x * tile;
     if (aligned && base + tile <= n) {
-        // One vector per operand per step, the next step's vectors loaded before this step's
-        // math (two loads in flight per thread). The op body is inlined VEC times, not
-        // VEC * UNROLL times: compile time grows with the copies.
+        // EW_UNROLL steps of one vector per operand and thread, AHEAD steps' vectors in flight
+        // (the plan's choice and its measurements: ops/elementwise.c).
         const TX* xp = x + base + (i64)threadIdx.x * VEC;
         const TY* yp = y + base + (i64)threadIdx.x * VEC;
         const TZ* zp = z + base + (i64)threadIdx.x * VEC;
         TO* op = out + base + (i64)threadIdx.x * VEC;
         const int step = EW_THREADS * VEC;
-        vec<TX, VEC> cx = *reinterpret_cast<const vec<TX, VEC>*>(xp);
-        vec<TY, VEC> cy;
-        vec<TZ, VEC> cz;
-        if (NIN > 1) cy = *reinterpret_cast<const vec<TY, VEC>*>(yp);
-        if (NIN > 2) cz = *reinterpret_cast<const vec<TZ, VEC>*>(zp);
+        if constexpr (AHEAD <= 2) {
+            // Two in flight: the next step's vectors loaded before this step's math, in a loop
+            // that is not unrolled (the op body is inlined VEC times, not VEC * UNROLL times:
+            // compile time grows with the copies).
+            vec<TX, VEC> cx = *reinterpret_cast<const vec<TX, VEC>*>(xp);
+            vec<TY, VEC> cy;
+            vec<TZ, VEC> cz;
+            if (NIN > 1) cy = *reinterpret_cast<const vec<TY, VEC>*>(yp);
+            if (NIN > 2) cz = *reinterpret_cast<const vec<TZ, VEC>*>(zp);
 #pragma unroll 1
-        for (int u = 0; u < EW_UNROLL; u++) {
-            vec<TX, VEC> nx;
-            vec<TY, VEC> ny;
-            vec<TZ, VEC> nz;
-            const i64 next = (i64)(u + 1 < EW_UNROLL ? u + 1 : u) * step;
-            nx = *reinterpret_cast<const vec<TX, VEC>*>(xp + next);
-            if (NIN > 1) ny = *reinterpret_cast<const vec<TY, VEC>*>(yp + next);
-            if (NIN > 2) nz = *reinterpret_cast<const vec<TZ, VEC>*>(zp + next);
-            vec<TO, VEC> vo;
+            for (int u = 0; u < EW_UNROLL; u++) {
+                vec<TX, VEC> nx;
+                vec<TY, VEC> ny;
+                vec<TZ, VEC> nz;
+                const i64 next = (i64)(u + 1 < EW_UNROLL ? u + 1 : u) * step;
+                nx = *reinterpret_cast<const vec<TX, VEC>*>(xp + next);
+                if (NIN > 1) ny = *reinterpret_cast<const vec<TY, VEC>*>(yp + next);
+                if (NIN > 2) nz = *reinterpret_cast<const vec<TZ, VEC>*>(zp + next);
+                vec<TO, VEC> vo;
 #pragma unroll
-            for (int k = 0; k < VEC; k++)
-                vo.v[k] = ew_apply<Op, NIN>(cx.v[k], NIN > 1 ? cy.v[k] : TY(), NIN > 2 ? cz.v[k] : TZ(), a, b);
-            *reinterpret_cast<vec<TO, VEC>*>(op + (i64)u * step) = vo;
-            cx = nx;
-            if (NIN > 1) cy = ny;
-            if (NIN > 2) cz = nz;
+                for (int k = 0; k < VEC; k++)
+                    vo.v[k] = ew_apply<Op, NIN>(cx.v[k], NIN > 1 ? cy.v[k] : TY(), NIN > 2 ? cz.v[k] : TZ(), a, b);
+                *reinterpret_cast<vec<TO, VEC>*>(op + (i64)u * step) = vo;
+                cx = nx;
+                if (NIN > 1) cy = ny;
+                if (NIN > 2) cz = nz;
+            }
+        } else {
+            // A ring of AHEAD vectors per operand, the loop unrolled (static ring indices).
+            vec<TX, VEC> cx[AHEAD];
+            vec<TY, VEC> cy[AHEAD];
+            vec<TZ, VEC> cz[AHEAD];
+#pragma unroll
+            for (int u = 0; u < AHEAD; u++) {
+                cx[u] = *reinterpret_cast<const vec<TX, VEC>*>(xp + (i64)u * step);
+                if (NIN > 1) cy[u] = *reinterpret_cast<const vec<TY, VEC>*>(yp + (i64)u * step);
+                if (NIN > 2) cz[u] = *reinterpret_cast<const vec<TZ, VEC>*>(zp + (i64)u * step);
+            }
+#pragma unroll
+            for (int u = 0; u < EW_UNROLL; u++) {
+                const int r = u % AHEAD;
+                vec<TO, VEC> vo;
+#pragma unroll
+                for (int k = 0; k < VEC; k++)
+                    vo.v[k] = ew_apply<Op, NIN>(cx[r].v[k], NIN > 1 ? cy[r].v[k] : TY(),
+                                                NIN > 2 ? cz[r].v[k] : TZ(), a, b);
+                if (u + AHEAD < EW_UNROLL) {
+                    const i64 next = (i64)(u + AHEAD) * step;
+                    cx[r] = *reinterpret_cast<const vec<TX, VEC>*>(xp + next);
+                    if (NIN > 1) cy[r] = *reinterpret_cast<const vec<TY, VEC>*>(yp + next);
+                    if (NIN > 2) cz[r] = *reinterpret_cast<const vec<TZ, VEC>*>(zp + next);
+                }
+                *reinterpret_cast<vec<TO, VEC>*>(op + (i64)u * step) = vo;
+            }
         }
     } else {
         const i64 end = base + tile < n ? base + tile : n;
