@@ -218,6 +218,28 @@ typedef struct ew_request {
     double alpha, beta;
 } ew_request;
 
+/* The ops that are a few instructions an element (a load-compute-store stream at any size):
+ * casts, the ternaries, the arithmetic and comparison binaries and the common activations. The others
+ * (pow, atan2, the special functions, ...) cost enough compile time unrolled that they keep the
+ * shorter pipeline (see ahead in the plan). */
+static bool streaming_op(const ew_request *rq) {
+    static const int unary[] = {BRC_UNARY_NEG,      BRC_UNARY_ABS,       BRC_UNARY_SQUARE, BRC_UNARY_SQRT,
+                                BRC_UNARY_RSQRT,    BRC_UNARY_EXP,       BRC_UNARY_LOG,    BRC_UNARY_TANH,
+                                BRC_UNARY_RELU,     BRC_UNARY_GELU_ERF,  BRC_UNARY_GELU_TANH, BRC_UNARY_SILU,
+                                BRC_UNARY_SIGMOID,  BRC_UNARY_RECIPROCAL};
+    static const int binary[] = {BRC_BINARY_ADD,     BRC_BINARY_SUB,     BRC_BINARY_MUL,  BRC_BINARY_DIV,
+                                 BRC_BINARY_MAXIMUM, BRC_BINARY_MINIMUM, BRC_BINARY_FMAX, BRC_BINARY_FMIN,
+                                 BRC_BINARY_EQ,      BRC_BINARY_NE,      BRC_BINARY_LT,   BRC_BINARY_LE,
+                                 BRC_BINARY_GT,      BRC_BINARY_GE};
+    const int *list = rq->op == OP_UNARY ? unary : rq->op == OP_BINARY ? binary : NULL;
+    size_t n = rq->op == OP_UNARY ? sizeof unary / sizeof *unary : sizeof binary / sizeof *binary;
+    if (rq->op == OP_CAST) return true;
+    if (rq->op == OP_TERNARY) return true; /* where, clamp, fma, addcmul, addcdiv, lerp */
+    for (size_t i = 0; list && i < n; i++)
+        if (list[i] == rq->kind) return true;
+    return false;
+}
+
 static brc_status plan_common(brc_context *ctx, const ew_request *rq, const brc_plan_prefs *prefs_in,
                               brc_plan **out) {
     brc_status st;
@@ -305,13 +327,15 @@ static brc_status plan_common(brc_context *ctx, const ew_request *rq, const brc_
     if (contig) brc__str_addf(&sku, "contig,vec=%d>@%s", vec, ctx->arch);
     else brc__str_addf(&sku, "strided,rank=%d,index=%d>@%s", (int)L.rank, index64 ? 64 : 32, ctx->arch);
 
-    /* Vectors in flight a thread and operand on the contiguous path (elementwise.cuh AHEAD),
-     * implied by the vector width: 8 for vectors of up to 4 elements, 2 for wider ones. H100,
-     * 2^28 elements, of 2 / 4 / 8 in flight: f32 unary ops 97.4-98.7% / 98.2-99.2% / 98.9-100.9% of
+    /* Vectors in flight a thread and operand on the contiguous path (elementwise.cuh AHEAD): 8
+     * for the streaming ops (streaming_op) in vectors of up to 4 elements, else 2. H100, 2^28
+     * elements, of 2 / 4 / 8 in flight: f32 unary ops 97.4-98.7% / 98.2-99.2% / 98.9-100.9% of
      * copy, binary f32 99.3-99.5 / 99.8-99.9 / 101.2-101.3; bf16 (8 elements a vector) gelu_erf
      * 91.0 / 87.9 / 81.9 and gelu_tanh 98.8 / 95.9 / 87.3 (registers), the light bf16 ops within
-     * 1% of each other. BARACUDA_EW_AHEAD (2..8) overrides it for experiments. */
-    int ahead = vec <= 4 ? 8 : 2;
+     * 1% of each other. The 8-deep ring unrolls the op 8 VEC times, which multiplies the compile
+     * time of the costly ops (f32 digamma 316 -> 1361 ms, lgamma 230 -> 1127, tan 164 -> 485):
+     * they keep 2. BARACUDA_EW_AHEAD (2..8) overrides it for experiments. */
+    int ahead = vec <= 4 && streaming_op(rq) ? 8 : 2;
     const char *ahead_env = getenv("BARACUDA_EW_AHEAD");
     if (ahead_env && atoi(ahead_env) >= 2 && atoi(ahead_env) <= EW_UNROLL) ahead = atoi(ahead_env);
     /* The specialization source (the op functor), made only on an in-process miss. */
