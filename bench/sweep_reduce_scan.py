@@ -44,10 +44,11 @@ RFULL = [{}, {"RMINB": 2}, {"RMINB": 3}, {"RMINB": 4}, {"RU": 8}, {"RU": 8, "RMI
          {"RTPRMAX": 256}, {"RTPRMAX": 1024}, {"RTPRMAX": 256, "RMINB": 4}]
 # red6: A/B of the defaults chosen from the first sweep against the former ones (the knobs set to
 # the old values), then the rows still open.
-REDUCE_CASES = [("sum(0)", "bf16", "8192x32768", [{}, {"RCU": 4, "RCMINB": 0}, {"RCTX": 16}, {"RCTX": 16, "RCU": 4, "RCMINB": 0}]),
+REDUCE_CASES = [("sum(0)", "bf16", "8192x32768", [{}, {"RCU": 4, "RCMINB": 0}, {"RCTX": 16}, {"RCTX": 16, "RCU": 4, "RCMINB": 0},
+                                                 {"RCMINB": 3}, {"RCMINB": 4}, {"RCU": 16}]),
                 ("sum(0)", "bf16", "32768x4096", [{}, {"RCU": 4, "RCMINB": 0}]),
                 ("sum(0)", "f32", "8192x32768", [{}, {"RCTX": 32}]),
-                ("amax", "f32", "4096x131072", [{}, {"RTPRMAX": 512, "RMINB": 0}]),
+                ("amax", "f32", "4096x131072", [{}, {"RTPRMAX": 512, "RMINB": 0}, {"RTPRMAX": 128}, {"RMINB": 0}]),
                 ("argmax", "f32", "4096x131072", [{}, {"RTPRMAX": 512, "RMINB": 0}]),
                 ("sum(-1)", "f32", "full", [{}, {"RMINB": 0}]), ("amax", "f32", "full", [{}, {"RU": 8}])]
 
