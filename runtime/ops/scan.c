@@ -309,9 +309,9 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
         if (split) {
             /* Smaller CTAs (256 threads) and chunks of one tile: more chunks in flight. */
             rpb = 1;
-            /* logcumsumexp forward, split: 2 slabs at once (red6 sweep, 1x2^24: bf16 152 us against
-             * 202 with 4, f32 208 against 219). */
-            int nvs = rq->kind == BRC_SCAN_LOGCUMSUMEXP && !rq->bwd && !nv_set && nvmax > 2 ? 2 : nvmax;
+            /* logcumsumexp forward, split, 2- and 4-byte data: 2 slabs at once (red6 sweep, 1x2^24:
+             * bf16 152 us against 202 with 4, f32 208 against 219; f64 not measured, keeps 4). */
+            int nvs = rq->kind == BRC_SCAN_LOGCUMSUMEXP && !rq->bwd && esize <= 4 && !nv_set && nvmax > 2 ? 2 : nvmax;
             if (tpr > 256) {
                 tpr = 256;
                 nv = (int)(nv * 4 > nvs ? nvs : nv * 4);
