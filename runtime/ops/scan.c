@@ -311,7 +311,8 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
             rpb = 1;
             /* logcumsumexp forward, split, 2- and 4-byte data: 2 slabs at once (red6 sweep, 1x2^24:
              * bf16 152 us against 202 with 4, f32 208 against 219; f64 not measured, keeps 4). */
-            int nvs = rq->kind == BRC_SCAN_LOGCUMSUMEXP && !rq->bwd && esize <= 4 && !nv_set && nvmax > 2 ? 2 : nvmax;
+            bool lse2 = rq->kind == BRC_SCAN_LOGCUMSUMEXP && !rq->bwd && esize <= 4 && !nv_set;
+            int nvs = lse2 && nvmax > 2 ? 2 : nvmax;
             if (tpr > 256) {
                 tpr = 256;
                 nv = (int)(nv * 4 > nvs ? nvs : nv * 4);
