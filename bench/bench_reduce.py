@@ -91,6 +91,7 @@ class Bench:
         self.brc, self.ctx, self.copy_gbps = brc, ctx, copy_gbps
         self.stream = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
         self.rows, self.failures = [], []
+        self.plan_only = False
 
     def record(self, op, shape, dtype, direction, nbytes, ours_fn, torch_cands, out, check, sku):
         """check(out) -> (error, tolerance): run on our poisoned-then-computed output."""
@@ -122,18 +123,21 @@ class Bench:
         td = TORCH_DTYPE[dtype]
         full = shape_name == "full"
         shape = (FULL,) if full else tuple(int(v) for v in shape_name.split("x"))
-        g = torch.Generator(device="cuda").manual_seed(sum(shape) * 7 + len(op))
-        x = (torch.randn(*shape, device="cuda", generator=g) * 2 + 0.5).to(td)
-        es = x.element_size()
         dim = None if full else (0 if op == "sum(0)" else len(shape) - 1)
         axes = 1 if full else (1 << dim)
         yshape = () if full else tuple(s for i, s in enumerate(shape) if i != dim)
         kind = {"sum(-1)": K_SUM, "sum(0)": K_SUM, "mean": K_MEAN, "amax": K_MAX, "argmax": K_ARGMAX,
                 "var": K_VAR, "logsumexp": K_LSE}[op]
         ydt = "i64" if op == "argmax" else dtype
-        y = torch.empty(yshape, device="cuda", dtype=torch.int64 if op == "argmax" else td)
         d = ReduceDesc(kind, brc.desc(dtype, shape), brc.desc(ydt, yshape), axes, 1.0, 0.0, 0, TensorDesc())
         plan = brc.plan("brc_reduce_plan", d, self.ctx)
+        if self.plan_only:  # --prewarm: compile into the cache, nothing else
+            lib.brc_plan_destroy(plan)
+            return
+        g = torch.Generator(device="cuda").manual_seed(sum(shape) * 7 + len(op))
+        x = (torch.randn(*shape, device="cuda", generator=g) * 2 + 0.5).to(td)
+        es = x.element_size()
+        y = torch.empty(yshape, device="cuda", dtype=torch.int64 if op == "argmax" else td)
         try:
             wsz = lib.brc_plan_workspace_size(plan)
             ws = torch.empty(max(wsz, 1), device="cuda", dtype=torch.uint8)
@@ -172,6 +176,12 @@ class Bench:
     def backward(self, op, dtype, R, C):
         lib, brc, st = self.brc.lib, self.brc, self.stream
         td = TORCH_DTYPE[dtype]
+        if self.plan_only:
+            xd, rd = brc.desc(dtype, (R, C)), brc.desc(dtype, (R,))
+            kind = {"sum": K_SUM, "var": K_VAR, "logsumexp": K_LSE}[op]
+            lib.brc_plan_destroy(brc.plan("brc_reduce_backward_plan",
+                                          ReduceBwdDesc(kind, xd, rd, rd, xd, 2, 1.0, 0.0, TensorDesc()), self.ctx))
+            return
         g = torch.Generator(device="cuda").manual_seed(R + C + len(op))
         x = (torch.randn(R, C, device="cuda", generator=g) * 2 + 0.5).to(td)
         dy = torch.randn(R, device="cuda", generator=g).to(td)
@@ -238,11 +248,24 @@ def main():
     ap.add_argument("--dtypes", default=",".join(DTYPES))
     ap.add_argument("--shapes", default=None, help="rowsxcols or full, comma-separated")
     ap.add_argument("--no-backward", action="store_true")
+    ap.add_argument("--prewarm", help="K/N: only plan (compile into the cache) the K-th of N slices of the rows, then exit")
     args = ap.parse_args()
     torch.cuda.set_device(args.device)
     torch.empty(1, device="cuda")
     brc = Baracuda(args.lib)
     ctx = brc.context(args.device)
+    if args.prewarm:  # parallel processes fill the cache before the timed run
+        k, n = (int(v) for v in args.prewarm.split("/"))
+        bench = Bench(brc, ctx, 0.0)
+        bench.plan_only = True
+        shapes = args.shapes.split(",") if args.shapes else SHAPES
+        jobs = [(lambda o=o, t=t, s=s: bench.forward(o, t, s)) for o in args.ops.split(",")
+                for t in args.dtypes.split(",") for s in shapes]
+        jobs += [(lambda o=o, t=t: bench.backward(o, t, *BWD_SHAPE)) for o in BWD_OPS for t in args.dtypes.split(",")]
+        for i, job in enumerate(jobs):
+            if i % n == k:
+                job()
+        return
     print(f"baracuda {brc.lib.brc_version_string().decode()} on {brc.lib.brc_context_arch(ctx).decode()}, "
           f"torch {torch.__version__}", file=sys.stderr)
     copy_gbps = copy_bandwidth()

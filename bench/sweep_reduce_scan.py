@@ -6,6 +6,7 @@ PyTorch's) and timed with bench_elementwise.time_us, PyTorch timed before and af
 data. Prints one line a setting and writes the rows as JSON (--out) after every case.
 
     python3 bench/sweep_reduce_scan.py --lib build/libbaracuda.so --out sweep.json [--only reduce|scan]
+    python3 bench/sweep_reduce_scan.py --lib build/libbaracuda.so --prewarm 3/14   # compile a slice only
 """
 import argparse
 import ctypes
@@ -41,24 +42,24 @@ RROW = [{}, {"RMINB": 2}, {"RMINB": 3}, {"RMINB": 4}, {"RTPRMAX": 256}, {"RTPRMA
         {"RU": 8, "RMINB": 2}, {"RTPRMAX": 256, "RMINB": 4}]
 RFULL = [{}, {"RMINB": 2}, {"RMINB": 3}, {"RMINB": 4}, {"RU": 8}, {"RU": 8, "RMINB": 2}, {"RWAVES": 2},
          {"RTPRMAX": 256}, {"RTPRMAX": 1024}, {"RTPRMAX": 256, "RMINB": 4}]
-REDUCE_CASES = [("sum(0)", "bf16", "8192x32768", RCOL), ("sum(0)", "f32", "8192x32768", RCOL),
-                ("sum(0)", "bf16", "32768x4096", RCOL), ("sum(0)", "f32", "4096x131072", RCOL[:6]),
-                ("amax", "f32", "4096x131072", RROW), ("argmax", "f32", "4096x131072", RROW),
-                ("amax", "f32", "8192x32768", RROW), ("sum(-1)", "f32", "4096x131072", RROW),
-                ("sum(-1)", "f32", "full", RFULL), ("amax", "f32", "full", RFULL), ("sum(-1)", "bf16", "full", RFULL[:5])]
+# red6: A/B of the defaults chosen from the first sweep against the former ones (the knobs set to
+# the old values), then the rows still open.
+REDUCE_CASES = [("sum(0)", "bf16", "8192x32768", [{}, {"RCU": 4, "RCMINB": 0}, {"RCTX": 16}, {"RCTX": 16, "RCU": 4, "RCMINB": 0},
+                                                 {"RCMINB": 3}, {"RCMINB": 4}, {"RCU": 16}]),
+                ("sum(0)", "bf16", "32768x4096", [{}, {"RCU": 4, "RCMINB": 0}]),
+                ("sum(0)", "f32", "8192x32768", [{}, {"RCTX": 32}]),
+                ("amax", "f32", "4096x131072", [{}, {"RTPRMAX": 512, "RMINB": 0}, {"RTPRMAX": 128}, {"RMINB": 0}]),
+                ("argmax", "f32", "4096x131072", [{}, {"RTPRMAX": 512, "RMINB": 0}]),
+                ("sum(-1)", "f32", "full", [{}, {"RMINB": 0}]), ("amax", "f32", "full", [{}, {"RU": 8}])]
 
 SCMAX = [{}, {"SKST": 1}, {"SNV": 2}, {"SNV": 1}, {"SKST": 1, "SNV": 2}, {"SMINB": 2}, {"STMAX": 256},
          {"STMAX": 128}, {"SKST": 1, "STMAX": 256}, {"SKST": 1, "STMAX": 128}]
 SSPLIT = [{}, {"SFUSE": 1}, {"SWAVES8": 8}, {"SWAVES8": 4}, {"SWAVES8": 32}, {"SFUSE": 1, "SWAVES8": 8},
           {"SFUSE": 1, "SWAVES8": 4}, {"SFUSE": 1, "SWAVES8": 2}, {"SNV": 2}, {"SMINB": 2}, {"SFUSE": 1, "SNV": 2}]
 SLSE = [{"SFAST": 0}, {}, {"SFUSE": 1}, {"SWAVES8": 8}, {"SFUSE": 1, "SWAVES8": 8}, {"SNV": 2}, {"SMINB": 2}]
-SCAN_CASES = [("cummax", "f32", (32768, 4096), SCMAX), ("cummax", "f32", (8192, 32768), SCMAX),
-              ("cummax", "bf16", (32768, 4096), SCMAX[:5]),
-              ("cumsum", "f32", (1, 1 << 24), SSPLIT), ("cumprod", "f32", (1, 1 << 24), SSPLIT),
-              ("cumsum", "bf16", (1, 1 << 24), SSPLIT[:8]),
-              ("logcumsumexp", "f32", (1, 1 << 24), SLSE), ("logcumsumexp", "bf16", (1, 1 << 24), SLSE),
-              ("logcumsumexp", "f32", (32768, 4096), SLSE[:3] + [{"SNV": 2}]),
-              ("logcumsumexp", "f32", (8192, 32768), SLSE[:2])]
+SCAN_CASES = [("cumprod", "f32", (1, 1 << 24), SSPLIT), ("logcumsumexp", "f32", (1, 1 << 24), SLSE),
+              ("cumsum", "f32", (1, 1 << 24), SSPLIT), ("cummax", "f32", (8192, 32768), SCMAX),
+              ("logcumsumexp", "bf16", (1, 1 << 24), SLSE), ("cumsum", "bf16", (1, 1 << 24), SSPLIT[:8])]
 
 
 class Sweep:
@@ -186,13 +187,44 @@ class Sweep:
         torch.cuda.empty_cache()
 
 
+def prewarm(lib, part, nparts):
+    """Plans (compiles into the shared cache) every setting of the cases whose index is part mod nparts."""
+    rb, sb = BR.Baracuda(lib), BS.Baracuda(lib)
+    ctx, sctx = rb.context(0), sb.context(0)
+    jobs = [("r", c, cfg) for c in REDUCE_CASES for cfg in c[3]] + [("s", c, cfg) for c in SCAN_CASES for cfg in c[3]]
+    for i, (fam, c, cfg) in enumerate(jobs):
+        if i % nparts != part:
+            continue
+        set_knobs(cfg)
+        if fam == "r":
+            op, dtype, shape_name = c[0], c[1], c[2]
+            full = shape_name == "full"
+            shape = (BR.FULL,) if full else tuple(int(v) for v in shape_name.split("x"))
+            dim = None if full else (0 if op == "sum(0)" else len(shape) - 1)
+            yshape = () if full else tuple(s for j, s in enumerate(shape) if j != dim)
+            kind = {"sum(-1)": BR.K_SUM, "sum(0)": BR.K_SUM, "amax": BR.K_MAX, "argmax": BR.K_ARGMAX}[op]
+            d = BR.ReduceDesc(kind, rb.desc(dtype, shape), rb.desc("i64" if op == "argmax" else dtype, yshape),
+                              1 if full else (1 << dim), 1.0, 0.0, 0, BR.TensorDesc())
+            rb.lib.brc_plan_destroy(rb.plan("brc_reduce_plan", d, ctx))
+        else:
+            op, dtype, (R, C) = c[0], c[1], c[2]
+            m, mi = sb.mat(dtype, R, C), sb.mat("i64", R, C)
+            sb.lib.brc_plan_destroy(sb.plan("brc_scan_plan", BS.ScanDesc(BS.KIND[op], m, m, -1, 0, mi), sctx))
+        print(f"prewarmed {c[0]} {c[1]} {cfg_name(cfg)}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lib", required=True)
     ap.add_argument("--out")
     ap.add_argument("--only", choices=["reduce", "scan"])
+    ap.add_argument("--prewarm", help="K/N: only plan (compile) the K-th of N slices of the settings, then exit")
     args = ap.parse_args()
     torch.cuda.set_device(0)
+    if args.prewarm:
+        k, n = (int(v) for v in args.prewarm.split("/"))
+        prewarm(args.lib, k, n)
+        return
     torch.empty(1, device="cuda")
     sw = Sweep(args.lib, args.out)
     print(f"copy bandwidth {copy_bandwidth():.1f} GB/s", flush=True)

@@ -48,7 +48,8 @@
  *    from its carry, through a workspace (brc_plan_workspace_size).
  * SKU: bespoke:scan<cumsum,f32,rows,vec=4,tpr=1024,rpb=1,nv=1,fwd>@sm_90 (",reverse", "+split").
  * Canonical descriptors: scan(op=cumsum,dtype=f32,inner=1,len=4096,reverse=0,split=0,dir=fwd)
- * (rows; vec=N follows len when a stride or a preference narrowed the vector), and
+ * (rows; vec=N follows len when a stride or a preference narrowed the vector, then tmax=128 for
+ * f32 cummax / cummin forward rows of 128 threads, chosen for many lines longer than 8192), and
  * scan(op=cummax,dtype=bf16,inner=0,vec=8,reverse=1,split=1,dir=bwd) (cols: no len, the kernel
  * does not depend on it; vec lines a thread).
  *

@@ -277,6 +277,17 @@ static int knob(const char *name, int lo, int hi, int dflt) {
     return !*end && v >= lo && v <= hi ? (int)v : dflt;
 }
 
+/* The column layout's CTA: tx threads along the outputs (ctx0, or more when the reduced extent
+ * is short), ty = cth / tx along the reduced extent (at most its size rounded up). */
+static void col_block(int64_t mv, int64_t n, int64_t cth, int64_t ctx0, int64_t *tx, int64_t *ty) {
+    int64_t x = pow2ceil(mv) < ctx0 ? pow2ceil(mv) : ctx0;
+    int64_t y = cth / x < pow2ceil(n) ? cth / x : pow2ceil(n);
+    if (y < 1) y = 1;
+    int64_t x2 = cth / y < pow2ceil(mv) ? cth / y : pow2ceil(mv);
+    *tx = x2 > x ? x2 : x;
+    *ty = y;
+}
+
 static brc_status pick_geo(const red_problem *pb, const brc_context *ctx, int forced_vec, const char *fam,
                            red_geo *g, int *natural) {
     size_t esize = brc_dtype_size(pb->xt), ss = state_size(pb->xt);
@@ -300,12 +311,17 @@ static brc_status pick_geo(const red_problem *pb, const brc_context *ctx, int fo
     int sms = ctx->sm_count > 0 ? ctx->sm_count : 132; /* offline: an H100's count */
     if (g->layout == LAYOUT_ROW) {
         int64_t nv = pb->N / v;
-        int64_t tpr = pow2ceil(brc__cdiv(nv, UNROLL)), tmax = knob("BARACUDA_REDUCE_TPRMAX", 64, 1024, 512);
+        bool ext = pb->kind == BRC_REDUCE_MAX || pb->kind == BRC_REDUCE_MIN || pb->kind == BRC_REDUCE_ARGMAX ||
+                   pb->kind == BRC_REDUCE_ARGMIN;
+        /* f32 extrema over rows of 2^17 and more, unsplit: 256 threads a row, __launch_bounds__ for
+         * 4 CTAs an SM (red6 sweep: amax f32 4096x131072 716 us against 730 with 512 threads). */
+        bool long_ext = ext && pb->xt == BRC_F32 && nv >= 32768 && pb->M >= 2 * (int64_t)sms;
+        int64_t tpr = pow2ceil(brc__cdiv(nv, UNROLL)),
+                tmax = knob("BARACUDA_REDUCE_TPRMAX", 64, 1024, long_ext ? 256 : 512);
         if (tpr > tmax) tpr = tmax;
         /* 4 vectors in flight a thread. 8 for the f32 extrema over long rows was measured worse
          * (ed914aa: amax f32 8192x32768 405 us against 355 with 4); docs/reduce.md. */
         g->u = knob("BARACUDA_REDUCE_U", 1, 16, UNROLL);
-        g->minb = knob("BARACUDA_REDUCE_MINB", 0, 8, 0);
         g->tpr = (int)tpr;
         g->rpb = tpr < 256 ? (int)(256 / tpr) : 1;
         int64_t ctas = brc__cdiv(pb->M, g->rpb);
@@ -314,25 +330,40 @@ static brc_status pick_geo(const red_problem *pb, const brc_context *ctx, int fo
             g->split_max = most > 65535 ? 65535 : most;
             if (g->split_max >= 2) g->split = 2; /* the count is set from the kernel's occupancy */
         }
+        /* Split f32 sums / means: registers capped for 2 CTAs an SM, so the split fills two
+         * resident CTAs an SM (red6 sweep: sum f32 2^28 351 us against 358 with one). */
+        bool split_sum = g->split > 1 && pb->xt == BRC_F32 &&
+                         (pb->kind == BRC_REDUCE_SUM || pb->kind == BRC_REDUCE_MEAN);
+        g->minb = knob("BARACUDA_REDUCE_MINB", 0, 8, long_ext ? 4 : split_sum ? 2 : 0);
     } else {
         int64_t mv = pb->M / v, n = pb->N > 0 ? pb->N : 1;
-        int64_t cth = knob("BARACUDA_REDUCE_CTHREADS", 64, 1024, 256), ctx0 = knob("BARACUDA_REDUCE_CTX", 1, 1024, 32);
-        int64_t tx = pow2ceil(mv) < ctx0 ? pow2ceil(mv) : ctx0;
-        int64_t ty = cth / tx < pow2ceil(n) ? cth / tx : pow2ceil(n);
-        if (ty < 1) ty = 1;
-        int64_t tx2 = cth / ty < pow2ceil(mv) ? cth / ty : pow2ceil(mv);
-        tx = tx2 > tx ? tx2 : tx;
+        int64_t cth = knob("BARACUDA_REDUCE_CTHREADS", 64, 1024, 256);
+        int64_t ctx_set = knob("BARACUDA_REDUCE_CTX", 1, 1024, 0); /* 0: not set */
+        int64_t tx, ty;
+        col_block(mv, n, cth, ctx_set ? ctx_set : 32, &tx, &ty);
+        /* 4- and 8-byte elements: when 16 threads along the outputs give two CTAs an SM where 32
+         * would need a split, take 16 and no split (red6 sweep: sum(0) f32 8192x32768 353 us with
+         * 16x16 threads, against 368 with 32x8 split over 3). */
+        if (!ctx_set && esize >= 4 && brc__cdiv(mv, tx) < 2 * (int64_t)sms && pb->N > ty * UNROLL * 4) {
+            int64_t tx16, ty16;
+            col_block(mv, n, cth, 16, &tx16, &ty16);
+            if (brc__cdiv(mv, tx16) >= 2 * (int64_t)sms) tx = tx16, ty = ty16;
+        }
         (void)ss;
         g->tx = (int)tx;
         g->ty = (int)ty;
-        g->u = knob("BARACUDA_REDUCE_CU", 1, 16, UNROLL);
-        g->minb = knob("BARACUDA_REDUCE_CMINB", 0, 8, 0);
         int64_t ctas = brc__cdiv(mv, tx);
         if (ctas < 2 * (int64_t)sms && pb->N > ty * UNROLL * 4) {
             int64_t most = brc__cdiv(pb->N, ty * UNROLL * 2);
             g->split_max = most > 65535 ? 65535 : most;
             if (g->split_max >= 2) g->split = 2; /* the count is set from the kernel's occupancy */
         }
+        /* Split columns of 2-byte elements: 8 vectors in flight a thread and registers
+         * capped for 2 CTAs an SM (red6 sweep: sum(0) bf16 8192x32768 191 us, against 195-196 in
+         * the earlier whole-bench runs with 4 and no cap). */
+        bool narrow_split = g->split > 1 && esize == 2;
+        g->u = knob("BARACUDA_REDUCE_CU", 1, 16, narrow_split ? 8 : UNROLL);
+        g->minb = knob("BARACUDA_REDUCE_CMINB", 0, 8, narrow_split ? 2 : 0);
     }
     return BRC_STATUS_OK;
 }

@@ -140,6 +140,7 @@ typedef struct scan_request {
     const operand *ops;
     int nops;
     int force_split; /* -1: by the heuristic; 0 / 1: the descriptor says (brc__scan_from_desc) */
+    int force_narrow; /* rows of f32 cummax / cummin: -1 by the heuristic; 0 / 1 the descriptor's tmax */
 } scan_request;
 
 static brc_status plan_common(brc_context *ctx, const scan_request *rq, const brc_plan_prefs *prefs_in,
@@ -225,11 +226,22 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
      * that read three arrays and for cumprod's f64 compute of f32 / 16-bit data (registers). */
     bool three = rq->bwd && (rq->kind == BRC_SCAN_CUMPROD || rq->kind == BRC_SCAN_LOGCUMSUMEXP);
     int nvmax = three || (csize == 8 && esize < 8) ? 2 : 4; /* f64 compute of narrower data: 2 (measured) */
+    bool nv_set = knob("BARACUDA_SCAN_NV", 1, 8, 0) != 0;
     nvmax = knob("BARACUDA_SCAN_NV", 1, 8, nvmax);
     /* cummax / cummin stage their indices in shared memory (32 x vec i64 a warp): at most 512
      * threads a CTA keeps that within 32 KiB. */
-    int tmax = (rq->kind == BRC_SCAN_CUMMAX || rq->kind == BRC_SCAN_CUMMIN) && !rq->bwd ? 512 : 1024;
-    tmax = knob("BARACUDA_SCAN_TMAX", 32, tmax, tmax);
+    bool ext_fwd = (rq->kind == BRC_SCAN_CUMMAX || rq->kind == BRC_SCAN_CUMMIN) && !rq->bwd;
+    int tmax = ext_fwd ? 512 : 1024;
+    int sms = ctx->sm_count > 0 ? ctx->sm_count : 132; /* offline: an H100's count */
+    /* f32 cummax / cummin over rows longer than one tile of 512 threads (4 vectors of 4 each), with
+     * lines enough for 16 CTAs an SM unsplit: 128 threads a row, more tiles (red6 sweep,
+     * 8192x32768: 1574 us against 2600 with 512 threads; PyTorch 2326). The descriptor says so
+     * (tmax=128: the line count is not in it). Other dtypes and lengths are not measured. */
+    bool narrow = rows && ext_fwd && dt == BRC_F32 &&
+                  (rq->force_narrow >= 0 ? rq->force_narrow == 1
+                                         : a.len > 512 * 4 * 4 && a.lines >= (int64_t)sms * 16);
+    if (narrow) tmax = 128;
+    tmax = knob("BARACUDA_SCAN_TMAX", 32, ext_fwd ? 512 : 1024, tmax);
     bool forced = prefs->vector_width != 0;
     if (forced) {
         int f = prefs->vector_width;
@@ -288,7 +300,6 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
                           fam, prefs->vector_width);
 
     /* Split the axis over CTAs when the lines alone would not fill the GPU. */
-    int sms = ctx->sm_count > 0 ? ctx->sm_count : 132; /* offline: an H100's count */
     int64_t nch = 1, clen = a.len;
     bool split = false;
     if (rows) {
@@ -298,12 +309,20 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
         if (split) {
             /* Smaller CTAs (256 threads) and chunks of one tile: more chunks in flight. */
             rpb = 1;
+            /* logcumsumexp forward, split, 2- and 4-byte data: 2 slabs at once (red6 sweep, 1x2^24:
+             * bf16 152 us against 202 with 4, f32 208 against 219; f64 not measured, keeps 4). */
+            bool lse2 = rq->kind == BRC_SCAN_LOGCUMSUMEXP && !rq->bwd && esize <= 4 && !nv_set;
+            int nvs = lse2 && nvmax > 2 ? 2 : nvmax;
             if (tpr > 256) {
                 tpr = 256;
-                nv = (int)(nv * 4 > nvmax ? nvmax : nv * 4);
+                nv = (int)(nv * 4 > nvs ? nvs : nv * 4);
                 tile = (int64_t)nv * tpr * vec;
                 tiles = brc__cdiv(a.len, tile);
                 cap = sms * (2048 / tpr);
+            } else if (nv > nvs) {
+                nv = nvs;
+                tile = (int64_t)nv * tpr * vec;
+                tiles = brc__cdiv(a.len, tile);
             }
             int64_t want = brc__cdiv(knob("BARACUDA_SCAN_WAVES8", 1, 64, 16) * cap / 8, a.lines > 0 ? a.lines : 1);
             int64_t per = brc__cdiv(tiles, want);
@@ -342,6 +361,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     if (rows) {
         brc__str_addf(&desc, ",len=%lld", (long long)a.len);
         if (forced || vec != default_vec) brc__str_addf(&desc, ",vec=%d", vec);
+        if (narrow) brc__str_addf(&desc, ",tmax=128");
     } else {
         brc__str_addf(&desc, ",vec=%d", vec);
     }
@@ -425,19 +445,19 @@ fail:
 }
 
 static brc_status scan_plan_forced(brc_context *ctx, const brc_scan_desc *d, const brc_plan_prefs *prefs,
-                                   int force_split, brc_plan **out) {
+                                   int force_split, int force_narrow, brc_plan **out) {
     brc_status st = brc__plan_start(ctx, d, out, "brc_scan_plan");
     if (st) return st;
     bool ext = d->kind == BRC_SCAN_CUMMAX || d->kind == BRC_SCAN_CUMMIN;
     const operand ops[] = {{&d->x, O_IN0, "x", false, false},
                            {&d->y, O_OUT, "y", false, true},
                            {&d->index, O_KOUT, "index", true, true}};
-    scan_request rq = {(int)d->kind, 0, d->dim, d->reverse, ops, ext ? 3 : 2, force_split};
+    scan_request rq = {(int)d->kind, 0, d->dim, d->reverse, ops, ext ? 3 : 2, force_split, force_narrow};
     return plan_common(ctx, &rq, prefs, out);
 }
 
 brc_status brc_scan_plan(brc_context *ctx, const brc_scan_desc *d, const brc_plan_prefs *prefs, brc_plan **out) {
-    return scan_plan_forced(ctx, d, prefs, -1, out);
+    return scan_plan_forced(ctx, d, prefs, -1, -1, out);
 }
 
 static brc_status scan_backward_plan_forced(brc_context *ctx, const brc_scan_backward_desc *d,
@@ -459,7 +479,7 @@ static brc_status scan_backward_plan_forced(brc_context *ctx, const brc_scan_bac
     default: break;
     }
     ops[n++] = (operand){&d->dx, O_OUT, "dx", false, true};
-    scan_request rq = {(int)d->kind, 1, d->dim, d->reverse, ops, n, force_split};
+    scan_request rq = {(int)d->kind, 1, d->dim, d->reverse, ops, n, force_split, -1};
     return plan_common(ctx, &rq, prefs, out);
 }
 
@@ -474,7 +494,7 @@ brc_status brc__scan_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     static const char *const dirs[] = {"fwd", "bwd"};
     int kind = 0, dir = 0;
     brc_dtype dt = BRC_F32;
-    int64_t inner = 1, len = 0, vec = 0, rev = 0, split = 0;
+    int64_t inner = 1, len = 0, vec = 0, rev = 0, split = 0, tmax = 0;
     brc_status st;
     if ((st = brc__desc_pick(d, "op", kind_names, NKINDS, -1, &kind)) || (st = brc__desc_dtype(d, "dtype", &dt)) ||
         (st = brc__desc_int(d, "inner", 0, 1, 1, &inner)) || (st = brc__desc_int(d, "reverse", 0, 1, 0, &rev)) ||
@@ -482,6 +502,10 @@ brc_status brc__scan_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
         return st;
     if ((st = brc__desc_int(d, "vec", 1, 16, inner ? 0 : 1, &vec))) return st;
     if (inner) {
+        if ((st = brc__desc_int(d, "tmax", 128, 128, 0, &tmax))) return st;
+        if (tmax && !((kind == BRC_SCAN_CUMMAX || kind == BRC_SCAN_CUMMIN) && dir == 0 && dt == BRC_F32))
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                              "scan descriptor: tmax=128 is for the rows of f32 cummax / cummin forward only");
         if ((st = brc__desc_int(d, "len", 2, (int64_t)1 << 40, -1, &len))) return st;
         if (len < 0) {
             const char *unused;
@@ -500,7 +524,7 @@ brc_status brc__scan_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     prefs.vector_width = (int)vec;
     if (dir == 0) {
         brc_scan_desc s = {(brc_scan_kind)kind, t, t, dim, (int)rev, ti};
-        return scan_plan_forced(ctx, &s, &prefs, (int)split, out);
+        return scan_plan_forced(ctx, &s, &prefs, (int)split, inner ? (tmax ? 1 : 0) : -1, out);
     }
     brc_scan_backward_desc s = {(brc_scan_kind)kind, t, t, ti, t, t, dim, (int)rev};
     return scan_backward_plan_forced(ctx, &s, &prefs, (int)split, out);

@@ -455,6 +455,62 @@ Test(reduce, extrema_long_rows, .timeout = 600) {
     brc_context_destroy(ctx);
 }
 
+/* The plan of a contiguous case: its SKU must contain `has` and not `lacks` (NULL: no check). */
+static void expect_sku(brc_context *ctx, const op_case *op, brc_dtype dt, const shape_case *c, const char *has,
+                       const char *lacks) {
+    int64_t ext;
+    brc_tensor_desc x;
+    cr_assert_eq(brc_tensor_desc_contiguous(&x, dt, c->rank, c->shape), BRC_STATUS_OK);
+    brc_tensor_desc y = out_desc(c, out_dtype(op->kind, dt, 0), false, false, &ext), ix = y;
+    ix.dtype = BRC_I64;
+    brc_reduce_desc d = {op->kind, x, y, c->axes, op->corr, op->p, op->wi, ix};
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_reduce_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    const char *sku = brc_plan_sku(p);
+    cr_expect(strstr(sku, has) != NULL, "%s %s: want '%s' in %s", op->name, brc_dtype_name(dt), has, sku);
+    if (lacks) cr_expect(strstr(sku, lacks) == NULL, "%s %s: no '%s' in %s", op->name, brc_dtype_name(dt), lacks, sku);
+    brc_plan_destroy(p);
+}
+
+/* The geometries chosen by size (red6), sized from the device's SM count so that each rule
+ * applies: (1) columns of 4- / 8-byte elements that 32 threads along the outputs would split
+ * and 16 do not (16x16 threads, no split); (2) f32 extrema over rows of 2^17 + 4 with two CTAs an
+ * SM of rows (256 threads a row, minb=4), with and without NaN; (3) a split f32 sum / mean of one
+ * long row (minb=2); (4) split bf16 columns (u=8, minb=2). Each checked against the f64
+ * reference as the other cases, and its SKU. */
+Test(reduce, size_tuned_geometries, .timeout = 600) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    int64_t sms = ctx->sm_count;
+    const op_case *sum = &ops[0], *mean = &ops[1], *maxi = &ops[3], *argmin = &ops[6];
+    /* (1) f32: 4 outputs a vector, 40 sms vectors (+ an odd row count); f64: 2 a vector. */
+    shape_case c32 = {2, {301, 160 * sms}, 1}, c64 = {2, {301, 80 * sms}, 1};
+    expect_sku(ctx, sum, BRC_F32, &c32, "tx=16,ty=16,split=1>", "+fin");
+    expect_sku(ctx, sum, BRC_F64, &c64, "tx=16,ty=16,split=1>", "+fin");
+    run_forward(ctx, sum, BRC_F32, &c32, 0, 50, false);
+    run_forward(ctx, mean, BRC_F32, &c32, 0, 51, false);
+    run_forward(ctx, sum, BRC_F64, &c64, 0, 52, false);
+    /* bf16 there: 8 outputs a vector, 20 sms vectors: split, with 8 vectors in flight, minb=2. */
+    expect_sku(ctx, sum, BRC_BF16, &c32, ",u=8,minb=2,+fin>", NULL);
+    run_forward(ctx, sum, BRC_BF16, &c32, 0, 59, false);
+    run_forward(ctx, mean, BRC_BF16, &c32, 0, 60, false);
+    /* (2) */
+    shape_case r = {2, {2 * sms + 5, (1 << 17) + 4}, 2};
+    expect_sku(ctx, maxi, BRC_F32, &r, "tpr=256,rpb=1,split=1,minb=4>", NULL);
+    expect_sku(ctx, argmin, BRC_F32, &r, "tpr=256,rpb=1,split=1,minb=4>", NULL);
+    run_forward(ctx, maxi, BRC_F32, &r, 0, 53, false);
+    run_forward(ctx, maxi, BRC_F32, &r, 0, 54, true);
+    run_forward(ctx, argmin, BRC_F32, &r, 0, 55, false);
+    run_forward(ctx, argmin, BRC_F32, &r, 0, 56, true);
+    /* (3) */
+    shape_case l = {1, {(1 << 21) + 12}, 1};
+    expect_sku(ctx, sum, BRC_F32, &l, ",minb=2,+fin>", NULL);
+    expect_sku(ctx, mean, BRC_F32, &l, ",minb=2,+fin>", NULL);
+    run_forward(ctx, sum, BRC_F32, &l, 0, 57, false);
+    run_forward(ctx, mean, BRC_F32, &l, 0, 58, false);
+    brc_context_destroy(ctx);
+}
+
 /* Integer and bool inputs for the kinds that take them. */
 Test(reduce, integer_and_bool_inputs, .timeout = 600) {
     tu_fresh_cache();

@@ -608,6 +608,74 @@ Test(scan, tuning_variants_give_the_same_results, .timeout = 300) {
     brc_context_destroy(ctx);
 }
 
+/* The geometries chosen by size (red6): f32 cummax over 16 x SMs + 3 lines of 8196 (more than
+ * one 512-thread tile, lines enough for 16 CTAs an SM) takes 128 threads a row (SKU tpr=128):
+ * values and indices against a host reference (small integers: many ties, the later position
+ * wins) and bitwise against the 512-thread plan (BARACUDA_SCAN_TMAX=512); split logcumsumexp
+ * rows load 2 slabs at once (SKU nv=2), within 2e-6 of 4 (BARACUDA_SCAN_NV=4). */
+Test(scan, size_tuned_geometries, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    uint64_t rng = 29;
+    int64_t R = 16 * (int64_t)ctx->sm_count + 3, C = 8196;
+    size_t n = (size_t)(R * C);
+    tu_buf X = tu_buf_new(BRC_F32, n), Y = tu_buf_new(BRC_F32, n), K = tu_buf_new(BRC_I64, n);
+    float *y1 = malloc(n * 4);
+    int64_t *k1 = malloc(n * 8);
+    cr_assert(y1 && k1);
+    for (size_t i = 0; i < n; i++) put(&X, (int64_t)i, floor(tu_uniform(&rng, -4, 5)));
+    tu_buf_upload(&X);
+    brc_tensor_desc t = tu_mat(BRC_F32, R, C, C), tk = tu_mat(BRC_I64, R, C, C);
+    brc_scan_desc d = {BRC_SCAN_CUMMAX, t, t, 1, 0, tk};
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_sku(p), ",tpr=128,") != NULL, "%s", brc_plan_sku(p));
+    cr_expect(strstr(brc_plan_descriptor(p), ",tmax=128,") != NULL, "%s", brc_plan_descriptor(p));
+    brc_plan_destroy(p);
+    run_variant(ctx, "BARACUDA_SCAN_TMAX", "", CUMMAX, BRC_F32, R, C, 0, &X, &Y, &K, NULL);
+    memcpy(y1, Y.h, n * 4);
+    memcpy(k1, K.h, n * 8);
+    long bad = 0;
+    const float *x = (const float *)X.h;
+    for (int64_t r = 0; r < R; r++) {
+        float best = 0;
+        int64_t bk = -1;
+        for (int64_t c = 0; c < C; c++) {
+            size_t i = (size_t)(r * C + c);
+            if (bk < 0 || x[i] >= best) best = x[i], bk = c;
+            if (y1[i] != best || k1[i] != bk) bad++;
+        }
+    }
+    cr_expect_eq(bad, 0, "cummax f32 %lldx%lld, 128 threads a row: %ld positions wrong", (long long)R, (long long)C, bad);
+    run_variant(ctx, "BARACUDA_SCAN_TMAX", "512", CUMMAX, BRC_F32, R, C, 0, &X, &Y, &K, NULL);
+    cr_expect(memcmp(y1, Y.h, n * 4) == 0 && memcmp(k1, K.h, n * 8) == 0, "tpr=128 and tpr=512 differ");
+    free(y1), free(k1);
+    tu_buf_free(&X), tu_buf_free(&Y), tu_buf_free(&K);
+
+    int64_t L = ((int64_t)1 << 21) + 8;
+    X = tu_buf_new(BRC_F32, (size_t)L), Y = tu_buf_new(BRC_F32, (size_t)L), K = tu_buf_new(BRC_I64, (size_t)L);
+    for (int64_t i = 0; i < L; i++) put(&X, i, 3 * tu_uniform(&rng, -2, 2));
+    tu_buf_upload(&X);
+    t = tu_mat(BRC_F32, 1, L, L);
+    d = (brc_scan_desc){BRC_SCAN_LOGCUMSUMEXP, t, t, 1, 0, tu_mat(BRC_I64, 1, L, L)};
+    cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_sku(p), ",nv=2,") && strstr(brc_plan_sku(p), "+split"), "%s", brc_plan_sku(p));
+    brc_plan_destroy(p);
+    run_variant(ctx, "BARACUDA_SCAN_NV", "", LCSE, BRC_F32, 1, L, 0, &X, &Y, &K, NULL);
+    float *a = malloc((size_t)L * 4);
+    cr_assert(a);
+    memcpy(a, Y.h, (size_t)L * 4);
+    run_variant(ctx, "BARACUDA_SCAN_NV", "4", LCSE, BRC_F32, 1, L, 0, &X, &Y, &K, NULL);
+    const float *b = (const float *)Y.h;
+    long off = 0;
+    for (int64_t i = 0; i < L; i++)
+        if (!(fabsf(a[i] - b[i]) <= 2e-6f * fabsf(b[i]) + 1e-6f)) off++;
+    cr_expect_eq(off, 0, "logcumsumexp split, 2 slabs against 4: %ld of %lld differ", off, (long long)L);
+    free(a);
+    tu_buf_free(&X), tu_buf_free(&Y), tu_buf_free(&K);
+    brc_context_destroy(ctx);
+}
+
 /* cumprod's backward with zeros, by hand: x = [2, 0, 3, 0, 5], dy = 1 gives dx = [1, 8, 0, 0, 0]. */
 Test(scan, cumprod_backward_with_zeros, .timeout = 300) {
     tu_fresh_cache();

@@ -39,6 +39,8 @@ static int canonical(brc_dtype dt, char out[][160]) {
     snprintf(out[n++], 160, "scan(op=cumsum,dtype=%s,inner=1,len=16777216,reverse=0,split=1,dir=fwd)", d);
     snprintf(out[n++], 160, "scan(op=cummax,dtype=%s,inner=1,len=16777216,reverse=1,split=1,dir=bwd)", d);
     snprintf(out[n++], 160, "scan(op=logcumsumexp,dtype=%s,inner=1,len=33,reverse=0,split=0,dir=fwd)", d);
+    /* f32 cummax rows of 128 threads (tmax=128: chosen for many long lines). */
+    if (dt == BRC_F32) snprintf(out[n++], 160, "scan(op=cummax,dtype=f32,inner=1,len=32768,tmax=128,reverse=0,split=0,dir=fwd)");
     return n;
 }
 
@@ -69,6 +71,7 @@ ParameterizedTest(job *j, scan_compile, every_op_and_layout, .timeout = 900) {
         cr_expect_eq(strstr(sku, "+fused") != NULL, fused, "%s", sku);
         if (strstr(descs[i], "op=cummax") && strstr(descs[i], "inner=1") && strstr(descs[i], "dir=fwd"))
             cr_expect(strstr(sku, ",kdirect") != NULL, "%s", sku);
+        if (strstr(descs[i], "tmax=128")) cr_expect(strstr(sku, ",tpr=128,") != NULL, "%s -> %s", descs[i], sku);
         cr_log_info("%s -> %s", descs[i], sku);
         brc_plan_destroy(p);
     }
@@ -117,6 +120,29 @@ Test(scan_desc, api_plans_pick_the_layout_and_round_trip) {
     cr_assert_eq(brc_scan_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p), "scan(op=cummax,dtype=f32,inner=1,len=1000,vec=1,reverse=0,split=0,dir=bwd)");
     tu_round_trip(ctx, p);
+    /* Many long f32 cummax rows: 128 threads a row (tmax=128 in the descriptor); fewer lines,
+     * shorter rows or bf16: the 512-thread cap. Split logcumsumexp rows: 2 slabs at once. */
+    brc_tensor_desc cx = tu_mat(BRC_F32, 8192, 32768, 32768), ci = tu_mat(BRC_I64, 8192, 32768, 32768);
+    d = (brc_scan_desc){BRC_SCAN_CUMMAX, cx, cx, -1, 0, ci};
+    cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_descriptor(p), "scan(op=cummax,dtype=f32,inner=1,len=32768,tmax=128,reverse=0,split=0,dir=fwd)");
+    cr_expect_str_eq(brc_plan_sku(p), "bespoke:scan<cummax,f32,rows,vec=4,tpr=128,rpb=1,nv=4,kdirect,fwd>@sm_90");
+    tu_round_trip(ctx, p);
+    d.kind = BRC_SCAN_CUMMIN;
+    d.x = d.y = cx = tu_mat(BRC_F32, 1000, 32768, 32768);
+    d.index = tu_mat(BRC_I64, 1000, 32768, 32768);
+    cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_sku(p), ",tpr=512,") && !strstr(brc_plan_descriptor(p), "tmax"), "%s", brc_plan_sku(p));
+    brc_plan_destroy(p);
+    d.x = d.y = tu_mat(BRC_BF16, 8192, 32768, 32768);
+    d.index = ci;
+    cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(!strstr(brc_plan_descriptor(p), "tmax"), "%s", brc_plan_descriptor(p));
+    brc_plan_destroy(p);
+    d = (brc_scan_desc){BRC_SCAN_LOGCUMSUMEXP, l, l, 0, 0, l};
+    cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_sku(p), ",tpr=256,rpb=1,nv=2,fwd>+split@") != NULL, "%s", brc_plan_sku(p));
+    brc_plan_destroy(p);
     /* A middle dim whose inner dims merge: [8, 300, 5, 7] scanned along dim 1 is cols. */
     int64_t s4[4] = {8, 300, 5, 7};
     brc_tensor_desc m;
@@ -147,6 +173,10 @@ Test(scan_desc, bad_descriptors_name_the_column) {
         {"scan(op=cumsum,dtype=f32,len=8,reverse=2)", BRC_STATUS_INVALID_ARGUMENT, "reverse"},
         {"scan(op=cumsum,dtype=f32,len=12,vec=8)", BRC_STATUS_INVALID_ARGUMENT, "vector_width 8"},
         {"scan(op=cumsum,dtype=f32,len=4096,split=1,dir=up)", BRC_STATUS_INVALID_ARGUMENT, "one of fwd, bwd"},
+        {"scan(op=cumsum,dtype=f32,len=9000,tmax=128)", BRC_STATUS_INVALID_ARGUMENT, "cummax / cummin forward only"},
+        {"scan(op=cummax,dtype=bf16,len=9000,tmax=128)", BRC_STATUS_INVALID_ARGUMENT, "cummax / cummin forward only"},
+        {"scan(op=cummax,dtype=f32,len=9000,tmax=64)", BRC_STATUS_INVALID_ARGUMENT, "outside [128, 128]"},
+        {"scan(op=cummax,dtype=f32,inner=0,vec=4,tmax=128)", BRC_STATUS_INVALID_ARGUMENT, "unknown key 'tmax'"},
     };
     tu_expect_bad_descriptors(ctx, cases, sizeof cases / sizeof cases[0]);
     brc_context_destroy(ctx);
