@@ -237,7 +237,7 @@ static int64_t piece_extent(const piece *p, const copy_req *rq) {
  * whether a CTA issues its next tile's loads during this tile's stores, a grid cap in CTAs an SM
  * (0: a CTA a tile), half tiles below TILE_HALF_BELOW whole tiles a CTA slot, and whether 2-byte
  * elements take wide tiles otherwise. */
-enum { TILE_MIN_CTAS = 4, TILE_WIDE_CTAS = 3, TILE_PIPE = 1, TILE_GRID_CAP = 0, TILE_HALF_BELOW = 2, TILE_WIDE = 0 };
+enum { TILE_MIN_CTAS = 4, TILE_WIDE_CTAS = 3, TILE_PIPE = 1, TILE_GRID_CAP = 4, TILE_HALF_BELOW = 2, TILE_WIDE = 1 };
 
 /* geo: brc::mv_tgeo's H (0 whole, 1 half, 2 wide). */
 static void copy_snippet(brc__str *s, int kind, size_t esize, int vec, int R, int idx64, int P, int geo) {
@@ -1120,7 +1120,7 @@ _Static_assert(sizeof(mv_pad_args_h) == 10 * 8 + 8 * 8 + 40 * 8, "mv_pad_args_h 
  * rounds of MV_THREADS x PAD_U units. */
 enum {
     PAD_STAGED = 1,
-    PAD_STAGE_MIN_BYTES = 4,
+    PAD_STAGE_MIN_BYTES = 1,
     PAD_STAGE_BYTES = 20480,
     PAD_STAGE_CTAS = 6,
     PAD_U = 2,
@@ -1288,7 +1288,7 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
         /* Staged: a.cw becomes the shared-memory bytes of an x row (its aligned 16-byte blocks at
          * any E-aligned start), a.g the rows a CTA. */
         int64_t xpb = 16 * brc__cdiv(16 - es + N * es, 16);
-        if (contig && xpb <= PAD_STAGE_BYTES &&
+        if (contig && xpb <= PAD_STAGE_BYTES && n * es < ((int64_t)1 << 31) &&
             (stage == 1 || (stage < 0 && PAD_STAGED && es >= PAD_STAGE_MIN_BYTES))) {
             tmp.staged = 1;
             a->cw = xpb, a->nseg = 1;
