@@ -1130,7 +1130,7 @@ _Static_assert(sizeof(mv_pad_args_h) == 10 * 8 + 8 * 8 + 40 * 8, "mv_pad_args_h 
 enum {
     PAD_STAGED = 1,
     PAD_STAGE_MIN_BYTES = 1,
-    PAD_STAGE_BYTES = 16384,
+    PAD_STAGE_BYTES = 12288,
     PAD_STAGE_CTAS = 8,
     PAD_U = 2,
     PAD_MIN_CTAS = 6,
