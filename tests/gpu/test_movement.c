@@ -275,8 +275,7 @@ Test(movement, transpose_tiles_every_size, .timeout = 300) {
             brc_plan_destroy(p);
             tv_free(&x), tv_free(&y);
         }
-    cr_expect(seen[1] && seen[2] && seen[3], "the cases cover whole (%d), half (%d) and wide (%d) tiles", seen[1], seen[2],
-              seen[3]);
+    cr_expect(seen[1] && seen[2], "the cases cover whole (%d) and half (%d) tiles (wide: %d)", seen[1], seen[2], seen[3]);
     /* A source one element into its buffer: every tile by element (pointer alignment). */
     for (int si = 0; si < 3; si++) {
         brc_dtype dt = by_size[si];

@@ -121,19 +121,18 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     /* x walked backwards along the inner dim: a gather. */
     c.x.strides[0] = 4096, c.x.strides[1] = -1, c.y.strides[0] = 4096;
     EXPECT_PLAN(brc_copy_plan(ctx, &c, NULL, &p_), "copy(bytes=2,rank=2,vec=1,index=32)", NULL);
-    /* A transpose: tiled; 2-byte elements in wide tiles where these number at least one an SM of
-     * the offline 132-SM GPU (4096 x 1000: 256), else half tiles below two whole tiles a CTA slot
-     * (512 x 512: 16 wide, 32 whole); forced strided: a gather. f32: whole tiles at 8192^2 (16384),
-     * half at 4096 x 1000 (1024, fewer than 2 x 528). */
+    /* A transpose: tiled; half tiles below two whole tiles a CTA slot of the offline 132-SM GPU
+     * (4096 x 1000 bf16: 512 whole tiles; 512 x 512: 32), whole tiles above (8192^2: bf16 8192,
+     * f32 16384); forced strided: a gather. (Wide 2-byte tiles are off: tile=3 by descriptor only.) */
     int64_t t2[2] = {4096, 1000}, sq[2] = {8192, 8192}, s5[2] = {512, 512};
     brc_permute_desc pm = {dense(BRC_BF16, 2, s2), dense(BRC_BF16, 2, t2), {1, 0}};
-    EXPECT_PLAN(brc_permute_plan(ctx, &pm, NULL, &p_), "copy(bytes=2,rank=2,tile=3)", "tile=128x128");
+    EXPECT_PLAN(brc_permute_plan(ctx, &pm, NULL, &p_), "copy(bytes=2,rank=2,tile=2)", "tile=64x64");
     brc_permute_desc ps = {dense(BRC_BF16, 2, s5), dense(BRC_BF16, 2, s5), {1, 0}};
     EXPECT_PLAN(brc_permute_plan(ctx, &ps, NULL, &p_), "copy(bytes=2,rank=2,tile=2)", "tile=64x64");
     brc_permute_desc pg = {dense(BRC_F32, 2, s2), dense(BRC_F32, 2, t2), {1, 0}};
     EXPECT_PLAN(brc_permute_plan(ctx, &pg, NULL, &p_), "copy(bytes=4,rank=2,tile=2)", "tile=32x64");
     brc_permute_desc pq = {dense(BRC_BF16, 2, sq), dense(BRC_BF16, 2, sq), {1, 0}};
-    EXPECT_PLAN(brc_permute_plan(ctx, &pq, NULL, &p_), "copy(bytes=2,rank=2,tile=3)", "tile=128x128");
+    EXPECT_PLAN(brc_permute_plan(ctx, &pq, NULL, &p_), "copy(bytes=2,rank=2,tile=1)", "tile=128x64");
     brc_permute_desc pf = {dense(BRC_F32, 2, sq), dense(BRC_F32, 2, sq), {1, 0}};
     EXPECT_PLAN(brc_permute_plan(ctx, &pf, NULL, &p_), "copy(bytes=4,rank=2,tile=1)", "tile=64x64");
     brc_permute_desc pu = {dense(BRC_U8, 2, s2), dense(BRC_U8, 2, t2), {1, 0}};
