@@ -1,8 +1,9 @@
 // Standalone sweep of the movement pad and tile kernels on the GPU (not part of the library build):
 // each candidate is checked byte for byte against a one-thread-per-element reference kernel, then
-// timed (CUDA events, median of 5 x 20 launches), against a 1 GiB cudaMemcpy's bandwidth. The SEL
-// lines compare the configurations the library can be built with (runtime/ops/movement.c).
+// timed (CUDA events, median of 5 x 20 launches), against a 1 GiB cudaMemcpy's bandwidth. The
+// configurations are those the library can be built with (runtime/ops/movement.c's constants).
 //   nvcc -O3 -arch=sm_90 -std=c++17 --extended-lambda -o movement_sweep bench/movement_sweep.cu
+//   ./movement_sweep (every candidate), ./movement_sweep pick (the staged pad at 16 or 12 KiB a CTA)
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
