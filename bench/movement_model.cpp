@@ -149,11 +149,12 @@ static long one(int64_t B, int64_t Hx, int64_t Wx, int64_t l2, int64_t h2, int64
     a.cw = (a.ch + a.nseg - 1) / a.nseg;
     a.ews = (a.ew + a.nseg - 1) / a.nseg;
     int64_t ewsw = (eww + a.nseg - 1) / a.nseg;
-    if (contig && (!pitch16 || (uintptr_t)x % 16)) memcpy(a.win, winw, sizeof winw), a.ew = eww, a.ews = ewsw;
-    unsigned grid = (unsigned)(((a.units + a.g - 1) / a.g) * a.nseg);
     const int SM = 4096;
     int64_t xpb = 16 * ((16 - E + N * E + 15) / 16);
-    if (g_staged && contig && xpb <= SM) {
+    const bool staged = g_staged && contig && xpb <= SM;  // the staged kernel keeps the h = 16 / E windows
+    if (!staged && contig && (!pitch16 || (uintptr_t)x % 16)) memcpy(a.win, winw, sizeof winw), a.ew = eww, a.ews = ewsw;
+    unsigned grid = (unsigned)(((a.units + a.g - 1) / a.g) * a.nseg);
+    if (staged) {
         a.cw = xpb, a.g = std::min<int64_t>(256, SM / xpb), a.nseg = 1;
         grid = (unsigned)((a.units + a.g - 1) / a.g);
         launch(grid, [&] { mv_pad_staged<T, MODE, R, SM>(a); });

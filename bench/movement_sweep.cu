@@ -1,8 +1,9 @@
 // Standalone sweep of the movement pad and tile kernels on the GPU (not part of the library build):
 // each candidate is checked byte for byte against a one-thread-per-element reference kernel, then
-// timed (CUDA events, median of 5 x 20 launches), against a 1 GiB cudaMemcpy's bandwidth. The SEL
-// lines compare the configurations the library can be built with (runtime/ops/movement.c).
+// timed (CUDA events, median of 5 x 20 launches), against a 1 GiB cudaMemcpy's bandwidth. The
+// configurations are those the library can be built with (runtime/ops/movement.c's constants).
 //   nvcc -O3 -arch=sm_90 -std=c++17 --extended-lambda -o movement_sweep bench/movement_sweep.cu
+//   ./movement_sweep (every candidate), ./movement_sweep pick (the staged pad at 16 or 12 KiB a CTA)
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -171,6 +172,7 @@ static float run_pad(const char* name, long B, long Hx, long Wx, long p, int K, 
         printf("    diag: chunks only %.1f us, edges only %.1f us, setup only %.1f us\n", u1, u2, u3);
     }
     cudaFree(x), cudaFree(y), cudaFree(r);
+    return bad ? 1e9f : us;  // (this return was missing: flowing off the end is undefined behaviour)
 }
 
 
@@ -269,53 +271,71 @@ int main(int argc, char** argv) {
         printf("copy %.1f GB/s\n", copy_gbps);
         cudaFree(a), cudaFree(b);
     }
-    // The library's candidates (SEL lines: summed over bf16 and f32 of the bench shapes).
-    float sa = run_staged<i16, 1, 20480, 6>("A", 1024, 256, 256, 3, 0, 0) + run_staged<float, 1, 20480, 6>("A", 1024, 256, 256, 3, 0, 0);
-    float sb = run_pad<i16, 1, 2, 6>("B", 1024, 256, 256, 3, 4, 0, 0, true) + run_pad<float, 1, 2, 6>("B", 1024, 256, 256, 3, 4, 0, 0, true);
-    printf("SEL pad staged %.2f\nSEL pad rows %.2f\n", sa, sb);
-    fflush(stdout);
-    // tiles: T0 a CTA a tile, T1 a CTA a slot with the next tile's loads in flight
-    float t0 = run_tile<u16, 0, 1, 4>(8192, 8192, 0) + run_tile<u16, 1, 1, 4>(4096, 1000, 0) +
-               run_tile<u32, 0, 1, 4>(8192, 8192, 0) + run_tile<u32, 1, 1, 4>(4096, 1000, 0);
-    float t1 = run_tile<u16, 0, 1, 4>(8192, 8192, 4) + run_tile<u16, 1, 1, 4>(4096, 1000, 4) +
-               run_tile<u32, 0, 1, 4>(8192, 8192, 4) + run_tile<u32, 1, 1, 4>(4096, 1000, 4);
-    float w0 = run_tile<u16, 2, 1, 3>(8192, 8192, 0) + run_tile<u16, 1, 1, 4>(4096, 1000, 0) +
-               run_tile<u32, 0, 1, 4>(8192, 8192, 0) + run_tile<u32, 1, 1, 4>(4096, 1000, 0);
-    printf("SEL tile t0 %.2f\nSEL tile t1 %.2f\nSEL tile w0 %.2f\n", t0, t1, w0);
-    fflush(stdout);
-    // Other points of the sweeps, for the record.
-    run_staged<i16, 1, 16384, 8>("i", 1024, 256, 256, 3, 0, 0);
-    run_staged<i16, 1, 24576, 6>("i", 1024, 256, 256, 3, 0, 0);
-    run_staged<i16, 1, 20480, 4>("i", 1024, 256, 256, 3, 0, 0);
-    run_staged<i16, 1, 12288, 8>("i", 1024, 256, 256, 3, 0, 0);
-    run_staged<i16, 1, 20480, 6>("i", 1024, 256, 256, 3, 1, 3);
-    run_staged<float, 1, 16384, 8>("i", 1024, 256, 256, 3, 0, 0);
-    run_staged<float, 1, 24576, 6>("i", 1024, 256, 256, 3, 0, 0);
-    run_staged<u8, 1, 20480, 6>("i", 1024, 256, 256, 3, 0, 0);
-    run_staged<i16, 0, 20480, 6>("i", 1024, 256, 256, 3, 0, 0);
-    run_staged<i16, 2, 20480, 6>("i", 1024, 256, 256, 3, 0, 0);
-    run_staged<i16, 3, 20480, 6>("i", 1024, 256, 256, 3, 0, 0);
-    run_staged<double, 3, 20480, 6>("i", 512, 256, 256, 3, 0, 0);
-    run_pad<u8, 1, 2, 6>("i", 1024, 256, 256, 3, 4, 0, 0, true);
-    run_pad<i16, 1, 4, 3>("i", 1024, 256, 256, 3, 2, 0, 0, true, true);
-    run_pad<i16, 1, 4, 4>("i", 1024, 256, 256, 3, 2, 0, 0, true);
-    run_pad<i16, 1, 2, 6>("i", 1024, 256, 256, 3, 8, 0, 0, true);
-    run_pad<float, 0, 2, 6>("i", 8, 64, 40000, 60, 4, 1, 1, true);
-    run_pad<float, 3, 2, 6>("i", 8, 64, 40000, 60, 4, 1, 1, true);
-    run_tile<u16, 0, 0, 4>(8192, 8192, 0);
-    run_tile<u16, 2, 1, 3>(8192, 8192, 3);
-    run_tile<u16, 2, 0, 2>(8192, 8192, 0);
-    run_tile<u16, 0, 1, 3>(8192, 8192, 3);
-    run_tile<u16, 0, 1, 3>(8192, 8192, 6);
-    run_tile<u16, 0, 0, 2>(8192, 8192, 0);
-    run_tile<u16, 1, 1, 4>(8192, 8192, 0);
-    run_tile<u16, 1, 1, 4>(8192, 8192, 4);
-    run_tile<u16, 1, 1, 6>(8192, 8192, 6);
-    run_tile<u16, 0, 0, 4>(4096, 1000, 0);
+    if (argc > 1 && !strcmp(argv[1], "pick")) {
+        // The staged pad's shared memory a CTA (8 CTAs an SM): 16 or 12 KiB, by the sum of bf16 and
+        // f32 over two interleaved rounds; prints "PICK <bytes>" (used to choose between two builds).
+        float t16 = 0, t12 = 0;
+        for (int rep = 0; rep < 2; rep++) {
+            t16 += run_staged<i16, 1, 16384, 8>("K", 1024, 256, 256, 3, 0, 0) + run_staged<float, 1, 16384, 8>("K", 1024, 256, 256, 3, 0, 0);
+            t12 += run_staged<i16, 1, 12288, 8>("K", 1024, 256, 256, 3, 0, 0) + run_staged<float, 1, 12288, 8>("K", 1024, 256, 256, 3, 0, 0);
+        }
+        run_staged<i16, 1, 8192, 8>("K", 1024, 256, 256, 3, 0, 0);
+        run_staged<float, 1, 8192, 8>("K", 1024, 256, 256, 3, 0, 0);
+        printf("sum 16384: %.1f us, 12288: %.1f us\nPICK %d\n", t16, t12, t12 < t16 ? 12288 : 16384);
+        return 0;
+    }
+    // Pads: reflect [16 * 64, 256, 256] + 3 (the bench's shape), staged for every element size (one
+    // element a lane for the chunks that do not go whole) against the row groups.
+    run_staged<i16, 1, 20480, 6>("P", 1024, 256, 256, 3, 0, 0);
+    run_staged<float, 1, 20480, 6>("P", 1024, 256, 256, 3, 0, 0);
+    run_staged<u8, 1, 20480, 6>("P", 1024, 256, 256, 3, 0, 0);
+    run_pad<i16, 1, 2, 6>("P", 1024, 256, 256, 3, 4, 0, 0, true);
+    run_pad<float, 1, 2, 6>("P", 1024, 256, 256, 3, 4, 0, 0, true);
+    run_pad<u8, 1, 2, 6>("P", 1024, 256, 256, 3, 4, 0, 0, true);
+    run_staged<i16, 1, 20480, 8>("P", 1024, 256, 256, 3, 0, 0);
+    run_staged<float, 1, 20480, 8>("P", 1024, 256, 256, 3, 0, 0);
+    run_staged<i16, 1, 16384, 8>("P", 1024, 256, 256, 3, 0, 0);
+    run_staged<float, 1, 16384, 8>("P", 1024, 256, 256, 3, 0, 0);
+    run_staged<i16, 1, 24576, 6>("P", 1024, 256, 256, 3, 0, 0);
+    run_staged<float, 1, 24576, 6>("P", 1024, 256, 256, 3, 0, 0);
+    run_staged<i16, 1, 20480, 6>("P", 1024, 256, 256, 3, 1, 3);
+    run_staged<float, 1, 20480, 6>("P", 1024, 256, 256, 3, 1, 3);
+    run_staged<i16, 0, 20480, 6>("P", 1024, 256, 256, 3, 0, 0);
+    run_staged<i16, 2, 20480, 6>("P", 1024, 256, 256, 3, 0, 0);
+    run_staged<i16, 3, 20480, 6>("P", 1024, 256, 256, 3, 0, 0);
+    run_staged<float, 3, 20480, 6>("P", 1024, 256, 256, 3, 0, 0);
+    run_staged<double, 1, 20480, 6>("P", 512, 256, 256, 3, 0, 0);
+    run_staged<u8, 0, 20480, 6>("P", 1024, 255, 253, 5, 1, 0);
+    // Tiles, bf16 8192^2 twice over (the order varied), then 4096 x 1000, then f32.
+    // <T, H (0 whole, 1 half, 2 wide), PIPE, CTAs an SM>(M, K, grid cap in CTAs an SM; 0: a CTA a tile)
+    for (int rep = 0; rep < 2; rep++) {
+        run_tile<u16, 0, 1, 4>(8192, 8192, 0);
+        run_tile<u16, 2, 1, 3>(8192, 8192, 0);
+        run_tile<u16, 2, 1, 2>(8192, 8192, 0);
+        run_tile<u16, 0, 1, 2>(8192, 8192, 0);
+        run_tile<u16, 0, 1, 3>(8192, 8192, 0);
+        run_tile<u16, 0, 1, 4>(8192, 8192, 4);
+        run_tile<u16, 0, 1, 4>(8192, 8192, 2);
+        run_tile<u16, 2, 1, 3>(8192, 8192, 3);
+        run_tile<u16, 2, 1, 2>(8192, 8192, 2);
+        run_tile<u16, 1, 1, 4>(8192, 8192, 0);
+        run_tile<u16, 1, 1, 6>(8192, 8192, 0);
+    }
+    run_tile<u16, 1, 1, 4>(4096, 1000, 0);
     run_tile<u16, 1, 1, 6>(4096, 1000, 0);
-    run_tile<u16, 1, 1, 6>(4096, 1000, 6);
     run_tile<u16, 1, 1, 8>(4096, 1000, 0);
-    run_tile<u32, 0, 0, 4>(4096, 1000, 0);
+    run_tile<u16, 1, 1, 4>(4096, 1000, 2);
+    run_tile<u16, 1, 1, 4>(4096, 1000, 1);
+    run_tile<u16, 0, 1, 4>(4096, 1000, 0);
+    run_tile<u16, 2, 1, 3>(4096, 1000, 0);
+    run_tile<u16, 1, 1, 4>(4096, 1000, 0);
+    run_tile<u32, 0, 1, 4>(8192, 8192, 0);
+    run_tile<u32, 0, 1, 4>(8192, 8192, 4);
+    run_tile<u32, 0, 1, 2>(8192, 8192, 0);
+    run_tile<u32, 0, 1, 3>(8192, 8192, 0);
+    run_tile<u32, 1, 1, 4>(4096, 1000, 0);
+    run_tile<u32, 1, 1, 6>(4096, 1000, 0);
+    run_tile<u32, 1, 1, 4>(4096, 1000, 2);
     run_tile<u8, 0, 1, 4>(8192, 8192, 0);
     run_tile<u8, 0, 1, 4>(8192, 8192, 4);
     return 0;

@@ -478,8 +478,8 @@ struct mv_pad_args {
     i64 is[8];     // input strides
 };
 
-template <int MODE>
-__device__ __forceinline__ i64 mv_pad_src(i64 j, i64 n) {  // j = y coord - lo; -1: constant
+template <int MODE, class I>
+__device__ __forceinline__ I mv_pad_src(I j, I n) {  // j = y coord - lo; -1: constant
     if (j >= 0 && j < n) return j;
     if (MODE == 0) return -1;
     if (MODE == 1) return j < 0 ? -j : 2 * (n - 1) - j;
@@ -692,30 +692,51 @@ __device__ __forceinline__ void mv_cp_wait() {
 #endif
 }
 
+// What the whole 16-byte-aligned chunk of y columns [c0, c0 + VE) of a staged row is: -4 not whole
+// (the row's partial first or last chunk), -1 by element (reflect's pads; a chunk across a region
+// boundary), -2 the constant (also every chunk of a row without x), -3 one x element repeated
+// (replicate's pads), else a copy of x from that column on. Every column of a -4 or -1 chunk lies in
+// the edge windows (a.win with h = VE).
+template <int MODE, int VE>
+__device__ __forceinline__ int mv_staged_chunk(bool hasx, int c0, int n, int N, int lo) {
+    if (c0 < 0 || c0 + VE > n) return -4;
+    if (!hasx) return -2;
+    if (c0 >= lo && c0 + VE <= lo + N) return c0 - lo;
+    if (c0 + VE <= lo || c0 >= lo + N) {
+        if (MODE == 0) return -2;
+        if (MODE == 2) return -3;
+        if (MODE == 3) return c0 + VE <= lo ? c0 - lo + N : c0 - lo - N;
+    }
+    return -1;
+}
+
 // The staged forward, for rows contiguous on both sides whose x rows fit SMEM bytes of shared
-// memory a.g at a time: a CTA takes a.g consecutive y rows; its threads
+// memory a.g at a time (and whose y rows are below 2^31 bytes: column math in 32 bits): a CTA
+// takes a.g consecutive y rows; its threads
 //  - work out each row's y and x row addresses (as mv_pad_fwd);
 //  - copy the x rows into shared memory (row g at g * a.cw bytes, x's aligned 16-byte blocks at
 //    their offsets, so x element j lies at (x row address & 15) + j E): whole blocks by cp.async,
 //    the row's partial first and last blocks element by element (no byte outside the row read);
 //    all of them in flight at once;
-//  - write the 16-byte-aligned chunks of memory the y rows touch (a.ch a row) from shared memory:
-//    whole chunks as one vector (the constant; a broadcast element; a shifted copy of x, joined
-//    from two shared 16-byte blocks with funnel shifts; else element by element), the row's
-//    partial first and last chunks element by element.
+//  - store the whole 16-byte-aligned chunks of memory the y rows touch (a.ch a row) that
+//    mv_staged_chunk classifies as one vector each: the constant, a broadcast element, or a
+//    shifted copy of x joined from two shared 16-byte blocks with funnel shifts;
+//  - write the columns of the other chunks (reflect's mirrored pads, chunks across a region
+//    boundary, the row's partial first and last chunks) one element a lane: the columns of the
+//    edge windows (a.win, a.ew a row), skipping those whose chunk went whole. (Element by element
+//    inside one lane, as first written, kept the warp waiting: bf16 took as long as f32.)
 template <class T, int MODE, int R, int SMEM>
 __device__ __forceinline__ void mv_pad_staged(const mv_pad_args& a) {
     enum { E = sizeof(T), VE = 16 / E };
     typedef typename mv_bits<E>::t B;
-    typedef wvec<B, VE> V;
     __shared__ __align__(16) char sx[SMEM];
     __shared__ const char* xrow[MV_THREADS];
     __shared__ char* yrow[MV_THREADS];
-    const i64 n = a.shape[R - 1], N = a.ishape[R - 1], lo = a.lo[R - 1];
-    const int tid = (int)threadIdx.x, xp = (int)a.cw, nb = xp / 16, ch = (int)a.ch;
+    const int n = (int)a.shape[R - 1], N = (int)a.ishape[R - 1], lo = (int)a.lo[R - 1];
+    const int tid = (int)threadIdx.x, xp = (int)a.cw, nb = xp / 16, ch = (int)a.ch, ew = (int)a.ew;
     const i64 r0 = (i64)blockIdx.x * a.g;
     const int gn = (int)(a.units - r0 < a.g ? a.units - r0 : a.g);
-    const int nx = (int)(N * E);  // x row bytes
+    const int nx = N * E;  // x row bytes
     B fill;
     {
         const T f = mv_from_f64<T>(a.value);
@@ -763,72 +784,66 @@ __device__ __forceinline__ void mv_pad_staged(const mv_pad_args& a) {
     }
     mv_cp_wait();
     __syncthreads();
-    // y chunks from shared memory.
-    const int dg = MV_THREADS / ch, dk = MV_THREADS - dg * ch;
-    int g = tid / ch, k = tid - g * ch;
+    {  // whole y chunks from shared memory
+        const int dg = MV_THREADS / ch, dk = MV_THREADS - dg * ch;
+        int g = tid / ch, k = tid - g * ch;
 #pragma unroll 2
-    for (; g < gn;) {
-        char* const yr = yrow[g];
-        const char* const xr = xrow[g];
-        const char* const sr = sx + g * xp + ((size_t)xr & 15);  // x element j at sr + j E
-        char* const ya = (char*)(((size_t)yr & ~(size_t)15) + (size_t)16 * k);
-        const i64 c0 = (i64)(ya - yr) / E;
-        const bool whole = c0 >= 0 && c0 + VE <= n;
-        if (whole) {
-            // src: -3 one x element repeated, -2 fill, -1 by element, else the shifted copy of x
-            // from column src
-            i64 src = -1;
-            if (!xr) {
-                src = -2;
-            } else if (c0 >= lo && c0 + VE <= lo + N) {
-                src = c0 - lo;
-            } else if (c0 + VE <= lo || c0 >= lo + N) {
-                const bool left = c0 + VE <= lo;
-                if (MODE == 0) src = -2;
-                if (MODE == 2) src = -3;
-                if (MODE == 3) src = left ? c0 - lo + N : c0 - lo - N;
-            }
-            mv_v4 v;
-            if (src == -2) {
-                v = mv_splat<E>((u64)fill);
-            } else if (src == -3) {  // replicate's pads: one element repeated
-                v = mv_splat<E>((u64) * (const B*)(sr + (c0 < lo ? 0 : (N - 1) * E)));
-            } else if (src >= 0) {
-                const int o = (int)((size_t)(sr + src * E) - (size_t)sx), sh = o & 15;
-                const mv_v4 w0 = *(const mv_v4*)(sx + (o - sh));
-                v = w0;
-                if (sh) {
-                    const mv_v4 w1 = *(const mv_v4*)(sx + (o - sh) + 16);
-                    const int d4 = sh >> 2, bits = (sh & 3) * 8;
-                    u32 w[8], t[5];
+        for (; g < gn;) {
+            char* const yr = yrow[g];
+            const char* const xr = xrow[g];
+            char* const ya = (char*)(((size_t)yr & ~(size_t)15) + (size_t)16 * k);
+            const int c0 = (int)(ya - yr) / E;
+            const int src = mv_staged_chunk<MODE, VE>(xr != nullptr, c0, n, N, lo);
+            if (src >= -3 && src != -1) {
+                const char* const sr = sx + g * xp + ((size_t)xr & 15);  // x element j at sr + j E
+                mv_v4 v;
+                if (src == -2) {
+                    v = mv_splat<E>((u64)fill);
+                } else if (src == -3) {  // replicate's pads: one element repeated
+                    v = mv_splat<E>((u64) * (const B*)(sr + (c0 < lo ? 0 : (N - 1) * E)));
+                } else {
+                    const int o = (int)(sr + src * E - sx), sh = o & 15;
+                    const mv_v4 w0 = *(const mv_v4*)(sx + (o - sh));
+                    v = w0;
+                    if (sh) {
+                        const mv_v4 w1 = *(const mv_v4*)(sx + (o - sh) + 16);
+                        const int d4 = sh >> 2, bits = (sh & 3) * 8;
+                        u32 w[8], t[5];
 #pragma unroll
-                    for (int i = 0; i < 4; i++) w[i] = w0.v[i], w[i + 4] = w1.v[i];
+                        for (int i = 0; i < 4; i++) w[i] = w0.v[i], w[i + 4] = w1.v[i];
 #pragma unroll
-                    for (int i = 0; i < 5; i++) t[i] = d4 == 0 ? w[i] : d4 == 1 ? w[i + 1] : d4 == 2 ? w[i + 2] : w[i + 3];
+                        for (int i = 0; i < 5; i++) t[i] = d4 == 0 ? w[i] : d4 == 1 ? w[i + 1] : d4 == 2 ? w[i + 2] : w[i + 3];
 #pragma unroll
-                    for (int i = 0; i < 4; i++) v.v[i] = __funnelshift_r(t[i], t[i + 1], bits);
+                        for (int i = 0; i < 4; i++) v.v[i] = __funnelshift_r(t[i], t[i + 1], bits);
+                    }
                 }
-            } else {  // reflect's pads, chunks across a region boundary
-                V e;
-#pragma unroll
-                for (int i = 0; i < VE; i++) {
-                    const i64 j = mv_pad_src<MODE>(c0 + i - lo, N);
-                    e.v[i] = j >= 0 ? *(const B*)(sr + j * E) : fill;
-                }
-                v = e.w;
+                *(mv_v4*)ya = v;
             }
-            *(mv_v4*)ya = v;
-        } else if (c0 < n && c0 + VE > 0) {  // the row's partial first or last chunk
-#pragma unroll
-            for (int i = 0; i < VE; i++) {
-                const i64 c = c0 + i;
-                if (c < 0 || c >= n) continue;
-                const i64 j = mv_pad_src<MODE>(c - lo, N);
-                ((B*)ya)[i] = xr && j >= 0 ? *(const B*)(sr + j * E) : fill;
-            }
+            g += dg, k += dk;
+            if (k >= ch) k -= ch, g++;
         }
-        g += dg, k += dk;
-        if (k >= ch) k -= ch, g++;
+    }
+    if (ew > 0) {  // the other chunks' columns, one element a lane
+        const int dg = MV_THREADS / ew, dk = MV_THREADS - dg * ew;
+        int g = tid / ew, e = tid - g * ew;
+        for (; g < gn;) {
+            char* const yr = yrow[g];
+            const char* const xr = xrow[g];
+            int c = e + (int)a.win[1];  // the column: e + the shift of the window e falls in
+#pragma unroll
+            for (int w = 1; w < 4; w++)
+                if (e >= (int)a.win[2 * w - 2]) c = e + (int)a.win[2 * w + 1];
+            const int c0 = c - (int)(((size_t)yr + (size_t)c * E) & 15) / E;
+            const int src = mv_staged_chunk<MODE, VE>(xr != nullptr, c0, n, N, lo);
+            if (src == -1 || src == -4) {
+                const int j = mv_pad_src<MODE>(c - lo, N);
+                B v = fill;
+                if (xr && j >= 0) v = *(const B*)(sx + g * xp + ((size_t)xr & 15) + j * E);
+                *(B*)(yr + (size_t)c * E) = v;
+            }
+            g += dg, e += dk;
+            if (e >= ew) e -= ew, g++;
+        }
     }
 }
 

@@ -236,7 +236,12 @@ static int64_t piece_extent(const piece *p, const copy_req *rq) {
 /* The tiled transpose: CTAs an SM (launch bounds; TILE_WIDE_CTAS for the 32 KiB wide tiles),
  * whether a CTA issues its next tile's loads during this tile's stores, a grid cap in CTAs an SM
  * (0: a CTA a tile), half tiles below TILE_HALF_BELOW whole tiles a CTA slot, and whether 2-byte
- * elements take wide tiles otherwise. */
+ * elements take wide tiles. Measured (H100): a grid capped at 4 CTAs an SM with the prefetch,
+ * 8192^2 bf16 106.6-106.9 us against 98.4-98.7 a CTA a tile (f32 211.5 / 188.7; movement_sweep),
+ * so the cap is off and the prefetch never acts. Wide tiles: 96.5-96.9 us in movement_sweep (nvcc),
+ * but 112.3 us through the library (bench_movement.py at baf6092, 4096 x 1000 8.1 us) against
+ * 102.6 / 7.3 us for whole / half tiles at 3741dbc: off, reachable by the descriptor (tile=3) for
+ * the next measurement (the cause of the difference is not known). */
 enum { TILE_MIN_CTAS = 4, TILE_WIDE_CTAS = 3, TILE_PIPE = 1, TILE_GRID_CAP = 0, TILE_HALF_BELOW = 2, TILE_WIDE = 0 };
 
 /* geo: brc::mv_tgeo's H (0 whole, 1 half, 2 wide). */
@@ -294,10 +299,11 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
     /* The tiled transpose: one piece whose destination-innermost dim is not contiguous in the
      * source while another dim is, both long enough to fill tiles. */
     int tile = 0, tb = -1;
-    /* The tile (elements along A, the dst's unit dim, by B, the src's): brc::mv_tgeo, 16 KiB, or
-     * half along A (8 KiB; not for 1-byte elements) when whole tiles would number fewer than
-     * TILE_HALF_BELOW a CTA slot of the GPU (tile_kind 0), so that more tiles are in flight; or,
-     * for 2-byte elements otherwise and TILE_WIDE, twice as wide along B (32 KiB). */
+    /* The tile (elements along A, the dst's unit dim, by B, the src's): brc::mv_tgeo, 16 KiB; for
+     * 2-byte elements and TILE_WIDE (off) twice as wide along B (32 KiB) when such tiles number at
+     * least one an SM (tile_kind 0); else half along A (8 KiB; not for 1-byte elements) when whole tiles
+     * would number fewer than TILE_HALF_BELOW a CTA slot of the GPU, so that more tiles are in
+     * flight. */
     int ta = esize <= 2 ? 128 : 64, tbn = esize == 1 ? 128 : esize == 8 ? 32 : 64, half = 0;
     if (rq->npieces == 1 && !prefs->force_strided && !forced && R >= 2 && pc[0].numel > 0) {
         const piece *q = &pc[0];
@@ -313,13 +319,19 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
     }
     if (tile && esize > 1) {
         const piece *q = &pc[0];
-        int64_t nt = brc__cdiv(q->shape[R - 1], ta) * brc__cdiv(q->shape[tb], tbn);
+        int64_t batch = 1;
         for (int d = 0; d < R - 1; d++)
-            if (d != tb) nt *= q->shape[d];
-        int slots = (ctx->sm_count > 0 ? ctx->sm_count : 132) * TILE_MIN_CTAS;
-        half = rq->tile_kind == 2 || (rq->tile_kind == 0 && nt < (int64_t)TILE_HALF_BELOW * slots);
+            if (d != tb) batch *= q->shape[d];
+        int64_t nt = brc__cdiv(q->shape[R - 1], ta) * brc__cdiv(q->shape[tb], tbn) * batch,
+                nw = brc__cdiv(q->shape[R - 1], ta) * brc__cdiv(q->shape[tb], 2 * tbn) * batch;
+        int sms = ctx->sm_count > 0 ? ctx->sm_count : 132, slots = sms * TILE_MIN_CTAS;
+        /* 2-byte elements with TILE_WIDE: wide tiles whenever they number at least one an SM
+         * (movement_sweep: 8192^2 bf16 96.5-96.9 us wide, 98.4-98.7 whole; 4096 x 1000 6.64 us
+         * wide, 6.75 whole, 7.08 half; not so through the library, see TILE_WIDE). */
+        bool wide = esize == 2 && (rq->tile_kind == 3 || (rq->tile_kind == 0 && TILE_WIDE && nw >= (int64_t)sms));
+        half = !wide && (rq->tile_kind == 2 || (rq->tile_kind == 0 && nt < (int64_t)TILE_HALF_BELOW * slots));
         if (half) ta /= 2;
-        else if (esize == 2 && (rq->tile_kind == 3 || (rq->tile_kind == 0 && TILE_WIDE))) half = 2, tbn *= 2;
+        else if (wide) half = 2, tbn *= 2;
     }
     if (!tile) {
         for (int i = 0; i < rq->npieces; i++)
@@ -1112,17 +1124,19 @@ _Static_assert(sizeof(mv_pad_args_h) == 10 * 8 + 8 * 8 + 40 * 8, "mv_pad_args_h 
 
 /* The forward's kernels (docs/movement.md, "pad"). Staged (brc::mv_pad_staged): elements of at
  * least PAD_STAGE_MIN_BYTES bytes in rows contiguous on both sides whose x rows fit
- * PAD_STAGE_BYTES of shared memory (with their alignment slack), PAD_STAGE_CTAS CTAs an SM;
- * PAD_STAGED = 0 turns it off. (H100, reflect 16x64x256^2: f32 201 us staged, 218 by row
- * groups of 4 units a thread, 3 CTAs an SM, 2 rounds; bf16 197 us staged, 118 by row groups as
- * configured here.) Row groups (brc::mv_pad_fwd): every other
+ * PAD_STAGE_BYTES of shared memory (with their alignment slack) and whose y rows are below 2 GiB,
+ * PAD_STAGE_CTAS CTAs an SM; PAD_STAGED = 0 turns it off. (H100, movement_sweep, reflect
+ * 16x64x256^2, the element-by-element columns one a lane: bf16 103.4-103.6 us staged at 12 KiB x 8
+ * CTAs, 103.7-103.9 at 16 KiB x 8, 104.7 at 8 KiB, 106.5 at 20 KiB x 6, 117.3 by row groups; f32
+ * 190.2-190.5 / 192.8-193.4 / 194.2 / 194.7 / 210.6; u8 66.4 staged at 20 KiB, 98.6 by row
+ * groups.) Row groups (brc::mv_pad_fwd): every other
  * forward; PAD_U units a thread at a time, PAD_MIN_CTAS CTAs an SM, a CTA's work PAD_CTA_ROUNDS
  * rounds of MV_THREADS x PAD_U units. */
 enum {
     PAD_STAGED = 1,
-    PAD_STAGE_MIN_BYTES = 4,
-    PAD_STAGE_BYTES = 20480,
-    PAD_STAGE_CTAS = 6,
+    PAD_STAGE_MIN_BYTES = 1,
+    PAD_STAGE_BYTES = 12288,
+    PAD_STAGE_CTAS = 8,
     PAD_U = 2,
     PAD_MIN_CTAS = 6,
     PAD_CTA_ROUNDS = 4
@@ -1288,7 +1302,7 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
         /* Staged: a.cw becomes the shared-memory bytes of an x row (its aligned 16-byte blocks at
          * any E-aligned start), a.g the rows a CTA. */
         int64_t xpb = 16 * brc__cdiv(16 - es + N * es, 16);
-        if (contig && xpb <= PAD_STAGE_BYTES &&
+        if (contig && xpb <= PAD_STAGE_BYTES && n * es < ((int64_t)1 << 31) &&
             (stage == 1 || (stage < 0 && PAD_STAGED && es >= PAD_STAGE_MIN_BYTES))) {
             tmp.staged = 1;
             a->cw = xpb, a->nseg = 1;

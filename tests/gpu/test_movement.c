@@ -998,6 +998,7 @@ Test(movement, pad_forward_rows_by_vectors, .timeout = 300) {
         {2, {4, 256}, {0, 8}, {0, 8}, S_CONTIG, S_CONTIG}, /* x and y rows aligned alike */
         {2, {3, 64}, {0, 1}, {0, 63}, S_CONTIG, S_PAD},
         {2, {7, 100}, {0, 5}, {0, 2}, S_NEG, S_CONTIG},    /* x rows read backwards: by element */
+        {3, {6, 40, 256}, {0, 3, 3}, {0, 3, 3}, S_CONTIG, S_CONTIG}, /* the bench's rows: staged, many a CTA */
     };
     static const brc_dtype dts[] = {BRC_U8, BRC_BF16, BRC_F32, BRC_I64};
     for (int mode = 0; mode < 4; mode++)

@@ -121,13 +121,20 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     /* x walked backwards along the inner dim: a gather. */
     c.x.strides[0] = 4096, c.x.strides[1] = -1, c.y.strides[0] = 4096;
     EXPECT_PLAN(brc_copy_plan(ctx, &c, NULL, &p_), "copy(bytes=2,rank=2,vec=1,index=32)", NULL);
-    /* A transpose: tiled (512 whole tiles, fewer than two a CTA slot of the offline 132-SM GPU:
-     * half tiles); forced strided: a gather. A large one: whole tiles. */
-    int64_t t2[2] = {4096, 1000}, sq[2] = {8192, 8192};
+    /* A transpose: tiled; half tiles below two whole tiles a CTA slot of the offline 132-SM GPU
+     * (4096 x 1000 bf16: 512 whole tiles; 512 x 512: 32), whole tiles above (8192^2: bf16 8192,
+     * f32 16384); forced strided: a gather. (Wide 2-byte tiles are off: tile=3 by descriptor only.) */
+    int64_t t2[2] = {4096, 1000}, sq[2] = {8192, 8192}, s5[2] = {512, 512};
     brc_permute_desc pm = {dense(BRC_BF16, 2, s2), dense(BRC_BF16, 2, t2), {1, 0}};
     EXPECT_PLAN(brc_permute_plan(ctx, &pm, NULL, &p_), "copy(bytes=2,rank=2,tile=2)", "tile=64x64");
+    brc_permute_desc ps = {dense(BRC_BF16, 2, s5), dense(BRC_BF16, 2, s5), {1, 0}};
+    EXPECT_PLAN(brc_permute_plan(ctx, &ps, NULL, &p_), "copy(bytes=2,rank=2,tile=2)", "tile=64x64");
+    brc_permute_desc pg = {dense(BRC_F32, 2, s2), dense(BRC_F32, 2, t2), {1, 0}};
+    EXPECT_PLAN(brc_permute_plan(ctx, &pg, NULL, &p_), "copy(bytes=4,rank=2,tile=2)", "tile=32x64");
     brc_permute_desc pq = {dense(BRC_BF16, 2, sq), dense(BRC_BF16, 2, sq), {1, 0}};
     EXPECT_PLAN(brc_permute_plan(ctx, &pq, NULL, &p_), "copy(bytes=2,rank=2,tile=1)", "tile=128x64");
+    brc_permute_desc pf = {dense(BRC_F32, 2, sq), dense(BRC_F32, 2, sq), {1, 0}};
+    EXPECT_PLAN(brc_permute_plan(ctx, &pf, NULL, &p_), "copy(bytes=4,rank=2,tile=1)", "tile=64x64");
     brc_permute_desc pu = {dense(BRC_U8, 2, s2), dense(BRC_U8, 2, t2), {1, 0}};
     EXPECT_PLAN(brc_permute_plan(ctx, &pu, NULL, &p_), "copy(bytes=1,rank=2,tile=1)", "tile=128x128");
     EXPECT_PLAN(brc_permute_plan(ctx, &pm, &strided, &p_), "copy(bytes=2,rank=2,vec=1,index=32)", NULL);
@@ -188,9 +195,11 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     int64_t img[4] = {2, 3, 8, 8}, imgp[4] = {2, 3, 10, 12};
     brc_pad_desc pd = {BRC_PAD_REFLECT, dense(BRC_F32, 4, img), dense(BRC_F32, 4, imgp), {0, 0, 1, 2}, {0, 0, 1, 2}, 0};
     EXPECT_PLAN(brc_pad_plan(ctx, &pd, NULL, &p_), "pad(mode=reflect,dtype=f32,rank=3,dir=fwd,stage=1)", ",staged>");
-    /* 1- and 2-byte elements go by row groups whatever the rows (the staged kernel measured slower). */
+    /* So are 1- and 2-byte elements (their element-by-element columns one a lane). */
     pd = (brc_pad_desc){BRC_PAD_REFLECT, dense(BRC_BF16, 4, img), dense(BRC_BF16, 4, imgp), {0, 0, 1, 2}, {0, 0, 1, 2}, 0};
-    EXPECT_PLAN(brc_pad_plan(ctx, &pd, NULL, &p_), "pad(mode=reflect,dtype=bf16,rank=3,dir=fwd)", "fwd>");
+    EXPECT_PLAN(brc_pad_plan(ctx, &pd, NULL, &p_), "pad(mode=reflect,dtype=bf16,rank=3,dir=fwd,stage=1)", ",staged>");
+    pd = (brc_pad_desc){BRC_PAD_CIRCULAR, dense(BRC_U8, 4, img), dense(BRC_U8, 4, imgp), {0, 0, 1, 2}, {0, 0, 1, 2}, 0};
+    EXPECT_PLAN(brc_pad_plan(ctx, &pd, NULL, &p_), "pad(mode=circular,dtype=u8,rank=3,dir=fwd,stage=1)", ",staged>");
     int64_t lrow[2] = {4, 20000}, lrowp[2] = {4, 20010};
     pd = (brc_pad_desc){BRC_PAD_CONSTANT, dense(BRC_F32, 2, lrow), dense(BRC_F32, 2, lrowp), {0, 3}, {0, 7}, 1};
     EXPECT_PLAN(brc_pad_plan(ctx, &pd, NULL, &p_), "pad(mode=constant,dtype=f32,rank=2,dir=fwd)", "fwd>");
