@@ -110,6 +110,12 @@ BRC__INTERNAL void brc__toolchain_id_override(const char *id);
 /* ceil(a / b) for a >= 0, b > 0: grid and chunk counts in the families' plans. */
 static inline int64_t brc__cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+/* A tuning override from the environment (plan.c): the integer value of variable `name` when
+ * set and in [lo, hi], else dflt. The families' knobs (BARACUDA_GEMV_*, BARACUDA_REDUCE_*,
+ * BARACUDA_SCAN_*, ...) change a kernel's spec and SKU, never its descriptor, so `warm` builds
+ * the defaults. */
+BRC__INTERNAL int brc__knob(const char *name, int lo, int hi, int dflt);
+
 /* ---- hashing ---------------------------------------------------------------------------------- */
 
 typedef struct brc__hash128 {

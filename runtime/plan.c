@@ -8,6 +8,14 @@
 
 static const brc_plan_prefs default_prefs = BRC_PLAN_PREFS_INIT;
 
+int brc__knob(const char *name, int lo, int hi, int dflt) {
+    const char *e = getenv(name);
+    if (!e || !*e) return dflt;
+    char *end;
+    long v = strtol(e, &end, 10);
+    return !*end && v >= lo && v <= hi ? (int)v : dflt;
+}
+
 const brc_plan_prefs *brc__prefs_or_default(const brc_plan_prefs *p, brc_status *st) {
     *st = BRC_STATUS_OK;
     if (!p) return &default_prefs;

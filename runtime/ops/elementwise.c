@@ -335,9 +335,7 @@ static brc_status plan_common(brc_context *ctx, const ew_request *rq, const brc_
      * 1% of each other. The 8-deep ring unrolls the op 8 VEC times, which multiplies the compile
      * time of the costly ops (f32 digamma 316 -> 1361 ms, lgamma 230 -> 1127, tan 164 -> 485):
      * they keep 2. BARACUDA_EW_AHEAD (2..8) overrides it for experiments. */
-    int ahead = vec <= 4 && streaming_op(rq) ? 8 : 2;
-    const char *ahead_env = getenv("BARACUDA_EW_AHEAD");
-    if (ahead_env && atoi(ahead_env) >= 2 && atoi(ahead_env) <= EW_UNROLL) ahead = atoi(ahead_env);
+    const int ahead = brc__knob("BARACUDA_EW_AHEAD", 2, EW_UNROLL, vec <= 4 && streaming_op(rq) ? 8 : 2);
     /* The specialization source (the op functor), made only on an in-process miss. */
     const char *expr = rq->info ? rq->info->expr : "x";
     bool where = rq->op == OP_TERNARY && rq->kind == BRC_TERNARY_WHERE;

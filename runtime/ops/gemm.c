@@ -676,16 +676,6 @@ static brc_status autotune(const brc_context *ctx, cublasLtHandle_t h, gemm_impl
     return st;
 }
 
-/* A tuning override from the environment: its value when set and in [lo, hi], else dflt. The
- * GEMV's overrides change the kernel spec, not the descriptor (`warm` builds the defaults);
- * BARACUDA_GEMM_ALGO forces the i-th of cuBLASLt's heuristic candidates (an experiment: not stored). */
-static int knob(const char *name, int lo, int hi, int dflt) {
-    const char *e = getenv(name);
-    if (!e || !*e) return dflt;
-    char *end;
-    long v = strtol(e, &end, 10);
-    return !*end && v >= lo && v <= hi ? (int)v : dflt;
-}
 
 /* Chooses the algorithm: the stored choice when it still checks, else the heuristic (or a timed
  * search), stored for the next process. Sets plan->workspace. */
@@ -698,7 +688,8 @@ static brc_status lt_select(brc_context *ctx, gemm_impl *im, size_t max_ws, bool
     brc__hash128 key;
     char device[128];
     if ((st = algo_key(ctx, im, desc, max_ws, align, &key, device, sizeof device))) return st;
-    const int forced = knob("BARACUDA_GEMM_ALGO", 0, TUNE_CANDIDATES - 1, -1);
+    /* BARACUDA_GEMM_ALGO = i (experiments): the heuristic's i-th candidate, not stored. */
+    const int forced = brc__knob("BARACUDA_GEMM_ALGO", 0, TUNE_CANDIDATES - 1, -1);
     bool pushed;
     if ((st = brc__ctx_enter(ctx, &pushed))) return st;
     brc__algo_row row;
@@ -759,7 +750,7 @@ static bool gemv_mma_ok(const problem *p, int sm_major) {
  * 13.1-13.8 us against the FMA kernel's 14.1-16.3, K = 14336 41.5-41.8 against 42.6-42.7;
  * N = 14336 42.0-42.7 against 40.8-41.8). Override BARACUDA_GEMV_MMA_MIN_M (1..16). */
 static int64_t gemv_mma_min_m(const problem *p) {
-    return knob("BARACUDA_GEMV_MMA_MIN_M", 1, 16, p->m < 8192 ? 1 : 3);
+    return brc__knob("BARACUDA_GEMV_MMA_MIN_M", 1, 16, p->m < 8192 ? 1 : 3);
 }
 
 /* The tensor-core GEMV's block: KS warps split the K of one 16-row tile, and __launch_bounds__
@@ -826,18 +817,18 @@ static brc_status gemv_build(brc_context *ctx, gemm_impl *im, const char *desc, 
     if (mma) {
         gemv_mma_shape(p, sms, &warps, &minb, &unroll);
         /* Tuning overrides (see knob). */
-        if (getenv("BARACUDA_GEMV_KS")) warps = knob("BARACUDA_GEMV_KS", 1, 16, warps), minb = 1;
-        unroll = knob("BARACUDA_GEMV_U", 1, 8, unroll);
-        minb = knob("BARACUDA_GEMV_MINB", 1, 32, minb);
-        blk = knob("BARACUDA_GEMV_BLK", 0, 1, 1);
+        if (getenv("BARACUDA_GEMV_KS")) warps = brc__knob("BARACUDA_GEMV_KS", 1, 16, warps), minb = 1;
+        unroll = brc__knob("BARACUDA_GEMV_U", 1, 8, unroll);
+        minb = brc__knob("BARACUDA_GEMV_MINB", 1, 32, minb);
+        blk = brc__knob("BARACUDA_GEMV_BLK", 0, 1, 1);
     }
-    pf = knob("BARACUDA_GEMV_PF", 0, 1, mma ? 1 : 0);
+    pf = brc__knob("BARACUDA_GEMV_PF", 0, 1, mma ? 1 : 0);
     /* Programmatic dependent launch (gemv.cuh PDL), sm_90+: off by default. Measured in a CUDA
      * graph of GEMVs (H100): M = 16 at 4096 x 4096 14.0 -> 12.4-12.6 us, but M <= 8 there 0-1.5 us
      * slower and N = 14336 (two-warp blocks, free block slots an SM) 42 -> 50 us. Override
      * BARACUDA_GEMV_PDL = 1 (wait before any load) or 2 (the first chunks of W before the wait:
      * only when W is not written by the kernels before it in the stream). */
-    int pdl = ctx->sm_major >= 9 ? knob("BARACUDA_GEMV_PDL", 0, 2, 0) : 0;
+    int pdl = ctx->sm_major >= 9 ? brc__knob("BARACUDA_GEMV_PDL", 0, 2, 0) : 0;
     if (!mma && pdl == 2) pdl = 1; /* the FMA kernel always waits before its loads */
     const int nt = p->n > 8 ? 2 : 1;
     if (!mma) {

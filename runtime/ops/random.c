@@ -88,8 +88,8 @@ static const char *storage_type(brc_dtype t) {
 static int dense_lane(int kind, brc_dtype dt, bool contig) {
     if ((kind != BRC_RANDOM_DROPOUT && kind != BRC_RANDOM_DROPOUT_BACKWARD) || !contig) return 0;
     /* BARACUDA_DROPOUT_G (8, 16 or 32; experiments): elements a lane for every dense dropout plan. */
-    const char *e = getenv("BARACUDA_DROPOUT_G");
-    if (e && (!strcmp(e, "8") || !strcmp(e, "16") || !strcmp(e, "32"))) return atoi(e);
+    const int forced = brc__knob("BARACUDA_DROPOUT_G", 8, 32, 0);
+    if (forced == 8 || forced == 16 || forced == 32) return forced;
     if (brc_dtype_size(dt) == 2) return kind == BRC_RANDOM_DROPOUT ? 32 : 8;
     return 16;
 }

@@ -266,16 +266,6 @@ static int last_of(const red_problem *pb, bool red) {
     return -1;
 }
 
-/* A tuning override from the environment (a knob for the benchmark's sweeps): its value when set
- * and in [lo, hi], else dflt. The overrides change the kernel spec and the SKU, not the descriptor
- * (`warm` builds the defaults). */
-static int knob(const char *name, int lo, int hi, int dflt) {
-    const char *e = getenv(name);
-    if (!e || !*e) return dflt;
-    char *end;
-    long v = strtol(e, &end, 10);
-    return !*end && v >= lo && v <= hi ? (int)v : dflt;
-}
 
 /* The column layout's CTA: tx threads along the outputs (ctx0, or more when the reduced extent
  * is short), ty = cth / tx along the reduced extent (at most its size rounded up). */
@@ -317,11 +307,11 @@ static brc_status pick_geo(const red_problem *pb, const brc_context *ctx, int fo
          * 4 CTAs an SM (red6 sweep: amax f32 4096x131072 716 us against 730 with 512 threads). */
         bool long_ext = ext && pb->xt == BRC_F32 && nv >= 32768 && pb->M >= 2 * (int64_t)sms;
         int64_t tpr = pow2ceil(brc__cdiv(nv, UNROLL)),
-                tmax = knob("BARACUDA_REDUCE_TPRMAX", 64, 1024, long_ext ? 256 : 512);
+                tmax = brc__knob("BARACUDA_REDUCE_TPRMAX", 64, 1024, long_ext ? 256 : 512);
         if (tpr > tmax) tpr = tmax;
         /* 4 vectors in flight a thread. 8 for the f32 extrema over long rows was measured worse
          * (ed914aa: amax f32 8192x32768 405 us against 355 with 4); docs/reduce.md. */
-        g->u = knob("BARACUDA_REDUCE_U", 1, 16, UNROLL);
+        g->u = brc__knob("BARACUDA_REDUCE_U", 1, 16, UNROLL);
         g->tpr = (int)tpr;
         g->rpb = tpr < 256 ? (int)(256 / tpr) : 1;
         int64_t ctas = brc__cdiv(pb->M, g->rpb);
@@ -334,11 +324,11 @@ static brc_status pick_geo(const red_problem *pb, const brc_context *ctx, int fo
          * resident CTAs an SM (red6 sweep: sum f32 2^28 351 us against 358 with one). */
         bool split_sum = g->split > 1 && pb->xt == BRC_F32 &&
                          (pb->kind == BRC_REDUCE_SUM || pb->kind == BRC_REDUCE_MEAN);
-        g->minb = knob("BARACUDA_REDUCE_MINB", 0, 8, long_ext ? 4 : split_sum ? 2 : 0);
+        g->minb = brc__knob("BARACUDA_REDUCE_MINB", 0, 8, long_ext ? 4 : split_sum ? 2 : 0);
     } else {
         int64_t mv = pb->M / v, n = pb->N > 0 ? pb->N : 1;
-        int64_t cth = knob("BARACUDA_REDUCE_CTHREADS", 64, 1024, 256);
-        int64_t ctx_set = knob("BARACUDA_REDUCE_CTX", 1, 1024, 0); /* 0: not set */
+        int64_t cth = brc__knob("BARACUDA_REDUCE_CTHREADS", 64, 1024, 256);
+        int64_t ctx_set = brc__knob("BARACUDA_REDUCE_CTX", 1, 1024, 0); /* 0: not set */
         int64_t tx, ty;
         col_block(mv, n, cth, ctx_set ? ctx_set : 32, &tx, &ty);
         /* 4- and 8-byte elements: when 16 threads along the outputs give two CTAs an SM where 32
@@ -362,8 +352,8 @@ static brc_status pick_geo(const red_problem *pb, const brc_context *ctx, int fo
          * capped for 2 CTAs an SM (red6 sweep: sum(0) bf16 8192x32768 191 us, against 195-196 in
          * the earlier whole-bench runs with 4 and no cap). */
         bool narrow_split = g->split > 1 && esize == 2;
-        g->u = knob("BARACUDA_REDUCE_CU", 1, 16, narrow_split ? 8 : UNROLL);
-        g->minb = knob("BARACUDA_REDUCE_CMINB", 0, 8, narrow_split ? 2 : 0);
+        g->u = brc__knob("BARACUDA_REDUCE_CU", 1, 16, narrow_split ? 8 : UNROLL);
+        g->minb = brc__knob("BARACUDA_REDUCE_CMINB", 0, 8, narrow_split ? 2 : 0);
     }
     return BRC_STATUS_OK;
 }
@@ -544,7 +534,7 @@ static brc_status make_pass(brc_context *ctx, const red_problem *pb, int kind, b
          * 201 against 196, and keeps one). BARACUDA_REDUCE_WAVES overrides it. */
         bool two = g->layout == LAYOUT_COL && brc_dtype_size(pb->xt) >= 4;
         int64_t wave = (int64_t)sms * ctas_per_sm(ctx, k, (int)(f->block[0] * f->block[1])) *
-                       knob("BARACUDA_REDUCE_WAVES", 1, 8, two ? 2 : 1);
+                       brc__knob("BARACUDA_REDUCE_WAVES", 1, 8, two ? 2 : 1);
         int64_t s = wave / (int64_t)f->grid[0];
         if (s > g->split_max) s = g->split_max;
         g->split = (int)(s < 2 ? 2 : s);

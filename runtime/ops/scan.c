@@ -50,16 +50,6 @@ typedef struct scan_impl {
 
 static const brc__plan_vt scan_vt = {NULL};
 
-/* A tuning override from the environment (a knob for the benchmark's sweeps): its value when set
- * and in [lo, hi], else dflt. The overrides change the kernel spec and the SKU, not the descriptor
- * (`warm` builds the defaults). */
-static int knob(const char *name, int lo, int hi, int dflt) {
-    const char *e = getenv(name);
-    if (!e || !*e) return dflt;
-    char *end;
-    long v = strtol(e, &end, 10);
-    return !*end && v >= lo && v <= hi ? (int)v : dflt;
-}
 
 static int pow2ceil(int64_t n) {
     int p = 1;
@@ -226,8 +216,8 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
      * that read three arrays and for cumprod's f64 compute of f32 / 16-bit data (registers). */
     bool three = rq->bwd && (rq->kind == BRC_SCAN_CUMPROD || rq->kind == BRC_SCAN_LOGCUMSUMEXP);
     int nvmax = three || (csize == 8 && esize < 8) ? 2 : 4; /* f64 compute of narrower data: 2 (measured) */
-    bool nv_set = knob("BARACUDA_SCAN_NV", 1, 8, 0) != 0;
-    nvmax = knob("BARACUDA_SCAN_NV", 1, 8, nvmax);
+    bool nv_set = brc__knob("BARACUDA_SCAN_NV", 1, 8, 0) != 0;
+    nvmax = brc__knob("BARACUDA_SCAN_NV", 1, 8, nvmax);
     /* cummax / cummin stage their indices in shared memory (32 x vec i64 a warp): at most 512
      * threads a CTA keeps that within 32 KiB. */
     bool ext_fwd = (rq->kind == BRC_SCAN_CUMMAX || rq->kind == BRC_SCAN_CUMMIN) && !rq->bwd;
@@ -241,7 +231,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
                   (rq->force_narrow >= 0 ? rq->force_narrow == 1
                                          : a.len > 512 * 4 * 4 && a.lines >= (int64_t)sms * 16);
     if (narrow) tmax = 128;
-    tmax = knob("BARACUDA_SCAN_TMAX", 32, ext_fwd ? 512 : 1024, tmax);
+    tmax = brc__knob("BARACUDA_SCAN_TMAX", 32, ext_fwd ? 512 : 1024, tmax);
     bool forced = prefs->vector_width != 0;
     if (forced) {
         int f = prefs->vector_width;
@@ -324,7 +314,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
                 tile = (int64_t)nv * tpr * vec;
                 tiles = brc__cdiv(a.len, tile);
             }
-            int64_t want = brc__cdiv(knob("BARACUDA_SCAN_WAVES8", 1, 64, 16) * cap / 8, a.lines > 0 ? a.lines : 1);
+            int64_t want = brc__cdiv(brc__knob("BARACUDA_SCAN_WAVES8", 1, 64, 16) * cap / 8, a.lines > 0 ? a.lines : 1);
             int64_t per = brc__cdiv(tiles, want);
             clen = per * tile;
             nch = brc__cdiv(a.len, clen);
@@ -344,15 +334,15 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     a.nch = nch;
     a.clen = clen;
 
-    int minb = knob("BARACUDA_SCAN_MINB", 0, 16, 0);
+    int minb = brc__knob("BARACUDA_SCAN_MINB", 0, 16, 0);
     int kst = (rq->kind == BRC_SCAN_CUMMAX || rq->kind == BRC_SCAN_CUMMIN) && !rq->bwd && rows
-                  ? knob("BARACUDA_SCAN_KST", 0, 1, 1) : 0;
-    int fast = rq->kind == BRC_SCAN_LOGCUMSUMEXP && !rq->bwd ? knob("BARACUDA_SCAN_FAST", 0, 1, 1) : 0;
+                  ? brc__knob("BARACUDA_SCAN_KST", 0, 1, 1) : 0;
+    int fast = rq->kind == BRC_SCAN_LOGCUMSUMEXP && !rq->bwd ? brc__knob("BARACUDA_SCAN_FAST", 0, 1, 1) : 0;
     /* The fused carry (each final CTA folds the chunk totals before it, up to nch / 256 rounds of a
      * block scan, instead of a carry kernel) measured faster only for f32 cumsum (ed914aa, 1x2^24:
      * 73 us against 77.5 forward and backward); bf16 cumsum, cumprod, logcumsumexp and bf16 cummax
      * ran slower fused, so they keep the carry kernel. BARACUDA_SCAN_FUSE=0/1 overrides it. */
-    int fuse = split && rows ? knob("BARACUDA_SCAN_FUSE", 0, 1, rq->kind == BRC_SCAN_CUMSUM && esize == 4) : 0;
+    int fuse = split && rows ? brc__knob("BARACUDA_SCAN_FUSE", 0, 1, rq->kind == BRC_SCAN_CUMSUM && esize == 4) : 0;
 
     /* Canonical descriptor (what determines the kernels) and SKU (what was chosen). */
     const char *kn = kind_names[rq->kind];
