@@ -1,0 +1,152 @@
+/* Compile-only probe of the Hopper instructions docs/attention-hopper.md builds on: NVRTC (the
+ * library's own JIT path, offline contexts, no GPU) must accept for sm_90a a kernel that uses
+ * wgmma.fence / wgmma.mma_async (bf16 in, f32 accumulate, m64n64k16, once with A and B from
+ * shared-memory descriptors and once with A from registers) / wgmma.commit_group /
+ * wgmma.wait_group, mbarrier.init / mbarrier.arrive.expect_tx / mbarrier.try_wait.parity,
+ * cp.async.bulk.tensor.2d (TMA) reading a `const __grid_constant__` tensor map parameter,
+ * setmaxnreg and fence.proxy.async; and must refuse it, as COMPILE_FAILED with the assembler's
+ * reason in the JIT log, for sm_80 (none of it exists there) and for plain sm_90 (wgmma and
+ * setmaxnreg need the arch-specific sm_90a target). The kernel is not wired into any plan and
+ * is never run: it only proves the toolchain. One compile per target. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+/* brc_tmap mirrors CUtensorMap (cuda.h: 16 x 64-bit words, 64-byte aligned), which NVRTC code
+ * cannot include. The descriptor is for a K-major tile whose rows are 128 bytes (64 bf16) with
+ * the 128-byte swizzle: 8-row core-matrix groups 1024 bytes apart. */
+static const char probe_src[] =
+    "struct __align__(64) brc_tmap { unsigned long long opaque[16]; };\n"
+    "\n"
+    "#define BRC_D8(i) \"+f\"(d[i]), \"+f\"(d[i + 1]), \"+f\"(d[i + 2]), \"+f\"(d[i + 3]), \"+f\"(d[i + 4]), \"+f\"(d[i + 5]), \"+f\"(d[i + 6]), \"+f\"(d[i + 7])\n"
+    "\n"
+    "__device__ __forceinline__ unsigned long long brc_smem_desc(unsigned addr) {\n"
+    "    unsigned long long desc = 0;\n"
+    "    desc |= (unsigned long long)((addr & 0x3FFFF) >> 4);        /* bits 0-13: start address >> 4 */\n"
+    "    desc |= (unsigned long long)(16 >> 4) << 16;                 /* bits 16-29: leading byte offset >> 4 */\n"
+    "    desc |= (unsigned long long)(1024 >> 4) << 32;               /* bits 32-45: stride byte offset >> 4 */\n"
+    "    desc |= 1ull << 62;                                          /* bits 62-63: 1 = 128-byte swizzle */\n"
+    "    return desc;\n"
+    "}\n"
+    "\n"
+    "extern \"C\" __global__ void __launch_bounds__(384, 1)\n"
+    "hopper_probe(const __grid_constant__ brc_tmap tmap, float *out) {\n"
+    "    __shared__ __align__(1024) unsigned short qs[64 * 64];\n"
+    "    __shared__ __align__(1024) unsigned short ks[64 * 64];\n"
+    "    __shared__ __align__(8) unsigned long long bar;\n"
+    "    const unsigned bar_s = (unsigned)__cvta_generic_to_shared(&bar);\n"
+    "    const unsigned q_s = (unsigned)__cvta_generic_to_shared(qs);\n"
+    "    const unsigned k_s = (unsigned)__cvta_generic_to_shared(ks);\n"
+    "    const int wg = threadIdx.x / 128;\n"
+    "    if (threadIdx.x == 0) {\n"
+    "        asm volatile(\"mbarrier.init.shared::cta.b64 [%0], %1;\" ::\"r\"(bar_s), \"r\"(1) : \"memory\");\n"
+    "        asm volatile(\"fence.mbarrier_init.release.cluster;\" ::: \"memory\");\n"
+    "        asm volatile(\"fence.proxy.async.shared::cta;\" ::: \"memory\");\n"
+    "    }\n"
+    "    __syncthreads();\n"
+    "    if (wg == 0) {\n"
+    "        asm volatile(\"setmaxnreg.dec.sync.aligned.u32 40;\" ::: \"memory\");\n"
+    "        if (threadIdx.x == 0) {\n"
+    "            asm volatile(\"mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\"\n"
+    "                         ::\"r\"(bar_s), \"r\"(2 * 64 * 64 * 2) : \"memory\");\n"
+    "            asm volatile(\"cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes\"\n"
+    "                         \" [%0], [%1, {%2, %3}], [%4];\"\n"
+    "                         ::\"r\"(q_s), \"l\"(&tmap), \"r\"(0), \"r\"((int)blockIdx.x * 64), \"r\"(bar_s) : \"memory\");\n"
+    "            asm volatile(\"cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes\"\n"
+    "                         \" [%0], [%1, {%2, %3}], [%4];\"\n"
+    "                         ::\"r\"(k_s), \"l\"(&tmap), \"r\"(0), \"r\"(64), \"r\"(bar_s) : \"memory\");\n"
+    "        }\n"
+    "        return;\n"
+    "    }\n"
+    "    asm volatile(\"setmaxnreg.inc.sync.aligned.u32 232;\" ::: \"memory\");\n"
+    "    unsigned done = 0;\n"
+    "    while (!done) {\n"
+    "        asm volatile(\"{\\n .reg .pred p;\\n\"\n"
+    "                     \" mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\\n\"\n"
+    "                     \" selp.u32 %0, 1, 0, p;\\n}\"\n"
+    "                     : \"=r\"(done) : \"r\"(bar_s), \"r\"(0) : \"memory\");\n"
+    "    }\n"
+    "    float d[32];\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < 32; i++) d[i] = 0.f;\n"
+    "    const unsigned long long da = brc_smem_desc(q_s), db = brc_smem_desc(k_s);\n"
+    "    asm volatile(\"wgmma.fence.sync.aligned;\" ::: \"memory\");\n"
+    "    /* S = Q K^T: A (64 x 16) and B (16 x 64) from shared-memory descriptors, D += A B. */\n"
+    "    asm volatile(\"{\\n .reg .pred p;\\n setp.ne.b32 p, %34, 0;\\n\"\n"
+    "                 \" wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16\"\n"
+    "                 \" {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15,\"\n"
+    "                 \" %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31},\"\n"
+    "                 \" %32, %33, p, 1, 1, 0, 0;\\n}\"\n"
+    "                 : BRC_D8(0), BRC_D8(8), BRC_D8(16), BRC_D8(24)\n"
+    "                 : \"l\"(da), \"l\"(db), \"r\"(0));\n"
+    "    asm volatile(\"wgmma.commit_group.sync.aligned;\" ::: \"memory\");\n"
+    "    asm volatile(\"wgmma.wait_group.sync.aligned 0;\" ::: \"memory\");\n"
+    "    /* O += P V with P from registers (four .b32 of two bf16 each) and V from shared memory. */\n"
+    "    unsigned a[4];\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < 4; i++) {\n"
+    "        unsigned lo = __float_as_uint(d[2 * i]) >> 16, hi = __float_as_uint(d[2 * i + 1]) & 0xFFFF0000u;\n"
+    "        a[i] = lo | hi;\n"
+    "    }\n"
+    "    asm volatile(\"wgmma.fence.sync.aligned;\" ::: \"memory\");\n"
+    "    asm volatile(\"{\\n .reg .pred p;\\n setp.ne.b32 p, %37, 0;\\n\"\n"
+    "                 \" wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16\"\n"
+    "                 \" {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15,\"\n"
+    "                 \" %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31},\"\n"
+    "                 \" {%32, %33, %34, %35}, %36, p, 1, 1, 1;\\n}\"\n"
+    "                 : BRC_D8(0), BRC_D8(8), BRC_D8(16), BRC_D8(24)\n"
+    "                 : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"l\"(db), \"r\"(1));\n"
+    "    asm volatile(\"wgmma.commit_group.sync.aligned;\" ::: \"memory\");\n"
+    "    asm volatile(\"wgmma.wait_group.sync.aligned 0;\" ::: \"memory\");\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < 32; i++) out[(blockIdx.x * 256 + threadIdx.x - 128) * 32 + i] = d[i];\n"
+    "}\n";
+
+static const char *const no_sources[] = {NULL};
+
+static brc_status compile_probe(const char *arch, const brc__kernel **k) {
+    setenv("BARACUDA_CACHE_DISABLE", "1", 1); /* compile for real; write nothing to disk */
+    brc__cache_reset();
+    brc_context *ctx = tu_offline(arch);
+    brc__kernel_req r = {.template_name = "hopper_probe", .sources = no_sources, .nspec = 1, .spec = {1},
+                         .snippet = probe_src, .name_expr = "hopper_probe",
+                         .descriptor = "hopper_probe(v=1)"};
+    *k = NULL;
+    brc__error_clear();
+    brc_status st = brc__jit_get(ctx, &r, k);
+    brc_context_destroy(ctx);
+    return st;
+}
+
+Test(hopper_probe, compiles_for_sm_90a) {
+    const brc__kernel *k = NULL;
+    brc_status st = compile_probe("sm_90a", &k);
+    cr_assert_eq(st, BRC_STATUS_OK, "%s: %s\n%s", brc_status_name(st), brc_last_error(), brc_last_jit_log());
+    cr_assert_not_null(k);
+    cr_expect_str_eq(k->lowered, "hopper_probe");
+    cr_expect(k->image_size > 4 && memcmp(k->image, "\177ELF", 4) == 0, "a cubin (ELF)");
+    cr_expect(k->regs > 0 && k->regs <= 255, "regs %d", k->regs);
+    cr_expect(k->shared_bytes >= 2 * 64 * 64 * 2, "static shared %d (two 8 KiB tiles)", k->shared_bytes);
+    cr_expect_eq(k->local_bytes, 0, "no spills");
+    cr_log_info("sm_90a: %zu-byte cubin, %d registers, %d bytes static shared, %.0f ms", k->image_size, k->regs,
+                k->shared_bytes, k->compile_ms);
+}
+
+/* Refused with a status and the assembler's reason naming an instruction the plan relies on. */
+static void expect_refused(const char *arch, const char *needle) {
+    const brc__kernel *k = (const brc__kernel *)1;
+    brc_status st = compile_probe(arch, &k);
+    cr_expect_eq(st, BRC_STATUS_COMPILE_FAILED, "%s: %s (%s)", arch, brc_status_name(st), brc_last_error());
+    cr_expect_null(k);
+    cr_expect(strstr(brc_last_error(), "hopper_probe(v=1) for ") != NULL, "%s", brc_last_error());
+    cr_expect(strstr(brc_last_jit_log(), needle) != NULL, "%s: log lacks \"%s\":\n%s", arch, needle,
+              brc_last_jit_log());
+    const char *log = brc_last_jit_log();
+    cr_log_info("%s: %s; first log line: %.*s", arch, brc_status_name(st), (int)strcspn(log, "\n"), log);
+}
+
+Test(hopper_probe, refused_for_sm_80) { expect_refused("sm_80", "wgmma"); }
+
+Test(hopper_probe, refused_for_plain_sm_90) { expect_refused("sm_90", "wgmma"); }
