@@ -14,11 +14,11 @@
 
 #include "testutil.h"
 
-/* brc_tmap mirrors CUtensorMap (cuda.h: 16 x 64-bit words, 64-byte aligned), which NVRTC code
+/* brc_tmap mirrors CUtensorMap (CUDA 13.0 cuda.h: 16 x 64-bit words, alignas(128)), which NVRTC code
  * cannot include. The descriptor is for a K-major tile whose rows are 128 bytes (64 bf16) with
  * the 128-byte swizzle: 8-row core-matrix groups 1024 bytes apart. */
 static const char probe_src[] =
-    "struct __align__(64) brc_tmap { unsigned long long opaque[16]; };\n"
+    "struct __align__(128) brc_tmap { unsigned long long opaque[16]; };\n"
     "\n"
     "#define BRC_D8(i) \"+f\"(d[i]), \"+f\"(d[i + 1]), \"+f\"(d[i + 2]), \"+f\"(d[i + 3]), \"+f\"(d[i + 4]), \"+f\"(d[i + 5]), \"+f\"(d[i + 6]), \"+f\"(d[i + 7])\n"
     "\n"
