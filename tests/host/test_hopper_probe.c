@@ -7,7 +7,9 @@
  * setmaxnreg and fence.proxy.async; and must refuse it, as COMPILE_FAILED with the assembler's
  * reason in the JIT log, for sm_80 (none of it exists there) and for plain sm_90 (wgmma and
  * setmaxnreg need the arch-specific sm_90a target). The kernel is not wired into any plan and
- * is never run: it only proves the toolchain. One compile per target. */
+ * is never run: it only proves the toolchain. One compile per target. The register count it
+ * logs is that of the relocatable compile the JIT does (-rdc=true), which is not the launch count
+ * setmaxnreg needs (docs/attention-hopper.md, section 1). */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
