@@ -139,15 +139,22 @@ def paired(*fns, rounds=3):
     return [sorted(t)[len(t) // 2] for t in times]
 
 
-def kernel_names(fn):
-    """The CUDA kernels one call of fn launches (torch.profiler: ours and PyTorch's alike)."""
+def kernel_events(fn, launches=1):
+    """The profiler's records (torch.profiler, CUPTI) of the CUDA kernels `launches` calls of fn
+    launch, after one call outside the profile; memsets left out."""
     fn()
     torch.cuda.synchronize()
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
-        fn()
+        for _ in range(launches):
+            fn()
         torch.cuda.synchronize()
-    return sorted({e.name for e in prof.events()
-                   if e.device_type == torch.autograd.DeviceType.CUDA and not e.name.startswith("Memset")})
+    return [e for e in prof.events()
+            if e.device_type == torch.autograd.DeviceType.CUDA and not e.name.startswith("Memset")]
+
+
+def kernel_names(fn):
+    """The CUDA kernels one call of fn launches (ours and PyTorch's alike)."""
+    return sorted({e.name for e in kernel_events(fn)})
 
 
 def large_row(op, shape, dtype, ours_fn, torch_fn, torch_name, sku, err, extra=None):
@@ -212,15 +219,7 @@ def kernel_us(fn, launches):
     """Device time of the kernels one call of fn launches, as the profiler records them (CUPTI
     start/end stamps, the figure nsys reports), summed over `launches` calls and divided by them:
     the stream's idle gaps between kernels are left out, which graph_us keeps."""
-    fn()
-    torch.cuda.synchronize()
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
-        for _ in range(launches):
-            fn()
-        torch.cuda.synchronize()
-    total = sum(e.time_range.elapsed_us() for e in prof.events()
-                if e.device_type == torch.autograd.DeviceType.CUDA and not e.name.startswith("Memset"))
-    return total / launches
+    return sum(e.time_range.elapsed_us() for e in kernel_events(fn, launches)) / launches
 
 
 def check(name, out, ref, dtype):

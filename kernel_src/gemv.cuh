@@ -9,7 +9,7 @@
 // output (m, row0 + r). A scalar loop takes the K % VEC tail (and all of K when VEC = 1).
 //
 // The specialization snippet defines struct brc_gemv { typedef T, B (bias type); enum M, VEC, R,
-// U, WARPS, ACT, HAS_BIAS, HAS_C, BLK, PF, PDL, NT } and instantiates gemv_main or gemv_mma_main.
+// U, WARPS, ACT, HAS_BIAS, HAS_C, BLK, PF, PDL } and instantiates gemv_main or gemv_mma_main.
 namespace brc {
 
 struct gemv_args {
@@ -179,7 +179,7 @@ template <> struct mma_op<f16> {
 template <class G>
 __device__ __forceinline__ void gemv_mma_main(const gemv_args &a) {
     typedef typename G::T T;
-    enum { M = G::M, U = G::U, KS = G::WARPS, NT = G::NT };
+    enum { M = G::M, U = G::U, KS = G::WARPS, NT = (G::M + 7) / 8 };
     __shared__ float red[KS][NT][32][4];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
     const long long row0 = (long long)blockIdx.x * 16;

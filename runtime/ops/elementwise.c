@@ -231,11 +231,10 @@ static bool streaming_op(const ew_request *rq) {
                                  BRC_BINARY_MAXIMUM, BRC_BINARY_MINIMUM, BRC_BINARY_FMAX, BRC_BINARY_FMIN,
                                  BRC_BINARY_EQ,      BRC_BINARY_NE,      BRC_BINARY_LT,   BRC_BINARY_LE,
                                  BRC_BINARY_GT,      BRC_BINARY_GE};
-    const int *list = rq->op == OP_UNARY ? unary : rq->op == OP_BINARY ? binary : NULL;
+    if (rq->op == OP_CAST || rq->op == OP_TERNARY) return true; /* ternary: where, clamp, fma, addc*, lerp */
+    const int *list = rq->op == OP_UNARY ? unary : binary;
     size_t n = rq->op == OP_UNARY ? sizeof unary / sizeof *unary : sizeof binary / sizeof *binary;
-    if (rq->op == OP_CAST) return true;
-    if (rq->op == OP_TERNARY) return true; /* where, clamp, fma, addcmul, addcdiv, lerp */
-    for (size_t i = 0; list && i < n; i++)
+    for (size_t i = 0; i < n; i++)
         if (list[i] == rq->kind) return true;
     return false;
 }

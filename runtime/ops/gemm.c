@@ -830,7 +830,6 @@ static brc_status gemv_build(brc_context *ctx, gemm_impl *im, const char *desc, 
      * only when W is not written by the kernels before it in the stream). */
     int pdl = ctx->sm_major >= 9 ? brc__knob("BARACUDA_GEMV_PDL", 0, 2, 0) : 0;
     if (!mma && pdl == 2) pdl = 1; /* the FMA kernel always waits before its loads */
-    const int nt = p->n > 8 ? 2 : 1;
     if (!mma) {
         /* Rows per warp: the most that still fills every SM once (an offline context assumes 132). */
         rows = 4;
@@ -842,20 +841,20 @@ static brc_status gemv_build(brc_context *ctx, gemm_impl *im, const char *desc, 
     brc__str_addf(&snip,
                   "struct brc_gemv {\n  typedef %s T;\n  typedef %s B;\n"
                   "  enum { M = %d, VEC = %d, R = %d, U = %d, WARPS = %d, ACT = %d, HAS_BIAS = %d, HAS_C = %d, BLK = %d, "
-                  "PF = %d, PDL = %d, NT = %d };\n};\n"
+                  "PF = %d, PDL = %d };\n};\n"
                   "__global__ void __launch_bounds__(%d, %d)\n"
                   "brc_gemv_kernel(brc::gemv_args a) { brc::%s<brc_gemv>(a); }\n",
                   storage_type(p->ta), p->use_bias ? storage_type(p->tbias) : "float", (int)p->n, vec, rows, unroll,
-                  warps, p->act, p->use_bias, p->use_c, blk, pf, pdl, nt, warps * 32, minb,
+                  warps, p->act, p->use_bias, p->use_c, blk, pf, pdl, warps * 32, minb,
                   mma ? "gemv_mma_main" : "gemv_main");
     brc_status st;
     if (snip.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "brc_gemm_plan: out of memory");
     } else {
         static const char *const sources[] = {"prelude.cuh", "gemv.cuh", NULL};
-        brc__kernel_req req = {.template_name = "gemv", .sources = sources, .nspec = 16,
+        brc__kernel_req req = {.template_name = "gemv", .sources = sources, .nspec = 15,
                                .spec = {p->ta, p->n, vec, rows, unroll, warps, p->act, p->use_bias,
-                                        p->use_bias ? (int64_t)p->tbias : -1, p->use_c, mma, minb, blk, pf, pdl, nt},
+                                        p->use_bias ? (int64_t)p->tbias : -1, p->use_c, mma, minb, blk, pf, pdl},
                                .snippet = snip.p, .name_expr = "brc_gemv_kernel", .descriptor = desc};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
