@@ -292,4 +292,31 @@ template <class T> __device__ __forceinline__ T warp_max(T v) {
     return v;
 }
 
+// ---- shared memory and thread-block clusters ----------------------------------------------------
+// The 32-bit shared-window address of a generic pointer into shared memory.
+__device__ __forceinline__ unsigned smem_u32(const void* p) {
+    unsigned a;
+    asm("{ .reg .u64 s; cvta.to.shared.u64 s, %1; cvt.u32.u64 %0, s; }" : "=r"(a) : "l"(p));
+    return a;
+}
+// Cluster primitives (sm_90). Members of a class template, so that nothing here is compiled
+// unless a kernel with CL > 1 uses it.
+template <int CL> struct cluster_base {
+    static __device__ __forceinline__ void sync() {
+        asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+    }
+    // Shared-memory address `local` of CTA `rank` of the cluster, in the cluster's window.
+    static __device__ __forceinline__ unsigned map(const void* local, unsigned rank) {
+        unsigned ra;
+        asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(ra) : "r"(smem_u32(local)), "r"(rank));
+        return ra;
+    }
+    static __device__ __forceinline__ void ld(unsigned a, float& v) {
+        asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(a) : "memory");
+    }
+    static __device__ __forceinline__ void ld(unsigned a, double& v) {
+        asm volatile("ld.shared::cluster.f64 %0, [%1];" : "=d"(v) : "r"(a) : "memory");
+    }
+};
+
 }  // namespace brc

@@ -81,29 +81,13 @@ struct lse_op {
     }
 };
 
-// Thread-block cluster primitives (sm_90). Members of a class template, so that nothing here is
-// compiled unless a CL > 1 kernel uses it.
-template <int CL> struct cluster {
-    static __device__ __forceinline__ void sync() {
-        asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
-    }
-    static __device__ __forceinline__ unsigned map(const void* local, unsigned rank) {
-        unsigned a, ra;
-        asm volatile("{ .reg .u64 s; cvta.to.shared.u64 s, %1; cvt.u32.u64 %0, s; }" : "=r"(a) : "l"(local));
-        asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(ra) : "r"(a), "r"(rank));
-        return ra;
-    }
-    static __device__ __forceinline__ void ld(unsigned a, float& v) {
-        asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(a) : "memory");
-    }
-    static __device__ __forceinline__ void ld(unsigned a, double& v) {
-        asm volatile("ld.shared::cluster.f64 %0, [%1];" : "=d"(v) : "r"(a) : "memory");
-    }
+// Thread-block cluster primitives (sm_90, prelude.cuh), plus the load of a (max, sum) pair.
+template <int CL> struct cluster : cluster_base<CL> {
     template <class C> static __device__ __forceinline__ pr<C> load(const pr<C>* local, unsigned rank) {
-        const unsigned a = map(local, rank);
+        const unsigned a = cluster_base<CL>::map(local, rank);
         pr<C> v;
-        ld(a, v.a);
-        ld(a + (unsigned)sizeof(C), v.b);
+        cluster_base<CL>::ld(a, v.a);
+        cluster_base<CL>::ld(a + (unsigned)sizeof(C), v.b);
         return v;
     }
 };
