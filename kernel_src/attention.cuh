@@ -901,6 +901,18 @@ __device__ __forceinline__ void attn_red2(float *p, float x, float y) {
 #endif
 }
 
+// p[0 .. 3] += v[0 .. 3] (f32, 16-byte aligned): one vector reduction on sm_90, four elsewhere.
+__device__ __forceinline__ void attn_red4(float *p, float x, float y, float z, float w) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};" ::"l"(p), "f"(x), "f"(y), "f"(z), "f"(w) : "memory");
+#else
+    atomicAdd(p, x);
+    atomicAdd(p + 1, y);
+    atomicAdd(p + 2, z);
+    atomicAdd(p + 3, w);
+#endif
+}
+
 // dK, dV and dQ in one kernel: 16 WARPS keys of one KV head (the M rows of each warp's products);
 // loops over the query heads of the group and the query tiles that see those keys, with Q, dO,
 // lse and dsum of tile u + 1 loading while tile u is computed (STAGES = 2). Per tile:
@@ -913,8 +925,9 @@ __device__ __forceinline__ void attn_red2(float *p, float x, float y) {
 template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args &a) {
     typedef typename K::T T;
     enum { D = K::D, WARPS = K::WARPS, BNK = 16 * WARPS, BQ = K::BQ, LD = D + 8, NT = 32 * WARPS, ST = K::STAGES };
-    enum { KD = D / 16, NQ = BQ / 8, ND = D / 8, DV = K::WHICH & 1, LDS = BQ + 8 };
-    enum { MQ = BQ / 16, CB = WARPS / MQ, DC = D / CB, NDC = DC / 8 };
+    enum { KD = D / 16, NQ = BQ / 8, ND = D / 8, DV = K::WHICH & 1, DK = K::WHICH >> 1, LDS = BQ + 8 };
+    enum { MQ = BQ / 16, CB = WARPS / MQ, DC = D / CB, NDC = DC / 8, XRED = K::BN & 1, RED4 = (K::BN >> 1) & 1 };
+    enum { SQ = (K::BN & 4) && BQ >= 32 ? BQ / 2 : BQ, NS = SQ / 8 };
     static_assert(WARPS % MQ == 0 && DC % 16 == 0, "dQ tile split");
     extern __shared__ __align__(16) unsigned char attn_smem[];
     T *Ks = reinterpret_cast<T *>(attn_smem), *Vs = Ks + BNK * LD, *Qs = Vs + BNK * LD, *Ds = Qs + ST * BQ * LD;
@@ -970,10 +983,10 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
     if (ntiles > 0) load_q(0, 0);
     cp_async_commit();
 
-    float dk[ND][4], dv[DV ? ND : 1][4];
+    float dk[DK ? ND : 1][4], dv[DV ? ND : 1][4];
 #pragma unroll
     for (int n = 0; n < ND; n++) {
-        dk[n][0] = dk[n][1] = dk[n][2] = dk[n][3] = 0.f;
+        if (DK) dk[n][0] = dk[n][1] = dk[n][2] = dk[n][3] = 0.f;
         if (DV) dv[n][0] = dv[n][1] = dv[n][2] = dv[n][3] = 0.f;
     }
     const float scale_l2 = (float)a.scale * BRC_LOG2E;
@@ -997,58 +1010,67 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
         const T *Qt = Qs + st * BQ * LD, *Dt = Ds + st * BQ * LD;
         const float *lse_t = lse_s + st * BQ, *dsum_t = dsum_s + st * BQ;
 
-        float s[NQ][4], dp[NQ][4];
-#pragma unroll
-        for (int n = 0; n < NQ; n++) {
-            s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-            dp[n][0] = dp[n][1] = dp[n][2] = dp[n][3] = 0.f;
-        }
-        mma_abt<T, LD, KD, NQ>(s, Ks, warp * 16, Qt, 0, lane);
-        mma_abt<T, LD, KD, NQ>(dp, Vs, warp * 16, Dt, 0, lane);
         // Elements need checks only on tiles that cross the end of the keys or a window bound.
         const bool check = c0 + BNK > sq.sk || (a.wr >= 0 && c0 + BNK - 1 > i0 + diag + a.wr) ||
                            (a.wl >= 0 && c0 < i0 + BQ - 1 + diag - a.wl);
         const float slope = attn_slope<K>(a, b, h);
         const void *mbase = K::MASK ? static_cast<const typename K::MT *>(a.mask) + b * a.m_s[0] + h * a.m_s[1]
                                     : nullptr;
+        // The query tile in NSUB column blocks of SQ queries (fewer live accumulators a block).
+#pragma unroll 1
+        for (int qo = 0; qo < BQ; qo += SQ) {
+            float s[NS][4], dp[NS][4];
 #pragma unroll
-        for (int n = 0; n < NQ; n++)
-#pragma unroll
-            for (int e4 = 0; e4 < 4; e4++) {
-                const int ci = n * 8 + 2 * tq + (e4 & 1);
-                const i64 i = i0 + ci, j = j0 + 8 * (e4 >> 1);
-                float th = 0.f;
-                const void *mrow = K::MASK ? static_cast<const typename K::MT *>(mbase) +
-                                                 (i < sq.sq ? i : 0) * a.m_s[2]
-                                           : nullptr;
-                float x = attn_score<K>(a, s[n][e4], scale_l2, slope, i, j, diag, sq.sk, mrow, check, &th);
-                const float l2 = i < sq.sq ? attn_lse_l2(lse_t[ci]) : BRC_INF;
-                float p = ex2(x - l2);
-                float z = 1.f;
-                if (K::DROPOUT)
-                    z = attn_keep(seed, offset, a.jblocks, attn_row_id<K::VARLEN>(a, b, h, sq, i), j,
-                                  (float)a.p_drop, (float)a.rkeep);
-                float ds = p * (dp[n][e4] * z - dsum_t[ci]);
-                if (K::SOFTCAP) ds *= 1.f - th * th;
-                dp[n][e4] = ds;
-                s[n][e4] = p * z;
+            for (int n = 0; n < NS; n++) {
+                s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+                dp[n][0] = dp[n][1] = dp[n][2] = dp[n][3] = 0.f;
             }
-        u32 pa[NQ / 2][4];
-        if (DV) {
-            pack_a<T, NQ / 2>(pa, s);
-            mma_pb<T, LD, NQ / 2, ND>(dv, pa, Dt, 0, lane);
-        }
-        pack_a<T, NQ / 2>(pa, dp);
-        mma_pb<T, LD, NQ / 2, ND>(dk, pa, Qt, 0, lane);
-        // dS (this warp's 16 keys x BQ queries) into Ss[key][query].
+            mma_abt<T, LD, KD, NS>(s, Ks, warp * 16, Qt, qo, lane);
+            if (DK) mma_abt<T, LD, KD, NS>(dp, Vs, warp * 16, Dt, qo, lane);
 #pragma unroll
-        for (int kk = 0; kk < NQ / 2; kk++) {
-            T *r0 = Ss + (warp * 16 + g) * LDS + kk * 16 + 2 * tq;
-            *reinterpret_cast<u32 *>(r0) = pa[kk][0];
-            *reinterpret_cast<u32 *>(r0 + 8 * LDS) = pa[kk][1];
-            *reinterpret_cast<u32 *>(r0 + 8) = pa[kk][2];
-            *reinterpret_cast<u32 *>(r0 + 8 * LDS + 8) = pa[kk][3];
+            for (int n = 0; n < NS; n++)
+#pragma unroll
+                for (int e4 = 0; e4 < 4; e4++) {
+                    const int ci = qo + n * 8 + 2 * tq + (e4 & 1);
+                    const i64 i = i0 + ci, j = j0 + 8 * (e4 >> 1);
+                    float th = 0.f;
+                    const void *mrow = K::MASK ? static_cast<const typename K::MT *>(mbase) +
+                                                     (i < sq.sq ? i : 0) * a.m_s[2]
+                                               : nullptr;
+                    float x = attn_score<K>(a, s[n][e4], scale_l2, slope, i, j, diag, sq.sk, mrow, check, &th);
+                    const float l2 = i < sq.sq ? attn_lse_l2(lse_t[ci]) : BRC_INF;
+                    float p = ex2(x - l2);
+                    float z = 1.f;
+                    if (K::DROPOUT)
+                        z = attn_keep(seed, offset, a.jblocks, attn_row_id<K::VARLEN>(a, b, h, sq, i), j,
+                                      (float)a.p_drop, (float)a.rkeep);
+                    if (DK) {
+                        float ds = p * (dp[n][e4] * z - dsum_t[ci]);
+                        if (K::SOFTCAP) ds *= 1.f - th * th;
+                        dp[n][e4] = ds;
+                    }
+                    s[n][e4] = p * z;
+                }
+            u32 pa[NS / 2][4];
+            if (DV) {
+                pack_a<T, NS / 2>(pa, s);
+                mma_pb<T, LD, NS / 2, ND>(dv, pa, Dt, qo, lane);
+            }
+            if (DK) {
+                pack_a<T, NS / 2>(pa, dp);
+                mma_pb<T, LD, NS / 2, ND>(dk, pa, Qt, qo, lane);
+                // dS (this warp's 16 keys x SQ queries) into Ss[key][query].
+#pragma unroll
+                for (int kk = 0; kk < NS / 2; kk++) {
+                    T *r0 = Ss + (warp * 16 + g) * LDS + qo + kk * 16 + 2 * tq;
+                    *reinterpret_cast<u32 *>(r0) = pa[kk][0];
+                    *reinterpret_cast<u32 *>(r0 + 8 * LDS) = pa[kk][1];
+                    *reinterpret_cast<u32 *>(r0 + 8) = pa[kk][2];
+                    *reinterpret_cast<u32 *>(r0 + 8 * LDS + 8) = pa[kk][3];
+                }
+            }
         }
+        if (!DK) continue; // WHICH = 1: dV only
         __syncthreads(); // every warp's dS is in Ss
         float dq[NDC][4];
 #pragma unroll
@@ -1065,13 +1087,30 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
                 attn_mma<T>::run(dq[2 * dn + 1], af, bf[2], bf[3]);
             }
         }
+        if (XRED) continue; // experiment: the cost of the reductions
+        if (RED4) {
+            // Lanes tq, tq ^ 1 swap halves: even tq adds 4 columns of row g, odd tq of row g + 8.
+            const int odd = tq & 1;
+            const i64 i = i0 + mt * 16 + g + 8 * odd;
+            float *dst = dqacc + attn_row_id<K::VARLEN>(a, b, h, sq, i < sq.sq ? i : 0) * D + cb * DC + 2 * (tq - odd);
 #pragma unroll
-        for (int r = 0; r < 2; r++) {
-            const i64 i = i0 + mt * 16 + g + 8 * r;
-            if (i < sq.sq) {
-                float *dst = dqacc + attn_row_id<K::VARLEN>(a, b, h, sq, i) * D + cb * DC + 2 * tq;
+            for (int n = 0; n < NDC; n++) {
+                const float r0 = __shfl_xor_sync(0xffffffffu, odd ? dq[n][0] : dq[n][2], 1);
+                const float r1 = __shfl_xor_sync(0xffffffffu, odd ? dq[n][1] : dq[n][3], 1);
+                if (i < sq.sq) {
+                    if (odd) attn_red4(dst + n * 8, r0, r1, dq[n][2], dq[n][3]);
+                    else attn_red4(dst + n * 8, dq[n][0], dq[n][1], r0, r1);
+                }
+            }
+        } else {
 #pragma unroll
-                for (int n = 0; n < NDC; n++) attn_red2(dst + n * 8, dq[n][2 * r], dq[n][2 * r + 1]);
+            for (int r = 0; r < 2; r++) {
+                const i64 i = i0 + mt * 16 + g + 8 * r;
+                if (i < sq.sq) {
+                    float *dst = dqacc + attn_row_id<K::VARLEN>(a, b, h, sq, i) * D + cb * DC + 2 * tq;
+#pragma unroll
+                    for (int n = 0; n < NDC; n++) attn_red2(dst + n * 8, dq[n][2 * r], dq[n][2 * r + 1]);
+                }
             }
         }
     }
@@ -1084,7 +1123,7 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
         };
     };
     const float sc = (float)a.scale;
-    store_rows<T, D>(Ks + warp * 16 * LD, dk, sc, sc, lane, krow(static_cast<T *>(a.dk), a.dk_s, warp));
+    if (DK) store_rows<T, D>(Ks + warp * 16 * LD, dk, sc, sc, lane, krow(static_cast<T *>(a.dk), a.dk_s, warp));
     if (DV) store_rows<T, D>(Vs + warp * 16 * LD, dv, 1.f, 1.f, lane, krow(static_cast<T *>(a.dv), a.dv_s, warp));
 }
 

@@ -31,13 +31,15 @@ typedef struct attn_args {
 _Static_assert(sizeof(attn_args) == (17 + 2 + 5 + 3 + 24 + 3 + 4 + 4 + 4) * 8, "attn_args must match brc::attn_args");
 
 /* The kernels of one plan. */
-enum { K_FWD, K_COMBINE, K_DSUM, K_DKDV, K_DKDV2, K_DQ, K_DSUMZ, K_BWD, K_DQCVT, NKERNELS };
-static const char *const kernel_fns[NKERNELS] = {"attn_fwd_main",   "attn_combine_main", "attn_dsum_main",
-                                                 "attn_dkdv_main",  "attn_dkdv_main",    "attn_dq_main",
-                                                 "attn_dsumz_main", "attn_bwd_main",     "attn_dqcvt_main"};
-static const char *const kernel_tags[NKERNELS] = {"fwd", "combine", "dsum", "dkdv", "dkdv2", "dq", "dsumz", "bwd", "dqcvt"};
+enum { K_FWD, K_COMBINE, K_DSUM, K_DKDV, K_DKDV2, K_DQ, K_DSUMZ, K_BWD, K_BWD2, K_DQCVT, NKERNELS };
+static const char *const kernel_fns[NKERNELS] = {
+    "attn_fwd_main", "attn_combine_main", "attn_dsum_main", "attn_dkdv_main", "attn_dkdv_main",
+    "attn_dq_main",  "attn_dsumz_main",   "attn_bwd_main",  "attn_bwd_main",  "attn_dqcvt_main"};
+static const char *const kernel_tags[NKERNELS] = {"fwd",   "combine", "dsum", "dkdv", "dkdv2",
+                                                  "dq",    "dsumz",   "bwd",  "bwd2", "dqcvt"};
 /* Launch order: the rowsum (and the zeroed dQ accumulator) before the kernels that read them. */
-static const int launch_order[NKERNELS] = {K_FWD, K_COMBINE, K_DSUM, K_DSUMZ, K_DKDV, K_DKDV2, K_DQ, K_BWD, K_DQCVT};
+static const int launch_order[NKERNELS] = {K_FWD,   K_COMBINE, K_DSUM, K_DSUMZ, K_DKDV,
+                                           K_DKDV2, K_DQ,      K_BWD,  K_BWD2,  K_DQCVT};
 
 /* The compile-time shape of one kernel (the brc_attn struct of the snippet). */
 typedef struct attn_cfg {
@@ -229,13 +231,15 @@ static brc_status bwd_shape(const brc_context *ctx, int d, attn_cfg *c) {
     static const int large[][3] = {{8, 32, 2}, {8, 32, 1}, {4, 32, 1}};
     const int(*cand)[3] = d <= 128 ? small : large;
     int n = d <= 128 ? (int)(sizeof small / sizeof small[0]) : (int)(sizeof large / sizeof large[0]);
-    int ov[3] = {0, 0, 0};
+    int ov[3] = {0, 0, 0}, bits = 0;
     const char *env = getenv("BRC_ATTN_BWD_SHAPE"); /* experiment: warps,bq,stages */
     if (env && sscanf(env, "%d,%d,%d", &ov[0], &ov[1], &ov[2]) == 3) cand = (const int(*)[3])ov, n = 1;
+    env = getenv("BRC_ATTN_BWD_BITS"); /* experiment: variant bits */
+    if (env) bits = atoi(env);
     for (int i = 0; i < n; i++) {
         int w = cand[i][0], bq = cand[i][1], stages = cand[i][2], mq = bq / 16;
         if (w % mq || (d / (w / mq)) % 16 || bwd_smem(d, w, bq, stages) > smem_cap(ctx)) continue;
-        *c = (attn_cfg){.warps = w, .mtiles = 1, .stages = stages, .bq = bq, .which = d >= 192 ? 2 : 3,
+        *c = (attn_cfg){.warps = w, .mtiles = 1, .stages = stages, .bq = bq, .which = d >= 192 ? 2 : 3, .bn = bits,
                         .threads = 32 * w, .smem = bwd_smem(d, w, bq, stages)};
         return BRC_STATUS_OK;
     }
@@ -455,13 +459,11 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         im->used[K_BWD] = true;
         im->grid[K_BWD][0] = (unsigned)((Sk + 16 * c->warps - 1) / (16 * c->warps)),
         im->grid[K_BWD][1] = (unsigned)Hkv, im->grid[K_BWD][2] = (unsigned)B;
-        if (D >= 192) { /* dV by the deterministic dK/dV kernel; the accumulators of both do not fit */
-            c = &im->cfg[K_DKDV];
-            c->warps = 4, c->mtiles = 1, c->stages = 1, c->bq = 32, c->which = 1, c->threads = 128;
-            c->smem = (2 * 16 * c->warps + 2 * c->bq) * ld * 2 + 2 * c->bq * 4;
-            im->used[K_DKDV] = true;
-            im->grid[K_DKDV][0] = (unsigned)((Sk + 63) / 64), im->grid[K_DKDV][1] = (unsigned)Hkv,
-            im->grid[K_DKDV][2] = (unsigned)B;
+        if (D >= 192) { /* dV in a pass of its own (which = 1): the accumulators of dK and dV do not fit */
+            im->cfg[K_BWD2] = *c;
+            im->cfg[K_BWD2].which = 1;
+            im->used[K_BWD2] = true;
+            memcpy(im->grid[K_BWD2], im->grid[K_BWD], sizeof im->grid[K_BWD]);
         }
         c = &im->cfg[K_DQCVT];
         c->threads = 256;
