@@ -901,33 +901,23 @@ __device__ __forceinline__ void attn_red2(float *p, float x, float y) {
 #endif
 }
 
-// p[0 .. 3] += v[0 .. 3] (f32, 16-byte aligned): one vector reduction on sm_90, four elsewhere.
-__device__ __forceinline__ void attn_red4(float *p, float x, float y, float z, float w) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};" ::"l"(p), "f"(x), "f"(y), "f"(z), "f"(w) : "memory");
-#else
-    atomicAdd(p, x);
-    atomicAdd(p + 1, y);
-    atomicAdd(p + 2, z);
-    atomicAdd(p + 3, w);
-#endif
-}
-
 // dK, dV and dQ in one kernel: 16 WARPS keys of one KV head (the M rows of each warp's products);
 // loops over the query heads of the group and the query tiles that see those keys, with Q, dO,
-// lse and dsum of tile u + 1 loading while tile u is computed (STAGES = 2). Per tile:
+// lse and dsum of tile u + 1 loading while tile u is computed (STAGES = 2). Per tile, in column
+// blocks of BN queries (fewer live accumulators: no spills at D = 128 with BQ = 64, BN = 32):
 // S^T = K Q^T, dP^T = V dO^T; dV += P^T dO and dK += dS^T Q in registers (P^T and dS^T are the
 // A fragments as they stand); dS goes to shared memory ([key][query]) and the CTA computes the
 // tile's dQ = dS K (warp w: m16 tile w % (BQ / 16) and a D / (WARPS / (BQ / 16)) column block),
 // added to the f32 accumulator in the workspace (part_o, by row id) with reductions: the order of
 // the adds across key tiles is not fixed, so dQ is not bitwise reproducible. WHICH = 2: dK and dQ
-// only (D >= 192: the dV accumulators do not fit beside dK's; dV comes from the dkdv kernel).
+// only, WHICH = 1 dV only (D >= 192: the accumulators of both do not fit; two passes). Shape
+// from brc_attn: WARPS, BQ, STAGES (Q / dO buffers), BN (queries a column block), WHICH.
 template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args &a) {
     typedef typename K::T T;
     enum { D = K::D, WARPS = K::WARPS, BNK = 16 * WARPS, BQ = K::BQ, LD = D + 8, NT = 32 * WARPS, ST = K::STAGES };
     enum { KD = D / 16, NQ = BQ / 8, ND = D / 8, DV = K::WHICH & 1, DK = K::WHICH >> 1, LDS = BQ + 8 };
-    enum { MQ = BQ / 16, CB = WARPS / MQ, DC = D / CB, NDC = DC / 8, XRED = K::BN & 1, RED4 = (K::BN >> 1) & 1 };
-    enum { SQ = (K::BN & 4) && BQ >= 32 ? BQ / 2 : BQ, NS = SQ / 8 };
+    enum { MQ = BQ / 16, CB = WARPS / MQ, DC = D / CB, NDC = DC / 8, SQ = K::BN, NS = SQ / 8 };
+    static_assert(BQ % SQ == 0 && SQ % 16 == 0, "query sub-blocks");
     static_assert(WARPS % MQ == 0 && DC % 16 == 0, "dQ tile split");
     extern __shared__ __align__(16) unsigned char attn_smem[];
     T *Ks = reinterpret_cast<T *>(attn_smem), *Vs = Ks + BNK * LD, *Qs = Vs + BNK * LD, *Ds = Qs + ST * BQ * LD;
@@ -961,9 +951,13 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
     if (a.wl >= 0 && cend - 1 - diag + a.wl + 1 < ihi) ihi = cend - 1 - diag + a.wl + 1;
     ilo = ilo / BQ * BQ;
     const int nth = ihi > ilo ? (int)((ihi - ilo + BQ - 1) / BQ) : 0, ntiles = nth * (int)grp;
+    // The CTAs of neighbouring key tiles run at the same time: each starts its walk at another
+    // tile (rot), so that they do not add into the same dQ rows at the same moment.
+    const int rot = ntiles > 0 ? (int)(blockIdx.x % (unsigned)ntiles) : 0;
 
-    // Tile u into stage st: Q and dO rows (zero past the end), raw lse and dsum.
+    // Tile u (of the rotated walk) into stage st: Q and dO rows (zero past the end), raw lse and dsum.
     auto load_q = [&](int u, int st) {
+        u = u + rot < ntiles ? u + rot : u + rot - ntiles;
         const i64 h = kvh * grp + u / nth, i0 = ilo + (i64)(u % nth) * BQ;
         auto qr = [&](const T *base, const i64 *s) {
             return [=](int r) -> const T * {
@@ -995,7 +989,8 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
 
     for (int u = 0; u < ntiles; u++) {
         const int st = ST == 2 ? u & 1 : 0;
-        const i64 h = kvh * grp + u / nth, i0 = ilo + (i64)(u % nth) * BQ;
+        const int ur = u + rot < ntiles ? u + rot : u + rot - ntiles;
+        const i64 h = kvh * grp + ur / nth, i0 = ilo + (i64)(ur % nth) * BQ;
         if (ST == 1 && u > 0) {
             __syncthreads(); // tile u - 1 is consumed
             load_q(u, 0);
@@ -1087,30 +1082,13 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
                 attn_mma<T>::run(dq[2 * dn + 1], af, bf[2], bf[3]);
             }
         }
-        if (XRED) continue; // experiment: the cost of the reductions
-        if (RED4) {
-            // Lanes tq, tq ^ 1 swap halves: even tq adds 4 columns of row g, odd tq of row g + 8.
-            const int odd = tq & 1;
-            const i64 i = i0 + mt * 16 + g + 8 * odd;
-            float *dst = dqacc + attn_row_id<K::VARLEN>(a, b, h, sq, i < sq.sq ? i : 0) * D + cb * DC + 2 * (tq - odd);
 #pragma unroll
-            for (int n = 0; n < NDC; n++) {
-                const float r0 = __shfl_xor_sync(0xffffffffu, odd ? dq[n][0] : dq[n][2], 1);
-                const float r1 = __shfl_xor_sync(0xffffffffu, odd ? dq[n][1] : dq[n][3], 1);
-                if (i < sq.sq) {
-                    if (odd) attn_red4(dst + n * 8, r0, r1, dq[n][2], dq[n][3]);
-                    else attn_red4(dst + n * 8, dq[n][0], dq[n][1], r0, r1);
-                }
-            }
-        } else {
+        for (int r = 0; r < 2; r++) {
+            const i64 i = i0 + mt * 16 + g + 8 * r;
+            if (i < sq.sq) {
+                float *dst = dqacc + attn_row_id<K::VARLEN>(a, b, h, sq, i) * D + cb * DC + 2 * tq;
 #pragma unroll
-            for (int r = 0; r < 2; r++) {
-                const i64 i = i0 + mt * 16 + g + 8 * r;
-                if (i < sq.sq) {
-                    float *dst = dqacc + attn_row_id<K::VARLEN>(a, b, h, sq, i) * D + cb * DC + 2 * tq;
-#pragma unroll
-                    for (int n = 0; n < NDC; n++) attn_red2(dst + n * 8, dq[n][2 * r], dq[n][2 * r + 1]);
-                }
+                for (int n = 0; n < NDC; n++) attn_red2(dst + n * 8, dq[n][2 * r], dq[n][2 * r + 1]);
             }
         }
     }

@@ -223,24 +223,23 @@ static int bwd_smem(int d, int warps, int bq, int stages) {
 }
 
 /* The atomic backward's tile shape (plan time, from the head dim and the arch only, so that a
- * descriptor rebuilds it): the first of a preference list that fits the arch's shared memory
- * and whose dQ split works (the BQ / 16 m-tiles of a query tile times column blocks of a multiple
- * of 16 columns make the warps). FlashAttention-2's 128 keys x 64 queries with 8 warps first. */
+ * descriptor rebuilds it): the first of a preference list that fits the arch's shared memory.
+ * Each warp owns 16 keys; a query tile of bq rows is worked in column blocks of bn queries (the
+ * live S / dP accumulators); the dQ product splits the bq / 16 m-tiles times column blocks of a
+ * multiple of 16 columns over the warps. Measured on the H100 (B=4 H=32 S=4096 bf16,
+ * docs/attention.md): D = 128: 8 warps x bq 64 (bn 32) 197 TFLOP/s, bq 32 184, 4 warps 176,
+ * one stage 177; D = 64: bq 128 (bn 64) 175, bq 64 163; D = 256: bq 32 152. */
 static brc_status bwd_shape(const brc_context *ctx, int d, attn_cfg *c) {
-    static const int small[][3] = {{8, 64, 2}, {8, 64, 1}, {4, 64, 1}, {4, 32, 1}}; /* warps, bq, stages */
-    static const int large[][3] = {{8, 32, 2}, {8, 32, 1}, {4, 32, 1}};
-    const int(*cand)[3] = d <= 128 ? small : large;
-    int n = d <= 128 ? (int)(sizeof small / sizeof small[0]) : (int)(sizeof large / sizeof large[0]);
-    int ov[3] = {0, 0, 0}, bits = 0;
-    const char *env = getenv("BRC_ATTN_BWD_SHAPE"); /* experiment: warps,bq,stages */
-    if (env && sscanf(env, "%d,%d,%d", &ov[0], &ov[1], &ov[2]) == 3) cand = (const int(*)[3])ov, n = 1;
-    env = getenv("BRC_ATTN_BWD_BITS"); /* experiment: variant bits */
-    if (env) bits = atoi(env);
+    static const int d64[][4] = {{8, 128, 2, 64}, {8, 64, 2, 32}, {8, 64, 1, 32}, {4, 64, 1, 32}, {4, 32, 1, 32}};
+    static const int d128[][4] = {{8, 64, 2, 32}, {8, 64, 1, 32}, {4, 64, 1, 32}, {4, 32, 1, 32}};
+    static const int d256[][4] = {{8, 32, 2, 32}, {8, 32, 1, 32}, {4, 32, 1, 32}}; /* warps, bq, stages, bn */
+    const int(*cand)[4] = d <= 64 ? d64 : d <= 128 ? d128 : d256;
+    const int n = d <= 64 ? 5 : d <= 128 ? 4 : 3;
     for (int i = 0; i < n; i++) {
         int w = cand[i][0], bq = cand[i][1], stages = cand[i][2], mq = bq / 16;
         if (w % mq || (d / (w / mq)) % 16 || bwd_smem(d, w, bq, stages) > smem_cap(ctx)) continue;
-        *c = (attn_cfg){.warps = w, .mtiles = 1, .stages = stages, .bq = bq, .which = d >= 192 ? 2 : 3, .bn = bits,
-                        .threads = 32 * w, .smem = bwd_smem(d, w, bq, stages)};
+        *c = (attn_cfg){.warps = w, .mtiles = 1, .stages = stages, .bq = bq, .bn = cand[i][3],
+                        .which = d >= 192 ? 2 : 3, .threads = 32 * w, .smem = bwd_smem(d, w, bq, stages)};
         return BRC_STATUS_OK;
     }
     return brc__error(BRC_STATUS_UNSUPPORTED, "brc_attention_plan: no backward tile of head dim %d fits %s", d,
@@ -514,9 +513,9 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
                   (long long)nsplit);
     brc__str_addf(&desc, bwd ? ",det=%d)" : ")", !im->atomic);
     if (im->atomic)
-        brc__str_addf(&sku, "bespoke:attention<bwd,%s,d=%lld,bk=%d,bq=%d,warps=%d,stages=%d%s", brc_dtype_name(dt),
-                      (long long)D, 16 * im->cfg[K_BWD].warps, im->cfg[K_BWD].bq, im->cfg[K_BWD].warps,
-                      im->cfg[K_BWD].stages, D >= 192 ? ",dv|dk+dq" : "");
+        brc__str_addf(&sku, "bespoke:attention<bwd,%s,d=%lld,bk=%d,bq=%d,bn=%d,warps=%d,stages=%d%s",
+                      brc_dtype_name(dt), (long long)D, 16 * im->cfg[K_BWD].warps, im->cfg[K_BWD].bq,
+                      im->cfg[K_BWD].bn, im->cfg[K_BWD].warps, im->cfg[K_BWD].stages, D >= 192 ? ",dv|dk+dq" : "");
     else if (bwd)
         brc__str_addf(&sku, "bespoke:attention<bwd,%s,d=%lld,bk=%d,bq=%d,bm=%d,bn=%d%s", brc_dtype_name(dt),
                       (long long)D, 16 * im->cfg[K_DKDV].warps, im->cfg[K_DKDV].bq, 16 * im->cfg[K_DQ].warps,
