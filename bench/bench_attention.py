@@ -9,8 +9,9 @@ Training shapes, bf16, BSHD tensors ([B, S, H, D], PyTorch gets the [B, H, S, D]
 memory), Sq = Sk = S, forward and backward, causal and not: B=4 H=32 S=4096 at D = 128, 64 and 256
 (B H S the same at every D). PyTorch is timed under torch.nn.attention.sdpa_kernel with
 SDPBackend.FLASH_ATTENTION (fa2_us) and SDPBackend.CUDNN_ATTENTION (cudnn_us); torch_us is the
-faster of the two (null where a backend refuses a shape). Backward: ours is the backward plan
-alone (from our forward's o and lse); PyTorch's is torch.autograd.grad of its own forward's output
+faster of the two (null where a backend refuses a shape). Backward: ours is the default backward
+plan alone (atomic dq; from our forward's o and lse), det_us the deterministic option
+(deterministic = 1) timed in the same rounds; PyTorch's is torch.autograd.grad of its own forward's output
 with retain_graph (its backward kernels, no accumulation into .grad). TFLOP/s count 4 B H Sq Sk D
 for the forward and 2.5 times that for the backward, half of each when causal.
 

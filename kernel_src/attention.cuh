@@ -1,6 +1,7 @@
 // Flash attention on tensor cores (mma.sync m16n8k16, sm_80 and newer): forward with an online
-// softmax, an optional KV split with a combine step, and a deterministic backward in two kernels
-// (dK/dV per KV tile, dQ per query tile) after a rowsum(dO * O) pass. Semantics: attention.h.
+// softmax, an optional KV split with a combine step, and two backwards after a rowsum(dO * O)
+// pass: FlashAttention-2's (one kernel per KV tile, dQ by atomic adds; the default) and a
+// deterministic one in two kernels (dK/dV per KV tile, dQ per query tile). Semantics: attention.h.
 //
 // Layout of a CTA. Each warp owns 16 rows of the tile it accumulates (queries in the forward and
 // the dQ kernel, keys in the dK/dV kernel). Operand tiles live in shared memory with rows padded

@@ -5,8 +5,10 @@
  * sliding windows left and right, softcap, ALiBi [H] and [B, H], additive masks (f32, f16, bf16,
  * broadcast over B or H, stride 0, -inf entries) and bool masks, dropout bit for bit through the
  * Philox counter the header lays out, varlen (three sequences, one of length 1), decode shapes
- * on the split path; the backward run twice gives the same bits; a captured forward replays with
- * new inputs and a new device seed; run-time errors. Random inputs in [-1, 1] rounded to the
+ * on the split path; every backward case runs both backwards: the default (atomic dq, its
+ * workspace poisoned before each run; dk and dv the same bits twice) and deterministic = 1 (all
+ * three the same bits twice), each against the model; a captured forward replays with new inputs
+ * and a new device seed, a captured default backward replays correctly twice; run-time errors. Random inputs in [-1, 1] rounded to the
  * dtype (the model uses the rounded values), outputs poisoned with 0xff. Skips without a driver
  * (the Philox known-answer test runs anyway). */
 #include <criterion/criterion.h>

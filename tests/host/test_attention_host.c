@@ -1,7 +1,7 @@
 /* Attention family without a GPU: brc_attention_desc_init fills the dense forward the header
  * describes; each validation rule of attention.h refuses its descriptor with its status, a
  * message and no plan; every head dim x {f16, bf16} x {forward, backward} and every feature
- * variant compiles for sm_80 and sm_90a in offline contexts (42 plans, each (head dim, dtype,
+ * variant compiles for sm_80 and sm_90a in offline contexts (44 plans, each (head dim, dtype,
  * direction) on one arch and each feature on both, one direction each), with a bespoke SKU
  * that names the target and a descriptor that rebuilds the same plan; offline plans refuse to
  * run; and the struct layouts bench/bench_attention.py mirrors with ctypes. */
@@ -312,7 +312,8 @@ typedef struct variant {
 
 /* Each (head dim, dtype, direction) on one arch: sm_90a gets f16 at 32, 96, 192 and bf16 at 64,
  * 128, 256, sm_80 the other way round. Each feature on both archs, forward on one and backward
- * on the other (decode: forward on both). Two parts per arch (CI time): 10 and 11 plans. */
+ * on the other (decode: forward on both; deterministic: the backward with deterministic = 1 on
+ * both). Two parts per arch (CI time): 11 plans each. */
 static void variants_of(int sm, int part, variant *v, int *n) {
     static const int64_t dims[2][3] = {{32, 64, 96}, {128, 192, 256}};
     *n = 0;
