@@ -4,7 +4,8 @@
  * sizes (cols 1 7 33 1000 4097 16384 32768 32771 100008 131072 262147; rows 1 3 5 6 33 257 600 1500) that
  * reach every geometry (several rows per CTA, one CTA, a cluster, several passes, rows staged through
  * shared memory with a pipeline over more rows than CTAs, rows packed in registers, the norm
- * backward's gradients by a column pass of their own), with contiguous, vector-preserving
+ * backward's gradients by a column pass of their own or in the registers of owned columns), with
+ * contiguous, vector-preserving
  * and odd row strides; plus in place (the norm backward with colred too), run-time errors,
  * determinism and graph capture. Skips
  * without a driver. */
@@ -608,12 +609,11 @@ Test(rows, in_place_matches_out_of_place, .timeout = 300) {
 
 /* The weight and bias gradients are the same bits on every run (no atomics), and a run captured
  * into a CUDA graph gives them again. */
-/* The norm backward in place (dx over dy, then over x) where its gradients come from the column
- * pass (bf16 131072 columns on sm_90: +colred): dx, dweight and dbias bitwise as out of place. */
-Test(rows, norm_backward_in_place_with_colred, .timeout = 300) {
-    tu_fresh_cache();
-    brc_context *ctx = tu_device_or_skip();
-    const int64_t R = 5, C = 131072;
+/* The norm backward in place (dx over dy, then over x) where dx is written while other rows are
+ * still to be read: with owned columns (bf16 131072 on sm_90: rows staged 2 rows ahead) and where
+ * the gradients come from the column pass (bf16 262144: +colred, which runs first). dx, dweight and
+ * dbias bitwise as out of place. */
+static void norm_backward_in_place_case(brc_context *ctx, int64_t R, int64_t C, const char *sku_part) {
     const size_t N = (size_t)(R * C), hb = N * 2, wb = (size_t)C * 2;
     uint64_t rng = 1234;
     tu_buf X = tu_buf_new(BRC_BF16, N), G = tu_buf_new(BRC_BF16, N), DX = tu_buf_new(BRC_BF16, N);
@@ -628,7 +628,7 @@ Test(rows, norm_backward_in_place_with_colred, .timeout = 300) {
     brc_plan *p = NULL;
     cr_assert_eq(brc_norm_backward_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     if (strncmp(brc_context_arch(ctx), "sm_90", 5) == 0)
-        cr_expect(strstr(brc_plan_sku(p), "+colred+colsum@") != NULL, "%s", brc_plan_sku(p));
+        cr_expect(strstr(brc_plan_sku(p), sku_part) != NULL, "%s", brc_plan_sku(p));
     size_t wsz = brc_plan_workspace_size(p);
     tu_buf WS = tu_buf_new(BRC_U8, wsz);
     unsigned char *want = malloc(hb + 2 * wb), *xh = malloc(hb), *gh = malloc(hb);
@@ -654,15 +654,22 @@ Test(rows, norm_backward_in_place_with_colred, .timeout = 300) {
             for (size_t i = 0; i < (size_t)C; i++) cr_assert(!isnan(tu_buf_at(&DW, i)) && !isnan(tu_buf_at(&DB, i)), "written");
         } else {
             const char *how = which == 1 ? "dx is dy" : "dx is x";
-            cr_expect(memcmp(want, out->h, hb) == 0, "%s: dx differs", how);
-            cr_expect(memcmp(want + hb, DW.h, wb) == 0, "%s: dweight differs", how);
-            cr_expect(memcmp(want + hb + wb, DB.h, wb) == 0, "%s: dbias differs", how);
+            cr_expect(memcmp(want, out->h, hb) == 0, "%s (%lldx%lld): dx differs", how, (long long)R, (long long)C);
+            cr_expect(memcmp(want + hb, DW.h, wb) == 0, "%s (%lldx%lld): dweight differs", how, (long long)R, (long long)C);
+            cr_expect(memcmp(want + hb + wb, DB.h, wb) == 0, "%s (%lldx%lld): dbias differs", how, (long long)R, (long long)C);
         }
     }
     free(want), free(xh), free(gh);
     brc_plan_destroy(p);
     tu_buf *all[] = {&X, &G, &DX, &W, &M, &RS, &DW, &DB, &WS};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) tu_buf_free(all[i]);
+}
+
+Test(rows, norm_backward_in_place, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    norm_backward_in_place_case(ctx, 300, 131072, ",owned,");
+    norm_backward_in_place_case(ctx, 3, 262144, "+colred+colsum@");
     brc_context_destroy(ctx);
 }
 
