@@ -207,10 +207,11 @@ static bool pick_staged(int64_t cols, int vec, size_t esize, int na, int acc, in
 }
 
 /* Packed rows (rows.cuh, ldpk): 512-thread CTAs, a cluster of up to 8 on sm_90 (one CTA
- * elsewhere), each thread holding up to 8 16-byte vectors of the row as loaded, two CTAs an SM. */
-static bool pick_packed(int64_t nvec, int vec, size_t esize, bool cluster_ok, rows_geo *g) {
+ * elsewhere), each thread holding up to nvmax (<= 8) 16-byte vectors of the row as loaded, two CTAs
+ * an SM. */
+static bool pick_packed(int64_t nvec, int vec, size_t esize, bool cluster_ok, int nvmax, rows_geo *g) {
     if (esize != 2 || (size_t)vec * esize != 16) return false;
-    int cl = pow2ceil(brc__cdiv(nvec, 512 * 8));
+    int cl = pow2ceil(brc__cdiv(nvec, 512 * nvmax));
     if (cl > (cluster_ok ? 8 : 1)) return false;
     g->tpr = 512;
     g->cl = cl;
@@ -282,7 +283,7 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
      * softmax_fwd_packed), two CTAs an SM; one CTA a row up to 32768 columns, a cluster of up to 8
      * beyond (measured at 4096 x 131072 bf16 against the L2 re-reading clusters of 8: 958 -> 925
      * us). */
-    if (kid == K_SOFTMAX_FWD && cluster_ok && need > 512 && pick_packed(nvec, vec, esize, cluster_ok, &g))
+    if (kid == K_SOFTMAX_FWD && cluster_ok && need > 512 && pick_packed(nvec, vec, esize, cluster_ok, 8, &g))
         return g;
     /* The softmax / log_softmax backward of 16-bit rows past 16384 columns (more than 512 threads
      * at 32 elements a thread): packed dy; y read once, in the output pass, for log_softmax, in
@@ -290,15 +291,22 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
      * the H100 against the staged clusters of 4 / the L2 re-reading clusters of 8: log_softmax
      * bf16 8192 x 32768 67 -> 100% of copy (0.88 -> 1.31x PyTorch), 4096 x 131072 73 -> 95%
      * (0.98 -> 1.27x); softmax 737 -> 601 us and 1390 -> 1168 us. */
-    if (kid == K_SOFTMAX_BWD && cluster_ok && nvec > 512 * 4 && pick_packed(nvec, vec, esize, cluster_ok, &g))
+    if (kid == K_SOFTMAX_BWD && cluster_ok && nvec > 512 * 4 && pick_packed(nvec, vec, esize, cluster_ok, 8, &g))
         return g;
     /* The rms_norm forward without a residual, 16-bit rows longer than the 1024-thread CTA takes
      * (layer_norm's packed kernel spills 224-384 bytes a thread at the 64 registers of two CTAs
      * an SM, with any weight / bias, so it keeps the layouts below). */
     /* Measured on the H100: bf16 4096 x 131072 59 -> 90% of copy (0.94 -> 1.42x PyTorch). */
     if (kid == K_NORM_FWD && op == OP_RMS && na == 1 && cluster_ok && need > 1024 &&
-        pick_packed(nvec, vec, esize, cluster_ok, &g))
+        pick_packed(nvec, vec, esize, cluster_ok, 8, &g))
         return g;
+    {
+        const char *knob = getenv("BARACUDA_ROWS_LNPK");
+        int lnpk = knob ? atoi(knob) : 0;
+        if (kid == K_NORM_FWD && op == OP_LAYER && na == 1 && cluster_ok && need > 512 && lnpk > 0 &&
+            pick_packed(nvec, vec, esize, cluster_ok, lnpk, &g))
+            return g;
+    }
     if (kid == K_NORM_BWD && cluster_ok && pick_own(cols, vec, esize, major, minor, &g)) return g;
     if (need <= maxcta) { /* one CTA (or part of a warp) per row */
         g.tpr = pow2ceil(need);
