@@ -227,7 +227,7 @@ static bool pick_packed(int64_t nvec, int vec, size_t esize, bool cluster_ok, in
  * force the cluster, the vectors a thread (its largest) and the stages. */
 static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, rows_geo *g) {
     if ((esize != 2 && esize != 4) || (size_t)vec * esize != 16 || major < 9) return false;
-    int fcl = 0, nvmax = 4, smax = 4;
+    int fcl = 0, nvmax = 4, smax = 4, mb = 1;
     const char *knob = getenv("BARACUDA_ROWS_OWN");
     if (knob && strcmp(knob, "0") == 0) return false;
     if (knob) {
@@ -235,6 +235,7 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
         if ((p = strstr(knob, "cl="))) fcl = atoi(p + 3);
         if ((p = strstr(knob, "nv="))) nvmax = atoi(p + 3);
         if ((p = strstr(knob, "st="))) smax = atoi(p + 3);
+        if ((p = strstr(knob, "mb="))) mb = atoi(p + 3) == 2 ? 2 : 1;
     }
     const int tpr = 512;
     int64_t nvec = cols / vec;
@@ -243,10 +244,10 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
         if (fcl && cl != fcl) continue;
         int64_t nv = brc__cdiv(nvec, (int64_t)cl * tpr);
         if (nv > nvmax) continue;
-        int stage = 2 * tpr * (int)nv * 16, limit = smem_per_cta(major, minor) - 2048;
+        int stage = 2 * tpr * (int)nv * 16, limit = smem_per_cta(major, minor) / mb - 2048;
         int st = limit / stage < smax ? limit / stage : smax;
         if (st < 2) continue;
-        *g = (rows_geo){vec, tpr, 1, cl, (int)nv, 1, 0, st * stage, 1, 0, 0, st};
+        *g = (rows_geo){vec, tpr, 1, cl, (int)nv, 1, 0, st * stage, mb, 0, 0, st};
         return true;
     }
     return false;
@@ -374,7 +375,8 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
                   g->rpb, g->cl, g->nv, g->iter, aux ? 0 : g->stg, im->op == OP_LOG_SOFTMAX,
                   im->op == OP_LAYER, im->w, im->b, im->res, aux ? 0 : g->pk, aux ? 0 : g->split, aux ? 0 : g->own);
     /* Packed rows: two CTAs an SM. */
-    brc__str_addf(&snip, "__global__ void __launch_bounds__(%d%s)", threads, !aux && g->pk ? ", 2" : "");
+    brc__str_addf(&snip, "__global__ void __launch_bounds__(%d%s)", threads,
+                  !aux && (g->pk || (g->own && g->per_sm == 2)) ? ", 2" : "");
     if (!aux && g->cl > 1) brc__str_addf(&snip, " __cluster_dims__(%d, 1, 1)", g->cl);
     brc__str_addf(&snip, "\n");
     brc__str_addf(&snip, "brc_rows_kernel(brc::rows_args a) { brc::%s<brc_rows>(a); }\n", kernel_fns[kid]);
@@ -388,7 +390,7 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
         brc__kernel_req req = {
             .template_name = "rows", .sources = sources, .nspec = 16,
             .spec = {kid, im->dt, im->cols, g->vec, g->tpr, g->rpb, g->cl, g->nv, g->iter, im->op, im->w, im->b,
-                     im->res, im->csize, aux ? 0 : g->stg, aux ? 0 : g->pk + 2 * g->split + 4 * g->own},
+                     im->res, im->csize, aux ? 0 : g->stg, aux ? 0 : g->pk + 2 * g->split + 4 * g->own + (g->own && g->per_sm == 2 ? 64 : 0)},
             .snippet = snip.p, .name_expr = "brc_rows_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -499,7 +501,7 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
                   (long long)v.cols, g.vec, g.tpr, g.rpb, g.cl, g.iter);
     if (g.stg) brc__str_addf(&sku, ",smem_stages=%d", g.stg);
     if (g.pk) brc__str_addf(&sku, ",packed");
-    if (g.own) brc__str_addf(&sku, ",owned,smem_stages=%d", g.own);
+    if (g.own) brc__str_addf(&sku, ",owned,smem_stages=%d%s", g.own, g.per_sm == 2 ? ",2_per_sm" : "");
     brc__str_addf(&sku, "%s%s%s,%s>", rq->w ? ",weight" : "", rq->b ? ",bias" : "", rq->res ? ",residual" : "",
                   bwd ? "bwd" : "fwd");
     brc__str_addf(&sku, "%s%s@%s", g.split ? "+colred" : "", colsum ? "+colsum" : "", ctx->arch);
