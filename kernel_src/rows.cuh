@@ -366,8 +366,7 @@ __device__ __forceinline__ void softmax_fwd_packed(const rows_args& A) {
 // The softmax backward, packed: dy stays in registers; y is read where it is needed -- in the
 // output pass only for log_softmax (dx = dy - exp(y) * sum(dy): one read of each array), in both
 // passes for softmax (the second read of the CTA's slice of y mostly hits L2). rows.c chooses it
-// for log_softmax; the softmax branch was measured (docs/rows.md) but not yet through test_rows,
-// so it is not chosen.
+// for both, for 16-bit rows past 16384 columns.
 template <class K>
 __device__ __forceinline__ void softmax_bwd_packed(const rows_args& A) {
     BRC_ROWS_SETUP;
@@ -651,7 +650,8 @@ __device__ __forceinline__ void norm_fwd_regs(const rows_args& A) {
 // The norm forward without a residual, packed (see ldpk): x stays in registers as loaded, weight
 // and bias are read (from L2) in the output pass. Chosen by rows.c for 16-bit rms_norm rows longer
 // than the 1024-thread CTA takes (a cluster of up to 8 CTAs of 512 threads, up to 64 elements a
-// thread); layer_norm compiles too but spills at 64 registers, so rows.c does not choose it.
+// thread), and for 16-bit layer_norm rows of 16385-32768 columns in one CTA (in clusters its two
+// reductions make it spill at the 64 registers of two CTAs an SM).
 template <class K>
 __device__ __forceinline__ void norm_fwd_packed(const rows_args& A) {
     BRC_ROWS_SETUP;

@@ -221,10 +221,18 @@ static bool pick_packed(int64_t nvec, int vec, size_t esize, bool cluster_ok, in
 }
 
 /* The norm backward with owned columns (rows.cuh, norm_bwd_own), sm_90: 16-byte vectors of 2- or
- * 4-byte elements, rows of at least 512 vectors, 512-thread CTAs, the smallest cluster (1..8) whose
- * threads hold at most 4 vectors of the row each, and as many shared-memory stages (2..4) as fit.
- * BARACUDA_ROWS_OWN (a measurement knob, temporary): "0" turns the layout off; "cl=N,nv=N,st=N"
- * force the cluster, the vectors a thread (its largest) and the stages. */
+ * 4-byte elements, 512-thread CTAs, the smallest cluster (1..8) whose threads hold at most 4 vectors
+ * of the row each, at least 16 elements a thread, and as many shared-memory stages (2..4) as fit,
+ * one CTA an SM. What each row costs beyond its bytes (the block and cluster reductions, with the
+ * SM's only CTA waiting) must be spread over enough elements: measured on the H100, rms_norm bf16
+ * 8192 x 32768 takes 1101 us in the earlier layout, 722 us in clusters of 2 with 32 elements a
+ * thread, 877 in clusters of 4 with 16, 1250 in clusters of 8 with 8; two CTAs an SM (16 elements
+ * a thread, 64 registers) 728 us, 2 stages instead of 3 719 us (the same). So 16-bit rows of 4096
+ * (8 elements a thread at most) keep the row kernel's layout, and the longest rows take clusters
+ * of 8 with 32 elements a thread (layer_norm bf16 4096 x 131072: 2533 -> 1397 us).
+ * BARACUDA_ROWS_OWN (a measurement knob for bench/sweep_rows.py): "0" turns the layout off;
+ * "cl=N,nv=N,st=N,mb=2" force the cluster, the most vectors a thread, the most stages and two CTAs an
+ * SM. */
 static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, rows_geo *g) {
     if ((esize != 2 && esize != 4) || (size_t)vec * esize != 16 || major < 9) return false;
     int fcl = 0, nvmax = 4, smax = 4, mb = 1;
@@ -239,11 +247,11 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
     }
     const int tpr = 512;
     int64_t nvec = cols / vec;
-    if (nvec < tpr) return false;
     for (int cl = 1; cl <= 8; cl *= 2) {
         if (fcl && cl != fcl) continue;
         int64_t nv = brc__cdiv(nvec, (int64_t)cl * tpr);
         if (nv > nvmax) continue;
+        if (nv * vec < 16 && !fcl) return false;
         int stage = 2 * tpr * (int)nv * 16, limit = smem_per_cta(major, minor) / mb - 2048;
         int st = limit / stage < smax ? limit / stage : smax;
         if (st < 2) continue;
@@ -301,13 +309,14 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
     if (kid == K_NORM_FWD && op == OP_RMS && na == 1 && cluster_ok && need > 1024 &&
         pick_packed(nvec, vec, esize, cluster_ok, 8, &g))
         return g;
-    {
-        const char *knob = getenv("BARACUDA_ROWS_LNPK");
-        int lnpk = knob ? atoi(knob) : 0;
-        if (kid == K_NORM_FWD && op == OP_LAYER && na == 1 && cluster_ok && need > 512 && lnpk > 0 &&
-            pick_packed(nvec, vec, esize, cluster_ok, lnpk, &g))
-            return g;
-    }
+    /* The layer_norm forward without a residual, 16-bit rows that need 513-1024 threads at the
+     * target (16385-32768 bf16 columns): packed, one 512-thread CTA a row (its kernel spills 32-376
+     * bytes a thread in clusters, so longer rows keep the layouts below). Measured on the H100 at
+     * bf16 8192 x 32768 against the 1024-thread CTA: 485 -> 369 us, 74 -> 97% of copy (1.6x
+     * PyTorch). */
+    if (kid == K_NORM_FWD && op == OP_LAYER && na == 1 && cluster_ok && need > 512 && nvec <= 512 * 8 &&
+        pick_packed(nvec, vec, esize, cluster_ok, 8, &g))
+        return g;
     if (kid == K_NORM_BWD && cluster_ok && pick_own(cols, vec, esize, major, minor, &g)) return g;
     if (need <= maxcta) { /* one CTA (or part of a warp) per row */
         g.tpr = pow2ceil(need);

@@ -60,6 +60,10 @@ static const int64_t sizes[][2] = {
      * The 16-bit norm backward's gradients come from colred there, at 262147 (vec=1) and at
      * 300 x 65536 (slabs of 10 rows, the last ones empty). */
     {5, 100008}, {6, 131072},
+    /* Owned-column norm backwards with vector-preserving strides and a partial last vector group
+     * (16-bit 100008: clusters of 8), one CTA a row with many rows a CTA (8192: 16-bit and f32); the
+     * packed layer_norm forward (16-bit 24584: one CTA, a partial last vector group, strided). */
+    {70, 100008}, {3, 8200}, {1500, 8192}, {7, 24584},
 };
 #define NSIZES ((int)(sizeof sizes / sizeof sizes[0]))
 
@@ -673,10 +677,9 @@ Test(rows, norm_backward_in_place, .timeout = 300) {
     brc_context_destroy(ctx);
 }
 
-Test(rows, norm_backward_deterministic_and_capturable, .timeout = 300) {
-    tu_fresh_cache();
-    brc_context *ctx = tu_device_or_skip();
-    const int64_t R = 3000, C = 4096;
+/* f32 R x C layer_norm backward: three runs (the last from a captured graph) give the same bits of
+ * dweight and dbias. */
+static void norm_backward_deterministic_case(brc_context *ctx, int64_t R, int64_t C, bool owned) {
     uint64_t rng = 7;
     tu_buf X = tu_buf_new(BRC_F32, (size_t)(R * C)), G = tu_buf_new(BRC_F32, (size_t)(R * C));
     tu_buf DX = tu_buf_new(BRC_F32, (size_t)(R * C)), W = tu_buf_new(BRC_F32, (size_t)C);
@@ -690,6 +693,8 @@ Test(rows, norm_backward_deterministic_and_capturable, .timeout = 300) {
     brc_norm_backward_desc d = {BRC_NORM_LAYER, t, t, t, 1, 1};
     brc_plan *p = NULL;
     cr_assert_eq(brc_norm_backward_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    if (strncmp(brc_context_arch(ctx), "sm_90", 5) == 0)
+        cr_expect((strstr(brc_plan_sku(p), ",owned,") != NULL) == owned, "%s", brc_plan_sku(p));
     size_t wsz = brc_plan_workspace_size(p);
     tu_buf WS = tu_buf_new(BRC_U8, wsz);
     unsigned char *first = malloc(2 * (size_t)C * 4);
@@ -734,6 +739,14 @@ Test(rows, norm_backward_deterministic_and_capturable, .timeout = 300) {
     brc_plan_destroy(p);
     tu_buf *all[] = {&X, &G, &DX, &W, &M, &RS, &DW, &DB, &WS};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) tu_buf_free(all[i]);
+}
+
+/* The row kernel's partial rows (4096 columns) and owned columns (16384: clusters of 2). */
+Test(rows, norm_backward_deterministic_and_capturable, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    norm_backward_deterministic_case(ctx, 3000, 4096, false);
+    norm_backward_deterministic_case(ctx, 600, 16384, true);
     brc_context_destroy(ctx);
 }
 
