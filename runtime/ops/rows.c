@@ -383,7 +383,7 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", (long long)im->cols, g->vec, g->tpr,
                   g->rpb, g->cl, g->nv, g->iter, aux ? 0 : g->stg, im->op == OP_LOG_SOFTMAX,
                   im->op == OP_LAYER, im->w, im->b, im->res, aux ? 0 : g->pk, aux ? 0 : g->split, aux ? 0 : g->own);
-    /* Packed rows: two CTAs an SM. */
+    /* Packed rows: two CTAs an SM (owned columns: one, or two when the knob asks, rows.c pick_own). */
     brc__str_addf(&snip, "__global__ void __launch_bounds__(%d%s)", threads,
                   !aux && (g->pk || (g->own && g->per_sm == 2)) ? ", 2" : "");
     if (!aux && g->cl > 1) brc__str_addf(&snip, " __cluster_dims__(%d, 1, 1)", g->cl);
