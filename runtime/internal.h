@@ -61,6 +61,7 @@ BRC__INTERNAL void brc__str_free(brc__str *s);
     X(cuKernelGetFunction)                                                                       \
     X(cuFuncGetAttribute)                                                                        \
     X(cuFuncSetAttribute)                                                                        \
+    X(cuOccupancyMaxActiveClusters)                                                              \
     X(cuLaunchKernel)                                                                            \
     X(cuLaunchKernelEx)                                                                          \
     X(cuMemAlloc)                                                                                \
