@@ -22,7 +22,7 @@ import bench_scan as BS  # noqa: E402
 from bench_elementwise import time_us, rel_l2_of as rel_l2, copy_bandwidth  # noqa: E402
 
 KNOBS = ["BARACUDA_REDUCE_" + k for k in ("U", "MINB", "TPRMAX", "CU", "CMINB", "CTX", "CTHREADS", "WAVES")] + \
-        ["BARACUDA_SCAN_" + k for k in ("NV", "TMAX", "MINB", "WAVES8", "KST", "FAST", "FUSE")]
+        ["BARACUDA_SCAN_" + k for k in ("NV", "TMAX", "MINB", "WAVES8", "KST", "FAST", "FUSE", "ONEPASS", "OPT", "LBG")]
 
 
 def set_knobs(cfg):
@@ -60,6 +60,16 @@ SLSE = [{"SFAST": 0}, {}, {"SFUSE": 1}, {"SWAVES8": 8}, {"SFUSE": 1, "SWAVES8": 
 SCAN_CASES = [("cumprod", "f32", (1, 1 << 24), SSPLIT), ("logcumsumexp", "f32", (1, 1 << 24), SLSE),
               ("cumsum", "f32", (1, 1 << 24), SSPLIT), ("cummax", "f32", (8192, 32768), SCMAX),
               ("logcumsumexp", "bf16", (1, 1 << 24), SLSE), ("cumsum", "bf16", (1, 1 << 24), SSPLIT[:8])]
+
+# scan7: the one-pass split rows (BARACUDA_SCAN_ONEPASS, OPT threads a CTA, NV slabs, LBG look-back
+# group) against the three kernels (ONEPASS=0), on the 1-D rows.
+S1 = [{"SONEPASS": 0}, {}, {"SOPT": 256}, {"SOPT": 1024}, {"SNV": 2}, {"SOPT": 256, "SNV": 8}, {"SNV": 8},
+      {"SLBG": 16}, {"SMINB": 2}]
+S1P = [{"SONEPASS": 0}, {}, {"SOPT": 256}, {"SOPT": 1024}, {"SNV": 1}, {"SNV": 4}, {"SOPT": 1024, "SNV": 1}]
+ONEPASS_CASES = [("cumsum", "f32", (1, 1 << 24), S1), ("cumprod", "f32", (1, 1 << 24), S1P),
+                 ("logcumsumexp", "f32", (1, 1 << 24), S1[:6]), ("cumsum", "bf16", (1, 1 << 24), S1[:6]),
+                 ("logcumsumexp", "bf16", (1, 1 << 24), S1[:5]), ("cummax", "f32", (1, 1 << 24), S1[:5]),
+                 ("cumsum", "f32", (4, 1 << 22), S1[:4]), ("cumsum", "f32", (1, 1 << 20), S1[:4])]
 
 
 class Sweep:
@@ -217,7 +227,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lib", required=True)
     ap.add_argument("--out")
-    ap.add_argument("--only", choices=["reduce", "scan"])
+    ap.add_argument("--only", choices=["reduce", "scan", "onepass"])
     ap.add_argument("--prewarm", help="K/N: only plan (compile) the K-th of N slices of the settings, then exit")
     args = ap.parse_args()
     torch.cuda.set_device(0)
@@ -228,7 +238,7 @@ def main():
     torch.empty(1, device="cuda")
     sw = Sweep(args.lib, args.out)
     print(f"copy bandwidth {copy_bandwidth():.1f} GB/s", flush=True)
-    if args.only != "scan":
+    if args.only not in ("scan", "onepass"):
         for op, dt, sh, cfgs in REDUCE_CASES:
             try:
                 sw.reduce_case(op, dt, sh, cfgs)
@@ -236,7 +246,7 @@ def main():
                 print(f"FAILED {op} {dt} {sh}: {e}", flush=True)
             sw.save()
     if args.only != "reduce":
-        for op, dt, sh, cfgs in SCAN_CASES:
+        for op, dt, sh, cfgs in (ONEPASS_CASES if args.only == "onepass" else SCAN_CASES):
             try:
                 sw.scan_case(op, dt, sh, cfgs)
             except Exception as e:
