@@ -17,7 +17,8 @@
 //             of the chunk totals of each line, in place), 3 scan each chunk from its carry;
 //             4 rows in one pass: one-tile chunks, each chunk's carry from the totals the
 //             chunks before it publish (op_prefix, below).
-//   LBG       PH 4: chunks a look-back group.
+//   LBG OPAD OSLEEP OPOLL OTICKET  PH 4: chunks a look-back group; slot layout, polling, ticket
+//             (op_prefix).
 // Positions q = 0..len-1 are in scan order; the memory position is m = REV ? len-1-q : q.
 #pragma once
 
@@ -392,10 +393,14 @@ __device__ __forceinline__ void col_carry(const scan_args& A) {
 // chunk c in group g: the totals of groups 0..g-1 (lane l combines a contiguous run of them in
 // order, then the lanes combine in lane order), then the totals of the earlier chunks of group g
 // (a lane each, in lane order). Nothing waits on a later chunk: no deadlock.
-// Workspace (the plan in scan.c mirrors it): the u32 ticket at byte 0; u32 flags from byte 256
-// (units chunk flags, then lines * groups group flags); both zeroed by the run (a memset node)
-// before the launch. Then the states at byte 256 + FB (FB: the flags' bytes rounded up to 256),
-// in the same order (sizeof(S) <= 32 bytes a slot).
+// Workspace (the plan in scan.c mirrors it): the u32 ticket at byte 0, then a slot per chunk (units
+// of them) and per group (lines * groups), in that order. OPAD = 1: a 128-byte slot each, the flag
+// at byte 0 and the state at byte 32 (one L2 line a slot: polls of neighbouring flags do not share
+// a line); the run zeroes the ticket and every slot (a memset node) before the launch. OPAD = 0:
+// packed, u32 flags from byte 256 (zeroed) and the states after them from byte 256 + FB (FB: the
+// flags' bytes rounded up to 256). OSLEEP: nanoseconds a lane sleeps between failed polls (0: it
+// spins). OTICKET = 0 (an experiment, not a default): the chunk is the CTA's index, no ticket;
+// that relies on the CTAs starting in index order (true of current GPUs, not promised by CUDA).
 // The layout, computed where used from the kernel's arguments (constant memory: no registers held
 // across the look-back). Chunk and group counts fit 32 bits (the plan keeps lines * chunks small).
 __device__ __forceinline__ u32* op_flags(const scan_args& A) { return (u32*)((char*)A.ws + 256); }
@@ -403,6 +408,15 @@ __device__ __forceinline__ int op_groups(const scan_args& A, int g) { return ((i
 template <class S> __device__ __forceinline__ S* op_states(const scan_args& A, int g) {
     const int fl = (int)A.lines * ((int)A.nch + op_groups(A, g));
     return (S*)((char*)A.ws + 256 + ((i64)fl * 4 + 255) / 256 * 256);
+}
+// Slot i's flag and state.
+template <class K> __device__ __forceinline__ u32* op_flag(const scan_args& A, int i) {
+    if (K::OPAD) return (u32*)((char*)A.ws + 256 + (i64)i * 128);
+    return op_flags(A) + i;
+}
+template <class K, class S> __device__ __forceinline__ S* op_state(const scan_args& A, int i) {
+    if (K::OPAD) return (S*)((char*)A.ws + 256 + (i64)i * 128 + 32);
+    return op_states<S>(A, K::LBG) + i;
 }
 __device__ __forceinline__ void op_release(u32* p, u32 v) {
     asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
@@ -430,8 +444,23 @@ template <class S> __device__ __forceinline__ S op_load(const S* p) {
 }
 // The state at p once its flag is set (spins on an acquire load; the flag's release orders the
 // state's stores before it).
-template <class S> __device__ __forceinline__ S op_wait(const S* p, const u32* f) {
-    while (op_acquire(f) == 0u) {
+__device__ __forceinline__ u32 op_relaxed(const u32* p) {
+    u32 v;
+    asm volatile("ld.relaxed.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+    return v;
+}
+// OPOLL = 1: relaxed polls, then one fence (the PTX acquire pattern: a relaxed load that observes
+// the release, then fence.acq_rel), so a poll that fails costs no acquire; 0: acquire polls.
+template <class K, class S> __device__ __forceinline__ S op_wait(const S* p, const u32* f) {
+    if (K::OPOLL) {
+        while (op_relaxed(f) == 0u) {
+            if (K::OSLEEP) __nanosleep(K::OSLEEP);
+        }
+        asm volatile("fence.acq_rel.gpu;" ::: "memory");
+    } else {
+        while (op_acquire(f) == 0u) {
+            if (K::OSLEEP) __nanosleep(K::OSLEEP);
+        }
     }
     return op_load(p);
 }
@@ -453,24 +482,24 @@ template <class K, class S> __device__ __forceinline__ S op_prefix(const scan_ar
     enum { G = K::LBG };
     const int lane = threadIdx.x & 31, units = (int)A.lines * (int)A.nch;
     if (lane == 0) {
-        op_store(op_states<S>(A, G) + u, tot);
-        op_release(op_flags(A) + u, 1u);
+        op_store(op_state<K, S>(A, u), tot);
+        op_release(op_flag<K>(A, u), 1u);
     }
     const int cg = ch / G, ing = ch - cg * G;
     // The earlier chunks of this group: a lane each.
     S b = P::id();
-    if (lane < ing) b = op_wait(op_states<S>(A, G) + (u - ing + lane), op_flags(A) + (u - ing + lane));
+    if (lane < ing) b = op_wait<K>(op_state<K, S>(A, u - ing + lane), op_flag<K>(A, u - ing + lane));
     b = shidx(op_lanes<P>(b), 0);
     // Group gi of the line: flag and state at units + gi (after the chunks').
     const int gb = units + (u / (int)A.nch) * op_groups(A, G);
     if (lane == 0 && ing == G - 1) {
-        op_store(op_states<S>(A, G) + gb + cg, P::comb(b, tot));
-        op_release(op_flags(A) + gb + cg, 1u);
+        op_store(op_state<K, S>(A, gb + cg), P::comb(b, tot));
+        op_release(op_flag<K>(A, gb + cg), 1u);
     }
     // The earlier groups: lane l a contiguous run of them, in order.
     const int per = (cg + 31) / 32, k0 = lane * per, k1 = k0 + per < cg ? k0 + per : cg;
     S a = P::id();
-    for (int k = k0; k < k1; k++) a = P::comb(a, op_wait(op_states<S>(A, G) + gb + k, op_flags(A) + gb + k));
+    for (int k = k0; k < k1; k++) a = P::comb(a, op_wait<K>(op_state<K, S>(A, gb + k), op_flag<K>(A, gb + k)));
     a = shidx(op_lanes<P>(a), 0);
     return P::comb(a, b);
 }
@@ -541,7 +570,7 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
         // The reduce pass walks the chunks from the last: the final pass, which starts from the
         // first, then finds the most recently read ones still in L2.
         i64 g = K::PH == 1 ? groups - 1 - gi : gi;
-        if (K::PH == 4) {
+        if (K::PH == 4 && K::OTICKET) {
             if (threadIdx.x == 0) ticket = (i64)atomicAdd((u32*)A.ws, 1u);
             __syncthreads();
             g = ticket;

@@ -154,12 +154,23 @@ Test(scan_desc, api_plans_pick_the_layout_and_round_trip) {
     cr_expect(strstr(brc_plan_sku(p), ",tpr=256,rpb=1,nv=2,fwd>+split@") != NULL, "%s", brc_plan_sku(p));
     cr_expect(strstr(brc_plan_descriptor(p), ",split=1,") != NULL, "%s", brc_plan_descriptor(p));
     brc_plan_destroy(p);
-    /* Rows too long for the one pass's look-back (a lane would fold more than 8 group totals):
-     * the three kernels. */
+    /* cumsum of the same row: three kernels (measured faster than the one pass); one pass when
+     * asked (BARACUDA_SCAN_ONEPASS=1), except for rows too long for its look-back (a lane would
+     * fold more than 16 group totals). */
+    d = (brc_scan_desc){BRC_SCAN_CUMSUM, l, l, 0, 0, l};
+    cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_sku(p), "+split+fused@") != NULL, "%s", brc_plan_sku(p));
+    brc_plan_destroy(p);
+    setenv("BARACUDA_SCAN_ONEPASS", "1", 1);
+    cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_sku(p), "+onepass@") != NULL, "%s", brc_plan_sku(p));
+    cr_expect(strstr(brc_plan_descriptor(p), ",split=2,") != NULL, "%s", brc_plan_descriptor(p));
+    brc_plan_destroy(p);
     int64_t n30[1] = {(int64_t)1 << 30};
     brc_tensor_desc_contiguous(&l, BRC_F32, 1, n30);
     d = (brc_scan_desc){BRC_SCAN_CUMSUM, l, l, 0, 0, l};
     cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    unsetenv("BARACUDA_SCAN_ONEPASS");
     cr_expect(strstr(brc_plan_sku(p), "+split") != NULL, "%s", brc_plan_sku(p));
     brc_plan_destroy(p);
     /* A middle dim whose inner dims merge: [8, 300, 5, 7] scanned along dim 1 is cols. */
