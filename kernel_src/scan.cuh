@@ -504,6 +504,40 @@ template <class K, class S> __device__ __forceinline__ S op_prefix(const scan_ar
     return P::comb(a, b);
 }
 
+// PIPE (an experiment, knob BARACUDA_SCAN_OPIPE): persistent CTAs that take the next chunk's ticket
+// and start copying its tile into shared memory (cp.async, two buffers) before they scan the
+// current one, so loads stay in flight through the look-back and the stores. Forward ops and the
+// cumsum backward (one input stream, no index input); each thread copies and later reads back
+// only its own vectors (no barrier needed for the data). Vector of VEC * sizeof(T) bytes: 4, 8 or 16.
+template <int B> __device__ __forceinline__ void op_cp_async(void* dst, const void* src) {
+    static_assert(B == 4 || B == 8 || B == 16, "cp.async copies 4, 8 or 16 bytes");
+    const u32 d = (u32)__cvta_generic_to_shared(dst);
+    if (B == 16) asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src) : "memory");
+    else asm volatile("cp.async.ca.shared.global [%0], [%1], %2;" ::"r"(d), "l"(src), "n"(B) : "memory");
+}
+template <class K>
+__device__ __forceinline__ void op_prefetch(const scan_args& A, i64 u, typename K::T* buf) {
+    typedef typename K::T T;
+    enum { VEC = K::VEC, SLAB = K::TPR * K::VEC, B = (int)sizeof(T) * K::VEC < 4 ? 4 : (int)sizeof(T) * K::VEC };
+    const int t = threadIdx.x;
+    if (u >= A.lines * A.nch) {
+        asm volatile("cp.async.commit_group;" ::: "memory");  // an empty group: the count stays right
+        return;
+    }
+    const i64 line = u / A.nch, ch = u - line * A.nch, nvec = A.len / VEC;
+    i64 off[6];
+    line_offsets<K>(A, line, off);
+    const i64 q0 = ch * A.clen, q1 = q0 + A.clen < A.len ? q0 + A.clen : A.len;
+    const T* in = (const T*)A.in0 + off[0];
+#pragma unroll
+    for (int j = 0; j < K::NV; j++) {
+        const i64 vq = (q0 + (i64)j * SLAB) / VEC + t;
+        const i64 vm = K::REV ? nvec - 1 - vq : vq;
+        if (q0 + (i64)j * SLAB + (i64)t * VEC < q1) op_cp_async<B>(buf + ((i64)j * K::TPR + t) * VEC, in + vm * VEC);
+    }
+    asm volatile("cp.async.commit_group;" ::: "memory");
+}
+
 // ---- layout 0: rows (a row group per line, vectors along the axis) -----------------------------------------
 
 // Scans one slab per row group: the states st[k] of the thread's VEC positions (inclusive within
@@ -564,16 +598,36 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
     const i64 units = A.lines * A.nch, groups = (units + K::RPB - 1) / K::RPB;
     const i64 nvec = A.len / VEC;
     static_assert(K::PH != 4 || (NW > 1 && K::RPB == 1), "one-pass rows: one row a CTA of 2+ warps");
+    enum { PIPE = K::PH == 4 && K::OPIPE };
+    static_assert(!PIPE || (P::NT == 1 && !P::KIN && !P::YP), "pipelined one pass: one input stream");
     __shared__ i64 ticket;  // PH 4: this CTA's unit (the grid has one CTA a unit)
-    (void)ticket;
-    for (i64 gi = blockIdx.x; gi < groups; gi += gridDim.x) {
+    __shared__ i64 tk2[2];  // PIPE: the current and the next unit
+    __shared__ __align__(16) T pbuf[PIPE ? 2 : 1][PIPE ? NV * K::TPR * VEC : 1];
+    (void)ticket, (void)tk2, (void)pbuf;
+    int pb = 0;
+    if (PIPE) {
+        if (threadIdx.x == 0) tk2[0] = (i64)atomicAdd((u32*)A.ws, 1u);
+        __syncthreads();
+        op_prefetch<K>(A, tk2[0], pbuf[0]);
+    }
+    for (i64 gi = blockIdx.x; PIPE || gi < groups; gi += gridDim.x) {
         // The reduce pass walks the chunks from the last: the final pass, which starts from the
         // first, then finds the most recently read ones still in L2.
         i64 g = K::PH == 1 ? groups - 1 - gi : gi;
-        if (K::PH == 4 && K::OTICKET) {
+        if (K::PH == 4 && K::OTICKET && !PIPE) {
             if (threadIdx.x == 0) ticket = (i64)atomicAdd((u32*)A.ws, 1u);
             __syncthreads();
             g = ticket;
+        }
+        if (PIPE) {
+            g = tk2[pb];  // written before a barrier every thread has passed
+            if (g >= units) break;
+            if (threadIdx.x == 0) tk2[pb ^ 1] = (i64)atomicAdd((u32*)A.ws, 1u);
+            __syncthreads();
+            op_prefetch<K>(A, tk2[pb ^ 1], pbuf[pb ^ 1]);
+            // This thread's copies of the current tile are done (the next tile's may be in flight;
+            // a tile's last group may be empty: a commit per prefetch keeps the count right).
+            asm volatile("cp.async.wait_group 1;" ::: "memory");
         }
         const i64 u = g * K::RPB + rib;
         const bool okrow = u < units;
@@ -607,7 +661,8 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                 for (int s = 0; s < 3; s++) {
                     if (s >= P::NT) continue;
                     if (ok) {
-                        const vec<T, VEC> x = *reinterpret_cast<const vec<T, VEC>*>(in[s] + off[s] + vm * VEC);
+                        const vec<T, VEC> x = PIPE ? *reinterpret_cast<const vec<T, VEC>*>(&pbuf[pb][((i64)j * K::TPR + t) * VEC])
+                                                   : *reinterpret_cast<const vec<T, VEC>*>(in[s] + off[s] + vm * VEC);
 #pragma unroll
                         for (int k = 0; k < VEC; k++) v[j][s][k] = (C)io<T>::load(x.v[K::REV ? VEC - 1 - k : k]);
                     } else {
@@ -768,7 +823,9 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
             }
         }
         if (K::PH == 1 && okrow && t == 0) ws[line * A.nch + ch] = carry;
+        pb ^= 1;
     }
+    if (PIPE) asm volatile("cp.async.wait_group 0;" ::: "memory");
 }
 
 // The carries of split rows: a CTA per line scans its chunk states (exclusive, in place).

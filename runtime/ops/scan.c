@@ -23,7 +23,7 @@ enum { O_IN0, O_IN1, O_IN2, O_KIN, O_OUT, O_KOUT, NOPS };
 enum { COL_THREADS = 256, CARRY_THREADS = 256, WS_ALIGN = 256, STATE_BYTES = 32, MAX_OTHER = 7 };
 /* One-pass split rows: threads a CTA, slabs a tile (at most nvmax), look-back group, and the most
  * group totals a lane folds. */
-enum { OP_THREADS = 512, OP_NV = 4, OP_LBG = 32, OP_PER = 16 };
+enum { OP_THREADS = 512, OP_NV = 4, OP_LBG = 32, OP_PER = 32, OP_PIPE_SMEM = 40960 };
 
 /* struct brc::scan_args in scan.cuh: 8-byte fields only. */
 typedef struct scan_args {
@@ -50,6 +50,7 @@ typedef struct scan_impl {
     int osleep;  /* one pass: ns a polling lane sleeps between polls (0: spins) */
     int opoll;   /* one pass: 1 relaxed polls and one fence, 0 acquire polls */
     int oticket; /* one pass: 1 chunks from a ticket, 0 the CTA index (an experiment) */
+    int opipe;   /* one pass: persistent CTAs, the next tile copied to shared memory (an experiment) */
     size_t flag_bytes; /* one pass: the workspace prefix (ticket, flags) the run zeroes */
     bool used[NOPS];
     bool same[NOPS]; /* input o has the output's strides (in place allowed) */
@@ -105,11 +106,11 @@ static brc_status get_kernel(brc_context *ctx, const scan_impl *im, int ph, cons
                   "  typedef %s T;\n  typedef %s C;\n"
                   "  enum { OP = %d, BWD = %d, REV = %d, LAYOUT = %d, PH = %d, VEC = %d, TPR = %d, RPB = %d, "
                   "NV = %d, KST = %d, FAST = %d, FUSE = %d, LBG = %d, OPAD = %d, OSLEEP = %d, OPOLL = %d, "
-                  "OTICKET = %d };\n"
+                  "OTICKET = %d, OPIPE = %d };\n"
                   "};\n",
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", im->kind, im->bwd, im->rev, im->layout,
                   ph, im->vec, tpr, rpb, im->nv, im->kst, im->fast, im->fuse, im->lbg > 0 ? im->lbg : 32, im->opad,
-                  im->osleep, im->opoll, im->oticket);
+                  im->osleep, im->opoll, im->oticket, im->opipe);
     if (!carry && im->minb > 0) brc__str_addf(&snip, "__global__ void __launch_bounds__(%u, %d)\n", threads, im->minb);
     else brc__str_addf(&snip, "__global__ void __launch_bounds__(%u)\n", threads);
     brc__str_addf(&snip, "brc_scan_kernel(brc::scan_args a) { brc::scan_main<brc_scan>(a); }\n");
@@ -126,7 +127,7 @@ static brc_status get_kernel(brc_context *ctx, const scan_impl *im, int ph, cons
             .spec = {ph, im->layout, im->kind, im->bwd, im->rev, im->dt, im->vec, tpr, rpb, im->nv,
                      (int64_t)im->csize, (int64_t)threads, carry ? 0 : im->minb, im->kst, im->fast,
                      im->fuse | (int64_t)im->lbg << 4 | (int64_t)im->opad << 12 | (int64_t)im->osleep << 16 |
-                         (int64_t)im->opoll << 28 | (int64_t)im->oticket << 29},
+                         (int64_t)im->opoll << 28 | (int64_t)im->oticket << 29 | (int64_t)im->opipe << 30},
             .snippet = snip.p, .name_expr = "brc_scan_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -306,7 +307,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     /* Split the axis over CTAs when the lines alone would not fill the GPU. */
     int64_t nch = 1, clen = a.len;
     bool split = false, onepass = false;
-    int lbg = 0;
+    int lbg = 0, opipe = 0;
     if (rows) {
         int64_t tile = (int64_t)nv * tpr * vec, tiles = brc__cdiv(a.len, tile);
         int64_t per_sm = 2048 / (tpr * rpb) > 0 ? 2048 / (tpr * rpb) : 1, cap = sms * per_sm;
@@ -321,9 +322,16 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
              * cumsum (90 / 76), cumprod (146 / 85), equal for bf16 cumsum and f32 cummax. So the
              * default: logcumsumexp forward of 2- and 4-byte data (f64 not measured);
              * BARACUDA_SCAN_ONEPASS=0/1 overrides it where it fits. */
-            int opt = brc__knob("BARACUDA_SCAN_OPT", 64, 1024, OP_THREADS);
-            opt = pow2floor(opt);
+            /* BARACUDA_SCAN_OPIPE=1 (an experiment): persistent CTAs (256 or 512 threads) that copy the
+             * next chunk's tile into shared memory (two buffers, at most OP_PIPE_SMEM bytes) while
+             * they scan the current one; forward ops and vectors of 4+ bytes only. */
+            opipe = brc__knob("BARACUDA_SCAN_OPIPE", 0, 1, 0) && !rq->bwd && (size_t)vec * esize >= 4;
+            bool opt_set = brc__knob("BARACUDA_SCAN_OPT", 64, 1024, 0) != 0;
+            int opt = pow2floor(brc__knob("BARACUDA_SCAN_OPT", 64, 1024, OP_THREADS));
             int onv = nv_set ? nvmax : nvmax < OP_NV ? nvmax : OP_NV;
+            while (opipe && !opt_set && opt > 256 && (size_t)2 * onv * opt * vec * esize > OP_PIPE_SMEM) opt /= 2;
+            while (opipe && onv > 1 && (size_t)2 * onv * opt * vec * esize > OP_PIPE_SMEM) onv /= 2;
+            if ((size_t)2 * onv * opt * vec * esize > OP_PIPE_SMEM) opipe = 0;
             lbg = brc__knob("BARACUDA_SCAN_LBG", 2, 32, OP_LBG);
             int64_t otile = (int64_t)onv * opt * vec, onch = brc__cdiv(a.len, otile);
             bool fits = onch <= (int64_t)lbg * 32 * OP_PER;
@@ -413,9 +421,11 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     if (onepass) brc__str_addf(&sku, ",lbg=%d%s", lbg, opad ? "" : ",packed");
     int opoll = onepass ? brc__knob("BARACUDA_SCAN_OPOLL", 0, 1, 1) : 0;
     int oticket = onepass ? brc__knob("BARACUDA_SCAN_OTICKET", 0, 1, 1) : 0;
+    opipe = opipe && onepass && oticket;
     if (osleep) brc__str_addf(&sku, ",sleep=%d", osleep);
     if (onepass && !opoll) brc__str_addf(&sku, ",acqpoll");
     if (onepass && !oticket) brc__str_addf(&sku, ",noticket");
+    if (onepass && opipe) brc__str_addf(&sku, ",pipe");
     brc__str_addf(&sku, "%s,%s>%s%s@%s", rq->reverse ? ",reverse" : "", rq->bwd ? "bwd" : "fwd",
                   onepass ? "+onepass" : split ? "+split" : "", fuse ? "+fused" : "", ctx->arch);
     brc_plan *p = NULL;
@@ -449,6 +459,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     im->osleep = osleep;
     im->opoll = opoll;
     im->oticket = oticket;
+    im->opipe = opipe;
     im->a = a;
     const brc_tensor_desc *outd = NULL;
     for (int i = 0; i < rq->nops; i++)
@@ -462,6 +473,9 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
         im->threads = (unsigned)(tpr * im->rpb);
         int64_t groups = brc__cdiv(units, im->rpb);
         im->grid = (unsigned)(a.len == 0 ? 0 : groups < cap ? groups : cap);
+        /* the pipelined one pass: persistent CTAs, as many as fit (more only wait for a slot) */
+        int64_t resident = (int64_t)sms * (2048 / tpr);
+        if (opipe && im->grid > resident) im->grid = (unsigned)resident;
         im->carry_threads = CARRY_THREADS;
         im->carry_grid = (unsigned)(a.lines < cap ? a.lines : cap);
     } else {

@@ -707,11 +707,13 @@ Test(scan, cumprod_backward_with_zeros, .timeout = 300) {
 /* ---- the one-pass split rows ------------------------------------------------------------------------ */
 
 /* One f32 line of 2^24 + 17 (odd: the last chunk is partial, vec = 1), forward and from the end, in
- * one pass (SKU +onepass; BARACUDA_SCAN_ONEPASS=1 where it is not the default): cumsum of small integers and cummax / cummin with many ties exact against
- * the host; cumprod and logcumsumexp against float64 host references; every op bitwise equal to the
- * three-kernel split (BARACUDA_SCAN_ONEPASS=0; cumprod and logcumsumexp within 2e-6, their
- * association differs), and bitwise equal to itself when run twice back to back in one stream (the
- * run zeroes the ticket and flags) and when captured into a CUDA graph replayed twice. */
+ * one pass (SKU +onepass; BARACUDA_SCAN_ONEPASS=1 where it is not the default), registers-only and
+ * pipelined (BARACUDA_SCAN_OPIPE=1, SKU ,pipe): cumsum of small integers and cummax / cummin with
+ * many ties exact against the host; cumprod and logcumsumexp against float64 host references; each
+ * bitwise equal to itself when run twice back to back in one stream (the run zeroes the ticket and
+ * flags) and when captured into a CUDA graph replayed twice; and equal to the three-kernel split
+ * (BARACUDA_SCAN_ONEPASS=0; bitwise for cumsum and cummax / cummin, within 2e-6 for cumprod and
+ * logcumsumexp, whose association differs). */
 static void run_plan_into(brc_plan *p, const tu_buf *X, tu_buf *Y, tu_buf *K, tu_buf *WS, CUstream s) {
     cr_assert_eq(brc_scan_run(p, (void *)(uintptr_t)X->d, (void *)(uintptr_t)Y->d, (void *)(uintptr_t)K->d,
                               (void *)(uintptr_t)WS->d, brc_plan_workspace_size(p), (brc_stream)s),
@@ -775,59 +777,8 @@ Test(scan, one_pass_rows, .timeout = 600) {
             }
             tu_buf_upload(&X);
             brc_scan_desc d = {(brc_scan_kind)op, t, t, 0, rev, tk};
-            brc_plan *p = NULL, *p3 = NULL;
-            setenv("BARACUDA_SCAN_ONEPASS", "1", 1); /* the default only for logcumsumexp */
-            cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-            unsetenv("BARACUDA_SCAN_ONEPASS");
-            const char *sku = brc_plan_sku(p);
-            cr_expect(strstr(sku, "+onepass") != NULL && strstr(brc_plan_descriptor(p), ",split=2,") != NULL,
-                      "%s / %s", sku, brc_plan_descriptor(p));
-            tu_buf WS = tu_buf_new(BRC_U8, brc_plan_workspace_size(p));
-            /* 1: against the host */
-            poison(&Y), poison(&K), poison(&WS);
-            run_plan_into(p, &X, &Y, &K, &WS, s);
-            cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS, "%s: kernel failed", sku);
-            tu_buf_download(&Y), tu_buf_download(&K);
-            memcpy(y1, Y.h, n * 4), memcpy(k1, K.h, n * 8);
-            long bad = 0, badk = 0;
-            int64_t first = -1;
-            for (size_t i = 0; i < n; i++) {
-                double got = y1[i], r = ref[i];
-                double bound = op == LCSE ? 2e-6 * fabs(r) + 2e-6 : op == CUMPROD ? 1e-6 * fabs(r) : 0;
-                if (!(fabs(got - r) <= bound)) {
-                    if (bad++ == 0) first = (int64_t)i;
-                }
-                if (ext && k1[i] != kref[i]) badk++;
-            }
-            cr_expect_eq(bad, 0, "%s rev %d: %ld of %lld values off; first at %lld: got %.9g want %.9g", sku, rev, bad,
-                         (long long)L, (long long)first, first >= 0 ? y1[first] : 0.0, first >= 0 ? ref[first] : 0.0);
-            cr_expect_eq(badk, 0, "%s rev %d: %ld indices differ", sku, rev, badk);
-            /* 2: twice back to back in one stream; the second run's bits */
-            poison(&Y);
-            run_plan_into(p, &X, &Y, &K, &WS, s);
-            run_plan_into(p, &X, &Y, &K, &WS, s);
-            cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
-            tu_buf_download(&Y), tu_buf_download(&K);
-            cr_expect(memcmp(y1, Y.h, n * 4) == 0 && (!ext || memcmp(k1, K.h, n * 8) == 0),
-                      "%s rev %d: a second run in the stream differs", sku, rev);
-            /* 3: captured once, replayed twice */
-            poison(&Y);
-            CUgraph graph = NULL;
-            CUgraphExec exec;
-            cr_assert_eq(brc__cu()->cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
-            run_plan_into(p, &X, &Y, &K, &WS, s);
-            cr_assert_eq(brc__cu()->cuStreamEndCapture(s, &graph), CUDA_SUCCESS);
-            cr_assert_eq(brc__cu()->cuGraphInstantiateWithFlags(&exec, graph, 0), CUDA_SUCCESS);
-            for (int r = 0; r < 2; r++) {
-                poison(&Y);
-                cr_assert_eq(brc__cu()->cuGraphLaunch(exec, s), CUDA_SUCCESS);
-                cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
-                tu_buf_download(&Y);
-                cr_expect(memcmp(y1, Y.h, n * 4) == 0, "%s rev %d: graph replay %d differs", sku, rev, r);
-            }
-            brc__cu()->cuGraphExecDestroy(exec);
-            brc__cu()->cuGraphDestroy(graph);
-            /* 4: the three-kernel split */
+            /* the three-kernel split first: the one passes are compared with it */
+            brc_plan *p3 = NULL;
             setenv("BARACUDA_SCAN_ONEPASS", "0", 1);
             cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p3), BRC_STATUS_OK, "%s", brc_last_error());
             unsetenv("BARACUDA_SCAN_ONEPASS");
@@ -837,18 +788,77 @@ Test(scan, one_pass_rows, .timeout = 600) {
             run_plan_into(p3, &X, &Y, &K, &WS3, s);
             cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
             tu_buf_download(&Y), tu_buf_download(&K);
-            long off = 0;
-            const float *y3 = (const float *)Y.h;
-            for (size_t i = 0; i < n; i++) {
-                bool same = op == CUMPROD || op == LCSE ? fabsf(y1[i] - y3[i]) <= 2e-6f * fabsf(y3[i]) + 2e-6f
-                                                        : y1[i] == y3[i];
-                if (!same) off++;
+            float *y3 = malloc(n * 4);
+            int64_t *k3 = malloc(n * 8);
+            cr_assert(y3 && k3);
+            memcpy(y3, Y.h, n * 4), memcpy(k3, K.h, n * 8);
+            tu_buf_free(&WS3);
+            brc_plan_destroy(p3);
+            for (int pipe = 0; pipe < 2; pipe++) {
+                brc_plan *p = NULL;
+                setenv("BARACUDA_SCAN_ONEPASS", "1", 1); /* the default only for logcumsumexp */
+                setenv("BARACUDA_SCAN_OPIPE", pipe ? "1" : "0", 1);
+                cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+                unsetenv("BARACUDA_SCAN_ONEPASS");
+                unsetenv("BARACUDA_SCAN_OPIPE");
+                const char *sku = brc_plan_sku(p);
+                cr_expect(strstr(sku, "+onepass") != NULL && strstr(brc_plan_descriptor(p), ",split=2,") != NULL,
+                          "%s / %s", sku, brc_plan_descriptor(p));
+                cr_expect((strstr(sku, ",pipe,") != NULL) == (pipe == 1), "%s", sku);
+                tu_buf WS = tu_buf_new(BRC_U8, brc_plan_workspace_size(p));
+                /* 1: against the host */
+                poison(&Y), poison(&K), poison(&WS);
+                run_plan_into(p, &X, &Y, &K, &WS, s);
+                cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS, "%s: kernel failed", sku);
+                tu_buf_download(&Y), tu_buf_download(&K);
+                memcpy(y1, Y.h, n * 4), memcpy(k1, K.h, n * 8);
+                long bad = 0, badk = 0, off = 0;
+                int64_t first = -1;
+                for (size_t i = 0; i < n; i++) {
+                    double got = y1[i], r = ref[i];
+                    double bound = op == LCSE ? 2e-6 * fabs(r) + 2e-6 : op == CUMPROD ? 1e-6 * fabs(r) : 0;
+                    if (!(fabs(got - r) <= bound)) {
+                        if (bad++ == 0) first = (int64_t)i;
+                    }
+                    if (ext && k1[i] != kref[i]) badk++;
+                    bool same = op == CUMPROD || op == LCSE ? fabsf(y1[i] - y3[i]) <= 2e-6f * fabsf(y3[i]) + 2e-6f
+                                                            : y1[i] == y3[i];
+                    if (!same || (ext && k1[i] != k3[i])) off++;
+                }
+                cr_expect_eq(bad, 0, "%s rev %d: %ld of %lld values off; first at %lld: got %.9g want %.9g", sku, rev,
+                             bad, (long long)L, (long long)first, first >= 0 ? y1[first] : 0.0,
+                             first >= 0 ? ref[first] : 0.0);
+                cr_expect_eq(badk, 0, "%s rev %d: %ld indices differ", sku, rev, badk);
+                cr_expect_eq(off, 0, "%s rev %d: %ld positions differ from the three-kernel split", sku, rev, off);
+                /* 2: twice back to back in one stream; the second run's bits */
+                poison(&Y);
+                run_plan_into(p, &X, &Y, &K, &WS, s);
+                run_plan_into(p, &X, &Y, &K, &WS, s);
+                cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
+                tu_buf_download(&Y), tu_buf_download(&K);
+                cr_expect(memcmp(y1, Y.h, n * 4) == 0 && (!ext || memcmp(k1, K.h, n * 8) == 0),
+                          "%s rev %d: a second run in the stream differs", sku, rev);
+                /* 3: captured once, replayed twice */
+                CUgraph graph = NULL;
+                CUgraphExec exec;
+                cr_assert_eq(brc__cu()->cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
+                run_plan_into(p, &X, &Y, &K, &WS, s);
+                cr_assert_eq(brc__cu()->cuStreamEndCapture(s, &graph), CUDA_SUCCESS);
+                cr_assert_eq(brc__cu()->cuGraphInstantiateWithFlags(&exec, graph, 0), CUDA_SUCCESS);
+                for (int r = 0; r < 2; r++) {
+                    poison(&Y);
+                    cr_assert_eq(brc__cu()->cuGraphLaunch(exec, s), CUDA_SUCCESS);
+                    cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
+                    tu_buf_download(&Y);
+                    cr_expect(memcmp(y1, Y.h, n * 4) == 0, "%s rev %d: graph replay %d differs", sku, rev, r);
+                }
+                brc__cu()->cuGraphExecDestroy(exec);
+                brc__cu()->cuGraphDestroy(graph);
+                cr_log_info("%s rev %d: %s checked", op_names[op], rev, sku);
+                tu_buf_free(&WS);
+                brc_plan_destroy(p);
             }
-            cr_expect_eq(off, 0, "%s rev %d: %ld values differ from the three-kernel split", sku, rev, off);
-            if (ext) cr_expect(memcmp(k1, K.h, n * 8) == 0, "%s rev %d: indices differ from the three-kernel split", sku, rev);
-            cr_log_info("%s rev %d: one pass %s, three kernels %s", op_names[op], rev, sku, brc_plan_sku(p3));
-            tu_buf_free(&WS), tu_buf_free(&WS3);
-            brc_plan_destroy(p), brc_plan_destroy(p3);
+            free(y3), free(k3);
         }
     brc__cu()->cuStreamDestroy(s);
     free(y1), free(ref), free(k1), free(kref);
