@@ -22,8 +22,7 @@ import bench_scan as BS  # noqa: E402
 from bench_elementwise import time_us, rel_l2_of as rel_l2, copy_bandwidth  # noqa: E402
 
 KNOBS = ["BARACUDA_REDUCE_" + k for k in ("U", "MINB", "TPRMAX", "CU", "CMINB", "CTX", "CTHREADS", "WAVES")] + \
-        ["BARACUDA_SCAN_" + k for k in ("NV", "TMAX", "MINB", "WAVES8", "KST", "FAST", "FUSE", "ONEPASS", "OPT", "LBG", "OPAD", "OPOLL", "OSLEEP",
-                                                "OTICKET", "OPIPE")]
+        ["BARACUDA_SCAN_" + k for k in ("NV", "TMAX", "MINB", "WAVES8", "KST", "FAST", "FUSE", "ONEPASS", "OPT", "LBG")]
 
 
 def set_knobs(cfg):
@@ -71,16 +70,6 @@ ONEPASS_CASES = [("cumsum", "f32", (1, 1 << 24), S1), ("cumprod", "f32", (1, 1 <
                  ("logcumsumexp", "f32", (1, 1 << 24), S1[:6]), ("cumsum", "bf16", (1, 1 << 24), S1[:6]),
                  ("logcumsumexp", "bf16", (1, 1 << 24), S1[:5]), ("cummax", "f32", (1, 1 << 24), S1[:5]),
                  ("cumsum", "f32", (4, 1 << 22), S1[:4]), ("cumsum", "f32", (1, 1 << 20), S1[:4])]
-
-# scan7, second run: the slot layout and polling (OPAD, OPOLL: both 1 by default after the first
-# run; 0 / 0 is the first run's kernel), sleeping polls, no ticket, and the pipelined one pass.
-S2 = [{"SONEPASS": 0}, {"SONEPASS": 1}, {"SONEPASS": 1, "SOPIPE": 1}, {"SONEPASS": 1, "SOPAD": 0, "SOPOLL": 0},
-      {"SONEPASS": 1, "SOPIPE": 1, "SOPT": 512}, {"SONEPASS": 1, "SOTICKET": 0}, {"SONEPASS": 1, "SOSLEEP": 100}]
-S2P = [{"SONEPASS": 0}, {"SONEPASS": 1}, {"SONEPASS": 1, "SOPIPE": 1}, {"SONEPASS": 1, "SOPIPE": 1, "SNV": 4},
-       {"SONEPASS": 1, "SNV": 4}]
-ONEPASS2_CASES = [("cumsum", "f32", (1, 1 << 24), S2), ("cumprod", "f32", (1, 1 << 24), S2P),
-                  ("logcumsumexp", "f32", (1, 1 << 24), [{}, {"SONEPASS": 0}, {"SOPIPE": 1}, {"SOPAD": 0, "SOPOLL": 0}]),
-                  ("cumsum", "bf16", (1, 1 << 24), S2[:3])]
 
 
 class Sweep:
@@ -238,21 +227,21 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lib", required=True)
     ap.add_argument("--out")
-    ap.add_argument("--only", choices=["reduce", "scan", "onepass", "onepass2"])
+    ap.add_argument("--only", choices=["reduce", "scan", "onepass"])
     ap.add_argument("--prewarm", help="K/N: only plan (compile) the K-th of N slices of the settings, then exit")
     args = ap.parse_args()
     torch.cuda.set_device(0)
     if args.prewarm:
         k, n = (int(v) for v in args.prewarm.split("/"))
-        if args.only in ("onepass", "onepass2"):
-            prewarm(args.lib, k, n, ONEPASS_CASES if args.only == "onepass" else ONEPASS2_CASES, [])
+        if args.only == "onepass":
+            prewarm(args.lib, k, n, ONEPASS_CASES, [])
         else:
             prewarm(args.lib, k, n)
         return
     torch.empty(1, device="cuda")
     sw = Sweep(args.lib, args.out)
     print(f"copy bandwidth {copy_bandwidth():.1f} GB/s", flush=True)
-    if args.only not in ("scan", "onepass", "onepass2"):
+    if args.only not in ("scan", "onepass"):
         for op, dt, sh, cfgs in REDUCE_CASES:
             try:
                 sw.reduce_case(op, dt, sh, cfgs)
@@ -260,8 +249,7 @@ def main():
                 print(f"FAILED {op} {dt} {sh}: {e}", flush=True)
             sw.save()
     if args.only != "reduce":
-        cases = {"onepass": ONEPASS_CASES, "onepass2": ONEPASS2_CASES}.get(args.only, SCAN_CASES)
-        for op, dt, sh, cfgs in cases:
+        for op, dt, sh, cfgs in (ONEPASS_CASES if args.only == "onepass" else SCAN_CASES):
             try:
                 sw.scan_case(op, dt, sh, cfgs)
             except Exception as e:

@@ -707,8 +707,7 @@ Test(scan, cumprod_backward_with_zeros, .timeout = 300) {
 /* ---- the one-pass split rows ------------------------------------------------------------------------ */
 
 /* One f32 line of 2^24 + 17 (odd: the last chunk is partial, vec = 1), forward and from the end, in
- * one pass (SKU +onepass; BARACUDA_SCAN_ONEPASS=1 where it is not the default), registers-only and
- * pipelined (BARACUDA_SCAN_OPIPE=1, SKU ,pipe): cumsum of small integers and cummax / cummin with
+ * one pass (SKU +onepass; BARACUDA_SCAN_ONEPASS=1 where it is not the default): cumsum of small integers and cummax / cummin with
  * many ties exact against the host; cumprod and logcumsumexp against float64 host references; each
  * bitwise equal to itself when run twice back to back in one stream (the run zeroes the ticket and
  * flags) and when captured into a CUDA graph replayed twice; and equal to the three-kernel split
@@ -794,17 +793,14 @@ Test(scan, one_pass_rows, .timeout = 600) {
             memcpy(y3, Y.h, n * 4), memcpy(k3, K.h, n * 8);
             tu_buf_free(&WS3);
             brc_plan_destroy(p3);
-            for (int pipe = 0; pipe < 2; pipe++) {
+            {
                 brc_plan *p = NULL;
                 setenv("BARACUDA_SCAN_ONEPASS", "1", 1); /* the default only for logcumsumexp */
-                setenv("BARACUDA_SCAN_OPIPE", pipe ? "1" : "0", 1);
                 cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
                 unsetenv("BARACUDA_SCAN_ONEPASS");
-                unsetenv("BARACUDA_SCAN_OPIPE");
                 const char *sku = brc_plan_sku(p);
                 cr_expect(strstr(sku, "+onepass") != NULL && strstr(brc_plan_descriptor(p), ",split=2,") != NULL,
                           "%s / %s", sku, brc_plan_descriptor(p));
-                cr_expect((strstr(sku, ",pipe,") != NULL) == (pipe == 1), "%s", sku);
                 tu_buf WS = tu_buf_new(BRC_U8, brc_plan_workspace_size(p));
                 /* 1: against the host */
                 poison(&Y), poison(&K), poison(&WS);

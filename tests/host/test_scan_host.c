@@ -39,8 +39,7 @@ static int canonical(brc_dtype dt, char out[][160]) {
     snprintf(out[n++], 160, "scan(op=cumsum,dtype=%s,inner=1,len=16777216,reverse=0,split=1,dir=fwd)", d);
     snprintf(out[n++], 160, "scan(op=cummax,dtype=%s,inner=1,len=16777216,reverse=1,split=1,dir=bwd)", d);
     snprintf(out[n++], 160, "scan(op=logcumsumexp,dtype=%s,inner=1,len=33,reverse=0,split=0,dir=fwd)", d);
-    /* The one-pass split rows (split=2): one op a dtype (CI time); the f32 and bf16 ones pipelined
-     * (BARACUDA_SCAN_OPIPE=1, set by the test for split=2). */
+    /* The one-pass split rows (split=2): one op a dtype (CI time). */
     static const char *const one[] = {"cumsum", "cummax", "logcumsumexp", "cumprod"};
     int o = dt == BRC_F32 ? 2 : dt == BRC_F64 ? 1 : dt == BRC_BF16 ? 0 : 3;
     if (dt == BRC_BF16)
@@ -64,17 +63,13 @@ ParameterizedTest(job *j, scan_compile, every_op_and_layout, .timeout = 900) {
     for (int i = 0; i < n; i++) {
         brc_plan *p = NULL;
         bool onepass = strstr(descs[i], "split=2") != NULL;
-        if (onepass) setenv("BARACUDA_SCAN_OPIPE", "1", 1);
         brc_status s = brc__plan_from_descriptor(ctx, descs[i], &p);
-        unsetenv("BARACUDA_SCAN_OPIPE");
         cr_expect_eq(s, BRC_STATUS_OK, "%s on %s: %s\n%s", descs[i], arch, brc_last_error(), brc_last_jit_log());
         if (s) continue;
         cr_expect_str_eq(brc_plan_descriptor(p), descs[i], "the descriptor round-trips");
         const char *sku = brc_plan_sku(p);
         cr_expect(strstr(sku, "bespoke:scan<") == sku && strstr(sku, arch), "sku %s", sku);
         bool split = strstr(descs[i], "split=1") != NULL;
-        bool pipe = onepass && (j->dt == BRC_F32 || j->dt == BRC_BF16);
-        cr_expect_eq(strstr(sku, ",pipe,") != NULL, pipe, "%s", sku);
         cr_expect_eq(strstr(sku, "+split") != NULL, split, "%s", sku);
         cr_expect_eq(strstr(sku, "+onepass") != NULL, onepass, "%s", sku);
         cr_expect_eq(strstr(sku, ",rows,") != NULL, strstr(descs[i], "inner=1") != NULL, "%s", sku);
@@ -175,31 +170,18 @@ Test(scan_desc, api_plans_pick_the_layout_and_round_trip) {
     cr_expect(strstr(brc_plan_sku(p), "+onepass@") != NULL, "%s", brc_plan_sku(p));
     cr_expect(strstr(brc_plan_descriptor(p), ",split=2,") != NULL, "%s", brc_plan_descriptor(p));
     brc_plan_destroy(p);
-    /* The GPU test's one-pass line (2^24 + 17: vec = 1) fits every op, registers-only and
-     * pipelined (BARACUDA_SCAN_OPIPE=1: 512 threads where two tiles fit in 40 KiB, else 256). */
+    /* The GPU test's one-pass line (2^24 + 17: vec = 1) fits every op. */
     int64_t n17[1] = {((int64_t)1 << 24) + 17};
     brc_tensor_desc_contiguous(&l, BRC_F32, 1, n17);
     brc_tensor_desc l17i;
     brc_tensor_desc_contiguous(&l17i, BRC_I64, 1, n17);
-    for (int k = 0; k < 5; k++)
-        for (int pipe = 0; pipe < 2; pipe++) {
-            setenv("BARACUDA_SCAN_OPIPE", pipe ? "1" : "0", 1);
-            d = (brc_scan_desc){(brc_scan_kind)k, l, l, 0, 1, l17i};
-            cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-            cr_expect(strstr(brc_plan_sku(p), "+onepass@") != NULL, "%s", brc_plan_sku(p));
-            cr_expect((strstr(brc_plan_sku(p), ",pipe,") != NULL) == (pipe == 1), "%s", brc_plan_sku(p));
-            cr_expect(strstr(brc_plan_sku(p), ",tpr=512,") != NULL, "%s", brc_plan_sku(p));
-            brc_plan_destroy(p);
-        }
-    unsetenv("BARACUDA_SCAN_OPIPE");
-    brc_tensor_desc_contiguous(&l, BRC_F32, 1, n1);
-    d = (brc_scan_desc){BRC_SCAN_CUMSUM, l, l, 0, 0, l};
-    setenv("BARACUDA_SCAN_OPIPE", "1", 1); /* 16-byte vectors: two tiles of 512 threads do not fit */
-    cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-    unsetenv("BARACUDA_SCAN_OPIPE");
-    cr_expect(strstr(brc_plan_sku(p), ",tpr=256,rpb=1,nv=4,") && strstr(brc_plan_sku(p), ",pipe,"), "%s",
-              brc_plan_sku(p));
-    brc_plan_destroy(p);
+    for (int k = 0; k < 5; k++) {
+        d = (brc_scan_desc){(brc_scan_kind)k, l, l, 0, 1, l17i};
+        cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+        cr_expect(strstr(brc_plan_sku(p), "+onepass@") != NULL, "%s", brc_plan_sku(p));
+        cr_expect(strstr(brc_plan_sku(p), ",tpr=512,") != NULL, "%s", brc_plan_sku(p));
+        brc_plan_destroy(p);
+    }
     int64_t n30[1] = {(int64_t)1 << 30};
     brc_tensor_desc_contiguous(&l, BRC_F32, 1, n30);
     d = (brc_scan_desc){BRC_SCAN_CUMSUM, l, l, 0, 0, l};
