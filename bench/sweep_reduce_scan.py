@@ -5,7 +5,7 @@ checked (NaN-poisoned output against a float64 PyTorch reference; argmax / cumma
 PyTorch's) and timed with bench_elementwise.time_us, PyTorch timed before and after on the same
 data. Prints one line a setting and writes the rows as JSON (--out) after every case.
 
-    python3 bench/sweep_reduce_scan.py --lib build/libbaracuda.so --out sweep.json [--only reduce|scan]
+    python3 bench/sweep_reduce_scan.py --lib build/libbaracuda.so --out sweep.json [--only reduce|scan|onepass]
     python3 bench/sweep_reduce_scan.py --lib build/libbaracuda.so --prewarm 3/14   # compile a slice only
 """
 import argparse
@@ -61,11 +61,15 @@ SCAN_CASES = [("cumprod", "f32", (1, 1 << 24), SSPLIT), ("logcumsumexp", "f32", 
               ("cumsum", "f32", (1, 1 << 24), SSPLIT), ("cummax", "f32", (8192, 32768), SCMAX),
               ("logcumsumexp", "bf16", (1, 1 << 24), SLSE), ("cumsum", "bf16", (1, 1 << 24), SSPLIT[:8])]
 
-# scan7: the one-pass split rows (BARACUDA_SCAN_ONEPASS, OPT threads a CTA, NV slabs, LBG look-back
-# group) against the three kernels (ONEPASS=0), on the 1-D rows.
-S1 = [{"SONEPASS": 0}, {}, {"SOPT": 256}, {"SOPT": 1024}, {"SNV": 2}, {"SMINB": 0}, {"SNV": 8}, {"SOPT": 256, "SNV": 8},
-      {"SLBG": 16}, {"SMINB": 3}]
-S1P = [{"SONEPASS": 0}, {}, {"SOPT": 256}, {"SOPT": 1024}, {"SNV": 1}, {"SMINB": 0}, {"SNV": 4}, {"SOPT": 1024, "SNV": 1}]
+# scan7: the one-pass split rows (BARACUDA_SCAN_ONEPASS=1; OPT threads a CTA, NV slabs, LBG look-back
+# group, MINB register cap) against the three kernels (ONEPASS=0), on the 1-D rows. Run at 1e5a1c4,
+# where the one pass was the default of every split row (bench/results/sweep_scan_onepass.json names
+# the settings without ONEPASS=1); from bcc9143 it is asked for explicitly.
+_O = {"SONEPASS": 1}
+S1 = [{"SONEPASS": 0}, _O, {**_O, "SOPT": 256}, {**_O, "SOPT": 1024}, {**_O, "SNV": 2}, {**_O, "SMINB": 0},
+      {**_O, "SNV": 8}, {**_O, "SOPT": 256, "SNV": 8}, {**_O, "SLBG": 16}, {**_O, "SMINB": 3}]
+S1P = [{"SONEPASS": 0}, _O, {**_O, "SOPT": 256}, {**_O, "SOPT": 1024}, {**_O, "SNV": 1}, {**_O, "SMINB": 0},
+       {**_O, "SNV": 4}, {**_O, "SOPT": 1024, "SNV": 1}]
 ONEPASS_CASES = [("cumsum", "f32", (1, 1 << 24), S1), ("cumprod", "f32", (1, 1 << 24), S1P),
                  ("logcumsumexp", "f32", (1, 1 << 24), S1[:6]), ("cumsum", "bf16", (1, 1 << 24), S1[:6]),
                  ("logcumsumexp", "bf16", (1, 1 << 24), S1[:5]), ("cummax", "f32", (1, 1 << 24), S1[:5]),

@@ -372,7 +372,8 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     a.clen = clen;
 
     /* One pass: registers capped for 1024 threads an SM (64 a thread; uncapped, the look-back's
-     * registers on top of the tile's made f32 cumsum 87 and cumprod 71: one 512-thread CTA an SM). */
+     * registers on top of the tile's made cumprod 71, logcumsumexp f32 76 / bf16 96 and cummax 120:
+     * one 512-thread CTA an SM; logcumsumexp f32 1x2^24 ran 271 us uncapped, 166 capped). */
     int minb = brc__knob("BARACUDA_SCAN_MINB", 0, 16, onepass ? (tpr < 1024 ? 1024 / tpr : 1) : 0);
     int kst = (rq->kind == BRC_SCAN_CUMMAX || rq->kind == BRC_SCAN_CUMMIN) && !rq->bwd && rows
                   ? brc__knob("BARACUDA_SCAN_KST", 0, 1, 1) : 0;
@@ -381,7 +382,9 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
      * block scan, instead of a carry kernel) measured faster only for f32 cumsum (ed914aa, 1x2^24:
      * 73 us against 77.5 forward and backward); bf16 cumsum, cumprod, logcumsumexp and bf16 cummax
      * ran slower fused, so they keep the carry kernel. BARACUDA_SCAN_FUSE=0/1 overrides it. */
-    int fuse = split && rows && !onepass ? brc__knob("BARACUDA_SCAN_FUSE", 0, 1, rq->kind == BRC_SCAN_CUMSUM && esize == 4) : 0;
+    int fuse = split && rows && !onepass
+                   ? brc__knob("BARACUDA_SCAN_FUSE", 0, 1, rq->kind == BRC_SCAN_CUMSUM && esize == 4)
+                   : 0;
 
     /* Canonical descriptor (what determines the kernels) and SKU (what was chosen). */
     const char *kn = kind_names[rq->kind];
@@ -541,7 +544,8 @@ brc_status brc__scan_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
         return st;
     if ((st = brc__desc_int(d, "vec", 1, 16, inner ? 0 : 1, &vec))) return st;
     if (!inner && split == 2)
-        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "scan descriptor: split=2 (one pass) is for rows (inner=1) only");
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                          "scan descriptor: split=2 (one pass) is for rows (inner=1) only");
     if (inner) {
         if ((st = brc__desc_int(d, "tmax", 128, 128, 0, &tmax))) return st;
         if (tmax && !((kind == BRC_SCAN_CUMMAX || kind == BRC_SCAN_CUMMIN) && dir == 0 && dt == BRC_F32))

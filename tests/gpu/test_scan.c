@@ -707,12 +707,12 @@ Test(scan, cumprod_backward_with_zeros, .timeout = 300) {
 /* ---- the one-pass split rows ------------------------------------------------------------------------ */
 
 /* One f32 line of 2^24 + 17 (odd: the last chunk is partial, vec = 1), forward and from the end, in
- * one pass (SKU +onepass; BARACUDA_SCAN_ONEPASS=1 where it is not the default): cumsum of small integers and cummax / cummin with
- * many ties exact against the host; cumprod and logcumsumexp against float64 host references; each
- * bitwise equal to itself when run twice back to back in one stream (the run zeroes the ticket and
- * flags) and when captured into a CUDA graph replayed twice; and equal to the three-kernel split
- * (BARACUDA_SCAN_ONEPASS=0; bitwise for cumsum and cummax / cummin, within 2e-6 for cumprod and
- * logcumsumexp, whose association differs). */
+ * one pass (SKU +onepass; BARACUDA_SCAN_ONEPASS=1 where it is not the default): cumsum of small
+ * integers and cummax / cummin with many ties exact against the host; cumprod and logcumsumexp
+ * against float64 host references; each bitwise equal to itself when run twice back to back in
+ * one stream (the run zeroes the ticket and flags) and when captured into a CUDA graph replayed
+ * twice; and equal to the three-kernel split (BARACUDA_SCAN_ONEPASS=0; bitwise for cumsum and
+ * cummax / cummin, within 2e-6 for cumprod and logcumsumexp, whose association differs). */
 static void run_plan_into(brc_plan *p, const tu_buf *X, tu_buf *Y, tu_buf *K, tu_buf *WS, CUstream s) {
     cr_assert_eq(brc_scan_run(p, (void *)(uintptr_t)X->d, (void *)(uintptr_t)Y->d, (void *)(uintptr_t)K->d,
                               (void *)(uintptr_t)WS->d, brc_plan_workspace_size(p), (brc_stream)s),
