@@ -69,6 +69,7 @@ BRC__INTERNAL void brc__str_free(brc__str *s);
     X(cuMemcpyHtoD)                                                                              \
     X(cuMemcpyDtoH)                                                                              \
     X(cuMemsetD8)                                                                                \
+    X(cuMemsetD32Async)                                                                          \
     X(cuMemcpyDtoDAsync)                                                                         \
     X(cuStreamCreate)                                                                            \
     X(cuStreamDestroy)                                                                           \
