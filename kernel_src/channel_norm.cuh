@@ -457,7 +457,7 @@ __device__ __forceinline__ void bn_fin(const cn_args& A) {
 // ---- group_norm forward, one read of x (gn_one) -----------------------------------------------------
 // A cluster of CL CTAs (sm_90; CL = 1 elsewhere) holds one (n, g) group of E = CPG * HW contiguous
 // elements in shared memory, SL = E / CL elements a CTA, loaded with cp.async (16-byte vectors, all
-// in flight at once); a persistent grid, double-buffered: the next group loads during this one. The mean, then the squared deviations from it, are summed from shared memory
+// in flight at once); one group a cluster, three CTAs an SM. The mean, then the squared deviations from it, are summed from shared memory
 // (per thread in order, warps by a fixed shuffle tree, warps in order, the cluster's CTAs in rank
 // order through distributed shared memory: every CTA gets the same bits); y is written from shared
 // memory. x is read once (the seg / fin / apply sequence reads it twice). VA elements a vector,
@@ -486,17 +486,6 @@ __device__ __forceinline__ C_of<K> gn_one_sum(C_of<K> v, C_of<K>* red, C_of<K>* 
     return t;
 }
 
-// The loads of one group's slice into shared memory, one cp.async group.
-template <class K>
-__device__ __forceinline__ void gn_one_load(typename K::T* buf, const typename K::T* x) {
-    enum { V = K::VA, NT = K::ONE_THREADS };
-    constexpr i64 NV = K::CPG * K::HW / K::CL / V;
-    for (i64 i = threadIdx.x; i < NV; i += NT)
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(smem_u32(buf + i * V)), "l"(x + i * V)
-                     : "memory");
-    asm volatile("cp.async.commit_group;" ::: "memory");
-}
-
 template <class K>
 __device__ __forceinline__ void gn_one(const cn_args& A) {
     typedef typename K::T T;
@@ -506,56 +495,48 @@ __device__ __forceinline__ void gn_one(const cn_args& A) {
     extern __shared__ __align__(16) unsigned char dsm[];
     __shared__ C red[NT / 32];
     __shared__ C slots[2];
-    T* bufs = reinterpret_cast<T*>(dsm);  // two slices: this group's and the next one's
+    T* sm = reinterpret_cast<T*>(dsm);
     const unsigned rank = CL > 1 ? blockIdx.x % CL : 0;
-    const i64 stats = A.n * K::G, stride = gridDim.x / CL;
-    // A persistent grid: cluster q takes groups q, q + stride, ...; the next group's slice loads
-    // while this one is reduced and written.
-    i64 s = blockIdx.x / CL;
-    if (s < stats) gn_one_load<K>(bufs, (const T*)A.x + s * E + (i64)rank * SL);
-    for (int it = 0; s < stats; it++, s += stride) {
-        T* sm = bufs + (it & 1) * SL;
-        if (s + stride < stats) {
-            gn_one_load<K>(bufs + ((it + 1) & 1) * SL, (const T*)A.x + (s + stride) * E + (i64)rank * SL);
-            asm volatile("cp.async.wait_group 1;" ::: "memory");
-        } else {
-            asm volatile("cp.async.wait_group 0;" ::: "memory");
-        }
-        __syncthreads();
-        C a = C(0);
-        for (i64 i = threadIdx.x; i < NV; i += NT) {
-            C v[V];
-            ldv<T, C, V>(v, sm + i * V);
+    const i64 s = blockIdx.x / CL;  // the statistic: n * G + g
+    const i64 off = s * E + (i64)rank * SL;
+    const T* x = (const T*)A.x + off;
+    for (i64 i = threadIdx.x; i < NV; i += NT)
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(smem_u32(sm + i * V)), "l"(x + i * V)
+                     : "memory");
+    asm volatile("cp.async.commit_group;\n\tcp.async.wait_group 0;" ::: "memory");
+    __syncthreads();
+    C a = C(0);
+    for (i64 i = threadIdx.x; i < NV; i += NT) {
+        C v[V];
+        ldv<T, C, V>(v, sm + i * V);
 #pragma unroll
-            for (int k = 0; k < V; k++) a += v[k];
-        }
-        const C mean = gn_one_sum<K>(a, red, slots) / C(E);
-        C q = C(0);
-        for (i64 i = threadIdx.x; i < NV; i += NT) {
-            C v[V];
-            ldv<T, C, V>(v, sm + i * V);
+        for (int k = 0; k < V; k++) a += v[k];
+    }
+    const C mean = gn_one_sum<K>(a, red, slots) / C(E);
+    C q = C(0);
+    for (i64 i = threadIdx.x; i < NV; i += NT) {
+        C v[V];
+        ldv<T, C, V>(v, sm + i * V);
 #pragma unroll
-            for (int k = 0; k < V; k++) q += (v[k] - mean) * (v[k] - mean);
-        }
-        const C rstd = rsqrt_(gn_one_sum<K>(q, red, slots + 1) / C(E) + (C)A.eps);
-        if (rank == 0 && threadIdx.x == 0) {
-            if (A.mean) ((C*)A.mean)[s] = mean;
-            if (A.rstd) ((C*)A.rstd)[s] = rstd;
-        }
-        const i64 c0 = (s % K::G) * K::CPG;
-        T* y = (T*)A.out + s * E + (i64)rank * SL;
-        for (i64 i = threadIdx.x; i < NV; i += NT) {
-            C v[V];
-            ldv<T, C, V>(v, sm + i * V);
-            const i64 c = c0 + ((i64)rank * SL + i * V) / K::HW;
-            const C w = K::W ? (C)io<T>::load(((const T*)A.w)[c]) * rstd : rstd;
-            const C b = K::B ? (C)io<T>::load(((const T*)A.b)[c]) : C(0);
-            vec<T, V> o;
+        for (int k = 0; k < V; k++) q += (v[k] - mean) * (v[k] - mean);
+    }
+    const C rstd = rsqrt_(gn_one_sum<K>(q, red, slots + 1) / C(E) + (C)A.eps);
+    if (rank == 0 && threadIdx.x == 0) {
+        if (A.mean) ((C*)A.mean)[s] = mean;
+        if (A.rstd) ((C*)A.rstd)[s] = rstd;
+    }
+    const i64 c0 = (s % K::G) * K::CPG;
+    T* y = (T*)A.out + off;
+    for (i64 i = threadIdx.x; i < NV; i += NT) {
+        C v[V];
+        ldv<T, C, V>(v, sm + i * V);
+        const i64 c = c0 + ((i64)rank * SL + i * V) / K::HW;
+        const C w = K::W ? (C)io<T>::load(((const T*)A.w)[c]) * rstd : rstd;
+        const C b = K::B ? (C)io<T>::load(((const T*)A.b)[c]) : C(0);
+        vec<T, V> o;
 #pragma unroll
-            for (int k = 0; k < V; k++) o.v[k] = io<T>::store((v[k] - mean) * w + b);
-            *reinterpret_cast<vec<T, V>*>(y + i * V) = o;
-        }
-        __syncthreads();  // this slice's buffer is the one the load after next fills
+        for (int k = 0; k < V; k++) o.v[k] = io<T>::store((v[k] - mean) * w + b);
+        *reinterpret_cast<vec<T, V>*>(y + i * V) = o;
     }
     if constexpr (CL > 1) cluster_base<CL>::sync();  // no CTA leaves while its slots may be read
 }

@@ -18,10 +18,10 @@ static const char *const op_names[] = {"group_norm", "batch_norm"};
 #define MAX_CHANNELS ((int64_t)1 << 24)
 #define MAX_SPATIAL ((int64_t)1 << 40)
 enum { THREADS = 256, WS_ALIGN = 256, MAX_SLICES = 65535, MAX_KERNELS = 4 };
-/* gn_one: a group's slice a CTA in shared memory (two: double-buffered), preferably at most
- * ONE_SLICE_PREF bytes, never more than ONE_SLICE; ONE_CL CTAs a group at most (a cluster; 1
- * before sm_90); ONE_MIN bytes a group at least. */
-enum { ONE_SLICE_PREF = 32 * 1024, ONE_SLICE = 64 * 1024, ONE_CL = 8, ONE_MIN = 32 * 1024 };
+/* gn_one: a group's slice a CTA in shared memory, at most ONE_SLICE bytes (three CTAs an SM on
+ * sm_90; every arch from sm_80 on holds one); ONE_CL CTAs a group at most (a cluster; 1 before
+ * sm_90); ONE_MIN bytes a group at least. */
+enum { ONE_SLICE = 64 * 1024, ONE_CL = 8, ONE_MIN = 32 * 1024 };
 #define MAX_GRID ((int64_t)1 << 22)    /* grid-stride kernels (seg, apply) take any larger size */
 
 /* The kernels' argument block (struct brc::cn_args in channel_norm.cuh): 8-byte fields only, so
@@ -48,7 +48,6 @@ typedef struct cn_impl {
     int w, b;
     int vs, vp, va, tpb; /* vector widths of seg, plane, apply; plane threads */
     int cl;              /* group_norm forward by gn_one: CTAs a group (0: the seg / fin / apply sequence) */
-    int sms;             /* the device's SMs (gn_one's persistent grid) */
     int64_t split;       /* group_norm: warps per (n, c) segment (a run-time value: it depends on N) */
     int64_t ns, slices;  /* batch_norm: samples per slice, slices */
     int64_t chunks;      /* batch_norm: plane CTAs per sample plane */
@@ -152,32 +151,25 @@ static const char *storage_type(brc_dtype t) {
     }
 }
 
-/* gn_one's dynamic shared memory: two slices of a group (this one and the next). */
+/* gn_one's dynamic shared memory: a group's slice. */
 static size_t one_smem(const cn_impl *im) {
-    return im->cl > 0 ? 2 * (size_t)(im->ch / im->groups * im->hw / im->cl) * im->esize : 0;
+    return im->cl > 0 ? (size_t)(im->ch / im->groups * im->hw / im->cl) * im->esize : 0;
 }
 
 /* gn_one's CTAs a group, or 0 where the group_norm forward keeps the seg / fin / apply sequence:
  * 16-byte vectors must divide HW; the group (CPG * HW contiguous elements) must be at least
- * ONE_MIN bytes; its slices whole vectors. The cluster is the smallest whose slices fit `slice`
- * bytes (smaller slices: more CTAs an SM and finer waves), else the largest (ONE_CL) if its slices
- * fit ONE_SLICE; clusters need sm_90. BARACUDA_GN_ONE=0 turns the path off, BARACUDA_GN_SLICE
- * (KiB) sets `slice` (measurements). */
+ * ONE_MIN bytes and split into at most ONE_CL slices (clusters: sm_90) of at most ONE_SLICE
+ * bytes, whole vectors each; the smallest such cluster. BARACUDA_GN_ONE=0 turns the path off
+ * (measurements). */
 static int pick_one(const brc_context *ctx, int64_t cpg, int64_t hw, size_t esize) {
     int major = 0, minor = 0;
     bool accel = false;
     brc__arch_parse(ctx->arch, &major, &minor, &accel);
     const int64_t v = 16 / (int64_t)esize, bytes = cpg * hw * (int64_t)esize;
-    const int64_t slice = (int64_t)brc__knob("BARACUDA_GN_SLICE", 4, 64, ONE_SLICE_PREF / 1024) * 1024;
-    const int clmax = major >= 9 ? ONE_CL : 1;
-    /* Two slices a CTA within the arch's shared memory: 227 KiB (sm_90, sm_100), 163 (sm_80,
-     * sm_87), 99 (the others). */
-    const bool big = (major >= 9 && major != 12) || (major == 8 && (minor == 0 || minor == 7));
-    const int64_t most = big ? ONE_SLICE : 32 * 1024;
     if (!brc__knob("BARACUDA_GN_ONE", 0, 1, 1) || hw % v || bytes < ONE_MIN) return 0;
-    for (int cl = 1; cl <= clmax; cl *= 2)
-        if (bytes / cl <= (slice < most ? slice : most) && (cpg * hw) % (cl * v) == 0) return cl;
-    return bytes / clmax <= most && (cpg * hw) % (clmax * v) == 0 ? clmax : 0;
+    for (int cl = 1; cl <= (major >= 9 ? ONE_CL : 1); cl *= 2)
+        if (bytes / cl <= ONE_SLICE && (cpg * hw) % (cl * v) == 0) return cl;
+    return 0;
 }
 
 static unsigned threads_of(const cn_impl *im, int kid) { return kid == K_PLANE ? (unsigned)im->tpb : THREADS; }
@@ -335,7 +327,6 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
     im->va = va;
     im->tpb = reduce_bn ? tpb : 0;
     im->cl = cl;
-    im->sms = sms;
     im->split = split;
     im->ns = ns;
     im->slices = slices;
@@ -561,16 +552,7 @@ static int64_t grid_of(const cn_impl *im, int kid) {
     case K_GN_WB: return brc__cdiv(im->ch, THREADS);
     case K_PLANE: return im->chunks;
     case K_BN_FIN: return im->ch; /* a CTA per channel */
-    case K_ONE: { /* persistent: the clusters that fit at once (228 KiB of shared memory an SM, 1 KiB
-                   * of it reserved a CTA; 8 CTAs of 256 threads), at most one a group */
-        int64_t per_sm = (228 * 1024) / ((int64_t)one_smem(im) + 1024 + 256);
-        if (per_sm > 8) per_sm = 8;
-        if (per_sm < 1) per_sm = 1;
-        int64_t clusters = (int64_t)im->sms * per_sm / im->cl;
-        if (clusters < 1) clusters = 1;
-        if (clusters > im->n * im->groups) clusters = im->n * im->groups;
-        return clusters * im->cl;
-    }
+    case K_ONE: return im->n * im->groups * im->cl;
     default: return brc__cdiv(im->n * (im->ch * im->hw / im->va), THREADS);
     }
 }

@@ -271,16 +271,15 @@ ParameterizedTest(job *j, group_norm, every_case_and_dtype, .timeout = 900) {
 /* The forward's one-read path (gn_one): a group of CPG * HW elements in the shared memory of one
  * CTA or of a cluster of 2, 4 or 8 (sm_90), each CTA's slice cutting channels at arbitrary places
  * (CPG = 7, HW = 2304: a slice of 8064 elements is 3.5 channels). The expected cluster size is
- * the plan's rule (channel_norm.c, pick_one, on an sm_80 / sm_90 class GPU): the smallest whose
- * slices fit 32 KiB, else 8 (1 before sm_90) if its slices fit 64 KiB, for groups of at least
- * 32 KiB. The persistent grid walks several groups a cluster (N * G > the clusters that fit). */
+ * the plan's rule (channel_norm.c, pick_one): the smallest whose slices fit 64 KiB, for groups of
+ * at least 32 KiB. */
 typedef struct one_case {
     int64_t N, C, G, HW;
 } one_case;
 
 static const one_case one_cases[] = {
     {2, 8, 2, 2048}, {3, 14, 2, 2304}, {2, 32, 2, 2048}, {2, 64, 4, 4096}, {1, 16, 2, 16384}, {2, 24, 3, 8200},
-    {160, 32, 4, 2048}, /* 640 groups: several a cluster */
+    {160, 32, 4, 2048}, /* 640 groups: several waves of clusters */
 };
 
 ParameterizedTestParameters(group_norm, one_read_path) {
@@ -299,12 +298,10 @@ ParameterizedTest(job *j, group_norm, one_read_path, .timeout = 900) {
     for (size_t i = 0; i < sizeof one_cases / sizeof one_cases[0]; i++) {
         const one_case *o = &one_cases[i];
         const int64_t E = o->C / o->G * o->HW, bytes = E * esize;
-        int cl = 0, clmax = cc_major >= 9 ? 8 : 1;
-        if (o->HW % v == 0 && bytes >= 32 * 1024) {
-            for (int c = 1; c <= clmax && !cl; c *= 2)
-                if (bytes / c <= 32 * 1024 && E % (c * v) == 0) cl = c;
-            if (!cl && bytes / clmax <= 64 * 1024 && E % (clmax * v) == 0) cl = clmax;
-        }
+        int cl = 0;
+        if (o->HW % v == 0 && bytes >= 32 * 1024)
+            for (int c = 1; c <= (cc_major >= 9 ? 8 : 1) && !cl; c *= 2)
+                if (bytes / c <= 64 * 1024 && E % (c * v) == 0) cl = c;
         gn_expect_cl = cl;
         taken += cl > 0;
         gn_case k = {o->N, o->C, o->G, 1, {o->HW}};
