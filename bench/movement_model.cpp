@@ -7,6 +7,7 @@
 //   ./movement_model 50            (row groups)     STAGED=1 ./movement_model 50   (staged)
 //   STAGED=2 ./movement_model 50   (flat staged: y contiguous, as the model's y always is)
 //   ./movement_model 20 tile       (tiles)
+#include <atomic>
 #include <barrier>
 #include <thread>
 #include <vector>
@@ -38,6 +39,7 @@ inline double __dmul_rn(double a, double b) { return a * b; }
 inline double __dadd_rn(double a, double b) { return a + b; }
 inline double __dsub_rn(double a, double b) { return a - b; }
 template <class T> inline T __shfl_xor_sync(unsigned, T v, int) { return v; }
+template <class T> inline T atomicAdd(T* p, T v) { return std::atomic_ref<T>(*p).fetch_add(v); }
 inline unsigned __funnelshift_r(unsigned lo, unsigned hi, unsigned sh) {
     sh &= 31; uint64_t v = ((uint64_t)hi << 32) | lo; return (unsigned)(v >> sh);
 }
@@ -273,6 +275,7 @@ int main(int argc, char** argv) {
     bad += one<double, 2>(6, 40, 33, 1, 2, 3, 7, 0, 1, 0, false, 4, 2);
     bad += one<int16_t, 0>(8, 60, 7, 2, 2, 9, 9, 0, 2, 0, false, 4, 2);
     bad += one<int16_t, 1>(3, 90, 5, 1, 1, 2, 1, 0, 7, 0, false, 4, 2);
+    bad += one<float, 1>(2, 3, 1500, 1, 1, 700, 699, 1, 0, 0, false, 4, 2);  // more listed chunks than the list
     if (argc > 2) {
         bad += tiles<uint8_t, 0>(n) + tiles<uint16_t, 0>(n) + tiles<uint16_t, 1>(n) + tiles<uint16_t, 2>(n) + tiles<uint32_t, 0>(n) +
                tiles<uint32_t, 1>(n) + tiles<uint64_t, 0>(n) + tiles<uint64_t, 1>(n);

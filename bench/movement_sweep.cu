@@ -4,7 +4,8 @@
 // configurations are those the library can be built with (runtime/ops/movement.c's constants).
 //   nvcc -O3 -arch=sm_90 -std=c++17 --extended-lambda -rdc=true -o movement_sweep bench/movement_sweep.cu
 //   ./movement_sweep (every candidate), ./movement_sweep pick (the staged pad at 16 or 12 KiB a CTA),
-//   ./movement_sweep move7 (the flat staged pad; tiles without the prefetch)
+//   ./movement_sweep move7 (the flat staged pad; tiles without the prefetch), ./movement_sweep move7pick
+//   (the flat pad at 12 or 16 KiB a CTA or staged only: prints PICK a12|a16|b)
 // -rdc=true: the library's JIT compiles relocatable code (nvJitLink needs it), and ptxas allocates
 // registers differently there: built without it, the sweep's tile kernels did not spill where the
 // library's did (64 registers + 40 bytes of local memory for whole tiles with the prefetch).
@@ -326,6 +327,42 @@ int main(int argc, char** argv) {
         run_staged<i16, 1, 8192, 8>("K", 1024, 256, 256, 3, 0, 0);
         run_staged<float, 1, 8192, 8>("K", 1024, 256, 256, 3, 0, 0);
         printf("sum 16384: %.1f us, 12288: %.1f us\nPICK %d\n", t16, t12, t12 < t16 ? 12288 : 16384);
+        return 0;
+    }
+    if (argc > 1 && !strcmp(argv[1], "move7pick")) {
+        // The pad's build: flat (second pass for the element-by-element chunks) at 12 or 16 KiB a
+        // CTA, or staged only, by the sum of bf16 and f32 (the bench's rows) over three interleaved
+        // rounds; prints "PICK a12|a16|b". Then other shapes and the tiles, for the record.
+        float ts = 0, t12 = 0, t16 = 0;
+        for (int rep = 0; rep < 3; rep++) {
+            ts += run_staged<i16, 1, 12288, 8>("K", 1024, 256, 256, 3, 0, 0) + run_staged<float, 1, 12288, 8>("K", 1024, 256, 256, 3, 0, 0);
+            t12 += run_flat<i16, 1, 12288, 8>("K", 1024, 256, 256, 3, 0, 0) + run_flat<float, 1, 12288, 8>("K", 1024, 256, 256, 3, 0, 0);
+            t16 += run_flat<i16, 1, 16384, 8>("K", 1024, 256, 256, 3, 0, 0) + run_flat<float, 1, 16384, 8>("K", 1024, 256, 256, 3, 0, 0);
+        }
+        const char* pk = t12 <= t16 && t12 < ts ? "a12" : t16 < t12 && t16 < ts ? "a16" : "b";
+        printf("sum staged %.1f us, flat 12 KiB %.1f, flat 16 KiB %.1f\nPICK %s\n", ts, t12, t16, pk);
+        run_flat<i16, 1, 8192, 8>("P", 1024, 256, 256, 3, 0, 0);
+        run_flat<i16, 1, 12288, 6>("P", 1024, 256, 256, 3, 0, 0);
+        run_flat<i16, 1, 12288, 8>("P", 1024, 256, 256, 3, 1, 3);
+        run_staged<i16, 1, 12288, 8>("P", 1024, 256, 256, 3, 1, 3);
+        run_flat<u8, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
+        run_staged<u8, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
+        run_flat<i16, 0, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
+        run_staged<i16, 0, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
+        run_flat<i16, 2, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
+        run_flat<i16, 3, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
+        run_flat<double, 1, 12288, 8>("P", 512, 256, 256, 3, 0, 0);
+        run_staged<double, 1, 12288, 8>("P", 512, 256, 256, 3, 0, 0);
+        run_flat<i16, 1, 12288, 8>("P", 1000, 255, 253, 5, 1, 0);
+        run_staged<i16, 1, 12288, 8>("P", 1000, 255, 253, 5, 1, 0);
+        for (int rep = 0; rep < 2; rep++) {
+            run_tile<u16, 0, 0, 4>(8192, 8192, 0);
+            run_tile<u16, 2, 0, 2>(8192, 8192, 0);
+            run_tile<u16, 1, 1, 4>(4096, 1000, 0);
+            run_tile<u16, 0, 0, 4>(4096, 1000, 0);
+            run_tile<u32, 1, 1, 4>(4096, 1000, 0);
+            run_tile<u32, 0, 0, 4>(4096, 1000, 0);
+        }
         return 0;
     }
     if (argc > 1 && !strcmp(argv[1], "move7")) {

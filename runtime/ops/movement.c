@@ -238,15 +238,30 @@ static int64_t piece_extent(const piece *p, const copy_req *rq) {
  * (0: a CTA a tile), half tiles below TILE_HALF_BELOW whole tiles a CTA slot, and whether 2-byte
  * elements take wide tiles. Measured (H100): a grid capped at 4 CTAs an SM with the prefetch,
  * 8192^2 bf16 106.6-106.9 us against 98.4-98.7 a CTA a tile (f32 211.5 / 188.7; movement_sweep),
- * so the cap is off, and the prefetch is compiled out (TILE_PIPE = 0): it never acted, but its
- * registers (the next tile's vectors, live across this tile's stores) made the kernels spill in
- * the JIT's relocatable compile (-rdc=true, which nvJitLink needs): whole 2- and 4-byte tiles 64
- * registers + 40 bytes of local memory, wide tiles 80 + 80 (nvcc without -rdc, as movement_sweep
- * was built: no spills). That is why the sweep's tiles were faster than the library's (wide
- * 96.5 us against 112.3 at baf6092, whole 98.4 against 102.6). Without the prefetch: whole 62
- * registers, no spill; wide tiles still spill 32 bytes at 3 CTAs an SM (80 registers), none at 2
- * (100 registers). */
-enum { TILE_MIN_CTAS = 4, TILE_WIDE_CTAS = 2, TILE_PIPE = 0, TILE_GRID_CAP = 0, TILE_HALF_BELOW = 2, TILE_WIDE = 0 };
+ * so the cap is off and the prefetch never acts. Compiled in or out it still shapes the code:
+ * its registers (the next tile's vectors, live across this tile's stores) made whole and wide
+ * tiles spill in the JIT's relocatable compile (-rdc=true, which nvJitLink needs): whole 2- and
+ * 4-byte tiles 64 registers + 40 bytes of local memory, wide 80 + 80 (movement_sweep was built
+ * without -rdc: no spills; that was the sweep / library gap: wide 96.5 us there, 112.3 through
+ * the library at baf6092; whole 98.4 / 102.6). Without it whole tiles take 62 registers, no spill,
+ * and wide tiles at 2 CTAs an SM 100 (at 3: 80 + 32 bytes of local memory). Half tiles do not
+ * spill either way and are faster with it (its structure keeps all of a thread's loads in flight
+ * before the first use): TILE_PIPE_HALF. H100, movement_sweep -rdc=true, 8192^2 bf16: whole 102.4
+ * -102.7 us with it, 98.8-99.0 without (4 or 3 CTAs an SM), wide 97.9-98.0 at 2 CTAs an SM, 101.0
+ * -101.1 at 3; 4096 x 1000 bf16: half 7.14 us with, 7.47 without; whole 7.00-7.10, wide 7.28-7.36
+ * (2 CTAs an SM); f32 8192^2 whole 196.3 with, 189.5-190.1 without; through the library f32 4096 x
+ * 1000 half tiles 13.5 us without (11.5 with, at 23160b0). Wide tiles for 2-byte elements when
+ * they fill TILE_WIDE_WAVES waves of the GPU (8192^2: 4096 tiles; 4096 x 1000 takes half tiles). */
+enum {
+    TILE_MIN_CTAS = 4,
+    TILE_WIDE_CTAS = 2,
+    TILE_PIPE = 0,
+    TILE_PIPE_HALF = 1,
+    TILE_GRID_CAP = 0,
+    TILE_HALF_BELOW = 2,
+    TILE_WIDE = 1,
+    TILE_WIDE_WAVES = 2
+};
 
 /* geo: brc::mv_tgeo's H (0 whole, 1 half, 2 wide). */
 static void copy_snippet(brc__str *s, int kind, size_t esize, int vec, int R, int idx64, int P, int geo) {
@@ -254,7 +269,8 @@ static void copy_snippet(brc__str *s, int kind, size_t esize, int vec, int R, in
         brc__str_addf(s,
                       "__global__ void __launch_bounds__(256, %d) brc_mv_kernel(const __grid_constant__ brc::mv_args<1> "
                       "a) { brc::mv_tile<%s, %d, %d, %d>(a); }\n",
-                      geo == 2 ? TILE_WIDE_CTAS : TILE_MIN_CTAS, bits_type(esize), R, geo, TILE_PIPE);
+                      geo == 2 ? TILE_WIDE_CTAS : TILE_MIN_CTAS, bits_type(esize), R, geo,
+                      geo == 1 ? TILE_PIPE_HALF : TILE_PIPE);
     else
         brc__str_addf(s,
                       "__global__ void __launch_bounds__(256) brc_mv_kernel(const __grid_constant__ brc::mv_args<%d> "
@@ -304,8 +320,8 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
      * source while another dim is, both long enough to fill tiles. */
     int tile = 0, tb = -1;
     /* The tile (elements along A, the dst's unit dim, by B, the src's): brc::mv_tgeo, 16 KiB; for
-     * 2-byte elements and TILE_WIDE (off) twice as wide along B (32 KiB) when such tiles number at
-     * least one an SM (tile_kind 0); else half along A (8 KiB; not for 1-byte elements) when whole tiles
+     * 2-byte elements and TILE_WIDE twice as wide along B (32 KiB) when such tiles fill
+     * TILE_WIDE_WAVES waves (tile_kind 0); else half along A (8 KiB; not for 1-byte elements) when whole tiles
      * would number fewer than TILE_HALF_BELOW a CTA slot of the GPU, so that more tiles are in
      * flight. */
     int ta = esize <= 2 ? 128 : 64, tbn = esize == 1 ? 128 : esize == 8 ? 32 : 64, half = 0;
@@ -329,10 +345,11 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
         int64_t nt = brc__cdiv(q->shape[R - 1], ta) * brc__cdiv(q->shape[tb], tbn) * batch,
                 nw = brc__cdiv(q->shape[R - 1], ta) * brc__cdiv(q->shape[tb], 2 * tbn) * batch;
         int sms = ctx->sm_count > 0 ? ctx->sm_count : 132, slots = sms * TILE_MIN_CTAS;
-        /* 2-byte elements with TILE_WIDE: wide tiles whenever they number at least one an SM
-         * (movement_sweep: 8192^2 bf16 96.5-96.9 us wide, 98.4-98.7 whole; 4096 x 1000 6.64 us
-         * wide, 6.75 whole, 7.08 half; not so through the library, see TILE_WIDE). */
-        bool wide = esize == 2 && (rq->tile_kind == 3 || (rq->tile_kind == 0 && TILE_WIDE && nw >= (int64_t)sms));
+        /* 2-byte elements with TILE_WIDE: wide tiles when they fill TILE_WIDE_WAVES waves of
+         * TILE_WIDE_CTAS an SM (see TILE_WIDE). */
+        bool wide = esize == 2 && (rq->tile_kind == 3 ||
+                                   (rq->tile_kind == 0 && TILE_WIDE &&
+                                    nw >= (int64_t)TILE_WIDE_WAVES * TILE_WIDE_CTAS * sms));
         half = !wide && (rq->tile_kind == 2 || (rq->tile_kind == 0 && nt < (int64_t)TILE_HALF_BELOW * slots));
         if (half) ta /= 2;
         else if (wide) half = 2, tbn *= 2;
@@ -1133,13 +1150,14 @@ _Static_assert(sizeof(mv_pad_args_h) == 10 * 8 + 8 * 8 + 40 * 8, "mv_pad_args_h 
  * 16x64x256^2, the element-by-element columns one a lane: bf16 103.4-103.6 us staged at 12 KiB x 8
  * CTAs, 103.7-103.9 at 16 KiB x 8, 104.7 at 8 KiB, 106.5 at 20 KiB x 6, 117.3 by row groups; f32
  * 190.2-190.5 / 192.8-193.4 / 194.2 / 194.7 / 210.6; u8 66.4 staged at 20 KiB, 98.6 by row
- * groups.) Flat (brc::mv_pad_flat, PAD_FLAT; 0 turns it off): the staged kernels where y is
- * contiguous as well. Row groups (brc::mv_pad_fwd): every other
+ * groups.) Flat (brc::mv_pad_flat, PAD_FLAT; 0 turns it off): the staged kernel where y is
+ * contiguous as well, for elements of at least PAD_FLAT_MIN_BYTES. Row groups (brc::mv_pad_fwd): every other
  * forward; PAD_U units a thread at a time, PAD_MIN_CTAS CTAs an SM, a CTA's work PAD_CTA_ROUNDS
  * rounds of MV_THREADS x PAD_U units. */
 enum {
     PAD_STAGED = 1,
     PAD_FLAT = 1,
+    PAD_FLAT_MIN_BYTES = 2,
     PAD_STAGE_MIN_BYTES = 1,
     PAD_STAGE_BYTES = 12288,
     PAD_STAGE_CTAS = 8,
@@ -1320,7 +1338,8 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
             /* Flat (a CTA's rows one byte range of y): y contiguous, the range below 2^31 bytes;
              * rows a CTA rounded down to a multiple of 16 / gcd(row bytes, 16) where that leaves
              * some, so that the ranges of a 16-byte-aligned y start and end on 16 bytes. */
-            if (ydense && a->g * n * es < ((int64_t)1 << 31) && (stage == 2 || (stage < 0 && PAD_FLAT))) {
+            if (ydense && a->g * n * es < ((int64_t)1 << 31) &&
+                (stage == 2 || (stage < 0 && PAD_FLAT && es >= PAD_FLAT_MIN_BYTES))) {
                 int64_t m = 16, rb = n * es;
                 while (rb % 2 == 0 && m > 1) rb /= 2, m /= 2;
                 if (a->g >= m) a->g -= a->g % m;

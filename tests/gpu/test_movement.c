@@ -251,6 +251,7 @@ Test(movement, transpose_tiles_every_size, .timeout = 300) {
         {2, {2112, 4224}, S_COLMAJOR, S_CONTIG}, /* whole tiles, no partial ones for 1 to 4 bytes */
         {2, {1040, 2064}, S_COLPAD, S_CONTIG},  /* many tiles: a strided source, partial tiles */
         {2, {1104, 1304}, S_CONTIG, S_COLPAD},  /* many tiles, a strided destination */
+        {2, {2064, 4160}, S_COLPAD, S_CONTIG},  /* wide tiles for 2 bytes: a strided source, partial tiles */
         {2, {1001, 1999}, S_COLMAJOR, S_CONTIG}, /* many tiles, odd extents: by element */
     };
     int seen[4] = {0, 0, 0, 0}; /* tile=1 / 2 / 3 plans among the cases of elements >= 2 bytes */
@@ -278,7 +279,8 @@ Test(movement, transpose_tiles_every_size, .timeout = 300) {
             brc_plan_destroy(p);
             tv_free(&x), tv_free(&y);
         }
-    cr_expect(seen[1] && seen[2], "the cases cover whole (%d) and half (%d) tiles (wide: %d)", seen[1], seen[2], seen[3]);
+    cr_expect(seen[1] && seen[2] && seen[3], "the cases cover whole (%d), half (%d) and wide (%d) tiles", seen[1],
+              seen[2], seen[3]);
     /* A source one element into its buffer: every tile by element (pointer alignment). */
     for (int si = 0; si < 3; si++) {
         brc_dtype dt = by_size[si];
@@ -1095,7 +1097,7 @@ Test(movement, pad_forward_row_groups, .timeout = 300) {
  * bytes are not a multiple of 16, rows shorter than a chunk (a chunk spans several rows), many
  * rows a CTA (several chunks a thread), constant pads of the outer dims (rows without x), x
  * through padded pitches or one element into its buffer; every element size and mode. Each plan
- * must be the flat one. */
+ * must be staged: flat where the element size takes it (the host test pins which). */
 Test(movement, pad_forward_flat, .timeout = 300) {
     tu_fresh_cache();
     brc_context *ctx = tu_device_or_skip();
@@ -1113,6 +1115,7 @@ Test(movement, pad_forward_flat, .timeout = 300) {
         {2, {2, 1500}, {1, 700}, {1, 699}, S_CONTIG, 1, 0},       /* f64: one long row a CTA */
     };
     static const brc_dtype dts[] = {BRC_U8, BRC_BF16, BRC_F32, BRC_F64};
+    int nflat = 0;
     for (int mode = 0; mode < 4; mode++)
         for (size_t c = 0; c < sizeof pc / sizeof pc[0]; c++)
             for (int t = 0; t < 4; t++) {
@@ -1147,11 +1150,14 @@ Test(movement, pad_forward_flat, .timeout = 300) {
                 snprintf(what, sizeof what, "pad fwd (flat) mode %d %s case %zu", mode, brc_dtype_name(dt), c);
                 brc_plan *p = NULL;
                 cr_assert_eq(brc_pad_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s: %s", what, brc_last_error());
-                cr_expect(strstr(brc_plan_descriptor(p), "stage=2") != NULL, "%s: %s is not the flat kernel", what,
-                          brc_plan_descriptor(p));
+                const char *sd = brc_plan_descriptor(p);
+                cr_expect(strstr(sd, "stage=2") || strstr(sd, "stage=1"), "%s: %s is not a staged kernel", what, sd);
+                if (strstr(sd, "stage=2")) nflat++;
+                cr_log_info("%s: %s", what, sd);
                 brc_plan_destroy(p);
                 pad_fwd_check(ctx, &d, &x, &y, rank, lo, pc[c].shape, value, what);
             }
+    cr_log_info("pad_forward_flat: %d of %d plans flat", nflat, 4 * 4 * (int)(sizeof pc / sizeof pc[0]));
     brc_context_destroy(ctx);
 }
 

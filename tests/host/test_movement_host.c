@@ -122,9 +122,10 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     /* x walked backwards along the inner dim: a gather. */
     c.x.strides[0] = 4096, c.x.strides[1] = -1, c.y.strides[0] = 4096;
     EXPECT_PLAN(brc_copy_plan(ctx, &c, NULL, &p_), "copy(bytes=2,rank=2,vec=1,index=32)", NULL);
-    /* A transpose: tiled; half tiles below two whole tiles a CTA slot of the offline 132-SM GPU
-     * (4096 x 1000 bf16: 512 whole tiles; 512 x 512: 32), whole tiles above (8192^2: bf16 8192,
-     * f32 16384); forced strided: a gather. (Wide 2-byte tiles are off: tile=3 by descriptor only.) */
+    /* A transpose: tiled; for 2-byte elements wide tiles where they fill two waves of the offline
+     * 132-SM GPU at 2 CTAs an SM (8192^2 bf16: 4096 of 528); else half tiles below two whole tiles a
+     * CTA slot (4096 x 1000 bf16: 512 whole tiles; 512 x 512: 32), whole tiles above (8192^2 f32:
+     * 16384); forced strided: a gather. */
     int64_t t2[2] = {4096, 1000}, sq[2] = {8192, 8192}, s5[2] = {512, 512};
     brc_permute_desc pm = {dense(BRC_BF16, 2, s2), dense(BRC_BF16, 2, t2), {1, 0}};
     EXPECT_PLAN(brc_permute_plan(ctx, &pm, NULL, &p_), "copy(bytes=2,rank=2,tile=2)", "tile=64x64");
@@ -133,7 +134,7 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     brc_permute_desc pg = {dense(BRC_F32, 2, s2), dense(BRC_F32, 2, t2), {1, 0}};
     EXPECT_PLAN(brc_permute_plan(ctx, &pg, NULL, &p_), "copy(bytes=4,rank=2,tile=2)", "tile=32x64");
     brc_permute_desc pq = {dense(BRC_BF16, 2, sq), dense(BRC_BF16, 2, sq), {1, 0}};
-    EXPECT_PLAN(brc_permute_plan(ctx, &pq, NULL, &p_), "copy(bytes=2,rank=2,tile=1)", "tile=128x64");
+    EXPECT_PLAN(brc_permute_plan(ctx, &pq, NULL, &p_), "copy(bytes=2,rank=2,tile=3)", "tile=128x128");
     brc_permute_desc pf = {dense(BRC_F32, 2, sq), dense(BRC_F32, 2, sq), {1, 0}};
     EXPECT_PLAN(brc_permute_plan(ctx, &pf, NULL, &p_), "copy(bytes=4,rank=2,tile=1)", "tile=64x64");
     brc_permute_desc pu = {dense(BRC_U8, 2, s2), dense(BRC_U8, 2, t2), {1, 0}};
@@ -200,8 +201,9 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     /* So are 1- and 2-byte elements. */
     pd = (brc_pad_desc){BRC_PAD_REFLECT, dense(BRC_BF16, 4, img), dense(BRC_BF16, 4, imgp), {0, 0, 1, 2}, {0, 0, 1, 2}, 0};
     EXPECT_PLAN(brc_pad_plan(ctx, &pd, NULL, &p_), "pad(mode=reflect,dtype=bf16,rank=3,dir=fwd,stage=2)", ",flat>");
+    /* 1-byte elements stay staged (PAD_FLAT_MIN_BYTES). */
     pd = (brc_pad_desc){BRC_PAD_CIRCULAR, dense(BRC_U8, 4, img), dense(BRC_U8, 4, imgp), {0, 0, 1, 2}, {0, 0, 1, 2}, 0};
-    EXPECT_PLAN(brc_pad_plan(ctx, &pd, NULL, &p_), "pad(mode=circular,dtype=u8,rank=3,dir=fwd,stage=2)", ",flat>");
+    EXPECT_PLAN(brc_pad_plan(ctx, &pd, NULL, &p_), "pad(mode=circular,dtype=u8,rank=3,dir=fwd,stage=1)", ",staged>");
     /* A y whose rows are padded (not contiguous): staged, not flat. */
     pd = (brc_pad_desc){BRC_PAD_REFLECT, dense(BRC_BF16, 4, img), dense(BRC_BF16, 4, imgp), {0, 0, 1, 2}, {0, 0, 1, 2}, 0};
     pd.y.strides[2] = 16, pd.y.strides[1] = 160, pd.y.strides[0] = 480;
