@@ -1156,7 +1156,7 @@ _Static_assert(sizeof(mv_pad_args_h) == 10 * 8 + 8 * 8 + 40 * 8, "mv_pad_args_h 
  * rounds of MV_THREADS x PAD_U units. */
 enum {
     PAD_STAGED = 1,
-    PAD_FLAT = 1,
+    PAD_FLAT = 0,
     PAD_FLAT_MIN_BYTES = 2,
     PAD_STAGE_MIN_BYTES = 1,
     PAD_STAGE_BYTES = 12288,
