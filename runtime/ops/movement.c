@@ -1150,9 +1150,12 @@ _Static_assert(sizeof(mv_pad_args_h) == 10 * 8 + 8 * 8 + 40 * 8, "mv_pad_args_h 
  * 16x64x256^2, the element-by-element columns one a lane: bf16 103.4-103.6 us staged at 12 KiB x 8
  * CTAs, 103.7-103.9 at 16 KiB x 8, 104.7 at 8 KiB, 106.5 at 20 KiB x 6, 117.3 by row groups; f32
  * 190.2-190.5 / 192.8-193.4 / 194.2 / 194.7 / 210.6; u8 66.4 staged at 20 KiB, 98.6 by row
- * groups.) Flat (brc::mv_pad_flat, PAD_FLAT; 0 turns it off): the staged kernel where y is
- * contiguous as well, for elements of at least PAD_FLAT_MIN_BYTES. Row groups (brc::mv_pad_fwd): every other
- * forward; PAD_U units a thread at a time, PAD_MIN_CTAS CTAs an SM, a CTA's work PAD_CTA_ROUNDS
+ * groups.) Flat (brc::mv_pad_flat, stage=2): the staged kernel where y is contiguous as well,
+ * for elements of at least PAD_FLAT_MIN_BYTES when PAD_FLAT; off: movement_sweep -rdc, the same
+ * shape, bf16 107.4 us at 12 KiB (staged 104.3-105.0), 103.8-103.9 at 16 KiB but f32 194.8-196.4
+ * there (staged 190.2-190.5); faster for u8 (61.7 / 69.4) and the constant mode (101.8 / 104.2),
+ * slower with x or y off their alignment (docs/movement.md). Row groups (brc::mv_pad_fwd): every
+ * other forward; PAD_U units a thread at a time, PAD_MIN_CTAS CTAs an SM, a CTA's work PAD_CTA_ROUNDS
  * rounds of MV_THREADS x PAD_U units. */
 enum {
     PAD_STAGED = 1,

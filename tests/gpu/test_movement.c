@@ -1097,7 +1097,8 @@ Test(movement, pad_forward_row_groups, .timeout = 300) {
  * bytes are not a multiple of 16, rows shorter than a chunk (a chunk spans several rows), many
  * rows a CTA (several chunks a thread), constant pads of the outer dims (rows without x), x
  * through padded pitches or one element into its buffer; every element size and mode. Each plan
- * must be staged: flat where the element size takes it (the host test pins which). */
+ * must be staged: flat where the build takes it (PAD_FLAT, off: then these cases run the staged
+ * kernel on the same dense, misaligned ys; the host test pins which). */
 Test(movement, pad_forward_flat, .timeout = 300) {
     tu_fresh_cache();
     brc_context *ctx = tu_device_or_skip();

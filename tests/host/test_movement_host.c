@@ -192,19 +192,18 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     EXPECT_PLAN(brc_fill_plan(ctx, &f, NULL, &p_), "fill(kind=triu,dtype=f16,rank=3,vec=1)", NULL);
     f = (brc_fill_desc){BRC_FILL_LINSPACE, dense(BRC_BF16, 1, n1), {0}, -1, 1, 0};
     EXPECT_PLAN(brc_fill_plan(ctx, &f, NULL, &p_), "fill(kind=linspace,dtype=bf16,rank=1,vec=8)", NULL);
-    /* pad of the last two dims of NCHW: N and C merge; rows this short are staged, and with a
-     * contiguous y flat staged. Rows too long for the staged kernel (80 KiB), or not contiguous,
-     * go by row groups. */
+    /* pad of the last two dims of NCHW: N and C merge; rows this short are staged (the flat
+     * staged kernel, for a contiguous y, is off: PAD_FLAT; stage=2 by descriptor). Rows too long
+     * for the staged kernel (80 KiB), or not contiguous, go by row groups. */
     int64_t img[4] = {2, 3, 8, 8}, imgp[4] = {2, 3, 10, 12};
     brc_pad_desc pd = {BRC_PAD_REFLECT, dense(BRC_F32, 4, img), dense(BRC_F32, 4, imgp), {0, 0, 1, 2}, {0, 0, 1, 2}, 0};
     EXPECT_PLAN(brc_pad_plan(ctx, &pd, NULL, &p_), "pad(mode=reflect,dtype=f32,rank=3,dir=fwd,stage=1)", ",staged>");
     /* So are 1- and 2-byte elements. */
     pd = (brc_pad_desc){BRC_PAD_REFLECT, dense(BRC_BF16, 4, img), dense(BRC_BF16, 4, imgp), {0, 0, 1, 2}, {0, 0, 1, 2}, 0};
     EXPECT_PLAN(brc_pad_plan(ctx, &pd, NULL, &p_), "pad(mode=reflect,dtype=bf16,rank=3,dir=fwd,stage=1)", ",staged>");
-    /* 1-byte elements stay staged (PAD_FLAT_MIN_BYTES). */
     pd = (brc_pad_desc){BRC_PAD_CIRCULAR, dense(BRC_U8, 4, img), dense(BRC_U8, 4, imgp), {0, 0, 1, 2}, {0, 0, 1, 2}, 0};
     EXPECT_PLAN(brc_pad_plan(ctx, &pd, NULL, &p_), "pad(mode=circular,dtype=u8,rank=3,dir=fwd,stage=1)", ",staged>");
-    /* A y whose rows are padded (not contiguous): staged, not flat. */
+    /* A y whose rows are padded (not contiguous): staged. */
     pd = (brc_pad_desc){BRC_PAD_REFLECT, dense(BRC_BF16, 4, img), dense(BRC_BF16, 4, imgp), {0, 0, 1, 2}, {0, 0, 1, 2}, 0};
     pd.y.strides[2] = 16, pd.y.strides[1] = 160, pd.y.strides[0] = 480;
     EXPECT_PLAN(brc_pad_plan(ctx, &pd, NULL, &p_), "pad(mode=reflect,dtype=bf16,rank=3,dir=fwd,stage=1)", ",staged>");
