@@ -16,6 +16,15 @@
 // The specialization snippet defines struct brc_attn { typedef T (f16 | bf16), MT (mask type);
 // enum D, WARPS, MTILES (m16 tiles a warp, forward), STAGES (K/V buffers, forward), BN, BQ, QREG, WINDOW, SOFTCAP, ALIBI, MASK (0 none, 1 additive, 2 bool),
 // DROPOUT, VARLEN, SPLIT, WHICH (dK/dV kernel: 1 dV, 2 dK, 3 both) } and the kernels.
+#ifndef ATTNF_SKIP
+#define ATTNF_SKIP 0
+#endif
+#ifndef ATTNF_REV
+#define ATTNF_REV 0
+#endif
+#ifndef ATTNF_LSUM
+#define ATTNF_LSUM 1
+#endif
 namespace brc {
 
 // 8-byte fields only; mirrored by struct attn_args in ops/attention.c.
@@ -193,23 +202,34 @@ __device__ __forceinline__ void load_tile(T *dst, int rows, const T *any, F rowp
 }
 
 // Loads tiles of BN rows of one K or V head (rows j = t BN + r of the sequence; rows past sk
-// zero-filled). With NT a multiple of D / 8 each thread keeps its column chunk and first row, so
-// a tile costs one pointer step a row, not a division a chunk.
+// zero-filled). With NT a multiple of D / 8 each thread keeps its column chunk and first row, and
+// its rows of a tile are one 64-bit pointer step apart: a tile wholly before sk costs two integer
+// instructions a row (no multiply, no compare), a tile that crosses sk one compare more.
 template <class T, int D, int NT, int BN> struct kv_loader {
-    enum { ND = D / 8, LD = D + 8, FAST = NT % ND == 0 && (BN * ND) % NT == 0 };
+    enum { ND = D / 8, LD = D + 8, FAST = NT % ND == 0 && (BN * ND) % NT == 0, RSTEP = NT / ND };
+    enum { PER = FAST ? BN * ND / NT : 1 };
     const T *base; // row 0 of the head, at this thread's chunk
-    i64 stride;
+    i64 stride, step; // one row; RSTEP rows
     int r0, ch, sk;
     __device__ __forceinline__ kv_loader(const T *p, i64 off, i64 stride_, int sk_) : stride(stride_), sk(sk_) {
         r0 = threadIdx.x / ND, ch = threadIdx.x % ND;
         base = p + off + ch * 8;
+        step = stride_ * RSTEP;
     }
     __device__ __forceinline__ void load(T *dst, int t) const {
         if (FAST) {
+            const int j0 = t * BN + r0;
+            const T *p = base + (i64)j0 * stride;
+            T *d = dst + r0 * LD + ch * 8;
+            if (t * BN + BN <= sk) {
 #pragma unroll
-            for (int i = 0; i < BN * ND / NT; i++) {
-                int r = r0 + i * (NT / ND), j = t * BN + r;
-                cp_async16(dst + r * LD + ch * 8, base + (j < sk ? (i64)j * stride : 0), j < sk);
+                for (int i = 0; i < PER; i++, p += step) cp_async16(d + i * RSTEP * LD, p, true);
+            } else {
+#pragma unroll
+                for (int i = 0; i < PER; i++, p += step) {
+                    const bool in = j0 + i * RSTEP < sk;
+                    cp_async16(d + i * RSTEP * LD, in ? p : base, in);
+                }
             }
         } else {
             for (int c = threadIdx.x; c < BN * ND; c += NT) {
@@ -310,17 +330,124 @@ template <class K> __device__ __forceinline__ float attn_slope(const attn_args &
 
 // ---- forward ---------------------------------------------------------------------------------------
 
+// One KV tile of the forward's online softmax for the rows of a warp: s holds raw q.k on entry
+// and P on exit; mx (the running max, log2 domain) and l (this thread's share of the running
+// sum) are updated and o is rescaled. Without softcap, ALiBi or mask the scores stay raw and the
+// scale is folded into the exponent (one FFMA and one ex2 an element); elements are compared
+// against the sequence and window bounds only when the tile crosses one (check), in one branch
+// around the whole block, so the common path is straight-line code the scheduler can interleave.
+template <class K, int MTI, int NN, int NO>
+__device__ __forceinline__ void attn_fwd_softmax(const attn_args &a, float (*s)[NN][4], float (*o)[NO][4],
+                                                 float (*mx)[2], float (*l)[2], const int (*ri)[2],
+                                                 const float (*slope)[2], const void *const (*mrow)[2],
+                                                 const i64 (*rid)[2], int c0, int tq, int diag, int sk, bool check,
+                                                 float scale_l2, u64 seed, u64 offset) {
+    enum { TRANSFORM = K::SOFTCAP || K::ALIBI || K::MASK, LSUM_MMA = ATTNF_LSUM && !K::DROPOUT };
+    float th;
+    if (TRANSFORM) {
+#pragma unroll
+        for (int u = 0; u < MTI; u++)
+#pragma unroll
+            for (int n = 0; n < NN; n++)
+#pragma unroll
+                for (int x = 0; x < 4; x++) {
+                    const int r = x >> 1, j = c0 + n * 8 + 2 * tq + (x & 1);
+                    s[u][n][x] = attn_score<K>(a, s[u][n][x], scale_l2, slope[u][r], ri[u][r], j, diag, sk,
+                                               mrow[u][r], false, &th);
+                }
+    }
+    if (check) {
+#pragma unroll
+        for (int u = 0; u < MTI; u++)
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                // Keys [lo, hi) of this row: the sequence, then the window (i + diag is the diagonal).
+                const i64 dg = (i64)ri[u][r] + diag;
+                i64 hi = sk, lo = 0;
+                if (a.wr >= 0 && dg + a.wr + 1 < hi) hi = dg + a.wr + 1;
+                if (a.wl >= 0 && dg - a.wl > lo) lo = dg - a.wl;
+                const int hi32 = (int)(hi < 0 ? 0 : hi), lo32 = (int)(lo > sk ? sk : lo);
+#pragma unroll
+                for (int n = 0; n < NN; n++)
+#pragma unroll
+                    for (int e = 0; e < 2; e++) {
+                        const int j = c0 + n * 8 + 2 * tq + e;
+                        if (j < lo32 || j >= hi32) s[u][n][2 * r + e] = -BRC_INF;
+                    }
+            }
+    }
+    // Raw scores: max(s) scale = max(s scale) since scale > 0 (kept off 0, where -inf 0 is NaN).
+    const float scl = TRANSFORM ? 1.f : fmaxf(scale_l2, 1.17549435e-38f);
+    float rmax[MTI][2], nm[MTI][2], corr[MTI][2];
+    bool need = false;
+#pragma unroll
+    for (int u = 0; u < MTI; u++)
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            float m = s[u][0][2 * r];
+#pragma unroll
+            for (int n = 0; n < NN; n++) m = fmaxf(m, fmaxf(s[u][n][2 * r], s[u][n][2 * r + 1]));
+            rmax[u][r] = m;
+        }
+#pragma unroll
+    for (int u = 0; u < MTI; u++)
+#pragma unroll
+        for (int r = 0; r < 2; r++) rmax[u][r] = fmaxf(rmax[u][r], __shfl_xor_sync(0xffffffffu, rmax[u][r], 1));
+#pragma unroll
+    for (int u = 0; u < MTI; u++)
+#pragma unroll
+        for (int r = 0; r < 2; r++) rmax[u][r] = fmaxf(rmax[u][r], __shfl_xor_sync(0xffffffffu, rmax[u][r], 2));
+#pragma unroll
+    for (int u = 0; u < MTI; u++)
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            const float mnew = fmaxf(mx[u][r], rmax[u][r] * scl);
+            const float muse = mnew == -BRC_INF ? 0.f : mnew;
+            corr[u][r] = ex2(mx[u][r] - muse);
+            mx[u][r] = mnew, nm[u][r] = -muse;
+            l[u][r] *= corr[u][r];
+            need |= corr[u][r] != 1.f;
+        }
+    if (!ATTNF_SKIP || __any_sync(0xffffffffu, need)) {
+#pragma unroll
+        for (int u = 0; u < MTI; u++)
+#pragma unroll
+            for (int r = 0; r < 2; r++)
+#pragma unroll
+                for (int n = 0; n < NO; n++) o[u][n][2 * r] *= corr[u][r], o[u][n][2 * r + 1] *= corr[u][r];
+    }
+#pragma unroll
+    for (int u = 0; u < MTI; u++)
+#pragma unroll
+        for (int n = 0; n < NN; n++)
+#pragma unroll
+            for (int x = 0; x < 4; x++) {
+                const int r = x >> 1;
+                float p = ex2(fmaf(s[u][n][x], scl, nm[u][r]));
+                if (!LSUM_MMA) l[u][r] += p;
+                if (K::DROPOUT) {
+                    const int j = c0 + n * 8 + 2 * tq + (x & 1);
+                    p *= attn_keep(seed, offset, a.jblocks, rid[u][r], j, (float)a.p_drop, 1.f);
+                }
+                s[u][n][x] = p;
+            }
+}
+
 template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args &a) {
     typedef typename K::T T;
     enum { D = K::D, WARPS = K::WARPS, MTI = K::MTILES, WR = 16 * MTI, BM = WR * WARPS, BN = K::BN, LD = D + 8 };
     enum { NT = 32 * WARPS, KD = D / 16, NN = BN / 8, ND = D / 8, QREG = K::QREG && MTI == 1 };
+    // LSUM: the row sums of P accumulate as one more n8 column block of O (P times ones on the
+    // tensor cores), so the f32 P dies once packed; with dropout the sum is of P before it.
+    enum { LSUM = ATTNF_LSUM && !K::DROPOUT, NO = ND + LSUM };
     extern __shared__ __align__(16) unsigned char attn_smem[];
-    // STAGES = 2: two K/V buffer pairs, tile t + 2 loading while tile t is computed.
+    // Q, then K / V buffer pairs: pair p at Ks + 2 p BN LD (STAGES of them).
     T *Qs = reinterpret_cast<T *>(attn_smem), *Ks = Qs + BM * LD, *Vs = Ks + BN * LD;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, tq = lane & 3;
     const int b = blockIdx.z, hg = blockIdx.y;
     int mt = blockIdx.x, split = 0;
     if (K::SPLIT) split = mt % (int)a.nsplit, mt /= (int)a.nsplit;
+    else if (ATTNF_REV) mt = (int)gridDim.x - 1 - mt;
     const attn_seq sq = attn_seq_of<K::VARLEN>(a, b);
     const int rows = (int)a.gp * sq.sq, m0 = mt * BM;
     if (m0 >= rows) return;
@@ -373,11 +500,11 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
     const kv_loader<T, D, NT, BN> kl(k, b * a.k_s[0] + sq.k0 * a.k_s[1] + kvh * a.k_s[2], a.k_s[1], sq.sk);
     const kv_loader<T, D, NT, BN> vl(v, b * a.v_s[0] + sq.k0 * a.v_s[1] + kvh * a.v_s[2], a.v_s[1], sq.sk);
 
-    float o[MTI][ND][4];
+    float o[MTI][NO][4];
 #pragma unroll
     for (int u = 0; u < MTI; u++)
 #pragma unroll
-        for (int n = 0; n < ND; n++) o[u][n][0] = o[u][n][1] = o[u][n][2] = o[u][n][3] = 0.f;
+        for (int n = 0; n < NO; n++) o[u][n][0] = o[u][n][1] = o[u][n][2] = o[u][n][3] = 0.f;
     float mx[MTI][2], l[MTI][2];
 #pragma unroll
     for (int u = 0; u < MTI; u++) mx[u][0] = mx[u][1] = -BRC_INF, l[u][0] = l[u][1] = 0.f;
@@ -386,20 +513,25 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
     if (t0 < t1) {
         load_tile<T, D, NT>(Qs, BM, q, qrow);
         kl.load(Ks, t0);
-        if (K::STAGES == 2) {
-            vl.load(Vs, t0);
-            cp_async_commit();
-            if (t0 + 1 < t1) kl.load(Ks + 2 * BN * LD, t0 + 1), vl.load(Vs + 2 * BN * LD, t0 + 1);
-        }
+        if (K::STAGES == 2) vl.load(Vs, t0);
         cp_async_commit();
     }
     u32 qf[QREG ? KD : 1][4];
     for (int t = t0; t < t1; t++) {
         T *Kb = Ks, *Vb = Vs;
         if (K::STAGES == 2) {
-            cp_async_wait_1();
+            // One barrier a tile: after it tile t is in shared memory for every thread and every
+            // warp is done with tile t - 1, whose buffer pair then takes tile t + 1 (in flight
+            // while tile t is computed).
+            cp_async_wait_all();
             __syncthreads();
-            if ((t - t0) & 1) Kb += 2 * BN * LD, Vb += 2 * BN * LD;
+            const int nb = (t - t0) & 1;
+            if (nb) Kb += 2 * BN * LD, Vb += 2 * BN * LD;
+            if (t + 1 < t1) {
+                const int ob = nb ? 0 : 2 * BN * LD;
+                kl.load(Ks + ob, t + 1), vl.load(Vs + ob, t + 1);
+            }
+            cp_async_commit();
         } else {
             cp_async_wait_all();
             __syncthreads();
@@ -450,49 +582,19 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
         const int c0 = t * BN;
         const bool check = c0 + BN > sq.sk || (a.wr >= 0 && c0 + BN - 1 > imin + diag + a.wr) ||
                            (a.wl >= 0 && c0 < imax + diag - a.wl);
-        float th;
-#pragma unroll
-        for (int u = 0; u < MTI; u++)
-#pragma unroll
-            for (int r = 0; r < 2; r++) {
-                float rmax = -BRC_INF;
-#pragma unroll
-                for (int n = 0; n < NN; n++)
-#pragma unroll
-                    for (int e = 0; e < 2; e++) {
-                        int j = c0 + n * 8 + 2 * tq + e;
-                        float x = attn_score<K>(a, s[u][n][2 * r + e], scale_l2, slope[u][r], ri[u][r], j, diag, sq.sk,
-                                                mrow[u][r], check, &th);
-                        s[u][n][2 * r + e] = x;
-                        rmax = fmaxf(rmax, x);
-                    }
-                rmax = quad_max(rmax);
-                float mnew = fmaxf(mx[u][r], rmax);
-                float muse = mnew == -BRC_INF ? 0.f : mnew;
-                float corr = ex2(mx[u][r] - muse);
-                mx[u][r] = mnew;
-                l[u][r] *= corr;
-#pragma unroll
-                for (int n = 0; n < ND; n++) o[u][n][2 * r] *= corr, o[u][n][2 * r + 1] *= corr;
-#pragma unroll
-                for (int n = 0; n < NN; n++)
-#pragma unroll
-                    for (int e = 0; e < 2; e++) {
-                        float p = ex2(s[u][n][2 * r + e] - muse);
-                        l[u][r] += p;
-                        if (K::DROPOUT) {
-                            int j = c0 + n * 8 + 2 * tq + e;
-                            p *= attn_keep(seed, offset, a.jblocks, rid[u][r], j, (float)a.p_drop, 1.f);
-                        }
-                        s[u][n][2 * r + e] = p;
-                    }
-            }
+        attn_fwd_softmax<K, MTI, NN, NO>(a, s, o, mx, l, ri, slope, mrow, rid, c0, tq, diag, sq.sk, check, scale_l2,
+                                         seed, offset);
         // O += P V, P packed to halves one k-step at a time.
 #pragma unroll
         for (int kk = 0; kk < NN / 2; kk++) {
             u32 pa[MTI][4];
 #pragma unroll
             for (int u = 0; u < MTI; u++) pack_a<T, 1>(&pa[u], &s[u][2 * kk]);
+            if (LSUM) {
+                const u32 one2 = attn_mma<T>::pack(1.f, 1.f);
+#pragma unroll
+                for (int u = 0; u < MTI; u++) attn_mma<T>::run(o[u][ND], pa[u], one2, one2);
+            }
 #pragma unroll
             for (int dn = 0; dn < ND / 2; dn++) {
                 u32 bf[4];
@@ -504,11 +606,6 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
                 }
             }
         }
-        if (K::STAGES == 2) {
-            __syncthreads(); // every warp is done with this buffer pair
-            if (t + 2 < t1) kl.load(Kb, t + 2), vl.load(Vb, t + 2);
-            cp_async_commit(); // possibly empty: one group an iteration keeps wait_group 1 exact
-        }
     }
 
     float inv[MTI][2], lse[MTI][2];
@@ -516,7 +613,7 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
     for (int u = 0; u < MTI; u++)
 #pragma unroll
         for (int r = 0; r < 2; r++) {
-            float lt = quad_sum(l[u][r]);
+            float lt = LSUM ? o[u][ND][2 * r] : quad_sum(l[u][r]);
             inv[u][r] = lt > 0.f ? 1.f / lt : 0.f;
             if (K::DROPOUT) inv[u][r] *= (float)a.rkeep;
             lse[u][r] = lt > 0.f ? mx[u][r] * BRC_LN2 + logf(lt) : -BRC_INF;
