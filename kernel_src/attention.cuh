@@ -17,13 +17,13 @@
 // enum D, WARPS, MTILES (m16 tiles a warp, forward), STAGES (K/V buffers, forward), BN, BQ, QREG, WINDOW, SOFTCAP, ALIBI, MASK (0 none, 1 additive, 2 bool),
 // DROPOUT, VARLEN, SPLIT, WHICH (dK/dV kernel: 1 dV, 2 dK, 3 both) } and the kernels.
 #ifndef ATTNF_SKIP
-#define ATTNF_SKIP 0
+#define ATTNF_SKIP 2
 #endif
 #ifndef ATTNF_REV
-#define ATTNF_REV 0
+#define ATTNF_REV 1
 #endif
 #ifndef ATTNF_LSUM
-#define ATTNF_LSUM 1
+#define ATTNF_LSUM 2
 #endif
 namespace brc {
 
@@ -378,8 +378,7 @@ __device__ __forceinline__ void attn_fwd_softmax(const attn_args &a, float (*s)[
     }
     // Raw scores: max(s) scale = max(s scale) since scale > 0 (kept off 0, where -inf 0 is NaN).
     const float scl = TRANSFORM ? 1.f : fmaxf(scale_l2, 1.17549435e-38f);
-    float rmax[MTI][2], nm[MTI][2], corr[MTI][2];
-    bool need = false;
+    float rmax[MTI][2], nm[MTI][2];
 #pragma unroll
     for (int u = 0; u < MTI; u++)
 #pragma unroll
@@ -393,28 +392,33 @@ __device__ __forceinline__ void attn_fwd_softmax(const attn_args &a, float (*s)[
     for (int u = 0; u < MTI; u++)
 #pragma unroll
         for (int r = 0; r < 2; r++) rmax[u][r] = fmaxf(rmax[u][r], __shfl_xor_sync(0xffffffffu, rmax[u][r], 1));
-#pragma unroll
-    for (int u = 0; u < MTI; u++)
-#pragma unroll
-        for (int r = 0; r < 2; r++) rmax[u][r] = fmaxf(rmax[u][r], __shfl_xor_sync(0xffffffffu, rmax[u][r], 2));
+    bool need = !ATTNF_SKIP;
 #pragma unroll
     for (int u = 0; u < MTI; u++)
 #pragma unroll
         for (int r = 0; r < 2; r++) {
-            const float mnew = fmaxf(mx[u][r], rmax[u][r] * scl);
-            const float muse = mnew == -BRC_INF ? 0.f : mnew;
-            corr[u][r] = ex2(mx[u][r] - muse);
-            mx[u][r] = mnew, nm[u][r] = -muse;
-            l[u][r] *= corr[u][r];
-            need |= corr[u][r] != 1.f;
+            rmax[u][r] = fmaxf(mx[u][r], fmaxf(rmax[u][r], __shfl_xor_sync(0xffffffffu, rmax[u][r], 2)) * scl);
+            need |= rmax[u][r] > mx[u][r] + (ATTNF_SKIP == 2 ? 8.f : 0.f);
         }
+    // SKIP 1: rescale only when a row max of the warp grew; SKIP 2: keep a stale max until a row
+    // max exceeds it by 8 (P then reaches 2^8 at most; the lse is exact either way).
     if (!ATTNF_SKIP || __any_sync(0xffffffffu, need)) {
 #pragma unroll
         for (int u = 0; u < MTI; u++)
 #pragma unroll
-            for (int r = 0; r < 2; r++)
+            for (int r = 0; r < 2; r++) {
+                const float mnew = rmax[u][r], muse = mnew == -BRC_INF ? 0.f : mnew;
+                const float corr = ex2(mx[u][r] - muse);
+                mx[u][r] = mnew, nm[u][r] = -muse;
+                l[u][r] *= corr;
 #pragma unroll
-                for (int n = 0; n < NO; n++) o[u][n][2 * r] *= corr[u][r], o[u][n][2 * r + 1] *= corr[u][r];
+                for (int n = 0; n < NO; n++) o[u][n][2 * r] *= corr, o[u][n][2 * r + 1] *= corr;
+            }
+    } else {
+#pragma unroll
+        for (int u = 0; u < MTI; u++)
+#pragma unroll
+            for (int r = 0; r < 2; r++) nm[u][r] = mx[u][r] == -BRC_INF ? 0.f : -mx[u][r];
     }
 #pragma unroll
     for (int u = 0; u < MTI; u++)
@@ -439,7 +443,7 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
     enum { NT = 32 * WARPS, KD = D / 16, NN = BN / 8, ND = D / 8, QREG = K::QREG && MTI == 1 };
     // LSUM: the row sums of P accumulate as one more n8 column block of O (P times ones on the
     // tensor cores), so the f32 P dies once packed; with dropout the sum is of P before it.
-    enum { LSUM = ATTNF_LSUM && !K::DROPOUT, NO = ND + LSUM };
+    enum { LSUM = K::DROPOUT ? 0 : ATTNF_LSUM, NO = ND + (LSUM != 0) };
     extern __shared__ __align__(16) unsigned char attn_smem[];
     // Q, then K / V buffer pairs: pair p at Ks + 2 p BN LD (STAGES of them).
     T *Qs = reinterpret_cast<T *>(attn_smem), *Ks = Qs + BM * LD, *Vs = Ks + BN * LD;
@@ -590,10 +594,18 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
             u32 pa[MTI][4];
 #pragma unroll
             for (int u = 0; u < MTI; u++) pack_a<T, 1>(&pa[u], &s[u][2 * kk]);
-            if (LSUM) {
+            if (LSUM == 1) {
                 const u32 one2 = attn_mma<T>::pack(1.f, 1.f);
 #pragma unroll
                 for (int u = 0; u < MTI; u++) attn_mma<T>::run(o[u][ND], pa[u], one2, one2);
+            } else if (LSUM == 2) {
+                const u32 one2 = attn_mma<f16>::pack(1.f, 1.f);
+#pragma unroll
+                for (int u = 0; u < MTI; u++) {
+                    u32 ph[1][4];
+                    pack_a<f16, 1>(ph, &s[u][2 * kk]);
+                    attn_mma<f16>::run(o[u][ND], ph[0], one2, one2);
+                }
             }
 #pragma unroll
             for (int dn = 0; dn < ND / 2; dn++) {
