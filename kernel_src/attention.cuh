@@ -16,15 +16,6 @@
 // The specialization snippet defines struct brc_attn { typedef T (f16 | bf16), MT (mask type);
 // enum D, WARPS, MTILES (m16 tiles a warp, forward), STAGES (K/V buffers, forward), BN, BQ, QREG, WINDOW, SOFTCAP, ALIBI, MASK (0 none, 1 additive, 2 bool),
 // DROPOUT, VARLEN, SPLIT, WHICH (dK/dV kernel: 1 dV, 2 dK, 3 both) } and the kernels.
-#ifndef ATTNF_SKIP
-#define ATTNF_SKIP 2
-#endif
-#ifndef ATTNF_REV
-#define ATTNF_REV 1
-#endif
-#ifndef ATTNF_LSUM
-#define ATTNF_LSUM 2
-#endif
 namespace brc {
 
 // 8-byte fields only; mirrored by struct attn_args in ops/attention.c.
@@ -336,13 +327,13 @@ template <class K> __device__ __forceinline__ float attn_slope(const attn_args &
 // scale is folded into the exponent (one FFMA and one ex2 an element); elements are compared
 // against the sequence and window bounds only when the tile crosses one (check), in one branch
 // around the whole block, so the common path is straight-line code the scheduler can interleave.
-template <class K, int MTI, int NN, int NO>
-__device__ __forceinline__ void attn_fwd_softmax(const attn_args &a, float (*s)[NN][4], float (*o)[NO][4],
+template <class K, int MTI, int NN, int ND>
+__device__ __forceinline__ void attn_fwd_softmax(const attn_args &a, float (*s)[NN][4], float (*o)[ND][4],
                                                  float (*mx)[2], float (*l)[2], const int (*ri)[2],
                                                  const float (*slope)[2], const void *const (*mrow)[2],
                                                  const i64 (*rid)[2], int c0, int tq, int diag, int sk, bool check,
                                                  float scale_l2, u64 seed, u64 offset) {
-    enum { TRANSFORM = K::SOFTCAP || K::ALIBI || K::MASK, LSUM_MMA = ATTNF_LSUM && !K::DROPOUT };
+    enum { TRANSFORM = K::SOFTCAP || K::ALIBI || K::MASK };
     float th;
     if (TRANSFORM) {
 #pragma unroll
@@ -357,24 +348,42 @@ __device__ __forceinline__ void attn_fwd_softmax(const attn_args &a, float (*s)[
                 }
     }
     if (check) {
+        // Keys [lo, hi) of each row (the sequence, then the window; i + diag is the diagonal),
+        // relative to this thread's first column, so that an element is one compare per bound
+        // against a constant; without a left window (causal, a right window, the last partial
+        // tile) only the one with hi.
+        int lo[MTI][2], hi[MTI][2];
+        const int jt = c0 + 2 * tq;
 #pragma unroll
         for (int u = 0; u < MTI; u++)
 #pragma unroll
             for (int r = 0; r < 2; r++) {
-                // Keys [lo, hi) of this row: the sequence, then the window (i + diag is the diagonal).
                 const i64 dg = (i64)ri[u][r] + diag;
-                i64 hi = sk, lo = 0;
-                if (a.wr >= 0 && dg + a.wr + 1 < hi) hi = dg + a.wr + 1;
-                if (a.wl >= 0 && dg - a.wl > lo) lo = dg - a.wl;
-                const int hi32 = (int)(hi < 0 ? 0 : hi), lo32 = (int)(lo > sk ? sk : lo);
+                i64 h = sk, w = 0;
+                if (a.wr >= 0 && dg + a.wr + 1 < h) h = dg + a.wr + 1;
+                if (a.wl >= 0 && dg - a.wl > w) w = dg - a.wl;
+                hi[u][r] = (int)(h < 0 ? 0 : h) - jt;
+                lo[u][r] = (int)(w > sk ? sk : w) - jt;
+            }
+        if (a.wl >= 0) {
+#pragma unroll
+            for (int u = 0; u < MTI; u++)
 #pragma unroll
                 for (int n = 0; n < NN; n++)
 #pragma unroll
-                    for (int e = 0; e < 2; e++) {
-                        const int j = c0 + n * 8 + 2 * tq + e;
-                        if (j < lo32 || j >= hi32) s[u][n][2 * r + e] = -BRC_INF;
+                    for (int x = 0; x < 4; x++) {
+                        const int r = x >> 1, c = n * 8 + (x & 1);
+                        if (c < lo[u][r] || c >= hi[u][r]) s[u][n][x] = -BRC_INF;
                     }
-            }
+        } else {
+#pragma unroll
+            for (int u = 0; u < MTI; u++)
+#pragma unroll
+                for (int n = 0; n < NN; n++)
+#pragma unroll
+                    for (int x = 0; x < 4; x++)
+                        if (n * 8 + (x & 1) >= hi[u][x >> 1]) s[u][n][x] = -BRC_INF;
+        }
     }
     // Raw scores: max(s) scale = max(s scale) since scale > 0 (kept off 0, where -inf 0 is NaN).
     const float scl = TRANSFORM ? 1.f : fmaxf(scale_l2, 1.17549435e-38f);
@@ -392,17 +401,20 @@ __device__ __forceinline__ void attn_fwd_softmax(const attn_args &a, float (*s)[
     for (int u = 0; u < MTI; u++)
 #pragma unroll
         for (int r = 0; r < 2; r++) rmax[u][r] = fmaxf(rmax[u][r], __shfl_xor_sync(0xffffffffu, rmax[u][r], 1));
-    bool need = !ATTNF_SKIP;
+    // The running max may be stale: it moves (and O and l are rescaled) only when a row of the
+    // warp sees a max above it by more than 8, so P is at most 2^8 (exact in f32, and in f16 /
+    // bf16 as much as any P), l and O grow by at most 2^8, and the lse is exact either way. On
+    // random data the warp then rescales in the first tiles only, instead of 4 FMULs a column
+    // block every tile (128 a thread at D = 128).
+    bool need = false;
 #pragma unroll
     for (int u = 0; u < MTI; u++)
 #pragma unroll
         for (int r = 0; r < 2; r++) {
             rmax[u][r] = fmaxf(mx[u][r], fmaxf(rmax[u][r], __shfl_xor_sync(0xffffffffu, rmax[u][r], 2)) * scl);
-            need |= rmax[u][r] > mx[u][r] + (ATTNF_SKIP == 2 ? 8.f : 0.f);
+            need |= rmax[u][r] > mx[u][r] + 8.f; // true on the first tile with a key (mx = -inf)
         }
-    // SKIP 1: rescale only when a row max of the warp grew; SKIP 2: keep a stale max until a row
-    // max exceeds it by 8 (P then reaches 2^8 at most; the lse is exact either way).
-    if (!ATTNF_SKIP || __any_sync(0xffffffffu, need)) {
+    if (__any_sync(0xffffffffu, need)) {
 #pragma unroll
         for (int u = 0; u < MTI; u++)
 #pragma unroll
@@ -412,7 +424,7 @@ __device__ __forceinline__ void attn_fwd_softmax(const attn_args &a, float (*s)[
                 mx[u][r] = mnew, nm[u][r] = -muse;
                 l[u][r] *= corr;
 #pragma unroll
-                for (int n = 0; n < NO; n++) o[u][n][2 * r] *= corr, o[u][n][2 * r + 1] *= corr;
+                for (int n = 0; n < ND; n++) o[u][n][2 * r] *= corr, o[u][n][2 * r + 1] *= corr;
             }
     } else {
 #pragma unroll
@@ -428,7 +440,7 @@ __device__ __forceinline__ void attn_fwd_softmax(const attn_args &a, float (*s)[
             for (int x = 0; x < 4; x++) {
                 const int r = x >> 1;
                 float p = ex2(fmaf(s[u][n][x], scl, nm[u][r]));
-                if (!LSUM_MMA) l[u][r] += p;
+                l[u][r] += p;
                 if (K::DROPOUT) {
                     const int j = c0 + n * 8 + 2 * tq + (x & 1);
                     p *= attn_keep(seed, offset, a.jblocks, rid[u][r], j, (float)a.p_drop, 1.f);
@@ -441,9 +453,6 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
     typedef typename K::T T;
     enum { D = K::D, WARPS = K::WARPS, MTI = K::MTILES, WR = 16 * MTI, BM = WR * WARPS, BN = K::BN, LD = D + 8 };
     enum { NT = 32 * WARPS, KD = D / 16, NN = BN / 8, ND = D / 8, QREG = K::QREG && MTI == 1 };
-    // LSUM: the row sums of P accumulate as one more n8 column block of O (P times ones on the
-    // tensor cores), so the f32 P dies once packed; with dropout the sum is of P before it.
-    enum { LSUM = K::DROPOUT ? 0 : ATTNF_LSUM, NO = ND + (LSUM != 0) };
     extern __shared__ __align__(16) unsigned char attn_smem[];
     // Q, then K / V buffer pairs: pair p at Ks + 2 p BN LD (STAGES of them).
     T *Qs = reinterpret_cast<T *>(attn_smem), *Ks = Qs + BM * LD, *Vs = Ks + BN * LD;
@@ -451,7 +460,6 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
     const int b = blockIdx.z, hg = blockIdx.y;
     int mt = blockIdx.x, split = 0;
     if (K::SPLIT) split = mt % (int)a.nsplit, mt /= (int)a.nsplit;
-    else if (ATTNF_REV) mt = (int)gridDim.x - 1 - mt;
     const attn_seq sq = attn_seq_of<K::VARLEN>(a, b);
     const int rows = (int)a.gp * sq.sq, m0 = mt * BM;
     if (m0 >= rows) return;
@@ -504,11 +512,11 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
     const kv_loader<T, D, NT, BN> kl(k, b * a.k_s[0] + sq.k0 * a.k_s[1] + kvh * a.k_s[2], a.k_s[1], sq.sk);
     const kv_loader<T, D, NT, BN> vl(v, b * a.v_s[0] + sq.k0 * a.v_s[1] + kvh * a.v_s[2], a.v_s[1], sq.sk);
 
-    float o[MTI][NO][4];
+    float o[MTI][ND][4];
 #pragma unroll
     for (int u = 0; u < MTI; u++)
 #pragma unroll
-        for (int n = 0; n < NO; n++) o[u][n][0] = o[u][n][1] = o[u][n][2] = o[u][n][3] = 0.f;
+        for (int n = 0; n < ND; n++) o[u][n][0] = o[u][n][1] = o[u][n][2] = o[u][n][3] = 0.f;
     float mx[MTI][2], l[MTI][2];
 #pragma unroll
     for (int u = 0; u < MTI; u++) mx[u][0] = mx[u][1] = -BRC_INF, l[u][0] = l[u][1] = 0.f;
@@ -586,7 +594,7 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
         const int c0 = t * BN;
         const bool check = c0 + BN > sq.sk || (a.wr >= 0 && c0 + BN - 1 > imin + diag + a.wr) ||
                            (a.wl >= 0 && c0 < imax + diag - a.wl);
-        attn_fwd_softmax<K, MTI, NN, NO>(a, s, o, mx, l, ri, slope, mrow, rid, c0, tq, diag, sq.sk, check, scale_l2,
+        attn_fwd_softmax<K, MTI, NN, ND>(a, s, o, mx, l, ri, slope, mrow, rid, c0, tq, diag, sq.sk, check, scale_l2,
                                          seed, offset);
         // O += P V, P packed to halves one k-step at a time.
 #pragma unroll
@@ -594,19 +602,6 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
             u32 pa[MTI][4];
 #pragma unroll
             for (int u = 0; u < MTI; u++) pack_a<T, 1>(&pa[u], &s[u][2 * kk]);
-            if (LSUM == 1) {
-                const u32 one2 = attn_mma<T>::pack(1.f, 1.f);
-#pragma unroll
-                for (int u = 0; u < MTI; u++) attn_mma<T>::run(o[u][ND], pa[u], one2, one2);
-            } else if (LSUM == 2) {
-                const u32 one2 = attn_mma<f16>::pack(1.f, 1.f);
-#pragma unroll
-                for (int u = 0; u < MTI; u++) {
-                    u32 ph[1][4];
-                    pack_a<f16, 1>(ph, &s[u][2 * kk]);
-                    attn_mma<f16>::run(o[u][ND], ph[0], one2, one2);
-                }
-            }
 #pragma unroll
             for (int dn = 0; dn < ND / 2; dn++) {
                 u32 bf[4];
@@ -625,7 +620,7 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
     for (int u = 0; u < MTI; u++)
 #pragma unroll
         for (int r = 0; r < 2; r++) {
-            float lt = LSUM ? o[u][ND][2 * r] : quad_sum(l[u][r]);
+            float lt = quad_sum(l[u][r]);
             inv[u][r] = lt > 0.f ? 1.f / lt : 0.f;
             if (K::DROPOUT) inv[u][r] *= (float)a.rkeep;
             lse[u][r] = lt > 0.f ? mx[u][r] * BRC_LN2 + logf(lt) : -BRC_INF;
