@@ -9,8 +9,9 @@ Training shapes, bf16, BSHD tensors ([B, S, H, D], PyTorch gets the [B, H, S, D]
 memory), Sq = Sk = S, forward and backward, causal and not: B=4 H=32 S=4096 at D = 128, 64 and 256
 (B H S the same at every D). PyTorch is timed under torch.nn.attention.sdpa_kernel with
 SDPBackend.FLASH_ATTENTION (fa2_us) and SDPBackend.CUDNN_ATTENTION (cudnn_us); torch_us is the
-faster of the two (null where a backend refuses a shape). Backward: ours is the backward plan
-alone (from our forward's o and lse); PyTorch's is torch.autograd.grad of its own forward's output
+faster of the two (null where a backend refuses a shape). Backward: ours is the default backward
+plan alone (atomic dq; from our forward's o and lse), det_us the deterministic option
+(deterministic = 1) timed in the same rounds; PyTorch's is torch.autograd.grad of its own forward's output
 with retain_graph (its backward kernels, no accumulation into .grad). TFLOP/s count 4 B H Sq Sk D
 for the forward and 2.5 times that for the backward, half of each when causal.
 
@@ -65,7 +66,8 @@ class AttentionDesc(ctypes.Structure):
                 ("causal", ctypes.c_int), ("window_left", ctypes.c_int64), ("window_right", ctypes.c_int64),
                 ("scale", ctypes.c_double), ("softcap", ctypes.c_double), ("dropout_p", ctypes.c_double),
                 ("varlen", ctypes.c_int), ("batch", ctypes.c_int64),
-                ("max_seqlen_q", ctypes.c_int64), ("max_seqlen_k", ctypes.c_int64)]
+                ("max_seqlen_q", ctypes.c_int64), ("max_seqlen_k", ctypes.c_int64),
+                ("deterministic", ctypes.c_int)]
 
 
 class AttentionArgs(ctypes.Structure):
@@ -78,7 +80,7 @@ class AttentionArgs(ctypes.Structure):
 
 # The C layouts on x86-64 / aarch64 Linux, as tests/host/test_attention_host.c checks them.
 assert ctypes.sizeof(Philox) == 24
-assert ctypes.sizeof(AttentionDesc) == 1600 and AttentionDesc.q.offset == 8 and AttentionDesc.lse.offset == 552
+assert ctypes.sizeof(AttentionDesc) == 1608 and AttentionDesc.deterministic.offset == 1600 and AttentionDesc.q.offset == 8 and AttentionDesc.lse.offset == 552
 assert AttentionDesc.dout.offset == 688 and AttentionDesc.has_mask.offset == 1232 and AttentionDesc.mask.offset == 1240
 assert AttentionDesc.alibi.offset == 1384 and AttentionDesc.causal.offset == 1520
 assert AttentionDesc.window_left.offset == 1528 and AttentionDesc.scale.offset == 1544
@@ -94,6 +96,7 @@ class Baracuda(Lib):
         "brc_attention_plan": (_i32, [_vp, ctypes.POINTER(AttentionDesc), _vp, _pp]),
         "brc_attention_run": (_i32, [_vp, ctypes.POINTER(AttentionArgs), _vp, ctypes.c_size_t, _vp]),
         "brc_attention_counters": (ctypes.c_uint64, [_vp]),
+        "brc_attention_plan_deterministic": (_i32, [_vp]),
         "brc_plan_workspace_size": (ctypes.c_size_t, [_vp]),
     }
 
@@ -112,7 +115,7 @@ class Attention:
     """One plan of ours on given BSHD tensors (forward: q k v -> o lse; backward: + dout -> dq dk
     dv), with its workspace and its arguments made once."""
 
-    def __init__(self, brc, ctx, kind, t, causal):
+    def __init__(self, brc, ctx, kind, t, causal, deterministic=False):
         self.brc, self.t = brc, t  # t: the tensors by name (kept alive with the plan)
         d = AttentionDesc()
         d.kind = kind
@@ -122,6 +125,7 @@ class Attention:
             for name in ("dout", "dq", "dk", "dv"):
                 setattr(d, name, tdesc(t[name]))
         d.causal = int(causal)
+        d.deterministic = int(deterministic)
         d.window_left = d.window_right = -1
         self.plan = ctypes.c_void_p()
         brc.check(brc.lib.brc_attention_plan(ctx, ctypes.byref(d), None, ctypes.byref(self.plan)),
@@ -216,7 +220,7 @@ def tflops(B, H, Sq, Sk, D, causal, direction, us):
 # ---- the shapes ------------------------------------------------------------------------------------------
 
 
-def bench_train(brc, ctx, rows, B, H, S, D, dtype, forward_only=False):
+def bench_train(brc, ctx, rows, B, H, S, D, dtype, bwd_only=False, forward_only=False):
     td = TORCH_DTYPE[dtype]
     g = torch.Generator(device="cuda").manual_seed(B * H * S + D)
     mk = lambda: torch.randn(B, S, H, D, device="cuda", dtype=td, generator=g)  # noqa: E731
@@ -229,6 +233,7 @@ def bench_train(brc, ctx, rows, B, H, S, D, dtype, forward_only=False):
     for causal in (False, True):
         fwd = Attention(brc, ctx, FORWARD, t, causal)
         bwd = None if forward_only else Attention(brc, ctx, BACKWARD, t, causal)
+        bwd_det = None if forward_only else Attention(brc, ctx, BACKWARD, t, causal, deterministic=True)
         try:
             for name in ("o", "dq", "dk", "dv"):
                 t[name].fill_(float("nan"))
@@ -242,6 +247,15 @@ def bench_train(brc, ctx, rows, B, H, S, D, dtype, forward_only=False):
             if bwd:
                 errs_b = {n: check(f"backward {n} {tag}", t[n][:1, :, :hs], r, dtype)
                           for n, r in zip(("dq", "dk", "dv"), grads_ref)}
+                # the deterministic option: the same check, then the default's outputs back in place
+                for name in ("dq", "dk", "dv"):
+                    t[name].fill_(float("nan"))
+                bwd_det.run()
+                torch.cuda.synchronize()
+                errs_det = {n: check(f"backward det {n} {tag}", t[n][:1, :, :hs], r, dtype)
+                            for n, r in zip(("dq", "dk", "dv"), grads_ref)}
+                bwd.run()
+                torch.cuda.synchronize()
             # PyTorch per backend, on leaves that require grad (so that its forward keeps its lse,
             # as ours writes it): its output, the graph its backward runs on, its error.
             leaves = [t[n].detach().clone().requires_grad_() for n in ("q", "k", "v")]
@@ -257,16 +271,17 @@ def bench_train(brc, ctx, rows, B, H, S, D, dtype, forward_only=False):
             torch_err = rel_l2_of(first.transpose(1, 2)[:1, :, :hs], o_ref)
             vs_torch = rel_l2_of(t["o"], first.transpose(1, 2))
             # forward
-            entries = [("ours", fwd.run, None)]
-            entries += [(name, (lambda: sdpa(*leaves, causal)), BACKENDS[name]) for name in outs]
-            us = paired(entries)
-            record(rows, "attention", [B, H, H, S, S, D], dtype, "fwd", causal, us, fwd.sku, err_f, torch_err,
-                   vs_torch, tflops_of=lambda x: tflops(B, H, S, S, D, causal, "fwd", x))
+            if not bwd_only:
+                entries = [("ours", fwd.run, None)]
+                entries += [(name, (lambda: sdpa(*leaves, causal)), BACKENDS[name]) for name in outs]
+                us = paired(entries)
+                record(rows, "attention", [B, H, H, S, S, D], dtype, "fwd", causal, us, fwd.sku, err_f, torch_err,
+                       vs_torch, tflops_of=lambda x: tflops(B, H, S, S, D, causal, "fwd", x))
             if not bwd:
                 del outs, leaves, o_ref
                 continue
             # backward: the backends whose backward runs on this shape
-            entries, torch_err_b, vs_torch_b = [("ours", bwd.run, None)], None, None
+            entries, torch_err_b, vs_torch_b = [("ours", bwd.run, None), ("ours_det", bwd_det.run, None)], None, None
             for name, out in outs.items():
                 try:
                     grads = torch.autograd.grad(out, leaves, dout_t, retain_graph=True)
@@ -280,18 +295,21 @@ def bench_train(brc, ctx, rows, B, H, S, D, dtype, forward_only=False):
                 entries.append((name, (lambda out=out: torch.autograd.grad(out, leaves, dout_t, retain_graph=True)),
                                 None))
             del o_ref, grads_ref
-            if len(entries) == 1:
+            if len(entries) == 2:
                 raise RuntimeError(f"no PyTorch backward ran {tag}")
             us = paired(entries)
             record(rows, "attention", [B, H, H, S, S, D], dtype, "bwd", causal, us, bwd.sku, max(errs_b.values()),
                    torch_err_b, vs_torch_b, tflops_of=lambda x: tflops(B, H, S, S, D, causal, "bwd", x),
-                   extra={"rel_l2_each": errs_b, "sku_forward": fwd.sku,
+                   extra={"rel_l2_each": errs_b, "sku_forward": fwd.sku, "det_us": round(us["ours_det"], 2),
+                          "det_tflops": round(tflops(B, H, S, S, D, causal, "bwd", us["ours_det"]), 1),
+                          "det_rel_l2_each": errs_det, "sku_det": bwd_det.sku,
                           "torch_fn": "torch.autograd.grad(sdpa output, (q, k, v), dout, retain_graph=True)"})
             del outs, leaves
         finally:
             fwd.destroy()
             if bwd:
                 bwd.destroy()
+                bwd_det.destroy()
             torch.cuda.empty_cache()
 
 
@@ -392,6 +410,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--quick", action="store_true", help="small shapes only (a smoke run)")
     ap.add_argument("--decode-only", action="store_true", help="only the decode shapes")
+    ap.add_argument("--bwd-only", action="store_true", help="only the training backward rows (no forward, no decode)")
     ap.add_argument("--forward-only", action="store_true", help="training shapes: the forward rows only")
     args = ap.parse_args()
     torch.cuda.init()
@@ -409,9 +428,10 @@ def main():
     else:
         train = [(4, 32, 4096, 128), (4, 32, 4096, 64), (4, 32, 4096, 256)]
         decode = [(32, 32, 8, 4096, 128), (1, 32, 8, 32768, 128)]
-    steps = [] if args.decode_only else [(lambda s=s: bench_train(brc, ctx, rows, *s, "bf16", args.forward_only))
-                                         for s in train]
-    steps += [(lambda s=s: bench_decode(brc, ctx, rows, copy_gbps, *s, "bf16")) for s in decode]
+    steps = [] if args.decode_only else [(lambda s=s: bench_train(brc, ctx, rows, *s, "bf16", args.bwd_only,
+                                                                  args.forward_only)) for s in train]
+    if not args.bwd_only:
+        steps += [(lambda s=s: bench_decode(brc, ctx, rows, copy_gbps, *s, "bf16")) for s in decode]
     for step in steps:
         attempt(failures, None, step)
     brc.lib.brc_context_destroy(ctx)

@@ -286,15 +286,18 @@ def main():
     copy_gbps = copy_bandwidth()
     print(f"copy bandwidth {copy_gbps:.1f} GB/s", file=sys.stderr)
     bench = Bench(brc, ctx, copy_gbps)
+    note = (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of {REPEATS} repeats, per "
+            "launch; gbps = bytes the op must move (inputs read once, outputs written once, weight/bias/"
+            "statistics included) / ours_us; pct_copy = gbps / copy_gbps; ratio_vs_torch = torch_us / ours_us; "
+            "each row's note says what PyTorch call was timed")
     for op in args.ops.split(","):
         for dtype in args.dtypes.split(","):
             for R, C in (tuple(int(v) for v in sh.split("x")) for sh in args.shapes.split(",")):
                 attempt(bench.failures, f"{op} {dtype} {R}x{C}", lambda: bench.run_shape(op, dtype, R, C))
+                # The rows so far, marked partial, so that a run cut short still leaves them.
+                write_results(args.out, results_doc(copy_gbps, bench.rows, note, partial=True))
     brc.lib.brc_context_destroy(ctx)
-    doc = results_doc(copy_gbps, bench.rows, (f"CUDA events around {REPS} launches after {WARMUP} warm-ups, median of {REPEATS} repeats, per "
-                 "launch; gbps = bytes the op must move (inputs read once, outputs written once, weight/bias/"
-                 "statistics included) / ours_us; pct_copy = gbps / copy_gbps; ratio_vs_torch = torch_us / ours_us; "
-                 "each row's note says what PyTorch call was timed"))
+    doc = results_doc(copy_gbps, bench.rows, note)
     write_results(args.out, doc)
     print_table(doc)
     exit_if_failed(bench.failures)

@@ -5,7 +5,9 @@
 // outside y was written). Not part of the library build; no GPU needed:
 //   g++ -std=c++20 -O1 -o movement_model bench/movement_model.cpp -lpthread
 //   ./movement_model 50            (row groups)     STAGED=1 ./movement_model 50   (staged)
+//   STAGED=2 ./movement_model 50   (flat staged: y contiguous, as the model's y always is)
 //   ./movement_model 20 tile       (tiles)
+#include <atomic>
 #include <barrier>
 #include <thread>
 #include <vector>
@@ -37,6 +39,7 @@ inline double __dmul_rn(double a, double b) { return a * b; }
 inline double __dadd_rn(double a, double b) { return a + b; }
 inline double __dsub_rn(double a, double b) { return a - b; }
 template <class T> inline T __shfl_xor_sync(unsigned, T v, int) { return v; }
+template <class T> inline T atomicAdd(T* p, T v) { return std::atomic_ref<T>(*p).fetch_add(v); }
 inline unsigned __funnelshift_r(unsigned lo, unsigned hi, unsigned sh) {
     sh &= 31; uint64_t v = ((uint64_t)hi << 32) | lo; return (unsigned)(v >> sh);
 }
@@ -67,7 +70,7 @@ template <class F> static void launch(unsigned grid, F body) {
 }
 
 static uint64_t rs = 88172645463325252ull;
-static bool g_staged = false;
+static int g_staged = 0;  // 1 staged, 2 flat staged
 static uint64_t rnd() { rs ^= rs << 13; rs ^= rs >> 7; rs ^= rs << 17; return rs; }
 
 static int64_t pad_windows(int mode, int64_t n, int64_t N, int64_t lo, int64_t h, long long* win) {
@@ -149,15 +152,22 @@ static long one(int64_t B, int64_t Hx, int64_t Wx, int64_t l2, int64_t h2, int64
     a.cw = (a.ch + a.nseg - 1) / a.nseg;
     a.ews = (a.ew + a.nseg - 1) / a.nseg;
     int64_t ewsw = (eww + a.nseg - 1) / a.nseg;
-    const int SM = 4096;
+    const int SM = 4096, SMF = 12288;  // staged; flat (the library's size: several chunks a thread)
     int64_t xpb = 16 * ((16 - E + N * E + 15) / 16);
-    const bool staged = g_staged && contig && xpb <= SM;  // the staged kernel keeps the h = 16 / E windows
+    const bool staged = g_staged && contig && xpb <= (g_staged == 2 ? SMF : SM);  // the staged kernel keeps the h = 16 / E windows
     if (!staged && contig && (!pitch16 || (uintptr_t)x % 16)) memcpy(a.win, winw, sizeof winw), a.ew = eww, a.ews = ewsw;
     unsigned grid = (unsigned)(((a.units + a.g - 1) / a.g) * a.nseg);
     if (staged) {
-        a.cw = xpb, a.g = std::min<int64_t>(256, SM / xpb), a.nseg = 1;
+        a.cw = xpb, a.g = std::min<int64_t>(256, (g_staged == 2 ? SMF : SM) / xpb), a.nseg = 1;
+        if (g_staged == 2) {  // flat: y is contiguous here; rows a CTA as runtime/ops/movement.c rounds them
+            int64_t m = 16, rb = n * E;
+            while (rb % 2 == 0 && m > 1) rb /= 2, m /= 2;
+            if (a.g >= m) a.g -= a.g % m;
+            if (rnd() % 4 == 0) a.g = 1 + rnd() % a.g;  // any rows a CTA must work too
+        }
         grid = (unsigned)((a.units + a.g - 1) / a.g);
-        launch(grid, [&] { mv_pad_staged<T, MODE, R, SM>(a); });
+        if (g_staged == 2) launch(grid, [&] { mv_pad_flat<T, MODE, R, SMF>(a); });
+        else launch(grid, [&] { mv_pad_staged<T, MODE, R, SM>(a); });
     } else if (U == 4) launch(grid, [&] { mv_pad_fwd<T, MODE, R, 4>(a); });
     else launch(grid, [&] { mv_pad_fwd<T, MODE, R, 2>(a); });
     // check
@@ -252,11 +262,20 @@ template <int MODE> static long modes(int n) {
 
 int main(int argc, char** argv) {
     int n = argc > 1 ? atoi(argv[1]) : 20;
-    g_staged = getenv("STAGED") != nullptr;
+    g_staged = getenv("STAGED") ? atoi(getenv("STAGED")) : 0;
     long bad = 0;
     bad += one<int16_t, 1>(2, 8, 256, 3, 3, 3, 3, 0, 0, 0, false, 4, 2);
     bad += one<float, 1>(2, 8, 256, 3, 3, 3, 3, 0, 0, 0, false, 4, 2);
     bad += one<uint8_t, 1>(2, 8, 256, 3, 3, 3, 3, 0, 0, 0, false, 4, 2);
+    // Many rows a CTA (the flat kernel's threads take several chunks each; y and x off alignment).
+    bad += one<int16_t, 1>(4, 64, 256, 3, 3, 3, 3, 0, 0, 0, false, 4, 2);
+    bad += one<int16_t, 1>(4, 64, 256, 3, 3, 3, 3, 1, 3, 0, false, 4, 2);
+    bad += one<uint8_t, 1>(8, 50, 20, 2, 1, 5, 4, 0, 5, 0, false, 4, 2);
+    bad += one<float, 3>(8, 50, 21, 2, 1, 5, 4, 3, 1, 0, false, 4, 2);
+    bad += one<double, 2>(6, 40, 33, 1, 2, 3, 7, 0, 1, 0, false, 4, 2);
+    bad += one<int16_t, 0>(8, 60, 7, 2, 2, 9, 9, 0, 2, 0, false, 4, 2);
+    bad += one<int16_t, 1>(3, 90, 5, 1, 1, 2, 1, 0, 7, 0, false, 4, 2);
+    bad += one<float, 1>(2, 3, 1500, 1, 1, 700, 699, 1, 0, 0, false, 4, 2);  // more listed chunks than the list
     if (argc > 2) {
         bad += tiles<uint8_t, 0>(n) + tiles<uint16_t, 0>(n) + tiles<uint16_t, 1>(n) + tiles<uint16_t, 2>(n) + tiles<uint32_t, 0>(n) +
                tiles<uint32_t, 1>(n) + tiles<uint64_t, 0>(n) + tiles<uint64_t, 1>(n);

@@ -2,8 +2,13 @@
 // each candidate is checked byte for byte against a one-thread-per-element reference kernel, then
 // timed (CUDA events, median of 5 x 20 launches), against a 1 GiB cudaMemcpy's bandwidth. The
 // configurations are those the library can be built with (runtime/ops/movement.c's constants).
-//   nvcc -O3 -arch=sm_90 -std=c++17 --extended-lambda -o movement_sweep bench/movement_sweep.cu
-//   ./movement_sweep (every candidate), ./movement_sweep pick (the staged pad at 16 or 12 KiB a CTA)
+//   nvcc -O3 -arch=sm_90 -std=c++17 --extended-lambda -rdc=true -o movement_sweep bench/movement_sweep.cu
+//   ./movement_sweep (every candidate), ./movement_sweep pick (the staged pad at 16 or 12 KiB a CTA),
+//   ./movement_sweep move7 (the flat staged pad; tiles without the prefetch), ./movement_sweep move7pick
+//   (the flat pad at 12 or 16 KiB a CTA or staged only: prints PICK a12|a16|b)
+// -rdc=true: the library's JIT compiles relocatable code (nvJitLink needs it), and ptxas allocates
+// registers differently there: built without it, the sweep's tile kernels did not spill where the
+// library's did (64 registers + 40 bytes of local memory for whole tiles with the prefetch).
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -19,6 +24,8 @@ template <class T, int MODE, int U, int LB>
 __global__ void __launch_bounds__(256, LB) kpad(const __grid_constant__ mv_pad_args a) { mv_pad_fwd<T, MODE, 3, U>(a); }
 template <class T, int MODE, int SM, int LB>
 __global__ void __launch_bounds__(256, LB) kstaged(const __grid_constant__ mv_pad_args a) { mv_pad_staged<T, MODE, 3, SM>(a); }
+template <class T, int MODE, int SM, int LB>
+__global__ void __launch_bounds__(256, LB) kflat(const __grid_constant__ mv_pad_args a) { mv_pad_flat<T, MODE, 3, SM>(a); }
 template <class T, int H, int P, int LB>
 __global__ void __launch_bounds__(256, LB) ktile(const __grid_constant__ mv_args<1> a) { mv_tile<T, 2, H, P>(a); }
 
@@ -210,6 +217,44 @@ static float run_staged(const char* tag, long B, long Hx, long Wx, long p, int x
     cudaFree(x), cudaFree(y), cudaFree(r);
     return bad ? 1e9f : us;
 }
+// The flat staged pad (y contiguous: a CTA's rows one byte range of y), rows a CTA rounded as the library does.
+template <class T, int MODE, int SM, int LB>
+static float run_flat(const char* tag, long B, long Hx, long Wx, long p, int xoff, int yoff) {
+    long Hy = Hx + 2 * p, Wy = Wx + 2 * p;
+    size_t nx = B * Hx * Wx, ny = B * Hy * Wy;
+    T *x, *y, *r;
+    CK(cudaMalloc(&x, (nx + 16) * sizeof(T)));
+    CK(cudaMalloc(&y, (ny + 16) * sizeof(T)));
+    CK(cudaMalloc(&r, ny * sizeof(T)));
+    kfill<<<4096, 256>>>((unsigned char*)x, (nx + 16) * sizeof(T), 77);
+    T* xp = x + xoff;
+    T* yp = y + yoff;
+    mv_pad_args a;
+    pad_args(a, sizeof(T), MODE, B, Hx, Wx, p, p, p, p, true, 4, 2);
+    const long E = sizeof(T), xpb = 16 * ((16 - E + Wx * E + 15) / 16);
+    if (xpb > SM) { printf("flat: row too long\n"); return 0; }
+    a.cw = xpb, a.nseg = 1, a.g = std::min(256L, SM / xpb);
+    long m = 16, rb = Wy * E;
+    while (rb % 2 == 0 && m > 1) rb /= 2, m /= 2;
+    if (a.g >= m) a.g -= a.g % m;
+    a.x = xp, a.y = yp, a.value = 0.0;
+    unsigned grid = (unsigned)((a.units + a.g - 1) / a.g);
+    CK(cudaMemset(y, 0xA5, (ny + 16) * sizeof(T)));
+    kflat<T, MODE, SM, LB><<<grid, 256>>>(a);
+    CK(cudaGetLastError());
+    T fill;
+    memset(&fill, 0, sizeof fill);
+    refpad<T, MODE><<<(ny + 255) / 256, 256>>>(xp, r, B, Hx, Wx, p, p, Hy, Wy, fill);
+    CK(cudaDeviceSynchronize());
+    long bad = dcmp(yp, r, ny * sizeof(T));
+    float us = timeit([&] { kflat<T, MODE, SM, LB><<<grid, 256>>>(a); });
+    double gbps = (nx + ny) * sizeof(T) / (us * 1e-6) / 1e9;
+    printf("%s flat E=%zu mode=%d SMEM=%d LB=%d [%ld,%ld,%ld]+%ld xoff=%d yoff=%d g=%ld grid=%u: %s %.1f us %.1f%%\n", tag,
+           sizeof(T), MODE, SM, LB, B, Hx, Wx, p, xoff, yoff, (long)a.g, grid, bad ? "WRONG" : "ok", us,
+           100 * gbps / copy_gbps);
+    cudaFree(x), cudaFree(y), cudaFree(r);
+    return bad ? 1e9f : us;
+}
 template <class T> __global__ void reft(const T* x, T* y, long M, long Kd) {
     long i = (long)blockIdx.x * 256 + threadIdx.x;
     if (i >= M * Kd) return;
@@ -282,6 +327,89 @@ int main(int argc, char** argv) {
         run_staged<i16, 1, 8192, 8>("K", 1024, 256, 256, 3, 0, 0);
         run_staged<float, 1, 8192, 8>("K", 1024, 256, 256, 3, 0, 0);
         printf("sum 16384: %.1f us, 12288: %.1f us\nPICK %d\n", t16, t12, t12 < t16 ? 12288 : 16384);
+        return 0;
+    }
+    if (argc > 1 && !strcmp(argv[1], "move7pick")) {
+        // The pad's build: flat (second pass for the element-by-element chunks) at 12 or 16 KiB a
+        // CTA, or staged only, by the sum of bf16 and f32 (the bench's rows) over three interleaved
+        // rounds; prints "PICK a12|a16|b". Then other shapes and the tiles, for the record.
+        float ts = 0, t12 = 0, t16 = 0;
+        for (int rep = 0; rep < 3; rep++) {
+            ts += run_staged<i16, 1, 12288, 8>("K", 1024, 256, 256, 3, 0, 0) + run_staged<float, 1, 12288, 8>("K", 1024, 256, 256, 3, 0, 0);
+            t12 += run_flat<i16, 1, 12288, 8>("K", 1024, 256, 256, 3, 0, 0) + run_flat<float, 1, 12288, 8>("K", 1024, 256, 256, 3, 0, 0);
+            t16 += run_flat<i16, 1, 16384, 8>("K", 1024, 256, 256, 3, 0, 0) + run_flat<float, 1, 16384, 8>("K", 1024, 256, 256, 3, 0, 0);
+        }
+        const char* pk = t12 <= t16 && t12 < ts ? "a12" : t16 < t12 && t16 < ts ? "a16" : "b";
+        printf("sum staged %.1f us, flat 12 KiB %.1f, flat 16 KiB %.1f\nPICK %s\n", ts, t12, t16, pk);
+        run_flat<i16, 1, 8192, 8>("P", 1024, 256, 256, 3, 0, 0);
+        run_flat<i16, 1, 12288, 6>("P", 1024, 256, 256, 3, 0, 0);
+        run_flat<i16, 1, 12288, 8>("P", 1024, 256, 256, 3, 1, 3);
+        run_staged<i16, 1, 12288, 8>("P", 1024, 256, 256, 3, 1, 3);
+        run_flat<u8, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
+        run_staged<u8, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
+        run_flat<i16, 0, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
+        run_staged<i16, 0, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
+        run_flat<i16, 2, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
+        run_flat<i16, 3, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
+        run_flat<double, 1, 12288, 8>("P", 512, 256, 256, 3, 0, 0);
+        run_staged<double, 1, 12288, 8>("P", 512, 256, 256, 3, 0, 0);
+        run_flat<i16, 1, 12288, 8>("P", 1000, 255, 253, 5, 1, 0);
+        run_staged<i16, 1, 12288, 8>("P", 1000, 255, 253, 5, 1, 0);
+        for (int rep = 0; rep < 2; rep++) {
+            run_tile<u16, 0, 0, 4>(8192, 8192, 0);
+            run_tile<u16, 2, 0, 2>(8192, 8192, 0);
+            run_tile<u16, 1, 1, 4>(4096, 1000, 0);
+            run_tile<u16, 0, 0, 4>(4096, 1000, 0);
+            run_tile<u32, 1, 1, 4>(4096, 1000, 0);
+            run_tile<u32, 0, 0, 4>(4096, 1000, 0);
+        }
+        return 0;
+    }
+    if (argc > 1 && !strcmp(argv[1], "move7")) {
+        // Built with -rdc=true, as the library's JIT compiles (its register allocation: the
+        // prefetch's registers made the tiles spill there). Pads: staged (baseline) against flat;
+        // tiles without the prefetch (PIPE 0) at several launch bounds, and the old PIPE 1.
+        for (int rep = 0; rep < 2; rep++) {
+            run_staged<i16, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
+            run_flat<i16, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
+            run_flat<i16, 1, 16384, 8>("P", 1024, 256, 256, 3, 0, 0);
+            run_flat<i16, 1, 8192, 8>("P", 1024, 256, 256, 3, 0, 0);
+            run_flat<i16, 1, 12288, 6>("P", 1024, 256, 256, 3, 0, 0);
+            run_staged<float, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
+            run_flat<float, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
+        }
+        run_flat<i16, 1, 12288, 8>("P", 1024, 256, 256, 3, 1, 3);
+        run_staged<i16, 1, 12288, 8>("P", 1024, 256, 256, 3, 1, 3);
+        run_flat<u8, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
+        run_staged<u8, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
+        run_flat<i16, 0, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
+        run_flat<i16, 2, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
+        run_flat<i16, 3, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
+        run_flat<double, 1, 12288, 8>("P", 512, 256, 256, 3, 0, 0);
+        run_flat<i16, 1, 12288, 8>("P", 1000, 255, 253, 5, 1, 0);
+        for (int rep = 0; rep < 2; rep++) {
+            run_tile<u16, 0, 1, 4>(8192, 8192, 0);  // the library's kernel before (spills under -rdc)
+            run_tile<u16, 0, 0, 4>(8192, 8192, 0);
+            run_tile<u16, 0, 0, 3>(8192, 8192, 0);
+            run_tile<u16, 2, 0, 2>(8192, 8192, 0);
+            run_tile<u16, 2, 0, 3>(8192, 8192, 0);
+            run_tile<u16, 1, 0, 4>(8192, 8192, 0);
+        }
+        for (int rep = 0; rep < 2; rep++) {
+            run_tile<u16, 1, 1, 4>(4096, 1000, 0);
+            run_tile<u16, 1, 0, 4>(4096, 1000, 0);
+            run_tile<u16, 1, 0, 6>(4096, 1000, 0);
+            run_tile<u16, 1, 0, 8>(4096, 1000, 0);
+            run_tile<u16, 0, 0, 4>(4096, 1000, 0);
+            run_tile<u16, 2, 0, 2>(4096, 1000, 0);
+            run_tile<u16, 2, 0, 3>(4096, 1000, 0);
+        }
+        run_tile<u32, 0, 1, 4>(8192, 8192, 0);
+        run_tile<u32, 0, 0, 4>(8192, 8192, 0);
+        run_tile<u32, 0, 0, 3>(8192, 8192, 0);
+        run_tile<u32, 1, 0, 4>(4096, 1000, 0);
+        run_tile<u32, 1, 0, 6>(4096, 1000, 0);
+        run_tile<u8, 0, 0, 4>(8192, 8192, 0);
         return 0;
     }
     // Pads: reflect [16 * 64, 256, 256] + 3 (the bench's shape), staged for every element size (one

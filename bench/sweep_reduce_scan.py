@@ -5,7 +5,7 @@ checked (NaN-poisoned output against a float64 PyTorch reference; argmax / cumma
 PyTorch's) and timed with bench_elementwise.time_us, PyTorch timed before and after on the same
 data. Prints one line a setting and writes the rows as JSON (--out) after every case.
 
-    python3 bench/sweep_reduce_scan.py --lib build/libbaracuda.so --out sweep.json [--only reduce|scan]
+    python3 bench/sweep_reduce_scan.py --lib build/libbaracuda.so --out sweep.json [--only reduce|scan|onepass]
     python3 bench/sweep_reduce_scan.py --lib build/libbaracuda.so --prewarm 3/14   # compile a slice only
 """
 import argparse
@@ -22,7 +22,7 @@ import bench_scan as BS  # noqa: E402
 from bench_elementwise import time_us, rel_l2_of as rel_l2, copy_bandwidth  # noqa: E402
 
 KNOBS = ["BARACUDA_REDUCE_" + k for k in ("U", "MINB", "TPRMAX", "CU", "CMINB", "CTX", "CTHREADS", "WAVES")] + \
-        ["BARACUDA_SCAN_" + k for k in ("NV", "TMAX", "MINB", "WAVES8", "KST", "FAST", "FUSE")]
+        ["BARACUDA_SCAN_" + k for k in ("NV", "TMAX", "MINB", "WAVES8", "KST", "FAST", "FUSE", "ONEPASS", "OPT", "LBG")]
 
 
 def set_knobs(cfg):
@@ -60,6 +60,20 @@ SLSE = [{"SFAST": 0}, {}, {"SFUSE": 1}, {"SWAVES8": 8}, {"SFUSE": 1, "SWAVES8": 
 SCAN_CASES = [("cumprod", "f32", (1, 1 << 24), SSPLIT), ("logcumsumexp", "f32", (1, 1 << 24), SLSE),
               ("cumsum", "f32", (1, 1 << 24), SSPLIT), ("cummax", "f32", (8192, 32768), SCMAX),
               ("logcumsumexp", "bf16", (1, 1 << 24), SLSE), ("cumsum", "bf16", (1, 1 << 24), SSPLIT[:8])]
+
+# scan7: the one-pass split rows (BARACUDA_SCAN_ONEPASS=1; OPT threads a CTA, NV slabs, LBG look-back
+# group, MINB register cap) against the three kernels (ONEPASS=0), on the 1-D rows. Run at 1e5a1c4,
+# where the one pass was the default of every split row (bench/results/sweep_scan_onepass.json names
+# the settings without ONEPASS=1); from bcc9143 it is asked for explicitly.
+_O = {"SONEPASS": 1}
+S1 = [{"SONEPASS": 0}, _O, {**_O, "SOPT": 256}, {**_O, "SOPT": 1024}, {**_O, "SNV": 2}, {**_O, "SMINB": 0},
+      {**_O, "SNV": 8}, {**_O, "SOPT": 256, "SNV": 8}, {**_O, "SLBG": 16}, {**_O, "SMINB": 3}]
+S1P = [{"SONEPASS": 0}, _O, {**_O, "SOPT": 256}, {**_O, "SOPT": 1024}, {**_O, "SNV": 1}, {**_O, "SMINB": 0},
+       {**_O, "SNV": 4}, {**_O, "SOPT": 1024, "SNV": 1}]
+ONEPASS_CASES = [("cumsum", "f32", (1, 1 << 24), S1), ("cumprod", "f32", (1, 1 << 24), S1P),
+                 ("logcumsumexp", "f32", (1, 1 << 24), S1[:6]), ("cumsum", "bf16", (1, 1 << 24), S1[:6]),
+                 ("logcumsumexp", "bf16", (1, 1 << 24), S1[:5]), ("cummax", "f32", (1, 1 << 24), S1[:5]),
+                 ("cumsum", "f32", (4, 1 << 22), S1[:4]), ("cumsum", "f32", (1, 1 << 20), S1[:4])]
 
 
 class Sweep:
@@ -187,11 +201,11 @@ class Sweep:
         torch.cuda.empty_cache()
 
 
-def prewarm(lib, part, nparts):
+def prewarm(lib, part, nparts, scan_cases=SCAN_CASES, reduce_cases=REDUCE_CASES):
     """Plans (compiles into the shared cache) every setting of the cases whose index is part mod nparts."""
     rb, sb = BR.Baracuda(lib), BS.Baracuda(lib)
     ctx, sctx = rb.context(0), sb.context(0)
-    jobs = [("r", c, cfg) for c in REDUCE_CASES for cfg in c[3]] + [("s", c, cfg) for c in SCAN_CASES for cfg in c[3]]
+    jobs = [("r", c, cfg) for c in reduce_cases for cfg in c[3]] + [("s", c, cfg) for c in scan_cases for cfg in c[3]]
     for i, (fam, c, cfg) in enumerate(jobs):
         if i % nparts != part:
             continue
@@ -217,18 +231,21 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lib", required=True)
     ap.add_argument("--out")
-    ap.add_argument("--only", choices=["reduce", "scan"])
+    ap.add_argument("--only", choices=["reduce", "scan", "onepass"])
     ap.add_argument("--prewarm", help="K/N: only plan (compile) the K-th of N slices of the settings, then exit")
     args = ap.parse_args()
     torch.cuda.set_device(0)
     if args.prewarm:
         k, n = (int(v) for v in args.prewarm.split("/"))
-        prewarm(args.lib, k, n)
+        if args.only == "onepass":
+            prewarm(args.lib, k, n, ONEPASS_CASES, [])
+        else:
+            prewarm(args.lib, k, n)
         return
     torch.empty(1, device="cuda")
     sw = Sweep(args.lib, args.out)
     print(f"copy bandwidth {copy_bandwidth():.1f} GB/s", flush=True)
-    if args.only != "scan":
+    if args.only not in ("scan", "onepass"):
         for op, dt, sh, cfgs in REDUCE_CASES:
             try:
                 sw.reduce_case(op, dt, sh, cfgs)
@@ -236,7 +253,7 @@ def main():
                 print(f"FAILED {op} {dt} {sh}: {e}", flush=True)
             sw.save()
     if args.only != "reduce":
-        for op, dt, sh, cfgs in SCAN_CASES:
+        for op, dt, sh, cfgs in (ONEPASS_CASES if args.only == "onepass" else SCAN_CASES):
             try:
                 sw.scan_case(op, dt, sh, cfgs)
             except Exception as e:

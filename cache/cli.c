@@ -600,7 +600,8 @@ static int cmd_ops(int argc, char **argv) {
            "| scaled dot-product attention, forward | `brc_attention_plan` (kind FORWARD) | writes O and the "
            "log-sum-exp; short queries (decode) pack the query heads of a KV head and split the KV length |\n"
            "| scaled dot-product attention, backward | `brc_attention_plan` (kind BACKWARD) | dq, dk, dv from o, dout "
-           "and lse; deterministic (no atomics) |\n");
+           "and lse; atomic dq adds by default (FlashAttention-2's scheme), deterministic = 1 for bitwise "
+           "reproducible results |\n");
     printf("\n## Sort (`sort.h`; algorithms, descriptors and figures in docs/sort.md)\n\n"
            "Stable, any dim of a rank 0-8 tensor with any strides; floats order as PyTorch (NaN last ascending,\n"
            "first descending; -0.0 equals +0.0; output values are the input's bits). Deterministic (no atomics).\n"

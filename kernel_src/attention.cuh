@@ -1,6 +1,7 @@
 // Flash attention on tensor cores (mma.sync m16n8k16, sm_80 and newer): forward with an online
-// softmax, an optional KV split with a combine step, and a deterministic backward in two kernels
-// (dK/dV per KV tile, dQ per query tile) after a rowsum(dO * O) pass. Semantics: attention.h.
+// softmax, an optional KV split with a combine step, and two backwards after a rowsum(dO * O)
+// pass: FlashAttention-2's (one kernel per KV tile, dQ by atomic adds; the default) and a
+// deterministic one in two kernels (dK/dV per KV tile, dQ per query tile). Semantics: attention.h.
 //
 // Layout of a CTA. Each warp owns 16 rows of the tile it accumulates (queries in the forward and
 // the dQ kernel, keys in the dK/dV kernel). Operand tiles live in shared memory with rows padded
@@ -721,8 +722,10 @@ template <class K> __device__ __forceinline__ void attn_combine_main(const attn_
 
 // ---- backward -----------------------------------------------------------------------------------------
 
-// dsum[row id] = sum_d dO * O (f32); one warp a row.
-template <class K> __device__ __forceinline__ void attn_dsum_main(const attn_args &a) {
+// dsum[row id] = sum_d dO * O (f32); one warp a row. ZERO (the atomic backward): the row's D f32
+// of the dQ accumulator (part_o) are zeroed too, in the same pass, so that a run (or a captured
+// graph) needs no memset.
+template <class K, bool ZERO> __device__ __forceinline__ void attn_dsum_body(const attn_args &a) {
     typedef typename K::T T;
     enum { D = K::D };
     const int lane = threadIdx.x & 31, b = blockIdx.z;
@@ -735,8 +738,15 @@ template <class K> __device__ __forceinline__ void attn_dsum_main(const attn_arg
     for (int c = lane; c < D; c += 32) acc += io<T>::load(o[c]) * io<T>::load(d[c]);
 #pragma unroll
     for (int off = 16; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
-    if (lane == 0) a.dsum[attn_row_id<K::VARLEN>(a, b, h, sq, i)] = acc;
+    const i64 rid = attn_row_id<K::VARLEN>(a, b, h, sq, i);
+    if (lane == 0) a.dsum[rid] = acc;
+    if (ZERO) {
+        float4 *z = reinterpret_cast<float4 *>(a.part_o + rid * D);
+        for (int c = lane; c < D / 4; c += 32) z[c] = make_float4(0.f, 0.f, 0.f, 0.f);
+    }
 }
+template <class K> __device__ __forceinline__ void attn_dsum_main(const attn_args &a) { attn_dsum_body<K, false>(a); }
+template <class K> __device__ __forceinline__ void attn_dsumz_main(const attn_args &a) { attn_dsum_body<K, true>(a); }
 
 // lse of a row in the log2 domain for recomputing P: +inf for a row past the end or one with no
 // allowed key (its P is then 0, never NaN).
@@ -971,6 +981,253 @@ template <class K> __device__ __forceinline__ void attn_dq_main(const attn_args 
         i64 i = m0 + warp * 16 + r;
         return i < sq.sq ? dqp + b * a.dq_s[0] + (sq.q0 + i) * a.dq_s[1] + h * a.dq_s[2] : nullptr;
     });
+}
+
+// ---- backward, FlashAttention-2's scheme: one pass, dQ by atomic adds ------------------------------------
+
+// 4 bytes global -> shared through L1 (lse and dsum rows: any stride); zero fill when !pred.
+__device__ __forceinline__ void cp_async4(void *dst, const void *src, bool pred) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(smem_addr(dst)), "l"(src), "r"(pred ? 4 : 0));
+}
+
+// ldmatrix row address of this lane for a 16 x 16 A operand at (m0, k0) read from [k][m] storage
+// (transposed load: rows of the storage are k).
+template <int LD> __device__ __forceinline__ int lds_at(int lane, int k0, int m0) {
+    return (k0 + (lane >> 4) * 8 + (lane & 7)) * LD + m0 + ((lane >> 3) & 1) * 8;
+}
+
+// p[0], p[1] += x, y (f32, 8-byte aligned): one vector reduction on sm_90, two elsewhere.
+__device__ __forceinline__ void attn_red2(float *p, float x, float y) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("red.global.add.v2.f32 [%0], {%1, %2};" ::"l"(p), "f"(x), "f"(y) : "memory");
+#else
+    atomicAdd(p, x);
+    atomicAdd(p + 1, y);
+#endif
+}
+
+// dK, dV and dQ in one kernel: 16 WARPS keys of one KV head (the M rows of each warp's products);
+// loops over the query heads of the group and the query tiles that see those keys, with Q, dO,
+// lse and dsum of tile u + 1 loading while tile u is computed (STAGES = 2). Per tile, in column
+// blocks of BN queries (fewer live accumulators: no spills at D = 128 with BQ = 64, BN = 32):
+// S^T = K Q^T, dP^T = V dO^T; dV += P^T dO and dK += dS^T Q in registers (P^T and dS^T are the
+// A fragments as they stand); dS goes to shared memory ([key][query]) and the CTA computes the
+// tile's dQ = dS K (warp w: m16 tile w % (BQ / 16) and a D / (WARPS / (BQ / 16)) column block),
+// added to the f32 accumulator in the workspace (part_o, by row id) with reductions: the order of
+// the adds across key tiles is not fixed, so dQ is not bitwise reproducible. WHICH = 2: dK and dQ
+// only, WHICH = 1 dV only (D >= 192: the accumulators of both do not fit; two passes). Shape
+// from brc_attn: WARPS, BQ, STAGES (Q / dO buffers), BN (queries a column block), WHICH.
+template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args &a) {
+    typedef typename K::T T;
+    enum { D = K::D, WARPS = K::WARPS, BNK = 16 * WARPS, BQ = K::BQ, LD = D + 8, NT = 32 * WARPS, ST = K::STAGES };
+    enum { KD = D / 16, NQ = BQ / 8, ND = D / 8, DV = K::WHICH & 1, DK = K::WHICH >> 1, LDS = BQ + 8 };
+    enum { MQ = BQ / 16, CB = WARPS / MQ, DC = D / CB, NDC = DC / 8, SQ = K::BN, NS = SQ / 8 };
+    static_assert(BQ % SQ == 0 && SQ % 16 == 0, "query sub-blocks");
+    static_assert(WARPS % MQ == 0 && DC % 16 == 0, "dQ tile split");
+    extern __shared__ __align__(16) unsigned char attn_smem[];
+    T *Ks = reinterpret_cast<T *>(attn_smem), *Vs = Ks + BNK * LD, *Qs = Vs + BNK * LD, *Ds = Qs + ST * BQ * LD;
+    T *Ss = Ds + ST * BQ * LD;
+    float *lse_s = reinterpret_cast<float *>(Ss + BNK * LDS), *dsum_s = lse_s + ST * BQ;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, tq = lane & 3;
+    const int b = blockIdx.z;
+    const i64 kvh = blockIdx.y, grp = a.H / a.Hkv;
+    const attn_seq sq = attn_seq_of<K::VARLEN>(a, b);
+    const i64 c0 = (i64)blockIdx.x * BNK;
+    if (c0 >= sq.sk) return;
+    const i64 diag = sq.sk - sq.sq, cend = c0 + BNK < sq.sk ? c0 + BNK : sq.sk;
+    const T *q = static_cast<const T *>(a.q), *k = static_cast<const T *>(a.k), *v = static_cast<const T *>(a.v);
+    const T *dout = static_cast<const T *>(a.dout);
+    float *dqacc = a.part_o; // the backward's f32 dQ accumulator rides in the split forward's field
+    u64 seed = a.seed, offset = a.offset;
+    if (K::DROPOUT && a.dev) seed = a.dev[0], offset = a.dev[1];
+
+    auto kvrow = [&](const T *base, const i64 *s) {
+        return [=](int r) -> const T * {
+            i64 j = c0 + r;
+            return j < sq.sk ? base + b * s[0] + (sq.k0 + j) * s[1] + kvh * s[2] : nullptr;
+        };
+    };
+    load_tile<T, D, NT>(Ks, BNK, k, kvrow(k, a.k_s));
+    load_tile<T, D, NT>(Vs, BNK, v, kvrow(v, a.v_s));
+
+    // Queries that see keys c0 .. cend - 1; the tiles (head, query tile) in order.
+    i64 ilo = 0, ihi = sq.sq;
+    if (a.wr >= 0 && c0 - diag - a.wr > ilo) ilo = c0 - diag - a.wr;
+    if (a.wl >= 0 && cend - 1 - diag + a.wl + 1 < ihi) ihi = cend - 1 - diag + a.wl + 1;
+    ilo = ilo / BQ * BQ;
+    const int nth = ihi > ilo ? (int)((ihi - ilo + BQ - 1) / BQ) : 0, ntiles = nth * (int)grp;
+    // The CTAs of neighbouring key tiles run at the same time: each starts its walk at another
+    // tile (rot), so that they do not add into the same dQ rows at the same moment.
+    const int rot = ntiles > 0 ? (int)(blockIdx.x % (unsigned)ntiles) : 0;
+
+    // Tile u (of the rotated walk) into stage st: Q and dO rows (zero past the end), raw lse and dsum.
+    auto load_q = [&](int u, int st) {
+        u = u + rot < ntiles ? u + rot : u + rot - ntiles;
+        const i64 h = kvh * grp + u / nth, i0 = ilo + (i64)(u % nth) * BQ;
+        auto qr = [&](const T *base, const i64 *s) {
+            return [=](int r) -> const T * {
+                i64 i = i0 + r;
+                return i < sq.sq ? base + b * s[0] + (sq.q0 + i) * s[1] + h * s[2] : nullptr;
+            };
+        };
+        load_tile<T, D, NT>(Qs + st * BQ * LD, BQ, q, qr(q, a.q_s));
+        load_tile<T, D, NT>(Ds + st * BQ * LD, BQ, dout, qr(dout, a.do_s));
+        for (int r = threadIdx.x; r < BQ; r += NT) {
+            const i64 i = i0 + r;
+            const bool ok = i < sq.sq;
+            cp_async4(lse_s + st * BQ + r, ok ? a.lse + b * a.l_s[0] + h * a.l_s[1] + (sq.q0 + i) * a.l_s[2] : a.lse, ok);
+            cp_async4(dsum_s + st * BQ + r, ok ? a.dsum + attn_row_id<K::VARLEN>(a, b, h, sq, i) : a.dsum, ok);
+        }
+    };
+    if (ntiles > 0) load_q(0, 0);
+    cp_async_commit();
+
+    float dk[DK ? ND : 1][4], dv[DV ? ND : 1][4];
+#pragma unroll
+    for (int n = 0; n < ND; n++) {
+        if (DK) dk[n][0] = dk[n][1] = dk[n][2] = dk[n][3] = 0.f;
+        if (DV) dv[n][0] = dv[n][1] = dv[n][2] = dv[n][3] = 0.f;
+    }
+    const float scale_l2 = (float)a.scale * BRC_LOG2E;
+    const i64 j0 = c0 + warp * 16 + g; // this thread's keys: j0, j0 + 8
+    const int mt = warp % MQ, cb = warp / MQ;
+
+    for (int u = 0; u < ntiles; u++) {
+        const int st = ST == 2 ? u & 1 : 0;
+        const int ur = u + rot < ntiles ? u + rot : u + rot - ntiles;
+        const i64 h = kvh * grp + ur / nth, i0 = ilo + (i64)(ur % nth) * BQ;
+        if (ST == 1 && u > 0) {
+            __syncthreads(); // tile u - 1 is consumed
+            load_q(u, 0);
+            cp_async_commit();
+        }
+        cp_async_wait_all();
+        __syncthreads(); // tile u is visible; tile u - 1 (its stage, Ss) is consumed
+        if (ST == 2 && u + 1 < ntiles) {
+            load_q(u + 1, st ^ 1);
+            cp_async_commit();
+        }
+        const T *Qt = Qs + st * BQ * LD, *Dt = Ds + st * BQ * LD;
+        const float *lse_t = lse_s + st * BQ, *dsum_t = dsum_s + st * BQ;
+
+        // Elements need checks only on tiles that cross the end of the keys or a window bound.
+        const bool check = c0 + BNK > sq.sk || (a.wr >= 0 && c0 + BNK - 1 > i0 + diag + a.wr) ||
+                           (a.wl >= 0 && c0 < i0 + BQ - 1 + diag - a.wl);
+        const float slope = attn_slope<K>(a, b, h);
+        const void *mbase = K::MASK ? static_cast<const typename K::MT *>(a.mask) + b * a.m_s[0] + h * a.m_s[1]
+                                    : nullptr;
+        // The query tile in NSUB column blocks of SQ queries (fewer live accumulators a block).
+#pragma unroll 1
+        for (int qo = 0; qo < BQ; qo += SQ) {
+            float s[NS][4], dp[NS][4];
+#pragma unroll
+            for (int n = 0; n < NS; n++) {
+                s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+                dp[n][0] = dp[n][1] = dp[n][2] = dp[n][3] = 0.f;
+            }
+            mma_abt<T, LD, KD, NS>(s, Ks, warp * 16, Qt, qo, lane);
+            if (DK) mma_abt<T, LD, KD, NS>(dp, Vs, warp * 16, Dt, qo, lane);
+#pragma unroll
+            for (int n = 0; n < NS; n++)
+#pragma unroll
+                for (int e4 = 0; e4 < 4; e4++) {
+                    const int ci = qo + n * 8 + 2 * tq + (e4 & 1);
+                    const i64 i = i0 + ci, j = j0 + 8 * (e4 >> 1);
+                    float th = 0.f;
+                    const void *mrow = K::MASK ? static_cast<const typename K::MT *>(mbase) +
+                                                     (i < sq.sq ? i : 0) * a.m_s[2]
+                                               : nullptr;
+                    float x = attn_score<K>(a, s[n][e4], scale_l2, slope, i, j, diag, sq.sk, mrow, check, &th);
+                    const float l2 = i < sq.sq ? attn_lse_l2(lse_t[ci]) : BRC_INF;
+                    float p = ex2(x - l2);
+                    float z = 1.f;
+                    if (K::DROPOUT)
+                        z = attn_keep(seed, offset, a.jblocks, attn_row_id<K::VARLEN>(a, b, h, sq, i), j,
+                                      (float)a.p_drop, (float)a.rkeep);
+                    if (DK) {
+                        float ds = p * (dp[n][e4] * z - dsum_t[ci]);
+                        if (K::SOFTCAP) ds *= 1.f - th * th;
+                        dp[n][e4] = ds;
+                    }
+                    s[n][e4] = p * z;
+                }
+            u32 pa[NS / 2][4];
+            if (DV) {
+                pack_a<T, NS / 2>(pa, s);
+                mma_pb<T, LD, NS / 2, ND>(dv, pa, Dt, qo, lane);
+            }
+            if (DK) {
+                pack_a<T, NS / 2>(pa, dp);
+                mma_pb<T, LD, NS / 2, ND>(dk, pa, Qt, qo, lane);
+                // dS (this warp's 16 keys x SQ queries) into Ss[key][query].
+#pragma unroll
+                for (int kk = 0; kk < NS / 2; kk++) {
+                    T *r0 = Ss + (warp * 16 + g) * LDS + qo + kk * 16 + 2 * tq;
+                    *reinterpret_cast<u32 *>(r0) = pa[kk][0];
+                    *reinterpret_cast<u32 *>(r0 + 8 * LDS) = pa[kk][1];
+                    *reinterpret_cast<u32 *>(r0 + 8) = pa[kk][2];
+                    *reinterpret_cast<u32 *>(r0 + 8 * LDS + 8) = pa[kk][3];
+                }
+            }
+        }
+        if (!DK) continue; // WHICH = 1: dV only
+        __syncthreads(); // every warp's dS is in Ss
+        float dq[NDC][4];
+#pragma unroll
+        for (int n = 0; n < NDC; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < BNK / 16; kk++) {
+            u32 af[4];
+            ldsm_x4_t(af, Ss + lds_at<LDS>(lane, kk * 16, mt * 16));
+#pragma unroll
+            for (int dn = 0; dn < NDC / 2; dn++) {
+                u32 bf[4];
+                ldsm_x4_t(bf, Ks + lds_bt<LD>(lane, kk * 16, cb * DC + dn * 16));
+                attn_mma<T>::run(dq[2 * dn], af, bf[0], bf[1]);
+                attn_mma<T>::run(dq[2 * dn + 1], af, bf[2], bf[3]);
+            }
+        }
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            const i64 i = i0 + mt * 16 + g + 8 * r;
+            if (i < sq.sq) {
+                float *dst = dqacc + attn_row_id<K::VARLEN>(a, b, h, sq, i) * D + cb * DC + 2 * tq;
+#pragma unroll
+                for (int n = 0; n < NDC; n++) attn_red2(dst + n * 8, dq[n][2 * r], dq[n][2 * r + 1]);
+            }
+        }
+    }
+    cp_async_wait_all();
+    __syncthreads(); // Ks / Vs are free for the stores
+    auto krow = [&](T *base, const i64 *s, int warp_) {
+        return [=](int r) -> T * {
+            i64 j = c0 + warp_ * 16 + r;
+            return j < sq.sk ? base + b * s[0] + (sq.k0 + j) * s[1] + kvh * s[2] : nullptr;
+        };
+    };
+    const float sc = (float)a.scale;
+    if (DK) store_rows<T, D>(Ks + warp * 16 * LD, dk, sc, sc, lane, krow(static_cast<T *>(a.dk), a.dk_s, warp));
+    if (DV) store_rows<T, D>(Vs + warp * 16 * LD, dv, 1.f, 1.f, lane, krow(static_cast<T *>(a.dv), a.dv_s, warp));
+}
+
+// dq = scale * the f32 accumulator of the atomic backward; one warp a row, 4 columns a lane.
+template <class K> __device__ __forceinline__ void attn_dqcvt_main(const attn_args &a) {
+    typedef typename K::T T;
+    enum { D = K::D };
+    const int lane = threadIdx.x & 31, b = blockIdx.z;
+    const i64 h = blockIdx.y, i = (i64)blockIdx.x * (blockDim.x / 32) + (threadIdx.x >> 5);
+    const attn_seq sq = attn_seq_of<K::VARLEN>(a, b);
+    if (i >= sq.sq) return;
+    const float *src = a.part_o + attn_row_id<K::VARLEN>(a, b, h, sq, i) * D;
+    T *dst = static_cast<T *>(a.dq) + b * a.dq_s[0] + (sq.q0 + i) * a.dq_s[1] + h * a.dq_s[2];
+    const float sc = (float)a.scale;
+    for (int c = lane * 4; c < D; c += 128) {
+        const float4 x = *reinterpret_cast<const float4 *>(src + c);
+        uint2 w;
+        w.x = attn_mma<T>::pack(x.x * sc, x.y * sc);
+        w.y = attn_mma<T>::pack(x.z * sc, x.w * sc);
+        *reinterpret_cast<uint2 *>(dst + c) = w;
+    }
 }
 
 } // namespace brc

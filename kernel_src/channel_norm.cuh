@@ -50,6 +50,7 @@ struct cn_args {
     i64 split;         // group_norm: warps (parts) per (n, c) segment
 };
 
+template <class K> using C_of = typename K::C;
 template <class C> struct wf { C n, m, q; };  // count, mean, sum of squared deviations
 
 // Chan's merge of two states; the order of the operands is part of the result's bits.
@@ -451,6 +452,93 @@ __device__ __forceinline__ void bn_fin(const cn_args& A) {
         if (K::W) ((T*)A.dw)[c] = io<T>::store(dwv);
         if (K::B) ((T*)A.db)[c] = io<T>::store(s1);
     }
+}
+
+// ---- group_norm forward, one read of x (gn_one) -----------------------------------------------------
+// A cluster of CL CTAs (sm_90; CL = 1 elsewhere) holds one (n, g) group of E = CPG * HW contiguous
+// elements in shared memory, SL = E / CL elements a CTA, loaded with cp.async (16-byte vectors, all
+// in flight at once); one group a cluster, three CTAs an SM. The mean, then the squared deviations from it, are summed from shared memory
+// (per thread in order, warps by a fixed shuffle tree, warps in order, the cluster's CTAs in rank
+// order through distributed shared memory: every CTA gets the same bits); y is written from shared
+// memory. x is read once (the seg / fin / apply sequence reads it twice). VA elements a vector,
+// VA dividing HW (a vector lies in one channel) and SL.
+template <class K>
+__device__ __forceinline__ C_of<K> gn_one_sum(C_of<K> v, C_of<K>* red, C_of<K>* slot) {
+    typedef C_of<K> C;
+    enum { NW = K::ONE_THREADS / 32 };
+    v = warp_sum0(v);
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x / 32] = v;
+    __syncthreads();
+    C t = red[0];
+#pragma unroll
+    for (int w = 1; w < NW; w++) t += red[w];
+    if constexpr (K::CL > 1) {
+        if (threadIdx.x == 0) *slot = t;
+        cluster_base<K::CL>::sync();
+        C q = C(0);
+        const unsigned lane = threadIdx.x & 31u;
+        if (lane < (unsigned)K::CL) cluster_base<K::CL>::ld(cluster_base<K::CL>::map(slot, lane), q);
+        t = __shfl_sync(0xffffffffu, q, 0);
+#pragma unroll
+        for (int r = 1; r < K::CL; r++) t += __shfl_sync(0xffffffffu, q, r);
+    }
+    __syncthreads();  // red is reused by the next sum
+    return t;
+}
+
+template <class K>
+__device__ __forceinline__ void gn_one(const cn_args& A) {
+    typedef typename K::T T;
+    typedef typename K::C C;
+    enum { V = K::VA, NT = K::ONE_THREADS, CL = K::CL };
+    constexpr i64 E = K::CPG * K::HW, SL = E / CL, NV = SL / V;
+    extern __shared__ __align__(16) unsigned char dsm[];
+    __shared__ C red[NT / 32];
+    __shared__ C slots[2];
+    T* sm = reinterpret_cast<T*>(dsm);
+    const unsigned rank = CL > 1 ? blockIdx.x % CL : 0;
+    const i64 s = blockIdx.x / CL;  // the statistic: n * G + g
+    const i64 off = s * E + (i64)rank * SL;
+    const T* x = (const T*)A.x + off;
+    for (i64 i = threadIdx.x; i < NV; i += NT)
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(smem_u32(sm + i * V)), "l"(x + i * V)
+                     : "memory");
+    asm volatile("cp.async.commit_group;\n\tcp.async.wait_group 0;" ::: "memory");
+    __syncthreads();
+    C a = C(0);
+    for (i64 i = threadIdx.x; i < NV; i += NT) {
+        C v[V];
+        ldv<T, C, V>(v, sm + i * V);
+#pragma unroll
+        for (int k = 0; k < V; k++) a += v[k];
+    }
+    const C mean = gn_one_sum<K>(a, red, slots) / C(E);
+    C q = C(0);
+    for (i64 i = threadIdx.x; i < NV; i += NT) {
+        C v[V];
+        ldv<T, C, V>(v, sm + i * V);
+#pragma unroll
+        for (int k = 0; k < V; k++) q += (v[k] - mean) * (v[k] - mean);
+    }
+    const C rstd = rsqrt_(gn_one_sum<K>(q, red, slots + 1) / C(E) + (C)A.eps);
+    if (rank == 0 && threadIdx.x == 0) {
+        if (A.mean) ((C*)A.mean)[s] = mean;
+        if (A.rstd) ((C*)A.rstd)[s] = rstd;
+    }
+    const i64 c0 = (s % K::G) * K::CPG;
+    T* y = (T*)A.out + off;
+    for (i64 i = threadIdx.x; i < NV; i += NT) {
+        C v[V];
+        ldv<T, C, V>(v, sm + i * V);
+        const i64 c = c0 + ((i64)rank * SL + i * V) / K::HW;
+        const C w = K::W ? (C)io<T>::load(((const T*)A.w)[c]) * rstd : rstd;
+        const C b = K::B ? (C)io<T>::load(((const T*)A.b)[c]) : C(0);
+        vec<T, V> o;
+#pragma unroll
+        for (int k = 0; k < V; k++) o.v[k] = io<T>::store((v[k] - mean) * w + b);
+        *reinterpret_cast<vec<T, V>*>(y + i * V) = o;
+    }
+    if constexpr (CL > 1) cluster_base<CL>::sync();  // no CTA leaves while its slots may be read
 }
 
 // ---- every element -------------------------------------------------------------------------------

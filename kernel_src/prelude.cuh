@@ -33,12 +33,20 @@ __device__ __forceinline__ u16 f32_to_f16(float f) {
     return h;
 }
 __device__ __forceinline__ float bf16_to_f32(u16 h) { return __uint_as_float((u32)h << 16); }
-// Round to nearest even; NaN stays a (quiet) NaN.
+// Round to nearest even; NaN stays a (quiet) NaN. sm_80 and newer convert in one instruction
+// (NaN becomes the canonical 0x7fff, as in PyTorch); the integer sequence it replaces cost a
+// 16-bit elementwise op such as gelu 5 issue slots an element, enough to make it issue-bound.
 __device__ __forceinline__ u16 f32_to_bf16(float f) {
+#if __CUDA_ARCH__ >= 800
+    u16 h;
+    asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(f));
+    return h;
+#else
     u32 u = __float_as_uint(f);
     if ((u & 0x7fffffffu) > 0x7f800000u) return (u16)((u >> 16) | 0x40u);
     u += 0x7fffu + ((u >> 16) & 1u);
     return (u16)(u >> 16);
+#endif
 }
 
 // fp8 with E exponent bits, M mantissa bits and bias B. e4m3 (E4M3FN: no infinities, one NaN
@@ -283,5 +291,32 @@ template <class T> __device__ __forceinline__ T warp_max(T v) {
     for (int o = 16; o > 0; o >>= 1) { T w = __shfl_xor_sync(0xffffffffu, v, o); v = w > v ? w : v; }
     return v;
 }
+
+// ---- shared memory and thread-block clusters ----------------------------------------------------
+// The 32-bit shared-window address of a generic pointer into shared memory.
+__device__ __forceinline__ unsigned smem_u32(const void* p) {
+    unsigned a;
+    asm("{ .reg .u64 s; cvta.to.shared.u64 s, %1; cvt.u32.u64 %0, s; }" : "=r"(a) : "l"(p));
+    return a;
+}
+// Cluster primitives (sm_90). Members of a class template, so that nothing here is compiled
+// unless a kernel with CL > 1 uses it.
+template <int CL> struct cluster_base {
+    static __device__ __forceinline__ void sync() {
+        asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+    }
+    // Shared-memory address `local` of CTA `rank` of the cluster, in the cluster's window.
+    static __device__ __forceinline__ unsigned map(const void* local, unsigned rank) {
+        unsigned ra;
+        asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(ra) : "r"(smem_u32(local)), "r"(rank));
+        return ra;
+    }
+    static __device__ __forceinline__ void ld(unsigned a, float& v) {
+        asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(a) : "memory");
+    }
+    static __device__ __forceinline__ void ld(unsigned a, double& v) {
+        asm volatile("ld.shared::cluster.f64 %0, [%1];" : "=d"(v) : "r"(a) : "memory");
+    }
+};
 
 }  // namespace brc

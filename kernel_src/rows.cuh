@@ -81,29 +81,13 @@ struct lse_op {
     }
 };
 
-// Thread-block cluster primitives (sm_90). Members of a class template, so that nothing here is
-// compiled unless a CL > 1 kernel uses it.
-template <int CL> struct cluster {
-    static __device__ __forceinline__ void sync() {
-        asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
-    }
-    static __device__ __forceinline__ unsigned map(const void* local, unsigned rank) {
-        unsigned a, ra;
-        asm volatile("{ .reg .u64 s; cvta.to.shared.u64 s, %1; cvt.u32.u64 %0, s; }" : "=r"(a) : "l"(local));
-        asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(ra) : "r"(a), "r"(rank));
-        return ra;
-    }
-    static __device__ __forceinline__ void ld(unsigned a, float& v) {
-        asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(a) : "memory");
-    }
-    static __device__ __forceinline__ void ld(unsigned a, double& v) {
-        asm volatile("ld.shared::cluster.f64 %0, [%1];" : "=d"(v) : "r"(a) : "memory");
-    }
+// Thread-block cluster primitives (sm_90, prelude.cuh), plus the load of a (max, sum) pair.
+template <int CL> struct cluster : cluster_base<CL> {
     template <class C> static __device__ __forceinline__ pr<C> load(const pr<C>* local, unsigned rank) {
-        const unsigned a = map(local, rank);
+        const unsigned a = cluster_base<CL>::map(local, rank);
         pr<C> v;
-        ld(a, v.a);
-        ld(a + (unsigned)sizeof(C), v.b);
+        cluster_base<CL>::ld(a, v.a);
+        cluster_base<CL>::ld(a + (unsigned)sizeof(C), v.b);
         return v;
     }
 };
@@ -366,8 +350,7 @@ __device__ __forceinline__ void softmax_fwd_packed(const rows_args& A) {
 // The softmax backward, packed: dy stays in registers; y is read where it is needed -- in the
 // output pass only for log_softmax (dx = dy - exp(y) * sum(dy): one read of each array), in both
 // passes for softmax (the second read of the CTA's slice of y mostly hits L2). rows.c chooses it
-// for log_softmax; the softmax branch was measured (docs/rows.md) but not yet through test_rows,
-// so it is not chosen.
+// for both, for 16-bit rows past 16384 columns.
 template <class K>
 __device__ __forceinline__ void softmax_bwd_packed(const rows_args& A) {
     BRC_ROWS_SETUP;
@@ -651,7 +634,8 @@ __device__ __forceinline__ void norm_fwd_regs(const rows_args& A) {
 // The norm forward without a residual, packed (see ldpk): x stays in registers as loaded, weight
 // and bias are read (from L2) in the output pass. Chosen by rows.c for 16-bit rms_norm rows longer
 // than the 1024-thread CTA takes (a cluster of up to 8 CTAs of 512 threads, up to 64 elements a
-// thread); layer_norm compiles too but spills at 64 registers, so rows.c does not choose it.
+// thread), and for 16-bit layer_norm rows of 16385-32768 columns in one CTA (in clusters its two
+// reductions make it spill at the 64 registers of two CTAs an SM).
 template <class K>
 __device__ __forceinline__ void norm_fwd_packed(const rows_args& A) {
     BRC_ROWS_SETUP;
@@ -728,7 +712,7 @@ __device__ __forceinline__ void norm_fwd(const rows_args& A) {
 // dweight = sum over rows of dy * xhat, dbias = sum over rows of dy: each (CTA group, row slot)
 // accumulates its own partial row of part (no atomics); colsum adds the partials in a fixed order.
 template <class K>
-__device__ __forceinline__ void norm_bwd(const rows_args& A) {
+__device__ __forceinline__ void norm_bwd_regs(const rows_args& A) {
     BRC_ROWS_SETUP;
     const T* x = (const T*)A.a;
     const T* dy = (const T*)A.b;
@@ -835,6 +819,149 @@ __device__ __forceinline__ void norm_bwd(const rows_args& A) {
         }
     }
     if constexpr (K::CL > 1) cluster<K::CL>::sync();
+}
+
+// The norm backward with owned columns (K::OWN: the number of shared-memory stages, >= 2; sm_90,
+// 16-byte vectors of 2- or 4-byte elements, 512-thread CTAs, a cluster of CL a row, ITER == 1).
+// A persistent grid: cluster q takes rows q, q + nq, q + 2 nq, ... (nq clusters; fixed, so the
+// gradients are deterministic), and each thread owns the same NV vectors of every row, so dweight /
+// dbias of its columns stay in f32 registers over all the rows the cluster takes and leave once, as
+// the cluster's partial row q (colsum adds the nq partials in a fixed order). The weight stays in
+// registers as loaded. x and dy of a row are copied into shared memory with cp.async, OWN - 1 rows
+// ahead of the row being computed (each thread copies and reads back only its own vectors: no
+// barrier guards the stages); both passes read them from there: one read of x and dy from memory,
+// one write of dx, 4 bytes a column of partials per cluster at the end.
+template <class K>
+__device__ __forceinline__ void norm_bwd_own(const rows_args& A) {
+    typedef typename K::T T;
+    typedef typename K::C C;
+    static_assert(K::OWN >= 2 && K::ITER == 1 && K::RPB == 1 && K::STG == 0 && sizeof(T) * K::VEC == 16,
+                  "owned-column norm backward");
+    enum { S = K::OWN, NV = K::NV, TPR = K::TPR, VEC = K::VEC, AN = NV * TPR * VEC /* one array of a stage */ };
+    __shared__ pr<C> red[2 * rg<K>::NW];
+    __shared__ pr<C> cred[2];
+    extern __shared__ __align__(16) unsigned char dsm[];
+    int phase = 0;
+    const int t = threadIdx.x;
+    const int r = K::CL > 1 ? (int)(blockIdx.x % K::CL) : 0;
+    const i64 q = blockIdx.x / K::CL, nq = gridDim.x / K::CL;
+    const T* x = (const T*)A.a;
+    const T* dy = (const T*)A.b;
+    T* dx = (T*)A.out;
+    const C* mean = (const C*)A.mean;
+    const C* rstd = (const C*)A.rstd;
+    T* sbuf = (T*)dsm;  // [S][x, dy][NV][TPR] vectors
+    const C invn = C(1) / C(K::COLS);
+    vec<T, VEC> wq[NV];
+    C aw[NV][VEC], ab[NV][VEC];
+#pragma unroll
+    for (int j = 0; j < NV; j++) {
+#pragma unroll
+        for (int k = 0; k < VEC; k++) aw[j][k] = ab[j][k] = C(0);
+        const int c = rg<K>::col(0, r, j, t);
+        if (K::W && rg<K>::in(c)) wq[j] = *reinterpret_cast<const vec<T, VEC>*>((const T*)A.w + c);
+    }
+    auto issue = [&](i64 g, int s) {
+        T* b = sbuf + (2 * s) * AN;
+#pragma unroll
+        for (int j = 0; j < NV; j++) {
+            const int c = rg<K>::col(0, r, j, t);
+            if (rg<K>::in(c)) {
+                cp16(b + (j * TPR + t) * VEC, x + g * A.sa + c);
+                cp16(b + AN + (j * TPR + t) * VEC, dy + g * A.sb + c);
+            }
+        }
+    };
+#pragma unroll
+    for (int i = 0; i < S - 1; i++) {
+        if (q + i * nq < A.rows) issue(q + i * nq, i);
+        cp_commit();
+    }
+    // The statistics of the row are loaded one row ahead, in registers.
+    C mean_n = C(0), rstd_n = C(0);
+    if (q < A.rows) {
+        if (K::LAYER) mean_n = mean[q];
+        rstd_n = rstd[q];
+    }
+    int s = 0;
+    for (i64 g = q; g < A.rows; g += nq) {
+        // Row g + (S - 1) nq into the stage row g - nq used (this thread has read its copies there).
+        const i64 gn = g + (S - 1) * nq;
+        if (gn < A.rows) issue(gn, s == 0 ? S - 1 : s - 1);
+        cp_commit();
+        cp_wait<S - 1>();
+        const C mu = mean_n, rs = rstd_n;
+        if (g + nq < A.rows) {
+            if (K::LAYER) mean_n = mean[g + nq];
+            rstd_n = rstd[g + nq];
+        }
+        const T* sx = sbuf + (2 * s) * AN;
+        const T* sd = sx + AN;
+        C s1 = C(0), s2 = C(0);
+#pragma unroll
+        for (int j = 0; j < NV; j++) {
+            if (!rg<K>::in(rg<K>::col(0, r, j, t))) continue;
+            const vec<T, VEC> xv = *reinterpret_cast<const vec<T, VEC>*>(sx + (j * TPR + t) * VEC);
+            const vec<T, VEC> dv = *reinterpret_cast<const vec<T, VEC>*>(sd + (j * TPR + t) * VEC);
+#pragma unroll
+            for (int k = 0; k < VEC; k++) {
+                const C xh = ((C)io<T>::load(xv.v[k]) - mu) * rs, d = (C)io<T>::load(dv.v[k]);
+                const C gw = K::W ? d * (C)io<T>::load(wq[j].v[k]) : d;
+                s1 += gw * xh;
+                s2 += gw;
+                if (K::W) aw[j][k] += d * xh;
+                if (K::B) ab[j][k] += d;
+            }
+        }
+        const pr<C> R = allreduce<K, add_op>(mk(s1, s2), red, cred, phase);
+        const C c1 = R.a * invn, c2 = K::LAYER ? R.b * invn : C(0);
+        T* dr = dx + g * A.sout;
+#pragma unroll
+        for (int j = 0; j < NV; j++) {
+            const int c = rg<K>::col(0, r, j, t);
+            if (!rg<K>::in(c)) continue;
+            const vec<T, VEC> xv = *reinterpret_cast<const vec<T, VEC>*>(sx + (j * TPR + t) * VEC);
+            const vec<T, VEC> dv = *reinterpret_cast<const vec<T, VEC>*>(sd + (j * TPR + t) * VEC);
+            vec<T, VEC> o;
+#pragma unroll
+            for (int k = 0; k < VEC; k++) {
+                const C xh = ((C)io<T>::load(xv.v[k]) - mu) * rs, d = (C)io<T>::load(dv.v[k]);
+                const C gw = K::W ? d * (C)io<T>::load(wq[j].v[k]) : d;
+                o.v[k] = io<T>::store(rs * (gw - (xh * c1 + c2)));
+            }
+            *reinterpret_cast<vec<T, VEC>*>(dr + c) = o;
+        }
+        s = s == S - 1 ? 0 : s + 1;
+    }
+    cp_wait<0>();
+    // The cluster's partial row q of the gradients (zeros for a cluster that took no row).
+    if (K::W || K::B) {
+        C* pw = (C*)A.part + q * K::COLS;
+        C* pb = (C*)A.part + ((K::W ? A.nparts : 0) + q) * K::COLS;
+#pragma unroll
+        for (int j = 0; j < NV; j++) {
+            const int c = rg<K>::col(0, r, j, t);
+            if (!rg<K>::in(c)) continue;
+            vec<C, VEC> o;
+            if (K::W) {
+#pragma unroll
+                for (int k = 0; k < VEC; k++) o.v[k] = aw[j][k];
+                *reinterpret_cast<vec<C, VEC>*>(pw + c) = o;
+            }
+            if (K::B) {
+#pragma unroll
+                for (int k = 0; k < VEC; k++) o.v[k] = ab[j][k];
+                *reinterpret_cast<vec<C, VEC>*>(pb + c) = o;
+            }
+        }
+    }
+    if constexpr (K::CL > 1) cluster<K::CL>::sync();
+}
+
+template <class K>
+__device__ __forceinline__ void norm_bwd(const rows_args& A) {
+    if constexpr (K::OWN > 0) norm_bwd_own<K>(A);
+    else norm_bwd_regs<K>(A);
 }
 
 // SPLIT (rows.c: a norm backward whose row takes several passes, which would otherwise read and

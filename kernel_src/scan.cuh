@@ -14,7 +14,10 @@
 //             when the innermost other dim is contiguous) walks the axis sequentially.
 //   PH        0 one pass; with the axis split in chunks over CTAs (long axes, few lines):
 //             1 reduce each chunk to its total (workspace), 2 the carries (an exclusive scan
-//             of the chunk totals of each line, in place), 3 scan each chunk from its carry.
+//             of the chunk totals of each line, in place), 3 scan each chunk from its carry;
+//             4 rows in one pass: one-tile chunks, each chunk's carry from the totals the
+//             chunks before it publish (op_prefix, below).
+//   LBG       PH 4: chunks a look-back group.
 // Positions q = 0..len-1 are in scan order; the memory position is m = REV ? len-1-q : q.
 #pragma once
 
@@ -377,6 +380,101 @@ __device__ __forceinline__ void col_carry(const scan_args& A) {
     }
 }
 
+// ---- one pass over split rows (PH 4) ------------------------------------------------------------------------------
+// Rows cut in one-tile chunks, a CTA a chunk, one pass (reads once, writes once). A CTA takes its
+// unit u = line * nch + chunk from a ticket (an atomic counter), so every earlier chunk of its line
+// already has a CTA that is running. It reduces its tile, publishes the tile's total, then combines
+// the totals of ALL the chunks before it in an order fixed by the chunk index alone (a look-back
+// that stops at the first inclusive prefix it finds would make the association depend on timing),
+// so a plan stays bitwise deterministic. Two levels keep the reads few: chunks form groups of LBG;
+// the chunk that ends a group also publishes the group's total (its own in-group prefix and its
+// total), before it waits on anything else, so no wait chains through the groups. The carry of
+// chunk c in group g: the totals of groups 0..g-1 (lane l combines a contiguous run of them in
+// order, then the lanes combine in lane order), then the totals of the earlier chunks of group g
+// (a lane each, in lane order). Nothing waits on a later chunk: no deadlock.
+// Workspace (the plan in scan.c mirrors it): the u32 ticket at byte 0; u32 flags from byte 256
+// (units chunk flags, then lines * groups group flags); both zeroed by the run (a memset node)
+// before the launch. Then the states at byte 256 + FB (FB: the flags' bytes rounded up to 256),
+// in the same order (sizeof(S) <= 32 bytes a slot).
+// The layout, computed where used from the kernel's arguments (constant memory: no registers held
+// across the look-back). Chunk and group counts fit 32 bits (the plan keeps lines * chunks small).
+__device__ __forceinline__ u32* op_flags(const scan_args& A) { return (u32*)((char*)A.ws + 256); }
+__device__ __forceinline__ int op_groups(const scan_args& A, int g) { return ((int)A.nch + g - 1) / g; }
+template <class S> __device__ __forceinline__ S* op_states(const scan_args& A, int g) {
+    const int fl = (int)A.lines * ((int)A.nch + op_groups(A, g));
+    return (S*)((char*)A.ws + 256 + ((i64)fl * 4 + 255) / 256 * 256);
+}
+__device__ __forceinline__ void op_release(u32* p, u32 v) {
+    asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
+}
+__device__ __forceinline__ u32 op_acquire(const u32* p) {
+    u32 v;
+    asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+    return v;
+}
+// States cross CTAs through L2 word by word (L1 is not coherent between SMs).
+template <class S> __device__ __forceinline__ void op_store(S* p, const S& v) {
+    static_assert(sizeof(S) % 4 == 0 && sizeof(S) <= 32, "scan states are whole words, at most 32 bytes");
+    u32 w[sizeof(S) / 4];
+    memcpy(w, &v, sizeof(S));
+#pragma unroll
+    for (int i = 0; i < (int)(sizeof(S) / 4); i++) __stcg((u32*)p + i, w[i]);
+}
+template <class S> __device__ __forceinline__ S op_load(const S* p) {
+    u32 w[sizeof(S) / 4];
+#pragma unroll
+    for (int i = 0; i < (int)(sizeof(S) / 4); i++) w[i] = __ldcg((const u32*)p + i);
+    S r;
+    memcpy(&r, w, sizeof(S));
+    return r;
+}
+// The state at p once its flag is set (spins on an acquire load; the flag's release orders the
+// state's stores before it).
+template <class S> __device__ __forceinline__ S op_wait(const S* p, const u32* f) {
+    while (op_acquire(f) == 0u) {
+    }
+    return op_load(p);
+}
+// Lane 0 gets the lanes' x combined in lane order (lane l before lane l + 1): a fixed tree.
+template <class P, class S> __device__ __forceinline__ S op_lanes(S x) {
+    const int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+        const S y = shidx(x, (lane + o) & 31);
+        if ((lane & (2 * o - 1)) == 0) x = P::comb(x, y);
+    }
+    return x;
+}
+// Called by one whole warp with the chunk's total `tot` (every lane): publishes it (and the group's
+// total when the chunk ends a group) and returns, on every lane, the totals of the chunks before
+// it in its line, combined in the fixed order above.
+template <class K, class S> __device__ __forceinline__ S op_prefix(const scan_args& A, int u, int ch, S tot) {
+    typedef typename sk<K>::P P;
+    enum { G = K::LBG };
+    const int lane = threadIdx.x & 31, units = (int)A.lines * (int)A.nch;
+    if (lane == 0) {
+        op_store(op_states<S>(A, G) + u, tot);
+        op_release(op_flags(A) + u, 1u);
+    }
+    const int cg = ch / G, ing = ch - cg * G;
+    // The earlier chunks of this group: a lane each.
+    S b = P::id();
+    if (lane < ing) b = op_wait(op_states<S>(A, G) + (u - ing + lane), op_flags(A) + (u - ing + lane));
+    b = shidx(op_lanes<P>(b), 0);
+    // Group gi of the line: flag and state at units + gi (after the chunks').
+    const int gb = units + (u / (int)A.nch) * op_groups(A, G);
+    if (lane == 0 && ing == G - 1) {
+        op_store(op_states<S>(A, G) + gb + cg, P::comb(b, tot));
+        op_release(op_flags(A) + gb + cg, 1u);
+    }
+    // The earlier groups: lane l a contiguous run of them, in order.
+    const int per = (cg + 31) / 32, k0 = lane * per, k1 = k0 + per < cg ? k0 + per : cg;
+    S a = P::id();
+    for (int k = k0; k < k1; k++) a = P::comb(a, op_wait(op_states<S>(A, G) + gb + k, op_flags(A) + gb + k));
+    a = shidx(op_lanes<P>(a), 0);
+    return P::comb(a, b);
+}
+
 // ---- layout 0: rows (a row group per line, vectors along the axis) -----------------------------------------
 
 // Scans one slab per row group: the states st[k] of the thread's VEC positions (inclusive within
@@ -436,10 +534,18 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
     S* ws = (S*)A.ws;
     const i64 units = A.lines * A.nch, groups = (units + K::RPB - 1) / K::RPB;
     const i64 nvec = A.len / VEC;
+    static_assert(K::PH != 4 || (NW > 1 && K::RPB == 1), "one-pass rows: one row a CTA of 2+ warps");
+    __shared__ i64 ticket;  // PH 4: this CTA's unit (the grid has one CTA a unit)
+    (void)ticket;
     for (i64 gi = blockIdx.x; gi < groups; gi += gridDim.x) {
         // The reduce pass walks the chunks from the last: the final pass, which starts from the
         // first, then finds the most recently read ones still in L2.
-        const i64 g = K::PH == 1 ? groups - 1 - gi : gi;
+        i64 g = K::PH == 1 ? groups - 1 - gi : gi;
+        if (K::PH == 4) {
+            if (threadIdx.x == 0) ticket = (i64)atomicAdd((u32*)A.ws, 1u);
+            __syncthreads();
+            g = ticket;
+        }
         const i64 u = g * K::RPB + rib;
         const bool okrow = u < units;
         const i64 line = okrow ? u / A.nch : 0, ch = okrow ? u - line * A.nch : 0;
@@ -523,7 +629,7 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                 }
                 __syncthreads();
                 if (w == 0) {  // one warp scans the NV x NW totals in order
-                    S c = carry;
+                    S xs[NV];
 #pragma unroll
                     for (int j = 0; j < NV; j++) {
                         S x = lane < NW ? buf[j * NW + lane] : P::id();
@@ -532,10 +638,21 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                             const S y = shup(x, o);
                             if (lane >= o) x = P::comb(y, x);
                         }
-                        S e = shup(x, 1);
+                        xs[j] = x;
+                    }
+                    S c = carry;
+                    if (K::PH == 4 && okrow) {  // the chunk's carry from the chunks before it
+                        S tot = P::id();
+#pragma unroll
+                        for (int j = 0; j < NV; j++) tot = P::comb(tot, shidx(xs[j], NW - 1));
+                        c = op_prefix<K, S>(A, (int)u, (int)ch, tot);
+                    }
+#pragma unroll
+                    for (int j = 0; j < NV; j++) {
+                        S e = shup(xs[j], 1);
                         if (lane == 0) e = P::id();
                         if (lane < NW) buf[j * NW + lane] = P::comb(c, e);
-                        c = P::comb(c, shidx(x, NW - 1));
+                        c = P::comb(c, shidx(xs[j], NW - 1));
                     }
                     if (lane == 0) buf[NV * NW] = c;
                 }

@@ -61,6 +61,7 @@ BRC__INTERNAL void brc__str_free(brc__str *s);
     X(cuKernelGetFunction)                                                                       \
     X(cuFuncGetAttribute)                                                                        \
     X(cuFuncSetAttribute)                                                                        \
+    X(cuOccupancyMaxActiveClusters)                                                              \
     X(cuLaunchKernel)                                                                            \
     X(cuLaunchKernelEx)                                                                          \
     X(cuMemAlloc)                                                                                \
@@ -68,6 +69,7 @@ BRC__INTERNAL void brc__str_free(brc__str *s);
     X(cuMemcpyHtoD)                                                                              \
     X(cuMemcpyDtoH)                                                                              \
     X(cuMemsetD8)                                                                                \
+    X(cuMemsetD32Async)                                                                          \
     X(cuMemcpyDtoDAsync)                                                                         \
     X(cuStreamCreate)                                                                            \
     X(cuStreamDestroy)                                                                           \

@@ -38,9 +38,18 @@
  * Backward (kind = BACKWARD): from q, k, v, o, dout and the forward's lse, writes dq, dk, dv
  * (the forward's desc fields, the same values, are required). Saved-tensor contract: the
  * forward's o and lse (in f32, as written) and its inputs; nothing else is kept between the
- * two. The backward is deterministic: no atomics, dk / dv of a KV head sum its query heads in
- * a fixed order, so a rerun gives the same bits. Its workspace (brc_plan_workspace_size) holds
- * rowsum(dout * o) in f32.
+ * two. Determinism:
+ *  - deterministic = 0 (the default): FlashAttention-2's scheme, one pass over each key tile
+ *    that adds its share of dq to an f32 accumulator with atomic adds. dk and dv are summed in a
+ *    fixed order (bitwise reproducible); dq is not: the order of its f32 adds varies from run to
+ *    run (differences of a few f32 ulps before the rounding to the dtype).
+ *    brc_attention_plan_deterministic(plan) == 0 and the SKU ends in "+atomic". Workspace
+ *    (brc_plan_workspace_size): rowsum(dout * o) and the dq accumulator, f32, (D + 1) x 4 bytes
+ *    a query row and head, zeroed by the run itself (no memset by the caller).
+ *  - deterministic = 1: no atomics: dk / dv of a KV head sum its query heads in a fixed order
+ *    and dq has its own pass, so a rerun gives the same bits (slower: S and dP are computed
+ *    twice). Workspace: rowsum(dout * o), f32, 4 bytes a query row and head.
+ * The forward is always deterministic (the split path combines its splits in a fixed order).
  *
  * Selection (plan time): a bespoke tensor-core kernel (mma.sync m16n8k16, sm_80 and newer)
  * specialized on dtype, D, tile shape, and the features in use; the SKU names them, e.g.
@@ -84,6 +93,7 @@ typedef struct brc_attention_desc {
     int varlen;
     int64_t batch;                     /* varlen: the number of sequences */
     int64_t max_seqlen_q, max_seqlen_k; /* varlen: bounds of the lengths */
+    int deterministic;                 /* backward: 1 takes the bitwise reproducible path (above) */
 } brc_attention_desc;
 
 /* Fills d with a forward on dense [B, S, H, D] tensors (o like q, lse dense [B, H, Sq]) without
@@ -108,6 +118,11 @@ typedef struct brc_attention_args {
  * UNSUPPORTED (a dtype or head dim not listed above, an arch before sm_80), and compile errors. */
 BRC_API brc_status brc_attention_plan(brc_context *ctx, const brc_attention_desc *desc, const brc_plan_prefs *prefs,
                                       brc_plan **out);
+
+/* 1 when reruns of the plan give the same bits (every forward; a backward with deterministic =
+ * 1), 0 for the default backward (atomic dq adds), -1 for a plan that is not an attention plan.
+ * Added in 0.3.0. */
+BRC_API int brc_attention_plan_deterministic(const brc_plan *plan);
 
 /* Philox counters one run consumes (0 without dropout or for another plan): advance by this. */
 BRC_API uint64_t brc_attention_counters(const brc_plan *plan);

@@ -45,9 +45,10 @@
  *    the same kernel's scalar loop. Otherwise one element at a time (vec=1), gather-style.
  *  - tile: the destination's innermost dim is not contiguous in the source but another dim is,
  *    both at least 16 long (a transpose / permute): 16 KiB tiles through shared memory (64 x 64
- *    elements of 4 bytes; 128 x 64 of 2, 128 x 128 of 1, 64 x 32 of 8), 16-byte reads along the
- *    source's contiguous dim and 16-byte writes along the destination's where the pitches and
- *    pointers are 16-byte aligned, element by element otherwise.
+ *    elements of 4 bytes; 128 x 64 of 2, 128 x 128 of 1, 64 x 32 of 8; half as long along the
+ *    destination's dim when tiles are few, and 128 x 128 for 2 bytes when they are many), 16-byte
+ *    reads along the source's contiguous dim and 16-byte writes along the destination's where the
+ *    pitches and pointers are 16-byte aligned, element by element otherwise.
  *  - pieces: concat, split and roll put up to 16 pieces in one launch (more: one launch per 16);
  *    a CTA finds its piece by a binary search over the pieces' first blocks.
  * Index arithmetic is 32-bit when every offset fits, else 64-bit (index=64).

@@ -37,10 +37,11 @@
  *    dx = rstd * (g - xhat * mean(g * xhat) - mean(g)) (the mean(g) term for layer_norm only);
  *    dweight = sum over rows of dy * xhat, dbias = sum over rows of dy.
  *  - Determinism: every result is bitwise reproducible for a given plan. The weight and bias
- *    gradients use no atomics: each CTA (or, for long 16-bit rows on sm_90, each slab of rows of
- *    a column pass that runs before the dx kernel) writes partial sums to the workspace and a
- *    last kernel adds them in a fixed order (the number of partials depends on rows and the
- *    device, so two plans for different row counts may round differently).
+ *    gradients use no atomics: each CTA (on sm_90, for long rows: each cluster, which takes a
+ *    fixed set of rows; or, for the longest 16-bit rows, each slab of rows of a column pass that
+ *    runs before the dx kernel) writes partial sums to the workspace and a last kernel adds them
+ *    in a fixed order (the number of partials depends on rows and the device, so two plans for
+ *    different row counts may round differently).
  *
  * In place: y may be x (softmax, norms), dx may be dy or y / x, sum may be x or residual, when
  * they are the same pointer with the same row stride; any other overlap is undefined, and the

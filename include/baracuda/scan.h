@@ -32,7 +32,10 @@
  *    logcumsumexp dx_i = sum_{j>=i} dy_j exp(x_i - y_j), kept as s * exp(m) with m the largest
  *      -y_j so far: no term overflows for any |x|. Reads x, dy and the forward's output y (its
  *      rounding to the dtype is the gradient's input, as in PyTorch); dx_i = 0 where x_i = -inf.
- *  - Determinism: one association order per plan, bitwise reproducible; no atomics.
+ *  - Determinism: one association order per plan, bitwise reproducible. The one-pass split rows
+ *    (below) take their chunks from an atomic ticket, but each chunk combines the totals of the
+ *    chunks before it in an order fixed by the chunk index, so the results do not depend on
+ *    timing; no atomics touch the values.
  *
  * In place: y may be x, and dx may be dy or x (or y, except for cumprod) when they are the same
  * pointer with the same strides; any other overlap is undefined, and the same pointer with other
@@ -45,13 +48,17 @@
  *    dim is contiguous (consecutive lines, consecutive threads), walks the axis;
  *  - split: few lines and a long axis: the axis is cut into chunks over CTAs; a first kernel
  *    reduces each chunk, a second scans the chunk totals of each line, a third scans each chunk
- *    from its carry, through a workspace (brc_plan_workspace_size).
- * SKU: bespoke:scan<cumsum,f32,rows,vec=4,tpr=1024,rpb=1,nv=1,fwd>@sm_90 (",reverse", "+split").
+ *    from its carry, through a workspace (brc_plan_workspace_size); or, for rows of
+ *    logcumsumexp forward in 2- and 4-byte dtypes, one pass: each CTA scans a chunk and takes
+ *    its carry from the totals the earlier chunks publish in the workspace (the run zeroes the
+ *    workspace's flags first: a memset node under capture).
+ * SKU: bespoke:scan<cumsum,f32,rows,vec=4,tpr=1024,rpb=1,nv=1,fwd>@sm_90 (",reverse", "+split",
+ * "+onepass").
  * Canonical descriptors: scan(op=cumsum,dtype=f32,inner=1,len=4096,reverse=0,split=0,dir=fwd)
  * (rows; vec=N follows len when a stride or a preference narrowed the vector, then tmax=128 for
  * f32 cummax / cummin forward rows of 128 threads, chosen for many lines longer than 8192), and
  * scan(op=cummax,dtype=bf16,inner=0,vec=8,reverse=1,split=1,dir=bwd) (cols: no len, the kernel
- * does not depend on it; vec lines a thread).
+ * does not depend on it; vec lines a thread); split=2 is the one pass (rows only).
  *
  * Running: value pointers aligned to the plan's vector width times the dtype size (MISALIGNED
  * otherwise; prefs.vector_width = 1 takes unaligned views), index pointers to 8 bytes, the

@@ -31,10 +31,15 @@ typedef struct attn_args {
 _Static_assert(sizeof(attn_args) == (17 + 2 + 5 + 3 + 24 + 3 + 4 + 4 + 4) * 8, "attn_args must match brc::attn_args");
 
 /* The kernels of one plan. */
-enum { K_FWD, K_COMBINE, K_DSUM, K_DKDV, K_DKDV2, K_DQ, NKERNELS };
-static const char *const kernel_fns[NKERNELS] = {"attn_fwd_main",  "attn_combine_main", "attn_dsum_main",
-                                                 "attn_dkdv_main", "attn_dkdv_main",    "attn_dq_main"};
-static const char *const kernel_tags[NKERNELS] = {"fwd", "combine", "dsum", "dkdv", "dkdv2", "dq"};
+enum { K_FWD, K_COMBINE, K_DSUM, K_DKDV, K_DKDV2, K_DQ, K_DSUMZ, K_BWD, K_BWD2, K_DQCVT, NKERNELS };
+static const char *const kernel_fns[NKERNELS] = {
+    "attn_fwd_main", "attn_combine_main", "attn_dsum_main", "attn_dkdv_main", "attn_dkdv_main",
+    "attn_dq_main",  "attn_dsumz_main",   "attn_bwd_main",  "attn_bwd_main",  "attn_dqcvt_main"};
+static const char *const kernel_tags[NKERNELS] = {"fwd",   "combine", "dsum", "dkdv", "dkdv2",
+                                                  "dq",    "dsumz",   "bwd",  "bwd2", "dqcvt"};
+/* Launch order: the rowsum (and the zeroed dQ accumulator) before the kernels that read them. */
+static const int launch_order[NKERNELS] = {K_FWD,   K_COMBINE, K_DSUM, K_DSUMZ, K_DKDV,
+                                           K_DKDV2, K_DQ,      K_BWD,  K_BWD2,  K_DQCVT};
 
 /* The compile-time shape of one kernel (the brc_attn struct of the snippet). */
 typedef struct attn_cfg {
@@ -58,6 +63,8 @@ typedef struct attn_impl {
     CUfunction fn[NKERNELS];
     unsigned grid[NKERNELS][3];
     size_t part_lse_off; /* split forward: the partial lse after the partial O (at 0) */
+    size_t dqacc_off;    /* atomic backward: the f32 dQ accumulator after the rowsum (at 0) */
+    bool atomic;         /* backward: FlashAttention-2's scheme, dQ by atomic adds (not bitwise reproducible) */
     uint64_t counters;
 } attn_impl;
 
@@ -209,6 +216,36 @@ static int64_t decode_splits(int64_t ctas, int64_t ntiles, int64_t slots) {
 
 static bool head_dim_ok(int64_t d) { return d == 32 || d == 64 || d == 96 || d == 128 || d == 192 || d == 256; }
 
+/* Shared memory of the atomic backward kernel: K, V (16 warps rows each), stages x (Q, dO) of bq
+ * rows, dS (16 warps x (bq + 8)), stages x (lse, dsum). */
+static int bwd_smem(int d, int warps, int bq, int stages) {
+    return (2 * 16 * warps + 2 * stages * bq) * (d + 8) * 2 + 16 * warps * (bq + 8) * 2 + 2 * stages * bq * 4;
+}
+
+/* The atomic backward's tile shape (plan time, from the head dim and the arch only, so that a
+ * descriptor rebuilds it): the first of a preference list that fits the arch's shared memory.
+ * Each warp owns 16 keys; a query tile of bq rows is worked in column blocks of bn queries (the
+ * live S / dP accumulators); the dQ product splits the bq / 16 m-tiles times column blocks of a
+ * multiple of 16 columns over the warps. Measured on the H100 (B=4 H=32 S=4096 bf16,
+ * docs/attention.md): D = 128: 8 warps x bq 64 (bn 32) 197 TFLOP/s, bq 32 184, 4 warps 176,
+ * one stage 177; D = 64: bq 128 (bn 64) 175, bq 64 163; D = 256: bq 32 152. */
+static brc_status bwd_shape(const brc_context *ctx, int d, attn_cfg *c) {
+    static const int d64[][4] = {{8, 128, 2, 64}, {8, 64, 2, 32}, {8, 64, 1, 32}, {4, 64, 1, 32}, {4, 32, 1, 32}};
+    static const int d128[][4] = {{8, 64, 2, 32}, {8, 64, 1, 32}, {4, 64, 1, 32}, {4, 32, 1, 32}};
+    static const int d256[][4] = {{8, 32, 2, 32}, {8, 32, 1, 32}, {4, 32, 1, 32}}; /* warps, bq, stages, bn */
+    const int(*cand)[4] = d <= 64 ? d64 : d <= 128 ? d128 : d256;
+    const int n = d <= 64 ? 5 : d <= 128 ? 4 : 3;
+    for (int i = 0; i < n; i++) {
+        int w = cand[i][0], bq = cand[i][1], stages = cand[i][2], mq = bq / 16;
+        if (w % mq || (d / (w / mq)) % 16 || bwd_smem(d, w, bq, stages) > smem_cap(ctx)) continue;
+        *c = (attn_cfg){.warps = w, .mtiles = 1, .stages = stages, .bq = bq, .bn = cand[i][3],
+                        .which = d >= 192 ? 2 : 3, .threads = 32 * w, .smem = bwd_smem(d, w, bq, stages)};
+        return BRC_STATUS_OK;
+    }
+    return brc__error(BRC_STATUS_UNSUPPORTED, "brc_attention_plan: no backward tile of head dim %d fits %s", d,
+                      ctx->arch);
+}
+
 /* ---- plan ---------------------------------------------------------------------------------------------- */
 
 static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int force_decode, int force_split,
@@ -322,6 +359,8 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
     }
     if (d->causal != 0 && d->causal != 1)
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: causal = %d must be 0 or 1", fn, d->causal);
+    if (d->deterministic != 0 && d->deterministic != 1)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: deterministic = %d must be 0 or 1", fn, d->deterministic);
     if (d->window_left < -1 || d->window_right < -1)
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: window (%lld, %lld): each must be -1 (unbounded) or >= 0",
                           fn, (long long)d->window_left, (long long)d->window_right);
@@ -405,6 +444,32 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
             im->part_lse_off = ws;
             ws += (size_t)(a.nsplit * rows_total * 4);
         }
+    } else if (!d->deterministic) {
+        /* FlashAttention-2's scheme: one kernel a key tile; dQ summed with atomics in f32. */
+        a.gp = 1, a.nsplit = 1;
+        im->atomic = true;
+        attn_cfg *c = &im->cfg[K_DSUMZ];
+        c->threads = 256;
+        im->used[K_DSUMZ] = true;
+        im->grid[K_DSUMZ][0] = (unsigned)((Sq + 7) / 8), im->grid[K_DSUMZ][1] = (unsigned)H,
+        im->grid[K_DSUMZ][2] = (unsigned)B;
+        c = &im->cfg[K_BWD];
+        if ((st = bwd_shape(ctx, (int)D, c))) goto fail;
+        im->used[K_BWD] = true;
+        im->grid[K_BWD][0] = (unsigned)((Sk + 16 * c->warps - 1) / (16 * c->warps)),
+        im->grid[K_BWD][1] = (unsigned)Hkv, im->grid[K_BWD][2] = (unsigned)B;
+        if (D >= 192) { /* dV in a pass of its own (which = 1): the accumulators of dK and dV do not fit */
+            im->cfg[K_BWD2] = *c;
+            im->cfg[K_BWD2].which = 1;
+            im->used[K_BWD2] = true;
+            memcpy(im->grid[K_BWD2], im->grid[K_BWD], sizeof im->grid[K_BWD]);
+        }
+        c = &im->cfg[K_DQCVT];
+        c->threads = 256;
+        im->used[K_DQCVT] = true;
+        memcpy(im->grid[K_DQCVT], im->grid[K_DSUMZ], sizeof im->grid[K_DSUMZ]);
+        im->dqacc_off = ((size_t)rows_total * 4 + 255) / 256 * 256;
+        ws = im->dqacc_off + (size_t)(rows_total * D * 4);
     } else {
         a.gp = 1, a.nsplit = 1;
         attn_cfg *c = &im->cfg[K_DSUM];
@@ -438,15 +503,20 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
     im->a = a;
 
     /* descriptor and SKU */
-    const attn_cfg *c0 = bwd ? &im->cfg[K_DKDV] : &im->cfg[K_FWD];
+    const attn_cfg *c0 = bwd ? &im->cfg[im->atomic ? K_BWD : K_DKDV] : &im->cfg[K_FWD];
     const int window = !d->causal && (a.wl >= 0 || a.wr >= 0);
     const int64_t nsplit = !bwd && im->cfg[K_FWD].split ? a.nsplit : 0;
     brc__str_addf(&desc, "attention(pass=%s,dtype=%s,d=%d,path=%s,warps=%d,causal=%d,window=%d,gqa=%lld,mask=%s,"
-                         "alibi=%d,softcap=%d,dropout=%d,varlen=%d,split=%lld)",
+                         "alibi=%d,softcap=%d,dropout=%d,varlen=%d,split=%lld",
                   bwd ? "bwd" : "fwd", brc_dtype_name(dt), (int)D, im->decode ? "decode" : "tile", c0->warps,
                   d->causal, window, (long long)grp, mask_names[mask_code(mt)], f.alibi, f.softcap, f.dropout, vl,
                   (long long)nsplit);
-    if (bwd)
+    brc__str_addf(&desc, bwd ? ",det=%d)" : ")", !im->atomic);
+    if (im->atomic)
+        brc__str_addf(&sku, "bespoke:attention<bwd,%s,d=%lld,bk=%d,bq=%d,bn=%d,warps=%d,stages=%d%s",
+                      brc_dtype_name(dt), (long long)D, 16 * im->cfg[K_BWD].warps, im->cfg[K_BWD].bq,
+                      im->cfg[K_BWD].bn, im->cfg[K_BWD].warps, im->cfg[K_BWD].stages, D >= 192 ? ",dv|dk+dq" : "");
+    else if (bwd)
         brc__str_addf(&sku, "bespoke:attention<bwd,%s,d=%lld,bk=%d,bq=%d,bm=%d,bn=%d%s", brc_dtype_name(dt),
                       (long long)D, 16 * im->cfg[K_DKDV].warps, im->cfg[K_DKDV].bq, 16 * im->cfg[K_DQ].warps,
                       im->cfg[K_DQ].bn, D >= 192 ? ",dk|dv" : "");
@@ -463,7 +533,7 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
     if (f.dropout) brc__str_addf(&sku, ",dropout");
     if (vl) brc__str_addf(&sku, ",varlen");
     if (grp > 1) brc__str_addf(&sku, ",gqa=%lld", (long long)grp);
-    brc__str_addf(&sku, ">@%s", ctx->arch);
+    brc__str_addf(&sku, ">%s@%s", im->atomic ? "+atomic" : "", ctx->arch);
     if (desc.oom || sku.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fn);
         goto fail;
@@ -486,6 +556,11 @@ brc_status brc_attention_plan(brc_context *ctx, const brc_attention_desc *desc, 
     if (st) return st;
     if (!brc__prefs_or_default(prefs, &st)) return st;
     return plan_impl(ctx, desc, -1, 0, out);
+}
+
+int brc_attention_plan_deterministic(const brc_plan *plan) {
+    if (!plan || plan->family != BRC__FAM_ATTENTION) return -1;
+    return !((const attn_impl *)plan->impl)->atomic;
 }
 
 uint64_t brc_attention_counters(const brc_plan *plan) {
@@ -517,7 +592,7 @@ brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *dd, brc_plan **
     static const char *const passes[] = {"fwd", "bwd"}, *const paths[] = {"tile", "decode"};
     int pass = 0, path = 0, mask = 0;
     int64_t dim = 0, warps = 0, causal = 0, window = 0, gqa = 1, alibi = 0, softcap = 0, dropout = 0, varlen = 0,
-            split = 0;
+            split = 0, det = 0;
     brc_dtype dt = BRC_BF16;
     brc_status st;
     if ((st = brc__desc_pick(dd, "pass", passes, 2, -1, &pass)) || (st = brc__desc_dtype(dd, "dtype", &dt)) ||
@@ -528,8 +603,10 @@ brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *dd, brc_plan **
         (st = brc__desc_int(dd, "alibi", 0, 1, 0, &alibi)) || (st = brc__desc_int(dd, "softcap", 0, 1, 0, &softcap)) ||
         (st = brc__desc_int(dd, "dropout", 0, 1, 0, &dropout)) ||
         (st = brc__desc_int(dd, "varlen", 0, 1, 0, &varlen)) ||
-        (st = brc__desc_int(dd, "split", 0, MAX_SPLITS, 0, &split)))
+        (st = brc__desc_int(dd, "split", 0, MAX_SPLITS, 0, &split)) ||
+        (st = brc__desc_int(dd, "det", 0, 1, 0, &det)))
         return st;
+    if (det && !pass) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "attention: det=1 is a backward key");
     if (path && (warps > 4 || pass))
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "attention: path=decode is a forward with warps <= 4");
     if (split && !path)
@@ -542,6 +619,7 @@ brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *dd, brc_plan **
     brc_attention_desc_init(&d, dt, b, sq, sk, heads, kvh, dim);
     d.kind = pass ? BRC_ATTENTION_BACKWARD : BRC_ATTENTION_FORWARD;
     d.causal = (int)causal;
+    d.deterministic = (int)det;
     if (window) d.window_left = 16, d.window_right = 16;
     d.has_alibi = (int)alibi;
     d.softcap = softcap ? 30.0 : 0.0;
@@ -647,8 +725,8 @@ brc_status brc_attention_run(const brc_plan *plan, const brc_attention_args *x, 
     char *ws = workspace;
     if (im->used[K_COMBINE]) a.part_o = (float *)ws, a.part_lse = (float *)(ws + im->part_lse_off);
     if (bwd) a.dsum = (float *)ws;
-    /* The kernel enum is in launch order: fwd, combine; dsum, dkdv, dkdv2, dq. */
-    for (int kid = 0; kid < NKERNELS; kid++)
-        if (im->used[kid] && (st = launch(plan, kid, &a, (CUstream)stream))) return st;
+    if (im->atomic) a.part_o = (float *)(ws + im->dqacc_off);
+    for (int i = 0; i < NKERNELS; i++)
+        if (im->used[launch_order[i]] && (st = launch(plan, launch_order[i], &a, (CUstream)stream))) return st;
     return BRC_STATUS_OK;
 }

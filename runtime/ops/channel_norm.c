@@ -9,8 +9,8 @@
 #include "../internal.h"
 
 /* The kernels of channel_norm.cuh, by the id that the specialization tuple carries. */
-enum { K_SEG, K_GN_FIN, K_GN_WB, K_PLANE, K_BN_FIN, K_APPLY, K_COUNT };
-static const char *const kernel_fns[] = {"seg", "gn_fin", "gn_wb", "plane", "bn_fin", "apply"};
+enum { K_SEG, K_GN_FIN, K_GN_WB, K_PLANE, K_BN_FIN, K_APPLY, K_ONE, K_COUNT };
+static const char *const kernel_fns[] = {"seg", "gn_fin", "gn_wb", "plane", "bn_fin", "apply", "gn_one"};
 
 enum { OP_GROUP, OP_BATCH };
 static const char *const op_names[] = {"group_norm", "batch_norm"};
@@ -18,6 +18,10 @@ static const char *const op_names[] = {"group_norm", "batch_norm"};
 #define MAX_CHANNELS ((int64_t)1 << 24)
 #define MAX_SPATIAL ((int64_t)1 << 40)
 enum { THREADS = 256, WS_ALIGN = 256, MAX_SLICES = 65535, MAX_KERNELS = 4 };
+/* gn_one: a group's slice a CTA in shared memory, at most ONE_SLICE bytes (three CTAs an SM on
+ * sm_90; every arch from sm_80 on holds one); ONE_CL CTAs a group at most (a cluster; 1 before
+ * sm_90); ONE_MIN bytes a group at least. */
+enum { ONE_SLICE = 64 * 1024, ONE_CL = 8, ONE_MIN = 32 * 1024 };
 #define MAX_GRID ((int64_t)1 << 22)    /* grid-stride kernels (seg, apply) take any larger size */
 
 /* The kernels' argument block (struct brc::cn_args in channel_norm.cuh): 8-byte fields only, so
@@ -43,6 +47,7 @@ typedef struct cn_impl {
     int64_t n, ch, groups, hw;
     int w, b;
     int vs, vp, va, tpb; /* vector widths of seg, plane, apply; plane threads */
+    int cl;              /* group_norm forward by gn_one: CTAs a group (0: the seg / fin / apply sequence) */
     int64_t split;       /* group_norm: warps per (n, c) segment (a run-time value: it depends on N) */
     int64_t ns, slices;  /* batch_norm: samples per slice, slices */
     int64_t chunks;      /* batch_norm: plane CTAs per sample plane */
@@ -146,6 +151,27 @@ static const char *storage_type(brc_dtype t) {
     }
 }
 
+/* gn_one's dynamic shared memory: a group's slice. */
+static size_t one_smem(const cn_impl *im) {
+    return im->cl > 0 ? (size_t)(im->ch / im->groups * im->hw / im->cl) * im->esize : 0;
+}
+
+/* gn_one's CTAs a group, or 0 where the group_norm forward keeps the seg / fin / apply sequence:
+ * 16-byte vectors must divide HW; the group (CPG * HW contiguous elements) must be at least
+ * ONE_MIN bytes and split into at most ONE_CL slices (clusters: sm_90) of at most ONE_SLICE
+ * bytes, whole vectors each; the smallest such cluster. BARACUDA_GN_ONE=0 turns the path off
+ * (measurements). */
+static int pick_one(const brc_context *ctx, int64_t cpg, int64_t hw, size_t esize) {
+    int major = 0, minor = 0;
+    bool accel = false;
+    brc__arch_parse(ctx->arch, &major, &minor, &accel);
+    const int64_t v = 16 / (int64_t)esize, bytes = cpg * hw * (int64_t)esize;
+    if (!brc__knob("BARACUDA_GN_ONE", 0, 1, 1) || hw % v || bytes < ONE_MIN) return 0;
+    for (int cl = 1; cl <= (major >= 9 ? ONE_CL : 1); cl *= 2)
+        if (bytes / cl <= ONE_SLICE && (cpg * hw) % (cl * v) == 0) return cl;
+    return 0;
+}
+
 static unsigned threads_of(const cn_impl *im, int kid) { return kid == K_PLANE ? (unsigned)im->tpb : THREADS; }
 
 static brc_status get_kernel(brc_context *ctx, const cn_impl *im, int kid, const char *desc, CUfunction *fn) {
@@ -155,14 +181,15 @@ static brc_status get_kernel(brc_context *ctx, const cn_impl *im, int kid, const
                   "  typedef %s T;\n  typedef %s C;\n"
                   "  static constexpr i64 CH = %lldLL, G = %lldLL, CPG = %lldLL, HW = %lldLL;\n"
                   "  enum { BN = %d, VS = %d, VP = %d, VA = %d, TPB = %d, W = %d, B = %d, DIR = %d, EVAL = %d,\n"
-                  "         RUN = %d };\n"
+                  "         RUN = %d, CL = %d, ONE_THREADS = %d };\n"
                   "};\n"
-                  "__global__ void __launch_bounds__(%u)\n"
-                  "brc_cn_kernel(brc::cn_args a) { brc::%s<brc_cn>(a); }\n",
+                  "__global__ void __launch_bounds__(%u)",
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", (long long)im->ch,
                   (long long)im->groups, (long long)(im->ch / im->groups), (long long)im->hw, im->op == OP_BATCH,
-                  im->vs, im->vp, im->va, im->tpb, im->w, im->b, im->dir, im->eval, im->run, threads_of(im, kid),
-                  kernel_fns[kid]);
+                  im->vs, im->vp, im->va, im->tpb, im->w, im->b, im->dir, im->eval, im->run, im->cl > 0 ? im->cl : 1,
+                  THREADS, threads_of(im, kid));
+    if (kid == K_ONE && im->cl > 1) brc__str_addf(&snip, " __cluster_dims__(%d, 1, 1)", im->cl);
+    brc__str_addf(&snip, "\nbrc_cn_kernel(brc::cn_args a) { brc::%s<brc_cn>(a); }\n", kernel_fns[kid]);
     brc__str kd = {0};
     brc__str_addf(&kd, "%s+%s", desc, kernel_fns[kid]);
     brc_status st;
@@ -171,13 +198,20 @@ static brc_status get_kernel(brc_context *ctx, const cn_impl *im, int kid, const
     } else {
         static const char *const sources[] = {"prelude.cuh", "channel_norm.cuh", NULL};
         brc__kernel_req req = {
-            .template_name = "channel_norm", .sources = sources, .nspec = 15,
+            .template_name = "channel_norm", .sources = sources, .nspec = 16,
             .spec = {kid, im->dt, im->op, im->ch, im->groups, im->hw, im->vs, im->vp, im->va, im->tpb, im->w, im->b,
-                     im->dir, im->eval, im->run},
+                     im->dir, im->eval, im->run, im->cl},
             .snippet = snip.p, .name_expr = "brc_cn_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
         if (!st && ctx->device >= 0) st = brc__jit_function(ctx, k, fn);
+        size_t smem = one_smem(im);
+        if (!st && ctx->device >= 0 && kid == K_ONE && smem > 48 * 1024) {
+            CUresult r = brc__cu()->cuFuncSetAttribute(*fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, (int)smem);
+            if (r != CUDA_SUCCESS)
+                st = brc__error(BRC_STATUS_CUDA_ERROR, "cuFuncSetAttribute(%zu bytes of shared memory): %s (%s)", smem,
+                                brc__cu_errname(r), desc);
+        }
     }
     brc__str_free(&snip);
     brc__str_free(&kd);
@@ -240,6 +274,10 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
         if (split < 1) split = 1;
     }
 
+    /* The group_norm forward reads x once where a group fits the shared memory of a CTA or a
+     * cluster (gn_one); H100 figures in docs/channel_norm.md. */
+    int cl = rq->op == OP_GROUP && rq->dir == 0 && !forced ? pick_one(ctx, rq->s.ch / rq->groups, rq->s.hw, esize) : 0;
+
     /* Canonical descriptor (what determines the kernels) and SKU (what was chosen). */
     brc__str desc = {0}, sku = {0};
     const char *dts = brc_dtype_name(rq->dt), *dirs = rq->dir ? "bwd" : "fwd";
@@ -249,7 +287,8 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
         brc__str_addf(&sku, "bespoke:group_norm<%s,channels=%lld,groups=%lld,spatial=%lld,vec=%d/%d%s%s,%s>",
                       dts, (long long)rq->s.ch, (long long)rq->groups, (long long)rq->s.hw, vs, va,
                       rq->w ? ",weight" : "", rq->b ? ",bias" : "", dirs);
-        brc__str_addf(&sku, "%s", rq->dir && (rq->w || rq->b) ? "+seg+fin+wb+apply" : "+seg+fin+apply");
+        if (cl) brc__str_addf(&sku, "+one,cl=%d", cl);
+        else brc__str_addf(&sku, "%s", rq->dir && (rq->w || rq->b) ? "+seg+fin+wb+apply" : "+seg+fin+apply");
     } else {
         brc__str_addf(&desc, "batch_norm(dtype=%s,channels=%lld,spatial=%lld,mode=%s,weight=%d,bias=%d", dts,
                       (long long)rq->s.ch, (long long)rq->s.hw, rq->eval ? "eval" : "train", rq->w, rq->b);
@@ -287,6 +326,7 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
     im->vp = rq->op == OP_BATCH ? va : 1;
     im->va = va;
     im->tpb = reduce_bn ? tpb : 0;
+    im->cl = cl;
     im->split = split;
     im->ns = ns;
     im->slices = slices;
@@ -300,13 +340,15 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
     else if (reduce_bn) units = slices * (rq->s.hw % va == 0 ? P / va : P);
     im->coef_off = 0;
     im->part_off = round_up((size_t)nstat * 4 * csize, WS_ALIGN);
-    p->workspace = rq->s.n > 0 ? im->part_off + (size_t)units * 2 * csize : 0;
+    p->workspace = rq->s.n > 0 && !cl ? im->part_off + (size_t)units * 2 * csize : 0;
 
     im->chunks = chunks;
 
     /* The kernel sequence. */
     int seq[MAX_KERNELS], nk = 0;
-    if (rq->op == OP_GROUP) {
+    if (cl) {
+        seq[nk++] = K_ONE;
+    } else if (rq->op == OP_GROUP) {
         seq[nk++] = K_SEG;
         seq[nk++] = K_GN_FIN;
         if (rq->dir && (rq->w || rq->b)) seq[nk++] = K_GN_WB;
@@ -494,8 +536,8 @@ static brc_status launch(const brc_plan *plan, int i, int64_t gx, unsigned gy, c
         return brc__error(BRC_STATUS_UNSUPPORTED, "%s: %lld CTAs for %s exceed the grid limit", plan->descriptor,
                           (long long)gx, kernel_fns[l->kid]);
     void *args[1] = {a};
-    CUresult r = brc__cu()->cuLaunchKernel(l->fn, (unsigned)gx, gy, 1, threads_of(im, l->kid), 1, 1, 0,
-                                           (CUstream)stream, args, NULL);
+    CUresult r = brc__cu()->cuLaunchKernel(l->fn, (unsigned)gx, gy, 1, threads_of(im, l->kid), 1, 1,
+                                           l->kid == K_ONE ? (unsigned)one_smem(im) : 0, (CUstream)stream, args, NULL);
     if (r != CUDA_SUCCESS)
         return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel: %s (%s+%s)", brc__cu_errname(r), plan->descriptor,
                           kernel_fns[l->kid]);
@@ -510,6 +552,7 @@ static int64_t grid_of(const cn_impl *im, int kid) {
     case K_GN_WB: return brc__cdiv(im->ch, THREADS);
     case K_PLANE: return im->chunks;
     case K_BN_FIN: return im->ch; /* a CTA per channel */
+    case K_ONE: return im->n * im->groups * im->cl;
     default: return brc__cdiv(im->n * (im->ch * im->hw / im->va), THREADS);
     }
 }

@@ -327,14 +327,21 @@ static brc_status plan_common(brc_context *ctx, const ew_request *rq, const brc_
     else brc__str_addf(&sku, "strided,rank=%d,index=%d>@%s", (int)L.rank, index64 ? 64 : 32, ctx->arch);
 
     /* Vectors in flight a thread and operand on the contiguous path (elementwise.cuh AHEAD): 8
-     * for the streaming ops (streaming_op) in vectors of up to 4 elements, else 2. H100, 2^28
+     * for the streaming ops (streaming_op), except the activations that cost tens of
+     * instructions an element (gelu_erf, gelu_tanh, tanh) in 8-element (16-bit) vectors, where
+     * the ring's registers cost more than its loads in flight gain; 2 for the rest. H100, 2^28
      * elements, of 2 / 4 / 8 in flight: f32 unary ops 97.4-98.7% / 98.2-99.2% / 98.9-100.9% of
-     * copy, binary f32 99.3-99.5 / 99.8-99.9 / 101.2-101.3; bf16 (8 elements a vector) gelu_erf
-     * 91.0 / 87.9 / 81.9 and gelu_tanh 98.8 / 95.9 / 87.3 (registers), the light bf16 ops within
-     * 1% of each other. The 8-deep ring unrolls the op 8 VEC times, which multiplies the compile
-     * time of the costly ops (f32 digamma 316 -> 1361 ms, lgamma 230 -> 1127, tan 164 -> 485):
-     * they keep 2. BARACUDA_EW_AHEAD (2..8) overrides it for experiments. */
-    const int ahead = brc__knob("BARACUDA_EW_AHEAD", 2, EW_UNROLL, vec <= 4 && streaming_op(rq) ? 8 : 2);
+     * copy, binary f32 99.3-99.5 / 99.8-99.9 / 101.2-101.3. bf16 with the one-instruction f32 ->
+     * bf16 conversion (prelude.cuh), same run: relu 97.6 / 98.8 / 98.8, exp 97.5 / 99.0 / 100.1,
+     * add 99.2 / 100.2 / 100.8 (0.97 / 0.99 / 0.99x PyTorch), sigmoid 98.2 / 97.7 / 98.4; gelu_erf
+     * 95.2 / 89.4 / 88.5 and gelu_tanh 98.9 / 99.6 / 90.1 (registers). The 8-deep ring unrolls
+     * the op 8 VEC times, which multiplies the compile time of the costly ops (f32 digamma 316
+     * -> 1361 ms, lgamma 230 -> 1127, tan 164 -> 485): they keep 2. BARACUDA_EW_AHEAD (2..8)
+     * overrides it for experiments. */
+    const bool heavy16 = vec > 4 && rq->op == OP_UNARY &&
+                         (rq->kind == BRC_UNARY_GELU_ERF || rq->kind == BRC_UNARY_GELU_TANH ||
+                          rq->kind == BRC_UNARY_TANH);
+    const int ahead = brc__knob("BARACUDA_EW_AHEAD", 2, EW_UNROLL, streaming_op(rq) && !heavy16 ? 8 : 2);
     /* The specialization source (the op functor), made only on an in-process miss. */
     const char *expr = rq->info ? rq->info->expr : "x";
     bool where = rq->op == OP_TERNARY && rq->kind == BRC_TERNARY_WHERE;

@@ -238,11 +238,30 @@ static int64_t piece_extent(const piece *p, const copy_req *rq) {
  * (0: a CTA a tile), half tiles below TILE_HALF_BELOW whole tiles a CTA slot, and whether 2-byte
  * elements take wide tiles. Measured (H100): a grid capped at 4 CTAs an SM with the prefetch,
  * 8192^2 bf16 106.6-106.9 us against 98.4-98.7 a CTA a tile (f32 211.5 / 188.7; movement_sweep),
- * so the cap is off and the prefetch never acts. Wide tiles: 96.5-96.9 us in movement_sweep (nvcc),
- * but 112.3 us through the library (bench_movement.py at baf6092, 4096 x 1000 8.1 us) against
- * 102.6 / 7.3 us for whole / half tiles at 3741dbc: off, reachable by the descriptor (tile=3) for
- * the next measurement (the cause of the difference is not known). */
-enum { TILE_MIN_CTAS = 4, TILE_WIDE_CTAS = 3, TILE_PIPE = 1, TILE_GRID_CAP = 0, TILE_HALF_BELOW = 2, TILE_WIDE = 0 };
+ * so the cap is off and the prefetch never acts. Compiled in or out it still shapes the code:
+ * its registers (the next tile's vectors, live across this tile's stores) made whole and wide
+ * tiles spill in the JIT's relocatable compile (-rdc=true, which nvJitLink needs): whole 2- and
+ * 4-byte tiles 64 registers + 40 bytes of local memory, wide 80 + 80 (movement_sweep was built
+ * without -rdc: no spills; that was the sweep / library gap: wide 96.5 us there, 112.3 through
+ * the library at baf6092; whole 98.4 / 102.6). Without it whole tiles take 62 registers, no spill,
+ * and wide tiles at 2 CTAs an SM 100 (at 3: 80 + 32 bytes of local memory). Half tiles do not
+ * spill either way and are faster with it (its structure keeps all of a thread's loads in flight
+ * before the first use): TILE_PIPE_HALF. H100, movement_sweep -rdc=true, 8192^2 bf16: whole 102.4
+ * -102.7 us with it, 98.8-99.0 without (4 or 3 CTAs an SM), wide 97.9-98.0 at 2 CTAs an SM, 101.0
+ * -101.1 at 3; 4096 x 1000 bf16: half 7.14 us with, 7.47 without; whole 7.00-7.10, wide 7.28-7.36
+ * (2 CTAs an SM); f32 8192^2 whole 196.3 with, 189.5-190.1 without; through the library f32 4096 x
+ * 1000 half tiles 13.5 us without (11.5 with, at 23160b0). Wide tiles for 2-byte elements when
+ * they fill TILE_WIDE_WAVES waves of the GPU (8192^2: 4096 tiles; 4096 x 1000 takes half tiles). */
+enum {
+    TILE_MIN_CTAS = 4,
+    TILE_WIDE_CTAS = 2,
+    TILE_PIPE = 0,
+    TILE_PIPE_HALF = 1,
+    TILE_GRID_CAP = 0,
+    TILE_HALF_BELOW = 2,
+    TILE_WIDE = 1,
+    TILE_WIDE_WAVES = 2
+};
 
 /* geo: brc::mv_tgeo's H (0 whole, 1 half, 2 wide). */
 static void copy_snippet(brc__str *s, int kind, size_t esize, int vec, int R, int idx64, int P, int geo) {
@@ -250,7 +269,8 @@ static void copy_snippet(brc__str *s, int kind, size_t esize, int vec, int R, in
         brc__str_addf(s,
                       "__global__ void __launch_bounds__(256, %d) brc_mv_kernel(const __grid_constant__ brc::mv_args<1> "
                       "a) { brc::mv_tile<%s, %d, %d, %d>(a); }\n",
-                      geo == 2 ? TILE_WIDE_CTAS : TILE_MIN_CTAS, bits_type(esize), R, geo, TILE_PIPE);
+                      geo == 2 ? TILE_WIDE_CTAS : TILE_MIN_CTAS, bits_type(esize), R, geo,
+                      geo == 1 ? TILE_PIPE_HALF : TILE_PIPE);
     else
         brc__str_addf(s,
                       "__global__ void __launch_bounds__(256) brc_mv_kernel(const __grid_constant__ brc::mv_args<%d> "
@@ -300,8 +320,8 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
      * source while another dim is, both long enough to fill tiles. */
     int tile = 0, tb = -1;
     /* The tile (elements along A, the dst's unit dim, by B, the src's): brc::mv_tgeo, 16 KiB; for
-     * 2-byte elements and TILE_WIDE (off) twice as wide along B (32 KiB) when such tiles number at
-     * least one an SM (tile_kind 0); else half along A (8 KiB; not for 1-byte elements) when whole tiles
+     * 2-byte elements and TILE_WIDE twice as wide along B (32 KiB) when such tiles fill
+     * TILE_WIDE_WAVES waves (tile_kind 0); else half along A (8 KiB; not for 1-byte elements) when whole tiles
      * would number fewer than TILE_HALF_BELOW a CTA slot of the GPU, so that more tiles are in
      * flight. */
     int ta = esize <= 2 ? 128 : 64, tbn = esize == 1 ? 128 : esize == 8 ? 32 : 64, half = 0;
@@ -325,10 +345,11 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
         int64_t nt = brc__cdiv(q->shape[R - 1], ta) * brc__cdiv(q->shape[tb], tbn) * batch,
                 nw = brc__cdiv(q->shape[R - 1], ta) * brc__cdiv(q->shape[tb], 2 * tbn) * batch;
         int sms = ctx->sm_count > 0 ? ctx->sm_count : 132, slots = sms * TILE_MIN_CTAS;
-        /* 2-byte elements with TILE_WIDE: wide tiles whenever they number at least one an SM
-         * (movement_sweep: 8192^2 bf16 96.5-96.9 us wide, 98.4-98.7 whole; 4096 x 1000 6.64 us
-         * wide, 6.75 whole, 7.08 half; not so through the library, see TILE_WIDE). */
-        bool wide = esize == 2 && (rq->tile_kind == 3 || (rq->tile_kind == 0 && TILE_WIDE && nw >= (int64_t)sms));
+        /* 2-byte elements with TILE_WIDE: wide tiles when they fill TILE_WIDE_WAVES waves of
+         * TILE_WIDE_CTAS an SM (see TILE_WIDE). */
+        bool wide = esize == 2 && (rq->tile_kind == 3 ||
+                                   (rq->tile_kind == 0 && TILE_WIDE &&
+                                    nw >= (int64_t)TILE_WIDE_WAVES * TILE_WIDE_CTAS * sms));
         half = !wide && (rq->tile_kind == 2 || (rq->tile_kind == 0 && nt < (int64_t)TILE_HALF_BELOW * slots));
         if (half) ta /= 2;
         else if (wide) half = 2, tbn *= 2;
@@ -1129,11 +1150,17 @@ _Static_assert(sizeof(mv_pad_args_h) == 10 * 8 + 8 * 8 + 40 * 8, "mv_pad_args_h 
  * 16x64x256^2, the element-by-element columns one a lane: bf16 103.4-103.6 us staged at 12 KiB x 8
  * CTAs, 103.7-103.9 at 16 KiB x 8, 104.7 at 8 KiB, 106.5 at 20 KiB x 6, 117.3 by row groups; f32
  * 190.2-190.5 / 192.8-193.4 / 194.2 / 194.7 / 210.6; u8 66.4 staged at 20 KiB, 98.6 by row
- * groups.) Row groups (brc::mv_pad_fwd): every other
- * forward; PAD_U units a thread at a time, PAD_MIN_CTAS CTAs an SM, a CTA's work PAD_CTA_ROUNDS
+ * groups.) Flat (brc::mv_pad_flat, stage=2): the staged kernel where y is contiguous as well,
+ * for elements of at least PAD_FLAT_MIN_BYTES when PAD_FLAT; off: movement_sweep -rdc, the same
+ * shape, bf16 107.4 us at 12 KiB (staged 104.3-105.0), 103.8-103.9 at 16 KiB but f32 194.8-196.4
+ * there (staged 190.2-190.5); faster for u8 (61.7 / 69.4) and the constant mode (101.8 / 104.2),
+ * slower with x or y off their alignment (docs/movement.md). Row groups (brc::mv_pad_fwd): every
+ * other forward; PAD_U units a thread at a time, PAD_MIN_CTAS CTAs an SM, a CTA's work PAD_CTA_ROUNDS
  * rounds of MV_THREADS x PAD_U units. */
 enum {
     PAD_STAGED = 1,
+    PAD_FLAT = 0,
+    PAD_FLAT_MIN_BYTES = 2,
     PAD_STAGE_MIN_BYTES = 1,
     PAD_STAGE_BYTES = 12288,
     PAD_STAGE_CTAS = 8,
@@ -1197,8 +1224,9 @@ static int64_t pad_windows(int mode, int64_t n, int64_t N, int64_t lo, int64_t h
 static const brc__plan_vt pad_vt = {NULL};
 
 /* in: x forward, dy backward; out: y forward, dx backward. The kernel's "output" is out. */
-/* stage: the forward's kernel: -1 by the rows (staged where they fit), 0 row groups, 1 staged
- * (the caller made rows that fit: descriptors). */
+/* stage: the forward's kernel: -1 by the rows (staged where they fit, flat where y is also
+ * contiguous), 0 row groups, 1 staged, 2 flat staged (the caller made rows that fit and a
+ * contiguous y: descriptors). */
 static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tensor_desc *small,
                              const brc_tensor_desc *big, const int64_t *lo, const int64_t *hi, double value,
                              const brc_plan_prefs *prefs_in, int stage, brc_plan **out) {
@@ -1302,11 +1330,24 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
         /* Staged: a.cw becomes the shared-memory bytes of an x row (its aligned 16-byte blocks at
          * any E-aligned start), a.g the rows a CTA. */
         int64_t xpb = 16 * brc__cdiv(16 - es + N * es, 16);
+        bool ydense = a->os[R - 1] == 1;
+        for (int d = R - 2; d >= 0; d--)
+            if (a->os[d] != a->os[d + 1] * a->shape[d + 1]) ydense = false;
         if (contig && xpb <= PAD_STAGE_BYTES && n * es < ((int64_t)1 << 31) &&
-            (stage == 1 || (stage < 0 && PAD_STAGED && es >= PAD_STAGE_MIN_BYTES))) {
+            (stage >= 1 || (stage < 0 && PAD_STAGED && es >= PAD_STAGE_MIN_BYTES))) {
             tmp.staged = 1;
             a->cw = xpb, a->nseg = 1;
             a->g = PAD_STAGE_BYTES / xpb < MV_THREADS ? PAD_STAGE_BYTES / xpb : MV_THREADS;
+            /* Flat (a CTA's rows one byte range of y): y contiguous, the range below 2^31 bytes;
+             * rows a CTA rounded down to a multiple of 16 / gcd(row bytes, 16) where that leaves
+             * some, so that the ranges of a 16-byte-aligned y start and end on 16 bytes. */
+            if (ydense && a->g * n * es < ((int64_t)1 << 31) &&
+                (stage == 2 || (stage < 0 && PAD_FLAT && es >= PAD_FLAT_MIN_BYTES))) {
+                int64_t m = 16, rb = n * es;
+                while (rb % 2 == 0 && m > 1) rb /= 2, m /= 2;
+                if (a->g >= m) a->g -= a->g % m;
+                tmp.staged = 2;
+            }
             grid = brc__cdiv(a->units, a->g);
         }
     }
@@ -1316,9 +1357,9 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
     brc_plan *p = NULL;
     const char *dir = bwd ? "bwd" : "fwd";
     brc__str_addf(&desc, "pad(mode=%s,dtype=%s,rank=%d,dir=%s%s)", pad_names[mode], brc_dtype_name(dt), R, dir,
-                  tmp.staged ? ",stage=1" : "");
+                  tmp.staged == 2 ? ",stage=2" : tmp.staged ? ",stage=1" : "");
     brc__str_addf(&sku, "bespoke:pad<%s,%s,rank=%d,%s%s>@%s", pad_names[mode], brc_dtype_name(dt), R, dir,
-                  tmp.staged ? ",staged" : "", ctx->arch);
+                  tmp.staged == 2 ? ",flat" : tmp.staged ? ",staged" : "", ctx->arch);
     if (bwd)
         brc__str_addf(&snip,
                       "__global__ void __launch_bounds__(256, 1) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args "
@@ -1327,8 +1368,8 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
     else if (tmp.staged)
         brc__str_addf(&snip,
                       "__global__ void __launch_bounds__(256, %d) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args "
-                      "a) { brc::mv_pad_staged<%s, %d, %d, %d>(a); }\n",
-                      PAD_STAGE_CTAS, storage_type(dt), mode, R, PAD_STAGE_BYTES);
+                      "a) { brc::mv_pad_%s<%s, %d, %d, %d>(a); }\n",
+                      PAD_STAGE_CTAS, tmp.staged == 2 ? "flat" : "staged", storage_type(dt), mode, R, PAD_STAGE_BYTES);
     else
         brc__str_addf(&snip,
                       "__global__ void __launch_bounds__(256, %d) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args "
@@ -1398,7 +1439,7 @@ brc_status brc_pad_backward_run(const brc_plan *plan, const void *dy, void *dx, 
 }
 
 /* pad(mode, dtype, rank, dir[, stage]): a [3]^rank x padded by 1 on both sides of every dim;
- * forward by row groups, or staged (stage=1). */
+ * forward by row groups, staged (stage=1) or flat staged (stage=2). */
 brc_status brc__pad_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     static const char *const dirs[] = {"fwd", "bwd"};
     int mode = 0, dir = 0;
@@ -1407,7 +1448,7 @@ brc_status brc__pad_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     brc_status st;
     if ((st = brc__desc_pick(d, "mode", pad_names, NPAD, -1, &mode)) || (st = brc__desc_dtype(d, "dtype", &dt)) ||
         (st = brc__desc_int(d, "rank", 1, 8, 1, &rank)) || (st = brc__desc_pick(d, "dir", dirs, 2, 0, &dir)) ||
-        (st = brc__desc_int(d, "stage", 0, dir ? 0 : 1, 0, &stage)))
+        (st = brc__desc_int(d, "stage", 0, dir ? 0 : 2, 0, &stage)))
         return st;
     int64_t s3[8], s5[8], lo[8], hi[8];
     for (int k = 0; k < 8; k++) s3[k] = 3, s5[k] = 5, lo[k] = hi[k] = 1;

@@ -47,6 +47,7 @@ typedef struct rows_geo {
     int per_sm;  /* CTAs one SM holds (staging: the persistent grid's CTAs per SM) */
     int pk;      /* 1: the row stays in registers as loaded, 16-bit (rows.cuh, ldpk) */
     int split;   /* norm backward: the weight / bias gradients by colred, not by the row kernel */
+    int own;     /* norm backward with owned columns (rows.cuh, norm_bwd_own): its shared-memory stages */
 } rows_geo;
 
 typedef struct rows_impl {
@@ -199,23 +200,65 @@ static bool pick_staged(int64_t cols, int vec, size_t esize, int na, int acc, in
         int64_t bytes = 2 * na * n * (int64_t)esize + (iter > 1 ? acc * n : 0);
         if (bytes > limit / 2 - 1024) continue;
         int per_sm = (int)((limit + 1024) / (bytes + 1024));
-        *g = (rows_geo){vec, tpr, 1, cl, 1, (int)iter, 2, (int)bytes, per_sm < 4 ? per_sm : 4, 0, 0};
+        *g = (rows_geo){vec, tpr, 1, cl, 1, (int)iter, 2, (int)bytes, per_sm < 4 ? per_sm : 4, 0, 0, 0};
         return true;
     }
     return false;
 }
 
 /* Packed rows (rows.cuh, ldpk): 512-thread CTAs, a cluster of up to 8 on sm_90 (one CTA
- * elsewhere), each thread holding up to 8 16-byte vectors of the row as loaded, two CTAs an SM. */
-static bool pick_packed(int64_t nvec, int vec, size_t esize, bool cluster_ok, rows_geo *g) {
+ * elsewhere), each thread holding up to nvmax (<= 8) 16-byte vectors of the row as loaded, two CTAs
+ * an SM. */
+static bool pick_packed(int64_t nvec, int vec, size_t esize, bool cluster_ok, int nvmax, rows_geo *g) {
     if (esize != 2 || (size_t)vec * esize != 16) return false;
-    int cl = pow2ceil(brc__cdiv(nvec, 512 * 8));
+    int cl = pow2ceil(brc__cdiv(nvec, 512 * nvmax));
     if (cl > (cluster_ok ? 8 : 1)) return false;
     g->tpr = 512;
     g->cl = cl;
     g->nv = (int)brc__cdiv(nvec, (int64_t)512 * cl);
     g->pk = 1;
     return true;
+}
+
+/* The norm backward with owned columns (rows.cuh, norm_bwd_own), sm_90: 16-byte vectors of 2- or
+ * 4-byte elements, 512-thread CTAs, the smallest cluster (1..8) whose threads hold at most 4 vectors
+ * of the row each, at least 16 elements a thread, and as many shared-memory stages (2..4) as fit,
+ * one CTA an SM. What each row costs beyond its bytes (the block and cluster reductions, with the
+ * SM's only CTA waiting) must be spread over enough elements: measured on the H100, rms_norm bf16
+ * 8192 x 32768 takes 1101 us in the earlier layout, 722 us in clusters of 2 with 32 elements a
+ * thread, 877 in clusters of 4 with 16, 1250 in clusters of 8 with 8; two CTAs an SM (16 elements
+ * a thread, 64 registers) 728 us, 2 stages instead of 3 719 us (the same). So 16-bit rows of 4096
+ * (8 elements a thread at most) keep the row kernel's layout, and the longest rows take clusters
+ * of 8 with 32 elements a thread (layer_norm bf16 4096 x 131072: 2533 -> 1397 us).
+ * BARACUDA_ROWS_OWN (a measurement knob for bench/sweep_rows.py): "0" turns the layout off;
+ * "cl=N,nv=N,st=N,mb=2" force the cluster, the most vectors a thread, the most stages and two CTAs an
+ * SM. */
+static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, rows_geo *g) {
+    if ((esize != 2 && esize != 4) || (size_t)vec * esize != 16 || major < 9) return false;
+    int fcl = 0, nvmax = 4, smax = 4, mb = 1;
+    const char *knob = getenv("BARACUDA_ROWS_OWN");
+    if (knob && strcmp(knob, "0") == 0) return false;
+    if (knob) {
+        const char *p;
+        if ((p = strstr(knob, "cl="))) fcl = atoi(p + 3);
+        if ((p = strstr(knob, "nv="))) nvmax = atoi(p + 3);
+        if ((p = strstr(knob, "st="))) smax = atoi(p + 3);
+        if ((p = strstr(knob, "mb="))) mb = atoi(p + 3) == 2 ? 2 : 1;
+    }
+    const int tpr = 512;
+    int64_t nvec = cols / vec;
+    for (int cl = 1; cl <= 8; cl *= 2) {
+        if (fcl && cl != fcl) continue;
+        int64_t nv = brc__cdiv(nvec, (int64_t)cl * tpr);
+        if (nv > nvmax) continue;
+        if (nv * vec < 16 && !fcl) return false;
+        int stage = 2 * tpr * (int)nv * 16, limit = smem_per_cta(major, minor) / mb - 2048;
+        int st = limit / stage < smax ? limit / stage : smax;
+        if (st < 2) continue;
+        *g = (rows_geo){vec, tpr, 1, cl, (int)nv, 1, 0, st * stage, mb, 0, 0, st};
+        return true;
+    }
+    return false;
 }
 
 static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, size_t csize, bool cluster_ok,
@@ -234,7 +277,7 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
      * layer_norm 60 -> 74%. */
     bool fwd = (kid == K_SOFTMAX_FWD || kid == K_NORM_FWD) && na == 1;
     int maxcta = cluster_ok && !fwd ? 512 : 1024;
-    rows_geo g = {vec, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0};
+    rows_geo g = {vec, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0};
     /* f32 forwards of up to 1024 x 8 vectors (32768 columns): one 1024-thread CTA a row, up to 32
      * elements a thread, past the 16 of the target. Measured on the H100 at 8192 x 32768 against
      * the clusters of 8 below: layer_norm 47 -> 96% of copy, rms_norm 77 -> 100%, softmax and
@@ -244,27 +287,37 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
         g.nv = (int)brc__cdiv(nvec, 1024);
         return g;
     }
-    /* The softmax forward of 16-bit rows that need 513-1024 threads at the target (16385-32768
-     * bf16 columns): 512 threads holding up to 64 elements packed (rows.cuh, softmax_fwd_packed),
-     * two CTAs an SM. */
-    if (kid == K_SOFTMAX_FWD && cluster_ok && need > 512 && nvec <= 512 * 8 &&
-        pick_packed(nvec, vec, esize, cluster_ok, &g))
+    /* The softmax forward of 16-bit rows that need more than 512 threads at the target (past
+     * 16384 bf16 columns): 512 threads holding up to 64 elements packed (rows.cuh,
+     * softmax_fwd_packed), two CTAs an SM; one CTA a row up to 32768 columns, a cluster of up to 8
+     * beyond (measured at 4096 x 131072 bf16 against the L2 re-reading clusters of 8: 958 -> 925
+     * us). */
+    if (kid == K_SOFTMAX_FWD && cluster_ok && need > 512 && pick_packed(nvec, vec, esize, cluster_ok, 8, &g))
         return g;
-    /* The log_softmax backward of 16-bit rows past 16384 columns (more than 512 threads at 32
-     * elements a thread): packed dy, y read once, in the output pass (rows.cuh, softmax_bwd_packed).
-     * Measured on the H100 against the staged clusters of 4 / the L2 re-reading clusters of 8:
+    /* The softmax / log_softmax backward of 16-bit rows past 16384 columns (more than 512 threads
+     * at 32 elements a thread): packed dy; y read once, in the output pass, for log_softmax, in
+     * both passes for softmax (the second read from L2) (rows.cuh, softmax_bwd_packed). Measured on
+     * the H100 against the staged clusters of 4 / the L2 re-reading clusters of 8: log_softmax
      * bf16 8192 x 32768 67 -> 100% of copy (0.88 -> 1.31x PyTorch), 4096 x 131072 73 -> 95%
-     * (0.98 -> 1.27x). */
-    if (kid == K_SOFTMAX_BWD && op == OP_LOG_SOFTMAX && cluster_ok && nvec > 512 * 4 &&
-        pick_packed(nvec, vec, esize, cluster_ok, &g))
+     * (0.98 -> 1.27x); softmax 737 -> 601 us and 1390 -> 1168 us. */
+    if (kid == K_SOFTMAX_BWD && cluster_ok && nvec > 512 * 4 && pick_packed(nvec, vec, esize, cluster_ok, 8, &g))
         return g;
     /* The rms_norm forward without a residual, 16-bit rows longer than the 1024-thread CTA takes
      * (layer_norm's packed kernel spills 224-384 bytes a thread at the 64 registers of two CTAs
      * an SM, with any weight / bias, so it keeps the layouts below). */
     /* Measured on the H100: bf16 4096 x 131072 59 -> 90% of copy (0.94 -> 1.42x PyTorch). */
     if (kid == K_NORM_FWD && op == OP_RMS && na == 1 && cluster_ok && need > 1024 &&
-        pick_packed(nvec, vec, esize, cluster_ok, &g))
+        pick_packed(nvec, vec, esize, cluster_ok, 8, &g))
         return g;
+    /* The layer_norm forward without a residual, 16-bit rows that need 513-1024 threads at the
+     * target (16385-32768 bf16 columns): packed, one 512-thread CTA a row (its kernel spills 32-376
+     * bytes a thread in clusters, so longer rows keep the layouts below). Measured on the H100 at
+     * bf16 8192 x 32768 against the 1024-thread CTA: 485 -> 369 us, 74 -> 97% of copy (1.6x
+     * PyTorch). */
+    if (kid == K_NORM_FWD && op == OP_LAYER && na == 1 && cluster_ok && need > 512 && nvec <= 512 * 8 &&
+        pick_packed(nvec, vec, esize, cluster_ok, 8, &g))
+        return g;
+    if (kid == K_NORM_BWD && cluster_ok && pick_own(cols, vec, esize, major, minor, &g)) return g;
     if (need <= maxcta) { /* one CTA (or part of a warp) per row */
         g.tpr = pow2ceil(need);
         g.nv = (int)brc__cdiv(nvec, g.tpr);
@@ -325,13 +378,14 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
                   "struct brc_rows {\n"
                   "  typedef %s T;\n  typedef %s C;\n"
                   "  enum { COLS = %lld, VEC = %d, TPR = %d, RPB = %d, CL = %d, NV = %d, ITER = %d, STG = %d,\n"
-                  "         LOG = %d, LAYER = %d, W = %d, B = %d, RES = %d, PK = %d, SPLIT = %d };\n"
+                  "         LOG = %d, LAYER = %d, W = %d, B = %d, RES = %d, PK = %d, SPLIT = %d, OWN = %d };\n"
                   "};\n",
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", (long long)im->cols, g->vec, g->tpr,
                   g->rpb, g->cl, g->nv, g->iter, aux ? 0 : g->stg, im->op == OP_LOG_SOFTMAX,
-                  im->op == OP_LAYER, im->w, im->b, im->res, aux ? 0 : g->pk, aux ? 0 : g->split);
-    /* Packed rows: two CTAs an SM. */
-    brc__str_addf(&snip, "__global__ void __launch_bounds__(%d%s)", threads, !aux && g->pk ? ", 2" : "");
+                  im->op == OP_LAYER, im->w, im->b, im->res, aux ? 0 : g->pk, aux ? 0 : g->split, aux ? 0 : g->own);
+    /* Packed rows: two CTAs an SM (owned columns: one, or two when the knob asks, rows.c pick_own). */
+    brc__str_addf(&snip, "__global__ void __launch_bounds__(%d%s)", threads,
+                  !aux && (g->pk || (g->own && g->per_sm == 2)) ? ", 2" : "");
     if (!aux && g->cl > 1) brc__str_addf(&snip, " __cluster_dims__(%d, 1, 1)", g->cl);
     brc__str_addf(&snip, "\n");
     brc__str_addf(&snip, "brc_rows_kernel(brc::rows_args a) { brc::%s<brc_rows>(a); }\n", kernel_fns[kid]);
@@ -345,7 +399,7 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
         brc__kernel_req req = {
             .template_name = "rows", .sources = sources, .nspec = 16,
             .spec = {kid, im->dt, im->cols, g->vec, g->tpr, g->rpb, g->cl, g->nv, g->iter, im->op, im->w, im->b,
-                     im->res, im->csize, aux ? 0 : g->stg, aux ? 0 : g->pk + 2 * g->split},
+                     im->res, im->csize, aux ? 0 : g->stg, aux ? 0 : g->pk + 2 * g->split + 4 * g->own + (g->own && g->per_sm == 2 ? 64 : 0)},
             .snippet = snip.p, .name_expr = "brc_rows_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -361,6 +415,25 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
     brc__str_free(&snip);
     brc__str_free(&kd);
     return st;
+}
+
+/* Clusters of the owned-column norm backward that one GPU runs at once: the driver's occupancy
+ * answer for the compiled kernel; offline (or if the driver cannot say), the SMs in groups of 8. */
+static int64_t own_clusters(const brc_context *ctx, const rows_impl *im) {
+    int sms = ctx->sm_count > 0 ? ctx->sm_count : 132; /* offline: an H100's count */
+    int64_t n = (sms / 8 * 8) / im->g.cl;
+    if (ctx->device >= 0 && im->fn) {
+        CUlaunchAttribute at = {.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION};
+        at.value.clusterDim.x = (unsigned)im->g.cl;
+        at.value.clusterDim.y = 1;
+        at.value.clusterDim.z = 1;
+        CUlaunchConfig cfg = {.gridDimX = (unsigned)im->g.cl, .gridDimY = 1, .gridDimZ = 1,
+                              .blockDimX = (unsigned)im->g.tpr, .blockDimY = 1, .blockDimZ = 1,
+                              .sharedMemBytes = (unsigned)im->g.smem, .attrs = &at, .numAttrs = 1};
+        int k = 0;
+        if (brc__cu()->cuOccupancyMaxActiveClusters(&k, im->fn, &cfg) == CUDA_SUCCESS && k > 0) n = k;
+    }
+    return n > 1 ? n : 1;
 }
 
 /* What a request is, after its family-specific checks. */
@@ -437,6 +510,7 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
                   (long long)v.cols, g.vec, g.tpr, g.rpb, g.cl, g.iter);
     if (g.stg) brc__str_addf(&sku, ",smem_stages=%d", g.stg);
     if (g.pk) brc__str_addf(&sku, ",packed");
+    if (g.own) brc__str_addf(&sku, ",owned,smem_stages=%d%s", g.own, g.per_sm == 2 ? ",2_per_sm" : "");
     brc__str_addf(&sku, "%s%s%s,%s>", rq->w ? ",weight" : "", rq->b ? ",bias" : "", rq->res ? ",residual" : "",
                   bwd ? "bwd" : "fwd");
     brc__str_addf(&sku, "%s%s@%s", g.split ? "+colred" : "", colsum ? "+colsum" : "", ctx->arch);
@@ -470,6 +544,12 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
         int64_t wave = (int64_t)sms * (per_sm > 1 ? per_sm : 1) / g.cl;
         cap = wave > 1 ? wave : 1;
     }
+    /* The owned-column norm backward: as many clusters as the GPU holds at once (a second wave
+     * would take a whole share of the rows again). */
+    if (g.own) {
+        if ((st = get_kernel(ctx, im, rq->kid, desc.p, &im->fn))) goto fail;
+        cap = own_clusters(ctx, im);
+    }
     int64_t used = groups < cap ? groups : cap;
     im->grid = (unsigned)(used * g.cl);
     if (rq->kid == K_NORM_BWD) {
@@ -484,7 +564,7 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
         im->colsum_grid = colsum ? (unsigned)brc__cdiv(v.cols, COLSUM_THREADS) : 0;
     }
 
-    if ((st = get_kernel(ctx, im, rq->kid, desc.p, &im->fn))) goto fail;
+    if (!g.own && (st = get_kernel(ctx, im, rq->kid, desc.p, &im->fn))) goto fail;
     if (colsum && (st = get_kernel(ctx, im, K_COLSUM, desc.p, &im->fn_colsum))) goto fail;
     if (g.split && (st = get_kernel(ctx, im, K_COLRED, desc.p, &im->fn_colred))) goto fail;
     brc__plan_publish(p, desc.p, sku.p);
@@ -616,7 +696,7 @@ static brc_status plan_strided(brc_context *ctx, const rows_request *rq, const b
     im->csize = dt == BRC_F64 ? 8 : 4;
     im->rows = outer * inner;
     im->cols = cols;
-    im->g = (rows_geo){1, tx * ty, 1, 1, 1, 1, 0, 0, 0, 0, 0};
+    im->g = (rows_geo){1, tx * ty, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0};
     im->tx = tx;
     im->ty = ty;
     im->bwd = bwd;

@@ -16,11 +16,15 @@ static const char *const kind_names[] = {
 #define NKINDS ((int)(sizeof kind_names / sizeof kind_names[0]))
 
 /* Kernel phases (PH in scan.cuh): one pass, or reduce / carry / final when the axis is split. */
-enum { PH_SINGLE, PH_REDUCE, PH_CARRY, PH_FINAL };
+enum { PH_SINGLE, PH_REDUCE, PH_CARRY, PH_FINAL, PH_ONEPASS };
 enum { LAYOUT_ROWS, LAYOUT_COLS };
 /* Operand slots of the kernels (scan_args.str[o]). */
 enum { O_IN0, O_IN1, O_IN2, O_KIN, O_OUT, O_KOUT, NOPS };
 enum { COL_THREADS = 256, CARRY_THREADS = 256, WS_ALIGN = 256, STATE_BYTES = 32, MAX_OTHER = 7 };
+/* One-pass split rows: threads a CTA, slabs a tile (at most nvmax), look-back group, and the most
+ * group totals a lane folds: by default (OP_PER; measured at 2 a lane), or when asked for with
+ * BARACUDA_SCAN_ONEPASS=1 (OP_PER_MAX; the GPU test's 2^24 + 17 line of vec = 1 needs 9). */
+enum { OP_THREADS = 512, OP_NV = 4, OP_LBG = 32, OP_PER = 8, OP_PER_MAX = 32 };
 
 /* struct brc::scan_args in scan.cuh: 8-byte fields only. */
 typedef struct scan_args {
@@ -41,11 +45,14 @@ typedef struct scan_impl {
     int kst;   /* cummax / cummin: 1 stores the indices from registers, 0 stages them (a warp's) */
     int fast;  /* logcumsumexp forward: 1 the one-exp step and exp2 combines, 0 the generic combine */
     int fuse;  /* split rows: 1 the final pass folds its own carry (two kernels), 0 a carry kernel */
+    int onepass; /* split rows in one pass (PH_ONEPASS): one-tile chunks, a look-back over chunk totals */
+    int lbg;     /* one pass: chunks a look-back group */
+    size_t flag_bytes; /* one pass: the workspace prefix (ticket, flags) the run zeroes */
     bool used[NOPS];
     bool same[NOPS]; /* input o has the output's strides (in place allowed) */
     scan_args a;     /* pointers filled per run */
     unsigned grid, threads, carry_grid, carry_threads;
-    CUfunction fn[4]; /* by phase */
+    CUfunction fn[5]; /* by phase */
 } scan_impl;
 
 static const brc__plan_vt scan_vt = {NULL};
@@ -94,14 +101,14 @@ static brc_status get_kernel(brc_context *ctx, const scan_impl *im, int ph, cons
                   "struct brc_scan {\n"
                   "  typedef %s T;\n  typedef %s C;\n"
                   "  enum { OP = %d, BWD = %d, REV = %d, LAYOUT = %d, PH = %d, VEC = %d, TPR = %d, RPB = %d, "
-                  "NV = %d, KST = %d, FAST = %d, FUSE = %d };\n"
+                  "NV = %d, KST = %d, FAST = %d, FUSE = %d, LBG = %d };\n"
                   "};\n",
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", im->kind, im->bwd, im->rev, im->layout,
-                  ph, im->vec, tpr, rpb, im->nv, im->kst, im->fast, im->fuse);
+                  ph, im->vec, tpr, rpb, im->nv, im->kst, im->fast, im->fuse, im->lbg > 0 ? im->lbg : 32);
     if (!carry && im->minb > 0) brc__str_addf(&snip, "__global__ void __launch_bounds__(%u, %d)\n", threads, im->minb);
     else brc__str_addf(&snip, "__global__ void __launch_bounds__(%u)\n", threads);
     brc__str_addf(&snip, "brc_scan_kernel(brc::scan_args a) { brc::scan_main<brc_scan>(a); }\n");
-    static const char *const phase_names[] = {"", "+reduce", "+carry", "+final"};
+    static const char *const phase_names[] = {"", "+reduce", "+carry", "+final", ""};
     brc__str kd = {0};
     brc__str_addf(&kd, "%s%s", desc, phase_names[ph]);
     brc_status st;
@@ -112,7 +119,8 @@ static brc_status get_kernel(brc_context *ctx, const scan_impl *im, int ph, cons
         brc__kernel_req req = {
             .template_name = "scan", .sources = sources, .nspec = 16,
             .spec = {ph, im->layout, im->kind, im->bwd, im->rev, im->dt, im->vec, tpr, rpb, im->nv,
-                     (int64_t)im->csize, (int64_t)threads, carry ? 0 : im->minb, im->kst, im->fast, im->fuse},
+                     (int64_t)im->csize, (int64_t)threads, carry ? 0 : im->minb, im->kst, im->fast,
+                     im->fuse | (int64_t)im->lbg << 4},
             .snippet = snip.p, .name_expr = "brc_scan_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -129,7 +137,7 @@ typedef struct scan_request {
     int kind, bwd, dim, reverse;
     const operand *ops;
     int nops;
-    int force_split; /* -1: by the heuristic; 0 / 1: the descriptor says (brc__scan_from_desc) */
+    int force_split; /* -1: by the heuristic; 0 / 1 / 2 (one pass): the descriptor says (brc__scan_from_desc) */
     int force_narrow; /* rows of f32 cummax / cummin: -1 by the heuristic; 0 / 1 the descriptor's tmax */
 } scan_request;
 
@@ -291,12 +299,41 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
 
     /* Split the axis over CTAs when the lines alone would not fill the GPU. */
     int64_t nch = 1, clen = a.len;
-    bool split = false;
+    bool split = false, onepass = false;
+    int lbg = 0;
     if (rows) {
         int64_t tile = (int64_t)nv * tpr * vec, tiles = brc__cdiv(a.len, tile);
         int64_t per_sm = 2048 / (tpr * rpb) > 0 ? 2048 / (tpr * rpb) : 1, cap = sms * per_sm;
-        split = rq->force_split >= 0 ? rq->force_split == 1 : (a.lines < cap && tiles >= 4);
+        split = rq->force_split >= 0 ? rq->force_split >= 1 : (a.lines < cap && tiles >= 4);
         if (split) {
+            /* One pass (reads once, writes once): CTAs of OP_THREADS, one tile of nv slabs each (the
+             * chunk stays in registers), a look-back over the chunk totals in groups of lbg. Kept
+             * to lines short enough that a lane folds at most OP_PER group totals (else the three
+             * kernels below). Measured (scan7 sweep, H100, 1x2^24, 512 threads x 4 slabs, 64
+             * registers): faster only for logcumsumexp forward (f32 166 us against 209 with the
+             * three kernels, bf16 120 against 152: a position's step is computed twice instead of
+             * three times); slower for f32 cumsum (90 against 76) and cumprod (146 against 85),
+             * equal for bf16 cumsum (54) and f32 cummax (194 against 191). So the default is the
+             * one pass for logcumsumexp forward of 2- and 4-byte data only (f64 not measured);
+             * BARACUDA_SCAN_ONEPASS=0/1 overrides it where it fits. */
+            int opt = brc__knob("BARACUDA_SCAN_OPT", 64, 1024, OP_THREADS);
+            opt = pow2floor(opt);
+            int onv = nv_set ? nvmax : nvmax < OP_NV ? nvmax : OP_NV;
+            lbg = brc__knob("BARACUDA_SCAN_LBG", 2, 32, OP_LBG);
+            int64_t otile = (int64_t)onv * opt * vec, onch = brc__cdiv(a.len, otile);
+            int dflt = rq->kind == BRC_SCAN_LOGCUMSUMEXP && !rq->bwd && esize <= 4;
+            int asked = brc__knob("BARACUDA_SCAN_ONEPASS", 0, 1, -1);
+            bool fits = onch <= (int64_t)lbg * 32 * (asked == 1 ? OP_PER_MAX : OP_PER);
+            onepass = rq->force_split == 2 || (rq->force_split < 0 && fits && (asked >= 0 ? asked : dflt) == 1);
+            if (onepass) {
+                rpb = 1;
+                tpr = opt;
+                nv = onv;
+                clen = otile;
+                nch = onch;
+            }
+        }
+        if (split && !onepass) {
             /* Smaller CTAs (256 threads) and chunks of one tile: more chunks in flight. */
             rpb = 1;
             /* logcumsumexp forward, split, 2- and 4-byte data: 2 slabs at once (red6 sweep, 1x2^24:
@@ -334,7 +371,10 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     a.nch = nch;
     a.clen = clen;
 
-    int minb = brc__knob("BARACUDA_SCAN_MINB", 0, 16, 0);
+    /* One pass: registers capped for 1024 threads an SM (64 a thread; uncapped, the look-back's
+     * registers on top of the tile's made cumprod 71, logcumsumexp f32 76 / bf16 96 and cummax 120:
+     * one 512-thread CTA an SM; logcumsumexp f32 1x2^24 ran 271 us uncapped, 166 capped). */
+    int minb = brc__knob("BARACUDA_SCAN_MINB", 0, 16, onepass ? (tpr < 1024 ? 1024 / tpr : 1) : 0);
     int kst = (rq->kind == BRC_SCAN_CUMMAX || rq->kind == BRC_SCAN_CUMMIN) && !rq->bwd && rows
                   ? brc__knob("BARACUDA_SCAN_KST", 0, 1, 1) : 0;
     int fast = rq->kind == BRC_SCAN_LOGCUMSUMEXP && !rq->bwd ? brc__knob("BARACUDA_SCAN_FAST", 0, 1, 1) : 0;
@@ -342,7 +382,9 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
      * block scan, instead of a carry kernel) measured faster only for f32 cumsum (ed914aa, 1x2^24:
      * 73 us against 77.5 forward and backward); bf16 cumsum, cumprod, logcumsumexp and bf16 cummax
      * ran slower fused, so they keep the carry kernel. BARACUDA_SCAN_FUSE=0/1 overrides it. */
-    int fuse = split && rows ? brc__knob("BARACUDA_SCAN_FUSE", 0, 1, rq->kind == BRC_SCAN_CUMSUM && esize == 4) : 0;
+    int fuse = split && rows && !onepass
+                   ? brc__knob("BARACUDA_SCAN_FUSE", 0, 1, rq->kind == BRC_SCAN_CUMSUM && esize == 4)
+                   : 0;
 
     /* Canonical descriptor (what determines the kernels) and SKU (what was chosen). */
     const char *kn = kind_names[rq->kind];
@@ -355,7 +397,8 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     } else {
         brc__str_addf(&desc, ",vec=%d", vec);
     }
-    brc__str_addf(&desc, ",reverse=%d,split=%d,dir=%s)", rq->reverse, split ? 1 : 0, rq->bwd ? "bwd" : "fwd");
+    brc__str_addf(&desc, ",reverse=%d,split=%d,dir=%s)", rq->reverse, onepass ? 2 : split ? 1 : 0,
+                  rq->bwd ? "bwd" : "fwd");
     if (rows)
         brc__str_addf(&sku, "bespoke:scan<%s,%s,rows,vec=%d,tpr=%d,rpb=%d,nv=%d", kn, brc_dtype_name(dt), vec, tpr,
                       rpb, nv);
@@ -363,9 +406,9 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
         brc__str_addf(&sku, "bespoke:scan<%s,%s,cols,vec=%d,threads=%d", kn, brc_dtype_name(dt), vec, COL_THREADS);
     if (minb) brc__str_addf(&sku, ",minb=%d", minb);
     if (kst) brc__str_addf(&sku, ",kdirect");
-    brc__str_addf(&sku, "%s,%s>%s%s@%s", rq->reverse ? ",reverse" : "", rq->bwd ? "bwd" : "fwd", split ? "+split" : "",
-                  fuse ? "+fused" : "",
-                  ctx->arch);
+    if (onepass) brc__str_addf(&sku, ",lbg=%d", lbg);
+    brc__str_addf(&sku, "%s,%s>%s%s@%s", rq->reverse ? ",reverse" : "", rq->bwd ? "bwd" : "fwd",
+                  onepass ? "+onepass" : split ? "+split" : "", fuse ? "+fused" : "", ctx->arch);
     brc_plan *p = NULL;
     if (desc.oom || sku.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fam);
@@ -391,6 +434,8 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     im->kst = kst;
     im->fast = fast;
     im->fuse = fuse;
+    im->onepass = onepass;
+    im->lbg = onepass ? lbg : 0;
     im->a = a;
     const brc_tensor_desc *outd = NULL;
     for (int i = 0; i < rq->nops; i++)
@@ -414,7 +459,14 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
         int64_t cb = brc__cdiv(a.lines, COL_THREADS);
         im->carry_grid = (unsigned)(cb < cap ? cb : cap);
     }
-    if (split) {
+    if (onepass) {
+        /* kernel_src/scan.cuh, op_ws: the ticket, the flags (zeroed by the run), the states. */
+        int64_t gunits = a.lines * brc__cdiv(nch, lbg);
+        size_t fb = (size_t)((units + gunits) * 4 + WS_ALIGN - 1) / WS_ALIGN * WS_ALIGN;
+        im->flag_bytes = WS_ALIGN + fb;
+        p->workspace = im->flag_bytes + (size_t)(units + gunits) * STATE_BYTES;
+        if ((st = get_kernel(ctx, im, PH_ONEPASS, desc.p, &im->fn[PH_ONEPASS]))) goto fail;
+    } else if (split) {
         size_t ws = (size_t)units * STATE_BYTES;
         p->workspace = (ws + WS_ALIGN - 1) / WS_ALIGN * WS_ALIGN;
         static const int phases[] = {PH_REDUCE, PH_CARRY, PH_FINAL};
@@ -488,9 +540,12 @@ brc_status brc__scan_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     brc_status st;
     if ((st = brc__desc_pick(d, "op", kind_names, NKINDS, -1, &kind)) || (st = brc__desc_dtype(d, "dtype", &dt)) ||
         (st = brc__desc_int(d, "inner", 0, 1, 1, &inner)) || (st = brc__desc_int(d, "reverse", 0, 1, 0, &rev)) ||
-        (st = brc__desc_int(d, "split", 0, 1, 0, &split)) || (st = brc__desc_pick(d, "dir", dirs, 2, 0, &dir)))
+        (st = brc__desc_int(d, "split", 0, 2, 0, &split)) || (st = brc__desc_pick(d, "dir", dirs, 2, 0, &dir)))
         return st;
     if ((st = brc__desc_int(d, "vec", 1, 16, inner ? 0 : 1, &vec))) return st;
+    if (!inner && split == 2)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                          "scan descriptor: split=2 (one pass) is for rows (inner=1) only");
     if (inner) {
         if ((st = brc__desc_int(d, "tmax", 128, 128, 0, &tmax))) return st;
         if (tmax && !((kind == BRC_SCAN_CUMMAX || kind == BRC_SCAN_CUMMIN) && dir == 0 && dt == BRC_F32))
@@ -565,6 +620,14 @@ static brc_status run_common(const brc_plan *plan, brc__family fam, const char *
     a.in0 = ptr[O_IN0], a.in1 = ptr[O_IN1], a.in2 = ptr[O_IN2], a.kin = ptr[O_KIN];
     a.out = (void *)(uintptr_t)ptr[O_OUT], a.kout = (void *)(uintptr_t)ptr[O_KOUT], a.ws = ws;
     if (!im->split) return launch(plan, im->fn[PH_SINGLE], im->grid, im->threads, &a, stream);
+    if (im->onepass) {
+        /* The ticket and the flags start at zero every run (a memset node under capture). */
+        CUresult r = brc__cu()->cuMemsetD32Async((CUdeviceptr)(uintptr_t)ws, 0, im->flag_bytes / 4, (CUstream)stream);
+        if (r != CUDA_SUCCESS)
+            return brc__error(BRC_STATUS_CUDA_ERROR, "cuMemsetD32Async: %s (%s)", brc__cu_errname(r),
+                              plan->descriptor);
+        return launch(plan, im->fn[PH_ONEPASS], im->grid, im->threads, &a, stream);
+    }
     if ((st = launch(plan, im->fn[PH_REDUCE], im->grid, im->threads, &a, stream)) ||
         (!im->fuse && (st = launch(plan, im->fn[PH_CARRY], im->carry_grid, im->carry_threads, &a, stream))))
         return st;

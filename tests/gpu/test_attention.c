@@ -5,8 +5,10 @@
  * sliding windows left and right, softcap, ALiBi [H] and [B, H], additive masks (f32, f16, bf16,
  * broadcast over B or H, stride 0, -inf entries) and bool masks, dropout bit for bit through the
  * Philox counter the header lays out, varlen (three sequences, one of length 1), decode shapes
- * on the split path; the backward run twice gives the same bits; a captured forward replays with
- * new inputs and a new device seed; run-time errors. Random inputs in [-1, 1] rounded to the
+ * on the split path; every backward case runs both backwards: the default (atomic dq, its
+ * workspace poisoned before each run; dk and dv the same bits twice) and deterministic = 1 (all
+ * three the same bits twice), each against the model; a captured forward replays with new inputs
+ * and a new device seed, a captured default backward replays correctly twice; run-time errors. Random inputs in [-1, 1] rounded to the
  * dtype (the model uses the rounded values), outputs poisoned with 0xff. Skips without a driver
  * (the Philox known-answer test runs anyway). */
 #include <criterion/criterion.h>
@@ -210,10 +212,11 @@ typedef struct setup {
     /* device side */
     view vq, vk, vo, vdo, vdq, vdk;
     lview vl;
-    tu_buf bq, bk, bv, bo, blse, bdo, bdq, bdk, bdv, bmask, balibi, bcq, bck, bws, bws2;
+    tu_buf bq, bk, bv, bo, blse, bdo, bdq, bdk, bdv, bmask, balibi, bcq, bck, bws, bws2, bws3;
     brc_attention_desc fwd, bwd;
-    brc_plan *pf, *pb;
-    size_t wsf, wsb;
+    brc_plan *pf, *pb, *pbd; /* pb: the default (atomic) backward; pbd: deterministic = 1 */
+    size_t wsf, wsb, wsbd;
+    int det_now; /* the backward being checked: 0 pb, 1 pbd */
 } setup;
 
 static double dot(const double *a, const double *b, int64_t n) {
@@ -537,17 +540,33 @@ static void setup_make(brc_context *ctx, setup *s, const acase *c, uint64_t rng)
         cr_assert_eq(st, BRC_STATUS_OK, "%s backward: %s\n%s", c->name, brc_last_error(), brc_last_jit_log());
         cr_assert(strncmp(brc_plan_sku(s->pb), "bespoke:attention<", 18) == 0, "%s", brc_plan_sku(s->pb));
         s->wsb = brc_plan_workspace_size(s->pb);
-        /* the header: the backward's workspace holds rowsum(dout * o) in f32 */
-        cr_expect(s->wsb >= (size_t)(s->Tq * s->H) * 4, "%s: backward workspace %zu", c->name, s->wsb);
+        /* the header: the default backward's workspace holds rowsum(dout * o) and the dq
+         * accumulator in f32; the deterministic one's the rowsum */
+        cr_expect(s->wsb >= (size_t)(s->Tq * s->H * (s->D + 1)) * 4, "%s: backward workspace %zu", c->name, s->wsb);
         s->bws2 = tu_buf_new(BRC_U8, s->wsb ? s->wsb : 1);
+        brc_attention_desc det = s->bwd;
+        det.deterministic = 1;
+        st = brc_attention_plan(ctx, &det, NULL, &s->pbd);
+        cr_assert_eq(st, BRC_STATUS_OK, "%s deterministic backward: %s\n%s", c->name, brc_last_error(),
+                     brc_last_jit_log());
+        s->wsbd = brc_plan_workspace_size(s->pbd);
+        cr_expect(s->wsbd >= (size_t)(s->Tq * s->H) * 4, "%s: deterministic backward workspace %zu", c->name, s->wsbd);
+        s->bws3 = tu_buf_new(BRC_U8, s->wsbd ? s->wsbd : 1);
+        /* the plans say which they are (attention.h) */
+        cr_expect_eq(brc_attention_plan_deterministic(s->pb), 0, "%s", c->name);
+        cr_expect_eq(brc_attention_plan_deterministic(s->pbd), 1, "%s", c->name);
+        cr_expect_eq(brc_attention_plan_deterministic(s->pf), 1, "%s: the forward", c->name);
+        cr_expect(strstr(brc_plan_sku(s->pb), ">+atomic@") != NULL, "%s: SKU %s", c->name, brc_plan_sku(s->pb));
+        cr_expect(strstr(brc_plan_sku(s->pbd), "+atomic") == NULL, "%s: SKU %s", c->name, brc_plan_sku(s->pbd));
     }
 }
 
 static void setup_free(setup *s) {
     brc_plan_destroy(s->pf);
     brc_plan_destroy(s->pb);
+    brc_plan_destroy(s->pbd);
     tu_buf *all[] = {&s->bq, &s->bk, &s->bv, &s->bo, &s->blse, &s->bdo, &s->bdq, &s->bdk,
-                     &s->bdv, &s->bmask, &s->balibi, &s->bcq, &s->bck, &s->bws, &s->bws2};
+                     &s->bdv, &s->bmask, &s->balibi, &s->bcq, &s->bck, &s->bws, &s->bws2, &s->bws3};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i]->h) tu_buf_free(all[i]);
     double *arr[] = {s->q, s->k, s->v, s->dout, s->o_in, s->slope, s->mask, s->o, s->lse, s->dq, s->dk, s->dv};
@@ -573,9 +592,10 @@ static void run_forward(setup *s, brc_stream stream) {
     cr_assert_eq(st, BRC_STATUS_OK, "%s: %s", s->c.name, brc_last_error());
 }
 
-static void run_backward(setup *s) {
+static void run_backward(setup *s, int det) {
     brc_attention_args a = args_of(s);
-    brc_status st = brc_attention_run(s->pb, &a, s->wsb ? dp(&s->bws2) : NULL, s->wsb, NULL);
+    brc_status st = det ? brc_attention_run(s->pbd, &a, s->wsbd ? dp(&s->bws3) : NULL, s->wsbd, NULL)
+                        : brc_attention_run(s->pb, &a, s->wsb ? dp(&s->bws2) : NULL, s->wsb, NULL);
     cr_assert_eq(st, BRC_STATUS_OK, "%s backward: %s", s->c.name, brc_last_error());
 }
 
@@ -607,7 +627,7 @@ static double check_close(const setup *s, const char *what, size_t n, size_t gro
         }
     }
     double rel = den > 0 ? sqrt(num / den) : sqrt(num);
-    const char *sku = brc_plan_sku(strcmp(what, "o") == 0 ? s->pf : s->pb);
+    const char *sku = brc_plan_sku(strcmp(what, "o") == 0 ? s->pf : s->det_now ? s->pbd : s->pb);
     cr_expect_eq(bad, 0, "%s %s (%s): %ld of %zu elements out of tolerance; first %s", s->c.name, what, sku, bad, n,
                  first);
     cr_expect(rel <= l2, "%s %s (%s): relative L2 error %.3g > %.3g", s->c.name, what, sku, rel, l2);
@@ -782,6 +802,20 @@ Test(attention_ref, model_windows_are_bottom_right_aligned) {
     setup_free(&s);
 }
 
+/* The backward reads the model's o (rounded as stored: o_in) and lse (as f32). */
+static void upload_model_o_lse(setup *s) {
+    memset(s->bo.h, 0xff, s->bo.n * 2), memset(s->blse.h, 0xff, s->blse.n * 4);
+    for (int64_t r = 0; r < s->Tq; r++)
+        for (int64_t h = 0; h < s->H; h++) {
+            for (int64_t d = 0; d < s->D; d++) {
+                int64_t e = (r * s->H + h) * s->D + d;
+                s->o_in[e] = put(&s->bo, voff(&s->vo, r, h, d), s->o[e]);
+            }
+            put(&s->blse, loff(&s->vl, r, h), s->lse[r * s->H + h]);
+        }
+    tu_buf_upload(&s->bo), tu_buf_upload(&s->blse);
+}
+
 /* ---- the parameterized test -------------------------------------------------------------------------- */
 
 ParameterizedTest(acase *c, attention, matches_float64, .timeout = 900) {
@@ -822,45 +856,43 @@ ParameterizedTest(acase *c, attention, matches_float64, .timeout = 900) {
     cr_log_info("%s: forward rel L2 %.2e, %s", c->name, rel, brc_plan_sku(s.pf));
 
     if (c->bwd) {
-        /* the backward reads the model's o (rounded as stored) and lse (as f32) */
-        memset(s.bo.h, 0xff, s.bo.n * 2), memset(s.blse.h, 0xff, s.blse.n * 4);
-        for (int64_t r = 0; r < s.Tq; r++)
-            for (int64_t h = 0; h < s.H; h++) {
-                for (int64_t d = 0; d < s.D; d++) {
-                    int64_t e = (r * s.H + h) * s.D + d;
-                    s.o_in[e] = put(&s.bo, voff(&s.vo, r, h, d), s.o[e]);
-                }
-                put(&s.blse, loff(&s.vl, r, h), s.lse[r * s.H + h]);
-            }
-        tu_buf_upload(&s.bo), tu_buf_upload(&s.blse);
+        upload_model_o_lse(&s);
         model_backward(&s);
-        tu_buf *outs[3] = {&s.bdq, &s.bdk, &s.bdv};
-        unsigned char *first[3];
-        for (int pass = 0; pass < 2; pass++) {
-            for (int i = 0; i < 3; i++) poison(outs[i]);
-            run_backward(&s);
-            cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS, "%s: backward kernel failed", c->name);
-            for (int i = 0; i < 3; i++) tu_buf_download(outs[i]);
-            if (pass == 0) {
-                for (int i = 0; i < 3; i++) first[i] = snapshot(outs[i]);
-            } else {
-                for (int i = 0; i < 3; i++) {
-                    cr_expect(memcmp(first[i], outs[i]->h, outs[i]->n * 2) == 0, "%s: backward run twice: %s differs",
-                              c->name, i == 0 ? "dq" : i == 1 ? "dk" : "dv");
-                    free(first[i]);
+        /* det = 0: the default (atomic dq), its workspace poisoned (the run zeroes the accumulator
+         * itself); dk and dv still the same bits twice. det = 1: every output the same bits. */
+        for (int det = 0; det < 2; det++) {
+            s.det_now = det;
+            tu_buf *outs[3] = {&s.bdq, &s.bdk, &s.bdv};
+            unsigned char *first[3];
+            for (int pass = 0; pass < 2; pass++) {
+                for (int i = 0; i < 3; i++) poison(outs[i]);
+                poison(det ? &s.bws3 : &s.bws2);
+                run_backward(&s, det);
+                cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS, "%s: backward kernel failed (det %d)",
+                             c->name, det);
+                for (int i = 0; i < 3; i++) tu_buf_download(outs[i]);
+                if (pass == 0) {
+                    for (int i = 0; i < 3; i++) first[i] = snapshot(outs[i]);
+                } else {
+                    for (int i = det ? 0 : 1; i < 3; i++)
+                        cr_expect(memcmp(first[i], outs[i]->h, outs[i]->n * 2) == 0,
+                                  "%s: backward (det %d) run twice: %s differs", c->name, det,
+                                  i == 0 ? "dq" : i == 1 ? "dk" : "dv");
+                    for (int i = 0; i < 3; i++) free(first[i]);
                 }
             }
+            double *gq = gather(&s.bdq, &s.vdq, s.Tq, s.H, s.D);
+            double *gk = gather(&s.bdk, &s.vdk, s.Tk, s.Hkv, s.D), *gv = gather(&s.bdv, &s.vdk, s.Tk, s.Hkv, s.D);
+            double rq = check_close(&s, "dq", (size_t)(s.Tq * s.H * s.D), 0, s.dq, gq);
+            double rk = check_close(&s, "dk", (size_t)(s.Tk * s.Hkv * s.D), 0, s.dk, gk);
+            double rv = check_close(&s, "dv", (size_t)(s.Tk * s.Hkv * s.D), 0, s.dv, gv);
+            cr_expect_eq(strays(&s.bdq, &s.vdq, s.Tq, s.H, s.D) + strays(&s.bdk, &s.vdk, s.Tk, s.Hkv, s.D) +
+                             strays(&s.bdv, &s.vdk, s.Tk, s.Hkv, s.D),
+                         0, "%s: dq, dk or dv written outside its view (det %d)", c->name, det);
+            cr_log_info("%s: backward (det %d) rel L2 dq %.2e dk %.2e dv %.2e, %s", c->name, det, rq, rk, rv,
+                        brc_plan_sku(det ? s.pbd : s.pb));
+            free(gq), free(gk), free(gv);
         }
-        double *gq = gather(&s.bdq, &s.vdq, s.Tq, s.H, s.D);
-        double *gk = gather(&s.bdk, &s.vdk, s.Tk, s.Hkv, s.D), *gv = gather(&s.bdv, &s.vdk, s.Tk, s.Hkv, s.D);
-        double rq = check_close(&s, "dq", (size_t)(s.Tq * s.H * s.D), 0, s.dq, gq);
-        double rk = check_close(&s, "dk", (size_t)(s.Tk * s.Hkv * s.D), 0, s.dk, gk);
-        double rv = check_close(&s, "dv", (size_t)(s.Tk * s.Hkv * s.D), 0, s.dv, gv);
-        cr_expect_eq(strays(&s.bdq, &s.vdq, s.Tq, s.H, s.D) + strays(&s.bdk, &s.vdk, s.Tk, s.Hkv, s.D) +
-                         strays(&s.bdv, &s.vdk, s.Tk, s.Hkv, s.D),
-                     0, "%s: dq, dk or dv written outside its view", c->name);
-        cr_log_info("%s: backward rel L2 dq %.2e dk %.2e dv %.2e, %s", c->name, rq, rk, rv, brc_plan_sku(s.pb));
-        free(gq), free(gk), free(gv);
     }
     setup_free(&s);
     brc_context_destroy(ctx);
@@ -912,6 +944,47 @@ Test(attention, capture_and_replay_with_new_inputs, .timeout = 600) {
         tu_buf_free(&dev);
         setup_free(&s);
     }
+    brc_context_destroy(ctx);
+}
+
+/* The default (atomic) backward captured once replays correctly twice: the run zeroes its dq
+ * accumulator inside the graph (the workspace and the outputs are poisoned before each replay). */
+Test(attention, capture_backward_replays, .timeout = 600) {
+    brc_context *ctx = tu_device_or_skip();
+    acase c = {"capture bwd gqa causal", BF, 2, 8, 2, 300, 333, 128, BSHD, 1, -1, -1, 0, 0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 1, ""};
+    setup s;
+    setup_make(ctx, &s, &c, 21);
+    model_forward(&s, s.seed, s.offset, s.o, s.lse);
+    upload_model_o_lse(&s);
+    model_backward(&s);
+    CUstream stream;
+    cr_assert_eq(brc__cu()->cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS);
+    brc_attention_args a = args_of(&s);
+    CUgraph graph;
+    CUgraphExec exec;
+    cr_assert_eq(brc__cu()->cuStreamBeginCapture(stream, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
+    cr_assert_eq(brc_attention_run(s.pb, &a, dp(&s.bws2), s.wsb, (brc_stream)stream), BRC_STATUS_OK, "%s",
+                 brc_last_error());
+    cr_assert_eq(brc__cu()->cuStreamEndCapture(stream, &graph), CUDA_SUCCESS);
+    cr_assert_eq(brc__cu()->cuGraphInstantiateWithFlags(&exec, graph, 0), CUDA_SUCCESS);
+    for (int rep = 0; rep < 2; rep++) {
+        poison(&s.bdq), poison(&s.bdk), poison(&s.bdv), poison(&s.bws2);
+        cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
+        cr_assert_eq(brc__cu()->cuGraphLaunch(exec, stream), CUDA_SUCCESS);
+        cr_assert_eq(brc__cu()->cuStreamSynchronize(stream), CUDA_SUCCESS);
+        tu_buf_download(&s.bdq), tu_buf_download(&s.bdk), tu_buf_download(&s.bdv);
+        double *gq = gather(&s.bdq, &s.vdq, s.Tq, s.H, s.D);
+        double *gk = gather(&s.bdk, &s.vdk, s.Tk, s.Hkv, s.D), *gv = gather(&s.bdv, &s.vdk, s.Tk, s.Hkv, s.D);
+        double rq = check_close(&s, "dq", (size_t)(s.Tq * s.H * s.D), 0, s.dq, gq);
+        check_close(&s, "dk", (size_t)(s.Tk * s.Hkv * s.D), 0, s.dk, gk);
+        check_close(&s, "dv", (size_t)(s.Tk * s.Hkv * s.D), 0, s.dv, gv);
+        cr_log_info("%s: replay %d rel L2 dq %.2e, %s", c.name, rep, rq, brc_plan_sku(s.pb));
+        free(gq), free(gk), free(gv);
+    }
+    brc__cu()->cuGraphExecDestroy(exec);
+    brc__cu()->cuGraphDestroy(graph);
+    brc__cu()->cuStreamDestroy(stream);
+    setup_free(&s);
     brc_context_destroy(ctx);
 }
 

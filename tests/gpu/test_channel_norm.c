@@ -133,6 +133,9 @@ static const gn_case gn_cases[] = {
     {3, 5, 5, 3, {3, 1, 3}},     {3, 4, 2, 1, {1 << 20}}, /* segments split over several warps, unevenly */
 };
 
+/* When > 0, run_gn asserts that the forward plan took gn_one with this many CTAs a group. */
+static int gn_expect_cl;
+
 static void run_gn(brc_context *ctx, brc_dtype dt, const gn_case *k, int wb, int idx) {
     int64_t HW = 1;
     for (int i = 0; i < k->nsp; i++) HW *= k->sp[i];
@@ -170,6 +173,11 @@ static void run_gn(brc_context *ctx, brc_dtype dt, const gn_case *k, int wb, int
                  BRC_STATUS_OK, "%s: %s", cs, brc_last_error());
     cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS, "%s: kernel failed", cs);
     cr_log_info("%s: %s", cs, brc_plan_sku(p));
+    if (gn_expect_cl > 0) {
+        char want[32];
+        snprintf(want, sizeof want, "+one,cl=%d@", gn_expect_cl);
+        cr_assert(strstr(brc_plan_sku(p), want), "%s: SKU %s lacks %s", cs, brc_plan_sku(p), want);
+    }
     brc_plan_destroy(p);
     tu_buf_download(&d.Y), tu_buf_download(&MEAN), tu_buf_download(&RSTD);
     checker cy = {"y", tol_of(dt), atol_of(dt), 0, ""};
@@ -257,6 +265,50 @@ ParameterizedTest(job *j, group_norm, every_case_and_dtype, .timeout = 900) {
     brc_context *ctx = tu_device_or_skip();
     int n = (int)(sizeof gn_cases / sizeof gn_cases[0]);
     for (int i = 0; i < n; i++) run_gn(ctx, j->dt, &gn_cases[i], i % 4 == 1 ? 0 : i % 4 == 2 ? 1 : 3, i);
+    brc_context_destroy(ctx);
+}
+
+/* The forward's one-read path (gn_one): a group of CPG * HW elements in the shared memory of one
+ * CTA or of a cluster of 2, 4 or 8 (sm_90), each CTA's slice cutting channels at arbitrary places
+ * (CPG = 7, HW = 2304: a slice of 8064 elements is 3.5 channels). The expected cluster size is
+ * the plan's rule (channel_norm.c, pick_one): the smallest whose slices fit 64 KiB, for groups of
+ * at least 32 KiB. */
+typedef struct one_case {
+    int64_t N, C, G, HW;
+} one_case;
+
+static const one_case one_cases[] = {
+    {2, 8, 2, 2048}, {3, 14, 2, 2304}, {2, 32, 2, 2048}, {2, 64, 4, 4096}, {1, 16, 2, 16384}, {2, 24, 3, 8200},
+    {160, 32, 4, 2048}, /* 640 groups: several waves of clusters */
+};
+
+ParameterizedTestParameters(group_norm, one_read_path) {
+    static job jobs[] = {{BRC_F32}, {BRC_F64}, {BRC_BF16}, {BRC_F16}};
+    return cr_make_param_array(job, jobs, sizeof jobs / sizeof jobs[0]);
+}
+
+ParameterizedTest(job *j, group_norm, one_read_path, .timeout = 900) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    int cc_major = 0;
+    cr_assert_eq(brc__cu()->cuDeviceGetAttribute(&cc_major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, 0),
+                 CUDA_SUCCESS);
+    const int64_t esize = (int64_t)brc_dtype_size(j->dt), v = 16 / esize;
+    int taken = 0;
+    for (size_t i = 0; i < sizeof one_cases / sizeof one_cases[0]; i++) {
+        const one_case *o = &one_cases[i];
+        const int64_t E = o->C / o->G * o->HW, bytes = E * esize;
+        int cl = 0;
+        if (o->HW % v == 0 && bytes >= 32 * 1024)
+            for (int c = 1; c <= (cc_major >= 9 ? 8 : 1) && !cl; c *= 2)
+                if (bytes / c <= 64 * 1024 && E % (c * v) == 0) cl = c;
+        gn_expect_cl = cl;
+        taken += cl > 0;
+        gn_case k = {o->N, o->C, o->G, 1, {o->HW}};
+        run_gn(ctx, j->dt, &k, (int)(i % 4), 100 + (int)i);
+    }
+    gn_expect_cl = 0;
+    cr_assert(taken >= 3, "only %d of the cases took gn_one", taken);
     brc_context_destroy(ctx);
 }
 

@@ -249,6 +249,10 @@ Test(movement, transpose_tiles_every_size, .timeout = 300) {
         {2, {131, 257}, S_COLMAJOR, S_CONTIG},  /* odd everything */
         {2, {4100, 2100}, S_COLMAJOR, S_CONTIG}, /* > 1000 whole tiles: whole tiles, partial edges */
         {2, {2112, 4224}, S_COLMAJOR, S_CONTIG}, /* whole tiles, no partial ones for 1 to 4 bytes */
+        {2, {1040, 2064}, S_COLPAD, S_CONTIG},  /* many tiles: a strided source, partial tiles */
+        {2, {1104, 1304}, S_CONTIG, S_COLPAD},  /* many tiles, a strided destination */
+        {2, {2064, 4160}, S_COLPAD, S_CONTIG},  /* wide tiles for 2 bytes: a strided source, partial tiles */
+        {2, {1001, 1999}, S_COLMAJOR, S_CONTIG}, /* many tiles, odd extents: by element */
     };
     int seen[4] = {0, 0, 0, 0}; /* tile=1 / 2 / 3 plans among the cases of elements >= 2 bytes */
     for (int si = 0; si < 4; si++)
@@ -275,7 +279,8 @@ Test(movement, transpose_tiles_every_size, .timeout = 300) {
             brc_plan_destroy(p);
             tv_free(&x), tv_free(&y);
         }
-    cr_expect(seen[1] && seen[2], "the cases cover whole (%d) and half (%d) tiles (wide: %d)", seen[1], seen[2], seen[3]);
+    cr_expect(seen[1] && seen[2] && seen[3], "the cases cover whole (%d), half (%d) and wide (%d) tiles", seen[1],
+              seen[2], seen[3]);
     /* A source one element into its buffer: every tile by element (pointer alignment). */
     for (int si = 0; si < 3; si++) {
         brc_dtype dt = by_size[si];
@@ -1083,6 +1088,77 @@ Test(movement, pad_forward_row_groups, .timeout = 300) {
                 snprintf(what, sizeof what, "pad fwd (row groups) mode %d %s case %zu", mode, brc_dtype_name(dt), c);
                 pad_fwd_check(ctx, &d, &x, &y, rank, lo, pc[c].shape, value, what);
             }
+    brc_context_destroy(ctx);
+}
+
+/* The flat staged forward (brc::mv_pad_flat: y contiguous, a CTA's rows one byte range of y,
+ * written by 16-byte chunks whatever rows they cross): y dense at 0, 1 and 3 elements into its
+ * buffer (the range's partial first and last chunks; nothing outside y may change), rows whose
+ * bytes are not a multiple of 16, rows shorter than a chunk (a chunk spans several rows), many
+ * rows a CTA (several chunks a thread), constant pads of the outer dims (rows without x), x
+ * through padded pitches or one element into its buffer; every element size and mode. Each plan
+ * must be staged: flat where the build takes it (PAD_FLAT, off: then these cases run the staged
+ * kernel on the same dense, misaligned ys; the host test pins which). */
+Test(movement, pad_forward_flat, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    uint64_t rng = 9090;
+    static const struct {
+        int rank;
+        int64_t shape[4], lo[4], hi[4];
+        int sx, xshift, yshift;
+    } pc[] = {
+        {3, {6, 40, 256}, {0, 3, 3}, {0, 3, 3}, S_CONTIG, 0, 0},  /* the bench's rows */
+        {3, {6, 40, 256}, {0, 3, 3}, {0, 3, 3}, S_CONTIG, 1, 3},  /* x and y off their alignment */
+        {3, {5, 33, 251}, {0, 2, 5}, {0, 1, 4}, S_PAD, 0, 1},     /* odd rows, x padded pitches */
+        {2, {700, 3}, {2, 1}, {1, 2}, S_CONTIG, 0, 1},            /* rows shorter than a chunk */
+        {4, {3, 4, 21, 37}, {1, 0, 2, 9}, {2, 1, 3, 6}, S_PAD, 0, 0}, /* outer pads: rows without x */
+        {2, {2, 1500}, {1, 700}, {1, 699}, S_CONTIG, 1, 0},       /* f64: one long row a CTA */
+    };
+    static const brc_dtype dts[] = {BRC_U8, BRC_BF16, BRC_F32, BRC_F64};
+    int nflat = 0;
+    for (int mode = 0; mode < 4; mode++)
+        for (size_t c = 0; c < sizeof pc / sizeof pc[0]; c++)
+            for (int t = 0; t < 4; t++) {
+                brc_dtype dt = dts[t];
+                int rank = pc[c].rank;
+                int64_t lo[8] = {0}, hi[8] = {0}, ys[4], nx = 1, ny = 1;
+                for (int d = 0; d < rank; d++) {
+                    int64_t n = pc[c].shape[d], m = mode == BRC_PAD_REFLECT ? n - 1 : mode == BRC_PAD_CIRCULAR ? n : INT64_MAX;
+                    lo[d] = pc[c].lo[d] < m ? pc[c].lo[d] : m, hi[d] = pc[c].hi[d] < m ? pc[c].hi[d] : m;
+                    ys[d] = n + lo[d] + hi[d];
+                    nx *= n, ny *= ys[d];
+                }
+                tv x;
+                if (pc[c].xshift) { /* a dense x one element into a buffer one element longer */
+                    int64_t n1 = nx + pc[c].xshift;
+                    x = tv_new(dt, 1, &n1, S_CONTIG, 1, &rng);
+                    brc_tensor_desc_contiguous(&x.t, dt, rank, pc[c].shape);
+                    x.base = pc[c].xshift;
+                } else {
+                    x = tv_new(dt, rank, pc[c].shape, pc[c].sx, 1, &rng);
+                }
+                /* a dense y yshift elements into a poisoned buffer 4 elements longer */
+                int64_t n1 = ny + 4;
+                tv y = tv_new(dt, 1, &n1, S_CONTIG, 0, &rng);
+                brc_tensor_desc_contiguous(&y.t, dt, rank, ys);
+                y.base = pc[c].yshift;
+                double value = dt == BRC_U8 ? 9 : -3.25;
+                brc_pad_desc d = {(brc_pad_mode)mode, x.t, y.t, {0}, {0}, value};
+                memcpy(d.lo, lo, sizeof d.lo);
+                memcpy(d.hi, hi, sizeof d.hi);
+                char what[96];
+                snprintf(what, sizeof what, "pad fwd (flat) mode %d %s case %zu", mode, brc_dtype_name(dt), c);
+                brc_plan *p = NULL;
+                cr_assert_eq(brc_pad_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s: %s", what, brc_last_error());
+                const char *sd = brc_plan_descriptor(p);
+                cr_expect(strstr(sd, "stage=2") || strstr(sd, "stage=1"), "%s: %s is not a staged kernel", what, sd);
+                if (strstr(sd, "stage=2")) nflat++;
+                cr_log_info("%s: %s", what, sd);
+                brc_plan_destroy(p);
+                pad_fwd_check(ctx, &d, &x, &y, rank, lo, pc[c].shape, value, what);
+            }
+    cr_log_info("pad_forward_flat: %d of %d plans flat", nflat, 4 * 4 * (int)(sizeof pc / sizeof pc[0]));
     brc_context_destroy(ctx);
 }
 

@@ -4,7 +4,8 @@
  * sizes (cols 1 7 33 1000 4097 16384 32768 32771 100008 131072 262147; rows 1 3 5 6 33 257 600 1500) that
  * reach every geometry (several rows per CTA, one CTA, a cluster, several passes, rows staged through
  * shared memory with a pipeline over more rows than CTAs, rows packed in registers, the norm
- * backward's gradients by a column pass of their own), with contiguous, vector-preserving
+ * backward's gradients by a column pass of their own or in the registers of owned columns), with
+ * contiguous, vector-preserving
  * and odd row strides; plus in place (the norm backward with colred too), run-time errors,
  * determinism and graph capture. Skips
  * without a driver. */
@@ -59,6 +60,10 @@ static const int64_t sizes[][2] = {
      * The 16-bit norm backward's gradients come from colred there, at 262147 (vec=1) and at
      * 300 x 65536 (slabs of 10 rows, the last ones empty). */
     {5, 100008}, {6, 131072},
+    /* Owned-column norm backwards with vector-preserving strides and a partial last vector group
+     * (16-bit 100008: clusters of 8), one CTA a row with many rows a CTA (8192: 16-bit and f32); the
+     * packed layer_norm forward (16-bit 24584: one CTA, a partial last vector group, strided). */
+    {70, 100008}, {3, 8200}, {1500, 8192}, {7, 24584},
 };
 #define NSIZES ((int)(sizeof sizes / sizeof sizes[0]))
 
@@ -608,12 +613,11 @@ Test(rows, in_place_matches_out_of_place, .timeout = 300) {
 
 /* The weight and bias gradients are the same bits on every run (no atomics), and a run captured
  * into a CUDA graph gives them again. */
-/* The norm backward in place (dx over dy, then over x) where its gradients come from the column
- * pass (bf16 131072 columns on sm_90: +colred): dx, dweight and dbias bitwise as out of place. */
-Test(rows, norm_backward_in_place_with_colred, .timeout = 300) {
-    tu_fresh_cache();
-    brc_context *ctx = tu_device_or_skip();
-    const int64_t R = 5, C = 131072;
+/* The norm backward in place (dx over dy, then over x) where dx is written while other rows are
+ * still to be read: with owned columns (bf16 131072 on sm_90: rows staged 2 rows ahead) and where
+ * the gradients come from the column pass (bf16 262144: +colred, which runs first). dx, dweight and
+ * dbias bitwise as out of place. */
+static void norm_backward_in_place_case(brc_context *ctx, int64_t R, int64_t C, const char *sku_part) {
     const size_t N = (size_t)(R * C), hb = N * 2, wb = (size_t)C * 2;
     uint64_t rng = 1234;
     tu_buf X = tu_buf_new(BRC_BF16, N), G = tu_buf_new(BRC_BF16, N), DX = tu_buf_new(BRC_BF16, N);
@@ -628,7 +632,7 @@ Test(rows, norm_backward_in_place_with_colred, .timeout = 300) {
     brc_plan *p = NULL;
     cr_assert_eq(brc_norm_backward_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     if (strncmp(brc_context_arch(ctx), "sm_90", 5) == 0)
-        cr_expect(strstr(brc_plan_sku(p), "+colred+colsum@") != NULL, "%s", brc_plan_sku(p));
+        cr_expect(strstr(brc_plan_sku(p), sku_part) != NULL, "%s", brc_plan_sku(p));
     size_t wsz = brc_plan_workspace_size(p);
     tu_buf WS = tu_buf_new(BRC_U8, wsz);
     unsigned char *want = malloc(hb + 2 * wb), *xh = malloc(hb), *gh = malloc(hb);
@@ -654,22 +658,28 @@ Test(rows, norm_backward_in_place_with_colred, .timeout = 300) {
             for (size_t i = 0; i < (size_t)C; i++) cr_assert(!isnan(tu_buf_at(&DW, i)) && !isnan(tu_buf_at(&DB, i)), "written");
         } else {
             const char *how = which == 1 ? "dx is dy" : "dx is x";
-            cr_expect(memcmp(want, out->h, hb) == 0, "%s: dx differs", how);
-            cr_expect(memcmp(want + hb, DW.h, wb) == 0, "%s: dweight differs", how);
-            cr_expect(memcmp(want + hb + wb, DB.h, wb) == 0, "%s: dbias differs", how);
+            cr_expect(memcmp(want, out->h, hb) == 0, "%s (%lldx%lld): dx differs", how, (long long)R, (long long)C);
+            cr_expect(memcmp(want + hb, DW.h, wb) == 0, "%s (%lldx%lld): dweight differs", how, (long long)R, (long long)C);
+            cr_expect(memcmp(want + hb + wb, DB.h, wb) == 0, "%s (%lldx%lld): dbias differs", how, (long long)R, (long long)C);
         }
     }
     free(want), free(xh), free(gh);
     brc_plan_destroy(p);
     tu_buf *all[] = {&X, &G, &DX, &W, &M, &RS, &DW, &DB, &WS};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) tu_buf_free(all[i]);
+}
+
+Test(rows, norm_backward_in_place, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    norm_backward_in_place_case(ctx, 300, 131072, ",owned,");
+    norm_backward_in_place_case(ctx, 3, 262144, "+colred+colsum@");
     brc_context_destroy(ctx);
 }
 
-Test(rows, norm_backward_deterministic_and_capturable, .timeout = 300) {
-    tu_fresh_cache();
-    brc_context *ctx = tu_device_or_skip();
-    const int64_t R = 3000, C = 4096;
+/* f32 R x C layer_norm backward: three runs (the last from a captured graph) give the same bits of
+ * dweight and dbias. */
+static void norm_backward_deterministic_case(brc_context *ctx, int64_t R, int64_t C, bool owned) {
     uint64_t rng = 7;
     tu_buf X = tu_buf_new(BRC_F32, (size_t)(R * C)), G = tu_buf_new(BRC_F32, (size_t)(R * C));
     tu_buf DX = tu_buf_new(BRC_F32, (size_t)(R * C)), W = tu_buf_new(BRC_F32, (size_t)C);
@@ -683,6 +693,8 @@ Test(rows, norm_backward_deterministic_and_capturable, .timeout = 300) {
     brc_norm_backward_desc d = {BRC_NORM_LAYER, t, t, t, 1, 1};
     brc_plan *p = NULL;
     cr_assert_eq(brc_norm_backward_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    if (strncmp(brc_context_arch(ctx), "sm_90", 5) == 0)
+        cr_expect((strstr(brc_plan_sku(p), ",owned,") != NULL) == owned, "%s", brc_plan_sku(p));
     size_t wsz = brc_plan_workspace_size(p);
     tu_buf WS = tu_buf_new(BRC_U8, wsz);
     unsigned char *first = malloc(2 * (size_t)C * 4);
@@ -727,6 +739,14 @@ Test(rows, norm_backward_deterministic_and_capturable, .timeout = 300) {
     brc_plan_destroy(p);
     tu_buf *all[] = {&X, &G, &DX, &W, &M, &RS, &DW, &DB, &WS};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) tu_buf_free(all[i]);
+}
+
+/* The row kernel's partial rows (4096 columns) and owned columns (16384: clusters of 2). */
+Test(rows, norm_backward_deterministic_and_capturable, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    norm_backward_deterministic_case(ctx, 3000, 4096, false);
+    norm_backward_deterministic_case(ctx, 600, 16384, true);
     brc_context_destroy(ctx);
 }
 

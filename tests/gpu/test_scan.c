@@ -519,11 +519,14 @@ Test(scan, ties_nan_and_infinities, .timeout = 300) {
 static void run_variant(brc_context *ctx, const char *knob, const char *val, int op, brc_dtype dt, int64_t R,
                         int64_t C, int rev, const tu_buf *X, tu_buf *Y, tu_buf *K, const char *marker) {
     setenv(knob, val, 1);
+    /* the fused carry is a variant of the three-kernel split, not of the one pass */
+    if (!strcmp(knob, "BARACUDA_SCAN_FUSE")) setenv("BARACUDA_SCAN_ONEPASS", "0", 1);
     brc_tensor_desc t = tu_mat(dt, R, C, C), tk = tu_mat(BRC_I64, R, C, C);
     brc_scan_desc d = {(brc_scan_kind)op, t, t, 1, rev, tk};
     brc_plan *p = NULL;
     cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     unsetenv(knob);
+    unsetenv("BARACUDA_SCAN_ONEPASS");
     /* the SKU shows the variant (logcumsumexp's step has no mark) */
     if (marker) cr_expect((strstr(brc_plan_sku(p), marker) != NULL) == (*val == '1'), "%s=%s: %s", knob, val, brc_plan_sku(p));
     size_t wsz = brc_plan_workspace_size(p);
@@ -659,7 +662,7 @@ Test(scan, size_tuned_geometries, .timeout = 300) {
     t = tu_mat(BRC_F32, 1, L, L);
     d = (brc_scan_desc){BRC_SCAN_LOGCUMSUMEXP, t, t, 1, 0, tu_mat(BRC_I64, 1, L, L)};
     cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-    cr_expect(strstr(brc_plan_sku(p), ",nv=2,") && strstr(brc_plan_sku(p), "+split"), "%s", brc_plan_sku(p));
+    cr_expect(strstr(brc_plan_sku(p), "+onepass") != NULL, "%s", brc_plan_sku(p));
     brc_plan_destroy(p);
     run_variant(ctx, "BARACUDA_SCAN_NV", "", LCSE, BRC_F32, 1, L, 0, &X, &Y, &K, NULL);
     float *a = malloc((size_t)L * 4);
@@ -670,7 +673,7 @@ Test(scan, size_tuned_geometries, .timeout = 300) {
     long off = 0;
     for (int64_t i = 0; i < L; i++)
         if (!(fabsf(a[i] - b[i]) <= 2e-6f * fabsf(b[i]) + 1e-6f)) off++;
-    cr_expect_eq(off, 0, "logcumsumexp split, 2 slabs against 4: %ld of %lld differ", off, (long long)L);
+    cr_expect_eq(off, 0, "logcumsumexp one pass, default slabs against 4: %ld of %lld differ", off, (long long)L);
     free(a);
     tu_buf_free(&X), tu_buf_free(&Y), tu_buf_free(&K);
     brc_context_destroy(ctx);
@@ -701,10 +704,168 @@ Test(scan, cumprod_backward_with_zeros, .timeout = 300) {
     brc_context_destroy(ctx);
 }
 
+/* ---- the one-pass split rows ------------------------------------------------------------------------ */
+
+/* One f32 line of 2^24 + 17 (odd: the last chunk is partial, vec = 1), forward and from the end, in
+ * one pass (SKU +onepass; BARACUDA_SCAN_ONEPASS=1 where it is not the default): cumsum of small
+ * integers and cummax / cummin with many ties exact against the host; cumprod and logcumsumexp
+ * against float64 host references; each bitwise equal to itself when run twice back to back in
+ * one stream (the run zeroes the ticket and flags) and when captured into a CUDA graph replayed
+ * twice; and equal to the three-kernel split (BARACUDA_SCAN_ONEPASS=0; bitwise for cumsum and
+ * cummax / cummin, within 2e-6 for cumprod and logcumsumexp, whose association differs). */
+static void run_plan_into(brc_plan *p, const tu_buf *X, tu_buf *Y, tu_buf *K, tu_buf *WS, CUstream s) {
+    cr_assert_eq(brc_scan_run(p, (void *)(uintptr_t)X->d, (void *)(uintptr_t)Y->d, (void *)(uintptr_t)K->d,
+                              (void *)(uintptr_t)WS->d, brc_plan_workspace_size(p), (brc_stream)s),
+                 BRC_STATUS_OK, "%s", brc_last_error());
+}
+
+Test(scan, one_pass_rows, .timeout = 600) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    const int64_t L = ((int64_t)1 << 24) + 17;
+    const size_t n = (size_t)L;
+    tu_buf X = tu_buf_new(BRC_F32, n), Y = tu_buf_new(BRC_F32, n), K = tu_buf_new(BRC_I64, n);
+    float *y1 = malloc(n * 4), *ref = malloc(n * 4);
+    int64_t *k1 = malloc(n * 8), *kref = malloc(n * 8);
+    cr_assert(y1 && ref && k1 && kref);
+    CUstream s;
+    cr_assert_eq(brc__cu()->cuStreamCreate(&s, 0), CUDA_SUCCESS);
+    brc_tensor_desc t, tk;
+    int64_t shp[1] = {L};
+    brc_tensor_desc_contiguous(&t, BRC_F32, 1, shp);
+    brc_tensor_desc_contiguous(&tk, BRC_I64, 1, shp);
+    uint64_t rng = 41;
+    const int ops[] = {CUMSUM, CUMPROD, CUMMAX, CUMMIN, LCSE};
+    for (int oi = 0; oi < 5; oi++)
+        for (int rev = 0; rev < 2; rev++) {
+            const int op = ops[oi];
+            const bool ext = op == CUMMAX || op == CUMMIN;
+            float *x = (float *)X.h;
+            for (size_t i = 0; i < n; i++) {
+                double v;
+                if (op == LCSE) v = tu_uniform(&rng, -6, 6);
+                else if (op == CUMPROD) v = exp(tu_uniform(&rng, -0.02, 0.02)); /* drifts slowly; below */
+                else v = floor(tu_uniform(&rng, -4, 5));
+                x[i] = (float)v;
+            }
+            /* host reference in f64, in scan order */
+            double acc = op == CUMPROD ? 1 : 0, mx = 0, lse_m = -INFINITY, lse_s = 0, lg = 0;
+            int64_t bk = -1;
+            for (int64_t q = 0; q < L; q++) {
+                int64_t m = rev ? L - 1 - q : q;
+                double v = x[m];
+                if (op == CUMPROD) {
+                    /* keep |log y| <= 1: flip the factor's side where the product wandered */
+                    if ((lg > 1 && v > 1) || (lg < -1 && v < 1)) v = x[m] = (float)(1.0 / v);
+                    lg += log((double)x[m]);
+                    v = x[m];
+                }
+                switch (op) {
+                case CUMSUM: acc += v, ref[m] = (float)acc; break;
+                case CUMPROD: acc *= v, ref[m] = (float)acc; break;
+                case CUMMAX:
+                case CUMMIN:
+                    if (bk < 0 || (op == CUMMAX ? v >= mx : v <= mx)) mx = v, bk = m;
+                    ref[m] = (float)mx, kref[m] = bk;
+                    break;
+                default:
+                    if (v > lse_m) lse_s = lse_s * exp(lse_m - v) + 1, lse_m = v;
+                    else lse_s += exp(v - lse_m);
+                    ref[m] = (float)(lse_m + log(lse_s));
+                }
+            }
+            tu_buf_upload(&X);
+            brc_scan_desc d = {(brc_scan_kind)op, t, t, 0, rev, tk};
+            /* the three-kernel split first: the one passes are compared with it */
+            brc_plan *p3 = NULL;
+            setenv("BARACUDA_SCAN_ONEPASS", "0", 1);
+            cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p3), BRC_STATUS_OK, "%s", brc_last_error());
+            unsetenv("BARACUDA_SCAN_ONEPASS");
+            cr_expect(strstr(brc_plan_sku(p3), "+split") != NULL, "%s", brc_plan_sku(p3));
+            tu_buf WS3 = tu_buf_new(BRC_U8, brc_plan_workspace_size(p3));
+            poison(&Y), poison(&K);
+            run_plan_into(p3, &X, &Y, &K, &WS3, s);
+            cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
+            tu_buf_download(&Y), tu_buf_download(&K);
+            float *y3 = malloc(n * 4);
+            int64_t *k3 = malloc(n * 8);
+            cr_assert(y3 && k3);
+            memcpy(y3, Y.h, n * 4), memcpy(k3, K.h, n * 8);
+            tu_buf_free(&WS3);
+            brc_plan_destroy(p3);
+            {
+                brc_plan *p = NULL;
+                setenv("BARACUDA_SCAN_ONEPASS", "1", 1); /* the default only for logcumsumexp */
+                cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+                unsetenv("BARACUDA_SCAN_ONEPASS");
+                const char *sku = brc_plan_sku(p);
+                cr_expect(strstr(sku, "+onepass") != NULL && strstr(brc_plan_descriptor(p), ",split=2,") != NULL,
+                          "%s / %s", sku, brc_plan_descriptor(p));
+                tu_buf WS = tu_buf_new(BRC_U8, brc_plan_workspace_size(p));
+                /* 1: against the host */
+                poison(&Y), poison(&K), poison(&WS);
+                run_plan_into(p, &X, &Y, &K, &WS, s);
+                cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS, "%s: kernel failed", sku);
+                tu_buf_download(&Y), tu_buf_download(&K);
+                memcpy(y1, Y.h, n * 4), memcpy(k1, K.h, n * 8);
+                long bad = 0, badk = 0, off = 0;
+                int64_t first = -1;
+                for (size_t i = 0; i < n; i++) {
+                    double got = y1[i], r = ref[i];
+                    double bound = op == LCSE ? 2e-6 * fabs(r) + 2e-6 : op == CUMPROD ? 1e-6 * fabs(r) : 0;
+                    if (!(fabs(got - r) <= bound)) {
+                        if (bad++ == 0) first = (int64_t)i;
+                    }
+                    if (ext && k1[i] != kref[i]) badk++;
+                    bool same = op == CUMPROD || op == LCSE ? fabsf(y1[i] - y3[i]) <= 2e-6f * fabsf(y3[i]) + 2e-6f
+                                                            : y1[i] == y3[i];
+                    if (!same || (ext && k1[i] != k3[i])) off++;
+                }
+                cr_expect_eq(bad, 0, "%s rev %d: %ld of %lld values off; first at %lld: got %.9g want %.9g", sku, rev,
+                             bad, (long long)L, (long long)first, first >= 0 ? y1[first] : 0.0,
+                             first >= 0 ? ref[first] : 0.0);
+                cr_expect_eq(badk, 0, "%s rev %d: %ld indices differ", sku, rev, badk);
+                cr_expect_eq(off, 0, "%s rev %d: %ld positions differ from the three-kernel split", sku, rev, off);
+                /* 2: twice back to back in one stream; the second run's bits */
+                poison(&Y);
+                run_plan_into(p, &X, &Y, &K, &WS, s);
+                run_plan_into(p, &X, &Y, &K, &WS, s);
+                cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
+                tu_buf_download(&Y), tu_buf_download(&K);
+                cr_expect(memcmp(y1, Y.h, n * 4) == 0 && (!ext || memcmp(k1, K.h, n * 8) == 0),
+                          "%s rev %d: a second run in the stream differs", sku, rev);
+                /* 3: captured once, replayed twice */
+                CUgraph graph = NULL;
+                CUgraphExec exec;
+                cr_assert_eq(brc__cu()->cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
+                run_plan_into(p, &X, &Y, &K, &WS, s);
+                cr_assert_eq(brc__cu()->cuStreamEndCapture(s, &graph), CUDA_SUCCESS);
+                cr_assert_eq(brc__cu()->cuGraphInstantiateWithFlags(&exec, graph, 0), CUDA_SUCCESS);
+                for (int r = 0; r < 2; r++) {
+                    poison(&Y);
+                    cr_assert_eq(brc__cu()->cuGraphLaunch(exec, s), CUDA_SUCCESS);
+                    cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
+                    tu_buf_download(&Y);
+                    cr_expect(memcmp(y1, Y.h, n * 4) == 0, "%s rev %d: graph replay %d differs", sku, rev, r);
+                }
+                brc__cu()->cuGraphExecDestroy(exec);
+                brc__cu()->cuGraphDestroy(graph);
+                cr_log_info("%s rev %d: %s checked", op_names[op], rev, sku);
+                tu_buf_free(&WS);
+                brc_plan_destroy(p);
+            }
+            free(y3), free(k3);
+        }
+    brc__cu()->cuStreamDestroy(s);
+    free(y1), free(ref), free(k1), free(kref);
+    tu_buf_free(&X), tu_buf_free(&Y), tu_buf_free(&K);
+    brc_context_destroy(ctx);
+}
+
 /* ---- determinism, capture, errors ------------------------------------------------------------------- */
 
-/* Each split path (rows and cols) and the segmented backward give the same bits on every run, and
- * again when captured into a CUDA graph. */
+/* Each split path (rows, cols) and the segmented backward give the same bits on every run, and
+ * again when captured into a CUDA graph (the one pass: one_pass_rows). */
 Test(scan, deterministic_and_capturable, .timeout = 300) {
     tu_fresh_cache();
     brc_context *ctx = tu_device_or_skip();

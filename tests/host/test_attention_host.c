@@ -1,7 +1,7 @@
 /* Attention family without a GPU: brc_attention_desc_init fills the dense forward the header
  * describes; each validation rule of attention.h refuses its descriptor with its status, a
  * message and no plan; every head dim x {f16, bf16} x {forward, backward} and every feature
- * variant compiles for sm_80 and sm_90a in offline contexts (42 plans, each (head dim, dtype,
+ * variant compiles for sm_80 and sm_90a in offline contexts (44 plans, each (head dim, dtype,
  * direction) on one arch and each feature on both, one direction each), with a bespoke SKU
  * that names the target and a descriptor that rebuilds the same plan; offline plans refuse to
  * run; and the struct layouts bench/bench_attention.py mirrors with ctypes. */
@@ -247,6 +247,8 @@ Test(attention_rules, bad_descriptors_are_refused) {
     refuse(ctx, &d, INVALID, "dq last dim not dense");
     d = b, d.dropout_p = 1.5;
     refuse(ctx, &d, INVALID, "backward dropout_p 1.5");
+    d = b, d.deterministic = 2;
+    refuse(ctx, &d, INVALID, "deterministic 2");
     brc_jit_stats st;
     brc_jit_stats_get(&st);
     cr_expect_eq(st.compiles, 0, "validation compiled something");
@@ -265,6 +267,7 @@ Test(attention_rules, before_sm80_is_unsupported) {
         brc_context_destroy(ctx);
     }
     cr_expect_eq(brc_attention_counters(NULL), 0);
+    cr_expect_eq(brc_attention_plan_deterministic(NULL), -1);
 }
 
 /* Decode splits fill whole waves (an offline sm_90 context assumes 132 SMs; a 1-warp decode CTA
@@ -290,9 +293,9 @@ Test(attention_rules, decode_splits_fill_waves, .timeout = 300) {
 
 /* ---- every variant compiles ------------------------------------------------------------------------------ */
 
-enum { PLAIN, CAUSAL, WINDOW, SOFTCAP, ALIBI, MASK_F16, MASK_BOOL, DROPOUT, VARLEN, DECODE };
-static const char *const feature_names[] = {"plain",    "causal",    "window",  "softcap", "alibi",
-                                            "mask f16", "mask bool", "dropout", "varlen",  "decode"};
+enum { PLAIN, CAUSAL, WINDOW, SOFTCAP, ALIBI, MASK_F16, MASK_BOOL, DROPOUT, VARLEN, DECODE, DET };
+static const char *const feature_names[] = {"plain",    "causal",    "window",  "softcap", "alibi", "mask f16",
+                                            "mask bool", "dropout", "varlen",  "decode",  "deterministic"};
 
 /* No pointers: Criterion copies parameters into a fresh process. */
 typedef struct job {
@@ -309,7 +312,8 @@ typedef struct variant {
 
 /* Each (head dim, dtype, direction) on one arch: sm_90a gets f16 at 32, 96, 192 and bf16 at 64,
  * 128, 256, sm_80 the other way round. Each feature on both archs, forward on one and backward
- * on the other (decode: forward on both). Two parts per arch (CI time): 10 and 11 plans. */
+ * on the other (decode: forward on both; deterministic: the backward with deterministic = 1 on
+ * both). Two parts per arch (CI time): 11 plans each. */
 static void variants_of(int sm, int part, variant *v, int *n) {
     static const int64_t dims[2][3] = {{32, 64, 96}, {128, 192, 256}};
     *n = 0;
@@ -318,13 +322,13 @@ static void variants_of(int sm, int part, variant *v, int *n) {
         bool f16_here = (D == 32 || D == 96 || D == 192) == (sm == 90);
         for (int b = 0; b < 2; b++) v[(*n)++] = (variant){PLAIN, b, f16_here ? BRC_F16 : BRC_BF16, D};
     }
-    static const int feats[2][5] = {{CAUSAL, WINDOW, SOFTCAP, ALIBI, -1}, {MASK_F16, MASK_BOOL, DROPOUT, VARLEN, DECODE}};
+    static const int feats[2][5] = {{CAUSAL, WINDOW, SOFTCAP, ALIBI, DET}, {MASK_F16, MASK_BOOL, DROPOUT, VARLEN, DECODE}};
     for (int i = 0; i < 5 && feats[part][i] >= 0; i++) {
         int f = feats[part][i];
         /* the direction alternates feature by feature and flips between the archs */
-        int bwd = f == DECODE ? 0 : ((f % 2) == (sm == 90));
+        int bwd = f == DECODE ? 0 : f == DET ? 1 : ((f % 2) == (sm == 90));
         brc_dtype dt = (f % 3 == 0) == (sm == 90) ? BRC_BF16 : BRC_F16;
-        v[(*n)++] = (variant){f, bwd, dt, f == WINDOW || f == DROPOUT ? 64 : 128};
+        v[(*n)++] = (variant){f, bwd, dt, f == WINDOW || f == DROPOUT || (f == DET && sm == 90) ? 64 : 128};
     }
 }
 
@@ -341,6 +345,7 @@ static brc_attention_desc desc_of(const variant *v) {
     case MASK_F16: d.has_mask = 1, d.mask = t4(BRC_F16, 1, 8, 256, 256); break;
     case MASK_BOOL: d.has_mask = 1, d.mask = t4(BRC_BOOL, 2, 1, 256, 256); break;
     case DROPOUT: d.dropout_p = 0.1; break;
+    case DET: d.deterministic = 1; break;
     default: break;
     }
     return v->bwd ? bwd_of(d) : d;
@@ -376,6 +381,12 @@ ParameterizedTest(job *j, attention_compile, every_variant, .timeout = 1200) {
                   "%s: SKU %s does not name the target, the head dim and the dtype", what, sku);
         if (v[i].feature == CAUSAL) cr_expect(strstr(sku, "causal"), "%s: SKU %s", what, sku);
         if (v[i].feature == DECODE) cr_expect(strstr(sku, "split="), "%s: SKU %s", what, sku);
+        /* the default backward is the atomic one, and says so (attention.h) */
+        const int atomic = v[i].bwd && v[i].feature != DET;
+        cr_expect_eq(brc_attention_plan_deterministic(p), !atomic, "%s", what);
+        cr_expect_eq(strstr(sku, ">+atomic@") != NULL, atomic, "%s: SKU %s", what, sku);
+        cr_expect_eq(strstr(brc_plan_descriptor(p), "det=1") != NULL, v[i].feature == DET, "%s: %s", what,
+                     brc_plan_descriptor(p));
         /* counters: a dropout forward uses B H Sq rows of ceil(Sk / 4) blocks, a plan without
          * dropout none (whether a dropout backward, which rereads the forward's, reports them is
          * left open by the header) */
@@ -385,6 +396,10 @@ ParameterizedTest(job *j, attention_compile, every_variant, .timeout = 1200) {
         else if (v[i].feature != DROPOUT)
             cr_expect_eq(brc_attention_counters(p), 0, "%s", what);
         if (v[i].bwd) cr_expect(brc_plan_workspace_size(p) > 0, "%s: a backward without its rowsum workspace", what);
+        if (atomic) /* rowsum and the dq accumulator: B H Sq (D + 1) f32 */
+            cr_expect(brc_plan_workspace_size(p) >= (size_t)(2 * 8 * 256 * (v[i].D + 1) * 4) ||
+                          v[i].feature == VARLEN,
+                      "%s: workspace %zu", what, brc_plan_workspace_size(p));
         /* an offline plan does not run */
         brc_attention_args a;
         memset(&a, 0, sizeof a);
@@ -408,7 +423,8 @@ ParameterizedTest(job *j, attention_compile, every_variant, .timeout = 1200) {
 
 /* The layouts bench/bench_attention.py mirrors with ctypes (x86-64 / aarch64 Linux). */
 Test(attention_desc, struct_layouts_match_the_benchmark) {
-    cr_expect_eq(sizeof(brc_attention_desc), 1600);
+    cr_expect_eq(sizeof(brc_attention_desc), 1608);
+    cr_expect_eq(offsetof(brc_attention_desc, deterministic), 1600);
     cr_expect_eq(offsetof(brc_attention_desc, q), 8);
     cr_expect_eq(offsetof(brc_attention_desc, lse), 552);
     cr_expect_eq(offsetof(brc_attention_desc, dout), 688);

@@ -94,8 +94,16 @@ Test(cnorm_desc, api_plans_round_trip) {
     cr_assert_eq(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p),
                      "group_norm(dtype=bf16,channels=512,groups=32,spatial=4096,weight=1,bias=1,dir=fwd)");
+    /* A group of 16 x 4096 bf16 (128 KiB) is read once, by a cluster of two CTAs (gn_one). */
     cr_expect_str_eq(brc_plan_sku(p), "bespoke:group_norm<bf16,channels=512,groups=32,spatial=4096,vec=8/8,"
-                                      "weight,bias,fwd>+seg+fin+apply@sm_90");
+                                      "weight,bias,fwd>+one,cl=2@sm_90");
+    cr_expect_eq(brc_plan_workspace_size(p), 0, "gn_one keeps its statistics on chip");
+    tu_round_trip(ctx, p);
+    /* HW not a multiple of the 16-byte vector: the seg / fin / apply sequence. */
+    brc_tensor_desc xo = nchw(BRC_BF16, 32, 512, 63, 65);
+    g.x = g.y = xo;
+    cr_assert_eq(brc_group_norm_plan(ctx, &g, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_sku(p), "+seg+fin+apply@sm_90"), "%s", brc_plan_sku(p));
     cr_expect(brc_plan_workspace_size(p) >= (size_t)32 * 512 * 2 * 4, "the segments' states");
     tu_round_trip(ctx, p);
     /* Instance norm of [3, 5, 7, 1]: G = C, odd spatial size, so scalar accesses. */

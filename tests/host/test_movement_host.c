@@ -39,6 +39,7 @@ static const char *const variants[] = {
     "pad(mode=constant,dtype=u8,rank=2,dir=fwd)",
     "pad(mode=reflect,dtype=bf16,rank=3,dir=fwd)",
     "pad(mode=reflect,dtype=bf16,rank=3,dir=fwd,stage=1)",
+    "pad(mode=reflect,dtype=bf16,rank=3,dir=fwd,stage=2)",
     "pad(mode=replicate,dtype=f32,rank=1,dir=fwd)",
     "pad(mode=circular,dtype=i64,rank=4,dir=fwd)",
     "pad(mode=constant,dtype=f16,rank=2,dir=bwd)",
@@ -121,9 +122,10 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     /* x walked backwards along the inner dim: a gather. */
     c.x.strides[0] = 4096, c.x.strides[1] = -1, c.y.strides[0] = 4096;
     EXPECT_PLAN(brc_copy_plan(ctx, &c, NULL, &p_), "copy(bytes=2,rank=2,vec=1,index=32)", NULL);
-    /* A transpose: tiled; half tiles below two whole tiles a CTA slot of the offline 132-SM GPU
-     * (4096 x 1000 bf16: 512 whole tiles; 512 x 512: 32), whole tiles above (8192^2: bf16 8192,
-     * f32 16384); forced strided: a gather. (Wide 2-byte tiles are off: tile=3 by descriptor only.) */
+    /* A transpose: tiled; for 2-byte elements wide tiles where they fill two waves of the offline
+     * 132-SM GPU at 2 CTAs an SM (8192^2 bf16: 4096 of 528); else half tiles below two whole tiles a
+     * CTA slot (4096 x 1000 bf16: 512 whole tiles; 512 x 512: 32), whole tiles above (8192^2 f32:
+     * 16384); forced strided: a gather. */
     int64_t t2[2] = {4096, 1000}, sq[2] = {8192, 8192}, s5[2] = {512, 512};
     brc_permute_desc pm = {dense(BRC_BF16, 2, s2), dense(BRC_BF16, 2, t2), {1, 0}};
     EXPECT_PLAN(brc_permute_plan(ctx, &pm, NULL, &p_), "copy(bytes=2,rank=2,tile=2)", "tile=64x64");
@@ -132,7 +134,7 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     brc_permute_desc pg = {dense(BRC_F32, 2, s2), dense(BRC_F32, 2, t2), {1, 0}};
     EXPECT_PLAN(brc_permute_plan(ctx, &pg, NULL, &p_), "copy(bytes=4,rank=2,tile=2)", "tile=32x64");
     brc_permute_desc pq = {dense(BRC_BF16, 2, sq), dense(BRC_BF16, 2, sq), {1, 0}};
-    EXPECT_PLAN(brc_permute_plan(ctx, &pq, NULL, &p_), "copy(bytes=2,rank=2,tile=1)", "tile=128x64");
+    EXPECT_PLAN(brc_permute_plan(ctx, &pq, NULL, &p_), "copy(bytes=2,rank=2,tile=3)", "tile=128x128");
     brc_permute_desc pf = {dense(BRC_F32, 2, sq), dense(BRC_F32, 2, sq), {1, 0}};
     EXPECT_PLAN(brc_permute_plan(ctx, &pf, NULL, &p_), "copy(bytes=4,rank=2,tile=1)", "tile=64x64");
     brc_permute_desc pu = {dense(BRC_U8, 2, s2), dense(BRC_U8, 2, t2), {1, 0}};
@@ -190,16 +192,21 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     EXPECT_PLAN(brc_fill_plan(ctx, &f, NULL, &p_), "fill(kind=triu,dtype=f16,rank=3,vec=1)", NULL);
     f = (brc_fill_desc){BRC_FILL_LINSPACE, dense(BRC_BF16, 1, n1), {0}, -1, 1, 0};
     EXPECT_PLAN(brc_fill_plan(ctx, &f, NULL, &p_), "fill(kind=linspace,dtype=bf16,rank=1,vec=8)", NULL);
-    /* pad of the last two dims of NCHW: N and C merge; rows this short are staged. Rows too long
+    /* pad of the last two dims of NCHW: N and C merge; rows this short are staged (the flat
+     * staged kernel, for a contiguous y, is off: PAD_FLAT; stage=2 by descriptor). Rows too long
      * for the staged kernel (80 KiB), or not contiguous, go by row groups. */
     int64_t img[4] = {2, 3, 8, 8}, imgp[4] = {2, 3, 10, 12};
     brc_pad_desc pd = {BRC_PAD_REFLECT, dense(BRC_F32, 4, img), dense(BRC_F32, 4, imgp), {0, 0, 1, 2}, {0, 0, 1, 2}, 0};
     EXPECT_PLAN(brc_pad_plan(ctx, &pd, NULL, &p_), "pad(mode=reflect,dtype=f32,rank=3,dir=fwd,stage=1)", ",staged>");
-    /* So are 1- and 2-byte elements (their element-by-element columns one a lane). */
+    /* So are 1- and 2-byte elements. */
     pd = (brc_pad_desc){BRC_PAD_REFLECT, dense(BRC_BF16, 4, img), dense(BRC_BF16, 4, imgp), {0, 0, 1, 2}, {0, 0, 1, 2}, 0};
     EXPECT_PLAN(brc_pad_plan(ctx, &pd, NULL, &p_), "pad(mode=reflect,dtype=bf16,rank=3,dir=fwd,stage=1)", ",staged>");
     pd = (brc_pad_desc){BRC_PAD_CIRCULAR, dense(BRC_U8, 4, img), dense(BRC_U8, 4, imgp), {0, 0, 1, 2}, {0, 0, 1, 2}, 0};
     EXPECT_PLAN(brc_pad_plan(ctx, &pd, NULL, &p_), "pad(mode=circular,dtype=u8,rank=3,dir=fwd,stage=1)", ",staged>");
+    /* A y whose rows are padded (not contiguous): staged. */
+    pd = (brc_pad_desc){BRC_PAD_REFLECT, dense(BRC_BF16, 4, img), dense(BRC_BF16, 4, imgp), {0, 0, 1, 2}, {0, 0, 1, 2}, 0};
+    pd.y.strides[2] = 16, pd.y.strides[1] = 160, pd.y.strides[0] = 480;
+    EXPECT_PLAN(brc_pad_plan(ctx, &pd, NULL, &p_), "pad(mode=reflect,dtype=bf16,rank=3,dir=fwd,stage=1)", ",staged>");
     int64_t lrow[2] = {4, 20000}, lrowp[2] = {4, 20010};
     pd = (brc_pad_desc){BRC_PAD_CONSTANT, dense(BRC_F32, 2, lrow), dense(BRC_F32, 2, lrowp), {0, 3}, {0, 7}, 1};
     EXPECT_PLAN(brc_pad_plan(ctx, &pd, NULL, &p_), "pad(mode=constant,dtype=f32,rank=2,dir=fwd)", "fwd>");
@@ -233,6 +240,7 @@ Test(movement_desc, bad_descriptors_name_the_column) {
         {"pad(mode=edge,dtype=f32)", BRC_STATUS_INVALID_ARGUMENT, "one of constant"},
         {"pad(mode=reflect,dtype=i32,rank=2,dir=bwd)", BRC_STATUS_UNSUPPORTED, "dtype i32 is not supported"},
         {"pad(mode=reflect,dtype=f32,rank=2,dir=bwd,stage=1)", BRC_STATUS_INVALID_ARGUMENT, "outside [0, 0]"},
+        {"pad(mode=reflect,dtype=f32,rank=2,dir=fwd,stage=3)", BRC_STATUS_INVALID_ARGUMENT, "outside [0, 2]"},
     };
     tu_expect_bad_descriptors(ctx, cases, sizeof cases / sizeof cases[0]);
     brc_context_destroy(ctx);

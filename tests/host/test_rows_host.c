@@ -67,14 +67,18 @@ ParameterizedTest(job *j, rows_compile, every_op_and_direction, .timeout = 600) 
         /* On sm_80 no cluster; on sm_90 the 131072-column rows take one. */
         if (j->sm == 80) cr_expect(strstr(sku, "cluster=1,") != NULL, "%s", sku);
         if (j->sm == 90 && j->cols == 131072) cr_expect(strstr(sku, "cluster=1,") == NULL, "%s", sku);
-        /* bf16 131072 on sm_90: the packed log_softmax backward and rms_norm forward (clusters of
-         * 4), the norm backwards' gradients by colred (their rows take several passes). */
+        /* bf16 131072 on sm_90: packed rows in clusters of 4 for the softmax / log_softmax forward
+         * and backward and the rms_norm forward; the norm backwards with owned columns (clusters of
+         * 8, 4 vectors a thread, 3 stages); at 4096 columns (8 elements a thread) not. */
+        bool nbwd = strstr(descs[i], "norm(") && strstr(descs[i], "bwd");
         if (j->sm == 90 && j->cols == 131072 && j->dt == BRC_BF16) {
-            bool packed = strstr(descs[i], "log_softmax(") == descs[i] ? strstr(descs[i], "bwd") != NULL
+            bool packed = strstr(descs[i], "softmax(") ? true
                           : strstr(descs[i], "rms_norm(") == descs[i] && strstr(descs[i], "residual=0") != NULL;
             if (packed) cr_expect(strstr(sku, "cluster=4,passes=1,packed,") != NULL, "%s", sku);
-            if (strstr(descs[i], "norm(") && strstr(descs[i], "bwd")) cr_expect(strstr(sku, "+colred+colsum@") != NULL, "%s", sku);
+            if (nbwd) cr_expect(strstr(sku, "tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,") != NULL, "%s", sku);
         }
+        if (j->sm == 90 && j->cols == 4096 && nbwd) cr_expect(strstr(sku, ",owned,") == NULL, "%s", sku);
+        if (j->sm == 80) cr_expect(strstr(sku, ",owned,") == NULL, "%s", sku);
         cr_log_info("%s -> %s", descs[i], sku);
         brc_plan_destroy(p);
     }
@@ -264,19 +268,52 @@ Test(rows_desc, staging_choice) {
         int64_t cols;
         const char *sku;
     } cases[] = {
-        /* 16-bit rows of 16385-32768: packed, two 512-thread CTAs an SM; f32 up to 32768: one
-         * 1024-thread CTA; longer 16-bit rows: staged through shared memory in clusters of up to 4. */
+        /* 16-bit rows past 16384: packed, two 512-thread CTAs an SM, a cluster of them past 32768;
+         * f32 up to 32768: one 1024-thread CTA. */
         {BRC_BF16, 32768, "bespoke:softmax<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,fwd>@sm_90"},
         {BRC_F16, 32768, "bespoke:softmax<f16,cols=32768,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,fwd>@sm_90"},
         {BRC_F32, 32768, "bespoke:softmax<f32,cols=32768,vec=4,tpr=1024,rpb=1,cluster=1,passes=1,fwd>@sm_90"},
-        {BRC_BF16, 65536, "bespoke:softmax<bf16,cols=65536,vec=8,tpr=512,rpb=1,cluster=4,passes=4,smem_stages=2,fwd>@sm_90"},
-        {BRC_BF16, 131072, "bespoke:softmax<bf16,cols=131072,vec=8,tpr=256,rpb=1,cluster=8,passes=2,fwd>@sm_90"},
+        {BRC_BF16, 65536, "bespoke:softmax<bf16,cols=65536,vec=8,tpr=512,rpb=1,cluster=2,passes=1,packed,fwd>@sm_90"},
+        {BRC_BF16, 131072, "bespoke:softmax<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=4,passes=1,packed,fwd>@sm_90"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         brc_tensor_desc t = tu_mat(cases[i].dt, 1000, cases[i].cols, cases[i].cols);
         brc_softmax_desc d = {BRC_SOFTMAX_PLAIN, t, t};
         brc_plan *p = NULL;
         cr_assert_eq(brc_softmax_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+        cr_expect_str_eq(brc_plan_sku(p), cases[i].sku);
+        tu_round_trip(ctx, p);
+    }
+    brc_context_destroy(ctx);
+}
+
+/* The norm backward's layouts on sm_90: owned columns (512-thread CTAs, the smallest cluster with at
+ * most 4 vectors a thread, at least 16 elements a thread, shared-memory stages as fit) for 16-byte
+ * vectors of 2- and 4-byte elements; colred past that for 16-bit rows; f64, odd rows, short rows and
+ * longer f32 rows keep the row kernel's partial rows. */
+Test(rows_desc, norm_backward_choice) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_offline("sm_90");
+    static const struct {
+        brc_dtype dt;
+        int64_t cols;
+        const char *sku;
+    } cases[] = {
+        {BRC_BF16, 4096, "bespoke:layer_norm<bf16,cols=4096,vec=8,tpr=256,rpb=1,cluster=1,passes=1,weight,bias,bwd>+colsum@sm_90"},
+        {BRC_BF16, 16384, "bespoke:layer_norm<bf16,cols=16384,vec=8,tpr=512,rpb=1,cluster=1,passes=1,owned,smem_stages=3,weight,bias,bwd>+colsum@sm_90"},
+        {BRC_F32, 8192, "bespoke:layer_norm<f32,cols=8192,vec=4,tpr=512,rpb=1,cluster=1,passes=1,owned,smem_stages=3,weight,bias,bwd>+colsum@sm_90"},
+        {BRC_BF16, 32768, "bespoke:layer_norm<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,weight,bias,bwd>+colsum@sm_90"},
+        {BRC_F16, 100008, "bespoke:layer_norm<f16,cols=100008,vec=8,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,weight,bias,bwd>+colsum@sm_90"},
+        {BRC_F32, 32768, "bespoke:layer_norm<f32,cols=32768,vec=4,tpr=512,rpb=1,cluster=4,passes=1,owned,smem_stages=3,weight,bias,bwd>+colsum@sm_90"},
+        {BRC_BF16, 262144, "bespoke:layer_norm<bf16,cols=262144,vec=8,tpr=512,rpb=1,cluster=8,passes=4,weight,bias,bwd>+colred+colsum@sm_90"},
+        {BRC_F32, 131072, "bespoke:layer_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=2,weight,bias,bwd>+colsum@sm_90"},
+        {BRC_BF16, 32771, "bespoke:layer_norm<bf16,cols=32771,vec=1,tpr=256,rpb=1,cluster=8,passes=2,weight,bias,bwd>+colred+colsum@sm_90"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        brc_tensor_desc t = tu_mat(cases[i].dt, 1000, cases[i].cols, cases[i].cols);
+        brc_norm_backward_desc d = {BRC_NORM_LAYER, t, t, t, 1, 1};
+        brc_plan *p = NULL;
+        cr_assert_eq(brc_norm_backward_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
         cr_expect_str_eq(brc_plan_sku(p), cases[i].sku);
         tu_round_trip(ctx, p);
     }

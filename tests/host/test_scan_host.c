@@ -39,6 +39,14 @@ static int canonical(brc_dtype dt, char out[][160]) {
     snprintf(out[n++], 160, "scan(op=cumsum,dtype=%s,inner=1,len=16777216,reverse=0,split=1,dir=fwd)", d);
     snprintf(out[n++], 160, "scan(op=cummax,dtype=%s,inner=1,len=16777216,reverse=1,split=1,dir=bwd)", d);
     snprintf(out[n++], 160, "scan(op=logcumsumexp,dtype=%s,inner=1,len=33,reverse=0,split=0,dir=fwd)", d);
+    /* The one-pass split rows (split=2): one op a dtype (CI time). */
+    static const char *const one[] = {"cumsum", "cummax", "logcumsumexp", "cumprod"};
+    int o = dt == BRC_F32 ? 2 : dt == BRC_F64 ? 1 : dt == BRC_BF16 ? 0 : 3;
+    if (dt == BRC_BF16)
+        snprintf(out[n++], 160, "scan(op=cumsum,dtype=bf16,inner=1,len=16777216,reverse=0,split=2,dir=fwd)");
+    else
+        snprintf(out[n++], 160, "scan(op=%s,dtype=%s,inner=1,len=16777217,vec=1,reverse=%d,split=2,dir=%s)", one[o], d,
+                 o & 1, o == 1 ? "bwd" : "fwd");
     /* f32 cummax rows of 128 threads (tmax=128: chosen for many long lines). */
     if (dt == BRC_F32) snprintf(out[n++], 160, "scan(op=cummax,dtype=f32,inner=1,len=32768,tmax=128,reverse=0,split=0,dir=fwd)");
     return n;
@@ -54,6 +62,7 @@ ParameterizedTest(job *j, scan_compile, every_op_and_layout, .timeout = 900) {
     int n = canonical(j->dt, descs), kernels = 0;
     for (int i = 0; i < n; i++) {
         brc_plan *p = NULL;
+        bool onepass = strstr(descs[i], "split=2") != NULL;
         brc_status s = brc__plan_from_descriptor(ctx, descs[i], &p);
         cr_expect_eq(s, BRC_STATUS_OK, "%s on %s: %s\n%s", descs[i], arch, brc_last_error(), brc_last_jit_log());
         if (s) continue;
@@ -62,12 +71,14 @@ ParameterizedTest(job *j, scan_compile, every_op_and_layout, .timeout = 900) {
         cr_expect(strstr(sku, "bespoke:scan<") == sku && strstr(sku, arch), "sku %s", sku);
         bool split = strstr(descs[i], "split=1") != NULL;
         cr_expect_eq(strstr(sku, "+split") != NULL, split, "%s", sku);
+        cr_expect_eq(strstr(sku, "+onepass") != NULL, onepass, "%s", sku);
         cr_expect_eq(strstr(sku, ",rows,") != NULL, strstr(descs[i], "inner=1") != NULL, "%s", sku);
-        cr_expect_eq(brc_plan_workspace_size(p) > 0, split, "%s: workspace %zu", descs[i], brc_plan_workspace_size(p));
+        cr_expect_eq(brc_plan_workspace_size(p) > 0, split || onepass, "%s: workspace %zu", descs[i],
+                     brc_plan_workspace_size(p));
         /* f32 cumsum's split rows fold their carry in the final pass (two kernels); other splits
          * run three. */
         bool fused = split && strstr(descs[i], "inner=1") && strstr(descs[i], "op=cumsum,") && j->dt == BRC_F32;
-        kernels += split ? (fused ? 2 : 3) : 1;
+        kernels += split ? (fused ? 2 : 3) : 1; /* one pass: one kernel (and a memset) */
         cr_expect_eq(strstr(sku, "+fused") != NULL, fused, "%s", sku);
         if (strstr(descs[i], "op=cummax") && strstr(descs[i], "inner=1") && strstr(descs[i], "dir=fwd"))
             cr_expect(strstr(sku, ",kdirect") != NULL, "%s", sku);
@@ -104,14 +115,15 @@ Test(scan_desc, api_plans_pick_the_layout_and_round_trip) {
     cr_expect(strstr(brc_plan_sku(p), ",cols,vec=8,") && strstr(brc_plan_sku(p), "+split"), "%s", brc_plan_sku(p));
     cr_expect(brc_plan_workspace_size(p) > 0);
     tu_round_trip(ctx, p);
-    /* One very long row: rows, split over CTAs through the workspace. */
+    /* One very long row: rows, split over CTAs in one pass (look-back through the workspace). */
     int64_t n1[1] = {(int64_t)1 << 24};
     brc_tensor_desc l;
     brc_tensor_desc_contiguous(&l, BRC_F32, 1, n1);
     d = (brc_scan_desc){BRC_SCAN_LOGCUMSUMEXP, l, l, 0, 0, l};
     cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p),
-                     "scan(op=logcumsumexp,dtype=f32,inner=1,len=16777216,reverse=0,split=1,dir=fwd)");
+                     "scan(op=logcumsumexp,dtype=f32,inner=1,len=16777216,reverse=0,split=2,dir=fwd)");
+    cr_expect(strstr(brc_plan_sku(p), "+onepass@") != NULL, "%s", brc_plan_sku(p));
     cr_expect(brc_plan_workspace_size(p) >= 256, "%zu", brc_plan_workspace_size(p));
     tu_round_trip(ctx, p);
     /* An odd row stride narrows the vector; the descriptor says so. */
@@ -140,8 +152,42 @@ Test(scan_desc, api_plans_pick_the_layout_and_round_trip) {
     cr_expect(!strstr(brc_plan_descriptor(p), "tmax"), "%s", brc_plan_descriptor(p));
     brc_plan_destroy(p);
     d = (brc_scan_desc){BRC_SCAN_LOGCUMSUMEXP, l, l, 0, 0, l};
+    setenv("BARACUDA_SCAN_ONEPASS", "0", 1); /* the three-kernel split */
     cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    unsetenv("BARACUDA_SCAN_ONEPASS");
     cr_expect(strstr(brc_plan_sku(p), ",tpr=256,rpb=1,nv=2,fwd>+split@") != NULL, "%s", brc_plan_sku(p));
+    cr_expect(strstr(brc_plan_descriptor(p), ",split=1,") != NULL, "%s", brc_plan_descriptor(p));
+    brc_plan_destroy(p);
+    /* cumsum of the same row: three kernels (measured faster than the one pass); one pass when
+     * asked (BARACUDA_SCAN_ONEPASS=1), except for rows too long for its look-back (a lane would
+     * fold more than 32 group totals). */
+    d = (brc_scan_desc){BRC_SCAN_CUMSUM, l, l, 0, 0, l};
+    cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_sku(p), "+split+fused@") != NULL, "%s", brc_plan_sku(p));
+    brc_plan_destroy(p);
+    setenv("BARACUDA_SCAN_ONEPASS", "1", 1);
+    cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_sku(p), "+onepass@") != NULL, "%s", brc_plan_sku(p));
+    cr_expect(strstr(brc_plan_descriptor(p), ",split=2,") != NULL, "%s", brc_plan_descriptor(p));
+    brc_plan_destroy(p);
+    /* The GPU test's one-pass line (2^24 + 17: vec = 1) fits every op. */
+    int64_t n17[1] = {((int64_t)1 << 24) + 17};
+    brc_tensor_desc_contiguous(&l, BRC_F32, 1, n17);
+    brc_tensor_desc l17i;
+    brc_tensor_desc_contiguous(&l17i, BRC_I64, 1, n17);
+    for (int k = 0; k < 5; k++) {
+        d = (brc_scan_desc){(brc_scan_kind)k, l, l, 0, 1, l17i};
+        cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+        cr_expect(strstr(brc_plan_sku(p), "+onepass@") != NULL, "%s", brc_plan_sku(p));
+        cr_expect(strstr(brc_plan_sku(p), ",tpr=512,") != NULL, "%s", brc_plan_sku(p));
+        brc_plan_destroy(p);
+    }
+    int64_t n30[1] = {(int64_t)1 << 30};
+    brc_tensor_desc_contiguous(&l, BRC_F32, 1, n30);
+    d = (brc_scan_desc){BRC_SCAN_CUMSUM, l, l, 0, 0, l};
+    cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    unsetenv("BARACUDA_SCAN_ONEPASS");
+    cr_expect(strstr(brc_plan_sku(p), "+split") != NULL, "%s", brc_plan_sku(p));
     brc_plan_destroy(p);
     /* A middle dim whose inner dims merge: [8, 300, 5, 7] scanned along dim 1 is cols. */
     int64_t s4[4] = {8, 300, 5, 7};
@@ -177,6 +223,9 @@ Test(scan_desc, bad_descriptors_name_the_column) {
         {"scan(op=cummax,dtype=bf16,len=9000,tmax=128)", BRC_STATUS_INVALID_ARGUMENT, "cummax / cummin forward only"},
         {"scan(op=cummax,dtype=f32,len=9000,tmax=64)", BRC_STATUS_INVALID_ARGUMENT, "outside [128, 128]"},
         {"scan(op=cummax,dtype=f32,inner=0,vec=4,tmax=128)", BRC_STATUS_INVALID_ARGUMENT, "unknown key 'tmax'"},
+        {"scan(op=cumsum,dtype=f32,inner=0,vec=4,split=2)", BRC_STATUS_INVALID_ARGUMENT,
+         "split=2 (one pass) is for rows"},
+        {"scan(op=cumsum,dtype=f32,len=4096,split=3)", BRC_STATUS_INVALID_ARGUMENT, "split"},
     };
     tu_expect_bad_descriptors(ctx, cases, sizeof cases / sizeof cases[0]);
     brc_context_destroy(ctx);

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Transposes of a few sizes, ours and PyTorch's: the host time of one call (a bare ctypes call of
+brc_copy_run; PyTorch's t.copy_(x.permute(1, 0))), the per-launch time of back-to-back eager
+launches of that call (bench_elementwise.time_us), and the per-launch GPU time of the same launches replayed
+from a CUDA graph (no host in between); with a same-bytes contiguous copy replayed likewise and
+the plan's descriptor. Shows whether a bench row is bound by the host or by the kernel.
+Run on the GPU machine:  python3 bench/movement_overhead.py build/libbaracuda.so"""
+import ctypes, statistics, sys, time, os
+import torch
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_movement import Baracuda, PermuteDesc, desc_of, rand  # noqa: E402
+from bench_elementwise import time_us, copy_bandwidth  # noqa: E402
+
+brc = Baracuda(sys.argv[1])
+lib = brc.lib
+ctx = brc.context(0)
+print("copy GB/s", round(copy_bandwidth(), 1), flush=True)
+
+
+def graph_us(fn, reps=20, rounds=9):
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        for _ in range(3):
+            fn()
+    torch.cuda.synchronize()
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        for _ in range(reps):
+            fn()
+    g.replay()
+    torch.cuda.synchronize()
+    ts = []
+    for _ in range(rounds):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        g.replay()
+        b.record()
+        b.synchronize()
+        ts.append(a.elapsed_time(b) * 1e3 / reps)
+    return statistics.median(ts)
+
+
+for shape, dt in [((4096, 1000), torch.bfloat16), ((4096, 1000), torch.float32), ((8192, 8192), torch.bfloat16),
+                  ((512, 512), torch.bfloat16), ((64, 1024), torch.bfloat16)]:
+    g = torch.Generator(device="cuda").manual_seed(1)
+    x = rand(shape, dt, g)
+    xv = x.permute(1, 0)
+    y = torch.empty(xv.shape, dtype=dt, device="cuda")
+    t = torch.empty_like(y)
+    pd = PermuteDesc(desc_of(x), desc_of(y))
+    pd.perm[0], pd.perm[1] = 1, 0
+    p = brc.plan("brc_permute_plan", pd, ctx)
+    desc = lib.brc_plan_descriptor(p).decode()
+
+    def ours():
+        brc.check(lib.brc_copy_run(p, x.data_ptr(), y.data_ptr(), ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)), "run")
+
+    st = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
+    bare = lambda: lib.brc_copy_run(p, x.data_ptr(), y.data_ptr(), st)  # noqa: E731
+    ours()
+    torch.cuda.synchronize()
+    assert torch.equal(y, xv.contiguous())
+    n = 3000
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        bare()
+    t1 = time.perf_counter()
+    torch.cuda.synchronize()
+    cpu_bare = (t1 - t0) / n * 1e6
+    t0 = time.perf_counter()
+    for _ in range(n):
+        t.copy_(xv)
+    t1 = time.perf_counter()
+    torch.cuda.synchronize()
+    cpu_torch = (t1 - t0) / n * 1e6
+    eager = time_us(bare)
+    eager_t = time_us(lambda: t.copy_(xv))
+    gr = graph_us(ours)
+    gr_t = graph_us(lambda: t.copy_(xv))
+    x2 = x.reshape(-1).clone()
+    y2 = torch.empty_like(x2)
+    gr_c = graph_us(lambda: y2.copy_(x2))
+    nb = 2 * x.numel() * x.element_size()
+    print(f"{str(shape):>14} {str(dt)[6:]:<9} {desc:<28} host/call ours {cpu_bare:5.2f} us torch {cpu_torch:5.2f} | "
+          f"eager ours {eager:7.2f} torch {eager_t:7.2f} | graph ours {gr:7.2f} ({nb / gr / 1e3:6.0f} GB/s) torch {gr_t:7.2f} "
+          f"same-bytes copy {gr_c:7.2f} ({nb / gr_c / 1e3:6.0f} GB/s)", flush=True)
+    lib.brc_plan_destroy(p)

@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Layout sweep of the norm backward (rms_norm, layer_norm) on long rows: the plan's layout under
+several settings of the measurement knob BARACUDA_ROWS_OWN (runtime/ops/rows.c, pick_own: "0" the
+layouts without owned columns, "cl=N,nv=N,st=N" force the owned-column cluster, vectors a thread and
+shared-memory stages), each timed against PyTorch's backward in interleaved rounds (bench_elementwise
+interleaved(): the ratio is the median over rounds of torch's time over ours in the same round).
+
+    python3 bench/sweep_rows.py --lib build/libbaracuda.so [--configs "0;;nv=2"] [--out sweep.json]
+
+dx of every setting is checked against a float64 reference on 64 rows and dweight against the first
+setting's (so that a wrong layout cannot post a time). Prints one line a (shape, dtype, op, setting).
+"""
+import argparse
+import ctypes
+import json
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_elementwise import interleaved, copy_bandwidth  # noqa: E402
+from bench_rows import Baracuda, NormBwdDesc, TORCH_DTYPE, TOLERANCE, EPS  # noqa: E402
+
+SHAPES = [(32768, 4096), (8192, 32768), (4096, 131072)]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lib", required=True)
+    ap.add_argument("--configs", default="0;;nv=2;nv=2,mb=2;st=2;cl=8")
+    ap.add_argument("--shapes", default=",".join(f"{r}x{c}" for r, c in SHAPES))
+    ap.add_argument("--dtypes", default="bf16,f32")
+    ap.add_argument("--ops", default="rms_norm,layer_norm")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    torch.empty(1, device="cuda")
+    brc = Baracuda(args.lib)
+    lib = brc.lib
+    ctx = brc.context(0)
+    st = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
+    copy = copy_bandwidth()
+    print(f"copy {copy:.1f} GB/s", flush=True)
+    configs = args.configs.split(";")
+    out = []
+    for shape in args.shapes.split(","):
+        R, C = (int(v) for v in shape.split("x"))
+        for dtype in args.dtypes.split(","):
+            td = TORCH_DTYPE[dtype]
+            g = torch.Generator(device="cuda").manual_seed(R * 131 + C)
+            x = (torch.randn(R, C, device="cuda", generator=g) * 2 + 0.5).to(td)
+            dy = torch.randn(R, C, device="cuda", generator=g).to(td)
+            w = (torch.rand(C, device="cuda", generator=g) + 0.5).to(td)
+            b = (torch.rand(C, device="cuda", generator=g) - 0.5).to(td)
+            for op in args.ops.split(","):
+                layer = op == "layer_norm"
+                xd = x[:64].double()
+                mu = xd.mean(-1, keepdim=True) if layer else torch.zeros_like(xd[:, :1])
+                xf = x.float()
+                mean = xf.mean(-1) if layer else torch.zeros(R, device="cuda")
+                var = ((xf - mean[:, None]) ** 2).mean(-1) if layer else (xf * xf).mean(-1)
+                rstd = (1 / (var + EPS).sqrt()).contiguous()
+                mean = mean.contiguous()
+                del xf
+                rs = 1 / ((xd - mu).pow(2).mean(-1, keepdim=True) + EPS).sqrt()
+                xh, gw = (xd - mu) * rs, dy[:64].double() * w.double()
+                c2 = gw.mean(-1, keepdim=True) if layer else 0
+                ref = rs * (gw - xh * (gw * xh).mean(-1, keepdim=True) - c2)
+                # PyTorch 2.11's Python bindings have neither native_layer_norm_backward nor
+                # _fused_rms_norm_backward: autograd of the forward (what bench_rows falls back to).
+                xr, wr = x.detach().requires_grad_(True), w.detach().requires_grad_(True)
+                if layer:
+                    br = b.detach().requires_grad_(True)
+                    yr = F.layer_norm(xr, (C,), wr, br, EPS)
+                    tfn = lambda: torch.autograd.grad(yr, (xr, wr, br), dy, retain_graph=True)
+                else:
+                    yr = F.rms_norm(xr, (C,), wr, EPS)
+                    tfn = lambda: torch.autograd.grad(yr, (xr, wr), dy, retain_graph=True)
+                m = brc.mat(dtype, R, C)
+                fns, skus, plans, dws = [tfn], [], [], []
+                for cfg in configs:
+                    if cfg:
+                        os.environ["BARACUDA_ROWS_OWN"] = cfg
+                    else:
+                        os.environ.pop("BARACUDA_ROWS_OWN", None)
+                    p = brc.plan("brc_norm_backward_plan", NormBwdDesc(1 if layer else 0, m, m, m, 1, int(layer)), ctx)
+                    plans.append(p)
+                    skus.append(lib.brc_plan_sku(p).decode())
+                    wsz = lib.brc_plan_workspace_size(p)
+                    ws = torch.empty(max(wsz, 1), device="cuda", dtype=torch.uint8)
+                    dx, dw, db = torch.empty_like(x), torch.empty_like(w), torch.empty_like(w)
+                    run = (lambda p=p, ws=ws, wsz=wsz, dx=dx, dw=dw, db=db: brc.check(lib.brc_norm_backward_run(
+                        p, x.data_ptr(), dy.data_ptr(), w.data_ptr(), mean.data_ptr(), rstd.data_ptr(), dx.data_ptr(),
+                        dw.data_ptr(), db.data_ptr() if layer else None, ws.data_ptr(), wsz, st), op))
+                    dx.fill_(float("nan"))
+                    run()
+                    torch.cuda.synchronize()
+                    e = ((dx[:64].double() - ref).norm() / ref.norm()).item()
+                    ew = 0.0 if not dws else ((dw.double() - dws[0]).norm() / dws[0].norm()).item()
+                    dws.append(dw.double())
+                    if not (e < TOLERANCE[dtype] and ew < TOLERANCE[dtype]) or torch.isnan(dx).any().item():
+                        raise AssertionError(f"{op} {dtype} {R}x{C} [{cfg}]: dx rel_l2 {e:.2e}, dweight {ew:.2e}")
+                    fns.append(run)
+                os.environ.pop("BARACUDA_ROWS_OWN", None)
+                med, ratios = interleaved(*fns, rounds=args.rounds)
+                es = x.element_size()
+                nbytes = 3 * R * C * es + R * 4 * (2 if layer else 1) + C * es * (3 if layer else 2)
+                for i, cfg in enumerate(configs):
+                    us = med[i + 1]
+                    row = {"op": op, "dtype": dtype, "shape": [R, C], "config": cfg, "ours_us": round(us, 1),
+                           "torch_us": round(med[0], 1), "pct_copy": round(100 * nbytes / (us * 1e-6) / 1e9 / copy, 1),
+                           "ratio_vs_torch": round(1 / ratios[i], 3), "sku": skus[i]}
+                    out.append(row)
+                    print(f"{op:<10} {dtype:<4} {R:>5}x{C:<6} [{cfg:<10}] {us:8.1f} us  torch {med[0]:8.1f}  "
+                          f"{row['pct_copy']:5.1f}%  {row['ratio_vs_torch']:5.2f}x  {skus[i]}", flush=True)
+                for p in plans:
+                    lib.brc_plan_destroy(p)
+                del dws
+            del x, dy
+            torch.cuda.empty_cache()
+    lib.brc_context_destroy(ctx)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"copy_gbps": copy, "rows": out}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
