@@ -94,6 +94,24 @@ __device__ __forceinline__ void ldsm_x4_t(u32 r[4], const void *p) {
                  : "r"(smem_addr(p)));
 }
 
+// The same on 32-bit shared-memory addresses (the forward's). NVRTC's front end, unlike nvcc's,
+// keeps the address of a generic pointer into shared memory 64-bit and narrows it at each use,
+// which cost the forward about 140 integer instructions a KV tile at D = 128 (and 6 to 9% of its
+// speed against the same source built by nvcc); offsets added to a u32 base stay 32-bit.
+__device__ __forceinline__ void cp_async16_s(u32 dst, const void *src, bool pred) {
+    asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(pred ? 16 : 0));
+}
+__device__ __forceinline__ void ldsm_x4_s(u32 r[4], u32 addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+}
+__device__ __forceinline__ void ldsm_x4_ts(u32 r[4], u32 addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+}
+
 template <class T> struct attn_mma;
 template <> struct attn_mma<f16> {
     static __device__ __forceinline__ void run(float c[4], const u32 a[4], u32 b0, u32 b1) {
@@ -208,25 +226,28 @@ template <class T, int D, int NT, int BN> struct kv_loader {
         base = p + off + ch * 8;
         step = stride_ * RSTEP;
     }
-    __device__ __forceinline__ void load(T *dst, int t) const {
+    // dst: the tile's shared-memory address.
+    __device__ __forceinline__ void load(u32 dst, int t) const {
+        enum { E = sizeof(T) };
         if (FAST) {
             const int j0 = t * BN + r0;
             const T *p = base + (i64)j0 * stride;
-            T *d = dst + r0 * LD + ch * 8;
+            const u32 d = dst + (u32)(r0 * LD + ch * 8) * E;
             if (t * BN + BN <= sk) {
 #pragma unroll
-                for (int i = 0; i < PER; i++, p += step) cp_async16(d + i * RSTEP * LD, p, true);
+                for (int i = 0; i < PER; i++, p += step) cp_async16_s(d + i * RSTEP * LD * E, p, true);
             } else {
 #pragma unroll
                 for (int i = 0; i < PER; i++, p += step) {
                     const bool in = j0 + i * RSTEP < sk;
-                    cp_async16(d + i * RSTEP * LD, in ? p : base, in);
+                    cp_async16_s(d + i * RSTEP * LD * E, in ? p : base, in);
                 }
             }
         } else {
             for (int c = threadIdx.x; c < BN * ND; c += NT) {
                 int r = c / ND, cc = c % ND, j = t * BN + r;
-                cp_async16(dst + r * LD + cc * 8, base - ch * 8 + cc * 8 + (j < sk ? (i64)j * stride : 0), j < sk);
+                cp_async16_s(dst + (u32)(r * LD + cc * 8) * E,
+                             base - ch * 8 + cc * 8 + (j < sk ? (i64)j * stride : 0), j < sk);
             }
         }
     }
@@ -455,8 +476,11 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
     enum { D = K::D, WARPS = K::WARPS, MTI = K::MTILES, WR = 16 * MTI, BM = WR * WARPS, BN = K::BN, LD = D + 8 };
     enum { NT = 32 * WARPS, KD = D / 16, NN = BN / 8, ND = D / 8, QREG = K::QREG && MTI == 1 };
     extern __shared__ __align__(16) unsigned char attn_smem[];
-    // Q, then K / V buffer pairs: pair p at Ks + 2 p BN LD (STAGES of them).
-    T *Qs = reinterpret_cast<T *>(attn_smem), *Ks = Qs + BM * LD, *Vs = Ks + BN * LD;
+    // Q, then STAGES K / V buffer pairs (K, then V BN LD elements after it; pair p PAIR bytes
+    // after pair 0), addressed by 32-bit shared-memory byte addresses (ldsm_x4_s).
+    enum { E = sizeof(T), PAIR = 2 * BN * LD * E };
+    T *Qs = reinterpret_cast<T *>(attn_smem);
+    const u32 qs_s = smem_addr(Qs), ks_s = qs_s + BM * LD * E, vs_s = ks_s + BN * LD * E;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, tq = lane & 3;
     const int b = blockIdx.z, hg = blockIdx.y;
     int mt = blockIdx.x, split = 0;
@@ -525,13 +549,13 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
 
     if (t0 < t1) {
         load_tile<T, D, NT>(Qs, BM, q, qrow);
-        kl.load(Ks, t0);
-        if (K::STAGES == 2) vl.load(Vs, t0);
+        kl.load(ks_s, t0);
+        if (K::STAGES == 2) vl.load(vs_s, t0);
         cp_async_commit();
     }
     u32 qf[QREG ? KD : 1][4];
     for (int t = t0; t < t1; t++) {
-        T *Kb = Ks, *Vb = Vs;
+        u32 kb_s = ks_s, vb_s = vs_s; // this tile's buffers
         if (K::STAGES == 2) {
             // One barrier a tile: after it tile t is in shared memory for every thread and every
             // warp is done with tile t - 1, whose buffer pair then takes tile t + 1 (in flight
@@ -539,16 +563,16 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
             cp_async_wait_all();
             __syncthreads();
             const int nb = (t - t0) & 1;
-            if (nb) Kb += 2 * BN * LD, Vb += 2 * BN * LD;
+            if (nb) kb_s += PAIR, vb_s += PAIR;
             if (t + 1 < t1) {
-                const int ob = nb ? 0 : 2 * BN * LD;
-                kl.load(Ks + ob, t + 1), vl.load(Vs + ob, t + 1);
+                const u32 ob = nb ? 0u : (u32)PAIR;
+                kl.load(ks_s + ob, t + 1), vl.load(vs_s + ob, t + 1);
             }
             cp_async_commit();
         } else {
             cp_async_wait_all();
             __syncthreads();
-            vl.load(Vs, t);
+            vl.load(vs_s, t);
             cp_async_commit();
         }
         float s[MTI][NN][4];
@@ -558,7 +582,7 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
             for (int n = 0; n < NN; n++) s[u][n][0] = s[u][n][1] = s[u][n][2] = s[u][n][3] = 0.f;
         if (QREG && t == t0) {
 #pragma unroll
-            for (int kk = 0; kk < KD; kk++) ldsm_x4(qf[kk], Qs + lds_a<LD>(lane, warp * WR, kk * 16));
+            for (int kk = 0; kk < KD; kk++) ldsm_x4_s(qf[kk], qs_s + E * lds_a<LD>(lane, warp * WR, kk * 16));
         }
 #pragma unroll
         for (int kk = 0; kk < KD; kk++) {
@@ -569,13 +593,13 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
 #pragma unroll
                     for (int x = 0; x < 4; x++) af[u][x] = qf[kk][x];
                 } else {
-                    ldsm_x4(af[u], Qs + lds_a<LD>(lane, warp * WR + 16 * u, kk * 16));
+                    ldsm_x4_s(af[u], qs_s + E * lds_a<LD>(lane, warp * WR + 16 * u, kk * 16));
                 }
             }
 #pragma unroll
             for (int nn = 0; nn < NN / 2; nn++) {
                 u32 bf[4];
-                ldsm_x4(bf, Kb + lds_bn<LD>(lane, nn * 16, kk * 16));
+                ldsm_x4_s(bf, kb_s + E * lds_bn<LD>(lane, nn * 16, kk * 16));
 #pragma unroll
                 for (int u = 0; u < MTI; u++) {
                     attn_mma<T>::run(s[u][2 * nn], af[u], bf[0], bf[1]);
@@ -587,7 +611,7 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
             cp_async_wait_all();
             __syncthreads();
             if (t + 1 < t1) {
-                kl.load(Ks, t + 1);
+                kl.load(ks_s, t + 1);
                 cp_async_commit();
             }
         }
@@ -606,7 +630,7 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
 #pragma unroll
             for (int dn = 0; dn < ND / 2; dn++) {
                 u32 bf[4];
-                ldsm_x4_t(bf, Vb + lds_bt<LD>(lane, kk * 16, dn * 16));
+                ldsm_x4_ts(bf, vb_s + E * lds_bt<LD>(lane, kk * 16, dn * 16));
 #pragma unroll
                 for (int u = 0; u < MTI; u++) {
                     attn_mma<T>::run(o[u][2 * dn], pa[u], bf[0], bf[1]);
