@@ -220,7 +220,7 @@ def tflops(B, H, Sq, Sk, D, causal, direction, us):
 # ---- the shapes ------------------------------------------------------------------------------------------
 
 
-def bench_train(brc, ctx, rows, B, H, S, D, dtype, bwd_only=False):
+def bench_train(brc, ctx, rows, B, H, S, D, dtype, bwd_only=False, forward_only=False):
     td = TORCH_DTYPE[dtype]
     g = torch.Generator(device="cuda").manual_seed(B * H * S + D)
     mk = lambda: torch.randn(B, S, H, D, device="cuda", dtype=td, generator=g)  # noqa: E731
@@ -232,28 +232,30 @@ def bench_train(brc, ctx, rows, B, H, S, D, dtype, bwd_only=False):
     hs = min(REF_HEADS, H)
     for causal in (False, True):
         fwd = Attention(brc, ctx, FORWARD, t, causal)
-        bwd = Attention(brc, ctx, BACKWARD, t, causal)
-        bwd_det = Attention(brc, ctx, BACKWARD, t, causal, deterministic=True)
+        bwd = None if forward_only else Attention(brc, ctx, BACKWARD, t, causal)
+        bwd_det = None if forward_only else Attention(brc, ctx, BACKWARD, t, causal, deterministic=True)
         try:
             for name in ("o", "dq", "dk", "dv"):
                 t[name].fill_(float("nan"))
             fwd.run()
-            bwd.run()
+            if bwd:
+                bwd.run()
             torch.cuda.synchronize()
-            o_ref, grads_ref = reference(t["q"], t["k"], t["v"], causal, t["dout"])
+            o_ref, grads_ref = reference(t["q"], t["k"], t["v"], causal, None if forward_only else t["dout"])
             tag = f"{dtype} B={B} H={H} S={S} D={D} causal={causal}"
             err_f = check(f"forward {tag}", t["o"][:1, :, :hs], o_ref, dtype)
-            errs_b = {n: check(f"backward {n} {tag}", t[n][:1, :, :hs], r, dtype)
-                      for n, r in zip(("dq", "dk", "dv"), grads_ref)}
-            # the deterministic option: the same check, then the default's outputs back in place
-            for name in ("dq", "dk", "dv"):
-                t[name].fill_(float("nan"))
-            bwd_det.run()
-            torch.cuda.synchronize()
-            errs_det = {n: check(f"backward det {n} {tag}", t[n][:1, :, :hs], r, dtype)
-                        for n, r in zip(("dq", "dk", "dv"), grads_ref)}
-            bwd.run()
-            torch.cuda.synchronize()
+            if bwd:
+                errs_b = {n: check(f"backward {n} {tag}", t[n][:1, :, :hs], r, dtype)
+                          for n, r in zip(("dq", "dk", "dv"), grads_ref)}
+                # the deterministic option: the same check, then the default's outputs back in place
+                for name in ("dq", "dk", "dv"):
+                    t[name].fill_(float("nan"))
+                bwd_det.run()
+                torch.cuda.synchronize()
+                errs_det = {n: check(f"backward det {n} {tag}", t[n][:1, :, :hs], r, dtype)
+                            for n, r in zip(("dq", "dk", "dv"), grads_ref)}
+                bwd.run()
+                torch.cuda.synchronize()
             # PyTorch per backend, on leaves that require grad (so that its forward keeps its lse,
             # as ours writes it): its output, the graph its backward runs on, its error.
             leaves = [t[n].detach().clone().requires_grad_() for n in ("q", "k", "v")]
@@ -275,6 +277,9 @@ def bench_train(brc, ctx, rows, B, H, S, D, dtype, bwd_only=False):
                 us = paired(entries)
                 record(rows, "attention", [B, H, H, S, S, D], dtype, "fwd", causal, us, fwd.sku, err_f, torch_err,
                        vs_torch, tflops_of=lambda x: tflops(B, H, S, S, D, causal, "fwd", x))
+            if not bwd:
+                del outs, leaves, o_ref
+                continue
             # backward: the backends whose backward runs on this shape
             entries, torch_err_b, vs_torch_b = [("ours", bwd.run, None), ("ours_det", bwd_det.run, None)], None, None
             for name, out in outs.items():
@@ -302,8 +307,9 @@ def bench_train(brc, ctx, rows, B, H, S, D, dtype, bwd_only=False):
             del outs, leaves
         finally:
             fwd.destroy()
-            bwd.destroy()
-            bwd_det.destroy()
+            if bwd:
+                bwd.destroy()
+                bwd_det.destroy()
             torch.cuda.empty_cache()
 
 
@@ -405,6 +411,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small shapes only (a smoke run)")
     ap.add_argument("--decode-only", action="store_true", help="only the decode shapes")
     ap.add_argument("--bwd-only", action="store_true", help="only the training backward rows (no forward, no decode)")
+    ap.add_argument("--forward-only", action="store_true", help="training shapes: the forward rows only")
     args = ap.parse_args()
     torch.cuda.init()
     torch.empty(1, device="cuda")  # makes the primary context current on this thread
@@ -421,8 +428,8 @@ def main():
     else:
         train = [(4, 32, 4096, 128), (4, 32, 4096, 64), (4, 32, 4096, 256)]
         decode = [(32, 32, 8, 4096, 128), (1, 32, 8, 32768, 128)]
-    steps = [] if args.decode_only else [(lambda s=s: bench_train(brc, ctx, rows, *s, "bf16", args.bwd_only))
-                                         for s in train]
+    steps = [] if args.decode_only else [(lambda s=s: bench_train(brc, ctx, rows, *s, "bf16", args.bwd_only,
+                                                                  args.forward_only)) for s in train]
     if not args.bwd_only:
         steps += [(lambda s=s: bench_decode(brc, ctx, rows, copy_gbps, *s, "bf16")) for s in decode]
     for step in steps:

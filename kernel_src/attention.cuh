@@ -94,6 +94,24 @@ __device__ __forceinline__ void ldsm_x4_t(u32 r[4], const void *p) {
                  : "r"(smem_addr(p)));
 }
 
+// The same on 32-bit shared-memory addresses (the forward's). NVRTC's front end, unlike nvcc's,
+// keeps the address of a generic pointer into shared memory 64-bit and narrows it at each use,
+// which cost the forward about 140 integer instructions a KV tile at D = 128 (and 6 to 9% of its
+// speed against the same source built by nvcc); offsets added to a u32 base stay 32-bit.
+__device__ __forceinline__ void cp_async16_s(u32 dst, const void *src, bool pred) {
+    asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(pred ? 16 : 0));
+}
+__device__ __forceinline__ void ldsm_x4_s(u32 r[4], u32 addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+}
+__device__ __forceinline__ void ldsm_x4_ts(u32 r[4], u32 addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+}
+
 template <class T> struct attn_mma;
 template <> struct attn_mma<f16> {
     static __device__ __forceinline__ void run(float c[4], const u32 a[4], u32 b0, u32 b1) {
@@ -194,28 +212,42 @@ __device__ __forceinline__ void load_tile(T *dst, int rows, const T *any, F rowp
 }
 
 // Loads tiles of BN rows of one K or V head (rows j = t BN + r of the sequence; rows past sk
-// zero-filled). With NT a multiple of D / 8 each thread keeps its column chunk and first row, so
-// a tile costs one pointer step a row, not a division a chunk.
+// zero-filled). With NT a multiple of D / 8 each thread keeps its column chunk and first row, and
+// its rows of a tile are one 64-bit pointer step apart: a tile wholly before sk costs two integer
+// instructions a row (no multiply, no compare), a tile that crosses sk one compare more.
 template <class T, int D, int NT, int BN> struct kv_loader {
-    enum { ND = D / 8, LD = D + 8, FAST = NT % ND == 0 && (BN * ND) % NT == 0 };
+    enum { ND = D / 8, LD = D + 8, FAST = NT % ND == 0 && (BN * ND) % NT == 0, RSTEP = NT / ND };
+    enum { PER = FAST ? BN * ND / NT : 1 };
     const T *base; // row 0 of the head, at this thread's chunk
-    i64 stride;
+    i64 stride, step; // one row; RSTEP rows
     int r0, ch, sk;
     __device__ __forceinline__ kv_loader(const T *p, i64 off, i64 stride_, int sk_) : stride(stride_), sk(sk_) {
         r0 = threadIdx.x / ND, ch = threadIdx.x % ND;
         base = p + off + ch * 8;
+        step = stride_ * RSTEP;
     }
-    __device__ __forceinline__ void load(T *dst, int t) const {
+    // dst: the tile's shared-memory address.
+    __device__ __forceinline__ void load(u32 dst, int t) const {
+        enum { E = sizeof(T) };
         if (FAST) {
+            const int j0 = t * BN + r0;
+            const T *p = base + (i64)j0 * stride;
+            const u32 d = dst + (u32)(r0 * LD + ch * 8) * E;
+            if (t * BN + BN <= sk) {
 #pragma unroll
-            for (int i = 0; i < BN * ND / NT; i++) {
-                int r = r0 + i * (NT / ND), j = t * BN + r;
-                cp_async16(dst + r * LD + ch * 8, base + (j < sk ? (i64)j * stride : 0), j < sk);
+                for (int i = 0; i < PER; i++, p += step) cp_async16_s(d + i * RSTEP * LD * E, p, true);
+            } else {
+#pragma unroll
+                for (int i = 0; i < PER; i++, p += step) {
+                    const bool in = j0 + i * RSTEP < sk;
+                    cp_async16_s(d + i * RSTEP * LD * E, in ? p : base, in);
+                }
             }
         } else {
             for (int c = threadIdx.x; c < BN * ND; c += NT) {
                 int r = c / ND, cc = c % ND, j = t * BN + r;
-                cp_async16(dst + r * LD + cc * 8, base - ch * 8 + cc * 8 + (j < sk ? (i64)j * stride : 0), j < sk);
+                cp_async16_s(dst + (u32)(r * LD + cc * 8) * E,
+                             base - ch * 8 + cc * 8 + (j < sk ? (i64)j * stride : 0), j < sk);
             }
         }
     }
@@ -311,13 +343,144 @@ template <class K> __device__ __forceinline__ float attn_slope(const attn_args &
 
 // ---- forward ---------------------------------------------------------------------------------------
 
+// One KV tile of the forward's online softmax for the rows of a warp: s holds raw q.k on entry
+// and P on exit; mx (the running max, log2 domain) and l (this thread's share of the running
+// sum) are updated and o is rescaled. Without softcap, ALiBi or mask the scores stay raw and the
+// scale is folded into the exponent (one FFMA and one ex2 an element); elements are compared
+// against the sequence and window bounds only when the tile crosses one (check), in one branch
+// around the whole block, so the common path is straight-line code the scheduler can interleave.
+template <class K, int MTI, int NN, int ND>
+__device__ __forceinline__ void attn_fwd_softmax(const attn_args &a, float (*s)[NN][4], float (*o)[ND][4],
+                                                 float (*mx)[2], float (*l)[2], const int (*ri)[2],
+                                                 const float (*slope)[2], const void *const (*mrow)[2],
+                                                 const i64 (*rid)[2], int c0, int tq, int diag, int sk, bool check,
+                                                 float scale_l2, u64 seed, u64 offset) {
+    enum { TRANSFORM = K::SOFTCAP || K::ALIBI || K::MASK };
+    float th;
+    if (TRANSFORM) {
+#pragma unroll
+        for (int u = 0; u < MTI; u++)
+#pragma unroll
+            for (int n = 0; n < NN; n++)
+#pragma unroll
+                for (int x = 0; x < 4; x++) {
+                    const int r = x >> 1, j = c0 + n * 8 + 2 * tq + (x & 1);
+                    s[u][n][x] = attn_score<K>(a, s[u][n][x], scale_l2, slope[u][r], ri[u][r], j, diag, sk,
+                                               mrow[u][r], false, &th);
+                }
+    }
+    if (check) {
+        // Keys [lo, hi) of each row (the sequence, then the window; i + diag is the diagonal),
+        // relative to this thread's first column, so that an element is one compare per bound
+        // against a constant; without a left window (causal, a right window, the last partial
+        // tile) only the one with hi.
+        int lo[MTI][2], hi[MTI][2];
+        const int jt = c0 + 2 * tq;
+#pragma unroll
+        for (int u = 0; u < MTI; u++)
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                const i64 dg = (i64)ri[u][r] + diag;
+                i64 h = sk, w = 0;
+                if (a.wr >= 0 && dg + a.wr + 1 < h) h = dg + a.wr + 1;
+                if (a.wl >= 0 && dg - a.wl > w) w = dg - a.wl;
+                hi[u][r] = (int)(h < 0 ? 0 : h) - jt;
+                lo[u][r] = (int)(w > sk ? sk : w) - jt;
+            }
+        if (a.wl >= 0) {
+#pragma unroll
+            for (int u = 0; u < MTI; u++)
+#pragma unroll
+                for (int n = 0; n < NN; n++)
+#pragma unroll
+                    for (int x = 0; x < 4; x++) {
+                        const int r = x >> 1, c = n * 8 + (x & 1);
+                        if (c < lo[u][r] || c >= hi[u][r]) s[u][n][x] = -BRC_INF;
+                    }
+        } else {
+#pragma unroll
+            for (int u = 0; u < MTI; u++)
+#pragma unroll
+                for (int n = 0; n < NN; n++)
+#pragma unroll
+                    for (int x = 0; x < 4; x++)
+                        if (n * 8 + (x & 1) >= hi[u][x >> 1]) s[u][n][x] = -BRC_INF;
+        }
+    }
+    // Raw scores: max(s) scale = max(s scale) since scale > 0 (kept off 0, where -inf 0 is NaN).
+    const float scl = TRANSFORM ? 1.f : fmaxf(scale_l2, 1.17549435e-38f);
+    float rmax[MTI][2], nm[MTI][2];
+#pragma unroll
+    for (int u = 0; u < MTI; u++)
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            float m = s[u][0][2 * r];
+#pragma unroll
+            for (int n = 0; n < NN; n++) m = fmaxf(m, fmaxf(s[u][n][2 * r], s[u][n][2 * r + 1]));
+            rmax[u][r] = m;
+        }
+#pragma unroll
+    for (int u = 0; u < MTI; u++)
+#pragma unroll
+        for (int r = 0; r < 2; r++) rmax[u][r] = fmaxf(rmax[u][r], __shfl_xor_sync(0xffffffffu, rmax[u][r], 1));
+    // The running max may be stale: it moves (and O and l are rescaled) only when a row of the
+    // warp sees a max above it by more than 8, so P is at most 2^8 (exact in f32, and in f16 /
+    // bf16 as much as any P), l and O grow by at most 2^8, and the lse is exact either way. On
+    // random data the warp then rescales in the first tiles only, instead of 4 FMULs a column
+    // block every tile (128 a thread at D = 128).
+    bool need = false;
+#pragma unroll
+    for (int u = 0; u < MTI; u++)
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            rmax[u][r] = fmaxf(mx[u][r], fmaxf(rmax[u][r], __shfl_xor_sync(0xffffffffu, rmax[u][r], 2)) * scl);
+            need |= rmax[u][r] > mx[u][r] + 8.f; // true on the first tile with a key (mx = -inf)
+        }
+    if (__any_sync(0xffffffffu, need)) {
+#pragma unroll
+        for (int u = 0; u < MTI; u++)
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                const float mnew = rmax[u][r], muse = mnew == -BRC_INF ? 0.f : mnew;
+                const float corr = ex2(mx[u][r] - muse);
+                mx[u][r] = mnew, nm[u][r] = -muse;
+                l[u][r] *= corr;
+#pragma unroll
+                for (int n = 0; n < ND; n++) o[u][n][2 * r] *= corr, o[u][n][2 * r + 1] *= corr;
+            }
+    } else {
+#pragma unroll
+        for (int u = 0; u < MTI; u++)
+#pragma unroll
+            for (int r = 0; r < 2; r++) nm[u][r] = mx[u][r] == -BRC_INF ? 0.f : -mx[u][r];
+    }
+#pragma unroll
+    for (int u = 0; u < MTI; u++)
+#pragma unroll
+        for (int n = 0; n < NN; n++)
+#pragma unroll
+            for (int x = 0; x < 4; x++) {
+                const int r = x >> 1;
+                float p = ex2(fmaf(s[u][n][x], scl, nm[u][r]));
+                l[u][r] += p;
+                if (K::DROPOUT) {
+                    const int j = c0 + n * 8 + 2 * tq + (x & 1);
+                    p *= attn_keep(seed, offset, a.jblocks, rid[u][r], j, (float)a.p_drop, 1.f);
+                }
+                s[u][n][x] = p;
+            }
+}
+
 template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args &a) {
     typedef typename K::T T;
     enum { D = K::D, WARPS = K::WARPS, MTI = K::MTILES, WR = 16 * MTI, BM = WR * WARPS, BN = K::BN, LD = D + 8 };
     enum { NT = 32 * WARPS, KD = D / 16, NN = BN / 8, ND = D / 8, QREG = K::QREG && MTI == 1 };
     extern __shared__ __align__(16) unsigned char attn_smem[];
-    // STAGES = 2: two K/V buffer pairs, tile t + 2 loading while tile t is computed.
-    T *Qs = reinterpret_cast<T *>(attn_smem), *Ks = Qs + BM * LD, *Vs = Ks + BN * LD;
+    // Q, then STAGES K / V buffer pairs (K, then V BN LD elements after it; pair p PAIR bytes
+    // after pair 0), addressed by 32-bit shared-memory byte addresses (ldsm_x4_s).
+    enum { E = sizeof(T), PAIR = 2 * BN * LD * E };
+    T *Qs = reinterpret_cast<T *>(attn_smem);
+    const u32 qs_s = smem_addr(Qs), ks_s = qs_s + BM * LD * E, vs_s = ks_s + BN * LD * E;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, tq = lane & 3;
     const int b = blockIdx.z, hg = blockIdx.y;
     int mt = blockIdx.x, split = 0;
@@ -386,25 +549,30 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
 
     if (t0 < t1) {
         load_tile<T, D, NT>(Qs, BM, q, qrow);
-        kl.load(Ks, t0);
-        if (K::STAGES == 2) {
-            vl.load(Vs, t0);
-            cp_async_commit();
-            if (t0 + 1 < t1) kl.load(Ks + 2 * BN * LD, t0 + 1), vl.load(Vs + 2 * BN * LD, t0 + 1);
-        }
+        kl.load(ks_s, t0);
+        if (K::STAGES == 2) vl.load(vs_s, t0);
         cp_async_commit();
     }
     u32 qf[QREG ? KD : 1][4];
     for (int t = t0; t < t1; t++) {
-        T *Kb = Ks, *Vb = Vs;
+        u32 kb_s = ks_s, vb_s = vs_s; // this tile's buffers
         if (K::STAGES == 2) {
-            cp_async_wait_1();
+            // One barrier a tile: after it tile t is in shared memory for every thread and every
+            // warp is done with tile t - 1, whose buffer pair then takes tile t + 1 (in flight
+            // while tile t is computed).
+            cp_async_wait_all();
             __syncthreads();
-            if ((t - t0) & 1) Kb += 2 * BN * LD, Vb += 2 * BN * LD;
+            const int nb = (t - t0) & 1;
+            if (nb) kb_s += PAIR, vb_s += PAIR;
+            if (t + 1 < t1) {
+                const u32 ob = nb ? 0u : (u32)PAIR;
+                kl.load(ks_s + ob, t + 1), vl.load(vs_s + ob, t + 1);
+            }
+            cp_async_commit();
         } else {
             cp_async_wait_all();
             __syncthreads();
-            vl.load(Vs, t);
+            vl.load(vs_s, t);
             cp_async_commit();
         }
         float s[MTI][NN][4];
@@ -414,7 +582,7 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
             for (int n = 0; n < NN; n++) s[u][n][0] = s[u][n][1] = s[u][n][2] = s[u][n][3] = 0.f;
         if (QREG && t == t0) {
 #pragma unroll
-            for (int kk = 0; kk < KD; kk++) ldsm_x4(qf[kk], Qs + lds_a<LD>(lane, warp * WR, kk * 16));
+            for (int kk = 0; kk < KD; kk++) ldsm_x4_s(qf[kk], qs_s + E * lds_a<LD>(lane, warp * WR, kk * 16));
         }
 #pragma unroll
         for (int kk = 0; kk < KD; kk++) {
@@ -425,13 +593,13 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
 #pragma unroll
                     for (int x = 0; x < 4; x++) af[u][x] = qf[kk][x];
                 } else {
-                    ldsm_x4(af[u], Qs + lds_a<LD>(lane, warp * WR + 16 * u, kk * 16));
+                    ldsm_x4_s(af[u], qs_s + E * lds_a<LD>(lane, warp * WR + 16 * u, kk * 16));
                 }
             }
 #pragma unroll
             for (int nn = 0; nn < NN / 2; nn++) {
                 u32 bf[4];
-                ldsm_x4(bf, Kb + lds_bn<LD>(lane, nn * 16, kk * 16));
+                ldsm_x4_s(bf, kb_s + E * lds_bn<LD>(lane, nn * 16, kk * 16));
 #pragma unroll
                 for (int u = 0; u < MTI; u++) {
                     attn_mma<T>::run(s[u][2 * nn], af[u], bf[0], bf[1]);
@@ -443,7 +611,7 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
             cp_async_wait_all();
             __syncthreads();
             if (t + 1 < t1) {
-                kl.load(Ks, t + 1);
+                kl.load(ks_s, t + 1);
                 cp_async_commit();
             }
         }
@@ -451,43 +619,8 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
         const int c0 = t * BN;
         const bool check = c0 + BN > sq.sk || (a.wr >= 0 && c0 + BN - 1 > imin + diag + a.wr) ||
                            (a.wl >= 0 && c0 < imax + diag - a.wl);
-        float th;
-#pragma unroll
-        for (int u = 0; u < MTI; u++)
-#pragma unroll
-            for (int r = 0; r < 2; r++) {
-                float rmax = -BRC_INF;
-#pragma unroll
-                for (int n = 0; n < NN; n++)
-#pragma unroll
-                    for (int e = 0; e < 2; e++) {
-                        int j = c0 + n * 8 + 2 * tq + e;
-                        float x = attn_score<K>(a, s[u][n][2 * r + e], scale_l2, slope[u][r], ri[u][r], j, diag, sq.sk,
-                                                mrow[u][r], check, &th);
-                        s[u][n][2 * r + e] = x;
-                        rmax = fmaxf(rmax, x);
-                    }
-                rmax = quad_max(rmax);
-                float mnew = fmaxf(mx[u][r], rmax);
-                float muse = mnew == -BRC_INF ? 0.f : mnew;
-                float corr = ex2(mx[u][r] - muse);
-                mx[u][r] = mnew;
-                l[u][r] *= corr;
-#pragma unroll
-                for (int n = 0; n < ND; n++) o[u][n][2 * r] *= corr, o[u][n][2 * r + 1] *= corr;
-#pragma unroll
-                for (int n = 0; n < NN; n++)
-#pragma unroll
-                    for (int e = 0; e < 2; e++) {
-                        float p = ex2(s[u][n][2 * r + e] - muse);
-                        l[u][r] += p;
-                        if (K::DROPOUT) {
-                            int j = c0 + n * 8 + 2 * tq + e;
-                            p *= attn_keep(seed, offset, a.jblocks, rid[u][r], j, (float)a.p_drop, 1.f);
-                        }
-                        s[u][n][2 * r + e] = p;
-                    }
-            }
+        attn_fwd_softmax<K, MTI, NN, ND>(a, s, o, mx, l, ri, slope, mrow, rid, c0, tq, diag, sq.sk, check, scale_l2,
+                                         seed, offset);
         // O += P V, P packed to halves one k-step at a time.
 #pragma unroll
         for (int kk = 0; kk < NN / 2; kk++) {
@@ -497,18 +630,13 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
 #pragma unroll
             for (int dn = 0; dn < ND / 2; dn++) {
                 u32 bf[4];
-                ldsm_x4_t(bf, Vb + lds_bt<LD>(lane, kk * 16, dn * 16));
+                ldsm_x4_ts(bf, vb_s + E * lds_bt<LD>(lane, kk * 16, dn * 16));
 #pragma unroll
                 for (int u = 0; u < MTI; u++) {
                     attn_mma<T>::run(o[u][2 * dn], pa[u], bf[0], bf[1]);
                     attn_mma<T>::run(o[u][2 * dn + 1], pa[u], bf[2], bf[3]);
                 }
             }
-        }
-        if (K::STAGES == 2) {
-            __syncthreads(); // every warp is done with this buffer pair
-            if (t + 2 < t1) kl.load(Kb, t + 2), vl.load(Vb, t + 2);
-            cp_async_commit(); // possibly empty: one group an iteration keeps wait_group 1 exact
         }
     }
 

@@ -93,6 +93,11 @@ static acase cases[] = {
     /* softcap (a larger scale, so that tanh saturates) */
     {"softcap", BF, 1, 4, 2, 150, 170, 128, BSHD, 0, -1, -1, 0.5, 3.0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 1, ""},
     {"softcap causal f16", F16, 1, 2, 2, 130, 130, 64, BHSD, 1, -1, -1, 0.4, 2.0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 1, ""},
+    /* large scales: row maxima (log2 domain) that grow by more than 8 between later KV tiles,
+     * so that the forward's stale running max is moved mid-row (O and l rescaled) as well as
+     * kept (P above 1) */
+    {"scale 2 max jumps", BF, 1, 4, 2, 300, 1000, 64, BSHD, 0, -1, -1, 2.0, 0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 0, ""},
+    {"scale 4 max jumps f16 causal", F16, 1, 2, 1, 260, 700, 128, BHSD, 1, -1, -1, 4.0, 0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 0, ""},
     /* ALiBi */
     {"alibi [H] causal", BF, 2, 4, 2, 100, 150, 64, BSHD, 1, -1, -1, 0, 0, 1, 0, F32, 0, 0, 0, {0}, {0}, 0, 1, ""},
     {"alibi [B,H] f16", F16, 2, 4, 4, 90, 90, 128, BSHD, 0, -1, -1, 0, 0, 2, 0, F32, 0, 0, 0, {0}, {0}, 0, 1, ""},
