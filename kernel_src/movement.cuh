@@ -710,6 +710,36 @@ __device__ __forceinline__ int mv_staged_chunk(bool hasx, int c0, int n, int N, 
     return -1;
 }
 
+// The staged pads' x rows -> shared memory: gn rows (xrow[g]; null: nothing to load) of nx bytes
+// each, at a pitch of xp bytes (nb 16-byte blocks), every 16-byte block a thread, all in flight
+// (cp.async); a row that does not start 16-byte aligned is staged from its aligned base, so that
+// its bytes sit at their address's offset within the block (xr & 15), the partial blocks at
+// either end element by element. The caller waits (mv_cp_wait) and syncs.
+template <int E, class B>
+__device__ __forceinline__ void mv_stage_rows(char* sx, const char* const* xrow, int gn, int nb, int xp, int nx,
+                                              int tid) {
+    enum { VE = 16 / E };
+    const int dg = MV_THREADS / nb, dk = MV_THREADS - dg * nb;
+    int g = tid / nb, b = tid - g * nb;
+    for (; g < gn;) {
+        const char* const xr = xrow[g];
+        if (xr) {
+            const int xm = (int)((size_t)xr & 15), o = 16 * b;  // o: the block's offset from xr - xm
+            const char* const base = xr - xm;
+            char* const dst = sx + g * xp + o;
+            if (o >= xm && o + 16 <= xm + nx) {
+                mv_cp16(dst, base + o);
+            } else if (o < xm + nx && o + 16 > xm) {
+#pragma unroll
+                for (int e = 0; e < VE; e++)
+                    if (o + e * E >= xm && o + e * E < xm + nx) *(B*)(dst + e * E) = *(const B*)(base + o + e * E);
+            }
+        }
+        g += dg, b += dk;
+        if (b >= nb) b -= nb, g++;
+    }
+}
+
 // The staged forward, for rows contiguous on both sides whose x rows fit SMEM bytes of shared
 // memory a.g at a time (and whose y rows are below 2^31 bytes: column math in 32 bits): a CTA
 // takes a.g consecutive y rows; its threads
@@ -761,27 +791,7 @@ __device__ __forceinline__ void mv_pad_staged(const mv_pad_args& a) {
         xrow[tid] = inside && a.x ? (const char*)a.x + xo * E : nullptr;
     }
     __syncthreads();
-    {  // x rows -> shared memory
-        const int dg = MV_THREADS / nb, dk = MV_THREADS - dg * nb;
-        int g = tid / nb, b = tid - g * nb;
-        for (; g < gn;) {
-            const char* const xr = xrow[g];
-            if (xr) {
-                const int xm = (int)((size_t)xr & 15), o = 16 * b;  // o: the block's offset from xr - xm
-                const char* const base = xr - xm;
-                char* const dst = sx + g * xp + o;
-                if (o >= xm && o + 16 <= xm + nx) {
-                    mv_cp16(dst, base + o);
-                } else if (o < xm + nx && o + 16 > xm) {
-#pragma unroll
-                    for (int e = 0; e < VE; e++)
-                        if (o + e * E >= xm && o + e * E < xm + nx) *(B*)(dst + e * E) = *(const B*)(base + o + e * E);
-                }
-            }
-            g += dg, b += dk;
-            if (b >= nb) b -= nb, g++;
-        }
-    }
+    mv_stage_rows<E, B>(sx, xrow, gn, nb, xp, nx, tid);  // x rows -> shared memory
     mv_cp_wait();
     __syncthreads();
     {  // whole y chunks from shared memory
@@ -933,27 +943,7 @@ __device__ __forceinline__ void mv_pad_flat(const mv_pad_args& a) {
         xrow[tid] = inside && a.x ? (const char*)a.x + xo * E : nullptr;
     }
     __syncthreads();
-    {  // x rows -> shared memory (as mv_pad_staged)
-        const int dg = MV_THREADS / nb, dk = MV_THREADS - dg * nb;
-        int g = tid / nb, b = tid - g * nb;
-        for (; g < gn;) {
-            const char* const xr = xrow[g];
-            if (xr) {
-                const int xm = (int)((size_t)xr & 15), o = 16 * b;
-                const char* const base = xr - xm;
-                char* const dst = sx + g * xp + o;
-                if (o >= xm && o + 16 <= xm + nx) {
-                    mv_cp16(dst, base + o);
-                } else if (o < xm + nx && o + 16 > xm) {
-#pragma unroll
-                    for (int e = 0; e < VE; e++)
-                        if (o + e * E >= xm && o + e * E < xm + nx) *(B*)(dst + e * E) = *(const B*)(base + o + e * E);
-                }
-            }
-            g += dg, b += dk;
-            if (b >= nb) b -= nb, g++;
-        }
-    }
+    mv_stage_rows<E, B>(sx, xrow, gn, nb, xp, nx, tid);  // x rows -> shared memory
     mv_cp_wait();
     __syncthreads();
     char* const y0 = (char*)a.y + (size_t)r0 * (size_t)n * E;
