@@ -462,28 +462,59 @@ __device__ __forceinline__ void bn_fin(const cn_args& A) {
 // order through distributed shared memory: every CTA gets the same bits); y is written from shared
 // memory. x is read once (the seg / fin / apply sequence reads it twice). VA elements a vector,
 // VA dividing HW (a vector lies in one channel) and SL.
-template <class K>
-__device__ __forceinline__ C_of<K> gn_one_sum(C_of<K> v, C_of<K>* red, C_of<K>* slot) {
+// Sums of the threads' values v[0..N-1] over the CTA (per warp a fixed shuffle tree, then the warps
+// in order) and, with CLU, over the cluster's CTAs in rank order through distributed shared memory:
+// every thread (of every CTA) gets the same bits. red: N * (threads / 32) shared values; slot: N
+// shared values, a pair of sums that follow each other must use different slots (a CTA may still
+// read the first's while another writes the second).
+template <class K, int N, bool CLU>
+__device__ __forceinline__ void gn_one_sum(C_of<K> (&v)[N], C_of<K>* red, C_of<K>* slot) {
     typedef C_of<K> C;
     enum { NW = K::ONE_THREADS / 32 };
-    v = warp_sum0(v);
-    if ((threadIdx.x & 31) == 0) red[threadIdx.x / 32] = v;
+#pragma unroll
+    for (int j = 0; j < N; j++) {
+        const C w = warp_sum0(v[j]);
+        if ((threadIdx.x & 31) == 0) red[j * NW + threadIdx.x / 32] = w;
+    }
     __syncthreads();
-    C t = red[0];
 #pragma unroll
-    for (int w = 1; w < NW; w++) t += red[w];
-    if constexpr (K::CL > 1) {
-        if (threadIdx.x == 0) *slot = t;
+    for (int j = 0; j < N; j++) {
+        C t = red[j * NW];
+#pragma unroll
+        for (int w = 1; w < NW; w++) t += red[j * NW + w];
+        v[j] = t;
+    }
+    if constexpr (CLU && K::CL > 1) {
+        if (threadIdx.x == 0)
+#pragma unroll
+            for (int j = 0; j < N; j++) slot[j] = v[j];
         cluster_base<K::CL>::sync();
-        C q = C(0);
         const unsigned lane = threadIdx.x & 31u;
-        if (lane < (unsigned)K::CL) cluster_base<K::CL>::ld(cluster_base<K::CL>::map(slot, lane), q);
-        t = __shfl_sync(0xffffffffu, q, 0);
 #pragma unroll
-        for (int r = 1; r < K::CL; r++) t += __shfl_sync(0xffffffffu, q, r);
+        for (int j = 0; j < N; j++) {
+            C q = C(0);
+            if (lane < (unsigned)K::CL) cluster_base<K::CL>::ld(cluster_base<K::CL>::map(slot + j, lane), q);
+            C t = __shfl_sync(0xffffffffu, q, 0);
+#pragma unroll
+            for (int r = 1; r < K::CL; r++) t += __shfl_sync(0xffffffffu, q, r);
+            v[j] = t;
+        }
     }
     __syncthreads();  // red is reused by the next sum
-    return t;
+}
+template <class K>
+__device__ __forceinline__ C_of<K> gn_one_sum1(C_of<K> v, C_of<K>* red, C_of<K>* slot) {
+    C_of<K> a[1] = {v};
+    gn_one_sum<K, 1, true>(a, red, slot);
+    return a[0];
+}
+
+// The slice's loads (cp.async, 16 bytes each, one group with the caller's others).
+template <class K>
+__device__ __forceinline__ void gn_one_load(typename K::T* sm, const typename K::T* x, i64 nv) {
+    for (i64 i = threadIdx.x; i < nv; i += K::ONE_THREADS)
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(smem_u32(sm + i * K::VA)), "l"(x + i * K::VA)
+                     : "memory");
 }
 
 template <class K>
@@ -499,10 +530,7 @@ __device__ __forceinline__ void gn_one(const cn_args& A) {
     const unsigned rank = CL > 1 ? blockIdx.x % CL : 0;
     const i64 s = blockIdx.x / CL;  // the statistic: n * G + g
     const i64 off = s * E + (i64)rank * SL;
-    const T* x = (const T*)A.x + off;
-    for (i64 i = threadIdx.x; i < NV; i += NT)
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(smem_u32(sm + i * V)), "l"(x + i * V)
-                     : "memory");
+    gn_one_load<K>(sm, (const T*)A.x + off, NV);
     asm volatile("cp.async.commit_group;\n\tcp.async.wait_group 0;" ::: "memory");
     __syncthreads();
     C a = C(0);
@@ -512,7 +540,7 @@ __device__ __forceinline__ void gn_one(const cn_args& A) {
 #pragma unroll
         for (int k = 0; k < V; k++) a += v[k];
     }
-    const C mean = gn_one_sum<K>(a, red, slots) / C(E);
+    const C mean = gn_one_sum1<K>(a, red, slots) / C(E);
     C q = C(0);
     for (i64 i = threadIdx.x; i < NV; i += NT) {
         C v[V];
@@ -520,7 +548,7 @@ __device__ __forceinline__ void gn_one(const cn_args& A) {
 #pragma unroll
         for (int k = 0; k < V; k++) q += (v[k] - mean) * (v[k] - mean);
     }
-    const C rstd = rsqrt_(gn_one_sum<K>(q, red, slots + 1) / C(E) + (C)A.eps);
+    const C rstd = rsqrt_(gn_one_sum1<K>(q, red, slots + 1) / C(E) + (C)A.eps);
     if (rank == 0 && threadIdx.x == 0) {
         if (A.mean) ((C*)A.mean)[s] = mean;
         if (A.rstd) ((C*)A.rstd)[s] = rstd;
@@ -537,6 +565,70 @@ __device__ __forceinline__ void gn_one(const cn_args& A) {
 #pragma unroll
         for (int k = 0; k < V; k++) o.v[k] = io<T>::store((v[k] - mean) * w + b);
         *reinterpret_cast<vec<T, V>*>(y + i * V) = o;
+    }
+    if constexpr (CL > 1) cluster_base<CL>::sync();  // no CTA leaves while its slots may be read
+}
+
+// group_norm backward, one read of x and dy (gn_one_bwd): as gn_one, the group's x and dy slices in
+// shared memory (SL elements each a CTA, a slice holding whole channels: CPS = SL / HW of them);
+// per channel (sum dy, sum dy (x - mean)) by the whole CTA in a fixed order, written to part (split 1:
+// gn_wb's input for dweight / dbias); the group's sum w sumdy and sum w sum dy (x - mean) over the
+// channels in order, then the cluster in rank order; dx from shared memory as apply computes it.
+// HW / VA is a multiple of the CTA's threads (every thread the same number of vectors a channel).
+template <class K>
+__device__ __forceinline__ void gn_one_bwd(const cn_args& A) {
+    typedef typename K::T T;
+    typedef typename K::C C;
+    enum { V = K::VA, NT = K::ONE_THREADS, CL = K::CL };
+    constexpr i64 E = K::CPG * K::HW, SL = E / CL, NV = SL / V, CPS = SL / K::HW, VPC = K::HW / V;
+    extern __shared__ __align__(16) unsigned char dsm[];
+    __shared__ C red[2 * (NT / 32)];
+    __shared__ C slots[2];
+    T* xs = reinterpret_cast<T*>(dsm);
+    T* gs = xs + SL;
+    const unsigned rank = CL > 1 ? blockIdx.x % CL : 0;
+    const i64 s = blockIdx.x / CL, n = s / K::G;
+    const i64 off = s * E + (i64)rank * SL, c0 = (s % K::G) * K::CPG + (i64)rank * CPS;
+    gn_one_load<K>(xs, (const T*)A.x + off, NV);
+    gn_one_load<K>(gs, (const T*)A.dy + off, NV);
+    asm volatile("cp.async.commit_group;\n\tcp.async.wait_group 0;" ::: "memory");
+    __syncthreads();
+    const C mean = ((const C*)A.mean)[s], rstd = ((const C*)A.rstd)[s];
+    C acc[2] = {C(0), C(0)};  // sum over the slice's channels of w sum dy, w sum dy (x - mean)
+    for (int ch = 0; ch < (int)CPS; ch++) {
+        C p[2] = {C(0), C(0)};
+        for (i64 i = ch * VPC + threadIdx.x; i < (ch + 1) * VPC; i += NT) {
+            C v[V], g[V];
+            ldv<T, C, V>(v, xs + i * V);
+            ldv<T, C, V>(g, gs + i * V);
+#pragma unroll
+            for (int k = 0; k < V; k++) p[0] += g[k], p[1] += g[k] * (v[k] - mean);
+        }
+        gn_one_sum<K, 2, false>(p, red, slots);
+        const i64 c = c0 + ch;
+        if ((K::W || K::B) && threadIdx.x == 0) {
+            C* part = (C*)A.part + (n * K::CH + c) * 2;
+            part[0] = p[0], part[1] = p[1];
+        }
+        const C w = K::W ? (C)io<T>::load(((const T*)A.w)[c]) : C(1);
+        acc[0] += w * p[0], acc[1] += w * p[1];
+    }
+    // acc is the same in every thread: thread 0's (the others' zeros add exactly) summed over the
+    // cluster in rank order.
+    if (threadIdx.x != 0) acc[0] = acc[1] = C(0);
+    gn_one_sum<K, 2, true>(acc, red, slots);
+    const C c2 = acc[0] / C(E), c1 = acc[1] * rstd / C(E);
+    T* dx = (T*)A.out + off;
+    for (i64 i = threadIdx.x; i < NV; i += NT) {
+        C v[V], g[V];
+        ldv<T, C, V>(v, xs + i * V);
+        ldv<T, C, V>(g, gs + i * V);
+        const i64 c = c0 + i / VPC;
+        const C w = K::W ? (C)io<T>::load(((const T*)A.w)[c]) : C(1);
+        vec<T, V> o;
+#pragma unroll
+        for (int k = 0; k < V; k++) o.v[k] = io<T>::store(rstd * (g[k] * w - ((v[k] - mean) * rstd * c1 + c2)));
+        *reinterpret_cast<vec<T, V>*>(dx + i * V) = o;
     }
     if constexpr (CL > 1) cluster_base<CL>::sync();  // no CTA leaves while its slots may be read
 }

@@ -9,8 +9,8 @@
 #include "../internal.h"
 
 /* The kernels of channel_norm.cuh, by the id that the specialization tuple carries. */
-enum { K_SEG, K_GN_FIN, K_GN_WB, K_PLANE, K_BN_FIN, K_APPLY, K_ONE, K_COUNT };
-static const char *const kernel_fns[] = {"seg", "gn_fin", "gn_wb", "plane", "bn_fin", "apply", "gn_one"};
+enum { K_SEG, K_GN_FIN, K_GN_WB, K_PLANE, K_BN_FIN, K_APPLY, K_ONE, K_ONE_BWD, K_COUNT };
+static const char *const kernel_fns[] = {"seg", "gn_fin", "gn_wb", "plane", "bn_fin", "apply", "gn_one", "gn_one_bwd"};
 
 enum { OP_GROUP, OP_BATCH };
 static const char *const op_names[] = {"group_norm", "batch_norm"};
@@ -151,9 +151,9 @@ static const char *storage_type(brc_dtype t) {
     }
 }
 
-/* gn_one's dynamic shared memory: a group's slice. */
+/* gn_one's dynamic shared memory: a group's slice (the backward's: of x and of dy). */
 static size_t one_smem(const cn_impl *im) {
-    return im->cl > 0 ? (size_t)(im->ch / im->groups * im->hw / im->cl) * im->esize : 0;
+    return im->cl > 0 ? (size_t)(im->ch / im->groups * im->hw / im->cl) * im->esize * (im->dir ? 2 : 1) : 0;
 }
 
 /* gn_one's CTAs a group, or 0 where the group_norm forward keeps the seg / fin / apply sequence:
@@ -161,14 +161,18 @@ static size_t one_smem(const cn_impl *im) {
  * ONE_MIN bytes and split into at most ONE_CL slices (clusters: sm_90) of at most ONE_SLICE
  * bytes, whole vectors each; the smallest such cluster. BARACUDA_GN_ONE=0 turns the path off
  * (measurements). */
-static int pick_one(const brc_context *ctx, int64_t cpg, int64_t hw, size_t esize) {
+static int pick_one(const brc_context *ctx, int64_t cpg, int64_t hw, size_t esize, int dir) {
     int major = 0, minor = 0;
     bool accel = false;
     brc__arch_parse(ctx->arch, &major, &minor, &accel);
     const int64_t v = 16 / (int64_t)esize, bytes = cpg * hw * (int64_t)esize;
     if (!brc__knob("BARACUDA_GN_ONE", 0, 1, 1) || hw % v || bytes < ONE_MIN) return 0;
+    /* The backward (gn_one_bwd) holds x and dy (half the slice each) and whole channels a CTA, and
+     * every thread the same vectors a channel. */
+    if (dir && (hw / v) % THREADS) return 0;
     for (int cl = 1; cl <= (major >= 9 ? ONE_CL : 1); cl *= 2)
-        if (bytes / cl <= ONE_SLICE && (cpg * hw) % (cl * v) == 0) return cl;
+        if (bytes / cl <= (dir ? ONE_SLICE / 2 : ONE_SLICE) && (cpg * hw) % (cl * v) == 0 && (!dir || cpg % cl == 0))
+            return cl;
     return 0;
 }
 
@@ -188,7 +192,7 @@ static brc_status get_kernel(brc_context *ctx, const cn_impl *im, int kid, const
                   (long long)im->groups, (long long)(im->ch / im->groups), (long long)im->hw, im->op == OP_BATCH,
                   im->vs, im->vp, im->va, im->tpb, im->w, im->b, im->dir, im->eval, im->run, im->cl > 0 ? im->cl : 1,
                   THREADS, threads_of(im, kid));
-    if (kid == K_ONE && im->cl > 1) brc__str_addf(&snip, " __cluster_dims__(%d, 1, 1)", im->cl);
+    if ((kid == K_ONE || kid == K_ONE_BWD) && im->cl > 1) brc__str_addf(&snip, " __cluster_dims__(%d, 1, 1)", im->cl);
     brc__str_addf(&snip, "\nbrc_cn_kernel(brc::cn_args a) { brc::%s<brc_cn>(a); }\n", kernel_fns[kid]);
     brc__str kd = {0};
     brc__str_addf(&kd, "%s+%s", desc, kernel_fns[kid]);
@@ -206,7 +210,7 @@ static brc_status get_kernel(brc_context *ctx, const cn_impl *im, int kid, const
         st = brc__jit_get(ctx, &req, &k);
         if (!st && ctx->device >= 0) st = brc__jit_function(ctx, k, fn);
         size_t smem = one_smem(im);
-        if (!st && ctx->device >= 0 && kid == K_ONE && smem > 48 * 1024) {
+        if (!st && ctx->device >= 0 && (kid == K_ONE || kid == K_ONE_BWD) && smem > 48 * 1024) {
             CUresult r = brc__cu()->cuFuncSetAttribute(*fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, (int)smem);
             if (r != CUDA_SUCCESS)
                 st = brc__error(BRC_STATUS_CUDA_ERROR, "cuFuncSetAttribute(%zu bytes of shared memory): %s (%s)", smem,
@@ -276,7 +280,8 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
 
     /* The group_norm forward reads x once where a group fits the shared memory of a CTA or a
      * cluster (gn_one); H100 figures in docs/channel_norm.md. */
-    int cl = rq->op == OP_GROUP && rq->dir == 0 && !forced ? pick_one(ctx, rq->s.ch / rq->groups, rq->s.hw, esize) : 0;
+    int cl = rq->op == OP_GROUP && !forced ? pick_one(ctx, rq->s.ch / rq->groups, rq->s.hw, esize, rq->dir) : 0;
+    if (cl) split = 1; /* gn_one_bwd's per-channel sums: one part a segment (gn_wb's input) */
 
     /* Canonical descriptor (what determines the kernels) and SKU (what was chosen). */
     brc__str desc = {0}, sku = {0};
@@ -287,7 +292,7 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
         brc__str_addf(&sku, "bespoke:group_norm<%s,channels=%lld,groups=%lld,spatial=%lld,vec=%d/%d%s%s,%s>",
                       dts, (long long)rq->s.ch, (long long)rq->groups, (long long)rq->s.hw, vs, va,
                       rq->w ? ",weight" : "", rq->b ? ",bias" : "", dirs);
-        if (cl) brc__str_addf(&sku, "+one,cl=%d", cl);
+        if (cl) brc__str_addf(&sku, "+one,cl=%d%s", cl, rq->dir && (rq->w || rq->b) ? "+wb" : "");
         else brc__str_addf(&sku, "%s", rq->dir && (rq->w || rq->b) ? "+seg+fin+wb+apply" : "+seg+fin+apply");
     } else {
         brc__str_addf(&desc, "batch_norm(dtype=%s,channels=%lld,spatial=%lld,mode=%s,weight=%d,bias=%d", dts,
@@ -340,14 +345,16 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
     else if (reduce_bn) units = slices * (rq->s.hw % va == 0 ? P / va : P);
     im->coef_off = 0;
     im->part_off = round_up((size_t)nstat * 4 * csize, WS_ALIGN);
-    p->workspace = rq->s.n > 0 && !cl ? im->part_off + (size_t)units * 2 * csize : 0;
+    bool parts = !cl || (rq->dir && (rq->w || rq->b)); /* gn_one: only the backward's for gn_wb */
+    p->workspace = rq->s.n > 0 && parts ? im->part_off + (size_t)units * 2 * csize : 0;
 
     im->chunks = chunks;
 
     /* The kernel sequence. */
     int seq[MAX_KERNELS], nk = 0;
     if (cl) {
-        seq[nk++] = K_ONE;
+        seq[nk++] = rq->dir ? K_ONE_BWD : K_ONE;
+        if (rq->dir && (rq->w || rq->b)) seq[nk++] = K_GN_WB;
     } else if (rq->op == OP_GROUP) {
         seq[nk++] = K_SEG;
         seq[nk++] = K_GN_FIN;
@@ -537,7 +544,8 @@ static brc_status launch(const brc_plan *plan, int i, int64_t gx, unsigned gy, c
                           (long long)gx, kernel_fns[l->kid]);
     void *args[1] = {a};
     CUresult r = brc__cu()->cuLaunchKernel(l->fn, (unsigned)gx, gy, 1, threads_of(im, l->kid), 1, 1,
-                                           l->kid == K_ONE ? (unsigned)one_smem(im) : 0, (CUstream)stream, args, NULL);
+                                           l->kid == K_ONE || l->kid == K_ONE_BWD ? (unsigned)one_smem(im) : 0,
+                                           (CUstream)stream, args, NULL);
     if (r != CUDA_SUCCESS)
         return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel: %s (%s+%s)", brc__cu_errname(r), plan->descriptor,
                           kernel_fns[l->kid]);
@@ -552,7 +560,8 @@ static int64_t grid_of(const cn_impl *im, int kid) {
     case K_GN_WB: return brc__cdiv(im->ch, THREADS);
     case K_PLANE: return im->chunks;
     case K_BN_FIN: return im->ch; /* a CTA per channel */
-    case K_ONE: return im->n * im->groups * im->cl;
+    case K_ONE:
+    case K_ONE_BWD: return im->n * im->groups * im->cl;
     default: return brc__cdiv(im->n * (im->ch * im->hw / im->va), THREADS);
     }
 }

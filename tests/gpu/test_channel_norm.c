@@ -133,8 +133,9 @@ static const gn_case gn_cases[] = {
     {3, 5, 5, 3, {3, 1, 3}},     {3, 4, 2, 1, {1 << 20}}, /* segments split over several warps, unevenly */
 };
 
-/* When > 0, run_gn asserts that the forward plan took gn_one with this many CTAs a group. */
-static int gn_expect_cl;
+/* When > 0, run_gn asserts that the forward plan took gn_one (the backward gn_one_bwd) with this
+ * many CTAs a group. */
+static int gn_expect_cl, gn_expect_cl_bwd;
 
 static void run_gn(brc_context *ctx, brc_dtype dt, const gn_case *k, int wb, int idx) {
     int64_t HW = 1;
@@ -213,6 +214,11 @@ static void run_gn(brc_context *ctx, brc_dtype dt, const gn_case *k, int wb, int
                  BRC_STATUS_OK, "%s: %s", cs, brc_last_error());
     cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS, "%s: backward kernel failed", cs);
     cr_log_info("%s: %s", cs, brc_plan_sku(p));
+    if (gn_expect_cl_bwd > 0) {
+        char want[32];
+        snprintf(want, sizeof want, "+one,cl=%d", gn_expect_cl_bwd);
+        cr_assert(strstr(brc_plan_sku(p), want), "%s: SKU %s lacks %s", cs, brc_plan_sku(p), want);
+    }
     brc_plan_destroy(p);
     tu_buf_download(&d.Y), tu_buf_download(&d.DW), tu_buf_download(&d.DB);
     checker cx = {"dx", tol_of(dt), atol_of(dt), 0, ""};
@@ -296,7 +302,7 @@ ParameterizedTest(job *j, group_norm, one_read_path, .timeout = 900) {
     cr_assert_eq(brc__cu()->cuDeviceGetAttribute(&cc_major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, 0),
                  CUDA_SUCCESS);
     const int64_t esize = (int64_t)brc_dtype_size(j->dt), v = 16 / esize;
-    int taken = 0;
+    int taken = 0, taken_bwd = 0;
     for (size_t i = 0; i < sizeof one_cases / sizeof one_cases[0]; i++) {
         const one_case *o = &one_cases[i];
         const int64_t E = o->C / o->G * o->HW, bytes = E * esize;
@@ -304,13 +310,23 @@ ParameterizedTest(job *j, group_norm, one_read_path, .timeout = 900) {
         if (o->HW % v == 0 && bytes >= 32 * 1024)
             for (int c = 1; c <= (cc_major >= 9 ? 8 : 1) && !cl; c *= 2)
                 if (bytes / c <= 64 * 1024 && E % (c * v) == 0) cl = c;
+        /* The backward's rule: x and dy slices of at most 32 KiB each, whole channels a CTA, and
+         * HW / vector a multiple of the 256 threads. */
+        int clb = 0;
+        if (o->HW % v == 0 && (o->HW / v) % 256 == 0 && bytes >= 32 * 1024)
+            for (int c = 1; c <= (cc_major >= 9 ? 8 : 1) && !clb; c *= 2)
+                if (bytes / c <= 32 * 1024 && E % (c * v) == 0 && (o->C / o->G) % c == 0) clb = c;
         gn_expect_cl = cl;
+        gn_expect_cl_bwd = clb;
         taken += cl > 0;
+        taken_bwd += clb > 0;
         gn_case k = {o->N, o->C, o->G, 1, {o->HW}};
         run_gn(ctx, j->dt, &k, (int)(i % 4), 100 + (int)i);
     }
-    gn_expect_cl = 0;
+    gn_expect_cl = gn_expect_cl_bwd = 0;
     cr_assert(taken >= 3, "only %d of the cases took gn_one", taken);
+    if (j->dt != BRC_F16 && j->dt != BRC_BF16) cr_assert(taken_bwd >= 3, "only %d cases took gn_one_bwd", taken_bwd);
+    else cr_assert(taken_bwd >= 2, "only %d cases took gn_one_bwd", taken_bwd);
     brc_context_destroy(ctx);
 }
 
@@ -554,6 +570,16 @@ Test(channel_norm, deterministic_and_in_place, .timeout = 300) {
                 cr_expect(memcmp(first + bytes + C * 4, d.DB.h, (size_t)C * 4) == 0, "op %d: dbias differs on run %d",
                           op, rep);
             }
+        }
+        if (op == 0) { /* dx over dy (each CTA of gn_one_bwd stages its slice before it writes) */
+            memcpy(d.Y.h, d.G.h, bytes);
+            tu_buf_upload(&d.Y);
+            st = brc_group_norm_backward_run(p, dp(&d.X), dp(&d.Y), dp(&d.W), dp(&MEAN), dp(&RSTD), dp(&d.Y),
+                                             dp(&d.DW), dp(&d.DB), dp(&WS), wsz, NULL);
+            cr_assert_eq(st, BRC_STATUS_OK, "%s", brc_last_error());
+            tu_buf_download(&d.Y);
+            cr_expect(memcmp(first, d.Y.h, bytes) == 0, "group_norm: backward in place over dy differs");
+            cr_expect(strstr(brc_plan_sku(p), "+one,cl=1+wb@"), "this shape takes gn_one_bwd: %s", brc_plan_sku(p));
         }
         tu_buf_free(&WS);
         brc_plan_destroy(f);
