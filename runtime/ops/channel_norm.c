@@ -156,6 +156,12 @@ static size_t one_smem(const cn_impl *im) {
     return im->cl > 0 ? (size_t)(im->ch / im->groups * im->hw / im->cl) * im->esize * (im->dir ? 2 : 1) : 0;
 }
 
+/* Threads of a gn_one / gn_one_bwd CTA; BARACUDA_GN_THREADS (128..1024) for measurements. */
+static int one_threads(void) {
+    int t = brc__knob("BARACUDA_GN_THREADS", 128, 1024, THREADS);
+    return t & (t - 1) ? THREADS : t;
+}
+
 /* gn_one's CTAs a group, or 0 where the group_norm forward keeps the seg / fin / apply sequence:
  * 16-byte vectors must divide HW; the group (CPG * HW contiguous elements) must be at least
  * ONE_MIN bytes and split into at most ONE_CL slices (clusters: sm_90) of at most ONE_SLICE
@@ -169,14 +175,16 @@ static int pick_one(const brc_context *ctx, int64_t cpg, int64_t hw, size_t esiz
     if (!brc__knob("BARACUDA_GN_ONE", 0, 1, 1) || hw % v || bytes < ONE_MIN) return 0;
     /* The backward (gn_one_bwd) holds x and dy (half the slice each) and whole channels a CTA, and
      * every thread the same vectors a channel. */
-    if (dir && (hw / v) % THREADS) return 0;
+    if (dir && (hw / v) % one_threads()) return 0;
     for (int cl = 1; cl <= (major >= 9 ? ONE_CL : 1); cl *= 2)
         if (bytes / cl <= (dir ? ONE_SLICE / 2 : ONE_SLICE) && (cpg * hw) % (cl * v) == 0 && (!dir || cpg % cl == 0))
             return cl;
     return 0;
 }
 
-static unsigned threads_of(const cn_impl *im, int kid) { return kid == K_PLANE ? (unsigned)im->tpb : THREADS; }
+static unsigned threads_of(const cn_impl *im, int kid) {
+    return kid == K_PLANE ? (unsigned)im->tpb : kid == K_ONE || kid == K_ONE_BWD ? (unsigned)one_threads() : THREADS;
+}
 
 static brc_status get_kernel(brc_context *ctx, const cn_impl *im, int kid, const char *desc, CUfunction *fn) {
     brc__str snip = {0};
@@ -191,7 +199,7 @@ static brc_status get_kernel(brc_context *ctx, const cn_impl *im, int kid, const
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", (long long)im->ch,
                   (long long)im->groups, (long long)(im->ch / im->groups), (long long)im->hw, im->op == OP_BATCH,
                   im->vs, im->vp, im->va, im->tpb, im->w, im->b, im->dir, im->eval, im->run, im->cl > 0 ? im->cl : 1,
-                  THREADS, threads_of(im, kid));
+                  one_threads(), threads_of(im, kid));
     if ((kid == K_ONE || kid == K_ONE_BWD) && im->cl > 1) brc__str_addf(&snip, " __cluster_dims__(%d, 1, 1)", im->cl);
     brc__str_addf(&snip, "\nbrc_cn_kernel(brc::cn_args a) { brc::%s<brc_cn>(a); }\n", kernel_fns[kid]);
     brc__str kd = {0};
@@ -204,7 +212,7 @@ static brc_status get_kernel(brc_context *ctx, const cn_impl *im, int kid, const
         brc__kernel_req req = {
             .template_name = "channel_norm", .sources = sources, .nspec = 16,
             .spec = {kid, im->dt, im->op, im->ch, im->groups, im->hw, im->vs, im->vp, im->va, im->tpb, im->w, im->b,
-                     im->dir, im->eval, im->run, im->cl},
+                     im->dir, im->eval, im->run, im->cl ? im->cl | one_threads() << 8 : 0},
             .snippet = snip.p, .name_expr = "brc_cn_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
