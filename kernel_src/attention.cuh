@@ -1093,6 +1093,9 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
     enum { KD = D / 16, NQ = BQ / 8, ND = D / 8, DV = K::WHICH & 1, DK = K::WHICH >> 1, LDS = BQ + 8 };
     enum { MQ = BQ / 16, CB = WARPS / MQ, DC = D / CB, NDC = DC / 8, SQ = K::BN, NS = SQ / 8, E = sizeof(T) };
     enum { TRANSFORM = K::SOFTCAP || K::ALIBI || K::MASK || K::DROPOUT };
+    // QREG (backward): two dS buffers, and the dQ product of tile u - 1 is done in tile u, after
+    // its one barrier (which already orders the dS writes before the reads): one barrier a tile.
+    enum { DEFER = K::QREG && DK, NSS = DEFER ? 2 : 1 };
     static_assert(BQ % SQ == 0 && SQ % 16 == 0, "query sub-blocks");
     static_assert(WARPS % MQ == 0 && DC % 16 == 0, "dQ tile split");
     extern __shared__ __align__(16) unsigned char attn_smem[];
@@ -1100,7 +1103,7 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
     // every use otherwise; see cp_async16_s): K, V, ST stages of Q and dO, dS, lse, dsum.
     const u32 ks_s = smem_addr(attn_smem), vs_s = ks_s + BNK * LD * E, qs_s = vs_s + BNK * LD * E;
     const u32 ds_s = qs_s + ST * BQ * LD * E, ss_s = ds_s + ST * BQ * LD * E;
-    const u32 lse_s = ss_s + BNK * LDS * E, dsum_s = lse_s + ST * BQ * 4;
+    const u32 lse_s = ss_s + NSS * BNK * LDS * E, dsum_s = lse_s + ST * BQ * 4;
     const float *lse_p = reinterpret_cast<const float *>(attn_smem + (lse_s - ks_s));
     const float *dsum_p = reinterpret_cast<const float *>(attn_smem + (dsum_s - ks_s));
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, tq = lane & 3;
@@ -1169,6 +1172,36 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
     const u32 bt_o = E * lds_bt<LD>(lane, 0, 0), sa_o = E * lds_at<LDS>(lane, 0, mt * 16);
     const u32 kt_o = E * lds_bt<LD>(lane, 0, cb * DC), st_o = E * ((warp * 16 + g) * LDS + 2 * tq);
 
+    // dQ of the query tile (head h, first query i0) whose dS is in the buffer at ssb: dQ = dS K
+    // (warp w: m16 tile mt and columns cb DC ..), added to the f32 accumulator.
+    auto dq_tile = [&](u32 ssb, i64 h, i64 i0) {
+        float dq[NDC][4];
+#pragma unroll
+        for (int n = 0; n < NDC; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < BNK / 16; kk++) {
+            u32 af[4];
+            ldsm_x4_ts(af, ssb + sa_o + kk * 16 * LDS * E);
+#pragma unroll
+            for (int dn = 0; dn < NDC / 2; dn++) {
+                u32 bf[4];
+                ldsm_x4_ts(bf, ks_s + kt_o + (kk * 16 * LD + dn * 16) * E);
+                attn_mma<T>::run(dq[2 * dn], af, bf[0], bf[1]);
+                attn_mma<T>::run(dq[2 * dn + 1], af, bf[2], bf[3]);
+            }
+        }
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            const i64 i = i0 + mt * 16 + g + 8 * r;
+            if (i < sq.sq) {
+                float *dst = dqacc + attn_row_id<K::VARLEN>(a, b, h, sq, i) * D + cb * DC + 2 * tq;
+#pragma unroll
+                for (int n = 0; n < NDC; n++) attn_red2(dst + n * 8, dq[n][2 * r], dq[n][2 * r + 1]);
+            }
+        }
+    };
+    i64 ph = 0, pi0 = 0; // DEFER: the previous tile's head and first query
+
     for (int u = 0; u < ntiles; u++) {
         const int st = ST == 2 ? u & 1 : 0;
         const int ur = u + rot < ntiles ? u + rot : u + rot - ntiles;
@@ -1179,12 +1212,16 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
             cp_async_commit();
         }
         cp_async_wait_all();
-        __syncthreads(); // tile u is visible; tile u - 1 (its stage, Ss) is consumed
+        // Tile u is visible; tile u - 1 (its stage, Ss) is consumed. DEFER: every warp's dS of tile
+        // u - 1 is written and tile u - 2's (the buffer tile u writes) consumed.
+        __syncthreads();
         if (ST == 2 && u + 1 < ntiles) {
             load_q(u + 1, st ^ 1);
             cp_async_commit();
         }
+        if (DEFER && u > 0) dq_tile(ss_s + ((u - 1) & 1) * BNK * LDS * E, ph, pi0);
         const u32 qt_s = qs_s + st * BQ * LD * E, dt_s = ds_s + st * BQ * LD * E;
+        const u32 ssw = ss_s + (DEFER ? (u & 1) * BNK * LDS * E : 0); // this tile's dS buffer
         const float *lse_t = lse_p + st * BQ, *dsum_t = dsum_p + st * BQ;
 
         // Elements need checks only on tiles that cross the end of the keys or a window bound
@@ -1262,7 +1299,7 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
                 // dS (this warp's 16 keys x SQ queries) into Ss[key][query].
 #pragma unroll
                 for (int kk = 0; kk < NS / 2; kk++) {
-                    const u32 r0 = ss_s + st_o + (qo + kk * 16) * E;
+                    const u32 r0 = ssw + st_o + (qo + kk * 16) * E;
                     st_shared_u32(r0, pa[kk][0]);
                     st_shared_u32(r0 + 8 * LDS * E, pa[kk][1]);
                     st_shared_u32(r0 + 8 * E, pa[kk][2]);
@@ -1271,31 +1308,16 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
             }
         }
         if (!DK) continue; // WHICH = 1: dV only
-        __syncthreads(); // every warp's dS is in Ss
-        float dq[NDC][4];
-#pragma unroll
-        for (int n = 0; n < NDC; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
-#pragma unroll
-        for (int kk = 0; kk < BNK / 16; kk++) {
-            u32 af[4];
-            ldsm_x4_ts(af, ss_s + sa_o + kk * 16 * LDS * E);
-#pragma unroll
-            for (int dn = 0; dn < NDC / 2; dn++) {
-                u32 bf[4];
-                ldsm_x4_ts(bf, ks_s + kt_o + (kk * 16 * LD + dn * 16) * E);
-                attn_mma<T>::run(dq[2 * dn], af, bf[0], bf[1]);
-                attn_mma<T>::run(dq[2 * dn + 1], af, bf[2], bf[3]);
-            }
+        if (DEFER) {
+            ph = h, pi0 = i0;
+        } else {
+            __syncthreads(); // every warp's dS is in Ss
+            dq_tile(ss_s, h, i0);
         }
-#pragma unroll
-        for (int r = 0; r < 2; r++) {
-            const i64 i = i0 + mt * 16 + g + 8 * r;
-            if (i < sq.sq) {
-                float *dst = dqacc + attn_row_id<K::VARLEN>(a, b, h, sq, i) * D + cb * DC + 2 * tq;
-#pragma unroll
-                for (int n = 0; n < NDC; n++) attn_red2(dst + n * 8, dq[n][2 * r], dq[n][2 * r + 1]);
-            }
-        }
+    }
+    if (DEFER && ntiles > 0) {
+        __syncthreads(); // every warp's dS of the last tile is in its buffer
+        dq_tile(ss_s + ((ntiles - 1) & 1) * BNK * LDS * E, ph, pi0);
     }
     cp_async_wait_all();
     __syncthreads(); // Ks / Vs are free for the stores
