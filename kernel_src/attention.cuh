@@ -1091,7 +1091,12 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
     typedef typename K::T T;
     enum { D = K::D, WARPS = K::WARPS, BNK = 16 * WARPS, BQ = K::BQ, LD = D + 8, NT = 32 * WARPS, ST = K::STAGES };
     enum { KD = D / 16, NQ = BQ / 8, ND = D / 8, DV = K::WHICH & 1, DK = K::WHICH >> 1, LDS = BQ + 8 };
-    enum { MQ = BQ / 16, CB = WARPS / MQ, DC = D / CB, NDC = DC / 8, SQ = K::BN, NS = SQ / 8, E = sizeof(T) };
+    // The dQ product's split over the warps: MU m16 tiles of queries a warp (2 where the column
+    // blocks stay multiples of 16: 4 ldmatrix for 8 MMAs instead of 5) times a block of DC columns.
+    enum { MU2 = BQ % 32 == 0 && WARPS % (BQ / 32 > 0 ? BQ / 32 : 1) == 0 &&
+                 (D / (WARPS / (BQ / 32 > 0 ? BQ / 32 : 1))) % 16 == 0 };
+    enum { MU = MU2 ? 2 : 1, MQ = BQ / (16 * MU), CB = WARPS / MQ, DC = D / CB, NDC = DC / 8 };
+    enum { SQ = K::BN, NS = SQ / 8, E = sizeof(T) };
     enum { TRANSFORM = K::SOFTCAP || K::ALIBI || K::MASK || K::DROPOUT };
     // QREG (backward): two dS buffers, and the dQ product of tile u - 1 is done in tile u, after
     // its one barrier (which already orders the dS writes before the reads): one barrier a tile.
@@ -1169,36 +1174,44 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
     const int mt = warp % MQ, cb = warp / MQ;
     // This lane's ldmatrix offsets (bytes) for the products, relative to row / column 0.
     const u32 ka_o = E * lds_a<LD>(lane, warp * 16, 0), qb_o = E * lds_bn<LD>(lane, 0, 0);
-    const u32 bt_o = E * lds_bt<LD>(lane, 0, 0), sa_o = E * lds_at<LDS>(lane, 0, mt * 16);
+    const u32 bt_o = E * lds_bt<LD>(lane, 0, 0), sa_o = E * lds_at<LDS>(lane, 0, mt * MU * 16);
     const u32 kt_o = E * lds_bt<LD>(lane, 0, cb * DC), st_o = E * ((warp * 16 + g) * LDS + 2 * tq);
 
     // dQ of the query tile (head h, first query i0) whose dS is in the buffer at ssb: dQ = dS K
-    // (warp w: m16 tile mt and columns cb DC ..), added to the f32 accumulator.
+    // (warp w: m16 tiles MU mt .. and columns cb DC ..), added to the f32 accumulator.
     auto dq_tile = [&](u32 ssb, i64 h, i64 i0) {
-        float dq[NDC][4];
+        float dq[MU][NDC][4];
 #pragma unroll
-        for (int n = 0; n < NDC; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
+        for (int m = 0; m < MU; m++)
+#pragma unroll
+            for (int n = 0; n < NDC; n++) dq[m][n][0] = dq[m][n][1] = dq[m][n][2] = dq[m][n][3] = 0.f;
 #pragma unroll
         for (int kk = 0; kk < BNK / 16; kk++) {
-            u32 af[4];
-            ldsm_x4_ts(af, ssb + sa_o + kk * 16 * LDS * E);
+            u32 af[MU][4];
+#pragma unroll
+            for (int m = 0; m < MU; m++) ldsm_x4_ts(af[m], ssb + sa_o + (kk * 16 * LDS + m * 16) * E);
 #pragma unroll
             for (int dn = 0; dn < NDC / 2; dn++) {
                 u32 bf[4];
                 ldsm_x4_ts(bf, ks_s + kt_o + (kk * 16 * LD + dn * 16) * E);
-                attn_mma<T>::run(dq[2 * dn], af, bf[0], bf[1]);
-                attn_mma<T>::run(dq[2 * dn + 1], af, bf[2], bf[3]);
+#pragma unroll
+                for (int m = 0; m < MU; m++) {
+                    attn_mma<T>::run(dq[m][2 * dn], af[m], bf[0], bf[1]);
+                    attn_mma<T>::run(dq[m][2 * dn + 1], af[m], bf[2], bf[3]);
+                }
             }
         }
 #pragma unroll
-        for (int r = 0; r < 2; r++) {
-            const i64 i = i0 + mt * 16 + g + 8 * r;
-            if (i < sq.sq) {
-                float *dst = dqacc + attn_row_id<K::VARLEN>(a, b, h, sq, i) * D + cb * DC + 2 * tq;
+        for (int m = 0; m < MU; m++)
 #pragma unroll
-                for (int n = 0; n < NDC; n++) attn_red2(dst + n * 8, dq[n][2 * r], dq[n][2 * r + 1]);
+            for (int r = 0; r < 2; r++) {
+                const i64 i = i0 + (mt * MU + m) * 16 + g + 8 * r;
+                if (i < sq.sq) {
+                    float *dst = dqacc + attn_row_id<K::VARLEN>(a, b, h, sq, i) * D + cb * DC + 2 * tq;
+#pragma unroll
+                    for (int n = 0; n < NDC; n++) attn_red2(dst + n * 8, dq[m][n][2 * r], dq[m][n][2 * r + 1]);
+                }
             }
-        }
     };
     i64 ph = 0, pi0 = 0; // DEFER: the previous tile's head and first query
 
