@@ -15,8 +15,10 @@
 // heads of one KV head share each K/V tile (decode reads every KV head once).
 //
 // The specialization snippet defines struct brc_attn { typedef T (f16 | bf16), MT (mask type);
-// enum D, WARPS, MTILES (m16 tiles a warp, forward), STAGES (K/V buffers, forward), BN, BQ, QREG, WINDOW, SOFTCAP, ALIBI, MASK (0 none, 1 additive, 2 bool),
-// DROPOUT, VARLEN, SPLIT, WHICH (dK/dV kernel: 1 dV, 2 dK, 3 both) } and the kernels.
+// enum D, WARPS, MTILES (m16 tiles a warp, forward), STAGES (K/V buffers, forward), BN, BQ, QREG
+// (forward: Q in registers; atomic backward: two dS buffers, dQ deferred a tile), WINDOW, SOFTCAP,
+// ALIBI, MASK (0 none, 1 additive, 2 bool), DROPOUT, VARLEN, SPLIT, WHICH (dK/dV kernel: 1 dV, 2 dK,
+// 3 both) } and the kernels.
 namespace brc {
 
 // 8-byte fields only; mirrored by struct attn_args in ops/attention.c.
@@ -1153,7 +1155,8 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
         for (int r = threadIdx.x; r < BQ; r += NT) { // one pass when BQ <= NT
             const i64 i = (i64)tu * BQ + r;
             const bool ok = i < sq.sq;
-            cp_async4_s(lse_s + (st * BQ + r) * 4, ok ? a.lse + b * a.l_s[0] + h * a.l_s[1] + (sq.q0 + i) * a.l_s[2] : a.lse, ok);
+            cp_async4_s(lse_s + (st * BQ + r) * 4,
+                        ok ? a.lse + b * a.l_s[0] + h * a.l_s[1] + (sq.q0 + i) * a.l_s[2] : a.lse, ok);
             cp_async4_s(dsum_s + (st * BQ + r) * 4, ok ? a.dsum + attn_row_id<K::VARLEN>(a, b, h, sq, i) : a.dsum, ok);
             if (BQ <= NT) break;
         }
