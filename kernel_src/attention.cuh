@@ -15,8 +15,10 @@
 // heads of one KV head share each K/V tile (decode reads every KV head once).
 //
 // The specialization snippet defines struct brc_attn { typedef T (f16 | bf16), MT (mask type);
-// enum D, WARPS, MTILES (m16 tiles a warp, forward), STAGES (K/V buffers, forward), BN, BQ, QREG, WINDOW, SOFTCAP, ALIBI, MASK (0 none, 1 additive, 2 bool),
-// DROPOUT, VARLEN, SPLIT, WHICH (dK/dV kernel: 1 dV, 2 dK, 3 both) } and the kernels.
+// enum D, WARPS, MTILES (m16 tiles a warp, forward), STAGES (K/V buffers, forward), BN, BQ, QREG
+// (forward: Q in registers; atomic backward: two dS buffers, dQ deferred a tile), WINDOW, SOFTCAP,
+// ALIBI, MASK (0 none, 1 additive, 2 bool), DROPOUT, VARLEN, SPLIT, WHICH (dK/dV kernel: 1 dV, 2 dK,
+// 3 both) } and the kernels.
 namespace brc {
 
 // 8-byte fields only; mirrored by struct attn_args in ops/attention.c.
@@ -1020,6 +1022,52 @@ template <int LD> __device__ __forceinline__ int lds_at(int lane, int k0, int m0
     return (k0 + (lane >> 4) * 8 + (lane & 7)) * LD + m0 + ((lane >> 3) & 1) * 8;
 }
 
+__device__ __forceinline__ void cp_async4_s(u32 dst, const void *src, bool pred) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(dst), "l"(src), "r"(pred ? 4 : 0));
+}
+__device__ __forceinline__ float2 ld_shared_f2(u32 addr) {
+    float2 r;
+    asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];" : "=f"(r.x), "=f"(r.y) : "r"(addr) : "memory");
+    return r;
+}
+__device__ __forceinline__ void st_shared_u32(u32 addr, u32 x) {
+    asm volatile("st.shared.u32 [%0], %1;" ::"r"(addr), "r"(x) : "memory");
+}
+
+// mma_abt and mma_pb on 32-bit shared addresses: as, bs are this lane's ldmatrix addresses of
+// the A block's (row 0, k 0) and of the B block's (n 0 / k 0, column 0); the other blocks are
+// constant offsets (folded into the instructions).
+template <class T, int LD, int KS, int NT8>
+__device__ __forceinline__ void mma_abt_s(float (*acc)[4], u32 as, u32 bs) {
+    enum { E = sizeof(T) };
+#pragma unroll
+    for (int kk = 0; kk < KS; kk++) {
+        u32 af[4];
+        ldsm_x4_s(af, as + kk * 16 * E);
+#pragma unroll
+        for (int nn = 0; nn < NT8 / 2; nn++) {
+            u32 bf[4];
+            ldsm_x4_s(bf, bs + (nn * 16 * LD + kk * 16) * E);
+            attn_mma<T>::run(acc[2 * nn], af, bf[0], bf[1]);
+            attn_mma<T>::run(acc[2 * nn + 1], af, bf[2], bf[3]);
+        }
+    }
+}
+template <class T, int LD, int KS, int ND8>
+__device__ __forceinline__ void mma_pb_s(float (*acc)[4], const u32 (*pa)[4], u32 bs) {
+    enum { E = sizeof(T) };
+#pragma unroll
+    for (int kk = 0; kk < KS; kk++) {
+#pragma unroll
+        for (int dn = 0; dn < ND8 / 2; dn++) {
+            u32 bf[4];
+            ldsm_x4_ts(bf, bs + (kk * 16 * LD + dn * 16) * E);
+            attn_mma<T>::run(acc[2 * dn], pa[kk], bf[0], bf[1]);
+            attn_mma<T>::run(acc[2 * dn + 1], pa[kk], bf[2], bf[3]);
+        }
+    }
+}
+
 // p[0], p[1] += x, y (f32, 8-byte aligned): one vector reduction on sm_90, two elsewhere.
 __device__ __forceinline__ void attn_red2(float *p, float x, float y) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -1045,13 +1093,26 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
     typedef typename K::T T;
     enum { D = K::D, WARPS = K::WARPS, BNK = 16 * WARPS, BQ = K::BQ, LD = D + 8, NT = 32 * WARPS, ST = K::STAGES };
     enum { KD = D / 16, NQ = BQ / 8, ND = D / 8, DV = K::WHICH & 1, DK = K::WHICH >> 1, LDS = BQ + 8 };
-    enum { MQ = BQ / 16, CB = WARPS / MQ, DC = D / CB, NDC = DC / 8, SQ = K::BN, NS = SQ / 8 };
+    // The dQ product's split over the warps: MU m16 tiles of queries a warp (2 where the column
+    // blocks stay multiples of 16: 4 ldmatrix for 8 MMAs instead of 5) times a block of DC columns.
+    enum { MU2 = BQ % 32 == 0 && WARPS % (BQ / 32 > 0 ? BQ / 32 : 1) == 0 &&
+                 (D / (WARPS / (BQ / 32 > 0 ? BQ / 32 : 1))) % 16 == 0 };
+    enum { MU = MU2 ? 2 : 1, MQ = BQ / (16 * MU), CB = WARPS / MQ, DC = D / CB, NDC = DC / 8 };
+    enum { SQ = K::BN, NS = SQ / 8, E = sizeof(T) };
+    enum { TRANSFORM = K::SOFTCAP || K::ALIBI || K::MASK || K::DROPOUT };
+    // QREG (backward): two dS buffers, and the dQ product of tile u - 1 is done in tile u, after
+    // its one barrier (which already orders the dS writes before the reads): one barrier a tile.
+    enum { DEFER = K::QREG && DK, NSS = DEFER ? 2 : 1 };
     static_assert(BQ % SQ == 0 && SQ % 16 == 0, "query sub-blocks");
     static_assert(WARPS % MQ == 0 && DC % 16 == 0, "dQ tile split");
     extern __shared__ __align__(16) unsigned char attn_smem[];
-    T *Ks = reinterpret_cast<T *>(attn_smem), *Vs = Ks + BNK * LD, *Qs = Vs + BNK * LD, *Ds = Qs + ST * BQ * LD;
-    T *Ss = Ds + ST * BQ * LD;
-    float *lse_s = reinterpret_cast<float *>(Ss + BNK * LDS), *dsum_s = lse_s + ST * BQ;
+    // 32-bit shared-memory byte addresses of the tiles (NVRTC narrows 64-bit generic ones at
+    // every use otherwise; see cp_async16_s): K, V, ST stages of Q and dO, dS, lse, dsum.
+    const u32 ks_s = smem_addr(attn_smem), vs_s = ks_s + BNK * LD * E, qs_s = vs_s + BNK * LD * E;
+    const u32 ds_s = qs_s + ST * BQ * LD * E, ss_s = ds_s + ST * BQ * LD * E;
+    const u32 lse_s = ss_s + NSS * BNK * LDS * E, dsum_s = lse_s + ST * BQ * 4;
+    const float *lse_p = reinterpret_cast<const float *>(attn_smem + (lse_s - ks_s));
+    const float *dsum_p = reinterpret_cast<const float *>(attn_smem + (dsum_s - ks_s));
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, tq = lane & 3;
     const int b = blockIdx.z;
     const i64 kvh = blockIdx.y, grp = a.H / a.Hkv;
@@ -1065,14 +1126,11 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
     u64 seed = a.seed, offset = a.offset;
     if (K::DROPOUT && a.dev) seed = a.dev[0], offset = a.dev[1];
 
-    auto kvrow = [&](const T *base, const i64 *s) {
-        return [=](int r) -> const T * {
-            i64 j = c0 + r;
-            return j < sq.sk ? base + b * s[0] + (sq.k0 + j) * s[1] + kvh * s[2] : nullptr;
-        };
-    };
-    load_tile<T, D, NT>(Ks, BNK, k, kvrow(k, a.k_s));
-    load_tile<T, D, NT>(Vs, BNK, v, kvrow(v, a.v_s));
+    {
+        const kv_loader<T, D, NT, BNK> kl(k, b * a.k_s[0] + sq.k0 * a.k_s[1] + kvh * a.k_s[2], a.k_s[1], sq.sk);
+        const kv_loader<T, D, NT, BNK> vl(v, b * a.v_s[0] + sq.k0 * a.v_s[1] + kvh * a.v_s[2], a.v_s[1], sq.sk);
+        kl.load(ks_s, (int)blockIdx.x), vl.load(vs_s, (int)blockIdx.x);
+    }
 
     // Queries that see keys c0 .. cend - 1; the tiles (head, query tile) in order.
     i64 ilo = 0, ihi = sq.sq;
@@ -1083,24 +1141,24 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
     // The CTAs of neighbouring key tiles run at the same time: each starts its walk at another
     // tile (rot), so that they do not add into the same dQ rows at the same moment.
     const int rot = ntiles > 0 ? (int)(blockIdx.x % (unsigned)ntiles) : 0;
+    const int t_lo = (int)(ilo / BQ);
 
-    // Tile u (of the rotated walk) into stage st: Q and dO rows (zero past the end), raw lse and dsum.
+    // Tile u (of the rotated walk) into stage st: Q and dO rows (zero past the end, through the
+    // K / V loader: one 64-bit step a row), raw lse and dsum.
     auto load_q = [&](int u, int st) {
         u = u + rot < ntiles ? u + rot : u + rot - ntiles;
-        const i64 h = kvh * grp + u / nth, i0 = ilo + (i64)(u % nth) * BQ;
-        auto qr = [&](const T *base, const i64 *s) {
-            return [=](int r) -> const T * {
-                i64 i = i0 + r;
-                return i < sq.sq ? base + b * s[0] + (sq.q0 + i) * s[1] + h * s[2] : nullptr;
-            };
-        };
-        load_tile<T, D, NT>(Qs + st * BQ * LD, BQ, q, qr(q, a.q_s));
-        load_tile<T, D, NT>(Ds + st * BQ * LD, BQ, dout, qr(dout, a.do_s));
-        for (int r = threadIdx.x; r < BQ; r += NT) {
-            const i64 i = i0 + r;
+        const int hu = u / nth, tu = t_lo + u % nth;
+        const i64 h = kvh * grp + hu;
+        const kv_loader<T, D, NT, BQ> ql(q, b * a.q_s[0] + sq.q0 * a.q_s[1] + h * a.q_s[2], a.q_s[1], sq.sq);
+        const kv_loader<T, D, NT, BQ> dl(dout, b * a.do_s[0] + sq.q0 * a.do_s[1] + h * a.do_s[2], a.do_s[1], sq.sq);
+        ql.load(qs_s + st * BQ * LD * E, tu), dl.load(ds_s + st * BQ * LD * E, tu);
+        for (int r = threadIdx.x; r < BQ; r += NT) { // one pass when BQ <= NT
+            const i64 i = (i64)tu * BQ + r;
             const bool ok = i < sq.sq;
-            cp_async4(lse_s + st * BQ + r, ok ? a.lse + b * a.l_s[0] + h * a.l_s[1] + (sq.q0 + i) * a.l_s[2] : a.lse, ok);
-            cp_async4(dsum_s + st * BQ + r, ok ? a.dsum + attn_row_id<K::VARLEN>(a, b, h, sq, i) : a.dsum, ok);
+            cp_async4_s(lse_s + (st * BQ + r) * 4,
+                        ok ? a.lse + b * a.l_s[0] + h * a.l_s[1] + (sq.q0 + i) * a.l_s[2] : a.lse, ok);
+            cp_async4_s(dsum_s + (st * BQ + r) * 4, ok ? a.dsum + attn_row_id<K::VARLEN>(a, b, h, sq, i) : a.dsum, ok);
+            if (BQ <= NT) break;
         }
     };
     if (ntiles > 0) load_q(0, 0);
@@ -1113,8 +1171,52 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
         if (DV) dv[n][0] = dv[n][1] = dv[n][2] = dv[n][3] = 0.f;
     }
     const float scale_l2 = (float)a.scale * BRC_LOG2E;
+    // Raw scores times scl: kept off 0 (a masked -inf times 0 is NaN).
+    const float scl = fmaxf(scale_l2, 1.17549435e-38f);
     const i64 j0 = c0 + warp * 16 + g; // this thread's keys: j0, j0 + 8
     const int mt = warp % MQ, cb = warp / MQ;
+    // This lane's ldmatrix offsets (bytes) for the products, relative to row / column 0.
+    const u32 ka_o = E * lds_a<LD>(lane, warp * 16, 0), qb_o = E * lds_bn<LD>(lane, 0, 0);
+    const u32 bt_o = E * lds_bt<LD>(lane, 0, 0), sa_o = E * lds_at<LDS>(lane, 0, mt * MU * 16);
+    const u32 kt_o = E * lds_bt<LD>(lane, 0, cb * DC), st_o = E * ((warp * 16 + g) * LDS + 2 * tq);
+
+    // dQ of the query tile (head h, first query i0) whose dS is in the buffer at ssb: dQ = dS K
+    // (warp w: m16 tiles MU mt .. and columns cb DC ..), added to the f32 accumulator.
+    auto dq_tile = [&](u32 ssb, i64 h, i64 i0) {
+        float dq[MU][NDC][4];
+#pragma unroll
+        for (int m = 0; m < MU; m++)
+#pragma unroll
+            for (int n = 0; n < NDC; n++) dq[m][n][0] = dq[m][n][1] = dq[m][n][2] = dq[m][n][3] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < BNK / 16; kk++) {
+            u32 af[MU][4];
+#pragma unroll
+            for (int m = 0; m < MU; m++) ldsm_x4_ts(af[m], ssb + sa_o + (kk * 16 * LDS + m * 16) * E);
+#pragma unroll
+            for (int dn = 0; dn < NDC / 2; dn++) {
+                u32 bf[4];
+                ldsm_x4_ts(bf, ks_s + kt_o + (kk * 16 * LD + dn * 16) * E);
+#pragma unroll
+                for (int m = 0; m < MU; m++) {
+                    attn_mma<T>::run(dq[m][2 * dn], af[m], bf[0], bf[1]);
+                    attn_mma<T>::run(dq[m][2 * dn + 1], af[m], bf[2], bf[3]);
+                }
+            }
+        }
+#pragma unroll
+        for (int m = 0; m < MU; m++)
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                const i64 i = i0 + (mt * MU + m) * 16 + g + 8 * r;
+                if (i < sq.sq) {
+                    float *dst = dqacc + attn_row_id<K::VARLEN>(a, b, h, sq, i) * D + cb * DC + 2 * tq;
+#pragma unroll
+                    for (int n = 0; n < NDC; n++) attn_red2(dst + n * 8, dq[m][n][2 * r], dq[m][n][2 * r + 1]);
+                }
+            }
+    };
+    i64 ph = 0, pi0 = 0; // DEFER: the previous tile's head and first query
 
     for (int u = 0; u < ntiles; u++) {
         const int st = ST == 2 ? u & 1 : 0;
@@ -1126,17 +1228,23 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
             cp_async_commit();
         }
         cp_async_wait_all();
-        __syncthreads(); // tile u is visible; tile u - 1 (its stage, Ss) is consumed
+        // Tile u is visible; tile u - 1 (its stage, Ss) is consumed. DEFER: every warp's dS of tile
+        // u - 1 is written and tile u - 2's (the buffer tile u writes) consumed.
+        __syncthreads();
         if (ST == 2 && u + 1 < ntiles) {
             load_q(u + 1, st ^ 1);
             cp_async_commit();
         }
-        const T *Qt = Qs + st * BQ * LD, *Dt = Ds + st * BQ * LD;
-        const float *lse_t = lse_s + st * BQ, *dsum_t = dsum_s + st * BQ;
+        if (DEFER && u > 0) dq_tile(ss_s + ((u - 1) & 1) * BNK * LDS * E, ph, pi0);
+        const u32 qt_s = qs_s + st * BQ * LD * E, dt_s = ds_s + st * BQ * LD * E;
+        const u32 ssw = ss_s + (DEFER ? (u & 1) * BNK * LDS * E : 0); // this tile's dS buffer
+        const float *lse_t = lse_p + st * BQ, *dsum_t = dsum_p + st * BQ;
 
-        // Elements need checks only on tiles that cross the end of the keys or a window bound.
+        // Elements need checks only on tiles that cross the end of the keys or a window bound
+        // (and, on the straight-line path below, the end of the queries).
         const bool check = c0 + BNK > sq.sk || (a.wr >= 0 && c0 + BNK - 1 > i0 + diag + a.wr) ||
                            (a.wl >= 0 && c0 < i0 + BQ - 1 + diag - a.wl);
+        const bool fast = !TRANSFORM && !check && i0 + BQ <= sq.sq;
         const float slope = attn_slope<K>(a, b, h);
         const void *mbase = K::MASK ? static_cast<const typename K::MT *>(a.mask) + b * a.m_s[0] + h * a.m_s[1]
                                     : nullptr;
@@ -1149,80 +1257,87 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
                 s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
                 dp[n][0] = dp[n][1] = dp[n][2] = dp[n][3] = 0.f;
             }
-            mma_abt<T, LD, KD, NS>(s, Ks, warp * 16, Qt, qo, lane);
-            if (DK) mma_abt<T, LD, KD, NS>(dp, Vs, warp * 16, Dt, qo, lane);
+            mma_abt_s<T, LD, KD, NS>(s, ks_s + ka_o, qt_s + qb_o + qo * LD * E);
+            if (DK) mma_abt_s<T, LD, KD, NS>(dp, vs_s + ka_o, dt_s + qb_o + qo * LD * E);
+            if (fast) {
+                // Straight-line: no bounds, no features; one FFMA and one ex2 an element, the
+                // lse and dsum of this thread's 2 NS columns read once (pairs, 8 bytes).
 #pragma unroll
-            for (int n = 0; n < NS; n++)
+                for (int n = 0; n < NS; n++) {
+                    const int ci = qo + n * 8 + 2 * tq;
+                    const float2 lp = ld_shared_f2(lse_s + (st * BQ + ci) * 4);
+                    const float2 dd = ld_shared_f2(dsum_s + (st * BQ + ci) * 4);
+                    const float nl[2] = {lp.x == -BRC_INF ? -BRC_INF : -lp.x * BRC_LOG2E,
+                                         lp.y == -BRC_INF ? -BRC_INF : -lp.y * BRC_LOG2E};
+                    const float dsm[2] = {dd.x, dd.y};
 #pragma unroll
-                for (int e4 = 0; e4 < 4; e4++) {
-                    const int ci = qo + n * 8 + 2 * tq + (e4 & 1);
-                    const i64 i = i0 + ci, j = j0 + 8 * (e4 >> 1);
-                    float th = 0.f;
-                    const void *mrow = K::MASK ? static_cast<const typename K::MT *>(mbase) +
-                                                     (i < sq.sq ? i : 0) * a.m_s[2]
-                                               : nullptr;
-                    float x = attn_score<K>(a, s[n][e4], scale_l2, slope, i, j, diag, sq.sk, mrow, check, &th);
-                    const float l2 = i < sq.sq ? attn_lse_l2(lse_t[ci]) : BRC_INF;
-                    float p = ex2(x - l2);
-                    float z = 1.f;
-                    if (K::DROPOUT)
-                        z = attn_keep(seed, offset, a.jblocks, attn_row_id<K::VARLEN>(a, b, h, sq, i), j,
-                                      (float)a.p_drop, (float)a.rkeep);
-                    if (DK) {
-                        float ds = p * (dp[n][e4] * z - dsum_t[ci]);
-                        if (K::SOFTCAP) ds *= 1.f - th * th;
-                        dp[n][e4] = ds;
+                    for (int e4 = 0; e4 < 4; e4++) {
+                        const float p = ex2(fmaf(s[n][e4], scl, nl[e4 & 1]));
+                        if (DK) dp[n][e4] = p * (dp[n][e4] - dsm[e4 & 1]);
+                        s[n][e4] = p;
                     }
-                    s[n][e4] = p * z;
                 }
+            } else {
+#pragma unroll
+                for (int n = 0; n < NS; n++)
+#pragma unroll
+                    for (int e4 = 0; e4 < 4; e4++) {
+                        const int ci = qo + n * 8 + 2 * tq + (e4 & 1);
+                        const i64 i = i0 + ci, j = j0 + 8 * (e4 >> 1);
+                        float th = 0.f;
+                        const void *mrow = K::MASK ? static_cast<const typename K::MT *>(mbase) +
+                                                         (i < sq.sq ? i : 0) * a.m_s[2]
+                                                   : nullptr;
+                        float x =
+                            attn_score<K>(a, s[n][e4], scale_l2, slope, i, j, diag, sq.sk, mrow, check, &th);
+                        const float l2 = i < sq.sq ? attn_lse_l2(lse_t[ci]) : BRC_INF;
+                        float p = ex2(x - l2);
+                        float z = 1.f;
+                        if (K::DROPOUT)
+                            z = attn_keep(seed, offset, a.jblocks, attn_row_id<K::VARLEN>(a, b, h, sq, i), j,
+                                          (float)a.p_drop, (float)a.rkeep);
+                        if (DK) {
+                            float ds = p * (dp[n][e4] * z - dsum_t[ci]);
+                            if (K::SOFTCAP) ds *= 1.f - th * th;
+                            dp[n][e4] = ds;
+                        }
+                        s[n][e4] = p * z;
+                    }
+            }
             u32 pa[NS / 2][4];
             if (DV) {
                 pack_a<T, NS / 2>(pa, s);
-                mma_pb<T, LD, NS / 2, ND>(dv, pa, Dt, qo, lane);
+                mma_pb_s<T, LD, NS / 2, ND>(dv, pa, dt_s + bt_o + qo * LD * E);
             }
             if (DK) {
                 pack_a<T, NS / 2>(pa, dp);
-                mma_pb<T, LD, NS / 2, ND>(dk, pa, Qt, qo, lane);
+                mma_pb_s<T, LD, NS / 2, ND>(dk, pa, qt_s + bt_o + qo * LD * E);
                 // dS (this warp's 16 keys x SQ queries) into Ss[key][query].
 #pragma unroll
                 for (int kk = 0; kk < NS / 2; kk++) {
-                    T *r0 = Ss + (warp * 16 + g) * LDS + qo + kk * 16 + 2 * tq;
-                    *reinterpret_cast<u32 *>(r0) = pa[kk][0];
-                    *reinterpret_cast<u32 *>(r0 + 8 * LDS) = pa[kk][1];
-                    *reinterpret_cast<u32 *>(r0 + 8) = pa[kk][2];
-                    *reinterpret_cast<u32 *>(r0 + 8 * LDS + 8) = pa[kk][3];
+                    const u32 r0 = ssw + st_o + (qo + kk * 16) * E;
+                    st_shared_u32(r0, pa[kk][0]);
+                    st_shared_u32(r0 + 8 * LDS * E, pa[kk][1]);
+                    st_shared_u32(r0 + 8 * E, pa[kk][2]);
+                    st_shared_u32(r0 + (8 * LDS + 8) * E, pa[kk][3]);
                 }
             }
         }
         if (!DK) continue; // WHICH = 1: dV only
-        __syncthreads(); // every warp's dS is in Ss
-        float dq[NDC][4];
-#pragma unroll
-        for (int n = 0; n < NDC; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
-#pragma unroll
-        for (int kk = 0; kk < BNK / 16; kk++) {
-            u32 af[4];
-            ldsm_x4_t(af, Ss + lds_at<LDS>(lane, kk * 16, mt * 16));
-#pragma unroll
-            for (int dn = 0; dn < NDC / 2; dn++) {
-                u32 bf[4];
-                ldsm_x4_t(bf, Ks + lds_bt<LD>(lane, kk * 16, cb * DC + dn * 16));
-                attn_mma<T>::run(dq[2 * dn], af, bf[0], bf[1]);
-                attn_mma<T>::run(dq[2 * dn + 1], af, bf[2], bf[3]);
-            }
+        if (DEFER) {
+            ph = h, pi0 = i0;
+        } else {
+            __syncthreads(); // every warp's dS is in Ss
+            dq_tile(ss_s, h, i0);
         }
-#pragma unroll
-        for (int r = 0; r < 2; r++) {
-            const i64 i = i0 + mt * 16 + g + 8 * r;
-            if (i < sq.sq) {
-                float *dst = dqacc + attn_row_id<K::VARLEN>(a, b, h, sq, i) * D + cb * DC + 2 * tq;
-#pragma unroll
-                for (int n = 0; n < NDC; n++) attn_red2(dst + n * 8, dq[n][2 * r], dq[n][2 * r + 1]);
-            }
-        }
+    }
+    if (DEFER && ntiles > 0) {
+        __syncthreads(); // every warp's dS of the last tile is in its buffer
+        dq_tile(ss_s + ((ntiles - 1) & 1) * BNK * LDS * E, ph, pi0);
     }
     cp_async_wait_all();
     __syncthreads(); // Ks / Vs are free for the stores
+    T *Ks = reinterpret_cast<T *>(attn_smem), *Vs = Ks + BNK * LD;
     auto krow = [&](T *base, const i64 *s, int warp_) {
         return [=](int r) -> T * {
             i64 j = c0 + warp_ * 16 + r;

@@ -385,6 +385,10 @@ ParameterizedTest(job *j, attention_compile, every_variant, .timeout = 1200) {
         const int atomic = v[i].bwd && v[i].feature != DET;
         cr_expect_eq(brc_attention_plan_deterministic(p), !atomic, "%s", what);
         cr_expect_eq(strstr(sku, ">+atomic@") != NULL, atomic, "%s: SKU %s", what, sku);
+        /* two dS buffers (dQ deferred a tile) where shared memory allows: always in sm_90's 227 KiB,
+         * not at D = 128 in sm_80's 163 (173 KiB with two) */
+        if (atomic && (j->sm == 90 || v[i].D == 128))
+            cr_expect(strstr(sku, j->sm == 90 ? ",ds=2" : ",ds=1"), "%s: SKU %s", what, sku);
         cr_expect_eq(strstr(brc_plan_descriptor(p), "det=1") != NULL, v[i].feature == DET, "%s: %s", what,
                      brc_plan_descriptor(p));
         /* counters: a dropout forward uses B H Sq rows of ceil(Sk / 4) blocks, a plan without
