@@ -260,14 +260,39 @@ Test(rows_strided, bad_strided_layouts) {
 /* Long 16-bit rows on sm_90 are staged through shared memory (double buffered, a cluster of 2 for
  * 32768 columns); f32 rows and rows needing a cluster of 8 keep the register layouts (rows.c,
  * pick_staged); the staged plans rebuild from their descriptors. */
+/* A plan's expected SKU for rows of `cols` columns of dt. */
+typedef struct sku_case {
+    brc_dtype dt;
+    int64_t cols;
+    const char *sku;
+} sku_case;
+
+/* Plans 1000 x cols rows with make, checks each SKU and the descriptor round trip. */
+static void expect_skus(brc_context *ctx, const sku_case *cases, size_t n,
+                        brc_status (*make)(brc_context *, brc_tensor_desc, brc_plan **)) {
+    for (size_t i = 0; i < n; i++) {
+        brc_tensor_desc t = tu_mat(cases[i].dt, 1000, cases[i].cols, cases[i].cols);
+        brc_plan *p = NULL;
+        cr_assert_eq(make(ctx, t, &p), BRC_STATUS_OK, "%s", brc_last_error());
+        cr_expect_str_eq(brc_plan_sku(p), cases[i].sku);
+        tu_round_trip(ctx, p);
+    }
+}
+
+static brc_status make_softmax(brc_context *ctx, brc_tensor_desc t, brc_plan **p) {
+    brc_softmax_desc d = {BRC_SOFTMAX_PLAIN, t, t};
+    return brc_softmax_plan(ctx, &d, NULL, p);
+}
+
+static brc_status make_layer_norm_bwd(brc_context *ctx, brc_tensor_desc t, brc_plan **p) {
+    brc_norm_backward_desc d = {BRC_NORM_LAYER, t, t, t, 1, 1};
+    return brc_norm_backward_plan(ctx, &d, NULL, p);
+}
+
 Test(rows_desc, staging_choice) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
-    static const struct {
-        brc_dtype dt;
-        int64_t cols;
-        const char *sku;
-    } cases[] = {
+    static const sku_case cases[] = {
         /* 16-bit rows past 16384: packed, two 512-thread CTAs an SM, a cluster of them past 32768;
          * f32 up to 32768: one 1024-thread CTA. */
         {BRC_BF16, 32768, "bespoke:softmax<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,fwd>@sm_90"},
@@ -276,14 +301,7 @@ Test(rows_desc, staging_choice) {
         {BRC_BF16, 65536, "bespoke:softmax<bf16,cols=65536,vec=8,tpr=512,rpb=1,cluster=2,passes=1,packed,fwd>@sm_90"},
         {BRC_BF16, 131072, "bespoke:softmax<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=4,passes=1,packed,fwd>@sm_90"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        brc_tensor_desc t = tu_mat(cases[i].dt, 1000, cases[i].cols, cases[i].cols);
-        brc_softmax_desc d = {BRC_SOFTMAX_PLAIN, t, t};
-        brc_plan *p = NULL;
-        cr_assert_eq(brc_softmax_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-        cr_expect_str_eq(brc_plan_sku(p), cases[i].sku);
-        tu_round_trip(ctx, p);
-    }
+    expect_skus(ctx, cases, sizeof cases / sizeof cases[0], make_softmax);
     brc_context_destroy(ctx);
 }
 
@@ -294,11 +312,7 @@ Test(rows_desc, staging_choice) {
 Test(rows_desc, norm_backward_choice) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
-    static const struct {
-        brc_dtype dt;
-        int64_t cols;
-        const char *sku;
-    } cases[] = {
+    static const sku_case cases[] = {
         {BRC_BF16, 4096, "bespoke:layer_norm<bf16,cols=4096,vec=8,tpr=256,rpb=1,cluster=1,passes=1,weight,bias,bwd>+colsum@sm_90"},
         {BRC_BF16, 16384, "bespoke:layer_norm<bf16,cols=16384,vec=8,tpr=512,rpb=1,cluster=1,passes=1,owned,smem_stages=3,weight,bias,bwd>+colsum@sm_90"},
         {BRC_F32, 8192, "bespoke:layer_norm<f32,cols=8192,vec=4,tpr=512,rpb=1,cluster=1,passes=1,owned,smem_stages=3,weight,bias,bwd>+colsum@sm_90"},
@@ -309,13 +323,6 @@ Test(rows_desc, norm_backward_choice) {
         {BRC_F32, 131072, "bespoke:layer_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=2,weight,bias,bwd>+colsum@sm_90"},
         {BRC_BF16, 32771, "bespoke:layer_norm<bf16,cols=32771,vec=1,tpr=256,rpb=1,cluster=8,passes=2,weight,bias,bwd>+colred+colsum@sm_90"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        brc_tensor_desc t = tu_mat(cases[i].dt, 1000, cases[i].cols, cases[i].cols);
-        brc_norm_backward_desc d = {BRC_NORM_LAYER, t, t, t, 1, 1};
-        brc_plan *p = NULL;
-        cr_assert_eq(brc_norm_backward_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-        cr_expect_str_eq(brc_plan_sku(p), cases[i].sku);
-        tu_round_trip(ctx, p);
-    }
+    expect_skus(ctx, cases, sizeof cases / sizeof cases[0], make_layer_norm_bwd);
     brc_context_destroy(ctx);
 }
