@@ -47,7 +47,7 @@ typedef struct cn_impl {
     int64_t n, ch, groups, hw;
     int w, b;
     int vs, vp, va, tpb; /* vector widths of seg, plane, apply; plane threads */
-    int cl;              /* group_norm forward by gn_one: CTAs a group (0: the seg / fin / apply sequence) */
+    int cl;              /* group_norm by gn_one / gn_one_bwd: CTAs a group (0: the seg / fin / apply sequence) */
     int64_t split;       /* group_norm: warps per (n, c) segment (a run-time value: it depends on N) */
     int64_t ns, slices;  /* batch_norm: samples per slice, slices */
     int64_t chunks;      /* batch_norm: plane CTAs per sample plane */
@@ -162,7 +162,8 @@ static int one_threads(void) {
     return t & (t - 1) ? THREADS : t;
 }
 
-/* gn_one's CTAs a group, or 0 where the group_norm forward keeps the seg / fin / apply sequence:
+/* gn_one's (dir 1: gn_one_bwd's) CTAs a group, or 0 where group_norm keeps the seg / fin / apply
+ * sequence:
  * 16-byte vectors must divide HW; the group (CPG * HW contiguous elements) must be at least
  * ONE_MIN bytes and split into at most ONE_CL slices (clusters: sm_90) of at most ONE_SLICE
  * bytes, whole vectors each; the smallest such cluster. BARACUDA_GN_ONE=0 turns the path off
@@ -286,8 +287,8 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
         if (split < 1) split = 1;
     }
 
-    /* The group_norm forward reads x once where a group fits the shared memory of a CTA or a
-     * cluster (gn_one); H100 figures in docs/channel_norm.md. */
+    /* group_norm reads x (and dy) once where a group fits the shared memory of a CTA or a cluster
+     * (gn_one, gn_one_bwd); H100 figures in docs/channel_norm.md. */
     int cl = rq->op == OP_GROUP && !forced ? pick_one(ctx, rq->s.ch / rq->groups, rq->s.hw, esize, rq->dir) : 0;
     if (cl) split = 1; /* gn_one_bwd's per-channel sums: one part a segment (gn_wb's input) */
 
