@@ -31,7 +31,8 @@
  *    dy * xhat and dbias[c] = sum of dy over the channel's elements (xhat from the running stats
  *    in eval mode). The backward reads the saved mean / rstd (training) or the running stats
  *    (eval); it does not recompute them.
- *  - Determinism: no atomics. Partial states go to the caller's workspace and are combined in a
+ *  - Determinism: no atomics. Partial states go to the caller's workspace (or, for group_norm
+ *    groups that fit a CTA's or a cluster's shared memory, stay on chip) and are combined in a
  *    fixed order, so every result is bitwise reproducible for a given plan (the number of
  *    partials of batch_norm depends on N and the device: plans for different N may round
  *    differently).
@@ -41,7 +42,8 @@
  * Specialization: a plan compiles its kernels for the exact C, G and HW (compile-time constants),
  * the dtype, the flags and vector widths; N, eps and momentum are run-time values. The SKU shows
  * the kernels and their choices, e.g.
- *   bespoke:group_norm<bf16,channels=512,groups=32,spatial=4096,vec=8/8,weight,bias,fwd>+seg+fin+apply@sm_90
+ *   bespoke:group_norm<bf16,channels=512,groups=32,spatial=4096,vec=8/8,weight,bias,fwd>+one,cl=2@sm_90
+ *   bespoke:group_norm<bf16,channels=512,groups=32,spatial=4100,vec=4/4,weight,bias,fwd>+seg+fin+apply@sm_90
  *   bespoke:batch_norm<bf16,channels=256,spatial=3136,train,vec=8,tpb=256,running,fwd>+plane+fin+apply@sm_90
  * Canonical descriptors (docs/channel_norm.md):
  *   group_norm(dtype=bf16,channels=512,groups=32,spatial=4096,weight=1,bias=1,dir=fwd)
@@ -50,8 +52,8 @@
  * Running: x, y, dy, dx aligned to the plan's vector width times the element size (MISALIGNED
  * otherwise; prefs.vector_width = 1 makes a plan for unaligned views); weight, bias, dweight,
  * dbias and the statistics to their element size; the workspace to 256 bytes and at least
- * brc_plan_workspace_size() bytes (every plan with N > 0 needs one: the per-statistic coefficients
- * and the partial states live there). Runs never
+ * brc_plan_workspace_size() bytes (the per-statistic coefficients and the partial states live
+ * there; it may be 0: a group_norm forward that reads x once needs none). Runs never
  * allocate, never synchronize and are safe under stream capture.
  *
  * Added in 0.2.0.
