@@ -192,7 +192,15 @@ typedef struct brc__kernel_req {
     const char *const *options;     /* extra NVRTC options (NULL-terminated), or NULL */
     const char *name_expr;          /* "brc::ew_contig<brc_op, 1, 8>" */
     const char *descriptor;         /* canonical spec string, for metadata and messages */
+    int flags;                      /* BRC__JIT_*; 0 for every kernel so far */
 } brc__kernel_req;
+
+/* BRC__JIT_ARCH_SPECIFIC: compile for the arch-specific target of the context's arch (sm_90 ->
+ * sm_90a, from sm_90 on; wgmma and setmaxnreg exist only there), never for a PTX fallback.
+ * BRC__JIT_WHOLE_PROGRAM: a whole-program compile (no -rdc), loaded as NVRTC made it, without
+ * nvJitLink (which drops a whole-program cubin's kernels): the register count is the launch
+ * bound's, as setmaxnreg needs. Both change the cache key; kernels without them keep theirs. */
+enum { BRC__JIT_ARCH_SPECIFIC = 1, BRC__JIT_WHOLE_PROGRAM = 2 };
 
 typedef struct brc__kernel {
     /* Immutable once published. */

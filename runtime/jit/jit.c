@@ -30,6 +30,27 @@ static double now_ms(void) {
 static const char *const base_options[] = {"--std=c++17", "-default-device", "-minimal",
                                            "-no-cache", "-rdc=true", NULL};
 
+/* The NVRTC options of req besides the target (at most 15): base_options, without -rdc=true for
+ * a whole-program compile, then req's own. */
+static int options_of(const brc__kernel_req *req, const char *opts[16]) {
+    int n = 0;
+    for (int i = 0; base_options[i]; i++)
+        if (!(req->flags & BRC__JIT_WHOLE_PROGRAM) || strcmp(base_options[i], "-rdc=true") != 0)
+            opts[n++] = base_options[i];
+    for (int i = 0; req->options && req->options[i] && n < 15; i++) opts[n++] = req->options[i];
+    return n;
+}
+
+/* The arch a request compiles for on a context of `arch`: its arch-specific variant (an "a"
+ * appended, from sm_90 on) with BRC__JIT_ARCH_SPECIFIC, else arch itself. */
+static void target_of(const char *arch, int flags, char out[16]) {
+    int major = 0, minor = 0;
+    bool accel = false;
+    brc__arch_parse(arch, &major, &minor, &accel);
+    bool add = (flags & BRC__JIT_ARCH_SPECIFIC) && major >= 9 && !accel;
+    snprintf(out, 16, "%s%s", arch, add ? "a" : "");
+}
+
 /* ---- the in-process table --------------------------------------------------------------------- */
 
 typedef enum { E_COMPILING, E_READY, E_FAILED } entry_state;
@@ -41,6 +62,7 @@ typedef struct entry {
     int32_t nspec;
     int64_t spec[BRC__SPEC_MAX];
     char arch[16];
+    int flags;
     entry_state state;
     brc_status error;
     char message[512];
@@ -139,8 +161,10 @@ static brc_status disk_key(const brc__kernel_req *req, const char *target, const
     for (int i = 0; i < req->nspec; i++) brc__key_i64(&k, "spec", req->spec[i]);
     brc__key_str(&k, "snippet", req->snippet);
     brc__key_str(&k, "name", req->name_expr);
-    for (int i = 0; base_options[i]; i++) brc__key_str(&k, "option", base_options[i]);
-    for (int i = 0; req->options && req->options[i]; i++) brc__key_str(&k, "option", req->options[i]);
+    const char *opts[16];
+    int nopt = options_of(req, opts);
+    for (int i = 0; i < nopt; i++) brc__key_str(&k, "option", opts[i]);
+    if (req->flags) brc__key_i64(&k, "flags", req->flags); /* keys of flagless kernels unchanged */
     brc__key_str(&k, "toolchain", brc__toolchain_id());
     brc__key_str(&k, "target", target);
     brc__key_str(&k, "output", output);
@@ -156,8 +180,10 @@ static brc_status disk_key(const brc__kernel_req *req, const char *target, const
 brc_status brc__jit_disk_key(const brc__kernel_req *req, const char *arch, brc__hash128 *out) {
     brc__kernel_req full;
     brc__str tmp = {0};
+    char target[16];
+    target_of(arch, req->flags, target);
     brc_status st = with_snippet(req, &full, &tmp);
-    if (st == BRC_STATUS_OK) st = disk_key(&full, arch, "cubin", 0, out);
+    if (st == BRC_STATUS_OK) st = disk_key(&full, target, "cubin", 0, out);
     brc__str_free(&tmp);
     return st;
 }
@@ -224,9 +250,7 @@ static brc_status compile(const brc__kernel_req *req, const char *target, bool p
     char arch_opt[48];
     snprintf(arch_opt, sizeof arch_opt, "--gpu-architecture=%s", target);
     const char *opts[16];
-    int nopt = 0;
-    for (int i = 0; base_options[i]; i++) opts[nopt++] = base_options[i];
-    for (int i = 0; req->options && req->options[i] && nopt < 15; i++) opts[nopt++] = req->options[i];
+    int nopt = options_of(req, opts);
     opts[nopt++] = arch_opt;
 
     nvrtcResult r = nv->nvrtcCreateProgram(&prog, src.p, req->template_name, 0, NULL, NULL);
@@ -267,9 +291,11 @@ static brc_status compile(const brc__kernel_req *req, const char *target, bool p
                         nvrtc_err(nv, r), req->descriptor);
         goto done;
     }
-    if (ptx) {
+    if (ptx || (req->flags & BRC__JIT_WHOLE_PROGRAM)) {
         k->image = obj;
         k->image_size = n;
+        if (!ptx && !brc__cubin_resources(obj, n, k->lowered, &k->regs, &k->shared_bytes, &k->local_bytes))
+            k->regs = k->shared_bytes = k->local_bytes = -1;
     } else {
         /* A single fragment: nvJitLink passes the cubin through; multi-fragment plans (user
          * epilogues, device libraries) compile to LTO-IR and link here. */
@@ -365,12 +391,13 @@ static void kernel_free(brc__kernel *k) {
 }
 
 /* Disk, then compile. Runs without the table lock; the entry marks the flight. */
-static brc_status produce(const brc_context *ctx, const brc__kernel_req *req, brc__kernel **out) {
+static brc_status produce(const brc_context *ctx, const char *arch, const brc__kernel_req *req,
+                          brc__kernel **out) {
     *out = NULL;
     brc__kernel *k = calloc(1, sizeof *k);
     if (!k) return brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", req->descriptor);
     brc__hash128 key;
-    brc_status st = disk_key(req, ctx->arch, "cubin", 0, &key);
+    brc_status st = disk_key(req, arch, "cubin", 0, &key);
     if (st) {
         free(k);
         return st;
@@ -402,7 +429,7 @@ static brc_status produce(const brc_context *ctx, const brc__kernel_req *req, br
 
     int major = 0, minor = 0;
     bool accel = false;
-    brc__arch_parse(ctx->arch, &major, &minor, &accel);
+    brc__arch_parse(arch, &major, &minor, &accel);
     const brc__nvrtc_api *nv = brc__nvrtc();
     if (!nv) {
         free(k);
@@ -412,15 +439,16 @@ static brc_status produce(const brc_context *ctx, const brc__kernel_req *req, br
     bool ptx = !nvrtc_knows(nv, major, minor, &newest);
     char target[24];
     const char *output = "cubin";
-    snprintf(target, sizeof target, "%s", ctx->arch);
+    snprintf(target, sizeof target, "%s", arch);
     int driver = 0;
     if (ptx) {
         /* A GPU newer than this NVRTC: PTX for the newest compute_XX it knows, finished by the
-         * driver. Never an older cubin. */
-        if (ctx->device < 0) {
+         * driver. Never an older cubin, and never for an arch-specific kernel (its instructions
+         * exist on its arch only). */
+        if (ctx->device < 0 || (req->flags & BRC__JIT_ARCH_SPECIFIC)) {
             free(k);
             return brc__error(BRC_STATUS_UNSUPPORTED, "NVRTC %d.%d cannot target %s (%s)", nv->major,
-                              nv->minor, ctx->arch, req->descriptor);
+                              nv->minor, arch, req->descriptor);
         }
         const brc__cu_api *cu = brc__cu();
         if (cu) cu->cuDriverGetVersion(&driver);
@@ -492,12 +520,14 @@ brc_status brc__jit_get(const brc_context *ctx, const brc__kernel_req *req, cons
     if (req->nspec < 0 || req->nspec > BRC__SPEC_MAX)
         return brc__error(BRC_STATUS_INTERNAL, "spec tuple of %d fields", (int)req->nspec);
     if (key_sink) return collect_key(ctx, req, out);
-    uint64_t h = mem_hash(req, ctx->arch);
+    char arch[16];
+    target_of(ctx->arch, req->flags, arch);
+    uint64_t h = mem_hash(req, arch) ^ (uint64_t)req->flags;
     size_t b = h % NBUCKETS;
 
     pthread_mutex_lock(&table_mu);
     entry *e = buckets[b];
-    while (e && !entry_matches(e, h, req, ctx->arch)) e = e->next;
+    while (e && !(entry_matches(e, h, req, arch) && e->flags == req->flags)) e = e->next;
     if (e) {
         bool waited = false;
         while (e->state == E_COMPILING) {
@@ -533,7 +563,8 @@ brc_status brc__jit_get(const brc_context *ctx, const brc__kernel_req *req, cons
         e->template_name = req->template_name;
         e->nspec = req->nspec;
         memcpy(e->spec, req->spec, sizeof(int64_t) * (size_t)req->nspec);
-        snprintf(e->arch, sizeof e->arch, "%s", ctx->arch);
+        snprintf(e->arch, sizeof e->arch, "%s", arch);
+        e->flags = req->flags;
         e->state = E_COMPILING;
         e->next = buckets[b];
         buckets[b] = e;
@@ -544,7 +575,7 @@ brc_status brc__jit_get(const brc_context *ctx, const brc__kernel_req *req, cons
     brc__kernel_req full;
     brc__str tmp = {0};
     brc_status st = with_snippet(req, &full, &tmp);
-    if (st == BRC_STATUS_OK) st = produce(ctx, &full, &k);
+    if (st == BRC_STATUS_OK) st = produce(ctx, arch, &full, &k);
     brc__str_free(&tmp);
 
     pthread_mutex_lock(&table_mu);

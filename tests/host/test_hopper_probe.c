@@ -108,19 +108,21 @@ static const char probe_src[] =
 
 static const char *const no_sources[] = {NULL};
 
-static brc_status compile_probe(const char *arch, const brc__kernel **k) {
+static brc_status compile_probe_flags(const char *arch, int flags, const brc__kernel **k) {
     setenv("BARACUDA_CACHE_DISABLE", "1", 1); /* compile for real; write nothing to disk */
     brc__cache_reset();
     brc_context *ctx = tu_offline(arch);
     brc__kernel_req r = {.template_name = "hopper_probe", .sources = no_sources, .nspec = 1, .spec = {1},
                          .snippet = probe_src, .name_expr = "hopper_probe",
-                         .descriptor = "hopper_probe(v=1)"};
+                         .descriptor = "hopper_probe(v=1)", .flags = flags};
     *k = NULL;
     brc__error_clear();
     brc_status st = brc__jit_get(ctx, &r, k);
     brc_context_destroy(ctx);
     return st;
 }
+
+static brc_status compile_probe(const char *arch, const brc__kernel **k) { return compile_probe_flags(arch, 0, k); }
 
 Test(hopper_probe, compiles_for_sm_90a) {
     const brc__kernel *k = NULL;
@@ -152,3 +154,44 @@ static void expect_refused(const char *arch, const char *needle) {
 Test(hopper_probe, refused_for_sm_80) { expect_refused("sm_80", "wgmma"); }
 
 Test(hopper_probe, refused_for_plain_sm_90) { expect_refused("sm_90", "wgmma"); }
+
+/* The JIT's flags for the Hopper path (docs/attention-hopper.md, step 1): on a plain sm_90 context
+ * (what a device context on an H100 is), BRC__JIT_ARCH_SPECIFIC compiles for sm_90a, so the probe
+ * that plain sm_90 refuses is accepted; BRC__JIT_WHOLE_PROGRAM skips -rdc and nvJitLink, and the
+ * cubin then has the launch bound's registers (384 threads, one CTA an SM: 168), which setmaxnreg
+ * redistributes, where the relocatable compile gives the code's own count. */
+Test(hopper_probe, arch_specific_flag_on_a_plain_sm_90_context) {
+    const brc__kernel *k = NULL;
+    brc_status st = compile_probe_flags("sm_90", BRC__JIT_ARCH_SPECIFIC, &k);
+    cr_assert_eq(st, BRC_STATUS_OK, "%s: %s\n%s", brc_status_name(st), brc_last_error(), brc_last_jit_log());
+    cr_expect(k->regs > 0 && k->regs < 168, "relocatable: the code's registers (%d)", k->regs);
+    const brc__kernel *w = NULL;
+    st = compile_probe_flags("sm_90", BRC__JIT_ARCH_SPECIFIC | BRC__JIT_WHOLE_PROGRAM, &w);
+    cr_assert_eq(st, BRC_STATUS_OK, "%s: %s\n%s", brc_status_name(st), brc_last_error(), brc_last_jit_log());
+    cr_expect(w->image_size > 4 && memcmp(w->image, "\177ELF", 4) == 0, "a cubin (ELF)");
+    cr_expect_str_eq(w->lowered, "hopper_probe");
+    cr_expect_eq(w->regs, 168, "whole program: the launch bound's registers (got %d)", w->regs);
+    cr_expect_eq(w->local_bytes, 0, "no spills");
+    cr_log_info("sm_90 + arch-specific: relocatable %d registers, whole program %d", k->regs, w->regs);
+    /* The flags are part of the cache key; a kernel without them keeps its key. */
+    brc__kernel_req r = {.template_name = "hopper_probe", .sources = no_sources, .nspec = 1, .spec = {1},
+                         .snippet = probe_src, .name_expr = "hopper_probe", .descriptor = "hopper_probe(v=1)"};
+    brc__hash128 k0, k1, k2, k3;
+    cr_assert_eq(brc__jit_disk_key(&r, "sm_90", &k0), BRC_STATUS_OK);
+    cr_assert_eq(brc__jit_disk_key(&r, "sm_90a", &k3), BRC_STATUS_OK);
+    r.flags = BRC__JIT_ARCH_SPECIFIC;
+    cr_assert_eq(brc__jit_disk_key(&r, "sm_90", &k1), BRC_STATUS_OK);
+    r.flags = BRC__JIT_ARCH_SPECIFIC | BRC__JIT_WHOLE_PROGRAM;
+    cr_assert_eq(brc__jit_disk_key(&r, "sm_90", &k2), BRC_STATUS_OK);
+    cr_expect(memcmp(&k0, &k1, sizeof k0) != 0 && memcmp(&k1, &k2, sizeof k1) != 0 && memcmp(&k0, &k2, sizeof k0) != 0,
+              "distinct keys");
+    cr_expect(memcmp(&k1, &k3, sizeof k1) != 0, "the flag is in the key, not only the target");
+}
+
+/* Arch-specific kernels are refused for archs before sm_90 as before (no "a" target there). */
+Test(hopper_probe, arch_specific_flag_before_sm_90) {
+    const brc__kernel *k = (const brc__kernel *)1;
+    brc_status st = compile_probe_flags("sm_80", BRC__JIT_ARCH_SPECIFIC, &k);
+    cr_expect_eq(st, BRC_STATUS_COMPILE_FAILED, "%s (%s)", brc_status_name(st), brc_last_error());
+    cr_expect_null(k);
+}
