@@ -102,47 +102,29 @@ static int key_kind(brc_dtype t, uint64_t *inf) {
  * keys of up to 2 bytes: the tile's keys and positions then fill 36 of the 48 KB of static shared
  * memory). */
 static int radix_items(size_t ksize) {
-    const char *e = getenv("BARACUDA_SORT_ITEMS");
-    int v = e ? atoi(e) : 0, most = ksize == 8 ? 8 : ksize <= 2 ? 24 : 16, dflt = ksize == 8 ? 8 : 16;
-    if (v != 4 && v != 8 && v != 16 && v != 24) v = dflt;
+    int v = brc__knob("BARACUDA_SORT_ITEMS", 4, 24, 0), most = ksize == 8 ? 8 : ksize <= 2 ? 24 : 16;
+    if (v != 4 && v != 8 && v != 16 && v != 24) v = ksize == 8 ? 8 : 16;
     return v < most ? v : most;
 }
 
 /* The histogram's counter copies: HIST_SUB (0: one per pair of warps, 1: one per lane & 7), or
  * BARACUDA_SORT_HSUB = 0 / 1 (knob). */
-static int hist_sub(void) {
-    const char *e = getenv("BARACUDA_SORT_HSUB");
-    return e && (*e == '0' || *e == '1') ? *e - '0' : HIST_SUB;
-}
+static int hist_sub(void) { return brc__knob("BARACUDA_SORT_HSUB", 0, 1, HIST_SUB); }
 
 /* Radix digit grouping: match.any (1) or 8 ballots (0): PASS_MATCH, or BARACUDA_SORT_MATCH (knob). */
-static int radix_match(void) {
-    const char *e = getenv("BARACUDA_SORT_MATCH");
-    return e && (*e == '0' || *e == '1') ? *e - '0' : PASS_MATCH;
-}
+static int radix_match(void) { return brc__knob("BARACUDA_SORT_MATCH", 0, 1, PASS_MATCH); }
 
 /* CTAs an SM the onesweep pass's registers are capped for: PASS_MINB, or BARACUDA_SORT_MINB = 1..4
  * (knob). */
-static int radix_minb(void) {
-    const char *e = getenv("BARACUDA_SORT_MINB");
-    int v = e ? atoi(e) : 0;
-    return v >= 1 && v <= 4 ? v : PASS_MINB;
-}
+static int radix_minb(void) { return brc__knob("BARACUDA_SORT_MINB", 1, 4, PASS_MINB); }
 
 /* Look-back words a step reads at once: BARACUDA_SORT_LOOK = 1..8 (knob), else 0 (the plan's
  * choice: pass_policy). */
-static int radix_look(void) {
-    const char *e = getenv("BARACUDA_SORT_LOOK");
-    int v = e ? atoi(e) : 0;
-    return v >= 1 && v <= 8 ? v : 0;
-}
+static int radix_look(void) { return brc__knob("BARACUDA_SORT_LOOK", 1, 8, 0); }
 
 /* A knob of the onesweep pass read at plan time: the value of environment variable name when it
- * is one digit of 0..most, else -1 (the plan's choice). */
-static int pass_knob(const char *name, int most) {
-    const char *e = getenv(name);
-    return e && e[0] >= '0' && e[0] <= '0' + most && !e[1] ? e[0] - '0' : -1;
-}
+ * is 0..most, else -1 (the plan's choice). */
+static int pass_knob(const char *name, int most) { return brc__knob(name, 0, most, -1); }
 
 /* The onesweep pass's variant (what the knobs left unset). Few tiles (at most FEW_WAVES waves of
  * pass CTAs: every tile's CTA runs at about the same time, so the look-back over the earlier
@@ -163,18 +145,11 @@ static void pass_policy(sort_impl *im, bool few) {
 /* The warp path (PH_WARP) for rows padded to WARP_MIN_P .. WARP_MAX_P keys of up to 4 bytes; 0 in
  * BARACUDA_SORT_WARP turns it off (the bitonic shared-memory path then sorts those rows: a knob for
  * the benchmark). */
-static bool warp_on(void) {
-    const char *e = getenv("BARACUDA_SORT_WARP");
-    return !(e && *e == '0');
-}
+static bool warp_on(void) { return brc__knob("BARACUDA_SORT_WARP", 0, 1, 1) != 0; }
 
 /* CTAs an SM the warp path's registers are capped for: WARP_MINB, or BARACUDA_SORT_WMINB = 1..8
  * (knob). */
-static int warp_minb(void) {
-    const char *e = getenv("BARACUDA_SORT_WMINB");
-    int v = e ? atoi(e) : 0;
-    return v >= 1 && v <= 8 ? v : WARP_MINB;
-}
+static int warp_minb(void) { return brc__knob("BARACUDA_SORT_WMINB", 1, 8, WARP_MINB); }
 
 static const char *key_type(size_t ksize) {
     return ksize == 1 ? "u8" : ksize == 2 ? "u16" : ksize == 4 ? "u32" : "u64";
