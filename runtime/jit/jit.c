@@ -80,12 +80,12 @@ static uint64_t mem_hash(const brc__kernel_req *req, const char *arch) {
     buf[0] = (int64_t)brc__hash64(req->template_name, strlen(req->template_name));
     buf[1] = (int64_t)brc__hash64(arch, strlen(arch));
     memcpy(buf + 2, req->spec, sizeof(int64_t) * (size_t)req->nspec);
-    return brc__hash64(buf, sizeof(int64_t) * (size_t)(req->nspec + 2));
+    return brc__hash64(buf, sizeof(int64_t) * (size_t)(req->nspec + 2)) ^ (uint64_t)req->flags;
 }
 
 static bool entry_matches(const entry *e, uint64_t h, const brc__kernel_req *req, const char *arch) {
-    return e->hash == h && e->nspec == req->nspec && strcmp(e->template_name, req->template_name) == 0 &&
-           strcmp(e->arch, arch) == 0 &&
+    return e->hash == h && e->nspec == req->nspec && e->flags == req->flags &&
+           strcmp(e->template_name, req->template_name) == 0 && strcmp(e->arch, arch) == 0 &&
            memcmp(e->spec, req->spec, sizeof(int64_t) * (size_t)req->nspec) == 0;
 }
 
@@ -522,12 +522,12 @@ brc_status brc__jit_get(const brc_context *ctx, const brc__kernel_req *req, cons
     if (key_sink) return collect_key(ctx, req, out);
     char arch[16];
     target_of(ctx->arch, req->flags, arch);
-    uint64_t h = mem_hash(req, arch) ^ (uint64_t)req->flags;
+    uint64_t h = mem_hash(req, arch);
     size_t b = h % NBUCKETS;
 
     pthread_mutex_lock(&table_mu);
     entry *e = buckets[b];
-    while (e && !(entry_matches(e, h, req, arch) && e->flags == req->flags)) e = e->next;
+    while (e && !entry_matches(e, h, req, arch)) e = e->next;
     if (e) {
         bool waited = false;
         while (e->state == E_COMPILING) {
