@@ -39,7 +39,7 @@
  *    K-contiguous (row-major [M, K]) and B stored K-contiguous (B = W^T with W a row-major
  *    [N, K] weight, as F.linear has it), a row-major D, no batch, no aux: W is streamed once
  *    from memory, by tensor cores (mma.m16n8k16: halves, K and leading dimensions multiples of
- *    8; M >= 3 when N >= 8192) or FMAs (f32, halves at M <= 2 when N >= 8192, rows not 16-byte
+ *    8; M >= 2 when N >= 8192) or FMAs (f32, halves at M = 1 when N >= 8192, rows not 16-byte
  *    aligned; M <= 8). Chosen by
  *    default there when N and K are at least 256 (measured faster: bench/README.md);
  *    prefs.backend = BRC_BACKEND_LIBRARY forces cuBLASLt, BRC_BACKEND_BESPOKE forces the GEMV

@@ -746,11 +746,14 @@ static bool gemv_mma_ok(const problem *p, int sm_major) {
 }
 
 /* The smallest M the tensor-core kernel takes (halves below it take the FMA kernel): 1 while W
- * has fewer than 8192 rows, else 3 (H100, M = 1 and 2, in a CUDA graph: N = 4096, K = 4096
- * 13.1-13.8 us against the FMA kernel's 14.1-16.3, K = 14336 41.5-41.8 against 42.6-42.7;
- * N = 14336 42.0-42.7 against 40.8-41.8). Override BARACUDA_GEMV_MMA_MIN_M (1..16). */
+ * has fewer than 8192 rows, else 2 (H100, M = 1 and 2, in a CUDA graph: N = 4096, K = 4096
+ * 13.1-13.8 us against the FMA kernel's 14.1-16.3, K = 14336 41.5-41.8 against 42.6-42.7.
+ * N = 14336, kernel time, since the tensor-core kernel keeps three chunks in flight there
+ * (bench/sweep_gemv.py): M = 2 bf16 / f16 41.00 / 40.87 us against the FMA kernel's 41.54 /
+ * 41.36 (PyTorch 41.12 / 41.13); M = 1 a draw, 40.43 / 40.53 against 40.64 / 40.28).
+ * Override BARACUDA_GEMV_MMA_MIN_M (1..16). */
 static int64_t gemv_mma_min_m(const problem *p) {
-    return brc__knob("BARACUDA_GEMV_MMA_MIN_M", 1, 16, p->m < 8192 ? 1 : 3);
+    return brc__knob("BARACUDA_GEMV_MMA_MIN_M", 1, 16, p->m < 8192 ? 1 : 2);
 }
 
 /* The tensor-core GEMV's block: KS warps split the K of one 16-row tile, and __launch_bounds__
@@ -776,6 +779,11 @@ static void gemv_mma_shape(const problem *p, int sms, int *ks, int *minb, int *u
      * 40.6-41.0 us; U = 3 at KS = 8 (N = 4096) and at two n-tiles measured no gain or a loss). */
     int64_t need = (tiles + sms - 1) / sms;
     if (need < *minb) *minb = need < 1 ? 1 : (int)need;
+    /* Eight-warp blocks, at most two an SM: promise one. The kernel's registers (80-106) let two
+     * 256-thread blocks share an SM either way, but ptxas schedules the (1) build better: H100,
+     * bf16 4096 x 4096, kernel time, M = 1 / 4 / 8: 12.94 / 13.29 / 13.30 -> 12.72 / 13.03 /
+     * 13.13 us (bench/sweep_gemv.py, 3 interleaved rounds, 86.9-84.8 -> 88.4-85.9% of copy). */
+    if (*ks == 8 && need <= 2) *minb = 1;
     *unroll = *ks <= 2 && p->n <= 8 ? 3 : GEMV_MMA_UNROLL;
 }
 
@@ -805,7 +813,7 @@ static brc_status gemv_build(brc_context *ctx, gemm_impl *im, const char *desc, 
     int vec = 16 / esize;
     if (p->a.ld % vec || p->b.ld % vec) vec = 1; /* the FMA kernel takes the K % vec tail itself */
     /* Halves with 16-byte rows take the tensor-core kernel (16 rows a block, K split over its
-     * warps) from gemv_mma_min_m up; the FMA kernel serves f32, unaligned rows and M <= 2 for W
+     * warps) from gemv_mma_min_m up; the FMA kernel serves f32, unaligned rows and M = 1 for W
      * of 8192 rows or more. */
     bool mma = gemv_mma_ok(p, ctx->sm_major) && p->n >= gemv_mma_min_m(p);
     if (!mma && p->n > 8)

@@ -102,10 +102,12 @@ Test(gemm_desc, api_plans_round_trip) {
         cr_assert(strstr(brc_plan_sku(p), "bespoke:gemv<bf16,m=16,vec=8,mma"), "%s", brc_plan_sku(p));
         tu_round_trip(ctx, p);
         /* Warps a block: the most whose blocks all fit at once (an offline context assumes 132 SMs);
-         * three chunks in flight for blocks of one or two warps with one n-tile. */
+         * three chunks in flight for blocks of one or two warps with one n-tile; the tensor-core
+         * kernel from M = 2 on where W has 8192 rows or more, from M = 1 below. */
         static const struct { int64_t m, n; const char *warps; } ks[] = {
             {8, 4096, "warps=8,u=2"}, {8, 14336, "warps=2,u=3"}, {4, 30000, "warps=1,u=3"},
-            {16, 14336, "warps=2,u=2"}};
+            {16, 14336, "warps=2,u=2"}, {2, 14336, "mma,rows=16,warps=2,u=3"}, {1, 14336, ",fma,"},
+            {1, 4096, "mma,rows=16,warps=8"}};
         for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
             brc_gemm_desc t = linear(BRC_BF16, ks[i].m, ks[i].n, 4096);
             p = plan_ok(ctx, &t, 0);

@@ -11,6 +11,7 @@
  * logs is that of the relocatable compile the JIT does (-rdc=true), which is not the launch count
  * setmaxnreg needs (docs/attention-hopper.md, section 1). */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -194,4 +195,78 @@ Test(hopper_probe, arch_specific_flag_before_sm_90) {
     brc_status st = compile_probe_flags("sm_80", BRC__JIT_ARCH_SPECIFIC, &k);
     cr_expect_eq(st, BRC_STATUS_COMPILE_FAILED, "%s (%s)", brc_status_name(st), brc_last_error());
     cr_expect_null(k);
+}
+
+/* On a device of sm_90 or newer (skipped elsewhere, as every GPU test is): an arch-specific,
+ * whole-program kernel goes through brc__jit_get on the device's own context, loads without
+ * nvJitLink, keeps its launch bound's registers, and runs: one warpgroup gives registers back
+ * with setmaxnreg.dec (sm_90a only), two take more with setmaxnreg.inc, and every thread writes a
+ * value the host checks. A second get of the same request is the in-process table's entry; after
+ * the table is forgotten, the disk cache's, with the same cubin. */
+static const char regs_src[] =
+    "extern \"C\" __global__ void __launch_bounds__(384, 1)\n"
+    "hopper_regs(const float *in, float *out, int n) {\n"
+    "    const int i = blockIdx.x * 384 + threadIdx.x, wg = threadIdx.x / 128;\n"
+    "    if (wg == 0) {\n"
+    "        asm volatile(\"setmaxnreg.dec.sync.aligned.u32 40;\" ::: \"memory\");\n"
+    "        if (i < n) out[i] = 2.f * in[i];\n"
+    "        return;\n"
+    "    }\n"
+    "    asm volatile(\"setmaxnreg.inc.sync.aligned.u32 232;\" ::: \"memory\");\n"
+    "    if (i < n) out[i] = 3.f * in[i] + (float)wg;\n"
+    "}\n";
+
+Test(hopper_probe, whole_program_sm_90a_kernel_runs_on_the_device) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    if (ctx->sm_major < 9) {
+        brc_context_destroy(ctx);
+        cr_skip_test("device is sm_%d%d: the arch-specific Hopper target needs sm_90+", ctx->sm_major, ctx->sm_minor);
+    }
+    brc__kernel_req r = {.template_name = "hopper_regs", .sources = no_sources, .nspec = 1, .spec = {1},
+                         .snippet = regs_src, .name_expr = "hopper_regs", .descriptor = "hopper_regs(v=1)",
+                         .flags = BRC__JIT_ARCH_SPECIFIC | BRC__JIT_WHOLE_PROGRAM};
+    const brc__kernel *k = NULL, *again = NULL;
+    brc_status st = brc__jit_get(ctx, &r, &k);
+    cr_assert_eq(st, BRC_STATUS_OK, "%s: %s\n%s", brc_status_name(st), brc_last_error(), brc_last_jit_log());
+    cr_expect_eq(k->regs, 168, "whole program: the launch bound's registers (got %d)", k->regs);
+    cr_assert_eq(brc__jit_get(ctx, &r, &again), BRC_STATUS_OK);
+    cr_expect_eq(again, k, "the in-process entry");
+    CUfunction fn = NULL;
+    cr_assert_eq(brc__jit_function(ctx, k, &fn), BRC_STATUS_OK, "%s", brc_last_error());
+    int dev_regs = 0;
+    cr_assert_eq(brc__cu()->cuFuncGetAttribute(&dev_regs, CU_FUNC_ATTRIBUTE_NUM_REGS, fn), CUDA_SUCCESS);
+    cr_expect_eq(dev_regs, 168, "the loaded function's registers (got %d)", dev_regs);
+    const int n = 384 * 5 - 7;
+    tu_buf in = tu_buf_new(BRC_F32, (size_t)n), out = tu_buf_new(BRC_F32, (size_t)n);
+    float *hi = (float *)in.h, *ho = (float *)out.h;
+    uint64_t s = 7;
+    for (int i = 0; i < n; i++) hi[i] = (float)tu_uniform(&s, -4.0, 4.0), ho[i] = NAN;
+    tu_buf_upload(&in);
+    tu_buf_upload(&out);
+    int nn = n;
+    void *args[] = {&in.d, &out.d, &nn};
+    cr_assert_eq(brc__cu()->cuLaunchKernel(fn, (unsigned)((n + 383) / 384), 1, 1, 384, 1, 1, 0, NULL, args, NULL),
+                 CUDA_SUCCESS);
+    cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
+    tu_buf_download(&out);
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        int wg = (i % 384) / 128;
+        /* 3 x + wg may be one fused multiply-add on the device: within an ulp or two. */
+        double want = wg == 0 ? 2.0 * hi[i] : 3.0 * hi[i] + wg;
+        if (!(fabs(ho[i] - want) <= 1e-6 * (1.0 + fabs(want))) && bad++ < 5) cr_log_error("out[%d] = %g, want %g", i, ho[i], want);
+    }
+    cr_expect_eq(bad, 0, "%d wrong outputs", bad);
+    cr_log_info("sm_90a whole-program kernel ran: %d registers, %zu-byte cubin", k->regs, k->image_size);
+    /* From the disk cache in a process that forgot it: the same image, the same registers. */
+    brc__jit_forget_memory();
+    const brc__kernel *disk = NULL;
+    cr_assert_eq(brc__jit_get(ctx, &r, &disk), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(disk->from_disk, "a disk hit");
+    cr_expect(disk->image_size == k->image_size && memcmp(disk->image, k->image, k->image_size) == 0, "same cubin");
+    cr_expect_eq(disk->regs, 168);
+    tu_buf_free(&in);
+    tu_buf_free(&out);
+    brc_context_destroy(ctx);
 }
