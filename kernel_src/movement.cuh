@@ -531,6 +531,36 @@ __device__ __forceinline__ int mv_pad_chunk(const char* x, i64 c0, i64 n, i64 N,
     return mis == 0 || (s - mis >= (size_t)x && s - mis + 32 <= (size_t)(x + N * E)) ? 3 : 0;
 }
 
+// The pad forwards' common start: the fill value's bits, and the addresses of the group's rows
+// r0 .. r0 + gn - 1 (dim R - 1; the outer dims flattened), one thread a row, into shared memory:
+// the y row (when yrow is given) and the x row it reads (null inside a constant pad of the outer
+// dims). The caller syncs before reading them.
+template <class T, int MODE, int R>
+__device__ __forceinline__ typename mv_bits<sizeof(T)>::t mv_pad_rows(const mv_pad_args& a, i64 r0, int gn, int tid,
+                                                                      const char** xrow, char** yrow) {
+    enum { E = sizeof(T) };
+    if (tid < gn) {
+        i64 r = r0 + tid, xo = 0, yo = 0;
+        bool inside = true;
+#pragma unroll
+        for (int d = R - 2; d >= 0; d--) {
+            i64 c = r;
+            if (d > 0) {
+                r = mv_div(c, a.shape[d]);
+                c -= r * a.shape[d];
+            }
+            yo += c * a.os[d];
+            const i64 j = mv_pad_src<MODE>(c - a.lo[d], a.ishape[d]);
+            if (j < 0) inside = false;
+            xo += j * a.is[d];
+        }
+        if (yrow) yrow[tid] = (char*)a.y + yo * E;
+        xrow[tid] = inside && a.x ? (const char*)a.x + xo * E : nullptr;
+    }
+    const T f = mv_from_f64<T>(a.value);
+    return *(const typename mv_bits<E>::t*)&f;  // the storage types are their bits
+}
+
 // The forward. A CTA takes a.g consecutive y rows (dim R-1; the outer dims flattened), or one
 // segment of one row when rows are long (a.nseg segments). Its threads first work out each row's
 // y and x row addresses (x: nullptr inside a constant pad) into shared memory, then:
@@ -555,29 +585,7 @@ __device__ __forceinline__ void mv_pad_fwd(const mv_pad_args& a) {
     const u32 nseg = (u32)a.nseg, grp = blockIdx.x / nseg, seg = blockIdx.x - grp * nseg;
     const i64 r0 = (i64)grp * a.g;
     const int gn = (int)(a.units - r0 < a.g ? a.units - r0 : a.g);
-    B fill;
-    {
-        const T f = mv_from_f64<T>(a.value);
-        fill = *(const B*)&f;  // the storage types are their bits
-    }
-    if (tid < gn) {
-        i64 r = r0 + tid, xo = 0, yo = 0;
-        bool inside = true;
-#pragma unroll
-        for (int d = R - 2; d >= 0; d--) {
-            i64 c = r;
-            if (d > 0) {
-                r = mv_div(c, a.shape[d]);
-                c -= r * a.shape[d];
-            }
-            yo += c * a.os[d];
-            const i64 j = mv_pad_src<MODE>(c - a.lo[d], a.ishape[d]);
-            if (j < 0) inside = false;
-            xo += j * a.is[d];
-        }
-        yrow[tid] = (char*)a.y + yo * E;
-        xrow[tid] = inside && a.x ? (const char*)a.x + xo * E : nullptr;
-    }
+    const B fill = mv_pad_rows<T, MODE, R>(a, r0, gn, tid, xrow, yrow);
     __syncthreads();
     // Chunk phase.
     const i64 k0 = (i64)seg * a.cw;
@@ -767,29 +775,7 @@ __device__ __forceinline__ void mv_pad_staged(const mv_pad_args& a) {
     const i64 r0 = (i64)blockIdx.x * a.g;
     const int gn = (int)(a.units - r0 < a.g ? a.units - r0 : a.g);
     const int nx = N * E;  // x row bytes
-    B fill;
-    {
-        const T f = mv_from_f64<T>(a.value);
-        fill = *(const B*)&f;  // the storage types are their bits
-    }
-    if (tid < gn) {
-        i64 r = r0 + tid, xo = 0, yo = 0;
-        bool inside = true;
-#pragma unroll
-        for (int d = R - 2; d >= 0; d--) {
-            i64 c = r;
-            if (d > 0) {
-                r = mv_div(c, a.shape[d]);
-                c -= r * a.shape[d];
-            }
-            yo += c * a.os[d];
-            const i64 j = mv_pad_src<MODE>(c - a.lo[d], a.ishape[d]);
-            if (j < 0) inside = false;
-            xo += j * a.is[d];
-        }
-        yrow[tid] = (char*)a.y + yo * E;
-        xrow[tid] = inside && a.x ? (const char*)a.x + xo * E : nullptr;
-    }
+    const B fill = mv_pad_rows<T, MODE, R>(a, r0, gn, tid, xrow, yrow);
     __syncthreads();
     mv_stage_rows<E, B>(sx, xrow, gn, nb, xp, nx, tid);  // x rows -> shared memory
     mv_cp_wait();
@@ -920,28 +906,8 @@ __device__ __forceinline__ void mv_pad_flat(const mv_pad_args& a) {
     const i64 r0 = (i64)blockIdx.x * a.g;
     const int gn = (int)(a.units - r0 < a.g ? a.units - r0 : a.g);
     const int nx = N * E;
-    B fill;
-    {
-        const T f = mv_from_f64<T>(a.value);
-        fill = *(const B*)&f;
-    }
     if (tid == 0) nlist = 0;
-    if (tid < gn) {
-        i64 r = r0 + tid, xo = 0;
-        bool inside = true;
-#pragma unroll
-        for (int d = R - 2; d >= 0; d--) {
-            i64 c = r;
-            if (d > 0) {
-                r = mv_div(c, a.shape[d]);
-                c -= r * a.shape[d];
-            }
-            const i64 j = mv_pad_src<MODE>(c - a.lo[d], a.ishape[d]);
-            if (j < 0) inside = false;
-            xo += j * a.is[d];
-        }
-        xrow[tid] = inside && a.x ? (const char*)a.x + xo * E : nullptr;
-    }
+    const B fill = mv_pad_rows<T, MODE, R>(a, r0, gn, tid, xrow, nullptr);
     __syncthreads();
     mv_stage_rows<E, B>(sx, xrow, gn, nb, xp, nx, tid);  // x rows -> shared memory
     mv_cp_wait();
