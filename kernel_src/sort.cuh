@@ -375,6 +375,18 @@ template <class K> __device__ __forceinline__ u32 warp_match_digit(u32 d) {
     return m;
 }
 
+// The stable rank of digit d among this warp's keys: the warp's counter of d (whw[d], moved past
+// this batch's keys of d by their last lane) plus the lanes below this one with the same digit.
+template <class K>
+__device__ __forceinline__ u32 warp_rank_digit(u32* whw, u32 d, int lane, u32 ltmask) {
+    const u32 peers = warp_match_digit<K>(d);
+    const u32 p = whw[d];
+    __syncwarp();
+    if (lane == 31 - __clz(peers)) whw[d] = p + (u32)__popc(peers);
+    __syncwarp();
+    return p + (u32)__popc(peers & ltmask);
+}
+
 template <class T> __device__ __forceinline__ T* wsp(const sort_args& a, i64 off) {
     return (T*)((char*)a.ws + off);
 }
@@ -697,13 +709,7 @@ template <class K> __device__ void onesweep_pass(const sort_args& a) {
         // Ranks within the warp (stable): the lanes of equal digit, per-warp digit counters.
 #pragma unroll
         for (int i = 0; i < K::ITEMS; i++) {
-            u32 d = (u32)(key[i] >> shift) & 255u;
-            u32 peers = warp_match_digit<K>(d);
-            u32 p = whist[w][d];
-            __syncwarp();
-            if (lane == 31 - __clz(peers)) whist[w][d] = p + (u32)__popc(peers);
-            __syncwarp();
-            rank[i] = p + (u32)__popc(peers & ltmask);
+            rank[i] = warp_rank_digit<K>(whist[w], (u32)(key[i] >> shift) & 255u, lane, ltmask);
         }
         __syncthreads();
     }
@@ -753,12 +759,7 @@ template <class K> __device__ void onesweep_pass(const sort_args& a) {
 #pragma unroll
         for (int i = 0; i < K::ITEMS; i++) {
             u32 d = (u32)(key[i] >> shift) & 255u;
-            u32 peers = warp_match_digit<K>(d);
-            u32 p = whist[w][d];
-            __syncwarp();
-            if (lane == 31 - __clz(peers)) whist[w][d] = p + (u32)__popc(peers);
-            __syncwarp();
-            rank[i] = texcl[d] + p + (u32)__popc(peers & ltmask);
+            rank[i] = texcl[d] + warp_rank_digit<K>(whist[w], d, lane, ltmask);
             skeys[rank[i]] = key[i];
             if (!K::TWO) sidx[rank[i]] = ix[i];
         }
