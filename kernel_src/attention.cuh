@@ -15,7 +15,8 @@
 // heads of one KV head share each K/V tile (decode reads every KV head once).
 //
 // The specialization snippet defines struct brc_attn { typedef T (f16 | bf16), MT (mask type);
-// enum D, WARPS, MTILES (m16 tiles a warp, forward), STAGES (K/V buffers, forward), BN, BQ, QREG
+// enum D, WARPS, MTILES (m16 tiles a warp: queries in the forward, keys in the atomic backward),
+// STAGES (K/V buffers, forward; Q/dO buffers, atomic backward), BN, BQ, QREG
 // (forward: Q in registers; atomic backward: two dS buffers, dQ deferred a tile), WINDOW, SOFTCAP,
 // ALIBI, MASK (0 none, 1 additive, 2 bool), DROPOUT, VARLEN, SPLIT, WHICH (dK/dV kernel: 1 dV, 2 dK,
 // 3 both) } and the kernels.
@@ -1427,20 +1428,22 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
     }
 }
 
-// dK, dV and dQ in one kernel. A CTA owns BNK = 16 KT (WARPS / 2) keys of one KV head and walks
-// the query heads of the group and the query tiles that see those keys, with Q, dO, lse and dsum
-// of tile u + 1 loading while tile u is computed (STAGES = 2). The warps come in pairs that share
-// 16 KT keys (KT = MTILES m16 tiles a warp: each Q / dO fragment feeds KT MMAs) and split the
-// work by role: warp w < WARPS / 2 computes S^T = K Q^T, P^T (in registers, the A fragments of
-// dV += P^T dO) and hands P (f32, times 1 - tanh^2 with softcap) to its partner through shared
-// memory; warp w + WARPS / 2 computes dP^T = V dO^T, takes P, forms dS^T and accumulates
-// dK += dS^T Q, and writes dS ([key][query], the dtype) for the CTA's dQ = dS K (warp w: m16
-// tiles MU mt .. and a block of DC columns), added to the f32 accumulator (part_o, by row id)
-// with reductions: the order of the adds across key tiles is not fixed, so dQ is not bitwise
-// reproducible. A warp holds dV or dK of its keys (not both): D = 256 runs in one pass. The
-// pair's hand-over of column block qb is the named barrier 1 + pair NQB + qb (arrive / sync).
-// Shape from brc_attn: WARPS, MTILES, BQ, STAGES, BN (queries a column block), QREG (two dS
-// buffers, the dQ product of a tile deferred into the next: one CTA barrier a tile).
+// dK, dV and dQ in one kernel with warp pairs (the plan's choice at D = 96 and 128, where one
+// warp cannot hold dK and dV of 32 keys). A CTA owns BNK = 16 KT (WARPS / 2) keys of one KV head
+// and walks the query heads of the group and the query tiles that see those keys, with Q, dO,
+// lse and dsum of tile u + 1 loading while tile u is computed (STAGES = 2). The warps come in
+// pairs that share 16 KT keys (KT = MTILES m16 tiles a warp: each Q / dO fragment feeds KT MMAs)
+// and split the work by role: warp w < WARPS / 2 computes S^T = K Q^T, P^T (in registers, the A
+// fragments of dV += P^T dO) and hands P (f32, times 1 - tanh^2 with softcap) to its partner
+// through shared memory; warp w + WARPS / 2 computes dP^T = V dO^T, takes P, forms dS^T and
+// accumulates dK += dS^T Q, and writes dS ([key][query], the dtype) for the CTA's dQ = dS K (warp
+// w: m16 tiles MU mt .. and a block of DC columns), added to the f32 accumulator (part_o, by row
+// id) with reductions: the order of the adds across key tiles is not fixed, so dQ is not bitwise
+// reproducible. A warp holds dV or dK of its keys, not both (D = 256 would run in one pass; the
+// plan prefers attn_bwd_main's two there, measured). The pair's hand-over of column block qb is
+// the named barrier 1 + pair NQB + qb (arrive / sync). Shape from brc_attn: WARPS, MTILES, BQ,
+// STAGES, BN (queries a column block), QREG (two dS buffers, the dQ product of a tile deferred
+// into the next: one CTA barrier a tile).
 template <class K> __device__ __forceinline__ void attn_bwdp_main(const attn_args &a) {
     typedef typename K::T T;
     enum { D = K::D, WARPS = K::WARPS, KT = K::MTILES, NG = WARPS / 2, BNK = 16 * KT * NG, BQ = K::BQ };
