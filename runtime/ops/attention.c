@@ -234,7 +234,7 @@ static int bwd_smem(int d, int pairs, int warps, int kt, int bq, int stages, int
  * splits the bq / 16 m-tiles times column blocks of a multiple of 16 columns over the warps. With
  * two dS buffers (qreg = 1 in the kernel's specialization) the dQ product of a tile is deferred
  * into the next one: one CTA barrier a tile. BARACUDA_ATTN_BWD_SHAPE = i starts the list at its
- * entry i (measurements only). Measured on the H100: docs/attention.md ("Backward speed"). */
+ * entry i (measurements only). Measured on the H100: docs/attention.md ("Backward speed (attnb3)"). */
 static brc_status bwd_shape(const brc_context *ctx, int d, attn_cfg *c, int *pairs_out) {
     /* pairs, warps, kt (m16 key tiles a warp), bq, stages, bn (queries a column block), dS buffers */
     static const int d64[][7] = {{0, 8, 2, 64, 2, 32, 2}, {0, 8, 1, 128, 2, 64, 2}, {0, 4, 2, 64, 2, 32, 2},
