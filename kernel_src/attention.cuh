@@ -1035,40 +1035,6 @@ __device__ __forceinline__ void st_shared_u32(u32 addr, u32 x) {
     asm volatile("st.shared.u32 [%0], %1;" ::"r"(addr), "r"(x) : "memory");
 }
 
-// mma_abt and mma_pb on 32-bit shared addresses: as, bs are this lane's ldmatrix addresses of
-// the A block's (row 0, k 0) and of the B block's (n 0 / k 0, column 0); the other blocks are
-// constant offsets (folded into the instructions).
-template <class T, int LD, int KS, int NT8>
-__device__ __forceinline__ void mma_abt_s(float (*acc)[4], u32 as, u32 bs) {
-    enum { E = sizeof(T) };
-#pragma unroll
-    for (int kk = 0; kk < KS; kk++) {
-        u32 af[4];
-        ldsm_x4_s(af, as + kk * 16 * E);
-#pragma unroll
-        for (int nn = 0; nn < NT8 / 2; nn++) {
-            u32 bf[4];
-            ldsm_x4_s(bf, bs + (nn * 16 * LD + kk * 16) * E);
-            attn_mma<T>::run(acc[2 * nn], af, bf[0], bf[1]);
-            attn_mma<T>::run(acc[2 * nn + 1], af, bf[2], bf[3]);
-        }
-    }
-}
-template <class T, int LD, int KS, int ND8>
-__device__ __forceinline__ void mma_pb_s(float (*acc)[4], const u32 (*pa)[4], u32 bs) {
-    enum { E = sizeof(T) };
-#pragma unroll
-    for (int kk = 0; kk < KS; kk++) {
-#pragma unroll
-        for (int dn = 0; dn < ND8 / 2; dn++) {
-            u32 bf[4];
-            ldsm_x4_ts(bf, bs + (kk * 16 * LD + dn * 16) * E);
-            attn_mma<T>::run(acc[2 * dn], pa[kk], bf[0], bf[1]);
-            attn_mma<T>::run(acc[2 * dn + 1], pa[kk], bf[2], bf[3]);
-        }
-    }
-}
-
 // p[0], p[1] += x, y (f32, 8-byte aligned): one vector reduction on sm_90, two elsewhere.
 __device__ __forceinline__ void attn_red2(float *p, float x, float y) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -1096,6 +1062,9 @@ __device__ __forceinline__ void ld_shared_f4(float x[4], u32 addr) {
                  : "memory");
 }
 
+// mma_abt and mma_pb on 32-bit shared addresses, for MT m16 tiles of A: as, bs are this lane's
+// ldmatrix addresses of the A block's (row 0, k 0) and of the B block's (n 0 / k 0, column 0);
+// the other blocks are constant offsets (folded into the instructions).
 // acc[MT][NT8][4] += A B^T for MT m16 tiles of A (rows 16 m apart from as) against NT8 n8 tiles of
 // B (rows from bs), over 16 KS columns: each B fragment feeds MT MMAs, each A fragment NT8.
 template <class T, int LD, int KS, int MT, int NT8>
