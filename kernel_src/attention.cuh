@@ -15,7 +15,8 @@
 // heads of one KV head share each K/V tile (decode reads every KV head once).
 //
 // The specialization snippet defines struct brc_attn { typedef T (f16 | bf16), MT (mask type);
-// enum D, WARPS, MTILES (m16 tiles a warp, forward), STAGES (K/V buffers, forward), BN, BQ, QREG
+// enum D, WARPS, MTILES (m16 tiles a warp: queries in the forward, keys in the atomic backward),
+// STAGES (K/V buffers, forward; Q/dO buffers, atomic backward), BN, BQ, QREG
 // (forward: Q in registers; atomic backward: two dS buffers, dQ deferred a tile), WINDOW, SOFTCAP,
 // ALIBI, MASK (0 none, 1 additive, 2 bool), DROPOUT, VARLEN, SPLIT, WHICH (dK/dV kernel: 1 dV, 2 dK,
 // 3 both) } and the kernels.
@@ -1034,40 +1035,6 @@ __device__ __forceinline__ void st_shared_u32(u32 addr, u32 x) {
     asm volatile("st.shared.u32 [%0], %1;" ::"r"(addr), "r"(x) : "memory");
 }
 
-// mma_abt and mma_pb on 32-bit shared addresses: as, bs are this lane's ldmatrix addresses of
-// the A block's (row 0, k 0) and of the B block's (n 0 / k 0, column 0); the other blocks are
-// constant offsets (folded into the instructions).
-template <class T, int LD, int KS, int NT8>
-__device__ __forceinline__ void mma_abt_s(float (*acc)[4], u32 as, u32 bs) {
-    enum { E = sizeof(T) };
-#pragma unroll
-    for (int kk = 0; kk < KS; kk++) {
-        u32 af[4];
-        ldsm_x4_s(af, as + kk * 16 * E);
-#pragma unroll
-        for (int nn = 0; nn < NT8 / 2; nn++) {
-            u32 bf[4];
-            ldsm_x4_s(bf, bs + (nn * 16 * LD + kk * 16) * E);
-            attn_mma<T>::run(acc[2 * nn], af, bf[0], bf[1]);
-            attn_mma<T>::run(acc[2 * nn + 1], af, bf[2], bf[3]);
-        }
-    }
-}
-template <class T, int LD, int KS, int ND8>
-__device__ __forceinline__ void mma_pb_s(float (*acc)[4], const u32 (*pa)[4], u32 bs) {
-    enum { E = sizeof(T) };
-#pragma unroll
-    for (int kk = 0; kk < KS; kk++) {
-#pragma unroll
-        for (int dn = 0; dn < ND8 / 2; dn++) {
-            u32 bf[4];
-            ldsm_x4_ts(bf, bs + (kk * 16 * LD + dn * 16) * E);
-            attn_mma<T>::run(acc[2 * dn], pa[kk], bf[0], bf[1]);
-            attn_mma<T>::run(acc[2 * dn + 1], pa[kk], bf[2], bf[3]);
-        }
-    }
-}
-
 // p[0], p[1] += x, y (f32, 8-byte aligned): one vector reduction on sm_90, two elsewhere.
 __device__ __forceinline__ void attn_red2(float *p, float x, float y) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -1078,7 +1045,70 @@ __device__ __forceinline__ void attn_red2(float *p, float x, float y) {
 #endif
 }
 
-// dK, dV and dQ in one kernel: 16 WARPS keys of one KV head (the M rows of each warp's products);
+// Named barriers of n threads (the warp pairs' hand-over; 0 is __syncthreads'): arrive releases
+// this warp's prior shared-memory writes to the warps that sync on the same id.
+__device__ __forceinline__ void bar_sync_n(int id, int n) {
+    asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(n) : "memory");
+}
+__device__ __forceinline__ void bar_arrive_n(int id, int n) {
+    asm volatile("bar.arrive %0, %1;" ::"r"(id), "r"(n) : "memory");
+}
+__device__ __forceinline__ void st_shared_f4(u32 addr, const float x[4]) {
+    asm volatile("st.shared.v4.f32 [%0], {%1, %2, %3, %4};" ::"r"(addr), "f"(x[0]), "f"(x[1]), "f"(x[2]), "f"(x[3])
+                 : "memory");
+}
+__device__ __forceinline__ void ld_shared_f4(float x[4], u32 addr) {
+    asm volatile("ld.shared.v4.f32 {%0, %1, %2, %3}, [%4];" : "=f"(x[0]), "=f"(x[1]), "=f"(x[2]), "=f"(x[3]) : "r"(addr)
+                 : "memory");
+}
+
+// mma_abt and mma_pb on 32-bit shared addresses, for MT m16 tiles of A: as, bs are this lane's
+// ldmatrix addresses of the A block's (row 0, k 0) and of the B block's (n 0 / k 0, column 0);
+// the other blocks are constant offsets (folded into the instructions).
+// acc[MT][NT8][4] += A B^T for MT m16 tiles of A (rows 16 m apart from as) against NT8 n8 tiles of
+// B (rows from bs), over 16 KS columns: each B fragment feeds MT MMAs, each A fragment NT8.
+template <class T, int LD, int KS, int MT, int NT8>
+__device__ __forceinline__ void mma_abt_m(float (*acc)[NT8][4], u32 as, u32 bs) {
+    enum { E = sizeof(T) };
+#pragma unroll
+    for (int kk = 0; kk < KS; kk++) {
+        u32 af[MT][4];
+#pragma unroll
+        for (int m = 0; m < MT; m++) ldsm_x4_s(af[m], as + (m * 16 * LD + kk * 16) * E);
+#pragma unroll
+        for (int nn = 0; nn < NT8 / 2; nn++) {
+            u32 bf[4];
+            ldsm_x4_s(bf, bs + (nn * 16 * LD + kk * 16) * E);
+#pragma unroll
+            for (int m = 0; m < MT; m++) {
+                attn_mma<T>::run(acc[m][2 * nn], af[m], bf[0], bf[1]);
+                attn_mma<T>::run(acc[m][2 * nn + 1], af[m], bf[2], bf[3]);
+            }
+        }
+    }
+}
+// acc[MT][ND8][4] += P B for MT m16 tiles of packed A fragments pa[m][k16] against B stored [k][n]
+// (rows from bs): each B fragment feeds MT MMAs.
+template <class T, int LD, int KS, int MT, int ND8>
+__device__ __forceinline__ void mma_pb_m(float (*acc)[ND8][4], const u32 (*pa)[KS][4], u32 bs) {
+    enum { E = sizeof(T) };
+#pragma unroll
+    for (int kk = 0; kk < KS; kk++) {
+#pragma unroll
+        for (int dn = 0; dn < ND8 / 2; dn++) {
+            u32 bf[4];
+            ldsm_x4_ts(bf, bs + (kk * 16 * LD + dn * 16) * E);
+#pragma unroll
+            for (int m = 0; m < MT; m++) {
+                attn_mma<T>::run(acc[m][2 * dn], pa[m][kk], bf[0], bf[1]);
+                attn_mma<T>::run(acc[m][2 * dn + 1], pa[m][kk], bf[2], bf[3]);
+            }
+        }
+    }
+}
+
+// dK, dV and dQ in one kernel: 16 MTILES WARPS keys of one KV head (each warp owns KT = MTILES m16
+// tiles of keys, the M rows of its products: each Q / dO fragment feeds KT MMAs);
 // loops over the query heads of the group and the query tiles that see those keys, with Q, dO,
 // lse and dsum of tile u + 1 loading while tile u is computed (STAGES = 2). Per tile, in column
 // blocks of BN queries (fewer live accumulators: no spills at D = 128 with BQ = 64, BN = 32):
@@ -1091,7 +1121,8 @@ __device__ __forceinline__ void attn_red2(float *p, float x, float y) {
 // from brc_attn: WARPS, BQ, STAGES (Q / dO buffers), BN (queries a column block), WHICH.
 template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args &a) {
     typedef typename K::T T;
-    enum { D = K::D, WARPS = K::WARPS, BNK = 16 * WARPS, BQ = K::BQ, LD = D + 8, NT = 32 * WARPS, ST = K::STAGES };
+    enum { D = K::D, WARPS = K::WARPS, KT = K::MTILES, BNK = 16 * KT * WARPS, BQ = K::BQ, LD = D + 8 };
+    enum { NT = 32 * WARPS, ST = K::STAGES };
     enum { KD = D / 16, NQ = BQ / 8, ND = D / 8, DV = K::WHICH & 1, DK = K::WHICH >> 1, LDS = BQ + 8 };
     // The dQ product's split over the warps: MU m16 tiles of queries a warp (2 where the column
     // blocks stay multiples of 16: 4 ldmatrix for 8 MMAs instead of 5) times a block of DC columns.
@@ -1164,21 +1195,24 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
     if (ntiles > 0) load_q(0, 0);
     cp_async_commit();
 
-    float dk[DK ? ND : 1][4], dv[DV ? ND : 1][4];
+    float dk[KT][ND][4], dv[KT][ND][4]; // only those of WHICH are used
 #pragma unroll
-    for (int n = 0; n < ND; n++) {
-        if (DK) dk[n][0] = dk[n][1] = dk[n][2] = dk[n][3] = 0.f;
-        if (DV) dv[n][0] = dv[n][1] = dv[n][2] = dv[n][3] = 0.f;
-    }
+    for (int m = 0; m < KT; m++)
+#pragma unroll
+        for (int n = 0; n < ND; n++) {
+            if (DK) dk[m][n][0] = dk[m][n][1] = dk[m][n][2] = dk[m][n][3] = 0.f;
+            if (DV) dv[m][n][0] = dv[m][n][1] = dv[m][n][2] = dv[m][n][3] = 0.f;
+        }
     const float scale_l2 = (float)a.scale * BRC_LOG2E;
     // Raw scores times scl: kept off 0 (a masked -inf times 0 is NaN).
     const float scl = fmaxf(scale_l2, 1.17549435e-38f);
-    const i64 j0 = c0 + warp * 16 + g; // this thread's keys: j0, j0 + 8
+    const int kr0 = warp * 16 * KT; // the warp's first key row in the CTA's tile
+    const i64 j0 = c0 + kr0 + g;    // this thread's keys: j0 + 16 m, + 8
     const int mt = warp % MQ, cb = warp / MQ;
     // This lane's ldmatrix offsets (bytes) for the products, relative to row / column 0.
-    const u32 ka_o = E * lds_a<LD>(lane, warp * 16, 0), qb_o = E * lds_bn<LD>(lane, 0, 0);
+    const u32 ka_o = E * lds_a<LD>(lane, kr0, 0), qb_o = E * lds_bn<LD>(lane, 0, 0);
     const u32 bt_o = E * lds_bt<LD>(lane, 0, 0), sa_o = E * lds_at<LDS>(lane, 0, mt * MU * 16);
-    const u32 kt_o = E * lds_bt<LD>(lane, 0, cb * DC), st_o = E * ((warp * 16 + g) * LDS + 2 * tq);
+    const u32 kt_o = E * lds_bt<LD>(lane, 0, cb * DC), st_o = E * ((kr0 + g) * LDS + 2 * tq);
 
     // dQ of the query tile (head h, first query i0) whose dS is in the buffer at ssb: dQ = dS K
     // (warp w: m16 tiles MU mt .. and columns cb DC ..), added to the f32 accumulator.
@@ -1251,14 +1285,16 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
         // The query tile in NSUB column blocks of SQ queries (fewer live accumulators a block).
 #pragma unroll 1
         for (int qo = 0; qo < BQ; qo += SQ) {
-            float s[NS][4], dp[NS][4];
+            float s[KT][NS][4], dp[KT][NS][4];
 #pragma unroll
-            for (int n = 0; n < NS; n++) {
-                s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-                dp[n][0] = dp[n][1] = dp[n][2] = dp[n][3] = 0.f;
-            }
-            mma_abt_s<T, LD, KD, NS>(s, ks_s + ka_o, qt_s + qb_o + qo * LD * E);
-            if (DK) mma_abt_s<T, LD, KD, NS>(dp, vs_s + ka_o, dt_s + qb_o + qo * LD * E);
+            for (int m = 0; m < KT; m++)
+#pragma unroll
+                for (int n = 0; n < NS; n++) {
+                    s[m][n][0] = s[m][n][1] = s[m][n][2] = s[m][n][3] = 0.f;
+                    dp[m][n][0] = dp[m][n][1] = dp[m][n][2] = dp[m][n][3] = 0.f;
+                }
+            mma_abt_m<T, LD, KD, KT, NS>(s, ks_s + ka_o, qt_s + qb_o + qo * LD * E);
+            if (DK) mma_abt_m<T, LD, KD, KT, NS>(dp, vs_s + ka_o, dt_s + qb_o + qo * LD * E);
             if (fast) {
                 // Straight-line: no bounds, no features; one FFMA and one ex2 an element, the
                 // lse and dsum of this thread's 2 NS columns read once (pairs, 8 bytes).
@@ -1271,56 +1307,64 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
                                          lp.y == -BRC_INF ? -BRC_INF : -lp.y * BRC_LOG2E};
                     const float dsm[2] = {dd.x, dd.y};
 #pragma unroll
-                    for (int e4 = 0; e4 < 4; e4++) {
-                        const float p = ex2(fmaf(s[n][e4], scl, nl[e4 & 1]));
-                        if (DK) dp[n][e4] = p * (dp[n][e4] - dsm[e4 & 1]);
-                        s[n][e4] = p;
-                    }
+                    for (int m = 0; m < KT; m++)
+#pragma unroll
+                        for (int e4 = 0; e4 < 4; e4++) {
+                            const float p = ex2(fmaf(s[m][n][e4], scl, nl[e4 & 1]));
+                            if (DK) dp[m][n][e4] = p * (dp[m][n][e4] - dsm[e4 & 1]);
+                            s[m][n][e4] = p;
+                        }
                 }
             } else {
 #pragma unroll
-                for (int n = 0; n < NS; n++)
+                for (int m = 0; m < KT; m++)
 #pragma unroll
-                    for (int e4 = 0; e4 < 4; e4++) {
-                        const int ci = qo + n * 8 + 2 * tq + (e4 & 1);
-                        const i64 i = i0 + ci, j = j0 + 8 * (e4 >> 1);
-                        float th = 0.f;
-                        const void *mrow = K::MASK ? static_cast<const typename K::MT *>(mbase) +
-                                                         (i < sq.sq ? i : 0) * a.m_s[2]
-                                                   : nullptr;
-                        float x =
-                            attn_score<K>(a, s[n][e4], scale_l2, slope, i, j, diag, sq.sk, mrow, check, &th);
-                        const float l2 = i < sq.sq ? attn_lse_l2(lse_t[ci]) : BRC_INF;
-                        float p = ex2(x - l2);
-                        float z = 1.f;
-                        if (K::DROPOUT)
-                            z = attn_keep(seed, offset, a.jblocks, attn_row_id<K::VARLEN>(a, b, h, sq, i), j,
-                                          (float)a.p_drop, (float)a.rkeep);
-                        if (DK) {
-                            float ds = p * (dp[n][e4] * z - dsum_t[ci]);
-                            if (K::SOFTCAP) ds *= 1.f - th * th;
-                            dp[n][e4] = ds;
+                    for (int n = 0; n < NS; n++)
+#pragma unroll
+                        for (int e4 = 0; e4 < 4; e4++) {
+                            const int ci = qo + n * 8 + 2 * tq + (e4 & 1);
+                            const i64 i = i0 + ci, j = j0 + 16 * m + 8 * (e4 >> 1);
+                            float th = 0.f;
+                            const void *mrow = K::MASK ? static_cast<const typename K::MT *>(mbase) +
+                                                             (i < sq.sq ? i : 0) * a.m_s[2]
+                                                       : nullptr;
+                            float x =
+                                attn_score<K>(a, s[m][n][e4], scale_l2, slope, i, j, diag, sq.sk, mrow, check, &th);
+                            const float l2 = i < sq.sq ? attn_lse_l2(lse_t[ci]) : BRC_INF;
+                            float p = ex2(x - l2);
+                            float z = 1.f;
+                            if (K::DROPOUT)
+                                z = attn_keep(seed, offset, a.jblocks, attn_row_id<K::VARLEN>(a, b, h, sq, i), j,
+                                              (float)a.p_drop, (float)a.rkeep);
+                            if (DK) {
+                                float ds = p * (dp[m][n][e4] * z - dsum_t[ci]);
+                                if (K::SOFTCAP) ds *= 1.f - th * th;
+                                dp[m][n][e4] = ds;
+                            }
+                            s[m][n][e4] = p * z;
                         }
-                        s[n][e4] = p * z;
-                    }
             }
-            u32 pa[NS / 2][4];
+            u32 pa[KT][NS / 2][4];
             if (DV) {
-                pack_a<T, NS / 2>(pa, s);
-                mma_pb_s<T, LD, NS / 2, ND>(dv, pa, dt_s + bt_o + qo * LD * E);
+#pragma unroll
+                for (int m = 0; m < KT; m++) pack_a<T, NS / 2>(pa[m], s[m]);
+                mma_pb_m<T, LD, NS / 2, KT, ND>(dv, pa, dt_s + bt_o + qo * LD * E);
             }
             if (DK) {
-                pack_a<T, NS / 2>(pa, dp);
-                mma_pb_s<T, LD, NS / 2, ND>(dk, pa, qt_s + bt_o + qo * LD * E);
-                // dS (this warp's 16 keys x SQ queries) into Ss[key][query].
 #pragma unroll
-                for (int kk = 0; kk < NS / 2; kk++) {
-                    const u32 r0 = ssw + st_o + (qo + kk * 16) * E;
-                    st_shared_u32(r0, pa[kk][0]);
-                    st_shared_u32(r0 + 8 * LDS * E, pa[kk][1]);
-                    st_shared_u32(r0 + 8 * E, pa[kk][2]);
-                    st_shared_u32(r0 + (8 * LDS + 8) * E, pa[kk][3]);
-                }
+                for (int m = 0; m < KT; m++) pack_a<T, NS / 2>(pa[m], dp[m]);
+                mma_pb_m<T, LD, NS / 2, KT, ND>(dk, pa, qt_s + bt_o + qo * LD * E);
+                // dS (this warp's 16 KT keys x SQ queries) into Ss[key][query].
+#pragma unroll
+                for (int m = 0; m < KT; m++)
+#pragma unroll
+                    for (int kk = 0; kk < NS / 2; kk++) {
+                        const u32 r0 = ssw + st_o + (m * 16 * LDS + qo + kk * 16) * E;
+                        st_shared_u32(r0, pa[m][kk][0]);
+                        st_shared_u32(r0 + 8 * LDS * E, pa[m][kk][1]);
+                        st_shared_u32(r0 + 8 * E, pa[m][kk][2]);
+                        st_shared_u32(r0 + (8 * LDS + 8) * E, pa[m][kk][3]);
+                    }
             }
         }
         if (!DK) continue; // WHICH = 1: dV only
@@ -1338,15 +1382,338 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
     cp_async_wait_all();
     __syncthreads(); // Ks / Vs are free for the stores
     T *Ks = reinterpret_cast<T *>(attn_smem), *Vs = Ks + BNK * LD;
-    auto krow = [&](T *base, const i64 *s, int warp_) {
+    auto krow = [&](T *base, const i64 *s, int r0) {
         return [=](int r) -> T * {
-            i64 j = c0 + warp_ * 16 + r;
+            i64 j = c0 + r0 + r;
             return j < sq.sk ? base + b * s[0] + (sq.k0 + j) * s[1] + kvh * s[2] : nullptr;
         };
     };
     const float sc = (float)a.scale;
-    if (DK) store_rows<T, D>(Ks + warp * 16 * LD, dk, sc, sc, lane, krow(static_cast<T *>(a.dk), a.dk_s, warp));
-    if (DV) store_rows<T, D>(Vs + warp * 16 * LD, dv, 1.f, 1.f, lane, krow(static_cast<T *>(a.dv), a.dv_s, warp));
+#pragma unroll
+    for (int m = 0; m < KT; m++) {
+        const int r0 = kr0 + 16 * m;
+        if (DK) store_rows<T, D>(Ks + r0 * LD, dk[m], sc, sc, lane, krow(static_cast<T *>(a.dk), a.dk_s, r0));
+        if (DV) store_rows<T, D>(Vs + r0 * LD, dv[m], 1.f, 1.f, lane, krow(static_cast<T *>(a.dv), a.dv_s, r0));
+    }
+}
+
+// dK, dV and dQ in one kernel with warp pairs (the plan's choice at D = 96 and 128, where one
+// warp cannot hold dK and dV of 32 keys). A CTA owns BNK = 16 KT (WARPS / 2) keys of one KV head
+// and walks the query heads of the group and the query tiles that see those keys, with Q, dO,
+// lse and dsum of tile u + 1 loading while tile u is computed (STAGES = 2). The warps come in
+// pairs that share 16 KT keys (KT = MTILES m16 tiles a warp: each Q / dO fragment feeds KT MMAs)
+// and split the work by role: warp w < WARPS / 2 computes S^T = K Q^T, P^T (in registers, the A
+// fragments of dV += P^T dO) and hands P (f32, times 1 - tanh^2 with softcap) to its partner
+// through shared memory; warp w + WARPS / 2 computes dP^T = V dO^T, takes P, forms dS^T and
+// accumulates dK += dS^T Q, and writes dS ([key][query], the dtype) for the CTA's dQ = dS K (warp
+// w: m16 tiles MU mt .. and a block of DC columns), added to the f32 accumulator (part_o, by row
+// id) with reductions: the order of the adds across key tiles is not fixed, so dQ is not bitwise
+// reproducible. A warp holds dV or dK of its keys, not both (D = 256 would run in one pass; the
+// plan prefers attn_bwd_main's two there, measured). The pair's hand-over of column block qb is
+// the named barrier 1 + pair NQB + qb (arrive / sync). Shape from brc_attn: WARPS, MTILES, BQ,
+// STAGES, BN (queries a column block), QREG (two dS buffers, the dQ product of a tile deferred
+// into the next: one CTA barrier a tile).
+template <class K> __device__ __forceinline__ void attn_bwdp_main(const attn_args &a) {
+    typedef typename K::T T;
+    enum { D = K::D, WARPS = K::WARPS, KT = K::MTILES, NG = WARPS / 2, BNK = 16 * KT * NG, BQ = K::BQ };
+    enum { LD = D + 8, NT = 32 * WARPS, ST = K::STAGES, KD = D / 16, ND = D / 8, LDS = BQ + 8 };
+    // The dQ product's split over the warps: MU m16 tiles of queries a warp (2 where the column
+    // blocks stay multiples of 16: 4 ldmatrix for 8 MMAs instead of 5) times a block of DC columns.
+    enum { MU2 = BQ % 32 == 0 && WARPS % (BQ / 32 > 0 ? BQ / 32 : 1) == 0 &&
+                 (D / (WARPS / (BQ / 32 > 0 ? BQ / 32 : 1))) % 16 == 0 };
+    enum { MU = MU2 ? 2 : 1, MQ = BQ / (16 * MU), CB = WARPS / MQ, DC = D / CB, NDC = DC / 8 };
+    enum { SQ = K::BN, NS = SQ / 8, NQB = BQ / SQ, E = sizeof(T) };
+    enum { TRANSFORM = K::SOFTCAP || K::ALIBI || K::MASK || K::DROPOUT };
+    enum { DEFER = K::QREG, NSS = DEFER ? 2 : 1 };
+    static_assert(BQ % SQ == 0 && SQ % 16 == 0, "query sub-blocks");
+    static_assert(WARPS % MQ == 0 && DC % 16 == 0, "dQ tile split");
+    static_assert(WARPS % 2 == 0 && NG * NQB <= 15, "warp pairs and their named barriers");
+    extern __shared__ __align__(16) unsigned char attn_smem[];
+    // 32-bit shared-memory byte addresses of the tiles (NVRTC narrows 64-bit generic ones at
+    // every use otherwise; see cp_async16_s): K, V, ST stages of Q and dO, dS, P, lse, dsum.
+    const u32 ks_s = smem_addr(attn_smem), vs_s = ks_s + BNK * LD * E, qs_s = vs_s + BNK * LD * E;
+    const u32 ds_s = qs_s + ST * BQ * LD * E, ss_s = ds_s + ST * BQ * LD * E;
+    const u32 px_s = ss_s + NSS * BNK * LDS * E, lse_s = px_s + BNK * BQ * 4, dsum_s = lse_s + ST * BQ * 4;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, tq = lane & 3;
+    const int role = warp / NG, pw = warp % NG; // role 0: S, P, dV; role 1: dP, dS, dK; pw: the pair
+    const int b = blockIdx.z;
+    const i64 kvh = blockIdx.y, grp = a.H / a.Hkv;
+    const attn_seq sq = attn_seq_of<K::VARLEN>(a, b);
+    const i64 c0 = (i64)blockIdx.x * BNK;
+    if (c0 >= sq.sk) return;
+    const i64 diag = sq.sk - sq.sq, cend = c0 + BNK < sq.sk ? c0 + BNK : sq.sk;
+    const T *q = static_cast<const T *>(a.q), *k = static_cast<const T *>(a.k), *v = static_cast<const T *>(a.v);
+    const T *dout = static_cast<const T *>(a.dout);
+    float *dqacc = a.part_o; // the backward's f32 dQ accumulator rides in the split forward's field
+    u64 seed = a.seed, offset = a.offset;
+    if (K::DROPOUT && a.dev) seed = a.dev[0], offset = a.dev[1];
+
+    {
+        const kv_loader<T, D, NT, BNK> kl(k, b * a.k_s[0] + sq.k0 * a.k_s[1] + kvh * a.k_s[2], a.k_s[1], sq.sk);
+        const kv_loader<T, D, NT, BNK> vl(v, b * a.v_s[0] + sq.k0 * a.v_s[1] + kvh * a.v_s[2], a.v_s[1], sq.sk);
+        kl.load(ks_s, (int)blockIdx.x), vl.load(vs_s, (int)blockIdx.x);
+    }
+
+    // Queries that see keys c0 .. cend - 1; the tiles (head, query tile) in order.
+    i64 ilo = 0, ihi = sq.sq;
+    if (a.wr >= 0 && c0 - diag - a.wr > ilo) ilo = c0 - diag - a.wr;
+    if (a.wl >= 0 && cend - 1 - diag + a.wl + 1 < ihi) ihi = cend - 1 - diag + a.wl + 1;
+    ilo = ilo / BQ * BQ;
+    const int nth = ihi > ilo ? (int)((ihi - ilo + BQ - 1) / BQ) : 0, ntiles = nth * (int)grp;
+    // The CTAs of neighbouring key tiles run at the same time: each starts its walk at another
+    // tile (rot), so that they do not add into the same dQ rows at the same moment.
+    const int rot = ntiles > 0 ? (int)(blockIdx.x % (unsigned)ntiles) : 0;
+    const int t_lo = (int)(ilo / BQ);
+
+    // Tile u (of the rotated walk) into stage st: Q and dO rows (zero past the end, through the
+    // K / V loader: one 64-bit step a row), raw lse and dsum.
+    auto load_q = [&](int u, int st) {
+        u = u + rot < ntiles ? u + rot : u + rot - ntiles;
+        const int hu = u / nth, tu = t_lo + u % nth;
+        const i64 h = kvh * grp + hu;
+        const kv_loader<T, D, NT, BQ> ql(q, b * a.q_s[0] + sq.q0 * a.q_s[1] + h * a.q_s[2], a.q_s[1], sq.sq);
+        const kv_loader<T, D, NT, BQ> dl(dout, b * a.do_s[0] + sq.q0 * a.do_s[1] + h * a.do_s[2], a.do_s[1], sq.sq);
+        ql.load(qs_s + st * BQ * LD * E, tu), dl.load(ds_s + st * BQ * LD * E, tu);
+        for (int r = threadIdx.x; r < BQ; r += NT) { // one pass when BQ <= NT
+            const i64 i = (i64)tu * BQ + r;
+            const bool ok = i < sq.sq;
+            cp_async4_s(lse_s + (st * BQ + r) * 4,
+                        ok ? a.lse + b * a.l_s[0] + h * a.l_s[1] + (sq.q0 + i) * a.l_s[2] : a.lse, ok);
+            cp_async4_s(dsum_s + (st * BQ + r) * 4, ok ? a.dsum + attn_row_id<K::VARLEN>(a, b, h, sq, i) : a.dsum, ok);
+            if (BQ <= NT) break;
+        }
+    };
+    if (ntiles > 0) load_q(0, 0);
+    cp_async_commit();
+
+    float acc[KT][ND][4]; // dV (role 0) or dK (role 1) of this warp's keys
+#pragma unroll
+    for (int m = 0; m < KT; m++)
+#pragma unroll
+        for (int n = 0; n < ND; n++) acc[m][n][0] = acc[m][n][1] = acc[m][n][2] = acc[m][n][3] = 0.f;
+    const float scale_l2 = (float)a.scale * BRC_LOG2E;
+    // Raw scores times scl: kept off 0 (a masked -inf times 0 is NaN).
+    const float scl = fmaxf(scale_l2, 1.17549435e-38f);
+    const int kr0 = pw * 16 * KT;          // the pair's first key row in the CTA's tile
+    const i64 j0 = c0 + kr0 + g;           // this thread's keys: j0 + 16 m, + 8
+    const int mt = warp % MQ, cb = warp / MQ;
+    // This lane's ldmatrix offsets (bytes) for the products, relative to row / column 0.
+    const u32 ka_o = E * lds_a<LD>(lane, kr0, 0), qb_o = E * lds_bn<LD>(lane, 0, 0);
+    const u32 bt_o = E * lds_bt<LD>(lane, 0, 0), sa_o = E * lds_at<LDS>(lane, 0, mt * MU * 16);
+    const u32 kt_o = E * lds_bt<LD>(lane, 0, cb * DC), st_o = E * ((kr0 + g) * LDS + 2 * tq);
+    // This lane's slot of the pair's P hand-over: [pair][column block][m16][n8][lane] float4.
+    const u32 px_o = px_s + (pw * NQB * KT * NS * 32 + lane) * 16;
+
+    // dQ of the query tile (head h, first query i0) whose dS is in the buffer at ssb: dQ = dS K
+    // (warp w: m16 tiles MU mt .. and columns cb DC ..), added to the f32 accumulator.
+    auto dq_tile = [&](u32 ssb, i64 h, i64 i0) {
+        float dq[MU][NDC][4];
+#pragma unroll
+        for (int m = 0; m < MU; m++)
+#pragma unroll
+            for (int n = 0; n < NDC; n++) dq[m][n][0] = dq[m][n][1] = dq[m][n][2] = dq[m][n][3] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < BNK / 16; kk++) {
+            u32 af[MU][4];
+#pragma unroll
+            for (int m = 0; m < MU; m++) ldsm_x4_ts(af[m], ssb + sa_o + (kk * 16 * LDS + m * 16) * E);
+#pragma unroll
+            for (int dn = 0; dn < NDC / 2; dn++) {
+                u32 bf[4];
+                ldsm_x4_ts(bf, ks_s + kt_o + (kk * 16 * LD + dn * 16) * E);
+#pragma unroll
+                for (int m = 0; m < MU; m++) {
+                    attn_mma<T>::run(dq[m][2 * dn], af[m], bf[0], bf[1]);
+                    attn_mma<T>::run(dq[m][2 * dn + 1], af[m], bf[2], bf[3]);
+                }
+            }
+        }
+#pragma unroll
+        for (int m = 0; m < MU; m++)
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                const i64 i = i0 + (mt * MU + m) * 16 + g + 8 * r;
+                if (i < sq.sq) {
+                    float *dst = dqacc + attn_row_id<K::VARLEN>(a, b, h, sq, i) * D + cb * DC + 2 * tq;
+#pragma unroll
+                    for (int n = 0; n < NDC; n++) attn_red2(dst + n * 8, dq[m][n][2 * r], dq[m][n][2 * r + 1]);
+                }
+            }
+    };
+    i64 ph = 0, pi0 = 0; // DEFER: the previous tile's head and first query
+
+    for (int u = 0; u < ntiles; u++) {
+        const int st = ST == 2 ? u & 1 : 0;
+        const int ur = u + rot < ntiles ? u + rot : u + rot - ntiles;
+        const i64 h = kvh * grp + ur / nth, i0 = ilo + (i64)(ur % nth) * BQ;
+        if (ST == 1 && u > 0) {
+            __syncthreads(); // tile u - 1 is consumed
+            load_q(u, 0);
+            cp_async_commit();
+        }
+        cp_async_wait_all();
+        // Tile u is visible; tile u - 1 (its stage, P) is consumed. DEFER: every warp's dS of tile
+        // u - 1 is written and tile u - 2's (the buffer tile u writes) consumed.
+        __syncthreads();
+        if (ST == 2 && u + 1 < ntiles) {
+            load_q(u + 1, st ^ 1);
+            cp_async_commit();
+        }
+        if (DEFER && u > 0) dq_tile(ss_s + ((u - 1) & 1) * BNK * LDS * E, ph, pi0);
+        const u32 qt_s = qs_s + st * BQ * LD * E, dt_s = ds_s + st * BQ * LD * E;
+        const u32 ssw = ss_s + (DEFER ? (u & 1) * BNK * LDS * E : 0); // this tile's dS buffer
+
+        // Elements need checks only on tiles that cross the end of the keys or a window bound
+        // (and, on the straight-line path below, the end of the queries).
+        const bool check = c0 + BNK > sq.sk || (a.wr >= 0 && c0 + BNK - 1 > i0 + diag + a.wr) ||
+                           (a.wl >= 0 && c0 < i0 + BQ - 1 + diag - a.wl);
+        const bool fast = !TRANSFORM && !check && i0 + BQ <= sq.sq;
+#pragma unroll 1
+        for (int qb = 0; qb < NQB; qb++) {
+            const int qo = qb * SQ;
+            float s[KT][NS][4];
+#pragma unroll
+            for (int m = 0; m < KT; m++)
+#pragma unroll
+                for (int n = 0; n < NS; n++) s[m][n][0] = s[m][n][1] = s[m][n][2] = s[m][n][3] = 0.f;
+            u32 pa[KT][NS / 2][4];
+            const u32 pxb = px_o + qb * KT * NS * 32 * 16;
+            if (role == 0) {
+                // S^T, then P = exp2(s scale log2 e - lse log2 e) (times the dropout keep factor for
+                // dV); P (pre-dropout, times 1 - tanh^2 with softcap) to the partner.
+                mma_abt_m<T, LD, KD, KT, NS>(s, ks_s + ka_o, qt_s + qb_o + qo * LD * E);
+                if (fast) {
+#pragma unroll
+                    for (int n = 0; n < NS; n++) {
+                        const int ci = qo + n * 8 + 2 * tq;
+                        const float2 lp = ld_shared_f2(lse_s + (st * BQ + ci) * 4);
+                        const float nl[2] = {lp.x == -BRC_INF ? -BRC_INF : -lp.x * BRC_LOG2E,
+                                             lp.y == -BRC_INF ? -BRC_INF : -lp.y * BRC_LOG2E};
+#pragma unroll
+                        for (int m = 0; m < KT; m++) {
+#pragma unroll
+                            for (int e4 = 0; e4 < 4; e4++) s[m][n][e4] = ex2(fmaf(s[m][n][e4], scl, nl[e4 & 1]));
+                            st_shared_f4(pxb + (m * NS + n) * 32 * 16, s[m][n]);
+                        }
+                    }
+                } else {
+                    const float slope = attn_slope<K>(a, b, h);
+                    const void *mbase =
+                        K::MASK ? static_cast<const typename K::MT *>(a.mask) + b * a.m_s[0] + h * a.m_s[1] : nullptr;
+                    const float *lse_t = reinterpret_cast<const float *>(attn_smem + (lse_s - ks_s)) + st * BQ;
+#pragma unroll
+                    for (int m = 0; m < KT; m++)
+#pragma unroll
+                        for (int n = 0; n < NS; n++) {
+                            float px[4];
+#pragma unroll
+                            for (int e4 = 0; e4 < 4; e4++) {
+                                const int ci = qo + n * 8 + 2 * tq + (e4 & 1);
+                                const i64 i = i0 + ci, j = j0 + 16 * m + 8 * (e4 >> 1);
+                                float th = 0.f;
+                                const void *mrow = K::MASK ? static_cast<const typename K::MT *>(mbase) +
+                                                                 (i < sq.sq ? i : 0) * a.m_s[2]
+                                                           : nullptr;
+                                const float x = attn_score<K>(a, s[m][n][e4], scale_l2, slope, i, j, diag, sq.sk,
+                                                              mrow, check, &th);
+                                const float l2 = i < sq.sq ? attn_lse_l2(lse_t[ci]) : BRC_INF;
+                                const float p = ex2(x - l2);
+                                px[e4] = K::SOFTCAP ? p * (1.f - th * th) : p;
+                                float z = 1.f;
+                                if (K::DROPOUT)
+                                    z = attn_keep(seed, offset, a.jblocks, attn_row_id<K::VARLEN>(a, b, h, sq, i), j,
+                                                  (float)a.p_drop, (float)a.rkeep);
+                                s[m][n][e4] = p * z;
+                            }
+                            st_shared_f4(pxb + (m * NS + n) * 32 * 16, px);
+                        }
+                }
+                bar_arrive_n(1 + pw * NQB + qb, 64);
+#pragma unroll
+                for (int m = 0; m < KT; m++) pack_a<T, NS / 2>(pa[m], s[m]);
+                mma_pb_m<T, LD, NS / 2, KT, ND>(acc, pa, dt_s + bt_o + qo * LD * E);
+            } else {
+                // dP^T, then dS = P (dP z - dsum) with P from the partner; dK += dS^T Q; dS to
+                // shared memory for the dQ product.
+                mma_abt_m<T, LD, KD, KT, NS>(s, vs_s + ka_o, dt_s + qb_o + qo * LD * E);
+                bar_sync_n(1 + pw * NQB + qb, 64);
+                if (fast) {
+#pragma unroll
+                    for (int n = 0; n < NS; n++) {
+                        const int ci = qo + n * 8 + 2 * tq;
+                        const float2 dd = ld_shared_f2(dsum_s + (st * BQ + ci) * 4);
+#pragma unroll
+                        for (int m = 0; m < KT; m++) {
+                            float p[4];
+                            ld_shared_f4(p, pxb + (m * NS + n) * 32 * 16);
+                            s[m][n][0] = p[0] * (s[m][n][0] - dd.x);
+                            s[m][n][1] = p[1] * (s[m][n][1] - dd.y);
+                            s[m][n][2] = p[2] * (s[m][n][2] - dd.x);
+                            s[m][n][3] = p[3] * (s[m][n][3] - dd.y);
+                        }
+                    }
+                } else {
+                    const float *dsum_t = reinterpret_cast<const float *>(attn_smem + (dsum_s - ks_s)) + st * BQ;
+#pragma unroll
+                    for (int m = 0; m < KT; m++)
+#pragma unroll
+                        for (int n = 0; n < NS; n++) {
+                            float p[4];
+                            ld_shared_f4(p, pxb + (m * NS + n) * 32 * 16);
+#pragma unroll
+                            for (int e4 = 0; e4 < 4; e4++) {
+                                const int ci = qo + n * 8 + 2 * tq + (e4 & 1);
+                                float z = 1.f;
+                                if (K::DROPOUT) {
+                                    const i64 i = i0 + ci, j = j0 + 16 * m + 8 * (e4 >> 1);
+                                    z = attn_keep(seed, offset, a.jblocks, attn_row_id<K::VARLEN>(a, b, h, sq, i), j,
+                                                  (float)a.p_drop, (float)a.rkeep);
+                                }
+                                s[m][n][e4] = p[e4] * (s[m][n][e4] * z - dsum_t[ci]);
+                            }
+                        }
+                }
+#pragma unroll
+                for (int m = 0; m < KT; m++) pack_a<T, NS / 2>(pa[m], s[m]);
+                mma_pb_m<T, LD, NS / 2, KT, ND>(acc, pa, qt_s + bt_o + qo * LD * E);
+                // dS (this warp's 16 KT keys x SQ queries) into Ss[key][query].
+#pragma unroll
+                for (int m = 0; m < KT; m++)
+#pragma unroll
+                    for (int kk = 0; kk < NS / 2; kk++) {
+                        const u32 r0 = ssw + st_o + (m * 16 * LDS + qo + kk * 16) * E;
+                        st_shared_u32(r0, pa[m][kk][0]);
+                        st_shared_u32(r0 + 8 * LDS * E, pa[m][kk][1]);
+                        st_shared_u32(r0 + 8 * E, pa[m][kk][2]);
+                        st_shared_u32(r0 + (8 * LDS + 8) * E, pa[m][kk][3]);
+                    }
+            }
+        }
+        if (DEFER) {
+            ph = h, pi0 = i0;
+        } else {
+            __syncthreads(); // every warp's dS is in Ss
+            dq_tile(ss_s, h, i0);
+        }
+    }
+    if (DEFER && ntiles > 0) {
+        __syncthreads(); // every warp's dS of the last tile is in its buffer
+        dq_tile(ss_s + ((ntiles - 1) & 1) * BNK * LDS * E, ph, pi0);
+    }
+    cp_async_wait_all();
+    __syncthreads(); // Ks / Vs are free for the stores
+    T *Ks = reinterpret_cast<T *>(attn_smem), *Vs = Ks + BNK * LD;
+    const float sc = role ? (float)a.scale : 1.f;
+    const i64 os0 = role ? a.dk_s[0] : a.dv_s[0], os1 = role ? a.dk_s[1] : a.dv_s[1];
+    T *const out = static_cast<T *>(role ? a.dk : a.dv) + b * os0 + kvh * (role ? a.dk_s[2] : a.dv_s[2]);
+#pragma unroll
+    for (int m = 0; m < KT; m++) {
+        const int r0 = kr0 + 16 * m;
+        store_rows<T, D>((role ? Ks : Vs) + r0 * LD, acc[m], sc, sc, lane, [=](int r) -> T * {
+            const i64 j = c0 + r0 + r;
+            return j < sq.sk ? out + (sq.k0 + j) * os1 : nullptr;
+        });
+    }
 }
 
 // dq = scale * the f32 accumulator of the atomic backward; one warp a row, 4 columns a lane.

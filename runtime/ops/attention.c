@@ -31,15 +31,15 @@ typedef struct attn_args {
 _Static_assert(sizeof(attn_args) == (17 + 2 + 5 + 3 + 24 + 3 + 4 + 4 + 4) * 8, "attn_args must match brc::attn_args");
 
 /* The kernels of one plan. */
-enum { K_FWD, K_COMBINE, K_DSUM, K_DKDV, K_DKDV2, K_DQ, K_DSUMZ, K_BWD, K_BWD2, K_DQCVT, NKERNELS };
+enum { K_FWD, K_COMBINE, K_DSUM, K_DKDV, K_DKDV2, K_DQ, K_DSUMZ, K_BWD, K_BWD2, K_BWDP, K_DQCVT, NKERNELS };
 static const char *const kernel_fns[NKERNELS] = {
     "attn_fwd_main", "attn_combine_main", "attn_dsum_main", "attn_dkdv_main", "attn_dkdv_main",
-    "attn_dq_main",  "attn_dsumz_main",   "attn_bwd_main",  "attn_bwd_main",  "attn_dqcvt_main"};
+    "attn_dq_main",  "attn_dsumz_main",   "attn_bwd_main",  "attn_bwd_main",  "attn_bwdp_main", "attn_dqcvt_main"};
 static const char *const kernel_tags[NKERNELS] = {"fwd",   "combine", "dsum", "dkdv", "dkdv2",
-                                                  "dq",    "dsumz",   "bwd",  "bwd2", "dqcvt"};
+                                                  "dq",    "dsumz",   "bwd",  "bwd2", "bwdp", "dqcvt"};
 /* Launch order: the rowsum (and the zeroed dQ accumulator) before the kernels that read them. */
 static const int launch_order[NKERNELS] = {K_FWD,   K_COMBINE, K_DSUM, K_DSUMZ, K_DKDV,
-                                           K_DKDV2, K_DQ,      K_BWD,  K_BWD2,  K_DQCVT};
+                                           K_DKDV2, K_DQ,      K_BWD,  K_BWD2,  K_BWDP,  K_DQCVT};
 
 /* The compile-time shape of one kernel (the brc_attn struct of the snippet). */
 typedef struct attn_cfg {
@@ -216,35 +216,44 @@ static int64_t decode_splits(int64_t ctas, int64_t ntiles, int64_t slots) {
 
 static bool head_dim_ok(int64_t d) { return d == 32 || d == 64 || d == 96 || d == 128 || d == 192 || d == 256; }
 
-/* Shared memory of the atomic backward kernel: K, V (16 warps rows each), stages x (Q, dO) of bq
- * rows, nss x dS (16 warps x (bq + 8)), stages x (lse, dsum). */
-static int bwd_smem(int d, int warps, int bq, int stages, int nss) {
-    return (2 * 16 * warps + 2 * stages * bq) * (d + 8) * 2 + nss * 16 * warps * (bq + 8) * 2 + 2 * stages * bq * 4;
+/* Shared memory of the atomic backward kernels: K, V (bnk rows each: 16 kt warps keys, or 8 kt
+ * warps with warp pairs), stages x (Q, dO) of bq rows, nss x dS (bnk x (bq + 8)), with warp pairs
+ * the P hand-over (bnk x bq f32), stages x (lse, dsum). */
+static int bwd_smem(int d, int pairs, int warps, int kt, int bq, int stages, int nss) {
+    const int bnk = (pairs ? 8 : 16) * kt * warps;
+    return (2 * bnk + 2 * stages * bq) * (d + 8) * 2 + nss * bnk * (bq + 8) * 2 + (pairs ? bnk * bq * 4 : 0) +
+           2 * stages * bq * 4;
 }
 
-/* The atomic backward's tile shape (plan time, from the head dim and the arch only, so that a
- * descriptor rebuilds it): the first of a preference list that fits the arch's shared memory.
- * Each warp owns 16 keys; a query tile of bq rows is worked in column blocks of bn queries (the
- * live S / dP accumulators); the dQ product splits the bq / 16 m-tiles times column blocks of a
- * multiple of 16 columns over the warps. With two dS buffers (qreg = 1 in the kernel's
- * specialization) the dQ product of a tile is deferred into the next one: one barrier a tile.
- * Measured on the H100 (B=4 H=32 S=4096 bf16, docs/attention.md): D = 128: 8 warps x bq 64
- * (bn 32) 197 TFLOP/s, bq 32 184, 4 warps 176, one stage 177; D = 64: bq 128 (bn 64) 175, bq 64
- * 163; D = 256: bq 32 152 (before the SASS work; figures after it in docs/attention.md). */
-static brc_status bwd_shape(const brc_context *ctx, int d, attn_cfg *c) {
-    static const int d64[][5] = {{8, 128, 2, 64, 2}, {8, 128, 2, 64, 1}, {8, 64, 2, 32, 1},
-                                 {8, 64, 1, 32, 1},  {4, 64, 1, 32, 1},  {4, 32, 1, 32, 1}};
-    static const int d128[][5] = {{8, 64, 2, 32, 2}, {8, 64, 2, 32, 1}, {8, 64, 1, 32, 1}, {4, 64, 1, 32, 1},
-                                  {4, 32, 1, 32, 1}};
-    static const int d256[][5] = {{8, 32, 2, 32, 2}, {8, 32, 2, 32, 1}, {8, 32, 1, 32, 1},
-                                  {4, 32, 1, 32, 1}}; /* warps, bq, stages, bn, dS buffers */
-    const int(*cand)[5] = d <= 64 ? d64 : d <= 128 ? d128 : d256;
-    const int n = d <= 64 ? 6 : d <= 128 ? 5 : 4;
-    for (int i = 0; i < n; i++) {
-        int w = cand[i][0], bq = cand[i][1], stages = cand[i][2], nss = cand[i][4], mq = bq / 16;
-        if (w % mq || (d / (w / mq)) % 16 || bwd_smem(d, w, bq, stages, nss) > smem_cap(ctx)) continue;
-        *c = (attn_cfg){.warps = w, .mtiles = 1, .stages = stages, .bq = bq, .bn = cand[i][3], .qreg = nss - 1,
-                        .which = d >= 192 ? 2 : 3, .threads = 32 * w, .smem = bwd_smem(d, w, bq, stages, nss)};
+/* The atomic backward's kernel and tile shape (plan time, from the head dim and the arch only,
+ * so that a descriptor rebuilds it): the first of a preference list that fits the arch's shared
+ * memory. `bwd` (pairs = 0): each warp owns 16 kt keys and accumulates their dK and dV; `bwdp`
+ * (pairs = 1): the warps come in pairs that share 16 kt keys, one computing P and dV, the other
+ * dS and dK (each holds half the accumulators: 32 keys a warp at D = 128). A query tile of bq
+ * rows is worked in column blocks of bn queries (the live S / dP accumulators); the dQ product
+ * splits the bq / 16 m-tiles times column blocks of a multiple of 16 columns over the warps. With
+ * two dS buffers (qreg = 1 in the kernel's specialization) the dQ product of a tile is deferred
+ * into the next one: one CTA barrier a tile. BARACUDA_ATTN_BWD_SHAPE = i starts the list at its
+ * entry i (measurements only). Measured on the H100: docs/attention.md ("Backward speed (attnb3)"). */
+static brc_status bwd_shape(const brc_context *ctx, int d, attn_cfg *c, int *pairs_out) {
+    /* pairs, warps, kt (m16 key tiles a warp), bq, stages, bn (queries a column block), dS buffers */
+    static const int d64[][7] = {{0, 8, 2, 64, 2, 32, 2}, {0, 8, 1, 128, 2, 64, 2}, {0, 4, 2, 64, 2, 32, 2},
+                                 {0, 8, 2, 64, 2, 16, 2}, {1, 8, 2, 64, 2, 64, 2}, {0, 8, 1, 64, 2, 32, 2},
+                                 {0, 8, 1, 64, 1, 32, 1}, {0, 4, 1, 64, 1, 32, 1}, {0, 4, 1, 32, 1, 32, 1}};
+    static const int d128[][7] = {{1, 8, 2, 64, 2, 32, 2}, {0, 8, 1, 64, 2, 32, 2}, {1, 8, 2, 64, 2, 32, 1},
+                                  {0, 8, 1, 64, 2, 32, 1}, {0, 8, 1, 64, 1, 32, 1}, {0, 4, 1, 64, 1, 32, 1},
+                                  {0, 4, 1, 32, 1, 32, 1}};
+    static const int d256[][7] = {{0, 8, 1, 32, 2, 32, 2}, {1, 8, 1, 32, 2, 32, 2}, {0, 8, 1, 32, 2, 32, 1},
+                                  {0, 8, 1, 32, 1, 32, 1}, {0, 4, 1, 32, 1, 32, 1}};
+    const int(*cand)[7] = d <= 64 ? d64 : d <= 128 ? d128 : d256;
+    const int n = d <= 64 ? 9 : d <= 128 ? 7 : 5;
+    for (int i = brc__knob("BARACUDA_ATTN_BWD_SHAPE", 0, n - 1, 0); i < n; i++) {
+        const int pairs = cand[i][0], w = cand[i][1], kt = cand[i][2], bq = cand[i][3], stages = cand[i][4];
+        const int nss = cand[i][6], mq = bq / 16, smem = bwd_smem(d, pairs, w, kt, bq, stages, nss);
+        if (w % mq || (d / (w / mq)) % 16 || smem > smem_cap(ctx)) continue;
+        *c = (attn_cfg){.warps = w, .mtiles = kt, .stages = stages, .bq = bq, .bn = cand[i][5], .qreg = nss - 1,
+                        .which = pairs || d < 192 ? 3 : 2, .threads = 32 * w, .smem = smem};
+        *pairs_out = pairs;
         return BRC_STATUS_OK;
     }
     return brc__error(BRC_STATUS_UNSUPPORTED, "brc_attention_plan: no backward tile of head dim %d fits %s", d,
@@ -458,13 +467,17 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         im->used[K_DSUMZ] = true;
         im->grid[K_DSUMZ][0] = (unsigned)((Sq + 7) / 8), im->grid[K_DSUMZ][1] = (unsigned)H,
         im->grid[K_DSUMZ][2] = (unsigned)B;
-        c = &im->cfg[K_BWD];
-        if ((st = bwd_shape(ctx, (int)D, c))) goto fail;
-        im->used[K_BWD] = true;
-        im->grid[K_BWD][0] = (unsigned)((Sk + 16 * c->warps - 1) / (16 * c->warps)),
-        im->grid[K_BWD][1] = (unsigned)Hkv, im->grid[K_BWD][2] = (unsigned)B;
-        if (D >= 192) { /* dV in a pass of its own (which = 1): the accumulators of dK and dV do not fit */
-            im->cfg[K_BWD2] = *c;
+        attn_cfg bc;
+        int pairs = 0;
+        if ((st = bwd_shape(ctx, (int)D, &bc, &pairs))) goto fail;
+        const int kb = pairs ? K_BWDP : K_BWD, bnk = (pairs ? 8 : 16) * bc.mtiles * bc.warps; /* keys a CTA */
+        im->cfg[kb] = bc;
+        im->used[kb] = true;
+        im->grid[kb][0] = (unsigned)((Sk + bnk - 1) / bnk), im->grid[kb][1] = (unsigned)Hkv,
+        im->grid[kb][2] = (unsigned)B;
+        if (kb == K_BWD && D >= 192) {
+            /* dV in a pass of its own (which = 1): the accumulators of dK and dV do not fit */
+            im->cfg[K_BWD2] = bc;
             im->cfg[K_BWD2].which = 1, im->cfg[K_BWD2].qreg = 0; /* no dS */
             im->used[K_BWD2] = true;
             memcpy(im->grid[K_BWD2], im->grid[K_BWD], sizeof im->grid[K_BWD]);
@@ -508,7 +521,8 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
     im->a = a;
 
     /* descriptor and SKU */
-    const attn_cfg *c0 = bwd ? &im->cfg[im->atomic ? K_BWD : K_DKDV] : &im->cfg[K_FWD];
+    const int kb = im->used[K_BWDP] ? K_BWDP : K_BWD;
+    const attn_cfg *c0 = bwd ? &im->cfg[im->atomic ? kb : K_DKDV] : &im->cfg[K_FWD];
     const int window = !d->causal && (a.wl >= 0 || a.wr >= 0);
     const int64_t nsplit = !bwd && im->cfg[K_FWD].split ? a.nsplit : 0;
     brc__str_addf(&desc, "attention(pass=%s,dtype=%s,d=%d,path=%s,warps=%d,causal=%d,window=%d,gqa=%lld,mask=%s,"
@@ -519,9 +533,9 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
     brc__str_addf(&desc, bwd ? ",det=%d)" : ")", !im->atomic);
     if (im->atomic)
         brc__str_addf(&sku, "bespoke:attention<bwd,%s,d=%lld,bk=%d,bq=%d,bn=%d,warps=%d,stages=%d,ds=%d%s",
-                      brc_dtype_name(dt), (long long)D, 16 * im->cfg[K_BWD].warps, im->cfg[K_BWD].bq,
-                      im->cfg[K_BWD].bn, im->cfg[K_BWD].warps, im->cfg[K_BWD].stages, 1 + im->cfg[K_BWD].qreg,
-                      D >= 192 ? ",dv|dk+dq" : "");
+                      brc_dtype_name(dt), (long long)D, (kb == K_BWDP ? 8 : 16) * c0->mtiles * c0->warps,
+                      c0->bq, c0->bn, c0->warps, c0->stages, 1 + c0->qreg,
+                      kb == K_BWDP ? ",pairs" : D >= 192 ? ",dv|dk+dq" : "");
     else if (bwd)
         brc__str_addf(&sku, "bespoke:attention<bwd,%s,d=%lld,bk=%d,bq=%d,bm=%d,bn=%d%s", brc_dtype_name(dt),
                       (long long)D, 16 * im->cfg[K_DKDV].warps, im->cfg[K_DKDV].bq, 16 * im->cfg[K_DQ].warps,
