@@ -275,6 +275,205 @@ __device__ __forceinline__ pr<C> allreduce(pr<C> v, pr<C>* red, pr<C>* cred, int
     pipe<K> pp;                                                                                    \
     (void)red; (void)cred; (void)phase; (void)dsm; (void)pp
 
+// ---- forwards with owned columns and a split cluster barrier (K::OWN: shared-memory stages) -------
+// sm_90, 16-byte vectors of 2- or 4-byte elements, TPR-thread CTAs, a cluster of CL a row, ITER == 1.
+// A persistent grid (cluster q takes rows q, q + nq, ...) stages each row's slice with cp.async
+// (each thread its own vectors, as norm_bwd_own_sb does) and keeps P + 1 rows in its stages: the
+// statistics of row i are computed while the output of row i - P is written, with one split cluster
+// barrier an iteration. softmax / log_softmax (P = 1): the (max, sum of exp) pairs of row i;
+// rms_norm (P = 1): sum(x^2) of row i; layer_norm (P = 2): sum(x) of row i and, in the same posted
+// pair, sum((x - mean)^2) of row i - 1 (whose mean the previous iteration gave) -- the variance from
+// the mean, exactly as the register layouts compute it. Every warp combines the NW * CL posted pairs
+// in one fixed order (lane l takes entries l, l + 32, ...; then a butterfly of a commutative op), so
+// every thread agrees bitwise. Weight and bias stay in registers as loaded.
+template <class K, bool SOFTMAX>
+__device__ __forceinline__ void fwd_own(const rows_args& A) {
+    typedef typename K::T T;
+    typedef typename K::C C;
+    enum { P = !SOFTMAX && K::LAYER ? 2 : 1, S = K::OWN, NV = K::NV, TPR = K::TPR, VEC = K::VEC,
+           AN = NV * TPR * VEC, NW = TPR / 32, NP = NW * K::CL, PL = (NP + 31) / 32,
+           FAST = sizeof(T) == 2 && sizeof(C) == 4 };
+    static_assert(S >= P + 2 && K::ITER == 1 && K::RPB == 1 && K::STG == 0 && !K::RES && sizeof(T) * VEC == 16 &&
+                      TPR % 32 == 0, "owned-column forward");
+    __shared__ pr<C> post[2][NW];
+    extern __shared__ __align__(16) unsigned char dsm[];
+    const int t = threadIdx.x, lane = t & 31, w = t >> 5;
+    const int r = K::CL > 1 ? (int)(blockIdx.x % K::CL) : 0;
+    const i64 q = blockIdx.x / K::CL, nq = gridDim.x / K::CL;
+    const T* x = (const T*)A.a;
+    T* y = (T*)A.out;
+    T* sbuf = (T*)dsm;  // [S][NV][TPR] vectors
+    const C invn = C(1) / C(K::COLS), eps = (C)A.eps;
+    vec<T, VEC> wq[NV], bq[NV];
+#pragma unroll
+    for (int j = 0; j < NV; j++) {
+        const int c = rg<K>::col(0, r, j, t);
+        if (!SOFTMAX && K::W && rg<K>::in(c)) wq[j] = *reinterpret_cast<const vec<T, VEC>*>((const T*)A.w + c);
+        if (!SOFTMAX && K::B && rg<K>::in(c)) bq[j] = *reinterpret_cast<const vec<T, VEC>*>((const T*)A.bias + c);
+    }
+    auto issue = [&](i64 g, int s) {
+#pragma unroll
+        for (int j = 0; j < NV; j++) {
+            const int c = rg<K>::col(0, r, j, t);
+            if (rg<K>::in(c)) cp16(sbuf + s * AN + (j * TPR + t) * VEC, x + g * A.sa + c);
+        }
+    };
+    auto at = [&](int s, int j) { return *reinterpret_cast<const vec<T, VEC>*>(sbuf + s * AN + (j * TPR + t) * VEC); };
+#pragma unroll
+    for (int i = 0; i < S - 1 - P; i++) {
+        if (q + i * nq < A.rows) issue(q + i * nq, i);
+        cp_commit();
+    }
+    unsigned pa[PL];
+#pragma unroll
+    for (int p = 0; p < PL; p++) {
+        const int e = lane + 32 * p < NP ? lane + 32 * p : 0;
+        pa[p] = cluster_base<K::CL>::map(&post[0][e % NW], (unsigned)(e / NW));
+    }
+    const unsigned HB = (unsigned)(NW * sizeof(pr<C>));
+    // Row statistics in flight: softmax (m1, m2) = (max, 1 / sum) of the row being written; norms
+    // m1 = the mean of row i - 1 (layer_norm), (o1, o2) = (mean, rstd) of the row being written.
+    C m1 = C(0), m2 = C(0), o1 = C(0), o2 = C(0);
+    int s = 0, h = 0;
+    for (i64 g = q; g < A.rows + P * nq; g += nq) {
+        const bool cur = g < A.rows, mid = P == 2 && g - nq >= q && g - nq < A.rows, out = g - P * nq >= q;
+        const i64 gn = g + (S - 1 - P) * nq;
+        if (gn < A.rows) issue(gn, s >= P + 1 ? s - P - 1 : s + S - P - 1);
+        cp_commit();
+        cp_wait<S - 1 - P>();
+        pr<C> v = SOFTMAX ? mk(ninf<C>(), C(0)) : mk(C(0), C(0));
+        if (cur) {
+            if (SOFTMAX) {
+                C m = ninf<C>();
+#pragma unroll
+                for (int j = 0; j < NV; j++) {
+                    if (!rg<K>::in(rg<K>::col(0, r, j, t))) continue;
+                    const vec<T, VEC> u = at(s, j);
+#pragma unroll
+                    for (int k = 0; k < VEC; k++) {
+                        const C e = (C)io<T>::load(u.v[k]);
+                        m = e > m ? e : m;
+                    }
+                }
+                C sum = C(0);
+                const C ml = exl_scale<FAST>(m);
+                if (m != ninf<C>())
+#pragma unroll
+                    for (int j = 0; j < NV; j++) {
+                        if (!rg<K>::in(rg<K>::col(0, r, j, t))) continue;
+                        const vec<T, VEC> u = at(s, j);
+#pragma unroll
+                        for (int k = 0; k < VEC; k++) sum += exl_<FAST>((C)io<T>::load(u.v[k]), ml);
+                    }
+                v = mk(m, sum);
+            } else {
+#pragma unroll
+                for (int j = 0; j < NV; j++) {
+                    if (!rg<K>::in(rg<K>::col(0, r, j, t))) continue;
+                    const vec<T, VEC> u = at(s, j);
+#pragma unroll
+                    for (int k = 0; k < VEC; k++) {
+                        const C e = (C)io<T>::load(u.v[k]);
+                        v.a += K::LAYER ? e : e * e;
+                    }
+                }
+            }
+        }
+        if (mid) {  // layer_norm: sum((x - mean)^2) of row i - 1
+            const int sm = s == 0 ? S - 1 : s - 1;
+#pragma unroll
+            for (int j = 0; j < NV; j++) {
+                if (!rg<K>::in(rg<K>::col(0, r, j, t))) continue;
+                const vec<T, VEC> u = at(sm, j);
+#pragma unroll
+                for (int k = 0; k < VEC; k++) {
+                    const C d = (C)io<T>::load(u.v[k]) - m1;
+                    v.b += d * d;
+                }
+            }
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+            const pr<C> u = mk(__shfl_xor_sync(0xffffffffu, v.a, o), __shfl_xor_sync(0xffffffffu, v.b, o));
+            v = SOFTMAX ? lse_op::f(v, u) : add_op::f(v, u);
+        }
+        if (lane == 0) post[h][w] = v;
+        asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory");
+        if (out) {  // the output of row g - P nq
+            const int so = s >= P ? s - P : s + S - P;
+            const i64 go = g - P * nq;
+            T* yr = y + go * A.sout;
+            const C ml = exl_scale<FAST>(m1);
+#pragma unroll
+            for (int j = 0; j < NV; j++) {
+                const int c = rg<K>::col(0, r, j, t);
+                if (!rg<K>::in(c)) continue;
+                const vec<T, VEC> u = at(so, j);
+                vec<T, VEC> o;
+#pragma unroll
+                for (int k = 0; k < VEC; k++) {
+                    const C e = (C)io<T>::load(u.v[k]);
+                    C z;
+                    if (SOFTMAX) {
+                        z = K::LOG ? e - m1 : m1 == ninf<C>() ? C(0) : exl_<FAST>(e, ml) * m2;
+                    } else {
+                        z = (e - o1) * o2;
+                        if (K::W) z = z * (C)io<T>::load(wq[j].v[k]);
+                        if (K::B) z = z + (C)io<T>::load(bq[j].v[k]);
+                    }
+                    o.v[k] = io<T>::store(z);
+                }
+                *reinterpret_cast<vec<T, VEC>*>(yr + c) = o;
+            }
+        }
+        asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory");
+        if (cur || mid) {
+            pr<C> c = SOFTMAX ? mk(ninf<C>(), C(0)) : mk(C(0), C(0));
+            bool first = true;
+#pragma unroll
+            for (int p = 0; p < PL; p++) {
+                if (lane + 32 * p >= NP) continue;
+                const unsigned ad = pa[p] + (unsigned)h * HB;
+                pr<C> e;
+                cluster_base<K::CL>::ld(ad, e.a);
+                cluster_base<K::CL>::ld(ad + (unsigned)sizeof(C), e.b);
+                c = first ? e : SOFTMAX ? lse_op::f(c, e) : add_op::f(c, e);
+                first = false;
+            }
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) {
+                const pr<C> u = mk(__shfl_xor_sync(0xffffffffu, c.a, o), __shfl_xor_sync(0xffffffffu, c.b, o));
+                c = SOFTMAX ? lse_op::f(c, u) : add_op::f(c, u);
+            }
+            if (SOFTMAX) {  // row g: (max, 1 / sum) or, for log_softmax, (lse, -)
+                m1 = K::LOG ? c.a + lg_(c.b) : c.a;
+                m2 = C(1) / c.b;
+            } else if (K::LAYER) {  // row g's mean, row g - nq's (mean, rstd)
+                if (mid) {
+                    o1 = m1;
+                    o2 = C(1) / sqrt_(c.b * invn + eps);
+                }
+                m1 = c.a * invn;
+                if (mid && t == 0 && r == 0) {
+                    if (A.mean) ((C*)A.mean)[g - nq] = o1;
+                    if (A.rstd) ((C*)A.rstd)[g - nq] = o2;
+                }
+            } else {  // rms_norm: row g's rstd
+                o1 = C(0);
+                o2 = C(1) / sqrt_(c.a * invn + eps);
+                if (cur && t == 0 && r == 0) {
+                    if (A.mean) ((C*)A.mean)[g] = C(0);
+                    if (A.rstd) ((C*)A.rstd)[g] = o2;
+                }
+            }
+        }
+        s = s == S - 1 ? 0 : s + 1;
+        h ^= 1;
+    }
+    cp_wait<0>();
+    cluster_base<K::CL>::sync();  // no CTA leaves while its posted pairs may be read
+}
+
 // ---- softmax / log_softmax ---------------------------------------------------------------------
 
 // ---- packed rows (K::PK): the row stays in registers as loaded, 16-bit ---------------------------
@@ -467,7 +666,8 @@ __device__ __forceinline__ void softmax_fwd_regs(const rows_args& A) {
 
 template <class K>
 __device__ __forceinline__ void softmax_fwd(const rows_args& A) {
-    if constexpr (K::PK) softmax_fwd_packed<K>(A);
+    if constexpr (K::OWN > 0) fwd_own<K, true>(A);
+    else if constexpr (K::PK) softmax_fwd_packed<K>(A);
     else softmax_fwd_regs<K>(A);
 }
 
@@ -702,7 +902,8 @@ __device__ __forceinline__ void norm_fwd_packed(const rows_args& A) {
 
 template <class K>
 __device__ __forceinline__ void norm_fwd(const rows_args& A) {
-    if constexpr (K::PK) norm_fwd_packed<K>(A);
+    if constexpr (K::OWN > 0) fwd_own<K, false>(A);
+    else if constexpr (K::PK) norm_fwd_packed<K>(A);
     else norm_fwd_regs<K>(A);
 }
 
@@ -821,6 +1022,31 @@ __device__ __forceinline__ void norm_bwd_regs(const rows_args& A) {
     if constexpr (K::CL > 1) cluster<K::CL>::sync();
 }
 
+// The cluster's partial row q of the owned-column gradients (zeros for a cluster that took no row).
+template <class K, class C>
+__device__ __forceinline__ void own_partials(const rows_args& A, const C (&aw)[K::NV][K::VEC],
+                                             const C (&ab)[K::NV][K::VEC], i64 q, int r, int t) {
+    if (!K::W && !K::B) return;
+    C* pw = (C*)A.part + q * K::COLS;
+    C* pb = (C*)A.part + ((K::W ? A.nparts : 0) + q) * K::COLS;
+#pragma unroll
+    for (int j = 0; j < K::NV; j++) {
+        const int c = rg<K>::col(0, r, j, t);
+        if (!rg<K>::in(c)) continue;
+        vec<C, K::VEC> o;
+        if (K::W) {
+#pragma unroll
+            for (int k = 0; k < K::VEC; k++) o.v[k] = aw[j][k];
+            *reinterpret_cast<vec<C, K::VEC>*>(pw + c) = o;
+        }
+        if (K::B) {
+#pragma unroll
+            for (int k = 0; k < K::VEC; k++) o.v[k] = ab[j][k];
+            *reinterpret_cast<vec<C, K::VEC>*>(pb + c) = o;
+        }
+    }
+}
+
 // The norm backward with owned columns (K::OWN: the number of shared-memory stages, >= 2; sm_90,
 // 16-byte vectors of 2- or 4-byte elements, 512-thread CTAs, a cluster of CL a row, ITER == 1).
 // A persistent grid: cluster q takes rows q, q + nq, q + 2 nq, ... (nq clusters; fixed, so the
@@ -934,33 +1160,179 @@ __device__ __forceinline__ void norm_bwd_own(const rows_args& A) {
         s = s == S - 1 ? 0 : s + 1;
     }
     cp_wait<0>();
-    // The cluster's partial row q of the gradients (zeros for a cluster that took no row).
-    if (K::W || K::B) {
-        C* pw = (C*)A.part + q * K::COLS;
-        C* pb = (C*)A.part + ((K::W ? A.nparts : 0) + q) * K::COLS;
+    own_partials<K>(A, aw, ab, q, r, t);
+    if constexpr (K::CL > 1) cluster<K::CL>::sync();
+}
+
+// The owned-column norm backward with a split cluster barrier (K::SB; otherwise as norm_bwd_own
+// above, whose layout, ownership and staging it shares). Row i's partial sums go through one
+// cluster barrier whose arrive and wait are apart: each warp reduces its sums by shuffles and
+// posts them in shared memory, arrives, computes the output pass of row i - 1 (whose sums were
+// combined one iteration earlier), and only then waits and combines row i's NW * CL posted sums --
+// every warp reads them all (through distributed shared memory) and adds them in one fixed order,
+// so every thread agrees bitwise. No block barrier: the barrier's latency and the warps' skew are
+// covered by a row's output pass. Row i - 1 stays staged while row i is computed, so OWN stages
+// hold OWN - 2 rows ahead (OWN >= 3).
+template <class K>
+__device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
+    typedef typename K::T T;
+    typedef typename K::C C;
+    static_assert(K::OWN >= 3 && K::ITER == 1 && K::RPB == 1 && K::STG == 0 && sizeof(T) * K::VEC == 16 &&
+                      K::TPR % 32 == 0, "owned-column norm backward, split barrier");
+    enum { S = K::OWN, NV = K::NV, TPR = K::TPR, VEC = K::VEC, AN = NV * TPR * VEC, NW = TPR / 32,
+           NP = NW * K::CL, PL = (NP + 31) / 32 /* posted sums a lane combines */ };
+    __shared__ pr<C> post[2][NW];  // each warp's sums of the two rows in flight (alternating)
+    extern __shared__ __align__(16) unsigned char dsm[];
+    const int t = threadIdx.x, lane = t & 31, w = t >> 5;
+    const int r = K::CL > 1 ? (int)(blockIdx.x % K::CL) : 0;
+    const i64 q = blockIdx.x / K::CL, nq = gridDim.x / K::CL;
+    const T* x = (const T*)A.a;
+    const T* dy = (const T*)A.b;
+    T* dx = (T*)A.out;
+    const C* mean = (const C*)A.mean;
+    const C* rstd = (const C*)A.rstd;
+    T* sbuf = (T*)dsm;  // [S][x, dy][NV][TPR] vectors
+    const C invn = C(1) / C(K::COLS);
+    vec<T, VEC> wq[NV];
+    C aw[NV][VEC], ab[NV][VEC];
+#pragma unroll
+    for (int j = 0; j < NV; j++) {
+#pragma unroll
+        for (int k = 0; k < VEC; k++) aw[j][k] = ab[j][k] = C(0);
+        const int c = rg<K>::col(0, r, j, t);
+        if (K::W && rg<K>::in(c)) wq[j] = *reinterpret_cast<const vec<T, VEC>*>((const T*)A.w + c);
+    }
+    auto issue = [&](i64 g, int s) {
+        T* b = sbuf + (2 * s) * AN;
 #pragma unroll
         for (int j = 0; j < NV; j++) {
             const int c = rg<K>::col(0, r, j, t);
-            if (!rg<K>::in(c)) continue;
-            vec<C, VEC> o;
-            if (K::W) {
-#pragma unroll
-                for (int k = 0; k < VEC; k++) o.v[k] = aw[j][k];
-                *reinterpret_cast<vec<C, VEC>*>(pw + c) = o;
-            }
-            if (K::B) {
-#pragma unroll
-                for (int k = 0; k < VEC; k++) o.v[k] = ab[j][k];
-                *reinterpret_cast<vec<C, VEC>*>(pb + c) = o;
+            if (rg<K>::in(c)) {
+                cp16(b + (j * TPR + t) * VEC, x + g * A.sa + c);
+                cp16(b + AN + (j * TPR + t) * VEC, dy + g * A.sb + c);
             }
         }
+    };
+#pragma unroll
+    for (int i = 0; i < S - 2; i++) {
+        if (q + i * nq < A.rows) issue(q + i * nq, i);
+        cp_commit();
     }
-    if constexpr (K::CL > 1) cluster<K::CL>::sync();
+    // The addresses of the posted sums this lane combines (entry e = lane + 32 p: warp e % NW of
+    // CTA e / NW) in the cluster's shared window, in the first half (the second is HB further).
+    unsigned pa[PL];
+#pragma unroll
+    for (int p = 0; p < PL; p++) {
+        const int e = lane + 32 * p < NP ? lane + 32 * p : 0;
+        pa[p] = cluster_base<K::CL>::map(&post[0][e % NW], (unsigned)(e / NW));
+    }
+    const unsigned HB = (unsigned)(NW * sizeof(pr<C>));
+    // Statistics: this row's (mu, rs), the previous row's (mp, rp), the next row's (mn, rn).
+    C mu = C(0), rs = C(0), mp = C(0), rp = C(0), c1 = C(0), c2 = C(0);
+    C mn = C(0), rn = C(0);
+    if (q < A.rows) {
+        if (K::LAYER) mn = mean[q];
+        rn = rstd[q];
+    }
+    int s = 0, h = 0;
+    for (i64 g = q; g < A.rows + nq; g += nq) {
+        const bool cur = g < A.rows, prev = g > q;
+        // Row g + (S - 2) nq into the stage of row g - 2 nq (its output pass is done).
+        const i64 gn = g + (S - 2) * nq;
+        if (gn < A.rows) issue(gn, s >= 2 ? s - 2 : s + S - 2);
+        cp_commit();
+        cp_wait<S - 2>();
+        mu = mn;
+        rs = rn;
+        if (g + nq < A.rows) {
+            if (K::LAYER) mn = mean[g + nq];
+            rn = rstd[g + nq];
+        }
+        if (cur) {
+            const T* sx = sbuf + (2 * s) * AN;
+            const T* sd = sx + AN;
+            C s1 = C(0), s2 = C(0);
+#pragma unroll
+            for (int j = 0; j < NV; j++) {
+                if (!rg<K>::in(rg<K>::col(0, r, j, t))) continue;
+                const vec<T, VEC> xv = *reinterpret_cast<const vec<T, VEC>*>(sx + (j * TPR + t) * VEC);
+                const vec<T, VEC> dv = *reinterpret_cast<const vec<T, VEC>*>(sd + (j * TPR + t) * VEC);
+#pragma unroll
+                for (int k = 0; k < VEC; k++) {
+                    const C xh = ((C)io<T>::load(xv.v[k]) - mu) * rs, d = (C)io<T>::load(dv.v[k]);
+                    const C gw = K::W ? d * (C)io<T>::load(wq[j].v[k]) : d;
+                    s1 += gw * xh;
+                    s2 += gw;
+                    if (K::W) aw[j][k] += d * xh;
+                    if (K::B) ab[j][k] += d;
+                }
+            }
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) {
+                s1 += __shfl_xor_sync(0xffffffffu, s1, o);
+                s2 += __shfl_xor_sync(0xffffffffu, s2, o);
+            }
+            if (lane == 0) post[h][w] = mk(s1, s2);
+        }
+        asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory");
+        if (prev) {  // the output pass of row g - nq
+            const int sp = s == 0 ? S - 1 : s - 1;
+            const T* sx = sbuf + (2 * sp) * AN;
+            const T* sd = sx + AN;
+            T* dr = dx + (g - nq) * A.sout;
+#pragma unroll
+            for (int j = 0; j < NV; j++) {
+                const int c = rg<K>::col(0, r, j, t);
+                if (!rg<K>::in(c)) continue;
+                const vec<T, VEC> xv = *reinterpret_cast<const vec<T, VEC>*>(sx + (j * TPR + t) * VEC);
+                const vec<T, VEC> dv = *reinterpret_cast<const vec<T, VEC>*>(sd + (j * TPR + t) * VEC);
+                vec<T, VEC> o;
+#pragma unroll
+                for (int k = 0; k < VEC; k++) {
+                    const C xh = ((C)io<T>::load(xv.v[k]) - mp) * rp, d = (C)io<T>::load(dv.v[k]);
+                    const C gw = K::W ? d * (C)io<T>::load(wq[j].v[k]) : d;
+                    o.v[k] = io<T>::store(rp * (gw - (xh * c1 + c2)));
+                }
+                *reinterpret_cast<vec<T, VEC>*>(dr + c) = o;
+            }
+        }
+        asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory");
+        if (cur) {
+            // Lane l adds entries l, l + 32, ... in that order, then the lanes combine by a
+            // butterfly: the same order in every warp of the cluster.
+            C v1 = C(0), v2 = C(0);
+#pragma unroll
+            for (int p = 0; p < PL; p++) {
+                if (lane + 32 * p >= NP) continue;
+                C a, b;
+                const unsigned ad = pa[p] + (unsigned)h * HB;
+                cluster_base<K::CL>::ld(ad, a);
+                cluster_base<K::CL>::ld(ad + (unsigned)sizeof(C), b);
+                v1 += a;
+                v2 += b;
+            }
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) {
+                v1 += __shfl_xor_sync(0xffffffffu, v1, o);
+                v2 += __shfl_xor_sync(0xffffffffu, v2, o);
+            }
+            c1 = v1 * invn;
+            c2 = K::LAYER ? v2 * invn : C(0);
+            mp = mu;
+            rp = rs;
+        }
+        s = s == S - 1 ? 0 : s + 1;
+        h ^= 1;
+    }
+    cp_wait<0>();
+    own_partials<K>(A, aw, ab, q, r, t);
+    cluster_base<K::CL>::sync();  // no CTA leaves while its posted sums may be read
 }
 
 template <class K>
 __device__ __forceinline__ void norm_bwd(const rows_args& A) {
-    if constexpr (K::OWN > 0) norm_bwd_own<K>(A);
+    if constexpr (K::OWN > 0 && K::SB) norm_bwd_own_sb<K>(A);
+    else if constexpr (K::OWN > 0) norm_bwd_own<K>(A);
     else norm_bwd_regs<K>(A);
 }
 

@@ -48,6 +48,7 @@ typedef struct rows_geo {
     int pk;      /* 1: the row stays in registers as loaded, 16-bit (rows.cuh, ldpk) */
     int split;   /* norm backward: the weight / bias gradients by colred, not by the row kernel */
     int own;     /* norm backward with owned columns (rows.cuh, norm_bwd_own): its shared-memory stages */
+    int sb;      /* owned columns: the split cluster barrier (rows.cuh, norm_bwd_own_sb) */
 } rows_geo;
 
 typedef struct rows_impl {
@@ -200,7 +201,7 @@ static bool pick_staged(int64_t cols, int vec, size_t esize, int na, int acc, in
         int64_t bytes = 2 * na * n * (int64_t)esize + (iter > 1 ? acc * n : 0);
         if (bytes > limit / 2 - 1024) continue;
         int per_sm = (int)((limit + 1024) / (bytes + 1024));
-        *g = (rows_geo){vec, tpr, 1, cl, 1, (int)iter, 2, (int)bytes, per_sm < 4 ? per_sm : 4, 0, 0, 0};
+        *g = (rows_geo){vec, tpr, 1, cl, 1, (int)iter, 2, (int)bytes, per_sm < 4 ? per_sm : 4, 0, 0, 0, 0};
         return true;
     }
     return false;
@@ -233,9 +234,10 @@ static bool pick_packed(int64_t nvec, int vec, size_t esize, bool cluster_ok, in
  * BARACUDA_ROWS_OWN (a measurement knob for bench/sweep_rows.py): "0" turns the layout off;
  * "cl=N,nv=N,st=N,mb=2" force the cluster, the most vectors a thread, the most stages and two CTAs an
  * SM. */
-static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, rows_geo *g) {
+static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, int fwd_phases, rows_geo *g) {
     if ((esize != 2 && esize != 4) || (size_t)vec * esize != 16 || major < 9) return false;
-    int fcl = 0, nvmax = 4, smax = 4, mb = 1;
+    const bool fwd = fwd_phases > 0;
+    int fcl = 0, nvmax = fwd ? 8 : 4, smax = fwd ? 6 : 4, mb = 1, sb = 1, tpr = 512, fw = 1;
     const char *knob = getenv("BARACUDA_ROWS_OWN");
     if (knob && strcmp(knob, "0") == 0) return false;
     if (knob) {
@@ -243,19 +245,28 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
         if ((p = strstr(knob, "cl="))) fcl = atoi(p + 3);
         if ((p = strstr(knob, "nv="))) nvmax = atoi(p + 3);
         if ((p = strstr(knob, "st="))) smax = atoi(p + 3);
-        if ((p = strstr(knob, "mb="))) mb = atoi(p + 3) == 2 ? 2 : 1;
+        if ((p = strstr(knob, "mb="))) mb = atoi(p + 3) >= 2 && atoi(p + 3) <= 4 ? atoi(p + 3) : 1;
+        if ((p = strstr(knob, "sb="))) sb = atoi(p + 3) != 0;
+        if ((p = strstr(knob, "tpr="))) tpr = atoi(p + 4) == 256 ? 256 : 512;
+        if ((p = strstr(knob, "fw="))) fw = atoi(p + 3) != 0;
     }
-    const int tpr = 512;
+    if (fwd && !fw) return false;
+    const int na = fwd ? 1 : 2, minst = fwd ? fwd_phases + 2 : 2;
     int64_t nvec = cols / vec;
+    /* Rows that one CTA takes (bf16 up to 32768 columns: packed, f32: 1024 threads) keep those layouts. */
+    if (fwd && nvec <= (esize == 4 ? 1024 : 512) * 8 && !fcl) return false;
     for (int cl = 1; cl <= 8; cl *= 2) {
         if (fcl && cl != fcl) continue;
         int64_t nv = brc__cdiv(nvec, (int64_t)cl * tpr);
         if (nv > nvmax) continue;
         if (nv * vec < 16 && !fcl) return false;
-        int stage = 2 * tpr * (int)nv * 16, limit = smem_per_cta(major, minor) / mb - 2048;
+        int stage = na * tpr * (int)nv * 16, limit = smem_per_cta(major, minor) / mb - 2048;
         int st = limit / stage < smax ? limit / stage : smax;
-        if (st < 2) continue;
-        *g = (rows_geo){vec, tpr, 1, cl, (int)nv, 1, 0, st * stage, mb, 0, 0, st};
+        if (st < minst) continue;
+        /* The split barrier is a cluster barrier: clusters of 2 or more (sm_90); the forwards need it. */
+        bool split = cl > 1 && (fwd || (sb && st >= 3));
+        if (fwd && !split) return false;
+        *g = (rows_geo){vec, tpr, 1, cl, (int)nv, 1, 0, st * stage, mb, 0, 0, st, split};
         return true;
     }
     return false;
@@ -277,7 +288,11 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
      * layer_norm 60 -> 74%. */
     bool fwd = (kid == K_SOFTMAX_FWD || kid == K_NORM_FWD) && na == 1;
     int maxcta = cluster_ok && !fwd ? 512 : 1024;
-    rows_geo g = {vec, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0};
+    rows_geo g = {vec, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0};
+    /* The forwards without a residual with owned columns and a split cluster barrier (rows.cuh,
+     * fwd_own): layer_norm keeps two rows' statistics in flight (mean, then the variance). */
+    if (fwd && cluster_ok && pick_own(cols, vec, esize, major, minor, op == OP_LAYER && kid == K_NORM_FWD ? 2 : 1, &g))
+        return g;
     /* f32 forwards of up to 1024 x 8 vectors (32768 columns): one 1024-thread CTA a row, up to 32
      * elements a thread, past the 16 of the target. Measured on the H100 at 8192 x 32768 against
      * the clusters of 8 below: layer_norm 47 -> 96% of copy, rms_norm 77 -> 100%, softmax and
@@ -317,7 +332,7 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
     if (kid == K_NORM_FWD && op == OP_LAYER && na == 1 && cluster_ok && need > 512 && nvec <= 512 * 8 &&
         pick_packed(nvec, vec, esize, cluster_ok, 8, &g))
         return g;
-    if (kid == K_NORM_BWD && cluster_ok && pick_own(cols, vec, esize, major, minor, &g)) return g;
+    if (kid == K_NORM_BWD && cluster_ok && pick_own(cols, vec, esize, major, minor, 0, &g)) return g;
     if (need <= maxcta) { /* one CTA (or part of a warp) per row */
         g.tpr = pow2ceil(need);
         g.nv = (int)brc__cdiv(nvec, g.tpr);
@@ -378,14 +393,17 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
                   "struct brc_rows {\n"
                   "  typedef %s T;\n  typedef %s C;\n"
                   "  enum { COLS = %lld, VEC = %d, TPR = %d, RPB = %d, CL = %d, NV = %d, ITER = %d, STG = %d,\n"
-                  "         LOG = %d, LAYER = %d, W = %d, B = %d, RES = %d, PK = %d, SPLIT = %d, OWN = %d };\n"
+                  "         LOG = %d, LAYER = %d, W = %d, B = %d, RES = %d, PK = %d, SPLIT = %d, OWN = %d, SB = %d };\n"
                   "};\n",
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", (long long)im->cols, g->vec, g->tpr,
                   g->rpb, g->cl, g->nv, g->iter, aux ? 0 : g->stg, im->op == OP_LOG_SOFTMAX,
-                  im->op == OP_LAYER, im->w, im->b, im->res, aux ? 0 : g->pk, aux ? 0 : g->split, aux ? 0 : g->own);
-    /* Packed rows: two CTAs an SM (owned columns: one, or two when the knob asks, rows.c pick_own). */
-    brc__str_addf(&snip, "__global__ void __launch_bounds__(%d%s)", threads,
-                  !aux && (g->pk || (g->own && g->per_sm == 2)) ? ", 2" : "");
+                  im->op == OP_LAYER, im->w, im->b, im->res, aux ? 0 : g->pk, aux ? 0 : g->split, aux ? 0 : g->own,
+                  aux ? 0 : g->sb);
+    /* Packed rows: two CTAs an SM (owned columns: one, or as many as the knob asks, pick_own). */
+    int minb = aux ? 1 : g->pk ? 2 : g->own ? g->per_sm : 1;
+    brc__str_addf(&snip, "__global__ void __launch_bounds__(%d", threads);
+    if (minb > 1) brc__str_addf(&snip, ", %d", minb);
+    brc__str_addf(&snip, ")");
     if (!aux && g->cl > 1) brc__str_addf(&snip, " __cluster_dims__(%d, 1, 1)", g->cl);
     brc__str_addf(&snip, "\n");
     brc__str_addf(&snip, "brc_rows_kernel(brc::rows_args a) { brc::%s<brc_rows>(a); }\n", kernel_fns[kid]);
@@ -399,7 +417,7 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
         brc__kernel_req req = {
             .template_name = "rows", .sources = sources, .nspec = 16,
             .spec = {kid, im->dt, im->cols, g->vec, g->tpr, g->rpb, g->cl, g->nv, g->iter, im->op, im->w, im->b,
-                     im->res, im->csize, aux ? 0 : g->stg, aux ? 0 : g->pk + 2 * g->split + 4 * g->own + (g->own && g->per_sm == 2 ? 64 : 0)},
+                     im->res, im->csize, aux ? 0 : g->stg, aux ? 0 : g->pk + 2 * g->split + 4 * g->own + (g->own ? 64 * (g->per_sm - 1) : 0) + 256 * g->sb},
             .snippet = snip.p, .name_expr = "brc_rows_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -495,7 +513,10 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
      * against the data, lost at 3 of 4 shapes (rms_norm 8192 x 32768 1543 -> 2090 us, 4096 x
      * 131072 3508 -> 4383; layer_norm 8192 x 32768 1896 -> 2125; layer_norm 4096 x 131072 won,
      * 4966 -> 4179) and keep the partials in the row kernel; so does sm_80 (not measured). */
-    g.split = colsum && cluster_ok && esize == 2 && g.iter > 1 && !g.stg;
+    const char *knob = getenv("BARACUDA_ROWS_OWN"), *cr = knob ? strstr(knob, "cr=") : NULL;
+    bool split_f32 = cr && atoi(cr + 3) == 1; /* measurement knob: colred for f32 rows too */
+    g.split = colsum && cluster_ok && (esize == 2 || (esize == 4 && (split_f32 || rq->op == OP_LAYER))) &&
+              g.iter > 1 && !g.stg;
 
     /* Canonical descriptor (what determines the kernels) and SKU (what was chosen). */
     brc__str desc = {0}, sku = {0};
@@ -510,7 +531,9 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
                   (long long)v.cols, g.vec, g.tpr, g.rpb, g.cl, g.iter);
     if (g.stg) brc__str_addf(&sku, ",smem_stages=%d", g.stg);
     if (g.pk) brc__str_addf(&sku, ",packed");
-    if (g.own) brc__str_addf(&sku, ",owned,smem_stages=%d%s", g.own, g.per_sm == 2 ? ",2_per_sm" : "");
+    if (g.own)
+        brc__str_addf(&sku, ",owned,smem_stages=%d%s", g.own, g.sb ? ",split_barrier" : "");
+    if (g.own && g.per_sm > 1) brc__str_addf(&sku, ",%d_per_sm", g.per_sm);
     brc__str_addf(&sku, "%s%s%s,%s>", rq->w ? ",weight" : "", rq->b ? ",bias" : "", rq->res ? ",residual" : "",
                   bwd ? "bwd" : "fwd");
     brc__str_addf(&sku, "%s%s@%s", g.split ? "+colred" : "", colsum ? "+colsum" : "", ctx->arch);
@@ -696,7 +719,7 @@ static brc_status plan_strided(brc_context *ctx, const rows_request *rq, const b
     im->csize = dt == BRC_F64 ? 8 : 4;
     im->rows = outer * inner;
     im->cols = cols;
-    im->g = (rows_geo){1, tx * ty, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0};
+    im->g = (rows_geo){1, tx * ty, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0};
     im->tx = tx;
     im->ty = ty;
     im->bwd = bwd;
