@@ -92,6 +92,54 @@ template <int CL> struct cluster : cluster_base<CL> {
     }
 };
 
+// The split barrier of the owned-column kernels over the threads that share a row: arrive() after
+// posting, wait(parity) before reading the posts -- other work between. A cluster barrier where the
+// row spans a cluster (CL > 1); one CTA's mbarrier otherwise (arrivals: all TPR threads; the phase
+// parity is the caller's count of waits, mod 2). Release / acquire order the posts in shared memory.
+// map / ld: a posted value of CTA `rank` (through distributed shared memory for CL > 1).
+template <int CL> struct split_bar {
+    unsigned mb = 0;  // the mbarrier's shared address (CL == 1)
+    __device__ __forceinline__ void init(unsigned long long* m, unsigned count) {
+        if constexpr (CL == 1) {
+            mb = smem_u32(m);
+            if (threadIdx.x == 0) asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(mb), "r"(count) : "memory");
+            __syncthreads();
+        }
+    }
+    __device__ __forceinline__ void arrive() const {
+        if constexpr (CL > 1) asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory");
+        else asm volatile("{ .reg .b64 st; mbarrier.arrive.release.cta.shared::cta.b64 st, [%0]; }" ::"r"(mb) : "memory");
+    }
+    __device__ __forceinline__ void wait(unsigned parity) const {
+        if constexpr (CL > 1) {
+            asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory");
+        } else {
+            unsigned ok;
+            do {
+                asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.acquire.cta.shared::cta.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }"
+                             : "=r"(ok) : "r"(mb), "r"(parity) : "memory");
+            } while (!ok);
+        }
+    }
+    static __device__ __forceinline__ unsigned map(const void* local, unsigned rank) {
+        if constexpr (CL > 1) return cluster_base<CL>::map(local, rank);
+        else return smem_u32(local);
+    }
+    template <class C> static __device__ __forceinline__ void ld(unsigned a, C& v) {
+        if constexpr (CL > 1) {
+            cluster_base<CL>::ld(a, v);
+        } else if constexpr (sizeof(C) == 4) {
+            asm volatile("ld.shared.f32 %0, [%1];" : "=f"(v) : "r"(a) : "memory");
+        } else {
+            asm volatile("ld.shared.f64 %0, [%1];" : "=d"(v) : "r"(a) : "memory");
+        }
+    }
+    // Before the CTA leaves: no other CTA may still read its posts.
+    static __device__ __forceinline__ void done() {
+        if constexpr (CL > 1) cluster_base<CL>::sync();
+    }
+};
+
 template <class K> struct rg {
     enum {
         THREADS = K::TPR * K::RPB,
@@ -296,6 +344,7 @@ __device__ __forceinline__ void fwd_own(const rows_args& A) {
     static_assert(S >= P + 2 && K::ITER == 1 && K::RPB == 1 && K::STG == 0 && !K::RES && sizeof(T) * VEC == 16 &&
                       TPR % 32 == 0, "owned-column forward");
     __shared__ pr<C> post[2][NW];
+    __shared__ unsigned long long mbar;
     extern __shared__ __align__(16) unsigned char dsm[];
     const int t = threadIdx.x, lane = t & 31, w = t >> 5;
     const int r = K::CL > 1 ? (int)(blockIdx.x % K::CL) : 0;
@@ -328,9 +377,12 @@ __device__ __forceinline__ void fwd_own(const rows_args& A) {
 #pragma unroll
     for (int p = 0; p < PL; p++) {
         const int e = lane + 32 * p < NP ? lane + 32 * p : 0;
-        pa[p] = cluster_base<K::CL>::map(&post[0][e % NW], (unsigned)(e / NW));
+        pa[p] = split_bar<K::CL>::map(&post[0][e % NW], (unsigned)(e / NW));
     }
     const unsigned HB = (unsigned)(NW * sizeof(pr<C>));
+    split_bar<K::CL> bar;
+    bar.init(&mbar, TPR);
+    unsigned phase = 0;
     // Row statistics in flight: softmax (m1, m2) = (max, 1 / sum) of the row being written; norms
     // m1 = the mean of row i - 1 (layer_norm), (o1, o2) = (mean, rstd) of the row being written.
     C m1 = C(0), m2 = C(0), o1 = C(0), o2 = C(0);
@@ -398,7 +450,7 @@ __device__ __forceinline__ void fwd_own(const rows_args& A) {
             v = SOFTMAX ? lse_op::f(v, u) : add_op::f(v, u);
         }
         if (lane == 0) post[h][w] = v;
-        asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory");
+        bar.arrive();
         if (out) {  // the output of row g - P nq
             const int so = s >= P ? s - P : s + S - P;
             const i64 go = g - P * nq;
@@ -426,7 +478,7 @@ __device__ __forceinline__ void fwd_own(const rows_args& A) {
                 *reinterpret_cast<vec<T, VEC>*>(yr + c) = o;
             }
         }
-        asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory");
+        bar.wait(phase);
         if (cur || mid) {
             pr<C> c = SOFTMAX ? mk(ninf<C>(), C(0)) : mk(C(0), C(0));
             bool first = true;
@@ -435,8 +487,8 @@ __device__ __forceinline__ void fwd_own(const rows_args& A) {
                 if (lane + 32 * p >= NP) continue;
                 const unsigned ad = pa[p] + (unsigned)h * HB;
                 pr<C> e;
-                cluster_base<K::CL>::ld(ad, e.a);
-                cluster_base<K::CL>::ld(ad + (unsigned)sizeof(C), e.b);
+                split_bar<K::CL>::ld(ad, e.a);
+                split_bar<K::CL>::ld(ad + (unsigned)sizeof(C), e.b);
                 c = first ? e : SOFTMAX ? lse_op::f(c, e) : add_op::f(c, e);
                 first = false;
             }
@@ -469,9 +521,10 @@ __device__ __forceinline__ void fwd_own(const rows_args& A) {
         }
         s = s == S - 1 ? 0 : s + 1;
         h ^= 1;
+        phase ^= 1u;
     }
     cp_wait<0>();
-    cluster_base<K::CL>::sync();  // no CTA leaves while its posted pairs may be read
+    split_bar<K::CL>::done();
 }
 
 // ---- softmax / log_softmax ---------------------------------------------------------------------
@@ -1182,6 +1235,7 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
     enum { S = K::OWN, NV = K::NV, TPR = K::TPR, VEC = K::VEC, AN = NV * TPR * VEC, NW = TPR / 32,
            NP = NW * K::CL, PL = (NP + 31) / 32 /* posted sums a lane combines */ };
     __shared__ pr<C> post[2][NW];  // each warp's sums of the two rows in flight (alternating)
+    __shared__ unsigned long long mbar;
     extern __shared__ __align__(16) unsigned char dsm[];
     const int t = threadIdx.x, lane = t & 31, w = t >> 5;
     const int r = K::CL > 1 ? (int)(blockIdx.x % K::CL) : 0;
@@ -1224,9 +1278,12 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
 #pragma unroll
     for (int p = 0; p < PL; p++) {
         const int e = lane + 32 * p < NP ? lane + 32 * p : 0;
-        pa[p] = cluster_base<K::CL>::map(&post[0][e % NW], (unsigned)(e / NW));
+        pa[p] = split_bar<K::CL>::map(&post[0][e % NW], (unsigned)(e / NW));
     }
     const unsigned HB = (unsigned)(NW * sizeof(pr<C>));
+    split_bar<K::CL> bar;
+    bar.init(&mbar, TPR);
+    unsigned phase = 0;
     // Statistics: this row's (mu, rs), the previous row's (mp, rp), the next row's (mn, rn).
     C mu = C(0), rs = C(0), mp = C(0), rp = C(0), c1 = C(0), c2 = C(0);
     C mn = C(0), rn = C(0);
@@ -1274,7 +1331,7 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
             }
             if (lane == 0) post[h][w] = mk(s1, s2);
         }
-        asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory");
+        bar.arrive();
         if (prev) {  // the output pass of row g - nq
             const int sp = s == 0 ? S - 1 : s - 1;
             const T* sx = sbuf + (2 * sp) * AN;
@@ -1296,7 +1353,7 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
                 *reinterpret_cast<vec<T, VEC>*>(dr + c) = o;
             }
         }
-        asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory");
+        bar.wait(phase);
         if (cur) {
             // Lane l adds entries l, l + 32, ... in that order, then the lanes combine by a
             // butterfly: the same order in every warp of the cluster.
@@ -1306,8 +1363,8 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
                 if (lane + 32 * p >= NP) continue;
                 C a, b;
                 const unsigned ad = pa[p] + (unsigned)h * HB;
-                cluster_base<K::CL>::ld(ad, a);
-                cluster_base<K::CL>::ld(ad + (unsigned)sizeof(C), b);
+                split_bar<K::CL>::ld(ad, a);
+                split_bar<K::CL>::ld(ad + (unsigned)sizeof(C), b);
                 v1 += a;
                 v2 += b;
             }
@@ -1323,10 +1380,11 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
         }
         s = s == S - 1 ? 0 : s + 1;
         h ^= 1;
+        phase ^= 1u;
     }
     cp_wait<0>();
     own_partials<K>(A, aw, ab, q, r, t);
-    cluster_base<K::CL>::sync();  // no CTA leaves while its posted sums may be read
+    split_bar<K::CL>::done();
 }
 
 template <class K>

@@ -237,7 +237,7 @@ static bool pick_packed(int64_t nvec, int vec, size_t esize, bool cluster_ok, in
 static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, int fwd_phases, rows_geo *g) {
     if ((esize != 2 && esize != 4) || (size_t)vec * esize != 16 || major < 9) return false;
     const bool fwd = fwd_phases > 0;
-    int fcl = 0, nvmax = fwd ? 8 : 4, smax = fwd ? 6 : 4, mb = 1, sb = 1, tpr = 512, fw = 1;
+    int fcl = 0, nvmax = fwd ? 8 : 4, smax = fwd ? 6 : 4, mb = 1, sb = -1, tpr = 512, fw = 1;
     const char *knob = getenv("BARACUDA_ROWS_OWN");
     if (knob && strcmp(knob, "0") == 0) return false;
     if (knob) {
@@ -263,8 +263,9 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
         int stage = na * tpr * (int)nv * 16, limit = smem_per_cta(major, minor) / mb - 2048;
         int st = limit / stage < smax ? limit / stage : smax;
         if (st < minst) continue;
-        /* The split barrier is a cluster barrier: clusters of 2 or more (sm_90); the forwards need it. */
-        bool split = cl > 1 && (fwd || (sb && st >= 3));
+        /* The split barrier (the forwards need it): by default in clusters of 2 or more (a cluster
+         * barrier); for one CTA (an mbarrier) only when the knob asks (sb=1). */
+        bool split = (fwd && cl > 1) || (!fwd && st >= 3 && (sb == 1 || (sb < 0 && cl > 1)));
         if (fwd && !split) return false;
         *g = (rows_geo){vec, tpr, 1, cl, (int)nv, 1, 0, st * stage, mb, 0, 0, st, split};
         return true;
