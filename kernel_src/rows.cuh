@@ -92,52 +92,21 @@ template <int CL> struct cluster : cluster_base<CL> {
     }
 };
 
-// The split barrier of the owned-column kernels over the threads that share a row: arrive() after
-// posting, wait(parity) before reading the posts -- other work between. A cluster barrier where the
-// row spans a cluster (CL > 1); one CTA's mbarrier otherwise (arrivals: all TPR threads; the phase
-// parity is the caller's count of waits, mod 2). Release / acquire order the posts in shared memory.
-// map / ld: a posted value of CTA `rank` (through distributed shared memory for CL > 1).
+// The split barrier of the owned-column kernels over the cluster that shares a row (CL >= 2):
+// arrive() after posting, wait() before reading the posts -- other work between. Release / acquire
+// order the posts in shared memory; map / ld reach a posted value of CTA `rank` through distributed
+// shared memory. (A one-CTA version measured nothing: a forced 1-CTA owned plan of 4096 columns
+// failed to launch, CUDA_ERROR_INVALID_VALUE, with a cluster barrier and with an mbarrier alike.)
 template <int CL> struct split_bar {
-    unsigned mb = 0;  // the mbarrier's shared address (CL == 1)
-    __device__ __forceinline__ void init(unsigned long long* m, unsigned count) {
-        if constexpr (CL == 1) {
-            mb = smem_u32(m);
-            if (threadIdx.x == 0) asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(mb), "r"(count) : "memory");
-            __syncthreads();
-        }
-    }
-    __device__ __forceinline__ void arrive() const {
-        if constexpr (CL > 1) asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory");
-        else asm volatile("{ .reg .b64 st; mbarrier.arrive.release.cta.shared::cta.b64 st, [%0]; }" ::"r"(mb) : "memory");
-    }
-    __device__ __forceinline__ void wait(unsigned parity) const {
-        if constexpr (CL > 1) {
-            asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory");
-        } else {
-            unsigned ok;
-            do {
-                asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.acquire.cta.shared::cta.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }"
-                             : "=r"(ok) : "r"(mb), "r"(parity) : "memory");
-            } while (!ok);
-        }
-    }
+    static_assert(CL >= 2, "the split barrier is a cluster barrier");
+    static __device__ __forceinline__ void arrive() { asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory"); }
+    static __device__ __forceinline__ void wait() { asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory"); }
     static __device__ __forceinline__ unsigned map(const void* local, unsigned rank) {
-        if constexpr (CL > 1) return cluster_base<CL>::map(local, rank);
-        else return smem_u32(local);
+        return cluster_base<CL>::map(local, rank);
     }
-    template <class C> static __device__ __forceinline__ void ld(unsigned a, C& v) {
-        if constexpr (CL > 1) {
-            cluster_base<CL>::ld(a, v);
-        } else if constexpr (sizeof(C) == 4) {
-            asm volatile("ld.shared.f32 %0, [%1];" : "=f"(v) : "r"(a) : "memory");
-        } else {
-            asm volatile("ld.shared.f64 %0, [%1];" : "=d"(v) : "r"(a) : "memory");
-        }
-    }
+    template <class C> static __device__ __forceinline__ void ld(unsigned a, C& v) { cluster_base<CL>::ld(a, v); }
     // Before the CTA leaves: no other CTA may still read its posts.
-    static __device__ __forceinline__ void done() {
-        if constexpr (CL > 1) cluster_base<CL>::sync();
-    }
+    static __device__ __forceinline__ void done() { cluster_base<CL>::sync(); }
 };
 
 template <class K> struct rg {
@@ -334,23 +303,54 @@ __device__ __forceinline__ pr<C> allreduce(pr<C> v, pr<C>* red, pr<C>* cred, int
 // the mean, exactly as the register layouts compute it. Every warp combines the NW * CL posted pairs
 // in one fixed order (lane l takes entries l, l + 32, ...; then a butterfly of a commutative op), so
 // every thread agrees bitwise. Weight and bias stay in registers as loaded.
+// (count, mean, sum of squared deviations from the mean) of a set of values, and the union of two
+// disjoint sets (Chan et al.'s update); an empty set is all zeros. Not commutative bit for bit:
+// callers combine in one fixed order.
+template <class C> struct msq { C n, m, q; };
+template <class C> __device__ __forceinline__ msq<C> msq_add(msq<C> a, msq<C> b) {
+    const C n = a.n + b.n;
+    if (n == C(0)) return a;
+    const C d = b.m - a.m, f = b.n / n;
+    msq<C> o;
+    o.n = n;
+    o.m = a.m + d * f;
+    o.q = a.q + b.q + d * d * a.n * f;
+    return o;
+}
+// Lane 0's union of the 32 lanes' sets, in a fixed tree (lane l takes lane l + o, o = 16 .. 1).
+template <class C> __device__ __forceinline__ msq<C> msq_warp(msq<C> v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        msq<C> u;
+        u.n = __shfl_down_sync(0xffffffffu, v.n, o);
+        u.m = __shfl_down_sync(0xffffffffu, v.m, o);
+        u.q = __shfl_down_sync(0xffffffffu, v.q, o);
+        if ((threadIdx.x & 31) < (unsigned)o) v = msq_add(v, u);
+    }
+    return v;
+}
+
 template <class K, bool SOFTMAX>
 __device__ __forceinline__ void fwd_own(const rows_args& A) {
     typedef typename K::T T;
     typedef typename K::C C;
-    enum { P = !SOFTMAX && K::LAYER ? 2 : 1, S = K::OWN, NV = K::NV, TPR = K::TPR, VEC = K::VEC,
-           AN = NV * TPR * VEC, NW = TPR / 32, NP = NW * K::CL, PL = (NP + 31) / 32,
-           FAST = sizeof(T) == 2 && sizeof(C) == 4 };
+    enum { P = !SOFTMAX && K::LAYER && K::SB == 2 ? 2 : 1, CHAN = !SOFTMAX && K::LAYER && P == 1, S = K::OWN,
+           NV = K::NV, TPR = K::TPR, VEC = K::VEC, AN = NV * TPR * VEC, NW = TPR / 32, NP = NW * K::CL,
+           PL = (NP + 31) / 32, FAST = sizeof(T) == 2 && sizeof(C) == 4 };
     static_assert(S >= P + 2 && K::ITER == 1 && K::RPB == 1 && K::STG == 0 && !K::RES && sizeof(T) * VEC == 16 &&
                       TPR % 32 == 0, "owned-column forward");
     __shared__ pr<C> post[2][NW];
-    __shared__ unsigned long long mbar;
+    __shared__ C postn[2][NW];  // CHAN: the posted sets' counts
     extern __shared__ __align__(16) unsigned char dsm[];
     const int t = threadIdx.x, lane = t & 31, w = t >> 5;
     const int r = K::CL > 1 ? (int)(blockIdx.x % K::CL) : 0;
     const i64 q = blockIdx.x / K::CL, nq = gridDim.x / K::CL;
     const T* x = (const T*)A.a;
     T* y = (T*)A.out;
+    C nt = C(0);  // the thread's columns
+#pragma unroll
+    for (int j = 0; j < NV; j++)
+        if (rg<K>::in(rg<K>::col(0, r, j, t))) nt += C(VEC);
     T* sbuf = (T*)dsm;  // [S][NV][TPR] vectors
     const C invn = C(1) / C(K::COLS), eps = (C)A.eps;
     vec<T, VEC> wq[NV], bq[NV];
@@ -380,9 +380,13 @@ __device__ __forceinline__ void fwd_own(const rows_args& A) {
         pa[p] = split_bar<K::CL>::map(&post[0][e % NW], (unsigned)(e / NW));
     }
     const unsigned HB = (unsigned)(NW * sizeof(pr<C>));
+    unsigned pn[CHAN ? PL : 1];  // CHAN: the addresses of the posted counts
+#pragma unroll
+    for (int p = 0; p < (CHAN ? PL : 1); p++) {
+        const int e = lane + 32 * p < NP ? lane + 32 * p : 0;
+        pn[p] = split_bar<K::CL>::map(&postn[0][e % NW], (unsigned)(e / NW));
+    }
     split_bar<K::CL> bar;
-    bar.init(&mbar, TPR);
-    unsigned phase = 0;
     // Row statistics in flight: softmax (m1, m2) = (max, 1 / sum) of the row being written; norms
     // m1 = the mean of row i - 1 (layer_norm), (o1, o2) = (mean, rstd) of the row being written.
     C m1 = C(0), m2 = C(0), o1 = C(0), o2 = C(0);
@@ -429,6 +433,20 @@ __device__ __forceinline__ void fwd_own(const rows_args& A) {
                         v.a += K::LAYER ? e : e * e;
                     }
                 }
+                if (CHAN) {  // (mean, sum of squared deviations) of the thread's columns
+                    const C mt = nt > C(0) ? v.a / nt : C(0);
+#pragma unroll
+                    for (int j = 0; j < NV; j++) {
+                        if (!rg<K>::in(rg<K>::col(0, r, j, t))) continue;
+                        const vec<T, VEC> u = at(s, j);
+#pragma unroll
+                        for (int k = 0; k < VEC; k++) {
+                            const C d = (C)io<T>::load(u.v[k]) - mt;
+                            v.b += d * d;
+                        }
+                    }
+                    v.a = mt;
+                }
             }
         }
         if (mid) {  // layer_norm: sum((x - mean)^2) of row i - 1
@@ -444,12 +462,24 @@ __device__ __forceinline__ void fwd_own(const rows_args& A) {
                 }
             }
         }
+        if (CHAN) {
+            msq<C> z;
+            z.n = cur ? nt : C(0);
+            z.m = v.a;
+            z.q = v.b;
+            z = msq_warp(z);
+            if (lane == 0) {
+                post[h][w] = mk(z.m, z.q);
+                postn[h][w] = z.n;
+            }
+        } else {
 #pragma unroll
-        for (int o = 16; o > 0; o >>= 1) {
-            const pr<C> u = mk(__shfl_xor_sync(0xffffffffu, v.a, o), __shfl_xor_sync(0xffffffffu, v.b, o));
-            v = SOFTMAX ? lse_op::f(v, u) : add_op::f(v, u);
+            for (int o = 16; o > 0; o >>= 1) {
+                const pr<C> u = mk(__shfl_xor_sync(0xffffffffu, v.a, o), __shfl_xor_sync(0xffffffffu, v.b, o));
+                v = SOFTMAX ? lse_op::f(v, u) : add_op::f(v, u);
+            }
+            if (lane == 0) post[h][w] = v;
         }
-        if (lane == 0) post[h][w] = v;
         bar.arrive();
         if (out) {  // the output of row g - P nq
             const int so = s >= P ? s - P : s + S - P;
@@ -478,8 +508,28 @@ __device__ __forceinline__ void fwd_own(const rows_args& A) {
                 *reinterpret_cast<vec<T, VEC>*>(yr + c) = o;
             }
         }
-        bar.wait(phase);
-        if (cur || mid) {
+        bar.wait();
+        if (CHAN && cur) {  // row g's (mean, rstd), the sets combined in one fixed order
+            msq<C> z;
+            z.n = z.m = z.q = C(0);
+#pragma unroll
+            for (int p = 0; p < PL; p++) {
+                if (lane + 32 * p >= NP) continue;
+                const unsigned ad = pa[p] + (unsigned)h * HB;
+                msq<C> e;
+                split_bar<K::CL>::ld(ad, e.m);
+                split_bar<K::CL>::ld(ad + (unsigned)sizeof(C), e.q);
+                split_bar<K::CL>::ld(pn[p] + (unsigned)h * (unsigned)(NW * sizeof(C)), e.n);
+                z = msq_add(z, e);
+            }
+            z = msq_warp(z);
+            o1 = __shfl_sync(0xffffffffu, z.m, 0);
+            o2 = C(1) / sqrt_(__shfl_sync(0xffffffffu, z.q, 0) * invn + eps);
+            if (t == 0 && r == 0) {
+                if (A.mean) ((C*)A.mean)[g] = o1;
+                if (A.rstd) ((C*)A.rstd)[g] = o2;
+            }
+        } else if (!CHAN && (cur || mid)) {
             pr<C> c = SOFTMAX ? mk(ninf<C>(), C(0)) : mk(C(0), C(0));
             bool first = true;
 #pragma unroll
@@ -521,7 +571,6 @@ __device__ __forceinline__ void fwd_own(const rows_args& A) {
         }
         s = s == S - 1 ? 0 : s + 1;
         h ^= 1;
-        phase ^= 1u;
     }
     cp_wait<0>();
     split_bar<K::CL>::done();
@@ -1235,7 +1284,6 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
     enum { S = K::OWN, NV = K::NV, TPR = K::TPR, VEC = K::VEC, AN = NV * TPR * VEC, NW = TPR / 32,
            NP = NW * K::CL, PL = (NP + 31) / 32 /* posted sums a lane combines */ };
     __shared__ pr<C> post[2][NW];  // each warp's sums of the two rows in flight (alternating)
-    __shared__ unsigned long long mbar;
     extern __shared__ __align__(16) unsigned char dsm[];
     const int t = threadIdx.x, lane = t & 31, w = t >> 5;
     const int r = K::CL > 1 ? (int)(blockIdx.x % K::CL) : 0;
@@ -1282,8 +1330,6 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
     }
     const unsigned HB = (unsigned)(NW * sizeof(pr<C>));
     split_bar<K::CL> bar;
-    bar.init(&mbar, TPR);
-    unsigned phase = 0;
     // Statistics: this row's (mu, rs), the previous row's (mp, rp), the next row's (mn, rn).
     C mu = C(0), rs = C(0), mp = C(0), rp = C(0), c1 = C(0), c2 = C(0);
     C mn = C(0), rn = C(0);
@@ -1353,7 +1399,7 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
                 *reinterpret_cast<vec<T, VEC>*>(dr + c) = o;
             }
         }
-        bar.wait(phase);
+        bar.wait();
         if (cur) {
             // Lane l adds entries l, l + 32, ... in that order, then the lanes combine by a
             // butterfly: the same order in every warp of the cluster.
@@ -1380,7 +1426,6 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
         }
         s = s == S - 1 ? 0 : s + 1;
         h ^= 1;
-        phase ^= 1u;
     }
     cp_wait<0>();
     own_partials<K>(A, aw, ab, q, r, t);

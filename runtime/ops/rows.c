@@ -48,7 +48,7 @@ typedef struct rows_geo {
     int pk;      /* 1: the row stays in registers as loaded, 16-bit (rows.cuh, ldpk) */
     int split;   /* norm backward: the weight / bias gradients by colred, not by the row kernel */
     int own;     /* norm backward with owned columns (rows.cuh, norm_bwd_own): its shared-memory stages */
-    int sb;      /* owned columns: the split cluster barrier (rows.cuh, norm_bwd_own_sb) */
+    int sb;      /* owned columns: the split cluster barrier (norm_bwd_own_sb, fwd_own); 2: layer_norm's two phases */
 } rows_geo;
 
 typedef struct rows_impl {
@@ -221,23 +221,32 @@ static bool pick_packed(int64_t nvec, int vec, size_t esize, bool cluster_ok, in
     return true;
 }
 
-/* The norm backward with owned columns (rows.cuh, norm_bwd_own), sm_90: 16-byte vectors of 2- or
- * 4-byte elements, 512-thread CTAs, the smallest cluster (1..8) whose threads hold at most 4 vectors
- * of the row each, at least 16 elements a thread, and as many shared-memory stages (2..4) as fit,
- * one CTA an SM. What each row costs beyond its bytes (the block and cluster reductions, with the
- * SM's only CTA waiting) must be spread over enough elements: measured on the H100, rms_norm bf16
- * 8192 x 32768 takes 1101 us in the earlier layout, 722 us in clusters of 2 with 32 elements a
- * thread, 877 in clusters of 4 with 16, 1250 in clusters of 8 with 8; two CTAs an SM (16 elements
- * a thread, 64 registers) 728 us, 2 stages instead of 3 719 us (the same). So 16-bit rows of 4096
- * (8 elements a thread at most) keep the row kernel's layout, and the longest rows take clusters
- * of 8 with 32 elements a thread (layer_norm bf16 4096 x 131072: 2533 -> 1397 us).
- * BARACUDA_ROWS_OWN (a measurement knob for bench/sweep_rows.py): "0" turns the layout off;
+/* Owned columns (rows.cuh, norm_bwd_own / norm_bwd_own_sb / fwd_own), sm_90: 16-byte vectors of 2-
+ * or 4-byte elements, 512-thread CTAs, a persistent grid, the rows' slices staged in shared memory
+ * (as many stages as fit, one CTA an SM).
+ * The norm backward (fwd == 0): the smallest cluster (1..8) whose threads hold at most 4 vectors of
+ * the row each, at least 16 elements a thread. What each row costs beyond its bytes (the block and
+ * cluster reductions) must be spread over enough elements: measured on the H100 before the split
+ * barrier, rms_norm bf16 8192 x 32768 took 1101 us in the earlier layout, 722 us in clusters of 2
+ * with 32 elements a thread, 877 in clusters of 4 with 16, 1250 in clusters of 8 with 8; two CTAs an
+ * SM 728 us, 2 stages instead of 3 719 us. In clusters (2+) with 3 stages, the split cluster barrier
+ * (norm_bwd_own_sb: the reduction of row i completes while row i - 1 is written): bf16 8192 x 32768
+ * rms_norm 654 -> 582 us, layer_norm 705 -> 575; f32 8192 x 32768 1272 -> 1124, 1287 -> 1131; bf16
+ * 4096 x 131072 1331 -> 1191, 1452 -> 1202 (same-run interleaved sweeps).
+ * The forwards without a residual (fwd == 1), rows longer than one CTA takes (16-bit past 32768
+ * columns, where 16-bit softmax / log_softmax keep the packed clusters, which measured faster; f32
+ * past 32768): the smallest cluster with at most 8 vectors a thread and 3 stages, the split barrier.
+ * layer_norm combines (count, mean, squared deviations) per thread, warp and cluster in a fixed order
+ * (one statistics phase); the knob's lv=2 takes the two-phase variant (the mean, then the variance
+ * from it, with one more row in the stages).
+ * BARACUDA_ROWS_OWN (a measurement knob for bench/sweep_rows.py): "0" turns the layouts off;
  * "cl=N,nv=N,st=N,mb=2" force the cluster, the most vectors a thread, the most stages and two CTAs an
- * SM. */
-static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, int fwd_phases, rows_geo *g) {
+ * SM; "sb=0" the backward without the split barrier; "fw=0" the forwards off; "lv=2" above. */
+static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, int fwd, int op, rows_geo *g) {
     if ((esize != 2 && esize != 4) || (size_t)vec * esize != 16 || major < 9) return false;
-    const bool fwd = fwd_phases > 0;
-    int fcl = 0, nvmax = fwd ? 8 : 4, smax = fwd ? 6 : 4, mb = 1, sb = -1, tpr = 512, fw = 1;
+    if (fwd && esize == 2 && (op == OP_SOFTMAX || op == OP_LOG_SOFTMAX)) return false;
+    /* 16-bit layer_norm forwards hold weight and bias as loaded: with 8 vectors a thread they spill. */
+    int fcl = 0, nvmax = fwd && !(op == OP_LAYER && esize == 2) ? 8 : 4, smax = fwd ? 6 : 4, mb = 1, sb = 1, fw = 1, lv = 1;
     const char *knob = getenv("BARACUDA_ROWS_OWN");
     if (knob && strcmp(knob, "0") == 0) return false;
     if (knob) {
@@ -245,15 +254,15 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
         if ((p = strstr(knob, "cl="))) fcl = atoi(p + 3);
         if ((p = strstr(knob, "nv="))) nvmax = atoi(p + 3);
         if ((p = strstr(knob, "st="))) smax = atoi(p + 3);
-        if ((p = strstr(knob, "mb="))) mb = atoi(p + 3) >= 2 && atoi(p + 3) <= 4 ? atoi(p + 3) : 1;
+        if ((p = strstr(knob, "mb="))) mb = atoi(p + 3) == 2 ? 2 : 1;
         if ((p = strstr(knob, "sb="))) sb = atoi(p + 3) != 0;
-        if ((p = strstr(knob, "tpr="))) tpr = atoi(p + 4) == 256 ? 256 : 512;
         if ((p = strstr(knob, "fw="))) fw = atoi(p + 3) != 0;
+        if ((p = strstr(knob, "lv="))) lv = atoi(p + 3) == 2 ? 2 : 1;
     }
     if (fwd && !fw) return false;
-    const int na = fwd ? 1 : 2, minst = fwd ? fwd_phases + 2 : 2;
+    const int tpr = 512, na = fwd ? 1 : 2, phases = fwd && op == OP_LAYER ? lv : 1;
     int64_t nvec = cols / vec;
-    /* Rows that one CTA takes (bf16 up to 32768 columns: packed, f32: 1024 threads) keep those layouts. */
+    /* Rows that one CTA takes (16-bit up to 32768 columns: packed, f32: 1024 threads) keep those layouts. */
     if (fwd && nvec <= (esize == 4 ? 1024 : 512) * 8 && !fcl) return false;
     for (int cl = 1; cl <= 8; cl *= 2) {
         if (fcl && cl != fcl) continue;
@@ -262,10 +271,9 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
         if (nv * vec < 16 && !fcl) return false;
         int stage = na * tpr * (int)nv * 16, limit = smem_per_cta(major, minor) / mb - 2048;
         int st = limit / stage < smax ? limit / stage : smax;
-        if (st < minst) continue;
-        /* The split barrier (the forwards need it): by default in clusters of 2 or more (a cluster
-         * barrier); for one CTA (an mbarrier) only when the knob asks (sb=1). */
-        bool split = (fwd && cl > 1) || (!fwd && st >= 3 && (sb == 1 || (sb < 0 && cl > 1)));
+        if (st < (fwd ? phases + 2 : 2)) continue;
+        /* The split barrier is a cluster barrier (2+ CTAs); the forwards need it. */
+        int split = cl > 1 && (fwd || (sb && st >= 3)) ? phases : 0;
         if (fwd && !split) return false;
         *g = (rows_geo){vec, tpr, 1, cl, (int)nv, 1, 0, st * stage, mb, 0, 0, st, split};
         return true;
@@ -292,8 +300,7 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
     rows_geo g = {vec, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0};
     /* The forwards without a residual with owned columns and a split cluster barrier (rows.cuh,
      * fwd_own): layer_norm keeps two rows' statistics in flight (mean, then the variance). */
-    if (fwd && cluster_ok && pick_own(cols, vec, esize, major, minor, op == OP_LAYER && kid == K_NORM_FWD ? 2 : 1, &g))
-        return g;
+    if (fwd && cluster_ok && pick_own(cols, vec, esize, major, minor, 1, op, &g)) return g;
     /* f32 forwards of up to 1024 x 8 vectors (32768 columns): one 1024-thread CTA a row, up to 32
      * elements a thread, past the 16 of the target. Measured on the H100 at 8192 x 32768 against
      * the clusters of 8 below: layer_norm 47 -> 96% of copy, rms_norm 77 -> 100%, softmax and
@@ -333,7 +340,7 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
     if (kid == K_NORM_FWD && op == OP_LAYER && na == 1 && cluster_ok && need > 512 && nvec <= 512 * 8 &&
         pick_packed(nvec, vec, esize, cluster_ok, 8, &g))
         return g;
-    if (kid == K_NORM_BWD && cluster_ok && pick_own(cols, vec, esize, major, minor, 0, &g)) return g;
+    if (kid == K_NORM_BWD && cluster_ok && pick_own(cols, vec, esize, major, minor, 0, op, &g)) return g;
     if (need <= maxcta) { /* one CTA (or part of a warp) per row */
         g.tpr = pow2ceil(need);
         g.nv = (int)brc__cdiv(nvec, g.tpr);
@@ -533,7 +540,8 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
     if (g.stg) brc__str_addf(&sku, ",smem_stages=%d", g.stg);
     if (g.pk) brc__str_addf(&sku, ",packed");
     if (g.own)
-        brc__str_addf(&sku, ",owned,smem_stages=%d%s", g.own, g.sb ? ",split_barrier" : "");
+        brc__str_addf(&sku, ",owned,smem_stages=%d%s%s", g.own, g.sb ? ",split_barrier" : "",
+                      g.sb == 2 ? ",mean_then_var" : "");
     if (g.own && g.per_sm > 1) brc__str_addf(&sku, ",%d_per_sm", g.per_sm);
     brc__str_addf(&sku, "%s%s%s,%s>", rq->w ? ",weight" : "", rq->b ? ",bias" : "", rq->res ? ",residual" : "",
                   bwd ? "bwd" : "fwd");
