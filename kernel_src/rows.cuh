@@ -14,6 +14,9 @@
 //             read them back from there, and a CTA's next row streams in while it computes this
 //             one (the grid is then persistent: a CTA group walks many rows)
 //   LOG LAYER W B RES   op flags (log_softmax; layer_norm; weight; bias; fused residual add)
+//   PK SPLIT  packed rows (ldpk); the norm backward's gradients by colred
+//   OWN SB    owned columns (norm_bwd_own*, fwd_own): OWN shared-memory stages; SB the split cluster
+//             barrier (2: the layer_norm forward's two statistics phases)
 // Thread t of CTA rank r owns, in chunk it, vectors j = 0..NV-1 at columns
 //   ((it * CL + r) * NV * TPR + j * TPR + t) * VEC       (consecutive threads, consecutive vectors)
 // and owns the same columns in every pass and every row, so a pass may reuse what an earlier
@@ -298,11 +301,13 @@ __device__ __forceinline__ pr<C> allreduce(pr<C> v, pr<C>* red, pr<C>* cred, int
 // (each thread its own vectors, as norm_bwd_own_sb does) and keeps P + 1 rows in its stages: the
 // statistics of row i are computed while the output of row i - P is written, with one split cluster
 // barrier an iteration. softmax / log_softmax (P = 1): the (max, sum of exp) pairs of row i;
-// rms_norm (P = 1): sum(x^2) of row i; layer_norm (P = 2): sum(x) of row i and, in the same posted
-// pair, sum((x - mean)^2) of row i - 1 (whose mean the previous iteration gave) -- the variance from
-// the mean, exactly as the register layouts compute it. Every warp combines the NW * CL posted pairs
-// in one fixed order (lane l takes entries l, l + 32, ...; then a butterfly of a commutative op), so
-// every thread agrees bitwise. Weight and bias stay in registers as loaded.
+// rms_norm (P = 1): sum(x^2) of row i; layer_norm with SB == 2 (P = 2): sum(x) of row i and, in the
+// same posted pair, sum((x - mean)^2) of row i - 1 (whose mean the previous iteration gave) -- the
+// variance from the mean, as the register layouts compute it; layer_norm with SB == 1 (CHAN, P = 1):
+// each thread's (count, mean, squared deviations from it), combined per warp and over the cluster by
+// Chan's update in one fixed tree (msq). Every warp combines the NW * CL posted values in one fixed
+// order (lane l takes entries l, l + 32, ...; then a butterfly of a commutative op, or msq's fixed
+// tree and a broadcast), so every thread agrees bitwise. Weight and bias stay in registers as loaded.
 // (count, mean, sum of squared deviations from the mean) of a set of values, and the union of two
 // disjoint sets (Chan et al.'s update); an empty set is all zeros. Not commutative bit for bit:
 // callers combine in one fixed order.

@@ -355,13 +355,14 @@ static brc_status make_layer_norm(brc_context *ctx, brc_tensor_desc t, brc_plan 
 
 /* The norm forwards past one CTA's rows (16-bit past 32768 columns, f32 past 32768) take owned
  * columns in clusters with the split barrier (3 stages at least; 16-bit layer_norm with at most 4
- * vectors a thread, its weight and bias held as loaded). */
+ * vectors a thread, its weight and bias held as loaded, and two statistics phases, 4 stages at
+ * least; f32 layer_norm one phase). */
 Test(rows_desc, norm_forward_choice) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
     static const sku_case cases[] = {
         {BRC_BF16, 32768, "bespoke:layer_norm<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,weight,bias,fwd>@sm_90"},
-        {BRC_BF16, 131072, "bespoke:layer_norm<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=6,split_barrier,weight,bias,fwd>@sm_90"},
+        {BRC_BF16, 131072, "bespoke:layer_norm<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=6,split_barrier,mean_then_var,weight,bias,fwd>@sm_90"},
         {BRC_F32, 100008, "bespoke:layer_norm<f32,cols=100008,vec=4,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=4,split_barrier,weight,bias,fwd>@sm_90"},
         {BRC_F32, 131072, "bespoke:layer_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,weight,bias,fwd>@sm_90"},
     };
