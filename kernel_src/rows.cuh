@@ -600,6 +600,23 @@ __device__ __forceinline__ void ldpk(vec<T, K::VEC> (&q)[K::NV], const T* p, int
 template <class K> __device__ __forceinline__ bool pin(bool ok, int r, int j, int t) {
     return ok && rg<K>::in(rg<K>::col(0, r, j, t));
 }
+// Outputs k and k + 1 of 16-bit storage as one 32-bit word (element k in the low half), for the
+// packed norm forward. bf16 rounds by integer arithmetic here (round to nearest even, as
+// io<bf16>::store; NaN stays a quiet NaN of its sign rather than the canonical one): with the
+// prelude's one-instruction cvt.rn.bf16.f32 (fac76ff) the packed layer_norm forward spills 184 bytes
+// a thread at its 64 registers (bf16 32768 with weight and bias; baracuda ls), and this one does not.
+template <class T> __device__ __forceinline__ unsigned st2(float lo, float hi) {
+    return (unsigned)io<T>::store(lo).b | ((unsigned)io<T>::store(hi).b << 16);
+}
+__device__ __forceinline__ unsigned bf16_rn_int(float f) {
+    unsigned u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x40u;
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return u >> 16;
+}
+template <> __device__ __forceinline__ unsigned st2<bf16>(float lo, float hi) {
+    return bf16_rn_int(lo) | (bf16_rn_int(hi) << 16);
+}
 #define BRC_ROWS_PACKED_CHECK \
     static_assert(K::ITER == 1 && K::STG == 0 && K::RPB == 1 && sizeof(T) == 2, "packed rows")
 
@@ -991,17 +1008,23 @@ __device__ __forceinline__ void norm_fwd_packed(const rows_args& A) {
         for (int j = 0; j < K::NV; j++) {
             const int c = rg<K>::col(0, r, j, t);
             if (!ok || !rg<K>::in(c)) continue;
-            vec<T, K::VEC> wq, bq, o;
+            vec<T, K::VEC> wq, bq;
             if (K::W) wq = *reinterpret_cast<const vec<T, K::VEC>*>((const T*)A.w + c);
             if (K::B) bq = *reinterpret_cast<const vec<T, K::VEC>*>((const T*)A.bias + c);
+            uint4 o;  // K::VEC == 8 16-bit outputs
+            unsigned* ow = reinterpret_cast<unsigned*>(&o);
 #pragma unroll
-            for (int k = 0; k < K::VEC; k++) {
-                C v = ((C)io<T>::load(q[j].v[k]) - mean) * rstd;
-                if (K::W) v = v * (C)io<T>::load(wq.v[k]);
-                if (K::B) v = v + (C)io<T>::load(bq.v[k]);
-                o.v[k] = io<T>::store(v);
+            for (int k = 0; k < K::VEC; k += 2) {
+                C v[2];
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    v[e] = ((C)io<T>::load(q[j].v[k + e]) - mean) * rstd;
+                    if (K::W) v[e] = v[e] * (C)io<T>::load(wq.v[k + e]);
+                    if (K::B) v[e] = v[e] + (C)io<T>::load(bq.v[k + e]);
+                }
+                ow[k / 2] = st2<T>(v[0], v[1]);
             }
-            *reinterpret_cast<vec<T, K::VEC>*>(yr + c) = o;
+            *reinterpret_cast<uint4*>(yr + c) = o;
         }
     }
     if constexpr (K::CL > 1) cluster<K::CL>::sync();
