@@ -2,7 +2,8 @@
 """Layout sweep of the norm backward (rms_norm, layer_norm) on long rows: the plan's layout under
 several settings of the measurement knob BARACUDA_ROWS_OWN (runtime/ops/rows.c, pick_own: "0" the
 layouts without owned columns, "cl=N,nv=N,st=N" force the owned-column cluster, vectors a thread and
-shared-memory stages), each timed against PyTorch's backward in interleaved rounds (bench_elementwise
+shared-memory stages, "sb=0" the backward without the split cluster barrier, "cr=1" colred for f32
+rows too, "fw=0" / "lv=1|2" the owned forwards off / the layer_norm forward's form), each timed against PyTorch's backward in interleaved rounds (bench_elementwise
 interleaved(): the ratio is the median over rounds of torch's time over ours in the same round).
 
     python3 bench/sweep_rows.py --lib build/libbaracuda.so [--configs "0;;nv=2"] [--out sweep.json]
@@ -10,7 +11,7 @@ interleaved(): the ratio is the median over rounds of torch's time over ours in 
 dx of every setting is checked against a float64 reference on 64 rows and dweight against the first
 setting's (so that a wrong layout cannot post a time). Prints one line a (shape, dtype, op, setting).
 --fwd sweeps the forwards instead (softmax, log_softmax, rms_norm, layer_norm with weight and bias;
-y checked against float64 on 64 rows and the last): the owned-column forward is "fw=1" there.
+y checked against float64 on 64 rows and the last): "fw=0" there is the forwards' previous layouts.
 """
 import argparse
 import ctypes
