@@ -295,19 +295,6 @@ __device__ __forceinline__ pr<C> allreduce(pr<C> v, pr<C>* red, pr<C>* cred, int
     pipe<K> pp;                                                                                    \
     (void)red; (void)cred; (void)phase; (void)dsm; (void)pp
 
-// ---- forwards with owned columns and a split cluster barrier (K::OWN: shared-memory stages) -------
-// sm_90, 16-byte vectors of 2- or 4-byte elements, TPR-thread CTAs, a cluster of CL a row, ITER == 1.
-// A persistent grid (cluster q takes rows q, q + nq, ...) stages each row's slice with cp.async
-// (each thread its own vectors, as norm_bwd_own_sb does) and keeps P + 1 rows in its stages: the
-// statistics of row i are computed while the output of row i - P is written, with one split cluster
-// barrier an iteration. softmax / log_softmax (P = 1): the (max, sum of exp) pairs of row i;
-// rms_norm (P = 1): sum(x^2) of row i; layer_norm with SB == 2 (P = 2): sum(x) of row i and, in the
-// same posted pair, sum((x - mean)^2) of row i - 1 (whose mean the previous iteration gave) -- the
-// variance from the mean, as the register layouts compute it; layer_norm with SB == 1 (CHAN, P = 1):
-// each thread's (count, mean, squared deviations from it), combined per warp and over the cluster by
-// Chan's update in one fixed tree (msq). Every warp combines the NW * CL posted values in one fixed
-// order (lane l takes entries l, l + 32, ...; then a butterfly of a commutative op, or msq's fixed
-// tree and a broadcast), so every thread agrees bitwise. Weight and bias stay in registers as loaded.
 // (count, mean, sum of squared deviations from the mean) of a set of values, and the union of two
 // disjoint sets (Chan et al.'s update); an empty set is all zeros. Not commutative bit for bit:
 // callers combine in one fixed order.
@@ -335,6 +322,19 @@ template <class C> __device__ __forceinline__ msq<C> msq_warp(msq<C> v) {
     return v;
 }
 
+// ---- forwards with owned columns and a split cluster barrier (K::OWN: shared-memory stages) -------
+// sm_90, 16-byte vectors of 2- or 4-byte elements, TPR-thread CTAs, a cluster of CL a row, ITER == 1.
+// A persistent grid (cluster q takes rows q, q + nq, ...) stages each row's slice with cp.async
+// (each thread its own vectors, as norm_bwd_own_sb does) and keeps P + 1 rows in its stages: the
+// statistics of row i are computed while the output of row i - P is written, with one split cluster
+// barrier an iteration. softmax / log_softmax (P = 1): the (max, sum of exp) pairs of row i;
+// rms_norm (P = 1): sum(x^2) of row i; layer_norm with SB == 2 (P = 2): sum(x) of row i and, in the
+// same posted pair, sum((x - mean)^2) of row i - 1 (whose mean the previous iteration gave) -- the
+// variance from the mean, as the register layouts compute it; layer_norm with SB == 1 (CHAN, P = 1):
+// each thread's (count, mean, squared deviations from it), combined per warp and over the cluster by
+// Chan's update in one fixed tree (msq). Every warp combines the NW * CL posted values in one fixed
+// order (lane l takes entries l, l + 32, ...; then a butterfly of a commutative op, or msq's fixed
+// tree and a broadcast), so every thread agrees bitwise. Weight and bias stay in registers as loaded.
 template <class K, bool SOFTMAX>
 __device__ __forceinline__ void fwd_own(const rows_args& A) {
     typedef typename K::T T;

@@ -282,9 +282,9 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
         int st = limit / stage < smax ? limit / stage : smax;
         if (st < (fwd ? phases + 2 : 2)) continue;
         /* The split barrier is a cluster barrier (2+ CTAs); the forwards need it. */
-        int split = cl > 1 && (fwd || (sb && st >= 3)) ? phases : 0;
-        if (fwd && !split) return false;
-        *g = (rows_geo){vec, tpr, 1, cl, (int)nv, 1, 0, st * stage, mb, 0, 0, st, split};
+        int barrier = cl > 1 && (fwd || (sb && st >= 3)) ? phases : 0;
+        if (fwd && !barrier) return false;
+        *g = (rows_geo){vec, tpr, 1, cl, (int)nv, 1, 0, st * stage, mb, 0, 0, st, barrier};
         return true;
     }
     return false;
@@ -307,8 +307,8 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
     bool fwd = (kid == K_SOFTMAX_FWD || kid == K_NORM_FWD) && na == 1;
     int maxcta = cluster_ok && !fwd ? 512 : 1024;
     rows_geo g = {vec, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0};
-    /* The forwards without a residual with owned columns and a split cluster barrier (rows.cuh,
-     * fwd_own): layer_norm keeps two rows' statistics in flight (mean, then the variance). */
+    /* The forwards without a residual, rows longer than one CTA takes: owned columns in clusters with
+     * the split cluster barrier (rows.cuh, fwd_own; pick_own says where and what was measured). */
     if (fwd && cluster_ok && pick_own(cols, vec, esize, major, minor, 1, op, &g)) return g;
     /* f32 forwards of up to 1024 x 8 vectors (32768 columns): one 1024-thread CTA a row, up to 32
      * elements a thread, past the 16 of the target. Measured on the H100 at 8192 x 32768 against
@@ -529,9 +529,12 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
      * (0.60 -> 1.12x PyTorch), rms_norm 2775 -> 2571 us. f32 rows, where the partials cost less
      * against the data, lost at 3 of 4 shapes (rms_norm 8192 x 32768 1543 -> 2090 us, 4096 x
      * 131072 3508 -> 4383; layer_norm 8192 x 32768 1896 -> 2125; layer_norm 4096 x 131072 won,
-     * 4966 -> 4179) and keep the partials in the row kernel; so does sm_80 (not measured). */
+     * 4966 -> 4179) and keep the partials in the row kernel; so does sm_80 (not measured). Measured
+     * again in one run (interleaved, f32 4096 x 131072): layer_norm 5023 -> 4194 us with colred,
+     * rms_norm 3534 -> 4422; so f32 layer_norm takes colred, f32 rms_norm not ("cr=1" in the
+     * measurement knob BARACUDA_ROWS_OWN forces it for f32 rows). */
     const char *knob = getenv("BARACUDA_ROWS_OWN"), *cr = knob ? strstr(knob, "cr=") : NULL;
-    bool split_f32 = cr && atoi(cr + 3) == 1; /* measurement knob: colred for f32 rows too */
+    bool split_f32 = cr && atoi(cr + 3) == 1;
     g.split = colsum && cluster_ok && (esize == 2 || (esize == 4 && (split_f32 || rq->op == OP_LAYER))) &&
               g.iter > 1 && !g.stg;
 

@@ -4,7 +4,8 @@
  * sizes (cols 1 7 33 1000 4097 16384 32768 32771 100008 131072 262147; rows 1 3 5 6 33 257 600 1500) that
  * reach every geometry (several rows per CTA, one CTA, a cluster, several passes, rows staged through
  * shared memory with a pipeline over more rows than CTAs, rows packed in registers, the norm
- * backward's gradients by a column pass of their own or in the registers of owned columns), with
+ * backward's gradients by a column pass of their own or in the registers of owned columns, owned
+ * columns with the split cluster barrier in the forwards and the norm backward), with
  * contiguous, vector-preserving
  * and odd row strides; plus in place (the norm backward with colred too), run-time errors,
  * determinism and graph capture. Skips
