@@ -2,13 +2,16 @@
 """Layout sweep of the norm backward (rms_norm, layer_norm) on long rows: the plan's layout under
 several settings of the measurement knob BARACUDA_ROWS_OWN (runtime/ops/rows.c, pick_own: "0" the
 layouts without owned columns, "cl=N,nv=N,st=N" force the owned-column cluster, vectors a thread and
-shared-memory stages), each timed against PyTorch's backward in interleaved rounds (bench_elementwise
+shared-memory stages, "sb=0" the backward without the split cluster barrier, "cr=1" colred for f32
+rows too, "fw=0" / "lv=1|2" the owned forwards off / the layer_norm forward's form), each timed against PyTorch's backward in interleaved rounds (bench_elementwise
 interleaved(): the ratio is the median over rounds of torch's time over ours in the same round).
 
     python3 bench/sweep_rows.py --lib build/libbaracuda.so [--configs "0;;nv=2"] [--out sweep.json]
 
 dx of every setting is checked against a float64 reference on 64 rows and dweight against the first
 setting's (so that a wrong layout cannot post a time). Prints one line a (shape, dtype, op, setting).
+--fwd sweeps the forwards instead (softmax, log_softmax, rms_norm, layer_norm with weight and bias;
+y checked against float64 on 64 rows and the last): "fw=0" there is the forwards' previous layouts.
 """
 import argparse
 import ctypes
@@ -21,7 +24,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_elementwise import interleaved, copy_bandwidth  # noqa: E402
-from bench_rows import Baracuda, NormBwdDesc, TORCH_DTYPE, TOLERANCE, EPS  # noqa: E402
+from bench_rows import Baracuda, NormBwdDesc, NormDesc, SoftmaxDesc, TensorDesc, TORCH_DTYPE, TOLERANCE, EPS  # noqa: E402
 
 SHAPES = [(32768, 4096), (8192, 32768), (4096, 131072)]
 
@@ -35,6 +38,7 @@ def main():
     ap.add_argument("--ops", default="rms_norm,layer_norm")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out")
+    ap.add_argument("--fwd", action="store_true", help="sweep the forwards (--ops may add softmax, log_softmax)")
     args = ap.parse_args()
     torch.empty(1, device="cuda")
     brc = Baracuda(args.lib)
@@ -45,7 +49,9 @@ def main():
     print(f"copy {copy:.1f} GB/s", flush=True)
     configs = args.configs.split(";")
     out = []
-    for shape in args.shapes.split(","):
+    if args.fwd:
+        sweep_fwd(args, brc, ctx, st, copy, configs, out)
+    for shape in ([] if args.fwd else args.shapes.split(",")):
         R, C = (int(v) for v in shape.split("x"))
         for dtype in args.dtypes.split(","):
             td = TORCH_DTYPE[dtype]
@@ -124,6 +130,84 @@ def main():
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"copy_gbps": copy, "rows": out}, f, indent=1)
+
+
+def set_knob(cfg):
+    if cfg:
+        os.environ["BARACUDA_ROWS_OWN"] = cfg
+    else:
+        os.environ.pop("BARACUDA_ROWS_OWN", None)
+
+
+def sweep_fwd(args, brc, ctx, st, copy, configs, out):
+    """The forwards: every setting interleaved with PyTorch's forward, y checked against float64."""
+    lib = brc.lib
+    for shape in args.shapes.split(","):
+        R, C = (int(v) for v in shape.split("x"))
+        for dtype in args.dtypes.split(","):
+            td = TORCH_DTYPE[dtype]
+            g = torch.Generator(device="cuda").manual_seed(R * 131 + C)
+            x = (torch.randn(R, C, device="cuda", generator=g) * 2 + 0.5).to(td)
+            w = (torch.rand(C, device="cuda", generator=g) + 0.5).to(td)
+            b = (torch.rand(C, device="cuda", generator=g) - 0.5).to(td)
+            mean = torch.empty(R, device="cuda")
+            rstd = torch.empty(R, device="cuda")
+            idx = list(range(64)) + [R - 1]
+            xd = x[idx].double()
+            m = brc.mat(dtype, R, C)
+            es = x.element_size()
+            for op in args.ops.split(","):
+                if op in ("softmax", "log_softmax"):
+                    log = op == "log_softmax"
+                    ref = torch.log_softmax(xd, -1) if log else torch.softmax(xd, -1)
+                    tfn = (lambda: torch.log_softmax(x, -1)) if log else (lambda: torch.softmax(x, -1))
+                    nbytes = 2 * R * C * es
+                else:
+                    layer = op == "layer_norm"
+                    ref = F.layer_norm(xd, (C,), w.double(), b.double(), EPS) if layer else \
+                        F.rms_norm(xd, (C,), w.double(), EPS)
+                    tfn = (lambda: F.layer_norm(x, (C,), w, b, EPS)) if layer else (lambda: F.rms_norm(x, (C,), w, EPS))
+                    nbytes = 2 * R * C * es + (2 if layer else 1) * C * es + (2 if layer else 1) * R * 4
+                fns, skus, plans = [tfn], [], []
+                for cfg in configs:
+                    set_knob(cfg)
+                    y = torch.empty_like(x)
+                    if op in ("softmax", "log_softmax"):
+                        p = brc.plan("brc_softmax_plan", SoftmaxDesc(1 if op == "log_softmax" else 0, m, m), ctx)
+                        run = (lambda p=p, y=y: brc.check(lib.brc_softmax_run(p, x.data_ptr(), y.data_ptr(), None, 0,
+                                                                              st), op))
+                    else:
+                        layer = op == "layer_norm"
+                        nd = NormDesc(1 if layer else 0, m, m, 1, int(layer), 0, TensorDesc(), TensorDesc(), EPS)
+                        p = brc.plan("brc_norm_plan", nd, ctx)
+                        bp = b.data_ptr() if layer else None
+                        run = (lambda p=p, y=y, bp=bp: brc.check(lib.brc_norm_run(
+                            p, x.data_ptr(), None, w.data_ptr(), bp, y.data_ptr(), None, mean.data_ptr(),
+                            rstd.data_ptr(), None, 0, st), op))
+                    plans.append(p)
+                    skus.append(lib.brc_plan_sku(p).decode())
+                    y.fill_(float("nan"))
+                    run()
+                    torch.cuda.synchronize()
+                    e = ((y[idx].double() - ref).norm() / ref.norm()).item()
+                    if not e < TOLERANCE[dtype] or torch.isnan(y).any().item():
+                        raise AssertionError(f"{op} {dtype} {R}x{C} [{cfg}]: y rel_l2 {e:.2e}")
+                    fns.append(run)
+                set_knob("")
+                med, ratios = interleaved(*fns, rounds=args.rounds)
+                for i, cfg in enumerate(configs):
+                    us = med[i + 1]
+                    row = {"op": op, "dir": "fwd", "dtype": dtype, "shape": [R, C], "config": cfg,
+                           "ours_us": round(us, 1), "torch_us": round(med[0], 1),
+                           "pct_copy": round(100 * nbytes / (us * 1e-6) / 1e9 / copy, 1),
+                           "ratio_vs_torch": round(1 / ratios[i], 3), "sku": skus[i]}
+                    out.append(row)
+                    print(f"{op:<11} fwd {dtype:<4} {R:>5}x{C:<6} [{cfg:<10}] {us:8.1f} us  torch {med[0]:8.1f}  "
+                          f"{row['pct_copy']:5.1f}%  {row['ratio_vs_torch']:5.2f}x  {skus[i]}", flush=True)
+                for p in plans:
+                    lib.brc_plan_destroy(p)
+            del x
+            torch.cuda.empty_cache()
 
 
 if __name__ == "__main__":

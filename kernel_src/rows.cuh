@@ -14,6 +14,9 @@
 //             read them back from there, and a CTA's next row streams in while it computes this
 //             one (the grid is then persistent: a CTA group walks many rows)
 //   LOG LAYER W B RES   op flags (log_softmax; layer_norm; weight; bias; fused residual add)
+//   PK SPLIT  packed rows (ldpk); the norm backward's gradients by colred
+//   OWN SB    owned columns (norm_bwd_own*, fwd_own): OWN shared-memory stages; SB the split cluster
+//             barrier (2: the layer_norm forward's two statistics phases)
 // Thread t of CTA rank r owns, in chunk it, vectors j = 0..NV-1 at columns
 //   ((it * CL + r) * NV * TPR + j * TPR + t) * VEC       (consecutive threads, consecutive vectors)
 // and owns the same columns in every pass and every row, so a pass may reuse what an earlier
@@ -90,6 +93,23 @@ template <int CL> struct cluster : cluster_base<CL> {
         cluster_base<CL>::ld(a + (unsigned)sizeof(C), v.b);
         return v;
     }
+};
+
+// The split barrier of the owned-column kernels over the cluster that shares a row (CL >= 2):
+// arrive() after posting, wait() before reading the posts -- other work between. Release / acquire
+// order the posts in shared memory; map / ld reach a posted value of CTA `rank` through distributed
+// shared memory. (A one-CTA version measured nothing: a forced 1-CTA owned plan of 4096 columns
+// failed to launch, CUDA_ERROR_INVALID_VALUE, with a cluster barrier and with an mbarrier alike.)
+template <int CL> struct split_bar {
+    static_assert(CL >= 2, "the split barrier is a cluster barrier");
+    static __device__ __forceinline__ void arrive() { asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory"); }
+    static __device__ __forceinline__ void wait() { asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory"); }
+    static __device__ __forceinline__ unsigned map(const void* local, unsigned rank) {
+        return cluster_base<CL>::map(local, rank);
+    }
+    template <class C> static __device__ __forceinline__ void ld(unsigned a, C& v) { cluster_base<CL>::ld(a, v); }
+    // Before the CTA leaves: no other CTA may still read its posts.
+    static __device__ __forceinline__ void done() { cluster_base<CL>::sync(); }
 };
 
 template <class K> struct rg {
@@ -275,6 +295,292 @@ __device__ __forceinline__ pr<C> allreduce(pr<C> v, pr<C>* red, pr<C>* cred, int
     pipe<K> pp;                                                                                    \
     (void)red; (void)cred; (void)phase; (void)dsm; (void)pp
 
+// (count, mean, sum of squared deviations from the mean) of a set of values, and the union of two
+// disjoint sets (Chan et al.'s update); an empty set is all zeros. Not commutative bit for bit:
+// callers combine in one fixed order.
+template <class C> struct msq { C n, m, q; };
+template <class C> __device__ __forceinline__ msq<C> msq_add(msq<C> a, msq<C> b) {
+    const C n = a.n + b.n;
+    if (n == C(0)) return a;
+    const C d = b.m - a.m, f = b.n / n;
+    msq<C> o;
+    o.n = n;
+    o.m = a.m + d * f;
+    o.q = a.q + b.q + d * d * a.n * f;
+    return o;
+}
+// Lane 0's union of the 32 lanes' sets, in a fixed tree (lane l takes lane l + o, o = 16 .. 1).
+template <class C> __device__ __forceinline__ msq<C> msq_warp(msq<C> v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        msq<C> u;
+        u.n = __shfl_down_sync(0xffffffffu, v.n, o);
+        u.m = __shfl_down_sync(0xffffffffu, v.m, o);
+        u.q = __shfl_down_sync(0xffffffffu, v.q, o);
+        if ((threadIdx.x & 31) < (unsigned)o) v = msq_add(v, u);
+    }
+    return v;
+}
+
+// ---- forwards with owned columns and a split cluster barrier (K::OWN: shared-memory stages) -------
+// sm_90, 16-byte vectors of 2- or 4-byte elements, TPR-thread CTAs, a cluster of CL a row, ITER == 1.
+// A persistent grid (cluster q takes rows q, q + nq, ...) stages each row's slice with cp.async
+// (each thread its own vectors, as norm_bwd_own_sb does) and keeps P + 1 rows in its stages: the
+// statistics of row i are computed while the output of row i - P is written, with one split cluster
+// barrier an iteration. softmax / log_softmax (P = 1): the (max, sum of exp) pairs of row i;
+// rms_norm (P = 1): sum(x^2) of row i; layer_norm with SB == 2 (P = 2): sum(x) of row i and, in the
+// same posted pair, sum((x - mean)^2) of row i - 1 (whose mean the previous iteration gave) -- the
+// variance from the mean, as the register layouts compute it; layer_norm with SB == 1 (CHAN, P = 1):
+// each thread's (count, mean, squared deviations from it), combined per warp and over the cluster by
+// Chan's update in one fixed tree (msq). Every warp combines the NW * CL posted values in one fixed
+// order (lane l takes entries l, l + 32, ...; then a butterfly of a commutative op, or msq's fixed
+// tree and a broadcast), so every thread agrees bitwise. Weight and bias stay in registers as loaded.
+template <class K, bool SOFTMAX>
+__device__ __forceinline__ void fwd_own(const rows_args& A) {
+    typedef typename K::T T;
+    typedef typename K::C C;
+    enum { P = !SOFTMAX && K::LAYER && K::SB == 2 ? 2 : 1, CHAN = !SOFTMAX && K::LAYER && P == 1, S = K::OWN,
+           NV = K::NV, TPR = K::TPR, VEC = K::VEC, AN = NV * TPR * VEC, NW = TPR / 32, NP = NW * K::CL,
+           PL = (NP + 31) / 32, FAST = sizeof(T) == 2 && sizeof(C) == 4 };
+    static_assert(S >= P + 2 && K::ITER == 1 && K::RPB == 1 && K::STG == 0 && !K::RES && sizeof(T) * VEC == 16 &&
+                      TPR % 32 == 0, "owned-column forward");
+    __shared__ pr<C> post[2][NW];
+    __shared__ C postn[2][NW];  // CHAN: the posted sets' counts
+    extern __shared__ __align__(16) unsigned char dsm[];
+    const int t = threadIdx.x, lane = t & 31, w = t >> 5;
+    const int r = K::CL > 1 ? (int)(blockIdx.x % K::CL) : 0;
+    const i64 q = blockIdx.x / K::CL, nq = gridDim.x / K::CL;
+    const T* x = (const T*)A.a;
+    T* y = (T*)A.out;
+    C nt = C(0);  // the thread's columns
+#pragma unroll
+    for (int j = 0; j < NV; j++)
+        if (rg<K>::in(rg<K>::col(0, r, j, t))) nt += C(VEC);
+    T* sbuf = (T*)dsm;  // [S][NV][TPR] vectors
+    const C invn = C(1) / C(K::COLS), eps = (C)A.eps;
+    vec<T, VEC> wq[NV], bq[NV];
+#pragma unroll
+    for (int j = 0; j < NV; j++) {
+        const int c = rg<K>::col(0, r, j, t);
+        if (!SOFTMAX && K::W && rg<K>::in(c)) wq[j] = *reinterpret_cast<const vec<T, VEC>*>((const T*)A.w + c);
+        if (!SOFTMAX && K::B && rg<K>::in(c)) bq[j] = *reinterpret_cast<const vec<T, VEC>*>((const T*)A.bias + c);
+    }
+    auto issue = [&](i64 g, int s) {
+#pragma unroll
+        for (int j = 0; j < NV; j++) {
+            const int c = rg<K>::col(0, r, j, t);
+            if (rg<K>::in(c)) cp16(sbuf + s * AN + (j * TPR + t) * VEC, x + g * A.sa + c);
+        }
+    };
+    auto at = [&](int s, int j) { return *reinterpret_cast<const vec<T, VEC>*>(sbuf + s * AN + (j * TPR + t) * VEC); };
+#pragma unroll
+    for (int i = 0; i < S - 1 - P; i++) {
+        if (q + i * nq < A.rows) issue(q + i * nq, i);
+        cp_commit();
+    }
+    unsigned pa[PL];
+#pragma unroll
+    for (int p = 0; p < PL; p++) {
+        const int e = lane + 32 * p < NP ? lane + 32 * p : 0;
+        pa[p] = split_bar<K::CL>::map(&post[0][e % NW], (unsigned)(e / NW));
+    }
+    const unsigned HB = (unsigned)(NW * sizeof(pr<C>));
+    unsigned pn[CHAN ? PL : 1];  // CHAN: the addresses of the posted counts
+#pragma unroll
+    for (int p = 0; p < (CHAN ? PL : 1); p++) {
+        const int e = lane + 32 * p < NP ? lane + 32 * p : 0;
+        pn[p] = split_bar<K::CL>::map(&postn[0][e % NW], (unsigned)(e / NW));
+    }
+    split_bar<K::CL> bar;
+    // Row statistics in flight: softmax (m1, m2) = (max, 1 / sum) of the row being written; norms
+    // m1 = the mean of row i - 1 (layer_norm), (o1, o2) = (mean, rstd) of the row being written.
+    C m1 = C(0), m2 = C(0), o1 = C(0), o2 = C(0);
+    int s = 0, h = 0;
+    for (i64 g = q; g < A.rows + P * nq; g += nq) {
+        const bool cur = g < A.rows, mid = P == 2 && g - nq >= q && g - nq < A.rows, out = g - P * nq >= q;
+        const i64 gn = g + (S - 1 - P) * nq;
+        if (gn < A.rows) issue(gn, s >= P + 1 ? s - P - 1 : s + S - P - 1);
+        cp_commit();
+        cp_wait<S - 1 - P>();
+        pr<C> v = SOFTMAX ? mk(ninf<C>(), C(0)) : mk(C(0), C(0));
+        if (cur) {
+            if (SOFTMAX) {
+                C m = ninf<C>();
+#pragma unroll
+                for (int j = 0; j < NV; j++) {
+                    if (!rg<K>::in(rg<K>::col(0, r, j, t))) continue;
+                    const vec<T, VEC> u = at(s, j);
+#pragma unroll
+                    for (int k = 0; k < VEC; k++) {
+                        const C e = (C)io<T>::load(u.v[k]);
+                        m = e > m ? e : m;
+                    }
+                }
+                C sum = C(0);
+                const C ml = exl_scale<FAST>(m);
+                if (m != ninf<C>())
+#pragma unroll
+                    for (int j = 0; j < NV; j++) {
+                        if (!rg<K>::in(rg<K>::col(0, r, j, t))) continue;
+                        const vec<T, VEC> u = at(s, j);
+#pragma unroll
+                        for (int k = 0; k < VEC; k++) sum += exl_<FAST>((C)io<T>::load(u.v[k]), ml);
+                    }
+                v = mk(m, sum);
+            } else {
+#pragma unroll
+                for (int j = 0; j < NV; j++) {
+                    if (!rg<K>::in(rg<K>::col(0, r, j, t))) continue;
+                    const vec<T, VEC> u = at(s, j);
+#pragma unroll
+                    for (int k = 0; k < VEC; k++) {
+                        const C e = (C)io<T>::load(u.v[k]);
+                        v.a += K::LAYER ? e : e * e;
+                    }
+                }
+                if (CHAN) {  // (mean, sum of squared deviations) of the thread's columns
+                    const C mt = nt > C(0) ? v.a / nt : C(0);
+#pragma unroll
+                    for (int j = 0; j < NV; j++) {
+                        if (!rg<K>::in(rg<K>::col(0, r, j, t))) continue;
+                        const vec<T, VEC> u = at(s, j);
+#pragma unroll
+                        for (int k = 0; k < VEC; k++) {
+                            const C d = (C)io<T>::load(u.v[k]) - mt;
+                            v.b += d * d;
+                        }
+                    }
+                    v.a = mt;
+                }
+            }
+        }
+        if (mid) {  // layer_norm: sum((x - mean)^2) of row i - 1
+            const int sm = s == 0 ? S - 1 : s - 1;
+#pragma unroll
+            for (int j = 0; j < NV; j++) {
+                if (!rg<K>::in(rg<K>::col(0, r, j, t))) continue;
+                const vec<T, VEC> u = at(sm, j);
+#pragma unroll
+                for (int k = 0; k < VEC; k++) {
+                    const C d = (C)io<T>::load(u.v[k]) - m1;
+                    v.b += d * d;
+                }
+            }
+        }
+        if (CHAN) {
+            msq<C> z;
+            z.n = cur ? nt : C(0);
+            z.m = v.a;
+            z.q = v.b;
+            z = msq_warp(z);
+            if (lane == 0) {
+                post[h][w] = mk(z.m, z.q);
+                postn[h][w] = z.n;
+            }
+        } else {
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) {
+                const pr<C> u = mk(__shfl_xor_sync(0xffffffffu, v.a, o), __shfl_xor_sync(0xffffffffu, v.b, o));
+                v = SOFTMAX ? lse_op::f(v, u) : add_op::f(v, u);
+            }
+            if (lane == 0) post[h][w] = v;
+        }
+        bar.arrive();
+        if (out) {  // the output of row g - P nq
+            const int so = s >= P ? s - P : s + S - P;
+            const i64 go = g - P * nq;
+            T* yr = y + go * A.sout;
+            const C ml = exl_scale<FAST>(m1);
+#pragma unroll
+            for (int j = 0; j < NV; j++) {
+                const int c = rg<K>::col(0, r, j, t);
+                if (!rg<K>::in(c)) continue;
+                const vec<T, VEC> u = at(so, j);
+                vec<T, VEC> o;
+#pragma unroll
+                for (int k = 0; k < VEC; k++) {
+                    const C e = (C)io<T>::load(u.v[k]);
+                    C z;
+                    if (SOFTMAX) {
+                        z = K::LOG ? e - m1 : m1 == ninf<C>() ? C(0) : exl_<FAST>(e, ml) * m2;
+                    } else {
+                        z = (e - o1) * o2;
+                        if (K::W) z = z * (C)io<T>::load(wq[j].v[k]);
+                        if (K::B) z = z + (C)io<T>::load(bq[j].v[k]);
+                    }
+                    o.v[k] = io<T>::store(z);
+                }
+                *reinterpret_cast<vec<T, VEC>*>(yr + c) = o;
+            }
+        }
+        bar.wait();
+        if (CHAN && cur) {  // row g's (mean, rstd), the sets combined in one fixed order
+            msq<C> z;
+            z.n = z.m = z.q = C(0);
+#pragma unroll
+            for (int p = 0; p < PL; p++) {
+                if (lane + 32 * p >= NP) continue;
+                const unsigned ad = pa[p] + (unsigned)h * HB;
+                msq<C> e;
+                split_bar<K::CL>::ld(ad, e.m);
+                split_bar<K::CL>::ld(ad + (unsigned)sizeof(C), e.q);
+                split_bar<K::CL>::ld(pn[p] + (unsigned)h * (unsigned)(NW * sizeof(C)), e.n);
+                z = msq_add(z, e);
+            }
+            z = msq_warp(z);
+            o1 = __shfl_sync(0xffffffffu, z.m, 0);
+            o2 = C(1) / sqrt_(__shfl_sync(0xffffffffu, z.q, 0) * invn + eps);
+            if (t == 0 && r == 0) {
+                if (A.mean) ((C*)A.mean)[g] = o1;
+                if (A.rstd) ((C*)A.rstd)[g] = o2;
+            }
+        } else if (!CHAN && (cur || mid)) {
+            pr<C> c = SOFTMAX ? mk(ninf<C>(), C(0)) : mk(C(0), C(0));
+            bool first = true;
+#pragma unroll
+            for (int p = 0; p < PL; p++) {
+                if (lane + 32 * p >= NP) continue;
+                const unsigned ad = pa[p] + (unsigned)h * HB;
+                pr<C> e;
+                split_bar<K::CL>::ld(ad, e.a);
+                split_bar<K::CL>::ld(ad + (unsigned)sizeof(C), e.b);
+                c = first ? e : SOFTMAX ? lse_op::f(c, e) : add_op::f(c, e);
+                first = false;
+            }
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) {
+                const pr<C> u = mk(__shfl_xor_sync(0xffffffffu, c.a, o), __shfl_xor_sync(0xffffffffu, c.b, o));
+                c = SOFTMAX ? lse_op::f(c, u) : add_op::f(c, u);
+            }
+            if (SOFTMAX) {  // row g: (max, 1 / sum) or, for log_softmax, (lse, -)
+                m1 = K::LOG ? c.a + lg_(c.b) : c.a;
+                m2 = C(1) / c.b;
+            } else if (K::LAYER) {  // row g's mean, row g - nq's (mean, rstd)
+                if (mid) {
+                    o1 = m1;
+                    o2 = C(1) / sqrt_(c.b * invn + eps);
+                }
+                m1 = c.a * invn;
+                if (mid && t == 0 && r == 0) {
+                    if (A.mean) ((C*)A.mean)[g - nq] = o1;
+                    if (A.rstd) ((C*)A.rstd)[g - nq] = o2;
+                }
+            } else {  // rms_norm: row g's rstd
+                o1 = C(0);
+                o2 = C(1) / sqrt_(c.a * invn + eps);
+                if (cur && t == 0 && r == 0) {
+                    if (A.mean) ((C*)A.mean)[g] = C(0);
+                    if (A.rstd) ((C*)A.rstd)[g] = o2;
+                }
+            }
+        }
+        s = s == S - 1 ? 0 : s + 1;
+        h ^= 1;
+    }
+    cp_wait<0>();
+    split_bar<K::CL>::done();
+}
+
 // ---- softmax / log_softmax ---------------------------------------------------------------------
 
 // ---- packed rows (K::PK): the row stays in registers as loaded, 16-bit ---------------------------
@@ -293,6 +599,23 @@ __device__ __forceinline__ void ldpk(vec<T, K::VEC> (&q)[K::NV], const T* p, int
 }
 template <class K> __device__ __forceinline__ bool pin(bool ok, int r, int j, int t) {
     return ok && rg<K>::in(rg<K>::col(0, r, j, t));
+}
+// Outputs k and k + 1 of 16-bit storage as one 32-bit word (element k in the low half), for the
+// packed norm forward. bf16 rounds by integer arithmetic here (round to nearest even, as
+// io<bf16>::store; NaN stays a quiet NaN of its sign rather than the canonical one): with the
+// prelude's one-instruction cvt.rn.bf16.f32 (fac76ff) the packed layer_norm forward spills 184 bytes
+// a thread at its 64 registers (bf16 32768 with weight and bias; baracuda ls), and this one does not.
+template <class T> __device__ __forceinline__ unsigned st2(float lo, float hi) {
+    return (unsigned)io<T>::store(lo).b | ((unsigned)io<T>::store(hi).b << 16);
+}
+__device__ __forceinline__ unsigned bf16_rn_int(float f) {
+    unsigned u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x40u;
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return u >> 16;
+}
+template <> __device__ __forceinline__ unsigned st2<bf16>(float lo, float hi) {
+    return bf16_rn_int(lo) | (bf16_rn_int(hi) << 16);
 }
 #define BRC_ROWS_PACKED_CHECK \
     static_assert(K::ITER == 1 && K::STG == 0 && K::RPB == 1 && sizeof(T) == 2, "packed rows")
@@ -467,7 +790,8 @@ __device__ __forceinline__ void softmax_fwd_regs(const rows_args& A) {
 
 template <class K>
 __device__ __forceinline__ void softmax_fwd(const rows_args& A) {
-    if constexpr (K::PK) softmax_fwd_packed<K>(A);
+    if constexpr (K::OWN > 0) fwd_own<K, true>(A);
+    else if constexpr (K::PK) softmax_fwd_packed<K>(A);
     else softmax_fwd_regs<K>(A);
 }
 
@@ -684,17 +1008,23 @@ __device__ __forceinline__ void norm_fwd_packed(const rows_args& A) {
         for (int j = 0; j < K::NV; j++) {
             const int c = rg<K>::col(0, r, j, t);
             if (!ok || !rg<K>::in(c)) continue;
-            vec<T, K::VEC> wq, bq, o;
+            vec<T, K::VEC> wq, bq;
             if (K::W) wq = *reinterpret_cast<const vec<T, K::VEC>*>((const T*)A.w + c);
             if (K::B) bq = *reinterpret_cast<const vec<T, K::VEC>*>((const T*)A.bias + c);
+            uint4 o;  // K::VEC == 8 16-bit outputs
+            unsigned* ow = reinterpret_cast<unsigned*>(&o);
 #pragma unroll
-            for (int k = 0; k < K::VEC; k++) {
-                C v = ((C)io<T>::load(q[j].v[k]) - mean) * rstd;
-                if (K::W) v = v * (C)io<T>::load(wq.v[k]);
-                if (K::B) v = v + (C)io<T>::load(bq.v[k]);
-                o.v[k] = io<T>::store(v);
+            for (int k = 0; k < K::VEC; k += 2) {
+                C v[2];
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    v[e] = ((C)io<T>::load(q[j].v[k + e]) - mean) * rstd;
+                    if (K::W) v[e] = v[e] * (C)io<T>::load(wq.v[k + e]);
+                    if (K::B) v[e] = v[e] + (C)io<T>::load(bq.v[k + e]);
+                }
+                ow[k / 2] = st2<T>(v[0], v[1]);
             }
-            *reinterpret_cast<vec<T, K::VEC>*>(yr + c) = o;
+            *reinterpret_cast<uint4*>(yr + c) = o;
         }
     }
     if constexpr (K::CL > 1) cluster<K::CL>::sync();
@@ -702,7 +1032,8 @@ __device__ __forceinline__ void norm_fwd_packed(const rows_args& A) {
 
 template <class K>
 __device__ __forceinline__ void norm_fwd(const rows_args& A) {
-    if constexpr (K::PK) norm_fwd_packed<K>(A);
+    if constexpr (K::OWN > 0) fwd_own<K, false>(A);
+    else if constexpr (K::PK) norm_fwd_packed<K>(A);
     else norm_fwd_regs<K>(A);
 }
 
@@ -821,6 +1152,31 @@ __device__ __forceinline__ void norm_bwd_regs(const rows_args& A) {
     if constexpr (K::CL > 1) cluster<K::CL>::sync();
 }
 
+// The cluster's partial row q of the owned-column gradients (zeros for a cluster that took no row).
+template <class K, class C>
+__device__ __forceinline__ void own_partials(const rows_args& A, const C (&aw)[K::NV][K::VEC],
+                                             const C (&ab)[K::NV][K::VEC], i64 q, int r, int t) {
+    if (!K::W && !K::B) return;
+    C* pw = (C*)A.part + q * K::COLS;
+    C* pb = (C*)A.part + ((K::W ? A.nparts : 0) + q) * K::COLS;
+#pragma unroll
+    for (int j = 0; j < K::NV; j++) {
+        const int c = rg<K>::col(0, r, j, t);
+        if (!rg<K>::in(c)) continue;
+        vec<C, K::VEC> o;
+        if (K::W) {
+#pragma unroll
+            for (int k = 0; k < K::VEC; k++) o.v[k] = aw[j][k];
+            *reinterpret_cast<vec<C, K::VEC>*>(pw + c) = o;
+        }
+        if (K::B) {
+#pragma unroll
+            for (int k = 0; k < K::VEC; k++) o.v[k] = ab[j][k];
+            *reinterpret_cast<vec<C, K::VEC>*>(pb + c) = o;
+        }
+    }
+}
+
 // The norm backward with owned columns (K::OWN: the number of shared-memory stages, >= 2; sm_90,
 // 16-byte vectors of 2- or 4-byte elements, 512-thread CTAs, a cluster of CL a row, ITER == 1).
 // A persistent grid: cluster q takes rows q, q + nq, q + 2 nq, ... (nq clusters; fixed, so the
@@ -934,33 +1290,180 @@ __device__ __forceinline__ void norm_bwd_own(const rows_args& A) {
         s = s == S - 1 ? 0 : s + 1;
     }
     cp_wait<0>();
-    // The cluster's partial row q of the gradients (zeros for a cluster that took no row).
-    if (K::W || K::B) {
-        C* pw = (C*)A.part + q * K::COLS;
-        C* pb = (C*)A.part + ((K::W ? A.nparts : 0) + q) * K::COLS;
+    own_partials<K>(A, aw, ab, q, r, t);
+    if constexpr (K::CL > 1) cluster<K::CL>::sync();
+}
+
+// The owned-column norm backward with a split cluster barrier (K::SB; otherwise as norm_bwd_own
+// above, whose layout, ownership and staging it shares). Row i's partial sums go through one
+// cluster barrier whose arrive and wait are apart: each warp reduces its sums by shuffles and
+// posts them in shared memory, arrives, computes the output pass of row i - 1 (whose sums were
+// combined one iteration earlier), and only then waits and combines row i's NW * CL posted sums --
+// every warp reads them all (through distributed shared memory) and adds them in one fixed order,
+// so every thread agrees bitwise. No block barrier: the barrier's latency and the warps' skew are
+// covered by a row's output pass. Row i - 1 stays staged while row i is computed, so OWN stages
+// hold OWN - 2 rows ahead (OWN >= 3).
+template <class K>
+__device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
+    typedef typename K::T T;
+    typedef typename K::C C;
+    static_assert(K::OWN >= 3 && K::ITER == 1 && K::RPB == 1 && K::STG == 0 && sizeof(T) * K::VEC == 16 &&
+                      K::TPR % 32 == 0, "owned-column norm backward, split barrier");
+    enum { S = K::OWN, NV = K::NV, TPR = K::TPR, VEC = K::VEC, AN = NV * TPR * VEC, NW = TPR / 32,
+           NP = NW * K::CL, PL = (NP + 31) / 32 /* posted sums a lane combines */ };
+    __shared__ pr<C> post[2][NW];  // each warp's sums of the two rows in flight (alternating)
+    extern __shared__ __align__(16) unsigned char dsm[];
+    const int t = threadIdx.x, lane = t & 31, w = t >> 5;
+    const int r = K::CL > 1 ? (int)(blockIdx.x % K::CL) : 0;
+    const i64 q = blockIdx.x / K::CL, nq = gridDim.x / K::CL;
+    const T* x = (const T*)A.a;
+    const T* dy = (const T*)A.b;
+    T* dx = (T*)A.out;
+    const C* mean = (const C*)A.mean;
+    const C* rstd = (const C*)A.rstd;
+    T* sbuf = (T*)dsm;  // [S][x, dy][NV][TPR] vectors
+    const C invn = C(1) / C(K::COLS);
+    vec<T, VEC> wq[NV];
+    C aw[NV][VEC], ab[NV][VEC];
+#pragma unroll
+    for (int j = 0; j < NV; j++) {
+#pragma unroll
+        for (int k = 0; k < VEC; k++) aw[j][k] = ab[j][k] = C(0);
+        const int c = rg<K>::col(0, r, j, t);
+        if (K::W && rg<K>::in(c)) wq[j] = *reinterpret_cast<const vec<T, VEC>*>((const T*)A.w + c);
+    }
+    auto issue = [&](i64 g, int s) {
+        T* b = sbuf + (2 * s) * AN;
 #pragma unroll
         for (int j = 0; j < NV; j++) {
             const int c = rg<K>::col(0, r, j, t);
-            if (!rg<K>::in(c)) continue;
-            vec<C, VEC> o;
-            if (K::W) {
-#pragma unroll
-                for (int k = 0; k < VEC; k++) o.v[k] = aw[j][k];
-                *reinterpret_cast<vec<C, VEC>*>(pw + c) = o;
-            }
-            if (K::B) {
-#pragma unroll
-                for (int k = 0; k < VEC; k++) o.v[k] = ab[j][k];
-                *reinterpret_cast<vec<C, VEC>*>(pb + c) = o;
+            if (rg<K>::in(c)) {
+                cp16(b + (j * TPR + t) * VEC, x + g * A.sa + c);
+                cp16(b + AN + (j * TPR + t) * VEC, dy + g * A.sb + c);
             }
         }
+    };
+#pragma unroll
+    for (int i = 0; i < S - 2; i++) {
+        if (q + i * nq < A.rows) issue(q + i * nq, i);
+        cp_commit();
     }
-    if constexpr (K::CL > 1) cluster<K::CL>::sync();
+    // The addresses of the posted sums this lane combines (entry e = lane + 32 p: warp e % NW of
+    // CTA e / NW) in the cluster's shared window, in the first half (the second is HB further).
+    unsigned pa[PL];
+#pragma unroll
+    for (int p = 0; p < PL; p++) {
+        const int e = lane + 32 * p < NP ? lane + 32 * p : 0;
+        pa[p] = split_bar<K::CL>::map(&post[0][e % NW], (unsigned)(e / NW));
+    }
+    const unsigned HB = (unsigned)(NW * sizeof(pr<C>));
+    split_bar<K::CL> bar;
+    // Statistics: this row's (mu, rs), the previous row's (mp, rp), the next row's (mn, rn).
+    C mu = C(0), rs = C(0), mp = C(0), rp = C(0), c1 = C(0), c2 = C(0);
+    C mn = C(0), rn = C(0);
+    if (q < A.rows) {
+        if (K::LAYER) mn = mean[q];
+        rn = rstd[q];
+    }
+    int s = 0, h = 0;
+    for (i64 g = q; g < A.rows + nq; g += nq) {
+        const bool cur = g < A.rows, prev = g > q;
+        // Row g + (S - 2) nq into the stage of row g - 2 nq (its output pass is done).
+        const i64 gn = g + (S - 2) * nq;
+        if (gn < A.rows) issue(gn, s >= 2 ? s - 2 : s + S - 2);
+        cp_commit();
+        cp_wait<S - 2>();
+        mu = mn;
+        rs = rn;
+        if (g + nq < A.rows) {
+            if (K::LAYER) mn = mean[g + nq];
+            rn = rstd[g + nq];
+        }
+        if (cur) {
+            const T* sx = sbuf + (2 * s) * AN;
+            const T* sd = sx + AN;
+            C s1 = C(0), s2 = C(0);
+#pragma unroll
+            for (int j = 0; j < NV; j++) {
+                if (!rg<K>::in(rg<K>::col(0, r, j, t))) continue;
+                const vec<T, VEC> xv = *reinterpret_cast<const vec<T, VEC>*>(sx + (j * TPR + t) * VEC);
+                const vec<T, VEC> dv = *reinterpret_cast<const vec<T, VEC>*>(sd + (j * TPR + t) * VEC);
+#pragma unroll
+                for (int k = 0; k < VEC; k++) {
+                    const C xh = ((C)io<T>::load(xv.v[k]) - mu) * rs, d = (C)io<T>::load(dv.v[k]);
+                    const C gw = K::W ? d * (C)io<T>::load(wq[j].v[k]) : d;
+                    s1 += gw * xh;
+                    s2 += gw;
+                    if (K::W) aw[j][k] += d * xh;
+                    if (K::B) ab[j][k] += d;
+                }
+            }
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) {
+                s1 += __shfl_xor_sync(0xffffffffu, s1, o);
+                s2 += __shfl_xor_sync(0xffffffffu, s2, o);
+            }
+            if (lane == 0) post[h][w] = mk(s1, s2);
+        }
+        bar.arrive();
+        if (prev) {  // the output pass of row g - nq
+            const int sp = s == 0 ? S - 1 : s - 1;
+            const T* sx = sbuf + (2 * sp) * AN;
+            const T* sd = sx + AN;
+            T* dr = dx + (g - nq) * A.sout;
+#pragma unroll
+            for (int j = 0; j < NV; j++) {
+                const int c = rg<K>::col(0, r, j, t);
+                if (!rg<K>::in(c)) continue;
+                const vec<T, VEC> xv = *reinterpret_cast<const vec<T, VEC>*>(sx + (j * TPR + t) * VEC);
+                const vec<T, VEC> dv = *reinterpret_cast<const vec<T, VEC>*>(sd + (j * TPR + t) * VEC);
+                vec<T, VEC> o;
+#pragma unroll
+                for (int k = 0; k < VEC; k++) {
+                    const C xh = ((C)io<T>::load(xv.v[k]) - mp) * rp, d = (C)io<T>::load(dv.v[k]);
+                    const C gw = K::W ? d * (C)io<T>::load(wq[j].v[k]) : d;
+                    o.v[k] = io<T>::store(rp * (gw - (xh * c1 + c2)));
+                }
+                *reinterpret_cast<vec<T, VEC>*>(dr + c) = o;
+            }
+        }
+        bar.wait();
+        if (cur) {
+            // Lane l adds entries l, l + 32, ... in that order, then the lanes combine by a
+            // butterfly: the same order in every warp of the cluster.
+            C v1 = C(0), v2 = C(0);
+#pragma unroll
+            for (int p = 0; p < PL; p++) {
+                if (lane + 32 * p >= NP) continue;
+                C a, b;
+                const unsigned ad = pa[p] + (unsigned)h * HB;
+                split_bar<K::CL>::ld(ad, a);
+                split_bar<K::CL>::ld(ad + (unsigned)sizeof(C), b);
+                v1 += a;
+                v2 += b;
+            }
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) {
+                v1 += __shfl_xor_sync(0xffffffffu, v1, o);
+                v2 += __shfl_xor_sync(0xffffffffu, v2, o);
+            }
+            c1 = v1 * invn;
+            c2 = K::LAYER ? v2 * invn : C(0);
+            mp = mu;
+            rp = rs;
+        }
+        s = s == S - 1 ? 0 : s + 1;
+        h ^= 1;
+    }
+    cp_wait<0>();
+    own_partials<K>(A, aw, ab, q, r, t);
+    split_bar<K::CL>::done();
 }
 
 template <class K>
 __device__ __forceinline__ void norm_bwd(const rows_args& A) {
-    if constexpr (K::OWN > 0) norm_bwd_own<K>(A);
+    if constexpr (K::OWN > 0 && K::SB) norm_bwd_own_sb<K>(A);
+    else if constexpr (K::OWN > 0) norm_bwd_own<K>(A);
     else norm_bwd_regs<K>(A);
 }
 

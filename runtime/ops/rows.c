@@ -48,6 +48,7 @@ typedef struct rows_geo {
     int pk;      /* 1: the row stays in registers as loaded, 16-bit (rows.cuh, ldpk) */
     int split;   /* norm backward: the weight / bias gradients by colred, not by the row kernel */
     int own;     /* norm backward with owned columns (rows.cuh, norm_bwd_own): its shared-memory stages */
+    int sb;      /* owned columns: the split cluster barrier (norm_bwd_own_sb, fwd_own); 2: layer_norm's two phases */
 } rows_geo;
 
 typedef struct rows_impl {
@@ -200,7 +201,7 @@ static bool pick_staged(int64_t cols, int vec, size_t esize, int na, int acc, in
         int64_t bytes = 2 * na * n * (int64_t)esize + (iter > 1 ? acc * n : 0);
         if (bytes > limit / 2 - 1024) continue;
         int per_sm = (int)((limit + 1024) / (bytes + 1024));
-        *g = (rows_geo){vec, tpr, 1, cl, 1, (int)iter, 2, (int)bytes, per_sm < 4 ? per_sm : 4, 0, 0, 0};
+        *g = (rows_geo){vec, tpr, 1, cl, 1, (int)iter, 2, (int)bytes, per_sm < 4 ? per_sm : 4, 0, 0, 0, 0};
         return true;
     }
     return false;
@@ -220,22 +221,41 @@ static bool pick_packed(int64_t nvec, int vec, size_t esize, bool cluster_ok, in
     return true;
 }
 
-/* The norm backward with owned columns (rows.cuh, norm_bwd_own), sm_90: 16-byte vectors of 2- or
- * 4-byte elements, 512-thread CTAs, the smallest cluster (1..8) whose threads hold at most 4 vectors
- * of the row each, at least 16 elements a thread, and as many shared-memory stages (2..4) as fit,
- * one CTA an SM. What each row costs beyond its bytes (the block and cluster reductions, with the
- * SM's only CTA waiting) must be spread over enough elements: measured on the H100, rms_norm bf16
- * 8192 x 32768 takes 1101 us in the earlier layout, 722 us in clusters of 2 with 32 elements a
- * thread, 877 in clusters of 4 with 16, 1250 in clusters of 8 with 8; two CTAs an SM (16 elements
- * a thread, 64 registers) 728 us, 2 stages instead of 3 719 us (the same). So 16-bit rows of 4096
- * (8 elements a thread at most) keep the row kernel's layout, and the longest rows take clusters
- * of 8 with 32 elements a thread (layer_norm bf16 4096 x 131072: 2533 -> 1397 us).
- * BARACUDA_ROWS_OWN (a measurement knob for bench/sweep_rows.py): "0" turns the layout off;
+/* Owned columns (rows.cuh, norm_bwd_own / norm_bwd_own_sb / fwd_own), sm_90: 16-byte vectors of 2-
+ * or 4-byte elements, 512-thread CTAs, a persistent grid, the rows' slices staged in shared memory
+ * (as many stages as fit, one CTA an SM).
+ * The norm backward (fwd == 0): the smallest cluster (1..8) whose threads hold at most 4 vectors of
+ * the row each, at least 16 elements a thread. What each row costs beyond its bytes (the block and
+ * cluster reductions) must be spread over enough elements: measured on the H100 before the split
+ * barrier, rms_norm bf16 8192 x 32768 took 1101 us in the earlier layout, 722 us in clusters of 2
+ * with 32 elements a thread, 877 in clusters of 4 with 16, 1250 in clusters of 8 with 8; two CTAs an
+ * SM 728 us, 2 stages instead of 3 719 us. In clusters (2+) with 3 stages, the split cluster barrier
+ * (norm_bwd_own_sb: the reduction of row i completes while row i - 1 is written): bf16 8192 x 32768
+ * rms_norm 654 -> 582 us, layer_norm 705 -> 575; f32 8192 x 32768 1272 -> 1124, 1287 -> 1131; bf16
+ * 4096 x 131072 1331 -> 1191, 1452 -> 1202 (same-run interleaved sweeps).
+ * The forwards without a residual (fwd == 1), rows longer than one CTA takes (16-bit past 32768
+ * columns, where 16-bit softmax / log_softmax keep the packed clusters, which measured faster; f32
+ * past 32768): the smallest cluster with at most 8 vectors a thread and 3 stages, the split barrier.
+ * Measured on the H100 against the layouts they replace (4096 x 131072, same-run sweeps): f32
+ * softmax 2107 -> 1656 us, log_softmax 2103 -> 1632, rms_norm 1649 -> 1493, layer_norm 2056 -> 1709;
+ * bf16 rms_norm 776 -> 770 (a tie), layer_norm 1310 -> 1023; bf16 softmax 806 -> 853 and log_softmax
+ * 774 -> 840 (slower: they keep the packed clusters).
+ * layer_norm has two forms. Two phases (lv=2, 16-bit): the mean of row i, then the variance of row i
+ * - 1 from its mean, posted together, so one more row is held in the stages (4 at least: 16-bit
+ * rows of 131072 take clusters of 8 with 6 stages). One phase (lv=1, f32, whose 64 KiB stages of
+ * 131072 columns fit 3 only): (count, mean, squared deviations) per thread, then combined per warp
+ * and over the cluster in one fixed order (Chan's update): f32 2056 -> 1709 us; bf16 1371 us, slower
+ * than two phases (1023) and than the old layout.
+ * BARACUDA_ROWS_OWN (a measurement knob for bench/sweep_rows.py): "0" turns the layouts off;
  * "cl=N,nv=N,st=N,mb=2" force the cluster, the most vectors a thread, the most stages and two CTAs an
- * SM. */
-static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, rows_geo *g) {
+ * SM; "sb=0" the backward without the split barrier; "fw=0" the forwards off; "lv=1" / "lv=2" the
+ * layer_norm forward's form. */
+static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, int fwd, int op, rows_geo *g) {
     if ((esize != 2 && esize != 4) || (size_t)vec * esize != 16 || major < 9) return false;
-    int fcl = 0, nvmax = 4, smax = 4, mb = 1;
+    if (fwd && esize == 2 && (op == OP_SOFTMAX || op == OP_LOG_SOFTMAX)) return false;
+    /* 16-bit layer_norm forwards hold weight and bias as loaded: with 8 vectors a thread they spill. */
+    int fcl = 0, nvmax = fwd && !(op == OP_LAYER && esize == 2) ? 8 : 4, smax = fwd ? 6 : 4, mb = 1, sb = 1, fw = 1;
+    int lv = esize == 2 ? 2 : 1; /* layer_norm forward: 16-bit two phases, f32 one (measured, above) */
     const char *knob = getenv("BARACUDA_ROWS_OWN");
     if (knob && strcmp(knob, "0") == 0) return false;
     if (knob) {
@@ -244,18 +264,27 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
         if ((p = strstr(knob, "nv="))) nvmax = atoi(p + 3);
         if ((p = strstr(knob, "st="))) smax = atoi(p + 3);
         if ((p = strstr(knob, "mb="))) mb = atoi(p + 3) == 2 ? 2 : 1;
+        if ((p = strstr(knob, "sb="))) sb = atoi(p + 3) != 0;
+        if ((p = strstr(knob, "fw="))) fw = atoi(p + 3) != 0;
+        if ((p = strstr(knob, "lv="))) lv = atoi(p + 3) == 2 ? 2 : 1;
     }
-    const int tpr = 512;
+    if (fwd && !fw) return false;
+    const int tpr = 512, na = fwd ? 1 : 2, phases = fwd && op == OP_LAYER ? lv : 1;
     int64_t nvec = cols / vec;
+    /* Rows that one CTA takes (16-bit up to 32768 columns: packed, f32: 1024 threads) keep those layouts. */
+    if (fwd && nvec <= (esize == 4 ? 1024 : 512) * 8 && !fcl) return false;
     for (int cl = 1; cl <= 8; cl *= 2) {
         if (fcl && cl != fcl) continue;
         int64_t nv = brc__cdiv(nvec, (int64_t)cl * tpr);
         if (nv > nvmax) continue;
         if (nv * vec < 16 && !fcl) return false;
-        int stage = 2 * tpr * (int)nv * 16, limit = smem_per_cta(major, minor) / mb - 2048;
+        int stage = na * tpr * (int)nv * 16, limit = smem_per_cta(major, minor) / mb - 2048;
         int st = limit / stage < smax ? limit / stage : smax;
-        if (st < 2) continue;
-        *g = (rows_geo){vec, tpr, 1, cl, (int)nv, 1, 0, st * stage, mb, 0, 0, st};
+        if (st < (fwd ? phases + 2 : 2)) continue;
+        /* The split barrier is a cluster barrier (2+ CTAs); the forwards need it. */
+        int barrier = cl > 1 && (fwd || (sb && st >= 3)) ? phases : 0;
+        if (fwd && !barrier) return false;
+        *g = (rows_geo){vec, tpr, 1, cl, (int)nv, 1, 0, st * stage, mb, 0, 0, st, barrier};
         return true;
     }
     return false;
@@ -277,7 +306,10 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
      * layer_norm 60 -> 74%. */
     bool fwd = (kid == K_SOFTMAX_FWD || kid == K_NORM_FWD) && na == 1;
     int maxcta = cluster_ok && !fwd ? 512 : 1024;
-    rows_geo g = {vec, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0};
+    rows_geo g = {vec, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0};
+    /* The forwards without a residual, rows longer than one CTA takes: owned columns in clusters with
+     * the split cluster barrier (rows.cuh, fwd_own; pick_own says where and what was measured). */
+    if (fwd && cluster_ok && pick_own(cols, vec, esize, major, minor, 1, op, &g)) return g;
     /* f32 forwards of up to 1024 x 8 vectors (32768 columns): one 1024-thread CTA a row, up to 32
      * elements a thread, past the 16 of the target. Measured on the H100 at 8192 x 32768 against
      * the clusters of 8 below: layer_norm 47 -> 96% of copy, rms_norm 77 -> 100%, softmax and
@@ -317,7 +349,7 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
     if (kid == K_NORM_FWD && op == OP_LAYER && na == 1 && cluster_ok && need > 512 && nvec <= 512 * 8 &&
         pick_packed(nvec, vec, esize, cluster_ok, 8, &g))
         return g;
-    if (kid == K_NORM_BWD && cluster_ok && pick_own(cols, vec, esize, major, minor, &g)) return g;
+    if (kid == K_NORM_BWD && cluster_ok && pick_own(cols, vec, esize, major, minor, 0, op, &g)) return g;
     if (need <= maxcta) { /* one CTA (or part of a warp) per row */
         g.tpr = pow2ceil(need);
         g.nv = (int)brc__cdiv(nvec, g.tpr);
@@ -378,14 +410,17 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
                   "struct brc_rows {\n"
                   "  typedef %s T;\n  typedef %s C;\n"
                   "  enum { COLS = %lld, VEC = %d, TPR = %d, RPB = %d, CL = %d, NV = %d, ITER = %d, STG = %d,\n"
-                  "         LOG = %d, LAYER = %d, W = %d, B = %d, RES = %d, PK = %d, SPLIT = %d, OWN = %d };\n"
+                  "         LOG = %d, LAYER = %d, W = %d, B = %d, RES = %d, PK = %d, SPLIT = %d, OWN = %d, SB = %d };\n"
                   "};\n",
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", (long long)im->cols, g->vec, g->tpr,
                   g->rpb, g->cl, g->nv, g->iter, aux ? 0 : g->stg, im->op == OP_LOG_SOFTMAX,
-                  im->op == OP_LAYER, im->w, im->b, im->res, aux ? 0 : g->pk, aux ? 0 : g->split, aux ? 0 : g->own);
-    /* Packed rows: two CTAs an SM (owned columns: one, or two when the knob asks, rows.c pick_own). */
-    brc__str_addf(&snip, "__global__ void __launch_bounds__(%d%s)", threads,
-                  !aux && (g->pk || (g->own && g->per_sm == 2)) ? ", 2" : "");
+                  im->op == OP_LAYER, im->w, im->b, im->res, aux ? 0 : g->pk, aux ? 0 : g->split, aux ? 0 : g->own,
+                  aux ? 0 : g->sb);
+    /* Packed rows: two CTAs an SM (owned columns: one, or as many as the knob asks, pick_own). */
+    int minb = aux ? 1 : g->pk ? 2 : g->own ? g->per_sm : 1;
+    brc__str_addf(&snip, "__global__ void __launch_bounds__(%d", threads);
+    if (minb > 1) brc__str_addf(&snip, ", %d", minb);
+    brc__str_addf(&snip, ")");
     if (!aux && g->cl > 1) brc__str_addf(&snip, " __cluster_dims__(%d, 1, 1)", g->cl);
     brc__str_addf(&snip, "\n");
     brc__str_addf(&snip, "brc_rows_kernel(brc::rows_args a) { brc::%s<brc_rows>(a); }\n", kernel_fns[kid]);
@@ -399,7 +434,7 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
         brc__kernel_req req = {
             .template_name = "rows", .sources = sources, .nspec = 16,
             .spec = {kid, im->dt, im->cols, g->vec, g->tpr, g->rpb, g->cl, g->nv, g->iter, im->op, im->w, im->b,
-                     im->res, im->csize, aux ? 0 : g->stg, aux ? 0 : g->pk + 2 * g->split + 4 * g->own + (g->own && g->per_sm == 2 ? 64 : 0)},
+                     im->res, im->csize, aux ? 0 : g->stg, aux ? 0 : g->pk + 2 * g->split + 4 * g->own + (g->own ? 64 * (g->per_sm - 1) : 0) + 256 * g->sb},
             .snippet = snip.p, .name_expr = "brc_rows_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -494,8 +529,14 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
      * (0.60 -> 1.12x PyTorch), rms_norm 2775 -> 2571 us. f32 rows, where the partials cost less
      * against the data, lost at 3 of 4 shapes (rms_norm 8192 x 32768 1543 -> 2090 us, 4096 x
      * 131072 3508 -> 4383; layer_norm 8192 x 32768 1896 -> 2125; layer_norm 4096 x 131072 won,
-     * 4966 -> 4179) and keep the partials in the row kernel; so does sm_80 (not measured). */
-    g.split = colsum && cluster_ok && esize == 2 && g.iter > 1 && !g.stg;
+     * 4966 -> 4179) and keep the partials in the row kernel; so does sm_80 (not measured). Measured
+     * again in one run (interleaved, f32 4096 x 131072): layer_norm 5023 -> 4194 us with colred,
+     * rms_norm 3534 -> 4422; so f32 layer_norm takes colred, f32 rms_norm not ("cr=1" in the
+     * measurement knob BARACUDA_ROWS_OWN forces it for f32 rows). */
+    const char *knob = getenv("BARACUDA_ROWS_OWN"), *cr = knob ? strstr(knob, "cr=") : NULL;
+    bool split_f32 = cr && atoi(cr + 3) == 1;
+    g.split = colsum && cluster_ok && (esize == 2 || (esize == 4 && (split_f32 || rq->op == OP_LAYER))) &&
+              g.iter > 1 && !g.stg;
 
     /* Canonical descriptor (what determines the kernels) and SKU (what was chosen). */
     brc__str desc = {0}, sku = {0};
@@ -510,7 +551,10 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
                   (long long)v.cols, g.vec, g.tpr, g.rpb, g.cl, g.iter);
     if (g.stg) brc__str_addf(&sku, ",smem_stages=%d", g.stg);
     if (g.pk) brc__str_addf(&sku, ",packed");
-    if (g.own) brc__str_addf(&sku, ",owned,smem_stages=%d%s", g.own, g.per_sm == 2 ? ",2_per_sm" : "");
+    if (g.own)
+        brc__str_addf(&sku, ",owned,smem_stages=%d%s%s", g.own, g.sb ? ",split_barrier" : "",
+                      g.sb == 2 ? ",mean_then_var" : "");
+    if (g.own && g.per_sm > 1) brc__str_addf(&sku, ",%d_per_sm", g.per_sm);
     brc__str_addf(&sku, "%s%s%s,%s>", rq->w ? ",weight" : "", rq->b ? ",bias" : "", rq->res ? ",residual" : "",
                   bwd ? "bwd" : "fwd");
     brc__str_addf(&sku, "%s%s@%s", g.split ? "+colred" : "", colsum ? "+colsum" : "", ctx->arch);
@@ -696,7 +740,7 @@ static brc_status plan_strided(brc_context *ctx, const rows_request *rq, const b
     im->csize = dt == BRC_F64 ? 8 : 4;
     im->rows = outer * inner;
     im->cols = cols;
-    im->g = (rows_geo){1, tx * ty, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0};
+    im->g = (rows_geo){1, tx * ty, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0};
     im->tx = tx;
     im->ty = ty;
     im->bwd = bwd;

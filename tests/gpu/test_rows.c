@@ -4,7 +4,8 @@
  * sizes (cols 1 7 33 1000 4097 16384 32768 32771 100008 131072 262147; rows 1 3 5 6 33 257 600 1500) that
  * reach every geometry (several rows per CTA, one CTA, a cluster, several passes, rows staged through
  * shared memory with a pipeline over more rows than CTAs, rows packed in registers, the norm
- * backward's gradients by a column pass of their own or in the registers of owned columns), with
+ * backward's gradients by a column pass of their own or in the registers of owned columns, owned
+ * columns with the split cluster barrier in the forwards and the norm backward), with
  * contiguous, vector-preserving
  * and odd row strides; plus in place (the norm backward with colred too), run-time errors,
  * determinism and graph capture. Skips
@@ -64,6 +65,11 @@ static const int64_t sizes[][2] = {
      * (16-bit 100008: clusters of 8), one CTA a row with many rows a CTA (8192: 16-bit and f32); the
      * packed layer_norm forward (16-bit 24584: one CTA, a partial last vector group, strided). */
     {70, 100008}, {3, 8200}, {1500, 8192}, {7, 24584},
+    /* Owned columns with the split cluster barrier, several rows a cluster (the rows' pipeline:
+     * statistics of one row while the previous one is written): the forwards of 16-bit and f32 rows
+     * past 32768 columns and the norm backwards in clusters; contiguous, then vector-preserving
+     * strides with a partial last vector group. */
+    {40, 131072}, {37, 100008},
 };
 #define NSIZES ((int)(sizeof sizes / sizeof sizes[0]))
 
@@ -566,11 +572,9 @@ Test(rows, softmax_strided_in_place, .timeout = 120) {
 
 /* ---- behaviour beyond the values --------------------------------------------------------------------- */
 
-/* y may be x (same stride): the result equals the out-of-place one, bit for bit. */
-Test(rows, in_place_matches_out_of_place, .timeout = 300) {
-    tu_fresh_cache();
-    brc_context *ctx = tu_device_or_skip();
-    const int64_t R = 64, C = 4096;
+/* y may be x (same stride): the result equals the out-of-place one, bit for bit; rows of 4096 and
+ * of 131072 (owned columns, rows staged ahead of the one written). */
+static void in_place_case(brc_context *ctx, int64_t R, int64_t C) {
     uint64_t rng = 99;
     tu_buf X = tu_buf_new(BRC_BF16, (size_t)(R * C)), Y = tu_buf_new(BRC_BF16, (size_t)(R * C));
     tu_buf W = tu_buf_new(BRC_BF16, (size_t)C);
@@ -598,7 +602,8 @@ Test(rows, in_place_matches_out_of_place, .timeout = 300) {
         X.h = malloc(X.n * 2);
         cr_assert(X.h);
         tu_buf_download(&X);
-        cr_expect(memcmp(X.h, want, X.n * 2) == 0, "in place differs (%s)", which ? "rms_norm" : "softmax");
+        cr_expect(memcmp(X.h, want, X.n * 2) == 0, "in place differs (%s, %lldx%lld: %s)", which ? "rms_norm" : "softmax",
+                  (long long)R, (long long)C, brc_plan_sku(which ? nm : sm));
         free(X.h);
         X.h = keep;
     }
@@ -608,6 +613,13 @@ Test(rows, in_place_matches_out_of_place, .timeout = 300) {
     tu_buf_free(&X);
     tu_buf_free(&Y);
     tu_buf_free(&W);
+}
+
+Test(rows, in_place_matches_out_of_place, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    in_place_case(ctx, 64, 4096);
+    in_place_case(ctx, 100, 131072);
     brc_context_destroy(ctx);
 }
 

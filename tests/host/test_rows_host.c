@@ -20,7 +20,7 @@ ParameterizedTestParameters(rows_compile, every_op_and_direction) {
     static job jobs[] = {
         {80, BRC_BF16, 33}, {80, BRC_BF16, 4096}, {80, BRC_F32, 131072}, {80, BRC_F64, 1000},
         {90, BRC_BF16, 33}, {90, BRC_BF16, 4096}, {90, BRC_BF16, 131072}, {90, BRC_F32, 32771},
-        {90, BRC_F16, 1000}, {90, BRC_F64, 32768},
+        {90, BRC_F16, 1000}, {90, BRC_F64, 32768}, {90, BRC_F32, 100008},
     };
     return cr_make_param_array(job, jobs, sizeof jobs / sizeof jobs[0]);
 }
@@ -68,14 +68,22 @@ ParameterizedTest(job *j, rows_compile, every_op_and_direction, .timeout = 600) 
         if (j->sm == 80) cr_expect(strstr(sku, "cluster=1,") != NULL, "%s", sku);
         if (j->sm == 90 && j->cols == 131072) cr_expect(strstr(sku, "cluster=1,") == NULL, "%s", sku);
         /* bf16 131072 on sm_90: packed rows in clusters of 4 for the softmax / log_softmax forward
-         * and backward and the rms_norm forward; the norm backwards with owned columns (clusters of
-         * 8, 4 vectors a thread, 3 stages); at 4096 columns (8 elements a thread) not. */
+         * and backward; owned columns with the split cluster barrier for the norm forwards without
+         * a residual (rms_norm: clusters of 4, 8 vectors a thread, 3 stages; layer_norm: clusters
+         * of 8, 4 vectors, 6 stages) and the norm backwards (clusters of 8, 4 vectors a thread, 3
+         * stages); at 4096 columns (8 elements a thread) not. */
         bool nbwd = strstr(descs[i], "norm(") && strstr(descs[i], "bwd");
         if (j->sm == 90 && j->cols == 131072 && j->dt == BRC_BF16) {
-            bool packed = strstr(descs[i], "softmax(") ? true
-                          : strstr(descs[i], "rms_norm(") == descs[i] && strstr(descs[i], "residual=0") != NULL;
-            if (packed) cr_expect(strstr(sku, "cluster=4,passes=1,packed,") != NULL, "%s", sku);
-            if (nbwd) cr_expect(strstr(sku, "tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,") != NULL, "%s", sku);
+            bool fwd = strstr(descs[i], "dir=fwd") != NULL, sm = strstr(descs[i], "softmax(") != NULL;
+            bool res = strstr(descs[i], "residual=1") != NULL, layer = strstr(descs[i], "layer_norm(") == descs[i];
+            if (sm) cr_expect(strstr(sku, "cluster=4,passes=1,packed,") != NULL, "%s", sku);
+            if (fwd && !res && !layer && !sm)
+                cr_expect(strstr(sku, "cluster=4,passes=1,owned,smem_stages=3,split_barrier,") != NULL, "%s", sku);
+            if (fwd && !res && layer)
+                cr_expect(strstr(sku, "cluster=8,passes=1,owned,smem_stages=6,split_barrier,") != NULL, "%s", sku);
+            if (nbwd)
+                cr_expect(strstr(sku, "tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,") != NULL,
+                          "%s", sku);
         }
         if (j->sm == 90 && j->cols == 4096 && nbwd) cr_expect(strstr(sku, ",owned,") == NULL, "%s", sku);
         if (j->sm == 80) cr_expect(strstr(sku, ",owned,") == NULL, "%s", sku);
@@ -289,6 +297,11 @@ static brc_status make_layer_norm_bwd(brc_context *ctx, brc_tensor_desc t, brc_p
     return brc_norm_backward_plan(ctx, &d, NULL, p);
 }
 
+static brc_status make_rms_norm_bwd(brc_context *ctx, brc_tensor_desc t, brc_plan **p) {
+    brc_norm_backward_desc d = {BRC_NORM_RMS, t, t, t, 1, 0};
+    return brc_norm_backward_plan(ctx, &d, NULL, p);
+}
+
 Test(rows_desc, staging_choice) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
@@ -300,6 +313,8 @@ Test(rows_desc, staging_choice) {
         {BRC_F32, 32768, "bespoke:softmax<f32,cols=32768,vec=4,tpr=1024,rpb=1,cluster=1,passes=1,fwd>@sm_90"},
         {BRC_BF16, 65536, "bespoke:softmax<bf16,cols=65536,vec=8,tpr=512,rpb=1,cluster=2,passes=1,packed,fwd>@sm_90"},
         {BRC_BF16, 131072, "bespoke:softmax<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=4,passes=1,packed,fwd>@sm_90"},
+        /* Longer f32 rows: owned columns in clusters, rows staged, the split cluster barrier. */
+        {BRC_F32, 131072, "bespoke:softmax<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,fwd>@sm_90"},
     };
     expect_skus(ctx, cases, sizeof cases / sizeof cases[0], make_softmax);
     brc_context_destroy(ctx);
@@ -316,13 +331,41 @@ Test(rows_desc, norm_backward_choice) {
         {BRC_BF16, 4096, "bespoke:layer_norm<bf16,cols=4096,vec=8,tpr=256,rpb=1,cluster=1,passes=1,weight,bias,bwd>+colsum@sm_90"},
         {BRC_BF16, 16384, "bespoke:layer_norm<bf16,cols=16384,vec=8,tpr=512,rpb=1,cluster=1,passes=1,owned,smem_stages=3,weight,bias,bwd>+colsum@sm_90"},
         {BRC_F32, 8192, "bespoke:layer_norm<f32,cols=8192,vec=4,tpr=512,rpb=1,cluster=1,passes=1,owned,smem_stages=3,weight,bias,bwd>+colsum@sm_90"},
-        {BRC_BF16, 32768, "bespoke:layer_norm<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,weight,bias,bwd>+colsum@sm_90"},
-        {BRC_F16, 100008, "bespoke:layer_norm<f16,cols=100008,vec=8,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,weight,bias,bwd>+colsum@sm_90"},
-        {BRC_F32, 32768, "bespoke:layer_norm<f32,cols=32768,vec=4,tpr=512,rpb=1,cluster=4,passes=1,owned,smem_stages=3,weight,bias,bwd>+colsum@sm_90"},
+        /* In clusters, the split cluster barrier. */
+        {BRC_BF16, 32768, "bespoke:layer_norm<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,weight,bias,bwd>+colsum@sm_90"},
+        {BRC_F16, 100008, "bespoke:layer_norm<f16,cols=100008,vec=8,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,weight,bias,bwd>+colsum@sm_90"},
+        {BRC_F32, 32768, "bespoke:layer_norm<f32,cols=32768,vec=4,tpr=512,rpb=1,cluster=4,passes=1,owned,smem_stages=3,split_barrier,weight,bias,bwd>+colsum@sm_90"},
         {BRC_BF16, 262144, "bespoke:layer_norm<bf16,cols=262144,vec=8,tpr=512,rpb=1,cluster=8,passes=4,weight,bias,bwd>+colred+colsum@sm_90"},
-        {BRC_F32, 131072, "bespoke:layer_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=2,weight,bias,bwd>+colsum@sm_90"},
+        /* f32 layer_norm past owned columns: colred (rms_norm keeps the row kernel's partials). */
+        {BRC_F32, 131072, "bespoke:layer_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=2,weight,bias,bwd>+colred+colsum@sm_90"},
         {BRC_BF16, 32771, "bespoke:layer_norm<bf16,cols=32771,vec=1,tpr=256,rpb=1,cluster=8,passes=2,weight,bias,bwd>+colred+colsum@sm_90"},
     };
     expect_skus(ctx, cases, sizeof cases / sizeof cases[0], make_layer_norm_bwd);
+    static const sku_case rms[] = {
+        {BRC_F32, 131072, "bespoke:rms_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=2,weight,bwd>+colsum@sm_90"},
+    };
+    expect_skus(ctx, rms, sizeof rms / sizeof rms[0], make_rms_norm_bwd);
+    brc_context_destroy(ctx);
+}
+
+static brc_status make_layer_norm(brc_context *ctx, brc_tensor_desc t, brc_plan **p) {
+    brc_norm_desc d = {BRC_NORM_LAYER, t, t, 1, 1, 0, t, t, 1e-5};
+    return brc_norm_plan(ctx, &d, NULL, p);
+}
+
+/* The norm forwards past one CTA's rows (16-bit past 32768 columns, f32 past 32768) take owned
+ * columns in clusters with the split barrier (3 stages at least; 16-bit layer_norm with at most 4
+ * vectors a thread, its weight and bias held as loaded, and two statistics phases, 4 stages at
+ * least; f32 layer_norm one phase). */
+Test(rows_desc, norm_forward_choice) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_offline("sm_90");
+    static const sku_case cases[] = {
+        {BRC_BF16, 32768, "bespoke:layer_norm<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,weight,bias,fwd>@sm_90"},
+        {BRC_BF16, 131072, "bespoke:layer_norm<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=6,split_barrier,mean_then_var,weight,bias,fwd>@sm_90"},
+        {BRC_F32, 100008, "bespoke:layer_norm<f32,cols=100008,vec=4,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=4,split_barrier,weight,bias,fwd>@sm_90"},
+        {BRC_F32, 131072, "bespoke:layer_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,weight,bias,fwd>@sm_90"},
+    };
+    expect_skus(ctx, cases, sizeof cases / sizeof cases[0], make_layer_norm);
     brc_context_destroy(ctx);
 }
