@@ -237,7 +237,7 @@ static int bwd_smem(int d, int pairs, int warps, int kt, int bq, int stages, int
  * entry i (measurements only). Measured on the H100: docs/attention.md ("Backward speed (attnb3)"). */
 static brc_status bwd_shape(const brc_context *ctx, int d, attn_cfg *c, int *pairs_out) {
     /* pairs, warps, kt (m16 key tiles a warp), bq, stages, bn (queries a column block), dS buffers */
-    static const int d64[][7] = {{0, 8, 2, 64, 2, 32, 2}, {0, 8, 1, 128, 2, 64, 2}, {0, 4, 2, 64, 2, 32, 2},
+    static const int d64[][7] = {{0, 4, 2, 64, 2, 32, 2}, {0, 8, 2, 64, 2, 32, 2}, {0, 8, 1, 128, 2, 64, 2},
                                  {0, 8, 2, 64, 2, 16, 2}, {1, 8, 2, 64, 2, 64, 2}, {0, 8, 1, 64, 2, 32, 2},
                                  {0, 8, 1, 64, 1, 32, 1}, {0, 4, 1, 64, 1, 32, 1}, {0, 4, 1, 32, 1, 32, 1}};
     static const int d128[][7] = {{1, 8, 2, 64, 2, 32, 2}, {0, 8, 1, 64, 2, 32, 2}, {1, 8, 2, 64, 2, 32, 1},

@@ -390,12 +390,12 @@ ParameterizedTest(job *j, attention_compile, every_variant, .timeout = 1200) {
         if (atomic && (j->sm == 90 || v[i].D == 128))
             cr_expect(strstr(sku, j->sm == 90 ? ",ds=2" : ",ds=1"), "%s: SKU %s", what, sku);
         /* D = 96 / 128: warp pairs (one warp P and dV, its partner dS and dK) where their 205 KiB
-         * fit (sm_90), 16 keys a warp with both elsewhere; D <= 64: 32 keys a warp (bk = 256 with
-         * 8 warps on sm_90) */
+         * fit (sm_90), 16 keys a warp with both elsewhere; D <= 64: 32 keys a warp in 4-warp CTAs
+         * (bk = 128, two CTAs an SM; sm_80 takes that shape too) */
         if (atomic && v[i].feature == PLAIN && v[i].D == 128)
             cr_expect_eq(strstr(sku, ",pairs") != NULL, j->sm == 90, "%s: SKU %s", what, sku);
         if (atomic && v[i].feature == PLAIN && v[i].D <= 64 && j->sm == 90)
-            cr_expect(strstr(sku, ",bk=256,"), "%s: SKU %s", what, sku);
+            cr_expect(strstr(sku, ",bk=128,") && strstr(sku, ",warps=4,"), "%s: SKU %s", what, sku);
         cr_expect_eq(strstr(brc_plan_descriptor(p), "det=1") != NULL, v[i].feature == DET, "%s: %s", what,
                      brc_plan_descriptor(p));
         /* counters: a dropout forward uses B H Sq rows of ceil(Sk / 4) blocks, a plan without
