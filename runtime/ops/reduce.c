@@ -71,6 +71,10 @@ typedef struct red_geo {
     int bv;            /* backward: elements a thread along the innermost dim */
     int u;             /* vectors in flight a thread a sweep (0: UNROLL) */
     int minb;          /* CTAs an SM the main kernel's registers are capped for (0: no cap) */
+    int flat;          /* sweeps without bounds tests, a split CTA a contiguous run (reduce.cuh K::FLAT) */
+    int xv;            /* max / min without the index: the value alone (K::XV) */
+    int ft;            /* the split's second pass: a thread an output (else a warp) */
+    int ou;            /* flat sweeps: the unroll of the sweep loop (1: none) */
 } red_geo;
 
 /* One forward pass: the main kernel and, with split > 1, the combining one. */
@@ -283,7 +287,12 @@ static brc_status pick_geo(const red_problem *pb, const brc_context *ctx, int fo
     size_t esize = brc_dtype_size(pb->xt), ss = state_size(pb->xt);
     int ir = last_of(pb, true), ik = last_of(pb, false);
     int64_t sr = ir >= 0 ? llabs(pb->d[ir].s[OX]) : INT64_MAX, sk = ik >= 0 ? llabs(pb->d[ik].s[OX]) : INT64_MAX;
-    *g = (red_geo){LAYOUT_ROW, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0};
+    *g = (red_geo){LAYOUT_ROW, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0, 1, 1, 0, 1};
+    /* scanred8: the unchecked sweeps and the value-only max / min are the defaults (docs/reduce.md);
+     * the knobs restore the former kernels for A/B sweeps. */
+    g->flat = brc__knob("BARACUDA_REDUCE_FLAT", 0, 1, 1);
+    g->xv = brc__knob("BARACUDA_REDUCE_XV", 0, 1, 1);
+    g->ou = brc__knob("BARACUDA_REDUCE_OU", 1, 8, 1);
     /* Row when the reduced extent is the fast one in memory; col otherwise (and for copies). */
     g->layout = (ir >= 0 && sr <= sk) ? LAYOUT_ROW : LAYOUT_COL;
     int inner = g->layout == LAYOUT_ROW ? ir : ik;
@@ -397,13 +406,13 @@ static void make_struct(brc__str *s, const red_problem *pb, const red_geo *g, in
     brc__str_addf(s,
                   "struct brc_red {\n  typedef %s T;\n  typedef %s C;\n  typedef %s YT;\n  typedef %s I;\n"
                   "  enum { OP = %d, NK = %d, VEC = %d, U = %d, TPR = %d, RPB = %d, TX = %d, TY = %d, "
-                  "WI = %d, BV = %d, INRED = %d, SPLIT1 = %d };\n"
+                  "WI = %d, BV = %d, INRED = %d, SPLIT1 = %d, FLAT = %d, XV = %d, FT = %d, OU = %d };\n"
                   "  static constexpr i64 N = %lldLL, M = %lldLL, E = %lldLL, YIN = %lldLL, IIN = %lldLL, "
                   "DYIN = %lldLL;\n"
                   "  static constexpr double P = %s, CORR = %.17g;\n",
                   ctype_name(pb->xt), ct == BRC_F32 ? "float" : ct == BRC_F64 ? "double" : "i64", ctype_name(yt), I,
                   kind, pb->np, g->vec, g->u > 0 ? g->u : UNROLL, g->tpr, g->rpb, g->tx, g->ty, pb->wi, g->bv,
-                  pb->nd > 0 && pb->d[pb->nd - 1].red, g->split == 1, (long long)pb->N, (long long)pb->M, (long long)pb->E,
+                  pb->nd > 0 && pb->d[pb->nd - 1].red, g->split == 1, g->flat, g->xv, g->ft, g->ou, (long long)pb->N, (long long)pb->M, (long long)pb->E,
                   ik >= 0 ? (long long)pb->d[ik].s[OY] : 0LL, ik >= 0 ? (long long)pb->d[ik].s[OI] : 0LL,
                   ik >= 0 ? (long long)pb->d[ik].s[ODY] : 0LL, pbuf, pb->corr);
     /* kept(o): offsets in x, y, index. */
@@ -539,7 +548,10 @@ static brc_status make_pass(brc_context *ctx, const red_problem *pb, int kind, b
         if (s > g->split_max) s = g->split_max;
         g->split = (int)(s < 2 ? 2 : s);
         f->ws = align_up((size_t)pb->M * (size_t)g->split * state_size(pb->xt));
-        int64_t nf = brc__cdiv(pb->M, FIN_THREADS / 32);
+        /* Many outputs of few partials each: a thread an output combines them (a warp an output
+         * would leave most lanes idle). */
+        g->ft = brc__knob("BARACUDA_REDUCE_FINT", 0, 1, pb->M >= 64 * (int64_t)g->split ? 1 : 0);
+        int64_t nf = brc__cdiv(pb->M, g->ft ? FIN_THREADS : FIN_THREADS / 32);
         f->fin_grid = (unsigned)(nf < 65535 ? nf : 65535);
         if ((st = get_kernel(ctx, pb, g, kind, yt, K_FIN, desc, &f->fin, NULL))) return st;
     }
@@ -628,6 +640,9 @@ static void add_geo(brc__str *s, const red_problem *pb, const red_geo *g) {
     else brc__str_addf(s, "tx=%d,ty=%d,split=%d", g->tx, g->ty, g->split);
     if (g->u > 0 && g->u != UNROLL) brc__str_addf(s, ",u=%d", g->u);
     if (g->minb > 0) brc__str_addf(s, ",minb=%d", g->minb);
+    if (!g->flat) brc__str_addf(s, ",flat=0");
+    else if (g->ou != 1) brc__str_addf(s, ",ou=%d", g->ou);
+    if (!g->xv && (pb->kind == BRC_REDUCE_MAX || pb->kind == BRC_REDUCE_MIN) && !pb->wi) brc__str_addf(s, ",xv=0");
 }
 
 /* ---- planning ---------------------------------------------------------------------------------------- */
@@ -728,7 +743,7 @@ static brc_status plan_forward(brc_context *ctx, const brc_reduce_desc *d, const
     }
     brc__str_addf(&sku, "bespoke:%s<%s,", kind_names[kind], brc_dtype_name(pb.xt));
     add_geo(&sku, &pb, &im.f.g);
-    brc__str_addf(&sku, "%s>@%s", im.f.g.split > 1 ? ",+fin" : "", ctx->arch);
+    brc__str_addf(&sku, "%s>@%s", im.f.g.split > 1 ? (im.f.g.ft ? ",+fint" : ",+fin") : "", ctx->arch);
     return finish_plan(ctx, &im, &desc, &sku, BRC__FAM_REDUCE, out);
 }
 
@@ -870,7 +885,7 @@ brc_status brc_reduce_backward_plan(brc_context *ctx, const brc_reduce_backward_
         if (mean_pass && (st = make_pass(ctx, &mp, BRC_REDUCE_MEAN, mp.yt, f && f < natural ? f : 0, fam, desc.p,
                                          &im.f, &natural, true)))
             goto fail;
-        if (im.bgrid > 0 && (st = get_kernel(ctx, &pb, &(red_geo){LAYOUT_ROW, 1, 1, 1, 1, 1, 1, 0, bv, 0, 0}, kind,
+        if (im.bgrid > 0 && (st = get_kernel(ctx, &pb, &(red_geo){LAYOUT_ROW, 1, 1, 1, 1, 1, 1, 0, bv, 0, 0, 1, 1, 0, 1}, kind,
                                              pb.xt, K_BWD, desc.p, &im.bfn, NULL)))
             goto fail;
     }
@@ -879,7 +894,7 @@ brc_status brc_reduce_backward_plan(brc_context *ctx, const brc_reduce_backward_
     if (mean_pass) {
         brc__str_addf(&sku, "+mean<");
         add_geo(&sku, &mp, &im.f.g);
-        brc__str_addf(&sku, "%s>", im.f.g.split > 1 ? ",+fin" : "");
+        brc__str_addf(&sku, "%s>", im.f.g.split > 1 ? (im.f.g.ft ? ",+fint" : ",+fin") : "");
     }
     brc__str_addf(&sku, "@%s", ctx->arch);
     return finish_plan(ctx, &im, &desc, &sku, BRC__FAM_REDUCE_BWD, out);

@@ -491,7 +491,7 @@ Test(reduce, size_tuned_geometries, .timeout = 600) {
     run_forward(ctx, mean, BRC_F32, &c32, 0, 51, false);
     run_forward(ctx, sum, BRC_F64, &c64, 0, 52, false);
     /* bf16 there: 8 outputs a vector, 20 sms vectors: split, with 8 vectors in flight, minb=2. */
-    expect_sku(ctx, sum, BRC_BF16, &c32, ",u=8,minb=2,+fin>", NULL);
+    expect_sku(ctx, sum, BRC_BF16, &c32, ",u=8,minb=2,+fint>", NULL);
     run_forward(ctx, sum, BRC_BF16, &c32, 0, 59, false);
     run_forward(ctx, mean, BRC_BF16, &c32, 0, 60, false);
     /* (2) */
@@ -512,6 +512,49 @@ Test(reduce, size_tuned_geometries, .timeout = 600) {
 }
 
 /* Integer and bool inputs for the kinds that take them. */
+/* scanred8: the sweeps without bounds tests (a split CTA a contiguous run of whole sweeps, the rest
+ * a vector at a time), the value-only max / min (min here; max with its index, argmax), and the
+ * thread-an-output second pass are the defaults; the knobs bring back the former kernels. Both,
+ * on shapes whose sweeps do not divide (partial and empty split CTAs, rows of several a CTA with a
+ * partial last CTA), against the f64 reference, with and without NaN. */
+Test(reduce, flat_sweeps_and_former_kernels, .timeout = 600) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    int64_t sms = ctx->sm_count;
+    const op_case *sum = &ops[0], *mini = &ops[4], *argmax = &ops[5], *lse = &ops[13];
+    shape_case one = {1, {(1 << 21) + 12}, 1}, rows = {2, {2 * sms + 5, (1 << 17) + 4}, 2},
+               shortr = {2, {1001, 70}, 2}, cols = {2, {301, 160 * sms}, 1}, few = {2, {5, 1000003}, 2};
+    const op_case *maxi = &ops[3], *row_ops[] = {sum, maxi, mini, argmax, lse};
+    for (int former = 0; former < 2; former++) {
+        if (former) {
+            setenv("BARACUDA_REDUCE_FLAT", "0", 1);
+            setenv("BARACUDA_REDUCE_XV", "0", 1);
+            setenv("BARACUDA_REDUCE_FINT", "0", 1);
+            expect_sku(ctx, mini, BRC_F32, &rows, ",flat=0,xv=0>", NULL);
+            expect_sku(ctx, sum, BRC_BF16, &cols, ",flat=0,+fin>", NULL);
+        } else {
+            expect_sku(ctx, mini, BRC_F32, &rows, "minb=4>", ",flat=0");
+            expect_sku(ctx, sum, BRC_BF16, &cols, ",+fint>", ",flat=0");
+            expect_sku(ctx, sum, BRC_F32, &one, ",+fin>", ",flat=0");
+        }
+        for (int k = 0; k < 5; k++) {
+            const shape_case *cs[] = {&one, &rows, &shortr, &few};
+            for (int c = 0; c < 4; c++) {
+                run_forward(ctx, row_ops[k], BRC_F32, cs[c], 0, 70 + 10 * k + c, false);
+                if (k > 0 && k < 4) run_forward(ctx, row_ops[k], BRC_F32, cs[c], 0, 70 + 10 * k + c, true);
+            }
+            run_forward(ctx, row_ops[k], BRC_BF16, &shortr, 0, 120 + k, k > 0 && k < 4);
+        }
+        run_forward(ctx, sum, BRC_BF16, &cols, 0, 130, false);
+        run_forward(ctx, mini, BRC_BF16, &cols, 0, 131, true);
+        run_forward(ctx, argmax, BRC_F32, &cols, 0, 132, true);
+    }
+    unsetenv("BARACUDA_REDUCE_FLAT");
+    unsetenv("BARACUDA_REDUCE_XV");
+    unsetenv("BARACUDA_REDUCE_FINT");
+    brc_context_destroy(ctx);
+}
+
 Test(reduce, integer_and_bool_inputs, .timeout = 600) {
     tu_fresh_cache();
     brc_context *ctx = tu_device_or_skip();
