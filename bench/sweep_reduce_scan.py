@@ -106,11 +106,40 @@ RED8_CASES = [
 _P = {"SONEPASS": 1}
 _OPV = [{**_P, "SOPIPE": 1}, {**_P, "SOPIPE": 1, "SOPOLL": 1, "SOPAD": 1}, {**_P, "SOPAD": 1, "SOPOLL": 1},
         {**_P, "SOTICKET": 0}, {**_P, "SOTICKET": 0, "SOPAD": 1, "SOPOLL": 1}, {**_P, "SOPOLL": 1, "SOSLEEP": 100}]
-RED8_SCAN = [("cumsum", "f32", (1, 1 << 24), [{}, _P, {**_P, "SOPT": 1024}] + _OPV + [{**_P, "SOPIPE": 1, "SOPT": 256, "SNV": 2}]),
-             ("cumprod", "f32", (1, 1 << 24), [{}, _P] + _OPV),
-             ("logcumsumexp", "f32", (1, 1 << 24), [{}, {"SONEPASS": 0}, {"SOPT": 1024}] + _OPV[:4]),
-             ("cumsum", "bf16", (1, 1 << 24), [{}, _P, {**_P, "SOPIPE": 1}, {**_P, "SOPAD": 1, "SOPOLL": 1}]),
-             ("cummax", "bf16", (8192, 32768), [{}, {"STMAX": 128}, {"STMAX": 256}, {"SNV": 2}, {"SMINB": 2}])]
+# The settings that could hang if a variant is wrong (no ticket, the pipelined CTAs) come in cases of
+# their own, after the others, so a hang loses only them.
+_SAFE = [{**_P, "SOPAD": 1, "SOPOLL": 1}, {**_P, "SOPOLL": 1}, {**_P, "SOPOLL": 1, "SOSLEEP": 100}]
+_PIPE = [{}, {**_P, "SOPIPE": 1}, {**_P, "SOPIPE": 1, "SOPOLL": 1, "SOPAD": 1}]
+_NOTK = [{}, {**_P, "SOTICKET": 0}, {**_P, "SOTICKET": 0, "SOPAD": 1, "SOPOLL": 1}]
+# run 2: the defaults chosen from run 1 against the alternatives left, and the other row kinds
+# against the former kernels (FLAT=0).
+_F = {"RFLAT": 0, "RXV": 0, "RFINT": 0, "ROU": 1}
+RED8B_CASES = [
+    ("argmax", "f32", "4096x131072", [{}, {"RXI": 1}, {"RTPRMAX": 512, "RMINB": 0}, {"RXI": 1, "RTPRMAX": 512, "RMINB": 0},
+                                      {"RXI": 1, "RMINB": 0}, _F]),
+    ("argmax", "f32", "8192x32768", [{}, {"RXI": 1}, _F]),
+    ("argmax", "f32", "full", [{}, {"RXI": 1}, _F]),
+    ("amax", "f32", "4096x131072", [{}, {"ROU": 1}, {"RTPRMAX": 256, "RMINB": 4}, {**_F, "RTPRMAX": 256, "RMINB": 4}]),
+    ("amax", "f32", "8192x32768", [{}, {"ROU": 1}, _F]),
+    ("amax", "f32", "full", [{}, {"ROU": 1}, _F]),
+    ("amax", "bf16", "8192x32768", [{}, {"ROU": 1}, _F]),
+    ("sum(0)", "bf16", "8192x32768", [{}, {"RFINT": 0}, _F]),
+    ("sum(0)", "bf16", "32768x4096", [{}, {"RFINT": 1}, _F]),
+    ("sum(-1)", "f32", "4096x131072", [{}, {"ROU": 1}, _F]),
+    ("mean", "f32", "full", [{}, _F]),
+    ("logsumexp", "f32", "8192x32768", [{}, _F]),
+    ("var", "bf16", "8192x32768", [{}, _F])]
+RED8B_SCAN = [("cummax", "bf16", (8192, 32768), [{}, {"STMAX": 512}])]
+RED8_SCAN = [("cummax", "bf16", (8192, 32768), [{}, {"STMAX": 128}, {"STMAX": 256}, {"SNV": 2}, {"SMINB": 2}]),
+             ("cumsum", "f32", (1, 1 << 24), [{}, _P, {**_P, "SOPT": 1024}] + _SAFE),
+             ("cumprod", "f32", (1, 1 << 24), [{}, _P] + _SAFE),
+             ("logcumsumexp", "f32", (1, 1 << 24), [{}, {"SONEPASS": 0}, {"SOPT": 1024}, {"SOPAD": 1, "SOPOLL": 1}]),
+             ("cumsum", "f32", (1, 1 << 24), _PIPE + [{**_P, "SOPIPE": 1, "SOPT": 256, "SNV": 2}]),
+             ("cumprod", "f32", (1, 1 << 24), _PIPE),
+             ("logcumsumexp", "f32", (1, 1 << 24), _PIPE[:2]),
+             ("cumsum", "bf16", (1, 1 << 24), _PIPE[:2]),
+             ("cumsum", "f32", (1, 1 << 24), _NOTK),
+             ("cumprod", "f32", (1, 1 << 24), _NOTK[:2])]
 
 
 class Sweep:
@@ -193,9 +222,11 @@ class Sweep:
         dim = None if full else (0 if op == "sum(0)" else len(shape) - 1)
         axes = 1 if full else (1 << dim)
         yshape = () if full else tuple(s for i, s in enumerate(shape) if i != dim)
-        kind = {"sum(-1)": BR.K_SUM, "sum(0)": BR.K_SUM, "amax": BR.K_MAX, "argmax": BR.K_ARGMAX}[op]
+        kind = {"sum(-1)": BR.K_SUM, "sum(0)": BR.K_SUM, "amax": BR.K_MAX, "argmax": BR.K_ARGMAX, "mean": BR.K_MEAN,
+                "var": BR.K_VAR, "logsumexp": BR.K_LSE}[op]
         dims = {"dim": 0} if full else {"dim": dim}
-        tfn = {"sum(-1)": torch.sum, "sum(0)": torch.sum, "amax": torch.amax, "argmax": torch.argmax}[op]
+        tfn = {"sum(-1)": torch.sum, "sum(0)": torch.sum, "amax": torch.amax, "argmax": torch.argmax,
+               "mean": torch.mean, "var": torch.var, "logsumexp": torch.logsumexp}[op]
         ref = torch.argmax(x, **dims) if op == "argmax" else tfn(x.double(), **dims)
         plans, fns, meta = [], [lambda: tfn(x, **dims)], []
         try:
@@ -366,7 +397,8 @@ def prewarm(lib, part, nparts, scan_cases=SCAN_CASES, reduce_cases=REDUCE_CASES)
             shape = (BR.FULL,) if full else tuple(int(v) for v in shape_name.split("x"))
             dim = None if full else (0 if op == "sum(0)" else len(shape) - 1)
             yshape = () if full else tuple(s for j, s in enumerate(shape) if j != dim)
-            kind = {"sum(-1)": BR.K_SUM, "sum(0)": BR.K_SUM, "amax": BR.K_MAX, "argmax": BR.K_ARGMAX}[op]
+            kind = {"sum(-1)": BR.K_SUM, "sum(0)": BR.K_SUM, "amax": BR.K_MAX, "argmax": BR.K_ARGMAX,
+                    "mean": BR.K_MEAN, "var": BR.K_VAR, "logsumexp": BR.K_LSE}[op]
             d = BR.ReduceDesc(kind, rb.desc(dtype, shape), rb.desc("i64" if op == "argmax" else dtype, yshape),
                               1 if full else (1 << dim), 1.0, 0.0, 0, BR.TensorDesc())
             rb.lib.brc_plan_destroy(rb.plan("brc_reduce_plan", d, ctx))
@@ -381,7 +413,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lib", required=True)
     ap.add_argument("--out")
-    ap.add_argument("--only", choices=["reduce", "scan", "onepass", "red8"])
+    ap.add_argument("--only", choices=["reduce", "scan", "onepass", "red8", "red8scan", "red8b"])
     ap.add_argument("--prewarm", help="K/N: only plan (compile) the K-th of N slices of the settings, then exit")
     args = ap.parse_args()
     torch.cuda.set_device(0)
@@ -389,8 +421,10 @@ def main():
         k, n = (int(v) for v in args.prewarm.split("/"))
         if args.only == "onepass":
             prewarm(args.lib, k, n, ONEPASS_CASES, [])
-        elif args.only == "red8":
+        elif args.only in ("red8", "red8scan"):
             prewarm(args.lib, k, n, RED8_SCAN, RED8_CASES)
+        elif args.only == "red8b":
+            prewarm(args.lib, k, n, RED8B_SCAN, RED8B_CASES)
         else:
             prewarm(args.lib, k, n)
         return
@@ -404,7 +438,16 @@ def main():
             except Exception as e:  # keep sweeping: report and go on
                 print(f"FAILED {op} {dt} {sh}: {e}", flush=True)
             sw.save()
-        for op, dt, sh, cfgs in RED8_SCAN:
+        return
+    if args.only == "red8b":
+        for op, dt, sh, cfgs in RED8B_CASES:
+            try:
+                sw.reduce_case_il(op, dt, sh, cfgs)
+            except Exception as e:  # keep sweeping: report and go on
+                print(f"FAILED {op} {dt} {sh}: {e}", flush=True)
+            sw.save()
+    if args.only in ("red8scan", "red8b"):
+        for op, dt, sh, cfgs in (RED8_SCAN if args.only == "red8scan" else RED8B_SCAN):
             try:
                 sw.scan_case_il(op, dt, sh, cfgs)
             except Exception as e:

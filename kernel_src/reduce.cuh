@@ -241,12 +241,24 @@ template <class K> struct red {
             (void)j0; (void)shift;
             s.a = extn<(bool)MAXLIKE, C>(s.a, vext<(bool)MAXLIKE, C, T, V>::run(r));
         } else if constexpr ((MAXLIKE || MINLIKE) && V > 1) {
-            // Branch-free: the vector's extremum, and the vector's first index; refine() finds the
-            // element once the thread's sweep is done.
+            // Branch-free: the vector's extremum replaces the state when it is larger (smaller) or
+            // the first NaN (the predicates combined without branches: a short chain through the
+            // state). K::XI = 0: the state keeps the vector's first index and refine() finds the
+            // element once the thread's sweep is done; 1: the element's index now (the first
+            // element equal to the extremum, or the first NaN; off the chain through the state).
             const C m = vext<(bool)MAXLIKE, C, T, V>::run(r);
-            const bool upd = isnan_(m) ? !isnan_(s.a) : (MAXLIKE ? m > s.a : m < s.a);
+            const bool upd = (MAXLIKE ? m > s.a : m < s.a) | (isnan_(m) & !isnan_(s.a));
+            i64 f = 0;
+            if constexpr (K::XI != 0) {
+                f = V - 1;
+#pragma unroll
+                for (int k = V - 2; k >= 0; k--) {
+                    const C v = (C)io<T>::load(r.v[k]);
+                    f = (v == m) | isnan_(v) ? k : f;
+                }
+            }
             s.a = upd ? m : s.a;
-            s.i = upd ? j0 : s.i;
+            s.i = upd ? j0 + f : s.i;
         } else if constexpr (OP == R_LSE && V > 1) {
             if (isnan_(s.a)) return;
             const C m = vext<true, C, T, V>::run(r);
@@ -270,7 +282,7 @@ template <class K> struct red {
     // After raw(): s.i is the first index of the vector holding the extremum; make it the element's.
     template <class T, int V>
     static __device__ __forceinline__ void refine(S& s, const T* x, i64 xo) {
-        if constexpr ((MAXLIKE || MINLIKE) && V > 1 && !VALONLY) {
+        if constexpr ((MAXLIKE || MINLIKE) && V > 1 && !VALONLY && K::XI == 0) {
             if (s.i == lim<i64>::hi()) return;
             const vec<T, V> r = *(const vec<T, V>*)(x + xo + K::xr(s.i));
             int f = 0;

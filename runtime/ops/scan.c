@@ -240,13 +240,15 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     bool ext_fwd = (rq->kind == BRC_SCAN_CUMMAX || rq->kind == BRC_SCAN_CUMMIN) && !rq->bwd;
     int tmax = ext_fwd ? 512 : 1024;
     int sms = ctx->sm_count > 0 ? ctx->sm_count : 132; /* offline: an H100's count */
-    /* f32 cummax / cummin over rows longer than one tile of 512 threads (4 vectors of 4 each), with
-     * lines enough for 16 CTAs an SM unsplit: 128 threads a row, more tiles (red6 sweep,
-     * 8192x32768: 1574 us against 2600 with 512 threads; PyTorch 2326). The descriptor says so
-     * (tmax=128: the line count is not in it). Other dtypes and lengths are not measured. */
-    bool narrow = rows && ext_fwd && dt == BRC_F32 &&
+    /* f32 / bf16 / f16 cummax / cummin over rows longer than one tile of 512 threads (4 vectors of
+     * 16 bytes each), with lines enough for 16 CTAs an SM unsplit: 128 threads a row, more tiles
+     * (red6 sweep, f32 8192x32768: 1574 us against 2600 with 512 threads, PyTorch 2326; scanred8
+     * sweep, bf16 there: 1665 against 2426, PyTorch 2372). The descriptor says so (tmax=128: the
+     * line count is not in it). f16 (the bf16 kernel's shape), f64 and other lengths are not
+     * measured. */
+    bool narrow = rows && ext_fwd && (dt == BRC_F32 || dt == BRC_BF16 || dt == BRC_F16) &&
                   (rq->force_narrow >= 0 ? rq->force_narrow == 1
-                                         : a.len > 512 * 4 * 4 && a.lines >= (int64_t)sms * 16);
+                                         : a.len > 512 * 4 * (int64_t)(16 / esize) && a.lines >= (int64_t)sms * 16);
     if (narrow) tmax = 128;
     tmax = brc__knob("BARACUDA_SCAN_TMAX", 32, ext_fwd ? 512 : 1024, tmax);
     bool forced = prefs->vector_width != 0;
@@ -586,9 +588,10 @@ brc_status brc__scan_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
                           "scan descriptor: split=2 (one pass) is for rows (inner=1) only");
     if (inner) {
         if ((st = brc__desc_int(d, "tmax", 128, 128, 0, &tmax))) return st;
-        if (tmax && !((kind == BRC_SCAN_CUMMAX || kind == BRC_SCAN_CUMMIN) && dir == 0 && dt == BRC_F32))
+        if (tmax && !((kind == BRC_SCAN_CUMMAX || kind == BRC_SCAN_CUMMIN) && dir == 0 &&
+                      (dt == BRC_F32 || dt == BRC_BF16 || dt == BRC_F16)))
             return brc__error(BRC_STATUS_INVALID_ARGUMENT,
-                              "scan descriptor: tmax=128 is for the rows of f32 cummax / cummin forward only");
+                              "scan descriptor: tmax=128 is for the rows of f32 / bf16 / f16 cummax / cummin forward only");
         if ((st = brc__desc_int(d, "len", 2, (int64_t)1 << 40, -1, &len))) return st;
         if (len < 0) {
             const char *unused;
