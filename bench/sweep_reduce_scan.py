@@ -26,9 +26,9 @@ import bench_scan as BS  # noqa: E402
 from bench_elementwise import time_us, interleaved, rel_l2_of as rel_l2, copy_bandwidth  # noqa: E402
 
 KNOBS = ["BARACUDA_REDUCE_" + k for k in ("U", "MINB", "TPRMAX", "CU", "CMINB", "CTX", "CTHREADS", "WAVES", "FLAT", "XV",
-                                          "OU", "FINT")] + \
+                                          "OU", "FINT", "XI")] + \
         ["BARACUDA_SCAN_" + k for k in ("NV", "TMAX", "MINB", "WAVES8", "KST", "FAST", "FUSE", "ONEPASS", "OPT", "LBG",
-                                        "OPAD", "OSLEEP", "OPOLL", "OTICKET", "OPIPE")]
+                                        "OPAD", "OSLEEP", "OPOLL", "OTICKET", "OPIPE", "LITE")]
 
 
 def set_knobs(cfg):
@@ -129,7 +129,10 @@ RED8B_CASES = [
     ("mean", "f32", "full", [{}, _F]),
     ("logsumexp", "f32", "8192x32768", [{}, _F]),
     ("var", "bf16", "8192x32768", [{}, _F])]
-RED8B_SCAN = [("cummax", "bf16", (8192, 32768), [{}, {"STMAX": 512}])]
+RED8B_SCAN = [("cumsum", "f32", (1, 1 << 24), [{}, {"SLITE": 0}, {"SFUSE": 0}]),
+              ("cumprod", "f32", (1, 1 << 24), [{}, {"SLITE": 0}, {"SFUSE": 1}]),
+              ("cumsum", "bf16", (1, 1 << 24), [{}, {"SLITE": 0}]),
+              ("cummax", "bf16", (8192, 32768), [{}, {"STMAX": 512}])]
 RED8_SCAN = [("cummax", "bf16", (8192, 32768), [{}, {"STMAX": 128}, {"STMAX": 256}, {"SNV": 2}, {"SMINB": 2}]),
              ("cumsum", "f32", (1, 1 << 24), [{}, _P, {**_P, "SOPT": 1024}] + _SAFE),
              ("cumprod", "f32", (1, 1 << 24), [{}, _P] + _SAFE),

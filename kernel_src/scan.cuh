@@ -19,6 +19,7 @@
 //             chunks before it publish (op_prefix, below).
 //   LBG OPAD OSLEEP OPOLL OTICKET  PH 4: chunks a look-back group; slot layout, polling, ticket
 //             (op_prefix).
+//   LITE      PH 1 of cumsum / cumprod forward rows: the chunk's total by row_reduce_lite.
 // Positions q = 0..len-1 are in scan order; the memory position is m = REV ? len-1-q : q.
 #pragma once
 
@@ -828,6 +829,63 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
     if (PIPE) asm volatile("cp.async.wait_group 0;" ::: "memory");
 }
 
+// The reduce pass of split rows for an op that commutes (cumsum, cumprod forward; K::LITE): each
+// thread combines its positions of the chunk in order, the lanes combine by a fixed butterfly, the
+// warps in order; one barrier pair a chunk instead of a scan of every tile. The chunk's total goes
+// to the workspace as row_scan's PH 1 writes it (chunks from the last, as there).
+template <class K>
+__device__ __forceinline__ void row_reduce_lite(const scan_args& A) {
+    typedef typename K::T T;
+    typedef typename K::C C;
+    typedef typename sk<K>::P P;
+    typedef typename P::S S;
+    enum { VEC = K::VEC, NV = K::NV, SLAB = K::TPR * K::VEC, NW = K::TPR / 32 };
+    static_assert(K::RPB == 1 && P::NT == 1 && !P::KIN && !P::YP && !P::KOUT, "lite reduce: one stream, a row a CTA");
+    __shared__ S sm[NW > 0 ? NW : 1];
+    const int t = threadIdx.x, lane = t & 31, w = t / 32;
+    const T* in = (const T*)A.in0;
+    S* ws = (S*)A.ws;
+    const i64 units = A.lines * A.nch, nvec = A.len / VEC;
+    for (i64 gi = blockIdx.x; gi < units; gi += gridDim.x) {
+        const i64 g = units - 1 - gi;
+        const i64 line = g / A.nch, ch = g - line * A.nch;
+        i64 off[6];
+        line_offsets<K>(A, line, off);
+        const i64 q0 = ch * A.clen, q1 = q0 + A.clen < A.len ? q0 + A.clen : A.len;
+        S acc = P::id();
+        for (i64 base = q0; base < q1; base += (i64)NV * SLAB) {
+            vec<T, VEC> x[NV];
+#pragma unroll
+            for (int j = 0; j < NV; j++) {
+                const i64 p0 = base + (i64)j * SLAB + (i64)t * VEC;
+                const i64 vm = K::REV ? nvec - 1 - p0 / VEC : p0 / VEC;
+                if (p0 < q1) x[j] = *reinterpret_cast<const vec<T, VEC>*>(in + off[0] + vm * VEC);
+            }
+#pragma unroll
+            for (int j = 0; j < NV; j++) {
+                const i64 p0 = base + (i64)j * SLAB + (i64)t * VEC;
+                if (p0 < q1) {
+#pragma unroll
+                    for (int k = 0; k < VEC; k++) {
+                        const C e[3] = {(C)io<T>::load(x[j].v[k]), C(0), C(0)};
+                        acc = pstep<P>(acc, e, 0, 0);
+                    }
+                }
+            }
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) acc = P::comb(acc, shidx(acc, lane ^ o));
+        __syncthreads();  // sm is free (the previous chunk's thread 0 has read it)
+        if (lane == 0) sm[w] = acc;
+        __syncthreads();
+        if (t == 0) {
+            S tot = sm[0];
+            for (int i = 1; i < NW; i++) tot = P::comb(tot, sm[i]);
+            ws[line * A.nch + ch] = tot;
+        }
+    }
+}
+
 // The carries of split rows: a CTA per line scans its chunk states (exclusive, in place).
 template <class K>
 __device__ __forceinline__ void row_carry(const scan_args& A) {
@@ -852,7 +910,9 @@ __device__ __forceinline__ void row_carry(const scan_args& A) {
 
 template <class K>
 __device__ __forceinline__ void scan_main(const scan_args& A) {
-    if (K::PH == 2) {
+    if constexpr (K::LAYOUT == 0 && K::PH == 1 && K::LITE) {
+        row_reduce_lite<K>(A);
+    } else if (K::PH == 2) {
         if (K::LAYOUT == 0) row_carry<K>(A);
         else col_carry<K>(A);
     } else if (K::LAYOUT == 0) {

@@ -46,6 +46,7 @@ typedef struct scan_impl {
     int kst;   /* cummax / cummin: 1 stores the indices from registers, 0 stages them (a warp's) */
     int fast;  /* logcumsumexp forward: 1 the one-exp step and exp2 combines, 0 the generic combine */
     int fuse;  /* split rows: 1 the final pass folds its own carry (two kernels), 0 a carry kernel */
+    int lite;  /* split rows of cumsum / cumprod forward: the reduce pass sums its chunk, no scan */
     int onepass; /* split rows in one pass (PH_ONEPASS): one-tile chunks, a look-back over chunk totals */
     int lbg;     /* one pass: chunks a look-back group */
     int opad;    /* one pass: a 128-byte workspace slot a chunk (1) or packed flags and states (0) */
@@ -108,11 +109,11 @@ static brc_status get_kernel(brc_context *ctx, const scan_impl *im, int ph, cons
                   "  typedef %s T;\n  typedef %s C;\n"
                   "  enum { OP = %d, BWD = %d, REV = %d, LAYOUT = %d, PH = %d, VEC = %d, TPR = %d, RPB = %d, "
                   "NV = %d, KST = %d, FAST = %d, FUSE = %d, LBG = %d, OPAD = %d, OSLEEP = %d, OPOLL = %d, "
-                  "OTICKET = %d, OPIPE = %d };\n"
+                  "OTICKET = %d, OPIPE = %d, LITE = %d };\n"
                   "};\n",
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", im->kind, im->bwd, im->rev, im->layout,
                   ph, im->vec, tpr, rpb, im->nv, im->kst, im->fast, im->fuse, im->lbg > 0 ? im->lbg : 32, im->opad,
-                  im->osleep, im->opoll, im->oticket, im->opipe);
+                  im->osleep, im->opoll, im->oticket, im->opipe, im->lite);
     if (!carry && im->minb > 0) brc__str_addf(&snip, "__global__ void __launch_bounds__(%u, %d)\n", threads, im->minb);
     else brc__str_addf(&snip, "__global__ void __launch_bounds__(%u)\n", threads);
     brc__str_addf(&snip, "brc_scan_kernel(brc::scan_args a) { brc::scan_main<brc_scan>(a); }\n");
@@ -129,7 +130,8 @@ static brc_status get_kernel(brc_context *ctx, const scan_impl *im, int ph, cons
             .spec = {ph, im->layout, im->kind, im->bwd, im->rev, im->dt, im->vec, tpr, rpb, im->nv,
                      (int64_t)im->csize, (int64_t)threads, carry ? 0 : im->minb, im->kst, im->fast,
                      im->fuse | (int64_t)im->lbg << 4 | (int64_t)im->opad << 12 | (int64_t)im->osleep << 16 |
-                         (int64_t)im->opoll << 28 | (int64_t)im->oticket << 29 | (int64_t)im->opipe << 30},
+                         (int64_t)im->opoll << 28 | (int64_t)im->oticket << 29 | (int64_t)im->opipe << 30 |
+                         (int64_t)im->lite << 31},
             .snippet = snip.p, .name_expr = "brc_scan_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -404,6 +406,13 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     int fuse = split && rows && !onepass
                    ? brc__knob("BARACUDA_SCAN_FUSE", 0, 1, rq->kind == BRC_SCAN_CUMSUM && esize == 4)
                    : 0;
+    /* scanred8: the reduce pass of split cumsum / cumprod forward rows sums (multiplies) its chunk
+     * a thread at a time and combines the threads once (the op commutes), instead of scanning
+     * every tile as the final pass does. BARACUDA_SCAN_LITE=0 restores the scanning pass. */
+    int lite = split && rows && !onepass && rpb == 1 && !rq->bwd &&
+                       (rq->kind == BRC_SCAN_CUMSUM || rq->kind == BRC_SCAN_CUMPROD)
+                   ? brc__knob("BARACUDA_SCAN_LITE", 0, 1, 1)
+                   : 0;
 
     /* Canonical descriptor (what determines the kernels) and SKU (what was chosen). */
     const char *kn = kind_names[rq->kind];
@@ -437,8 +446,8 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     if (onepass && opoll) brc__str_addf(&sku, ",relaxed");
     if (onepass && !oticket) brc__str_addf(&sku, ",noticket");
     if (onepass && opipe) brc__str_addf(&sku, ",pipe");
-    brc__str_addf(&sku, "%s,%s>%s%s@%s", rq->reverse ? ",reverse" : "", rq->bwd ? "bwd" : "fwd",
-                  onepass ? "+onepass" : split ? "+split" : "", fuse ? "+fused" : "", ctx->arch);
+    brc__str_addf(&sku, "%s,%s>%s%s%s@%s", rq->reverse ? ",reverse" : "", rq->bwd ? "bwd" : "fwd",
+                  onepass ? "+onepass" : split ? "+split" : "", fuse ? "+fused" : "", lite ? "+lite" : "", ctx->arch);
     brc_plan *p = NULL;
     if (desc.oom || sku.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fam);
@@ -464,6 +473,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     im->kst = kst;
     im->fast = fast;
     im->fuse = fuse;
+    im->lite = lite;
     im->onepass = onepass;
     im->lbg = onepass ? lbg : 0;
     im->opad = opad;
