@@ -548,13 +548,16 @@ Test(reduce, flat_sweeps_and_former_kernels, .timeout = 600) {
         for (int k = 0; k < 5; k++) {
             const shape_case *cs[] = {&one, &rows, &shortr, &few};
             for (int c = 0; c < 4; c++) {
-                /* the long rows (long_ext's geometry): the extrema, not the former kernels */
+                /* the long rows (long_ext's geometry): the extrema, not the former kernels; the
+                 * other index search: the kinds with an index only (a GPU run's time limit) */
                 if (c == 1 && (k == 0 || k == 4 || variant == 1)) continue;
+                if (variant == 2 && (k == 0 || k == 2 || k == 4)) continue;
+                if (variant == 1 && c == 3) continue;
                 run_forward(ctx, row_ops[k], BRC_F32, cs[c], 0, 70 + 10 * k + c, false);
                 if (k > 0 && k < 4 && (c != 1 || variant == 0)) /* NaN: the long rows once */
                     run_forward(ctx, row_ops[k], BRC_F32, cs[c], 0, 70 + 10 * k + c, true);
             }
-            run_forward(ctx, row_ops[k], BRC_BF16, &shortr, 0, 120 + k, k > 0 && k < 4);
+            if (variant != 2 || k == 1 || k == 3) run_forward(ctx, row_ops[k], BRC_BF16, &shortr, 0, 120 + k, k > 0 && k < 4);
         }
         run_forward(ctx, sum, BRC_BF16, &cols, 0, 130, false);
         run_forward(ctx, mini, BRC_BF16, &cols, 0, 131, true);
