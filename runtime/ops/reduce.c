@@ -428,7 +428,8 @@ static void make_struct(brc__str *s, const red_problem *pb, const red_geo *g, in
                   "  static constexpr double P = %s, CORR = %.17g;\n",
                   ctype_name(pb->xt), ct == BRC_F32 ? "float" : ct == BRC_F64 ? "double" : "i64", ctype_name(yt), I,
                   kind, pb->np, g->vec, g->u > 0 ? g->u : UNROLL, g->tpr, g->rpb, g->tx, g->ty, pb->wi, g->bv,
-                  pb->nd > 0 && pb->d[pb->nd - 1].red, g->split == 1, g->flat, g->xv, g->ft, g->ou, g->xi, (long long)pb->N, (long long)pb->M, (long long)pb->E,
+                  pb->nd > 0 && pb->d[pb->nd - 1].red, g->split == 1, g->flat, g->xv, g->ft, g->ou, g->xi,
+                  (long long)pb->N, (long long)pb->M, (long long)pb->E,
                   ik >= 0 ? (long long)pb->d[ik].s[OY] : 0LL, ik >= 0 ? (long long)pb->d[ik].s[OI] : 0LL,
                   ik >= 0 ? (long long)pb->d[ik].s[ODY] : 0LL, pbuf, pb->corr);
     /* kept(o): offsets in x, y, index. */
