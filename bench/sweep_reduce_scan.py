@@ -7,6 +7,10 @@ data. Prints one line a setting and writes the rows as JSON (--out) after every 
 
     python3 bench/sweep_reduce_scan.py --lib build/libbaracuda.so --out sweep.json [--only reduce|scan|onepass]
     python3 bench/sweep_reduce_scan.py --lib build/libbaracuda.so --prewarm 3/14   # compile a slice only
+
+--only red8 (scanred8): every setting of a case planned and checked first, then all of them and
+PyTorch timed in interleaved rounds (bench_elementwise.interleaved: the same clocks for all); the
+ratio is the median over rounds of PyTorch's time over the setting's.
 """
 import argparse
 import ctypes
@@ -19,10 +23,12 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_reduce as BR  # noqa: E402
 import bench_scan as BS  # noqa: E402
-from bench_elementwise import time_us, rel_l2_of as rel_l2, copy_bandwidth  # noqa: E402
+from bench_elementwise import time_us, interleaved, rel_l2_of as rel_l2, copy_bandwidth  # noqa: E402
 
-KNOBS = ["BARACUDA_REDUCE_" + k for k in ("U", "MINB", "TPRMAX", "CU", "CMINB", "CTX", "CTHREADS", "WAVES")] + \
-        ["BARACUDA_SCAN_" + k for k in ("NV", "TMAX", "MINB", "WAVES8", "KST", "FAST", "FUSE", "ONEPASS", "OPT", "LBG")]
+KNOBS = ["BARACUDA_REDUCE_" + k for k in ("U", "MINB", "TPRMAX", "CU", "CMINB", "CTX", "CTHREADS", "WAVES", "FLAT", "XV",
+                                          "OU", "FINT", "XI")] + \
+        ["BARACUDA_SCAN_" + k for k in ("NV", "TMAX", "MINB", "WAVES8", "KST", "FAST", "FUSE", "ONEPASS", "OPT", "LBG",
+                                        "OPAD", "OSLEEP", "OPOLL", "OTICKET", "OPIPE", "LITE")]
 
 
 def set_knobs(cfg):
@@ -76,6 +82,69 @@ ONEPASS_CASES = [("cumsum", "f32", (1, 1 << 24), S1), ("cumprod", "f32", (1, 1 <
                  ("cumsum", "f32", (4, 1 << 22), S1[:4]), ("cumsum", "f32", (1, 1 << 20), S1[:4])]
 
 
+# scanred8: the unchecked sweeps (FLAT), the value-only max (XV), the thread-an-output second pass
+# (FINT) against the former kernels (FLAT=0 XV=0 FINT=0), and sweep unrolls / widths on top.
+_OLD = {"RFLAT": 0, "RXV": 0, "RFINT": 0}
+RED8_CASES = [
+    ("amax", "f32", "4096x131072", [{}, _OLD, {"RXV": 0}, {"ROU": 2}, {"RU": 8}, {"RU": 2, "ROU": 2},
+                                    {"RTPRMAX": 512, "RMINB": 0}, {"RMINB": 0}, {"RTPRMAX": 128}]),
+    ("argmax", "f32", "4096x131072", [{}, _OLD, {"ROU": 2}, {"RU": 8}, {"RTPRMAX": 512, "RMINB": 0}, {"RMINB": 0}]),
+    ("amax", "f32", "8192x32768", [{}, _OLD, {"ROU": 2}, {"RU": 8}, {"RTPRMAX": 256, "RMINB": 4}, {"RMINB": 2}]),
+    ("amax", "f32", "full", [{}, _OLD, {"ROU": 2}, {"RU": 8}, {"RMINB": 2}, {"RTPRMAX": 256, "RMINB": 4}]),
+    ("argmax", "f32", "full", [{}, _OLD, {"ROU": 2}]),
+    ("sum(0)", "bf16", "8192x32768", [{}, _OLD, {"RFINT": 0}, {"RFLAT": 0}, {"ROU": 2}, {"RCU": 4, "RCMINB": 0},
+                                     {"RWAVES": 2}, {"RCU": 16}, {"RCU": 4, "ROU": 2}]),
+    ("sum(0)", "bf16", "32768x4096", [{}, _OLD]),
+    ("sum(0)", "f32", "8192x32768", [{}, _OLD, {"ROU": 2}]),
+    ("sum(-1)", "f32", "4096x131072", [{}, _OLD, {"ROU": 2}, {"RMINB": 2}]),
+    ("sum(-1)", "f32", "8192x32768", [{}, _OLD, {"ROU": 2}]),
+    ("sum(-1)", "f32", "full", [{}, _OLD, {"ROU": 2}]),
+    ("sum(-1)", "bf16", "8192x32768", [{}, _OLD, {"ROU": 2}])]
+# The one pass's variants of scan7 (8f9bdb9 / 84c355d), first run here: 128-byte slots (OPAD),
+# relaxed polls and one fence (OPOLL), sleeping polls, no ticket (OTICKET=0), and the pipelined
+# persistent CTAs (OPIPE: the next chunk copied to shared memory while the current one is scanned).
+_P = {"SONEPASS": 1}
+_OPV = [{**_P, "SOPIPE": 1}, {**_P, "SOPIPE": 1, "SOPOLL": 1, "SOPAD": 1}, {**_P, "SOPAD": 1, "SOPOLL": 1},
+        {**_P, "SOTICKET": 0}, {**_P, "SOTICKET": 0, "SOPAD": 1, "SOPOLL": 1}, {**_P, "SOPOLL": 1, "SOSLEEP": 100}]
+# The settings that could hang if a variant is wrong (no ticket, the pipelined CTAs) come in cases of
+# their own, after the others, so a hang loses only them.
+_SAFE = [{**_P, "SOPAD": 1, "SOPOLL": 1}, {**_P, "SOPOLL": 1}, {**_P, "SOPOLL": 1, "SOSLEEP": 100}]
+_PIPE = [{}, {**_P, "SOPIPE": 1}, {**_P, "SOPIPE": 1, "SOPOLL": 1, "SOPAD": 1}]
+_NOTK = [{}, {**_P, "SOTICKET": 0}, {**_P, "SOTICKET": 0, "SOPAD": 1, "SOPOLL": 1}]
+# run 2: the defaults chosen from run 1 against the alternatives left, and the other row kinds
+# against the former kernels (FLAT=0).
+_F = {"RFLAT": 0, "RXV": 0, "RFINT": 0, "ROU": 1}
+RED8B_CASES = [
+    ("argmax", "f32", "4096x131072", [{}, {"RXI": 1}, {"RTPRMAX": 512, "RMINB": 0}, {"RXI": 1, "RTPRMAX": 512, "RMINB": 0},
+                                      {"RXI": 1, "RMINB": 0}, _F]),
+    ("argmax", "f32", "8192x32768", [{}, {"RXI": 1}, _F]),
+    ("argmax", "f32", "full", [{}, {"RXI": 1}, _F]),
+    ("amax", "f32", "4096x131072", [{}, {"ROU": 1}, {"RTPRMAX": 256, "RMINB": 4}, {**_F, "RTPRMAX": 256, "RMINB": 4}]),
+    ("amax", "f32", "8192x32768", [{}, {"ROU": 1}, _F]),
+    ("amax", "f32", "full", [{}, {"ROU": 1}, _F]),
+    ("amax", "bf16", "8192x32768", [{}, {"ROU": 1}, _F]),
+    ("sum(0)", "bf16", "8192x32768", [{}, {"RFINT": 0}, _F]),
+    ("sum(0)", "bf16", "32768x4096", [{}, {"RFINT": 1}, _F]),
+    ("sum(-1)", "f32", "4096x131072", [{}, {"ROU": 1}, _F]),
+    ("mean", "f32", "full", [{}, _F]),
+    ("logsumexp", "f32", "8192x32768", [{}, _F]),
+    ("var", "bf16", "8192x32768", [{}, _F])]
+RED8B_SCAN = [("cumsum", "f32", (1, 1 << 24), [{}, {"SLITE": 0}, {"SFUSE": 0}]),
+              ("cumprod", "f32", (1, 1 << 24), [{}, {"SLITE": 0}, {"SFUSE": 1}]),
+              ("cumsum", "bf16", (1, 1 << 24), [{}, {"SLITE": 0}]),
+              ("cummax", "bf16", (8192, 32768), [{}, {"STMAX": 512}])]
+RED8_SCAN = [("cummax", "bf16", (8192, 32768), [{}, {"STMAX": 128}, {"STMAX": 256}, {"SNV": 2}, {"SMINB": 2}]),
+             ("cumsum", "f32", (1, 1 << 24), [{}, _P, {**_P, "SOPT": 1024}] + _SAFE),
+             ("cumprod", "f32", (1, 1 << 24), [{}, _P] + _SAFE),
+             ("logcumsumexp", "f32", (1, 1 << 24), [{}, {"SONEPASS": 0}, {"SOPT": 1024}, {"SOPAD": 1, "SOPOLL": 1}]),
+             ("cumsum", "f32", (1, 1 << 24), _PIPE + [{**_P, "SOPIPE": 1, "SOPT": 256, "SNV": 2}]),
+             ("cumprod", "f32", (1, 1 << 24), _PIPE),
+             ("logcumsumexp", "f32", (1, 1 << 24), _PIPE[:2]),
+             ("cumsum", "bf16", (1, 1 << 24), _PIPE[:2]),
+             ("cumsum", "f32", (1, 1 << 24), _NOTK),
+             ("cumprod", "f32", (1, 1 << 24), _NOTK[:2])]
+
+
 class Sweep:
     def __init__(self, lib, out):
         self.out, self.rows = out, []
@@ -87,8 +156,9 @@ class Sweep:
 
     def emit(self, row):
         self.rows.append(row)
+        ratio = row.get("ratio_vs_torch", row["torch_us"] / row["ours_us"])
         print(f"{row['op']:<12} {row['dtype']:<5} {row['shape']:>12} {row['cfg']:<26} ours {row['ours_us']:9.1f} "
-              f"torch {row['torch_us']:9.1f}  x{row['torch_us'] / row['ours_us']:.3f}  err {row['err']:.1e}  "
+              f"torch {row['torch_us']:9.1f}  x{ratio:.3f}  err {row['err']:.1e}  "
               f"{row['sku']}", flush=True)
 
     def save(self):
@@ -141,6 +211,120 @@ class Sweep:
         for name, us, err, sku in res:
             self.emit({"family": "reduce", "op": op, "dtype": dtype, "shape": shape_name, "cfg": name, "ours_us": us,
                        "torch_us": (t0 + t1) / 2, "torch_us_before_after": [t0, t1], "err": err, "sku": sku})
+        del x
+        torch.cuda.empty_cache()
+
+    def reduce_case_il(self, op, dtype, shape_name, cfgs):
+        """Plans and checks every setting, then times them all with PyTorch in interleaved rounds."""
+        lib, brc = self.rb.lib, self.rb
+        td = BR.TORCH_DTYPE[dtype]
+        full = shape_name == "full"
+        shape = (BR.FULL,) if full else tuple(int(v) for v in shape_name.split("x"))
+        g = torch.Generator(device="cuda").manual_seed(sum(shape) * 7 + len(op))
+        x = (torch.randn(*shape, device="cuda", generator=g) * 2 + 0.5).to(td)
+        dim = None if full else (0 if op == "sum(0)" else len(shape) - 1)
+        axes = 1 if full else (1 << dim)
+        yshape = () if full else tuple(s for i, s in enumerate(shape) if i != dim)
+        kind = {"sum(-1)": BR.K_SUM, "sum(0)": BR.K_SUM, "amax": BR.K_MAX, "argmax": BR.K_ARGMAX, "mean": BR.K_MEAN,
+                "var": BR.K_VAR, "logsumexp": BR.K_LSE}[op]
+        dims = {"dim": 0} if full else {"dim": dim}
+        tfn = {"sum(-1)": torch.sum, "sum(0)": torch.sum, "amax": torch.amax, "argmax": torch.argmax,
+               "mean": torch.mean, "var": torch.var, "logsumexp": torch.logsumexp}[op]
+        ref = torch.argmax(x, **dims) if op == "argmax" else tfn(x.double(), **dims)
+        plans, fns, meta = [], [lambda: tfn(x, **dims)], []
+        try:
+            for cfg in cfgs:
+                set_knobs(cfg)
+                d = BR.ReduceDesc(kind, brc.desc(dtype, shape), brc.desc("i64" if op == "argmax" else dtype, yshape),
+                                  axes, 1.0, 0.0, 0, BR.TensorDesc())
+                plan = brc.plan("brc_reduce_plan", d, self.ctx)
+                plans.append(plan)
+                wsz = lib.brc_plan_workspace_size(plan)
+                ws = torch.empty(max(wsz, 1), device="cuda", dtype=torch.uint8)
+                y = torch.empty(yshape, device="cuda", dtype=torch.int64 if op == "argmax" else td)
+                fn = (lambda plan=plan, y=y, ws=ws, wsz=wsz: brc.check(
+                    lib.brc_reduce_run(plan, x.data_ptr(), y.data_ptr(), None, ws.data_ptr(), wsz, self.stream), op))
+                y.fill_(-1 if op == "argmax" else float("nan"))
+                fn()
+                torch.cuda.synchronize()
+                err = float((y != ref).sum().item()) if op == "argmax" else rel_l2(y, ref)
+                ok = err == 0 if op == "argmax" else err <= BR.TOLERANCE[dtype]
+                meta.append((cfg_name(cfg), err, ok, lib.brc_plan_sku(plan).decode()))
+                if ok:
+                    fns.append(fn)
+            set_knobs({})
+            med, ratios = interleaved(*fns, rounds=7)
+            k = 0
+            for name, err, ok, sku in meta:
+                us, r = (med[k + 1], 1.0 / ratios[k]) if ok else (float("nan"), float("nan"))
+                k += 1 if ok else 0
+                self.emit({"family": "reduce", "op": op, "dtype": dtype, "shape": shape_name, "cfg": name,
+                           "ours_us": us, "torch_us": med[0], "ratio_vs_torch": r, "err": err, "sku": sku})
+        finally:
+            set_knobs({})
+            torch.cuda.synchronize()
+            for p in plans:
+                lib.brc_plan_destroy(p)
+        del x
+        torch.cuda.empty_cache()
+
+    def scan_case_il(self, op, dtype, shape, cfgs):
+        lib, brc = self.sb.lib, self.sb
+        R, C = shape
+        td = BS.TORCH_DTYPE[dtype]
+        g = torch.Generator(device="cuda").manual_seed(R * 131 + C + 7)
+        if op == "cumprod":
+            x = torch.exp(torch.randn(R, C, device="cuda", generator=g) * (0.5 / C ** 0.5)).to(td)
+        elif op == "logcumsumexp":
+            x = (torch.randn(R, C, device="cuda", generator=g) * 3).to(td)
+        else:
+            x = torch.randn(R, C, device="cuda", generator=g).to(td)
+        tfn = {"cumsum": torch.cumsum, "cumprod": torch.cumprod, "logcumsumexp": torch.logcumsumexp,
+               "cummax": torch.cummax}[op]
+        if op == "cummax":
+            r = torch.cummax(x, -1)
+            ref, refi = r.values, r.indices
+        else:
+            ref, refi = tfn(x.double(), -1), None
+        m, mi = brc.mat(dtype, R, C), brc.mat("i64", R, C)
+        plans, fns, meta = [], [lambda: tfn(x, -1)], []
+        try:
+            for cfg in cfgs:
+                set_knobs(cfg)
+                plan = brc.plan("brc_scan_plan", BS.ScanDesc(BS.KIND[op], m, m, -1, 0, mi), self.sctx)
+                plans.append(plan)
+                wsz = lib.brc_plan_workspace_size(plan)
+                ws = torch.empty(max(wsz, 1), device="cuda", dtype=torch.uint8)
+                y = torch.empty_like(x)
+                idx = torch.empty(R, C, device="cuda", dtype=torch.int64) if op == "cummax" else None
+                ip = idx.data_ptr() if idx is not None else None
+                fn = (lambda plan=plan, y=y, ws=ws, wsz=wsz, ip=ip: brc.check(
+                    lib.brc_scan_run(plan, x.data_ptr(), y.data_ptr(), ip, ws.data_ptr(), wsz, self.stream), op))
+                y.fill_(float("nan"))
+                if idx is not None:
+                    idx.fill_(-1)
+                fn()
+                torch.cuda.synchronize()
+                err = rel_l2(y, ref)
+                ok = err < BS.TOLERANCE[dtype] and not torch.isnan(y).any().item()
+                if idx is not None and not torch.equal(idx, refi):
+                    ok, err = False, float("inf")
+                meta.append((cfg_name(cfg), err, ok, lib.brc_plan_sku(plan).decode()))
+                if ok:
+                    fns.append(fn)
+            set_knobs({})
+            med, ratios = interleaved(*fns, rounds=7)
+            k = 0
+            for name, err, ok, sku in meta:
+                us, r = (med[k + 1], 1.0 / ratios[k]) if ok else (float("nan"), float("nan"))
+                k += 1 if ok else 0
+                self.emit({"family": "scan", "op": op, "dtype": dtype, "shape": f"{R}x{C}", "cfg": name,
+                           "ours_us": us, "torch_us": med[0], "ratio_vs_torch": r, "err": err, "sku": sku})
+        finally:
+            set_knobs({})
+            torch.cuda.synchronize()
+            for p in plans:
+                lib.brc_plan_destroy(p)
         del x
         torch.cuda.empty_cache()
 
@@ -216,7 +400,8 @@ def prewarm(lib, part, nparts, scan_cases=SCAN_CASES, reduce_cases=REDUCE_CASES)
             shape = (BR.FULL,) if full else tuple(int(v) for v in shape_name.split("x"))
             dim = None if full else (0 if op == "sum(0)" else len(shape) - 1)
             yshape = () if full else tuple(s for j, s in enumerate(shape) if j != dim)
-            kind = {"sum(-1)": BR.K_SUM, "sum(0)": BR.K_SUM, "amax": BR.K_MAX, "argmax": BR.K_ARGMAX}[op]
+            kind = {"sum(-1)": BR.K_SUM, "sum(0)": BR.K_SUM, "amax": BR.K_MAX, "argmax": BR.K_ARGMAX,
+                    "mean": BR.K_MEAN, "var": BR.K_VAR, "logsumexp": BR.K_LSE}[op]
             d = BR.ReduceDesc(kind, rb.desc(dtype, shape), rb.desc("i64" if op == "argmax" else dtype, yshape),
                               1 if full else (1 << dim), 1.0, 0.0, 0, BR.TensorDesc())
             rb.lib.brc_plan_destroy(rb.plan("brc_reduce_plan", d, ctx))
@@ -231,7 +416,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lib", required=True)
     ap.add_argument("--out")
-    ap.add_argument("--only", choices=["reduce", "scan", "onepass"])
+    ap.add_argument("--only", choices=["reduce", "scan", "onepass", "red8", "red8scan", "red8b"])
     ap.add_argument("--prewarm", help="K/N: only plan (compile) the K-th of N slices of the settings, then exit")
     args = ap.parse_args()
     torch.cuda.set_device(0)
@@ -239,12 +424,39 @@ def main():
         k, n = (int(v) for v in args.prewarm.split("/"))
         if args.only == "onepass":
             prewarm(args.lib, k, n, ONEPASS_CASES, [])
+        elif args.only in ("red8", "red8scan"):
+            prewarm(args.lib, k, n, RED8_SCAN, RED8_CASES)
+        elif args.only == "red8b":
+            prewarm(args.lib, k, n, RED8B_SCAN, RED8B_CASES)
         else:
             prewarm(args.lib, k, n)
         return
     torch.empty(1, device="cuda")
     sw = Sweep(args.lib, args.out)
     print(f"copy bandwidth {copy_bandwidth():.1f} GB/s", flush=True)
+    if args.only == "red8":
+        for op, dt, sh, cfgs in RED8_CASES:
+            try:
+                sw.reduce_case_il(op, dt, sh, cfgs)
+            except Exception as e:  # keep sweeping: report and go on
+                print(f"FAILED {op} {dt} {sh}: {e}", flush=True)
+            sw.save()
+        return
+    if args.only == "red8b":
+        for op, dt, sh, cfgs in RED8B_CASES:
+            try:
+                sw.reduce_case_il(op, dt, sh, cfgs)
+            except Exception as e:  # keep sweeping: report and go on
+                print(f"FAILED {op} {dt} {sh}: {e}", flush=True)
+            sw.save()
+    if args.only in ("red8scan", "red8b"):
+        for op, dt, sh, cfgs in (RED8_SCAN if args.only == "red8scan" else RED8B_SCAN):
+            try:
+                sw.scan_case_il(op, dt, sh, cfgs)
+            except Exception as e:
+                print(f"FAILED {op} {dt} {sh}: {e}", flush=True)
+            sw.save()
+        return
     if args.only not in ("scan", "onepass"):
         for op, dt, sh, cfgs in REDUCE_CASES:
             try:

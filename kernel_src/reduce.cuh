@@ -135,10 +135,20 @@ __device__ __forceinline__ float ex2_(float v) {
 __device__ __forceinline__ double ex2_(double v) { return exp2(v); }
 __device__ __forceinline__ i64 ex2_(i64 v) { return v; }
 
+// The NaN-propagating max (MX) or min of two compute values: one instruction for f32 on sm_80+.
+template <bool MX, class C> __device__ __forceinline__ C extn(C a, C b) { return MX ? maxn_(a, b) : minn_(a, b); }
+#if __CUDA_ARCH__ >= 800
+template <> __device__ __forceinline__ float extn<true, float>(float a, float b) { return ext_f<true>(a, b); }
+template <> __device__ __forceinline__ float extn<false, float>(float a, float b) { return ext_f<false>(a, b); }
+#endif
+
 template <class K> struct red {
     typedef typename K::C C;
     typedef rstate<C> S;
     enum { OP = K::OP, MAXLIKE = K::OP == R_MAX || K::OP == R_ARGMAX, MINLIKE = K::OP == R_MIN || K::OP == R_ARGMIN };
+    // max / min without the index (K::XV): the value alone, a NaN-propagating max / min per vector
+    // and per state (no index to carry, compare or refine).
+    enum { VALONLY = K::XV != 0 && K::WI == 0 && (K::OP == R_MAX || K::OP == R_MIN) };
 
     static __device__ __forceinline__ S init() {
         S s;
@@ -170,6 +180,7 @@ template <class K> struct red {
     static __device__ __forceinline__ void elem(S& s, C v, i64 j, C shift) {
         if constexpr (OP == R_SUM || OP == R_MEAN) s.a += v;
         else if constexpr (OP == R_PROD) s.a *= v;
+        else if constexpr (VALONLY) s.a = extn<(bool)MAXLIKE, C>(s.a, v);
         else if constexpr (MAXLIKE) { if ((isnan_(v) && !isnan_(s.a)) || v > s.a) { s.a = v; s.i = j; } }
         else if constexpr (MINLIKE) { if ((isnan_(v) && !isnan_(s.a)) || v < s.a) { s.a = v; s.i = j; } }
         else if constexpr (OP == R_VAR || OP == R_STD) { const C d = v - shift; s.a += d; s.b += d * d; }
@@ -226,13 +237,28 @@ template <class K> struct red {
     // the packed instructions first; everything else converts and goes through elems.
     template <class T, int V>
     static __device__ __forceinline__ void raw(S& s, const vec<T, V>& r, i64 j0, C shift) {
-        if constexpr ((MAXLIKE || MINLIKE) && V > 1) {
-            // Branch-free: the vector's extremum, and the vector's first index; refine() finds the
-            // element once the thread's sweep is done.
+        if constexpr (VALONLY) {
+            (void)j0; (void)shift;
+            s.a = extn<(bool)MAXLIKE, C>(s.a, vext<(bool)MAXLIKE, C, T, V>::run(r));
+        } else if constexpr ((MAXLIKE || MINLIKE) && V > 1) {
+            // Branch-free: the vector's extremum replaces the state when it is larger (smaller) or
+            // the first NaN (the predicates combined without branches: a short chain through the
+            // state). K::XI = 0: the state keeps the vector's first index and refine() finds the
+            // element once the thread's sweep is done; 1: the element's index now (the first
+            // element equal to the extremum, or the first NaN; off the chain through the state).
             const C m = vext<(bool)MAXLIKE, C, T, V>::run(r);
-            const bool upd = isnan_(m) ? !isnan_(s.a) : (MAXLIKE ? m > s.a : m < s.a);
+            const bool upd = (MAXLIKE ? m > s.a : m < s.a) | (isnan_(m) & !isnan_(s.a));
+            i64 f = 0;
+            if constexpr (K::XI != 0) {
+                f = V - 1;
+#pragma unroll
+                for (int k = V - 2; k >= 0; k--) {
+                    const C v = (C)io<T>::load(r.v[k]);
+                    f = (v == m) | isnan_(v) ? k : f;
+                }
+            }
             s.a = upd ? m : s.a;
-            s.i = upd ? j0 : s.i;
+            s.i = upd ? j0 + f : s.i;
         } else if constexpr (OP == R_LSE && V > 1) {
             if (isnan_(s.a)) return;
             const C m = vext<true, C, T, V>::run(r);
@@ -256,7 +282,7 @@ template <class K> struct red {
     // After raw(): s.i is the first index of the vector holding the extremum; make it the element's.
     template <class T, int V>
     static __device__ __forceinline__ void refine(S& s, const T* x, i64 xo) {
-        if constexpr ((MAXLIKE || MINLIKE) && V > 1) {
+        if constexpr ((MAXLIKE || MINLIKE) && V > 1 && !VALONLY && K::XI == 0) {
             if (s.i == lim<i64>::hi()) return;
             const vec<T, V> r = *(const vec<T, V>*)(x + xo + K::xr(s.i));
             int f = 0;
@@ -274,6 +300,7 @@ template <class K> struct red {
             (OP == R_NORM && K::NK != NP_INF && K::NK != NP_NINF)) {
             r.a = s.a + t.a; r.b = s.b + t.b; r.i = s.i + t.i;
         } else if constexpr (OP == R_PROD) r.a = s.a * t.a;
+        else if constexpr (VALONLY) r.a = extn<(bool)MAXLIKE, C>(s.a, t.a);
         else if constexpr (MAXLIKE || MINLIKE) r = better(t, s) ? t : s;
         else if constexpr (OP == R_NORM) r.a = K::NK == NP_INF ? maxn_(s.a, t.a) : minn_(s.a, t.a);
         else if constexpr (OP == R_LSE) r = lse(s, t);
@@ -352,22 +379,49 @@ __device__ __forceinline__ void reduce_row(const reduce_args& A) {
     const i64 step = (i64)K::TPR * SPLIT;
     for (i64 g = blockIdx.x; g < groups; g += gridDim.x) {
         const i64 o = g * K::RPB + rib;
-        const bool ok = o < K::M;
+        const bool ok = K::M % K::RPB == 0 || o < K::M;
         i64 xo = 0, yo = 0, iof = 0;
         if (ok) K::kept(o, xo, yo, iof);
         const C shift = ok ? shift_of<K>(x, xo) : C(0);
         S s = red<K>::init();
-        for (i64 b = (i64)sp * K::TPR + t; b < NV; b += step * K::U) {
-            vec<T, K::VEC> buf[K::U];
-#pragma unroll
-            for (int u = 0; u < K::U; u++) {
-                const i64 jv = b + u * step;
-                if (ok && jv < NV) buf[u] = *(const vec<T, K::VEC>*)(x + xo + K::xr(jv * K::VEC));
+        if constexpr (K::FLAT) {
+            // Each CTA of a split takes a contiguous run of whole sweeps (the last one the rest);
+            // the sweeps' loads need no bounds test (the loop unrolls and pipelines), the
+            // remainder goes a vector at a time.
+            constexpr i64 SW = (i64)K::TPR * K::U;
+            i64 lo = 0, hi = NV;
+            if (!K::SPLIT1) {
+                const i64 per = ((NV + SW - 1) / SW + SPLIT - 1) / SPLIT * SW;
+                lo = (i64)sp * per;
+                hi = lo + per < NV ? lo + per : NV;
             }
+            const i64 full = ok && hi > lo ? (hi - lo) / SW : 0;
+#pragma unroll(K::OU)
+            for (i64 it = 0; it < full; it++) {
+                const i64 b = lo + it * SW + t;
+                vec<T, K::VEC> buf[K::U];
 #pragma unroll
-            for (int u = 0; u < K::U; u++) {
-                const i64 jv = b + u * step;
-                if (ok && jv < NV) red<K>::raw(s, buf[u], jv * K::VEC, shift);
+                for (int u = 0; u < K::U; u++)
+                    buf[u] = *(const vec<T, K::VEC>*)(x + xo + K::xr((b + u * K::TPR) * K::VEC));
+#pragma unroll
+                for (int u = 0; u < K::U; u++) red<K>::raw(s, buf[u], (b + u * K::TPR) * K::VEC, shift);
+            }
+            if (ok)
+                for (i64 jv = lo + full * SW + t; jv < hi; jv += K::TPR)
+                    red<K>::raw(s, *(const vec<T, K::VEC>*)(x + xo + K::xr(jv * K::VEC)), jv * K::VEC, shift);
+        } else {
+            for (i64 b = (i64)sp * K::TPR + t; b < NV; b += step * K::U) {
+                vec<T, K::VEC> buf[K::U];
+#pragma unroll
+                for (int u = 0; u < K::U; u++) {
+                    const i64 jv = b + u * step;
+                    if (ok && jv < NV) buf[u] = *(const vec<T, K::VEC>*)(x + xo + K::xr(jv * K::VEC));
+                }
+#pragma unroll
+                for (int u = 0; u < K::U; u++) {
+                    const i64 jv = b + u * step;
+                    if (ok && jv < NV) red<K>::raw(s, buf[u], jv * K::VEC, shift);
+                }
             }
         }
         if (ok) red<K>::template refine<T, K::VEC>(s, x, xo);
@@ -405,7 +459,7 @@ __device__ __forceinline__ void reduce_col(const reduce_args& A) {
     const i64 step = (i64)K::TY * SPLIT;
     for (i64 bx = blockIdx.x; bx < blocks; bx += gridDim.x) {
         const i64 ov = bx * K::TX + tx;
-        const bool ok = ov < MV;
+        const bool ok = (MV % K::TX == 0 && tx < K::TX) || ov < MV;
         i64 xo = 0, yo = 0, iof = 0;
         if (ok) K::kept(ov * K::VEC, xo, yo, iof);
         S s[K::VEC];
@@ -415,19 +469,51 @@ __device__ __forceinline__ void reduce_col(const reduce_args& A) {
             s[k] = red<K>::init();
             shift[k] = ok ? shift_of<K>(x, xo + k) : C(0);
         }
-        for (i64 b = (i64)sp * K::TY + ty; b < K::N; b += step * K::U) {
-            vec<T, K::VEC> buf[K::U];
-#pragma unroll
-            for (int u = 0; u < K::U; u++) {
-                const i64 j = b + u * step;
-                if (ok && j < K::N) buf[u] = *(const vec<T, K::VEC>*)(x + xo + K::xr(j));
+        if constexpr (K::FLAT) {
+            // As in reduce_row: a split CTA takes a contiguous run of whole sweeps of the reduced
+            // extent, loaded without bounds tests, then the rest a position at a time.
+            constexpr i64 SW = (i64)K::TY * K::U;
+            i64 lo = 0, hi = K::N;
+            if (!K::SPLIT1) {
+                const i64 per = ((K::N + SW - 1) / SW + SPLIT - 1) / SPLIT * SW;
+                lo = (i64)sp * per;
+                hi = lo + per < K::N ? lo + per : K::N;
             }
+            const i64 full = ok && hi > lo ? (hi - lo) / SW : 0;
+#pragma unroll(K::OU)
+            for (i64 it = 0; it < full; it++) {
+                const i64 b = lo + it * SW + ty;
+                vec<T, K::VEC> buf[K::U];
 #pragma unroll
-            for (int u = 0; u < K::U; u++) {
-                const i64 j = b + u * step;
-                if (ok && j < K::N) {
+                for (int u = 0; u < K::U; u++) buf[u] = *(const vec<T, K::VEC>*)(x + xo + K::xr(b + u * K::TY));
 #pragma unroll
-                    for (int k = 0; k < K::VEC; k++) red<K>::elem(s[k], (C)io<T>::load(buf[u].v[k]), j, shift[k]);
+                for (int u = 0; u < K::U; u++) {
+#pragma unroll
+                    for (int k = 0; k < K::VEC; k++)
+                        red<K>::elem(s[k], (C)io<T>::load(buf[u].v[k]), b + u * K::TY, shift[k]);
+                }
+            }
+            if (ok)
+                for (i64 j = lo + full * SW + ty; j < hi; j += K::TY) {
+                    const vec<T, K::VEC> r = *(const vec<T, K::VEC>*)(x + xo + K::xr(j));
+#pragma unroll
+                    for (int k = 0; k < K::VEC; k++) red<K>::elem(s[k], (C)io<T>::load(r.v[k]), j, shift[k]);
+                }
+        } else {
+            for (i64 b = (i64)sp * K::TY + ty; b < K::N; b += step * K::U) {
+                vec<T, K::VEC> buf[K::U];
+#pragma unroll
+                for (int u = 0; u < K::U; u++) {
+                    const i64 j = b + u * step;
+                    if (ok && j < K::N) buf[u] = *(const vec<T, K::VEC>*)(x + xo + K::xr(j));
+                }
+#pragma unroll
+                for (int u = 0; u < K::U; u++) {
+                    const i64 j = b + u * step;
+                    if (ok && j < K::N) {
+#pragma unroll
+                        for (int k = 0; k < K::VEC; k++) red<K>::elem(s[k], (C)io<T>::load(buf[u].v[k]), j, shift[k]);
+                    }
                 }
             }
         }
@@ -458,6 +544,18 @@ template <class K>
 __device__ __forceinline__ void reduce_fin(const reduce_args& A) {
     typedef typename K::C C;
     typedef rstate<C> S;
+    if constexpr (K::FT) {
+        // A thread an output: its partials in split order (many outputs, few partials each).
+        for (i64 o = (i64)blockIdx.x * blockDim.x + threadIdx.x; o < K::M; o += (i64)gridDim.x * blockDim.x) {
+            const S* p = (const S*)A.ws + o * A.split;
+            S s = p[0];
+            for (i64 q = 1; q < A.split; q++) s = red<K>::combine(s, p[q]);
+            i64 xo = 0, yo = 0, iof = 0;
+            K::kept(o, xo, yo, iof);
+            put<K>(A, yo, iof, s);
+        }
+        return;
+    }
     const int lane = threadIdx.x & 31;
     const i64 w0 = ((i64)blockIdx.x * blockDim.x + threadIdx.x) / 32, nw = (i64)gridDim.x * blockDim.x / 32;
     for (i64 o = w0; o < K::M; o += nw) {

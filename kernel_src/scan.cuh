@@ -17,7 +17,9 @@
 //             of the chunk totals of each line, in place), 3 scan each chunk from its carry;
 //             4 rows in one pass: one-tile chunks, each chunk's carry from the totals the
 //             chunks before it publish (op_prefix, below).
-//   LBG       PH 4: chunks a look-back group.
+//   LBG OPAD OSLEEP OPOLL OTICKET  PH 4: chunks a look-back group; slot layout, polling, ticket
+//             (op_prefix).
+//   LITE      PH 1 of cumsum / cumprod forward rows: the chunk's total by row_reduce_lite.
 // Positions q = 0..len-1 are in scan order; the memory position is m = REV ? len-1-q : q.
 #pragma once
 
@@ -392,10 +394,14 @@ __device__ __forceinline__ void col_carry(const scan_args& A) {
 // chunk c in group g: the totals of groups 0..g-1 (lane l combines a contiguous run of them in
 // order, then the lanes combine in lane order), then the totals of the earlier chunks of group g
 // (a lane each, in lane order). Nothing waits on a later chunk: no deadlock.
-// Workspace (the plan in scan.c mirrors it): the u32 ticket at byte 0; u32 flags from byte 256
-// (units chunk flags, then lines * groups group flags); both zeroed by the run (a memset node)
-// before the launch. Then the states at byte 256 + FB (FB: the flags' bytes rounded up to 256),
-// in the same order (sizeof(S) <= 32 bytes a slot).
+// Workspace (the plan in scan.c mirrors it): the u32 ticket at byte 0, then a slot per chunk (units
+// of them) and per group (lines * groups), in that order. OPAD = 1: a 128-byte slot each, the flag
+// at byte 0 and the state at byte 32 (one L2 line a slot: polls of neighbouring flags do not share
+// a line); the run zeroes the ticket and every slot (a memset node) before the launch. OPAD = 0:
+// packed, u32 flags from byte 256 (zeroed) and the states after them from byte 256 + FB (FB: the
+// flags' bytes rounded up to 256). OSLEEP: nanoseconds a lane sleeps between failed polls (0: it
+// spins). OTICKET = 0 (an experiment, not a default): the chunk is the CTA's index, no ticket;
+// that relies on the CTAs starting in index order (true of current GPUs, not promised by CUDA).
 // The layout, computed where used from the kernel's arguments (constant memory: no registers held
 // across the look-back). Chunk and group counts fit 32 bits (the plan keeps lines * chunks small).
 __device__ __forceinline__ u32* op_flags(const scan_args& A) { return (u32*)((char*)A.ws + 256); }
@@ -403,6 +409,15 @@ __device__ __forceinline__ int op_groups(const scan_args& A, int g) { return ((i
 template <class S> __device__ __forceinline__ S* op_states(const scan_args& A, int g) {
     const int fl = (int)A.lines * ((int)A.nch + op_groups(A, g));
     return (S*)((char*)A.ws + 256 + ((i64)fl * 4 + 255) / 256 * 256);
+}
+// Slot i's flag and state.
+template <class K> __device__ __forceinline__ u32* op_flag(const scan_args& A, int i) {
+    if (K::OPAD) return (u32*)((char*)A.ws + 256 + (i64)i * 128);
+    return op_flags(A) + i;
+}
+template <class K, class S> __device__ __forceinline__ S* op_state(const scan_args& A, int i) {
+    if (K::OPAD) return (S*)((char*)A.ws + 256 + (i64)i * 128 + 32);
+    return op_states<S>(A, K::LBG) + i;
 }
 __device__ __forceinline__ void op_release(u32* p, u32 v) {
     asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
@@ -430,8 +445,23 @@ template <class S> __device__ __forceinline__ S op_load(const S* p) {
 }
 // The state at p once its flag is set (spins on an acquire load; the flag's release orders the
 // state's stores before it).
-template <class S> __device__ __forceinline__ S op_wait(const S* p, const u32* f) {
-    while (op_acquire(f) == 0u) {
+__device__ __forceinline__ u32 op_relaxed(const u32* p) {
+    u32 v;
+    asm volatile("ld.relaxed.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+    return v;
+}
+// OPOLL = 1: relaxed polls, then one fence (the PTX acquire pattern: a relaxed load that observes
+// the release, then fence.acq_rel), so a poll that fails costs no acquire; 0: acquire polls.
+template <class K, class S> __device__ __forceinline__ S op_wait(const S* p, const u32* f) {
+    if (K::OPOLL) {
+        while (op_relaxed(f) == 0u) {
+            if (K::OSLEEP) __nanosleep(K::OSLEEP);
+        }
+        asm volatile("fence.acq_rel.gpu;" ::: "memory");
+    } else {
+        while (op_acquire(f) == 0u) {
+            if (K::OSLEEP) __nanosleep(K::OSLEEP);
+        }
     }
     return op_load(p);
 }
@@ -453,26 +483,60 @@ template <class K, class S> __device__ __forceinline__ S op_prefix(const scan_ar
     enum { G = K::LBG };
     const int lane = threadIdx.x & 31, units = (int)A.lines * (int)A.nch;
     if (lane == 0) {
-        op_store(op_states<S>(A, G) + u, tot);
-        op_release(op_flags(A) + u, 1u);
+        op_store(op_state<K, S>(A, u), tot);
+        op_release(op_flag<K>(A, u), 1u);
     }
     const int cg = ch / G, ing = ch - cg * G;
     // The earlier chunks of this group: a lane each.
     S b = P::id();
-    if (lane < ing) b = op_wait(op_states<S>(A, G) + (u - ing + lane), op_flags(A) + (u - ing + lane));
+    if (lane < ing) b = op_wait<K>(op_state<K, S>(A, u - ing + lane), op_flag<K>(A, u - ing + lane));
     b = shidx(op_lanes<P>(b), 0);
     // Group gi of the line: flag and state at units + gi (after the chunks').
     const int gb = units + (u / (int)A.nch) * op_groups(A, G);
     if (lane == 0 && ing == G - 1) {
-        op_store(op_states<S>(A, G) + gb + cg, P::comb(b, tot));
-        op_release(op_flags(A) + gb + cg, 1u);
+        op_store(op_state<K, S>(A, gb + cg), P::comb(b, tot));
+        op_release(op_flag<K>(A, gb + cg), 1u);
     }
     // The earlier groups: lane l a contiguous run of them, in order.
     const int per = (cg + 31) / 32, k0 = lane * per, k1 = k0 + per < cg ? k0 + per : cg;
     S a = P::id();
-    for (int k = k0; k < k1; k++) a = P::comb(a, op_wait(op_states<S>(A, G) + gb + k, op_flags(A) + gb + k));
+    for (int k = k0; k < k1; k++) a = P::comb(a, op_wait<K>(op_state<K, S>(A, gb + k), op_flag<K>(A, gb + k)));
     a = shidx(op_lanes<P>(a), 0);
     return P::comb(a, b);
+}
+
+// PIPE (an experiment, knob BARACUDA_SCAN_OPIPE): persistent CTAs that take the next chunk's ticket
+// and start copying its tile into shared memory (cp.async, two buffers) before they scan the
+// current one, so loads stay in flight through the look-back and the stores. Forward ops and the
+// cumsum backward (one input stream, no index input); each thread copies and later reads back
+// only its own vectors (no barrier needed for the data). Vector of VEC * sizeof(T) bytes: 4, 8 or 16.
+template <int B> __device__ __forceinline__ void op_cp_async(void* dst, const void* src) {
+    static_assert(B == 4 || B == 8 || B == 16, "cp.async copies 4, 8 or 16 bytes");
+    const u32 d = (u32)__cvta_generic_to_shared(dst);
+    if (B == 16) asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src) : "memory");
+    else asm volatile("cp.async.ca.shared.global [%0], [%1], %2;" ::"r"(d), "l"(src), "n"(B) : "memory");
+}
+template <class K>
+__device__ __forceinline__ void op_prefetch(const scan_args& A, i64 u, typename K::T* buf) {
+    typedef typename K::T T;
+    enum { VEC = K::VEC, SLAB = K::TPR * K::VEC, B = (int)sizeof(T) * K::VEC < 4 ? 4 : (int)sizeof(T) * K::VEC };
+    const int t = threadIdx.x;
+    if (u >= A.lines * A.nch) {
+        asm volatile("cp.async.commit_group;" ::: "memory");  // an empty group: the count stays right
+        return;
+    }
+    const i64 line = u / A.nch, ch = u - line * A.nch, nvec = A.len / VEC;
+    i64 off[6];
+    line_offsets<K>(A, line, off);
+    const i64 q0 = ch * A.clen, q1 = q0 + A.clen < A.len ? q0 + A.clen : A.len;
+    const T* in = (const T*)A.in0 + off[0];
+#pragma unroll
+    for (int j = 0; j < K::NV; j++) {
+        const i64 vq = (q0 + (i64)j * SLAB) / VEC + t;
+        const i64 vm = K::REV ? nvec - 1 - vq : vq;
+        if (q0 + (i64)j * SLAB + (i64)t * VEC < q1) op_cp_async<B>(buf + ((i64)j * K::TPR + t) * VEC, in + vm * VEC);
+    }
+    asm volatile("cp.async.commit_group;" ::: "memory");
 }
 
 // ---- layout 0: rows (a row group per line, vectors along the axis) -----------------------------------------
@@ -535,16 +599,36 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
     const i64 units = A.lines * A.nch, groups = (units + K::RPB - 1) / K::RPB;
     const i64 nvec = A.len / VEC;
     static_assert(K::PH != 4 || (NW > 1 && K::RPB == 1), "one-pass rows: one row a CTA of 2+ warps");
+    enum { PIPE = K::PH == 4 && K::OPIPE };
+    static_assert(!PIPE || (P::NT == 1 && !P::KIN && !P::YP), "pipelined one pass: one input stream");
     __shared__ i64 ticket;  // PH 4: this CTA's unit (the grid has one CTA a unit)
-    (void)ticket;
-    for (i64 gi = blockIdx.x; gi < groups; gi += gridDim.x) {
+    __shared__ i64 tk2[2];  // PIPE: the current and the next unit
+    __shared__ __align__(16) T pbuf[PIPE ? 2 : 1][PIPE ? NV * K::TPR * VEC : 1];
+    (void)ticket, (void)tk2, (void)pbuf;
+    int pb = 0;
+    if (PIPE) {
+        if (threadIdx.x == 0) tk2[0] = (i64)atomicAdd((u32*)A.ws, 1u);
+        __syncthreads();
+        op_prefetch<K>(A, tk2[0], pbuf[0]);
+    }
+    for (i64 gi = blockIdx.x; PIPE || gi < groups; gi += gridDim.x) {
         // The reduce pass walks the chunks from the last: the final pass, which starts from the
         // first, then finds the most recently read ones still in L2.
         i64 g = K::PH == 1 ? groups - 1 - gi : gi;
-        if (K::PH == 4) {
+        if (K::PH == 4 && K::OTICKET && !PIPE) {
             if (threadIdx.x == 0) ticket = (i64)atomicAdd((u32*)A.ws, 1u);
             __syncthreads();
             g = ticket;
+        }
+        if (PIPE) {
+            g = tk2[pb];  // written before a barrier every thread has passed
+            if (g >= units) break;
+            if (threadIdx.x == 0) tk2[pb ^ 1] = (i64)atomicAdd((u32*)A.ws, 1u);
+            __syncthreads();
+            op_prefetch<K>(A, tk2[pb ^ 1], pbuf[pb ^ 1]);
+            // This thread's copies of the current tile are done (the next tile's may be in flight;
+            // a tile's last group may be empty: a commit per prefetch keeps the count right).
+            asm volatile("cp.async.wait_group 1;" ::: "memory");
         }
         const i64 u = g * K::RPB + rib;
         const bool okrow = u < units;
@@ -578,7 +662,8 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                 for (int s = 0; s < 3; s++) {
                     if (s >= P::NT) continue;
                     if (ok) {
-                        const vec<T, VEC> x = *reinterpret_cast<const vec<T, VEC>*>(in[s] + off[s] + vm * VEC);
+                        const vec<T, VEC> x = PIPE ? *reinterpret_cast<const vec<T, VEC>*>(&pbuf[pb][((i64)j * K::TPR + t) * VEC])
+                                                   : *reinterpret_cast<const vec<T, VEC>*>(in[s] + off[s] + vm * VEC);
 #pragma unroll
                         for (int k = 0; k < VEC; k++) v[j][s][k] = (C)io<T>::load(x.v[K::REV ? VEC - 1 - k : k]);
                     } else {
@@ -739,6 +824,65 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
             }
         }
         if (K::PH == 1 && okrow && t == 0) ws[line * A.nch + ch] = carry;
+        pb ^= 1;
+    }
+    if (PIPE) asm volatile("cp.async.wait_group 0;" ::: "memory");
+}
+
+// The reduce pass of split rows for an op that commutes (cumsum, cumprod forward; K::LITE): each
+// thread combines its positions of the chunk in order, the lanes combine by a fixed butterfly, the
+// warps in order; one barrier pair a chunk instead of a scan of every tile. The chunk's total goes
+// to the workspace as row_scan's PH 1 writes it (chunks from the last, as there).
+template <class K>
+__device__ __forceinline__ void row_reduce_lite(const scan_args& A) {
+    typedef typename K::T T;
+    typedef typename K::C C;
+    typedef typename sk<K>::P P;
+    typedef typename P::S S;
+    enum { VEC = K::VEC, NV = K::NV, SLAB = K::TPR * K::VEC, NW = K::TPR / 32 };
+    static_assert(K::RPB == 1 && P::NT == 1 && !P::KIN && !P::YP && !P::KOUT, "lite reduce: one stream, a row a CTA");
+    __shared__ S sm[NW > 0 ? NW : 1];
+    const int t = threadIdx.x, lane = t & 31, w = t / 32;
+    const T* in = (const T*)A.in0;
+    S* ws = (S*)A.ws;
+    const i64 units = A.lines * A.nch, nvec = A.len / VEC;
+    for (i64 gi = blockIdx.x; gi < units; gi += gridDim.x) {
+        const i64 g = units - 1 - gi;
+        const i64 line = g / A.nch, ch = g - line * A.nch;
+        i64 off[6];
+        line_offsets<K>(A, line, off);
+        const i64 q0 = ch * A.clen, q1 = q0 + A.clen < A.len ? q0 + A.clen : A.len;
+        S acc = P::id();
+        for (i64 base = q0; base < q1; base += (i64)NV * SLAB) {
+            vec<T, VEC> x[NV];
+#pragma unroll
+            for (int j = 0; j < NV; j++) {
+                const i64 p0 = base + (i64)j * SLAB + (i64)t * VEC;
+                const i64 vm = K::REV ? nvec - 1 - p0 / VEC : p0 / VEC;
+                if (p0 < q1) x[j] = *reinterpret_cast<const vec<T, VEC>*>(in + off[0] + vm * VEC);
+            }
+#pragma unroll
+            for (int j = 0; j < NV; j++) {
+                const i64 p0 = base + (i64)j * SLAB + (i64)t * VEC;
+                if (p0 < q1) {
+#pragma unroll
+                    for (int k = 0; k < VEC; k++) {
+                        const C e[3] = {(C)io<T>::load(x[j].v[k]), C(0), C(0)};
+                        acc = pstep<P>(acc, e, 0, 0);
+                    }
+                }
+            }
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) acc = P::comb(acc, shidx(acc, lane ^ o));
+        __syncthreads();  // sm is free (the previous chunk's thread 0 has read it)
+        if (lane == 0) sm[w] = acc;
+        __syncthreads();
+        if (t == 0) {
+            S tot = sm[0];
+            for (int i = 1; i < NW; i++) tot = P::comb(tot, sm[i]);
+            ws[line * A.nch + ch] = tot;
+        }
     }
 }
 
@@ -766,7 +910,9 @@ __device__ __forceinline__ void row_carry(const scan_args& A) {
 
 template <class K>
 __device__ __forceinline__ void scan_main(const scan_args& A) {
-    if (K::PH == 2) {
+    if constexpr (K::LAYOUT == 0 && K::PH == 1 && K::LITE) {
+        row_reduce_lite<K>(A);
+    } else if (K::PH == 2) {
         if (K::LAYOUT == 0) row_carry<K>(A);
         else col_carry<K>(A);
     } else if (K::LAYOUT == 0) {

@@ -49,7 +49,9 @@
  * index arithmetic is multiplies and shifts) and picks one of two layouts:
  *  - row: the innermost reduced dim has stride 1: a group of tpr threads per output (rpb outputs per
  *    CTA for short rows) reads it with 16-byte vectors, 4 vectors in flight a thread; when there are
- *    few outputs and long rows, split CTAs share an output (deterministic second pass);
+ *    few outputs and long rows, split CTAs share an output, each a contiguous run of it
+ *    (deterministic second pass: a warp an output, or a thread an output for many outputs of few
+ *    partials; SKU "+fin" / "+fint");
  *  - col: the innermost kept dim has stride 1: consecutive threads take consecutive outputs (vectors
  *    of them), the reduced extent split over threadIdx.y and, when outputs are few, over split CTAs.
  * Anything else runs as row or col with vec = 1 and the strides as they are. The SKU shows it:

@@ -47,16 +47,18 @@
  *  - cols: otherwise: a thread per line, or per 16-byte vector of lines when the innermost other
  *    dim is contiguous (consecutive lines, consecutive threads), walks the axis;
  *  - split: few lines and a long axis: the axis is cut into chunks over CTAs; a first kernel
- *    reduces each chunk, a second scans the chunk totals of each line, a third scans each chunk
- *    from its carry, through a workspace (brc_plan_workspace_size); or, for rows of
+ *    reduces each chunk (for cumsum / cumprod forward rows, a thread's positions then the threads
+ *    in a fixed order: "+lite"), a second scans the chunk totals of each line, a third scans each
+ *    chunk from its carry, through a workspace (brc_plan_workspace_size); or, for rows of
  *    logcumsumexp forward in 2- and 4-byte dtypes, one pass: each CTA scans a chunk and takes
  *    its carry from the totals the earlier chunks publish in the workspace (the run zeroes the
  *    workspace's flags first: a memset node under capture).
  * SKU: bespoke:scan<cumsum,f32,rows,vec=4,tpr=1024,rpb=1,nv=1,fwd>@sm_90 (",reverse", "+split",
- * "+onepass").
+ * "+fused", "+lite", "+onepass").
  * Canonical descriptors: scan(op=cumsum,dtype=f32,inner=1,len=4096,reverse=0,split=0,dir=fwd)
  * (rows; vec=N follows len when a stride or a preference narrowed the vector, then tmax=128 for
- * f32 cummax / cummin forward rows of 128 threads, chosen for many lines longer than 8192), and
+ * f32 / bf16 / f16 cummax / cummin forward rows of 128 threads, chosen for many lines longer
+ * than one 512-thread tile: 8192 f32, 16384 bf16 / f16), and
  * scan(op=cummax,dtype=bf16,inner=0,vec=8,reverse=1,split=1,dir=bwd) (cols: no len, the kernel
  * does not depend on it; vec lines a thread); split=2 is the one pass (rows only).
  *

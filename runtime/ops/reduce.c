@@ -71,6 +71,12 @@ typedef struct red_geo {
     int bv;            /* backward: elements a thread along the innermost dim */
     int u;             /* vectors in flight a thread a sweep (0: UNROLL) */
     int minb;          /* CTAs an SM the main kernel's registers are capped for (0: no cap) */
+    int flat;          /* sweeps without bounds tests, a split CTA a contiguous run (reduce.cuh K::FLAT) */
+    int xv;            /* max / min without the index: the value alone (K::XV) */
+    int ft;            /* the split's second pass: a thread an output (else a warp) */
+    int ou;            /* flat sweeps: the unroll of the sweep loop (1: none) */
+    int xi;            /* extrema with an index on vectors: the element's index in the sweep (1), or
+                        * the vector's, the element found after the sweep (0) (K::XI) */
 } red_geo;
 
 /* One forward pass: the main kernel and, with split > 1, the combining one. */
@@ -283,7 +289,16 @@ static brc_status pick_geo(const red_problem *pb, const brc_context *ctx, int fo
     size_t esize = brc_dtype_size(pb->xt), ss = state_size(pb->xt);
     int ir = last_of(pb, true), ik = last_of(pb, false);
     int64_t sr = ir >= 0 ? llabs(pb->d[ir].s[OX]) : INT64_MAX, sk = ik >= 0 ? llabs(pb->d[ik].s[OX]) : INT64_MAX;
-    *g = (red_geo){LAYOUT_ROW, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0};
+    *g = (red_geo){LAYOUT_ROW, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0, 1, 1, 0, 1, 0};
+    /* scanred8: the unchecked sweeps and the value-only max / min are the defaults (docs/reduce.md);
+     * the knobs restore the former kernels for A/B sweeps. */
+    g->flat = brc__knob("BARACUDA_REDUCE_FLAT", 0, 1, 1);
+    g->xv = brc__knob("BARACUDA_REDUCE_XV", 0, 1, 1);
+    g->xi = brc__knob("BARACUDA_REDUCE_XI", 0, 1, 0);
+    /* Extrema that carry an index (argmax / argmin, max / min with index): the sweep loop, the
+     * 256-thread rows below, no unrolling of the sweeps (scanred8 sweep: argmax f32 4096x131072
+     * 797 us with two sweeps or 8 vectors in flight, against 717). */
+    bool idx_ext = is_arg(pb->kind) || ((pb->kind == BRC_REDUCE_MAX || pb->kind == BRC_REDUCE_MIN) && pb->wi);
     /* Row when the reduced extent is the fast one in memory; col otherwise (and for copies). */
     g->layout = (ir >= 0 && sr <= sk) ? LAYOUT_ROW : LAYOUT_COL;
     int inner = g->layout == LAYOUT_ROW ? ir : ik;
@@ -303,9 +318,11 @@ static brc_status pick_geo(const red_problem *pb, const brc_context *ctx, int fo
         int64_t nv = pb->N / v;
         bool ext = pb->kind == BRC_REDUCE_MAX || pb->kind == BRC_REDUCE_MIN || pb->kind == BRC_REDUCE_ARGMAX ||
                    pb->kind == BRC_REDUCE_ARGMIN;
-        /* f32 extrema over rows of 2^17 and more, unsplit: 256 threads a row, __launch_bounds__ for
-         * 4 CTAs an SM (red6 sweep: amax f32 4096x131072 716 us against 730 with 512 threads). */
-        bool long_ext = ext && pb->xt == BRC_F32 && nv >= 32768 && pb->M >= 2 * (int64_t)sms;
+        /* f32 extrema with an index over rows of 2^17 and more, unsplit: 256 threads a row,
+         * __launch_bounds__ for 4 CTAs an SM (red6 sweep: argmax f32 4096x131072 718 us against
+         * 733 with 512 threads). The value-only max / min take the sums' geometry (scanred8 sweep:
+         * amax there 687 us with 512 threads, 692 with this rule). */
+        bool long_ext = ext && idx_ext && pb->xt == BRC_F32 && nv >= 32768 && pb->M >= 2 * (int64_t)sms;
         int64_t tpr = pow2ceil(brc__cdiv(nv, UNROLL)),
                 tmax = brc__knob("BARACUDA_REDUCE_TPRMAX", 64, 1024, long_ext ? 256 : 512);
         if (tpr > tmax) tpr = tmax;
@@ -314,6 +331,13 @@ static brc_status pick_geo(const red_problem *pb, const brc_context *ctx, int fo
         g->u = brc__knob("BARACUDA_REDUCE_U", 1, 16, UNROLL);
         g->tpr = (int)tpr;
         g->rpb = tpr < 256 ? (int)(256 / tpr) : 1;
+        /* Two sweeps a loop trip for sum / mean and the value-only max / min (scanred8 sweep, H100,
+         * us: sum f32 4096x131072 681 against 687, amax 689 against 692, 8192x32768 and 2^28
+         * within 0.5%, no worse) where a row has two sweeps or more; the other kinds are not
+         * measured and keep one. */
+        bool two = !idx_ext && (pb->kind == BRC_REDUCE_SUM || pb->kind == BRC_REDUCE_MEAN || ext) &&
+                   nv >= 2 * (int64_t)g->tpr * g->u;
+        g->ou = brc__knob("BARACUDA_REDUCE_OU", 1, 8, two ? 2 : 1);
         int64_t ctas = brc__cdiv(pb->M, g->rpb);
         if (g->tpr == tmax && ctas < 2 * (int64_t)sms) {
             int64_t most = brc__cdiv(nv, tmax * UNROLL);
@@ -327,6 +351,7 @@ static brc_status pick_geo(const red_problem *pb, const brc_context *ctx, int fo
         g->minb = brc__knob("BARACUDA_REDUCE_MINB", 0, 8, long_ext ? 4 : split_sum ? 2 : 0);
     } else {
         int64_t mv = pb->M / v, n = pb->N > 0 ? pb->N : 1;
+        g->ou = brc__knob("BARACUDA_REDUCE_OU", 1, 8, 1);
         int64_t cth = brc__knob("BARACUDA_REDUCE_CTHREADS", 64, 1024, 256);
         int64_t ctx_set = brc__knob("BARACUDA_REDUCE_CTX", 1, 1024, 0); /* 0: not set */
         int64_t tx, ty;
@@ -397,13 +422,14 @@ static void make_struct(brc__str *s, const red_problem *pb, const red_geo *g, in
     brc__str_addf(s,
                   "struct brc_red {\n  typedef %s T;\n  typedef %s C;\n  typedef %s YT;\n  typedef %s I;\n"
                   "  enum { OP = %d, NK = %d, VEC = %d, U = %d, TPR = %d, RPB = %d, TX = %d, TY = %d, "
-                  "WI = %d, BV = %d, INRED = %d, SPLIT1 = %d };\n"
+                  "WI = %d, BV = %d, INRED = %d, SPLIT1 = %d, FLAT = %d, XV = %d, FT = %d, OU = %d, XI = %d };\n"
                   "  static constexpr i64 N = %lldLL, M = %lldLL, E = %lldLL, YIN = %lldLL, IIN = %lldLL, "
                   "DYIN = %lldLL;\n"
                   "  static constexpr double P = %s, CORR = %.17g;\n",
                   ctype_name(pb->xt), ct == BRC_F32 ? "float" : ct == BRC_F64 ? "double" : "i64", ctype_name(yt), I,
                   kind, pb->np, g->vec, g->u > 0 ? g->u : UNROLL, g->tpr, g->rpb, g->tx, g->ty, pb->wi, g->bv,
-                  pb->nd > 0 && pb->d[pb->nd - 1].red, g->split == 1, (long long)pb->N, (long long)pb->M, (long long)pb->E,
+                  pb->nd > 0 && pb->d[pb->nd - 1].red, g->split == 1, g->flat, g->xv, g->ft, g->ou, g->xi,
+                  (long long)pb->N, (long long)pb->M, (long long)pb->E,
                   ik >= 0 ? (long long)pb->d[ik].s[OY] : 0LL, ik >= 0 ? (long long)pb->d[ik].s[OI] : 0LL,
                   ik >= 0 ? (long long)pb->d[ik].s[ODY] : 0LL, pbuf, pb->corr);
     /* kept(o): offsets in x, y, index. */
@@ -539,7 +565,12 @@ static brc_status make_pass(brc_context *ctx, const red_problem *pb, int kind, b
         if (s > g->split_max) s = g->split_max;
         g->split = (int)(s < 2 ? 2 : s);
         f->ws = align_up((size_t)pb->M * (size_t)g->split * state_size(pb->xt));
-        int64_t nf = brc__cdiv(pb->M, FIN_THREADS / 32);
+        /* Many outputs of few partials each: a thread an output combines them (a warp an output
+         * leaves most lanes idle; scanred8 sweep: sum(0) bf16 8192x32768, split 2, 180.5 us
+         * against 191.0; at split 16, 32768x4096, 97.5 against 96.2 with the warps, so only up
+         * to 4 partials). */
+        g->ft = brc__knob("BARACUDA_REDUCE_FINT", 0, 1, g->split <= 4 && pb->M >= 64 * (int64_t)g->split ? 1 : 0);
+        int64_t nf = brc__cdiv(pb->M, g->ft ? FIN_THREADS : FIN_THREADS / 32);
         f->fin_grid = (unsigned)(nf < 65535 ? nf : 65535);
         if ((st = get_kernel(ctx, pb, g, kind, yt, K_FIN, desc, &f->fin, NULL))) return st;
     }
@@ -628,6 +659,10 @@ static void add_geo(brc__str *s, const red_problem *pb, const red_geo *g) {
     else brc__str_addf(s, "tx=%d,ty=%d,split=%d", g->tx, g->ty, g->split);
     if (g->u > 0 && g->u != UNROLL) brc__str_addf(s, ",u=%d", g->u);
     if (g->minb > 0) brc__str_addf(s, ",minb=%d", g->minb);
+    if (!g->flat) brc__str_addf(s, ",flat=0");
+    else if (g->ou != 1) brc__str_addf(s, ",ou=%d", g->ou);
+    if (g->xi && is_ext(pb->kind) && (is_arg(pb->kind) || pb->wi)) brc__str_addf(s, ",xi");
+    if (!g->xv && (pb->kind == BRC_REDUCE_MAX || pb->kind == BRC_REDUCE_MIN) && !pb->wi) brc__str_addf(s, ",xv=0");
 }
 
 /* ---- planning ---------------------------------------------------------------------------------------- */
@@ -728,7 +763,7 @@ static brc_status plan_forward(brc_context *ctx, const brc_reduce_desc *d, const
     }
     brc__str_addf(&sku, "bespoke:%s<%s,", kind_names[kind], brc_dtype_name(pb.xt));
     add_geo(&sku, &pb, &im.f.g);
-    brc__str_addf(&sku, "%s>@%s", im.f.g.split > 1 ? ",+fin" : "", ctx->arch);
+    brc__str_addf(&sku, "%s>@%s", im.f.g.split > 1 ? (im.f.g.ft ? ",+fint" : ",+fin") : "", ctx->arch);
     return finish_plan(ctx, &im, &desc, &sku, BRC__FAM_REDUCE, out);
 }
 
@@ -870,7 +905,7 @@ brc_status brc_reduce_backward_plan(brc_context *ctx, const brc_reduce_backward_
         if (mean_pass && (st = make_pass(ctx, &mp, BRC_REDUCE_MEAN, mp.yt, f && f < natural ? f : 0, fam, desc.p,
                                          &im.f, &natural, true)))
             goto fail;
-        if (im.bgrid > 0 && (st = get_kernel(ctx, &pb, &(red_geo){LAYOUT_ROW, 1, 1, 1, 1, 1, 1, 0, bv, 0, 0}, kind,
+        if (im.bgrid > 0 && (st = get_kernel(ctx, &pb, &(red_geo){LAYOUT_ROW, 1, 1, 1, 1, 1, 1, 0, bv, 0, 0, 1, 1, 0, 1, 0}, kind,
                                              pb.xt, K_BWD, desc.p, &im.bfn, NULL)))
             goto fail;
     }
@@ -879,7 +914,7 @@ brc_status brc_reduce_backward_plan(brc_context *ctx, const brc_reduce_backward_
     if (mean_pass) {
         brc__str_addf(&sku, "+mean<");
         add_geo(&sku, &mp, &im.f.g);
-        brc__str_addf(&sku, "%s>", im.f.g.split > 1 ? ",+fin" : "");
+        brc__str_addf(&sku, "%s>", im.f.g.split > 1 ? (im.f.g.ft ? ",+fint" : ",+fin") : "");
     }
     brc__str_addf(&sku, "@%s", ctx->arch);
     return finish_plan(ctx, &im, &desc, &sku, BRC__FAM_REDUCE_BWD, out);

@@ -23,8 +23,9 @@ enum { O_IN0, O_IN1, O_IN2, O_KIN, O_OUT, O_KOUT, NOPS };
 enum { COL_THREADS = 256, CARRY_THREADS = 256, WS_ALIGN = 256, STATE_BYTES = 32, MAX_OTHER = 7 };
 /* One-pass split rows: threads a CTA, slabs a tile (at most nvmax), look-back group, and the most
  * group totals a lane folds: by default (OP_PER; measured at 2 a lane), or when asked for with
- * BARACUDA_SCAN_ONEPASS=1 (OP_PER_MAX; the GPU test's 2^24 + 17 line of vec = 1 needs 9). */
-enum { OP_THREADS = 512, OP_NV = 4, OP_LBG = 32, OP_PER = 8, OP_PER_MAX = 32 };
+ * BARACUDA_SCAN_ONEPASS=1 (OP_PER_MAX; the GPU test's 2^24 + 17 line of vec = 1 needs 9); the
+ * shared memory of the pipelined variant's two tiles. */
+enum { OP_THREADS = 512, OP_NV = 4, OP_LBG = 32, OP_PER = 8, OP_PER_MAX = 32, OP_PIPE_SMEM = 40960 };
 
 /* struct brc::scan_args in scan.cuh: 8-byte fields only. */
 typedef struct scan_args {
@@ -45,8 +46,14 @@ typedef struct scan_impl {
     int kst;   /* cummax / cummin: 1 stores the indices from registers, 0 stages them (a warp's) */
     int fast;  /* logcumsumexp forward: 1 the one-exp step and exp2 combines, 0 the generic combine */
     int fuse;  /* split rows: 1 the final pass folds its own carry (two kernels), 0 a carry kernel */
+    int lite;  /* split rows of cumsum / cumprod forward: the reduce pass sums its chunk, no scan */
     int onepass; /* split rows in one pass (PH_ONEPASS): one-tile chunks, a look-back over chunk totals */
     int lbg;     /* one pass: chunks a look-back group */
+    int opad;    /* one pass: a 128-byte workspace slot a chunk (1) or packed flags and states (0) */
+    int osleep;  /* one pass: ns a polling lane sleeps between polls (0: spins) */
+    int opoll;   /* one pass: 1 relaxed polls and one fence, 0 acquire polls */
+    int oticket; /* one pass: 1 chunks from a ticket, 0 the CTA index (an experiment) */
+    int opipe;   /* one pass: persistent CTAs, the next tile copied to shared memory (an experiment) */
     size_t flag_bytes; /* one pass: the workspace prefix (ticket, flags) the run zeroes */
     bool used[NOPS];
     bool same[NOPS]; /* input o has the output's strides (in place allowed) */
@@ -101,10 +108,12 @@ static brc_status get_kernel(brc_context *ctx, const scan_impl *im, int ph, cons
                   "struct brc_scan {\n"
                   "  typedef %s T;\n  typedef %s C;\n"
                   "  enum { OP = %d, BWD = %d, REV = %d, LAYOUT = %d, PH = %d, VEC = %d, TPR = %d, RPB = %d, "
-                  "NV = %d, KST = %d, FAST = %d, FUSE = %d, LBG = %d };\n"
+                  "NV = %d, KST = %d, FAST = %d, FUSE = %d, LBG = %d, OPAD = %d, OSLEEP = %d, OPOLL = %d, "
+                  "OTICKET = %d, OPIPE = %d, LITE = %d };\n"
                   "};\n",
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", im->kind, im->bwd, im->rev, im->layout,
-                  ph, im->vec, tpr, rpb, im->nv, im->kst, im->fast, im->fuse, im->lbg > 0 ? im->lbg : 32);
+                  ph, im->vec, tpr, rpb, im->nv, im->kst, im->fast, im->fuse, im->lbg > 0 ? im->lbg : 32, im->opad,
+                  im->osleep, im->opoll, im->oticket, im->opipe, im->lite);
     if (!carry && im->minb > 0) brc__str_addf(&snip, "__global__ void __launch_bounds__(%u, %d)\n", threads, im->minb);
     else brc__str_addf(&snip, "__global__ void __launch_bounds__(%u)\n", threads);
     brc__str_addf(&snip, "brc_scan_kernel(brc::scan_args a) { brc::scan_main<brc_scan>(a); }\n");
@@ -120,7 +129,9 @@ static brc_status get_kernel(brc_context *ctx, const scan_impl *im, int ph, cons
             .template_name = "scan", .sources = sources, .nspec = 16,
             .spec = {ph, im->layout, im->kind, im->bwd, im->rev, im->dt, im->vec, tpr, rpb, im->nv,
                      (int64_t)im->csize, (int64_t)threads, carry ? 0 : im->minb, im->kst, im->fast,
-                     im->fuse | (int64_t)im->lbg << 4},
+                     im->fuse | (int64_t)im->lbg << 4 | (int64_t)im->opad << 12 | (int64_t)im->osleep << 16 |
+                         (int64_t)im->opoll << 28 | (int64_t)im->oticket << 29 | (int64_t)im->opipe << 30 |
+                         (int64_t)im->lite << 31},
             .snippet = snip.p, .name_expr = "brc_scan_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -231,13 +242,15 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     bool ext_fwd = (rq->kind == BRC_SCAN_CUMMAX || rq->kind == BRC_SCAN_CUMMIN) && !rq->bwd;
     int tmax = ext_fwd ? 512 : 1024;
     int sms = ctx->sm_count > 0 ? ctx->sm_count : 132; /* offline: an H100's count */
-    /* f32 cummax / cummin over rows longer than one tile of 512 threads (4 vectors of 4 each), with
-     * lines enough for 16 CTAs an SM unsplit: 128 threads a row, more tiles (red6 sweep,
-     * 8192x32768: 1574 us against 2600 with 512 threads; PyTorch 2326). The descriptor says so
-     * (tmax=128: the line count is not in it). Other dtypes and lengths are not measured. */
-    bool narrow = rows && ext_fwd && dt == BRC_F32 &&
+    /* f32 / bf16 / f16 cummax / cummin over rows longer than one tile of 512 threads (4 vectors of
+     * 16 bytes each), with lines enough for 16 CTAs an SM unsplit: 128 threads a row, more tiles
+     * (red6 sweep, f32 8192x32768: 1574 us against 2600 with 512 threads, PyTorch 2326; scanred8
+     * sweep, bf16 there: 1665 against 2426, PyTorch 2372). The descriptor says so (tmax=128: the
+     * line count is not in it). f16 (the bf16 kernel's shape), f64 and other lengths are not
+     * measured. */
+    bool narrow = rows && ext_fwd && (dt == BRC_F32 || dt == BRC_BF16 || dt == BRC_F16) &&
                   (rq->force_narrow >= 0 ? rq->force_narrow == 1
-                                         : a.len > 512 * 4 * 4 && a.lines >= (int64_t)sms * 16);
+                                         : a.len > 512 * 4 * (int64_t)(16 / esize) && a.lines >= (int64_t)sms * 16);
     if (narrow) tmax = 128;
     tmax = brc__knob("BARACUDA_SCAN_TMAX", 32, ext_fwd ? 512 : 1024, tmax);
     bool forced = prefs->vector_width != 0;
@@ -300,7 +313,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     /* Split the axis over CTAs when the lines alone would not fill the GPU. */
     int64_t nch = 1, clen = a.len;
     bool split = false, onepass = false;
-    int lbg = 0;
+    int lbg = 0, opipe = 0;
     if (rows) {
         int64_t tile = (int64_t)nv * tpr * vec, tiles = brc__cdiv(a.len, tile);
         int64_t per_sm = 2048 / (tpr * rpb) > 0 ? 2048 / (tpr * rpb) : 1, cap = sms * per_sm;
@@ -316,9 +329,17 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
              * equal for bf16 cumsum (54) and f32 cummax (194 against 191). So the default is the
              * one pass for logcumsumexp forward of 2- and 4-byte data only (f64 not measured);
              * BARACUDA_SCAN_ONEPASS=0/1 overrides it where it fits. */
-            int opt = brc__knob("BARACUDA_SCAN_OPT", 64, 1024, OP_THREADS);
-            opt = pow2floor(opt);
+            /* scanred8 (from scan7's 8f9bdb9 / 84c355d, first measured here): BARACUDA_SCAN_OPIPE=1,
+             * persistent CTAs (256 or 512 threads) that copy the next chunk's tile into shared
+             * memory (two buffers, at most OP_PIPE_SMEM bytes) while they scan the current one;
+             * forward ops and vectors of 4+ bytes only. */
+            opipe = brc__knob("BARACUDA_SCAN_OPIPE", 0, 1, 0) && !rq->bwd && (size_t)vec * esize >= 4;
+            bool opt_set = brc__knob("BARACUDA_SCAN_OPT", 64, 1024, 0) != 0;
+            int opt = pow2floor(brc__knob("BARACUDA_SCAN_OPT", 64, 1024, OP_THREADS));
             int onv = nv_set ? nvmax : nvmax < OP_NV ? nvmax : OP_NV;
+            while (opipe && !opt_set && opt > 256 && (size_t)2 * onv * opt * vec * esize > OP_PIPE_SMEM) opt /= 2;
+            while (opipe && onv > 1 && (size_t)2 * onv * opt * vec * esize > OP_PIPE_SMEM) onv /= 2;
+            if ((size_t)2 * onv * opt * vec * esize > OP_PIPE_SMEM) opipe = 0;
             lbg = brc__knob("BARACUDA_SCAN_LBG", 2, 32, OP_LBG);
             int64_t otile = (int64_t)onv * opt * vec, onch = brc__cdiv(a.len, otile);
             int dflt = rq->kind == BRC_SCAN_LOGCUMSUMEXP && !rq->bwd && esize <= 4;
@@ -385,6 +406,13 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     int fuse = split && rows && !onepass
                    ? brc__knob("BARACUDA_SCAN_FUSE", 0, 1, rq->kind == BRC_SCAN_CUMSUM && esize == 4)
                    : 0;
+    /* scanred8: the reduce pass of split cumsum / cumprod forward rows sums (multiplies) its chunk
+     * a thread at a time and combines the threads once (the op commutes), instead of scanning
+     * every tile as the final pass does. BARACUDA_SCAN_LITE=0 restores the scanning pass. */
+    int lite = split && rows && !onepass && rpb == 1 && !rq->bwd &&
+                       (rq->kind == BRC_SCAN_CUMSUM || rq->kind == BRC_SCAN_CUMPROD)
+                   ? brc__knob("BARACUDA_SCAN_LITE", 0, 1, 1)
+                   : 0;
 
     /* Canonical descriptor (what determines the kernels) and SKU (what was chosen). */
     const char *kn = kind_names[rq->kind];
@@ -406,9 +434,20 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
         brc__str_addf(&sku, "bespoke:scan<%s,%s,cols,vec=%d,threads=%d", kn, brc_dtype_name(dt), vec, COL_THREADS);
     if (minb) brc__str_addf(&sku, ",minb=%d", minb);
     if (kst) brc__str_addf(&sku, ",kdirect");
-    if (onepass) brc__str_addf(&sku, ",lbg=%d", lbg);
-    brc__str_addf(&sku, "%s,%s>%s%s@%s", rq->reverse ? ",reverse" : "", rq->bwd ? "bwd" : "fwd",
-                  onepass ? "+onepass" : split ? "+split" : "", fuse ? "+fused" : "", ctx->arch);
+    /* The one pass's variants (knobs for sweeps; the defaults are the kernel scan7 measured:
+     * packed flags and states, acquire polls, a ticket, no pipelining). */
+    int opad = onepass ? brc__knob("BARACUDA_SCAN_OPAD", 0, 1, 0) : 0;
+    int osleep = onepass ? brc__knob("BARACUDA_SCAN_OSLEEP", 0, 1000, 0) : 0;
+    if (onepass) brc__str_addf(&sku, ",lbg=%d%s", lbg, opad ? ",pad" : "");
+    int opoll = onepass ? brc__knob("BARACUDA_SCAN_OPOLL", 0, 1, 0) : 0;
+    int oticket = onepass ? brc__knob("BARACUDA_SCAN_OTICKET", 0, 1, 1) : 0;
+    opipe = opipe && onepass && oticket;
+    if (osleep) brc__str_addf(&sku, ",sleep=%d", osleep);
+    if (onepass && opoll) brc__str_addf(&sku, ",relaxed");
+    if (onepass && !oticket) brc__str_addf(&sku, ",noticket");
+    if (onepass && opipe) brc__str_addf(&sku, ",pipe");
+    brc__str_addf(&sku, "%s,%s>%s%s%s@%s", rq->reverse ? ",reverse" : "", rq->bwd ? "bwd" : "fwd",
+                  onepass ? "+onepass" : split ? "+split" : "", fuse ? "+fused" : "", lite ? "+lite" : "", ctx->arch);
     brc_plan *p = NULL;
     if (desc.oom || sku.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fam);
@@ -434,8 +473,14 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     im->kst = kst;
     im->fast = fast;
     im->fuse = fuse;
+    im->lite = lite;
     im->onepass = onepass;
     im->lbg = onepass ? lbg : 0;
+    im->opad = opad;
+    im->osleep = osleep;
+    im->opoll = opoll;
+    im->oticket = oticket;
+    im->opipe = opipe;
     im->a = a;
     const brc_tensor_desc *outd = NULL;
     for (int i = 0; i < rq->nops; i++)
@@ -449,6 +494,9 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
         im->threads = (unsigned)(tpr * im->rpb);
         int64_t groups = brc__cdiv(units, im->rpb);
         im->grid = (unsigned)(a.len == 0 ? 0 : groups < cap ? groups : cap);
+        /* the pipelined one pass: persistent CTAs, as many as fit (more only wait for a slot) */
+        int64_t resident = (int64_t)sms * (2048 / tpr);
+        if (opipe && im->grid > resident) im->grid = (unsigned)resident;
         im->carry_threads = CARRY_THREADS;
         im->carry_grid = (unsigned)(a.lines < cap ? a.lines : cap);
     } else {
@@ -460,11 +508,13 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
         im->carry_grid = (unsigned)(cb < cap ? cb : cap);
     }
     if (onepass) {
-        /* kernel_src/scan.cuh, op_ws: the ticket, the flags (zeroed by the run), the states. */
+        /* kernel_src/scan.cuh, op_prefix: the ticket, then the flags and states of the chunks and
+         * of the groups: a 128-byte slot each (opad), or packed (flags, then states). The run
+         * zeroes the ticket and the flags (with opad, the slots). */
         int64_t gunits = a.lines * brc__cdiv(nch, lbg);
         size_t fb = (size_t)((units + gunits) * 4 + WS_ALIGN - 1) / WS_ALIGN * WS_ALIGN;
-        im->flag_bytes = WS_ALIGN + fb;
-        p->workspace = im->flag_bytes + (size_t)(units + gunits) * STATE_BYTES;
+        im->flag_bytes = WS_ALIGN + (opad ? (size_t)(units + gunits) * 128 : fb);
+        p->workspace = im->flag_bytes + (opad ? 0 : (size_t)(units + gunits) * STATE_BYTES);
         if ((st = get_kernel(ctx, im, PH_ONEPASS, desc.p, &im->fn[PH_ONEPASS]))) goto fail;
     } else if (split) {
         size_t ws = (size_t)units * STATE_BYTES;
@@ -548,9 +598,10 @@ brc_status brc__scan_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
                           "scan descriptor: split=2 (one pass) is for rows (inner=1) only");
     if (inner) {
         if ((st = brc__desc_int(d, "tmax", 128, 128, 0, &tmax))) return st;
-        if (tmax && !((kind == BRC_SCAN_CUMMAX || kind == BRC_SCAN_CUMMIN) && dir == 0 && dt == BRC_F32))
+        if (tmax && !((kind == BRC_SCAN_CUMMAX || kind == BRC_SCAN_CUMMIN) && dir == 0 &&
+                      (dt == BRC_F32 || dt == BRC_BF16 || dt == BRC_F16)))
             return brc__error(BRC_STATUS_INVALID_ARGUMENT,
-                              "scan descriptor: tmax=128 is for the rows of f32 cummax / cummin forward only");
+                              "scan descriptor: tmax=128 is for the rows of f32 / bf16 / f16 cummax / cummin forward only");
         if ((st = brc__desc_int(d, "len", 2, (int64_t)1 << 40, -1, &len))) return st;
         if (len < 0) {
             const char *unused;

@@ -491,7 +491,7 @@ Test(reduce, size_tuned_geometries, .timeout = 600) {
     run_forward(ctx, mean, BRC_F32, &c32, 0, 51, false);
     run_forward(ctx, sum, BRC_F64, &c64, 0, 52, false);
     /* bf16 there: 8 outputs a vector, 20 sms vectors: split, with 8 vectors in flight, minb=2. */
-    expect_sku(ctx, sum, BRC_BF16, &c32, ",u=8,minb=2,+fin>", NULL);
+    expect_sku(ctx, sum, BRC_BF16, &c32, ",u=8,minb=2,+fint>", NULL);
     run_forward(ctx, sum, BRC_BF16, &c32, 0, 59, false);
     run_forward(ctx, mean, BRC_BF16, &c32, 0, 60, false);
     /* (2) */
@@ -504,10 +504,67 @@ Test(reduce, size_tuned_geometries, .timeout = 600) {
     run_forward(ctx, argmin, BRC_F32, &r, 0, 56, true);
     /* (3) */
     shape_case l = {1, {(1 << 21) + 12}, 1};
-    expect_sku(ctx, sum, BRC_F32, &l, ",minb=2,+fin>", NULL);
-    expect_sku(ctx, mean, BRC_F32, &l, ",minb=2,+fin>", NULL);
+    expect_sku(ctx, sum, BRC_F32, &l, ",minb=2,ou=2,+fin>", NULL);
+    expect_sku(ctx, mean, BRC_F32, &l, ",minb=2,ou=2,+fin>", NULL);
     run_forward(ctx, sum, BRC_F32, &l, 0, 57, false);
     run_forward(ctx, mean, BRC_F32, &l, 0, 58, false);
+    brc_context_destroy(ctx);
+}
+
+/* scanred8: the sweeps without bounds tests (a split CTA a contiguous run of whole sweeps, the rest
+ * a vector at a time), the value-only max / min (min here; max with its index, argmax), and the
+ * thread-an-output second pass are the defaults; the knobs bring back the former kernels, or take
+ * the other index search (the element's index inside the sweep, XI) with three sweeps a loop trip.
+ * Each, on shapes whose sweeps do not divide (partial and empty split CTAs, rows of several a CTA
+ * with a partial last CTA), against the f64 reference, with and without NaN. */
+Test(reduce, flat_sweeps_and_former_kernels, .timeout = 600) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    int64_t sms = ctx->sm_count;
+    const op_case *sum = &ops[0], *mini = &ops[4], *argmax = &ops[5], *lse = &ops[13];
+    shape_case one = {1, {(1 << 21) + 12}, 1}, rows = {2, {2 * sms + 5, (1 << 17) + 4}, 2},
+               shortr = {2, {1001, 70}, 2}, cols = {2, {301, 160 * sms}, 1}, few = {2, {5, 1000003}, 2};
+    const op_case *maxi = &ops[3], *row_ops[] = {sum, maxi, mini, argmax, lse};
+    for (int variant = 0; variant < 3; variant++) {
+        if (variant == 1) {
+            setenv("BARACUDA_REDUCE_FLAT", "0", 1);
+            setenv("BARACUDA_REDUCE_XV", "0", 1);
+            setenv("BARACUDA_REDUCE_FINT", "0", 1);
+            expect_sku(ctx, mini, BRC_F32, &rows, ",flat=0,xv=0>", NULL);
+            expect_sku(ctx, sum, BRC_BF16, &cols, ",flat=0,+fin>", NULL);
+        } else if (variant == 2) {
+            unsetenv("BARACUDA_REDUCE_FLAT");
+            unsetenv("BARACUDA_REDUCE_XV");
+            unsetenv("BARACUDA_REDUCE_FINT");
+            setenv("BARACUDA_REDUCE_XI", "1", 1);
+            setenv("BARACUDA_REDUCE_OU", "3", 1);
+            expect_sku(ctx, argmax, BRC_F32, &rows, ",ou=3,xi>", NULL);
+        } else {
+            expect_sku(ctx, mini, BRC_F32, &rows, "tpr=512,rpb=1,split=1,ou=2>", ",flat=0");
+            expect_sku(ctx, argmax, BRC_F32, &rows, "tpr=256,rpb=1,split=1,minb=4>", ",flat=0");
+            expect_sku(ctx, sum, BRC_BF16, &cols, ",+fint>", ",flat=0");
+            expect_sku(ctx, sum, BRC_F32, &one, ",+fin>", ",flat=0");
+        }
+        for (int k = 0; k < 5; k++) {
+            const shape_case *cs[] = {&one, &rows, &shortr, &few};
+            for (int c = 0; c < 4; c++) {
+                /* the long rows (long_ext's geometry): the extrema, not the former kernels; the
+                 * other index search: the kinds with an index only (a GPU run's time limit) */
+                if (c == 1 && (k == 0 || k == 4 || variant == 1)) continue;
+                if (variant == 2 && (k == 0 || k == 2 || k == 4)) continue;
+                if (variant == 1 && c == 3) continue;
+                run_forward(ctx, row_ops[k], BRC_F32, cs[c], 0, 70 + 10 * k + c, false);
+                if (k > 0 && k < 4 && (c != 1 || variant == 0)) /* NaN: the long rows once */
+                    run_forward(ctx, row_ops[k], BRC_F32, cs[c], 0, 70 + 10 * k + c, true);
+            }
+            if (variant != 2 || k == 1 || k == 3) run_forward(ctx, row_ops[k], BRC_BF16, &shortr, 0, 120 + k, k > 0 && k < 4);
+        }
+        run_forward(ctx, sum, BRC_BF16, &cols, 0, 130, false);
+        run_forward(ctx, mini, BRC_BF16, &cols, 0, 131, true);
+        run_forward(ctx, argmax, BRC_F32, &cols, 0, 132, true);
+    }
+    unsetenv("BARACUDA_REDUCE_XI");
+    unsetenv("BARACUDA_REDUCE_OU");
     brc_context_destroy(ctx);
 }
 

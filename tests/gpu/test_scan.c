@@ -556,6 +556,9 @@ Test(scan, tuning_variants_give_the_same_results, .timeout = 300) {
         {"BARACUDA_SCAN_FUSE", "+fused", CUMSUM, BRC_F32, 2, (1 << 21) + 8, 0},
         {"BARACUDA_SCAN_FUSE", "+fused", CUMSUM, BRC_F32, 1, (1 << 21) + 3, 1},
         {"BARACUDA_SCAN_FUSE", "+fused", CUMMAX, BRC_F32, 1, (1 << 21) + 8, 0},
+        {"BARACUDA_SCAN_LITE", "+lite", CUMSUM, BRC_F32, 2, (1 << 21) + 8, 0},
+        {"BARACUDA_SCAN_LITE", "+lite", CUMSUM, BRC_F32, 1, (1 << 21) + 8, 1},
+        {"BARACUDA_SCAN_LITE", "+lite", CUMSUM, BRC_BF16, 1, (1 << 21) + 3, 1},
         {"BARACUDA_SCAN_KST", ",kdirect", CUMMAX, BRC_F32, 37, 4104, 0},
         {"BARACUDA_SCAN_KST", ",kdirect", CUMMAX, BRC_F32, 5, 1001, 1},
         {"BARACUDA_SCAN_KST", ",kdirect", CUMMAX, BRC_BF16, 9, 8200, 1},
@@ -653,6 +656,41 @@ Test(scan, size_tuned_geometries, .timeout = 300) {
     run_variant(ctx, "BARACUDA_SCAN_TMAX", "512", CUMMAX, BRC_F32, R, C, 0, &X, &Y, &K, NULL);
     cr_expect(memcmp(y1, Y.h, n * 4) == 0 && memcmp(k1, K.h, n * 8) == 0, "tpr=128 and tpr=512 differ");
     free(y1), free(k1);
+    tu_buf_free(&X), tu_buf_free(&Y), tu_buf_free(&K);
+
+    /* scanred8: bf16 cummax over rows longer than one 512-thread tile (16384): 128 threads too. */
+    C = 16392;
+    n = (size_t)(R * C);
+    X = tu_buf_new(BRC_BF16, n), Y = tu_buf_new(BRC_BF16, n), K = tu_buf_new(BRC_I64, n);
+    double *xb = malloc(n * sizeof(double));
+    uint16_t *yb = malloc(n * 2);
+    k1 = malloc(n * 8);
+    cr_assert(xb && yb && k1);
+    for (size_t i = 0; i < n; i++) xb[i] = put(&X, (int64_t)i, floor(tu_uniform(&rng, -4, 5)));
+    tu_buf_upload(&X);
+    t = tu_mat(BRC_BF16, R, C, C), tk = tu_mat(BRC_I64, R, C, C);
+    d = (brc_scan_desc){BRC_SCAN_CUMMAX, t, t, 1, 0, tk};
+    cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_sku(p), ",tpr=128,") != NULL, "%s", brc_plan_sku(p));
+    cr_expect(strstr(brc_plan_descriptor(p), ",tmax=128,") != NULL, "%s", brc_plan_descriptor(p));
+    brc_plan_destroy(p);
+    run_variant(ctx, "BARACUDA_SCAN_TMAX", "", CUMMAX, BRC_BF16, R, C, 0, &X, &Y, &K, NULL);
+    memcpy(yb, Y.h, n * 2);
+    memcpy(k1, K.h, n * 8);
+    bad = 0;
+    for (int64_t r = 0; r < R; r++) {
+        double best = 0;
+        int64_t bk = -1;
+        for (int64_t c = 0; c < C; c++) {
+            size_t i = (size_t)(r * C + c);
+            if (bk < 0 || xb[i] >= best) best = xb[i], bk = c;
+            if (tu_buf_at(&Y, i) != best || k1[i] != bk) bad++;
+        }
+    }
+    cr_expect_eq(bad, 0, "cummax bf16 %lldx%lld, 128 threads a row: %ld positions wrong", (long long)R, (long long)C, bad);
+    run_variant(ctx, "BARACUDA_SCAN_TMAX", "512", CUMMAX, BRC_BF16, R, C, 0, &X, &Y, &K, NULL);
+    cr_expect(memcmp(yb, Y.h, n * 2) == 0 && memcmp(k1, K.h, n * 8) == 0, "bf16: tpr=128 and tpr=512 differ");
+    free(xb), free(yb), free(k1);
     tu_buf_free(&X), tu_buf_free(&Y), tu_buf_free(&K);
 
     int64_t L = ((int64_t)1 << 21) + 8;

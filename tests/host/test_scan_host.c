@@ -132,8 +132,8 @@ Test(scan_desc, api_plans_pick_the_layout_and_round_trip) {
     cr_assert_eq(brc_scan_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p), "scan(op=cummax,dtype=f32,inner=1,len=1000,vec=1,reverse=0,split=0,dir=bwd)");
     tu_round_trip(ctx, p);
-    /* Many long f32 cummax rows: 128 threads a row (tmax=128 in the descriptor); fewer lines,
-     * shorter rows or bf16: the 512-thread cap. Split logcumsumexp rows: 2 slabs at once. */
+    /* Many long f32 / bf16 cummax rows: 128 threads a row (tmax=128 in the descriptor); fewer
+     * lines, rows of one tile or f64: the 512-thread cap. Split logcumsumexp rows: 2 slabs at once. */
     brc_tensor_desc cx = tu_mat(BRC_F32, 8192, 32768, 32768), ci = tu_mat(BRC_I64, 8192, 32768, 32768);
     d = (brc_scan_desc){BRC_SCAN_CUMMAX, cx, cx, -1, 0, ci};
     cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
@@ -146,7 +146,18 @@ Test(scan_desc, api_plans_pick_the_layout_and_round_trip) {
     cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect(strstr(brc_plan_sku(p), ",tpr=512,") && !strstr(brc_plan_descriptor(p), "tmax"), "%s", brc_plan_sku(p));
     brc_plan_destroy(p);
-    d.x = d.y = tu_mat(BRC_BF16, 8192, 32768, 32768);
+    d.x = d.y = tu_mat(BRC_BF16, 8192, 32768, 32768); /* scanred8: bf16 too (one tile: 16384) */
+    d.index = ci;
+    cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_descriptor(p), "scan(op=cummin,dtype=bf16,inner=1,len=32768,tmax=128,reverse=0,split=0,dir=fwd)");
+    cr_expect(strstr(brc_plan_sku(p), ",tpr=128,") != NULL, "%s", brc_plan_sku(p));
+    tu_round_trip(ctx, p);
+    d.x = d.y = tu_mat(BRC_BF16, 8192, 16384, 16384); /* one tile of 512 threads: no */
+    d.index = tu_mat(BRC_I64, 8192, 16384, 16384);
+    cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(!strstr(brc_plan_descriptor(p), "tmax"), "%s", brc_plan_descriptor(p));
+    brc_plan_destroy(p);
+    d.x = d.y = tu_mat(BRC_F64, 8192, 32768, 32768); /* f64: not measured, no */
     d.index = ci;
     cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect(!strstr(brc_plan_descriptor(p), "tmax"), "%s", brc_plan_descriptor(p));
@@ -163,7 +174,7 @@ Test(scan_desc, api_plans_pick_the_layout_and_round_trip) {
      * fold more than 32 group totals). */
     d = (brc_scan_desc){BRC_SCAN_CUMSUM, l, l, 0, 0, l};
     cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-    cr_expect(strstr(brc_plan_sku(p), "+split+fused@") != NULL, "%s", brc_plan_sku(p));
+    cr_expect(strstr(brc_plan_sku(p), "+split+fused+lite@") != NULL, "%s", brc_plan_sku(p));
     brc_plan_destroy(p);
     setenv("BARACUDA_SCAN_ONEPASS", "1", 1);
     cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
@@ -220,7 +231,7 @@ Test(scan_desc, bad_descriptors_name_the_column) {
         {"scan(op=cumsum,dtype=f32,len=12,vec=8)", BRC_STATUS_INVALID_ARGUMENT, "vector_width 8"},
         {"scan(op=cumsum,dtype=f32,len=4096,split=1,dir=up)", BRC_STATUS_INVALID_ARGUMENT, "one of fwd, bwd"},
         {"scan(op=cumsum,dtype=f32,len=9000,tmax=128)", BRC_STATUS_INVALID_ARGUMENT, "cummax / cummin forward only"},
-        {"scan(op=cummax,dtype=bf16,len=9000,tmax=128)", BRC_STATUS_INVALID_ARGUMENT, "cummax / cummin forward only"},
+        {"scan(op=cummax,dtype=f64,len=9000,tmax=128)", BRC_STATUS_INVALID_ARGUMENT, "cummax / cummin forward only"},
         {"scan(op=cummax,dtype=f32,len=9000,tmax=64)", BRC_STATUS_INVALID_ARGUMENT, "outside [128, 128]"},
         {"scan(op=cummax,dtype=f32,inner=0,vec=4,tmax=128)", BRC_STATUS_INVALID_ARGUMENT, "unknown key 'tmax'"},
         {"scan(op=cumsum,dtype=f32,inner=0,vec=4,split=2)", BRC_STATUS_INVALID_ARGUMENT,
