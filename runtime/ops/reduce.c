@@ -294,7 +294,7 @@ static brc_status pick_geo(const red_problem *pb, const brc_context *ctx, int fo
      * the knobs restore the former kernels for A/B sweeps. */
     g->flat = brc__knob("BARACUDA_REDUCE_FLAT", 0, 1, 1);
     g->xv = brc__knob("BARACUDA_REDUCE_XV", 0, 1, 1);
-    g->xi = brc__knob("BARACUDA_REDUCE_XI", 0, 1, 0);
+    g->xi = brc__knob("BARACUDA_REDUCE_XI", 0, 1, 1);
     /* Extrema that carry an index (argmax / argmin, max / min with index): the sweep loop, the
      * 256-thread rows below, no unrolling of the sweeps (scanred8 sweep: argmax f32 4096x131072
      * 797 us with two sweeps or 8 vectors in flight, against 717). */
@@ -428,7 +428,8 @@ static void make_struct(brc__str *s, const red_problem *pb, const red_geo *g, in
                   "  static constexpr double P = %s, CORR = %.17g;\n",
                   ctype_name(pb->xt), ct == BRC_F32 ? "float" : ct == BRC_F64 ? "double" : "i64", ctype_name(yt), I,
                   kind, pb->np, g->vec, g->u > 0 ? g->u : UNROLL, g->tpr, g->rpb, g->tx, g->ty, pb->wi, g->bv,
-                  pb->nd > 0 && pb->d[pb->nd - 1].red, g->split == 1, g->flat, g->xv, g->ft, g->ou, g->xi,
+                  pb->nd > 0 && pb->d[pb->nd - 1].red, g->split == 1, g->flat, g->xv, g->ft, g->ou,
+                  g->xi && is_ext(pb->kind) && (is_arg(pb->kind) || pb->wi),
                   (long long)pb->N, (long long)pb->M, (long long)pb->E,
                   ik >= 0 ? (long long)pb->d[ik].s[OY] : 0LL, ik >= 0 ? (long long)pb->d[ik].s[OI] : 0LL,
                   ik >= 0 ? (long long)pb->d[ik].s[ODY] : 0LL, pbuf, pb->corr);
