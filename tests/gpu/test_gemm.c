@@ -74,7 +74,8 @@ static gcase cases[] = {
     {"lib forced decode", BF, BF, BF, 4, 1000, 512, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, BF, LIB, "cublaslt"},
     /* The bespoke GEMV (M <= 8, A row-major, B = W^T). */
     {"gemv bf16 m1 auto", BF, BF, BF, 1, 4096, 4096, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, BF, 0, "gemv<bf16,m=1,vec=8,mma"},
-    {"gemv bf16 m2 tall auto", BF, BF, BF, 2, 9000, 512, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, BF, 0, "gemv<bf16,m=2,vec=8,fma"},
+    {"gemv bf16 m1 tall auto", BF, BF, BF, 1, 9000, 512, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, BF, 0, "gemv<bf16,m=1,vec=8,fma"},
+    {"gemv bf16 m2 tall auto", BF, BF, BF, 2, 9000, 512, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, BF, 0, "gemv<bf16,m=2,vec=8,mma"},
     {"gemv f16 m1 K136 bias", F16, F16, F16, 1, 333, 136, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, F16, BES, "gemv<f16,m=1,vec=8,mma"},
     {"gemv f16 m8 auto", F16, F16, F16, 8, 1000, 2048, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, F16, 0, "gemv<f16,m=8,vec=8,mma"},
     {"gemv f32 m3 odd K", F32, F32, F32, 3, 333, 1001, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, F32, BES, "vec=1"},

@@ -496,8 +496,8 @@ Test(reduce, size_tuned_geometries, .timeout = 600) {
     run_forward(ctx, mean, BRC_BF16, &c32, 0, 60, false);
     /* (2) */
     shape_case r = {2, {2 * sms + 5, (1 << 17) + 4}, 2};
-    expect_sku(ctx, maxi, BRC_F32, &r, "tpr=256,rpb=1,split=1,minb=4>", NULL);
-    expect_sku(ctx, argmin, BRC_F32, &r, "tpr=256,rpb=1,split=1,minb=4>", NULL);
+    expect_sku(ctx, maxi, BRC_F32, &r, "tpr=256,rpb=1,split=1,minb=4,xi>", NULL);
+    expect_sku(ctx, argmin, BRC_F32, &r, "tpr=256,rpb=1,split=1,minb=4,xi>", NULL);
     run_forward(ctx, maxi, BRC_F32, &r, 0, 53, false);
     run_forward(ctx, maxi, BRC_F32, &r, 0, 54, true);
     run_forward(ctx, argmin, BRC_F32, &r, 0, 55, false);
@@ -541,7 +541,7 @@ Test(reduce, flat_sweeps_and_former_kernels, .timeout = 600) {
             expect_sku(ctx, argmax, BRC_F32, &rows, ",ou=3,xi>", NULL);
         } else {
             expect_sku(ctx, mini, BRC_F32, &rows, "tpr=512,rpb=1,split=1,ou=2>", ",flat=0");
-            expect_sku(ctx, argmax, BRC_F32, &rows, "tpr=256,rpb=1,split=1,minb=4>", ",flat=0");
+            expect_sku(ctx, argmax, BRC_F32, &rows, "tpr=256,rpb=1,split=1,minb=4,xi>", ",flat=0");
             expect_sku(ctx, sum, BRC_BF16, &cols, ",+fint>", ",flat=0");
             expect_sku(ctx, sum, BRC_F32, &one, ",+fin>", ",flat=0");
         }
