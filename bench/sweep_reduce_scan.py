@@ -100,6 +100,11 @@ RED8_CASES = [
     ("sum(-1)", "f32", "8192x32768", [{}, _OLD, {"ROU": 2}]),
     ("sum(-1)", "f32", "full", [{}, _OLD, {"ROU": 2}]),
     ("sum(-1)", "bf16", "8192x32768", [{}, _OLD, {"ROU": 2}])]
+# The column sum f32 4096x131072 after the scanred8 merge (the whole bench: 750.8 us against 703.9
+# the run before, same SKU): the flat sweeps against the former loop.
+RED8C_CASES = [("sum(0)", "f32", "4096x131072", [{}, {"RFLAT": 0}, _OLD, {"ROU": 2}]),
+               ("sum(0)", "bf16", "4096x131072", [{}, {"RFLAT": 0}]),
+               ("sum(0)", "f32", "8192x32768", [{}, {"RFLAT": 0}])]
 # The one pass's variants of scan7 (8f9bdb9 / 84c355d), first run here: 128-byte slots (OPAD),
 # relaxed polls and one fence (OPOLL), sleeping polls, no ticket (OTICKET=0), and the pipelined
 # persistent CTAs (OPIPE: the next chunk copied to shared memory while the current one is scanned).
@@ -416,7 +421,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lib", required=True)
     ap.add_argument("--out")
-    ap.add_argument("--only", choices=["reduce", "scan", "onepass", "red8", "red8scan", "red8b"])
+    ap.add_argument("--only", choices=["reduce", "scan", "onepass", "red8", "red8scan", "red8b", "red8c"])
     ap.add_argument("--prewarm", help="K/N: only plan (compile) the K-th of N slices of the settings, then exit")
     args = ap.parse_args()
     torch.cuda.set_device(0)
@@ -434,8 +439,8 @@ def main():
     torch.empty(1, device="cuda")
     sw = Sweep(args.lib, args.out)
     print(f"copy bandwidth {copy_bandwidth():.1f} GB/s", flush=True)
-    if args.only == "red8":
-        for op, dt, sh, cfgs in RED8_CASES:
+    if args.only in ("red8", "red8c"):
+        for op, dt, sh, cfgs in (RED8_CASES if args.only == "red8" else RED8C_CASES):
             try:
                 sw.reduce_case_il(op, dt, sh, cfgs)
             except Exception as e:  # keep sweeping: report and go on
