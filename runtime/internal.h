@@ -62,6 +62,8 @@ BRC__INTERNAL void brc__str_free(brc__str *s);
     X(cuFuncGetAttribute)                                                                        \
     X(cuFuncSetAttribute)                                                                        \
     X(cuOccupancyMaxActiveClusters)                                                              \
+    X(cuTensorMapEncodeTiled)                                                                    \
+    X(cuTensorMapReplaceAddress)                                                                 \
     X(cuLaunchKernel)                                                                            \
     X(cuLaunchKernelEx)                                                                          \
     X(cuMemAlloc)                                                                                \

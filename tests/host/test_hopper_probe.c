@@ -270,3 +270,230 @@ Test(hopper_probe, whole_program_sm_90a_kernel_runs_on_the_device) {
     tu_buf_free(&out);
     brc_context_destroy(ctx);
 }
+
+/* ---- steps 2 and 3 of docs/attention-hopper.md on the device -------------------------------------- */
+
+/* The shared prologue of the two kernels below: a 128-byte-aligned tensor map parameter type, an
+ * mbarrier, TMA loads of 64 x 64 bf16 boxes with the 128-byte swizzle, and a bounded wait (a
+ * wrong byte count sets *flag instead of hanging). */
+#define TMA_PRELUDE                                                                                       \
+    "struct __align__(128) brc_tmap { unsigned long long opaque[16]; };\n"                               \
+    "__device__ __forceinline__ void bar_init(unsigned bar) {\n"                                          \
+    "    asm volatile(\"mbarrier.init.shared::cta.b64 [%0], 1;\" ::\"r\"(bar) : \"memory\");\n"            \
+    "    asm volatile(\"fence.mbarrier_init.release.cluster;\" ::: \"memory\");\n"                      \
+    "    asm volatile(\"fence.proxy.async.shared::cta;\" ::: \"memory\");\n"                            \
+    "}\n"                                                                                                 \
+    "__device__ __forceinline__ void tma_box(unsigned dst, const brc_tmap *m, int x, int y, unsigned bar) {\n" \
+    "    asm volatile(\"cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes\"\n"  \
+    "                 \" [%0], [%1, {%2, %3}], [%4];\" ::\"r\"(dst), \"l\"(m), \"r\"(x), \"r\"(y), \"r\"(bar) : \"memory\");\n" \
+    "}\n"                                                                                                 \
+    "__device__ __forceinline__ bool bar_wait(unsigned bar) {\n"                                          \
+    "    unsigned done = 0;\n"                                                                            \
+    "    for (int it = 0; it < (1 << 22) && !done; it++)\n"                                               \
+    "        asm volatile(\"{\\n .reg .pred p;\\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], 0;\\n\"\n" \
+    "                     \" selp.u32 %0, 1, 0, p;\\n}\" : \"=r\"(done) : \"r\"(bar) : \"memory\");\n"      \
+    "    return done != 0;\n"                                                                             \
+    "}\n"
+
+/* Step 2: one box at (x, y) into shared memory, its raw bytes copied out as they lie there. */
+static const char box_src[] = TMA_PRELUDE
+    "extern \"C\" __global__ void __launch_bounds__(128, 1)\n"
+    "tma_box_copy(const __grid_constant__ brc_tmap tm, int x, int y, unsigned short *out, int *flag) {\n"
+    "    __shared__ __align__(1024) unsigned short box[64 * 64];\n"
+    "    __shared__ __align__(8) unsigned long long bar;\n"
+    "    const unsigned bar_s = (unsigned)__cvta_generic_to_shared(&bar);\n"
+    "    if (threadIdx.x == 0) bar_init(bar_s);\n"
+    "    __syncthreads();\n"
+    "    if (threadIdx.x == 0) {\n"
+    "        asm volatile(\"mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\" ::\"r\"(bar_s), \"r\"(64 * 64 * 2) : \"memory\");\n"
+    "        tma_box((unsigned)__cvta_generic_to_shared(box), &tm, x, y, bar_s);\n"
+    "    }\n"
+    "    if (!bar_wait(bar_s)) { atomicExch(flag, 1); return; }\n"
+    "    for (int i = threadIdx.x; i < 64 * 64; i += 128) out[i] = box[i];\n"
+    "}\n";
+
+/* Step 3: S = Q K^T of one 64 x 64 tile (K = 64) by four wgmma.m64n64k16 from shared-memory
+ * descriptors (K-major, 128-byte swizzle, 8-row groups 1024 bytes apart; each k16 step advances
+ * the start address 32 bytes), every thread writing its accumulators where the fragment map of
+ * docs/attention-hopper.md section 3 says they belong. */
+static const char qk_src[] = TMA_PRELUDE
+    "#define BRC_D8(i) \"+f\"(d[i]), \"+f\"(d[i + 1]), \"+f\"(d[i + 2]), \"+f\"(d[i + 3]), \"+f\"(d[i + 4]), \"+f\"(d[i + 5]), \"+f\"(d[i + 6]), \"+f\"(d[i + 7])\n"
+    "__device__ __forceinline__ unsigned long long sw128_desc(unsigned addr) {\n"
+    "    return (unsigned long long)((addr & 0x3FFFF) >> 4) | (1ull << 16) | ((unsigned long long)(1024 >> 4) << 32) | (1ull << 62);\n"
+    "}\n"
+    "extern \"C\" __global__ void __launch_bounds__(128, 1)\n"
+    "tma_qk(const __grid_constant__ brc_tmap tq, const __grid_constant__ brc_tmap tk, float *out, int *flag) {\n"
+    "    __shared__ __align__(1024) unsigned short qs[64 * 64];\n"
+    "    __shared__ __align__(1024) unsigned short ks[64 * 64];\n"
+    "    __shared__ __align__(8) unsigned long long bar;\n"
+    "    const unsigned bar_s = (unsigned)__cvta_generic_to_shared(&bar);\n"
+    "    const unsigned q_s = (unsigned)__cvta_generic_to_shared(qs), k_s = (unsigned)__cvta_generic_to_shared(ks);\n"
+    "    if (threadIdx.x == 0) bar_init(bar_s);\n"
+    "    __syncthreads();\n"
+    "    if (threadIdx.x == 0) {\n"
+    "        asm volatile(\"mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\" ::\"r\"(bar_s), \"r\"(2 * 64 * 64 * 2) : \"memory\");\n"
+    "        tma_box(q_s, &tq, 0, 0, bar_s);\n"
+    "        tma_box(k_s, &tk, 0, 0, bar_s);\n"
+    "    }\n"
+    "    const bool ok = bar_wait(bar_s);\n"
+    "    if (!__syncthreads_and(ok)) { if (threadIdx.x == 0) atomicExch(flag, 1); return; }\n"
+    "    float d[32];\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < 32; i++) d[i] = 0.f;\n"
+    "    asm volatile(\"wgmma.fence.sync.aligned;\" ::: \"memory\");\n"
+    "#pragma unroll\n"
+    "    for (int kk = 0; kk < 4; kk++) {\n"
+    "        const unsigned long long da = sw128_desc(q_s + 32 * kk), db = sw128_desc(k_s + 32 * kk);\n"
+    "        asm volatile(\"{\\n .reg .pred p;\\n setp.ne.b32 p, %34, 0;\\n\"\n"
+    "                     \" wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16\"\n"
+    "                     \" {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15,\"\n"
+    "                     \" %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31},\"\n"
+    "                     \" %32, %33, p, 1, 1, 0, 0;\\n}\"\n"
+    "                     : BRC_D8(0), BRC_D8(8), BRC_D8(16), BRC_D8(24)\n"
+    "                     : \"l\"(da), \"l\"(db), \"r\"(1));\n"
+    "    }\n"
+    "    asm volatile(\"wgmma.commit_group.sync.aligned;\" ::: \"memory\");\n"
+    "    asm volatile(\"wgmma.wait_group.sync.aligned 0;\" ::: \"memory\");\n"
+    "    const int w = threadIdx.x / 32, l = threadIdx.x % 32;\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < 32; i++) {\n"
+    "        const int row = 16 * w + l / 4 + ((i & 2) ? 8 : 0), col = 8 * (i / 4) + 2 * (l % 4) + (i & 1);\n"
+    "        out[row * 64 + col] = d[i];\n"
+    "    }\n"
+    "}\n";
+
+static const brc__kernel *hopper_kernel(brc_context *ctx, const char *name, const char *src) {
+    brc__kernel_req r = {.template_name = name, .sources = no_sources, .nspec = 1, .spec = {1}, .snippet = src,
+                         .name_expr = name, .descriptor = name, .flags = BRC__JIT_ARCH_SPECIFIC | BRC__JIT_WHOLE_PROGRAM};
+    const brc__kernel *k = NULL;
+    brc_status st = brc__jit_get(ctx, &r, &k);
+    cr_assert_eq(st, BRC_STATUS_OK, "%s: %s: %s\n%s", name, brc_status_name(st), brc_last_error(), brc_last_jit_log());
+    cr_expect_eq(k->local_bytes, 0, "%s: no spills", name);
+    return k;
+}
+
+/* Both kernels compile for the arch-specific target of a plain sm_90 context (CI: no GPU). */
+Test(hopper_probe, tma_and_wgmma_kernels_compile) {
+    setenv("BARACUDA_CACHE_DISABLE", "1", 1);
+    brc__cache_reset();
+    brc_context *ctx = tu_offline("sm_90");
+    hopper_kernel(ctx, "tma_box_copy", box_src);
+    hopper_kernel(ctx, "tma_qk", qk_src);
+    brc_context_destroy(ctx);
+}
+
+/* A [rows, cols] row-major bf16 tensor's map with 64 x 64 boxes and the 128-byte swizzle. */
+static CUtensorMap box_map(CUdeviceptr base, uint64_t rows, uint64_t cols) {
+    CUtensorMap m;
+    const cuuint64_t dims[2] = {cols, rows}, strides[1] = {cols * 2};
+    const cuuint32_t box[2] = {64, 64}, estr[2] = {1, 1};
+    CUresult r = brc__cu()->cuTensorMapEncodeTiled(&m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, (void *)base, dims, strides,
+                                                   box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                                                   CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    cr_assert_eq(r, CUDA_SUCCESS, "cuTensorMapEncodeTiled: %s", brc__cu_errname(r));
+    return m;
+}
+
+static brc_context *sm90_device_or_skip(void) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    if (ctx->sm_major < 9) {
+        brc_context_destroy(ctx);
+        cr_skip_test("device is sm_%d%d: TMA and wgmma need sm_90+", ctx->sm_major, ctx->sm_minor);
+    }
+    return ctx;
+}
+
+static void launch128(const brc__kernel *k, brc_context *ctx, void **args) {
+    CUfunction fn = NULL;
+    cr_assert_eq(brc__jit_function(ctx, k, &fn), BRC_STATUS_OK, "%s", brc_last_error());
+    CUresult r = brc__cu()->cuLaunchKernel(fn, 1, 1, 1, 128, 1, 1, 0, NULL, args, NULL);
+    cr_assert_eq(r, CUDA_SUCCESS, "cuLaunchKernel: %s", brc__cu_errname(r));
+    r = brc__cu()->cuCtxSynchronize();
+    cr_assert_eq(r, CUDA_SUCCESS, "kernel: %s", brc__cu_errname(r));
+}
+
+/* Step 2: every element of a box lands at the byte the 128-byte swizzle predicts (the 16-byte
+ * chunk c of row r at chunk c ^ (r % 8)), and the parts of a box past the tensor's end read 0. */
+Test(hopper_probe, tma_box_lands_swizzled) {
+    brc_context *ctx = sm90_device_or_skip();
+    const brc__kernel *k = hopper_kernel(ctx, "tma_box_copy", box_src);
+    const int rows = 200, cols = 96; /* a row is 192 bytes: a multiple of 16, as TMA needs */
+    tu_buf g = tu_buf_new(BRC_BF16, (size_t)rows * cols), out = tu_buf_new(BRC_BF16, 64 * 64),
+           flag = tu_buf_new(BRC_I32, 1);
+    uint16_t *gh = (uint16_t *)g.h, *oh = (uint16_t *)out.h;
+    for (int i = 0; i < rows * cols; i++) gh[i] = (uint16_t)(0x1000 + i); /* distinct, nonzero bits */
+    tu_buf_upload(&g);
+    CUtensorMap m = box_map(g.d, rows, cols);
+    static const int at[][2] = {{0, 0}, {32, 70}, {64, 150}}; /* (x = column, y = row); the last overhangs */
+    for (size_t b = 0; b < sizeof at / sizeof at[0]; b++) {
+        int x = at[b][0], y = at[b][1];
+        memset(out.h, 0xA5, 64 * 64 * 2);
+        memset(flag.h, 0, 4);
+        tu_buf_upload(&out);
+        tu_buf_upload(&flag);
+        void *args[] = {&m, &x, &y, &out.d, &flag.d};
+        launch128(k, ctx, args);
+        tu_buf_download(&out);
+        tu_buf_download(&flag);
+        cr_assert_eq(*(int *)flag.h, 0, "box (%d, %d): the mbarrier never completed", x, y);
+        int bad = 0;
+        for (int r = 0; r < 64; r++)
+            for (int c = 0; c < 64; c++) {
+                const int chunk = (c / 8) ^ (r % 8), pos = r * 64 + chunk * 8 + c % 8;
+                const int gr = y + r, gc = x + c;
+                const uint16_t want = gr < rows && gc < cols ? gh[gr * cols + gc] : 0;
+                if (oh[pos] != want && bad++ < 5)
+                    cr_log_error("box (%d, %d) element (%d, %d): 0x%04x at %d, want 0x%04x", x, y, r, c, oh[pos], pos,
+                                 want);
+            }
+        cr_expect_eq(bad, 0, "box (%d, %d): %d elements off", x, y, bad);
+    }
+    tu_buf_free(&g);
+    tu_buf_free(&out);
+    tu_buf_free(&flag);
+    brc_context_destroy(ctx);
+}
+
+/* Step 3: S = Q K^T from TMA-loaded, swizzled tiles by wgmma equals the float64 product exactly
+ * (small integers: every partial sum is exact in f32), each accumulator where the fragment map
+ * puts it. */
+Test(hopper_probe, wgmma_qk_tile_matches_float64) {
+    brc_context *ctx = sm90_device_or_skip();
+    const brc__kernel *k = hopper_kernel(ctx, "tma_qk", qk_src);
+    tu_buf q = tu_buf_new(BRC_BF16, 64 * 64), kt = tu_buf_new(BRC_BF16, 64 * 64), s = tu_buf_new(BRC_F32, 64 * 64),
+           flag = tu_buf_new(BRC_I32, 1);
+    uint16_t *qh = (uint16_t *)q.h, *kh = (uint16_t *)kt.h;
+    float *sh = (float *)s.h;
+    int qv[64 * 64], kv[64 * 64];
+    uint64_t st = 11;
+    for (int i = 0; i < 64 * 64; i++) {
+        qv[i] = (int)(tu_rand(&st) % 7) - 3, kv[i] = (int)(tu_rand(&st) % 9) - 4;
+        qh[i] = tu_f32_to_bf16((float)qv[i]), kh[i] = tu_f32_to_bf16((float)kv[i]);
+        sh[i] = NAN;
+    }
+    tu_buf_upload(&q);
+    tu_buf_upload(&kt);
+    tu_buf_upload(&s);
+    memset(flag.h, 0, 4);
+    tu_buf_upload(&flag);
+    CUtensorMap mq = box_map(q.d, 64, 64), mk = box_map(kt.d, 64, 64);
+    void *args[] = {&mq, &mk, &s.d, &flag.d};
+    launch128(k, ctx, args);
+    tu_buf_download(&s);
+    tu_buf_download(&flag);
+    cr_assert_eq(*(int *)flag.h, 0, "the mbarrier never completed");
+    int bad = 0;
+    for (int m = 0; m < 64; m++)
+        for (int n = 0; n < 64; n++) {
+            double want = 0;
+            for (int j = 0; j < 64; j++) want += (double)qv[m * 64 + j] * kv[n * 64 + j];
+            if (!(sh[m * 64 + n] == want) && bad++ < 5) cr_log_error("S[%d][%d] = %g, want %g", m, n, sh[m * 64 + n], want);
+        }
+    cr_expect_eq(bad, 0, "%d of 4096 elements of S off", bad);
+    tu_buf_free(&q);
+    tu_buf_free(&kt);
+    tu_buf_free(&s);
+    tu_buf_free(&flag);
+    brc_context_destroy(ctx);
+}
