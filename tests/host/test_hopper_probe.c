@@ -314,52 +314,97 @@ static const char box_src[] = TMA_PRELUDE
 
 /* Step 3: S = Q K^T of one 64 x 64 tile (K = 64) by four wgmma.m64n64k16 from shared-memory
  * descriptors (K-major, 128-byte swizzle, 8-row groups 1024 bytes apart; each k16 step advances
- * the start address 32 bytes), every thread writing its accumulators where the fragment map of
- * docs/attention-hopper.md section 3 says they belong. */
-static const char qk_src[] = TMA_PRELUDE
-    "#define BRC_D8(i) \"+f\"(d[i]), \"+f\"(d[i + 1]), \"+f\"(d[i + 2]), \"+f\"(d[i + 3]), \"+f\"(d[i + 4]), \"+f\"(d[i + 5]), \"+f\"(d[i + 6]), \"+f\"(d[i + 7])\n"
-    "__device__ __forceinline__ unsigned long long sw128_desc(unsigned addr) {\n"
-    "    return (unsigned long long)((addr & 0x3FFFF) >> 4) | (1ull << 16) | ((unsigned long long)(1024 >> 4) << 32) | (1ull << 62);\n"
+ * the start address 32 bytes). Step 4: O = P V with P = S in registers (bf16 pairs, the S
+ * accumulators of two 8-column blocks making one k16 A fragment, as the forward will hand P on)
+ * and V [keys, D] N-major from its swizzled tile (trans-b = 1; 8 key rows 1024 bytes apart, each
+ * k16 step 2048 bytes). Every thread writes its accumulators where the fragment map of
+ * docs/attention-hopper.md section 3 says they belong (warp w: rows 16 w + lane / 4 (+ 8),
+ * columns 8 (i / 4) + 2 (lane % 4) (+ 1)). */
+#define QK_PRELUDE                                                                                        \
+    TMA_PRELUDE                                                                                           \
+    "#define BRC_D8(d, i) \"+f\"(d[i]), \"+f\"(d[i + 1]), \"+f\"(d[i + 2]), \"+f\"(d[i + 3]), \"+f\"(d[i + 4]), \"+f\"(d[i + 5]), \"+f\"(d[i + 6]), \"+f\"(d[i + 7])\n" \
+    "#define BRC_D32(d) BRC_D8(d, 0), BRC_D8(d, 8), BRC_D8(d, 16), BRC_D8(d, 24)\n"                     \
+    "#define BRC_REGS \" {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15,\" \\\n"   \
+    "    \" %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31},\"\n"         \
+    "__device__ __forceinline__ unsigned long long sw128_desc(unsigned addr) {\n"                         \
+    "    return (unsigned long long)((addr & 0x3FFFF) >> 4) | (1ull << 16) | ((unsigned long long)(1024 >> 4) << 32) | (1ull << 62);\n" \
+    "}\n"                                                                                                 \
+    "__device__ __forceinline__ void s_tile(float (&d)[32], unsigned q_s, unsigned k_s) {\n"              \
+    "#pragma unroll\n"                                                                                    \
+    "    for (int i = 0; i < 32; i++) d[i] = 0.f;\n"                                                     \
+    "    asm volatile(\"wgmma.fence.sync.aligned;\" ::: \"memory\");\n"                                 \
+    "#pragma unroll\n"                                                                                    \
+    "    for (int kk = 0; kk < 4; kk++) {\n"                                                              \
+    "        const unsigned long long da = sw128_desc(q_s + 32 * kk), db = sw128_desc(k_s + 32 * kk);\n"  \
+    "        asm volatile(\"{\\n .reg .pred p;\\n setp.ne.b32 p, %34, 0;\\n\"\n"                           \
+    "                     \" wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16\" BRC_REGS\n"             \
+    "                     \" %32, %33, p, 1, 1, 0, 0;\\n}\" : BRC_D32(d) : \"l\"(da), \"l\"(db), \"r\"(1));\n" \
+    "    }\n"                                                                                             \
+    "    asm volatile(\"wgmma.commit_group.sync.aligned;\" ::: \"memory\");\n"                          \
+    "    asm volatile(\"wgmma.wait_group.sync.aligned 0;\" ::: \"memory\");\n"                          \
+    "}\n"                                                                                                 \
+    "__device__ __forceinline__ void store_tile(const float (&d)[32], float *out) {\n"                    \
+    "    const int w = threadIdx.x / 32, l = threadIdx.x % 32;\n"                                        \
+    "#pragma unroll\n"                                                                                    \
+    "    for (int i = 0; i < 32; i++)\n"                                                                  \
+    "        out[(16 * w + l / 4 + ((i & 2) ? 8 : 0)) * 64 + 8 * (i / 4) + 2 * (l % 4) + (i & 1)] = d[i];\n" \
+    "}\n"                                                                                                 \
+    "__device__ __forceinline__ bool load_tiles(unsigned bar_s, const brc_tmap *const *maps, const unsigned *dst, int n) {\n" \
+    "    if (threadIdx.x == 0) bar_init(bar_s);\n"                                                        \
+    "    __syncthreads();\n"                                                                              \
+    "    if (threadIdx.x == 0) {\n"                                                                       \
+    "        asm volatile(\"mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\" ::\"r\"(bar_s), \"r\"(n * 64 * 64 * 2) : \"memory\");\n" \
+    "        for (int i = 0; i < n; i++) tma_box(dst[i], maps[i], 0, 0, bar_s);\n"                       \
+    "    }\n"                                                                                             \
+    "    return __syncthreads_and(bar_wait(bar_s));\n"                                                    \
     "}\n"
+
+static const char qk_src[] = QK_PRELUDE
     "extern \"C\" __global__ void __launch_bounds__(128, 1)\n"
     "tma_qk(const __grid_constant__ brc_tmap tq, const __grid_constant__ brc_tmap tk, float *out, int *flag) {\n"
-    "    __shared__ __align__(1024) unsigned short qs[64 * 64];\n"
-    "    __shared__ __align__(1024) unsigned short ks[64 * 64];\n"
+    "    __shared__ __align__(1024) unsigned short qs[64 * 64], ks[64 * 64];\n"
     "    __shared__ __align__(8) unsigned long long bar;\n"
-    "    const unsigned bar_s = (unsigned)__cvta_generic_to_shared(&bar);\n"
-    "    const unsigned q_s = (unsigned)__cvta_generic_to_shared(qs), k_s = (unsigned)__cvta_generic_to_shared(ks);\n"
-    "    if (threadIdx.x == 0) bar_init(bar_s);\n"
-    "    __syncthreads();\n"
-    "    if (threadIdx.x == 0) {\n"
-    "        asm volatile(\"mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\" ::\"r\"(bar_s), \"r\"(2 * 64 * 64 * 2) : \"memory\");\n"
-    "        tma_box(q_s, &tq, 0, 0, bar_s);\n"
-    "        tma_box(k_s, &tk, 0, 0, bar_s);\n"
-    "    }\n"
-    "    const bool ok = bar_wait(bar_s);\n"
-    "    if (!__syncthreads_and(ok)) { if (threadIdx.x == 0) atomicExch(flag, 1); return; }\n"
+    "    const brc_tmap *maps[2] = {&tq, &tk};\n"
+    "    const unsigned dst[2] = {(unsigned)__cvta_generic_to_shared(qs), (unsigned)__cvta_generic_to_shared(ks)};\n"
+    "    if (!load_tiles((unsigned)__cvta_generic_to_shared(&bar), maps, dst, 2)) { if (threadIdx.x == 0) atomicExch(flag, 1); return; }\n"
     "    float d[32];\n"
+    "    s_tile(d, dst[0], dst[1]);\n"
+    "    store_tile(d, out);\n"
+    "}\n";
+
+static const char pv_src[] = QK_PRELUDE
+    "__device__ __forceinline__ unsigned bf2(float lo, float hi) {\n"
+    "    unsigned r;\n"
+    "    asm(\"cvt.rn.bf16x2.f32 %0, %1, %2;\" : \"=r\"(r) : \"f\"(hi), \"f\"(lo));\n"
+    "    return r;\n"
+    "}\n"
+    "extern \"C\" __global__ void __launch_bounds__(128, 1)\n"
+    "tma_qkv(const __grid_constant__ brc_tmap tq, const __grid_constant__ brc_tmap tk,\n"
+    "        const __grid_constant__ brc_tmap tv, float *out, int *flag) {\n"
+    "    __shared__ __align__(1024) unsigned short qs[64 * 64], ks[64 * 64], vs[64 * 64];\n"
+    "    __shared__ __align__(8) unsigned long long bar;\n"
+    "    const brc_tmap *maps[3] = {&tq, &tk, &tv};\n"
+    "    const unsigned dst[3] = {(unsigned)__cvta_generic_to_shared(qs), (unsigned)__cvta_generic_to_shared(ks),\n"
+    "                             (unsigned)__cvta_generic_to_shared(vs)};\n"
+    "    if (!load_tiles((unsigned)__cvta_generic_to_shared(&bar), maps, dst, 3)) { if (threadIdx.x == 0) atomicExch(flag, 1); return; }\n"
+    "    float s[32], o[32];\n"
+    "    s_tile(s, dst[0], dst[1]);\n"
     "#pragma unroll\n"
-    "    for (int i = 0; i < 32; i++) d[i] = 0.f;\n"
+    "    for (int i = 0; i < 32; i++) o[i] = 0.f;\n"
     "    asm volatile(\"wgmma.fence.sync.aligned;\" ::: \"memory\");\n"
     "#pragma unroll\n"
     "    for (int kk = 0; kk < 4; kk++) {\n"
-    "        const unsigned long long da = sw128_desc(q_s + 32 * kk), db = sw128_desc(k_s + 32 * kk);\n"
-    "        asm volatile(\"{\\n .reg .pred p;\\n setp.ne.b32 p, %34, 0;\\n\"\n"
-    "                     \" wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16\"\n"
-    "                     \" {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15,\"\n"
-    "                     \" %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31},\"\n"
-    "                     \" %32, %33, p, 1, 1, 0, 0;\\n}\"\n"
-    "                     : BRC_D8(0), BRC_D8(8), BRC_D8(16), BRC_D8(24)\n"
-    "                     : \"l\"(da), \"l\"(db), \"r\"(1));\n"
+    "        const float *p = s + 8 * kk;  /* columns 16 kk .. 16 kk + 15 of S: the k16 slice */\n"
+    "        const unsigned a0 = bf2(p[0], p[1]), a1 = bf2(p[2], p[3]), a2 = bf2(p[4], p[5]), a3 = bf2(p[6], p[7]);\n"
+    "        const unsigned long long db = sw128_desc(dst[2] + 2048 * kk);\n"
+    "        asm volatile(\"{\\n .reg .pred p;\\n setp.ne.b32 p, %37, 0;\\n\"\n"
+    "                     \" wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16\" BRC_REGS\n"
+    "                     \" {%32, %33, %34, %35}, %36, p, 1, 1, 1;\\n}\"\n"
+    "                     : BRC_D32(o) : \"r\"(a0), \"r\"(a1), \"r\"(a2), \"r\"(a3), \"l\"(db), \"r\"(1));\n"
     "    }\n"
     "    asm volatile(\"wgmma.commit_group.sync.aligned;\" ::: \"memory\");\n"
     "    asm volatile(\"wgmma.wait_group.sync.aligned 0;\" ::: \"memory\");\n"
-    "    const int w = threadIdx.x / 32, l = threadIdx.x % 32;\n"
-    "#pragma unroll\n"
-    "    for (int i = 0; i < 32; i++) {\n"
-    "        const int row = 16 * w + l / 4 + ((i & 2) ? 8 : 0), col = 8 * (i / 4) + 2 * (l % 4) + (i & 1);\n"
-    "        out[row * 64 + col] = d[i];\n"
-    "    }\n"
+    "    store_tile(o, out);\n"
     "}\n";
 
 static const brc__kernel *hopper_kernel(brc_context *ctx, const char *name, const char *src) {
@@ -379,6 +424,7 @@ Test(hopper_probe, tma_and_wgmma_kernels_compile) {
     brc_context *ctx = tu_offline("sm_90");
     hopper_kernel(ctx, "tma_box_copy", box_src);
     hopper_kernel(ctx, "tma_qk", qk_src);
+    hopper_kernel(ctx, "tma_qkv", pv_src);
     brc_context_destroy(ctx);
 }
 
@@ -494,6 +540,58 @@ Test(hopper_probe, wgmma_qk_tile_matches_float64) {
     tu_buf_free(&q);
     tu_buf_free(&kt);
     tu_buf_free(&s);
+    tu_buf_free(&flag);
+    brc_context_destroy(ctx);
+}
+
+/* Step 4: O = P V with P = Q K^T handed from the S accumulators to wgmma's register A operand and
+ * V read N-major (trans-b) from its swizzled tile, against float64, exactly: Q and K in {-1, 0, 1}
+ * keep |S| <= 64 (exact in bf16), V in {-2 .. 2} keeps O exact in f32. A wrong A fragment map,
+ * N-major descriptor or k step shows as misplaced or wrong sums. */
+Test(hopper_probe, wgmma_pv_from_registers_matches_float64) {
+    brc_context *ctx = sm90_device_or_skip();
+    const brc__kernel *k = hopper_kernel(ctx, "tma_qkv", pv_src);
+    tu_buf q = tu_buf_new(BRC_BF16, 64 * 64), kt = tu_buf_new(BRC_BF16, 64 * 64), v = tu_buf_new(BRC_BF16, 64 * 64),
+           o = tu_buf_new(BRC_F32, 64 * 64), flag = tu_buf_new(BRC_I32, 1);
+    uint16_t *qh = (uint16_t *)q.h, *kh = (uint16_t *)kt.h, *vh = (uint16_t *)v.h;
+    float *oh = (float *)o.h;
+    int qv[64 * 64], kv[64 * 64], vv[64 * 64];
+    uint64_t st = 23;
+    for (int i = 0; i < 64 * 64; i++) {
+        qv[i] = (int)(tu_rand(&st) % 3) - 1, kv[i] = (int)(tu_rand(&st) % 3) - 1, vv[i] = (int)(tu_rand(&st) % 5) - 2;
+        qh[i] = tu_f32_to_bf16((float)qv[i]), kh[i] = tu_f32_to_bf16((float)kv[i]), vh[i] = tu_f32_to_bf16((float)vv[i]);
+        oh[i] = NAN;
+    }
+    tu_buf_upload(&q);
+    tu_buf_upload(&kt);
+    tu_buf_upload(&v);
+    tu_buf_upload(&o);
+    memset(flag.h, 0, 4);
+    tu_buf_upload(&flag);
+    CUtensorMap mq = box_map(q.d, 64, 64), mk = box_map(kt.d, 64, 64), mv = box_map(v.d, 64, 64);
+    void *args[] = {&mq, &mk, &mv, &o.d, &flag.d};
+    launch128(k, ctx, args);
+    tu_buf_download(&o);
+    tu_buf_download(&flag);
+    cr_assert_eq(*(int *)flag.h, 0, "the mbarrier never completed");
+    static double sref[64][64];
+    for (int m = 0; m < 64; m++)
+        for (int n = 0; n < 64; n++) {
+            sref[m][n] = 0;
+            for (int j = 0; j < 64; j++) sref[m][n] += (double)qv[m * 64 + j] * kv[n * 64 + j];
+        }
+    int bad = 0;
+    for (int m = 0; m < 64; m++)
+        for (int d = 0; d < 64; d++) {
+            double want = 0;
+            for (int n = 0; n < 64; n++) want += sref[m][n] * vv[n * 64 + d];
+            if (!(oh[m * 64 + d] == want) && bad++ < 5) cr_log_error("O[%d][%d] = %g, want %g", m, d, oh[m * 64 + d], want);
+        }
+    cr_expect_eq(bad, 0, "%d of 4096 elements of O off", bad);
+    tu_buf_free(&q);
+    tu_buf_free(&kt);
+    tu_buf_free(&v);
+    tu_buf_free(&o);
     tu_buf_free(&flag);
     brc_context_destroy(ctx);
 }
