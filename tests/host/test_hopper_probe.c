@@ -326,16 +326,19 @@ static const char box_src[] = TMA_PRELUDE
     "#define BRC_D32(d) BRC_D8(d, 0), BRC_D8(d, 8), BRC_D8(d, 16), BRC_D8(d, 24)\n"                     \
     "#define BRC_REGS \" {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15,\" \\\n"   \
     "    \" %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31},\"\n"         \
-    "__device__ __forceinline__ unsigned long long sw128_desc(unsigned addr) {\n"                         \
-    "    return (unsigned long long)((addr & 0x3FFFF) >> 4) | (1ull << 16) | ((unsigned long long)(1024 >> 4) << 32) | (1ull << 62);\n" \
+    "__device__ __forceinline__ unsigned long long sw128_desc(unsigned addr, unsigned lbo = 16) {\n"      \
+    "    return (unsigned long long)((addr & 0x3FFFF) >> 4) | ((unsigned long long)(lbo >> 4) << 16) |\n"   \
+    "           ((unsigned long long)(1024 >> 4) << 32) | (1ull << 62);\n"                                \
     "}\n"                                                                                                 \
-    "__device__ __forceinline__ void s_tile(float (&d)[32], unsigned q_s, unsigned k_s) {\n"              \
+    "/* S = Q K^T for a head dim of D: D / 64 swizzle atoms (64 x 64 boxes, 8 KiB apart) a tile. */\n"   \
+    "template <int D> __device__ __forceinline__ void s_tile(float (&d)[32], unsigned q_s, unsigned k_s) {\n" \
     "#pragma unroll\n"                                                                                    \
     "    for (int i = 0; i < 32; i++) d[i] = 0.f;\n"                                                     \
     "    asm volatile(\"wgmma.fence.sync.aligned;\" ::: \"memory\");\n"                                 \
     "#pragma unroll\n"                                                                                    \
-    "    for (int kk = 0; kk < 4; kk++) {\n"                                                              \
-    "        const unsigned long long da = sw128_desc(q_s + 32 * kk), db = sw128_desc(k_s + 32 * kk);\n"  \
+    "    for (int kk = 0; kk < D / 16; kk++) {\n"                                                         \
+    "        const unsigned off = 8192 * (kk / 4) + 32 * (kk % 4);\n"                                     \
+    "        const unsigned long long da = sw128_desc(q_s + off), db = sw128_desc(k_s + off);\n"          \
     "        asm volatile(\"{\\n .reg .pred p;\\n setp.ne.b32 p, %34, 0;\\n\"\n"                           \
     "                     \" wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16\" BRC_REGS\n"             \
     "                     \" %32, %33, p, 1, 1, 0, 0;\\n}\" : BRC_D32(d) : \"l\"(da), \"l\"(db), \"r\"(1));\n" \
@@ -343,18 +346,19 @@ static const char box_src[] = TMA_PRELUDE
     "    asm volatile(\"wgmma.commit_group.sync.aligned;\" ::: \"memory\");\n"                          \
     "    asm volatile(\"wgmma.wait_group.sync.aligned 0;\" ::: \"memory\");\n"                          \
     "}\n"                                                                                                 \
-    "__device__ __forceinline__ void store_tile(const float (&d)[32], float *out) {\n"                    \
+    "template <int N> __device__ __forceinline__ void store_tile(const float (&d)[N / 2], float *out) {\n" \
     "    const int w = threadIdx.x / 32, l = threadIdx.x % 32;\n"                                        \
     "#pragma unroll\n"                                                                                    \
-    "    for (int i = 0; i < 32; i++)\n"                                                                  \
-    "        out[(16 * w + l / 4 + ((i & 2) ? 8 : 0)) * 64 + 8 * (i / 4) + 2 * (l % 4) + (i & 1)] = d[i];\n" \
+    "    for (int i = 0; i < N / 2; i++)\n"                                                               \
+    "        out[(16 * w + l / 4 + ((i & 2) ? 8 : 0)) * N + 8 * (i / 4) + 2 * (l % 4) + (i & 1)] = d[i];\n" \
     "}\n"                                                                                                 \
-    "__device__ __forceinline__ bool load_tiles(unsigned bar_s, const brc_tmap *const *maps, const unsigned *dst, int n) {\n" \
+    "__device__ __forceinline__ bool load_tiles(unsigned bar_s, const brc_tmap *const *maps, const int *xs,\n" \
+    "                                           const unsigned *dst, int n) {\n"                          \
     "    if (threadIdx.x == 0) bar_init(bar_s);\n"                                                        \
     "    __syncthreads();\n"                                                                              \
     "    if (threadIdx.x == 0) {\n"                                                                       \
     "        asm volatile(\"mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\" ::\"r\"(bar_s), \"r\"(n * 64 * 64 * 2) : \"memory\");\n" \
-    "        for (int i = 0; i < n; i++) tma_box(dst[i], maps[i], 0, 0, bar_s);\n"                       \
+    "        for (int i = 0; i < n; i++) tma_box(dst[i], maps[i], xs[i], 0, bar_s);\n"                   \
     "    }\n"                                                                                             \
     "    return __syncthreads_and(bar_wait(bar_s));\n"                                                    \
     "}\n"
@@ -366,10 +370,11 @@ static const char qk_src[] = QK_PRELUDE
     "    __shared__ __align__(8) unsigned long long bar;\n"
     "    const brc_tmap *maps[2] = {&tq, &tk};\n"
     "    const unsigned dst[2] = {(unsigned)__cvta_generic_to_shared(qs), (unsigned)__cvta_generic_to_shared(ks)};\n"
-    "    if (!load_tiles((unsigned)__cvta_generic_to_shared(&bar), maps, dst, 2)) { if (threadIdx.x == 0) atomicExch(flag, 1); return; }\n"
+    "    const int xs[2] = {0, 0};\n"
+    "    if (!load_tiles((unsigned)__cvta_generic_to_shared(&bar), maps, xs, dst, 2)) { if (threadIdx.x == 0) atomicExch(flag, 1); return; }\n"
     "    float d[32];\n"
-    "    s_tile(d, dst[0], dst[1]);\n"
-    "    store_tile(d, out);\n"
+    "    s_tile<64>(d, dst[0], dst[1]);\n"
+    "    store_tile<64>(d, out);\n"
     "}\n";
 
 static const char pv_src[] = QK_PRELUDE
@@ -386,9 +391,10 @@ static const char pv_src[] = QK_PRELUDE
     "    const brc_tmap *maps[3] = {&tq, &tk, &tv};\n"
     "    const unsigned dst[3] = {(unsigned)__cvta_generic_to_shared(qs), (unsigned)__cvta_generic_to_shared(ks),\n"
     "                             (unsigned)__cvta_generic_to_shared(vs)};\n"
-    "    if (!load_tiles((unsigned)__cvta_generic_to_shared(&bar), maps, dst, 3)) { if (threadIdx.x == 0) atomicExch(flag, 1); return; }\n"
+    "    const int xs[3] = {0, 0, 0};\n"
+    "    if (!load_tiles((unsigned)__cvta_generic_to_shared(&bar), maps, xs, dst, 3)) { if (threadIdx.x == 0) atomicExch(flag, 1); return; }\n"
     "    float s[32], o[32];\n"
-    "    s_tile(s, dst[0], dst[1]);\n"
+    "    s_tile<64>(s, dst[0], dst[1]);\n"
     "#pragma unroll\n"
     "    for (int i = 0; i < 32; i++) o[i] = 0.f;\n"
     "    asm volatile(\"wgmma.fence.sync.aligned;\" ::: \"memory\");\n"
@@ -404,7 +410,49 @@ static const char pv_src[] = QK_PRELUDE
     "    }\n"
     "    asm volatile(\"wgmma.commit_group.sync.aligned;\" ::: \"memory\");\n"
     "    asm volatile(\"wgmma.wait_group.sync.aligned 0;\" ::: \"memory\");\n"
-    "    store_tile(o, out);\n"
+    "    store_tile<64>(o, out);\n"
+    "}\n";
+
+/* Step 5 at D = 128: Q, K and V [64, 128] each as two 64-column boxes (two swizzle atoms, 8 KiB
+ * apart); S = Q K^T over 8 k16 steps across the atoms; O = P V by wgmma.m64n128k16 with V N-major
+ * across both atoms: the descriptor's leading byte offset (LBO) is the 8 KiB between them. */
+static const char pv128_src[] = QK_PRELUDE
+    "__device__ __forceinline__ unsigned bf2(float lo, float hi) {\n"
+    "    unsigned r;\n"
+    "    asm(\"cvt.rn.bf16x2.f32 %0, %1, %2;\" : \"=r\"(r) : \"f\"(hi), \"f\"(lo));\n"
+    "    return r;\n"
+    "}\n"
+    "extern \"C\" __global__ void __launch_bounds__(128, 1)\n"
+    "tma_qkv128(const __grid_constant__ brc_tmap tq, const __grid_constant__ brc_tmap tk,\n"
+    "           const __grid_constant__ brc_tmap tv, float *out, int *flag) {\n"
+    "    extern __shared__ unsigned char dsm[];  /* 48 KiB of tiles + 1 KiB to align them to 1024 */\n"
+    "    __shared__ __align__(8) unsigned long long bar;\n"
+    "    const unsigned q_s = ((unsigned)__cvta_generic_to_shared(dsm) + 1023u) & ~1023u, k_s = q_s + 16384,\n"
+    "                   v_s = k_s + 16384;\n"
+    "    const brc_tmap *maps[6] = {&tq, &tq, &tk, &tk, &tv, &tv};\n"
+    "    const int xs[6] = {0, 64, 0, 64, 0, 64};\n"
+    "    const unsigned dst[6] = {q_s, q_s + 8192, k_s, k_s + 8192, v_s, v_s + 8192};\n"
+    "    if (!load_tiles((unsigned)__cvta_generic_to_shared(&bar), maps, xs, dst, 6)) { if (threadIdx.x == 0) atomicExch(flag, 1); return; }\n"
+    "    float s[32], o[64];\n"
+    "    s_tile<128>(s, q_s, k_s);\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < 64; i++) o[i] = 0.f;\n"
+    "    asm volatile(\"wgmma.fence.sync.aligned;\" ::: \"memory\");\n"
+    "#pragma unroll\n"
+    "    for (int kk = 0; kk < 4; kk++) {\n"
+    "        const float *p = s + 8 * kk;\n"
+    "        const unsigned a0 = bf2(p[0], p[1]), a1 = bf2(p[2], p[3]), a2 = bf2(p[4], p[5]), a3 = bf2(p[6], p[7]);\n"
+    "        const unsigned long long db = sw128_desc(v_s + 2048 * kk, 8192);\n"
+    "        asm volatile(\"{\\n .reg .pred p;\\n setp.ne.b32 p, %69, 0;\\n\"\n"
+    "                     \" wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, \"\n"
+    "                     \" %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63},\"\n"
+    "                     \" {%64, %65, %66, %67}, %68, p, 1, 1, 1;\\n}\"\n"
+    "                     : BRC_D32(o), BRC_D8(o, 32), BRC_D8(o, 40), BRC_D8(o, 48), BRC_D8(o, 56)\n"
+    "                     : \"r\"(a0), \"r\"(a1), \"r\"(a2), \"r\"(a3), \"l\"(db), \"r\"(1));\n"
+    "    }\n"
+    "    asm volatile(\"wgmma.commit_group.sync.aligned;\" ::: \"memory\");\n"
+    "    asm volatile(\"wgmma.wait_group.sync.aligned 0;\" ::: \"memory\");\n"
+    "    store_tile<128>(o, out);\n"
     "}\n";
 
 static const brc__kernel *hopper_kernel(brc_context *ctx, const char *name, const char *src) {
@@ -425,6 +473,7 @@ Test(hopper_probe, tma_and_wgmma_kernels_compile) {
     hopper_kernel(ctx, "tma_box_copy", box_src);
     hopper_kernel(ctx, "tma_qk", qk_src);
     hopper_kernel(ctx, "tma_qkv", pv_src);
+    hopper_kernel(ctx, "tma_qkv128", pv128_src);
     brc_context_destroy(ctx);
 }
 
@@ -450,10 +499,13 @@ static brc_context *sm90_device_or_skip(void) {
     return ctx;
 }
 
-static void launch128(const brc__kernel *k, brc_context *ctx, void **args) {
+static void launch128(const brc__kernel *k, brc_context *ctx, void **args, unsigned smem) {
     CUfunction fn = NULL;
     cr_assert_eq(brc__jit_function(ctx, k, &fn), BRC_STATUS_OK, "%s", brc_last_error());
-    CUresult r = brc__cu()->cuLaunchKernel(fn, 1, 1, 1, 128, 1, 1, 0, NULL, args, NULL);
+    CUresult r = smem ? brc__cu()->cuFuncSetAttribute(fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, (int)smem)
+                      : CUDA_SUCCESS;
+    cr_assert_eq(r, CUDA_SUCCESS, "cuFuncSetAttribute: %s", brc__cu_errname(r));
+    r = brc__cu()->cuLaunchKernel(fn, 1, 1, 1, 128, 1, 1, smem, NULL, args, NULL);
     cr_assert_eq(r, CUDA_SUCCESS, "cuLaunchKernel: %s", brc__cu_errname(r));
     r = brc__cu()->cuCtxSynchronize();
     cr_assert_eq(r, CUDA_SUCCESS, "kernel: %s", brc__cu_errname(r));
@@ -479,7 +531,7 @@ Test(hopper_probe, tma_box_lands_swizzled) {
         tu_buf_upload(&out);
         tu_buf_upload(&flag);
         void *args[] = {&m, &x, &y, &out.d, &flag.d};
-        launch128(k, ctx, args);
+        launch128(k, ctx, args, 0);
         tu_buf_download(&out);
         tu_buf_download(&flag);
         cr_assert_eq(*(int *)flag.h, 0, "box (%d, %d): the mbarrier never completed", x, y);
@@ -525,7 +577,7 @@ Test(hopper_probe, wgmma_qk_tile_matches_float64) {
     tu_buf_upload(&flag);
     CUtensorMap mq = box_map(q.d, 64, 64), mk = box_map(kt.d, 64, 64);
     void *args[] = {&mq, &mk, &s.d, &flag.d};
-    launch128(k, ctx, args);
+    launch128(k, ctx, args, 0);
     tu_buf_download(&s);
     tu_buf_download(&flag);
     cr_assert_eq(*(int *)flag.h, 0, "the mbarrier never completed");
@@ -570,7 +622,7 @@ Test(hopper_probe, wgmma_pv_from_registers_matches_float64) {
     tu_buf_upload(&flag);
     CUtensorMap mq = box_map(q.d, 64, 64), mk = box_map(kt.d, 64, 64), mv = box_map(v.d, 64, 64);
     void *args[] = {&mq, &mk, &mv, &o.d, &flag.d};
-    launch128(k, ctx, args);
+    launch128(k, ctx, args, 0);
     tu_buf_download(&o);
     tu_buf_download(&flag);
     cr_assert_eq(*(int *)flag.h, 0, "the mbarrier never completed");
@@ -588,6 +640,58 @@ Test(hopper_probe, wgmma_pv_from_registers_matches_float64) {
             if (!(oh[m * 64 + d] == want) && bad++ < 5) cr_log_error("O[%d][%d] = %g, want %g", m, d, oh[m * 64 + d], want);
         }
     cr_expect_eq(bad, 0, "%d of 4096 elements of O off", bad);
+    tu_buf_free(&q);
+    tu_buf_free(&kt);
+    tu_buf_free(&v);
+    tu_buf_free(&o);
+    tu_buf_free(&flag);
+    brc_context_destroy(ctx);
+}
+
+/* Step 5 at D = 128: S = Q K^T across two swizzle atoms of the head dim, then O = P V by
+ * wgmma.m64n128k16 with V N-major across two atoms (the descriptor's LBO the 8 KiB between them),
+ * against float64, exactly (Q, K in {-1, 0, 1}: |S| <= 128, exact in bf16; V in {-2 .. 2}). */
+Test(hopper_probe, wgmma_d128_across_atoms_matches_float64) {
+    brc_context *ctx = sm90_device_or_skip();
+    const brc__kernel *k = hopper_kernel(ctx, "tma_qkv128", pv128_src);
+    enum { D = 128 };
+    tu_buf q = tu_buf_new(BRC_BF16, 64 * D), kt = tu_buf_new(BRC_BF16, 64 * D), v = tu_buf_new(BRC_BF16, 64 * D),
+           o = tu_buf_new(BRC_F32, 64 * D), flag = tu_buf_new(BRC_I32, 1);
+    uint16_t *qh = (uint16_t *)q.h, *kh = (uint16_t *)kt.h, *vh = (uint16_t *)v.h;
+    float *oh = (float *)o.h;
+    static int qv[64 * D], kv[64 * D], vv[64 * D];
+    uint64_t st = 29;
+    for (int i = 0; i < 64 * D; i++) {
+        qv[i] = (int)(tu_rand(&st) % 3) - 1, kv[i] = (int)(tu_rand(&st) % 3) - 1, vv[i] = (int)(tu_rand(&st) % 5) - 2;
+        qh[i] = tu_f32_to_bf16((float)qv[i]), kh[i] = tu_f32_to_bf16((float)kv[i]), vh[i] = tu_f32_to_bf16((float)vv[i]);
+        oh[i] = NAN;
+    }
+    tu_buf_upload(&q);
+    tu_buf_upload(&kt);
+    tu_buf_upload(&v);
+    tu_buf_upload(&o);
+    memset(flag.h, 0, 4);
+    tu_buf_upload(&flag);
+    CUtensorMap mq = box_map(q.d, 64, D), mk = box_map(kt.d, 64, D), mv = box_map(v.d, 64, D);
+    void *args[] = {&mq, &mk, &mv, &o.d, &flag.d};
+    launch128(k, ctx, args, 3 * 16384 + 1024);
+    tu_buf_download(&o);
+    tu_buf_download(&flag);
+    cr_assert_eq(*(int *)flag.h, 0, "the mbarrier never completed");
+    static double sref[64][64];
+    for (int m = 0; m < 64; m++)
+        for (int n = 0; n < 64; n++) {
+            sref[m][n] = 0;
+            for (int j = 0; j < D; j++) sref[m][n] += (double)qv[m * D + j] * kv[n * D + j];
+        }
+    int bad = 0;
+    for (int m = 0; m < 64; m++)
+        for (int d = 0; d < D; d++) {
+            double want = 0;
+            for (int n = 0; n < 64; n++) want += sref[m][n] * vv[n * D + d];
+            if (!(oh[m * D + d] == want) && bad++ < 5) cr_log_error("O[%d][%d] = %g, want %g", m, d, oh[m * D + d], want);
+        }
+    cr_expect_eq(bad, 0, "%d of %d elements of O off", bad, 64 * D);
     tu_buf_free(&q);
     tu_buf_free(&kt);
     tu_buf_free(&v);
