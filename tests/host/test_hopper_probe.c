@@ -12,6 +12,7 @@
  * setmaxnreg needs (docs/attention-hopper.md, section 1). */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -377,83 +378,97 @@ static const char qk_src[] = QK_PRELUDE
     "    store_tile<64>(d, out);\n"
     "}\n";
 
-static const char pv_src[] = QK_PRELUDE
+/* Step 4 and step 5: O = P V with P = Q K^T handed from the S accumulators to wgmma's register A
+ * operand (bf16 pairs: the S accumulators of 8-column blocks 2 kk and 2 kk + 1 are the A fragment of
+ * k16 step kk as they lie) and V [keys, D] N-major from its swizzled tile (trans-b = 1; 8 key rows
+ * 1024 bytes apart, 2048 bytes a k16 step). A head dim of D is D / 64 swizzle atoms (64 x 64
+ * boxes, 8 KiB apart): S's k16 steps walk them in turn, and V's descriptor spans them (its leading
+ * byte offset the 8 KiB between atoms) for wgmma.m64nDk16. Q and K / V rows past the tensors'
+ * ends (Sq, Sk < 64) arrive as TMA's zeros. Tiles in dynamic shared memory, their base rounded
+ * up to 1024 bytes (1 KiB more requested). */
+static const char pvd_src[] = QK_PRELUDE
     "__device__ __forceinline__ unsigned bf2(float lo, float hi) {\n"
     "    unsigned r;\n"
     "    asm(\"cvt.rn.bf16x2.f32 %0, %1, %2;\" : \"=r\"(r) : \"f\"(hi), \"f\"(lo));\n"
     "    return r;\n"
     "}\n"
-    "extern \"C\" __global__ void __launch_bounds__(128, 1)\n"
-    "tma_qkv(const __grid_constant__ brc_tmap tq, const __grid_constant__ brc_tmap tk,\n"
-    "        const __grid_constant__ brc_tmap tv, float *out, int *flag) {\n"
-    "    __shared__ __align__(1024) unsigned short qs[64 * 64], ks[64 * 64], vs[64 * 64];\n"
+    "template <int N> struct pv_mma;\n"
+    "template <> struct pv_mma<64> {\n"
+    "    static __device__ __forceinline__ void run(float (&o)[32], unsigned a0, unsigned a1, unsigned a2, unsigned a3,\n"
+    "                                               unsigned long long db) {\n"
+    "        asm volatile(\"{\\n .reg .pred p;\\n setp.ne.b32 p, %37, 0;\\n\"\n"
+    "                     \" wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {\"\n"
+    "                     \" %0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31},\"\n"
+    "                     \" {%32, %33, %34, %35}, %36, p, 1, 1, 1;\\n}\"\n"
+    "                     : BRC_D8(o, 0), BRC_D8(o, 8), BRC_D8(o, 16), BRC_D8(o, 24)\n"
+    "                     : \"r\"(a0), \"r\"(a1), \"r\"(a2), \"r\"(a3), \"l\"(db), \"r\"(1));\n"
+    "    }\n"
+    "};\n"
+    "template <> struct pv_mma<128> {\n"
+    "    static __device__ __forceinline__ void run(float (&o)[64], unsigned a0, unsigned a1, unsigned a2, unsigned a3,\n"
+    "                                               unsigned long long db) {\n"
+    "        asm volatile(\"{\\n .reg .pred p;\\n setp.ne.b32 p, %69, 0;\\n\"\n"
+    "                     \" wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {\"\n"
+    "                     \" %0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31,\"\n"
+    "                     \" %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63},\"\n"
+    "                     \" {%64, %65, %66, %67}, %68, p, 1, 1, 1;\\n}\"\n"
+    "                     : BRC_D8(o, 0), BRC_D8(o, 8), BRC_D8(o, 16), BRC_D8(o, 24), BRC_D8(o, 32), BRC_D8(o, 40), BRC_D8(o, 48), BRC_D8(o, 56)\n"
+    "                     : \"r\"(a0), \"r\"(a1), \"r\"(a2), \"r\"(a3), \"l\"(db), \"r\"(1));\n"
+    "    }\n"
+    "};\n"
+    "template <> struct pv_mma<256> {\n"
+    "    static __device__ __forceinline__ void run(float (&o)[128], unsigned a0, unsigned a1, unsigned a2, unsigned a3,\n"
+    "                                               unsigned long long db) {\n"
+    "        asm volatile(\"{\\n .reg .pred p;\\n setp.ne.b32 p, %133, 0;\\n\"\n"
+    "                     \" wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {\"\n"
+    "                     \" %0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31,\"\n"
+    "                     \" %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63,\"\n"
+    "                     \" %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95,\"\n"
+    "                     \" %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127},\"\n"
+    "                     \" {%128, %129, %130, %131}, %132, p, 1, 1, 1;\\n}\"\n"
+    "                     : BRC_D8(o, 0), BRC_D8(o, 8), BRC_D8(o, 16), BRC_D8(o, 24), BRC_D8(o, 32), BRC_D8(o, 40), BRC_D8(o, 48), BRC_D8(o, 56), BRC_D8(o, 64), BRC_D8(o, 72), BRC_D8(o, 80), BRC_D8(o, 88), BRC_D8(o, 96), BRC_D8(o, 104), BRC_D8(o, 112), BRC_D8(o, 120)\n"
+    "                     : \"r\"(a0), \"r\"(a1), \"r\"(a2), \"r\"(a3), \"l\"(db), \"r\"(1));\n"
+    "    }\n"
+    "};\n"
+    "template <int D>\n"
+    "__device__ __forceinline__ void qkv_body(const brc_tmap &tq, const brc_tmap &tk, const brc_tmap &tv, float *out,\n"
+    "                                         int *flag) {\n"
+    "    enum { A = D / 64 };\n"
+    "    extern __shared__ unsigned char dsm[];\n"
     "    __shared__ __align__(8) unsigned long long bar;\n"
-    "    const brc_tmap *maps[3] = {&tq, &tk, &tv};\n"
-    "    const unsigned dst[3] = {(unsigned)__cvta_generic_to_shared(qs), (unsigned)__cvta_generic_to_shared(ks),\n"
-    "                             (unsigned)__cvta_generic_to_shared(vs)};\n"
-    "    const int xs[3] = {0, 0, 0};\n"
-    "    if (!load_tiles((unsigned)__cvta_generic_to_shared(&bar), maps, xs, dst, 3)) { if (threadIdx.x == 0) atomicExch(flag, 1); return; }\n"
-    "    float s[32], o[32];\n"
-    "    s_tile<64>(s, dst[0], dst[1]);\n"
+    "    const unsigned q_s = ((unsigned)__cvta_generic_to_shared(dsm) + 1023u) & ~1023u, k_s = q_s + 8192 * A,\n"
+    "                   v_s = k_s + 8192 * A;\n"
+    "    const brc_tmap *maps[3 * A];\n"
+    "    int xs[3 * A];\n"
+    "    unsigned dst[3 * A];\n"
     "#pragma unroll\n"
-    "    for (int i = 0; i < 32; i++) o[i] = 0.f;\n"
+    "    for (int a = 0; a < A; a++) {\n"
+    "        maps[a] = &tq, maps[A + a] = &tk, maps[2 * A + a] = &tv;\n"
+    "        xs[a] = xs[A + a] = xs[2 * A + a] = 64 * a;\n"
+    "        dst[a] = q_s + 8192 * a, dst[A + a] = k_s + 8192 * a, dst[2 * A + a] = v_s + 8192 * a;\n"
+    "    }\n"
+    "    if (!load_tiles((unsigned)__cvta_generic_to_shared(&bar), maps, xs, dst, 3 * A)) { if (threadIdx.x == 0) atomicExch(flag, 1); return; }\n"
+    "    float s[32], o[D / 2];\n"
+    "    s_tile<D>(s, q_s, k_s);\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < D / 2; i++) o[i] = 0.f;\n"
     "    asm volatile(\"wgmma.fence.sync.aligned;\" ::: \"memory\");\n"
     "#pragma unroll\n"
     "    for (int kk = 0; kk < 4; kk++) {\n"
     "        const float *p = s + 8 * kk;  /* columns 16 kk .. 16 kk + 15 of S: the k16 slice */\n"
-    "        const unsigned a0 = bf2(p[0], p[1]), a1 = bf2(p[2], p[3]), a2 = bf2(p[4], p[5]), a3 = bf2(p[6], p[7]);\n"
-    "        const unsigned long long db = sw128_desc(dst[2] + 2048 * kk);\n"
-    "        asm volatile(\"{\\n .reg .pred p;\\n setp.ne.b32 p, %37, 0;\\n\"\n"
-    "                     \" wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16\" BRC_REGS\n"
-    "                     \" {%32, %33, %34, %35}, %36, p, 1, 1, 1;\\n}\"\n"
-    "                     : BRC_D32(o) : \"r\"(a0), \"r\"(a1), \"r\"(a2), \"r\"(a3), \"l\"(db), \"r\"(1));\n"
+    "        pv_mma<D>::run(o, bf2(p[0], p[1]), bf2(p[2], p[3]), bf2(p[4], p[5]), bf2(p[6], p[7]),\n"
+    "                       sw128_desc(v_s + 2048 * kk, 8192));\n"
     "    }\n"
     "    asm volatile(\"wgmma.commit_group.sync.aligned;\" ::: \"memory\");\n"
     "    asm volatile(\"wgmma.wait_group.sync.aligned 0;\" ::: \"memory\");\n"
-    "    store_tile<64>(o, out);\n"
-    "}\n";
-
-/* Step 5 at D = 128: Q, K and V [64, 128] each as two 64-column boxes (two swizzle atoms, 8 KiB
- * apart); S = Q K^T over 8 k16 steps across the atoms; O = P V by wgmma.m64n128k16 with V N-major
- * across both atoms: the descriptor's leading byte offset (LBO) is the 8 KiB between them. */
-static const char pv128_src[] = QK_PRELUDE
-    "__device__ __forceinline__ unsigned bf2(float lo, float hi) {\n"
-    "    unsigned r;\n"
-    "    asm(\"cvt.rn.bf16x2.f32 %0, %1, %2;\" : \"=r\"(r) : \"f\"(hi), \"f\"(lo));\n"
-    "    return r;\n"
+    "    store_tile<D>(o, out);\n"
     "}\n"
-    "extern \"C\" __global__ void __launch_bounds__(128, 1)\n"
-    "tma_qkv128(const __grid_constant__ brc_tmap tq, const __grid_constant__ brc_tmap tk,\n"
-    "           const __grid_constant__ brc_tmap tv, float *out, int *flag) {\n"
-    "    extern __shared__ unsigned char dsm[];  /* 48 KiB of tiles + 1 KiB to align them to 1024 */\n"
-    "    __shared__ __align__(8) unsigned long long bar;\n"
-    "    const unsigned q_s = ((unsigned)__cvta_generic_to_shared(dsm) + 1023u) & ~1023u, k_s = q_s + 16384,\n"
-    "                   v_s = k_s + 16384;\n"
-    "    const brc_tmap *maps[6] = {&tq, &tq, &tk, &tk, &tv, &tv};\n"
-    "    const int xs[6] = {0, 64, 0, 64, 0, 64};\n"
-    "    const unsigned dst[6] = {q_s, q_s + 8192, k_s, k_s + 8192, v_s, v_s + 8192};\n"
-    "    if (!load_tiles((unsigned)__cvta_generic_to_shared(&bar), maps, xs, dst, 6)) { if (threadIdx.x == 0) atomicExch(flag, 1); return; }\n"
-    "    float s[32], o[64];\n"
-    "    s_tile<128>(s, q_s, k_s);\n"
-    "#pragma unroll\n"
-    "    for (int i = 0; i < 64; i++) o[i] = 0.f;\n"
-    "    asm volatile(\"wgmma.fence.sync.aligned;\" ::: \"memory\");\n"
-    "#pragma unroll\n"
-    "    for (int kk = 0; kk < 4; kk++) {\n"
-    "        const float *p = s + 8 * kk;\n"
-    "        const unsigned a0 = bf2(p[0], p[1]), a1 = bf2(p[2], p[3]), a2 = bf2(p[4], p[5]), a3 = bf2(p[6], p[7]);\n"
-    "        const unsigned long long db = sw128_desc(v_s + 2048 * kk, 8192);\n"
-    "        asm volatile(\"{\\n .reg .pred p;\\n setp.ne.b32 p, %69, 0;\\n\"\n"
-    "                     \" wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, \"\n"
-    "                     \" %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63},\"\n"
-    "                     \" {%64, %65, %66, %67}, %68, p, 1, 1, 1;\\n}\"\n"
-    "                     : BRC_D32(o), BRC_D8(o, 32), BRC_D8(o, 40), BRC_D8(o, 48), BRC_D8(o, 56)\n"
-    "                     : \"r\"(a0), \"r\"(a1), \"r\"(a2), \"r\"(a3), \"l\"(db), \"r\"(1));\n"
-    "    }\n"
-    "    asm volatile(\"wgmma.commit_group.sync.aligned;\" ::: \"memory\");\n"
-    "    asm volatile(\"wgmma.wait_group.sync.aligned 0;\" ::: \"memory\");\n"
-    "    store_tile<128>(o, out);\n"
-    "}\n";
+    "#define QKV(D) extern \"C\" __global__ void __launch_bounds__(128, 1) tma_qkv_d##D(\\\n"
+    "    const __grid_constant__ brc_tmap tq, const __grid_constant__ brc_tmap tk, const __grid_constant__ brc_tmap tv,\\\n"
+    "    float *out, int *flag) { qkv_body<D>(tq, tk, tv, out, flag); }\n"
+    "QKV(64)\n"
+    "QKV(128)\n"
+    "QKV(256)\n";
 
 static const brc__kernel *hopper_kernel(brc_context *ctx, const char *name, const char *src) {
     brc__kernel_req r = {.template_name = name, .sources = no_sources, .nspec = 1, .spec = {1}, .snippet = src,
@@ -472,8 +487,7 @@ Test(hopper_probe, tma_and_wgmma_kernels_compile) {
     brc_context *ctx = tu_offline("sm_90");
     hopper_kernel(ctx, "tma_box_copy", box_src);
     hopper_kernel(ctx, "tma_qk", qk_src);
-    hopper_kernel(ctx, "tma_qkv", pv_src);
-    hopper_kernel(ctx, "tma_qkv128", pv128_src);
+    hopper_kernel(ctx, "tma_qkv_d256", pvd_src); /* the module holds d64 and d128 too */
     brc_context_destroy(ctx);
 }
 
@@ -596,50 +610,62 @@ Test(hopper_probe, wgmma_qk_tile_matches_float64) {
     brc_context_destroy(ctx);
 }
 
-/* Step 4: O = P V with P = Q K^T handed from the S accumulators to wgmma's register A operand and
- * V read N-major (trans-b) from its swizzled tile, against float64, exactly: Q and K in {-1, 0, 1}
- * keep |S| <= 64 (exact in bf16), V in {-2 .. 2} keeps O exact in f32. A wrong A fragment map,
- * N-major descriptor or k step shows as misplaced or wrong sums. */
-Test(hopper_probe, wgmma_pv_from_registers_matches_float64) {
+
+
+/* Steps 4 and 5: O = (Q K^T) V of one 64-query, 64-key tile at head dim D on the device, against
+ * float64, exactly: Q and K in {-1, 0, 1} keep |S| <= D (exact in bf16 for D <= 256), V in
+ * {-2 .. 2} keeps O exact in f32. Sq, Sk < 64 leave the tile's last rows to TMA's zero fill (their
+ * S entries 0, their rows of O 0). A wrong A fragment map, descriptor, k step or atom stride shows
+ * as misplaced or wrong sums. */
+static void check_qkv(int D, int sq, int sk, uint64_t seed) {
     brc_context *ctx = sm90_device_or_skip();
-    const brc__kernel *k = hopper_kernel(ctx, "tma_qkv", pv_src);
-    tu_buf q = tu_buf_new(BRC_BF16, 64 * 64), kt = tu_buf_new(BRC_BF16, 64 * 64), v = tu_buf_new(BRC_BF16, 64 * 64),
-           o = tu_buf_new(BRC_F32, 64 * 64), flag = tu_buf_new(BRC_I32, 1);
-    uint16_t *qh = (uint16_t *)q.h, *kh = (uint16_t *)kt.h, *vh = (uint16_t *)v.h;
-    float *oh = (float *)o.h;
-    int qv[64 * 64], kv[64 * 64], vv[64 * 64];
-    uint64_t st = 23;
-    for (int i = 0; i < 64 * 64; i++) {
-        qv[i] = (int)(tu_rand(&st) % 3) - 1, kv[i] = (int)(tu_rand(&st) % 3) - 1, vv[i] = (int)(tu_rand(&st) % 5) - 2;
-        qh[i] = tu_f32_to_bf16((float)qv[i]), kh[i] = tu_f32_to_bf16((float)kv[i]), vh[i] = tu_f32_to_bf16((float)vv[i]);
-        oh[i] = NAN;
+    char name[32];
+    snprintf(name, sizeof name, "tma_qkv_d%d", D);
+    const brc__kernel *k = hopper_kernel(ctx, name, pvd_src);
+    tu_buf q = tu_buf_new(BRC_BF16, (size_t)sq * D), kt = tu_buf_new(BRC_BF16, (size_t)sk * D),
+           v = tu_buf_new(BRC_BF16, (size_t)sk * D), o = tu_buf_new(BRC_F32, (size_t)64 * D),
+           flag = tu_buf_new(BRC_I32, 1);
+    int *qv = malloc(sizeof(int) * (size_t)sq * D), *kv = malloc(sizeof(int) * (size_t)sk * D),
+        *vv = malloc(sizeof(int) * (size_t)sk * D);
+    double *sref = malloc(sizeof(double) * 64 * 64);
+    cr_assert(qv && kv && vv && sref);
+    uint64_t st = seed;
+    for (int i = 0; i < sq * D; i++) qv[i] = (int)(tu_rand(&st) % 3) - 1, ((uint16_t *)q.h)[i] = tu_f32_to_bf16((float)qv[i]);
+    for (int i = 0; i < sk * D; i++) {
+        kv[i] = (int)(tu_rand(&st) % 3) - 1, vv[i] = (int)(tu_rand(&st) % 5) - 2;
+        ((uint16_t *)kt.h)[i] = tu_f32_to_bf16((float)kv[i]), ((uint16_t *)v.h)[i] = tu_f32_to_bf16((float)vv[i]);
     }
+    float *oh = (float *)o.h;
+    for (int i = 0; i < 64 * D; i++) oh[i] = NAN;
     tu_buf_upload(&q);
     tu_buf_upload(&kt);
     tu_buf_upload(&v);
     tu_buf_upload(&o);
     memset(flag.h, 0, 4);
     tu_buf_upload(&flag);
-    CUtensorMap mq = box_map(q.d, 64, 64), mk = box_map(kt.d, 64, 64), mv = box_map(v.d, 64, 64);
+    CUtensorMap mq = box_map(q.d, (uint64_t)sq, (uint64_t)D), mk = box_map(kt.d, (uint64_t)sk, (uint64_t)D),
+                mv = box_map(v.d, (uint64_t)sk, (uint64_t)D);
     void *args[] = {&mq, &mk, &mv, &o.d, &flag.d};
-    launch128(k, ctx, args, 0);
+    launch128(k, ctx, args, (unsigned)(3 * 8192 * (D / 64) + 1024));
     tu_buf_download(&o);
     tu_buf_download(&flag);
-    cr_assert_eq(*(int *)flag.h, 0, "the mbarrier never completed");
-    static double sref[64][64];
+    cr_assert_eq(*(int *)flag.h, 0, "D %d: the mbarrier never completed", D);
     for (int m = 0; m < 64; m++)
         for (int n = 0; n < 64; n++) {
-            sref[m][n] = 0;
-            for (int j = 0; j < 64; j++) sref[m][n] += (double)qv[m * 64 + j] * kv[n * 64 + j];
+            sref[m * 64 + n] = 0;
+            if (m < sq && n < sk)
+                for (int j = 0; j < D; j++) sref[m * 64 + n] += (double)qv[m * D + j] * kv[n * D + j];
         }
     int bad = 0;
     for (int m = 0; m < 64; m++)
-        for (int d = 0; d < 64; d++) {
+        for (int d = 0; d < D; d++) {
             double want = 0;
-            for (int n = 0; n < 64; n++) want += sref[m][n] * vv[n * 64 + d];
-            if (!(oh[m * 64 + d] == want) && bad++ < 5) cr_log_error("O[%d][%d] = %g, want %g", m, d, oh[m * 64 + d], want);
+            for (int n = 0; n < sk; n++) want += sref[m * 64 + n] * vv[n * D + d];
+            if (!(oh[m * D + d] == want) && bad++ < 5)
+                cr_log_error("D %d, Sq %d, Sk %d: O[%d][%d] = %g, want %g", D, sq, sk, m, d, oh[m * D + d], want);
         }
-    cr_expect_eq(bad, 0, "%d of 4096 elements of O off", bad);
+    cr_expect_eq(bad, 0, "D %d, Sq %d, Sk %d: %d of %d elements of O off", D, sq, sk, bad, 64 * D);
+    free(qv), free(kv), free(vv), free(sref);
     tu_buf_free(&q);
     tu_buf_free(&kt);
     tu_buf_free(&v);
@@ -648,54 +674,17 @@ Test(hopper_probe, wgmma_pv_from_registers_matches_float64) {
     brc_context_destroy(ctx);
 }
 
-/* Step 5 at D = 128: S = Q K^T across two swizzle atoms of the head dim, then O = P V by
- * wgmma.m64n128k16 with V N-major across two atoms (the descriptor's LBO the 8 KiB between them),
- * against float64, exactly (Q, K in {-1, 0, 1}: |S| <= 128, exact in bf16; V in {-2 .. 2}). */
+Test(hopper_probe, wgmma_pv_from_registers_matches_float64) {
+    check_qkv(64, 64, 64, 23);
+    check_qkv(64, 1, 17, 31); /* one query row, a partial key tile */
+}
+
 Test(hopper_probe, wgmma_d128_across_atoms_matches_float64) {
-    brc_context *ctx = sm90_device_or_skip();
-    const brc__kernel *k = hopper_kernel(ctx, "tma_qkv128", pv128_src);
-    enum { D = 128 };
-    tu_buf q = tu_buf_new(BRC_BF16, 64 * D), kt = tu_buf_new(BRC_BF16, 64 * D), v = tu_buf_new(BRC_BF16, 64 * D),
-           o = tu_buf_new(BRC_F32, 64 * D), flag = tu_buf_new(BRC_I32, 1);
-    uint16_t *qh = (uint16_t *)q.h, *kh = (uint16_t *)kt.h, *vh = (uint16_t *)v.h;
-    float *oh = (float *)o.h;
-    static int qv[64 * D], kv[64 * D], vv[64 * D];
-    uint64_t st = 29;
-    for (int i = 0; i < 64 * D; i++) {
-        qv[i] = (int)(tu_rand(&st) % 3) - 1, kv[i] = (int)(tu_rand(&st) % 3) - 1, vv[i] = (int)(tu_rand(&st) % 5) - 2;
-        qh[i] = tu_f32_to_bf16((float)qv[i]), kh[i] = tu_f32_to_bf16((float)kv[i]), vh[i] = tu_f32_to_bf16((float)vv[i]);
-        oh[i] = NAN;
-    }
-    tu_buf_upload(&q);
-    tu_buf_upload(&kt);
-    tu_buf_upload(&v);
-    tu_buf_upload(&o);
-    memset(flag.h, 0, 4);
-    tu_buf_upload(&flag);
-    CUtensorMap mq = box_map(q.d, 64, D), mk = box_map(kt.d, 64, D), mv = box_map(v.d, 64, D);
-    void *args[] = {&mq, &mk, &mv, &o.d, &flag.d};
-    launch128(k, ctx, args, 3 * 16384 + 1024);
-    tu_buf_download(&o);
-    tu_buf_download(&flag);
-    cr_assert_eq(*(int *)flag.h, 0, "the mbarrier never completed");
-    static double sref[64][64];
-    for (int m = 0; m < 64; m++)
-        for (int n = 0; n < 64; n++) {
-            sref[m][n] = 0;
-            for (int j = 0; j < D; j++) sref[m][n] += (double)qv[m * D + j] * kv[n * D + j];
-        }
-    int bad = 0;
-    for (int m = 0; m < 64; m++)
-        for (int d = 0; d < D; d++) {
-            double want = 0;
-            for (int n = 0; n < 64; n++) want += sref[m][n] * vv[n * D + d];
-            if (!(oh[m * D + d] == want) && bad++ < 5) cr_log_error("O[%d][%d] = %g, want %g", m, d, oh[m * D + d], want);
-        }
-    cr_expect_eq(bad, 0, "%d of %d elements of O off", bad, 64 * D);
-    tu_buf_free(&q);
-    tu_buf_free(&kt);
-    tu_buf_free(&v);
-    tu_buf_free(&o);
-    tu_buf_free(&flag);
-    brc_context_destroy(ctx);
+    check_qkv(128, 64, 64, 29);
+    check_qkv(128, 50, 37, 37);
+}
+
+Test(hopper_probe, wgmma_d256_across_atoms_matches_float64) {
+    check_qkv(256, 64, 64, 41);
+    check_qkv(256, 63, 1, 43);
 }
