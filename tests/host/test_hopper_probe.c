@@ -288,12 +288,15 @@ Test(hopper_probe, whole_program_sm_90a_kernel_runs_on_the_device) {
     "    asm volatile(\"cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes\"\n"  \
     "                 \" [%0], [%1, {%2, %3}], [%4];\" ::\"r\"(dst), \"l\"(m), \"r\"(x), \"r\"(y), \"r\"(bar) : \"memory\");\n" \
     "}\n"                                                                                                 \
-    "__device__ __forceinline__ bool bar_wait(unsigned bar) {\n"                                          \
+    "__device__ __forceinline__ bool bar_wait(unsigned bar, unsigned parity = 0) {\n"                    \
     "    unsigned done = 0;\n"                                                                            \
     "    for (int it = 0; it < (1 << 22) && !done; it++)\n"                                               \
-    "        asm volatile(\"{\\n .reg .pred p;\\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], 0;\\n\"\n" \
-    "                     \" selp.u32 %0, 1, 0, p;\\n}\" : \"=r\"(done) : \"r\"(bar) : \"memory\");\n"      \
+    "        asm volatile(\"{\\n .reg .pred p;\\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\\n\"\n" \
+    "                     \" selp.u32 %0, 1, 0, p;\\n}\" : \"=r\"(done) : \"r\"(bar), \"r\"(parity) : \"memory\");\n" \
     "    return done != 0;\n"                                                                             \
+    "}\n"                                                                                                 \
+    "__device__ __forceinline__ void tx_arrive(unsigned bar, unsigned bytes) {\n"                          \
+    "    asm volatile(\"mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\" ::\"r\"(bar), \"r\"(bytes) : \"memory\");\n" \
     "}\n"
 
 /* Step 2: one box at (x, y) into shared memory, its raw bytes copied out as they lie there. */
@@ -386,50 +389,53 @@ static const char qk_src[] = QK_PRELUDE
  * byte offset the 8 KiB between atoms) for wgmma.m64nDk16. Q and K / V rows past the tensors'
  * ends (Sq, Sk < 64) arrive as TMA's zeros. Tiles in dynamic shared memory, their base rounded
  * up to 1024 bytes (1 KiB more requested). */
-static const char pvd_src[] = QK_PRELUDE
-    "__device__ __forceinline__ unsigned bf2(float lo, float hi) {\n"
-    "    unsigned r;\n"
-    "    asm(\"cvt.rn.bf16x2.f32 %0, %1, %2;\" : \"=r\"(r) : \"f\"(hi), \"f\"(lo));\n"
-    "    return r;\n"
-    "}\n"
-    "template <int N> struct pv_mma;\n"
-    "template <> struct pv_mma<64> {\n"
-    "    static __device__ __forceinline__ void run(float (&o)[32], unsigned a0, unsigned a1, unsigned a2, unsigned a3,\n"
-    "                                               unsigned long long db) {\n"
-    "        asm volatile(\"{\\n .reg .pred p;\\n setp.ne.b32 p, %37, 0;\\n\"\n"
-    "                     \" wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {\"\n"
-    "                     \" %0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31},\"\n"
-    "                     \" {%32, %33, %34, %35}, %36, p, 1, 1, 1;\\n}\"\n"
-    "                     : BRC_D8(o, 0), BRC_D8(o, 8), BRC_D8(o, 16), BRC_D8(o, 24)\n"
-    "                     : \"r\"(a0), \"r\"(a1), \"r\"(a2), \"r\"(a3), \"l\"(db), \"r\"(1));\n"
-    "    }\n"
+#define PV_PRELUDE \
+    QK_PRELUDE \
+    "__device__ __forceinline__ unsigned bf2(float lo, float hi) {\n" \
+    "    unsigned r;\n" \
+    "    asm(\"cvt.rn.bf16x2.f32 %0, %1, %2;\" : \"=r\"(r) : \"f\"(hi), \"f\"(lo));\n" \
+    "    return r;\n" \
+    "}\n" \
+    "template <int N> struct pv_mma;\n" \
+    "template <> struct pv_mma<64> {\n" \
+    "    static __device__ __forceinline__ void run(float (&o)[32], unsigned a0, unsigned a1, unsigned a2, unsigned a3,\n" \
+    "                                               unsigned long long db) {\n" \
+    "        asm volatile(\"{\\n .reg .pred p;\\n setp.ne.b32 p, %37, 0;\\n\"\n" \
+    "                     \" wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {\"\n" \
+    "                     \" %0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31},\"\n" \
+    "                     \" {%32, %33, %34, %35}, %36, p, 1, 1, 1;\\n}\"\n" \
+    "                     : BRC_D8(o, 0), BRC_D8(o, 8), BRC_D8(o, 16), BRC_D8(o, 24)\n" \
+    "                     : \"r\"(a0), \"r\"(a1), \"r\"(a2), \"r\"(a3), \"l\"(db), \"r\"(1));\n" \
+    "    }\n" \
+    "};\n" \
+    "template <> struct pv_mma<128> {\n" \
+    "    static __device__ __forceinline__ void run(float (&o)[64], unsigned a0, unsigned a1, unsigned a2, unsigned a3,\n" \
+    "                                               unsigned long long db) {\n" \
+    "        asm volatile(\"{\\n .reg .pred p;\\n setp.ne.b32 p, %69, 0;\\n\"\n" \
+    "                     \" wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {\"\n" \
+    "                     \" %0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31,\"\n" \
+    "                     \" %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63},\"\n" \
+    "                     \" {%64, %65, %66, %67}, %68, p, 1, 1, 1;\\n}\"\n" \
+    "                     : BRC_D8(o, 0), BRC_D8(o, 8), BRC_D8(o, 16), BRC_D8(o, 24), BRC_D8(o, 32), BRC_D8(o, 40), BRC_D8(o, 48), BRC_D8(o, 56)\n" \
+    "                     : \"r\"(a0), \"r\"(a1), \"r\"(a2), \"r\"(a3), \"l\"(db), \"r\"(1));\n" \
+    "    }\n" \
+    "};\n" \
+    "template <> struct pv_mma<256> {\n" \
+    "    static __device__ __forceinline__ void run(float (&o)[128], unsigned a0, unsigned a1, unsigned a2, unsigned a3,\n" \
+    "                                               unsigned long long db) {\n" \
+    "        asm volatile(\"{\\n .reg .pred p;\\n setp.ne.b32 p, %133, 0;\\n\"\n" \
+    "                     \" wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {\"\n" \
+    "                     \" %0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31,\"\n" \
+    "                     \" %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63,\"\n" \
+    "                     \" %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95,\"\n" \
+    "                     \" %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127},\"\n" \
+    "                     \" {%128, %129, %130, %131}, %132, p, 1, 1, 1;\\n}\"\n" \
+    "                     : BRC_D8(o, 0), BRC_D8(o, 8), BRC_D8(o, 16), BRC_D8(o, 24), BRC_D8(o, 32), BRC_D8(o, 40), BRC_D8(o, 48), BRC_D8(o, 56), BRC_D8(o, 64), BRC_D8(o, 72), BRC_D8(o, 80), BRC_D8(o, 88), BRC_D8(o, 96), BRC_D8(o, 104), BRC_D8(o, 112), BRC_D8(o, 120)\n" \
+    "                     : \"r\"(a0), \"r\"(a1), \"r\"(a2), \"r\"(a3), \"l\"(db), \"r\"(1));\n" \
+    "    }\n" \
     "};\n"
-    "template <> struct pv_mma<128> {\n"
-    "    static __device__ __forceinline__ void run(float (&o)[64], unsigned a0, unsigned a1, unsigned a2, unsigned a3,\n"
-    "                                               unsigned long long db) {\n"
-    "        asm volatile(\"{\\n .reg .pred p;\\n setp.ne.b32 p, %69, 0;\\n\"\n"
-    "                     \" wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {\"\n"
-    "                     \" %0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31,\"\n"
-    "                     \" %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63},\"\n"
-    "                     \" {%64, %65, %66, %67}, %68, p, 1, 1, 1;\\n}\"\n"
-    "                     : BRC_D8(o, 0), BRC_D8(o, 8), BRC_D8(o, 16), BRC_D8(o, 24), BRC_D8(o, 32), BRC_D8(o, 40), BRC_D8(o, 48), BRC_D8(o, 56)\n"
-    "                     : \"r\"(a0), \"r\"(a1), \"r\"(a2), \"r\"(a3), \"l\"(db), \"r\"(1));\n"
-    "    }\n"
-    "};\n"
-    "template <> struct pv_mma<256> {\n"
-    "    static __device__ __forceinline__ void run(float (&o)[128], unsigned a0, unsigned a1, unsigned a2, unsigned a3,\n"
-    "                                               unsigned long long db) {\n"
-    "        asm volatile(\"{\\n .reg .pred p;\\n setp.ne.b32 p, %133, 0;\\n\"\n"
-    "                     \" wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {\"\n"
-    "                     \" %0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31,\"\n"
-    "                     \" %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63,\"\n"
-    "                     \" %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95,\"\n"
-    "                     \" %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127},\"\n"
-    "                     \" {%128, %129, %130, %131}, %132, p, 1, 1, 1;\\n}\"\n"
-    "                     : BRC_D8(o, 0), BRC_D8(o, 8), BRC_D8(o, 16), BRC_D8(o, 24), BRC_D8(o, 32), BRC_D8(o, 40), BRC_D8(o, 48), BRC_D8(o, 56), BRC_D8(o, 64), BRC_D8(o, 72), BRC_D8(o, 80), BRC_D8(o, 88), BRC_D8(o, 96), BRC_D8(o, 104), BRC_D8(o, 112), BRC_D8(o, 120)\n"
-    "                     : \"r\"(a0), \"r\"(a1), \"r\"(a2), \"r\"(a3), \"l\"(db), \"r\"(1));\n"
-    "    }\n"
-    "};\n"
+
+static const char pvd_src[] = PV_PRELUDE
     "template <int D>\n"
     "__device__ __forceinline__ void qkv_body(const brc_tmap &tq, const brc_tmap &tk, const brc_tmap &tv, float *out,\n"
     "                                         int *flag) {\n"
@@ -470,6 +476,104 @@ static const char pvd_src[] = QK_PRELUDE
     "QKV(128)\n"
     "QKV(256)\n";
 
+/* Step 6: the serial one-warpgroup forward, one CTA a 64-query tile: Q by TMA once (barrier phase
+ * 0), then for each 64-key tile j the K and V boxes (phase j + 1, the one barrier re-armed after
+ * every thread is done with the tile before), S = Q K^T, keys past Sk masked to -inf, the scores
+ * in the log2 domain, the online softmax on the S fragments (a row's 64 scores live in the 4
+ * lanes of a quad: its max and sum by two xor shuffles), O rescaled, O += P V from registers; at
+ * the end O / l and lse = (m + log2 l) ln 2 for the rows below Sq. No pipelining, no warp
+ * specialization (steps 7 and 8). */
+static const char fwd_src[] = PV_PRELUDE
+    "#define BRC_NEG_INF __int_as_float(0xff800000)\n"
+    "template <int D>\n"
+    "__device__ __forceinline__ void fwd_body(const brc_tmap &tq, const brc_tmap &tk, const brc_tmap &tv, int sq, int sk,\n"
+    "                                         float scale_log2, float *out, float *lse, int *flag) {\n"
+    "    enum { A = D / 64 };\n"
+    "    extern __shared__ unsigned char dsm[];\n"
+    "    __shared__ __align__(8) unsigned long long bar;\n"
+    "    const unsigned q_s = ((unsigned)__cvta_generic_to_shared(dsm) + 1023u) & ~1023u, k_s = q_s + 8192 * A,\n"
+    "                   v_s = k_s + 8192 * A, bar_s = (unsigned)__cvta_generic_to_shared(&bar);\n"
+    "    const int q0 = blockIdx.x * 64, w = threadIdx.x / 32, l = threadIdx.x % 32, g = l / 4, t = l % 4;\n"
+    "    if (threadIdx.x == 0) bar_init(bar_s);\n"
+    "    __syncthreads();\n"
+    "    if (threadIdx.x == 0) {\n"
+    "        tx_arrive(bar_s, 8192 * A);\n"
+    "        for (int a = 0; a < A; a++) tma_box(q_s + 8192 * a, &tq, 64 * a, q0, bar_s);\n"
+    "    }\n"
+    "    if (!__syncthreads_and(bar_wait(bar_s, 0))) { if (threadIdx.x == 0) atomicExch(flag, 1); return; }\n"
+    "    float o[D / 2], m[2] = {BRC_NEG_INF, BRC_NEG_INF}, lsum[2] = {0.f, 0.f};\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < D / 2; i++) o[i] = 0.f;\n"
+    "    const int ntiles = (sk + 63) / 64;\n"
+    "    for (int j = 0; j < ntiles; j++) {\n"
+    "        __syncthreads();  /* every warp is done with tile j - 1 before its buffers are refilled */\n"
+    "        if (threadIdx.x == 0) {\n"
+    "            tx_arrive(bar_s, 2 * 8192 * A);\n"
+    "            for (int a = 0; a < A; a++) {\n"
+    "                tma_box(k_s + 8192 * a, &tk, 64 * a, 64 * j, bar_s);\n"
+    "                tma_box(v_s + 8192 * a, &tv, 64 * a, 64 * j, bar_s);\n"
+    "            }\n"
+    "        }\n"
+    "        if (!__syncthreads_and(bar_wait(bar_s, (j + 1) & 1))) { if (threadIdx.x == 0) atomicExch(flag, 1); return; }\n"
+    "        float s[32];\n"
+    "        s_tile<D>(s, q_s, k_s);\n"
+    "        float mx[2] = {m[0], m[1]};\n"
+    "#pragma unroll\n"
+    "        for (int i = 0; i < 32; i++) {\n"
+    "            const int key = 64 * j + 8 * (i / 4) + 2 * t + (i & 1);\n"
+    "            s[i] = key < sk ? s[i] * scale_log2 : BRC_NEG_INF;\n"
+    "            mx[(i >> 1) & 1] = fmaxf(mx[(i >> 1) & 1], s[i]);\n"
+    "        }\n"
+    "        float alpha[2], rs[2] = {0.f, 0.f};\n"
+    "#pragma unroll\n"
+    "        for (int r = 0; r < 2; r++) {\n"
+    "            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));\n"
+    "            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));\n"
+    "            alpha[r] = exp2f(m[r] - mx[r]);  /* m = -inf on the first tile: 0 */\n"
+    "            m[r] = mx[r];\n"
+    "        }\n"
+    "#pragma unroll\n"
+    "        for (int i = 0; i < 32; i++) {\n"
+    "            s[i] = exp2f(s[i] - m[(i >> 1) & 1]);\n"
+    "            rs[(i >> 1) & 1] += s[i];\n"
+    "        }\n"
+    "#pragma unroll\n"
+    "        for (int r = 0; r < 2; r++) {\n"
+    "            rs[r] += __shfl_xor_sync(0xffffffffu, rs[r], 1);\n"
+    "            rs[r] += __shfl_xor_sync(0xffffffffu, rs[r], 2);\n"
+    "            lsum[r] = lsum[r] * alpha[r] + rs[r];\n"
+    "        }\n"
+    "#pragma unroll\n"
+    "        for (int i = 0; i < D / 2; i++) o[i] *= alpha[(i >> 1) & 1];\n"
+    "        asm volatile(\"wgmma.fence.sync.aligned;\" ::: \"memory\");\n"
+    "#pragma unroll\n"
+    "        for (int kk = 0; kk < 4; kk++) {\n"
+    "            const float *p = s + 8 * kk;\n"
+    "            pv_mma<D>::run(o, bf2(p[0], p[1]), bf2(p[2], p[3]), bf2(p[4], p[5]), bf2(p[6], p[7]),\n"
+    "                           sw128_desc(v_s + 2048 * kk, 8192));\n"
+    "        }\n"
+    "        asm volatile(\"wgmma.commit_group.sync.aligned;\" ::: \"memory\");\n"
+    "        asm volatile(\"wgmma.wait_group.sync.aligned 0;\" ::: \"memory\");\n"
+    "    }\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < D / 2; i++) {\n"
+    "        const int r = (i >> 1) & 1, row = q0 + 16 * w + g + 8 * r;\n"
+    "        if (row < sq) out[(long long)row * D + 8 * (i / 4) + 2 * t + (i & 1)] = o[i] / lsum[r];\n"
+    "    }\n"
+    "#pragma unroll\n"
+    "    for (int r = 0; r < 2; r++) {\n"
+    "        const int row = q0 + 16 * w + g + 8 * r;\n"
+    "        if (t == 0 && row < sq) lse[row] = (m[r] + log2f(lsum[r])) * 0.6931471805599453f;\n"
+    "    }\n"
+    "}\n"
+    "#define FWD(D) extern \"C\" __global__ void __launch_bounds__(128, 1) wgmma_fwd_d##D(\\\n"
+    "    const __grid_constant__ brc_tmap tq, const __grid_constant__ brc_tmap tk, const __grid_constant__ brc_tmap tv,\\\n"
+    "    int sq, int sk, float scale_log2, float *out, float *lse, int *flag) {\\\n"
+    "    fwd_body<D>(tq, tk, tv, sq, sk, scale_log2, out, lse, flag); }\n"
+    "FWD(64)\n"
+    "FWD(128)\n"
+    "FWD(256)\n";
+
 static const brc__kernel *hopper_kernel(brc_context *ctx, const char *name, const char *src) {
     brc__kernel_req r = {.template_name = name, .sources = no_sources, .nspec = 1, .spec = {1}, .snippet = src,
                          .name_expr = name, .descriptor = name, .flags = BRC__JIT_ARCH_SPECIFIC | BRC__JIT_WHOLE_PROGRAM};
@@ -488,6 +592,7 @@ Test(hopper_probe, tma_and_wgmma_kernels_compile) {
     hopper_kernel(ctx, "tma_box_copy", box_src);
     hopper_kernel(ctx, "tma_qk", qk_src);
     hopper_kernel(ctx, "tma_qkv_d256", pvd_src); /* the module holds d64 and d128 too */
+    hopper_kernel(ctx, "wgmma_fwd_d256", fwd_src);
     brc_context_destroy(ctx);
 }
 
@@ -513,13 +618,13 @@ static brc_context *sm90_device_or_skip(void) {
     return ctx;
 }
 
-static void launch128(const brc__kernel *k, brc_context *ctx, void **args, unsigned smem) {
+static void launch128(const brc__kernel *k, brc_context *ctx, void **args, unsigned smem, unsigned grid) {
     CUfunction fn = NULL;
     cr_assert_eq(brc__jit_function(ctx, k, &fn), BRC_STATUS_OK, "%s", brc_last_error());
     CUresult r = smem ? brc__cu()->cuFuncSetAttribute(fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, (int)smem)
                       : CUDA_SUCCESS;
     cr_assert_eq(r, CUDA_SUCCESS, "cuFuncSetAttribute: %s", brc__cu_errname(r));
-    r = brc__cu()->cuLaunchKernel(fn, 1, 1, 1, 128, 1, 1, smem, NULL, args, NULL);
+    r = brc__cu()->cuLaunchKernel(fn, grid, 1, 1, 128, 1, 1, smem, NULL, args, NULL);
     cr_assert_eq(r, CUDA_SUCCESS, "cuLaunchKernel: %s", brc__cu_errname(r));
     r = brc__cu()->cuCtxSynchronize();
     cr_assert_eq(r, CUDA_SUCCESS, "kernel: %s", brc__cu_errname(r));
@@ -545,7 +650,7 @@ Test(hopper_probe, tma_box_lands_swizzled) {
         tu_buf_upload(&out);
         tu_buf_upload(&flag);
         void *args[] = {&m, &x, &y, &out.d, &flag.d};
-        launch128(k, ctx, args, 0);
+        launch128(k, ctx, args, 0, 1);
         tu_buf_download(&out);
         tu_buf_download(&flag);
         cr_assert_eq(*(int *)flag.h, 0, "box (%d, %d): the mbarrier never completed", x, y);
@@ -591,7 +696,7 @@ Test(hopper_probe, wgmma_qk_tile_matches_float64) {
     tu_buf_upload(&flag);
     CUtensorMap mq = box_map(q.d, 64, 64), mk = box_map(kt.d, 64, 64);
     void *args[] = {&mq, &mk, &s.d, &flag.d};
-    launch128(k, ctx, args, 0);
+    launch128(k, ctx, args, 0, 1);
     tu_buf_download(&s);
     tu_buf_download(&flag);
     cr_assert_eq(*(int *)flag.h, 0, "the mbarrier never completed");
@@ -646,7 +751,7 @@ static void check_qkv(int D, int sq, int sk, uint64_t seed) {
     CUtensorMap mq = box_map(q.d, (uint64_t)sq, (uint64_t)D), mk = box_map(kt.d, (uint64_t)sk, (uint64_t)D),
                 mv = box_map(v.d, (uint64_t)sk, (uint64_t)D);
     void *args[] = {&mq, &mk, &mv, &o.d, &flag.d};
-    launch128(k, ctx, args, (unsigned)(3 * 8192 * (D / 64) + 1024));
+    launch128(k, ctx, args, (unsigned)(3 * 8192 * (D / 64) + 1024), 1);
     tu_buf_download(&o);
     tu_buf_download(&flag);
     cr_assert_eq(*(int *)flag.h, 0, "D %d: the mbarrier never completed", D);
@@ -688,3 +793,88 @@ Test(hopper_probe, wgmma_d256_across_atoms_matches_float64) {
     check_qkv(256, 64, 64, 41);
     check_qkv(256, 63, 1, 43);
 }
+
+/* Step 6: the serial wgmma forward against float64 attention (bf16-rounded random inputs, scale
+ * 1 / sqrt(D)): O by relative L2 (P is rounded to bf16 before P V, as FlashAttention does), lse
+ * within 1e-3. Several query tiles, partial first and last tiles, and up to 65 key tiles (the
+ * barrier's phase flips 66 times). */
+static void check_fwd(int D, int sq, int sk, uint64_t seed) {
+    brc_context *ctx = sm90_device_or_skip();
+    char name[32];
+    snprintf(name, sizeof name, "wgmma_fwd_d%d", D);
+    const brc__kernel *k = hopper_kernel(ctx, name, fwd_src);
+    tu_buf q = tu_buf_new(BRC_BF16, (size_t)sq * D), kt = tu_buf_new(BRC_BF16, (size_t)sk * D),
+           v = tu_buf_new(BRC_BF16, (size_t)sk * D), o = tu_buf_new(BRC_F32, (size_t)sq * D),
+           lse = tu_buf_new(BRC_F32, (size_t)sq), flag = tu_buf_new(BRC_I32, 1);
+    uint64_t st = seed;
+    tu_buf *ins[] = {&q, &kt, &v};
+    for (int b = 0; b < 3; b++)
+        for (size_t i = 0; i < ins[b]->n; i++)
+            ((uint16_t *)ins[b]->h)[i] = tu_f32_to_bf16((float)tu_uniform(&st, -1.0, 1.0));
+    for (size_t i = 0; i < o.n; i++) ((float *)o.h)[i] = NAN;
+    for (size_t i = 0; i < lse.n; i++) ((float *)lse.h)[i] = NAN;
+    tu_buf_upload(&q);
+    tu_buf_upload(&kt);
+    tu_buf_upload(&v);
+    tu_buf_upload(&o);
+    tu_buf_upload(&lse);
+    memset(flag.h, 0, 4);
+    tu_buf_upload(&flag);
+    CUtensorMap mq = box_map(q.d, (uint64_t)sq, (uint64_t)D), mk = box_map(kt.d, (uint64_t)sk, (uint64_t)D),
+                mv = box_map(v.d, (uint64_t)sk, (uint64_t)D);
+    const double scale = 1.0 / sqrt((double)D);
+    float scale_log2 = (float)(scale * 1.4426950408889634);
+    int sqa = sq, ska = sk;
+    void *args[] = {&mq, &mk, &mv, &sqa, &ska, &scale_log2, &o.d, &lse.d, &flag.d};
+    launch128(k, ctx, args, (unsigned)(3 * 8192 * (D / 64) + 1024), (unsigned)((sq + 63) / 64));
+    tu_buf_download(&o);
+    tu_buf_download(&lse);
+    tu_buf_download(&flag);
+    cr_assert_eq(*(int *)flag.h, 0, "D %d: the mbarrier never completed", D);
+    double *p = malloc(sizeof(double) * (size_t)sk), num = 0, den = 0, lse_err = 0;
+    cr_assert(p);
+    for (int m = 0; m < sq; m++) {
+        double mx = -INFINITY, sum = 0;
+        for (int n = 0; n < sk; n++) {
+            double dot = 0;
+            for (int j = 0; j < D; j++) dot += tu_buf_at(&q, (size_t)m * D + j) * tu_buf_at(&kt, (size_t)n * D + j);
+            p[n] = dot * scale;
+            mx = fmax(mx, p[n]);
+        }
+        for (int n = 0; n < sk; n++) p[n] = exp(p[n] - mx), sum += p[n];
+        for (int d = 0; d < D; d++) {
+            double want = 0;
+            for (int n = 0; n < sk; n++) want += p[n] * tu_buf_at(&v, (size_t)n * D + d);
+            want /= sum;
+            const double got = ((float *)o.h)[(size_t)m * D + d];
+            num += (got - want) * (got - want), den += want * want;
+            if (isnan(got)) num = INFINITY;
+        }
+        const double e = fabs(((float *)lse.h)[m] - (mx + log(sum)));
+        lse_err = isnan(e) ? INFINITY : fmax(lse_err, e);
+    }
+    const double rel = sqrt(num / den);
+    cr_expect(rel < 1e-2, "D %d, Sq %d, Sk %d: O relative L2 %.3g", D, sq, sk, rel);
+    cr_expect(lse_err < 1e-3, "D %d, Sq %d, Sk %d: lse off by %.3g", D, sq, sk, lse_err);
+    cr_log_info("wgmma forward D %d, Sq %d, Sk %d: O relative L2 %.2e, lse max error %.2e", D, sq, sk, rel, lse_err);
+    free(p);
+    tu_buf_free(&q);
+    tu_buf_free(&kt);
+    tu_buf_free(&v);
+    tu_buf_free(&o);
+    tu_buf_free(&lse);
+    tu_buf_free(&flag);
+    brc_context_destroy(ctx);
+}
+
+Test(hopper_probe, wgmma_forward_d64_matches_float64) {
+    check_fwd(64, 64, 64, 51);
+    check_fwd(64, 100, 1000, 53);
+}
+
+Test(hopper_probe, wgmma_forward_d128_matches_float64) {
+    check_fwd(128, 1, 4097, 57);
+    check_fwd(128, 130, 17, 59);
+}
+
+Test(hopper_probe, wgmma_forward_d256_matches_float64) { check_fwd(256, 65, 130, 61); }
