@@ -780,7 +780,7 @@ static void gemv_mma_shape(const problem *p, int sms, int *ks, int *minb, int *u
     int64_t need = (tiles + sms - 1) / sms;
     if (need < *minb) *minb = need < 1 ? 1 : (int)need;
     /* Eight-warp blocks, at most two an SM: promise one. The kernel's registers (80-106) let two
-     * 256-thread blocks share an SM either way, but ptxas schedules the (1) build better: H100,
+     * 256-thread blocks share an SM either way, but ptxas schedules the MINB = 1 build better: H100,
      * bf16 4096 x 4096, kernel time, M = 1 / 4 / 8: 12.94 / 13.29 / 13.30 -> 12.72 / 13.03 /
      * 13.13 us (bench/sweep_gemv.py, 3 interleaved rounds, 86.9-84.8 -> 88.4-85.9% of copy). */
     if (*ks == 8 && need <= 2) *minb = 1;

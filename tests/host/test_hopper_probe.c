@@ -1,15 +1,20 @@
-/* Compile-only probe of the Hopper instructions docs/attention-hopper.md builds on: NVRTC (the
- * library's own JIT path, offline contexts, no GPU) must accept for sm_90a a kernel that uses
- * wgmma.fence / wgmma.mma_async (bf16 in, f32 accumulate, m64n64k16, once with A and B from
- * shared-memory descriptors and once with A from registers) / wgmma.commit_group /
- * wgmma.wait_group, mbarrier.init / mbarrier.arrive.expect_tx / mbarrier.try_wait.parity,
- * cp.async.bulk.tensor.2d (TMA) reading a `const __grid_constant__` tensor map parameter,
- * setmaxnreg and fence.proxy.async; and must refuse it, as COMPILE_FAILED with the assembler's
- * reason in the JIT log, for sm_80 (none of it exists there) and for plain sm_90 (wgmma and
- * setmaxnreg need the arch-specific sm_90a target). The kernel is not wired into any plan and
- * is never run: it only proves the toolchain. One compile per target. The register count it
- * logs is that of the relocatable compile the JIT does (-rdc=true), which is not the launch count
- * setmaxnreg needs (docs/attention-hopper.md, section 1). */
+/* The Hopper path of docs/attention-hopper.md, step by step (its section 8).
+ *
+ * Compile-only (every machine, CI included): NVRTC (the library's own JIT path, offline contexts,
+ * no GPU) must accept for sm_90a a probe kernel that uses wgmma.fence / wgmma.mma_async (bf16 in,
+ * f32 accumulate, m64n64k16, once with A and B from shared-memory descriptors and once with A from
+ * registers) / wgmma.commit_group / wgmma.wait_group, mbarrier.init / mbarrier.arrive.expect_tx /
+ * mbarrier.try_wait.parity, cp.async.bulk.tensor.2d (TMA) reading a `const __grid_constant__`
+ * tensor map parameter, setmaxnreg and fence.proxy.async; and must refuse it, as COMPILE_FAILED
+ * with the assembler's reason in the JIT log, for sm_80 (none of it exists there) and for plain
+ * sm_90 (wgmma and setmaxnreg need the arch-specific sm_90a target). The JIT flags of step 1
+ * (arch-specific target, whole-program compile) and the kernels of steps 2-6 compile too.
+ *
+ * On a device of sm_90 or newer (skipped elsewhere, visibly, as every GPU test): step 1 (a
+ * whole-program sm_90a kernel loads and runs with setmaxnreg), step 2 (a TMA box lands swizzled),
+ * steps 3-5 (S = Q K^T and O = P V by wgmma at D = 64 / 128 / 256, exact against float64), step 6
+ * (a serial one-warpgroup forward against float64). These kernels live here until the plan path
+ * of step 6 takes them into kernel_src. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
