@@ -718,6 +718,30 @@ __device__ __forceinline__ int mv_staged_chunk(bool hasx, int c0, int n, int N, 
     return -1;
 }
 
+// The 16-byte chunk mv_staged_chunk classified as src (not -1): -2 the constant, -3 replicate's
+// pad (the row's first element when left, else its last), else x from element src of the staged
+// row at sr (in shared memory at sx), joined from the two 16-byte blocks it straddles by funnel
+// shifts when it is not aligned.
+template <int E, class B>
+__device__ __forceinline__ mv_v4 mv_staged_vec(int src, const char* sr, const char* sx, B fill, bool left, int N) {
+    if (src == -2) return mv_splat<E>((u64)fill);
+    if (src == -3) return mv_splat<E>((u64) * (const B*)(sr + (left ? 0 : (N - 1) * E)));
+    const int o = (int)(sr + src * E - sx), sh = o & 15;
+    const mv_v4 w0 = *(const mv_v4*)(sx + (o - sh));
+    if (!sh) return w0;
+    const mv_v4 w1 = *(const mv_v4*)(sx + (o - sh) + 16);
+    const int d4 = sh >> 2, bits = (sh & 3) * 8;
+    u32 w[8], t[5];
+#pragma unroll
+    for (int i = 0; i < 4; i++) w[i] = w0.v[i], w[i + 4] = w1.v[i];
+#pragma unroll
+    for (int i = 0; i < 5; i++) t[i] = d4 == 0 ? w[i] : d4 == 1 ? w[i + 1] : d4 == 2 ? w[i + 2] : w[i + 3];
+    mv_v4 v;
+#pragma unroll
+    for (int i = 0; i < 4; i++) v.v[i] = __funnelshift_r(t[i], t[i + 1], bits);
+    return v;
+}
+
 // The staged pads' x rows -> shared memory: gn rows (xrow[g]; null: nothing to load) of nx bytes
 // each, at a pitch of xp bytes (nb 16-byte blocks), every 16-byte block a thread, all in flight
 // (cp.async); a row that does not start 16-byte aligned is staged from its aligned base, so that
@@ -792,27 +816,7 @@ __device__ __forceinline__ void mv_pad_staged(const mv_pad_args& a) {
             const int src = mv_staged_chunk<MODE, VE>(xr != nullptr, c0, n, N, lo);
             if (src >= -3 && src != -1) {
                 const char* const sr = sx + g * xp + ((size_t)xr & 15);  // x element j at sr + j E
-                mv_v4 v;
-                if (src == -2) {
-                    v = mv_splat<E>((u64)fill);
-                } else if (src == -3) {  // replicate's pads: one element repeated
-                    v = mv_splat<E>((u64) * (const B*)(sr + (c0 < lo ? 0 : (N - 1) * E)));
-                } else {
-                    const int o = (int)(sr + src * E - sx), sh = o & 15;
-                    const mv_v4 w0 = *(const mv_v4*)(sx + (o - sh));
-                    v = w0;
-                    if (sh) {
-                        const mv_v4 w1 = *(const mv_v4*)(sx + (o - sh) + 16);
-                        const int d4 = sh >> 2, bits = (sh & 3) * 8;
-                        u32 w[8], t[5];
-#pragma unroll
-                        for (int i = 0; i < 4; i++) w[i] = w0.v[i], w[i + 4] = w1.v[i];
-#pragma unroll
-                        for (int i = 0; i < 5; i++) t[i] = d4 == 0 ? w[i] : d4 == 1 ? w[i + 1] : d4 == 2 ? w[i + 2] : w[i + 3];
-#pragma unroll
-                        for (int i = 0; i < 4; i++) v.v[i] = __funnelshift_r(t[i], t[i + 1], bits);
-                    }
-                }
+                const mv_v4 v = mv_staged_vec<E, B>(src, sr, sx, fill, c0 < lo, N);
                 *(mv_v4*)ya = v;
             }
             g += dg, k += dk;
@@ -940,27 +944,7 @@ __device__ __forceinline__ void mv_pad_flat(const mv_pad_args& a) {
             const char* const sr = sx + g * xp + ((size_t)xr & 15);  // x element j of row g at sr + j E
             const int src = c + VE <= n ? mv_staged_chunk<MODE, VE>(xr != nullptr, c, n, N, lo) : -1;
             if (src >= -3 && src != -1) {
-                mv_v4 v;
-                if (src == -2) {
-                    v = mv_splat<E>((u64)fill);
-                } else if (src == -3) {
-                    v = mv_splat<E>((u64) * (const B*)(sr + (c < lo ? 0 : (N - 1) * E)));
-                } else {
-                    const int o = (int)(sr + src * E - sx), sh = o & 15;
-                    const mv_v4 w0 = *(const mv_v4*)(sx + (o - sh));
-                    v = w0;
-                    if (sh) {
-                        const mv_v4 w1 = *(const mv_v4*)(sx + (o - sh) + 16);
-                        const int d4 = sh >> 2, bits = (sh & 3) * 8;
-                        u32 w[8], t[5];
-#pragma unroll
-                        for (int i = 0; i < 4; i++) w[i] = w0.v[i], w[i + 4] = w1.v[i];
-#pragma unroll
-                        for (int i = 0; i < 5; i++) t[i] = d4 == 0 ? w[i] : d4 == 1 ? w[i + 1] : d4 == 2 ? w[i + 2] : w[i + 3];
-#pragma unroll
-                        for (int i = 0; i < 4; i++) v.v[i] = __funnelshift_r(t[i], t[i + 1], bits);
-                    }
-                }
+                const mv_v4 v = mv_staged_vec<E, B>(src, sr, sx, fill, c < lo, N);
                 *(mv_v4*)yp = v;
             } else {  // element by element: in the second pass (the list), or here when it is full
                 const int s = atomicAdd(&nlist, 1);

@@ -1151,7 +1151,8 @@ _Static_assert(sizeof(mv_pad_args_h) == 10 * 8 + 8 * 8 + 40 * 8, "mv_pad_args_h 
  * CTAs, 103.7-103.9 at 16 KiB x 8, 104.7 at 8 KiB, 106.5 at 20 KiB x 6, 117.3 by row groups; f32
  * 190.2-190.5 / 192.8-193.4 / 194.2 / 194.7 / 210.6; u8 66.4 staged at 20 KiB, 98.6 by row
  * groups.) Flat (brc::mv_pad_flat, stage=2): the staged kernel where y is contiguous as well,
- * for elements of at least PAD_FLAT_MIN_BYTES when PAD_FLAT; off: movement_sweep -rdc, the same
+ * for elements of at least PAD_FLAT_MIN_BYTES when PAD_FLAT (BARACUDA_PAD_FLAT=1 for measurements
+ * and the GPU test; the descriptor says stage=2, so warm rebuilds it); off: movement_sweep -rdc, the same
  * shape, bf16 107.4 us at 12 KiB (staged 104.3-105.0), 103.8-103.9 at 16 KiB but f32 194.8-196.4
  * there (staged 190.2-190.5); faster for u8 (61.7 / 69.4) and the constant mode (101.8 / 104.2),
  * slower with x or y off their alignment (docs/movement.md). Row groups (brc::mv_pad_fwd): every
@@ -1342,7 +1343,8 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
              * rows a CTA rounded down to a multiple of 16 / gcd(row bytes, 16) where that leaves
              * some, so that the ranges of a 16-byte-aligned y start and end on 16 bytes. */
             if (ydense && a->g * n * es < ((int64_t)1 << 31) &&
-                (stage == 2 || (stage < 0 && PAD_FLAT && es >= PAD_FLAT_MIN_BYTES))) {
+                (stage == 2 ||
+                 (stage < 0 && brc__knob("BARACUDA_PAD_FLAT", 0, 1, PAD_FLAT) && es >= PAD_FLAT_MIN_BYTES))) {
                 int64_t m = 16, rb = n * es;
                 while (rb % 2 == 0 && m > 1) rb /= 2, m /= 2;
                 if (a->g >= m) a->g -= a->g % m;

@@ -1099,9 +1099,9 @@ Test(movement, pad_forward_row_groups, .timeout = 300) {
  * through padded pitches or one element into its buffer; every element size and mode. Each plan
  * must be staged: flat where the build takes it (PAD_FLAT, off: then these cases run the staged
  * kernel on the same dense, misaligned ys; the host test pins which). */
-Test(movement, pad_forward_flat, .timeout = 300) {
-    tu_fresh_cache();
-    brc_context *ctx = tu_device_or_skip();
+/* The pad forward's cases for the staged kernels: by default (flat off: the staged kernel), or with
+ * BARACUDA_PAD_FLAT=1 (force: the flat kernel wherever its conditions hold, elements of 2+ bytes). */
+static void pad_flat_cases(brc_context *ctx, int force) {
     uint64_t rng = 9090;
     static const struct {
         int rank;
@@ -1116,6 +1116,7 @@ Test(movement, pad_forward_flat, .timeout = 300) {
         {2, {2, 1500}, {1, 700}, {1, 699}, S_CONTIG, 1, 0},       /* f64: one long row a CTA */
     };
     static const brc_dtype dts[] = {BRC_U8, BRC_BF16, BRC_F32, BRC_F64};
+    if (force) setenv("BARACUDA_PAD_FLAT", "1", 1);
     int nflat = 0;
     for (int mode = 0; mode < 4; mode++)
         for (size_t c = 0; c < sizeof pc / sizeof pc[0]; c++)
@@ -1158,7 +1159,20 @@ Test(movement, pad_forward_flat, .timeout = 300) {
                 brc_plan_destroy(p);
                 pad_fwd_check(ctx, &d, &x, &y, rank, lo, pc[c].shape, value, what);
             }
-    cr_log_info("pad_forward_flat: %d of %d plans flat", nflat, 4 * 4 * (int)(sizeof pc / sizeof pc[0]));
+    cr_log_info("pad_forward_flat (BARACUDA_PAD_FLAT %d): %d of %d plans flat", force, nflat,
+                4 * 4 * (int)(sizeof pc / sizeof pc[0]));
+    if (force) /* every case qualifies for elements of 2+ bytes (bf16, f32, f64): 3 of the 4 dtypes */
+        cr_expect_eq(nflat, 4 * 3 * (int)(sizeof pc / sizeof pc[0]), "BARACUDA_PAD_FLAT=1: %d plans flat", nflat);
+    else
+        cr_expect_eq(nflat, 0, "flat is off by default, yet %d plans took it", nflat);
+    unsetenv("BARACUDA_PAD_FLAT");
+}
+
+Test(movement, pad_forward_flat, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    pad_flat_cases(ctx, 0);
+    pad_flat_cases(ctx, 1);
     brc_context_destroy(ctx);
 }
 
