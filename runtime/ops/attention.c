@@ -30,16 +30,23 @@ typedef struct attn_args {
 } attn_args;
 _Static_assert(sizeof(attn_args) == (17 + 2 + 5 + 3 + 24 + 3 + 4 + 4 + 4) * 8, "attn_args must match brc::attn_args");
 
+/* struct brc::attn_args_h in attention_sm90.cuh: the Hopper forward's parameter. */
+typedef struct attn_args_h {
+    CUtensorMap tq, tk, tv;
+    attn_args a;
+} attn_args_h;
+_Static_assert(sizeof(attn_args_h) == 1024, "attn_args_h must match brc::attn_args_h");
+
 /* The kernels of one plan. */
-enum { K_FWD, K_COMBINE, K_DSUM, K_DKDV, K_DKDV2, K_DQ, K_DSUMZ, K_BWD, K_BWD2, K_BWDP, K_DQCVT, NKERNELS };
+enum { K_FWD, K_COMBINE, K_DSUM, K_DKDV, K_DKDV2, K_DQ, K_DSUMZ, K_BWD, K_BWD2, K_BWDP, K_DQCVT, K_FWDH, NKERNELS };
 static const char *const kernel_fns[NKERNELS] = {
-    "attn_fwd_main", "attn_combine_main", "attn_dsum_main", "attn_dkdv_main", "attn_dkdv_main",
-    "attn_dq_main",  "attn_dsumz_main",   "attn_bwd_main",  "attn_bwd_main",  "attn_bwdp_main", "attn_dqcvt_main"};
-static const char *const kernel_tags[NKERNELS] = {"fwd",   "combine", "dsum", "dkdv", "dkdv2",
-                                                  "dq",    "dsumz",   "bwd",  "bwd2", "bwdp", "dqcvt"};
+    "attn_fwd_main",  "attn_combine_main", "attn_dsum_main", "attn_dkdv_main",  "attn_dkdv_main", "attn_dq_main",
+    "attn_dsumz_main", "attn_bwd_main",    "attn_bwd_main",  "attn_bwdp_main",  "attn_dqcvt_main", "attn_fwdh_main"};
+static const char *const kernel_tags[NKERNELS] = {"fwd",   "combine", "dsum", "dkdv", "dkdv2", "dq",
+                                                  "dsumz", "bwd",     "bwd2", "bwdp", "dqcvt", "fwdh"};
 /* Launch order: the rowsum (and the zeroed dQ accumulator) before the kernels that read them. */
-static const int launch_order[NKERNELS] = {K_FWD,   K_COMBINE, K_DSUM, K_DSUMZ, K_DKDV,
-                                           K_DKDV2, K_DQ,      K_BWD,  K_BWD2,  K_BWDP,  K_DQCVT};
+static const int launch_order[NKERNELS] = {K_FWD,   K_FWDH, K_COMBINE, K_DSUM, K_DSUMZ, K_DKDV,
+                                           K_DKDV2, K_DQ,   K_BWD,     K_BWD2, K_BWDP,  K_DQCVT};
 
 /* The compile-time shape of one kernel (the brc_attn struct of the snippet). */
 typedef struct attn_cfg {
@@ -66,6 +73,7 @@ typedef struct attn_impl {
     size_t dqacc_off;    /* atomic backward: the f32 dQ accumulator after the rowsum (at 0) */
     bool atomic;         /* backward: FlashAttention-2's scheme, dQ by atomic adds (not bitwise reproducible) */
     uint64_t counters;
+    CUtensorMap maps[3]; /* Hopper forward: Q, K, V maps encoded at a placeholder address; run sets it */
 } attn_impl;
 
 static const brc__plan_vt attn_vt = {NULL};
@@ -92,26 +100,31 @@ static const char *mask_type(int mt) {
 static brc_status get_kernel(brc_context *ctx, const attn_feat *f, int kid, const attn_cfg *c, const char *desc,
                              CUfunction *fn) {
     brc__str snip = {0}, kd = {0};
+    /* The Hopper forward: arch-specific (wgmma, setmaxnreg) and whole-program, so that it runs
+     * with the launch bound's registers (docs/attention-hopper.md). */
+    const bool hopper = kid == K_FWDH;
     brc__str_addf(&snip,
                   "struct brc_attn {\n  typedef %s T;\n  typedef %s MT;\n"
                   "  enum { D = %d, WARPS = %d, MTILES = %d, STAGES = %d, BN = %d, BQ = %d, QREG = %d,\n"
                   "         SOFTCAP = %d, ALIBI = %d, MASK = %d, DROPOUT = %d, VARLEN = %d, SPLIT = %d, WHICH = %d };\n"
                   "};\n"
                   "__global__ void __launch_bounds__(%d, 1)\n"
-                  "brc_attn_kernel(brc::attn_args a) { brc::%s<brc_attn>(a); }\n",
+                  "brc_attn_kernel(%s) { brc::%s<brc_attn>(a); }\n",
                   f->dt == BRC_F16 ? "brc::f16" : "brc::bf16", mask_type(f->mt), f->d, c->warps, c->mtiles, c->stages,
                   c->bn, c->bq, c->qreg, f->softcap, f->alibi, f->mask, f->dropout, f->varlen, c->split, c->which, c->threads,
-                  kernel_fns[kid]);
+                  hopper ? "const __grid_constant__ brc::attn_args_h a" : "brc::attn_args a", kernel_fns[kid]);
     brc__str_addf(&kd, "%s+%s", desc, kernel_tags[kid]);
     brc_status st;
     if (snip.oom || kd.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", desc);
     } else {
         static const char *const sources[] = {"prelude.cuh", "random.cuh", "attention.cuh", NULL};
-        brc__kernel_req req = {.template_name = "attention", .sources = sources, .nspec = 16,
+        static const char *const sources_h[] = {"prelude.cuh", "random.cuh", "attention.cuh", "attention_sm90.cuh", NULL};
+        brc__kernel_req req = {.template_name = "attention", .sources = hopper ? sources_h : sources, .nspec = 16,
                                .spec = {kid, f->dt, f->d, c->warps, c->mtiles, c->stages, c->bn, c->bq, c->qreg,
                                         f->softcap, f->alibi, f->mt, f->dropout, f->varlen, c->split, c->which},
-                               .snippet = snip.p, .name_expr = "brc_attn_kernel", .descriptor = kd.p};
+                               .snippet = snip.p, .name_expr = "brc_attn_kernel", .descriptor = kd.p,
+                               .flags = hopper ? BRC__JIT_ARCH_SPECIFIC | BRC__JIT_WHOLE_PROGRAM : 0};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
         if (!st && ctx->device >= 0) st = brc__jit_function(ctx, k, fn);
@@ -258,6 +271,53 @@ static brc_status bwd_shape(const brc_context *ctx, int d, attn_cfg *c, int *pai
     }
     return brc__error(BRC_STATUS_UNSUPPORTED, "brc_attention_plan: no backward tile of head dim %d fits %s", d,
                       ctx->arch);
+}
+
+/* ---- the Hopper forward --------------------------------------------------------------------------------- */
+
+/* Whether the wgmma forward (attention_sm90.cuh) can take a problem: an sm_90 context (the kernel
+ * is sm_90a code), head dims of whole 64-column atoms, fixed lengths (varlen's last tile would read
+ * the next sequence's rows), and the strides a tensor map can hold (positive below 2^40 bytes, on
+ * every dim longer than 1). */
+static bool hopper_fits(const brc_context *ctx, const attn_args *a, int64_t D, int vl) {
+    if (ctx->sm_major != 9 || ctx->sm_minor != 0 || vl || (D != 64 && D != 128 && D != 256) || a->Sq < 1 ||
+        a->Sk < 1)
+        return false;
+    const int64_t *str[3] = {a->q_s, a->k_s, a->v_s};
+    for (int t = 0; t < 3; t++) {
+        const int64_t len[3] = {a->B, t ? a->Sk : a->Sq, t ? a->Hkv : a->H};
+        for (int i = 0; i < 3; i++)
+            if (len[i] > 1 && (str[t][i] <= 0 || str[t][i] >= ((int64_t)1 << 39))) return false;
+    }
+    return true;
+}
+
+/* The map of a [B, S, H, D] operand as dims (D, S, H, B), boxes of 64 columns by rows, the
+ * 128-byte swizzle, zeros past the ends; at a placeholder address that run replaces. A dim of
+ * length 1 gets a stride the encoder accepts (it is never stepped). */
+static brc_status hopper_map(CUtensorMap *m, brc_dtype dt, int64_t D, int64_t S, int64_t H, int64_t B,
+                             const int64_t str[3], int rows) {
+    const cuuint64_t dims[4] = {(cuuint64_t)D, (cuuint64_t)S, (cuuint64_t)H, (cuuint64_t)B};
+    const int64_t el[3] = {str[1], str[2], str[0]}, len[3] = {S, H, B};
+    cuuint64_t strides[3];
+    for (int i = 0; i < 3; i++) strides[i] = len[i] > 1 ? (cuuint64_t)el[i] * 2 : (cuuint64_t)D * 2;
+    const cuuint32_t box[4] = {64, (cuuint32_t)rows, 1, 1}, estr[4] = {1, 1, 1, 1};
+    CUresult r = brc__cu()->cuTensorMapEncodeTiled(
+        m, dt == BRC_F16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4,
+        (void *)(uintptr_t)0x100000, dims, strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
+        CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r != CUDA_SUCCESS)
+        return brc__error(BRC_STATUS_CUDA_ERROR, "brc_attention_plan: cuTensorMapEncodeTiled: %s",
+                          brc__cu_errname(r));
+    return BRC_STATUS_OK;
+}
+
+/* BARACUDA_ATTENTION_PATH: "wgmma" (the Hopper forward where it fits), "mma" (the mma.sync
+ * forward everywhere), unset: the default (mma). 1, 0, or -1 for another value. */
+static int path_knob(void) {
+    const char *v = getenv("BARACUDA_ATTENTION_PATH");
+    if (!v || !*v) return 0;
+    return !strcmp(v, "wgmma") ? 1 : !strcmp(v, "mma") ? 0 : -1;
 }
 
 /* ---- plan ---------------------------------------------------------------------------------------------- */
@@ -410,7 +470,42 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
     im->f = f;
     size_t ws = 0;
     const int ld = (int)D + 8;
-    if (!bwd) {
+    const int knob = path_knob();
+    if (knob < 0) {
+        st = brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: BARACUDA_ATTENTION_PATH=%s (wgmma or mma)", fn,
+                        getenv("BARACUDA_ATTENTION_PATH"));
+        goto fail;
+    }
+    const bool hopper = !bwd && (force_decode == 2 || (force_decode < 0 && knob && grp * Sq > 64)) &&
+                        hopper_fits(ctx, &a, D, vl);
+    if (force_decode == 2 && !hopper) {
+        st = brc__error(BRC_STATUS_UNSUPPORTED,
+                        "%s: path=wgmma needs an sm_90 context, head dim 64, 128 or 256 and no varlen (%s, d=%lld)", fn,
+                        ctx->arch, (long long)D);
+        goto fail;
+    }
+    if (hopper) {
+        /* 1 + NC warpgroups (a producer, NC consumers of 64 query rows), BN keys a tile, STAGES K / V
+         * buffers; the first that fits the shared memory. */
+        attn_cfg *c = &im->cfg[K_FWDH];
+        const int at = (int)D / 64, nc = 2, bm = 64 * nc;
+        int bn = brc__knob("BARACUDA_ATTN_WGMMA_BN", 64, 128, D == 256 ? 64 : 128);
+        bn = bn > 64 ? 128 : 64;
+        int stages = brc__knob("BARACUDA_ATTN_WGMMA_STAGES", 1, 4, 2);
+        while (stages > 1 && 1024 + at * (bm + 2 * stages * bn) * 128 > smem_cap(ctx)) stages--;
+        if (1024 + at * (bm + 2 * stages * bn) * 128 > smem_cap(ctx)) bn = 64;
+        *c = (attn_cfg){.warps = 4 * (1 + nc), .mtiles = 1, .stages = stages, .bn = bn, .threads = 128 * (1 + nc),
+                        .smem = 1024 + at * (bm + 2 * stages * bn) * 128};
+        a.gp = 1, a.nsplit = 1;
+        im->used[K_FWDH] = true;
+        im->grid[K_FWDH][0] = (unsigned)((Sq + bm - 1) / bm);
+        im->grid[K_FWDH][1] = (unsigned)H, im->grid[K_FWDH][2] = (unsigned)B;
+        if (ctx->device >= 0 &&
+            ((st = hopper_map(&im->maps[0], dt, D, Sq, H, B, a.q_s, bm)) ||
+             (st = hopper_map(&im->maps[1], dt, D, Sk, Hkv, B, a.k_s, bn)) ||
+             (st = hopper_map(&im->maps[2], dt, D, Sk, Hkv, B, a.v_s, bn))))
+            goto fail;
+    } else if (!bwd) {
         bool decode = force_decode >= 0 ? force_decode : grp * Sq <= 64;
         im->decode = decode;
         attn_cfg *c = &im->cfg[K_FWD];
@@ -522,12 +617,12 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
 
     /* descriptor and SKU */
     const int kb = im->used[K_BWDP] ? K_BWDP : K_BWD;
-    const attn_cfg *c0 = bwd ? &im->cfg[im->atomic ? kb : K_DKDV] : &im->cfg[K_FWD];
+    const attn_cfg *c0 = bwd ? &im->cfg[im->atomic ? kb : K_DKDV] : &im->cfg[hopper ? K_FWDH : K_FWD];
     const int window = !d->causal && (a.wl >= 0 || a.wr >= 0);
     const int64_t nsplit = !bwd && im->cfg[K_FWD].split ? a.nsplit : 0;
     brc__str_addf(&desc, "attention(pass=%s,dtype=%s,d=%d,path=%s,warps=%d,causal=%d,window=%d,gqa=%lld,mask=%s,"
                          "alibi=%d,softcap=%d,dropout=%d,varlen=%d,split=%lld",
-                  bwd ? "bwd" : "fwd", brc_dtype_name(dt), (int)D, im->decode ? "decode" : "tile", c0->warps,
+                  bwd ? "bwd" : "fwd", brc_dtype_name(dt), (int)D, hopper ? "wgmma" : im->decode ? "decode" : "tile", c0->warps,
                   d->causal, window, (long long)grp, mask_names[mask_code(mt)], f.alibi, f.softcap, f.dropout, vl,
                   (long long)nsplit);
     brc__str_addf(&desc, bwd ? ",det=%d)" : ")", !im->atomic);
@@ -540,6 +635,9 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         brc__str_addf(&sku, "bespoke:attention<bwd,%s,d=%lld,bk=%d,bq=%d,bm=%d,bn=%d%s", brc_dtype_name(dt),
                       (long long)D, 16 * im->cfg[K_DKDV].warps, im->cfg[K_DKDV].bq, 16 * im->cfg[K_DQ].warps,
                       im->cfg[K_DQ].bn, D >= 192 ? ",dk|dv" : "");
+    else if (hopper)
+        brc__str_addf(&sku, "bespoke:attention<fwd,%s,d=%lld,bm=%d,bn=%d,warps=%d,stages=%d,wgmma", brc_dtype_name(dt),
+                      (long long)D, 16 * (c0->warps - 4), c0->bn, c0->warps, c0->stages);
     else
         brc__str_addf(&sku, "bespoke:attention<fwd,%s,d=%lld,bm=%d,bn=%d,warps=%d,stages=%d%s", brc_dtype_name(dt),
                       (long long)D, 16 * c0->warps * c0->mtiles, c0->bn, c0->warps, c0->stages,
@@ -553,7 +651,8 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
     if (f.dropout) brc__str_addf(&sku, ",dropout");
     if (vl) brc__str_addf(&sku, ",varlen");
     if (grp > 1) brc__str_addf(&sku, ",gqa=%lld", (long long)grp);
-    brc__str_addf(&sku, ">%s@%s", im->atomic ? "+atomic" : "", ctx->arch);
+    brc__str_addf(&sku, ">%s@%s%s", im->atomic ? "+atomic" : "", ctx->arch,
+                  hopper && ctx->arch[strlen(ctx->arch) - 1] != 'a' ? "a" : "");
     if (desc.oom || sku.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fn);
         goto fail;
@@ -609,15 +708,15 @@ brc_status brc_attention_desc_init(brc_attention_desc *d, brc_dtype dtype, int64
 /* ---- rebuilding a plan from its descriptor --------------------------------------------------------- */
 
 brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *dd, brc_plan **out) {
-    static const char *const passes[] = {"fwd", "bwd"}, *const paths[] = {"tile", "decode"};
+    static const char *const passes[] = {"fwd", "bwd"}, *const paths[] = {"tile", "decode", "wgmma"};
     int pass = 0, path = 0, mask = 0;
     int64_t dim = 0, warps = 0, causal = 0, window = 0, gqa = 1, alibi = 0, softcap = 0, dropout = 0, varlen = 0,
             split = 0, det = 0;
     brc_dtype dt = BRC_BF16;
     brc_status st;
     if ((st = brc__desc_pick(dd, "pass", passes, 2, -1, &pass)) || (st = brc__desc_dtype(dd, "dtype", &dt)) ||
-        (st = brc__desc_int(dd, "d", 1, 4096, -1, &dim)) || (st = brc__desc_pick(dd, "path", paths, 2, 0, &path)) ||
-        (st = brc__desc_int(dd, "warps", 1, 8, 4, &warps)) || (st = brc__desc_int(dd, "causal", 0, 1, 0, &causal)) ||
+        (st = brc__desc_int(dd, "d", 1, 4096, -1, &dim)) || (st = brc__desc_pick(dd, "path", paths, 3, 0, &path)) ||
+        (st = brc__desc_int(dd, "warps", 1, 16, 4, &warps)) || (st = brc__desc_int(dd, "causal", 0, 1, 0, &causal)) ||
         (st = brc__desc_int(dd, "window", 0, 1, 0, &window)) || (st = brc__desc_int(dd, "gqa", 1, 64, 1, &gqa)) ||
         (st = brc__desc_pick(dd, "mask", mask_names, 5, 0, &mask)) ||
         (st = brc__desc_int(dd, "alibi", 0, 1, 0, &alibi)) || (st = brc__desc_int(dd, "softcap", 0, 1, 0, &softcap)) ||
@@ -627,14 +726,15 @@ brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *dd, brc_plan **
         (st = brc__desc_int(dd, "det", 0, 1, 0, &det)))
         return st;
     if (det && !pass) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "attention: det=1 is a backward key");
-    if (path && (warps > 4 || pass))
+    if (path == 1 && (warps > 4 || pass))
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "attention: path=decode is a forward with warps <= 4");
-    if (split && !path)
+    if (path == 2 && pass) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "attention: path=wgmma is a forward");
+    if (split && path != 1)
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "attention: split=%lld needs path=decode", (long long)split);
     /* A problem that selects these kernels. Decode: one KV head of gqa query heads and the most
      * queries that fit 16 warps rows, so the plan picks the same warps. */
-    int64_t kvh = path ? 1 : 2, heads = gqa * kvh, b = varlen ? 1 : 2, sk = 256;
-    int64_t sq = path ? (16 * warps / gqa > 0 ? 16 * warps / gqa : 1) : 128;
+    int64_t kvh = path == 1 ? 1 : 2, heads = gqa * kvh, b = varlen ? 1 : 2, sk = 256;
+    int64_t sq = path == 1 ? (16 * warps / gqa > 0 ? 16 * warps / gqa : 1) : 128;
     brc_attention_desc d;
     brc_attention_desc_init(&d, dt, b, sq, sk, heads, kvh, dim);
     d.kind = pass ? BRC_ATTENTION_BACKWARD : BRC_ATTENTION_FORWARD;
@@ -667,11 +767,11 @@ brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *dd, brc_plan **
 
 /* ---- running ------------------------------------------------------------------------------------------- */
 
-static brc_status launch(const brc_plan *plan, int kid, const attn_args *a, CUstream stream) {
+static brc_status launch(const brc_plan *plan, int kid, const void *param, CUstream stream) {
     const attn_impl *im = plan->impl;
     const unsigned *g = im->grid[kid];
     if (!g[0] || !g[1] || !g[2]) return BRC_STATUS_OK;
-    void *args[1] = {(void *)a};
+    void *args[1] = {(void *)param};
     CUresult r = brc__cu()->cuLaunchKernel(im->fn[kid], g[0], g[1], g[2], (unsigned)im->cfg[kid].threads, 1, 1,
                                            (unsigned)im->cfg[kid].smem, stream, args, NULL);
     if (r != CUDA_SUCCESS)
@@ -746,6 +846,21 @@ brc_status brc_attention_run(const brc_plan *plan, const brc_attention_args *x, 
     if (im->used[K_COMBINE]) a.part_o = (float *)ws, a.part_lse = (float *)(ws + im->part_lse_off);
     if (bwd) a.dsum = (float *)ws;
     if (im->atomic) a.part_o = (float *)(ws + im->dqacc_off);
+    if (im->used[K_FWDH]) {
+        /* The plan's maps with this run's addresses: host work only, captured with the launch. */
+        attn_args_h h;
+        const void *ptr[3] = {x->q, x->k, x->v};
+        CUtensorMap *m[3] = {&h.tq, &h.tk, &h.tv};
+        for (int i = 0; i < 3; i++) {
+            *m[i] = im->maps[i];
+            CUresult r = brc__cu()->cuTensorMapReplaceAddress(m[i], (void *)ptr[i]);
+            if (r != CUDA_SUCCESS)
+                return brc__error(BRC_STATUS_CUDA_ERROR, "%s: cuTensorMapReplaceAddress: %s (%s)", fn,
+                                  brc__cu_errname(r), plan->descriptor);
+        }
+        h.a = a;
+        return launch(plan, K_FWDH, &h, (CUstream)stream);
+    }
     for (int i = 0; i < NKERNELS; i++)
         if (im->used[launch_order[i]] && (st = launch(plan, launch_order[i], &a, (CUstream)stream))) return st;
     return BRC_STATUS_OK;

@@ -818,41 +818,51 @@ static void upload_model_o_lse(setup *s) {
 
 /* ---- the parameterized test -------------------------------------------------------------------------- */
 
-ParameterizedTest(acase *c, attention, matches_float64, .timeout = 900) {
-    brc_context *ctx = tu_device_or_skip();
-    uint64_t rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)(c->D * 131 + c->Sq * 7 + c->Sk + c->B * 1009 + c->H * 31);
-    setup s;
-    setup_make(ctx, &s, c, rng);
+/* The forward of a case against the float64 model: poisoned outputs, the same bits twice, and
+ * with dropout a check that sees the mask bits. Returns O's relative L2 error. */
+static double forward_checks(setup *s, const acase *c) {
     /* counters: 0 without dropout; with it, at least every counter the layout above uses */
-    uint64_t rows = (uint64_t)(s.H * s.Tq), need = c->dropout > 0 ? rows * (uint64_t)((s.msk + 3) / 4) : 0;
-    if (c->dropout > 0) cr_expect(brc_attention_counters(s.pf) >= need, "%s: counters %llu < %llu", c->name,
-                                  (unsigned long long)brc_attention_counters(s.pf), (unsigned long long)need);
-    else cr_expect_eq(brc_attention_counters(s.pf), 0, "%s", c->name);
+    uint64_t rows = (uint64_t)(s->H * s->Tq), need = c->dropout > 0 ? rows * (uint64_t)((s->msk + 3) / 4) : 0;
+    if (c->dropout > 0) cr_expect(brc_attention_counters(s->pf) >= need, "%s: counters %llu < %llu", c->name,
+                                  (unsigned long long)brc_attention_counters(s->pf), (unsigned long long)need);
+    else cr_expect_eq(brc_attention_counters(s->pf), 0, "%s", c->name);
 
     /* forward, twice: the same bits (the split path's combine too) */
-    poison(&s.bo), poison(&s.blse);
-    run_forward(&s, NULL);
+    poison(&s->bo), poison(&s->blse);
+    run_forward(s, NULL);
     cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS, "%s: kernel failed", c->name);
-    model_forward(&s, s.seed, s.offset, s.o, s.lse);
-    double rel = check_forward(&s);
-    unsigned char *o1 = snapshot(&s.bo), *l1 = snapshot(&s.blse);
-    poison(&s.bo), poison(&s.blse);
-    run_forward(&s, NULL);
+    model_forward(s, s->seed, s->offset, s->o, s->lse);
+    double rel = check_forward(s);
+    unsigned char *o1 = snapshot(&s->bo), *l1 = snapshot(&s->blse);
+    poison(&s->bo), poison(&s->blse);
+    run_forward(s, NULL);
     cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
-    tu_buf_download(&s.bo), tu_buf_download(&s.blse);
-    cr_expect(memcmp(o1, s.bo.h, s.bo.n * 2) == 0 && memcmp(l1, s.blse.h, s.blse.n * 4) == 0,
+    tu_buf_download(&s->bo), tu_buf_download(&s->blse);
+    cr_expect(memcmp(o1, s->bo.h, s->bo.n * 2) == 0 && memcmp(l1, s->blse.h, s->blse.n * 4) == 0,
               "%s: a second forward gives other bits", c->name);
     free(o1), free(l1);
     if (c->dropout > 0) {
         /* the check above sees the bits: other counters give a far larger error */
-        double *o2 = dalloc(s.Tq * s.H * s.D), *l2 = dalloc(s.Tq * s.H);
-        model_forward(&s, s.seed, s.offset + 1, o2, l2);
-        double *got = gather(&s.bo, &s.vo, s.Tq, s.H, s.D), num = 0, den = 0;
-        for (int64_t e = 0; e < s.Tq * s.H * s.D; e++) num += (got[e] - o2[e]) * (got[e] - o2[e]), den += o2[e] * o2[e];
+        double *o2 = dalloc(s->Tq * s->H * s->D), *l2 = dalloc(s->Tq * s->H);
+        model_forward(s, s->seed, s->offset + 1, o2, l2);
+        double *got = gather(&s->bo, &s->vo, s->Tq, s->H, s->D), num = 0, den = 0;
+        for (int64_t e = 0; e < s->Tq * s->H * s->D; e++) num += (got[e] - o2[e]) * (got[e] - o2[e]), den += o2[e] * o2[e];
         cr_expect(sqrt(num / den) > 10 * rel, "%s: the dropout check cannot tell counters apart (%.3g vs %.3g)", c->name,
                   sqrt(num / den), rel);
         free(o2), free(l2), free(got);
     }
+    return rel;
+}
+
+static uint64_t case_seed(const acase *c) {
+    return 0x9e3779b97f4a7c15ull ^ (uint64_t)(c->D * 131 + c->Sq * 7 + c->Sk + c->B * 1009 + c->H * 31);
+}
+
+ParameterizedTest(acase *c, attention, matches_float64, .timeout = 900) {
+    brc_context *ctx = tu_device_or_skip();
+    setup s;
+    setup_make(ctx, &s, c, case_seed(c));
+    double rel = forward_checks(&s, c);
     cr_log_info("%s: forward rel L2 %.2e, %s", c->name, rel, brc_plan_sku(s.pf));
 
     if (c->bwd) {
@@ -894,6 +904,43 @@ ParameterizedTest(acase *c, attention, matches_float64, .timeout = 900) {
             free(gq), free(gk), free(gv);
         }
     }
+    setup_free(&s);
+    brc_context_destroy(ctx);
+}
+
+/* ---- the Hopper forward -------------------------------------------------------------------------------- */
+
+/* Every case the wgmma forward takes (docs/attention-hopper.md: head dims 64, 128, 256, fixed
+ * lengths, more than 64 query rows a KV head), its forward on that kernel: forced with
+ * BARACUDA_ATTENTION_PATH=wgmma on an sm_90 device, checked as the mma.sync forward is. */
+static bool wgmma_case(const acase *c) {
+    return !c->varlen && (c->D == 64 || c->D == 128 || c->D == 256) && c->Sq * (c->H / c->Hkv) > 64;
+}
+
+ParameterizedTestParameters(attention_wgmma, forward_matches_float64) {
+    static acase sel[sizeof cases / sizeof cases[0]];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (wgmma_case(&cases[i])) sel[n++] = cases[i];
+    return cr_make_param_array(acase, sel, n);
+}
+
+ParameterizedTest(acase *c, attention_wgmma, forward_matches_float64, .timeout = 600) {
+    setenv("BARACUDA_ATTENTION_PATH", "wgmma", 1);
+    brc_context *ctx = tu_device_or_skip();
+    if (strcmp(brc_context_arch(ctx), "sm_90")) {
+        brc_context_destroy(ctx);
+        cr_skip_test("the wgmma forward is sm_90a code; the device is not sm_90");
+    }
+    acase fc = *c;
+    fc.bwd = 0;
+    setup s;
+    setup_make(ctx, &s, &fc, case_seed(&fc));
+    const char *sku = brc_plan_sku(s.pf);
+    cr_assert(strstr(sku, ",wgmma") && strstr(sku, "@sm_90a") && strstr(brc_plan_descriptor(s.pf), "path=wgmma"),
+              "%s: SKU %s, descriptor %s", c->name, sku, brc_plan_descriptor(s.pf));
+    double rel = forward_checks(&s, &fc);
+    cr_log_info("%s: wgmma forward rel L2 %.2e, %s", c->name, rel, sku);
     setup_free(&s);
     brc_context_destroy(ctx);
 }

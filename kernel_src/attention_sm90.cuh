@@ -1,0 +1,303 @@
+// The flash attention forward on Hopper (sm_90a): wgmma from shared-memory descriptors, TMA
+// loads completing on mbarriers, and warp specialization (docs/attention-hopper.md). Included
+// after attention.cuh, whose score transform, online softmax and dropout it shares, so that it
+// computes what the mma.sync forward computes, element for element.
+//
+// A CTA is 1 + NC warpgroups for BM = 64 NC query rows of one head. Warpgroup 0 is the producer:
+// one thread loads the Q tile once, then K and V tiles of BN keys into a ring of STAGES buffers,
+// each buffer on its own "full" barrier (K and V apart, so S = Q K^T starts before V lands), and
+// waits on the buffer's "empty" barrier before refilling it. The consumer warpgroups (64 rows
+// each) compute S = Q K^T (A and B from shared memory), the online softmax on the accumulators,
+// and O += P V (P from registers: the S accumulators of two 8-column blocks are the A fragment
+// of one k16 step as they lie; V N-major), then release the buffer. The producer gives its
+// registers to the consumers (setmaxnreg): the kernel is compiled whole-program at the launch
+// bound's 65536 / (128 (NC + 1)) registers (BRC__JIT_WHOLE_PROGRAM).
+//
+// Shared memory: every tile is stored as column blocks ("atoms") of 64 elements, 128 bytes a row,
+// with TMA's 128-byte swizzle (16-byte chunk j of row r at chunk j ^ (r % 8)); atom a of a tile of
+// R rows starts R * 128 bytes after atom a - 1, every atom on a 1024-byte boundary. The matrix
+// descriptors (K-major Q and K, N-major V) and the fragment maps are the ones test_hopper_probe
+// checks against float64.
+namespace brc {
+
+struct __align__(128) tmap {
+    u64 opaque[16];
+};
+
+// The kernel parameter: the tensor maps of Q, K and V ([D, S, H, B], boxes of 64 columns by BM or
+// BN rows) and the arguments the mma.sync kernels take. Mirrored by struct attn_args_h in
+// ops/attention.c.
+struct attn_args_h {
+    tmap tq, tk, tv;
+    attn_args a;
+};
+
+// ---- barriers and copies -------------------------------------------------------------------------
+
+__device__ __forceinline__ void mbar_init(u32 bar, u32 count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_expect(u32 bar, u32 bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(u32 bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
+}
+// Waits until the phase of the given parity has completed. Unbounded, as a correct wait lasts at
+// most one tile's work: a trap here (a bounded wait) would stop ptxas from giving the consumer
+// warpgroups the registers setmaxnreg hands them (the whole kernel then lives in 168 and spills).
+__device__ __forceinline__ void mbar_wait(u32 bar, u32 parity) {
+    u32 done = 0;
+    while (!done)
+        asm volatile("{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+                     " selp.u32 %0, 1, 0, p;\n}"
+                     : "=r"(done)
+                     : "r"(bar), "r"(parity)
+                     : "memory");
+}
+// One box of the 4-d map (coordinates innermost first) into shared memory at dst.
+__device__ __forceinline__ void tma_load4(u32 dst, const tmap *m, int c0, int c1, int c2, int c3, u32 bar) {
+    asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes"
+                 " [%0], [%1, {%2, %3, %4, %5}], [%6];" ::"r"(dst),
+                 "l"(m), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar)
+                 : "memory");
+}
+// A named barrier of n threads (ids 1 and up; 0 is __syncthreads, unusable once the producer
+// warpgroup has exited).
+__device__ __forceinline__ void named_sync(int id, int n) { asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(n) : "memory"); }
+
+// ---- wgmma -----------------------------------------------------------------------------------------
+
+// A shared-memory matrix descriptor with the 128-byte swizzle: the start address and the leading
+// byte offset in 16-byte units, 1024 bytes between 8-row groups, base offset 0 (atoms are
+// 1024-byte aligned). lbo is unused for K-major operands (1, as the probe runs it).
+__device__ __forceinline__ u64 sw128_desc(u32 addr, u32 lbo) {
+    return (u64)((addr & 0x3FFFF) >> 4) | ((u64)(lbo >> 4) << 16) | ((u64)(1024 >> 4) << 32) | (1ull << 62);
+}
+__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void wg_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); }
+
+// d[N / 8][4] (+)= A B for one k16 step, m64nNk16 with f32 accumulators in the mma.sync C layout
+// per 8-column block (rows 16 w + lane / 4 (+ 8), columns 8 n + 2 (lane % 4) (+ 1)); acc = 0
+// overwrites d. wg_ss: A and B from descriptors, both K-major. wg_rs: A from registers (the
+// m16n8k16 A fragment of the warp's 16 rows), B from a descriptor, N-major.
+template <class T, int N> struct wg_ss;
+template <class T, int N> struct wg_rs;
+
+#define BRC_WG_B4(d, n) "+f"(d[n][0]), "+f"(d[n][1]), "+f"(d[n][2]), "+f"(d[n][3])
+#define BRC_WG_B16(d, n) BRC_WG_B4(d, n), BRC_WG_B4(d, n + 1), BRC_WG_B4(d, n + 2), BRC_WG_B4(d, n + 3)
+#define BRC_WG_N64(d, n) BRC_WG_B16(d, n), BRC_WG_B16(d, n + 4)
+#define BRC_WG_N128(d, n) BRC_WG_N64(d, n), BRC_WG_N64(d, n + 8)
+#define BRC_WG_N256(d) BRC_WG_N128(d, 0), BRC_WG_N128(d, 16)
+#define BRC_WG_R32                                                                                              \
+    "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, " \
+    "%23, %24, %25, %26, %27, %28, %29, %30, %31"
+#define BRC_WG_R64                                                                                                  \
+    BRC_WG_R32 ", %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, " \
+               "%51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+#define BRC_WG_R128                                                                                                 \
+    BRC_WG_R64 ", %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, " \
+               "%83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, " \
+               "%102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, "    \
+               "%118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
+
+// PA, PB, PP: the operand numbers of the descriptors (or the first A register) and the predicate.
+#define BRC_WG_SS(TT, TS, N, R, DOPS, PA, PB, PP)                                                              \
+    template <> struct wg_ss<TT, N> {                                                                          \
+        static __device__ __forceinline__ void run(float (&d)[N / 8][4], u64 da, u64 db, int acc) {           \
+            asm volatile("{\n .reg .pred p;\n setp.ne.b32 p, " PP ", 0;\n"                                       \
+                         " wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." TS "." TS " {" R "}, " PA ", " PB   \
+                         ", p, 1, 1, 0, 0;\n}"                                                                 \
+                         : DOPS                                                                                \
+                         : "l"(da), "l"(db), "r"(acc));                                                        \
+        }                                                                                                      \
+    };
+#define BRC_WG_RS(TT, TS, N, R, DOPS, PA, PB, PP)                                                               \
+    template <> struct wg_rs<TT, N> {                                                                           \
+        static __device__ __forceinline__ void run(float (&d)[N / 8][4], const u32 (&a)[4], u64 db, int acc) { \
+            asm volatile("{\n .reg .pred p;\n setp.ne.b32 p, " PP ", 0;\n"                                        \
+                         " wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." TS "." TS " {" R "}, " PA ", " PB    \
+                         ", p, 1, 1, 1;\n}"                                                                     \
+                         : DOPS                                                                                 \
+                         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(acc));                      \
+        }                                                                                                       \
+    };
+#define BRC_WG_ALL(TT, TS)                                                                                      \
+    BRC_WG_SS(TT, TS, 64, BRC_WG_R32, BRC_WG_N64(d, 0), "%32", "%33", "%34")                                  \
+    BRC_WG_SS(TT, TS, 128, BRC_WG_R64, BRC_WG_N128(d, 0), "%64", "%65", "%66")                                \
+    BRC_WG_RS(TT, TS, 64, BRC_WG_R32, BRC_WG_N64(d, 0), "{%32, %33, %34, %35}", "%36", "%37")                 \
+    BRC_WG_RS(TT, TS, 128, BRC_WG_R64, BRC_WG_N128(d, 0), "{%64, %65, %66, %67}", "%68", "%69")               \
+    BRC_WG_RS(TT, TS, 256, BRC_WG_R128, BRC_WG_N256(d), "{%128, %129, %130, %131}", "%132", "%133")
+BRC_WG_ALL(bf16, "bf16")
+BRC_WG_ALL(f16, "f16")
+#undef BRC_WG_ALL
+#undef BRC_WG_RS
+#undef BRC_WG_SS
+
+// ---- the forward -------------------------------------------------------------------------------------
+
+// K: the brc_attn of the snippet, with WARPS = 4 (1 + NC), BN keys a tile (64 or 128), STAGES
+// buffers; D = 64, 128 or 256; no VARLEN, no SPLIT, gp = 1.
+template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_args_h &p) {
+    typedef typename K::T T;
+    enum { D = K::D, NC = K::WARPS / 4 - 1, BM = 64 * NC, BN = K::BN, ST = K::STAGES, AT = D / 64 };
+    enum { QB = BM * 128, KB = BN * 128, KTILE = AT * KB, NN = BN / 8, ND = D / 8 };
+    enum { REGS = NC == 2 ? 240 : 160 }; // the consumers' share: 24 (producer) + NC * REGS <= 65536 / 128
+    static_assert(D % 64 == 0 && (BN == 64 || BN == 128) && !K::VARLEN && !K::SPLIT, "attn_fwdh_main: shape");
+    const attn_args &a = p.a;
+    extern __shared__ __align__(16) unsigned char attn_smem[];
+    __shared__ __align__(8) u64 bars[1 + 3 * ST]; // q full; K full[ST]; V full[ST]; empty[ST]
+    const u32 q_s = (smem_addr(attn_smem) + 1023u) & ~1023u, k_s = q_s + AT * QB, v_s = k_s + ST * KTILE;
+    const u32 bar_q = smem_addr(bars), bar_k = bar_q + 8, bar_v = bar_k + 8 * ST, bar_e = bar_v + 8 * ST;
+    const int b = blockIdx.z, h = blockIdx.y, m0 = blockIdx.x * BM, kvh = h / (int)(a.H / a.Hkv);
+    const int sq = (int)a.Sq, sk = (int)a.Sk, diag = sk - sq;
+
+    // The KV tiles of this query tile: the producer and the consumers loop over the same ones.
+    const int imin = m0, imax = (m0 + BM < sq ? m0 + BM : sq) - 1;
+    i64 nlo = 0, nhi = sk;
+    if (a.wr >= 0 && imax + diag + a.wr + 1 < nhi) nhi = imax + diag + a.wr + 1;
+    if (a.wl >= 0 && imin + diag - a.wl > nlo) nlo = imin + diag - a.wl;
+    const int t0 = (int)(nlo / BN), t1 = nhi > nlo ? (int)((nhi + BN - 1) / BN) : t0;
+
+    if (threadIdx.x == 0) {
+        mbar_init(bar_q, 1);
+        for (int s = 0; s < ST; s++) {
+            mbar_init(bar_k + 8 * s, 1), mbar_init(bar_v + 8 * s, 1);
+            mbar_init(bar_e + 8 * s, 4 * NC); // one arrival a consumer warp
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    __syncthreads();
+
+    if (threadIdx.x < 128) {
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 24;");
+        if (threadIdx.x == 0) {
+            mbar_expect(bar_q, AT * QB);
+#pragma unroll
+            for (int at = 0; at < AT; at++) tma_load4(q_s + at * QB, &p.tq, 64 * at, m0, h, b, bar_q);
+            for (int t = t0; t < t1; t++) {
+                const int i = t - t0, s = i % ST;
+                mbar_wait(bar_e + 8 * s, ((i / ST) & 1) ^ 1); // the first lap passes at once
+                mbar_expect(bar_k + 8 * s, KTILE);
+#pragma unroll
+                for (int at = 0; at < AT; at++)
+                    tma_load4(k_s + s * KTILE + at * KB, &p.tk, 64 * at, t * BN, kvh, b, bar_k + 8 * s);
+                mbar_expect(bar_v + 8 * s, KTILE);
+#pragma unroll
+                for (int at = 0; at < AT; at++)
+                    tma_load4(v_s + s * KTILE + at * KB, &p.tv, 64 * at, t * BN, kvh, b, bar_v + 8 * s);
+            }
+        }
+        return;
+    }
+    if (REGS == 240) asm volatile("setmaxnreg.inc.sync.aligned.u32 240;");
+    else asm volatile("setmaxnreg.inc.sync.aligned.u32 160;");
+
+    const int cw = threadIdx.x / 128 - 1, warp = (threadIdx.x / 32) % 4, lane = threadIdx.x & 31;
+    const int g = lane >> 2, tq = lane & 3;
+    const u32 qa = q_s + 8192 * cw; // this warpgroup's 64 rows in each Q atom
+
+    // This thread's rows: half r is row m0 + 64 cw + 16 warp + g + 8 r.
+    int ri[1][2];
+    i64 rid[1][2];
+    float slope[1][2];
+    const void *mrow[1][2];
+    const attn_seq sqs = attn_seq_of<0>(a, b);
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int m = m0 + 64 * cw + 16 * warp + g + 8 * r;
+        ri[0][r] = m < sq ? m : sq; // sq marks a row past the end
+        slope[0][r] = attn_slope<K>(a, b, h);
+        rid[0][r] = attn_row_id<0>(a, b, h, sqs, ri[0][r]);
+        mrow[0][r] = nullptr;
+        if (K::MASK)
+            mrow[0][r] = static_cast<const typename K::MT *>(a.mask) + b * a.m_s[0] + h * a.m_s[1] +
+                         (m < sq ? m : 0) * a.m_s[2];
+    }
+    u64 seed = a.seed, offset = a.offset;
+    if (K::DROPOUT && a.dev) seed = a.dev[0], offset = a.dev[1];
+    const float scale_l2 = (float)a.scale * BRC_LOG2E;
+
+    float o[1][ND][4], s[1][NN][4], mx[1][2] = {{-BRC_INF, -BRC_INF}}, l[1][2] = {{0.f, 0.f}};
+#pragma unroll
+    for (int n = 0; n < ND; n++) o[0][n][0] = o[0][n][1] = o[0][n][2] = o[0][n][3] = 0.f;
+#pragma unroll
+    for (int n = 0; n < NN; n++) s[0][n][0] = s[0][n][1] = s[0][n][2] = s[0][n][3] = 0.f;
+
+    mbar_wait(bar_q, 0);
+    for (int t = t0; t < t1; t++) {
+        const int i = t - t0, st = i % ST;
+        const u32 ph = (i / ST) & 1, kb = k_s + st * KTILE, vb = v_s + st * KTILE;
+        mbar_wait(bar_k + 8 * st, ph);
+        wg_fence();
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+            const u32 off = 32 * (kk % 4);
+            wg_ss<T, BN>::run(s[0], sw128_desc(qa + (kk / 4) * QB + off, 16), sw128_desc(kb + (kk / 4) * KB + off, 16),
+                              kk > 0);
+        }
+        wg_commit();
+        wg_wait0();
+
+        const int c0 = t * BN;
+        const bool check = c0 + BN > sk || (a.wr >= 0 && c0 + BN - 1 > imin + diag + a.wr) ||
+                           (a.wl >= 0 && c0 < imax + diag - a.wl);
+        attn_fwd_softmax<K, 1, NN, ND>(a, s, o, mx, l, ri, slope, mrow, rid, c0, tq, diag, sk, check, scale_l2, seed,
+                                       offset);
+        u32 pa[NN / 2][4];
+        pack_a<T, NN / 2>(pa, s[0]);
+        mbar_wait(bar_v + 8 * st, ph);
+        wg_fence();
+#pragma unroll
+        for (int kk = 0; kk < NN / 2; kk++) wg_rs<T, D>::run(o[0], pa[kk], sw128_desc(vb + 2048 * kk, KB), 1);
+        wg_commit();
+        wg_wait0();
+        __syncwarp();
+        if (lane == 0) mbar_arrive(bar_e + 8 * st); // this warp is done with the buffer
+    }
+
+    float inv[2], lse[2];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const float lt = quad_sum(l[0][r]);
+        inv[r] = lt > 0.f ? 1.f / lt : 0.f;
+        if (K::DROPOUT) inv[r] *= (float)a.rkeep;
+        lse[r] = lt > 0.f ? mx[0][r] * BRC_LN2 + logf(lt) : -BRC_INF;
+    }
+    // O through this warpgroup's rows of the Q tile (its last reader was this warpgroup's final
+    // S product, complete): row r, columns 2 tq, 2 tq + 1 of block n at the swizzled chunk, then
+    // 16-byte rows out to global memory.
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+    named_sync(1 + cw, 128);
+#pragma unroll
+    for (int n = 0; n < ND; n++)
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            const int row = 16 * warp + g + 8 * r;
+            const u32 addr = qa + (n / 8) * QB + 128 * row + 16 * ((n % 8) ^ (row % 8)) + 4 * tq;
+            const u32 v = attn_mma<T>::pack(o[0][n][2 * r] * inv[r], o[0][n][2 * r + 1] * inv[r]);
+            asm volatile("st.shared.b32 [%0], %1;" ::"r"(addr), "r"(v) : "memory");
+        }
+    named_sync(1 + cw, 128);
+    T *out = static_cast<T *>(a.o);
+    const int tid = threadIdx.x % 128;
+#pragma unroll
+    for (int e = tid; e < 64 * ND; e += 128) {
+        const int row = e / ND, c = e % ND, m = m0 + 64 * cw + row;
+        if (m >= sq) continue;
+        const u32 addr = qa + (c / 8) * QB + 128 * row + 16 * ((c % 8) ^ (row % 8));
+        uint4 v;
+        asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];"
+                     : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                     : "r"(addr));
+        *reinterpret_cast<uint4 *>(out + b * a.o_s[0] + (i64)m * a.o_s[1] + h * a.o_s[2] + 8 * c) = v;
+    }
+    if (tq == 0) {
+#pragma unroll
+        for (int r = 0; r < 2; r++)
+            if (ri[0][r] < sq) a.lse[b * a.l_s[0] + h * a.l_s[1] + ri[0][r] * a.l_s[2]] = lse[r];
+    }
+}
+
+} // namespace brc
