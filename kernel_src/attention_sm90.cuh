@@ -85,11 +85,16 @@ __device__ __forceinline__ void wg_wait0() { asm volatile("wgmma.wait_group.sync
 template <class T, int N> struct wg_ss;
 template <class T, int N> struct wg_rs;
 
-#define BRC_WG_B4(d, n) "+f"(d[n][0]), "+f"(d[n][1]), "+f"(d[n][2]), "+f"(d[n][3])
-#define BRC_WG_B16(d, n) BRC_WG_B4(d, n), BRC_WG_B4(d, n + 1), BRC_WG_B4(d, n + 2), BRC_WG_B4(d, n + 3)
-#define BRC_WG_N64(d, n) BRC_WG_B16(d, n), BRC_WG_B16(d, n + 4)
-#define BRC_WG_N128(d, n) BRC_WG_N64(d, n), BRC_WG_N64(d, n + 8)
-#define BRC_WG_N256(d) BRC_WG_N128(d, 0), BRC_WG_N128(d, 16)
+// The operand lists: M "+f" (accumulate) or "=f" (overwrite: the first k16 step of S, so that the
+// registers the softmax last wrote are not inputs of the product, which made ptxas serialize the
+// wgmma pipeline while an earlier product was still in flight).
+#define BRC_WG_B4(M, d, n) M(d[n][0]), M(d[n][1]), M(d[n][2]), M(d[n][3])
+#define BRC_WG_B16(M, d, n) BRC_WG_B4(M, d, n), BRC_WG_B4(M, d, n + 1), BRC_WG_B4(M, d, n + 2), BRC_WG_B4(M, d, n + 3)
+#define BRC_WG_N64(M, d, n) BRC_WG_B16(M, d, n), BRC_WG_B16(M, d, n + 4)
+#define BRC_WG_N128(M, d, n) BRC_WG_N64(M, d, n), BRC_WG_N64(M, d, n + 8)
+#define BRC_WG_N256(M, d) BRC_WG_N128(M, d, 0), BRC_WG_N128(M, d, 16)
+#define BRC_WG_ACC(x) "+f"(x)
+#define BRC_WG_OUT(x) "=f"(x)
 #define BRC_WG_R32                                                                                              \
     "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, " \
     "%23, %24, %25, %26, %27, %28, %29, %30, %31"
@@ -103,7 +108,8 @@ template <class T, int N> struct wg_rs;
                "%118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
 
 // PA, PB, PP: the operand numbers of the descriptors (or the first A register) and the predicate.
-#define BRC_WG_SS(TT, TS, N, R, DOPS, PA, PB, PP)                                                              \
+// wg_ss::run accumulates (acc = 0 overwrites through the predicate), wg_ss::first overwrites.
+#define BRC_WG_SS(TT, TS, N, R, DOPS, DOUT, PA, PB, PP)                                                        \
     template <> struct wg_ss<TT, N> {                                                                          \
         static __device__ __forceinline__ void run(float (&d)[N / 8][4], u64 da, u64 db, int acc) {           \
             asm volatile("{\n .reg .pred p;\n setp.ne.b32 p, " PP ", 0;\n"                                       \
@@ -111,6 +117,13 @@ template <class T, int N> struct wg_rs;
                          ", p, 1, 1, 0, 0;\n}"                                                                 \
                          : DOPS                                                                                \
                          : "l"(da), "l"(db), "r"(acc));                                                        \
+        }                                                                                                      \
+        static __device__ __forceinline__ void first(float (&d)[N / 8][4], u64 da, u64 db) {                  \
+            asm volatile("{\n .reg .pred p;\n setp.ne.b32 p, 0, 0;\n"                                             \
+                         " wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." TS "." TS " {" R "}, " PA ", " PB   \
+                         ", p, 1, 1, 0, 0;\n}"                                                                 \
+                         : DOUT                                                                                \
+                         : "l"(da), "l"(db));                                                                  \
         }                                                                                                      \
     };
 #define BRC_WG_RS(TT, TS, N, R, DOPS, PA, PB, PP)                                                               \
@@ -123,12 +136,13 @@ template <class T, int N> struct wg_rs;
                          : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(acc));                      \
         }                                                                                                       \
     };
-#define BRC_WG_ALL(TT, TS)                                                                                      \
-    BRC_WG_SS(TT, TS, 64, BRC_WG_R32, BRC_WG_N64(d, 0), "%32", "%33", "%34")                                  \
-    BRC_WG_SS(TT, TS, 128, BRC_WG_R64, BRC_WG_N128(d, 0), "%64", "%65", "%66")                                \
-    BRC_WG_RS(TT, TS, 64, BRC_WG_R32, BRC_WG_N64(d, 0), "{%32, %33, %34, %35}", "%36", "%37")                 \
-    BRC_WG_RS(TT, TS, 128, BRC_WG_R64, BRC_WG_N128(d, 0), "{%64, %65, %66, %67}", "%68", "%69")               \
-    BRC_WG_RS(TT, TS, 256, BRC_WG_R128, BRC_WG_N256(d), "{%128, %129, %130, %131}", "%132", "%133")
+#define BRC_WG_ALL(TT, TS)                                                                                            \
+    BRC_WG_SS(TT, TS, 64, BRC_WG_R32, BRC_WG_N64(BRC_WG_ACC, d, 0), BRC_WG_N64(BRC_WG_OUT, d, 0), "%32", "%33", "%34") \
+    BRC_WG_SS(TT, TS, 128, BRC_WG_R64, BRC_WG_N128(BRC_WG_ACC, d, 0), BRC_WG_N128(BRC_WG_OUT, d, 0), "%64", "%65",     \
+              "%66")                                                                                                  \
+    BRC_WG_RS(TT, TS, 64, BRC_WG_R32, BRC_WG_N64(BRC_WG_ACC, d, 0), "{%32, %33, %34, %35}", "%36", "%37")             \
+    BRC_WG_RS(TT, TS, 128, BRC_WG_R64, BRC_WG_N128(BRC_WG_ACC, d, 0), "{%64, %65, %66, %67}", "%68", "%69")           \
+    BRC_WG_RS(TT, TS, 256, BRC_WG_R128, BRC_WG_N256(BRC_WG_ACC, d), "{%128, %129, %130, %131}", "%132", "%133")
 BRC_WG_ALL(bf16, "bf16")
 BRC_WG_ALL(f16, "f16")
 #undef BRC_WG_ALL
@@ -144,13 +158,17 @@ template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_arg
     enum { D = K::D, NC = K::WARPS / 4 - 1, BM = 64 * NC, BN = K::BN, ST = K::STAGES, AT = D / 64 };
     enum { QB = BM * 128, KB = BN * 128, KTILE = AT * KB, NN = BN / 8, ND = D / 8 };
     enum { REGS = NC == 2 ? 240 : 160 }; // the consumers' share: 24 (producer) + NC * REGS <= 65536 / 128
+    // QREG: the intra-warpgroup overlap (S of tile t + 1 and P V of tile t in flight during the
+    // softmax); WHICH: ping-pong between two consumer warpgroups.
+    enum { OVERLAP = K::QREG, PINGPONG = K::WHICH && NC == 2 };
     static_assert(D % 64 == 0 && (BN == 64 || BN == 128) && !K::VARLEN && !K::SPLIT, "attn_fwdh_main: shape");
     const attn_args &a = p.a;
     extern __shared__ __align__(16) unsigned char attn_smem[];
     __shared__ __align__(8) u64 bars[1 + 3 * ST]; // q full; K full[ST]; V full[ST]; empty[ST]
     const u32 q_s = (smem_addr(attn_smem) + 1023u) & ~1023u, k_s = q_s + AT * QB, v_s = k_s + ST * KTILE;
     const u32 bar_q = smem_addr(bars), bar_k = bar_q + 8, bar_v = bar_k + 8 * ST, bar_e = bar_v + 8 * ST;
-    const int b = blockIdx.z, h = blockIdx.y, m0 = blockIdx.x * BM, kvh = h / (int)(a.H / a.Hkv);
+    // Query tiles last to first: under a causal mask the long ones start first.
+    const int b = blockIdx.z, h = blockIdx.y, m0 = (gridDim.x - 1 - blockIdx.x) * BM, kvh = h / (int)(a.H / a.Hkv);
     const int sq = (int)a.Sq, sk = (int)a.Sk, diag = sk - sq;
 
     // The KV tiles of this query tile: the producer and the consumers loop over the same ones.
@@ -225,36 +243,121 @@ template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_arg
 #pragma unroll
     for (int n = 0; n < NN; n++) s[0][n][0] = s[0][n][1] = s[0][n][2] = s[0][n][3] = 0.f;
 
-    mbar_wait(bar_q, 0);
-    for (int t = t0; t < t1; t++) {
-        const int i = t - t0, st = i % ST;
-        const u32 ph = (i / ST) & 1, kb = k_s + st * KTILE, vb = v_s + st * KTILE;
-        mbar_wait(bar_k + 8 * st, ph);
-        wg_fence();
+    // The barriers of tile t's K and V.
+    auto wait_k = [&](int t) { mbar_wait(bar_k + 8 * ((t - t0) % ST), ((t - t0) / ST) & 1); };
+    auto wait_v = [&](int t) { mbar_wait(bar_v + 8 * ((t - t0) % ST), ((t - t0) / ST) & 1); };
+    // S = Q K^T of tile t into s, issued (after wgmma.fence) and committed, not waited for.
+    auto issue_s = [&](int t) {
+        const u32 kb = k_s + ((t - t0) % ST) * KTILE;
 #pragma unroll
         for (int kk = 0; kk < D / 16; kk++) {
             const u32 off = 32 * (kk % 4);
-            wg_ss<T, BN>::run(s[0], sw128_desc(qa + (kk / 4) * QB + off, 16), sw128_desc(kb + (kk / 4) * KB + off, 16),
-                              kk > 0);
+            const u64 da = sw128_desc(qa + (kk / 4) * QB + off, 16), db = sw128_desc(kb + (kk / 4) * KB + off, 16);
+            if (kk == 0) wg_ss<T, BN>::first(s[0], da, db);
+            else wg_ss<T, BN>::run(s[0], da, db, 1);
         }
         wg_commit();
-        wg_wait0();
-
+    };
+    // O += P V of tile t, issued (after wgmma.fence) and committed.
+    auto issue_pv = [&](int t, const u32 (*pp)[4]) {
+        const u32 vb = v_s + ((t - t0) % ST) * KTILE;
+#pragma unroll
+        for (int kk = 0; kk < NN / 2; kk++) wg_rs<T, D>::run(o[0], pp[kk], sw128_desc(vb + 2048 * kk, KB), 1);
+        wg_commit();
+    };
+    // This warp is done with tile t's K and V buffer.
+    auto release = [&](int t) {
+        __syncwarp();
+        if (lane == 0) mbar_arrive(bar_e + 8 * ((t - t0) % ST));
+    };
+    // The online softmax of tile t on s (raw scores in, P out), packed into pp (unless null); O is
+    // rescaled here without OVERLAP, else the factor is left in corr for after the P V product in
+    // flight.
+    auto softmax = [&](int t, u32 (*pp)[4], float (*corr)[2]) {
         const int c0 = t * BN;
         const bool check = c0 + BN > sk || (a.wr >= 0 && c0 + BN - 1 > imin + diag + a.wr) ||
                            (a.wl >= 0 && c0 < imax + diag - a.wl);
-        attn_fwd_softmax<K, 1, NN, ND>(a, s, o, mx, l, ri, slope, mrow, rid, c0, tq, diag, sk, check, scale_l2, seed,
-                                       offset);
-        u32 pa[NN / 2][4];
-        pack_a<T, NN / 2>(pa, s[0]);
-        mbar_wait(bar_v + 8 * st, ph);
-        wg_fence();
+        if (OVERLAP) {
+            float old[2] = {mx[0][0], mx[0][1]}, none[1][1][4];
+            attn_fwd_softmax<K, 1, NN, 1>(a, s, none, mx, l, ri, slope, mrow, rid, c0, tq, diag, sk, check, scale_l2,
+                                          seed, offset);
 #pragma unroll
-        for (int kk = 0; kk < NN / 2; kk++) wg_rs<T, D>::run(o[0], pa[kk], sw128_desc(vb + 2048 * kk, KB), 1);
-        wg_commit();
+            for (int r = 0; r < 2; r++)
+                corr[0][r] = mx[0][r] == old[r] ? 1.f : ex2(old[r] - (mx[0][r] == -BRC_INF ? 0.f : mx[0][r]));
+        } else {
+            attn_fwd_softmax<K, 1, NN, ND>(a, s, o, mx, l, ri, slope, mrow, rid, c0, tq, diag, sk, check, scale_l2,
+                                           seed, offset);
+        }
+        if (pp) pack_a<T, NN / 2>(pp, s[0]);
+    };
+    // Ping-pong: the two consumer warpgroups take turns issuing their products (named barriers 1
+    // and 2, 256 threads: the issuer's sync meets the other's arrive), so that one's softmax runs
+    // while the other's GEMMs do. Warpgroup 1 opens warpgroup 0's first turn.
+    auto turn_wait = [&]() {
+        if (PINGPONG) asm volatile("bar.sync %0, 256;" ::"r"(1 + cw) : "memory");
+    };
+    auto turn_pass = [&]() {
+        if (PINGPONG) asm volatile("bar.arrive %0, 256;" ::"r"(2 - cw) : "memory");
+    };
+
+    u32 pa[NN / 2][4];
+    mbar_wait(bar_q, 0);
+    if (PINGPONG && cw == 1) asm volatile("bar.arrive 1, 256;" ::: "memory");
+    if (OVERLAP && t0 < t1) {
+        // S of tile t is issued with P V of tile t - 1 (both operand sets landed first, so that
+        // nothing but wgmma runs between the two chains): the softmax of t runs while P V of
+        // t - 1 does, and O is rescaled once that product has landed.
+        wait_k(t0);
+        turn_wait();
+        wg_fence();
+        issue_s(t0);
+        turn_pass();
         wg_wait0();
-        __syncwarp();
-        if (lane == 0) mbar_arrive(bar_e + 8 * st); // this warp is done with the buffer
+        float corr[1][2];
+        softmax(t0, pa, corr); // O is 0: no rescale
+        for (int t = t0 + 1; t < t1; t++) {
+            wait_k(t);
+            wait_v(t - 1);
+            turn_wait();
+            wg_fence();
+            issue_s(t);
+            issue_pv(t - 1, pa);
+            turn_pass();
+            asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory"); // S of t
+            softmax(t, nullptr, corr);
+            wg_wait0(); // P V of t - 1
+            release(t - 1);
+            // P packed only now: registers that a later product reads, written while one is in
+            // flight, make ptxas serialize the whole wgmma pipeline (C7513).
+            pack_a<T, NN / 2>(pa, s[0]);
+#pragma unroll
+            for (int n = 0; n < ND; n++)
+                o[0][n][0] *= corr[0][0], o[0][n][1] *= corr[0][0], o[0][n][2] *= corr[0][1], o[0][n][3] *= corr[0][1];
+        }
+        wait_v(t1 - 1);
+        turn_wait();
+        wg_fence();
+        issue_pv(t1 - 1, pa);
+        turn_pass();
+        wg_wait0();
+        release(t1 - 1);
+    } else {
+        for (int t = t0; t < t1; t++) {
+            wait_k(t);
+            turn_wait();
+            wg_fence();
+            issue_s(t);
+            turn_pass();
+            wg_wait0();
+            softmax(t, pa, nullptr);
+            wait_v(t);
+            turn_wait();
+            wg_fence();
+            issue_pv(t, pa);
+            turn_pass();
+            wg_wait0();
+            release(t);
+        }
     }
 
     float inv[2], lse[2];
@@ -269,7 +372,7 @@ template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_arg
     // S product, complete): row r, columns 2 tq, 2 tq + 1 of block n at the swizzled chunk, then
     // 16-byte rows out to global memory.
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-    named_sync(1 + cw, 128);
+    named_sync(3 + cw, 128);
 #pragma unroll
     for (int n = 0; n < ND; n++)
 #pragma unroll
@@ -279,7 +382,7 @@ template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_arg
             const u32 v = attn_mma<T>::pack(o[0][n][2 * r] * inv[r], o[0][n][2 * r + 1] * inv[r]);
             asm volatile("st.shared.b32 [%0], %1;" ::"r"(addr), "r"(v) : "memory");
         }
-    named_sync(1 + cw, 128);
+    named_sync(3 + cw, 128);
     T *out = static_cast<T *>(a.o);
     const int tid = threadIdx.x % 128;
 #pragma unroll

@@ -312,11 +312,11 @@ static brc_status hopper_map(CUtensorMap *m, brc_dtype dt, int64_t D, int64_t S,
     return BRC_STATUS_OK;
 }
 
-/* BARACUDA_ATTENTION_PATH: "wgmma" (the Hopper forward where it fits), "mma" (the mma.sync
- * forward everywhere), unset: the default (mma). 1, 0, or -1 for another value. */
+/* BARACUDA_ATTENTION_PATH: "wgmma" (the Hopper forward where it fits: the default), "mma" (the
+ * mma.sync forward everywhere). 1, 0, or -1 for another value. */
 static int path_knob(void) {
     const char *v = getenv("BARACUDA_ATTENTION_PATH");
-    if (!v || !*v) return 0;
+    if (!v || !*v) return 1;
     return !strcmp(v, "wgmma") ? 1 : !strcmp(v, "mma") ? 0 : -1;
 }
 
@@ -491,11 +491,16 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         const int at = (int)D / 64, nc = 2, bm = 64 * nc;
         int bn = brc__knob("BARACUDA_ATTN_WGMMA_BN", 64, 128, D == 256 ? 64 : 128);
         bn = bn > 64 ? 128 : 64;
-        int stages = brc__knob("BARACUDA_ATTN_WGMMA_STAGES", 1, 4, 2);
+        int stages = brc__knob("BARACUDA_ATTN_WGMMA_STAGES", 1, 4, D == 256 ? 2 : 3);
         while (stages > 1 && 1024 + at * (bm + 2 * stages * bn) * 128 > smem_cap(ctx)) stages--;
         if (1024 + at * (bm + 2 * stages * bn) * 128 > smem_cap(ctx)) bn = 64;
-        *c = (attn_cfg){.warps = 4 * (1 + nc), .mtiles = 1, .stages = stages, .bn = bn, .threads = 128 * (1 + nc),
-                        .smem = 1024 + at * (bm + 2 * stages * bn) * 128};
+        /* The consumers' schedule: bit 0 the intra-warpgroup overlap, bit 1 ping-pong. The H100
+         * sweep (bench/sweep_attn_fwd.py, docs/attention-hopper.md): the overlap with 3 stages at
+         * D = 64 / 128, neither at D = 256 (its 2 stages leave the overlap waiting); ping-pong
+         * never paid. */
+        const int sched = brc__knob("BARACUDA_ATTN_WGMMA_SCHED", 0, 3, D == 256 ? 0 : 1);
+        *c = (attn_cfg){.warps = 4 * (1 + nc), .mtiles = 1, .stages = stages, .bn = bn, .qreg = sched & 1,
+                        .which = sched >> 1, .threads = 128 * (1 + nc), .smem = 1024 + at * (bm + 2 * stages * bn) * 128};
         a.gp = 1, a.nsplit = 1;
         im->used[K_FWDH] = true;
         im->grid[K_FWDH][0] = (unsigned)((Sq + bm - 1) / bm);
@@ -636,8 +641,9 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
                       (long long)D, 16 * im->cfg[K_DKDV].warps, im->cfg[K_DKDV].bq, 16 * im->cfg[K_DQ].warps,
                       im->cfg[K_DQ].bn, D >= 192 ? ",dk|dv" : "");
     else if (hopper)
-        brc__str_addf(&sku, "bespoke:attention<fwd,%s,d=%lld,bm=%d,bn=%d,warps=%d,stages=%d,wgmma", brc_dtype_name(dt),
-                      (long long)D, 16 * (c0->warps - 4), c0->bn, c0->warps, c0->stages);
+        brc__str_addf(&sku, "bespoke:attention<fwd,%s,d=%lld,bm=%d,bn=%d,warps=%d,stages=%d,wgmma%s%s",
+                      brc_dtype_name(dt), (long long)D, 16 * (c0->warps - 4), c0->bn, c0->warps, c0->stages,
+                      c0->qreg ? ",ovl" : "", c0->which ? ",pp" : "");
     else
         brc__str_addf(&sku, "bespoke:attention<fwd,%s,d=%lld,bm=%d,bn=%d,warps=%d,stages=%d%s", brc_dtype_name(dt),
                       (long long)D, 16 * c0->warps * c0->mtiles, c0->bn, c0->warps, c0->stages,

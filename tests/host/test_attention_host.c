@@ -380,6 +380,12 @@ ParameterizedTest(job *j, attention_compile, every_variant, .timeout = 1200) {
         cr_expect(strstr(sku, arch) && strstr(sku, dpart) && strstr(sku, brc_dtype_name(v[i].dt)),
                   "%s: SKU %s does not name the target, the head dim and the dtype", what, sku);
         if (v[i].feature == CAUSAL) cr_expect(strstr(sku, "causal"), "%s: SKU %s", what, sku);
+        /* the Hopper forward on sm_90a: fixed lengths, training shapes, head dims 64 / 128 / 256 */
+        const bool hopper = j->sm == 90 && !v[i].bwd && v[i].feature != VARLEN && v[i].feature != DECODE &&
+                            (v[i].D == 64 || v[i].D == 128 || v[i].D == 256);
+        cr_expect_eq(strstr(sku, ",wgmma") != NULL, hopper, "%s: SKU %s", what, sku);
+        cr_expect_eq(strstr(brc_plan_descriptor(p), "path=wgmma") != NULL, hopper, "%s: %s", what,
+                     brc_plan_descriptor(p));
         if (v[i].feature == DECODE) cr_expect(strstr(sku, "split="), "%s: SKU %s", what, sku);
         /* the default backward is the atomic one, and says so (attention.h) */
         const int atomic = v[i].bwd && v[i].feature != DET;
@@ -429,6 +435,37 @@ ParameterizedTest(job *j, attention_compile, every_variant, .timeout = 1200) {
     cr_expect(st.compiles >= (uint64_t)n, "%llu compiles for %d plans", (unsigned long long)st.compiles, n);
     cr_log_info("%s part %d: %d plans, %llu compiles, %.0f ms", arch, j->part, n, (unsigned long long)st.compiles,
                 st.compile_ms);
+    brc_context_destroy(ctx);
+}
+
+/* The path knob and the wgmma descriptor: BARACUDA_ATTENTION_PATH=mma keeps the mma.sync forward
+ * on sm_90, another value is refused, and path=wgmma is refused where the Hopper forward cannot
+ * run (sm_80, a head dim of 96). */
+Test(attention_rules, the_path_knob_and_path_wgmma) {
+    setenv("BARACUDA_CACHE_DISABLE", "1", 1);
+    brc__cache_reset();
+    brc_context *ctx = tu_offline("sm_90");
+    brc_attention_desc d = fwd(BRC_BF16, 2, 256, 256, 8, 2, 128);
+    brc_plan *p = NULL;
+    setenv("BARACUDA_ATTENTION_PATH", "mma", 1);
+    cr_assert_eq(brc_attention_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(!strstr(brc_plan_sku(p), "wgmma") && strstr(brc_plan_descriptor(p), "path=tile"), "%s",
+              brc_plan_sku(p));
+    brc_plan_destroy(p);
+    setenv("BARACUDA_ATTENTION_PATH", "tensor-cores", 1);
+    p = NULL;
+    cr_expect_eq(brc_attention_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT);
+    cr_expect(strstr(brc_last_error(), "BARACUDA_ATTENTION_PATH"), "%s", brc_last_error());
+    cr_expect_null(p);
+    unsetenv("BARACUDA_ATTENTION_PATH");
+    cr_expect_eq(brc_warm(ctx, "attention(pass=fwd,dtype=bf16,d=96,path=wgmma)"), BRC_STATUS_UNSUPPORTED, "%s",
+                 brc_last_error());
+    cr_expect_eq(brc_warm(ctx, "attention(pass=bwd,dtype=bf16,d=128,path=wgmma)"), BRC_STATUS_INVALID_ARGUMENT, "%s",
+                 brc_last_error());
+    brc_context_destroy(ctx);
+    ctx = tu_offline("sm_80");
+    cr_expect_eq(brc_warm(ctx, "attention(pass=fwd,dtype=bf16,d=128,path=wgmma)"), BRC_STATUS_UNSUPPORTED, "%s",
+                 brc_last_error());
     brc_context_destroy(ctx);
 }
 

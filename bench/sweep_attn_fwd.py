@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Sweep of the Hopper attention forward's knobs (docs/attention-hopper.md) on the H100: for each
+head dim and causal setting of the training shape (B=4 H=32 S=4096 bf16), every configuration
+named on the command line is planned (the knobs are environment variables read at plan time),
+checked once against PyTorch's cuDNN output, and timed in interleaved rounds beside cuDNN and the
+mma.sync forward. Prints TFLOP/s and the ratio to cuDNN. A tuning tool: the benchmark of record
+is bench_attention.py.
+
+    python3 bench/sweep_attn_fwd.py --lib build/libbaracuda.so \
+        --config 'sched=3,stages=2' --config 'sched=1,stages=3' [--dims 64,128,256]
+
+A configuration is comma-separated knob=value pairs: sched (BARACUDA_ATTN_WGMMA_SCHED), stages
+(BARACUDA_ATTN_WGMMA_STAGES), bn (BARACUDA_ATTN_WGMMA_BN), path (BARACUDA_ATTENTION_PATH).
+"""
+import argparse
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_attention import Attention, Baracuda, FORWARD, tflops  # noqa: E402
+from bench_elementwise import time_us  # noqa: E402
+
+KNOBS = {"sched": "BARACUDA_ATTN_WGMMA_SCHED", "stages": "BARACUDA_ATTN_WGMMA_STAGES",
+         "bn": "BARACUDA_ATTN_WGMMA_BN", "path": "BARACUDA_ATTENTION_PATH"}
+
+
+def plan_with(brc, ctx, t, causal, config):
+    """Our forward planned under the knobs of config ("" for the mma.sync default)."""
+    saved = {v: os.environ.get(v) for v in KNOBS.values()}
+    try:
+        for v in KNOBS.values():
+            os.environ.pop(v, None)
+        if config:
+            os.environ["BARACUDA_ATTENTION_PATH"] = "wgmma"
+            for kv in config.split(","):
+                k, v = kv.split("=")
+                os.environ[KNOBS[k]] = v
+        return Attention(brc, ctx, FORWARD, t, causal)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lib", required=True)
+    ap.add_argument("--config", action="append", default=[])
+    ap.add_argument("--dims", default="64,128,256")
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    brc = Baracuda(args.lib)
+    ctx = brc.context(0)
+    B, H, S = 4, 32, 4096
+    configs = [""] + args.config
+    for D in [int(x) for x in args.dims.split(",")]:
+        g = torch.Generator(device="cuda").manual_seed(D)
+        mk = lambda: torch.randn(B, S, H, D, device="cuda", dtype=torch.bfloat16, generator=g)  # noqa: E731
+        t = {"q": mk(), "k": mk(), "v": mk()}
+        t["o"] = torch.empty_like(t["q"])
+        t["lse"] = torch.empty(B, H, S, device="cuda", dtype=torch.float32)
+        qt, kt, vt = (t[n].transpose(1, 2) for n in ("q", "k", "v"))
+        for causal in (False, True):
+            with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
+                ref = F.scaled_dot_product_attention(qt, kt, vt, is_causal=causal).transpose(1, 2).float()
+            plans = [plan_with(brc, ctx, t, causal, c) for c in configs]
+            times = {c: [] for c in configs}
+            times["cudnn"] = []
+            for p, c in zip(plans, configs):
+                t["o"].fill_(float("nan"))
+                p.run()
+                torch.cuda.synchronize()
+                err = ((t["o"].float() - ref).norm() / ref.norm()).item()
+                if not err < 1e-2:
+                    print(f"D={D} causal={causal} {c or 'mma'}: rel L2 vs cuDNN {err:.3g} (WRONG)")
+            for _ in range(args.rounds):
+                for p, c in zip(plans, configs):
+                    times[c].append(time_us(p.run))
+                with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
+                    times["cudnn"].append(time_us(lambda: F.scaled_dot_product_attention(qt, kt, vt, is_causal=causal)))
+            med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+            for p, c in zip(plans, configs):
+                us = med[c]
+                print(f"D={D:3d} causal={int(causal)} {c or 'mma':26s} {us:8.1f} us "
+                      f"{tflops(B, H, S, S, D, causal, 'fwd', us):6.1f} TF  x cuDNN {med['cudnn'] / us:.3f}  {p.sku}")
+            print(f"D={D:3d} causal={int(causal)} {'cudnn':26s} {med['cudnn']:8.1f} us "
+                  f"{tflops(B, H, S, S, D, causal, 'fwd', med['cudnn']):6.1f} TF", flush=True)
+            for p in plans:
+                p.destroy()
+
+
+if __name__ == "__main__":
+    main()
