@@ -10,7 +10,8 @@ is bench_attention.py.
         --config 'sched=3,stages=2' --config 'sched=1,stages=3' [--dims 64,128,256]
 
 A configuration is comma-separated knob=value pairs: sched (BARACUDA_ATTN_WGMMA_SCHED), stages
-(BARACUDA_ATTN_WGMMA_STAGES), bn (BARACUDA_ATTN_WGMMA_BN), path (BARACUDA_ATTENTION_PATH).
+(BARACUDA_ATTN_WGMMA_STAGES), bn (BARACUDA_ATTN_WGMMA_BN), nc (BARACUDA_ATTN_WGMMA_NC, consumer warpgroups),
+path (BARACUDA_ATTENTION_PATH).
 """
 import argparse
 import os
@@ -25,7 +26,7 @@ from bench_attention import Attention, Baracuda, FORWARD, tflops  # noqa: E402
 from bench_elementwise import time_us  # noqa: E402
 
 KNOBS = {"sched": "BARACUDA_ATTN_WGMMA_SCHED", "stages": "BARACUDA_ATTN_WGMMA_STAGES",
-         "bn": "BARACUDA_ATTN_WGMMA_BN", "path": "BARACUDA_ATTENTION_PATH"}
+         "bn": "BARACUDA_ATTN_WGMMA_BN", "nc": "BARACUDA_ATTN_WGMMA_NC", "path": "BARACUDA_ATTENTION_PATH"}
 
 
 def plan_with(brc, ctx, t, causal, config):

@@ -488,7 +488,11 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         /* 1 + NC warpgroups (a producer, NC consumers of 64 query rows), BN keys a tile, STAGES K / V
          * buffers; the first that fits the shared memory. */
         attn_cfg *c = &im->cfg[K_FWDH];
-        const int at = (int)D / 64, nc = 2, bm = 64 * nc;
+        /* consumer warpgroups: a rebuilt descriptor's (its warps, passed in force_split), else the knob's */
+        const int nc = force_decode == 2 && force_split >= 2 && force_split <= 3
+                           ? force_split
+                           : brc__knob("BARACUDA_ATTN_WGMMA_NC", 2, 3, 2);
+        const int at = (int)D / 64, bm = 64 * nc;
         int bn = brc__knob("BARACUDA_ATTN_WGMMA_BN", 64, 128, D == 256 ? 64 : 128);
         bn = bn > 64 ? 128 : 64;
         int stages = brc__knob("BARACUDA_ATTN_WGMMA_STAGES", 1, 4, D == 256 ? 2 : 3);
@@ -768,7 +772,8 @@ brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *dd, brc_plan **
         d.v = d.k, d.o = d.q, d.dout = d.q, d.dq = d.q, d.dk = d.k, d.dv = d.k;
         d.varlen = 1, d.batch = 1, d.max_seqlen_q = sq, d.max_seqlen_k = sk;
     }
-    return plan_impl(ctx, &d, pass ? -1 : path, (int)split, out);
+    /* path=wgmma: the consumer warpgroups its warps say, in the split argument (unused there) */
+    return plan_impl(ctx, &d, pass ? -1 : path, path == 2 ? (int)(warps / 4 - 1) : (int)split, out);
 }
 
 /* ---- running ------------------------------------------------------------------------------------------- */
