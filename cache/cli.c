@@ -592,7 +592,8 @@ static int cmd_ops(int argc, char **argv) {
 #undef X
     printf("\n## Attention (`attention.h`; paths, tiles, descriptors and the saved-tensor contract in "
            "docs/attention.md)\n\n"
-           "Flash attention on tensor cores (mma.sync, sm_80 and newer), f16 and bf16, head dims 32 64 96 128 192 256;\n"
+           "Flash attention on tensor cores (mma.sync, sm_80 and newer; the forward on sm_90 by wgmma / TMA), f16 and\n"
+           "bf16, and f32 on a slow exact path (no tensor cores, deterministic backward); head dims 32 64 96 128 192 256;\n"
            "BSHD or BHSD strides; GQA / MQA; causal (bottom-right), sliding window, softcap, ALiBi, additive or bool\n"
            "mask, Philox dropout, varlen. Tested on the GPU against a float64 reference (tests/gpu/test_attention.c);\n"
            "compiled for sm_80 and sm_90a in CI (tests/host/test_attention_host.c).\n\n"

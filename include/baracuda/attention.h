@@ -25,7 +25,10 @@
  * [H, Tq]; sequence b is rows cu_seqlens_q[b] .. cu_seqlens_q[b + 1] of q (likewise k), both
  * i32 device arrays of batch + 1 entries given at run time; max_seqlen_q / max_seqlen_k bound
  * the lengths (a longer sequence is cut at the bound: the caller must give true bounds).
- * Dtypes: q, k, v, o, dout, dq, dk, dv all f16 or all bf16 (f32 accumulation and softmax).
+ * Dtypes: q, k, v, o, dout, dq, dk, dv all f16 or all bf16 (f32 accumulation and softmax), or
+ * all f32: a slow path without tensor cores, f32 throughout, with every feature; its backward is
+ * always the deterministic one (brc_attention_plan_deterministic == 1, whatever deterministic
+ * says; the descriptor says det=1).
  * Head dims: D in {32, 64, 96, 128, 192, 256} (q, k and v share it).
  *
  * Dropout (dropout_p in [0, 1)): element (i, j) of row r is kept when its Philox word w has
@@ -54,6 +57,9 @@
  * Selection (plan time): a bespoke tensor-core kernel (mma.sync m16n8k16, sm_80 and newer)
  * specialized on dtype, D, tile shape, and the features in use; the SKU names them, e.g.
  *   bespoke:attention<fwd,bf16,d=128,bm=128,bn=64,warps=4,stages=2,causal>@sm_90
+ * On sm_90 the forward of fixed-length problems at D = 64, 128 and 256 takes a wgmma / TMA kernel
+ * compiled for sm_90a instead (the SKU says wgmma and ends @sm_90a; BARACUDA_ATTENTION_PATH=mma
+ * in the environment at plan time keeps the mma.sync one). f32: ...<fwd,f32,d=64,bm=16,bn=32,simt>.
  * For short queries (Sq * H / Hkv <= 64 rows of one KV head) the query heads of a KV head are
  * packed into one tile, so each KV head is read once, and the KV length is split across CTAs
  * (split = n in the SKU) with a combine step; the partial results use the workspace.

@@ -38,15 +38,19 @@ typedef struct attn_args_h {
 _Static_assert(sizeof(attn_args_h) == 1024, "attn_args_h must match brc::attn_args_h");
 
 /* The kernels of one plan. */
-enum { K_FWD, K_COMBINE, K_DSUM, K_DKDV, K_DKDV2, K_DQ, K_DSUMZ, K_BWD, K_BWD2, K_BWDP, K_DQCVT, K_FWDH, NKERNELS };
+enum {
+    K_FWD, K_COMBINE, K_DSUM, K_DKDV, K_DKDV2, K_DQ, K_DSUMZ, K_BWD, K_BWD2, K_BWDP, K_DQCVT, K_FWDH,
+    K_FWD32, K_DQ32, K_DKDV32, NKERNELS
+};
 static const char *const kernel_fns[NKERNELS] = {
-    "attn_fwd_main",  "attn_combine_main", "attn_dsum_main", "attn_dkdv_main",  "attn_dkdv_main", "attn_dq_main",
-    "attn_dsumz_main", "attn_bwd_main",    "attn_bwd_main",  "attn_bwdp_main",  "attn_dqcvt_main", "attn_fwdh_main"};
-static const char *const kernel_tags[NKERNELS] = {"fwd",   "combine", "dsum", "dkdv", "dkdv2", "dq",
-                                                  "dsumz", "bwd",     "bwd2", "bwdp", "dqcvt", "fwdh"};
+    "attn_fwd_main",   "attn_combine_main", "attn_dsum_main",  "attn_dkdv_main", "attn_dkdv_main",
+    "attn_dq_main",    "attn_dsumz_main",   "attn_bwd_main",   "attn_bwd_main",  "attn_bwdp_main",
+    "attn_dqcvt_main", "attn_fwdh_main",    "attn_fwd32_main", "attn_dq32_main", "attn_dkdv32_main"};
+static const char *const kernel_tags[NKERNELS] = {"fwd",  "combine", "dsum",  "dkdv",  "dkdv2", "dq",   "dsumz", "bwd",
+                                                  "bwd2", "bwdp",    "dqcvt", "fwdh",  "fwd32", "dq32", "dkdv32"};
 /* Launch order: the rowsum (and the zeroed dQ accumulator) before the kernels that read them. */
-static const int launch_order[NKERNELS] = {K_FWD,   K_FWDH, K_COMBINE, K_DSUM, K_DSUMZ, K_DKDV,
-                                           K_DKDV2, K_DQ,   K_BWD,     K_BWD2, K_BWDP,  K_DQCVT};
+static const int launch_order[NKERNELS] = {K_FWD,  K_FWDH,  K_FWD32, K_COMBINE, K_DSUM,  K_DSUMZ, K_DKDV, K_DKDV2,
+                                           K_DQ,   K_DQ32,  K_DKDV32, K_BWD,    K_BWD2,  K_BWDP,  K_DQCVT};
 
 /* The compile-time shape of one kernel (the brc_attn struct of the snippet). */
 typedef struct attn_cfg {
@@ -110,7 +114,7 @@ static brc_status get_kernel(brc_context *ctx, const attn_feat *f, int kid, cons
                   "};\n"
                   "__global__ void __launch_bounds__(%d, 1)\n"
                   "brc_attn_kernel(%s) { brc::%s<brc_attn>(a); }\n",
-                  f->dt == BRC_F16 ? "brc::f16" : "brc::bf16", mask_type(f->mt), f->d, c->warps, c->mtiles, c->stages,
+                  f->dt == BRC_F16 ? "brc::f16" : f->dt == BRC_BF16 ? "brc::bf16" : "float", mask_type(f->mt), f->d, c->warps, c->mtiles, c->stages,
                   c->bn, c->bq, c->qreg, f->softcap, f->alibi, f->mask, f->dropout, f->varlen, c->split, c->which, c->threads,
                   hopper ? "const __grid_constant__ brc::attn_args_h a" : "brc::attn_args a", kernel_fns[kid]);
     brc__str_addf(&kd, "%s+%s", desc, kernel_tags[kid]);
@@ -120,7 +124,10 @@ static brc_status get_kernel(brc_context *ctx, const attn_feat *f, int kid, cons
     } else {
         static const char *const sources[] = {"prelude.cuh", "random.cuh", "attention.cuh", NULL};
         static const char *const sources_h[] = {"prelude.cuh", "random.cuh", "attention.cuh", "attention_sm90.cuh", NULL};
-        brc__kernel_req req = {.template_name = "attention", .sources = hopper ? sources_h : sources, .nspec = 16,
+        static const char *const sources_f[] = {"prelude.cuh", "random.cuh", "attention.cuh", "attention_f32.cuh", NULL};
+        const bool f32 = kid == K_FWD32 || kid == K_DQ32 || kid == K_DKDV32;
+        brc__kernel_req req = {.template_name = "attention", .sources = hopper ? sources_h : f32 ? sources_f : sources,
+                               .nspec = 16,
                                .spec = {kid, f->dt, f->d, c->warps, c->mtiles, c->stages, c->bn, c->bq, c->qreg,
                                         f->softcap, f->alibi, f->mt, f->dropout, f->varlen, c->split, c->which},
                                .snippet = snip.p, .name_expr = "brc_attn_kernel", .descriptor = kd.p,
@@ -330,8 +337,8 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: kind %d is not an attention kind", fn, (int)d->kind);
     const bool bwd = d->kind == BRC_ATTENTION_BACKWARD;
     const brc_dtype dt = d->q.dtype;
-    if (dt != BRC_F16 && dt != BRC_BF16)
-        return brc__error(BRC_STATUS_UNSUPPORTED, "%s: q has dtype %s; attention takes f16 or bf16", fn,
+    if (dt != BRC_F16 && dt != BRC_BF16 && dt != BRC_F32)
+        return brc__error(BRC_STATUS_UNSUPPORTED, "%s: q has dtype %s; attention takes f16, bf16 or f32", fn,
                           brc_dtype_name(dt));
     if (ctx->sm_major < 8)
         return brc__error(BRC_STATUS_UNSUPPORTED, "%s: attention needs sm_80 or newer (the context is %s)", fn,
@@ -476,7 +483,8 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
                         getenv("BARACUDA_ATTENTION_PATH"));
         goto fail;
     }
-    const bool hopper = !bwd && (force_decode == 2 || (force_decode < 0 && knob && grp * Sq > 64)) &&
+    const bool f32 = dt == BRC_F32;
+    const bool hopper = !bwd && !f32 && (force_decode == 2 || (force_decode < 0 && knob && grp * Sq > 64)) &&
                         hopper_fits(ctx, &a, D, vl);
     if (force_decode == 2 && !hopper) {
         st = brc__error(BRC_STATUS_UNSUPPORTED,
@@ -484,7 +492,33 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
                         ctx->arch, (long long)D);
         goto fail;
     }
-    if (hopper) {
+    if (f32) {
+        /* The f32 path (attention_f32.cuh): 128-thread CTAs of 16 rows of 8 lanes (8 of 16 lanes
+         * above D = 128), tiles of 32 rows of the other operand in shared memory; the backward is
+         * the deterministic pair. */
+        a.gp = 1, a.nsplit = 1;
+        const int tile = 2 * 32 * (int)D * 4, rows = D > 128 ? 8 : 16;
+        if (!bwd) {
+            im->cfg[K_FWD32] = (attn_cfg){.warps = 4, .bn = 32, .threads = 128, .smem = tile};
+            im->used[K_FWD32] = true;
+            im->grid[K_FWD32][0] = (unsigned)((Sq + rows - 1) / rows), im->grid[K_FWD32][1] = (unsigned)H;
+            im->grid[K_FWD32][2] = (unsigned)B;
+        } else {
+            im->cfg[K_DSUM] = (attn_cfg){.threads = 256};
+            im->used[K_DSUM] = true;
+            im->grid[K_DSUM][0] = (unsigned)((Sq + 7) / 8), im->grid[K_DSUM][1] = (unsigned)H;
+            im->grid[K_DSUM][2] = (unsigned)B;
+            im->cfg[K_DQ32] = (attn_cfg){.warps = 4, .bn = 32, .threads = 128, .smem = tile};
+            im->used[K_DQ32] = true;
+            im->grid[K_DQ32][0] = (unsigned)((Sq + rows - 1) / rows), im->grid[K_DQ32][1] = (unsigned)H;
+            im->grid[K_DQ32][2] = (unsigned)B;
+            im->cfg[K_DKDV32] = (attn_cfg){.warps = 4, .bq = 32, .threads = 128, .smem = tile + 2 * 32 * 4};
+            im->used[K_DKDV32] = true;
+            im->grid[K_DKDV32][0] = (unsigned)((Sk + rows - 1) / rows), im->grid[K_DKDV32][1] = (unsigned)Hkv;
+            im->grid[K_DKDV32][2] = (unsigned)B;
+            ws = (size_t)rows_total * 4; /* dsum */
+        }
+    } else if (hopper) {
         /* 1 + NC warpgroups (a producer, NC consumers of 64 query rows), BN keys a tile, STAGES K / V
          * buffers; the first that fits the shared memory. */
         attn_cfg *c = &im->cfg[K_FWDH];
@@ -627,7 +661,9 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
 
     /* descriptor and SKU */
     const int kb = im->used[K_BWDP] ? K_BWDP : K_BWD;
-    const attn_cfg *c0 = bwd ? &im->cfg[im->atomic ? kb : K_DKDV] : &im->cfg[hopper ? K_FWDH : K_FWD];
+    const attn_cfg *c0 = f32   ? &im->cfg[bwd ? K_DQ32 : K_FWD32]
+                         : bwd ? &im->cfg[im->atomic ? kb : K_DKDV]
+                               : &im->cfg[hopper ? K_FWDH : K_FWD];
     const int window = !d->causal && (a.wl >= 0 || a.wr >= 0);
     const int64_t nsplit = !bwd && im->cfg[K_FWD].split ? a.nsplit : 0;
     brc__str_addf(&desc, "attention(pass=%s,dtype=%s,d=%d,path=%s,warps=%d,causal=%d,window=%d,gqa=%lld,mask=%s,"
@@ -636,7 +672,11 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
                   d->causal, window, (long long)grp, mask_names[mask_code(mt)], f.alibi, f.softcap, f.dropout, vl,
                   (long long)nsplit);
     brc__str_addf(&desc, bwd ? ",det=%d)" : ")", !im->atomic);
-    if (im->atomic)
+    if (f32)
+        brc__str_addf(&sku, bwd ? "bespoke:attention<bwd,f32,d=%lld,bk=%d,bq=32,bm=%d,bn=32,simt"
+                                : "bespoke:attention<fwd,f32,d=%lld,bm=%d,bn=32,simt",
+                      (long long)D, D > 128 ? 8 : 16, D > 128 ? 8 : 16);
+    else if (im->atomic)
         brc__str_addf(&sku, "bespoke:attention<bwd,%s,d=%lld,bk=%d,bq=%d,bn=%d,warps=%d,stages=%d,ds=%d%s",
                       brc_dtype_name(dt), (long long)D, (kb == K_BWDP ? 8 : 16) * c0->mtiles * c0->warps,
                       c0->bq, c0->bn, c0->warps, c0->stages, 1 + c0->qreg,

@@ -124,6 +124,13 @@ static acase cases[] = {
     {"decode sq4 gqa8 causal bwd", BF, 1, 8, 1, 4, 1000, 128, BSHD, 1, -1, -1, 0, 0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 1, "split="},
     {"decode sq1 gqa8 window alibi", F16, 2, 8, 1, 1, 1000, 256, BSHD, 0, 255, -1, 0, 0, 2, 0, F32, 0, 0, 0, {0}, {0}, 0, 0, "split="},
     {"decode sq1 gqa8 softcap padded", BF, 1, 16, 2, 1, 1000, 64, PADDED, 0, -1, -1, 0, 30.0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 0, "split="},
+    /* f32: the slow path without tensor cores, every feature, a deterministic backward */
+    {"f32 d64 causal gqa", F32, 2, 4, 2, 100, 150, 64, BSHD, 1, -1, -1, 0, 0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 1, ",simt"},
+    {"f32 d128 bhsd window alibi", F32, 1, 4, 1, 77, 200, 128, BHSD, 0, 20, 10, 0, 0, 1, 0, F32, 0, 0, 0, {0}, {0}, 0, 1, ""},
+    {"f32 d32 padded mask bool dropout", F32, 2, 2, 2, 65, 129, 32, PADDED, 0, -1, -1, 0, 0, 0, BOOL_MASK, BOOL, M_FULL, 0.2, 0, {0}, {0}, 0, 1, ""},
+    {"f32 d256 softcap", F32, 1, 2, 1, 40, 70, 256, BSHD, 0, -1, -1, 0.5, 3.0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 1, ""},
+    {"f32 d96 varlen causal", F32, 3, 4, 2, 0, 0, 96, BSHD, 1, -1, -1, 0, 0, 0, 0, F32, 0, 0, 1, {30, 1, 17}, {40, 1, 60}, 0, 1, ""},
+    {"f32 d192 short queries gqa8 mask f16", F32, 1, 8, 1, 4, 300, 192, BSHD, 0, -1, -1, 0, 0, 0, ADD_MASK, F16, M_H1, 0, 0, {0}, {0}, 0, 1, ""},
 };
 
 ParameterizedTestParameters(attention, matches_float64) {
@@ -541,8 +548,10 @@ static void setup_make(brc_context *ctx, setup *s, const acase *c, uint64_t rng)
         cr_assert(strncmp(brc_plan_sku(s->pb), "bespoke:attention<", 18) == 0, "%s", brc_plan_sku(s->pb));
         s->wsb = brc_plan_workspace_size(s->pb);
         /* the header: the default backward's workspace holds rowsum(dout * o) and the dq
-         * accumulator in f32; the deterministic one's the rowsum */
-        cr_expect(s->wsb >= (size_t)(s->Tq * s->H * (s->D + 1)) * 4, "%s: backward workspace %zu", c->name, s->wsb);
+         * accumulator in f32; the deterministic one's the rowsum (f32: always deterministic) */
+        const bool f32 = c->dt == BRC_F32;
+        cr_expect(s->wsb >= (size_t)(s->Tq * s->H * (f32 ? 1 : s->D + 1)) * 4, "%s: backward workspace %zu", c->name,
+                  s->wsb);
         s->bws2 = tu_buf_new(BRC_U8, s->wsb ? s->wsb : 1);
         brc_attention_desc det = s->bwd;
         det.deterministic = 1;
@@ -553,10 +562,11 @@ static void setup_make(brc_context *ctx, setup *s, const acase *c, uint64_t rng)
         cr_expect(s->wsbd >= (size_t)(s->Tq * s->H) * 4, "%s: deterministic backward workspace %zu", c->name, s->wsbd);
         s->bws3 = tu_buf_new(BRC_U8, s->wsbd ? s->wsbd : 1);
         /* the plans say which they are (attention.h) */
-        cr_expect_eq(brc_attention_plan_deterministic(s->pb), 0, "%s", c->name);
+        cr_expect_eq(brc_attention_plan_deterministic(s->pb), f32, "%s", c->name);
         cr_expect_eq(brc_attention_plan_deterministic(s->pbd), 1, "%s", c->name);
         cr_expect_eq(brc_attention_plan_deterministic(s->pf), 1, "%s: the forward", c->name);
-        cr_expect(strstr(brc_plan_sku(s->pb), ">+atomic@") != NULL, "%s: SKU %s", c->name, brc_plan_sku(s->pb));
+        cr_expect_eq(strstr(brc_plan_sku(s->pb), ">+atomic@") != NULL, !f32, "%s: SKU %s", c->name,
+                     brc_plan_sku(s->pb));
         cr_expect(strstr(brc_plan_sku(s->pbd), "+atomic") == NULL, "%s: SKU %s", c->name, brc_plan_sku(s->pbd));
     }
 }
@@ -611,6 +621,7 @@ static double check_close(const setup *s, const char *what, size_t n, size_t gro
                           const double *got) {
     bool bf = s->c.dt == BRC_BF16;
     double atol_share = bf ? 2e-2 : 5e-3, rtol = bf ? 2e-2 : 1e-2, l2 = bf ? 6e-3 : 2e-3;
+    if (s->c.dt == BRC_F32 && s->c.softcap == 0) atol_share = 1e-4, rtol = 1e-4, l2 = 2e-5; /* f32 throughout */
     if (s->c.softcap > 0) l2 *= 1.5; /* a tanh.approx (2^-11 relative) in the scores and the chain factor */
     if (group == 0) group = n;
     double num = 0, den = 0;
@@ -804,7 +815,7 @@ Test(attention_ref, model_windows_are_bottom_right_aligned) {
 
 /* The backward reads the model's o (rounded as stored: o_in) and lse (as f32). */
 static void upload_model_o_lse(setup *s) {
-    memset(s->bo.h, 0xff, s->bo.n * 2), memset(s->blse.h, 0xff, s->blse.n * 4);
+    memset(s->bo.h, 0xff, s->bo.n * brc_dtype_size(s->c.dt)), memset(s->blse.h, 0xff, s->blse.n * 4);
     for (int64_t r = 0; r < s->Tq; r++)
         for (int64_t h = 0; h < s->H; h++) {
             for (int64_t d = 0; d < s->D; d++) {
@@ -838,7 +849,7 @@ static double forward_checks(setup *s, const acase *c) {
     run_forward(s, NULL);
     cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
     tu_buf_download(&s->bo), tu_buf_download(&s->blse);
-    cr_expect(memcmp(o1, s->bo.h, s->bo.n * 2) == 0 && memcmp(l1, s->blse.h, s->blse.n * 4) == 0,
+    cr_expect(memcmp(o1, s->bo.h, s->bo.n * brc_dtype_size(c->dt)) == 0 && memcmp(l1, s->blse.h, s->blse.n * 4) == 0,
               "%s: a second forward gives other bits", c->name);
     free(o1), free(l1);
     if (c->dropout > 0) {
@@ -857,7 +868,8 @@ static double forward_checks(setup *s, const acase *c) {
 /* The cases the Hopper (wgmma) forward takes on an sm_90 device (docs/attention-hopper.md: head
  * dims 64, 128, 256, fixed lengths, more than 64 query rows a KV head). */
 static bool wgmma_case(const acase *c) {
-    return !c->varlen && (c->D == 64 || c->D == 128 || c->D == 256) && c->Sq * (c->H / c->Hkv) > 64;
+    return c->dt != BRC_F32 && !c->varlen && (c->D == 64 || c->D == 128 || c->D == 256) &&
+           c->Sq * (c->H / c->Hkv) > 64;
 }
 
 static uint64_t case_seed(const acase *c) {
@@ -894,8 +906,8 @@ ParameterizedTest(acase *c, attention, matches_float64, .timeout = 900) {
                 if (pass == 0) {
                     for (int i = 0; i < 3; i++) first[i] = snapshot(outs[i]);
                 } else {
-                    for (int i = det ? 0 : 1; i < 3; i++)
-                        cr_expect(memcmp(first[i], outs[i]->h, outs[i]->n * 2) == 0,
+                    for (int i = det || c->dt == BRC_F32 ? 0 : 1; i < 3; i++)
+                        cr_expect(memcmp(first[i], outs[i]->h, outs[i]->n * brc_dtype_size(c->dt)) == 0,
                                   "%s: backward (det %d) run twice: %s differs", c->name, det,
                                   i == 0 ? "dq" : i == 1 ? "dk" : "dv");
                     for (int i = 0; i < 3; i++) free(first[i]);

@@ -150,8 +150,8 @@ Test(attention_rules, bad_descriptors_are_refused) {
     refuse(ctx, &d, UNSUP, "head dim 80");
     d = fwd(BRC_BF16, 2, 64, 96, 8, 2, 512);
     refuse(ctx, &d, UNSUP, "head dim 512");
-    d = fwd(BRC_F32, 2, 64, 96, 8, 2, 64);
-    refuse(ctx, &d, UNSUP, "f32");
+    d = fwd(BRC_F64, 2, 64, 96, 8, 2, 64);
+    refuse(ctx, &d, UNSUP, "f64");
     d = fwd(BRC_FP8E4M3, 2, 64, 96, 8, 2, 64);
     refuse(ctx, &d, UNSUP, "fp8");
     d = g, d.k.dtype = d.v.dtype = BRC_F16;
@@ -435,6 +435,30 @@ ParameterizedTest(job *j, attention_compile, every_variant, .timeout = 1200) {
     cr_expect(st.compiles >= (uint64_t)n, "%llu compiles for %d plans", (unsigned long long)st.compiles, n);
     cr_log_info("%s part %d: %d plans, %llu compiles, %.0f ms", arch, j->part, n, (unsigned long long)st.compiles,
                 st.compile_ms);
+    brc_context_destroy(ctx);
+}
+
+/* f32 takes the slow path (attention_f32.cuh): its forward and its backward compile, the SKU
+ * says simt, and the backward is deterministic whatever the descriptor asked. */
+Test(attention_compile, f32_path) {
+    setenv("BARACUDA_CACHE_DISABLE", "1", 1);
+    brc__cache_reset();
+    brc_context *ctx = tu_offline("sm_80");
+    brc_attention_desc d = fwd(BRC_F32, 2, 100, 150, 8, 2, 64);
+    d.causal = 1, d.dropout_p = 0.1;
+    for (int pass = 0; pass < 2; pass++) {
+        brc_attention_desc x = pass ? bwd_of(d) : d;
+        brc_plan *p = NULL;
+        cr_assert_eq(brc_attention_plan(ctx, &x, NULL, &p), BRC_STATUS_OK, "%s\n%s", brc_last_error(),
+                     brc_last_jit_log());
+        const char *sku = brc_plan_sku(p);
+        cr_expect(strstr(sku, pass ? "<bwd,f32,d=64," : "<fwd,f32,d=64,") && strstr(sku, ",simt") &&
+                      strstr(sku, ",causal") && strstr(sku, ",dropout") && !strstr(sku, "+atomic"),
+                  "SKU %s", sku);
+        cr_expect_eq(brc_attention_plan_deterministic(p), 1, "%s", sku);
+        if (pass) cr_expect(brc_plan_workspace_size(p) >= 2 * 8 * 100 * 4, "workspace %zu", brc_plan_workspace_size(p));
+        tu_round_trip(ctx, p); /* destroys p */
+    }
     brc_context_destroy(ctx);
 }
 
