@@ -91,6 +91,7 @@ template <class T, int N> struct wg_rs;
 #define BRC_WG_B4(M, d, n) M(d[n][0]), M(d[n][1]), M(d[n][2]), M(d[n][3])
 #define BRC_WG_B16(M, d, n) BRC_WG_B4(M, d, n), BRC_WG_B4(M, d, n + 1), BRC_WG_B4(M, d, n + 2), BRC_WG_B4(M, d, n + 3)
 #define BRC_WG_N64(M, d, n) BRC_WG_B16(M, d, n), BRC_WG_B16(M, d, n + 4)
+#define BRC_WG_N80(M, d, n) BRC_WG_N64(M, d, n), BRC_WG_B4(M, d, n + 8), BRC_WG_B4(M, d, n + 9)
 #define BRC_WG_N128(M, d, n) BRC_WG_N64(M, d, n), BRC_WG_N64(M, d, n + 8)
 #define BRC_WG_N256(M, d) BRC_WG_N128(M, d, 0), BRC_WG_N128(M, d, 16)
 #define BRC_WG_ACC(x) "+f"(x)
@@ -98,6 +99,7 @@ template <class T, int N> struct wg_rs;
 #define BRC_WG_R32                                                                                              \
     "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, " \
     "%23, %24, %25, %26, %27, %28, %29, %30, %31"
+#define BRC_WG_R40 BRC_WG_R32 ", %32, %33, %34, %35, %36, %37, %38, %39"
 #define BRC_WG_R64                                                                                                  \
     BRC_WG_R32 ", %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, " \
                "%51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
@@ -138,6 +140,7 @@ template <class T, int N> struct wg_rs;
     };
 #define BRC_WG_ALL(TT, TS)                                                                                            \
     BRC_WG_SS(TT, TS, 64, BRC_WG_R32, BRC_WG_N64(BRC_WG_ACC, d, 0), BRC_WG_N64(BRC_WG_OUT, d, 0), "%32", "%33", "%34") \
+    BRC_WG_SS(TT, TS, 80, BRC_WG_R40, BRC_WG_N80(BRC_WG_ACC, d, 0), BRC_WG_N80(BRC_WG_OUT, d, 0), "%40", "%41", "%42") \
     BRC_WG_SS(TT, TS, 128, BRC_WG_R64, BRC_WG_N128(BRC_WG_ACC, d, 0), BRC_WG_N128(BRC_WG_OUT, d, 0), "%64", "%65",     \
               "%66")                                                                                                  \
     BRC_WG_RS(TT, TS, 64, BRC_WG_R32, BRC_WG_N64(BRC_WG_ACC, d, 0), "{%32, %33, %34, %35}", "%36", "%37")             \
@@ -151,7 +154,7 @@ BRC_WG_ALL(f16, "f16")
 
 // ---- the forward -------------------------------------------------------------------------------------
 
-// K: the brc_attn of the snippet, with WARPS = 4 (1 + NC), BN keys a tile (64 or 128), STAGES
+// K: the brc_attn of the snippet, with WARPS = 4 (1 + NC), BN keys a tile (64, 80 or 128), STAGES
 // buffers; D = 64, 128 or 256; no VARLEN, no SPLIT, gp = 1.
 template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_args_h &p) {
     typedef typename K::T T;
@@ -161,7 +164,7 @@ template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_arg
     // QREG: the intra-warpgroup overlap (S of tile t + 1 and P V of tile t in flight during the
     // softmax); WHICH: ping-pong between two consumer warpgroups.
     enum { OVERLAP = K::QREG, PINGPONG = K::WHICH && NC == 2 };
-    static_assert(D % 64 == 0 && (BN == 64 || BN == 128) && !K::VARLEN && !K::SPLIT, "attn_fwdh_main: shape");
+    static_assert(D % 64 == 0 && (BN == 64 || BN == 80 || BN == 128) && !K::VARLEN && !K::SPLIT, "attn_fwdh_main: shape");
     const attn_args &a = p.a;
     extern __shared__ __align__(16) unsigned char attn_smem[];
     __shared__ __align__(8) u64 bars[1 + 3 * ST]; // q full; K full[ST]; V full[ST]; empty[ST]

@@ -529,7 +529,7 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
                            : brc__knob("BARACUDA_ATTN_WGMMA_NC", 2, 3, D == 64 ? 3 : 2);
         const int at = (int)D / 64, bm = 64 * nc;
         int bn = brc__knob("BARACUDA_ATTN_WGMMA_BN", 64, 128, D == 256 ? 64 : 128);
-        bn = bn > 64 ? 128 : 64;
+        bn = bn > 80 ? 128 : bn > 64 ? 80 : 64;
         int stages = brc__knob("BARACUDA_ATTN_WGMMA_STAGES", 1, 4, D == 256 ? 2 : 3);
         while (stages > 1 && 1024 + at * (bm + 2 * stages * bn) * 128 > smem_cap(ctx)) stages--;
         if (1024 + at * (bm + 2 * stages * bn) * 128 > smem_cap(ctx)) bn = 64;
