@@ -72,6 +72,7 @@ typedef struct attn_impl {
     size_t part_lse_off; /* split forward: the partial lse after the partial O (at 0) */
     size_t dqacc_off;    /* atomic backward: the f32 dQ accumulator after the rowsum (at 0) */
     bool atomic;         /* backward: FlashAttention-2's scheme, dQ by atomic adds (not bitwise reproducible) */
+    bool pdl;            /* split forward, sm_90+: the combine is the forward's programmatic dependent */
     uint64_t counters;
     CUtensorMap maps[3]; /* Hopper forward: Q, K, V maps encoded at a placeholder address; run sets it */
 } attn_impl;
@@ -211,6 +212,8 @@ static int64_t ctas_per_sm(const brc_context *ctx, const attn_cfg *c) {
  * a split and MAX_SPLITS (the combine's limit). H100, B = 1, H_kv = 8, S = 32768: 64 splits in
  * 1.3 waves ran at 60% of copy (bench/results/attention.json). */
 enum { MAX_SPLITS = 256 };
+/* The decode forward's K / V pipeline: stages and keys a tile (docs/attention.md, "Decode"). */
+enum { DECODE_STAGES = 2, DECODE_BN = 64 };
 static int64_t decode_splits(int64_t ctas, int64_t ntiles, int64_t slots) {
     int64_t cap = ntiles < MAX_SPLITS ? ntiles : MAX_SPLITS, best = 1;
     double best_fill = 0;
@@ -520,9 +523,13 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         int64_t rows = decode ? grp * Sq : Sq;
         int dw = (int)((rows + 15) / 16);
         dw = dw < 1 ? 1 : dw > 4 ? 4 : dw;
+        /* Decode: a deeper K / V pipeline first (more bytes in flight an SM); BARACUDA_ATTN_DECODE_STAGES
+         * and BARACUDA_ATTN_DECODE_BN override its depth and tile width (measurements only). */
+        const int dst = decode ? brc__knob("BARACUDA_ATTN_DECODE_STAGES", 2, 8, DECODE_STAGES) : 2;
+        const int dbn = decode ? brc__knob("BARACUDA_ATTN_DECODE_BN", 32, 64, DECODE_BN) > 32 ? 64 : 32 : 64;
         const int cand[][4] = {/* warps, m-tiles, stages, bn */
                                {4, 2, 2, 64}, {4, 2, 1, 64}, {8, 1, 2, 64}, {8, 1, 1, 64}, {4, 1, 1, 64},
-                               {4, 1, 1, 32}, {dw, 1, 2, 64}, {dw, 1, 1, 64}, {dw, 1, 1, 32}};
+                               {4, 1, 1, 32}, {dw, 1, dst, dbn}, {dw, 1, 2, 64}, {dw, 1, 1, 64}, {dw, 1, 1, 32}};
         int first = decode ? 6 : D <= 128 ? 0 : 2, ncand = (int)(sizeof cand / sizeof cand[0]);
         if (!decode) ncand = 6;
         int pick = -1;
@@ -538,6 +545,7 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         if (decode) {
             c->split = 1;
             a.gp = grp;
+            if (force_split <= 0) force_split = brc__knob("BARACUDA_ATTN_DECODE_SPLIT", 0, MAX_SPLITS, 0);
             a.nsplit = force_split > 0 ? force_split : decode_splits(B * Hkv * mtiles, (Sk + c->bn - 1) / c->bn,
                                                                     (int64_t)sms * ctas_per_sm(ctx, c));
             im->grid[K_FWD][1] = (unsigned)Hkv;
@@ -552,6 +560,7 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
             attn_cfg *cc = &im->cfg[K_COMBINE];
             cc->threads = 256;
             im->used[K_COMBINE] = true;
+            im->pdl = ctx->sm_major >= 9 && brc__knob("BARACUDA_ATTN_COMBINE_PDL", 0, 1, 1);
             im->grid[K_COMBINE][0] = (unsigned)((rows_total + 7) / 8);
             im->grid[K_COMBINE][1] = im->grid[K_COMBINE][2] = 1;
             ws = (size_t)(a.nsplit * rows_total * D * 4);
@@ -778,8 +787,21 @@ static brc_status launch(const brc_plan *plan, int kid, const void *param, CUstr
     const unsigned *g = im->grid[kid];
     if (!g[0] || !g[1] || !g[2]) return BRC_STATUS_OK;
     void *args[1] = {(void *)param};
-    CUresult r = brc__cu()->cuLaunchKernel(im->fn[kid], g[0], g[1], g[2], (unsigned)im->cfg[kid].threads, 1, 1,
-                                           (unsigned)im->cfg[kid].smem, stream, args, NULL);
+    CUresult r;
+    if (kid == K_COMBINE && im->pdl) {
+        /* Programmatic dependent launch: the combine's CTAs may start while the forward's last
+         * ones run; they wait (griddepcontrol.wait) for the whole forward before reading. */
+        CUlaunchAttribute attr = {.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION};
+        attr.value.programmaticStreamSerializationAllowed = 1;
+        CUlaunchConfig cfg = {.gridDimX = g[0], .gridDimY = g[1], .gridDimZ = g[2],
+                              .blockDimX = (unsigned)im->cfg[kid].threads, .blockDimY = 1, .blockDimZ = 1,
+                              .sharedMemBytes = (unsigned)im->cfg[kid].smem, .hStream = stream, .attrs = &attr,
+                              .numAttrs = 1};
+        r = brc__cu()->cuLaunchKernelEx(&cfg, im->fn[kid], args, NULL);
+    } else {
+        r = brc__cu()->cuLaunchKernel(im->fn[kid], g[0], g[1], g[2], (unsigned)im->cfg[kid].threads, 1, 1,
+                                      (unsigned)im->cfg[kid].smem, stream, args, NULL);
+    }
     if (r != CUDA_SUCCESS)
         return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel (%s): %s (%s)", kernel_fns[kid],
                           brc__cu_errname(r), plan->descriptor);

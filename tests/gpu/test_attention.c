@@ -124,6 +124,8 @@ static acase cases[] = {
     {"decode sq4 gqa8 causal bwd", BF, 1, 8, 1, 4, 1000, 128, BSHD, 1, -1, -1, 0, 0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 1, "split="},
     {"decode sq1 gqa8 window alibi", F16, 2, 8, 1, 1, 1000, 256, BSHD, 0, 255, -1, 0, 0, 2, 0, F32, 0, 0, 0, {0}, {0}, 0, 0, "split="},
     {"decode sq1 gqa8 softcap padded", BF, 1, 16, 2, 1, 1000, 64, PADDED, 0, -1, -1, 0, 30.0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 0, "split="},
+    /* a long KV cache: many tiles a split, so the decode pipeline's every stage turns over */
+    {"decode sq1 gqa4 long", BF, 1, 32, 8, 1, 20011, 128, BSHD, 0, -1, -1, 0, 0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 0, "split="},
 };
 
 ParameterizedTestParameters(attention, matches_float64) {
