@@ -706,78 +706,93 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
     }
 }
 
-// Combine of a split forward: one warp a row id; O = sum_s e^(lse_s - lse) O_s, lse = log sum e^lse_s.
-// The lanes weigh the splits (in shared memory), then each lane sums its columns over the splits
-// with independent loads.
+// Combine of a split forward: one CTA a row id; O = sum_s e^(lse_s - lse) O_s, lse = log sum e^lse_s.
+// Warp 0 weighs the splits (into shared memory); warp w sums its columns over splits w, w + WARPS,
+// ... with vector loads; warp 0 then adds the warps' sums in warp order (the same order every run:
+// bitwise reproducible). The partials sit in L2, so the time is a few of its latencies: one for
+// the lse, one or two for the splits a warp holds (33 at B = 1 on the H100: 5 a warp).
 template <class K> __device__ __forceinline__ void attn_combine_main(const attn_args &a) {
     typedef typename K::T T;
     enum { D = K::D, WARPS = 8, PER = D / 32, MAXS = 256, LS = MAXS / 32 };
-    __shared__ float wts[WARPS][MAXS];
+    // a lane's PER columns are 4 PER bytes aligned
+    enum { VW = PER % 4 == 0 ? 4 : PER % 2 == 0 ? 2 : 1 };
+    __shared__ float wts[MAXS];
+    __shared__ __align__(16) float red[WARPS][D];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, ns = (int)a.nsplit;
     const i64 total = K::VARLEN ? a.H * a.tq : a.B * a.H * a.Sq;
-    const i64 row = (i64)blockIdx.x * WARPS + warp;
 #if __CUDA_ARCH__ >= 900
     // Launched as the split forward's programmatic dependent (sm_90): wait for the forward's
     // grid, whose partials this reads (returns at once on an ordinary launch).
     asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
-    if (row >= total) return;
-    i64 b, h, i;
-    if (K::VARLEN) {
-        h = row / a.tq, i = row % a.tq, b = 0;
-        if (i >= a.cu_q[a.B]) return; // rows no sequence covers
-    } else {
-        i = row % a.Sq, h = (row / a.Sq) % a.H, b = row / (a.Sq * a.H);
-    }
-    // Lane l weighs splits l, l + 32, ... (up to MAXS).
-    float ls[LS], m = -BRC_INF;
+    for (i64 row = blockIdx.x; row < total; row += gridDim.x) {
+        i64 b, h, i;
+        if (K::VARLEN) {
+            h = row / a.tq, i = row % a.tq, b = 0;
+            if (i >= a.cu_q[a.B]) continue; // rows no sequence covers (the same for the whole CTA)
+        } else {
+            i = row % a.Sq, h = (row / a.Sq) % a.H, b = row / (a.Sq * a.H);
+        }
+        float m = -BRC_INF, ws = 0.f;
+        __syncthreads(); // the previous row's wts and red are read
+        if (warp == 0) {
+            // Lane l weighs splits l, l + 32, ... (up to MAXS).
+            float ls[LS];
 #pragma unroll
-    for (int j = 0; j < LS; j++) {
-        ls[j] = lane + 32 * j < ns ? a.part_lse[(lane + 32 * j) * total + row] : -BRC_INF;
-        m = fmaxf(m, ls[j]);
-    }
+            for (int j = 0; j < LS; j++) {
+                ls[j] = lane + 32 * j < ns ? a.part_lse[(lane + 32 * j) * total + row] : -BRC_INF;
+                m = fmaxf(m, ls[j]);
+            }
 #pragma unroll
-    for (int off = 16; off > 0; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
-    const float mu = m == -BRC_INF ? 0.f : m;
-    float ws = 0.f;
+            for (int off = 16; off > 0; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
+            const float mu = m == -BRC_INF ? 0.f : m;
 #pragma unroll
-    for (int j = 0; j < LS; j++) {
-        const float w = expf(ls[j] - mu);
-        ws += w;
-        wts[warp][lane + 32 * j] = w;
-    }
+            for (int j = 0; j < LS; j++) {
+                const float w = expf(ls[j] - mu);
+                ws += w;
+                wts[lane + 32 * j] = w;
+            }
 #pragma unroll
-    for (int off = 16; off > 0; off >>= 1) ws += __shfl_xor_sync(0xffffffffu, ws, off);
-    __syncwarp();
-    // Vector loads (a lane's PER columns are 4 PER bytes aligned), 8 splits in flight: the
-    // partials sit in L2 and this loop is a chain of its latencies otherwise.
-    enum { VW = PER % 4 == 0 ? 4 : PER % 2 == 0 ? 2 : 1 };
-    float acc[PER];
+            for (int off = 16; off > 0; off >>= 1) ws += __shfl_xor_sync(0xffffffffu, ws, off);
+        }
+        __syncthreads();
+        float acc[PER];
 #pragma unroll
-    for (int x = 0; x < PER; x++) acc[x] = 0.f;
-    const float *po = a.part_o + row * D + lane * PER;
-#pragma unroll 8
-    for (int s = 0; s < ns; s++) {
-        const float w = wts[warp][s];
-        const float *p = po + (i64)s * total * D;
+        for (int x = 0; x < PER; x++) acc[x] = 0.f;
+        const float *po = a.part_o + row * D + lane * PER;
+#pragma unroll 4
+        for (int s = warp; s < ns; s += WARPS) {
+            const float w = wts[s];
+            const float *p = po + (i64)s * total * D;
 #pragma unroll
-        for (int x = 0; x < PER; x += VW) {
-            if (VW == 4) {
-                const float4 v = *reinterpret_cast<const float4 *>(p + x);
-                acc[x] += w * v.x, acc[x + 1] += w * v.y, acc[x + 2] += w * v.z, acc[x + 3] += w * v.w;
-            } else if (VW == 2) {
-                const float2 v = *reinterpret_cast<const float2 *>(p + x);
-                acc[x] += w * v.x, acc[x + 1] += w * v.y;
-            } else {
-                acc[x] += w * p[x];
+            for (int x = 0; x < PER; x += VW) {
+                if (VW == 4) {
+                    const float4 v = *reinterpret_cast<const float4 *>(p + x);
+                    acc[x] += w * v.x, acc[x + 1] += w * v.y, acc[x + 2] += w * v.z, acc[x + 3] += w * v.w;
+                } else if (VW == 2) {
+                    const float2 v = *reinterpret_cast<const float2 *>(p + x);
+                    acc[x] += w * v.x, acc[x + 1] += w * v.y;
+                } else {
+                    acc[x] += w * p[x];
+                }
             }
         }
-    }
-    const float inv = ws > 0.f ? 1.f / ws : 0.f;
-    T *out = static_cast<T *>(a.o) + b * a.o_s[0] + i * a.o_s[1] + h * a.o_s[2] + lane * PER;
 #pragma unroll
-    for (int x = 0; x < PER; x++) out[x] = io<T>::store(acc[x] * inv);
-    if (lane == 0) a.lse[b * a.l_s[0] + h * a.l_s[1] + i * a.l_s[2]] = ws > 0.f ? m + logf(ws) : -BRC_INF;
+        for (int x = 0; x < PER; x++) red[warp][lane * PER + x] = acc[x];
+        __syncthreads();
+        if (warp == 0) {
+            const float inv = ws > 0.f ? 1.f / ws : 0.f;
+            T *out = static_cast<T *>(a.o) + b * a.o_s[0] + i * a.o_s[1] + h * a.o_s[2] + lane * PER;
+#pragma unroll
+            for (int x = 0; x < PER; x++) {
+                float v = red[0][lane * PER + x];
+#pragma unroll
+                for (int w = 1; w < WARPS; w++) v += red[w][lane * PER + x];
+                out[x] = io<T>::store(v * inv);
+            }
+            if (lane == 0) a.lse[b * a.l_s[0] + h * a.l_s[1] + i * a.l_s[2]] = ws > 0.f ? m + logf(ws) : -BRC_INF;
+        }
+    }
 }
 
 // ---- backward -----------------------------------------------------------------------------------------

@@ -213,7 +213,7 @@ static int64_t ctas_per_sm(const brc_context *ctx, const attn_cfg *c) {
  * 1.3 waves ran at 60% of copy (bench/results/attention.json). */
 enum { MAX_SPLITS = 256 };
 /* The decode forward's K / V pipeline: stages and keys a tile (docs/attention.md, "Decode"). */
-enum { DECODE_STAGES = 2, DECODE_BN = 64 };
+enum { DECODE_STAGES = 3, DECODE_BN = 64 };
 static int64_t decode_splits(int64_t ctas, int64_t ntiles, int64_t slots) {
     int64_t cap = ntiles < MAX_SPLITS ? ntiles : MAX_SPLITS, best = 1;
     double best_fill = 0;
@@ -543,11 +543,15 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         c->threads = 32 * c->warps;
         c->smem = (16 * c->warps * c->mtiles + 2 * c->stages * c->bn) * ld * 2;
         if (decode) {
-            c->split = 1;
+            /* force_split < 0: one split (the descriptor's split=0). One split writes O itself: no
+             * combine, no workspace. */
             a.gp = grp;
-            if (force_split <= 0) force_split = brc__knob("BARACUDA_ATTN_DECODE_SPLIT", 0, MAX_SPLITS, 0);
-            a.nsplit = force_split > 0 ? force_split : decode_splits(B * Hkv * mtiles, (Sk + c->bn - 1) / c->bn,
-                                                                    (int64_t)sms * ctas_per_sm(ctx, c));
+            if (!force_split) force_split = brc__knob("BARACUDA_ATTN_DECODE_SPLIT", 0, MAX_SPLITS, 0);
+            a.nsplit = force_split < 0 ? 1
+                       : force_split > 0 ? force_split
+                                         : decode_splits(B * Hkv * mtiles, (Sk + c->bn - 1) / c->bn,
+                                                         (int64_t)sms * ctas_per_sm(ctx, c));
+            c->split = a.nsplit > 1;
             im->grid[K_FWD][1] = (unsigned)Hkv;
         } else {
             a.gp = 1, a.nsplit = 1;
@@ -561,7 +565,7 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
             cc->threads = 256;
             im->used[K_COMBINE] = true;
             im->pdl = ctx->sm_major >= 9 && brc__knob("BARACUDA_ATTN_COMBINE_PDL", 0, 1, 1);
-            im->grid[K_COMBINE][0] = (unsigned)((rows_total + 7) / 8);
+            im->grid[K_COMBINE][0] = (unsigned)(rows_total < (1 << 20) ? rows_total : (1 << 20)); /* a CTA a row */
             im->grid[K_COMBINE][1] = im->grid[K_COMBINE][2] = 1;
             ws = (size_t)(a.nsplit * rows_total * D * 4);
             im->part_lse_off = ws;
@@ -633,7 +637,7 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
     const int kb = im->used[K_BWDP] ? K_BWDP : K_BWD;
     const attn_cfg *c0 = bwd ? &im->cfg[im->atomic ? kb : K_DKDV] : &im->cfg[hopper ? K_FWDH : K_FWD];
     const int window = !d->causal && (a.wl >= 0 || a.wr >= 0);
-    const int64_t nsplit = !bwd && im->cfg[K_FWD].split ? a.nsplit : 0;
+    const int64_t nsplit = !bwd && im->cfg[K_FWD].split ? a.nsplit : 0; /* 0: one (decode) or none (tile) */
     brc__str_addf(&desc, "attention(pass=%s,dtype=%s,d=%d,path=%s,warps=%d,causal=%d,window=%d,gqa=%lld,mask=%s,"
                          "alibi=%d,softcap=%d,dropout=%d,varlen=%d,split=%lld",
                   bwd ? "bwd" : "fwd", brc_dtype_name(dt), (int)D, hopper ? "wgmma" : im->decode ? "decode" : "tile", c0->warps,
@@ -777,7 +781,7 @@ brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *dd, brc_plan **
         d.v = d.k, d.o = d.q, d.dout = d.q, d.dq = d.q, d.dk = d.k, d.dv = d.k;
         d.varlen = 1, d.batch = 1, d.max_seqlen_q = sq, d.max_seqlen_k = sk;
     }
-    return plan_impl(ctx, &d, pass ? -1 : path, (int)split, out);
+    return plan_impl(ctx, &d, pass ? -1 : path, path == 1 && !split ? -1 : (int)split, out);
 }
 
 /* ---- running ------------------------------------------------------------------------------------------- */
