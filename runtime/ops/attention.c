@@ -523,8 +523,11 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         int64_t rows = decode ? grp * Sq : Sq;
         int dw = (int)((rows + 15) / 16);
         dw = dw < 1 ? 1 : dw > 4 ? 4 : dw;
-        /* Decode: a deeper K / V pipeline first (more bytes in flight an SM); BARACUDA_ATTN_DECODE_STAGES
-         * and BARACUDA_ATTN_DECODE_BN override its depth and tile width (measurements only). */
+        /* Decode: a deeper K / V pipeline first (more bytes in flight an SM) where two CTAs an SM
+         * still fit (sm_90 at D <= 128; elsewhere two stages as before, unmeasured);
+         * BARACUDA_ATTN_DECODE_STAGES and BARACUDA_ATTN_DECODE_BN override its depth and tile width
+         * (measurements only). */
+        const bool dknob = getenv("BARACUDA_ATTN_DECODE_STAGES") || getenv("BARACUDA_ATTN_DECODE_BN");
         const int dst = decode ? brc__knob("BARACUDA_ATTN_DECODE_STAGES", 2, 8, DECODE_STAGES) : 2;
         const int dbn = decode ? brc__knob("BARACUDA_ATTN_DECODE_BN", 32, 64, DECODE_BN) > 32 ? 64 : 32 : 64;
         const int cand[][4] = {/* warps, m-tiles, stages, bn */
@@ -533,8 +536,12 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         int first = decode ? 6 : D <= 128 ? 0 : 2, ncand = (int)(sizeof cand / sizeof cand[0]);
         if (!decode) ncand = 6;
         int pick = -1;
-        for (int i = first; i < ncand && pick < 0; i++)
-            if ((16 * cand[i][0] * cand[i][1] + 2 * cand[i][2] * cand[i][3]) * ld * 2 <= smem_cap(ctx)) pick = i;
+        for (int i = first; i < ncand && pick < 0; i++) {
+            const int sm = (16 * cand[i][0] * cand[i][1] + 2 * cand[i][2] * cand[i][3]) * ld * 2;
+            if (sm > smem_cap(ctx)) continue;
+            if (decode && i == 6 && !dknob && (smem_kib(ctx) + 1) * 1024 / (sm + 1024) < 2) continue;
+            pick = i;
+        }
         if (pick < 0) pick = ncand - 1;
         c->warps = cand[pick][0], c->mtiles = cand[pick][1], c->stages = cand[pick][2], c->bn = cand[pick][3];
         c->qreg = D <= 128;
