@@ -126,8 +126,8 @@ static acase cases[] = {
     {"decode sq1 gqa8 softcap padded", BF, 1, 16, 2, 1, 1000, 64, PADDED, 0, -1, -1, 0, 30.0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 0, "split="},
     /* a long KV cache: many tiles a split, so the decode pipeline's every stage turns over */
     {"decode sq1 gqa4 long", BF, 1, 32, 8, 1, 20011, 128, BSHD, 0, -1, -1, 0, 0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 0, "split="},
-    /* enough (batch, KV head) CTAs to fill a wave alone (264 on the H100): one split, no combine */
-    {"decode sq1 gqa4 unsplit", F16, 33, 32, 8, 1, 301, 128, BSHD, 0, -1, -1, 0, 0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 0, "packed"},
+    /* enough (batch, KV head) CTAs to fill a wave alone (256 of the H100's 264): one split, no combine */
+    {"decode sq1 gqa2 unsplit", F16, 8, 64, 32, 1, 301, 128, BSHD, 0, -1, -1, 0, 0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 0, "packed"},
 };
 
 ParameterizedTestParameters(attention, matches_float64) {

@@ -277,13 +277,14 @@ Test(attention_rules, before_sm80_is_unsupported) {
 Test(attention_rules, decode_splits_fill_waves, .timeout = 300) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
-    static const struct { int64_t B, Sk; const char *split; } c[] = {
-        {1, 32768, ",split=33"}, /* 8 (b, kv head) CTAs a split: 33 splits = 264 CTAs, one wave */
-        {32, 4096, NULL},        /* 256 a split: one split fills 97% of a wave */
-        {1, 100, ",split=2"},    /* no more splits than 64-key tiles */
+    static const struct { int64_t B, Sk, H, Hkv; const char *split; } c[] = {
+        {1, 32768, 32, 8, ",split=33"}, /* 8 (b, kv head) CTAs a split: 33 splits = 264 CTAs, one wave */
+        {32, 4096, 32, 8, NULL},        /* 256 a split: one split fills 97% of a wave */
+        {1, 100, 32, 8, ",split=2"},    /* no more splits than 64-key tiles */
+        {8, 301, 64, 32, NULL},         /* test_attention's "decode sq1 gqa2 unsplit" on the H100 */
     };
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
-        brc_attention_desc d = fwd(BRC_BF16, c[i].B, 1, c[i].Sk, 32, 8, 128);
+        brc_attention_desc d = fwd(BRC_BF16, c[i].B, 1, c[i].Sk, c[i].H, c[i].Hkv, 128);
         brc_plan *p = NULL;
         cr_assert_eq(brc_attention_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
         const char *sku = brc_plan_sku(p);
