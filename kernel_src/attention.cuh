@@ -706,7 +706,7 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
     }
 }
 
-// Combine of a split forward: one CTA a row id; O = sum_s e^(lse_s - lse) O_s, lse = log sum e^lse_s.
+// Combine of a split forward: one CTA a row id (grid-stride); O = sum_s e^(lse_s - lse) O_s, lse = log sum e^lse_s.
 // Warp 0 weighs the splits (into shared memory); warp w sums its columns over splits w, w + WARPS,
 // ... with vector loads; warp 0 then adds the warps' sums in warp order (the same order every run:
 // bitwise reproducible). The partials sit in L2, so the time is a few of its latencies: one for

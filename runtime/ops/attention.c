@@ -523,8 +523,8 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         int64_t rows = decode ? grp * Sq : Sq;
         int dw = (int)((rows + 15) / 16);
         dw = dw < 1 ? 1 : dw > 4 ? 4 : dw;
-        /* Decode: a deeper K / V pipeline first (more bytes in flight an SM) where two CTAs an SM
-         * still fit (sm_90 at D <= 128; elsewhere two stages as before, unmeasured);
+        /* Decode: a deeper K / V pipeline first where two CTAs an SM still fit (sm_90 at D <= 128,
+         * sm_80 at D <= 96; measured on the H100 at D = 128 only), else two stages as before;
          * BARACUDA_ATTN_DECODE_STAGES and BARACUDA_ATTN_DECODE_BN override its depth and tile width
          * (measurements only). */
         const bool dknob = getenv("BARACUDA_ATTN_DECODE_STAGES") || getenv("BARACUDA_ATTN_DECODE_BN");
