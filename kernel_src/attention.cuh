@@ -85,6 +85,7 @@ __device__ __forceinline__ void cp_async16(void *dst, const void *src, bool pred
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;" ::: "memory"); }
 __device__ __forceinline__ void cp_async_wait_1() { asm volatile("cp.async.wait_group 1;" ::: "memory"); }
+template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
 
 __device__ __forceinline__ void ldsm_x4(u32 r[4], const void *p) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
@@ -488,6 +489,11 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
     const int b = blockIdx.z, hg = blockIdx.y;
     int mt = blockIdx.x, split = 0;
     if (K::SPLIT) split = mt % (int)a.nsplit, mt /= (int)a.nsplit;
+#if __CUDA_ARCH__ >= 900
+    // The combine may be launched now (it waits for this grid to finish before it reads):
+    // its launch then overlaps this grid's last CTAs instead of following them.
+    if (K::SPLIT) asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
     const attn_seq sq = attn_seq_of<K::VARLEN>(a, b);
     const int rows = (int)a.gp * sq.sq, m0 = mt * BM;
     if (m0 >= rows) return;
@@ -553,25 +559,34 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
     if (t0 < t1) {
         load_tile<T, D, NT>(Qs, BM, q, qrow);
         kl.load(ks_s, t0);
-        if (K::STAGES == 2) vl.load(vs_s, t0);
+        if (K::STAGES >= 2) vl.load(vs_s, t0);
         cp_async_commit();
+        // STAGES > 2 (decode): tiles t0 + 1 .. t0 + STAGES - 2 into pairs 1 ..; one commit group a
+        // tile, empty past t1, so that the loop's wait counts groups alike on every path.
+#pragma unroll
+        for (int i = 1; i < K::STAGES - 1; i++) {
+            if (t0 + i < t1) kl.load(ks_s + i * PAIR, t0 + i), vl.load(vs_s + i * PAIR, t0 + i);
+            cp_async_commit();
+        }
     }
     u32 qf[QREG ? KD : 1][4];
+    int nb = 0; // the buffer pair of tile t (STAGES >= 2)
     for (int t = t0; t < t1; t++) {
         u32 kb_s = ks_s, vb_s = vs_s; // this tile's buffers
-        if (K::STAGES == 2) {
+        if (K::STAGES >= 2) {
             // One barrier a tile: after it tile t is in shared memory for every thread and every
-            // warp is done with tile t - 1, whose buffer pair then takes tile t + 1 (in flight
-            // while tile t is computed).
-            cp_async_wait_all();
+            // warp is done with tile t - 1, whose buffer pair then takes tile t + STAGES - 1 (in
+            // flight with the STAGES - 2 before it while tile t is computed).
+            cp_async_wait<K::STAGES - 2>();
             __syncthreads();
-            const int nb = (t - t0) & 1;
-            if (nb) kb_s += PAIR, vb_s += PAIR;
-            if (t + 1 < t1) {
-                const u32 ob = nb ? 0u : (u32)PAIR;
-                kl.load(ks_s + ob, t + 1), vl.load(vs_s + ob, t + 1);
+            kb_s += (u32)(nb * PAIR), vb_s += (u32)(nb * PAIR);
+            const int lb = nb == 0 ? K::STAGES - 1 : nb - 1; // tile t - 1's pair
+            if (t + K::STAGES - 1 < t1) {
+                const u32 ob = (u32)(lb * PAIR);
+                kl.load(ks_s + ob, t + K::STAGES - 1), vl.load(vs_s + ob, t + K::STAGES - 1);
             }
             cp_async_commit();
+            nb = nb + 1 == K::STAGES ? 0 : nb + 1;
         } else {
             cp_async_wait_all();
             __syncthreads();
@@ -691,60 +706,93 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
     }
 }
 
-// Combine of a split forward: one warp a row id; O = sum_s e^(lse_s - lse) O_s, lse = log sum e^lse_s.
-// The lanes weigh the splits (in shared memory), then each lane sums its columns over the splits
-// with independent loads.
+// Combine of a split forward: one CTA a row id (grid-stride); O = sum_s e^(lse_s - lse) O_s, lse = log sum e^lse_s.
+// Warp 0 weighs the splits (into shared memory); warp w sums its columns over splits w, w + WARPS,
+// ... with vector loads; warp 0 then adds the warps' sums in warp order (the same order every run:
+// bitwise reproducible). The partials sit in L2, so the time is a few of its latencies: one for
+// the lse, one or two for the splits a warp holds (33 at B = 1 on the H100: 5 a warp).
 template <class K> __device__ __forceinline__ void attn_combine_main(const attn_args &a) {
     typedef typename K::T T;
     enum { D = K::D, WARPS = 8, PER = D / 32, MAXS = 256, LS = MAXS / 32 };
-    __shared__ float wts[WARPS][MAXS];
+    // a lane's PER columns are 4 PER bytes aligned
+    enum { VW = PER % 4 == 0 ? 4 : PER % 2 == 0 ? 2 : 1 };
+    __shared__ float wts[MAXS];
+    __shared__ __align__(16) float red[WARPS][D];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, ns = (int)a.nsplit;
     const i64 total = K::VARLEN ? a.H * a.tq : a.B * a.H * a.Sq;
-    const i64 row = (i64)blockIdx.x * WARPS + warp;
-    if (row >= total) return;
-    i64 b, h, i;
-    if (K::VARLEN) {
-        h = row / a.tq, i = row % a.tq, b = 0;
-        if (i >= a.cu_q[a.B]) return; // rows no sequence covers
-    } else {
-        i = row % a.Sq, h = (row / a.Sq) % a.H, b = row / (a.Sq * a.H);
-    }
-    // Lane l weighs splits l, l + 32, ... (up to MAXS).
-    float ls[LS], m = -BRC_INF;
+#if __CUDA_ARCH__ >= 900
+    // Launched as the split forward's programmatic dependent (sm_90): wait for the forward's
+    // grid, whose partials this reads (returns at once on an ordinary launch).
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+    for (i64 row = blockIdx.x; row < total; row += gridDim.x) {
+        i64 b, h, i;
+        if (K::VARLEN) {
+            h = row / a.tq, i = row % a.tq, b = 0;
+            if (i >= a.cu_q[a.B]) continue; // rows no sequence covers (the same for the whole CTA)
+        } else {
+            i = row % a.Sq, h = (row / a.Sq) % a.H, b = row / (a.Sq * a.H);
+        }
+        float m = -BRC_INF, ws = 0.f;
+        __syncthreads(); // the previous row's wts and red are read
+        if (warp == 0) {
+            // Lane l weighs splits l, l + 32, ... (up to MAXS).
+            float ls[LS];
 #pragma unroll
-    for (int j = 0; j < LS; j++) {
-        ls[j] = lane + 32 * j < ns ? a.part_lse[(lane + 32 * j) * total + row] : -BRC_INF;
-        m = fmaxf(m, ls[j]);
-    }
+            for (int j = 0; j < LS; j++) {
+                ls[j] = lane + 32 * j < ns ? a.part_lse[(lane + 32 * j) * total + row] : -BRC_INF;
+                m = fmaxf(m, ls[j]);
+            }
 #pragma unroll
-    for (int off = 16; off > 0; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
-    const float mu = m == -BRC_INF ? 0.f : m;
-    float ws = 0.f;
+            for (int off = 16; off > 0; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
+            const float mu = m == -BRC_INF ? 0.f : m;
 #pragma unroll
-    for (int j = 0; j < LS; j++) {
-        const float w = expf(ls[j] - mu);
-        ws += w;
-        wts[warp][lane + 32 * j] = w;
-    }
+            for (int j = 0; j < LS; j++) {
+                const float w = expf(ls[j] - mu);
+                ws += w;
+                wts[lane + 32 * j] = w;
+            }
 #pragma unroll
-    for (int off = 16; off > 0; off >>= 1) ws += __shfl_xor_sync(0xffffffffu, ws, off);
-    __syncwarp();
-    float acc[PER];
+            for (int off = 16; off > 0; off >>= 1) ws += __shfl_xor_sync(0xffffffffu, ws, off);
+        }
+        __syncthreads();
+        float acc[PER];
 #pragma unroll
-    for (int x = 0; x < PER; x++) acc[x] = 0.f;
-    const float *po = a.part_o + row * D + lane * PER;
+        for (int x = 0; x < PER; x++) acc[x] = 0.f;
+        const float *po = a.part_o + row * D + lane * PER;
 #pragma unroll 4
-    for (int s = 0; s < ns; s++) {
-        const float w = wts[warp][s];
-        const float *p = po + (i64)s * total * D;
+        for (int s = warp; s < ns; s += WARPS) {
+            const float w = wts[s];
+            const float *p = po + (i64)s * total * D;
 #pragma unroll
-        for (int x = 0; x < PER; x++) acc[x] += w * p[x];
+            for (int x = 0; x < PER; x += VW) {
+                if (VW == 4) {
+                    const float4 v = *reinterpret_cast<const float4 *>(p + x);
+                    acc[x] += w * v.x, acc[x + 1] += w * v.y, acc[x + 2] += w * v.z, acc[x + 3] += w * v.w;
+                } else if (VW == 2) {
+                    const float2 v = *reinterpret_cast<const float2 *>(p + x);
+                    acc[x] += w * v.x, acc[x + 1] += w * v.y;
+                } else {
+                    acc[x] += w * p[x];
+                }
+            }
+        }
+#pragma unroll
+        for (int x = 0; x < PER; x++) red[warp][lane * PER + x] = acc[x];
+        __syncthreads();
+        if (warp == 0) {
+            const float inv = ws > 0.f ? 1.f / ws : 0.f;
+            T *out = static_cast<T *>(a.o) + b * a.o_s[0] + i * a.o_s[1] + h * a.o_s[2] + lane * PER;
+#pragma unroll
+            for (int x = 0; x < PER; x++) {
+                float v = red[0][lane * PER + x];
+#pragma unroll
+                for (int w = 1; w < WARPS; w++) v += red[w][lane * PER + x];
+                out[x] = io<T>::store(v * inv);
+            }
+            if (lane == 0) a.lse[b * a.l_s[0] + h * a.l_s[1] + i * a.l_s[2]] = ws > 0.f ? m + logf(ws) : -BRC_INF;
+        }
     }
-    const float inv = ws > 0.f ? 1.f / ws : 0.f;
-    T *out = static_cast<T *>(a.o) + b * a.o_s[0] + i * a.o_s[1] + h * a.o_s[2] + lane * PER;
-#pragma unroll
-    for (int x = 0; x < PER; x++) out[x] = io<T>::store(acc[x] * inv);
-    if (lane == 0) a.lse[b * a.l_s[0] + h * a.l_s[1] + i * a.l_s[2]] = ws > 0.f ? m + logf(ws) : -BRC_INF;
 }
 
 // ---- backward -----------------------------------------------------------------------------------------

@@ -76,6 +76,7 @@ typedef struct attn_impl {
     size_t part_lse_off; /* split forward: the partial lse after the partial O (at 0) */
     size_t dqacc_off;    /* atomic backward: the f32 dQ accumulator after the rowsum (at 0) */
     bool atomic;         /* backward: FlashAttention-2's scheme, dQ by atomic adds (not bitwise reproducible) */
+    bool pdl;            /* split forward, sm_90+: the combine is the forward's programmatic dependent */
     uint64_t counters;
     CUtensorMap maps[3]; /* Hopper forward: Q, K, V maps encoded at a placeholder address; run sets it */
 } attn_impl;
@@ -218,6 +219,8 @@ static int64_t ctas_per_sm(const brc_context *ctx, const attn_cfg *c) {
  * a split and MAX_SPLITS (the combine's limit). H100, B = 1, H_kv = 8, S = 32768: 64 splits in
  * 1.3 waves ran at 60% of copy (bench/results/attention.json). */
 enum { MAX_SPLITS = 256 };
+/* The decode forward's K / V pipeline: stages and keys a tile (docs/attention.md, "Decode"). */
+enum { DECODE_STAGES = 3, DECODE_BN = 64 };
 static int64_t decode_splits(int64_t ctas, int64_t ntiles, int64_t slots) {
     int64_t cap = ntiles < MAX_SPLITS ? ntiles : MAX_SPLITS, best = 1;
     double best_fill = 0;
@@ -559,14 +562,25 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         int64_t rows = decode ? grp * Sq : Sq;
         int dw = (int)((rows + 15) / 16);
         dw = dw < 1 ? 1 : dw > 4 ? 4 : dw;
+        /* Decode: a deeper K / V pipeline first where two CTAs an SM still fit (sm_90 at D <= 128,
+         * sm_80 at D <= 96; measured on the H100 at D = 128 only), else two stages as before;
+         * BARACUDA_ATTN_DECODE_STAGES and BARACUDA_ATTN_DECODE_BN override its depth and tile width
+         * (measurements only). */
+        const bool dknob = getenv("BARACUDA_ATTN_DECODE_STAGES") || getenv("BARACUDA_ATTN_DECODE_BN");
+        const int dst = decode ? brc__knob("BARACUDA_ATTN_DECODE_STAGES", 2, 8, DECODE_STAGES) : 2;
+        const int dbn = decode ? brc__knob("BARACUDA_ATTN_DECODE_BN", 32, 64, DECODE_BN) > 32 ? 64 : 32 : 64;
         const int cand[][4] = {/* warps, m-tiles, stages, bn */
                                {4, 2, 2, 64}, {4, 2, 1, 64}, {8, 1, 2, 64}, {8, 1, 1, 64}, {4, 1, 1, 64},
-                               {4, 1, 1, 32}, {dw, 1, 2, 64}, {dw, 1, 1, 64}, {dw, 1, 1, 32}};
+                               {4, 1, 1, 32}, {dw, 1, dst, dbn}, {dw, 1, 2, 64}, {dw, 1, 1, 64}, {dw, 1, 1, 32}};
         int first = decode ? 6 : D <= 128 ? 0 : 2, ncand = (int)(sizeof cand / sizeof cand[0]);
         if (!decode) ncand = 6;
         int pick = -1;
-        for (int i = first; i < ncand && pick < 0; i++)
-            if ((16 * cand[i][0] * cand[i][1] + 2 * cand[i][2] * cand[i][3]) * ld * 2 <= smem_cap(ctx)) pick = i;
+        for (int i = first; i < ncand && pick < 0; i++) {
+            const int sm = (16 * cand[i][0] * cand[i][1] + 2 * cand[i][2] * cand[i][3]) * ld * 2;
+            if (sm > smem_cap(ctx)) continue;
+            if (decode && i == 6 && !dknob && (smem_kib(ctx) + 1) * 1024 / (sm + 1024) < 2) continue;
+            pick = i;
+        }
         if (pick < 0) pick = ncand - 1;
         c->warps = cand[pick][0], c->mtiles = cand[pick][1], c->stages = cand[pick][2], c->bn = cand[pick][3];
         c->qreg = D <= 128;
@@ -575,10 +589,15 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         c->threads = 32 * c->warps;
         c->smem = (16 * c->warps * c->mtiles + 2 * c->stages * c->bn) * ld * 2;
         if (decode) {
-            c->split = 1;
+            /* force_split < 0: one split (the descriptor's split=0). One split writes O itself: no
+             * combine, no workspace. */
             a.gp = grp;
-            a.nsplit = force_split > 0 ? force_split : decode_splits(B * Hkv * mtiles, (Sk + c->bn - 1) / c->bn,
-                                                                    (int64_t)sms * ctas_per_sm(ctx, c));
+            if (!force_split) force_split = brc__knob("BARACUDA_ATTN_DECODE_SPLIT", 0, MAX_SPLITS, 0);
+            a.nsplit = force_split < 0 ? 1
+                       : force_split > 0 ? force_split
+                                         : decode_splits(B * Hkv * mtiles, (Sk + c->bn - 1) / c->bn,
+                                                         (int64_t)sms * ctas_per_sm(ctx, c));
+            c->split = a.nsplit > 1;
             im->grid[K_FWD][1] = (unsigned)Hkv;
         } else {
             a.gp = 1, a.nsplit = 1;
@@ -591,7 +610,8 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
             attn_cfg *cc = &im->cfg[K_COMBINE];
             cc->threads = 256;
             im->used[K_COMBINE] = true;
-            im->grid[K_COMBINE][0] = (unsigned)((rows_total + 7) / 8);
+            im->pdl = ctx->sm_major >= 9 && brc__knob("BARACUDA_ATTN_COMBINE_PDL", 0, 1, 1);
+            im->grid[K_COMBINE][0] = (unsigned)(rows_total < (1 << 20) ? rows_total : (1 << 20)); /* a CTA a row */
             im->grid[K_COMBINE][1] = im->grid[K_COMBINE][2] = 1;
             ws = (size_t)(a.nsplit * rows_total * D * 4);
             im->part_lse_off = ws;
@@ -665,7 +685,7 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
                          : bwd ? &im->cfg[im->atomic ? kb : K_DKDV]
                                : &im->cfg[hopper ? K_FWDH : K_FWD];
     const int window = !d->causal && (a.wl >= 0 || a.wr >= 0);
-    const int64_t nsplit = !bwd && im->cfg[K_FWD].split ? a.nsplit : 0;
+    const int64_t nsplit = !bwd && im->cfg[K_FWD].split ? a.nsplit : 0; /* 0: one (decode) or none (tile) */
     brc__str_addf(&desc, "attention(pass=%s,dtype=%s,d=%d,path=%s,warps=%d,causal=%d,window=%d,gqa=%lld,mask=%s,"
                          "alibi=%d,softcap=%d,dropout=%d,varlen=%d,split=%lld",
                   bwd ? "bwd" : "fwd", brc_dtype_name(dt), (int)D, hopper ? "wgmma" : im->decode ? "decode" : "tile", c0->warps,
@@ -813,8 +833,10 @@ brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *dd, brc_plan **
         d.v = d.k, d.o = d.q, d.dout = d.q, d.dq = d.q, d.dk = d.k, d.dv = d.k;
         d.varlen = 1, d.batch = 1, d.max_seqlen_q = sq, d.max_seqlen_k = sk;
     }
-    /* path=wgmma: the consumer warpgroups its warps say, in the split argument (unused there) */
-    return plan_impl(ctx, &d, pass ? -1 : path, path == 2 ? (int)(warps / 4 - 1) : (int)split, out);
+    /* path=wgmma: the consumer warpgroups its warps say, in the split argument (unused there);
+     * path=decode with split=0: the unsplit kernel */
+    return plan_impl(ctx, &d, pass ? -1 : path,
+                     path == 2 ? (int)(warps / 4 - 1) : path == 1 && !split ? -1 : (int)split, out);
 }
 
 /* ---- running ------------------------------------------------------------------------------------------- */
@@ -824,8 +846,21 @@ static brc_status launch(const brc_plan *plan, int kid, const void *param, CUstr
     const unsigned *g = im->grid[kid];
     if (!g[0] || !g[1] || !g[2]) return BRC_STATUS_OK;
     void *args[1] = {(void *)param};
-    CUresult r = brc__cu()->cuLaunchKernel(im->fn[kid], g[0], g[1], g[2], (unsigned)im->cfg[kid].threads, 1, 1,
-                                           (unsigned)im->cfg[kid].smem, stream, args, NULL);
+    CUresult r;
+    if (kid == K_COMBINE && im->pdl) {
+        /* Programmatic dependent launch: the combine's CTAs may start while the forward's last
+         * ones run; they wait (griddepcontrol.wait) for the whole forward before reading. */
+        CUlaunchAttribute attr = {.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION};
+        attr.value.programmaticStreamSerializationAllowed = 1;
+        CUlaunchConfig cfg = {.gridDimX = g[0], .gridDimY = g[1], .gridDimZ = g[2],
+                              .blockDimX = (unsigned)im->cfg[kid].threads, .blockDimY = 1, .blockDimZ = 1,
+                              .sharedMemBytes = (unsigned)im->cfg[kid].smem, .hStream = stream, .attrs = &attr,
+                              .numAttrs = 1};
+        r = brc__cu()->cuLaunchKernelEx(&cfg, im->fn[kid], args, NULL);
+    } else {
+        r = brc__cu()->cuLaunchKernel(im->fn[kid], g[0], g[1], g[2], (unsigned)im->cfg[kid].threads, 1, 1,
+                                      (unsigned)im->cfg[kid].smem, stream, args, NULL);
+    }
     if (r != CUDA_SUCCESS)
         return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel (%s): %s (%s)", kernel_fns[kid],
                           brc__cu_errname(r), plan->descriptor);

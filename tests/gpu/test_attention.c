@@ -131,6 +131,10 @@ static acase cases[] = {
     {"f32 d256 softcap", F32, 1, 2, 1, 40, 70, 256, BSHD, 0, -1, -1, 0.5, 3.0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 1, ""},
     {"f32 d96 varlen causal", F32, 3, 4, 2, 0, 0, 96, BSHD, 1, -1, -1, 0, 0, 0, 0, F32, 0, 0, 1, {30, 1, 17}, {40, 1, 60}, 0, 1, ""},
     {"f32 d192 short queries gqa8 mask f16", F32, 1, 8, 1, 4, 300, 192, BSHD, 0, -1, -1, 0, 0, 0, ADD_MASK, F16, M_H1, 0, 0, {0}, {0}, 0, 1, ""},
+    /* a long KV cache: many tiles a split, so the decode pipeline's every stage turns over */
+    {"decode sq1 gqa4 long", BF, 1, 32, 8, 1, 20011, 128, BSHD, 0, -1, -1, 0, 0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 0, "split="},
+    /* enough (batch, KV head) CTAs to fill a wave alone (256 of the H100's 264): one split, no combine */
+    {"decode sq1 gqa2 unsplit", F16, 8, 64, 32, 1, 301, 128, BSHD, 0, -1, -1, 0, 0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 0, "packed"},
 };
 
 ParameterizedTestParameters(attention, matches_float64) {

@@ -271,22 +271,36 @@ Test(attention_rules, before_sm80_is_unsupported) {
 }
 
 /* Decode splits fill whole waves (an offline sm_90 context assumes 132 SMs; a 1-warp decode CTA
- * of D = 128 takes 74 KiB of shared memory, so 3 an SM and 396 a wave). */
+ * of D = 128 with 3 stages of 64 keys takes 106 KiB of shared memory, so 2 an SM and 264 a wave).
+ * One split is the unsplit kernel: no combine, no workspace, no split= in the SKU, split=0 in the
+ * descriptor, and the descriptor rebuilds it. */
 Test(attention_rules, decode_splits_fill_waves, .timeout = 300) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
-    static const struct { int64_t B, Sk; const char *split; } c[] = {
-        {1, 32768, "split=49"}, /* 8 (b, kv head) CTAs a split: 49 splits = 392 CTAs, one wave */
-        {32, 4096, "split=3"},  /* 256 a split: 1 split fills 65% of a wave, 3 fill 97% of two */
-        {1, 100, "split=2"},    /* no more splits than 64-key tiles */
+    static const struct { int64_t B, Sk, H, Hkv; const char *split; } c[] = {
+        {1, 32768, 32, 8, ",split=33"}, /* 8 (b, kv head) CTAs a split: 33 splits = 264 CTAs, one wave */
+        {32, 4096, 32, 8, NULL},        /* 256 a split: one split fills 97% of a wave */
+        {1, 100, 32, 8, ",split=2"},    /* no more splits than 64-key tiles */
+        {8, 301, 64, 32, NULL},         /* test_attention's "decode sq1 gqa2 unsplit" on the H100 */
     };
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
-        brc_attention_desc d = fwd(BRC_BF16, c[i].B, 1, c[i].Sk, 32, 8, 128);
+        brc_attention_desc d = fwd(BRC_BF16, c[i].B, 1, c[i].Sk, c[i].H, c[i].Hkv, 128);
         brc_plan *p = NULL;
         cr_assert_eq(brc_attention_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-        cr_expect(strstr(brc_plan_sku(p), c[i].split), "B=%lld Sk=%lld: %s", (long long)c[i].B, (long long)c[i].Sk,
-                  brc_plan_sku(p));
-        brc_plan_destroy(p);
+        const char *sku = brc_plan_sku(p);
+        cr_expect(strstr(sku, ",stages=3,packed"), "B=%lld Sk=%lld: %s", (long long)c[i].B, (long long)c[i].Sk, sku);
+        if (c[i].split) {
+            cr_expect(strstr(sku, c[i].split), "B=%lld Sk=%lld: %s", (long long)c[i].B, (long long)c[i].Sk, sku);
+            cr_expect(brc_plan_workspace_size(p) > 0, "B=%lld Sk=%lld: no workspace", (long long)c[i].B,
+                      (long long)c[i].Sk);
+        } else {
+            cr_expect(!strstr(sku, "split="), "B=%lld Sk=%lld: %s", (long long)c[i].B, (long long)c[i].Sk, sku);
+            cr_expect(strstr(brc_plan_descriptor(p), "path=decode") && strstr(brc_plan_descriptor(p), ",split=0)"),
+                      "%s", brc_plan_descriptor(p));
+            cr_expect_eq(brc_plan_workspace_size(p), 0, "B=%lld Sk=%lld: workspace %zu", (long long)c[i].B,
+                         (long long)c[i].Sk, brc_plan_workspace_size(p));
+        }
+        tu_round_trip(ctx, p); /* the descriptor rebuilds the same kernels; destroys p */
     }
     brc_context_destroy(ctx);
 }
