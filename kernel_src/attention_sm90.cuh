@@ -164,7 +164,7 @@ template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_arg
     // QREG: the intra-warpgroup overlap (S of tile t + 1 and P V of tile t in flight during the
     // softmax); WHICH: ping-pong between two consumer warpgroups.
     enum { OVERLAP = K::QREG, PINGPONG = K::WHICH && NC == 2 };
-    static_assert(D % 64 == 0 && (BN == 64 || BN == 80 || BN == 128) && !K::VARLEN && !K::SPLIT, "attn_fwdh_main: shape");
+    static_assert(D % 64 == 0 && (BN == 64 || BN == 80 || BN == 128) && !K::SPLIT, "attn_fwdh_main: shape");
     const attn_args &a = p.a;
     extern __shared__ __align__(16) unsigned char attn_smem[];
     __shared__ __align__(8) u64 bars[1 + 3 * ST]; // q full; K full[ST]; V full[ST]; empty[ST]
@@ -172,7 +172,14 @@ template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_arg
     const u32 bar_q = smem_addr(bars), bar_k = bar_q + 8, bar_v = bar_k + 8 * ST, bar_e = bar_v + 8 * ST;
     // Query tiles last to first: under a causal mask the long ones start first.
     const int b = blockIdx.z, h = blockIdx.y, m0 = (gridDim.x - 1 - blockIdx.x) * BM, kvh = h / (int)(a.H / a.Hkv);
-    const int sq = (int)a.Sq, sk = (int)a.Sk, diag = sk - sq;
+    // varlen: sequence b is rows q0 / k0 on of the packed tensors, whose maps have one batch; TMA
+    // fills zeros past the whole tensor's end only, so a tile past the sequence's end holds the
+    // next sequence's rows: its keys are masked, and the V rows are zeroed (below), since 0 times
+    // a non-finite value would be NaN.
+    const attn_seq sqs = attn_seq_of<K::VARLEN>(a, b);
+    const int sq = sqs.sq, sk = sqs.sk, diag = sk - sq, bt = K::VARLEN ? 0 : b;
+    const int qrow0 = (int)sqs.q0, krow0 = (int)sqs.k0;
+    if (m0 >= sq) return; // the whole CTA (a varlen sequence shorter than the grid)
 
     // The KV tiles of this query tile: the producer and the consumers loop over the same ones.
     const int imin = m0, imax = (m0 + BM < sq ? m0 + BM : sq) - 1;
@@ -196,18 +203,18 @@ template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_arg
         if (threadIdx.x == 0) {
             mbar_expect(bar_q, AT * QB);
 #pragma unroll
-            for (int at = 0; at < AT; at++) tma_load4(q_s + at * QB, &p.tq, 64 * at, m0, h, b, bar_q);
+            for (int at = 0; at < AT; at++) tma_load4(q_s + at * QB, &p.tq, 64 * at, qrow0 + m0, h, bt, bar_q);
             for (int t = t0; t < t1; t++) {
                 const int i = t - t0, s = i % ST;
                 mbar_wait(bar_e + 8 * s, ((i / ST) & 1) ^ 1); // the first lap passes at once
                 mbar_expect(bar_k + 8 * s, KTILE);
 #pragma unroll
                 for (int at = 0; at < AT; at++)
-                    tma_load4(k_s + s * KTILE + at * KB, &p.tk, 64 * at, t * BN, kvh, b, bar_k + 8 * s);
+                    tma_load4(k_s + s * KTILE + at * KB, &p.tk, 64 * at, krow0 + t * BN, kvh, bt, bar_k + 8 * s);
                 mbar_expect(bar_v + 8 * s, KTILE);
 #pragma unroll
                 for (int at = 0; at < AT; at++)
-                    tma_load4(v_s + s * KTILE + at * KB, &p.tv, 64 * at, t * BN, kvh, b, bar_v + 8 * s);
+                    tma_load4(v_s + s * KTILE + at * KB, &p.tv, 64 * at, krow0 + t * BN, kvh, bt, bar_v + 8 * s);
             }
         }
         return;
@@ -224,13 +231,12 @@ template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_arg
     i64 rid[1][2];
     float slope[1][2];
     const void *mrow[1][2];
-    const attn_seq sqs = attn_seq_of<0>(a, b);
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         const int m = m0 + 64 * cw + 16 * warp + g + 8 * r;
         ri[0][r] = m < sq ? m : sq; // sq marks a row past the end
         slope[0][r] = attn_slope<K>(a, b, h);
-        rid[0][r] = attn_row_id<0>(a, b, h, sqs, ri[0][r]);
+        rid[0][r] = attn_row_id<K::VARLEN>(a, b, h, sqs, ri[0][r]);
         mrow[0][r] = nullptr;
         if (K::MASK)
             mrow[0][r] = static_cast<const typename K::MT *>(a.mask) + b * a.m_s[0] + h * a.m_s[1] +
@@ -248,7 +254,22 @@ template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_arg
 
     // The barriers of tile t's K and V.
     auto wait_k = [&](int t) { mbar_wait(bar_k + 8 * ((t - t0) % ST), ((t - t0) / ST) & 1); };
-    auto wait_v = [&](int t) { mbar_wait(bar_v + 8 * ((t - t0) % ST), ((t - t0) / ST) & 1); };
+    // V of tile t landed; varlen: its rows past the sequence's end zeroed by this warpgroup (both
+    // consumer warpgroups write the same zeros, each before its own product reads them).
+    auto wait_v = [&](int t) {
+        mbar_wait(bar_v + 8 * ((t - t0) % ST), ((t - t0) / ST) & 1);
+        if (K::VARLEN && (t + 1) * BN > sk) {
+            const u32 vb = v_s + ((t - t0) % ST) * KTILE;
+            const int r0 = sk - t * BN; // the first row past the end
+            for (int c = threadIdx.x % 128; c < AT * (BN - r0) * 8; c += 128) {
+                const int at = c / ((BN - r0) * 8), rc = c % ((BN - r0) * 8);
+                const u32 addr = vb + at * KB + 128 * (r0 + rc / 8) + 16 * (rc % 8);
+                asm volatile("st.shared.v4.b32 [%0], {%1, %1, %1, %1};" ::"r"(addr), "r"(0) : "memory");
+            }
+            asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+            named_sync(3 + cw, 128);
+        }
+    };
     // S = Q K^T of tile t into s, issued (after wgmma.fence) and committed, not waited for.
     auto issue_s = [&](int t) {
         const u32 kb = k_s + ((t - t0) % ST) * KTILE;
@@ -397,12 +418,12 @@ template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_arg
         asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];"
                      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
                      : "r"(addr));
-        *reinterpret_cast<uint4 *>(out + b * a.o_s[0] + (i64)m * a.o_s[1] + h * a.o_s[2] + 8 * c) = v;
+        *reinterpret_cast<uint4 *>(out + b * a.o_s[0] + (qrow0 + (i64)m) * a.o_s[1] + h * a.o_s[2] + 8 * c) = v;
     }
     if (tq == 0) {
 #pragma unroll
         for (int r = 0; r < 2; r++)
-            if (ri[0][r] < sq) a.lse[b * a.l_s[0] + h * a.l_s[1] + ri[0][r] * a.l_s[2]] = lse[r];
+            if (ri[0][r] < sq) a.lse[b * a.l_s[0] + h * a.l_s[1] + (qrow0 + (i64)ri[0][r]) * a.l_s[2]] = lse[r];
     }
 }
 

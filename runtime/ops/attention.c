@@ -286,16 +286,16 @@ static brc_status bwd_shape(const brc_context *ctx, int d, attn_cfg *c, int *pai
 /* ---- the Hopper forward --------------------------------------------------------------------------------- */
 
 /* Whether the wgmma forward (attention_sm90.cuh) can take a problem: an sm_90 context (the kernel
- * is sm_90a code), head dims of whole 64-column atoms, fixed lengths (varlen's last tile would read
- * the next sequence's rows), and the strides a tensor map can hold (positive below 2^40 bytes, on
- * every dim longer than 1). */
-static bool hopper_fits(const brc_context *ctx, const attn_args *a, int64_t D, int vl) {
-    if (ctx->sm_major != 9 || ctx->sm_minor != 0 || vl || (D != 64 && D != 128 && D != 256) || a->Sq < 1 ||
-        a->Sk < 1)
+ * is sm_90a code), head dims of whole 64-column atoms, and the strides a tensor map can hold
+ * (positive below 2^40 bytes, on every dim longer than 1). nb, tq, tk: the maps' batches and rows
+ * (varlen: 1 and the packed tensors' rows). */
+static bool hopper_fits(const brc_context *ctx, const attn_args *a, int64_t D, int64_t nb, int64_t tq, int64_t tk) {
+    if (ctx->sm_major != 9 || ctx->sm_minor != 0 || (D != 64 && D != 128 && D != 256) || a->Sq < 1 || a->Sk < 1 ||
+        tq < 1 || tk < 1)
         return false;
     const int64_t *str[3] = {a->q_s, a->k_s, a->v_s};
     for (int t = 0; t < 3; t++) {
-        const int64_t len[3] = {a->B, t ? a->Sk : a->Sq, t ? a->Hkv : a->H};
+        const int64_t len[3] = {nb, t ? tk : tq, t ? a->Hkv : a->H};
         for (int i = 0; i < 3; i++)
             if (len[i] > 1 && (str[t][i] <= 0 || str[t][i] >= ((int64_t)1 << 39))) return false;
     }
@@ -488,10 +488,10 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
     }
     const bool f32 = dt == BRC_F32;
     const bool hopper = !bwd && !f32 && (force_decode == 2 || (force_decode < 0 && knob && grp * Sq > 64)) &&
-                        hopper_fits(ctx, &a, D, vl);
+                        hopper_fits(ctx, &a, D, vl ? 1 : B, vl ? tq : Sq, vl ? ks.s : Sk);
     if (force_decode == 2 && !hopper) {
         st = brc__error(BRC_STATUS_UNSUPPORTED,
-                        "%s: path=wgmma needs an sm_90 context, head dim 64, 128 or 256 and no varlen (%s, d=%lld)", fn,
+                        "%s: path=wgmma needs an sm_90 context and head dim 64, 128 or 256 (%s, d=%lld)", fn,
                         ctx->arch, (long long)D);
         goto fail;
     }
@@ -526,10 +526,13 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
          * buffers; the first that fits the shared memory. */
         attn_cfg *c = &im->cfg[K_FWDH];
         /* Consumer warpgroups: a rebuilt descriptor's (its warps, passed in force_split), else the
-         * knob's; 3 at D = 64 (BM = 192: 1.05x cuDNN against 0.98x with 2 in one H100 sweep). */
+         * knob's; 3 at D = 64 (BM = 192: 1.05x cuDNN against 0.98x with 2 in one H100 sweep) unless
+         * dropout, softcap, ALiBi or a mask add live state: at three's 160 registers a consumer
+         * those spilled 216-304 bytes. */
+        const bool lean = !f.dropout && !f.softcap && !f.alibi && !f.mask;
         const int nc = force_decode == 2 && force_split >= 2 && force_split <= 3
                            ? force_split
-                           : brc__knob("BARACUDA_ATTN_WGMMA_NC", 2, 3, D == 64 ? 3 : 2);
+                           : brc__knob("BARACUDA_ATTN_WGMMA_NC", 2, 3, D == 64 && lean ? 3 : 2);
         const int at = (int)D / 64, bm = 64 * nc;
         int bn = brc__knob("BARACUDA_ATTN_WGMMA_BN", 64, 128, D == 256 ? 64 : 128);
         bn = bn > 80 ? 128 : bn > 64 ? 80 : 64;
@@ -548,9 +551,9 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         im->grid[K_FWDH][0] = (unsigned)((Sq + bm - 1) / bm);
         im->grid[K_FWDH][1] = (unsigned)H, im->grid[K_FWDH][2] = (unsigned)B;
         if (ctx->device >= 0 &&
-            ((st = hopper_map(&im->maps[0], dt, D, Sq, H, B, a.q_s, bm)) ||
-             (st = hopper_map(&im->maps[1], dt, D, Sk, Hkv, B, a.k_s, bn)) ||
-             (st = hopper_map(&im->maps[2], dt, D, Sk, Hkv, B, a.v_s, bn))))
+            ((st = hopper_map(&im->maps[0], dt, D, vl ? tq : Sq, H, vl ? 1 : B, a.q_s, bm)) ||
+             (st = hopper_map(&im->maps[1], dt, D, vl ? ks.s : Sk, Hkv, vl ? 1 : B, a.k_s, bn)) ||
+             (st = hopper_map(&im->maps[2], dt, D, vl ? ks.s : Sk, Hkv, vl ? 1 : B, a.v_s, bn))))
             goto fail;
     } else if (!bwd) {
         bool decode = force_decode >= 0 ? force_decode : grp * Sq <= 64;

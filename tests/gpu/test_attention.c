@@ -869,11 +869,13 @@ static double forward_checks(setup *s, const acase *c) {
     return rel;
 }
 
-/* The cases the Hopper (wgmma) forward takes on an sm_90 device (docs/attention-hopper.md: head
- * dims 64, 128, 256, fixed lengths, more than 64 query rows a KV head). */
+/* The cases the Hopper (wgmma) forward takes on an sm_90 device (docs/attention-hopper.md: f16 /
+ * bf16, head dims 64, 128, 256, more than 64 query rows a KV head). */
 static bool wgmma_case(const acase *c) {
-    return c->dt != BRC_F32 && !c->varlen && (c->D == 64 || c->D == 128 || c->D == 256) &&
-           c->Sq * (c->H / c->Hkv) > 64;
+    int64_t sq = c->Sq;
+    if (c->varlen) /* max_seqlen_q */
+        for (int b = 0; b < c->B; b++) sq = c->lq[b] > sq ? c->lq[b] : sq;
+    return c->dt != BRC_F32 && (c->D == 64 || c->D == 128 || c->D == 256) && sq * (c->H / c->Hkv) > 64;
 }
 
 static uint64_t case_seed(const acase *c) {
@@ -960,6 +962,52 @@ ParameterizedTest(acase *c, attention_mma, forward_matches_float64, .timeout = 6
               c->name, sku, brc_plan_descriptor(s.pf));
     double rel = forward_checks(&s, &fc);
     cr_log_info("%s: mma.sync forward rel L2 %.2e, %s", c->name, rel, sku);
+    setup_free(&s);
+    brc_context_destroy(ctx);
+}
+
+/* varlen on the Hopper forward: a KV tile past a sequence's end holds the next sequence's rows
+ * (TMA fills zeros only past the whole tensor); they must not reach the sequence's output even
+ * when they are not finite (the kernel zeroes those V rows). Sequence 0's o and lse are the same
+ * bits with NaN in every k and v row of sequence 1 as without; its 90 keys are one 128-key tile
+ * whose last 38 rows are sequence 1's. */
+Test(attention, varlen_neighbour_nan_does_not_leak, .timeout = 300) {
+    brc_context *ctx = tu_device_or_skip();
+    static const acase c = {"varlen nan neighbour", BF, 2, 4, 2, 0, 0, 128, BSHD, 0, -1, -1, 0, 0, 0, 0, F32, 0, 0, 1,
+                            {100, 70}, {90, 150}, 0, 0, ""};
+    setup s;
+    setup_make(ctx, &s, &c, 4242);
+    if (!strcmp(brc_context_arch(ctx), "sm_90"))
+        cr_expect(strstr(brc_plan_sku(s.pf), ",wgmma"), "SKU %s", brc_plan_sku(s.pf));
+    unsigned char *o[2], *l[2];
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass) {
+            for (int64_t r = s.ck[1]; r < s.ck[2]; r++)
+                for (int64_t h = 0; h < s.Hkv; h++)
+                    for (int64_t d = 0; d < s.D; d++)
+                        put(&s.bk, voff(&s.vk, r, h, d), NAN), put(&s.bv, voff(&s.vk, r, h, d), NAN);
+            tu_buf_upload(&s.bk), tu_buf_upload(&s.bv);
+        }
+        poison(&s.bo), poison(&s.blse);
+        run_forward(&s, NULL);
+        cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
+        tu_buf_download(&s.bo), tu_buf_download(&s.blse);
+        o[pass] = snapshot(&s.bo), l[pass] = snapshot(&s.blse);
+    }
+    long diff = 0, nan = 0;
+    for (int64_t r = s.cq[0]; r < s.cq[1]; r++)
+        for (int64_t h = 0; h < s.H; h++) {
+            for (int64_t d = 0; d < s.D; d++) {
+                size_t e = (size_t)voff(&s.vo, r, h, d) * 2;
+                diff += memcmp(o[0] + e, o[1] + e, 2) != 0;
+                nan += isnan(tu_buf_at(&s.bo, (size_t)voff(&s.vo, r, h, d)));
+            }
+            size_t e = (size_t)(h * s.vl.lh + r) * 4; /* lse [H, Tq] */
+            diff += memcmp(l[0] + e, l[1] + e, 4) != 0;
+        }
+    cr_expect_eq(diff, 0, "sequence 0 changed with NaN in sequence 1 (%ld elements; %s)", diff, brc_plan_sku(s.pf));
+    cr_expect_eq(nan, 0, "NaN in sequence 0's o");
+    for (int i = 0; i < 2; i++) free(o[i]), free(l[i]);
     setup_free(&s);
     brc_context_destroy(ctx);
 }
