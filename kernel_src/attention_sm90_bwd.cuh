@@ -59,7 +59,8 @@ template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_arg
     enum { QB = BM * 128, KB = BNK * 128, SB = BNK * 128, QTILE = AT * QB, KTILE = AT * KB, STILE = MA * SB };
     enum { NM = BM / 8, ND = D / 8, DQB = MA * AT / NC };
     enum { TRANSFORM = K::SOFTCAP || K::ALIBI || K::MASK || K::DROPOUT };
-    enum { OWNK = K::QREG }; // dQ: 1 each warpgroup over its own keys, 0 split by blocks after a barrier
+    // OVL: P computed while dP^T is in flight, and dQ by 4-column reductions (else serial, 2 columns).
+    enum { OVL = K::QREG };
     static_assert((D == 64 || D == 128) && (BM == 64 || BM == 128) && DQB == 1 && !K::VARLEN, "attn_bwdh_main: shape");
     const attn_args &a = p.a;
     extern __shared__ __align__(16) unsigned char attn_smem[];
@@ -181,10 +182,10 @@ template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_arg
         const float *lse_t = lsed[s][0], *dsum_t = lsed[s][1];
         const bool check = c0 + BNK > sk || (a.wr >= 0 && c0 + BNK - 1 > i0 + diag + a.wr) ||
                            (a.wl >= 0 && c0 < i0 + BM - 1 + diag - a.wl);
-        u32 pa[NM / 2][4], pd[NM / 2][4];
         if (!TRANSFORM && !check) {
-            // Straight-line: P while dP^T is in flight, then dV += P^T dO issued before dS.
-            asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory"); // S^T
+            // Straight-line: no bounds, no features. OVL: P while dP^T is still in flight.
+            if (OVL) asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory"); // S^T
+            else wg_wait0();
 #pragma unroll
             for (int n = 0; n < NM; n++) {
                 const float2 lp = *reinterpret_cast<const float2 *>(lse_t + 8 * n + 2 * tq);
@@ -192,12 +193,7 @@ template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_arg
 #pragma unroll
                 for (int e = 0; e < 4; e++) st[n][e] = ex2(fmaf(st[n][e], scl, nl[e & 1]));
             }
-            pack_a<T, NM / 2>(pa, st);
-            wg_fence();
-#pragma unroll
-            for (int kk = 0; kk < NM / 2; kk++) wg_rs<T, D>::run(dv, pa[kk], sw128_desc(db + 2048 * kk, QB), 1);
-            wg_commit();
-            asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory"); // dP^T
+            if (OVL) wg_wait0(); // dP^T
 #pragma unroll
             for (int n = 0; n < NM; n++) {
                 const float2 dd = *reinterpret_cast<const float2 *>(dsum_t + 8 * n + 2 * tq);
@@ -229,11 +225,6 @@ template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_arg
                     dp[n][e] = ds;
                     st[n][e] = pr * z;
                 }
-            pack_a<T, NM / 2>(pa, st);
-            wg_fence();
-#pragma unroll
-            for (int kk = 0; kk < NM / 2; kk++) wg_rs<T, D>::run(dv, pa[kk], sw128_desc(db + 2048 * kk, QB), 1);
-            wg_commit();
         }
 
         // dS^T into this tile's buffer: row kr (+ 8), columns 2 tq, 2 tq + 1 of block n at the
@@ -248,60 +239,54 @@ template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_arg
             }
         asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
 
-        // dK += dS^T Q.
+        // dV += P^T dO, dK += dS^T Q.
+        u32 pa[NM / 2][4], pd[NM / 2][4];
+        pack_a<T, NM / 2>(pa, st);
         pack_a<T, NM / 2>(pd, dp);
         wg_fence();
+#pragma unroll
+        for (int kk = 0; kk < NM / 2; kk++) wg_rs<T, D>::run(dv, pa[kk], sw128_desc(db + 2048 * kk, QB), 1);
 #pragma unroll
         for (int kk = 0; kk < NM / 2; kk++) wg_rs<T, D>::run(dk, pd[kk], sw128_desc(qb + 2048 * kk, QB), 1);
         wg_commit();
 
-        // dQ of the tile, added to the accumulator with 4 columns of one row a reduction: lanes tq
-        // and tq ^ 1 swap halves, the even one takes row g (columns 2 tq .. 2 tq + 3), the odd
-        // one row g + 8 (columns 2 tq - 2 ..).
-        const int odd = tq & 1;
-        auto reduce = [&](const float (*q)[4], int qa, int da) {
-            const int i = i0 + 64 * qa + 16 * warp + g + 8 * odd;
-            float *dst = dqacc + attn_row_id<0>(a, b, h, sqs, i < sq ? i : 0) * D + 64 * da + 2 * (tq - odd);
+        // Every warpgroup's dS^T of this tile is in the buffer: dQ = dS K for this warpgroup's block.
+        named_sync(1, 256);
+        float dq[8][4];
+#pragma unroll
+        for (int kk = 0; kk < BNK / 16; kk++)
+            wg_tt<T>::run(dq, sw128_desc(dsb + qa_ * SB + 2048 * kk, SB), sw128_desc(k_s + da_ * KB + 2048 * kk, KB),
+                          kk > 0);
+        wg_commit();
+        wg_wait0();
+        __syncwarp();
+        if (lane == 0) mbar_arrive(bar_e + 8 * s); // Q, dO, lse and dsum of buffer s are consumed
+
+        // dQ into the accumulator. OVL: 4 columns of one row a reduction (lanes tq and tq ^ 1 swap
+        // halves: the even one takes row g, columns 2 tq .. 2 tq + 3, the odd one row g + 8,
+        // columns 2 tq - 2 ..); else 2.
+        if (OVL) {
+            const int odd = tq & 1, i = i0 + 64 * qa_ + 16 * warp + g + 8 * odd;
+            float *dst = dqacc + attn_row_id<0>(a, b, h, sqs, i < sq ? i : 0) * D + 64 * da_ + 2 * (tq - odd);
 #pragma unroll
             for (int n = 0; n < 8; n++) {
-                const float x0 = __shfl_xor_sync(0xffffffffu, odd ? q[n][0] : q[n][2], 1);
-                const float x1 = __shfl_xor_sync(0xffffffffu, odd ? q[n][1] : q[n][3], 1);
+                const float x0 = __shfl_xor_sync(0xffffffffu, odd ? dq[n][0] : dq[n][2], 1);
+                const float x1 = __shfl_xor_sync(0xffffffffu, odd ? dq[n][1] : dq[n][3], 1);
                 if (i < sq) {
-                    if (odd) attn_red4(dst + 8 * n, x0, x1, q[n][2], q[n][3]);
-                    else attn_red4(dst + 8 * n, q[n][0], q[n][1], x0, x1);
+                    if (odd) attn_red4(dst + 8 * n, x0, x1, dq[n][2], dq[n][3]);
+                    else attn_red4(dst + 8 * n, dq[n][0], dq[n][1], x0, x1);
                 }
             }
-        };
-        if (OWNK) {
-            // Each warpgroup the partial dQ of its own 64 keys (every 64 x 64 block of the tile): no
-            // barrier between the warpgroups (one within: its 4 warps' dS^T rows), twice the reductions.
-            named_sync(2 + cw, 128);
-            float dq[MA * AT][8][4];
-#pragma unroll
-            for (int bl = 0; bl < MA * AT; bl++)
-#pragma unroll
-                for (int kk = 0; kk < 4; kk++)
-                    wg_tt<T>::run(dq[bl], sw128_desc(dsb + (bl / AT) * SB + 8192 * cw + 2048 * kk, SB),
-                                  sw128_desc(k_s + (bl % AT) * KB + 8192 * cw + 2048 * kk, KB), kk > 0);
-            wg_commit();
-            wg_wait0();
-            __syncwarp();
-            if (lane == 0) mbar_arrive(bar_e + 8 * s); // Q, dO, lse and dsum of buffer s are consumed
-#pragma unroll
-            for (int bl = 0; bl < MA * AT; bl++) reduce(dq[bl], bl / AT, bl % AT);
         } else {
-            // Every warpgroup's dS^T of this tile is in the buffer: this warpgroup's 64 x 64 block.
-            named_sync(1, 256);
-            float dq[8][4];
 #pragma unroll
-            for (int kk = 0; kk < BNK / 16; kk++)
-                wg_tt<T>::run(dq, sw128_desc(dsb + qa_ * SB + 2048 * kk, SB),
-                              sw128_desc(k_s + da_ * KB + 2048 * kk, KB), kk > 0);
-            wg_commit();
-            wg_wait0();
-            __syncwarp();
-            if (lane == 0) mbar_arrive(bar_e + 8 * s);
-            reduce(dq, qa_, da_);
+            for (int r = 0; r < 2; r++) {
+                const int i = i0 + 64 * qa_ + 16 * warp + g + 8 * r;
+                if (i < sq) {
+                    float *dst = dqacc + attn_row_id<0>(a, b, h, sqs, i) * D + 64 * da_ + 2 * tq;
+#pragma unroll
+                    for (int n = 0; n < 8; n++) attn_red2(dst + 8 * n, dq[n][2 * r], dq[n][2 * r + 1]);
+                }
+            }
         }
     }
 

@@ -625,7 +625,7 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
                        smem_cap(ctx))
                 stages--;
             *hc = (attn_cfg){.warps = 12, .mtiles = 1, .stages = stages, .bq = bm, .bn = bnk, .which = 3,
-                             .qreg = brc__knob("BARACUDA_ATTN_WGMMA_BWD_DQ", 0, 1, 0),
+                             .qreg = brc__knob("BARACUDA_ATTN_WGMMA_BWD_OVL", 0, 1, 0),
                              .threads = 384,
                              .smem = 1024 + (2 * at * bnk + 2 * stages * at * bm + 2 * bnk * (bm / 64)) * 128};
             im->used[K_BWDH] = true;
@@ -707,7 +707,7 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
     if (hopper_b)
         brc__str_addf(&sku, "bespoke:attention<bwd,%s,d=%lld,bk=%d,bq=%d,warps=%d,stages=%d,wgmma%s",
                       brc_dtype_name(dt), (long long)D, c0->bn, c0->bq, c0->warps, c0->stages,
-                      c0->qreg ? ",dqk" : "");
+                      c0->qreg ? ",ovl" : "");
     else if (im->atomic)
         brc__str_addf(&sku, "bespoke:attention<bwd,%s,d=%lld,bk=%d,bq=%d,bn=%d,warps=%d,stages=%d,ds=%d%s",
                       brc_dtype_name(dt), (long long)D, (kb == K_BWDP ? 8 : 16) * c0->mtiles * c0->warps,
