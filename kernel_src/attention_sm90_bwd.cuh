@@ -14,10 +14,11 @@
 //   dV += P^T dO, dK += dS^T Q (A from registers: the accumulators as they lie; B N-major),
 //   dS^T (the dtype) into shared memory, then dQ = dS K with A = dS read transposed from there
 //   and B = K N-major (each warpgroup one 64 x 64 block of the tile's dQ), added to the f32
-//   accumulator with vector reductions.
+//   accumulator with f32 reductions.
 // dS lives in two buffers: a warpgroup writes tile u's while the other may still read tile
 // u - 1's, and one 256-thread barrier a tile (all dS of tile u written) orders the rest. The
-// products are serial within a warpgroup (no intra-warpgroup overlap yet).
+// products are serial within a warpgroup: the overlaps tried were slower on the H100
+// (docs/attention-hopper.md section 10; OVL keeps one of them for measurement).
 namespace brc {
 
 // The kernel parameter: the tensor maps of Q, K, V and dO and the arguments of the mma.sync
