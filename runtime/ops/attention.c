@@ -37,20 +37,29 @@ typedef struct attn_args_h {
 } attn_args_h;
 _Static_assert(sizeof(attn_args_h) == 1024, "attn_args_h must match brc::attn_args_h");
 
+/* struct brc::attn_args_hb in attention_sm90_bwd.cuh: the Hopper backward's parameter. */
+typedef struct attn_args_hb {
+    CUtensorMap tq, tk, tv, tdo;
+    attn_args a;
+} attn_args_hb;
+_Static_assert(sizeof(attn_args_hb) == 1152, "attn_args_hb must match brc::attn_args_hb");
+
 /* The kernels of one plan. */
 enum {
     K_FWD, K_COMBINE, K_DSUM, K_DKDV, K_DKDV2, K_DQ, K_DSUMZ, K_BWD, K_BWD2, K_BWDP, K_DQCVT, K_FWDH,
-    K_FWD32, K_DQ32, K_DKDV32, NKERNELS
+    K_BWDH, K_FWD32, K_DQ32, K_DKDV32, NKERNELS
 };
 static const char *const kernel_fns[NKERNELS] = {
-    "attn_fwd_main",   "attn_combine_main", "attn_dsum_main",  "attn_dkdv_main", "attn_dkdv_main",
-    "attn_dq_main",    "attn_dsumz_main",   "attn_bwd_main",   "attn_bwd_main",  "attn_bwdp_main",
-    "attn_dqcvt_main", "attn_fwdh_main",    "attn_fwd32_main", "attn_dq32_main", "attn_dkdv32_main"};
-static const char *const kernel_tags[NKERNELS] = {"fwd",  "combine", "dsum",  "dkdv",  "dkdv2", "dq",   "dsumz", "bwd",
-                                                  "bwd2", "bwdp",    "dqcvt", "fwdh",  "fwd32", "dq32", "dkdv32"};
+    "attn_fwd_main",   "attn_combine_main", "attn_dsum_main",  "attn_dkdv_main",  "attn_dkdv_main",
+    "attn_dq_main",    "attn_dsumz_main",   "attn_bwd_main",   "attn_bwd_main",   "attn_bwdp_main",
+    "attn_dqcvt_main", "attn_fwdh_main",    "attn_bwdh_main",  "attn_fwd32_main", "attn_dq32_main",
+    "attn_dkdv32_main"};
+static const char *const kernel_tags[NKERNELS] = {"fwd",  "combine", "dsum",  "dkdv", "dkdv2", "dq",
+                                                  "dsumz", "bwd",    "bwd2",  "bwdp", "dqcvt", "fwdh",
+                                                  "bwdh", "fwd32",   "dq32",  "dkdv32"};
 /* Launch order: the rowsum (and the zeroed dQ accumulator) before the kernels that read them. */
-static const int launch_order[NKERNELS] = {K_FWD,  K_FWDH,  K_FWD32, K_COMBINE, K_DSUM,  K_DSUMZ, K_DKDV, K_DKDV2,
-                                           K_DQ,   K_DQ32,  K_DKDV32, K_BWD,    K_BWD2,  K_BWDP,  K_DQCVT};
+static const int launch_order[NKERNELS] = {K_FWD,  K_FWDH, K_FWD32,  K_COMBINE, K_DSUM, K_DSUMZ, K_DKDV, K_DKDV2,
+                                           K_DQ,   K_DQ32, K_DKDV32, K_BWD,     K_BWD2, K_BWDP,  K_BWDH, K_DQCVT};
 
 /* The compile-time shape of one kernel (the brc_attn struct of the snippet). */
 typedef struct attn_cfg {
@@ -78,7 +87,7 @@ typedef struct attn_impl {
     bool atomic;         /* backward: FlashAttention-2's scheme, dQ by atomic adds (not bitwise reproducible) */
     bool pdl;            /* split forward, sm_90+: the combine is the forward's programmatic dependent */
     uint64_t counters;
-    CUtensorMap maps[3]; /* Hopper forward: Q, K, V maps encoded at a placeholder address; run sets it */
+    CUtensorMap maps[4]; /* Hopper kernels: Q, K, V (and dO) maps encoded at a placeholder address; run sets it */
 } attn_impl;
 
 static const brc__plan_vt attn_vt = {NULL};
@@ -107,7 +116,7 @@ static brc_status get_kernel(brc_context *ctx, const attn_feat *f, int kid, cons
     brc__str snip = {0}, kd = {0};
     /* The Hopper forward: arch-specific (wgmma, setmaxnreg) and whole-program, so that it runs
      * with the launch bound's registers (docs/attention-hopper.md). */
-    const bool hopper = kid == K_FWDH;
+    const bool hopper = kid == K_FWDH || kid == K_BWDH;
     brc__str_addf(&snip,
                   "struct brc_attn {\n  typedef %s T;\n  typedef %s MT;\n"
                   "  enum { D = %d, WARPS = %d, MTILES = %d, STAGES = %d, BN = %d, BQ = %d, QREG = %d,\n"
@@ -117,7 +126,10 @@ static brc_status get_kernel(brc_context *ctx, const attn_feat *f, int kid, cons
                   "brc_attn_kernel(%s) { brc::%s<brc_attn>(a); }\n",
                   f->dt == BRC_F16 ? "brc::f16" : f->dt == BRC_BF16 ? "brc::bf16" : "float", mask_type(f->mt), f->d, c->warps, c->mtiles, c->stages,
                   c->bn, c->bq, c->qreg, f->softcap, f->alibi, f->mask, f->dropout, f->varlen, c->split, c->which, c->threads,
-                  hopper ? "const __grid_constant__ brc::attn_args_h a" : "brc::attn_args a", kernel_fns[kid]);
+                  kid == K_BWDH ? "const __grid_constant__ brc::attn_args_hb a"
+                  : hopper      ? "const __grid_constant__ brc::attn_args_h a"
+                                : "brc::attn_args a",
+                  kernel_fns[kid]);
     brc__str_addf(&kd, "%s+%s", desc, kernel_tags[kid]);
     brc_status st;
     if (snip.oom || kd.oom) {
@@ -126,8 +138,11 @@ static brc_status get_kernel(brc_context *ctx, const attn_feat *f, int kid, cons
         static const char *const sources[] = {"prelude.cuh", "random.cuh", "attention.cuh", NULL};
         static const char *const sources_h[] = {"prelude.cuh", "random.cuh", "attention.cuh", "attention_sm90.cuh", NULL};
         static const char *const sources_f[] = {"prelude.cuh", "random.cuh", "attention.cuh", "attention_f32.cuh", NULL};
+        static const char *const sources_hb[] = {"prelude.cuh",        "random.cuh",             "attention.cuh",
+                                                 "attention_sm90.cuh", "attention_sm90_bwd.cuh", NULL};
         const bool f32 = kid == K_FWD32 || kid == K_DQ32 || kid == K_DKDV32;
-        brc__kernel_req req = {.template_name = "attention", .sources = hopper ? sources_h : f32 ? sources_f : sources,
+        brc__kernel_req req = {.template_name = "attention",
+                               .sources = kid == K_BWDH ? sources_hb : hopper ? sources_h : f32 ? sources_f : sources,
                                .nspec = 16,
                                .spec = {kid, f->dt, f->d, c->warps, c->mtiles, c->stages, c->bn, c->bq, c->qreg,
                                         f->softcap, f->alibi, f->mt, f->dropout, f->varlen, c->split, c->which},
@@ -322,12 +337,24 @@ static brc_status hopper_map(CUtensorMap *m, brc_dtype dt, int64_t D, int64_t S,
     return BRC_STATUS_OK;
 }
 
-/* BARACUDA_ATTENTION_PATH: "wgmma" (the Hopper forward where it fits: the default), "mma" (the
- * mma.sync forward everywhere). 1, 0, or -1 for another value. */
+/* BARACUDA_ATTENTION_PATH: "wgmma" (the Hopper kernels where they fit: the default), "mma" (the
+ * mma.sync kernels everywhere). 1, 0, or -1 for another value. */
 static int path_knob(void) {
     const char *v = getenv("BARACUDA_ATTENTION_PATH");
     if (!v || !*v) return 1;
     return !strcmp(v, "wgmma") ? 1 : !strcmp(v, "mma") ? 0 : -1;
+}
+
+/* Whether the wgmma backward (attention_sm90_bwd.cuh) can take a problem: what the Hopper forward
+ * needs, fixed lengths, head dim 64 or 128 (the dK and dV accumulators of 64 keys a warpgroup),
+ * and a dO a tensor map can hold. The default for the atomic backward there (1.27-1.43x the
+ * mma.sync one on the H100); BARACUDA_ATTENTION_PATH=mma keeps the mma.sync one. */
+static bool hopper_bwd_fits(const brc_context *ctx, const attn_args *a, int64_t D, int vl) {
+    if (vl || !hopper_fits(ctx, a, D, a->B, a->Sq, a->Sk) || (D != 64 && D != 128)) return false;
+    const int64_t len[3] = {a->B, a->Sq, a->H};
+    for (int i = 0; i < 3; i++)
+        if (len[i] > 1 && (a->do_s[i] <= 0 || a->do_s[i] >= ((int64_t)1 << 39))) return false;
+    return true;
 }
 
 /* ---- plan ---------------------------------------------------------------------------------------------- */
@@ -489,7 +516,16 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
     const bool f32 = dt == BRC_F32;
     const bool hopper = !bwd && !f32 && (force_decode == 2 || (force_decode < 0 && knob && grp * Sq > 64)) &&
                         hopper_fits(ctx, &a, D, vl ? 1 : B, vl ? tq : Sq, vl ? ks.s : Sk);
-    if (force_decode == 2 && !hopper) {
+    const bool hopper_b = bwd && !f32 && !d->deterministic && (force_decode == 2 || (force_decode < 0 && knob)) &&
+                          hopper_bwd_fits(ctx, &a, D, vl);
+    if (force_decode == 2 && bwd && !hopper_b) {
+        st = brc__error(BRC_STATUS_UNSUPPORTED,
+                        "%s: a path=wgmma backward needs an sm_90 context, head dim 64 or 128, no varlen and det=0 "
+                        "(%s, d=%lld)",
+                        fn, ctx->arch, (long long)D);
+        goto fail;
+    }
+    if (force_decode == 2 && !bwd && !hopper) {
         st = brc__error(BRC_STATUS_UNSUPPORTED,
                         "%s: path=wgmma needs an sm_90 context and head dim 64, 128 or 256 (%s, d=%lld)", fn,
                         ctx->arch, (long long)D);
@@ -631,18 +667,47 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         im->grid[K_DSUMZ][2] = (unsigned)B;
         attn_cfg bc;
         int pairs = 0;
-        if ((st = bwd_shape(ctx, (int)D, &bc, &pairs))) goto fail;
-        const int kb = pairs ? K_BWDP : K_BWD, bnk = (pairs ? 8 : 16) * bc.mtiles * bc.warps; /* keys a CTA */
-        im->cfg[kb] = bc;
-        im->used[kb] = true;
-        im->grid[kb][0] = (unsigned)((Sk + bnk - 1) / bnk), im->grid[kb][1] = (unsigned)Hkv,
-        im->grid[kb][2] = (unsigned)B;
-        if (kb == K_BWD && D >= 192) {
-            /* dV in a pass of its own (which = 1): the accumulators of dK and dV do not fit */
-            im->cfg[K_BWD2] = bc;
-            im->cfg[K_BWD2].which = 1, im->cfg[K_BWD2].qreg = 0; /* no dS */
-            im->used[K_BWD2] = true;
-            memcpy(im->grid[K_BWD2], im->grid[K_BWD], sizeof im->grid[K_BWD]);
+        if (hopper_b) {
+            /* 3 warpgroups (a producer, two consumers of 64 keys), BQ queries a tile (64 at D = 128,
+             * 128 at D = 64: one 64 x 64 dQ block a consumer), STAGES Q / dO buffers; K, V, the Q and
+             * dO ring and two dS^T buffers. */
+            attn_cfg *hc = &im->cfg[K_BWDH];
+            const int at = (int)D / 64, bm = D == 64 ? 128 : 64, bnk = 128;
+            int stages = brc__knob("BARACUDA_ATTN_WGMMA_BWD_STAGES", 1, 4, 2);
+            /* dynamic, plus the static lse / dsum rows of each stage */
+            while (stages > 1 &&
+                   1024 + (2 * at * bnk + 2 * stages * at * bm + 2 * bnk * (bm / 64)) * 128 + 8 * stages * bm >
+                       smem_cap(ctx))
+                stages--;
+            *hc = (attn_cfg){.warps = 12, .mtiles = 1, .stages = stages, .bq = bm, .bn = bnk, .which = 3,
+                             .qreg = brc__knob("BARACUDA_ATTN_WGMMA_BWD_OVL", 0, 1, 0),
+                             .threads = 384,
+                             .smem = 1024 + (2 * at * bnk + 2 * stages * at * bm + 2 * bnk * (bm / 64)) * 128};
+            im->used[K_BWDH] = true;
+            im->grid[K_BWDH][0] = (unsigned)((Sk + bnk - 1) / bnk), im->grid[K_BWDH][1] = (unsigned)Hkv,
+            im->grid[K_BWDH][2] = (unsigned)B;
+            if (ctx->device >= 0 &&
+                ((st = hopper_map(&im->maps[0], dt, D, Sq, H, B, a.q_s, bm)) ||
+                 (st = hopper_map(&im->maps[1], dt, D, Sk, Hkv, B, a.k_s, bnk)) ||
+                 (st = hopper_map(&im->maps[2], dt, D, Sk, Hkv, B, a.v_s, bnk)) ||
+                 (st = hopper_map(&im->maps[3], dt, D, Sq, H, B, a.do_s, bm))))
+                goto fail;
+        } else if ((st = bwd_shape(ctx, (int)D, &bc, &pairs))) {
+            goto fail;
+        }
+        if (!hopper_b) {
+            const int kb = pairs ? K_BWDP : K_BWD, bnk = (pairs ? 8 : 16) * bc.mtiles * bc.warps; /* keys a CTA */
+            im->cfg[kb] = bc;
+            im->used[kb] = true;
+            im->grid[kb][0] = (unsigned)((Sk + bnk - 1) / bnk), im->grid[kb][1] = (unsigned)Hkv,
+            im->grid[kb][2] = (unsigned)B;
+            if (kb == K_BWD && D >= 192) {
+                /* dV in a pass of its own (which = 1): the accumulators of dK and dV do not fit */
+                im->cfg[K_BWD2] = bc;
+                im->cfg[K_BWD2].which = 1, im->cfg[K_BWD2].qreg = 0; /* no dS */
+                im->used[K_BWD2] = true;
+                memcpy(im->grid[K_BWD2], im->grid[K_BWD], sizeof im->grid[K_BWD]);
+            }
         }
         c = &im->cfg[K_DQCVT];
         c->threads = 256;
@@ -684,14 +749,16 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
 
     /* descriptor and SKU */
     const int kb = im->used[K_BWDP] ? K_BWDP : K_BWD;
-    const attn_cfg *c0 = f32   ? &im->cfg[bwd ? K_DQ32 : K_FWD32]
-                         : bwd ? &im->cfg[im->atomic ? kb : K_DKDV]
-                               : &im->cfg[hopper ? K_FWDH : K_FWD];
+    const attn_cfg *c0 = f32        ? &im->cfg[bwd ? K_DQ32 : K_FWD32]
+                         : hopper_b ? &im->cfg[K_BWDH]
+                         : bwd      ? &im->cfg[im->atomic ? kb : K_DKDV]
+                                    : &im->cfg[hopper ? K_FWDH : K_FWD];
     const int window = !d->causal && (a.wl >= 0 || a.wr >= 0);
     const int64_t nsplit = !bwd && im->cfg[K_FWD].split ? a.nsplit : 0; /* 0: one (decode) or none (tile) */
     brc__str_addf(&desc, "attention(pass=%s,dtype=%s,d=%d,path=%s,warps=%d,causal=%d,window=%d,gqa=%lld,mask=%s,"
                          "alibi=%d,softcap=%d,dropout=%d,varlen=%d,split=%lld",
-                  bwd ? "bwd" : "fwd", brc_dtype_name(dt), (int)D, hopper ? "wgmma" : im->decode ? "decode" : "tile", c0->warps,
+                  bwd ? "bwd" : "fwd", brc_dtype_name(dt), (int)D,
+                  hopper || hopper_b ? "wgmma" : im->decode ? "decode" : "tile", c0->warps,
                   d->causal, window, (long long)grp, mask_names[mask_code(mt)], f.alibi, f.softcap, f.dropout, vl,
                   (long long)nsplit);
     brc__str_addf(&desc, bwd ? ",det=%d)" : ")", !im->atomic);
@@ -699,6 +766,10 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         brc__str_addf(&sku, bwd ? "bespoke:attention<bwd,f32,d=%lld,bk=%d,bq=32,bm=%d,bn=32,simt"
                                 : "bespoke:attention<fwd,f32,d=%lld,bm=%d,bn=32,simt",
                       (long long)D, D > 128 ? 8 : 16, D > 128 ? 8 : 16);
+    else if (hopper_b)
+        brc__str_addf(&sku, "bespoke:attention<bwd,%s,d=%lld,bk=%d,bq=%d,warps=%d,stages=%d,wgmma%s",
+                      brc_dtype_name(dt), (long long)D, c0->bn, c0->bq, c0->warps, c0->stages,
+                      c0->qreg ? ",ovl" : "");
     else if (im->atomic)
         brc__str_addf(&sku, "bespoke:attention<bwd,%s,d=%lld,bk=%d,bq=%d,bn=%d,warps=%d,stages=%d,ds=%d%s",
                       brc_dtype_name(dt), (long long)D, (kb == K_BWDP ? 8 : 16) * c0->mtiles * c0->warps,
@@ -726,7 +797,7 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
     if (vl) brc__str_addf(&sku, ",varlen");
     if (grp > 1) brc__str_addf(&sku, ",gqa=%lld", (long long)grp);
     brc__str_addf(&sku, ">%s@%s%s", im->atomic ? "+atomic" : "", ctx->arch,
-                  hopper && ctx->arch[strlen(ctx->arch) - 1] != 'a' ? "a" : "");
+                  (hopper || hopper_b) && ctx->arch[strlen(ctx->arch) - 1] != 'a' ? "a" : "");
     if (desc.oom || sku.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fn);
         goto fail;
@@ -802,7 +873,8 @@ brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *dd, brc_plan **
     if (det && !pass) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "attention: det=1 is a backward key");
     if (path == 1 && (warps > 4 || pass))
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "attention: path=decode is a forward with warps <= 4");
-    if (path == 2 && pass) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "attention: path=wgmma is a forward");
+    if (path == 2 && pass && det)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "attention: path=wgmma is a forward or an atomic backward (det=0)");
     if (split && path != 1)
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "attention: split=%lld needs path=decode", (long long)split);
     /* A problem that selects these kernels. Decode: one KV head of gqa query heads and the most
@@ -838,7 +910,7 @@ brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *dd, brc_plan **
     }
     /* path=wgmma: the consumer warpgroups its warps say, in the split argument (unused there);
      * path=decode with split=0: the unsplit kernel */
-    return plan_impl(ctx, &d, pass ? -1 : path,
+    return plan_impl(ctx, &d, pass && path != 2 ? -1 : path,
                      path == 2 ? (int)(warps / 4 - 1) : path == 1 && !split ? -1 : (int)split, out);
 }
 
@@ -951,7 +1023,24 @@ brc_status brc_attention_run(const brc_plan *plan, const brc_attention_args *x, 
         h.a = a;
         return launch(plan, K_FWDH, &h, (CUstream)stream);
     }
-    for (int i = 0; i < NKERNELS; i++)
-        if (im->used[launch_order[i]] && (st = launch(plan, launch_order[i], &a, (CUstream)stream))) return st;
+    attn_args_hb hb;
+    if (im->used[K_BWDH]) {
+        /* as above, with dO's map */
+        const void *ptr[4] = {x->q, x->k, x->v, x->dout};
+        CUtensorMap *m[4] = {&hb.tq, &hb.tk, &hb.tv, &hb.tdo};
+        for (int i = 0; i < 4; i++) {
+            *m[i] = im->maps[i];
+            CUresult r = brc__cu()->cuTensorMapReplaceAddress(m[i], (void *)ptr[i]);
+            if (r != CUDA_SUCCESS)
+                return brc__error(BRC_STATUS_CUDA_ERROR, "%s: cuTensorMapReplaceAddress: %s (%s)", fn,
+                                  brc__cu_errname(r), plan->descriptor);
+        }
+        hb.a = a;
+    }
+    for (int i = 0; i < NKERNELS; i++) {
+        const int kid = launch_order[i];
+        if (im->used[kid] && (st = launch(plan, kid, kid == K_BWDH ? (const void *)&hb : &a, (CUstream)stream)))
+            return st;
+    }
     return BRC_STATUS_OK;
 }

@@ -878,8 +878,54 @@ static bool wgmma_case(const acase *c) {
     return c->dt != BRC_F32 && (c->D == 64 || c->D == 128 || c->D == 256) && sq * (c->H / c->Hkv) > 64;
 }
 
+/* The cases the Hopper (wgmma) backward takes on an sm_90 device: the atomic backward in f16 / bf16,
+ * fixed lengths, head dims 64 and 128. */
+static bool wgmma_bwd_case(const acase *c) {
+    return c->bwd && c->dt != BRC_F32 && !c->varlen && (c->D == 64 || c->D == 128);
+}
+
 static uint64_t case_seed(const acase *c) {
     return 0x9e3779b97f4a7c15ull ^ (uint64_t)(c->D * 131 + c->Sq * 7 + c->Sk + c->B * 1009 + c->H * 31);
+}
+
+/* The backward of a case against the float64 model (model_backward run): dets = 1 the atomic
+ * backward only, 2 the deterministic one too. */
+static void backward_checks(setup *s, const acase *c, int dets) {
+    /* det = 0: the default (atomic dq), its workspace poisoned (the run zeroes the accumulator
+     * itself); dk and dv still the same bits twice. det = 1: every output the same bits. */
+    for (int det = 0; det < dets; det++) {
+        s->det_now = det;
+        tu_buf *outs[3] = {&s->bdq, &s->bdk, &s->bdv};
+        unsigned char *first[3];
+        for (int pass = 0; pass < 2; pass++) {
+            for (int i = 0; i < 3; i++) poison(outs[i]);
+            poison(det ? &s->bws3 : &s->bws2);
+            run_backward(s, det);
+            cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS, "%s: backward kernel failed (det %d)",
+                         c->name, det);
+            for (int i = 0; i < 3; i++) tu_buf_download(outs[i]);
+            if (pass == 0) {
+                for (int i = 0; i < 3; i++) first[i] = snapshot(outs[i]);
+            } else {
+                for (int i = det || c->dt == BRC_F32 ? 0 : 1; i < 3; i++)
+                    cr_expect(memcmp(first[i], outs[i]->h, outs[i]->n * brc_dtype_size(c->dt)) == 0,
+                              "%s: backward (det %d) run twice: %s differs", c->name, det,
+                              i == 0 ? "dq" : i == 1 ? "dk" : "dv");
+                for (int i = 0; i < 3; i++) free(first[i]);
+            }
+        }
+        double *gq = gather(&s->bdq, &s->vdq, s->Tq, s->H, s->D);
+        double *gk = gather(&s->bdk, &s->vdk, s->Tk, s->Hkv, s->D), *gv = gather(&s->bdv, &s->vdk, s->Tk, s->Hkv, s->D);
+        double rq = check_close(s, "dq", (size_t)(s->Tq * s->H * s->D), 0, s->dq, gq);
+        double rk = check_close(s, "dk", (size_t)(s->Tk * s->Hkv * s->D), 0, s->dk, gk);
+        double rv = check_close(s, "dv", (size_t)(s->Tk * s->Hkv * s->D), 0, s->dv, gv);
+        cr_expect_eq(strays(&s->bdq, &s->vdq, s->Tq, s->H, s->D) + strays(&s->bdk, &s->vdk, s->Tk, s->Hkv, s->D) +
+                         strays(&s->bdv, &s->vdk, s->Tk, s->Hkv, s->D),
+                     0, "%s: dq, dk or dv written outside its view (det %d)", c->name, det);
+        cr_log_info("%s: backward (det %d) rel L2 dq %.2e dk %.2e dv %.2e, %s", c->name, det, rq, rk, rv,
+                    brc_plan_sku(det ? s->pbd : s->pb));
+        free(gq), free(gk), free(gv);
+    }
 }
 
 ParameterizedTest(acase *c, attention, matches_float64, .timeout = 900) {
@@ -894,43 +940,12 @@ ParameterizedTest(acase *c, attention, matches_float64, .timeout = 900) {
     cr_log_info("%s: forward rel L2 %.2e, %s", c->name, rel, brc_plan_sku(s.pf));
 
     if (c->bwd) {
+        if (!strcmp(brc_context_arch(ctx), "sm_90"))
+            cr_expect_eq(strstr(brc_plan_sku(s.pb), ",wgmma") != NULL, wgmma_bwd_case(c), "%s: SKU %s", c->name,
+                         brc_plan_sku(s.pb));
         upload_model_o_lse(&s);
         model_backward(&s);
-        /* det = 0: the default (atomic dq), its workspace poisoned (the run zeroes the accumulator
-         * itself); dk and dv still the same bits twice. det = 1: every output the same bits. */
-        for (int det = 0; det < 2; det++) {
-            s.det_now = det;
-            tu_buf *outs[3] = {&s.bdq, &s.bdk, &s.bdv};
-            unsigned char *first[3];
-            for (int pass = 0; pass < 2; pass++) {
-                for (int i = 0; i < 3; i++) poison(outs[i]);
-                poison(det ? &s.bws3 : &s.bws2);
-                run_backward(&s, det);
-                cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS, "%s: backward kernel failed (det %d)",
-                             c->name, det);
-                for (int i = 0; i < 3; i++) tu_buf_download(outs[i]);
-                if (pass == 0) {
-                    for (int i = 0; i < 3; i++) first[i] = snapshot(outs[i]);
-                } else {
-                    for (int i = det || c->dt == BRC_F32 ? 0 : 1; i < 3; i++)
-                        cr_expect(memcmp(first[i], outs[i]->h, outs[i]->n * brc_dtype_size(c->dt)) == 0,
-                                  "%s: backward (det %d) run twice: %s differs", c->name, det,
-                                  i == 0 ? "dq" : i == 1 ? "dk" : "dv");
-                    for (int i = 0; i < 3; i++) free(first[i]);
-                }
-            }
-            double *gq = gather(&s.bdq, &s.vdq, s.Tq, s.H, s.D);
-            double *gk = gather(&s.bdk, &s.vdk, s.Tk, s.Hkv, s.D), *gv = gather(&s.bdv, &s.vdk, s.Tk, s.Hkv, s.D);
-            double rq = check_close(&s, "dq", (size_t)(s.Tq * s.H * s.D), 0, s.dq, gq);
-            double rk = check_close(&s, "dk", (size_t)(s.Tk * s.Hkv * s.D), 0, s.dk, gk);
-            double rv = check_close(&s, "dv", (size_t)(s.Tk * s.Hkv * s.D), 0, s.dv, gv);
-            cr_expect_eq(strays(&s.bdq, &s.vdq, s.Tq, s.H, s.D) + strays(&s.bdk, &s.vdk, s.Tk, s.Hkv, s.D) +
-                             strays(&s.bdv, &s.vdk, s.Tk, s.Hkv, s.D),
-                         0, "%s: dq, dk or dv written outside its view (det %d)", c->name, det);
-            cr_log_info("%s: backward (det %d) rel L2 dq %.2e dk %.2e dv %.2e, %s", c->name, det, rq, rk, rv,
-                        brc_plan_sku(det ? s.pbd : s.pb));
-            free(gq), free(gk), free(gv);
-        }
+        backward_checks(&s, c, 2);
     }
     setup_free(&s);
     brc_context_destroy(ctx);
@@ -1008,6 +1023,37 @@ Test(attention, varlen_neighbour_nan_does_not_leak, .timeout = 300) {
     cr_expect_eq(diff, 0, "sequence 0 changed with NaN in sequence 1 (%ld elements; %s)", diff, brc_plan_sku(s.pf));
     cr_expect_eq(nan, 0, "NaN in sequence 0's o");
     for (int i = 0; i < 2; i++) free(o[i]), free(l[i]);
+    setup_free(&s);
+    brc_context_destroy(ctx);
+}
+
+/* ---- the Hopper backward ---------------------------------------------------------------------------- */
+
+/* The cases the wgmma backward takes on an sm_90 device (docs/attention-hopper.md step 13): the
+ * atomic backward in f16 / bf16 at head dims 64 and 128, fixed lengths. matches_float64 runs them
+ * on it there (the default) and asserts so; this test runs them on the mma.sync backward
+ * (BARACUDA_ATTENTION_PATH=mma), which every other GPU takes. */
+ParameterizedTestParameters(attention_mma, backward_matches_float64) {
+    static acase sel[sizeof cases / sizeof cases[0]];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (wgmma_bwd_case(&cases[i])) sel[n++] = cases[i];
+    return cr_make_param_array(acase, sel, n);
+}
+
+ParameterizedTest(acase *c, attention_mma, backward_matches_float64, .timeout = 600) {
+    setenv("BARACUDA_ATTENTION_PATH", "mma", 1);
+    brc_context *ctx = tu_device_or_skip();
+    setup s;
+    setup_make(ctx, &s, c, case_seed(c));
+    const char *sku = brc_plan_sku(s.pb);
+    cr_assert(!strstr(sku, "wgmma") && strstr(brc_plan_descriptor(s.pb), "path=tile"), "%s: SKU %s, descriptor %s",
+              c->name, sku, brc_plan_descriptor(s.pb));
+    /* the backward's o and lse are the model's, so the forward path does not matter here */
+    model_forward(&s, s.seed, s.offset, s.o, s.lse);
+    upload_model_o_lse(&s);
+    model_backward(&s);
+    backward_checks(&s, c, 1);
     setup_free(&s);
     brc_context_destroy(ctx);
 }

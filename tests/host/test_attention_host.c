@@ -394,9 +394,11 @@ ParameterizedTest(job *j, attention_compile, every_variant, .timeout = 1200) {
         cr_expect(strstr(sku, arch) && strstr(sku, dpart) && strstr(sku, brc_dtype_name(v[i].dt)),
                   "%s: SKU %s does not name the target, the head dim and the dtype", what, sku);
         if (v[i].feature == CAUSAL) cr_expect(strstr(sku, "causal"), "%s: SKU %s", what, sku);
-        /* the Hopper forward on sm_90a: training shapes (varlen too), head dims 64 / 128 / 256 */
-        const bool hopper = j->sm == 90 && !v[i].bwd && v[i].feature != DECODE &&
-                            (v[i].D == 64 || v[i].D == 128 || v[i].D == 256);
+        /* the Hopper forward on sm_90a: training shapes (varlen too), head dims 64 / 128 / 256; the
+         * Hopper backward: the atomic one at fixed lengths, head dims 64 / 128 */
+        const bool hopper =
+            j->sm == 90 && (v[i].bwd ? v[i].feature != DET && v[i].feature != VARLEN && (v[i].D == 64 || v[i].D == 128)
+                                     : v[i].feature != DECODE && (v[i].D == 64 || v[i].D == 128 || v[i].D == 256));
         cr_expect_eq(strstr(sku, ",wgmma") != NULL, hopper, "%s: SKU %s", what, sku);
         cr_expect_eq(strstr(brc_plan_descriptor(p), "path=wgmma") != NULL, hopper, "%s: %s", what,
                      brc_plan_descriptor(p));
@@ -407,14 +409,14 @@ ParameterizedTest(job *j, attention_compile, every_variant, .timeout = 1200) {
         cr_expect_eq(strstr(sku, ">+atomic@") != NULL, atomic, "%s: SKU %s", what, sku);
         /* two dS buffers (dQ deferred a tile) where shared memory allows: always in sm_90's 227 KiB,
          * not at D = 128 in sm_80's 163 (173 KiB with two) */
-        if (atomic && (j->sm == 90 || v[i].D == 128))
+        if (atomic && !hopper && (j->sm == 90 || v[i].D == 128))
             cr_expect(strstr(sku, j->sm == 90 ? ",ds=2" : ",ds=1"), "%s: SKU %s", what, sku);
         /* D = 96 / 128: warp pairs (one warp P and dV, its partner dS and dK) where their 205 KiB
          * fit (sm_90), 16 keys a warp with both elsewhere; D <= 64: 32 keys a warp in 4-warp CTAs
          * (bk = 128, two CTAs an SM; sm_80 takes that shape too) */
         if (atomic && v[i].feature == PLAIN && v[i].D == 128)
-            cr_expect_eq(strstr(sku, ",pairs") != NULL, j->sm == 90, "%s: SKU %s", what, sku);
-        if (atomic && v[i].feature == PLAIN && v[i].D <= 64 && j->sm == 90)
+            cr_expect_eq(strstr(sku, ",pairs") != NULL, j->sm != 90 ? false : !hopper, "%s: SKU %s", what, sku);
+        if (atomic && v[i].feature == PLAIN && v[i].D <= 64 && j->sm == 90 && !hopper)
             cr_expect(strstr(sku, ",bk=128,") && strstr(sku, ",warps=4,"), "%s: SKU %s", what, sku);
         cr_expect_eq(strstr(brc_plan_descriptor(p), "det=1") != NULL, v[i].feature == DET, "%s: %s", what,
                      brc_plan_descriptor(p));
@@ -498,12 +500,53 @@ Test(attention_rules, the_path_knob_and_path_wgmma) {
     unsetenv("BARACUDA_ATTENTION_PATH");
     cr_expect_eq(brc_warm(ctx, "attention(pass=fwd,dtype=bf16,d=96,path=wgmma)"), BRC_STATUS_UNSUPPORTED, "%s",
                  brc_last_error());
-    cr_expect_eq(brc_warm(ctx, "attention(pass=bwd,dtype=bf16,d=128,path=wgmma)"), BRC_STATUS_INVALID_ARGUMENT, "%s",
+    cr_expect_eq(brc_warm(ctx, "attention(pass=bwd,dtype=bf16,d=128,path=wgmma,det=1)"), BRC_STATUS_INVALID_ARGUMENT,
+                 "%s", brc_last_error());
+    cr_expect_eq(brc_warm(ctx, "attention(pass=bwd,dtype=bf16,d=256,path=wgmma)"), BRC_STATUS_UNSUPPORTED, "%s",
                  brc_last_error());
     brc_context_destroy(ctx);
     ctx = tu_offline("sm_80");
     cr_expect_eq(brc_warm(ctx, "attention(pass=fwd,dtype=bf16,d=128,path=wgmma)"), BRC_STATUS_UNSUPPORTED, "%s",
                  brc_last_error());
+    brc_context_destroy(ctx);
+}
+
+/* The Hopper backward (attention_sm90_bwd.cuh): taken on BARACUDA_ATTENTION_PATH=wgmma only, for
+ * the atomic backward at head dims 64 and 128 on sm_90a, and compiles there (D = 64 causal bf16
+ * and D = 128 f16 with softcap and GQA, its descriptor rebuilding the plan); the mma.sync backward
+ * otherwise (the knob unset, det = 1, D = 96). */
+Test(attention_compile, hopper_backward) {
+    setenv("BARACUDA_CACHE_DISABLE", "1", 1);
+    brc__cache_reset();
+    brc_context *ctx = tu_offline("sm_90");
+    brc_attention_desc d = bwd_of(fwd(BRC_BF16, 2, 300, 300, 4, 4, 64));
+    d.causal = 1;
+    brc_plan *p = NULL;
+    setenv("BARACUDA_ATTENTION_PATH", "mma", 1);
+    cr_assert_eq(brc_attention_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(!strstr(brc_plan_sku(p), "wgmma"), "%s", brc_plan_sku(p));
+    brc_plan_destroy(p);
+    unsetenv("BARACUDA_ATTENTION_PATH"); /* the default on sm_90 */
+    p = NULL;
+    cr_assert_eq(brc_attention_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s\n%s", brc_last_error(), brc_last_jit_log());
+    cr_expect(strstr(brc_plan_sku(p), ",wgmma") && strstr(brc_plan_sku(p), ">+atomic@sm_90a"), "%s", brc_plan_sku(p));
+    cr_expect(strstr(brc_plan_descriptor(p), "path=wgmma") != NULL, "%s", brc_plan_descriptor(p));
+    cr_expect_eq(brc_attention_plan_deterministic(p), 0);
+    cr_expect(brc_plan_workspace_size(p) >= (size_t)(2 * 4 * 300 * 65 * 4), "%zu", brc_plan_workspace_size(p));
+    brc_plan_destroy(p);
+    d.deterministic = 1;
+    p = NULL;
+    cr_assert_eq(brc_attention_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(!strstr(brc_plan_sku(p), "wgmma"), "%s", brc_plan_sku(p));
+    brc_plan_destroy(p);
+    brc_attention_desc d96 = bwd_of(fwd(BRC_F16, 1, 128, 128, 2, 2, 96));
+    p = NULL;
+    cr_assert_eq(brc_attention_plan(ctx, &d96, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(!strstr(brc_plan_sku(p), "wgmma"), "%s", brc_plan_sku(p));
+    brc_plan_destroy(p);
+    unsetenv("BARACUDA_ATTENTION_PATH");
+    cr_expect_eq(brc_warm(ctx, "attention(pass=bwd,dtype=f16,d=128,path=wgmma,warps=12,softcap=1,gqa=4)"),
+                 BRC_STATUS_OK, "%s\n%s", brc_last_error(), brc_last_jit_log());
     brc_context_destroy(ctx);
 }
 
