@@ -53,131 +53,141 @@ __device__ __forceinline__ void f32_key_range(const attn_args &a, int imin, int 
     *nlo = lo, *nhi = hi > lo ? hi : lo;
 }
 
-// Forward: 128 / G queries of one head a CTA; online softmax one key at a time.
-template <class K> __device__ __forceinline__ void attn_fwd32_main(const attn_args &a) {
+// The query side of the forward and the dQ kernel: 128 / G query rows of one head a CTA, this
+// lane's row i (live: below the sequence's end), the CTA's key range, the per-row constants of the
+// score transform, and a walk over the key tiles.
+template <class K> struct f32_qrows {
     enum { D = K::D, G = f32_shape<D>::G, R = f32_shape<D>::R, BN = F32_BN, PD = D / G };
-    extern __shared__ __align__(16) unsigned char attn_smem[];
-    float *Ks = reinterpret_cast<float *>(attn_smem), *Vs = Ks + BN * D;
-    const int gi = threadIdx.x / G, e = threadIdx.x % G, b = blockIdx.z;
-    const i64 h = blockIdx.y, kvh = h / (a.H / a.Hkv);
-    const attn_seq sq = attn_seq_of<K::VARLEN>(a, b);
-    const int m0 = blockIdx.x * R, i = m0 + gi, diag = sq.sk - sq.sq;
-    if (m0 >= sq.sq) return;
-    const bool live = i < sq.sq;
-    const float *q = static_cast<const float *>(a.q) + b * a.q_s[0] + (sq.q0 + (live ? i : 0)) * a.q_s[1] + h * a.q_s[2];
-    const float *k = static_cast<const float *>(a.k) + b * a.k_s[0] + sq.k0 * a.k_s[1] + kvh * a.k_s[2];
-    const float *v = static_cast<const float *>(a.v) + b * a.v_s[0] + sq.k0 * a.v_s[1] + kvh * a.v_s[2];
-    float qr[PD], o[PD];
+    const attn_args &a;
+    attn_seq sq;
+    int b, m0, i, e, diag;
+    i64 h, kvh, nlo, nhi, rid;
+    bool live;
+    float scale_l2, slope;
+    const void *mrow;
+    u64 seed, offset;
+    __device__ __forceinline__ f32_qrows(const attn_args &a_) : a(a_) {
+        b = blockIdx.z, h = blockIdx.y, kvh = h / (a.H / a.Hkv);
+        sq = attn_seq_of<K::VARLEN>(a, b);
+        m0 = blockIdx.x * R, i = m0 + (int)threadIdx.x / G, e = (int)threadIdx.x % G, diag = sq.sk - sq.sq;
+        live = i < sq.sq;
+        f32_key_range(a, m0, (m0 + R < sq.sq ? m0 + R : sq.sq) - 1, sq.sk, diag, &nlo, &nhi);
+        scale_l2 = (float)a.scale * BRC_LOG2E, slope = attn_slope<K>(a, b, h);
+        mrow = K::MASK ? static_cast<const typename K::MT *>(a.mask) + b * a.m_s[0] + h * a.m_s[1] +
+                             (live ? i : 0) * a.m_s[2]
+                       : nullptr;
+        rid = attn_row_id<K::VARLEN>(a, b, h, sq, live ? i : 0);
+        seed = a.seed, offset = a.offset;
+        if (K::DROPOUT && a.dev) seed = a.dev[0], offset = a.dev[1];
+    }
+    // This lane's columns of the row in a [B, S, H, D]-like f32 tensor with strides st.
+    __device__ __forceinline__ void load(const void *base, const i64 *st, float (&r)[PD]) const {
+        const float *p = static_cast<const float *>(base) + b * st[0] + (sq.q0 + (live ? i : 0)) * st[1] + h * st[2];
 #pragma unroll
-    for (int p = 0; p < PD; p++) qr[p] = q[e + G * p], o[p] = 0.f;
-    i64 nlo, nhi;
-    f32_key_range(a, m0, (m0 + R < sq.sq ? m0 + R : sq.sq) - 1, sq.sk, diag, &nlo, &nhi);
-    const float scale_l2 = (float)a.scale * BRC_LOG2E, slope = attn_slope<K>(a, b, h);
-    const void *mrow = K::MASK ? static_cast<const typename K::MT *>(a.mask) + b * a.m_s[0] + h * a.m_s[1] +
-                                     (live ? i : 0) * a.m_s[2]
-                               : nullptr;
-    const i64 rid = attn_row_id<K::VARLEN>(a, b, h, sq, live ? i : 0);
-    u64 seed = a.seed, offset = a.offset;
-    if (K::DROPOUT && a.dev) seed = a.dev[0], offset = a.dev[1];
-    float mx = -BRC_INF, l = 0.f;
-    for (i64 j0 = nlo / BN * BN; j0 < nhi; j0 += BN) {
-        __syncthreads(); // every row is done with the previous tile
-        f32_load_rows<D>(Ks, BN, [&](int r) { return j0 + r < sq.sk ? k + (j0 + r) * a.k_s[1] : nullptr; });
-        f32_load_rows<D>(Vs, BN, [&](int r) { return j0 + r < sq.sk ? v + (j0 + r) * a.v_s[1] : nullptr; });
-        __syncthreads();
-        for (int jj = 0; jj < BN; jj++) {
-            const int j = (int)j0 + jj;
-            float part = 0.f;
+        for (int c = 0; c < PD; c++) r[c] = p[e + G * c];
+    }
+    __device__ __forceinline__ void store(void *base, const i64 *st, const float (&r)[PD], float scale) const {
+        float *p = static_cast<float *>(base) + b * st[0] + (sq.q0 + i) * st[1] + h * st[2];
 #pragma unroll
-            for (int p = 0; p < PD; p++) part = fmaf(qr[p], Ks[jj * D + e + G * p], part);
-            float th;
-            const float x = attn_score<K>(a, f32_group_sum<G>(part), scale_l2, slope, i, j, diag, sq.sk, mrow, true, &th);
-            if (live && x != -BRC_INF) {
-                if (x > mx) {
-                    const float c = ex2(mx - x); // 0 on the first key
-                    l *= c;
-#pragma unroll
-                    for (int p = 0; p < PD; p++) o[p] *= c;
-                    mx = x;
-                }
-                const float pr = ex2(x - mx);
-                l += pr;
-                const float w = K::DROPOUT ? pr * attn_keep(seed, offset, a.jblocks, rid, j, (float)a.p_drop, 1.f) : pr;
-#pragma unroll
-                for (int p = 0; p < PD; p++) o[p] = fmaf(w, Vs[jj * D + e + G * p], o[p]);
-            }
+        for (int c = 0; c < PD; c++) p[e + G * c] = r[c] * scale;
+    }
+    // Every key tile of the range into Ks / Vs (zeros past the end), then body(jj, j) for its keys.
+    template <class F> __device__ __forceinline__ void walk(float *Ks, float *Vs, F body) const {
+        const float *k = static_cast<const float *>(a.k) + b * a.k_s[0] + sq.k0 * a.k_s[1] + kvh * a.k_s[2];
+        const float *v = static_cast<const float *>(a.v) + b * a.v_s[0] + sq.k0 * a.v_s[1] + kvh * a.v_s[2];
+        for (i64 j0 = nlo / BN * BN; j0 < nhi; j0 += BN) {
+            __syncthreads(); // every row is done with the previous tile
+            f32_load_rows<D>(Ks, BN, [&](int r) { return j0 + r < sq.sk ? k + (j0 + r) * a.k_s[1] : nullptr; });
+            f32_load_rows<D>(Vs, BN, [&](int r) { return j0 + r < sq.sk ? v + (j0 + r) * a.v_s[1] : nullptr; });
+            __syncthreads();
+            for (int jj = 0; jj < BN; jj++) body(jj, (int)j0 + jj);
         }
     }
-    if (!live) return;
+};
+
+// Forward: online softmax one key at a time.
+template <class K> __device__ __forceinline__ void attn_fwd32_main(const attn_args &a) {
+    typedef f32_qrows<K> Q;
+    enum { D = Q::D, G = Q::G, BN = Q::BN, PD = Q::PD };
+    extern __shared__ __align__(16) unsigned char attn_smem[];
+    float *Ks = reinterpret_cast<float *>(attn_smem), *Vs = Ks + BN * D;
+    const Q r(a);
+    if (r.m0 >= r.sq.sq) return;
+    const int e = r.e;
+    float qr[PD], o[PD];
+    r.load(a.q, a.q_s, qr);
+#pragma unroll
+    for (int p = 0; p < PD; p++) o[p] = 0.f;
+    float mx = -BRC_INF, l = 0.f;
+    r.walk(Ks, Vs, [&](int jj, int j) {
+        float part = 0.f;
+#pragma unroll
+        for (int p = 0; p < PD; p++) part = fmaf(qr[p], Ks[jj * D + e + G * p], part);
+        float th;
+        const float x =
+            attn_score<K>(a, f32_group_sum<G>(part), r.scale_l2, r.slope, r.i, j, r.diag, r.sq.sk, r.mrow, true, &th);
+        if (r.live && x != -BRC_INF) {
+            if (x > mx) {
+                const float c = ex2(mx - x); // 0 on the first key
+                l *= c;
+#pragma unroll
+                for (int p = 0; p < PD; p++) o[p] *= c;
+                mx = x;
+            }
+            const float pr = ex2(x - mx);
+            l += pr;
+            const float w =
+                K::DROPOUT ? pr * attn_keep(r.seed, r.offset, a.jblocks, r.rid, j, (float)a.p_drop, 1.f) : pr;
+#pragma unroll
+            for (int p = 0; p < PD; p++) o[p] = fmaf(w, Vs[jj * D + e + G * p], o[p]);
+        }
+    });
+    if (!r.live) return;
     float inv = l > 0.f ? 1.f / l : 0.f;
     if (K::DROPOUT) inv *= (float)a.rkeep;
-    float *out = static_cast<float *>(a.o) + b * a.o_s[0] + (sq.q0 + i) * a.o_s[1] + h * a.o_s[2];
-#pragma unroll
-    for (int p = 0; p < PD; p++) out[e + G * p] = o[p] * inv;
-    if (e == 0) a.lse[b * a.l_s[0] + h * a.l_s[1] + (sq.q0 + i) * a.l_s[2]] = l > 0.f ? mx * BRC_LN2 + logf(l) : -BRC_INF;
+    r.store(a.o, a.o_s, o, inv);
+    if (e == 0)
+        a.lse[r.b * a.l_s[0] + r.h * a.l_s[1] + (r.sq.q0 + r.i) * a.l_s[2]] =
+            l > 0.f ? mx * BRC_LN2 + logf(l) : -BRC_INF;
 }
 
-// dQ: 128 / G queries of one head a CTA, over the keys they see; dQ = scale sum_j dS_ij K_j.
+// dQ over the keys the rows see; dQ = scale sum_j dS_ij K_j.
 template <class K> __device__ __forceinline__ void attn_dq32_main(const attn_args &a) {
-    enum { D = K::D, G = f32_shape<D>::G, R = f32_shape<D>::R, BN = F32_BN, PD = D / G };
+    typedef f32_qrows<K> Q;
+    enum { D = Q::D, G = Q::G, BN = Q::BN, PD = Q::PD };
     extern __shared__ __align__(16) unsigned char attn_smem[];
     float *Ks = reinterpret_cast<float *>(attn_smem), *Vs = Ks + BN * D;
-    const int gi = threadIdx.x / G, e = threadIdx.x % G, b = blockIdx.z;
-    const i64 h = blockIdx.y, kvh = h / (a.H / a.Hkv);
-    const attn_seq sq = attn_seq_of<K::VARLEN>(a, b);
-    const int m0 = blockIdx.x * R, i = m0 + gi, diag = sq.sk - sq.sq;
-    if (m0 >= sq.sq) return;
-    const bool live = i < sq.sq;
-    const i64 qo = b * a.q_s[0] + (sq.q0 + (live ? i : 0)) * a.q_s[1] + h * a.q_s[2];
-    const float *q = static_cast<const float *>(a.q) + qo;
-    const float *dout = static_cast<const float *>(a.dout) + b * a.do_s[0] + (sq.q0 + (live ? i : 0)) * a.do_s[1] +
-                        h * a.do_s[2];
-    const float *k = static_cast<const float *>(a.k) + b * a.k_s[0] + sq.k0 * a.k_s[1] + kvh * a.k_s[2];
-    const float *v = static_cast<const float *>(a.v) + b * a.v_s[0] + sq.k0 * a.v_s[1] + kvh * a.v_s[2];
+    const Q r(a);
+    if (r.m0 >= r.sq.sq) return;
+    const int e = r.e;
     float qr[PD], dor[PD], dq[PD];
+    r.load(a.q, a.q_s, qr);
+    r.load(a.dout, a.do_s, dor);
 #pragma unroll
-    for (int p = 0; p < PD; p++) qr[p] = q[e + G * p], dor[p] = dout[e + G * p], dq[p] = 0.f;
-    const i64 rid = attn_row_id<K::VARLEN>(a, b, h, sq, live ? i : 0);
-    const float lse_l2 = live ? attn_lse_l2(a.lse[b * a.l_s[0] + h * a.l_s[1] + (sq.q0 + i) * a.l_s[2]]) : BRC_INF;
-    const float dsum = live ? a.dsum[rid] : 0.f;
-    i64 nlo, nhi;
-    f32_key_range(a, m0, (m0 + R < sq.sq ? m0 + R : sq.sq) - 1, sq.sk, diag, &nlo, &nhi);
-    const float scale_l2 = (float)a.scale * BRC_LOG2E, slope = attn_slope<K>(a, b, h);
-    const void *mrow = K::MASK ? static_cast<const typename K::MT *>(a.mask) + b * a.m_s[0] + h * a.m_s[1] +
-                                     (live ? i : 0) * a.m_s[2]
-                               : nullptr;
-    u64 seed = a.seed, offset = a.offset;
-    if (K::DROPOUT && a.dev) seed = a.dev[0], offset = a.dev[1];
-    for (i64 j0 = nlo / BN * BN; j0 < nhi; j0 += BN) {
-        __syncthreads();
-        f32_load_rows<D>(Ks, BN, [&](int r) { return j0 + r < sq.sk ? k + (j0 + r) * a.k_s[1] : nullptr; });
-        f32_load_rows<D>(Vs, BN, [&](int r) { return j0 + r < sq.sk ? v + (j0 + r) * a.v_s[1] : nullptr; });
-        __syncthreads();
-        for (int jj = 0; jj < BN; jj++) {
-            const int j = (int)j0 + jj;
-            float ps = 0.f, pd = 0.f;
+    for (int p = 0; p < PD; p++) dq[p] = 0.f;
+    const float lse_l2 =
+        r.live ? attn_lse_l2(a.lse[r.b * a.l_s[0] + r.h * a.l_s[1] + (r.sq.q0 + r.i) * a.l_s[2]]) : BRC_INF;
+    const float dsum = r.live ? a.dsum[r.rid] : 0.f;
+    r.walk(Ks, Vs, [&](int jj, int j) {
+        float ps = 0.f, pd = 0.f;
 #pragma unroll
-            for (int p = 0; p < PD; p++)
-                ps = fmaf(qr[p], Ks[jj * D + e + G * p], ps), pd = fmaf(dor[p], Vs[jj * D + e + G * p], pd);
-            const float s = f32_group_sum<G>(ps), dp = f32_group_sum<G>(pd);
-            float th = 0.f;
-            const float x = attn_score<K>(a, s, scale_l2, slope, i, j, diag, sq.sk, mrow, true, &th);
-            if (live && x != -BRC_INF) {
-                const float pr = ex2(x - lse_l2);
-                const float z = K::DROPOUT ? attn_keep(seed, offset, a.jblocks, rid, j, (float)a.p_drop, (float)a.rkeep)
-                                           : 1.f;
-                float ds = pr * (dp * z - dsum);
-                if (K::SOFTCAP) ds *= 1.f - th * th;
+        for (int p = 0; p < PD; p++)
+            ps = fmaf(qr[p], Ks[jj * D + e + G * p], ps), pd = fmaf(dor[p], Vs[jj * D + e + G * p], pd);
+        const float s = f32_group_sum<G>(ps), dp = f32_group_sum<G>(pd);
+        float th = 0.f;
+        const float x = attn_score<K>(a, s, r.scale_l2, r.slope, r.i, j, r.diag, r.sq.sk, r.mrow, true, &th);
+        if (r.live && x != -BRC_INF) {
+            const float pr = ex2(x - lse_l2);
+            const float z = K::DROPOUT
+                                ? attn_keep(r.seed, r.offset, a.jblocks, r.rid, j, (float)a.p_drop, (float)a.rkeep)
+                                : 1.f;
+            float ds = pr * (dp * z - dsum);
+            if (K::SOFTCAP) ds *= 1.f - th * th;
 #pragma unroll
-                for (int p = 0; p < PD; p++) dq[p] = fmaf(ds, Ks[jj * D + e + G * p], dq[p]);
-            }
+            for (int p = 0; p < PD; p++) dq[p] = fmaf(ds, Ks[jj * D + e + G * p], dq[p]);
         }
-    }
-    if (!live) return;
-    float *out = static_cast<float *>(a.dq) + b * a.dq_s[0] + (sq.q0 + i) * a.dq_s[1] + h * a.dq_s[2];
-    const float sc = (float)a.scale;
-#pragma unroll
-    for (int p = 0; p < PD; p++) out[e + G * p] = dq[p] * sc;
+    });
+    if (r.live) r.store(a.dq, a.dq_s, dq, (float)a.scale);
 }
 
 // dK and dV: 128 / G keys of one KV head a CTA, over the query heads of its group and the queries

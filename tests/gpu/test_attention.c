@@ -951,35 +951,7 @@ ParameterizedTest(acase *c, attention, matches_float64, .timeout = 900) {
     brc_context_destroy(ctx);
 }
 
-/* ---- the two forwards ----------------------------------------------------------------------------------- */
-
-/* matches_float64 runs the wgmma_case cases on the Hopper forward where the device is sm_90 (the
- * default there) and asserts so; this test runs them on the mma.sync forward
- * (BARACUDA_ATTENTION_PATH=mma), which every other GPU takes, checked the same way. */
-
-ParameterizedTestParameters(attention_mma, forward_matches_float64) {
-    static acase sel[sizeof cases / sizeof cases[0]];
-    size_t n = 0;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        if (wgmma_case(&cases[i])) sel[n++] = cases[i];
-    return cr_make_param_array(acase, sel, n);
-}
-
-ParameterizedTest(acase *c, attention_mma, forward_matches_float64, .timeout = 600) {
-    setenv("BARACUDA_ATTENTION_PATH", "mma", 1);
-    brc_context *ctx = tu_device_or_skip();
-    acase fc = *c;
-    fc.bwd = 0;
-    setup s;
-    setup_make(ctx, &s, &fc, case_seed(&fc));
-    const char *sku = brc_plan_sku(s.pf);
-    cr_assert(!strstr(sku, "wgmma") && strstr(brc_plan_descriptor(s.pf), "path=tile"), "%s: SKU %s, descriptor %s",
-              c->name, sku, brc_plan_descriptor(s.pf));
-    double rel = forward_checks(&s, &fc);
-    cr_log_info("%s: mma.sync forward rel L2 %.2e, %s", c->name, rel, sku);
-    setup_free(&s);
-    brc_context_destroy(ctx);
-}
+/* ---- varlen on the Hopper forward --------------------------------------------------------------------- */
 
 /* varlen on the Hopper forward: a KV tile past a sequence's end holds the next sequence's rows
  * (TMA fills zeros only past the whole tensor); they must not reach the sequence's output even
@@ -1027,33 +999,43 @@ Test(attention, varlen_neighbour_nan_does_not_leak, .timeout = 300) {
     brc_context_destroy(ctx);
 }
 
-/* ---- the Hopper backward ---------------------------------------------------------------------------- */
+/* ---- the mma.sync kernels on sm_90 ------------------------------------------------------------------- */
 
-/* The cases the wgmma backward takes on an sm_90 device (docs/attention-hopper.md step 13): the
- * atomic backward in f16 / bf16 at head dims 64 and 128, fixed lengths. matches_float64 runs them
- * on it there (the default) and asserts so; this test runs them on the mma.sync backward
- * (BARACUDA_ATTENTION_PATH=mma), which every other GPU takes. */
-ParameterizedTestParameters(attention_mma, backward_matches_float64) {
+/* The cases the Hopper kernels take on an sm_90 device (wgmma_case: the forward; wgmma_bwd_case:
+ * the atomic backward), which matches_float64 runs on them there (the default) and asserts so,
+ * run on the mma.sync kernels (BARACUDA_ATTENTION_PATH=mma), which every other GPU takes, checked
+ * the same way: the forward, and the backward from the model's o and lse. */
+static bool mma_case(const acase *c) { return wgmma_case(c) || wgmma_bwd_case(c); }
+
+ParameterizedTestParameters(attention_mma, matches_float64) {
     static acase sel[sizeof cases / sizeof cases[0]];
     size_t n = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        if (wgmma_bwd_case(&cases[i])) sel[n++] = cases[i];
+        if (mma_case(&cases[i])) sel[n++] = cases[i];
     return cr_make_param_array(acase, sel, n);
 }
 
-ParameterizedTest(acase *c, attention_mma, backward_matches_float64, .timeout = 600) {
+ParameterizedTest(acase *c, attention_mma, matches_float64, .timeout = 600) {
     setenv("BARACUDA_ATTENTION_PATH", "mma", 1);
     brc_context *ctx = tu_device_or_skip();
+    acase mc = *c;
+    mc.bwd = wgmma_bwd_case(c);
     setup s;
-    setup_make(ctx, &s, c, case_seed(c));
-    const char *sku = brc_plan_sku(s.pb);
-    cr_assert(!strstr(sku, "wgmma") && strstr(brc_plan_descriptor(s.pb), "path=tile"), "%s: SKU %s, descriptor %s",
-              c->name, sku, brc_plan_descriptor(s.pb));
-    /* the backward's o and lse are the model's, so the forward path does not matter here */
-    model_forward(&s, s.seed, s.offset, s.o, s.lse);
-    upload_model_o_lse(&s);
-    model_backward(&s);
-    backward_checks(&s, c, 1);
+    setup_make(ctx, &s, &mc, case_seed(&mc));
+    const brc_plan *plans[2] = {s.pf, mc.bwd ? s.pb : NULL};
+    for (int k = 0; k < 2; k++)
+        if (plans[k])
+            cr_assert(!strstr(brc_plan_sku(plans[k]), "wgmma") && !strstr(brc_plan_descriptor(plans[k]), "path=wgmma"),
+                      "%s: SKU %s, descriptor %s", c->name, brc_plan_sku(plans[k]), brc_plan_descriptor(plans[k]));
+    if (wgmma_case(c)) cr_log_info("%s: mma.sync forward rel L2 %.2e, %s", c->name, forward_checks(&s, &mc),
+                                   brc_plan_sku(s.pf));
+    if (mc.bwd) {
+        /* the backward's o and lse are the model's, so the forward path does not matter here */
+        model_forward(&s, s.seed, s.offset, s.o, s.lse);
+        upload_model_o_lse(&s);
+        model_backward(&s);
+        backward_checks(&s, &mc, 1);
+    }
     setup_free(&s);
     brc_context_destroy(ctx);
 }
