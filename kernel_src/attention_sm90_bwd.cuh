@@ -50,24 +50,27 @@ __device__ __forceinline__ void attn_red4(float *p, float x, float y, float z, f
     asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};" ::"l"(p), "f"(x), "f"(y), "f"(z), "f"(w) : "memory");
 }
 
-// K: the brc_attn of the snippet with WARPS = 12, BQ = BM queries a tile (64 at D = 128, 128 at
-// D = 64), STAGES Q / dO buffers; D = 64 or 128; no VARLEN.
+// K: the brc_attn of the snippet with WARPS = 12, BQ = BM queries a tile (64 at D = 128 and 256,
+// 128 at D = 64), STAGES Q / dO buffers, WHICH: 3 dK, dV and dQ; at D = 256, whose dK and dV do not
+// fit in registers together, two launches: 1 dV alone (no V, no dP, no dS), 2 dK and dQ; no VARLEN.
 template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_args_hb &p) {
     typedef typename K::T T;
     enum { D = K::D, NC = 2, BNK = 64 * NC, BM = K::BQ, ST = K::STAGES, AT = D / 64, MA = BM / 64 };
     // Bytes: QB / KB one 64-column atom of a Q (dO) / K (V) tile, SB one atom of the dS^T tile (BNK
     // key rows of 64 queries).
     enum { QB = BM * 128, KB = BNK * 128, SB = BNK * 128, QTILE = AT * QB, KTILE = AT * KB, STILE = MA * SB };
-    enum { NM = BM / 8, ND = D / 8, DQB = MA * AT / NC };
+    enum { NM = BM / 8, ND = D / 8, DQB = MA * AT / NC, DV = K::WHICH & 1, DK = K::WHICH >> 1 };
     enum { TRANSFORM = K::SOFTCAP || K::ALIBI || K::MASK || K::DROPOUT };
     // OVL: P computed while dP^T is in flight, and dQ by 4-column reductions (else serial, 2 columns).
-    enum { OVL = K::QREG };
-    static_assert((D == 64 || D == 128) && (BM == 64 || BM == 128) && DQB == 1 && !K::VARLEN, "attn_bwdh_main: shape");
+    enum { OVL = K::QREG && (K::WHICH >> 1) };
+    static_assert((D == 64 || D == 128 || D == 256) && (BM == 64 || BM == 128) && DQB >= 1 && DQB <= 2 &&
+                      (DV || DK) && !K::VARLEN,
+                  "attn_bwdh_main: shape");
     const attn_args &a = p.a;
     extern __shared__ __align__(16) unsigned char attn_smem[];
     __shared__ __align__(8) u64 bars[1 + 2 * ST]; // K / V full; Q / dO full[ST]; empty[ST]
     __shared__ float lsed[ST][2][BM];              // per buffer: lse (log2 domain), dsum
-    const u32 k_s = (smem_addr(attn_smem) + 1023u) & ~1023u, v_s = k_s + KTILE, q_s = v_s + KTILE;
+    const u32 k_s = (smem_addr(attn_smem) + 1023u) & ~1023u, v_s = k_s + KTILE, q_s = v_s + (DK ? KTILE : 0);
     const u32 do_s = q_s + ST * QTILE, ds_s = do_s + ST * QTILE;
     const u32 bar_kv = smem_addr(bars), bar_q = bar_kv + 8, bar_e = bar_q + 8 * ST;
     const int b = blockIdx.z, kvh = blockIdx.y, c0 = blockIdx.x * BNK;
@@ -103,11 +106,12 @@ template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_arg
         if (threadIdx.x >= 32) return;
         const int lane = threadIdx.x;
         if (lane == 0) {
-            mbar_expect(bar_kv, 2 * KTILE);
+            mbar_expect(bar_kv, (1 + DK) * KTILE);
 #pragma unroll
             for (int at = 0; at < AT; at++) tma_load4(k_s + at * KB, &p.tk, 64 * at, c0, kvh, b, bar_kv);
+            if (DK)
 #pragma unroll
-            for (int at = 0; at < AT; at++) tma_load4(v_s + at * KB, &p.tv, 64 * at, c0, kvh, b, bar_kv);
+                for (int at = 0; at < AT; at++) tma_load4(v_s + at * KB, &p.tv, 64 * at, c0, kvh, b, bar_kv);
         }
         for (int u = 0; u < ntiles; u++) {
             const int s = u % ST;
@@ -139,15 +143,13 @@ template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_arg
     const int g = lane >> 2, tq = lane & 3;
     const u32 ka = k_s + 8192 * cw, va = v_s + 8192 * cw; // this warpgroup's 64 keys in each atom
     const int kr = 64 * cw + 16 * warp + g;               // this thread's key rows kr, kr + 8 (in the tile)
-    // This warpgroup's dQ block: query atom qa_ of the tile, column atom da_.
-    const int qa_ = (cw * DQB) / AT, da_ = (cw * DQB) % AT;
     u64 seed = a.seed, offset = a.offset;
     if (K::DROPOUT && a.dev) seed = a.dev[0], offset = a.dev[1];
     const float scale_l2 = (float)a.scale * BRC_LOG2E;
     const float scl = fmaxf(scale_l2, 1.17549435e-38f); // kept off 0: a masked -inf times 0 is NaN
     float *dqacc = a.part_o;
 
-    float dk[ND][4], dv[ND][4];
+    float dk[ND][4], dv[ND][4]; // the one a launch does not compute is dead code
 #pragma unroll
     for (int n = 0; n < ND; n++)
 #pragma unroll
@@ -171,13 +173,15 @@ template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_arg
             else wg_ss<T, BM>::run(st, sw128_desc(ka + off, 16), sw128_desc(qb + offq, 16), 1);
         }
         wg_commit();
+        if (DK) {
 #pragma unroll
-        for (int kk = 0; kk < D / 16; kk++) {
-            const u32 off = (kk / 4) * KB + 32 * (kk % 4), offq = (kk / 4) * QB + 32 * (kk % 4);
-            if (kk == 0) wg_ss<T, BM>::first(dp, sw128_desc(va + off, 16), sw128_desc(db + offq, 16));
-            else wg_ss<T, BM>::run(dp, sw128_desc(va + off, 16), sw128_desc(db + offq, 16), 1);
+            for (int kk = 0; kk < D / 16; kk++) {
+                const u32 off = (kk / 4) * KB + 32 * (kk % 4), offq = (kk / 4) * QB + 32 * (kk % 4);
+                if (kk == 0) wg_ss<T, BM>::first(dp, sw128_desc(va + off, 16), sw128_desc(db + offq, 16));
+                else wg_ss<T, BM>::run(dp, sw128_desc(va + off, 16), sw128_desc(db + offq, 16), 1);
+            }
+            wg_commit();
         }
-        wg_commit();
 
         // P^T and dS^T. Rows (keys) kr, kr + 8; columns (queries) 8 n + 2 tq (+ 1).
         const float *lse_t = lsed[s][0], *dsum_t = lsed[s][1];
@@ -196,7 +200,7 @@ template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_arg
             }
             if (OVL) wg_wait0(); // dP^T
 #pragma unroll
-            for (int n = 0; n < NM; n++) {
+            for (int n = 0; n < (DK ? NM : 0); n++) {
                 const float2 dd = *reinterpret_cast<const float2 *>(dsum_t + 8 * n + 2 * tq);
                 const float dsm[2] = {dd.x, dd.y};
 #pragma unroll
@@ -221,11 +225,27 @@ template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_arg
                     if (K::DROPOUT)
                         z = attn_keep(seed, offset, a.jblocks, attn_row_id<0>(a, b, h, sqs, i), j, (float)a.p_drop,
                                       (float)a.rkeep);
-                    float ds = pr * (dp[n][e] * z - dsum_t[ci]);
-                    if (K::SOFTCAP) ds *= 1.f - th * th;
-                    dp[n][e] = ds;
+                    if (DK) {
+                        float ds = pr * (dp[n][e] * z - dsum_t[ci]);
+                        if (K::SOFTCAP) ds *= 1.f - th * th;
+                        dp[n][e] = ds;
+                    }
                     st[n][e] = pr * z;
                 }
+        }
+
+        if (!DK) {
+            // dV += P^T dO alone (the first of two launches at D = 256).
+            u32 pa[NM / 2][4];
+            pack_a<T, NM / 2>(pa, st);
+            wg_fence();
+#pragma unroll
+            for (int kk = 0; kk < NM / 2; kk++) wg_rs<T, D>::run(dv, pa[kk], sw128_desc(db + 2048 * kk, QB), 1);
+            wg_commit();
+            wg_wait0();
+            __syncwarp();
+            if (lane == 0) mbar_arrive(bar_e + 8 * s); // Q, dO, lse of buffer s are consumed
+            continue;
         }
 
         // dS^T into this tile's buffer: row kr (+ 8), columns 2 tq, 2 tq + 1 of block n at the
@@ -240,52 +260,64 @@ template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_arg
             }
         asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
 
-        // dV += P^T dO, dK += dS^T Q.
-        u32 pa[NM / 2][4], pd[NM / 2][4];
-        pack_a<T, NM / 2>(pa, st);
+        // dV += P^T dO (unless a launch of its own does it), dK += dS^T Q.
+        u32 pd[NM / 2][4];
         pack_a<T, NM / 2>(pd, dp);
-        wg_fence();
+        if (DV) {
+            u32 pa[NM / 2][4];
+            pack_a<T, NM / 2>(pa, st);
+            wg_fence();
 #pragma unroll
-        for (int kk = 0; kk < NM / 2; kk++) wg_rs<T, D>::run(dv, pa[kk], sw128_desc(db + 2048 * kk, QB), 1);
+            for (int kk = 0; kk < NM / 2; kk++) wg_rs<T, D>::run(dv, pa[kk], sw128_desc(db + 2048 * kk, QB), 1);
+        } else {
+            wg_fence();
+        }
 #pragma unroll
         for (int kk = 0; kk < NM / 2; kk++) wg_rs<T, D>::run(dk, pd[kk], sw128_desc(qb + 2048 * kk, QB), 1);
         wg_commit();
 
-        // Every warpgroup's dS^T of this tile is in the buffer: dQ = dS K for this warpgroup's block.
+        // Every warpgroup's dS^T of this tile is in the buffer: dQ = dS K for this warpgroup's
+        // DQB 64 x 64 blocks of the tile's dQ (block bi: query atom bi / AT, column atom bi % AT).
         named_sync(1, 256);
-        float dq[8][4];
 #pragma unroll
-        for (int kk = 0; kk < BNK / 16; kk++)
-            wg_tt<T>::run(dq, sw128_desc(dsb + qa_ * SB + 2048 * kk, SB), sw128_desc(k_s + da_ * KB + 2048 * kk, KB),
-                          kk > 0);
-        wg_commit();
-        wg_wait0();
-        __syncwarp();
-        if (lane == 0) mbar_arrive(bar_e + 8 * s); // Q, dO, lse and dsum of buffer s are consumed
-
-        // dQ into the accumulator. OVL: 4 columns of one row a reduction (lanes tq and tq ^ 1 swap
-        // halves: the even one takes row g, columns 2 tq .. 2 tq + 3, the odd one row g + 8,
-        // columns 2 tq - 2 ..); else 2.
-        if (OVL) {
-            const int odd = tq & 1, i = i0 + 64 * qa_ + 16 * warp + g + 8 * odd;
-            float *dst = dqacc + attn_row_id<0>(a, b, h, sqs, i < sq ? i : 0) * D + 64 * da_ + 2 * (tq - odd);
+        for (int blk = 0; blk < DQB; blk++) {
+            const int bi = cw * DQB + blk, qa_ = bi / AT, da_ = bi % AT;
+            float dq[8][4];
 #pragma unroll
-            for (int n = 0; n < 8; n++) {
-                const float x0 = __shfl_xor_sync(0xffffffffu, odd ? dq[n][0] : dq[n][2], 1);
-                const float x1 = __shfl_xor_sync(0xffffffffu, odd ? dq[n][1] : dq[n][3], 1);
-                if (i < sq) {
-                    if (odd) attn_red4(dst + 8 * n, x0, x1, dq[n][2], dq[n][3]);
-                    else attn_red4(dst + 8 * n, dq[n][0], dq[n][1], x0, x1);
-                }
+            for (int kk = 0; kk < BNK / 16; kk++)
+                wg_tt<T>::run(dq, sw128_desc(dsb + qa_ * SB + 2048 * kk, SB),
+                              sw128_desc(k_s + da_ * KB + 2048 * kk, KB), kk > 0);
+            wg_commit();
+            wg_wait0();
+            if (blk == DQB - 1) {
+                __syncwarp();
+                if (lane == 0) mbar_arrive(bar_e + 8 * s); // Q, dO, lse and dsum of buffer s are consumed
             }
-        } else {
+
+            // dQ into the accumulator. OVL: 4 columns of one row a reduction (lanes tq and tq ^ 1
+            // swap halves: the even one takes row g, columns 2 tq .. 2 tq + 3, the odd one row
+            // g + 8, columns 2 tq - 2 ..); else 2.
+            if (OVL) {
+                const int odd = tq & 1, i = i0 + 64 * qa_ + 16 * warp + g + 8 * odd;
+                float *dst = dqacc + attn_row_id<0>(a, b, h, sqs, i < sq ? i : 0) * D + 64 * da_ + 2 * (tq - odd);
 #pragma unroll
-            for (int r = 0; r < 2; r++) {
-                const int i = i0 + 64 * qa_ + 16 * warp + g + 8 * r;
-                if (i < sq) {
-                    float *dst = dqacc + attn_row_id<0>(a, b, h, sqs, i) * D + 64 * da_ + 2 * tq;
+                for (int n = 0; n < 8; n++) {
+                    const float x0 = __shfl_xor_sync(0xffffffffu, odd ? dq[n][0] : dq[n][2], 1);
+                    const float x1 = __shfl_xor_sync(0xffffffffu, odd ? dq[n][1] : dq[n][3], 1);
+                    if (i < sq) {
+                        if (odd) attn_red4(dst + 8 * n, x0, x1, dq[n][2], dq[n][3]);
+                        else attn_red4(dst + 8 * n, dq[n][0], dq[n][1], x0, x1);
+                    }
+                }
+            } else {
 #pragma unroll
-                    for (int n = 0; n < 8; n++) attn_red2(dst + 8 * n, dq[n][2 * r], dq[n][2 * r + 1]);
+                for (int r = 0; r < 2; r++) {
+                    const int i = i0 + 64 * qa_ + 16 * warp + g + 8 * r;
+                    if (i < sq) {
+                        float *dst = dqacc + attn_row_id<0>(a, b, h, sqs, i) * D + 64 * da_ + 2 * tq;
+#pragma unroll
+                        for (int n = 0; n < 8; n++) attn_red2(dst + 8 * n, dq[n][2 * r], dq[n][2 * r + 1]);
+                    }
                 }
             }
         }
@@ -301,8 +333,8 @@ template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_arg
         T *ov = static_cast<T *>(a.dv) + b * a.dv_s[0] + (i64)j * a.dv_s[1] + kvh * a.dv_s[2] + 2 * tq;
 #pragma unroll
         for (int n = 0; n < ND; n++) {
-            *reinterpret_cast<u32 *>(ok + 8 * n) = attn_mma<T>::pack(dk[n][2 * r] * sc, dk[n][2 * r + 1] * sc);
-            *reinterpret_cast<u32 *>(ov + 8 * n) = attn_mma<T>::pack(dv[n][2 * r], dv[n][2 * r + 1]);
+            if (DK) *reinterpret_cast<u32 *>(ok + 8 * n) = attn_mma<T>::pack(dk[n][2 * r] * sc, dk[n][2 * r + 1] * sc);
+            if (DV) *reinterpret_cast<u32 *>(ov + 8 * n) = attn_mma<T>::pack(dv[n][2 * r], dv[n][2 * r + 1]);
         }
     }
 }

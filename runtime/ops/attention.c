@@ -47,19 +47,20 @@ _Static_assert(sizeof(attn_args_hb) == 1152, "attn_args_hb must match brc::attn_
 /* The kernels of one plan. */
 enum {
     K_FWD, K_COMBINE, K_DSUM, K_DKDV, K_DKDV2, K_DQ, K_DSUMZ, K_BWD, K_BWD2, K_BWDP, K_DQCVT, K_FWDH,
-    K_BWDH, K_FWD32, K_DQ32, K_DKDV32, NKERNELS
+    K_BWDH, K_BWDH2, K_FWD32, K_DQ32, K_DKDV32, NKERNELS
 };
 static const char *const kernel_fns[NKERNELS] = {
     "attn_fwd_main",   "attn_combine_main", "attn_dsum_main",  "attn_dkdv_main",  "attn_dkdv_main",
     "attn_dq_main",    "attn_dsumz_main",   "attn_bwd_main",   "attn_bwd_main",   "attn_bwdp_main",
-    "attn_dqcvt_main", "attn_fwdh_main",    "attn_bwdh_main",  "attn_fwd32_main", "attn_dq32_main",
-    "attn_dkdv32_main"};
+    "attn_dqcvt_main", "attn_fwdh_main",    "attn_bwdh_main",  "attn_bwdh_main",  "attn_fwd32_main",
+    "attn_dq32_main",  "attn_dkdv32_main"};
 static const char *const kernel_tags[NKERNELS] = {"fwd",  "combine", "dsum",  "dkdv", "dkdv2", "dq",
                                                   "dsumz", "bwd",    "bwd2",  "bwdp", "dqcvt", "fwdh",
-                                                  "bwdh", "fwd32",   "dq32",  "dkdv32"};
+                                                  "bwdh", "bwdh2",   "fwd32", "dq32", "dkdv32"};
 /* Launch order: the rowsum (and the zeroed dQ accumulator) before the kernels that read them. */
-static const int launch_order[NKERNELS] = {K_FWD,  K_FWDH, K_FWD32,  K_COMBINE, K_DSUM, K_DSUMZ, K_DKDV, K_DKDV2,
-                                           K_DQ,   K_DQ32, K_DKDV32, K_BWD,     K_BWD2, K_BWDP,  K_BWDH, K_DQCVT};
+static const int launch_order[NKERNELS] = {K_FWD,  K_FWDH, K_FWD32,  K_COMBINE, K_DSUM, K_DSUMZ, K_DKDV,  K_DKDV2,
+                                           K_DQ,   K_DQ32, K_DKDV32, K_BWD,     K_BWD2, K_BWDP,  K_BWDH2, K_BWDH,
+                                           K_DQCVT};
 
 /* The compile-time shape of one kernel (the brc_attn struct of the snippet). */
 typedef struct attn_cfg {
@@ -116,7 +117,7 @@ static brc_status get_kernel(brc_context *ctx, const attn_feat *f, int kid, cons
     brc__str snip = {0}, kd = {0};
     /* The Hopper forward: arch-specific (wgmma, setmaxnreg) and whole-program, so that it runs
      * with the launch bound's registers (docs/attention-hopper.md). */
-    const bool hopper = kid == K_FWDH || kid == K_BWDH;
+    const bool hopper_bwd = kid == K_BWDH || kid == K_BWDH2, hopper = kid == K_FWDH || hopper_bwd;
     brc__str_addf(&snip,
                   "struct brc_attn {\n  typedef %s T;\n  typedef %s MT;\n"
                   "  enum { D = %d, WARPS = %d, MTILES = %d, STAGES = %d, BN = %d, BQ = %d, QREG = %d,\n"
@@ -126,7 +127,7 @@ static brc_status get_kernel(brc_context *ctx, const attn_feat *f, int kid, cons
                   "brc_attn_kernel(%s) { brc::%s<brc_attn>(a); }\n",
                   f->dt == BRC_F16 ? "brc::f16" : f->dt == BRC_BF16 ? "brc::bf16" : "float", mask_type(f->mt), f->d, c->warps, c->mtiles, c->stages,
                   c->bn, c->bq, c->qreg, f->softcap, f->alibi, f->mask, f->dropout, f->varlen, c->split, c->which, c->threads,
-                  kid == K_BWDH ? "const __grid_constant__ brc::attn_args_hb a"
+                  hopper_bwd ? "const __grid_constant__ brc::attn_args_hb a"
                   : hopper      ? "const __grid_constant__ brc::attn_args_h a"
                                 : "brc::attn_args a",
                   kernel_fns[kid]);
@@ -142,7 +143,7 @@ static brc_status get_kernel(brc_context *ctx, const attn_feat *f, int kid, cons
                                                  "attention_sm90.cuh", "attention_sm90_bwd.cuh", NULL};
         const bool f32 = kid == K_FWD32 || kid == K_DQ32 || kid == K_DKDV32;
         brc__kernel_req req = {.template_name = "attention",
-                               .sources = kid == K_BWDH ? sources_hb : hopper ? sources_h : f32 ? sources_f : sources,
+                               .sources = hopper_bwd ? sources_hb : hopper ? sources_h : f32 ? sources_f : sources,
                                .nspec = 16,
                                .spec = {kid, f->dt, f->d, c->warps, c->mtiles, c->stages, c->bn, c->bq, c->qreg,
                                         f->softcap, f->alibi, f->mt, f->dropout, f->varlen, c->split, c->which},
@@ -346,11 +347,11 @@ static int path_knob(void) {
 }
 
 /* Whether the wgmma backward (attention_sm90_bwd.cuh) can take a problem: what the Hopper forward
- * needs, fixed lengths, head dim 64 or 128 (the dK and dV accumulators of 64 keys a warpgroup),
- * and a dO a tensor map can hold. The default for the atomic backward there (1.27-1.43x the
+ * needs (head dim 64, 128 or 256; at 256 dV and dK take a launch each), fixed lengths, and a dO a
+ * tensor map can hold. The default for the atomic backward there (1.27-1.43x the
  * mma.sync one on the H100); BARACUDA_ATTENTION_PATH=mma keeps the mma.sync one. */
 static bool hopper_bwd_fits(const brc_context *ctx, const attn_args *a, int64_t D, int vl) {
-    if (vl || !hopper_fits(ctx, a, D, a->B, a->Sq, a->Sk) || (D != 64 && D != 128)) return false;
+    if (vl || !hopper_fits(ctx, a, D, a->B, a->Sq, a->Sk)) return false;
     const int64_t len[3] = {a->B, a->Sq, a->H};
     for (int i = 0; i < 3; i++)
         if (len[i] > 1 && (a->do_s[i] <= 0 || a->do_s[i] >= ((int64_t)1 << 39))) return false;
@@ -668,24 +669,26 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         attn_cfg bc;
         int pairs = 0;
         if (hopper_b) {
-            /* 3 warpgroups (a producer, two consumers of 64 keys), BQ queries a tile (64 at D = 128,
-             * 128 at D = 64: one 64 x 64 dQ block a consumer), STAGES Q / dO buffers; K, V, the Q and
-             * dO ring and two dS^T buffers. */
-            attn_cfg *hc = &im->cfg[K_BWDH];
-            const int at = (int)D / 64, bm = D == 64 ? 128 : 64, bnk = 128;
-            int stages = brc__knob("BARACUDA_ATTN_WGMMA_BWD_STAGES", 1, 4, 2);
-            /* dynamic, plus the static lse / dsum rows of each stage */
-            while (stages > 1 &&
-                   1024 + (2 * at * bnk + 2 * stages * at * bm + 2 * bnk * (bm / 64)) * 128 + 8 * stages * bm >
-                       smem_cap(ctx))
-                stages--;
-            *hc = (attn_cfg){.warps = 12, .mtiles = 1, .stages = stages, .bq = bm, .bn = bnk, .which = 3,
-                             .qreg = brc__knob("BARACUDA_ATTN_WGMMA_BWD_OVL", 0, 1, 0),
-                             .threads = 384,
-                             .smem = 1024 + (2 * at * bnk + 2 * stages * at * bm + 2 * bnk * (bm / 64)) * 128};
-            im->used[K_BWDH] = true;
-            im->grid[K_BWDH][0] = (unsigned)((Sk + bnk - 1) / bnk), im->grid[K_BWDH][1] = (unsigned)Hkv,
-            im->grid[K_BWDH][2] = (unsigned)B;
+            /* 3 warpgroups (a producer, two consumers of 64 keys), BQ queries a tile (64 at D = 128
+             * and 256, 128 at D = 64), STAGES Q / dO buffers; K, V, the Q and dO ring and two dS^T
+             * buffers. D = 256: dV in a launch of its own (which = 1: K and the ring only), then dK
+             * and dQ (which = 2) with one Q / dO buffer (224 KiB). */
+            const int at = (int)D / 64, bm = D == 64 ? 128 : 64, bnk = 128, split = D == 256;
+            const int kids[2] = {K_BWDH, K_BWDH2};
+            for (int pass = 0; pass <= split; pass++) {
+                const int which = split ? 2 - pass : 3, dk = which >> 1;
+                const int fixed = 1024 + (at * bnk * (1 + dk) + (dk ? 2 * bnk * (bm / 64) : 0)) * 128;
+                int stages = brc__knob("BARACUDA_ATTN_WGMMA_BWD_STAGES", 1, 4, 2);
+                /* dynamic, plus the static lse / dsum rows of each stage */
+                while (stages > 1 && fixed + 2 * stages * at * bm * 128 + 8 * stages * bm > smem_cap(ctx)) stages--;
+                attn_cfg *hc = &im->cfg[kids[pass]];
+                *hc = (attn_cfg){.warps = 12, .mtiles = 1, .stages = stages, .bq = bm, .bn = bnk, .which = which,
+                                 .qreg = brc__knob("BARACUDA_ATTN_WGMMA_BWD_OVL", 0, 1, 0), .threads = 384,
+                                 .smem = fixed + 2 * stages * at * bm * 128};
+                im->used[kids[pass]] = true;
+                im->grid[kids[pass]][0] = (unsigned)((Sk + bnk - 1) / bnk), im->grid[kids[pass]][1] = (unsigned)Hkv,
+                im->grid[kids[pass]][2] = (unsigned)B;
+            }
             if (ctx->device >= 0 &&
                 ((st = hopper_map(&im->maps[0], dt, D, Sq, H, B, a.q_s, bm)) ||
                  (st = hopper_map(&im->maps[1], dt, D, Sk, Hkv, B, a.k_s, bnk)) ||
@@ -767,9 +770,9 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
                                 : "bespoke:attention<fwd,f32,d=%lld,bm=%d,bn=32,simt",
                       (long long)D, D > 128 ? 8 : 16, D > 128 ? 8 : 16);
     else if (hopper_b)
-        brc__str_addf(&sku, "bespoke:attention<bwd,%s,d=%lld,bk=%d,bq=%d,warps=%d,stages=%d,wgmma%s",
+        brc__str_addf(&sku, "bespoke:attention<bwd,%s,d=%lld,bk=%d,bq=%d,warps=%d,stages=%d,wgmma%s%s",
                       brc_dtype_name(dt), (long long)D, c0->bn, c0->bq, c0->warps, c0->stages,
-                      c0->qreg ? ",ovl" : "");
+                      c0->qreg ? ",ovl" : "", im->used[K_BWDH2] ? ",dv|dk+dq" : "");
     else if (im->atomic)
         brc__str_addf(&sku, "bespoke:attention<bwd,%s,d=%lld,bk=%d,bq=%d,bn=%d,warps=%d,stages=%d,ds=%d%s",
                       brc_dtype_name(dt), (long long)D, (kb == K_BWDP ? 8 : 16) * c0->mtiles * c0->warps,
@@ -1039,7 +1042,8 @@ brc_status brc_attention_run(const brc_plan *plan, const brc_attention_args *x, 
     }
     for (int i = 0; i < NKERNELS; i++) {
         const int kid = launch_order[i];
-        if (im->used[kid] && (st = launch(plan, kid, kid == K_BWDH ? (const void *)&hb : &a, (CUstream)stream)))
+        if (im->used[kid] &&
+            (st = launch(plan, kid, kid == K_BWDH || kid == K_BWDH2 ? (const void *)&hb : &a, (CUstream)stream)))
             return st;
     }
     return BRC_STATUS_OK;

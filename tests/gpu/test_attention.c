@@ -879,9 +879,9 @@ static bool wgmma_case(const acase *c) {
 }
 
 /* The cases the Hopper (wgmma) backward takes on an sm_90 device: the atomic backward in f16 / bf16,
- * fixed lengths, head dims 64 and 128. */
+ * fixed lengths, head dims 64, 128 and 256. */
 static bool wgmma_bwd_case(const acase *c) {
-    return c->bwd && c->dt != BRC_F32 && !c->varlen && (c->D == 64 || c->D == 128);
+    return c->bwd && c->dt != BRC_F32 && !c->varlen && (c->D == 64 || c->D == 128 || c->D == 256);
 }
 
 static uint64_t case_seed(const acase *c) {

@@ -394,11 +394,11 @@ ParameterizedTest(job *j, attention_compile, every_variant, .timeout = 1200) {
         cr_expect(strstr(sku, arch) && strstr(sku, dpart) && strstr(sku, brc_dtype_name(v[i].dt)),
                   "%s: SKU %s does not name the target, the head dim and the dtype", what, sku);
         if (v[i].feature == CAUSAL) cr_expect(strstr(sku, "causal"), "%s: SKU %s", what, sku);
-        /* the Hopper forward on sm_90a: training shapes (varlen too), head dims 64 / 128 / 256; the
-         * Hopper backward: the atomic one at fixed lengths, head dims 64 / 128 */
+        /* the Hopper kernels on sm_90a, head dims 64 / 128 / 256: the forward of training shapes
+         * (varlen too), the atomic backward at fixed lengths */
         const bool hopper =
-            j->sm == 90 && (v[i].bwd ? v[i].feature != DET && v[i].feature != VARLEN && (v[i].D == 64 || v[i].D == 128)
-                                     : v[i].feature != DECODE && (v[i].D == 64 || v[i].D == 128 || v[i].D == 256));
+            j->sm == 90 && (v[i].D == 64 || v[i].D == 128 || v[i].D == 256) &&
+            (v[i].bwd ? v[i].feature != DET && v[i].feature != VARLEN : v[i].feature != DECODE);
         cr_expect_eq(strstr(sku, ",wgmma") != NULL, hopper, "%s: SKU %s", what, sku);
         cr_expect_eq(strstr(brc_plan_descriptor(p), "path=wgmma") != NULL, hopper, "%s: %s", what,
                      brc_plan_descriptor(p));
@@ -502,7 +502,7 @@ Test(attention_rules, the_path_knob_and_path_wgmma) {
                  brc_last_error());
     cr_expect_eq(brc_warm(ctx, "attention(pass=bwd,dtype=bf16,d=128,path=wgmma,det=1)"), BRC_STATUS_INVALID_ARGUMENT,
                  "%s", brc_last_error());
-    cr_expect_eq(brc_warm(ctx, "attention(pass=bwd,dtype=bf16,d=256,path=wgmma)"), BRC_STATUS_UNSUPPORTED, "%s",
+    cr_expect_eq(brc_warm(ctx, "attention(pass=bwd,dtype=bf16,d=192,path=wgmma)"), BRC_STATUS_UNSUPPORTED, "%s",
                  brc_last_error());
     brc_context_destroy(ctx);
     ctx = tu_offline("sm_80");
@@ -539,6 +539,14 @@ Test(attention_compile, hopper_backward) {
     cr_assert_eq(brc_attention_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect(!strstr(brc_plan_sku(p), "wgmma"), "%s", brc_plan_sku(p));
     brc_plan_destroy(p);
+    /* D = 256: dV, then dK and dQ, a launch each */
+    brc_attention_desc d256 = bwd_of(fwd(BRC_BF16, 1, 200, 200, 2, 1, 256));
+    p = NULL;
+    cr_assert_eq(brc_attention_plan(ctx, &d256, NULL, &p), BRC_STATUS_OK, "%s\n%s", brc_last_error(),
+                 brc_last_jit_log());
+    cr_expect(strstr(brc_plan_sku(p), ",wgmma,dv|dk+dq") && strstr(brc_plan_sku(p), ",stages=1,"), "%s",
+              brc_plan_sku(p));
+    tu_round_trip(ctx, p); /* destroys p */
     brc_attention_desc d96 = bwd_of(fwd(BRC_F16, 1, 128, 128, 2, 2, 96));
     p = NULL;
     cr_assert_eq(brc_attention_plan(ctx, &d96, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
