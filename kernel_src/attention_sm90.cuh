@@ -155,7 +155,7 @@ BRC_WG_ALL(f16, "f16")
 // ---- the forward -------------------------------------------------------------------------------------
 
 // K: the brc_attn of the snippet, with WARPS = 4 (1 + NC), BN keys a tile (64, 80 or 128), STAGES
-// buffers; D = 64, 128 or 256; no VARLEN, no SPLIT, gp = 1.
+// buffers; D = 64, 128 or 256; no SPLIT, gp = 1 (VARLEN: the packed tensors' maps, below).
 template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_args_h &p) {
     typedef typename K::T T;
     enum { D = K::D, NC = K::WARPS / 4 - 1, BM = 64 * NC, BN = K::BN, ST = K::STAGES, AT = D / 64 };
