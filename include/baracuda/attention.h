@@ -57,8 +57,8 @@
  * Selection (plan time): a bespoke tensor-core kernel (mma.sync m16n8k16, sm_80 and newer)
  * specialized on dtype, D, tile shape, and the features in use; the SKU names them, e.g.
  *   bespoke:attention<fwd,bf16,d=128,bm=128,bn=64,warps=4,stages=2,causal>@sm_90
- * On sm_90, at D = 64, 128 and 256, the forward (not the decode path) and the default backward
- * of fixed-length problems take wgmma / TMA kernels compiled for sm_90a instead (the SKU says
+ * On sm_90, at D = 64, 128 and 256, the forward (varlen too; not the decode path) and the default
+ * backward (fixed lengths) take wgmma / TMA kernels compiled for sm_90a instead (the SKU says
  * wgmma and ends @sm_90a; BARACUDA_ATTENTION_PATH=mma in the environment at plan time keeps the
  * mma.sync ones). f32: ...<fwd,f32,d=64,bm=16,bn=32,simt>.
  * For short queries (Sq * H / Hkv <= 64 rows of one KV head) the query heads of a KV head are
