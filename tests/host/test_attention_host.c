@@ -6,6 +6,7 @@
  * that names the target and a descriptor that rebuilds the same plan; offline plans refuse to
  * run; and the struct layouts bench/bench_attention.py mirrors with ctypes. */
 #include <criterion/criterion.h>
+#include <sqlite3.h>
 #include <criterion/parameterized.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -476,6 +477,51 @@ Test(attention_compile, f32_path) {
         tu_round_trip(ctx, p); /* destroys p */
     }
     brc_context_destroy(ctx);
+}
+
+/* The Hopper kernels keep their registers: compiled whole-program at the launch bound's count, a
+ * consumer warpgroup gets setmaxnreg's 240 (160 with three) only when ptxas can allocate its code
+ * at that count, and a trap anywhere in it (a bounded wait) silently held the whole kernel to 168
+ * and spilled 256 bytes and more (docs/attention.md, "The forward on Hopper"). The cache rows of
+ * the plain forward and backward kernels at every head dim: 0 local bytes, 8 at D = 64 (three
+ * consumer warpgroups at 160 registers: one value stored once before the loop, read once after). */
+Test(attention_compile, hopper_kernels_do_not_spill) {
+    const char *dir = tu_fresh_cache();
+    brc_context *ctx = tu_offline("sm_90");
+    static const char *const descs[] = {
+        "attention(pass=fwd,dtype=bf16,d=64,path=wgmma,warps=16)",
+        "attention(pass=fwd,dtype=bf16,d=128,path=wgmma,warps=12)",
+        "attention(pass=fwd,dtype=f16,d=256,path=wgmma,warps=12,causal=1)",
+        "attention(pass=bwd,dtype=bf16,d=128,path=wgmma,warps=12)",
+        "attention(pass=bwd,dtype=bf16,d=256,path=wgmma,warps=12)",
+    };
+    for (size_t i = 0; i < sizeof descs / sizeof descs[0]; i++)
+        cr_assert_eq(brc_warm(ctx, descs[i]), BRC_STATUS_OK, "%s: %s\n%s", descs[i], brc_last_error(),
+                     brc_last_jit_log());
+    brc_context_destroy(ctx);
+    char path[512];
+    snprintf(path, sizeof path, "%s/kernels.db", dir);
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK, "%s", path);
+    sqlite3_stmt *st = NULL;
+    cr_assert_eq(sqlite3_prepare_v2(db,
+                                    "SELECT descriptor, arch, regs, local_bytes FROM kernels WHERE descriptor LIKE "
+                                    "'%+fwdh' OR descriptor LIKE '%+bwdh' OR descriptor LIKE '%+bwdh2'",
+                                    -1, &st, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    int rows = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *d = (const char *)sqlite3_column_text(st, 0), *arch = (const char *)sqlite3_column_text(st, 1);
+        const int regs = sqlite3_column_int(st, 2), local = sqlite3_column_int(st, 3);
+        cr_expect_str_eq(arch, "sm_90a", "%s", d);
+        cr_expect(local <= 8, "%s: %d bytes of local memory", d, local);
+        cr_expect(regs == 168 || regs == 128, "%s: %d registers (the launch bound's: 168, or 128 at 512 threads)", d,
+                  regs);
+        rows++;
+    }
+    cr_expect_eq(rows, 6, "%d Hopper kernels in the cache (3 forwards, 1 + 2 backwards)", rows);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
 }
 
 /* The path knob and the wgmma descriptor: BARACUDA_ATTENTION_PATH=mma keeps the mma.sync forward
