@@ -1011,35 +1011,22 @@ brc_status brc_attention_run(const brc_plan *plan, const brc_attention_args *x, 
     if (im->used[K_COMBINE]) a.part_o = (float *)ws, a.part_lse = (float *)(ws + im->part_lse_off);
     if (bwd) a.dsum = (float *)ws;
     if (im->atomic) a.part_o = (float *)(ws + im->dqacc_off);
-    if (im->used[K_FWDH]) {
-        /* The plan's maps with this run's addresses: host work only, captured with the launch. */
-        attn_args_h h;
-        const void *ptr[3] = {x->q, x->k, x->v};
-        CUtensorMap *m[3] = {&h.tq, &h.tk, &h.tv};
-        for (int i = 0; i < 3; i++) {
-            *m[i] = im->maps[i];
-            CUresult r = brc__cu()->cuTensorMapReplaceAddress(m[i], (void *)ptr[i]);
-            if (r != CUDA_SUCCESS)
-                return brc__error(BRC_STATUS_CUDA_ERROR, "%s: cuTensorMapReplaceAddress: %s (%s)", fn,
-                                  brc__cu_errname(r), plan->descriptor);
-        }
-        h.a = a;
-        return launch(plan, K_FWDH, &h, (CUstream)stream);
-    }
+    /* The Hopper kernels: the plan's maps with this run's addresses (Q, K, V, and dO for the
+     * backward), host work only, captured with the launch. */
+    const void *ptr[4] = {x->q, x->k, x->v, x->dout};
+    attn_args_h h;
     attn_args_hb hb;
-    if (im->used[K_BWDH]) {
-        /* as above, with dO's map */
-        const void *ptr[4] = {x->q, x->k, x->v, x->dout};
-        CUtensorMap *m[4] = {&hb.tq, &hb.tk, &hb.tv, &hb.tdo};
-        for (int i = 0; i < 4; i++) {
-            *m[i] = im->maps[i];
-            CUresult r = brc__cu()->cuTensorMapReplaceAddress(m[i], (void *)ptr[i]);
-            if (r != CUDA_SUCCESS)
-                return brc__error(BRC_STATUS_CUDA_ERROR, "%s: cuTensorMapReplaceAddress: %s (%s)", fn,
-                                  brc__cu_errname(r), plan->descriptor);
-        }
-        hb.a = a;
+    CUtensorMap *maps[4] = {NULL, NULL, NULL, NULL};
+    if (im->used[K_FWDH]) maps[0] = &h.tq, maps[1] = &h.tk, maps[2] = &h.tv, h.a = a;
+    if (im->used[K_BWDH]) maps[0] = &hb.tq, maps[1] = &hb.tk, maps[2] = &hb.tv, maps[3] = &hb.tdo, hb.a = a;
+    for (int i = 0; i < 4 && maps[i]; i++) {
+        *maps[i] = im->maps[i];
+        CUresult r = brc__cu()->cuTensorMapReplaceAddress(maps[i], (void *)ptr[i]);
+        if (r != CUDA_SUCCESS)
+            return brc__error(BRC_STATUS_CUDA_ERROR, "%s: cuTensorMapReplaceAddress: %s (%s)", fn, brc__cu_errname(r),
+                              plan->descriptor);
     }
+    if (im->used[K_FWDH]) return launch(plan, K_FWDH, &h, (CUstream)stream);
     for (int i = 0; i < NKERNELS; i++) {
         const int kid = launch_order[i];
         if (im->used[kid] &&
