@@ -1155,6 +1155,105 @@ __device__ __forceinline__ void mma_pb_m(float (*acc)[ND8][4], const u32 (*pa)[K
     }
 }
 
+// What the two one-pass backwards (attn_bwd_main, attn_bwdp_main) share: a CTA owns BNK keys from c0
+// of KV head kvh and walks the (query head, query tile of BQ) pairs whose queries see those keys,
+// starting at another pair in neighbouring CTAs (rot), so that they do not add into the same dQ
+// rows at the same moment; the loads of K, V and of a tile's Q, dO, lse and dsum (NT threads), and
+// the tile's dQ = dS K added to the f32 accumulator.
+template <class K, int NT, int BNK, int BQ> struct attn_bwd_walk {
+    typedef typename K::T T;
+    enum { D = K::D, LD = D + 8, LDS = BQ + 8, E = sizeof(T) };
+    const attn_args &a;
+    const attn_seq &sq;
+    int b, nth, ntiles, rot, t_lo;
+    i64 kvh, grp, c0, ilo;
+    __device__ __forceinline__ attn_bwd_walk(const attn_args &a_, const attn_seq &sq_, int b_, i64 kvh_, i64 c0_)
+        : a(a_), sq(sq_), b(b_), kvh(kvh_), grp(a_.H / a_.Hkv), c0(c0_) {
+        const i64 diag = sq.sk - sq.sq, cend = c0 + BNK < sq.sk ? c0 + BNK : sq.sk;
+        i64 ihi = sq.sq;
+        ilo = 0;
+        if (a.wr >= 0 && c0 - diag - a.wr > ilo) ilo = c0 - diag - a.wr;
+        if (a.wl >= 0 && cend - 1 - diag + a.wl + 1 < ihi) ihi = cend - 1 - diag + a.wl + 1;
+        ilo = ilo / BQ * BQ;
+        nth = ihi > ilo ? (int)((ihi - ilo + BQ - 1) / BQ) : 0, ntiles = nth * (int)grp;
+        rot = ntiles > 0 ? (int)(blockIdx.x % (unsigned)ntiles) : 0;
+        t_lo = (int)(ilo / BQ);
+    }
+    // Pair u of the walk (rotated): u of the unrotated order.
+    __device__ __forceinline__ int turn(int u) const { return u + rot < ntiles ? u + rot : u + rot - ntiles; }
+    // Query head and first query of pair u.
+    __device__ __forceinline__ void tile(int u, i64 &h, i64 &i0) const {
+        const int ur = turn(u);
+        h = kvh * grp + ur / nth, i0 = ilo + (i64)(ur % nth) * BQ;
+    }
+    // The CTA's K and V rows (zero past the end) into ks_s / vs_s.
+    static __device__ __forceinline__ void load_kv(const attn_args &a, const attn_seq &sq, int b, i64 kvh, u32 ks_s,
+                                                   u32 vs_s) {
+        const kv_loader<T, D, NT, BNK> kl(static_cast<const T *>(a.k), b * a.k_s[0] + sq.k0 * a.k_s[1] + kvh * a.k_s[2], a.k_s[1], sq.sk);
+        const kv_loader<T, D, NT, BNK> vl(static_cast<const T *>(a.v), b * a.v_s[0] + sq.k0 * a.v_s[1] + kvh * a.v_s[2], a.v_s[1], sq.sk);
+        kl.load(ks_s, (int)blockIdx.x), vl.load(vs_s, (int)blockIdx.x);
+    }
+    // Pair u into stage st: Q and dO rows (zero past the end, through the K / V loader: one 64-bit
+    // step a row) at qs_s / ds_s, raw lse and dsum at lse_s / dsum_s.
+    __device__ __forceinline__ void load_q(int u, int st, u32 qs_s, u32 ds_s, u32 lse_s, u32 dsum_s) const {
+        const int ur = turn(u), tu = t_lo + ur % nth;
+        const i64 h = kvh * grp + ur / nth;
+        const kv_loader<T, D, NT, BQ> ql(static_cast<const T *>(a.q), b * a.q_s[0] + sq.q0 * a.q_s[1] + h * a.q_s[2], a.q_s[1], sq.sq);
+        const kv_loader<T, D, NT, BQ> dl(static_cast<const T *>(a.dout), b * a.do_s[0] + sq.q0 * a.do_s[1] + h * a.do_s[2], a.do_s[1],
+                                         sq.sq);
+        ql.load(qs_s + st * BQ * LD * E, tu), dl.load(ds_s + st * BQ * LD * E, tu);
+        for (int r = threadIdx.x; r < BQ; r += NT) { // one pass when BQ <= NT
+            const i64 i = (i64)tu * BQ + r;
+            const bool ok = i < sq.sq;
+            cp_async4_s(lse_s + (st * BQ + r) * 4,
+                        ok ? a.lse + b * a.l_s[0] + h * a.l_s[1] + (sq.q0 + i) * a.l_s[2] : a.lse, ok);
+            cp_async4_s(dsum_s + (st * BQ + r) * 4, ok ? a.dsum + attn_row_id<K::VARLEN>(a, b, h, sq, i) : a.dsum, ok);
+            if (BQ <= NT) break;
+        }
+    }
+    // dQ of the pair (head h, first query i0) whose dS is in the buffer at ssb: dQ = dS K, this
+    // warp MU m16 tiles of queries from mt MU and the NDC n8 columns from cb DC (lane offsets sa_o
+    // into dS, kt_o into K at ks_s), added to the f32 accumulator.
+    template <int MU, int NDC, int DC>
+    __device__ __forceinline__ void dq(u32 ssb, i64 h, i64 i0, u32 ks_s, u32 sa_o, u32 kt_o, int mt, int cb, int lane)
+        const {
+        const int g = lane >> 2, tq = lane & 3;
+        float dq[MU][NDC][4];
+#pragma unroll
+        for (int m = 0; m < MU; m++)
+#pragma unroll
+            for (int n = 0; n < NDC; n++) dq[m][n][0] = dq[m][n][1] = dq[m][n][2] = dq[m][n][3] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < BNK / 16; kk++) {
+            u32 af[MU][4];
+#pragma unroll
+            for (int m = 0; m < MU; m++) ldsm_x4_ts(af[m], ssb + sa_o + (kk * 16 * LDS + m * 16) * E);
+#pragma unroll
+            for (int dn = 0; dn < NDC / 2; dn++) {
+                u32 bf[4];
+                ldsm_x4_ts(bf, ks_s + kt_o + (kk * 16 * LD + dn * 16) * E);
+#pragma unroll
+                for (int m = 0; m < MU; m++) {
+                    attn_mma<T>::run(dq[m][2 * dn], af[m], bf[0], bf[1]);
+                    attn_mma<T>::run(dq[m][2 * dn + 1], af[m], bf[2], bf[3]);
+                }
+            }
+        }
+        float *dqacc = a.part_o; // the backward's f32 dQ accumulator rides in the split forward's field
+#pragma unroll
+        for (int m = 0; m < MU; m++)
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                const i64 i = i0 + (mt * MU + m) * 16 + g + 8 * r;
+                if (i < sq.sq) {
+                    float *dst = dqacc + attn_row_id<K::VARLEN>(a, b, h, sq, i) * D + cb * DC + 2 * tq;
+#pragma unroll
+                    for (int n = 0; n < NDC; n++) attn_red2(dst + n * 8, dq[m][n][2 * r], dq[m][n][2 * r + 1]);
+                }
+            }
+    }
+};
+
 // dK, dV and dQ in one kernel: 16 MTILES WARPS keys of one KV head (each warp owns KT = MTILES m16
 // tiles of keys, the M rows of its products: each Q / dO fragment feeds KT MMAs);
 // loops over the query heads of the group and the query tiles that see those keys, with Q, dO,
@@ -1194,52 +1293,19 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
     const float *dsum_p = reinterpret_cast<const float *>(attn_smem + (dsum_s - ks_s));
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, tq = lane & 3;
     const int b = blockIdx.z;
-    const i64 kvh = blockIdx.y, grp = a.H / a.Hkv;
+    const i64 kvh = blockIdx.y;
     const attn_seq sq = attn_seq_of<K::VARLEN>(a, b);
     const i64 c0 = (i64)blockIdx.x * BNK;
     if (c0 >= sq.sk) return;
-    const i64 diag = sq.sk - sq.sq, cend = c0 + BNK < sq.sk ? c0 + BNK : sq.sk;
-    const T *q = static_cast<const T *>(a.q), *k = static_cast<const T *>(a.k), *v = static_cast<const T *>(a.v);
-    const T *dout = static_cast<const T *>(a.dout);
-    float *dqacc = a.part_o; // the backward's f32 dQ accumulator rides in the split forward's field
+    const i64 diag = sq.sk - sq.sq;
     u64 seed = a.seed, offset = a.offset;
     if (K::DROPOUT && a.dev) seed = a.dev[0], offset = a.dev[1];
 
-    {
-        const kv_loader<T, D, NT, BNK> kl(k, b * a.k_s[0] + sq.k0 * a.k_s[1] + kvh * a.k_s[2], a.k_s[1], sq.sk);
-        const kv_loader<T, D, NT, BNK> vl(v, b * a.v_s[0] + sq.k0 * a.v_s[1] + kvh * a.v_s[2], a.v_s[1], sq.sk);
-        kl.load(ks_s, (int)blockIdx.x), vl.load(vs_s, (int)blockIdx.x);
-    }
-
-    // Queries that see keys c0 .. cend - 1; the tiles (head, query tile) in order.
-    i64 ilo = 0, ihi = sq.sq;
-    if (a.wr >= 0 && c0 - diag - a.wr > ilo) ilo = c0 - diag - a.wr;
-    if (a.wl >= 0 && cend - 1 - diag + a.wl + 1 < ihi) ihi = cend - 1 - diag + a.wl + 1;
-    ilo = ilo / BQ * BQ;
-    const int nth = ihi > ilo ? (int)((ihi - ilo + BQ - 1) / BQ) : 0, ntiles = nth * (int)grp;
-    // The CTAs of neighbouring key tiles run at the same time: each starts its walk at another
-    // tile (rot), so that they do not add into the same dQ rows at the same moment.
-    const int rot = ntiles > 0 ? (int)(blockIdx.x % (unsigned)ntiles) : 0;
-    const int t_lo = (int)(ilo / BQ);
-
-    // Tile u (of the rotated walk) into stage st: Q and dO rows (zero past the end, through the
-    // K / V loader: one 64-bit step a row), raw lse and dsum.
-    auto load_q = [&](int u, int st) {
-        u = u + rot < ntiles ? u + rot : u + rot - ntiles;
-        const int hu = u / nth, tu = t_lo + u % nth;
-        const i64 h = kvh * grp + hu;
-        const kv_loader<T, D, NT, BQ> ql(q, b * a.q_s[0] + sq.q0 * a.q_s[1] + h * a.q_s[2], a.q_s[1], sq.sq);
-        const kv_loader<T, D, NT, BQ> dl(dout, b * a.do_s[0] + sq.q0 * a.do_s[1] + h * a.do_s[2], a.do_s[1], sq.sq);
-        ql.load(qs_s + st * BQ * LD * E, tu), dl.load(ds_s + st * BQ * LD * E, tu);
-        for (int r = threadIdx.x; r < BQ; r += NT) { // one pass when BQ <= NT
-            const i64 i = (i64)tu * BQ + r;
-            const bool ok = i < sq.sq;
-            cp_async4_s(lse_s + (st * BQ + r) * 4,
-                        ok ? a.lse + b * a.l_s[0] + h * a.l_s[1] + (sq.q0 + i) * a.l_s[2] : a.lse, ok);
-            cp_async4_s(dsum_s + (st * BQ + r) * 4, ok ? a.dsum + attn_row_id<K::VARLEN>(a, b, h, sq, i) : a.dsum, ok);
-            if (BQ <= NT) break;
-        }
-    };
+    // The (head, query tile) pairs that see keys c0 .. ; K and V, then pair 0's Q, dO, lse, dsum.
+    attn_bwd_walk<K, NT, BNK, BQ>::load_kv(a, sq, b, kvh, ks_s, vs_s);
+    const attn_bwd_walk<K, NT, BNK, BQ> w(a, sq, b, kvh, c0);
+    const int ntiles = w.ntiles;
+    auto load_q = [&](int u, int st) { w.load_q(u, st, qs_s, ds_s, lse_s, dsum_s); };
     if (ntiles > 0) load_q(0, 0);
     cp_async_commit();
 
@@ -1262,48 +1328,15 @@ template <class K> __device__ __forceinline__ void attn_bwd_main(const attn_args
     const u32 bt_o = E * lds_bt<LD>(lane, 0, 0), sa_o = E * lds_at<LDS>(lane, 0, mt * MU * 16);
     const u32 kt_o = E * lds_bt<LD>(lane, 0, cb * DC), st_o = E * ((kr0 + g) * LDS + 2 * tq);
 
-    // dQ of the query tile (head h, first query i0) whose dS is in the buffer at ssb: dQ = dS K
-    // (warp w: m16 tiles MU mt .. and columns cb DC ..), added to the f32 accumulator.
-    auto dq_tile = [&](u32 ssb, i64 h, i64 i0) {
-        float dq[MU][NDC][4];
-#pragma unroll
-        for (int m = 0; m < MU; m++)
-#pragma unroll
-            for (int n = 0; n < NDC; n++) dq[m][n][0] = dq[m][n][1] = dq[m][n][2] = dq[m][n][3] = 0.f;
-#pragma unroll
-        for (int kk = 0; kk < BNK / 16; kk++) {
-            u32 af[MU][4];
-#pragma unroll
-            for (int m = 0; m < MU; m++) ldsm_x4_ts(af[m], ssb + sa_o + (kk * 16 * LDS + m * 16) * E);
-#pragma unroll
-            for (int dn = 0; dn < NDC / 2; dn++) {
-                u32 bf[4];
-                ldsm_x4_ts(bf, ks_s + kt_o + (kk * 16 * LD + dn * 16) * E);
-#pragma unroll
-                for (int m = 0; m < MU; m++) {
-                    attn_mma<T>::run(dq[m][2 * dn], af[m], bf[0], bf[1]);
-                    attn_mma<T>::run(dq[m][2 * dn + 1], af[m], bf[2], bf[3]);
-                }
-            }
-        }
-#pragma unroll
-        for (int m = 0; m < MU; m++)
-#pragma unroll
-            for (int r = 0; r < 2; r++) {
-                const i64 i = i0 + (mt * MU + m) * 16 + g + 8 * r;
-                if (i < sq.sq) {
-                    float *dst = dqacc + attn_row_id<K::VARLEN>(a, b, h, sq, i) * D + cb * DC + 2 * tq;
-#pragma unroll
-                    for (int n = 0; n < NDC; n++) attn_red2(dst + n * 8, dq[m][n][2 * r], dq[m][n][2 * r + 1]);
-                }
-            }
-    };
+    // dQ of the query tile (head h, first query i0) whose dS is in the buffer at ssb (warp w: m16
+    // tiles MU mt .. and columns cb DC ..).
+    auto dq_tile = [&](u32 ssb, i64 h, i64 i0) { w.template dq<MU, NDC, DC>(ssb, h, i0, ks_s, sa_o, kt_o, mt, cb, lane); };
     i64 ph = 0, pi0 = 0; // DEFER: the previous tile's head and first query
 
     for (int u = 0; u < ntiles; u++) {
         const int st = ST == 2 ? u & 1 : 0;
-        const int ur = u + rot < ntiles ? u + rot : u + rot - ntiles;
-        const i64 h = kvh * grp + ur / nth, i0 = ilo + (i64)(ur % nth) * BQ;
+        i64 h, i0;
+        w.tile(u, h, i0);
         if (ST == 1 && u > 0) {
             __syncthreads(); // tile u - 1 is consumed
             load_q(u, 0);
@@ -1485,52 +1518,19 @@ template <class K> __device__ __forceinline__ void attn_bwdp_main(const attn_arg
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, tq = lane & 3;
     const int role = warp / NG, pw = warp % NG; // role 0: S, P, dV; role 1: dP, dS, dK; pw: the pair
     const int b = blockIdx.z;
-    const i64 kvh = blockIdx.y, grp = a.H / a.Hkv;
+    const i64 kvh = blockIdx.y;
     const attn_seq sq = attn_seq_of<K::VARLEN>(a, b);
     const i64 c0 = (i64)blockIdx.x * BNK;
     if (c0 >= sq.sk) return;
-    const i64 diag = sq.sk - sq.sq, cend = c0 + BNK < sq.sk ? c0 + BNK : sq.sk;
-    const T *q = static_cast<const T *>(a.q), *k = static_cast<const T *>(a.k), *v = static_cast<const T *>(a.v);
-    const T *dout = static_cast<const T *>(a.dout);
-    float *dqacc = a.part_o; // the backward's f32 dQ accumulator rides in the split forward's field
+    const i64 diag = sq.sk - sq.sq;
     u64 seed = a.seed, offset = a.offset;
     if (K::DROPOUT && a.dev) seed = a.dev[0], offset = a.dev[1];
 
-    {
-        const kv_loader<T, D, NT, BNK> kl(k, b * a.k_s[0] + sq.k0 * a.k_s[1] + kvh * a.k_s[2], a.k_s[1], sq.sk);
-        const kv_loader<T, D, NT, BNK> vl(v, b * a.v_s[0] + sq.k0 * a.v_s[1] + kvh * a.v_s[2], a.v_s[1], sq.sk);
-        kl.load(ks_s, (int)blockIdx.x), vl.load(vs_s, (int)blockIdx.x);
-    }
-
-    // Queries that see keys c0 .. cend - 1; the tiles (head, query tile) in order.
-    i64 ilo = 0, ihi = sq.sq;
-    if (a.wr >= 0 && c0 - diag - a.wr > ilo) ilo = c0 - diag - a.wr;
-    if (a.wl >= 0 && cend - 1 - diag + a.wl + 1 < ihi) ihi = cend - 1 - diag + a.wl + 1;
-    ilo = ilo / BQ * BQ;
-    const int nth = ihi > ilo ? (int)((ihi - ilo + BQ - 1) / BQ) : 0, ntiles = nth * (int)grp;
-    // The CTAs of neighbouring key tiles run at the same time: each starts its walk at another
-    // tile (rot), so that they do not add into the same dQ rows at the same moment.
-    const int rot = ntiles > 0 ? (int)(blockIdx.x % (unsigned)ntiles) : 0;
-    const int t_lo = (int)(ilo / BQ);
-
-    // Tile u (of the rotated walk) into stage st: Q and dO rows (zero past the end, through the
-    // K / V loader: one 64-bit step a row), raw lse and dsum.
-    auto load_q = [&](int u, int st) {
-        u = u + rot < ntiles ? u + rot : u + rot - ntiles;
-        const int hu = u / nth, tu = t_lo + u % nth;
-        const i64 h = kvh * grp + hu;
-        const kv_loader<T, D, NT, BQ> ql(q, b * a.q_s[0] + sq.q0 * a.q_s[1] + h * a.q_s[2], a.q_s[1], sq.sq);
-        const kv_loader<T, D, NT, BQ> dl(dout, b * a.do_s[0] + sq.q0 * a.do_s[1] + h * a.do_s[2], a.do_s[1], sq.sq);
-        ql.load(qs_s + st * BQ * LD * E, tu), dl.load(ds_s + st * BQ * LD * E, tu);
-        for (int r = threadIdx.x; r < BQ; r += NT) { // one pass when BQ <= NT
-            const i64 i = (i64)tu * BQ + r;
-            const bool ok = i < sq.sq;
-            cp_async4_s(lse_s + (st * BQ + r) * 4,
-                        ok ? a.lse + b * a.l_s[0] + h * a.l_s[1] + (sq.q0 + i) * a.l_s[2] : a.lse, ok);
-            cp_async4_s(dsum_s + (st * BQ + r) * 4, ok ? a.dsum + attn_row_id<K::VARLEN>(a, b, h, sq, i) : a.dsum, ok);
-            if (BQ <= NT) break;
-        }
-    };
+    // The (head, query tile) pairs that see keys c0 .. ; K and V, then pair 0's Q, dO, lse, dsum.
+    attn_bwd_walk<K, NT, BNK, BQ>::load_kv(a, sq, b, kvh, ks_s, vs_s);
+    const attn_bwd_walk<K, NT, BNK, BQ> w(a, sq, b, kvh, c0);
+    const int ntiles = w.ntiles;
+    auto load_q = [&](int u, int st) { w.load_q(u, st, qs_s, ds_s, lse_s, dsum_s); };
     if (ntiles > 0) load_q(0, 0);
     cp_async_commit();
 
@@ -1552,48 +1552,15 @@ template <class K> __device__ __forceinline__ void attn_bwdp_main(const attn_arg
     // This lane's slot of the pair's P hand-over: [pair][column block][m16][n8][lane] float4.
     const u32 px_o = px_s + (pw * NQB * KT * NS * 32 + lane) * 16;
 
-    // dQ of the query tile (head h, first query i0) whose dS is in the buffer at ssb: dQ = dS K
-    // (warp w: m16 tiles MU mt .. and columns cb DC ..), added to the f32 accumulator.
-    auto dq_tile = [&](u32 ssb, i64 h, i64 i0) {
-        float dq[MU][NDC][4];
-#pragma unroll
-        for (int m = 0; m < MU; m++)
-#pragma unroll
-            for (int n = 0; n < NDC; n++) dq[m][n][0] = dq[m][n][1] = dq[m][n][2] = dq[m][n][3] = 0.f;
-#pragma unroll
-        for (int kk = 0; kk < BNK / 16; kk++) {
-            u32 af[MU][4];
-#pragma unroll
-            for (int m = 0; m < MU; m++) ldsm_x4_ts(af[m], ssb + sa_o + (kk * 16 * LDS + m * 16) * E);
-#pragma unroll
-            for (int dn = 0; dn < NDC / 2; dn++) {
-                u32 bf[4];
-                ldsm_x4_ts(bf, ks_s + kt_o + (kk * 16 * LD + dn * 16) * E);
-#pragma unroll
-                for (int m = 0; m < MU; m++) {
-                    attn_mma<T>::run(dq[m][2 * dn], af[m], bf[0], bf[1]);
-                    attn_mma<T>::run(dq[m][2 * dn + 1], af[m], bf[2], bf[3]);
-                }
-            }
-        }
-#pragma unroll
-        for (int m = 0; m < MU; m++)
-#pragma unroll
-            for (int r = 0; r < 2; r++) {
-                const i64 i = i0 + (mt * MU + m) * 16 + g + 8 * r;
-                if (i < sq.sq) {
-                    float *dst = dqacc + attn_row_id<K::VARLEN>(a, b, h, sq, i) * D + cb * DC + 2 * tq;
-#pragma unroll
-                    for (int n = 0; n < NDC; n++) attn_red2(dst + n * 8, dq[m][n][2 * r], dq[m][n][2 * r + 1]);
-                }
-            }
-    };
+    // dQ of the query tile (head h, first query i0) whose dS is in the buffer at ssb (warp w: m16
+    // tiles MU mt .. and columns cb DC ..).
+    auto dq_tile = [&](u32 ssb, i64 h, i64 i0) { w.template dq<MU, NDC, DC>(ssb, h, i0, ks_s, sa_o, kt_o, mt, cb, lane); };
     i64 ph = 0, pi0 = 0; // DEFER: the previous tile's head and first query
 
     for (int u = 0; u < ntiles; u++) {
         const int st = ST == 2 ? u & 1 : 0;
-        const int ur = u + rot < ntiles ? u + rot : u + rot - ntiles;
-        const i64 h = kvh * grp + ur / nth, i0 = ilo + (i64)(ur % nth) * BQ;
+        i64 h, i0;
+        w.tile(u, h, i0);
         if (ST == 1 && u > 0) {
             __syncthreads(); // tile u - 1 is consumed
             load_q(u, 0);
