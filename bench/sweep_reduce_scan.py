@@ -31,6 +31,21 @@ KNOBS = ["BARACUDA_REDUCE_" + k for k in ("U", "MINB", "TPRMAX", "CU", "CMINB", 
                                         "OPAD", "OSLEEP", "OPOLL", "OTICKET", "OPIPE", "LITE")]
 
 
+def scan_input(op, dtype, R, C):
+    """A scan case's input (cumprod: factors near 1; logcumsumexp: a wider range) and PyTorch's op."""
+    td = BS.TORCH_DTYPE[dtype]
+    g = torch.Generator(device="cuda").manual_seed(R * 131 + C + 7)
+    if op == "cumprod":
+        x = torch.exp(torch.randn(R, C, device="cuda", generator=g) * (0.5 / C ** 0.5)).to(td)
+    elif op == "logcumsumexp":
+        x = (torch.randn(R, C, device="cuda", generator=g) * 3).to(td)
+    else:
+        x = torch.randn(R, C, device="cuda", generator=g).to(td)
+    tfn = {"cumsum": torch.cumsum, "cumprod": torch.cumprod, "logcumsumexp": torch.logcumsumexp,
+           "cummax": torch.cummax}[op]
+    return x, tfn
+
+
 def set_knobs(cfg):
     for k in KNOBS:
         os.environ.pop(k, None)
@@ -171,6 +186,26 @@ class Sweep:
             with open(self.out, "w") as f:
                 json.dump(self.rows, f, indent=1)
 
+    def emit_interleaved(self, fns, meta, row):
+        """Times PyTorch (fns[0]) and the settings that passed their check (the rest of fns) in
+        interleaved rounds and emits a row a setting of meta (name, err, ok, sku); NaN for those that
+        failed. row: the case's fields."""
+        set_knobs({})
+        med, ratios = interleaved(*fns, rounds=7)
+        k = 0
+        for name, err, ok, sku in meta:
+            us, r = (med[k + 1], 1.0 / ratios[k]) if ok else (float("nan"), float("nan"))
+            k += 1 if ok else 0
+            self.emit({**row, "cfg": name, "ours_us": us, "torch_us": med[0], "ratio_vs_torch": r, "err": err,
+                       "sku": sku})
+
+    @staticmethod
+    def release(lib, plans):
+        set_knobs({})
+        torch.cuda.synchronize()
+        for p in plans:
+            lib.brc_plan_destroy(p)
+
     def reduce_case(self, op, dtype, shape_name, cfgs):
         lib, brc = self.rb.lib, self.rb
         td = BR.TORCH_DTYPE[dtype]
@@ -257,35 +292,16 @@ class Sweep:
                 meta.append((cfg_name(cfg), err, ok, lib.brc_plan_sku(plan).decode()))
                 if ok:
                     fns.append(fn)
-            set_knobs({})
-            med, ratios = interleaved(*fns, rounds=7)
-            k = 0
-            for name, err, ok, sku in meta:
-                us, r = (med[k + 1], 1.0 / ratios[k]) if ok else (float("nan"), float("nan"))
-                k += 1 if ok else 0
-                self.emit({"family": "reduce", "op": op, "dtype": dtype, "shape": shape_name, "cfg": name,
-                           "ours_us": us, "torch_us": med[0], "ratio_vs_torch": r, "err": err, "sku": sku})
+            self.emit_interleaved(fns, meta, {"family": "reduce", "op": op, "dtype": dtype, "shape": shape_name})
         finally:
-            set_knobs({})
-            torch.cuda.synchronize()
-            for p in plans:
-                lib.brc_plan_destroy(p)
+            self.release(lib, plans)
         del x
         torch.cuda.empty_cache()
 
     def scan_case_il(self, op, dtype, shape, cfgs):
         lib, brc = self.sb.lib, self.sb
         R, C = shape
-        td = BS.TORCH_DTYPE[dtype]
-        g = torch.Generator(device="cuda").manual_seed(R * 131 + C + 7)
-        if op == "cumprod":
-            x = torch.exp(torch.randn(R, C, device="cuda", generator=g) * (0.5 / C ** 0.5)).to(td)
-        elif op == "logcumsumexp":
-            x = (torch.randn(R, C, device="cuda", generator=g) * 3).to(td)
-        else:
-            x = torch.randn(R, C, device="cuda", generator=g).to(td)
-        tfn = {"cumsum": torch.cumsum, "cumprod": torch.cumprod, "logcumsumexp": torch.logcumsumexp,
-               "cummax": torch.cummax}[op]
+        x, tfn = scan_input(op, dtype, R, C)
         if op == "cummax":
             r = torch.cummax(x, -1)
             ref, refi = r.values, r.indices
@@ -317,35 +333,16 @@ class Sweep:
                 meta.append((cfg_name(cfg), err, ok, lib.brc_plan_sku(plan).decode()))
                 if ok:
                     fns.append(fn)
-            set_knobs({})
-            med, ratios = interleaved(*fns, rounds=7)
-            k = 0
-            for name, err, ok, sku in meta:
-                us, r = (med[k + 1], 1.0 / ratios[k]) if ok else (float("nan"), float("nan"))
-                k += 1 if ok else 0
-                self.emit({"family": "scan", "op": op, "dtype": dtype, "shape": f"{R}x{C}", "cfg": name,
-                           "ours_us": us, "torch_us": med[0], "ratio_vs_torch": r, "err": err, "sku": sku})
+            self.emit_interleaved(fns, meta, {"family": "scan", "op": op, "dtype": dtype, "shape": f"{R}x{C}"})
         finally:
-            set_knobs({})
-            torch.cuda.synchronize()
-            for p in plans:
-                lib.brc_plan_destroy(p)
+            self.release(lib, plans)
         del x
         torch.cuda.empty_cache()
 
     def scan_case(self, op, dtype, shape, cfgs):
         lib, brc = self.sb.lib, self.sb
         R, C = shape
-        td = BS.TORCH_DTYPE[dtype]
-        g = torch.Generator(device="cuda").manual_seed(R * 131 + C + 7)
-        if op == "cumprod":
-            x = torch.exp(torch.randn(R, C, device="cuda", generator=g) * (0.5 / C ** 0.5)).to(td)
-        elif op == "logcumsumexp":
-            x = (torch.randn(R, C, device="cuda", generator=g) * 3).to(td)
-        else:
-            x = torch.randn(R, C, device="cuda", generator=g).to(td)
-        tfn = {"cumsum": torch.cumsum, "cumprod": torch.cumprod, "logcumsumexp": torch.logcumsumexp,
-               "cummax": torch.cummax}[op]
+        x, tfn = scan_input(op, dtype, R, C)
         if op == "cummax":
             r = torch.cummax(x, -1)
             ref, refi = r.values, r.indices
