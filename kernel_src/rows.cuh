@@ -1177,6 +1177,84 @@ __device__ __forceinline__ void own_partials(const rows_args& A, const C (&aw)[K
     }
 }
 
+// What the two owned-column norm backwards (norm_bwd_own, norm_bwd_own_sb) share: this thread's
+// columns of the row (CTA r of a cluster, thread t: NV vectors), its weight vectors in registers as
+// loaded and its f32 dweight / dbias partials over the rows the cluster takes, the stages of x and
+// dy in shared memory (sbuf: [S][x, dy][NV][TPR] vectors), and the two passes over a staged row.
+template <class K> struct own_bwd {
+    typedef typename K::T T;
+    typedef typename K::C C;
+    enum { NV = K::NV, TPR = K::TPR, VEC = K::VEC, AN = NV * TPR * VEC /* one array of a stage */ };
+    const rows_args& A;
+    const int r, t;
+    T* sbuf;
+    vec<T, VEC> wq[NV];
+    C aw[NV][VEC], ab[NV][VEC];
+    __device__ __forceinline__ own_bwd(const rows_args& A_, int r_, int t_, T* sbuf_) : A(A_), r(r_), t(t_), sbuf(sbuf_) {
+#pragma unroll
+        for (int j = 0; j < NV; j++) {
+#pragma unroll
+            for (int k = 0; k < VEC; k++) aw[j][k] = ab[j][k] = C(0);
+            const int c = rg<K>::col(0, r, j, t);
+            if (K::W && rg<K>::in(c)) wq[j] = *reinterpret_cast<const vec<T, VEC>*>((const T*)A.w + c);
+        }
+    }
+    // Row g's x and dy (this thread's vectors) into stage s, by cp.async.
+    __device__ __forceinline__ void issue(i64 g, int s) const {
+        T* b = sbuf + (2 * s) * AN;
+#pragma unroll
+        for (int j = 0; j < NV; j++) {
+            const int c = rg<K>::col(0, r, j, t);
+            if (rg<K>::in(c)) {
+                cp16(b + (j * TPR + t) * VEC, (const T*)A.a + g * A.sa + c);
+                cp16(b + AN + (j * TPR + t) * VEC, (const T*)A.b + g * A.sb + c);
+            }
+        }
+    }
+    // The first pass over the row in stage s (statistics mu, rs): this thread's shares of
+    // sum(gw xhat) and sum(gw) into s1, s2, and its dweight / dbias partials.
+    __device__ __forceinline__ void sums(int s, C mu, C rs, C& s1, C& s2) {
+        const T* sx = sbuf + (2 * s) * AN;
+        const T* sd = sx + AN;
+#pragma unroll
+        for (int j = 0; j < NV; j++) {
+            if (!rg<K>::in(rg<K>::col(0, r, j, t))) continue;
+            const vec<T, VEC> xv = *reinterpret_cast<const vec<T, VEC>*>(sx + (j * TPR + t) * VEC);
+            const vec<T, VEC> dv = *reinterpret_cast<const vec<T, VEC>*>(sd + (j * TPR + t) * VEC);
+#pragma unroll
+            for (int k = 0; k < VEC; k++) {
+                const C xh = ((C)io<T>::load(xv.v[k]) - mu) * rs, d = (C)io<T>::load(dv.v[k]);
+                const C gw = K::W ? d * (C)io<T>::load(wq[j].v[k]) : d;
+                s1 += gw * xh;
+                s2 += gw;
+                if (K::W) aw[j][k] += d * xh;
+                if (K::B) ab[j][k] += d;
+            }
+        }
+    }
+    // The output pass: dx of row g from stage s, dx = rs (gw - (xhat c1 + c2)).
+    __device__ __forceinline__ void out(int s, i64 g, C mu, C rs, C c1, C c2) const {
+        const T* sx = sbuf + (2 * s) * AN;
+        const T* sd = sx + AN;
+        T* dr = (T*)A.out + g * A.sout;
+#pragma unroll
+        for (int j = 0; j < NV; j++) {
+            const int c = rg<K>::col(0, r, j, t);
+            if (!rg<K>::in(c)) continue;
+            const vec<T, VEC> xv = *reinterpret_cast<const vec<T, VEC>*>(sx + (j * TPR + t) * VEC);
+            const vec<T, VEC> dv = *reinterpret_cast<const vec<T, VEC>*>(sd + (j * TPR + t) * VEC);
+            vec<T, VEC> o;
+#pragma unroll
+            for (int k = 0; k < VEC; k++) {
+                const C xh = ((C)io<T>::load(xv.v[k]) - mu) * rs, d = (C)io<T>::load(dv.v[k]);
+                const C gw = K::W ? d * (C)io<T>::load(wq[j].v[k]) : d;
+                o.v[k] = io<T>::store(rs * (gw - (xh * c1 + c2)));
+            }
+            *reinterpret_cast<vec<T, VEC>*>(dr + c) = o;
+        }
+    }
+};
+
 // The norm backward with owned columns (K::OWN: the number of shared-memory stages, >= 2; sm_90,
 // 16-byte vectors of 2- or 4-byte elements, 512-thread CTAs, a cluster of CL a row, ITER == 1).
 // A persistent grid: cluster q takes rows q, q + nq, q + 2 nq, ... (nq clusters; fixed, so the
@@ -1193,7 +1271,7 @@ __device__ __forceinline__ void norm_bwd_own(const rows_args& A) {
     typedef typename K::C C;
     static_assert(K::OWN >= 2 && K::ITER == 1 && K::RPB == 1 && K::STG == 0 && sizeof(T) * K::VEC == 16,
                   "owned-column norm backward");
-    enum { S = K::OWN, NV = K::NV, TPR = K::TPR, VEC = K::VEC, AN = NV * TPR * VEC /* one array of a stage */ };
+    enum { S = K::OWN };
     __shared__ pr<C> red[2 * rg<K>::NW];
     __shared__ pr<C> cred[2];
     extern __shared__ __align__(16) unsigned char dsm[];
@@ -1201,33 +1279,11 @@ __device__ __forceinline__ void norm_bwd_own(const rows_args& A) {
     const int t = threadIdx.x;
     const int r = K::CL > 1 ? (int)(blockIdx.x % K::CL) : 0;
     const i64 q = blockIdx.x / K::CL, nq = gridDim.x / K::CL;
-    const T* x = (const T*)A.a;
-    const T* dy = (const T*)A.b;
-    T* dx = (T*)A.out;
     const C* mean = (const C*)A.mean;
     const C* rstd = (const C*)A.rstd;
-    T* sbuf = (T*)dsm;  // [S][x, dy][NV][TPR] vectors
     const C invn = C(1) / C(K::COLS);
-    vec<T, VEC> wq[NV];
-    C aw[NV][VEC], ab[NV][VEC];
-#pragma unroll
-    for (int j = 0; j < NV; j++) {
-#pragma unroll
-        for (int k = 0; k < VEC; k++) aw[j][k] = ab[j][k] = C(0);
-        const int c = rg<K>::col(0, r, j, t);
-        if (K::W && rg<K>::in(c)) wq[j] = *reinterpret_cast<const vec<T, VEC>*>((const T*)A.w + c);
-    }
-    auto issue = [&](i64 g, int s) {
-        T* b = sbuf + (2 * s) * AN;
-#pragma unroll
-        for (int j = 0; j < NV; j++) {
-            const int c = rg<K>::col(0, r, j, t);
-            if (rg<K>::in(c)) {
-                cp16(b + (j * TPR + t) * VEC, x + g * A.sa + c);
-                cp16(b + AN + (j * TPR + t) * VEC, dy + g * A.sb + c);
-            }
-        }
-    };
+    own_bwd<K> ob(A, r, t, (T*)dsm);
+    auto issue = [&](i64 g, int s) { ob.issue(g, s); };
 #pragma unroll
     for (int i = 0; i < S - 1; i++) {
         if (q + i * nq < A.rows) issue(q + i * nq, i);
@@ -1251,46 +1307,15 @@ __device__ __forceinline__ void norm_bwd_own(const rows_args& A) {
             if (K::LAYER) mean_n = mean[g + nq];
             rstd_n = rstd[g + nq];
         }
-        const T* sx = sbuf + (2 * s) * AN;
-        const T* sd = sx + AN;
         C s1 = C(0), s2 = C(0);
-#pragma unroll
-        for (int j = 0; j < NV; j++) {
-            if (!rg<K>::in(rg<K>::col(0, r, j, t))) continue;
-            const vec<T, VEC> xv = *reinterpret_cast<const vec<T, VEC>*>(sx + (j * TPR + t) * VEC);
-            const vec<T, VEC> dv = *reinterpret_cast<const vec<T, VEC>*>(sd + (j * TPR + t) * VEC);
-#pragma unroll
-            for (int k = 0; k < VEC; k++) {
-                const C xh = ((C)io<T>::load(xv.v[k]) - mu) * rs, d = (C)io<T>::load(dv.v[k]);
-                const C gw = K::W ? d * (C)io<T>::load(wq[j].v[k]) : d;
-                s1 += gw * xh;
-                s2 += gw;
-                if (K::W) aw[j][k] += d * xh;
-                if (K::B) ab[j][k] += d;
-            }
-        }
+        ob.sums(s, mu, rs, s1, s2);
         const pr<C> R = allreduce<K, add_op>(mk(s1, s2), red, cred, phase);
         const C c1 = R.a * invn, c2 = K::LAYER ? R.b * invn : C(0);
-        T* dr = dx + g * A.sout;
-#pragma unroll
-        for (int j = 0; j < NV; j++) {
-            const int c = rg<K>::col(0, r, j, t);
-            if (!rg<K>::in(c)) continue;
-            const vec<T, VEC> xv = *reinterpret_cast<const vec<T, VEC>*>(sx + (j * TPR + t) * VEC);
-            const vec<T, VEC> dv = *reinterpret_cast<const vec<T, VEC>*>(sd + (j * TPR + t) * VEC);
-            vec<T, VEC> o;
-#pragma unroll
-            for (int k = 0; k < VEC; k++) {
-                const C xh = ((C)io<T>::load(xv.v[k]) - mu) * rs, d = (C)io<T>::load(dv.v[k]);
-                const C gw = K::W ? d * (C)io<T>::load(wq[j].v[k]) : d;
-                o.v[k] = io<T>::store(rs * (gw - (xh * c1 + c2)));
-            }
-            *reinterpret_cast<vec<T, VEC>*>(dr + c) = o;
-        }
+        ob.out(s, g, mu, rs, c1, c2);
         s = s == S - 1 ? 0 : s + 1;
     }
     cp_wait<0>();
-    own_partials<K>(A, aw, ab, q, r, t);
+    own_partials<K>(A, ob.aw, ob.ab, q, r, t);
     if constexpr (K::CL > 1) cluster<K::CL>::sync();
 }
 
@@ -1309,40 +1334,17 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
     typedef typename K::C C;
     static_assert(K::OWN >= 3 && K::ITER == 1 && K::RPB == 1 && K::STG == 0 && sizeof(T) * K::VEC == 16 &&
                       K::TPR % 32 == 0, "owned-column norm backward, split barrier");
-    enum { S = K::OWN, NV = K::NV, TPR = K::TPR, VEC = K::VEC, AN = NV * TPR * VEC, NW = TPR / 32,
-           NP = NW * K::CL, PL = (NP + 31) / 32 /* posted sums a lane combines */ };
+    enum { S = K::OWN, NW = K::TPR / 32, NP = NW * K::CL, PL = (NP + 31) / 32 /* posted sums a lane combines */ };
     __shared__ pr<C> post[2][NW];  // each warp's sums of the two rows in flight (alternating)
     extern __shared__ __align__(16) unsigned char dsm[];
     const int t = threadIdx.x, lane = t & 31, w = t >> 5;
     const int r = K::CL > 1 ? (int)(blockIdx.x % K::CL) : 0;
     const i64 q = blockIdx.x / K::CL, nq = gridDim.x / K::CL;
-    const T* x = (const T*)A.a;
-    const T* dy = (const T*)A.b;
-    T* dx = (T*)A.out;
     const C* mean = (const C*)A.mean;
     const C* rstd = (const C*)A.rstd;
-    T* sbuf = (T*)dsm;  // [S][x, dy][NV][TPR] vectors
     const C invn = C(1) / C(K::COLS);
-    vec<T, VEC> wq[NV];
-    C aw[NV][VEC], ab[NV][VEC];
-#pragma unroll
-    for (int j = 0; j < NV; j++) {
-#pragma unroll
-        for (int k = 0; k < VEC; k++) aw[j][k] = ab[j][k] = C(0);
-        const int c = rg<K>::col(0, r, j, t);
-        if (K::W && rg<K>::in(c)) wq[j] = *reinterpret_cast<const vec<T, VEC>*>((const T*)A.w + c);
-    }
-    auto issue = [&](i64 g, int s) {
-        T* b = sbuf + (2 * s) * AN;
-#pragma unroll
-        for (int j = 0; j < NV; j++) {
-            const int c = rg<K>::col(0, r, j, t);
-            if (rg<K>::in(c)) {
-                cp16(b + (j * TPR + t) * VEC, x + g * A.sa + c);
-                cp16(b + AN + (j * TPR + t) * VEC, dy + g * A.sb + c);
-            }
-        }
-    };
+    own_bwd<K> ob(A, r, t, (T*)dsm);
+    auto issue = [&](i64 g, int s) { ob.issue(g, s); };
 #pragma unroll
     for (int i = 0; i < S - 2; i++) {
         if (q + i * nq < A.rows) issue(q + i * nq, i);
@@ -1380,24 +1382,8 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
             rn = rstd[g + nq];
         }
         if (cur) {
-            const T* sx = sbuf + (2 * s) * AN;
-            const T* sd = sx + AN;
             C s1 = C(0), s2 = C(0);
-#pragma unroll
-            for (int j = 0; j < NV; j++) {
-                if (!rg<K>::in(rg<K>::col(0, r, j, t))) continue;
-                const vec<T, VEC> xv = *reinterpret_cast<const vec<T, VEC>*>(sx + (j * TPR + t) * VEC);
-                const vec<T, VEC> dv = *reinterpret_cast<const vec<T, VEC>*>(sd + (j * TPR + t) * VEC);
-#pragma unroll
-                for (int k = 0; k < VEC; k++) {
-                    const C xh = ((C)io<T>::load(xv.v[k]) - mu) * rs, d = (C)io<T>::load(dv.v[k]);
-                    const C gw = K::W ? d * (C)io<T>::load(wq[j].v[k]) : d;
-                    s1 += gw * xh;
-                    s2 += gw;
-                    if (K::W) aw[j][k] += d * xh;
-                    if (K::B) ab[j][k] += d;
-                }
-            }
+            ob.sums(s, mu, rs, s1, s2);
 #pragma unroll
             for (int o = 16; o > 0; o >>= 1) {
                 s1 += __shfl_xor_sync(0xffffffffu, s1, o);
@@ -1406,27 +1392,7 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
             if (lane == 0) post[h][w] = mk(s1, s2);
         }
         bar.arrive();
-        if (prev) {  // the output pass of row g - nq
-            const int sp = s == 0 ? S - 1 : s - 1;
-            const T* sx = sbuf + (2 * sp) * AN;
-            const T* sd = sx + AN;
-            T* dr = dx + (g - nq) * A.sout;
-#pragma unroll
-            for (int j = 0; j < NV; j++) {
-                const int c = rg<K>::col(0, r, j, t);
-                if (!rg<K>::in(c)) continue;
-                const vec<T, VEC> xv = *reinterpret_cast<const vec<T, VEC>*>(sx + (j * TPR + t) * VEC);
-                const vec<T, VEC> dv = *reinterpret_cast<const vec<T, VEC>*>(sd + (j * TPR + t) * VEC);
-                vec<T, VEC> o;
-#pragma unroll
-                for (int k = 0; k < VEC; k++) {
-                    const C xh = ((C)io<T>::load(xv.v[k]) - mp) * rp, d = (C)io<T>::load(dv.v[k]);
-                    const C gw = K::W ? d * (C)io<T>::load(wq[j].v[k]) : d;
-                    o.v[k] = io<T>::store(rp * (gw - (xh * c1 + c2)));
-                }
-                *reinterpret_cast<vec<T, VEC>*>(dr + c) = o;
-            }
-        }
+        if (prev) ob.out(s == 0 ? S - 1 : s - 1, g - nq, mp, rp, c1, c2); // the output pass of row g - nq
         bar.wait();
         if (cur) {
             // Lane l adds entries l, l + 32, ... in that order, then the lanes combine by a
@@ -1456,7 +1422,7 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
         h ^= 1;
     }
     cp_wait<0>();
-    own_partials<K>(A, aw, ab, q, r, t);
+    own_partials<K>(A, ob.aw, ob.ab, q, r, t);
     split_bar<K::CL>::done();
 }
 
