@@ -65,6 +65,7 @@ __device__ __forceinline__ void tma_load4(u32 dst, const tmap *m, int c0, int c1
 // A named barrier of n threads (ids 1 and up; 0 is __syncthreads, unusable once the producer
 // warpgroup has exited).
 __device__ __forceinline__ void named_sync(int id, int n) { asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(n) : "memory"); }
+__device__ __forceinline__ void named_arrive(int id, int n) { asm volatile("bar.arrive %0, %1;" ::"r"(id), "r"(n) : "memory"); }
 
 // ---- wgmma -----------------------------------------------------------------------------------------
 

@@ -22,9 +22,9 @@
 namespace brc {
 
 // The kernel parameter: the tensor maps of Q, K, V and dO and the arguments of the mma.sync
-// kernels. Mirrored by struct attn_args_hb in ops/attention.c.
+// kernels (and, for BULK, the dQ accumulator's). Mirrored by struct attn_args_hb in ops/attention.c.
 struct attn_args_hb {
-    tmap tq, tk, tv, tdo;
+    tmap tq, tk, tv, tdo, tdq; // tdq: the f32 dQ accumulator [B H][Sq][D], boxes of 64 rows x 32 columns
     attn_args a;
 };
 
@@ -61,17 +61,21 @@ template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_arg
     enum { QB = BM * 128, KB = BNK * 128, SB = BNK * 128, QTILE = AT * QB, KTILE = AT * KB, STILE = MA * SB };
     enum { NM = BM / 8, ND = D / 8, DQB = MA * AT / NC, DV = K::WHICH & 1, DK = K::WHICH >> 1 };
     enum { TRANSFORM = K::SOFTCAP || K::ALIBI || K::MASK || K::DROPOUT };
-    // OVL: P computed while dP^T is in flight, and dQ by 4-column reductions (else serial, 2 columns).
-    enum { OVL = K::QREG && (K::WHICH >> 1) };
+    // QREG bit 0, OVL: P computed while dP^T is in flight, and dQ by 4-column reductions (else
+    // serial, 2 columns). Bit 1, BULK: each warpgroup's 64 x 64 dQ block staged in shared memory
+    // (two boxes of 64 rows x 32 f32, 128-byte swizzle) and added to the accumulator by two tensor
+    // reductions that a producer warp issues.
+    enum { OVL = (K::QREG & 1) && (K::WHICH >> 1), BULK = (K::QREG >> 1) & 1, DQBOX = 64 * 128 }; // DQBOX: 8192
     static_assert((D == 64 || D == 128 || D == 256) && (BM == 64 || BM == 128) && DQB >= 1 && DQB <= 2 &&
                       (DV || DK) && !K::VARLEN,
                   "attn_bwdh_main: shape");
+    static_assert(!BULK || (DK && DQB == 1), "attn_bwdh_main: bulk dQ reductions: one dQ block a warpgroup");
     const attn_args &a = p.a;
     extern __shared__ __align__(16) unsigned char attn_smem[];
     __shared__ __align__(8) u64 bars[1 + 2 * ST]; // K / V full; Q / dO full[ST]; empty[ST]
     __shared__ float lsed[ST][2][BM];              // per buffer: lse (log2 domain), dsum
     const u32 k_s = (smem_addr(attn_smem) + 1023u) & ~1023u, v_s = k_s + KTILE, q_s = v_s + (DK ? KTILE : 0);
-    const u32 do_s = q_s + ST * QTILE, ds_s = do_s + ST * QTILE;
+    const u32 do_s = q_s + ST * QTILE, ds_s = do_s + ST * QTILE, dq_s = ds_s + (DK ? 2 * STILE : 0);
     const u32 bar_kv = smem_addr(bars), bar_q = bar_kv + 8, bar_e = bar_q + 8 * ST;
     const int b = blockIdx.z, kvh = blockIdx.y, c0 = blockIdx.x * BNK;
     const int sq = (int)a.Sq, sk = (int)a.Sk, diag = sk - sq, grp = (int)(a.H / a.Hkv);
@@ -85,8 +89,20 @@ template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_arg
     if (a.wl >= 0 && cend - 1 - diag + a.wl + 1 < ihi) ihi = cend - 1 - diag + a.wl + 1;
     ilo = ilo / BM * BM;
     const int nth = ihi > ilo ? (int)((ihi - ilo + BM - 1) / BM) : 0, ntiles = nth * grp;
+    // Tile u of the walk is query tile (u + rot) % nth of head (u + rot) / nth of the group (mod
+    // ntiles): a walk's state (hi, qi) starts from rot and steps without divisions (registers: the
+    // producer warps run with 24).
     const int rot = ntiles > 0 ? (int)(blockIdx.x % (unsigned)ntiles) : 0;
-    auto tile = [&](int u, int &h, int &i0) {
+    struct walk {
+        int hi, qi;
+    };
+    auto walk_start = [&]() { return walk{rot / (nth > 0 ? nth : 1), rot % (nth > 0 ? nth : 1)}; };
+    auto tile = [&](walk &t, int &h, int &i0) {
+        h = kvh * grp + t.hi, i0 = (int)ilo + t.qi * BM;
+        if (++t.qi == nth) t.qi = 0, t.hi = t.hi + 1 == grp ? 0 : t.hi + 1;
+    };
+    // The same tile from u alone (the consumers: one loop-carried register fewer).
+    auto tile_at = [&](int u, int &h, int &i0) {
         u = u + rot < ntiles ? u + rot : u + rot - ntiles;
         h = kvh * grp + u / nth, i0 = (int)ilo + (u % nth) * BM;
     };
@@ -103,6 +119,37 @@ template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_arg
 
     if (threadIdx.x < 128) {
         asm volatile("setmaxnreg.dec.sync.aligned.u32 24;");
+        if (BULK && threadIdx.x >= 32 && threadIdx.x < 96) {
+            // BULK: warp 1 + w of the producer adds consumer warpgroup w's dQ block of each tile
+            // into the accumulator (its lane 0: a tensor reduction a box; rows past Sq fall
+            // outside the map) once the block is staged ("full", named barrier 2 + 2w), and hands
+            // the staging back ("free", 3 + 2w) once the reductions have read it.
+            const int w = threadIdx.x / 32 - 1, lane = threadIdx.x & 31;
+            const u32 stg = dq_s + w * 2 * DQBOX;
+            if (ntiles > 0) named_arrive(3 + 2 * w, 160);
+            walk t = walk_start();
+#pragma unroll 1
+            for (int u = 0; u < ntiles; u++) {
+                int h, i0;
+                tile(t, h, i0);
+                named_sync(2 + 2 * w, 160);
+                if (lane == 0) {
+#pragma unroll
+                    for (int bx = 0; bx < 2; bx++)
+                        asm volatile("cp.reduce.async.bulk.tensor.3d.global.shared::cta.add.tile.bulk_group"
+                                     " [%0, {%1, %2, %3}], [%4];" ::"l"(&p.tdq),
+                                     "r"(64 * (w % AT) + 32 * bx), "r"(i0 + 64 * (w / AT)), "r"(b * (int)a.H + h),
+                                     "r"(stg + bx * DQBOX)
+                                     : "memory");
+                    asm volatile("cp.async.bulk.commit_group;" ::: "memory");
+                    asm volatile("cp.async.bulk.wait_group.read 0;" ::: "memory");
+                }
+                __syncwarp();
+                if (u + 1 < ntiles) named_arrive(3 + 2 * w, 160);
+            }
+            if (lane == 0) asm volatile("cp.async.bulk.wait_group 0;" ::: "memory"); // done before the CTA ends
+            return;
+        }
         if (threadIdx.x >= 32) return;
         const int lane = threadIdx.x;
         if (lane == 0) {
@@ -113,10 +160,11 @@ template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_arg
 #pragma unroll
                 for (int at = 0; at < AT; at++) tma_load4(v_s + at * KB, &p.tv, 64 * at, c0, kvh, b, bar_kv);
         }
+        walk t = walk_start();
         for (int u = 0; u < ntiles; u++) {
             const int s = u % ST;
             int h, i0;
-            tile(u, h, i0);
+            tile(t, h, i0);
             mbar_wait(bar_e + 8 * s, ((u / ST) & 1) ^ 1); // the first lap passes at once
             if (lane == 0) {
                 mbar_expect(bar_q + 8 * s, 2 * QTILE);
@@ -147,8 +195,8 @@ template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_arg
     if (K::DROPOUT && a.dev) seed = a.dev[0], offset = a.dev[1];
     const float scale_l2 = (float)a.scale * BRC_LOG2E;
     const float scl = fmaxf(scale_l2, 1.17549435e-38f); // kept off 0: a masked -inf times 0 is NaN
-    float *dqacc = a.part_o;
 
+    float *const dqacc = a.part_o;
     float dk[ND][4], dv[ND][4]; // the one a launch does not compute is dead code
 #pragma unroll
     for (int n = 0; n < ND; n++)
@@ -159,7 +207,7 @@ template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_arg
     for (int u = 0; u < ntiles; u++) {
         const int s = u % ST;
         int h, i0;
-        tile(u, h, i0);
+        tile_at(u, h, i0);
         const u32 qb = q_s + s * QTILE, db = do_s + s * QTILE, dsb = ds_s + (u & 1) * STILE;
         mbar_wait(bar_q + 8 * s, (u / ST) & 1);
 
@@ -294,10 +342,31 @@ template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_arg
                 if (lane == 0) mbar_arrive(bar_e + 8 * s); // Q, dO, lse and dsum of buffer s are consumed
             }
 
-            // dQ into the accumulator. OVL: 4 columns of one row a reduction (lanes tq and tq ^ 1
-            // swap halves: the even one takes row g, columns 2 tq .. 2 tq + 3, the odd one row
-            // g + 8, columns 2 tq - 2 ..); else 2.
-            if (OVL) {
+            // dQ into the accumulator. BULK: through this block's staging rows (the 288-byte
+            // pitch keeps the 8-byte stores free of bank conflicts), once the previous tile's
+            // reductions have read them. OVL: 4 columns of one row a reduction (lanes tq and
+            // tq ^ 1 swap halves: the even one takes row g, columns 2 tq .. 2 tq + 3, the odd one
+            // row g + 8, columns 2 tq - 2 ..); else 2.
+            if (BULK) {
+                // Row 16 warp + g (+ 8) of the block, columns 8 n + 2 tq (+ 1): box n / 4, its
+                // 16-byte chunk 2 (n % 4) + tq / 2 swizzled by the row (XOR g): bits 5-6 of the
+                // offset are (n % 4) ^ (g >> 1), bit 4 (tq >> 1) ^ (g & 1); the rest is immediate.
+                const u32 row0 = dq_s + cw * 2 * DQBOX + 128 * (16 * warp + g) + 16 * ((tq >> 1) ^ (g & 1)) + 8 * (tq & 1);
+                named_sync(3 + 2 * cw, 160); // free: the writer has read the previous tile's block
+#pragma unroll
+                for (int m = 0; m < 4; m++) {
+                    const u32 ad = row0 + 32 * (m ^ (g >> 1));
+                    asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n\t"
+                                 "st.shared.v2.f32 [%0+1024], {%3, %4};\n\t"
+                                 "st.shared.v2.f32 [%0+8192], {%5, %6};\n\t"
+                                 "st.shared.v2.f32 [%0+9216], {%7, %8};" ::"r"(ad),
+                                 "f"(dq[m][0]), "f"(dq[m][1]), "f"(dq[m][2]), "f"(dq[m][3]), "f"(dq[4 + m][0]),
+                                 "f"(dq[4 + m][1]), "f"(dq[4 + m][2]), "f"(dq[4 + m][3])
+                                 : "memory");
+                }
+                asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+                named_arrive(2 + 2 * cw, 160); // full
+            } else if (OVL) {
                 const int odd = tq & 1, i = i0 + 64 * qa_ + 16 * warp + g + 8 * odd;
                 float *dst = dqacc + attn_row_id<0>(a, b, h, sqs, i < sq ? i : 0) * D + 64 * da_ + 2 * (tq - odd);
 #pragma unroll

@@ -39,10 +39,10 @@ _Static_assert(sizeof(attn_args_h) == 1024, "attn_args_h must match brc::attn_ar
 
 /* struct brc::attn_args_hb in attention_sm90_bwd.cuh: the Hopper backward's parameter. */
 typedef struct attn_args_hb {
-    CUtensorMap tq, tk, tv, tdo;
+    CUtensorMap tq, tk, tv, tdo, tdq;
     attn_args a;
 } attn_args_hb;
-_Static_assert(sizeof(attn_args_hb) == 1152, "attn_args_hb must match brc::attn_args_hb");
+_Static_assert(sizeof(attn_args_hb) == 1280, "attn_args_hb must match brc::attn_args_hb");
 
 /* The kernels of one plan. */
 enum {
@@ -88,7 +88,8 @@ typedef struct attn_impl {
     bool atomic;         /* backward: FlashAttention-2's scheme, dQ by atomic adds (not bitwise reproducible) */
     bool pdl;            /* split forward, sm_90+: the combine is the forward's programmatic dependent */
     uint64_t counters;
-    CUtensorMap maps[4]; /* Hopper kernels: Q, K, V (and dO) maps encoded at a placeholder address; run sets it */
+    CUtensorMap maps[5]; /* Hopper kernels: Q, K, V (and dO, the dQ accumulator) maps encoded at a placeholder
+                          * address; run sets it */
 } attn_impl;
 
 static const brc__plan_vt attn_vt = {NULL};
@@ -334,6 +335,22 @@ static brc_status hopper_map(CUtensorMap *m, brc_dtype dt, int64_t D, int64_t S,
         CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     if (r != CUDA_SUCCESS)
         return brc__error(BRC_STATUS_CUDA_ERROR, "brc_attention_plan: cuTensorMapEncodeTiled: %s",
+                          brc__cu_errname(r));
+    return BRC_STATUS_OK;
+}
+
+/* The f32 dQ accumulator of the Hopper backward's bulk reductions: [heads][S][D] (head = b H + h),
+ * boxes of 32 columns (128 bytes, swizzled) x 64 rows; rows past S are out of the map. */
+static brc_status dq_map(CUtensorMap *m, int64_t D, int64_t S, int64_t heads) {
+    const cuuint64_t dims[3] = {(cuuint64_t)D, (cuuint64_t)S, (cuuint64_t)heads};
+    const cuuint64_t strides[2] = {(cuuint64_t)D * 4, (cuuint64_t)(S * D * 4)};
+    const cuuint32_t box[3] = {32, 64, 1}, estr[3] = {1, 1, 1};
+    CUresult r = brc__cu()->cuTensorMapEncodeTiled(
+        m, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 3, (void *)(uintptr_t)0x100000, dims, strides, box, estr,
+        CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_NONE,
+        CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r != CUDA_SUCCESS)
+        return brc__error(BRC_STATUS_CUDA_ERROR, "brc_attention_plan: cuTensorMapEncodeTiled (dQ): %s",
                           brc__cu_errname(r));
     return BRC_STATUS_OK;
 }
@@ -677,14 +694,22 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
             const int kids[2] = {K_BWDH, K_BWDH2};
             for (int pass = 0; pass <= split; pass++) {
                 const int which = split ? 2 - pass : 3, dk = which >> 1;
-                const int fixed = 1024 + (at * bnk * (1 + dk) + (dk ? 2 * bnk * (bm / 64) : 0)) * 128;
+                int fixed = 1024 + (at * bnk * (1 + dk) + (dk ? 2 * bnk * (bm / 64) : 0)) * 128;
                 int stages = brc__knob("BARACUDA_ATTN_WGMMA_BWD_STAGES", 1, 4, 2);
+                /* dQ staged in shared memory and added by tensor reductions (the 64 x 64 f32 block
+                 * each consumer warpgroup owns), where that fits beside 2 stages (D = 64, 128; not
+                 * 256): the default, 1.09-1.23x the f32 reductions from registers on the H100
+                 * (docs/attention-hopper.md section 11); BARACUDA_ATTN_WGMMA_BWD_DQ=0 keeps those. */
+                const int stage_dq = dk ? 2 * ((bm / 64) * at / 2) * 64 * 256 : 0;
+                int bulk = dk ? brc__knob("BARACUDA_ATTN_WGMMA_BWD_DQ", 0, 1, 1) : 0;
+                if (bulk && fixed + stage_dq + 2 * 2 * at * bm * 128 + 16 * bm > smem_cap(ctx)) bulk = 0;
+                if (bulk) fixed += stage_dq;
                 /* dynamic, plus the static lse / dsum rows of each stage */
                 while (stages > 1 && fixed + 2 * stages * at * bm * 128 + 8 * stages * bm > smem_cap(ctx)) stages--;
                 attn_cfg *hc = &im->cfg[kids[pass]];
                 *hc = (attn_cfg){.warps = 12, .mtiles = 1, .stages = stages, .bq = bm, .bn = bnk, .which = which,
-                                 .qreg = brc__knob("BARACUDA_ATTN_WGMMA_BWD_OVL", 0, 1, 0), .threads = 384,
-                                 .smem = fixed + 2 * stages * at * bm * 128};
+                                 .qreg = brc__knob("BARACUDA_ATTN_WGMMA_BWD_OVL", 0, 1, 0) | bulk << 1,
+                                 .threads = 384, .smem = fixed + 2 * stages * at * bm * 128};
                 im->used[kids[pass]] = true;
                 im->grid[kids[pass]][0] = (unsigned)((Sk + bnk - 1) / bnk), im->grid[kids[pass]][1] = (unsigned)Hkv,
                 im->grid[kids[pass]][2] = (unsigned)B;
@@ -693,7 +718,8 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
                 ((st = hopper_map(&im->maps[0], dt, D, Sq, H, B, a.q_s, bm)) ||
                  (st = hopper_map(&im->maps[1], dt, D, Sk, Hkv, B, a.k_s, bnk)) ||
                  (st = hopper_map(&im->maps[2], dt, D, Sk, Hkv, B, a.v_s, bnk)) ||
-                 (st = hopper_map(&im->maps[3], dt, D, Sq, H, B, a.do_s, bm))))
+                 (st = hopper_map(&im->maps[3], dt, D, Sq, H, B, a.do_s, bm)) ||
+                 (im->cfg[K_BWDH].qreg & 2 && (st = dq_map(&im->maps[4], D, Sq, H * B)))))
                 goto fail;
         } else if ((st = bwd_shape(ctx, (int)D, &bc, &pairs))) {
             goto fail;
@@ -770,9 +796,9 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
                                 : "bespoke:attention<fwd,f32,d=%lld,bm=%d,bn=32,simt",
                       (long long)D, D > 128 ? 8 : 16, D > 128 ? 8 : 16);
     else if (hopper_b)
-        brc__str_addf(&sku, "bespoke:attention<bwd,%s,d=%lld,bk=%d,bq=%d,warps=%d,stages=%d,wgmma%s%s",
+        brc__str_addf(&sku, "bespoke:attention<bwd,%s,d=%lld,bk=%d,bq=%d,warps=%d,stages=%d,wgmma%s%s%s",
                       brc_dtype_name(dt), (long long)D, c0->bn, c0->bq, c0->warps, c0->stages,
-                      c0->qreg ? ",ovl" : "", im->used[K_BWDH2] ? ",dv|dk+dq" : "");
+                      c0->qreg & 1 ? ",ovl" : "", c0->qreg & 2 ? ",dqbulk" : "", im->used[K_BWDH2] ? ",dv|dk+dq" : "");
     else if (im->atomic)
         brc__str_addf(&sku, "bespoke:attention<bwd,%s,d=%lld,bk=%d,bq=%d,bn=%d,warps=%d,stages=%d,ds=%d%s",
                       brc_dtype_name(dt), (long long)D, (kb == K_BWDP ? 8 : 16) * c0->mtiles * c0->warps,
@@ -1012,14 +1038,15 @@ brc_status brc_attention_run(const brc_plan *plan, const brc_attention_args *x, 
     if (bwd) a.dsum = (float *)ws;
     if (im->atomic) a.part_o = (float *)(ws + im->dqacc_off);
     /* The Hopper kernels: the plan's maps with this run's addresses (Q, K, V, and dO for the
-     * backward), host work only, captured with the launch. */
-    const void *ptr[4] = {x->q, x->k, x->v, x->dout};
+     * backward; the dQ accumulator for its bulk reductions), host work only, captured with the launch. */
+    const void *ptr[5] = {x->q, x->k, x->v, x->dout, a.part_o};
     attn_args_h h;
     attn_args_hb hb;
-    CUtensorMap *maps[4] = {NULL, NULL, NULL, NULL};
+    CUtensorMap *maps[5] = {NULL, NULL, NULL, NULL, NULL};
     if (im->used[K_FWDH]) maps[0] = &h.tq, maps[1] = &h.tk, maps[2] = &h.tv, h.a = a;
     if (im->used[K_BWDH]) maps[0] = &hb.tq, maps[1] = &hb.tk, maps[2] = &hb.tv, maps[3] = &hb.tdo, hb.a = a;
-    for (int i = 0; i < 4 && maps[i]; i++) {
+    if (im->used[K_BWDH] && im->cfg[K_BWDH].qreg & 2) maps[4] = &hb.tdq;
+    for (int i = 0; i < 5 && maps[i]; i++) {
         *maps[i] = im->maps[i];
         CUresult r = brc__cu()->cuTensorMapReplaceAddress(maps[i], (void *)ptr[i]);
         if (r != CUDA_SUCCESS)

@@ -940,9 +940,13 @@ ParameterizedTest(acase *c, attention, matches_float64, .timeout = 900) {
     cr_log_info("%s: forward rel L2 %.2e, %s", c->name, rel, brc_plan_sku(s.pf));
 
     if (c->bwd) {
-        if (!strcmp(brc_context_arch(ctx), "sm_90"))
+        if (!strcmp(brc_context_arch(ctx), "sm_90")) {
             cr_expect_eq(strstr(brc_plan_sku(s.pb), ",wgmma") != NULL, wgmma_bwd_case(c), "%s: SKU %s", c->name,
                          brc_plan_sku(s.pb));
+            /* dQ by tensor reductions at D = 64 and 128 (D = 256: the f32 reductions from registers) */
+            cr_expect_eq(strstr(brc_plan_sku(s.pb), ",dqbulk") != NULL, wgmma_bwd_case(c) && c->D <= 128,
+                         "%s: SKU %s", c->name, brc_plan_sku(s.pb));
+        }
         upload_model_o_lse(&s);
         model_backward(&s);
         backward_checks(&s, c, 2);
