@@ -64,11 +64,12 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--bwd", action="store_true", help="the backward (else the forward)")
     ap.add_argument("--causal", default="0,1", help="causal settings to run (0, 1 or 0,1)")
+    ap.add_argument("--no-mma", action="store_true", help="leave out the mma.sync kernel")
     args = ap.parse_args()
     brc = Baracuda(args.lib)
     ctx = brc.context(0)
     B, H, S = 4, 32, 4096
-    configs = ["mma", "default"] + args.config
+    configs = ([] if args.no_mma else ["mma"]) + ["default"] + args.config
     direction = "bwd" if args.bwd else "fwd"
     for D in [int(x) for x in args.dims.split(",")]:
         g = torch.Generator(device="cuda").manual_seed(D)
