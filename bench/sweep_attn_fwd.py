@@ -13,8 +13,8 @@ TFLOP/s and the ratio to cuDNN. A tuning tool: the benchmark of record is bench_
 A configuration is comma-separated knob=value pairs: sched (BARACUDA_ATTN_WGMMA_SCHED), stages
 (BARACUDA_ATTN_WGMMA_STAGES), bn (BARACUDA_ATTN_WGMMA_BN), nc (BARACUDA_ATTN_WGMMA_NC, consumer warpgroups),
 path (BARACUDA_ATTENTION_PATH); backward: bstages (BARACUDA_ATTN_WGMMA_BWD_STAGES), ovl
-(BARACUDA_ATTN_WGMMA_BWD_OVL), dq (BARACUDA_ATTN_WGMMA_BWD_DQ: 1 bulk dQ reductions). "default" is
-the plan with no knob set.
+(BARACUDA_ATTN_WGMMA_BWD_OVL), dq (BARACUDA_ATTN_WGMMA_BWD_DQ: 1 bulk dQ reductions); both: group
+(BARACUDA_ATTN_GROUP, heads a scheduling group). "default" is the plan with no knob set.
 """
 import argparse
 import os
@@ -31,7 +31,7 @@ from bench_elementwise import time_us  # noqa: E402
 KNOBS = {"sched": "BARACUDA_ATTN_WGMMA_SCHED", "stages": "BARACUDA_ATTN_WGMMA_STAGES",
          "bn": "BARACUDA_ATTN_WGMMA_BN", "nc": "BARACUDA_ATTN_WGMMA_NC", "path": "BARACUDA_ATTENTION_PATH",
          "bstages": "BARACUDA_ATTN_WGMMA_BWD_STAGES", "ovl": "BARACUDA_ATTN_WGMMA_BWD_OVL",
-         "dq": "BARACUDA_ATTN_WGMMA_BWD_DQ"}
+         "dq": "BARACUDA_ATTN_WGMMA_BWD_DQ", "group": "BARACUDA_ATTN_GROUP"}
 
 
 def plan_with(brc, ctx, t, causal, config, kind=FORWARD):

@@ -44,6 +44,7 @@ struct attn_args {
     i64 a_sb;                 // alibi: batch stride (0 for [H])
     i64 wl, wr;               // window (-1: unbounded)
     i64 jblocks;              // dropout: Philox blocks a row, ceil(Sk / 4)
+    i64 group;                // Hopper kernels: heads a scheduling group of the 1-D grid (0: the 3-D grid)
     double scale, softcap, p_drop, rkeep;
 };
 

@@ -171,8 +171,20 @@ template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_arg
     __shared__ __align__(8) u64 bars[1 + 3 * ST]; // q full; K full[ST]; V full[ST]; empty[ST]
     const u32 q_s = (smem_addr(attn_smem) + 1023u) & ~1023u, k_s = q_s + AT * QB, v_s = k_s + ST * KTILE;
     const u32 bar_q = smem_addr(bars), bar_k = bar_q + 8, bar_v = bar_k + 8 * ST, bar_e = bar_v + 8 * ST;
-    // Query tiles last to first: under a causal mask the long ones start first.
-    const int b = blockIdx.z, h = blockIdx.y, m0 = (gridDim.x - 1 - blockIdx.x) * BM, kvh = h / (int)(a.H / a.Hkv);
+    // Query tiles last to first: under a causal mask the long ones start first. Grid (tiles, H, B),
+    // or 1-D in groups of a.group heads (b H + h; fixed lengths): a group's tiles last to first,
+    // its heads fastest, so that the CTAs running at once share a few heads' K / V in L2 and each
+    // group's long tiles start before its short ones.
+    int b, h, m0;
+    if (a.group > 0) {
+        const int mt = (int)((a.Sq + BM - 1) / BM), nh = (int)(a.B * a.H), G = (int)a.group;
+        const int g = (int)blockIdx.x / (G * mt), r = (int)blockIdx.x - g * G * mt;
+        const int gh = nh - g * G < G ? nh - g * G : G, t = r / gh, head = g * G + (r - t * gh);
+        b = head / (int)a.H, h = head - b * (int)a.H, m0 = (mt - 1 - t) * BM;
+    } else {
+        b = blockIdx.z, h = blockIdx.y, m0 = (gridDim.x - 1 - blockIdx.x) * BM;
+    }
+    const int kvh = h / (int)(a.H / a.Hkv);
     // varlen: sequence b is rows q0 / k0 on of the packed tensors, whose maps have one batch; TMA
     // fills zeros past the whole tensor's end only, so a tile past the sequence's end holds the
     // next sequence's rows: its keys are masked, and the V rows are zeroed (below), since 0 times

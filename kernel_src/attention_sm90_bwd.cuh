@@ -77,7 +77,18 @@ template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_arg
     const u32 k_s = (smem_addr(attn_smem) + 1023u) & ~1023u, v_s = k_s + KTILE, q_s = v_s + (DK ? KTILE : 0);
     const u32 do_s = q_s + ST * QTILE, ds_s = do_s + ST * QTILE, dq_s = ds_s + (DK ? 2 * STILE : 0);
     const u32 bar_kv = smem_addr(bars), bar_q = bar_kv + 8, bar_e = bar_q + 8 * ST;
-    const int b = blockIdx.z, kvh = blockIdx.y, c0 = blockIdx.x * BNK;
+    // Grid (key tiles, H_kv, B), or 1-D in groups of a.group KV heads (b H_kv + h): a group's key
+    // tiles first to last (under a causal mask the first see the most queries), its heads fastest.
+    int b, kvh, kt;
+    if (a.group > 0) {
+        const int mt = (int)((a.Sk + BNK - 1) / BNK), nh = (int)(a.B * a.Hkv), G = (int)a.group;
+        const int g = (int)blockIdx.x / (G * mt), r = (int)blockIdx.x - g * G * mt;
+        const int gh = nh - g * G < G ? nh - g * G : G, head = g * G + r % gh;
+        kt = r / gh, b = head / (int)a.Hkv, kvh = head - b * (int)a.Hkv;
+    } else {
+        b = blockIdx.z, kvh = blockIdx.y, kt = blockIdx.x;
+    }
+    const int c0 = kt * BNK;
     const int sq = (int)a.Sq, sk = (int)a.Sk, diag = sk - sq, grp = (int)(a.H / a.Hkv);
     const attn_seq sqs = attn_seq_of<0>(a, b);
 
@@ -92,7 +103,7 @@ template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_arg
     // Tile u of the walk is query tile (u + rot) % nth of head (u + rot) / nth of the group (mod
     // ntiles): a walk's state (hi, qi) starts from rot and steps without divisions (registers: the
     // producer warps run with 24).
-    const int rot = ntiles > 0 ? (int)(blockIdx.x % (unsigned)ntiles) : 0;
+    const int rot = ntiles > 0 ? kt % ntiles : 0;
     struct walk {
         int hi, qi;
     };

@@ -25,10 +25,10 @@ typedef struct attn_args {
     int64_t B, H, Hkv, Sq, Sk;
     int64_t gp, nsplit, tq;
     int64_t q_s[3], k_s[3], v_s[3], o_s[3], do_s[3], dq_s[3], dk_s[3], dv_s[3];
-    int64_t l_s[3], m_s[4], a_sb, wl, wr, jblocks;
+    int64_t l_s[3], m_s[4], a_sb, wl, wr, jblocks, group;
     double scale, softcap, p_drop, rkeep;
 } attn_args;
-_Static_assert(sizeof(attn_args) == (17 + 2 + 5 + 3 + 24 + 3 + 4 + 4 + 4) * 8, "attn_args must match brc::attn_args");
+_Static_assert(sizeof(attn_args) == (17 + 2 + 5 + 3 + 24 + 3 + 4 + 5 + 4) * 8, "attn_args must match brc::attn_args");
 
 /* struct brc::attn_args_h in attention_sm90.cuh: the Hopper forward's parameter. */
 typedef struct attn_args_h {
@@ -355,6 +355,15 @@ static brc_status dq_map(CUtensorMap *m, int64_t D, int64_t S, int64_t heads) {
     return BRC_STATUS_OK;
 }
 
+/* The Hopper kernels' scheduling group (attn_args.group): heads a group of the 1-D grid, whose
+ * CTAs walk a group's tiles long to short with its heads fastest; 0 keeps the 3-D grid (tiles
+ * fastest, one head at a time). BARACUDA_ATTN_GROUP sets it (0-64; measurement). */
+static int64_t sched_group(int64_t heads, int64_t tiles) {
+    const int g = brc__knob("BARACUDA_ATTN_GROUP", 0, 64, 0);
+    if (!g || heads * tiles > INT32_MAX) return 0;
+    return g < heads ? g : heads;
+}
+
 /* BARACUDA_ATTENTION_PATH: "wgmma" (the Hopper kernels where they fit: the default), "mma" (the
  * mma.sync kernels everywhere). 1, 0, or -1 for another value. */
 static int path_knob(void) {
@@ -604,6 +613,8 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         im->used[K_FWDH] = true;
         im->grid[K_FWDH][0] = (unsigned)((Sq + bm - 1) / bm);
         im->grid[K_FWDH][1] = (unsigned)H, im->grid[K_FWDH][2] = (unsigned)B;
+        if (!vl && (a.group = sched_group(B * H, (Sq + bm - 1) / bm)))
+            im->grid[K_FWDH][0] *= (unsigned)(H * B), im->grid[K_FWDH][1] = im->grid[K_FWDH][2] = 1;
         if (ctx->device >= 0 &&
             ((st = hopper_map(&im->maps[0], dt, D, vl ? tq : Sq, H, vl ? 1 : B, a.q_s, bm)) ||
              (st = hopper_map(&im->maps[1], dt, D, vl ? ks.s : Sk, Hkv, vl ? 1 : B, a.k_s, bn)) ||
@@ -692,6 +703,7 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
              * and dQ (which = 2) with one Q / dO buffer (224 KiB). */
             const int at = (int)D / 64, bm = D == 64 ? 128 : 64, bnk = 128, split = D == 256;
             const int kids[2] = {K_BWDH, K_BWDH2};
+            a.group = sched_group(B * Hkv, (Sk + bnk - 1) / bnk);
             for (int pass = 0; pass <= split; pass++) {
                 const int which = split ? 2 - pass : 3, dk = which >> 1;
                 int fixed = 1024 + (at * bnk * (1 + dk) + (dk ? 2 * bnk * (bm / 64) : 0)) * 128;
@@ -713,6 +725,8 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
                 im->used[kids[pass]] = true;
                 im->grid[kids[pass]][0] = (unsigned)((Sk + bnk - 1) / bnk), im->grid[kids[pass]][1] = (unsigned)Hkv,
                 im->grid[kids[pass]][2] = (unsigned)B;
+                if (a.group)
+                    im->grid[kids[pass]][0] *= (unsigned)(Hkv * B), im->grid[kids[pass]][1] = im->grid[kids[pass]][2] = 1;
             }
             if (ctx->device >= 0 &&
                 ((st = hopper_map(&im->maps[0], dt, D, Sq, H, B, a.q_s, bm)) ||
@@ -817,6 +831,7 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
                       (long long)D, 16 * c0->warps * c0->mtiles, c0->bn, c0->warps, c0->stages,
                       im->decode ? ",packed" : "");
     if (nsplit) brc__str_addf(&sku, ",split=%lld", (long long)nsplit);
+    if (a.group) brc__str_addf(&sku, ",group=%lld", (long long)a.group);
     if (d->causal) brc__str_addf(&sku, ",causal");
     else if (window) brc__str_addf(&sku, ",window");
     if (f.softcap) brc__str_addf(&sku, ",softcap");
