@@ -1044,6 +1044,43 @@ ParameterizedTest(acase *c, attention_mma, matches_float64, .timeout = 600) {
     brc_context_destroy(ctx);
 }
 
+/* ---- the grouped grid (BARACUDA_ATTN_GROUP) ---------------------------------------------------------- */
+
+/* The Hopper kernels' 1-D grid in groups of heads (BARACUDA_ATTN_GROUP, off by default): every
+ * third case those kernels take at fixed lengths, planned with 3 heads a group (a partial last
+ * group where B H or B H_kv is not a multiple of 3), checked as matches_float64 checks them. */
+static bool group_case(const acase *c) { return !c->varlen && (wgmma_case(c) || wgmma_bwd_case(c)); }
+
+ParameterizedTestParameters(attention_group, matches_float64) {
+    static acase sel[sizeof cases / sizeof cases[0]];
+    size_t n = 0, k = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (group_case(&cases[i]) && k++ % 3 == 0) sel[n++] = cases[i];
+    return cr_make_param_array(acase, sel, n);
+}
+
+ParameterizedTest(acase *c, attention_group, matches_float64, .timeout = 600) {
+    setenv("BARACUDA_ATTN_GROUP", "3", 1);
+    brc_context *ctx = tu_device_or_skip();
+    setup s;
+    setup_make(ctx, &s, c, case_seed(c));
+    if (!strcmp(brc_context_arch(ctx), "sm_90")) {
+        cr_expect_eq(strstr(brc_plan_sku(s.pf), ",group=3") != NULL, wgmma_case(c), "%s: SKU %s", c->name,
+                     brc_plan_sku(s.pf));
+        if (c->bwd)
+            cr_expect_eq(strstr(brc_plan_sku(s.pb), ",group=3") != NULL, wgmma_bwd_case(c), "%s: SKU %s", c->name,
+                         brc_plan_sku(s.pb));
+    }
+    cr_log_info("%s: forward rel L2 %.2e, %s", c->name, forward_checks(&s, c), brc_plan_sku(s.pf));
+    if (c->bwd) {
+        upload_model_o_lse(&s);
+        model_backward(&s);
+        backward_checks(&s, c, 1);
+    }
+    setup_free(&s);
+    brc_context_destroy(ctx);
+}
+
 /* ---- capture ------------------------------------------------------------------------------------------ */
 
 /* A captured forward replays with new q, k, v (written into the same buffers after capture) and,
