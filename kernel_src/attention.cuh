@@ -33,7 +33,8 @@ struct attn_args {
     const float *alibi;
     const int *cu_q, *cu_k;
     float *dsum;              // backward: rowsum(dO * O) by row id
-    float *part_o, *part_lse; // split forward: partial results by (split, row id)
+    float *part_o, *part_lse; // split forward: partial results by (split, row id); backward: part_o the dQ accumulator
+    int *dq_sem;              // ordered Hopper backward: a counter a (b H + h, query tile, warpgroup)
     const u64 *dev;           // dropout: {seed, offset} in device memory, or null
     u64 seed, offset;
     i64 B, H, Hkv, Sq, Sk;    // varlen: Sq, Sk are the bounds

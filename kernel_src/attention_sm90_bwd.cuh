@@ -65,11 +65,14 @@ template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_arg
     // serial, 2 columns). Bit 1, BULK: each warpgroup's 64 x 64 dQ block staged in shared memory
     // (two boxes of 64 rows x 32 f32, 128-byte swizzle) and added to the accumulator by two tensor
     // reductions that a producer warp issues.
+    // Bit 2, ORD (det = 1): BULK's reductions in key-tile order (below, the writers).
     enum { OVL = (K::QREG & 1) && (K::WHICH >> 1), BULK = (K::QREG >> 1) & 1, DQBOX = 64 * 128 }; // DQBOX: 8192
+    enum { ORD = (K::QREG >> 2) & 1 };
     static_assert((D == 64 || D == 128 || D == 256) && (BM == 64 || BM == 128) && DQB >= 1 && DQB <= 2 &&
                       (DV || DK) && !K::VARLEN,
                   "attn_bwdh_main: shape");
     static_assert(!BULK || (DK && DQB == 1), "attn_bwdh_main: bulk dQ reductions: one dQ block a warpgroup");
+    static_assert(!ORD || BULK, "attn_bwdh_main: ordered reductions are bulk ones");
     const attn_args &a = p.a;
     extern __shared__ __align__(16) unsigned char attn_smem[];
     __shared__ __align__(8) u64 bars[1 + 2 * ST]; // K / V full; Q / dO full[ST]; empty[ST]
@@ -102,20 +105,24 @@ template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_arg
     const int nth = ihi > ilo ? (int)((ihi - ilo + BM - 1) / BM) : 0, ntiles = nth * grp;
     // Tile u of the walk is query tile (u + rot) % nth of head (u + rot) / nth of the group (mod
     // ntiles): a walk's state (hi, qi) starts from rot and steps without divisions (registers: the
-    // producer warps run with 24).
-    const int rot = ntiles > 0 ? kt % ntiles : 0;
+    // producer warps run with 24). ORD: no rotation and the query tiles last to first, so that the
+    // key tiles of a head reach a query tile in their order (under a causal mask every key tile
+    // starts at once, at the last query tile, instead of waiting for the earlier ones to get to
+    // its first).
+    const int rot = ntiles > 0 && !ORD ? kt % ntiles : 0;
     struct walk {
         int hi, qi;
     };
     auto walk_start = [&]() { return walk{rot / (nth > 0 ? nth : 1), rot % (nth > 0 ? nth : 1)}; };
     auto tile = [&](walk &t, int &h, int &i0) {
-        h = kvh * grp + t.hi, i0 = (int)ilo + t.qi * BM;
+        h = kvh * grp + t.hi, i0 = (int)ilo + (ORD ? nth - 1 - t.qi : t.qi) * BM;
         if (++t.qi == nth) t.qi = 0, t.hi = t.hi + 1 == grp ? 0 : t.hi + 1;
     };
     // The same tile from u alone (the consumers: one loop-carried register fewer).
     auto tile_at = [&](int u, int &h, int &i0) {
         u = u + rot < ntiles ? u + rot : u + rot - ntiles;
-        h = kvh * grp + u / nth, i0 = (int)ilo + (u % nth) * BM;
+        const int q = u % nth;
+        h = kvh * grp + u / nth, i0 = (int)ilo + (ORD ? nth - 1 - q : q) * BM;
     };
 
     if (threadIdx.x == 0) {
@@ -144,6 +151,20 @@ template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_arg
                 int h, i0;
                 tile(t, h, i0);
                 named_sync(2 + 2 * w, 160);
+                int *sem = nullptr;
+                if (ORD && lane == 0) {
+                    // This block's reductions follow those of the key tiles before this one that
+                    // see the query tile (a contiguous run of key tiles from cmin; with a left
+                    // window cmin > 0): wait until the counter says so, add, and count this one.
+                    const int nqt = (sq + BM - 1) / BM, x = i0 + diag - (int)a.wl;
+                    const int cmin = a.wl >= 0 && x > 0 ? x / BNK : 0;
+                    sem = a.dq_sem + (((i64)b * a.H + h) * nqt + i0 / BM) * 2 + w;
+                    int seen;
+                    do
+                        asm volatile("ld.acquire.gpu.global.b32 %0, [%1];" : "=r"(seen) : "l"(sem) : "memory");
+                    while (seen != kt - cmin);
+                    asm volatile("fence.proxy.async.global;" ::: "memory");
+                }
                 if (lane == 0) {
 #pragma unroll
                     for (int bx = 0; bx < 2; bx++)
@@ -153,7 +174,14 @@ template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_arg
                                      "r"(stg + bx * DQBOX)
                                      : "memory");
                     asm volatile("cp.async.bulk.commit_group;" ::: "memory");
-                    asm volatile("cp.async.bulk.wait_group.read 0;" ::: "memory");
+                    if (ORD) {
+                        // complete (not only read) before the next key tile's reductions
+                        asm volatile("cp.async.bulk.wait_group 0;" ::: "memory");
+                        asm volatile("fence.proxy.async.global;" ::: "memory");
+                        asm volatile("red.release.gpu.global.add.s32 [%0], 1;" ::"l"(sem) : "memory");
+                    } else {
+                        asm volatile("cp.async.bulk.wait_group.read 0;" ::: "memory");
+                    }
                 }
                 __syncwarp();
                 if (u + 1 < ntiles) named_arrive(3 + 2 * w, 160);

@@ -49,9 +49,13 @@
  *    brc_attention_plan_deterministic(plan) == 0 and the SKU ends in "+atomic". Workspace
  *    (brc_plan_workspace_size): rowsum(dout * o) and the dq accumulator, f32, (D + 1) x 4 bytes
  *    a query row and head, zeroed by the run itself (no memset by the caller).
- *  - deterministic = 1: no atomics: dk / dv of a KV head sum its query heads in a fixed order
- *    and dq has its own pass, so a rerun gives the same bits (slower: S and dP are computed
- *    twice). Workspace: rowsum(dout * o), f32, 4 bytes a query row and head.
+ *  - deterministic = 1: a rerun gives the same bits. On sm_90 at head dims 64 and 128 (fixed
+ *    lengths) the default's kernel with its dq adds made in key-tile order (each key tile waits
+ *    for the ones before it; 1.1-1.4x the default's time on the H100), the SKU having
+ *    ",ordered"; workspace: the default's plus 8 bytes a query tile and head (counters, zeroed
+ *    by the run itself). Elsewhere no atomics: dk / dv of a KV head sum its query heads in a
+ *    fixed order and dq has its own pass (slower: S and dP are computed twice); workspace:
+ *    rowsum(dout * o), f32, 4 bytes a query row and head.
  * The forward is always deterministic (the split path combines its splits in a fixed order).
  *
  * Selection (plan time): a bespoke tensor-core kernel (mma.sync m16n8k16, sm_80 and newer)

@@ -20,6 +20,7 @@ typedef struct attn_args {
     const float *alibi;
     const int32_t *cu_q, *cu_k;
     float *dsum, *part_o, *part_lse;
+    int32_t *dq_sem;
     const uint64_t *dev;
     uint64_t seed, offset;
     int64_t B, H, Hkv, Sq, Sk;
@@ -28,7 +29,7 @@ typedef struct attn_args {
     int64_t l_s[3], m_s[4], a_sb, wl, wr, jblocks, group;
     double scale, softcap, p_drop, rkeep;
 } attn_args;
-_Static_assert(sizeof(attn_args) == (17 + 2 + 5 + 3 + 24 + 3 + 4 + 5 + 4) * 8, "attn_args must match brc::attn_args");
+_Static_assert(sizeof(attn_args) == (18 + 2 + 5 + 3 + 24 + 3 + 4 + 5 + 4) * 8, "attn_args must match brc::attn_args");
 
 /* struct brc::attn_args_h in attention_sm90.cuh: the Hopper forward's parameter. */
 typedef struct attn_args_h {
@@ -86,6 +87,9 @@ typedef struct attn_impl {
     size_t part_lse_off; /* split forward: the partial lse after the partial O (at 0) */
     size_t dqacc_off;    /* atomic backward: the f32 dQ accumulator after the rowsum (at 0) */
     bool atomic;         /* backward: FlashAttention-2's scheme, dQ by atomic adds (not bitwise reproducible) */
+    bool ordered;        /* backward, det = 1 on Hopper: that scheme with the dQ reductions in key-tile order */
+    size_t sem_off;      /* ordered: the int32 counters a (b, h, query tile, warpgroup) after the accumulator */
+    size_t sem_count;
     bool pdl;            /* split forward, sm_90+: the combine is the forward's programmatic dependent */
     uint64_t counters;
     CUtensorMap maps[5]; /* Hopper kernels: Q, K, V (and dO, the dQ accumulator) maps encoded at a placeholder
@@ -543,12 +547,17 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
     const bool f32 = dt == BRC_F32;
     const bool hopper = !bwd && !f32 && (force_decode == 2 || (force_decode < 0 && knob && grp * Sq > 64)) &&
                         hopper_fits(ctx, &a, D, vl ? 1 : B, vl ? tq : Sq, vl ? ks.s : Sk);
-    const bool hopper_b = bwd && !f32 && !d->deterministic && (force_decode == 2 || (force_decode < 0 && knob)) &&
-                          hopper_bwd_fits(ctx, &a, D, vl);
+    /* det = 1 on the Hopper backward: its dQ tensor reductions in key-tile order (D = 64, 128;
+     * BARACUDA_ATTN_WGMMA_BWD_DET=0 or BARACUDA_ATTN_WGMMA_BWD_DQ=0 keep the mma.sync kernels) */
+    const bool ordered = bwd && d->deterministic && (D == 64 || D == 128) &&
+                         brc__knob("BARACUDA_ATTN_WGMMA_BWD_DET", 0, 1, 1) &&
+                         brc__knob("BARACUDA_ATTN_WGMMA_BWD_DQ", 0, 1, 1);
+    const bool hopper_b = bwd && !f32 && (!d->deterministic || ordered) &&
+                          (force_decode == 2 || (force_decode < 0 && knob)) && hopper_bwd_fits(ctx, &a, D, vl);
     if (force_decode == 2 && bwd && !hopper_b) {
         st = brc__error(BRC_STATUS_UNSUPPORTED,
-                        "%s: a path=wgmma backward needs an sm_90 context, head dim 64 or 128, no varlen and det=0 "
-                        "(%s, d=%lld)",
+                        "%s: a path=wgmma backward needs an sm_90 context, head dim 64, 128 or 256 (det=0) or 64 or "
+                        "128 (det=1), and no varlen (%s, d=%lld)",
                         fn, ctx->arch, (long long)D);
         goto fail;
     }
@@ -685,10 +694,12 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
             im->part_lse_off = ws;
             ws += (size_t)(a.nsplit * rows_total * 4);
         }
-    } else if (!d->deterministic) {
-        /* FlashAttention-2's scheme: one kernel a key tile; dQ summed with atomics in f32. */
+    } else if (!d->deterministic || hopper_b) {
+        /* FlashAttention-2's scheme: one kernel a key tile; dQ summed with atomics in f32 (det = 1
+         * on Hopper: in key-tile order). */
         a.gp = 1, a.nsplit = 1;
-        im->atomic = true;
+        im->atomic = !d->deterministic;
+        im->ordered = d->deterministic;
         attn_cfg *c = &im->cfg[K_DSUMZ];
         c->threads = 256;
         im->used[K_DSUMZ] = true;
@@ -714,13 +725,15 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
                  * (docs/attention-hopper.md section 11); BARACUDA_ATTN_WGMMA_BWD_DQ=0 keeps those. */
                 const int stage_dq = dk ? 2 * ((bm / 64) * at / 2) * 64 * 256 : 0;
                 int bulk = dk ? brc__knob("BARACUDA_ATTN_WGMMA_BWD_DQ", 0, 1, 1) : 0;
+                /* (det = 1 is planned here only where the staging fits: D = 64, 128) */
                 if (bulk && fixed + stage_dq + 2 * 2 * at * bm * 128 + 16 * bm > smem_cap(ctx)) bulk = 0;
                 if (bulk) fixed += stage_dq;
                 /* dynamic, plus the static lse / dsum rows of each stage */
                 while (stages > 1 && fixed + 2 * stages * at * bm * 128 + 8 * stages * bm > smem_cap(ctx)) stages--;
                 attn_cfg *hc = &im->cfg[kids[pass]];
                 *hc = (attn_cfg){.warps = 12, .mtiles = 1, .stages = stages, .bq = bm, .bn = bnk, .which = which,
-                                 .qreg = brc__knob("BARACUDA_ATTN_WGMMA_BWD_OVL", 0, 1, 0) | bulk << 1,
+                                 .qreg = brc__knob("BARACUDA_ATTN_WGMMA_BWD_OVL", 0, 1, 0) | bulk << 1 |
+                                         (im->ordered && bulk) << 2,
                                  .threads = 384, .smem = fixed + 2 * stages * at * bm * 128};
                 im->used[kids[pass]] = true;
                 im->grid[kids[pass]][0] = (unsigned)((Sk + bnk - 1) / bnk), im->grid[kids[pass]][1] = (unsigned)Hkv,
@@ -758,6 +771,18 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         memcpy(im->grid[K_DQCVT], im->grid[K_DSUMZ], sizeof im->grid[K_DSUMZ]);
         im->dqacc_off = ((size_t)rows_total * 4 + 255) / 256 * 256;
         ws = im->dqacc_off + (size_t)(rows_total * D * 4);
+        if (im->ordered) {
+            if (!(im->cfg[K_BWDH].qreg & 4)) {
+                st = brc__error(BRC_STATUS_INTERNAL, "%s: the ordered backward lost its dQ staging (d=%lld)", fn,
+                                (long long)D);
+                goto fail;
+            }
+            /* counters: (b H + h) nqt + query tile, two a tile (a warpgroup's 64 x 64 dQ block each) */
+            const int64_t nqt = (Sq + im->cfg[K_BWDH].bq - 1) / im->cfg[K_BWDH].bq;
+            im->sem_off = (ws + 255) / 256 * 256;
+            im->sem_count = (size_t)(B * H * nqt * 2);
+            ws = im->sem_off + im->sem_count * 4;
+        }
     } else {
         a.gp = 1, a.nsplit = 1;
         attn_cfg *c = &im->cfg[K_DSUM];
@@ -812,7 +837,8 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
     else if (hopper_b)
         brc__str_addf(&sku, "bespoke:attention<bwd,%s,d=%lld,bk=%d,bq=%d,warps=%d,stages=%d,wgmma%s%s%s",
                       brc_dtype_name(dt), (long long)D, c0->bn, c0->bq, c0->warps, c0->stages,
-                      c0->qreg & 1 ? ",ovl" : "", c0->qreg & 2 ? ",dqbulk" : "", im->used[K_BWDH2] ? ",dv|dk+dq" : "");
+                      c0->qreg & 1 ? ",ovl" : "", c0->qreg & 4 ? ",dqbulk,ordered" : c0->qreg & 2 ? ",dqbulk" : "",
+                      im->used[K_BWDH2] ? ",dv|dk+dq" : "");
     else if (im->atomic)
         brc__str_addf(&sku, "bespoke:attention<bwd,%s,d=%lld,bk=%d,bq=%d,bn=%d,warps=%d,stages=%d,ds=%d%s",
                       brc_dtype_name(dt), (long long)D, (kb == K_BWDP ? 8 : 16) * c0->mtiles * c0->warps,
@@ -917,8 +943,9 @@ brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *dd, brc_plan **
     if (det && !pass) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "attention: det=1 is a backward key");
     if (path == 1 && (warps > 4 || pass))
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "attention: path=decode is a forward with warps <= 4");
-    if (path == 2 && pass && det)
-        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "attention: path=wgmma is a forward or an atomic backward (det=0)");
+    if (path == 2 && pass && det && dim != 64 && dim != 128)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                          "attention: a path=wgmma backward with det=1 is for head dims 64 and 128");
     if (split && path != 1)
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "attention: split=%lld needs path=decode", (long long)split);
     /* A problem that selects these kernels. Decode: one KV head of gqa query heads and the most
@@ -1051,7 +1078,15 @@ brc_status brc_attention_run(const brc_plan *plan, const brc_attention_args *x, 
     char *ws = workspace;
     if (im->used[K_COMBINE]) a.part_o = (float *)ws, a.part_lse = (float *)(ws + im->part_lse_off);
     if (bwd) a.dsum = (float *)ws;
-    if (im->atomic) a.part_o = (float *)(ws + im->dqacc_off);
+    if (im->atomic || im->ordered) a.part_o = (float *)(ws + im->dqacc_off);
+    if (im->ordered) {
+        /* the ordered reductions' counters start at zero every run (a memset node under capture) */
+        a.dq_sem = (int32_t *)(ws + im->sem_off);
+        CUresult r = brc__cu()->cuMemsetD32Async((CUdeviceptr)(uintptr_t)a.dq_sem, 0, im->sem_count, (CUstream)stream);
+        if (r != CUDA_SUCCESS)
+            return brc__error(BRC_STATUS_CUDA_ERROR, "%s: cuMemsetD32Async: %s (%s)", fn, brc__cu_errname(r),
+                              plan->descriptor);
+    }
     /* The Hopper kernels: the plan's maps with this run's addresses (Q, K, V, and dO for the
      * backward; the dQ accumulator for its bulk reductions), host work only, captured with the launch. */
     const void *ptr[5] = {x->q, x->k, x->v, x->dout, a.part_o};

@@ -396,10 +396,11 @@ ParameterizedTest(job *j, attention_compile, every_variant, .timeout = 1200) {
                   "%s: SKU %s does not name the target, the head dim and the dtype", what, sku);
         if (v[i].feature == CAUSAL) cr_expect(strstr(sku, "causal"), "%s: SKU %s", what, sku);
         /* the Hopper kernels on sm_90a, head dims 64 / 128 / 256: the forward of training shapes
-         * (varlen too), the atomic backward at fixed lengths */
+         * (varlen too), the backward at fixed lengths (det = 1: its ordered form at 64 / 128) */
         const bool hopper =
             j->sm == 90 && (v[i].D == 64 || v[i].D == 128 || v[i].D == 256) &&
-            (v[i].bwd ? v[i].feature != DET && v[i].feature != VARLEN : v[i].feature != DECODE);
+            (v[i].bwd ? v[i].feature != VARLEN && (v[i].feature != DET || v[i].D <= 128)
+                      : v[i].feature != DECODE);
         cr_expect_eq(strstr(sku, ",wgmma") != NULL, hopper, "%s: SKU %s", what, sku);
         cr_expect_eq(strstr(brc_plan_descriptor(p), "path=wgmma") != NULL, hopper, "%s: %s", what,
                      brc_plan_descriptor(p));
@@ -421,6 +422,7 @@ ParameterizedTest(job *j, attention_compile, every_variant, .timeout = 1200) {
             cr_expect(strstr(sku, ",bk=128,") && strstr(sku, ",warps=4,"), "%s: SKU %s", what, sku);
         cr_expect_eq(strstr(brc_plan_descriptor(p), "det=1") != NULL, v[i].feature == DET, "%s: %s", what,
                      brc_plan_descriptor(p));
+        cr_expect_eq(strstr(sku, ",ordered") != NULL, hopper && v[i].feature == DET, "%s: SKU %s", what, sku);
         /* counters: a dropout forward uses B H Sq rows of ceil(Sk / 4) blocks, a plan without
          * dropout none (whether a dropout backward, which rereads the forward's, reports them is
          * left open by the header) */
@@ -547,7 +549,7 @@ Test(attention_rules, the_path_knob_and_path_wgmma) {
     unsetenv("BARACUDA_ATTENTION_PATH");
     cr_expect_eq(brc_warm(ctx, "attention(pass=fwd,dtype=bf16,d=96,path=wgmma)"), BRC_STATUS_UNSUPPORTED, "%s",
                  brc_last_error());
-    cr_expect_eq(brc_warm(ctx, "attention(pass=bwd,dtype=bf16,d=128,path=wgmma,det=1)"), BRC_STATUS_INVALID_ARGUMENT,
+    cr_expect_eq(brc_warm(ctx, "attention(pass=bwd,dtype=bf16,d=256,path=wgmma,det=1)"), BRC_STATUS_INVALID_ARGUMENT,
                  "%s", brc_last_error());
     cr_expect_eq(brc_warm(ctx, "attention(pass=bwd,dtype=bf16,d=192,path=wgmma)"), BRC_STATUS_UNSUPPORTED, "%s",
                  brc_last_error());
@@ -589,11 +591,26 @@ Test(attention_compile, hopper_backward) {
     cr_expect(strstr(brc_plan_sku(p), ",wgmma") && !strstr(brc_plan_sku(p), "dqbulk"), "%s", brc_plan_sku(p));
     brc_plan_destroy(p);
     unsetenv("BARACUDA_ATTN_WGMMA_BWD_DQ");
+    /* det = 1: the same kernel with its dQ reductions in key-tile order (counters after the
+     * accumulator), rebuilt from its descriptor; BARACUDA_ATTN_WGMMA_BWD_DET=0 keeps the mma.sync
+     * kernels */
     d.deterministic = 1;
+    p = NULL;
+    cr_assert_eq(brc_attention_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s\n%s", brc_last_error(), brc_last_jit_log());
+    cr_expect(strstr(brc_plan_sku(p), ",wgmma,dqbulk,ordered") && !strstr(brc_plan_sku(p), "+atomic"), "%s",
+              brc_plan_sku(p));
+    cr_expect(strstr(brc_plan_descriptor(p), "path=wgmma") && strstr(brc_plan_descriptor(p), "det=1"), "%s",
+              brc_plan_descriptor(p));
+    cr_expect_eq(brc_attention_plan_deterministic(p), 1);
+    cr_expect(brc_plan_workspace_size(p) >= (size_t)(2 * 4 * 300 * 65 * 4 + 2 * 4 * 3 * 2 * 4), "%zu",
+              brc_plan_workspace_size(p));
+    tu_round_trip(ctx, p); /* destroys p */
+    setenv("BARACUDA_ATTN_WGMMA_BWD_DET", "0", 1);
     p = NULL;
     cr_assert_eq(brc_attention_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect(!strstr(brc_plan_sku(p), "wgmma"), "%s", brc_plan_sku(p));
     brc_plan_destroy(p);
+    unsetenv("BARACUDA_ATTN_WGMMA_BWD_DET");
     /* D = 256: dV, then dK and dQ, a launch each */
     brc_attention_desc d256 = bwd_of(fwd(BRC_BF16, 1, 200, 200, 2, 1, 256));
     p = NULL;
