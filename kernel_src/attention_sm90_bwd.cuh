@@ -66,7 +66,7 @@ template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_arg
     // (two boxes of 64 rows x 32 f32, 128-byte swizzle) and added to the accumulator by two tensor
     // reductions that a producer warp issues.
     // Bit 2, ORD (det = 1): BULK's reductions in key-tile order (below, the writers).
-    enum { OVL = (K::QREG & 1) && (K::WHICH >> 1), BULK = (K::QREG >> 1) & 1, DQBOX = 64 * 128 }; // DQBOX: 8192
+    enum { OVL = (K::QREG & 1) && (K::WHICH >> 1), BULK = (K::QREG >> 1) & 1, DQBOX = 64 * 128 }; // 8192 (immediates)
     enum { ORD = (K::QREG >> 2) & 1 };
     static_assert((D == 64 || D == 128 || D == 256) && (BM == 64 || BM == 128) && DQB >= 1 && DQB <= 2 &&
                       (DV || DK) && !K::VARLEN,
@@ -381,11 +381,10 @@ template <class K> __device__ __forceinline__ void attn_bwdh_main(const attn_arg
                 if (lane == 0) mbar_arrive(bar_e + 8 * s); // Q, dO, lse and dsum of buffer s are consumed
             }
 
-            // dQ into the accumulator. BULK: through this block's staging rows (the 288-byte
-            // pitch keeps the 8-byte stores free of bank conflicts), once the previous tile's
-            // reductions have read them. OVL: 4 columns of one row a reduction (lanes tq and
-            // tq ^ 1 swap halves: the even one takes row g, columns 2 tq .. 2 tq + 3, the odd one
-            // row g + 8, columns 2 tq - 2 ..); else 2.
+            // dQ into the accumulator. BULK: staged for the writer warp once it has handed the
+            // staging back. OVL: 4 columns of one row a reduction (lanes tq and tq ^ 1 swap
+            // halves: the even one takes row g, columns 2 tq .. 2 tq + 3, the odd one row g + 8,
+            // columns 2 tq - 2 ..); else 2.
             if (BULK) {
                 // Row 16 warp + g (+ 8) of the block, columns 8 n + 2 tq (+ 1): box n / 4, its
                 // 16-byte chunk 2 (n % 4) + tq / 2 swizzled by the row (XOR g): bits 5-6 of the
