@@ -8,7 +8,8 @@ data. Prints one line a setting and writes the rows as JSON (--out) after every 
     python3 bench/sweep_reduce_scan.py --lib build/libbaracuda.so --out sweep.json [--only reduce|scan|onepass]
     python3 bench/sweep_reduce_scan.py --lib build/libbaracuda.so --prewarm 3/14   # compile a slice only
 
---only scan10: the 1 x 2^24 f32 scans' settings of scan10 (SCAN10 below), interleaved as red8.
+--only scan10 / scan10b: the 1 x 2^24 f32 scans' settings of scan10 (SCAN10 / SCAN10B below), interleaved
+as red8.
 --only red8 (scanred8): every setting of a case planned and checked first, then all of them and
 PyTorch timed in interleaved rounds (bench_elementwise.interleaved: the same clocks for all); the
 ratio is the median over rounds of PyTorch's time over the setting's.
@@ -29,7 +30,7 @@ from bench_elementwise import time_us, interleaved, rel_l2_of as rel_l2, copy_ba
 KNOBS = ["BARACUDA_REDUCE_" + k for k in ("U", "MINB", "TPRMAX", "CU", "CMINB", "CTX", "CTHREADS", "WAVES", "FLAT", "XV",
                                           "OU", "FINT", "XI")] + \
         ["BARACUDA_SCAN_" + k for k in ("NV", "TMAX", "MINB", "WAVES8", "KST", "FAST", "FUSE", "ONEPASS", "OPT", "LBG",
-                                        "OPAD", "OSLEEP", "OPOLL", "OTICKET", "OPIPE", "LITE", "PDL", "L2H", "RNV")]
+                                        "OPAD", "OSLEEP", "OPOLL", "OTICKET", "OPIPE", "LITE", "PDL", "L2H", "RNV", "RMINB")]
 
 
 def scan_input(op, dtype, R, C):
@@ -181,6 +182,16 @@ SCAN10 = [("cumsum", "f32", (1, 1 << 24), [{}, _S10_OLDSUM, {"SPDL": 0}, {"SFUSE
           ("cumprod", "bf16", (1, 1 << 24), [{}, {"SPDL": 0}, {"SFUSE": 2}]),
           ("cummax", "f32", (1, 1 << 24), [{}, {"SPDL": 0}]),
           ("logcumsumexp", "f32", (32768, 4096), [{}, {"SFAST": 1}])]
+# run 2: the defaults of run 1's figures (cumprod bf16 also folds; cumsum bf16 forward capped for 3
+# CTAs an SM) and what is left for f32 cumsum / cumprod: the reduce pass's own register cap (RMINB),
+# chunk counts (WAVES8), slabs, L2 hints.
+SCAN10B = [("cumsum", "f32", (1, 1 << 24), [{}, _S10_OLDSUM, {"SRMINB": 5}, {"SWAVES8": 8}, {"SWAVES8": 12},
+                                            {"SWAVES8": 32}, {"SL2H": 2}, {"SL2H": 4}, {"SMINB": 3}]),
+           ("cumprod", "f32", (1, 1 << 24), [{}, _S10_OLDPROD, {"SRNV": 4}, {"SRMINB": 5}, {"SNV": 4, "SMINB": 0},
+                                             {"SNV": 4, "SMINB": 3}, {"SWAVES8": 8}, {"SWAVES8": 12}, {"SWAVES8": 32},
+                                             {"SRNV": 4, "SL2H": 4}]),
+           ("cumsum", "bf16", (1, 1 << 24), [{}, {"SMINB": 0, "SPDL": 0}]),
+           ("cumprod", "bf16", (1, 1 << 24), [{}, {"SFUSE": 0, "SPDL": 0}])]
 
 
 class Sweep:
@@ -436,7 +447,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lib", required=True)
     ap.add_argument("--out")
-    ap.add_argument("--only", choices=["reduce", "scan", "onepass", "red8", "red8scan", "red8b", "red8c", "scan10"])
+    ap.add_argument("--only", choices=["reduce", "scan", "onepass", "red8", "red8scan", "red8b", "red8c", "scan10", "scan10b"])
     ap.add_argument("--prewarm", help="K/N: only plan (compile) the K-th of N slices of the settings, then exit")
     args = ap.parse_args()
     torch.cuda.set_device(0)
@@ -448,8 +459,8 @@ def main():
             prewarm(args.lib, k, n, RED8_SCAN, RED8_CASES)
         elif args.only == "red8b":
             prewarm(args.lib, k, n, RED8B_SCAN, RED8B_CASES)
-        elif args.only == "scan10":
-            prewarm(args.lib, k, n, SCAN10, [])
+        elif args.only in ("scan10", "scan10b"):
+            prewarm(args.lib, k, n, SCAN10 if args.only == "scan10" else SCAN10B, [])
         else:
             prewarm(args.lib, k, n)
         return
@@ -471,8 +482,9 @@ def main():
             except Exception as e:  # keep sweeping: report and go on
                 print(f"FAILED {op} {dt} {sh}: {e}", flush=True)
             sw.save()
-    if args.only in ("red8scan", "red8b", "scan10"):
-        for op, dt, sh, cfgs in {"red8scan": RED8_SCAN, "red8b": RED8B_SCAN, "scan10": SCAN10}[args.only]:
+    if args.only in ("red8scan", "red8b", "scan10", "scan10b"):
+        for op, dt, sh, cfgs in {"red8scan": RED8_SCAN, "red8b": RED8B_SCAN, "scan10": SCAN10,
+                                 "scan10b": SCAN10B}[args.only]:
             try:
                 sw.scan_case_il(op, dt, sh, cfgs)
             except Exception as e:

@@ -50,6 +50,7 @@ typedef struct scan_impl {
     int pdl;   /* split rows, sm_90: the carry / final passes are programmatic dependents of the one before */
     int l2h;   /* split rows: L2 hints (eighths of the chunks the reduce pass keeps; 0 none) */
     int rnv;   /* row_reduce_lite: slabs loaded at once (0: nv) */
+    int rminb; /* split rows: the reduce pass's minb when > 0 (else minb) */
     int lite;  /* split rows of cumsum / cumprod forward: the reduce pass sums its chunk, no scan */
     int onepass; /* split rows in one pass (PH_ONEPASS): one-tile chunks, a look-back over chunk totals */
     int lbg;     /* one pass: chunks a look-back group */
@@ -104,6 +105,7 @@ static const char *storage_type(brc_dtype t) {
 
 static brc_status get_kernel(brc_context *ctx, const scan_impl *im, int ph, const char *desc, CUfunction *fn) {
     bool carry = ph == PH_CARRY;
+    int minb = ph == PH_REDUCE && im->rminb > 0 ? im->rminb : im->minb;
     int tpr = carry && im->layout == LAYOUT_ROWS ? CARRY_THREADS : im->tpr;
     int rpb = carry ? 1 : im->rpb;
     unsigned threads = carry ? im->carry_threads : im->threads;
@@ -118,7 +120,7 @@ static brc_status get_kernel(brc_context *ctx, const scan_impl *im, int ph, cons
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", im->kind, im->bwd, im->rev, im->layout,
                   ph, im->vec, tpr, rpb, im->nv, im->kst, im->fast, im->fuse, im->lbg > 0 ? im->lbg : 32, im->opad,
                   im->osleep, im->opoll, im->oticket, im->opipe, im->lite, im->pdl, im->l2h, im->rnv);
-    if (!carry && im->minb > 0) brc__str_addf(&snip, "__global__ void __launch_bounds__(%u, %d)\n", threads, im->minb);
+    if (!carry && minb > 0) brc__str_addf(&snip, "__global__ void __launch_bounds__(%u, %d)\n", threads, minb);
     else brc__str_addf(&snip, "__global__ void __launch_bounds__(%u)\n", threads);
     brc__str_addf(&snip, "brc_scan_kernel(brc::scan_args a) { brc::scan_main<brc_scan>(a); }\n");
     static const char *const phase_names[] = {"", "+reduce", "+carry", "+final", ""};
@@ -132,7 +134,7 @@ static brc_status get_kernel(brc_context *ctx, const scan_impl *im, int ph, cons
         brc__kernel_req req = {
             .template_name = "scan", .sources = sources, .nspec = 16,
             .spec = {ph, im->layout, im->kind, im->bwd, im->rev, im->dt, im->vec, tpr, rpb, im->nv,
-                     (int64_t)im->csize, (int64_t)threads, carry ? 0 : im->minb, im->kst, im->fast,
+                     (int64_t)im->csize, (int64_t)threads, carry ? 0 : minb, im->kst, im->fast,
                      im->fuse | (int64_t)im->lbg << 4 | (int64_t)im->opad << 12 | (int64_t)im->osleep << 16 |
                          (int64_t)im->opoll << 28 | (int64_t)im->oticket << 29 | (int64_t)im->opipe << 30 |
                          (int64_t)im->lite << 31 | (int64_t)im->pdl << 32 | (int64_t)im->l2h << 33 |
@@ -409,7 +411,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
      * ran slower fused, so they keep the carry kernel. BARACUDA_SCAN_FUSE=0/1 overrides it. */
     /* scan10: FUSE = 2, the fold as one ordered reduction (a thread ceil(nch / 256) totals, loads
      * first, then the lanes and the warps in order: one barrier pair), for f32 cumsum and cumprod. */
-    bool fold2 = (rq->kind == BRC_SCAN_CUMSUM || rq->kind == BRC_SCAN_CUMPROD) && esize == 4 && !rq->bwd;
+    bool fold2 = !rq->bwd && ((rq->kind == BRC_SCAN_CUMSUM && esize == 4) || (rq->kind == BRC_SCAN_CUMPROD && esize <= 4));
     int fuse = split && rows && !onepass
                    ? brc__knob("BARACUDA_SCAN_FUSE", 0, 2, fold2 ? 2 : rq->kind == BRC_SCAN_CUMSUM && esize == 4)
                    : 0;
@@ -430,8 +432,11 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
      * one 512-thread CTA an SM; logcumsumexp f32 1x2^24 ran 271 us uncapped, 166 capped). */
     /* scan10: the fold's final pass with PDL holds its first tile across the fold (71 registers for
      * f32 cumsum: 3 CTAs of 256 an SM); capped for 4 (64, no spills). */
+    bool sum16 = split && rows && !onepass && !rq->bwd && rq->kind == BRC_SCAN_CUMSUM && esize == 2 && tpr == 256;
     int minb = brc__knob("BARACUDA_SCAN_MINB", 0, 16,
-                         onepass ? (tpr < 1024 ? 1024 / tpr : 1) : fuse == 2 && tpr == 256 ? 4 : 0);
+                         onepass ? (tpr < 1024 ? 1024 / tpr : 1) : fuse == 2 && tpr == 256 ? 4 : sum16 ? 3 : 0);
+    /* scan10: the reduce pass's own register cap (BARACUDA_SCAN_RMINB; 0: minb's). */
+    int rminb = split && rows && !onepass ? brc__knob("BARACUDA_SCAN_RMINB", 0, 16, 0) : 0;
     /* scan10: the light reduce pass's slabs loaded at once (0: nv). */
     int rnv = lite ? brc__knob("BARACUDA_SCAN_RNV", 0, 8, 0) : 0;
 
@@ -458,6 +463,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     if (fast == 2) brc__str_addf(&sku, ",lg2");
     if (l2h) brc__str_addf(&sku, ",l2h=%d", l2h);
     if (rnv) brc__str_addf(&sku, ",rnv=%d", rnv);
+    if (rminb) brc__str_addf(&sku, ",rminb=%d", rminb);
     /* The one pass's variants (knobs for sweeps; the defaults are the kernel scan7 measured:
      * packed flags and states, acquire polls, a ticket, no pipelining). */
     int opad = onepass ? brc__knob("BARACUDA_SCAN_OPAD", 0, 1, 0) : 0;
@@ -502,6 +508,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     im->pdl = pdl;
     im->l2h = l2h;
     im->rnv = rnv;
+    im->rminb = rminb;
     im->onepass = onepass;
     im->lbg = onepass ? lbg : 0;
     im->opad = opad;
