@@ -402,7 +402,9 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     int kst = (rq->kind == BRC_SCAN_CUMMAX || rq->kind == BRC_SCAN_CUMMIN) && !rq->bwd && rows
                   ? brc__knob("BARACUDA_SCAN_KST", 0, 1, 1) : 0;
     /* scan10: FAST = 2 (f32 compute) takes the hardware's exp2 / log2 approximations (ex2.approx.ftz,
-     * lg2.approx.ftz: one MUFU each) instead of exp2f and the accurate logf; f64 has no such form. */
+     * lg2.approx.ftz: one MUFU each) instead of exp2f and the accurate logf; f64 has no such form.
+     * Measured (H100, sweep scan10, interleaved with PyTorch): f32 1x2^24 167.7 -> 148.9 us (PyTorch
+     * 156.8), bf16 1x2^24 112.7 -> 94.0, f32 32768x4096 1004.8 -> 796.1. */
     int fast = rq->kind == BRC_SCAN_LOGCUMSUMEXP && !rq->bwd ? brc__knob("BARACUDA_SCAN_FAST", 0, 2, csize == 4 ? 2 : 1) : 0;
     if (fast == 2 && csize != 4) fast = 1;
     /* The fused carry (each final CTA folds the chunk totals before it, up to nch / 256 rounds of a
@@ -410,16 +412,25 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
      * 73 us against 77.5 forward and backward); bf16 cumsum, cumprod, logcumsumexp and bf16 cummax
      * ran slower fused, so they keep the carry kernel. BARACUDA_SCAN_FUSE=0/1 overrides it. */
     /* scan10: FUSE = 2, the fold as one ordered reduction (a thread ceil(nch / 256) totals, loads
-     * first, then the lanes and the warps in order: one barrier pair), for f32 cumsum and cumprod. */
+     * first, then the lanes and the warps in order: one barrier pair), for f32 cumsum forward and f32 /
+     * 16-bit cumprod forward. Measured (H100, 1x2^24, sweep scan10; with PDL): f32 cumsum 81.8 us
+     * with FUSE=1 -> 68.9, f32 cumprod 88.2 with the carry kernel -> 74.5, bf16 cumprod 57.7 -> 55.9;
+     * bf16 cumsum 46.6 -> 49.1 (keeps the carry kernel). */
     bool fold2 = !rq->bwd && ((rq->kind == BRC_SCAN_CUMSUM && esize == 4) || (rq->kind == BRC_SCAN_CUMPROD && esize <= 4));
     int fuse = split && rows && !onepass
                    ? brc__knob("BARACUDA_SCAN_FUSE", 0, 2, fold2 ? 2 : rq->kind == BRC_SCAN_CUMSUM && esize == 4)
                    : 0;
     /* scan10, split rows on sm_90: the final pass (and the carry kernel) launched as programmatic
-     * dependents (PDL): the final pass's first tile loads overlap the pass before's tail. */
+     * dependents (PDL): the final pass's first tile loads overlap the pass before's tail. Measured
+     * (1x2^24, FUSE=2): f32 cumsum 72.2 -> 68.9 us, f32 cumprod 79.6 -> 74.5; bf16 cumsum, bf16
+     * cumprod and f32 cummax (carry kernel) unchanged within 0.1 us. */
     int pdl = split && rows && !onepass && ctx->sm_major >= 9 ? brc__knob("BARACUDA_SCAN_PDL", 0, 1, 1) : 0;
-    /* scan10: L2 eviction hints on split rows of 16-byte vectors (kernel_src/scan.cuh, L2H). */
-    int l2h = split && rows && !onepass && (size_t)vec * esize == 16 ? brc__knob("BARACUDA_SCAN_L2H", 0, 8, 0) : 0;
+    /* scan10: L2 eviction hints on split rows of 16-byte vectors (kernel_src/scan.cuh, L2H): the
+     * default 2 for the folded f32 cumsum (sweep scan10b: 67.8 us against 68.9 without; 4: 68.8 and
+     * 68.9 in two runs, 6: 70.2); cumprod with RNV=4: 73.1 against 72.9 without. */
+    int l2h = split && rows && !onepass && (size_t)vec * esize == 16
+                  ? brc__knob("BARACUDA_SCAN_L2H", 0, 8, fuse == 2 && rq->kind == BRC_SCAN_CUMSUM ? 2 : 0)
+                  : 0;
     /* scanred8: the reduce pass of split cumsum / cumprod forward rows sums (multiplies) its chunk
      * a thread at a time and combines the threads once (the op commutes), instead of scanning
      * every tile as the final pass does. BARACUDA_SCAN_LITE=0 restores the scanning pass. */
@@ -431,14 +442,18 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
      * registers on top of the tile's made cumprod 71, logcumsumexp f32 76 / bf16 96 and cummax 120:
      * one 512-thread CTA an SM; logcumsumexp f32 1x2^24 ran 271 us uncapped, 166 capped). */
     /* scan10: the fold's final pass with PDL holds its first tile across the fold (71 registers for
-     * f32 cumsum: 3 CTAs of 256 an SM); capped for 4 (64, no spills). */
+     * f32 cumsum: 3 CTAs of 256 an SM); capped for 4 (64, no spills): 68.9 us against 69.2 uncapped.
+     * bf16 cumsum forward split (82 registers with PDL: 2 CTAs an SM) capped for 3: 46.6 -> 42.3. */
     bool sum16 = split && rows && !onepass && !rq->bwd && rq->kind == BRC_SCAN_CUMSUM && esize == 2 && tpr == 256;
     int minb = brc__knob("BARACUDA_SCAN_MINB", 0, 16,
                          onepass ? (tpr < 1024 ? 1024 / tpr : 1) : fuse == 2 && tpr == 256 ? 4 : sum16 ? 3 : 0);
-    /* scan10: the reduce pass's own register cap (BARACUDA_SCAN_RMINB; 0: minb's). */
+    /* scan10: the reduce pass's own register cap (BARACUDA_SCAN_RMINB; 0: minb's). Not a default:
+     * 5 spills (16 / 24 bytes), f32 cumsum 69.2 against 68.9, cumprod 74.1 against 74.9. */
     int rminb = split && rows && !onepass ? brc__knob("BARACUDA_SCAN_RMINB", 0, 16, 0) : 0;
-    /* scan10: the light reduce pass's slabs loaded at once (0: nv). */
-    int rnv = lite ? brc__knob("BARACUDA_SCAN_RNV", 0, 8, 0) : 0;
+    /* scan10: the light reduce pass's slabs loaded at once (0: nv): 4 for f32 cumprod (2 slabs a
+     * tile, 4 tiles a chunk): 74.9 -> 72.9 us (run 2; 74.5 -> 72.4 run 1); 8: 75.6; f32 cumsum 8:
+     * 70.5 against 68.9. */
+    int rnv = lite ? brc__knob("BARACUDA_SCAN_RNV", 0, 8, rq->kind == BRC_SCAN_CUMPROD && esize == 4 && nv == 2 ? 4 : 0) : 0;
 
     /* Canonical descriptor (what determines the kernels) and SKU (what was chosen). */
     const char *kn = kind_names[rq->kind];
