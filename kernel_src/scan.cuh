@@ -29,6 +29,8 @@
 //             first L2H eighths of a line's chunks evict_last (the final pass reads them first),
 //             the rest evict_first; the final pass's loads and stores are evict_first.
 //   RNV       row_reduce_lite: slabs loaded at once (0: NV).
+//   PF        PH 3 of split rows: at its start each CTA prefetches into L2 the lines of its chunk's
+//             tiles after the first (prefetch.global.L2; a hint: results do not depend on it).
 // Positions q = 0..len-1 are in scan order; the memory position is m = REV ? len-1-q : q.
 #pragma once
 
@@ -767,6 +769,22 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                     kv[j][k] = (P::KIN && ok) ? kin[off[3] + vm * VEC + (K::REV ? VEC - 1 - k : k)] : 0;
             }
         };
+        if constexpr (K::PH == 3 && K::PF) {
+            // The chunk's later tiles into L2 now (one thread a 128-byte line), ahead of their loads.
+            enum { LPT = 128 / (VEC * (int)sizeof(T)) };
+            for (i64 base = q0 + (i64)NV * SLAB; base < q0 + span; base += (i64)NV * SLAB) {
+#pragma unroll
+                for (int j = 0; j < NV; j++) {
+                    const i64 vq = (base + (i64)j * SLAB) / VEC + t;
+                    const i64 vm = K::REV ? nvec - 1 - vq : vq;
+                    if (t % LPT == 0 && base + (i64)j * SLAB + (i64)t * VEC < q1) {
+#pragma unroll
+                        for (int s = 0; s < P::NT; s++)
+                            asm volatile("prefetch.global.L2 [%0];" ::"l"(in[s] + off[s] + vm * VEC));
+                    }
+                }
+            }
+        }
         // PDL: the first tile's loads go out before the wait for the pass before (they read only
         // the inputs, which no earlier pass writes; the stores all come after the wait).
         const bool pre = K::PH == 3 && K::PDL;

@@ -51,6 +51,7 @@ typedef struct scan_impl {
     int l2h;   /* split rows: L2 hints (eighths of the chunks the reduce pass keeps; 0 none) */
     int rnv;   /* row_reduce_lite: slabs loaded at once (0: nv) */
     int rminb; /* split rows: the reduce pass's minb when > 0 (else minb) */
+    int pf;    /* split rows: the final pass prefetches its chunk's later tiles into L2 */
     int lite;  /* split rows of cumsum / cumprod forward: the reduce pass sums its chunk, no scan */
     int onepass; /* split rows in one pass (PH_ONEPASS): one-tile chunks, a look-back over chunk totals */
     int lbg;     /* one pass: chunks a look-back group */
@@ -115,11 +116,11 @@ static brc_status get_kernel(brc_context *ctx, const scan_impl *im, int ph, cons
                   "  typedef %s T;\n  typedef %s C;\n"
                   "  enum { OP = %d, BWD = %d, REV = %d, LAYOUT = %d, PH = %d, VEC = %d, TPR = %d, RPB = %d, "
                   "NV = %d, KST = %d, FAST = %d, FUSE = %d, LBG = %d, OPAD = %d, OSLEEP = %d, OPOLL = %d, "
-                  "OTICKET = %d, OPIPE = %d, LITE = %d, PDL = %d, L2H = %d, RNV = %d };\n"
+                  "OTICKET = %d, OPIPE = %d, LITE = %d, PDL = %d, L2H = %d, RNV = %d, PF = %d };\n"
                   "};\n",
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", im->kind, im->bwd, im->rev, im->layout,
                   ph, im->vec, tpr, rpb, im->nv, im->kst, im->fast, im->fuse, im->lbg > 0 ? im->lbg : 32, im->opad,
-                  im->osleep, im->opoll, im->oticket, im->opipe, im->lite, im->pdl, im->l2h, im->rnv);
+                  im->osleep, im->opoll, im->oticket, im->opipe, im->lite, im->pdl, im->l2h, im->rnv, im->pf);
     if (!carry && minb > 0) brc__str_addf(&snip, "__global__ void __launch_bounds__(%u, %d)\n", threads, minb);
     else brc__str_addf(&snip, "__global__ void __launch_bounds__(%u)\n", threads);
     brc__str_addf(&snip, "brc_scan_kernel(brc::scan_args a) { brc::scan_main<brc_scan>(a); }\n");
@@ -138,7 +139,7 @@ static brc_status get_kernel(brc_context *ctx, const scan_impl *im, int ph, cons
                      im->fuse | (int64_t)im->lbg << 4 | (int64_t)im->opad << 12 | (int64_t)im->osleep << 16 |
                          (int64_t)im->opoll << 28 | (int64_t)im->oticket << 29 | (int64_t)im->opipe << 30 |
                          (int64_t)im->lite << 31 | (int64_t)im->pdl << 32 | (int64_t)im->l2h << 33 |
-                         (int64_t)im->rnv << 37},
+                         (int64_t)im->rnv << 37 | (int64_t)im->pf << 41},
             .snippet = snip.p, .name_expr = "brc_scan_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -450,6 +451,9 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     /* scan10: the reduce pass's own register cap (BARACUDA_SCAN_RMINB; 0: minb's). Not a default:
      * 5 spills (16 / 24 bytes), f32 cumsum 69.2 against 68.9, cumprod 74.1 against 74.9. */
     int rminb = split && rows && !onepass ? brc__knob("BARACUDA_SCAN_RMINB", 0, 16, 0) : 0;
+    /* scan10: the final pass's L2 prefetch of its chunk's later tiles (BARACUDA_SCAN_PF=1; not a
+     * default: see docs/scan.md). */
+    int pf = split && rows && !onepass ? brc__knob("BARACUDA_SCAN_PF", 0, 1, 0) : 0;
     /* scan10: the light reduce pass's slabs loaded at once (0: nv): 4 for f32 cumprod (2 slabs a
      * tile, 4 tiles a chunk): 74.9 -> 72.9 us (run 2; 74.5 -> 72.4 run 1); 8: 75.6; f32 cumsum 8:
      * 70.5 against 68.9. */
@@ -479,6 +483,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     if (l2h) brc__str_addf(&sku, ",l2h=%d", l2h);
     if (rnv) brc__str_addf(&sku, ",rnv=%d", rnv);
     if (rminb) brc__str_addf(&sku, ",rminb=%d", rminb);
+    if (pf) brc__str_addf(&sku, ",pf");
     /* The one pass's variants (knobs for sweeps; the defaults are the kernel scan7 measured:
      * packed flags and states, acquire polls, a ticket, no pipelining). */
     int opad = onepass ? brc__knob("BARACUDA_SCAN_OPAD", 0, 1, 0) : 0;
@@ -524,6 +529,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     im->l2h = l2h;
     im->rnv = rnv;
     im->rminb = rminb;
+    im->pf = pf;
     im->onepass = onepass;
     im->lbg = onepass ? lbg : 0;
     im->opad = opad;

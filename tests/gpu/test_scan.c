@@ -664,7 +664,7 @@ Test(scan, tuning_variants_give_the_same_results, .timeout = 300) {
 /* scan10's split-row variants on rows of 2^24 + odd (from the end too; bf16 on 3 lines): the fold
  * by one ordered reduction (FUSE=2) against the carry kernel, the final pass as a programmatic
  * dependent (PDL) against plain launches, the L2 hints, the reduce pass's loads (RNV), the MUFU
- * exp / log (FAST=2); each also run twice (the same bits) and checked against a float64 host scan
+ * exp / log (FAST=2), the final pass's L2 prefetch (PF); each also run twice (the same bits) and checked against a float64 host scan
  * (f32 cumsum of small integers: exact). Two tests, so they run in parallel. */
 Test(scan, split_row_fold_and_pdl, .timeout = 300) {
     static const vcase vc[] = {
@@ -682,6 +682,7 @@ Test(scan, split_row_hints_loads_and_fast_exp, .timeout = 300) {
         {"BARACUDA_SCAN_L2H", ",l2h=", CUMSUM, BRC_F32, 1, (1 << 24) + 8, 1, "4", 0},
         {"BARACUDA_SCAN_RNV", ",rnv=", CUMSUM, BRC_F32, 1, (1 << 24) + 8, 0, "8", 0},
         {"BARACUDA_SCAN_FAST", ",lg2", LCSE, BRC_F32, 1, (1 << 24) + 3, 1, "2", 0},
+        {"BARACUDA_SCAN_PF", ",pf", CUMPROD, BRC_F32, 1, (1 << 24) + 4, 1, NULL, 0},
     };
     check_variants(vc, sizeof vc / sizeof vc[0], 37);
 }
