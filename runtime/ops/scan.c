@@ -421,11 +421,17 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     int fuse = split && rows && !onepass
                    ? brc__knob("BARACUDA_SCAN_FUSE", 0, 2, fold2 ? 2 : rq->kind == BRC_SCAN_CUMSUM && esize == 4)
                    : 0;
+    bool sum16 = split && rows && !onepass && !rq->bwd && rq->kind == BRC_SCAN_CUMSUM && esize == 2 && tpr == 256;
     /* scan10, split rows on sm_90: the final pass (and the carry kernel) launched as programmatic
      * dependents (PDL): the final pass's first tile loads overlap the pass before's tail. Measured
      * (1x2^24, FUSE=2): f32 cumsum 72.2 -> 68.9 us, f32 cumprod 79.6 -> 74.5; bf16 cumsum, bf16
-     * cumprod and f32 cummax (carry kernel) unchanged within 0.1 us. */
-    int pdl = split && rows && !onepass && ctx->sm_major >= 9 ? brc__knob("BARACUDA_SCAN_PDL", 0, 1, 1) : 0;
+     * cumprod and f32 cummax (carry kernel) unchanged within 0.1 us; with the block-scan fold
+     * (FUSE=1) slower: f32 cumsum forward 74.7 -> 81.8, backward (the whole bench, run 3) 77.3 ->
+     * 84.7; bf16 cumsum forward gains only with its register cap (minb=3: 46.6 -> 42.3). So the
+     * default is PDL for the +fold plans and bf16 / f16 cumsum forward, where it was measured. */
+    int pdl = split && rows && !onepass && ctx->sm_major >= 9
+                  ? brc__knob("BARACUDA_SCAN_PDL", 0, 1, fuse == 2 || sum16)
+                  : 0;
     /* scan10: L2 eviction hints on split rows of 16-byte vectors (kernel_src/scan.cuh, L2H): the
      * default 2 for the folded f32 cumsum (sweep scan10b: 67.8 us against 68.9 without; 4: 68.8 and
      * 68.9 in two runs, 6: 70.2); cumprod with RNV=4: 73.1 against 72.9 without. */
@@ -445,7 +451,6 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     /* scan10: the fold's final pass with PDL holds its first tile across the fold (71 registers for
      * f32 cumsum: 3 CTAs of 256 an SM); capped for 4 (64, no spills): 68.9 us against 69.2 uncapped.
      * bf16 cumsum forward split (82 registers with PDL: 2 CTAs an SM) capped for 3: 46.6 -> 42.3. */
-    bool sum16 = split && rows && !onepass && !rq->bwd && rq->kind == BRC_SCAN_CUMSUM && esize == 2 && tpr == 256;
     int minb = brc__knob("BARACUDA_SCAN_MINB", 0, 16,
                          onepass ? (tpr < 1024 ? 1024 / tpr : 1) : fuse == 2 && tpr == 256 ? 4 : sum16 ? 3 : 0);
     /* scan10: the reduce pass's own register cap (BARACUDA_SCAN_RMINB; 0: minb's). Not a default:
