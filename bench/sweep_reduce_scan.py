@@ -8,6 +8,8 @@ data. Prints one line a setting and writes the rows as JSON (--out) after every 
     python3 bench/sweep_reduce_scan.py --lib build/libbaracuda.so --out sweep.json [--only reduce|scan|onepass]
     python3 bench/sweep_reduce_scan.py --lib build/libbaracuda.so --prewarm 3/14   # compile a slice only
 
+--only scan10 / scan10b / scan10c: the 1 x 2^24 f32 scans' settings of scan10 (SCAN10 / SCAN10B /
+SCAN10C below), interleaved as red8.
 --only red8 (scanred8): every setting of a case planned and checked first, then all of them and
 PyTorch timed in interleaved rounds (bench_elementwise.interleaved: the same clocks for all); the
 ratio is the median over rounds of PyTorch's time over the setting's.
@@ -28,7 +30,7 @@ from bench_elementwise import time_us, interleaved, rel_l2_of as rel_l2, copy_ba
 KNOBS = ["BARACUDA_REDUCE_" + k for k in ("U", "MINB", "TPRMAX", "CU", "CMINB", "CTX", "CTHREADS", "WAVES", "FLAT", "XV",
                                           "OU", "FINT", "XI")] + \
         ["BARACUDA_SCAN_" + k for k in ("NV", "TMAX", "MINB", "WAVES8", "KST", "FAST", "FUSE", "ONEPASS", "OPT", "LBG",
-                                        "OPAD", "OSLEEP", "OPOLL", "OTICKET", "OPIPE", "LITE")]
+                                        "OPAD", "OSLEEP", "OPOLL", "OTICKET", "OPIPE", "LITE", "PDL", "L2H", "RNV", "RMINB", "PF")]
 
 
 def scan_input(op, dtype, R, C):
@@ -163,6 +165,37 @@ RED8_SCAN = [("cummax", "bf16", (8192, 32768), [{}, {"STMAX": 128}, {"STMAX": 25
              ("cumsum", "bf16", (1, 1 << 24), _PIPE[:2]),
              ("cumsum", "f32", (1, 1 << 24), _NOTK),
              ("cumprod", "f32", (1, 1 << 24), _NOTK[:2])]
+
+# scan10: the defaults (f32 cumsum / cumprod: the ordered-reduction fold, FUSE=2, and the final pass a
+# programmatic dependent, PDL=1; logcumsumexp f32 / bf16: the MUFU exp / log, FAST=2) against the
+# former kernels (cumsum FUSE=1 PDL=0, cumprod FUSE=0 PDL=0, logcumsumexp FAST=1) and the parts one
+# at a time; the L2 hints (L2H), the reduce pass's loads (RNV) and a register cap (MINB) on top.
+_S10_OLDSUM, _S10_OLDPROD = {"SFUSE": 1, "SPDL": 0}, {"SFUSE": 0, "SPDL": 0}
+SCAN10 = [("cumsum", "f32", (1, 1 << 24), [{}, _S10_OLDSUM, {"SPDL": 0}, {"SFUSE": 1}, {"SMINB": 0}, {"SL2H": 4},
+                                           {"SL2H": 6}, {"SRNV": 8}, {"SRNV": 8, "SL2H": 4}]),
+          ("cumprod", "f32", (1, 1 << 24), [{}, _S10_OLDPROD, {"SPDL": 0}, {"SFUSE": 0}, {"SFUSE": 1}, {"SMINB": 0},
+                                            {"SL2H": 4}, {"SRNV": 8}, {"SRNV": 4}]),
+          ("logcumsumexp", "f32", (1, 1 << 24), [{}, {"SFAST": 1}, {"SONEPASS": 0}, {"SONEPASS": 0, "SFUSE": 2},
+                                                 {"SOPT": 1024}, {"SOPT": 256}]),
+          ("logcumsumexp", "bf16", (1, 1 << 24), [{}, {"SFAST": 1}]),
+          ("cumsum", "bf16", (1, 1 << 24), [{}, {"SPDL": 0}, {"SMINB": 3}, {"SFUSE": 2}]),
+          ("cumprod", "bf16", (1, 1 << 24), [{}, {"SPDL": 0}, {"SFUSE": 2}]),
+          ("cummax", "f32", (1, 1 << 24), [{}, {"SPDL": 0}]),
+          ("logcumsumexp", "f32", (32768, 4096), [{}, {"SFAST": 1}])]
+# run 2: the defaults of run 1's figures (cumprod bf16 also folds; cumsum bf16 forward capped for 3
+# CTAs an SM) and what is left for f32 cumsum / cumprod: the reduce pass's own register cap (RMINB),
+# chunk counts (WAVES8), slabs, L2 hints.
+SCAN10B = [("cumsum", "f32", (1, 1 << 24), [{}, _S10_OLDSUM, {"SRMINB": 5}, {"SWAVES8": 8}, {"SWAVES8": 12},
+                                            {"SWAVES8": 32}, {"SL2H": 2}, {"SL2H": 4}, {"SMINB": 3}]),
+           ("cumprod", "f32", (1, 1 << 24), [{}, _S10_OLDPROD, {"SRNV": 4}, {"SRMINB": 5}, {"SNV": 4, "SMINB": 0},
+                                             {"SNV": 4, "SMINB": 3}, {"SWAVES8": 8}, {"SWAVES8": 12}, {"SWAVES8": 32},
+                                             {"SRNV": 4, "SL2H": 4}]),
+           ("cumsum", "bf16", (1, 1 << 24), [{}, {"SMINB": 0, "SPDL": 0}]),
+           ("cumprod", "bf16", (1, 1 << 24), [{}, {"SFUSE": 0, "SPDL": 0}])]
+# run 3 (after the whole bench): the final pass's L2 prefetch (PF, not a default) and the two
+# single-measurement defaults of run 2 (L2H=2 for f32 cumsum, RNV=4 for f32 cumprod) once more.
+SCAN10C = [("cumsum", "f32", (1, 1 << 24), [{}, {"SPF": 1}, {"SL2H": 0}, {"SL2H": 0, "SPF": 1}]),
+           ("cumprod", "f32", (1, 1 << 24), [{}, {"SPF": 1}, {"SRNV": 0}])]
 
 
 class Sweep:
@@ -418,7 +451,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lib", required=True)
     ap.add_argument("--out")
-    ap.add_argument("--only", choices=["reduce", "scan", "onepass", "red8", "red8scan", "red8b", "red8c"])
+    ap.add_argument("--only", choices=["reduce", "scan", "onepass", "red8", "red8scan", "red8b", "red8c", "scan10", "scan10b", "scan10c"])
     ap.add_argument("--prewarm", help="K/N: only plan (compile) the K-th of N slices of the settings, then exit")
     args = ap.parse_args()
     torch.cuda.set_device(0)
@@ -430,6 +463,8 @@ def main():
             prewarm(args.lib, k, n, RED8_SCAN, RED8_CASES)
         elif args.only == "red8b":
             prewarm(args.lib, k, n, RED8B_SCAN, RED8B_CASES)
+        elif args.only in ("scan10", "scan10b", "scan10c"):
+            prewarm(args.lib, k, n, {"scan10": SCAN10, "scan10b": SCAN10B, "scan10c": SCAN10C}[args.only], [])
         else:
             prewarm(args.lib, k, n)
         return
@@ -451,8 +486,9 @@ def main():
             except Exception as e:  # keep sweeping: report and go on
                 print(f"FAILED {op} {dt} {sh}: {e}", flush=True)
             sw.save()
-    if args.only in ("red8scan", "red8b"):
-        for op, dt, sh, cfgs in (RED8_SCAN if args.only == "red8scan" else RED8B_SCAN):
+    if args.only in ("red8scan", "red8b", "scan10", "scan10b", "scan10c"):
+        for op, dt, sh, cfgs in {"red8scan": RED8_SCAN, "red8b": RED8B_SCAN, "scan10": SCAN10,
+                                 "scan10b": SCAN10B, "scan10c": SCAN10C}[args.only]:
             try:
                 sw.scan_case_il(op, dt, sh, cfgs)
             except Exception as e:

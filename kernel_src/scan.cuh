@@ -20,6 +20,17 @@
 //   LBG OPAD OSLEEP OPOLL OTICKET  PH 4: chunks a look-back group; slot layout, polling, ticket
 //             (op_prefix).
 //   LITE      PH 1 of cumsum / cumprod forward rows: the chunk's total by row_reduce_lite.
+//   FUSE      PH 3 of split rows: 0 the carry from the carry kernel (PH 2), 1 folded by block scans
+//             of the chunk totals before the chunk, 2 folded by one ordered reduction of them.
+//   PDL       sm_90 programmatic dependent launch of split rows: the pass before the final one (and
+//             the reduce pass before the carry kernel) lets its dependent launch at its start; the
+//             final pass loads its first tile, then waits for the pass before (griddepcontrol).
+//   L2H       split rows, 16-byte vectors: L2 eviction hints (0: none); the reduce pass marks the
+//             first L2H eighths of a line's chunks evict_last (the final pass reads them first),
+//             the rest evict_first; the final pass's loads and stores are evict_first.
+//   RNV       row_reduce_lite: slabs loaded at once (0: NV).
+//   PF        PH 3 of split rows: at its start each CTA prefetches into L2 the lines of its chunk's
+//             tiles after the first (prefetch.global.L2; a hint: results do not depend on it).
 // Positions q = 0..len-1 are in scan order; the memory position is m = REV ? len-1-q : q.
 #pragma once
 
@@ -194,9 +205,53 @@ template <class C> struct sop<5, 0, C> : sop<4, 0, C> {
         return r;
     }
 };
+// K::FAST = 2 (f32): the fast form with the hardware's approximations flushed to zero: exps as one
+// MUFU.EX2 (ex2.approx.ftz of v log2 e; an argument below -126 gives 0: a term under 2^-126 of the
+// running sum, which is >= 1) and the output's log as one MUFU.LG2 (y = m + lg2(s) ln 2; s >= 1, so
+// no subnormal; lg2.approx's absolute error, about 2^-22, gives |y| error ~1e-7 beyond y's rounding).
+__device__ __forceinline__ float aexp(float v) {
+    float r;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(v * 1.4426950408889634f));
+    return r;
+}
+__device__ __forceinline__ double aexp(double v) { return exp(v); }
+__device__ __forceinline__ float alog(float v) {
+    float r;
+    asm("lg2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(v));
+    return r * 0.6931471805599453f;
+}
+__device__ __forceinline__ double alog(double v) { return log(v); }
+template <class C> struct sop<6, 0, C> : sop<4, 0, C> {
+    typedef s_ab<C> S;
+    static __device__ __forceinline__ S comb(S p, S q) {
+        if (q.a == -sinf_<C>()) return p;
+        if (p.a == -sinf_<C>()) return q;
+        S r;
+        if (p.a != p.a || q.a != q.a) { r.a = p.a + q.a; r.b = C(1); return r; }  // NaN
+        if (p.a == q.a) { r.a = p.a; r.b = p.b + q.b; return r; }                  // also +inf, +inf
+        const bool pg = p.a > q.a;
+        const C e = aexp(pg ? q.a - p.a : p.a - q.a);
+        r.a = pg ? p.a : q.a;
+        r.b = pg ? p.b + q.b * e : q.b + p.b * e;
+        return r;
+    }
+    static __device__ __forceinline__ S step(S p, C x, i64) {
+        const C d = x - p.a;
+        if (d != d) { S q; q.a = x; q.b = C(1); return comb(p, q); }
+        const C e = aexp(-(d < C(0) ? -d : d));
+        S r;
+        r.a = d > C(0) ? x : p.a;
+        r.b = d > C(0) ? p.b * e + C(1) : p.b + e;
+        return r;
+    }
+    static __device__ __forceinline__ C fin(S in, S, const C*, i64, C, i64, i64&) {
+        return in.a == -sinf_<C>() || in.a == sinf_<C>() ? in.a : in.a + alog(in.b);
+    }
+};
 // One position added to a state: P::comb(a, P::elem(...)), or the op's own step when it has one.
 template <class P> struct has_step { enum { V = 0 }; };
 template <class C> struct has_step<sop<5, 0, C> > { enum { V = 1 }; };
+template <class C> struct has_step<sop<6, 0, C> > { enum { V = 1 }; };
 template <class C> struct has_step<sop<2, 0, C> > { enum { V = 1 }; };
 template <class C> struct has_step<sop<3, 0, C> > { enum { V = 1 }; };
 template <class P, class C>
@@ -274,7 +329,7 @@ struct alignas(16) i64x2 { i64 a, b; };
 
 // ---- addressing --------------------------------------------------------------------------------------
 template <class K> struct sk {
-    typedef sop<(K::OP == 4 && !K::BWD && K::FAST) ? 5 : K::OP, K::BWD, typename K::C> P;
+    typedef sop<(K::OP == 4 && !K::BWD && K::FAST) ? 4 + K::FAST : K::OP, K::BWD, typename K::C> P;
     static __device__ __forceinline__ bool used(int o) {
         return o < P::NT || (o == 2 && P::YP) || (o == 3 && P::KIN) || o == 4 || (o == 5 && P::KOUT);
     }
@@ -539,6 +594,46 @@ __device__ __forceinline__ void op_prefetch(const scan_args& A, i64 u, typename 
     asm volatile("cp.async.commit_group;" ::: "memory");
 }
 
+// ---- programmatic dependent launch and L2 hints (split rows) -----------------------------------------------
+// The trigger lets the next kernel of the stream (launched with programmatic stream serialization)
+// start its CTAs while this one still runs; the wait blocks until the kernel before has completed
+// and its writes are visible. No-ops below sm_90 (the plan never asks for them there).
+__device__ __forceinline__ void pdl_trigger() {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_wait() {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+// An L2 eviction policy for every access it is given to: evict_last (kept over others) or
+// evict_first.
+__device__ __forceinline__ u64 l2_policy(bool last) {
+    u64 p;
+    if (last) asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(p));
+    else asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(p));
+    return p;
+}
+// 16-byte global load and store under an L2 policy.
+template <class V> __device__ __forceinline__ V ld_hint(const V* p, u64 pol) {
+    static_assert(sizeof(V) == 16, "16-byte vectors only");
+    u32 r[4];
+    asm volatile("ld.global.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "l"(p), "l"(pol));
+    V v;
+    memcpy(&v, r, 16);
+    return v;
+}
+template <class V> __device__ __forceinline__ void st_hint(V* p, const V& v, u64 pol) {
+    static_assert(sizeof(V) == 16, "16-byte vectors only");
+    u32 r[4];
+    memcpy(r, &v, 16);
+    asm volatile("st.global.L2::cache_hint.v4.u32 [%0], {%1, %2, %3, %4}, %5;"
+                 ::"l"(p), "r"(r[0]), "r"(r[1]), "r"(r[2]), "r"(r[3]), "l"(pol) : "memory");
+}
+
 // ---- layout 0: rows (a row group per line, vectors along the axis) -----------------------------------------
 
 // Scans one slab per row group: the states st[k] of the thread's VEC positions (inclusive within
@@ -599,6 +694,11 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
     const i64 units = A.lines * A.nch, groups = (units + K::RPB - 1) / K::RPB;
     const i64 nvec = A.len / VEC;
     static_assert(K::PH != 4 || (NW > 1 && K::RPB == 1), "one-pass rows: one row a CTA of 2+ warps");
+    if (K::PDL && K::PH == 1) pdl_trigger();
+    // L2 hints on the final pass's 16-byte loads of stream 0 and its stores (K::L2H).
+    enum { H16 = K::L2H > 0 && K::PH == 3 && sizeof(vec<T, VEC>) == 16 };
+    const u64 pol_first = H16 ? l2_policy(false) : 0;
+    (void)pol_first;
     enum { PIPE = K::PH == 4 && K::OPIPE };
     static_assert(!PIPE || (P::NT == 1 && !P::KIN && !P::YP), "pipelined one pass: one input stream");
     __shared__ i64 ticket;  // PH 4: this CTA's unit (the grid has one CTA a unit)
@@ -635,24 +735,14 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
         const i64 line = okrow ? u / A.nch : 0, ch = okrow ? u - line * A.nch : 0;
         i64 off[6];
         line_offsets<K>(A, line, off);
-        S carry = (K::PH == 3 && okrow && !K::FUSE) ? ws[line * A.nch + ch] : P::id();
-        if (K::PH == 3 && K::FUSE) {
-            // The carry folded here from the chunk totals before this chunk, in order (split rows
-            // have one row a CTA, so ch is the CTA's own); no carry kernel runs.
-            const S* wl = ws + line * A.nch;
-            for (i64 b = 0; b < ch; b += K::TPR) {
-                const S mine = b + t < ch ? wl[b + t] : P::id();
-                (void)block_prefix<K>(mine, carry, sm, par);
-            }
-            __syncthreads();  // the tiles below reuse sm in another arrangement
-        }
         const i64 q0 = ch * A.clen, q1 = okrow ? (q0 + A.clen < A.len ? q0 + A.clen : A.len) : q0;
         // Every thread of the CTA runs the same number of tiles (the barriers need it): with
         // several rows per CTA (never split) every row has clen = len positions.
         const i64 span = (K::RPB > 1 ? A.clen : q1 - q0);
-        for (i64 base = q0; base < q0 + span; base += (i64)NV * SLAB) {
-            C v[NV][3][VEC];
-            i64 kv[NV][VEC];
+        C v[NV][3][VEC];
+        i64 kv[NV][VEC];
+        // The tile at scan position `base` into v (the input streams) and kv (the index input).
+        auto load_tile = [&](i64 base) {
 #pragma unroll
             for (int j = 0; j < NV; j++) {
                 const i64 vq = (base + (i64)j * SLAB) / VEC + t;  // vector index in scan order
@@ -662,8 +752,11 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                 for (int s = 0; s < 3; s++) {
                     if (s >= P::NT) continue;
                     if (ok) {
-                        const vec<T, VEC> x = PIPE ? *reinterpret_cast<const vec<T, VEC>*>(&pbuf[pb][((i64)j * K::TPR + t) * VEC])
-                                                   : *reinterpret_cast<const vec<T, VEC>*>(in[s] + off[s] + vm * VEC);
+                        const vec<T, VEC>* src = reinterpret_cast<const vec<T, VEC>*>(in[s] + off[s] + vm * VEC);
+                        vec<T, VEC> x;
+                        if constexpr (PIPE) x = *reinterpret_cast<const vec<T, VEC>*>(&pbuf[pb][((i64)j * K::TPR + t) * VEC]);
+                        else if constexpr (H16) x = s == 0 ? ld_hint(src, pol_first) : *src;
+                        else x = *src;
 #pragma unroll
                         for (int k = 0; k < VEC; k++) v[j][s][k] = (C)io<T>::load(x.v[K::REV ? VEC - 1 - k : k]);
                     } else {
@@ -675,6 +768,70 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                 for (int k = 0; k < VEC; k++)
                     kv[j][k] = (P::KIN && ok) ? kin[off[3] + vm * VEC + (K::REV ? VEC - 1 - k : k)] : 0;
             }
+        };
+        if constexpr (K::PH == 3 && K::PF) {
+            // The chunk's later tiles into L2 now (one thread a 128-byte line), ahead of their loads.
+            enum { LPT = 128 / (VEC * (int)sizeof(T)) };
+            for (i64 base = q0 + (i64)NV * SLAB; base < q0 + span; base += (i64)NV * SLAB) {
+#pragma unroll
+                for (int j = 0; j < NV; j++) {
+                    const i64 vq = (base + (i64)j * SLAB) / VEC + t;
+                    const i64 vm = K::REV ? nvec - 1 - vq : vq;
+                    if (t % LPT == 0 && base + (i64)j * SLAB + (i64)t * VEC < q1) {
+#pragma unroll
+                        for (int s = 0; s < P::NT; s++)
+                            asm volatile("prefetch.global.L2 [%0];" ::"l"(in[s] + off[s] + vm * VEC));
+                    }
+                }
+            }
+        }
+        // PDL: the first tile's loads go out before the wait for the pass before (they read only
+        // the inputs, which no earlier pass writes; the stores all come after the wait).
+        const bool pre = K::PH == 3 && K::PDL;
+        if (pre) {
+            if (span > 0) load_tile(q0);
+            pdl_wait();
+        }
+        S carry = (K::PH == 3 && okrow && !K::FUSE) ? ws[line * A.nch + ch] : P::id();
+        if (K::PH == 3 && K::FUSE == 1) {
+            // The carry folded here from the chunk totals before this chunk, in order (split rows
+            // have one row a CTA, so ch is the CTA's own); no carry kernel runs.
+            const S* wl = ws + line * A.nch;
+            for (i64 b = 0; b < ch; b += K::TPR) {
+                const S mine = b + t < ch ? wl[b + t] : P::id();
+                (void)block_prefix<K>(mine, carry, sm, par);
+            }
+            __syncthreads();  // the tiles below reuse sm in another arrangement
+        }
+        if (K::PH == 3 && K::FUSE == 2) {
+            // The same carry by one ordered reduction: thread t combines the totals t * per ..
+            // (t + 1) * per - 1 of those before the chunk in order (per = ceil(nch / TPR), the
+            // loads all issued first), the lanes in lane order, the warps in order. One barrier
+            // pair whatever the chunk index; the association depends on the plan and ch only.
+            const S* wl = ws + line * A.nch;
+            const i64 per = (A.nch + K::TPR - 1) / K::TPR, k0 = (i64)t * per, k1 = k0 + per < ch ? k0 + per : ch;
+            S a = P::id();
+            for (i64 kb = k0; kb < k1; kb += 8) {
+                S x[8];
+#pragma unroll
+                for (int i = 0; i < 8; i++) x[i] = kb + i < k1 ? wl[kb + i] : P::id();
+#pragma unroll
+                for (int i = 0; i < 8; i++)
+                    if (kb + i < k1) a = P::comb(a, x[i]);
+            }
+            a = op_lanes<P>(a);
+            if (NW > 1) {
+                if (lane == 0) sm[w] = a;
+                __syncthreads();
+#pragma unroll
+                for (int i = 0; i < NW; i++) carry = P::comb(carry, sm[i]);
+                __syncthreads();  // the tiles below reuse sm
+            } else {
+                carry = shidx(a, 0);
+            }
+        }
+        for (i64 base = q0; base < q0 + span; base += (i64)NV * SLAB) {
+            if (!pre || base != q0) load_tile(base);
             // Thread totals, then a shuffle scan of them per slab. (The output pass below walks the
             // thread's positions again from its prefix: no per-position states are kept.)
             S lex[NV], inc[NV];
@@ -780,7 +937,9 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                     vec<T, VEC> x;
 #pragma unroll
                     for (int k = 0; k < VEC; k++) x.v[K::REV ? VEC - 1 - k : k] = io<T>::store(y[k]);
-                    *reinterpret_cast<vec<T, VEC>*>(out + off[4] + vm * VEC) = x;
+                    vec<T, VEC>* dst = reinterpret_cast<vec<T, VEC>*>(out + off[4] + vm * VEC);
+                    if constexpr (H16) st_hint(dst, x, pol_first);
+                    else *dst = x;
                 }
                 if (P::KOUT && K::KST) {
                     // The thread's VEC indices are consecutive in memory: stored from registers, two
@@ -841,7 +1000,10 @@ __device__ __forceinline__ void row_reduce_lite(const scan_args& A) {
     typedef typename P::S S;
     enum { VEC = K::VEC, NV = K::NV, SLAB = K::TPR * K::VEC, NW = K::TPR / 32 };
     static_assert(K::RPB == 1 && P::NT == 1 && !P::KIN && !P::YP && !P::KOUT, "lite reduce: one stream, a row a CTA");
+    // RNV slabs loaded at once (K::RNV, else NV); L2 hints on 16-byte loads (K::L2H).
+    enum { NVR = K::RNV > 0 ? K::RNV : NV, H16 = K::L2H > 0 && sizeof(vec<T, VEC>) == 16 };
     __shared__ S sm[NW > 0 ? NW : 1];
+    if (K::PDL) pdl_trigger();
     const int t = threadIdx.x, lane = t & 31, w = t / 32;
     const T* in = (const T*)A.in0;
     S* ws = (S*)A.ws;
@@ -853,16 +1015,24 @@ __device__ __forceinline__ void row_reduce_lite(const scan_args& A) {
         line_offsets<K>(A, line, off);
         const i64 q0 = ch * A.clen, q1 = q0 + A.clen < A.len ? q0 + A.clen : A.len;
         S acc = P::id();
-        for (i64 base = q0; base < q1; base += (i64)NV * SLAB) {
-            vec<T, VEC> x[NV];
+        // The first L2H eighths of the line's chunks (the last ones this pass reads, the first the
+        // final pass reads) are kept in L2 over the others.
+        const u64 pol = H16 ? l2_policy(ch * 8 < A.nch * K::L2H) : 0;
+        (void)pol;
+        for (i64 base = q0; base < q1; base += (i64)NVR * SLAB) {
+            vec<T, VEC> x[NVR];
 #pragma unroll
-            for (int j = 0; j < NV; j++) {
+            for (int j = 0; j < NVR; j++) {
                 const i64 p0 = base + (i64)j * SLAB + (i64)t * VEC;
                 const i64 vm = K::REV ? nvec - 1 - p0 / VEC : p0 / VEC;
-                if (p0 < q1) x[j] = *reinterpret_cast<const vec<T, VEC>*>(in + off[0] + vm * VEC);
+                const vec<T, VEC>* src = reinterpret_cast<const vec<T, VEC>*>(in + off[0] + vm * VEC);
+                if (p0 < q1) {
+                    if constexpr (H16) x[j] = ld_hint(src, pol);
+                    else x[j] = *src;
+                }
             }
 #pragma unroll
-            for (int j = 0; j < NV; j++) {
+            for (int j = 0; j < NVR; j++) {
                 const i64 p0 = base + (i64)j * SLAB + (i64)t * VEC;
                 if (p0 < q1) {
 #pragma unroll
@@ -896,6 +1066,10 @@ __device__ __forceinline__ void row_carry(const scan_args& A) {
     int par = 0;
     S* ws = (S*)A.ws;
     const int t = threadIdx.x;
+    if (K::PDL) {  // launched as the reduce pass's dependent; the final pass is this one's
+        pdl_trigger();
+        pdl_wait();
+    }
     for (i64 line = blockIdx.x; line < A.lines; line += gridDim.x) {
         S carry = P::id();
         S* w = ws + line * A.nch;

@@ -45,7 +45,13 @@ typedef struct scan_impl {
     int minb;  /* CTAs an SM the main kernels' registers are capped for (0: no cap) */
     int kst;   /* cummax / cummin: 1 stores the indices from registers, 0 stages them (a warp's) */
     int fast;  /* logcumsumexp forward: 1 the one-exp step and exp2 combines, 0 the generic combine */
-    int fuse;  /* split rows: 1 the final pass folds its own carry (two kernels), 0 a carry kernel */
+    int fuse;  /* split rows: the final pass folds its own carry (two kernels): 1 by block scans, 2 by one
+                * ordered reduction; 0 a carry kernel */
+    int pdl;   /* split rows, sm_90: the carry / final passes are programmatic dependents of the one before */
+    int l2h;   /* split rows: L2 hints (eighths of the chunks the reduce pass keeps; 0 none) */
+    int rnv;   /* row_reduce_lite: slabs loaded at once (0: nv) */
+    int rminb; /* split rows: the reduce pass's minb when > 0 (else minb) */
+    int pf;    /* split rows: the final pass prefetches its chunk's later tiles into L2 */
     int lite;  /* split rows of cumsum / cumprod forward: the reduce pass sums its chunk, no scan */
     int onepass; /* split rows in one pass (PH_ONEPASS): one-tile chunks, a look-back over chunk totals */
     int lbg;     /* one pass: chunks a look-back group */
@@ -100,6 +106,7 @@ static const char *storage_type(brc_dtype t) {
 
 static brc_status get_kernel(brc_context *ctx, const scan_impl *im, int ph, const char *desc, CUfunction *fn) {
     bool carry = ph == PH_CARRY;
+    int minb = ph == PH_REDUCE && im->rminb > 0 ? im->rminb : im->minb;
     int tpr = carry && im->layout == LAYOUT_ROWS ? CARRY_THREADS : im->tpr;
     int rpb = carry ? 1 : im->rpb;
     unsigned threads = carry ? im->carry_threads : im->threads;
@@ -109,12 +116,12 @@ static brc_status get_kernel(brc_context *ctx, const scan_impl *im, int ph, cons
                   "  typedef %s T;\n  typedef %s C;\n"
                   "  enum { OP = %d, BWD = %d, REV = %d, LAYOUT = %d, PH = %d, VEC = %d, TPR = %d, RPB = %d, "
                   "NV = %d, KST = %d, FAST = %d, FUSE = %d, LBG = %d, OPAD = %d, OSLEEP = %d, OPOLL = %d, "
-                  "OTICKET = %d, OPIPE = %d, LITE = %d };\n"
+                  "OTICKET = %d, OPIPE = %d, LITE = %d, PDL = %d, L2H = %d, RNV = %d, PF = %d };\n"
                   "};\n",
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", im->kind, im->bwd, im->rev, im->layout,
                   ph, im->vec, tpr, rpb, im->nv, im->kst, im->fast, im->fuse, im->lbg > 0 ? im->lbg : 32, im->opad,
-                  im->osleep, im->opoll, im->oticket, im->opipe, im->lite);
-    if (!carry && im->minb > 0) brc__str_addf(&snip, "__global__ void __launch_bounds__(%u, %d)\n", threads, im->minb);
+                  im->osleep, im->opoll, im->oticket, im->opipe, im->lite, im->pdl, im->l2h, im->rnv, im->pf);
+    if (!carry && minb > 0) brc__str_addf(&snip, "__global__ void __launch_bounds__(%u, %d)\n", threads, minb);
     else brc__str_addf(&snip, "__global__ void __launch_bounds__(%u)\n", threads);
     brc__str_addf(&snip, "brc_scan_kernel(brc::scan_args a) { brc::scan_main<brc_scan>(a); }\n");
     static const char *const phase_names[] = {"", "+reduce", "+carry", "+final", ""};
@@ -128,10 +135,11 @@ static brc_status get_kernel(brc_context *ctx, const scan_impl *im, int ph, cons
         brc__kernel_req req = {
             .template_name = "scan", .sources = sources, .nspec = 16,
             .spec = {ph, im->layout, im->kind, im->bwd, im->rev, im->dt, im->vec, tpr, rpb, im->nv,
-                     (int64_t)im->csize, (int64_t)threads, carry ? 0 : im->minb, im->kst, im->fast,
+                     (int64_t)im->csize, (int64_t)threads, carry ? 0 : minb, im->kst, im->fast,
                      im->fuse | (int64_t)im->lbg << 4 | (int64_t)im->opad << 12 | (int64_t)im->osleep << 16 |
                          (int64_t)im->opoll << 28 | (int64_t)im->oticket << 29 | (int64_t)im->opipe << 30 |
-                         (int64_t)im->lite << 31},
+                         (int64_t)im->lite << 31 | (int64_t)im->pdl << 32 | (int64_t)im->l2h << 33 |
+                         (int64_t)im->rnv << 37 | (int64_t)im->pf << 41},
             .snippet = snip.p, .name_expr = "brc_scan_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -392,20 +400,44 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     a.nch = nch;
     a.clen = clen;
 
-    /* One pass: registers capped for 1024 threads an SM (64 a thread; uncapped, the look-back's
-     * registers on top of the tile's made cumprod 71, logcumsumexp f32 76 / bf16 96 and cummax 120:
-     * one 512-thread CTA an SM; logcumsumexp f32 1x2^24 ran 271 us uncapped, 166 capped). */
-    int minb = brc__knob("BARACUDA_SCAN_MINB", 0, 16, onepass ? (tpr < 1024 ? 1024 / tpr : 1) : 0);
     int kst = (rq->kind == BRC_SCAN_CUMMAX || rq->kind == BRC_SCAN_CUMMIN) && !rq->bwd && rows
                   ? brc__knob("BARACUDA_SCAN_KST", 0, 1, 1) : 0;
-    int fast = rq->kind == BRC_SCAN_LOGCUMSUMEXP && !rq->bwd ? brc__knob("BARACUDA_SCAN_FAST", 0, 1, 1) : 0;
+    /* scan10: FAST = 2 (f32 compute) takes the hardware's exp2 / log2 approximations (ex2.approx.ftz,
+     * lg2.approx.ftz: one MUFU each) instead of exp2f and the accurate logf; f64 has no such form.
+     * Measured (H100, sweep scan10, interleaved with PyTorch): f32 1x2^24 167.7 -> 148.9 us (PyTorch
+     * 156.8), bf16 1x2^24 112.7 -> 94.0, f32 32768x4096 1004.8 -> 796.1. */
+    int fast = rq->kind == BRC_SCAN_LOGCUMSUMEXP && !rq->bwd ? brc__knob("BARACUDA_SCAN_FAST", 0, 2, csize == 4 ? 2 : 1) : 0;
+    if (fast == 2 && csize != 4) fast = 1;
     /* The fused carry (each final CTA folds the chunk totals before it, up to nch / 256 rounds of a
      * block scan, instead of a carry kernel) measured faster only for f32 cumsum (ed914aa, 1x2^24:
      * 73 us against 77.5 forward and backward); bf16 cumsum, cumprod, logcumsumexp and bf16 cummax
      * ran slower fused, so they keep the carry kernel. BARACUDA_SCAN_FUSE=0/1 overrides it. */
+    /* scan10: FUSE = 2, the fold as one ordered reduction (a thread ceil(nch / 256) totals, loads
+     * first, then the lanes and the warps in order: one barrier pair), for f32 cumsum forward and f32 /
+     * 16-bit cumprod forward. Measured (H100, 1x2^24, sweep scan10; with PDL): f32 cumsum 81.8 us
+     * with FUSE=1 -> 68.9, f32 cumprod 88.2 with the carry kernel -> 74.5, bf16 cumprod 57.7 -> 55.9;
+     * bf16 cumsum 46.6 -> 49.1 (keeps the carry kernel). */
+    bool fold2 = !rq->bwd && ((rq->kind == BRC_SCAN_CUMSUM && esize == 4) || (rq->kind == BRC_SCAN_CUMPROD && esize <= 4));
     int fuse = split && rows && !onepass
-                   ? brc__knob("BARACUDA_SCAN_FUSE", 0, 1, rq->kind == BRC_SCAN_CUMSUM && esize == 4)
+                   ? brc__knob("BARACUDA_SCAN_FUSE", 0, 2, fold2 ? 2 : rq->kind == BRC_SCAN_CUMSUM && esize == 4)
                    : 0;
+    bool sum16 = split && rows && !onepass && !rq->bwd && rq->kind == BRC_SCAN_CUMSUM && esize == 2 && tpr == 256;
+    /* scan10, split rows on sm_90: the final pass (and the carry kernel) launched as programmatic
+     * dependents (PDL): the final pass's first tile loads overlap the pass before's tail. Measured
+     * (1x2^24, FUSE=2): f32 cumsum 72.2 -> 68.9 us, f32 cumprod 79.6 -> 74.5; bf16 cumsum, bf16
+     * cumprod and f32 cummax (carry kernel) unchanged within 0.1 us; with the block-scan fold
+     * (FUSE=1) slower: f32 cumsum forward 74.7 -> 81.8, backward (the whole bench, run 3) 77.3 ->
+     * 84.7; bf16 cumsum forward gains only with its register cap (minb=3: 46.6 -> 42.3). So the
+     * default is PDL for the +fold plans and bf16 / f16 cumsum forward, where it was measured. */
+    int pdl = split && rows && !onepass && ctx->sm_major >= 9
+                  ? brc__knob("BARACUDA_SCAN_PDL", 0, 1, fuse == 2 || sum16)
+                  : 0;
+    /* scan10: L2 eviction hints on split rows of 16-byte vectors (kernel_src/scan.cuh, L2H): the
+     * default 2 for the folded f32 cumsum (sweep scan10b: 67.8 us against 68.9 without; 4: 68.8 and
+     * 68.9 in two runs, 6: 70.2); cumprod with RNV=4: 73.1 against 72.9 without. */
+    int l2h = split && rows && !onepass && (size_t)vec * esize == 16
+                  ? brc__knob("BARACUDA_SCAN_L2H", 0, 8, fuse == 2 && rq->kind == BRC_SCAN_CUMSUM ? 2 : 0)
+                  : 0;
     /* scanred8: the reduce pass of split cumsum / cumprod forward rows sums (multiplies) its chunk
      * a thread at a time and combines the threads once (the op commutes), instead of scanning
      * every tile as the final pass does. BARACUDA_SCAN_LITE=0 restores the scanning pass. */
@@ -413,6 +445,24 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
                        (rq->kind == BRC_SCAN_CUMSUM || rq->kind == BRC_SCAN_CUMPROD)
                    ? brc__knob("BARACUDA_SCAN_LITE", 0, 1, 1)
                    : 0;
+    /* One pass: registers capped for 1024 threads an SM (64 a thread; uncapped, the look-back's
+     * registers on top of the tile's made cumprod 71, logcumsumexp f32 76 / bf16 96 and cummax 120:
+     * one 512-thread CTA an SM; logcumsumexp f32 1x2^24 ran 271 us uncapped, 166 capped). */
+    /* scan10: the fold's final pass with PDL holds its first tile across the fold (71 registers for
+     * f32 cumsum: 3 CTAs of 256 an SM); capped for 4 (64, no spills): 68.9 us against 69.2 uncapped.
+     * bf16 cumsum forward split (82 registers with PDL: 2 CTAs an SM) capped for 3: 46.6 -> 42.3. */
+    int minb = brc__knob("BARACUDA_SCAN_MINB", 0, 16,
+                         onepass ? (tpr < 1024 ? 1024 / tpr : 1) : fuse == 2 && tpr == 256 ? 4 : sum16 ? 3 : 0);
+    /* scan10: the reduce pass's own register cap (BARACUDA_SCAN_RMINB; 0: minb's). Not a default:
+     * 5 spills (16 / 24 bytes), f32 cumsum 69.2 against 68.9, cumprod 74.1 against 74.9. */
+    int rminb = split && rows && !onepass ? brc__knob("BARACUDA_SCAN_RMINB", 0, 16, 0) : 0;
+    /* scan10: the final pass's L2 prefetch of its chunk's later tiles (BARACUDA_SCAN_PF=1; not a
+     * default: see docs/scan.md). */
+    int pf = split && rows && !onepass ? brc__knob("BARACUDA_SCAN_PF", 0, 1, 0) : 0;
+    /* scan10: the light reduce pass's slabs loaded at once (0: nv): 4 for f32 cumprod (2 slabs a
+     * tile, 4 tiles a chunk): 74.9 -> 72.9 us (run 2; 74.5 -> 72.4 run 1); 8: 75.6; f32 cumsum 8:
+     * 70.5 against 68.9. */
+    int rnv = lite ? brc__knob("BARACUDA_SCAN_RNV", 0, 8, rq->kind == BRC_SCAN_CUMPROD && esize == 4 && nv == 2 ? 4 : 0) : 0;
 
     /* Canonical descriptor (what determines the kernels) and SKU (what was chosen). */
     const char *kn = kind_names[rq->kind];
@@ -434,6 +484,11 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
         brc__str_addf(&sku, "bespoke:scan<%s,%s,cols,vec=%d,threads=%d", kn, brc_dtype_name(dt), vec, COL_THREADS);
     if (minb) brc__str_addf(&sku, ",minb=%d", minb);
     if (kst) brc__str_addf(&sku, ",kdirect");
+    if (fast == 2) brc__str_addf(&sku, ",lg2");
+    if (l2h) brc__str_addf(&sku, ",l2h=%d", l2h);
+    if (rnv) brc__str_addf(&sku, ",rnv=%d", rnv);
+    if (rminb) brc__str_addf(&sku, ",rminb=%d", rminb);
+    if (pf) brc__str_addf(&sku, ",pf");
     /* The one pass's variants (knobs for sweeps; the defaults are the kernel scan7 measured:
      * packed flags and states, acquire polls, a ticket, no pipelining). */
     int opad = onepass ? brc__knob("BARACUDA_SCAN_OPAD", 0, 1, 0) : 0;
@@ -446,8 +501,9 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     if (onepass && opoll) brc__str_addf(&sku, ",relaxed");
     if (onepass && !oticket) brc__str_addf(&sku, ",noticket");
     if (onepass && opipe) brc__str_addf(&sku, ",pipe");
-    brc__str_addf(&sku, "%s,%s>%s%s%s@%s", rq->reverse ? ",reverse" : "", rq->bwd ? "bwd" : "fwd",
-                  onepass ? "+onepass" : split ? "+split" : "", fuse ? "+fused" : "", lite ? "+lite" : "", ctx->arch);
+    brc__str_addf(&sku, "%s,%s>%s%s%s%s@%s", rq->reverse ? ",reverse" : "", rq->bwd ? "bwd" : "fwd",
+                  onepass ? "+onepass" : split ? "+split" : "", fuse == 2 ? "+fold" : fuse ? "+fused" : "",
+                  lite ? "+lite" : "", pdl ? "+pdl" : "", ctx->arch);
     brc_plan *p = NULL;
     if (desc.oom || sku.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fam);
@@ -474,6 +530,11 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     im->fast = fast;
     im->fuse = fuse;
     im->lite = lite;
+    im->pdl = pdl;
+    im->l2h = l2h;
+    im->rnv = rnv;
+    im->rminb = rminb;
+    im->pf = pf;
     im->onepass = onepass;
     im->lbg = onepass ? lbg : 0;
     im->opad = opad;
@@ -626,10 +687,22 @@ brc_status brc__scan_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     return scan_backward_plan_forced(ctx, &s, &prefs, (int)split, out);
 }
 
+/* pdl: launched as the programmatic dependent of the kernel before in the stream (its CTAs may
+ * start once that one's have all started; they wait in the kernel before reading its results). */
 static brc_status launch(const brc_plan *plan, CUfunction fn, unsigned grid, unsigned threads, scan_args *a,
-                         brc_stream stream) {
+                         bool pdl, brc_stream stream) {
     void *args[1] = {a};
-    CUresult r = brc__cu()->cuLaunchKernel(fn, grid, 1, 1, threads, 1, 1, 0, (CUstream)stream, args, NULL);
+    CUresult r;
+    if (pdl) {
+        CUlaunchAttribute attr = {.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION};
+        attr.value.programmaticStreamSerializationAllowed = 1;
+        CUlaunchConfig cfg = {.gridDimX = grid, .gridDimY = 1, .gridDimZ = 1, .blockDimX = threads, .blockDimY = 1,
+                              .blockDimZ = 1, .sharedMemBytes = 0, .hStream = (CUstream)stream, .attrs = &attr,
+                              .numAttrs = 1};
+        r = brc__cu()->cuLaunchKernelEx(&cfg, fn, args, NULL);
+    } else {
+        r = brc__cu()->cuLaunchKernel(fn, grid, 1, 1, threads, 1, 1, 0, (CUstream)stream, args, NULL);
+    }
     if (r != CUDA_SUCCESS)
         return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel: %s (%s)", brc__cu_errname(r), plan->descriptor);
     return BRC_STATUS_OK;
@@ -670,19 +743,20 @@ static brc_status run_common(const brc_plan *plan, brc__family fam, const char *
     scan_args a = im->a;
     a.in0 = ptr[O_IN0], a.in1 = ptr[O_IN1], a.in2 = ptr[O_IN2], a.kin = ptr[O_KIN];
     a.out = (void *)(uintptr_t)ptr[O_OUT], a.kout = (void *)(uintptr_t)ptr[O_KOUT], a.ws = ws;
-    if (!im->split) return launch(plan, im->fn[PH_SINGLE], im->grid, im->threads, &a, stream);
+    if (!im->split) return launch(plan, im->fn[PH_SINGLE], im->grid, im->threads, &a, false, stream);
     if (im->onepass) {
         /* The ticket and the flags start at zero every run (a memset node under capture). */
         CUresult r = brc__cu()->cuMemsetD32Async((CUdeviceptr)(uintptr_t)ws, 0, im->flag_bytes / 4, (CUstream)stream);
         if (r != CUDA_SUCCESS)
             return brc__error(BRC_STATUS_CUDA_ERROR, "cuMemsetD32Async: %s (%s)", brc__cu_errname(r),
                               plan->descriptor);
-        return launch(plan, im->fn[PH_ONEPASS], im->grid, im->threads, &a, stream);
+        return launch(plan, im->fn[PH_ONEPASS], im->grid, im->threads, &a, false, stream);
     }
-    if ((st = launch(plan, im->fn[PH_REDUCE], im->grid, im->threads, &a, stream)) ||
-        (!im->fuse && (st = launch(plan, im->fn[PH_CARRY], im->carry_grid, im->carry_threads, &a, stream))))
+    bool pdl = im->pdl != 0;
+    if ((st = launch(plan, im->fn[PH_REDUCE], im->grid, im->threads, &a, false, stream)) ||
+        (!im->fuse && (st = launch(plan, im->fn[PH_CARRY], im->carry_grid, im->carry_threads, &a, pdl, stream))))
         return st;
-    return launch(plan, im->fn[PH_FINAL], im->grid, im->threads, &a, stream);
+    return launch(plan, im->fn[PH_FINAL], im->grid, im->threads, &a, pdl, stream);
 }
 
 brc_status brc_scan_run(const brc_plan *plan, const void *x, void *y, void *index, void *workspace,

@@ -528,7 +528,7 @@ static void run_variant(brc_context *ctx, const char *knob, const char *val, int
     unsetenv(knob);
     unsetenv("BARACUDA_SCAN_ONEPASS");
     /* the SKU shows the variant (logcumsumexp's step has no mark) */
-    if (marker) cr_expect((strstr(brc_plan_sku(p), marker) != NULL) == (*val == '1'), "%s=%s: %s", knob, val, brc_plan_sku(p));
+    if (marker) cr_expect((strstr(brc_plan_sku(p), marker) != NULL) == (*val != '0'), "%s=%s: %s", knob, val, brc_plan_sku(p));
     size_t wsz = brc_plan_workspace_size(p);
     tu_buf WS = tu_buf_new(BRC_U8, wsz > 0 ? wsz : 1);
     poison(Y);
@@ -542,49 +542,77 @@ static void run_variant(brc_context *ctx, const char *knob, const char *val, int
     tu_buf_free(&WS);
 }
 
-Test(scan, tuning_variants_give_the_same_results, .timeout = 300) {
+/* A knob's variant against the knob at 0 on one case. val: the variant's value (NULL: "1"); tol: 0
+ * bitwise equal, else relative (a different association of the carries). */
+typedef struct vcase {
+    const char *knob, *on;
+    int op;
+    brc_dtype dt;
+    int64_t R, C;
+    int rev;
+    const char *val;
+    double tol;
+} vcase;
+
+static void check_variants(const vcase *vc, size_t nc, uint64_t seed) {
     tu_fresh_cache();
     brc_context *ctx = tu_device_or_skip();
-    uint64_t rng = 23;
-    struct {
-        const char *knob, *on;
-        int op;
-        brc_dtype dt;
-        int64_t R, C;
-        int rev;
-    } vcases[] = {
-        {"BARACUDA_SCAN_FUSE", "+fused", CUMSUM, BRC_F32, 2, (1 << 21) + 8, 0},
-        {"BARACUDA_SCAN_FUSE", "+fused", CUMSUM, BRC_F32, 1, (1 << 21) + 3, 1},
-        {"BARACUDA_SCAN_FUSE", "+fused", CUMMAX, BRC_F32, 1, (1 << 21) + 8, 0},
-        {"BARACUDA_SCAN_LITE", "+lite", CUMSUM, BRC_F32, 2, (1 << 21) + 8, 0},
-        {"BARACUDA_SCAN_LITE", "+lite", CUMSUM, BRC_F32, 1, (1 << 21) + 8, 1},
-        {"BARACUDA_SCAN_LITE", "+lite", CUMSUM, BRC_BF16, 1, (1 << 21) + 3, 1},
-        {"BARACUDA_SCAN_KST", ",kdirect", CUMMAX, BRC_F32, 37, 4104, 0},
-        {"BARACUDA_SCAN_KST", ",kdirect", CUMMAX, BRC_F32, 5, 1001, 1},
-        {"BARACUDA_SCAN_KST", ",kdirect", CUMMAX, BRC_BF16, 9, 8200, 1},
-        {"BARACUDA_SCAN_KST", ",kdirect", CUMMAX, BRC_BF16, 64, 1024, 0},
-        {"BARACUDA_SCAN_FAST", NULL, LCSE, BRC_F32, 7, 5003, 0},
-        {"BARACUDA_SCAN_FAST", NULL, LCSE, BRC_F32, 1, (1 << 21) + 8, 1},
-    };
-    for (size_t c = 0; c < sizeof vcases / sizeof vcases[0]; c++) {
-        size_t n = (size_t)(vcases[c].R * vcases[c].C), es = brc_dtype_size(vcases[c].dt);
-        tu_buf X = tu_buf_new(vcases[c].dt, n), Y = tu_buf_new(vcases[c].dt, n), K = tu_buf_new(BRC_I64, n);
+    uint64_t rng = seed;
+    for (size_t c = 0; c < nc; c++) {
+        size_t n = (size_t)(vc[c].R * vc[c].C), es = brc_dtype_size(vc[c].dt);
+        tu_buf X = tu_buf_new(vc[c].dt, n), Y = tu_buf_new(vc[c].dt, n), K = tu_buf_new(BRC_I64, n);
         for (size_t i = 0; i < n; i++) {
             /* small integers with many ties (cumsum exact, cummax ties), or N(0, 3)-ish values */
-            double v = vcases[c].op == LCSE ? 3 * tu_uniform(&rng, -2, 2) : floor(tu_uniform(&rng, -4, 5));
+            double v = vc[c].op == LCSE      ? 3 * tu_uniform(&rng, -2, 2)
+                       : vc[c].op == CUMPROD ? 1 + tu_uniform(&rng, -1e-3, 1e-3) /* a product near 1 */
+                                                 : floor(tu_uniform(&rng, -4, 5));
             put(&X, (int64_t)i, v);
         }
         tu_buf_upload(&X);
-        run_variant(ctx, vcases[c].knob, "1", vcases[c].op, vcases[c].dt, vcases[c].R, vcases[c].C, vcases[c].rev, &X, &Y, &K,
-                    vcases[c].on);
+        const char *on = vc[c].val ? vc[c].val : "1";
+        run_variant(ctx, vc[c].knob, on, vc[c].op, vc[c].dt, vc[c].R, vc[c].C, vc[c].rev, &X, &Y, &K,
+                    vc[c].on);
         unsigned char *y1 = malloc(n * es), *k1 = malloc(n * 8);
         cr_assert(y1 && k1);
         memcpy(y1, Y.h, n * es);
         memcpy(k1, K.h, n * 8);
-        run_variant(ctx, vcases[c].knob, "0", vcases[c].op, vcases[c].dt, vcases[c].R, vcases[c].C, vcases[c].rev, &X, &Y, &K,
-                    vcases[c].on);
-        const char *what = vcases[c].knob;
-        if (vcases[c].op == LCSE) {
+        const char *what = vc[c].knob;
+        if (vc[c].val) {
+            /* scan10's variants: the same bits when run again; f32 cumsum of small integers exact
+             * against the host (from the end when rev), cumprod and logcumsumexp against float64 */
+            run_variant(ctx, vc[c].knob, on, vc[c].op, vc[c].dt, vc[c].R, vc[c].C, vc[c].rev, &X, &Y,
+                        &K, vc[c].on);
+            cr_expect(memcmp(y1, Y.h, n * es) == 0, "%s=%s: two runs differ (%lldx%lld rev %d)", what, on,
+                      (long long)vc[c].R, (long long)vc[c].C, vc[c].rev);
+            size_t bad = 0, first = 0;
+            for (int64_t r = 0; r < vc[c].R; r++) {
+                double acc = vc[c].op == CUMPROD ? 1 : vc[c].op == LCSE ? -INFINITY : 0;
+                for (int64_t q = 0; q < vc[c].C; q++) {
+                    int64_t i = r * vc[c].C + (vc[c].rev ? vc[c].C - 1 - q : q);
+                    double x = tu_buf_at(&X, (size_t)i), got = tu_buf_at(&Y, (size_t)i), bound;
+                    if (vc[c].op == CUMPROD) acc *= x, bound = 1e-6 * fabs(acc);
+                    else if (vc[c].op == LCSE) acc = fmax(acc, x) + log1p(exp(-fabs(acc - x))), bound = 4e-6 * (fabs(acc) + 1);
+                    else acc += x, bound = vc[c].dt == BRC_F32 ? 0 : 1e-2 * fabs(acc) + 1;
+                    if (!(fabs(got - acc) <= bound) && bad++ == 0) first = (size_t)i;
+                }
+            }
+            cr_expect_eq(bad, 0, "%s=%s: %zu of %zu off the float64 reference (first at %zu: %.9g)", what, on, bad, n, first,
+                         tu_buf_at(&Y, first));
+        }
+        run_variant(ctx, vc[c].knob, "0", vc[c].op, vc[c].dt, vc[c].R, vc[c].C, vc[c].rev, &X, &Y, &K,
+                    vc[c].on);
+        if (vc[c].tol > 0) {
+            size_t bad = 0;
+            for (size_t i = 0; i < n; i++) {
+                double a = tu_buf_at(&Y, i), b;
+                float f;
+                memcpy(&f, y1 + i * 4, 4);
+                b = f;
+                if (!(fabs(a - b) <= vc[c].tol * fabs(a))) bad++;
+            }
+            cr_expect_eq(bad, 0, "%s: %zu of %zu differ beyond %g (%lldx%lld)", what, bad, n, vc[c].tol,
+                         (long long)vc[c].R, (long long)vc[c].C);
+        } else if (vc[c].op == LCSE) {
             size_t bad = 0;
             for (size_t i = 0; i < n; i++) {
                 float a, b;
@@ -592,19 +620,19 @@ Test(scan, tuning_variants_give_the_same_results, .timeout = 300) {
                 memcpy(&b, Y.h + i * 4, 4);
                 if (!(fabsf(a - b) <= 2e-6f * fabsf(b) + 1e-6f)) bad++;
             }
-            cr_expect_eq(bad, 0, "%s: %zu of %zu differ (%lldx%lld)", what, bad, n, (long long)vcases[c].R,
-                         (long long)vcases[c].C);
+            cr_expect_eq(bad, 0, "%s: %zu of %zu differ (%lldx%lld)", what, bad, n, (long long)vc[c].R,
+                         (long long)vc[c].C);
         } else {
-            cr_expect(memcmp(y1, Y.h, n * es) == 0, "%s: values differ (%lldx%lld rev %d)", what, (long long)vcases[c].R,
-                      (long long)vcases[c].C, vcases[c].rev);
-            if (vcases[c].op == CUMMAX)
+            cr_expect(memcmp(y1, Y.h, n * es) == 0, "%s: values differ (%lldx%lld rev %d)", what, (long long)vc[c].R,
+                      (long long)vc[c].C, vc[c].rev);
+            if (vc[c].op == CUMMAX)
                 cr_expect(memcmp(k1, K.h, n * 8) == 0, "%s: indices differ (%lldx%lld rev %d)", what,
-                          (long long)vcases[c].R, (long long)vcases[c].C, vcases[c].rev);
+                          (long long)vc[c].R, (long long)vc[c].C, vc[c].rev);
             /* and every index was written (no poison left) and is a position of the line */
             size_t badk = 0;
-            for (size_t i = 0; vcases[c].op == CUMMAX && i < n; i++) {
+            for (size_t i = 0; vc[c].op == CUMMAX && i < n; i++) {
                 int64_t k = idx_at(&K, (int64_t)i);
-                if (k < 0 || k >= vcases[c].C) badk++;
+                if (k < 0 || k >= vc[c].C) badk++;
             }
             cr_expect_eq(badk, 0, "%s: %zu indices out of the line", what, badk);
         }
@@ -612,6 +640,51 @@ Test(scan, tuning_variants_give_the_same_results, .timeout = 300) {
         tu_buf_free(&X), tu_buf_free(&Y), tu_buf_free(&K);
     }
     brc_context_destroy(ctx);
+}
+
+Test(scan, tuning_variants_give_the_same_results, .timeout = 300) {
+    static const vcase vc[] = {
+        {"BARACUDA_SCAN_FUSE", "+fused", CUMSUM, BRC_F32, 2, (1 << 21) + 8, 0, NULL, 0},
+        {"BARACUDA_SCAN_FUSE", "+fused", CUMSUM, BRC_F32, 1, (1 << 21) + 3, 1, NULL, 0},
+        {"BARACUDA_SCAN_FUSE", "+fused", CUMMAX, BRC_F32, 1, (1 << 21) + 8, 0, NULL, 0},
+        {"BARACUDA_SCAN_LITE", "+lite", CUMSUM, BRC_F32, 2, (1 << 21) + 8, 0, NULL, 0},
+        {"BARACUDA_SCAN_LITE", "+lite", CUMSUM, BRC_F32, 1, (1 << 21) + 8, 1, NULL, 0},
+        {"BARACUDA_SCAN_LITE", "+lite", CUMSUM, BRC_BF16, 1, (1 << 21) + 3, 1, NULL, 0},
+        {"BARACUDA_SCAN_KST", ",kdirect", CUMMAX, BRC_F32, 37, 4104, 0, NULL, 0},
+        {"BARACUDA_SCAN_KST", ",kdirect", CUMMAX, BRC_F32, 5, 1001, 1, NULL, 0},
+        {"BARACUDA_SCAN_KST", ",kdirect", CUMMAX, BRC_BF16, 9, 8200, 1, NULL, 0},
+        {"BARACUDA_SCAN_KST", ",kdirect", CUMMAX, BRC_BF16, 64, 1024, 0, NULL, 0},
+        {"BARACUDA_SCAN_FAST", NULL, LCSE, BRC_F32, 7, 5003, 0, NULL, 0},
+        {"BARACUDA_SCAN_FAST", NULL, LCSE, BRC_F32, 1, (1 << 21) + 8, 1, NULL, 0},
+        {"BARACUDA_SCAN_FAST", ",lg2", LCSE, BRC_F32, 7, 5003, 0, "2", 0},
+    };
+    check_variants(vc, sizeof vc / sizeof vc[0], 23);
+}
+
+/* scan10's split-row variants on rows of 2^24 + odd (from the end too; bf16 on 3 lines): the fold
+ * by one ordered reduction (FUSE=2) against the carry kernel, the final pass as a programmatic
+ * dependent (PDL) against plain launches, the L2 hints, the reduce pass's loads (RNV), the MUFU
+ * exp / log (FAST=2), the final pass's L2 prefetch (PF); each also run twice (the same bits) and checked against a float64 host scan
+ * (f32 cumsum of small integers: exact). Two tests, so they run in parallel. */
+Test(scan, split_row_fold_and_pdl, .timeout = 300) {
+    static const vcase vc[] = {
+        {"BARACUDA_SCAN_FUSE", "+fold", CUMSUM, BRC_F32, 1, (1 << 24) + 5, 1, "2", 0},
+        {"BARACUDA_SCAN_FUSE", "+fold", CUMPROD, BRC_F32, 1, (1 << 24) + 4, 0, "2", 1e-6},
+        {"BARACUDA_SCAN_PDL", "+pdl", CUMSUM, BRC_F32, 1, (1 << 24) + 5, 0, NULL, 0},
+        {"BARACUDA_SCAN_PDL", "+pdl", CUMPROD, BRC_F32, 1, (1 << 24) + 4, 1, NULL, 0},
+        {"BARACUDA_SCAN_PDL", "+pdl", CUMSUM, BRC_BF16, 3, (1 << 20) + 7, 0, NULL, 0},
+    };
+    check_variants(vc, sizeof vc / sizeof vc[0], 31);
+}
+
+Test(scan, split_row_hints_loads_and_fast_exp, .timeout = 300) {
+    static const vcase vc[] = {
+        {"BARACUDA_SCAN_L2H", ",l2h=", CUMSUM, BRC_F32, 1, (1 << 24) + 8, 1, "4", 0},
+        {"BARACUDA_SCAN_RNV", ",rnv=", CUMSUM, BRC_F32, 1, (1 << 24) + 8, 0, "8", 0},
+        {"BARACUDA_SCAN_FAST", ",lg2", LCSE, BRC_F32, 1, (1 << 24) + 3, 1, "2", 0},
+        {"BARACUDA_SCAN_PF", ",pf", CUMPROD, BRC_F32, 1, (1 << 24) + 4, 1, NULL, 0},
+    };
+    check_variants(vc, sizeof vc / sizeof vc[0], 37);
 }
 
 /* The geometries chosen by size (red6): f32 cummax over 16 x SMs + 3 lines of 8196 (more than

@@ -75,11 +75,21 @@ ParameterizedTest(job *j, scan_compile, every_op_and_layout, .timeout = 900) {
         cr_expect_eq(strstr(sku, ",rows,") != NULL, strstr(descs[i], "inner=1") != NULL, "%s", sku);
         cr_expect_eq(brc_plan_workspace_size(p) > 0, split || onepass, "%s: workspace %zu", descs[i],
                      brc_plan_workspace_size(p));
-        /* f32 cumsum's split rows fold their carry in the final pass (two kernels); other splits
-         * run three. */
-        bool fused = split && strstr(descs[i], "inner=1") && strstr(descs[i], "op=cumsum,") && j->dt == BRC_F32;
-        kernels += split ? (fused ? 2 : 3) : 1; /* one pass: one kernel (and a memset) */
+        /* Split rows of f32 cumsum forward and of f32 / 16-bit cumprod forward fold their carry by
+         * one ordered reduction in the final pass (+fold), f32 cumsum backward by block scans
+         * (+fused): two kernels; other splits run three. On sm_90 the final pass of the +fold
+         * plans and of 16-bit cumsum forward is the pass before's programmatic dependent (+pdl). */
+        bool rowsplit = split && strstr(descs[i], "inner=1") != NULL, fwd = strstr(descs[i], "dir=fwd") != NULL;
+        bool fold = rowsplit && fwd &&
+                    ((strstr(descs[i], "op=cumsum,") && j->dt == BRC_F32) || (strstr(descs[i], "op=cumprod,") && j->dt != BRC_F64));
+        bool fused = rowsplit && !fold && strstr(descs[i], "op=cumsum,") && j->dt == BRC_F32;
+        kernels += split ? (fused || fold ? 2 : 3) : 1; /* one pass: one kernel (and a memset) */
         cr_expect_eq(strstr(sku, "+fused") != NULL, fused, "%s", sku);
+        cr_expect_eq(strstr(sku, "+fold") != NULL, fold, "%s", sku);
+        bool sum16 = rowsplit && fwd && strstr(descs[i], "op=cumsum,") && brc_dtype_size(j->dt) == 2;
+        cr_expect_eq(strstr(sku, "+pdl") != NULL, (fold || sum16) && j->sm >= 90, "%s", sku);
+        /* logcumsumexp forward in f32 compute: the MUFU exp / log (,lg2) */
+        cr_expect_eq(strstr(sku, ",lg2") != NULL, strstr(descs[i], "op=logcumsumexp,") && fwd && j->dt != BRC_F64, "%s", sku);
         if (strstr(descs[i], "op=cummax") && strstr(descs[i], "inner=1") && strstr(descs[i], "dir=fwd"))
             cr_expect(strstr(sku, ",kdirect") != NULL, "%s", sku);
         if (strstr(descs[i], "tmax=128")) cr_expect(strstr(sku, ",tpr=128,") != NULL, "%s -> %s", descs[i], sku);
@@ -166,7 +176,7 @@ Test(scan_desc, api_plans_pick_the_layout_and_round_trip) {
     setenv("BARACUDA_SCAN_ONEPASS", "0", 1); /* the three-kernel split */
     cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     unsetenv("BARACUDA_SCAN_ONEPASS");
-    cr_expect(strstr(brc_plan_sku(p), ",tpr=256,rpb=1,nv=2,fwd>+split@") != NULL, "%s", brc_plan_sku(p));
+    cr_expect(strstr(brc_plan_sku(p), ",tpr=256,rpb=1,nv=2,lg2,fwd>+split@") != NULL, "%s", brc_plan_sku(p));
     cr_expect(strstr(brc_plan_descriptor(p), ",split=1,") != NULL, "%s", brc_plan_descriptor(p));
     brc_plan_destroy(p);
     /* cumsum of the same row: three kernels (measured faster than the one pass); one pass when
@@ -174,7 +184,12 @@ Test(scan_desc, api_plans_pick_the_layout_and_round_trip) {
      * fold more than 32 group totals). */
     d = (brc_scan_desc){BRC_SCAN_CUMSUM, l, l, 0, 0, l};
     cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-    cr_expect(strstr(brc_plan_sku(p), "+split+fused+lite@") != NULL, "%s", brc_plan_sku(p));
+    cr_expect(strstr(brc_plan_sku(p), ",minb=4,l2h=2,fwd>+split+fold+lite+pdl@") != NULL, "%s", brc_plan_sku(p));
+    brc_plan_destroy(p);
+    /* cumprod of that row (scan10): the fold, the reduce pass loading 4 slabs at once, PDL */
+    d = (brc_scan_desc){BRC_SCAN_CUMPROD, l, l, 0, 0, l};
+    cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_sku(p), ",nv=2,minb=4,rnv=4,fwd>+split+fold+lite+pdl@") != NULL, "%s", brc_plan_sku(p));
     brc_plan_destroy(p);
     setenv("BARACUDA_SCAN_ONEPASS", "1", 1);
     cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
