@@ -33,9 +33,19 @@ from bench_rows import Baracuda, NormBwdDesc, NormDesc, SoftmaxDesc, TensorDesc,
 
 SHAPES = [(32768, 4096), (8192, 32768), (4096, 131072)]
 GROUPS = {
+    # run 1 (docs/rows.md): the row kernel, colsum's previous form, the one-CTA owned layouts with and
+    # without the split barrier (s1)
     "rows4k": ("32768x4096", ";cs=0;cl=1,tpr=256,mb=2,s1=1;cl=1,tpr=256,mb=2,s1=1,st=6;cl=1,tpr=256,mb=3,s1=1;"
                "cl=1,tpr=256,mb=4,s1=1,st=3;cl=1,tpr=512,s1=1,st=6;cl=1,tpr=512,mb=2,s1=1;cl=1,tpr=256,mb=2,s1=0;"
                "cl=1,st=4"),
+    # run 2: the default (one CTA of 256 threads, two an SM, colsum as its programmatic dependent)
+    # against the previous plan ("ow=0,cs=0"), the row kernel with the new colsum ("ow=0"), an ordinary
+    # colsum launch ("pd=0"), more stages or CTAs an SM, 128-thread CTAs, the split barrier again; then
+    # the diagnosis of the launch failure of the one-CTA plan in rows8: 48 KiB of stages without the
+    # shared-memory attribute (sa=48, the old rule), the grid from the cluster occupancy query (oq=1)
+    "rows4k2": ("32768x4096", ";ow=0,cs=0;ow=0;pd=0;cl=1,tpr=256,mb=2,st=6;cl=1,tpr=256,mb=3;cl=1,tpr=256,mb=4;"
+                "cl=1,tpr=128,mb=4;cl=1,tpr=128,mb=6;cl=1,tpr=256,mb=2,s1=1;cl=1,st=4;"
+                "cl=1,st=3,sa=48;cl=1,st=4,oq=1;cl=1,st=4,oq=1,sa=48"),
 }
 
 
@@ -98,7 +108,7 @@ def main():
                     yr = F.rms_norm(xr, (C,), wr, EPS)
                     tfn = lambda: torch.autograd.grad(yr, (xr, wr), dy, retain_graph=True)
                 m = brc.mat(dtype, R, C)
-                fns, skus, plans, dws, kept = [tfn], [], [], [], []
+                fns, skus, plans, dws, kept, wszs = [tfn], [], [], [], [], []
                 for cfg in configs:
                     set_knob(cfg)
                     try:
@@ -143,6 +153,7 @@ def main():
                     fns.append(run)
                     skus.append(sku)
                     kept.append(cfg)
+                    wszs.append(wsz)
                 os.environ.pop("BARACUDA_ROWS_OWN", None)
                 med, ratios = interleaved(*fns, rounds=args.rounds)
                 es = x.element_size()
@@ -150,11 +161,12 @@ def main():
                 for i, cfg in enumerate(kept):
                     us = med[i + 1]
                     row = {"op": op, "dtype": dtype, "shape": [R, C], "config": cfg, "ours_us": round(us, 1),
+                           "workspace": wszs[i],
                            "torch_us": round(med[0], 1), "pct_copy": round(100 * nbytes / (us * 1e-6) / 1e9 / copy, 1),
                            "ratio_vs_torch": round(1 / ratios[i], 3), "sku": skus[i]}
                     out.append(row)
                     print(f"{op:<10} {dtype:<4} {R:>5}x{C:<6} [{cfg:<10}] {us:8.1f} us  torch {med[0]:8.1f}  "
-                          f"{row['pct_copy']:5.1f}%  {row['ratio_vs_torch']:5.2f}x  {skus[i]}", flush=True)
+                          f"{row['pct_copy']:5.1f}%  {row['ratio_vs_torch']:5.2f}x  {skus[i]} ws={wszs[i]}", flush=True)
                 for p in plans:
                     lib.brc_plan_destroy(p)
                 del dws

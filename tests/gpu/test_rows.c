@@ -753,11 +753,13 @@ static void norm_backward_deterministic_case(brc_context *ctx, int64_t R, int64_
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) tu_buf_free(all[i]);
 }
 
-/* The row kernel's partial rows (4096 columns) and owned columns (16384: clusters of 2). */
+/* The row kernel's partial rows (2048 columns), owned columns in one CTA of 256 threads (4096) and
+ * in one of 512 (16384). */
 Test(rows, norm_backward_deterministic_and_capturable, .timeout = 300) {
     tu_fresh_cache();
     brc_context *ctx = tu_device_or_skip();
-    norm_backward_deterministic_case(ctx, 3000, 4096, false);
+    norm_backward_deterministic_case(ctx, 3000, 2048, false);
+    norm_backward_deterministic_case(ctx, 3000, 4096, true);
     norm_backward_deterministic_case(ctx, 600, 16384, true);
     brc_context_destroy(ctx);
 }
