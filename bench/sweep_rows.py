@@ -38,14 +38,11 @@ GROUPS = {
     "rows4k": ("32768x4096", ";cs=0;cl=1,tpr=256,mb=2,s1=1;cl=1,tpr=256,mb=2,s1=1,st=6;cl=1,tpr=256,mb=3,s1=1;"
                "cl=1,tpr=256,mb=4,s1=1,st=3;cl=1,tpr=512,s1=1,st=6;cl=1,tpr=512,mb=2,s1=1;cl=1,tpr=256,mb=2,s1=0;"
                "cl=1,st=4"),
-    # run 2: the default (one CTA of 256 threads, two an SM, colsum as its programmatic dependent)
-    # against the previous plan ("ow=0,cs=0"), the row kernel with the new colsum ("ow=0"), an ordinary
-    # colsum launch ("pd=0"), more stages or CTAs an SM, 128-thread CTAs, the split barrier again; then
-    # the diagnosis of the launch failure of the one-CTA plan in rows8: 48 KiB of stages without the
-    # shared-memory attribute (sa=48, the old rule), the grid from the cluster occupancy query (oq=1)
-    "rows4k2": ("32768x4096", ";ow=0,cs=0;ow=0;pd=0;cl=1,tpr=256,mb=2,st=6;cl=1,tpr=256,mb=3;cl=1,tpr=256,mb=4;"
-                "cl=1,tpr=128,mb=4;cl=1,tpr=128,mb=6;cl=1,tpr=256,mb=2,s1=1;cl=1,st=4;"
-                "cl=1,st=3,sa=48;cl=1,st=4,oq=1;cl=1,st=4,oq=1,sa=48"),
+    # run 2 (at e624e1a, with knobs since removed: pd=0, sa=48, oq=1): the one-CTA owned layouts against
+    # the previous plan ("ow=0,cs=0") and the row kernel with the new colsum ("ow=0"), more stages or
+    # CTAs an SM, 128-thread CTAs, the split barrier again
+    "rows4k2": ("32768x4096", ";ow=0,cs=0;ow=0;cl=1,tpr=256,mb=2;cl=1,tpr=256,mb=2,st=6;cl=1,tpr=256,mb=3;"
+                "cl=1,tpr=256,mb=4;cl=1,tpr=128,mb=4;cl=1,tpr=128,mb=6;cl=1,tpr=256,mb=2,s1=1;cl=1,st=4"),
 }
 
 

@@ -1322,9 +1322,6 @@ __device__ __forceinline__ void norm_bwd_own(const rows_args& A) {
     const C* rstd = (const C*)A.rstd;
     const C invn = C(1) / C(K::COLS);
     own_bwd<K> ob(A, r, t, (T*)dsm);
-    // colsum, launched as this kernel's programmatic dependent (K::PDL), may be scheduled now; it
-    // waits for this whole grid (griddepcontrol.wait) before reading the partial rows.
-    if constexpr (K::PDL) asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
     auto issue = [&](i64 g, int s) { ob.issue(g, s); };
 #pragma unroll
     for (int i = 0; i < S - 1; i++) {
@@ -1387,9 +1384,6 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
     const C* rstd = (const C*)A.rstd;
     const C invn = C(1) / C(K::COLS);
     own_bwd<K> ob(A, r, t, (T*)dsm);
-    // colsum, launched as this kernel's programmatic dependent (K::PDL), may be scheduled now; it
-    // waits for this whole grid (griddepcontrol.wait) before reading the partial rows.
-    if constexpr (K::PDL) asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
     auto issue = [&](i64 g, int s) { ob.issue(g, s); };
 #pragma unroll
     for (int i = 0; i < S - 2; i++) {
@@ -1547,7 +1541,6 @@ template <class K>
 __device__ __forceinline__ void colsum(const rows_args& A) {
     typedef typename K::T T;
     typedef typename K::C C;
-    if constexpr (K::PDL) asm volatile("griddepcontrol.wait;" ::: "memory");  // the row kernel's partials
     if constexpr (K::CSEQ) {
         const i64 c = (i64)blockIdx.x * 256 + threadIdx.x;
         if (c >= K::COLS) return;

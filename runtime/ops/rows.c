@@ -66,7 +66,6 @@ typedef struct rows_impl {
     unsigned colred_grid;   /* split norm backward: the partial gradients, slabs x column blocks */
     CUfunction fn, fn_colsum, fn_colred;
     int colsum_seq;         /* measurement knob "cs=0": colsum's previous form, one thread a column */
-    int pdl;                /* colsum as the owned-column kernel's programmatic dependent launch (sm_90) */
     /* The strided softmax (kid K_SOFTMAX_STRIDED): the layout and the CTA shape. */
     rows_sargs sa;
     int tx, ty, bwd;
@@ -276,20 +275,25 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
     if (fwd && !fw) return false;
     const int na = fwd ? 1 : 2, phases = fwd && op == OP_LAYER ? lv : 1;
     int64_t nvec = cols / vec;
-    /* The backward of rows that 512 threads would hold with fewer than 16 elements a thread but 256
-     * threads with 16 (16-bit and f32 rows of 4096; from 2056 bf16 / 3076 f32 columns): one CTA of
-     * 256 threads a row, two CTAs an SM, 4 stages of 16-bit rows (3 of f32), the block barrier.
-     * Measured on the H100 at 32768 x 4096 (bench/sweep_rows.py --group rows4k, docs/rows.md)
-     * against the row kernel with the same colsum: bf16 rms_norm 317.8 -> 294.6 us, layer_norm
-     * 332.9 -> 290.8; f32 580.6 -> 563.9, 641.3 -> 567.0. The split barrier as a pair of mbarriers
-     * (s1) measured slower there (303.9 / 307.0 / 586.0 / 588.9 us): with two CTAs an SM one CTA
-     * computes while the other waits at its barrier. */
+    /* The backward of rows that 512 threads would hold with fewer than 16 elements a thread (rows of
+     * 4096; the one-CTA layouts, one = true): 16-bit rows whose 256 threads hold exactly 16 elements
+     * (2056-4096 bf16 columns) take one CTA of 256 threads a row, two CTAs an SM, 4 stages; f32 rows
+     * whose 512 threads hold exactly 2 vectors (2052-4096 columns), one CTA of 512 threads an SM, 4
+     * stages. The block barrier in both. Measured on the H100 at 32768 x 4096 (bench/sweep_rows.py
+     * --group rows4k / rows4k2, two runs, docs/rows.md), against the row kernel with the same colsum
+     * (run 2): bf16 rms_norm 317.2 -> 293.9 us, layer_norm 333.0 -> 290.8; f32 576.9 -> 557.8, 639.0 ->
+     * 557.8. f32 in 256-thread CTAs two an SM: 562.7 / 563.4; bf16 in 512-thread CTAs: 301.5 / 314.2;
+     * three or four CTAs an SM, 128-thread CTAs, 6 stages: slower or the same. The split barrier as
+     * a pair of mbarriers (s1) measured slower (bf16 303.5 / 306.6 us, f32 581.7 / 584.2): with two
+     * CTAs an SM one CTA computes while the other waits at its barrier. */
+    bool one = false;
     if (!tpr) {
         tpr = 512;
-        if (!fwd && !fcl && brc__cdiv(nvec, 512) * vec < 16 && brc__cdiv(nvec, 256) * vec == 16) {
-            tpr = 256;
+        if (!fwd && !fcl && esize == 2 && brc__cdiv(nvec, 512) * vec < 16 && brc__cdiv(nvec, 256) * vec == 16) {
+            tpr = 256, one = true;
             if (mb == 1) mb = 2;
         }
+        if (!fwd && !fcl && esize == 4 && brc__cdiv(nvec, 512) == 2) one = true;
     }
     /* Rows that one CTA takes (16-bit up to 32768 columns: packed, f32: 1024 threads) keep those layouts. */
     if (fwd && nvec <= (esize == 4 ? 1024 : 512) * 8 && !fcl) return false;
@@ -297,7 +301,7 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
         if (fcl && cl != fcl) continue;
         int64_t nv = brc__cdiv(nvec, (int64_t)cl * tpr);
         if (nv > nvmax) continue;
-        if (nv * vec < 16 && !fcl) return false;
+        if (nv * vec < 16 && !fcl && !one) return false;
         int stage = na * tpr * (int)nv * 16, limit = smem_per_cta(major, minor) / mb - 2048;
         int st = limit / stage < smax ? limit / stage : smax;
         if (st < (fwd ? phases + 2 : 2)) continue;
@@ -432,12 +436,12 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
                   "  typedef %s T;\n  typedef %s C;\n"
                   "  enum { COLS = %lld, VEC = %d, TPR = %d, RPB = %d, CL = %d, NV = %d, ITER = %d, STG = %d,\n"
                   "         LOG = %d, LAYER = %d, W = %d, B = %d, RES = %d, PK = %d, SPLIT = %d, OWN = %d, SB = %d,\n"
-                  "         CSEQ = %d, PDL = %d };\n"
+                  "         CSEQ = %d };\n"
                   "};\n",
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", (long long)im->cols, g->vec, g->tpr,
                   g->rpb, g->cl, g->nv, g->iter, aux ? 0 : g->stg, im->op == OP_LOG_SOFTMAX,
                   im->op == OP_LAYER, im->w, im->b, im->res, aux ? 0 : g->pk, aux ? 0 : g->split, aux ? 0 : g->own,
-                  aux ? 0 : g->sb, kid == K_COLSUM && im->colsum_seq, kid != K_COLRED && im->pdl);
+                  aux ? 0 : g->sb, kid == K_COLSUM && im->colsum_seq);
     /* Packed rows: two CTAs an SM (owned columns: one, or as many as the knob asks, pick_own). */
     int minb = aux ? 1 : g->pk ? 2 : g->own ? g->per_sm : 1;
     brc__str_addf(&snip, "__global__ void __launch_bounds__(%d", threads);
@@ -457,19 +461,17 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
             .template_name = "rows", .sources = sources, .nspec = 16,
             .spec = {kid, im->dt, im->cols, g->vec, g->tpr, g->rpb, g->cl, g->nv, g->iter, im->op, im->w, im->b,
                      im->res, im->csize, aux ? 0 : g->stg,
-                     aux ? (kid == K_COLSUM && im->colsum_seq) + (kid == K_COLSUM ? 2 * im->pdl : 0)
-                         : g->pk + 2 * g->split + 4 * g->own + (g->own ? 64 * (g->per_sm - 1) : 0) + 256 * g->sb +
-                               2048 * im->pdl},
+                     aux ? kid == K_COLSUM && im->colsum_seq
+                         : g->pk + 2 * g->split + 4 * g->own + (g->own ? 64 * (g->per_sm - 1) : 0) + 256 * g->sb},
             .snippet = snip.p, .name_expr = "brc_rows_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
         if (!st && ctx->device >= 0) st = brc__jit_function(ctx, k, fn);
-        /* Dynamic shared memory beyond 48 KiB, static included, must be asked for: asked for
-         * whenever a kernel has any (48 KiB of stages exactly, plus the static reduction
-         * buffers, would otherwise not launch). */
-        const char *knob = getenv("BARACUDA_ROWS_OWN"), *sa = knob ? strstr(knob, "sa=") : NULL;
-        int above = sa ? atoi(sa + 3) * 1024 : 0; /* sa=48: only past 48 KiB (a diagnosis knob) */
-        if (!st && ctx->device >= 0 && !aux && g->smem > above) {
+        /* Shared memory beyond 48 KiB, static included, must be asked for: asked for whenever a
+         * kernel has dynamic shared memory. (Asked only past 48 KiB of dynamic, a one-CTA owned plan
+         * with 3 stages of 16 KiB -- 48 KiB exactly, plus 256 static bytes -- failed to launch with
+         * CUDA_ERROR_INVALID_VALUE: reproduced on the H100, docs/rows.md.) */
+        if (!st && ctx->device >= 0 && !aux && g->smem > 0) {
             CUresult r = brc__cu()->cuFuncSetAttribute(*fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, g->smem);
             if (r != CUDA_SUCCESS)
                 st = brc__error(BRC_STATUS_CUDA_ERROR, "cuFuncSetAttribute(%d bytes of shared memory): %s (%s)",
@@ -488,9 +490,7 @@ static int64_t own_clusters(const brc_context *ctx, const rows_impl *im) {
     int64_t n = (sms / 8 * 8) / im->g.cl;
     /* One CTA: per_sm CTAs on every SM (__launch_bounds__ and the stages' size were chosen for that
      * many), without asking the cluster occupancy of a kernel that is no cluster. */
-    const char *knob = getenv("BARACUDA_ROWS_OWN"), *oq = knob ? strstr(knob, "oq=") : NULL;
-    if (im->g.cl == 1 && !(oq && atoi(oq + 3) == 1)) /* oq=1: ask as for clusters (a diagnosis knob) */
-        return (int64_t)sms * (im->g.per_sm > 1 ? im->g.per_sm : 1);
+    if (im->g.cl == 1) return (int64_t)sms * (im->g.per_sm > 1 ? im->g.per_sm : 1);
     if (ctx->device >= 0 && im->fn) {
         CUlaunchAttribute at = {.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION};
         at.value.clusterDim.x = (unsigned)im->g.cl;
@@ -623,12 +623,8 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
         cap = wave > 1 ? wave : 1;
     }
     /* The owned-column norm backward: as many clusters as the GPU holds at once (a second wave
-     * would take a whole share of the rows again). Its colsum is launched as its programmatic
-     * dependent (the kernel triggers it as it starts; colsum waits for the whole grid before it
-     * reads): the launch overlaps the row kernel's end ("pd=0" in the knob: an ordinary launch). */
+     * would take a whole share of the rows again). */
     if (g.own) {
-        const char *pd = knob ? strstr(knob, "pd=") : NULL;
-        im->pdl = colsum && !(pd && atoi(pd + 3) == 0);
         if ((st = get_kernel(ctx, im, rq->kid, desc.p, &im->fn))) goto fail;
         cap = own_clusters(ctx, im);
     }
@@ -964,17 +960,7 @@ static brc_status launch(const brc_plan *plan, CUfunction fn, unsigned grid, uns
     const rows_impl *im = plan->impl;
     unsigned smem = fn == im->fn ? (unsigned)im->g.smem : 0;
     void *args[1] = {a};
-    CUresult r;
-    if (im->pdl && fn == im->fn_colsum) {
-        CUlaunchAttribute at = {.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION};
-        at.value.programmaticStreamSerializationAllowed = 1;
-        CUlaunchConfig cfg = {.gridDimX = grid, .gridDimY = 1, .gridDimZ = 1, .blockDimX = threads, .blockDimY = 1,
-                              .blockDimZ = 1, .sharedMemBytes = smem, .hStream = (CUstream)stream, .attrs = &at,
-                              .numAttrs = 1};
-        r = brc__cu()->cuLaunchKernelEx(&cfg, fn, args, NULL);
-    } else {
-        r = brc__cu()->cuLaunchKernel(fn, grid, 1, 1, threads, 1, 1, smem, (CUstream)stream, args, NULL);
-    }
+    CUresult r = brc__cu()->cuLaunchKernel(fn, grid, 1, 1, threads, 1, 1, smem, (CUstream)stream, args, NULL);
     if (r != CUDA_SUCCESS) {
         /* What the launch asked and what the kernel allows, so that a refusal can be read. */
         int at[4] = {-1, -1, -1, -1};
