@@ -1359,8 +1359,9 @@ __device__ __forceinline__ void norm_bwd_own(const rows_args& A) {
 }
 
 // The owned-column norm backward with a split cluster barrier (K::SB; otherwise as norm_bwd_own
-// above, whose layout, ownership and staging it shares). Row i's partial sums go through one
-// cluster barrier whose arrive and wait are apart: each warp reduces its sums by shuffles and
+// above, whose layout, ownership and staging it shares; for one CTA, CL == 1, the barrier is a pair
+// of mbarriers, split_bar<1>: measured slower than norm_bwd_own there, so only the knob s1=1 asks
+// for it). Row i's partial sums go through one cluster barrier whose arrive and wait are apart: each warp reduces its sums by shuffles and
 // posts them in shared memory, arrives, computes the output pass of row i - 1 (whose sums were
 // combined one iteration earlier), and only then waits and combines row i's NW * CL posted sums --
 // every warp reads them all (through distributed shared memory) and adds them in one fixed order,

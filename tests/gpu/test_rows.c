@@ -5,7 +5,8 @@
  * reach every geometry (several rows per CTA, one CTA, a cluster, several passes, rows staged through
  * shared memory with a pipeline over more rows than CTAs, rows packed in registers, the norm
  * backward's gradients by a column pass of their own or in the registers of owned columns, owned
- * columns with the split cluster barrier in the forwards and the norm backward), with
+ * columns with the split cluster barrier in the forwards and the norm backward, owned columns in one
+ * CTA for rows of 4096, with the block barrier and with the split barrier as mbarriers), with
  * contiguous, vector-preserving
  * and odd row strides; plus in place (the norm backward with colred too), run-time errors,
  * determinism and graph capture. Skips
