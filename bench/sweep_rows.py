@@ -10,6 +10,11 @@ interleaved(): the ratio is the median over rounds of torch's time over ours in 
 
 dx of every setting is checked against a float64 reference on 64 rows and dweight against the first
 setting's (so that a wrong layout cannot post a time). Prints one line a (shape, dtype, op, setting).
+--group rows4k: the one-CTA owned layouts of the norm backward for rows of 4096 (shape 32768x4096,
+"cs=0" colsum's previous form; the knobs "cl=1" one CTA a row, "tpr=256|512" its threads, "mb=N" CTAs an SM, "st=N" stages, "s1=1"
+the split barrier as a pair of mbarriers), against the row kernel (the empty setting). A setting
+that fails to plan or to launch is reported with its error and left out; dweight / dbias of every
+setting are also checked bitwise against a second run of the same plan.
 --fwd sweeps the forwards instead (softmax, log_softmax, rms_norm, layer_norm with weight and bias;
 y checked against float64 on 64 rows and the last): "fw=0" there is the forwards' previous layouts.
 """
@@ -27,6 +32,18 @@ from bench_elementwise import interleaved, copy_bandwidth  # noqa: E402
 from bench_rows import Baracuda, NormBwdDesc, NormDesc, SoftmaxDesc, TensorDesc, TORCH_DTYPE, TOLERANCE, EPS  # noqa: E402
 
 SHAPES = [(32768, 4096), (8192, 32768), (4096, 131072)]
+GROUPS = {
+    # run 1 (docs/rows.md): the row kernel, colsum's previous form, the one-CTA owned layouts with and
+    # without the split barrier (s1)
+    "rows4k": ("32768x4096", ";cs=0;cl=1,tpr=256,mb=2,s1=1;cl=1,tpr=256,mb=2,s1=1,st=6;cl=1,tpr=256,mb=3,s1=1;"
+               "cl=1,tpr=256,mb=4,s1=1,st=3;cl=1,tpr=512,s1=1,st=6;cl=1,tpr=512,mb=2,s1=1;cl=1,tpr=256,mb=2,s1=0;"
+               "cl=1,st=4"),
+    # run 2 (at e624e1a, with knobs since removed: pd=0, sa=48, oq=1): the one-CTA owned layouts against
+    # the previous plan ("ow=0,cs=0") and the row kernel with the new colsum ("ow=0"), more stages or
+    # CTAs an SM, 128-thread CTAs, the split barrier again
+    "rows4k2": ("32768x4096", ";ow=0,cs=0;ow=0;cl=1,tpr=256,mb=2;cl=1,tpr=256,mb=2,st=6;cl=1,tpr=256,mb=3;"
+                "cl=1,tpr=256,mb=4;cl=1,tpr=128,mb=4;cl=1,tpr=128,mb=6;cl=1,tpr=256,mb=2,s1=1;cl=1,st=4"),
+}
 
 
 def main():
@@ -39,7 +56,10 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out")
     ap.add_argument("--fwd", action="store_true", help="sweep the forwards (--ops may add softmax, log_softmax)")
+    ap.add_argument("--group", choices=sorted(GROUPS), help="a preset of shapes and settings (above)")
     args = ap.parse_args()
+    if args.group:
+        args.shapes, args.configs = GROUPS[args.group]
     torch.empty(1, device="cuda")
     brc = Baracuda(args.lib)
     lib = brc.lib
@@ -85,15 +105,18 @@ def main():
                     yr = F.rms_norm(xr, (C,), wr, EPS)
                     tfn = lambda: torch.autograd.grad(yr, (xr, wr), dy, retain_graph=True)
                 m = brc.mat(dtype, R, C)
-                fns, skus, plans, dws = [tfn], [], [], []
+                fns, skus, plans, dws, kept, wszs = [tfn], [], [], [], [], []
                 for cfg in configs:
-                    if cfg:
-                        os.environ["BARACUDA_ROWS_OWN"] = cfg
-                    else:
-                        os.environ.pop("BARACUDA_ROWS_OWN", None)
-                    p = brc.plan("brc_norm_backward_plan", NormBwdDesc(1 if layer else 0, m, m, m, 1, int(layer)), ctx)
+                    set_knob(cfg)
+                    try:
+                        p = brc.plan("brc_norm_backward_plan", NormBwdDesc(1 if layer else 0, m, m, m, 1, int(layer)),
+                                     ctx)
+                    except RuntimeError as e:
+                        print(f"{op:<10} {dtype:<4} {R:>5}x{C:<6} [{cfg:<10}] plan failed: {e}", flush=True)
+                        out.append({"op": op, "dtype": dtype, "shape": [R, C], "config": cfg, "error": str(e)})
+                        continue
                     plans.append(p)
-                    skus.append(lib.brc_plan_sku(p).decode())
+                    sku = lib.brc_plan_sku(p).decode()
                     wsz = lib.brc_plan_workspace_size(p)
                     ws = torch.empty(max(wsz, 1), device="cuda", dtype=torch.uint8)
                     dx, dw, db = torch.empty_like(x), torch.empty_like(w), torch.empty_like(w)
@@ -101,26 +124,46 @@ def main():
                         p, x.data_ptr(), dy.data_ptr(), w.data_ptr(), mean.data_ptr(), rstd.data_ptr(), dx.data_ptr(),
                         dw.data_ptr(), db.data_ptr() if layer else None, ws.data_ptr(), wsz, st), op))
                     dx.fill_(float("nan"))
-                    run()
-                    torch.cuda.synchronize()
+                    try:
+                        run()
+                        torch.cuda.synchronize()
+                    except RuntimeError as e:
+                        print(f"{op:<10} {dtype:<4} {R:>5}x{C:<6} [{cfg:<10}] run failed: {e}  {sku}", flush=True)
+                        out.append({"op": op, "dtype": dtype, "shape": [R, C], "config": cfg, "error": str(e),
+                                    "sku": sku})
+                        continue
                     e = ((dx[:64].double() - ref).norm() / ref.norm()).item()
                     ew = 0.0 if not dws else ((dw.double() - dws[0]).norm() / dws[0].norm()).item()
+                    w1, b1 = dw.clone(), db.clone()
+                    dw.fill_(float("nan"))
+                    db.fill_(float("nan"))
+                    run()
+                    torch.cuda.synchronize()
+                    same = torch.equal(w1.view(torch.int16 if es2(w1) else torch.int32),
+                                       dw.view(torch.int16 if es2(w1) else torch.int32)) and \
+                        (not layer or torch.equal(b1.view(torch.int16 if es2(b1) else torch.int32),
+                                                  db.view(torch.int16 if es2(b1) else torch.int32)))
                     dws.append(dw.double())
-                    if not (e < TOLERANCE[dtype] and ew < TOLERANCE[dtype]) or torch.isnan(dx).any().item():
-                        raise AssertionError(f"{op} {dtype} {R}x{C} [{cfg}]: dx rel_l2 {e:.2e}, dweight {ew:.2e}")
+                    if not (e < TOLERANCE[dtype] and ew < TOLERANCE[dtype]) or torch.isnan(dx).any().item() or not same:
+                        raise AssertionError(f"{op} {dtype} {R}x{C} [{cfg}]: dx rel_l2 {e:.2e}, dweight {ew:.2e}, "
+                                             f"bitwise again {same}")
                     fns.append(run)
+                    skus.append(sku)
+                    kept.append(cfg)
+                    wszs.append(wsz)
                 os.environ.pop("BARACUDA_ROWS_OWN", None)
                 med, ratios = interleaved(*fns, rounds=args.rounds)
                 es = x.element_size()
                 nbytes = 3 * R * C * es + R * 4 * (2 if layer else 1) + C * es * (3 if layer else 2)
-                for i, cfg in enumerate(configs):
+                for i, cfg in enumerate(kept):
                     us = med[i + 1]
                     row = {"op": op, "dtype": dtype, "shape": [R, C], "config": cfg, "ours_us": round(us, 1),
+                           "workspace": wszs[i],
                            "torch_us": round(med[0], 1), "pct_copy": round(100 * nbytes / (us * 1e-6) / 1e9 / copy, 1),
                            "ratio_vs_torch": round(1 / ratios[i], 3), "sku": skus[i]}
                     out.append(row)
                     print(f"{op:<10} {dtype:<4} {R:>5}x{C:<6} [{cfg:<10}] {us:8.1f} us  torch {med[0]:8.1f}  "
-                          f"{row['pct_copy']:5.1f}%  {row['ratio_vs_torch']:5.2f}x  {skus[i]}", flush=True)
+                          f"{row['pct_copy']:5.1f}%  {row['ratio_vs_torch']:5.2f}x  {skus[i]} ws={wszs[i]}", flush=True)
                 for p in plans:
                     lib.brc_plan_destroy(p)
                 del dws
@@ -130,6 +173,11 @@ def main():
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"copy_gbps": copy, "rows": out}, f, indent=1)
+
+
+def es2(t):
+    """Whether t's elements are 2 bytes (its bits compared as int16, else int32)."""
+    return t.element_size() == 2
 
 
 def set_knob(cfg):

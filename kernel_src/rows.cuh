@@ -95,21 +95,60 @@ template <int CL> struct cluster : cluster_base<CL> {
     }
 };
 
-// The split barrier of the owned-column kernels over the cluster that shares a row (CL >= 2):
-// arrive() after posting, wait() before reading the posts -- other work between. Release / acquire
-// order the posts in shared memory; map / ld reach a posted value of CTA `rank` through distributed
-// shared memory. (A one-CTA version measured nothing: a forced 1-CTA owned plan of 4096 columns
-// failed to launch, CUDA_ERROR_INVALID_VALUE, with a cluster barrier and with an mbarrier alike.)
+// The split barrier of the owned-column kernels: arrive(h) after posting row i's sums (h = i & 1),
+// wait(h) before reading the posts -- other work between. Over the cluster that shares a row (CL >=
+// 2) it is the cluster barrier (release / acquire order the posts; map / ld reach a posted value of
+// CTA `rank` through distributed shared memory). For one CTA (CL == 1, split_bar<1> below) it is a
+// pair of mbarriers, one per parity of the row, each warp arriving once (lane 0, after __syncwarp,
+// so that the warp's reads of the posts two rows back are ordered before it).
 template <int CL> struct split_bar {
-    static_assert(CL >= 2, "the split barrier is a cluster barrier");
-    static __device__ __forceinline__ void arrive() { asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory"); }
-    static __device__ __forceinline__ void wait() { asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory"); }
+    static_assert(CL >= 2, "the split barrier over a cluster");
+    __device__ __forceinline__ void init(unsigned long long*, int) {}
+    __device__ __forceinline__ void arrive(int) { asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory"); }
+    __device__ __forceinline__ void wait(int) { asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory"); }
     static __device__ __forceinline__ unsigned map(const void* local, unsigned rank) {
         return cluster_base<CL>::map(local, rank);
     }
     template <class C> static __device__ __forceinline__ void ld(unsigned a, C& v) { cluster_base<CL>::ld(a, v); }
     // Before the CTA leaves: no other CTA may still read its posts.
     static __device__ __forceinline__ void done() { cluster_base<CL>::sync(); }
+};
+template <> struct split_bar<1> {
+    unsigned mb = 0;  // shared address of the two mbarriers (8 bytes each)
+    unsigned ph = 0;  // bit h: the parity of mbarrier h's phase now awaited
+    // bars: two 8-byte words of shared memory; warps: the arrivals that complete a phase.
+    __device__ __forceinline__ void init(unsigned long long* bars, int warps) {
+        mb = smem_u32(bars);
+        if (threadIdx.x == 0) {
+            asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(mb), "r"(warps) : "memory");
+            asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(mb + 8u), "r"(warps) : "memory");
+        }
+        __syncthreads();
+    }
+    __device__ __forceinline__ void arrive(int h) {
+        __syncwarp();
+        if ((threadIdx.x & 31) == 0)
+            asm volatile("mbarrier.arrive.release.cta.shared::cta.b64 _, [%0];" ::"r"(mb + 8u * (unsigned)h) : "memory");
+    }
+    __device__ __forceinline__ void wait(int h) {
+        const unsigned a = mb + 8u * (unsigned)h, parity = (ph >> h) & 1u;
+        unsigned done = 0;
+        while (!done)
+            asm volatile("{\n .reg .pred p;\n mbarrier.try_wait.parity.acquire.cta.shared::cta.b64 p, [%1], %2;\n"
+                         " selp.u32 %0, 1, 0, p;\n}"
+                         : "=r"(done)
+                         : "r"(a), "r"(parity)
+                         : "memory");
+        ph ^= 1u << h;
+    }
+    static __device__ __forceinline__ unsigned map(const void* local, unsigned) { return smem_u32(local); }
+    static __device__ __forceinline__ void ld(unsigned a, float& v) {
+        asm volatile("ld.shared.f32 %0, [%1];" : "=f"(v) : "r"(a) : "memory");
+    }
+    static __device__ __forceinline__ void ld(unsigned a, double& v) {
+        asm volatile("ld.shared.f64 %0, [%1];" : "=d"(v) : "r"(a) : "memory");
+    }
+    static __device__ __forceinline__ void done() {}
 };
 
 template <class K> struct rg {
@@ -485,7 +524,7 @@ __device__ __forceinline__ void fwd_own(const rows_args& A) {
             }
             if (lane == 0) post[h][w] = v;
         }
-        bar.arrive();
+        bar.arrive(h);
         if (out) {  // the output of row g - P nq
             const int so = s >= P ? s - P : s + S - P;
             const i64 go = g - P * nq;
@@ -513,7 +552,7 @@ __device__ __forceinline__ void fwd_own(const rows_args& A) {
                 *reinterpret_cast<vec<T, VEC>*>(yr + c) = o;
             }
         }
-        bar.wait();
+        bar.wait(h);
         if (CHAN && cur) {  // row g's (mean, rstd), the sets combined in one fixed order
             msq<C> z;
             z.n = z.m = z.q = C(0);
@@ -1320,8 +1359,9 @@ __device__ __forceinline__ void norm_bwd_own(const rows_args& A) {
 }
 
 // The owned-column norm backward with a split cluster barrier (K::SB; otherwise as norm_bwd_own
-// above, whose layout, ownership and staging it shares). Row i's partial sums go through one
-// cluster barrier whose arrive and wait are apart: each warp reduces its sums by shuffles and
+// above, whose layout, ownership and staging it shares; for one CTA, CL == 1, the barrier is a pair
+// of mbarriers, split_bar<1>: measured slower than norm_bwd_own there, so only the knob s1=1 asks
+// for it). Row i's partial sums go through one cluster barrier whose arrive and wait are apart: each warp reduces its sums by shuffles and
 // posts them in shared memory, arrives, computes the output pass of row i - 1 (whose sums were
 // combined one iteration earlier), and only then waits and combines row i's NW * CL posted sums --
 // every warp reads them all (through distributed shared memory) and adds them in one fixed order,
@@ -1336,6 +1376,7 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
                       K::TPR % 32 == 0, "owned-column norm backward, split barrier");
     enum { S = K::OWN, NW = K::TPR / 32, NP = NW * K::CL, PL = (NP + 31) / 32 /* posted sums a lane combines */ };
     __shared__ pr<C> post[2][NW];  // each warp's sums of the two rows in flight (alternating)
+    __shared__ unsigned long long mbar[2];  // one CTA (CL == 1): the split barrier's mbarriers
     extern __shared__ __align__(16) unsigned char dsm[];
     const int t = threadIdx.x, lane = t & 31, w = t >> 5;
     const int r = K::CL > 1 ? (int)(blockIdx.x % K::CL) : 0;
@@ -1360,6 +1401,7 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
     }
     const unsigned HB = (unsigned)(NW * sizeof(pr<C>));
     split_bar<K::CL> bar;
+    bar.init(mbar, NW);
     // Statistics: this row's (mu, rs), the previous row's (mp, rp), the next row's (mn, rn).
     C mu = C(0), rs = C(0), mp = C(0), rp = C(0), c1 = C(0), c2 = C(0);
     C mn = C(0), rn = C(0);
@@ -1391,9 +1433,9 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
             }
             if (lane == 0) post[h][w] = mk(s1, s2);
         }
-        bar.arrive();
+        bar.arrive(h);
         if (prev) ob.out(s == 0 ? S - 1 : s - 1, g - nq, mp, rp, c1, c2); // the output pass of row g - nq
-        bar.wait();
+        bar.wait(h);
         if (cur) {
             // Lane l adds entries l, l + 32, ... in that order, then the lanes combine by a
             // butterfly: the same order in every warp of the cluster.
@@ -1489,29 +1531,75 @@ __device__ __forceinline__ void colred(const rows_args& A) {
     }
 }
 
-// dweight[c] = sum over p of part[p][c] (and dbias from the second half), in a fixed order:
-// four interleaved accumulators, then (0 + 1) + (2 + 3). 256 threads, one column each.
+// dweight[c] = sum over p of part[p][c] (and dbias from the second half), in a fixed order. A CTA
+// takes CW = 32 consecutive columns (a warp reads 128 contiguous bytes of a partial row) and its RG =
+// 8 warps split the partial rows: warp g adds rows g, g + RG, g + 2 RG, ... into 4 interleaved
+// accumulators (8 loads in flight a lane with both gradients), then the RG warp sums are added in
+// warp order. 256 threads; grid: the columns / 32. (K::CSEQ, a measurement knob: the previous form,
+// one thread a column walking every partial row, 4 loads in flight: latency-bound, 16 CTAs at 4096
+// columns.)
 template <class K>
 __device__ __forceinline__ void colsum(const rows_args& A) {
     typedef typename K::T T;
     typedef typename K::C C;
-    const i64 c = (i64)blockIdx.x * 256 + threadIdx.x;
-    if (c >= K::COLS) return;
-    for (int h = 0; h < 2; h++) {
-        if ((h == 0 && !K::W) || (h == 1 && !K::B)) continue;
-        const C* p = (const C*)A.part + ((h == 1 && K::W) ? A.nparts : 0) * K::COLS + c;
-        C s0 = C(0), s1 = C(0), s2 = C(0), s3 = C(0);
-        i64 i = 0;
-        for (; i + 4 <= A.nparts; i += 4) {
-            s0 += p[(i + 0) * K::COLS];
-            s1 += p[(i + 1) * K::COLS];
-            s2 += p[(i + 2) * K::COLS];
-            s3 += p[(i + 3) * K::COLS];
+    if constexpr (K::CSEQ) {
+        const i64 c = (i64)blockIdx.x * 256 + threadIdx.x;
+        if (c >= K::COLS) return;
+        for (int h = 0; h < 2; h++) {
+            if ((h == 0 && !K::W) || (h == 1 && !K::B)) continue;
+            const C* p = (const C*)A.part + ((h == 1 && K::W) ? A.nparts : 0) * K::COLS + c;
+            C s0 = C(0), s1 = C(0), s2 = C(0), s3 = C(0);
+            i64 i = 0;
+            for (; i + 4 <= A.nparts; i += 4) {
+                s0 += p[(i + 0) * K::COLS];
+                s1 += p[(i + 1) * K::COLS];
+                s2 += p[(i + 2) * K::COLS];
+                s3 += p[(i + 3) * K::COLS];
+            }
+            for (; i < A.nparts; i++) s0 += p[i * K::COLS];
+            const C s = (s0 + s1) + (s2 + s3);
+            ((T*)(h == 0 ? A.dw : A.db))[c] = io<T>::store(s);
         }
-        for (; i < A.nparts; i++) s0 += p[i * K::COLS];
-        const C s = (s0 + s1) + (s2 + s3);
-        ((T*)(h == 0 ? A.dw : A.db))[c] = io<T>::store(s);
+        return;
     }
+    enum { CW = 32, RG = 8, U = 4 };
+    __shared__ C red[2][RG][CW];
+    const int lane = threadIdx.x & 31, g = threadIdx.x >> 5;
+    const i64 c = (i64)blockIdx.x * CW + lane, n = A.nparts;
+    const bool ok = c < K::COLS;
+    const C* pw = (const C*)A.part + c;
+    const C* pb = (const C*)A.part + (K::W ? n : 0) * K::COLS + c;
+    C aw[U], ab[U];
+#pragma unroll
+    for (int u = 0; u < U; u++) aw[u] = ab[u] = C(0);
+    i64 p = g;
+    if (ok) {
+        for (; p + (U - 1) * RG < n; p += U * RG) {
+            C lw[U], lb[U];
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                if (K::W) lw[u] = pw[(p + u * RG) * K::COLS];
+                if (K::B) lb[u] = pb[(p + u * RG) * K::COLS];
+            }
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                if (K::W) aw[u] += lw[u];
+                if (K::B) ab[u] += lb[u];
+            }
+        }
+        for (; p < n; p += RG) {
+            if (K::W) aw[0] += pw[p * K::COLS];
+            if (K::B) ab[0] += pb[p * K::COLS];
+        }
+    }
+    red[0][g][lane] = (aw[0] + aw[1]) + (aw[2] + aw[3]);
+    red[1][g][lane] = (ab[0] + ab[1]) + (ab[2] + ab[3]);
+    __syncthreads();
+    if (g >= 2 || !ok || (g == 0 && !K::W) || (g == 1 && !K::B)) return;
+    C s = red[g][0][lane];
+#pragma unroll
+    for (int q = 1; q < RG; q++) s += red[g][q][lane];
+    ((T*)(g == 0 ? A.dw : A.db))[c] = io<T>::store(s);
 }
 
 }  // namespace brc

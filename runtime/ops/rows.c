@@ -18,7 +18,7 @@ enum { OP_SOFTMAX, OP_LOG_SOFTMAX, OP_RMS, OP_LAYER };
 static const char *const op_names[] = {"softmax", "log_softmax", "rms_norm", "layer_norm"};
 
 #define MAX_COLS ((int64_t)1 << 30)
-enum { COLSUM_THREADS = 256, WS_ALIGN = 256 };
+enum { COLSUM_THREADS = 256, COLSUM_COLS = 32, WS_ALIGN = 256 }; /* colsum: 32 columns a CTA */
 
 /* The kernels' argument block (struct brc::rows_args in rows.cuh): 8-byte fields only, so the
  * two layouts agree without padding rules. */
@@ -65,6 +65,7 @@ typedef struct rows_impl {
     unsigned colsum_grid;   /* norm backward with weight or bias: the column reduction */
     unsigned colred_grid;   /* split norm backward: the partial gradients, slabs x column blocks */
     CUfunction fn, fn_colsum, fn_colred;
+    int colsum_seq;         /* measurement knob "cs=0": colsum's previous form, one thread a column */
     /* The strided softmax (kid K_SOFTMAX_STRIDED): the layout and the CTA shape. */
     rows_sargs sa;
     int tx, ty, bwd;
@@ -255,34 +256,58 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
     if (fwd && esize == 2 && (op == OP_SOFTMAX || op == OP_LOG_SOFTMAX)) return false;
     /* 16-bit layer_norm forwards hold weight and bias as loaded: with 8 vectors a thread they spill. */
     int fcl = 0, nvmax = fwd && !(op == OP_LAYER && esize == 2) ? 8 : 4, smax = fwd ? 6 : 4, mb = 1, sb = 1, fw = 1;
+    int tpr = 0, s1 = 0; /* the backward's threads a CTA (0: as below); the split barrier for one CTA */
     int lv = esize == 2 ? 2 : 1; /* layer_norm forward: 16-bit two phases, f32 one (measured, above) */
     const char *knob = getenv("BARACUDA_ROWS_OWN");
-    if (knob && strcmp(knob, "0") == 0) return false;
+    if (knob && (strcmp(knob, "0") == 0 || strstr(knob, "ow=0"))) return false;
     if (knob) {
         const char *p;
         if ((p = strstr(knob, "cl="))) fcl = atoi(p + 3);
         if ((p = strstr(knob, "nv="))) nvmax = atoi(p + 3);
         if ((p = strstr(knob, "st="))) smax = atoi(p + 3);
-        if ((p = strstr(knob, "mb="))) mb = atoi(p + 3) == 2 ? 2 : 1;
+        if ((p = strstr(knob, "mb="))) mb = atoi(p + 3) >= 2 && atoi(p + 3) <= 8 ? atoi(p + 3) : 1;
+        if ((p = strstr(knob, "tpr=")) && !fwd) tpr = atoi(p + 4) == 128 || atoi(p + 4) == 256 ? atoi(p + 4) : 512;
+        if ((p = strstr(knob, "s1="))) s1 = atoi(p + 3) != 0;
         if ((p = strstr(knob, "sb="))) sb = atoi(p + 3) != 0;
         if ((p = strstr(knob, "fw="))) fw = atoi(p + 3) != 0;
         if ((p = strstr(knob, "lv="))) lv = atoi(p + 3) == 2 ? 2 : 1;
     }
     if (fwd && !fw) return false;
-    const int tpr = 512, na = fwd ? 1 : 2, phases = fwd && op == OP_LAYER ? lv : 1;
+    const int na = fwd ? 1 : 2, phases = fwd && op == OP_LAYER ? lv : 1;
     int64_t nvec = cols / vec;
+    /* The backward of rows that 512 threads would hold with fewer than 16 elements a thread (rows of
+     * 4096; the one-CTA layouts, one = true): 16-bit rows whose 256 threads hold exactly 16 elements
+     * (2056-4096 bf16 columns) take one CTA of 256 threads a row, two CTAs an SM, 4 stages; f32 rows
+     * whose 512 threads hold exactly 2 vectors (2052-4096 columns), one CTA of 512 threads an SM, 4
+     * stages. The block barrier in both. Measured on the H100 at 32768 x 4096 (bench/sweep_rows.py
+     * --group rows4k / rows4k2, two runs, docs/rows.md), against the row kernel with the same colsum
+     * (run 2): bf16 rms_norm 317.2 -> 293.9 us, layer_norm 333.0 -> 290.8; f32 576.9 -> 557.8, 639.0 ->
+     * 557.8. f32 in 256-thread CTAs two an SM: 562.7 / 563.4; bf16 in 512-thread CTAs: 301.5 / 314.2;
+     * three or four CTAs an SM, 128-thread CTAs, 6 stages: slower or the same. The split barrier as
+     * a pair of mbarriers (s1) measured slower (bf16 303.5 / 306.6 us, f32 581.7 / 584.2): with two
+     * CTAs an SM one CTA computes while the other waits at its barrier. */
+    bool one = false;
+    if (!tpr) {
+        tpr = 512;
+        if (!fwd && !fcl && esize == 2 && brc__cdiv(nvec, 512) * vec < 16 && brc__cdiv(nvec, 256) * vec == 16) {
+            tpr = 256, one = true;
+            if (mb == 1) mb = 2;
+        }
+        if (!fwd && !fcl && esize == 4 && brc__cdiv(nvec, 512) == 2) one = true;
+    }
     /* Rows that one CTA takes (16-bit up to 32768 columns: packed, f32: 1024 threads) keep those layouts. */
     if (fwd && nvec <= (esize == 4 ? 1024 : 512) * 8 && !fcl) return false;
     for (int cl = 1; cl <= 8; cl *= 2) {
         if (fcl && cl != fcl) continue;
         int64_t nv = brc__cdiv(nvec, (int64_t)cl * tpr);
         if (nv > nvmax) continue;
-        if (nv * vec < 16 && !fcl) return false;
+        if (nv * vec < 16 && !fcl && !one) return false;
         int stage = na * tpr * (int)nv * 16, limit = smem_per_cta(major, minor) / mb - 2048;
         int st = limit / stage < smax ? limit / stage : smax;
         if (st < (fwd ? phases + 2 : 2)) continue;
-        /* The split barrier is a cluster barrier (2+ CTAs); the forwards need it. */
-        int barrier = cl > 1 && (fwd || (sb && st >= 3)) ? phases : 0;
+        /* The split barrier: a cluster barrier (2+ CTAs; the forwards need it), or for one CTA of the
+         * backward a pair of mbarriers (s1). */
+        int barrier = fwd ? (cl > 1 ? phases : 0) : (cl > 1 || s1) && sb && st >= 3;
         if (fwd && !barrier) return false;
         *g = (rows_geo){vec, tpr, 1, cl, (int)nv, 1, 0, st * stage, mb, 0, 0, st, barrier};
         return true;
@@ -410,12 +435,13 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
                   "struct brc_rows {\n"
                   "  typedef %s T;\n  typedef %s C;\n"
                   "  enum { COLS = %lld, VEC = %d, TPR = %d, RPB = %d, CL = %d, NV = %d, ITER = %d, STG = %d,\n"
-                  "         LOG = %d, LAYER = %d, W = %d, B = %d, RES = %d, PK = %d, SPLIT = %d, OWN = %d, SB = %d };\n"
+                  "         LOG = %d, LAYER = %d, W = %d, B = %d, RES = %d, PK = %d, SPLIT = %d, OWN = %d, SB = %d,\n"
+                  "         CSEQ = %d };\n"
                   "};\n",
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", (long long)im->cols, g->vec, g->tpr,
                   g->rpb, g->cl, g->nv, g->iter, aux ? 0 : g->stg, im->op == OP_LOG_SOFTMAX,
                   im->op == OP_LAYER, im->w, im->b, im->res, aux ? 0 : g->pk, aux ? 0 : g->split, aux ? 0 : g->own,
-                  aux ? 0 : g->sb);
+                  aux ? 0 : g->sb, kid == K_COLSUM && im->colsum_seq);
     /* Packed rows: two CTAs an SM (owned columns: one, or as many as the knob asks, pick_own). */
     int minb = aux ? 1 : g->pk ? 2 : g->own ? g->per_sm : 1;
     brc__str_addf(&snip, "__global__ void __launch_bounds__(%d", threads);
@@ -434,13 +460,18 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
         brc__kernel_req req = {
             .template_name = "rows", .sources = sources, .nspec = 16,
             .spec = {kid, im->dt, im->cols, g->vec, g->tpr, g->rpb, g->cl, g->nv, g->iter, im->op, im->w, im->b,
-                     im->res, im->csize, aux ? 0 : g->stg, aux ? 0 : g->pk + 2 * g->split + 4 * g->own + (g->own ? 64 * (g->per_sm - 1) : 0) + 256 * g->sb},
+                     im->res, im->csize, aux ? 0 : g->stg,
+                     aux ? kid == K_COLSUM && im->colsum_seq
+                         : g->pk + 2 * g->split + 4 * g->own + (g->own ? 64 * (g->per_sm - 1) : 0) + 256 * g->sb},
             .snippet = snip.p, .name_expr = "brc_rows_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
         if (!st && ctx->device >= 0) st = brc__jit_function(ctx, k, fn);
-        /* Staging beyond the default 48 KiB of dynamic shared memory must be asked for. */
-        if (!st && ctx->device >= 0 && !aux && g->smem > 48 * 1024) {
+        /* Shared memory beyond 48 KiB, static included, must be asked for: asked for whenever a
+         * kernel has dynamic shared memory. (Asked only past 48 KiB of dynamic, a one-CTA owned plan
+         * with 3 stages of 16 KiB -- 48 KiB exactly, plus 256 static bytes -- failed to launch with
+         * CUDA_ERROR_INVALID_VALUE: reproduced on the H100, docs/rows.md.) */
+        if (!st && ctx->device >= 0 && !aux && g->smem > 0) {
             CUresult r = brc__cu()->cuFuncSetAttribute(*fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, g->smem);
             if (r != CUDA_SUCCESS)
                 st = brc__error(BRC_STATUS_CUDA_ERROR, "cuFuncSetAttribute(%d bytes of shared memory): %s (%s)",
@@ -457,6 +488,9 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
 static int64_t own_clusters(const brc_context *ctx, const rows_impl *im) {
     int sms = ctx->sm_count > 0 ? ctx->sm_count : 132; /* offline: an H100's count */
     int64_t n = (sms / 8 * 8) / im->g.cl;
+    /* One CTA: per_sm CTAs on every SM (__launch_bounds__ and the stages' size were chosen for that
+     * many), without asking the cluster occupancy of a kernel that is no cluster. */
+    if (im->g.cl == 1) return (int64_t)sms * (im->g.per_sm > 1 ? im->g.per_sm : 1);
     if (ctx->device >= 0 && im->fn) {
         CUlaunchAttribute at = {.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION};
         at.value.clusterDim.x = (unsigned)im->g.cl;
@@ -605,7 +639,9 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
             im->colred_grid = (unsigned)(im->nparts * cblocks);
         }
         p->workspace = (size_t)(rq->w + rq->b) * (size_t)im->nparts * (size_t)v.cols * csize;
-        im->colsum_grid = colsum ? (unsigned)brc__cdiv(v.cols, COLSUM_THREADS) : 0;
+        const char *cs = knob ? strstr(knob, "cs=") : NULL;
+        im->colsum_seq = cs && atoi(cs + 3) == 0;
+        im->colsum_grid = colsum ? (unsigned)brc__cdiv(v.cols, im->colsum_seq ? COLSUM_THREADS : COLSUM_COLS) : 0;
     }
 
     if (!g.own && (st = get_kernel(ctx, im, rq->kid, desc.p, &im->fn))) goto fail;
@@ -925,8 +961,20 @@ static brc_status launch(const brc_plan *plan, CUfunction fn, unsigned grid, uns
     unsigned smem = fn == im->fn ? (unsigned)im->g.smem : 0;
     void *args[1] = {a};
     CUresult r = brc__cu()->cuLaunchKernel(fn, grid, 1, 1, threads, 1, 1, smem, (CUstream)stream, args, NULL);
-    if (r != CUDA_SUCCESS)
-        return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel: %s (%s)", brc__cu_errname(r), plan->descriptor);
+    if (r != CUDA_SUCCESS) {
+        /* What the launch asked and what the kernel allows, so that a refusal can be read. */
+        int at[4] = {-1, -1, -1, -1};
+        const CUfunction_attribute ids[4] = {CU_FUNC_ATTRIBUTE_NUM_REGS, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK,
+                                             CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES,
+                                             CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES};
+        for (int i = 0; i < 4; i++) (void)brc__cu()->cuFuncGetAttribute(&at[i], ids[i], fn);
+        return brc__error(BRC_STATUS_CUDA_ERROR,
+                          "cuLaunchKernel: %s (%s%s: grid %u, %u threads, %u bytes of dynamic shared memory; the "
+                          "kernel: %d registers, at most %d threads, %d bytes static, at most %d dynamic)",
+                          brc__cu_errname(r), plan->descriptor,
+                          fn == im->fn_colsum ? "+colsum" : fn == im->fn_colred ? "+colred" : "", grid, threads, smem,
+                          at[0], at[1], at[2], at[3]);
+    }
     return BRC_STATUS_OK;
 }
 

@@ -5,7 +5,8 @@
  * reach every geometry (several rows per CTA, one CTA, a cluster, several passes, rows staged through
  * shared memory with a pipeline over more rows than CTAs, rows packed in registers, the norm
  * backward's gradients by a column pass of their own or in the registers of owned columns, owned
- * columns with the split cluster barrier in the forwards and the norm backward), with
+ * columns with the split cluster barrier in the forwards and the norm backward, owned columns in one
+ * CTA for rows of 4096, with the block barrier and with the split barrier as mbarriers), with
  * contiguous, vector-preserving
  * and odd row strides; plus in place (the norm backward with colred too), run-time errors,
  * determinism and graph capture. Skips
@@ -753,12 +754,77 @@ static void norm_backward_deterministic_case(brc_context *ctx, int64_t R, int64_
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) tu_buf_free(all[i]);
 }
 
-/* The row kernel's partial rows (4096 columns) and owned columns (16384: clusters of 2). */
+/* The row kernel's partial rows (2048 columns), owned columns in one CTA of 256 threads (4096) and
+ * in one of 512 (16384). */
 Test(rows, norm_backward_deterministic_and_capturable, .timeout = 300) {
     tu_fresh_cache();
     brc_context *ctx = tu_device_or_skip();
-    norm_backward_deterministic_case(ctx, 3000, 4096, false);
+    norm_backward_deterministic_case(ctx, 3000, 2048, false);
+    norm_backward_deterministic_case(ctx, 3000, 4096, true);
     norm_backward_deterministic_case(ctx, 600, 16384, true);
+    brc_context_destroy(ctx);
+}
+
+/* The owned-column norm backward in one CTA (rows of 4096 and near; docs/rows.md), forced by the
+ * measurement knob in this test's process whatever the default: 256 threads with 16 elements a
+ * thread, two CTAs an SM and the split barrier as a pair of mbarriers; 512 threads with 6 stages;
+ * and one CTA without the split barrier (norm_bwd_own, the plan that once failed to launch). Every
+ * norm backward variant, 16-bit and f32, odd row counts (more rows than the persistent grid has CTAs,
+ * and fewer), a partial last vector group (4104), vector-preserving strides; float64 references. */
+static const char *const one_cta_knobs[] = {"cl=1,tpr=256,mb=2,s1=1", "cl=1,tpr=512,s1=1,st=6",
+                                            "cl=1,tpr=256,mb=2,s1=0"};
+enum { NONE_CTA_KNOBS = (int)(sizeof one_cta_knobs / sizeof one_cta_knobs[0]) };
+
+typedef struct knob_job {
+    int knob;
+    brc_dtype dt;
+} knob_job;
+
+ParameterizedTestParameters(rows, norm_backward_one_cta_owned) {
+    static knob_job jobs[NONE_CTA_KNOBS * 3];
+    static const brc_dtype dts[3] = {BRC_BF16, BRC_F16, BRC_F32};
+    for (int k = 0; k < NONE_CTA_KNOBS; k++)
+        for (int d = 0; d < 3; d++) jobs[k * 3 + d] = (knob_job){k, dts[d]};
+    return cr_make_param_array(knob_job, jobs, sizeof jobs / sizeof jobs[0]);
+}
+
+ParameterizedTest(knob_job *j, rows, norm_backward_one_cta_owned, .timeout = 600) {
+    tu_fresh_cache();
+    setenv("BARACUDA_ROWS_OWN", one_cta_knobs[j->knob], 1);
+    brc_context *ctx = tu_device_or_skip();
+    if (strncmp(brc_context_arch(ctx), "sm_90", 5) == 0) { /* the layout is the one asked for */
+        brc_tensor_desc t = tu_mat(j->dt, 333, 4096, 4096);
+        brc_norm_backward_desc d = {BRC_NORM_LAYER, t, t, t, 1, 1};
+        brc_plan *p = NULL;
+        cr_assert_eq(brc_norm_backward_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+        const char *sku = brc_plan_sku(p);
+        cr_expect(strstr(sku, "cluster=1,") && strstr(sku, ",owned,"), "%s: %s", one_cta_knobs[j->knob], sku);
+        cr_expect((strstr(sku, ",split_barrier,") != NULL) == (strstr(one_cta_knobs[j->knob], "s1=1") != NULL),
+                  "%s: %s", one_cta_knobs[j->knob], sku);
+        brc_plan_destroy(p);
+    }
+    /* (rows, cols, layout): 1 row; 333 rows (more than the persistent grid's CTAs, as 1500 in the
+     * sizes above) contiguous and 301 with vector-preserving strides; a partial last vector group. */
+    static const int64_t cases[][3] = {{1, 4096, 0}, {333, 4096, 0}, {301, 4096, 1}, {77, 4104, 0}, {45, 4104, 1}};
+    for (int v = 0; v < NVARIANTS; v++) {
+        if (!variants[v].bwd || variants[v].op < OP_RMS) continue;
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+            run_case(ctx, &variants[v], j->dt, cases[c][0], cases[c][1], (int)cases[c][2]);
+    }
+    brc_context_destroy(ctx);
+    unsetenv("BARACUDA_ROWS_OWN");
+}
+
+/* The one-CTA owned layouts' dweight / dbias: the same bits on every run and from a graph. */
+Test(rows, norm_backward_one_cta_deterministic, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    bool sm90 = strncmp(brc_context_arch(ctx), "sm_90", 5) == 0;
+    for (int k = 0; k < NONE_CTA_KNOBS; k++) {
+        setenv("BARACUDA_ROWS_OWN", one_cta_knobs[k], 1);
+        norm_backward_deterministic_case(ctx, 3001, 4096, sm90);
+    }
+    unsetenv("BARACUDA_ROWS_OWN");
     brc_context_destroy(ctx);
 }
 

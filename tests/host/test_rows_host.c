@@ -71,7 +71,7 @@ ParameterizedTest(job *j, rows_compile, every_op_and_direction, .timeout = 600) 
          * and backward; owned columns with the split cluster barrier for the norm forwards without
          * a residual (rms_norm: clusters of 4, 8 vectors a thread, 3 stages; layer_norm: clusters
          * of 8, 4 vectors, 6 stages) and the norm backwards (clusters of 8, 4 vectors a thread, 3
-         * stages); at 4096 columns (8 elements a thread) not. */
+         * stages); at 4096 columns one CTA of 256 threads a row, two an SM, 4 stages. */
         bool nbwd = strstr(descs[i], "norm(") && strstr(descs[i], "bwd");
         if (j->sm == 90 && j->cols == 131072 && j->dt == BRC_BF16) {
             bool fwd = strstr(descs[i], "dir=fwd") != NULL, sm = strstr(descs[i], "softmax(") != NULL;
@@ -85,7 +85,8 @@ ParameterizedTest(job *j, rows_compile, every_op_and_direction, .timeout = 600) 
                 cr_expect(strstr(sku, "tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,") != NULL,
                           "%s", sku);
         }
-        if (j->sm == 90 && j->cols == 4096 && nbwd) cr_expect(strstr(sku, ",owned,") == NULL, "%s", sku);
+        if (j->sm == 90 && j->cols == 4096 && nbwd)
+            cr_expect(strstr(sku, "tpr=256,rpb=1,cluster=1,passes=1,owned,smem_stages=4,2_per_sm,") != NULL, "%s", sku);
         if (j->sm == 80) cr_expect(strstr(sku, ",owned,") == NULL, "%s", sku);
         cr_log_info("%s -> %s", descs[i], sku);
         brc_plan_destroy(p);
@@ -321,14 +322,19 @@ Test(rows_desc, staging_choice) {
 }
 
 /* The norm backward's layouts on sm_90: owned columns (512-thread CTAs, the smallest cluster with at
- * most 4 vectors a thread, at least 16 elements a thread, shared-memory stages as fit) for 16-byte
+ * most 4 vectors a thread, at least 16 elements a thread, shared-memory stages as fit; rows of 4096:
+ * 16-bit in 256-thread CTAs two an SM, f32 in one 512-thread CTA, 4 stages) for 16-byte
  * vectors of 2- and 4-byte elements; colred past that for 16-bit rows; f64, odd rows, short rows and
  * longer f32 rows keep the row kernel's partial rows. */
 Test(rows_desc, norm_backward_choice) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
     static const sku_case cases[] = {
-        {BRC_BF16, 4096, "bespoke:layer_norm<bf16,cols=4096,vec=8,tpr=256,rpb=1,cluster=1,passes=1,weight,bias,bwd>+colsum@sm_90"},
+        /* Rows of 4096: one CTA a row, 16-bit in 256 threads (16 elements a thread) two an SM, f32 in
+         * 512 (8 elements a thread) one an SM; bf16 2048 keeps the row kernel. */
+        {BRC_BF16, 4096, "bespoke:layer_norm<bf16,cols=4096,vec=8,tpr=256,rpb=1,cluster=1,passes=1,owned,smem_stages=4,2_per_sm,weight,bias,bwd>+colsum@sm_90"},
+        {BRC_F32, 4096, "bespoke:layer_norm<f32,cols=4096,vec=4,tpr=512,rpb=1,cluster=1,passes=1,owned,smem_stages=4,weight,bias,bwd>+colsum@sm_90"},
+        {BRC_BF16, 2048, "bespoke:layer_norm<bf16,cols=2048,vec=8,tpr=128,rpb=1,cluster=1,passes=1,weight,bias,bwd>+colsum@sm_90"},
         {BRC_BF16, 16384, "bespoke:layer_norm<bf16,cols=16384,vec=8,tpr=512,rpb=1,cluster=1,passes=1,owned,smem_stages=3,weight,bias,bwd>+colsum@sm_90"},
         {BRC_F32, 8192, "bespoke:layer_norm<f32,cols=8192,vec=4,tpr=512,rpb=1,cluster=1,passes=1,owned,smem_stages=3,weight,bias,bwd>+colsum@sm_90"},
         /* In clusters, the split cluster barrier. */
