@@ -181,30 +181,6 @@ template <class C> struct sop<4, 0, C> {
 // sides: -inf, -inf is the empty state and the element) takes the generic combine.
 __device__ __forceinline__ float fexp(float v) { return exp2f(v * 1.4426950408889634f); }
 __device__ __forceinline__ double fexp(double v) { return exp(v); }
-template <class C> struct sop<5, 0, C> : sop<4, 0, C> {
-    typedef s_ab<C> S;
-    static __device__ __forceinline__ S comb(S p, S q) {
-        if (q.a == -sinf_<C>()) return p;
-        if (p.a == -sinf_<C>()) return q;
-        S r;
-        if (p.a != p.a || q.a != q.a) { r.a = p.a + q.a; r.b = C(1); return r; }  // NaN
-        if (p.a == q.a) { r.a = p.a; r.b = p.b + q.b; return r; }                  // also +inf, +inf
-        const bool pg = p.a > q.a;
-        const C e = fexp(pg ? q.a - p.a : p.a - q.a);
-        r.a = pg ? p.a : q.a;
-        r.b = pg ? p.b + q.b * e : q.b + p.b * e;
-        return r;
-    }
-    static __device__ __forceinline__ S step(S p, C x, i64) {
-        const C d = x - p.a;
-        if (d != d) { S q; q.a = x; q.b = C(1); return comb(p, q); }
-        const C e = fexp(-(d < C(0) ? -d : d));
-        S r;
-        r.a = d > C(0) ? x : p.a;
-        r.b = d > C(0) ? p.b * e + C(1) : p.b + e;
-        return r;
-    }
-};
 // K::FAST = 2 (f32): the fast form with the hardware's approximations flushed to zero: exps as one
 // MUFU.EX2 (ex2.approx.ftz of v log2 e; an argument below -126 gives 0: a term under 2^-126 of the
 // running sum, which is >= 1) and the output's log as one MUFU.LG2 (y = m + lg2(s) ln 2; s >= 1, so
@@ -221,7 +197,8 @@ __device__ __forceinline__ float alog(float v) {
     return r * 0.6931471805599453f;
 }
 __device__ __forceinline__ double alog(double v) { return log(v); }
-template <class C> struct sop<6, 0, C> : sop<4, 0, C> {
+// The two fast forms' combine and step, their exp given by EX (fexp or aexp).
+template <class C, C (*EX)(C)> struct sop_lse_fast : sop<4, 0, C> {
     typedef s_ab<C> S;
     static __device__ __forceinline__ S comb(S p, S q) {
         if (q.a == -sinf_<C>()) return p;
@@ -230,7 +207,7 @@ template <class C> struct sop<6, 0, C> : sop<4, 0, C> {
         if (p.a != p.a || q.a != q.a) { r.a = p.a + q.a; r.b = C(1); return r; }  // NaN
         if (p.a == q.a) { r.a = p.a; r.b = p.b + q.b; return r; }                  // also +inf, +inf
         const bool pg = p.a > q.a;
-        const C e = aexp(pg ? q.a - p.a : p.a - q.a);
+        const C e = EX(pg ? q.a - p.a : p.a - q.a);
         r.a = pg ? p.a : q.a;
         r.b = pg ? p.b + q.b * e : q.b + p.b * e;
         return r;
@@ -238,12 +215,16 @@ template <class C> struct sop<6, 0, C> : sop<4, 0, C> {
     static __device__ __forceinline__ S step(S p, C x, i64) {
         const C d = x - p.a;
         if (d != d) { S q; q.a = x; q.b = C(1); return comb(p, q); }
-        const C e = aexp(-(d < C(0) ? -d : d));
+        const C e = EX(-(d < C(0) ? -d : d));
         S r;
         r.a = d > C(0) ? x : p.a;
         r.b = d > C(0) ? p.b * e + C(1) : p.b + e;
         return r;
     }
+};
+template <class C> struct sop<5, 0, C> : sop_lse_fast<C, fexp> {};
+template <class C> struct sop<6, 0, C> : sop_lse_fast<C, aexp> {
+    typedef s_ab<C> S;
     static __device__ __forceinline__ C fin(S in, S, const C*, i64, C, i64, i64&) {
         return in.a == -sinf_<C>() || in.a == sinf_<C>() ? in.a : in.a + alog(in.b);
     }
