@@ -772,6 +772,86 @@ __device__ __forceinline__ void mv_stage_rows(char* sx, const char* const* xrow,
     }
 }
 
+// Element i (of 16 / E) of a 16-byte vector set to the bits v.
+template <int E, class B>
+__device__ __forceinline__ void mv_put(mv_v4& o, int i, B v) {
+    if (E == 8) {
+        o.v[2 * i] = (u32)(u64)v, o.v[2 * i + 1] = (u32)((u64)v >> 32);
+    } else if (E == 4) {
+        o.v[i] = (u32)v;
+    } else {
+        const int w = i * E / 4, sh = (i * E % 4) * 8;
+        const u32 mask = E == 1 ? 0xffu : 0xffffu;
+        o.v[w] = (o.v[w] & ~(mask << sh)) | ((u32)v << sh);
+    }
+}
+
+// The staged forward's chunks that mv_staged_chunk does not classify (-1: reflect's mirrored pads,
+// a region boundary; -4: the row's partial first and last chunks), a chunk a lane: every such chunk
+// has a column in the edge windows (a.win, h = 16 / E), so the units of a row are, window by
+// window, the 16-byte-aligned chunks its columns can touch (at most ((w - 1) E + 15) / 16 + 1 for
+// w columns, at any alignment of the row); a chunk two windows share goes with the first. A -1
+// chunk is gathered element by element from the staged x row and stored as one vector; a -4
+// chunk's columns inside the row are stored one by one; others went whole before.
+template <int E, int MODE, class B>
+__device__ __forceinline__ void mv_staged_edge_chunks(const mv_pad_args& a, const char* sx, const char* const* xrow,
+                                                      char* const* yrow, int gn, int xp, int n, int N, int lo, B fill,
+                                                      int tid) {
+    enum { VE = 16 / E };
+    // Window w: columns [wcol(w, 0), wcol(w, 1)) (read from the parameters where needed: registers
+    // are scarce at 8 CTAs an SM).
+    auto wcol = [&](int w, int end) {
+        return (int)a.win[2 * w + 1] + (end ? (int)a.win[2 * w] : w ? (int)a.win[2 * w - 2] : 0);
+    };
+    auto wunits = [&](int w) {
+        const int c0 = wcol(w, 0), c1 = wcol(w, 1);
+        return c1 > c0 ? ((c1 - c0 - 1) * E + 15) / 16 + 1 : 0;
+    };
+    const int nu = wunits(0) + wunits(1) + wunits(2) + wunits(3);
+    const int dg = MV_THREADS / nu, dk = MV_THREADS - dg * nu;
+    int g = tid / nu, u = tid - g * nu;
+    for (; g < gn;) {
+        char* const yr = yrow[g];
+        const char* const xr = xrow[g];
+        const int al = (int)((size_t)yr & 15);  // column c at byte al + c E from the aligned base
+        int wcs = 0, wce = 0, ku = 0, pe = -1, u0 = 0, last = -1;  // pe: the previous window's last chunk
+#pragma unroll
+        for (int w = 0; w < 4; w++) {
+            const int c = wunits(w);
+            if (u >= u0 && u < u0 + c) wcs = wcol(w, 0), wce = wcol(w, 1), ku = u - u0, pe = last;
+            if (c) last = (al + (wcol(w, 1) - 1) * E) >> 4;
+            u0 += c;
+        }
+        const int k = ((al + wcs * E) >> 4) + ku;
+        if (k <= (al + (wce - 1) * E) >> 4 && k > pe) {
+            const int c0 = (16 * k - al) / E;
+            const int src = mv_staged_chunk<MODE, VE>(xr != nullptr, c0, n, N, lo);
+            const char* const sr = sx + g * xp + ((size_t)xr & 15);  // x element j at sr + j E
+            char* const ya = (char*)((size_t)yr - (size_t)al) + 16 * k;
+            if (src == -1) {
+                mv_v4 v;
+                v.v[0] = v.v[1] = v.v[2] = v.v[3] = 0;
+#pragma unroll
+                for (int i = 0; i < VE; i++) {
+                    const int j = mv_pad_src<MODE>(c0 + i - lo, N);
+                    mv_put<E>(v, i, xr && j >= 0 ? *(const B*)(sr + j * E) : fill);
+                }
+                *(mv_v4*)ya = v;
+            } else if (src == -4) {
+#pragma unroll
+                for (int i = 0; i < VE; i++) {
+                    const int c = c0 + i;
+                    if (c < 0 || c >= n) continue;
+                    const int j = mv_pad_src<MODE>(c - lo, N);
+                    *(B*)(ya + i * E) = xr && j >= 0 ? *(const B*)(sr + j * E) : fill;
+                }
+            }
+        }
+        g += dg, u += dk;
+        if (u >= nu) u -= nu, g++;
+    }
+}
+
 // The staged forward, for rows contiguous on both sides whose x rows fit SMEM bytes of shared
 // memory a.g at a time (and whose y rows are below 2^31 bytes: column math in 32 bits): a CTA
 // takes a.g consecutive y rows; its threads
@@ -787,7 +867,7 @@ __device__ __forceinline__ void mv_stage_rows(char* sx, const char* const* xrow,
 //    boundary, the row's partial first and last chunks) one element a lane: the columns of the
 //    edge windows (a.win, a.ew a row), skipping those whose chunk went whole. (Element by element
 //    inside one lane, as first written, kept the warp waiting: bf16 took as long as f32.)
-template <class T, int MODE, int R, int SMEM>
+template <class T, int MODE, int R, int SMEM, int EC = 0>
 __device__ __forceinline__ void mv_pad_staged(const mv_pad_args& a) {
     enum { E = sizeof(T), VE = 16 / E };
     typedef typename mv_bits<E>::t B;
@@ -823,7 +903,9 @@ __device__ __forceinline__ void mv_pad_staged(const mv_pad_args& a) {
             if (k >= ch) k -= ch, g++;
         }
     }
-    if (ew > 0) {  // the other chunks' columns, one element a lane
+    if (EC && ew > 0) {  // the other chunks, a chunk a lane
+        mv_staged_edge_chunks<E, MODE, B>(a, sx, xrow, yrow, gn, xp, n, N, lo, fill, tid);
+    } else if (ew > 0) {  // the other chunks' columns, one element a lane
         const int dg = MV_THREADS / ew, dk = MV_THREADS - dg * ew;
         int g = tid / ew, e = tid - g * ew;
         for (; g < gn;) {
@@ -844,20 +926,6 @@ __device__ __forceinline__ void mv_pad_staged(const mv_pad_args& a) {
             g += dg, e += dk;
             if (e >= ew) e -= ew, g++;
         }
-    }
-}
-
-// Element i (of 16 / E) of a 16-byte vector set to the bits v.
-template <int E, class B>
-__device__ __forceinline__ void mv_put(mv_v4& o, int i, B v) {
-    if (E == 8) {
-        o.v[2 * i] = (u32)(u64)v, o.v[2 * i + 1] = (u32)((u64)v >> 32);
-    } else if (E == 4) {
-        o.v[i] = (u32)v;
-    } else {
-        const int w = i * E / 4, sh = (i * E % 4) * 8;
-        const u32 mask = E == 1 ? 0xffu : 0xffffu;
-        o.v[w] = (o.v[w] & ~(mask << sh)) | ((u32)v << sh);
     }
 }
 
