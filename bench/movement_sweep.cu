@@ -22,8 +22,8 @@ using namespace brc;
 
 template <class T, int MODE, int U, int LB>
 __global__ void __launch_bounds__(256, LB) kpad(const __grid_constant__ mv_pad_args a) { mv_pad_fwd<T, MODE, 3, U>(a); }
-template <class T, int MODE, int SM, int LB, int EC = 0>
-__global__ void __launch_bounds__(256, LB) kstaged(const __grid_constant__ mv_pad_args a) { mv_pad_staged<T, MODE, 3, SM, EC>(a); }
+template <class T, int MODE, int SM, int LB, int SPLIT = 1>
+__global__ void __launch_bounds__(256, LB) kstaged(const __grid_constant__ mv_pad_args a) { mv_pad_staged<T, MODE, 3, SM, SPLIT>(a); }
 template <class T, int MODE, int SM, int LB>
 __global__ void __launch_bounds__(256, LB) kflat(const __grid_constant__ mv_pad_args a) { mv_pad_flat<T, MODE, 3, SM>(a); }
 template <class T, int H, int P, int LB>
@@ -196,7 +196,7 @@ static long pad_rows_pick(long gmax, long ch, long ew) {
     return best;
 }
 
-template <class T, int MODE, int SM, int LB, int EC = 0>
+template <class T, int MODE, int SM, int LB, int SPLIT = 1>
 static float run_staged(const char* tag, long B, long Hx, long Wx, long p, int xoff, int yoff, long gover = 0,
                         bool noedge = false) {
     long Hy = Hx + 2 * p, Wy = Wx + 2 * p;
@@ -219,17 +219,17 @@ static float run_staged(const char* tag, long B, long Hx, long Wx, long p, int x
     a.x = xp, a.y = yp, a.value = 0.0;
     unsigned grid = (unsigned)((a.units + a.g - 1) / a.g);
     CK(cudaMemset(y, 0xA5, (ny + 16) * sizeof(T)));
-    kstaged<T, MODE, SM, LB, EC><<<grid, 256>>>(a);
+    kstaged<T, MODE, SM, LB, SPLIT><<<grid, 256>>>(a);
     CK(cudaGetLastError());
     T fill;
     memset(&fill, 0, sizeof fill);
     refpad<T, MODE><<<(ny + 255) / 256, 256>>>(xp, r, B, Hx, Wx, p, p, Hy, Wy, fill);
     CK(cudaDeviceSynchronize());
     long bad = dcmp(yp, r, ny * sizeof(T));
-    float us = timeit([&] { kstaged<T, MODE, SM, LB, EC><<<grid, 256>>>(a); });
+    float us = timeit([&] { kstaged<T, MODE, SM, LB, SPLIT><<<grid, 256>>>(a); });
     double gbps = (nx + ny) * sizeof(T) / (us * 1e-6) / 1e9;
     printf("%s staged%s E=%zu mode=%d SMEM=%d LB=%d [%ld,%ld,%ld]+%ld xoff=%d yoff=%d g=%ld%s grid=%u: %s %.1f us %.1f%%\n", tag,
-           EC ? "-ec" : "", sizeof(T), MODE, SM, LB, B, Hx, Wx, p, xoff, yoff, (long)a.g, noedge ? " (no edges)" : "", grid,
+           SPLIT > 1 ? (SPLIT == 2 ? "-split2" : SPLIT == 3 ? "-split3" : "-split4") : "", sizeof(T), MODE, SM, LB, B, Hx, Wx, p, xoff, yoff, (long)a.g, noedge ? " (no edges)" : "", grid,
            bad ? (noedge ? "unchecked" : "WRONG") : "ok", us,
            100 * gbps / copy_gbps);
     cudaFree(x), cudaFree(y), cudaFree(r);
@@ -408,6 +408,18 @@ __global__ void __launch_bounds__(32) kcopy_tma(const char* x, char* y, long nch
     asm volatile("cp.async.bulk.wait_group 0;" ::: "memory");
 }
 
+template <class T, int VEC, int HINT>
+__global__ void __launch_bounds__(256) klibcopy(const __grid_constant__ mv_args<1> a) { mv_copy<T, VEC, 1, u32, 1, HINT>(a); }
+static mv_args<1> lib_copy_args(const void* x, void* y, size_t bytes) {  // as runtime/ops/movement.c: rank 1, vec 16 bytes
+    mv_args<1> a;
+    memset(&a, 0, sizeof a);
+    a.pc[0].src = (const char*)x, a.pc[0].dst = (char*)y;
+    const long n = (long)(bytes / 2), vec = 8;
+    a.pc[0].shape[0] = n, a.pc[0].ss[0] = 1, a.pc[0].ds[0] = 1;
+    a.pc[0].ivec = n / vec, a.pc[0].vunits = n / vec, a.pc[0].units = n / vec + n % vec;
+    return a;
+}
+
 static void copy_variants(int rounds) {
     const size_t nb = (size_t)32768 * 4096 * 2;  // the bench's bf16 row (f32: twice)
     int nsm;
@@ -427,31 +439,30 @@ static void copy_variants(int rounds) {
         };
         const int CB = 16384, S = 4;
         CK(cudaFuncSetAttribute(kcopy_tma<S, CB>, cudaFuncAttributeMaxDynamicSharedMemorySize, S * CB));
-        const char* names[] = {"memcpy", "K0 4x16", "K1 nc/cs", "K2 8x16", "K3 persist", "K4 tma 4x16K x3/SM",
-                               "K4 tma 4x16K x2/SM"};
+        const char* names[] = {"memcpy", "K5 lib mv_copy", "K6 lib mv_copy nc/cs", "K1 nc/cs", "K4 tma 4x16K x2/SM"};
+        const mv_args<1> la = lib_copy_args(x, y, bytes);
+        const unsigned lgrid = (unsigned)((la.pc[0].units + 1023) / 1024);
         auto go = [&](int v) {
             switch (v) {
                 case 0: cudaMemcpyAsync(y, x, bytes, cudaMemcpyDeviceToDevice); break;
-                case 1: kcopy<4, 0><<<(unsigned)((n16 + 1023) / 1024), 256>>>((const v4u*)x, (v4u*)y, n16); break;
-                case 2: kcopy<4, 1><<<(unsigned)((n16 + 1023) / 1024), 256>>>((const v4u*)x, (v4u*)y, n16); break;
-                case 3: kcopy<8, 0><<<(unsigned)((n16 + 2047) / 2048), 256>>>((const v4u*)x, (v4u*)y, n16); break;
-                case 4: kcopy_persist<4><<<nsm * 8, 256>>>((const v4u*)x, (v4u*)y, n16); break;
-                case 5: kcopy_tma<S, CB><<<nsm * 3, 32, S * CB>>>(x, y, (long)(bytes / CB)); break;
-                case 6: kcopy_tma<S, CB><<<nsm * 2, 32, S * CB>>>(x, y, (long)(bytes / CB)); break;
+                case 1: klibcopy<u16, 8, 0><<<lgrid, 256>>>(la); break;
+                case 2: klibcopy<u16, 8, 1><<<lgrid, 256>>>(la); break;
+                case 3: kcopy<4, 1><<<(unsigned)((n16 + 1023) / 1024), 256>>>((const v4u*)x, (v4u*)y, n16); break;
+                case 4: kcopy_tma<S, CB><<<nsm * 2, 32, S * CB>>>(x, y, (long)(bytes / CB)); break;
             }
         };
-        for (int v = 0; v < 7; v++) go(v), chk(names[v]);
-        std::vector<float> t[7];
+        const int NV = 5;
+        for (int v = 0; v < NV; v++) go(v), chk(names[v]);
+        std::vector<float> t[NV];
         for (int r = 0; r < rounds; r++)
-            for (int v = 0; v < 7; v++) t[v].push_back(timeit([&] { go(v); }));
-        for (int v = 0; v < 7; v++) {
+            for (int v = 0; v < NV; v++) t[(r & 1) ? NV - 1 - v : v].push_back(timeit([&] { go((r & 1) ? NV - 1 - v : v); }));
+        for (int v = 0; v < NV; v++) {
             std::vector<float> u = t[v];
             std::sort(u.begin(), u.end());
-            printf("copy %zu MB %-20s ok  median %.2f us  min %.2f  max %.2f  %.1f GB/s  vs memcpy %.4f (rounds:", bytes >> 20,
-                   names[v], u[u.size() / 2], u.front(), u.back(), 2.0 * bytes / (u[u.size() / 2] * 1e-6) / 1e9,
-                   0.0);
+            printf("copy %zu MB %-22s ok  median %.2f us  min %.2f  max %.2f  %.1f GB/s  memcpy / this by round:", bytes >> 20,
+                   names[v], u[u.size() / 2], u.front(), u.back(), 2.0 * bytes / (u[u.size() / 2] * 1e-6) / 1e9);
             for (int r = 0; r < rounds; r++) printf(" %.4f", t[0][r] / t[v][r]);
-            printf(")\n");
+            printf("\n");
         }
         cudaFree(x), cudaFree(y);
     }
@@ -520,46 +531,46 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (argc > 1 && !strcmp(argv[1], "move8")) {
-        // The bf16 reflect pad (the bench's shape): staged rows a CTA, the flat kernel at 16 KiB, the
-        // element-by-element columns left out (timing only); f32 and other modes for the record;
-        // then the large-copy variants, interleaved rounds.
+        // The bf16 reflect pad (the bench's shape): the staged kernel with its x rows staged in
+        // SPLIT parts (a part's stores while the later parts still load) at 12 / 16 / 20 KiB a CTA;
+        // f32 and other element sizes / modes / alignments for the record; then the large copies
+        // (the library's mv_copy with and without cache hints against cudaMemcpyAsync), interleaved.
         for (int rep = 0; rep < 2; rep++) {
             run_staged<i16, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
-            run_staged<i16, 1, 12288, 8, 1>("P", 1024, 256, 256, 3, 0, 0);
-            run_staged<i16, 1, 12288, 8, 1>("P", 1024, 256, 256, 3, 0, 0, 22);
-            run_staged<i16, 1, 12288, 8, 1>("P", 1024, 256, 256, 3, 0, 0, 15);
-            run_staged<i16, 1, 16384, 8, 1>("P", 1024, 256, 256, 3, 0, 0, 30);
-            run_staged<float, 1, 12288, 8, 1>("P", 1024, 256, 256, 3, 0, 0);
+            run_staged<i16, 1, 12288, 8, 2>("P", 1024, 256, 256, 3, 0, 0);
+            run_staged<i16, 1, 12288, 8, 3>("P", 1024, 256, 256, 3, 0, 0);
+            run_staged<i16, 1, 12288, 8, 2>("P", 1024, 256, 256, 3, 0, 0, 22);
+            run_staged<i16, 1, 16384, 8, 2>("P", 1024, 256, 256, 3, 0, 0);
+            run_staged<i16, 1, 16384, 8, 3>("P", 1024, 256, 256, 3, 0, 0);
+            run_staged<i16, 1, 16384, 8, 4>("P", 1024, 256, 256, 3, 0, 0);
+            run_staged<i16, 1, 20480, 8, 3>("P", 1024, 256, 256, 3, 0, 0);
+            run_staged<i16, 1, 20480, 8, 4>("P", 1024, 256, 256, 3, 0, 0);
             run_staged<i16, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0, 22);
-            run_staged<i16, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0, 15);
-            run_staged<i16, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0, 11);
-            run_staged<i16, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0, 7);
-            run_staged<i16, 1, 16384, 8>("P", 1024, 256, 256, 3, 0, 0, 30);
-            run_flat<i16, 1, 16384, 8>("P", 1024, 256, 256, 3, 0, 0);
-            run_staged<i16, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0, 0, true);
-            run_staged<i16, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0, 15, true);
             run_staged<float, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
-            run_staged<float, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0, -1);
-            run_staged<float, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0, 7);
+            run_staged<float, 1, 12288, 8, 2>("P", 1024, 256, 256, 3, 0, 0);
+            run_staged<float, 1, 16384, 8, 2>("P", 1024, 256, 256, 3, 0, 0);
+            run_staged<float, 1, 16384, 8, 3>("P", 1024, 256, 256, 3, 0, 0);
+            run_staged<float, 1, 20480, 8, 3>("P", 1024, 256, 256, 3, 0, 0);
         }
-        run_staged<i16, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0, -1);
-        run_staged<i16, 0, 12288, 8, 1>("P", 1024, 256, 256, 3, 0, 0);
-        run_staged<i16, 2, 12288, 8, 1>("P", 1024, 256, 256, 3, 0, 0);
-        run_staged<i16, 3, 12288, 8, 1>("P", 1024, 256, 256, 3, 0, 0);
-        run_staged<i16, 2, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
-        run_staged<u8, 1, 12288, 8, 1>("P", 1024, 256, 256, 3, 0, 0);
-        run_staged<double, 1, 12288, 8, 1>("P", 512, 256, 256, 3, 0, 0);
-        run_staged<double, 1, 12288, 8>("P", 512, 256, 256, 3, 0, 0);
-        run_staged<i16, 1, 12288, 8, 1>("P", 1024, 256, 256, 3, 1, 3);
-        run_staged<i16, 1, 12288, 8, 1>("P", 1000, 255, 253, 5, 1, 0);
-        run_staged<i16, 1, 12288, 8>("P", 1000, 255, 253, 5, 1, 0);
-        run_staged<i16, 0, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
-        run_staged<i16, 0, 12288, 8>("P", 1024, 256, 256, 3, 0, 0, -1);
         run_staged<u8, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
-        run_staged<u8, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0, -1);
+        run_staged<u8, 1, 12288, 8, 2>("P", 1024, 256, 256, 3, 0, 0);
+        run_staged<u8, 1, 16384, 8, 3>("P", 1024, 256, 256, 3, 0, 0);
+        run_staged<double, 1, 12288, 8>("P", 512, 256, 256, 3, 0, 0);
+        run_staged<double, 1, 12288, 8, 2>("P", 512, 256, 256, 3, 0, 0);
+        run_staged<double, 1, 16384, 8, 3>("P", 512, 256, 256, 3, 0, 0);
+        run_staged<i16, 0, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
+        run_staged<i16, 0, 12288, 8, 2>("P", 1024, 256, 256, 3, 0, 0);
+        run_staged<i16, 0, 16384, 8, 3>("P", 1024, 256, 256, 3, 0, 0);
+        run_staged<i16, 3, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
+        run_staged<i16, 3, 12288, 8, 2>("P", 1024, 256, 256, 3, 0, 0);
+        run_staged<i16, 3, 16384, 8, 3>("P", 1024, 256, 256, 3, 0, 0);
         run_staged<i16, 1, 12288, 8>("P", 1024, 256, 256, 3, 1, 3);
-        run_staged<i16, 1, 12288, 8>("P", 1024, 256, 256, 3, 1, 3, -1);
-        copy_variants(argc > 2 ? atoi(argv[2]) : 5);
+        run_staged<i16, 1, 12288, 8, 2>("P", 1024, 256, 256, 3, 1, 3);
+        run_staged<i16, 1, 16384, 8, 3>("P", 1024, 256, 256, 3, 1, 3);
+        run_staged<i16, 1, 12288, 8>("P", 1000, 255, 253, 5, 1, 0);
+        run_staged<i16, 1, 12288, 8, 2>("P", 1000, 255, 253, 5, 1, 0);
+        run_staged<i16, 1, 16384, 8, 3>("P", 1000, 255, 253, 5, 1, 0);
+        copy_variants(argc > 2 ? atoi(argv[2]) : 6);
         return 0;
     }
     if (argc > 1 && !strcmp(argv[1], "move7")) {

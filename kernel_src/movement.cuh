@@ -80,7 +80,22 @@ __device__ __forceinline__ void mv_offsets(const mv_piece& p, I q, typename mv_o
 // The copy kernel: each thread moves MV_UNROLL units MV_THREADS apart (all loads, then all
 // stores). A launch of P pieces finds its piece by a binary search over first (pieces past the
 // launch's count have first = INT64_MAX; P is a power of two).
-template <class T, int VEC, int R, class I, int P>
+// A vector word with cache hints (HINT in mv_copy): 16 bytes load through the read-only path without
+// allocating in L1 and store marked streaming (evict first); other sizes plainly.
+template <class W> __device__ __forceinline__ W mv_ld_hint(const void* p) { return *(const W*)p; }
+template <class W> __device__ __forceinline__ void mv_st_hint(void* p, const W& v) { *(W*)p = v; }
+template <> __device__ __forceinline__ vec<u32, 4> mv_ld_hint<vec<u32, 4> >(const void* p) {
+    vec<u32, 4> v;
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(v.v[0]), "=r"(v.v[1]), "=r"(v.v[2]), "=r"(v.v[3]) : "l"(p));
+    return v;
+}
+template <> __device__ __forceinline__ void mv_st_hint<vec<u32, 4> >(void* p, const vec<u32, 4>& v) {
+    asm volatile("st.global.cs.v4.u32 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(v.v[0]), "r"(v.v[1]), "r"(v.v[2]),
+                 "r"(v.v[3]) : "memory");
+}
+
+template <class T, int VEC, int R, class I, int P, int HINT = 0>
 __device__ __forceinline__ void mv_copy(const mv_args<P>& a) {
     typedef typename mv_off<I>::T S;
     const i64 blk = (i64)blockIdx.x;
@@ -119,6 +134,8 @@ __device__ __forceinline__ void mv_copy(const mv_args<P>& a) {
         } else if (scalar) {
 #pragma unroll
             for (int k = 0; k < VEC; k++) v[u].v[k] = src[so[u] + k];
+        } else if (HINT) {
+            v[u].w = mv_ld_hint<W>(src + so[u]);
         } else {
             v[u].w = *(const W*)(src + so[u]);
         }
@@ -132,6 +149,8 @@ __device__ __forceinline__ void mv_copy(const mv_args<P>& a) {
         } else if (scalar) {
 #pragma unroll
             for (int k = 0; k < VEC; k++) dst[dof[u] + k] = v[u].v[k];
+        } else if (HINT) {
+            mv_st_hint<W>(dst + dof[u], v[u].w);
         } else {
             *(W*)(dst + dof[u]) = v[u].w;
         }
@@ -699,6 +718,23 @@ __device__ __forceinline__ void mv_cp_wait() {
     asm volatile("cp.async.wait_all;" ::: "memory");
 #endif
 }
+// Close a thread's group of cp.async copies; wait until at most n (0 .. 3, a constant once
+// unrolled) of its groups are still in flight.
+__device__ __forceinline__ void mv_cp_commit() {
+#ifndef BRC_MV_NO_CP_ASYNC
+    asm volatile("cp.async.commit_group;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void mv_cp_wait_pending(int n) {
+#ifndef BRC_MV_NO_CP_ASYNC
+    if (n <= 0) asm volatile("cp.async.wait_group 0;" ::: "memory");
+    else if (n == 1) asm volatile("cp.async.wait_group 1;" ::: "memory");
+    else if (n == 2) asm volatile("cp.async.wait_group 2;" ::: "memory");
+    else asm volatile("cp.async.wait_group 3;" ::: "memory");
+#else
+    (void)n;
+#endif
+}
 
 // What the whole 16-byte-aligned chunk of y columns [c0, c0 + VE) of a staged row is: -4 not whole
 // (the row's partial first or last chunk), -1 by element (reflect's pads; a chunk across a region
@@ -742,18 +778,18 @@ __device__ __forceinline__ mv_v4 mv_staged_vec(int src, const char* sr, const ch
     return v;
 }
 
-// The staged pads' x rows -> shared memory: gn rows (xrow[g]; null: nothing to load) of nx bytes
-// each, at a pitch of xp bytes (nb 16-byte blocks), every 16-byte block a thread, all in flight
-// (cp.async); a row that does not start 16-byte aligned is staged from its aligned base, so that
-// its bytes sit at their address's offset within the block (xr & 15), the partial blocks at
+// The staged pads' x rows -> shared memory: rows g0 .. g1 - 1 (xrow[g]; null: nothing to load) of
+// nx bytes each, at a pitch of xp bytes (nb 16-byte blocks), every 16-byte block a thread, all in
+// flight (cp.async); a row that does not start 16-byte aligned is staged from its aligned base, so
+// that its bytes sit at their address's offset within the block (xr & 15), the partial blocks at
 // either end element by element. The caller waits (mv_cp_wait) and syncs.
 template <int E, class B>
-__device__ __forceinline__ void mv_stage_rows(char* sx, const char* const* xrow, int gn, int nb, int xp, int nx,
-                                              int tid) {
+__device__ __forceinline__ void mv_stage_rows(char* sx, const char* const* xrow, int g0, int g1, int nb, int xp,
+                                              int nx, int tid) {
     enum { VE = 16 / E };
     const int dg = MV_THREADS / nb, dk = MV_THREADS - dg * nb;
-    int g = tid / nb, b = tid - g * nb;
-    for (; g < gn;) {
+    int g = g0 + tid / nb, b = tid - (g - g0) * nb;
+    for (; g < g1;) {
         const char* const xr = xrow[g];
         if (xr) {
             const int xm = (int)((size_t)xr & 15), o = 16 * b;  // o: the block's offset from xr - xm
@@ -772,86 +808,6 @@ __device__ __forceinline__ void mv_stage_rows(char* sx, const char* const* xrow,
     }
 }
 
-// Element i (of 16 / E) of a 16-byte vector set to the bits v.
-template <int E, class B>
-__device__ __forceinline__ void mv_put(mv_v4& o, int i, B v) {
-    if (E == 8) {
-        o.v[2 * i] = (u32)(u64)v, o.v[2 * i + 1] = (u32)((u64)v >> 32);
-    } else if (E == 4) {
-        o.v[i] = (u32)v;
-    } else {
-        const int w = i * E / 4, sh = (i * E % 4) * 8;
-        const u32 mask = E == 1 ? 0xffu : 0xffffu;
-        o.v[w] = (o.v[w] & ~(mask << sh)) | ((u32)v << sh);
-    }
-}
-
-// The staged forward's chunks that mv_staged_chunk does not classify (-1: reflect's mirrored pads,
-// a region boundary; -4: the row's partial first and last chunks), a chunk a lane: every such chunk
-// has a column in the edge windows (a.win, h = 16 / E), so the units of a row are, window by
-// window, the 16-byte-aligned chunks its columns can touch (at most ((w - 1) E + 15) / 16 + 1 for
-// w columns, at any alignment of the row); a chunk two windows share goes with the first. A -1
-// chunk is gathered element by element from the staged x row and stored as one vector; a -4
-// chunk's columns inside the row are stored one by one; others went whole before.
-template <int E, int MODE, class B>
-__device__ __forceinline__ void mv_staged_edge_chunks(const mv_pad_args& a, const char* sx, const char* const* xrow,
-                                                      char* const* yrow, int gn, int xp, int n, int N, int lo, B fill,
-                                                      int tid) {
-    enum { VE = 16 / E };
-    // Window w: columns [wcol(w, 0), wcol(w, 1)) (read from the parameters where needed: registers
-    // are scarce at 8 CTAs an SM).
-    auto wcol = [&](int w, int end) {
-        return (int)a.win[2 * w + 1] + (end ? (int)a.win[2 * w] : w ? (int)a.win[2 * w - 2] : 0);
-    };
-    auto wunits = [&](int w) {
-        const int c0 = wcol(w, 0), c1 = wcol(w, 1);
-        return c1 > c0 ? ((c1 - c0 - 1) * E + 15) / 16 + 1 : 0;
-    };
-    const int nu = wunits(0) + wunits(1) + wunits(2) + wunits(3);
-    const int dg = MV_THREADS / nu, dk = MV_THREADS - dg * nu;
-    int g = tid / nu, u = tid - g * nu;
-    for (; g < gn;) {
-        char* const yr = yrow[g];
-        const char* const xr = xrow[g];
-        const int al = (int)((size_t)yr & 15);  // column c at byte al + c E from the aligned base
-        int wcs = 0, wce = 0, ku = 0, pe = -1, u0 = 0, last = -1;  // pe: the previous window's last chunk
-#pragma unroll
-        for (int w = 0; w < 4; w++) {
-            const int c = wunits(w);
-            if (u >= u0 && u < u0 + c) wcs = wcol(w, 0), wce = wcol(w, 1), ku = u - u0, pe = last;
-            if (c) last = (al + (wcol(w, 1) - 1) * E) >> 4;
-            u0 += c;
-        }
-        const int k = ((al + wcs * E) >> 4) + ku;
-        if (k <= (al + (wce - 1) * E) >> 4 && k > pe) {
-            const int c0 = (16 * k - al) / E;
-            const int src = mv_staged_chunk<MODE, VE>(xr != nullptr, c0, n, N, lo);
-            const char* const sr = sx + g * xp + ((size_t)xr & 15);  // x element j at sr + j E
-            char* const ya = (char*)((size_t)yr - (size_t)al) + 16 * k;
-            if (src == -1) {
-                mv_v4 v;
-                v.v[0] = v.v[1] = v.v[2] = v.v[3] = 0;
-#pragma unroll
-                for (int i = 0; i < VE; i++) {
-                    const int j = mv_pad_src<MODE>(c0 + i - lo, N);
-                    mv_put<E>(v, i, xr && j >= 0 ? *(const B*)(sr + j * E) : fill);
-                }
-                *(mv_v4*)ya = v;
-            } else if (src == -4) {
-#pragma unroll
-                for (int i = 0; i < VE; i++) {
-                    const int c = c0 + i;
-                    if (c < 0 || c >= n) continue;
-                    const int j = mv_pad_src<MODE>(c - lo, N);
-                    *(B*)(ya + i * E) = xr && j >= 0 ? *(const B*)(sr + j * E) : fill;
-                }
-            }
-        }
-        g += dg, u += dk;
-        if (u >= nu) u -= nu, g++;
-    }
-}
-
 // The staged forward, for rows contiguous on both sides whose x rows fit SMEM bytes of shared
 // memory a.g at a time (and whose y rows are below 2^31 bytes: column math in 32 bits): a CTA
 // takes a.g consecutive y rows; its threads
@@ -867,7 +823,7 @@ __device__ __forceinline__ void mv_staged_edge_chunks(const mv_pad_args& a, cons
 //    boundary, the row's partial first and last chunks) one element a lane: the columns of the
 //    edge windows (a.win, a.ew a row), skipping those whose chunk went whole. (Element by element
 //    inside one lane, as first written, kept the warp waiting: bf16 took as long as f32.)
-template <class T, int MODE, int R, int SMEM, int EC = 0>
+template <class T, int MODE, int R, int SMEM, int SPLIT = 1>
 __device__ __forceinline__ void mv_pad_staged(const mv_pad_args& a) {
     enum { E = sizeof(T), VE = 16 / E };
     typedef typename mv_bits<E>::t B;
@@ -881,51 +837,72 @@ __device__ __forceinline__ void mv_pad_staged(const mv_pad_args& a) {
     const int nx = N * E;  // x row bytes
     const B fill = mv_pad_rows<T, MODE, R>(a, r0, gn, tid, xrow, yrow);
     __syncthreads();
-    mv_stage_rows<E, B>(sx, xrow, gn, nb, xp, nx, tid);  // x rows -> shared memory
-    mv_cp_wait();
-    __syncthreads();
-    {  // whole y chunks from shared memory
-        const int dg = MV_THREADS / ch, dk = MV_THREADS - dg * ch;
-        int g = tid / ch, k = tid - g * ch;
+#pragma unroll
+    for (int p = 0; p < SPLIT; p++) {  // x rows -> shared memory, a cp.async group a part
+        mv_stage_rows<E, B>(sx, xrow, p * gn / SPLIT, (p + 1) * gn / SPLIT, nb, xp, nx, tid);
+        mv_cp_commit();
+    }
+#pragma unroll
+    for (int p = 0; p < SPLIT; p++) {
+        const int g0 = p * gn / SPLIT, g1 = (p + 1) * gn / SPLIT, pn = g1 - g0;
+        mv_cp_wait_pending(SPLIT - 1 - p);  // this part's rows are in; the later parts' may still load
+        __syncthreads();
+        if (pn <= 0) continue;
+        {  // whole y chunks from shared memory
+            const int dg = MV_THREADS / ch, dk = MV_THREADS - dg * ch;
+            int g = g0 + tid / ch, k = tid - (g - g0) * ch;
 #pragma unroll 2
-        for (; g < gn;) {
-            char* const yr = yrow[g];
-            const char* const xr = xrow[g];
-            char* const ya = (char*)(((size_t)yr & ~(size_t)15) + (size_t)16 * k);
-            const int c0 = (int)(ya - yr) / E;
-            const int src = mv_staged_chunk<MODE, VE>(xr != nullptr, c0, n, N, lo);
-            if (src >= -3 && src != -1) {
-                const char* const sr = sx + g * xp + ((size_t)xr & 15);  // x element j at sr + j E
-                const mv_v4 v = mv_staged_vec<E, B>(src, sr, sx, fill, c0 < lo, N);
-                *(mv_v4*)ya = v;
+            for (; g < g1;) {
+                char* const yr = yrow[g];
+                const char* const xr = xrow[g];
+                char* const ya = (char*)(((size_t)yr & ~(size_t)15) + (size_t)16 * k);
+                const int c0 = (int)(ya - yr) / E;
+                const int src = mv_staged_chunk<MODE, VE>(xr != nullptr, c0, n, N, lo);
+                if (src >= -3 && src != -1) {
+                    const char* const sr = sx + g * xp + ((size_t)xr & 15);  // x element j at sr + j E
+                    const mv_v4 v = mv_staged_vec<E, B>(src, sr, sx, fill, c0 < lo, N);
+                    *(mv_v4*)ya = v;
+                }
+                g += dg, k += dk;
+                if (k >= ch) k -= ch, g++;
             }
-            g += dg, k += dk;
-            if (k >= ch) k -= ch, g++;
+        }
+        if (ew > 0) {  // the other chunks' columns, one element a lane
+            const int dg = MV_THREADS / ew, dk = MV_THREADS - dg * ew;
+            int g = g0 + tid / ew, e = tid - (g - g0) * ew;
+            for (; g < g1;) {
+                char* const yr = yrow[g];
+                const char* const xr = xrow[g];
+                int c = e + (int)a.win[1];  // the column: e + the shift of the window e falls in
+#pragma unroll
+                for (int w = 1; w < 4; w++)
+                    if (e >= (int)a.win[2 * w - 2]) c = e + (int)a.win[2 * w + 1];
+                const int c0 = c - (int)(((size_t)yr + (size_t)c * E) & 15) / E;
+                const int src = mv_staged_chunk<MODE, VE>(xr != nullptr, c0, n, N, lo);
+                if (src == -1 || src == -4) {
+                    const int j = mv_pad_src<MODE>(c - lo, N);
+                    B v = fill;
+                    if (xr && j >= 0) v = *(const B*)(sx + g * xp + ((size_t)xr & 15) + j * E);
+                    *(B*)(yr + (size_t)c * E) = v;
+                }
+                g += dg, e += dk;
+                if (e >= ew) e -= ew, g++;
+            }
         }
     }
-    if (EC && ew > 0) {  // the other chunks, a chunk a lane
-        mv_staged_edge_chunks<E, MODE, B>(a, sx, xrow, yrow, gn, xp, n, N, lo, fill, tid);
-    } else if (ew > 0) {  // the other chunks' columns, one element a lane
-        const int dg = MV_THREADS / ew, dk = MV_THREADS - dg * ew;
-        int g = tid / ew, e = tid - g * ew;
-        for (; g < gn;) {
-            char* const yr = yrow[g];
-            const char* const xr = xrow[g];
-            int c = e + (int)a.win[1];  // the column: e + the shift of the window e falls in
-#pragma unroll
-            for (int w = 1; w < 4; w++)
-                if (e >= (int)a.win[2 * w - 2]) c = e + (int)a.win[2 * w + 1];
-            const int c0 = c - (int)(((size_t)yr + (size_t)c * E) & 15) / E;
-            const int src = mv_staged_chunk<MODE, VE>(xr != nullptr, c0, n, N, lo);
-            if (src == -1 || src == -4) {
-                const int j = mv_pad_src<MODE>(c - lo, N);
-                B v = fill;
-                if (xr && j >= 0) v = *(const B*)(sx + g * xp + ((size_t)xr & 15) + j * E);
-                *(B*)(yr + (size_t)c * E) = v;
-            }
-            g += dg, e += dk;
-            if (e >= ew) e -= ew, g++;
-        }
+}
+
+// Element i (of 16 / E) of a 16-byte vector set to the bits v.
+template <int E, class B>
+__device__ __forceinline__ void mv_put(mv_v4& o, int i, B v) {
+    if (E == 8) {
+        o.v[2 * i] = (u32)(u64)v, o.v[2 * i + 1] = (u32)((u64)v >> 32);
+    } else if (E == 4) {
+        o.v[i] = (u32)v;
+    } else {
+        const int w = i * E / 4, sh = (i * E % 4) * 8;
+        const u32 mask = E == 1 ? 0xffu : 0xffffu;
+        o.v[w] = (o.v[w] & ~(mask << sh)) | ((u32)v << sh);
     }
 }
 
@@ -981,7 +958,7 @@ __device__ __forceinline__ void mv_pad_flat(const mv_pad_args& a) {
     if (tid == 0) nlist = 0;
     const B fill = mv_pad_rows<T, MODE, R>(a, r0, gn, tid, xrow, nullptr);
     __syncthreads();
-    mv_stage_rows<E, B>(sx, xrow, gn, nb, xp, nx, tid);  // x rows -> shared memory
+    mv_stage_rows<E, B>(sx, xrow, 0, gn, nb, xp, nx, tid);  // x rows -> shared memory
     mv_cp_wait();
     __syncthreads();
     char* const y0 = (char*)a.y + (size_t)r0 * (size_t)n * E;

@@ -1165,8 +1165,7 @@ enum {
     PAD_STAGE_MIN_BYTES = 1,
     PAD_STAGE_BYTES = 12288,
     PAD_STAGE_CTAS = 8,
-    PAD_EDGE_CHUNKS = 1, /* staged: the chunks that do not go whole, a chunk a lane (0: a column a lane) */
-    PAD_ROWS_PICK = 0,   /* staged: rows a CTA by pad_rows_pick (BARACUDA_PAD_ROWS_PICK) */
+    PAD_STAGE_SPLIT = 2,
     PAD_U = 2,
     PAD_MIN_CTAS = 6,
     PAD_CTA_ROUNDS = 4
@@ -1223,16 +1222,6 @@ static int64_t pad_windows(int mode, int64_t n, int64_t N, int64_t lo, int64_t h
         win[2 * w] = cum;
     }
     return cum;
-}
-/* Rows a staged CTA: of gmax / 2 .. gmax, the count whose ch chunk units a row leave the least of
- * their last round of MV_THREADS threads idle (fewest rounds a row; ties: more rows). */
-static int64_t pad_rows_pick(int64_t gmax, int64_t ch) {
-    int64_t best = gmax, br = 1, bg = 0; /* best rounds / rows so far: br / bg (bg = 0: none) */
-    for (int64_t g = gmax; g >= 1 && 2 * g >= gmax; g--) {
-        int64_t r = brc__cdiv(g * ch, MV_THREADS);
-        if (bg == 0 || r * bg < br * g) best = g, br = r, bg = g;
-    }
-    return best;
 }
 static const brc__plan_vt pad_vt = {NULL};
 
@@ -1351,7 +1340,6 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
             tmp.staged = 1;
             a->cw = xpb, a->nseg = 1;
             a->g = PAD_STAGE_BYTES / xpb < MV_THREADS ? PAD_STAGE_BYTES / xpb : MV_THREADS;
-            if (brc__knob("BARACUDA_PAD_ROWS_PICK", 0, 1, PAD_ROWS_PICK)) a->g = pad_rows_pick(a->g, a->ch);
             /* Flat (a CTA's rows one byte range of y): y contiguous, the range below 2^31 bytes;
              * rows a CTA rounded down to a multiple of 16 / gcd(row bytes, 16) where that leaves
              * some, so that the ranges of a 16-byte-aligned y start and end on 16 bytes. */
@@ -1389,7 +1377,7 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
         brc__str_addf(&snip,
                       "__global__ void __launch_bounds__(256, %d) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args "
                       "a) { brc::mv_pad_staged<%s, %d, %d, %d, %d>(a); }\n",
-                      PAD_STAGE_CTAS, storage_type(dt), mode, R, PAD_STAGE_BYTES, PAD_EDGE_CHUNKS);
+                      PAD_STAGE_CTAS, storage_type(dt), mode, R, PAD_STAGE_BYTES, PAD_STAGE_SPLIT);
     else
         brc__str_addf(&snip,
                       "__global__ void __launch_bounds__(256, %d) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args "
