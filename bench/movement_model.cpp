@@ -6,7 +6,6 @@
 //   g++ -std=c++20 -O1 -o movement_model bench/movement_model.cpp -lpthread
 //   ./movement_model 50            (row groups)     STAGED=1 ./movement_model 50   (staged)
 //   STAGED=2 ./movement_model 50   (flat staged: y contiguous, as the model's y always is)
-//   STAGED=3 / 4 ./movement_model 50   (staged, x rows staged in 2 / 3 parts: SPLIT)
 //   ./movement_model 20 tile       (tiles)
 #include <atomic>
 #include <barrier>
@@ -168,8 +167,6 @@ static long one(int64_t B, int64_t Hx, int64_t Wx, int64_t l2, int64_t h2, int64
         }
         grid = (unsigned)((a.units + a.g - 1) / a.g);
         if (g_staged == 2) launch(grid, [&] { mv_pad_flat<T, MODE, R, SMF>(a); });
-        else if (g_staged == 3) launch(grid, [&] { mv_pad_staged<T, MODE, R, SM, 2>(a); });
-        else if (g_staged == 4) launch(grid, [&] { mv_pad_staged<T, MODE, R, SM, 3>(a); });
         else launch(grid, [&] { mv_pad_staged<T, MODE, R, SM>(a); });
     } else if (U == 4) launch(grid, [&] { mv_pad_fwd<T, MODE, R, 4>(a); });
     else launch(grid, [&] { mv_pad_fwd<T, MODE, R, 2>(a); });

@@ -45,7 +45,7 @@ def graph_us(fn, reps=20, rounds=9):
     return statistics.median(ts)
 
 
-def host_us(fn, batch=64, batches=60, rounds=5):
+def host_us(fn, batch=64, batches=20, rounds=3):
     """Median over rounds of the host time a call: batches of `batch` calls, each started on a
     drained queue (synchronized outside the timed region), so that no launch waits for room in the
     queue and the time is the host's, not the GPU's."""
@@ -63,8 +63,8 @@ def host_us(fn, batch=64, batches=60, rounds=5):
     return statistics.median(ts)
 
 
-for shape, dt in [((4096, 1000), torch.bfloat16), ((4096, 1000), torch.float32), ((8192, 8192), torch.bfloat16),
-                  ((512, 512), torch.bfloat16), ((64, 1024), torch.bfloat16)]:
+for shape, dt in [((4096, 1000), torch.bfloat16), ((4096, 1000), torch.float32), ((512, 512), torch.bfloat16),
+                  ((64, 1024), torch.bfloat16)]:
     g = torch.Generator(device="cuda").manual_seed(1)
     x = rand(shape, dt, g)
     xv = x.permute(1, 0)

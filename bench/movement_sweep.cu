@@ -22,8 +22,8 @@ using namespace brc;
 
 template <class T, int MODE, int U, int LB>
 __global__ void __launch_bounds__(256, LB) kpad(const __grid_constant__ mv_pad_args a) { mv_pad_fwd<T, MODE, 3, U>(a); }
-template <class T, int MODE, int SM, int LB, int SPLIT = 1>
-__global__ void __launch_bounds__(256, LB) kstaged(const __grid_constant__ mv_pad_args a) { mv_pad_staged<T, MODE, 3, SM, SPLIT>(a); }
+template <class T, int MODE, int SM, int LB, int NT = 256>
+__global__ void __launch_bounds__(NT, LB) kstaged(const __grid_constant__ mv_pad_args a) { mv_pad_staged<T, MODE, 3, SM, NT>(a); }
 template <class T, int MODE, int SM, int LB>
 __global__ void __launch_bounds__(256, LB) kflat(const __grid_constant__ mv_pad_args a) { mv_pad_flat<T, MODE, 3, SM>(a); }
 template <class T, int H, int P, int LB>
@@ -183,20 +183,15 @@ static float run_pad(const char* name, long B, long Hx, long Wx, long p, int K, 
 }
 
 
-// Rows a staged CTA (move8 candidate): among gmax / 2 .. gmax, the count whose chunk units waste the
-// least of their last round of 256 threads (rounds a row, smallest; ties: more rows).
-static long pad_rows_pick(long gmax, long ch, long ew) {
-    (void)ew;
-    long best = gmax;
-    double bc = 1e30;
-    for (long g = gmax; g >= (gmax + 1) / 2 && g >= 1; g--) {
-        const double c = (double)((g * ch + 255) / 256) / (double)g;
-        if (c < bc - 1e-12) bc = c, best = g;
-    }
-    return best;
+// Rows a staged CTA (runtime/ops/movement.c, pad_stage_rows): of gmax, one fewer while the chunk
+// phase's last round of NT threads would be under 1/8 full, at most gmax / 8 fewer.
+static long pad_rows_pick(long gmax, long ch, long nt) {
+    long g = gmax;
+    while (g > 1 && 8 * (gmax - g + 1) <= gmax && (g * ch) % nt != 0 && 8 * ((g * ch) % nt) < nt) g--;
+    return g;
 }
 
-template <class T, int MODE, int SM, int LB, int SPLIT = 1>
+template <class T, int MODE, int SM, int LB, int NT = 256>
 static float run_staged(const char* tag, long B, long Hx, long Wx, long p, int xoff, int yoff, long gover = 0,
                         bool noedge = false) {
     long Hy = Hx + 2 * p, Wy = Wx + 2 * p;
@@ -212,24 +207,24 @@ static float run_staged(const char* tag, long B, long Hx, long Wx, long p, int x
     pad_args(a, sizeof(T), MODE, B, Hx, Wx, p, p, p, p, true, 4, 2);
     const long E = sizeof(T), xpb = 16 * ((16 - E + Wx * E + 15) / 16);
     if (xpb > SM) { printf("staged: row too long\n"); return 0; }
-    a.cw = xpb, a.nseg = 1, a.g = std::min(256L, SM / xpb);
+    a.cw = xpb, a.nseg = 1, a.g = std::min((long)NT, SM / xpb);
     if (gover > 0 && gover < a.g) a.g = gover;
-    if (gover < 0) a.g = pad_rows_pick(a.g, a.ch, a.ew);
+    if (gover < 0) a.g = pad_rows_pick(a.g, a.ch, NT);
     if (noedge) a.ew = 0;  // timing only: the element-by-element columns are left unwritten
     a.x = xp, a.y = yp, a.value = 0.0;
     unsigned grid = (unsigned)((a.units + a.g - 1) / a.g);
     CK(cudaMemset(y, 0xA5, (ny + 16) * sizeof(T)));
-    kstaged<T, MODE, SM, LB, SPLIT><<<grid, 256>>>(a);
+    kstaged<T, MODE, SM, LB, NT><<<grid, NT>>>(a);
     CK(cudaGetLastError());
     T fill;
     memset(&fill, 0, sizeof fill);
     refpad<T, MODE><<<(ny + 255) / 256, 256>>>(xp, r, B, Hx, Wx, p, p, Hy, Wy, fill);
     CK(cudaDeviceSynchronize());
     long bad = dcmp(yp, r, ny * sizeof(T));
-    float us = timeit([&] { kstaged<T, MODE, SM, LB, SPLIT><<<grid, 256>>>(a); });
+    float us = timeit([&] { kstaged<T, MODE, SM, LB, NT><<<grid, NT>>>(a); });
     double gbps = (nx + ny) * sizeof(T) / (us * 1e-6) / 1e9;
     printf("%s staged%s E=%zu mode=%d SMEM=%d LB=%d [%ld,%ld,%ld]+%ld xoff=%d yoff=%d g=%ld%s grid=%u: %s %.1f us %.1f%%\n", tag,
-           SPLIT > 1 ? (SPLIT == 2 ? "-split2" : SPLIT == 3 ? "-split3" : "-split4") : "", sizeof(T), MODE, SM, LB, B, Hx, Wx, p, xoff, yoff, (long)a.g, noedge ? " (no edges)" : "", grid,
+           NT != 256 ? (NT == 128 ? "-nt128" : "-nt512") : "", sizeof(T), MODE, SM, LB, B, Hx, Wx, p, xoff, yoff, (long)a.g, noedge ? " (no edges)" : "", grid,
            bad ? (noedge ? "unchecked" : "WRONG") : "ok", us,
            100 * gbps / copy_gbps);
     cudaFree(x), cudaFree(y), cudaFree(r);
@@ -531,46 +526,31 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (argc > 1 && !strcmp(argv[1], "move8")) {
-        // The bf16 reflect pad (the bench's shape): the staged kernel with its x rows staged in
-        // SPLIT parts (a part's stores while the later parts still load) at 12 / 16 / 20 KiB a CTA;
-        // f32 and other element sizes / modes / alignments for the record; then the large copies
-        // (the library's mv_copy with and without cache hints against cudaMemcpyAsync), interleaved.
+        // The bf16 reflect pad (the bench's shape), staged: rows a CTA (the library's rule, -1),
+        // CTAs of 128 threads (16 an SM at 8 or 10 KiB, 12 at 12 KiB) against 256 (8 an SM);
+        // f32 and other element sizes / modes / alignments; then the large copies (the library's
+        // mv_copy with and without cache hints against cudaMemcpyAsync), interleaved.
         for (int rep = 0; rep < 2; rep++) {
             run_staged<i16, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
-            run_staged<i16, 1, 12288, 8, 2>("P", 1024, 256, 256, 3, 0, 0);
-            run_staged<i16, 1, 12288, 8, 3>("P", 1024, 256, 256, 3, 0, 0);
-            run_staged<i16, 1, 12288, 8, 2>("P", 1024, 256, 256, 3, 0, 0, 22);
-            run_staged<i16, 1, 16384, 8, 2>("P", 1024, 256, 256, 3, 0, 0);
-            run_staged<i16, 1, 16384, 8, 3>("P", 1024, 256, 256, 3, 0, 0);
-            run_staged<i16, 1, 16384, 8, 4>("P", 1024, 256, 256, 3, 0, 0);
-            run_staged<i16, 1, 20480, 8, 3>("P", 1024, 256, 256, 3, 0, 0);
-            run_staged<i16, 1, 20480, 8, 4>("P", 1024, 256, 256, 3, 0, 0);
-            run_staged<i16, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0, 22);
-            run_staged<float, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
-            run_staged<float, 1, 12288, 8, 2>("P", 1024, 256, 256, 3, 0, 0);
-            run_staged<float, 1, 16384, 8, 2>("P", 1024, 256, 256, 3, 0, 0);
-            run_staged<float, 1, 16384, 8, 3>("P", 1024, 256, 256, 3, 0, 0);
-            run_staged<float, 1, 20480, 8, 3>("P", 1024, 256, 256, 3, 0, 0);
+            run_staged<i16, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0, -1);
+            run_staged<i16, 1, 10240, 16, 128>("P", 1024, 256, 256, 3, 0, 0, -1);
+            run_staged<i16, 1, 8192, 16, 128>("P", 1024, 256, 256, 3, 0, 0, -1);
+            run_staged<i16, 1, 12288, 12, 128>("P", 1024, 256, 256, 3, 0, 0, -1);
+            run_staged<float, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0, -1);
+            run_staged<float, 1, 10240, 16, 128>("P", 1024, 256, 256, 3, 0, 0, -1);
         }
-        run_staged<u8, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
-        run_staged<u8, 1, 12288, 8, 2>("P", 1024, 256, 256, 3, 0, 0);
-        run_staged<u8, 1, 16384, 8, 3>("P", 1024, 256, 256, 3, 0, 0);
-        run_staged<double, 1, 12288, 8>("P", 512, 256, 256, 3, 0, 0);
-        run_staged<double, 1, 12288, 8, 2>("P", 512, 256, 256, 3, 0, 0);
-        run_staged<double, 1, 16384, 8, 3>("P", 512, 256, 256, 3, 0, 0);
-        run_staged<i16, 0, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
-        run_staged<i16, 0, 12288, 8, 2>("P", 1024, 256, 256, 3, 0, 0);
-        run_staged<i16, 0, 16384, 8, 3>("P", 1024, 256, 256, 3, 0, 0);
-        run_staged<i16, 3, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
-        run_staged<i16, 3, 12288, 8, 2>("P", 1024, 256, 256, 3, 0, 0);
-        run_staged<i16, 3, 16384, 8, 3>("P", 1024, 256, 256, 3, 0, 0);
-        run_staged<i16, 1, 12288, 8>("P", 1024, 256, 256, 3, 1, 3);
-        run_staged<i16, 1, 12288, 8, 2>("P", 1024, 256, 256, 3, 1, 3);
-        run_staged<i16, 1, 16384, 8, 3>("P", 1024, 256, 256, 3, 1, 3);
-        run_staged<i16, 1, 12288, 8>("P", 1000, 255, 253, 5, 1, 0);
-        run_staged<i16, 1, 12288, 8, 2>("P", 1000, 255, 253, 5, 1, 0);
-        run_staged<i16, 1, 16384, 8, 3>("P", 1000, 255, 253, 5, 1, 0);
-        copy_variants(argc > 2 ? atoi(argv[2]) : 6);
+        run_staged<i16, 1, 24576, 4, 512>("P", 1024, 256, 256, 3, 0, 0, -1);
+        run_staged<u8, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0, -1);
+        run_staged<u8, 1, 10240, 16, 128>("P", 1024, 256, 256, 3, 0, 0, -1);
+        run_staged<double, 1, 12288, 8>("P", 512, 256, 256, 3, 0, 0, -1);
+        run_staged<double, 1, 10240, 16, 128>("P", 512, 256, 256, 3, 0, 0, -1);
+        run_staged<i16, 0, 12288, 8>("P", 1024, 256, 256, 3, 0, 0, -1);
+        run_staged<i16, 0, 10240, 16, 128>("P", 1024, 256, 256, 3, 0, 0, -1);
+        run_staged<i16, 1, 12288, 8>("P", 1024, 256, 256, 3, 1, 3, -1);
+        run_staged<i16, 1, 10240, 16, 128>("P", 1024, 256, 256, 3, 1, 3, -1);
+        run_staged<i16, 1, 12288, 8>("P", 1000, 255, 253, 5, 1, 0, -1);
+        run_staged<i16, 1, 10240, 16, 128>("P", 1000, 255, 253, 5, 1, 0, -1);
+        copy_variants(argc > 2 ? atoi(argv[2]) : 4);
         return 0;
     }
     if (argc > 1 && !strcmp(argv[1], "move7")) {

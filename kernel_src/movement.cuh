@@ -718,24 +718,6 @@ __device__ __forceinline__ void mv_cp_wait() {
     asm volatile("cp.async.wait_all;" ::: "memory");
 #endif
 }
-// Close a thread's group of cp.async copies; wait until at most n (0 .. 3, a constant once
-// unrolled) of its groups are still in flight.
-__device__ __forceinline__ void mv_cp_commit() {
-#ifndef BRC_MV_NO_CP_ASYNC
-    asm volatile("cp.async.commit_group;" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void mv_cp_wait_pending(int n) {
-#ifndef BRC_MV_NO_CP_ASYNC
-    if (n <= 0) asm volatile("cp.async.wait_group 0;" ::: "memory");
-    else if (n == 1) asm volatile("cp.async.wait_group 1;" ::: "memory");
-    else if (n == 2) asm volatile("cp.async.wait_group 2;" ::: "memory");
-    else asm volatile("cp.async.wait_group 3;" ::: "memory");
-#else
-    (void)n;
-#endif
-}
-
 // What the whole 16-byte-aligned chunk of y columns [c0, c0 + VE) of a staged row is: -4 not whole
 // (the row's partial first or last chunk), -1 by element (reflect's pads; a chunk across a region
 // boundary), -2 the constant (also every chunk of a row without x), -3 one x element repeated
@@ -778,18 +760,18 @@ __device__ __forceinline__ mv_v4 mv_staged_vec(int src, const char* sr, const ch
     return v;
 }
 
-// The staged pads' x rows -> shared memory: rows g0 .. g1 - 1 (xrow[g]; null: nothing to load) of
-// nx bytes each, at a pitch of xp bytes (nb 16-byte blocks), every 16-byte block a thread, all in
-// flight (cp.async); a row that does not start 16-byte aligned is staged from its aligned base, so
-// that its bytes sit at their address's offset within the block (xr & 15), the partial blocks at
+// The staged pads' x rows -> shared memory: gn rows (xrow[g]; null: nothing to load) of nx bytes
+// each, at a pitch of xp bytes (nb 16-byte blocks), every 16-byte block a thread (of NT), all in
+// flight (cp.async); a row that does not start 16-byte aligned is staged from its aligned base, so that
+// its bytes sit at their address's offset within the block (xr & 15), the partial blocks at
 // either end element by element. The caller waits (mv_cp_wait) and syncs.
-template <int E, class B>
-__device__ __forceinline__ void mv_stage_rows(char* sx, const char* const* xrow, int g0, int g1, int nb, int xp,
-                                              int nx, int tid) {
+template <int E, class B, int NT = MV_THREADS>
+__device__ __forceinline__ void mv_stage_rows(char* sx, const char* const* xrow, int gn, int nb, int xp, int nx,
+                                              int tid) {
     enum { VE = 16 / E };
-    const int dg = MV_THREADS / nb, dk = MV_THREADS - dg * nb;
-    int g = g0 + tid / nb, b = tid - (g - g0) * nb;
-    for (; g < g1;) {
+    const int dg = NT / nb, dk = NT - dg * nb;
+    int g = tid / nb, b = tid - g * nb;
+    for (; g < gn;) {
         const char* const xr = xrow[g];
         if (xr) {
             const int xm = (int)((size_t)xr & 15), o = 16 * b;  // o: the block's offset from xr - xm
@@ -823,13 +805,13 @@ __device__ __forceinline__ void mv_stage_rows(char* sx, const char* const* xrow,
 //    boundary, the row's partial first and last chunks) one element a lane: the columns of the
 //    edge windows (a.win, a.ew a row), skipping those whose chunk went whole. (Element by element
 //    inside one lane, as first written, kept the warp waiting: bf16 took as long as f32.)
-template <class T, int MODE, int R, int SMEM, int SPLIT = 1>
+template <class T, int MODE, int R, int SMEM, int NT = MV_THREADS>
 __device__ __forceinline__ void mv_pad_staged(const mv_pad_args& a) {
     enum { E = sizeof(T), VE = 16 / E };
     typedef typename mv_bits<E>::t B;
     __shared__ __align__(16) char sx[SMEM];
-    __shared__ const char* xrow[MV_THREADS];
-    __shared__ char* yrow[MV_THREADS];
+    __shared__ const char* xrow[NT];
+    __shared__ char* yrow[NT];
     const int n = (int)a.shape[R - 1], N = (int)a.ishape[R - 1], lo = (int)a.lo[R - 1];
     const int tid = (int)threadIdx.x, xp = (int)a.cw, nb = xp / 16, ch = (int)a.ch, ew = (int)a.ew;
     const i64 r0 = (i64)blockIdx.x * a.g;
@@ -837,57 +819,48 @@ __device__ __forceinline__ void mv_pad_staged(const mv_pad_args& a) {
     const int nx = N * E;  // x row bytes
     const B fill = mv_pad_rows<T, MODE, R>(a, r0, gn, tid, xrow, yrow);
     __syncthreads();
-#pragma unroll
-    for (int p = 0; p < SPLIT; p++) {  // x rows -> shared memory, a cp.async group a part
-        mv_stage_rows<E, B>(sx, xrow, p * gn / SPLIT, (p + 1) * gn / SPLIT, nb, xp, nx, tid);
-        mv_cp_commit();
-    }
-#pragma unroll
-    for (int p = 0; p < SPLIT; p++) {
-        const int g0 = p * gn / SPLIT, g1 = (p + 1) * gn / SPLIT, pn = g1 - g0;
-        mv_cp_wait_pending(SPLIT - 1 - p);  // this part's rows are in; the later parts' may still load
-        __syncthreads();
-        if (pn <= 0) continue;
-        {  // whole y chunks from shared memory
-            const int dg = MV_THREADS / ch, dk = MV_THREADS - dg * ch;
-            int g = g0 + tid / ch, k = tid - (g - g0) * ch;
+    mv_stage_rows<E, B, NT>(sx, xrow, gn, nb, xp, nx, tid);  // x rows -> shared memory
+    mv_cp_wait();
+    __syncthreads();
+    {  // whole y chunks from shared memory
+        const int dg = NT / ch, dk = NT - dg * ch;
+        int g = tid / ch, k = tid - g * ch;
 #pragma unroll 2
-            for (; g < g1;) {
-                char* const yr = yrow[g];
-                const char* const xr = xrow[g];
-                char* const ya = (char*)(((size_t)yr & ~(size_t)15) + (size_t)16 * k);
-                const int c0 = (int)(ya - yr) / E;
-                const int src = mv_staged_chunk<MODE, VE>(xr != nullptr, c0, n, N, lo);
-                if (src >= -3 && src != -1) {
-                    const char* const sr = sx + g * xp + ((size_t)xr & 15);  // x element j at sr + j E
-                    const mv_v4 v = mv_staged_vec<E, B>(src, sr, sx, fill, c0 < lo, N);
-                    *(mv_v4*)ya = v;
-                }
-                g += dg, k += dk;
-                if (k >= ch) k -= ch, g++;
+        for (; g < gn;) {
+            char* const yr = yrow[g];
+            const char* const xr = xrow[g];
+            char* const ya = (char*)(((size_t)yr & ~(size_t)15) + (size_t)16 * k);
+            const int c0 = (int)(ya - yr) / E;
+            const int src = mv_staged_chunk<MODE, VE>(xr != nullptr, c0, n, N, lo);
+            if (src >= -3 && src != -1) {
+                const char* const sr = sx + g * xp + ((size_t)xr & 15);  // x element j at sr + j E
+                const mv_v4 v = mv_staged_vec<E, B>(src, sr, sx, fill, c0 < lo, N);
+                *(mv_v4*)ya = v;
             }
+            g += dg, k += dk;
+            if (k >= ch) k -= ch, g++;
         }
-        if (ew > 0) {  // the other chunks' columns, one element a lane
-            const int dg = MV_THREADS / ew, dk = MV_THREADS - dg * ew;
-            int g = g0 + tid / ew, e = tid - (g - g0) * ew;
-            for (; g < g1;) {
-                char* const yr = yrow[g];
-                const char* const xr = xrow[g];
-                int c = e + (int)a.win[1];  // the column: e + the shift of the window e falls in
+    }
+    if (ew > 0) {  // the other chunks' columns, one element a lane
+        const int dg = NT / ew, dk = NT - dg * ew;
+        int g = tid / ew, e = tid - g * ew;
+        for (; g < gn;) {
+            char* const yr = yrow[g];
+            const char* const xr = xrow[g];
+            int c = e + (int)a.win[1];  // the column: e + the shift of the window e falls in
 #pragma unroll
-                for (int w = 1; w < 4; w++)
-                    if (e >= (int)a.win[2 * w - 2]) c = e + (int)a.win[2 * w + 1];
-                const int c0 = c - (int)(((size_t)yr + (size_t)c * E) & 15) / E;
-                const int src = mv_staged_chunk<MODE, VE>(xr != nullptr, c0, n, N, lo);
-                if (src == -1 || src == -4) {
-                    const int j = mv_pad_src<MODE>(c - lo, N);
-                    B v = fill;
-                    if (xr && j >= 0) v = *(const B*)(sx + g * xp + ((size_t)xr & 15) + j * E);
-                    *(B*)(yr + (size_t)c * E) = v;
-                }
-                g += dg, e += dk;
-                if (e >= ew) e -= ew, g++;
+            for (int w = 1; w < 4; w++)
+                if (e >= (int)a.win[2 * w - 2]) c = e + (int)a.win[2 * w + 1];
+            const int c0 = c - (int)(((size_t)yr + (size_t)c * E) & 15) / E;
+            const int src = mv_staged_chunk<MODE, VE>(xr != nullptr, c0, n, N, lo);
+            if (src == -1 || src == -4) {
+                const int j = mv_pad_src<MODE>(c - lo, N);
+                B v = fill;
+                if (xr && j >= 0) v = *(const B*)(sx + g * xp + ((size_t)xr & 15) + j * E);
+                *(B*)(yr + (size_t)c * E) = v;
             }
+            g += dg, e += dk;
+            if (e >= ew) e -= ew, g++;
         }
     }
 }
@@ -958,7 +931,7 @@ __device__ __forceinline__ void mv_pad_flat(const mv_pad_args& a) {
     if (tid == 0) nlist = 0;
     const B fill = mv_pad_rows<T, MODE, R>(a, r0, gn, tid, xrow, nullptr);
     __syncthreads();
-    mv_stage_rows<E, B>(sx, xrow, 0, gn, nb, xp, nx, tid);  // x rows -> shared memory
+    mv_stage_rows<E, B>(sx, xrow, gn, nb, xp, nx, tid);  // x rows -> shared memory
     mv_cp_wait();
     __syncthreads();
     char* const y0 = (char*)a.y + (size_t)r0 * (size_t)n * E;
