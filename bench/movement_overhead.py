@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Transposes of a few sizes, ours and PyTorch's: the host time of one call (a bare ctypes call of
-brc_copy_run; PyTorch's t.copy_(x.permute(1, 0))), the per-launch time of back-to-back eager
+brc_copy_run; PyTorch's t.copy_(x.permute(1, 0)); host_us: batches on a drained queue), the per-launch time of back-to-back eager
 launches of that call (bench_elementwise.time_us), and the per-launch GPU time of the same launches replayed
 from a CUDA graph (no host in between); with a same-bytes contiguous copy replayed likewise and
 the plan's descriptor. Shows whether a bench row is bound by the host or by the kernel.

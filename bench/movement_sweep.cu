@@ -5,7 +5,10 @@
 //   nvcc -O3 -arch=sm_90 -std=c++17 --extended-lambda -rdc=true -o movement_sweep bench/movement_sweep.cu
 //   ./movement_sweep (every candidate), ./movement_sweep pick (the staged pad at 16 or 12 KiB a CTA),
 //   ./movement_sweep move7 (the flat staged pad; tiles without the prefetch), ./movement_sweep move7pick
-//   (the flat pad at 12 or 16 KiB a CTA or staged only: prints PICK a12|a16|b)
+//   (the flat pad at 12 or 16 KiB a CTA or staged only: prints PICK a12|a16|b), ./movement_sweep move8
+//   [rounds] (the staged pad's rows a CTA and CTAs of 128 / 512 threads; then large copies: the
+//   library's mv_copy with and without cache hints, a plain and a TMA bulk copy, against
+//   cudaMemcpyAsync in interleaved rounds)
 // -rdc=true: the library's JIT compiles relocatable code (nvJitLink needs it), and ptxas allocates
 // registers differently there: built without it, the sweep's tile kernels did not spill where the
 // library's did (64 registers + 40 bytes of local memory for whole tiles with the prefetch).
@@ -317,11 +320,11 @@ static float run_tile(long M, long Kd, int cap) {
 
 
 // ---- large contiguous copies (move8): variants against cudaMemcpyAsync (PyTorch's copy_ path) ----
-// K0: the library's vec copy shape (a CTA 256 x 4 units of 16 bytes, units 256 apart, all loads then
-// all stores, one unit of work a CTA); K1: K0 with ld.global.nc.L1::no_allocate / st.global.cs;
-// K2: 8 units a thread; K3: persistent grid-stride (8 CTAs an SM) with K0's body; K4: TMA bulk
-// copies global -> shared -> global (cp.async.bulk, sm_90), a persistent CTA of one warp, stages
-// of CB bytes.
+// K1: a plain copy (a CTA 256 x U units of 16 bytes, units 256 apart, all loads then all stores)
+// with ld.global.nc.L1::no_allocate / st.global.cs (NC); K4: TMA bulk copies global -> shared ->
+// global (cp.async.bulk, sm_90), a persistent CTA of one warp, S stages of CB bytes; K5 / K6: the
+// library's mv_copy without / with its cache hints (HINT). (The first run also had K1 without the
+// hints at U = 4 and 8 and a persistent grid-stride copy: 0.94, 0.95 and 0.89x memcpy at 256 MiB.)
 struct v4u { unsigned a, b, c, d; };
 template <int U, int NC>
 __global__ void __launch_bounds__(256) kcopy(const v4u* __restrict__ x, v4u* __restrict__ y, long n16) {
@@ -348,19 +351,6 @@ __global__ void __launch_bounds__(256) kcopy(const v4u* __restrict__ x, v4u* __r
             else
                 y[q] = v[u];
         }
-    }
-}
-template <int U>
-__global__ void __launch_bounds__(256) kcopy_persist(const v4u* __restrict__ x, v4u* __restrict__ y, long n16) {
-    for (long b = blockIdx.x; b * 256 * U < n16; b += gridDim.x) {
-        const long q0 = b * 256 * U + threadIdx.x;
-        v4u v[U];
-#pragma unroll
-        for (int u = 0; u < U; u++)
-            if (q0 + u * 256 < n16) v[u] = x[q0 + u * 256];
-#pragma unroll
-        for (int u = 0; u < U; u++)
-            if (q0 + u * 256 < n16) y[q0 + u * 256] = v[u];
     }
 }
 template <int S, int CB>

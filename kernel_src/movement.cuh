@@ -77,9 +77,6 @@ __device__ __forceinline__ void mv_offsets(const mv_piece& p, I q, typename mv_o
     }
 }
 
-// The copy kernel: each thread moves MV_UNROLL units MV_THREADS apart (all loads, then all
-// stores). A launch of P pieces finds its piece by a binary search over first (pieces past the
-// launch's count have first = INT64_MAX; P is a power of two).
 // A vector word with cache hints (HINT in mv_copy): 16 bytes load through the read-only path without
 // allocating in L1 and store marked streaming (evict first); other sizes plainly.
 template <class W> __device__ __forceinline__ W mv_ld_hint(const void* p) { return *(const W*)p; }
@@ -95,6 +92,10 @@ template <> __device__ __forceinline__ void mv_st_hint<vec<u32, 4> >(void* p, co
                  "r"(v.v[3]) : "memory");
 }
 
+// The copy kernel: each thread moves MV_UNROLL units MV_THREADS apart (all loads, then all
+// stores). A launch of P pieces finds its piece by a binary search over first (pieces past the
+// launch's count have first = INT64_MAX; P is a power of two). HINT: 16-byte vectors move
+// with cache hints (copies past the L2: runtime/ops/movement.c, COPY_HINT_BYTES).
 template <class T, int VEC, int R, class I, int P, int HINT = 0>
 __device__ __forceinline__ void mv_copy(const mv_args<P>& a) {
     typedef typename mv_off<I>::T S;
@@ -718,6 +719,7 @@ __device__ __forceinline__ void mv_cp_wait() {
     asm volatile("cp.async.wait_all;" ::: "memory");
 #endif
 }
+
 // What the whole 16-byte-aligned chunk of y columns [c0, c0 + VE) of a staged row is: -4 not whole
 // (the row's partial first or last chunk), -1 by element (reflect's pads; a chunk across a region
 // boundary), -2 the constant (also every chunk of a row without x), -3 one x element repeated
@@ -791,8 +793,8 @@ __device__ __forceinline__ void mv_stage_rows(char* sx, const char* const* xrow,
 }
 
 // The staged forward, for rows contiguous on both sides whose x rows fit SMEM bytes of shared
-// memory a.g at a time (and whose y rows are below 2^31 bytes: column math in 32 bits): a CTA
-// takes a.g consecutive y rows; its threads
+// memory a.g at a time (and whose y rows are below 2^31 bytes: column math in 32 bits): a CTA of
+// NT threads (a.g <= NT) takes a.g consecutive y rows; its threads
 //  - work out each row's y and x row addresses (as mv_pad_fwd);
 //  - copy the x rows into shared memory (row g at g * a.cw bytes, x's aligned 16-byte blocks at
 //    their offsets, so x element j lies at (x row address & 15) + j E): whole blocks by cp.async,
@@ -804,7 +806,8 @@ __device__ __forceinline__ void mv_stage_rows(char* sx, const char* const* xrow,
 //  - write the columns of the other chunks (reflect's mirrored pads, chunks across a region
 //    boundary, the row's partial first and last chunks) one element a lane: the columns of the
 //    edge windows (a.win, a.ew a row), skipping those whose chunk went whole. (Element by element
-//    inside one lane, as first written, kept the warp waiting: bf16 took as long as f32.)
+//    inside one lane, as first written, kept the warp waiting: bf16 took as long as f32; a chunk a
+//    lane, gathered and stored whole, made every mode 10% slower: docs/movement.md.)
 template <class T, int MODE, int R, int SMEM, int NT = MV_THREADS>
 __device__ __forceinline__ void mv_pad_staged(const mv_pad_args& a) {
     enum { E = sizeof(T), VE = 16 / E };
