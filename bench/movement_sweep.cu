@@ -5,7 +5,10 @@
 //   nvcc -O3 -arch=sm_90 -std=c++17 --extended-lambda -rdc=true -o movement_sweep bench/movement_sweep.cu
 //   ./movement_sweep (every candidate), ./movement_sweep pick (the staged pad at 16 or 12 KiB a CTA),
 //   ./movement_sweep move7 (the flat staged pad; tiles without the prefetch), ./movement_sweep move7pick
-//   (the flat pad at 12 or 16 KiB a CTA or staged only: prints PICK a12|a16|b)
+//   (the flat pad at 12 or 16 KiB a CTA or staged only: prints PICK a12|a16|b), ./movement_sweep move8
+//   [rounds] (the staged pad's rows a CTA and CTAs of 128 / 512 threads; then large copies: the
+//   library's mv_copy with and without cache hints, a plain and a TMA bulk copy, against
+//   cudaMemcpyAsync in interleaved rounds)
 // -rdc=true: the library's JIT compiles relocatable code (nvJitLink needs it), and ptxas allocates
 // registers differently there: built without it, the sweep's tile kernels did not spill where the
 // library's did (64 registers + 40 bytes of local memory for whole tiles with the prefetch).
@@ -22,8 +25,8 @@ using namespace brc;
 
 template <class T, int MODE, int U, int LB>
 __global__ void __launch_bounds__(256, LB) kpad(const __grid_constant__ mv_pad_args a) { mv_pad_fwd<T, MODE, 3, U>(a); }
-template <class T, int MODE, int SM, int LB>
-__global__ void __launch_bounds__(256, LB) kstaged(const __grid_constant__ mv_pad_args a) { mv_pad_staged<T, MODE, 3, SM>(a); }
+template <class T, int MODE, int SM, int LB, int NT = 256>
+__global__ void __launch_bounds__(NT, LB) kstaged(const __grid_constant__ mv_pad_args a) { mv_pad_staged<T, MODE, 3, SM, NT>(a); }
 template <class T, int MODE, int SM, int LB>
 __global__ void __launch_bounds__(256, LB) kflat(const __grid_constant__ mv_pad_args a) { mv_pad_flat<T, MODE, 3, SM>(a); }
 template <class T, int H, int P, int LB>
@@ -183,8 +186,17 @@ static float run_pad(const char* name, long B, long Hx, long Wx, long p, int K, 
 }
 
 
-template <class T, int MODE, int SM, int LB>
-static float run_staged(const char* tag, long B, long Hx, long Wx, long p, int xoff, int yoff) {
+// Rows a staged CTA (runtime/ops/movement.c, pad_stage_rows): of gmax, one fewer while the chunk
+// phase's last round of NT threads would be under 1/8 full, at most gmax / 8 fewer.
+static long pad_rows_pick(long gmax, long ch, long nt) {
+    long g = gmax;
+    while (g > 1 && 8 * (gmax - g + 1) <= gmax && (g * ch) % nt != 0 && 8 * ((g * ch) % nt) < nt) g--;
+    return g;
+}
+
+template <class T, int MODE, int SM, int LB, int NT = 256>
+static float run_staged(const char* tag, long B, long Hx, long Wx, long p, int xoff, int yoff, long gover = 0,
+                        bool noedge = false) {
     long Hy = Hx + 2 * p, Wy = Wx + 2 * p;
     size_t nx = B * Hx * Wx, ny = B * Hy * Wy;
     T *x, *y, *r;
@@ -198,24 +210,28 @@ static float run_staged(const char* tag, long B, long Hx, long Wx, long p, int x
     pad_args(a, sizeof(T), MODE, B, Hx, Wx, p, p, p, p, true, 4, 2);
     const long E = sizeof(T), xpb = 16 * ((16 - E + Wx * E + 15) / 16);
     if (xpb > SM) { printf("staged: row too long\n"); return 0; }
-    a.cw = xpb, a.nseg = 1, a.g = std::min(256L, SM / xpb);
+    a.cw = xpb, a.nseg = 1, a.g = std::min((long)NT, SM / xpb);
+    if (gover > 0 && gover < a.g) a.g = gover;
+    if (gover < 0) a.g = pad_rows_pick(a.g, a.ch, NT);
+    if (noedge) a.ew = 0;  // timing only: the element-by-element columns are left unwritten
     a.x = xp, a.y = yp, a.value = 0.0;
     unsigned grid = (unsigned)((a.units + a.g - 1) / a.g);
     CK(cudaMemset(y, 0xA5, (ny + 16) * sizeof(T)));
-    kstaged<T, MODE, SM, LB><<<grid, 256>>>(a);
+    kstaged<T, MODE, SM, LB, NT><<<grid, NT>>>(a);
     CK(cudaGetLastError());
     T fill;
     memset(&fill, 0, sizeof fill);
     refpad<T, MODE><<<(ny + 255) / 256, 256>>>(xp, r, B, Hx, Wx, p, p, Hy, Wy, fill);
     CK(cudaDeviceSynchronize());
     long bad = dcmp(yp, r, ny * sizeof(T));
-    float us = timeit([&] { kstaged<T, MODE, SM, LB><<<grid, 256>>>(a); });
+    float us = timeit([&] { kstaged<T, MODE, SM, LB, NT><<<grid, NT>>>(a); });
     double gbps = (nx + ny) * sizeof(T) / (us * 1e-6) / 1e9;
-    printf("%s staged E=%zu mode=%d SMEM=%d LB=%d [%ld,%ld,%ld]+%ld xoff=%d yoff=%d g=%ld grid=%u: %s %.1f us %.1f%%\n", tag,
-           sizeof(T), MODE, SM, LB, B, Hx, Wx, p, xoff, yoff, (long)a.g, grid, bad ? "WRONG" : "ok", us,
+    printf("%s staged%s E=%zu mode=%d SMEM=%d LB=%d [%ld,%ld,%ld]+%ld xoff=%d yoff=%d g=%ld%s grid=%u: %s %.1f us %.1f%%\n", tag,
+           NT != 256 ? (NT == 128 ? "-nt128" : "-nt512") : "", sizeof(T), MODE, SM, LB, B, Hx, Wx, p, xoff, yoff, (long)a.g, noedge ? " (no edges)" : "", grid,
+           bad ? (noedge ? "unchecked" : "WRONG") : "ok", us,
            100 * gbps / copy_gbps);
     cudaFree(x), cudaFree(y), cudaFree(r);
-    return bad ? 1e9f : us;
+    return bad && !noedge ? 1e9f : us;
 }
 // The flat staged pad (y contiguous: a CTA's rows one byte range of y), rows a CTA rounded as the library does.
 template <class T, int MODE, int SM, int LB>
@@ -303,6 +319,140 @@ static float run_tile(long M, long Kd, int cap) {
 }
 
 
+// ---- large contiguous copies (move8): variants against cudaMemcpyAsync (PyTorch's copy_ path) ----
+// K1: a plain copy (a CTA 256 x U units of 16 bytes, units 256 apart, all loads then all stores)
+// with ld.global.nc.L1::no_allocate / st.global.cs (NC); K4: TMA bulk copies global -> shared ->
+// global (cp.async.bulk, sm_90), a persistent CTA of one warp, S stages of CB bytes; K5 / K6: the
+// library's mv_copy without / with its cache hints (HINT). (The first run also had K1 without the
+// hints at U = 4 and 8 and a persistent grid-stride copy: 0.94, 0.95 and 0.89x memcpy at 256 MiB.)
+struct v4u { unsigned a, b, c, d; };
+template <int U, int NC>
+__global__ void __launch_bounds__(256) kcopy(const v4u* __restrict__ x, v4u* __restrict__ y, long n16) {
+    const long q0 = (long)blockIdx.x * 256 * U + threadIdx.x;
+    v4u v[U];
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        const long q = q0 + u * 256;
+        if (q < n16) {
+            if (NC)
+                asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+                             : "=r"(v[u].a), "=r"(v[u].b), "=r"(v[u].c), "=r"(v[u].d) : "l"(x + q));
+            else
+                v[u] = x[q];
+        }
+    }
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        const long q = q0 + u * 256;
+        if (q < n16) {
+            if (NC)
+                asm volatile("st.global.cs.v4.u32 [%0], {%1,%2,%3,%4};" ::"l"(y + q), "r"(v[u].a), "r"(v[u].b),
+                             "r"(v[u].c), "r"(v[u].d) : "memory");
+            else
+                y[q] = v[u];
+        }
+    }
+}
+template <int S, int CB>
+__global__ void __launch_bounds__(32) kcopy_tma(const char* x, char* y, long nchunks) {
+    extern __shared__ __align__(128) char sm[];
+    __shared__ __align__(8) unsigned long long bar[S];
+    if (threadIdx.x != 0) return;
+    unsigned sb[S], sd[S];
+    for (int s = 0; s < S; s++) {
+        asm volatile("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(sb[s]) : "l"(&bar[s]));
+        asm volatile("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(sd[s]) : "l"(sm + s * CB));
+        asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(sb[s]));
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    const long c0 = blockIdx.x, dc = gridDim.x;
+    long mine = c0 < nchunks ? (nchunks - 1 - c0) / dc + 1 : 0;
+    auto load = [&](long i) {  // my i-th chunk into stage i % S
+        const int s = (int)(i % S);
+        const char* g = x + (c0 + i * dc) * CB;
+        asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(sb[s]), "r"(CB) : "memory");
+        asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(sd[s]),
+                     "l"(g), "r"(CB), "r"(sb[s]) : "memory");
+    };
+    for (long i = 0; i < S && i < mine; i++) load(i);
+    for (long i = 0; i < mine; i++) {
+        const int s = (int)(i % S);
+        const unsigned par = (unsigned)((i / S) & 1);
+        unsigned ok = 0;
+        while (!ok)
+            asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }"
+                         : "=r"(ok) : "r"(sb[s]), "r"(par) : "memory");
+        char* g = y + (c0 + i * dc) * CB;
+        asm volatile("cp.async.bulk.global.shared::cta.bulk_group [%0], [%1], %2;" ::"l"(g), "r"(sd[s]), "r"(CB) : "memory");
+        asm volatile("cp.async.bulk.commit_group;" ::: "memory");
+        if (i >= 1 && i - 1 + S < mine) {  // refill the stage of chunk i - 1 once its store has read it
+            asm volatile("cp.async.bulk.wait_group.read 1;" ::: "memory");
+            load(i - 1 + S);
+        }
+    }
+    asm volatile("cp.async.bulk.wait_group 0;" ::: "memory");
+}
+
+template <class T, int VEC, int HINT>
+__global__ void __launch_bounds__(256) klibcopy(const __grid_constant__ mv_args<1> a) { mv_copy<T, VEC, 1, u32, 1, HINT>(a); }
+static mv_args<1> lib_copy_args(const void* x, void* y, size_t bytes) {  // as runtime/ops/movement.c: rank 1, vec 16 bytes
+    mv_args<1> a;
+    memset(&a, 0, sizeof a);
+    a.pc[0].src = (const char*)x, a.pc[0].dst = (char*)y;
+    const long n = (long)(bytes / 2), vec = 8;
+    a.pc[0].shape[0] = n, a.pc[0].ss[0] = 1, a.pc[0].ds[0] = 1;
+    a.pc[0].ivec = n / vec, a.pc[0].vunits = n / vec, a.pc[0].units = n / vec + n % vec;
+    return a;
+}
+
+static void copy_variants(int rounds) {
+    const size_t nb = (size_t)32768 * 4096 * 2;  // the bench's bf16 row (f32: twice)
+    int nsm;
+    cudaDeviceGetAttribute(&nsm, cudaDevAttrMultiProcessorCount, 0);
+    for (int big = 0; big < 2; big++) {
+        const size_t bytes = nb << big;
+        char *x, *y;
+        CK(cudaMalloc(&x, bytes));
+        CK(cudaMalloc(&y, bytes));
+        kfill<<<4096, 256>>>((unsigned char*)x, bytes, 9);
+        const long n16 = (long)(bytes / 16);
+        auto chk = [&](const char* nm) {
+            CK(cudaDeviceSynchronize());
+            CK(cudaGetLastError());
+            if (dcmp(x, y, bytes)) printf("copy %s WRONG\n", nm), exit(1);
+            CK(cudaMemset(y, 0x5a, bytes));
+        };
+        const int CB = 16384, S = 4;
+        CK(cudaFuncSetAttribute(kcopy_tma<S, CB>, cudaFuncAttributeMaxDynamicSharedMemorySize, S * CB));
+        const char* names[] = {"memcpy", "K5 lib mv_copy", "K6 lib mv_copy nc/cs", "K1 nc/cs", "K4 tma 4x16K x2/SM"};
+        const mv_args<1> la = lib_copy_args(x, y, bytes);
+        const unsigned lgrid = (unsigned)((la.pc[0].units + 1023) / 1024);
+        auto go = [&](int v) {
+            switch (v) {
+                case 0: cudaMemcpyAsync(y, x, bytes, cudaMemcpyDeviceToDevice); break;
+                case 1: klibcopy<u16, 8, 0><<<lgrid, 256>>>(la); break;
+                case 2: klibcopy<u16, 8, 1><<<lgrid, 256>>>(la); break;
+                case 3: kcopy<4, 1><<<(unsigned)((n16 + 1023) / 1024), 256>>>((const v4u*)x, (v4u*)y, n16); break;
+                case 4: kcopy_tma<S, CB><<<nsm * 2, 32, S * CB>>>(x, y, (long)(bytes / CB)); break;
+            }
+        };
+        const int NV = 5;
+        for (int v = 0; v < NV; v++) go(v), chk(names[v]);
+        std::vector<float> t[NV];
+        for (int r = 0; r < rounds; r++)
+            for (int v = 0; v < NV; v++) t[(r & 1) ? NV - 1 - v : v].push_back(timeit([&] { go((r & 1) ? NV - 1 - v : v); }));
+        for (int v = 0; v < NV; v++) {
+            std::vector<float> u = t[v];
+            std::sort(u.begin(), u.end());
+            printf("copy %zu MB %-22s ok  median %.2f us  min %.2f  max %.2f  %.1f GB/s  memcpy / this by round:", bytes >> 20,
+                   names[v], u[u.size() / 2], u.front(), u.back(), 2.0 * bytes / (u[u.size() / 2] * 1e-6) / 1e9);
+            for (int r = 0; r < rounds; r++) printf(" %.4f", t[0][r] / t[v][r]);
+            printf("\n");
+        }
+        cudaFree(x), cudaFree(y);
+    }
+}
+
 int main(int argc, char** argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     {
@@ -363,6 +513,34 @@ int main(int argc, char** argv) {
             run_tile<u32, 1, 1, 4>(4096, 1000, 0);
             run_tile<u32, 0, 0, 4>(4096, 1000, 0);
         }
+        return 0;
+    }
+    if (argc > 1 && !strcmp(argv[1], "move8")) {
+        // The bf16 reflect pad (the bench's shape), staged: rows a CTA (the library's rule, -1),
+        // CTAs of 128 threads (16 an SM at 8 or 10 KiB, 12 at 12 KiB) against 256 (8 an SM);
+        // f32 and other element sizes / modes / alignments; then the large copies (the library's
+        // mv_copy with and without cache hints against cudaMemcpyAsync), interleaved.
+        for (int rep = 0; rep < 2; rep++) {
+            run_staged<i16, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0);
+            run_staged<i16, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0, -1);
+            run_staged<i16, 1, 10240, 16, 128>("P", 1024, 256, 256, 3, 0, 0, -1);
+            run_staged<i16, 1, 8192, 16, 128>("P", 1024, 256, 256, 3, 0, 0, -1);
+            run_staged<i16, 1, 12288, 12, 128>("P", 1024, 256, 256, 3, 0, 0, -1);
+            run_staged<float, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0, -1);
+            run_staged<float, 1, 10240, 16, 128>("P", 1024, 256, 256, 3, 0, 0, -1);
+        }
+        run_staged<i16, 1, 24576, 4, 512>("P", 1024, 256, 256, 3, 0, 0, -1);
+        run_staged<u8, 1, 12288, 8>("P", 1024, 256, 256, 3, 0, 0, -1);
+        run_staged<u8, 1, 10240, 16, 128>("P", 1024, 256, 256, 3, 0, 0, -1);
+        run_staged<double, 1, 12288, 8>("P", 512, 256, 256, 3, 0, 0, -1);
+        run_staged<double, 1, 10240, 16, 128>("P", 512, 256, 256, 3, 0, 0, -1);
+        run_staged<i16, 0, 12288, 8>("P", 1024, 256, 256, 3, 0, 0, -1);
+        run_staged<i16, 0, 10240, 16, 128>("P", 1024, 256, 256, 3, 0, 0, -1);
+        run_staged<i16, 1, 12288, 8>("P", 1024, 256, 256, 3, 1, 3, -1);
+        run_staged<i16, 1, 10240, 16, 128>("P", 1024, 256, 256, 3, 1, 3, -1);
+        run_staged<i16, 1, 12288, 8>("P", 1000, 255, 253, 5, 1, 0, -1);
+        run_staged<i16, 1, 10240, 16, 128>("P", 1000, 255, 253, 5, 1, 0, -1);
+        copy_variants(argc > 2 ? atoi(argv[2]) : 4);
         return 0;
     }
     if (argc > 1 && !strcmp(argv[1], "move7")) {

@@ -77,10 +77,26 @@ __device__ __forceinline__ void mv_offsets(const mv_piece& p, I q, typename mv_o
     }
 }
 
+// A vector word with cache hints (HINT in mv_copy): 16 bytes load through the read-only path without
+// allocating in L1 and store marked streaming (evict first); other sizes plainly.
+template <class W> __device__ __forceinline__ W mv_ld_hint(const void* p) { return *(const W*)p; }
+template <class W> __device__ __forceinline__ void mv_st_hint(void* p, const W& v) { *(W*)p = v; }
+template <> __device__ __forceinline__ vec<u32, 4> mv_ld_hint<vec<u32, 4> >(const void* p) {
+    vec<u32, 4> v;
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(v.v[0]), "=r"(v.v[1]), "=r"(v.v[2]), "=r"(v.v[3]) : "l"(p));
+    return v;
+}
+template <> __device__ __forceinline__ void mv_st_hint<vec<u32, 4> >(void* p, const vec<u32, 4>& v) {
+    asm volatile("st.global.cs.v4.u32 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(v.v[0]), "r"(v.v[1]), "r"(v.v[2]),
+                 "r"(v.v[3]) : "memory");
+}
+
 // The copy kernel: each thread moves MV_UNROLL units MV_THREADS apart (all loads, then all
 // stores). A launch of P pieces finds its piece by a binary search over first (pieces past the
-// launch's count have first = INT64_MAX; P is a power of two).
-template <class T, int VEC, int R, class I, int P>
+// launch's count have first = INT64_MAX; P is a power of two). HINT: 16-byte vectors move
+// with cache hints (copies past the L2: runtime/ops/movement.c, COPY_HINT_BYTES).
+template <class T, int VEC, int R, class I, int P, int HINT = 0>
 __device__ __forceinline__ void mv_copy(const mv_args<P>& a) {
     typedef typename mv_off<I>::T S;
     const i64 blk = (i64)blockIdx.x;
@@ -119,6 +135,8 @@ __device__ __forceinline__ void mv_copy(const mv_args<P>& a) {
         } else if (scalar) {
 #pragma unroll
             for (int k = 0; k < VEC; k++) v[u].v[k] = src[so[u] + k];
+        } else if (HINT) {
+            v[u].w = mv_ld_hint<W>(src + so[u]);
         } else {
             v[u].w = *(const W*)(src + so[u]);
         }
@@ -132,6 +150,8 @@ __device__ __forceinline__ void mv_copy(const mv_args<P>& a) {
         } else if (scalar) {
 #pragma unroll
             for (int k = 0; k < VEC; k++) dst[dof[u] + k] = v[u].v[k];
+        } else if (HINT) {
+            mv_st_hint<W>(dst + dof[u], v[u].w);
         } else {
             *(W*)(dst + dof[u]) = v[u].w;
         }
@@ -743,15 +763,15 @@ __device__ __forceinline__ mv_v4 mv_staged_vec(int src, const char* sr, const ch
 }
 
 // The staged pads' x rows -> shared memory: gn rows (xrow[g]; null: nothing to load) of nx bytes
-// each, at a pitch of xp bytes (nb 16-byte blocks), every 16-byte block a thread, all in flight
-// (cp.async); a row that does not start 16-byte aligned is staged from its aligned base, so that
+// each, at a pitch of xp bytes (nb 16-byte blocks), every 16-byte block a thread (of NT), all in
+// flight (cp.async); a row that does not start 16-byte aligned is staged from its aligned base, so that
 // its bytes sit at their address's offset within the block (xr & 15), the partial blocks at
 // either end element by element. The caller waits (mv_cp_wait) and syncs.
-template <int E, class B>
+template <int E, class B, int NT = MV_THREADS>
 __device__ __forceinline__ void mv_stage_rows(char* sx, const char* const* xrow, int gn, int nb, int xp, int nx,
                                               int tid) {
     enum { VE = 16 / E };
-    const int dg = MV_THREADS / nb, dk = MV_THREADS - dg * nb;
+    const int dg = NT / nb, dk = NT - dg * nb;
     int g = tid / nb, b = tid - g * nb;
     for (; g < gn;) {
         const char* const xr = xrow[g];
@@ -773,8 +793,8 @@ __device__ __forceinline__ void mv_stage_rows(char* sx, const char* const* xrow,
 }
 
 // The staged forward, for rows contiguous on both sides whose x rows fit SMEM bytes of shared
-// memory a.g at a time (and whose y rows are below 2^31 bytes: column math in 32 bits): a CTA
-// takes a.g consecutive y rows; its threads
+// memory a.g at a time (and whose y rows are below 2^31 bytes: column math in 32 bits): a CTA of
+// NT threads (a.g <= NT) takes a.g consecutive y rows; its threads
 //  - work out each row's y and x row addresses (as mv_pad_fwd);
 //  - copy the x rows into shared memory (row g at g * a.cw bytes, x's aligned 16-byte blocks at
 //    their offsets, so x element j lies at (x row address & 15) + j E): whole blocks by cp.async,
@@ -786,14 +806,15 @@ __device__ __forceinline__ void mv_stage_rows(char* sx, const char* const* xrow,
 //  - write the columns of the other chunks (reflect's mirrored pads, chunks across a region
 //    boundary, the row's partial first and last chunks) one element a lane: the columns of the
 //    edge windows (a.win, a.ew a row), skipping those whose chunk went whole. (Element by element
-//    inside one lane, as first written, kept the warp waiting: bf16 took as long as f32.)
-template <class T, int MODE, int R, int SMEM>
+//    inside one lane, as first written, kept the warp waiting: bf16 took as long as f32; a chunk a
+//    lane, gathered and stored whole, made every mode 10% slower: docs/movement.md.)
+template <class T, int MODE, int R, int SMEM, int NT = MV_THREADS>
 __device__ __forceinline__ void mv_pad_staged(const mv_pad_args& a) {
     enum { E = sizeof(T), VE = 16 / E };
     typedef typename mv_bits<E>::t B;
     __shared__ __align__(16) char sx[SMEM];
-    __shared__ const char* xrow[MV_THREADS];
-    __shared__ char* yrow[MV_THREADS];
+    __shared__ const char* xrow[NT];
+    __shared__ char* yrow[NT];
     const int n = (int)a.shape[R - 1], N = (int)a.ishape[R - 1], lo = (int)a.lo[R - 1];
     const int tid = (int)threadIdx.x, xp = (int)a.cw, nb = xp / 16, ch = (int)a.ch, ew = (int)a.ew;
     const i64 r0 = (i64)blockIdx.x * a.g;
@@ -801,11 +822,11 @@ __device__ __forceinline__ void mv_pad_staged(const mv_pad_args& a) {
     const int nx = N * E;  // x row bytes
     const B fill = mv_pad_rows<T, MODE, R>(a, r0, gn, tid, xrow, yrow);
     __syncthreads();
-    mv_stage_rows<E, B>(sx, xrow, gn, nb, xp, nx, tid);  // x rows -> shared memory
+    mv_stage_rows<E, B, NT>(sx, xrow, gn, nb, xp, nx, tid);  // x rows -> shared memory
     mv_cp_wait();
     __syncthreads();
     {  // whole y chunks from shared memory
-        const int dg = MV_THREADS / ch, dk = MV_THREADS - dg * ch;
+        const int dg = NT / ch, dk = NT - dg * ch;
         int g = tid / ch, k = tid - g * ch;
 #pragma unroll 2
         for (; g < gn;) {
@@ -824,7 +845,7 @@ __device__ __forceinline__ void mv_pad_staged(const mv_pad_args& a) {
         }
     }
     if (ew > 0) {  // the other chunks' columns, one element a lane
-        const int dg = MV_THREADS / ew, dk = MV_THREADS - dg * ew;
+        const int dg = NT / ew, dk = NT - dg * ew;
         int g = tid / ew, e = tid - g * ew;
         for (; g < gn;) {
             char* const yr = yrow[g];

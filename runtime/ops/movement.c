@@ -91,12 +91,16 @@ static brc_status compile(brc_context *ctx, const char *desc, int nspec, const i
     return st;
 }
 
-static brc_status launch(const brc_plan *plan, CUfunction fn, unsigned grid, void *args, brc_stream stream) {
+static brc_status launch_n(const brc_plan *plan, CUfunction fn, unsigned grid, unsigned block, void *args,
+                           brc_stream stream) {
     void *params[1] = {args};
-    CUresult r = brc__cu()->cuLaunchKernel(fn, grid, 1, 1, MV_THREADS, 1, 1, 0, (CUstream)stream, params, NULL);
+    CUresult r = brc__cu()->cuLaunchKernel(fn, grid, 1, 1, block, 1, 1, 0, (CUstream)stream, params, NULL);
     if (r != CUDA_SUCCESS)
         return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel: %s (%s)", brc__cu_errname(r), plan->descriptor);
     return BRC_STATUS_OK;
+}
+static brc_status launch(const brc_plan *plan, CUfunction fn, unsigned grid, void *args, brc_stream stream) {
+    return launch_n(plan, fn, grid, MV_THREADS, args, stream);
 }
 
 /* ==== copies ===================================================================================== */
@@ -119,7 +123,15 @@ typedef struct copy_req {
     bool dyn;       /* slice / write_slice with a device start */
     int64_t dyn_max, dyn_ss, dyn_ds;
     int tile_kind; /* the tiled transpose's tiles: 0 by the tile count, 1 whole (16 KiB), 2 half, 3 wide */
+    int hint;      /* cache hints (COPY_HINT_BYTES): 0 by the bytes moved, 1 none, 2 on (descriptors) */
 } copy_req;
+
+/* Copies of 16-byte vectors moving at least COPY_HINT_BYTES (past the L2 of any current GPU: nothing
+ * of them is reused from it) load through the read-only path without allocating in L1 and store
+ * streaming (brc::mv_copy HINT; descriptor key hint=1). H100, movement_sweep, interleaved with
+ * cudaMemcpyAsync (PyTorch's copy_) over 6 rounds: 256 MiB 0.9895-0.9925x memcpy plain, 0.9950-0.9975x
+ * with the hints; 512 MiB 0.9993-1.0003x plain, 1.0025-1.0038x with them. */
+enum { COPY_HINT_BYTES = 64 << 20 };
 
 /* A piece after merging. */
 typedef struct piece {
@@ -264,7 +276,7 @@ enum {
 };
 
 /* geo: brc::mv_tgeo's H (0 whole, 1 half, 2 wide). */
-static void copy_snippet(brc__str *s, int kind, size_t esize, int vec, int R, int idx64, int P, int geo) {
+static void copy_snippet(brc__str *s, int kind, size_t esize, int vec, int R, int idx64, int P, int geo, int hint) {
     if (kind == K_TILE)
         brc__str_addf(s,
                       "__global__ void __launch_bounds__(256, %d) brc_mv_kernel(const __grid_constant__ brc::mv_args<1> "
@@ -274,8 +286,8 @@ static void copy_snippet(brc__str *s, int kind, size_t esize, int vec, int R, in
     else
         brc__str_addf(s,
                       "__global__ void __launch_bounds__(256) brc_mv_kernel(const __grid_constant__ brc::mv_args<%d> "
-                      "a) { brc::mv_copy<%s, %d, %d, %s, %d>(a); }\n",
-                      P, bits_type(esize), vec, R, idx64 ? "u64" : "u32", P);
+                      "a) { brc::mv_copy<%s, %d, %d, %s, %d%s>(a); }\n",
+                      P, bits_type(esize), vec, R, idx64 ? "u64" : "u32", P, hint ? ", 1" : "");
 }
 
 static int bucket(int n) { return n <= 1 ? 1 : n <= 4 ? 4 : 16; }
@@ -386,15 +398,21 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
         goto fail;
     }
 
+    const int hint = !tile && (size_t)vec * esize == 16 &&
+                     (rq->hint == 2 || (rq->hint == 0 && numel * (int64_t)esize >= COPY_HINT_BYTES));
+    if (rq->hint == 2 && !hint) {
+        st = brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: hint=1 needs 16-byte vectors", fam);
+        goto fail;
+    }
     /* Canonical descriptor and SKU. */
     brc__str_addf(&desc, "%s(bytes=%zu", fam, esize);
     if (rq->npieces > 1) brc__str_addf(&desc, ",pieces=%d", rq->npieces);
     if (tile) brc__str_addf(&desc, ",rank=%d,tile=%d)", R, half + 1);
-    else brc__str_addf(&desc, ",rank=%d,vec=%d,index=%d)", R, vec, idx64 ? 64 : 32);
+    else brc__str_addf(&desc, ",rank=%d,vec=%d,index=%d%s)", R, vec, idx64 ? 64 : 32, hint ? ",hint=1" : "");
     if (tile) brc__str_addf(&sku, "bespoke:copy<b%zu,rank=%d,tile=%dx%d>@%s", esize, R, ta, tbn, ctx->arch);
     else
-        brc__str_addf(&sku, "bespoke:copy<b%zu,rank=%d,vec=%d,i%d,p=%d>%s@%s", esize, R, vec, idx64 ? 64 : 32,
-                      bucket(rq->npieces > MAXP ? MAXP : rq->npieces),
+        brc__str_addf(&sku, "bespoke:copy<b%zu,rank=%d,vec=%d,i%d,p=%d%s>%s@%s", esize, R, vec, idx64 ? 64 : 32,
+                      bucket(rq->npieces > MAXP ? MAXP : rq->npieces), hint ? ",hint" : "",
                       rq->npieces > MAXP ? "+more" : "", ctx->arch);
     if (desc.oom || sku.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fam);
@@ -445,9 +463,9 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
             if (im->L[m].P == L->P) L->fn = im->L[m].fn, dup = true;
         if (dup) continue;
         brc__str snip = {0};
-        copy_snippet(&snip, tile ? K_TILE : K_COPY, esize, vec, R, idx64, L->P, half);
+        copy_snippet(&snip, tile ? K_TILE : K_COPY, esize, vec, R, idx64, L->P, half, hint);
         int64_t spec[7] = {tile ? K_TILE : K_COPY, (int64_t)esize, vec, R, tile ? 1 : idx64, tile ? 1 : L->P,
-                           tile ? ta * 1000 + tbn : 0};
+                           tile ? ta * 1000 + tbn : hint};
         st = snip.oom ? brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fam)
                       : compile(ctx, desc.p, 7, spec, snip.p, &L->fn);
         brc__str_free(&snip);
@@ -498,7 +516,7 @@ static brc_status check_xy(const brc_tensor_desc *x, const brc_tensor_desc *y, c
 
 static brc_status one_piece(brc_context *ctx, int op, brc_dtype dt, piece_req *r, const brc_plan_prefs *prefs,
                             brc_plan **out) {
-    copy_req rq = {op, dt, 1, r, 1, 1, false, 0, 0, 0, 0};
+    copy_req rq = {op, dt, 1, r, 1, 1, false, 0, 0, 0, 0, 0};
     return copy_plan_common(ctx, &rq, prefs, out);
 }
 
@@ -594,7 +612,7 @@ brc_status brc_roll_plan(brc_context *ctx, const brc_roll_desc *d, const brc_pla
         if (!empty) pcs[np++] = r;
     }
     if (np == 0) piece_from(&pcs[np++], &d->y, &d->x, &d->y); /* an empty tensor */
-    copy_req rq = {OP_COPY, d->y.dtype, np, pcs, 1, 1, false, 0, 0, 0, 0};
+    copy_req rq = {OP_COPY, d->y.dtype, np, pcs, 1, 1, false, 0, 0, 0, 0, 0};
     return copy_plan_common(ctx, &rq, prefs, out);
 }
 
@@ -677,7 +695,7 @@ static brc_status cat_plan(brc_context *ctx, int split, const brc_tensor_desc *t
                         pn, dim, (long long)off, tn, (long long)t->shape[dim]);
         goto done;
     }
-    copy_req rq = {split ? OP_SPLIT : OP_CONCAT, t->dtype, n, pcs, split ? 1 : n, split ? n : 1, false, 0, 0, 0, 0};
+    copy_req rq = {split ? OP_SPLIT : OP_CONCAT, t->dtype, n, pcs, split ? 1 : n, split ? n : 1, false, 0, 0, 0, 0, 0};
     st = copy_plan_common(ctx, &rq, prefs, out);
 done:
     free(pcs);
@@ -727,7 +745,7 @@ static brc_status slice_plan(brc_context *ctx, int write, const brc_slice_desc *
     if (write) r.ds[dim] *= d->step, r.doff = start * d->y.strides[dim];
     else r.ss[dim] *= d->step, r.soff = start * d->x.strides[dim];
     copy_req rq = {write ? OP_WRITE_SLICE : OP_SLICE, d->y.dtype, 1, &r, 1, 1, d->dynamic_start == 1, maxstart,
-                   write ? 0 : d->x.strides[dim], write ? d->y.strides[dim] : 0, 0};
+                   write ? 0 : d->x.strides[dim], write ? d->y.strides[dim] : 0, 0, 0};
     if (part->shape[dim] == 0 || brc_tensor_desc_numel(part) == 0) rq.dyn = false;
     return copy_plan_common(ctx, &rq, prefs, out);
 }
@@ -828,7 +846,7 @@ brc_status brc__move_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     if (op < 0) return brc__error(BRC_STATUS_INTERNAL, "movement: family %s", d->family);
     static const char *const sizes[] = {"1", "2", "4", "8"}, *const widths[] = {"32", "64"};
     int bi = 0, wi = 0;
-    int64_t pieces, rank, vec = 1, tile, index = 32;
+    int64_t pieces, rank, vec = 1, tile, index = 32, hint = 0;
     brc_status st;
     if ((st = brc__desc_pick(d, "bytes", sizes, 4, -1, &bi)) ||
         (st = brc__desc_int(d, "pieces", 1, op == OP_CONCAT || op == OP_SPLIT || op == OP_COPY ? MAX_PIECES : 1, 1,
@@ -837,7 +855,8 @@ brc_status brc__move_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
         return st;
     int64_t bytes = (int64_t)1 << bi;
     if (!tile && ((st = brc__desc_int(d, "vec", 1, 16, 16 / bytes, &vec)) ||
-                  (st = brc__desc_pick(d, "index", widths, 2, 0, &wi))))
+                  (st = brc__desc_pick(d, "index", widths, 2, 0, &wi)) ||
+                  (st = brc__desc_int(d, "hint", 0, 1, 0, &hint))))
         return st;
     index = wi ? 64 : 32;
     if (tile && (rank < 2 || pieces != 1))
@@ -884,7 +903,8 @@ brc_status brc__move_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
         if (op == OP_CONCAT) pcs[i].sarg = i;
         if (op == OP_SPLIT) pcs[i].darg = i;
     }
-    copy_req rq = {op, by_size[bytes], n, pcs, op == OP_CONCAT ? n : 1, op == OP_SPLIT ? n : 1, false, 0, 0, 0, (int)tile};
+    copy_req rq = {op, by_size[bytes], n, pcs, op == OP_CONCAT ? n : 1, op == OP_SPLIT ? n : 1, false, 0, 0, 0,
+                   (int)tile, hint ? 2 : 1};
     st = copy_plan_common(ctx, &rq, &prefs, out);
     free(pcs);
     return st;
@@ -1157,7 +1177,9 @@ _Static_assert(sizeof(mv_pad_args_h) == 10 * 8 + 8 * 8 + 40 * 8, "mv_pad_args_h 
  * there (staged 190.2-190.5); faster for u8 (61.7 / 69.4) and the constant mode (101.8 / 104.2),
  * slower with x or y off their alignment (docs/movement.md). Row groups (brc::mv_pad_fwd): every
  * other forward; PAD_U units a thread at a time, PAD_MIN_CTAS CTAs an SM, a CTA's work PAD_CTA_ROUNDS
- * rounds of MV_THREADS x PAD_U units. */
+ * rounds of MV_THREADS x PAD_U units. Staged in small CTAs (stage=3; PAD_SMALL, off:
+ * BARACUDA_PAD_SMALL=1 for measurements and the GPU test): PAD_SMALL_THREADS threads, x rows within
+ * PAD_SMALL_BYTES, PAD_SMALL_CTAS an SM (more x bytes in flight an SM: 160 KiB against 96). */
 enum {
     PAD_STAGED = 1,
     PAD_FLAT = 0,
@@ -1165,13 +1187,17 @@ enum {
     PAD_STAGE_MIN_BYTES = 1,
     PAD_STAGE_BYTES = 12288,
     PAD_STAGE_CTAS = 8,
+    PAD_SMALL = 0,
+    PAD_SMALL_THREADS = 128,
+    PAD_SMALL_BYTES = 10240,
+    PAD_SMALL_CTAS = 16,
     PAD_U = 2,
     PAD_MIN_CTAS = 6,
     PAD_CTA_ROUNDS = 4
 };
 
 typedef struct pad_impl {
-    int bwd, staged;
+    int bwd, staged; /* staged: 0 row groups, 1 staged, 2 flat, 3 staged in small CTAs */
     bool in_empty; /* the input has no elements (a constant pad of an empty x): it may be NULL */
     size_t esize;
     mv_pad_args_h a;
@@ -1222,12 +1248,21 @@ static int64_t pad_windows(int mode, int64_t n, int64_t N, int64_t lo, int64_t h
     }
     return cum;
 }
+/* Rows a staged CTA of nt threads: gmax (as many as fit its shared memory), one fewer while the
+ * last round of the ch chunk units a row would keep under 1/8 of the threads busy, at most gmax / 8
+ * fewer. (H100, movement_sweep, bf16 reflect 16x64x256^2 pad 3: 23 rows a CTA leave 14 of 782 units
+ * to a fourth round; 22 rows 102.7-104.3 us against 103.5-105.3 for 23, four runs.) */
+static int64_t pad_stage_rows(int64_t gmax, int64_t ch, int64_t nt) {
+    int64_t g = gmax;
+    while (g > 1 && 8 * (gmax - g + 1) <= gmax && (g * ch) % nt != 0 && 8 * ((g * ch) % nt) < nt) g--;
+    return g;
+}
 static const brc__plan_vt pad_vt = {NULL};
 
 /* in: x forward, dy backward; out: y forward, dx backward. The kernel's "output" is out. */
 /* stage: the forward's kernel: -1 by the rows (staged where they fit, flat where y is also
  * contiguous), 0 row groups, 1 staged, 2 flat staged (the caller made rows that fit and a
- * contiguous y: descriptors). */
+ * contiguous y: descriptors), 3 staged in CTAs of PAD_SMALL_THREADS. */
 static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tensor_desc *small,
                              const brc_tensor_desc *big, const int64_t *lo, const int64_t *hi, double value,
                              const brc_plan_prefs *prefs_in, int stage, brc_plan **out) {
@@ -1338,14 +1373,22 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
             (stage >= 1 || (stage < 0 && PAD_STAGED && es >= PAD_STAGE_MIN_BYTES))) {
             tmp.staged = 1;
             a->cw = xpb, a->nseg = 1;
-            a->g = PAD_STAGE_BYTES / xpb < MV_THREADS ? PAD_STAGE_BYTES / xpb : MV_THREADS;
+            const int64_t gfit = PAD_STAGE_BYTES / xpb < MV_THREADS ? PAD_STAGE_BYTES / xpb : MV_THREADS;
+            a->g = gfit;
+            if (xpb <= PAD_SMALL_BYTES &&
+                (stage == 3 || (stage < 0 && brc__knob("BARACUDA_PAD_SMALL", 0, 1, PAD_SMALL)))) {
+                tmp.staged = 3;
+                a->g = PAD_SMALL_BYTES / xpb < PAD_SMALL_THREADS ? PAD_SMALL_BYTES / xpb : PAD_SMALL_THREADS;
+            }
+            a->g = pad_stage_rows(a->g, a->ch, tmp.staged == 3 ? PAD_SMALL_THREADS : MV_THREADS);
             /* Flat (a CTA's rows one byte range of y): y contiguous, the range below 2^31 bytes;
              * rows a CTA rounded down to a multiple of 16 / gcd(row bytes, 16) where that leaves
              * some, so that the ranges of a 16-byte-aligned y start and end on 16 bytes. */
-            if (ydense && a->g * n * es < ((int64_t)1 << 31) &&
+            if (tmp.staged == 1 && ydense && gfit * n * es < ((int64_t)1 << 31) &&
                 (stage == 2 ||
                  (stage < 0 && brc__knob("BARACUDA_PAD_FLAT", 0, 1, PAD_FLAT) && es >= PAD_FLAT_MIN_BYTES))) {
                 int64_t m = 16, rb = n * es;
+                a->g = gfit; /* the flat kernel has no chunk rounds: rows rounded below instead */
                 while (rb % 2 == 0 && m > 1) rb /= 2, m /= 2;
                 if (a->g >= m) a->g -= a->g % m;
                 tmp.staged = 2;
@@ -1359,19 +1402,28 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
     brc_plan *p = NULL;
     const char *dir = bwd ? "bwd" : "fwd";
     brc__str_addf(&desc, "pad(mode=%s,dtype=%s,rank=%d,dir=%s%s)", pad_names[mode], brc_dtype_name(dt), R, dir,
-                  tmp.staged == 2 ? ",stage=2" : tmp.staged ? ",stage=1" : "");
+                  tmp.staged == 3 ? ",stage=3" : tmp.staged == 2 ? ",stage=2" : tmp.staged ? ",stage=1" : "");
     brc__str_addf(&sku, "bespoke:pad<%s,%s,rank=%d,%s%s>@%s", pad_names[mode], brc_dtype_name(dt), R, dir,
-                  tmp.staged == 2 ? ",flat" : tmp.staged ? ",staged" : "", ctx->arch);
+                  tmp.staged == 3 ? ",staged,small" : tmp.staged == 2 ? ",flat" : tmp.staged ? ",staged" : "",
+                  ctx->arch);
     if (bwd)
         brc__str_addf(&snip,
                       "__global__ void __launch_bounds__(256, 1) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args "
                       "a) { brc::mv_pad_bwd<%s, %d, %d>(a); }\n",
                       storage_type(dt), mode, R);
-    else if (tmp.staged)
+    else if (tmp.staged == 2)
         brc__str_addf(&snip,
                       "__global__ void __launch_bounds__(256, %d) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args "
-                      "a) { brc::mv_pad_%s<%s, %d, %d, %d>(a); }\n",
-                      PAD_STAGE_CTAS, tmp.staged == 2 ? "flat" : "staged", storage_type(dt), mode, R, PAD_STAGE_BYTES);
+                      "a) { brc::mv_pad_flat<%s, %d, %d, %d>(a); }\n",
+                      PAD_STAGE_CTAS, storage_type(dt), mode, R, PAD_STAGE_BYTES);
+    else if (tmp.staged)
+        brc__str_addf(&snip,
+                      "__global__ void __launch_bounds__(%d, %d) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args "
+                      "a) { brc::mv_pad_staged<%s, %d, %d, %d, %d>(a); }\n",
+                      tmp.staged == 3 ? PAD_SMALL_THREADS : MV_THREADS,
+                      tmp.staged == 3 ? PAD_SMALL_CTAS : PAD_STAGE_CTAS, storage_type(dt), mode, R,
+                      tmp.staged == 3 ? PAD_SMALL_BYTES : PAD_STAGE_BYTES,
+                      tmp.staged == 3 ? PAD_SMALL_THREADS : MV_THREADS);
     else
         brc__str_addf(&snip,
                       "__global__ void __launch_bounds__(256, %d) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args "
@@ -1430,7 +1482,7 @@ static brc_status pad_run_common(const brc_plan *plan, brc__family fam, const ch
         memcpy(a.win, im->win_w, sizeof a.win);
         a.ew = im->ew_w, a.ews = im->ews_w;
     }
-    return launch(plan, im->fn, im->grid, &a, stream);
+    return launch_n(plan, im->fn, im->grid, im->staged == 3 ? PAD_SMALL_THREADS : MV_THREADS, &a, stream);
 }
 
 brc_status brc_pad_run(const brc_plan *plan, const void *x, void *y, brc_stream stream) {
@@ -1441,7 +1493,7 @@ brc_status brc_pad_backward_run(const brc_plan *plan, const void *dy, void *dx, 
 }
 
 /* pad(mode, dtype, rank, dir[, stage]): a [3]^rank x padded by 1 on both sides of every dim;
- * forward by row groups, staged (stage=1) or flat staged (stage=2). */
+ * forward by row groups, staged (stage=1), flat staged (stage=2) or staged in small CTAs (stage=3). */
 brc_status brc__pad_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     static const char *const dirs[] = {"fwd", "bwd"};
     int mode = 0, dir = 0;
@@ -1450,7 +1502,7 @@ brc_status brc__pad_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     brc_status st;
     if ((st = brc__desc_pick(d, "mode", pad_names, NPAD, -1, &mode)) || (st = brc__desc_dtype(d, "dtype", &dt)) ||
         (st = brc__desc_int(d, "rank", 1, 8, 1, &rank)) || (st = brc__desc_pick(d, "dir", dirs, 2, 0, &dir)) ||
-        (st = brc__desc_int(d, "stage", 0, dir ? 0 : 2, 0, &stage)))
+        (st = brc__desc_int(d, "stage", 0, dir ? 0 : 3, 0, &stage)))
         return st;
     int64_t s3[8], s5[8], lo[8], hi[8];
     for (int k = 0; k < 8; k++) s3[k] = 3, s5[k] = 5, lo[k] = hi[k] = 1;

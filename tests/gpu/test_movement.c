@@ -346,6 +346,39 @@ Test(movement, copy_misaligned_views_take_the_scalar_path, .timeout = 300) {
     brc_context_destroy(ctx);
 }
 
+/* A copy of 64 MiB and more takes the kernel with cache hints (COPY_HINT_BYTES: ld.global.nc, st.global.cs):
+ * bit-exact, aligned or one element off (the scalar path of the same kernel), nothing outside y written. */
+Test(movement, copy_of_64_mib_takes_cache_hints, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    uint64_t rng = 4242;
+    int64_t n[1] = {((int64_t)32 << 20) + 24}, n1[1] = {n[0] + 1};
+    tv x = tv_new(BRC_BF16, 1, n1, S_CONTIG, 1, &rng), y = tv_new(BRC_BF16, 1, n1, S_CONTIG, 0, &rng);
+    brc_copy_desc d;
+    brc_tensor_desc_contiguous(&d.x, BRC_BF16, 1, n);
+    d.y = d.x;
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_copy_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_descriptor(p), ",hint=1") != NULL, "64 MiB copy without hints: %s", brc_plan_descriptor(p));
+    const size_t es = 2;
+    for (int sx = 0; sx < 2; sx++)
+        for (int sy = 0; sy < 2; sy++) {
+            memcpy(y.b.h, y.init, y.b.n * es);
+            tu_buf_upload(&y.b);
+            cr_assert_eq(brc_copy_run(p, (char *)dptr(&x) + sx * es, (char *)dptr(&y) + sy * es, NULL), BRC_STATUS_OK,
+                         "%s", brc_last_error());
+            sync_ok("64 MiB copy");
+            tu_buf_download(&y.b);
+            long bad = memcmp(y.b.h + sy * es, x.init + sx * es, (size_t)n[0] * es) != 0;
+            long stray = memcmp(y.b.h + (sy ? 0 : (size_t)n[0] * es), y.init + (sy ? 0 : (size_t)n[0] * es), es) != 0;
+            cr_expect(bad == 0 && stray == 0, "64 MiB copy, shift x %d y %d: wrong %ld, stray %ld (%s)", sx, sy, bad,
+                      stray, brc_plan_sku(p));
+        }
+    brc_plan_destroy(p);
+    tv_free(&x), tv_free(&y);
+    brc_context_destroy(ctx);
+}
+
 Test(movement, permute_and_flip, .timeout = 300) {
     tu_fresh_cache();
     brc_context *ctx = tu_device_or_skip();
@@ -1099,8 +1132,10 @@ Test(movement, pad_forward_row_groups, .timeout = 300) {
  * through padded pitches or one element into its buffer; every element size and mode. Each plan
  * must be staged: flat where the build takes it (PAD_FLAT, off: then these cases run the staged
  * kernel on the same dense, misaligned ys; the host test pins which). */
-/* The pad forward's cases for the staged kernels: by default (flat off: the staged kernel), or with
- * BARACUDA_PAD_FLAT=1 (force: the flat kernel wherever its conditions hold, elements of 2+ bytes). */
+/* The pad forward's cases for the staged kernels: by default (flat off: the staged kernel), with
+ * BARACUDA_PAD_FLAT=1 (force 1: the flat kernel wherever its conditions hold, elements of 2+ bytes),
+ * or with BARACUDA_PAD_SMALL=1 (force 2: the staged kernel in CTAs of 128 threads, stage=3,
+ * wherever an x row fits its 10 KiB). */
 static void pad_flat_cases(brc_context *ctx, int force) {
     uint64_t rng = 9090;
     static const struct {
@@ -1116,8 +1151,9 @@ static void pad_flat_cases(brc_context *ctx, int force) {
         {2, {2, 1500}, {1, 700}, {1, 699}, S_CONTIG, 1, 0},       /* f64: one long row a CTA */
     };
     static const brc_dtype dts[] = {BRC_U8, BRC_BF16, BRC_F32, BRC_F64};
-    if (force) setenv("BARACUDA_PAD_FLAT", "1", 1);
-    int nflat = 0;
+    if (force == 1) setenv("BARACUDA_PAD_FLAT", "1", 1);
+    if (force == 2) setenv("BARACUDA_PAD_SMALL", "1", 1);
+    int nflat = 0, nsmall = 0;
     for (int mode = 0; mode < 4; mode++)
         for (size_t c = 0; c < sizeof pc / sizeof pc[0]; c++)
             for (int t = 0; t < 4; t++) {
@@ -1153,19 +1189,27 @@ static void pad_flat_cases(brc_context *ctx, int force) {
                 brc_plan *p = NULL;
                 cr_assert_eq(brc_pad_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s: %s", what, brc_last_error());
                 const char *sd = brc_plan_descriptor(p);
-                cr_expect(strstr(sd, "stage=2") || strstr(sd, "stage=1"), "%s: %s is not a staged kernel", what, sd);
+                cr_expect(strstr(sd, "stage=2") || strstr(sd, "stage=1") || strstr(sd, "stage=3"),
+                          "%s: %s is not a staged kernel", what, sd);
                 if (strstr(sd, "stage=2")) nflat++;
+                if (strstr(sd, "stage=3")) nsmall++;
                 cr_log_info("%s: %s", what, sd);
                 brc_plan_destroy(p);
                 pad_fwd_check(ctx, &d, &x, &y, rank, lo, pc[c].shape, value, what);
             }
-    cr_log_info("pad_forward_flat (BARACUDA_PAD_FLAT %d): %d of %d plans flat", force, nflat,
-                4 * 4 * (int)(sizeof pc / sizeof pc[0]));
-    if (force) /* every case qualifies for elements of 2+ bytes (bf16, f32, f64): 3 of the 4 dtypes */
+    cr_log_info("pad_forward_flat (force %d): %d of %d plans flat, %d in small CTAs", force, nflat,
+                4 * 4 * (int)(sizeof pc / sizeof pc[0]), nsmall);
+    if (force == 1) /* every case qualifies for elements of 2+ bytes (bf16, f32, f64): 3 of the 4 dtypes */
         cr_expect_eq(nflat, 4 * 3 * (int)(sizeof pc / sizeof pc[0]), "BARACUDA_PAD_FLAT=1: %d plans flat", nflat);
     else
         cr_expect_eq(nflat, 0, "flat is off by default, yet %d plans took it", nflat);
+    if (force == 2) /* all but f64's 1500-element rows (12000 bytes), in every mode */
+        cr_expect_eq(nsmall, 4 * (4 * (int)(sizeof pc / sizeof pc[0]) - 1), "BARACUDA_PAD_SMALL=1: %d plans small",
+                     nsmall);
+    else
+        cr_expect_eq(nsmall, 0, "small CTAs are off by default, yet %d plans took them", nsmall);
     unsetenv("BARACUDA_PAD_FLAT");
+    unsetenv("BARACUDA_PAD_SMALL");
 }
 
 Test(movement, pad_forward_flat, .timeout = 300) {
@@ -1173,6 +1217,7 @@ Test(movement, pad_forward_flat, .timeout = 300) {
     brc_context *ctx = tu_device_or_skip();
     pad_flat_cases(ctx, 0);
     pad_flat_cases(ctx, 1);
+    pad_flat_cases(ctx, 2);
     brc_context_destroy(ctx);
 }
 

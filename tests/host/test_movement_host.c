@@ -36,10 +36,12 @@ static const char *const variants[] = {
     "fill(kind=eye,dtype=f16,rank=3,vec=8)",
     "fill(kind=triu,dtype=bool,rank=2,vec=16)",
     "fill(kind=tril,dtype=i32,rank=4,vec=4)",
+    "copy(bytes=2,rank=1,vec=8,index=32,hint=1)",
     "pad(mode=constant,dtype=u8,rank=2,dir=fwd)",
     "pad(mode=reflect,dtype=bf16,rank=3,dir=fwd)",
     "pad(mode=reflect,dtype=bf16,rank=3,dir=fwd,stage=1)",
     "pad(mode=reflect,dtype=bf16,rank=3,dir=fwd,stage=2)",
+    "pad(mode=reflect,dtype=bf16,rank=3,dir=fwd,stage=3)",
     "pad(mode=replicate,dtype=f32,rank=1,dir=fwd)",
     "pad(mode=circular,dtype=i64,rank=4,dir=fwd)",
     "pad(mode=constant,dtype=f16,rank=2,dir=bwd)",
@@ -109,6 +111,12 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     int64_t s2[2] = {1000, 4096};
     brc_copy_desc c = {dense(BRC_F32, 2, s2), dense(BRC_F32, 2, s2)};
     EXPECT_PLAN(brc_copy_plan(ctx, &c, NULL, &p_), "copy(bytes=4,rank=1,vec=4,index=32)", "p=1>@sm_90");
+    /* 64 MiB and more: the same kernel with cache hints (COPY_HINT_BYTES); just below, none. */
+    int64_t sh64[2] = {16384, 2048}, below[2] = {16383, 2048};
+    brc_copy_desc cb = {dense(BRC_BF16, 2, sh64), dense(BRC_BF16, 2, sh64)};
+    EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32,hint=1)", "p=1,hint>@sm_90");
+    cb = (brc_copy_desc){dense(BRC_BF16, 2, below), dense(BRC_BF16, 2, below)};
+    EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32)", "p=1>@sm_90");
     /* A padded source row (odd stride): rows of 4096 still vectorize. */
     c.x.strides[0] = 4100;
     EXPECT_PLAN(brc_copy_plan(ctx, &c, NULL, &p_), "copy(bytes=4,rank=2,vec=4,index=32)", NULL);
@@ -148,10 +156,10 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     int64_t nchw[4] = {8, 3, 224, 224}, nhwc[4] = {8, 224, 224, 3};
     brc_permute_desc cl = {dense(BRC_U8, 4, nchw), dense(BRC_U8, 4, nhwc), {0, 2, 3, 1}};
     EXPECT_PLAN(brc_permute_plan(ctx, &cl, NULL, &p_), "copy(bytes=1,rank=3,vec=1,index=32)", NULL);
-    /* More than 2^31 elements: 64-bit indices (offline: nothing is allocated). */
+    /* More than 2^31 elements: 64-bit indices (offline: nothing is allocated); cache hints (4 GiB). */
     int64_t big[2] = {65536, 65536};
     c = (brc_copy_desc){dense(BRC_U8, 2, big), dense(BRC_U8, 2, big)};
-    EXPECT_PLAN(brc_copy_plan(ctx, &c, NULL, &p_), "copy(bytes=1,rank=1,vec=16,index=64)", "i64");
+    EXPECT_PLAN(brc_copy_plan(ctx, &c, NULL, &p_), "copy(bytes=1,rank=1,vec=16,index=64,hint=1)", "i64");
     /* flip of the last dim of x: a gather; roll: two pieces; repeat: four dims. */
     int64_t s35[2] = {3, 5}, s615[2] = {6, 15};
     brc_flip_desc fl = {dense(BRC_F32, 2, s2), dense(BRC_F32, 2, s2), 1, {-1}};
@@ -240,7 +248,9 @@ Test(movement_desc, bad_descriptors_name_the_column) {
         {"pad(mode=edge,dtype=f32)", BRC_STATUS_INVALID_ARGUMENT, "one of constant"},
         {"pad(mode=reflect,dtype=i32,rank=2,dir=bwd)", BRC_STATUS_UNSUPPORTED, "dtype i32 is not supported"},
         {"pad(mode=reflect,dtype=f32,rank=2,dir=bwd,stage=1)", BRC_STATUS_INVALID_ARGUMENT, "outside [0, 0]"},
-        {"pad(mode=reflect,dtype=f32,rank=2,dir=fwd,stage=3)", BRC_STATUS_INVALID_ARGUMENT, "outside [0, 2]"},
+        {"pad(mode=reflect,dtype=f32,rank=2,dir=fwd,stage=4)", BRC_STATUS_INVALID_ARGUMENT, "outside [0, 3]"},
+        {"copy(bytes=2,rank=2,vec=4,index=32,hint=1)", BRC_STATUS_INVALID_ARGUMENT, "hint=1 needs 16-byte vectors"},
+        {"copy(bytes=2,rank=1,vec=8,index=32,hint=2)", BRC_STATUS_INVALID_ARGUMENT, "outside [0, 1]"},
     };
     tu_expect_bad_descriptors(ctx, cases, sizeof cases / sizeof cases[0]);
     brc_context_destroy(ctx);
