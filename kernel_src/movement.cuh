@@ -92,11 +92,12 @@ template <> __device__ __forceinline__ void mv_st_hint<vec<u32, 4> >(void* p, co
                  "r"(v.v[3]) : "memory");
 }
 
-// The copy kernel: each thread moves MV_UNROLL units MV_THREADS apart (all loads, then all
-// stores). A launch of P pieces finds its piece by a binary search over first (pieces past the
-// launch's count have first = INT64_MAX; P is a power of two). HINT: 16-byte vectors move
+// The copy kernel: each thread moves UNR units MV_THREADS apart (all loads, then all stores;
+// UNR = MV_UNROLL, or 1 for copies that would not give every SM a CTA: runtime/ops/movement.c,
+// COPY_SMALL). A launch of P pieces finds its piece by a binary search over first (pieces past
+// the launch's count have first = INT64_MAX; P is a power of two). HINT: 16-byte vectors move
 // with cache hints (copies past the L2: runtime/ops/movement.c, COPY_HINT_BYTES).
-template <class T, int VEC, int R, class I, int P, int HINT = 0>
+template <class T, int VEC, int R, class I, int P, int HINT = 0, int UNR = MV_UNROLL>
 __device__ __forceinline__ void mv_copy(const mv_args<P>& a) {
     typedef typename mv_off<I>::T S;
     const i64 blk = (i64)blockIdx.x;
@@ -115,13 +116,13 @@ __device__ __forceinline__ void mv_copy(const mv_args<P>& a) {
         dst += s * a.dyn_ds;
     }
     const I units = (I)p.units, vunits = (I)p.vunits;
-    const I q0 = (I)(blk - p.first) * (I)(MV_THREADS * MV_UNROLL) + (I)threadIdx.x;
+    const I q0 = (I)(blk - p.first) * (I)(MV_THREADS * UNR) + (I)threadIdx.x;
     const bool scalar = VEC > 1 && p.scalar != 0;
     typedef typename word_of<VEC * sizeof(T)>::t W;
-    wvec<T, VEC> v[MV_UNROLL];  // words: see wvec
-    S so[MV_UNROLL], dof[MV_UNROLL];
+    wvec<T, VEC> v[UNR];  // words: see wvec
+    S so[UNR], dof[UNR];
 #pragma unroll
-    for (int u = 0; u < MV_UNROLL; u++) {
+    for (int u = 0; u < UNR; u++) {
         const I q = q0 + (I)(u * MV_THREADS);
         if (q >= units) continue;
         if (VEC > 1 && q >= vunits) {  // a tail element of a one-row piece (inner strides 1)
@@ -142,7 +143,7 @@ __device__ __forceinline__ void mv_copy(const mv_args<P>& a) {
         }
     }
 #pragma unroll
-    for (int u = 0; u < MV_UNROLL; u++) {
+    for (int u = 0; u < UNR; u++) {
         const I q = q0 + (I)(u * MV_THREADS);
         if (q >= units) continue;
         if (VEC == 1 || q >= vunits) {

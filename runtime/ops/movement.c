@@ -124,6 +124,7 @@ typedef struct copy_req {
     int64_t dyn_max, dyn_ss, dyn_ds;
     int tile_kind; /* the tiled transpose's tiles: 0 by the tile count, 1 whole (16 KiB), 2 half, 3 wide */
     int hint;      /* cache hints (COPY_HINT_BYTES): 0 by the bytes moved, 1 none, 2 on (descriptors) */
+    int unroll;    /* units a thread: 0 by the CTA count (COPY_SMALL), else MV_UNROLL or 1 (descriptors) */
 } copy_req;
 
 /* Copies of 16-byte vectors moving at least COPY_HINT_BYTES (past the L2 of any current GPU: nothing
@@ -132,6 +133,12 @@ typedef struct copy_req {
  * cudaMemcpyAsync (PyTorch's copy_) over 6 rounds: 256 MiB 0.9895-0.9925x memcpy plain, 0.9950-0.9975x
  * with the hints; 512 MiB 0.9993-1.0003x plain, 1.0025-1.0038x with them. */
 enum { COPY_HINT_BYTES = 64 << 20 };
+
+/* A copy whose CTAs of MV_UNROLL units a thread would not give every SM one (64 x 1024 bf16: 8
+ * CTAs) moves one unit a thread instead (4 times the CTAs, each SM fewer bytes to stream; SKU
+ * ,u1, descriptor key unroll=1): the replayed tiny copies, concats and KV-cache appends were
+ * 0.72-0.90x PyTorch's device time with 4 (bench_movement.py's graph timing, move8). */
+enum { COPY_SMALL = 1 };
 
 /* A piece after merging. */
 typedef struct piece {
@@ -276,7 +283,8 @@ enum {
 };
 
 /* geo: brc::mv_tgeo's H (0 whole, 1 half, 2 wide). */
-static void copy_snippet(brc__str *s, int kind, size_t esize, int vec, int R, int idx64, int P, int geo, int hint) {
+static void copy_snippet(brc__str *s, int kind, size_t esize, int vec, int R, int idx64, int P, int geo, int hint,
+                         int unr) {
     if (kind == K_TILE)
         brc__str_addf(s,
                       "__global__ void __launch_bounds__(256, %d) brc_mv_kernel(const __grid_constant__ brc::mv_args<1> "
@@ -286,8 +294,9 @@ static void copy_snippet(brc__str *s, int kind, size_t esize, int vec, int R, in
     else
         brc__str_addf(s,
                       "__global__ void __launch_bounds__(256) brc_mv_kernel(const __grid_constant__ brc::mv_args<%d> "
-                      "a) { brc::mv_copy<%s, %d, %d, %s, %d%s>(a); }\n",
-                      P, bits_type(esize), vec, R, idx64 ? "u64" : "u32", P, hint ? ", 1" : "");
+                      "a) { brc::mv_copy<%s, %d, %d, %s, %d%s%s>(a); }\n",
+                      P, bits_type(esize), vec, R, idx64 ? "u64" : "u32", P, hint || unr == 1 ? hint ? ", 1" : ", 0" : "",
+                      unr == 1 ? ", 1" : "");
 }
 
 static int bucket(int n) { return n <= 1 ? 1 : n <= 4 ? 4 : 16; }
@@ -393,6 +402,14 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
         if (q->units >= ((int64_t)1 << 31) || piece_extent(q, rq) >= ((int64_t)1 << 31)) idx64 = 1;
         blocks += q->blocks;
     }
+    const int sms = ctx->sm_count > 0 ? ctx->sm_count : 132;
+    const int unr = tile ? MV_UNROLL
+                    : rq->unroll ? rq->unroll
+                                 : COPY_SMALL && blocks < sms ? 1 : MV_UNROLL;
+    if (unr != MV_UNROLL) {
+        blocks = 0;
+        for (int i = 0; i < rq->npieces; i++) blocks += pc[i].blocks = brc__cdiv(pc[i].units, MV_THREADS * unr);
+    }
     if (blocks >= ((int64_t)1 << 31) - 1) {
         st = brc__error(BRC_STATUS_UNSUPPORTED, "%s: %lld elements exceed one launch", fam, (long long)numel);
         goto fail;
@@ -408,11 +425,13 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
     brc__str_addf(&desc, "%s(bytes=%zu", fam, esize);
     if (rq->npieces > 1) brc__str_addf(&desc, ",pieces=%d", rq->npieces);
     if (tile) brc__str_addf(&desc, ",rank=%d,tile=%d)", R, half + 1);
-    else brc__str_addf(&desc, ",rank=%d,vec=%d,index=%d%s)", R, vec, idx64 ? 64 : 32, hint ? ",hint=1" : "");
+    else
+        brc__str_addf(&desc, ",rank=%d,vec=%d,index=%d%s%s)", R, vec, idx64 ? 64 : 32, hint ? ",hint=1" : "",
+                      unr == 1 ? ",unroll=1" : "");
     if (tile) brc__str_addf(&sku, "bespoke:copy<b%zu,rank=%d,tile=%dx%d>@%s", esize, R, ta, tbn, ctx->arch);
     else
-        brc__str_addf(&sku, "bespoke:copy<b%zu,rank=%d,vec=%d,i%d,p=%d%s>%s@%s", esize, R, vec, idx64 ? 64 : 32,
-                      bucket(rq->npieces > MAXP ? MAXP : rq->npieces), hint ? ",hint" : "",
+        brc__str_addf(&sku, "bespoke:copy<b%zu,rank=%d,vec=%d,i%d,p=%d%s%s>%s@%s", esize, R, vec, idx64 ? 64 : 32,
+                      bucket(rq->npieces > MAXP ? MAXP : rq->npieces), hint ? ",hint" : "", unr == 1 ? ",u1" : "",
                       rq->npieces > MAXP ? "+more" : "", ctx->arch);
     if (desc.oom || sku.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fam);
@@ -463,9 +482,9 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
             if (im->L[m].P == L->P) L->fn = im->L[m].fn, dup = true;
         if (dup) continue;
         brc__str snip = {0};
-        copy_snippet(&snip, tile ? K_TILE : K_COPY, esize, vec, R, idx64, L->P, half, hint);
+        copy_snippet(&snip, tile ? K_TILE : K_COPY, esize, vec, R, idx64, L->P, half, hint, unr);
         int64_t spec[7] = {tile ? K_TILE : K_COPY, (int64_t)esize, vec, R, tile ? 1 : idx64, tile ? 1 : L->P,
-                           tile ? ta * 1000 + tbn : hint};
+                           tile ? ta * 1000 + tbn : hint | (unr == 1) << 1};
         st = snip.oom ? brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fam)
                       : compile(ctx, desc.p, 7, spec, snip.p, &L->fn);
         brc__str_free(&snip);
@@ -516,7 +535,7 @@ static brc_status check_xy(const brc_tensor_desc *x, const brc_tensor_desc *y, c
 
 static brc_status one_piece(brc_context *ctx, int op, brc_dtype dt, piece_req *r, const brc_plan_prefs *prefs,
                             brc_plan **out) {
-    copy_req rq = {op, dt, 1, r, 1, 1, false, 0, 0, 0, 0, 0};
+    copy_req rq = {op, dt, 1, r, 1, 1, false, 0, 0, 0, 0, 0, 0};
     return copy_plan_common(ctx, &rq, prefs, out);
 }
 
@@ -612,7 +631,7 @@ brc_status brc_roll_plan(brc_context *ctx, const brc_roll_desc *d, const brc_pla
         if (!empty) pcs[np++] = r;
     }
     if (np == 0) piece_from(&pcs[np++], &d->y, &d->x, &d->y); /* an empty tensor */
-    copy_req rq = {OP_COPY, d->y.dtype, np, pcs, 1, 1, false, 0, 0, 0, 0, 0};
+    copy_req rq = {OP_COPY, d->y.dtype, np, pcs, 1, 1, false, 0, 0, 0, 0, 0, 0};
     return copy_plan_common(ctx, &rq, prefs, out);
 }
 
@@ -695,7 +714,7 @@ static brc_status cat_plan(brc_context *ctx, int split, const brc_tensor_desc *t
                         pn, dim, (long long)off, tn, (long long)t->shape[dim]);
         goto done;
     }
-    copy_req rq = {split ? OP_SPLIT : OP_CONCAT, t->dtype, n, pcs, split ? 1 : n, split ? n : 1, false, 0, 0, 0, 0, 0};
+    copy_req rq = {split ? OP_SPLIT : OP_CONCAT, t->dtype, n, pcs, split ? 1 : n, split ? n : 1, false, 0, 0, 0, 0, 0, 0};
     st = copy_plan_common(ctx, &rq, prefs, out);
 done:
     free(pcs);
@@ -745,7 +764,7 @@ static brc_status slice_plan(brc_context *ctx, int write, const brc_slice_desc *
     if (write) r.ds[dim] *= d->step, r.doff = start * d->y.strides[dim];
     else r.ss[dim] *= d->step, r.soff = start * d->x.strides[dim];
     copy_req rq = {write ? OP_WRITE_SLICE : OP_SLICE, d->y.dtype, 1, &r, 1, 1, d->dynamic_start == 1, maxstart,
-                   write ? 0 : d->x.strides[dim], write ? d->y.strides[dim] : 0, 0, 0};
+                   write ? 0 : d->x.strides[dim], write ? d->y.strides[dim] : 0, 0, 0, 0};
     if (part->shape[dim] == 0 || brc_tensor_desc_numel(part) == 0) rq.dyn = false;
     return copy_plan_common(ctx, &rq, prefs, out);
 }
@@ -846,7 +865,7 @@ brc_status brc__move_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     if (op < 0) return brc__error(BRC_STATUS_INTERNAL, "movement: family %s", d->family);
     static const char *const sizes[] = {"1", "2", "4", "8"}, *const widths[] = {"32", "64"};
     int bi = 0, wi = 0;
-    int64_t pieces, rank, vec = 1, tile, index = 32, hint = 0;
+    int64_t pieces, rank, vec = 1, tile, index = 32, hint = 0, unroll = MV_UNROLL;
     brc_status st;
     if ((st = brc__desc_pick(d, "bytes", sizes, 4, -1, &bi)) ||
         (st = brc__desc_int(d, "pieces", 1, op == OP_CONCAT || op == OP_SPLIT || op == OP_COPY ? MAX_PIECES : 1, 1,
@@ -856,8 +875,15 @@ brc_status brc__move_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     int64_t bytes = (int64_t)1 << bi;
     if (!tile && ((st = brc__desc_int(d, "vec", 1, 16, 16 / bytes, &vec)) ||
                   (st = brc__desc_pick(d, "index", widths, 2, 0, &wi)) ||
-                  (st = brc__desc_int(d, "hint", 0, 1, 0, &hint))))
+                  (st = brc__desc_int(d, "hint", 0, 1, 0, &hint)) ||
+                  (st = brc__desc_int(d, "unroll", 1, MV_UNROLL, MV_UNROLL, &unroll))))
         return st;
+    if (unroll != 1 && unroll != MV_UNROLL)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: unroll=%lld (1 or %d)", op_names[op], (long long)unroll,
+                          MV_UNROLL);
+    if (unroll == 1 && hint)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: unroll=1 is for small copies, hint=1 for large ones",
+                          op_names[op]);
     index = wi ? 64 : 32;
     if (tile && (rank < 2 || pieces != 1))
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: tile=%lld needs rank >= 2 and one piece", op_names[op],
@@ -904,7 +930,7 @@ brc_status brc__move_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
         if (op == OP_SPLIT) pcs[i].darg = i;
     }
     copy_req rq = {op, by_size[bytes], n, pcs, op == OP_CONCAT ? n : 1, op == OP_SPLIT ? n : 1, false, 0, 0, 0,
-                   (int)tile, hint ? 2 : 1};
+                   (int)tile, hint ? 2 : 1, (int)unroll};
     st = copy_plan_common(ctx, &rq, &prefs, out);
     free(pcs);
     return st;

@@ -23,7 +23,7 @@ static const char *const variants[] = {
     "copy(bytes=4,rank=2,tile=2)",
     "copy(bytes=2,rank=2,tile=3)",
     "copy(bytes=8,rank=4,tile=1)",
-    "concat(bytes=2,pieces=3,rank=2,vec=8,index=32)",
+    "concat(bytes=2,pieces=3,rank=2,vec=8,index=32,unroll=1)",
     "concat(bytes=4,pieces=20,rank=3,vec=4,index=32)",
     "split(bytes=4,pieces=16,rank=8,vec=1,index=64)",
     "slice(bytes=2,rank=4,vec=8,index=32)",
@@ -117,6 +117,16 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32,hint=1)", "p=1,hint>@sm_90");
     cb = (brc_copy_desc){dense(BRC_BF16, 2, below), dense(BRC_BF16, 2, below)};
     EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32)", "p=1>@sm_90");
+    /* Fewer CTAs than SMs at MV_UNROLL units a thread: one unit a thread (COPY_SMALL). 64 x 1024
+     * bf16 is 8192 units of 8, 8 CTAs of 1024; the offline GPU has 132 SMs: 131 CTAs' worth takes
+     * one unit a thread, 132 keep MV_UNROLL. */
+    int64_t tiny[2] = {64, 1024}, under[1] = {131 * 1024 * 8}, at[1] = {132 * 1024 * 8};
+    cb = (brc_copy_desc){dense(BRC_BF16, 2, tiny), dense(BRC_BF16, 2, tiny)};
+    EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32,unroll=1)", "p=1,u1>@sm_90");
+    cb = (brc_copy_desc){dense(BRC_BF16, 1, under), dense(BRC_BF16, 1, under)};
+    EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32,unroll=1)", "p=1,u1>@sm_90");
+    cb = (brc_copy_desc){dense(BRC_BF16, 1, at), dense(BRC_BF16, 1, at)};
+    EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32)", "p=1>@sm_90");
     /* A padded source row (odd stride): rows of 4096 still vectorize. */
     c.x.strides[0] = 4100;
     EXPECT_PLAN(brc_copy_plan(ctx, &c, NULL, &p_), "copy(bytes=4,rank=2,vec=4,index=32)", NULL);
@@ -151,7 +161,7 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     /* [B, S, H, D] -> [B, H, S, D]: the innermost dim stays: vectors, 3 dims. */
     int64_t bshd[4] = {2, 128, 8, 64}, bhsd[4] = {2, 8, 128, 64};
     brc_permute_desc kv = {dense(BRC_F16, 4, bshd), dense(BRC_F16, 4, bhsd), {0, 2, 1, 3}};
-    EXPECT_PLAN(brc_permute_plan(ctx, &kv, NULL, &p_), "copy(bytes=2,rank=4,vec=8,index=32)", NULL);
+    EXPECT_PLAN(brc_permute_plan(ctx, &kv, NULL, &p_), "copy(bytes=2,rank=4,vec=8,index=32,unroll=1)", NULL);
     /* NCHW -> NHWC with C = 3: the source's unit dim is too short to tile. */
     int64_t nchw[4] = {8, 3, 224, 224}, nhwc[4] = {8, 224, 224, 3};
     brc_permute_desc cl = {dense(BRC_U8, 4, nchw), dense(BRC_U8, 4, nhwc), {0, 2, 3, 1}};
@@ -169,29 +179,29 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     rl.shifts[0] = 4;
     EXPECT_PLAN(brc_roll_plan(ctx, &rl, NULL, &p_), "copy(bytes=4,pieces=2,rank=2,vec=4,index=32)", "p=4");
     brc_repeat_desc rp = {dense(BRC_F64, 2, s35), dense(BRC_F64, 2, s615), {2, 3}};
-    EXPECT_PLAN(brc_repeat_plan(ctx, &rp, NULL, &p_), "copy(bytes=8,rank=4,vec=1,index=32)", NULL);
+    EXPECT_PLAN(brc_repeat_plan(ctx, &rp, NULL, &p_), "copy(bytes=8,rank=4,vec=1,index=32,unroll=1)", NULL);
     /* concat of three along dim 1, split back. */
     int64_t a1[2] = {64, 128}, a2[2] = {64, 64}, a3[2] = {64, 256}, all[2] = {64, 448};
     brc_tensor_desc parts[3] = {dense(BRC_BF16, 2, a1), dense(BRC_BF16, 2, a2), dense(BRC_BF16, 2, a3)};
     brc_concat_desc cc = {3, parts, dense(BRC_BF16, 2, all), -1};
-    EXPECT_PLAN(brc_concat_plan(ctx, &cc, NULL, &p_), "concat(bytes=2,pieces=3,rank=2,vec=8,index=32)", "p=4");
+    EXPECT_PLAN(brc_concat_plan(ctx, &cc, NULL, &p_), "concat(bytes=2,pieces=3,rank=2,vec=8,index=32,unroll=1)", "p=4");
     brc_split_desc sp = {dense(BRC_BF16, 2, all), 3, parts, 1};
-    EXPECT_PLAN(brc_split_plan(ctx, &sp, NULL, &p_), "split(bytes=2,pieces=3,rank=2,vec=8,index=32)", NULL);
+    EXPECT_PLAN(brc_split_plan(ctx, &sp, NULL, &p_), "split(bytes=2,pieces=3,rank=2,vec=8,index=32,unroll=1)", NULL);
     /* Along dim 0 the pieces are each one contiguous run. */
     int64_t b1[2] = {3, 448}, b2[2] = {5, 448}, ball[2] = {8, 448};
     brc_tensor_desc rows[2] = {dense(BRC_BF16, 2, b1), dense(BRC_BF16, 2, b2)};
     brc_concat_desc cr = {2, rows, dense(BRC_BF16, 2, ball), 0};
-    EXPECT_PLAN(brc_concat_plan(ctx, &cr, NULL, &p_), "concat(bytes=2,pieces=2,rank=1,vec=8,index=32)", NULL);
+    EXPECT_PLAN(brc_concat_plan(ctx, &cr, NULL, &p_), "concat(bytes=2,pieces=2,rank=1,vec=8,index=32,unroll=1)", NULL);
     /* KV-cache append: [2, 8, 1, 64] written at a device position of [2, 8, 1024, 64]. */
     int64_t cache[4] = {2, 8, 1024, 64}, tok[4] = {2, 8, 1, 64};
     brc_slice_desc ws = {dense(BRC_F16, 4, tok), dense(BRC_F16, 4, cache), 2, 1, 0, 1};
-    EXPECT_PLAN(brc_write_slice_plan(ctx, &ws, NULL, &p_), "write_slice(bytes=2,rank=2,vec=8,index=32)", NULL);
+    EXPECT_PLAN(brc_write_slice_plan(ctx, &ws, NULL, &p_), "write_slice(bytes=2,rank=2,vec=8,index=32,unroll=1)", NULL);
     /* A dynamic start along the innermost dim forbids vectors (the start is any integer). */
     int64_t row[2] = {4, 4096}, part[2] = {4, 64};
     brc_slice_desc sl = {dense(BRC_F32, 2, row), dense(BRC_F32, 2, part), 1, 1, 0, 1};
-    EXPECT_PLAN(brc_slice_plan(ctx, &sl, NULL, &p_), "slice(bytes=4,rank=2,vec=1,index=32)", NULL);
+    EXPECT_PLAN(brc_slice_plan(ctx, &sl, NULL, &p_), "slice(bytes=4,rank=2,vec=1,index=32,unroll=1)", NULL);
     sl.dynamic_start = 0, sl.start = 64;
-    EXPECT_PLAN(brc_slice_plan(ctx, &sl, NULL, &p_), "slice(bytes=4,rank=2,vec=4,index=32)", NULL);
+    EXPECT_PLAN(brc_slice_plan(ctx, &sl, NULL, &p_), "slice(bytes=4,rank=2,vec=4,index=32,unroll=1)", NULL);
     /* Generators. */
     int64_t z[2] = {1000, 4097}, m3[3] = {5, 7, 9}, n1[1] = {1001};
     brc_fill_desc f = {BRC_FILL_FILL, dense(BRC_F32, 2, z), {0}, 0, 0, 0};
@@ -251,6 +261,10 @@ Test(movement_desc, bad_descriptors_name_the_column) {
         {"pad(mode=reflect,dtype=f32,rank=2,dir=fwd,stage=4)", BRC_STATUS_INVALID_ARGUMENT, "outside [0, 3]"},
         {"copy(bytes=2,rank=2,vec=4,index=32,hint=1)", BRC_STATUS_INVALID_ARGUMENT, "hint=1 needs 16-byte vectors"},
         {"copy(bytes=2,rank=1,vec=8,index=32,hint=2)", BRC_STATUS_INVALID_ARGUMENT, "outside [0, 1]"},
+        {"copy(bytes=2,rank=1,vec=8,index=32,unroll=2)", BRC_STATUS_INVALID_ARGUMENT, "unroll=2 (1 or 4)"},
+        {"copy(bytes=2,rank=1,vec=8,index=32,unroll=5)", BRC_STATUS_INVALID_ARGUMENT, "outside [1, 4]"},
+        {"copy(bytes=2,rank=1,vec=8,index=32,hint=1,unroll=1)", BRC_STATUS_INVALID_ARGUMENT,
+         "unroll=1 is for small copies"},
     };
     tu_expect_bad_descriptors(ctx, cases, sizeof cases / sizeof cases[0]);
     brc_context_destroy(ctx);
