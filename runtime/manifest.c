@@ -483,19 +483,25 @@ brc_status brc__manifest_default(brc__manifest *m) {
         }
         brc__str_addf(&s, "scan(op=cumsum,dtype=%s,inner=1,len=4096,reverse=0,split=0,dir=bwd)\n", dt);
     }
-    /* Movement: contiguous copies, rows with vectors and the tiled transpose by element size,
-     * concat / split of a few tensors, zero fills and aranges. */
+    /* Movement: contiguous copies, rows with vectors (both for small copies too: unroll=1) and the
+     * tiled transpose by element size, concat / split of a few tensors, zero fills and aranges. */
     for (int b = 1; b <= 8; b *= 2) {
-        brc__str_addf(&s, "copy(bytes=%d,rank=1,vec=%d,index=32)\n", b, 16 / b);
-        brc__str_addf(&s, "copy(bytes=%d,rank=2,vec=%d,index=32)\n", b, 16 / b);
+        for (int u = 0; u < 2; u++) {
+            brc__str_addf(&s, "copy(bytes=%d,rank=1,vec=%d,index=32%s)\n", b, 16 / b, u ? ",unroll=1" : "");
+            brc__str_addf(&s, "copy(bytes=%d,rank=2,vec=%d,index=32%s)\n", b, 16 / b, u ? ",unroll=1" : "");
+        }
         brc__str_addf(&s, "copy(bytes=%d,rank=2,tile=1)\n", b);
         brc__str_addf(&s, "copy(bytes=%d,rank=3,tile=1)\n", b);
         if (b >= 2) brc__str_addf(&s, "copy(bytes=%d,rank=2,tile=2)\n", b);
     }
     for (int b = 2; b <= 4; b *= 2)
         for (int n = 2; n <= 4; n++) {
-            brc__str_addf(&s, "concat(bytes=%d,pieces=%d,rank=2,vec=%d,index=32)\n", b, n, 16 / b);
-            brc__str_addf(&s, "split(bytes=%d,pieces=%d,rank=2,vec=%d,index=32)\n", b, n, 16 / b);
+            for (int u = 0; u < 2; u++) {
+                brc__str_addf(&s, "concat(bytes=%d,pieces=%d,rank=2,vec=%d,index=32%s)\n", b, n, 16 / b,
+                              u ? ",unroll=1" : "");
+                brc__str_addf(&s, "split(bytes=%d,pieces=%d,rank=2,vec=%d,index=32%s)\n", b, n, 16 / b,
+                              u ? ",unroll=1" : "");
+            }
         }
     for (size_t t = 0; t < 3; t++)
         brc__str_addf(&s, "fill(kind=fill,dtype=%s,rank=1,vec=%d)\n", brc_dtype_name(floats[t]),
