@@ -360,12 +360,14 @@ static brc_status dq_map(CUtensorMap *m, int64_t D, int64_t S, int64_t heads) {
 }
 
 /* The Hopper kernels' scheduling group (attn_args.group): heads a group of the 1-D grid, whose
- * CTAs walk a group's tiles long to short with its heads fastest; 0 keeps the 3-D grid (tiles
- * fastest, one head at a time). BARACUDA_ATTN_GROUP sets it (0-64; measurement). */
-static int64_t sched_group(int64_t heads, int64_t tiles) {
-    const int g = brc__knob("BARACUDA_ATTN_GROUP", 0, 64, 0);
-    if (!g || heads * tiles > INT32_MAX) return 0;
-    return g < heads ? g : heads;
+ * CTAs walk a group's tiles long to short with its heads fastest (the last group may be partial);
+ * 0 keeps the 3-D grid (tiles fastest, one head at a time). dflt: 8 for the causal forward at
+ * D <= 128 (H100, bench/sweep_attn_fwd.py, three runs: D = 64 +4-5%, D = 128 +0-1%; the
+ * non-causal forward and the backward lost or moved within the spread: docs/attention-hopper.md
+ * section 11), else 0. BARACUDA_ATTN_GROUP overrides it (0-64). */
+static int64_t sched_group(int64_t heads, int64_t tiles, int dflt) {
+    const int g = brc__knob("BARACUDA_ATTN_GROUP", 0, 64, dflt);
+    return heads * tiles > INT32_MAX ? 0 : g;
 }
 
 /* BARACUDA_ATTENTION_PATH: "wgmma" (the Hopper kernels where they fit: the default), "mma" (the
@@ -622,7 +624,7 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         im->used[K_FWDH] = true;
         im->grid[K_FWDH][0] = (unsigned)((Sq + bm - 1) / bm);
         im->grid[K_FWDH][1] = (unsigned)H, im->grid[K_FWDH][2] = (unsigned)B;
-        if (!vl && (a.group = sched_group(B * H, (Sq + bm - 1) / bm)))
+        if (!vl && (a.group = sched_group(B * H, (Sq + bm - 1) / bm, d->causal && D <= 128 ? 8 : 0)))
             im->grid[K_FWDH][0] *= (unsigned)(H * B), im->grid[K_FWDH][1] = im->grid[K_FWDH][2] = 1;
         if (ctx->device >= 0 &&
             ((st = hopper_map(&im->maps[0], dt, D, vl ? tq : Sq, H, vl ? 1 : B, a.q_s, bm)) ||
@@ -714,7 +716,7 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
              * and dQ (which = 2) with one Q / dO buffer (224 KiB). */
             const int at = (int)D / 64, bm = D == 64 ? 128 : 64, bnk = 128, split = D == 256;
             const int kids[2] = {K_BWDH, K_BWDH2};
-            a.group = sched_group(B * Hkv, (Sk + bnk - 1) / bnk);
+            a.group = sched_group(B * Hkv, (Sk + bnk - 1) / bnk, 0);
             for (int pass = 0; pass <= split; pass++) {
                 const int which = split ? 2 - pass : 3, dk = which >> 1;
                 int fixed = 1024 + (at * bnk * (1 + dk) + (dk ? 2 * bnk * (bm / 64) : 0)) * 128;

@@ -541,6 +541,23 @@ Test(attention_rules, the_path_knob_and_path_wgmma) {
     cr_expect(!strstr(brc_plan_sku(p), "wgmma") && strstr(brc_plan_descriptor(p), "path=tile"), "%s",
               brc_plan_sku(p));
     brc_plan_destroy(p);
+    unsetenv("BARACUDA_ATTENTION_PATH");
+    /* The Hopper forward's grid: groups of 8 heads when causal at D <= 128 (BARACUDA_ATTN_GROUP=0
+     * keeps the 3-D grid; the SKU says which, the descriptor and the kernel are the same). */
+    const char *want[3] = {"", ",group=8", ""};
+    for (int k = 0; k < 3; k++) {
+        d.causal = k > 0;
+        if (k == 2) setenv("BARACUDA_ATTN_GROUP", "0", 1);
+        p = NULL;
+        cr_assert_eq(brc_attention_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+        cr_expect(strstr(brc_plan_sku(p), ",wgmma") && (*want[k] ? strstr(brc_plan_sku(p), want[k]) != NULL
+                                                                : !strstr(brc_plan_sku(p), ",group=")),
+                  "%d: %s", k, brc_plan_sku(p));
+        if (k == 1) tu_round_trip(ctx, p); /* the descriptor rebuilds the same SKU; destroys p */
+        else brc_plan_destroy(p);
+    }
+    unsetenv("BARACUDA_ATTN_GROUP");
+    d.causal = 0;
     setenv("BARACUDA_ATTENTION_PATH", "tensor-cores", 1);
     p = NULL;
     cr_expect_eq(brc_attention_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT);
