@@ -308,6 +308,30 @@ Test(movement, transpose_tiles_every_size, .timeout = 300) {
     brc_context_destroy(ctx);
 }
 
+/* Runs a copy plan of n contiguous elements from x + sx into y + sy for the four shifts sx, sy in
+ * {0, 1} (x and y hold n + 1 elements; y reset to its initial bits each time) and checks every
+ * element of y: the n copied ones against x, the other one unchanged. */
+static void copy_at_every_shift(const brc_plan *p, const tv *x, tv *y, int64_t n, const char *what) {
+    const size_t es = esz(y);
+    for (int sx = 0; sx < 2; sx++)
+        for (int sy = 0; sy < 2; sy++) {
+            memcpy(y->b.h, y->init, y->b.n * es);
+            tu_buf_upload(&y->b);
+            cr_assert_eq(brc_copy_run(p, (char *)dptr(x) + sx * es, (char *)dptr(y) + sy * es, NULL), BRC_STATUS_OK,
+                         "%s", brc_last_error());
+            sync_ok(what);
+            tu_buf_download(&y->b);
+            long bad = 0, stray = 0;
+            for (int64_t i = 0; i <= n; i++) {
+                bool in = i >= sy && i < sy + n;
+                const unsigned char *want = in ? x->init + (size_t)(i - sy + sx) * es : y->init + (size_t)i * es;
+                if (memcmp(y->b.h + (size_t)i * es, want, es) != 0) (in ? bad++ : stray++);
+            }
+            cr_expect(bad == 0 && stray == 0, "%s shift x %d y %d: %ld wrong, %ld stray (%s)", what, sx, sy, bad,
+                      stray, brc_plan_sku(p));
+        }
+}
+
 /* Views that start one element into their buffers: the vector kernel's scalar fallback. */
 Test(movement, copy_misaligned_views_take_the_scalar_path, .timeout = 300) {
     tu_fresh_cache();
@@ -322,24 +346,7 @@ Test(movement, copy_misaligned_views_take_the_scalar_path, .timeout = 300) {
         d.y = d.x;
         brc_plan *p = NULL;
         cr_assert_eq(brc_copy_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-        size_t es = brc_dtype_size(dt);
-        for (int sx = 0; sx < 2; sx++)
-            for (int sy = 0; sy < 2; sy++) {
-                memcpy(y.b.h, y.init, y.b.n * es);
-                tu_buf_upload(&y.b);
-                cr_assert_eq(brc_copy_run(p, (char *)dptr(&x) + sx * es, (char *)dptr(&y) + sy * es, NULL),
-                             BRC_STATUS_OK, "%s", brc_last_error());
-                sync_ok("misaligned copy");
-                tu_buf_download(&y.b);
-                long bad = 0, stray = 0;
-                for (int64_t i = 0; i < n1[0]; i++) {
-                    bool in = i >= sy && i < sy + n[0];
-                    const unsigned char *want = in ? x.init + (size_t)(i - sy + sx) * es : y.init + (size_t)i * es;
-                    if (memcmp(y.b.h + (size_t)i * es, want, es) != 0) (in ? bad++ : stray++);
-                }
-                cr_expect(bad == 0 && stray == 0, "%s shift x %d y %d: %ld wrong, %ld stray (%s)", brc_dtype_name(dt),
-                          sx, sy, bad, stray, brc_plan_sku(p));
-            }
+        copy_at_every_shift(p, &x, &y, n[0], brc_dtype_name(dt));
         brc_plan_destroy(p);
         tv_free(&x), tv_free(&y);
     }
@@ -360,20 +367,7 @@ Test(movement, copy_of_64_mib_takes_cache_hints, .timeout = 300) {
     brc_plan *p = NULL;
     cr_assert_eq(brc_copy_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect(strstr(brc_plan_descriptor(p), ",hint=1") != NULL, "64 MiB copy without hints: %s", brc_plan_descriptor(p));
-    const size_t es = 2;
-    for (int sx = 0; sx < 2; sx++)
-        for (int sy = 0; sy < 2; sy++) {
-            memcpy(y.b.h, y.init, y.b.n * es);
-            tu_buf_upload(&y.b);
-            cr_assert_eq(brc_copy_run(p, (char *)dptr(&x) + sx * es, (char *)dptr(&y) + sy * es, NULL), BRC_STATUS_OK,
-                         "%s", brc_last_error());
-            sync_ok("64 MiB copy");
-            tu_buf_download(&y.b);
-            long bad = memcmp(y.b.h + sy * es, x.init + sx * es, (size_t)n[0] * es) != 0;
-            long stray = memcmp(y.b.h + (sy ? 0 : (size_t)n[0] * es), y.init + (sy ? 0 : (size_t)n[0] * es), es) != 0;
-            cr_expect(bad == 0 && stray == 0, "64 MiB copy, shift x %d y %d: wrong %ld, stray %ld (%s)", sx, sy, bad,
-                      stray, brc_plan_sku(p));
-        }
+    copy_at_every_shift(p, &x, &y, n[0], "64 MiB copy");
     brc_plan_destroy(p);
     tv_free(&x), tv_free(&y);
     brc_context_destroy(ctx);
