@@ -85,7 +85,7 @@ typedef struct attn_impl {
     CUfunction fn[NKERNELS];
     unsigned grid[NKERNELS][3];
     size_t part_lse_off; /* split forward: the partial lse after the partial O (at 0) */
-    size_t dqacc_off;    /* atomic backward: the f32 dQ accumulator after the rowsum (at 0) */
+    size_t dqacc_off;    /* atomic and ordered backwards: the f32 dQ accumulator after the rowsum (at 0) */
     bool atomic;         /* backward: FlashAttention-2's scheme, dQ by atomic adds (not bitwise reproducible) */
     bool ordered;        /* backward, det = 1 on Hopper: that scheme with the dQ reductions in key-tile order */
     size_t sem_off;      /* ordered: the int32 counters a (b, h, query tile, warpgroup) after the accumulator */
