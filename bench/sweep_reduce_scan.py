@@ -9,7 +9,7 @@ data. Prints one line a setting and writes the rows as JSON (--out) after every 
     python3 bench/sweep_reduce_scan.py --lib build/libbaracuda.so --prewarm 3/14   # compile a slice only
 
 --only scan10 / scan10b / scan10c: the 1 x 2^24 f32 scans' settings of scan10 (SCAN10 / SCAN10B /
-SCAN10C below), interleaved as red8.
+SCAN10C below), interleaved as red8. --only scan11: the deep-ring pipelined one pass (SCAN11).
 --only red8 (scanred8): every setting of a case planned and checked first, then all of them and
 PyTorch timed in interleaved rounds (bench_elementwise.interleaved: the same clocks for all); the
 ratio is the median over rounds of PyTorch's time over the setting's.
@@ -30,7 +30,7 @@ from bench_elementwise import time_us, interleaved, rel_l2_of as rel_l2, copy_ba
 KNOBS = ["BARACUDA_REDUCE_" + k for k in ("U", "MINB", "TPRMAX", "CU", "CMINB", "CTX", "CTHREADS", "WAVES", "FLAT", "XV",
                                           "OU", "FINT", "XI")] + \
         ["BARACUDA_SCAN_" + k for k in ("NV", "TMAX", "MINB", "WAVES8", "KST", "FAST", "FUSE", "ONEPASS", "OPT", "LBG",
-                                        "OPAD", "OSLEEP", "OPOLL", "OTICKET", "OPIPE", "LITE", "PDL", "L2H", "RNV", "RMINB", "PF")]
+                                        "OPAD", "OSLEEP", "OPOLL", "OTICKET", "OPIPE", "OPST", "LITE", "PDL", "L2H", "RNV", "RMINB", "PF")]
 
 
 def scan_input(op, dtype, R, C):
@@ -196,6 +196,17 @@ SCAN10B = [("cumsum", "f32", (1, 1 << 24), [{}, _S10_OLDSUM, {"SRMINB": 5}, {"SW
 # single-measurement defaults of run 2 (L2H=2 for f32 cumsum, RNV=4 for f32 cumprod) once more.
 SCAN10C = [("cumsum", "f32", (1, 1 << 24), [{}, {"SPF": 1}, {"SL2H": 0}, {"SL2H": 0, "SPF": 1}]),
            ("cumprod", "f32", (1, 1 << 24), [{}, {"SPF": 1}, {"SRNV": 0}])]
+# scan11: the pipelined one pass with a deep ring (OPST tiles of NV slabs in dynamic shared memory,
+# one or two persistent CTAs an SM) against the defaults and scanred8's two-tile pipe.
+_D = {"SONEPASS": 1, "SOPIPE": 1, "SMINB": 1}
+_S11 = [{}, {**_D, "SOPST": 3, "SNV": 8}, {**_D, "SOPST": 4, "SNV": 4}, {**_D, "SOPST": 6, "SNV": 4},
+        {**_D, "SOPST": 4, "SNV": 8, "SOPT": 256}, {**_D, "SOPST": 3, "SNV": 4, "SMINB": 2},
+        {**_D, "SOPST": 6, "SNV": 2}, {**_D, "SOPST": 3, "SNV": 4, "SOPT": 1024}]
+SCAN11 = [("cumsum", "f32", (1, 1 << 24), _S11),
+          ("cumprod", "f32", (1, 1 << 24), _S11[:4]),
+          ("cumsum", "bf16", (1, 1 << 24), _S11[:3]),
+          ("logcumsumexp", "f32", (1, 1 << 24), [_S11[0], _S11[2]]),
+          ("cumsum", "f32", (4, 1 << 22), [_S11[0], _S11[2]])]
 
 
 class Sweep:
@@ -451,7 +462,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lib", required=True)
     ap.add_argument("--out")
-    ap.add_argument("--only", choices=["reduce", "scan", "onepass", "red8", "red8scan", "red8b", "red8c", "scan10", "scan10b", "scan10c"])
+    ap.add_argument("--only", choices=["reduce", "scan", "onepass", "red8", "red8scan", "red8b", "red8c", "scan10", "scan10b", "scan10c", "scan11"])
     ap.add_argument("--prewarm", help="K/N: only plan (compile) the K-th of N slices of the settings, then exit")
     args = ap.parse_args()
     torch.cuda.set_device(0)
@@ -463,8 +474,8 @@ def main():
             prewarm(args.lib, k, n, RED8_SCAN, RED8_CASES)
         elif args.only == "red8b":
             prewarm(args.lib, k, n, RED8B_SCAN, RED8B_CASES)
-        elif args.only in ("scan10", "scan10b", "scan10c"):
-            prewarm(args.lib, k, n, {"scan10": SCAN10, "scan10b": SCAN10B, "scan10c": SCAN10C}[args.only], [])
+        elif args.only in ("scan10", "scan10b", "scan10c", "scan11"):
+            prewarm(args.lib, k, n, {"scan10": SCAN10, "scan10b": SCAN10B, "scan10c": SCAN10C, "scan11": SCAN11}[args.only], [])
         else:
             prewarm(args.lib, k, n)
         return
@@ -486,9 +497,9 @@ def main():
             except Exception as e:  # keep sweeping: report and go on
                 print(f"FAILED {op} {dt} {sh}: {e}", flush=True)
             sw.save()
-    if args.only in ("red8scan", "red8b", "scan10", "scan10b", "scan10c"):
+    if args.only in ("red8scan", "red8b", "scan10", "scan10b", "scan10c", "scan11"):
         for op, dt, sh, cfgs in {"red8scan": RED8_SCAN, "red8b": RED8B_SCAN, "scan10": SCAN10,
-                                 "scan10b": SCAN10B, "scan10c": SCAN10C}[args.only]:
+                                 "scan10b": SCAN10B, "scan10c": SCAN10C, "scan11": SCAN11}[args.only]:
             try:
                 sw.scan_case_il(op, dt, sh, cfgs)
             except Exception as e:

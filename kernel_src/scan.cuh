@@ -19,6 +19,8 @@
 //             chunks before it publish (op_prefix, below).
 //   LBG OPAD OSLEEP OPOLL OTICKET  PH 4: chunks a look-back group; slot layout, polling, ticket
 //             (op_prefix).
+//   OPIPE     PH 4: persistent CTAs with a ring of OPIPE tiles in dynamic shared memory (0: none);
+//             3+ publish each next tile's total ahead of the current look-back (row_scan, EARLY).
 //   LITE      PH 1 of cumsum / cumprod forward rows: the chunk's total by row_reduce_lite.
 //   FUSE      PH 3 of split rows: 0 the carry from the carry kernel (PH 2), 1 folded by block scans
 //             of the chunk totals before the chunk, 2 folded by one ordered reduction of them.
@@ -511,10 +513,17 @@ template <class P, class S> __device__ __forceinline__ S op_lanes(S x) {
     }
     return x;
 }
-// Called by one whole warp with the chunk's total `tot` (every lane): publishes it (and the group's
-// total when the chunk ends a group) and returns, on every lane, the totals of the chunks before
-// it in its line, combined in the fixed order above.
-template <class K, class S> __device__ __forceinline__ S op_prefix(const scan_args& A, int u, int ch, S tot) {
+// The earlier chunks of chunk u's group (ing of them), combined in lane order: every lane.
+template <class K, class S> __device__ __forceinline__ S op_ingroup(const scan_args& A, int u, int ing) {
+    typedef typename sk<K>::P P;
+    const int lane = threadIdx.x & 31;
+    S b = P::id();
+    if (lane < ing) b = op_wait<K>(op_state<K, S>(A, u - ing + lane), op_flag<K>(A, u - ing + lane));
+    return shidx(op_lanes<P>(b), 0);
+}
+// Publishes chunk u's total `tot` (lane 0's), and the group's total when the chunk ends a group
+// (waiting only for the totals of the group's earlier chunks). Called by one whole warp.
+template <class K, class S> __device__ __forceinline__ void op_publish(const scan_args& A, int u, int ch, S tot) {
     typedef typename sk<K>::P P;
     enum { G = K::LBG };
     const int lane = threadIdx.x & 31, units = (int)A.lines * (int)A.nch;
@@ -523,13 +532,32 @@ template <class K, class S> __device__ __forceinline__ S op_prefix(const scan_ar
         op_release(op_flag<K>(A, u), 1u);
     }
     const int cg = ch / G, ing = ch - cg * G;
+    if (ing == G - 1) {
+        const S b = op_ingroup<K, S>(A, u, ing);
+        const int gb = units + (u / (int)A.nch) * op_groups(A, G);
+        if (lane == 0) {
+            op_store(op_state<K, S>(A, gb + cg), P::comb(b, tot));
+            op_release(op_flag<K>(A, gb + cg), 1u);
+        }
+    }
+}
+// Called by one whole warp with the chunk's total `tot` (every lane): publishes it (and the group's
+// total when the chunk ends a group; PUB = 0: already published by op_publish) and returns, on every
+// lane, the totals of the chunks before it in its line, combined in the fixed order above.
+template <class K, class S, int PUB = 1> __device__ __forceinline__ S op_prefix(const scan_args& A, int u, int ch, S tot) {
+    typedef typename sk<K>::P P;
+    enum { G = K::LBG };
+    const int lane = threadIdx.x & 31, units = (int)A.lines * (int)A.nch;
+    if (PUB && lane == 0) {
+        op_store(op_state<K, S>(A, u), tot);
+        op_release(op_flag<K>(A, u), 1u);
+    }
+    const int cg = ch / G, ing = ch - cg * G;
     // The earlier chunks of this group: a lane each.
-    S b = P::id();
-    if (lane < ing) b = op_wait<K>(op_state<K, S>(A, u - ing + lane), op_flag<K>(A, u - ing + lane));
-    b = shidx(op_lanes<P>(b), 0);
+    const S b = op_ingroup<K, S>(A, u, ing);
     // Group gi of the line: flag and state at units + gi (after the chunks').
     const int gb = units + (u / (int)A.nch) * op_groups(A, G);
-    if (lane == 0 && ing == G - 1) {
+    if (PUB && lane == 0 && ing == G - 1) {
         op_store(op_state<K, S>(A, gb + cg), P::comb(b, tot));
         op_release(op_flag<K>(A, gb + cg), 1u);
     }
@@ -541,9 +569,10 @@ template <class K, class S> __device__ __forceinline__ S op_prefix(const scan_ar
     return P::comb(a, b);
 }
 
-// PIPE (an experiment, knob BARACUDA_SCAN_OPIPE): persistent CTAs that take the next chunk's ticket
-// and start copying its tile into shared memory (cp.async, two buffers) before they scan the
-// current one, so loads stay in flight through the look-back and the stores. Forward ops and the
+// PIPE (knobs BARACUDA_SCAN_OPIPE / _OPST): persistent CTAs that take the tickets of the next
+// OPIPE - 1 chunks and start copying their tiles into shared memory (cp.async, a ring of OPIPE
+// tiles in dynamic shared memory) before they scan the current one, so loads stay in flight
+// through the look-back and the stores. Forward ops and the
 // cumsum backward (one input stream, no index input); each thread copies and later reads back
 // only its own vectors (no barrier needed for the data). Vector of VEC * sizeof(T) bytes: 4, 8 or 16.
 template <int B> __device__ __forceinline__ void op_cp_async(void* dst, const void* src) {
@@ -680,17 +709,68 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
     enum { H16 = K::L2H > 0 && K::PH == 3 && sizeof(vec<T, VEC>) == 16 };
     const u64 pol_first = H16 ? l2_policy(false) : 0;
     (void)pol_first;
-    enum { PIPE = K::PH == 4 && K::OPIPE };
+    // PIPE: a ring of PST tiles in dynamic shared memory; the copies of the next PST - 1 chunks are in
+    // flight while the current one is scanned.
+    // EARLY (3+ tiles): the next chunk's total is published before the current chunk's look-back
+    // waits (publish_ahead), so no chunk waits on a CTA that holds an earlier chunk's ticket but is
+    // itself waiting (with the tickets a CTA takes ahead, the look-backs would otherwise chain
+    // from CTA to CTA). Needs the next tile landed: PST - 2 tiles of latency hiding.
+    enum { PIPE = K::PH == 4 && K::OPIPE, PST = K::OPIPE > 2 ? K::OPIPE : 2, PTILE = NV * K::TPR * VEC,
+           EARLY = PIPE && PST >= 3 };
     static_assert(!PIPE || (P::NT == 1 && !P::KIN && !P::YP), "pipelined one pass: one input stream");
-    __shared__ i64 ticket;  // PH 4: this CTA's unit (the grid has one CTA a unit)
-    __shared__ i64 tk2[2];  // PIPE: the current and the next unit
-    __shared__ __align__(16) T pbuf[PIPE ? 2 : 1][PIPE ? NV * K::TPR * VEC : 1];
-    (void)ticket, (void)tk2, (void)pbuf;
+    __shared__ i64 ticket;    // PH 4: this CTA's unit (the grid has one CTA a unit)
+    __shared__ i64 tk2[PST];  // PIPE: the units of the ring's tiles
+    __shared__ S red[EARLY ? NV * NW : 1];  // EARLY: the warps' totals of each slab
+    extern __shared__ __align__(16) unsigned char scan_dsm[];
+    T* const pbuf = reinterpret_cast<T*>(scan_dsm);
+    (void)ticket, (void)tk2, (void)pbuf, (void)red;
+    // EARLY: the total of the tile in ring slot `slot` (unit un) published: each warp's total of each
+    // slab in lane order, then the NV x NW of them in order (slab, then warp), a contiguous run a lane.
+    auto publish_ahead = [&](int slot, i64 un) {
+        if (un >= units) return;  // the same for every thread (un from shared memory)
+        const i64 ln = un / A.nch, c = un - ln * A.nch;
+        const i64 a0 = c * A.clen, a1 = a0 + A.clen < A.len ? a0 + A.clen : A.len;
+#pragma unroll
+        for (int j = 0; j < NV; j++) {
+            const i64 p0 = a0 + (i64)j * SLAB + (i64)t * VEC;
+            S acc = P::id();
+            if (p0 < a1) {
+                const vec<T, VEC> x = *reinterpret_cast<const vec<T, VEC>*>(&pbuf[(i64)slot * PTILE + ((i64)j * K::TPR + t) * VEC]);
+#pragma unroll
+                for (int k = 0; k < VEC; k++) {
+                    const i64 m = K::REV ? A.len - 1 - (p0 + k) : p0 + k;
+                    const C e[3] = {(C)io<T>::load(x.v[K::REV ? VEC - 1 - k : k]), C(0), C(0)};
+                    acc = pstep<P>(acc, e, 0, m);
+                }
+            }
+            acc = op_lanes<P>(acc);
+            if (lane == 0) red[j * NW + w] = acc;
+        }
+        __syncthreads();
+        if (w == 0) {
+            enum { RPER = (NV * NW + 31) / 32 };
+            S a = P::id();
+#pragma unroll
+            for (int i = 0; i < RPER; i++)
+                if (lane * RPER + i < NV * NW) a = P::comb(a, red[lane * RPER + i]);
+            a = op_lanes<P>(a);
+            op_publish<K, S>(A, (int)un, (int)c, a);
+        }
+    };
+    (void)publish_ahead;
     int pb = 0;
     if (PIPE) {
-        if (threadIdx.x == 0) tk2[0] = (i64)atomicAdd((u32*)A.ws, 1u);
+        if (threadIdx.x == 0) {
+#pragma unroll
+            for (int s = 0; s < PST - 1; s++) tk2[s] = (i64)atomicAdd((u32*)A.ws, 1u);
+        }
         __syncthreads();
-        op_prefetch<K>(A, tk2[0], pbuf[0]);
+#pragma unroll
+        for (int s = 0; s < PST - 1; s++) op_prefetch<K>(A, tk2[s], pbuf + (i64)s * PTILE);
+        if (EARLY) {
+            asm volatile("cp.async.wait_group %0;" ::"n"(EARLY ? PST - 2 : 0) : "memory");
+            publish_ahead(0, tk2[0]);
+        }
     }
     for (i64 gi = blockIdx.x; PIPE || gi < groups; gi += gridDim.x) {
         // The reduce pass walks the chunks from the last: the final pass, which starts from the
@@ -704,12 +784,20 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
         if (PIPE) {
             g = tk2[pb];  // written before a barrier every thread has passed
             if (g >= units) break;
-            if (threadIdx.x == 0) tk2[pb ^ 1] = (i64)atomicAdd((u32*)A.ws, 1u);
+            // The slot PST - 1 chunks ahead is the previous chunk's (this thread has read its own
+            // vectors of it; no other thread reads them).
+            const int nx = pb == 0 ? PST - 1 : pb - 1;
+            if (threadIdx.x == 0) tk2[nx] = (i64)atomicAdd((u32*)A.ws, 1u);
             __syncthreads();
-            op_prefetch<K>(A, tk2[pb ^ 1], pbuf[pb ^ 1]);
-            // This thread's copies of the current tile are done (the next tile's may be in flight;
-            // a tile's last group may be empty: a commit per prefetch keeps the count right).
-            asm volatile("cp.async.wait_group 1;" ::: "memory");
+            op_prefetch<K>(A, tk2[nx], pbuf + (i64)nx * PTILE);
+            // This thread's copies of the current tile are done (the later tiles' may be in flight;
+            // a tile's last group may be empty: a commit per prefetch keeps the count right);
+            // EARLY: the next tile's too, and its total goes out now.
+            asm volatile("cp.async.wait_group %0;" ::"n"(EARLY ? PST - 2 : PST - 1) : "memory");
+            if (EARLY) {
+                const int sn = pb + 1 == PST ? 0 : pb + 1;
+                publish_ahead(sn, tk2[sn]);
+            }
         }
         const i64 u = g * K::RPB + rib;
         const bool okrow = u < units;
@@ -735,8 +823,7 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                     if (ok) {
                         const vec<T, VEC>* src = reinterpret_cast<const vec<T, VEC>*>(in[s] + off[s] + vm * VEC);
                         vec<T, VEC> x;
-                        if constexpr (PIPE) x = *reinterpret_cast<const vec<T, VEC>*>(&pbuf[pb][((i64)j * K::TPR + t) * VEC]);
-                        else if constexpr (H16) x = s == 0 ? ld_hint(src, pol_first) : *src;
+                        if constexpr (H16) x = s == 0 ? ld_hint(src, pol_first) : *src;
                         else x = *src;
 #pragma unroll
                         for (int k = 0; k < VEC; k++) v[j][s][k] = (C)io<T>::load(x.v[K::REV ? VEC - 1 - k : k]);
@@ -750,6 +837,14 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                     kv[j][k] = (P::KIN && ok) ? kin[off[3] + vm * VEC + (K::REV ? VEC - 1 - k : k)] : 0;
             }
         };
+        // PIPE: slab j of the current tile, read from the ring where it is used (in the thread totals
+        // and again in the output pass), so the tile is not held in registers between them.
+        auto fill = [&](int j) {
+            const vec<T, VEC> x = *reinterpret_cast<const vec<T, VEC>*>(&pbuf[(i64)pb * PTILE + ((i64)j * K::TPR + t) * VEC]);
+#pragma unroll
+            for (int k = 0; k < VEC; k++) v[j][0][k] = (C)io<T>::load(x.v[K::REV ? VEC - 1 - k : k]);
+        };
+        (void)fill;
         if constexpr (K::PH == 3 && K::PF) {
             // The chunk's later tiles into L2 now (one thread a 128-byte line), ahead of their loads.
             enum { LPT = 128 / (VEC * (int)sizeof(T)) };
@@ -812,12 +907,13 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
             }
         }
         for (i64 base = q0; base < q0 + span; base += (i64)NV * SLAB) {
-            if (!pre || base != q0) load_tile(base);
+            if (!PIPE && (!pre || base != q0)) load_tile(base);
             // Thread totals, then a shuffle scan of them per slab. (The output pass below walks the
             // thread's positions again from its prefix: no per-position states are kept.)
             S lex[NV], inc[NV];
 #pragma unroll
             for (int j = 0; j < NV; j++) {
+                if constexpr (PIPE) fill(j);
                 const i64 p0 = base + (i64)j * SLAB + (i64)t * VEC;
                 const bool ok = p0 < q1;
                 S acc = P::id();
@@ -868,7 +964,7 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                         S tot = P::id();
 #pragma unroll
                         for (int j = 0; j < NV; j++) tot = P::comb(tot, shidx(xs[j], NW - 1));
-                        c = op_prefix<K, S>(A, (int)u, (int)ch, tot);
+                        c = op_prefix<K, S, !EARLY>(A, (int)u, (int)ch, tot);
                     }
 #pragma unroll
                     for (int j = 0; j < NV; j++) {
@@ -894,6 +990,7 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
             if (K::PH == 1) continue;
 #pragma unroll
             for (int j = 0; j < NV; j++) {
+                if constexpr (PIPE) fill(j);
                 const i64 p0 = base + (i64)j * SLAB + (i64)t * VEC;  // scan position of item 0
                 const bool ok = p0 < q1;
                 S ex = P::comb(wpre[j], lex[j]);
@@ -964,7 +1061,7 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
             }
         }
         if (K::PH == 1 && okrow && t == 0) ws[line * A.nch + ch] = carry;
-        pb ^= 1;
+        pb = pb + 1 == PST ? 0 : pb + 1;
     }
     if (PIPE) asm volatile("cp.async.wait_group 0;" ::: "memory");
 }

@@ -26,6 +26,18 @@ enum { COL_THREADS = 256, CARRY_THREADS = 256, WS_ALIGN = 256, STATE_BYTES = 32,
  * BARACUDA_SCAN_ONEPASS=1 (OP_PER_MAX; the GPU test's 2^24 + 17 line of vec = 1 needs 9); the
  * shared memory of the pipelined variant's two tiles. */
 enum { OP_THREADS = 512, OP_NV = 4, OP_LBG = 32, OP_PER = 8, OP_PER_MAX = 32, OP_PIPE_SMEM = 40960 };
+/* The pipelined one pass's ring (dynamic shared memory) at most, by architecture: what a CTA may
+ * opt into less 8 KiB for the kernel's static arrays; and an SM's whole shared memory. */
+static size_t pipe_smem_max(int major, int minor) {
+    if (major >= 9 && major != 12) return 219 * 1024;
+    if (major == 8 && (minor == 0 || minor == 7)) return 155 * 1024;
+    return 91 * 1024;
+}
+static size_t sm_smem(int major, int minor) {
+    if (major >= 9 && major != 12) return 228 * 1024;
+    if (major == 8 && (minor == 0 || minor == 7)) return 164 * 1024;
+    return 100 * 1024;
+}
 
 /* struct brc::scan_args in scan.cuh: 8-byte fields only. */
 typedef struct scan_args {
@@ -59,7 +71,8 @@ typedef struct scan_impl {
     int osleep;  /* one pass: ns a polling lane sleeps between polls (0: spins) */
     int opoll;   /* one pass: 1 relaxed polls and one fence, 0 acquire polls */
     int oticket; /* one pass: 1 chunks from a ticket, 0 the CTA index (an experiment) */
-    int opipe;   /* one pass: persistent CTAs, the next tile copied to shared memory (an experiment) */
+    int opipe;   /* one pass: persistent CTAs, a ring of opipe tiles in shared memory (0: off) */
+    size_t dsmem; /* dynamic shared memory of the main kernel (the ring) */
     size_t flag_bytes; /* one pass: the workspace prefix (ticket, flags) the run zeroes */
     bool used[NOPS];
     bool same[NOPS]; /* input o has the output's strides (in place allowed) */
@@ -137,13 +150,20 @@ static brc_status get_kernel(brc_context *ctx, const scan_impl *im, int ph, cons
             .spec = {ph, im->layout, im->kind, im->bwd, im->rev, im->dt, im->vec, tpr, rpb, im->nv,
                      (int64_t)im->csize, (int64_t)threads, carry ? 0 : minb, im->kst, im->fast,
                      im->fuse | (int64_t)im->lbg << 4 | (int64_t)im->opad << 12 | (int64_t)im->osleep << 16 |
-                         (int64_t)im->opoll << 28 | (int64_t)im->oticket << 29 | (int64_t)im->opipe << 30 |
+                         (int64_t)im->opoll << 28 | (int64_t)im->oticket << 29 | (int64_t)(im->opipe != 0) << 30 |
                          (int64_t)im->lite << 31 | (int64_t)im->pdl << 32 | (int64_t)im->l2h << 33 |
-                         (int64_t)im->rnv << 37 | (int64_t)im->pf << 41},
+                         (int64_t)im->rnv << 37 | (int64_t)im->pf << 41 | (int64_t)im->opipe << 45},
             .snippet = snip.p, .name_expr = "brc_scan_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
         if (!st && ctx->device >= 0) st = brc__jit_function(ctx, k, fn);
+        if (!st && ctx->device >= 0 && ph == PH_ONEPASS && im->dsmem > 48 * 1024) {
+            CUresult r = brc__cu()->cuFuncSetAttribute(*fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                                       (int)im->dsmem);
+            if (r != CUDA_SUCCESS)
+                st = brc__error(BRC_STATUS_CUDA_ERROR, "cuFuncSetAttribute(%zu bytes of shared memory): %s (%s)",
+                                im->dsmem, brc__cu_errname(r), desc);
+        }
     }
     brc__str_free(&snip);
     brc__str_free(&kd);
@@ -340,14 +360,17 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
             /* scanred8 (from scan7's 8f9bdb9 / 84c355d, first measured here): BARACUDA_SCAN_OPIPE=1,
              * persistent CTAs (256 or 512 threads) that copy the next chunk's tile into shared
              * memory (two buffers, at most OP_PIPE_SMEM bytes) while they scan the current one;
-             * forward ops and vectors of 4+ bytes only. */
-            opipe = brc__knob("BARACUDA_SCAN_OPIPE", 0, 1, 0) && !rq->bwd && (size_t)vec * esize >= 4;
+             * forward ops and vectors of 4+ bytes only. scan11: a ring of BARACUDA_SCAN_OPST tiles
+             * (2-8; more than 2 in dynamic shared memory, up to pipe_smem_max). */
+            int opst = brc__knob("BARACUDA_SCAN_OPST", 2, 8, 2);
+            opipe = brc__knob("BARACUDA_SCAN_OPIPE", 0, 1, 0) && !rq->bwd && (size_t)vec * esize >= 4 ? opst : 0;
+            size_t pmax = opst > 2 ? pipe_smem_max(ctx->sm_major, ctx->sm_minor) : OP_PIPE_SMEM;
             bool opt_set = brc__knob("BARACUDA_SCAN_OPT", 64, 1024, 0) != 0;
             int opt = pow2floor(brc__knob("BARACUDA_SCAN_OPT", 64, 1024, OP_THREADS));
             int onv = nv_set ? nvmax : nvmax < OP_NV ? nvmax : OP_NV;
-            while (opipe && !opt_set && opt > 256 && (size_t)2 * onv * opt * vec * esize > OP_PIPE_SMEM) opt /= 2;
-            while (opipe && onv > 1 && (size_t)2 * onv * opt * vec * esize > OP_PIPE_SMEM) onv /= 2;
-            if ((size_t)2 * onv * opt * vec * esize > OP_PIPE_SMEM) opipe = 0;
+            while (opipe && !opt_set && opt > 256 && (size_t)opipe * onv * opt * vec * esize > pmax) opt /= 2;
+            while (opipe && onv > 1 && (size_t)opipe * onv * opt * vec * esize > pmax) onv /= 2;
+            if ((size_t)opipe * onv * opt * vec * esize > pmax) opipe = 0;
             lbg = brc__knob("BARACUDA_SCAN_LBG", 2, 32, OP_LBG);
             int64_t otile = (int64_t)onv * opt * vec, onch = brc__cdiv(a.len, otile);
             int dflt = rq->kind == BRC_SCAN_LOGCUMSUMEXP && !rq->bwd && esize <= 4;
@@ -496,11 +519,11 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     if (onepass) brc__str_addf(&sku, ",lbg=%d%s", lbg, opad ? ",pad" : "");
     int opoll = onepass ? brc__knob("BARACUDA_SCAN_OPOLL", 0, 1, 0) : 0;
     int oticket = onepass ? brc__knob("BARACUDA_SCAN_OTICKET", 0, 1, 1) : 0;
-    opipe = opipe && onepass && oticket;
+    if (!(onepass && oticket)) opipe = 0;
     if (osleep) brc__str_addf(&sku, ",sleep=%d", osleep);
     if (onepass && opoll) brc__str_addf(&sku, ",relaxed");
     if (onepass && !oticket) brc__str_addf(&sku, ",noticket");
-    if (onepass && opipe) brc__str_addf(&sku, ",pipe");
+    if (onepass && opipe) brc__str_addf(&sku, opipe > 2 ? ",pipe=%d" : ",pipe", opipe);
     brc__str_addf(&sku, "%s,%s>%s%s%s%s@%s", rq->reverse ? ",reverse" : "", rq->bwd ? "bwd" : "fwd",
                   onepass ? "+onepass" : split ? "+split" : "", fuse == 2 ? "+fold" : fuse ? "+fused" : "",
                   lite ? "+lite" : "", pdl ? "+pdl" : "", ctx->arch);
@@ -555,8 +578,15 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
         im->threads = (unsigned)(tpr * im->rpb);
         int64_t groups = brc__cdiv(units, im->rpb);
         im->grid = (unsigned)(a.len == 0 ? 0 : groups < cap ? groups : cap);
-        /* the pipelined one pass: persistent CTAs, as many as fit (more only wait for a slot) */
-        int64_t resident = (int64_t)sms * (2048 / tpr);
+        /* the pipelined one pass: persistent CTAs, as many as fit by threads and by the ring's shared
+         * memory (more would only wait for a slot; nothing depends on how many run at once) */
+        im->dsmem = opipe ? (size_t)opipe * nv * tpr * vec * esize : 0;
+        int64_t per = 2048 / tpr;
+        if (im->dsmem) {
+            int64_t by_smem = (int64_t)(sm_smem(ctx->sm_major, ctx->sm_minor) / (im->dsmem + 8192));
+            if (by_smem < per) per = by_smem > 0 ? by_smem : 1;
+        }
+        int64_t resident = (int64_t)sms * per;
         if (opipe && im->grid > resident) im->grid = (unsigned)resident;
         im->carry_threads = CARRY_THREADS;
         im->carry_grid = (unsigned)(a.lines < cap ? a.lines : cap);
@@ -690,18 +720,18 @@ brc_status brc__scan_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
 /* pdl: launched as the programmatic dependent of the kernel before in the stream (its CTAs may
  * start once that one's have all started; they wait in the kernel before reading its results). */
 static brc_status launch(const brc_plan *plan, CUfunction fn, unsigned grid, unsigned threads, scan_args *a,
-                         bool pdl, brc_stream stream) {
+                         bool pdl, size_t smem, brc_stream stream) {
     void *args[1] = {a};
     CUresult r;
     if (pdl) {
         CUlaunchAttribute attr = {.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION};
         attr.value.programmaticStreamSerializationAllowed = 1;
         CUlaunchConfig cfg = {.gridDimX = grid, .gridDimY = 1, .gridDimZ = 1, .blockDimX = threads, .blockDimY = 1,
-                              .blockDimZ = 1, .sharedMemBytes = 0, .hStream = (CUstream)stream, .attrs = &attr,
+                              .blockDimZ = 1, .sharedMemBytes = (unsigned)smem, .hStream = (CUstream)stream, .attrs = &attr,
                               .numAttrs = 1};
         r = brc__cu()->cuLaunchKernelEx(&cfg, fn, args, NULL);
     } else {
-        r = brc__cu()->cuLaunchKernel(fn, grid, 1, 1, threads, 1, 1, 0, (CUstream)stream, args, NULL);
+        r = brc__cu()->cuLaunchKernel(fn, grid, 1, 1, threads, 1, 1, (unsigned)smem, (CUstream)stream, args, NULL);
     }
     if (r != CUDA_SUCCESS)
         return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel: %s (%s)", brc__cu_errname(r), plan->descriptor);
@@ -743,20 +773,20 @@ static brc_status run_common(const brc_plan *plan, brc__family fam, const char *
     scan_args a = im->a;
     a.in0 = ptr[O_IN0], a.in1 = ptr[O_IN1], a.in2 = ptr[O_IN2], a.kin = ptr[O_KIN];
     a.out = (void *)(uintptr_t)ptr[O_OUT], a.kout = (void *)(uintptr_t)ptr[O_KOUT], a.ws = ws;
-    if (!im->split) return launch(plan, im->fn[PH_SINGLE], im->grid, im->threads, &a, false, stream);
+    if (!im->split) return launch(plan, im->fn[PH_SINGLE], im->grid, im->threads, &a, false, 0, stream);
     if (im->onepass) {
         /* The ticket and the flags start at zero every run (a memset node under capture). */
         CUresult r = brc__cu()->cuMemsetD32Async((CUdeviceptr)(uintptr_t)ws, 0, im->flag_bytes / 4, (CUstream)stream);
         if (r != CUDA_SUCCESS)
             return brc__error(BRC_STATUS_CUDA_ERROR, "cuMemsetD32Async: %s (%s)", brc__cu_errname(r),
                               plan->descriptor);
-        return launch(plan, im->fn[PH_ONEPASS], im->grid, im->threads, &a, false, stream);
+        return launch(plan, im->fn[PH_ONEPASS], im->grid, im->threads, &a, false, im->dsmem, stream);
     }
     bool pdl = im->pdl != 0;
-    if ((st = launch(plan, im->fn[PH_REDUCE], im->grid, im->threads, &a, false, stream)) ||
-        (!im->fuse && (st = launch(plan, im->fn[PH_CARRY], im->carry_grid, im->carry_threads, &a, pdl, stream))))
+    if ((st = launch(plan, im->fn[PH_REDUCE], im->grid, im->threads, &a, false, 0, stream)) ||
+        (!im->fuse && (st = launch(plan, im->fn[PH_CARRY], im->carry_grid, im->carry_threads, &a, pdl, 0, stream))))
         return st;
-    return launch(plan, im->fn[PH_FINAL], im->grid, im->threads, &a, pdl, stream);
+    return launch(plan, im->fn[PH_FINAL], im->grid, im->threads, &a, pdl, 0, stream);
 }
 
 brc_status brc_scan_run(const brc_plan *plan, const void *x, void *y, void *index, void *workspace,

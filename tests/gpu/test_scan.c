@@ -823,7 +823,8 @@ Test(scan, cumprod_backward_with_zeros, .timeout = 300) {
  * against float64 host references; each bitwise equal to itself when run twice back to back in
  * one stream (the run zeroes the ticket and flags) and when captured into a CUDA graph replayed
  * twice; and equal to the three-kernel split (BARACUDA_SCAN_ONEPASS=0; bitwise for cumsum and
- * cummax / cummin, within 2e-6 for cumprod and logcumsumexp, whose association differs). */
+ * cummax / cummin, within 2e-6 for cumprod and logcumsumexp, whose association differs). All of it
+ * twice: the default one pass, then the pipelined one with a ring of 4 tiles (`,pipe=4`). */
 static void run_plan_into(brc_plan *p, const tu_buf *X, tu_buf *Y, tu_buf *K, tu_buf *WS, CUstream s) {
     cr_assert_eq(brc_scan_run(p, (void *)(uintptr_t)X->d, (void *)(uintptr_t)Y->d, (void *)(uintptr_t)K->d,
                               (void *)(uintptr_t)WS->d, brc_plan_workspace_size(p), (brc_stream)s),
@@ -904,14 +905,22 @@ Test(scan, one_pass_rows, .timeout = 600) {
             memcpy(y3, Y.h, n * 4), memcpy(k3, K.h, n * 8);
             tu_buf_free(&WS3);
             brc_plan_destroy(p3);
-            {
+            /* variant 1: the pipelined one pass with a ring of 4 tiles (persistent CTAs, each tile's
+             * total published ahead of the look-back) */
+            for (int pv = 0; pv < 2; pv++) {
                 brc_plan *p = NULL;
                 setenv("BARACUDA_SCAN_ONEPASS", "1", 1); /* the default only for logcumsumexp */
+                if (pv == 1) {
+                    setenv("BARACUDA_SCAN_OPIPE", "1", 1), setenv("BARACUDA_SCAN_OPST", "4", 1);
+                    setenv("BARACUDA_SCAN_NV", "4", 1), setenv("BARACUDA_SCAN_MINB", "1", 1);
+                }
                 cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-                unsetenv("BARACUDA_SCAN_ONEPASS");
+                unsetenv("BARACUDA_SCAN_ONEPASS"), unsetenv("BARACUDA_SCAN_OPIPE"), unsetenv("BARACUDA_SCAN_OPST");
+                unsetenv("BARACUDA_SCAN_NV"), unsetenv("BARACUDA_SCAN_MINB");
                 const char *sku = brc_plan_sku(p);
                 cr_expect(strstr(sku, "+onepass") != NULL && strstr(brc_plan_descriptor(p), ",split=2,") != NULL,
                           "%s / %s", sku, brc_plan_descriptor(p));
+                cr_expect(pv == 0 || strstr(sku, ",pipe=4") != NULL, "%s", sku);
                 tu_buf WS = tu_buf_new(BRC_U8, brc_plan_workspace_size(p));
                 /* 1: against the host */
                 poison(&Y), poison(&K), poison(&WS);
