@@ -14,7 +14,8 @@ A configuration is comma-separated knob=value pairs: sched (BARACUDA_ATTN_WGMMA_
 (BARACUDA_ATTN_WGMMA_STAGES), bn (BARACUDA_ATTN_WGMMA_BN), nc (BARACUDA_ATTN_WGMMA_NC, consumer warpgroups),
 path (BARACUDA_ATTENTION_PATH); backward: bstages (BARACUDA_ATTN_WGMMA_BWD_STAGES), ovl
 (BARACUDA_ATTN_WGMMA_BWD_OVL), dq (BARACUDA_ATTN_WGMMA_BWD_DQ: 1 bulk dQ reductions); both: group
-(BARACUDA_ATTN_GROUP, heads a scheduling group). "default" is the plan with no knob set.
+(BARACUDA_ATTN_GROUP, heads a scheduling group); forward: persist (BARACUDA_ATTN_PERSIST: 1 persistent
+CTAs, one an SM). "default" is the plan with no knob set.
 """
 import argparse
 import os
@@ -31,7 +32,7 @@ from bench_elementwise import time_us  # noqa: E402
 KNOBS = {"sched": "BARACUDA_ATTN_WGMMA_SCHED", "stages": "BARACUDA_ATTN_WGMMA_STAGES",
          "bn": "BARACUDA_ATTN_WGMMA_BN", "nc": "BARACUDA_ATTN_WGMMA_NC", "path": "BARACUDA_ATTENTION_PATH",
          "bstages": "BARACUDA_ATTN_WGMMA_BWD_STAGES", "ovl": "BARACUDA_ATTN_WGMMA_BWD_OVL",
-         "dq": "BARACUDA_ATTN_WGMMA_BWD_DQ", "group": "BARACUDA_ATTN_GROUP"}
+         "dq": "BARACUDA_ATTN_WGMMA_BWD_DQ", "group": "BARACUDA_ATTN_GROUP", "persist": "BARACUDA_ATTN_PERSIST"}
 
 
 def plan_with(brc, ctx, t, causal, config, kind=FORWARD):

@@ -157,6 +157,11 @@ BRC_WG_ALL(f16, "f16")
 
 // K: the brc_attn of the snippet, with WARPS = 4 (1 + NC), BN keys a tile (64, 80 or 128), STAGES
 // buffers; D = 64, 128 or 256; no SPLIT, gp = 1 (VARLEN: the packed tensors' maps, below).
+// QREG bit 0: the intra-warpgroup overlap; bit 1 (PERSIST, fixed lengths, no ping-pong): persistent
+// CTAs, each walking the tiles v = blockIdx.x, blockIdx.x + gridDim.x, ... of the grid the kernel
+// would otherwise have (same order), the K / V ring running on across tiles, the next tile's Q
+// loaded once the current tile's last S product has read the Q buffer (q_empty), and O written
+// from registers, so that a tile's epilogue overlaps the next tile's loads.
 template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_args_h &p) {
     typedef typename K::T T;
     enum { D = K::D, NC = K::WARPS / 4 - 1, BM = 64 * NC, BN = K::BN, ST = K::STAGES, AT = D / 64 };
@@ -164,45 +169,21 @@ template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_arg
     enum { REGS = NC == 2 ? 240 : 160 }; // the consumers' share: 24 (producer) + NC * REGS <= 65536 / 128
     // QREG: the intra-warpgroup overlap (S of tile t + 1 and P V of tile t in flight during the
     // softmax); WHICH: ping-pong between two consumer warpgroups.
-    enum { OVERLAP = K::QREG, PINGPONG = K::WHICH && NC == 2 };
+    enum { OVERLAP = K::QREG & 1, PERSIST = (K::QREG >> 1) & 1, PINGPONG = K::WHICH && NC == 2 };
     static_assert(D % 64 == 0 && (BN == 64 || BN == 80 || BN == 128) && !K::SPLIT, "attn_fwdh_main: shape");
+    static_assert(!PERSIST || (!PINGPONG && !K::VARLEN), "attn_fwdh_main: persistent CTAs take fixed lengths, no ping-pong");
     const attn_args &a = p.a;
     extern __shared__ __align__(16) unsigned char attn_smem[];
-    __shared__ __align__(8) u64 bars[1 + 3 * ST]; // q full; K full[ST]; V full[ST]; empty[ST]
+    __shared__ __align__(8) u64 bars[2 + 3 * ST]; // q full; q empty; K full[ST]; V full[ST]; empty[ST]
     const u32 q_s = (smem_addr(attn_smem) + 1023u) & ~1023u, k_s = q_s + AT * QB, v_s = k_s + ST * KTILE;
-    const u32 bar_q = smem_addr(bars), bar_k = bar_q + 8, bar_v = bar_k + 8 * ST, bar_e = bar_v + 8 * ST;
-    // Query tiles last to first: under a causal mask the long ones start first. Grid (tiles, H, B),
-    // or 1-D in groups of a.group heads (b H + h; fixed lengths): a group's tiles last to first,
-    // its heads fastest, so that the CTAs running at once share a few heads' K / V in L2 and each
-    // group's long tiles start before its short ones.
-    int b, h, m0;
-    if (a.group > 0) {
-        const int mt = (int)((a.Sq + BM - 1) / BM), nh = (int)(a.B * a.H), G = (int)a.group;
-        const int g = (int)blockIdx.x / (G * mt), r = (int)blockIdx.x - g * G * mt;
-        const int gh = nh - g * G < G ? nh - g * G : G, t = r / gh, head = g * G + (r - t * gh);
-        b = head / (int)a.H, h = head - b * (int)a.H, m0 = (mt - 1 - t) * BM;
-    } else {
-        b = blockIdx.z, h = blockIdx.y, m0 = (gridDim.x - 1 - blockIdx.x) * BM;
-    }
-    const int kvh = h / (int)(a.H / a.Hkv);
-    // varlen: sequence b is rows q0 / k0 on of the packed tensors, whose maps have one batch; TMA
-    // fills zeros past the whole tensor's end only, so a tile past the sequence's end holds the
-    // next sequence's rows: its keys are masked, and the V rows are zeroed (below), since 0 times
-    // a non-finite value would be NaN.
-    const attn_seq sqs = attn_seq_of<K::VARLEN>(a, b);
-    const int sq = sqs.sq, sk = sqs.sk, diag = sk - sq, bt = K::VARLEN ? 0 : b;
-    const int qrow0 = (int)sqs.q0, krow0 = (int)sqs.k0;
-    if (m0 >= sq) return; // the whole CTA (a varlen sequence shorter than the grid)
-
-    // The KV tiles of this query tile: the producer and the consumers loop over the same ones.
-    const int imin = m0, imax = (m0 + BM < sq ? m0 + BM : sq) - 1;
-    i64 nlo = 0, nhi = sk;
-    if (a.wr >= 0 && imax + diag + a.wr + 1 < nhi) nhi = imax + diag + a.wr + 1;
-    if (a.wl >= 0 && imin + diag - a.wl > nlo) nlo = imin + diag - a.wl;
-    const int t0 = (int)(nlo / BN), t1 = nhi > nlo ? (int)((nhi + BN - 1) / BN) : t0;
+    const u32 bar_q = smem_addr(bars), bar_qe = bar_q + 8, bar_k = bar_qe + 8, bar_v = bar_k + 8 * ST,
+              bar_e = bar_v + 8 * ST;
+    const int mt = (int)((a.Sq + BM - 1) / BM);
+    const int ntiles = PERSIST ? mt * (int)a.H * (int)a.B : 1;
 
     if (threadIdx.x == 0) {
         mbar_init(bar_q, 1);
+        mbar_init(bar_qe, 4 * NC); // PERSIST: one arrival a consumer warp once Q is read
         for (int s = 0; s < ST; s++) {
             mbar_init(bar_k + 8 * s, 1), mbar_init(bar_v + 8 * s, 1);
             mbar_init(bar_e + 8 * s, 4 * NC); // one arrival a consumer warp
@@ -211,23 +192,67 @@ template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_arg
     }
     __syncthreads();
 
+    // Tile v of the grid (v = blockIdx.x without PERSIST): its batch, head, first query row. Query
+    // tiles last to first: under a causal mask the long ones start first. Grid (tiles, H, B), or
+    // 1-D in groups of a.group heads (b H + h; fixed lengths): a group's tiles last to first, its
+    // heads fastest, so that the CTAs running at once share a few heads' K / V in L2 and each
+    // group's long tiles start before its short ones.
+    struct tile_pos { int b, h, m0; };
+    auto tile_of = [&](int v) {
+        tile_pos q;
+        if (a.group > 0) {
+            const int nh = (int)(a.B * a.H), G = (int)a.group;
+            const int g = v / (G * mt), r = v - g * G * mt;
+            const int gh = nh - g * G < G ? nh - g * G : G, t = r / gh, head = g * G + (r - t * gh);
+            q.b = head / (int)a.H, q.h = head - q.b * (int)a.H, q.m0 = (mt - 1 - t) * BM;
+        } else if (PERSIST) {
+            const int x = v % mt, yz = v / mt;
+            q.b = yz / (int)a.H, q.h = yz - q.b * (int)a.H, q.m0 = (mt - 1 - x) * BM;
+        } else {
+            q.b = blockIdx.z, q.h = blockIdx.y, q.m0 = (gridDim.x - 1 - blockIdx.x) * BM;
+        }
+        return q;
+    };
+    // The KV tiles [t0, t1) of the query rows [imin, imax] (the producer and the consumers loop over
+    // the same ones).
+    auto kv_range = [&](int imin, int imax, int sk, int diag, int &t0, int &t1) {
+        i64 nlo = 0, nhi = sk;
+        if (a.wr >= 0 && imax + diag + a.wr + 1 < nhi) nhi = imax + diag + a.wr + 1;
+        if (a.wl >= 0 && imin + diag - a.wl > nlo) nlo = imin + diag - a.wl;
+        t0 = (int)(nlo / BN), t1 = nhi > nlo ? (int)((nhi + BN - 1) / BN) : t0;
+    };
+
     if (threadIdx.x < 128) {
         asm volatile("setmaxnreg.dec.sync.aligned.u32 24;");
         if (threadIdx.x == 0) {
-            mbar_expect(bar_q, AT * QB);
-#pragma unroll
-            for (int at = 0; at < AT; at++) tma_load4(q_s + at * QB, &p.tq, 64 * at, qrow0 + m0, h, bt, bar_q);
-            for (int t = t0; t < t1; t++) {
-                const int i = t - t0, s = i % ST;
-                mbar_wait(bar_e + 8 * s, ((i / ST) & 1) ^ 1); // the first lap passes at once
-                mbar_expect(bar_k + 8 * s, KTILE);
+            int it = 0, qn = 0; // the K / V ring's position and the Q tiles loaded, across tiles
+            for (int v = blockIdx.x, tn = 0; PERSIST ? v < ntiles : tn < 1; v += gridDim.x, tn++) {
+                const tile_pos q = tile_of(v);
+                const int bt = K::VARLEN ? 0 : q.b;
+                const attn_seq sqs = attn_seq_of<K::VARLEN>(a, q.b);
+                const int sq = sqs.sq, sk = sqs.sk;
+                if (q.m0 >= sq) continue; // the whole tile (a varlen sequence shorter than the grid)
+                int t0, t1;
+                kv_range(q.m0, (q.m0 + BM < sq ? q.m0 + BM : sq) - 1, sk, sk - sq, t0, t1);
+                if (PERSIST) mbar_wait(bar_qe, (qn & 1) ^ 1); // the previous tile's S products are done
+                mbar_expect(bar_q, AT * QB);
 #pragma unroll
                 for (int at = 0; at < AT; at++)
-                    tma_load4(k_s + s * KTILE + at * KB, &p.tk, 64 * at, krow0 + t * BN, kvh, bt, bar_k + 8 * s);
-                mbar_expect(bar_v + 8 * s, KTILE);
+                    tma_load4(q_s + at * QB, &p.tq, 64 * at, (int)sqs.q0 + q.m0, q.h, bt, bar_q);
+                qn++;
+                const int kvh = q.h / (int)(a.H / a.Hkv);
+                for (int t = t0; t < t1; t++, it++) {
+                    const int s = it % ST;
+                    mbar_wait(bar_e + 8 * s, ((it / ST) & 1) ^ 1); // the first lap passes at once
+                    mbar_expect(bar_k + 8 * s, KTILE);
 #pragma unroll
-                for (int at = 0; at < AT; at++)
-                    tma_load4(v_s + s * KTILE + at * KB, &p.tv, 64 * at, krow0 + t * BN, kvh, bt, bar_v + 8 * s);
+                    for (int at = 0; at < AT; at++)
+                        tma_load4(k_s + s * KTILE + at * KB, &p.tk, 64 * at, (int)sqs.k0 + t * BN, kvh, bt, bar_k + 8 * s);
+                    mbar_expect(bar_v + 8 * s, KTILE);
+#pragma unroll
+                    for (int at = 0; at < AT; at++)
+                        tma_load4(v_s + s * KTILE + at * KB, &p.tv, 64 * at, (int)sqs.k0 + t * BN, kvh, bt, bar_v + 8 * s);
+                }
             }
         }
         return;
@@ -238,6 +263,28 @@ template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_arg
     const int cw = threadIdx.x / 128 - 1, warp = (threadIdx.x / 32) % 4, lane = threadIdx.x & 31;
     const int g = lane >> 2, tq = lane & 3;
     const u32 qa = q_s + 8192 * cw; // this warpgroup's 64 rows in each Q atom
+    u64 seed = a.seed, offset = a.offset;
+    if (K::DROPOUT && a.dev) seed = a.dev[0], offset = a.dev[1];
+    const float scale_l2 = (float)a.scale * BRC_LOG2E;
+    int itb = 0, qn = 0; // the K / V ring's position of this tile's first KV tile; the Q tiles used
+
+    for (int v = blockIdx.x, tn = 0; PERSIST ? v < ntiles : tn < 1; v += gridDim.x, tn++) {
+    const tile_pos tp = tile_of(v);
+    const int b = tp.b, h = tp.h, m0 = tp.m0;
+    // varlen: sequence b is rows q0 / k0 on of the packed tensors, whose maps have one batch; TMA
+    // fills zeros past the whole tensor's end only, so a tile past the sequence's end holds the
+    // next sequence's rows: its keys are masked, and the V rows are zeroed (below), since 0 times
+    // a non-finite value would be NaN.
+    const attn_seq sqs = attn_seq_of<K::VARLEN>(a, b);
+    const int sq = sqs.sq, sk = sqs.sk, diag = sk - sq;
+    const int qrow0 = (int)sqs.q0;
+    if (m0 >= sq) {
+        if (PERSIST) continue;
+        return; // the whole CTA (a varlen sequence shorter than the grid)
+    }
+    const int imin = m0, imax = (m0 + BM < sq ? m0 + BM : sq) - 1;
+    int t0, t1;
+    kv_range(imin, imax, sk, diag, t0, t1);
 
     // This thread's rows: half r is row m0 + 64 cw + 16 warp + g + 8 r.
     int ri[1][2];
@@ -255,9 +302,6 @@ template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_arg
             mrow[0][r] = static_cast<const typename K::MT *>(a.mask) + b * a.m_s[0] + h * a.m_s[1] +
                          (m < sq ? m : 0) * a.m_s[2];
     }
-    u64 seed = a.seed, offset = a.offset;
-    if (K::DROPOUT && a.dev) seed = a.dev[0], offset = a.dev[1];
-    const float scale_l2 = (float)a.scale * BRC_LOG2E;
 
     float o[1][ND][4], s[1][NN][4], mx[1][2] = {{-BRC_INF, -BRC_INF}}, l[1][2] = {{0.f, 0.f}};
 #pragma unroll
@@ -265,14 +309,16 @@ template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_arg
 #pragma unroll
     for (int n = 0; n < NN; n++) s[0][n][0] = s[0][n][1] = s[0][n][2] = s[0][n][3] = 0.f;
 
-    // The barriers of tile t's K and V.
-    auto wait_k = [&](int t) { mbar_wait(bar_k + 8 * ((t - t0) % ST), ((t - t0) / ST) & 1); };
+    // The ring slot and lap of tile t's K and V.
+    auto slot = [&](int t) { return (itb + t - t0) % ST; };
+    auto lap = [&](int t) { return ((itb + t - t0) / ST) & 1; };
+    auto wait_k = [&](int t) { mbar_wait(bar_k + 8 * slot(t), lap(t)); };
     // V of tile t landed; varlen: its rows past the sequence's end zeroed by this warpgroup (both
     // consumer warpgroups write the same zeros, each before its own product reads them).
     auto wait_v = [&](int t) {
-        mbar_wait(bar_v + 8 * ((t - t0) % ST), ((t - t0) / ST) & 1);
+        mbar_wait(bar_v + 8 * slot(t), lap(t));
         if (K::VARLEN && (t + 1) * BN > sk) {
-            const u32 vb = v_s + ((t - t0) % ST) * KTILE;
+            const u32 vb = v_s + slot(t) * KTILE;
             const int r0 = sk - t * BN; // the first row past the end
             for (int c = threadIdx.x % 128; c < AT * (BN - r0) * 8; c += 128) {
                 const int at = c / ((BN - r0) * 8), rc = c % ((BN - r0) * 8);
@@ -285,7 +331,7 @@ template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_arg
     };
     // S = Q K^T of tile t into s, issued (after wgmma.fence) and committed, not waited for.
     auto issue_s = [&](int t) {
-        const u32 kb = k_s + ((t - t0) % ST) * KTILE;
+        const u32 kb = k_s + slot(t) * KTILE;
 #pragma unroll
         for (int kk = 0; kk < D / 16; kk++) {
             const u32 off = 32 * (kk % 4);
@@ -297,7 +343,7 @@ template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_arg
     };
     // O += P V of tile t, issued (after wgmma.fence) and committed.
     auto issue_pv = [&](int t, const u32 (*pp)[4]) {
-        const u32 vb = v_s + ((t - t0) % ST) * KTILE;
+        const u32 vb = v_s + slot(t) * KTILE;
 #pragma unroll
         for (int kk = 0; kk < NN / 2; kk++) wg_rs<T, D>::run(o[0], pp[kk], sw128_desc(vb + 2048 * kk, KB), 1);
         wg_commit();
@@ -305,7 +351,14 @@ template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_arg
     // This warp is done with tile t's K and V buffer.
     auto release = [&](int t) {
         __syncwarp();
-        if (lane == 0) mbar_arrive(bar_e + 8 * ((t - t0) % ST));
+        if (lane == 0) mbar_arrive(bar_e + 8 * slot(t));
+    };
+    // PERSIST: this warp's S products of the tile have read the Q buffer (the producer may refill it).
+    auto q_done = [&]() {
+        if (PERSIST) {
+            __syncwarp();
+            if (lane == 0) mbar_arrive(bar_qe);
+        }
     };
     // The online softmax of tile t on s (raw scores in, P out), packed into pp (unless null); O is
     // rescaled here without OVERLAP, else the factor is left in corr for after the P V product in
@@ -338,7 +391,8 @@ template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_arg
     };
 
     u32 pa[NN / 2][4];
-    mbar_wait(bar_q, 0);
+    mbar_wait(bar_q, qn & 1);
+    if (t0 == t1) q_done();
     if (PINGPONG && cw == 1) asm volatile("bar.arrive 1, 256;" ::: "memory");
     if (OVERLAP && t0 < t1) {
         // S of tile t is issued with P V of tile t - 1 (both operand sets landed first, so that
@@ -350,6 +404,7 @@ template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_arg
         issue_s(t0);
         turn_pass();
         wg_wait0();
+        if (t1 == t0 + 1) q_done();
         float corr[1][2];
         softmax(t0, pa, corr); // O is 0: no rescale
         for (int t = t0 + 1; t < t1; t++) {
@@ -361,6 +416,7 @@ template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_arg
             issue_pv(t - 1, pa);
             turn_pass();
             asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory"); // S of t
+            if (t == t1 - 1) q_done();
             softmax(t, nullptr, corr);
             wg_wait0(); // P V of t - 1
             release(t - 1);
@@ -386,6 +442,7 @@ template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_arg
             issue_s(t);
             turn_pass();
             wg_wait0();
+            if (t == t1 - 1) q_done();
             softmax(t, pa, nullptr);
             wait_v(t);
             turn_wait();
@@ -396,6 +453,7 @@ template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_arg
             release(t);
         }
     }
+    itb += t1 - t0, qn++;
 
     float inv[2], lse[2];
 #pragma unroll
@@ -405,39 +463,52 @@ template <class K> __device__ __forceinline__ void attn_fwdh_main(const attn_arg
         if (K::DROPOUT) inv[r] *= (float)a.rkeep;
         lse[r] = lt > 0.f ? mx[0][r] * BRC_LN2 + logf(lt) : -BRC_INF;
     }
-    // O through this warpgroup's rows of the Q tile (its last reader was this warpgroup's final
-    // S product, complete): row r, columns 2 tq, 2 tq + 1 of block n at the swizzled chunk, then
-    // 16-byte rows out to global memory.
-    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-    named_sync(3 + cw, 128);
-#pragma unroll
-    for (int n = 0; n < ND; n++)
+    T *out = static_cast<T *>(a.o);
+    if (PERSIST) {
+        // O from the registers (the Q buffer is the next tile's): row r, columns 8 n + 2 tq, + 1.
 #pragma unroll
         for (int r = 0; r < 2; r++) {
-            const int row = 16 * warp + g + 8 * r;
-            const u32 addr = qa + (n / 8) * QB + 128 * row + 16 * ((n % 8) ^ (row % 8)) + 4 * tq;
-            const u32 v = attn_mma<T>::pack(o[0][n][2 * r] * inv[r], o[0][n][2 * r + 1] * inv[r]);
-            asm volatile("st.shared.b32 [%0], %1;" ::"r"(addr), "r"(v) : "memory");
-        }
-    named_sync(3 + cw, 128);
-    T *out = static_cast<T *>(a.o);
-    const int tid = threadIdx.x % 128;
+            if (ri[0][r] >= sq) continue;
+            T *orow = out + b * a.o_s[0] + (qrow0 + (i64)ri[0][r]) * a.o_s[1] + h * a.o_s[2] + 2 * tq;
 #pragma unroll
-    for (int e = tid; e < 64 * ND; e += 128) {
-        const int row = e / ND, c = e % ND, m = m0 + 64 * cw + row;
-        if (m >= sq) continue;
-        const u32 addr = qa + (c / 8) * QB + 128 * row + 16 * ((c % 8) ^ (row % 8));
-        uint4 v;
-        asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];"
-                     : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-                     : "r"(addr));
-        *reinterpret_cast<uint4 *>(out + b * a.o_s[0] + (qrow0 + (i64)m) * a.o_s[1] + h * a.o_s[2] + 8 * c) = v;
+            for (int n = 0; n < ND; n++)
+                *reinterpret_cast<u32 *>(orow + 8 * n) = attn_mma<T>::pack(o[0][n][2 * r] * inv[r], o[0][n][2 * r + 1] * inv[r]);
+        }
+    } else {
+        // O through this warpgroup's rows of the Q tile (its last reader was this warpgroup's final
+        // S product, complete): row r, columns 2 tq, 2 tq + 1 of block n at the swizzled chunk, then
+        // 16-byte rows out to global memory.
+        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+        named_sync(3 + cw, 128);
+#pragma unroll
+        for (int n = 0; n < ND; n++)
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                const int row = 16 * warp + g + 8 * r;
+                const u32 addr = qa + (n / 8) * QB + 128 * row + 16 * ((n % 8) ^ (row % 8)) + 4 * tq;
+                const u32 v = attn_mma<T>::pack(o[0][n][2 * r] * inv[r], o[0][n][2 * r + 1] * inv[r]);
+                asm volatile("st.shared.b32 [%0], %1;" ::"r"(addr), "r"(v) : "memory");
+            }
+        named_sync(3 + cw, 128);
+        const int tid = threadIdx.x % 128;
+#pragma unroll
+        for (int e = tid; e < 64 * ND; e += 128) {
+            const int row = e / ND, c = e % ND, m = m0 + 64 * cw + row;
+            if (m >= sq) continue;
+            const u32 addr = qa + (c / 8) * QB + 128 * row + 16 * ((c % 8) ^ (row % 8));
+            uint4 v;
+            asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];"
+                         : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                         : "r"(addr));
+            *reinterpret_cast<uint4 *>(out + b * a.o_s[0] + (qrow0 + (i64)m) * a.o_s[1] + h * a.o_s[2] + 8 * c) = v;
+        }
     }
     if (tq == 0) {
 #pragma unroll
         for (int r = 0; r < 2; r++)
             if (ri[0][r] < sq) a.lse[b * a.l_s[0] + h * a.l_s[1] + (qrow0 + (i64)ri[0][r]) * a.l_s[2]] = lse[r];
     }
+    } // the tiles (one without PERSIST)
 }
 
 } // namespace brc

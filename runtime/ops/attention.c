@@ -618,7 +618,11 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
          * D = 64 / 128, neither at D = 256 (its 2 stages leave the overlap waiting); ping-pong
          * never paid. */
         const int sched = brc__knob("BARACUDA_ATTN_WGMMA_SCHED", 0, 3, D == 256 ? 0 : 1);
-        *c = (attn_cfg){.warps = 4 * (1 + nc), .mtiles = 1, .stages = stages, .bn = bn, .qreg = sched & 1,
+        /* Persistent CTAs (qreg bit 1; attention_sm90.cuh, PERSIST): fixed lengths, no ping-pong;
+         * BARACUDA_ATTN_PERSIST=1 (a measurement knob): one CTA an SM; N >= 2: N CTAs (tests). */
+        const int pknob = brc__knob("BARACUDA_ATTN_PERSIST", 0, 4096, 0);
+        const int persist = !vl && !(sched >> 1) && (Sq + bm - 1) / bm * H * B <= INT32_MAX && pknob > 0;
+        *c = (attn_cfg){.warps = 4 * (1 + nc), .mtiles = 1, .stages = stages, .bn = bn, .qreg = (sched & 1) | persist << 1,
                         .which = sched >> 1, .threads = 128 * (1 + nc), .smem = 1024 + at * (bm + 2 * stages * bn) * 128};
         a.gp = 1, a.nsplit = 1;
         im->used[K_FWDH] = true;
@@ -626,6 +630,11 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         im->grid[K_FWDH][1] = (unsigned)H, im->grid[K_FWDH][2] = (unsigned)B;
         if (!vl && (a.group = sched_group(B * H, (Sq + bm - 1) / bm, d->causal && D <= 128 ? 8 : 0)))
             im->grid[K_FWDH][0] *= (unsigned)(H * B), im->grid[K_FWDH][1] = im->grid[K_FWDH][2] = 1;
+        if (persist) {
+            /* one CTA an SM (the shared memory allows no more), each walking tiles v, v + grid, ... */
+            const int64_t tiles = (Sq + bm - 1) / bm * H * B, ctas = pknob > 1 ? pknob : sms;
+            im->grid[K_FWDH][0] = (unsigned)(tiles < ctas ? tiles : ctas), im->grid[K_FWDH][1] = im->grid[K_FWDH][2] = 1;
+        }
         if (ctx->device >= 0 &&
             ((st = hopper_map(&im->maps[0], dt, D, vl ? tq : Sq, H, vl ? 1 : B, a.q_s, bm)) ||
              (st = hopper_map(&im->maps[1], dt, D, vl ? ks.s : Sk, Hkv, vl ? 1 : B, a.k_s, bn)) ||
@@ -851,9 +860,9 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
                       (long long)D, 16 * im->cfg[K_DKDV].warps, im->cfg[K_DKDV].bq, 16 * im->cfg[K_DQ].warps,
                       im->cfg[K_DQ].bn, D >= 192 ? ",dk|dv" : "");
     else if (hopper)
-        brc__str_addf(&sku, "bespoke:attention<fwd,%s,d=%lld,bm=%d,bn=%d,warps=%d,stages=%d,wgmma%s%s",
+        brc__str_addf(&sku, "bespoke:attention<fwd,%s,d=%lld,bm=%d,bn=%d,warps=%d,stages=%d,wgmma%s%s%s",
                       brc_dtype_name(dt), (long long)D, 16 * (c0->warps - 4), c0->bn, c0->warps, c0->stages,
-                      c0->qreg ? ",ovl" : "", c0->which ? ",pp" : "");
+                      c0->qreg & 1 ? ",ovl" : "", c0->which ? ",pp" : "", c0->qreg & 2 ? ",persist" : "");
     else
         brc__str_addf(&sku, "bespoke:attention<fwd,%s,d=%lld,bm=%d,bn=%d,warps=%d,stages=%d%s", brc_dtype_name(dt),
                       (long long)D, 16 * c0->warps * c0->mtiles, c0->bn, c0->warps, c0->stages,

@@ -1085,6 +1085,34 @@ ParameterizedTest(acase *c, attention_group, matches_float64, .timeout = 600) {
     brc_context_destroy(ctx);
 }
 
+/* ---- persistent CTAs (BARACUDA_ATTN_PERSIST) ------------------------------------------------------------ */
+
+/* The Hopper forward with persistent CTAs (BARACUDA_ATTN_PERSIST, off by default): every case that
+ * forward takes at fixed lengths, planned with 3 CTAs, so that each walks several tiles (the K / V
+ * ring running on from tile to tile, the Q buffer refilled once a tile's S products have read it,
+ * O written from registers), checked as matches_float64 checks the forward (float64 model, the
+ * same bits twice, nothing written outside the views). */
+ParameterizedTestParameters(attention_persist, matches_float64) {
+    static acase sel[sizeof cases / sizeof cases[0]];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (!cases[i].varlen && wgmma_case(&cases[i])) sel[n++] = cases[i];
+    return cr_make_param_array(acase, sel, n);
+}
+
+ParameterizedTest(acase *c, attention_persist, matches_float64, .timeout = 600) {
+    setenv("BARACUDA_ATTN_PERSIST", "3", 1);
+    brc_context *ctx = tu_device_or_skip();
+    setup s;
+    setup_make(ctx, &s, c, case_seed(c));
+    if (!strcmp(brc_context_arch(ctx), "sm_90"))
+        cr_expect(strstr(brc_plan_sku(s.pf), ",wgmma") != NULL && strstr(brc_plan_sku(s.pf), ",persist") != NULL,
+                  "%s: SKU %s", c->name, brc_plan_sku(s.pf));
+    cr_log_info("%s: forward rel L2 %.2e, %s", c->name, forward_checks(&s, c), brc_plan_sku(s.pf));
+    setup_free(&s);
+    brc_context_destroy(ctx);
+}
+
 /* ---- capture ------------------------------------------------------------------------------------------ */
 
 /* A captured forward replays with new q, k, v (written into the same buffers after capture) and,

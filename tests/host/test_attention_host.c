@@ -558,6 +558,19 @@ Test(attention_rules, the_path_knob_and_path_wgmma) {
     }
     unsetenv("BARACUDA_ATTN_GROUP");
     d.causal = 0;
+    /* The whole SKU, one kernel named once: the default forward, then with persistent CTAs
+     * (BARACUDA_ATTN_PERSIST, a measurement knob). */
+    static const char *const whole[2] = {
+        "bespoke:attention<fwd,bf16,d=128,bm=128,bn=128,warps=12,stages=3,wgmma,ovl,gqa=4>@sm_90a",
+        "bespoke:attention<fwd,bf16,d=128,bm=128,bn=128,warps=12,stages=3,wgmma,ovl,persist,gqa=4>@sm_90a"};
+    for (int k = 0; k < 2; k++) {
+        if (k) setenv("BARACUDA_ATTN_PERSIST", "1", 1);
+        p = NULL;
+        cr_assert_eq(brc_attention_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+        cr_expect_str_eq(brc_plan_sku(p), whole[k]);
+        brc_plan_destroy(p);
+    }
+    unsetenv("BARACUDA_ATTN_PERSIST");
     setenv("BARACUDA_ATTENTION_PATH", "tensor-cores", 1);
     p = NULL;
     cr_expect_eq(brc_attention_plan(ctx, &d, NULL, &p), BRC_STATUS_INVALID_ARGUMENT);
