@@ -308,15 +308,34 @@ Test(movement, transpose_tiles_every_size, .timeout = 300) {
     brc_context_destroy(ctx);
 }
 
-/* Long tiles (64 x 128, 2-byte elements; BARACUDA_TILE_LONG=1 takes them wherever half tiles would
- * be taken): by vectors, whole and partial (the bench's 4096 x 1000, whose source pitch is 16 but
- * not 32 bytes aligned; edges of 8 of 128 columns), batched, strided on either side; and element
- * by element (odd extents or pitches, a source one element into its buffer). Every plan must take
- * the long tiles. */
+/* One transpose case through a plan that must take the long tiles: bit-exact, poison kept. */
+static void long_tile_case(brc_context *ctx, brc_dtype dt, const ccase *tc, uint64_t rng, const char *what) {
+    tv x = tv_new(dt, tc->rank, tc->shape, tc->sx, 1, &rng), y = tv_new(dt, tc->rank, tc->shape, tc->sy, 0, &rng);
+    brc_copy_desc d = {x.t, y.t};
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_copy_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s: %s\n%s", what, brc_last_error(), brc_last_jit_log());
+    cr_expect(strstr(brc_plan_descriptor(p), "tile=4") != NULL && strstr(brc_plan_sku(p), "tile=64x128") != NULL,
+              "%s: %s (%s) is not the long-tile kernel", what, brc_plan_descriptor(p), brc_plan_sku(p));
+    cr_log_info("%s: %s", what, brc_plan_sku(p));
+    cr_assert_eq(brc_copy_run(p, dptr(&x), dptr(&y), NULL), BRC_STATUS_OK, "%s: %s", what, brc_last_error());
+    sync_ok(what);
+    tu_buf_download(&y.b);
+    map_arg m = {tc->rank, {0, 1, 2, 3}, {0}, tc->shape};
+    const tv *xs[1] = {&x};
+    result r = check_y(&y, xs, ex_map, &m, NULL);
+    EXPECT_OK(r, what, p);
+    brc_plan_destroy(p);
+    tv_free(&x), tv_free(&y);
+}
+
+/* Long tiles (64 x 128, 2-byte elements): the bench's 4096 x 1000 by the plan's rule (a source
+ * pitch of 2000 bytes: 16 but not 32 bytes aligned; 512 long tiles); then, with
+ * BARACUDA_TILE_LONG=1 (long tiles wherever half tiles would be taken), by vectors, whole and
+ * partial (edges of 104 and 8 of 128 columns), batched, strided on either side; and element by
+ * element (odd extents or pitches, a source one element into its buffer). */
 Test(movement, transpose_long_tiles, .timeout = 300) {
     tu_fresh_cache();
     brc_context *ctx = tu_device_or_skip();
-    setenv("BARACUDA_TILE_LONG", "1", 1);
     static const ccase tc[] = {
         {2, {1000, 4096}, S_COLMAJOR, S_CONTIG}, /* the bench's transpose: partial tiles of 104 columns */
         {2, {1000, 520}, S_COLMAJOR, S_CONTIG},  /* partial along both dims */
@@ -331,29 +350,15 @@ Test(movement, transpose_long_tiles, .timeout = 300) {
         {2, {131, 257}, S_COLMAJOR, S_CONTIG},   /* odd everything */
         {2, {1001, 1999}, S_COLMAJOR, S_CONTIG}, /* many tiles, odd extents: by element */
     };
+    unsetenv("BARACUDA_TILE_LONG");
+    long_tile_case(ctx, BRC_BF16, &tc[0], 700, "long-tile transpose bf16 by the rule");
+    setenv("BARACUDA_TILE_LONG", "1", 1);
     static const brc_dtype dts[2] = {BRC_BF16, BRC_I16};
     for (int di = 0; di < 2; di++)
         for (int c = 0; c < (int)(sizeof tc / sizeof tc[0]); c++) {
-            brc_dtype dt = dts[di];
-            uint64_t rng = 701 + (uint64_t)c * 37 + (uint64_t)di;
-            tv x = tv_new(dt, tc[c].rank, tc[c].shape, tc[c].sx, 1, &rng), y = tv_new(dt, tc[c].rank, tc[c].shape, tc[c].sy, 0, &rng);
             char what[96];
-            snprintf(what, sizeof what, "long-tile transpose %s case %d", brc_dtype_name(dt), c);
-            brc_copy_desc d = {x.t, y.t};
-            brc_plan *p = NULL;
-            cr_assert_eq(brc_copy_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s: %s\n%s", what, brc_last_error(), brc_last_jit_log());
-            cr_expect(strstr(brc_plan_descriptor(p), "tile=4") != NULL && strstr(brc_plan_sku(p), "tile=64x128") != NULL,
-                      "%s: %s (%s) is not the long-tile kernel", what, brc_plan_descriptor(p), brc_plan_sku(p));
-            cr_log_info("%s: %s", what, brc_plan_sku(p));
-            cr_assert_eq(brc_copy_run(p, dptr(&x), dptr(&y), NULL), BRC_STATUS_OK, "%s: %s", what, brc_last_error());
-            sync_ok(what);
-            tu_buf_download(&y.b);
-            map_arg m = {tc[c].rank, {0, 1, 2, 3}, {0}, tc[c].shape};
-            const tv *xs[1] = {&x};
-            result r = check_y(&y, xs, ex_map, &m, NULL);
-            EXPECT_OK(r, what, p);
-            brc_plan_destroy(p);
-            tv_free(&x), tv_free(&y);
+            snprintf(what, sizeof what, "long-tile transpose %s case %d", brc_dtype_name(dts[di]), c);
+            long_tile_case(ctx, dts[di], &tc[c], 701 + (uint64_t)c * 37 + (uint64_t)di, what);
         }
     /* A source one element into its buffer: every tile by element (pointer alignment). */
     {

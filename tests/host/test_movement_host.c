@@ -143,7 +143,7 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     EXPECT_PLAN(brc_copy_plan(ctx, &c, NULL, &p_), "copy(bytes=2,rank=2,vec=1,index=32)", NULL);
     /* A transpose: tiled; for 2-byte elements wide tiles where they fill two waves of the offline
      * 132-SM GPU at 2 CTAs an SM (8192^2 bf16: 4096 of 528); else half tiles below two whole tiles a
-     * CTA slot (4096 x 1000 bf16: 512 whole tiles; 512 x 512: 32), whole tiles above (8192^2 f32:
+     * CTA slot (1000 x 4096 bf16: 512 whole tiles; 512 x 512: 32), whole tiles above (8192^2 f32:
      * 16384); forced strided: a gather. */
     int64_t t2[2] = {4096, 1000}, sq[2] = {8192, 8192}, s5[2] = {512, 512};
     brc_permute_desc pm = {dense(BRC_BF16, 2, s2), dense(BRC_BF16, 2, t2), {1, 0}};
@@ -159,15 +159,24 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     brc_permute_desc pu = {dense(BRC_U8, 2, s2), dense(BRC_U8, 2, t2), {1, 0}};
     EXPECT_PLAN(brc_permute_plan(ctx, &pu, NULL, &p_), "copy(bytes=1,rank=2,tile=1)", "tile=128x128");
     EXPECT_PLAN(brc_permute_plan(ctx, &pm, &strided, &p_), "copy(bytes=2,rank=2,vec=1,index=32)", NULL);
-    /* BARACUDA_TILE_LONG=1: 2-byte transposes that would take half tiles take long ones (64 x 128);
-     * the others keep theirs. */
+    /* Long tiles (64 x 128) for 2-byte transposes that would take half tiles where the source's
+     * pitch is not a multiple of 32 bytes and there are at least two long tiles an SM: x [4096,
+     * 1000] bf16 (the bench's: pitch 2000 bytes, 512 long tiles); not x [1000, 1000] (128 long
+     * tiles), nor pm (x [1000, 4096]: pitch 8192), nor 512 x 512; BARACUDA_TILE_LONG=1 takes them
+     * wherever half tiles would be taken, 0 never. */
+    int64_t t3[2] = {1000, 1000};
+    brc_permute_desc pl = {dense(BRC_BF16, 2, t2), dense(BRC_BF16, 2, s2), {1, 0}};
+    EXPECT_PLAN(brc_permute_plan(ctx, &pl, NULL, &p_), "copy(bytes=2,rank=2,tile=4)", "tile=64x128");
+    brc_permute_desc pk = {dense(BRC_F16, 2, t3), dense(BRC_F16, 2, t3), {1, 0}};
+    EXPECT_PLAN(brc_permute_plan(ctx, &pk, NULL, &p_), "copy(bytes=2,rank=2,tile=2)", "tile=64x64");
     setenv("BARACUDA_TILE_LONG", "1", 1);
+    EXPECT_PLAN(brc_permute_plan(ctx, &pk, NULL, &p_), "copy(bytes=2,rank=2,tile=4)", "tile=64x128");
     EXPECT_PLAN(brc_permute_plan(ctx, &pm, NULL, &p_), "copy(bytes=2,rank=2,tile=4)", "tile=64x128");
     EXPECT_PLAN(brc_permute_plan(ctx, &ps, NULL, &p_), "copy(bytes=2,rank=2,tile=4)", "tile=64x128");
     EXPECT_PLAN(brc_permute_plan(ctx, &pg, NULL, &p_), "copy(bytes=4,rank=2,tile=2)", "tile=32x64");
     EXPECT_PLAN(brc_permute_plan(ctx, &pq, NULL, &p_), "copy(bytes=2,rank=2,tile=3)", "tile=128x128");
     setenv("BARACUDA_TILE_LONG", "0", 1);
-    EXPECT_PLAN(brc_permute_plan(ctx, &pm, NULL, &p_), "copy(bytes=2,rank=2,tile=2)", "tile=64x64");
+    EXPECT_PLAN(brc_permute_plan(ctx, &pl, NULL, &p_), "copy(bytes=2,rank=2,tile=2)", "tile=64x64");
     unsetenv("BARACUDA_TILE_LONG");
     /* [B, S, H, D] -> [B, H, S, D]: the innermost dim stays: vectors, 3 dims. */
     int64_t bshd[4] = {2, 128, 8, 64}, bhsd[4] = {2, 8, 128, 64};
