@@ -403,7 +403,8 @@ static void move11(int rounds) {
         v.push_back(tile_var<u16, 3, 0, 3>(x, y, M, K));
         v.push_back(tile_var<u16, 2, 0, 2>(x, y, M, K));
     };
-    const long sh[][2] = {{4096, 1000}, {4096, 1024}, {1000, 4096}, {2000, 3000}, {1024, 1000}, {512, 512}};
+    const long sh[][2] = {{4096, 1000}, {4096, 1024}, {1000, 4096}, {2000, 3000}, {8192, 1000}, {4096, 2000},
+                          {2048, 1000}, {1024, 1000}, {512, 512}};
     for (auto& m : sh)
         tile_shape<u16>(m[0], m[1], rounds, [&](std::vector<tvar>& v, const u16* x, u16* y) { few(v, x, y, m[0], m[1]); });
     // many tiles: wide (the library's) against long, for the record
