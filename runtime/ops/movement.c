@@ -272,14 +272,17 @@ static int64_t piece_extent(const piece *p, const copy_req *rq) {
  * 1000 half tiles 13.5 us without (11.5 with, at 23160b0). Wide tiles for 2-byte elements when
  * they fill TILE_WIDE_WAVES waves of the GPU (8192^2: 4096 tiles; 4096 x 1000 takes half tiles).
  * TILE_LONG: 2-byte elements take long tiles (64 x 128, 16 KiB, brc::mv_tgeo H = 3: 256-byte
- * source segments) where they would take half tiles, the source's pitch is not a multiple of 32
- * bytes (every other row's segments then start mid-sector: a fifth sector read for 128 bytes, a
- * ninth for 256) and there are at least TILE_LONG_MIN long tiles an SM. H100, bench_movement from
- * graphs, 4096 x 1000 bf16 (pitch 2000 bytes; 512 long tiles), half / long / half / long in one
- * run: 6.29, 5.92, 6.37, 5.96 us (86.6, 92.3, 85.8, 91.6% of copy); 512 x 512 (32 long tiles)
- * 2.48 / 2.73 / 2.58 / 2.76: fewer tiles than SMs want the half tiles. BARACUDA_TILE_LONG=0 / 1
- * overrides the rule (never / wherever half tiles would be taken), for measurements and the GPU
- * test. TILE_PIPE_LONG as TILE_PIPE_HALF for them (without: 52 registers, no spill). */
+ * source segments, 128-byte destination ones) where they would take half tiles and there are at
+ * least TILE_LONG_MIN long tiles an SM. H100, bench_movement from graphs, 4096 x 1000 bf16 (512
+ * long tiles), half / long / half / long: 6.29, 5.92, 6.37, 5.96 us (run 1), 6.71, 6.02, 6.39,
+ * 5.68 (run 2); 512 x 512 (32 long tiles) 2.48 / 2.73 / 2.58 / 2.76 (run 1): few tiles want the
+ * half tiles. movement_sweep move11 (run 2), long over half: 0.89-0.90 at 4096 x 1000, 4096 x
+ * 1024, 8192 x 1000 and 4096 x 2000, 0.94-0.95 at 2000 x 3000 and 1000 x 4096 (whole tiles 0.90
+ * there: its destination pitch is the 2000-byte one), 0.94 at 2048 x 1000 (256 long tiles, noisy),
+ * 0.99 at 1024 x 1000 (128). BARACUDA_TILE_LONG=0 / 1 overrides the rule (never / wherever half
+ * tiles would be taken), for measurements and the GPU test. TILE_PIPE_LONG as TILE_PIPE_HALF for
+ * them (without: 52 registers, no spill; with it the sweep's -rdc build has 64 + 4 bytes of local
+ * memory and was 0-4% faster: not taken without a library run). */
 enum {
     TILE_MIN_CTAS = 4,
     TILE_WIDE_CTAS = 2,
@@ -387,7 +390,7 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
         /* Long tiles: 2-byte elements where half tiles would do (TILE_LONG), or asked for. */
         int64_t nl = brc__cdiv(q->shape[R - 1], ta / 2) * brc__cdiv(q->shape[tb], 2 * tbn) * batch;
         int lk = brc__knob("BARACUDA_TILE_LONG", 0, 1, -1);
-        bool by_rule = TILE_LONG && (q->ss[R - 1] * 2) % 32 != 0 && nl >= (int64_t)TILE_LONG_MIN * sms;
+        bool by_rule = TILE_LONG && nl >= (int64_t)TILE_LONG_MIN * sms;
         bool lng = esize == 2 && (rq->tile_kind == 4 || (rq->tile_kind == 0 && half && (lk >= 0 ? lk == 1 : by_rule)));
         if (lng) half = 3, ta /= 2, tbn *= 2;
         else if (half) ta /= 2;

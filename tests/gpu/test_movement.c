@@ -328,8 +328,8 @@ static void long_tile_case(brc_context *ctx, brc_dtype dt, const ccase *tc, uint
     tv_free(&x), tv_free(&y);
 }
 
-/* Long tiles (64 x 128, 2-byte elements): the bench's 4096 x 1000 by the plan's rule (a source
- * pitch of 2000 bytes: 16 but not 32 bytes aligned; 512 long tiles); then, with
+/* Long tiles (64 x 128, 2-byte elements): the bench's 4096 x 1000 by the plan's rule (512 long
+ * tiles; a source pitch of 2000 bytes, 16 but not 32 bytes aligned); then, with
  * BARACUDA_TILE_LONG=1 (long tiles wherever half tiles would be taken), by vectors, whole and
  * partial (edges of 104 and 8 of 128 columns), batched, strided on either side; and element by
  * element (odd extents or pitches, a source one element into its buffer). */

@@ -143,11 +143,11 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     EXPECT_PLAN(brc_copy_plan(ctx, &c, NULL, &p_), "copy(bytes=2,rank=2,vec=1,index=32)", NULL);
     /* A transpose: tiled; for 2-byte elements wide tiles where they fill two waves of the offline
      * 132-SM GPU at 2 CTAs an SM (8192^2 bf16: 4096 of 528); else half tiles below two whole tiles a
-     * CTA slot (1000 x 4096 bf16: 512 whole tiles; 512 x 512: 32), whole tiles above (8192^2 f32:
-     * 16384); forced strided: a gather. */
+     * CTA slot (512 x 512: 32; for 2-byte elements long tiles where they are many: below), whole
+     * tiles above (8192^2 f32: 16384); forced strided: a gather. */
     int64_t t2[2] = {4096, 1000}, sq[2] = {8192, 8192}, s5[2] = {512, 512};
     brc_permute_desc pm = {dense(BRC_BF16, 2, s2), dense(BRC_BF16, 2, t2), {1, 0}};
-    EXPECT_PLAN(brc_permute_plan(ctx, &pm, NULL, &p_), "copy(bytes=2,rank=2,tile=2)", "tile=64x64");
+    EXPECT_PLAN(brc_permute_plan(ctx, &pm, NULL, &p_), "copy(bytes=2,rank=2,tile=4)", "tile=64x128");
     brc_permute_desc ps = {dense(BRC_BF16, 2, s5), dense(BRC_BF16, 2, s5), {1, 0}};
     EXPECT_PLAN(brc_permute_plan(ctx, &ps, NULL, &p_), "copy(bytes=2,rank=2,tile=2)", "tile=64x64");
     brc_permute_desc pg = {dense(BRC_F32, 2, s2), dense(BRC_F32, 2, t2), {1, 0}};
@@ -159,11 +159,10 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     brc_permute_desc pu = {dense(BRC_U8, 2, s2), dense(BRC_U8, 2, t2), {1, 0}};
     EXPECT_PLAN(brc_permute_plan(ctx, &pu, NULL, &p_), "copy(bytes=1,rank=2,tile=1)", "tile=128x128");
     EXPECT_PLAN(brc_permute_plan(ctx, &pm, &strided, &p_), "copy(bytes=2,rank=2,vec=1,index=32)", NULL);
-    /* Long tiles (64 x 128) for 2-byte transposes that would take half tiles where the source's
-     * pitch is not a multiple of 32 bytes and there are at least two long tiles an SM: x [4096,
-     * 1000] bf16 (the bench's: pitch 2000 bytes, 512 long tiles); not x [1000, 1000] (128 long
-     * tiles), nor pm (x [1000, 4096]: pitch 8192), nor 512 x 512; BARACUDA_TILE_LONG=1 takes them
-     * wherever half tiles would be taken, 0 never. */
+    /* Long tiles (64 x 128) for 2-byte transposes that would take half tiles where there are at
+     * least two long tiles an SM: x [4096, 1000] bf16 (the bench's: 512 long tiles) and pm (x
+     * [1000, 4096]: 512); not x [1000, 1000] (128 long tiles), nor 512 x 512 (32);
+     * BARACUDA_TILE_LONG=1 takes them wherever half tiles would be taken, 0 never. */
     int64_t t3[2] = {1000, 1000};
     brc_permute_desc pl = {dense(BRC_BF16, 2, t2), dense(BRC_BF16, 2, s2), {1, 0}};
     EXPECT_PLAN(brc_permute_plan(ctx, &pl, NULL, &p_), "copy(bytes=2,rank=2,tile=4)", "tile=64x128");
@@ -177,6 +176,7 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     EXPECT_PLAN(brc_permute_plan(ctx, &pq, NULL, &p_), "copy(bytes=2,rank=2,tile=3)", "tile=128x128");
     setenv("BARACUDA_TILE_LONG", "0", 1);
     EXPECT_PLAN(brc_permute_plan(ctx, &pl, NULL, &p_), "copy(bytes=2,rank=2,tile=2)", "tile=64x64");
+    EXPECT_PLAN(brc_permute_plan(ctx, &pm, NULL, &p_), "copy(bytes=2,rank=2,tile=2)", "tile=64x64");
     unsetenv("BARACUDA_TILE_LONG");
     /* [B, S, H, D] -> [B, H, S, D]: the innermost dim stays: vectors, 3 dims. */
     int64_t bshd[4] = {2, 128, 8, 64}, bhsd[4] = {2, 8, 128, 64};
