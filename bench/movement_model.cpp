@@ -277,7 +277,7 @@ int main(int argc, char** argv) {
     bad += one<int16_t, 1>(3, 90, 5, 1, 1, 2, 1, 0, 7, 0, false, 4, 2);
     bad += one<float, 1>(2, 3, 1500, 1, 1, 700, 699, 1, 0, 0, false, 4, 2);  // more listed chunks than the list
     if (argc > 2) {
-        bad += tiles<uint8_t, 0>(n) + tiles<uint16_t, 0>(n) + tiles<uint16_t, 1>(n) + tiles<uint16_t, 2>(n) + tiles<uint32_t, 0>(n) +
+        bad += tiles<uint8_t, 0>(n) + tiles<uint16_t, 0>(n) + tiles<uint16_t, 1>(n) + tiles<uint16_t, 2>(n) + tiles<uint16_t, 3>(n) + tiles<uint32_t, 0>(n) +
                tiles<uint32_t, 1>(n) + tiles<uint64_t, 0>(n) + tiles<uint64_t, 1>(n);
         printf("tile failing: %ld\n", bad);
         return bad != 0;

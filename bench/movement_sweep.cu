@@ -8,7 +8,8 @@
 //   (the flat pad at 12 or 16 KiB a CTA or staged only: prints PICK a12|a16|b), ./movement_sweep move8
 //   [rounds] (the staged pad's rows a CTA and CTAs of 128 / 512 threads; then large copies: the
 //   library's mv_copy with and without cache hints, a plain and a TMA bulk copy, against
-//   cudaMemcpyAsync in interleaved rounds)
+//   cudaMemcpyAsync in interleaved rounds), ./movement_sweep move11 [rounds] (transposes with few
+//   tiles: half, whole, long and wide tiles, launch bounds, in interleaved rounds)
 // -rdc=true: the library's JIT compiles relocatable code (nvJitLink needs it), and ptxas allocates
 // registers differently there: built without it, the sweep's tile kernels did not spill where the
 // library's did (64 registers + 40 bytes of local memory for whole tiles with the prefetch).
@@ -17,6 +18,8 @@
 #include <cstring>
 #include <vector>
 #include <algorithm>
+#include <functional>
+#include <string>
 #include <cuda_runtime.h>
 #include "../kernel_src/prelude.cuh"
 #include "../kernel_src/movement.cuh"
@@ -319,6 +322,105 @@ static float run_tile(long M, long Kd, int cap) {
 }
 
 
+// ---- move11: transposes with few tiles, tile shapes and launch bounds in interleaved rounds ----
+// x [M, Kd] contiguous -> y [Kd, M]; every variant is checked against reft once, then each round
+// times every variant in turn (timeit: median of 5 x 20 launches); printed: the median, min and max
+// over the rounds, and the median of each round's time over the first variant's.
+struct tvar {
+    std::string name;
+    std::function<void()> go;
+    long tiles;
+    std::vector<float> t;
+};
+template <class T, int H, int P, int LB>
+static tvar tile_var(const T* x, T* y, long M, long Kd) {
+    typedef mv_tgeo<sizeof(T), H> G;
+    const long TA = G::TAW * G::PK, TB = G::TB;
+    mv_args<1> a;
+    memset(&a, 0, sizeof a);
+    a.tb = 0;
+    a.pc[0].src = (const char*)x, a.pc[0].dst = (char*)y;
+    a.pc[0].shape[0] = Kd, a.pc[0].ss[0] = 1, a.pc[0].ds[0] = M;
+    a.pc[0].shape[1] = M, a.pc[0].ss[1] = Kd, a.pc[0].ds[1] = 1;
+    a.tiles_a = (M + TA - 1) / TA, a.tiles_b = (Kd + TB - 1) / TB, a.ntiles = a.tiles_a * a.tiles_b;
+    const unsigned grid = (unsigned)a.ntiles;
+    char nm[96];
+    snprintf(nm, sizeof nm, "E=%zu %ldx%ld H=%d PIPE=%d LB=%d", sizeof(T), TA, TB, H, P, LB);
+    return tvar{nm, [a, grid] { ktile<T, H, P, LB><<<grid, 256>>>(a); }, (long)a.ntiles, {}};
+}
+static void tile_rounds(const char* shape, size_t bytes, void* y, const void* r, std::vector<tvar>& v, int rounds) {
+    for (auto& k : v) {
+        CK(cudaMemset(y, 0xA5, bytes));
+        k.go();
+        CK(cudaDeviceSynchronize());
+        const long bad = dcmp(y, r, bytes);
+        printf("check %s %s tiles=%ld: %s\n", shape, k.name.c_str(), k.tiles, bad ? "WRONG" : "ok");
+        if (bad) k.go = nullptr;
+    }
+    for (int rd = 0; rd < rounds; rd++)
+        for (auto& k : v)
+            if (k.go) k.t.push_back(timeit(k.go));
+    for (auto& k : v) {
+        if (!k.go) continue;
+        std::vector<float> s = k.t, q;
+        for (size_t i = 0; i < k.t.size(); i++) q.push_back(k.t[i] / v[0].t[i]);
+        std::sort(s.begin(), s.end()), std::sort(q.begin(), q.end());
+        const float med = s[s.size() / 2];
+        printf("T %-12s %-28s median %7.2f us (min %.2f max %.2f) %5.1f%% of copy, x first %.3f (%.3f-%.3f)\n", shape,
+               k.name.c_str(), med, s.front(), s.back(), 100.0 * (2.0 * bytes / (med * 1e-6) / 1e9) / copy_gbps,
+               q[q.size() / 2], q.front(), q.back());
+    }
+}
+template <class T>
+static void tile_shape(long M, long Kd, int rounds, const std::function<void(std::vector<tvar>&, const T*, T*)>& add) {
+    const size_t nel = (size_t)M * Kd, bytes = nel * sizeof(T);
+    T *x, *y, *r;
+    CK(cudaMalloc(&x, bytes));
+    CK(cudaMalloc(&y, bytes));
+    CK(cudaMalloc(&r, bytes));
+    kfill<<<4096, 256>>>((unsigned char*)x, bytes, 11);
+    reft<T><<<(unsigned)((nel + 255) / 256), 256>>>(x, r, M, Kd);
+    CK(cudaDeviceSynchronize());
+    std::vector<tvar> v;
+    add(v, x, y);
+    char shape[48];
+    snprintf(shape, sizeof shape, "%ldx%ld/%zu", M, Kd, sizeof(T));
+    tile_rounds(shape, bytes, y, r, v, rounds);
+    cudaFree(x), cudaFree(y), cudaFree(r);
+}
+static void move11(int rounds) {
+    // 2-byte, few tiles: half (the library's), half without the prefetch's code shape at 4, 6 and 8
+    // CTAs an SM (with it, 6 and 8 spill 92 / 168 bytes: -rdc build), whole, long (64 x 128) with and
+    // without the prefetch's code shape and at 3 CTAs an SM, wide.
+    auto few = [](std::vector<tvar>& v, const u16* x, u16* y, long M, long K) {
+        v.push_back(tile_var<u16, 1, 1, 4>(x, y, M, K));
+        v.push_back(tile_var<u16, 1, 0, 4>(x, y, M, K));
+        v.push_back(tile_var<u16, 1, 0, 6>(x, y, M, K));
+        v.push_back(tile_var<u16, 1, 0, 8>(x, y, M, K));
+        v.push_back(tile_var<u16, 0, 0, 4>(x, y, M, K));
+        v.push_back(tile_var<u16, 3, 0, 4>(x, y, M, K));
+        v.push_back(tile_var<u16, 3, 1, 4>(x, y, M, K));
+        v.push_back(tile_var<u16, 3, 0, 3>(x, y, M, K));
+        v.push_back(tile_var<u16, 2, 0, 2>(x, y, M, K));
+    };
+    const long sh[][2] = {{4096, 1000}, {4096, 1024}, {1000, 4096}, {2000, 3000}, {8192, 1000}, {4096, 2000},
+                          {2048, 1000}, {1024, 1000}, {512, 512}};
+    for (auto& m : sh)
+        tile_shape<u16>(m[0], m[1], rounds, [&](std::vector<tvar>& v, const u16* x, u16* y) { few(v, x, y, m[0], m[1]); });
+    // many tiles: wide (the library's) against long, for the record
+    tile_shape<u16>(8192, 8192, 3, [](std::vector<tvar>& v, const u16* x, u16* y) {
+        v.push_back(tile_var<u16, 2, 0, 2>(x, y, 8192, 8192));
+        v.push_back(tile_var<u16, 3, 0, 4>(x, y, 8192, 8192));
+        v.push_back(tile_var<u16, 0, 0, 4>(x, y, 8192, 8192));
+    });
+    // f32 at the bench's small shape: half (the library's) at 4 and 6 CTAs an SM, whole
+    tile_shape<u32>(4096, 1000, rounds, [](std::vector<tvar>& v, const u32* x, u32* y) {
+        v.push_back(tile_var<u32, 1, 1, 4>(x, y, 4096, 1000));
+        v.push_back(tile_var<u32, 1, 1, 6>(x, y, 4096, 1000));
+        v.push_back(tile_var<u32, 0, 0, 4>(x, y, 4096, 1000));
+    });
+}
+
 // ---- large contiguous copies (move8): variants against cudaMemcpyAsync (PyTorch's copy_ path) ----
 // K1: a plain copy (a CTA 256 x U units of 16 bytes, units 256 apart, all loads then all stores)
 // with ld.global.nc.L1::no_allocate / st.global.cs (NC); K4: TMA bulk copies global -> shared ->
@@ -513,6 +615,10 @@ int main(int argc, char** argv) {
             run_tile<u32, 1, 1, 4>(4096, 1000, 0);
             run_tile<u32, 0, 0, 4>(4096, 1000, 0);
         }
+        return 0;
+    }
+    if (argc > 1 && !strcmp(argv[1], "move11")) {
+        move11(argc > 2 ? atoi(argv[2]) : 7);
         return 0;
     }
     if (argc > 1 && !strcmp(argv[1], "move8")) {

@@ -493,6 +493,7 @@ brc_status brc__manifest_default(brc__manifest *m) {
         brc__str_addf(&s, "copy(bytes=%d,rank=2,tile=1)\n", b);
         brc__str_addf(&s, "copy(bytes=%d,rank=3,tile=1)\n", b);
         if (b >= 2) brc__str_addf(&s, "copy(bytes=%d,rank=2,tile=2)\n", b);
+        if (b == 2) brc__str_addf(&s, "copy(bytes=2,rank=2,tile=4)\n");
     }
     for (int b = 2; b <= 4; b *= 2)
         for (int n = 2; n <= 4; n++) {

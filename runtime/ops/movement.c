@@ -122,7 +122,7 @@ typedef struct copy_req {
     int nsrc, ndst; /* run pointers */
     bool dyn;       /* slice / write_slice with a device start */
     int64_t dyn_max, dyn_ss, dyn_ds;
-    int tile_kind; /* the tiled transpose's tiles: 0 by the tile count, 1 whole (16 KiB), 2 half, 3 wide */
+    int tile_kind; /* the tiled transpose's tiles: 0 by the tile count, 1 whole (16 KiB), 2 half, 3 wide, 4 long */
     int hint;      /* cache hints (COPY_HINT_BYTES): 0 by the bytes moved, 1 none, 2 on (descriptors) */
     int unroll;    /* units a thread: 0 by the CTA count (COPY_SMALL), else MV_UNROLL or 1 (descriptors) */
 } copy_req;
@@ -270,7 +270,19 @@ static int64_t piece_extent(const piece *p, const copy_req *rq) {
  * -101.1 at 3; 4096 x 1000 bf16: half 7.14 us with, 7.47 without; whole 7.00-7.10, wide 7.28-7.36
  * (2 CTAs an SM); f32 8192^2 whole 196.3 with, 189.5-190.1 without; through the library f32 4096 x
  * 1000 half tiles 13.5 us without (11.5 with, at 23160b0). Wide tiles for 2-byte elements when
- * they fill TILE_WIDE_WAVES waves of the GPU (8192^2: 4096 tiles; 4096 x 1000 takes half tiles). */
+ * they fill TILE_WIDE_WAVES waves of the GPU (8192^2: 4096 tiles; 4096 x 1000 takes half tiles).
+ * TILE_LONG: 2-byte elements take long tiles (64 x 128, 16 KiB, brc::mv_tgeo H = 3: 256-byte
+ * source segments, 128-byte destination ones) where they would take half tiles and there are at
+ * least TILE_LONG_MIN long tiles an SM. H100, bench_movement from graphs, 4096 x 1000 bf16 (512
+ * long tiles), half / long / half / long: 6.29, 5.92, 6.37, 5.96 us (run 1), 6.71, 6.02, 6.39,
+ * 5.68 (run 2); 512 x 512 (32 long tiles) 2.48 / 2.73 / 2.58 / 2.76 (run 1): few tiles want the
+ * half tiles. movement_sweep move11 (run 2), long over half: 0.89-0.90 at 4096 x 1000, 4096 x
+ * 1024, 8192 x 1000 and 4096 x 2000, 0.94-0.95 at 2000 x 3000 and 1000 x 4096 (whole tiles 0.90
+ * there: its destination pitch is the 2000-byte one), 0.94 at 2048 x 1000 (256 long tiles, noisy),
+ * 0.99 at 1024 x 1000 (128). BARACUDA_TILE_LONG=0 / 1 overrides the rule (never / wherever half
+ * tiles would be taken), for measurements and the GPU test. TILE_PIPE_LONG as TILE_PIPE_HALF for
+ * them (without: 52 registers, no spill; with it the sweep's -rdc build has 64 + 4 bytes of local
+ * memory and was 0-4% faster: not taken without a library run). */
 enum {
     TILE_MIN_CTAS = 4,
     TILE_WIDE_CTAS = 2,
@@ -279,10 +291,13 @@ enum {
     TILE_GRID_CAP = 0,
     TILE_HALF_BELOW = 2,
     TILE_WIDE = 1,
-    TILE_WIDE_WAVES = 2
+    TILE_WIDE_WAVES = 2,
+    TILE_LONG = 1,
+    TILE_LONG_MIN = 2,
+    TILE_PIPE_LONG = 0
 };
 
-/* geo: brc::mv_tgeo's H (0 whole, 1 half, 2 wide). */
+/* geo: brc::mv_tgeo's H (0 whole, 1 half, 2 wide, 3 long). */
 static void copy_snippet(brc__str *s, int kind, size_t esize, int vec, int R, int idx64, int P, int geo, int hint,
                          int unr) {
     if (kind == K_TILE)
@@ -290,7 +305,7 @@ static void copy_snippet(brc__str *s, int kind, size_t esize, int vec, int R, in
                       "__global__ void __launch_bounds__(256, %d) brc_mv_kernel(const __grid_constant__ brc::mv_args<1> "
                       "a) { brc::mv_tile<%s, %d, %d, %d>(a); }\n",
                       geo == 2 ? TILE_WIDE_CTAS : TILE_MIN_CTAS, bits_type(esize), R, geo,
-                      geo == 1 ? TILE_PIPE_HALF : TILE_PIPE);
+                      geo == 1 ? TILE_PIPE_HALF : geo == 3 ? TILE_PIPE_LONG : TILE_PIPE);
     else
         brc__str_addf(s,
                       "__global__ void __launch_bounds__(256) brc_mv_kernel(const __grid_constant__ brc::mv_args<%d> "
@@ -353,9 +368,9 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
                 if (q->ss[d] == 1 && q->shape[d] >= 16) tb = d;
         tile = tb >= 0;
     }
-    if (tile && ((rq->tile_kind == 2 && esize == 1) || (rq->tile_kind == 3 && esize != 2))) {
+    if (tile && ((rq->tile_kind == 2 && esize == 1) || (rq->tile_kind >= 3 && esize != 2))) {
         st = brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s tiles are not for %zu-byte elements", fam,
-                        rq->tile_kind == 2 ? "half" : "wide", esize);
+                        rq->tile_kind == 2 ? "half" : rq->tile_kind == 3 ? "wide" : "long", esize);
         goto fail;
     }
     if (tile && esize > 1) {
@@ -372,7 +387,13 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
                                    (rq->tile_kind == 0 && TILE_WIDE &&
                                     nw >= (int64_t)TILE_WIDE_WAVES * TILE_WIDE_CTAS * sms));
         half = !wide && (rq->tile_kind == 2 || (rq->tile_kind == 0 && nt < (int64_t)TILE_HALF_BELOW * slots));
-        if (half) ta /= 2;
+        /* Long tiles: 2-byte elements where half tiles would do (TILE_LONG), or asked for. */
+        int64_t nl = brc__cdiv(q->shape[R - 1], ta / 2) * brc__cdiv(q->shape[tb], 2 * tbn) * batch;
+        int lk = brc__knob("BARACUDA_TILE_LONG", 0, 1, -1);
+        bool by_rule = TILE_LONG && nl >= (int64_t)TILE_LONG_MIN * sms;
+        bool lng = esize == 2 && (rq->tile_kind == 4 || (rq->tile_kind == 0 && half && (lk >= 0 ? lk == 1 : by_rule)));
+        if (lng) half = 3, ta /= 2, tbn *= 2;
+        else if (half) ta /= 2;
         else if (wide) half = 2, tbn *= 2;
     }
     if (!tile) {
@@ -870,7 +891,7 @@ brc_status brc__move_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     if ((st = brc__desc_pick(d, "bytes", sizes, 4, -1, &bi)) ||
         (st = brc__desc_int(d, "pieces", 1, op == OP_CONCAT || op == OP_SPLIT || op == OP_COPY ? MAX_PIECES : 1, 1,
                             &pieces)) ||
-        (st = brc__desc_int(d, "rank", 1, 8, 1, &rank)) || (st = brc__desc_int(d, "tile", 0, 3, 0, &tile)))
+        (st = brc__desc_int(d, "rank", 1, 8, 1, &rank)) || (st = brc__desc_int(d, "tile", 0, 4, 0, &tile)))
         return st;
     int64_t bytes = (int64_t)1 << bi;
     if (!tile && ((st = brc__desc_int(d, "vec", 1, 16, 16 / bytes, &vec)) ||
@@ -892,6 +913,8 @@ brc_status brc__move_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: tile=2 (half tiles) needs bytes >= 2", op_names[op]);
     if (tile == 3 && bytes != 2)
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: tile=3 (wide tiles) needs bytes = 2", op_names[op]);
+    if (tile == 4 && bytes != 2)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: tile=4 (long tiles) needs bytes = 2", op_names[op]);
     static const brc_dtype by_size[9] = {0, BRC_U8, BRC_I16, 0, BRC_F32, 0, 0, 0, BRC_F64};
     piece_req r;
     memset(&r, 0, sizeof r);

@@ -308,6 +308,86 @@ Test(movement, transpose_tiles_every_size, .timeout = 300) {
     brc_context_destroy(ctx);
 }
 
+/* One transpose case through a plan that must take the long tiles: bit-exact, poison kept. */
+static void long_tile_case(brc_context *ctx, brc_dtype dt, const ccase *tc, uint64_t rng, const char *what) {
+    tv x = tv_new(dt, tc->rank, tc->shape, tc->sx, 1, &rng), y = tv_new(dt, tc->rank, tc->shape, tc->sy, 0, &rng);
+    brc_copy_desc d = {x.t, y.t};
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_copy_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s: %s\n%s", what, brc_last_error(), brc_last_jit_log());
+    cr_expect(strstr(brc_plan_descriptor(p), "tile=4") != NULL && strstr(brc_plan_sku(p), "tile=64x128") != NULL,
+              "%s: %s (%s) is not the long-tile kernel", what, brc_plan_descriptor(p), brc_plan_sku(p));
+    cr_log_info("%s: %s", what, brc_plan_sku(p));
+    cr_assert_eq(brc_copy_run(p, dptr(&x), dptr(&y), NULL), BRC_STATUS_OK, "%s: %s", what, brc_last_error());
+    sync_ok(what);
+    tu_buf_download(&y.b);
+    map_arg m = {tc->rank, {0, 1, 2, 3}, {0}, tc->shape};
+    const tv *xs[1] = {&x};
+    result r = check_y(&y, xs, ex_map, &m, NULL);
+    EXPECT_OK(r, what, p);
+    brc_plan_destroy(p);
+    tv_free(&x), tv_free(&y);
+}
+
+/* Long tiles (64 x 128, 2-byte elements): the bench's 4096 x 1000 by the plan's rule (512 long
+ * tiles; a source pitch of 2000 bytes, 16 but not 32 bytes aligned); then, with
+ * BARACUDA_TILE_LONG=1 (long tiles wherever half tiles would be taken), by vectors, whole and
+ * partial (edges of 104 and 8 of 128 columns), batched, strided on either side; and element by
+ * element (odd extents or pitches, a source one element into its buffer). */
+Test(movement, transpose_long_tiles, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    static const ccase tc[] = {
+        {2, {1000, 4096}, S_COLMAJOR, S_CONTIG}, /* the bench's transpose: partial tiles of 104 columns */
+        {2, {1000, 520}, S_COLMAJOR, S_CONTIG},  /* partial along both dims */
+        {2, {96, 160}, S_COLMAJOR, S_CONTIG},    /* one partial tile along B */
+        {2, {256, 128}, S_COLMAJOR, S_CONTIG},   /* whole tiles only */
+        {2, {136, 1000}, S_CONTIG, S_COLMAJOR},  /* the other way round */
+        {3, {48, 3, 272}, S_COLMAJOR, S_CONTIG}, /* batched */
+        {2, {80, 208}, S_COLPAD, S_CONTIG},      /* a strided source: pitch 96 */
+        {2, {112, 64}, S_CONTIG, S_COLPAD},      /* a strided destination */
+        {3, {64, 5, 96}, S_COLPAD, S_CONTIG},    /* strided batch and rows */
+        {2, {64, 70}, S_COLMAJOR, S_CONTIG},     /* an odd dst pitch: by element */
+        {2, {131, 257}, S_COLMAJOR, S_CONTIG},   /* odd everything */
+        {2, {1001, 1999}, S_COLMAJOR, S_CONTIG}, /* many tiles, odd extents: by element */
+    };
+    unsetenv("BARACUDA_TILE_LONG");
+    long_tile_case(ctx, BRC_BF16, &tc[0], 700, "long-tile transpose bf16 by the rule");
+    setenv("BARACUDA_TILE_LONG", "1", 1);
+    static const brc_dtype dts[2] = {BRC_BF16, BRC_I16};
+    for (int di = 0; di < 2; di++)
+        for (int c = 0; c < (int)(sizeof tc / sizeof tc[0]); c++) {
+            char what[96];
+            snprintf(what, sizeof what, "long-tile transpose %s case %d", brc_dtype_name(dts[di]), c);
+            long_tile_case(ctx, dts[di], &tc[c], 701 + (uint64_t)c * 37 + (uint64_t)di, what);
+        }
+    /* A source one element into its buffer: every tile by element (pointer alignment). */
+    {
+        uint64_t rng = 77;
+        int64_t sh[2] = {128, 392}, big[1] = {128 * 392 + 1};
+        tv xb = tv_new(BRC_BF16, 1, big, S_CONTIG, 1, &rng), y = tv_new(BRC_BF16, 2, sh, S_CONTIG, 0, &rng);
+        brc_copy_desc d;
+        d.y = y.t;
+        d.x = y.t;
+        d.x.strides[0] = 1, d.x.strides[1] = 128; /* x column-major, starting at element 1 */
+        brc_plan *p = NULL;
+        cr_assert_eq(brc_copy_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+        cr_expect(strstr(brc_plan_sku(p), "tile=64x128") != NULL, "misaligned long-tile transpose: %s",
+                  brc_plan_sku(p));
+        cr_assert_eq(brc_copy_run(p, (char *)dptr(&xb) + 2, dptr(&y), NULL), BRC_STATUS_OK, "%s", brc_last_error());
+        sync_ok("misaligned long-tile transpose");
+        tu_buf_download(&y.b);
+        long bad = 0;
+        for (int64_t i = 0; i < 128; i++)
+            for (int64_t j = 0; j < 392; j++)
+                if (memcmp(y.b.h + (size_t)(i * 392 + j) * 2, xb.init + (size_t)(1 + i + j * 128) * 2, 2) != 0) bad++;
+        cr_expect_eq(bad, 0, "misaligned long-tile transpose: %ld wrong (%s)", bad, brc_plan_sku(p));
+        brc_plan_destroy(p);
+        tv_free(&xb), tv_free(&y);
+    }
+    unsetenv("BARACUDA_TILE_LONG");
+    brc_context_destroy(ctx);
+}
+
 /* Runs a copy plan of n contiguous elements from x + sx into y + sy for the four shifts sx, sy in
  * {0, 1} (x and y hold n + 1 elements; y reset to its initial bits each time) and checks every
  * element of y: the n copied ones against x, the other one unchanged. */

@@ -22,6 +22,7 @@ static const char *const variants[] = {
     "copy(bytes=2,rank=3,tile=1)",
     "copy(bytes=4,rank=2,tile=2)",
     "copy(bytes=2,rank=2,tile=3)",
+    "copy(bytes=2,rank=2,tile=4)",
     "copy(bytes=8,rank=4,tile=1)",
     "concat(bytes=2,pieces=3,rank=2,vec=8,index=32,unroll=1)",
     "concat(bytes=4,pieces=20,rank=3,vec=4,index=32)",
@@ -142,11 +143,11 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     EXPECT_PLAN(brc_copy_plan(ctx, &c, NULL, &p_), "copy(bytes=2,rank=2,vec=1,index=32)", NULL);
     /* A transpose: tiled; for 2-byte elements wide tiles where they fill two waves of the offline
      * 132-SM GPU at 2 CTAs an SM (8192^2 bf16: 4096 of 528); else half tiles below two whole tiles a
-     * CTA slot (4096 x 1000 bf16: 512 whole tiles; 512 x 512: 32), whole tiles above (8192^2 f32:
-     * 16384); forced strided: a gather. */
+     * CTA slot (512 x 512: 32; for 2-byte elements long tiles where they are many: below), whole
+     * tiles above (8192^2 f32: 16384); forced strided: a gather. */
     int64_t t2[2] = {4096, 1000}, sq[2] = {8192, 8192}, s5[2] = {512, 512};
     brc_permute_desc pm = {dense(BRC_BF16, 2, s2), dense(BRC_BF16, 2, t2), {1, 0}};
-    EXPECT_PLAN(brc_permute_plan(ctx, &pm, NULL, &p_), "copy(bytes=2,rank=2,tile=2)", "tile=64x64");
+    EXPECT_PLAN(brc_permute_plan(ctx, &pm, NULL, &p_), "copy(bytes=2,rank=2,tile=4)", "tile=64x128");
     brc_permute_desc ps = {dense(BRC_BF16, 2, s5), dense(BRC_BF16, 2, s5), {1, 0}};
     EXPECT_PLAN(brc_permute_plan(ctx, &ps, NULL, &p_), "copy(bytes=2,rank=2,tile=2)", "tile=64x64");
     brc_permute_desc pg = {dense(BRC_F32, 2, s2), dense(BRC_F32, 2, t2), {1, 0}};
@@ -158,6 +159,25 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     brc_permute_desc pu = {dense(BRC_U8, 2, s2), dense(BRC_U8, 2, t2), {1, 0}};
     EXPECT_PLAN(brc_permute_plan(ctx, &pu, NULL, &p_), "copy(bytes=1,rank=2,tile=1)", "tile=128x128");
     EXPECT_PLAN(brc_permute_plan(ctx, &pm, &strided, &p_), "copy(bytes=2,rank=2,vec=1,index=32)", NULL);
+    /* Long tiles (64 x 128) for 2-byte transposes that would take half tiles where there are at
+     * least two long tiles an SM: x [4096, 1000] bf16 (the bench's: 512 long tiles) and pm (x
+     * [1000, 4096]: 512); not x [1000, 1000] (128 long tiles), nor 512 x 512 (32);
+     * BARACUDA_TILE_LONG=1 takes them wherever half tiles would be taken, 0 never. */
+    int64_t t3[2] = {1000, 1000};
+    brc_permute_desc pl = {dense(BRC_BF16, 2, t2), dense(BRC_BF16, 2, s2), {1, 0}};
+    EXPECT_PLAN(brc_permute_plan(ctx, &pl, NULL, &p_), "copy(bytes=2,rank=2,tile=4)", "tile=64x128");
+    brc_permute_desc pk = {dense(BRC_F16, 2, t3), dense(BRC_F16, 2, t3), {1, 0}};
+    EXPECT_PLAN(brc_permute_plan(ctx, &pk, NULL, &p_), "copy(bytes=2,rank=2,tile=2)", "tile=64x64");
+    setenv("BARACUDA_TILE_LONG", "1", 1);
+    EXPECT_PLAN(brc_permute_plan(ctx, &pk, NULL, &p_), "copy(bytes=2,rank=2,tile=4)", "tile=64x128");
+    EXPECT_PLAN(brc_permute_plan(ctx, &pm, NULL, &p_), "copy(bytes=2,rank=2,tile=4)", "tile=64x128");
+    EXPECT_PLAN(brc_permute_plan(ctx, &ps, NULL, &p_), "copy(bytes=2,rank=2,tile=4)", "tile=64x128");
+    EXPECT_PLAN(brc_permute_plan(ctx, &pg, NULL, &p_), "copy(bytes=4,rank=2,tile=2)", "tile=32x64");
+    EXPECT_PLAN(brc_permute_plan(ctx, &pq, NULL, &p_), "copy(bytes=2,rank=2,tile=3)", "tile=128x128");
+    setenv("BARACUDA_TILE_LONG", "0", 1);
+    EXPECT_PLAN(brc_permute_plan(ctx, &pl, NULL, &p_), "copy(bytes=2,rank=2,tile=2)", "tile=64x64");
+    EXPECT_PLAN(brc_permute_plan(ctx, &pm, NULL, &p_), "copy(bytes=2,rank=2,tile=2)", "tile=64x64");
+    unsetenv("BARACUDA_TILE_LONG");
     /* [B, S, H, D] -> [B, H, S, D]: the innermost dim stays: vectors, 3 dims. */
     int64_t bshd[4] = {2, 128, 8, 64}, bhsd[4] = {2, 8, 128, 64};
     brc_permute_desc kv = {dense(BRC_F16, 4, bshd), dense(BRC_F16, 4, bhsd), {0, 2, 1, 3}};
@@ -247,7 +267,8 @@ Test(movement_desc, bad_descriptors_name_the_column) {
         {"copy(bytes=4,rank=1,tile=1)", BRC_STATUS_INVALID_ARGUMENT, "tile=1 needs rank >= 2"},
         {"copy(bytes=1,rank=2,tile=2)", BRC_STATUS_INVALID_ARGUMENT, "tile=2 (half tiles) needs bytes >= 2"},
         {"copy(bytes=4,rank=2,tile=3)", BRC_STATUS_INVALID_ARGUMENT, "tile=3 (wide tiles) needs bytes = 2"},
-        {"copy(bytes=2,rank=2,tile=4)", BRC_STATUS_INVALID_ARGUMENT, "outside [0, 3]"},
+        {"copy(bytes=4,rank=2,tile=4)", BRC_STATUS_INVALID_ARGUMENT, "tile=4 (long tiles) needs bytes = 2"},
+        {"copy(bytes=2,rank=2,tile=5)", BRC_STATUS_INVALID_ARGUMENT, "outside [0, 4]"},
         {"copy(bytes=4,rank=2,vec=8)", BRC_STATUS_INVALID_ARGUMENT, "vector_width 8"},
         {"copy(bytes=4,rank=2,index=48)", BRC_STATUS_INVALID_ARGUMENT, "one of 32, 64"},
         {"slice(bytes=4,pieces=2,rank=1)", BRC_STATUS_INVALID_ARGUMENT, "outside [1, 1]"},
