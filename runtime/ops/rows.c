@@ -251,7 +251,8 @@ static bool pick_packed(int64_t nvec, int vec, size_t esize, bool cluster_ok, in
  * "cl=N,nv=N,st=N,mb=2" force the cluster, the most vectors a thread, the most stages and two CTAs an
  * SM; "sb=0" the backward without the split barrier; "fw=0" the forwards off; "lv=1" / "lv=2" the
  * layer_norm forward's form. */
-static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, int fwd, int op, rows_geo *g) {
+static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, int fwd, int op, int clmax,
+                     rows_geo *g) {
     if ((esize != 2 && esize != 4) || (size_t)vec * esize != 16 || major < 9) return false;
     if (fwd && esize == 2 && (op == OP_SOFTMAX || op == OP_LOG_SOFTMAX)) return false;
     /* 16-bit layer_norm forwards hold weight and bias as loaded: with 8 vectors a thread they spill. */
@@ -297,7 +298,10 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
     }
     /* Rows that one CTA takes (16-bit up to 32768 columns: packed, f32: 1024 threads) keep those layouts. */
     if (fwd && nvec <= (esize == 4 ? 1024 : 512) * 8 && !fcl) return false;
-    for (int cl = 1; cl <= 8; cl *= 2) {
+    /* Clusters of 16 (sm_90, the non-portable size; clmax says whether the GPU may take them) only
+     * where the knob asks for them (cl=16). */
+    const int cltop = fcl > 8 ? clmax : 8;
+    for (int cl = 1; cl <= cltop; cl *= 2) {
         if (fcl && cl != fcl) continue;
         int64_t nv = brc__cdiv(nvec, (int64_t)cl * tpr);
         if (nv > nvmax) continue;
@@ -316,7 +320,7 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
 }
 
 static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, size_t csize, bool cluster_ok,
-                         int na, int acc, int major, int minor) {
+                         int ownmax, int na, int acc, int major, int minor) {
     int target = kid == K_NORM_BWD ? (int)(32 / esize) : kid == K_SOFTMAX_BWD ? 16 : (int)(64 / esize);
     int budget = kid == K_NORM_BWD ? 16 : 32;
     if (csize == 8) budget /= 2;
@@ -334,7 +338,7 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
     rows_geo g = {vec, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0};
     /* The forwards without a residual, rows longer than one CTA takes: owned columns in clusters with
      * the split cluster barrier (rows.cuh, fwd_own; pick_own says where and what was measured). */
-    if (fwd && cluster_ok && pick_own(cols, vec, esize, major, minor, 1, op, &g)) return g;
+    if (fwd && cluster_ok && pick_own(cols, vec, esize, major, minor, 1, op, ownmax, &g)) return g;
     /* f32 forwards of up to 1024 x 8 vectors (32768 columns): one 1024-thread CTA a row, up to 32
      * elements a thread, past the 16 of the target. Measured on the H100 at 8192 x 32768 against
      * the clusters of 8 below: layer_norm 47 -> 96% of copy, rms_norm 77 -> 100%, softmax and
@@ -374,7 +378,7 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
     if (kid == K_NORM_FWD && op == OP_LAYER && na == 1 && cluster_ok && need > 512 && nvec <= 512 * 8 &&
         pick_packed(nvec, vec, esize, cluster_ok, 8, &g))
         return g;
-    if (kid == K_NORM_BWD && cluster_ok && pick_own(cols, vec, esize, major, minor, 0, op, &g)) return g;
+    if (kid == K_NORM_BWD && cluster_ok && pick_own(cols, vec, esize, major, minor, 0, op, ownmax, &g)) return g;
     if (need <= maxcta) { /* one CTA (or part of a warp) per row */
         g.tpr = pow2ceil(need);
         g.nv = (int)brc__cdiv(nvec, g.tpr);
@@ -447,7 +451,9 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
     brc__str_addf(&snip, "__global__ void __launch_bounds__(%d", threads);
     if (minb > 1) brc__str_addf(&snip, ", %d", minb);
     brc__str_addf(&snip, ")");
-    if (!aux && g->cl > 1) brc__str_addf(&snip, " __cluster_dims__(%d, 1, 1)", g->cl);
+    /* Clusters of up to 8 (the portable size) are the kernel's own; 16 is given at launch (launch(),
+     * cuLaunchKernelEx), the function allowing the non-portable size. */
+    if (!aux && g->cl > 1 && g->cl <= 8) brc__str_addf(&snip, " __cluster_dims__(%d, 1, 1)", g->cl);
     brc__str_addf(&snip, "\n");
     brc__str_addf(&snip, "brc_rows_kernel(brc::rows_args a) { brc::%s<brc_rows>(a); }\n", kernel_fns[kid]);
     brc__str kd = {0};
@@ -477,6 +483,12 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
                 st = brc__error(BRC_STATUS_CUDA_ERROR, "cuFuncSetAttribute(%d bytes of shared memory): %s (%s)",
                                 g->smem, brc__cu_errname(r), desc);
         }
+        if (!st && ctx->device >= 0 && !aux && g->cl > 8) {
+            CUresult r = brc__cu()->cuFuncSetAttribute(*fn, CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1);
+            if (r != CUDA_SUCCESS)
+                st = brc__error(BRC_STATUS_CUDA_ERROR, "cuFuncSetAttribute(non-portable cluster size %d): %s (%s)",
+                                g->cl, brc__cu_errname(r), desc);
+        }
     }
     brc__str_free(&snip);
     brc__str_free(&kd);
@@ -484,7 +496,9 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
 }
 
 /* Clusters of the owned-column norm backward that one GPU runs at once: the driver's occupancy
- * answer for the compiled kernel; offline (or if the driver cannot say), the SMs in groups of 8. */
+ * answer for the compiled kernel; offline (or if the driver cannot say), the SMs in groups of 8.
+ * Clusters of 16 (non-portable): 0 where the driver says none fits or cannot say (the plan then
+ * takes clusters of at most 8, plan_common). */
 static int64_t own_clusters(const brc_context *ctx, const rows_impl *im) {
     int sms = ctx->sm_count > 0 ? ctx->sm_count : 132; /* offline: an H100's count */
     int64_t n = (sms / 8 * 8) / im->g.cl;
@@ -500,7 +514,9 @@ static int64_t own_clusters(const brc_context *ctx, const rows_impl *im) {
                               .blockDimX = (unsigned)im->g.tpr, .blockDimY = 1, .blockDimZ = 1,
                               .sharedMemBytes = (unsigned)im->g.smem, .attrs = &at, .numAttrs = 1};
         int k = 0;
-        if (brc__cu()->cuOccupancyMaxActiveClusters(&k, im->fn, &cfg) == CUDA_SUCCESS && k > 0) n = k;
+        CUresult r = brc__cu()->cuOccupancyMaxActiveClusters(&k, im->fn, &cfg);
+        if (r == CUDA_SUCCESS && k > 0) n = k;
+        else if (im->g.cl > 8) return 0;
     }
     return n > 1 ? n : 1;
 }
@@ -515,8 +531,10 @@ typedef struct rows_request {
     double eps;
 } rows_request;
 
-static brc_status plan_common(brc_context *ctx, const rows_request *rq, const brc_plan_prefs *prefs_in,
-                              brc__family family, brc_plan **out) {
+/* ownmax: the largest cluster the owned-column layouts may take (16 on sm_90, 8 elsewhere or where
+ * a GPU cannot hold a cluster of 16). */
+static brc_status plan_rows(brc_context *ctx, const rows_request *rq, const brc_plan_prefs *prefs_in,
+                            brc__family family, int ownmax, brc_plan **out) {
     brc_status st;
     const brc_plan_prefs *prefs = brc__prefs_or_default(prefs_in, &st);
     if (!prefs) return st;
@@ -552,7 +570,8 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
     bool cluster_ok = cc_major >= 9;
     int na = rq->kid == K_SOFTMAX_FWD ? 1 : rq->kid == K_NORM_FWD ? 1 + rq->res : 2;
     int acc = rq->kid == K_NORM_BWD ? (rq->w + rq->b) * (int)csize : 0;
-    rows_geo g = pick_geo(rq->kid, rq->op, v.cols, vec, esize, csize, cluster_ok, na, acc, cc_major, cc_minor);
+    rows_geo g = pick_geo(rq->kid, rq->op, v.cols, vec, esize, csize, cluster_ok, ownmax, na, acc, cc_major,
+                          cc_minor);
     bool bwd = rq->kid == K_SOFTMAX_BWD || rq->kid == K_NORM_BWD;
     bool colsum = rq->kid == K_NORM_BWD && (rq->w || rq->b);
     /* A norm backward whose rows take several passes from global memory reads and writes its
@@ -627,6 +646,14 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
     if (g.own) {
         if ((st = get_kernel(ctx, im, rq->kid, desc.p, &im->fn))) goto fail;
         cap = own_clusters(ctx, im);
+        /* A cluster of 16 that this GPU cannot hold (the driver's answer, at plan time): the plan is
+         * made again with clusters of at most 8. */
+        if (cap == 0) {
+            brc_plan_destroy(p);
+            brc__str_free(&desc);
+            brc__str_free(&sku);
+            return plan_rows(ctx, rq, prefs_in, family, 8, out);
+        }
     }
     int64_t used = groups < cap ? groups : cap;
     im->grid = (unsigned)(used * g.cl);
@@ -656,6 +683,16 @@ fail:
     brc__str_free(&desc);
     brc__str_free(&sku);
     return st;
+}
+
+/* Clusters of 16 CTAs (the non-portable size) are asked for on sm_90 only, where the H100 was
+ * measured (docs/rows.md); other architectures keep the portable 8. */
+static brc_status plan_common(brc_context *ctx, const rows_request *rq, const brc_plan_prefs *prefs,
+                              brc__family family, brc_plan **out) {
+    int major = 0, minor = 0;
+    bool accel = false;
+    brc__arch_parse(ctx->arch, &major, &minor, &accel);
+    return plan_rows(ctx, rq, prefs, family, major == 9 ? 16 : 8, out);
 }
 
 /* ---- softmax along a strided axis ------------------------------------------------------------------- */
@@ -960,7 +997,19 @@ static brc_status launch(const brc_plan *plan, CUfunction fn, unsigned grid, uns
     const rows_impl *im = plan->impl;
     unsigned smem = fn == im->fn ? (unsigned)im->g.smem : 0;
     void *args[1] = {a};
-    CUresult r = brc__cu()->cuLaunchKernel(fn, grid, 1, 1, threads, 1, 1, smem, (CUstream)stream, args, NULL);
+    CUresult r;
+    if (fn == im->fn && im->g.cl > 8) { /* a cluster of 16: its size is given here (get_kernel) */
+        CUlaunchAttribute at = {.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION};
+        at.value.clusterDim.x = (unsigned)im->g.cl;
+        at.value.clusterDim.y = 1;
+        at.value.clusterDim.z = 1;
+        CUlaunchConfig cfg = {.gridDimX = grid, .gridDimY = 1, .gridDimZ = 1, .blockDimX = threads, .blockDimY = 1,
+                              .blockDimZ = 1, .sharedMemBytes = smem, .hStream = (CUstream)stream, .attrs = &at,
+                              .numAttrs = 1};
+        r = brc__cu()->cuLaunchKernelEx(&cfg, fn, args, NULL);
+    } else {
+        r = brc__cu()->cuLaunchKernel(fn, grid, 1, 1, threads, 1, 1, smem, (CUstream)stream, args, NULL);
+    }
     if (r != CUDA_SUCCESS) {
         /* What the launch asked and what the kernel allows, so that a refusal can be read. */
         int at[4] = {-1, -1, -1, -1};
@@ -969,10 +1018,11 @@ static brc_status launch(const brc_plan *plan, CUfunction fn, unsigned grid, uns
                                              CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES};
         for (int i = 0; i < 4; i++) (void)brc__cu()->cuFuncGetAttribute(&at[i], ids[i], fn);
         return brc__error(BRC_STATUS_CUDA_ERROR,
-                          "cuLaunchKernel: %s (%s%s: grid %u, %u threads, %u bytes of dynamic shared memory; the "
+                          "cuLaunchKernel: %s (%s%s: grid %u, %u threads, cluster %d, %u bytes of dynamic shared memory; the "
                           "kernel: %d registers, at most %d threads, %d bytes static, at most %d dynamic)",
                           brc__cu_errname(r), plan->descriptor,
-                          fn == im->fn_colsum ? "+colsum" : fn == im->fn_colred ? "+colred" : "", grid, threads, smem,
+                          fn == im->fn_colsum ? "+colsum" : fn == im->fn_colred ? "+colred" : "", grid, threads,
+                          fn == im->fn ? im->g.cl : 1, smem,
                           at[0], at[1], at[2], at[3]);
     }
     return BRC_STATUS_OK;

@@ -6,7 +6,8 @@
  * shared memory with a pipeline over more rows than CTAs, rows packed in registers, the norm
  * backward's gradients by a column pass of their own or in the registers of owned columns, owned
  * columns with the split cluster barrier in the forwards and the norm backward, owned columns in one
- * CTA for rows of 4096, with the block barrier and with the split barrier as mbarriers), with
+ * CTA for rows of 4096, with the block barrier and with the split barrier as mbarriers, owned columns
+ * in clusters of 16 CTAs), with
  * contiguous, vector-preserving
  * and odd row strides; plus in place (the norm backward with colred too), run-time errors,
  * determinism and graph capture. Skips
@@ -823,6 +824,72 @@ Test(rows, norm_backward_one_cta_deterministic, .timeout = 300) {
     for (int k = 0; k < NONE_CTA_KNOBS; k++) {
         setenv("BARACUDA_ROWS_OWN", one_cta_knobs[k], 1);
         norm_backward_deterministic_case(ctx, 3001, 4096, sm90);
+    }
+    unsetenv("BARACUDA_ROWS_OWN");
+    brc_context_destroy(ctx);
+}
+
+/* Owned columns in clusters of 16 CTAs (sm_90's non-portable cluster size, given at launch with
+ * cuLaunchKernelEx), forced by the measurement knob in this test's process whatever the default:
+ * with the split cluster barrier and without (the backward; the forwards always split it). Every
+ * norm backward variant and the forwards without a residual (softmax / log_softmax: f32, whose
+ * forwards take owned columns), 16-bit and f32; one row, an odd row count (37: 4 or 5 rows a cluster
+ * of the 8 an H100 holds), and a partial last vector group with vector-preserving strides; float64
+ * references. */
+static const char *const c16_knobs[] = {"cl=16", "cl=16,sb=0"};
+enum { NC16_KNOBS = (int)(sizeof c16_knobs / sizeof c16_knobs[0]) };
+
+ParameterizedTestParameters(rows, owned_cluster16) {
+    static knob_job jobs[NC16_KNOBS * 3];
+    static const brc_dtype dts[3] = {BRC_F32, BRC_BF16, BRC_F16};
+    for (int k = 0; k < NC16_KNOBS; k++)
+        for (int d = 0; d < 3; d++) jobs[k * 3 + d] = (knob_job){k, dts[d]};
+    return cr_make_param_array(knob_job, jobs, sizeof jobs / sizeof jobs[0]);
+}
+
+ParameterizedTest(knob_job *j, rows, owned_cluster16, .timeout = 600) {
+    tu_fresh_cache();
+    setenv("BARACUDA_ROWS_OWN", c16_knobs[j->knob], 1);
+    brc_context *ctx = tu_device_or_skip();
+    const int64_t C = 131072, Cp = j->dt == BRC_F32 ? 131068 : 131064; /* Cp: a partial last vector group */
+    if (strncmp(brc_context_arch(ctx), "sm_90", 5) == 0) { /* the layout is the one asked for */
+        brc_tensor_desc t = tu_mat(j->dt, 37, C, C);
+        brc_norm_backward_desc d = {BRC_NORM_LAYER, t, t, t, 1, 1};
+        brc_norm_desc f = {BRC_NORM_LAYER, t, t, 1, 1, 0, {0}, {0}, 1e-5};
+        brc_plan *p = NULL, *q = NULL;
+        cr_assert_eq(brc_norm_backward_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+        cr_assert_eq(brc_norm_plan(ctx, &f, NULL, &q), BRC_STATUS_OK, "%s", brc_last_error());
+        const char *sku = brc_plan_sku(p), *fsku = brc_plan_sku(q);
+        cr_expect(strstr(sku, "cluster=16,") && strstr(sku, ",owned,"), "%s: %s", c16_knobs[j->knob], sku);
+        cr_expect((strstr(sku, ",split_barrier,") != NULL) == (strstr(c16_knobs[j->knob], "sb=0") == NULL), "%s: %s",
+                  c16_knobs[j->knob], sku);
+        cr_expect(strstr(fsku, "cluster=16,") && strstr(fsku, ",owned,"), "%s: %s", c16_knobs[j->knob], fsku);
+        cr_log_info("%s: %s; %s", c16_knobs[j->knob], sku, fsku);
+        brc_plan_destroy(p);
+        brc_plan_destroy(q);
+    }
+    const int64_t cases[][3] = {{1, C, 0}, {37, C, 0}, {21, Cp, 1}};
+    for (int v = 0; v < NVARIANTS; v++) {
+        const variant *vv = &variants[v];
+        bool norm_bwd = vv->bwd && vv->op >= OP_RMS;
+        bool fwd = !vv->bwd && !vv->res && (vv->op >= OP_RMS || j->dt == BRC_F32) && j->knob == 0;
+        if (!norm_bwd && !fwd) continue;
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+            run_case(ctx, vv, j->dt, cases[c][0], cases[c][1], (int)cases[c][2]);
+    }
+    brc_context_destroy(ctx);
+    unsetenv("BARACUDA_ROWS_OWN");
+}
+
+/* Clusters of 16: dweight / dbias the same bits on every run and from a graph (f32 layer_norm, 37
+ * rows of 131072: clusters taking 4 or 5 rows). */
+Test(rows, owned_cluster16_deterministic, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    bool sm90 = strncmp(brc_context_arch(ctx), "sm_90", 5) == 0;
+    for (int k = 0; k < NC16_KNOBS; k++) {
+        setenv("BARACUDA_ROWS_OWN", c16_knobs[k], 1);
+        norm_backward_deterministic_case(ctx, 37, 131072, sm90);
     }
     unsetenv("BARACUDA_ROWS_OWN");
     brc_context_destroy(ctx);

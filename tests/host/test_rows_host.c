@@ -375,3 +375,48 @@ Test(rows_desc, norm_forward_choice) {
     expect_skus(ctx, cases, sizeof cases / sizeof cases[0], make_layer_norm);
     brc_context_destroy(ctx);
 }
+
+/* Clusters of 16 CTAs (the non-portable size) for the owned columns, asked for by the measurement
+ * knob (cl=16): on sm_90a the f32 rows of 131072 take them (4 vectors a thread, 3 stages,
+ * the split barrier; offline, 8 clusters: the workspace holds 8 partial rows a gradient) and the
+ * kernels compile (the norm backward and its colsum, the softmax forward: 6 stages of 2 vectors);
+ * sm_80 never asks for a cluster. */
+Test(rows_desc, cluster16_compiles_on_sm90_only, .timeout = 600) {
+    setenv("BARACUDA_CACHE_DISABLE", "1", 1); /* really compile */
+    brc__cache_reset();
+    setenv("BARACUDA_ROWS_OWN", "cl=16", 1);
+    static const char *const archs[] = {"sm_90a", "sm_80"};
+    for (int a = 0; a < 2; a++) {
+        brc_context *ctx = tu_offline(archs[a]);
+        bool sm90 = a == 0;
+        brc_tensor_desc t = tu_mat(BRC_F32, 1000, 131072, 131072);
+        brc_norm_backward_desc d = {BRC_NORM_LAYER, t, t, t, 1, 1};
+        brc_softmax_desc s = {BRC_SOFTMAX_PLAIN, t, t};
+        brc_plan *p = NULL, *q = NULL;
+        cr_assert_eq(brc_norm_backward_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s: %s\n%s", archs[a],
+                     brc_last_error(), brc_last_jit_log());
+        cr_assert_eq(brc_softmax_plan(ctx, &s, NULL, &q), BRC_STATUS_OK, "%s: %s\n%s", archs[a], brc_last_error(),
+                     brc_last_jit_log());
+        char want[256], wantf[256];
+        snprintf(want, sizeof want,
+                 "bespoke:layer_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=16,passes=1,owned,smem_stages=3,"
+                 "split_barrier,weight,bias,bwd>+colsum@%s", archs[a]);
+        snprintf(wantf, sizeof wantf,
+                 "bespoke:softmax<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=16,passes=1,owned,smem_stages=6,"
+                 "split_barrier,fwd>@%s", archs[a]);
+        if (sm90) {
+            cr_expect_str_eq(brc_plan_sku(p), want);
+            cr_expect_str_eq(brc_plan_sku(q), wantf);
+            cr_expect_eq(brc_plan_workspace_size(p), (size_t)2 * 8 * 131072 * 4, "8 clusters of 16 on 132 SMs");
+        } else {
+            cr_expect(strstr(brc_plan_sku(p), "cluster=1,") && !strstr(brc_plan_sku(p), ",owned,"), "%s",
+                      brc_plan_sku(p));
+            cr_expect(strstr(brc_plan_sku(q), "cluster=1,") != NULL, "%s", brc_plan_sku(q));
+        }
+        cr_log_info("%s: %s; %s", archs[a], brc_plan_sku(p), brc_plan_sku(q));
+        tu_round_trip(ctx, p); /* destroys p */
+        brc_plan_destroy(q);
+        brc_context_destroy(ctx);
+    }
+    unsetenv("BARACUDA_ROWS_OWN");
+}
