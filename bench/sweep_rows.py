@@ -18,7 +18,8 @@ setting are also checked bitwise against a second run of the same plan.
 --fwd sweeps the forwards instead (softmax, log_softmax, rms_norm, layer_norm with weight and bias;
 y checked against float64 on 64 rows and the last): "fw=0" there is the forwards' previous layouts.
 --group c16bwd / c16fwd: clusters of 16 CTAs ("cl=16", sm_90's non-portable size) for the owned-column
-norm backward / forwards at 4096x131072 (c16fwd sweeps the forwards).
+norm backward / forwards at 4096x131072 (c16fwd sweeps the forwards), and the split barrier's per-CTA
+pre-sum ("ps=1"; ps32k: at 8192x32768).
 """
 import argparse
 import ctypes
@@ -46,11 +47,17 @@ GROUPS = {
     "rows4k2": ("32768x4096", ";ow=0,cs=0;ow=0;cl=1,tpr=256,mb=2;cl=1,tpr=256,mb=2,st=6;cl=1,tpr=256,mb=3;"
                 "cl=1,tpr=256,mb=4;cl=1,tpr=128,mb=4;cl=1,tpr=128,mb=6;cl=1,tpr=256,mb=2,s1=1;cl=1,st=4"),
     # rows11: clusters of 16 (the non-portable size, sm_90) for the owned-column norm backward at
-    # 131072 columns (f32: 4 vectors a thread, 3 stages; bf16: 2 vectors, 4 or 6 stages), against the
-    # default (the empty setting) and the previous layouts ("ow=0"), with and without the split barrier
-    "c16bwd": ("4096x131072", ";ow=0;cl=16;cl=16,sb=0;cl=16,st=6"),
-    # the same for the forwards (--fwd is implied): fewer vectors a thread, more stages
-    "c16fwd": ("4096x131072", ";cl=16;cl=16,st=4;cl=16,st=10", "fwd"),
+    # 131072 columns (f32: 4 vectors a thread, 3 stages; bf16: 2 vectors, 4 stages), against the
+    # default (the empty setting), with and without the split barrier, with the split barrier's
+    # per-CTA pre-sum ("ps=1"), and the pre-sum in the default clusters (8: the bf16 rows).
+    # rows11 run 1 was ";cl=16;cl=16,sb=0;cl=16,st=6" (no pre-sum yet)
+    "c16bwd": ("4096x131072", ";cl=16;cl=16,sb=0;cl=16,ps=1;ps=1"),
+    # the pre-sum in the default clusters at 8192x32768 (2 and 4)
+    "ps32k": ("8192x32768", ";ps=1"),
+    # the forwards (--fwd is implied): the pre-sum in the default clusters (8, or 4 for bf16 rms_norm),
+    # clusters of 16 with it (fewer vectors a thread, 6 or 10 stages). rows11 run 1 was
+    # ";cl=16;cl=16,st=4;cl=16,st=10" (no pre-sum yet)
+    "c16fwd": ("4096x131072", ";ps=1;cl=16,ps=1;cl=16,ps=1,st=10", "fwd"),
 }
 
 

@@ -49,6 +49,7 @@ typedef struct rows_geo {
     int split;   /* norm backward: the weight / bias gradients by colred, not by the row kernel */
     int own;     /* norm backward with owned columns (rows.cuh, norm_bwd_own): its shared-memory stages */
     int sb;      /* owned columns: the split cluster barrier (norm_bwd_own_sb, fwd_own); 2: layer_norm's two phases */
+    int ps;      /* the split cluster barrier: each CTA's sums pre-summed and posted once (rows.cuh, presum) */
 } rows_geo;
 
 typedef struct rows_impl {
@@ -202,7 +203,7 @@ static bool pick_staged(int64_t cols, int vec, size_t esize, int na, int acc, in
         int64_t bytes = 2 * na * n * (int64_t)esize + (iter > 1 ? acc * n : 0);
         if (bytes > limit / 2 - 1024) continue;
         int per_sm = (int)((limit + 1024) / (bytes + 1024));
-        *g = (rows_geo){vec, tpr, 1, cl, 1, (int)iter, 2, (int)bytes, per_sm < 4 ? per_sm : 4, 0, 0, 0, 0};
+        *g = (rows_geo){vec, tpr, 1, cl, 1, (int)iter, 2, (int)bytes, per_sm < 4 ? per_sm : 4, 0, 0, 0, 0, 0};
         return true;
     }
     return false;
@@ -258,6 +259,7 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
     /* 16-bit layer_norm forwards hold weight and bias as loaded: with 8 vectors a thread they spill. */
     int fcl = 0, nvmax = fwd && !(op == OP_LAYER && esize == 2) ? 8 : 4, smax = fwd ? 6 : 4, mb = 1, sb = 1, fw = 1;
     int tpr = 0, s1 = 0; /* the backward's threads a CTA (0: as below); the split barrier for one CTA */
+    int ps = 0;          /* the split cluster barrier's per-CTA pre-sum (presum) */
     int lv = esize == 2 ? 2 : 1; /* layer_norm forward: 16-bit two phases, f32 one (measured, above) */
     const char *knob = getenv("BARACUDA_ROWS_OWN");
     if (knob && (strcmp(knob, "0") == 0 || strstr(knob, "ow=0"))) return false;
@@ -272,6 +274,7 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
         if ((p = strstr(knob, "sb="))) sb = atoi(p + 3) != 0;
         if ((p = strstr(knob, "fw="))) fw = atoi(p + 3) != 0;
         if ((p = strstr(knob, "lv="))) lv = atoi(p + 3) == 2 ? 2 : 1;
+        if ((p = strstr(knob, "ps="))) ps = atoi(p + 3) != 0;
     }
     if (fwd && !fw) return false;
     const int na = fwd ? 1 : 2, phases = fwd && op == OP_LAYER ? lv : 1;
@@ -313,7 +316,7 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
          * backward a pair of mbarriers (s1). */
         int barrier = fwd ? (cl > 1 ? phases : 0) : (cl > 1 || s1) && sb && st >= 3;
         if (fwd && !barrier) return false;
-        *g = (rows_geo){vec, tpr, 1, cl, (int)nv, 1, 0, st * stage, mb, 0, 0, st, barrier};
+        *g = (rows_geo){vec, tpr, 1, cl, (int)nv, 1, 0, st * stage, mb, 0, 0, st, barrier, ps && barrier && cl > 1};
         return true;
     }
     return false;
@@ -335,7 +338,7 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
      * layer_norm 60 -> 74%. */
     bool fwd = (kid == K_SOFTMAX_FWD || kid == K_NORM_FWD) && na == 1;
     int maxcta = cluster_ok && !fwd ? 512 : 1024;
-    rows_geo g = {vec, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0};
+    rows_geo g = {vec, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0};
     /* The forwards without a residual, rows longer than one CTA takes: owned columns in clusters with
      * the split cluster barrier (rows.cuh, fwd_own; pick_own says where and what was measured). */
     if (fwd && cluster_ok && pick_own(cols, vec, esize, major, minor, 1, op, ownmax, &g)) return g;
@@ -440,12 +443,12 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
                   "  typedef %s T;\n  typedef %s C;\n"
                   "  enum { COLS = %lld, VEC = %d, TPR = %d, RPB = %d, CL = %d, NV = %d, ITER = %d, STG = %d,\n"
                   "         LOG = %d, LAYER = %d, W = %d, B = %d, RES = %d, PK = %d, SPLIT = %d, OWN = %d, SB = %d,\n"
-                  "         CSEQ = %d };\n"
+                  "         PS = %d, CSEQ = %d };\n"
                   "};\n",
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", (long long)im->cols, g->vec, g->tpr,
                   g->rpb, g->cl, g->nv, g->iter, aux ? 0 : g->stg, im->op == OP_LOG_SOFTMAX,
                   im->op == OP_LAYER, im->w, im->b, im->res, aux ? 0 : g->pk, aux ? 0 : g->split, aux ? 0 : g->own,
-                  aux ? 0 : g->sb, kid == K_COLSUM && im->colsum_seq);
+                  aux ? 0 : g->sb, aux ? 0 : g->ps, kid == K_COLSUM && im->colsum_seq);
     /* Packed rows: two CTAs an SM (owned columns: one, or as many as the knob asks, pick_own). */
     int minb = aux ? 1 : g->pk ? 2 : g->own ? g->per_sm : 1;
     brc__str_addf(&snip, "__global__ void __launch_bounds__(%d", threads);
@@ -468,7 +471,8 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
             .spec = {kid, im->dt, im->cols, g->vec, g->tpr, g->rpb, g->cl, g->nv, g->iter, im->op, im->w, im->b,
                      im->res, im->csize, aux ? 0 : g->stg,
                      aux ? kid == K_COLSUM && im->colsum_seq
-                         : g->pk + 2 * g->split + 4 * g->own + (g->own ? 64 * (g->per_sm - 1) : 0) + 256 * g->sb},
+                         : g->pk + 2 * g->split + 4 * g->own + (g->own ? 64 * (g->per_sm - 1) : 0) + 256 * g->sb +
+                               4096 * g->ps},
             .snippet = snip.p, .name_expr = "brc_rows_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -605,8 +609,8 @@ static brc_status plan_rows(brc_context *ctx, const rows_request *rq, const brc_
     if (g.stg) brc__str_addf(&sku, ",smem_stages=%d", g.stg);
     if (g.pk) brc__str_addf(&sku, ",packed");
     if (g.own)
-        brc__str_addf(&sku, ",owned,smem_stages=%d%s%s", g.own, g.sb ? ",split_barrier" : "",
-                      g.sb == 2 ? ",mean_then_var" : "");
+        brc__str_addf(&sku, ",owned,smem_stages=%d%s%s%s", g.own, g.sb ? ",split_barrier" : "",
+                      g.sb == 2 ? ",mean_then_var" : "", g.ps ? ",presum" : "");
     if (g.own && g.per_sm > 1) brc__str_addf(&sku, ",%d_per_sm", g.per_sm);
     brc__str_addf(&sku, "%s%s%s,%s>", rq->w ? ",weight" : "", rq->b ? ",bias" : "", rq->res ? ",residual" : "",
                   bwd ? "bwd" : "fwd");
@@ -813,7 +817,7 @@ static brc_status plan_strided(brc_context *ctx, const rows_request *rq, const b
     im->csize = dt == BRC_F64 ? 8 : 4;
     im->rows = outer * inner;
     im->cols = cols;
-    im->g = (rows_geo){1, tx * ty, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0};
+    im->g = (rows_geo){1, tx * ty, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0};
     im->tx = tx;
     im->ty = ty;
     im->bwd = bwd;

@@ -830,13 +830,14 @@ Test(rows, norm_backward_one_cta_deterministic, .timeout = 300) {
 }
 
 /* Owned columns in clusters of 16 CTAs (sm_90's non-portable cluster size, given at launch with
- * cuLaunchKernelEx), forced by the measurement knob in this test's process whatever the default:
- * with the split cluster barrier and without (the backward; the forwards always split it). Every
- * norm backward variant and the forwards without a residual (softmax / log_softmax: f32, whose
- * forwards take owned columns), 16-bit and f32; one row, an odd row count (37: 4 or 5 rows a cluster
- * of the 8 an H100 holds), and a partial last vector group with vector-preserving strides; float64
- * references. */
-static const char *const c16_knobs[] = {"cl=16", "cl=16,sb=0"};
+ * cuLaunchKernelEx) and the split barrier's per-CTA pre-sum (presum), forced by the measurement knob
+ * in this test's process whatever the default: clusters of 16 with the split cluster barrier, without
+ * it (the backward; the forwards always split it), with the pre-sum; and the pre-sum in the default
+ * clusters (8 at 131072: the 16-bit backward, the forwards). Every norm backward variant and the
+ * forwards without a residual (softmax / log_softmax: f32, whose forwards take owned columns), 16-bit
+ * and f32; one row, an odd row count (37: 5 or 6 rows a cluster of the 7 of 16 an H100 holds), and a
+ * partial last vector group with vector-preserving strides; float64 references. */
+static const char *const c16_knobs[] = {"cl=16", "cl=16,sb=0", "cl=16,ps=1", "ps=1"};
 enum { NC16_KNOBS = (int)(sizeof c16_knobs / sizeof c16_knobs[0]) };
 
 ParameterizedTestParameters(rows, owned_cluster16) {
@@ -859,11 +860,16 @@ ParameterizedTest(knob_job *j, rows, owned_cluster16, .timeout = 600) {
         brc_plan *p = NULL, *q = NULL;
         cr_assert_eq(brc_norm_backward_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
         cr_assert_eq(brc_norm_plan(ctx, &f, NULL, &q), BRC_STATUS_OK, "%s", brc_last_error());
-        const char *sku = brc_plan_sku(p), *fsku = brc_plan_sku(q);
-        cr_expect(strstr(sku, "cluster=16,") && strstr(sku, ",owned,"), "%s: %s", c16_knobs[j->knob], sku);
-        cr_expect((strstr(sku, ",split_barrier,") != NULL) == (strstr(c16_knobs[j->knob], "sb=0") == NULL), "%s: %s",
-                  c16_knobs[j->knob], sku);
-        cr_expect(strstr(fsku, "cluster=16,") && strstr(fsku, ",owned,"), "%s: %s", c16_knobs[j->knob], fsku);
+        const char *sku = brc_plan_sku(p), *fsku = brc_plan_sku(q), *kn = c16_knobs[j->knob];
+        bool c16 = strstr(kn, "cl=16") != NULL, ps = strstr(kn, "ps=1") != NULL;
+        const char *skus[2] = {sku, fsku};
+        for (int i = 0; i < 2; i++) {
+            const char *k = skus[i];
+            cr_expect((strstr(k, "cluster=16,") != NULL) == c16, "%s: %s", kn, k);
+            if (c16) cr_expect(strstr(k, ",owned,") != NULL, "%s: %s", kn, k);
+            if (strstr(k, ",owned,")) cr_expect((strstr(k, ",presum") != NULL) == ps, "%s: %s", kn, k);
+        }
+        if (c16) cr_expect((strstr(sku, ",split_barrier,") != NULL) == (strstr(kn, "sb=0") == NULL), "%s: %s", kn, sku);
         cr_log_info("%s: %s; %s", c16_knobs[j->knob], sku, fsku);
         brc_plan_destroy(p);
         brc_plan_destroy(q);
@@ -872,7 +878,7 @@ ParameterizedTest(knob_job *j, rows, owned_cluster16, .timeout = 600) {
     for (int v = 0; v < NVARIANTS; v++) {
         const variant *vv = &variants[v];
         bool norm_bwd = vv->bwd && vv->op >= OP_RMS;
-        bool fwd = !vv->bwd && !vv->res && (vv->op >= OP_RMS || j->dt == BRC_F32) && j->knob == 0;
+        bool fwd = !vv->bwd && !vv->res && (vv->op >= OP_RMS || j->dt == BRC_F32) && j->knob != 1;
         if (!norm_bwd && !fwd) continue;
         for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
             run_case(ctx, vv, j->dt, cases[c][0], cases[c][1], (int)cases[c][2]);
@@ -881,13 +887,15 @@ ParameterizedTest(knob_job *j, rows, owned_cluster16, .timeout = 600) {
     unsetenv("BARACUDA_ROWS_OWN");
 }
 
-/* Clusters of 16: dweight / dbias the same bits on every run and from a graph (f32 layer_norm, 37
- * rows of 131072: clusters taking 4 or 5 rows). */
+/* Clusters of 16 (with and without the split barrier, with the pre-sum): dweight / dbias the same
+ * bits on every run and from a graph (f32 layer_norm, 37 rows of 131072: clusters taking 5 or 6
+ * rows). */
 Test(rows, owned_cluster16_deterministic, .timeout = 300) {
     tu_fresh_cache();
     brc_context *ctx = tu_device_or_skip();
     bool sm90 = strncmp(brc_context_arch(ctx), "sm_90", 5) == 0;
     for (int k = 0; k < NC16_KNOBS; k++) {
+        if (!strstr(c16_knobs[k], "cl=16")) continue; /* f32 131072 takes owned columns in clusters of 16 only */
         setenv("BARACUDA_ROWS_OWN", c16_knobs[k], 1);
         norm_backward_deterministic_case(ctx, 37, 131072, sm90);
     }
