@@ -259,7 +259,7 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
     /* 16-bit layer_norm forwards hold weight and bias as loaded: with 8 vectors a thread they spill. */
     int fcl = 0, nvmax = fwd && !(op == OP_LAYER && esize == 2) ? 8 : 4, smax = fwd ? 6 : 4, mb = 1, sb = 1, fw = 1;
     int tpr = 0, s1 = 0; /* the backward's threads a CTA (0: as below); the split barrier for one CTA */
-    int ps = 0;          /* the split cluster barrier's per-CTA pre-sum (presum) */
+    int ps = -1;         /* the split cluster barrier's per-CTA pre-sum (presum); -1: as below */
     int lv = esize == 2 ? 2 : 1; /* layer_norm forward: 16-bit two phases, f32 one (measured, above) */
     const char *knob = getenv("BARACUDA_ROWS_OWN");
     if (knob && (strcmp(knob, "0") == 0 || strstr(knob, "ow=0"))) return false;
@@ -301,9 +301,19 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
     }
     /* Rows that one CTA takes (16-bit up to 32768 columns: packed, f32: 1024 threads) keep those layouts. */
     if (fwd && nvec <= (esize == 4 ? 1024 : 512) * 8 && !fcl) return false;
-    /* Clusters of 16 (sm_90, the non-portable size; clmax says whether the GPU may take them) only
-     * where the knob asks for them (cl=16). */
-    const int cltop = fcl > 8 ? clmax : 8;
+    /* Clusters of 16 (sm_90, the non-portable size; clmax says whether the GPU may hold them): the
+     * f32 backward, whose rows of 131072 need them for 4 vectors a thread (3 stages of 64 KiB; the
+     * cluster of 8 would hold 8), and where the knob asks for them (cl=16). Measured on the H100 at
+     * f32 4096 x 131072 (bench/sweep_rows.py --group c16bwd, rows11 runs 1 and 2, interleaved, against
+     * the row kernel's 2 passes, +colred for layer_norm): rms_norm 3545 -> 2488 us and 3528 -> 2488
+     * (61 -> 87% of copy); layer_norm 4204 -> 4029 and 4201 -> 4034 with the split barrier, 3259 /
+     * 3265 with the block barrier (sb=0), 3159 (68%) with the split barrier's pre-sum (presum, below).
+     * Clusters of 16 lost everywhere else they were tried (the same runs): bf16 131072 backward
+     * (rms_norm 1147 -> 2136 us, layer_norm 1224 -> 3065; 1767 / 2315 with the pre-sum) and every
+     * forward at 131072 (twice the time of clusters of 8: f32 softmax 1682 -> 3419 us, bf16
+     * layer_norm 1025 -> 3035; with the pre-sum 2705 / 2130). An H100 holds 7 clusters of 16 (112 of
+     * its 132 SMs; cuOccupancyMaxActiveClusters). */
+    const int cltop = fcl > 8 || (!fwd && esize == 4) ? clmax : 8;
     for (int cl = 1; cl <= cltop; cl *= 2) {
         if (fcl && cl != fcl) continue;
         int64_t nv = brc__cdiv(nvec, (int64_t)cl * tpr);
@@ -316,6 +326,16 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
          * backward a pair of mbarriers (s1). */
         int barrier = fwd ? (cl > 1 ? phases : 0) : (cl > 1 || s1) && sb && st >= 3;
         if (fwd && !barrier) return false;
+        /* The split barrier's per-CTA pre-sum (rows.cuh, presum): where it measured faster (rows11 run
+         * 2, same-run sweeps): the f32 layer_norm backward in clusters of 16 (4034 -> 3159 us at
+         * 4096 x 131072) and the 16-bit layer_norm forward in clusters of 8 (two phases: bf16 4096 x
+         * 131072 1022 -> 939 us). Slower elsewhere: f32 rms_norm backward in clusters of 16 2488 ->
+         * 2814; bf16 backward at 131072 (clusters of 8) 1148 -> 1332 and 1227 -> 1334, at 8192 x 32768
+         * (2) 580 -> 598 and 575 -> 634; f32 at 8192 x 32768 (4) 1105 -> 1278 and 1101 -> 1292; the
+         * other forwards at 131072 (f32 softmax 1665 -> 1682, rms_norm 1492 -> 1645, layer_norm 1698 ->
+         * 2050; bf16 rms_norm 773 -> 823). The knob's ps=0 / ps=1 override the rule. */
+        if (ps < 0)
+            ps = (!fwd && esize == 4 && op == OP_LAYER && cl == 16) || (fwd && esize == 2 && op == OP_LAYER && cl == 8);
         *g = (rows_geo){vec, tpr, 1, cl, (int)nv, 1, 0, st * stage, mb, 0, 0, st, barrier, ps && barrier && cl > 1};
         return true;
     }
@@ -504,6 +524,9 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
  * Clusters of 16 (non-portable): 0 where the driver says none fits or cannot say (the plan then
  * takes clusters of at most 8, plan_common). */
 static int64_t own_clusters(const brc_context *ctx, const rows_impl *im) {
+    /* The knob's "fit16=0" plays a GPU that cannot hold a cluster of 16 (tests of the fallback). */
+    const char *knob = getenv("BARACUDA_ROWS_OWN");
+    if (im->g.cl > 8 && knob && strstr(knob, "fit16=0")) return 0;
     int sms = ctx->sm_count > 0 ? ctx->sm_count : 132; /* offline: an H100's count */
     int64_t n = (sms / 8 * 8) / im->g.cl;
     /* One CTA: per_sm CTAs on every SM (__launch_bounds__ and the stages' size were chosen for that

@@ -321,7 +321,8 @@ Test(rows_desc, staging_choice) {
     brc_context_destroy(ctx);
 }
 
-/* The norm backward's layouts on sm_90: owned columns (512-thread CTAs, the smallest cluster with at
+/* The norm backward's layouts on sm_90: owned columns (512-thread CTAs, the smallest cluster (f32: up
+ * to 16, sm_90's non-portable size; 16-bit up to 8) with at
  * most 4 vectors a thread, at least 16 elements a thread, shared-memory stages as fit; rows of 4096:
  * 16-bit in 256-thread CTAs two an SM, f32 in one 512-thread CTA, 4 stages) for 16-byte
  * vectors of 2- and 4-byte elements; colred past that for 16-bit rows; f64, odd rows, short rows and
@@ -342,13 +343,17 @@ Test(rows_desc, norm_backward_choice) {
         {BRC_F16, 100008, "bespoke:layer_norm<f16,cols=100008,vec=8,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,weight,bias,bwd>+colsum@sm_90"},
         {BRC_F32, 32768, "bespoke:layer_norm<f32,cols=32768,vec=4,tpr=512,rpb=1,cluster=4,passes=1,owned,smem_stages=3,split_barrier,weight,bias,bwd>+colsum@sm_90"},
         {BRC_BF16, 262144, "bespoke:layer_norm<bf16,cols=262144,vec=8,tpr=512,rpb=1,cluster=8,passes=4,weight,bias,bwd>+colred+colsum@sm_90"},
-        /* f32 layer_norm past owned columns: colred (rms_norm keeps the row kernel's partials). */
-        {BRC_F32, 131072, "bespoke:layer_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=2,weight,bias,bwd>+colred+colsum@sm_90"},
+        /* f32 rows of 131072: clusters of 16 (sm_90's non-portable size), 4 vectors a thread, the
+         * split barrier, for layer_norm with its pre-sum; past owned columns f32 layer_norm takes
+         * colred (rms_norm keeps the row kernel's partials). */
+        {BRC_F32, 131072, "bespoke:layer_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=16,passes=1,owned,smem_stages=3,split_barrier,presum,weight,bias,bwd>+colsum@sm_90"},
+        {BRC_F32, 262144, "bespoke:layer_norm<f32,cols=262144,vec=4,tpr=512,rpb=1,cluster=8,passes=4,weight,bias,bwd>+colred+colsum@sm_90"},
         {BRC_BF16, 32771, "bespoke:layer_norm<bf16,cols=32771,vec=1,tpr=256,rpb=1,cluster=8,passes=2,weight,bias,bwd>+colred+colsum@sm_90"},
     };
     expect_skus(ctx, cases, sizeof cases / sizeof cases[0], make_layer_norm_bwd);
     static const sku_case rms[] = {
-        {BRC_F32, 131072, "bespoke:rms_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=2,weight,bwd>+colsum@sm_90"},
+        {BRC_F32, 131072, "bespoke:rms_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=16,passes=1,owned,smem_stages=3,split_barrier,weight,bwd>+colsum@sm_90"},
+        {BRC_F32, 262144, "bespoke:rms_norm<f32,cols=262144,vec=4,tpr=512,rpb=1,cluster=8,passes=4,weight,bwd>+colsum@sm_90"},
     };
     expect_skus(ctx, rms, sizeof rms / sizeof rms[0], make_rms_norm_bwd);
     brc_context_destroy(ctx);
@@ -368,7 +373,7 @@ Test(rows_desc, norm_forward_choice) {
     brc_context *ctx = tu_offline("sm_90");
     static const sku_case cases[] = {
         {BRC_BF16, 32768, "bespoke:layer_norm<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,weight,bias,fwd>@sm_90"},
-        {BRC_BF16, 131072, "bespoke:layer_norm<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=6,split_barrier,mean_then_var,weight,bias,fwd>@sm_90"},
+        {BRC_BF16, 131072, "bespoke:layer_norm<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=6,split_barrier,mean_then_var,presum,weight,bias,fwd>@sm_90"},
         {BRC_F32, 100008, "bespoke:layer_norm<f32,cols=100008,vec=4,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=4,split_barrier,weight,bias,fwd>@sm_90"},
         {BRC_F32, 131072, "bespoke:layer_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,weight,bias,fwd>@sm_90"},
     };
@@ -400,7 +405,7 @@ Test(rows_desc, cluster16_compiles_on_sm90_only, .timeout = 600) {
         char want[256], wantf[256];
         snprintf(want, sizeof want,
                  "bespoke:layer_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=16,passes=1,owned,smem_stages=3,"
-                 "split_barrier,weight,bias,bwd>+colsum@%s", archs[a]);
+                 "split_barrier,presum,weight,bias,bwd>+colsum@%s", archs[a]);
         snprintf(wantf, sizeof wantf,
                  "bespoke:softmax<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=16,passes=1,owned,smem_stages=6,"
                  "split_barrier,fwd>@%s", archs[a]);
@@ -419,4 +424,23 @@ Test(rows_desc, cluster16_compiles_on_sm90_only, .timeout = 600) {
         brc_context_destroy(ctx);
     }
     unsetenv("BARACUDA_ROWS_OWN");
+}
+
+/* Where the GPU cannot hold a cluster of 16 (the occupancy query says none fits; the knob's fit16=0
+ * plays that), the plan falls back at plan time to the layouts of clusters of at most 8: f32 rows of
+ * 131072 take the row kernel's two passes (layer_norm: +colred) as before clusters of 16. */
+Test(rows_desc, cluster16_falls_back_where_it_cannot_fit) {
+    tu_fresh_cache();
+    setenv("BARACUDA_ROWS_OWN", "fit16=0", 1);
+    brc_context *ctx = tu_offline("sm_90");
+    static const sku_case cases[] = {
+        {BRC_F32, 131072, "bespoke:layer_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=2,weight,bias,bwd>+colred+colsum@sm_90"},
+    };
+    expect_skus(ctx, cases, sizeof cases / sizeof cases[0], make_layer_norm_bwd);
+    static const sku_case rms[] = {
+        {BRC_F32, 131072, "bespoke:rms_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=2,weight,bwd>+colsum@sm_90"},
+    };
+    expect_skus(ctx, rms, sizeof rms / sizeof rms[0], make_rms_norm_bwd);
+    unsetenv("BARACUDA_ROWS_OWN");
+    brc_context_destroy(ctx);
 }
