@@ -1415,7 +1415,8 @@ __device__ __forceinline__ void norm_bwd_own(const rows_args& A) {
 // every warp reads them all (through distributed shared memory) and adds them in one fixed order,
 // so every thread agrees bitwise. No block barrier: the barrier's latency and the warps' skew are
 // covered by a row's output pass. Row i - 1 stays staged while row i is computed, so OWN stages
-// hold OWN - 2 rows ahead (OWN >= 3).
+// hold OWN - 2 rows ahead (OWN >= 3). With K::PS each CTA's warp sums are pre-summed by its warp 0
+// and a warp combines CL posted pairs instead of NW * CL (presum, above).
 template <class K>
 __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
     typedef typename K::T T;

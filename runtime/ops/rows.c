@@ -249,9 +249,10 @@ static bool pick_packed(int64_t nvec, int vec, size_t esize, bool cluster_ok, in
  * and over the cluster in one fixed order (Chan's update): f32 2056 -> 1709 us; bf16 1371 us, slower
  * than two phases (1023) and than the old layout.
  * BARACUDA_ROWS_OWN (a measurement knob for bench/sweep_rows.py): "0" turns the layouts off;
- * "cl=N,nv=N,st=N,mb=2" force the cluster, the most vectors a thread, the most stages and two CTAs an
- * SM; "sb=0" the backward without the split barrier; "fw=0" the forwards off; "lv=1" / "lv=2" the
- * layer_norm forward's form. */
+ * "cl=N,nv=N,st=N,mb=2" force the cluster (1..16; 16 where clmax allows), the most vectors a thread,
+ * the most stages and two CTAs an SM; "sb=0" the backward without the split barrier; "fw=0" the
+ * forwards off; "lv=1" / "lv=2" the layer_norm forward's form; "ps=0" / "ps=1" the split barrier's
+ * pre-sum; "fit16=0" plays a GPU that cannot hold clusters of 16 (own_clusters). */
 static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, int fwd, int op, int clmax,
                      rows_geo *g) {
     if ((esize != 2 && esize != 4) || (size_t)vec * esize != 16 || major < 9) return false;
