@@ -158,7 +158,8 @@ template <> struct split_bar<1> {
 // bar.sync), except warp 0, which waits there, folds the CTA's NW posts in warp order and posts the
 // CTA's value before it arrives at the cluster barrier. After the cluster wait a warp then reads CL
 // values (a lane each) through distributed shared memory instead of NW x CL: at 16 warps 16 times
-// fewer remote loads a row, which in clusters of 16 cost more than the row's bytes (docs/rows.md).
+// fewer remote loads a row; warp 0's fold is on the barrier's path instead. Where it measured
+// faster and where slower: runtime/ops/rows.c, pick_own, and docs/rows.md.
 // Named barrier 1 is used by no other code of these kernels; between two uses by a warp lies the
 // cluster barrier that warp 0 passes only after its sync, so no warp arrives twice in one phase.
 template <int TPR> __device__ __forceinline__ void presum_sync() {
