@@ -17,6 +17,9 @@ that fails to plan or to launch is reported with its error and left out; dweight
 setting are also checked bitwise against a second run of the same plan.
 --fwd sweeps the forwards instead (softmax, log_softmax, rms_norm, layer_norm with weight and bias;
 y checked against float64 on 64 rows and the last): "fw=0" there is the forwards' previous layouts.
+--group c16bwd / c16fwd: clusters of 16 CTAs ("cl=16", sm_90's non-portable size) for the owned-column
+norm backward / forwards at 4096x131072 (c16fwd sweeps the forwards), and the split barrier's per-CTA
+pre-sum ("ps=1"; ps32k: at 8192x32768).
 """
 import argparse
 import ctypes
@@ -43,6 +46,18 @@ GROUPS = {
     # CTAs an SM, 128-thread CTAs, the split barrier again
     "rows4k2": ("32768x4096", ";ow=0,cs=0;ow=0;cl=1,tpr=256,mb=2;cl=1,tpr=256,mb=2,st=6;cl=1,tpr=256,mb=3;"
                 "cl=1,tpr=256,mb=4;cl=1,tpr=128,mb=4;cl=1,tpr=128,mb=6;cl=1,tpr=256,mb=2,s1=1;cl=1,st=4"),
+    # rows11: clusters of 16 (the non-portable size, sm_90) for the owned-column norm backward at
+    # 131072 columns (f32: 4 vectors a thread, 3 stages; bf16: 2 vectors, 4 stages), against the
+    # default (the empty setting), with and without the split barrier, with the split barrier's
+    # per-CTA pre-sum ("ps=1"), and the pre-sum in the default clusters (8: the bf16 rows).
+    # rows11 run 1 was ";cl=16;cl=16,sb=0;cl=16,st=6" (no pre-sum yet)
+    "c16bwd": ("4096x131072", ";cl=16;cl=16,sb=0;cl=16,ps=1;ps=1"),
+    # the pre-sum in the default clusters at 8192x32768 (2 and 4)
+    "ps32k": ("8192x32768", ";ps=1"),
+    # the forwards (--fwd is implied): the pre-sum in the default clusters (8, or 4 for bf16 rms_norm),
+    # clusters of 16 with it (fewer vectors a thread, 6 or 10 stages). rows11 run 1 was
+    # ";cl=16;cl=16,st=4;cl=16,st=10" (no pre-sum yet)
+    "c16fwd": ("4096x131072", ";ps=1;cl=16,ps=1;cl=16,ps=1,st=10", "fwd"),
 }
 
 
@@ -59,7 +74,11 @@ def main():
     ap.add_argument("--group", choices=sorted(GROUPS), help="a preset of shapes and settings (above)")
     args = ap.parse_args()
     if args.group:
-        args.shapes, args.configs = GROUPS[args.group]
+        args.shapes, args.configs = GROUPS[args.group][:2]
+        if GROUPS[args.group][2:] == ("fwd",):
+            args.fwd = True
+            if args.ops == ap.get_default("ops"):
+                args.ops = "softmax,log_softmax,rms_norm,layer_norm"
     torch.empty(1, device="cuda")
     brc = Baracuda(args.lib)
     lib = brc.lib
@@ -216,34 +235,48 @@ def sweep_fwd(args, brc, ctx, st, copy, configs, out):
                         F.rms_norm(xd, (C,), w.double(), EPS)
                     tfn = (lambda: F.layer_norm(x, (C,), w, b, EPS)) if layer else (lambda: F.rms_norm(x, (C,), w, EPS))
                     nbytes = 2 * R * C * es + (2 if layer else 1) * C * es + (2 if layer else 1) * R * 4
-                fns, skus, plans = [tfn], [], []
+                fns, skus, plans, kept = [tfn], [], [], []
                 for cfg in configs:
                     set_knob(cfg)
                     y = torch.empty_like(x)
-                    if op in ("softmax", "log_softmax"):
-                        p = brc.plan("brc_softmax_plan", SoftmaxDesc(1 if op == "log_softmax" else 0, m, m), ctx)
-                        run = (lambda p=p, y=y: brc.check(lib.brc_softmax_run(p, x.data_ptr(), y.data_ptr(), None, 0,
-                                                                              st), op))
-                    else:
-                        layer = op == "layer_norm"
-                        nd = NormDesc(1 if layer else 0, m, m, 1, int(layer), 0, TensorDesc(), TensorDesc(), EPS)
-                        p = brc.plan("brc_norm_plan", nd, ctx)
-                        bp = b.data_ptr() if layer else None
-                        run = (lambda p=p, y=y, bp=bp: brc.check(lib.brc_norm_run(
-                            p, x.data_ptr(), None, w.data_ptr(), bp, y.data_ptr(), None, mean.data_ptr(),
-                            rstd.data_ptr(), None, 0, st), op))
+                    try:
+                        if op in ("softmax", "log_softmax"):
+                            p = brc.plan("brc_softmax_plan", SoftmaxDesc(1 if op == "log_softmax" else 0, m, m), ctx)
+                            run = (lambda p=p, y=y: brc.check(lib.brc_softmax_run(p, x.data_ptr(), y.data_ptr(), None,
+                                                                                  0, st), op))
+                        else:
+                            layer = op == "layer_norm"
+                            nd = NormDesc(1 if layer else 0, m, m, 1, int(layer), 0, TensorDesc(), TensorDesc(), EPS)
+                            p = brc.plan("brc_norm_plan", nd, ctx)
+                            bp = b.data_ptr() if layer else None
+                            run = (lambda p=p, y=y, bp=bp: brc.check(lib.brc_norm_run(
+                                p, x.data_ptr(), None, w.data_ptr(), bp, y.data_ptr(), None, mean.data_ptr(),
+                                rstd.data_ptr(), None, 0, st), op))
+                    except RuntimeError as e:
+                        print(f"{op:<11} fwd {dtype:<4} {R:>5}x{C:<6} [{cfg:<10}] plan failed: {e}", flush=True)
+                        out.append({"op": op, "dir": "fwd", "dtype": dtype, "shape": [R, C], "config": cfg,
+                                    "error": str(e)})
+                        continue
                     plans.append(p)
-                    skus.append(lib.brc_plan_sku(p).decode())
+                    sku = lib.brc_plan_sku(p).decode()
                     y.fill_(float("nan"))
-                    run()
-                    torch.cuda.synchronize()
+                    try:
+                        run()
+                        torch.cuda.synchronize()
+                    except RuntimeError as e:
+                        print(f"{op:<11} fwd {dtype:<4} {R:>5}x{C:<6} [{cfg:<10}] run failed: {e}  {sku}", flush=True)
+                        out.append({"op": op, "dir": "fwd", "dtype": dtype, "shape": [R, C], "config": cfg,
+                                    "error": str(e), "sku": sku})
+                        continue
                     e = ((y[idx].double() - ref).norm() / ref.norm()).item()
                     if not e < TOLERANCE[dtype] or torch.isnan(y).any().item():
                         raise AssertionError(f"{op} {dtype} {R}x{C} [{cfg}]: y rel_l2 {e:.2e}")
                     fns.append(run)
+                    skus.append(sku)
+                    kept.append(cfg)
                 set_knob("")
                 med, ratios = interleaved(*fns, rounds=args.rounds)
-                for i, cfg in enumerate(configs):
+                for i, cfg in enumerate(kept):
                     us = med[i + 1]
                     row = {"op": op, "dir": "fwd", "dtype": dtype, "shape": [R, C], "config": cfg,
                            "ours_us": round(us, 1), "torch_us": round(med[0], 1),

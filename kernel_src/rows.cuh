@@ -17,6 +17,8 @@
 //   PK SPLIT  packed rows (ldpk); the norm backward's gradients by colred
 //   OWN SB    owned columns (norm_bwd_own*, fwd_own): OWN shared-memory stages; SB the split cluster
 //             barrier (2: the layer_norm forward's two statistics phases)
+//   PS        with the split cluster barrier: each CTA's warp sums pre-summed by its warp 0 and posted
+//             once (presum below), so that a warp combines CL posted values, not NW x CL
 // Thread t of CTA rank r owns, in chunk it, vectors j = 0..NV-1 at columns
 //   ((it * CL + r) * NV * TPR + j * TPR + t) * VEC       (consecutive threads, consecutive vectors)
 // and owns the same columns in every pass and every row, so a pass may reuse what an earlier
@@ -150,6 +152,22 @@ template <> struct split_bar<1> {
     }
     static __device__ __forceinline__ void done() {}
 };
+
+// The per-CTA pre-sum of the split cluster barrier (K::PS, clusters of 2+): after posting its sums
+// each warp arrives at named barrier 1 (bar.arrive: no wait; it orders the post before warp 0's
+// bar.sync), except warp 0, which waits there, folds the CTA's NW posts in warp order and posts the
+// CTA's value before it arrives at the cluster barrier. After the cluster wait a warp then reads CL
+// values (a lane each) through distributed shared memory instead of NW x CL: at 16 warps 16 times
+// fewer remote loads a row; warp 0's fold is on the barrier's path instead. Where it measured
+// faster and where slower: runtime/ops/rows.c, pick_own, and docs/rows.md.
+// Named barrier 1 is used by no other code of these kernels; between two uses by a warp lies the
+// cluster barrier that warp 0 passes only after its sync, so no warp arrives twice in one phase.
+template <int TPR> __device__ __forceinline__ void presum_sync() {
+    asm volatile("bar.sync 1, %0;" ::"n"(TPR) : "memory");
+}
+template <int TPR> __device__ __forceinline__ void presum_arrive() {
+    asm volatile("bar.arrive 1, %0;" ::"n"(TPR) : "memory");
+}
 
 template <class K> struct rg {
     enum {
@@ -380,11 +398,14 @@ __device__ __forceinline__ void fwd_own(const rows_args& A) {
     typedef typename K::C C;
     enum { P = !SOFTMAX && K::LAYER && K::SB == 2 ? 2 : 1, CHAN = !SOFTMAX && K::LAYER && P == 1, S = K::OWN,
            NV = K::NV, TPR = K::TPR, VEC = K::VEC, AN = NV * TPR * VEC, NW = TPR / 32, NP = NW * K::CL,
-           PL = (NP + 31) / 32, FAST = sizeof(T) == 2 && sizeof(C) == 4 };
+           PS = K::PS && K::CL > 1, NE = PS ? K::CL : NP /* the posted values a warp combines */,
+           PL = (NE + 31) / 32, FAST = sizeof(T) == 2 && sizeof(C) == 4 };
     static_assert(S >= P + 2 && K::ITER == 1 && K::RPB == 1 && K::STG == 0 && !K::RES && sizeof(T) * VEC == 16 &&
                       TPR % 32 == 0, "owned-column forward");
     __shared__ pr<C> post[2][NW];
     __shared__ C postn[2][NW];  // CHAN: the posted sets' counts
+    __shared__ pr<C> cpost[2];  // PS: the CTA's value (its count: cpostn)
+    __shared__ C cpostn[2];
     extern __shared__ __align__(16) unsigned char dsm[];
     const int t = threadIdx.x, lane = t & 31, w = t >> 5;
     const int r = K::CL > 1 ? (int)(blockIdx.x % K::CL) : 0;
@@ -420,15 +441,17 @@ __device__ __forceinline__ void fwd_own(const rows_args& A) {
     unsigned pa[PL];
 #pragma unroll
     for (int p = 0; p < PL; p++) {
-        const int e = lane + 32 * p < NP ? lane + 32 * p : 0;
-        pa[p] = split_bar<K::CL>::map(&post[0][e % NW], (unsigned)(e / NW));
+        const int e = lane + 32 * p < NE ? lane + 32 * p : 0;
+        pa[p] = PS ? split_bar<K::CL>::map(&cpost[0], (unsigned)e)
+                   : split_bar<K::CL>::map(&post[0][e % NW], (unsigned)(e / NW));
     }
-    const unsigned HB = (unsigned)(NW * sizeof(pr<C>));
+    const unsigned HB = (unsigned)((PS ? 1 : NW) * sizeof(pr<C>)), HN = (unsigned)((PS ? 1 : NW) * sizeof(C));
     unsigned pn[CHAN ? PL : 1];  // CHAN: the addresses of the posted counts
 #pragma unroll
     for (int p = 0; p < (CHAN ? PL : 1); p++) {
-        const int e = lane + 32 * p < NP ? lane + 32 * p : 0;
-        pn[p] = split_bar<K::CL>::map(&postn[0][e % NW], (unsigned)(e / NW));
+        const int e = lane + 32 * p < NE ? lane + 32 * p : 0;
+        pn[p] = PS ? split_bar<K::CL>::map(&cpostn[0], (unsigned)e)
+                   : split_bar<K::CL>::map(&postn[0][e % NW], (unsigned)(e / NW));
     }
     split_bar<K::CL> bar;
     // Row statistics in flight: softmax (m1, m2) = (max, 1 / sum) of the row being written; norms
@@ -524,6 +547,32 @@ __device__ __forceinline__ void fwd_own(const rows_args& A) {
             }
             if (lane == 0) post[h][w] = v;
         }
+        if (PS) {  // the CTA's value, by warp 0 (presum)
+            if (w == 0) {
+                presum_sync<TPR>();
+                if (CHAN) {
+                    msq<C> z;
+                    z.n = lane < NW ? postn[h][lane] : C(0);
+                    z.m = lane < NW ? post[h][lane].a : C(0);
+                    z.q = lane < NW ? post[h][lane].b : C(0);
+                    z = msq_warp(z);
+                    if (lane == 0) {
+                        cpost[h] = mk(z.m, z.q);
+                        cpostn[h] = z.n;
+                    }
+                } else {
+                    pr<C> c = lane < NW ? post[h][lane] : SOFTMAX ? mk(ninf<C>(), C(0)) : mk(C(0), C(0));
+#pragma unroll
+                    for (int o = 16; o > 0; o >>= 1) {
+                        const pr<C> u = mk(__shfl_xor_sync(0xffffffffu, c.a, o), __shfl_xor_sync(0xffffffffu, c.b, o));
+                        c = SOFTMAX ? lse_op::f(c, u) : add_op::f(c, u);
+                    }
+                    if (lane == 0) cpost[h] = c;
+                }
+            } else {
+                presum_arrive<TPR>();
+            }
+        }
         bar.arrive(h);
         if (out) {  // the output of row g - P nq
             const int so = s >= P ? s - P : s + S - P;
@@ -558,12 +607,12 @@ __device__ __forceinline__ void fwd_own(const rows_args& A) {
             z.n = z.m = z.q = C(0);
 #pragma unroll
             for (int p = 0; p < PL; p++) {
-                if (lane + 32 * p >= NP) continue;
+                if (lane + 32 * p >= NE) continue;
                 const unsigned ad = pa[p] + (unsigned)h * HB;
                 msq<C> e;
                 split_bar<K::CL>::ld(ad, e.m);
                 split_bar<K::CL>::ld(ad + (unsigned)sizeof(C), e.q);
-                split_bar<K::CL>::ld(pn[p] + (unsigned)h * (unsigned)(NW * sizeof(C)), e.n);
+                split_bar<K::CL>::ld(pn[p] + (unsigned)h * HN, e.n);
                 z = msq_add(z, e);
             }
             z = msq_warp(z);
@@ -578,7 +627,7 @@ __device__ __forceinline__ void fwd_own(const rows_args& A) {
             bool first = true;
 #pragma unroll
             for (int p = 0; p < PL; p++) {
-                if (lane + 32 * p >= NP) continue;
+                if (lane + 32 * p >= NE) continue;
                 const unsigned ad = pa[p] + (unsigned)h * HB;
                 pr<C> e;
                 split_bar<K::CL>::ld(ad, e.a);
@@ -1367,15 +1416,18 @@ __device__ __forceinline__ void norm_bwd_own(const rows_args& A) {
 // every warp reads them all (through distributed shared memory) and adds them in one fixed order,
 // so every thread agrees bitwise. No block barrier: the barrier's latency and the warps' skew are
 // covered by a row's output pass. Row i - 1 stays staged while row i is computed, so OWN stages
-// hold OWN - 2 rows ahead (OWN >= 3).
+// hold OWN - 2 rows ahead (OWN >= 3). With K::PS each CTA's warp sums are pre-summed by its warp 0
+// and a warp combines CL posted pairs instead of NW * CL (presum, above).
 template <class K>
 __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
     typedef typename K::T T;
     typedef typename K::C C;
     static_assert(K::OWN >= 3 && K::ITER == 1 && K::RPB == 1 && K::STG == 0 && sizeof(T) * K::VEC == 16 &&
                       K::TPR % 32 == 0, "owned-column norm backward, split barrier");
-    enum { S = K::OWN, NW = K::TPR / 32, NP = NW * K::CL, PL = (NP + 31) / 32 /* posted sums a lane combines */ };
+    enum { S = K::OWN, NW = K::TPR / 32, NP = NW * K::CL, PS = K::PS && K::CL > 1, NE = PS ? K::CL : NP,
+           PL = (NE + 31) / 32 /* posted sums a lane combines */ };
     __shared__ pr<C> post[2][NW];  // each warp's sums of the two rows in flight (alternating)
+    __shared__ pr<C> cpost[2];     // PS: the CTA's sums (presum)
     __shared__ unsigned long long mbar[2];  // one CTA (CL == 1): the split barrier's mbarriers
     extern __shared__ __align__(16) unsigned char dsm[];
     const int t = threadIdx.x, lane = t & 31, w = t >> 5;
@@ -1396,10 +1448,11 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
     unsigned pa[PL];
 #pragma unroll
     for (int p = 0; p < PL; p++) {
-        const int e = lane + 32 * p < NP ? lane + 32 * p : 0;
-        pa[p] = split_bar<K::CL>::map(&post[0][e % NW], (unsigned)(e / NW));
+        const int e = lane + 32 * p < NE ? lane + 32 * p : 0;
+        pa[p] = PS ? split_bar<K::CL>::map(&cpost[0], (unsigned)e)
+                   : split_bar<K::CL>::map(&post[0][e % NW], (unsigned)(e / NW));
     }
-    const unsigned HB = (unsigned)(NW * sizeof(pr<C>));
+    const unsigned HB = (unsigned)((PS ? 1 : NW) * sizeof(pr<C>));
     split_bar<K::CL> bar;
     bar.init(mbar, NW);
     // Statistics: this row's (mu, rs), the previous row's (mp, rp), the next row's (mn, rn).
@@ -1432,6 +1485,18 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
                 s2 += __shfl_xor_sync(0xffffffffu, s2, o);
             }
             if (lane == 0) post[h][w] = mk(s1, s2);
+            if (PS) {  // the CTA's sums, by warp 0 (presum)
+                if (w == 0) {
+                    presum_sync<K::TPR>();
+                    pr<C> c = lane < NW ? post[h][lane] : mk(C(0), C(0));
+#pragma unroll
+                    for (int o = 16; o > 0; o >>= 1)
+                        c = add_op::f(c, mk(__shfl_xor_sync(0xffffffffu, c.a, o), __shfl_xor_sync(0xffffffffu, c.b, o)));
+                    if (lane == 0) cpost[h] = c;
+                } else {
+                    presum_arrive<K::TPR>();
+                }
+            }
         }
         bar.arrive(h);
         if (prev) ob.out(s == 0 ? S - 1 : s - 1, g - nq, mp, rp, c1, c2); // the output pass of row g - nq
@@ -1442,7 +1507,7 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
             C v1 = C(0), v2 = C(0);
 #pragma unroll
             for (int p = 0; p < PL; p++) {
-                if (lane + 32 * p >= NP) continue;
+                if (lane + 32 * p >= NE) continue;
                 C a, b;
                 const unsigned ad = pa[p] + (unsigned)h * HB;
                 split_bar<K::CL>::ld(ad, a);

@@ -50,8 +50,10 @@
  * Specialization: a plan compiles kernels for its exact cols (a compile-time constant: loops
  * unroll, the row stays in registers), with a vector width (16-byte accesses where cols and the
  * row strides allow), threads per row, rows per CTA, and for long rows on sm_90 a thread-block
- * cluster of up to 8 CTAs per row; rows longer still are read in several passes (never an
- * O(cols^2) algorithm). The SKU shows the choice:
+ * cluster of up to 8 CTAs per row (16, the non-portable size, for the f32 norm backward of rows
+ * of more than 98304 and up to 131072 columns, where the GPU holds such clusters: the plan asks
+ * the driver, else it takes the layouts of clusters of 8); rows longer still are read in several
+ * passes (never an O(cols^2) algorithm). The SKU shows the choice:
  *   bespoke:softmax<bf16,cols=4096,vec=8,tpr=256,rpb=1,cluster=1,passes=1,fwd>@sm_90
  * Canonical descriptors (docs/rows.md): softmax(dtype=bf16,cols=4096,dir=fwd),
  * log_softmax(...), rms_norm(dtype=f32,cols=1024,weight=1,residual=0,dir=fwd),

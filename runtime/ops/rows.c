@@ -49,6 +49,7 @@ typedef struct rows_geo {
     int split;   /* norm backward: the weight / bias gradients by colred, not by the row kernel */
     int own;     /* norm backward with owned columns (rows.cuh, norm_bwd_own): its shared-memory stages */
     int sb;      /* owned columns: the split cluster barrier (norm_bwd_own_sb, fwd_own); 2: layer_norm's two phases */
+    int ps;      /* the split cluster barrier: each CTA's sums pre-summed and posted once (rows.cuh, presum) */
 } rows_geo;
 
 typedef struct rows_impl {
@@ -202,7 +203,7 @@ static bool pick_staged(int64_t cols, int vec, size_t esize, int na, int acc, in
         int64_t bytes = 2 * na * n * (int64_t)esize + (iter > 1 ? acc * n : 0);
         if (bytes > limit / 2 - 1024) continue;
         int per_sm = (int)((limit + 1024) / (bytes + 1024));
-        *g = (rows_geo){vec, tpr, 1, cl, 1, (int)iter, 2, (int)bytes, per_sm < 4 ? per_sm : 4, 0, 0, 0, 0};
+        *g = (rows_geo){vec, tpr, 1, cl, 1, (int)iter, 2, (int)bytes, per_sm < 4 ? per_sm : 4, 0, 0, 0, 0, 0};
         return true;
     }
     return false;
@@ -248,15 +249,18 @@ static bool pick_packed(int64_t nvec, int vec, size_t esize, bool cluster_ok, in
  * and over the cluster in one fixed order (Chan's update): f32 2056 -> 1709 us; bf16 1371 us, slower
  * than two phases (1023) and than the old layout.
  * BARACUDA_ROWS_OWN (a measurement knob for bench/sweep_rows.py): "0" turns the layouts off;
- * "cl=N,nv=N,st=N,mb=2" force the cluster, the most vectors a thread, the most stages and two CTAs an
- * SM; "sb=0" the backward without the split barrier; "fw=0" the forwards off; "lv=1" / "lv=2" the
- * layer_norm forward's form. */
-static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, int fwd, int op, rows_geo *g) {
+ * "cl=N,nv=N,st=N,mb=2" force the cluster (1..16; 16 where clmax allows), the most vectors a thread,
+ * the most stages and two CTAs an SM; "sb=0" the backward without the split barrier; "fw=0" the
+ * forwards off; "lv=1" / "lv=2" the layer_norm forward's form; "ps=0" / "ps=1" the split barrier's
+ * pre-sum; "fit16=0" plays a GPU that cannot hold clusters of 16 (own_clusters). */
+static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, int fwd, int op, int clmax,
+                     rows_geo *g) {
     if ((esize != 2 && esize != 4) || (size_t)vec * esize != 16 || major < 9) return false;
     if (fwd && esize == 2 && (op == OP_SOFTMAX || op == OP_LOG_SOFTMAX)) return false;
     /* 16-bit layer_norm forwards hold weight and bias as loaded: with 8 vectors a thread they spill. */
     int fcl = 0, nvmax = fwd && !(op == OP_LAYER && esize == 2) ? 8 : 4, smax = fwd ? 6 : 4, mb = 1, sb = 1, fw = 1;
     int tpr = 0, s1 = 0; /* the backward's threads a CTA (0: as below); the split barrier for one CTA */
+    int ps = -1;         /* the split cluster barrier's per-CTA pre-sum (presum); -1: as below */
     int lv = esize == 2 ? 2 : 1; /* layer_norm forward: 16-bit two phases, f32 one (measured, above) */
     const char *knob = getenv("BARACUDA_ROWS_OWN");
     if (knob && (strcmp(knob, "0") == 0 || strstr(knob, "ow=0"))) return false;
@@ -271,6 +275,7 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
         if ((p = strstr(knob, "sb="))) sb = atoi(p + 3) != 0;
         if ((p = strstr(knob, "fw="))) fw = atoi(p + 3) != 0;
         if ((p = strstr(knob, "lv="))) lv = atoi(p + 3) == 2 ? 2 : 1;
+        if ((p = strstr(knob, "ps="))) ps = atoi(p + 3) != 0;
     }
     if (fwd && !fw) return false;
     const int na = fwd ? 1 : 2, phases = fwd && op == OP_LAYER ? lv : 1;
@@ -297,7 +302,20 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
     }
     /* Rows that one CTA takes (16-bit up to 32768 columns: packed, f32: 1024 threads) keep those layouts. */
     if (fwd && nvec <= (esize == 4 ? 1024 : 512) * 8 && !fcl) return false;
-    for (int cl = 1; cl <= 8; cl *= 2) {
+    /* Clusters of 16 (sm_90, the non-portable size; clmax says whether the GPU may hold them): the
+     * f32 backward, whose rows of 131072 need them for 4 vectors a thread (3 stages of 64 KiB; the
+     * cluster of 8 would hold 8), and where the knob asks for them (cl=16). Measured on the H100 at
+     * f32 4096 x 131072 (bench/sweep_rows.py --group c16bwd, rows11 runs 1 and 2, interleaved, against
+     * the row kernel's 2 passes, +colred for layer_norm): rms_norm 3545 -> 2488 us and 3528 -> 2488
+     * (61 -> 87% of copy); layer_norm 4204 -> 4029 and 4201 -> 4034 with the split barrier, 3259 /
+     * 3265 with the block barrier (sb=0), 3159 (68%) with the split barrier's pre-sum (presum, below).
+     * Clusters of 16 lost everywhere else they were tried (the same runs): bf16 131072 backward
+     * (rms_norm 1147 -> 2136 us, layer_norm 1224 -> 3065; 1767 / 2315 with the pre-sum) and every
+     * forward at 131072 (twice the time of clusters of 8: f32 softmax 1682 -> 3419 us, bf16
+     * layer_norm 1025 -> 3035; with the pre-sum 2705 / 2130). An H100 holds 7 clusters of 16 (112 of
+     * its 132 SMs; cuOccupancyMaxActiveClusters). */
+    const int cltop = fcl > 8 || (!fwd && esize == 4) ? clmax : 8;
+    for (int cl = 1; cl <= cltop; cl *= 2) {
         if (fcl && cl != fcl) continue;
         int64_t nv = brc__cdiv(nvec, (int64_t)cl * tpr);
         if (nv > nvmax) continue;
@@ -309,14 +327,24 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
          * backward a pair of mbarriers (s1). */
         int barrier = fwd ? (cl > 1 ? phases : 0) : (cl > 1 || s1) && sb && st >= 3;
         if (fwd && !barrier) return false;
-        *g = (rows_geo){vec, tpr, 1, cl, (int)nv, 1, 0, st * stage, mb, 0, 0, st, barrier};
+        /* The split barrier's per-CTA pre-sum (rows.cuh, presum): where it measured faster (rows11 run
+         * 2, same-run sweeps): the f32 layer_norm backward in clusters of 16 (4034 -> 3159 us at
+         * 4096 x 131072) and the 16-bit layer_norm forward in clusters of 8 (two phases: bf16 4096 x
+         * 131072 1022 -> 939 us). Slower elsewhere: f32 rms_norm backward in clusters of 16 2488 ->
+         * 2814; bf16 backward at 131072 (clusters of 8) 1148 -> 1332 and 1227 -> 1334, at 8192 x 32768
+         * (2) 580 -> 598 and 575 -> 634; f32 at 8192 x 32768 (4) 1105 -> 1278 and 1101 -> 1292; the
+         * other forwards at 131072 (f32 softmax 1665 -> 1682, rms_norm 1492 -> 1645, layer_norm 1698 ->
+         * 2050; bf16 rms_norm 773 -> 823). The knob's ps=0 / ps=1 override the rule. */
+        if (ps < 0)
+            ps = (!fwd && esize == 4 && op == OP_LAYER && cl == 16) || (fwd && esize == 2 && op == OP_LAYER && cl == 8);
+        *g = (rows_geo){vec, tpr, 1, cl, (int)nv, 1, 0, st * stage, mb, 0, 0, st, barrier, ps && barrier && cl > 1};
         return true;
     }
     return false;
 }
 
 static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, size_t csize, bool cluster_ok,
-                         int na, int acc, int major, int minor) {
+                         int ownmax, int na, int acc, int major, int minor) {
     int target = kid == K_NORM_BWD ? (int)(32 / esize) : kid == K_SOFTMAX_BWD ? 16 : (int)(64 / esize);
     int budget = kid == K_NORM_BWD ? 16 : 32;
     if (csize == 8) budget /= 2;
@@ -331,10 +359,10 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
      * layer_norm 60 -> 74%. */
     bool fwd = (kid == K_SOFTMAX_FWD || kid == K_NORM_FWD) && na == 1;
     int maxcta = cluster_ok && !fwd ? 512 : 1024;
-    rows_geo g = {vec, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0};
+    rows_geo g = {vec, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0};
     /* The forwards without a residual, rows longer than one CTA takes: owned columns in clusters with
      * the split cluster barrier (rows.cuh, fwd_own; pick_own says where and what was measured). */
-    if (fwd && cluster_ok && pick_own(cols, vec, esize, major, minor, 1, op, &g)) return g;
+    if (fwd && cluster_ok && pick_own(cols, vec, esize, major, minor, 1, op, ownmax, &g)) return g;
     /* f32 forwards of up to 1024 x 8 vectors (32768 columns): one 1024-thread CTA a row, up to 32
      * elements a thread, past the 16 of the target. Measured on the H100 at 8192 x 32768 against
      * the clusters of 8 below: layer_norm 47 -> 96% of copy, rms_norm 77 -> 100%, softmax and
@@ -374,7 +402,7 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
     if (kid == K_NORM_FWD && op == OP_LAYER && na == 1 && cluster_ok && need > 512 && nvec <= 512 * 8 &&
         pick_packed(nvec, vec, esize, cluster_ok, 8, &g))
         return g;
-    if (kid == K_NORM_BWD && cluster_ok && pick_own(cols, vec, esize, major, minor, 0, op, &g)) return g;
+    if (kid == K_NORM_BWD && cluster_ok && pick_own(cols, vec, esize, major, minor, 0, op, ownmax, &g)) return g;
     if (need <= maxcta) { /* one CTA (or part of a warp) per row */
         g.tpr = pow2ceil(need);
         g.nv = (int)brc__cdiv(nvec, g.tpr);
@@ -436,18 +464,20 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
                   "  typedef %s T;\n  typedef %s C;\n"
                   "  enum { COLS = %lld, VEC = %d, TPR = %d, RPB = %d, CL = %d, NV = %d, ITER = %d, STG = %d,\n"
                   "         LOG = %d, LAYER = %d, W = %d, B = %d, RES = %d, PK = %d, SPLIT = %d, OWN = %d, SB = %d,\n"
-                  "         CSEQ = %d };\n"
+                  "         PS = %d, CSEQ = %d };\n"
                   "};\n",
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", (long long)im->cols, g->vec, g->tpr,
                   g->rpb, g->cl, g->nv, g->iter, aux ? 0 : g->stg, im->op == OP_LOG_SOFTMAX,
                   im->op == OP_LAYER, im->w, im->b, im->res, aux ? 0 : g->pk, aux ? 0 : g->split, aux ? 0 : g->own,
-                  aux ? 0 : g->sb, kid == K_COLSUM && im->colsum_seq);
+                  aux ? 0 : g->sb, aux ? 0 : g->ps, kid == K_COLSUM && im->colsum_seq);
     /* Packed rows: two CTAs an SM (owned columns: one, or as many as the knob asks, pick_own). */
     int minb = aux ? 1 : g->pk ? 2 : g->own ? g->per_sm : 1;
     brc__str_addf(&snip, "__global__ void __launch_bounds__(%d", threads);
     if (minb > 1) brc__str_addf(&snip, ", %d", minb);
     brc__str_addf(&snip, ")");
-    if (!aux && g->cl > 1) brc__str_addf(&snip, " __cluster_dims__(%d, 1, 1)", g->cl);
+    /* Clusters of up to 8 (the portable size) are the kernel's own; 16 is given at launch (launch(),
+     * cuLaunchKernelEx), the function allowing the non-portable size. */
+    if (!aux && g->cl > 1 && g->cl <= 8) brc__str_addf(&snip, " __cluster_dims__(%d, 1, 1)", g->cl);
     brc__str_addf(&snip, "\n");
     brc__str_addf(&snip, "brc_rows_kernel(brc::rows_args a) { brc::%s<brc_rows>(a); }\n", kernel_fns[kid]);
     brc__str kd = {0};
@@ -462,7 +492,8 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
             .spec = {kid, im->dt, im->cols, g->vec, g->tpr, g->rpb, g->cl, g->nv, g->iter, im->op, im->w, im->b,
                      im->res, im->csize, aux ? 0 : g->stg,
                      aux ? kid == K_COLSUM && im->colsum_seq
-                         : g->pk + 2 * g->split + 4 * g->own + (g->own ? 64 * (g->per_sm - 1) : 0) + 256 * g->sb},
+                         : g->pk + 2 * g->split + 4 * g->own + (g->own ? 64 * (g->per_sm - 1) : 0) + 256 * g->sb +
+                               4096 * g->ps},
             .snippet = snip.p, .name_expr = "brc_rows_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -477,6 +508,12 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
                 st = brc__error(BRC_STATUS_CUDA_ERROR, "cuFuncSetAttribute(%d bytes of shared memory): %s (%s)",
                                 g->smem, brc__cu_errname(r), desc);
         }
+        if (!st && ctx->device >= 0 && !aux && g->cl > 8) {
+            CUresult r = brc__cu()->cuFuncSetAttribute(*fn, CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1);
+            if (r != CUDA_SUCCESS)
+                st = brc__error(BRC_STATUS_CUDA_ERROR, "cuFuncSetAttribute(non-portable cluster size %d): %s (%s)",
+                                g->cl, brc__cu_errname(r), desc);
+        }
     }
     brc__str_free(&snip);
     brc__str_free(&kd);
@@ -484,8 +521,13 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
 }
 
 /* Clusters of the owned-column norm backward that one GPU runs at once: the driver's occupancy
- * answer for the compiled kernel; offline (or if the driver cannot say), the SMs in groups of 8. */
+ * answer for the compiled kernel; offline (or if the driver cannot say), the SMs in groups of 8.
+ * Clusters of 16 (non-portable): 0 where the driver says none fits or cannot say (the plan then
+ * takes clusters of at most 8, plan_common). */
 static int64_t own_clusters(const brc_context *ctx, const rows_impl *im) {
+    /* The knob's "fit16=0" plays a GPU that cannot hold a cluster of 16 (tests of the fallback). */
+    const char *knob = getenv("BARACUDA_ROWS_OWN");
+    if (im->g.cl > 8 && knob && strstr(knob, "fit16=0")) return 0;
     int sms = ctx->sm_count > 0 ? ctx->sm_count : 132; /* offline: an H100's count */
     int64_t n = (sms / 8 * 8) / im->g.cl;
     /* One CTA: per_sm CTAs on every SM (__launch_bounds__ and the stages' size were chosen for that
@@ -500,7 +542,9 @@ static int64_t own_clusters(const brc_context *ctx, const rows_impl *im) {
                               .blockDimX = (unsigned)im->g.tpr, .blockDimY = 1, .blockDimZ = 1,
                               .sharedMemBytes = (unsigned)im->g.smem, .attrs = &at, .numAttrs = 1};
         int k = 0;
-        if (brc__cu()->cuOccupancyMaxActiveClusters(&k, im->fn, &cfg) == CUDA_SUCCESS && k > 0) n = k;
+        CUresult r = brc__cu()->cuOccupancyMaxActiveClusters(&k, im->fn, &cfg);
+        if (r == CUDA_SUCCESS && k > 0) n = k;
+        else if (im->g.cl > 8) return 0;
     }
     return n > 1 ? n : 1;
 }
@@ -515,8 +559,10 @@ typedef struct rows_request {
     double eps;
 } rows_request;
 
-static brc_status plan_common(brc_context *ctx, const rows_request *rq, const brc_plan_prefs *prefs_in,
-                              brc__family family, brc_plan **out) {
+/* ownmax: the largest cluster the owned-column layouts may take (16 on sm_90, 8 elsewhere or where
+ * a GPU cannot hold a cluster of 16). */
+static brc_status plan_rows(brc_context *ctx, const rows_request *rq, const brc_plan_prefs *prefs_in,
+                            brc__family family, int ownmax, brc_plan **out) {
     brc_status st;
     const brc_plan_prefs *prefs = brc__prefs_or_default(prefs_in, &st);
     if (!prefs) return st;
@@ -552,7 +598,8 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
     bool cluster_ok = cc_major >= 9;
     int na = rq->kid == K_SOFTMAX_FWD ? 1 : rq->kid == K_NORM_FWD ? 1 + rq->res : 2;
     int acc = rq->kid == K_NORM_BWD ? (rq->w + rq->b) * (int)csize : 0;
-    rows_geo g = pick_geo(rq->kid, rq->op, v.cols, vec, esize, csize, cluster_ok, na, acc, cc_major, cc_minor);
+    rows_geo g = pick_geo(rq->kid, rq->op, v.cols, vec, esize, csize, cluster_ok, ownmax, na, acc, cc_major,
+                          cc_minor);
     bool bwd = rq->kid == K_SOFTMAX_BWD || rq->kid == K_NORM_BWD;
     bool colsum = rq->kid == K_NORM_BWD && (rq->w || rq->b);
     /* A norm backward whose rows take several passes from global memory reads and writes its
@@ -586,8 +633,8 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
     if (g.stg) brc__str_addf(&sku, ",smem_stages=%d", g.stg);
     if (g.pk) brc__str_addf(&sku, ",packed");
     if (g.own)
-        brc__str_addf(&sku, ",owned,smem_stages=%d%s%s", g.own, g.sb ? ",split_barrier" : "",
-                      g.sb == 2 ? ",mean_then_var" : "");
+        brc__str_addf(&sku, ",owned,smem_stages=%d%s%s%s", g.own, g.sb ? ",split_barrier" : "",
+                      g.sb == 2 ? ",mean_then_var" : "", g.ps ? ",presum" : "");
     if (g.own && g.per_sm > 1) brc__str_addf(&sku, ",%d_per_sm", g.per_sm);
     brc__str_addf(&sku, "%s%s%s,%s>", rq->w ? ",weight" : "", rq->b ? ",bias" : "", rq->res ? ",residual" : "",
                   bwd ? "bwd" : "fwd");
@@ -627,6 +674,14 @@ static brc_status plan_common(brc_context *ctx, const rows_request *rq, const br
     if (g.own) {
         if ((st = get_kernel(ctx, im, rq->kid, desc.p, &im->fn))) goto fail;
         cap = own_clusters(ctx, im);
+        /* A cluster of 16 that this GPU cannot hold (the driver's answer, at plan time): the plan is
+         * made again with clusters of at most 8. */
+        if (cap == 0) {
+            brc_plan_destroy(p);
+            brc__str_free(&desc);
+            brc__str_free(&sku);
+            return plan_rows(ctx, rq, prefs_in, family, 8, out);
+        }
     }
     int64_t used = groups < cap ? groups : cap;
     im->grid = (unsigned)(used * g.cl);
@@ -656,6 +711,16 @@ fail:
     brc__str_free(&desc);
     brc__str_free(&sku);
     return st;
+}
+
+/* Clusters of 16 CTAs (the non-portable size) are asked for on sm_90 only, where the H100 was
+ * measured (docs/rows.md); other architectures keep the portable 8. */
+static brc_status plan_common(brc_context *ctx, const rows_request *rq, const brc_plan_prefs *prefs,
+                              brc__family family, brc_plan **out) {
+    int major = 0, minor = 0;
+    bool accel = false;
+    brc__arch_parse(ctx->arch, &major, &minor, &accel);
+    return plan_rows(ctx, rq, prefs, family, major == 9 ? 16 : 8, out);
 }
 
 /* ---- softmax along a strided axis ------------------------------------------------------------------- */
@@ -776,7 +841,7 @@ static brc_status plan_strided(brc_context *ctx, const rows_request *rq, const b
     im->csize = dt == BRC_F64 ? 8 : 4;
     im->rows = outer * inner;
     im->cols = cols;
-    im->g = (rows_geo){1, tx * ty, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0};
+    im->g = (rows_geo){1, tx * ty, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0};
     im->tx = tx;
     im->ty = ty;
     im->bwd = bwd;
@@ -960,7 +1025,19 @@ static brc_status launch(const brc_plan *plan, CUfunction fn, unsigned grid, uns
     const rows_impl *im = plan->impl;
     unsigned smem = fn == im->fn ? (unsigned)im->g.smem : 0;
     void *args[1] = {a};
-    CUresult r = brc__cu()->cuLaunchKernel(fn, grid, 1, 1, threads, 1, 1, smem, (CUstream)stream, args, NULL);
+    CUresult r;
+    if (fn == im->fn && im->g.cl > 8) { /* a cluster of 16: its size is given here (get_kernel) */
+        CUlaunchAttribute at = {.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION};
+        at.value.clusterDim.x = (unsigned)im->g.cl;
+        at.value.clusterDim.y = 1;
+        at.value.clusterDim.z = 1;
+        CUlaunchConfig cfg = {.gridDimX = grid, .gridDimY = 1, .gridDimZ = 1, .blockDimX = threads, .blockDimY = 1,
+                              .blockDimZ = 1, .sharedMemBytes = smem, .hStream = (CUstream)stream, .attrs = &at,
+                              .numAttrs = 1};
+        r = brc__cu()->cuLaunchKernelEx(&cfg, fn, args, NULL);
+    } else {
+        r = brc__cu()->cuLaunchKernel(fn, grid, 1, 1, threads, 1, 1, smem, (CUstream)stream, args, NULL);
+    }
     if (r != CUDA_SUCCESS) {
         /* What the launch asked and what the kernel allows, so that a refusal can be read. */
         int at[4] = {-1, -1, -1, -1};
@@ -969,10 +1046,11 @@ static brc_status launch(const brc_plan *plan, CUfunction fn, unsigned grid, uns
                                              CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES};
         for (int i = 0; i < 4; i++) (void)brc__cu()->cuFuncGetAttribute(&at[i], ids[i], fn);
         return brc__error(BRC_STATUS_CUDA_ERROR,
-                          "cuLaunchKernel: %s (%s%s: grid %u, %u threads, %u bytes of dynamic shared memory; the "
+                          "cuLaunchKernel: %s (%s%s: grid %u, %u threads, cluster %d, %u bytes of dynamic shared memory; the "
                           "kernel: %d registers, at most %d threads, %d bytes static, at most %d dynamic)",
                           brc__cu_errname(r), plan->descriptor,
-                          fn == im->fn_colsum ? "+colsum" : fn == im->fn_colred ? "+colred" : "", grid, threads, smem,
+                          fn == im->fn_colsum ? "+colsum" : fn == im->fn_colred ? "+colred" : "", grid, threads,
+                          fn == im->fn ? im->g.cl : 1, smem,
                           at[0], at[1], at[2], at[3]);
     }
     return BRC_STATUS_OK;

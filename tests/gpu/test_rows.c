@@ -6,7 +6,8 @@
  * shared memory with a pipeline over more rows than CTAs, rows packed in registers, the norm
  * backward's gradients by a column pass of their own or in the registers of owned columns, owned
  * columns with the split cluster barrier in the forwards and the norm backward, owned columns in one
- * CTA for rows of 4096, with the block barrier and with the split barrier as mbarriers), with
+ * CTA for rows of 4096, with the block barrier and with the split barrier as mbarriers, owned columns
+ * in clusters of 16 CTAs), with
  * contiguous, vector-preserving
  * and odd row strides; plus in place (the norm backward with colred too), run-time errors,
  * determinism and graph capture. Skips
@@ -823,6 +824,83 @@ Test(rows, norm_backward_one_cta_deterministic, .timeout = 300) {
     for (int k = 0; k < NONE_CTA_KNOBS; k++) {
         setenv("BARACUDA_ROWS_OWN", one_cta_knobs[k], 1);
         norm_backward_deterministic_case(ctx, 3001, 4096, sm90);
+    }
+    unsetenv("BARACUDA_ROWS_OWN");
+    brc_context_destroy(ctx);
+}
+
+/* Owned columns in clusters of 16 CTAs (sm_90's non-portable cluster size, given at launch with
+ * cuLaunchKernelEx) and the split barrier's per-CTA pre-sum (presum), forced by the measurement knob
+ * in this test's process whatever the default: clusters of 16 with the split cluster barrier, without
+ * it (the backward; the forwards always split it), with the pre-sum; and the pre-sum in the default
+ * clusters (8 at 131072: the 16-bit backward, the forwards). Every norm backward variant and the
+ * forwards without a residual (softmax / log_softmax: f32, whose forwards take owned columns), bf16
+ * and f32; one row, an odd row count (37: 5 or 6 rows a cluster of the 7 of 16 an H100 holds), and a
+ * partial last vector group with vector-preserving strides; float64 references. */
+static const char *const c16_knobs[] = {"cl=16,ps=0", "cl=16,sb=0", "cl=16,ps=1", "ps=1"};
+enum { NC16_KNOBS = (int)(sizeof c16_knobs / sizeof c16_knobs[0]) };
+
+ParameterizedTestParameters(rows, owned_cluster16) {
+    static knob_job jobs[NC16_KNOBS * 2];
+    static const brc_dtype dts[2] = {BRC_F32, BRC_BF16};
+    for (int k = 0; k < NC16_KNOBS; k++)
+        for (int d = 0; d < 2; d++) jobs[k * 2 + d] = (knob_job){k, dts[d]};
+    return cr_make_param_array(knob_job, jobs, sizeof jobs / sizeof jobs[0]);
+}
+
+ParameterizedTest(knob_job *j, rows, owned_cluster16, .timeout = 600) {
+    tu_fresh_cache();
+    setenv("BARACUDA_ROWS_OWN", c16_knobs[j->knob], 1);
+    brc_context *ctx = tu_device_or_skip();
+    const int64_t C = 131072, Cp = j->dt == BRC_F32 ? 131068 : 131064; /* Cp: a partial last vector group */
+    if (strncmp(brc_context_arch(ctx), "sm_90", 5) == 0) { /* the layout is the one asked for */
+        brc_tensor_desc t = tu_mat(j->dt, 37, C, C);
+        brc_norm_backward_desc d = {BRC_NORM_LAYER, t, t, t, 1, 1};
+        brc_norm_desc f = {BRC_NORM_LAYER, t, t, 1, 1, 0, {0}, {0}, 1e-5};
+        brc_plan *p = NULL, *q = NULL;
+        cr_assert_eq(brc_norm_backward_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+        cr_assert_eq(brc_norm_plan(ctx, &f, NULL, &q), BRC_STATUS_OK, "%s", brc_last_error());
+        const char *sku = brc_plan_sku(p), *fsku = brc_plan_sku(q), *kn = c16_knobs[j->knob];
+        const char *ps = strstr(kn, "ps="); /* the pre-sum as the knob says (else the plan's rule) */
+        bool c16 = strstr(kn, "cl=16") != NULL;
+        const char *skus[2] = {sku, fsku};
+        for (int i = 0; i < 2; i++) {
+            const char *k = skus[i];
+            /* Clusters of 16: where the knob asks, and by default for the f32 backward of 131072. */
+            bool want16 = c16 || (i == 0 && j->dt == BRC_F32);
+            cr_expect((strstr(k, "cluster=16,") != NULL) == want16, "%s: %s", kn, k);
+            if (want16) cr_expect(strstr(k, ",owned,") != NULL, "%s: %s", kn, k);
+            if (ps && strstr(k, ",owned,")) cr_expect((strstr(k, ",presum") != NULL) == (ps[3] == '1'), "%s: %s", kn, k);
+        }
+        if (c16) cr_expect((strstr(sku, ",split_barrier,") != NULL) == (strstr(kn, "sb=0") == NULL), "%s: %s", kn, sku);
+        cr_log_info("%s: %s; %s", c16_knobs[j->knob], sku, fsku);
+        brc_plan_destroy(p);
+        brc_plan_destroy(q);
+    }
+    const int64_t cases[][3] = {{1, C, 0}, {37, C, 0}, {21, Cp, 1}};
+    for (int v = 0; v < NVARIANTS; v++) {
+        const variant *vv = &variants[v];
+        bool norm_bwd = vv->bwd && vv->op >= OP_RMS;
+        bool fwd = !vv->bwd && !vv->res && (vv->op >= OP_RMS || j->dt == BRC_F32) && j->knob != 1;
+        if (!norm_bwd && !fwd) continue;
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+            run_case(ctx, vv, j->dt, cases[c][0], cases[c][1], (int)cases[c][2]);
+    }
+    brc_context_destroy(ctx);
+    unsetenv("BARACUDA_ROWS_OWN");
+}
+
+/* Clusters of 16 (with and without the split barrier, with the pre-sum): dweight / dbias the same
+ * bits on every run and from a graph (f32 layer_norm, 37 rows of 131072: clusters taking 5 or 6
+ * rows). */
+Test(rows, owned_cluster16_deterministic, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    bool sm90 = strncmp(brc_context_arch(ctx), "sm_90", 5) == 0;
+    for (int k = 0; k < NC16_KNOBS; k++) {
+        if (!strstr(c16_knobs[k], "cl=16")) continue; /* f32 131072 takes owned columns in clusters of 16 only */
+        setenv("BARACUDA_ROWS_OWN", c16_knobs[k], 1);
+        norm_backward_deterministic_case(ctx, 37, 131072, sm90);
     }
     unsetenv("BARACUDA_ROWS_OWN");
     brc_context_destroy(ctx);

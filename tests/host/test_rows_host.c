@@ -321,7 +321,8 @@ Test(rows_desc, staging_choice) {
     brc_context_destroy(ctx);
 }
 
-/* The norm backward's layouts on sm_90: owned columns (512-thread CTAs, the smallest cluster with at
+/* The norm backward's layouts on sm_90: owned columns (512-thread CTAs, the smallest cluster (f32: up
+ * to 16, sm_90's non-portable size; 16-bit up to 8) with at
  * most 4 vectors a thread, at least 16 elements a thread, shared-memory stages as fit; rows of 4096:
  * 16-bit in 256-thread CTAs two an SM, f32 in one 512-thread CTA, 4 stages) for 16-byte
  * vectors of 2- and 4-byte elements; colred past that for 16-bit rows; f64, odd rows, short rows and
@@ -342,13 +343,17 @@ Test(rows_desc, norm_backward_choice) {
         {BRC_F16, 100008, "bespoke:layer_norm<f16,cols=100008,vec=8,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,weight,bias,bwd>+colsum@sm_90"},
         {BRC_F32, 32768, "bespoke:layer_norm<f32,cols=32768,vec=4,tpr=512,rpb=1,cluster=4,passes=1,owned,smem_stages=3,split_barrier,weight,bias,bwd>+colsum@sm_90"},
         {BRC_BF16, 262144, "bespoke:layer_norm<bf16,cols=262144,vec=8,tpr=512,rpb=1,cluster=8,passes=4,weight,bias,bwd>+colred+colsum@sm_90"},
-        /* f32 layer_norm past owned columns: colred (rms_norm keeps the row kernel's partials). */
-        {BRC_F32, 131072, "bespoke:layer_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=2,weight,bias,bwd>+colred+colsum@sm_90"},
+        /* f32 rows of 131072: clusters of 16 (sm_90's non-portable size), 4 vectors a thread, the
+         * split barrier, for layer_norm with its pre-sum; past owned columns f32 layer_norm takes
+         * colred (rms_norm keeps the row kernel's partials). */
+        {BRC_F32, 131072, "bespoke:layer_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=16,passes=1,owned,smem_stages=3,split_barrier,presum,weight,bias,bwd>+colsum@sm_90"},
+        {BRC_F32, 262144, "bespoke:layer_norm<f32,cols=262144,vec=4,tpr=512,rpb=1,cluster=8,passes=4,weight,bias,bwd>+colred+colsum@sm_90"},
         {BRC_BF16, 32771, "bespoke:layer_norm<bf16,cols=32771,vec=1,tpr=256,rpb=1,cluster=8,passes=2,weight,bias,bwd>+colred+colsum@sm_90"},
     };
     expect_skus(ctx, cases, sizeof cases / sizeof cases[0], make_layer_norm_bwd);
     static const sku_case rms[] = {
-        {BRC_F32, 131072, "bespoke:rms_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=2,weight,bwd>+colsum@sm_90"},
+        {BRC_F32, 131072, "bespoke:rms_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=16,passes=1,owned,smem_stages=3,split_barrier,weight,bwd>+colsum@sm_90"},
+        {BRC_F32, 262144, "bespoke:rms_norm<f32,cols=262144,vec=4,tpr=512,rpb=1,cluster=8,passes=4,weight,bwd>+colsum@sm_90"},
     };
     expect_skus(ctx, rms, sizeof rms / sizeof rms[0], make_rms_norm_bwd);
     brc_context_destroy(ctx);
@@ -368,10 +373,74 @@ Test(rows_desc, norm_forward_choice) {
     brc_context *ctx = tu_offline("sm_90");
     static const sku_case cases[] = {
         {BRC_BF16, 32768, "bespoke:layer_norm<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,weight,bias,fwd>@sm_90"},
-        {BRC_BF16, 131072, "bespoke:layer_norm<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=6,split_barrier,mean_then_var,weight,bias,fwd>@sm_90"},
+        {BRC_BF16, 131072, "bespoke:layer_norm<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=6,split_barrier,mean_then_var,presum,weight,bias,fwd>@sm_90"},
         {BRC_F32, 100008, "bespoke:layer_norm<f32,cols=100008,vec=4,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=4,split_barrier,weight,bias,fwd>@sm_90"},
         {BRC_F32, 131072, "bespoke:layer_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,weight,bias,fwd>@sm_90"},
     };
     expect_skus(ctx, cases, sizeof cases / sizeof cases[0], make_layer_norm);
+    brc_context_destroy(ctx);
+}
+
+/* Clusters of 16 CTAs (the non-portable size) for the owned columns, asked for by the measurement
+ * knob (cl=16): on sm_90a the f32 rows of 131072 take them (4 vectors a thread, 3 stages,
+ * the split barrier; offline, 8 clusters: the workspace holds 8 partial rows a gradient) and the
+ * kernels compile (the norm backward and its colsum, the softmax forward: 6 stages of 2 vectors);
+ * sm_80 never asks for a cluster. */
+Test(rows_desc, cluster16_compiles_on_sm90_only, .timeout = 600) {
+    setenv("BARACUDA_CACHE_DISABLE", "1", 1); /* really compile */
+    brc__cache_reset();
+    setenv("BARACUDA_ROWS_OWN", "cl=16", 1);
+    static const char *const archs[] = {"sm_90a", "sm_80"};
+    for (int a = 0; a < 2; a++) {
+        brc_context *ctx = tu_offline(archs[a]);
+        bool sm90 = a == 0;
+        brc_tensor_desc t = tu_mat(BRC_F32, 1000, 131072, 131072);
+        brc_norm_backward_desc d = {BRC_NORM_LAYER, t, t, t, 1, 1};
+        brc_softmax_desc s = {BRC_SOFTMAX_PLAIN, t, t};
+        brc_plan *p = NULL, *q = NULL;
+        cr_assert_eq(brc_norm_backward_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s: %s\n%s", archs[a],
+                     brc_last_error(), brc_last_jit_log());
+        cr_assert_eq(brc_softmax_plan(ctx, &s, NULL, &q), BRC_STATUS_OK, "%s: %s\n%s", archs[a], brc_last_error(),
+                     brc_last_jit_log());
+        char want[256], wantf[256];
+        snprintf(want, sizeof want,
+                 "bespoke:layer_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=16,passes=1,owned,smem_stages=3,"
+                 "split_barrier,presum,weight,bias,bwd>+colsum@%s", archs[a]);
+        snprintf(wantf, sizeof wantf,
+                 "bespoke:softmax<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=16,passes=1,owned,smem_stages=6,"
+                 "split_barrier,fwd>@%s", archs[a]);
+        if (sm90) {
+            cr_expect_str_eq(brc_plan_sku(p), want);
+            cr_expect_str_eq(brc_plan_sku(q), wantf);
+            cr_expect_eq(brc_plan_workspace_size(p), (size_t)2 * 8 * 131072 * 4, "8 clusters of 16 on 132 SMs");
+        } else {
+            cr_expect(strstr(brc_plan_sku(p), "cluster=1,") && !strstr(brc_plan_sku(p), ",owned,"), "%s",
+                      brc_plan_sku(p));
+            cr_expect(strstr(brc_plan_sku(q), "cluster=1,") != NULL, "%s", brc_plan_sku(q));
+        }
+        cr_log_info("%s: %s; %s", archs[a], brc_plan_sku(p), brc_plan_sku(q));
+        tu_round_trip(ctx, p); /* destroys p */
+        brc_plan_destroy(q);
+        brc_context_destroy(ctx);
+    }
+    unsetenv("BARACUDA_ROWS_OWN");
+}
+
+/* Where the GPU cannot hold a cluster of 16 (the occupancy query says none fits; the knob's fit16=0
+ * plays that), the plan falls back at plan time to the layouts of clusters of at most 8: f32 rows of
+ * 131072 take the row kernel's two passes (layer_norm: +colred) as before clusters of 16. */
+Test(rows_desc, cluster16_falls_back_where_it_cannot_fit) {
+    tu_fresh_cache();
+    setenv("BARACUDA_ROWS_OWN", "fit16=0", 1);
+    brc_context *ctx = tu_offline("sm_90");
+    static const sku_case cases[] = {
+        {BRC_F32, 131072, "bespoke:layer_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=2,weight,bias,bwd>+colred+colsum@sm_90"},
+    };
+    expect_skus(ctx, cases, sizeof cases / sizeof cases[0], make_layer_norm_bwd);
+    static const sku_case rms[] = {
+        {BRC_F32, 131072, "bespoke:rms_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=2,weight,bwd>+colsum@sm_90"},
+    };
+    expect_skus(ctx, rms, sizeof rms / sizeof rms[0], make_rms_norm_bwd);
+    unsetenv("BARACUDA_ROWS_OWN");
     brc_context_destroy(ctx);
 }
