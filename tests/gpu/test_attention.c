@@ -135,6 +135,12 @@ static acase cases[] = {
     {"decode sq1 gqa4 long", BF, 1, 32, 8, 1, 20011, 128, BSHD, 0, -1, -1, 0, 0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 0, "split="},
     /* enough (batch, KV head) CTAs to fill a wave alone (256 of the H100's 264): one split, no combine */
     {"decode sq1 gqa2 unsplit", F16, 8, 64, 32, 1, 301, 128, BSHD, 0, -1, -1, 0, 0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 0, "packed"},
+    /* the merge of the splits (fused into the forward by default, attention_combine: the combine
+     * kernel): GQA 1 with odd lengths, 3 queries of 8 heads in 5 batches, and at D = 256 more
+     * splits than the merge stages at once (several rounds) */
+    {"decode sq1 gqa1 odd b3", BF, 3, 4, 4, 1, 1537, 128, BSHD, 0, -1, -1, 0, 0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 0, "split="},
+    {"decode sq3 gqa8 b5 f16", F16, 5, 16, 2, 3, 777, 64, BHSD, 0, -1, -1, 0, 0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 0, "split="},
+    {"decode sq1 gqa8 d256 rounds", F16, 1, 8, 1, 1, 3001, 256, BSHD, 0, -1, -1, 0, 0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 0, "split="},
 };
 
 ParameterizedTestParameters(attention, matches_float64) {
@@ -842,14 +848,17 @@ static double forward_checks(setup *s, const acase *c) {
                                   (unsigned long long)brc_attention_counters(s->pf), (unsigned long long)need);
     else cr_expect_eq(brc_attention_counters(s->pf), 0, "%s", c->name);
 
-    /* forward, twice: the same bits (the split path's combine too) */
+    /* forward, twice: the same bits (the split path's combine too); the workspace poisoned (the
+     * fused merge's counters are zeroed by the run) */
     poison(&s->bo), poison(&s->blse);
+    if (s->wsf) poison(&s->bws);
     run_forward(s, NULL);
     cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS, "%s: kernel failed", c->name);
     model_forward(s, s->seed, s->offset, s->o, s->lse);
     double rel = check_forward(s);
     unsigned char *o1 = snapshot(&s->bo), *l1 = snapshot(&s->blse);
     poison(&s->bo), poison(&s->blse);
+    if (s->wsf) poison(&s->bws);
     run_forward(s, NULL);
     cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
     tu_buf_download(&s->bo), tu_buf_download(&s->blse);
@@ -954,6 +963,32 @@ ParameterizedTest(acase *c, attention, matches_float64, .timeout = 900) {
         model_backward(&s);
         backward_checks(&s, c, 2);
     }
+    setup_free(&s);
+    brc_context_destroy(ctx);
+}
+
+/* ---- the split decode's merge: fused or a combine kernel ---------------------------------------------- */
+
+/* The decode cases that split (matches_float64 runs them with the merge fused into the forward,
+ * the default) with BARACUDA_ATTN_DECODE_FUSED=0 (the combine kernel), checked the same way
+ * (float64 model, poisoned outputs and workspace, the same bits twice). */
+static bool split_case(const acase *c) { return !strcmp(c->sku_has, "split="); }
+
+ParameterizedTestParameters(attention_combine, matches_float64) {
+    static acase sel[sizeof cases / sizeof cases[0]];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (split_case(&cases[i])) sel[n++] = cases[i];
+    return cr_make_param_array(acase, sel, n);
+}
+
+ParameterizedTest(acase *c, attention_combine, matches_float64, .timeout = 600) {
+    setenv("BARACUDA_ATTN_DECODE_FUSED", "0", 1);
+    brc_context *ctx = tu_device_or_skip();
+    setup s;
+    setup_make(ctx, &s, c, case_seed(c));
+    cr_expect(!strstr(brc_plan_sku(s.pf), ",fused"), "%s: SKU %s", c->name, brc_plan_sku(s.pf));
+    cr_log_info("%s: forward rel L2 %.2e, %s", c->name, forward_checks(&s, c), brc_plan_sku(s.pf));
     setup_free(&s);
     brc_context_destroy(ctx);
 }

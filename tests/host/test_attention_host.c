@@ -274,9 +274,14 @@ Test(attention_rules, before_sm80_is_unsupported) {
 /* Decode splits fill whole waves (an offline sm_90 context assumes 132 SMs; a 1-warp decode CTA
  * of D = 128 with 3 stages of 64 keys takes 106 KiB of shared memory, so 2 an SM and 264 a wave).
  * One split is the unsplit kernel: no combine, no workspace, no split= in the SKU, split=0 in the
- * descriptor, and the descriptor rebuilds it. */
-Test(attention_rules, decode_splits_fill_waves, .timeout = 300) {
+ * descriptor, and the descriptor rebuilds it. More splits merge in the forward's last CTA by
+ * default (",fused" in the SKU, fused=1 in the descriptor; workspace: the partials and a counter
+ * a tile), in a combine kernel with BARACUDA_ATTN_DECODE_FUSED=0 (no fused key); each descriptor
+ * rebuilds its own. */
+static void decode_splits_case(int fused_knob) {
     tu_fresh_cache();
+    if (fused_knob >= 0) setenv("BARACUDA_ATTN_DECODE_FUSED", fused_knob ? "1" : "0", 1);
+    const bool fused = fused_knob != 0;
     brc_context *ctx = tu_offline("sm_90");
     static const struct { int64_t B, Sk, H, Hkv; const char *split; } c[] = {
         {1, 32768, 32, 8, ",split=33"}, /* 8 (b, kv head) CTAs a split: 33 splits = 264 CTAs, one wave */
@@ -292,8 +297,15 @@ Test(attention_rules, decode_splits_fill_waves, .timeout = 300) {
         cr_expect(strstr(sku, ",stages=3,packed"), "B=%lld Sk=%lld: %s", (long long)c[i].B, (long long)c[i].Sk, sku);
         if (c[i].split) {
             cr_expect(strstr(sku, c[i].split), "B=%lld Sk=%lld: %s", (long long)c[i].B, (long long)c[i].Sk, sku);
-            cr_expect(brc_plan_workspace_size(p) > 0, "B=%lld Sk=%lld: no workspace", (long long)c[i].B,
-                      (long long)c[i].Sk);
+            cr_expect_eq(strstr(sku, ",fused") != NULL, fused, "B=%lld Sk=%lld: %s", (long long)c[i].B,
+                         (long long)c[i].Sk, sku);
+            cr_expect_eq(strstr(brc_plan_descriptor(p), ",fused=1)") != NULL, fused, "%s", brc_plan_descriptor(p));
+            /* the partial O and lse of every split and row (D + 1 floats), and with fused a counter */
+            const int64_t ns = atoll(strstr(sku, ",split=") + 7), rows = c[i].B * c[i].H;
+            const size_t want = (size_t)(ns * rows * (128 + 1) * 4) + (fused ? (size_t)(c[i].B * c[i].Hkv) * 4 : 0);
+            cr_expect(brc_plan_workspace_size(p) >= want && brc_plan_workspace_size(p) < want + 256 + 16,
+                      "B=%lld Sk=%lld: workspace %zu, %zu expected", (long long)c[i].B, (long long)c[i].Sk,
+                      brc_plan_workspace_size(p), want);
         } else {
             cr_expect(!strstr(sku, "split="), "B=%lld Sk=%lld: %s", (long long)c[i].B, (long long)c[i].Sk, sku);
             cr_expect(strstr(brc_plan_descriptor(p), "path=decode") && strstr(brc_plan_descriptor(p), ",split=0)"),
@@ -303,8 +315,17 @@ Test(attention_rules, decode_splits_fill_waves, .timeout = 300) {
         }
         tu_round_trip(ctx, p); /* the descriptor rebuilds the same kernels; destroys p */
     }
+    /* fused=1 is a key of split decode descriptors only */
+    brc_plan *q = NULL;
+    cr_expect_eq(brc__plan_from_descriptor(
+                     ctx, "attention(pass=fwd,dtype=bf16,d=128,path=decode,warps=1,gqa=4,split=0,fused=1)", &q),
+                 BRC_STATUS_INVALID_ARGUMENT, "%s", brc_last_error());
+    cr_expect_null(q);
     brc_context_destroy(ctx);
+    unsetenv("BARACUDA_ATTN_DECODE_FUSED");
 }
+Test(attention_rules, decode_splits_fill_waves, .timeout = 300) { decode_splits_case(-1); }
+Test(attention_rules, decode_splits_combine_kernel, .timeout = 300) { decode_splits_case(0); }
 
 /* ---- every variant compiles ------------------------------------------------------------------------------ */
 
