@@ -500,19 +500,23 @@ __device__ __forceinline__ void attn_split_merge(const attn_args &a, int b, int 
     const int R = rows - m0 < BM ? rows - m0 : BM;
     const i64 total = K::VARLEN ? a.H * a.tq : a.B * a.H * a.Sq;
     int *ctr = a.dq_sem + ((i64)b * gridDim.y + blockIdx.y) * (gridDim.x / ns) + blockIdx.x / ns;
-    __threadfence(); // this CTA's partials are visible to the whole device before its ticket
-    __syncthreads(); // and every warp is done with shared memory
+    // The ticket: after the barrier (every thread's partials written, every warp done with shared
+    // memory) one thread's acquire-release add publishes the CTA's partials (release is
+    // cumulative over the barrier) and, for the last, acquires everyone's; the barrier after it
+    // passes that on to the CTA's other threads, whose reads bypass L1 (cp.async.cg, ld.cg).
+    __syncthreads();
     if (tid == 0) {
 #if __CUDA_ARCH__ >= 900
-        // Launched as the programmatic dependent of the kernel that zeroes the counters: wait for
-        // it here, after the streaming (returns at once on an ordinary launch).
+        // Launched as the programmatic dependent of a kernel that zeroes the counters: wait for it
+        // here, after the streaming (returns at once on an ordinary launch).
         asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
-        *last = atomicAdd(ctr, 1) == ns - 1;
+        int old;
+        asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], 1;" : "=r"(old) : "l"(ctr) : "memory");
+        *last = old == ns - 1;
     }
     __syncthreads();
     if (!*last) return;
-    __threadfence(); // the other CTAs' partials, made visible before their tickets, are read after this one
     if (tid == 0) *ctr = 0; // for the next run (which zeroes it too)
     __syncthreads();        // the flag is read before rlse takes its place
     if (tid < R) {
