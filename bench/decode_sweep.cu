@@ -4,7 +4,9 @@
 // K / V pipeline depth, tile width and split count move it, against a device copy and a read-only
 // stream of the same bytes. bf16, D = 128, H = 32, Hkv = 8, Sq = 1 (the bench's decode shapes).
 //   nvcc -O3 -arch=sm_90 -std=c++17 -rdc=true -o decode_sweep bench/decode_sweep.cu
-//   ./decode_sweep (every variant), ./decode_sweep quick (B = 1: 2 and 3 stages of 64 keys, auto splits)
+//   ./decode_sweep (every variant), ./decode_sweep quick (B = 1: 2 and 3 stages of 64 keys, auto splits),
+//   ./decode_sweep fused (the combine fused into the forward's last CTA: zeroing modes, split counts),
+//   ./decode_sweep cluster (B = 1: the splits of a KV head in one cluster, merged over its shared memory)
 // Every variant's output is checked against a float64 reference of the first batch before it is
 // timed (relative L2). Times: CUDA events around 40 launches, median of 7, K / V rotated over
 // copies (more than 150 MB) so that every launch reads DRAM.
@@ -320,6 +322,73 @@ template <int ST, int BN> static void variant_fused(const prob &p, const std::ve
     }
 }
 
+// The splits merged over distributed shared memory (SPLIT = 3): clusters of ns CTAs, the splits
+// of one (batch, KV head); ns <= 16 (above 8 the non-portable cluster size).
+template <class K> static cudaError_t launch_cluster(const prob &p, int c, int ns) {
+    const shape &s = p.s;
+    attn_args a = args_of(p, c, ns);
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeClusterDimension;
+    at[0].val.clusterDim.x = ns, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
+    cudaLaunchConfig_t lc = {};
+    lc.gridDim = dim3(ns, s.Hkv, s.B), lc.blockDim = dim3(32);
+    lc.dynamicSmemBytes = (16 + 2 * K::STAGES * K::BN) * (D + 8) * 2, lc.attrs = at, lc.numAttrs = 1;
+    return cudaLaunchKernelEx(&lc, kfwd<K>, a);
+}
+
+template <int ST, int BN> static void variant_cluster(const prob &p, const std::vector<int> &splits) {
+    typedef cfg<ST, BN, 3> K;
+    typedef cfg<3, 64, 1> K1; // the library's split forward and combine, for the same-run baseline
+    const int smem = (16 + 2 * ST * BN) * (D + 8) * 2, smem1 = (16 + 2 * 3 * 64) * (D + 8) * 2;
+    CK(cudaFuncSetAttribute(kfwd<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    CK(cudaFuncSetAttribute(kfwd<K>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
+    CK(cudaFuncSetAttribute(kfwd<K1>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem1));
+    const shape &s = p.s;
+    const size_t on = (size_t)s.B * s.H * D;
+    std::vector<u16> first(on), again(on);
+    const int cp = p.copies;
+    for (int ns : splits) {
+        cudaLaunchAttribute at[1];
+        at[0].id = cudaLaunchAttributeClusterDimension;
+        at[0].val.clusterDim.x = ns, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
+        cudaLaunchConfig_t lc = {};
+        lc.gridDim = dim3(ns, s.Hkv, s.B), lc.blockDim = dim3(32), lc.dynamicSmemBytes = smem, lc.attrs = at;
+        lc.numAttrs = 1;
+        int nclu = -1;
+        cudaError_t oe = cudaOccupancyMaxActiveClusters(&nclu, kfwd<K>, &lc);
+        if (oe) printf("  cudaOccupancyMaxActiveClusters: %s\n", cudaGetErrorString(oe)), cudaGetLastError();
+        double err = 0;
+        bool same = true, ok = true;
+        for (int rep = 0; rep < 2 && ok; rep++) {
+            CK(cudaMemset(p.o, 0xff, on * 2));
+            cudaError_t e = launch_cluster<K>(p, 0, ns);
+            if (e == cudaSuccess) e = cudaDeviceSynchronize();
+            if (e) {
+                printf("CLUSTER B=%d stages=%d bn=%d split=%d: %s\n", s.B, ST, BN, ns, cudaGetErrorString(e));
+                cudaGetLastError();
+                ok = false;
+                break;
+            }
+            err = std::max(err, check(p));
+            CK(cudaMemcpy(rep ? again.data() : first.data(), p.o, on * 2, cudaMemcpyDeviceToHost));
+            if (rep) same = first == again;
+        }
+        if (!ok) continue;
+        const int aut = 33;
+        const float tc = time_us([&](int i) { launch_cluster<K>(p, i % cp, ns); });
+        const float tb = time_us([&](int i) { launch<K1>(p, i % cp, aut, 4); });
+        const float tc2 = time_us([&](int i) { launch_cluster<K>(p, i % cp, ns); });
+        const float tb2 = time_us([&](int i) { launch<K1>(p, i % cp, aut, 4); });
+        const float best = std::min(tc, tc2);
+        printf("CLUSTER B=%-2d Sk=%-5d stages=%d bn=%-3d split=%-2d (clusters at once %d) cluster %7.2f/%7.2f us  "
+               "%5.1f%% copy | 3x64 split=33 fwd+comb pdl %7.2f/%7.2f | rel_l2 %.2e bitwise %s\n",
+               s.B, s.Sk, ST, BN, ns, nclu, tc, tc2, 100 * (p.kv_bytes / (best * 1e3)) / g_copy, tb, tb2, err,
+               same ? "same" : "DIFFER");
+        fflush(stdout);
+        if (!(err < 2e-2)) printf("  BAD rel_l2\n");
+    }
+}
+
 // The unsplit kernel (what the plan runs at B = 32).
 template <int ST, int BN> static void variant_unsplit(const prob &p) {
     typedef cfg<ST, BN, 0> K;
@@ -338,6 +407,7 @@ template <int ST, int BN> static void variant_unsplit(const prob &p) {
 int main(int argc, char **argv) {
     const bool quick = argc > 1 && !strcmp(argv[1], "quick"); // B = 1 only, the library's shapes old and new
     const bool fused = argc > 1 && !strcmp(argv[1], "fused"); // the fused combine's variants
+    const bool cluster = argc > 1 && !strcmp(argv[1], "cluster"); // the splits merged over a cluster
     cudaDeviceProp pr;
     CK(cudaGetDeviceProperties(&pr, 0));
     g_sms = pr.multiProcessorCount;
@@ -375,6 +445,15 @@ int main(int argc, char **argv) {
                    s.B, s.Sk, p.kv_bytes / 1e6, p.copies, tr, p.kv_bytes / (tr * 1e3), 100 * p.kv_bytes / (tr * 1e3) / g_copy);
         }
         const bool big = s.B == 1;
+        if (cluster) {
+            if (big) {
+                variant_cluster<3, 64>(p, {16, 8, 12});
+                variant_cluster<4, 64>(p, {16});
+                variant_cluster<2, 64>(p, {16});
+                variant_cluster<6, 32>(p, {16});
+            }
+            continue;
+        }
         if (fused) {
             if (big) {
                 variant_fused<3, 64>(p, {32, 24, 16, 66});

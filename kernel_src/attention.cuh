@@ -600,6 +600,82 @@ __device__ __forceinline__ void attn_split_merge(const attn_args &a, int b, int 
     }
 }
 
+// The splits of a tile merged over distributed shared memory (SPLIT = 3, sm_90; measured in
+// bench/decode_sweep.cu only): the forward is launched in clusters of nsplit CTAs (at most 16,
+// the splits of one tile); each CTA leaves its normalized partial O and lse in its own shared
+// memory, and after a cluster barrier CTA q merges the float4s q NT + tid, ... of the tile,
+// reading every CTA's in rank order (bitwise reproducible); a second barrier keeps each CTA's
+// shared memory until the others are done with it. No workspace, no counters.
+template <class K, int MTI, int ND>
+__device__ __forceinline__ void attn_cluster_merge(const attn_args &a, const float (&o)[MTI][ND][4],
+                                                   const float (&inv)[MTI][2], const float (&lse)[MTI][2], int b,
+                                                   int h0, int m0, int rows, const attn_seq &sq) {
+#if __CUDA_ARCH__ >= 900
+    typedef typename K::T T;
+    enum { D = K::D, WARPS = K::WARPS, NT = 32 * WARPS, WR = 16 * MTI, BM = WR * WARPS, C4 = D / 4, MAXC = 16 };
+    extern __shared__ __align__(16) unsigned char attn_smem[];
+    float *P = reinterpret_cast<float *>(attn_smem), *L = P + BM * D;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, tq = lane & 3;
+    __syncthreads(); // every warp is done with the K / V buffers
+#pragma unroll
+    for (int u = 0; u < MTI; u++)
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            const int lr = warp * WR + 16 * u + g + 8 * r;
+#pragma unroll
+            for (int n = 0; n < ND; n++)
+                *reinterpret_cast<float2 *>(P + lr * D + n * 8 + 2 * tq) =
+                    make_float2(o[u][n][2 * r] * inv[u][r], o[u][n][2 * r + 1] * inv[u][r]);
+            if (tq == 0) L[lr] = lse[u][r];
+        }
+    asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+    u32 q;
+    asm("mov.u32 %0, %%cluster_ctarank;" : "=r"(q));
+    const int ns = (int)a.nsplit, R = rows - m0 < BM ? rows - m0 : BM, ne = R * C4;
+    T *out = static_cast<T *>(a.o);
+    for (int e = (int)q * NT + tid; e < ne; e += ns * NT) {
+        const int m = e / C4, mm = m0 + m, i = mm % sq.sq;
+        const i64 h = h0 + mm / sq.sq;
+        const u32 lp = smem_addr(L + m), pp = smem_addr(P) + 16u * (u32)e;
+        float lv[MAXC];
+        float4 pv[MAXC];
+#pragma unroll
+        for (int j = 0; j < MAXC; j++) {
+            lv[j] = -BRC_INF, pv[j] = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (j < ns) {
+                u32 rl, rp;
+                asm("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(rl) : "r"(lp), "r"(j));
+                asm("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(rp) : "r"(pp), "r"(j));
+                asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(lv[j]) : "r"(rl));
+                asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];"
+                             : "=f"(pv[j].x), "=f"(pv[j].y), "=f"(pv[j].z), "=f"(pv[j].w)
+                             : "r"(rp));
+            }
+        }
+        float mx = -BRC_INF;
+#pragma unroll
+        for (int j = 0; j < MAXC; j++) mx = fmaxf(mx, lv[j]);
+        const float mu = mx == -BRC_INF ? 0.f : mx;
+        float ws = 0.f;
+        float4 x = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+        for (int j = 0; j < MAXC; j++) {
+            const float w = expf(lv[j] - mu); // 0 past ns (lv = -inf)
+            ws += w, x.x += w * pv[j].x, x.y += w * pv[j].y, x.z += w * pv[j].z, x.w += w * pv[j].w;
+        }
+        const float iv = ws > 0.f ? 1.f / ws : 0.f;
+        uint2 o2;
+        o2.x = attn_mma<T>::pack(x.x * iv, x.y * iv);
+        o2.y = attn_mma<T>::pack(x.z * iv, x.w * iv);
+        *reinterpret_cast<uint2 *>(out + b * a.o_s[0] + (sq.q0 + i) * a.o_s[1] + h * a.o_s[2] + 4 * (e % C4)) = o2;
+        if (e % C4 == 0)
+            a.lse[b * a.l_s[0] + h * a.l_s[1] + (sq.q0 + i) * a.l_s[2]] = ws > 0.f ? mx + logf(ws) : -BRC_INF;
+    }
+    // no memory to order here: the reads of the others' shared memory are done (their values used)
+    asm volatile("barrier.cluster.arrive.relaxed.aligned;\n\tbarrier.cluster.wait.aligned;" ::: "memory");
+#endif
+}
+
 template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args &a) {
     typedef typename K::T T;
     enum { D = K::D, WARPS = K::WARPS, MTI = K::MTILES, WR = 16 * MTI, BM = WR * WARPS, BN = K::BN, LD = D + 8 };
@@ -793,6 +869,10 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
             if (K::DROPOUT) inv[u][r] *= (float)a.rkeep;
             lse[u][r] = lt > 0.f ? mx[u][r] * BRC_LN2 + logf(lt) : -BRC_INF;
         }
+    if (K::SPLIT == 3) {
+        attn_cluster_merge<K, MTI, ND>(a, o, inv, lse, b, h0, m0, rows, sq);
+        return;
+    }
     if (K::SPLIT) {
         const i64 total = K::VARLEN ? a.H * a.tq : a.B * a.H * a.Sq;
 #pragma unroll
