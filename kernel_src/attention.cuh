@@ -18,8 +18,9 @@
 // enum D, WARPS, MTILES (m16 tiles a warp: queries in the forward, keys in the atomic backward),
 // STAGES (K/V buffers, forward; Q/dO buffers, atomic backward), BN, BQ, QREG
 // (forward: Q in registers; atomic backward: two dS buffers, dQ deferred a tile), WINDOW, SOFTCAP,
-// ALIBI, MASK (0 none, 1 additive, 2 bool), DROPOUT, VARLEN, SPLIT, WHICH (dK/dV kernel: 1 dV, 2 dK,
-// 3 both) } and the kernels.
+// ALIBI, MASK (0 none, 1 additive, 2 bool), DROPOUT, VARLEN, SPLIT (forward: 0 one split, 1 splits
+// and the combine kernel, 2 the merge fused into the last CTA, 3 a cluster of the splits), WHICH
+// (dK/dV kernel: 1 dV, 2 dK, 3 both) } and the kernels.
 namespace brc {
 
 // 8-byte fields only; mirrored by struct attn_args in ops/attention.c.
