@@ -997,6 +997,9 @@ brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *dd, brc_plan **
     if (merge && split < 2)
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "attention: merge=%s needs path=decode and split >= 2",
                           merge_names[merge]);
+    if (merge == 2 && ctx->sm_major < 9)
+        return brc__error(BRC_STATUS_UNSUPPORTED, "attention: merge=cluster needs sm_90 or newer (the context is %s)",
+                          ctx->arch);
     if (merge == 2 && split > 16)
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "attention: merge=cluster takes at most 16 splits (split=%lld)",
                           (long long)split);

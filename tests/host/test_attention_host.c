@@ -335,6 +335,14 @@ static void decode_splits_case(int merge) {
         cr_expect_null(q);
     }
     brc_context_destroy(ctx);
+    /* clusters are sm_90's: refused on sm_80 rather than rebuilt as another plan */
+    ctx = tu_offline("sm_80");
+    brc_plan *q = NULL;
+    cr_expect_eq(brc__plan_from_descriptor(
+                     ctx, "attention(pass=fwd,dtype=bf16,d=128,path=decode,warps=1,gqa=4,split=8,merge=cluster)", &q),
+                 BRC_STATUS_UNSUPPORTED, "%s", brc_last_error());
+    cr_expect_null(q);
+    brc_context_destroy(ctx);
     unsetenv("BARACUDA_ATTN_DECODE_MERGE");
 }
 Test(attention_rules, decode_splits_fill_waves, .timeout = 300) { decode_splits_case(-1); }
