@@ -4,7 +4,9 @@
 // K / V pipeline depth, tile width and split count move it, against a device copy and a read-only
 // stream of the same bytes. bf16, D = 128, H = 32, Hkv = 8, Sq = 1 (the bench's decode shapes).
 //   nvcc -O3 -arch=sm_90 -std=c++17 -rdc=true -o decode_sweep bench/decode_sweep.cu
-//   ./decode_sweep (every variant), ./decode_sweep quick (B = 1: 2 and 3 stages of 64 keys, auto splits)
+//   ./decode_sweep (every variant), ./decode_sweep quick (B = 1: 2 and 3 stages of 64 keys, auto splits),
+//   ./decode_sweep fused (the combine fused into the forward's last CTA: zeroing modes, split counts),
+//   ./decode_sweep cluster (B = 1: the splits of a KV head in one cluster, merged over its shared memory)
 // Every variant's output is checked against a float64 reference of the first batch before it is
 // timed (relative L2). Times: CUDA events around 40 launches, median of 7, K / V rotated over
 // copies (more than 150 MB) so that every launch reads DRAM.
@@ -21,14 +23,20 @@
 using namespace brc;
 #define CK(x) do { cudaError_t e_ = (x); if (e_) { printf("CUDA %s at %d: %s\n", #x, __LINE__, cudaGetErrorString(e_)); exit(1); } } while (0)
 
-template <int ST, int BN_> struct cfg {
+// SP: 0 unsplit, 1 split with the combine kernel, 2 split with the combine fused (ticket counters)
+template <int ST, int BN_, int SP = 1> struct cfg {
     typedef bf16 T;
     typedef float MT;
     enum { D = 128, WARPS = 1, MTILES = 1, STAGES = ST, BN = BN_, BQ = 0, QREG = 1, SOFTCAP = 0, ALIBI = 0,
-           MASK = 0, DROPOUT = 0, VARLEN = 0, SPLIT = 1, WHICH = 0 };
+           MASK = 0, DROPOUT = 0, VARLEN = 0, SPLIT = SP, WHICH = 0 };
 };
 template <class K> __global__ void __launch_bounds__(32, 1) kfwd(attn_args a) { attn_fwd_main<K>(a); }
 template <class K> __global__ void __launch_bounds__(256, 1) kcomb(attn_args a) { attn_combine_main<K>(a); }
+// The counters' zeroing as a kernel whose programmatic dependent is the fused forward.
+__global__ void kzero(int *c, int n) {
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+    for (int i = threadIdx.x; i < n; i += blockDim.x) c[i] = 0;
+}
 
 __global__ void kfill(u16 *p, size_t n, unsigned seed) {
     for (size_t i = (size_t)blockIdx.x * 256 + threadIdx.x; i < n; i += (size_t)gridDim.x * 256) {
@@ -63,6 +71,7 @@ struct prob {
     std::vector<u16 *> k, v;
     u16 *q, *o;
     float *lse, *ws;
+    int *ctr; // fused combine: a ticket counter a KV head and batch
     size_t kv_bytes;
     std::vector<double> ref; // batch 0: H x D
 };
@@ -87,6 +96,8 @@ static prob make(shape s) {
     CK(cudaMalloc(&p.o, qn * 2));
     CK(cudaMalloc(&p.lse, (size_t)s.B * s.H * 4));
     CK(cudaMalloc(&p.ws, (size_t)256 * s.B * s.H * (D + 1) * 4));
+    CK(cudaMalloc(&p.ctr, (size_t)s.B * s.Hkv * 4));
+    CK(cudaMemset(p.ctr, 0, (size_t)s.B * s.Hkv * 4));
     fill(p.q, qn, 7);
     CK(cudaDeviceSynchronize());
     // float64 reference of batch 0 on copy 0
@@ -125,6 +136,7 @@ static attn_args args_of(const prob &p, int c, int nsplit) {
     const shape &s = p.s;
     a.q = p.q, a.k = p.k[c], a.v = p.v[c], a.o = p.o, a.lse = p.lse;
     a.part_o = p.ws, a.part_lse = p.ws + (size_t)nsplit * s.B * s.H * D;
+    a.dq_sem = p.ctr;
     a.B = s.B, a.H = s.H, a.Hkv = s.Hkv, a.Sq = 1, a.Sk = s.Sk, a.gp = s.H / s.Hkv, a.nsplit = nsplit;
     const i64 qs[3] = {(i64)s.H * D, (i64)s.H * D, D}, ks[3] = {(i64)s.Sk * s.Hkv * D, (i64)s.Hkv * D, D};
     for (int i = 0; i < 3; i++) a.q_s[i] = a.o_s[i] = qs[i], a.k_s[i] = a.v_s[i] = ks[i];
@@ -169,6 +181,28 @@ template <class K> static void launch(const prob &p, int c, int ns, int what) {
         lc.gridDim = dim3(s.B * s.H), lc.blockDim = dim3(256), lc.attrs = at, lc.numAttrs = 1;
         CK(cudaLaunchKernelEx(&lc, kcomb<K>, a));
     }
+}
+
+// The fused forward (SPLIT = 2). how: 0 the kernel alone (its last CTAs set the counters back to
+// zero: the lower bound), 1 a memset of the counters then the kernel, 2 the zeroing kernel then
+// the forward as its programmatic dependent (waits for it only before its ticket).
+template <class K> static void launch_fused(const prob &p, int c, int ns, int how) {
+    const shape &s = p.s;
+    attn_args a = args_of(p, c, ns);
+    const int smem = (16 + 2 * K::STAGES * K::BN) * (D + 8) * 2;
+    if (how == 1) CK(cudaMemsetAsync(p.ctr, 0, (size_t)s.B * s.Hkv * 4));
+    if (how == 2) {
+        kzero<<<1, 32>>>(p.ctr, s.B * s.Hkv);
+        cudaLaunchAttribute at[1];
+        at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        at[0].val.programmaticStreamSerializationAllowed = 1;
+        cudaLaunchConfig_t lc = {};
+        lc.gridDim = dim3(ns, s.Hkv, s.B), lc.blockDim = dim3(32), lc.dynamicSmemBytes = smem, lc.attrs = at;
+        lc.numAttrs = 1;
+        CK(cudaLaunchKernelEx(&lc, kfwd<K>, a));
+        return;
+    }
+    kfwd<K><<<dim3(ns, s.Hkv, s.B), 32, smem>>>(a);
 }
 
 template <class F> static float time_us(F fn, int reps = 40) {
@@ -238,8 +272,142 @@ template <int ST, int BN> static void variant(const prob &p, const std::vector<i
     }
 }
 
+template <int ST, int BN> static void variant_fused(const prob &p, const std::vector<int> &extra) {
+    typedef cfg<ST, BN, 2> K;
+    typedef cfg<ST, BN, 1> K1;
+    const int smem = (16 + 2 * ST * BN) * (D + 8) * 2;
+    CK(cudaFuncSetAttribute(kfwd<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    CK(cudaFuncSetAttribute(kfwd<K1>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    int per_sm = 0;
+    CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kfwd<K>, 32, smem));
+    const shape &s = p.s;
+    const long ntiles = (s.Sk + BN - 1) / BN;
+    const int aut = decode_splits((long)s.B * s.Hkv, ntiles, (long)g_sms * per_sm);
+    std::vector<int> splits = {aut};
+    for (int e : extra)
+        if (e > 0 && e <= 256 && e <= ntiles && std::find(splits.begin(), splits.end(), e) == splits.end())
+            splits.push_back(e);
+    const size_t on = (size_t)s.B * s.H * D;
+    std::vector<u16> first(on), again(on);
+    for (int ns : splits) {
+        // correctness and reproducibility: every zeroing mode, twice, the same bits
+        double err = 0;
+        bool same = true;
+        for (int how = 1; how <= 2; how++)
+            for (int rep = 0; rep < 2; rep++) {
+                CK(cudaMemset(p.o, 0xff, on * 2));
+                CK(cudaMemset(p.ctr, 0x7f, (size_t)s.B * s.Hkv * 4)); // garbage: the run zeroes it
+                launch_fused<K>(p, 0, ns, how);
+                CK(cudaDeviceSynchronize());
+                err = std::max(err, check(p));
+                CK(cudaMemcpy(how == 1 && rep == 0 ? first.data() : again.data(), p.o, on * 2, cudaMemcpyDeviceToHost));
+                if (!(how == 1 && rep == 0)) same = same && first == again;
+            }
+        const int cp = p.copies;
+        const float tu = time_us([&](int i) { launch_fused<K>(p, i % cp, ns, 0); });
+        const float tm = time_us([&](int i) { launch_fused<K>(p, i % cp, ns, 1); });
+        const float tz = time_us([&](int i) { launch_fused<K>(p, i % cp, ns, 2); });
+        const float tf = time_us([&](int i) { launch<K1>(p, i % cp, ns, 1); });
+        const float tp = time_us([&](int i) { launch<K1>(p, i % cp, ns, 4); });
+        const float tu2 = time_us([&](int i) { launch_fused<K>(p, i % cp, ns, 0); });
+        const float tz2 = time_us([&](int i) { launch_fused<K>(p, i % cp, ns, 2); });
+        const float best = std::min(tz, tz2);
+        printf("FUSED B=%-2d Sk=%-5d stages=%d bn=%-3d ctas/sm=%d split=%-3d%s self-reset %7.2f/%7.2f  memset %7.2f  "
+               "zero+pdl %7.2f/%7.2f | split fwd %7.2f  fwd+comb pdl %7.2f us | zero+pdl %5.1f%% copy  rel_l2 %.2e  "
+               "bitwise %s\n",
+               s.B, s.Sk, ST, BN, per_sm, ns, ns == aut ? "*" : " ", tu, tu2, tm, tz, tz2, tf, tp,
+               100 * (p.kv_bytes / (best * 1e3)) / g_copy, err, same ? "same" : "DIFFER");
+        fflush(stdout);
+        if (!(err < 2e-2)) printf("  BAD rel_l2\n");
+    }
+}
+
+// The splits merged over distributed shared memory (SPLIT = 3): clusters of ns CTAs, the splits
+// of one (batch, KV head); ns <= 16 (above 8 the non-portable cluster size).
+template <class K> static cudaError_t launch_cluster(const prob &p, int c, int ns) {
+    const shape &s = p.s;
+    attn_args a = args_of(p, c, ns);
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeClusterDimension;
+    at[0].val.clusterDim.x = ns, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
+    cudaLaunchConfig_t lc = {};
+    lc.gridDim = dim3(ns, s.Hkv, s.B), lc.blockDim = dim3(32);
+    lc.dynamicSmemBytes = (16 + 2 * K::STAGES * K::BN) * (D + 8) * 2, lc.attrs = at, lc.numAttrs = 1;
+    return cudaLaunchKernelEx(&lc, kfwd<K>, a);
+}
+
+template <int ST, int BN> static void variant_cluster(const prob &p, const std::vector<int> &splits) {
+    typedef cfg<ST, BN, 3> K;
+    typedef cfg<3, 64, 1> K1; // the library's split forward and combine, for the same-run baseline
+    const int smem = (16 + 2 * ST * BN) * (D + 8) * 2, smem1 = (16 + 2 * 3 * 64) * (D + 8) * 2;
+    CK(cudaFuncSetAttribute(kfwd<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    CK(cudaFuncSetAttribute(kfwd<K>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
+    CK(cudaFuncSetAttribute(kfwd<K1>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem1));
+    const shape &s = p.s;
+    const size_t on = (size_t)s.B * s.H * D;
+    std::vector<u16> first(on), again(on);
+    const int cp = p.copies;
+    for (int ns : splits) {
+        cudaLaunchAttribute at[1];
+        at[0].id = cudaLaunchAttributeClusterDimension;
+        at[0].val.clusterDim.x = ns, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
+        cudaLaunchConfig_t lc = {};
+        lc.gridDim = dim3(ns, s.Hkv, s.B), lc.blockDim = dim3(32), lc.dynamicSmemBytes = smem, lc.attrs = at;
+        lc.numAttrs = 1;
+        int nclu = -1;
+        cudaError_t oe = cudaOccupancyMaxActiveClusters(&nclu, kfwd<K>, &lc);
+        if (oe) printf("  cudaOccupancyMaxActiveClusters: %s\n", cudaGetErrorString(oe)), cudaGetLastError();
+        double err = 0;
+        bool same = true, ok = true;
+        for (int rep = 0; rep < 2 && ok; rep++) {
+            CK(cudaMemset(p.o, 0xff, on * 2));
+            cudaError_t e = launch_cluster<K>(p, 0, ns);
+            if (e == cudaSuccess) e = cudaDeviceSynchronize();
+            if (e) {
+                printf("CLUSTER B=%d stages=%d bn=%d split=%d: %s\n", s.B, ST, BN, ns, cudaGetErrorString(e));
+                cudaGetLastError();
+                ok = false;
+                break;
+            }
+            err = std::max(err, check(p));
+            CK(cudaMemcpy(rep ? again.data() : first.data(), p.o, on * 2, cudaMemcpyDeviceToHost));
+            if (rep) same = first == again;
+        }
+        if (!ok) continue;
+        const int aut = 33;
+        const float tc = time_us([&](int i) { launch_cluster<K>(p, i % cp, ns); });
+        const float tb = time_us([&](int i) { launch<K1>(p, i % cp, aut, 4); });
+        const float tc2 = time_us([&](int i) { launch_cluster<K>(p, i % cp, ns); });
+        const float tb2 = time_us([&](int i) { launch<K1>(p, i % cp, aut, 4); });
+        const float best = std::min(tc, tc2);
+        printf("CLUSTER B=%-2d Sk=%-5d stages=%d bn=%-3d split=%-2d (clusters at once %d) cluster %7.2f/%7.2f us  "
+               "%5.1f%% copy | 3x64 split=33 fwd+comb pdl %7.2f/%7.2f | rel_l2 %.2e bitwise %s\n",
+               s.B, s.Sk, ST, BN, ns, nclu, tc, tc2, 100 * (p.kv_bytes / (best * 1e3)) / g_copy, tb, tb2, err,
+               same ? "same" : "DIFFER");
+        fflush(stdout);
+        if (!(err < 2e-2)) printf("  BAD rel_l2\n");
+    }
+}
+
+// The unsplit kernel (what the plan runs at B = 32).
+template <int ST, int BN> static void variant_unsplit(const prob &p) {
+    typedef cfg<ST, BN, 0> K;
+    const int smem = (16 + 2 * ST * BN) * (D + 8) * 2;
+    CK(cudaFuncSetAttribute(kfwd<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    CK(cudaMemset(p.o, 0xff, (size_t)p.s.B * p.s.H * D * 2));
+    launch<K>(p, 0, 1, 1);
+    CK(cudaDeviceSynchronize());
+    const double err = check(p);
+    const int cp = p.copies;
+    const float t = time_us([&](int i) { launch<K>(p, i % cp, 1, 1); });
+    printf("UNSPLIT B=%-2d Sk=%-5d stages=%d bn=%-3d %7.2f us %5.1f%% copy rel_l2 %.2e\n", p.s.B, p.s.Sk, ST, BN, t,
+           100 * (p.kv_bytes / (t * 1e3)) / g_copy, err);
+}
+
 int main(int argc, char **argv) {
     const bool quick = argc > 1 && !strcmp(argv[1], "quick"); // B = 1 only, the library's shapes old and new
+    const bool fused = argc > 1 && !strcmp(argv[1], "fused"); // the fused combine's variants
+    const bool cluster = argc > 1 && !strcmp(argv[1], "cluster"); // the splits merged over a cluster
     cudaDeviceProp pr;
     CK(cudaGetDeviceProperties(&pr, 0));
     g_sms = pr.multiProcessorCount;
@@ -277,6 +445,28 @@ int main(int argc, char **argv) {
                    s.B, s.Sk, p.kv_bytes / 1e6, p.copies, tr, p.kv_bytes / (tr * 1e3), 100 * p.kv_bytes / (tr * 1e3) / g_copy);
         }
         const bool big = s.B == 1;
+        if (cluster) {
+            if (big) {
+                variant_cluster<3, 64>(p, {16, 8, 12});
+                variant_cluster<4, 64>(p, {16});
+                variant_cluster<2, 64>(p, {16});
+                variant_cluster<6, 32>(p, {16});
+            }
+            continue;
+        }
+        if (fused) {
+            if (big) {
+                variant_fused<3, 64>(p, {32, 24, 16, 66});
+                variant_fused<4, 32>(p, {33});
+                variant_fused<2, 64>(p, {33});
+                variant_fused<6, 32>(p, {});
+            } else {
+                variant_unsplit<3, 64>(p);
+                variant_fused<3, 64>(p, {2});
+                variant_unsplit<3, 64>(p);
+            }
+            continue;
+        }
         if (quick) {
             variant<2, 64>(p, {});
             variant<3, 64>(p, {});

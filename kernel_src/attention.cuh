@@ -18,8 +18,9 @@
 // enum D, WARPS, MTILES (m16 tiles a warp: queries in the forward, keys in the atomic backward),
 // STAGES (K/V buffers, forward; Q/dO buffers, atomic backward), BN, BQ, QREG
 // (forward: Q in registers; atomic backward: two dS buffers, dQ deferred a tile), WINDOW, SOFTCAP,
-// ALIBI, MASK (0 none, 1 additive, 2 bool), DROPOUT, VARLEN, SPLIT, WHICH (dK/dV kernel: 1 dV, 2 dK,
-// 3 both) } and the kernels.
+// ALIBI, MASK (0 none, 1 additive, 2 bool), DROPOUT, VARLEN, SPLIT (forward: 0 one split, 1 splits
+// and the combine kernel, 2 the merge fused into the last CTA, 3 a cluster of the splits), WHICH
+// (dK/dV kernel: 1 dV, 2 dK, 3 both) } and the kernels.
 namespace brc {
 
 // 8-byte fields only; mirrored by struct attn_args in ops/attention.c.
@@ -477,6 +478,205 @@ __device__ __forceinline__ void attn_fwd_softmax(const attn_args &a, float (*s)[
             }
 }
 
+// The combine fused into the split forward (SPLIT = 2): the CTA of a (batch, KV head group,
+// m-tile) that writes its partials last, by a ticket counter (a.dq_sem, one a tile, zero at the
+// start of the run and set back to zero here), merges the splits of its rows: the partial O of
+// every split staged into shared memory with cp.async (each thread stages the float4s it then
+// sums: no barrier between), the weights e^(lse_s - max) by a warp a row, each output the sum
+// over the splits in split order whichever CTA merges (bitwise reproducible). Shared memory:
+// row offsets and statistics (24 BM bytes), R x ns weights, R x D f32 sums, then as many splits
+// of R x D f32 as fit (the plan takes this path only where one does at R = BM; R = the tile's
+// rows, ns = the splits).
+template <class K>
+__device__ __forceinline__ void attn_split_merge(const attn_args &a, int b, int h0, int m0, int rows,
+                                                 const attn_seq &sq) {
+    typedef typename K::T T;
+    enum { D = K::D, WARPS = K::WARPS, NT = 32 * WARPS, BM = 16 * WARPS * K::MTILES, LD = D + 8 };
+    enum { E = sizeof(T), SMEM = (BM + 2 * K::STAGES * K::BN) * LD * E, C4 = D / 4 };
+    extern __shared__ __align__(16) unsigned char attn_smem[];
+    i64 *rbase = reinterpret_cast<i64 *>(attn_smem), *obase = rbase + BM;
+    float *rinv = reinterpret_cast<float *>(obase + BM), *rlse = rinv + BM, *wt = rlse + BM;
+    int *last = reinterpret_cast<int *>(wt) - 1; // rlse[BM - 1] is written after the flag is read
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, ns = (int)a.nsplit;
+    const int R = rows - m0 < BM ? rows - m0 : BM;
+    const i64 total = K::VARLEN ? a.H * a.tq : a.B * a.H * a.Sq;
+    int *ctr = a.dq_sem + ((i64)b * gridDim.y + blockIdx.y) * (gridDim.x / ns) + blockIdx.x / ns;
+    // The ticket: after the barrier (every thread's partials written, every warp done with shared
+    // memory) one thread's acquire-release add publishes the CTA's partials (release is
+    // cumulative over the barrier) and, for the last, acquires everyone's; the barrier after it
+    // passes that on to the CTA's other threads, whose reads bypass L1 (cp.async.cg, ld.cg).
+    __syncthreads();
+    if (tid == 0) {
+#if __CUDA_ARCH__ >= 900
+        // Launched as the programmatic dependent of a kernel that zeroes the counters: wait for it
+        // here, after the streaming (returns at once on an ordinary launch).
+        asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+        int old;
+        asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], 1;" : "=r"(old) : "l"(ctr) : "memory");
+        *last = old == ns - 1;
+    }
+    __syncthreads();
+    if (!*last) return;
+    if (tid == 0) *ctr = 0; // for the next run (which zeroes it too)
+    __syncthreads();        // the flag is read before rlse takes its place
+    if (tid < R) {
+        const int mm = m0 + tid, i = mm % sq.sq;
+        const i64 h = h0 + mm / sq.sq;
+        rbase[tid] = attn_row_id<K::VARLEN>(a, b, h, sq, i);
+        obase[tid] = b * a.o_s[0] + (sq.q0 + i) * a.o_s[1] + h * a.o_s[2];
+    }
+    __syncthreads();
+    // Shared memory past the row data: the weights (R x ns), the f32 sums (ne float4s: the
+    // tile's R x D), then sc splits of the tile staged at once.
+    const int wn = (R * ns + 3) & ~3, ne = R * C4;
+    float4 *acc = reinterpret_cast<float4 *>(wt + wn);
+    const float4 *st4 = acc + ne;
+    const u32 stage = smem_addr(st4);
+    const int sc = (int)(((int)SMEM - 24 * BM - 4 * wn - 16 * ne) / (16 * ne)); // >= 1 (the plan's rule)
+    const i64 sstride = total * D;
+    // A thread's elements: float4 e = tid, tid + NT, ... < ne of the tile (row e / C4), every
+    // split alike, so that what a thread stages only it reads (no barrier between). Loops kept
+    // rolled: the merge runs once a tile, and unrolled it multiplied the compile time.
+    auto stage_splits = [&](int s0, int s1) {
+#pragma unroll 1
+        for (int e = tid; e < ne; e += NT) {
+            const float *src = a.part_o + (rbase[e / C4] + (i64)s0 * total) * D + 4 * (e % C4);
+            u32 dst = stage + 16u * (u32)e;
+            for (int s = s0; s < s1; s++, src += sstride, dst += 16u * (u32)ne) cp_async16_s(dst, src, true);
+        }
+        cp_async_commit();
+    };
+    stage_splits(0, sc < ns ? sc : ns);
+    for (int x = tid; x < R * ns; x += NT) {
+        const int m = x / ns, s = x - m * ns;
+        wt[x] = __ldcg(a.part_lse + (i64)s * total + rbase[m]);
+    }
+    __syncthreads();
+    for (int m = warp; m < R; m += WARPS) {
+        float mx = -BRC_INF, ws = 0.f;
+        for (int s = lane; s < ns; s += 32) mx = fmaxf(mx, wt[m * ns + s]);
+#pragma unroll
+        for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+        const float mu = mx == -BRC_INF ? 0.f : mx;
+        for (int s = lane; s < ns; s += 32) {
+            const float w = expf(wt[m * ns + s] - mu);
+            wt[m * ns + s] = w, ws += w;
+        }
+#pragma unroll
+        for (int off = 16; off > 0; off >>= 1) ws += __shfl_xor_sync(0xffffffffu, ws, off);
+        if (lane == 0) rinv[m] = ws > 0.f ? 1.f / ws : 0.f, rlse[m] = ws > 0.f ? mx + logf(ws) : -BRC_INF;
+    }
+    __syncthreads();
+    T *out = static_cast<T *>(a.o);
+    for (int s0 = 0; s0 < ns; s0 += sc) {
+        const int s1 = s0 + sc < ns ? s0 + sc : ns;
+        cp_async_wait_all();
+#pragma unroll 1
+        for (int e = tid; e < ne; e += NT) {
+            const int m = e / C4;
+            float4 x = s0 ? acc[e] : make_float4(0.f, 0.f, 0.f, 0.f);
+            const float *w = wt + m * ns + s0;
+            const float4 *v = st4 + e;
+            for (int s = s0; s < s1; s++, w++, v += ne) {
+                const float ws = *w;
+                const float4 y = *v;
+                x.x += ws * y.x, x.y += ws * y.y, x.z += ws * y.z, x.w += ws * y.w;
+            }
+            if (s1 < ns) {
+                acc[e] = x;
+            } else {
+                const float iv = rinv[m];
+                uint2 o2;
+                o2.x = attn_mma<T>::pack(x.x * iv, x.y * iv);
+                o2.y = attn_mma<T>::pack(x.z * iv, x.w * iv);
+                *reinterpret_cast<uint2 *>(out + obase[m] + 4 * (e % C4)) = o2;
+            }
+        }
+        if (s1 < ns) stage_splits(s1, s1 + sc < ns ? s1 + sc : ns); // this thread's own elements: no barrier
+    }
+    if (tid < R) {
+        const int mm = m0 + tid;
+        a.lse[b * a.l_s[0] + (h0 + mm / sq.sq) * a.l_s[1] + (sq.q0 + mm % sq.sq) * a.l_s[2]] = rlse[tid];
+    }
+}
+
+// The splits of a tile merged over distributed shared memory (SPLIT = 3, sm_90; measured in
+// bench/decode_sweep.cu only): the forward is launched in clusters of nsplit CTAs (at most 16,
+// the splits of one tile); each CTA leaves its normalized partial O and lse in its own shared
+// memory, and after a cluster barrier CTA q merges the float4s q NT + tid, ... of the tile,
+// reading every CTA's in rank order (bitwise reproducible); a second barrier keeps each CTA's
+// shared memory until the others are done with it. No workspace, no counters.
+template <class K, int MTI, int ND>
+__device__ __forceinline__ void attn_cluster_merge(const attn_args &a, const float (&o)[MTI][ND][4],
+                                                   const float (&inv)[MTI][2], const float (&lse)[MTI][2], int b,
+                                                   int h0, int m0, int rows, const attn_seq &sq) {
+#if __CUDA_ARCH__ >= 900
+    typedef typename K::T T;
+    enum { D = K::D, WARPS = K::WARPS, NT = 32 * WARPS, WR = 16 * MTI, BM = WR * WARPS, C4 = D / 4, MAXC = 16 };
+    extern __shared__ __align__(16) unsigned char attn_smem[];
+    float *P = reinterpret_cast<float *>(attn_smem), *L = P + BM * D;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, tq = lane & 3;
+    __syncthreads(); // every warp is done with the K / V buffers
+#pragma unroll
+    for (int u = 0; u < MTI; u++)
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            const int lr = warp * WR + 16 * u + g + 8 * r;
+#pragma unroll
+            for (int n = 0; n < ND; n++)
+                *reinterpret_cast<float2 *>(P + lr * D + n * 8 + 2 * tq) =
+                    make_float2(o[u][n][2 * r] * inv[u][r], o[u][n][2 * r + 1] * inv[u][r]);
+            if (tq == 0) L[lr] = lse[u][r];
+        }
+    asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+    u32 q;
+    asm("mov.u32 %0, %%cluster_ctarank;" : "=r"(q));
+    const int ns = (int)a.nsplit, R = rows - m0 < BM ? rows - m0 : BM, ne = R * C4;
+    T *out = static_cast<T *>(a.o);
+    for (int e = (int)q * NT + tid; e < ne; e += ns * NT) {
+        const int m = e / C4, mm = m0 + m, i = mm % sq.sq;
+        const i64 h = h0 + mm / sq.sq;
+        const u32 lp = smem_addr(L + m), pp = smem_addr(P) + 16u * (u32)e;
+        float lv[MAXC];
+        float4 pv[MAXC];
+#pragma unroll
+        for (int j = 0; j < MAXC; j++) {
+            lv[j] = -BRC_INF, pv[j] = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (j < ns) {
+                u32 rl, rp;
+                asm("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(rl) : "r"(lp), "r"(j));
+                asm("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(rp) : "r"(pp), "r"(j));
+                asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(lv[j]) : "r"(rl));
+                asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];"
+                             : "=f"(pv[j].x), "=f"(pv[j].y), "=f"(pv[j].z), "=f"(pv[j].w)
+                             : "r"(rp));
+            }
+        }
+        float mx = -BRC_INF;
+#pragma unroll
+        for (int j = 0; j < MAXC; j++) mx = fmaxf(mx, lv[j]);
+        const float mu = mx == -BRC_INF ? 0.f : mx;
+        float ws = 0.f;
+        float4 x = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+        for (int j = 0; j < MAXC; j++) {
+            const float w = expf(lv[j] - mu); // 0 past ns (lv = -inf)
+            ws += w, x.x += w * pv[j].x, x.y += w * pv[j].y, x.z += w * pv[j].z, x.w += w * pv[j].w;
+        }
+        const float iv = ws > 0.f ? 1.f / ws : 0.f;
+        uint2 o2;
+        o2.x = attn_mma<T>::pack(x.x * iv, x.y * iv);
+        o2.y = attn_mma<T>::pack(x.z * iv, x.w * iv);
+        *reinterpret_cast<uint2 *>(out + b * a.o_s[0] + (sq.q0 + i) * a.o_s[1] + h * a.o_s[2] + 4 * (e % C4)) = o2;
+        if (e % C4 == 0)
+            a.lse[b * a.l_s[0] + h * a.l_s[1] + (sq.q0 + i) * a.l_s[2]] = ws > 0.f ? mx + logf(ws) : -BRC_INF;
+    }
+    // no memory to order here: the reads of the others' shared memory are done (their values used)
+    asm volatile("barrier.cluster.arrive.relaxed.aligned;\n\tbarrier.cluster.wait.aligned;" ::: "memory");
+#endif
+}
+
 template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args &a) {
     typedef typename K::T T;
     enum { D = K::D, WARPS = K::WARPS, MTI = K::MTILES, WR = 16 * MTI, BM = WR * WARPS, BN = K::BN, LD = D + 8 };
@@ -494,7 +694,7 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
 #if __CUDA_ARCH__ >= 900
     // The combine may be launched now (it waits for this grid to finish before it reads):
     // its launch then overlaps this grid's last CTAs instead of following them.
-    if (K::SPLIT) asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+    if (K::SPLIT == 1) asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
     const attn_seq sq = attn_seq_of<K::VARLEN>(a, b);
     const int rows = (int)a.gp * sq.sq, m0 = mt * BM;
@@ -670,6 +870,10 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
             if (K::DROPOUT) inv[u][r] *= (float)a.rkeep;
             lse[u][r] = lt > 0.f ? mx[u][r] * BRC_LN2 + logf(lt) : -BRC_INF;
         }
+    if (K::SPLIT == 3) {
+        attn_cluster_merge<K, MTI, ND>(a, o, inv, lse, b, h0, m0, rows, sq);
+        return;
+    }
     if (K::SPLIT) {
         const i64 total = K::VARLEN ? a.H * a.tq : a.B * a.H * a.Sq;
 #pragma unroll
@@ -685,6 +889,7 @@ template <class K> __device__ __forceinline__ void attn_fwd_main(const attn_args
                         make_float2(o[u][n][2 * r] * inv[u][r], o[u][n][2 * r + 1] * inv[u][r]);
                 if (tq == 0) a.part_lse[row] = lse[u][r];
             }
+        if (K::SPLIT == 2) attn_split_merge<K>(a, b, h0, m0, rows, sq);
         return;
     }
     T *out = static_cast<T *>(a.o);

@@ -67,7 +67,10 @@
  * mma.sync ones). f32: ...<fwd,f32,d=64,bm=16,bn=32,simt>.
  * For short queries (Sq * H / Hkv <= 64 rows of one KV head) the query heads of a KV head are
  * packed into one tile, so each KV head is read once, and the KV length is split across CTAs
- * (split = n in the SKU) with a combine step; the partial results use the workspace.
+ * (split = n in the SKU) with a combine step; the partial results use the workspace. (Plan-time
+ * knob BARACUDA_ATTN_DECODE_MERGE, for measurements: 1 merges in the forward's last CTA of each
+ * tile, ",fused", its workspace also holding a counter a tile; 2 in a cluster of the splits on
+ * sm_90, ",cluster", no workspace; docs/attention.md, "Decode".)
  *
  * Running never allocates, never synchronizes and is safe under stream capture.
  *

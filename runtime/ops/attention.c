@@ -91,6 +91,10 @@ typedef struct attn_impl {
     size_t sem_off;      /* ordered: the int32 counters a (b, h, query tile, warpgroup) after the accumulator */
     size_t sem_count;
     bool pdl;            /* split forward, sm_90+: the combine is the forward's programmatic dependent */
+    bool fused;          /* split forward with the combine fused (SPLIT = 2): the last CTA of a tile merges */
+    bool cluster;        /* split forward in clusters of its splits (SPLIT = 3), merged over their shared memory */
+    size_t ctr_off;      /* fused: its ticket counters (int32, one a tile) after the partial lse */
+    size_t ctr_count;
     uint64_t counters;
     CUtensorMap maps[5]; /* Hopper kernels: Q, K, V (and dO, the dQ accumulator) maps encoded at a placeholder
                           * address; run sets it */
@@ -162,6 +166,13 @@ static brc_status get_kernel(brc_context *ctx, const attn_feat *f, int kid, cons
             if (r != CUDA_SUCCESS)
                 st = brc__error(BRC_STATUS_CUDA_ERROR, "cuFuncSetAttribute(%d bytes of shared memory): %s (%s)",
                                 c->smem, brc__cu_errname(r), desc);
+        }
+        if (!st && ctx->device >= 0 && kid == K_FWD && c->split == 3) {
+            /* clusters of up to 16 split CTAs: above 8 the non-portable size */
+            CUresult r = brc__cu()->cuFuncSetAttribute(*fn, CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1);
+            if (r != CUDA_SUCCESS)
+                st = brc__error(BRC_STATUS_CUDA_ERROR, "cuFuncSetAttribute(non-portable cluster size): %s (%s)",
+                                brc__cu_errname(r), desc);
         }
     }
     brc__str_free(&snip);
@@ -242,6 +253,11 @@ static int64_t ctas_per_sm(const brc_context *ctx, const attn_cfg *c) {
 enum { MAX_SPLITS = 256 };
 /* The decode forward's K / V pipeline: stages and keys a tile (docs/attention.md, "Decode"). */
 enum { DECODE_STAGES = 3, DECODE_BN = 64 };
+/* How the split decode forward merges its splits: a combine kernel (0), the forward's last CTA of
+ * each tile (1, "fused"), or a cluster of the tile's splits over distributed shared memory (2,
+ * "cluster", sm_90+): docs/attention.md, "Decode"; BARACUDA_ATTN_DECODE_MERGE overrides it. */
+enum { DECODE_MERGE = 0 };
+static const char *const merge_names[] = {"kernel", "fused", "cluster"};
 static int64_t decode_splits(int64_t ctas, int64_t ntiles, int64_t slots) {
     int64_t cap = ntiles < MAX_SPLITS ? ntiles : MAX_SPLITS, best = 1;
     double best_fill = 0;
@@ -393,7 +409,7 @@ static bool hopper_bwd_fits(const brc_context *ctx, const attn_args *a, int64_t 
 /* ---- plan ---------------------------------------------------------------------------------------------- */
 
 static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int force_decode, int force_split,
-                            brc_plan **out) {
+                            int force_merge, brc_plan **out) {
     static const char *fn = "brc_attention_plan";
     brc_status st;
     if (d->kind != BRC_ATTENTION_FORWARD && d->kind != BRC_ATTENTION_BACKWARD)
@@ -685,7 +701,23 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
                        : force_split > 0 ? force_split
                                          : decode_splits(B * Hkv * mtiles, (Sk + c->bn - 1) / c->bn,
                                                          (int64_t)sms * ctas_per_sm(ctx, c));
+            /* The merge of the splits (force_merge: a descriptor's merge key; -1: the default or
+             * its knob). Fused: where the merge's shared memory (row offsets, the weights of a
+             * tile's rows, their f32 sums and one split of them staged: attn_split_merge, at the
+             * most rows a tile holds, so that a descriptor rebuilds the same choice) fits the CTA's.
+             * Cluster: at most 16 splits (8, the portable size, where one CTA takes an SM), a
+             * tile's rows of f32 in each CTA's shared memory. */
+            const int mg = force_merge >= 0 ? force_merge
+                                            : brc__knob("BARACUDA_ATTN_DECODE_MERGE", 0, 2, DECODE_MERGE);
+            if (mg == 2 && ctx->sm_major >= 9 && force_split == 0) {
+                const int64_t cap = ctas_per_sm(ctx, c) >= 2 ? 16 : 8;
+                if (a.nsplit > cap) a.nsplit = cap;
+            }
             c->split = a.nsplit > 1;
+            const int64_t need = 24 * bm + 4 * ((bm * a.nsplit + 3) / 4 * 4) + 8 * bm * D;
+            if (c->split && mg == 1 && need <= c->smem) c->split = 2, im->fused = true;
+            if (c->split && mg == 2 && ctx->sm_major >= 9 && a.nsplit <= 16 && 4 * bm * (D + 1) <= c->smem)
+                c->split = 3, im->cluster = true;
             im->grid[K_FWD][1] = (unsigned)Hkv;
         } else {
             a.gp = 1, a.nsplit = 1;
@@ -694,7 +726,16 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         im->grid[K_FWD][0] = (unsigned)(mtiles * a.nsplit);
         im->grid[K_FWD][2] = (unsigned)B;
         im->used[K_FWD] = true;
-        if (c->split) {
+        if (im->cluster) {
+            /* no workspace: the partials stay in the cluster's shared memory */
+        } else if (im->fused) {
+            ws = (size_t)(a.nsplit * rows_total * D * 4);
+            im->part_lse_off = ws;
+            ws += (size_t)(a.nsplit * rows_total * 4);
+            im->ctr_off = (ws + 15) / 16 * 16;
+            im->ctr_count = (size_t)(mtiles * Hkv * B);
+            ws = im->ctr_off + im->ctr_count * 4;
+        } else if (c->split) {
             attn_cfg *cc = &im->cfg[K_COMBINE];
             cc->threads = 256;
             im->used[K_COMBINE] = true;
@@ -840,6 +881,7 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
                   hopper || hopper_b ? "wgmma" : im->decode ? "decode" : "tile", c0->warps,
                   d->causal, window, (long long)grp, mask_names[mask_code(mt)], f.alibi, f.softcap, f.dropout, vl,
                   (long long)nsplit);
+    if (im->fused || im->cluster) brc__str_addf(&desc, ",merge=%s", merge_names[im->fused ? 1 : 2]);
     brc__str_addf(&desc, bwd ? ",det=%d)" : ")", !im->atomic);
     if (f32)
         brc__str_addf(&sku, bwd ? "bespoke:attention<bwd,f32,d=%lld,bk=%d,bq=32,bm=%d,bn=32,simt"
@@ -867,7 +909,8 @@ static brc_status plan_impl(brc_context *ctx, const brc_attention_desc *d, int f
         brc__str_addf(&sku, "bespoke:attention<fwd,%s,d=%lld,bm=%d,bn=%d,warps=%d,stages=%d%s", brc_dtype_name(dt),
                       (long long)D, 16 * c0->warps * c0->mtiles, c0->bn, c0->warps, c0->stages,
                       im->decode ? ",packed" : "");
-    if (nsplit) brc__str_addf(&sku, ",split=%lld", (long long)nsplit);
+    if (nsplit)
+        brc__str_addf(&sku, ",split=%lld%s", (long long)nsplit, im->fused ? ",fused" : im->cluster ? ",cluster" : "");
     if (a.group) brc__str_addf(&sku, ",group=%lld", (long long)a.group);
     if (d->causal) brc__str_addf(&sku, ",causal");
     else if (window) brc__str_addf(&sku, ",window");
@@ -900,7 +943,7 @@ brc_status brc_attention_plan(brc_context *ctx, const brc_attention_desc *desc, 
     brc_status st = brc__plan_start(ctx, desc, out, "brc_attention_plan");
     if (st) return st;
     if (!brc__prefs_or_default(prefs, &st)) return st;
-    return plan_impl(ctx, desc, -1, 0, out);
+    return plan_impl(ctx, desc, -1, 0, -1, out);
 }
 
 int brc_attention_plan_deterministic(const brc_plan *plan) {
@@ -938,6 +981,7 @@ brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *dd, brc_plan **
     int pass = 0, path = 0, mask = 0;
     int64_t dim = 0, warps = 0, causal = 0, window = 0, gqa = 1, alibi = 0, softcap = 0, dropout = 0, varlen = 0,
             split = 0, det = 0;
+    int merge = 0;
     brc_dtype dt = BRC_BF16;
     brc_status st;
     if ((st = brc__desc_pick(dd, "pass", passes, 2, -1, &pass)) || (st = brc__desc_dtype(dd, "dtype", &dt)) ||
@@ -949,7 +993,7 @@ brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *dd, brc_plan **
         (st = brc__desc_int(dd, "dropout", 0, 1, 0, &dropout)) ||
         (st = brc__desc_int(dd, "varlen", 0, 1, 0, &varlen)) ||
         (st = brc__desc_int(dd, "split", 0, MAX_SPLITS, 0, &split)) ||
-        (st = brc__desc_int(dd, "det", 0, 1, 0, &det)))
+        (st = brc__desc_int(dd, "det", 0, 1, 0, &det)) || (st = brc__desc_pick(dd, "merge", merge_names, 3, 0, &merge)))
         return st;
     if (det && !pass) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "attention: det=1 is a backward key");
     if (path == 1 && (warps > 4 || pass))
@@ -959,6 +1003,15 @@ brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *dd, brc_plan **
                           "attention: a path=wgmma backward with det=1 is for head dims 64 and 128");
     if (split && path != 1)
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "attention: split=%lld needs path=decode", (long long)split);
+    if (merge && split < 2)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "attention: merge=%s needs path=decode and split >= 2",
+                          merge_names[merge]);
+    if (merge == 2 && ctx->sm_major < 9)
+        return brc__error(BRC_STATUS_UNSUPPORTED, "attention: merge=cluster needs sm_90 or newer (the context is %s)",
+                          ctx->arch);
+    if (merge == 2 && split > 16)
+        return brc__error(BRC_STATUS_INVALID_ARGUMENT, "attention: merge=cluster takes at most 16 splits (split=%lld)",
+                          (long long)split);
     /* A problem that selects these kernels. Decode: one KV head of gqa query heads and the most
      * queries that fit 16 warps rows, so the plan picks the same warps. */
     int64_t kvh = path == 1 ? 1 : 2, heads = gqa * kvh, b = varlen ? 1 : 2, sk = 256;
@@ -993,7 +1046,8 @@ brc_status brc__attention_from_desc(brc_context *ctx, brc__desc *dd, brc_plan **
     /* path=wgmma: the consumer warpgroups its warps say, in the split argument (unused there);
      * path=decode with split=0: the unsplit kernel */
     return plan_impl(ctx, &d, pass && path != 2 ? -1 : path,
-                     path == 2 ? (int)(warps / 4 - 1) : path == 1 && !split ? -1 : (int)split, out);
+                     path == 2 ? (int)(warps / 4 - 1) : path == 1 && !split ? -1 : (int)split,
+                     path == 1 && split ? merge : -1, out);
 }
 
 /* ---- running ------------------------------------------------------------------------------------------- */
@@ -1004,7 +1058,17 @@ static brc_status launch(const brc_plan *plan, int kid, const void *param, CUstr
     if (!g[0] || !g[1] || !g[2]) return BRC_STATUS_OK;
     void *args[1] = {(void *)param};
     CUresult r;
-    if (kid == K_COMBINE && im->pdl) {
+    if (kid == K_FWD && im->cluster) {
+        /* the splits of a tile in one cluster (attn_cluster_merge) */
+        CUlaunchAttribute attr = {.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION};
+        attr.value.clusterDim.x = (unsigned)im->a.nsplit;
+        attr.value.clusterDim.y = attr.value.clusterDim.z = 1;
+        CUlaunchConfig cfg = {.gridDimX = g[0], .gridDimY = g[1], .gridDimZ = g[2],
+                              .blockDimX = (unsigned)im->cfg[kid].threads, .blockDimY = 1, .blockDimZ = 1,
+                              .sharedMemBytes = (unsigned)im->cfg[kid].smem, .hStream = stream, .attrs = &attr,
+                              .numAttrs = 1};
+        r = brc__cu()->cuLaunchKernelEx(&cfg, im->fn[kid], args, NULL);
+    } else if (kid == K_COMBINE && im->pdl) {
         /* Programmatic dependent launch: the combine's CTAs may start while the forward's last
          * ones run; they wait (griddepcontrol.wait) for the whole forward before reading. */
         CUlaunchAttribute attr = {.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION};
@@ -1087,7 +1151,16 @@ brc_status brc_attention_run(const brc_plan *plan, const brc_attention_args *x, 
     a.dev = im->f.dropout ? x->philox.device : NULL;
     a.seed = x->philox.seed, a.offset = x->philox.offset;
     char *ws = workspace;
-    if (im->used[K_COMBINE]) a.part_o = (float *)ws, a.part_lse = (float *)(ws + im->part_lse_off);
+    if (im->used[K_COMBINE] || im->fused) a.part_o = (float *)ws, a.part_lse = (float *)(ws + im->part_lse_off);
+    if (im->fused) {
+        /* the tickets start at zero every run (a memset node under capture; the merging CTA sets
+         * its counter back to zero as well) */
+        a.dq_sem = (int32_t *)(ws + im->ctr_off);
+        CUresult r = brc__cu()->cuMemsetD32Async((CUdeviceptr)(uintptr_t)a.dq_sem, 0, im->ctr_count, (CUstream)stream);
+        if (r != CUDA_SUCCESS)
+            return brc__error(BRC_STATUS_CUDA_ERROR, "%s: cuMemsetD32Async: %s (%s)", fn, brc__cu_errname(r),
+                              plan->descriptor);
+    }
     if (bwd) a.dsum = (float *)ws;
     if (im->atomic || im->ordered) a.part_o = (float *)(ws + im->dqacc_off);
     if (im->ordered) {

@@ -135,6 +135,12 @@ static acase cases[] = {
     {"decode sq1 gqa4 long", BF, 1, 32, 8, 1, 20011, 128, BSHD, 0, -1, -1, 0, 0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 0, "split="},
     /* enough (batch, KV head) CTAs to fill a wave alone (256 of the H100's 264): one split, no combine */
     {"decode sq1 gqa2 unsplit", F16, 8, 64, 32, 1, 301, 128, BSHD, 0, -1, -1, 0, 0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 0, "packed"},
+    /* the merge of the splits (here the combine kernel; attention_fused and attention_cluster
+     * the other two): GQA 1 with odd lengths, 3 queries of 8 heads in 5 batches, and at D = 256
+     * more splits than the fused merge stages at once (several rounds) */
+    {"decode sq1 gqa1 odd b3", BF, 3, 4, 4, 1, 1537, 128, BSHD, 0, -1, -1, 0, 0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 0, "split="},
+    {"decode sq3 gqa8 b5 f16", F16, 5, 16, 2, 3, 777, 64, BHSD, 0, -1, -1, 0, 0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 0, "split="},
+    {"decode sq1 gqa8 d256 rounds", F16, 1, 8, 1, 1, 3001, 256, BSHD, 0, -1, -1, 0, 0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 0, "split="},
 };
 
 ParameterizedTestParameters(attention, matches_float64) {
@@ -842,14 +848,17 @@ static double forward_checks(setup *s, const acase *c) {
                                   (unsigned long long)brc_attention_counters(s->pf), (unsigned long long)need);
     else cr_expect_eq(brc_attention_counters(s->pf), 0, "%s", c->name);
 
-    /* forward, twice: the same bits (the split path's combine too) */
+    /* forward, twice: the same bits (the split path's combine too); the workspace poisoned (the
+     * fused merge's counters are zeroed by the run) */
     poison(&s->bo), poison(&s->blse);
+    if (s->wsf) poison(&s->bws);
     run_forward(s, NULL);
     cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS, "%s: kernel failed", c->name);
     model_forward(s, s->seed, s->offset, s->o, s->lse);
     double rel = check_forward(s);
     unsigned char *o1 = snapshot(&s->bo), *l1 = snapshot(&s->blse);
     poison(&s->bo), poison(&s->blse);
+    if (s->wsf) poison(&s->bws);
     run_forward(s, NULL);
     cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
     tu_buf_download(&s->bo), tu_buf_download(&s->blse);
@@ -957,6 +966,46 @@ ParameterizedTest(acase *c, attention, matches_float64, .timeout = 900) {
     setup_free(&s);
     brc_context_destroy(ctx);
 }
+
+/* ---- the split decode's merge: a combine kernel, fused, or over a cluster ------------------------------ */
+
+/* The decode cases that split (matches_float64 runs them with the default merge, the combine
+ * kernel) with BARACUDA_ATTN_DECODE_MERGE=1 (the forward's last CTA of each tile merges: ",fused")
+ * and =2 (clusters of the tile's splits, sm_90: ",cluster"), checked the same way: float64 model,
+ * poisoned outputs and workspace, the same bits twice. */
+static bool split_case(const acase *c) { return !strcmp(c->sku_has, "split="); }
+
+static void merge_case(const acase *c, int merge) {
+    setenv("BARACUDA_ATTN_DECODE_MERGE", merge == 1 ? "1" : "2", 1);
+    brc_context *ctx = tu_device_or_skip();
+    setup s;
+    setup_make(ctx, &s, c, case_seed(c));
+    const bool sm90 = !strcmp(brc_context_arch(ctx), "sm_90");
+    if (merge == 1 || sm90)
+        cr_expect(strstr(brc_plan_sku(s.pf), merge == 1 ? ",fused" : ",cluster"), "%s: SKU %s", c->name,
+                  brc_plan_sku(s.pf));
+    cr_log_info("%s: forward rel L2 %.2e, %s", c->name, forward_checks(&s, c), brc_plan_sku(s.pf));
+    setup_free(&s);
+    brc_context_destroy(ctx);
+}
+
+ParameterizedTestParameters(attention_fused, matches_float64) {
+    static acase sel[sizeof cases / sizeof cases[0]];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (split_case(&cases[i])) sel[n++] = cases[i];
+    return cr_make_param_array(acase, sel, n);
+}
+ParameterizedTest(acase *c, attention_fused, matches_float64, .timeout = 600) { merge_case(c, 1); }
+
+ParameterizedTestParameters(attention_cluster, matches_float64) {
+    static acase sel[sizeof cases / sizeof cases[0]];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (split_case(&cases[i])) sel[n++] = cases[i];
+    return cr_make_param_array(acase, sel, n);
+}
+ParameterizedTest(acase *c, attention_cluster, matches_float64, .timeout = 600) { merge_case(c, 2); }
 
 /* ---- varlen on the Hopper forward --------------------------------------------------------------------- */
 
@@ -1319,3 +1368,51 @@ Test(attention, varlen_decode, .timeout = 300) {
     setup_free(&s);
     brc_context_destroy(ctx);
 }
+
+/* The other merges of the split decode under capture and over a varlen KV cache: a captured
+ * forward replays with new inputs and a poisoned workspace (the fused merge's counters are zeroed
+ * by a node of the graph), and the varlen decode above, each against the model. */
+static void merge_capture_varlen(int merge) {
+    setenv("BARACUDA_ATTN_DECODE_MERGE", merge == 1 ? "1" : "2", 1);
+    brc_context *ctx = tu_device_or_skip();
+    const bool sm90 = !strcmp(brc_context_arch(ctx), "sm_90");
+    const char *tag = merge == 1 ? ",fused" : ",cluster";
+    acase c = {"capture decode merge", BF, 2, 16, 2, 1, 1000, 128, BSHD, 0, -1, -1, 0, 0, 0, 0, F32, 0, 0, 0, {0}, {0}, 0, 0, ""};
+    setup s;
+    setup_make(ctx, &s, &c, 300 + (uint64_t)merge);
+    if (merge == 1 || sm90) cr_expect(strstr(brc_plan_sku(s.pf), tag), "SKU %s", brc_plan_sku(s.pf));
+    CUstream stream;
+    cr_assert_eq(brc__cu()->cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS);
+    brc_attention_args a = args_of(&s);
+    CUgraph graph;
+    CUgraphExec exec;
+    cr_assert_eq(brc__cu()->cuStreamBeginCapture(stream, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
+    cr_assert_eq(brc_attention_run(s.pf, &a, s.wsf ? dp(&s.bws) : NULL, s.wsf, (brc_stream)stream), BRC_STATUS_OK,
+                 "%s", brc_last_error());
+    cr_assert_eq(brc__cu()->cuStreamEndCapture(stream, &graph), CUDA_SUCCESS);
+    cr_assert_eq(brc__cu()->cuGraphInstantiateWithFlags(&exec, graph, 0), CUDA_SUCCESS);
+    for (int rep = 0; rep < 2; rep++) {
+        fill_inputs(&s, 7000 + (uint64_t)rep);
+        upload_inputs(&s);
+        poison(&s.bo), poison(&s.blse);
+        if (s.wsf) poison(&s.bws);
+        cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
+        cr_assert_eq(brc__cu()->cuGraphLaunch(exec, stream), CUDA_SUCCESS);
+        cr_assert_eq(brc__cu()->cuStreamSynchronize(stream), CUDA_SUCCESS);
+        model_forward(&s, s.seed, s.offset, s.o, s.lse);
+        cr_log_info("capture decode %s replay %d: rel L2 %.2e", tag, rep, check_forward(&s));
+    }
+    brc__cu()->cuGraphExecDestroy(exec);
+    brc__cu()->cuGraphDestroy(graph);
+    brc__cu()->cuStreamDestroy(stream);
+    setup_free(&s);
+
+    acase v = {"varlen decode gqa8 merge", BF, 3, 16, 2, 0, 0, 128, BSHD, 0, -1, -1, 0, 0, 0, 0, F32, 0, 0, 1, {1, 1, 1}, {1000, 1, 513}, 0, 0, ""};
+    setup_make(ctx, &s, &v, 12);
+    if (merge == 1 || sm90) cr_expect(strstr(brc_plan_sku(s.pf), tag), "SKU %s", brc_plan_sku(s.pf));
+    cr_log_info("varlen decode %s: forward rel L2 %.2e, %s", tag, forward_checks(&s, &v), brc_plan_sku(s.pf));
+    setup_free(&s);
+    brc_context_destroy(ctx);
+}
+Test(attention_fused, capture_and_varlen, .timeout = 300) { merge_capture_varlen(1); }
+Test(attention_cluster, capture_and_varlen, .timeout = 300) { merge_capture_varlen(2); }

@@ -274,37 +274,80 @@ Test(attention_rules, before_sm80_is_unsupported) {
 /* Decode splits fill whole waves (an offline sm_90 context assumes 132 SMs; a 1-warp decode CTA
  * of D = 128 with 3 stages of 64 keys takes 106 KiB of shared memory, so 2 an SM and 264 a wave).
  * One split is the unsplit kernel: no combine, no workspace, no split= in the SKU, split=0 in the
- * descriptor, and the descriptor rebuilds it. */
-Test(attention_rules, decode_splits_fill_waves, .timeout = 300) {
+ * descriptor, and the descriptor rebuilds it. More splits merge (BARACUDA_ATTN_DECODE_MERGE): by
+ * default in a combine kernel (no merge key; workspace: the partial O and lse of every split and
+ * row); 1 in the forward's last CTA of each tile (",fused", merge=fused; the workspace also holds
+ * a counter a tile); 2 in clusters of the tile's splits (",cluster", merge=cluster; at most 16
+ * splits, no workspace). Each descriptor rebuilds its own. */
+static void decode_splits_case(int merge) {
     tu_fresh_cache();
+    if (merge >= 0) setenv("BARACUDA_ATTN_DECODE_MERGE", merge == 1 ? "1" : merge == 2 ? "2" : "0", 1);
     brc_context *ctx = tu_offline("sm_90");
-    static const struct { int64_t B, Sk, H, Hkv; const char *split; } c[] = {
-        {1, 32768, 32, 8, ",split=33"}, /* 8 (b, kv head) CTAs a split: 33 splits = 264 CTAs, one wave */
-        {32, 4096, 32, 8, NULL},        /* 256 a split: one split fills 97% of a wave */
-        {1, 100, 32, 8, ",split=2"},    /* no more splits than 64-key tiles */
-        {8, 301, 64, 32, NULL},         /* test_attention's "decode sq1 gqa2 unsplit" on the H100 */
+    static const struct { int64_t B, Sk, H, Hkv, split, cluster_split; } c[] = {
+        {1, 32768, 32, 8, 33, 16}, /* 8 (b, kv head) CTAs a split: 33 splits = 264 CTAs, one wave */
+        {32, 4096, 32, 8, 0, 0},   /* 256 a split: one split fills 97% of a wave */
+        {1, 100, 32, 8, 2, 2},     /* no more splits than 64-key tiles */
+        {8, 301, 64, 32, 0, 0},    /* test_attention's "decode sq1 gqa2 unsplit" on the H100 */
     };
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
         brc_attention_desc d = fwd(BRC_BF16, c[i].B, 1, c[i].Sk, c[i].H, c[i].Hkv, 128);
         brc_plan *p = NULL;
         cr_assert_eq(brc_attention_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-        const char *sku = brc_plan_sku(p);
+        const char *sku = brc_plan_sku(p), *desc = brc_plan_descriptor(p);
         cr_expect(strstr(sku, ",stages=3,packed"), "B=%lld Sk=%lld: %s", (long long)c[i].B, (long long)c[i].Sk, sku);
         if (c[i].split) {
-            cr_expect(strstr(sku, c[i].split), "B=%lld Sk=%lld: %s", (long long)c[i].B, (long long)c[i].Sk, sku);
-            cr_expect(brc_plan_workspace_size(p) > 0, "B=%lld Sk=%lld: no workspace", (long long)c[i].B,
-                      (long long)c[i].Sk);
+            const int64_t ns = merge == 2 ? c[i].cluster_split : c[i].split, rows = c[i].B * c[i].H;
+            char want_split[32];
+            snprintf(want_split, sizeof want_split, ",split=%lld,", (long long)ns);
+            cr_expect(strstr(sku, want_split), "B=%lld Sk=%lld: %s lacks %s", (long long)c[i].B, (long long)c[i].Sk,
+                      sku, want_split);
+            cr_expect_eq(strstr(sku, ",fused") != NULL, merge == 1, "%s", sku);
+            cr_expect_eq(strstr(sku, ",cluster") != NULL, merge == 2, "%s", sku);
+            cr_expect_eq(strstr(desc, ",merge=fused)") != NULL, merge == 1, "%s", desc);
+            cr_expect_eq(strstr(desc, ",merge=cluster)") != NULL, merge == 2, "%s", desc);
+            cr_expect_eq(strstr(desc, "merge=") != NULL, merge > 0, "%s", desc);
+            /* the partial O and lse of every split and row (D + 1 floats), with fused a counter */
+            const size_t want = merge == 2 ? 0
+                                           : (size_t)(ns * rows * (128 + 1) * 4) +
+                                                 (merge == 1 ? (size_t)(c[i].B * c[i].Hkv) * 4 : 0);
+            cr_expect(brc_plan_workspace_size(p) >= want && brc_plan_workspace_size(p) < want + 256 + 16,
+                      "B=%lld Sk=%lld: workspace %zu, %zu expected", (long long)c[i].B, (long long)c[i].Sk,
+                      brc_plan_workspace_size(p), want);
         } else {
             cr_expect(!strstr(sku, "split="), "B=%lld Sk=%lld: %s", (long long)c[i].B, (long long)c[i].Sk, sku);
-            cr_expect(strstr(brc_plan_descriptor(p), "path=decode") && strstr(brc_plan_descriptor(p), ",split=0)"),
-                      "%s", brc_plan_descriptor(p));
+            cr_expect(strstr(desc, "path=decode") && strstr(desc, ",split=0)"), "%s", desc);
             cr_expect_eq(brc_plan_workspace_size(p), 0, "B=%lld Sk=%lld: workspace %zu", (long long)c[i].B,
                          (long long)c[i].Sk, brc_plan_workspace_size(p));
         }
         tu_round_trip(ctx, p); /* the descriptor rebuilds the same kernels; destroys p */
     }
+    /* merge= is a key of split decode descriptors only; a cluster holds at most 16 splits */
+    static const char *const bad[] = {
+        "attention(pass=fwd,dtype=bf16,d=128,path=decode,warps=1,gqa=4,split=0,merge=fused)",
+        "attention(pass=fwd,dtype=bf16,d=128,path=tile,warps=4,merge=kernel,split=2)",
+        "attention(pass=fwd,dtype=bf16,d=128,path=decode,warps=1,gqa=4,split=17,merge=cluster)",
+        "attention(pass=fwd,dtype=bf16,d=128,path=decode,warps=1,gqa=4,split=8,merge=tree)",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        brc_plan *q = NULL;
+        cr_expect_eq(brc__plan_from_descriptor(ctx, bad[i], &q), BRC_STATUS_INVALID_ARGUMENT, "%s: %s", bad[i],
+                     brc_last_error());
+        cr_expect_null(q);
+    }
     brc_context_destroy(ctx);
+    /* clusters are sm_90's: refused on sm_80 rather than rebuilt as another plan */
+    ctx = tu_offline("sm_80");
+    brc_plan *q = NULL;
+    cr_expect_eq(brc__plan_from_descriptor(
+                     ctx, "attention(pass=fwd,dtype=bf16,d=128,path=decode,warps=1,gqa=4,split=8,merge=cluster)", &q),
+                 BRC_STATUS_UNSUPPORTED, "%s", brc_last_error());
+    cr_expect_null(q);
+    brc_context_destroy(ctx);
+    unsetenv("BARACUDA_ATTN_DECODE_MERGE");
 }
+Test(attention_rules, decode_splits_fill_waves, .timeout = 300) { decode_splits_case(-1); }
+Test(attention_rules, decode_splits_fused, .timeout = 300) { decode_splits_case(1); }
+Test(attention_rules, decode_splits_cluster, .timeout = 300) { decode_splits_case(2); }
 
 /* ---- every variant compiles ------------------------------------------------------------------------------ */
 
