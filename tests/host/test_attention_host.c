@@ -600,6 +600,18 @@ Test(attention_rules, the_path_knob_and_path_wgmma) {
         else brc_plan_destroy(p);
     }
     unsetenv("BARACUDA_ATTN_GROUP");
+    /* groups of 4 heads for the causal forward at D = 256; its non-causal forward keeps the 3-D grid */
+    brc_attention_desc d256 = fwd(BRC_BF16, 2, 256, 256, 8, 2, 256);
+    for (int k = 0; k < 2; k++) {
+        d256.causal = k;
+        p = NULL;
+        cr_assert_eq(brc_attention_plan(ctx, &d256, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+        cr_expect(strstr(brc_plan_sku(p), ",wgmma") &&
+                      (k ? strstr(brc_plan_sku(p), ",group=4,") != NULL : !strstr(brc_plan_sku(p), ",group=")),
+                  "D = 256 causal %d: %s", k, brc_plan_sku(p));
+        if (k) tu_round_trip(ctx, p); /* the descriptor rebuilds the same SKU; destroys p */
+        else brc_plan_destroy(p);
+    }
     d.causal = 0;
     /* The whole SKU, one kernel named once: the default forward, then with persistent CTAs
      * (BARACUDA_ATTN_PERSIST, a measurement knob). */
