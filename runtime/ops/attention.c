@@ -380,9 +380,9 @@ static brc_status dq_map(CUtensorMap *m, int64_t D, int64_t S, int64_t heads) {
  * 0 keeps the 3-D grid (tiles fastest, one head at a time). dflt: 8 for the causal forward at
  * D <= 128 (H100, bench/sweep_attn_fwd.py, three runs: D = 64 +4-5%, D = 128 +0-1%; the
  * non-causal forward and the backward lost or moved within the spread: docs/attention-hopper.md
- * section 11), 4 for the causal forward at D = 256 (one sweep: 2028.0 -> 1904.5 us, 0.99 -> 1.06x
- * cuDNN; G = 2 and 8 1968.2; the D = 256 backward: causal +2% at G = 2 / 4, non-causal 2-7% slower,
- * so it keeps the 3-D grid), else 0. BARACUDA_ATTN_GROUP overrides it (0-64). */
+ * section 11), 4 for the causal forward at D = 256 (two sweeps: 2028.0 -> 1904.5 us and 1958.9 ->
+ * 1942.3; G = 2 and 8 between; the D = 256 backward: causal +2% at G = 2 / 4, non-causal 2-7%
+ * slower, so it keeps the 3-D grid), else 0. BARACUDA_ATTN_GROUP overrides it (0-64). */
 static int64_t sched_group(int64_t heads, int64_t tiles, int dflt) {
     const int g = brc__knob("BARACUDA_ATTN_GROUP", 0, 64, dflt);
     return heads * tiles > INT32_MAX ? 0 : g;
