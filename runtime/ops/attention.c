@@ -1154,21 +1154,15 @@ brc_status brc_attention_run(const brc_plan *plan, const brc_attention_args *x, 
     a.seed = x->philox.seed, a.offset = x->philox.offset;
     char *ws = workspace;
     if (im->used[K_COMBINE] || im->fused) a.part_o = (float *)ws, a.part_lse = (float *)(ws + im->part_lse_off);
-    if (im->fused) {
-        /* the tickets start at zero every run (a memset node under capture; the merging CTA sets
-         * its counter back to zero as well) */
-        a.dq_sem = (int32_t *)(ws + im->ctr_off);
-        CUresult r = brc__cu()->cuMemsetD32Async((CUdeviceptr)(uintptr_t)a.dq_sem, 0, im->ctr_count, (CUstream)stream);
-        if (r != CUDA_SUCCESS)
-            return brc__error(BRC_STATUS_CUDA_ERROR, "%s: cuMemsetD32Async: %s (%s)", fn, brc__cu_errname(r),
-                              plan->descriptor);
-    }
     if (bwd) a.dsum = (float *)ws;
     if (im->atomic || im->ordered) a.part_o = (float *)(ws + im->dqacc_off);
-    if (im->ordered) {
-        /* the ordered reductions' counters start at zero every run (a memset node under capture) */
-        a.dq_sem = (int32_t *)(ws + im->sem_off);
-        CUresult r = brc__cu()->cuMemsetD32Async((CUdeviceptr)(uintptr_t)a.dq_sem, 0, im->sem_count, (CUstream)stream);
+    /* The int32 counters in the workspace start at zero every run (a memset node under capture): the
+     * fused decode merge's tickets (the merging CTA also sets its own back to zero) or the ordered
+     * backward's. */
+    if (im->fused || im->ordered) {
+        a.dq_sem = (int32_t *)(ws + (im->fused ? im->ctr_off : im->sem_off));
+        const size_t n = im->fused ? im->ctr_count : im->sem_count;
+        CUresult r = brc__cu()->cuMemsetD32Async((CUdeviceptr)(uintptr_t)a.dq_sem, 0, n, (CUstream)stream);
         if (r != CUDA_SUCCESS)
             return brc__error(BRC_STATUS_CUDA_ERROR, "%s: cuMemsetD32Async: %s (%s)", fn, brc__cu_errname(r),
                               plan->descriptor);

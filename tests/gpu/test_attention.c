@@ -147,6 +147,15 @@ ParameterizedTestParameters(attention, matches_float64) {
     return cr_make_param_array(acase, cases, sizeof cases / sizeof cases[0]);
 }
 
+/* Every `every`-th of the cases keep() takes, copied into sel (room for all the cases); their count.
+ * The suites below run such a selection under a knob. */
+static size_t select_cases(acase *sel, bool (*keep)(const acase *), size_t every) {
+    size_t n = 0, k = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (keep(&cases[i]) && k++ % every == 0) sel[n++] = cases[i];
+    return n;
+}
+
 /* ---- the host model ----------------------------------------------------------------------------- */
 
 /* A q-like ([B, S, H, D], or [T, H, D] packed) or k-like view in its buffer. S is the rows of one
@@ -975,15 +984,15 @@ ParameterizedTest(acase *c, attention, matches_float64, .timeout = 900) {
  * poisoned outputs and workspace, the same bits twice. */
 static bool split_case(const acase *c) { return !strcmp(c->sku_has, "split="); }
 
-static void merge_case(const acase *c, int merge) {
-    setenv("BARACUDA_ATTN_DECODE_MERGE", merge == 1 ? "1" : "2", 1);
+/* The forward of case c planned under knob = val, checked as matches_float64 checks the forward; its
+ * SKU must name the variant (`want`) on an sm_90 device, or on any with any_arch. */
+static void knob_forward_case(const acase *c, const char *knob, const char *val, const char *want, bool any_arch) {
+    setenv(knob, val, 1);
     brc_context *ctx = tu_device_or_skip();
     setup s;
     setup_make(ctx, &s, c, case_seed(c));
-    const bool sm90 = !strcmp(brc_context_arch(ctx), "sm_90");
-    if (merge == 1 || sm90)
-        cr_expect(strstr(brc_plan_sku(s.pf), merge == 1 ? ",fused" : ",cluster"), "%s: SKU %s", c->name,
-                  brc_plan_sku(s.pf));
+    if (any_arch || !strcmp(brc_context_arch(ctx), "sm_90"))
+        cr_expect(strstr(brc_plan_sku(s.pf), want) != NULL, "%s: SKU %s", c->name, brc_plan_sku(s.pf));
     cr_log_info("%s: forward rel L2 %.2e, %s", c->name, forward_checks(&s, c), brc_plan_sku(s.pf));
     setup_free(&s);
     brc_context_destroy(ctx);
@@ -991,21 +1000,19 @@ static void merge_case(const acase *c, int merge) {
 
 ParameterizedTestParameters(attention_fused, matches_float64) {
     static acase sel[sizeof cases / sizeof cases[0]];
-    size_t n = 0;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        if (split_case(&cases[i])) sel[n++] = cases[i];
-    return cr_make_param_array(acase, sel, n);
+    return cr_make_param_array(acase, sel, select_cases(sel, split_case, 1));
 }
-ParameterizedTest(acase *c, attention_fused, matches_float64, .timeout = 600) { merge_case(c, 1); }
+ParameterizedTest(acase *c, attention_fused, matches_float64, .timeout = 600) {
+    knob_forward_case(c, "BARACUDA_ATTN_DECODE_MERGE", "1", ",fused", true);
+}
 
 ParameterizedTestParameters(attention_cluster, matches_float64) {
     static acase sel[sizeof cases / sizeof cases[0]];
-    size_t n = 0;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        if (split_case(&cases[i])) sel[n++] = cases[i];
-    return cr_make_param_array(acase, sel, n);
+    return cr_make_param_array(acase, sel, select_cases(sel, split_case, 1));
 }
-ParameterizedTest(acase *c, attention_cluster, matches_float64, .timeout = 600) { merge_case(c, 2); }
+ParameterizedTest(acase *c, attention_cluster, matches_float64, .timeout = 600) {
+    knob_forward_case(c, "BARACUDA_ATTN_DECODE_MERGE", "2", ",cluster", false);
+}
 
 /* ---- varlen on the Hopper forward --------------------------------------------------------------------- */
 
@@ -1065,10 +1072,7 @@ static bool mma_case(const acase *c) { return wgmma_case(c) || wgmma_bwd_case(c)
 
 ParameterizedTestParameters(attention_mma, matches_float64) {
     static acase sel[sizeof cases / sizeof cases[0]];
-    size_t n = 0;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        if (mma_case(&cases[i])) sel[n++] = cases[i];
-    return cr_make_param_array(acase, sel, n);
+    return cr_make_param_array(acase, sel, select_cases(sel, mma_case, 1));
 }
 
 ParameterizedTest(acase *c, attention_mma, matches_float64, .timeout = 600) {
@@ -1105,10 +1109,7 @@ static bool group_case(const acase *c) { return !c->varlen && (wgmma_case(c) || 
 
 ParameterizedTestParameters(attention_group, matches_float64) {
     static acase sel[sizeof cases / sizeof cases[0]];
-    size_t n = 0, k = 0;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        if (group_case(&cases[i]) && k++ % 3 == 0) sel[n++] = cases[i];
-    return cr_make_param_array(acase, sel, n);
+    return cr_make_param_array(acase, sel, select_cases(sel, group_case, 3));
 }
 
 ParameterizedTest(acase *c, attention_group, matches_float64, .timeout = 600) {
@@ -1141,25 +1142,15 @@ ParameterizedTest(acase *c, attention_group, matches_float64, .timeout = 600) {
  * ring running on from tile to tile, the Q buffer refilled once a tile's S products have read it,
  * O written from registers), checked as matches_float64 checks the forward (float64 model, the
  * same bits twice, nothing written outside the views). */
+static bool persist_case(const acase *c) { return !c->varlen && wgmma_case(c); }
+
 ParameterizedTestParameters(attention_persist, matches_float64) {
     static acase sel[sizeof cases / sizeof cases[0]];
-    size_t n = 0;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        if (!cases[i].varlen && wgmma_case(&cases[i])) sel[n++] = cases[i];
-    return cr_make_param_array(acase, sel, n);
+    return cr_make_param_array(acase, sel, select_cases(sel, persist_case, 1));
 }
 
 ParameterizedTest(acase *c, attention_persist, matches_float64, .timeout = 600) {
-    setenv("BARACUDA_ATTN_PERSIST", "3", 1);
-    brc_context *ctx = tu_device_or_skip();
-    setup s;
-    setup_make(ctx, &s, c, case_seed(c));
-    if (!strcmp(brc_context_arch(ctx), "sm_90"))
-        cr_expect(strstr(brc_plan_sku(s.pf), ",wgmma") != NULL && strstr(brc_plan_sku(s.pf), ",persist") != NULL,
-                  "%s: SKU %s", c->name, brc_plan_sku(s.pf));
-    cr_log_info("%s: forward rel L2 %.2e, %s", c->name, forward_checks(&s, c), brc_plan_sku(s.pf));
-    setup_free(&s);
-    brc_context_destroy(ctx);
+    knob_forward_case(c, "BARACUDA_ATTN_PERSIST", "3", ",persist", false);
 }
 
 /* ---- capture ------------------------------------------------------------------------------------------ */

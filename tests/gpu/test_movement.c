@@ -230,6 +230,34 @@ ParameterizedTest(int *si, movement, copy_every_size_and_layout, .timeout = 600)
     brc_context_destroy(ctx);
 }
 
+
+/* The transpose of a column-major [128, cols] x that starts one element into its buffer into a
+ * contiguous y: every tile goes by element (pointer alignment). Every element checked; the plan's
+ * SKU must contain `want`. */
+static void misaligned_transpose(brc_context *ctx, brc_dtype dt, int64_t cols, uint64_t rng, const char *want,
+                                 const char *what) {
+    int64_t sh[2] = {128, cols}, big[1] = {128 * cols + 1};
+    tv xb = tv_new(dt, 1, big, S_CONTIG, 1, &rng), y = tv_new(dt, 2, sh, S_CONTIG, 0, &rng);
+    brc_copy_desc d;
+    d.y = y.t;
+    d.x = y.t;
+    d.x.strides[0] = 1, d.x.strides[1] = 128; /* x column-major, starting at element 1 */
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_copy_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_sku(p), want) != NULL, "%s: %s", what, brc_plan_sku(p));
+    const size_t es = brc_dtype_size(dt);
+    cr_assert_eq(brc_copy_run(p, (char *)dptr(&xb) + es, dptr(&y), NULL), BRC_STATUS_OK, "%s", brc_last_error());
+    sync_ok(what);
+    tu_buf_download(&y.b);
+    long bad = 0;
+    for (int64_t i = 0; i < 128; i++)
+        for (int64_t j = 0; j < cols; j++)
+            if (memcmp(y.b.h + (size_t)(i * cols + j) * es, xb.init + (size_t)(1 + i + j * 128) * es, es) != 0) bad++;
+    cr_expect_eq(bad, 0, "%s %s: %ld wrong (%s)", what, brc_dtype_name(dt), bad, brc_plan_sku(p));
+    brc_plan_destroy(p);
+    tv_free(&xb), tv_free(&y);
+}
+
 /* The tiled transpose (brc::mv_tile) for every element size: tiles moved by 16-byte vectors, whole
  * and partial (extents multiples of 16 bytes, not of the tile), through padded source and
  * destination pitches; and element by element (odd extents or pitches, a view one element into
@@ -282,29 +310,7 @@ Test(movement, transpose_tiles_every_size, .timeout = 300) {
     cr_expect(seen[1] && seen[2] && seen[3], "the cases cover whole (%d), half (%d) and wide (%d) tiles", seen[1],
               seen[2], seen[3]);
     /* A source one element into its buffer: every tile by element (pointer alignment). */
-    for (int si = 0; si < 3; si++) {
-        brc_dtype dt = by_size[si];
-        uint64_t rng = 5 + (uint64_t)si;
-        int64_t sh[2] = {128, 192}, big[1] = {128 * 192 + 1};
-        tv xb = tv_new(dt, 1, big, S_CONTIG, 1, &rng), y = tv_new(dt, 2, sh, S_CONTIG, 0, &rng);
-        brc_copy_desc d;
-        d.y = y.t;
-        d.x = y.t;
-        d.x.strides[0] = 1, d.x.strides[1] = 128; /* x column-major, starting at element 1 */
-        brc_plan *p = NULL;
-        cr_assert_eq(brc_copy_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-        size_t es = brc_dtype_size(dt);
-        cr_assert_eq(brc_copy_run(p, (char *)dptr(&xb) + es, dptr(&y), NULL), BRC_STATUS_OK, "%s", brc_last_error());
-        sync_ok("misaligned transpose");
-        tu_buf_download(&y.b);
-        long bad = 0;
-        for (int64_t i = 0; i < 128; i++)
-            for (int64_t j = 0; j < 192; j++)
-                if (memcmp(y.b.h + (size_t)(i * 192 + j) * es, xb.init + (size_t)(1 + i + j * 128) * es, es) != 0) bad++;
-        cr_expect_eq(bad, 0, "misaligned transpose %s: %ld wrong (%s)", brc_dtype_name(dt), bad, brc_plan_sku(p));
-        brc_plan_destroy(p);
-        tv_free(&xb), tv_free(&y);
-    }
+    for (int si = 0; si < 3; si++) misaligned_transpose(ctx, by_size[si], 192, 5 + (uint64_t)si, "", "misaligned transpose");
     brc_context_destroy(ctx);
 }
 
@@ -361,29 +367,7 @@ Test(movement, transpose_long_tiles, .timeout = 300) {
             long_tile_case(ctx, dts[di], &tc[c], 701 + (uint64_t)c * 37 + (uint64_t)di, what);
         }
     /* A source one element into its buffer: every tile by element (pointer alignment). */
-    {
-        uint64_t rng = 77;
-        int64_t sh[2] = {128, 392}, big[1] = {128 * 392 + 1};
-        tv xb = tv_new(BRC_BF16, 1, big, S_CONTIG, 1, &rng), y = tv_new(BRC_BF16, 2, sh, S_CONTIG, 0, &rng);
-        brc_copy_desc d;
-        d.y = y.t;
-        d.x = y.t;
-        d.x.strides[0] = 1, d.x.strides[1] = 128; /* x column-major, starting at element 1 */
-        brc_plan *p = NULL;
-        cr_assert_eq(brc_copy_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-        cr_expect(strstr(brc_plan_sku(p), "tile=64x128") != NULL, "misaligned long-tile transpose: %s",
-                  brc_plan_sku(p));
-        cr_assert_eq(brc_copy_run(p, (char *)dptr(&xb) + 2, dptr(&y), NULL), BRC_STATUS_OK, "%s", brc_last_error());
-        sync_ok("misaligned long-tile transpose");
-        tu_buf_download(&y.b);
-        long bad = 0;
-        for (int64_t i = 0; i < 128; i++)
-            for (int64_t j = 0; j < 392; j++)
-                if (memcmp(y.b.h + (size_t)(i * 392 + j) * 2, xb.init + (size_t)(1 + i + j * 128) * 2, 2) != 0) bad++;
-        cr_expect_eq(bad, 0, "misaligned long-tile transpose: %ld wrong (%s)", bad, brc_plan_sku(p));
-        brc_plan_destroy(p);
-        tv_free(&xb), tv_free(&y);
-    }
+    misaligned_transpose(ctx, BRC_BF16, 392, 77, "tile=64x128", "misaligned long-tile transpose");
     unsetenv("BARACUDA_TILE_LONG");
     brc_context_destroy(ctx);
 }
