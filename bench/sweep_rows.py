@@ -20,6 +20,8 @@ y checked against float64 on 64 rows and the last): "fw=0" there is the forwards
 --group c16bwd / c16fwd: clusters of 16 CTAs ("cl=16", sm_90's non-portable size) for the owned-column
 norm backward / forwards at 4096x131072 (c16fwd sweeps the forwards), and the split barrier's per-CTA
 pre-sum ("ps=1"; ps32k: at 8192x32768).
+--group ln131k / ln131kf: the split barrier's reads of the posted pairs ("pv=1|2") and its restricted
+release ("fr=1"), backward (4096x131072, 8192x32768) / forwards (4096x131072).
 """
 import argparse
 import ctypes
@@ -58,6 +60,11 @@ GROUPS = {
     # clusters of 16 with it (fewer vectors a thread, 6 or 10 stages). rows11 run 1 was
     # ";cl=16;cl=16,st=4;cl=16,st=10" (no pre-sum yet)
     "c16fwd": ("4096x131072", ";ps=1;cl=16,ps=1;cl=16,ps=1,st=10", "fwd"),
+    # ln131k: how the split barrier's posted pairs are read through distributed shared memory ("pv=1"
+    # one load a pair, "pv=2" two f32 pairs a 16-byte load; the default a load a half) and its arrive's
+    # release restricted to the posts ("fr=1": no MEMBAR.ALL.GPU), with and without the pre-sum
+    "ln131k": ("4096x131072,8192x32768", ";ps=0,pv=1;ps=1,pv=1;ps=0,pv=2;fr=1;ps=0,pv=1,fr=1;ps=1,pv=1,fr=1"),
+    "ln131kf": ("4096x131072", ";pv=1;fr=1;pv=1,fr=1;ps=0,pv=1,fr=1", "fwd"),
 }
 
 

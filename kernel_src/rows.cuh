@@ -19,6 +19,10 @@
 //             barrier (2: the layer_norm forward's two statistics phases)
 //   PS        with the split cluster barrier: each CTA's warp sums pre-summed by its warp 0 and posted
 //             once (presum below), so that a warp combines CL posted values, not NW x CL
+//   PV        with the split cluster barrier, how a lane reads the posted pairs through distributed
+//             shared memory: 0 each half by a load of its own, 1 a pair by one load, 2 (f32 backward
+//             without PS) two neighbouring pairs by one 16-byte load (split_bar::ld2 / ld4)
+//   FR        the split cluster barrier's arrive releases the posts only (split_bar, FR)
 // Thread t of CTA rank r owns, in chunk it, vectors j = 0..NV-1 at columns
 //   ((it * CL + r) * NV * TPR + j * TPR + t) * VEC       (consecutive threads, consecutive vectors)
 // and owns the same columns in every pass and every row, so a pass may reuse what an earlier
@@ -103,19 +107,46 @@ template <int CL> struct cluster : cluster_base<CL> {
 // CTA `rank` through distributed shared memory). For one CTA (CL == 1, split_bar<1> below) it is a
 // pair of mbarriers, one per parity of the row, each warp arriving once (lane 0, after __syncwarp,
 // so that the warp's reads of the posts two rows back are ordered before it).
-template <int CL> struct split_bar {
+// FR (K::FR): the cluster arrive releases only what it must, the posts (shared::cta stores): a fence
+// restricted to shared::cta at cluster scope, then a relaxed arrive -- MEMBAR.ALL.CTA instead of the
+// MEMBAR.ALL.GPU that `barrier.cluster.arrive.release` compiles to, which waits for every global
+// store (dx) and load (the statistics) still in flight; after combining, the remote reads of the
+// posts are ordered before the next arrive (that lets their CTA overwrite them) by the acquire
+// fence restricted to shared::cluster (after_reads).
+template <int CL, bool FR = false> struct split_bar {
     static_assert(CL >= 2, "the split barrier over a cluster");
     __device__ __forceinline__ void init(unsigned long long*, int) {}
-    __device__ __forceinline__ void arrive(int) { asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory"); }
+    __device__ __forceinline__ void arrive(int) {
+        if (FR)
+            asm volatile("fence.release.sync_restrict::shared::cta.cluster;\n\t"
+                         "barrier.cluster.arrive.relaxed.aligned;" ::: "memory");
+        else
+            asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory");
+    }
+    __device__ __forceinline__ void after_reads() {
+        if (FR) asm volatile("fence.acquire.sync_restrict::shared::cluster.cluster;" ::: "memory");
+    }
     __device__ __forceinline__ void wait(int) { asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory"); }
     static __device__ __forceinline__ unsigned map(const void* local, unsigned rank) {
         return cluster_base<CL>::map(local, rank);
     }
     template <class C> static __device__ __forceinline__ void ld(unsigned a, C& v) { cluster_base<CL>::ld(a, v); }
+    // A posted pair in one load (K::PV >= 1), two f32 pairs in one (K::PV == 2): one request through
+    // distributed shared memory instead of two / four (the posts are 16-byte aligned).
+    static __device__ __forceinline__ void ld2(unsigned a, pr<float>& v) {
+        asm volatile("ld.shared::cluster.v2.f32 {%0, %1}, [%2];" : "=f"(v.a), "=f"(v.b) : "r"(a) : "memory");
+    }
+    static __device__ __forceinline__ void ld2(unsigned a, pr<double>& v) {
+        asm volatile("ld.shared::cluster.v2.f64 {%0, %1}, [%2];" : "=d"(v.a), "=d"(v.b) : "r"(a) : "memory");
+    }
+    static __device__ __forceinline__ void ld4(unsigned a, pr<float>& u, pr<float>& v) {
+        asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];"
+                     : "=f"(u.a), "=f"(u.b), "=f"(v.a), "=f"(v.b) : "r"(a) : "memory");
+    }
     // Before the CTA leaves: no other CTA may still read its posts.
     static __device__ __forceinline__ void done() { cluster_base<CL>::sync(); }
 };
-template <> struct split_bar<1> {
+template <bool FR> struct split_bar<1, FR> {
     unsigned mb = 0;  // shared address of the two mbarriers (8 bytes each)
     unsigned ph = 0;  // bit h: the parity of mbarrier h's phase now awaited
     // bars: two 8-byte words of shared memory; warps: the arrivals that complete a phase.
@@ -143,12 +174,23 @@ template <> struct split_bar<1> {
                          : "memory");
         ph ^= 1u << h;
     }
+    __device__ __forceinline__ void after_reads() {}
     static __device__ __forceinline__ unsigned map(const void* local, unsigned) { return smem_u32(local); }
     static __device__ __forceinline__ void ld(unsigned a, float& v) {
         asm volatile("ld.shared.f32 %0, [%1];" : "=f"(v) : "r"(a) : "memory");
     }
     static __device__ __forceinline__ void ld(unsigned a, double& v) {
         asm volatile("ld.shared.f64 %0, [%1];" : "=d"(v) : "r"(a) : "memory");
+    }
+    static __device__ __forceinline__ void ld2(unsigned a, pr<float>& v) {
+        asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];" : "=f"(v.a), "=f"(v.b) : "r"(a) : "memory");
+    }
+    static __device__ __forceinline__ void ld2(unsigned a, pr<double>& v) {
+        asm volatile("ld.shared.v2.f64 {%0, %1}, [%2];" : "=d"(v.a), "=d"(v.b) : "r"(a) : "memory");
+    }
+    static __device__ __forceinline__ void ld4(unsigned a, pr<float>& u, pr<float>& v) {
+        asm volatile("ld.shared.v4.f32 {%0, %1, %2, %3}, [%4];"
+                     : "=f"(u.a), "=f"(u.b), "=f"(v.a), "=f"(v.b) : "r"(a) : "memory");
     }
     static __device__ __forceinline__ void done() {}
 };
@@ -402,9 +444,9 @@ __device__ __forceinline__ void fwd_own(const rows_args& A) {
            PL = (NE + 31) / 32, FAST = sizeof(T) == 2 && sizeof(C) == 4 };
     static_assert(S >= P + 2 && K::ITER == 1 && K::RPB == 1 && K::STG == 0 && !K::RES && sizeof(T) * VEC == 16 &&
                       TPR % 32 == 0, "owned-column forward");
-    __shared__ pr<C> post[2][NW];
+    __shared__ __align__(16) pr<C> post[2][NW];
     __shared__ C postn[2][NW];  // CHAN: the posted sets' counts
-    __shared__ pr<C> cpost[2];  // PS: the CTA's value (its count: cpostn)
+    __shared__ __align__(16) pr<C> cpost[2];  // PS: the CTA's value (its count: cpostn)
     __shared__ C cpostn[2];
     extern __shared__ __align__(16) unsigned char dsm[];
     const int t = threadIdx.x, lane = t & 31, w = t >> 5;
@@ -453,7 +495,7 @@ __device__ __forceinline__ void fwd_own(const rows_args& A) {
         pn[p] = PS ? split_bar<K::CL>::map(&cpostn[0], (unsigned)e)
                    : split_bar<K::CL>::map(&postn[0][e % NW], (unsigned)(e / NW));
     }
-    split_bar<K::CL> bar;
+    split_bar<K::CL, K::FR> bar;
     // Row statistics in flight: softmax (m1, m2) = (max, 1 / sum) of the row being written; norms
     // m1 = the mean of row i - 1 (layer_norm), (o1, o2) = (mean, rstd) of the row being written.
     C m1 = C(0), m2 = C(0), o1 = C(0), o2 = C(0);
@@ -610,11 +652,19 @@ __device__ __forceinline__ void fwd_own(const rows_args& A) {
                 if (lane + 32 * p >= NE) continue;
                 const unsigned ad = pa[p] + (unsigned)h * HB;
                 msq<C> e;
-                split_bar<K::CL>::ld(ad, e.m);
-                split_bar<K::CL>::ld(ad + (unsigned)sizeof(C), e.q);
+                if constexpr (K::PV > 0) {  // (mean, squared deviations) in one load
+                    pr<C> u;
+                    split_bar<K::CL>::ld2(ad, u);
+                    e.m = u.a;
+                    e.q = u.b;
+                } else {
+                    split_bar<K::CL>::ld(ad, e.m);
+                    split_bar<K::CL>::ld(ad + (unsigned)sizeof(C), e.q);
+                }
                 split_bar<K::CL>::ld(pn[p] + (unsigned)h * HN, e.n);
                 z = msq_add(z, e);
             }
+            bar.after_reads();
             z = msq_warp(z);
             o1 = __shfl_sync(0xffffffffu, z.m, 0);
             o2 = C(1) / sqrt_(__shfl_sync(0xffffffffu, z.q, 0) * invn + eps);
@@ -630,11 +680,16 @@ __device__ __forceinline__ void fwd_own(const rows_args& A) {
                 if (lane + 32 * p >= NE) continue;
                 const unsigned ad = pa[p] + (unsigned)h * HB;
                 pr<C> e;
-                split_bar<K::CL>::ld(ad, e.a);
-                split_bar<K::CL>::ld(ad + (unsigned)sizeof(C), e.b);
+                if constexpr (K::PV > 0) {
+                    split_bar<K::CL>::ld2(ad, e);
+                } else {
+                    split_bar<K::CL>::ld(ad, e.a);
+                    split_bar<K::CL>::ld(ad + (unsigned)sizeof(C), e.b);
+                }
                 c = first ? e : SOFTMAX ? lse_op::f(c, e) : add_op::f(c, e);
                 first = false;
             }
+            bar.after_reads();
 #pragma unroll
             for (int o = 16; o > 0; o >>= 1) {
                 const pr<C> u = mk(__shfl_xor_sync(0xffffffffu, c.a, o), __shfl_xor_sync(0xffffffffu, c.b, o));
@@ -1425,9 +1480,11 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
     static_assert(K::OWN >= 3 && K::ITER == 1 && K::RPB == 1 && K::STG == 0 && sizeof(T) * K::VEC == 16 &&
                       K::TPR % 32 == 0, "owned-column norm backward, split barrier");
     enum { S = K::OWN, NW = K::TPR / 32, NP = NW * K::CL, PS = K::PS && K::CL > 1, NE = PS ? K::CL : NP,
-           PL = (NE + 31) / 32 /* posted sums a lane combines */ };
-    __shared__ pr<C> post[2][NW];  // each warp's sums of the two rows in flight (alternating)
-    __shared__ pr<C> cpost[2];     // PS: the CTA's sums (presum)
+           PV = K::PV == 2 && !PS && sizeof(C) == 4 && NW % 2 == 0 ? 2 : K::PV ? 1 : 0,
+           PE = PV == 2 ? 2 : 1,               /* posted pairs one load reads */
+           PL = (NE / PE + 31) / 32 /* loads a lane makes */ };
+    __shared__ __align__(16) pr<C> post[2][NW];  // each warp's sums of the two rows in flight (alternating)
+    __shared__ __align__(16) pr<C> cpost[2];     // PS: the CTA's sums (presum)
     __shared__ unsigned long long mbar[2];  // one CTA (CL == 1): the split barrier's mbarriers
     extern __shared__ __align__(16) unsigned char dsm[];
     const int t = threadIdx.x, lane = t & 31, w = t >> 5;
@@ -1443,17 +1500,18 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
         if (q + i * nq < A.rows) issue(q + i * nq, i);
         cp_commit();
     }
-    // The addresses of the posted sums this lane combines (entry e = lane + 32 p: warp e % NW of
-    // CTA e / NW) in the cluster's shared window, in the first half (the second is HB further).
+    // The addresses of the posted sums this lane combines (entry e = PE (lane + 32 p), and with PE
+    // == 2 entry e + 1 too: warp e % NW of CTA e / NW) in the cluster's shared window, in the first
+    // half (the second is HB further).
     unsigned pa[PL];
 #pragma unroll
     for (int p = 0; p < PL; p++) {
-        const int e = lane + 32 * p < NE ? lane + 32 * p : 0;
+        const int e = lane + 32 * p < NE / PE ? PE * (lane + 32 * p) : 0;
         pa[p] = PS ? split_bar<K::CL>::map(&cpost[0], (unsigned)e)
                    : split_bar<K::CL>::map(&post[0][e % NW], (unsigned)(e / NW));
     }
     const unsigned HB = (unsigned)((PS ? 1 : NW) * sizeof(pr<C>));
-    split_bar<K::CL> bar;
+    split_bar<K::CL, K::FR> bar;
     bar.init(mbar, NW);
     // Statistics: this row's (mu, rs), the previous row's (mp, rp), the next row's (mn, rn).
     C mu = C(0), rs = C(0), mp = C(0), rp = C(0), c1 = C(0), c2 = C(0);
@@ -1502,19 +1560,34 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
         if (prev) ob.out(s == 0 ? S - 1 : s - 1, g - nq, mp, rp, c1, c2); // the output pass of row g - nq
         bar.wait(h);
         if (cur) {
-            // Lane l adds entries l, l + 32, ... in that order, then the lanes combine by a
-            // butterfly: the same order in every warp of the cluster.
+            // Lane l adds entries l, l + 32, ... in that order (PE == 2: 2 l, 2 l + 1, 2 l + 64, ...),
+            // then the lanes combine by a butterfly: the same order in every warp of the cluster.
             C v1 = C(0), v2 = C(0);
 #pragma unroll
             for (int p = 0; p < PL; p++) {
-                if (lane + 32 * p >= NE) continue;
-                C a, b;
+                if (lane + 32 * p >= NE / PE) continue;
                 const unsigned ad = pa[p] + (unsigned)h * HB;
-                split_bar<K::CL>::ld(ad, a);
-                split_bar<K::CL>::ld(ad + (unsigned)sizeof(C), b);
-                v1 += a;
-                v2 += b;
+                if constexpr (PV == 2) {
+                    pr<C> u, v;
+                    split_bar<K::CL>::ld4(ad, u, v);
+                    v1 += u.a;
+                    v2 += u.b;
+                    v1 += v.a;
+                    v2 += v.b;
+                } else if constexpr (PV == 1) {
+                    pr<C> u;
+                    split_bar<K::CL>::ld2(ad, u);
+                    v1 += u.a;
+                    v2 += u.b;
+                } else {
+                    C a, b;
+                    split_bar<K::CL>::ld(ad, a);
+                    split_bar<K::CL>::ld(ad + (unsigned)sizeof(C), b);
+                    v1 += a;
+                    v2 += b;
+                }
             }
+            bar.after_reads();
 #pragma unroll
             for (int o = 16; o > 0; o >>= 1) {
                 v1 += __shfl_xor_sync(0xffffffffu, v1, o);

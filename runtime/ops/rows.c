@@ -50,6 +50,8 @@ typedef struct rows_geo {
     int own;     /* norm backward with owned columns (rows.cuh, norm_bwd_own): its shared-memory stages */
     int sb;      /* owned columns: the split cluster barrier (norm_bwd_own_sb, fwd_own); 2: layer_norm's two phases */
     int ps;      /* the split cluster barrier: each CTA's sums pre-summed and posted once (rows.cuh, presum) */
+    int pv;      /* the split cluster barrier: posted pairs read by one load (rows.cuh, K::PV; 0: a load a half) */
+    int fr;      /* the split cluster barrier's arrive releases the posts only (rows.cuh, split_bar, K::FR) */
 } rows_geo;
 
 typedef struct rows_impl {
@@ -203,7 +205,7 @@ static bool pick_staged(int64_t cols, int vec, size_t esize, int na, int acc, in
         int64_t bytes = 2 * na * n * (int64_t)esize + (iter > 1 ? acc * n : 0);
         if (bytes > limit / 2 - 1024) continue;
         int per_sm = (int)((limit + 1024) / (bytes + 1024));
-        *g = (rows_geo){vec, tpr, 1, cl, 1, (int)iter, 2, (int)bytes, per_sm < 4 ? per_sm : 4, 0, 0, 0, 0, 0};
+        *g = (rows_geo){vec, tpr, 1, cl, 1, (int)iter, 2, (int)bytes, per_sm < 4 ? per_sm : 4, 0, 0, 0, 0, 0, 0, 0};
         return true;
     }
     return false;
@@ -252,7 +254,8 @@ static bool pick_packed(int64_t nvec, int vec, size_t esize, bool cluster_ok, in
  * "cl=N,nv=N,st=N,mb=2" force the cluster (1..16; 16 where clmax allows), the most vectors a thread,
  * the most stages and two CTAs an SM; "sb=0" the backward without the split barrier; "fw=0" the
  * forwards off; "lv=1" / "lv=2" the layer_norm forward's form; "ps=0" / "ps=1" the split barrier's
- * pre-sum; "fit16=0" plays a GPU that cannot hold clusters of 16 (own_clusters). */
+ * pre-sum; "pv=0|1|2" how the split barrier's posted pairs are read (K::PV); "fr=1" its arrive's release restricted
+ * to the posts (K::FR); "fit16=0" plays a GPU that cannot hold clusters of 16 (own_clusters). */
 static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, int fwd, int op, int clmax,
                      rows_geo *g) {
     if ((esize != 2 && esize != 4) || (size_t)vec * esize != 16 || major < 9) return false;
@@ -261,6 +264,8 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
     int fcl = 0, nvmax = fwd && !(op == OP_LAYER && esize == 2) ? 8 : 4, smax = fwd ? 6 : 4, mb = 1, sb = 1, fw = 1;
     int tpr = 0, s1 = 0; /* the backward's threads a CTA (0: as below); the split barrier for one CTA */
     int ps = -1;         /* the split cluster barrier's per-CTA pre-sum (presum); -1: as below */
+    int pv = -1;         /* the split cluster barrier's loads of the posted pairs (rows.cuh, K::PV); -1: as below */
+    int fr = -1;         /* the split cluster barrier's restricted release (rows.cuh, split_bar, K::FR); -1: as below */
     int lv = esize == 2 ? 2 : 1; /* layer_norm forward: 16-bit two phases, f32 one (measured, above) */
     const char *knob = getenv("BARACUDA_ROWS_OWN");
     if (knob && (strcmp(knob, "0") == 0 || strstr(knob, "ow=0"))) return false;
@@ -276,6 +281,8 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
         if ((p = strstr(knob, "fw="))) fw = atoi(p + 3) != 0;
         if ((p = strstr(knob, "lv="))) lv = atoi(p + 3) == 2 ? 2 : 1;
         if ((p = strstr(knob, "ps="))) ps = atoi(p + 3) != 0;
+        if ((p = strstr(knob, "pv="))) pv = atoi(p + 3) >= 2 ? 2 : atoi(p + 3) == 1;
+        if ((p = strstr(knob, "fr="))) fr = atoi(p + 3) != 0;
     }
     if (fwd && !fw) return false;
     const int na = fwd ? 1 : 2, phases = fwd && op == OP_LAYER ? lv : 1;
@@ -337,7 +344,13 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
          * 2050; bf16 rms_norm 773 -> 823). The knob's ps=0 / ps=1 override the rule. */
         if (ps < 0)
             ps = (!fwd && esize == 4 && op == OP_LAYER && cl == 16) || (fwd && esize == 2 && op == OP_LAYER && cl == 8);
-        *g = (rows_geo){vec, tpr, 1, cl, (int)nv, 1, 0, st * stage, mb, 0, 0, st, barrier, ps && barrier && cl > 1};
+        /* How a lane reads the posted pairs (K::PV): 2 (two f32 pairs a 16-byte load) only for the f32
+         * backward without the pre-sum (rows.cuh, norm_bwd_own_sb), else 1 where asked. */
+        if (pv < 0) pv = 0;
+        if (fr < 0) fr = 0;
+        if (pv == 2 && (fwd || esize != 4 || ps)) pv = 1;
+        *g = (rows_geo){vec, tpr, 1, cl, (int)nv, 1, 0, st * stage, mb, 0, 0, st, barrier, ps && barrier && cl > 1,
+                        barrier && cl > 1 ? pv : 0, barrier && cl > 1 ? fr : 0};
         return true;
     }
     return false;
@@ -359,7 +372,7 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
      * layer_norm 60 -> 74%. */
     bool fwd = (kid == K_SOFTMAX_FWD || kid == K_NORM_FWD) && na == 1;
     int maxcta = cluster_ok && !fwd ? 512 : 1024;
-    rows_geo g = {vec, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0};
+    rows_geo g = {vec, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     /* The forwards without a residual, rows longer than one CTA takes: owned columns in clusters with
      * the split cluster barrier (rows.cuh, fwd_own; pick_own says where and what was measured). */
     if (fwd && cluster_ok && pick_own(cols, vec, esize, major, minor, 1, op, ownmax, &g)) return g;
@@ -464,12 +477,12 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
                   "  typedef %s T;\n  typedef %s C;\n"
                   "  enum { COLS = %lld, VEC = %d, TPR = %d, RPB = %d, CL = %d, NV = %d, ITER = %d, STG = %d,\n"
                   "         LOG = %d, LAYER = %d, W = %d, B = %d, RES = %d, PK = %d, SPLIT = %d, OWN = %d, SB = %d,\n"
-                  "         PS = %d, CSEQ = %d };\n"
+                  "         PS = %d, PV = %d, FR = %d, CSEQ = %d };\n"
                   "};\n",
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", (long long)im->cols, g->vec, g->tpr,
                   g->rpb, g->cl, g->nv, g->iter, aux ? 0 : g->stg, im->op == OP_LOG_SOFTMAX,
                   im->op == OP_LAYER, im->w, im->b, im->res, aux ? 0 : g->pk, aux ? 0 : g->split, aux ? 0 : g->own,
-                  aux ? 0 : g->sb, aux ? 0 : g->ps, kid == K_COLSUM && im->colsum_seq);
+                  aux ? 0 : g->sb, aux ? 0 : g->ps, aux ? 0 : g->pv, aux ? 0 : g->fr, kid == K_COLSUM && im->colsum_seq);
     /* Packed rows: two CTAs an SM (owned columns: one, or as many as the knob asks, pick_own). */
     int minb = aux ? 1 : g->pk ? 2 : g->own ? g->per_sm : 1;
     brc__str_addf(&snip, "__global__ void __launch_bounds__(%d", threads);
@@ -493,7 +506,7 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
                      im->res, im->csize, aux ? 0 : g->stg,
                      aux ? kid == K_COLSUM && im->colsum_seq
                          : g->pk + 2 * g->split + 4 * g->own + (g->own ? 64 * (g->per_sm - 1) : 0) + 256 * g->sb +
-                               4096 * g->ps},
+                               4096 * g->ps + 65536 * g->pv + 262144 * g->fr},
             .snippet = snip.p, .name_expr = "brc_rows_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -633,8 +646,9 @@ static brc_status plan_rows(brc_context *ctx, const rows_request *rq, const brc_
     if (g.stg) brc__str_addf(&sku, ",smem_stages=%d", g.stg);
     if (g.pk) brc__str_addf(&sku, ",packed");
     if (g.own)
-        brc__str_addf(&sku, ",owned,smem_stages=%d%s%s%s", g.own, g.sb ? ",split_barrier" : "",
-                      g.sb == 2 ? ",mean_then_var" : "", g.ps ? ",presum" : "");
+        brc__str_addf(&sku, ",owned,smem_stages=%d%s%s%s%s%s", g.own, g.sb ? ",split_barrier" : "",
+                      g.sb == 2 ? ",mean_then_var" : "", g.ps ? ",presum" : "",
+                      g.pv == 2 ? ",pair_loads=2" : g.pv ? ",pair_loads" : "", g.fr ? ",shared_release" : "");
     if (g.own && g.per_sm > 1) brc__str_addf(&sku, ",%d_per_sm", g.per_sm);
     brc__str_addf(&sku, "%s%s%s,%s>", rq->w ? ",weight" : "", rq->b ? ",bias" : "", rq->res ? ",residual" : "",
                   bwd ? "bwd" : "fwd");
@@ -841,7 +855,7 @@ static brc_status plan_strided(brc_context *ctx, const rows_request *rq, const b
     im->csize = dt == BRC_F64 ? 8 : 4;
     im->rows = outer * inner;
     im->cols = cols;
-    im->g = (rows_geo){1, tx * ty, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0};
+    im->g = (rows_geo){1, tx * ty, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     im->tx = tx;
     im->ty = ty;
     im->bwd = bwd;
