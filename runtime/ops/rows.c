@@ -334,20 +334,36 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
          * backward a pair of mbarriers (s1). */
         int barrier = fwd ? (cl > 1 ? phases : 0) : (cl > 1 || s1) && sb && st >= 3;
         if (fwd && !barrier) return false;
-        /* The split barrier's per-CTA pre-sum (rows.cuh, presum): where it measured faster (rows11 run
-         * 2, same-run sweeps): the f32 layer_norm backward in clusters of 16 (4034 -> 3159 us at
-         * 4096 x 131072) and the 16-bit layer_norm forward in clusters of 8 (two phases: bf16 4096 x
-         * 131072 1022 -> 939 us). Slower elsewhere: f32 rms_norm backward in clusters of 16 2488 ->
+        /* The split barrier's per-CTA pre-sum (rows.cuh, presum): off. It paid (rows11 run 2) only
+         * where every warp read both halves of NW x CL posted pairs by loads of their own: the f32
+         * layer_norm backward in clusters of 16 (4034 -> 3159 us at 4096 x 131072) and the 16-bit
+         * layer_norm forward in clusters of 8 (bf16 1022 -> 939 us); with a pair a load (pv, below)
+         * it lost there too (ln131k run 1: f32 layer_norm backward 2541.6 -> 2892.3 us, with fr=1
+         * 2214.5 -> 2435.9; bf16 layer_norm forward with fr=1 755.8 -> 787.0). Slower elsewhere: f32 rms_norm backward in clusters of 16 2488 ->
          * 2814; bf16 backward at 131072 (clusters of 8) 1148 -> 1332 and 1227 -> 1334, at 8192 x 32768
          * (2) 580 -> 598 and 575 -> 634; f32 at 8192 x 32768 (4) 1105 -> 1278 and 1101 -> 1292; the
          * other forwards at 131072 (f32 softmax 1665 -> 1682, rms_norm 1492 -> 1645, layer_norm 1698 ->
          * 2050; bf16 rms_norm 773 -> 823). The knob's ps=0 / ps=1 override the rule. */
-        if (ps < 0)
-            ps = (!fwd && esize == 4 && op == OP_LAYER && cl == 16) || (fwd && esize == 2 && op == OP_LAYER && cl == 8);
-        /* How a lane reads the posted pairs (K::PV): 2 (two f32 pairs a 16-byte load) only for the f32
-         * backward without the pre-sum (rows.cuh, norm_bwd_own_sb), else 1 where asked. */
-        if (pv < 0) pv = 0;
-        if (fr < 0) fr = 0;
+        if (ps < 0) ps = 0;
+        /* A posted pair by one load (pv, rows.cuh K::PV; 2: two f32 pairs a 16-byte load, the f32
+         * backward without the pre-sum only) and the arrive's release restricted to the posts (fr,
+         * split_bar: MEMBAR.ALL.CTA, not the MEMBAR.ALL.GPU of `barrier.cluster.arrive.release`, which
+         * waits for the dx / y stores and the statistics loads in flight). Measured on the H100
+         * (bench/sweep_rows.py --group ln131k / ln131kf, ln131k run 1, same-run interleaved sweeps,
+         * us, copy 2994 GB/s; docs/rows.md): at 4096 x 131072 the f32 backward in clusters of 16,
+         * layer_norm 3168.9 (pre-sum) -> 2541.6 with pv=1 and no pre-sum -> 2214.5 with fr=1 too,
+         * rms_norm 2488.9 -> 2201.0; the bf16 layer_norm backward in clusters of 8 1220.1 -> 1095.2;
+         * the forwards in clusters of 8: bf16 layer_norm 936.7 (pre-sum) -> 755.8 (pv=1, fr=1, no
+         * pre-sum), f32 layer_norm (one phase) 1715.1 -> 1522.4 with fr=1 (1596.0 with pv=1 too),
+         * f32 softmax 1652.5 -> 1541.6 with fr=1. Not taken where it did not pay: the bf16 rms_norm
+         * backward at 131072 (1133.4 -> 1139.5 with fr=1), every backward at 8192 x 32768 (clusters
+         * of 2 and 4; f32 rms_norm 1103.2 -> 1128.1, layer_norm 1098.1 -> 1133.9 with fr=1), the
+         * rms_norm forwards (a tie: f32 1485.8 / 1496.3, bf16 770.8 / 763.4); not measured: the
+         * log_softmax forward, other cluster sizes. */
+        const bool c8fwd = fwd && cl == 8 && (op == OP_LAYER || (op == OP_SOFTMAX && esize == 4));
+        const bool bwdpair = !fwd && ((esize == 4 && cl == 16) || (esize == 2 && op == OP_LAYER && cl == 8));
+        if (pv < 0) pv = bwdpair || (c8fwd && esize == 2);
+        if (fr < 0) fr = bwdpair || c8fwd;
         if (pv == 2 && (fwd || esize != 4 || ps)) pv = 1;
         *g = (rows_geo){vec, tpr, 1, cl, (int)nv, 1, 0, st * stage, mb, 0, 0, st, barrier, ps && barrier && cl > 1,
                         barrier && cl > 1 ? pv : 0, barrier && cl > 1 ? fr : 0};

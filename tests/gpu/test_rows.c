@@ -906,6 +906,84 @@ Test(rows, owned_cluster16_deterministic, .timeout = 300) {
     brc_context_destroy(ctx);
 }
 
+/* How the split cluster barrier reads its posted pairs (one load a pair, two f32 pairs a 16-byte load,
+ * or a load a half) and whether its arrive releases only the posts (shared_release), forced by the
+ * measurement knob in this test's process whatever the default: the previous form (pv=0,fr=0, the
+ * default before ln131k), the new one everywhere (also where it is not the default: the bf16 rms_norm
+ * backward, the rms_norm forwards), two pairs a load, and the pre-sum with both. Every norm backward
+ * variant (with and without weight / bias) and the forwards without a residual (softmax / log_softmax
+ * f32), bf16 and f32; rows of 131072 (clusters of 16 for the f32 backward, else 8) and of 16384 (f32:
+ * clusters of 2, 32 posted pairs), one row, odd row counts, a partial last vector group with
+ * vector-preserving strides; float64 references. */
+static const char *const pair_knobs[] = {"pv=0,fr=0", "pv=1,fr=1", "ps=0,pv=2,fr=1", "ps=1,pv=1,fr=1"};
+enum { NPAIR_KNOBS = (int)(sizeof pair_knobs / sizeof pair_knobs[0]) };
+
+ParameterizedTestParameters(rows, owned_pair_loads) {
+    static knob_job jobs[NPAIR_KNOBS * 2];
+    static const brc_dtype dts[2] = {BRC_F32, BRC_BF16};
+    for (int k = 0; k < NPAIR_KNOBS; k++)
+        for (int d = 0; d < 2; d++) jobs[k * 2 + d] = (knob_job){k, dts[d]};
+    return cr_make_param_array(knob_job, jobs, sizeof jobs / sizeof jobs[0]);
+}
+
+ParameterizedTest(knob_job *j, rows, owned_pair_loads, .timeout = 600) {
+    tu_fresh_cache();
+    const char *kn = pair_knobs[j->knob];
+    setenv("BARACUDA_ROWS_OWN", kn, 1);
+    brc_context *ctx = tu_device_or_skip();
+    const int64_t C = 131072, Cp = j->dt == BRC_F32 ? 131068 : 131064; /* Cp: a partial last vector group */
+    if (strncmp(brc_context_arch(ctx), "sm_90", 5) == 0) { /* the form is the one asked for */
+        brc_tensor_desc t = tu_mat(j->dt, 37, C, C);
+        brc_norm_backward_desc d = {BRC_NORM_LAYER, t, t, t, 1, 1};
+        brc_norm_desc f = {BRC_NORM_RMS, t, t, 1, 0, 0, {0}, {0}, 1e-5};
+        brc_plan *p = NULL, *q = NULL;
+        cr_assert_eq(brc_norm_backward_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+        cr_assert_eq(brc_norm_plan(ctx, &f, NULL, &q), BRC_STATUS_OK, "%s", brc_last_error());
+        const char *skus[2] = {brc_plan_sku(p), brc_plan_sku(q)};
+        for (int i = 0; i < 2; i++) {
+            const char *k = skus[i];
+            cr_expect(strstr(k, ",split_barrier,") != NULL, "%s: %s", kn, k);
+            /* two pairs a load: the f32 backward only (the others one pair a load) */
+            const char *want = strstr(kn, "pv=0") ? NULL
+                               : strstr(kn, "pv=2") && i == 0 && j->dt == BRC_F32 ? ",pair_loads=2," : ",pair_loads,";
+            if (want) cr_expect(strstr(k, want) != NULL, "%s: %s", kn, k);
+            else cr_expect(strstr(k, ",pair_loads") == NULL, "%s: %s", kn, k);
+            cr_expect((strstr(k, ",shared_release,") != NULL) == (strstr(kn, "fr=1") != NULL), "%s: %s", kn, k);
+        }
+        cr_log_info("%s: %s; %s", kn, skus[0], skus[1]);
+        brc_plan_destroy(p);
+        brc_plan_destroy(q);
+    }
+    const int64_t cases[][3] = {{1, C, 0}, {37, C, 0}, {21, Cp, 1}, {45, 16384, 0}, {19, 16380, 1}};
+    for (int v = 0; v < NVARIANTS; v++) {
+        const variant *vv = &variants[v];
+        bool norm_bwd = vv->bwd && vv->op >= OP_RMS;
+        bool fwd = !vv->bwd && !vv->res && (vv->op >= OP_RMS || j->dt == BRC_F32);
+        if (!norm_bwd && !fwd) continue;
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            if (fwd && cases[c][1] < C) continue; /* rows of 16384 take the one-CTA forwards */
+            run_case(ctx, vv, j->dt, cases[c][0], cases[c][1], (int)cases[c][2]);
+        }
+    }
+    brc_context_destroy(ctx);
+    unsetenv("BARACUDA_ROWS_OWN");
+}
+
+/* The same forms: dweight / dbias the same bits on every run and from a graph (f32 layer_norm, 37
+ * rows of 131072 in clusters of 16, and 45 rows of 16384 in clusters of 2). */
+Test(rows, owned_pair_loads_deterministic, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    bool sm90 = strncmp(brc_context_arch(ctx), "sm_90", 5) == 0;
+    for (int k = 0; k < NPAIR_KNOBS; k++) {
+        setenv("BARACUDA_ROWS_OWN", pair_knobs[k], 1);
+        norm_backward_deterministic_case(ctx, 37, 131072, sm90);
+        norm_backward_deterministic_case(ctx, 45, 16384, sm90);
+    }
+    unsetenv("BARACUDA_ROWS_OWN");
+    brc_context_destroy(ctx);
+}
+
 /* Run-time refusals: each names what is wrong and enqueues nothing. */
 Test(rows, run_errors, .timeout = 120) {
     tu_fresh_cache();

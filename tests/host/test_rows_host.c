@@ -315,7 +315,7 @@ Test(rows_desc, staging_choice) {
         {BRC_BF16, 65536, "bespoke:softmax<bf16,cols=65536,vec=8,tpr=512,rpb=1,cluster=2,passes=1,packed,fwd>@sm_90"},
         {BRC_BF16, 131072, "bespoke:softmax<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=4,passes=1,packed,fwd>@sm_90"},
         /* Longer f32 rows: owned columns in clusters, rows staged, the split cluster barrier. */
-        {BRC_F32, 131072, "bespoke:softmax<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,fwd>@sm_90"},
+        {BRC_F32, 131072, "bespoke:softmax<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,shared_release,fwd>@sm_90"},
     };
     expect_skus(ctx, cases, sizeof cases / sizeof cases[0], make_softmax);
     brc_context_destroy(ctx);
@@ -340,19 +340,19 @@ Test(rows_desc, norm_backward_choice) {
         {BRC_F32, 8192, "bespoke:layer_norm<f32,cols=8192,vec=4,tpr=512,rpb=1,cluster=1,passes=1,owned,smem_stages=3,weight,bias,bwd>+colsum@sm_90"},
         /* In clusters, the split cluster barrier. */
         {BRC_BF16, 32768, "bespoke:layer_norm<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,weight,bias,bwd>+colsum@sm_90"},
-        {BRC_F16, 100008, "bespoke:layer_norm<f16,cols=100008,vec=8,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,weight,bias,bwd>+colsum@sm_90"},
+        {BRC_F16, 100008, "bespoke:layer_norm<f16,cols=100008,vec=8,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,pair_loads,shared_release,weight,bias,bwd>+colsum@sm_90"},
         {BRC_F32, 32768, "bespoke:layer_norm<f32,cols=32768,vec=4,tpr=512,rpb=1,cluster=4,passes=1,owned,smem_stages=3,split_barrier,weight,bias,bwd>+colsum@sm_90"},
         {BRC_BF16, 262144, "bespoke:layer_norm<bf16,cols=262144,vec=8,tpr=512,rpb=1,cluster=8,passes=4,weight,bias,bwd>+colred+colsum@sm_90"},
         /* f32 rows of 131072: clusters of 16 (sm_90's non-portable size), 4 vectors a thread, the
          * split barrier, for layer_norm with its pre-sum; past owned columns f32 layer_norm takes
          * colred (rms_norm keeps the row kernel's partials). */
-        {BRC_F32, 131072, "bespoke:layer_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=16,passes=1,owned,smem_stages=3,split_barrier,presum,weight,bias,bwd>+colsum@sm_90"},
+        {BRC_F32, 131072, "bespoke:layer_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=16,passes=1,owned,smem_stages=3,split_barrier,pair_loads,shared_release,weight,bias,bwd>+colsum@sm_90"},
         {BRC_F32, 262144, "bespoke:layer_norm<f32,cols=262144,vec=4,tpr=512,rpb=1,cluster=8,passes=4,weight,bias,bwd>+colred+colsum@sm_90"},
         {BRC_BF16, 32771, "bespoke:layer_norm<bf16,cols=32771,vec=1,tpr=256,rpb=1,cluster=8,passes=2,weight,bias,bwd>+colred+colsum@sm_90"},
     };
     expect_skus(ctx, cases, sizeof cases / sizeof cases[0], make_layer_norm_bwd);
     static const sku_case rms[] = {
-        {BRC_F32, 131072, "bespoke:rms_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=16,passes=1,owned,smem_stages=3,split_barrier,weight,bwd>+colsum@sm_90"},
+        {BRC_F32, 131072, "bespoke:rms_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=16,passes=1,owned,smem_stages=3,split_barrier,pair_loads,shared_release,weight,bwd>+colsum@sm_90"},
         {BRC_F32, 262144, "bespoke:rms_norm<f32,cols=262144,vec=4,tpr=512,rpb=1,cluster=8,passes=4,weight,bwd>+colsum@sm_90"},
     };
     expect_skus(ctx, rms, sizeof rms / sizeof rms[0], make_rms_norm_bwd);
@@ -373,9 +373,9 @@ Test(rows_desc, norm_forward_choice) {
     brc_context *ctx = tu_offline("sm_90");
     static const sku_case cases[] = {
         {BRC_BF16, 32768, "bespoke:layer_norm<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,weight,bias,fwd>@sm_90"},
-        {BRC_BF16, 131072, "bespoke:layer_norm<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=6,split_barrier,mean_then_var,presum,weight,bias,fwd>@sm_90"},
-        {BRC_F32, 100008, "bespoke:layer_norm<f32,cols=100008,vec=4,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=4,split_barrier,weight,bias,fwd>@sm_90"},
-        {BRC_F32, 131072, "bespoke:layer_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,weight,bias,fwd>@sm_90"},
+        {BRC_BF16, 131072, "bespoke:layer_norm<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=6,split_barrier,mean_then_var,pair_loads,shared_release,weight,bias,fwd>@sm_90"},
+        {BRC_F32, 100008, "bespoke:layer_norm<f32,cols=100008,vec=4,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=4,split_barrier,shared_release,weight,bias,fwd>@sm_90"},
+        {BRC_F32, 131072, "bespoke:layer_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,shared_release,weight,bias,fwd>@sm_90"},
     };
     expect_skus(ctx, cases, sizeof cases / sizeof cases[0], make_layer_norm);
     brc_context_destroy(ctx);
@@ -405,7 +405,7 @@ Test(rows_desc, cluster16_compiles_on_sm90_only, .timeout = 600) {
         char want[256], wantf[256];
         snprintf(want, sizeof want,
                  "bespoke:layer_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=16,passes=1,owned,smem_stages=3,"
-                 "split_barrier,presum,weight,bias,bwd>+colsum@%s", archs[a]);
+                 "split_barrier,pair_loads,shared_release,weight,bias,bwd>+colsum@%s", archs[a]);
         snprintf(wantf, sizeof wantf,
                  "bespoke:softmax<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=16,passes=1,owned,smem_stages=6,"
                  "split_barrier,fwd>@%s", archs[a]);
