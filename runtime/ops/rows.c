@@ -360,7 +360,7 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
          * of 2 and 4; f32 rms_norm 1103.2 -> 1128.1, layer_norm 1098.1 -> 1133.9 with fr=1), the
          * rms_norm forwards (a tie: f32 1485.8 / 1496.3, bf16 770.8 / 763.4); not measured: the
          * log_softmax forward, other cluster sizes. */
-        const bool c8fwd = fwd && cl == 8 && (op == OP_LAYER || (op == OP_SOFTMAX && esize == 4));
+        const bool c8fwd = fwd && cl == 8 && (op == OP_LAYER || ((op == OP_SOFTMAX || op == OP_LOG_SOFTMAX) && esize == 4));
         const bool bwdpair = !fwd && ((esize == 4 && cl == 16) || (esize == 2 && op == OP_LAYER && cl == 8));
         if (pv < 0) pv = bwdpair || (c8fwd && esize == 2);
         if (fr < 0) fr = bwdpair || c8fwd;
