@@ -114,6 +114,13 @@ BRC__INTERNAL void brc__toolchain_id_override(const char *id);
 /* ceil(a / b) for a >= 0, b > 0: grid and chunk counts in the families' plans. */
 static inline int64_t brc__cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+/* Shared memory one CTA may opt into on an architecture (bytes); an SM has 1 KiB more. */
+static inline int brc__smem_per_cta(int major, int minor) {
+    if (major >= 9 && major != 12) return 227 * 1024;                /* sm_90, sm_100 */
+    if (major == 8 && (minor == 0 || minor == 7)) return 163 * 1024; /* A100, Orin */
+    return 99 * 1024;                                                /* sm_86, sm_89, sm_120, and below */
+}
+
 /* A tuning override from the environment (plan.c): the integer value of variable `name` when
  * set and in [lo, hi], else dflt. The families' knobs (BARACUDA_GEMV_*, BARACUDA_REDUCE_*,
  * BARACUDA_SCAN_*, ...) change a kernel's spec and SKU, never its descriptor, so `warm` builds

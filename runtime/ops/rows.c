@@ -179,12 +179,6 @@ static int default_vec(int64_t cols, size_t esize) {
  * kernels load two arrays, so half of that each). The budget is in registers: half for f64 (two
  * registers an element) and half again for 1024-thread CTAs (64 registers a thread). The norms'
  * backward holds x, dy and two partial-sum arrays, hence its smaller figures. */
-/* Shared memory one CTA may have, by architecture (bytes): what the staging layout may use. */
-static int smem_per_cta(int major, int minor) {
-    if (major >= 9 && major != 12) return 227 * 1024;          /* sm_90, sm_100 */
-    if (major == 8 && (minor == 0 || minor == 7)) return 163 * 1024; /* A100, Orin */
-    return 99 * 1024;                                           /* sm_86, sm_89, sm_120, and below */
-}
 
 /* Staging for rows longer than one CTA holds (rows.cuh, K::STG): 512-thread CTAs, a cluster of
  * 1-4 CTAs per row (sm_90), each staging its slice of the arrays the kernel reads (na of them) in
@@ -198,7 +192,7 @@ static int smem_per_cta(int major, int minor) {
 static bool pick_staged(int64_t cols, int vec, size_t esize, int na, int acc, int major, int minor,
                         bool cluster_ok, rows_geo *g) {
     if ((size_t)vec * esize != 16 || esize != 2) return false;
-    const int tpr = 512, limit = smem_per_cta(major, minor), clmax = cluster_ok ? 4 : 1;
+    const int tpr = 512, limit = brc__smem_per_cta(major, minor), clmax = cluster_ok ? 4 : 1;
     int64_t nvec = cols / vec;
     for (int cl = 1; cl <= clmax; cl *= 2) {
         int64_t iter = brc__cdiv(nvec, (int64_t)cl * tpr), n = iter * tpr * vec;
@@ -327,7 +321,7 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
         int64_t nv = brc__cdiv(nvec, (int64_t)cl * tpr);
         if (nv > nvmax) continue;
         if (nv * vec < 16 && !fcl && !one) return false;
-        int stage = na * tpr * (int)nv * 16, limit = smem_per_cta(major, minor) / mb - 2048;
+        int stage = na * tpr * (int)nv * 16, limit = brc__smem_per_cta(major, minor) / mb - 2048;
         int st = limit / stage < smax ? limit / stage : smax;
         if (st < (fwd ? phases + 2 : 2)) continue;
         /* The split barrier: a cluster barrier (2+ CTAs; the forwards need it), or for one CTA of the

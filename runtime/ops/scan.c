@@ -26,18 +26,9 @@ enum { COL_THREADS = 256, CARRY_THREADS = 256, WS_ALIGN = 256, STATE_BYTES = 32,
  * BARACUDA_SCAN_ONEPASS=1 (OP_PER_MAX; the GPU test's 2^24 + 17 line of vec = 1 needs 9); the
  * shared memory of the pipelined variant's two tiles. */
 enum { OP_THREADS = 512, OP_NV = 4, OP_LBG = 32, OP_PER = 8, OP_PER_MAX = 32, OP_PIPE_SMEM = 40960 };
-/* The pipelined one pass's ring (dynamic shared memory) at most, by architecture: what a CTA may
- * opt into less 8 KiB for the kernel's static arrays; and an SM's whole shared memory. */
-static size_t pipe_smem_max(int major, int minor) {
-    if (major >= 9 && major != 12) return 219 * 1024;
-    if (major == 8 && (minor == 0 || minor == 7)) return 155 * 1024;
-    return 91 * 1024;
-}
-static size_t sm_smem(int major, int minor) {
-    if (major >= 9 && major != 12) return 228 * 1024;
-    if (major == 8 && (minor == 0 || minor == 7)) return 164 * 1024;
-    return 100 * 1024;
-}
+/* The pipelined one pass's ring (dynamic shared memory) at most: what a CTA may opt into less 8 KiB
+ * for the kernel's static arrays. */
+enum { PIPE_STATIC_SMEM = 8192 };
 
 /* struct brc::scan_args in scan.cuh: 8-byte fields only. */
 typedef struct scan_args {
@@ -361,10 +352,11 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
              * persistent CTAs (256 or 512 threads) that copy the next chunk's tile into shared
              * memory (two buffers, at most OP_PIPE_SMEM bytes) while they scan the current one;
              * forward ops and vectors of 4+ bytes only. scan11: a ring of BARACUDA_SCAN_OPST tiles
-             * (2-8; more than 2 in dynamic shared memory, up to pipe_smem_max). */
+             * (2-8; more than 2 in dynamic shared memory, up to brc__smem_per_cta less PIPE_STATIC_SMEM). */
             int opst = brc__knob("BARACUDA_SCAN_OPST", 2, 8, 2);
             opipe = brc__knob("BARACUDA_SCAN_OPIPE", 0, 1, 0) && !rq->bwd && (size_t)vec * esize >= 4 ? opst : 0;
-            size_t pmax = opst > 2 ? pipe_smem_max(ctx->sm_major, ctx->sm_minor) : OP_PIPE_SMEM;
+            size_t pmax = opst > 2 ? (size_t)brc__smem_per_cta(ctx->sm_major, ctx->sm_minor) - PIPE_STATIC_SMEM
+                                   : OP_PIPE_SMEM;
             bool opt_set = brc__knob("BARACUDA_SCAN_OPT", 64, 1024, 0) != 0;
             int opt = pow2floor(brc__knob("BARACUDA_SCAN_OPT", 64, 1024, OP_THREADS));
             int onv = nv_set ? nvmax : nvmax < OP_NV ? nvmax : OP_NV;
@@ -583,7 +575,8 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
         im->dsmem = opipe ? (size_t)opipe * nv * tpr * vec * esize : 0;
         int64_t per = 2048 / tpr;
         if (im->dsmem) {
-            int64_t by_smem = (int64_t)(sm_smem(ctx->sm_major, ctx->sm_minor) / (im->dsmem + 8192));
+            const size_t sm = (size_t)brc__smem_per_cta(ctx->sm_major, ctx->sm_minor) + 1024; /* an SM's */
+            int64_t by_smem = (int64_t)(sm / (im->dsmem + PIPE_STATIC_SMEM));
             if (by_smem < per) per = by_smem > 0 ? by_smem : 1;
         }
         int64_t resident = (int64_t)sms * per;
