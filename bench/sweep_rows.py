@@ -22,6 +22,9 @@ norm backward / forwards at 4096x131072 (c16fwd sweeps the forwards), and the sp
 pre-sum ("ps=1"; ps32k: at 8192x32768).
 --group ln131k / ln131kf: the split barrier's reads of the posted pairs ("pv=1|2") and its restricted
 release ("fr=1"), backward (4096x131072, 8192x32768) / forwards (4096x131072).
+--smx sweeps the softmax / log_softmax backward instead (dx checked against float64 on 64 rows and
+the last; "sx=0" / "sx=1" the owned-column layout off / on wherever it fits); --group smxbwd is that
+at 8192x32768 and 4096x131072 against the previous layouts, with the split barrier's forms.
 """
 import argparse
 import ctypes
@@ -34,7 +37,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_elementwise import interleaved, copy_bandwidth  # noqa: E402
-from bench_rows import Baracuda, NormBwdDesc, NormDesc, SoftmaxDesc, TensorDesc, TORCH_DTYPE, TOLERANCE, EPS  # noqa: E402
+from bench_rows import Baracuda, NormBwdDesc, NormDesc, SoftmaxBwdDesc, SoftmaxDesc, TensorDesc, TORCH_DTYPE, TOLERANCE, EPS  # noqa: E402
 
 SHAPES = [(32768, 4096), (8192, 32768), (4096, 131072)]
 GROUPS = {
@@ -65,6 +68,10 @@ GROUPS = {
     # release restricted to the posts ("fr=1": no MEMBAR.ALL.GPU), with and without the pre-sum
     "ln131k": ("4096x131072,8192x32768", ";ps=0,pv=1;ps=1,pv=1;ps=0,pv=2;fr=1;ps=0,pv=1,fr=1;ps=1,pv=1,fr=1"),
     "ln131kf": ("4096x131072", ";pv=1;fr=1;pv=1,fr=1;ps=0,pv=1,fr=1", "fwd"),
+    # smx12: the softmax / log_softmax backward in the norm backward's owned columns (the default where
+    # rows.c's smx_own says) against the layouts before ("sx=0"), everywhere it fits ("sx=1": the bf16
+    # log_softmax backward too), with the split barrier's pair loads and restricted release
+    "smxbwd": ("8192x32768,4096x131072", ";sx=0;sx=1;sx=1,pv=1,fr=1;sx=1,pv=0,fr=0", "smx"),
 }
 
 
@@ -78,6 +85,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out")
     ap.add_argument("--fwd", action="store_true", help="sweep the forwards (--ops may add softmax, log_softmax)")
+    ap.add_argument("--smx", action="store_true", help="sweep the softmax / log_softmax backward instead")
     ap.add_argument("--group", choices=sorted(GROUPS), help="a preset of shapes and settings (above)")
     args = ap.parse_args()
     if args.group:
@@ -86,6 +94,9 @@ def main():
             args.fwd = True
             if args.ops == ap.get_default("ops"):
                 args.ops = "softmax,log_softmax,rms_norm,layer_norm"
+        args.smx = GROUPS[args.group][2:] == ("smx",)
+    if args.smx and args.ops == ap.get_default("ops"):
+        args.ops = "softmax,log_softmax"
     torch.empty(1, device="cuda")
     brc = Baracuda(args.lib)
     lib = brc.lib
@@ -97,7 +108,9 @@ def main():
     out = []
     if args.fwd:
         sweep_fwd(args, brc, ctx, st, copy, configs, out)
-    for shape in ([] if args.fwd else args.shapes.split(",")):
+    if args.smx:
+        sweep_smx_bwd(args, brc, ctx, st, copy, configs, out)
+    for shape in ([] if args.fwd or args.smx else args.shapes.split(",")):
         R, C = (int(v) for v in shape.split("x"))
         for dtype in args.dtypes.split(","):
             td = TORCH_DTYPE[dtype]
@@ -211,6 +224,91 @@ def set_knob(cfg):
         os.environ["BARACUDA_ROWS_OWN"] = cfg
     else:
         os.environ.pop("BARACUDA_ROWS_OWN", None)
+
+
+def timed_settings(args, lib, configs, tfn, make, check, tag, shape_dt, out):
+    """Plans and checks every setting (make(cfg) -> (plan, run), check() -> (rel_l2, output)), then
+    times the kept ones interleaved with tfn; returns [(cfg, us, torch_us, ratio, sku)]."""
+    fns, skus, plans, kept = [tfn], [], [], []
+    for cfg in configs:
+        set_knob(cfg)
+        try:
+            p, run = make()
+        except RuntimeError as e:
+            print(f"{tag} [{cfg:<10}] plan failed: {e}", flush=True)
+            out.append(dict(shape_dt, config=cfg, error=str(e)))
+            continue
+        plans.append(p)
+        sku = lib.brc_plan_sku(p).decode()
+        try:
+            run()
+            torch.cuda.synchronize()
+        except RuntimeError as e:
+            print(f"{tag} [{cfg:<10}] run failed: {e}  {sku}", flush=True)
+            out.append(dict(shape_dt, config=cfg, error=str(e), sku=sku))
+            continue
+        e, o = check()
+        if not e < TOLERANCE[shape_dt["dtype"]] or torch.isnan(o).any().item():
+            raise AssertionError(f"{tag} [{cfg}]: rel_l2 {e:.2e}")
+        fns.append(run)
+        skus.append(sku)
+        kept.append(cfg)
+    set_knob("")
+    med, ratios = interleaved(*fns, rounds=args.rounds)
+    res = [(cfg, med[i + 1], med[0], 1 / ratios[i], skus[i]) for i, cfg in enumerate(kept)]
+    for p in plans:
+        lib.brc_plan_destroy(p)
+    return res
+
+
+def sweep_smx_bwd(args, brc, ctx, st, copy, configs, out):
+    """The softmax / log_softmax backward: every setting interleaved with PyTorch's backward, dx checked
+    against float64 on 64 rows and the last."""
+    lib = brc.lib
+    for shape in args.shapes.split(","):
+        R, C = (int(v) for v in shape.split("x"))
+        for dtype in args.dtypes.split(","):
+            td = TORCH_DTYPE[dtype]
+            g = torch.Generator(device="cuda").manual_seed(R * 131 + C)
+            x = (torch.randn(R, C, device="cuda", generator=g) * 2 + 0.5).to(td)
+            dy = torch.randn(R, C, device="cuda", generator=g).to(td)
+            idx = list(range(64)) + [R - 1]
+            m = brc.mat(dtype, R, C)
+            for op in args.ops.split(","):
+                log = op == "log_softmax"
+                y = (torch.log_softmax(x.float(), -1) if log else torch.softmax(x.float(), -1)).to(td)
+                yd, gd = y[idx].double(), dy[idx].double()
+                ref = gd - yd.exp() * gd.sum(-1, keepdim=True) if log else yd * (gd - (yd * gd).sum(-1, keepdim=True))
+                tfn = (lambda: torch._log_softmax_backward_data(dy, y, -1, td)) if log else \
+                    (lambda: torch._softmax_backward_data(dy, y, -1, td))
+                dx = torch.empty_like(x)
+
+                def make():
+                    p = brc.plan("brc_softmax_backward_plan", SoftmaxBwdDesc(int(log), m, m, m), ctx)
+                    return p, (lambda p=p: brc.check(lib.brc_softmax_backward_run(
+                        p, y.data_ptr(), dy.data_ptr(), dx.data_ptr(), None, 0, st), op))
+
+                def check():
+                    r = ((dx[idx].double() - ref).norm() / ref.norm()).item()
+                    dx.fill_(float("nan"))
+                    return r, dx
+
+                dx.fill_(float("nan"))
+                tag = f"{op:<11} bwd {dtype:<4} {R:>5}x{C:<6}"
+                nbytes = 3 * R * C * x.element_size()
+                for cfg, us, tus, ratio, sku in timed_settings(
+                        args, lib, configs, tfn, make, check, tag, {"op": op, "dir": "bwd", "dtype": dtype,
+                                                                    "shape": [R, C]}, out):
+                    row = {"op": op, "dir": "bwd", "dtype": dtype, "shape": [R, C], "config": cfg,
+                           "ours_us": round(us, 1), "torch_us": round(tus, 1),
+                           "pct_copy": round(100 * nbytes / (us * 1e-6) / 1e9 / copy, 1),
+                           "ratio_vs_torch": round(ratio, 3), "sku": sku}
+                    out.append(row)
+                    print(f"{tag} [{cfg:<10}] {us:8.1f} us  torch {tus:8.1f}  {row['pct_copy']:5.1f}%  "
+                          f"{row['ratio_vs_torch']:5.2f}x  {sku}", flush=True)
+                del y
+            del x, dy
+            torch.cuda.empty_cache()
 
 
 def sweep_fwd(args, brc, ctx, st, copy, configs, out):

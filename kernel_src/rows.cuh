@@ -988,11 +988,6 @@ __device__ __forceinline__ void softmax_bwd_regs(const rows_args& A) {
     if constexpr (K::CL > 1) cluster<K::CL>::sync();
 }
 
-template <class K>
-__device__ __forceinline__ void softmax_bwd(const rows_args& A) {
-    if constexpr (K::PK) softmax_bwd_packed<K>(A);
-    else softmax_bwd_regs<K>(A);
-}
 
 // ---- rms_norm / layer_norm ------------------------------------------------------------------------
 
@@ -1324,7 +1319,9 @@ __device__ __forceinline__ void own_partials(const rows_args& A, const C (&aw)[K
 // columns of the row (CTA r of a cluster, thread t: NV vectors), its weight vectors in registers as
 // loaded and its f32 dweight / dbias partials over the rows the cluster takes, the stages of x and
 // dy in shared memory (sbuf: [S][x, dy][NV][TPR] vectors), and the two passes over a staged row.
-template <class K> struct own_bwd {
+// SMX: the softmax / log_softmax backward in the same layout (x is y; no statistics, no weight):
+// one sum, sum(y dy) or sum(dy) (K::LOG), and dx = y (dy - S) or dy - exp(y) S.
+template <class K, bool SMX = false> struct own_bwd {
     typedef typename K::T T;
     typedef typename K::C C;
     enum { NV = K::NV, TPR = K::TPR, VEC = K::VEC, AN = NV * TPR * VEC /* one array of a stage */ };
@@ -1366,6 +1363,11 @@ template <class K> struct own_bwd {
             const vec<T, VEC> dv = *reinterpret_cast<const vec<T, VEC>*>(sd + (j * TPR + t) * VEC);
 #pragma unroll
             for (int k = 0; k < VEC; k++) {
+                if (SMX) {
+                    const C d = (C)io<T>::load(dv.v[k]);
+                    s1 += K::LOG ? d : (C)io<T>::load(xv.v[k]) * d;
+                    continue;
+                }
                 const C xh = ((C)io<T>::load(xv.v[k]) - mu) * rs, d = (C)io<T>::load(dv.v[k]);
                 const C gw = K::W ? d * (C)io<T>::load(wq[j].v[k]) : d;
                 s1 += gw * xh;
@@ -1389,6 +1391,11 @@ template <class K> struct own_bwd {
             vec<T, VEC> o;
 #pragma unroll
             for (int k = 0; k < VEC; k++) {
+                if (SMX) {  // c1 is the row's sum
+                    const C y = (C)io<T>::load(xv.v[k]), d = (C)io<T>::load(dv.v[k]);
+                    o.v[k] = io<T>::store(K::LOG ? d - exl_<sizeof(T) == 2>(y, C(0)) * c1 : y * (d - c1));
+                    continue;
+                }
                 const C xh = ((C)io<T>::load(xv.v[k]) - mu) * rs, d = (C)io<T>::load(dv.v[k]);
                 const C gw = K::W ? d * (C)io<T>::load(wq[j].v[k]) : d;
                 o.v[k] = io<T>::store(rs * (gw - (xh * c1 + c2)));
@@ -1408,7 +1415,7 @@ template <class K> struct own_bwd {
 // ahead of the row being computed (each thread copies and reads back only its own vectors: no
 // barrier guards the stages); both passes read them from there: one read of x and dy from memory,
 // one write of dx, 4 bytes a column of partials per cluster at the end.
-template <class K>
+template <class K, bool SMX = false>
 __device__ __forceinline__ void norm_bwd_own(const rows_args& A) {
     typedef typename K::T T;
     typedef typename K::C C;
@@ -1425,7 +1432,7 @@ __device__ __forceinline__ void norm_bwd_own(const rows_args& A) {
     const C* mean = (const C*)A.mean;
     const C* rstd = (const C*)A.rstd;
     const C invn = C(1) / C(K::COLS);
-    own_bwd<K> ob(A, r, t, (T*)dsm);
+    own_bwd<K, SMX> ob(A, r, t, (T*)dsm);
     auto issue = [&](i64 g, int s) { ob.issue(g, s); };
 #pragma unroll
     for (int i = 0; i < S - 1; i++) {
@@ -1434,7 +1441,7 @@ __device__ __forceinline__ void norm_bwd_own(const rows_args& A) {
     }
     // The statistics of the row are loaded one row ahead, in registers.
     C mean_n = C(0), rstd_n = C(0);
-    if (q < A.rows) {
+    if (!SMX && q < A.rows) {
         if (K::LAYER) mean_n = mean[q];
         rstd_n = rstd[q];
     }
@@ -1446,14 +1453,14 @@ __device__ __forceinline__ void norm_bwd_own(const rows_args& A) {
         cp_commit();
         cp_wait<S - 1>();
         const C mu = mean_n, rs = rstd_n;
-        if (g + nq < A.rows) {
+        if (!SMX && g + nq < A.rows) {
             if (K::LAYER) mean_n = mean[g + nq];
             rstd_n = rstd[g + nq];
         }
         C s1 = C(0), s2 = C(0);
         ob.sums(s, mu, rs, s1, s2);
         const pr<C> R = allreduce<K, add_op>(mk(s1, s2), red, cred, phase);
-        const C c1 = R.a * invn, c2 = K::LAYER ? R.b * invn : C(0);
+        const C c1 = SMX ? R.a : R.a * invn, c2 = K::LAYER ? R.b * invn : C(0);
         ob.out(s, g, mu, rs, c1, c2);
         s = s == S - 1 ? 0 : s + 1;
     }
@@ -1473,7 +1480,7 @@ __device__ __forceinline__ void norm_bwd_own(const rows_args& A) {
 // covered by a row's output pass. Row i - 1 stays staged while row i is computed, so OWN stages
 // hold OWN - 2 rows ahead (OWN >= 3). With K::PS each CTA's warp sums are pre-summed by its warp 0
 // and a warp combines CL posted pairs instead of NW * CL (presum, above).
-template <class K>
+template <class K, bool SMX = false>
 __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
     typedef typename K::T T;
     typedef typename K::C C;
@@ -1493,7 +1500,7 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
     const C* mean = (const C*)A.mean;
     const C* rstd = (const C*)A.rstd;
     const C invn = C(1) / C(K::COLS);
-    own_bwd<K> ob(A, r, t, (T*)dsm);
+    own_bwd<K, SMX> ob(A, r, t, (T*)dsm);
     auto issue = [&](i64 g, int s) { ob.issue(g, s); };
 #pragma unroll
     for (int i = 0; i < S - 2; i++) {
@@ -1516,7 +1523,7 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
     // Statistics: this row's (mu, rs), the previous row's (mp, rp), the next row's (mn, rn).
     C mu = C(0), rs = C(0), mp = C(0), rp = C(0), c1 = C(0), c2 = C(0);
     C mn = C(0), rn = C(0);
-    if (q < A.rows) {
+    if (!SMX && q < A.rows) {
         if (K::LAYER) mn = mean[q];
         rn = rstd[q];
     }
@@ -1530,7 +1537,7 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
         cp_wait<S - 2>();
         mu = mn;
         rs = rn;
-        if (g + nq < A.rows) {
+        if (!SMX && g + nq < A.rows) {
             if (K::LAYER) mn = mean[g + nq];
             rn = rstd[g + nq];
         }
@@ -1593,7 +1600,7 @@ __device__ __forceinline__ void norm_bwd_own_sb(const rows_args& A) {
                 v1 += __shfl_xor_sync(0xffffffffu, v1, o);
                 v2 += __shfl_xor_sync(0xffffffffu, v2, o);
             }
-            c1 = v1 * invn;
+            c1 = SMX ? v1 : v1 * invn;
             c2 = K::LAYER ? v2 * invn : C(0);
             mp = mu;
             rp = rs;
@@ -1611,6 +1618,16 @@ __device__ __forceinline__ void norm_bwd(const rows_args& A) {
     if constexpr (K::OWN > 0 && K::SB) norm_bwd_own_sb<K>(A);
     else if constexpr (K::OWN > 0) norm_bwd_own<K>(A);
     else norm_bwd_regs<K>(A);
+}
+
+// The softmax / log_softmax backward; owned columns (rows.c, pick_own) take the norm backward's
+// kernels with the softmax element ops (own_bwd, SMX).
+template <class K>
+__device__ __forceinline__ void softmax_bwd(const rows_args& A) {
+    if constexpr (K::OWN > 0 && K::SB) norm_bwd_own_sb<K, true>(A);
+    else if constexpr (K::OWN > 0) norm_bwd_own<K, true>(A);
+    else if constexpr (K::PK) softmax_bwd_packed<K>(A);
+    else softmax_bwd_regs<K>(A);
 }
 
 // SPLIT (rows.c: a norm backward whose row takes several passes, which would otherwise read and

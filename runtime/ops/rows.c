@@ -367,6 +367,14 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
     return false;
 }
 
+/* Whether the softmax backward takes owned columns (pick_geo says where and why). */
+static bool smx_own(int op, int64_t nvec, int vec, size_t esize) {
+    const char *knob = getenv("BARACUDA_ROWS_OWN"), *p = knob ? strstr(knob, "sx=") : NULL;
+    if (p) return atoi(p + 3) != 0;
+    int64_t cols = nvec * vec;
+    return (esize == 2 && op == OP_SOFTMAX && cols > 16384) || (esize == 4 && cols > 32768);
+}
+
 static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, size_t csize, bool cluster_ok,
                          int ownmax, int na, int acc, int major, int minor) {
     int target = kid == K_NORM_BWD ? (int)(32 / esize) : kid == K_SOFTMAX_BWD ? 16 : (int)(64 / esize);
@@ -402,6 +410,16 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
      * beyond (measured at 4096 x 131072 bf16 against the L2 re-reading clusters of 8: 958 -> 925
      * us). */
     if (kid == K_SOFTMAX_FWD && cluster_ok && need > 512 && pick_packed(nvec, vec, esize, cluster_ok, 8, &g))
+        return g;
+    /* The softmax / log_softmax backward in the owned-column layout of the norm backward (rows.cuh,
+     * own_bwd with SMX; pick_own chooses the cluster and the stages as for the norm backward): where
+     * the row layouts below stay under the copy speed -- the 16-bit softmax backward past 16384
+     * columns (packed, y read twice: bf16 8192 x 32768 89% of copy, 4096 x 131072 93%) and the f32
+     * backwards past 32768 (clusters of 8 holding the row in registers, one CTA an SM: 92% at 4096 x
+     * 131072). The 16-bit log_softmax backward keeps the packed kernel, which reads y once (95-101%).
+     * BARACUDA_ROWS_OWN's "sx=0" / "sx=1" turn it off / on for every softmax backward pick_own fits. */
+    if (kid == K_SOFTMAX_BWD && cluster_ok && smx_own(op, nvec, vec, esize) &&
+        pick_own(cols, vec, esize, major, minor, 0, op, ownmax, &g))
         return g;
     /* The softmax / log_softmax backward of 16-bit rows past 16384 columns (more than 512 threads
      * at 32 elements a thread): packed dy; y read once, in the output pass, for log_softmax, in

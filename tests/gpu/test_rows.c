@@ -766,32 +766,62 @@ Test(rows, norm_backward_deterministic_and_capturable, .timeout = 300) {
     brc_context_destroy(ctx);
 }
 
-/* The owned-column norm backward in one CTA (rows of 4096 and near; docs/rows.md), forced by the
- * measurement knob in this test's process whatever the default: 256 threads with 16 elements a
- * thread, two CTAs an SM and the split barrier as a pair of mbarriers; 512 threads with 6 stages;
- * and one CTA without the split barrier (norm_bwd_own, the plan that once failed to launch). Every
- * norm backward variant, 16-bit and f32, odd row counts (more rows than the persistent grid has CTAs,
- * and fewer), a partial last vector group (4104), vector-preserving strides; float64 references. */
-static const char *const one_cta_knobs[] = {"cl=1,tpr=256,mb=2,s1=1", "cl=1,tpr=512,s1=1,st=6",
-                                            "cl=1,tpr=256,mb=2,s1=0"};
-enum { NONE_CTA_KNOBS = (int)(sizeof one_cta_knobs / sizeof one_cta_knobs[0]) };
-
+/* The owned-column suites below: each forces a setting by the measurement knob BARACUDA_ROWS_OWN in
+ * its own process, adding sx=1 (owned columns for every softmax backward pick_own fits, also the
+ * 16-bit log_softmax backward and rows of 4096, which keep other layouts by default), so that the
+ * softmax element ops (rows.cuh, own_bwd with SMX) run in every layout the suite forces. */
 typedef struct knob_job {
     int knob;
     brc_dtype dt;
 } knob_job;
 
+static struct criterion_test_params knob_params(knob_job *jobs, int nknobs, const brc_dtype *dts, int ndts) {
+    for (int k = 0; k < nknobs; k++)
+        for (int d = 0; d < ndts; d++) jobs[k * ndts + d] = (knob_job){k, dts[d]};
+    return cr_make_param_array(knob_job, jobs, (size_t)(nknobs * ndts));
+}
+
+static void owned_knob(const char *kn) {
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s,sx=1", kn);
+    setenv("BARACUDA_ROWS_OWN", buf, 1);
+}
+
+/* Every backward variant (softmax, log_softmax, the norms with and without weight / bias) and, with
+ * fwds, the forwards without a residual that take owned columns (the norms; softmax / log_softmax in
+ * f32), at cases {rows, cols, layout}; the forwards only where cols >= fwd_min. */
+static void run_owned_cases(brc_context *ctx, brc_dtype dt, const int64_t (*cases)[3], size_t n, bool fwds,
+                            int64_t fwd_min) {
+    for (int v = 0; v < NVARIANTS; v++) {
+        const variant *vv = &variants[v];
+        bool fwd = fwds && !vv->bwd && !vv->res && (vv->op >= OP_RMS || dt == BRC_F32);
+        if (!vv->bwd && !fwd) continue;
+        for (size_t c = 0; c < n; c++) {
+            if (fwd && cases[c][1] < fwd_min) continue;
+            run_case(ctx, vv, dt, cases[c][0], cases[c][1], (int)cases[c][2]);
+        }
+    }
+}
+
+/* The owned-column norm backward in one CTA (rows of 4096 and near; docs/rows.md), forced by the
+ * measurement knob in this test's process whatever the default: 256 threads with 16 elements a
+ * thread, two CTAs an SM and the split barrier as a pair of mbarriers; 512 threads with 6 stages;
+ * and one CTA without the split barrier (norm_bwd_own, the plan that once failed to launch). Every
+ * backward variant (softmax and log_softmax too: owned_knob), 16-bit and f32, odd row counts (more rows than the persistent grid has CTAs,
+ * and fewer), a partial last vector group (4104), vector-preserving strides; float64 references. */
+static const char *const one_cta_knobs[] = {"cl=1,tpr=256,mb=2,s1=1", "cl=1,tpr=512,s1=1,st=6",
+                                            "cl=1,tpr=256,mb=2,s1=0"};
+enum { NONE_CTA_KNOBS = (int)(sizeof one_cta_knobs / sizeof one_cta_knobs[0]) };
+
 ParameterizedTestParameters(rows, norm_backward_one_cta_owned) {
     static knob_job jobs[NONE_CTA_KNOBS * 3];
     static const brc_dtype dts[3] = {BRC_BF16, BRC_F16, BRC_F32};
-    for (int k = 0; k < NONE_CTA_KNOBS; k++)
-        for (int d = 0; d < 3; d++) jobs[k * 3 + d] = (knob_job){k, dts[d]};
-    return cr_make_param_array(knob_job, jobs, sizeof jobs / sizeof jobs[0]);
+    return knob_params(jobs, NONE_CTA_KNOBS, dts, 3);
 }
 
 ParameterizedTest(knob_job *j, rows, norm_backward_one_cta_owned, .timeout = 600) {
     tu_fresh_cache();
-    setenv("BARACUDA_ROWS_OWN", one_cta_knobs[j->knob], 1);
+    owned_knob(one_cta_knobs[j->knob]);
     brc_context *ctx = tu_device_or_skip();
     if (strncmp(brc_context_arch(ctx), "sm_90", 5) == 0) { /* the layout is the one asked for */
         brc_tensor_desc t = tu_mat(j->dt, 333, 4096, 4096);
@@ -807,11 +837,7 @@ ParameterizedTest(knob_job *j, rows, norm_backward_one_cta_owned, .timeout = 600
     /* (rows, cols, layout): 1 row; 333 rows (more than the persistent grid's CTAs, as 1500 in the
      * sizes above) contiguous and 301 with vector-preserving strides; a partial last vector group. */
     static const int64_t cases[][3] = {{1, 4096, 0}, {333, 4096, 0}, {301, 4096, 1}, {77, 4104, 0}, {45, 4104, 1}};
-    for (int v = 0; v < NVARIANTS; v++) {
-        if (!variants[v].bwd || variants[v].op < OP_RMS) continue;
-        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
-            run_case(ctx, &variants[v], j->dt, cases[c][0], cases[c][1], (int)cases[c][2]);
-    }
+    run_owned_cases(ctx, j->dt, cases, sizeof cases / sizeof cases[0], false, 0);
     brc_context_destroy(ctx);
     unsetenv("BARACUDA_ROWS_OWN");
 }
@@ -833,8 +859,8 @@ Test(rows, norm_backward_one_cta_deterministic, .timeout = 300) {
  * cuLaunchKernelEx) and the split barrier's per-CTA pre-sum (presum), forced by the measurement knob
  * in this test's process whatever the default: clusters of 16 with the split cluster barrier, without
  * it (the backward; the forwards always split it), with the pre-sum; and the pre-sum in the default
- * clusters (8 at 131072: the 16-bit backward, the forwards). Every norm backward variant and the
- * forwards without a residual (softmax / log_softmax: f32, whose forwards take owned columns), bf16
+ * clusters (8 at 131072: the 16-bit backward, the forwards). Every backward variant (softmax and
+ * log_softmax too: owned_knob) and the forwards without a residual (softmax / log_softmax: f32, whose forwards take owned columns), bf16
  * and f32; one row, an odd row count (37: 5 or 6 rows a cluster of the 7 of 16 an H100 holds), and a
  * partial last vector group with vector-preserving strides; float64 references. */
 static const char *const c16_knobs[] = {"cl=16,ps=0", "cl=16,sb=0", "cl=16,ps=1", "ps=1"};
@@ -843,14 +869,12 @@ enum { NC16_KNOBS = (int)(sizeof c16_knobs / sizeof c16_knobs[0]) };
 ParameterizedTestParameters(rows, owned_cluster16) {
     static knob_job jobs[NC16_KNOBS * 2];
     static const brc_dtype dts[2] = {BRC_F32, BRC_BF16};
-    for (int k = 0; k < NC16_KNOBS; k++)
-        for (int d = 0; d < 2; d++) jobs[k * 2 + d] = (knob_job){k, dts[d]};
-    return cr_make_param_array(knob_job, jobs, sizeof jobs / sizeof jobs[0]);
+    return knob_params(jobs, NC16_KNOBS, dts, 2);
 }
 
 ParameterizedTest(knob_job *j, rows, owned_cluster16, .timeout = 600) {
     tu_fresh_cache();
-    setenv("BARACUDA_ROWS_OWN", c16_knobs[j->knob], 1);
+    owned_knob(c16_knobs[j->knob]);
     brc_context *ctx = tu_device_or_skip();
     const int64_t C = 131072, Cp = j->dt == BRC_F32 ? 131068 : 131064; /* Cp: a partial last vector group */
     if (strncmp(brc_context_arch(ctx), "sm_90", 5) == 0) { /* the layout is the one asked for */
@@ -878,14 +902,7 @@ ParameterizedTest(knob_job *j, rows, owned_cluster16, .timeout = 600) {
         brc_plan_destroy(q);
     }
     const int64_t cases[][3] = {{1, C, 0}, {37, C, 0}, {21, Cp, 1}};
-    for (int v = 0; v < NVARIANTS; v++) {
-        const variant *vv = &variants[v];
-        bool norm_bwd = vv->bwd && vv->op >= OP_RMS;
-        bool fwd = !vv->bwd && !vv->res && (vv->op >= OP_RMS || j->dt == BRC_F32) && j->knob != 1;
-        if (!norm_bwd && !fwd) continue;
-        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
-            run_case(ctx, vv, j->dt, cases[c][0], cases[c][1], (int)cases[c][2]);
-    }
+    run_owned_cases(ctx, j->dt, cases, sizeof cases / sizeof cases[0], j->knob != 1, 0);
     brc_context_destroy(ctx);
     unsetenv("BARACUDA_ROWS_OWN");
 }
@@ -910,8 +927,8 @@ Test(rows, owned_cluster16_deterministic, .timeout = 300) {
  * or a load a half) and whether its arrive releases only the posts (shared_release), forced by the
  * measurement knob in this test's process whatever the default: the previous form (pv=0,fr=0, the
  * default before ln131k), the new one everywhere (also where it is not the default: the bf16 rms_norm
- * backward, the rms_norm forwards), two pairs a load, and the pre-sum with both. Every norm backward
- * variant (with and without weight / bias) and the forwards without a residual (softmax / log_softmax
+ * backward, the rms_norm forwards), two pairs a load, and the pre-sum with both. Every backward
+ * variant (the norms with and without weight / bias, softmax and log_softmax: owned_knob) and the forwards without a residual (softmax / log_softmax
  * f32), bf16 and f32; rows of 131072 (clusters of 16 for the f32 backward, else 8) and of 16384 (f32:
  * clusters of 2, 32 posted pairs), one row, odd row counts, a partial last vector group with
  * vector-preserving strides; float64 references. */
@@ -921,15 +938,13 @@ enum { NPAIR_KNOBS = (int)(sizeof pair_knobs / sizeof pair_knobs[0]) };
 ParameterizedTestParameters(rows, owned_pair_loads) {
     static knob_job jobs[NPAIR_KNOBS * 2];
     static const brc_dtype dts[2] = {BRC_F32, BRC_BF16};
-    for (int k = 0; k < NPAIR_KNOBS; k++)
-        for (int d = 0; d < 2; d++) jobs[k * 2 + d] = (knob_job){k, dts[d]};
-    return cr_make_param_array(knob_job, jobs, sizeof jobs / sizeof jobs[0]);
+    return knob_params(jobs, NPAIR_KNOBS, dts, 2);
 }
 
 ParameterizedTest(knob_job *j, rows, owned_pair_loads, .timeout = 600) {
     tu_fresh_cache();
     const char *kn = pair_knobs[j->knob];
-    setenv("BARACUDA_ROWS_OWN", kn, 1);
+    owned_knob(kn);
     brc_context *ctx = tu_device_or_skip();
     const int64_t C = 131072, Cp = j->dt == BRC_F32 ? 131068 : 131064; /* Cp: a partial last vector group */
     if (strncmp(brc_context_arch(ctx), "sm_90", 5) == 0) { /* the form is the one asked for */
@@ -955,16 +970,7 @@ ParameterizedTest(knob_job *j, rows, owned_pair_loads, .timeout = 600) {
         brc_plan_destroy(q);
     }
     const int64_t cases[][3] = {{1, C, 0}, {37, C, 0}, {21, Cp, 1}, {45, 16384, 0}, {19, 16380, 1}};
-    for (int v = 0; v < NVARIANTS; v++) {
-        const variant *vv = &variants[v];
-        bool norm_bwd = vv->bwd && vv->op >= OP_RMS;
-        bool fwd = !vv->bwd && !vv->res && (vv->op >= OP_RMS || j->dt == BRC_F32);
-        if (!norm_bwd && !fwd) continue;
-        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-            if (fwd && cases[c][1] < C) continue; /* rows of 16384 take the one-CTA forwards */
-            run_case(ctx, vv, j->dt, cases[c][0], cases[c][1], (int)cases[c][2]);
-        }
-    }
+    run_owned_cases(ctx, j->dt, cases, sizeof cases / sizeof cases[0], true, C); /* 16384: one-CTA forwards */
     brc_context_destroy(ctx);
     unsetenv("BARACUDA_ROWS_OWN");
 }

@@ -68,7 +68,8 @@ ParameterizedTest(job *j, rows_compile, every_op_and_direction, .timeout = 600) 
         if (j->sm == 80) cr_expect(strstr(sku, "cluster=1,") != NULL, "%s", sku);
         if (j->sm == 90 && j->cols == 131072) cr_expect(strstr(sku, "cluster=1,") == NULL, "%s", sku);
         /* bf16 131072 on sm_90: packed rows in clusters of 4 for the softmax / log_softmax forward
-         * and backward; owned columns with the split cluster barrier for the norm forwards without
+         * and the log_softmax backward; owned columns as the norm backward's for the softmax
+         * backward; owned columns with the split cluster barrier for the norm forwards without
          * a residual (rms_norm: clusters of 4, 8 vectors a thread, 3 stages; layer_norm: clusters
          * of 8, 4 vectors, 6 stages) and the norm backwards (clusters of 8, 4 vectors a thread, 3
          * stages); at 4096 columns one CTA of 256 threads a row, two an SM, 4 stages. */
@@ -76,7 +77,11 @@ ParameterizedTest(job *j, rows_compile, every_op_and_direction, .timeout = 600) 
         if (j->sm == 90 && j->cols == 131072 && j->dt == BRC_BF16) {
             bool fwd = strstr(descs[i], "dir=fwd") != NULL, sm = strstr(descs[i], "softmax(") != NULL;
             bool res = strstr(descs[i], "residual=1") != NULL, layer = strstr(descs[i], "layer_norm(") == descs[i];
-            if (sm) cr_expect(strstr(sku, "cluster=4,passes=1,packed,") != NULL, "%s", sku);
+            bool smb = strstr(descs[i], "softmax(") == descs[i] && !fwd;
+            if (sm && !smb) cr_expect(strstr(sku, "cluster=4,passes=1,packed,") != NULL, "%s", sku);
+            if (smb)
+                cr_expect(strstr(sku, "tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,bwd>") != NULL,
+                          "%s", sku);
             if (fwd && !res && !layer && !sm)
                 cr_expect(strstr(sku, "cluster=4,passes=1,owned,smem_stages=3,split_barrier,") != NULL, "%s", sku);
             if (fwd && !res && layer)
@@ -356,6 +361,42 @@ Test(rows_desc, norm_backward_choice) {
         {BRC_F32, 262144, "bespoke:rms_norm<f32,cols=262144,vec=4,tpr=512,rpb=1,cluster=8,passes=4,weight,bwd>+colsum@sm_90"},
     };
     expect_skus(ctx, rms, sizeof rms / sizeof rms[0], make_rms_norm_bwd);
+    brc_context_destroy(ctx);
+}
+
+static brc_status make_softmax_bwd(brc_context *ctx, brc_tensor_desc t, brc_plan **p) {
+    brc_softmax_backward_desc d = {BRC_SOFTMAX_PLAIN, t, t, t};
+    return brc_softmax_backward_plan(ctx, &d, NULL, p);
+}
+
+static brc_status make_log_softmax_bwd(brc_context *ctx, brc_tensor_desc t, brc_plan **p) {
+    brc_softmax_backward_desc d = {BRC_SOFTMAX_LOG, t, t, t};
+    return brc_softmax_backward_plan(ctx, &d, NULL, p);
+}
+
+/* The softmax backward on sm_90 takes the norm backward's owned columns where the row layouts stay
+ * under the copy speed: 16-bit softmax past 16384 columns, f32 (both ops) past 32768; the 16-bit
+ * log_softmax backward keeps the packed kernel, rows of 4096 and f32 rows up to 32768 the row
+ * kernel. */
+Test(rows_desc, softmax_backward_choice) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_offline("sm_90");
+    static const sku_case plain[] = {
+        {BRC_BF16, 32768, "bespoke:softmax<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,bwd>@sm_90"},
+        {BRC_F16, 24584, "bespoke:softmax<f16,cols=24584,vec=8,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,bwd>@sm_90"},
+        {BRC_BF16, 131072, "bespoke:softmax<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,bwd>@sm_90"},
+        {BRC_F32, 131072, "bespoke:softmax<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=16,passes=1,owned,smem_stages=3,split_barrier,pair_loads,shared_release,bwd>@sm_90"},
+        {BRC_F32, 65536, "bespoke:softmax<f32,cols=65536,vec=4,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,bwd>@sm_90"},
+        {BRC_BF16, 4096, "bespoke:softmax<bf16,cols=4096,vec=8,tpr=256,rpb=1,cluster=1,passes=1,bwd>@sm_90"},
+        {BRC_F32, 32768, "bespoke:softmax<f32,cols=32768,vec=4,tpr=256,rpb=1,cluster=8,passes=1,bwd>@sm_90"},
+    };
+    expect_skus(ctx, plain, sizeof plain / sizeof plain[0], make_softmax_bwd);
+    static const sku_case logs[] = {
+        {BRC_BF16, 32768, "bespoke:log_softmax<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,bwd>@sm_90"},
+        {BRC_BF16, 131072, "bespoke:log_softmax<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=4,passes=1,packed,bwd>@sm_90"},
+        {BRC_F32, 131072, "bespoke:log_softmax<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=16,passes=1,owned,smem_stages=3,split_barrier,pair_loads,shared_release,bwd>@sm_90"},
+    };
+    expect_skus(ctx, logs, sizeof logs / sizeof logs[0], make_log_softmax_bwd);
     brc_context_destroy(ctx);
 }
 
