@@ -249,19 +249,26 @@ static bool pick_packed(int64_t nvec, int vec, size_t esize, bool cluster_ok, in
  * the most stages and two CTAs an SM; "sb=0" the backward without the split barrier; "fw=0" the
  * forwards off; "lv=1" / "lv=2" the layer_norm forward's form; "ps=0" / "ps=1" the split barrier's
  * pre-sum; "pv=0|1|2" how the split barrier's posted pairs are read (K::PV); "fr=1" its arrive's release restricted
- * to the posts (K::FR); "fit16=0" plays a GPU that cannot hold clusters of 16 (own_clusters). */
+ * to the posts (K::FR); "fit16=0" plays a GPU that cannot hold clusters of 16 (own_clusters); "sf=1" the
+ * 16-bit softmax / log_softmax forwards owned too. */
 static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, int fwd, int op, int clmax,
                      rows_geo *g) {
     if ((esize != 2 && esize != 4) || (size_t)vec * esize != 16 || major < 9) return false;
-    if (fwd && esize == 2 && (op == OP_SOFTMAX || op == OP_LOG_SOFTMAX)) return false;
-    /* 16-bit layer_norm forwards hold weight and bias as loaded: with 8 vectors a thread they spill. */
-    int fcl = 0, nvmax = fwd && !(op == OP_LAYER && esize == 2) ? 8 : 4, smax = fwd ? 6 : 4, mb = 1, sb = 1, fw = 1;
+    const char *knob = getenv("BARACUDA_ROWS_OWN");
+    if (fwd && esize == 2 && (op == OP_SOFTMAX || op == OP_LOG_SOFTMAX) && !(knob && strstr(knob, "sf=1")))
+        return false;
+    /* 16-bit layer_norm forwards hold weight and bias as loaded: with 8 vectors a thread they spill.
+     * 16-bit rms_norm forwards take 4 vectors a thread too (clusters of 8 at 131072, with the split
+     * barrier's pair loads and restricted release): measured on the H100 at bf16 4096 x 131072
+     * (bench/sweep_rows.py --group fwd131k, smx12 run 3, interleaved) 770.3 us in clusters of 4 with
+     * 8 vectors a thread (92.7% of copy) -> 743.3 (96.1%). */
+    const bool fwd4 = fwd && esize == 2 && (op == OP_LAYER || op == OP_RMS);
+    int fcl = 0, nvmax = fwd && !fwd4 ? 8 : 4, smax = fwd ? 6 : 4, mb = 1, sb = 1, fw = 1;
     int tpr = 0, s1 = 0; /* the backward's threads a CTA (0: as below); the split barrier for one CTA */
     int ps = -1;         /* the split cluster barrier's per-CTA pre-sum (presum); -1: as below */
     int pv = -1;         /* the split cluster barrier's loads of the posted pairs (rows.cuh, K::PV); -1: as below */
     int fr = -1;         /* the split cluster barrier's restricted release (rows.cuh, split_bar, K::FR); -1: as below */
     int lv = esize == 2 ? 2 : 1; /* layer_norm forward: 16-bit two phases, f32 one (measured, above) */
-    const char *knob = getenv("BARACUDA_ROWS_OWN");
     if (knob && (strcmp(knob, "0") == 0 || strstr(knob, "ow=0"))) return false;
     if (knob) {
         const char *p;
@@ -354,10 +361,16 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
          * of 2 and 4; f32 rms_norm 1103.2 -> 1128.1, layer_norm 1098.1 -> 1133.9 with fr=1), the
          * rms_norm forwards (a tie: f32 1485.8 / 1496.3, bf16 770.8 / 763.4). The f32 log_softmax
          * forward (the softmax kernel) with fr=1, measured after: 1635.2 -> 1550.7 us (same-call sweep).
-         * Not measured: other cluster sizes. */
-        const bool c8fwd = fwd && cl == 8 && (op == OP_LAYER || ((op == OP_SOFTMAX || op == OP_LOG_SOFTMAX) && esize == 4));
+         * smx12 run 3 (--group fwd131k, 4096 x 131072): the f32 softmax / log_softmax forwards with
+         * pv=1 too 1522.2 -> 1525.8 / 1509.8 and 1542.3 -> 1506.6 / 1511.8 us (two settings that
+         * plan the same; f32 layer_norm 1528.0 -> 1592.6 with pv=1 keeps pv=0); the bf16 rms_norm
+         * forward in clusters of 8 with both (nvmax above). Clusters of 16 for the forwards lost
+         * again with both (f32 softmax 1522 -> 2287 us, layer_norm 1528 -> 3260, bf16 rms_norm 770 ->
+         * 1006). */
+        const bool smx = op == OP_SOFTMAX || op == OP_LOG_SOFTMAX;
+        const bool c8fwd = fwd && cl == 8 && (op == OP_LAYER || (smx && esize == 4) || (op == OP_RMS && esize == 2));
         const bool bwdpair = !fwd && ((esize == 4 && cl == 16) || (esize == 2 && op == OP_LAYER && cl == 8));
-        if (pv < 0) pv = bwdpair || (c8fwd && esize == 2);
+        if (pv < 0) pv = bwdpair || (c8fwd && (esize == 2 || smx));
         if (fr < 0) fr = bwdpair || c8fwd;
         if (pv == 2 && (fwd || esize != 4 || ps)) pv = 1;
         *g = (rows_geo){vec, tpr, 1, cl, (int)nv, 1, 0, st * stage, mb, 0, 0, st, barrier, ps && barrier && cl > 1,
@@ -372,7 +385,8 @@ static bool smx_own(int op, int64_t nvec, int vec, size_t esize) {
     const char *knob = getenv("BARACUDA_ROWS_OWN"), *p = knob ? strstr(knob, "sx=") : NULL;
     if (p) return atoi(p + 3) != 0;
     int64_t cols = nvec * vec;
-    return (esize == 2 && op == OP_SOFTMAX && cols > 16384) || (esize == 4 && cols > 32768);
+    if (esize == 2) return op == OP_SOFTMAX ? cols > 16384 : cols > 32768;
+    return esize == 4 && cols > 32768;
 }
 
 static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, size_t csize, bool cluster_ok,
@@ -412,12 +426,20 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
     if (kid == K_SOFTMAX_FWD && cluster_ok && need > 512 && pick_packed(nvec, vec, esize, cluster_ok, 8, &g))
         return g;
     /* The softmax / log_softmax backward in the owned-column layout of the norm backward (rows.cuh,
-     * own_bwd with SMX; pick_own chooses the cluster and the stages as for the norm backward): where
-     * the row layouts below stay under the copy speed -- the 16-bit softmax backward past 16384
-     * columns (packed, y read twice: bf16 8192 x 32768 89% of copy, 4096 x 131072 93%) and the f32
-     * backwards past 32768 (clusters of 8 holding the row in registers, one CTA an SM: 92% at 4096 x
-     * 131072). The 16-bit log_softmax backward keeps the packed kernel, which reads y once (95-101%).
-     * BARACUDA_ROWS_OWN's "sx=0" / "sx=1" turn it off / on for every softmax backward pick_own fits. */
+     * own_bwd with SMX; pick_own chooses the cluster, the stages and the split barrier's form as for
+     * the norm backward): where the layouts below stay under the copy speed -- the 16-bit softmax
+     * backward past 16384 columns (packed, y read twice), the 16-bit log_softmax backward past 32768
+     * (packed in clusters) and the f32 backwards past 32768 (clusters of 8 holding the row in
+     * registers, one CTA an SM). Measured on the H100 (bench/sweep_rows.py --group smxbwd, one run,
+     * interleaved, us; docs/rows.md): bf16 8192 x 32768 softmax 604.7 -> 559.5 (89.1 -> 96.3% of
+     * copy); bf16 4096 x 131072 softmax 1168.9 -> 1073.1 (92.1 -> 100.4%), log_softmax 1136.3 ->
+     * 1071.0 (94.8 -> 100.6%); f32 4096 x 131072 softmax 2330.7 -> 2197.4 (92.4 -> 98.0%),
+     * log_softmax 2323.4 -> 2174.4 (92.7 -> 99.1%). Not taken where it lost: the bf16 log_softmax
+     * backward at 32768 (one packed CTA a row: 531.8 against 558.4), f32 at 32768 (the L2 re-reading
+     * clusters of 8: softmax 1076.1 against 1095.4, log_softmax 1052.0 against 1101.7); the split
+     * barrier's pair loads and restricted release where pick_own does not take them (bf16 131072:
+     * 1107.1 against 1074.0). BARACUDA_ROWS_OWN's "sx=0" / "sx=1" turn the layout off / on for every
+     * softmax backward pick_own fits. */
     if (kid == K_SOFTMAX_BWD && cluster_ok && smx_own(op, nvec, vec, esize) &&
         pick_own(cols, vec, esize, major, minor, 0, op, ownmax, &g))
         return g;

@@ -67,24 +67,21 @@ ParameterizedTest(job *j, rows_compile, every_op_and_direction, .timeout = 600) 
         /* On sm_80 no cluster; on sm_90 the 131072-column rows take one. */
         if (j->sm == 80) cr_expect(strstr(sku, "cluster=1,") != NULL, "%s", sku);
         if (j->sm == 90 && j->cols == 131072) cr_expect(strstr(sku, "cluster=1,") == NULL, "%s", sku);
-        /* bf16 131072 on sm_90: packed rows in clusters of 4 for the softmax / log_softmax forward
-         * and the log_softmax backward; owned columns as the norm backward's for the softmax
-         * backward; owned columns with the split cluster barrier for the norm forwards without
-         * a residual (rms_norm: clusters of 4, 8 vectors a thread, 3 stages; layer_norm: clusters
-         * of 8, 4 vectors, 6 stages) and the norm backwards (clusters of 8, 4 vectors a thread, 3
-         * stages); at 4096 columns one CTA of 256 threads a row, two an SM, 4 stages. */
+        /* bf16 131072 on sm_90: packed rows in clusters of 4 for the softmax / log_softmax forward;
+         * owned columns as the norm backward's for their backward; owned columns with the split
+         * cluster barrier for the norm forwards without a residual (clusters of 8, 4 vectors a
+         * thread, 6 stages) and the norm backwards (clusters of 8, 4 vectors a thread, 3 stages); at
+         * 4096 columns one CTA of 256 threads a row, two an SM, 4 stages. */
         bool nbwd = strstr(descs[i], "norm(") && strstr(descs[i], "bwd");
         if (j->sm == 90 && j->cols == 131072 && j->dt == BRC_BF16) {
             bool fwd = strstr(descs[i], "dir=fwd") != NULL, sm = strstr(descs[i], "softmax(") != NULL;
-            bool res = strstr(descs[i], "residual=1") != NULL, layer = strstr(descs[i], "layer_norm(") == descs[i];
-            bool smb = strstr(descs[i], "softmax(") == descs[i] && !fwd;
+            bool res = strstr(descs[i], "residual=1") != NULL;
+            bool smb = sm && !fwd;
             if (sm && !smb) cr_expect(strstr(sku, "cluster=4,passes=1,packed,") != NULL, "%s", sku);
             if (smb)
                 cr_expect(strstr(sku, "tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,bwd>") != NULL,
                           "%s", sku);
-            if (fwd && !res && !layer && !sm)
-                cr_expect(strstr(sku, "cluster=4,passes=1,owned,smem_stages=3,split_barrier,") != NULL, "%s", sku);
-            if (fwd && !res && layer)
+            if (fwd && !res && !sm)
                 cr_expect(strstr(sku, "cluster=8,passes=1,owned,smem_stages=6,split_barrier,") != NULL, "%s", sku);
             if (nbwd)
                 cr_expect(strstr(sku, "tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,") != NULL,
@@ -320,7 +317,7 @@ Test(rows_desc, staging_choice) {
         {BRC_BF16, 65536, "bespoke:softmax<bf16,cols=65536,vec=8,tpr=512,rpb=1,cluster=2,passes=1,packed,fwd>@sm_90"},
         {BRC_BF16, 131072, "bespoke:softmax<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=4,passes=1,packed,fwd>@sm_90"},
         /* Longer f32 rows: owned columns in clusters, rows staged, the split cluster barrier. */
-        {BRC_F32, 131072, "bespoke:softmax<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,shared_release,fwd>@sm_90"},
+        {BRC_F32, 131072, "bespoke:softmax<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,pair_loads,shared_release,fwd>@sm_90"},
     };
     expect_skus(ctx, cases, sizeof cases / sizeof cases[0], make_softmax);
     brc_context_destroy(ctx);
@@ -375,9 +372,9 @@ static brc_status make_log_softmax_bwd(brc_context *ctx, brc_tensor_desc t, brc_
 }
 
 /* The softmax backward on sm_90 takes the norm backward's owned columns where the row layouts stay
- * under the copy speed: 16-bit softmax past 16384 columns, f32 (both ops) past 32768; the 16-bit
- * log_softmax backward keeps the packed kernel, rows of 4096 and f32 rows up to 32768 the row
- * kernel. */
+ * under the copy speed: 16-bit softmax past 16384 columns, 16-bit log_softmax past 32768, f32 (both
+ * ops) past 32768; the 16-bit log_softmax backward of 32768 keeps one packed CTA a row, rows of 4096
+ * and f32 rows up to 32768 the row kernel. */
 Test(rows_desc, softmax_backward_choice) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
@@ -393,7 +390,7 @@ Test(rows_desc, softmax_backward_choice) {
     expect_skus(ctx, plain, sizeof plain / sizeof plain[0], make_softmax_bwd);
     static const sku_case logs[] = {
         {BRC_BF16, 32768, "bespoke:log_softmax<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,bwd>@sm_90"},
-        {BRC_BF16, 131072, "bespoke:log_softmax<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=4,passes=1,packed,bwd>@sm_90"},
+        {BRC_BF16, 131072, "bespoke:log_softmax<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,bwd>@sm_90"},
         {BRC_F32, 131072, "bespoke:log_softmax<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=16,passes=1,owned,smem_stages=3,split_barrier,pair_loads,shared_release,bwd>@sm_90"},
     };
     expect_skus(ctx, logs, sizeof logs / sizeof logs[0], make_log_softmax_bwd);
