@@ -270,6 +270,10 @@ __device__ __forceinline__ void cp16(void* s, const void* g) {
     asm volatile("{ .reg .u64 s; cvta.to.shared.u64 s, %1; cvt.u32.u64 %0, s; }" : "=r"(a) : "l"(s));
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(a), "l"(g) : "memory");
 }
+// The same to a shared-memory address (the 32-bit window offset, e.g. of __cvta_generic_to_shared).
+__device__ __forceinline__ void cp16s(unsigned a, const void* g) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(a), "l"(g) : "memory");
+}
 __device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
 template <int N> __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
 
@@ -1315,6 +1319,26 @@ __device__ __forceinline__ void own_partials(const rows_args& A, const C (&aw)[K
     }
 }
 
+// A 16-byte vector's elements in the compute type. bf16 by a shift or a mask of its 32-bit words, one
+// instruction an element (io<bf16>::load takes two for the upper half of a word: a PRMT and a shift);
+// the others by io<T>::load.
+template <class T> struct unpack_bf16 { enum { V = 0 }; };
+template <> struct unpack_bf16<bf16> { enum { V = 1 }; };
+template <class T, class C, int VEC>
+__device__ __forceinline__ void unpack(const vec<T, VEC>& v, C (&f)[VEC]) {
+    if constexpr (unpack_bf16<T>::V && sizeof(C) == 4) {
+        const u32* w = reinterpret_cast<const u32*>(&v);
+#pragma unroll
+        for (int i = 0; i < VEC / 2; i++) {
+            f[2 * i] = __uint_as_float(w[i] << 16);
+            f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+        }
+    } else {
+#pragma unroll
+        for (int k = 0; k < VEC; k++) f[k] = (C)io<T>::load(v.v[k]);
+    }
+}
+
 // What the two owned-column norm backwards (norm_bwd_own, norm_bwd_own_sb) share: this thread's
 // columns of the row (CTA r of a cluster, thread t: NV vectors), its weight vectors in registers as
 // loaded and its f32 dweight / dbias partials over the rows the cluster takes, the stages of x and
@@ -1328,9 +1352,11 @@ template <class K, bool SMX = false> struct own_bwd {
     const rows_args& A;
     const int r, t;
     T* sbuf;
+    unsigned sa0;  // the shared-memory address of this thread's first vector in stage 0
     vec<T, VEC> wq[NV];
     C aw[NV][VEC], ab[NV][VEC];
-    __device__ __forceinline__ own_bwd(const rows_args& A_, int r_, int t_, T* sbuf_) : A(A_), r(r_), t(t_), sbuf(sbuf_) {
+    __device__ __forceinline__ own_bwd(const rows_args& A_, int r_, int t_, T* sbuf_)
+        : A(A_), r(r_), t(t_), sbuf(sbuf_), sa0((unsigned)__cvta_generic_to_shared(sbuf_ + t_ * VEC)) {
 #pragma unroll
         for (int j = 0; j < NV; j++) {
 #pragma unroll
@@ -1339,66 +1365,73 @@ template <class K, bool SMX = false> struct own_bwd {
             if (K::W && rg<K>::in(c)) wq[j] = *reinterpret_cast<const vec<T, VEC>*>((const T*)A.w + c);
         }
     }
-    // Row g's x and dy (this thread's vectors) into stage s, by cp.async.
+    // Row g's x and dy (this thread's vectors) into stage s, by cp.async (the addresses from the two
+    // row pointers and the stage's 32-bit shared address: generic shared pointers cost a conversion
+    // a copy, and 64-bit offsets a vector, about 17 instructions a copy in all).
     __device__ __forceinline__ void issue(i64 g, int s) const {
-        T* b = sbuf + (2 * s) * AN;
+        const unsigned b = sa0 + (unsigned)(2 * s * AN * sizeof(T));
+        const T* ga = (const T*)A.a + g * A.sa;
+        const T* gb = (const T*)A.b + g * A.sb;
 #pragma unroll
         for (int j = 0; j < NV; j++) {
             const int c = rg<K>::col(0, r, j, t);
             if (rg<K>::in(c)) {
-                cp16(b + (j * TPR + t) * VEC, (const T*)A.a + g * A.sa + c);
-                cp16(b + AN + (j * TPR + t) * VEC, (const T*)A.b + g * A.sb + c);
+                cp16s(b + (unsigned)(j * TPR * VEC * sizeof(T)), ga + c);
+                cp16s(b + (unsigned)((AN + j * TPR * VEC) * sizeof(T)), gb + c);
             }
         }
     }
+    // This thread's vector j of x (or y) and dy in stage s, and of the weight, in the compute type.
+    __device__ __forceinline__ void at(int s, int j, C (&x)[VEC], C (&d)[VEC], C (&w)[VEC]) const {
+        const T* sx = sbuf + (2 * s) * AN + (j * TPR + t) * VEC;
+        unpack(*reinterpret_cast<const vec<T, VEC>*>(sx), x);
+        unpack(*reinterpret_cast<const vec<T, VEC>*>(sx + AN), d);
+        if (K::W) unpack(wq[j], w);
+    }
     // The first pass over the row in stage s (statistics mu, rs): this thread's shares of
-    // sum(gw xhat) and sum(gw) into s1, s2, and its dweight / dbias partials.
+    // sum(gw xhat) and sum(gw) into s1, s2, and its dweight / dbias partials (xhat = x rs - mu rs,
+    // one FMA an element).
     __device__ __forceinline__ void sums(int s, C mu, C rs, C& s1, C& s2) {
-        const T* sx = sbuf + (2 * s) * AN;
-        const T* sd = sx + AN;
+        const C nm = -mu * rs;
 #pragma unroll
         for (int j = 0; j < NV; j++) {
             if (!rg<K>::in(rg<K>::col(0, r, j, t))) continue;
-            const vec<T, VEC> xv = *reinterpret_cast<const vec<T, VEC>*>(sx + (j * TPR + t) * VEC);
-            const vec<T, VEC> dv = *reinterpret_cast<const vec<T, VEC>*>(sd + (j * TPR + t) * VEC);
+            C x[VEC], d[VEC], w[VEC];
+            at(s, j, x, d, w);
 #pragma unroll
             for (int k = 0; k < VEC; k++) {
                 if (SMX) {
-                    const C d = (C)io<T>::load(dv.v[k]);
-                    s1 += K::LOG ? d : (C)io<T>::load(xv.v[k]) * d;
+                    s1 += K::LOG ? d[k] : x[k] * d[k];
                     continue;
                 }
-                const C xh = ((C)io<T>::load(xv.v[k]) - mu) * rs, d = (C)io<T>::load(dv.v[k]);
-                const C gw = K::W ? d * (C)io<T>::load(wq[j].v[k]) : d;
+                const C xh = x[k] * rs + nm, gw = K::W ? d[k] * w[k] : d[k];
                 s1 += gw * xh;
-                s2 += gw;
-                if (K::W) aw[j][k] += d * xh;
-                if (K::B) ab[j][k] += d;
+                if (K::LAYER) s2 += gw;  // rms_norm has no c2
+                if (K::W) aw[j][k] += d[k] * xh;
+                if (K::B) ab[j][k] += d[k];
             }
         }
     }
-    // The output pass: dx of row g from stage s, dx = rs (gw - (xhat c1 + c2)).
+    // The output pass: dx of row g from stage s, dx = rs (gw - (xhat c1 + c2)), as rs gw + (b - a x)
+    // with a = rs^2 c1 and b = rs (c1 mu rs - c2) once a row: two FMAs an element.
     __device__ __forceinline__ void out(int s, i64 g, C mu, C rs, C c1, C c2) const {
-        const T* sx = sbuf + (2 * s) * AN;
-        const T* sd = sx + AN;
         T* dr = (T*)A.out + g * A.sout;
+        const C a = rs * rs * c1, b = rs * (c1 * mu * rs - c2);
 #pragma unroll
         for (int j = 0; j < NV; j++) {
             const int c = rg<K>::col(0, r, j, t);
             if (!rg<K>::in(c)) continue;
-            const vec<T, VEC> xv = *reinterpret_cast<const vec<T, VEC>*>(sx + (j * TPR + t) * VEC);
-            const vec<T, VEC> dv = *reinterpret_cast<const vec<T, VEC>*>(sd + (j * TPR + t) * VEC);
+            C x[VEC], d[VEC], w[VEC];
+            at(s, j, x, d, w);
             vec<T, VEC> o;
 #pragma unroll
             for (int k = 0; k < VEC; k++) {
                 if (SMX) {  // c1 is the row's sum
-                    const C y = (C)io<T>::load(xv.v[k]), d = (C)io<T>::load(dv.v[k]);
-                    o.v[k] = io<T>::store(K::LOG ? d - exl_<sizeof(T) == 2>(y, C(0)) * c1 : y * (d - c1));
+                    o.v[k] = io<T>::store(K::LOG ? d[k] - exl_<sizeof(T) == 2>(x[k], C(0)) * c1 : x[k] * (d[k] - c1));
                     continue;
                 }
-                const C xh = ((C)io<T>::load(xv.v[k]) - mu) * rs, d = (C)io<T>::load(dv.v[k]);
-                const C gw = K::W ? d * (C)io<T>::load(wq[j].v[k]) : d;
-                o.v[k] = io<T>::store(rs * (gw - (xh * c1 + c2)));
+                const C gw = K::W ? d[k] * w[k] : d[k];
+                o.v[k] = io<T>::store(rs * gw + (b - a * x[k]));
             }
             *reinterpret_cast<vec<T, VEC>*>(dr + c) = o;
         }
