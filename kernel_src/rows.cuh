@@ -1389,10 +1389,10 @@ template <class K, bool SMX = false> struct own_bwd {
         if (K::W) unpack(wq[j], w);
     }
     // The first pass over the row in stage s (statistics mu, rs): this thread's shares of
-    // sum(gw xhat) and sum(gw) into s1, s2, and its dweight / dbias partials (xhat = x rs - mu rs,
-    // one FMA an element).
+    // sum(gw xhat) and sum(gw) into s1, s2, and its dweight / dbias partials. xhat = (x - mu) rs, the
+    // difference first: as one FMA, x rs - mu rs, it lost 5e-5 relative where x is near mu (an f32
+    // dweight of one row failed test_rows, smx12 run 4).
     __device__ __forceinline__ void sums(int s, C mu, C rs, C& s1, C& s2) {
-        const C nm = -mu * rs;
 #pragma unroll
         for (int j = 0; j < NV; j++) {
             if (!rg<K>::in(rg<K>::col(0, r, j, t))) continue;
@@ -1404,7 +1404,7 @@ template <class K, bool SMX = false> struct own_bwd {
                     s1 += K::LOG ? d[k] : x[k] * d[k];
                     continue;
                 }
-                const C xh = x[k] * rs + nm, gw = K::W ? d[k] * w[k] : d[k];
+                const C xh = (x[k] - mu) * rs, gw = K::W ? d[k] * w[k] : d[k];
                 s1 += gw * xh;
                 if (K::LAYER) s2 += gw;  // rms_norm has no c2
                 if (K::W) aw[j][k] += d[k] * xh;
@@ -1412,11 +1412,11 @@ template <class K, bool SMX = false> struct own_bwd {
             }
         }
     }
-    // The output pass: dx of row g from stage s, dx = rs (gw - (xhat c1 + c2)), as rs gw + (b - a x)
-    // with a = rs^2 c1 and b = rs (c1 mu rs - c2) once a row: two FMAs an element.
+    // The output pass: dx of row g from stage s, dx = rs (gw - (xhat c1 + c2)), as rs gw - ((x - mu) a
+    // + b) with a = rs^2 c1 and b = rs c2 once a row.
     __device__ __forceinline__ void out(int s, i64 g, C mu, C rs, C c1, C c2) const {
         T* dr = (T*)A.out + g * A.sout;
-        const C a = rs * rs * c1, b = rs * (c1 * mu * rs - c2);
+        const C a = rs * rs * c1, b = rs * c2;
 #pragma unroll
         for (int j = 0; j < NV; j++) {
             const int c = rg<K>::col(0, r, j, t);
@@ -1431,7 +1431,7 @@ template <class K, bool SMX = false> struct own_bwd {
                     continue;
                 }
                 const C gw = K::W ? d[k] * w[k] : d[k];
-                o.v[k] = io<T>::store(rs * gw + (b - a * x[k]));
+                o.v[k] = io<T>::store(rs * gw - ((x[k] - mu) * a + b));
             }
             *reinterpret_cast<vec<T, VEC>*>(dr + c) = o;
         }
