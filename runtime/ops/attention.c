@@ -228,12 +228,7 @@ static brc_status shape_error(const char *name, shape4 got, shape4 want) {
 }
 
 /* The shared memory one CTA may have on the context's arch, in KiB (an SM has 1 KiB more). */
-static int smem_kib(const brc_context *ctx) {
-    int v = ctx->sm_major * 10 + ctx->sm_minor;
-    if (v == 80 || v == 87) return 163;
-    if (v == 90 || (v >= 100 && v < 120)) return 227;
-    return 99; /* sm_86, sm_89, sm_120 */
-}
+static int smem_kib(const brc_context *ctx) { return brc__smem_per_cta(ctx->sm_major, ctx->sm_minor) / 1024; }
 
 /* Dynamic shared memory a CTA may use on the context's arch (less 1 KiB of static use). */
 static int smem_cap(const brc_context *ctx) { return (smem_kib(ctx) - 1) * 1024; }
