@@ -250,13 +250,18 @@ static bool pick_packed(int64_t nvec, int vec, size_t esize, bool cluster_ok, in
  * forwards off; "lv=1" / "lv=2" the layer_norm forward's form; "ps=0" / "ps=1" the split barrier's
  * pre-sum; "pv=0|1|2" how the split barrier's posted pairs are read (K::PV); "fr=1" its arrive's release restricted
  * to the posts (K::FR); "fit16=0" plays a GPU that cannot hold clusters of 16 (own_clusters); "sf=1" the
- * 16-bit softmax / log_softmax forwards owned too. */
+ * 16-bit log_softmax forward owned too. */
 static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, int fwd, int op, int clmax,
                      rows_geo *g) {
     if ((esize != 2 && esize != 4) || (size_t)vec * esize != 16 || major < 9) return false;
+    /* The 16-bit log_softmax forward keeps the packed clusters past 32768 columns (measured faster);
+     * the 16-bit softmax forward, whose packed kernel takes exp twice an element, takes owned columns
+     * with the restricted release (bench/sweep_rows.py, smx12 runs 3 and 5, bf16 4096 x 131072,
+     * clusters of 4, us): softmax packed 800.6 -> owned 786.2 (pv=1, fr=1) in run 3; 800.6 -> 783.1
+     * (pv=0, fr=1; 89.6 -> 91.6% of copy), 796.4 (pv=1, fr=1), 853.6 (pv=1, fr=0) in run 5;
+     * log_softmax 772.7 -> 786.3 and 775.2 -> 784.4. */
     const char *knob = getenv("BARACUDA_ROWS_OWN");
-    if (fwd && esize == 2 && (op == OP_SOFTMAX || op == OP_LOG_SOFTMAX) && !(knob && strstr(knob, "sf=1")))
-        return false;
+    if (fwd && esize == 2 && op == OP_LOG_SOFTMAX && !(knob && strstr(knob, "sf=1"))) return false;
     /* 16-bit layer_norm forwards hold weight and bias as loaded: with 8 vectors a thread they spill.
      * 16-bit rms_norm forwards take 4 vectors a thread too (clusters of 8 at 131072, with the split
      * barrier's pair loads and restricted release): measured on the H100 at bf16 4096 x 131072
@@ -371,7 +376,7 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
         const bool c8fwd = fwd && cl == 8 && (op == OP_LAYER || (smx && esize == 4) || (op == OP_RMS && esize == 2));
         const bool bwdpair = !fwd && ((esize == 4 && cl == 16) || (esize == 2 && op == OP_LAYER && cl == 8));
         if (pv < 0) pv = bwdpair || (c8fwd && (esize == 2 || smx));
-        if (fr < 0) fr = bwdpair || c8fwd;
+        if (fr < 0) fr = bwdpair || c8fwd || (fwd && esize == 2 && smx);
         if (pv == 2 && (fwd || esize != 4 || ps)) pv = 1;
         *g = (rows_geo){vec, tpr, 1, cl, (int)nv, 1, 0, st * stage, mb, 0, 0, st, barrier, ps && barrier && cl > 1,
                         barrier && cl > 1 ? pv : 0, barrier && cl > 1 ? fr : 0};
@@ -747,6 +752,15 @@ static brc_status plan_rows(brc_context *ctx, const rows_request *rq, const brc_
             brc__str_free(&sku);
             return plan_rows(ctx, rq, prefs_in, family, 8, out);
         }
+    }
+    /* Measurement knob BARACUDA_ROWS_OWN "pg=N": the row kernel's grid persistent, N CTAs an SM
+     * walking the rows (a forward then keeps weight and bias in registers across its rows where
+     * rows.cuh's hold allows, instead of reading them again a row). */
+    const char *pgk = knob ? strstr(knob, "pg=") : NULL;
+    if (pgk && atoi(pgk + 3) > 0 && !g.own && !g.stg && rq->kid != K_NORM_BWD) {
+        int sms = ctx->sm_count > 0 ? ctx->sm_count : 132;
+        int64_t c = (int64_t)sms * atoi(pgk + 3) / g.cl;
+        cap = c > 1 ? c : 1;
     }
     int64_t used = groups < cap ? groups : cap;
     im->grid = (unsigned)(used * g.cl);

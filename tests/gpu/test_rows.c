@@ -58,8 +58,9 @@ static const int64_t sizes[][2] = {
      * the double-buffered pipeline walks several rows each); the odd strides between take the
      * register path. The forwards of 30000 and 32768 take one CTA a row (softmax: packed). */
     {257, 16384}, {33, 16384}, {600, 32768}, {300, 65536}, {33, 30000},
-    /* Packed 16-bit rows in clusters of 4 (the rms_norm forward, the log_softmax backward): a
-     * partial last vector group (100008 = 8 x 12501), and 131072 with vector-preserving strides.
+    /* 16-bit rows in clusters: packed for the log_softmax forward (clusters of 4), owned columns for
+     * the other forwards and the backwards: a partial last vector group (100008 = 8 x 12501), and
+     * 131072 with vector-preserving strides.
      * The 16-bit norm backward's gradients come from colred there, at 262147 (vec=1) and at
      * 300 x 65536 (slabs of 10 rows, the last ones empty). */
     {5, 100008}, {6, 131072},

@@ -67,8 +67,8 @@ ParameterizedTest(job *j, rows_compile, every_op_and_direction, .timeout = 600) 
         /* On sm_80 no cluster; on sm_90 the 131072-column rows take one. */
         if (j->sm == 80) cr_expect(strstr(sku, "cluster=1,") != NULL, "%s", sku);
         if (j->sm == 90 && j->cols == 131072) cr_expect(strstr(sku, "cluster=1,") == NULL, "%s", sku);
-        /* bf16 131072 on sm_90: packed rows in clusters of 4 for the softmax / log_softmax forward;
-         * owned columns as the norm backward's for their backward; owned columns with the split
+        /* bf16 131072 on sm_90: packed rows in clusters of 4 for the log_softmax forward, owned
+         * columns in clusters of 4 for the softmax forward, as the norm backward's for their backward; owned columns with the split
          * cluster barrier for the norm forwards without a residual (clusters of 8, 4 vectors a
          * thread, 6 stages) and the norm backwards (clusters of 8, 4 vectors a thread, 3 stages); at
          * 4096 columns one CTA of 256 threads a row, two an SM, 4 stages. */
@@ -76,8 +76,11 @@ ParameterizedTest(job *j, rows_compile, every_op_and_direction, .timeout = 600) 
         if (j->sm == 90 && j->cols == 131072 && j->dt == BRC_BF16) {
             bool fwd = strstr(descs[i], "dir=fwd") != NULL, sm = strstr(descs[i], "softmax(") != NULL;
             bool res = strstr(descs[i], "residual=1") != NULL;
-            bool smb = sm && !fwd;
-            if (sm && !smb) cr_expect(strstr(sku, "cluster=4,passes=1,packed,") != NULL, "%s", sku);
+            bool smb = sm && !fwd, logf = fwd && strstr(descs[i], "log_softmax(") == descs[i];
+            if (logf) cr_expect(strstr(sku, "cluster=4,passes=1,packed,") != NULL, "%s", sku);
+            if (sm && fwd && !logf)
+                cr_expect(strstr(sku, "cluster=4,passes=1,owned,smem_stages=3,split_barrier,shared_release,fwd>") != NULL,
+                          "%s", sku);
             if (smb)
                 cr_expect(strstr(sku, "tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,bwd>") != NULL,
                           "%s", sku);
@@ -309,13 +312,14 @@ Test(rows_desc, staging_choice) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
     static const sku_case cases[] = {
-        /* 16-bit rows past 16384: packed, two 512-thread CTAs an SM, a cluster of them past 32768;
-         * f32 up to 32768: one 1024-thread CTA. */
+        /* 16-bit rows past 16384: packed, two 512-thread CTAs an SM, one a row up to 32768; past
+         * that owned columns in clusters with the split barrier's restricted release (log_softmax:
+         * packed clusters, rows_compile); f32 up to 32768: one 1024-thread CTA. */
         {BRC_BF16, 32768, "bespoke:softmax<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,fwd>@sm_90"},
         {BRC_F16, 32768, "bespoke:softmax<f16,cols=32768,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,fwd>@sm_90"},
         {BRC_F32, 32768, "bespoke:softmax<f32,cols=32768,vec=4,tpr=1024,rpb=1,cluster=1,passes=1,fwd>@sm_90"},
-        {BRC_BF16, 65536, "bespoke:softmax<bf16,cols=65536,vec=8,tpr=512,rpb=1,cluster=2,passes=1,packed,fwd>@sm_90"},
-        {BRC_BF16, 131072, "bespoke:softmax<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=4,passes=1,packed,fwd>@sm_90"},
+        {BRC_BF16, 65536, "bespoke:softmax<bf16,cols=65536,vec=8,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,shared_release,fwd>@sm_90"},
+        {BRC_BF16, 131072, "bespoke:softmax<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=4,passes=1,owned,smem_stages=3,split_barrier,shared_release,fwd>@sm_90"},
         /* Longer f32 rows: owned columns in clusters, rows staged, the split cluster barrier. */
         {BRC_F32, 131072, "bespoke:softmax<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,pair_loads,shared_release,fwd>@sm_90"},
     };
