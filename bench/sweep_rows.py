@@ -78,7 +78,8 @@ GROUPS = {
     "f32fwd": ("8192x32768", ";f2=1;pg=1;f2=1,pg=2", "fwd"),
     # smx12: the forwards at 131072 in clusters of 16 with the split barrier's pair loads and restricted
     # release (rows11 measured clusters of 16 before those), and the 16-bit softmax / log_softmax
-    # forwards owned ("sf=1"; rows8 measured them before those) in the default cluster and in 8
+    # forwards owned ("sf=1" then; rows8 measured them before those) in the default cluster and in 8.
+    # Since run 5 the 16-bit softmax forward is owned by default and "sf=1" adds log_softmax only.
     "fwd131k": ("4096x131072", ";cl=16,pv=1,fr=1;cl=16,pv=1,fr=1,st=4;sf=1,pv=1,fr=1;sf=1,cl=8,pv=1,fr=1", "fwd"),
 }
 

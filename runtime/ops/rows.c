@@ -753,15 +753,6 @@ static brc_status plan_rows(brc_context *ctx, const rows_request *rq, const brc_
             return plan_rows(ctx, rq, prefs_in, family, 8, out);
         }
     }
-    /* Measurement knob BARACUDA_ROWS_OWN "pg=N": the row kernel's grid persistent, N CTAs an SM
-     * walking the rows (a forward then keeps weight and bias in registers across its rows where
-     * rows.cuh's hold allows, instead of reading them again a row). */
-    const char *pgk = knob ? strstr(knob, "pg=") : NULL;
-    if (pgk && atoi(pgk + 3) > 0 && !g.own && !g.stg && rq->kid != K_NORM_BWD) {
-        int sms = ctx->sm_count > 0 ? ctx->sm_count : 132;
-        int64_t c = (int64_t)sms * atoi(pgk + 3) / g.cl;
-        cap = c > 1 ? c : 1;
-    }
     int64_t used = groups < cap ? groups : cap;
     im->grid = (unsigned)(used * g.cl);
     if (rq->kid == K_NORM_BWD) {
