@@ -331,6 +331,9 @@ def main():
     ap.add_argument("--device", type=int, default=0)
     ap.add_argument("--dtypes", default="bf16,f32")
     ap.add_argument("--ops", default=None, help="only these ops (comma-separated, e.g. transpose,pad_reflect)")
+    ap.add_argument("--cases", default=None,
+                    help="these cases instead of the table's (op:shape,... with shape dims joined by x, e.g. "
+                         "copy:65536,copy:64x1024)")
     args = ap.parse_args()
     torch.cuda.set_device(args.device)
     torch.empty(1, device="cuda")
@@ -344,7 +347,10 @@ def main():
     dtypes = [{"bf16": torch.bfloat16, "f32": torch.float32, "f16": torch.float16, "u8": torch.uint8}[d]
               for d in args.dtypes.split(",")]
     only = set(args.ops.split(",")) if args.ops else None
-    for op, shape in (QUICK if args.quick else CASES):
+    cases = QUICK if args.quick else CASES
+    if args.cases:
+        cases = [(c.split(":")[0], tuple(int(v) for v in c.split(":")[1].split("x"))) for c in args.cases.split(",")]
+    for op, shape in cases:
         if only and op not in only:
             continue
         for dtype in dtypes:

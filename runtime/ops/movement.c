@@ -125,6 +125,7 @@ typedef struct copy_req {
     int tile_kind; /* the tiled transpose's tiles: 0 by the tile count, 1 whole (16 KiB), 2 half, 3 wide, 4 long */
     int hint;      /* cache hints (COPY_HINT_BYTES): 0 by the bytes moved, 1 none, 2 on (descriptors) */
     int unroll;    /* units a thread: 0 by the CTA count (COPY_SMALL), else MV_UNROLL or 1 (descriptors) */
+    int memcpy;    /* the driver's memcpy: 0 by the bytes (COPY_MEMCPY_BYTES), 2 asked (descriptor memcpy=1) */
 } copy_req;
 
 /* Copies of 16-byte vectors moving at least COPY_HINT_BYTES (past the L2 of any current GPU: nothing
@@ -133,6 +134,14 @@ typedef struct copy_req {
  * cudaMemcpyAsync (PyTorch's copy_) over 6 rounds: 256 MiB 0.9895-0.9925x memcpy plain, 0.9950-0.9975x
  * with the hints; 512 MiB 0.9993-1.0003x plain, 1.0025-1.0038x with them. */
 enum { COPY_HINT_BYTES = 64 << 20 };
+
+/* A copy that is one contiguous run on both sides (after merging dims), at most COPY_MEMCPY_BYTES,
+ * is the driver's cuMemcpyDtoDAsync (a memcpy node in a captured graph; what PyTorch's copy_ does)
+ * instead of a kernel: from a CUDA graph a small copy kernel took 1.64 / 1.71 us at 64 x 1024 bf16 /
+ * f32 against the memcpy's 1.57 / 1.59 (bench/results/movement.json at 66f8b8a), while at 2 MB the
+ * kernel was ahead (2.20 against 2.77 us). Descriptor copy(bytes=N,memcpy=1), SKU driver:memcpy<bN>.
+ * BARACUDA_COPY_MEMCPY overrides the bytes (0: never). */
+enum { COPY_MEMCPY_BYTES = 512 << 10 };
 
 /* A copy whose CTAs of MV_UNROLL units a thread would not give every SM one (64 x 1024 bf16: 8
  * CTAs) moves one unit a thread instead (4 times the CTAs, each SM fewer bytes to stream; SKU
@@ -166,6 +175,7 @@ typedef struct copy_impl {
     int64_t dyn_max, dyn_ss, dyn_ds;
     int64_t tb, tiles_a, tiles_b, ntiles;
     int64_t numel;
+    bool mcpy; /* the driver's memcpy of numel elements (COPY_MEMCPY_BYTES) */
 } copy_impl;
 
 static void copy_destroy(brc_plan *p) {
@@ -341,6 +351,30 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
         numel += pc[i].numel;
         if (pc[i].numel == 0) continue;
         if (pc[i].rank > R) R = pc[i].rank;
+    }
+    /* One contiguous run on both sides, small: the driver's memcpy (COPY_MEMCPY_BYTES). */
+    const int64_t mmax = brc__knob("BARACUDA_COPY_MEMCPY", 0, INT32_MAX, COPY_MEMCPY_BYTES);
+    const bool run1 = rq->npieces == 1 && !rq->dyn && R == 1 && pc[0].ss[0] == 1 && pc[0].ds[0] == 1;
+    if (rq->memcpy == 2 || (rq->memcpy == 0 && rq->op == OP_COPY && run1 && !prefs->force_strided && !forced &&
+                            numel > 0 && numel * (int64_t)esize <= mmax)) {
+        if (!run1) {
+            st = brc__error(BRC_STATUS_INTERNAL, "%s: memcpy=1 needs one contiguous run", fam);
+            goto fail;
+        }
+        brc__str_addf(&desc, "%s(bytes=%zu,memcpy=1)", fam, esize);
+        brc__str_addf(&sku, "driver:memcpy<b%zu>@%s", esize, ctx->arch);
+        if (desc.oom || sku.oom) {
+            st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fam);
+            goto fail;
+        }
+        if ((st = brc__plan_new(ctx, op_family[rq->op], &copy_vt, sizeof(copy_impl), &p))) goto fail;
+        copy_impl *im = p->impl;
+        im->op = rq->op, im->nsrc = im->ndst = 1, im->esize = esize, im->rank = 1, im->vec = 1;
+        im->npieces = 1, im->pc = pc, im->numel = numel, im->mcpy = true;
+        pc = NULL;
+        brc__plan_publish(p, desc.p, sku.p);
+        *out = p;
+        return BRC_STATUS_OK;
     }
     /* Pad every piece to rank R with leading size-1 dims, so one kernel serves them all. */
     for (int i = 0; i < rq->npieces; i++) {
@@ -556,7 +590,7 @@ static brc_status check_xy(const brc_tensor_desc *x, const brc_tensor_desc *y, c
 
 static brc_status one_piece(brc_context *ctx, int op, brc_dtype dt, piece_req *r, const brc_plan_prefs *prefs,
                             brc_plan **out) {
-    copy_req rq = {op, dt, 1, r, 1, 1, false, 0, 0, 0, 0, 0, 0};
+    copy_req rq = {op, dt, 1, r, 1, 1, false, 0, 0, 0, 0, 0, 0, 0};
     return copy_plan_common(ctx, &rq, prefs, out);
 }
 
@@ -652,7 +686,7 @@ brc_status brc_roll_plan(brc_context *ctx, const brc_roll_desc *d, const brc_pla
         if (!empty) pcs[np++] = r;
     }
     if (np == 0) piece_from(&pcs[np++], &d->y, &d->x, &d->y); /* an empty tensor */
-    copy_req rq = {OP_COPY, d->y.dtype, np, pcs, 1, 1, false, 0, 0, 0, 0, 0, 0};
+    copy_req rq = {OP_COPY, d->y.dtype, np, pcs, 1, 1, false, 0, 0, 0, 0, 0, 0, 0};
     return copy_plan_common(ctx, &rq, prefs, out);
 }
 
@@ -735,7 +769,8 @@ static brc_status cat_plan(brc_context *ctx, int split, const brc_tensor_desc *t
                         pn, dim, (long long)off, tn, (long long)t->shape[dim]);
         goto done;
     }
-    copy_req rq = {split ? OP_SPLIT : OP_CONCAT, t->dtype, n, pcs, split ? 1 : n, split ? n : 1, false, 0, 0, 0, 0, 0, 0};
+    copy_req rq = {split ? OP_SPLIT : OP_CONCAT, t->dtype, n, pcs, split ? 1 : n, split ? n : 1, false, 0, 0, 0, 0, 0,
+                   0, 0};
     st = copy_plan_common(ctx, &rq, prefs, out);
 done:
     free(pcs);
@@ -785,7 +820,7 @@ static brc_status slice_plan(brc_context *ctx, int write, const brc_slice_desc *
     if (write) r.ds[dim] *= d->step, r.doff = start * d->y.strides[dim];
     else r.ss[dim] *= d->step, r.soff = start * d->x.strides[dim];
     copy_req rq = {write ? OP_WRITE_SLICE : OP_SLICE, d->y.dtype, 1, &r, 1, 1, d->dynamic_start == 1, maxstart,
-                   write ? 0 : d->x.strides[dim], write ? d->y.strides[dim] : 0, 0, 0, 0};
+                   write ? 0 : d->x.strides[dim], write ? d->y.strides[dim] : 0, 0, 0, 0, 0};
     if (part->shape[dim] == 0 || brc_tensor_desc_numel(part) == 0) rq.dyn = false;
     return copy_plan_common(ctx, &rq, prefs, out);
 }
@@ -821,6 +856,15 @@ static brc_status copy_run_common(const brc_plan *plan, brc__family fam, const c
                 return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s and %s are one buffer (%s)", fn, sn, dn,
                                   plan->descriptor);
     if (im->dyn && (st = brc__need_ptr(start, 8, fn, "start", plan))) return st;
+    if (im->mcpy) {
+        const piece *q = &im->pc[0];
+        CUresult r = brc__cu()->cuMemcpyDtoDAsync((CUdeviceptr)(uintptr_t)((char *)dst[0] + q->doff * (int64_t)im->esize),
+                                                  (CUdeviceptr)(uintptr_t)((const char *)src[0] + q->soff * (int64_t)im->esize),
+                                                  (size_t)im->numel * im->esize, (CUstream)stream);
+        if (r != CUDA_SUCCESS)
+            return brc__error(BRC_STATUS_CUDA_ERROR, "cuMemcpyDtoDAsync: %s (%s)", brc__cu_errname(r), plan->descriptor);
+        return BRC_STATUS_OK;
+    }
     mv_args_h a;
     memset(&a, 0, offsetof(mv_args_h, pc));
     if (im->dyn) a.dyn = start, a.dyn_max = im->dyn_max, a.dyn_ss = im->dyn_ss, a.dyn_ds = im->dyn_ds;
@@ -886,10 +930,20 @@ brc_status brc__move_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     if (op < 0) return brc__error(BRC_STATUS_INTERNAL, "movement: family %s", d->family);
     static const char *const sizes[] = {"1", "2", "4", "8"}, *const widths[] = {"32", "64"};
     int bi = 0, wi = 0;
-    int64_t pieces, rank, vec = 1, tile, index = 32, hint = 0, unroll = MV_UNROLL;
+    int64_t pieces, rank, vec = 1, tile, index = 32, hint = 0, unroll = MV_UNROLL, mcpy = 0;
     brc_status st;
+    static const brc_dtype by_size[9] = {0, BRC_U8, BRC_I16, 0, BRC_F32, 0, 0, 0, BRC_F64};
     if ((st = brc__desc_pick(d, "bytes", sizes, 4, -1, &bi)) ||
-        (st = brc__desc_int(d, "pieces", 1, op == OP_CONCAT || op == OP_SPLIT || op == OP_COPY ? MAX_PIECES : 1, 1,
+        (st = brc__desc_int(d, "memcpy", 0, op == OP_COPY ? 1 : 0, 0, &mcpy)))
+        return st;
+    if (mcpy) { /* the driver's memcpy (COPY_MEMCPY_BYTES): no kernel */
+        piece_req r;
+        memset(&r, 0, sizeof r);
+        r.rank = 1, r.shape[0] = 16, r.ss[0] = r.ds[0] = 1;
+        copy_req rq = {OP_COPY, by_size[(int64_t)1 << bi], 1, &r, 1, 1, false, 0, 0, 0, 0, 0, 0, 2};
+        return copy_plan_common(ctx, &rq, NULL, out);
+    }
+    if ((st = brc__desc_int(d, "pieces", 1, op == OP_CONCAT || op == OP_SPLIT || op == OP_COPY ? MAX_PIECES : 1, 1,
                             &pieces)) ||
         (st = brc__desc_int(d, "rank", 1, 8, 1, &rank)) || (st = brc__desc_int(d, "tile", 0, 4, 0, &tile)))
         return st;
@@ -915,7 +969,6 @@ brc_status brc__move_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: tile=3 (wide tiles) needs bytes = 2", op_names[op]);
     if (tile == 4 && bytes != 2)
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: tile=4 (long tiles) needs bytes = 2", op_names[op]);
-    static const brc_dtype by_size[9] = {0, BRC_U8, BRC_I16, 0, BRC_F32, 0, 0, 0, BRC_F64};
     piece_req r;
     memset(&r, 0, sizeof r);
     r.rank = (int)rank;
@@ -953,7 +1006,7 @@ brc_status brc__move_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
         if (op == OP_SPLIT) pcs[i].darg = i;
     }
     copy_req rq = {op, by_size[bytes], n, pcs, op == OP_CONCAT ? n : 1, op == OP_SPLIT ? n : 1, false, 0, 0, 0,
-                   (int)tile, hint ? 2 : 1, (int)unroll};
+                   (int)tile, hint ? 2 : 1, (int)unroll, 0};
     st = copy_plan_common(ctx, &rq, &prefs, out);
     free(pcs);
     return st;

@@ -231,6 +231,77 @@ ParameterizedTest(int *si, movement, copy_every_size_and_layout, .timeout = 600)
 }
 
 
+/* Small contiguous copies take the driver's memcpy (COPY_MEMCPY_BYTES, SKU driver:memcpy): 64 x 1024 of
+ * every element size (64 KiB to the 512 KiB limit), an odd count, both views flipped (one contiguous
+ * run that starts at the buffers' far ends), and one element past the limit (a kernel); bit-exact,
+ * nothing outside y written. Then the copy captured in a graph on a stream and replayed over new
+ * data: a memcpy node reads x's bytes at replay time. */
+Test(movement, small_copies_take_the_driver_memcpy, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    static const ccase mc[] = {
+        {2, {64, 1024}, S_CONTIG, S_CONTIG}, {1, {1001}, S_CONTIG, S_CONTIG}, {2, {3, 333}, S_CONTIG, S_CONTIG}};
+    for (int si = 0; si < 4; si++) {
+        brc_dtype dt = by_size[si];
+        for (int ci = 0; ci < 4; ci++) {
+            const bool past = ci == 3; /* 512 KiB + one element */
+            ccase c = past ? (ccase){1, {(512 << 10) / (int64_t)brc_dtype_size(dt) + 1}, S_CONTIG, S_CONTIG} : mc[ci];
+            uint64_t rng = 0x3e3c + (uint64_t)si * 31 + (uint64_t)ci;
+            tv x = tv_new(dt, c.rank, c.shape, S_CONTIG, 1, &rng), y = tv_new(dt, c.rank, c.shape, S_CONTIG, 0, &rng);
+            if (ci == 2) { /* both flipped along the rows: still one run, based at the last row */
+                x.t.strides[0] = y.t.strides[0] = -c.shape[1];
+                x.base = y.base = (c.shape[0] - 1) * c.shape[1];
+            }
+            char what[96];
+            snprintf(what, sizeof what, "memcpy copy %s case %d", brc_dtype_name(dt), ci);
+            brc_copy_desc d = {x.t, y.t};
+            brc_plan *p = NULL;
+            cr_assert_eq(brc_copy_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s: %s", what, brc_last_error());
+            cr_expect((strstr(brc_plan_sku(p), "driver:memcpy<") == brc_plan_sku(p)) == !past, "%s: %s", what,
+                      brc_plan_sku(p));
+            cr_assert_eq(brc_copy_run(p, dptr(&x), dptr(&y), NULL), BRC_STATUS_OK, "%s: %s", what, brc_last_error());
+            sync_ok(what);
+            tu_buf_download(&y.b);
+            map_arg m = {c.rank, {0, 1, 2, 3}, {0}, c.shape};
+            const tv *xs[1] = {&x};
+            result r = check_y(&y, xs, ex_map, &m, NULL);
+            EXPECT_OK(r, what, p);
+            brc_plan_destroy(p);
+            tv_free(&x), tv_free(&y);
+        }
+    }
+    /* Captured and replayed: x rewritten between replays. */
+    uint64_t rng = 77;
+    int64_t sh[2] = {64, 1024};
+    tv x = tv_new(BRC_BF16, 2, sh, S_CONTIG, 1, &rng), y = tv_new(BRC_BF16, 2, sh, S_CONTIG, 0, &rng);
+    brc_copy_desc d = {x.t, y.t};
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_copy_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    CUstream s;
+    cr_assert_eq(brc__cu()->cuStreamCreate(&s, 0), CUDA_SUCCESS);
+    CUgraph g;
+    CUgraphExec ge;
+    cr_assert_eq(brc__cu()->cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
+    cr_assert_eq(brc_copy_run(p, dptr(&x), dptr(&y), (brc_stream)s), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_assert_eq(brc__cu()->cuStreamEndCapture(s, &g), CUDA_SUCCESS);
+    cr_assert_eq(brc__cu()->cuGraphInstantiateWithFlags(&ge, g, 0), CUDA_SUCCESS);
+    for (int round = 0; round < 3; round++) {
+        for (size_t i = 0; i < x.b.n * 2; i++) x.b.h[i] = (unsigned char)(tu_rand(&rng) >> 56);
+        tu_buf_upload(&x.b);
+        memcpy(x.init, x.b.h, x.b.n * 2);
+        cr_assert_eq(brc__cu()->cuGraphLaunch(ge, s), CUDA_SUCCESS);
+        cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
+        tu_buf_download(&y.b);
+        cr_expect(memcmp(y.b.h, x.b.h, x.b.n * 2) == 0, "replay %d: y differs from x (%s)", round, brc_plan_sku(p));
+    }
+    brc__cu()->cuGraphExecDestroy(ge);
+    brc__cu()->cuGraphDestroy(g);
+    brc__cu()->cuStreamDestroy(s);
+    brc_plan_destroy(p);
+    tv_free(&x), tv_free(&y);
+    brc_context_destroy(ctx);
+}
+
 /* The transpose of a column-major [128, cols] x that starts one element into its buffer into a
  * contiguous y: every tile goes by element (pointer alignment). Every element checked; the plan's
  * SKU must contain `want`. */

@@ -118,12 +118,29 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32,hint=1)", "p=1,hint>@sm_90");
     cb = (brc_copy_desc){dense(BRC_BF16, 2, below), dense(BRC_BF16, 2, below)};
     EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32)", "p=1>@sm_90");
+    /* A contiguous run of at most COPY_MEMCPY_BYTES (512 KiB): the driver's memcpy, no kernel; one
+     * element more, or with BARACUDA_COPY_MEMCPY=0, a kernel. A strided or a padded copy of the same
+     * size: a kernel. */
+    int64_t tiny[2] = {64, 1024}, mc[1] = {(512 << 10) / 2}, mc1[1] = {(512 << 10) / 2 + 1};
+    cb = (brc_copy_desc){dense(BRC_BF16, 2, tiny), dense(BRC_BF16, 2, tiny)};
+    EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,memcpy=1)", "driver:memcpy<b2>@sm_90");
+    brc_copy_desc cm = {dense(BRC_F32, 1, mc), dense(BRC_F32, 1, mc)};
+    EXPECT_PLAN(brc_copy_plan(ctx, &cm, NULL, &p_), "copy(bytes=4,rank=1,vec=4,index=32,unroll=1)", "p=1,u1>@sm_90");
+    cm = (brc_copy_desc){dense(BRC_BF16, 1, mc), dense(BRC_BF16, 1, mc)};
+    EXPECT_PLAN(brc_copy_plan(ctx, &cm, NULL, &p_), "copy(bytes=2,memcpy=1)", "driver:memcpy<b2>@sm_90");
+    cm = (brc_copy_desc){dense(BRC_BF16, 1, mc1), dense(BRC_BF16, 1, mc1)};
+    EXPECT_PLAN(brc_copy_plan(ctx, &cm, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32,unroll=1)", "p=1,u1>@sm_90");
+    cm = (brc_copy_desc){dense(BRC_BF16, 2, tiny), dense(BRC_BF16, 2, tiny)};
+    cm.x.strides[0] = 1032;
+    EXPECT_PLAN(brc_copy_plan(ctx, &cm, NULL, &p_), "copy(bytes=2,rank=2,vec=8,index=32,unroll=1)", "p=1,u1>@sm_90");
+    EXPECT_PLAN(brc_copy_plan(ctx, &cb, &strided, &p_), "copy(bytes=2,rank=1,vec=8,index=32,unroll=1)", NULL);
+    setenv("BARACUDA_COPY_MEMCPY", "0", 1);
     /* Fewer CTAs than SMs at MV_UNROLL units a thread: one unit a thread (COPY_SMALL). 64 x 1024
      * bf16 is 8192 units of 8, 8 CTAs of 1024; the offline GPU has 132 SMs: 131 CTAs' worth takes
      * one unit a thread, 132 keep MV_UNROLL. */
-    int64_t tiny[2] = {64, 1024}, under[1] = {131 * 1024 * 8}, at[1] = {132 * 1024 * 8};
-    cb = (brc_copy_desc){dense(BRC_BF16, 2, tiny), dense(BRC_BF16, 2, tiny)};
+    int64_t under[1] = {131 * 1024 * 8}, at[1] = {132 * 1024 * 8};
     EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32,unroll=1)", "p=1,u1>@sm_90");
+    unsetenv("BARACUDA_COPY_MEMCPY");
     cb = (brc_copy_desc){dense(BRC_BF16, 1, under), dense(BRC_BF16, 1, under)};
     EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32,unroll=1)", "p=1,u1>@sm_90");
     cb = (brc_copy_desc){dense(BRC_BF16, 1, at), dense(BRC_BF16, 1, at)};
@@ -286,6 +303,9 @@ Test(movement_desc, bad_descriptors_name_the_column) {
         {"copy(bytes=2,rank=1,vec=8,index=32,unroll=5)", BRC_STATUS_INVALID_ARGUMENT, "outside [1, 4]"},
         {"copy(bytes=2,rank=1,vec=8,index=32,hint=1,unroll=1)", BRC_STATUS_INVALID_ARGUMENT,
          "unroll=1 is for small copies"},
+        {"copy(bytes=2,memcpy=1,rank=1)", BRC_STATUS_INVALID_ARGUMENT, "unknown key 'rank'"},
+        {"copy(bytes=2,memcpy=2)", BRC_STATUS_INVALID_ARGUMENT, "outside [0, 1]"},
+        {"concat(bytes=2,memcpy=1)", BRC_STATUS_INVALID_ARGUMENT, "outside [0, 0]"},
     };
     tu_expect_bad_descriptors(ctx, cases, sizeof cases / sizeof cases[0]);
     brc_context_destroy(ctx);
