@@ -135,13 +135,16 @@ typedef struct copy_req {
  * with the hints; 512 MiB 0.9993-1.0003x plain, 1.0025-1.0038x with them. */
 enum { COPY_HINT_BYTES = 64 << 20 };
 
-/* A copy that is one contiguous run on both sides (after merging dims), at most COPY_MEMCPY_BYTES,
- * is the driver's cuMemcpyDtoDAsync (a memcpy node in a captured graph; what PyTorch's copy_ does)
- * instead of a kernel: from a CUDA graph a small copy kernel took 1.64 / 1.71 us at 64 x 1024 bf16 /
- * f32 against the memcpy's 1.57 / 1.59 (bench/results/movement.json at 66f8b8a), while at 2 MB the
- * kernel was ahead (2.20 against 2.77 us). Descriptor copy(bytes=N,memcpy=1), SKU driver:memcpy<bN>.
- * BARACUDA_COPY_MEMCPY overrides the bytes (0: never). */
-enum { COPY_MEMCPY_BYTES = 512 << 10 };
+/* A copy that is one contiguous run on both sides (after merging dims) of a multiple of 16 bytes, at
+ * most COPY_MEMCPY_BYTES, is the driver's cuMemcpyDtoDAsync (a memcpy node in a captured graph; what
+ * PyTorch's copy_ does) instead of a kernel. Measured on the H100 from CUDA graphs (bench_movement.py
+ * --cases, bf16 64 KiB to 4 MiB, two runs each way, against PyTorch's copy_): the kernel 0.86-0.96x
+ * (4 MiB: 3.13 / 3.16 us against 2.72 / 2.71), the memcpy 0.975-1.016x (2.66 / 2.65 us). A memcpy of
+ * an odd byte count was slower than the kernel (bf16 1000003: PyTorch 2.77 us, our kernel 2.20, in
+ * bench/results/movement.json at 66f8b8a), so those keep the kernel; past 4 MiB not measured (at 256
+ * MiB the kernel and the memcpy are within 1%). Descriptor copy(bytes=N,memcpy=1), SKU
+ * driver:memcpy<bN>. BARACUDA_COPY_MEMCPY overrides the bytes (0: never). */
+enum { COPY_MEMCPY_BYTES = 4 << 20 };
 
 /* A copy whose CTAs of MV_UNROLL units a thread would not give every SM one (64 x 1024 bf16: 8
  * CTAs) moves one unit a thread instead (4 times the CTAs, each SM fewer bytes to stream; SKU
@@ -352,11 +355,12 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
         if (pc[i].numel == 0) continue;
         if (pc[i].rank > R) R = pc[i].rank;
     }
-    /* One contiguous run on both sides, small: the driver's memcpy (COPY_MEMCPY_BYTES). */
+    /* One contiguous run on both sides, small, a multiple of 16 bytes: the driver's memcpy
+     * (COPY_MEMCPY_BYTES). */
     const int64_t mmax = brc__knob("BARACUDA_COPY_MEMCPY", 0, INT32_MAX, COPY_MEMCPY_BYTES);
     const bool run1 = rq->npieces == 1 && !rq->dyn && R == 1 && pc[0].ss[0] == 1 && pc[0].ds[0] == 1;
     if (rq->memcpy == 2 || (rq->memcpy == 0 && rq->op == OP_COPY && run1 && !prefs->force_strided && !forced &&
-                            numel > 0 && numel * (int64_t)esize <= mmax)) {
+                            numel > 0 && numel * (int64_t)esize <= mmax && numel * (int64_t)esize % 16 == 0)) {
         if (!run1) {
             st = brc__error(BRC_STATUS_INTERNAL, "%s: memcpy=1 needs one contiguous run", fam);
             goto fail;

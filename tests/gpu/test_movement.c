@@ -231,21 +231,22 @@ ParameterizedTest(int *si, movement, copy_every_size_and_layout, .timeout = 600)
 }
 
 
-/* Small contiguous copies take the driver's memcpy (COPY_MEMCPY_BYTES, SKU driver:memcpy): 64 x 1024 of
- * every element size (64 KiB to the 512 KiB limit), an odd count, both views flipped (one contiguous
- * run that starts at the buffers' far ends), and one element past the limit (a kernel); bit-exact,
- * nothing outside y written. Then the copy captured in a graph on a stream and replayed over new
- * data: a memcpy node reads x's bytes at replay time. */
+/* Small contiguous copies of a multiple of 16 bytes take the driver's memcpy (COPY_MEMCPY_BYTES, SKU
+ * driver:memcpy): 64 x 1024 of every element size, both views flipped (one contiguous run that
+ * starts at the buffers' far ends), and the 4 MiB limit itself; an odd byte count and 16 bytes past
+ * the limit take a kernel; bit-exact, nothing outside y written. Then the copy captured in a graph on
+ * a stream and replayed over new data: a memcpy node reads x's bytes at replay time. */
 Test(movement, small_copies_take_the_driver_memcpy, .timeout = 300) {
     tu_fresh_cache();
     brc_context *ctx = tu_device_or_skip();
     static const ccase mc[] = {
-        {2, {64, 1024}, S_CONTIG, S_CONTIG}, {1, {1001}, S_CONTIG, S_CONTIG}, {2, {3, 333}, S_CONTIG, S_CONTIG}};
+        {2, {64, 1024}, S_CONTIG, S_CONTIG}, {1, {1001}, S_CONTIG, S_CONTIG}, {2, {3, 336}, S_CONTIG, S_CONTIG}};
     for (int si = 0; si < 4; si++) {
         brc_dtype dt = by_size[si];
-        for (int ci = 0; ci < 4; ci++) {
-            const bool past = ci == 3; /* 512 KiB + one element */
-            ccase c = past ? (ccase){1, {(512 << 10) / (int64_t)brc_dtype_size(dt) + 1}, S_CONTIG, S_CONTIG} : mc[ci];
+        const int64_t es = (int64_t)brc_dtype_size(dt);
+        for (int ci = 0; ci < 5; ci++) {
+            const bool kernel = ci == 1 || ci == 4; /* an odd byte count; 4 MiB + 16 bytes */
+            ccase c = ci >= 3 ? (ccase){1, {(4 << 20) / es + (ci == 4 ? 16 / es : 0)}, S_CONTIG, S_CONTIG} : mc[ci];
             uint64_t rng = 0x3e3c + (uint64_t)si * 31 + (uint64_t)ci;
             tv x = tv_new(dt, c.rank, c.shape, S_CONTIG, 1, &rng), y = tv_new(dt, c.rank, c.shape, S_CONTIG, 0, &rng);
             if (ci == 2) { /* both flipped along the rows: still one run, based at the last row */
@@ -257,7 +258,7 @@ Test(movement, small_copies_take_the_driver_memcpy, .timeout = 300) {
             brc_copy_desc d = {x.t, y.t};
             brc_plan *p = NULL;
             cr_assert_eq(brc_copy_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s: %s", what, brc_last_error());
-            cr_expect((strstr(brc_plan_sku(p), "driver:memcpy<") == brc_plan_sku(p)) == !past, "%s: %s", what,
+            cr_expect((strstr(brc_plan_sku(p), "driver:memcpy<") == brc_plan_sku(p)) == !kernel, "%s: %s", what,
                       brc_plan_sku(p));
             cr_assert_eq(brc_copy_run(p, dptr(&x), dptr(&y), NULL), BRC_STATUS_OK, "%s: %s", what, brc_last_error());
             sync_ok(what);

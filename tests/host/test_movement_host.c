@@ -118,17 +118,19 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32,hint=1)", "p=1,hint>@sm_90");
     cb = (brc_copy_desc){dense(BRC_BF16, 2, below), dense(BRC_BF16, 2, below)};
     EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32)", "p=1>@sm_90");
-    /* A contiguous run of at most COPY_MEMCPY_BYTES (512 KiB): the driver's memcpy, no kernel; one
-     * element more, or with BARACUDA_COPY_MEMCPY=0, a kernel. A strided or a padded copy of the same
-     * size: a kernel. */
-    int64_t tiny[2] = {64, 1024}, mc[1] = {(512 << 10) / 2}, mc1[1] = {(512 << 10) / 2 + 1};
+    /* A contiguous run of a multiple of 16 bytes, at most COPY_MEMCPY_BYTES (4 MiB): the driver's
+     * memcpy, no kernel; 16 bytes more, an odd byte count, a padded copy of the same size, or with
+     * BARACUDA_COPY_MEMCPY=0: a kernel. */
+    int64_t tiny[2] = {64, 1024}, mc[1] = {(4 << 20) / 2}, mc1[1] = {(4 << 20) / 2 + 8}, odd[1] = {1001};
     cb = (brc_copy_desc){dense(BRC_BF16, 2, tiny), dense(BRC_BF16, 2, tiny)};
     EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,memcpy=1)", "driver:memcpy<b2>@sm_90");
-    brc_copy_desc cm = {dense(BRC_F32, 1, mc), dense(BRC_F32, 1, mc)};
-    EXPECT_PLAN(brc_copy_plan(ctx, &cm, NULL, &p_), "copy(bytes=4,rank=1,vec=4,index=32,unroll=1)", "p=1,u1>@sm_90");
-    cm = (brc_copy_desc){dense(BRC_BF16, 1, mc), dense(BRC_BF16, 1, mc)};
+    brc_copy_desc cm = {dense(BRC_BF16, 1, mc), dense(BRC_BF16, 1, mc)};
     EXPECT_PLAN(brc_copy_plan(ctx, &cm, NULL, &p_), "copy(bytes=2,memcpy=1)", "driver:memcpy<b2>@sm_90");
+    cm = (brc_copy_desc){dense(BRC_F32, 1, mc), dense(BRC_F32, 1, mc)};
+    EXPECT_PLAN(brc_copy_plan(ctx, &cm, NULL, &p_), "copy(bytes=4,rank=1,vec=4,index=32)", "p=1>@sm_90");
     cm = (brc_copy_desc){dense(BRC_BF16, 1, mc1), dense(BRC_BF16, 1, mc1)};
+    EXPECT_PLAN(brc_copy_plan(ctx, &cm, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32)", "p=1>@sm_90");
+    cm = (brc_copy_desc){dense(BRC_BF16, 1, odd), dense(BRC_BF16, 1, odd)};
     EXPECT_PLAN(brc_copy_plan(ctx, &cm, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32,unroll=1)", "p=1,u1>@sm_90");
     cm = (brc_copy_desc){dense(BRC_BF16, 2, tiny), dense(BRC_BF16, 2, tiny)};
     cm.x.strides[0] = 1032;
@@ -140,11 +142,11 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
      * one unit a thread, 132 keep MV_UNROLL. */
     int64_t under[1] = {131 * 1024 * 8}, at[1] = {132 * 1024 * 8};
     EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32,unroll=1)", "p=1,u1>@sm_90");
-    unsetenv("BARACUDA_COPY_MEMCPY");
     cb = (brc_copy_desc){dense(BRC_BF16, 1, under), dense(BRC_BF16, 1, under)};
     EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32,unroll=1)", "p=1,u1>@sm_90");
     cb = (brc_copy_desc){dense(BRC_BF16, 1, at), dense(BRC_BF16, 1, at)};
     EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32)", "p=1>@sm_90");
+    unsetenv("BARACUDA_COPY_MEMCPY");
     /* A padded source row (odd stride): rows of 4096 still vectorize. */
     c.x.strides[0] = 4100;
     EXPECT_PLAN(brc_copy_plan(ctx, &c, NULL, &p_), "copy(bytes=4,rank=2,vec=4,index=32)", NULL);
