@@ -237,7 +237,7 @@ def set_knob(cfg):
 
 def timed_settings(args, lib, configs, tfn, make, check, tag, shape_dt, out):
     """Plans and checks every setting (make() -> (plan, run), check() -> (rel_l2, any NaN)), then
-    times the kept ones interleaved with tfn; returns [(cfg, us, torch_us, ratio, sku)]."""
+    times the kept ones interleaved with tfn; returns [(tag, shape_dt, cfg, us, torch_us, ratio, sku)] for report."""
     fns, skus, plans, kept = [tfn], [], [], []
     for cfg in configs:
         set_knob(cfg)
@@ -264,7 +264,7 @@ def timed_settings(args, lib, configs, tfn, make, check, tag, shape_dt, out):
         kept.append(cfg)
     set_knob("")
     med, ratios = interleaved(*fns, rounds=args.rounds)
-    res = [(cfg, med[i + 1], med[0], 1 / ratios[i], skus[i]) for i, cfg in enumerate(kept)]
+    res = [(tag, shape_dt, cfg, med[i + 1], med[0], 1 / ratios[i], skus[i]) for i, cfg in enumerate(kept)]
     for p in plans:
         lib.brc_plan_destroy(p)
     return res
@@ -303,18 +303,9 @@ def sweep_smx_bwd(args, brc, ctx, st, copy, configs, out):
                     return r, nan
 
                 dx.fill_(float("nan"))
-                tag = f"{op:<11} bwd {dtype:<4} {R:>5}x{C:<6}"
-                nbytes = 3 * R * C * x.element_size()
-                for cfg, us, tus, ratio, sku in timed_settings(
-                        args, lib, configs, tfn, make, check, tag, {"op": op, "dir": "bwd", "dtype": dtype,
-                                                                    "shape": [R, C]}, out):
-                    row = {"op": op, "dir": "bwd", "dtype": dtype, "shape": [R, C], "config": cfg,
-                           "ours_us": round(us, 1), "torch_us": round(tus, 1),
-                           "pct_copy": round(100 * nbytes / (us * 1e-6) / 1e9 / copy, 1),
-                           "ratio_vs_torch": round(ratio, 3), "sku": sku}
-                    out.append(row)
-                    print(f"{tag} [{cfg:<10}] {us:8.1f} us  torch {tus:8.1f}  {row['pct_copy']:5.1f}%  "
-                          f"{row['ratio_vs_torch']:5.2f}x  {sku}", flush=True)
+                report(out, copy, 3 * R * C * x.element_size(),
+                       timed_settings(args, lib, configs, tfn, make, check, f"{op:<11} bwd {dtype:<4} {R:>5}x{C:<6}",
+                                      {"op": op, "dir": "bwd", "dtype": dtype, "shape": [R, C]}, out))
                 del y
             del x, dy
             torch.cuda.empty_cache()
@@ -338,71 +329,54 @@ def sweep_fwd(args, brc, ctx, st, copy, configs, out):
             m = brc.mat(dtype, R, C)
             es = x.element_size()
             for op in args.ops.split(","):
-                if op in ("softmax", "log_softmax"):
+                smx, layer = op in ("softmax", "log_softmax"), op == "layer_norm"
+                if smx:
                     log = op == "log_softmax"
                     ref = torch.log_softmax(xd, -1) if log else torch.softmax(xd, -1)
                     tfn = (lambda: torch.log_softmax(x, -1)) if log else (lambda: torch.softmax(x, -1))
                     nbytes = 2 * R * C * es
                 else:
-                    layer = op == "layer_norm"
                     ref = F.layer_norm(xd, (C,), w.double(), b.double(), EPS) if layer else \
                         F.rms_norm(xd, (C,), w.double(), EPS)
                     tfn = (lambda: F.layer_norm(x, (C,), w, b, EPS)) if layer else (lambda: F.rms_norm(x, (C,), w, EPS))
                     nbytes = 2 * R * C * es + (2 if layer else 1) * C * es + (2 if layer else 1) * R * 4
-                fns, skus, plans, kept = [tfn], [], [], []
-                for cfg in configs:
-                    set_knob(cfg)
-                    y = torch.empty_like(x)
-                    try:
-                        if op in ("softmax", "log_softmax"):
-                            p = brc.plan("brc_softmax_plan", SoftmaxDesc(1 if op == "log_softmax" else 0, m, m), ctx)
-                            run = (lambda p=p, y=y: brc.check(lib.brc_softmax_run(p, x.data_ptr(), y.data_ptr(), None,
-                                                                                  0, st), op))
-                        else:
-                            layer = op == "layer_norm"
-                            nd = NormDesc(1 if layer else 0, m, m, 1, int(layer), 0, TensorDesc(), TensorDesc(), EPS)
-                            p = brc.plan("brc_norm_plan", nd, ctx)
-                            bp = b.data_ptr() if layer else None
-                            run = (lambda p=p, y=y, bp=bp: brc.check(lib.brc_norm_run(
-                                p, x.data_ptr(), None, w.data_ptr(), bp, y.data_ptr(), None, mean.data_ptr(),
-                                rstd.data_ptr(), None, 0, st), op))
-                    except RuntimeError as e:
-                        print(f"{op:<11} fwd {dtype:<4} {R:>5}x{C:<6} [{cfg:<10}] plan failed: {e}", flush=True)
-                        out.append({"op": op, "dir": "fwd", "dtype": dtype, "shape": [R, C], "config": cfg,
-                                    "error": str(e)})
-                        continue
-                    plans.append(p)
-                    sku = lib.brc_plan_sku(p).decode()
+                y = torch.empty_like(x)
+
+                def make():
+                    if smx:
+                        p = brc.plan("brc_softmax_plan", SoftmaxDesc(int(op == "log_softmax"), m, m), ctx)
+                        return p, (lambda p=p: brc.check(lib.brc_softmax_run(p, x.data_ptr(), y.data_ptr(), None, 0,
+                                                                             st), op))
+                    nd = NormDesc(int(layer), m, m, 1, int(layer), 0, TensorDesc(), TensorDesc(), EPS)
+                    p = brc.plan("brc_norm_plan", nd, ctx)
+                    bp = b.data_ptr() if layer else None
+                    return p, (lambda p=p: brc.check(lib.brc_norm_run(
+                        p, x.data_ptr(), None, w.data_ptr(), bp, y.data_ptr(), None, mean.data_ptr(), rstd.data_ptr(),
+                        None, 0, st), op))
+
+                def check():
+                    r, nan = ((y[idx].double() - ref).norm() / ref.norm()).item(), torch.isnan(y).any().item()
                     y.fill_(float("nan"))
-                    try:
-                        run()
-                        torch.cuda.synchronize()
-                    except RuntimeError as e:
-                        print(f"{op:<11} fwd {dtype:<4} {R:>5}x{C:<6} [{cfg:<10}] run failed: {e}  {sku}", flush=True)
-                        out.append({"op": op, "dir": "fwd", "dtype": dtype, "shape": [R, C], "config": cfg,
-                                    "error": str(e), "sku": sku})
-                        continue
-                    e = ((y[idx].double() - ref).norm() / ref.norm()).item()
-                    if not e < TOLERANCE[dtype] or torch.isnan(y).any().item():
-                        raise AssertionError(f"{op} {dtype} {R}x{C} [{cfg}]: y rel_l2 {e:.2e}")
-                    fns.append(run)
-                    skus.append(sku)
-                    kept.append(cfg)
-                set_knob("")
-                med, ratios = interleaved(*fns, rounds=args.rounds)
-                for i, cfg in enumerate(kept):
-                    us = med[i + 1]
-                    row = {"op": op, "dir": "fwd", "dtype": dtype, "shape": [R, C], "config": cfg,
-                           "ours_us": round(us, 1), "torch_us": round(med[0], 1),
-                           "pct_copy": round(100 * nbytes / (us * 1e-6) / 1e9 / copy, 1),
-                           "ratio_vs_torch": round(1 / ratios[i], 3), "sku": skus[i]}
-                    out.append(row)
-                    print(f"{op:<11} fwd {dtype:<4} {R:>5}x{C:<6} [{cfg:<10}] {us:8.1f} us  torch {med[0]:8.1f}  "
-                          f"{row['pct_copy']:5.1f}%  {row['ratio_vs_torch']:5.2f}x  {skus[i]}", flush=True)
-                for p in plans:
-                    lib.brc_plan_destroy(p)
+                    return r, nan
+
+                y.fill_(float("nan"))
+                report(out, copy, nbytes, timed_settings(args, lib, configs, tfn, make, check,
+                                                        f"{op:<11} fwd {dtype:<4} {R:>5}x{C:<6}",
+                                                        {"op": op, "dir": "fwd", "dtype": dtype, "shape": [R, C]},
+                                                        out))
+                del y
             del x
             torch.cuda.empty_cache()
+
+
+def report(out, copy, nbytes, timed):
+    """One row a (setting, time) of timed_settings: % of copy, the ratio to PyTorch, the SKU."""
+    for tag, base, cfg, us, tus, ratio, sku in timed:
+        row = dict(base, config=cfg, ours_us=round(us, 1), torch_us=round(tus, 1),
+                   pct_copy=round(100 * nbytes / (us * 1e-6) / 1e9 / copy, 1), ratio_vs_torch=round(ratio, 3), sku=sku)
+        out.append(row)
+        print(f"{tag} [{cfg:<10}] {us:8.1f} us  torch {tus:8.1f}  {row['pct_copy']:5.1f}%  {row['ratio_vs_torch']:5.2f}x  "
+              f"{sku}", flush=True)
 
 
 if __name__ == "__main__":
