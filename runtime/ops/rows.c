@@ -385,16 +385,22 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
     return false;
 }
 
-/* Whether the softmax backward takes owned columns (pick_geo says where and why). */
-static bool smx_own(int op, int64_t nvec, int vec, size_t esize) {
+/* Whether the softmax backward takes owned columns (pick_geo says where and why). The 16-bit softmax
+ * backward of up to 32768 columns (one packed CTA a row otherwise) only from 2048 rows: a cluster then
+ * walks 16+ rows, which its pipeline needs. Measured on the H100 (bench/sweep_rows.py --smx, smx12 run
+ * 10, bf16 x 32768, us owned / packed): 128 rows 10.5 / 8.7, 256 23.0 / 20.6, 512 40.7 / 39.9, 1024
+ * 76.5 / 76.0, 2048 145.5 / 148.7 (8192: 559.5 / 604.7, run 2). Past 32768 columns owned columns won
+ * from 64 rows (f32 softmax 41.1 / 48.8 us, bf16 128 x 131072 42.1 / 46.7) but the bf16 softmax at
+ * 64 x 131072 (25.7 / 24.7). */
+static bool smx_own(int op, int64_t nvec, int vec, size_t esize, int64_t rows) {
     const char *knob = getenv("BARACUDA_ROWS_OWN"), *p = knob ? strstr(knob, "sx=") : NULL;
     if (p) return atoi(p + 3) != 0;
     int64_t cols = nvec * vec;
-    if (esize == 2) return op == OP_SOFTMAX ? cols > 16384 : cols > 32768;
+    if (esize == 2) return op == OP_SOFTMAX ? cols > 32768 || (cols > 16384 && rows >= 2048) : cols > 32768;
     return esize == 4 && cols > 32768;
 }
 
-static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, size_t csize, bool cluster_ok,
+static rows_geo pick_geo(int kid, int op, int64_t rows, int64_t cols, int vec, size_t esize, size_t csize, bool cluster_ok,
                          int ownmax, int na, int acc, int major, int minor) {
     int target = kid == K_NORM_BWD ? (int)(32 / esize) : kid == K_SOFTMAX_BWD ? 16 : (int)(64 / esize);
     int budget = kid == K_NORM_BWD ? 16 : 32;
@@ -433,7 +439,8 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
     /* The softmax / log_softmax backward in the owned-column layout of the norm backward (rows.cuh,
      * own_bwd with SMX; pick_own chooses the cluster, the stages and the split barrier's form as for
      * the norm backward): where the layouts below stay under the copy speed -- the 16-bit softmax
-     * backward past 16384 columns (packed, y read twice), the 16-bit log_softmax backward past 32768
+     * backward past 16384 columns (packed, y read twice; up to 32768 columns from 2048 rows, smx_own),
+     * the 16-bit log_softmax backward past 32768
      * (packed in clusters) and the f32 backwards past 32768 (clusters of 8 holding the row in
      * registers, one CTA an SM). Measured on the H100 (bench/sweep_rows.py --group smxbwd, one run,
      * interleaved, us; docs/rows.md): bf16 8192 x 32768 softmax 604.7 -> 559.5 (89.1 -> 96.3% of
@@ -445,7 +452,7 @@ static rows_geo pick_geo(int kid, int op, int64_t cols, int vec, size_t esize, s
      * barrier's pair loads and restricted release where pick_own does not take them (bf16 131072:
      * 1107.1 against 1074.0). BARACUDA_ROWS_OWN's "sx=0" / "sx=1" turn the layout off / on for every
      * softmax backward pick_own fits. */
-    if (kid == K_SOFTMAX_BWD && cluster_ok && smx_own(op, nvec, vec, esize) &&
+    if (kid == K_SOFTMAX_BWD && cluster_ok && smx_own(op, nvec, vec, esize, rows) &&
         pick_own(cols, vec, esize, major, minor, 0, op, ownmax, &g))
         return g;
     /* The softmax / log_softmax backward of 16-bit rows past 16384 columns (more than 512 threads
@@ -667,7 +674,7 @@ static brc_status plan_rows(brc_context *ctx, const rows_request *rq, const brc_
     bool cluster_ok = cc_major >= 9;
     int na = rq->kid == K_SOFTMAX_FWD ? 1 : rq->kid == K_NORM_FWD ? 1 + rq->res : 2;
     int acc = rq->kid == K_NORM_BWD ? (rq->w + rq->b) * (int)csize : 0;
-    rows_geo g = pick_geo(rq->kid, rq->op, v.cols, vec, esize, csize, cluster_ok, ownmax, na, acc, cc_major,
+    rows_geo g = pick_geo(rq->kid, rq->op, v.rows, v.cols, vec, esize, csize, cluster_ok, ownmax, na, acc, cc_major,
                           cc_minor);
     bool bwd = rq->kid == K_SOFTMAX_BWD || rq->kid == K_NORM_BWD;
     bool colsum = rq->kid == K_NORM_BWD && (rq->w || rq->b);

@@ -930,9 +930,9 @@ Test(rows, owned_cluster16_deterministic, .timeout = 300) {
  * default before ln131k), the new one everywhere (also where it is not the default: the bf16 rms_norm
  * backward, the rms_norm forwards), two pairs a load, and the pre-sum with both. Every backward
  * variant (the norms with and without weight / bias, softmax and log_softmax: owned_knob) and the forwards without a residual (softmax / log_softmax
- * f32), bf16 and f32; rows of 131072 (clusters of 16 for the f32 backward, else 8) and of 16384 (f32:
- * clusters of 2, 32 posted pairs), one row, odd row counts, a partial last vector group with
- * vector-preserving strides; float64 references. */
+ * f32), bf16 and f32; rows of 131072 (clusters of 16 for the f32 backward, else 8), of 16384 (f32:
+ * clusters of 2, 32 posted pairs) and of 32768 (bf16: clusters of 2), one row, odd row counts, a
+ * partial last vector group with vector-preserving strides; float64 references. */
 static const char *const pair_knobs[] = {"pv=0,fr=0", "pv=1,fr=1", "ps=0,pv=2,fr=1", "ps=1,pv=1,fr=1"};
 enum { NPAIR_KNOBS = (int)(sizeof pair_knobs / sizeof pair_knobs[0]) };
 
@@ -970,7 +970,7 @@ ParameterizedTest(knob_job *j, rows, owned_pair_loads, .timeout = 600) {
         brc_plan_destroy(p);
         brc_plan_destroy(q);
     }
-    const int64_t cases[][3] = {{1, C, 0}, {37, C, 0}, {21, Cp, 1}, {45, 16384, 0}, {19, 16380, 1}};
+    const int64_t cases[][3] = {{1, C, 0}, {37, C, 0}, {21, Cp, 1}, {45, 16384, 0}, {19, 16380, 1}, {7, 32768, 0}};
     run_owned_cases(ctx, j->dt, cases, sizeof cases / sizeof cases[0], true, C); /* 16384: one-CTA forwards */
     brc_context_destroy(ctx);
     unsetenv("BARACUDA_ROWS_OWN");

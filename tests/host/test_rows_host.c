@@ -376,15 +376,15 @@ static brc_status make_log_softmax_bwd(brc_context *ctx, brc_tensor_desc t, brc_
 }
 
 /* The softmax backward on sm_90 takes the norm backward's owned columns where the row layouts stay
- * under the copy speed: 16-bit softmax past 16384 columns, 16-bit log_softmax past 32768, f32 (both
- * ops) past 32768; the 16-bit log_softmax backward of 32768 keeps one packed CTA a row, rows of 4096
+ * under the copy speed: 16-bit softmax past 16384 columns (up to 32768 from 2048 rows), 16-bit
+ * log_softmax past 32768, f32 (both ops) past 32768; the 16-bit log_softmax backward of 32768 keeps one packed CTA a row, rows of 4096
  * and f32 rows up to 32768 the row kernel. */
 Test(rows_desc, softmax_backward_choice) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
     static const sku_case plain[] = {
-        {BRC_BF16, 32768, "bespoke:softmax<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,bwd>@sm_90"},
-        {BRC_F16, 24584, "bespoke:softmax<f16,cols=24584,vec=8,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,bwd>@sm_90"},
+        /* (1000 rows: the 16-bit rows of up to 32768 columns keep one packed CTA a row, below) */
+        {BRC_BF16, 32768, "bespoke:softmax<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,bwd>@sm_90"},
         {BRC_BF16, 131072, "bespoke:softmax<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,bwd>@sm_90"},
         {BRC_F32, 131072, "bespoke:softmax<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=16,passes=1,owned,smem_stages=3,split_barrier,pair_loads,shared_release,bwd>@sm_90"},
         {BRC_F32, 65536, "bespoke:softmax<f32,cols=65536,vec=4,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,bwd>@sm_90"},
@@ -392,6 +392,20 @@ Test(rows_desc, softmax_backward_choice) {
         {BRC_F32, 32768, "bespoke:softmax<f32,cols=32768,vec=4,tpr=256,rpb=1,cluster=8,passes=1,bwd>@sm_90"},
     };
     expect_skus(ctx, plain, sizeof plain / sizeof plain[0], make_softmax_bwd);
+    /* 16-bit rows of 16385-32768 columns: owned columns from 2048 rows (rows.c, smx_own). */
+    static const struct { brc_dtype dt; int64_t rows, cols; const char *sku; } by_rows[] = {
+        {BRC_BF16, 2047, 32768, "bespoke:softmax<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,bwd>@sm_90"},
+        {BRC_BF16, 2048, 32768, "bespoke:softmax<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,bwd>@sm_90"},
+        {BRC_F16, 4000, 24584, "bespoke:softmax<f16,cols=24584,vec=8,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,bwd>@sm_90"},
+        {BRC_BF16, 64, 131072, "bespoke:softmax<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,bwd>@sm_90"},
+    };
+    for (size_t i = 0; i < sizeof by_rows / sizeof by_rows[0]; i++) {
+        brc_plan *p = NULL;
+        cr_assert_eq(make_softmax_bwd(ctx, tu_mat(by_rows[i].dt, by_rows[i].rows, by_rows[i].cols, by_rows[i].cols), &p),
+                     BRC_STATUS_OK, "%s", brc_last_error());
+        cr_expect_str_eq(brc_plan_sku(p), by_rows[i].sku);
+        brc_plan_destroy(p);
+    }
     static const sku_case logs[] = {
         {BRC_BF16, 32768, "bespoke:log_softmax<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,bwd>@sm_90"},
         {BRC_BF16, 131072, "bespoke:log_softmax<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,bwd>@sm_90"},
