@@ -996,7 +996,7 @@ __device__ __forceinline__ void softmax_bwd_regs(const rows_args& A) {
 // ---- rms_norm / layer_norm ------------------------------------------------------------------------
 
 // Weight and bias stay in registers across rows when the row does and they are few.
-template <class K> struct hold { enum { V = K::ITER == 1 && K::NV * K::VEC <= 16 }; };
+template <class K> struct hold { enum { V = !K::NH && K::ITER == 1 && K::NV * K::VEC <= 16 }; };
 
 // y = (v - mean) * rstd * w + b, v = x (or round(x + residual), also stored to sum).
 // layer_norm: mean = sum(v) / COLS, var = sum((v - mean)^2) / COLS (two passes over registers);

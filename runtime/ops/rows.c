@@ -530,6 +530,13 @@ static const char *storage_type(brc_dtype t) {
     }
 }
 
+/* Measurement knob BARACUDA_ROWS_OWN "nh=1": the norm forward's row kernel does not hold weight and
+ * bias in registers across the passes (rows.cuh, hold; K::NH) but loads them in the output pass. */
+static int nohold(const rows_impl *im, int kid) {
+    const char *knob = getenv("BARACUDA_ROWS_OWN");
+    return kid == K_NORM_FWD && knob && strstr(knob, "nh=1") != NULL && !im->g.own && !im->g.pk;
+}
+
 static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, const char *desc, CUfunction *fn) {
     const rows_geo *g = &im->g;
     bool aux = kid == K_COLSUM || kid == K_COLRED; /* the column passes: 256 threads, no row geometry */
@@ -540,14 +547,19 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
                   "  typedef %s T;\n  typedef %s C;\n"
                   "  enum { COLS = %lld, VEC = %d, TPR = %d, RPB = %d, CL = %d, NV = %d, ITER = %d, STG = %d,\n"
                   "         LOG = %d, LAYER = %d, W = %d, B = %d, RES = %d, PK = %d, SPLIT = %d, OWN = %d, SB = %d,\n"
-                  "         PS = %d, PV = %d, FR = %d, CSEQ = %d };\n"
+                  "         PS = %d, PV = %d, FR = %d, CSEQ = %d, NH = %d };\n"
                   "};\n",
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", (long long)im->cols, g->vec, g->tpr,
                   g->rpb, g->cl, g->nv, g->iter, aux ? 0 : g->stg, im->op == OP_LOG_SOFTMAX,
                   im->op == OP_LAYER, im->w, im->b, im->res, aux ? 0 : g->pk, aux ? 0 : g->split, aux ? 0 : g->own,
-                  aux ? 0 : g->sb, aux ? 0 : g->ps, aux ? 0 : g->pv, aux ? 0 : g->fr, kid == K_COLSUM && im->colsum_seq);
+                  aux ? 0 : g->sb, aux ? 0 : g->ps, aux ? 0 : g->pv, aux ? 0 : g->fr, kid == K_COLSUM && im->colsum_seq,
+                  nohold(im, kid));
     /* Packed rows: two CTAs an SM (owned columns: one, or as many as the knob asks, pick_own). */
     int minb = aux ? 1 : g->pk ? 2 : g->own ? g->per_sm : 1;
+    /* Measurement knob "lb=N": the norm forward's row kernel asks N CTAs an SM of __launch_bounds__. */
+    const char *lbk = getenv("BARACUDA_ROWS_OWN");
+    lbk = lbk && kid == K_NORM_FWD && !g->own && !g->pk ? strstr(lbk, "lb=") : NULL;
+    if (lbk && atoi(lbk + 3) > 1 && atoi(lbk + 3) <= 16) minb = atoi(lbk + 3);
     brc__str_addf(&snip, "__global__ void __launch_bounds__(%d", threads);
     if (minb > 1) brc__str_addf(&snip, ", %d", minb);
     brc__str_addf(&snip, ")");
@@ -569,7 +581,8 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
                      im->res, im->csize, aux ? 0 : g->stg,
                      aux ? kid == K_COLSUM && im->colsum_seq
                          : g->pk + 2 * g->split + 4 * g->own + (g->own ? 64 * (g->per_sm - 1) : 0) + 256 * g->sb +
-                               4096 * g->ps + 65536 * g->pv + 262144 * g->fr},
+                               4096 * g->ps + 65536 * g->pv + 262144 * g->fr + 1048576 * nohold(im, kid) +
+                               2097152 * (int64_t)(minb > 1 && !g->pk && !g->own ? minb : 0)},
             .snippet = snip.p, .name_expr = "brc_rows_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
