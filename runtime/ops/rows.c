@@ -530,11 +530,20 @@ static const char *storage_type(brc_dtype t) {
     }
 }
 
-/* Measurement knob BARACUDA_ROWS_OWN "nh=1": the norm forward's row kernel does not hold weight and
- * bias in registers across the passes (rows.cuh, hold; K::NH) but loads them in the output pass. */
-static int nohold(const rows_impl *im, int kid) {
-    const char *knob = getenv("BARACUDA_ROWS_OWN");
-    return kid == K_NORM_FWD && knob && strstr(knob, "nh=1") != NULL && !im->g.own && !im->g.pk;
+/* Whether the norm forward's row kernel loads weight and bias in its output pass (rows.cuh, hold;
+ * K::NH; SKU late_weights) instead of holding them in registers from the start: the layer_norm forward
+ * without a residual, one row a CTA (not staged), where hold would apply (the row in registers, at most
+ * 16 elements a thread). A CTA takes one row there, so holding saves no load and costs 13 registers a
+ * thread. Measured on the H100 (bench/sweep_rows.py --fwd, smx12 run 12, 5 interleaved rounds): f32
+ * layer_norm 32768 x 4096 379.8 -> 358.4 us (94.4 -> 100.0% of copy; 81 -> 68 registers); the rms_norm
+ * forward a tie (356.7 / 359.6) and bf16 (not held there: 32 elements a thread) unchanged, so those
+ * keep the rule; f32 8192 x 32768 (not held) 746.5 / 746.8. Adding __launch_bounds__ for 4 CTAs an SM
+ * (knob lb=4) spilled and lost (422.9; with nh=1 361.0). BARACUDA_ROWS_OWN "nh=0" / "nh=1" override. */
+static int nohold(int kid, int op, int res, const rows_geo *g) {
+    const char *knob = getenv("BARACUDA_ROWS_OWN"), *p = knob ? strstr(knob, "nh=") : NULL;
+    if (kid != K_NORM_FWD || g->own || g->pk) return 0;
+    if (p) return atoi(p + 3) != 0;
+    return op == OP_LAYER && !res && !g->stg && g->iter == 1 && g->nv * g->vec <= 16;
 }
 
 static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, const char *desc, CUfunction *fn) {
@@ -553,7 +562,7 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
                   g->rpb, g->cl, g->nv, g->iter, aux ? 0 : g->stg, im->op == OP_LOG_SOFTMAX,
                   im->op == OP_LAYER, im->w, im->b, im->res, aux ? 0 : g->pk, aux ? 0 : g->split, aux ? 0 : g->own,
                   aux ? 0 : g->sb, aux ? 0 : g->ps, aux ? 0 : g->pv, aux ? 0 : g->fr, kid == K_COLSUM && im->colsum_seq,
-                  nohold(im, kid));
+                  nohold(kid, im->op, im->res, &im->g));
     /* Packed rows: two CTAs an SM (owned columns: one, or as many as the knob asks, pick_own). */
     int minb = aux ? 1 : g->pk ? 2 : g->own ? g->per_sm : 1;
     /* Measurement knob "lb=N": the norm forward's row kernel asks N CTAs an SM of __launch_bounds__. */
@@ -581,7 +590,7 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
                      im->res, im->csize, aux ? 0 : g->stg,
                      aux ? kid == K_COLSUM && im->colsum_seq
                          : g->pk + 2 * g->split + 4 * g->own + (g->own ? 64 * (g->per_sm - 1) : 0) + 256 * g->sb +
-                               4096 * g->ps + 65536 * g->pv + 262144 * g->fr + 1048576 * nohold(im, kid) +
+                               4096 * g->ps + 65536 * g->pv + 262144 * g->fr + 1048576 * nohold(kid, im->op, im->res, &im->g) +
                                2097152 * (int64_t)(minb > 1 && !g->pk && !g->own ? minb : 0)},
             .snippet = snip.p, .name_expr = "brc_rows_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
@@ -726,6 +735,7 @@ static brc_status plan_rows(brc_context *ctx, const rows_request *rq, const brc_
                       g.sb == 2 ? ",mean_then_var" : "", g.ps ? ",presum" : "",
                       g.pv == 2 ? ",pair_loads=2" : g.pv ? ",pair_loads" : "", g.fr ? ",shared_release" : "");
     if (g.own && g.per_sm > 1) brc__str_addf(&sku, ",%d_per_sm", g.per_sm);
+    if (nohold(rq->kid, rq->op, rq->res, &g)) brc__str_addf(&sku, ",late_weights");
     brc__str_addf(&sku, "%s%s%s,%s>", rq->w ? ",weight" : "", rq->b ? ",bias" : "", rq->res ? ",residual" : "",
                   bwd ? "bwd" : "fwd");
     brc__str_addf(&sku, "%s%s@%s", g.split ? "+colred" : "", colsum ? "+colsum" : "", ctx->arch);

@@ -434,7 +434,34 @@ Test(rows_desc, norm_forward_choice) {
         {BRC_F32, 131072, "bespoke:layer_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,shared_release,weight,bias,fwd>@sm_90"},
     };
     expect_skus(ctx, cases, sizeof cases / sizeof cases[0], make_layer_norm);
+    /* The layer_norm forward in one CTA a row with at most 16 elements a thread loads weight and bias
+     * in its output pass (late_weights; rows.c nohold): f32 4096 (and on sm_80); not bf16 4096 (32
+     * elements a thread), not with a residual, not rms_norm; the knob nh=0 turns it off. */
+    static const sku_case late[] = {
+        {BRC_F32, 4096, "bespoke:layer_norm<f32,cols=4096,vec=4,tpr=256,rpb=1,cluster=1,passes=1,late_weights,weight,bias,fwd>@sm_90"},
+        {BRC_BF16, 4096, "bespoke:layer_norm<bf16,cols=4096,vec=8,tpr=128,rpb=1,cluster=1,passes=1,weight,bias,fwd>@sm_90"},
+    };
+    expect_skus(ctx, late, sizeof late / sizeof late[0], make_layer_norm);
+    brc_tensor_desc t = tu_mat(BRC_F32, 1000, 4096, 4096);
+    brc_norm_desc rd = {BRC_NORM_LAYER, t, t, 1, 1, 1, t, t, 1e-5}, rms = {BRC_NORM_RMS, t, t, 1, 0, 0, t, t, 1e-5};
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_norm_plan(ctx, &rd, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_sku(p), "late_weights") == NULL, "%s", brc_plan_sku(p));
+    brc_plan_destroy(p);
+    cr_assert_eq(brc_norm_plan(ctx, &rms, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_sku(p), "late_weights") == NULL, "%s", brc_plan_sku(p));
+    brc_plan_destroy(p);
+    setenv("BARACUDA_ROWS_OWN", "nh=0", 1);
+    cr_assert_eq(make_layer_norm(ctx, t, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_sku(p), "late_weights") == NULL, "%s", brc_plan_sku(p));
+    brc_plan_destroy(p);
+    unsetenv("BARACUDA_ROWS_OWN");
     brc_context_destroy(ctx);
+    brc_context *c80 = tu_offline("sm_80");
+    cr_assert_eq(make_layer_norm(c80, t, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_sku(p), ",late_weights,") != NULL, "%s", brc_plan_sku(p));
+    brc_plan_destroy(p);
+    brc_context_destroy(c80);
 }
 
 /* Clusters of 16 CTAs (the non-portable size) for the owned columns, asked for by the measurement
