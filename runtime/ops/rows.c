@@ -251,8 +251,8 @@ static bool pick_packed(int64_t nvec, int vec, size_t esize, bool cluster_ok, in
  * pre-sum; "pv=0|1|2" how the split barrier's posted pairs are read (K::PV); "fr=1" its arrive's release restricted
  * to the posts (K::FR); "fit16=0" plays a GPU that cannot hold clusters of 16 (own_clusters); "sf=1" the
  * 16-bit log_softmax forward owned too. */
-static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, int fwd, int op, int clmax,
-                     rows_geo *g) {
+static bool pick_own(int64_t rows, int64_t cols, int vec, size_t esize, int major, int minor, int fwd, int op,
+                     int clmax, rows_geo *g) {
     if ((esize != 2 && esize != 4) || (size_t)vec * esize != 16 || major < 9) return false;
     /* The 16-bit log_softmax forward keeps the packed clusters past 32768 columns (measured faster);
      * the 16-bit softmax forward, whose packed kernel takes exp twice an element, takes owned columns
@@ -314,7 +314,16 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
         if (!fwd && !fcl && esize == 4 && brc__cdiv(nvec, 512) == 2) one = true;
     }
     /* Rows that one CTA takes (16-bit up to 32768 columns: packed, f32: 1024 threads) keep those layouts. */
-    if (fwd && nvec <= (esize == 4 ? 1024 : 512) * 8 && !fcl) return false;
+    /* ... except the f32 softmax / log_softmax forwards of 16385-32768 columns from 2048 rows: clusters of
+     * 2 with the restricted release. Measured on the H100 (bench/sweep_rows.py --fwd, smx12 run 14,
+     * 8192 x 32768, us, against the 1024-thread CTA): softmax 783.4 -> 762.7 (91.4 -> 93.9% of copy),
+     * log_softmax 773.8 -> 762.4 (92.6 -> 94.0%); pair loads too 763.6 / 763.0; clusters of 4 788.2 /
+     * 776.6; layer_norm 743.8 -> 759.5 and rms_norm 719.6 -> 754.2 (slower: they keep the row kernel).
+     * The row bound follows the softmax backward's measurement at 32768 columns (smx_own: fewer rows
+     * than 16 a cluster lost there); fewer rows were not measured here. */
+    const bool smx32 = fwd && esize == 4 && (op == OP_SOFTMAX || op == OP_LOG_SOFTMAX) && nvec > 1024 * 4 &&
+                       rows >= 2048;
+    if (fwd && nvec <= (esize == 4 ? 1024 : 512) * 8 && !fcl && !smx32) return false;
     /* Clusters of 16 (sm_90, the non-portable size; clmax says whether the GPU may hold them): the
      * f32 backward, whose rows of 131072 need them for 4 vectors a thread (3 stages of 64 KiB; the
      * cluster of 8 would hold 8), and where the knob asks for them (cl=16). Measured on the H100 at
@@ -376,7 +385,7 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
         const bool c8fwd = fwd && cl == 8 && (op == OP_LAYER || (smx && esize == 4) || (op == OP_RMS && esize == 2));
         const bool bwdpair = !fwd && ((esize == 4 && cl == 16) || (esize == 2 && op == OP_LAYER && cl == 8));
         if (pv < 0) pv = bwdpair || (c8fwd && (esize == 2 || smx));
-        if (fr < 0) fr = bwdpair || c8fwd || (fwd && esize == 2 && smx);
+        if (fr < 0) fr = bwdpair || c8fwd || (fwd && smx);
         if (pv == 2 && (fwd || esize != 4 || ps)) pv = 1;
         *g = (rows_geo){vec, tpr, 1, cl, (int)nv, 1, 0, st * stage, mb, 0, 0, st, barrier, ps && barrier && cl > 1,
                         barrier && cl > 1 ? pv : 0, barrier && cl > 1 ? fr : 0};
@@ -419,7 +428,7 @@ static rows_geo pick_geo(int kid, int op, int64_t rows, int64_t cols, int vec, s
     rows_geo g = {vec, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     /* The forwards without a residual, rows longer than one CTA takes: owned columns in clusters with
      * the split cluster barrier (rows.cuh, fwd_own; pick_own says where and what was measured). */
-    if (fwd && cluster_ok && pick_own(cols, vec, esize, major, minor, 1, op, ownmax, &g)) return g;
+    if (fwd && cluster_ok && pick_own(rows, cols, vec, esize, major, minor, 1, op, ownmax, &g)) return g;
     /* f32 forwards of up to 1024 x 8 vectors (32768 columns): one 1024-thread CTA a row, up to 32
      * elements a thread, past the 16 of the target. Measured on the H100 at 8192 x 32768 against
      * the clusters of 8 below: layer_norm 47 -> 96% of copy, rms_norm 77 -> 100%, softmax and
@@ -453,7 +462,7 @@ static rows_geo pick_geo(int kid, int op, int64_t rows, int64_t cols, int vec, s
      * 1107.1 against 1074.0). BARACUDA_ROWS_OWN's "sx=0" / "sx=1" turn the layout off / on for every
      * softmax backward pick_own fits. */
     if (kid == K_SOFTMAX_BWD && cluster_ok && smx_own(op, nvec, vec, esize, rows) &&
-        pick_own(cols, vec, esize, major, minor, 0, op, ownmax, &g))
+        pick_own(rows, cols, vec, esize, major, minor, 0, op, ownmax, &g))
         return g;
     /* The softmax / log_softmax backward of 16-bit rows past 16384 columns (more than 512 threads
      * at 32 elements a thread): packed dy; y read once, in the output pass, for log_softmax, in
@@ -478,7 +487,7 @@ static rows_geo pick_geo(int kid, int op, int64_t rows, int64_t cols, int vec, s
     if (kid == K_NORM_FWD && op == OP_LAYER && na == 1 && cluster_ok && need > 512 && nvec <= 512 * 8 &&
         pick_packed(nvec, vec, esize, cluster_ok, 8, &g))
         return g;
-    if (kid == K_NORM_BWD && cluster_ok && pick_own(cols, vec, esize, major, minor, 0, op, ownmax, &g)) return g;
+    if (kid == K_NORM_BWD && cluster_ok && pick_own(rows, cols, vec, esize, major, minor, 0, op, ownmax, &g)) return g;
     if (need <= maxcta) { /* one CTA (or part of a warp) per row */
         g.tpr = pow2ceil(need);
         g.nv = (int)brc__cdiv(nvec, g.tpr);

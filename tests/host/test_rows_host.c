@@ -324,6 +324,22 @@ Test(rows_desc, staging_choice) {
         {BRC_F32, 131072, "bespoke:softmax<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,pair_loads,shared_release,fwd>@sm_90"},
     };
     expect_skus(ctx, cases, sizeof cases / sizeof cases[0], make_softmax);
+    /* f32 softmax / log_softmax of 16385-32768 columns from 2048 rows: owned columns in clusters of 2
+     * with the restricted release (rows.c pick_own); fewer rows, or rows of 16384: the 1024-thread CTA. */
+    static const struct { int log; int64_t rows, cols; const char *sku; } f32rows[] = {
+        {0, 2048, 32768, "bespoke:softmax<f32,cols=32768,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,shared_release,fwd>@sm_90"},
+        {1, 4099, 20000, "bespoke:log_softmax<f32,cols=20000,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=5,split_barrier,shared_release,fwd>@sm_90"},
+        {0, 2047, 32768, "bespoke:softmax<f32,cols=32768,vec=4,tpr=1024,rpb=1,cluster=1,passes=1,fwd>@sm_90"},
+        {0, 4096, 16384, "bespoke:softmax<f32,cols=16384,vec=4,tpr=1024,rpb=1,cluster=1,passes=1,fwd>@sm_90"},
+    };
+    for (size_t i = 0; i < sizeof f32rows / sizeof f32rows[0]; i++) {
+        brc_tensor_desc t = tu_mat(BRC_F32, f32rows[i].rows, f32rows[i].cols, f32rows[i].cols);
+        brc_softmax_desc d = {f32rows[i].log ? BRC_SOFTMAX_LOG : BRC_SOFTMAX_PLAIN, t, t};
+        brc_plan *p = NULL;
+        cr_assert_eq(brc_softmax_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+        cr_expect_str_eq(brc_plan_sku(p), f32rows[i].sku);
+        brc_plan_destroy(p);
+    }
     brc_context_destroy(ctx);
 }
 
@@ -491,7 +507,7 @@ Test(rows_desc, cluster16_compiles_on_sm90_only, .timeout = 600) {
                  "split_barrier,pair_loads,shared_release,weight,bias,bwd>+colsum@%s", archs[a]);
         snprintf(wantf, sizeof wantf,
                  "bespoke:softmax<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=16,passes=1,owned,smem_stages=6,"
-                 "split_barrier,fwd>@%s", archs[a]);
+                 "split_barrier,shared_release,fwd>@%s", archs[a]);
         if (sm90) {
             cr_expect_str_eq(brc_plan_sku(p), want);
             cr_expect_str_eq(brc_plan_sku(q), wantf);
