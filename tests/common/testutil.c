@@ -268,6 +268,29 @@ void tu_round_trip(brc_context *ctx, brc_plan *p) {
     brc_plan_destroy(p);
 }
 
+tu_capture tu_capture_begin(unsigned flags) {
+    tu_capture c;
+    cr_assert_eq(brc__cu()->cuStreamCreate(&c.s, flags), CUDA_SUCCESS);
+    cr_assert_eq(brc__cu()->cuStreamBeginCapture(c.s, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
+    return c;
+}
+
+void tu_capture_end(tu_capture *c) {
+    cr_assert_eq(brc__cu()->cuStreamEndCapture(c->s, &c->g), CUDA_SUCCESS);
+    cr_assert_eq(brc__cu()->cuGraphInstantiateWithFlags(&c->ge, c->g, 0), CUDA_SUCCESS);
+}
+
+void tu_capture_replay(const tu_capture *c) {
+    cr_assert_eq(brc__cu()->cuGraphLaunch(c->ge, c->s), CUDA_SUCCESS);
+    cr_assert_eq(brc__cu()->cuStreamSynchronize(c->s), CUDA_SUCCESS);
+}
+
+void tu_capture_free(tu_capture *c) {
+    brc__cu()->cuGraphExecDestroy(c->ge);
+    brc__cu()->cuGraphDestroy(c->g);
+    brc__cu()->cuStreamDestroy(c->s);
+}
+
 void tu_expect_fail(brc_status got, brc_status want, const char *needle, brc_plan *p) {
     cr_expect_eq(got, want, "status %s, message: %s", brc_status_name(got), brc_last_error());
     cr_expect(strstr(brc_last_error(), needle) != NULL, "message '%s' lacks '%s'", brc_last_error(), needle);

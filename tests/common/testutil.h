@@ -46,6 +46,17 @@ void tu_philox_known_answers(void);
 /* Host tests of the families' descriptors and validation. */
 /* Rebuilds p from its descriptor: the same descriptor and SKU (the same kernels). Destroys p. */
 void tu_round_trip(brc_context *ctx, brc_plan *p);
+/* A stream whose work between tu_capture_begin and tu_capture_end becomes an instantiated CUDA graph
+ * (flags: cuStreamCreate's); tu_capture_replay launches it and waits for it on that stream. */
+typedef struct tu_capture {
+    CUstream s;
+    CUgraph g;
+    CUgraphExec ge;
+} tu_capture;
+tu_capture tu_capture_begin(unsigned flags);
+void tu_capture_end(tu_capture *c);
+void tu_capture_replay(const tu_capture *c);
+void tu_capture_free(tu_capture *c);
 /* A plan call failed with status want, a message containing needle, and no plan. */
 void tu_expect_fail(brc_status got, brc_status want, const char *needle, brc_plan *p);
 /* A descriptor that must be refused: its status and a piece of its message. */

@@ -1167,17 +1167,12 @@ Test(attention, capture_and_replay_with_new_inputs, .timeout = 600) {
         setup s;
         setup_make(ctx, &s, &cs[i], 100 + (uint64_t)i);
         tu_buf dev = tu_buf_new(BRC_I64, 2);
-        CUstream stream;
-        cr_assert_eq(brc__cu()->cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS);
         brc_attention_args a = args_of(&s);
         a.philox = (brc_philox){0, 0, (const uint64_t *)dp(&dev)};
-        CUgraph graph;
-        CUgraphExec exec;
-        cr_assert_eq(brc__cu()->cuStreamBeginCapture(stream, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
-        cr_assert_eq(brc_attention_run(s.pf, &a, s.wsf ? dp(&s.bws) : NULL, s.wsf, (brc_stream)stream), BRC_STATUS_OK,
+        tu_capture g = tu_capture_begin(CU_STREAM_NON_BLOCKING);
+        cr_assert_eq(brc_attention_run(s.pf, &a, s.wsf ? dp(&s.bws) : NULL, s.wsf, (brc_stream)g.s), BRC_STATUS_OK,
                      "%s: %s", cs[i].name, brc_last_error());
-        cr_assert_eq(brc__cu()->cuStreamEndCapture(stream, &graph), CUDA_SUCCESS);
-        cr_assert_eq(brc__cu()->cuGraphInstantiateWithFlags(&exec, graph, 0), CUDA_SUCCESS);
+        tu_capture_end(&g);
         for (int rep = 0; rep < 2; rep++) {
             fill_inputs(&s, 5000 + (uint64_t)(10 * i + rep)); /* new inputs after capture */
             upload_inputs(&s);
@@ -1188,14 +1183,11 @@ Test(attention, capture_and_replay_with_new_inputs, .timeout = 600) {
             poison(&s.bo), poison(&s.blse);
             /* a pageable upload may still be in flight, and this stream does not wait for the legacy one */
             cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
-            cr_assert_eq(brc__cu()->cuGraphLaunch(exec, stream), CUDA_SUCCESS);
-            cr_assert_eq(brc__cu()->cuStreamSynchronize(stream), CUDA_SUCCESS);
+            tu_capture_replay(&g);
             model_forward(&s, s.seed, s.offset, s.o, s.lse);
             check_forward(&s);
         }
-        brc__cu()->cuGraphExecDestroy(exec);
-        brc__cu()->cuGraphDestroy(graph);
-        brc__cu()->cuStreamDestroy(stream);
+        tu_capture_free(&g);
         tu_buf_free(&dev);
         setup_free(&s);
     }
@@ -1212,21 +1204,15 @@ Test(attention, capture_backward_replays, .timeout = 600) {
     model_forward(&s, s.seed, s.offset, s.o, s.lse);
     upload_model_o_lse(&s);
     model_backward(&s);
-    CUstream stream;
-    cr_assert_eq(brc__cu()->cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS);
     brc_attention_args a = args_of(&s);
-    CUgraph graph;
-    CUgraphExec exec;
-    cr_assert_eq(brc__cu()->cuStreamBeginCapture(stream, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
-    cr_assert_eq(brc_attention_run(s.pb, &a, dp(&s.bws2), s.wsb, (brc_stream)stream), BRC_STATUS_OK, "%s",
+    tu_capture g = tu_capture_begin(CU_STREAM_NON_BLOCKING);
+    cr_assert_eq(brc_attention_run(s.pb, &a, dp(&s.bws2), s.wsb, (brc_stream)g.s), BRC_STATUS_OK, "%s",
                  brc_last_error());
-    cr_assert_eq(brc__cu()->cuStreamEndCapture(stream, &graph), CUDA_SUCCESS);
-    cr_assert_eq(brc__cu()->cuGraphInstantiateWithFlags(&exec, graph, 0), CUDA_SUCCESS);
+    tu_capture_end(&g);
     for (int rep = 0; rep < 2; rep++) {
         poison(&s.bdq), poison(&s.bdk), poison(&s.bdv), poison(&s.bws2);
         cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
-        cr_assert_eq(brc__cu()->cuGraphLaunch(exec, stream), CUDA_SUCCESS);
-        cr_assert_eq(brc__cu()->cuStreamSynchronize(stream), CUDA_SUCCESS);
+        tu_capture_replay(&g);
         tu_buf_download(&s.bdq), tu_buf_download(&s.bdk), tu_buf_download(&s.bdv);
         double *gq = gather(&s.bdq, &s.vdq, s.Tq, s.H, s.D);
         double *gk = gather(&s.bdk, &s.vdk, s.Tk, s.Hkv, s.D), *gv = gather(&s.bdv, &s.vdk, s.Tk, s.Hkv, s.D);
@@ -1236,9 +1222,7 @@ Test(attention, capture_backward_replays, .timeout = 600) {
         cr_log_info("%s: replay %d rel L2 dq %.2e, %s", c.name, rep, rq, brc_plan_sku(s.pb));
         free(gq), free(gk), free(gv);
     }
-    brc__cu()->cuGraphExecDestroy(exec);
-    brc__cu()->cuGraphDestroy(graph);
-    brc__cu()->cuStreamDestroy(stream);
+    tu_capture_free(&g);
     setup_free(&s);
     brc_context_destroy(ctx);
 }
@@ -1372,30 +1356,22 @@ static void merge_capture_varlen(int merge) {
     setup s;
     setup_make(ctx, &s, &c, 300 + (uint64_t)merge);
     if (merge == 1 || sm90) cr_expect(strstr(brc_plan_sku(s.pf), tag), "SKU %s", brc_plan_sku(s.pf));
-    CUstream stream;
-    cr_assert_eq(brc__cu()->cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS);
     brc_attention_args a = args_of(&s);
-    CUgraph graph;
-    CUgraphExec exec;
-    cr_assert_eq(brc__cu()->cuStreamBeginCapture(stream, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
-    cr_assert_eq(brc_attention_run(s.pf, &a, s.wsf ? dp(&s.bws) : NULL, s.wsf, (brc_stream)stream), BRC_STATUS_OK,
+    tu_capture g = tu_capture_begin(CU_STREAM_NON_BLOCKING);
+    cr_assert_eq(brc_attention_run(s.pf, &a, s.wsf ? dp(&s.bws) : NULL, s.wsf, (brc_stream)g.s), BRC_STATUS_OK,
                  "%s", brc_last_error());
-    cr_assert_eq(brc__cu()->cuStreamEndCapture(stream, &graph), CUDA_SUCCESS);
-    cr_assert_eq(brc__cu()->cuGraphInstantiateWithFlags(&exec, graph, 0), CUDA_SUCCESS);
+    tu_capture_end(&g);
     for (int rep = 0; rep < 2; rep++) {
         fill_inputs(&s, 7000 + (uint64_t)rep);
         upload_inputs(&s);
         poison(&s.bo), poison(&s.blse);
         if (s.wsf) poison(&s.bws);
         cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
-        cr_assert_eq(brc__cu()->cuGraphLaunch(exec, stream), CUDA_SUCCESS);
-        cr_assert_eq(brc__cu()->cuStreamSynchronize(stream), CUDA_SUCCESS);
+        tu_capture_replay(&g);
         model_forward(&s, s.seed, s.offset, s.o, s.lse);
         cr_log_info("capture decode %s replay %d: rel L2 %.2e", tag, rep, check_forward(&s));
     }
-    brc__cu()->cuGraphExecDestroy(exec);
-    brc__cu()->cuGraphDestroy(graph);
-    brc__cu()->cuStreamDestroy(stream);
+    tu_capture_free(&g);
     setup_free(&s);
 
     acase v = {"varlen decode gqa8 merge", BF, 3, 16, 2, 0, 0, 128, BSHD, 0, -1, -1, 0, 0, 0, 0, F32, 0, 0, 1, {1, 1, 1}, {1000, 1, 513}, 0, 0, ""};

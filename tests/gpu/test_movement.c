@@ -231,32 +231,6 @@ ParameterizedTest(int *si, movement, copy_every_size_and_layout, .timeout = 600)
 }
 
 
-/* A stream whose work between capture_begin and capture_end becomes an instantiated graph. */
-typedef struct captured {
-    CUstream s;
-    CUgraph g;
-    CUgraphExec ge;
-} captured;
-static captured capture_begin(void) {
-    captured c;
-    cr_assert_eq(brc__cu()->cuStreamCreate(&c.s, 0), CUDA_SUCCESS);
-    cr_assert_eq(brc__cu()->cuStreamBeginCapture(c.s, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
-    return c;
-}
-static void capture_end(captured *c) {
-    cr_assert_eq(brc__cu()->cuStreamEndCapture(c->s, &c->g), CUDA_SUCCESS);
-    cr_assert_eq(brc__cu()->cuGraphInstantiateWithFlags(&c->ge, c->g, 0), CUDA_SUCCESS);
-}
-static void capture_replay(const captured *c) {
-    cr_assert_eq(brc__cu()->cuGraphLaunch(c->ge, c->s), CUDA_SUCCESS);
-    cr_assert_eq(brc__cu()->cuStreamSynchronize(c->s), CUDA_SUCCESS);
-}
-static void capture_free(captured *c) {
-    brc__cu()->cuGraphExecDestroy(c->ge);
-    brc__cu()->cuGraphDestroy(c->g);
-    brc__cu()->cuStreamDestroy(c->s);
-}
-
 /* Small contiguous copies of a multiple of 16 bytes take the driver's memcpy (COPY_MEMCPY_BYTES, SKU
  * driver:memcpy): 64 x 1024 of every element size, both views flipped (one contiguous run that
  * starts at the buffers' far ends), and the 4 MiB limit itself; an odd byte count and 16 bytes past
@@ -304,17 +278,17 @@ Test(movement, small_copies_take_the_driver_memcpy, .timeout = 300) {
     brc_copy_desc d = {x.t, y.t};
     brc_plan *p = NULL;
     cr_assert_eq(brc_copy_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-    captured c = capture_begin();
+    tu_capture c = tu_capture_begin(0);
     cr_assert_eq(brc_copy_run(p, dptr(&x), dptr(&y), (brc_stream)c.s), BRC_STATUS_OK, "%s", brc_last_error());
-    capture_end(&c);
+    tu_capture_end(&c);
     for (int round = 0; round < 3; round++) {
         for (size_t i = 0; i < x.b.n * 2; i++) x.b.h[i] = (unsigned char)(tu_rand(&rng) >> 56);
         tu_buf_upload(&x.b);
-        capture_replay(&c);
+        tu_capture_replay(&c);
         tu_buf_download(&y.b);
         cr_expect(memcmp(y.b.h, x.b.h, x.b.n * 2) == 0, "replay %d: y differs from x (%s)", round, brc_plan_sku(p));
     }
-    capture_free(&c);
+    tu_capture_free(&c);
     brc_plan_destroy(p);
     tv_free(&x), tv_free(&y);
     brc_context_destroy(ctx);
@@ -871,13 +845,13 @@ Test(movement, write_slice_replays_from_a_captured_graph, .timeout = 120) {
     brc_plan *p = NULL;
     cr_assert_eq(brc_write_slice_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     tu_buf S = tu_buf_new(BRC_I64, 1);
-    captured cg = capture_begin();
+    tu_capture cg = tu_capture_begin(0);
     cr_assert_eq(brc_write_slice_run(p, dptr(&k), dptr(&c), (const int64_t *)(uintptr_t)S.d, (brc_stream)cg.s),
                  BRC_STATUS_OK, "%s", brc_last_error());
-    capture_end(&cg);
+    tu_capture_end(&cg);
     for (int64_t pos = 0; pos < 6; pos++) {
         upload_start(&S, pos);
-        capture_replay(&cg);
+        tu_capture_replay(&cg);
     }
     tu_buf_download(&c.b);
     long bad = 0;
@@ -891,7 +865,7 @@ Test(movement, write_slice_replays_from_a_captured_graph, .timeout = 120) {
                     if (memcmp(c.b.h + co * es, want, es) != 0) bad++;
                 }
     cr_expect_eq(bad, 0, "%ld elements differ after 6 replays (%s)", bad, brc_plan_sku(p));
-    capture_free(&cg);
+    tu_capture_free(&cg);
     brc_plan_destroy(p);
     tu_buf_free(&S);
     tv_free(&k), tv_free(&c);
