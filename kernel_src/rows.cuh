@@ -113,6 +113,20 @@ template <int CL> struct cluster : cluster_base<CL> {
 // store (dx) and load (the statistics) still in flight; after combining, the remote reads of the
 // posts are ordered before the next arrive (that lets their CTA overwrite them) by the acquire
 // fence restricted to shared::cluster (after_reads).
+// The split barrier's loads of posted pairs from the state space SP ("shared::cluster" across a
+// cluster, "shared" in one CTA): ld2 one pair, ld4 two f32 pairs, by one vector load each.
+#define BRC_SPLIT_PAIR_LOADS(SP)                                                                         \
+    static __device__ __forceinline__ void ld2(unsigned a, pr<float>& v) {                               \
+        asm volatile("ld." SP ".v2.f32 {%0, %1}, [%2];" : "=f"(v.a), "=f"(v.b) : "r"(a) : "memory");      \
+    }                                                                                                    \
+    static __device__ __forceinline__ void ld2(unsigned a, pr<double>& v) {                              \
+        asm volatile("ld." SP ".v2.f64 {%0, %1}, [%2];" : "=d"(v.a), "=d"(v.b) : "r"(a) : "memory");      \
+    }                                                                                                    \
+    static __device__ __forceinline__ void ld4(unsigned a, pr<float>& u, pr<float>& v) {                 \
+        asm volatile("ld." SP ".v4.f32 {%0, %1, %2, %3}, [%4];"                                          \
+                     : "=f"(u.a), "=f"(u.b), "=f"(v.a), "=f"(v.b) : "r"(a) : "memory");                  \
+    }
+
 template <int CL, bool FR = false> struct split_bar {
     static_assert(CL >= 2, "the split barrier over a cluster");
     __device__ __forceinline__ void init(unsigned long long*, int) {}
@@ -133,16 +147,7 @@ template <int CL, bool FR = false> struct split_bar {
     template <class C> static __device__ __forceinline__ void ld(unsigned a, C& v) { cluster_base<CL>::ld(a, v); }
     // A posted pair in one load (K::PV >= 1), two f32 pairs in one (K::PV == 2): one request through
     // distributed shared memory instead of two / four (the posts are 16-byte aligned).
-    static __device__ __forceinline__ void ld2(unsigned a, pr<float>& v) {
-        asm volatile("ld.shared::cluster.v2.f32 {%0, %1}, [%2];" : "=f"(v.a), "=f"(v.b) : "r"(a) : "memory");
-    }
-    static __device__ __forceinline__ void ld2(unsigned a, pr<double>& v) {
-        asm volatile("ld.shared::cluster.v2.f64 {%0, %1}, [%2];" : "=d"(v.a), "=d"(v.b) : "r"(a) : "memory");
-    }
-    static __device__ __forceinline__ void ld4(unsigned a, pr<float>& u, pr<float>& v) {
-        asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];"
-                     : "=f"(u.a), "=f"(u.b), "=f"(v.a), "=f"(v.b) : "r"(a) : "memory");
-    }
+    BRC_SPLIT_PAIR_LOADS("shared::cluster")
     // Before the CTA leaves: no other CTA may still read its posts.
     static __device__ __forceinline__ void done() { cluster_base<CL>::sync(); }
 };
@@ -182,16 +187,7 @@ template <bool FR> struct split_bar<1, FR> {
     static __device__ __forceinline__ void ld(unsigned a, double& v) {
         asm volatile("ld.shared.f64 %0, [%1];" : "=d"(v) : "r"(a) : "memory");
     }
-    static __device__ __forceinline__ void ld2(unsigned a, pr<float>& v) {
-        asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];" : "=f"(v.a), "=f"(v.b) : "r"(a) : "memory");
-    }
-    static __device__ __forceinline__ void ld2(unsigned a, pr<double>& v) {
-        asm volatile("ld.shared.v2.f64 {%0, %1}, [%2];" : "=d"(v.a), "=d"(v.b) : "r"(a) : "memory");
-    }
-    static __device__ __forceinline__ void ld4(unsigned a, pr<float>& u, pr<float>& v) {
-        asm volatile("ld.shared.v4.f32 {%0, %1, %2, %3}, [%4];"
-                     : "=f"(u.a), "=f"(u.b), "=f"(v.a), "=f"(v.b) : "r"(a) : "memory");
-    }
+    BRC_SPLIT_PAIR_LOADS("shared")
     static __device__ __forceinline__ void done() {}
 };
 
