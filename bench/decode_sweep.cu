@@ -239,6 +239,15 @@ static double check(const prob &p) {
 
 static double g_copy;
 
+// The plan's split count, then the extra ones asked for that a tile count allows, each once.
+static std::vector<int> split_list(int aut, const std::vector<int> &extra, long ntiles) {
+    std::vector<int> splits = {aut};
+    for (int e : extra)
+        if (e > 0 && e <= 256 && e <= ntiles && std::find(splits.begin(), splits.end(), e) == splits.end())
+            splits.push_back(e);
+    return splits;
+}
+
 template <int ST, int BN> static void variant(const prob &p, const std::vector<int> &extra) {
     typedef cfg<ST, BN> K;
     const int smem = (16 + 2 * ST * BN) * (D + 8) * 2;
@@ -248,10 +257,7 @@ template <int ST, int BN> static void variant(const prob &p, const std::vector<i
     const shape &s = p.s;
     const long ntiles = (s.Sk + BN - 1) / BN;
     const int aut = decode_splits((long)s.B * s.Hkv, ntiles, (long)g_sms * per_sm);
-    std::vector<int> splits = {aut};
-    for (int e : extra)
-        if (e > 0 && e <= 256 && e <= ntiles && std::find(splits.begin(), splits.end(), e) == splits.end())
-            splits.push_back(e);
+    const std::vector<int> splits = split_list(aut, extra, ntiles);
     for (int ns : splits) {
         CK(cudaMemset(p.o, 0xff, (size_t)s.B * s.H * D * 2));
         launch<K>(p, 0, ns, 3);
@@ -283,10 +289,7 @@ template <int ST, int BN> static void variant_fused(const prob &p, const std::ve
     const shape &s = p.s;
     const long ntiles = (s.Sk + BN - 1) / BN;
     const int aut = decode_splits((long)s.B * s.Hkv, ntiles, (long)g_sms * per_sm);
-    std::vector<int> splits = {aut};
-    for (int e : extra)
-        if (e > 0 && e <= 256 && e <= ntiles && std::find(splits.begin(), splits.end(), e) == splits.end())
-            splits.push_back(e);
+    const std::vector<int> splits = split_list(aut, extra, ntiles);
     const size_t on = (size_t)s.B * s.H * D;
     std::vector<u16> first(on), again(on);
     for (int ns : splits) {

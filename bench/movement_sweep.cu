@@ -274,6 +274,19 @@ static float run_flat(const char* tag, long B, long Hx, long Wx, long p, int xof
     cudaFree(x), cudaFree(y), cudaFree(r);
     return bad ? 1e9f : us;
 }
+// The tiled transpose's arguments: x [M, Kd] contiguous -> y [Kd, M] contiguous.
+template <class T, int H> static mv_args<1> tile_args(const T* x, T* y, long M, long Kd) {
+    typedef mv_tgeo<sizeof(T), H> G;
+    const long TA = G::TAW * G::PK, TB = G::TB;
+    mv_args<1> a;
+    memset(&a, 0, sizeof a);
+    a.tb = 0;
+    a.pc[0].src = (const char*)x, a.pc[0].dst = (char*)y;
+    a.pc[0].shape[0] = Kd, a.pc[0].ss[0] = 1, a.pc[0].ds[0] = M;
+    a.pc[0].shape[1] = M, a.pc[0].ss[1] = Kd, a.pc[0].ds[1] = 1;
+    a.tiles_a = (M + TA - 1) / TA, a.tiles_b = (Kd + TB - 1) / TB, a.ntiles = a.tiles_a * a.tiles_b;
+    return a;
+}
 template <class T> __global__ void reft(const T* x, T* y, long M, long Kd) {
     long i = (long)blockIdx.x * 256 + threadIdx.x;
     if (i >= M * Kd) return;
@@ -283,20 +296,12 @@ template <class T> __global__ void reft(const T* x, T* y, long M, long Kd) {
 template <class T, int H, int P, int LB>
 static float run_tile(long M, long Kd, int cap) {
     // x [M, Kd] contiguous -> y [Kd, M] contiguous
-    typedef mv_tgeo<sizeof(T), H> G;
-    const long TA = G::TAW * G::PK, TB = G::TB;
     size_t nel = M * Kd;
     T *x, *y;
     CK(cudaMalloc(&x, nel * sizeof(T)));
     CK(cudaMalloc(&y, nel * sizeof(T)));
     kfill<<<4096, 256>>>((unsigned char*)x, nel * sizeof(T), 5);
-    mv_args<1> a;
-    memset(&a, 0, sizeof a);
-    a.tb = 0;
-    a.pc[0].src = (const char*)x, a.pc[0].dst = (char*)y;
-    a.pc[0].shape[0] = Kd, a.pc[0].ss[0] = 1, a.pc[0].ds[0] = M;
-    a.pc[0].shape[1] = M, a.pc[0].ss[1] = Kd, a.pc[0].ds[1] = 1;
-    a.tiles_a = (M + TA - 1) / TA, a.tiles_b = (Kd + TB - 1) / TB, a.ntiles = a.tiles_a * a.tiles_b;
+    const mv_args<1> a = tile_args<T, H>(x, y, M, Kd);
     int nsm;
     cudaDeviceGetAttribute(&nsm, cudaDevAttrMultiProcessorCount, 0);
     long grid = a.ntiles;
@@ -336,13 +341,7 @@ template <class T, int H, int P, int LB>
 static tvar tile_var(const T* x, T* y, long M, long Kd) {
     typedef mv_tgeo<sizeof(T), H> G;
     const long TA = G::TAW * G::PK, TB = G::TB;
-    mv_args<1> a;
-    memset(&a, 0, sizeof a);
-    a.tb = 0;
-    a.pc[0].src = (const char*)x, a.pc[0].dst = (char*)y;
-    a.pc[0].shape[0] = Kd, a.pc[0].ss[0] = 1, a.pc[0].ds[0] = M;
-    a.pc[0].shape[1] = M, a.pc[0].ss[1] = Kd, a.pc[0].ds[1] = 1;
-    a.tiles_a = (M + TA - 1) / TA, a.tiles_b = (Kd + TB - 1) / TB, a.ntiles = a.tiles_a * a.tiles_b;
+    const mv_args<1> a = tile_args<T, H>(x, y, M, Kd);
     const unsigned grid = (unsigned)a.ntiles;
     char nm[96];
     snprintf(nm, sizeof nm, "E=%zu %ldx%ld H=%d PIPE=%d LB=%d", sizeof(T), TA, TB, H, P, LB);

@@ -119,108 +119,116 @@ def main():
         sweep_fwd(args, brc, ctx, st, copy, configs, out)
     if args.smx:
         sweep_smx_bwd(args, brc, ctx, st, copy, configs, out)
-    for shape in ([] if args.fwd or args.smx else args.shapes.split(",")):
+    for R, C, dtype, td, g, x in shape_inputs(args, skip=args.fwd or args.smx):
+        dy = torch.randn(R, C, device="cuda", generator=g).to(td)
+        w = (torch.rand(C, device="cuda", generator=g) + 0.5).to(td)
+        b = (torch.rand(C, device="cuda", generator=g) - 0.5).to(td)
+        for op in args.ops.split(","):
+            layer = op == "layer_norm"
+            xd = x[:64].double()
+            mu = xd.mean(-1, keepdim=True) if layer else torch.zeros_like(xd[:, :1])
+            xf = x.float()
+            mean = xf.mean(-1) if layer else torch.zeros(R, device="cuda")
+            var = ((xf - mean[:, None]) ** 2).mean(-1) if layer else (xf * xf).mean(-1)
+            rstd = (1 / (var + EPS).sqrt()).contiguous()
+            mean = mean.contiguous()
+            del xf
+            rs = 1 / ((xd - mu).pow(2).mean(-1, keepdim=True) + EPS).sqrt()
+            xh, gw = (xd - mu) * rs, dy[:64].double() * w.double()
+            c2 = gw.mean(-1, keepdim=True) if layer else 0
+            ref = rs * (gw - xh * (gw * xh).mean(-1, keepdim=True) - c2)
+            # PyTorch 2.11's Python bindings have neither native_layer_norm_backward nor
+            # _fused_rms_norm_backward: autograd of the forward (what bench_rows falls back to).
+            xr, wr = x.detach().requires_grad_(True), w.detach().requires_grad_(True)
+            if layer:
+                br = b.detach().requires_grad_(True)
+                yr = F.layer_norm(xr, (C,), wr, br, EPS)
+                tfn = lambda: torch.autograd.grad(yr, (xr, wr, br), dy, retain_graph=True)
+            else:
+                yr = F.rms_norm(xr, (C,), wr, EPS)
+                tfn = lambda: torch.autograd.grad(yr, (xr, wr), dy, retain_graph=True)
+            m = brc.mat(dtype, R, C)
+            fns, skus, plans, dws, kept, wszs = [tfn], [], [], [], [], []
+            for cfg in configs:
+                set_knob(cfg)
+                try:
+                    p = brc.plan("brc_norm_backward_plan", NormBwdDesc(1 if layer else 0, m, m, m, 1, int(layer)),
+                                 ctx)
+                except RuntimeError as e:
+                    print(f"{op:<10} {dtype:<4} {R:>5}x{C:<6} [{cfg:<10}] plan failed: {e}", flush=True)
+                    out.append({"op": op, "dtype": dtype, "shape": [R, C], "config": cfg, "error": str(e)})
+                    continue
+                plans.append(p)
+                sku = lib.brc_plan_sku(p).decode()
+                wsz = lib.brc_plan_workspace_size(p)
+                ws = torch.empty(max(wsz, 1), device="cuda", dtype=torch.uint8)
+                dx, dw, db = torch.empty_like(x), torch.empty_like(w), torch.empty_like(w)
+                run = (lambda p=p, ws=ws, wsz=wsz, dx=dx, dw=dw, db=db: brc.check(lib.brc_norm_backward_run(
+                    p, x.data_ptr(), dy.data_ptr(), w.data_ptr(), mean.data_ptr(), rstd.data_ptr(), dx.data_ptr(),
+                    dw.data_ptr(), db.data_ptr() if layer else None, ws.data_ptr(), wsz, st), op))
+                dx.fill_(float("nan"))
+                try:
+                    run()
+                    torch.cuda.synchronize()
+                except RuntimeError as e:
+                    print(f"{op:<10} {dtype:<4} {R:>5}x{C:<6} [{cfg:<10}] run failed: {e}  {sku}", flush=True)
+                    out.append({"op": op, "dtype": dtype, "shape": [R, C], "config": cfg, "error": str(e),
+                                "sku": sku})
+                    continue
+                e = ((dx[:64].double() - ref).norm() / ref.norm()).item()
+                ew = 0.0 if not dws else ((dw.double() - dws[0]).norm() / dws[0].norm()).item()
+                w1, b1 = dw.clone(), db.clone()
+                dw.fill_(float("nan"))
+                db.fill_(float("nan"))
+                run()
+                torch.cuda.synchronize()
+                same = torch.equal(w1.view(torch.int16 if es2(w1) else torch.int32),
+                                   dw.view(torch.int16 if es2(w1) else torch.int32)) and \
+                    (not layer or torch.equal(b1.view(torch.int16 if es2(b1) else torch.int32),
+                                              db.view(torch.int16 if es2(b1) else torch.int32)))
+                dws.append(dw.double())
+                if not (e < TOLERANCE[dtype] and ew < TOLERANCE[dtype]) or torch.isnan(dx).any().item() or not same:
+                    raise AssertionError(f"{op} {dtype} {R}x{C} [{cfg}]: dx rel_l2 {e:.2e}, dweight {ew:.2e}, "
+                                         f"bitwise again {same}")
+                fns.append(run)
+                skus.append(sku)
+                kept.append(cfg)
+                wszs.append(wsz)
+            os.environ.pop("BARACUDA_ROWS_OWN", None)
+            med, ratios = interleaved(*fns, rounds=args.rounds)
+            es = x.element_size()
+            nbytes = 3 * R * C * es + R * 4 * (2 if layer else 1) + C * es * (3 if layer else 2)
+            for i, cfg in enumerate(kept):
+                us = med[i + 1]
+                row = {"op": op, "dtype": dtype, "shape": [R, C], "config": cfg, "ours_us": round(us, 1),
+                       "workspace": wszs[i],
+                       "torch_us": round(med[0], 1), "pct_copy": round(100 * nbytes / (us * 1e-6) / 1e9 / copy, 1),
+                       "ratio_vs_torch": round(1 / ratios[i], 3), "sku": skus[i]}
+                out.append(row)
+                print(f"{op:<10} {dtype:<4} {R:>5}x{C:<6} [{cfg:<10}] {us:8.1f} us  torch {med[0]:8.1f}  "
+                      f"{row['pct_copy']:5.1f}%  {row['ratio_vs_torch']:5.2f}x  {skus[i]} ws={wszs[i]}", flush=True)
+            for p in plans:
+                lib.brc_plan_destroy(p)
+            del dws
+        del x, dy
+    lib.brc_context_destroy(ctx)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"copy_gbps": copy, "rows": out}, f, indent=1)
+
+
+def shape_inputs(args, skip=False):
+    """(rows, cols, dtype name, torch dtype, generator, x) for every shape and dtype asked: x of N(0.5, 4)
+    seeded by the shape; the generator goes on to the caller's other inputs. Frees x after each."""
+    for shape in [] if skip else args.shapes.split(","):
         R, C = (int(v) for v in shape.split("x"))
         for dtype in args.dtypes.split(","):
             td = TORCH_DTYPE[dtype]
             g = torch.Generator(device="cuda").manual_seed(R * 131 + C)
             x = (torch.randn(R, C, device="cuda", generator=g) * 2 + 0.5).to(td)
-            dy = torch.randn(R, C, device="cuda", generator=g).to(td)
-            w = (torch.rand(C, device="cuda", generator=g) + 0.5).to(td)
-            b = (torch.rand(C, device="cuda", generator=g) - 0.5).to(td)
-            for op in args.ops.split(","):
-                layer = op == "layer_norm"
-                xd = x[:64].double()
-                mu = xd.mean(-1, keepdim=True) if layer else torch.zeros_like(xd[:, :1])
-                xf = x.float()
-                mean = xf.mean(-1) if layer else torch.zeros(R, device="cuda")
-                var = ((xf - mean[:, None]) ** 2).mean(-1) if layer else (xf * xf).mean(-1)
-                rstd = (1 / (var + EPS).sqrt()).contiguous()
-                mean = mean.contiguous()
-                del xf
-                rs = 1 / ((xd - mu).pow(2).mean(-1, keepdim=True) + EPS).sqrt()
-                xh, gw = (xd - mu) * rs, dy[:64].double() * w.double()
-                c2 = gw.mean(-1, keepdim=True) if layer else 0
-                ref = rs * (gw - xh * (gw * xh).mean(-1, keepdim=True) - c2)
-                # PyTorch 2.11's Python bindings have neither native_layer_norm_backward nor
-                # _fused_rms_norm_backward: autograd of the forward (what bench_rows falls back to).
-                xr, wr = x.detach().requires_grad_(True), w.detach().requires_grad_(True)
-                if layer:
-                    br = b.detach().requires_grad_(True)
-                    yr = F.layer_norm(xr, (C,), wr, br, EPS)
-                    tfn = lambda: torch.autograd.grad(yr, (xr, wr, br), dy, retain_graph=True)
-                else:
-                    yr = F.rms_norm(xr, (C,), wr, EPS)
-                    tfn = lambda: torch.autograd.grad(yr, (xr, wr), dy, retain_graph=True)
-                m = brc.mat(dtype, R, C)
-                fns, skus, plans, dws, kept, wszs = [tfn], [], [], [], [], []
-                for cfg in configs:
-                    set_knob(cfg)
-                    try:
-                        p = brc.plan("brc_norm_backward_plan", NormBwdDesc(1 if layer else 0, m, m, m, 1, int(layer)),
-                                     ctx)
-                    except RuntimeError as e:
-                        print(f"{op:<10} {dtype:<4} {R:>5}x{C:<6} [{cfg:<10}] plan failed: {e}", flush=True)
-                        out.append({"op": op, "dtype": dtype, "shape": [R, C], "config": cfg, "error": str(e)})
-                        continue
-                    plans.append(p)
-                    sku = lib.brc_plan_sku(p).decode()
-                    wsz = lib.brc_plan_workspace_size(p)
-                    ws = torch.empty(max(wsz, 1), device="cuda", dtype=torch.uint8)
-                    dx, dw, db = torch.empty_like(x), torch.empty_like(w), torch.empty_like(w)
-                    run = (lambda p=p, ws=ws, wsz=wsz, dx=dx, dw=dw, db=db: brc.check(lib.brc_norm_backward_run(
-                        p, x.data_ptr(), dy.data_ptr(), w.data_ptr(), mean.data_ptr(), rstd.data_ptr(), dx.data_ptr(),
-                        dw.data_ptr(), db.data_ptr() if layer else None, ws.data_ptr(), wsz, st), op))
-                    dx.fill_(float("nan"))
-                    try:
-                        run()
-                        torch.cuda.synchronize()
-                    except RuntimeError as e:
-                        print(f"{op:<10} {dtype:<4} {R:>5}x{C:<6} [{cfg:<10}] run failed: {e}  {sku}", flush=True)
-                        out.append({"op": op, "dtype": dtype, "shape": [R, C], "config": cfg, "error": str(e),
-                                    "sku": sku})
-                        continue
-                    e = ((dx[:64].double() - ref).norm() / ref.norm()).item()
-                    ew = 0.0 if not dws else ((dw.double() - dws[0]).norm() / dws[0].norm()).item()
-                    w1, b1 = dw.clone(), db.clone()
-                    dw.fill_(float("nan"))
-                    db.fill_(float("nan"))
-                    run()
-                    torch.cuda.synchronize()
-                    same = torch.equal(w1.view(torch.int16 if es2(w1) else torch.int32),
-                                       dw.view(torch.int16 if es2(w1) else torch.int32)) and \
-                        (not layer or torch.equal(b1.view(torch.int16 if es2(b1) else torch.int32),
-                                                  db.view(torch.int16 if es2(b1) else torch.int32)))
-                    dws.append(dw.double())
-                    if not (e < TOLERANCE[dtype] and ew < TOLERANCE[dtype]) or torch.isnan(dx).any().item() or not same:
-                        raise AssertionError(f"{op} {dtype} {R}x{C} [{cfg}]: dx rel_l2 {e:.2e}, dweight {ew:.2e}, "
-                                             f"bitwise again {same}")
-                    fns.append(run)
-                    skus.append(sku)
-                    kept.append(cfg)
-                    wszs.append(wsz)
-                os.environ.pop("BARACUDA_ROWS_OWN", None)
-                med, ratios = interleaved(*fns, rounds=args.rounds)
-                es = x.element_size()
-                nbytes = 3 * R * C * es + R * 4 * (2 if layer else 1) + C * es * (3 if layer else 2)
-                for i, cfg in enumerate(kept):
-                    us = med[i + 1]
-                    row = {"op": op, "dtype": dtype, "shape": [R, C], "config": cfg, "ours_us": round(us, 1),
-                           "workspace": wszs[i],
-                           "torch_us": round(med[0], 1), "pct_copy": round(100 * nbytes / (us * 1e-6) / 1e9 / copy, 1),
-                           "ratio_vs_torch": round(1 / ratios[i], 3), "sku": skus[i]}
-                    out.append(row)
-                    print(f"{op:<10} {dtype:<4} {R:>5}x{C:<6} [{cfg:<10}] {us:8.1f} us  torch {med[0]:8.1f}  "
-                          f"{row['pct_copy']:5.1f}%  {row['ratio_vs_torch']:5.2f}x  {skus[i]} ws={wszs[i]}", flush=True)
-                for p in plans:
-                    lib.brc_plan_destroy(p)
-                del dws
-            del x, dy
+            yield R, C, dtype, td, g, x
+            del x
             torch.cuda.empty_cache()
-    lib.brc_context_destroy(ctx)
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"copy_gbps": copy, "rows": out}, f, indent=1)
 
 
 def es2(t):
@@ -274,99 +282,87 @@ def sweep_smx_bwd(args, brc, ctx, st, copy, configs, out):
     """The softmax / log_softmax backward: every setting interleaved with PyTorch's backward, dx checked
     against float64 on 64 rows and the last."""
     lib = brc.lib
-    for shape in args.shapes.split(","):
-        R, C = (int(v) for v in shape.split("x"))
-        for dtype in args.dtypes.split(","):
-            td = TORCH_DTYPE[dtype]
-            g = torch.Generator(device="cuda").manual_seed(R * 131 + C)
-            x = (torch.randn(R, C, device="cuda", generator=g) * 2 + 0.5).to(td)
-            dy = torch.randn(R, C, device="cuda", generator=g).to(td)
-            idx = list(range(64)) + [R - 1]
-            m = brc.mat(dtype, R, C)
-            for op in args.ops.split(","):
-                log = op == "log_softmax"
-                y = (torch.log_softmax(x.float(), -1) if log else torch.softmax(x.float(), -1)).to(td)
-                yd, gd = y[idx].double(), dy[idx].double()
-                ref = gd - yd.exp() * gd.sum(-1, keepdim=True) if log else yd * (gd - (yd * gd).sum(-1, keepdim=True))
-                tfn = (lambda: torch._log_softmax_backward_data(dy, y, -1, td)) if log else \
-                    (lambda: torch._softmax_backward_data(dy, y, -1, td))
-                dx = torch.empty_like(x)
+    for R, C, dtype, td, g, x in shape_inputs(args):
+        dy = torch.randn(R, C, device="cuda", generator=g).to(td)
+        idx = list(range(64)) + [R - 1]
+        m = brc.mat(dtype, R, C)
+        for op in args.ops.split(","):
+            log = op == "log_softmax"
+            y = (torch.log_softmax(x.float(), -1) if log else torch.softmax(x.float(), -1)).to(td)
+            yd, gd = y[idx].double(), dy[idx].double()
+            ref = gd - yd.exp() * gd.sum(-1, keepdim=True) if log else yd * (gd - (yd * gd).sum(-1, keepdim=True))
+            tfn = (lambda: torch._log_softmax_backward_data(dy, y, -1, td)) if log else \
+                (lambda: torch._softmax_backward_data(dy, y, -1, td))
+            dx = torch.empty_like(x)
 
-                def make():
-                    p = brc.plan("brc_softmax_backward_plan", SoftmaxBwdDesc(int(log), m, m, m), ctx)
-                    return p, (lambda p=p: brc.check(lib.brc_softmax_backward_run(
-                        p, y.data_ptr(), dy.data_ptr(), dx.data_ptr(), None, 0, st), op))
+            def make():
+                p = brc.plan("brc_softmax_backward_plan", SoftmaxBwdDesc(int(log), m, m, m), ctx)
+                return p, (lambda p=p: brc.check(lib.brc_softmax_backward_run(
+                    p, y.data_ptr(), dy.data_ptr(), dx.data_ptr(), None, 0, st), op))
 
-                def check():
-                    r, nan = ((dx[idx].double() - ref).norm() / ref.norm()).item(), torch.isnan(dx).any().item()
-                    dx.fill_(float("nan"))
-                    return r, nan
-
+            def check():
+                r, nan = ((dx[idx].double() - ref).norm() / ref.norm()).item(), torch.isnan(dx).any().item()
                 dx.fill_(float("nan"))
-                report(out, copy, 3 * R * C * x.element_size(),
-                       timed_settings(args, lib, configs, tfn, make, check, f"{op:<11} bwd {dtype:<4} {R:>5}x{C:<6}",
-                                      {"op": op, "dir": "bwd", "dtype": dtype, "shape": [R, C]}, out))
-                del y
-            del x, dy
-            torch.cuda.empty_cache()
+                return r, nan
+
+            dx.fill_(float("nan"))
+            report(out, copy, 3 * R * C * x.element_size(),
+                   timed_settings(args, lib, configs, tfn, make, check, f"{op:<11} bwd {dtype:<4} {R:>5}x{C:<6}",
+                                  {"op": op, "dir": "bwd", "dtype": dtype, "shape": [R, C]}, out))
+            del y
+        del x, dy
 
 
 def sweep_fwd(args, brc, ctx, st, copy, configs, out):
     """The forwards: every setting interleaved with PyTorch's forward, y checked against float64."""
     lib = brc.lib
-    for shape in args.shapes.split(","):
-        R, C = (int(v) for v in shape.split("x"))
-        for dtype in args.dtypes.split(","):
-            td = TORCH_DTYPE[dtype]
-            g = torch.Generator(device="cuda").manual_seed(R * 131 + C)
-            x = (torch.randn(R, C, device="cuda", generator=g) * 2 + 0.5).to(td)
-            w = (torch.rand(C, device="cuda", generator=g) + 0.5).to(td)
-            b = (torch.rand(C, device="cuda", generator=g) - 0.5).to(td)
-            mean = torch.empty(R, device="cuda")
-            rstd = torch.empty(R, device="cuda")
-            idx = list(range(64)) + [R - 1]
-            xd = x[idx].double()
-            m = brc.mat(dtype, R, C)
-            es = x.element_size()
-            for op in args.ops.split(","):
-                smx, layer = op in ("softmax", "log_softmax"), op == "layer_norm"
+    for R, C, dtype, td, g, x in shape_inputs(args):
+        w = (torch.rand(C, device="cuda", generator=g) + 0.5).to(td)
+        b = (torch.rand(C, device="cuda", generator=g) - 0.5).to(td)
+        mean = torch.empty(R, device="cuda")
+        rstd = torch.empty(R, device="cuda")
+        idx = list(range(64)) + [R - 1]
+        xd = x[idx].double()
+        m = brc.mat(dtype, R, C)
+        es = x.element_size()
+        for op in args.ops.split(","):
+            smx, layer = op in ("softmax", "log_softmax"), op == "layer_norm"
+            if smx:
+                log = op == "log_softmax"
+                ref = torch.log_softmax(xd, -1) if log else torch.softmax(xd, -1)
+                tfn = (lambda: torch.log_softmax(x, -1)) if log else (lambda: torch.softmax(x, -1))
+                nbytes = 2 * R * C * es
+            else:
+                ref = F.layer_norm(xd, (C,), w.double(), b.double(), EPS) if layer else \
+                    F.rms_norm(xd, (C,), w.double(), EPS)
+                tfn = (lambda: F.layer_norm(x, (C,), w, b, EPS)) if layer else (lambda: F.rms_norm(x, (C,), w, EPS))
+                nbytes = 2 * R * C * es + (2 if layer else 1) * C * es + (2 if layer else 1) * R * 4
+            y = torch.empty_like(x)
+
+            def make():
                 if smx:
-                    log = op == "log_softmax"
-                    ref = torch.log_softmax(xd, -1) if log else torch.softmax(xd, -1)
-                    tfn = (lambda: torch.log_softmax(x, -1)) if log else (lambda: torch.softmax(x, -1))
-                    nbytes = 2 * R * C * es
-                else:
-                    ref = F.layer_norm(xd, (C,), w.double(), b.double(), EPS) if layer else \
-                        F.rms_norm(xd, (C,), w.double(), EPS)
-                    tfn = (lambda: F.layer_norm(x, (C,), w, b, EPS)) if layer else (lambda: F.rms_norm(x, (C,), w, EPS))
-                    nbytes = 2 * R * C * es + (2 if layer else 1) * C * es + (2 if layer else 1) * R * 4
-                y = torch.empty_like(x)
+                    p = brc.plan("brc_softmax_plan", SoftmaxDesc(int(op == "log_softmax"), m, m), ctx)
+                    return p, (lambda p=p: brc.check(lib.brc_softmax_run(p, x.data_ptr(), y.data_ptr(), None, 0,
+                                                                         st), op))
+                nd = NormDesc(int(layer), m, m, 1, int(layer), 0, TensorDesc(), TensorDesc(), EPS)
+                p = brc.plan("brc_norm_plan", nd, ctx)
+                bp = b.data_ptr() if layer else None
+                return p, (lambda p=p: brc.check(lib.brc_norm_run(
+                    p, x.data_ptr(), None, w.data_ptr(), bp, y.data_ptr(), None, mean.data_ptr(), rstd.data_ptr(),
+                    None, 0, st), op))
 
-                def make():
-                    if smx:
-                        p = brc.plan("brc_softmax_plan", SoftmaxDesc(int(op == "log_softmax"), m, m), ctx)
-                        return p, (lambda p=p: brc.check(lib.brc_softmax_run(p, x.data_ptr(), y.data_ptr(), None, 0,
-                                                                             st), op))
-                    nd = NormDesc(int(layer), m, m, 1, int(layer), 0, TensorDesc(), TensorDesc(), EPS)
-                    p = brc.plan("brc_norm_plan", nd, ctx)
-                    bp = b.data_ptr() if layer else None
-                    return p, (lambda p=p: brc.check(lib.brc_norm_run(
-                        p, x.data_ptr(), None, w.data_ptr(), bp, y.data_ptr(), None, mean.data_ptr(), rstd.data_ptr(),
-                        None, 0, st), op))
-
-                def check():
-                    r, nan = ((y[idx].double() - ref).norm() / ref.norm()).item(), torch.isnan(y).any().item()
-                    y.fill_(float("nan"))
-                    return r, nan
-
+            def check():
+                r, nan = ((y[idx].double() - ref).norm() / ref.norm()).item(), torch.isnan(y).any().item()
                 y.fill_(float("nan"))
-                report(out, copy, nbytes, timed_settings(args, lib, configs, tfn, make, check,
-                                                        f"{op:<11} fwd {dtype:<4} {R:>5}x{C:<6}",
-                                                        {"op": op, "dir": "fwd", "dtype": dtype, "shape": [R, C]},
-                                                        out))
-                del y
-            del x
-            torch.cuda.empty_cache()
+                return r, nan
+
+            y.fill_(float("nan"))
+            report(out, copy, nbytes, timed_settings(args, lib, configs, tfn, make, check,
+                                                    f"{op:<11} fwd {dtype:<4} {R:>5}x{C:<6}",
+                                                    {"op": op, "dir": "fwd", "dtype": dtype, "shape": [R, C]},
+                                                    out))
+            del y
+        del x
 
 
 def report(out, copy, nbytes, timed):
