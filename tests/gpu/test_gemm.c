@@ -370,24 +370,16 @@ Test(gemm, capture_and_replay_with_new_inputs) {
     for (int i = 0; i < 2; i++) {
         setup s;
         setup_make(ctx, &s, &cs[i], 77 + (uint64_t)i);
-        CUstream stream;
-        cr_assert_eq(brc__cu()->cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS);
-        CUgraph graph;
-        CUgraphExec exec;
-        cr_assert_eq(brc__cu()->cuStreamBeginCapture(stream, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
-        run_ok(&s, (brc_stream)stream);
-        cr_assert_eq(brc__cu()->cuStreamEndCapture(stream, &graph), CUDA_SUCCESS);
-        cr_assert_eq(brc__cu()->cuGraphInstantiateWithFlags(&exec, graph, 0), CUDA_SUCCESS);
+        tu_capture g = tu_capture_begin(CU_STREAM_NON_BLOCKING);
+        run_ok(&s, (brc_stream)g.s);
+        tu_capture_end(&g);
         uint64_t seed = 1234 + (uint64_t)i;
         fill(&s.a, &seed); /* new inputs after capture */
         fill(&s.bias, &seed);
         poison(&s.d);
-        cr_assert_eq(brc__cu()->cuGraphLaunch(exec, stream), CUDA_SUCCESS);
-        cr_assert_eq(brc__cu()->cuStreamSynchronize(stream), CUDA_SUCCESS);
+        tu_capture_replay(&g);
         check_result(&s);
-        brc__cu()->cuGraphExecDestroy(exec);
-        brc__cu()->cuGraphDestroy(graph);
-        brc__cu()->cuStreamDestroy(stream);
+        tu_capture_free(&g);
         setup_free(&s);
     }
     brc_context_destroy(ctx);

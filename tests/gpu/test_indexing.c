@@ -424,23 +424,15 @@ Test(index, embedding_layouts_grids_and_capture, .init = setup, .fini = teardown
         down(&y);
         brc__index_grid_override(0);
         cr_expect(memcmp(ref, y.b.h, y.b.n * brc_dtype_size(cs[ci].dt)) == 0, "%s: one CTA differs", what);
-        CUstream s;
-        CUgraph g;
-        CUgraphExec ge;
-        cr_assert_eq(brc__cu()->cuStreamCreate(&s, 0), CUDA_SUCCESS);
         memset(y.b.h, 0xff, y.b.n * brc_dtype_size(cs[ci].dt));
         up(&y);
-        cr_assert_eq(brc__cu()->cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
-        cr_assert_eq(brc_index_run(p, dptr(&w), dptr(&ix), NULL, dptr(&y), g_err, (brc_stream)s), BRC_STATUS_OK);
-        cr_assert_eq(brc__cu()->cuStreamEndCapture(s, &g), CUDA_SUCCESS);
-        cr_assert_eq(brc__cu()->cuGraphInstantiateWithFlags(&ge, g, 0), CUDA_SUCCESS);
-        cr_assert_eq(brc__cu()->cuGraphLaunch(ge, s), CUDA_SUCCESS);
-        cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
+        tu_capture g = tu_capture_begin(0);
+        cr_assert_eq(brc_index_run(p, dptr(&w), dptr(&ix), NULL, dptr(&y), g_err, (brc_stream)g.s), BRC_STATUS_OK);
+        tu_capture_end(&g);
+        tu_capture_replay(&g);
         down(&y);
         cr_expect(memcmp(ref, y.b.h, y.b.n * brc_dtype_size(cs[ci].dt)) == 0, "%s: graph replay differs", what);
-        brc__cu()->cuGraphExecDestroy(ge);
-        brc__cu()->cuGraphDestroy(g);
-        brc__cu()->cuStreamDestroy(s);
+        tu_capture_free(&g);
         free(ref);
         brc_plan_destroy(p);
         ht_free(&w), ht_free(&ix), ht_free(&y);
@@ -1323,15 +1315,10 @@ Test(index, compaction_under_capture, .init = setup, .fini = teardown, .timeout 
     size_t wsz = brc_plan_workspace_size(p);
     CUdeviceptr ws = dalloc(wsz), cnt = dalloc(8);
     brc_index_args args = {.x = dptr(&x), .index = dptr(&mk), .y = dptr(&y), .count = (int64_t *)(uintptr_t)cnt};
-    CUstream s;
-    CUgraph g;
-    CUgraphExec ge;
-    cr_assert_eq(brc__cu()->cuStreamCreate(&s, 0), CUDA_SUCCESS);
-    cr_assert_eq(brc__cu()->cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
-    cr_assert_eq(brc_index_run_args(p, &args, (void *)(uintptr_t)ws, wsz, (brc_stream)s), BRC_STATUS_OK, "%s",
+    tu_capture g = tu_capture_begin(0);
+    cr_assert_eq(brc_index_run_args(p, &args, (void *)(uintptr_t)ws, wsz, (brc_stream)g.s), BRC_STATUS_OK, "%s",
                  brc_last_error());
-    cr_assert_eq(brc__cu()->cuStreamEndCapture(s, &g), CUDA_SUCCESS);
-    cr_assert_eq(brc__cu()->cuGraphInstantiateWithFlags(&ge, g, 0), CUDA_SUCCESS);
+    tu_capture_end(&g);
     for (int round = 0; round < 2; round++) {
         int64_t want = 0;
         for (int64_t i = 0; i < n; i++) {
@@ -1340,8 +1327,7 @@ Test(index, compaction_under_capture, .init = setup, .fini = teardown, .timeout 
             want += m;
         }
         up(&mk);
-        cr_assert_eq(brc__cu()->cuGraphLaunch(ge, s), CUDA_SUCCESS);
-        cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
+        tu_capture_replay(&g);
         cr_expect_eq(read_count(cnt), want, "round %d", round);
         down(&y);
         long bad = 0;
@@ -1350,9 +1336,7 @@ Test(index, compaction_under_capture, .init = setup, .fini = teardown, .timeout 
             if (mk.b.h[i]) bad += memcmp(y.b.h + 4 * k++, x.b.h + 4 * i, 4) != 0;
         cr_expect_eq(bad, 0, "round %d: %ld wrong", round, bad);
     }
-    brc__cu()->cuGraphExecDestroy(ge);
-    brc__cu()->cuGraphDestroy(g);
-    brc__cu()->cuStreamDestroy(s);
+    tu_capture_free(&g);
     brc__cu()->cuMemFree(ws), brc__cu()->cuMemFree(cnt);
     brc_plan_destroy(p);
     ht_free(&x), ht_free(&y), ht_free(&mk);

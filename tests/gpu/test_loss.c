@@ -527,23 +527,17 @@ Test(loss, deterministic_and_capturable, .timeout = 300) {
     cr_assert(dx0);
     for (int rep = 0; rep < 3; rep++) {
         poison(&L), poison(&M), poison(&DX);
-        CUgraph graph;
-        CUgraphExec exec;
-        if (rep == 2) cr_assert_eq(brc__cu()->cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
-        cr_assert_eq(brc_cross_entropy_run(p, dp(&X), dp(&T), NULL, dp(&L), NULL, dp(&WS), w1, (brc_stream)s),
+        tu_capture g = {0};
+        brc_stream st = (brc_stream)s; /* the third run: captured on the capture's own stream, then replayed */
+        if (rep == 2) g = tu_capture_begin(0), st = (brc_stream)g.s;
+        cr_assert_eq(brc_cross_entropy_run(p, dp(&X), dp(&T), NULL, dp(&L), NULL, dp(&WS), w1, st), BRC_STATUS_OK,
+                     "%s", brc_last_error());
+        cr_assert_eq(brc_pointwise_loss_run(q, dp(&A), dp(&B), NULL, NULL, dp(&M), dp(&WS), w2, st), BRC_STATUS_OK,
+                     "%s", brc_last_error());
+        cr_assert_eq(brc_cross_entropy_backward_run(pb, dp(&X), dp(&T), NULL, NULL, dp(&DY), dp(&DX), dp(&WS), w3, st),
                      BRC_STATUS_OK, "%s", brc_last_error());
-        cr_assert_eq(brc_pointwise_loss_run(q, dp(&A), dp(&B), NULL, NULL, dp(&M), dp(&WS), w2, (brc_stream)s),
-                     BRC_STATUS_OK, "%s", brc_last_error());
-        cr_assert_eq(brc_cross_entropy_backward_run(pb, dp(&X), dp(&T), NULL, NULL, dp(&DY), dp(&DX), dp(&WS), w3,
-                                                    (brc_stream)s),
-                     BRC_STATUS_OK, "%s", brc_last_error());
-        if (rep == 2) {
-            cr_assert_eq(brc__cu()->cuStreamEndCapture(s, &graph), CUDA_SUCCESS);
-            cr_assert_eq(brc__cu()->cuGraphInstantiateWithFlags(&exec, graph, 0), CUDA_SUCCESS);
-            cr_assert_eq(brc__cu()->cuGraphLaunch(exec, s), CUDA_SUCCESS);
-        }
+        if (rep == 2) tu_capture_end(&g), tu_capture_replay(&g), tu_capture_free(&g);
         cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
-        if (rep == 2) brc__cu()->cuGraphExecDestroy(exec), brc__cu()->cuGraphDestroy(graph);
         tu_buf_download(&L), tu_buf_download(&M), tu_buf_download(&DX);
         uint16_t lb;
         float mb;

@@ -432,16 +432,11 @@ Test(random, device_seed_offset_and_graph_replay, .timeout = 300) {
     for (int64_t i = 0; i < n; i++) put(&X, i, tu_uniform(&rng, -2, 2));
     tu_buf_upload(&X);
     void *x = (void *)(uintptr_t)X.d, *y = (void *)(uintptr_t)Y.d, *m = (void *)(uintptr_t)M.d;
-    CUstream s;
-    cr_assert_eq(brc__cu()->cuStreamCreate(&s, 0), CUDA_SUCCESS);
     /* Capture once with the seed/offset in device memory. */
-    CUgraph graph;
-    CUgraphExec exec;
     brc_philox dev = {0, 0, (const uint64_t *)(uintptr_t)S.d};
-    cr_assert_eq(brc__cu()->cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
-    cr_assert_eq(brc_random_run(p, x, NULL, y, m, &dev, (brc_stream)s), BRC_STATUS_OK, "%s", brc_last_error());
-    cr_assert_eq(brc__cu()->cuStreamEndCapture(s, &graph), CUDA_SUCCESS);
-    cr_assert_eq(brc__cu()->cuGraphInstantiateWithFlags(&exec, graph, 0), CUDA_SUCCESS);
+    tu_capture g = tu_capture_begin(0);
+    cr_assert_eq(brc_random_run(p, x, NULL, y, m, &dev, (brc_stream)g.s), BRC_STATUS_OK, "%s", brc_last_error());
+    tu_capture_end(&g);
     const uint64_t states[3][2] = {{1, 0}, {1, 25001}, {0xdeadbeefcafef00dull, (uint64_t)-7}};
     for (int k = 0; k < 3; k++) {
         /* Replay with new values written into device memory ... */
@@ -449,8 +444,7 @@ Test(random, device_seed_offset_and_graph_replay, .timeout = 300) {
         tu_buf_upload(&S);
         poison(&Y);
         poison(&M);
-        cr_assert_eq(brc__cu()->cuGraphLaunch(exec, s), CUDA_SUCCESS);
-        cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
+        tu_capture_replay(&g);
         tu_buf_download(&Y);
         tu_buf_download(&M);
         /* ... equals a run with the same values by value. */
@@ -465,9 +459,7 @@ Test(random, device_seed_offset_and_graph_replay, .timeout = 300) {
         for (int64_t i = 0; i < n; i++) kept += M.h[i];
         cr_expect(fabs((double)kept / (double)n - 0.6) < 0.01, "replay %d kept %ld of %lld", k, kept, (long long)n);
     }
-    brc__cu()->cuGraphExecDestroy(exec);
-    brc__cu()->cuGraphDestroy(graph);
-    brc__cu()->cuStreamDestroy(s);
+    tu_capture_free(&g);
     brc_plan_destroy(p);
     tu_buf *all[] = {&X, &Y, &M, &R, &RM, &S};
     for (size_t e = 0; e < 6; e++) tu_buf_free(all[e]);

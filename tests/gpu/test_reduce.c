@@ -782,16 +782,11 @@ Test(reduce, split_paths_deterministic, .timeout = 300) {
                 cr_assert_eq(brc_reduce_run(p, dp(&X), dp(&Y), NULL, dp(&WS), wsz, (brc_stream)s), BRC_STATUS_OK, "%s",
                              brc_last_error());
             } else {
-                CUgraph graph;
-                CUgraphExec exec;
-                cr_assert_eq(brc__cu()->cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
-                cr_assert_eq(brc_reduce_run(p, dp(&X), dp(&Y), NULL, dp(&WS), wsz, (brc_stream)s), BRC_STATUS_OK);
-                cr_assert_eq(brc__cu()->cuStreamEndCapture(s, &graph), CUDA_SUCCESS);
-                cr_assert_eq(brc__cu()->cuGraphInstantiateWithFlags(&exec, graph, 0), CUDA_SUCCESS);
-                cr_assert_eq(brc__cu()->cuGraphLaunch(exec, s), CUDA_SUCCESS);
-                cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
-                brc__cu()->cuGraphExecDestroy(exec);
-                brc__cu()->cuGraphDestroy(graph);
+                tu_capture g = tu_capture_begin(0);
+                cr_assert_eq(brc_reduce_run(p, dp(&X), dp(&Y), NULL, dp(&WS), wsz, (brc_stream)g.s), BRC_STATUS_OK);
+                tu_capture_end(&g);
+                tu_capture_replay(&g);
+                tu_capture_free(&g);
             }
             cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
             tu_buf_download(&Y);

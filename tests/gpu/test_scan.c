@@ -955,21 +955,16 @@ Test(scan, one_pass_rows, .timeout = 600) {
                 cr_expect(memcmp(y1, Y.h, n * 4) == 0 && (!ext || memcmp(k1, K.h, n * 8) == 0),
                           "%s rev %d: a second run in the stream differs", sku, rev);
                 /* 3: captured once, replayed twice */
-                CUgraph graph = NULL;
-                CUgraphExec exec;
-                cr_assert_eq(brc__cu()->cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
-                run_plan_into(p, &X, &Y, &K, &WS, s);
-                cr_assert_eq(brc__cu()->cuStreamEndCapture(s, &graph), CUDA_SUCCESS);
-                cr_assert_eq(brc__cu()->cuGraphInstantiateWithFlags(&exec, graph, 0), CUDA_SUCCESS);
+                tu_capture g = tu_capture_begin(0);
+                run_plan_into(p, &X, &Y, &K, &WS, g.s);
+                tu_capture_end(&g);
                 for (int r = 0; r < 2; r++) {
                     poison(&Y);
-                    cr_assert_eq(brc__cu()->cuGraphLaunch(exec, s), CUDA_SUCCESS);
-                    cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
+                    tu_capture_replay(&g);
                     tu_buf_download(&Y);
                     cr_expect(memcmp(y1, Y.h, n * 4) == 0, "%s rev %d: graph replay %d differs", sku, rev, r);
                 }
-                brc__cu()->cuGraphExecDestroy(exec);
-                brc__cu()->cuGraphDestroy(graph);
+                tu_capture_free(&g);
                 cr_log_info("%s rev %d: %s checked", op_names[op], rev, sku);
                 tu_buf_free(&WS);
                 brc_plan_destroy(p);
@@ -1020,20 +1015,13 @@ Test(scan, deterministic_and_capturable, .timeout = 300) {
             poison(&Y);
             poison(&WS);
             brc_status st;
-            CUgraph graph = NULL;
-            if (rep == 2) cr_assert_eq(brc__cu()->cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
-            if (i < 2) st = brc_scan_run(plans[i], x, y, NULL, ws, wsz, (brc_stream)s);
-            else st = brc_scan_backward_run(plans[i], NULL, NULL, NULL, x, y, ws, wsz, (brc_stream)s);
+            tu_capture g = {0};
+            CUstream rs = s; /* the third run: captured on the capture's own stream, then replayed */
+            if (rep == 2) g = tu_capture_begin(0), rs = g.s;
+            if (i < 2) st = brc_scan_run(plans[i], x, y, NULL, ws, wsz, (brc_stream)rs);
+            else st = brc_scan_backward_run(plans[i], NULL, NULL, NULL, x, y, ws, wsz, (brc_stream)rs);
             cr_assert_eq(st, BRC_STATUS_OK, "%s", brc_last_error());
-            if (rep == 2) {
-                CUgraphExec exec;
-                cr_assert_eq(brc__cu()->cuStreamEndCapture(s, &graph), CUDA_SUCCESS);
-                cr_assert_eq(brc__cu()->cuGraphInstantiateWithFlags(&exec, graph, 0), CUDA_SUCCESS);
-                cr_assert_eq(brc__cu()->cuGraphLaunch(exec, s), CUDA_SUCCESS);
-                cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
-                brc__cu()->cuGraphExecDestroy(exec);
-                brc__cu()->cuGraphDestroy(graph);
-            }
+            if (rep == 2) tu_capture_end(&g), tu_capture_replay(&g), tu_capture_free(&g);
             cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
             tu_buf_download(&Y);
             if (rep == 0) {
