@@ -71,6 +71,8 @@ BRC__INTERNAL void brc__str_free(brc__str *s);
     X(cuMemcpyHtoD)                                                                              \
     X(cuMemcpyDtoH)                                                                              \
     X(cuMemsetD8)                                                                                \
+    X(cuMemsetD8Async)                                                                           \
+    X(cuMemsetD16Async)                                                                          \
     X(cuMemsetD32Async)                                                                          \
     X(cuMemcpyDtoDAsync)                                                                         \
     X(cuStreamCreate)                                                                            \

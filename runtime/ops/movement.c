@@ -3,6 +3,7 @@
  * merged and whose kernel (vectorized, gather or tiled transpose) is chosen by structure; plus the
  * generators (fill, arange, linspace, eye, triu, tril) and pad with its backward. Kernels:
  * kernel_src/movement.cuh. Descriptor keys: docs/movement.md. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1035,16 +1036,6 @@ typedef struct mv_fill_args_h {
 } mv_fill_args_h;
 _Static_assert(sizeof(mv_fill_args_h) == 13 * 8 + 24 * 8, "mv_fill_args_h must match brc::mv_fill_args");
 
-typedef struct fill_impl {
-    int kind, vec, rank;
-    size_t esize;
-    mv_fill_args_h a;
-    int64_t soff_y, soff_x; /* element offsets of the merged bases (negative strides made positive) */
-    unsigned grid;
-    CUfunction fn;
-} fill_impl;
-static const brc__plan_vt fill_vt = {NULL};
-
 static bool is_int_dtype(brc_dtype t) { return brc_dtype_is_integer(t) != 0; }
 
 /* Integer range of a dtype, for arange's bounds. */
@@ -1059,7 +1050,89 @@ static void int_range(brc_dtype t, double *lo, double *hi) {
     }
 }
 
-static brc_status fill_plan_forced(brc_context *ctx, const brc_fill_desc *d, const brc_plan_prefs *prefs_in,
+typedef struct fill_impl {
+    int kind, vec, rank;
+    size_t esize;
+    mv_fill_args_h a;
+    int64_t soff_y, soff_x; /* element offsets of the merged bases (negative strides made positive) */
+    unsigned grid;
+    CUfunction fn;
+    bool mset;     /* the driver's memset (FILL_MEMSET_BYTES): bytes of y, the value's bits as 32 */
+    int64_t bytes;
+    uint32_t pat;
+} fill_impl;
+static const brc__plan_vt fill_vt = {NULL};
+
+/* A contiguous fill of at most FILL_MEMSET_BYTES whose value the dtype holds exactly is the driver's
+ * cuMemsetD32 / D16 / D8Async (a memset node in a captured graph) instead of a kernel.
+ * BARACUDA_FILL_MEMSET overrides the bytes (0: never). Descriptor fill(kind=fill,dtype=T,memset=1),
+ * SKU driver:memset<bN>. */
+enum { FILL_MEMSET_BYTES = 4 << 20 };
+
+/* The bits of v in dt when dt holds v exactly (then every conversion rounds it to itself, so the
+ * kernel's mv_from_f64 would store the same bits), repeated to 32 bits; false for NaN, an inexact
+ * value, fp8, and 8-byte values whose halves differ (no 64-bit memset). */
+static bool fill_pattern(brc_dtype dt, double v, uint32_t *pat) {
+    if (v != v) return false;
+    uint64_t b = 0;
+    const float f = (float)v;
+    uint32_t fb;
+    memcpy(&fb, &f, 4);
+    switch (dt) {
+    case BRC_F64: memcpy(&b, &v, 8); break;
+    case BRC_F32:
+        if ((double)f != v) return false;
+        b = fb;
+        break;
+    case BRC_BF16:
+        if ((double)f != v || (fb & 0xffffu)) return false;
+        b = fb >> 16;
+        break;
+    case BRC_F16: {
+        if ((double)f != v) return false;
+        const uint32_t sign = (fb >> 16) & 0x8000u;
+        const double a = fabs(v), sub = a * 16777216.0; /* a / 2^-24: f16's subnormal step */
+        if (a == 0) {
+            b = sign;
+        } else if (isinf(a)) {
+            b = sign | 0x7c00u;
+        } else if (sub < 1024 && sub == floor(sub)) {
+            b = sign | (uint32_t)sub;
+        } else {
+            int ex;
+            const double m = frexp(a, &ex), frac = (2 * m - 1) * 1024; /* a = (1 + frac / 1024) 2^(ex-1) */
+            const int E = ex - 1 + 15;
+            if (E < 1 || E > 30 || frac != floor(frac)) return false;
+            b = sign | (uint32_t)E << 10 | (uint32_t)frac;
+        }
+        break;
+    }
+    case BRC_BOOL:
+        if (v != 0 && v != 1) return false;
+        b = v != 0;
+        break;
+    case BRC_I8: case BRC_U8: case BRC_I16: case BRC_I32: case BRC_U32: case BRC_I64: {
+        double lo, hi;
+        int_range(dt, &lo, &hi);
+        if (v != floor(v) || v < lo || v > hi || (dt == BRC_I64 && v >= 9223372036854775807.0)) return false;
+        b = dt == BRC_U32 ? (uint64_t)v : (uint64_t)(int64_t)v;
+        break;
+    }
+    default: return false;
+    }
+    const size_t es = brc_dtype_size(dt);
+    if (es == 8) {
+        if ((uint32_t)b != (uint32_t)(b >> 32)) return false;
+        *pat = (uint32_t)b;
+    } else {
+        b &= es == 4 ? 0xffffffffu : es == 2 ? 0xffffu : 0xffu;
+        *pat = (uint32_t)(es == 4 ? b : es == 2 ? b * 0x10001u : b * 0x1010101u);
+    }
+    return true;
+}
+
+/* mreq: the driver's memset 0 by the bytes (FILL_MEMSET_BYTES), 1 never, 2 asked (descriptor memset=1). */
+static brc_status fill_plan_forced(brc_context *ctx, const brc_fill_desc *d, const brc_plan_prefs *prefs_in, int mreq,
                                    brc_plan **out) {
     const char *fam = "fill";
     brc_status st;
@@ -1170,6 +1243,30 @@ static brc_status fill_plan_forced(brc_context *ctx, const brc_fill_desc *d, con
 
     brc__str desc = {0}, sku = {0}, snip = {0};
     brc_plan *p = NULL;
+    /* A contiguous fill of a value the dtype holds exactly, small: the driver's memset
+     * (FILL_MEMSET_BYTES). */
+    const int64_t mmax = brc__knob("BARACUDA_FILL_MEMSET", 0, INT32_MAX, FILL_MEMSET_BYTES);
+    const bool run1 = kind == BRC_FILL_FILL && R == 1 && ys[0] == 1;
+    uint32_t pat = 0;
+    if (mreq == 2 || (mreq == 0 && run1 && !forced && numel > 0 && numel * (int64_t)esize <= mmax &&
+                      fill_pattern(dt, d->a, &pat))) {
+        if (!run1 || !fill_pattern(dt, d->a, &pat))
+            return brc__error(BRC_STATUS_INTERNAL, "%s: memset=1 needs one contiguous run and an exact value", fam);
+        brc__str_addf(&desc, "fill(kind=fill,dtype=%s,memset=1)", brc_dtype_name(dt));
+        brc__str_addf(&sku, "driver:memset<b%zu>@%s", esize, ctx->arch);
+        if (desc.oom || sku.oom) {
+            st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fam);
+            goto fail;
+        }
+        if ((st = brc__plan_new(ctx, BRC__FAM_FILL, &fill_vt, sizeof(fill_impl), &p))) goto fail;
+        fill_impl *im = p->impl;
+        *im = tmp;
+        im->kind = kind, im->vec = 1, im->rank = 1, im->esize = esize, im->grid = (unsigned)grid;
+        im->mset = true, im->bytes = numel * (int64_t)esize, im->pat = pat;
+        brc__plan_publish(p, desc.p, sku.p);
+        *out = p;
+        return BRC_STATUS_OK;
+    }
     brc__str_addf(&desc, "fill(kind=%s,dtype=%s,rank=%d,vec=%d)", kn, brc_dtype_name(dt), R, vec);
     brc__str_addf(&sku, "bespoke:fill<%s,%s,rank=%d,vec=%d>@%s", kn, brc_dtype_name(dt), R, vec, ctx->arch);
     brc__str_addf(&snip,
@@ -1200,7 +1297,7 @@ fail:
 
 brc_status brc_fill_plan(brc_context *ctx, const brc_fill_desc *d, const brc_plan_prefs *prefs, brc_plan **out) {
     brc_status st = brc__plan_start(ctx, d, out, "brc_fill_plan");
-    return st ? st : fill_plan_forced(ctx, d, prefs, out);
+    return st ? st : fill_plan_forced(ctx, d, prefs, 0, out);
 }
 
 brc_status brc_fill_run(const brc_plan *plan, const void *x, void *y, brc_stream stream) {
@@ -1213,6 +1310,20 @@ brc_status brc_fill_run(const brc_plan *plan, const void *x, void *y, brc_stream
     if ((st = brc__need_ptr(y, im->esize, "brc_fill_run", "y", plan)) ||
         (tri && (st = brc__need_ptr(x, im->esize, "brc_fill_run", "x", plan))))
         return st;
+    if (im->mset) { /* D32 where y and its bytes allow, else D16 (2-byte elements), else D8 */
+        const CUdeviceptr yp = (CUdeviceptr)(uintptr_t)((char *)y + im->soff_y * (int64_t)im->esize);
+        const CUstream s = (CUstream)stream;
+        CUresult r;
+        if (yp % 4 == 0 && im->bytes % 4 == 0)
+            r = brc__cu()->cuMemsetD32Async(yp, im->pat, (size_t)im->bytes / 4, s);
+        else if (im->esize == 2)
+            r = brc__cu()->cuMemsetD16Async(yp, (unsigned short)im->pat, (size_t)im->bytes / 2, s);
+        else
+            r = brc__cu()->cuMemsetD8Async(yp, (unsigned char)im->pat, (size_t)im->bytes, s);
+        if (r != CUDA_SUCCESS)
+            return brc__error(BRC_STATUS_CUDA_ERROR, "cuMemsetAsync: %s (%s)", brc__cu_errname(r), plan->descriptor);
+        return BRC_STATUS_OK;
+    }
     mv_fill_args_h a = im->a;
     a.y = (char *)y + im->soff_y * (int64_t)im->esize;
     a.x = tri ? x : NULL;
@@ -1226,14 +1337,22 @@ brc_status brc_fill_run(const brc_plan *plan, const void *x, void *y, brc_stream
 brc_status brc__fill_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     int kind = 0;
     brc_dtype dt = BRC_F32;
-    int64_t rank, vec;
+    int64_t rank, vec, mset = 0;
     brc_status st;
     if ((st = brc__desc_pick(d, "kind", fill_names, NFILL, -1, &kind)) || (st = brc__desc_dtype(d, "dtype", &dt)) ||
-        (st = brc__desc_int(d, "rank", 1, 8, 1, &rank)) ||
-        (st = brc__desc_int(d, "vec", 1, 16, (int64_t)(16 / brc_dtype_size(dt)), &vec)))
+        (st = brc__desc_int(d, "memset", 0, kind == BRC_FILL_FILL ? 1 : 0, 0, &mset)))
         return st;
     brc_fill_desc f;
     memset(&f, 0, sizeof f);
+    if (mset) { /* the driver's memset (FILL_MEMSET_BYTES): no kernel */
+        f.kind = BRC_FILL_FILL;
+        const int64_t n16 = 16;
+        if ((st = brc_tensor_desc_contiguous(&f.y, dt, 1, &n16))) return st;
+        return fill_plan_forced(ctx, &f, NULL, 2, out);
+    }
+    if ((st = brc__desc_int(d, "rank", 1, 8, 1, &rank)) ||
+        (st = brc__desc_int(d, "vec", 1, 16, (int64_t)(16 / brc_dtype_size(dt)), &vec)))
+        return st;
     f.kind = (brc_fill_kind)kind;
     f.y.dtype = dt, f.y.rank = (int32_t)rank;
     int R = (int)rank;
@@ -1247,7 +1366,7 @@ brc_status brc__fill_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     f.a = 1, f.b = 1;
     brc_plan_prefs prefs = BRC_PLAN_PREFS_INIT;
     prefs.vector_width = (int)vec;
-    return fill_plan_forced(ctx, &f, &prefs, out);
+    return fill_plan_forced(ctx, &f, &prefs, 1, out);
 }
 
 /* ==== pad ============================================================================================== */
@@ -1368,10 +1487,11 @@ static const brc__plan_vt pad_vt = {NULL};
 /* in: x forward, dy backward; out: y forward, dx backward. The kernel's "output" is out. */
 /* stage: the forward's kernel: -1 by the rows (staged where they fit, flat where y is also
  * contiguous), 0 row groups, 1 staged, 2 flat staged (the caller made rows that fit and a
- * contiguous y: descriptors), 3 staged in CTAs of PAD_SMALL_THREADS. */
+ * contiguous y: descriptors), 3 staged in CTAs of PAD_SMALL_THREADS. hint: the staged kernel's cache
+ * hints (brc::mv_pad_staged HINT; -1: BARACUDA_PAD_HINT, a measurement knob, default 0). */
 static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tensor_desc *small,
                              const brc_tensor_desc *big, const int64_t *lo, const int64_t *hi, double value,
-                             const brc_plan_prefs *prefs_in, int stage, brc_plan **out) {
+                             const brc_plan_prefs *prefs_in, int stage, int hint, brc_plan **out) {
     const char *fam = bwd ? "pad backward" : "pad";
     const char *sn = bwd ? "dx" : "x", *bn = bwd ? "dy" : "y";
     brc_status st;
@@ -1507,11 +1627,15 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
     brc__str desc = {0}, sku = {0}, snip = {0};
     brc_plan *p = NULL;
     const char *dir = bwd ? "bwd" : "fwd";
-    brc__str_addf(&desc, "pad(mode=%s,dtype=%s,rank=%d,dir=%s%s)", pad_names[mode], brc_dtype_name(dt), R, dir,
+    if (hint < 0) hint = brc__knob("BARACUDA_PAD_HINT", 0, 3, 0);
+    if (tmp.staged != 1) hint = 0;
+    brc__str_addf(&desc, "pad(mode=%s,dtype=%s,rank=%d,dir=%s%s", pad_names[mode], brc_dtype_name(dt), R, dir,
                   tmp.staged == 3 ? ",stage=3" : tmp.staged == 2 ? ",stage=2" : tmp.staged ? ",stage=1" : "");
-    brc__str_addf(&sku, "bespoke:pad<%s,%s,rank=%d,%s%s>@%s", pad_names[mode], brc_dtype_name(dt), R, dir,
-                  tmp.staged == 3 ? ",staged,small" : tmp.staged == 2 ? ",flat" : tmp.staged ? ",staged" : "",
-                  ctx->arch);
+    brc__str_addf(&sku, "bespoke:pad<%s,%s,rank=%d,%s%s", pad_names[mode], brc_dtype_name(dt), R, dir,
+                  tmp.staged == 3 ? ",staged,small" : tmp.staged == 2 ? ",flat" : tmp.staged ? ",staged" : "");
+    if (hint) brc__str_addf(&desc, ",hint=%d", hint), brc__str_addf(&sku, ",hint%d", hint);
+    brc__str_addf(&desc, ")");
+    brc__str_addf(&sku, ">@%s", ctx->arch);
     if (bwd)
         brc__str_addf(&snip,
                       "__global__ void __launch_bounds__(256, 1) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args "
@@ -1525,11 +1649,11 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
     else if (tmp.staged)
         brc__str_addf(&snip,
                       "__global__ void __launch_bounds__(%d, %d) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args "
-                      "a) { brc::mv_pad_staged<%s, %d, %d, %d, %d>(a); }\n",
+                      "a) { brc::mv_pad_staged<%s, %d, %d, %d, %d, %d>(a); }\n",
                       tmp.staged == 3 ? PAD_SMALL_THREADS : MV_THREADS,
                       tmp.staged == 3 ? PAD_SMALL_CTAS : PAD_STAGE_CTAS, storage_type(dt), mode, R,
                       tmp.staged == 3 ? PAD_SMALL_BYTES : PAD_STAGE_BYTES,
-                      tmp.staged == 3 ? PAD_SMALL_THREADS : MV_THREADS);
+                      tmp.staged == 3 ? PAD_SMALL_THREADS : MV_THREADS, hint);
     else
         brc__str_addf(&snip,
                       "__global__ void __launch_bounds__(256, %d) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args "
@@ -1544,8 +1668,8 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
     *im = tmp;
     im->bwd = bwd, im->esize = brc_dtype_size(dt), im->grid = (unsigned)grid;
     im->in_empty = brc_tensor_desc_numel(in) == 0;
-    int64_t spec[6] = {K_PAD, dt, mode, R, bwd, tmp.staged};
-    if ((st = compile(ctx, desc.p, 6, spec, snip.p, &im->fn))) goto fail;
+    int64_t spec[7] = {K_PAD, dt, mode, R, bwd, tmp.staged, hint};
+    if ((st = compile(ctx, desc.p, hint ? 7 : 6, spec, snip.p, &im->fn))) goto fail; /* hint 0: the key as before */
     brc__str_free(&snip);
     brc__plan_publish(p, desc.p, sku.p);
     *out = p;
@@ -1560,13 +1684,13 @@ fail:
 
 brc_status brc_pad_plan(brc_context *ctx, const brc_pad_desc *d, const brc_plan_prefs *prefs, brc_plan **out) {
     brc_status st = brc__plan_start(ctx, d, out, "brc_pad_plan");
-    return st ? st : pad_common(ctx, 0, (int)d->mode, &d->x, &d->y, d->lo, d->hi, d->value, prefs, -1, out);
+    return st ? st : pad_common(ctx, 0, (int)d->mode, &d->x, &d->y, d->lo, d->hi, d->value, prefs, -1, -1, out);
 }
 
 brc_status brc_pad_backward_plan(brc_context *ctx, const brc_pad_backward_desc *d, const brc_plan_prefs *prefs,
                                  brc_plan **out) {
     brc_status st = brc__plan_start(ctx, d, out, "brc_pad_backward_plan");
-    return st ? st : pad_common(ctx, 1, (int)d->mode, &d->dx, &d->dy, d->lo, d->hi, 0, prefs, -1, out);
+    return st ? st : pad_common(ctx, 1, (int)d->mode, &d->dx, &d->dy, d->lo, d->hi, 0, prefs, -1, -1, out);
 }
 
 static brc_status pad_run_common(const brc_plan *plan, brc__family fam, const char *fn, const void *in, void *o,
@@ -1604,16 +1728,17 @@ brc_status brc__pad_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     static const char *const dirs[] = {"fwd", "bwd"};
     int mode = 0, dir = 0;
     brc_dtype dt = BRC_F32;
-    int64_t rank, stage = 0;
+    int64_t rank, stage = 0, hint = 0;
     brc_status st;
     if ((st = brc__desc_pick(d, "mode", pad_names, NPAD, -1, &mode)) || (st = brc__desc_dtype(d, "dtype", &dt)) ||
         (st = brc__desc_int(d, "rank", 1, 8, 1, &rank)) || (st = brc__desc_pick(d, "dir", dirs, 2, 0, &dir)) ||
-        (st = brc__desc_int(d, "stage", 0, dir ? 0 : 3, 0, &stage)))
+        (st = brc__desc_int(d, "stage", 0, dir ? 0 : 3, 0, &stage)) ||
+        (st = brc__desc_int(d, "hint", 0, stage == 1 ? 3 : 0, 0, &hint)))
         return st;
     int64_t s3[8], s5[8], lo[8], hi[8];
     for (int k = 0; k < 8; k++) s3[k] = 3, s5[k] = 5, lo[k] = hi[k] = 1;
     brc_tensor_desc small, big;
     brc_tensor_desc_contiguous(&small, dt, (int32_t)rank, s3);
     brc_tensor_desc_contiguous(&big, dt, (int32_t)rank, s5);
-    return pad_common(ctx, dir, mode, &small, &big, lo, hi, 0, NULL, dir ? -1 : (int)stage, out);
+    return pad_common(ctx, dir, mode, &small, &big, lo, hi, 0, NULL, dir ? -1 : (int)stage, (int)hint, out);
 }

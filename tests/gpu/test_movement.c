@@ -981,6 +981,70 @@ Test(movement, generators, .timeout = 300) {
     brc_context_destroy(ctx);
 }
 
+/* Small contiguous fills of a value the dtype holds exactly take the driver's memset (FILL_MEMSET_BYTES,
+ * SKU driver:memset): every dtype it covers at 64 x 1024 (D32), 1001 elements (odd bytes: D16 for 2-byte
+ * elements, D8 for 1-byte) and 1001 elements based one element into the buffer (a y that is not 4-byte
+ * aligned), each checked against the host's encoding with the buffer around it untouched; an 8-byte value
+ * whose halves differ keeps the kernel. Then one captured and replayed with y poisoned between replays. */
+Test(movement, small_fills_take_the_driver_memset, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    uint64_t rng = 4242;
+    static const struct {
+        brc_dtype dt;
+        double v;
+        bool mset;
+    } fv[] = {{BRC_F32, -2.5, true}, {BRC_F32, 0, true},     {BRC_BF16, 1.5, true}, {BRC_F16, -0x1.ff8p-15, true},
+              {BRC_F16, 65504, true}, {BRC_F64, 0, true},    {BRC_F64, -2.5, false}, {BRC_I64, -1, true},
+              {BRC_I8, -7, true},     {BRC_U8, 255, true},   {BRC_I16, -300, true},  {BRC_I32, 123456789, true},
+              {BRC_U32, 4294967295.0, true}, {BRC_BOOL, 1, true}};
+    for (size_t i = 0; i < sizeof fv / sizeof fv[0]; i++) {
+        for (int ci = 0; ci < 3; ci++) {
+            int64_t sh[2] = {64, 1024}, n1[1] = {1001 + 2};
+            tv y = ci == 0 ? tv_new(fv[i].dt, 2, sh, S_CONTIG, 0, &rng) : tv_new(fv[i].dt, 1, n1, S_CONTIG, 0, &rng);
+            if (ci > 0) y.t.shape[0] = 1001, y.base = ci == 2 ? 1 : 0;
+            char what[96];
+            snprintf(what, sizeof what, "memset fill %s %g case %d", brc_dtype_name(fv[i].dt), fv[i].v, ci);
+            brc_fill_desc d = {BRC_FILL_FILL, y.t, y.t, fv[i].v, 0, 0};
+            brc_plan *p = NULL;
+            cr_assert_eq(brc_fill_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s: %s", what, brc_last_error());
+            cr_expect((strstr(brc_plan_sku(p), "driver:memset<") == brc_plan_sku(p)) == fv[i].mset, "%s: %s", what,
+                      brc_plan_sku(p));
+            cr_assert_eq(brc_fill_run(p, NULL, dptr(&y), NULL), BRC_STATUS_OK, "%s: %s", what, brc_last_error());
+            sync_ok(what);
+            tu_buf_download(&y.b);
+            gen_arg g = {BRC_FILL_FILL, y.t.rank, fv[i].v, 0, 0, 0, 0, fv[i].dt, {0}};
+            result r = check_y(&y, NULL, ex_gen, &g, g.konst);
+            EXPECT_OK(r, what, p);
+            brc_plan_destroy(p);
+            tv_free(&y);
+        }
+    }
+    /* Captured: a memset node; y poisoned again before each replay. */
+    int64_t sh[2] = {64, 1024};
+    tv y = tv_new(BRC_F32, 2, sh, S_CONTIG, 0, &rng);
+    brc_fill_desc d = {BRC_FILL_FILL, y.t, y.t, 0.75, 0, 0};
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_fill_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_sku(p), "driver:memset<b4>") == brc_plan_sku(p), "%s", brc_plan_sku(p));
+    tu_capture c = tu_capture_begin(0);
+    cr_assert_eq(brc_fill_run(p, NULL, dptr(&y), (brc_stream)c.s), BRC_STATUS_OK, "%s", brc_last_error());
+    tu_capture_end(&c);
+    for (int round = 0; round < 3; round++) {
+        memcpy(y.b.h, y.init, y.b.n * 4);
+        tu_buf_upload(&y.b);
+        tu_capture_replay(&c);
+        tu_buf_download(&y.b);
+        gen_arg g = {BRC_FILL_FILL, 2, 0.75, 0, 0, 0, 0, BRC_F32, {0}};
+        result r = check_y(&y, NULL, ex_gen, &g, g.konst);
+        EXPECT_OK(r, "memset fill replay", p);
+    }
+    tu_capture_free(&c);
+    brc_plan_destroy(p);
+    tv_free(&y);
+    brc_context_destroy(ctx);
+}
+
 /* ---- pad ------------------------------------------------------------------------------------------------------ */
 
 /* The x coordinate a padded coordinate c reads (-1: the constant), by unfolding the definition. */

@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <stddef.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -43,6 +44,7 @@ static const char *const variants[] = {
     "pad(mode=reflect,dtype=bf16,rank=3,dir=fwd,stage=1)",
     "pad(mode=reflect,dtype=bf16,rank=3,dir=fwd,stage=2)",
     "pad(mode=reflect,dtype=bf16,rank=3,dir=fwd,stage=3)",
+    "pad(mode=reflect,dtype=bf16,rank=3,dir=fwd,stage=1,hint=3)",
     "pad(mode=replicate,dtype=f32,rank=1,dir=fwd)",
     "pad(mode=circular,dtype=i64,rank=4,dir=fwd)",
     "pad(mode=constant,dtype=f16,rank=2,dir=bwd)",
@@ -245,6 +247,51 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     int64_t z[2] = {1000, 4097}, m3[3] = {5, 7, 9}, n1[1] = {1001};
     brc_fill_desc f = {BRC_FILL_FILL, dense(BRC_F32, 2, z), {0}, 0, 0, 0};
     EXPECT_PLAN(brc_fill_plan(ctx, &f, NULL, &p_), "fill(kind=fill,dtype=f32,rank=1,vec=4)", NULL);
+    /* A contiguous fill of at most FILL_MEMSET_BYTES (4 MiB) whose value the dtype holds exactly: the
+     * driver's memset, no kernel. An inexact value, NaN, fp8, an 8-byte value whose halves differ, a
+     * strided y, 4 MiB + 4 bytes, or BARACUDA_FILL_MEMSET=0: a kernel. */
+    {
+        int64_t sm2[2] = {64, 1024}, m4[1] = {(4 << 20) / 4}, m4p[1] = {(4 << 20) / 4 + 1};
+        static const struct {
+            brc_dtype dt;
+            double v;
+            bool mset;
+        } fv[] = {{BRC_F32, 0, true},       {BRC_F32, -2.5, true},        {BRC_F32, 0.1, false},
+                  {BRC_F32, NAN, false},    {BRC_F32, INFINITY, true},    {BRC_BF16, 1.5, true},
+                  {BRC_BF16, 0.1, false},   {BRC_BF16, 1.0 / 3, false},   {BRC_F16, 65504, true},
+                  {BRC_F16, 65520, false},  {BRC_F16, 0x1p-24, true},     {BRC_F16, 0x1p-25, false},
+                  {BRC_F16, -0x1.ff8p-15, true}, {BRC_F16, -3.0, true}, {BRC_F16, 0x1.0p-14 + 0x1p-25, false},
+                  {BRC_F64, 0, true},       {BRC_F64, 1, false},          {BRC_I64, -1, true},
+                  {BRC_I64, 1, false},      {BRC_I8, -1, true},           {BRC_I8, 300, false},
+                  {BRC_I8, 1.5, false},     {BRC_U32, 4294967295.0, true}, {BRC_U8, 255, true},
+                  {BRC_BOOL, 1, true},      {BRC_BOOL, 0.5, false},       {BRC_FP8E4M3, 0, false}};
+        for (size_t i = 0; i < sizeof fv / sizeof fv[0]; i++) {
+            brc_fill_desc fm = {BRC_FILL_FILL, dense(fv[i].dt, 2, sm2), {0}, fv[i].v, 0, 0};
+            brc_plan *p = NULL;
+            cr_assert_eq(brc_fill_plan(ctx, &fm, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+            char want[64];
+            snprintf(want, sizeof want, "driver:memset<b%zu>@sm_90", brc_dtype_size(fv[i].dt));
+            cr_expect_eq(strcmp(brc_plan_sku(p), want) == 0, fv[i].mset, "%s %a: %s", brc_dtype_name(fv[i].dt), fv[i].v,
+                         brc_plan_sku(p));
+            if (fv[i].mset) {
+                char wd[64];
+                snprintf(wd, sizeof wd, "fill(kind=fill,dtype=%s,memset=1)", brc_dtype_name(fv[i].dt));
+                cr_expect_str_eq(brc_plan_descriptor(p), wd);
+            }
+            tu_round_trip(ctx, p);
+        }
+        f = (brc_fill_desc){BRC_FILL_FILL, dense(BRC_F32, 1, m4), {0}, 1, 0, 0};
+        EXPECT_PLAN(brc_fill_plan(ctx, &f, NULL, &p_), "fill(kind=fill,dtype=f32,memset=1)", "driver:memset<b4>@sm_90");
+        f = (brc_fill_desc){BRC_FILL_FILL, dense(BRC_F32, 1, m4p), {0}, 1, 0, 0};
+        EXPECT_PLAN(brc_fill_plan(ctx, &f, NULL, &p_), "fill(kind=fill,dtype=f32,rank=1,vec=4)", NULL);
+        f = (brc_fill_desc){BRC_FILL_FILL, dense(BRC_BF16, 2, sm2), {0}, 0, 0, 0};
+        f.y.strides[0] = 2048;
+        EXPECT_PLAN(brc_fill_plan(ctx, &f, NULL, &p_), "fill(kind=fill,dtype=bf16,rank=2,vec=8)", NULL);
+        setenv("BARACUDA_FILL_MEMSET", "0", 1);
+        f = (brc_fill_desc){BRC_FILL_FILL, dense(BRC_F32, 2, sm2), {0}, 0, 0, 0};
+        EXPECT_PLAN(brc_fill_plan(ctx, &f, NULL, &p_), "fill(kind=fill,dtype=f32,rank=1,vec=4)", NULL);
+        unsetenv("BARACUDA_FILL_MEMSET");
+    }
     f = (brc_fill_desc){BRC_FILL_TRIU, dense(BRC_F16, 3, m3), dense(BRC_F16, 3, m3), 0, 0, 1};
     EXPECT_PLAN(brc_fill_plan(ctx, &f, NULL, &p_), "fill(kind=triu,dtype=f16,rank=3,vec=1)", NULL);
     f = (brc_fill_desc){BRC_FILL_LINSPACE, dense(BRC_BF16, 1, n1), {0}, -1, 1, 0};
@@ -299,6 +346,8 @@ Test(movement_desc, bad_descriptors_name_the_column) {
         {"pad(mode=reflect,dtype=i32,rank=2,dir=bwd)", BRC_STATUS_UNSUPPORTED, "dtype i32 is not supported"},
         {"pad(mode=reflect,dtype=f32,rank=2,dir=bwd,stage=1)", BRC_STATUS_INVALID_ARGUMENT, "outside [0, 0]"},
         {"pad(mode=reflect,dtype=f32,rank=2,dir=fwd,stage=4)", BRC_STATUS_INVALID_ARGUMENT, "outside [0, 3]"},
+        {"pad(mode=reflect,dtype=f32,rank=2,dir=fwd,stage=2,hint=1)", BRC_STATUS_INVALID_ARGUMENT, "outside [0, 0]"},
+        {"pad(mode=reflect,dtype=f32,rank=2,dir=fwd,stage=1,hint=4)", BRC_STATUS_INVALID_ARGUMENT, "outside [0, 3]"},
         {"copy(bytes=2,rank=2,vec=4,index=32,hint=1)", BRC_STATUS_INVALID_ARGUMENT, "hint=1 needs 16-byte vectors"},
         {"copy(bytes=2,rank=1,vec=8,index=32,hint=2)", BRC_STATUS_INVALID_ARGUMENT, "outside [0, 1]"},
         {"copy(bytes=2,rank=1,vec=8,index=32,unroll=2)", BRC_STATUS_INVALID_ARGUMENT, "unroll=2 (1 or 4)"},
@@ -308,6 +357,9 @@ Test(movement_desc, bad_descriptors_name_the_column) {
         {"copy(bytes=2,memcpy=1,rank=1)", BRC_STATUS_INVALID_ARGUMENT, "unknown key 'rank'"},
         {"copy(bytes=2,memcpy=2)", BRC_STATUS_INVALID_ARGUMENT, "outside [0, 1]"},
         {"concat(bytes=2,memcpy=1)", BRC_STATUS_INVALID_ARGUMENT, "outside [0, 0]"},
+        {"fill(kind=fill,dtype=f32,memset=1,rank=1)", BRC_STATUS_INVALID_ARGUMENT, "unknown key 'rank'"},
+        {"fill(kind=fill,dtype=f32,memset=2)", BRC_STATUS_INVALID_ARGUMENT, "outside [0, 1]"},
+        {"fill(kind=eye,dtype=f32,rank=2,memset=1)", BRC_STATUS_INVALID_ARGUMENT, "outside [0, 0]"},
     };
     tu_expect_bad_descriptors(ctx, cases, sizeof cases / sizeof cases[0]);
     brc_context_destroy(ctx);
