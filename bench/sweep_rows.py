@@ -81,7 +81,18 @@ GROUPS = {
     # forwards owned ("sf=1" then; rows8 measured them before those) in the default cluster and in 8.
     # Since run 5 the 16-bit softmax forward is owned by default and "sf=1" adds log_softmax only.
     "fwd131k": ("4096x131072", ";cl=16,pv=1,fr=1;cl=16,pv=1,fr=1,st=4;sf=1,pv=1,fr=1;sf=1,cl=8,pv=1,fr=1", "fwd"),
+    # session 15: the f32 softmax / log_softmax forwards of 32768 columns (and 16388, 20000) at fewer rows
+    # than 2048, owned columns in clusters of 2 (the default since) against the 1024-thread row kernel
+    # ("fw=0") and clusters of 4. Run 1 (before the default changed) was --shapes
+    # 256x32768,512x32768,1024x32768,2048x32768 --configs ";cl=2;cl=4" --ops softmax,log_softmax --dtypes f32.
+    # Use with --ops softmax,log_softmax --dtypes f32.
+    "f32few": ("1x32768,8x32768,64x32768,128x32768,256x32768,1024x32768,300x16388,256x20000", ";fw=0;cl=4", "fwd"),
 }
+
+
+def check_rows(R):
+    """The rows checked against float64: the first 64 (all of them in smaller shapes) and the last."""
+    return list(range(min(64, R))) + ([R - 1] if R > 64 else [])
 
 
 def main():
@@ -284,7 +295,7 @@ def sweep_smx_bwd(args, brc, ctx, st, copy, configs, out):
     lib = brc.lib
     for R, C, dtype, td, g, x in shape_inputs(args):
         dy = torch.randn(R, C, device="cuda", generator=g).to(td)
-        idx = list(range(64)) + [R - 1]
+        idx = check_rows(R)
         m = brc.mat(dtype, R, C)
         for op in args.ops.split(","):
             log = op == "log_softmax"
@@ -321,7 +332,7 @@ def sweep_fwd(args, brc, ctx, st, copy, configs, out):
         b = (torch.rand(C, device="cuda", generator=g) - 0.5).to(td)
         mean = torch.empty(R, device="cuda")
         rstd = torch.empty(R, device="cuda")
-        idx = list(range(64)) + [R - 1]
+        idx = check_rows(R)
         xd = x[idx].double()
         m = brc.mat(dtype, R, C)
         es = x.element_size()

@@ -710,19 +710,15 @@ __device__ __forceinline__ void mv_pad_fwd(const mv_pad_args& a) {
 }
 
 // 16 bytes global -> shared without registers (cp.async, sm_80+), and the wait for all of a
-// thread's. L2: the L2 fetches 256 bytes around the block (the .L2::256B prefetch hint). BRC_MV_NO_CP_ASYNC:
-// a plain load and store instead (for host-side models of the index math; never defined by the library).
-template <int L2 = 0>
+// thread's. BRC_MV_NO_CP_ASYNC: a plain load and store instead (for host-side models of the index
+// math; never defined by the library).
 __device__ __forceinline__ void mv_cp16(void* sm, const void* g) {
 #ifdef BRC_MV_NO_CP_ASYNC
     *(mv_v4*)sm = *(const mv_v4*)g;
 #else
     u32 s;
     asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(s) : "l"(sm));
-    if (L2)
-        asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16;" ::"r"(s), "l"(g) : "memory");
-    else
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(s), "l"(g) : "memory");
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(s), "l"(g) : "memory");
 #endif
 }
 __device__ __forceinline__ void mv_cp_wait() {
@@ -778,7 +774,7 @@ __device__ __forceinline__ mv_v4 mv_staged_vec(int src, const char* sr, const ch
 // flight (cp.async); a row that does not start 16-byte aligned is staged from its aligned base, so that
 // its bytes sit at their address's offset within the block (xr & 15), the partial blocks at
 // either end element by element. The caller waits (mv_cp_wait) and syncs.
-template <int E, class B, int NT = MV_THREADS, int L2 = 0>
+template <int E, class B, int NT = MV_THREADS>
 __device__ __forceinline__ void mv_stage_rows(char* sx, const char* const* xrow, int gn, int nb, int xp, int nx,
                                               int tid) {
     enum { VE = 16 / E };
@@ -791,7 +787,7 @@ __device__ __forceinline__ void mv_stage_rows(char* sx, const char* const* xrow,
             const char* const base = xr - xm;
             char* const dst = sx + g * xp + o;
             if (o >= xm && o + 16 <= xm + nx) {
-                mv_cp16<L2>(dst, base + o);
+                mv_cp16(dst, base + o);
             } else if (o < xm + nx && o + 16 > xm) {
 #pragma unroll
                 for (int e = 0; e < VE; e++)
@@ -819,9 +815,7 @@ __device__ __forceinline__ void mv_stage_rows(char* sx, const char* const* xrow,
 //    edge windows (a.win, a.ew a row), skipping those whose chunk went whole. (Element by element
 //    inside one lane, as first written, kept the warp waiting: bf16 took as long as f32; a chunk a
 //    lane, gathered and stored whole, made every mode 10% slower: docs/movement.md.)
-//  HINT (measurement, BARACUDA_PAD_HINT; descriptor hint=N): bit 0 the whole chunks stored streaming
-//  (st.global.cs), bit 1 the x blocks staged with the L2's 256-byte prefetch.
-template <class T, int MODE, int R, int SMEM, int NT = MV_THREADS, int HINT = 0>
+template <class T, int MODE, int R, int SMEM, int NT = MV_THREADS>
 __device__ __forceinline__ void mv_pad_staged(const mv_pad_args& a) {
     enum { E = sizeof(T), VE = 16 / E };
     typedef typename mv_bits<E>::t B;
@@ -835,7 +829,7 @@ __device__ __forceinline__ void mv_pad_staged(const mv_pad_args& a) {
     const int nx = N * E;  // x row bytes
     const B fill = mv_pad_rows<T, MODE, R>(a, r0, gn, tid, xrow, yrow);
     __syncthreads();
-    mv_stage_rows<E, B, NT, (HINT >> 1) & 1>(sx, xrow, gn, nb, xp, nx, tid);  // x rows -> shared memory
+    mv_stage_rows<E, B, NT>(sx, xrow, gn, nb, xp, nx, tid);  // x rows -> shared memory
     mv_cp_wait();
     __syncthreads();
     {  // whole y chunks from shared memory
@@ -851,8 +845,7 @@ __device__ __forceinline__ void mv_pad_staged(const mv_pad_args& a) {
             if (src >= -3 && src != -1) {
                 const char* const sr = sx + g * xp + ((size_t)xr & 15);  // x element j at sr + j E
                 const mv_v4 v = mv_staged_vec<E, B>(src, sr, sx, fill, c0 < lo, N);
-                if (HINT & 1) mv_st_hint<mv_v4>(ya, v);
-                else *(mv_v4*)ya = v;
+                *(mv_v4*)ya = v;
             }
             g += dg, k += dk;
             if (k >= ch) k -= ch, g++;

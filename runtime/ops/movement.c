@@ -1487,11 +1487,10 @@ static const brc__plan_vt pad_vt = {NULL};
 /* in: x forward, dy backward; out: y forward, dx backward. The kernel's "output" is out. */
 /* stage: the forward's kernel: -1 by the rows (staged where they fit, flat where y is also
  * contiguous), 0 row groups, 1 staged, 2 flat staged (the caller made rows that fit and a
- * contiguous y: descriptors), 3 staged in CTAs of PAD_SMALL_THREADS. hint: the staged kernel's cache
- * hints (brc::mv_pad_staged HINT; -1: BARACUDA_PAD_HINT, a measurement knob, default 0). */
+ * contiguous y: descriptors), 3 staged in CTAs of PAD_SMALL_THREADS. */
 static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tensor_desc *small,
                              const brc_tensor_desc *big, const int64_t *lo, const int64_t *hi, double value,
-                             const brc_plan_prefs *prefs_in, int stage, int hint, brc_plan **out) {
+                             const brc_plan_prefs *prefs_in, int stage, brc_plan **out) {
     const char *fam = bwd ? "pad backward" : "pad";
     const char *sn = bwd ? "dx" : "x", *bn = bwd ? "dy" : "y";
     brc_status st;
@@ -1627,15 +1626,11 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
     brc__str desc = {0}, sku = {0}, snip = {0};
     brc_plan *p = NULL;
     const char *dir = bwd ? "bwd" : "fwd";
-    if (hint < 0) hint = brc__knob("BARACUDA_PAD_HINT", 0, 3, 0);
-    if (tmp.staged != 1) hint = 0;
-    brc__str_addf(&desc, "pad(mode=%s,dtype=%s,rank=%d,dir=%s%s", pad_names[mode], brc_dtype_name(dt), R, dir,
+    brc__str_addf(&desc, "pad(mode=%s,dtype=%s,rank=%d,dir=%s%s)", pad_names[mode], brc_dtype_name(dt), R, dir,
                   tmp.staged == 3 ? ",stage=3" : tmp.staged == 2 ? ",stage=2" : tmp.staged ? ",stage=1" : "");
-    brc__str_addf(&sku, "bespoke:pad<%s,%s,rank=%d,%s%s", pad_names[mode], brc_dtype_name(dt), R, dir,
-                  tmp.staged == 3 ? ",staged,small" : tmp.staged == 2 ? ",flat" : tmp.staged ? ",staged" : "");
-    if (hint) brc__str_addf(&desc, ",hint=%d", hint), brc__str_addf(&sku, ",hint%d", hint);
-    brc__str_addf(&desc, ")");
-    brc__str_addf(&sku, ">@%s", ctx->arch);
+    brc__str_addf(&sku, "bespoke:pad<%s,%s,rank=%d,%s%s>@%s", pad_names[mode], brc_dtype_name(dt), R, dir,
+                  tmp.staged == 3 ? ",staged,small" : tmp.staged == 2 ? ",flat" : tmp.staged ? ",staged" : "",
+                  ctx->arch);
     if (bwd)
         brc__str_addf(&snip,
                       "__global__ void __launch_bounds__(256, 1) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args "
@@ -1649,11 +1644,11 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
     else if (tmp.staged)
         brc__str_addf(&snip,
                       "__global__ void __launch_bounds__(%d, %d) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args "
-                      "a) { brc::mv_pad_staged<%s, %d, %d, %d, %d, %d>(a); }\n",
+                      "a) { brc::mv_pad_staged<%s, %d, %d, %d, %d>(a); }\n",
                       tmp.staged == 3 ? PAD_SMALL_THREADS : MV_THREADS,
                       tmp.staged == 3 ? PAD_SMALL_CTAS : PAD_STAGE_CTAS, storage_type(dt), mode, R,
                       tmp.staged == 3 ? PAD_SMALL_BYTES : PAD_STAGE_BYTES,
-                      tmp.staged == 3 ? PAD_SMALL_THREADS : MV_THREADS, hint);
+                      tmp.staged == 3 ? PAD_SMALL_THREADS : MV_THREADS);
     else
         brc__str_addf(&snip,
                       "__global__ void __launch_bounds__(256, %d) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args "
@@ -1668,8 +1663,8 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
     *im = tmp;
     im->bwd = bwd, im->esize = brc_dtype_size(dt), im->grid = (unsigned)grid;
     im->in_empty = brc_tensor_desc_numel(in) == 0;
-    int64_t spec[7] = {K_PAD, dt, mode, R, bwd, tmp.staged, hint};
-    if ((st = compile(ctx, desc.p, hint ? 7 : 6, spec, snip.p, &im->fn))) goto fail; /* hint 0: the key as before */
+    int64_t spec[6] = {K_PAD, dt, mode, R, bwd, tmp.staged};
+    if ((st = compile(ctx, desc.p, 6, spec, snip.p, &im->fn))) goto fail;
     brc__str_free(&snip);
     brc__plan_publish(p, desc.p, sku.p);
     *out = p;
@@ -1684,13 +1679,13 @@ fail:
 
 brc_status brc_pad_plan(brc_context *ctx, const brc_pad_desc *d, const brc_plan_prefs *prefs, brc_plan **out) {
     brc_status st = brc__plan_start(ctx, d, out, "brc_pad_plan");
-    return st ? st : pad_common(ctx, 0, (int)d->mode, &d->x, &d->y, d->lo, d->hi, d->value, prefs, -1, -1, out);
+    return st ? st : pad_common(ctx, 0, (int)d->mode, &d->x, &d->y, d->lo, d->hi, d->value, prefs, -1, out);
 }
 
 brc_status brc_pad_backward_plan(brc_context *ctx, const brc_pad_backward_desc *d, const brc_plan_prefs *prefs,
                                  brc_plan **out) {
     brc_status st = brc__plan_start(ctx, d, out, "brc_pad_backward_plan");
-    return st ? st : pad_common(ctx, 1, (int)d->mode, &d->dx, &d->dy, d->lo, d->hi, 0, prefs, -1, -1, out);
+    return st ? st : pad_common(ctx, 1, (int)d->mode, &d->dx, &d->dy, d->lo, d->hi, 0, prefs, -1, out);
 }
 
 static brc_status pad_run_common(const brc_plan *plan, brc__family fam, const char *fn, const void *in, void *o,
@@ -1728,17 +1723,16 @@ brc_status brc__pad_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
     static const char *const dirs[] = {"fwd", "bwd"};
     int mode = 0, dir = 0;
     brc_dtype dt = BRC_F32;
-    int64_t rank, stage = 0, hint = 0;
+    int64_t rank, stage = 0;
     brc_status st;
     if ((st = brc__desc_pick(d, "mode", pad_names, NPAD, -1, &mode)) || (st = brc__desc_dtype(d, "dtype", &dt)) ||
         (st = brc__desc_int(d, "rank", 1, 8, 1, &rank)) || (st = brc__desc_pick(d, "dir", dirs, 2, 0, &dir)) ||
-        (st = brc__desc_int(d, "stage", 0, dir ? 0 : 3, 0, &stage)) ||
-        (st = brc__desc_int(d, "hint", 0, stage == 1 ? 3 : 0, 0, &hint)))
+        (st = brc__desc_int(d, "stage", 0, dir ? 0 : 3, 0, &stage)))
         return st;
     int64_t s3[8], s5[8], lo[8], hi[8];
     for (int k = 0; k < 8; k++) s3[k] = 3, s5[k] = 5, lo[k] = hi[k] = 1;
     brc_tensor_desc small, big;
     brc_tensor_desc_contiguous(&small, dt, (int32_t)rank, s3);
     brc_tensor_desc_contiguous(&big, dt, (int32_t)rank, s5);
-    return pad_common(ctx, dir, mode, &small, &big, lo, hi, 0, NULL, dir ? -1 : (int)stage, (int)hint, out);
+    return pad_common(ctx, dir, mode, &small, &big, lo, hi, 0, NULL, dir ? -1 : (int)stage, out);
 }

@@ -13,6 +13,10 @@ enum { K_SOFTMAX_FWD, K_SOFTMAX_BWD, K_NORM_FWD, K_NORM_BWD, K_COLSUM, K_SOFTMAX
 static const char *const kernel_fns[] = {"softmax_fwd", "softmax_bwd", "norm_fwd", "norm_bwd", "colsum",
                                          "softmax_strided", "colred"};
 
+/* The row count from which the row-dependent layouts apply (pick_own, smx_own): descriptors name it
+ * as rows=2048 for every plan of that many rows or more. */
+enum { ROWS_CLASS = 2048 };
+
 /* The ops, named as their descriptors' families. */
 enum { OP_SOFTMAX, OP_LOG_SOFTMAX, OP_RMS, OP_LAYER };
 static const char *const op_names[] = {"softmax", "log_softmax", "rms_norm", "layer_norm"};
@@ -261,7 +265,8 @@ static bool pick_own(int64_t rows, int64_t cols, int vec, size_t esize, int majo
      * (pv=0, fr=1; 89.6 -> 91.6% of copy), 796.4 (pv=1, fr=1), 853.6 (pv=1, fr=0) in run 5;
      * log_softmax 772.7 -> 786.3 and 775.2 -> 784.4. */
     const char *knob = getenv("BARACUDA_ROWS_OWN");
-    if (fwd && esize == 2 && op == OP_LOG_SOFTMAX && !(knob && strstr(knob, "sf=1"))) return false;
+    if (fwd && esize == 2 && op == OP_LOG_SOFTMAX && vec * 2048 != cols && !(knob && strstr(knob, "sf=1")))
+        return false; /* (16384 columns from 2048 rows: below) */
     /* 16-bit layer_norm forwards hold weight and bias as loaded: with 8 vectors a thread they spill.
      * 16-bit rms_norm forwards take 4 vectors a thread too (clusters of 8 at 131072, with the split
      * barrier's pair loads and restricted release): measured on the H100 at bf16 4096 x 131072
@@ -314,16 +319,25 @@ static bool pick_own(int64_t rows, int64_t cols, int vec, size_t esize, int majo
         if (!fwd && !fcl && esize == 4 && brc__cdiv(nvec, 512) == 2) one = true;
     }
     /* Rows that one CTA takes (16-bit up to 32768 columns: packed, f32: 1024 threads) keep those layouts. */
-    /* ... except the f32 softmax / log_softmax forwards of 16385-32768 columns from 2048 rows: clusters of
-     * 2 with the restricted release. Measured on the H100 (bench/sweep_rows.py --fwd, smx12 run 14,
-     * 8192 x 32768, us, against the 1024-thread CTA): softmax 783.4 -> 762.7 (91.4 -> 93.9% of copy),
-     * log_softmax 773.8 -> 762.4 (92.6 -> 94.0%); pair loads too 763.6 / 763.0; clusters of 4 788.2 /
-     * 776.6; layer_norm 743.8 -> 759.5 and rms_norm 719.6 -> 754.2 (slower: they keep the row kernel).
-     * The row bound follows the softmax backward's measurement at 32768 columns (smx_own: fewer rows
-     * than 16 a cluster lost there); fewer rows were not measured here. */
-    const bool smx32 = fwd && esize == 4 && (op == OP_SOFTMAX || op == OP_LOG_SOFTMAX) && nvec > 1024 * 4 &&
-                       rows >= 2048;
-    if (fwd && nvec <= (esize == 4 ? 1024 : 512) * 8 && !fcl && !smx32) return false;
+    /* ... except the softmax / log_softmax forwards of f32 rows of 8192-32768 columns (2048+ vectors; one
+     * 1024-thread or 512-thread CTA a row, one an SM at 64-68 registers, otherwise) and of 16-bit rows
+     * of 16384 columns (2048 vectors; 512 threads at 87 registers) from 2048 rows: clusters of 2 with
+     * the restricted release. Measured on the H100 (bench/sweep_rows.py --fwd, us, the row kernel ->
+     * clusters of 2 / of 4): smx12 run 14, f32 8192 x 32768: softmax 783.4 -> 762.7 (91.4 -> 93.9% of
+     * copy), log_softmax 773.8 -> 762.4; layer_norm 743.8 -> 759.5 and rms_norm 719.6 -> 754.2 (slower:
+     * the norms keep the row kernel). Session 15 (group f32few and the sweep of 8192 / 16384, one run
+     * each, interleaved with PyTorch): f32 softmax x 32768 at 1 / 8 / 64 / 128 / 256 / 1024 rows 12.7 /
+     * 13.2 / 14.2 / 16.4 / 39.7 / 114.4 -> 7.7 / 8.1 / 9.4 / 13.8 / 28.3 / 107.0 (PyTorch 10.9 / 10.9 /
+     * 10.9 / 13.2 / 36.1 / 164.7); f32 softmax 4096 x 16384 288.8 -> 197.7 / 301.3, 256 x 16384 21.9
+     * -> 15.7 / 20.9, 8192 x 8192 317.4 -> 224.3 / 415.9, 1024 x 8192 46.1 -> 38.6, 256 x 8192 11.2 ->
+     * 11.2 (log_softmax alike); bf16 softmax / log_softmax 4096 x 16384 154.0 / 181.2 -> 120.9 / 113.4,
+     * but 256 x 16384 10.8 / 10.7 -> 11.4 / 11.0 and 64 rows 6.0 / 5.9 -> 6.3 / 6.0 (so from 2048
+     * rows, as the 16-bit softmax backward, smx_own); bf16 8192 columns 1024 x 8192 12.9 -> 27.0
+     * (the row kernel of 256 threads stays). */
+    const bool smxf = fwd && (op == OP_SOFTMAX || op == OP_LOG_SOFTMAX) && !fcl &&
+                      (esize == 4 ? nvec >= 2048 && nvec <= 1024 * 8 : nvec == 2048 && rows >= 2048);
+    if (fwd && nvec <= (esize == 4 ? 1024 : 512) * 8 && !fcl && !smxf) return false;
+    if (smxf) fcl = 2; /* as the knob's cl=2 (one CTA would hold these rows: the loop below would refuse it) */
     /* Clusters of 16 (sm_90, the non-portable size; clmax says whether the GPU may hold them): the
      * f32 backward, whose rows of 131072 need them for 4 vectors a thread (3 stages of 64 KiB; the
      * cluster of 8 would hold 8), and where the knob asks for them (cl=16). Measured on the H100 at
@@ -405,8 +419,18 @@ static bool smx_own(int op, int64_t nvec, int vec, size_t esize, int64_t rows) {
     const char *knob = getenv("BARACUDA_ROWS_OWN"), *p = knob ? strstr(knob, "sx=") : NULL;
     if (p) return atoi(p + 3) != 0;
     int64_t cols = nvec * vec;
-    if (esize == 2) return op == OP_SOFTMAX ? cols > 32768 || (cols > 16384 && rows >= 2048) : cols > 32768;
-    return esize == 4 && cols > 32768;
+    /* Session 15 (bench/sweep_rows.py --smx, one run, "sx=1" against the layouts before, us): rows of
+     * 8193-16384 columns take owned columns too -- bf16 16384: softmax 64 / 256 / 1024 / 4096 rows 7.9 /
+     * 14.6 / 49.9 / 173.3 -> 7.5 / 8.1 / 38.4 / 143.7, log_softmax 8.4 / 16.2 / 54.1 / 183.0 -> 7.9 / 8.0 /
+     * 37.3 / 143.5 (PyTorch 12.6 / 13.2 / 37.9 / 138.3); f32 16384 softmax 25.0 / 78.5 / 291.2 -> 23.1 /
+     * 77.1 / 284.8 at 256 / 1024 / 4096 rows (log_softmax alike; 64 rows 7.6 -> 7.8); and the bf16
+     * log_softmax of 8192 (1024 / 4096 / 8192 rows 23.5 / 79.5 / 154.6 -> 19.3 / 72.6 / 142.3, 256 a tie).
+     * Not at 8192 elsewhere: bf16 softmax 70.0 -> 72.5, f32 136.2 -> 142.7 (4096 rows). */
+    const bool mid = cols > 8192 && cols <= 16384;
+    if (esize == 2)
+        return op == OP_SOFTMAX ? cols > 32768 || (cols > 16384 && rows >= 2048) || mid
+                                : cols > 32768 || (cols >= 8192 && cols <= 16384);
+    return esize == 4 && (cols > 32768 || mid);
 }
 
 static rows_geo pick_geo(int kid, int op, int64_t rows, int64_t cols, int vec, size_t esize, size_t csize, bool cluster_ok,
@@ -734,6 +758,20 @@ static brc_status plan_rows(brc_context *ctx, const rows_request *rq, const brc_
     if (rq->op == OP_LAYER) brc__str_addf(&desc, ",bias=%d", rq->b);
     if (rq->op >= OP_RMS && !bwd) brc__str_addf(&desc, ",residual=%d", rq->res);
     if (forced || vec != default_vec(v.cols, esize)) brc__str_addf(&desc, ",vec=%d", vec);
+    /* rows: where the layout depends on the row count (the owned columns that pick_own / smx_own take
+     * from 2048 rows), the class it was chosen for: 2048 (meaning "2048 or more"), else the rows. */
+    if (v.rows > 1) {
+        rows_geo g1 = pick_geo(rq->kid, rq->op, 1, v.cols, vec, esize, csize, cluster_ok, ownmax, na, acc, cc_major,
+                               cc_minor);
+        rows_geo g0 = g;
+        g0.split = 0; /* set below pick_geo, from the geometry */
+        if (memcmp(&g1, &g0, sizeof g0) != 0) {
+            rows_geo g2 = pick_geo(rq->kid, rq->op, ROWS_CLASS, v.cols, vec, esize, csize, cluster_ok, ownmax, na,
+                                   acc, cc_major, cc_minor);
+            const bool cls = v.rows >= ROWS_CLASS && memcmp(&g2, &g0, sizeof g0) == 0;
+            brc__str_addf(&desc, ",rows=%lld", (long long)(cls ? ROWS_CLASS : v.rows));
+        }
+    }
     brc__str_addf(&desc, ",dir=%s)", bwd ? "bwd" : "fwd");
     brc__str_addf(&sku, "bespoke:%s<%s,cols=%lld,vec=%d,tpr=%d,rpb=%d,cluster=%d,passes=%d", on, brc_dtype_name(dt),
                   (long long)v.cols, g.vec, g.tpr, g.rpb, g.cl, g.iter);
@@ -1091,8 +1129,10 @@ brc_status brc__rows_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
             if (strcmp(d->kv[i].key, "inner") == 0) d->err_col = d->kv[i].val_col;
         return brc__error(BRC_STATUS_INVALID_ARGUMENT, "inner = %lld must be a power of two", (long long)inner);
     }
-    /* One contiguous row: the kernels do not depend on the row count. */
-    int64_t shape[2] = {1, cols};
+    /* One contiguous row, or as many as rows= says (layouts chosen by the row count). */
+    int64_t nrows = 1;
+    if ((st = brc__desc_int(d, "rows", 2, (int64_t)1 << 40, 1, &nrows))) return st;
+    int64_t shape[2] = {nrows, cols};
     brc_tensor_desc t;
     brc_tensor_desc_contiguous(&t, dt, 2, shape);
     brc_plan_prefs prefs = BRC_PLAN_PREFS_INIT;

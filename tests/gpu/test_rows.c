@@ -986,17 +986,23 @@ Test(rows, owned_pair_loads_deterministic, .timeout = 300) {
     brc_context_destroy(ctx);
 }
 
-/* The f32 softmax / log_softmax forwards of 16385-32768 columns from 2048 rows take owned columns in
- * clusters of 2 with the restricted release (rows.c pick_own): 2049 rows of 32768 (clusters walking
- * 31-32 rows), 2051 of 20000 (5 vectors a thread of 8 places), and 2049 of 32764 with vector-preserving
- * strides (a partial last vector group); the plan is checked on sm_90; float64 references. */
-Test(rows, f32_softmax_forward_owned_from_2048_rows, .timeout = 600) {
+/* The softmax / log_softmax forwards in owned columns, clusters of 2 with the restricted release (rows.c
+ * pick_own): f32 rows of 8192-32768 columns at any row count -- 2049 rows of 32768 (clusters walking 31-32
+ * rows), 2051 of 20000 (5 vectors a thread of 8 places), 2049 of 32764 with vector-preserving strides (a
+ * partial last vector group), 1 and 7 rows of 32768, 300 of 16388, 300 of 8192 (2 vectors a thread), 5
+ * of 16384 -- and bf16 rows of 16384 from 2048 rows (2049, and 2050 strided); the plan is checked on
+ * sm_90; float64 references. */
+Test(rows, softmax_forward_owned_columns, .timeout = 600) {
     tu_fresh_cache();
     brc_context *ctx = tu_device_or_skip();
-    static const int64_t cases[][3] = {{2049, 32768, 0}, {2051, 20000, 0}, {2049, 32764, 1}};
+    static const int64_t cases[][4] = {{2049, 32768, 0, BRC_F32}, {2051, 20000, 0, BRC_F32}, {2049, 32764, 1, BRC_F32},
+                                       {1, 32768, 0, BRC_F32},    {7, 32768, 1, BRC_F32},    {300, 16388, 0, BRC_F32},
+                                       {300, 8192, 0, BRC_F32},   {5, 16384, 1, BRC_F32},    {2049, 16384, 0, BRC_BF16},
+                                       {2050, 16384, 1, BRC_BF16}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const brc_dtype dt = (brc_dtype)cases[c][3];
         if (strncmp(brc_context_arch(ctx), "sm_90", 5) == 0) {
-            brc_tensor_desc t = tu_mat(BRC_F32, cases[c][0], cases[c][1], cases[c][1]);
+            brc_tensor_desc t = tu_mat(dt, cases[c][0], cases[c][1], cases[c][1]);
             brc_softmax_desc d = {BRC_SOFTMAX_PLAIN, t, t};
             brc_plan *p = NULL;
             cr_assert_eq(brc_softmax_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
@@ -1005,7 +1011,7 @@ Test(rows, f32_softmax_forward_owned_from_2048_rows, .timeout = 600) {
         }
         for (int v = 0; v < NVARIANTS; v++)
             if (!variants[v].bwd && variants[v].op <= OP_LOG)
-                run_case(ctx, &variants[v], BRC_F32, cases[c][0], cases[c][1], (int)cases[c][2]);
+                run_case(ctx, &variants[v], dt, cases[c][0], cases[c][1], (int)cases[c][2]);
     }
     brc_context_destroy(ctx);
 }

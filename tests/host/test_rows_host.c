@@ -135,6 +135,7 @@ Test(rows_desc, bad_descriptors_name_the_column) {
     brc_context *ctx = tu_offline("sm_90");
     static const tu_bad_desc cases[] = {
         {"softmax(dtype=f32,cols=0)", BRC_STATUS_INVALID_ARGUMENT, "cols: 0 is outside"},
+        {"softmax(dtype=bf16,cols=16384,rows=1,dir=fwd)", BRC_STATUS_INVALID_ARGUMENT, "rows: 1 is outside"},
         {"softmax(dtype=f32)", BRC_STATUS_INVALID_ARGUMENT, "needs a 'cols' key"},
         {"softmax(dtype=i32,cols=8)", BRC_STATUS_UNSUPPORTED, "dtype i32 is not supported"},
         {"softmax(dtype=f32,cols=8,weight=1)", BRC_STATUS_INVALID_ARGUMENT, "unknown key 'weight'"},
@@ -314,30 +315,51 @@ Test(rows_desc, staging_choice) {
     static const sku_case cases[] = {
         /* 16-bit rows past 16384: packed, two 512-thread CTAs an SM, one a row up to 32768; past
          * that owned columns in clusters with the split barrier's restricted release (log_softmax:
-         * packed clusters, rows_compile); f32 up to 32768: one 1024-thread CTA. */
+         * packed clusters, rows_compile); f32 softmax of 16385-32768: owned columns in clusters of 2. */
         {BRC_BF16, 32768, "bespoke:softmax<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,fwd>@sm_90"},
         {BRC_F16, 32768, "bespoke:softmax<f16,cols=32768,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,fwd>@sm_90"},
-        {BRC_F32, 32768, "bespoke:softmax<f32,cols=32768,vec=4,tpr=1024,rpb=1,cluster=1,passes=1,fwd>@sm_90"},
+        {BRC_F32, 32768, "bespoke:softmax<f32,cols=32768,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,shared_release,fwd>@sm_90"},
         {BRC_BF16, 65536, "bespoke:softmax<bf16,cols=65536,vec=8,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,shared_release,fwd>@sm_90"},
         {BRC_BF16, 131072, "bespoke:softmax<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=4,passes=1,owned,smem_stages=3,split_barrier,shared_release,fwd>@sm_90"},
         /* Longer f32 rows: owned columns in clusters, rows staged, the split cluster barrier. */
         {BRC_F32, 131072, "bespoke:softmax<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,pair_loads,shared_release,fwd>@sm_90"},
     };
     expect_skus(ctx, cases, sizeof cases / sizeof cases[0], make_softmax);
-    /* f32 softmax / log_softmax of 16385-32768 columns from 2048 rows: owned columns in clusters of 2
-     * with the restricted release (rows.c pick_own); fewer rows, or rows of 16384: the 1024-thread CTA. */
-    static const struct { int log; int64_t rows, cols; const char *sku; } f32rows[] = {
-        {0, 2048, 32768, "bespoke:softmax<f32,cols=32768,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,shared_release,fwd>@sm_90"},
-        {1, 4099, 20000, "bespoke:log_softmax<f32,cols=20000,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=5,split_barrier,shared_release,fwd>@sm_90"},
-        {0, 2047, 32768, "bespoke:softmax<f32,cols=32768,vec=4,tpr=1024,rpb=1,cluster=1,passes=1,fwd>@sm_90"},
-        {0, 4096, 16384, "bespoke:softmax<f32,cols=16384,vec=4,tpr=1024,rpb=1,cluster=1,passes=1,fwd>@sm_90"},
+    /* Softmax / log_softmax forwards in owned columns, clusters of 2 with the restricted release (rows.c
+     * pick_own): f32 rows of 2048-8192 vectors (8192-32768 columns) at any rows, 16-bit rows of 2048
+     * vectors (16384 columns) from 2048 rows; f32 rows of fewer vectors and 16-bit rows of 16384 below
+     * 2048 rows keep the one-CTA row kernel. */
+    static const struct { brc_dtype dt; int log; int64_t rows, cols; const char *sku; } own[] = {
+        {BRC_F32, 0, 2048, 32768, "bespoke:softmax<f32,cols=32768,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,shared_release,fwd>@sm_90"},
+        {BRC_F32, 1, 4099, 20000, "bespoke:log_softmax<f32,cols=20000,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=5,split_barrier,shared_release,fwd>@sm_90"},
+        {BRC_F32, 0, 1, 32768, "bespoke:softmax<f32,cols=32768,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,shared_release,fwd>@sm_90"},
+        {BRC_F32, 1, 300, 16388, "bespoke:log_softmax<f32,cols=16388,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=5,split_barrier,shared_release,fwd>@sm_90"},
+        {BRC_F32, 0, 4096, 16384, "bespoke:softmax<f32,cols=16384,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=6,split_barrier,shared_release,fwd>@sm_90"},
+        {BRC_F32, 1, 1, 8192, "bespoke:log_softmax<f32,cols=8192,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=6,split_barrier,shared_release,fwd>@sm_90"},
+        {BRC_F32, 0, 4096, 8188, "bespoke:softmax<f32,cols=8188,vec=4,tpr=512,rpb=1,cluster=1,passes=1,fwd>@sm_90"},
+        {BRC_BF16, 0, 2048, 16384, "bespoke:softmax<bf16,cols=16384,vec=8,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=6,split_barrier,shared_release,fwd>@sm_90"},
+        {BRC_BF16, 1, 4096, 16384, "bespoke:log_softmax<bf16,cols=16384,vec=8,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=6,split_barrier,shared_release,fwd>@sm_90"},
+        {BRC_BF16, 0, 2047, 16384, "bespoke:softmax<bf16,cols=16384,vec=8,tpr=512,rpb=1,cluster=1,passes=1,fwd>@sm_90"},
+        {BRC_BF16, 1, 4096, 8192, "bespoke:log_softmax<bf16,cols=8192,vec=8,tpr=256,rpb=1,cluster=1,passes=1,fwd>@sm_90"},
     };
-    for (size_t i = 0; i < sizeof f32rows / sizeof f32rows[0]; i++) {
-        brc_tensor_desc t = tu_mat(BRC_F32, f32rows[i].rows, f32rows[i].cols, f32rows[i].cols);
-        brc_softmax_desc d = {f32rows[i].log ? BRC_SOFTMAX_LOG : BRC_SOFTMAX_PLAIN, t, t};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+        brc_tensor_desc t = tu_mat(own[i].dt, own[i].rows, own[i].cols, own[i].cols);
+        brc_softmax_desc d = {own[i].log ? BRC_SOFTMAX_LOG : BRC_SOFTMAX_PLAIN, t, t};
         brc_plan *p = NULL;
         cr_assert_eq(brc_softmax_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-        cr_expect_str_eq(brc_plan_sku(p), f32rows[i].sku);
+        cr_expect_str_eq(brc_plan_sku(p), own[i].sku);
+        /* 16-bit rows of 16384 from 2048 rows: the layout depends on the rows, so the descriptor says
+         * rows=2048 (e.g. softmax(dtype=bf16,cols=16384,rows=2048,dir=fwd)); it rebuilds the plan. */
+        const bool by_rows = own[i].dt == BRC_BF16 && own[i].rows >= 2048 && own[i].cols == 16384;
+        cr_expect_eq(strstr(brc_plan_descriptor(p), ",rows=2048,") != NULL, by_rows, "%s", brc_plan_descriptor(p));
+        tu_round_trip(ctx, p);
+    }
+    {
+        brc_tensor_desc t = tu_mat(BRC_BF16, 5000, 16384, 16384);
+        brc_softmax_desc d = {BRC_SOFTMAX_PLAIN, t, t};
+        brc_plan *p = NULL;
+        cr_assert_eq(brc_softmax_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+        cr_expect_str_eq(brc_plan_descriptor(p), "softmax(dtype=bf16,cols=16384,rows=2048,dir=fwd)");
         brc_plan_destroy(p);
     }
     brc_context_destroy(ctx);
@@ -414,13 +436,21 @@ Test(rows_desc, softmax_backward_choice) {
         {BRC_BF16, 2048, 32768, "bespoke:softmax<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,bwd>@sm_90"},
         {BRC_F16, 4000, 24584, "bespoke:softmax<f16,cols=24584,vec=8,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,bwd>@sm_90"},
         {BRC_BF16, 64, 131072, "bespoke:softmax<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,bwd>@sm_90"},
+        /* 8193-16384 columns: owned at any rows (bf16 one CTA, f32 clusters of 2); 8192: not. */
+        {BRC_BF16, 64, 16384, "bespoke:softmax<bf16,cols=16384,vec=8,tpr=512,rpb=1,cluster=1,passes=1,owned,smem_stages=3,bwd>@sm_90"},
+        {BRC_F32, 300, 16384, "bespoke:softmax<f32,cols=16384,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,bwd>@sm_90"},
+        {BRC_BF16, 4096, 8192, "bespoke:softmax<bf16,cols=8192,vec=8,tpr=512,rpb=1,cluster=1,passes=1,bwd>@sm_90"},
+        {BRC_F32, 4096, 8192, "bespoke:softmax<f32,cols=8192,vec=4,tpr=512,rpb=1,cluster=1,passes=1,bwd>@sm_90"},
     };
     for (size_t i = 0; i < sizeof by_rows / sizeof by_rows[0]; i++) {
         brc_plan *p = NULL;
         cr_assert_eq(make_softmax_bwd(ctx, tu_mat(by_rows[i].dt, by_rows[i].rows, by_rows[i].cols, by_rows[i].cols), &p),
                      BRC_STATUS_OK, "%s", brc_last_error());
         cr_expect_str_eq(brc_plan_sku(p), by_rows[i].sku);
-        brc_plan_destroy(p);
+        /* The row-dependent layout is in the descriptor (rows=2048: 2048 rows or more), which rebuilds it. */
+        const bool owned = strstr(by_rows[i].sku, "owned") != NULL && by_rows[i].cols > 16384 && by_rows[i].cols <= 32768;
+        cr_expect_eq(strstr(brc_plan_descriptor(p), ",rows=2048,") != NULL, owned, "%s", brc_plan_descriptor(p));
+        tu_round_trip(ctx, p);
     }
     static const sku_case logs[] = {
         {BRC_BF16, 32768, "bespoke:log_softmax<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,bwd>@sm_90"},
@@ -428,6 +458,12 @@ Test(rows_desc, softmax_backward_choice) {
         {BRC_F32, 131072, "bespoke:log_softmax<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=16,passes=1,owned,smem_stages=3,split_barrier,pair_loads,shared_release,bwd>@sm_90"},
     };
     expect_skus(ctx, logs, sizeof logs / sizeof logs[0], make_log_softmax_bwd);
+    /* The 16-bit log_softmax backward of 8192-16384 columns: owned columns, one CTA. */
+    brc_plan *lp = NULL;
+    cr_assert_eq(make_log_softmax_bwd(ctx, tu_mat(BRC_BF16, 4096, 8192, 8192), &lp), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_sku(lp),
+                     "bespoke:log_softmax<bf16,cols=8192,vec=8,tpr=512,rpb=1,cluster=1,passes=1,owned,smem_stages=4,bwd>@sm_90");
+    tu_round_trip(ctx, lp);
     brc_context_destroy(ctx);
 }
 
