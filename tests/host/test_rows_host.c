@@ -282,20 +282,31 @@ typedef struct sku_case {
     const char *sku;
 } sku_case;
 
+typedef brc_status (*make_fn)(brc_context *, brc_tensor_desc, brc_plan **);
+
+/* Plans rows x cols with make and checks its SKU; by_rows: whether the descriptor carries rows=2048 (a
+ * layout chosen by the row count); then the descriptor round trip. */
+static void expect_rows_sku(brc_context *ctx, make_fn make, brc_dtype dt, int64_t rows, int64_t cols, const char *sku,
+                            bool by_rows) {
+    brc_plan *p = NULL;
+    cr_assert_eq(make(ctx, tu_mat(dt, rows, cols, cols), &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_sku(p), sku);
+    cr_expect_eq(strstr(brc_plan_descriptor(p), ",rows=2048,") != NULL, by_rows, "%s", brc_plan_descriptor(p));
+    tu_round_trip(ctx, p);
+}
+
 /* Plans 1000 x cols rows with make, checks each SKU and the descriptor round trip. */
-static void expect_skus(brc_context *ctx, const sku_case *cases, size_t n,
-                        brc_status (*make)(brc_context *, brc_tensor_desc, brc_plan **)) {
-    for (size_t i = 0; i < n; i++) {
-        brc_tensor_desc t = tu_mat(cases[i].dt, 1000, cases[i].cols, cases[i].cols);
-        brc_plan *p = NULL;
-        cr_assert_eq(make(ctx, t, &p), BRC_STATUS_OK, "%s", brc_last_error());
-        cr_expect_str_eq(brc_plan_sku(p), cases[i].sku);
-        tu_round_trip(ctx, p);
-    }
+static void expect_skus(brc_context *ctx, const sku_case *cases, size_t n, make_fn make) {
+    for (size_t i = 0; i < n; i++) expect_rows_sku(ctx, make, cases[i].dt, 1000, cases[i].cols, cases[i].sku, false);
 }
 
 static brc_status make_softmax(brc_context *ctx, brc_tensor_desc t, brc_plan **p) {
     brc_softmax_desc d = {BRC_SOFTMAX_PLAIN, t, t};
+    return brc_softmax_plan(ctx, &d, NULL, p);
+}
+
+static brc_status make_log_softmax(brc_context *ctx, brc_tensor_desc t, brc_plan **p) {
+    brc_softmax_desc d = {BRC_SOFTMAX_LOG, t, t};
     return brc_softmax_plan(ctx, &d, NULL, p);
 }
 
@@ -342,18 +353,11 @@ Test(rows_desc, staging_choice) {
         {BRC_BF16, 0, 2047, 16384, "bespoke:softmax<bf16,cols=16384,vec=8,tpr=512,rpb=1,cluster=1,passes=1,fwd>@sm_90"},
         {BRC_BF16, 1, 4096, 8192, "bespoke:log_softmax<bf16,cols=8192,vec=8,tpr=256,rpb=1,cluster=1,passes=1,fwd>@sm_90"},
     };
-    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
-        brc_tensor_desc t = tu_mat(own[i].dt, own[i].rows, own[i].cols, own[i].cols);
-        brc_softmax_desc d = {own[i].log ? BRC_SOFTMAX_LOG : BRC_SOFTMAX_PLAIN, t, t};
-        brc_plan *p = NULL;
-        cr_assert_eq(brc_softmax_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-        cr_expect_str_eq(brc_plan_sku(p), own[i].sku);
-        /* 16-bit rows of 16384 from 2048 rows: the layout depends on the rows, so the descriptor says
-         * rows=2048 (e.g. softmax(dtype=bf16,cols=16384,rows=2048,dir=fwd)); it rebuilds the plan. */
-        const bool by_rows = own[i].dt == BRC_BF16 && own[i].rows >= 2048 && own[i].cols == 16384;
-        cr_expect_eq(strstr(brc_plan_descriptor(p), ",rows=2048,") != NULL, by_rows, "%s", brc_plan_descriptor(p));
-        tu_round_trip(ctx, p);
-    }
+    /* 16-bit rows of 16384 from 2048 rows: the layout depends on the rows, so the descriptor says
+     * rows=2048 (e.g. softmax(dtype=bf16,cols=16384,rows=2048,dir=fwd)); it rebuilds the plan. */
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        expect_rows_sku(ctx, own[i].log ? make_log_softmax : make_softmax, own[i].dt, own[i].rows, own[i].cols,
+                        own[i].sku, own[i].dt == BRC_BF16 && own[i].rows >= 2048 && own[i].cols == 16384);
     {
         brc_tensor_desc t = tu_mat(BRC_BF16, 5000, 16384, 16384);
         brc_softmax_desc d = {BRC_SOFTMAX_PLAIN, t, t};
@@ -415,8 +419,10 @@ static brc_status make_log_softmax_bwd(brc_context *ctx, brc_tensor_desc t, brc_
 
 /* The softmax backward on sm_90 takes the norm backward's owned columns where the row layouts stay
  * under the copy speed: 16-bit softmax past 16384 columns (up to 32768 from 2048 rows), 16-bit
- * log_softmax past 32768, f32 (both ops) past 32768; the 16-bit log_softmax backward of 32768 keeps one packed CTA a row, rows of 4096
- * and f32 rows up to 32768 the row kernel. */
+ * log_softmax past 32768, f32 (both ops) past 32768, and every softmax / log_softmax backward of
+ * 8193-16384 columns (the 16-bit log_softmax from 8192); the 16-bit log_softmax backward of 32768 keeps
+ * one packed CTA a row, rows of 4096 and 8192 (but that log_softmax) and f32 rows of 16385-32768 the
+ * row kernel. */
 Test(rows_desc, softmax_backward_choice) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
@@ -442,16 +448,10 @@ Test(rows_desc, softmax_backward_choice) {
         {BRC_BF16, 4096, 8192, "bespoke:softmax<bf16,cols=8192,vec=8,tpr=512,rpb=1,cluster=1,passes=1,bwd>@sm_90"},
         {BRC_F32, 4096, 8192, "bespoke:softmax<f32,cols=8192,vec=4,tpr=512,rpb=1,cluster=1,passes=1,bwd>@sm_90"},
     };
-    for (size_t i = 0; i < sizeof by_rows / sizeof by_rows[0]; i++) {
-        brc_plan *p = NULL;
-        cr_assert_eq(make_softmax_bwd(ctx, tu_mat(by_rows[i].dt, by_rows[i].rows, by_rows[i].cols, by_rows[i].cols), &p),
-                     BRC_STATUS_OK, "%s", brc_last_error());
-        cr_expect_str_eq(brc_plan_sku(p), by_rows[i].sku);
-        /* The row-dependent layout is in the descriptor (rows=2048: 2048 rows or more), which rebuilds it. */
-        const bool owned = strstr(by_rows[i].sku, "owned") != NULL && by_rows[i].cols > 16384 && by_rows[i].cols <= 32768;
-        cr_expect_eq(strstr(brc_plan_descriptor(p), ",rows=2048,") != NULL, owned, "%s", brc_plan_descriptor(p));
-        tu_round_trip(ctx, p);
-    }
+    /* The row-dependent layout is in the descriptor (rows=2048: 2048 rows or more), which rebuilds it. */
+    for (size_t i = 0; i < sizeof by_rows / sizeof by_rows[0]; i++)
+        expect_rows_sku(ctx, make_softmax_bwd, by_rows[i].dt, by_rows[i].rows, by_rows[i].cols, by_rows[i].sku,
+                        strstr(by_rows[i].sku, "owned") != NULL && by_rows[i].cols > 16384 && by_rows[i].cols <= 32768);
     static const sku_case logs[] = {
         {BRC_BF16, 32768, "bespoke:log_softmax<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,bwd>@sm_90"},
         {BRC_BF16, 131072, "bespoke:log_softmax<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,bwd>@sm_90"},
@@ -459,11 +459,9 @@ Test(rows_desc, softmax_backward_choice) {
     };
     expect_skus(ctx, logs, sizeof logs / sizeof logs[0], make_log_softmax_bwd);
     /* The 16-bit log_softmax backward of 8192-16384 columns: owned columns, one CTA. */
-    brc_plan *lp = NULL;
-    cr_assert_eq(make_log_softmax_bwd(ctx, tu_mat(BRC_BF16, 4096, 8192, 8192), &lp), BRC_STATUS_OK, "%s", brc_last_error());
-    cr_expect_str_eq(brc_plan_sku(lp),
-                     "bespoke:log_softmax<bf16,cols=8192,vec=8,tpr=512,rpb=1,cluster=1,passes=1,owned,smem_stages=4,bwd>@sm_90");
-    tu_round_trip(ctx, lp);
+    expect_rows_sku(ctx, make_log_softmax_bwd, BRC_BF16, 4096, 8192,
+                    "bespoke:log_softmax<bf16,cols=8192,vec=8,tpr=512,rpb=1,cluster=1,passes=1,owned,smem_stages=4,bwd>@sm_90",
+                    false);
     brc_context_destroy(ctx);
 }
 
