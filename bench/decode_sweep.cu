@@ -248,16 +248,24 @@ static std::vector<int> split_list(int aut, const std::vector<int> &extra, long 
     return splits;
 }
 
+// The split counts a variant times: the plan's (aut, for the CTAs an SM holds at smem bytes) and the
+// extra ones (split_list); per_sm and aut for the report.
+template <class K>
+static std::vector<int> variant_splits(const prob &p, const std::vector<int> &extra, int smem, int &per_sm, int &aut) {
+    CK(cudaFuncSetAttribute(kfwd<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    per_sm = 0;
+    CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kfwd<K>, 32, smem));
+    const long ntiles = (p.s.Sk + K::BN - 1) / K::BN;
+    aut = decode_splits((long)p.s.B * p.s.Hkv, ntiles, (long)g_sms * per_sm);
+    return split_list(aut, extra, ntiles);
+}
+
 template <int ST, int BN> static void variant(const prob &p, const std::vector<int> &extra) {
     typedef cfg<ST, BN> K;
     const int smem = (16 + 2 * ST * BN) * (D + 8) * 2;
-    CK(cudaFuncSetAttribute(kfwd<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-    int per_sm = 0;
-    CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kfwd<K>, 32, smem));
+    int per_sm, aut;
+    const std::vector<int> splits = variant_splits<K>(p, extra, smem, per_sm, aut);
     const shape &s = p.s;
-    const long ntiles = (s.Sk + BN - 1) / BN;
-    const int aut = decode_splits((long)s.B * s.Hkv, ntiles, (long)g_sms * per_sm);
-    const std::vector<int> splits = split_list(aut, extra, ntiles);
     for (int ns : splits) {
         CK(cudaMemset(p.o, 0xff, (size_t)s.B * s.H * D * 2));
         launch<K>(p, 0, ns, 3);
@@ -282,14 +290,10 @@ template <int ST, int BN> static void variant_fused(const prob &p, const std::ve
     typedef cfg<ST, BN, 2> K;
     typedef cfg<ST, BN, 1> K1;
     const int smem = (16 + 2 * ST * BN) * (D + 8) * 2;
-    CK(cudaFuncSetAttribute(kfwd<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     CK(cudaFuncSetAttribute(kfwd<K1>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-    int per_sm = 0;
-    CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kfwd<K>, 32, smem));
+    int per_sm, aut;
+    const std::vector<int> splits = variant_splits<K>(p, extra, smem, per_sm, aut);
     const shape &s = p.s;
-    const long ntiles = (s.Sk + BN - 1) / BN;
-    const int aut = decode_splits((long)s.B * s.Hkv, ntiles, (long)g_sms * per_sm);
-    const std::vector<int> splits = split_list(aut, extra, ntiles);
     const size_t on = (size_t)s.B * s.H * D;
     std::vector<u16> first(on), again(on);
     for (int ns : splits) {
