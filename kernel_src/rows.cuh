@@ -942,6 +942,9 @@ __device__ __forceinline__ void softmax_fwd(const rows_args& A) {
 template <class K>
 __device__ __forceinline__ void softmax_bwd_regs(const rows_args& A) {
     BRC_ROWS_SETUP;
+    // K::LY (log_softmax, one pass of registers, not staged): the first pass needs only dy, so y is
+    // read once, in the output pass, and only dy is held across the reduction.
+    constexpr bool LY = K::LY && K::LOG && K::ITER == 1 && !K::STG;
     const T* y = (const T*)A.a;
     const T* dy = (const T*)A.b;
     T* dx = (T*)A.out;
@@ -963,7 +966,7 @@ __device__ __forceinline__ void softmax_bwd_regs(const rows_args& A) {
         C v[K::NV][K::VEC], q[K::NV][K::VEC];
         C s = C(0);
         for (int it = 0; it < K::ITER; it++) {
-            ldx<K>(v, yr, sy, it, r, t, ok);
+            if (!LY) ldx<K>(v, yr, sy, it, r, t, ok);
             ldx<K>(q, gr, sd, it, r, t, ok);
 #pragma unroll
             for (int j = 0; j < K::NV; j++)
@@ -972,6 +975,7 @@ __device__ __forceinline__ void softmax_bwd_regs(const rows_args& A) {
         }
         const C S = allreduce<K, add_op>(mk(s, C(0)), red, cred, phase).a;
         for (int it = 0; it < K::ITER; it++) {
+            if (LY) ldx<K>(v, yr, sy, it, r, t, ok);
             if (K::ITER > 1) {
                 ldx<K>(v, yr, sy, it, r, t, ok);
                 ldx<K>(q, gr, sd, it, r, t, ok);
@@ -1180,6 +1184,39 @@ __device__ __forceinline__ void norm_fwd(const rows_args& A) {
 //   rms_norm:   dx = rstd * (g - xhat * sum(g * xhat) / COLS)
 // dweight = sum over rows of dy * xhat, dbias = sum over rows of dy: each (CTA group, row slot)
 // accumulates its own partial row of part (no atomics); colsum adds the partials in a fixed order.
+// K::PR (short rows, rows.c): the CTA's row slots are summed into one partial row a CTA first.
+
+// The row slots' partial gradients of one CTA summed in slot order (0, 1, ..., RPB - 1) through
+// shared memory, then written as the CTA's one partial row (K::PR; one row in registers, ITER 1).
+template <class K, class C>
+__device__ __forceinline__ void slot_partials(const rows_args& A, const C (&aw)[K::NV][K::VEC],
+                                              const C (&ab)[K::NV][K::VEC], int rib, int t) {
+    enum { NG = (K::W ? 1 : 0) + (K::B ? 1 : 0) };
+    __shared__ C sp[NG * K::COLS];
+    C* sw = sp;
+    C* sb = sp + (K::W ? K::COLS : 0);
+    for (int s = 0; s < K::RPB; s++) {
+        if (rib == s) {
+#pragma unroll
+            for (int j = 0; j < K::NV; j++)
+#pragma unroll
+                for (int k = 0; k < K::VEC; k++) {
+                    const int c = rg<K>::col(0, 0, j, t) + k;
+                    if (!rg<K>::in(c)) continue;
+                    if (K::W) sw[c] = s == 0 ? aw[j][k] : sw[c] + aw[j][k];
+                    if (K::B) sb[c] = s == 0 ? ab[j][k] : sb[c] + ab[j][k];
+                }
+        }
+        __syncthreads();
+    }
+    C* pw = (C*)A.part + (i64)blockIdx.x * K::COLS;
+    C* pb = (C*)A.part + ((K::W ? A.nparts : 0) + (i64)blockIdx.x) * K::COLS;
+    for (int c = threadIdx.x; c < K::COLS; c += K::TPR * K::RPB) {
+        if (K::W) pw[c] = sw[c];
+        if (K::B) pb[c] = sb[c];
+    }
+}
+
 template <class K>
 __device__ __forceinline__ void norm_bwd_regs(const rows_args& A) {
     BRC_ROWS_SETUP;
@@ -1189,7 +1226,7 @@ __device__ __forceinline__ void norm_bwd_regs(const rows_args& A) {
     const C invn = C(1) / C(K::COLS);
     // The partial gradients this kernel accumulates (none with SPLIT: colred computes them).
     enum { AW = K::W && !K::SPLIT, AB = K::B && !K::SPLIT };
-    const i64 prow = (i64)(blockIdx.x / K::CL) * K::RPB + rib;
+    const i64 prow = K::PR ? (i64)blockIdx.x : (i64)(blockIdx.x / K::CL) * K::RPB + rib;
     C* pw = (C*)A.part + prow * K::COLS;
     C* pb = (C*)A.part + ((K::W ? A.nparts : 0) + prow) * K::COLS;
     (void)pw; (void)pb;
@@ -1272,7 +1309,10 @@ __device__ __forceinline__ void norm_bwd_regs(const rows_args& A) {
         }
         pp.after();
     }
-    if (K::ITER == 1) {
+    if constexpr (K::PR) {
+        static_assert(K::ITER == 1 && K::CL == 1 && !K::SPLIT && !K::STG, "slot partials: one row in registers");
+        slot_partials<K>(A, aw, ab, rib, t);
+    } else if (K::ITER == 1) {
         if (AW) st<K>(pw, aw, 0, r, t, true);
         if (AB) st<K>(pb, ab, 0, r, t, true);
     } else if (K::STG && (AW || AB)) {  // the staged partials go out to the workspace

@@ -56,6 +56,9 @@ typedef struct rows_geo {
     int ps;      /* the split cluster barrier: each CTA's sums pre-summed and posted once (rows.cuh, presum) */
     int pv;      /* the split cluster barrier: posted pairs read by one load (rows.cuh, K::PV; 0: a load a half) */
     int fr;      /* the split cluster barrier's arrive releases the posts only (rows.cuh, split_bar, K::FR) */
+    int pr;      /* norm backward of short rows: CTAs an SM of its persistent grid, each CTA's row slots summed
+                    into one partial row (rows.cuh, slot_partials); 0: a partial row a slot */
+    int ly;      /* log_softmax backward in one pass of registers: dy held, y read in the output pass (K::LY) */
 } rows_geo;
 
 typedef struct rows_impl {
@@ -203,7 +206,7 @@ static bool pick_staged(int64_t cols, int vec, size_t esize, int na, int acc, in
         int64_t bytes = 2 * na * n * (int64_t)esize + (iter > 1 ? acc * n : 0);
         if (bytes > limit / 2 - 1024) continue;
         int per_sm = (int)((limit + 1024) / (bytes + 1024));
-        *g = (rows_geo){vec, tpr, 1, cl, 1, (int)iter, 2, (int)bytes, per_sm < 4 ? per_sm : 4, 0, 0, 0, 0, 0, 0, 0};
+        *g = (rows_geo){vec, tpr, 1, cl, 1, (int)iter, 2, (int)bytes, per_sm < 4 ? per_sm : 4, 0, 0, 0, 0, 0, 0, 0, 0, 0};
         return true;
     }
     return false;
@@ -255,7 +258,7 @@ static bool pick_packed(int64_t nvec, int vec, size_t esize, bool cluster_ok, in
  * pre-sum; "pv=0|1|2" how the split barrier's posted pairs are read (K::PV); "fr=1" its arrive's release restricted
  * to the posts (K::FR); "fit16=0" plays a GPU that cannot hold clusters of 16 (own_clusters); "sf=1" the
  * 16-bit log_softmax forward owned too. */
-static bool pick_own(int64_t rows, int64_t cols, int vec, size_t esize, int major, int minor, int fwd, int op,
+static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, int fwd, int op,
                      int clmax, rows_geo *g) {
     if ((esize != 2 && esize != 4) || (size_t)vec * esize != 16 || major < 9) return false;
     /* The 16-bit log_softmax forward keeps the packed clusters past 32768 columns (measured faster);
@@ -265,8 +268,7 @@ static bool pick_own(int64_t rows, int64_t cols, int vec, size_t esize, int majo
      * (pv=0, fr=1; 89.6 -> 91.6% of copy), 796.4 (pv=1, fr=1), 853.6 (pv=1, fr=0) in run 5;
      * log_softmax 772.7 -> 786.3 and 775.2 -> 784.4. */
     const char *knob = getenv("BARACUDA_ROWS_OWN");
-    if (fwd && esize == 2 && op == OP_LOG_SOFTMAX && vec * 2048 != cols && !(knob && strstr(knob, "sf=1")))
-        return false; /* (16384 columns from 2048 rows: below) */
+    if (fwd && esize == 2 && op == OP_LOG_SOFTMAX && !(knob && strstr(knob, "sf=1"))) return false;
     /* 16-bit layer_norm forwards hold weight and bias as loaded: with 8 vectors a thread they spill.
      * 16-bit rms_norm forwards take 4 vectors a thread too (clusters of 8 at 131072, with the split
      * barrier's pair loads and restricted release): measured on the H100 at bf16 4096 x 131072
@@ -320,9 +322,9 @@ static bool pick_own(int64_t rows, int64_t cols, int vec, size_t esize, int majo
     }
     /* Rows that one CTA takes (16-bit up to 32768 columns: packed, f32: 1024 threads) keep those layouts. */
     /* ... except the softmax / log_softmax forwards of f32 rows of 8192-32768 columns (2048+ vectors; one
-     * 1024-thread or 512-thread CTA a row, one an SM at 64-68 registers, otherwise) and of 16-bit rows
-     * of 16384 columns (2048 vectors; 512 threads at 87 registers) from 2048 rows: clusters of 2 with
-     * the restricted release. Measured on the H100 (bench/sweep_rows.py --fwd, us, the row kernel ->
+     * 1024-thread or 512-thread CTA a row, one an SM at 64-68 registers, otherwise): clusters of 2 with
+     * the restricted release. (16-bit rows of 16384 columns took them from 2048 rows in session 15;
+     * since session 16 the packed kernel takes 16-bit rows of 8193-16384 columns, faster: pick_geo.) Measured on the H100 (bench/sweep_rows.py --fwd, us, the row kernel ->
      * clusters of 2 / of 4): smx12 run 14, f32 8192 x 32768: softmax 783.4 -> 762.7 (91.4 -> 93.9% of
      * copy), log_softmax 773.8 -> 762.4; layer_norm 743.8 -> 759.5 and rms_norm 719.6 -> 754.2 (slower:
      * the norms keep the row kernel). Session 15 (group f32few and the sweep of 8192 / 16384, one run
@@ -330,12 +332,11 @@ static bool pick_own(int64_t rows, int64_t cols, int vec, size_t esize, int majo
      * 13.2 / 14.2 / 16.4 / 39.7 / 114.4 -> 7.7 / 8.1 / 9.4 / 13.8 / 28.3 / 107.0 (PyTorch 10.9 / 10.9 /
      * 10.9 / 13.2 / 36.1 / 164.7); f32 softmax 4096 x 16384 288.8 -> 197.7 / 301.3, 256 x 16384 21.9
      * -> 15.7 / 20.9, 8192 x 8192 317.4 -> 224.3 / 415.9, 1024 x 8192 46.1 -> 38.6, 256 x 8192 11.2 ->
-     * 11.2 (log_softmax alike); bf16 softmax / log_softmax 4096 x 16384 154.0 / 181.2 -> 120.9 / 113.4,
-     * but 256 x 16384 10.8 / 10.7 -> 11.4 / 11.0 and 64 rows 6.0 / 5.9 -> 6.3 / 6.0 (so from 2048
-     * rows, as the 16-bit softmax backward, smx_own); bf16 8192 columns 1024 x 8192 12.9 -> 27.0
-     * (the row kernel of 256 threads stays). */
-    const bool smxf = fwd && (op == OP_SOFTMAX || op == OP_LOG_SOFTMAX) && !fcl &&
-                      (esize == 4 ? nvec >= 2048 && nvec <= 1024 * 8 : nvec == 2048 && rows >= 2048);
+     * 11.2 (log_softmax alike); bf16 softmax / log_softmax 4096 x 16384 154.0 / 181.2 -> 120.9 / 113.4
+     * (packed since: 103.6 / 100.7). */
+    const bool rk0 = knob && strstr(knob, "rk=0"); /* f32 rows of 2048-4096 vectors too (pick_geo) */
+    const bool smxf = fwd && (op == OP_SOFTMAX || op == OP_LOG_SOFTMAX) && !fcl && esize == 4 &&
+                      nvec >= (rk0 ? 2048 : 4097) && nvec <= 1024 * 8;
     if (fwd && nvec <= (esize == 4 ? 1024 : 512) * 8 && !fcl && !smxf) return false;
     if (smxf) fcl = 2; /* as the knob's cl=2 (one CTA would hold these rows: the loop below would refuse it) */
     /* Clusters of 16 (sm_90, the non-portable size; clmax says whether the GPU may hold them): the
@@ -402,7 +403,7 @@ static bool pick_own(int64_t rows, int64_t cols, int vec, size_t esize, int majo
         if (fr < 0) fr = bwdpair || c8fwd || (fwd && smx);
         if (pv == 2 && (fwd || esize != 4 || ps)) pv = 1;
         *g = (rows_geo){vec, tpr, 1, cl, (int)nv, 1, 0, st * stage, mb, 0, 0, st, barrier, ps && barrier && cl > 1,
-                        barrier && cl > 1 ? pv : 0, barrier && cl > 1 ? fr : 0};
+                        barrier && cl > 1 ? pv : 0, barrier && cl > 1 ? fr : 0, 0, 0};
         return true;
     }
     return false;
@@ -449,10 +450,31 @@ static rows_geo pick_geo(int kid, int op, int64_t rows, int64_t cols, int vec, s
      * layer_norm 60 -> 74%. */
     bool fwd = (kid == K_SOFTMAX_FWD || kid == K_NORM_FWD) && na == 1;
     int maxcta = cluster_ok && !fwd ? 512 : 1024;
-    rows_geo g = {vec, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    const char *knob = getenv("BARACUDA_ROWS_OWN");
+    rows_geo g = {vec, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     /* The forwards without a residual, rows longer than one CTA takes: owned columns in clusters with
      * the split cluster barrier (rows.cuh, fwd_own; pick_own says where and what was measured). */
-    if (fwd && cluster_ok && pick_own(rows, cols, vec, esize, major, minor, 1, op, ownmax, &g)) return g;
+    if (fwd && cluster_ok && pick_own(cols, vec, esize, major, minor, 1, op, ownmax, &g)) return g;
+    /* The f32 softmax / log_softmax forward of 8192-16384 columns (2048-4096 16-byte vectors): one CTA
+     * a row of 256 threads (up to 2560 vectors: 9-10 a thread) or 512 (up to 8 a thread), two CTAs an
+     * SM (__launch_bounds__: up to 128 / 64 registers a thread, no spill). Before (session 15), owned
+     * columns in clusters of 2 (pick_own), and before that the 512- or 1024-thread row kernel at one
+     * CTA an SM. Measured on the H100 (bench/sweep_rows.py --fwd, session 16, one run, interleaved
+     * with PyTorch, us, clusters of 2 -> now (PyTorch); softmax / log_softmax): 3000 x 12000 129.9 /
+     * 120.0 -> 103.6 / 103.2 (115.7 / 111.2), 256 x 16384 15.7 / 14.2 -> 13.0 / 12.8 (15.0 / 13.6), 256 x
+     * 12000 14.5 / 13.3 -> 11.0 / 10.7 (14.4 / 14.1), 1024 x 16384 57.4 / 54.8 -> 52.1 / 52.1, 4096 x
+     * 16384 198.6 / 195.4 -> 187.1 / 186.6, 512 x 10000 27.2 / 24.4 -> 19.8 / 17.0 (20.1 / 18.7), 2048 x
+     * 9000 90.3 / 80.0 -> 54.8 / 54.8 (83.2 / 76.8), 8192 x 8192 225.3 / 202.4 -> 182.6 / 182.7 (291.4
+     * / 265.7). (256 threads at 12000-16384 columns: 1-12% slower than 512; 512 at 9000-10000: up to
+     * 17% slower than 256; 256 threads four an SM spilled at 16384.) Knob "rk=0" keeps this off (the
+     * clusters of 2 again). */
+    if (kid == K_SOFTMAX_FWD && esize == 4 && vec == 4 && nvec >= 2048 && nvec <= 4096 &&
+        !(knob && strstr(knob, "rk=0"))) {
+        g.tpr = nvec <= 2560 ? 256 : 512;
+        g.nv = (int)brc__cdiv(nvec, g.tpr);
+        g.per_sm = 2;
+        return g;
+    }
     /* f32 forwards of up to 1024 x 8 vectors (32768 columns): one 1024-thread CTA a row, up to 32
      * elements a thread, past the 16 of the target. Measured on the H100 at 8192 x 32768 against
      * the clusters of 8 below: layer_norm 47 -> 96% of copy, rms_norm 77 -> 100%, softmax and
@@ -467,7 +489,17 @@ static rows_geo pick_geo(int kid, int op, int64_t rows, int64_t cols, int vec, s
      * softmax_fwd_packed), two CTAs an SM; one CTA a row up to 32768 columns, a cluster of up to 8
      * beyond (measured at 4096 x 131072 bf16 against the L2 re-reading clusters of 8: 958 -> 925
      * us). */
-    if (kid == K_SOFTMAX_FWD && cluster_ok && need > 512 && pick_packed(nvec, vec, esize, cluster_ok, 8, &g))
+    /* Measured again (session 16) for 16-bit rows of 8193-16384 columns (257-512 threads at the
+     * target), against the 512-thread row kernel (87 registers a thread, one CTA an SM) and the owned
+     * columns in clusters of 2 that rows of 16384 took from 2048 rows (bench/sweep_rows.py --fwd, one
+     * run, interleaved, us, before -> packed (PyTorch)): softmax / log_softmax 3000 x 12000 102.7 /
+     * 102.6 -> 72.0 / 64.8 (84.8 / 71.4), 1024 x 16384 44.2 / 47.9 -> 31.8 / 30.6 (40.8 / 33.8), 4096 x
+     * 16384 (owned before) 120.7 / 115.7 -> 103.6 / 100.7 (132.2 / 115.2), 2048 x 10000 71.0 / 70.9 ->
+     * 48.5 / 45.4, 8192 x 8200 253.8 / 252.6 -> 171.8 / 161.3, 256 x 16384 10.7 / 10.6 -> 9.7 / 9.1;
+     * 64 x 16384 a tie. So packed from 257 threads. Knob "pk=0": from 513 (before); "pk=2": from 129. */
+    const char *pk = knob ? strstr(knob, "pk=") : NULL;
+    const int64_t pkfrom = pk ? (atoi(pk + 3) == 0 ? 512 : atoi(pk + 3) == 2 ? 128 : 256) : 256;
+    if (kid == K_SOFTMAX_FWD && cluster_ok && need > pkfrom && pick_packed(nvec, vec, esize, cluster_ok, 8, &g))
         return g;
     /* The softmax / log_softmax backward in the owned-column layout of the norm backward (rows.cuh,
      * own_bwd with SMX; pick_own chooses the cluster, the stages and the split barrier's form as for
@@ -485,8 +517,29 @@ static rows_geo pick_geo(int kid, int op, int64_t rows, int64_t cols, int vec, s
      * barrier's pair loads and restricted release where pick_own does not take them (bf16 131072:
      * 1107.1 against 1074.0). BARACUDA_ROWS_OWN's "sx=0" / "sx=1" turn the layout off / on for every
      * softmax backward pick_own fits. */
+    /* The f32 log_softmax backward of 8193-16384 columns (2049-4096 16-byte vectors): one CTA of 512
+     * threads a row, two an SM (64 registers a thread, no spill), dy held in registers (up to 8 vectors
+     * a thread), y read once, in the output pass (rows.cuh, softmax_bwd_regs, K::LY; SKU late_y).
+     * Before: owned columns in clusters of 2 (smx_own). Measured on the H100 (bench/sweep_rows.py --smx,
+     * session 16, one run, interleaved with PyTorch, us, owned -> now (PyTorch)): 3000 x 12000 179.3 ->
+     * 145.1 (150.0), 1024 x 10000 62.1 -> 44.3 (46.2), 4096 x 16384 284.5 -> 269.6 (320.1), 256 x 16384
+     * 22.7 -> 20.9 (19.4); 4096 x 8192 (the row kernel, not owned) 134.9 / 135.0, and 32768 x 4096 529.8
+     * / 529.3, ties, so not there. 16-bit rows lost (their dy as f32 spills at 64 registers: bf16 3000 x
+     * 12000 82.8 -> 81.6 but 4096 x 16384 144.0 -> 162.0, 1024 x 10000 25.4 -> 27.3). Knob "ly=0" turns it
+     * off; "ly=1" / "ly=2" take it for every log_softmax backward whose dy 512 threads hold in up to 8
+     * vectors a thread, past 256 / 128 threads at the target. */
+    const char *lyk = knob ? strstr(knob, "ly=") : NULL;
+    const int lyn = lyk ? atoi(lyk + 3) : -1;
+    if (kid == K_SOFTMAX_BWD && op == OP_LOG_SOFTMAX && csize == 4 && nvec <= 512 * 8 &&
+        (lyn < 0 ? esize == 4 && vec == 4 && nvec > 2048 : lyn > 0 && need > (lyn == 2 ? 128 : 256))) {
+        g.tpr = 512;
+        g.nv = (int)brc__cdiv(nvec, 512);
+        g.per_sm = 2;
+        g.ly = 1;
+        return g;
+    }
     if (kid == K_SOFTMAX_BWD && cluster_ok && smx_own(op, nvec, vec, esize, rows) &&
-        pick_own(rows, cols, vec, esize, major, minor, 0, op, ownmax, &g))
+        pick_own(cols, vec, esize, major, minor, 0, op, ownmax, &g))
         return g;
     /* The softmax / log_softmax backward of 16-bit rows past 16384 columns (more than 512 threads
      * at 32 elements a thread): packed dy; y read once, in the output pass, for log_softmax, in
@@ -494,6 +547,9 @@ static rows_geo pick_geo(int kid, int op, int64_t rows, int64_t cols, int vec, s
      * the H100 against the staged clusters of 4 / the L2 re-reading clusters of 8: log_softmax
      * bf16 8192 x 32768 67 -> 100% of copy (0.88 -> 1.31x PyTorch), 4096 x 131072 73 -> 95%
      * (0.98 -> 1.27x); softmax 737 -> 601 us and 1390 -> 1168 us. */
+    /* (Session 16: packed for 16-bit rows of 8193-16384 columns too, against the owned columns they take
+     * (smx_own), us, owned -> packed: bf16 log_softmax 3000 x 12000 82.7 -> 80.2, 4096 x 16384 146.2 ->
+     * 140.6, but 1024 x 10000 25.0 -> 26.9 and softmax 256 x 16384 7.8 -> 8.3: not taken.) */
     if (kid == K_SOFTMAX_BWD && cluster_ok && nvec > 512 * 4 && pick_packed(nvec, vec, esize, cluster_ok, 8, &g))
         return g;
     /* The rms_norm forward without a residual, 16-bit rows longer than the 1024-thread CTA takes
@@ -511,11 +567,42 @@ static rows_geo pick_geo(int kid, int op, int64_t rows, int64_t cols, int vec, s
     if (kid == K_NORM_FWD && op == OP_LAYER && na == 1 && cluster_ok && need > 512 && nvec <= 512 * 8 &&
         pick_packed(nvec, vec, esize, cluster_ok, 8, &g))
         return g;
-    if (kid == K_NORM_BWD && cluster_ok && pick_own(rows, cols, vec, esize, major, minor, 0, op, ownmax, &g)) return g;
+    if (kid == K_NORM_BWD && cluster_ok && pick_own(cols, vec, esize, major, minor, 0, op, ownmax, &g)) return g;
     if (need <= maxcta) { /* one CTA (or part of a warp) per row */
         g.tpr = pow2ceil(need);
+        /* Measurement knob "ft=N": the softmax forward's row kernel in CTAs of N threads (32..1024). */
+        const char *ft = knob ? strstr(knob, "ft=") : NULL;
+        if (ft && kid == K_SOFTMAX_FWD && atoi(ft + 3) >= 32 && atoi(ft + 3) <= 1024) g.tpr = pow2ceil(atoi(ft + 3));
         g.nv = (int)brc__cdiv(nvec, g.tpr);
         g.rpb = g.tpr < 128 ? 128 / g.tpr : 1;
+        /* The norm backward with weight or bias gradients (acc > 0) of rows that 128 threads take (256
+         * for f32): a persistent grid of 256-thread CTAs (512 for f32 rows of 256 threads), two an SM,
+         * each CTA's row slots summed into one partial row before it leaves (rows.cuh, slot_partials).
+         * Before, every row slot of a wave of 128-thread CTAs (up to 16 an SM) left a partial row: up
+         * to 4224 rows of f32 partials for colsum to read back, which outweighed x, dy and dx for rows
+         * of 512-2048 columns. Measured on the H100 (bench/sweep_rows.py, one run, interleaved with
+         * PyTorch, us, before -> now (PyTorch)): bf16 layer_norm 4096 x 1024 97.6 -> 16.6 (127.4),
+         * 32768 x 1024 160.7 -> 85.6, 16384 x 512 163.5 -> 36.3 (119.5), 8192 x 2048 98.6 -> 50.5;
+         * bf16 rms_norm 16384 x 512 108.3 -> 27.8 (102.7), 4096 x 1024 56.1 -> 14.4; f32 layer_norm
+         * 4096 x 1024 53.4 -> 27.8, 32768 x 1024 183.3 -> 151.9, 8192 x 2048 (512-thread CTAs) 96.2 ->
+         * 81.7; 64 x 1024 and 1000 x 1000 13.7-20.5 -> 12.7-14.2. One CTA of 512 an SM, four of 128 or
+         * of 256 with one vector a thread were within 10% of this or slower. The knob "pr=N,prt=T"
+         * (T threads a CTA, N an SM; "pe=1": one vector a thread) overrides it, "pr=0" turns it off. */
+        const char *pr = knob ? strstr(knob, "pr=") : NULL, *prt = knob ? strstr(knob, "prt=") : NULL;
+        int prn = pr ? atoi(pr + 3) : 2, threads = prt ? atoi(prt + 4) : g.tpr <= 128 ? 256 : 512;
+        if (threads != 128 && threads != 256) threads = 512;
+        if (!pr && g.tpr > 128 && esize != 4) prn = 0; /* 16-bit rows of 256 threads: not measured */
+        const char *pe = knob ? strstr(knob, "pe=1") : NULL; /* one vector a thread */
+        if (kid == K_NORM_BWD && acc > 0 && prn > 0 && prn * threads <= 2048 && g.iter == 1) {
+            if (pe && nvec <= threads / 2) {
+                g.tpr = pow2ceil(nvec);
+                g.nv = (int)brc__cdiv(nvec, g.tpr);
+            }
+            if (g.tpr <= threads / 2) {
+                g.rpb = threads / g.tpr;
+                g.pr = prn;
+            }
+        }
         return g;
     }
     if (pick_staged(cols, vec, esize, na, acc, major, minor, cluster_ok, &g)) return g;
@@ -589,18 +676,18 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
                   "  typedef %s T;\n  typedef %s C;\n"
                   "  enum { COLS = %lld, VEC = %d, TPR = %d, RPB = %d, CL = %d, NV = %d, ITER = %d, STG = %d,\n"
                   "         LOG = %d, LAYER = %d, W = %d, B = %d, RES = %d, PK = %d, SPLIT = %d, OWN = %d, SB = %d,\n"
-                  "         PS = %d, PV = %d, FR = %d, CSEQ = %d, NH = %d };\n"
+                  "         PS = %d, PV = %d, FR = %d, CSEQ = %d, NH = %d, PR = %d, LY = %d };\n"
                   "};\n",
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", (long long)im->cols, g->vec, g->tpr,
                   g->rpb, g->cl, g->nv, g->iter, aux ? 0 : g->stg, im->op == OP_LOG_SOFTMAX,
                   im->op == OP_LAYER, im->w, im->b, im->res, aux ? 0 : g->pk, aux ? 0 : g->split, aux ? 0 : g->own,
                   aux ? 0 : g->sb, aux ? 0 : g->ps, aux ? 0 : g->pv, aux ? 0 : g->fr, kid == K_COLSUM && im->colsum_seq,
-                  nohold(kid, im->op, im->res, &im->g));
+                  nohold(kid, im->op, im->res, &im->g), aux ? 0 : g->pr > 0, aux ? 0 : g->ly);
     /* Packed rows: two CTAs an SM (owned columns: one, or as many as the knob asks, pick_own). */
-    int minb = aux ? 1 : g->pk ? 2 : g->own ? g->per_sm : 1;
-    /* Measurement knob "lb=N": the norm forward's row kernel asks N CTAs an SM of __launch_bounds__. */
+    int minb = aux ? 1 : g->pk ? 2 : g->own ? g->per_sm : g->pr > 1 ? g->pr : !g->stg && g->per_sm > 1 ? g->per_sm : 1;
+    /* Measurement knob "lb=N": the norm / softmax forward's row kernel asks N CTAs an SM of __launch_bounds__. */
     const char *lbk = getenv("BARACUDA_ROWS_OWN");
-    lbk = lbk && kid == K_NORM_FWD && !g->own && !g->pk ? strstr(lbk, "lb=") : NULL;
+    lbk = lbk && (kid == K_NORM_FWD || kid == K_SOFTMAX_FWD) && !g->own && !g->pk ? strstr(lbk, "lb=") : NULL;
     if (lbk && atoi(lbk + 3) > 1 && atoi(lbk + 3) <= 16) minb = atoi(lbk + 3);
     brc__str_addf(&snip, "__global__ void __launch_bounds__(%d", threads);
     if (minb > 1) brc__str_addf(&snip, ", %d", minb);
@@ -624,7 +711,8 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
                      aux ? kid == K_COLSUM && im->colsum_seq
                          : g->pk + 2 * g->split + 4 * g->own + (g->own ? 64 * (g->per_sm - 1) : 0) + 256 * g->sb +
                                4096 * g->ps + 65536 * g->pv + 262144 * g->fr + 1048576 * nohold(kid, im->op, im->res, &im->g) +
-                               2097152 * (int64_t)(minb > 1 && !g->pk && !g->own ? minb : 0)},
+                               2097152 * (int64_t)(minb > 1 && !g->pk && !g->own ? minb : 0) +
+                               67108864 * (int64_t)(g->pr > 0) + 134217728 * (int64_t)g->ly},
             .snippet = snip.p, .name_expr = "brc_rows_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -777,6 +865,9 @@ static brc_status plan_rows(brc_context *ctx, const rows_request *rq, const brc_
                   (long long)v.cols, g.vec, g.tpr, g.rpb, g.cl, g.iter);
     if (g.stg) brc__str_addf(&sku, ",smem_stages=%d", g.stg);
     if (g.pk) brc__str_addf(&sku, ",packed");
+    if (g.pr) brc__str_addf(&sku, ",slot_partials,%d_per_sm", g.pr);
+    if (!g.own && !g.pr && !g.stg && g.per_sm > 1) brc__str_addf(&sku, ",%d_per_sm", g.per_sm);
+    if (g.ly) brc__str_addf(&sku, ",late_y");
     if (g.own)
         brc__str_addf(&sku, ",owned,smem_stages=%d%s%s%s%s%s", g.own, g.sb ? ",split_barrier" : "",
                       g.sb == 2 ? ",mean_then_var" : "", g.ps ? ",presum" : "",
@@ -812,7 +903,7 @@ static brc_status plan_rows(brc_context *ctx, const rows_request *rq, const brc_
     int64_t groups = brc__cdiv(v.rows, g.rpb), cap = ((int64_t)1 << 24);
     if (rq->kid == K_NORM_BWD || g.stg) { /* staging: a persistent grid that walks the rows */
         int sms = ctx->sm_count > 0 ? ctx->sm_count : 132; /* offline: an H100's count */
-        int per_sm = g.stg ? g.per_sm : 2048 / (g.tpr * g.rpb);
+        int per_sm = g.stg ? g.per_sm : g.pr ? g.pr : 2048 / (g.tpr * g.rpb);
         int64_t wave = (int64_t)sms * (per_sm > 1 ? per_sm : 1) / g.cl;
         cap = wave > 1 ? wave : 1;
     }
@@ -833,7 +924,7 @@ static brc_status plan_rows(brc_context *ctx, const rows_request *rq, const brc_
     int64_t used = groups < cap ? groups : cap;
     im->grid = (unsigned)(used * g.cl);
     if (rq->kid == K_NORM_BWD) {
-        im->nparts = used * g.rpb;
+        im->nparts = used * (g.pr ? 1 : g.rpb); /* pr: one partial row a CTA */
         if (g.split) { /* slabs of rows for colred: about one wave of 256-thread CTAs in all */
             int sms = ctx->sm_count > 0 ? ctx->sm_count : 132;
             int64_t cblocks = brc__cdiv(v.cols / vec, COLSUM_THREADS), slabs = brc__cdiv((int64_t)sms * 8, cblocks);
@@ -988,7 +1079,7 @@ static brc_status plan_strided(brc_context *ctx, const rows_request *rq, const b
     im->csize = dt == BRC_F64 ? 8 : 4;
     im->rows = outer * inner;
     im->cols = cols;
-    im->g = (rows_geo){1, tx * ty, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    im->g = (rows_geo){1, tx * ty, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     im->tx = tx;
     im->ty = ty;
     im->bwd = bwd;

@@ -986,19 +986,23 @@ Test(rows, owned_pair_loads_deterministic, .timeout = 300) {
     brc_context_destroy(ctx);
 }
 
-/* The softmax / log_softmax forwards in owned columns, clusters of 2 with the restricted release (rows.c
- * pick_own): f32 rows of 8192-32768 columns at any row count -- 2049 rows of 32768 (clusters walking 31-32
- * rows), 2051 of 20000 (5 vectors a thread of 8 places), 2049 of 32764 with vector-preserving strides (a
- * partial last vector group), 1 and 7 rows of 32768, 300 of 16388, 300 of 8192 (2 vectors a thread), 5
- * of 16384 -- and bf16 rows of 16384 from 2048 rows (2049, and 2050 strided); the plan is checked on
- * sm_90; float64 references. */
+/* The softmax / log_softmax forwards of long rows that one CTA does not take at the usual target. In
+ * owned columns, clusters of 2 with the restricted release (rows.c pick_own): f32 rows of 16388-32768
+ * columns at any row count -- 2049 rows of 32768 (clusters walking 31-32 rows), 2051 of 20000 (5 vectors
+ * a thread of 8 places), 2049 of 32764 with vector-preserving strides (a partial last vector group), 1
+ * and 7 rows of 32768, 300 of 16388. f32 rows of 8192-16384 columns in one CTA of 256 or 512 threads, two
+ * an SM (pick_geo, session 16): 300 of 8192, 5 of 16384 strided, 2001 of 10244 (a partial last vector
+ * group of 512 threads). The packed 16-bit rows of 8193-16384 columns (pick_geo, session 16): 2049 and 5
+ * rows of 16384, 2050 strided, 3001 of 12000, f16 1023 of 8200 strided. The plan is checked on sm_90;
+ * float64 references. */
 Test(rows, softmax_forward_owned_columns, .timeout = 600) {
     tu_fresh_cache();
     brc_context *ctx = tu_device_or_skip();
     static const int64_t cases[][4] = {{2049, 32768, 0, BRC_F32}, {2051, 20000, 0, BRC_F32}, {2049, 32764, 1, BRC_F32},
                                        {1, 32768, 0, BRC_F32},    {7, 32768, 1, BRC_F32},    {300, 16388, 0, BRC_F32},
                                        {300, 8192, 0, BRC_F32},   {5, 16384, 1, BRC_F32},    {2049, 16384, 0, BRC_BF16},
-                                       {2050, 16384, 1, BRC_BF16}};
+                                       {2050, 16384, 1, BRC_BF16}, {5, 16384, 0, BRC_BF16},  {3001, 12000, 0, BRC_BF16},
+                                       {1023, 8200, 1, BRC_F16},  {2001, 10244, 0, BRC_F32}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const brc_dtype dt = (brc_dtype)cases[c][3];
         if (strncmp(brc_context_arch(ctx), "sm_90", 5) == 0) {
@@ -1006,12 +1010,68 @@ Test(rows, softmax_forward_owned_columns, .timeout = 600) {
             brc_softmax_desc d = {BRC_SOFTMAX_PLAIN, t, t};
             brc_plan *p = NULL;
             cr_assert_eq(brc_softmax_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-            cr_expect(strstr(brc_plan_sku(p), "cluster=2,passes=1,owned,") != NULL, "%s", brc_plan_sku(p));
+            const char *want = dt != BRC_F32            ? "cluster=1,passes=1,packed,"
+                               : cases[c][1] <= 16384 ? "cluster=1,passes=1,2_per_sm,"
+                                                      : "cluster=2,passes=1,owned,";
+            cr_expect(strstr(brc_plan_sku(p), want) != NULL, "%s", brc_plan_sku(p));
             brc_plan_destroy(p);
         }
         for (int v = 0; v < NVARIANTS; v++)
             if (!variants[v].bwd && variants[v].op <= OP_LOG)
                 run_case(ctx, &variants[v], dt, cases[c][0], cases[c][1], (int)cases[c][2]);
+    }
+    brc_context_destroy(ctx);
+}
+
+/* The norm backward of short rows with weight / bias gradients: 256-thread CTAs (512 for f32 rows of 256
+ * threads), two an SM, each summing its row slots' partial gradients into one partial row
+ * (slot_partials; rows.c pick_geo). Row counts many times the persistent grid's row slots (20011 rows
+ * of 200: 16 slots a CTA; 9001 of 1000), fewer (3 rows of 2048), vector-preserving and odd strides;
+ * every norm backward variant, f32 / f16 / bf16, against float64; then the f32 layer_norm's dweight /
+ * dbias the same bits on every run and from a graph. The plan is checked on every GPU. */
+Test(rows, norm_backward_slot_partials, .timeout = 600) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    {
+        brc_tensor_desc t = tu_mat(BRC_BF16, 9001, 1000, 1000);
+        brc_norm_backward_desc d = {BRC_NORM_LAYER, t, t, t, 1, 1};
+        brc_plan *p = NULL;
+        cr_assert_eq(brc_norm_backward_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+        cr_expect(strstr(brc_plan_sku(p), ",slot_partials,2_per_sm,") != NULL, "%s", brc_plan_sku(p));
+        brc_plan_destroy(p);
+    }
+    static const int64_t cases[][4] = {{20011, 200, 0, BRC_BF16}, {9001, 1000, 1, BRC_F16}, {9001, 1000, 0, BRC_F32},
+                                       {3, 2048, 0, BRC_F32},      {4099, 2048, 1, BRC_F32}, {777, 520, 2, BRC_BF16}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (int v = 0; v < NVARIANTS; v++)
+            if (variants[v].bwd && variants[v].op >= OP_RMS)
+                run_case(ctx, &variants[v], (brc_dtype)cases[c][3], cases[c][0], cases[c][1], (int)cases[c][2]);
+    norm_backward_deterministic_case(ctx, 9001, 1000, false);
+    norm_backward_deterministic_case(ctx, 4099, 2048, false);
+    brc_context_destroy(ctx);
+}
+
+/* The f32 log_softmax backward of 8193-16384 columns: one 512-thread CTA a row, two an SM, dy held, y
+ * read in the output pass (late_y; rows.c pick_geo): 3000 rows of 12000, 5 of 16384 with vector-
+ * preserving strides, 777 of 10244 (a partial last vector group), 1 of 8196; float64 references; the
+ * plan is checked on every GPU. */
+Test(rows, log_softmax_backward_late_y, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    static const int64_t cases[][3] = {{3000, 12000, 0}, {5, 16384, 1}, {777, 10244, 0}, {1, 8196, 0}};
+    const variant *lv = NULL;
+    for (int v = 0; v < NVARIANTS; v++)
+        if (variants[v].bwd && variants[v].op == OP_LOG) lv = &variants[v];
+    cr_assert(lv);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        brc_tensor_desc t = tu_mat(BRC_F32, cases[c][0], cases[c][1], cases[c][1]);
+        brc_softmax_backward_desc d = {BRC_SOFTMAX_LOG, t, t, t};
+        brc_plan *p = NULL;
+        cr_assert_eq(brc_softmax_backward_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+        cr_expect(strstr(brc_plan_sku(p), "tpr=512,rpb=1,cluster=1,passes=1,2_per_sm,late_y,bwd>") != NULL, "%s",
+                  brc_plan_sku(p));
+        brc_plan_destroy(p);
+        run_case(ctx, lv, BRC_F32, cases[c][0], cases[c][1], (int)cases[c][2]);
     }
     brc_context_destroy(ctx);
 }

@@ -337,35 +337,31 @@ Test(rows_desc, staging_choice) {
     };
     expect_skus(ctx, cases, sizeof cases / sizeof cases[0], make_softmax);
     /* Softmax / log_softmax forwards in owned columns, clusters of 2 with the restricted release (rows.c
-     * pick_own): f32 rows of 2048-8192 vectors (8192-32768 columns) at any rows, 16-bit rows of 2048
-     * vectors (16384 columns) from 2048 rows; f32 rows of fewer vectors and 16-bit rows of 16384 below
-     * 2048 rows keep the one-CTA row kernel. */
+     * pick_own): f32 rows of 4097-8192 vectors (16388-32768 columns) at any rows; f32 rows of 2048-4096
+     * vectors (8192-16384 columns) one CTA a row of 256 threads (up to 2560 vectors) or 512, two an SM
+     * (pick_geo); f32 rows of fewer vectors keep the one-CTA row kernel. 16-bit rows of 8193-16384 columns: packed, one 512-thread CTA
+     * a row (pick_geo), at any rows; 16-bit rows of 8192 keep the 256-thread row kernel. None depends
+     * on the row count (no rows= in the descriptor). */
     static const struct { brc_dtype dt; int log; int64_t rows, cols; const char *sku; } own[] = {
         {BRC_F32, 0, 2048, 32768, "bespoke:softmax<f32,cols=32768,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,shared_release,fwd>@sm_90"},
         {BRC_F32, 1, 4099, 20000, "bespoke:log_softmax<f32,cols=20000,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=5,split_barrier,shared_release,fwd>@sm_90"},
         {BRC_F32, 0, 1, 32768, "bespoke:softmax<f32,cols=32768,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,shared_release,fwd>@sm_90"},
         {BRC_F32, 1, 300, 16388, "bespoke:log_softmax<f32,cols=16388,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=5,split_barrier,shared_release,fwd>@sm_90"},
-        {BRC_F32, 0, 4096, 16384, "bespoke:softmax<f32,cols=16384,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=6,split_barrier,shared_release,fwd>@sm_90"},
-        {BRC_F32, 1, 1, 8192, "bespoke:log_softmax<f32,cols=8192,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=6,split_barrier,shared_release,fwd>@sm_90"},
+        {BRC_F32, 0, 4096, 16384, "bespoke:softmax<f32,cols=16384,vec=4,tpr=512,rpb=1,cluster=1,passes=1,2_per_sm,fwd>@sm_90"},
+        {BRC_F32, 1, 1, 8192, "bespoke:log_softmax<f32,cols=8192,vec=4,tpr=256,rpb=1,cluster=1,passes=1,2_per_sm,fwd>@sm_90"},
+        {BRC_F32, 0, 7, 10240, "bespoke:softmax<f32,cols=10240,vec=4,tpr=256,rpb=1,cluster=1,passes=1,2_per_sm,fwd>@sm_90"},
+        {BRC_F32, 1, 3000, 10244, "bespoke:log_softmax<f32,cols=10244,vec=4,tpr=512,rpb=1,cluster=1,passes=1,2_per_sm,fwd>@sm_90"},
         {BRC_F32, 0, 4096, 8188, "bespoke:softmax<f32,cols=8188,vec=4,tpr=512,rpb=1,cluster=1,passes=1,fwd>@sm_90"},
-        {BRC_BF16, 0, 2048, 16384, "bespoke:softmax<bf16,cols=16384,vec=8,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=6,split_barrier,shared_release,fwd>@sm_90"},
-        {BRC_BF16, 1, 4096, 16384, "bespoke:log_softmax<bf16,cols=16384,vec=8,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=6,split_barrier,shared_release,fwd>@sm_90"},
-        {BRC_BF16, 0, 2047, 16384, "bespoke:softmax<bf16,cols=16384,vec=8,tpr=512,rpb=1,cluster=1,passes=1,fwd>@sm_90"},
+        {BRC_BF16, 0, 2048, 16384, "bespoke:softmax<bf16,cols=16384,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,fwd>@sm_90"},
+        {BRC_BF16, 1, 4096, 16384, "bespoke:log_softmax<bf16,cols=16384,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,fwd>@sm_90"},
+        {BRC_BF16, 0, 2047, 16384, "bespoke:softmax<bf16,cols=16384,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,fwd>@sm_90"},
+        {BRC_F16, 1, 3000, 12000, "bespoke:log_softmax<f16,cols=12000,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,fwd>@sm_90"},
+        {BRC_BF16, 0, 7, 8200, "bespoke:softmax<bf16,cols=8200,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,fwd>@sm_90"},
         {BRC_BF16, 1, 4096, 8192, "bespoke:log_softmax<bf16,cols=8192,vec=8,tpr=256,rpb=1,cluster=1,passes=1,fwd>@sm_90"},
     };
-    /* 16-bit rows of 16384 from 2048 rows: the layout depends on the rows, so the descriptor says
-     * rows=2048 (e.g. softmax(dtype=bf16,cols=16384,rows=2048,dir=fwd)); it rebuilds the plan. */
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
         expect_rows_sku(ctx, own[i].log ? make_log_softmax : make_softmax, own[i].dt, own[i].rows, own[i].cols,
-                        own[i].sku, own[i].dt == BRC_BF16 && own[i].rows >= 2048 && own[i].cols == 16384);
-    {
-        brc_tensor_desc t = tu_mat(BRC_BF16, 5000, 16384, 16384);
-        brc_softmax_desc d = {BRC_SOFTMAX_PLAIN, t, t};
-        brc_plan *p = NULL;
-        cr_assert_eq(brc_softmax_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-        cr_expect_str_eq(brc_plan_descriptor(p), "softmax(dtype=bf16,cols=16384,rows=2048,dir=fwd)");
-        brc_plan_destroy(p);
-    }
+                        own[i].sku, false);
     brc_context_destroy(ctx);
 }
 
@@ -383,7 +379,16 @@ Test(rows_desc, norm_backward_choice) {
          * 512 (8 elements a thread) one an SM; bf16 2048 keeps the row kernel. */
         {BRC_BF16, 4096, "bespoke:layer_norm<bf16,cols=4096,vec=8,tpr=256,rpb=1,cluster=1,passes=1,owned,smem_stages=4,2_per_sm,weight,bias,bwd>+colsum@sm_90"},
         {BRC_F32, 4096, "bespoke:layer_norm<f32,cols=4096,vec=4,tpr=512,rpb=1,cluster=1,passes=1,owned,smem_stages=4,weight,bias,bwd>+colsum@sm_90"},
-        {BRC_BF16, 2048, "bespoke:layer_norm<bf16,cols=2048,vec=8,tpr=128,rpb=1,cluster=1,passes=1,weight,bias,bwd>+colsum@sm_90"},
+        /* Rows that 128 threads take: 256-thread CTAs, two an SM, one partial row a CTA (slot_partials);
+         * f32 rows of 256 threads: 512-thread CTAs; 16-bit rows of 256 threads and f64 rows of 256
+         * keep a partial row a row slot. */
+        {BRC_BF16, 2048, "bespoke:layer_norm<bf16,cols=2048,vec=8,tpr=128,rpb=2,cluster=1,passes=1,slot_partials,2_per_sm,weight,bias,bwd>+colsum@sm_90"},
+        {BRC_BF16, 1024, "bespoke:layer_norm<bf16,cols=1024,vec=8,tpr=64,rpb=4,cluster=1,passes=1,slot_partials,2_per_sm,weight,bias,bwd>+colsum@sm_90"},
+        {BRC_F16, 500, "bespoke:layer_norm<f16,cols=500,vec=4,tpr=32,rpb=8,cluster=1,passes=1,slot_partials,2_per_sm,weight,bias,bwd>+colsum@sm_90"},
+        {BRC_F32, 1000, "bespoke:layer_norm<f32,cols=1000,vec=4,tpr=128,rpb=2,cluster=1,passes=1,slot_partials,2_per_sm,weight,bias,bwd>+colsum@sm_90"},
+        {BRC_F32, 2048, "bespoke:layer_norm<f32,cols=2048,vec=4,tpr=256,rpb=2,cluster=1,passes=1,slot_partials,2_per_sm,weight,bias,bwd>+colsum@sm_90"},
+        {BRC_F64, 1024, "bespoke:layer_norm<f64,cols=1024,vec=2,tpr=256,rpb=1,cluster=1,passes=1,weight,bias,bwd>+colsum@sm_90"},
+        {BRC_BF16, 3000, "bespoke:layer_norm<bf16,cols=3000,vec=8,tpr=256,rpb=1,cluster=1,passes=1,owned,smem_stages=4,2_per_sm,weight,bias,bwd>+colsum@sm_90"},
         {BRC_BF16, 16384, "bespoke:layer_norm<bf16,cols=16384,vec=8,tpr=512,rpb=1,cluster=1,passes=1,owned,smem_stages=3,weight,bias,bwd>+colsum@sm_90"},
         {BRC_F32, 8192, "bespoke:layer_norm<f32,cols=8192,vec=4,tpr=512,rpb=1,cluster=1,passes=1,owned,smem_stages=3,weight,bias,bwd>+colsum@sm_90"},
         /* In clusters, the split cluster barrier. */
@@ -402,8 +407,19 @@ Test(rows_desc, norm_backward_choice) {
     static const sku_case rms[] = {
         {BRC_F32, 131072, "bespoke:rms_norm<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=16,passes=1,owned,smem_stages=3,split_barrier,pair_loads,shared_release,weight,bwd>+colsum@sm_90"},
         {BRC_F32, 262144, "bespoke:rms_norm<f32,cols=262144,vec=4,tpr=512,rpb=1,cluster=8,passes=4,weight,bwd>+colsum@sm_90"},
+        {BRC_BF16, 512, "bespoke:rms_norm<bf16,cols=512,vec=8,tpr=32,rpb=8,cluster=1,passes=1,slot_partials,2_per_sm,weight,bwd>+colsum@sm_90"},
     };
     expect_skus(ctx, rms, sizeof rms / sizeof rms[0], make_rms_norm_bwd);
+    /* No weight, no bias: no partial rows, so the row kernel's layout as before (128 threads a CTA). */
+    {
+        brc_tensor_desc t = tu_mat(BRC_BF16, 1000, 512, 512);
+        brc_norm_backward_desc d = {BRC_NORM_RMS, t, t, t, 0, 0};
+        brc_plan *p = NULL;
+        cr_assert_eq(brc_norm_backward_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+        cr_expect_str_eq(brc_plan_sku(p), "bespoke:rms_norm<bf16,cols=512,vec=8,tpr=32,rpb=4,cluster=1,passes=1,bwd>@sm_90");
+        cr_expect_eq(brc_plan_workspace_size(p), 0);
+        brc_plan_destroy(p);
+    }
     brc_context_destroy(ctx);
 }
 
@@ -458,6 +474,21 @@ Test(rows_desc, softmax_backward_choice) {
         {BRC_F32, 131072, "bespoke:log_softmax<f32,cols=131072,vec=4,tpr=512,rpb=1,cluster=16,passes=1,owned,smem_stages=3,split_barrier,pair_loads,shared_release,bwd>@sm_90"},
     };
     expect_skus(ctx, logs, sizeof logs / sizeof logs[0], make_log_softmax_bwd);
+    /* The f32 log_softmax backward of 8193-16384 columns: one 512-thread CTA a row, two an SM, y read in
+     * the output pass (late_y); 8192 and 16388 columns and the softmax backward keep their layouts. */
+    expect_rows_sku(ctx, make_log_softmax_bwd, BRC_F32, 3000, 12000,
+                    "bespoke:log_softmax<f32,cols=12000,vec=4,tpr=512,rpb=1,cluster=1,passes=1,2_per_sm,late_y,bwd>@sm_90",
+                    false);
+    expect_rows_sku(ctx, make_log_softmax_bwd, BRC_F32, 5, 16384,
+                    "bespoke:log_softmax<f32,cols=16384,vec=4,tpr=512,rpb=1,cluster=1,passes=1,2_per_sm,late_y,bwd>@sm_90",
+                    false);
+    expect_rows_sku(ctx, make_log_softmax_bwd, BRC_F32, 4096, 8192,
+                    "bespoke:log_softmax<f32,cols=8192,vec=4,tpr=512,rpb=1,cluster=1,passes=1,bwd>@sm_90", false);
+    expect_rows_sku(ctx, make_log_softmax_bwd, BRC_F32, 300, 16388,
+                    "bespoke:log_softmax<f32,cols=16388,vec=4,tpr=256,rpb=1,cluster=8,passes=1,bwd>@sm_90", false);
+    expect_rows_sku(ctx, make_softmax_bwd, BRC_F32, 3000, 12000,
+                    "bespoke:softmax<f32,cols=12000,vec=4,tpr=256,rpb=1,cluster=8,passes=1,bwd>@sm_90",
+                    false);
     /* The 16-bit log_softmax backward of 8192-16384 columns: owned columns, one CTA. */
     expect_rows_sku(ctx, make_log_softmax_bwd, BRC_BF16, 4096, 8192,
                     "bespoke:log_softmax<bf16,cols=8192,vec=8,tpr=512,rpb=1,cluster=1,passes=1,owned,smem_stages=4,bwd>@sm_90",
