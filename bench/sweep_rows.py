@@ -25,6 +25,11 @@ release ("fr=1"), backward (4096x131072, 8192x32768) / forwards (4096x131072).
 --smx sweeps the softmax / log_softmax backward instead (dx checked against float64 on 64 rows and
 the last; "sx=0" / "sx=1" the owned-column layout off / on wherever it fits); --group smxbwd is that
 at 8192x32768 and 4096x131072 against the previous layouts, with the split barrier's forms.
+Session 16's knobs (rows.c pick_geo): "pr=0" / "pr=N,prt=T[,pe=1]" the short-row norm backward's slot
+partials off / in CTAs of T threads, N an SM; "pk=0|2" the 16-bit softmax forwards packed past 512 /
+128 threads (default 256); "rk=0" the f32 softmax forwards of 8192-16384 columns back in clusters of 2;
+"ft=N,lb=M" the softmax forward's row kernel in CTAs of N threads, M an SM; "ly=0|1|2" the log_softmax
+backward's late y off / past 256 / past 128 threads (--smx).
 """
 import argparse
 import ctypes
