@@ -475,24 +475,19 @@ Test(rows_desc, softmax_backward_choice) {
     };
     expect_skus(ctx, logs, sizeof logs / sizeof logs[0], make_log_softmax_bwd);
     /* The f32 log_softmax backward of 8193-16384 columns: one 512-thread CTA a row, two an SM, y read in
-     * the output pass (late_y); 8192 and 16388 columns and the softmax backward keep their layouts. */
-    expect_rows_sku(ctx, make_log_softmax_bwd, BRC_F32, 3000, 12000,
-                    "bespoke:log_softmax<f32,cols=12000,vec=4,tpr=512,rpb=1,cluster=1,passes=1,2_per_sm,late_y,bwd>@sm_90",
-                    false);
-    expect_rows_sku(ctx, make_log_softmax_bwd, BRC_F32, 5, 16384,
-                    "bespoke:log_softmax<f32,cols=16384,vec=4,tpr=512,rpb=1,cluster=1,passes=1,2_per_sm,late_y,bwd>@sm_90",
-                    false);
-    expect_rows_sku(ctx, make_log_softmax_bwd, BRC_F32, 4096, 8192,
-                    "bespoke:log_softmax<f32,cols=8192,vec=4,tpr=512,rpb=1,cluster=1,passes=1,bwd>@sm_90", false);
-    expect_rows_sku(ctx, make_log_softmax_bwd, BRC_F32, 300, 16388,
-                    "bespoke:log_softmax<f32,cols=16388,vec=4,tpr=256,rpb=1,cluster=8,passes=1,bwd>@sm_90", false);
-    expect_rows_sku(ctx, make_softmax_bwd, BRC_F32, 3000, 12000,
-                    "bespoke:softmax<f32,cols=12000,vec=4,tpr=256,rpb=1,cluster=8,passes=1,bwd>@sm_90",
-                    false);
-    /* The 16-bit log_softmax backward of 8192-16384 columns: owned columns, one CTA. */
-    expect_rows_sku(ctx, make_log_softmax_bwd, BRC_BF16, 4096, 8192,
-                    "bespoke:log_softmax<bf16,cols=8192,vec=8,tpr=512,rpb=1,cluster=1,passes=1,owned,smem_stages=4,bwd>@sm_90",
-                    false);
+     * the output pass (late_y); 8192 and 16388 columns and the softmax backward keep their layouts. The
+     * 16-bit log_softmax backward of 8192-16384 columns: owned columns, one CTA. */
+    static const struct { bool log; brc_dtype dt; int64_t rows, cols; const char *sku; } more[] = {
+        {true, BRC_F32, 3000, 12000, "bespoke:log_softmax<f32,cols=12000,vec=4,tpr=512,rpb=1,cluster=1,passes=1,2_per_sm,late_y,bwd>@sm_90"},
+        {true, BRC_F32, 5, 16384, "bespoke:log_softmax<f32,cols=16384,vec=4,tpr=512,rpb=1,cluster=1,passes=1,2_per_sm,late_y,bwd>@sm_90"},
+        {true, BRC_F32, 4096, 8192, "bespoke:log_softmax<f32,cols=8192,vec=4,tpr=512,rpb=1,cluster=1,passes=1,bwd>@sm_90"},
+        {true, BRC_F32, 300, 16388, "bespoke:log_softmax<f32,cols=16388,vec=4,tpr=256,rpb=1,cluster=8,passes=1,bwd>@sm_90"},
+        {false, BRC_F32, 3000, 12000, "bespoke:softmax<f32,cols=12000,vec=4,tpr=256,rpb=1,cluster=8,passes=1,bwd>@sm_90"},
+        {true, BRC_BF16, 4096, 8192, "bespoke:log_softmax<bf16,cols=8192,vec=8,tpr=512,rpb=1,cluster=1,passes=1,owned,smem_stages=4,bwd>@sm_90"},
+    };
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
+        expect_rows_sku(ctx, more[i].log ? make_log_softmax_bwd : make_softmax_bwd, more[i].dt, more[i].rows,
+                        more[i].cols, more[i].sku, false);
     brc_context_destroy(ctx);
 }
 
