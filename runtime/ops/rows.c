@@ -467,8 +467,9 @@ static rows_geo pick_geo(int kid, int op, int64_t rows, int64_t cols, int vec, s
      * 9000 90.3 / 80.0 -> 54.8 / 54.8 (83.2 / 76.8), 8192 x 8192 225.3 / 202.4 -> 182.6 / 182.7 (291.4
      * / 265.7). (256 threads at 12000-16384 columns: 1-12% slower than 512; 512 at 9000-10000: up to
      * 17% slower than 256; 256 threads four an SM spilled at 16384.) Knob "rk=0" keeps this off (the
-     * clusters of 2 again). */
-    if (kid == K_SOFTMAX_FWD && esize == 4 && vec == 4 && nvec >= 2048 && nvec <= 4096 &&
+     * clusters of 2 again). sm_90 only: compiled for sm_80 the kernel spills 32-64 bytes a thread at
+     * the 64 registers of two 512-thread CTAs (baracuda ls), and it was not measured there. */
+    if (kid == K_SOFTMAX_FWD && cluster_ok && esize == 4 && vec == 4 && nvec >= 2048 && nvec <= 4096 &&
         !(knob && strstr(knob, "rk=0"))) {
         g.tpr = nvec <= 2560 ? 256 : 512;
         g.nv = (int)brc__cdiv(nvec, g.tpr);
@@ -520,17 +521,18 @@ static rows_geo pick_geo(int kid, int op, int64_t rows, int64_t cols, int vec, s
     /* The f32 log_softmax backward of 8193-16384 columns (2049-4096 16-byte vectors): one CTA of 512
      * threads a row, two an SM (64 registers a thread, no spill), dy held in registers (up to 8 vectors
      * a thread), y read once, in the output pass (rows.cuh, softmax_bwd_regs, K::LY; SKU late_y).
-     * Before: owned columns in clusters of 2 (smx_own). Measured on the H100 (bench/sweep_rows.py --smx,
-     * session 16, one run, interleaved with PyTorch, us, owned -> now (PyTorch)): 3000 x 12000 179.3 ->
+     * Before: owned columns in clusters of 2 (smx_own) or, where pick_own refuses the row (12000), the
+     * L2 re-reading clusters of 8. Measured on the H100 (bench/sweep_rows.py --smx, session 16, one run,
+     * interleaved with PyTorch, us, before -> now (PyTorch)): 3000 x 12000 179.3 ->
      * 145.1 (150.0), 1024 x 10000 62.1 -> 44.3 (46.2), 4096 x 16384 284.5 -> 269.6 (320.1), 256 x 16384
      * 22.7 -> 20.9 (19.4); 4096 x 8192 (the row kernel, not owned) 134.9 / 135.0, and 32768 x 4096 529.8
      * / 529.3, ties, so not there. 16-bit rows lost (their dy as f32 spills at 64 registers: bf16 3000 x
      * 12000 82.8 -> 81.6 but 4096 x 16384 144.0 -> 162.0, 1024 x 10000 25.4 -> 27.3). Knob "ly=0" turns it
      * off; "ly=1" / "ly=2" take it for every log_softmax backward whose dy 512 threads hold in up to 8
-     * vectors a thread, past 256 / 128 threads at the target. */
+     * vectors a thread, past 256 / 128 threads at the target. sm_90 only (measured there). */
     const char *lyk = knob ? strstr(knob, "ly=") : NULL;
     const int lyn = lyk ? atoi(lyk + 3) : -1;
-    if (kid == K_SOFTMAX_BWD && op == OP_LOG_SOFTMAX && csize == 4 && nvec <= 512 * 8 &&
+    if (kid == K_SOFTMAX_BWD && op == OP_LOG_SOFTMAX && cluster_ok && csize == 4 && nvec <= 512 * 8 &&
         (lyn < 0 ? esize == 4 && vec == 4 && nvec > 2048 : lyn > 0 && need > (lyn == 2 ? 128 : 256))) {
         g.tpr = 512;
         g.nv = (int)brc__cdiv(nvec, 512);

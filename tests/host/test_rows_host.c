@@ -540,6 +540,32 @@ Test(rows_desc, norm_forward_choice) {
     brc_context_destroy(c80);
 }
 
+/* Session 16's layouts off sm_90: sm_80 takes the slot partials of the short-row norm backward (every
+ * GPU), but neither the f32 forwards of 8192-16384 columns two CTAs an SM nor the f32 log_softmax
+ * backward's late y (sm_90 only: compiled for sm_80 the forward spilled); and on sm_90 the measurement
+ * knobs pr=0 / rk=0 / ly=0 restore the layouts before. */
+Test(rows_desc, session16_layouts_by_arch) {
+    tu_fresh_cache();
+    brc_context *c80 = tu_offline("sm_80"), *c90 = tu_offline("sm_90");
+    static const struct { int kind; int64_t rows, cols; brc_dtype dt; const char *knob, *sm80, *sm90; } cases[] = {
+        {0, 4096, 1024, BRC_BF16, "pr=0", "bespoke:layer_norm<bf16,cols=1024,vec=8,tpr=64,rpb=4,cluster=1,passes=1,slot_partials,2_per_sm,weight,bias,bwd>+colsum@sm_80",
+         "bespoke:layer_norm<bf16,cols=1024,vec=8,tpr=64,rpb=2,cluster=1,passes=1,weight,bias,bwd>+colsum@sm_90"},
+        {1, 3000, 12000, BRC_F32, "rk=0", "bespoke:softmax<f32,cols=12000,vec=4,tpr=1024,rpb=1,cluster=1,passes=1,fwd>@sm_80",
+         "bespoke:softmax<f32,cols=12000,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=6,split_barrier,shared_release,fwd>@sm_90"},
+        {2, 3000, 12000, BRC_F32, "ly=0", "bespoke:log_softmax<f32,cols=12000,vec=4,tpr=1024,rpb=1,cluster=1,passes=1,bwd>@sm_80",
+         "bespoke:log_softmax<f32,cols=12000,vec=4,tpr=256,rpb=1,cluster=8,passes=1,bwd>@sm_90"},
+    };
+    const make_fn makes[3] = {make_layer_norm_bwd, make_softmax, make_log_softmax_bwd};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        expect_rows_sku(c80, makes[cases[i].kind], cases[i].dt, cases[i].rows, cases[i].cols, cases[i].sm80, false);
+        setenv("BARACUDA_ROWS_OWN", cases[i].knob, 1);
+        expect_rows_sku(c90, makes[cases[i].kind], cases[i].dt, cases[i].rows, cases[i].cols, cases[i].sm90, false);
+        unsetenv("BARACUDA_ROWS_OWN");
+    }
+    brc_context_destroy(c80);
+    brc_context_destroy(c90);
+}
+
 /* Clusters of 16 CTAs (the non-portable size) for the owned columns, asked for by the measurement
  * knob (cl=16): on sm_90a the f32 rows of 131072 take them (4 vectors a thread, 3 stages,
  * the split barrier; offline, 8 clusters: the workspace holds 8 partial rows a gradient) and the
