@@ -1187,10 +1187,10 @@ __device__ __forceinline__ void norm_fwd(const rows_args& A) {
 // K::PR (short rows, rows.c): the CTA's row slots are summed into one partial row a CTA first.
 
 // The row slots' partial gradients of one CTA summed in slot order (0, 1, ..., RPB - 1) through
-// shared memory, then written as the CTA's one partial row (K::PR; one row in registers, ITER 1).
+// shared memory, then written as the CTA's one partial row pw / pb (K::PR; one row in registers, ITER 1).
 template <class K, class C>
-__device__ __forceinline__ void slot_partials(const rows_args& A, const C (&aw)[K::NV][K::VEC],
-                                              const C (&ab)[K::NV][K::VEC], int rib, int t) {
+__device__ __forceinline__ void slot_partials(C* pw, C* pb, const C (&aw)[K::NV][K::VEC], const C (&ab)[K::NV][K::VEC],
+                                              int rib, int t) {
     enum { NG = (K::W ? 1 : 0) + (K::B ? 1 : 0) };
     __shared__ C sp[NG * K::COLS];
     C* sw = sp;
@@ -1209,8 +1209,6 @@ __device__ __forceinline__ void slot_partials(const rows_args& A, const C (&aw)[
         }
         __syncthreads();
     }
-    C* pw = (C*)A.part + (i64)blockIdx.x * K::COLS;
-    C* pb = (C*)A.part + ((K::W ? A.nparts : 0) + (i64)blockIdx.x) * K::COLS;
     for (int c = threadIdx.x; c < K::COLS; c += K::TPR * K::RPB) {
         if (K::W) pw[c] = sw[c];
         if (K::B) pb[c] = sb[c];
@@ -1311,7 +1309,7 @@ __device__ __forceinline__ void norm_bwd_regs(const rows_args& A) {
     }
     if constexpr (K::PR) {
         static_assert(K::ITER == 1 && K::CL == 1 && !K::SPLIT && !K::STG, "slot partials: one row in registers");
-        slot_partials<K>(A, aw, ab, rib, t);
+        slot_partials<K>(pw, pb, aw, ab, rib, t);  // pw / pb: the CTA's partial row (prow, K::PR)
     } else if (K::ITER == 1) {
         if (AW) st<K>(pw, aw, 0, r, t, true);
         if (AB) st<K>(pb, ab, 0, r, t, true);

@@ -56,8 +56,8 @@ typedef struct rows_geo {
     int ps;      /* the split cluster barrier: each CTA's sums pre-summed and posted once (rows.cuh, presum) */
     int pv;      /* the split cluster barrier: posted pairs read by one load (rows.cuh, K::PV; 0: a load a half) */
     int fr;      /* the split cluster barrier's arrive releases the posts only (rows.cuh, split_bar, K::FR) */
-    int pr;      /* norm backward of short rows: CTAs an SM of its persistent grid, each CTA's row slots summed
-                    into one partial row (rows.cuh, slot_partials); 0: a partial row a slot */
+    int pr;      /* norm backward of short rows: a persistent grid of per_sm CTAs an SM, each CTA's row slots
+                    summed into one partial row (rows.cuh, slot_partials); 0: a partial row a slot */
     int ly;      /* log_softmax backward in one pass of registers: dy held, y read in the output pass (K::LY) */
 } rows_geo;
 
@@ -321,10 +321,12 @@ static bool pick_own(int64_t cols, int vec, size_t esize, int major, int minor, 
         if (!fwd && !fcl && esize == 4 && brc__cdiv(nvec, 512) == 2) one = true;
     }
     /* Rows that one CTA takes (16-bit up to 32768 columns: packed, f32: 1024 threads) keep those layouts. */
-    /* ... except the softmax / log_softmax forwards of f32 rows of 8192-32768 columns (2048+ vectors; one
-     * 1024-thread or 512-thread CTA a row, one an SM at 64-68 registers, otherwise): clusters of 2 with
-     * the restricted release. (16-bit rows of 16384 columns took them from 2048 rows in session 15;
-     * since session 16 the packed kernel takes 16-bit rows of 8193-16384 columns, faster: pick_geo.) Measured on the H100 (bench/sweep_rows.py --fwd, us, the row kernel ->
+    /* ... except the softmax / log_softmax forwards of f32 rows of 16388-32768 columns (4097+ vectors; one
+     * 1024-thread CTA a row, one an SM at 64-68 registers, otherwise): clusters of 2 with the restricted
+     * release. (Session 15 took f32 rows from 8192 columns too, and 16-bit rows of 16384 from 2048 rows;
+     * since session 16 pick_geo gives f32 rows of 8192-16384 one CTA two an SM -- the knob rk=0 brings
+     * them back here -- and 16-bit rows of 8193-16384 the packed kernel.) Measured on the H100
+     * (bench/sweep_rows.py --fwd, us, the row kernel ->
      * clusters of 2 / of 4): smx12 run 14, f32 8192 x 32768: softmax 783.4 -> 762.7 (91.4 -> 93.9% of
      * copy), log_softmax 773.8 -> 762.4; layer_norm 743.8 -> 759.5 and rms_norm 719.6 -> 754.2 (slower:
      * the norms keep the row kernel). Session 15 (group f32few and the sweep of 8192 / 16384, one run
@@ -602,7 +604,8 @@ static rows_geo pick_geo(int kid, int op, int64_t rows, int64_t cols, int vec, s
             }
             if (g.tpr <= threads / 2) {
                 g.rpb = threads / g.tpr;
-                g.pr = prn;
+                g.pr = 1;
+                g.per_sm = prn;
             }
         }
         return g;
@@ -684,9 +687,9 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
                   g->rpb, g->cl, g->nv, g->iter, aux ? 0 : g->stg, im->op == OP_LOG_SOFTMAX,
                   im->op == OP_LAYER, im->w, im->b, im->res, aux ? 0 : g->pk, aux ? 0 : g->split, aux ? 0 : g->own,
                   aux ? 0 : g->sb, aux ? 0 : g->ps, aux ? 0 : g->pv, aux ? 0 : g->fr, kid == K_COLSUM && im->colsum_seq,
-                  nohold(kid, im->op, im->res, &im->g), aux ? 0 : g->pr > 0, aux ? 0 : g->ly);
+                  nohold(kid, im->op, im->res, &im->g), aux ? 0 : g->pr, aux ? 0 : g->ly);
     /* Packed rows: two CTAs an SM (owned columns: one, or as many as the knob asks, pick_own). */
-    int minb = aux ? 1 : g->pk ? 2 : g->own ? g->per_sm : g->pr > 1 ? g->pr : !g->stg && g->per_sm > 1 ? g->per_sm : 1;
+    int minb = aux ? 1 : g->pk ? 2 : g->own ? g->per_sm : !g->stg && g->per_sm > 1 ? g->per_sm : 1;
     /* Measurement knob "lb=N": the norm / softmax forward's row kernel asks N CTAs an SM of __launch_bounds__. */
     const char *lbk = getenv("BARACUDA_ROWS_OWN");
     lbk = lbk && (kid == K_NORM_FWD || kid == K_SOFTMAX_FWD) && !g->own && !g->pk ? strstr(lbk, "lb=") : NULL;
@@ -714,7 +717,7 @@ static brc_status get_kernel(brc_context *ctx, const rows_impl *im, int kid, con
                          : g->pk + 2 * g->split + 4 * g->own + (g->own ? 64 * (g->per_sm - 1) : 0) + 256 * g->sb +
                                4096 * g->ps + 65536 * g->pv + 262144 * g->fr + 1048576 * nohold(kid, im->op, im->res, &im->g) +
                                2097152 * (int64_t)(minb > 1 && !g->pk && !g->own ? minb : 0) +
-                               67108864 * (int64_t)(g->pr > 0) + 134217728 * (int64_t)g->ly},
+                               67108864 * (int64_t)g->pr + 134217728 * (int64_t)g->ly},
             .snippet = snip.p, .name_expr = "brc_rows_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -867,8 +870,8 @@ static brc_status plan_rows(brc_context *ctx, const rows_request *rq, const brc_
                   (long long)v.cols, g.vec, g.tpr, g.rpb, g.cl, g.iter);
     if (g.stg) brc__str_addf(&sku, ",smem_stages=%d", g.stg);
     if (g.pk) brc__str_addf(&sku, ",packed");
-    if (g.pr) brc__str_addf(&sku, ",slot_partials,%d_per_sm", g.pr);
-    if (!g.own && !g.pr && !g.stg && g.per_sm > 1) brc__str_addf(&sku, ",%d_per_sm", g.per_sm);
+    if (g.pr) brc__str_addf(&sku, ",slot_partials");
+    if (!g.own && !g.stg && (g.pr || g.per_sm > 1)) brc__str_addf(&sku, ",%d_per_sm", g.per_sm);
     if (g.ly) brc__str_addf(&sku, ",late_y");
     if (g.own)
         brc__str_addf(&sku, ",owned,smem_stages=%d%s%s%s%s%s", g.own, g.sb ? ",split_barrier" : "",
@@ -905,7 +908,7 @@ static brc_status plan_rows(brc_context *ctx, const rows_request *rq, const brc_
     int64_t groups = brc__cdiv(v.rows, g.rpb), cap = ((int64_t)1 << 24);
     if (rq->kid == K_NORM_BWD || g.stg) { /* staging: a persistent grid that walks the rows */
         int sms = ctx->sm_count > 0 ? ctx->sm_count : 132; /* offline: an H100's count */
-        int per_sm = g.stg ? g.per_sm : g.pr ? g.pr : 2048 / (g.tpr * g.rpb);
+        int per_sm = g.stg || g.pr ? g.per_sm : 2048 / (g.tpr * g.rpb);
         int64_t wave = (int64_t)sms * (per_sm > 1 ? per_sm : 1) / g.cl;
         cap = wave > 1 ? wave : 1;
     }

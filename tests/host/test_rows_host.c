@@ -295,6 +295,20 @@ static void expect_rows_sku(brc_context *ctx, make_fn make, brc_dtype dt, int64_
     tu_round_trip(ctx, p);
 }
 
+/* A plan of rows x cols by make: its SKU, and whether its descriptor carries rows=2048 (expect_rows_sku). */
+typedef struct rows_case {
+    make_fn make;
+    brc_dtype dt;
+    int64_t rows, cols;
+    const char *sku;
+    bool by_rows;
+} rows_case;
+
+static void expect_rows_cases(brc_context *ctx, const rows_case *cases, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        expect_rows_sku(ctx, cases[i].make, cases[i].dt, cases[i].rows, cases[i].cols, cases[i].sku, cases[i].by_rows);
+}
+
 /* Plans 1000 x cols rows with make, checks each SKU and the descriptor round trip. */
 static void expect_skus(brc_context *ctx, const sku_case *cases, size_t n, make_fn make) {
     for (size_t i = 0; i < n; i++) expect_rows_sku(ctx, make, cases[i].dt, 1000, cases[i].cols, cases[i].sku, false);
@@ -342,26 +356,24 @@ Test(rows_desc, staging_choice) {
      * (pick_geo); f32 rows of fewer vectors keep the one-CTA row kernel. 16-bit rows of 8193-16384 columns: packed, one 512-thread CTA
      * a row (pick_geo), at any rows; 16-bit rows of 8192 keep the 256-thread row kernel. None depends
      * on the row count (no rows= in the descriptor). */
-    static const struct { brc_dtype dt; int log; int64_t rows, cols; const char *sku; } own[] = {
-        {BRC_F32, 0, 2048, 32768, "bespoke:softmax<f32,cols=32768,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,shared_release,fwd>@sm_90"},
-        {BRC_F32, 1, 4099, 20000, "bespoke:log_softmax<f32,cols=20000,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=5,split_barrier,shared_release,fwd>@sm_90"},
-        {BRC_F32, 0, 1, 32768, "bespoke:softmax<f32,cols=32768,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,shared_release,fwd>@sm_90"},
-        {BRC_F32, 1, 300, 16388, "bespoke:log_softmax<f32,cols=16388,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=5,split_barrier,shared_release,fwd>@sm_90"},
-        {BRC_F32, 0, 4096, 16384, "bespoke:softmax<f32,cols=16384,vec=4,tpr=512,rpb=1,cluster=1,passes=1,2_per_sm,fwd>@sm_90"},
-        {BRC_F32, 1, 1, 8192, "bespoke:log_softmax<f32,cols=8192,vec=4,tpr=256,rpb=1,cluster=1,passes=1,2_per_sm,fwd>@sm_90"},
-        {BRC_F32, 0, 7, 10240, "bespoke:softmax<f32,cols=10240,vec=4,tpr=256,rpb=1,cluster=1,passes=1,2_per_sm,fwd>@sm_90"},
-        {BRC_F32, 1, 3000, 10244, "bespoke:log_softmax<f32,cols=10244,vec=4,tpr=512,rpb=1,cluster=1,passes=1,2_per_sm,fwd>@sm_90"},
-        {BRC_F32, 0, 4096, 8188, "bespoke:softmax<f32,cols=8188,vec=4,tpr=512,rpb=1,cluster=1,passes=1,fwd>@sm_90"},
-        {BRC_BF16, 0, 2048, 16384, "bespoke:softmax<bf16,cols=16384,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,fwd>@sm_90"},
-        {BRC_BF16, 1, 4096, 16384, "bespoke:log_softmax<bf16,cols=16384,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,fwd>@sm_90"},
-        {BRC_BF16, 0, 2047, 16384, "bespoke:softmax<bf16,cols=16384,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,fwd>@sm_90"},
-        {BRC_F16, 1, 3000, 12000, "bespoke:log_softmax<f16,cols=12000,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,fwd>@sm_90"},
-        {BRC_BF16, 0, 7, 8200, "bespoke:softmax<bf16,cols=8200,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,fwd>@sm_90"},
-        {BRC_BF16, 1, 4096, 8192, "bespoke:log_softmax<bf16,cols=8192,vec=8,tpr=256,rpb=1,cluster=1,passes=1,fwd>@sm_90"},
+    static const rows_case own[] = {
+        {make_softmax, BRC_F32, 2048, 32768, "bespoke:softmax<f32,cols=32768,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,shared_release,fwd>@sm_90", false},
+        {make_log_softmax, BRC_F32, 4099, 20000, "bespoke:log_softmax<f32,cols=20000,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=5,split_barrier,shared_release,fwd>@sm_90", false},
+        {make_softmax, BRC_F32, 1, 32768, "bespoke:softmax<f32,cols=32768,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,shared_release,fwd>@sm_90", false},
+        {make_log_softmax, BRC_F32, 300, 16388, "bespoke:log_softmax<f32,cols=16388,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=5,split_barrier,shared_release,fwd>@sm_90", false},
+        {make_softmax, BRC_F32, 4096, 16384, "bespoke:softmax<f32,cols=16384,vec=4,tpr=512,rpb=1,cluster=1,passes=1,2_per_sm,fwd>@sm_90", false},
+        {make_log_softmax, BRC_F32, 1, 8192, "bespoke:log_softmax<f32,cols=8192,vec=4,tpr=256,rpb=1,cluster=1,passes=1,2_per_sm,fwd>@sm_90", false},
+        {make_softmax, BRC_F32, 7, 10240, "bespoke:softmax<f32,cols=10240,vec=4,tpr=256,rpb=1,cluster=1,passes=1,2_per_sm,fwd>@sm_90", false},
+        {make_log_softmax, BRC_F32, 3000, 10244, "bespoke:log_softmax<f32,cols=10244,vec=4,tpr=512,rpb=1,cluster=1,passes=1,2_per_sm,fwd>@sm_90", false},
+        {make_softmax, BRC_F32, 4096, 8188, "bespoke:softmax<f32,cols=8188,vec=4,tpr=512,rpb=1,cluster=1,passes=1,fwd>@sm_90", false},
+        {make_softmax, BRC_BF16, 2048, 16384, "bespoke:softmax<bf16,cols=16384,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,fwd>@sm_90", false},
+        {make_log_softmax, BRC_BF16, 4096, 16384, "bespoke:log_softmax<bf16,cols=16384,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,fwd>@sm_90", false},
+        {make_softmax, BRC_BF16, 2047, 16384, "bespoke:softmax<bf16,cols=16384,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,fwd>@sm_90", false},
+        {make_log_softmax, BRC_F16, 3000, 12000, "bespoke:log_softmax<f16,cols=12000,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,fwd>@sm_90", false},
+        {make_softmax, BRC_BF16, 7, 8200, "bespoke:softmax<bf16,cols=8200,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,fwd>@sm_90", false},
+        {make_log_softmax, BRC_BF16, 4096, 8192, "bespoke:log_softmax<bf16,cols=8192,vec=8,tpr=256,rpb=1,cluster=1,passes=1,fwd>@sm_90", false},
     };
-    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
-        expect_rows_sku(ctx, own[i].log ? make_log_softmax : make_softmax, own[i].dt, own[i].rows, own[i].cols,
-                        own[i].sku, false);
+    expect_rows_cases(ctx, own, sizeof own / sizeof own[0]);
     brc_context_destroy(ctx);
 }
 
@@ -453,21 +465,19 @@ Test(rows_desc, softmax_backward_choice) {
     };
     expect_skus(ctx, plain, sizeof plain / sizeof plain[0], make_softmax_bwd);
     /* 16-bit rows of 16385-32768 columns: owned columns from 2048 rows (rows.c, smx_own). */
-    static const struct { brc_dtype dt; int64_t rows, cols; const char *sku; } by_rows[] = {
-        {BRC_BF16, 2047, 32768, "bespoke:softmax<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,bwd>@sm_90"},
-        {BRC_BF16, 2048, 32768, "bespoke:softmax<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,bwd>@sm_90"},
-        {BRC_F16, 4000, 24584, "bespoke:softmax<f16,cols=24584,vec=8,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,bwd>@sm_90"},
-        {BRC_BF16, 64, 131072, "bespoke:softmax<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,bwd>@sm_90"},
+    static const rows_case by_rows[] = {
+        {make_softmax_bwd, BRC_BF16, 2047, 32768, "bespoke:softmax<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,bwd>@sm_90", false},
+        {make_softmax_bwd, BRC_BF16, 2048, 32768, "bespoke:softmax<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,bwd>@sm_90", true},
+        {make_softmax_bwd, BRC_F16, 4000, 24584, "bespoke:softmax<f16,cols=24584,vec=8,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,bwd>@sm_90", true},
+        {make_softmax_bwd, BRC_BF16, 64, 131072, "bespoke:softmax<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,bwd>@sm_90", false},
         /* 8193-16384 columns: owned at any rows (bf16 one CTA, f32 clusters of 2); 8192: not. */
-        {BRC_BF16, 64, 16384, "bespoke:softmax<bf16,cols=16384,vec=8,tpr=512,rpb=1,cluster=1,passes=1,owned,smem_stages=3,bwd>@sm_90"},
-        {BRC_F32, 300, 16384, "bespoke:softmax<f32,cols=16384,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,bwd>@sm_90"},
-        {BRC_BF16, 4096, 8192, "bespoke:softmax<bf16,cols=8192,vec=8,tpr=512,rpb=1,cluster=1,passes=1,bwd>@sm_90"},
-        {BRC_F32, 4096, 8192, "bespoke:softmax<f32,cols=8192,vec=4,tpr=512,rpb=1,cluster=1,passes=1,bwd>@sm_90"},
+        {make_softmax_bwd, BRC_BF16, 64, 16384, "bespoke:softmax<bf16,cols=16384,vec=8,tpr=512,rpb=1,cluster=1,passes=1,owned,smem_stages=3,bwd>@sm_90", false},
+        {make_softmax_bwd, BRC_F32, 300, 16384, "bespoke:softmax<f32,cols=16384,vec=4,tpr=512,rpb=1,cluster=2,passes=1,owned,smem_stages=3,split_barrier,bwd>@sm_90", false},
+        {make_softmax_bwd, BRC_BF16, 4096, 8192, "bespoke:softmax<bf16,cols=8192,vec=8,tpr=512,rpb=1,cluster=1,passes=1,bwd>@sm_90", false},
+        {make_softmax_bwd, BRC_F32, 4096, 8192, "bespoke:softmax<f32,cols=8192,vec=4,tpr=512,rpb=1,cluster=1,passes=1,bwd>@sm_90", false},
     };
     /* The row-dependent layout is in the descriptor (rows=2048: 2048 rows or more), which rebuilds it. */
-    for (size_t i = 0; i < sizeof by_rows / sizeof by_rows[0]; i++)
-        expect_rows_sku(ctx, make_softmax_bwd, by_rows[i].dt, by_rows[i].rows, by_rows[i].cols, by_rows[i].sku,
-                        strstr(by_rows[i].sku, "owned") != NULL && by_rows[i].cols > 16384 && by_rows[i].cols <= 32768);
+    expect_rows_cases(ctx, by_rows, sizeof by_rows / sizeof by_rows[0]);
     static const sku_case logs[] = {
         {BRC_BF16, 32768, "bespoke:log_softmax<bf16,cols=32768,vec=8,tpr=512,rpb=1,cluster=1,passes=1,packed,bwd>@sm_90"},
         {BRC_BF16, 131072, "bespoke:log_softmax<bf16,cols=131072,vec=8,tpr=512,rpb=1,cluster=8,passes=1,owned,smem_stages=3,split_barrier,bwd>@sm_90"},
@@ -477,17 +487,15 @@ Test(rows_desc, softmax_backward_choice) {
     /* The f32 log_softmax backward of 8193-16384 columns: one 512-thread CTA a row, two an SM, y read in
      * the output pass (late_y); 8192 and 16388 columns and the softmax backward keep their layouts. The
      * 16-bit log_softmax backward of 8192-16384 columns: owned columns, one CTA. */
-    static const struct { bool log; brc_dtype dt; int64_t rows, cols; const char *sku; } more[] = {
-        {true, BRC_F32, 3000, 12000, "bespoke:log_softmax<f32,cols=12000,vec=4,tpr=512,rpb=1,cluster=1,passes=1,2_per_sm,late_y,bwd>@sm_90"},
-        {true, BRC_F32, 5, 16384, "bespoke:log_softmax<f32,cols=16384,vec=4,tpr=512,rpb=1,cluster=1,passes=1,2_per_sm,late_y,bwd>@sm_90"},
-        {true, BRC_F32, 4096, 8192, "bespoke:log_softmax<f32,cols=8192,vec=4,tpr=512,rpb=1,cluster=1,passes=1,bwd>@sm_90"},
-        {true, BRC_F32, 300, 16388, "bespoke:log_softmax<f32,cols=16388,vec=4,tpr=256,rpb=1,cluster=8,passes=1,bwd>@sm_90"},
-        {false, BRC_F32, 3000, 12000, "bespoke:softmax<f32,cols=12000,vec=4,tpr=256,rpb=1,cluster=8,passes=1,bwd>@sm_90"},
-        {true, BRC_BF16, 4096, 8192, "bespoke:log_softmax<bf16,cols=8192,vec=8,tpr=512,rpb=1,cluster=1,passes=1,owned,smem_stages=4,bwd>@sm_90"},
+    static const rows_case more[] = {
+        {make_log_softmax_bwd, BRC_F32, 3000, 12000, "bespoke:log_softmax<f32,cols=12000,vec=4,tpr=512,rpb=1,cluster=1,passes=1,2_per_sm,late_y,bwd>@sm_90", false},
+        {make_log_softmax_bwd, BRC_F32, 5, 16384, "bespoke:log_softmax<f32,cols=16384,vec=4,tpr=512,rpb=1,cluster=1,passes=1,2_per_sm,late_y,bwd>@sm_90", false},
+        {make_log_softmax_bwd, BRC_F32, 4096, 8192, "bespoke:log_softmax<f32,cols=8192,vec=4,tpr=512,rpb=1,cluster=1,passes=1,bwd>@sm_90", false},
+        {make_log_softmax_bwd, BRC_F32, 300, 16388, "bespoke:log_softmax<f32,cols=16388,vec=4,tpr=256,rpb=1,cluster=8,passes=1,bwd>@sm_90", false},
+        {make_softmax_bwd, BRC_F32, 3000, 12000, "bespoke:softmax<f32,cols=12000,vec=4,tpr=256,rpb=1,cluster=8,passes=1,bwd>@sm_90", false},
+        {make_log_softmax_bwd, BRC_BF16, 4096, 8192, "bespoke:log_softmax<bf16,cols=8192,vec=8,tpr=512,rpb=1,cluster=1,passes=1,owned,smem_stages=4,bwd>@sm_90", false},
     };
-    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
-        expect_rows_sku(ctx, more[i].log ? make_log_softmax_bwd : make_softmax_bwd, more[i].dt, more[i].rows,
-                        more[i].cols, more[i].sku, false);
+    expect_rows_cases(ctx, more, sizeof more / sizeof more[0]);
     brc_context_destroy(ctx);
 }
 
