@@ -10,6 +10,8 @@ data. Prints one line a setting and writes the rows as JSON (--out) after every 
 
 --only scan10 / scan10b / scan10c: the 1 x 2^24 f32 scans' settings of scan10 (SCAN10 / SCAN10B /
 SCAN10C below), interleaved as red8. --only scan11: the deep-ring pipelined one pass (SCAN11).
+--only cols12: split columns (dim 0), the one pass's settings against the three kernels (COLS12);
+--only cols12b: the chosen defaults against both (COLS12B).
 --only red8 (scanred8): every setting of a case planned and checked first, then all of them and
 PyTorch timed in interleaved rounds (bench_elementwise.interleaved: the same clocks for all); the
 ratio is the median over rounds of PyTorch's time over the setting's.
@@ -30,7 +32,8 @@ from bench_elementwise import time_us, interleaved, rel_l2_of as rel_l2, copy_ba
 KNOBS = ["BARACUDA_REDUCE_" + k for k in ("U", "MINB", "TPRMAX", "CU", "CMINB", "CTX", "CTHREADS", "WAVES", "FLAT", "XV",
                                           "OU", "FINT", "XI")] + \
         ["BARACUDA_SCAN_" + k for k in ("NV", "TMAX", "MINB", "WAVES8", "KST", "FAST", "FUSE", "ONEPASS", "OPT", "LBG",
-                                        "OPAD", "OSLEEP", "OPOLL", "OTICKET", "OPIPE", "OPST", "LITE", "PDL", "L2H", "RNV", "RMINB", "PF")]
+                                        "OPAD", "OSLEEP", "OPOLL", "OTICKET", "OPIPE", "OPST", "LITE", "PDL", "L2H", "RNV", "RMINB", "PF",
+                                        "CPW", "CVB")]
 
 
 def scan_input(op, dtype, R, C):
@@ -208,6 +211,20 @@ SCAN11 = [("cumsum", "f32", (1, 1 << 24), _S11),
           ("logcumsumexp", "f32", (1, 1 << 24), [_S11[0], _S11[2]]),
           ("cumsum", "f32", (4, 1 << 22), [_S11[0], _S11[2]])]
 
+# cols12: split columns (dim 0) by the one pass (col_onepass) against the three kernels (ONEPASS=0),
+# over positions a warp (CPW), vector bytes (CVB) and register caps (MINB).
+_C12 = [{}, {"SONEPASS": 0}, {"SCPW": 4}, {"SCPW": 8}, {"SCPW": 16}, {"SCPW": 4, "SCVB": 16}, {"SCPW": 8, "SCVB": 16},
+        {"SCPW": 2}, {"SCPW": 8, "SMINB": 3}, {"SCPW": 16, "SMINB": 2}, {"SCPW": 4, "SCVB": 8}]
+COLS12 = [(op, dt, (32768, 4096), _C12, 0) for op in ("cumsum", "cumprod", "cummax", "logcumsumexp")
+          for dt in ("bf16", "f32")] + [("cumsum", "f32", (8192, 32768), _C12[:7], 0),
+                                        ("cumsum", "bf16", (65536, 1024), _C12[:7], 0)]
+# cols12b: the defaults chosen from cols12 (whose first run let CPW / CVB leak from one setting to the
+# next: its SKUs say what ran) against the three kernels and the one pass forced on.
+_C12B = [{}, {"SONEPASS": 0}, {"SONEPASS": 1}]
+COLS12B = [(op, dt, (32768, 4096), _C12B, 0) for op in ("cumsum", "cumprod", "cummax", "logcumsumexp")
+           for dt in ("bf16", "f32")] + [("cumsum", "f32", (8192, 32768), _C12B[:2], 0),
+                                         ("cumsum", "bf16", (65536, 1024), _C12B[:2], 0)]
+
 
 class Sweep:
     def __init__(self, lib, out):
@@ -342,21 +359,21 @@ class Sweep:
         del x
         torch.cuda.empty_cache()
 
-    def scan_case_il(self, op, dtype, shape, cfgs):
+    def scan_case_il(self, op, dtype, shape, cfgs, dim=-1):
         lib, brc = self.sb.lib, self.sb
         R, C = shape
         x, tfn = scan_input(op, dtype, R, C)
         if op == "cummax":
-            r = torch.cummax(x, -1)
+            r = torch.cummax(x, dim)
             ref, refi = r.values, r.indices
         else:
-            ref, refi = tfn(x.double(), -1), None
+            ref, refi = tfn(x.double(), dim), None
         m, mi = brc.mat(dtype, R, C), brc.mat("i64", R, C)
-        plans, fns, meta = [], [lambda: tfn(x, -1)], []
+        plans, fns, meta = [], [lambda: tfn(x, dim)], []
         try:
             for cfg in cfgs:
                 set_knobs(cfg)
-                plan = brc.plan("brc_scan_plan", BS.ScanDesc(BS.KIND[op], m, m, -1, 0, mi), self.sctx)
+                plan = brc.plan("brc_scan_plan", BS.ScanDesc(BS.KIND[op], m, m, dim, 0, mi), self.sctx)
                 plans.append(plan)
                 wsz = lib.brc_plan_workspace_size(plan)
                 ws = torch.empty(max(wsz, 1), device="cuda", dtype=torch.uint8)
@@ -377,7 +394,7 @@ class Sweep:
                 meta.append((cfg_name(cfg), err, ok, lib.brc_plan_sku(plan).decode()))
                 if ok:
                     fns.append(fn)
-            self.emit_interleaved(fns, meta, {"family": "scan", "op": op, "dtype": dtype, "shape": f"{R}x{C}"})
+            self.emit_interleaved(fns, meta, {"family": "scan", "op": op, "dtype": dtype, "shape": f"{R}x{C}", "dim": dim})
         finally:
             self.release(lib, plans)
         del x
@@ -454,7 +471,8 @@ def prewarm(lib, part, nparts, scan_cases=SCAN_CASES, reduce_cases=REDUCE_CASES)
         else:
             op, dtype, (R, C) = c[0], c[1], c[2]
             m, mi = sb.mat(dtype, R, C), sb.mat("i64", R, C)
-            sb.lib.brc_plan_destroy(sb.plan("brc_scan_plan", BS.ScanDesc(BS.KIND[op], m, m, -1, 0, mi), sctx))
+            dim = c[4] if len(c) > 4 else -1
+            sb.lib.brc_plan_destroy(sb.plan("brc_scan_plan", BS.ScanDesc(BS.KIND[op], m, m, dim, 0, mi), sctx))
         print(f"prewarmed {c[0]} {c[1]} {cfg_name(cfg)}", flush=True)
 
 
@@ -462,7 +480,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lib", required=True)
     ap.add_argument("--out")
-    ap.add_argument("--only", choices=["reduce", "scan", "onepass", "red8", "red8scan", "red8b", "red8c", "scan10", "scan10b", "scan10c", "scan11"])
+    ap.add_argument("--only", choices=["reduce", "scan", "onepass", "red8", "red8scan", "red8b", "red8c", "scan10", "scan10b", "scan10c", "scan11", "cols12", "cols12b"])
     ap.add_argument("--prewarm", help="K/N: only plan (compile) the K-th of N slices of the settings, then exit")
     args = ap.parse_args()
     torch.cuda.set_device(0)
@@ -474,8 +492,9 @@ def main():
             prewarm(args.lib, k, n, RED8_SCAN, RED8_CASES)
         elif args.only == "red8b":
             prewarm(args.lib, k, n, RED8B_SCAN, RED8B_CASES)
-        elif args.only in ("scan10", "scan10b", "scan10c", "scan11"):
-            prewarm(args.lib, k, n, {"scan10": SCAN10, "scan10b": SCAN10B, "scan10c": SCAN10C, "scan11": SCAN11}[args.only], [])
+        elif args.only in ("scan10", "scan10b", "scan10c", "scan11", "cols12", "cols12b"):
+            prewarm(args.lib, k, n, {"scan10": SCAN10, "scan10b": SCAN10B, "scan10c": SCAN10C, "scan11": SCAN11,
+                                     "cols12": COLS12, "cols12b": COLS12B}[args.only], [])
         else:
             prewarm(args.lib, k, n)
         return
@@ -497,11 +516,12 @@ def main():
             except Exception as e:  # keep sweeping: report and go on
                 print(f"FAILED {op} {dt} {sh}: {e}", flush=True)
             sw.save()
-    if args.only in ("red8scan", "red8b", "scan10", "scan10b", "scan10c", "scan11"):
-        for op, dt, sh, cfgs in {"red8scan": RED8_SCAN, "red8b": RED8B_SCAN, "scan10": SCAN10,
-                                 "scan10b": SCAN10B, "scan10c": SCAN10C, "scan11": SCAN11}[args.only]:
+    if args.only in ("red8scan", "red8b", "scan10", "scan10b", "scan10c", "scan11", "cols12", "cols12b"):
+        for op, dt, sh, cfgs, *dim in {"red8scan": RED8_SCAN, "red8b": RED8B_SCAN, "scan10": SCAN10,
+                                       "scan10b": SCAN10B, "scan10c": SCAN10C, "scan11": SCAN11,
+                                       "cols12": COLS12, "cols12b": COLS12B}[args.only]:
             try:
-                sw.scan_case_il(op, dt, sh, cfgs)
+                sw.scan_case_il(op, dt, sh, cfgs, *dim)
             except Exception as e:
                 print(f"FAILED {op} {dt} {sh}: {e}", flush=True)
             sw.save()

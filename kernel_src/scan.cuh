@@ -1160,6 +1160,186 @@ __device__ __forceinline__ void row_carry(const scan_args& A) {
     }
 }
 
+// ---- one pass over split columns (PH 4, LAYOUT 1) ------------------------------------------------------------
+// Reads once, writes once. Lines in column groups of 32 x VEC (lane l the VEC lines from l x VEC: a
+// warp moves 32 16-byte vectors of one position), the axis in chunks of NW x PW positions (warp w the
+// PW positions from w x PW). A CTA a unit u = chunk x ngrp + column group, from a ticket (chunk-major:
+// every earlier chunk of its group already has a running CTA). It loads its positions (held in
+// registers through the look-back), reduces them a thread, combines the warps' totals in warp order
+// into the chunk's total a line and publishes it before it waits on anything. Its carry a line: the
+// totals of the earlier chunk groups (G chunks each, G = ceil(sqrt(nch))) in order, then those of
+// the earlier chunks of its own chunk group in order. The chunk that ends a chunk group publishes
+// that group's total after the in-group round and before it waits on the earlier groups, so no wait
+// chains through the groups. Each round's items are split over the warps (warp w a contiguous run,
+// in order; the warps' results combined in warp order), so the association depends on nch and the
+// chunk alone: bitwise reproducible. Workspace (runtime/ops/scan.c mirrors it): the u32 ticket at
+// byte 0, u32 flags from byte 256 (the units, then ngrp x ngroups group slots), the states from the
+// next 256-byte boundary, LV = 32 x VEC a slot (lane l's VEC consecutive). The run zeroes the ticket
+// and the flags.
+__device__ __forceinline__ int co_groupsize(int nch) {
+    int g = (int)sqrtf((float)nch);
+    while (g > 1 && g * g > nch) g--;
+    while (g * g < nch) g++;
+    return g;
+}
+// The warp's share of n items (a contiguous run, in order) folded into r[] (P::id() for none): slot
+// of item i = slot0 + i * step.
+template <class K, class S>
+__device__ __forceinline__ void co_fold(const scan_args& A, S* st, int slot0, int step, int n, int w, S (&r)[K::VEC]) {
+    typedef typename sk<K>::P P;
+    enum { VEC = K::VEC, NW = K::TPR / 32, LV = 32 * VEC };
+    const int lane = threadIdx.x & 31, per = (n + NW - 1) / NW, i0 = w * per, i1 = i0 + per < n ? i0 + per : n;
+#pragma unroll
+    for (int k = 0; k < VEC; k++) r[k] = P::id();
+    for (int i = i0; i < i1; i++) {
+        const int slot = slot0 + i * step;
+        while (op_acquire(op_flags(A) + slot) == 0u) {
+        }
+        const S* s = st + (i64)slot * LV + lane * VEC;
+#pragma unroll
+        for (int k = 0; k < VEC; k++) r[k] = P::comb(r[k], op_load(s + k));
+    }
+}
+// The warps' r[] (in buf, warp-major) combined in warp order; the barrier before makes buf whole, the
+// one after frees it.
+template <class K, class S>
+__device__ __forceinline__ void co_warps(S* buf, const S (&mine)[K::VEC], S (&r)[K::VEC]) {
+    typedef typename sk<K>::P P;
+    enum { VEC = K::VEC, NW = K::TPR / 32, LV = 32 * VEC };
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+#pragma unroll
+    for (int k = 0; k < VEC; k++) buf[w * LV + lane * VEC + k] = mine[k];
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < VEC; k++) {
+        S a = buf[lane * VEC + k];
+        for (int v = 1; v < NW; v++) a = P::comb(a, buf[v * LV + lane * VEC + k]);
+        r[k] = a;
+    }
+    __syncthreads();
+}
+// Lane `lane`'s VEC states into slot `slot`, then (once the warp's are all stored) its flag.
+template <class K, class S>
+__device__ __forceinline__ void co_publish(const scan_args& A, S* st, int slot, bool on, const S (&v)[K::VEC]) {
+    enum { VEC = K::VEC, LV = 32 * VEC };
+    const int lane = threadIdx.x & 31;
+    if (on) {
+#pragma unroll
+        for (int k = 0; k < VEC; k++) op_store(st + (i64)slot * LV + lane * VEC + k, v[k]);
+    }
+    __threadfence();
+    __syncwarp();
+    if (lane == 0) op_release(op_flags(A) + slot, 1u);
+}
+template <class K>
+__device__ __forceinline__ void col_onepass(const scan_args& A) {
+    typedef typename K::T T;
+    typedef typename K::C C;
+    typedef typename sk<K>::P P;
+    typedef typename P::S S;
+    enum { VEC = K::VEC, NW = K::TPR / 32, PW = K::NV, LV = 32 * VEC, NS = P::NT > 0 ? P::NT : 1 };
+    __shared__ S buf[NW * LV];
+    __shared__ u32 ticket;
+    const int t = threadIdx.x, lane = t & 31, w = t >> 5;
+    const int nch = (int)A.nch, ngrp = (int)((A.lines / VEC + 31) / 32), G = co_groupsize(nch);
+    const int ngroups = (nch + G - 1) / G, units = ngrp * nch;
+    S* st = (S*)((char*)A.ws + 256 + ((i64)(units + ngrp * ngroups) * 4 + 255) / 256 * 256);
+    if (t == 0) ticket = atomicAdd((u32*)A.ws, 1u);
+    __syncthreads();
+    const int u = (int)ticket, ch = u / ngrp, cg = u - ch * ngrp;
+    const i64 line = ((i64)cg * 32 + lane) * VEC;
+    const bool on = line < A.lines;
+    i64 off[6];
+    line_offsets<K>(A, on ? line : 0, off);
+    const T* in[3] = {(const T*)A.in0, (const T*)A.in1, (const T*)A.in2};
+    const i64* kin = (const i64*)A.kin;
+    const i64 qa = (i64)ch * A.clen + (i64)w * PW;
+    // The warp's positions, every stream (and y one position on, for cumprod's backward), in flight at once.
+    vec<T, VEC> x[NS][PW], yn[P::YP ? PW : 1];
+#pragma unroll
+    for (int j = 0; j < PW; j++) {
+        const i64 q = qa + j, m = K::REV ? A.len - 1 - q : q;
+        if (on && q < A.len) {
+#pragma unroll
+            for (int s = 0; s < NS; s++)
+                x[s][j] = *reinterpret_cast<const vec<T, VEC>*>(in[s] + off[s] + m * A.str[s][7]);
+        }
+        if (P::YP && on && q + 1 < A.len) {
+            const i64 pm = K::REV ? m - 1 : m + 1;
+            yn[P::YP ? j : 0] = *reinterpret_cast<const vec<T, VEC>*>(in[2] + off[2] + pm * A.str[2][7]);
+        }
+    }
+    // The thread's total a line, then the warps' exclusive prefix and the chunk's total.
+    S agg[VEC];
+#pragma unroll
+    for (int k = 0; k < VEC; k++) agg[k] = P::id();
+#pragma unroll
+    for (int j = 0; j < PW; j++) {
+        const i64 q = qa + j, m = K::REV ? A.len - 1 - q : q;
+        if (on && q < A.len) {
+#pragma unroll
+            for (int k = 0; k < VEC; k++) {
+                const C e[3] = {(C)io<T>::load(x[0][j].v[k]), NS > 1 ? (C)io<T>::load(x[NS > 1 ? 1 : 0][j].v[k]) : C(0),
+                                NS > 2 ? (C)io<T>::load(x[NS > 2 ? 2 : 0][j].v[k]) : C(0)};
+                const i64 kk = P::KIN ? kin[off[3] + m * A.str[3][7] + k] : 0;
+                agg[k] = pstep<P>(agg[k], e, kk, m);
+            }
+        }
+    }
+    S pre[VEC];
+#pragma unroll
+    for (int k = 0; k < VEC; k++) buf[w * LV + lane * VEC + k] = agg[k];
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < VEC; k++) {
+        S a = P::id();
+        for (int v = 0; v < w; v++) a = P::comb(a, buf[v * LV + lane * VEC + k]);
+        pre[k] = a;
+        agg[k] = P::comb(a, agg[k]);  // the last warp's: the chunk's total
+    }
+    __syncthreads();
+    if (w == NW - 1) co_publish<K>(A, st, u, on, agg);
+    // In-group round: the earlier chunks of the chunk group (slots (ch - ing + i) x ngrp + cg).
+    const int grp = ch / G, ing = ch - grp * G;
+    S r[VEC], b[VEC];
+    co_fold<K>(A, st, (ch - ing) * ngrp + cg, ngrp, ing, w, r);
+    co_warps<K>(buf, r, b);
+    if (ing == G - 1 && w == NW - 1) {  // the group's total: the in-group carry, then the chunk's (as published)
+#pragma unroll
+        for (int k = 0; k < VEC; k++) r[k] = P::comb(b[k], op_load(st + (i64)u * LV + lane * VEC + k));
+        co_publish<K>(A, st, units + grp * ngrp + cg, on, r);
+    }
+    // The earlier chunk groups (slots units + g x ngrp + cg).
+    co_fold<K>(A, st, units + cg, ngrp, grp, w, r);
+    S ex[VEC];
+    co_warps<K>(buf, r, ex);
+#pragma unroll
+    for (int k = 0; k < VEC; k++) ex[k] = P::comb(P::comb(ex[k], b[k]), pre[k]);
+    // Scan the held positions from the carry and store.
+    T* out = (T*)A.out;
+    i64* kout = (i64*)A.kout;
+#pragma unroll
+    for (int j = 0; j < PW; j++) {
+        const i64 q = qa + j, m = K::REV ? A.len - 1 - q : q;
+        if (on && q < A.len) {
+            vec<T, VEC> y;
+#pragma unroll
+            for (int k = 0; k < VEC; k++) {
+                const C e[3] = {(C)io<T>::load(x[0][j].v[k]), NS > 1 ? (C)io<T>::load(x[NS > 1 ? 1 : 0][j].v[k]) : C(0),
+                                NS > 2 ? (C)io<T>::load(x[NS > 2 ? 2 : 0][j].v[k]) : C(0)};
+                const i64 kk = P::KIN ? kin[off[3] + m * A.str[3][7] + k] : 0;
+                const C yp = P::YP && q + 1 < A.len ? (C)io<T>::load(yn[P::YP ? j : 0].v[k]) : C(1);
+                const S in_ = pstep<P>(ex[k], e, kk, m);
+                i64 ko = 0;
+                y.v[k] = io<T>::store(P::fin(in_, ex[k], e, kk, yp, m, ko));
+                if (P::KOUT) kout[off[5] + m * A.str[5][7] + k] = ko;
+                ex[k] = in_;
+            }
+            *reinterpret_cast<vec<T, VEC>*>(out + off[4] + m * A.str[4][7]) = y;
+        }
+    }
+}
+
 template <class K>
 __device__ __forceinline__ void scan_main(const scan_args& A) {
     if constexpr (K::LAYOUT == 0 && K::PH == 1 && K::LITE) {
@@ -1169,6 +1349,8 @@ __device__ __forceinline__ void scan_main(const scan_args& A) {
         else col_carry<K>(A);
     } else if (K::LAYOUT == 0) {
         row_scan<K>(A);
+    } else if (K::PH == 4) {
+        col_onepass<K>(A);
     } else {
         col_scan<K>(A);
     }

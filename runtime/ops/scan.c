@@ -2,6 +2,7 @@
  * backward. Validates the operands, merges the other dims, chooses the layout (rows, cols, split),
  * generates the kernels' specialization (kernel_src/scan.cuh) and launches them. Descriptor keys:
  * docs/scan.md. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +57,7 @@ typedef struct scan_impl {
     int rminb; /* split rows: the reduce pass's minb when > 0 (else minb) */
     int pf;    /* split rows: the final pass prefetches its chunk's later tiles into L2 */
     int lite;  /* split rows of cumsum / cumprod forward: the reduce pass sums its chunk, no scan */
-    int onepass; /* split rows in one pass (PH_ONEPASS): one-tile chunks, a look-back over chunk totals */
+    int onepass; /* split rows or columns in one pass (PH_ONEPASS): a look-back over chunk totals */
     int lbg;     /* one pass: chunks a look-back group */
     int opad;    /* one pass: a 128-byte workspace slot a chunk (1) or packed flags and states (0) */
     int osleep;  /* one pass: ns a polling lane sleeps between polls (0: spins) */
@@ -79,6 +80,21 @@ static int pow2ceil(int64_t n) {
     int p = 1;
     while (p < n && p < (1 << 30)) p <<= 1;
     return p;
+}
+/* sizeof(P::S) of the op's kernels (scan.cuh: struct sop): the value; an affine map or (m, s)
+ * pair; cummax / cummin forward a value and an i64 index, backward two i64 keys and a sum. */
+static size_t state_size(int kind, int bwd, size_t csize) {
+    if (kind == BRC_SCAN_CUMMAX || kind == BRC_SCAN_CUMMIN) return bwd ? 24 : 16;
+    if (kind == BRC_SCAN_LOGCUMSUMEXP || (kind == BRC_SCAN_CUMPROD && bwd)) return 2 * csize;
+    return csize;
+}
+/* Chunks a chunk group of the columns' one pass: the least g with g * g >= nch (co_groupsize in
+ * scan.cuh computes the same). */
+static int64_t col_groupsize(int64_t nch) {
+    int64_t g = (int64_t)sqrt((double)nch);
+    while (g > 1 && g * g > nch) g--;
+    while (g * g < nch) g++;
+    return g;
 }
 static int pow2floor(int64_t n) {
     int p = 1;
@@ -332,6 +348,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     /* Split the axis over CTAs when the lines alone would not fill the GPU. */
     int64_t nch = 1, clen = a.len;
     bool split = false, onepass = false;
+    int cminb = 0; /* the columns' one pass: its register cap (CTAs an SM) */
     int lbg = 0, opipe = 0;
     if (rows) {
         int64_t tile = (int64_t)nv * tpr * vec, tiles = brc__cdiv(a.len, tile);
@@ -402,8 +419,53 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
         }
     } else {
         int64_t cap = (int64_t)sms * 2048, threads = a.lines / vec;
-        split = rq->force_split >= 0 ? rq->force_split == 1 : (threads < cap / 4 && a.len >= 64);
+        split = rq->force_split >= 0 ? rq->force_split >= 1 : (threads < cap / 4 && a.len >= 64);
         if (split) {
+            /* One pass (col_onepass in scan.cuh: reads once, writes once): CTAs of COL_THREADS, a
+             * warp's 32 vectors of lines by cpw positions a warp (held in registers through the
+             * look-back), chunks of 8 cpw positions, a look-back in chunk groups of ceil(sqrt(nch)).
+             * Kept to 2^24 CTAs. The default where it measured faster than the three kernels below
+             * (which read the input twice and walk every chunk a thread at a time): cumsum (both
+             * ways; the backward is the same scan) and cummax / cummin forward of 2- and 4-byte
+             * data. H100, 32768x4096 along dim 0 (bench/sweep_reduce_scan.py --only cols12), us,
+             * one pass against three kernels: cumsum f32 464.6 (cpw 16, 16-byte vectors, minb 2)
+             * against 667.7, bf16 460.1 (cpw 16, 8-byte) against 478.2; cummax f32 1339.6 (cpw 8,
+             * 8-byte) against 1847.3, bf16 1448.3 (cpw 16, 8-byte) against 2583.0; cumsum bf16
+             * 65536x1024 342.7 against 544.7, f32 8192x32768 974.6 (cpw 8, 8-byte) against 1151.4.
+             * Slower: cumprod (f32 861 against 666, bf16 941 against 529) and logcumsumexp (f32
+             * 1099 against 770, bf16 1497 against 690) at their best settings. BARACUDA_SCAN_ONEPASS
+             * = 0 / 1 overrides the choice, BARACUDA_SCAN_CPW the positions a warp, BARACUDA_SCAN_CVB
+             * the vector bytes. */
+            bool ext = rq->kind == BRC_SCAN_CUMMAX || rq->kind == BRC_SCAN_CUMMIN;
+            bool cdflt = esize <= 4 && (rq->kind == BRC_SCAN_CUMSUM || (ext && !rq->bwd));
+            bool c16 = rq->kind == BRC_SCAN_CUMSUM && esize == 4;
+            int cpw = brc__knob("BARACUDA_SCAN_CPW", 1, 32, three ? 4 : ext && esize == 4 ? 8 : 16);
+            int cvb = brc__knob("BARACUDA_SCAN_CVB", 1, 16, c16 || esize == 8 ? 16 : 8);
+            /* the kernel's static shared memory: a state a line of the CTA's 8 warps, at most 32 KiB */
+            size_t ssz = state_size(rq->kind, rq->bwd, csize);
+            int cvec = vec;
+            while (!forced && rq->force_split != 2 && cvec > 1 &&
+                   ((size_t)cvec * esize > (size_t)cvb || (size_t)COL_THREADS * cvec * ssz > 32768))
+                cvec /= 2;
+            bool smem_ok = (size_t)COL_THREADS * cvec * ssz <= 32768;
+            if (!smem_ok && rq->force_split == 2)
+                return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                                  "%s: vector_width %d is too wide for the columns' one pass of %s (at most %d)", fam,
+                                  cvec, kind_names[rq->kind], pow2floor((int64_t)(32768 / (COL_THREADS * ssz))));
+            int64_t cclen = (int64_t)(COL_THREADS / 32) * cpw, cnch = brc__cdiv(a.len, cclen);
+            int64_t ngrp = brc__cdiv(a.lines / cvec, 32);
+            int asked = brc__knob("BARACUDA_SCAN_ONEPASS", 0, 1, -1);
+            bool fits = ngrp * cnch <= ((int64_t)1 << 24) && smem_ok;
+            onepass = rq->force_split == 2 || (rq->force_split < 0 && fits && (asked >= 0 ? asked == 1 : cdflt));
+            if (onepass) {
+                cminb = c16 && cpw == 16 && cvec * esize == 16 ? 2 : 0;
+                vec = cvec;
+                nv = cpw;
+                clen = cclen;
+                nch = cnch;
+            }
+        }
+        if (split && !onepass) {
             int64_t want = brc__cdiv(cap, threads > 0 ? threads : 1), most = a.len / 16 > 1 ? a.len / 16 : 1;
             nch = want < most ? want : most;
             clen = brc__cdiv(a.len, nch > 0 ? nch : 1);
@@ -467,7 +529,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
      * f32 cumsum: 3 CTAs of 256 an SM); capped for 4 (64, no spills): 68.9 us against 69.2 uncapped.
      * bf16 cumsum forward split (82 registers with PDL: 2 CTAs an SM) capped for 3: 46.6 -> 42.3. */
     int minb = brc__knob("BARACUDA_SCAN_MINB", 0, 16,
-                         onepass ? (tpr < 1024 ? 1024 / tpr : 1) : fuse == 2 && tpr == 256 ? 4 : sum16 ? 3 : 0);
+                         onepass && !rows ? cminb : onepass ? (tpr < 1024 ? 1024 / tpr : 1) : fuse == 2 && tpr == 256 ? 4 : sum16 ? 3 : 0);
     /* scan10: the reduce pass's own register cap (BARACUDA_SCAN_RMINB; 0: minb's). Not a default:
      * 5 spills (16 / 24 bytes), f32 cumsum 69.2 against 68.9, cumprod 74.1 against 74.9. */
     int rminb = split && rows && !onepass ? brc__knob("BARACUDA_SCAN_RMINB", 0, 16, 0) : 0;
@@ -497,6 +559,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
                       rpb, nv);
     else
         brc__str_addf(&sku, "bespoke:scan<%s,%s,cols,vec=%d,threads=%d", kn, brc_dtype_name(dt), vec, COL_THREADS);
+    if (!rows && onepass) brc__str_addf(&sku, ",pw=%d", nv);
     if (minb) brc__str_addf(&sku, ",minb=%d", minb);
     if (kst) brc__str_addf(&sku, ",kdirect");
     if (fast == 2) brc__str_addf(&sku, ",lg2");
@@ -506,16 +569,17 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     if (pf) brc__str_addf(&sku, ",pf");
     /* The one pass's variants (knobs for sweeps; the defaults are the kernel scan7 measured:
      * packed flags and states, acquire polls, a ticket, no pipelining). */
-    int opad = onepass ? brc__knob("BARACUDA_SCAN_OPAD", 0, 1, 0) : 0;
-    int osleep = onepass ? brc__knob("BARACUDA_SCAN_OSLEEP", 0, 1000, 0) : 0;
-    if (onepass) brc__str_addf(&sku, ",lbg=%d%s", lbg, opad ? ",pad" : "");
-    int opoll = onepass ? brc__knob("BARACUDA_SCAN_OPOLL", 0, 1, 0) : 0;
-    int oticket = onepass ? brc__knob("BARACUDA_SCAN_OTICKET", 0, 1, 1) : 0;
-    if (!(onepass && oticket)) opipe = 0;
+    bool ronepass = onepass && rows; /* the columns' one pass has none of them */
+    int opad = ronepass ? brc__knob("BARACUDA_SCAN_OPAD", 0, 1, 0) : 0;
+    int osleep = ronepass ? brc__knob("BARACUDA_SCAN_OSLEEP", 0, 1000, 0) : 0;
+    if (ronepass) brc__str_addf(&sku, ",lbg=%d%s", lbg, opad ? ",pad" : "");
+    int opoll = ronepass ? brc__knob("BARACUDA_SCAN_OPOLL", 0, 1, 0) : 0;
+    int oticket = ronepass ? brc__knob("BARACUDA_SCAN_OTICKET", 0, 1, 1) : 0;
+    if (!(ronepass && oticket)) opipe = 0;
     if (osleep) brc__str_addf(&sku, ",sleep=%d", osleep);
-    if (onepass && opoll) brc__str_addf(&sku, ",relaxed");
-    if (onepass && !oticket) brc__str_addf(&sku, ",noticket");
-    if (onepass && opipe) brc__str_addf(&sku, opipe > 2 ? ",pipe=%d" : ",pipe", opipe);
+    if (ronepass && opoll) brc__str_addf(&sku, ",relaxed");
+    if (ronepass && !oticket) brc__str_addf(&sku, ",noticket");
+    if (ronepass && opipe) brc__str_addf(&sku, opipe > 2 ? ",pipe=%d" : ",pipe", opipe);
     brc__str_addf(&sku, "%s,%s>%s%s%s%s@%s", rq->reverse ? ",reverse" : "", rq->bwd ? "bwd" : "fwd",
                   onepass ? "+onepass" : split ? "+split" : "", fuse == 2 ? "+fold" : fuse ? "+fused" : "",
                   lite ? "+lite" : "", pdl ? "+pdl" : "", ctx->arch);
@@ -539,7 +603,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     im->vec = vec;
     im->tpr = rows ? tpr : COL_THREADS;
     im->rpb = rows ? rpb : 1;
-    im->nv = rows ? nv : 1;
+    im->nv = rows || onepass ? nv : 1; /* cols' one pass: positions a warp */
     im->minb = minb;
     im->kst = kst;
     im->fast = fast;
@@ -551,7 +615,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     im->rminb = rminb;
     im->pf = pf;
     im->onepass = onepass;
-    im->lbg = onepass ? lbg : 0;
+    im->lbg = ronepass ? lbg : 0;
     im->opad = opad;
     im->osleep = osleep;
     im->opoll = opoll;
@@ -583,6 +647,9 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
         if (opipe && im->grid > resident) im->grid = (unsigned)resident;
         im->carry_threads = CARRY_THREADS;
         im->carry_grid = (unsigned)(a.lines < cap ? a.lines : cap);
+    } else if (onepass) {
+        im->threads = COL_THREADS;
+        im->grid = (unsigned)(a.len == 0 ? 0 : brc__cdiv(a.lines / vec, 32) * nch); /* a unit a CTA */
     } else {
         im->threads = COL_THREADS;
         int64_t blocks = brc__cdiv(units / vec, COL_THREADS);
@@ -591,7 +658,14 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
         int64_t cb = brc__cdiv(a.lines, COL_THREADS);
         im->carry_grid = (unsigned)(cb < cap ? cb : cap);
     }
-    if (onepass) {
+    if (onepass && !rows) {
+        /* kernel_src/scan.cuh, col_onepass: the ticket, the flags of the units and of the chunk
+         * groups' slots, then their states, 32 x vec a slot. The run zeroes the ticket and the flags. */
+        int64_t ngrp = brc__cdiv(a.lines / vec, 32), g = col_groupsize(nch), slots = ngrp * nch + ngrp * brc__cdiv(nch, g);
+        im->flag_bytes = WS_ALIGN + (size_t)(slots * 4 + WS_ALIGN - 1) / WS_ALIGN * WS_ALIGN;
+        p->workspace = im->flag_bytes + (size_t)slots * 32 * vec * state_size(rq->kind, rq->bwd, csize);
+        if ((st = get_kernel(ctx, im, PH_ONEPASS, desc.p, &im->fn[PH_ONEPASS]))) goto fail;
+    } else if (onepass) {
         /* kernel_src/scan.cuh, op_prefix: the ticket, then the flags and states of the chunks and
          * of the groups: a 128-byte slot each (opad), or packed (flags, then states). The run
          * zeroes the ticket and the flags (with opad, the slots). */
@@ -677,9 +751,6 @@ brc_status brc__scan_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
         (st = brc__desc_int(d, "split", 0, 2, 0, &split)) || (st = brc__desc_pick(d, "dir", dirs, 2, 0, &dir)))
         return st;
     if ((st = brc__desc_int(d, "vec", 1, 16, inner ? 0 : 1, &vec))) return st;
-    if (!inner && split == 2)
-        return brc__error(BRC_STATUS_INVALID_ARGUMENT,
-                          "scan descriptor: split=2 (one pass) is for rows (inner=1) only");
     if (inner) {
         if ((st = brc__desc_int(d, "tmax", 128, 128, 0, &tmax))) return st;
         if (tmax && !((kind == BRC_SCAN_CUMMAX || kind == BRC_SCAN_CUMMIN) && dir == 0 &&

@@ -139,6 +139,7 @@ static const tcase cases[] = {
     {3, {2, 3000, 16}, 1, CONTIG, CONTIG},    /* cols, vectors, middle dim, split */
     {2, {33, 20000}, 0, PAD_VEC, CONTIG},     /* cols, vectors, one pass */
     {1, {(1 << 21) + 8}, 0, CONTIG, CONTIG},  /* > 2^20: rows, multi-CTA */
+    {2, {20011, 40}, 0, CONTIG, PAD_VEC},     /* cols, one pass: 157+ chunks, chunk groups of 13+ */
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -433,6 +434,57 @@ ParameterizedTest(job *j, scan, every_op_dtype_and_layout, .timeout = 900) {
     variant v = {j->op, j->bwd};
     for (int c = 0; c < NCASES; c++)
         for (int rev = 0; rev < 2; rev++) run_case(ctx, v, j->dt, &cases[c], rev, c);
+    brc_context_destroy(ctx);
+}
+
+/* Split columns by the three kernels (BARACUDA_SCAN_ONEPASS=0) and by the one pass for every op
+ * (the default only for cumsum and cummax / cummin forward), with its other geometries (positions a
+ * warp, vector bytes): every op both ways on the cases that split along a strided axis, against the
+ * float64 host scan, the plan's SKU checked. */
+Test(scan, split_columns_every_path, .timeout = 900) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    static const int picks[] = {9, 11, 14, 18}; /* cases: [1000, 7], [4, 1000, 5] dim -2, [1000, 64], [20011, 40] */
+    static const struct {
+        const char *knob, *val, *mark;
+    } paths[] = {{"BARACUDA_SCAN_ONEPASS", "0", "+split"}, {"BARACUDA_SCAN_ONEPASS", "1", "+onepass"},
+                 {"BARACUDA_SCAN_CPW", "1", ",pw=1,"}, {"BARACUDA_SCAN_CPW", "16", ",pw=16,"},
+                 {"BARACUDA_SCAN_CVB", "16", "+onepass"}};
+    for (size_t pi = 0; pi < sizeof paths / sizeof paths[0]; pi++)
+        for (int op = 0; op < 5; op++)
+            for (int bwd = 0; bwd < 2; bwd++)
+                for (int d = 0; d < 4; d += 2) { /* f32, bf16 */
+                    brc_dtype dt = d ? BRC_BF16 : BRC_F32;
+                    setenv("BARACUDA_SCAN_ONEPASS", pi > 0 ? "1" : "0", 1);
+                    setenv(paths[pi].knob, paths[pi].val, 1);
+                    for (size_t c = 0; c < sizeof picks / sizeof picks[0]; c++) {
+                        const tcase *tc = &cases[picks[c]];
+                        /* GPU-time-sized (every combination took 276 s in session 17's run): the other
+                         * geometries on half the ops and dtypes, half the small cases */
+                        if (pi >= 2 && (op + bwd + d / 2 + (int)pi) % 2) continue;
+                        if (pi > 0 && picks[c] != 18 && (op + bwd + (int)c) % 2) continue;
+                        /* the SKU says which path ran */
+                        view vx = make_view(dt, tc->rank, tc->shape, tc->sx, tc->dim < 0 ? tc->dim + tc->rank : tc->dim);
+                        brc_plan *p = NULL;
+                        brc_status st;
+                        if (!bwd) {
+                            brc_scan_desc sd = {(brc_scan_kind)op, vx.t, vx.t, tc->dim, 0, vx.t};
+                            sd.index.dtype = BRC_I64;
+                            st = brc_scan_plan(ctx, &sd, NULL, &p);
+                        } else {
+                            brc_scan_backward_desc sd = {(brc_scan_kind)op, vx.t, vx.t, vx.t, vx.t, vx.t, tc->dim, 0};
+                            sd.index.dtype = BRC_I64;
+                            st = brc_scan_backward_plan(ctx, &sd, NULL, &p);
+                        }
+                        cr_assert_eq(st, BRC_STATUS_OK, "%s", brc_last_error());
+                        cr_expect(strstr(brc_plan_sku(p), paths[pi].mark) != NULL, "%s=%s: %s", paths[pi].knob,
+                                  paths[pi].val, brc_plan_sku(p));
+                        brc_plan_destroy(p);
+                        for (int rev = 0; rev < 2; rev++) run_case(ctx, (variant){op, bwd}, dt, tc, rev, picks[c]);
+                    }
+                    unsetenv(paths[pi].knob);
+                    unsetenv("BARACUDA_SCAN_ONEPASS");
+                }
     brc_context_destroy(ctx);
 }
 
@@ -996,10 +1048,12 @@ Test(scan, deterministic_and_capturable, .timeout = 300) {
     brc_tensor_desc tc = tu_mat(BRC_F32, C, R, R);
     brc_scan_desc d0 = {BRC_SCAN_CUMSUM, t, t, 1, 0, tk}, d1 = {BRC_SCAN_LOGCUMSUMEXP, tc, tc, 0, 1, tk};
     cr_assert_eq(brc_scan_plan(ctx, &d0, NULL, &plans[0]), BRC_STATUS_OK, "%s", brc_last_error());
+    setenv("BARACUDA_SCAN_ONEPASS", "1", 1); /* the columns' one pass (logcumsumexp's default is three kernels) */
     cr_assert_eq(brc_scan_plan(ctx, &d1, NULL, &plans[1]), BRC_STATUS_OK, "%s", brc_last_error());
+    unsetenv("BARACUDA_SCAN_ONEPASS");
     brc_scan_backward_desc d2 = {BRC_SCAN_CUMSUM, t, t, tk, t, t, 1, 1};
     cr_assert_eq(brc_scan_backward_plan(ctx, &d2, NULL, &plans[2]), BRC_STATUS_OK, "%s", brc_last_error());
-    cr_expect(strstr(brc_plan_sku(plans[0]), "+split") && strstr(brc_plan_sku(plans[1]), "+split"), "%s / %s",
+    cr_expect(strstr(brc_plan_sku(plans[0]), "+split") && strstr(brc_plan_sku(plans[1]), "+onepass"), "%s / %s",
               brc_plan_sku(plans[0]), brc_plan_sku(plans[1]));
     size_t wsz = 0;
     for (int i = 0; i < 3; i++)

@@ -47,6 +47,11 @@ static int canonical(brc_dtype dt, char out[][160]) {
     else
         snprintf(out[n++], 160, "scan(op=%s,dtype=%s,inner=1,len=16777217,vec=1,reverse=%d,split=2,dir=%s)", one[o], d,
                  o & 1, o == 1 ? "bwd" : "fwd");
+    /* The one-pass split columns (split=2, inner=0): one op a dtype, 8-byte vectors but f64's. */
+    static const char *const onec[] = {"cumsum", "cummax", "cumprod", "logcumsumexp"};
+    int oc = dt == BRC_F32 ? 0 : dt == BRC_BF16 ? 1 : dt == BRC_F64 ? 2 : 3;
+    snprintf(out[n++], 160, "scan(op=%s,dtype=%s,inner=0,vec=%d,reverse=%d,split=2,dir=%s)", onec[oc], d,
+             (int)(8 / brc_dtype_size(dt)) > 1 ? (int)(8 / brc_dtype_size(dt)) : 2, oc & 1, oc == 2 ? "bwd" : "fwd");
     /* f32 cummax rows of 128 threads (tmax=128: chosen for many long lines). */
     if (dt == BRC_F32) snprintf(out[n++], 160, "scan(op=cummax,dtype=f32,inner=1,len=32768,tmax=128,reverse=0,split=0,dir=fwd)");
     return n;
@@ -117,10 +122,21 @@ Test(scan_desc, api_plans_pick_the_layout_and_round_trip) {
     cr_expect_str_eq(brc_plan_sku(p), "bespoke:scan<cumsum,bf16,rows,vec=8,tpr=128,rpb=1,nv=4,fwd>@sm_90");
     cr_expect_eq(brc_plan_workspace_size(p), 0);
     tu_round_trip(ctx, p);
-    /* dim 0 of the same tensor: cols, split (4096 lines do not fill the GPU). */
+    /* dim 0 of the same tensor: cols, split in one pass (4096 lines do not fill the GPU): 8-byte
+     * vectors for 16-bit data, 16 positions a warp; 32 column groups of 128 lines x 256 chunks of
+     * 128 positions (chunk groups of 16). Workspace: 256 bytes of ticket, the flags of 32 x (256 +
+     * 16) slots (34816 bytes), 128 f32 states a slot. */
     d.dim = 0;
     d.reverse = 1;
     cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_descriptor(p), "scan(op=cumsum,dtype=bf16,inner=0,vec=4,reverse=1,split=2,dir=fwd)");
+    cr_expect_str_eq(brc_plan_sku(p), "bespoke:scan<cumsum,bf16,cols,vec=4,threads=256,pw=16,reverse,fwd>+onepass@sm_90");
+    cr_expect_eq(brc_plan_workspace_size(p), 256 + 34816 + (size_t)32 * 272 * 128 * 4);
+    tu_round_trip(ctx, p);
+    /* the three kernels where asked for (BARACUDA_SCAN_ONEPASS=0) */
+    setenv("BARACUDA_SCAN_ONEPASS", "0", 1);
+    cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    unsetenv("BARACUDA_SCAN_ONEPASS");
     cr_expect_str_eq(brc_plan_descriptor(p), "scan(op=cumsum,dtype=bf16,inner=0,vec=8,reverse=1,split=1,dir=fwd)");
     cr_expect(strstr(brc_plan_sku(p), ",cols,vec=8,") && strstr(brc_plan_sku(p), "+split"), "%s", brc_plan_sku(p));
     cr_expect(brc_plan_workspace_size(p) > 0);
@@ -249,8 +265,6 @@ Test(scan_desc, bad_descriptors_name_the_column) {
         {"scan(op=cummax,dtype=f64,len=9000,tmax=128)", BRC_STATUS_INVALID_ARGUMENT, "cummax / cummin forward only"},
         {"scan(op=cummax,dtype=f32,len=9000,tmax=64)", BRC_STATUS_INVALID_ARGUMENT, "outside [128, 128]"},
         {"scan(op=cummax,dtype=f32,inner=0,vec=4,tmax=128)", BRC_STATUS_INVALID_ARGUMENT, "unknown key 'tmax'"},
-        {"scan(op=cumsum,dtype=f32,inner=0,vec=4,split=2)", BRC_STATUS_INVALID_ARGUMENT,
-         "split=2 (one pass) is for rows"},
         {"scan(op=cumsum,dtype=f32,len=4096,split=3)", BRC_STATUS_INVALID_ARGUMENT, "split"},
     };
     tu_expect_bad_descriptors(ctx, cases, sizeof cases / sizeof cases[0]);
