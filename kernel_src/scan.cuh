@@ -16,7 +16,8 @@
 //             1 reduce each chunk to its total (workspace), 2 the carries (an exclusive scan
 //             of the chunk totals of each line, in place), 3 scan each chunk from its carry;
 //             4 rows in one pass: one-tile chunks, each chunk's carry from the totals the
-//             chunks before it publish (op_prefix, below).
+//             chunks before it publish (op_prefix, below); columns in one pass (col_onepass: NV
+//             positions a warp, TPR / 32 warps a chunk).
 //   LBG OPAD OSLEEP OPOLL OTICKET  PH 4: chunks a look-back group; slot layout, polling, ticket
 //             (op_prefix).
 //   OPIPE     PH 4: persistent CTAs with a ring of OPIPE tiles in dynamic shared memory (0: none);

@@ -49,10 +49,11 @@
  *  - split: few lines and a long axis: the axis is cut into chunks over CTAs; a first kernel
  *    reduces each chunk (for cumsum / cumprod forward rows, a thread's positions then the threads
  *    in a fixed order: "+lite"), a second scans the chunk totals of each line, a third scans each
- *    chunk from its carry, through a workspace (brc_plan_workspace_size); or, for rows of
- *    logcumsumexp forward in 2- and 4-byte dtypes, one pass: each CTA scans a chunk and takes
- *    its carry from the totals the earlier chunks publish in the workspace (the run zeroes the
- *    workspace's flags first: a memset node under capture).
+ *    chunk from its carry, through a workspace (brc_plan_workspace_size); or one pass: each CTA
+ *    scans a chunk and takes its carry from the totals the earlier chunks publish in the
+ *    workspace (the run zeroes the workspace's flags first: a memset node under capture), for
+ *    rows of logcumsumexp forward and for columns of cumsum and cummax / cummin forward, in 2-
+ *    and 4-byte dtypes. Either way the result is bitwise reproducible.
  * SKU: bespoke:scan<cumsum,f32,rows,vec=4,tpr=1024,rpb=1,nv=1,fwd>@sm_90 (",reverse", "+split",
  * "+fused", "+lite", "+onepass").
  * Canonical descriptors: scan(op=cumsum,dtype=f32,inner=1,len=4096,reverse=0,split=0,dir=fwd)
