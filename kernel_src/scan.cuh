@@ -1232,6 +1232,18 @@ __device__ __forceinline__ void co_publish(const scan_args& A, S* st, int slot, 
     __syncwarp();
     if (lane == 0) op_release(op_flags(A) + slot, 1u);
 }
+// Position j's element k of the held streams x[s][j] in compute type (e; 0 past the op's streams)
+// and its index input (cummax / cummin backward; 0 otherwise), m its memory position.
+template <class K, class V, int NS, int PW>
+__device__ __forceinline__ i64 co_elem(const scan_args& A, const V (&x)[NS][PW], int j, int k, const i64 (&off)[6], i64 m,
+                                       typename K::C (&e)[3]) {
+    typedef typename K::T T;
+    typedef typename K::C C;
+    e[0] = (C)io<T>::load(x[0][j].v[k]);
+    e[1] = NS > 1 ? (C)io<T>::load(x[NS > 1 ? 1 : 0][j].v[k]) : C(0);
+    e[2] = NS > 2 ? (C)io<T>::load(x[NS > 2 ? 2 : 0][j].v[k]) : C(0);
+    return sk<K>::P::KIN ? ((const i64*)A.kin)[off[3] + m * A.str[3][7] + k] : 0;
+}
 template <class K>
 __device__ __forceinline__ void col_onepass(const scan_args& A) {
     typedef typename K::T T;
@@ -1253,7 +1265,6 @@ __device__ __forceinline__ void col_onepass(const scan_args& A) {
     i64 off[6];
     line_offsets<K>(A, on ? line : 0, off);
     const T* in[3] = {(const T*)A.in0, (const T*)A.in1, (const T*)A.in2};
-    const i64* kin = (const i64*)A.kin;
     const i64 qa = (i64)ch * A.clen + (i64)w * PW;
     // The warp's positions, every stream (and y one position on, for cumprod's backward), in flight at once.
     vec<T, VEC> x[NS][PW], yn[P::YP ? PW : 1];
@@ -1280,9 +1291,8 @@ __device__ __forceinline__ void col_onepass(const scan_args& A) {
         if (on && q < A.len) {
 #pragma unroll
             for (int k = 0; k < VEC; k++) {
-                const C e[3] = {(C)io<T>::load(x[0][j].v[k]), NS > 1 ? (C)io<T>::load(x[NS > 1 ? 1 : 0][j].v[k]) : C(0),
-                                NS > 2 ? (C)io<T>::load(x[NS > 2 ? 2 : 0][j].v[k]) : C(0)};
-                const i64 kk = P::KIN ? kin[off[3] + m * A.str[3][7] + k] : 0;
+                C e[3];
+                const i64 kk = co_elem<K>(A, x, j, k, off, m, e);
                 agg[k] = pstep<P>(agg[k], e, kk, m);
             }
         }
@@ -1326,9 +1336,8 @@ __device__ __forceinline__ void col_onepass(const scan_args& A) {
             vec<T, VEC> y;
 #pragma unroll
             for (int k = 0; k < VEC; k++) {
-                const C e[3] = {(C)io<T>::load(x[0][j].v[k]), NS > 1 ? (C)io<T>::load(x[NS > 1 ? 1 : 0][j].v[k]) : C(0),
-                                NS > 2 ? (C)io<T>::load(x[NS > 2 ? 2 : 0][j].v[k]) : C(0)};
-                const i64 kk = P::KIN ? kin[off[3] + m * A.str[3][7] + k] : 0;
+                C e[3];
+                const i64 kk = co_elem<K>(A, x, j, k, off, m, e);
                 const C yp = P::YP && q + 1 < A.len ? (C)io<T>::load(yn[P::YP ? j : 0].v[k]) : C(1);
                 const S in_ = pstep<P>(ex[k], e, kk, m);
                 i64 ko = 0;

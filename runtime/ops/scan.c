@@ -348,7 +348,8 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     /* Split the axis over CTAs when the lines alone would not fill the GPU. */
     int64_t nch = 1, clen = a.len;
     bool split = false, onepass = false;
-    int cminb = 0; /* the columns' one pass: its register cap (CTAs an SM) */
+    int cminb = 0;     /* the columns' one pass: its register cap (CTAs an SM) */
+    int64_t cngrp = 0; /* the columns' one pass: column groups (32 vectors of lines) */
     int lbg = 0, opipe = 0;
     if (rows) {
         int64_t tile = (int64_t)nv * tpr * vec, tiles = brc__cdiv(a.len, tile);
@@ -453,9 +454,9 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
                                   "%s: vector_width %d is too wide for the columns' one pass of %s (at most %d)", fam,
                                   cvec, kind_names[rq->kind], pow2floor((int64_t)(32768 / (COL_THREADS * ssz))));
             int64_t cclen = (int64_t)(COL_THREADS / 32) * cpw, cnch = brc__cdiv(a.len, cclen);
-            int64_t ngrp = brc__cdiv(a.lines / cvec, 32);
+            cngrp = brc__cdiv(a.lines / cvec, 32);
             int asked = brc__knob("BARACUDA_SCAN_ONEPASS", 0, 1, -1);
-            bool fits = ngrp * cnch <= ((int64_t)1 << 24) && smem_ok;
+            bool fits = cngrp * cnch <= ((int64_t)1 << 24) && smem_ok;
             onepass = rq->force_split == 2 || (rq->force_split < 0 && fits && (asked >= 0 ? asked == 1 : cdflt));
             if (onepass) {
                 cminb = c16 && cpw == 16 && cvec * esize == 16 ? 2 : 0;
@@ -649,7 +650,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
         im->carry_grid = (unsigned)(a.lines < cap ? a.lines : cap);
     } else if (onepass) {
         im->threads = COL_THREADS;
-        im->grid = (unsigned)(a.len == 0 ? 0 : brc__cdiv(a.lines / vec, 32) * nch); /* a unit a CTA */
+        im->grid = (unsigned)(a.len == 0 ? 0 : cngrp * nch); /* a unit a CTA */
     } else {
         im->threads = COL_THREADS;
         int64_t blocks = brc__cdiv(units / vec, COL_THREADS);
@@ -661,7 +662,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     if (onepass && !rows) {
         /* kernel_src/scan.cuh, col_onepass: the ticket, the flags of the units and of the chunk
          * groups' slots, then their states, 32 x vec a slot. The run zeroes the ticket and the flags. */
-        int64_t ngrp = brc__cdiv(a.lines / vec, 32), g = col_groupsize(nch), slots = ngrp * nch + ngrp * brc__cdiv(nch, g);
+        int64_t g = col_groupsize(nch), slots = cngrp * nch + cngrp * brc__cdiv(nch, g);
         im->flag_bytes = WS_ALIGN + (size_t)(slots * 4 + WS_ALIGN - 1) / WS_ALIGN * WS_ALIGN;
         p->workspace = im->flag_bytes + (size_t)slots * 32 * vec * state_size(rq->kind, rq->bwd, csize);
         if ((st = get_kernel(ctx, im, PH_ONEPASS, desc.p, &im->fn[PH_ONEPASS]))) goto fail;

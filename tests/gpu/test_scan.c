@@ -253,7 +253,8 @@ static void ref_backward(int op, const host *h, int64_t o, int64_t i, int rev, d
     free(xs), free(gs), free(ys), free(ks);
 }
 
-static void run_case(brc_context *ctx, variant v, brc_dtype dt, const tcase *tc, int rev, int ci) {
+/* mark: a text the plan's SKU must hold (NULL: none). */
+static void run_case(brc_context *ctx, variant v, brc_dtype dt, const tcase *tc, int rev, int ci, const char *mark) {
     char what[240];
     snprintf(what, sizeof what, "%s %s %s case %d shape %lldx%lldx%lld dim %d reverse %d", op_names[v.op],
              v.bwd ? "bwd" : "fwd", brc_dtype_name(dt), ci, (long long)tc->shape[0],
@@ -356,6 +357,7 @@ static void run_case(brc_context *ctx, variant v, brc_dtype dt, const tcase *tc,
     cr_assert_eq(st, BRC_STATUS_OK, "%s: %s", what, brc_last_error());
     cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS, "%s: kernel failed", what);
     cr_log_info("%s: %s", what, brc_plan_sku(p));
+    if (mark) cr_expect(strstr(brc_plan_sku(p), mark) != NULL, "%s: %s lacks %s", what, brc_plan_sku(p), mark);
     tu_buf_download(&O);
     tu_buf_download(&KO);
 
@@ -433,7 +435,7 @@ ParameterizedTest(job *j, scan, every_op_dtype_and_layout, .timeout = 900) {
     brc_context *ctx = tu_device_or_skip();
     variant v = {j->op, j->bwd};
     for (int c = 0; c < NCASES; c++)
-        for (int rev = 0; rev < 2; rev++) run_case(ctx, v, j->dt, &cases[c], rev, c);
+        for (int rev = 0; rev < 2; rev++) run_case(ctx, v, j->dt, &cases[c], rev, c, NULL);
     brc_context_destroy(ctx);
 }
 
@@ -463,24 +465,8 @@ Test(scan, split_columns_every_path, .timeout = 900) {
                          * geometries on half the ops and dtypes, half the small cases */
                         if (pi >= 2 && (op + bwd + d / 2 + (int)pi) % 2) continue;
                         if (pi > 0 && picks[c] != 18 && (op + bwd + (int)c) % 2) continue;
-                        /* the SKU says which path ran */
-                        view vx = make_view(dt, tc->rank, tc->shape, tc->sx, tc->dim < 0 ? tc->dim + tc->rank : tc->dim);
-                        brc_plan *p = NULL;
-                        brc_status st;
-                        if (!bwd) {
-                            brc_scan_desc sd = {(brc_scan_kind)op, vx.t, vx.t, tc->dim, 0, vx.t};
-                            sd.index.dtype = BRC_I64;
-                            st = brc_scan_plan(ctx, &sd, NULL, &p);
-                        } else {
-                            brc_scan_backward_desc sd = {(brc_scan_kind)op, vx.t, vx.t, vx.t, vx.t, vx.t, tc->dim, 0};
-                            sd.index.dtype = BRC_I64;
-                            st = brc_scan_backward_plan(ctx, &sd, NULL, &p);
-                        }
-                        cr_assert_eq(st, BRC_STATUS_OK, "%s", brc_last_error());
-                        cr_expect(strstr(brc_plan_sku(p), paths[pi].mark) != NULL, "%s=%s: %s", paths[pi].knob,
-                                  paths[pi].val, brc_plan_sku(p));
-                        brc_plan_destroy(p);
-                        for (int rev = 0; rev < 2; rev++) run_case(ctx, (variant){op, bwd}, dt, tc, rev, picks[c]);
+                        for (int rev = 0; rev < 2; rev++)
+                            run_case(ctx, (variant){op, bwd}, dt, tc, rev, picks[c], paths[pi].mark); /* the path that ran */
                     }
                     unsetenv(paths[pi].knob);
                     unsetenv("BARACUDA_SCAN_ONEPASS");

@@ -265,6 +265,8 @@ Test(scan_desc, bad_descriptors_name_the_column) {
         {"scan(op=cummax,dtype=f64,len=9000,tmax=128)", BRC_STATUS_INVALID_ARGUMENT, "cummax / cummin forward only"},
         {"scan(op=cummax,dtype=f32,len=9000,tmax=64)", BRC_STATUS_INVALID_ARGUMENT, "outside [128, 128]"},
         {"scan(op=cummax,dtype=f32,inner=0,vec=4,tmax=128)", BRC_STATUS_INVALID_ARGUMENT, "unknown key 'tmax'"},
+        {"scan(op=cummax,dtype=bf16,inner=0,vec=8,reverse=0,split=2,dir=bwd)", BRC_STATUS_INVALID_ARGUMENT,
+         "too wide for the columns' one pass of cummax (at most 4)"},
         {"scan(op=cumsum,dtype=f32,len=4096,split=3)", BRC_STATUS_INVALID_ARGUMENT, "split"},
     };
     tu_expect_bad_descriptors(ctx, cases, sizeof cases / sizeof cases[0]);
