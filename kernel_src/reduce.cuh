@@ -619,6 +619,76 @@ __device__ __forceinline__ typename K::C bwd_one(const reduce_args& A, typename 
     return g * pr;
 }
 
+// The backward of var / std over rows in one pass (K::NVB > 0): a row group of TPR threads holds a
+// slice in registers, NVB vectors a thread (the reduced elements are one dim of stride 1 in x and
+// dx), takes its mean (the first element as shift; each thread's elements in order, a xor
+// butterfly, the warps in order: bitwise reproducible), then writes dx = s (x - mean), s = dy 2 /
+// max(0, N - corr) (var), divided by 2 y more (std). Reads x once and writes dx once: no mean pass,
+// no workspace.
+template <class K>
+__device__ __forceinline__ void reduce_vbwd(const reduce_args& A) {
+    typedef typename K::T T;
+    typedef typename K::C C;
+    typedef vec<T, K::VEC> V;
+    enum { NW = K::TPR > 32 ? K::TPR / 32 : 1, WL = K::TPR < 32 ? K::TPR : 32, NV = K::NVB };
+    static_assert(NV > 0, "reduce_vbwd: NVB vectors a thread");
+    __shared__ C sm[K::RPB * NW];
+    const T* x = (const T*)A.x;
+    const T* dy = (const T*)A.dy;
+    const T* yin = (const T*)A.yin;
+    T* dx = (T*)A.dx;
+    const int t = threadIdx.x % K::TPR, rib = threadIdx.x / K::TPR;
+    const i64 NVEC = K::N / K::VEC, groups = (K::M + K::RPB - 1) / K::RPB;
+    const C n = (C)K::N, dv = n - (C)K::CORR > C(0) ? n - (C)K::CORR : C(0);
+    for (i64 g = blockIdx.x; g < groups; g += gridDim.x) {
+        const i64 o = g * K::RPB + rib;
+        const bool ok = K::M % K::RPB == 0 || o < K::M;
+        i64 xo = 0, dxo = 0, yo = 0, dyo = 0;
+        if (ok) K::bkept(o, xo, dxo, yo, dyo);
+        V v[NV];
+#pragma unroll
+        for (int i = 0; i < NV; i++) {
+            const i64 jv = (i64)i * K::TPR + t;
+            if (ok && (NVEC % K::TPR == 0 || jv < NVEC)) v[i] = *(const V*)(x + xo + jv * K::VEC);
+        }
+        const C shift = ok ? (C)io<T>::load(x[xo]) : C(0);
+        const C gv = ok ? (C)io<T>::load(dy[dyo]) : C(0);
+        const C yv = (K::OP == R_STD && ok) ? (C)io<T>::load(yin[yo]) : C(1);
+        C s = C(0);
+#pragma unroll
+        for (int i = 0; i < NV; i++) {
+            const i64 jv = (i64)i * K::TPR + t;
+            if (ok && (NVEC % K::TPR == 0 || jv < NVEC)) {
+#pragma unroll
+                for (int k = 0; k < K::VEC; k++) s += (C)io<T>::load(v[i].v[k]) - shift;
+            }
+        }
+#pragma unroll
+        for (int off = WL / 2; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+        if (NW > 1) {
+            __syncthreads();  // the previous row group's threads have read sm
+            if ((t & 31) == 0) sm[rib * NW + t / 32] = s;
+            __syncthreads();
+            s = sm[rib * NW];
+#pragma unroll
+            for (int w = 1; w < NW; w++) s += sm[rib * NW + w];
+        }
+        const C mean = shift + s / n;
+        C sc = gv * C(2) / dv;
+        if (K::OP == R_STD) sc = sc / (C(2) * yv);
+#pragma unroll
+        for (int i = 0; i < NV; i++) {
+            const i64 jv = (i64)i * K::TPR + t;
+            if (ok && (NVEC % K::TPR == 0 || jv < NVEC)) {
+                V r;
+#pragma unroll
+                for (int k = 0; k < K::VEC; k++) r.v[k] = io<T>::store(sc * ((C)io<T>::load(v[i].v[k]) - mean));
+                *(V*)(dx + dxo + jv * K::VEC) = r;
+            }
+        }
+    }
+}
+
 // BV elements a thread along the innermost dim (stride 1 in x and dx, BV dividing it and every other
 // stride): INRED says whether that dim is reduced (the BV elements share one output, j counts up) or
 // kept (consecutive outputs at YIN / DYIN / IIN apart, one j).

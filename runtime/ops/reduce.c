@@ -30,8 +30,8 @@ static bool has_grad(int k) {
 }
 
 /* The kernels of reduce.cuh. */
-enum { K_ROW, K_COL, K_FIN, K_BWD };
-static const char *const kernel_fns[] = {"reduce_row", "reduce_col", "reduce_fin", "reduce_bwd"};
+enum { K_ROW, K_COL, K_FIN, K_BWD, K_VBWD };
+static const char *const kernel_fns[] = {"reduce_row", "reduce_col", "reduce_fin", "reduce_bwd", "reduce_vbwd"};
 enum { LAYOUT_ROW, LAYOUT_COL };
 enum { NP_GEN, NP_1, NP_2, NP_INF, NP_NINF, NP_0 };
 enum { WS_ALIGN = 256, BWD_THREADS = 256, FIN_THREADS = 256, UNROLL = 4 };
@@ -77,6 +77,7 @@ typedef struct red_geo {
     int ou;            /* flat sweeps: the unroll of the sweep loop (1: none) */
     int xi;            /* extrema with an index on vectors: the element's index in the sweep (1), or
                         * the vector's, the element found after the sweep (0) (K::XI) */
+    int nvb;           /* backward of var / std in one pass: vectors a thread holds (K::NVB; 0: none) */
 } red_geo;
 
 /* One forward pass: the main kernel and, with split > 1, the combining one. */
@@ -96,6 +97,9 @@ typedef struct reduce_impl {
     size_t mean_bytes; /* backward of var / std: the mean, before the mean pass's partials */
     unsigned bgrid;
     CUfunction bfn;
+    red_geo vg;        /* backward of var / std in one pass (vg.nvb > 0): reduce_vbwd's geometry */
+    unsigned vgrid;
+    CUfunction vfn;
 } reduce_impl;
 
 static const brc__plan_vt reduce_vt = {NULL};
@@ -289,7 +293,7 @@ static brc_status pick_geo(const red_problem *pb, const brc_context *ctx, int fo
     size_t esize = brc_dtype_size(pb->xt), ss = state_size(pb->xt);
     int ir = last_of(pb, true), ik = last_of(pb, false);
     int64_t sr = ir >= 0 ? llabs(pb->d[ir].s[OX]) : INT64_MAX, sk = ik >= 0 ? llabs(pb->d[ik].s[OX]) : INT64_MAX;
-    *g = (red_geo){LAYOUT_ROW, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0, 1, 1, 0, 1, 0};
+    *g = (red_geo){LAYOUT_ROW, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0, 1, 1, 0, 1, 0, 0};
     /* scanred8: the unchecked sweeps and the value-only max / min are the defaults (docs/reduce.md);
      * the knobs restore the former kernels for A/B sweeps. */
     g->flat = brc__knob("BARACUDA_REDUCE_FLAT", 0, 1, 1);
@@ -422,14 +426,14 @@ static void make_struct(brc__str *s, const red_problem *pb, const red_geo *g, in
     brc__str_addf(s,
                   "struct brc_red {\n  typedef %s T;\n  typedef %s C;\n  typedef %s YT;\n  typedef %s I;\n"
                   "  enum { OP = %d, NK = %d, VEC = %d, U = %d, TPR = %d, RPB = %d, TX = %d, TY = %d, "
-                  "WI = %d, BV = %d, INRED = %d, SPLIT1 = %d, FLAT = %d, XV = %d, FT = %d, OU = %d, XI = %d };\n"
+                  "WI = %d, BV = %d, INRED = %d, SPLIT1 = %d, FLAT = %d, XV = %d, FT = %d, OU = %d, XI = %d, NVB = %d };\n"
                   "  static constexpr i64 N = %lldLL, M = %lldLL, E = %lldLL, YIN = %lldLL, IIN = %lldLL, "
                   "DYIN = %lldLL;\n"
                   "  static constexpr double P = %s, CORR = %.17g;\n",
                   ctype_name(pb->xt), ct == BRC_F32 ? "float" : ct == BRC_F64 ? "double" : "i64", ctype_name(yt), I,
                   kind, pb->np, g->vec, g->u > 0 ? g->u : UNROLL, g->tpr, g->rpb, g->tx, g->ty, pb->wi, g->bv,
                   pb->nd > 0 && pb->d[pb->nd - 1].red, g->split == 1, g->flat, g->xv, g->ft, g->ou,
-                  g->xi && is_ext(pb->kind) && (is_arg(pb->kind) || pb->wi),
+                  g->xi && is_ext(pb->kind) && (is_arg(pb->kind) || pb->wi), g->nvb,
                   (long long)pb->N, (long long)pb->M, (long long)pb->E,
                   ik >= 0 ? (long long)pb->d[ik].s[OY] : 0LL, ik >= 0 ? (long long)pb->d[ik].s[OI] : 0LL,
                   ik >= 0 ? (long long)pb->d[ik].s[ODY] : 0LL, pbuf, pb->corr);
@@ -474,6 +478,15 @@ static void make_struct(brc__str *s, const red_problem *pb, const red_geo *g, in
                          "    I q = (I)e_, c = 0; (void)c; xo = dxo = yo = dyo = io = mo = j = 0;\n");
         emit_decomp(s, "q", all, pb->nd, pb, suf, bacc, bops, 7, m7);
         brc__str_addf(s, "  }\n");
+        if (g->nvb > 0) {
+            /* bkept(o): output o's offsets in x, dx, y and dy (the one-pass var / std backward). */
+            brc__str_addf(s, "  static __device__ __forceinline__ void bkept(i64 o_, i64& xo, i64& dxo, i64& yo, "
+                             "i64& dyo) {\n    I q = (I)o_, c = 0; (void)c; xo = dxo = yo = dyo = 0;\n");
+            static const char *const vacc[] = {"xo", "dxo", "yo", "dyo"};
+            static const int vops[] = {OX, ODX, OY, ODY};
+            emit_decomp(s, "q", kept, nk, pb, suf, vacc, vops, 4, NULL);
+            brc__str_addf(s, "  }\n");
+        }
     }
     brc__str_addf(s, "};\n");
 }
@@ -481,9 +494,11 @@ static void make_struct(brc__str *s, const red_problem *pb, const red_geo *g, in
 static brc_status get_kernel(brc_context *ctx, const red_problem *pb, const red_geo *g, int kind, brc_dtype yt,
                              int kid, const char *desc, CUfunction *fn, const brc__kernel **kout) {
     brc__str snip = {0};
-    make_struct(&snip, pb, g, kind, yt, kid == K_BWD);
-    int threads = kid == K_ROW ? g->tpr * g->rpb : kid == K_COL ? g->tx * g->ty : kid == K_FIN ? FIN_THREADS
-                                                                                                 : BWD_THREADS;
+    make_struct(&snip, pb, g, kind, yt, kid == K_BWD || kid == K_VBWD);
+    int threads = kid == K_ROW || kid == K_VBWD ? g->tpr * g->rpb
+                  : kid == K_COL                ? g->tx * g->ty
+                  : kid == K_FIN                ? FIN_THREADS
+                                                : BWD_THREADS;
     if ((kid == K_ROW || kid == K_COL) && g->minb > 0)
         brc__str_addf(&snip, "__global__ void __launch_bounds__(%d, %d)\n", threads, g->minb);
     else
@@ -877,6 +892,30 @@ brc_status brc_reduce_backward_plan(brc_context *ctx, const brc_reduce_backward_
     if (f && bv > f) bv = f;
     int vec = 1, natural = 1;
     bool mean_pass = kind == BRC_REDUCE_VAR || kind == BRC_REDUCE_STD;
+    /* var / std whose reduced elements are one dim of stride 1 in x and dx, at most 8 vectors a thread
+     * of a 1024-thread row (32768 f32, 65536 16-bit elements): one kernel holds each slice in
+     * registers, takes its mean and writes dx (reduce_vbwd), instead of the mean pass and the
+     * elementwise kernel, so x is read once, not twice. A CTA takes whole rows, so the rows must give
+     * a CTA an SM at least, or the problem be small (1 MiB of x) enough for few CTAs to read it at once;
+     * otherwise the mean pass splits long rows over more CTAs. BARACUDA_REDUCE_VFUSE: 0 the two
+     * kernels, 2 one pass wherever a row fits (the tests' setting). */
+    int vfuse = brc__knob("BARACUDA_REDUCE_VFUSE", 0, 2, 1);
+    if (mean_pass && pb.E > 0 && pb.nd > 0 && vfuse) {
+        int ir = pb.nd - 1;
+        bool one = pb.d[ir].red && pb.d[ir].s[OX] == 1 && pb.d[ir].s[ODX] == 1;
+        for (int i = 0; one && i < ir; i++) one = !pb.d[i].red;
+        int64_t nvec = pb.N / bv, tpr = pow2ceil(brc__cdiv(nvec, 4));
+        if (tpr > 1024) tpr = 1024;
+        int64_t nvb = brc__cdiv(nvec, tpr);
+        int64_t rpb = tpr < 256 ? 256 / tpr : 1;
+        bool fills = brc__cdiv(pb.M, rpb) >= (int64_t)(ctx->sm_count > 0 ? ctx->sm_count : 132) ||
+                     pb.E * (int64_t)brc_dtype_size(pb.xt) <= ((int64_t)1 << 20);
+        if (one && nvb <= 8 && (fills || vfuse == 2)) {
+            im.vg = (red_geo){LAYOUT_ROW, bv, (int)tpr, (int)rpb, 1, 1, 1, 0, bv, 0, 0, 1, 1, 0, 1, 0, 0};
+            im.vg.nvb = (int)nvb;
+            mean_pass = false;
+        }
+    }
     red_problem mp = pb;
     if (mean_pass) {
         /* The mean of each slice, into the workspace in the compute type, contiguous over the kept
@@ -902,16 +941,26 @@ brc_status brc_reduce_backward_plan(brc_context *ctx, const brc_reduce_backward_
     make_desc(&desc, &pb, true, f);
     int64_t blocks = brc__cdiv(pb.E / bv, BWD_THREADS), capb = (int64_t)(ctx->sm_count > 0 ? ctx->sm_count : 132) * 64;
     im.bgrid = (unsigned)(blocks < capb ? blocks : capb);
-    if (!desc.oom) {
+    if (im.vg.nvb > 0) {
+        int64_t groups = brc__cdiv(pb.M, im.vg.rpb);
+        im.vgrid = (unsigned)(groups < 0x7fffffff ? groups : 0x7fffffff);
+        im.bgrid = 0;
+        im.vec = bv;
+        if (!desc.oom && (st = get_kernel(ctx, &pb, &im.vg, kind, pb.xt, K_VBWD, desc.p, &im.vfn, NULL))) goto fail;
+    } else if (!desc.oom) {
         if (mean_pass && (st = make_pass(ctx, &mp, BRC_REDUCE_MEAN, mp.yt, f && f < natural ? f : 0, fam, desc.p,
                                          &im.f, &natural, true)))
             goto fail;
-        if (im.bgrid > 0 && (st = get_kernel(ctx, &pb, &(red_geo){LAYOUT_ROW, 1, 1, 1, 1, 1, 1, 0, bv, 0, 0, 1, 1, 0, 1, 0}, kind,
+        if (im.bgrid > 0 && (st = get_kernel(ctx, &pb, &(red_geo){LAYOUT_ROW, 1, 1, 1, 1, 1, 1, 0, bv, 0, 0, 1, 1, 0, 1, 0, 0}, kind,
                                              pb.xt, K_BWD, desc.p, &im.bfn, NULL)))
             goto fail;
     }
-    brc__str_addf(&sku, "bespoke:%s_bwd<%s,elems=%lld,out=%lld,red=%lld,vec=%d>", kind_names[kind],
+    brc__str_addf(&sku, "bespoke:%s_bwd<%s,elems=%lld,out=%lld,red=%lld,vec=%d", kind_names[kind],
                   brc_dtype_name(pb.xt), (long long)pb.E, (long long)pb.M, (long long)pb.N, bv);
+    if (im.vg.nvb > 0)
+        brc__str_addf(&sku, ",tpr=%d,rpb=%d,nv=%d>+onepass", im.vg.tpr, im.vg.rpb, im.vg.nvb);
+    else
+        brc__str_addf(&sku, ">");
     if (mean_pass) {
         brc__str_addf(&sku, "+mean<");
         add_geo(&sku, &mp, &im.f.g);
@@ -1116,6 +1165,10 @@ brc_status brc_reduce_backward_run(const brc_plan *plan, const void *x, const vo
         (st = brc__need_ptr(dx, (size_t)im->bv * im->esize, fn, "dx", plan)))
         return st;
     reduce_args a = {.x = x, .dy = dy, .yin = ry ? y : NULL, .iin = is_ext(k) ? index : NULL, .dx = dx};
+    if (im->vg.nvb > 0) {
+        unsigned g[2] = {im->vgrid, 1}, b[2] = {(unsigned)(im->vg.tpr * im->vg.rpb), 1};
+        return launch(plan, im->vfn, g, b, &a, stream);
+    }
     if (mean_pass) {
         reduce_args m = {.x = x, .y = workspace, .ws = (char *)workspace + im->mean_bytes};
         if ((st = run_pass(plan, &im->f, &m, stream))) return st;

@@ -597,8 +597,9 @@ static const op_case bops[] = {
 };
 #define NBOPS ((int)(sizeof bops / sizeof bops[0]))
 
+/* mark: a text the plan's SKU must contain (NULL: none). */
 static void run_backward(brc_context *ctx, const op_case *op, brc_dtype dt, const shape_case *c, int layout,
-                         int variant) {
+                         int variant, const char *mark) {
     char name[256];
     snprintf(name, sizeof name, "bwd %s %s shape=%lldx%lldx%lldx%lld axes=0x%x layout=%d variant=%d", op->name,
              brc_dtype_name(dt), (long long)c->shape[0], (long long)c->shape[1], (long long)c->shape[2],
@@ -650,6 +651,7 @@ static void run_backward(brc_context *ctx, const op_case *op, brc_dtype dt, cons
     brc_plan *p = NULL;
     cr_assert_eq(brc_reduce_backward_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s: %s\n%s", name, brc_last_error(),
                  brc_last_jit_log());
+    if (mark) cr_expect(strstr(brc_plan_sku(p), mark), "%s: SKU %s lacks %s", name, brc_plan_sku(p), mark);
     size_t wsz = brc_plan_workspace_size(p);
     tu_buf WS = {0};
     if (wsz) {
@@ -732,8 +734,46 @@ ParameterizedTest(job *j, reduce, backward_every_kind, .timeout = 1200) {
         const shape_case *c = &shapes[which[s]];
         if (bops[j->op].kind == BRC_REDUCE_PROD && numel_of(c->rank, c->shape) > 40000) continue; /* O(n^2) ref */
         int nl = c->rank >= 2 ? 3 : 1;
-        for (int l = 0; l < nl; l++) run_backward(ctx, &bops[j->op], j->dt, c, l, (int)s + l);
+        for (int l = 0; l < nl; l++) run_backward(ctx, &bops[j->op], j->dt, c, l, (int)s + l, NULL);
     }
+    brc_context_destroy(ctx);
+}
+
+/* The backward of var / std over rows in one pass (reduce_vbwd) and through the mean pass and the
+ * elementwise kernel (BARACUDA_REDUCE_VFUSE=2 and 0), every dtype: odd rows of 8191 (a vector an element, 8
+ * a thread of 1024), rows of 32768 (8 f32 vectors a thread), 3-element rows (a thread a row, 256 rows
+ * a CTA), rows of 1000 (4 rows a CTA), padded rows (layout 1); the SKU says which path ran. */
+ParameterizedTestParameters(reduce, var_std_backward_one_pass) {
+    static job jobs[8];
+    static const brc_dtype dts[] = {BRC_F32, BRC_BF16, BRC_F16, BRC_F64};
+    for (int o = 0; o < 2; o++)
+        for (int d = 0; d < 4; d++) jobs[o * 4 + d] = (job){5 + o, dts[d]};
+    return cr_make_param_array(job, jobs, sizeof jobs / sizeof jobs[0]);
+}
+
+/* Whether a row (the last dim, reduced, padded by 3 in layout 1) fits the one pass: at most 8 vectors
+ * a thread of 1024, the vector the widest of at most 16 bytes dividing the row and its pitch. */
+static bool one_pass_fits(brc_dtype dt, const shape_case *c, int layout) {
+    int64_t n = c->shape[c->rank - 1], pitch = layout == 1 ? n + 3 : n;
+    int64_t v = 16 / (int64_t)brc_dtype_size(dt);
+    while (v > 1 && (n % v || pitch % v)) v /= 2;
+    return n / v <= 8 * 1024;
+}
+
+ParameterizedTest(job *j, reduce, var_std_backward_one_pass, .timeout = 600) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    static const shape_case cs[] = {
+        {2, {7, 8191}, 2}, {2, {3, 32768}, 2}, {3, {5, 41, 3}, 4}, {2, {33, 1000}, 2}, {2, {64, 4096}, 2},
+    };
+    for (int fuse = 1; fuse >= 0; fuse--) {
+        setenv("BARACUDA_REDUCE_VFUSE", fuse ? "2" : "0", 1);
+        for (size_t s = 0; s < sizeof cs / sizeof cs[0]; s++)
+            for (int l = 0; l < 2; l++)
+                run_backward(ctx, &bops[j->op], j->dt, &cs[s], l, 100 + (int)s * 2 + l,
+                             fuse && one_pass_fits(j->dt, &cs[s], l) ? ">+onepass@" : "+mean<");
+    }
+    unsetenv("BARACUDA_REDUCE_VFUSE");
     brc_context_destroy(ctx);
 }
 

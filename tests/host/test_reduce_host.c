@@ -28,6 +28,8 @@ static const char *const variants[] = {
     "reduce(op=min,dtype=bf16,shape=9x4,axes=none,index=0,xstrides=1x9)",
     "reduce(op=prod,dtype=f32,shape=33x7,axes=1,dir=bwd)",
     "reduce(op=std,dtype=bf16,shape=32x4096,axes=1,correction=0,dir=bwd)",
+    "reduce(op=var,dtype=f16,shape=7x1001,axes=1,correction=1,dir=bwd)",
+    "reduce(op=var,dtype=f32,shape=3x32768,axes=1,correction=1,dir=bwd)",
     "reduce(op=max,dtype=f32,shape=100x7,axes=0,dir=bwd)",
     "reduce(op=norm,dtype=f16,shape=100x7,axes=0,p=2,dir=bwd)",
     "reduce(op=logsumexp,dtype=f64,shape=3x5x7,axes=0+2,dir=bwd)",
@@ -49,7 +51,7 @@ ParameterizedTest(job *j, reduce_compile, representative_variants, .timeout = 90
     char arch[16];
     snprintf(arch, sizeof arch, "sm_%d", j->sm);
     brc_context *ctx = tu_offline(arch);
-    int splits = 0, rows = 0, cols = 0;
+    int splits = 0, rows = 0, cols = 0, onepass = 0;
     for (int i = 0; i < NVARIANTS; i++) {
         brc_plan *p = NULL;
         brc_status s = brc__plan_from_descriptor(ctx, variants[i], &p);
@@ -61,11 +63,13 @@ ParameterizedTest(job *j, reduce_compile, representative_variants, .timeout = 90
         splits += strstr(sku, "+fin") != NULL;
         rows += strstr(sku, "layout=row") != NULL;
         cols += strstr(sku, "layout=col") != NULL;
+        onepass += strstr(sku, "+onepass@") != NULL;
         cr_log_info("%s -> %s", variants[i], sku);
         brc_plan_destroy(p);
     }
     cr_expect(splits >= 2 && rows >= 4 && cols >= 4, "the variants reach every layout (%d split, %d row, %d col)",
               splits, rows, cols);
+    cr_expect_eq(onepass, 3, "the var / std backwards of rows take the one pass (%d)", onepass);
     brc_jit_stats st;
     brc_jit_stats_get(&st);
     cr_expect(st.compiles >= (uint64_t)NVARIANTS, "every kernel was a real compile (%llu)",
@@ -141,14 +145,47 @@ Test(reduce_desc, api_plans_merge_and_round_trip) {
     cr_expect_str_eq(brc_plan_descriptor(p), "reduce(op=var,dtype=f32,shape=32768x4096,axes=1,correction=1,vec=1)");
     tu_round_trip(ctx, p);
 
-    /* Backward of std: the mean pass and the elementwise kernel; a workspace for the mean. */
+    /* Backward of std over rows: one pass (a row in registers, no workspace); with
+     * BARACUDA_REDUCE_VFUSE=0 the mean pass and the elementwise kernel, a workspace for the mean. */
     brc_reduce_backward_desc b = {BRC_REDUCE_STD, nd(BRC_F32, 2, m), nd(BRC_F32, 1, m), nd(BRC_F32, 1, m),
                                   nd(BRC_F32, 2, m), 2u, 1, 0, {0}};
     cr_assert_eq(brc_reduce_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p), "reduce(op=std,dtype=f32,shape=32768x4096,axes=1,correction=1,dir=bwd)");
-    cr_expect(strstr(brc_plan_sku(p), "+mean<layout=row"), "%s", brc_plan_sku(p));
-    cr_expect_geq(brc_plan_workspace_size(p), 32768 * 4);
+    cr_expect_str_eq(brc_plan_sku(p),
+                     "bespoke:std_bwd<f32,elems=134217728,out=32768,red=4096,vec=4,tpr=256,rpb=1,nv=4>+onepass@sm_90");
+    cr_expect_eq(brc_plan_workspace_size(p), 0);
     tu_round_trip(ctx, p);
+    setenv("BARACUDA_REDUCE_VFUSE", "0", 1);
+    cr_assert_eq(brc_reduce_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    unsetenv("BARACUDA_REDUCE_VFUSE");
+    cr_expect(strstr(brc_plan_sku(p), ",vec=4>+mean<layout=row"), "%s", brc_plan_sku(p));
+    cr_expect_geq(brc_plan_workspace_size(p), 32768 * 4);
+    brc_plan_destroy(p);
+    /* Not one pass: the reduced dim is not x's fastest (dim 0), a row needs more than 8 vectors a
+     * thread of 1024 (40000 f32: 10), or 8 MiB in 64 rows (fewer CTAs than SMs: the mean pass splits
+     * them; BARACUDA_REDUCE_VFUSE=2 takes the one pass anyway). */
+    b = (brc_reduce_backward_desc){BRC_REDUCE_VAR, nd(BRC_F32, 2, m), nd(BRC_F32, 1, r1), nd(BRC_F32, 1, r1),
+                                   nd(BRC_F32, 2, m), 1u, 1, 0, {0}};
+    cr_assert_eq(brc_reduce_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_sku(p), "+mean<layout=col"), "%s", brc_plan_sku(p));
+    brc_plan_destroy(p);
+    int64_t lr[2] = {2, 40000}, l1[1] = {2};
+    b = (brc_reduce_backward_desc){BRC_REDUCE_VAR, nd(BRC_F32, 2, lr), nd(BRC_F32, 1, l1), nd(BRC_F32, 1, l1),
+                                   nd(BRC_F32, 2, lr), 2u, 1, 0, {0}};
+    cr_assert_eq(brc_reduce_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_sku(p), "+mean<layout=row"), "%s", brc_plan_sku(p));
+    brc_plan_destroy(p);
+    int64_t fr[2] = {64, 32768}, f1[1] = {64};
+    b = (brc_reduce_backward_desc){BRC_REDUCE_VAR, nd(BRC_F32, 2, fr), nd(BRC_F32, 1, f1), nd(BRC_F32, 1, f1),
+                                   nd(BRC_F32, 2, fr), 2u, 1, 0, {0}};
+    cr_assert_eq(brc_reduce_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_sku(p), "+mean<layout=row"), "%s", brc_plan_sku(p));
+    brc_plan_destroy(p);
+    setenv("BARACUDA_REDUCE_VFUSE", "2", 1);
+    cr_assert_eq(brc_reduce_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    unsetenv("BARACUDA_REDUCE_VFUSE");
+    cr_expect(strstr(brc_plan_sku(p), "tpr=1024,rpb=1,nv=8>+onepass@"), "%s", brc_plan_sku(p));
+    brc_plan_destroy(p);
 
     /* A rank-0 x: a copy; an empty reduced slice of sum is allowed (zeros out). */
     d = (brc_reduce_desc){BRC_REDUCE_SUM, nd(BRC_F32, 0, NULL), nd(BRC_F32, 0, NULL), 0u, 0, 0, 0, {0}};
