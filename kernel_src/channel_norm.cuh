@@ -22,6 +22,7 @@
 //   bn_fin (batch_norm) one CTA per channel: merges the channel's units of every slice (threads
 //          strided, then fixed shuffle trees) into coef[c]; running-stat update; dweight, dbias
 //   apply  every element: forward y = xhat * w + b; backward dx = rstd * (g - xhat * c1 - c2)
+//          (batch_norm eval backward: none, the plane writes dx = rstd * (dy * w) itself)
 // No atomics anywhere: every reduction has one fixed order, so results are bitwise reproducible.
 #pragma once
 
@@ -326,29 +327,46 @@ __device__ __forceinline__ void plane(const cn_args& A) {
             for (int k = 0; k < V; k++) out[(p + k) * 2] = m[k], out[(p + k) * 2 + 1] = q[k];
         }
     } else {
-        C mean[V], s1[V], s2[V];
+        // Eval: dx = rstd * (dy * w) with the running statistics, known before any sum, so the plane
+        // writes dx as it reads dy (no apply pass); x is read only for dweight, the sums only for
+        // dweight / dbias.
+        constexpr bool NEEDX = !K::EVAL || K::W, SUMS = !K::EVAL || K::W || K::B;
+        C mean[V], s1[V], s2[V], er[V], ew[V];
 #pragma unroll
         for (int k = 0; k < V; k++) {
-            mean[k] = ((const C*)A.mean)[(p + k) / K::HW];
+            const i64 c = (p + k) / K::HW;
+            mean[k] = NEEDX ? ((const C*)A.mean)[c] : C(0);
             s1[k] = C(0), s2[k] = C(0);
+            er[k] = K::EVAL ? rsqrt_(((const C*)A.rvar)[c] + (C)A.eps) : C(0);
+            ew[k] = K::EVAL && K::W ? (C)io<T>::load(((const T*)A.w)[c]) : C(1);
         }
         for (i64 n = n0; n < n1; n += CN_UNROLL) {
             C v[CN_UNROLL][V], g[CN_UNROLL][V];
 #pragma unroll
             for (int u = 0; u < CN_UNROLL; u++)
                 if (n + u < n1) {
-                    ldv<T, C, V>(v[u], x + (n + u) * pl<K>::P);
+                    if (NEEDX) ldv<T, C, V>(v[u], x + (n + u) * pl<K>::P);
                     ldv<T, C, V>(g[u], dy + (n + u) * pl<K>::P);
                 }
 #pragma unroll
             for (int u = 0; u < CN_UNROLL; u++)
-                if (n + u < n1)
+                if (n + u < n1) {
+                    if (K::EVAL) {
+                        vec<T, V> o;
 #pragma unroll
-                    for (int k = 0; k < V; k++) {
-                        s1[k] += g[u][k];
-                        s2[k] += g[u][k] * (v[u][k] - mean[k]);
+                        for (int k = 0; k < V; k++) o.v[k] = io<T>::store(er[k] * (g[u][k] * ew[k]));
+                        *reinterpret_cast<vec<T, V>*>((T*)A.out + (n + u) * pl<K>::P + p) = o;
                     }
+                    if (SUMS) {
+#pragma unroll
+                        for (int k = 0; k < V; k++) {
+                            s1[k] += g[u][k];
+                            if (NEEDX) s2[k] += g[u][k] * (v[u][k] - mean[k]);
+                        }
+                    }
+                }
         }
+        if (!SUMS) return;
         if (pl<K>::MERGE) {
             C a = s1[0], b = s2[0];
 #pragma unroll

@@ -264,6 +264,10 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
     if (rq->op == OP_BATCH) tpb = P / va >= THREADS ? THREADS : P / va <= 32 ? 32 : pow2ceil(P / va);
     int sms = ctx->sm_count > 0 ? ctx->sm_count : 132; /* offline: an H100's count */
     bool reduce_bn = rq->op == OP_BATCH && !(rq->eval && rq->dir == 0);
+    /* batch_norm eval backward: dx = rstd * dy * w needs no statistic of the pass, so the plane writes
+     * it (x, dy read once, dx written once; before: plane + fin + apply read x and dy twice), and
+     * bn_fin runs only for dweight / dbias. */
+    bool eval_bwd = rq->op == OP_BATCH && rq->eval && rq->dir == 1;
     int64_t chunks = rq->op == OP_BATCH ? brc__cdiv(P / va, tpb) : 0, slices = 1, ns = rq->s.n;
     if (reduce_bn && rq->s.n > 0) {
         slices = brc__cdiv(4 * (int64_t)sms, chunks);
@@ -311,7 +315,9 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
                       (long long)rq->s.hw, rq->eval ? "eval" : "train", va);
         if (reduce_bn) brc__str_addf(&sku, ",tpb=%d", tpb);
         brc__str_addf(&sku, "%s%s%s,%s>%s", rq->w ? ",weight" : "", rq->b ? ",bias" : "", rq->run ? ",running" : "",
-                      dirs, reduce_bn ? "+plane+fin+apply" : "+fin+apply");
+                      dirs, eval_bwd ? (rq->w || rq->b ? "+plane_dx+fin" : "+plane_dx")
+                            : reduce_bn ? "+plane+fin+apply"
+                                        : "+fin+apply");
     }
     if (forced) brc__str_addf(&desc, ",vec=%d", cap);
     brc__str_addf(&desc, ",dir=%s)", dirs);
@@ -354,7 +360,8 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
     else if (reduce_bn) units = slices * (rq->s.hw % va == 0 ? P / va : P);
     im->coef_off = 0;
     im->part_off = round_up((size_t)nstat * 4 * csize, WS_ALIGN);
-    bool parts = !cl || (rq->dir && (rq->w || rq->b)); /* gn_one: only the backward's for gn_wb */
+    /* gn_one: only the backward's for gn_wb; batch_norm eval backward: only for dweight / dbias */
+    bool parts = eval_bwd ? rq->w || rq->b : !cl || (rq->dir && (rq->w || rq->b));
     p->workspace = rq->s.n > 0 && parts ? im->part_off + (size_t)units * 2 * csize : 0;
 
     im->chunks = chunks;
@@ -369,6 +376,9 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
         seq[nk++] = K_GN_FIN;
         if (rq->dir && (rq->w || rq->b)) seq[nk++] = K_GN_WB;
         seq[nk++] = K_APPLY;
+    } else if (eval_bwd) {
+        seq[nk++] = K_PLANE;
+        if (rq->w || rq->b) seq[nk++] = K_BN_FIN;
     } else {
         if (reduce_bn) seq[nk++] = K_PLANE;
         seq[nk++] = K_BN_FIN;

@@ -132,6 +132,16 @@ Test(cnorm_desc, api_plans_round_trip) {
     cr_assert_eq(brc_batch_norm_backward_plan(ctx, &bb, &pr, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p),
                      "batch_norm(dtype=bf16,channels=1024,spatial=1,mode=eval,weight=0,bias=0,vec=1,dir=bwd)");
+    /* Eval backward: the plane writes dx (no apply); without dweight / dbias nothing else runs and no
+     * workspace is needed, with them bn_fin sums the plane's partials. */
+    cr_expect(strstr(brc_plan_sku(p), ",bwd>+plane_dx@sm_90"), "%s", brc_plan_sku(p));
+    cr_expect_eq(brc_plan_workspace_size(p), 0);
+    tu_round_trip(ctx, p);
+    brc_batch_norm_backward_desc be = {BRC_BATCH_NORM_EVAL, xb, xb, xb, 1, 1, 1e-5};
+    cr_assert_eq(brc_batch_norm_backward_plan(ctx, &be, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_sku(p), "bespoke:batch_norm<f32,channels=256,spatial=3136,eval,vec=4,tpb=256,weight,"
+                                      "bias,bwd>+plane_dx+fin@sm_90");
+    cr_expect_gt(brc_plan_workspace_size(p), 0);
     tu_round_trip(ctx, p);
     brc_context_destroy(ctx);
 }
