@@ -270,7 +270,7 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
     bool eval_bwd = rq->op == OP_BATCH && rq->eval && rq->dir == 1;
     int64_t chunks = rq->op == OP_BATCH ? brc__cdiv(P / va, tpb) : 0, slices = 1, ns = rq->s.n;
     if (reduce_bn && rq->s.n > 0) {
-        slices = brc__cdiv(4 * (int64_t)sms, chunks);
+        slices = brc__cdiv(brc__knob("BARACUDA_BN_CTAS", 1, 64, 4) * (int64_t)sms, chunks); /* measurements */
         int64_t most = brc__cdiv(rq->s.n, 8);
         if (slices > most) slices = most;
         if (slices > MAX_SLICES) slices = MAX_SLICES;
