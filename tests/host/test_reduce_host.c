@@ -85,6 +85,23 @@ static brc_tensor_desc nd(brc_dtype t, int rank, const int64_t *shape) {
     return d;
 }
 
+/* The backward of var over the given axes of an f32 [rows, cols] x (correction 1) plans, with
+ * BARACUDA_REDUCE_VFUSE set to vfuse when not NULL, to a SKU containing want. */
+static void expect_var_bwd(brc_context *ctx, int64_t rows, int64_t cols, uint32_t axes, const char *vfuse,
+                           const char *want) {
+    int64_t xs[2] = {rows, cols}, ys[1] = {axes == 1u ? cols : rows};
+    brc_reduce_backward_desc b = {BRC_REDUCE_VAR, nd(BRC_F32, 2, xs), nd(BRC_F32, 1, ys), nd(BRC_F32, 1, ys),
+                                  nd(BRC_F32, 2, xs), axes, 1, 0, {0}};
+    brc_plan *p = NULL;
+    if (vfuse) setenv("BARACUDA_REDUCE_VFUSE", vfuse, 1);
+    brc_status st = brc_reduce_backward_plan(ctx, &b, NULL, &p);
+    unsetenv("BARACUDA_REDUCE_VFUSE");
+    cr_assert_eq(st, BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_sku(p), want), "%lldx%lld axes %u: %s lacks %s", (long long)rows, (long long)cols, axes,
+              brc_plan_sku(p), want);
+    brc_plan_destroy(p);
+}
+
 Test(reduce_desc, api_plans_merge_and_round_trip) {
     tu_fresh_cache();
     brc_context *ctx = tu_offline("sm_90");
@@ -164,28 +181,10 @@ Test(reduce_desc, api_plans_merge_and_round_trip) {
     /* Not one pass: the reduced dim is not x's fastest (dim 0), a row needs more than 8 vectors a
      * thread of 1024 (40000 f32: 10), or 8 MiB in 64 rows (fewer CTAs than SMs: the mean pass splits
      * them; BARACUDA_REDUCE_VFUSE=2 takes the one pass anyway). */
-    b = (brc_reduce_backward_desc){BRC_REDUCE_VAR, nd(BRC_F32, 2, m), nd(BRC_F32, 1, r1), nd(BRC_F32, 1, r1),
-                                   nd(BRC_F32, 2, m), 1u, 1, 0, {0}};
-    cr_assert_eq(brc_reduce_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-    cr_expect(strstr(brc_plan_sku(p), "+mean<layout=col"), "%s", brc_plan_sku(p));
-    brc_plan_destroy(p);
-    int64_t lr[2] = {2, 40000}, l1[1] = {2};
-    b = (brc_reduce_backward_desc){BRC_REDUCE_VAR, nd(BRC_F32, 2, lr), nd(BRC_F32, 1, l1), nd(BRC_F32, 1, l1),
-                                   nd(BRC_F32, 2, lr), 2u, 1, 0, {0}};
-    cr_assert_eq(brc_reduce_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-    cr_expect(strstr(brc_plan_sku(p), "+mean<layout=row"), "%s", brc_plan_sku(p));
-    brc_plan_destroy(p);
-    int64_t fr[2] = {64, 32768}, f1[1] = {64};
-    b = (brc_reduce_backward_desc){BRC_REDUCE_VAR, nd(BRC_F32, 2, fr), nd(BRC_F32, 1, f1), nd(BRC_F32, 1, f1),
-                                   nd(BRC_F32, 2, fr), 2u, 1, 0, {0}};
-    cr_assert_eq(brc_reduce_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-    cr_expect(strstr(brc_plan_sku(p), "+mean<layout=row"), "%s", brc_plan_sku(p));
-    brc_plan_destroy(p);
-    setenv("BARACUDA_REDUCE_VFUSE", "2", 1);
-    cr_assert_eq(brc_reduce_backward_plan(ctx, &b, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
-    unsetenv("BARACUDA_REDUCE_VFUSE");
-    cr_expect(strstr(brc_plan_sku(p), "tpr=1024,rpb=1,nv=8>+onepass@"), "%s", brc_plan_sku(p));
-    brc_plan_destroy(p);
+    expect_var_bwd(ctx, 32768, 4096, 1u, NULL, "+mean<layout=col");
+    expect_var_bwd(ctx, 2, 40000, 2u, NULL, "+mean<layout=row");
+    expect_var_bwd(ctx, 64, 32768, 2u, NULL, "+mean<layout=row");
+    expect_var_bwd(ctx, 64, 32768, 2u, "2", "tpr=1024,rpb=1,nv=8>+onepass@");
 
     /* A rank-0 x: a copy; an empty reduced slice of sum is allowed (zeros out). */
     d = (brc_reduce_desc){BRC_REDUCE_SUM, nd(BRC_F32, 0, NULL), nd(BRC_F32, 0, NULL), 0u, 0, 0, 0, {0}};
