@@ -643,13 +643,14 @@ __device__ __forceinline__ void reduce_vbwd(const reduce_args& A) {
     for (i64 g = blockIdx.x; g < groups; g += gridDim.x) {
         const i64 o = g * K::RPB + rib;
         const bool ok = K::M % K::RPB == 0 || o < K::M;
+        // Vector i of the thread (row vector i * TPR + t) lies in a row of this group.
+        const auto has = [&](int i) { return ok && (NVEC % K::TPR == 0 || (i64)i * K::TPR + t < NVEC); };
         i64 xo = 0, dxo = 0, yo = 0, dyo = 0;
         if (ok) K::bkept(o, xo, dxo, yo, dyo);
         V v[NV];
 #pragma unroll
         for (int i = 0; i < NV; i++) {
-            const i64 jv = (i64)i * K::TPR + t;
-            if (ok && (NVEC % K::TPR == 0 || jv < NVEC)) v[i] = *(const V*)(x + xo + jv * K::VEC);
+            if (has(i)) v[i] = *(const V*)(x + xo + ((i64)i * K::TPR + t) * K::VEC);
         }
         const C shift = ok ? (C)io<T>::load(x[xo]) : C(0);
         const C gv = ok ? (C)io<T>::load(dy[dyo]) : C(0);
@@ -657,8 +658,7 @@ __device__ __forceinline__ void reduce_vbwd(const reduce_args& A) {
         C s = C(0);
 #pragma unroll
         for (int i = 0; i < NV; i++) {
-            const i64 jv = (i64)i * K::TPR + t;
-            if (ok && (NVEC % K::TPR == 0 || jv < NVEC)) {
+            if (has(i)) {
 #pragma unroll
                 for (int k = 0; k < K::VEC; k++) s += (C)io<T>::load(v[i].v[k]) - shift;
             }
@@ -678,12 +678,11 @@ __device__ __forceinline__ void reduce_vbwd(const reduce_args& A) {
         if (K::OP == R_STD) sc = sc / (C(2) * yv);
 #pragma unroll
         for (int i = 0; i < NV; i++) {
-            const i64 jv = (i64)i * K::TPR + t;
-            if (ok && (NVEC % K::TPR == 0 || jv < NVEC)) {
+            if (has(i)) {
                 V r;
 #pragma unroll
                 for (int k = 0; k < K::VEC; k++) r.v[k] = io<T>::store(sc * ((C)io<T>::load(v[i].v[k]) - mean));
-                *(V*)(dx + dxo + jv * K::VEC) = r;
+                *(V*)(dx + dxo + ((i64)i * K::TPR + t) * K::VEC) = r;
             }
         }
     }
