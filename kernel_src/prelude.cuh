@@ -14,6 +14,10 @@ typedef unsigned long long u64;
 
 namespace brc {
 
+// Whether two types are one (is_same_<A, B>::v), for if constexpr.
+template <class A, class B> struct is_same_ { enum { v = 0 }; };
+template <class A> struct is_same_<A, A> { enum { v = 1 }; };
+
 // ---- storage types -----------------------------------------------------------------------
 // Halves and fp8 are stored as bits and computed in f32. bool is one byte holding 0 or 1.
 struct f16 { u16 b; };
