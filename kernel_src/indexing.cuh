@@ -64,7 +64,6 @@ struct ix_args {
     i64 ystr[2];       // bag: y's (or dy's) row and column strides
 };
 
-
 // Bit casts between a value of at most 8 bytes and the low bytes of a u64 (little endian).
 template <class T> __device__ __forceinline__ T bits_as(u64 b) {
     union { u64 u; T t; } x;
