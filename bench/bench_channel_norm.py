@@ -255,7 +255,11 @@ def main():
     ap.add_argument("--device", type=int, default=0)
     ap.add_argument("--dtypes", default=",".join(DTYPES))
     ap.add_argument("--quick", action="store_true", help="small shapes only")
+    ap.add_argument("--ops", default="group_norm,batch_norm_train,batch_norm_eval",
+                    help="which of group_norm, batch_norm_train, batch_norm_eval to run")
+    ap.add_argument("--batch-shapes", help="batch_norm shapes instead of the defaults, e.g. 64x256x56x56,256x1024")
     args = ap.parse_args()
+    ops = set(args.ops.split(","))
     torch.cuda.set_device(args.device)
     torch.empty(1, device="cuda")
     brc = Baracuda(args.lib)
@@ -264,12 +268,15 @@ def main():
     bench = Bench(brc, ctx, copy_gbps)
     groups = QUICK_GROUP if args.quick else GROUP_SHAPES
     batches = QUICK_BATCH if args.quick else BATCH_SHAPES
+    if args.batch_shapes:
+        batches = [tuple(int(v) for v in s.split("x")) for s in args.batch_shapes.split(",")]
     for dtype in args.dtypes.split(","):
-        for shape, G in groups:
+        for shape, G in groups if "group_norm" in ops else []:
             bench.group_norm(dtype, shape, G)
         for shape in batches:
             for train in (True, False):
-                bench.batch_norm(dtype, shape, train)
+                if ("batch_norm_train" if train else "batch_norm_eval") in ops:
+                    bench.batch_norm(dtype, shape, train)
     doc = results_doc(copy_gbps, bench.rows,
                       "CUDA events around back-to-back launches after warm-ups, median per launch; gbps = bytes "
                       "the op must move / ours_us; pct_copy = gbps / copy_gbps; ratio_vs_torch = torch_us / ours_us",

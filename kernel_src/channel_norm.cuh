@@ -48,7 +48,8 @@ struct cn_args {
     i64 slices;        // batch_norm: slices of N
     double eps;
     double momentum;
-    i64 split;         // group_norm: warps (parts) per (n, c) segment
+    i64 split;         // group_norm: warps (parts) per (n, c) segment; bn_one: units a channel
+    void* sync;        // bn_one: ticket and a counter a channel, u32 [1 + CH], zero at launch
 };
 
 template <class K> using C_of = typename K::C;
@@ -649,6 +650,203 @@ __device__ __forceinline__ void gn_one_bwd(const cn_args& A) {
         *reinterpret_cast<vec<T, V>*>(dx + i * V) = o;
     }
     if constexpr (CL > 1) cluster_base<CL>::sync();  // no CTA leaves while its slots may be read
+}
+
+// ---- batch_norm training, one read of x (and dy): bn_one ------------------------------------------
+// A CTA takes a unit by ticket: unit u of channel c is the channel's vectors [u M / Q, (u + 1) M / Q)
+// (M = N * HW / VP vectors, sample-major; Q = A.split units a channel), walked in chunks of TPB * BV
+// vectors, the last chunk held in registers. The unit's partial (forward: mean and M2 of its values;
+// backward: sum dy and sum dy * (x - mean)) goes to part[c][u]; a counter a channel (sync[1 + c],
+// release add, acquire spin) says when the channel's Q partials are all there; every CTA of the
+// channel then merges them in unit order (the same bits in each), and normalizes its unit: the
+// register chunk without a second read, earlier chunks (units longer than a chunk) read again.
+// Tickets are taken in order, so a CTA waits only for CTAs that hold tickets or will get the next
+// ones: no deadlock while Q CTAs can be resident at once (the plan keeps Q <= half of what the GPU
+// holds). sync[0] is the ticket; the plan zeroes sync[0 .. CH] before every launch.
+template <class K> struct bo {
+    typedef typename K::T T;
+    typedef typename K::C C;
+    enum { VEC = K::VP, V = K::BV, NW = K::TPB / 32 };
+    static constexpr i64 VPH = K::HW / VEC;  // vectors of an (n, c) segment
+    static constexpr i64 CHUNK = (i64)K::TPB * V;
+    static __device__ __forceinline__ i64 at(i64 c, i64 k) {
+        const i64 n = k / VPH;
+        return (n * K::CH + c) * K::HW + (k - n * VPH) * VEC;
+    }
+    // Held as machine words (16- and 8-bit elements one a register would double the registers).
+    typedef wvec<T, VEC> W;
+    static __device__ __forceinline__ void load(W (&r)[V], const T* p, i64 c, i64 kb, i64 k1) {
+#pragma unroll
+        for (int j = 0; j < V; j++) {
+            const i64 k = kb + (i64)j * K::TPB;
+            if (k < k1) r[j].w = *reinterpret_cast<const decltype(r[j].w)*>(p + at(c, k));
+        }
+    }
+};
+
+__device__ __forceinline__ void bo_release_add(u32* p) {
+    asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(p) : "memory");
+}
+__device__ __forceinline__ u32 bo_acquire(const u32* p) {
+    u32 v;
+    asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+    return v;
+}
+
+template <class K>
+__device__ __forceinline__ void bn_one(const cn_args& A) {
+    typedef bo<K> B;
+    typedef typename B::T T;
+    typedef typename B::C C;
+    constexpr int VEC = B::VEC, V = B::V, NW = B::NW;
+    __shared__ u32 s_unit;
+    __shared__ wf<C> red[NW];
+    __shared__ C s_co[4];
+    u32* sync = (u32*)A.sync;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    if (tid == 0) s_unit = atomicAdd(sync, 1u);
+    __syncthreads();
+    const i64 Q = A.split, unit = s_unit, c = unit / Q, u = unit - c * Q;
+    const i64 M = A.n * B::VPH;
+    const i64 k0 = u * M / Q, k1 = (u + 1) * M / Q, nch = (k1 - k0 + B::CHUNK - 1) / B::CHUNK;
+    const T* x = (const T*)A.x;
+    const T* dy = (const T*)A.dy;
+    typename B::W r[V], g[V];
+    // This thread's partial over its vectors of every chunk: forward (n, mean, M2), a chunk's own
+    // mean and deviations merged by Chan's formula; backward (-, sum dy, sum dy * (x - mean)).
+    wf<C> st;
+    st.n = C(0), st.m = C(0), st.q = C(0);
+    const C cmean = K::DIR ? ((const C*)A.mean)[c] : C(0);
+#pragma unroll 1
+    for (i64 h = 0; h < nch; h++) {
+        const i64 kb = k0 + h * B::CHUNK + tid;
+        B::load(r, x, c, kb, k1);
+        if (K::DIR) B::load(g, dy, c, kb, k1);
+        if (K::DIR == 0) {
+            // a vector's own mean and deviations, merged into the thread's state in order
+#pragma unroll
+            for (int j = 0; j < V; j++)
+                if (kb + (i64)j * K::TPB < k1) {
+                    C v[VEC];
+#pragma unroll
+                    for (int e = 0; e < VEC; e++) v[e] = (C)io<T>::load(r[j].v[e]);
+                    st = wmerge(st, wlocal<C, VEC>(v));
+                }
+        } else {
+#pragma unroll
+            for (int j = 0; j < V; j++)
+                if (kb + (i64)j * K::TPB < k1) {
+#pragma unroll
+                    for (int e = 0; e < VEC; e++) {
+                        const C gv = (C)io<T>::load(g[j].v[e]);
+                        st.m += gv;
+                        st.q += gv * ((C)io<T>::load(r[j].v[e]) - cmean);
+                    }
+                }
+        }
+    }
+    // The unit's partial: a fixed tree a warp, the warps in order.
+    if (K::DIR == 0) {
+        st = warp_wmerge(st);
+    } else {
+        st.m = warp_sum0(st.m);
+        st.q = warp_sum0(st.q);
+    }
+    if (lane == 0) red[warp] = st;
+    __syncthreads();
+    C* part = (C*)A.part + c * Q * 2;
+    if (tid == 0) {
+        wf<C> t = red[0];
+#pragma unroll
+        for (int i = 1; i < NW; i++) {
+            if (K::DIR == 0) t = wmerge(t, red[i]);
+            else t.m += red[i].m, t.q += red[i].q;
+        }
+        __stcg(part + u * 2, t.m);
+        __stcg(part + u * 2 + 1, t.q);
+        bo_release_add(sync + 1 + c);
+        while (bo_acquire(sync + 1 + c) < (u32)Q) __nanosleep(32);
+    }
+    __syncthreads();
+    // The channel's statistics from its Q partials, in unit order (lane l: units l, l + 32, ...;
+    // then the warp's fixed tree): every CTA of the channel computes the same bits.
+    if (warp == 0) {
+        wf<C> t;
+        t.n = C(0), t.m = C(0), t.q = C(0);
+        for (i64 v = lane; v < Q; v += 32) {
+            wf<C> e;
+            e.n = C(((v + 1) * M / Q - v * M / Q) * VEC);
+            e.m = __ldcg(part + v * 2), e.q = __ldcg(part + v * 2 + 1);
+            if (K::DIR == 0) t = wmerge(t, e);
+            else t.m += e.m, t.q += e.q;
+        }
+        if (K::DIR == 0) {
+            t = warp_wmerge(t);
+        } else {
+            t.m = warp_sum0(t.m);
+            t.q = warp_sum0(t.q);
+        }
+        if (lane == 0) {
+            const C cnt = C(M * VEC);
+            const C w = K::W ? (C)io<T>::load(((const T*)A.w)[c]) : C(1);
+            if (K::DIR == 0) {
+                const C rstd = rsqrt_(t.q / cnt + (C)A.eps);
+                s_co[0] = t.m, s_co[1] = rstd, s_co[2] = w, s_co[3] = K::B ? (C)io<T>::load(((const T*)A.b)[c]) : C(0);
+                if (u == 0) {
+                    if (A.mean) ((C*)A.mean)[c] = t.m;
+                    if (A.rstd) ((C*)A.rstd)[c] = rstd;
+                    if (K::RUN) {
+                        const C mo = (C)A.momentum;
+                        C* rm = (C*)A.rmean + c;
+                        C* rv = (C*)A.rvar + c;
+                        *rm = (C(1) - mo) * *rm + mo * t.m;
+                        *rv = (C(1) - mo) * *rv + mo * (t.q / (cnt - C(1)));
+                    }
+                }
+            } else {
+                const C rstd = ((const C*)A.rstd)[c], dwv = t.q * rstd;
+                s_co[0] = rstd, s_co[1] = w, s_co[2] = w * dwv / cnt, s_co[3] = w * t.m / cnt;
+                if (u == 0) {
+                    if (K::W) ((T*)A.dw)[c] = io<T>::store(dwv);
+                    if (K::B) ((T*)A.db)[c] = io<T>::store(t.m);
+                }
+            }
+        }
+    }
+    __syncthreads();
+    // Normalize: the register chunk first, then the earlier chunks read again. The unit is read back
+    // from shared memory so that the vectors' addresses are computed again rather than held in
+    // registers across the wait (two a vector: they would displace data).
+    const C a0 = s_co[0], a1 = s_co[1], a2 = s_co[2], a3 = s_co[3];
+    T* out = (T*)A.out;
+    const i64 unit2 = *(volatile u32*)&s_unit, c2 = unit2 / Q, u2 = unit2 - c2 * Q, k02 = u2 * M / Q;
+#pragma unroll 1
+    for (i64 h = nch - 1; h >= 0; h--) {
+        const i64 kb = k02 + h * B::CHUNK + tid;
+        if (h != nch - 1) {
+            B::load(r, x, c2, kb, k1);
+            if (K::DIR) B::load(g, dy, c2, kb, k1);
+        }
+#pragma unroll
+        for (int j = 0; j < V; j++) {
+            const i64 k = kb + (i64)j * K::TPB;
+            if (k >= k1) continue;
+            typename B::W o;
+#pragma unroll
+            for (int e = 0; e < VEC; e++) {
+                const C xv = (C)io<T>::load(r[j].v[e]);
+                C y;
+                if (K::DIR == 0) {
+                    y = (xv - a0) * a1 * a2 + a3;  // mean, rstd, w, b
+                } else {
+                    const C xh = (xv - cmean) * a0;  // rstd, w, c1, c2
+                    y = a0 * ((C)io<T>::load(g[j].v[e]) * a1 - (xh * a2 + a3));
+                }
+                o.v[e] = io<T>::store(y);
+            }
+            *reinterpret_cast<decltype(o.w)*>(out + B::at(c2, k)) = o.w;
+        }
+    }
 }
 
 // ---- every element -------------------------------------------------------------------------------

@@ -62,6 +62,7 @@ BRC__INTERNAL void brc__str_free(brc__str *s);
     X(cuFuncGetAttribute)                                                                        \
     X(cuFuncSetAttribute)                                                                        \
     X(cuOccupancyMaxActiveClusters)                                                              \
+    X(cuOccupancyMaxActiveBlocksPerMultiprocessor)                                               \
     X(cuTensorMapEncodeTiled)                                                                    \
     X(cuTensorMapReplaceAddress)                                                                 \
     X(cuLaunchKernel)                                                                            \

@@ -9,8 +9,9 @@
 #include "../internal.h"
 
 /* The kernels of channel_norm.cuh, by the id that the specialization tuple carries. */
-enum { K_SEG, K_GN_FIN, K_GN_WB, K_PLANE, K_BN_FIN, K_APPLY, K_ONE, K_ONE_BWD, K_COUNT };
-static const char *const kernel_fns[] = {"seg", "gn_fin", "gn_wb", "plane", "bn_fin", "apply", "gn_one", "gn_one_bwd"};
+enum { K_SEG, K_GN_FIN, K_GN_WB, K_PLANE, K_BN_FIN, K_APPLY, K_ONE, K_ONE_BWD, K_BN_ONE, K_COUNT };
+static const char *const kernel_fns[] = {"seg",   "gn_fin", "gn_wb",      "plane", "bn_fin",
+                                         "apply", "gn_one", "gn_one_bwd", "bn_one"};
 
 enum { OP_GROUP, OP_BATCH };
 static const char *const op_names[] = {"group_norm", "batch_norm"};
@@ -22,6 +23,9 @@ enum { THREADS = 256, WS_ALIGN = 256, MAX_SLICES = 65535, MAX_KERNELS = 4 };
  * sm_90; every arch from sm_80 on holds one); ONE_CL CTAs a group at most (a cluster; 1 before
  * sm_90); ONE_MIN bytes a group at least. */
 enum { ONE_SLICE = 64 * 1024, ONE_CL = 8, ONE_MIN = 32 * 1024 };
+/* bn_one: at most this many units a channel (more keep the two-read sequence); the most vectors a
+ * unit can have (1024 threads x 16), for rebuilding a `reads=2` plan. */
+enum { ONE_BN_UNITS = 96, ONE_BN_MAX_CHUNK = 1024 * 16 };
 #define MAX_GRID ((int64_t)1 << 22)    /* grid-stride kernels (seg, apply) take any larger size */
 
 /* The kernels' argument block (struct brc::cn_args in channel_norm.cuh): 8-byte fields only, so
@@ -32,8 +36,9 @@ typedef struct cn_args {
     int64_t n, ns, slices;
     double eps, momentum;
     int64_t split;
+    void *sync;
 } cn_args;
-_Static_assert(sizeof(cn_args) == 19 * 8, "cn_args must match brc::cn_args");
+_Static_assert(sizeof(cn_args) == 20 * 8, "cn_args must match brc::cn_args");
 
 typedef struct cn_launch {
     int kid;
@@ -48,11 +53,13 @@ typedef struct cn_impl {
     int w, b;
     int vs, vp, va, tpb; /* vector widths of seg, plane, apply; plane threads */
     int cl;              /* group_norm by gn_one / gn_one_bwd: CTAs a group (0: the seg / fin / apply sequence) */
-    int64_t split;       /* group_norm: warps per (n, c) segment (a run-time value: it depends on N) */
+    int bv;              /* batch_norm training by bn_one: vectors a thread a chunk (0: plane / fin / apply) */
+    int64_t split;       /* group_norm: warps per (n, c) segment; bn_one: units a channel (run-time values:
+                          * they depend on N) */
     int64_t ns, slices;  /* batch_norm: samples per slice, slices */
     int64_t chunks;      /* batch_norm: plane CTAs per sample plane */
     double eps, momentum;
-    size_t coef_off, part_off; /* workspace layout (bytes) */
+    size_t coef_off, part_off, sync_off; /* workspace layout (bytes) */
     int nk;
     cn_launch k[MAX_KERNELS];
 } cn_impl;
@@ -184,7 +191,7 @@ static int pick_one(const brc_context *ctx, int64_t cpg, int64_t hw, size_t esiz
 }
 
 static unsigned threads_of(const cn_impl *im, int kid) {
-    return kid == K_PLANE ? (unsigned)im->tpb : kid == K_ONE || kid == K_ONE_BWD ? (unsigned)one_threads() : THREADS;
+    return kid == K_PLANE || kid == K_BN_ONE ? (unsigned)im->tpb : kid == K_ONE || kid == K_ONE_BWD ? (unsigned)one_threads() : THREADS;
 }
 
 static brc_status get_kernel(brc_context *ctx, const cn_impl *im, int kid, const char *desc, CUfunction *fn) {
@@ -194,13 +201,13 @@ static brc_status get_kernel(brc_context *ctx, const cn_impl *im, int kid, const
                   "  typedef %s T;\n  typedef %s C;\n"
                   "  static constexpr i64 CH = %lldLL, G = %lldLL, CPG = %lldLL, HW = %lldLL;\n"
                   "  enum { BN = %d, VS = %d, VP = %d, VA = %d, TPB = %d, W = %d, B = %d, DIR = %d, EVAL = %d,\n"
-                  "         RUN = %d, CL = %d, ONE_THREADS = %d };\n"
+                  "         RUN = %d, CL = %d, ONE_THREADS = %d, BV = %d };\n"
                   "};\n"
                   "__global__ void __launch_bounds__(%u)",
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", (long long)im->ch,
                   (long long)im->groups, (long long)(im->ch / im->groups), (long long)im->hw, im->op == OP_BATCH,
                   im->vs, im->vp, im->va, im->tpb, im->w, im->b, im->dir, im->eval, im->run, im->cl > 0 ? im->cl : 1,
-                  one_threads(), threads_of(im, kid));
+                  one_threads(), im->bv > 0 ? im->bv : 1, threads_of(im, kid));
     if ((kid == K_ONE || kid == K_ONE_BWD) && im->cl > 1) brc__str_addf(&snip, " __cluster_dims__(%d, 1, 1)", im->cl);
     brc__str_addf(&snip, "\nbrc_cn_kernel(brc::cn_args a) { brc::%s<brc_cn>(a); }\n", kernel_fns[kid]);
     brc__str kd = {0};
@@ -212,7 +219,7 @@ static brc_status get_kernel(brc_context *ctx, const cn_impl *im, int kid, const
         static const char *const sources[] = {"prelude.cuh", "channel_norm.cuh", NULL};
         brc__kernel_req req = {
             .template_name = "channel_norm", .sources = sources, .nspec = 16,
-            .spec = {kid, im->dt, im->op, im->ch, im->groups, im->hw, im->vs, im->vp, im->va, im->tpb, im->w, im->b,
+            .spec = {kid, im->dt, im->op, im->ch, im->groups, im->hw, im->vs, im->vp, im->va, im->tpb | im->bv << 16, im->w, im->b,
                      im->dir, im->eval, im->run, im->cl ? im->cl | one_threads() << 8 : 0},
             .snippet = snip.p, .name_expr = "brc_cn_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
@@ -232,6 +239,32 @@ static brc_status get_kernel(brc_context *ctx, const cn_impl *im, int kid, const
 }
 
 /* ---- planning ------------------------------------------------------------------------------------ */
+
+/* bn_one's units a channel (im->split) and its workspace: as many units as a chunk of every thread
+ * needs to hold the channel in registers, at most half the CTAs the GPU holds at once (a channel's
+ * units wait for each other; offline, where nothing runs, two an SM) and at most the channel's
+ * vectors (BARACUDA_BN_ONE_QMAX lowers the cap: tests). Workspace: coef (unused), the partials
+ * [CH][Q][2], the ticket and counters u32 [1 + CH]. */
+static brc_status bn_one_units(brc_context *ctx, cn_impl *im, int sms, brc_plan *p) {
+    int64_t m = im->n * (im->hw / im->vp), q = brc__cdiv(m, (int64_t)im->tpb * im->bv), most = 2 * (int64_t)sms;
+    if (ctx->device >= 0) {
+        int occ = 0;
+        CUresult r = brc__cu()->cuOccupancyMaxActiveBlocksPerMultiprocessor(&occ, im->k[0].fn, im->tpb, 0);
+        if (r != CUDA_SUCCESS)
+            return brc__error(BRC_STATUS_CUDA_ERROR, "cuOccupancyMaxActiveBlocksPerMultiprocessor: %s (batch_norm)",
+                              brc__cu_errname(r));
+        most = (int64_t)occ * sms / 2;
+    }
+    int64_t cap = brc__knob("BARACUDA_BN_ONE_QMAX", 1, 1 << 20, 0); /* tests: units longer than a chunk */
+    if (cap > 0 && q > cap) q = cap;
+    if (q > most) q = most;
+    if (q > m) q = m;
+    if (q < 1) q = 1;
+    im->split = q;
+    im->sync_off = round_up(im->part_off + (size_t)(im->ch * q) * 2 * im->csize, WS_ALIGN);
+    p->workspace = im->n > 0 ? im->sync_off + (size_t)(1 + im->ch) * 4 : 0;
+    return BRC_STATUS_OK;
+}
 
 /* What a request is, after its family-specific checks. */
 typedef struct cn_request {
@@ -268,6 +301,24 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
      * it (x, dy read once, dx written once; before: plane + fin + apply read x and dy twice), and
      * bn_fin runs only for dweight / dbias. */
     bool eval_bwd = rq->op == OP_BATCH && rq->eval && rq->dir == 1;
+    /* batch_norm training reads x (backward: x and dy) once by bn_one where 16-byte vectors divide HW:
+     * units of a channel a CTA, held in registers across a wait for the channel's other units
+     * (docs/channel_norm.md). 128 threads of 16 vectors (forward) or 12 of x and of dy (backward)
+     * measured best on an H100 among 2-16 vectors and 64-256 threads (the more of x an SM holds,
+     * the better, and more CTAs an SM for the same bytes). A channel of more than ONE_BN_UNITS
+     * such units keeps the two-read sequence (its units wait too long for each other; H100, bn_one
+     * against the sequence: f32 [32, 64, 112, 112] backward, 66 units, 154.6 / 182.0 us; bf16 [128,
+     * 64, 112, 112] forward, 98 units, 228.6 / 229.4; f32 [128, 64, 112, 112] forward, 196 units,
+     * 473.0 / 425.3), and its descriptor says `reads=2`
+     * (the choice depends on N, which descriptors leave out). BARACUDA_BN_ONE=0 turns bn_one off;
+     * BARACUDA_BN_ONE_V (vectors a thread a chunk) and BARACUDA_BN_ONE_TPB are for measurements. */
+    int bv = 0, two = 0;
+    if (reduce_bn && !rq->eval && !forced && rq->s.hw % vmax == 0 && brc__knob("BARACUDA_BN_ONE", 0, 1, 1)) {
+        int v = brc__knob("BARACUDA_BN_ONE_V", 1, 16, rq->dir ? 12 : 16), t = brc__knob("BARACUDA_BN_ONE_TPB", 64, 1024, 128);
+        if (t & (t - 1)) t = 128;
+        if (brc__cdiv(rq->s.n * (rq->s.hw / vmax), (int64_t)t * v) > ONE_BN_UNITS) two = 1;
+        if (!two) bv = v, tpb = t, reduce_bn = false;
+    }
     int64_t chunks = rq->op == OP_BATCH ? brc__cdiv(P / va, tpb) : 0, slices = 1, ns = rq->s.n;
     if (reduce_bn && rq->s.n > 0) {
         slices = brc__cdiv(brc__knob("BARACUDA_BN_CTAS", 1, 64, 4) * (int64_t)sms, chunks); /* measurements */
@@ -311,11 +362,14 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
         brc__str_addf(&desc, "batch_norm(dtype=%s,channels=%lld,spatial=%lld,mode=%s,weight=%d,bias=%d", dts,
                       (long long)rq->s.ch, (long long)rq->s.hw, rq->eval ? "eval" : "train", rq->w, rq->b);
         if (!rq->dir && !rq->eval) brc__str_addf(&desc, ",running=%d", rq->run);
+        if (two) brc__str_addf(&desc, ",reads=2");
         brc__str_addf(&sku, "bespoke:batch_norm<%s,channels=%lld,spatial=%lld,%s,vec=%d", dts, (long long)rq->s.ch,
                       (long long)rq->s.hw, rq->eval ? "eval" : "train", va);
         if (reduce_bn) brc__str_addf(&sku, ",tpb=%d", tpb);
+        if (bv) brc__str_addf(&sku, ",tpb=%d,v=%d", tpb, bv);
         brc__str_addf(&sku, "%s%s%s,%s>%s", rq->w ? ",weight" : "", rq->b ? ",bias" : "", rq->run ? ",running" : "",
                       dirs, eval_bwd ? (rq->w || rq->b ? "+plane_dx+fin" : "+plane_dx")
+                            : bv        ? "+one"
                             : reduce_bn ? "+plane+fin+apply"
                                         : "+fin+apply");
     }
@@ -343,9 +397,10 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
     im->w = rq->w;
     im->b = rq->b;
     im->vs = rq->op == OP_GROUP ? vs : 1;
-    im->vp = rq->op == OP_BATCH ? va : 1;
+    im->vp = bv ? vmax : rq->op == OP_BATCH ? va : 1;
     im->va = va;
-    im->tpb = reduce_bn ? tpb : 0;
+    im->tpb = reduce_bn || bv ? tpb : 0;
+    im->bv = bv;
     im->cl = cl;
     im->split = split;
     im->ns = ns;
@@ -368,7 +423,9 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
 
     /* The kernel sequence. */
     int seq[MAX_KERNELS], nk = 0;
-    if (cl) {
+    if (bv) {
+        seq[nk++] = K_BN_ONE;
+    } else if (cl) {
         seq[nk++] = rq->dir ? K_ONE_BWD : K_ONE;
         if (rq->dir && (rq->w || rq->b)) seq[nk++] = K_GN_WB;
     } else if (rq->op == OP_GROUP) {
@@ -389,6 +446,7 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
         im->k[i].kid = seq[i];
         if ((st = get_kernel(ctx, im, seq[i], desc.p, &im->k[i].fn))) goto fail;
     }
+    if (bv && (st = bn_one_units(ctx, im, sms, p))) goto fail;
     brc__plan_publish(p, desc.p, sku.p);
     *out = p;
     return BRC_STATUS_OK;
@@ -519,8 +577,21 @@ brc_status brc__cnorm_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) 
     if (hw < 0) return brc__desc_need(d, "spatial", &unused);
     if (groups < 0) return brc__desc_need(d, "groups", &unused);
     if (op == OP_BATCH && dir == 0 && mode == 0 && (st = brc__desc_int(d, "running", 0, 1, 0, &run))) return st;
-    /* Two samples (training batch_norm needs two values a channel): the kernels do not depend on N. */
-    int64_t shape[3] = {2, ch, hw};
+    int64_t reads = 1;
+    if (op == OP_BATCH && mode == 0 && (st = brc__desc_int(d, "reads", 1, 2, 1, &reads))) return st;
+    /* Two samples (training batch_norm needs two values a channel): the kernels do not depend on N,
+     * except that a `reads=2` batch_norm is one whose channels are too long for bn_one: enough
+     * samples for that. */
+    int64_t samples = 2, vmax = 16 / (int64_t)brc_dtype_size(dt);
+    if (reads == 2) {
+        if (hw % vmax) {
+            d->err_col = d->family_col;
+            return brc__error(BRC_STATUS_INVALID_ARGUMENT,
+                              "reads=2 is for spatial sizes that 16-byte vectors divide (%lld does not)", (long long)hw);
+        }
+        samples = (int64_t)ONE_BN_UNITS * ONE_BN_MAX_CHUNK / (hw / vmax) + 1;
+    }
+    int64_t shape[3] = {samples, ch, hw};
     brc_tensor_desc t;
     brc_tensor_desc_contiguous(&t, dt, 3, shape);
     brc_plan_prefs prefs = BRC_PLAN_PREFS_INIT;
@@ -579,6 +650,7 @@ static int64_t grid_of(const cn_impl *im, int kid) {
     case K_GN_WB: return brc__cdiv(im->ch, THREADS);
     case K_PLANE: return im->chunks;
     case K_BN_FIN: return im->ch; /* a CTA per channel */
+    case K_BN_ONE: return im->ch * im->split; /* a CTA per unit */
     case K_ONE:
     case K_ONE_BWD: return im->n * im->groups * im->cl;
     default: return brc__cdiv(im->n * (im->ch * im->hw / im->va), THREADS);
@@ -593,6 +665,14 @@ static brc_status launch_all(const brc_plan *plan, cn_args *a, void *ws, brc_str
     a->ns = im->ns;
     a->slices = im->slices;
     a->split = im->split;
+    if (im->bv) { /* bn_one's ticket and counters start at zero */
+        a->sync = (char *)ws + im->sync_off;
+        CUresult r = brc__cu()->cuMemsetD32Async((CUdeviceptr)(uintptr_t)a->sync, 0, (size_t)(1 + im->ch),
+                                                 (CUstream)stream);
+        if (r != CUDA_SUCCESS)
+            return brc__error(BRC_STATUS_CUDA_ERROR, "cuMemsetD32Async: %s (%s)", brc__cu_errname(r),
+                              plan->descriptor);
+    }
     for (int i = 0; i < im->nk; i++) {
         int kid = im->k[i].kid;
         brc_status st = launch(plan, i, grid_of(im, kid), kid == K_PLANE ? (unsigned)im->slices : 1, a, stream);

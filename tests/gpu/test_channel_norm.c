@@ -501,6 +501,116 @@ ParameterizedTest(job *j, batch_norm, every_case_mode_and_dtype, .timeout = 900)
     brc_context_destroy(ctx);
 }
 
+/* bn_one (training, 16-byte vectors dividing HW) with units longer than a chunk, so that all but the
+ * register chunk are read again after the channel's wait (BARACUDA_BN_ONE_QMAX caps the units a
+ * channel), and with other chunk shapes; every result against float64 as above. */
+ParameterizedTestParameters(batch_norm, one_read_units) {
+    static job jobs[] = {{BRC_F32}, {BRC_BF16}, {BRC_F64}};
+    return cr_make_param_array(job, jobs, sizeof jobs / sizeof jobs[0]);
+}
+
+ParameterizedTest(job *j, batch_norm, one_read_units, .timeout = 900) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    static const bn_case cases[] = {{64, 8, 2, {56, 56}}, {5, 6, 2, {40, 24}}, {4, 3, 2, {512, 512}}};
+    static const char *const knobs[][3] = {{"3", "", ""}, {"1", "2", "128"}, {"", "1", "64"}, {"7", "16", "512"}};
+    for (int k = 0; k < 4; k++) {
+        const char *names[3] = {"BARACUDA_BN_ONE_QMAX", "BARACUDA_BN_ONE_V", "BARACUDA_BN_ONE_TPB"};
+        for (int i = 0; i < 3; i++) setenv(names[i], knobs[k][i], 1);
+        for (int i = 0; i < 3; i++) run_bn(ctx, j->dt, &cases[i], k % 2, k == 1 ? 1 : 3, 100 + k * 3 + i);
+        for (int i = 0; i < 3; i++) unsetenv(names[i]);
+    }
+    /* The plan takes bn_one here, both ways. */
+    const int64_t sp[2] = {56, 56};
+    brc_tensor_desc t = nchw(j->dt, 64, 8, 2, sp);
+    brc_batch_norm_desc fd = {BRC_BATCH_NORM_TRAIN, t, t, 1, 1, 1, 1e-5, 0.1};
+    brc_batch_norm_backward_desc bd = {BRC_BATCH_NORM_TRAIN, t, t, t, 1, 1, 1e-5};
+    brc_plan *p = NULL;
+    cr_assert_eq(brc_batch_norm_plan(ctx, &fd, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_sku(p), ",v=16,") && strstr(brc_plan_sku(p), ">+one@"), "%s", brc_plan_sku(p));
+    brc_plan_destroy(p);
+    cr_assert_eq(brc_batch_norm_backward_plan(ctx, &bd, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_sku(p), ",v=12,") && strstr(brc_plan_sku(p), ">+one@"), "%s", brc_plan_sku(p));
+    brc_plan_destroy(p);
+    /* Channels of more than 96 units keep the two-read sequence: [1024, 8, 56, 56] (f64 forward: 784
+     * units; bf16: 196), planned only. */
+    t = nchw(j->dt, 1024, 8, 2, sp);
+    fd.x = fd.y = t;
+    cr_assert_eq(brc_batch_norm_plan(ctx, &fd, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_descriptor(p), ",reads=2,") && strstr(brc_plan_sku(p), ">+plane+fin+apply@"), "%s",
+              brc_plan_sku(p));
+    brc_plan_destroy(p);
+    brc_context_destroy(ctx);
+}
+
+/* bn_one captured in a graph: the counters' reset is part of the capture, so replays over a poisoned
+ * workspace give the eager run's bits (forward and backward, dx over dy). */
+Test(batch_norm, one_read_captured, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    const int64_t N = 16, C = 32, sp[2] = {24, 40};
+    const size_t M = (size_t)(N * C * 960);
+    data d;
+    data_new(&d, BRC_BF16, N, C, 960, 99, false);
+    brc_tensor_desc t = nchw(BRC_BF16, N, C, 2, sp);
+    brc_batch_norm_desc fd = {BRC_BATCH_NORM_TRAIN, t, t, 1, 1, 0, 1e-5, 0.1};
+    brc_batch_norm_backward_desc bd = {BRC_BATCH_NORM_TRAIN, t, t, t, 1, 1, 1e-5};
+    brc_plan *f = NULL, *b = NULL;
+    setenv("BARACUDA_BN_ONE_QMAX", "5", 1); /* several units a channel */
+    cr_assert_eq(brc_batch_norm_plan(ctx, &fd, NULL, &f), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_assert_eq(brc_batch_norm_backward_plan(ctx, &bd, NULL, &b), BRC_STATUS_OK, "%s", brc_last_error());
+    unsetenv("BARACUDA_BN_ONE_QMAX");
+    cr_expect(strstr(brc_plan_sku(f), ">+one@") && strstr(brc_plan_sku(b), ">+one@"), "%s / %s", brc_plan_sku(f),
+              brc_plan_sku(b));
+    tu_buf WF = workspace_for(f), WB = workspace_for(b);
+    tu_buf MEAN = tu_buf_new(BRC_F32, (size_t)C), RSTD = tu_buf_new(BRC_F32, (size_t)C);
+    tu_buf DX = tu_buf_new(BRC_BF16, M);
+    unsigned char *eager = malloc(M * 2 * 2);
+    cr_assert(eager);
+    tu_capture g = {0};
+    for (int pass = 0; pass < 4; pass++) { /* 0 eager, 1 capture, 2-3 replays over poisoned buffers */
+        if (pass != 1) {
+            poison(&WF), poison(&WB), poison(&d.Y), poison(&MEAN), poison(&RSTD);
+            memcpy(DX.h, d.G.h, M * 2); /* dx over dy */
+            tu_buf_upload(&DX);
+            cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS);
+        }
+        if (pass >= 2) {
+            tu_capture_replay(&g);
+        } else {
+            if (pass == 1) g = tu_capture_begin(CU_STREAM_NON_BLOCKING);
+            brc_stream s = pass == 1 ? (brc_stream)g.s : NULL;
+            cr_assert_eq(brc_batch_norm_run(f, dp(&d.X), dp(&d.W), dp(&d.B), dp(&d.Y), dp(&MEAN), dp(&RSTD), NULL, NULL,
+                                            dp(&WF), WF.n, s),
+                         BRC_STATUS_OK, "%s", brc_last_error());
+            cr_assert_eq(brc_batch_norm_backward_run(b, dp(&d.X), dp(&DX), dp(&d.W), dp(&MEAN), dp(&RSTD), NULL, NULL,
+                                                     dp(&DX), dp(&d.DW), dp(&d.DB), dp(&WB), WB.n, s),
+                         BRC_STATUS_OK, "%s", brc_last_error());
+            if (pass == 1) {
+                tu_capture_end(&g);
+                continue;
+            }
+        }
+        cr_assert_eq(brc__cu()->cuCtxSynchronize(), CUDA_SUCCESS, "pass %d", pass);
+        tu_buf_download(&d.Y), tu_buf_download(&DX);
+        if (pass == 0) {
+            long unwritten = 0;
+            for (size_t i = 0; i < M; i++) unwritten += isnan(tu_buf_at(&d.Y, i)) || isnan(tu_buf_at(&DX, i));
+            cr_assert_eq(unwritten, 0, "the eager run left %ld of y / dx poisoned", unwritten);
+            memcpy(eager, d.Y.h, M * 2), memcpy(eager + M * 2, DX.h, M * 2);
+        } else {
+            cr_expect(memcmp(eager, d.Y.h, M * 2) == 0, "replay %d: y differs from the eager run", pass);
+            cr_expect(memcmp(eager + M * 2, DX.h, M * 2) == 0, "replay %d: dx differs from the eager run", pass);
+        }
+    }
+    tu_capture_free(&g);
+    free(eager);
+    tu_buf_free(&WF), tu_buf_free(&WB), tu_buf_free(&MEAN), tu_buf_free(&RSTD), tu_buf_free(&DX);
+    brc_plan_destroy(f), brc_plan_destroy(b);
+    data_free(&d);
+    brc_context_destroy(ctx);
+}
+
 /* ---- behaviour beyond the values --------------------------------------------------------------------- */
 
 /* Repeated backward runs give the same bits (no atomics), and y may be x in the forward. */

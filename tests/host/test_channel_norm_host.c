@@ -119,9 +119,50 @@ Test(cnorm_desc, api_plans_round_trip) {
     cr_assert_eq(brc_batch_norm_plan(ctx, &b, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p),
                      "batch_norm(dtype=f32,channels=256,spatial=3136,mode=train,weight=1,bias=1,running=1,dir=fwd)");
+    /* Training with 16-byte vectors dividing HW: bn_one, 25 units a channel (64 * 784 vectors in
+     * chunks of 128 threads x 16), workspace for the partials and the 1 + C counters. */
+    cr_expect_str_eq(brc_plan_sku(p), "bespoke:batch_norm<f32,channels=256,spatial=3136,train,vec=4,tpb=128,v=16,"
+                                      "weight,bias,running,fwd>+one@sm_90");
+    cr_expect(brc_plan_workspace_size(p) >= (size_t)256 * 25 * 2 * 4 + 257 * 4, "%zu", brc_plan_workspace_size(p));
+    tu_round_trip(ctx, p);
+    brc_batch_norm_backward_desc bt = {BRC_BATCH_NORM_TRAIN, xb, xb, xb, 1, 1, 1e-5};
+    cr_assert_eq(brc_batch_norm_backward_plan(ctx, &bt, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_sku(p), "bespoke:batch_norm<f32,channels=256,spatial=3136,train,vec=4,tpb=128,v=12,"
+                                      "weight,bias,bwd>+one@sm_90");
+    cr_expect(brc_plan_workspace_size(p) >= (size_t)256 * 33 * 2 * 4 + 257 * 4, "%zu", brc_plan_workspace_size(p));
+    tu_round_trip(ctx, p);
+    setenv("BARACUDA_BN_ONE", "0", 1); /* the two-read sequence, for measurements */
+    cr_assert_eq(brc_batch_norm_plan(ctx, &b, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    unsetenv("BARACUDA_BN_ONE");
     cr_expect_str_eq(brc_plan_sku(p), "bespoke:batch_norm<f32,channels=256,spatial=3136,train,vec=4,tpb=256,weight,"
                                       "bias,running,fwd>+plane+fin+apply@sm_90");
+    brc_plan_destroy(p);
+    /* Channels of more than 64 bn_one units (f32 [128, 64, 112, 112]: 196 forward, 262 backward) keep
+     * the sequence, and the descriptor says so: the choice depends on N. */
+    brc_tensor_desc xl = nchw(BRC_F32, 128, 64, 112, 112);
+    brc_batch_norm_desc bl = {BRC_BATCH_NORM_TRAIN, xl, xl, 1, 1, 1, 1e-5, 0.1};
+    cr_assert_eq(brc_batch_norm_plan(ctx, &bl, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect_str_eq(brc_plan_descriptor(p), "batch_norm(dtype=f32,channels=64,spatial=12544,mode=train,weight=1,"
+                                             "bias=1,running=1,reads=2,dir=fwd)");
+    cr_expect(strstr(brc_plan_sku(p), "+plane+fin+apply@sm_90"), "%s", brc_plan_sku(p));
     tu_round_trip(ctx, p);
+    brc_batch_norm_backward_desc bbl = {BRC_BATCH_NORM_TRAIN, xl, xl, xl, 1, 1, 1e-5};
+    cr_assert_eq(brc_batch_norm_backward_plan(ctx, &bbl, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_descriptor(p), ",reads=2,dir=bwd)"), "%s", brc_plan_descriptor(p));
+    tu_round_trip(ctx, p);
+    /* f32 [128, 64, 32, 32] forward: 128 * 256 / 2048 = 16 units a channel, bn_one. */
+    brc_tensor_desc xm = nchw(BRC_F32, 128, 64, 32, 32);
+    brc_batch_norm_desc bm = {BRC_BATCH_NORM_TRAIN, xm, xm, 1, 1, 1, 1e-5, 0.1};
+    cr_assert_eq(brc_batch_norm_plan(ctx, &bm, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_sku(p), ">+one@sm_90") && !strstr(brc_plan_descriptor(p), "reads"), "%s",
+              brc_plan_sku(p));
+    tu_round_trip(ctx, p);
+    /* HW = 49: no 16-byte vectors along HW, so the sequence. */
+    brc_tensor_desc x7 = nchw(BRC_BF16, 32, 512, 7, 7);
+    brc_batch_norm_desc b7 = {BRC_BATCH_NORM_TRAIN, x7, x7, 1, 1, 1, 1e-5, 0.1};
+    cr_assert_eq(brc_batch_norm_plan(ctx, &b7, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_expect(strstr(brc_plan_sku(p), "+plane+fin+apply@sm_90"), "%s", brc_plan_sku(p));
+    brc_plan_destroy(p);
     /* [N, C] input, eval, with a forced scalar vector: the descriptor says vec=1. */
     int64_t s2[2] = {256, 1024};
     brc_tensor_desc x2;
@@ -158,6 +199,11 @@ Test(cnorm_desc, bad_descriptors_name_the_column) {
         {"batch_norm(dtype=f32,channels=6,spatial=7,mode=test)", BRC_STATUS_INVALID_ARGUMENT, "one of train, eval"},
         {"batch_norm(dtype=i32,channels=6,spatial=7)", BRC_STATUS_UNSUPPORTED, "dtype i32 is not supported"},
         {"batch_norm(dtype=f32,channels=0,spatial=7)", BRC_STATUS_INVALID_ARGUMENT, "channels: 0 is outside"},
+        {"batch_norm(dtype=f32,channels=6,spatial=7,reads=2)", BRC_STATUS_INVALID_ARGUMENT, "reads=2 is for spatial"},
+        {"batch_norm(dtype=f32,channels=6,spatial=8,mode=eval,reads=2)", BRC_STATUS_INVALID_ARGUMENT,
+         "unknown key 'reads'"},
+        {"group_norm(dtype=f32,channels=6,groups=2,spatial=8,reads=2)", BRC_STATUS_INVALID_ARGUMENT,
+         "unknown key 'reads'"},
     };
     tu_expect_bad_descriptors(ctx, cases, sizeof cases / sizeof cases[0]);
     brc_context_destroy(ctx);
