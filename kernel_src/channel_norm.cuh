@@ -7,7 +7,7 @@
 //               by them are multiplications)
 //   VS VP VA    elements per vector access of seg (divides HW), plane (divides CH * HW) and apply
 //               (divides CH * HW)
-//   TPB         threads of a plane CTA
+//   TPB         threads of a plane (or bn_one) CTA;  BV  bn_one's vectors a thread a chunk
 //   W B         weight, bias;  DIR 0 forward, 1 backward;  EVAL batch_norm eval mode;  RUN update
 //               the running stats
 // Kernels:
@@ -23,7 +23,10 @@
 //          strided, then fixed shuffle trees) into coef[c]; running-stat update; dweight, dbias
 //   apply  every element: forward y = xhat * w + b; backward dx = rstd * (g - xhat * c1 - c2)
 //          (batch_norm eval backward: none, the plane writes dx = rstd * (dy * w) itself)
-// No atomics anywhere: every reduction has one fixed order, so results are bitwise reproducible.
+//   bn_one (batch_norm training, alone) a CTA per unit of a channel: x (and dy) read once, held in
+//          registers while the channel's units meet on a counter (below)
+// Every reduction has one fixed order, so results are bitwise reproducible; bn_one's atomics hand
+// out tickets and count arrivals, never values.
 #pragma once
 
 namespace brc {
