@@ -87,6 +87,13 @@ template <class C> __device__ __forceinline__ C warp_sum0(C v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
     return v;
 }
+// Lane 0 ends with the warp's combine: forward states by Chan's merge, backward (-, sum, sum) added.
+template <int DIR, class C> __device__ __forceinline__ wf<C> warp_combine(wf<C> v) {
+    if (DIR == 0) return warp_wmerge(v);
+    v.m = warp_sum0(v.m);
+    v.q = warp_sum0(v.q);
+    return v;
+}
 // The state of V values held in registers: their mean, then the squared deviations from it.
 template <class C, int V> __device__ __forceinline__ wf<C> wlocal(const C (&v)[V]) {
     C s = C(0);
@@ -232,12 +239,7 @@ __device__ __forceinline__ void gn_fin(const cn_args& A) {
             }
         }
     }
-    if (K::DIR == 0) {
-        st = warp_wmerge(st);
-    } else {
-        st.m = warp_sum0(st.m);
-        st.q = warp_sum0(st.q);
-    }
+    st = warp_combine<K::DIR>(st);
     if (lane != 0) return;
     if (K::DIR == 0) {
         const C rstd = rsqrt_(st.q * invl + (C)A.eps);
@@ -383,6 +385,21 @@ __device__ __forceinline__ void plane(const cn_args& A) {
     }
 }
 
+// A training forward's channel statistics out: the saved mean / rstd (where asked) and the running
+// stats' momentum update (the unbiased variance, M2 / (M - 1), M the channel's count).
+template <class K, class C>
+__device__ __forceinline__ void bn_save(const cn_args& A, i64 c, C mean, C rstd, C m2, C M) {
+    if (A.mean) ((C*)A.mean)[c] = mean;
+    if (A.rstd) ((C*)A.rstd)[c] = rstd;
+    if (K::RUN) {
+        const C mo = (C)A.momentum;
+        C* rm = (C*)A.rmean + c;
+        C* rv = (C*)A.rvar + c;
+        *rm = (C(1) - mo) * *rm + mo * mean;
+        *rv = (C(1) - mo) * *rv + mo * (m2 / (M - C(1)));
+    }
+}
+
 // One CTA (FIN_THREADS) per channel of the pass: threads take the channel's partial states in a
 // strided order (four loads in flight), then a fixed shuffle tree per warp and warp 0's thread 0
 // over the warps in order. M = N * HW values per channel.
@@ -436,12 +453,7 @@ __device__ __forceinline__ void bn_fin(const cn_args& A) {
             }
         }
     }
-    if (K::DIR == 0) {
-        st = warp_wmerge(st);
-    } else {
-        st.m = warp_sum0(st.m);
-        st.q = warp_sum0(st.q);
-    }
+    st = warp_combine<K::DIR>(st);
     if (lane == 0) red[warp] = st;
     __syncthreads();
     if (threadIdx.x != 0) return;
@@ -453,15 +465,7 @@ __device__ __forceinline__ void bn_fin(const cn_args& A) {
     if (K::DIR == 0) {
         const C var = st.q / M, rstd = rsqrt_(var + (C)A.eps);
         coef[0] = st.m, coef[1] = rstd, coef[2] = C(0), coef[3] = C(0);
-        if (A.mean) ((C*)A.mean)[c] = st.m;
-        if (A.rstd) ((C*)A.rstd)[c] = rstd;
-        if (K::RUN) {
-            const C mo = (C)A.momentum;
-            C* rm = (C*)A.rmean + c;
-            C* rv = (C*)A.rvar + c;
-            *rm = (C(1) - mo) * *rm + mo * st.m;
-            *rv = (C(1) - mo) * *rv + mo * (st.q / (M - C(1)));
-        }
+        bn_save<K>(A, c, st.m, rstd, st.q, M);
     } else {
         const C s1 = st.m, s2 = st.q;
         // mean: the saved mean (training) or running_mean (eval), as the plane used.
@@ -749,12 +753,7 @@ __device__ __forceinline__ void bn_one(const cn_args& A) {
         }
     }
     // The unit's partial: a fixed tree a warp, the warps in order.
-    if (K::DIR == 0) {
-        st = warp_wmerge(st);
-    } else {
-        st.m = warp_sum0(st.m);
-        st.q = warp_sum0(st.q);
-    }
+    st = warp_combine<K::DIR>(st);
     if (lane == 0) red[warp] = st;
     __syncthreads();
     C* part = (C*)A.part + c * Q * 2;
@@ -783,29 +782,14 @@ __device__ __forceinline__ void bn_one(const cn_args& A) {
             if (K::DIR == 0) t = wmerge(t, e);
             else t.m += e.m, t.q += e.q;
         }
-        if (K::DIR == 0) {
-            t = warp_wmerge(t);
-        } else {
-            t.m = warp_sum0(t.m);
-            t.q = warp_sum0(t.q);
-        }
+        t = warp_combine<K::DIR>(t);
         if (lane == 0) {
             const C cnt = C(M * VEC);
             const C w = K::W ? (C)io<T>::load(((const T*)A.w)[c]) : C(1);
             if (K::DIR == 0) {
                 const C rstd = rsqrt_(t.q / cnt + (C)A.eps);
                 s_co[0] = t.m, s_co[1] = rstd, s_co[2] = w, s_co[3] = K::B ? (C)io<T>::load(((const T*)A.b)[c]) : C(0);
-                if (u == 0) {
-                    if (A.mean) ((C*)A.mean)[c] = t.m;
-                    if (A.rstd) ((C*)A.rstd)[c] = rstd;
-                    if (K::RUN) {
-                        const C mo = (C)A.momentum;
-                        C* rm = (C*)A.rmean + c;
-                        C* rv = (C*)A.rvar + c;
-                        *rm = (C(1) - mo) * *rm + mo * t.m;
-                        *rv = (C(1) - mo) * *rv + mo * (t.q / (cnt - C(1)));
-                    }
-                }
+                if (u == 0) bn_save<K>(A, c, t.m, rstd, t.q, cnt);
             } else {
                 const C rstd = ((const C*)A.rstd)[c], dwv = t.q * rstd;
                 s_co[0] = rstd, s_co[1] = w, s_co[2] = w * dwv / cnt, s_co[3] = w * t.m / cnt;
