@@ -191,7 +191,8 @@ static int pick_one(const brc_context *ctx, int64_t cpg, int64_t hw, size_t esiz
 }
 
 static unsigned threads_of(const cn_impl *im, int kid) {
-    return kid == K_PLANE || kid == K_BN_ONE ? (unsigned)im->tpb : kid == K_ONE || kid == K_ONE_BWD ? (unsigned)one_threads() : THREADS;
+    if (kid == K_PLANE || kid == K_BN_ONE) return (unsigned)im->tpb;
+    return kid == K_ONE || kid == K_ONE_BWD ? (unsigned)one_threads() : THREADS;
 }
 
 static brc_status get_kernel(brc_context *ctx, const cn_impl *im, int kid, const char *desc, CUfunction *fn) {
@@ -219,8 +220,8 @@ static brc_status get_kernel(brc_context *ctx, const cn_impl *im, int kid, const
         static const char *const sources[] = {"prelude.cuh", "channel_norm.cuh", NULL};
         brc__kernel_req req = {
             .template_name = "channel_norm", .sources = sources, .nspec = 16,
-            .spec = {kid, im->dt, im->op, im->ch, im->groups, im->hw, im->vs, im->vp, im->va, im->tpb | im->bv << 16, im->w, im->b,
-                     im->dir, im->eval, im->run, im->cl ? im->cl | one_threads() << 8 : 0},
+            .spec = {kid, im->dt, im->op, im->ch, im->groups, im->hw, im->vs, im->vp, im->va, im->tpb | im->bv << 16,
+                     im->w, im->b, im->dir, im->eval, im->run, im->cl ? im->cl | one_threads() << 8 : 0},
             .snippet = snip.p, .name_expr = "brc_cn_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -309,12 +310,13 @@ static brc_status plan_common(brc_context *ctx, const cn_request *rq, const brc_
      * such units keeps the two-read sequence (its units wait too long for each other; H100, bn_one
      * against the sequence: f32 [32, 64, 112, 112] backward, 66 units, 154.6 / 182.0 us; bf16 [128,
      * 64, 112, 112] forward, 98 units, 228.6 / 229.4; f32 [128, 64, 112, 112] forward, 196 units,
-     * 473.0 / 425.3), and its descriptor says `reads=2`
-     * (the choice depends on N, which descriptors leave out). BARACUDA_BN_ONE=0 turns bn_one off;
-     * BARACUDA_BN_ONE_V (vectors a thread a chunk) and BARACUDA_BN_ONE_TPB are for measurements. */
+     * 473.0 / 425.3), and its descriptor says `reads=2` (the choice depends on N, which descriptors
+     * leave out). BARACUDA_BN_ONE=0 turns bn_one off; BARACUDA_BN_ONE_V (vectors a thread a chunk)
+     * and BARACUDA_BN_ONE_TPB are for measurements. */
     int bv = 0, two = 0;
     if (reduce_bn && !rq->eval && !forced && rq->s.hw % vmax == 0 && brc__knob("BARACUDA_BN_ONE", 0, 1, 1)) {
-        int v = brc__knob("BARACUDA_BN_ONE_V", 1, 16, rq->dir ? 12 : 16), t = brc__knob("BARACUDA_BN_ONE_TPB", 64, 1024, 128);
+        int v = brc__knob("BARACUDA_BN_ONE_V", 1, 16, rq->dir ? 12 : 16);
+        int t = brc__knob("BARACUDA_BN_ONE_TPB", 64, 1024, 128);
         if (t & (t - 1)) t = 128;
         if (brc__cdiv(rq->s.n * (rq->s.hw / vmax), (int64_t)t * v) > ONE_BN_UNITS) two = 1;
         if (!two) bv = v, tpb = t, reduce_bn = false;
