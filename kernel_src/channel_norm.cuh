@@ -801,18 +801,15 @@ __device__ __forceinline__ void bn_one(const cn_args& A) {
         }
     }
     __syncthreads();
-    // Normalize: the register chunk first, then the earlier chunks read again. The unit is read back
-    // from shared memory so that the vectors' addresses are computed again rather than held in
-    // registers across the wait (two a vector: they would displace data).
+    // Normalize: the register chunk first, then the earlier chunks read again.
     const C a0 = s_co[0], a1 = s_co[1], a2 = s_co[2], a3 = s_co[3];
     T* out = (T*)A.out;
-    const i64 unit2 = *(volatile u32*)&s_unit, c2 = unit2 / Q, u2 = unit2 - c2 * Q, k02 = u2 * M / Q;
 #pragma unroll 1
     for (i64 h = nch - 1; h >= 0; h--) {
-        const i64 kb = k02 + h * B::CHUNK + tid;
+        const i64 kb = k0 + h * B::CHUNK + tid;
         if (h != nch - 1) {
-            B::load(r, x, c2, kb, k1);
-            if (K::DIR) B::load(g, dy, c2, kb, k1);
+            B::load(r, x, c, kb, k1);
+            if (K::DIR) B::load(g, dy, c, kb, k1);
         }
 #pragma unroll
         for (int j = 0; j < V; j++) {
@@ -831,7 +828,7 @@ __device__ __forceinline__ void bn_one(const cn_args& A) {
                 }
                 o.v[e] = io<T>::store(y);
             }
-            *reinterpret_cast<decltype(o.w)*>(out + B::at(c2, k)) = o.w;
+            *reinterpret_cast<decltype(o.w)*>(out + B::at(c, k)) = o.w;
         }
     }
 }
