@@ -10,6 +10,7 @@ data. Prints one line a setting and writes the rows as JSON (--out) after every 
 
 --only scan10 / scan10b / scan10c: the 1 x 2^24 f32 scans' settings of scan10 (SCAN10 / SCAN10B /
 SCAN10C below), interleaved as red8. --only scan11: the deep-ring pipelined one pass (SCAN11).
+--only scan13 / scan13b / scan13c: cumprod forward rows, float-float thread runs against f64 ones (SCAN13*).
 --only cols12: split columns (dim 0), the one pass's settings against the three kernels (COLS12);
 --only cols12b: the chosen defaults against both (COLS12B).
 --only red8 (scanred8): every setting of a case planned and checked first, then all of them and
@@ -33,7 +34,7 @@ KNOBS = ["BARACUDA_REDUCE_" + k for k in ("U", "MINB", "TPRMAX", "CU", "CMINB", 
                                           "OU", "FINT", "XI")] + \
         ["BARACUDA_SCAN_" + k for k in ("NV", "TMAX", "MINB", "WAVES8", "KST", "FAST", "FUSE", "ONEPASS", "OPT", "LBG",
                                         "OPAD", "OSLEEP", "OPOLL", "OTICKET", "OPIPE", "OPST", "LITE", "PDL", "L2H", "RNV", "RMINB", "PF",
-                                        "CPW", "CVB")]
+                                        "CPW", "CVB", "FF")]
 
 
 def scan_input(op, dtype, R, C):
@@ -224,6 +225,27 @@ _C12B = [{}, {"SONEPASS": 0}, {"SONEPASS": 1}]
 COLS12B = [(op, dt, (32768, 4096), _C12B, 0) for op in ("cumsum", "cumprod", "cummax", "logcumsumexp")
            for dt in ("bf16", "f32")] + [("cumsum", "f32", (8192, 32768), _C12B[:2], 0),
                                          ("cumsum", "bf16", (65536, 1024), _C12B[:2], 0)]
+
+# scan13: cumprod forward rows with float-float thread runs (FF=1, the default) against the f64 runs
+# (FF=0), and the slabs a thread holds (NV; the f32 tile halves the registers of the f64 one).
+_S13 = [{}, {"SFF": 0}, {"SNV": 4}, {"SNV": 4, "SMINB": 0}]
+SCAN13 = [("cumprod", "f32", (1, 1 << 24), _S13 + [{"SRNV": 0}, {"SNV": 4, "SRNV": 0}]),
+          ("cumprod", "bf16", (1, 1 << 24), _S13),
+          ("cumprod", "f32", (32768, 4096), _S13[:3]), ("cumprod", "bf16", (32768, 4096), _S13[:3]),
+          ("cumprod", "f32", (8192, 32768), _S13[:3]), ("cumprod", "bf16", (8192, 32768), _S13[:3]),
+          ("cumprod", "f32", (1, 4096), _S13[:3]), ("cumprod", "bf16", (64, 1024), _S13[:3])]
+# scan13b: after scan13 FF is the default of 16-bit data only (3: both passes); f32 by pass (1: the
+# scanning passes, 2: the light reduce pass) and with 4 slabs; bf16 by pass.
+_S13F = [{}, {"SFF": 3}, {"SFF": 1}, {"SFF": 2}, {"SNV": 4}, {"SNV": 4, "SFF": 1}, {"SNV": 4, "SFF": 3}]
+SCAN13B = [("cumprod", "f32", (1, 1 << 24), _S13F), ("cumprod", "f32", (32768, 4096), [_S13F[i] for i in (0, 2, 4, 5)]),
+           ("cumprod", "f32", (8192, 32768), [_S13F[i] for i in (0, 2, 4, 5)]),
+           ("cumprod", "bf16", (1, 1 << 24), [{}, {"SFF": 0}, {"SFF": 1}, {"SFF": 2}]),
+           ("cumprod", "bf16", (8192, 32768), [{}, {"SFF": 0}]), ("cumprod", "bf16", (32768, 4096), [{}, {"SFF": 0}])]
+# scan13c: 16-bit rows with float-float runs under register caps (the f32 tile leaves room: 64
+# registers at 32768 columns without spills, where the f64 tile spilled) and 4 slabs.
+_S13C = [{}, {"SFF": 0}, {"SMINB": 4}, {"SMINB": 3}, {"SNV": 4}, {"SNV": 4, "SMINB": 4}]
+SCAN13C = [("cumprod", "bf16", (32768, 4096), _S13C), ("cumprod", "bf16", (8192, 32768), _S13C),
+           ("cumprod", "bf16", (1, 1 << 24), _S13C[:2] + [{"SNV": 4}])]
 
 
 class Sweep:
@@ -480,7 +502,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lib", required=True)
     ap.add_argument("--out")
-    ap.add_argument("--only", choices=["reduce", "scan", "onepass", "red8", "red8scan", "red8b", "red8c", "scan10", "scan10b", "scan10c", "scan11", "cols12", "cols12b"])
+    ap.add_argument("--only", choices=["reduce", "scan", "onepass", "red8", "red8scan", "red8b", "red8c", "scan10", "scan10b", "scan10c", "scan11", "cols12", "cols12b", "scan13", "scan13b", "scan13c"])
     ap.add_argument("--prewarm", help="K/N: only plan (compile) the K-th of N slices of the settings, then exit")
     args = ap.parse_args()
     torch.cuda.set_device(0)
@@ -492,9 +514,9 @@ def main():
             prewarm(args.lib, k, n, RED8_SCAN, RED8_CASES)
         elif args.only == "red8b":
             prewarm(args.lib, k, n, RED8B_SCAN, RED8B_CASES)
-        elif args.only in ("scan10", "scan10b", "scan10c", "scan11", "cols12", "cols12b"):
+        elif args.only in ("scan10", "scan10b", "scan10c", "scan11", "cols12", "cols12b", "scan13", "scan13b", "scan13c"):
             prewarm(args.lib, k, n, {"scan10": SCAN10, "scan10b": SCAN10B, "scan10c": SCAN10C, "scan11": SCAN11,
-                                     "cols12": COLS12, "cols12b": COLS12B}[args.only], [])
+                                     "cols12": COLS12, "cols12b": COLS12B, "scan13": SCAN13, "scan13b": SCAN13B, "scan13c": SCAN13C}[args.only], [])
         else:
             prewarm(args.lib, k, n)
         return
@@ -516,10 +538,10 @@ def main():
             except Exception as e:  # keep sweeping: report and go on
                 print(f"FAILED {op} {dt} {sh}: {e}", flush=True)
             sw.save()
-    if args.only in ("red8scan", "red8b", "scan10", "scan10b", "scan10c", "scan11", "cols12", "cols12b"):
+    if args.only in ("red8scan", "red8b", "scan10", "scan10b", "scan10c", "scan11", "cols12", "cols12b", "scan13", "scan13b", "scan13c"):
         for op, dt, sh, cfgs, *dim in {"red8scan": RED8_SCAN, "red8b": RED8B_SCAN, "scan10": SCAN10,
                                        "scan10b": SCAN10B, "scan10c": SCAN10C, "scan11": SCAN11,
-                                       "cols12": COLS12, "cols12b": COLS12B}[args.only]:
+                                       "cols12": COLS12, "cols12b": COLS12B, "scan13": SCAN13, "scan13b": SCAN13B, "scan13c": SCAN13C}[args.only]:
             try:
                 sw.scan_case_il(op, dt, sh, cfgs, *dim)
             except Exception as e:

@@ -244,6 +244,73 @@ __device__ __forceinline__ typename P::S pstep(typename P::S a, const C* e, i64 
     else return P::comb(a, P::elem(e, k, m));
 }
 
+// ---- float-float products: cumprod forward of f32 / 16-bit data (K::FF) ---------------------------------
+// cumprod keeps its states in f64 (see sop<1, 0>), but converting every element to f64 and every
+// output back costs the f64 conversion pipe (16 a clock an SM on sm_90). Under K::FF the per-thread
+// runs of factors are multiplied in f32 pairs instead: (h, l) with h the f32 running product and
+// l the running sum of its rounding errors (fma gives each product's error exactly), so h + l
+// carries about 48 bits; a run is converted to f64 once. Exact only while no product leaves the
+// f32 normal range, so a run takes this form only when every factor's magnitude is within
+// [2^-R, 2^R] with R * n <= 96 for n factors (NaN passes: it propagates through h); a run with a
+// zero, an infinity or a factor out of range takes the f64 form, element by element.
+__device__ __forceinline__ void ff_mul(float& h, float& l, float x) {
+    const float p = h * x;
+    l = fmaf(l, x, fmaf(h, x, -p));
+    h = p;
+}
+// Whether the n factors x[0..n) all lie within [2^-R, 2^R] in magnitude, R = 96 / n (at most 8).
+template <int N> __device__ __forceinline__ bool ff_safe(const float* x) {
+    enum { R = 96 / N > 8 ? 8 : 96 / N };
+    const float lo = __int_as_float((127 - R) << 23), hi = __int_as_float((127 + R) << 23);
+    float mx = 0.f, mn = hi;
+#pragma unroll
+    for (int k = 0; k < N; k++) {
+        const float a = fabsf(x[k]);
+        mx = fmaxf(mx, a);
+        mn = fminf(mn, a);
+    }
+    return mx <= hi && mn >= lo;
+}
+// The product of x[0..n) in order in float-float, to f64 (the caller checked ff_safe).
+template <int N> __device__ __forceinline__ double ff_prod(const float* x) {
+    float h = x[0], l = 0.f;
+#pragma unroll
+    for (int k = 1; k < N; k++) ff_mul(h, l, x[k]);
+    return (double)h + (double)l;
+}
+// The product of x[0..n) in order in f64.
+template <int N> __device__ __forceinline__ double f64_prod(const float* x) {
+    double a = x[0];
+#pragma unroll
+    for (int k = 1; k < N; k++) a *= (double)x[k];
+    return a;
+}
+// The product of x[0..n) in order, in f64: the float-float form where safe, else f64 products.
+template <int N> __device__ __forceinline__ double ff_run(const float* x) {
+    return ff_safe<N>(x) ? ff_prod<N>(x) : f64_prod<N>(x);
+}
+// The inclusive products ex * x[0..k] of a run whose factors passed ff_safe, rounded to f32, into y;
+// false (y untouched) where the float-float form is not exact: ex (f64) zero, not finite or beyond 2^+-62 (ex is split into a mantissa pair in [1, 2) and a power of two applied after
+// the rounding, which stays exact while every output is a normal f32: |h + l| lies in
+// [2^-64, 2^65] after at most 8 factors of [2^-8, 2^8]).
+template <int N> __device__ __forceinline__ bool ff_out(double ex, const float* x, float* y) {
+    static_assert(N <= 8, "float-float outputs: runs of at most 8 factors");
+    const long long b = __double_as_longlong(ex);
+    const int e = (int)((b >> 52) & 0x7ff) - 1023;
+    if (e < -62 || e > 62) return false;
+    const double s = __longlong_as_double((b & (long long)0x800fffffffffffffULL) | (1023LL << 52));
+    float h = (float)s, l = (float)(s - (double)h);
+    const float sc = __int_as_float((e + 127) << 23);
+#pragma unroll
+    for (int k = 0; k < N; k++) {
+        ff_mul(h, l, x[k]);
+        y[k] = (h + l) * sc;
+    }
+    return true;
+}
+template <bool B, class X, class Y> struct sel_t { typedef X type; };
+template <class X, class Y> struct sel_t<false, X, Y> { typedef Y type; };
+
 // Backward ops scan in the opposite order; "j after i" below is in the forward's scan order.
 // cumsum: dx_i = sum_{j>=i} dy_j. Stream 0: dy.
 template <class C> struct sop<0, 1, C> : sop<0, 0, C> {};
@@ -689,6 +756,10 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
     typedef typename sk<K>::P P;
     typedef typename P::S S;
     enum { VEC = K::VEC, NV = K::NV, SLAB = K::TPR * K::VEC, NW = K::TPR / 32, PER = NV * NW + 1 };
+    // K::FF (cumprod forward of f32 / 16-bit data): the tile held in f32, runs of a vector in
+    // float-float (ff_run, ff_out); V is the type of the held tile and of the outputs before storage.
+    static_assert(!K::FF || (K::OP == 1 && !K::BWD && sizeof(C) == 8 && sizeof(T) <= 4), "FF: cumprod forward, f64 states");
+    typedef typename sel_t<(bool)K::FF, float, C>::type V;
     // Per row group and parity: the NV x NW warp totals of a tile, then their exclusive prefixes
     // (the carry included), and the carry after the tile in the last slot.
     __shared__ S sm[2 * K::RPB * PER];
@@ -809,7 +880,7 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
         // Every thread of the CTA runs the same number of tiles (the barriers need it): with
         // several rows per CTA (never split) every row has clen = len positions.
         const i64 span = (K::RPB > 1 ? A.clen : q1 - q0);
-        C v[NV][3][VEC];
+        V v[NV][3][VEC];
         i64 kv[NV][VEC];
         // The tile at scan position `base` into v (the input streams) and kv (the index input).
         auto load_tile = [&](i64 base) {
@@ -827,10 +898,10 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                         if constexpr (H16) x = s == 0 ? ld_hint(src, pol_first) : *src;
                         else x = *src;
 #pragma unroll
-                        for (int k = 0; k < VEC; k++) v[j][s][k] = (C)io<T>::load(x.v[K::REV ? VEC - 1 - k : k]);
+                        for (int k = 0; k < VEC; k++) v[j][s][k] = (V)io<T>::load(x.v[K::REV ? VEC - 1 - k : k]);
                     } else {
 #pragma unroll
-                        for (int k = 0; k < VEC; k++) v[j][s][k] = C(0);
+                        for (int k = 0; k < VEC; k++) v[j][s][k] = V(0);
                     }
                 }
 #pragma unroll
@@ -843,7 +914,7 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
         auto fill = [&](int j) {
             const vec<T, VEC> x = *reinterpret_cast<const vec<T, VEC>*>(&pbuf[(i64)pb * PTILE + ((i64)j * K::TPR + t) * VEC]);
 #pragma unroll
-            for (int k = 0; k < VEC; k++) v[j][0][k] = (C)io<T>::load(x.v[K::REV ? VEC - 1 - k : k]);
+            for (int k = 0; k < VEC; k++) v[j][0][k] = (V)io<T>::load(x.v[K::REV ? VEC - 1 - k : k]);
         };
         (void)fill;
         if constexpr (K::PH == 3 && K::PF) {
@@ -912,17 +983,24 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
             // Thread totals, then a shuffle scan of them per slab. (The output pass below walks the
             // thread's positions again from its prefix: no per-position states are kept.)
             S lex[NV], inc[NV];
+            bool fs[NV];  // FF: slab j's factors within ff_safe's range
+            (void)fs;
 #pragma unroll
             for (int j = 0; j < NV; j++) {
                 if constexpr (PIPE) fill(j);
                 const i64 p0 = base + (i64)j * SLAB + (i64)t * VEC;
                 const bool ok = p0 < q1;
                 S acc = P::id();
+                if constexpr (K::FF) {
+                    fs[j] = ff_safe<VEC>(v[j][0]);  // again in the output pass below
+                    if (ok) acc = fs[j] ? ff_prod<VEC>(v[j][0]) : f64_prod<VEC>(v[j][0]);
+                } else {
 #pragma unroll
-                for (int k = 0; k < VEC; k++) {
-                    const i64 m = K::REV ? A.len - 1 - (p0 + k) : p0 + k;
-                    C e[3] = {v[j][0][k], P::NT > 1 ? v[j][1][k] : C(0), P::NT > 2 ? v[j][2][k] : C(0)};
-                    if (ok) acc = pstep<P>(acc, e, kv[j][k], m);
+                    for (int k = 0; k < VEC; k++) {
+                        const i64 m = K::REV ? A.len - 1 - (p0 + k) : p0 + k;
+                        C e[3] = {v[j][0][k], P::NT > 1 ? v[j][1][k] : C(0), P::NT > 2 ? v[j][2][k] : C(0)};
+                        if (ok) acc = pstep<P>(acc, e, kv[j][k], m);
+                    }
                 }
                 inc[j] = acc;
             }
@@ -995,10 +1073,12 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                 const i64 p0 = base + (i64)j * SLAB + (i64)t * VEC;  // scan position of item 0
                 const bool ok = p0 < q1;
                 S ex = P::comb(wpre[j], lex[j]);
-                C y[VEC];
+                V y[VEC];
                 i64 ko[VEC];
+                bool done = false;
+                if constexpr (K::FF) done = fs[j] && ff_out<VEC>(ex, v[j][0], y);
 #pragma unroll
-                for (int k = 0; k < VEC; k++) {
+                for (int k = 0; k < VEC && !done; k++) {
                     const i64 m = K::REV ? A.len - 1 - (p0 + k) : p0 + k;
                     C e[3] = {v[j][0][k], P::NT > 1 ? v[j][1][k] : C(0), P::NT > 2 ? v[j][2][k] : C(0)};
                     C yp = C(1);
@@ -1110,14 +1190,37 @@ __device__ __forceinline__ void row_reduce_lite(const scan_args& A) {
                     else x[j] = *src;
                 }
             }
+            if constexpr (K::FF) {
+                // Runs of FG vectors (16 factors or fewer) in float-float where the whole run is in
+                // the chunk and in range, else vector by vector (ff_run, itself checked).
+                enum { FG = NVR < 16 / VEC ? NVR : (16 / VEC > 0 ? 16 / VEC : 1) };
 #pragma unroll
-            for (int j = 0; j < NVR; j++) {
-                const i64 p0 = base + (i64)j * SLAB + (i64)t * VEC;
-                if (p0 < q1) {
+                for (int g0 = 0; g0 < NVR; g0 += FG) {
+                    float f[FG * VEC];
 #pragma unroll
-                    for (int k = 0; k < VEC; k++) {
-                        const C e[3] = {(C)io<T>::load(x[j].v[k]), C(0), C(0)};
-                        acc = pstep<P>(acc, e, 0, 0);
+                    for (int j = 0; j < FG; j++) {
+#pragma unroll
+                        for (int k = 0; k < VEC; k++) f[j * VEC + k] = io<T>::load(x[g0 + j].v[k]);
+                    }
+                    const bool full = base + (i64)(g0 + FG - 1) * SLAB + (i64)t * VEC < q1;
+                    if (FG > 1 && full && ff_safe<FG * VEC>(f)) {
+                        acc = P::comb(acc, ff_prod<FG * VEC>(f));
+                    } else {
+#pragma unroll
+                        for (int j = 0; j < FG; j++)
+                            if (base + (i64)(g0 + j) * SLAB + (i64)t * VEC < q1) acc = P::comb(acc, ff_run<VEC>(f + j * VEC));
+                    }
+                }
+            } else {
+#pragma unroll
+                for (int j = 0; j < NVR; j++) {
+                    const i64 p0 = base + (i64)j * SLAB + (i64)t * VEC;
+                    if (p0 < q1) {
+#pragma unroll
+                        for (int k = 0; k < VEC; k++) {
+                            const C e[3] = {(C)io<T>::load(x[j].v[k]), C(0), C(0)};
+                            acc = pstep<P>(acc, e, 0, 0);
+                        }
                     }
                 }
             }

@@ -64,6 +64,8 @@ typedef struct scan_impl {
     int opoll;   /* one pass: 1 relaxed polls and one fence, 0 acquire polls */
     int oticket; /* one pass: 1 chunks from a ticket, 0 the CTA index (an experiment) */
     int opipe;   /* one pass: persistent CTAs, a ring of opipe tiles in shared memory (0: off) */
+    int ff;      /* rows of cumprod forward, f32 / 16-bit data: thread runs in float-float (K::FF); bit 0
+                  * the scanning passes, bit 1 the light reduce pass */
     size_t dsmem; /* dynamic shared memory of the main kernel (the ring) */
     size_t flag_bytes; /* one pass: the workspace prefix (ticket, flags) the run zeroes */
     bool used[NOPS];
@@ -136,11 +138,12 @@ static brc_status get_kernel(brc_context *ctx, const scan_impl *im, int ph, cons
                   "  typedef %s T;\n  typedef %s C;\n"
                   "  enum { OP = %d, BWD = %d, REV = %d, LAYOUT = %d, PH = %d, VEC = %d, TPR = %d, RPB = %d, "
                   "NV = %d, KST = %d, FAST = %d, FUSE = %d, LBG = %d, OPAD = %d, OSLEEP = %d, OPOLL = %d, "
-                  "OTICKET = %d, OPIPE = %d, LITE = %d, PDL = %d, L2H = %d, RNV = %d, PF = %d };\n"
+                  "OTICKET = %d, OPIPE = %d, LITE = %d, PDL = %d, L2H = %d, RNV = %d, PF = %d, FF = %d };\n"
                   "};\n",
                   storage_type(im->dt), im->csize == 8 ? "double" : "float", im->kind, im->bwd, im->rev, im->layout,
                   ph, im->vec, tpr, rpb, im->nv, im->kst, im->fast, im->fuse, im->lbg > 0 ? im->lbg : 32, im->opad,
-                  im->osleep, im->opoll, im->oticket, im->opipe, im->lite, im->pdl, im->l2h, im->rnv, im->pf);
+                  im->osleep, im->opoll, im->oticket, im->opipe, im->lite, im->pdl, im->l2h, im->rnv, im->pf,
+                  ph == PH_REDUCE && im->lite ? im->ff >> 1 & 1 : im->ff & 1);
     if (!carry && minb > 0) brc__str_addf(&snip, "__global__ void __launch_bounds__(%u, %d)\n", threads, minb);
     else brc__str_addf(&snip, "__global__ void __launch_bounds__(%u)\n", threads);
     brc__str_addf(&snip, "brc_scan_kernel(brc::scan_args a) { brc::scan_main<brc_scan>(a); }\n");
@@ -159,7 +162,8 @@ static brc_status get_kernel(brc_context *ctx, const scan_impl *im, int ph, cons
                      im->fuse | (int64_t)im->lbg << 4 | (int64_t)im->opad << 12 | (int64_t)im->osleep << 16 |
                          (int64_t)im->opoll << 28 | (int64_t)im->oticket << 29 | (int64_t)(im->opipe != 0) << 30 |
                          (int64_t)im->lite << 31 | (int64_t)im->pdl << 32 | (int64_t)im->l2h << 33 |
-                         (int64_t)im->rnv << 37 | (int64_t)im->pf << 41 | (int64_t)im->opipe << 45},
+                         (int64_t)im->rnv << 37 | (int64_t)im->pf << 41 | (int64_t)im->opipe << 45 |
+                         (int64_t)im->ff << 49},
             .snippet = snip.p, .name_expr = "brc_scan_kernel", .descriptor = kd.p};
         const brc__kernel *k = NULL;
         st = brc__jit_get(ctx, &req, &k);
@@ -269,6 +273,15 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     /* Vectors a thread loads at once: 4 (64 bytes of each array in flight); 2 for the backward ops
      * that read three arrays and for cumprod's f64 compute of f32 / 16-bit data (registers). */
     bool three = rq->bwd && (rq->kind == BRC_SCAN_CUMPROD || rq->kind == BRC_SCAN_LOGCUMSUMEXP);
+    /* Rows of cumprod forward of 16-bit data: each thread's run of a vector (and the light reduce
+     * pass's runs of up to 16 factors) multiplied in float-float, converted to f64 once a run, where
+     * the factors are in range (kernel_src/scan.cuh, ff_run / ff_out); the states stay f64. Measured
+     * (H100, sweep scan13): bf16 1x2^24 55.8 -> 50.1 us, 32768x4096 305.4 -> 278.2, 8192x32768 612.3
+     * -> 624.7; f32 slower (1x2^24 73.2 -> 77.8, 32768x4096 414.7 -> 464.3), so f32 keeps f64 runs.
+     * BARACUDA_SCAN_FF (f32 / 16-bit): 0 none, 1 the scanning passes, 2 the light reduce pass, 3 both. */
+    int ff = rows && !rq->bwd && rq->kind == BRC_SCAN_CUMPROD && esize < 8
+                 ? brc__knob("BARACUDA_SCAN_FF", 0, 3, esize == 2 ? 3 : 0)
+                 : 0;
     int nvmax = three || (csize == 8 && esize < 8) ? 2 : 4; /* f64 compute of narrower data: 2 (measured) */
     bool nv_set = brc__knob("BARACUDA_SCAN_NV", 1, 8, 0) != 0;
     nvmax = brc__knob("BARACUDA_SCAN_NV", 1, 8, nvmax);
@@ -530,7 +543,11 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
      * f32 cumsum: 3 CTAs of 256 an SM); capped for 4 (64, no spills): 68.9 us against 69.2 uncapped.
      * bf16 cumsum forward split (82 registers with PDL: 2 CTAs an SM) capped for 3: 46.6 -> 42.3. */
     int minb = brc__knob("BARACUDA_SCAN_MINB", 0, 16,
-                         onepass && !rows ? cminb : onepass ? (tpr < 1024 ? 1024 / tpr : 1) : fuse == 2 && tpr == 256 ? 4 : sum16 ? 3 : 0);
+                         onepass && !rows ? cminb : onepass ? (tpr < 1024 ? 1024 / tpr : 1) : fuse == 2 && tpr == 256 ? 4 : sum16 ? 3
+                         : (ff & 1) && !split ? 1024 / (tpr * rpb) : 0);
+    /* scan13: unsplit rows with float-float runs capped at 64 registers (a 1024-thread SM's worth of
+     * CTAs): bf16 32768x4096 (256 threads a row, 70 registers uncapped: 3 CTAs an SM) 309.4 -> 240.0
+     * us (minb=3 239.7; the f64 runs 306.4); 8192x32768 (1024 threads, 64 already) unchanged. */
     /* scan10: the reduce pass's own register cap (BARACUDA_SCAN_RMINB; 0: minb's). Not a default:
      * 5 spills (16 / 24 bytes), f32 cumsum 69.2 against 68.9, cumprod 74.1 against 74.9. */
     int rminb = split && rows && !onepass ? brc__knob("BARACUDA_SCAN_RMINB", 0, 16, 0) : 0;
@@ -568,6 +585,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     if (rnv) brc__str_addf(&sku, ",rnv=%d", rnv);
     if (rminb) brc__str_addf(&sku, ",rminb=%d", rminb);
     if (pf) brc__str_addf(&sku, ",pf");
+    if (ff) brc__str_addf(&sku, ff == 3 ? ",ff" : ",ff%d", ff);
     /* The one pass's variants (knobs for sweeps; the defaults are the kernel scan7 measured:
      * packed flags and states, acquire polls, a ticket, no pipelining). */
     bool ronepass = onepass && rows; /* the columns' one pass has none of them */
@@ -622,6 +640,7 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     im->opoll = opoll;
     im->oticket = oticket;
     im->opipe = opipe;
+    im->ff = ff;
     im->a = a;
     const brc_tensor_desc *outd = NULL;
     for (int i = 0; i < rq->nops; i++)

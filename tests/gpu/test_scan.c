@@ -828,6 +828,98 @@ Test(scan, size_tuned_geometries, .timeout = 300) {
     brc_context_destroy(ctx);
 }
 
+/* cumprod forward rows can multiply each thread's runs in float-float (SKU ,ff;
+ * kernel_src/scan.cuh ff_run / ff_out) where the factors lie within 2^+-8 and the product before
+ * them within 2^+-62, and in f64 elsewhere. Lines whose running product walks (log2 steps of 2 to
+ * 11) to 2^115 and to 2^-135 (f32 subnormals), staying a while near each and near 1 (steps of
+ * 2^+-0.03), so both forms and the switches between them are taken: against a float64 host
+ * product, within one unit in the last place (the f64 form rounds once; the float-float one is
+ * exact to about 2^-45 before its one rounding; an f32 product chain is off by hundreds of units
+ * after 2^21 factors), with and without BARACUDA_SCAN_FF, from either end, a split row and short
+ * rows of odd length (BARACUDA_SCAN_FF=3: every pass in float-float, the default of 16-bit data;
+ * 0: none, f32's default). Then lines with a zero, infinities and a NaN: the host's values. */
+static void ff_walk(tu_buf *X, int64_t R, int64_t C, int rev, uint64_t *rng) {
+    static const double targets[] = {0, 115, 0, -135, 40, -70, 0};
+    for (int64_t r = 0; r < R; r++) {
+        double lg = 0;
+        int ti = (int)(r % 7), stay = 0;
+        for (int64_t q = 0; q < C; q++) {
+            double tg = targets[ti], u;
+            if (lg < tg - 6) u = tu_uniform(rng, 2, 11);
+            else if (lg > tg + 6) u = -tu_uniform(rng, 2, 11);
+            else {
+                u = tu_uniform(rng, -0.03, 0.03);
+                if (++stay > 40 + (int)(tu_rand(rng) % (C > 4000 ? 2000 : 200))) stay = 0, ti = (ti + 1) % 7;
+            }
+            double x = put(X, r * C + (rev ? C - 1 - q : q), exp2(u) * ((tu_rand(rng) & 7) ? 1 : -1)); /* scan order */
+            lg += log2(fabs(x));
+        }
+    }
+}
+static size_t ff_check(const tu_buf *X, const tu_buf *Y, int64_t R, int64_t C, int rev, brc_dtype dt, size_t *first) {
+    double ulp = dt == BRC_F32 ? 0x1p-23 : dt == BRC_BF16 ? 0x1p-7 : 0x1p-10; /* one unit */
+    double sub = dt == BRC_F32 ? 0x1p-149 : dt == BRC_BF16 ? 0x1p-133 : 0x1p-24;
+    size_t bad = 0;
+    for (int64_t r = 0; r < R; r++) {
+        double acc = 1;
+        for (int64_t q = 0; q < C; q++) {
+            size_t i = (size_t)(r * C + (rev ? C - 1 - q : q));
+            acc *= tu_buf_at(X, i);
+            double got = tu_buf_at(Y, i);
+            bool ok = isnan(acc) ? isnan(got) : isinf(acc) ? got == acc : fabs(got - acc) <= ulp * fabs(acc) + sub;
+            if (!ok && bad++ == 0) *first = i;
+        }
+    }
+    return bad;
+}
+Test(scan, cumprod_float_float, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    uint64_t rng = 41;
+    static const struct { brc_dtype dt; int64_t R, C; int rev; } cs[] = {
+        {BRC_F32, 1, (1 << 21) + 4, 0}, {BRC_F32, 5, 40003, 1}, {BRC_F32, 33, 1001, 0}, {BRC_F32, 7, 4096, 1},
+        {BRC_BF16, 1, (1 << 21) + 8, 1}, {BRC_BF16, 9, 8200, 0}, {BRC_F16, 3, 5000, 0},
+    };
+    for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
+        size_t n = (size_t)(cs[c].R * cs[c].C);
+        tu_buf X = tu_buf_new(cs[c].dt, n), Y = tu_buf_new(cs[c].dt, n), K = tu_buf_new(BRC_I64, n);
+        if (cs[c].dt == BRC_F16) {
+            /* f16's range is 2^+-15: factors near 1 only (the float-float runs, f64 outputs) */
+            for (size_t i = 0; i < n; i++) put(&X, (int64_t)i, exp2(tu_uniform(&rng, -0.01, 0.01)));
+        } else {
+            ff_walk(&X, cs[c].R, cs[c].C, cs[c].rev, &rng);
+        }
+        tu_buf_upload(&X);
+        for (int ff = 1; ff >= 0; ff--) {
+            run_variant(ctx, "BARACUDA_SCAN_FF", ff ? "3" : "0", CUMPROD, cs[c].dt, cs[c].R, cs[c].C, cs[c].rev, &X, &Y,
+                        &K, ",ff");
+            size_t first = 0, bad = ff_check(&X, &Y, cs[c].R, cs[c].C, cs[c].rev, cs[c].dt, &first);
+            cr_expect_eq(bad, 0, "%s %lldx%lld rev %d FF=%d: %zu of %zu off the float64 product (first at %zu: %.9g)",
+                         brc_dtype_name(cs[c].dt), (long long)cs[c].R, (long long)cs[c].C, cs[c].rev, ff, bad, n, first,
+                         tu_buf_at(&Y, first));
+        }
+        tu_buf_free(&X), tu_buf_free(&Y), tu_buf_free(&K);
+    }
+    /* zeros, infinities and a NaN (line 0: a zero at 500; 1: +inf at 300 then a zero at 700, inf * 0 =
+     * NaN; 2: a NaN at 10; 3: -inf at 999 (the last vector); the rest factors near 1. */
+    {
+        int64_t R = 4, C = 1003;
+        size_t n = (size_t)(R * C);
+        tu_buf X = tu_buf_new(BRC_F32, n), Y = tu_buf_new(BRC_F32, n), K = tu_buf_new(BRC_I64, n);
+        for (size_t i = 0; i < n; i++) put(&X, (int64_t)i, exp2(tu_uniform(&rng, -0.05, 0.05)));
+        put(&X, 500, 0), put(&X, C + 300, INFINITY), put(&X, C + 700, 0), put(&X, 2 * C + 10, NAN);
+        put(&X, 3 * C + 999, -INFINITY);
+        tu_buf_upload(&X);
+        run_variant(ctx, "BARACUDA_SCAN_FF", "3", CUMPROD, BRC_F32, R, C, 0, &X, &Y, &K, ",ff");
+        size_t first = 0, bad = ff_check(&X, &Y, R, C, 0, BRC_F32, &first);
+        cr_expect_eq(bad, 0, "zeros, infinities, NaN: %zu off (first at %zu: %.9g)", bad, first, tu_buf_at(&Y, first));
+        cr_expect(tu_buf_at(&Y, 600) == 0 && isinf(tu_buf_at(&Y, C + 400)) && isnan(tu_buf_at(&Y, C + 800)),
+                  "zero %g, inf %g, NaN %g", tu_buf_at(&Y, 600), tu_buf_at(&Y, C + 400), tu_buf_at(&Y, C + 800));
+        tu_buf_free(&X), tu_buf_free(&Y), tu_buf_free(&K);
+    }
+    brc_context_destroy(ctx);
+}
+
 /* cumprod's backward with zeros, by hand: x = [2, 0, 3, 0, 5], dy = 1 gives dx = [1, 8, 0, 0, 0]. */
 Test(scan, cumprod_backward_with_zeros, .timeout = 300) {
     tu_fresh_cache();

@@ -93,6 +93,10 @@ ParameterizedTest(job *j, scan_compile, every_op_and_layout, .timeout = 900) {
         cr_expect_eq(strstr(sku, "+fold") != NULL, fold, "%s", sku);
         bool sum16 = rowsplit && fwd && strstr(descs[i], "op=cumsum,") && brc_dtype_size(j->dt) == 2;
         cr_expect_eq(strstr(sku, "+pdl") != NULL, (fold || sum16) && j->sm >= 90, "%s", sku);
+        /* cumprod forward rows of 16-bit data: float-float thread runs (,ff) */
+        cr_expect_eq(strstr(sku, ",ff") != NULL,
+                     strstr(descs[i], "op=cumprod,") && fwd && strstr(descs[i], "inner=1") && brc_dtype_size(j->dt) == 2,
+                     "%s", sku);
         /* logcumsumexp forward in f32 compute: the MUFU exp / log (,lg2) */
         cr_expect_eq(strstr(sku, ",lg2") != NULL, strstr(descs[i], "op=logcumsumexp,") && fwd && j->dt != BRC_F64, "%s", sku);
         if (strstr(descs[i], "op=cummax") && strstr(descs[i], "inner=1") && strstr(descs[i], "dir=fwd"))
