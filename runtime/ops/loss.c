@@ -185,6 +185,7 @@ static loss_geo pick_geo(int64_t cols, int vec, size_t esize, bool bwd) {
     int maxtpr = bwd ? 512 : 256;
     int bytes = bwd ? 32 : 64;
     if (!bwd && esize == 2 && cols / vec > (int64_t)maxtpr * (64 / (int64_t)esize / vec)) bytes = 32;
+    bytes = brc__knob("BARACUDA_LOSS_BYTES", 16, 256, bytes); /* a thread's bytes a chunk (measurements) */
     int target = (int)(bytes / (int)esize);
     if (target < vec) target = vec;
     int64_t nvec = cols / vec, nvt = target / vec;
