@@ -11,6 +11,7 @@ data. Prints one line a setting and writes the rows as JSON (--out) after every 
 --only scan10 / scan10b / scan10c: the 1 x 2^24 f32 scans' settings of scan10 (SCAN10 / SCAN10B /
 SCAN10C below), interleaved as red8. --only scan11: the deep-ring pipelined one pass (SCAN11).
 --only scan13 / scan13b / scan13c: cumprod forward rows, float-float thread runs against f64 ones (SCAN13*).
+--only scan14: register caps and slabs of the unsplit rows (SCAN14).
 --only cols12: split columns (dim 0), the one pass's settings against the three kernels (COLS12);
 --only cols12b: the chosen defaults against both (COLS12B).
 --only red8 (scanred8): every setting of a case planned and checked first, then all of them and
@@ -246,6 +247,16 @@ SCAN13B = [("cumprod", "f32", (1, 1 << 24), _S13F), ("cumprod", "f32", (32768, 4
 _S13C = [{}, {"SFF": 0}, {"SMINB": 4}, {"SMINB": 3}, {"SNV": 4}, {"SNV": 4, "SMINB": 4}]
 SCAN13C = [("cumprod", "bf16", (32768, 4096), _S13C), ("cumprod", "bf16", (8192, 32768), _S13C),
            ("cumprod", "bf16", (1, 1 << 24), _S13C[:2] + [{"SNV": 4}])]
+# scan14: register caps for the unsplit rows that hold more than 64 registers (a 4096-column row:
+# cumsum bf16 74 at 128 threads, logcumsumexp bf16 88 / f32 72, cummax bf16 114 / f32 80), and 2
+# slabs where 64 spill (32768 columns: cumsum bf16 24 bytes, logcumsumexp bf16 72).
+SCAN14 = [("cumsum", "bf16", (32768, 4096), [{}, {"SMINB": 8}, {"SMINB": 7}]),
+          ("logcumsumexp", "bf16", (32768, 4096), [{}, {"SMINB": 8}, {"SMINB": 6}]),
+          ("logcumsumexp", "f32", (32768, 4096), [{}, {"SMINB": 4}]),
+          ("cummax", "bf16", (32768, 4096), [{}, {"SMINB": 6}, {"SMINB": 8}]),
+          ("cummax", "f32", (32768, 4096), [{}, {"SMINB": 4}]),
+          ("cumsum", "bf16", (8192, 32768), [{}, {"SNV": 2}]),
+          ("logcumsumexp", "bf16", (8192, 32768), [{}, {"SNV": 2}])]
 
 
 class Sweep:
@@ -502,7 +513,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lib", required=True)
     ap.add_argument("--out")
-    ap.add_argument("--only", choices=["reduce", "scan", "onepass", "red8", "red8scan", "red8b", "red8c", "scan10", "scan10b", "scan10c", "scan11", "cols12", "cols12b", "scan13", "scan13b", "scan13c"])
+    ap.add_argument("--only", choices=["reduce", "scan", "onepass", "red8", "red8scan", "red8b", "red8c", "scan10", "scan10b", "scan10c", "scan11", "cols12", "cols12b", "scan13", "scan13b", "scan13c", "scan14"])
     ap.add_argument("--prewarm", help="K/N: only plan (compile) the K-th of N slices of the settings, then exit")
     args = ap.parse_args()
     torch.cuda.set_device(0)
@@ -514,9 +525,9 @@ def main():
             prewarm(args.lib, k, n, RED8_SCAN, RED8_CASES)
         elif args.only == "red8b":
             prewarm(args.lib, k, n, RED8B_SCAN, RED8B_CASES)
-        elif args.only in ("scan10", "scan10b", "scan10c", "scan11", "cols12", "cols12b", "scan13", "scan13b", "scan13c"):
+        elif args.only in ("scan10", "scan10b", "scan10c", "scan11", "cols12", "cols12b", "scan13", "scan13b", "scan13c", "scan14"):
             prewarm(args.lib, k, n, {"scan10": SCAN10, "scan10b": SCAN10B, "scan10c": SCAN10C, "scan11": SCAN11,
-                                     "cols12": COLS12, "cols12b": COLS12B, "scan13": SCAN13, "scan13b": SCAN13B, "scan13c": SCAN13C}[args.only], [])
+                                     "cols12": COLS12, "cols12b": COLS12B, "scan13": SCAN13, "scan13b": SCAN13B, "scan13c": SCAN13C, "scan14": SCAN14}[args.only], [])
         else:
             prewarm(args.lib, k, n)
         return
@@ -538,10 +549,10 @@ def main():
             except Exception as e:  # keep sweeping: report and go on
                 print(f"FAILED {op} {dt} {sh}: {e}", flush=True)
             sw.save()
-    if args.only in ("red8scan", "red8b", "scan10", "scan10b", "scan10c", "scan11", "cols12", "cols12b", "scan13", "scan13b", "scan13c"):
+    if args.only in ("red8scan", "red8b", "scan10", "scan10b", "scan10c", "scan11", "cols12", "cols12b", "scan13", "scan13b", "scan13c", "scan14"):
         for op, dt, sh, cfgs, *dim in {"red8scan": RED8_SCAN, "red8b": RED8B_SCAN, "scan10": SCAN10,
                                        "scan10b": SCAN10B, "scan10c": SCAN10C, "scan11": SCAN11,
-                                       "cols12": COLS12, "cols12b": COLS12B, "scan13": SCAN13, "scan13b": SCAN13B, "scan13c": SCAN13C}[args.only]:
+                                       "cols12": COLS12, "cols12b": COLS12B, "scan13": SCAN13, "scan13b": SCAN13B, "scan13c": SCAN13C, "scan14": SCAN14}[args.only]:
             try:
                 sw.scan_case_il(op, dt, sh, cfgs, *dim)
             except Exception as e:

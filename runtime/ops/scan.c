@@ -542,12 +542,22 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     /* scan10: the fold's final pass with PDL holds its first tile across the fold (71 registers for
      * f32 cumsum: 3 CTAs of 256 an SM); capped for 4 (64, no spills): 68.9 us against 69.2 uncapped.
      * bf16 cumsum forward split (82 registers with PDL: 2 CTAs an SM) capped for 3: 46.6 -> 42.3. */
+    /* scan13: unsplit rows with float-float runs capped at 64 registers (a 1024-thread SM's worth of
+     * CTAs): cumprod bf16 32768x4096 (256 threads a row, 70 registers uncapped: 3 CTAs an SM) 309.4 ->
+     * 240.0 us (minb=3 239.7; the f64 runs 306.4); 8192x32768 (1024 threads, 64 already) unchanged.
+     * scan14 (sweep, 32768x4096 forward): the same cap for cumsum bf16 (74 registers at 128 threads)
+     * 218.7 -> 183.9 us (minb=7 181.4), logcumsumexp bf16 (88) 591.5 -> 489.7 (minb=6 536.5), f32 (72,
+     * 256 threads) 796.8 -> 688.4; 16-bit cummax / cummin (114) capped at 85 (768 threads an SM):
+     * 838.2 -> 779.1 (64 registers: 1014.5); f32 cummax (80) capped at 64 was slower (868.4 against
+     * 841.6) and keeps its registers. The cumsum backward (the forward's kernel) takes the cap too;
+     * f64 does not (it would spill 8-120 bytes). Some capped kernels spill (bf16 at 4096 columns:
+     * cumsum 16 bytes, logcumsumexp 56, cummax 80) and were measured faster all the same. */
+    bool cap64 = rows && !split && !onepass && esize <= 4 &&
+                 ((ff & 1) || rq->kind == BRC_SCAN_CUMSUM || (rq->kind == BRC_SCAN_LOGCUMSUMEXP && !rq->bwd));
+    bool cap85 = rows && !split && !onepass && ext_fwd && esize == 2;
     int minb = brc__knob("BARACUDA_SCAN_MINB", 0, 16,
                          onepass && !rows ? cminb : onepass ? (tpr < 1024 ? 1024 / tpr : 1) : fuse == 2 && tpr == 256 ? 4 : sum16 ? 3
-                         : (ff & 1) && !split ? 1024 / (tpr * rpb) : 0);
-    /* scan13: unsplit rows with float-float runs capped at 64 registers (a 1024-thread SM's worth of
-     * CTAs): bf16 32768x4096 (256 threads a row, 70 registers uncapped: 3 CTAs an SM) 309.4 -> 240.0
-     * us (minb=3 239.7; the f64 runs 306.4); 8192x32768 (1024 threads, 64 already) unchanged. */
+                         : cap64 ? 1024 / (tpr * rpb) : cap85 ? 768 / (tpr * rpb) : 0);
     /* scan10: the reduce pass's own register cap (BARACUDA_SCAN_RMINB; 0: minb's). Not a default:
      * 5 spills (16 / 24 bytes), f32 cumsum 69.2 against 68.9, cumprod 74.1 against 74.9. */
     int rminb = split && rows && !onepass ? brc__knob("BARACUDA_SCAN_RMINB", 0, 16, 0) : 0;

@@ -123,7 +123,7 @@ Test(scan_desc, api_plans_pick_the_layout_and_round_trip) {
     brc_scan_desc d = {BRC_SCAN_CUMSUM, x, x, -1, 0, xi};
     cr_assert_eq(brc_scan_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
     cr_expect_str_eq(brc_plan_descriptor(p), "scan(op=cumsum,dtype=bf16,inner=1,len=4096,reverse=0,split=0,dir=fwd)");
-    cr_expect_str_eq(brc_plan_sku(p), "bespoke:scan<cumsum,bf16,rows,vec=8,tpr=128,rpb=1,nv=4,fwd>@sm_90");
+    cr_expect_str_eq(brc_plan_sku(p), "bespoke:scan<cumsum,bf16,rows,vec=8,tpr=128,rpb=1,nv=4,minb=8,fwd>@sm_90");
     cr_expect_eq(brc_plan_workspace_size(p), 0);
     tu_round_trip(ctx, p);
     /* dim 0 of the same tensor: cols, split in one pass (4096 lines do not fill the GPU): 8-byte
