@@ -880,8 +880,20 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
         // Every thread of the CTA runs the same number of tiles (the barriers need it): with
         // several rows per CTA (never split) every row has clen = len positions.
         const i64 span = (K::RPB > 1 ? A.clen : q1 - q0);
-        V v[NV][3][VEC];
+        // The tile: converted to V as loaded (v), or, RAW (16-bit rows from the end), held as loaded
+        // and converted where used (r): converting each vector as it arrived let ptxas give a
+        // tile's loads one destination register in those kernels (their halves stored swapped), so
+        // a thread had one load in flight (ncu / SASS, session 21: cumsum bf16 32768x4096 from the
+        // end 229.5 us against 183.7 from the start). Elsewhere RAW measured slower (the split
+        // 1x2^24 rows, cummax bf16, f32 cumprod's f64 tile converted twice), so it is not general.
+        enum { RAW = K::REV && sizeof(T) == 2 };
+        V v[RAW ? 1 : NV][3][VEC];
+        vec<T, VEC> r[RAW ? NV : 1][3];
         i64 kv[NV][VEC];
+        auto cv = [&](int j, int s, int k) -> V {
+            if constexpr (RAW) return (V)io<T>::load(r[j][s].v[K::REV ? VEC - 1 - k : k]);
+            else return v[j][s][k];
+        };
         // The tile at scan position `base` into v (the input streams) and kv (the index input).
         auto load_tile = [&](i64 base) {
 #pragma unroll
@@ -897,8 +909,14 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                         vec<T, VEC> x;
                         if constexpr (H16) x = s == 0 ? ld_hint(src, pol_first) : *src;
                         else x = *src;
+                        if constexpr (RAW) {
+                            r[j][s] = x;
+                        } else {
 #pragma unroll
-                        for (int k = 0; k < VEC; k++) v[j][s][k] = (V)io<T>::load(x.v[K::REV ? VEC - 1 - k : k]);
+                            for (int k = 0; k < VEC; k++) v[j][s][k] = (V)io<T>::load(x.v[K::REV ? VEC - 1 - k : k]);
+                        }
+                    } else if constexpr (RAW) {
+                        memset(&r[j][s], 0, sizeof r[j][s]);
                     } else {
 #pragma unroll
                         for (int k = 0; k < VEC; k++) v[j][s][k] = V(0);
@@ -913,8 +931,12 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
         // and again in the output pass), so the tile is not held in registers between them.
         auto fill = [&](int j) {
             const vec<T, VEC> x = *reinterpret_cast<const vec<T, VEC>*>(&pbuf[(i64)pb * PTILE + ((i64)j * K::TPR + t) * VEC]);
+            if constexpr (RAW) {
+                r[j][0] = x;
+            } else {
 #pragma unroll
-            for (int k = 0; k < VEC; k++) v[j][0][k] = (V)io<T>::load(x.v[K::REV ? VEC - 1 - k : k]);
+                for (int k = 0; k < VEC; k++) v[j][0][k] = (V)io<T>::load(x.v[K::REV ? VEC - 1 - k : k]);
+            }
         };
         (void)fill;
         if constexpr (K::PH == 3 && K::PF) {
@@ -992,13 +1014,16 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                 const bool ok = p0 < q1;
                 S acc = P::id();
                 if constexpr (K::FF) {
-                    fs[j] = ff_safe<VEC>(v[j][0]);  // again in the output pass below
-                    if (ok) acc = fs[j] ? ff_prod<VEC>(v[j][0]) : f64_prod<VEC>(v[j][0]);
+                    V f[VEC];
+#pragma unroll
+                    for (int k = 0; k < VEC; k++) f[k] = cv(j, 0, k);
+                    fs[j] = ff_safe<VEC>(f);  // again in the output pass below
+                    if (ok) acc = fs[j] ? ff_prod<VEC>(f) : f64_prod<VEC>(f);
                 } else {
 #pragma unroll
                     for (int k = 0; k < VEC; k++) {
                         const i64 m = K::REV ? A.len - 1 - (p0 + k) : p0 + k;
-                        C e[3] = {v[j][0][k], P::NT > 1 ? v[j][1][k] : C(0), P::NT > 2 ? v[j][2][k] : C(0)};
+                        C e[3] = {cv(j, 0, k), P::NT > 1 ? cv(j, 1, k) : C(0), P::NT > 2 ? cv(j, 2, k) : C(0)};
                         if (ok) acc = pstep<P>(acc, e, kv[j][k], m);
                     }
                 }
@@ -1076,11 +1101,16 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                 V y[VEC];
                 i64 ko[VEC];
                 bool done = false;
-                if constexpr (K::FF) done = fs[j] && ff_out<VEC>(ex, v[j][0], y);
+                if constexpr (K::FF) {
+                    V f[VEC];
+#pragma unroll
+                    for (int k = 0; k < VEC; k++) f[k] = cv(j, 0, k);
+                    done = fs[j] && ff_out<VEC>(ex, f, y);
+                }
 #pragma unroll
                 for (int k = 0; k < VEC && !done; k++) {
                     const i64 m = K::REV ? A.len - 1 - (p0 + k) : p0 + k;
-                    C e[3] = {v[j][0][k], P::NT > 1 ? v[j][1][k] : C(0), P::NT > 2 ? v[j][2][k] : C(0)};
+                    C e[3] = {cv(j, 0, k), P::NT > 1 ? cv(j, 1, k) : C(0), P::NT > 2 ? cv(j, 2, k) : C(0)};
                     C yp = C(1);
                     if (P::YP) {  // y at the next position in this scan order
                         const i64 pm = K::REV ? m - 1 : m + 1;
