@@ -347,27 +347,36 @@ __device__ __forceinline__ void plane(const cn_args& A) {
             ew[k] = K::EVAL && K::W ? (C)io<T>::load(((const T*)A.w)[c]) : C(1);
         }
         for (i64 n = n0; n < n1; n += CN_UNROLL) {
-            C v[CN_UNROLL][V], g[CN_UNROLL][V];
+            // The loads held as loaded and converted where used (session 21: converted on arrival,
+            // the bf16 kernel held 128 registers and its SASS gave 3 of a trip's loads one
+            // destination register, so they could not all be in flight).
+            vec<T, V> rv[CN_UNROLL], rg[CN_UNROLL];
 #pragma unroll
             for (int u = 0; u < CN_UNROLL; u++)
                 if (n + u < n1) {
-                    if (NEEDX) ldv<T, C, V>(v[u], x + (n + u) * pl<K>::P);
-                    ldv<T, C, V>(g[u], dy + (n + u) * pl<K>::P);
+                    if (NEEDX) rv[u] = *reinterpret_cast<const vec<T, V>*>(x + (n + u) * pl<K>::P);
+                    rg[u] = *reinterpret_cast<const vec<T, V>*>(dy + (n + u) * pl<K>::P);
                 }
 #pragma unroll
             for (int u = 0; u < CN_UNROLL; u++)
                 if (n + u < n1) {
+                    C v[V], g[V];
+#pragma unroll
+                    for (int k = 0; k < V; k++) {
+                        g[k] = (C)io<T>::load(rg[u].v[k]);
+                        v[k] = NEEDX ? (C)io<T>::load(rv[u].v[k]) : C(0);
+                    }
                     if (K::EVAL) {
                         vec<T, V> o;
 #pragma unroll
-                        for (int k = 0; k < V; k++) o.v[k] = io<T>::store(er[k] * (g[u][k] * ew[k]));
+                        for (int k = 0; k < V; k++) o.v[k] = io<T>::store(er[k] * (g[k] * ew[k]));
                         *reinterpret_cast<vec<T, V>*>((T*)A.out + (n + u) * pl<K>::P + p) = o;
                     }
                     if (SUMS) {
 #pragma unroll
                         for (int k = 0; k < V; k++) {
-                            s1[k] += g[u][k];
-                            if (NEEDX) s2[k] += g[u][k] * (v[u][k] - mean[k]);
+                            s1[k] += g[k];
+                            if (NEEDX) s2[k] += g[k] * (v[k] - mean[k]);
                         }
                     }
                 }
