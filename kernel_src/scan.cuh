@@ -886,7 +886,9 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
         // a thread had one load in flight (ncu / SASS, session 21: cumsum bf16 32768x4096 from the
         // end 229.5 us against 183.7 from the start). Elsewhere RAW measured slower (the split
         // 1x2^24 rows, cummax bf16, f32 cumprod's f64 tile converted twice), so it is not general.
-        enum { RAW = K::REV && sizeof(T) == 2 };
+        // 16-bit cummax / cummin forward rows of 512+ threads (114 registers): the same one-register
+        // loads in their SASS (bench/sass_loads.py), so RAW there too.
+        enum { RAW = sizeof(T) == 2 && (K::REV || ((K::OP == 2 || K::OP == 3) && !K::BWD && K::TPR >= 512)) };
         V v[RAW ? 1 : NV][3][VEC];
         vec<T, VEC> r[RAW ? NV : 1][3];
         i64 kv[NV][VEC];
