@@ -290,9 +290,10 @@ template <int N> __device__ __forceinline__ double ff_run(const float* x) {
     return ff_safe<N>(x) ? ff_prod<N>(x) : f64_prod<N>(x);
 }
 // The inclusive products ex * x[0..k] of a run whose factors passed ff_safe, rounded to f32, into y;
-// false (y untouched) where the float-float form is not exact: ex (f64) zero, not finite or beyond 2^+-62 (ex is split into a mantissa pair in [1, 2) and a power of two applied after
-// the rounding, which stays exact while every output is a normal f32: |h + l| lies in
-// [2^-64, 2^65] after at most 8 factors of [2^-8, 2^8]).
+// false (y untouched) where the float-float form is not exact: ex (f64) zero, not finite or beyond
+// 2^+-62 (ex is split into a mantissa pair in [1, 2) and a power of two applied after the rounding,
+// which stays exact while every output is a normal f32: |h + l| lies in [2^-64, 2^65] after at most
+// 8 factors of [2^-8, 2^8]).
 template <int N> __device__ __forceinline__ bool ff_out(double ex, const float* x, float* y) {
     static_assert(N <= 8, "float-float outputs: runs of at most 8 factors");
     const long long b = __double_as_longlong(ex);
@@ -758,7 +759,8 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
     enum { VEC = K::VEC, NV = K::NV, SLAB = K::TPR * K::VEC, NW = K::TPR / 32, PER = NV * NW + 1 };
     // K::FF (cumprod forward of f32 / 16-bit data): the tile held in f32, runs of a vector in
     // float-float (ff_run, ff_out); V is the type of the held tile and of the outputs before storage.
-    static_assert(!K::FF || (K::OP == 1 && !K::BWD && sizeof(C) == 8 && sizeof(T) <= 4), "FF: cumprod forward, f64 states");
+    static_assert(!K::FF || (K::OP == 1 && !K::BWD && sizeof(C) == 8 && sizeof(T) <= 4),
+                  "FF: cumprod forward, f64 states");
     typedef typename sel_t<(bool)K::FF, float, C>::type V;
     // Per row group and parity: the NV x NW warp totals of a tile, then their exclusive prefixes
     // (the carry included), and the carry after the tile in the last slot.
@@ -1240,7 +1242,8 @@ __device__ __forceinline__ void row_reduce_lite(const scan_args& A) {
                     } else {
 #pragma unroll
                         for (int j = 0; j < FG; j++)
-                            if (base + (i64)(g0 + j) * SLAB + (i64)t * VEC < q1) acc = P::comb(acc, ff_run<VEC>(f + j * VEC));
+                            if (base + (i64)(g0 + j) * SLAB + (i64)t * VEC < q1)
+                                acc = P::comb(acc, ff_run<VEC>(f + j * VEC));
                     }
                 }
             } else {

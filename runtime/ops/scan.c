@@ -556,8 +556,13 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
                  ((ff & 1) || rq->kind == BRC_SCAN_CUMSUM || (rq->kind == BRC_SCAN_LOGCUMSUMEXP && !rq->bwd));
     bool cap85 = rows && !split && !onepass && ext_fwd && esize == 2;
     int minb = brc__knob("BARACUDA_SCAN_MINB", 0, 16,
-                         onepass && !rows ? cminb : onepass ? (tpr < 1024 ? 1024 / tpr : 1) : fuse == 2 && tpr == 256 ? 4 : sum16 ? 3
-                         : cap64 ? 1024 / (tpr * rpb) : cap85 ? 768 / (tpr * rpb) : 0);
+                         onepass && !rows ? cminb
+                         : onepass        ? (tpr < 1024 ? 1024 / tpr : 1)
+                         : fuse == 2 && tpr == 256 ? 4
+                         : sum16          ? 3
+                         : cap64          ? 1024 / (tpr * rpb)
+                         : cap85          ? 768 / (tpr * rpb)
+                                          : 0);
     /* scan10: the reduce pass's own register cap (BARACUDA_SCAN_RMINB; 0: minb's). Not a default:
      * 5 spills (16 / 24 bytes), f32 cumsum 69.2 against 68.9, cumprod 74.1 against 74.9. */
     int rminb = split && rows && !onepass ? brc__knob("BARACUDA_SCAN_RMINB", 0, 16, 0) : 0;
