@@ -898,6 +898,20 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
             if constexpr (RAW) return (V)io<T>::load(r[j][s].v[K::REV ? VEC - 1 - k : k]);
             else return v[j][s][k];
         };
+        // Slab j of stream s into the tile: as loaded (RAW) or converted, in scan order.
+        auto hold = [&](int j, int s, const vec<T, VEC>& x) {
+            if constexpr (RAW) {
+                r[j][s] = x;
+            } else {
+#pragma unroll
+                for (int k = 0; k < VEC; k++) v[j][s][k] = (V)io<T>::load(x.v[K::REV ? VEC - 1 - k : k]);
+            }
+        };
+        // Stream 0's values of slab j, in scan order (FF's runs).
+        auto slab0 = [&](int j, V (&f)[VEC]) {
+#pragma unroll
+            for (int k = 0; k < VEC; k++) f[k] = cv(j, 0, k);
+        };
         // The tile at scan position `base` into v (the input streams) and kv (the index input).
         auto load_tile = [&](i64 base) {
 #pragma unroll
@@ -913,12 +927,7 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                         vec<T, VEC> x;
                         if constexpr (H16) x = s == 0 ? ld_hint(src, pol_first) : *src;
                         else x = *src;
-                        if constexpr (RAW) {
-                            r[j][s] = x;
-                        } else {
-#pragma unroll
-                            for (int k = 0; k < VEC; k++) v[j][s][k] = (V)io<T>::load(x.v[K::REV ? VEC - 1 - k : k]);
-                        }
+                        hold(j, s, x);
                     } else if constexpr (RAW) {
                         memset(&r[j][s], 0, sizeof r[j][s]);
                     } else {
@@ -934,13 +943,7 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
         // PIPE: slab j of the current tile, read from the ring where it is used (in the thread totals
         // and again in the output pass), so the tile is not held in registers between them.
         auto fill = [&](int j) {
-            const vec<T, VEC> x = *reinterpret_cast<const vec<T, VEC>*>(&pbuf[(i64)pb * PTILE + ((i64)j * K::TPR + t) * VEC]);
-            if constexpr (RAW) {
-                r[j][0] = x;
-            } else {
-#pragma unroll
-                for (int k = 0; k < VEC; k++) v[j][0][k] = (V)io<T>::load(x.v[K::REV ? VEC - 1 - k : k]);
-            }
+            hold(j, 0, *reinterpret_cast<const vec<T, VEC>*>(&pbuf[(i64)pb * PTILE + ((i64)j * K::TPR + t) * VEC]));
         };
         (void)fill;
         if constexpr (K::PH == 3 && K::PF) {
@@ -1019,8 +1022,7 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                 S acc = P::id();
                 if constexpr (K::FF) {
                     V f[VEC];
-#pragma unroll
-                    for (int k = 0; k < VEC; k++) f[k] = cv(j, 0, k);
+                    slab0(j, f);
                     fs[j] = ff_safe<VEC>(f);  // again in the output pass below
                     if (ok) acc = fs[j] ? ff_prod<VEC>(f) : f64_prod<VEC>(f);
                 } else {
@@ -1107,8 +1109,7 @@ __device__ __forceinline__ void row_scan(const scan_args& A) {
                 bool done = false;
                 if constexpr (K::FF) {
                     V f[VEC];
-#pragma unroll
-                    for (int k = 0; k < VEC; k++) f[k] = cv(j, 0, k);
+                    slab0(j, f);
                     done = fs[j] && ff_out<VEC>(ex, f, y);
                 }
 #pragma unroll

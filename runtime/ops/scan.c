@@ -276,8 +276,9 @@ static brc_status plan_common(brc_context *ctx, const scan_request *rq, const br
     /* Rows of cumprod forward of 16-bit data: each thread's run of a vector (and the light reduce
      * pass's runs of up to 16 factors) multiplied in float-float, converted to f64 once a run, where
      * the factors are in range (kernel_src/scan.cuh, ff_run / ff_out); the states stay f64. Measured
-     * (H100, sweep scan13): bf16 1x2^24 55.8 -> 50.1 us, 32768x4096 305.4 -> 278.2, 8192x32768 612.3
-     * -> 624.7; f32 slower (1x2^24 73.2 -> 77.8, 32768x4096 414.7 -> 464.3), so f32 keeps f64 runs.
+     * (H100, sweeps scan13b / scan13c, the kernel as built): bf16 1x2^24 56.4 -> 52.0 us, 8192x32768
+     * 610.6 -> 498.0, 32768x4096 306.4 -> 309.4 uncapped, 240.0 with the 64-register cap below; f32
+     * slower (1x2^24 73.4 -> 81.7, 32768x4096 413.6 -> 461.3 for FF=1), so f32 keeps f64 runs.
      * BARACUDA_SCAN_FF (f32 / 16-bit): 0 none, 1 the scanning passes, 2 the light reduce pass, 3 both. */
     int ff = rows && !rq->bwd && rq->kind == BRC_SCAN_CUMPROD && esize < 8
                  ? brc__knob("BARACUDA_SCAN_FF", 0, 3, esize == 2 ? 3 : 0)
