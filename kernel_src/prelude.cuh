@@ -18,6 +18,19 @@ namespace brc {
 template <class A, class B> struct is_same_ { enum { v = 0 }; };
 template <class A> struct is_same_<A, A> { enum { v = 1 }; };
 
+// Programmatic dependent launch (sm_90 and newer; a plan that launches its kernel with
+// CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION calls this first): lets the next kernel of
+// the stream start launching now, then waits until every kernel before this one in the stream has
+// completed and its writes are visible. Called before the kernel's first global memory access,
+// it keeps stream order for every access whatever the kernels around it do; a kernel launched
+// without the attribute does not wait here.
+__device__ __forceinline__ void pdl_enter() {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
 // ---- storage types -----------------------------------------------------------------------
 // Halves and fp8 are stored as bits and computed in f32. bool is one byte holding 0 or 1.
 struct f16 { u16 b; };

@@ -92,16 +92,38 @@ static brc_status compile(brc_context *ctx, const char *desc, int nspec, const i
     return st;
 }
 
-static brc_status launch_n(const brc_plan *plan, CUfunction fn, unsigned grid, unsigned block, void *args,
+/* Programmatic dependent launch (sm_90 and newer; SKU +pdl): every kernel of the family starts with
+ * brc::pdl_enter() (the next kernel of the stream may launch at once; this one waits for the
+ * kernels before it before its first memory access) and is launched with programmatic stream
+ * serialization, so that a chain of them in a stream or a captured graph overlaps each launch with
+ * the tail of the kernel before. BARACUDA_MV_PDL=0 turns it off (experiments; kernel spec, not
+ * descriptor). */
+enum { MV_PDL = 1 };
+static bool mv_pdl(const brc_context *ctx) {
+    return ctx->sm_major >= 9 && brc__knob("BARACUDA_MV_PDL", 0, 1, MV_PDL) != 0;
+}
+static const char *pdl_enter(bool pdl) { return pdl ? "brc::pdl_enter(); " : ""; }
+
+static brc_status launch_n(const brc_plan *plan, CUfunction fn, unsigned grid, unsigned block, void *args, bool pdl,
                            brc_stream stream) {
     void *params[1] = {args};
-    CUresult r = brc__cu()->cuLaunchKernel(fn, grid, 1, 1, block, 1, 1, 0, (CUstream)stream, params, NULL);
+    CUresult r;
+    if (pdl) {
+        CUlaunchAttribute attr = {.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION};
+        attr.value.programmaticStreamSerializationAllowed = 1;
+        CUlaunchConfig cfg = {.gridDimX = grid, .gridDimY = 1, .gridDimZ = 1, .blockDimX = block, .blockDimY = 1,
+                              .blockDimZ = 1, .hStream = (CUstream)stream, .attrs = &attr, .numAttrs = 1};
+        r = brc__cu()->cuLaunchKernelEx(&cfg, fn, params, NULL);
+    } else {
+        r = brc__cu()->cuLaunchKernel(fn, grid, 1, 1, block, 1, 1, 0, (CUstream)stream, params, NULL);
+    }
     if (r != CUDA_SUCCESS)
         return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel: %s (%s)", brc__cu_errname(r), plan->descriptor);
     return BRC_STATUS_OK;
 }
-static brc_status launch(const brc_plan *plan, CUfunction fn, unsigned grid, void *args, brc_stream stream) {
-    return launch_n(plan, fn, grid, MV_THREADS, args, stream);
+static brc_status launch(const brc_plan *plan, CUfunction fn, unsigned grid, void *args, bool pdl,
+                         brc_stream stream) {
+    return launch_n(plan, fn, grid, MV_THREADS, args, pdl, stream);
 }
 
 /* ==== copies ===================================================================================== */
@@ -146,12 +168,20 @@ enum { COPY_HINT_BYTES = 64 << 20 };
  * MiB the kernel and the memcpy are within 1%). Descriptor copy(bytes=N,memcpy=1), SKU
  * driver:memcpy<bN>. BARACUDA_COPY_MEMCPY overrides the bytes (0: never). */
 enum { COPY_MEMCPY_BYTES = 4 << 20 };
+/* With programmatic dependent launches (mv_pdl) the kernel overlaps its launch with the kernel before
+ * and a memcpy node cannot: H100, graphs of 20, 64 x 1024 bf16 / f32: the kernel 1.26 / 1.11 us, the
+ * memcpy 1.51-1.63 / 1.49-1.61 (PyTorch 1.52-1.71). Below COPY_MEMCPY_PDL_BYTES only. */
+enum { COPY_MEMCPY_PDL_BYTES = 0 };
 
-/* A copy whose CTAs of MV_UNROLL units a thread would not give every SM one (64 x 1024 bf16: 8
- * CTAs) moves one unit a thread instead (4 times the CTAs, each SM fewer bytes to stream; SKU
- * ,u1, descriptor key unroll=1): the replayed tiny copies, concats and KV-cache appends were
- * 0.72-0.90x PyTorch's device time with 4 (bench_movement.py's graph timing, move8). */
-enum { COPY_SMALL = 1 };
+/* A copy whose CTAs of MV_UNROLL units a thread would not give every SM COPY_SMALL of them (64 x
+ * 1024 bf16: 8 CTAs) moves one unit a thread instead (4 times the CTAs, each SM fewer bytes to
+ * stream; SKU ,u1, descriptor key unroll=1): the replayed tiny copies, concats and KV-cache appends
+ * were 0.72-0.90x PyTorch's device time with 4 (bench_movement.py's graph timing, move8). COPY_SMALL
+ * was 1 until the kernels launched as programmatic dependents; then (H100, graphs of 20, two runs,
+ * BARACUDA_COPY_SMALL 1 / 4 / 8 / 16 / 32): contiguous copies of 4 MiB 3.19-3.24 us at 1 against
+ * 2.28-2.41 at 4 (PyTorch 2.56-2.73), of 8 MiB 4.28-4.66 against 3.67-3.82 (PyTorch 3.85-4.05); from
+ * 16 MiB on every setting within 2% (copies to 64 MiB, concats to 64 MiB). */
+enum { COPY_SMALL = 4 };
 
 /* A piece after merging. */
 typedef struct piece {
@@ -180,6 +210,7 @@ typedef struct copy_impl {
     int64_t tb, tiles_a, tiles_b, ntiles;
     int64_t numel;
     bool mcpy; /* the driver's memcpy of numel elements (COPY_MEMCPY_BYTES) */
+    bool pdl;  /* programmatic dependent launches (mv_pdl) */
 } copy_impl;
 
 static void copy_destroy(brc_plan *p) {
@@ -313,19 +344,19 @@ enum {
 
 /* geo: brc::mv_tgeo's H (0 whole, 1 half, 2 wide, 3 long). */
 static void copy_snippet(brc__str *s, int kind, size_t esize, int vec, int R, int idx64, int P, int geo, int hint,
-                         int unr) {
+                         int unr, bool pdl) {
     if (kind == K_TILE)
         brc__str_addf(s,
                       "__global__ void __launch_bounds__(256, %d) brc_mv_kernel(const __grid_constant__ brc::mv_args<1> "
-                      "a) { brc::mv_tile<%s, %d, %d, %d>(a); }\n",
-                      geo == 2 ? TILE_WIDE_CTAS : TILE_MIN_CTAS, bits_type(esize), R, geo,
+                      "a) { %sbrc::mv_tile<%s, %d, %d, %d>(a); }\n",
+                      geo == 2 ? TILE_WIDE_CTAS : TILE_MIN_CTAS, pdl_enter(pdl), bits_type(esize), R, geo,
                       geo == 1 ? TILE_PIPE_HALF : geo == 3 ? TILE_PIPE_LONG : TILE_PIPE);
     else
         brc__str_addf(s,
                       "__global__ void __launch_bounds__(256) brc_mv_kernel(const __grid_constant__ brc::mv_args<%d> "
-                      "a) { brc::mv_copy<%s, %d, %d, %s, %d%s%s>(a); }\n",
-                      P, bits_type(esize), vec, R, idx64 ? "u64" : "u32", P, hint || unr == 1 ? hint ? ", 1" : ", 0" : "",
-                      unr == 1 ? ", 1" : "");
+                      "a) { %sbrc::mv_copy<%s, %d, %d, %s, %d%s%s>(a); }\n",
+                      P, pdl_enter(pdl), bits_type(esize), vec, R, idx64 ? "u64" : "u32", P,
+                      hint || unr == 1 ? hint ? ", 1" : ", 0" : "", unr == 1 ? ", 1" : "");
 }
 
 static int bucket(int n) { return n <= 1 ? 1 : n <= 4 ? 4 : 16; }
@@ -358,7 +389,8 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
     }
     /* One contiguous run on both sides, small, a multiple of 16 bytes: the driver's memcpy
      * (COPY_MEMCPY_BYTES). */
-    const int64_t mmax = brc__knob("BARACUDA_COPY_MEMCPY", 0, INT32_MAX, COPY_MEMCPY_BYTES);
+    const int64_t mmax =
+        brc__knob("BARACUDA_COPY_MEMCPY", 0, INT32_MAX, mv_pdl(ctx) ? COPY_MEMCPY_PDL_BYTES : COPY_MEMCPY_BYTES);
     const bool run1 = rq->npieces == 1 && !rq->dyn && R == 1 && pc[0].ss[0] == 1 && pc[0].ds[0] == 1;
     if (rq->memcpy == 2 || (rq->memcpy == 0 && rq->op == OP_COPY && run1 && !prefs->force_strided && !forced &&
                             numel > 0 && numel * (int64_t)esize <= mmax && numel * (int64_t)esize % 16 == 0)) {
@@ -465,7 +497,8 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
     const int sms = ctx->sm_count > 0 ? ctx->sm_count : 132;
     const int unr = tile ? MV_UNROLL
                     : rq->unroll ? rq->unroll
-                                 : COPY_SMALL && blocks < sms ? 1 : MV_UNROLL;
+                                 : blocks < brc__knob("BARACUDA_COPY_SMALL", 0, 1 << 20, COPY_SMALL) * sms ? 1
+                                                                                                         : MV_UNROLL;
     if (unr != MV_UNROLL) {
         blocks = 0;
         for (int i = 0; i < rq->npieces; i++) blocks += pc[i].blocks = brc__cdiv(pc[i].units, MV_THREADS * unr);
@@ -488,11 +521,14 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
     else
         brc__str_addf(&desc, ",rank=%d,vec=%d,index=%d%s%s)", R, vec, idx64 ? 64 : 32, hint ? ",hint=1" : "",
                       unr == 1 ? ",unroll=1" : "");
-    if (tile) brc__str_addf(&sku, "bespoke:copy<b%zu,rank=%d,tile=%dx%d>@%s", esize, R, ta, tbn, ctx->arch);
+    const bool pdl = mv_pdl(ctx);
+    if (tile)
+        brc__str_addf(&sku, "bespoke:copy<b%zu,rank=%d,tile=%dx%d>%s@%s", esize, R, ta, tbn, pdl ? "+pdl" : "",
+                      ctx->arch);
     else
-        brc__str_addf(&sku, "bespoke:copy<b%zu,rank=%d,vec=%d,i%d,p=%d%s%s>%s@%s", esize, R, vec, idx64 ? 64 : 32,
+        brc__str_addf(&sku, "bespoke:copy<b%zu,rank=%d,vec=%d,i%d,p=%d%s%s>%s%s@%s", esize, R, vec, idx64 ? 64 : 32,
                       bucket(rq->npieces > MAXP ? MAXP : rq->npieces), hint ? ",hint" : "", unr == 1 ? ",u1" : "",
-                      rq->npieces > MAXP ? "+more" : "", ctx->arch);
+                      rq->npieces > MAXP ? "+more" : "", pdl ? "+pdl" : "", ctx->arch);
     if (desc.oom || sku.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fam);
         goto fail;
@@ -500,7 +536,7 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
     if ((st = brc__plan_new(ctx, op_family[rq->op], &copy_vt, sizeof(copy_impl), &p))) goto fail;
     copy_impl *im = p->impl;
     im->op = rq->op, im->nsrc = rq->nsrc, im->ndst = rq->ndst, im->esize = esize;
-    im->vec = vec, im->rank = R, im->idx64 = idx64, im->tile = tile;
+    im->vec = vec, im->rank = R, im->idx64 = idx64, im->tile = tile, im->pdl = pdl;
     im->npieces = rq->npieces, im->pc = pc, im->numel = numel;
     pc = NULL;
     im->dyn = rq->dyn, im->dyn_max = rq->dyn_max, im->dyn_ss = rq->dyn_ss, im->dyn_ds = rq->dyn_ds;
@@ -542,11 +578,11 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
             if (im->L[m].P == L->P) L->fn = im->L[m].fn, dup = true;
         if (dup) continue;
         brc__str snip = {0};
-        copy_snippet(&snip, tile ? K_TILE : K_COPY, esize, vec, R, idx64, L->P, half, hint, unr);
-        int64_t spec[7] = {tile ? K_TILE : K_COPY, (int64_t)esize, vec, R, tile ? 1 : idx64, tile ? 1 : L->P,
-                           tile ? ta * 1000 + tbn : hint | (unr == 1) << 1};
+        copy_snippet(&snip, tile ? K_TILE : K_COPY, esize, vec, R, idx64, L->P, half, hint, unr, pdl);
+        int64_t spec[8] = {tile ? K_TILE : K_COPY, (int64_t)esize, vec, R, tile ? 1 : idx64, tile ? 1 : L->P,
+                           tile ? ta * 1000 + tbn : hint | (unr == 1) << 1, pdl};
         st = snip.oom ? brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fam)
-                      : compile(ctx, desc.p, 7, spec, snip.p, &L->fn);
+                      : compile(ctx, desc.p, 8, spec, snip.p, &L->fn);
         brc__str_free(&snip);
         if (st) goto fail;
     }
@@ -897,7 +933,7 @@ static brc_status copy_run_common(const brc_plan *plan, brc__family fam, const c
             first += q->blocks;
         }
         if (L->grid == 0) continue;
-        if ((st = launch(plan, L->fn, L->grid, &a, stream))) return st;
+        if ((st = launch(plan, L->fn, L->grid, &a, im->pdl, stream))) return st;
     }
     return BRC_STATUS_OK;
 }
@@ -1058,6 +1094,7 @@ typedef struct fill_impl {
     unsigned grid;
     CUfunction fn;
     bool mset;     /* the driver's memset (FILL_MEMSET_BYTES): bytes of y, the value's bits as 32 */
+    bool pdl;      /* programmatic dependent launch (mv_pdl) */
     int64_t bytes;
     uint32_t pat;
 } fill_impl;
@@ -1068,6 +1105,9 @@ static const brc__plan_vt fill_vt = {NULL};
  * BARACUDA_FILL_MEMSET overrides the bytes (0: never). Descriptor fill(kind=fill,dtype=T,memset=1),
  * SKU driver:memset<bN>. */
 enum { FILL_MEMSET_BYTES = 4 << 20 };
+/* With programmatic dependent launches (mv_pdl) the kernel: H100, graphs of 20, 64 x 1024 bf16 / f32:
+ * the kernel 0.89 / 0.96 us, the memset 1.42-1.52 / 1.44-1.57 (PyTorch 1.34-1.52). */
+enum { FILL_MEMSET_PDL_BYTES = 0 };
 
 /* The bits of v in dt when dt holds v exactly (then every conversion rounds it to itself, so the
  * kernel's mv_from_f64 would store the same bits), repeated to 32 bits; false for NaN, an inexact
@@ -1245,7 +1285,8 @@ static brc_status fill_plan_forced(brc_context *ctx, const brc_fill_desc *d, con
     brc_plan *p = NULL;
     /* A contiguous fill of a value the dtype holds exactly, small: the driver's memset
      * (FILL_MEMSET_BYTES). */
-    const int64_t mmax = brc__knob("BARACUDA_FILL_MEMSET", 0, INT32_MAX, FILL_MEMSET_BYTES);
+    const int64_t mmax =
+        brc__knob("BARACUDA_FILL_MEMSET", 0, INT32_MAX, mv_pdl(ctx) ? FILL_MEMSET_PDL_BYTES : FILL_MEMSET_BYTES);
     const bool run1 = kind == BRC_FILL_FILL && R == 1 && ys[0] == 1;
     uint32_t pat = 0;
     if (mreq == 2 || (mreq == 0 && run1 && !forced && numel > 0 && numel * (int64_t)esize <= mmax &&
@@ -1268,11 +1309,13 @@ static brc_status fill_plan_forced(brc_context *ctx, const brc_fill_desc *d, con
         return BRC_STATUS_OK;
     }
     brc__str_addf(&desc, "fill(kind=%s,dtype=%s,rank=%d,vec=%d)", kn, brc_dtype_name(dt), R, vec);
-    brc__str_addf(&sku, "bespoke:fill<%s,%s,rank=%d,vec=%d>@%s", kn, brc_dtype_name(dt), R, vec, ctx->arch);
+    const bool pdl = mv_pdl(ctx);
+    brc__str_addf(&sku, "bespoke:fill<%s,%s,rank=%d,vec=%d>%s@%s", kn, brc_dtype_name(dt), R, vec, pdl ? "+pdl" : "",
+                  ctx->arch);
     brc__str_addf(&snip,
                   "__global__ void __launch_bounds__(256) brc_mv_kernel(const __grid_constant__ brc::mv_fill_args a) "
-                  "{ brc::mv_fill<%s, %d, %d, %d>(a); }\n",
-                  storage_type(dt), kind, vec, R);
+                  "{ %sbrc::mv_fill<%s, %d, %d, %d>(a); }\n",
+                  pdl_enter(pdl), storage_type(dt), kind, vec, R);
     if (desc.oom || sku.oom || snip.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fam);
         goto fail;
@@ -1280,9 +1323,9 @@ static brc_status fill_plan_forced(brc_context *ctx, const brc_fill_desc *d, con
     if ((st = brc__plan_new(ctx, BRC__FAM_FILL, &fill_vt, sizeof(fill_impl), &p))) goto fail;
     fill_impl *im = p->impl;
     *im = tmp;
-    im->kind = kind, im->vec = vec, im->rank = R, im->esize = esize, im->grid = (unsigned)grid;
-    int64_t spec[5] = {K_FILL, dt, kind, vec, R};
-    if ((st = compile(ctx, desc.p, 5, spec, snip.p, &im->fn))) goto fail;
+    im->kind = kind, im->vec = vec, im->rank = R, im->esize = esize, im->grid = (unsigned)grid, im->pdl = pdl;
+    int64_t spec[6] = {K_FILL, dt, kind, vec, R, pdl};
+    if ((st = compile(ctx, desc.p, 6, spec, snip.p, &im->fn))) goto fail;
     brc__str_free(&snip);
     brc__plan_publish(p, desc.p, sku.p);
     *out = p;
@@ -1329,7 +1372,7 @@ brc_status brc_fill_run(const brc_plan *plan, const void *x, void *y, brc_stream
     a.x = tri ? x : NULL;
     size_t vb = (size_t)im->vec * im->esize;
     a.scalar = ((uintptr_t)a.y | (uintptr_t)a.x) % vb != 0;
-    return launch(plan, im->fn, im->grid, &a, stream);
+    return launch(plan, im->fn, im->grid, &a, im->pdl, stream);
 }
 
 /* fill(kind, dtype, rank, vec): y of the rank (rows x cols last for the matrix kinds) whose dims
@@ -1424,6 +1467,7 @@ enum {
 typedef struct pad_impl {
     int bwd, staged; /* staged: 0 row groups, 1 staged, 2 flat, 3 staged in small CTAs */
     bool in_empty; /* the input has no elements (a constant pad of an empty x): it may be NULL */
+    bool pdl;      /* programmatic dependent launch (mv_pdl) */
     size_t esize;
     mv_pad_args_h a;
     /* Forward, rows contiguous on both sides: the edge windows for x rows that are not all
@@ -1628,32 +1672,33 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
     const char *dir = bwd ? "bwd" : "fwd";
     brc__str_addf(&desc, "pad(mode=%s,dtype=%s,rank=%d,dir=%s%s)", pad_names[mode], brc_dtype_name(dt), R, dir,
                   tmp.staged == 3 ? ",stage=3" : tmp.staged == 2 ? ",stage=2" : tmp.staged ? ",stage=1" : "");
-    brc__str_addf(&sku, "bespoke:pad<%s,%s,rank=%d,%s%s>@%s", pad_names[mode], brc_dtype_name(dt), R, dir,
+    const bool pdl = mv_pdl(ctx);
+    brc__str_addf(&sku, "bespoke:pad<%s,%s,rank=%d,%s%s>%s@%s", pad_names[mode], brc_dtype_name(dt), R, dir,
                   tmp.staged == 3 ? ",staged,small" : tmp.staged == 2 ? ",flat" : tmp.staged ? ",staged" : "",
-                  ctx->arch);
+                  pdl ? "+pdl" : "", ctx->arch);
     if (bwd)
         brc__str_addf(&snip,
                       "__global__ void __launch_bounds__(256, 1) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args "
-                      "a) { brc::mv_pad_bwd<%s, %d, %d>(a); }\n",
-                      storage_type(dt), mode, R);
+                      "a) { %sbrc::mv_pad_bwd<%s, %d, %d>(a); }\n",
+                      pdl_enter(pdl), storage_type(dt), mode, R);
     else if (tmp.staged == 2)
         brc__str_addf(&snip,
                       "__global__ void __launch_bounds__(256, %d) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args "
-                      "a) { brc::mv_pad_flat<%s, %d, %d, %d>(a); }\n",
-                      PAD_STAGE_CTAS, storage_type(dt), mode, R, PAD_STAGE_BYTES);
+                      "a) { %sbrc::mv_pad_flat<%s, %d, %d, %d>(a); }\n",
+                      PAD_STAGE_CTAS, pdl_enter(pdl), storage_type(dt), mode, R, PAD_STAGE_BYTES);
     else if (tmp.staged)
         brc__str_addf(&snip,
                       "__global__ void __launch_bounds__(%d, %d) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args "
-                      "a) { brc::mv_pad_staged<%s, %d, %d, %d, %d>(a); }\n",
+                      "a) { %sbrc::mv_pad_staged<%s, %d, %d, %d, %d>(a); }\n",
                       tmp.staged == 3 ? PAD_SMALL_THREADS : MV_THREADS,
-                      tmp.staged == 3 ? PAD_SMALL_CTAS : PAD_STAGE_CTAS, storage_type(dt), mode, R,
+                      tmp.staged == 3 ? PAD_SMALL_CTAS : PAD_STAGE_CTAS, pdl_enter(pdl), storage_type(dt), mode, R,
                       tmp.staged == 3 ? PAD_SMALL_BYTES : PAD_STAGE_BYTES,
                       tmp.staged == 3 ? PAD_SMALL_THREADS : MV_THREADS);
     else
         brc__str_addf(&snip,
                       "__global__ void __launch_bounds__(256, %d) brc_mv_kernel(const __grid_constant__ brc::mv_pad_args "
-                      "a) { brc::mv_pad_fwd<%s, %d, %d, %d>(a); }\n",
-                      PAD_MIN_CTAS, storage_type(dt), mode, R, PAD_U);
+                      "a) { %sbrc::mv_pad_fwd<%s, %d, %d, %d>(a); }\n",
+                      PAD_MIN_CTAS, pdl_enter(pdl), storage_type(dt), mode, R, PAD_U);
     if (desc.oom || sku.oom || snip.oom) {
         st = brc__error(BRC_STATUS_OUT_OF_MEMORY, "%s: out of memory", fam);
         goto fail;
@@ -1661,10 +1706,10 @@ static brc_status pad_common(brc_context *ctx, int bwd, int mode, const brc_tens
     if ((st = brc__plan_new(ctx, bwd ? BRC__FAM_PAD_BWD : BRC__FAM_PAD, &pad_vt, sizeof(pad_impl), &p))) goto fail;
     pad_impl *im = p->impl;
     *im = tmp;
-    im->bwd = bwd, im->esize = brc_dtype_size(dt), im->grid = (unsigned)grid;
+    im->bwd = bwd, im->esize = brc_dtype_size(dt), im->grid = (unsigned)grid, im->pdl = pdl;
     im->in_empty = brc_tensor_desc_numel(in) == 0;
-    int64_t spec[6] = {K_PAD, dt, mode, R, bwd, tmp.staged};
-    if ((st = compile(ctx, desc.p, 6, spec, snip.p, &im->fn))) goto fail;
+    int64_t spec[7] = {K_PAD, dt, mode, R, bwd, tmp.staged, pdl};
+    if ((st = compile(ctx, desc.p, 7, spec, snip.p, &im->fn))) goto fail;
     brc__str_free(&snip);
     brc__plan_publish(p, desc.p, sku.p);
     *out = p;
@@ -1707,7 +1752,7 @@ static brc_status pad_run_common(const brc_plan *plan, brc__family fam, const ch
         memcpy(a.win, im->win_w, sizeof a.win);
         a.ew = im->ew_w, a.ews = im->ews_w;
     }
-    return launch_n(plan, im->fn, im->grid, im->staged == 3 ? PAD_SMALL_THREADS : MV_THREADS, &a, stream);
+    return launch_n(plan, im->fn, im->grid, im->staged == 3 ? PAD_SMALL_THREADS : MV_THREADS, &a, im->pdl, stream);
 }
 
 brc_status brc_pad_run(const brc_plan *plan, const void *x, void *y, brc_stream stream) {

@@ -241,11 +241,16 @@ Test(movement, small_copies_take_the_driver_memcpy, .timeout = 300) {
     brc_context *ctx = tu_device_or_skip();
     static const ccase mc[] = {
         {2, {64, 1024}, S_CONTIG, S_CONTIG}, {1, {1001}, S_CONTIG, S_CONTIG}, {2, {3, 336}, S_CONTIG, S_CONTIG}};
-    for (int si = 0; si < 4; si++) {
+    /* Pass 0 without programmatic dependent launches (BARACUDA_MV_PDL=0, as on sm_80): the memcpy
+     * rule; pass 1 as the GPU comes: with them (sm_90 and newer) every case is a kernel. */
+    const bool pdl = ctx->sm_major >= 9;
+    for (int k = 0; k < 8; k++) {
+        const int pass = k / 4, si = k % 4;
+        if (si == 0) pass == 0 ? setenv("BARACUDA_MV_PDL", "0", 1) : unsetenv("BARACUDA_MV_PDL");
         brc_dtype dt = by_size[si];
         const int64_t es = (int64_t)brc_dtype_size(dt);
         for (int ci = 0; ci < 5; ci++) {
-            const bool kernel = ci == 1 || ci == 4; /* an odd byte count; 4 MiB + 16 bytes */
+            const bool kernel = ci == 1 || ci == 4 || (pass == 1 && pdl); /* an odd byte count; 4 MiB + 16 bytes */
             ccase c = ci >= 3 ? (ccase){1, {(4 << 20) / es + (ci == 4 ? 16 / es : 0)}, S_CONTIG, S_CONTIG} : mc[ci];
             uint64_t rng = 0x3e3c + (uint64_t)si * 31 + (uint64_t)ci;
             tv x = tv_new(dt, c.rank, c.shape, S_CONTIG, 1, &rng), y = tv_new(dt, c.rank, c.shape, S_CONTIG, 0, &rng);
@@ -254,7 +259,7 @@ Test(movement, small_copies_take_the_driver_memcpy, .timeout = 300) {
                 x.base = y.base = (c.shape[0] - 1) * c.shape[1];
             }
             char what[96];
-            snprintf(what, sizeof what, "memcpy copy %s case %d", brc_dtype_name(dt), ci);
+            snprintf(what, sizeof what, "memcpy copy %s case %d pass %d", brc_dtype_name(dt), ci, pass);
             brc_copy_desc d = {x.t, y.t};
             brc_plan *p = NULL;
             cr_assert_eq(brc_copy_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s: %s", what, brc_last_error());
@@ -271,7 +276,7 @@ Test(movement, small_copies_take_the_driver_memcpy, .timeout = 300) {
             tv_free(&x), tv_free(&y);
         }
     }
-    /* Captured and replayed: x rewritten between replays. */
+    /* Captured and replayed: x rewritten between replays (a memcpy node; a kernel on sm_90). */
     uint64_t rng = 77;
     int64_t sh[2] = {64, 1024};
     tv x = tv_new(BRC_BF16, 2, sh, S_CONTIG, 1, &rng), y = tv_new(BRC_BF16, 2, sh, S_CONTIG, 0, &rng);
@@ -497,6 +502,84 @@ Test(movement, copy_of_64_mib_takes_cache_hints, .timeout = 300) {
     copy_at_every_shift(p, &x, &y, n[0], "64 MiB copy");
     brc_plan_destroy(p);
     tv_free(&x), tv_free(&y);
+    brc_context_destroy(ctx);
+}
+
+/* Programmatic dependent launches (sm_90 and newer, SKU +pdl): each kernel of the family waits for
+ * the kernels before it in the stream before it touches memory. A chain of rounds in one stream, then
+ * the same chain captured into a graph and replayed; round r: an 8 MiB copy from X0 or X1
+ * (alternating) into B (one wave of CTAs on an H100, all started, so the next kernel may launch while
+ * they stream), then small copies of B's last 64 Ki elements into T1, T1 into T2 and T2 into slot r
+ * of D, and the next round overwriting B, T1 and T2 while the copies before may still read them. A
+ * dependent that did not wait would read the round before's bytes, or a buffer half written. */
+Test(movement, programmatic_launches_wait_for_the_kernel_before, .timeout = 300) {
+    tu_fresh_cache();
+    brc_context *ctx = tu_device_or_skip();
+    setenv("BARACUDA_COPY_MEMCPY", "0", 1); /* the small copies are kernels on every GPU */
+    enum { ROUNDS = 16, LINKS = 3 };
+    const int64_t n = (int64_t)2 << 20, t = (int64_t)1 << 16;
+    uint64_t rng = 77;
+    tu_buf X[2] = {tu_buf_new(BRC_I32, (size_t)n), tu_buf_new(BRC_I32, (size_t)n)};
+    tu_buf B = tu_buf_new(BRC_I32, (size_t)n), T = tu_buf_new(BRC_I32, (size_t)(2 * t));
+    tu_buf D = tu_buf_new(BRC_I32, (size_t)(ROUNDS * t));
+    for (int k = 0; k < 2; k++) {
+        for (int64_t i = 0; i < n; i++) ((uint32_t *)X[k].h)[i] = (uint32_t)tu_rand(&rng);
+        tu_buf_upload(&X[k]);
+    }
+    int64_t nn[1] = {n}, tt[1] = {t};
+    brc_copy_desc big, tail;
+    brc_tensor_desc_contiguous(&big.x, BRC_I32, 1, nn);
+    big.y = big.x;
+    brc_tensor_desc_contiguous(&tail.x, BRC_I32, 1, tt);
+    tail.y = tail.x;
+    brc_plan *pb = NULL, *pt = NULL;
+    cr_assert_eq(brc_copy_plan(ctx, &big, NULL, &pb), BRC_STATUS_OK, "%s", brc_last_error());
+    cr_assert_eq(brc_copy_plan(ctx, &tail, NULL, &pt), BRC_STATUS_OK, "%s", brc_last_error());
+    unsetenv("BARACUDA_COPY_MEMCPY");
+    const bool pdl = ctx->sm_major >= 9;
+    cr_expect((strstr(brc_plan_sku(pb), "+pdl@") != NULL) == pdl, "%s", brc_plan_sku(pb));
+    cr_expect((strstr(brc_plan_sku(pt), "+pdl@") != NULL) == pdl, "%s", brc_plan_sku(pt));
+    char *b = (char *)(uintptr_t)B.d, *tb = (char *)(uintptr_t)T.d, *db = (char *)(uintptr_t)D.d;
+    /* link l of a round: its source and destination */
+    const char *src[LINKS] = {b + (n - t) * 4, tb, tb + t * 4};
+    char *dst[LINKS] = {tb, tb + t * 4, NULL};
+    for (int graph = 0; graph < 2; graph++) {
+        memset(D.h, 0xA5, D.n * 4);
+        tu_buf_upload(&D);
+        tu_capture cg = {0};
+        CUstream s = NULL;
+        if (graph) {
+            cg = tu_capture_begin(CU_STREAM_NON_BLOCKING);
+            s = cg.s;
+        } else {
+            cr_assert_eq(brc__cu()->cuStreamCreate(&s, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS);
+        }
+        for (int r = 0; r < ROUNDS; r++) {
+            cr_assert_eq(brc_copy_run(pb, (const void *)(uintptr_t)X[r & 1].d, b, (brc_stream)s), BRC_STATUS_OK,
+                         "%s", brc_last_error());
+            for (int l = 0; l < LINKS; l++)
+                cr_assert_eq(brc_copy_run(pt, src[l], dst[l] ? dst[l] : db + r * t * 4, (brc_stream)s),
+                             BRC_STATUS_OK, "%s", brc_last_error());
+        }
+        if (graph) {
+            tu_capture_end(&cg);
+            tu_capture_replay(&cg);
+            tu_capture_free(&cg);
+        } else {
+            cr_assert_eq(brc__cu()->cuStreamSynchronize(s), CUDA_SUCCESS);
+            brc__cu()->cuStreamDestroy(s);
+        }
+        tu_buf_download(&D);
+        long bad = 0;
+        for (int r = 0; r < ROUNDS; r++)
+            for (int64_t i = 0; i < t; i++)
+                bad += ((const uint32_t *)D.h)[r * t + i] != ((const uint32_t *)X[r & 1].h)[n - t + i];
+        cr_expect_eq(bad, 0, "%s: %ld of %lld elements at the chain's end wrong (%s, %s)", graph ? "graph" : "stream",
+                     bad, (long long)(ROUNDS * t), brc_plan_sku(pb), brc_plan_sku(pt));
+    }
+    brc_plan_destroy(pb);
+    brc_plan_destroy(pt);
+    tu_buf_free(&X[0]), tu_buf_free(&X[1]), tu_buf_free(&B), tu_buf_free(&T), tu_buf_free(&D);
     brc_context_destroy(ctx);
 }
 
@@ -998,18 +1081,25 @@ Test(movement, small_fills_take_the_driver_memset, .timeout = 300) {
               {BRC_F16, 65504, true}, {BRC_F64, 0, true},    {BRC_F64, -2.5, false}, {BRC_I64, -1, true},
               {BRC_I8, -7, true},     {BRC_U8, 255, true},   {BRC_I16, -300, true},  {BRC_I32, 123456789, true},
               {BRC_U32, 4294967295.0, true}, {BRC_BOOL, 1, true}};
-    for (size_t i = 0; i < sizeof fv / sizeof fv[0]; i++) {
+    /* Pass 0 without programmatic dependent launches (BARACUDA_MV_PDL=0, as on sm_80): the memset
+     * rule; pass 1 as the GPU comes: with them (sm_90 and newer) every case is a kernel. */
+    const bool pdl = ctx->sm_major >= 9;
+    const size_t nf = sizeof fv / sizeof fv[0];
+    for (size_t k = 0; k < 2 * nf; k++) {
+        const size_t pass = k / nf, i = k % nf;
+        if (i == 0) pass == 0 ? setenv("BARACUDA_MV_PDL", "0", 1) : unsetenv("BARACUDA_MV_PDL");
         for (int ci = 0; ci < 3; ci++) {
             int64_t sh[2] = {64, 1024}, n1[1] = {1001 + 2};
             tv y = ci == 0 ? tv_new(fv[i].dt, 2, sh, S_CONTIG, 0, &rng) : tv_new(fv[i].dt, 1, n1, S_CONTIG, 0, &rng);
             if (ci > 0) y.t.shape[0] = 1001, y.base = ci == 2 ? 1 : 0;
             char what[96];
-            snprintf(what, sizeof what, "memset fill %s %g case %d", brc_dtype_name(fv[i].dt), fv[i].v, ci);
+            snprintf(what, sizeof what, "memset fill %s %g case %d pass %zu", brc_dtype_name(fv[i].dt), fv[i].v, ci,
+                     pass);
             brc_fill_desc d = {BRC_FILL_FILL, y.t, y.t, fv[i].v, 0, 0};
             brc_plan *p = NULL;
             cr_assert_eq(brc_fill_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s: %s", what, brc_last_error());
-            cr_expect((strstr(brc_plan_sku(p), "driver:memset<") == brc_plan_sku(p)) == fv[i].mset, "%s: %s", what,
-                      brc_plan_sku(p));
+            cr_expect((strstr(brc_plan_sku(p), "driver:memset<") == brc_plan_sku(p)) == (fv[i].mset && !(pass && pdl)),
+                      "%s: %s", what, brc_plan_sku(p));
             cr_assert_eq(brc_fill_run(p, NULL, dptr(&y), NULL), BRC_STATUS_OK, "%s: %s", what, brc_last_error());
             sync_ok(what);
             tu_buf_download(&y.b);
@@ -1020,12 +1110,14 @@ Test(movement, small_fills_take_the_driver_memset, .timeout = 300) {
             tv_free(&y);
         }
     }
-    /* Captured: a memset node; y poisoned again before each replay. */
+    /* Captured: a memset node (BARACUDA_MV_PDL=0); y poisoned again before each replay. */
     int64_t sh[2] = {64, 1024};
     tv y = tv_new(BRC_F32, 2, sh, S_CONTIG, 0, &rng);
     brc_fill_desc d = {BRC_FILL_FILL, y.t, y.t, 0.75, 0, 0};
     brc_plan *p = NULL;
+    setenv("BARACUDA_MV_PDL", "0", 1);
     cr_assert_eq(brc_fill_plan(ctx, &d, NULL, &p), BRC_STATUS_OK, "%s", brc_last_error());
+    unsetenv("BARACUDA_MV_PDL");
     cr_expect(strstr(brc_plan_sku(p), "driver:memset<b4>") == brc_plan_sku(p), "%s", brc_plan_sku(p));
     tu_capture c = tu_capture_begin(0);
     cr_assert_eq(brc_fill_run(p, NULL, dptr(&y), (brc_stream)c.s), BRC_STATUS_OK, "%s", brc_last_error());

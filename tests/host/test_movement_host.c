@@ -73,6 +73,8 @@ ParameterizedTest(int *sm, movement_compile, every_variant, .timeout = 900) {
         cr_expect_str_eq(brc_plan_descriptor(p), variants[i], "the descriptor round-trips");
         const char *sku = brc_plan_sku(p);
         cr_expect(strstr(sku, "bespoke:") == sku && strstr(sku, arch), "sku %s", sku);
+        /* Programmatic dependent launches from sm_90 on (runtime/ops/movement.c, mv_pdl). */
+        cr_expect((strstr(sku, "+pdl@") != NULL) == (*sm >= 90), "sku %s", sku);
         cr_expect_eq(brc_plan_workspace_size(p), 0u);
         kernels += strstr(variants[i], "pieces=20") ? 2 : 1;
         cr_log_info("%s -> %s", variants[i], sku);
@@ -112,41 +114,50 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     /* Contiguous: one dim, 16-byte vectors. */
     int64_t s2[2] = {1000, 4096};
     brc_copy_desc c = {dense(BRC_F32, 2, s2), dense(BRC_F32, 2, s2)};
+    EXPECT_PLAN(brc_copy_plan(ctx, &c, NULL, &p_), "copy(bytes=4,rank=1,vec=4,index=32)", "p=1>+pdl@sm_90");
+    /* BARACUDA_MV_PDL=0: the same descriptor, launched without programmatic dependence. */
+    setenv("BARACUDA_MV_PDL", "0", 1);
     EXPECT_PLAN(brc_copy_plan(ctx, &c, NULL, &p_), "copy(bytes=4,rank=1,vec=4,index=32)", "p=1>@sm_90");
+    unsetenv("BARACUDA_MV_PDL");
     /* 64 MiB and more: the same kernel with cache hints (COPY_HINT_BYTES); just below, none. */
     int64_t sh64[2] = {16384, 2048}, below[2] = {16383, 2048};
     brc_copy_desc cb = {dense(BRC_BF16, 2, sh64), dense(BRC_BF16, 2, sh64)};
-    EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32,hint=1)", "p=1,hint>@sm_90");
+    EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32,hint=1)", "p=1,hint>+pdl@sm_90");
     cb = (brc_copy_desc){dense(BRC_BF16, 2, below), dense(BRC_BF16, 2, below)};
-    EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32)", "p=1>@sm_90");
-    /* A contiguous run of a multiple of 16 bytes, at most COPY_MEMCPY_BYTES (4 MiB): the driver's
-     * memcpy, no kernel; 16 bytes more, an odd byte count, a padded copy of the same size, or with
-     * BARACUDA_COPY_MEMCPY=0: a kernel. */
+    EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32)", "p=1>+pdl@sm_90");
+    /* With programmatic dependent launches (sm_90) a small contiguous copy is a kernel too
+     * (COPY_MEMCPY_PDL_BYTES). */
     int64_t tiny[2] = {64, 1024}, mc[1] = {(4 << 20) / 2}, mc1[1] = {(4 << 20) / 2 + 8}, odd[1] = {1001};
     cb = (brc_copy_desc){dense(BRC_BF16, 2, tiny), dense(BRC_BF16, 2, tiny)};
+    EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32,unroll=1)", "p=1,u1>+pdl@sm_90");
+    /* Without them (BARACUDA_MV_PDL=0 here, as on sm_80): a contiguous run of a multiple of 16 bytes,
+     * at most COPY_MEMCPY_BYTES (4 MiB), is the driver's memcpy, no kernel; 16 bytes more, an odd
+     * byte count, a padded copy of the same size, or with BARACUDA_COPY_MEMCPY=0: a kernel. */
+    setenv("BARACUDA_MV_PDL", "0", 1);
     EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,memcpy=1)", "driver:memcpy<b2>@sm_90");
     brc_copy_desc cm = {dense(BRC_BF16, 1, mc), dense(BRC_BF16, 1, mc)};
     EXPECT_PLAN(brc_copy_plan(ctx, &cm, NULL, &p_), "copy(bytes=2,memcpy=1)", "driver:memcpy<b2>@sm_90");
     cm = (brc_copy_desc){dense(BRC_F32, 1, mc), dense(BRC_F32, 1, mc)};
-    EXPECT_PLAN(brc_copy_plan(ctx, &cm, NULL, &p_), "copy(bytes=4,rank=1,vec=4,index=32)", "p=1>@sm_90");
+    EXPECT_PLAN(brc_copy_plan(ctx, &cm, NULL, &p_), "copy(bytes=4,rank=1,vec=4,index=32,unroll=1)", "p=1,u1>@sm_90");
     cm = (brc_copy_desc){dense(BRC_BF16, 1, mc1), dense(BRC_BF16, 1, mc1)};
-    EXPECT_PLAN(brc_copy_plan(ctx, &cm, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32)", "p=1>@sm_90");
+    EXPECT_PLAN(brc_copy_plan(ctx, &cm, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32,unroll=1)", "p=1,u1>@sm_90");
     cm = (brc_copy_desc){dense(BRC_BF16, 1, odd), dense(BRC_BF16, 1, odd)};
     EXPECT_PLAN(brc_copy_plan(ctx, &cm, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32,unroll=1)", "p=1,u1>@sm_90");
     cm = (brc_copy_desc){dense(BRC_BF16, 2, tiny), dense(BRC_BF16, 2, tiny)};
     cm.x.strides[0] = 1032;
     EXPECT_PLAN(brc_copy_plan(ctx, &cm, NULL, &p_), "copy(bytes=2,rank=2,vec=8,index=32,unroll=1)", "p=1,u1>@sm_90");
     EXPECT_PLAN(brc_copy_plan(ctx, &cb, &strided, &p_), "copy(bytes=2,rank=1,vec=8,index=32,unroll=1)", NULL);
+    unsetenv("BARACUDA_MV_PDL");
     setenv("BARACUDA_COPY_MEMCPY", "0", 1);
-    /* Fewer CTAs than SMs at MV_UNROLL units a thread: one unit a thread (COPY_SMALL). 64 x 1024
-     * bf16 is 8192 units of 8, 8 CTAs of 1024; the offline GPU has 132 SMs: 131 CTAs' worth takes
-     * one unit a thread, 132 keep MV_UNROLL. */
-    int64_t under[1] = {131 * 1024 * 8}, at[1] = {132 * 1024 * 8};
-    EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32,unroll=1)", "p=1,u1>@sm_90");
+    /* Fewer CTAs than COPY_SMALL (4) an SM at MV_UNROLL units a thread: one unit a thread. 64 x 1024
+     * bf16 is 8192 units of 8, 8 CTAs of 1024; the offline GPU has 132 SMs: 527 CTAs' worth takes
+     * one unit a thread, 528 keep MV_UNROLL. */
+    int64_t under[1] = {527 * 1024 * 8}, at[1] = {528 * 1024 * 8};
+    EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32,unroll=1)", "p=1,u1>+pdl@sm_90");
     cb = (brc_copy_desc){dense(BRC_BF16, 1, under), dense(BRC_BF16, 1, under)};
-    EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32,unroll=1)", "p=1,u1>@sm_90");
+    EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32,unroll=1)", "p=1,u1>+pdl@sm_90");
     cb = (brc_copy_desc){dense(BRC_BF16, 1, at), dense(BRC_BF16, 1, at)};
-    EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32)", "p=1>@sm_90");
+    EXPECT_PLAN(brc_copy_plan(ctx, &cb, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32)", "p=1>+pdl@sm_90");
     unsetenv("BARACUDA_COPY_MEMCPY");
     /* A padded source row (odd stride): rows of 4096 still vectorize. */
     c.x.strides[0] = 4100;
@@ -157,7 +168,7 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     /* Both flipped along the rows: still one contiguous run. */
     c = (brc_copy_desc){dense(BRC_BF16, 2, s2), dense(BRC_BF16, 2, s2)};
     c.x.strides[0] = c.y.strides[0] = -4096;
-    EXPECT_PLAN(brc_copy_plan(ctx, &c, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32)", NULL);
+    EXPECT_PLAN(brc_copy_plan(ctx, &c, NULL, &p_), "copy(bytes=2,rank=1,vec=8,index=32,unroll=1)", NULL);
     /* x walked backwards along the inner dim: a gather. */
     c.x.strides[0] = 4096, c.x.strides[1] = -1, c.y.strides[0] = 4096;
     EXPECT_PLAN(brc_copy_plan(ctx, &c, NULL, &p_), "copy(bytes=2,rank=2,vec=1,index=32)", NULL);
@@ -246,11 +257,17 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
     int64_t z[2] = {1000, 4097}, m3[3] = {5, 7, 9}, n1[1] = {1001};
     brc_fill_desc f = {BRC_FILL_FILL, dense(BRC_F32, 2, z), {0}, 0, 0, 0};
     EXPECT_PLAN(brc_fill_plan(ctx, &f, NULL, &p_), "fill(kind=fill,dtype=f32,rank=1,vec=4)", NULL);
-    /* A contiguous fill of at most FILL_MEMSET_BYTES (4 MiB) whose value the dtype holds exactly: the
-     * driver's memset, no kernel. An inexact value, NaN, fp8, an 8-byte value whose halves differ, a
-     * strided y, 4 MiB + 4 bytes, or BARACUDA_FILL_MEMSET=0: a kernel. */
+    /* With programmatic dependent launches (sm_90) a small fill is a kernel (FILL_MEMSET_PDL_BYTES).
+     * Without them (BARACUDA_MV_PDL=0 here, as on sm_80): a contiguous fill of at most
+     * FILL_MEMSET_BYTES (4 MiB) whose value the dtype holds exactly is the driver's memset, no kernel.
+     * An inexact value, NaN, fp8, an 8-byte value whose halves differ, a strided y, 4 MiB + 4 bytes,
+     * or BARACUDA_FILL_MEMSET=0: a kernel. */
     {
         int64_t sm2[2] = {64, 1024}, m4[1] = {(4 << 20) / 4}, m4p[1] = {(4 << 20) / 4 + 1};
+        brc_fill_desc f0 = {BRC_FILL_FILL, dense(BRC_F32, 2, sm2), {0}, 0, 0, 0};
+        EXPECT_PLAN(brc_fill_plan(ctx, &f0, NULL, &p_), "fill(kind=fill,dtype=f32,rank=1,vec=4)",
+                    "bespoke:fill<fill,f32,rank=1,vec=4>+pdl@sm_90");
+        setenv("BARACUDA_MV_PDL", "0", 1);
         static const struct {
             brc_dtype dt;
             double v;
@@ -290,6 +307,7 @@ Test(movement_desc, api_plans_pick_the_kernel_and_round_trip) {
         f = (brc_fill_desc){BRC_FILL_FILL, dense(BRC_F32, 2, sm2), {0}, 0, 0, 0};
         EXPECT_PLAN(brc_fill_plan(ctx, &f, NULL, &p_), "fill(kind=fill,dtype=f32,rank=1,vec=4)", NULL);
         unsetenv("BARACUDA_FILL_MEMSET");
+        unsetenv("BARACUDA_MV_PDL");
     }
     f = (brc_fill_desc){BRC_FILL_TRIU, dense(BRC_F16, 3, m3), dense(BRC_F16, 3, m3), 0, 0, 1};
     EXPECT_PLAN(brc_fill_plan(ctx, &f, NULL, &p_), "fill(kind=triu,dtype=f16,rank=3,vec=1)", NULL);
