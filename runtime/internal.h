@@ -510,6 +510,12 @@ BRC__INTERNAL void brc__plan_publish(brc_plan *p, char *descriptor, char *sku);
 /* Checks that plan is of family fam and can run (made with a device). */
 BRC__INTERNAL brc_status brc__plan_check_run(const brc_plan *plan, brc__family fam,
                                              const char *fn);
+/* Launches fn on a 1-D grid of block-thread CTAs with smem bytes of dynamic shared memory and the
+ * kernel parameters args; pdl: as the programmatic dependent of the kernel before it in the stream
+ * (CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION: the kernel must wait, griddepcontrol.wait,
+ * before it reads what the kernels before it wrote). A failed launch is CUDA_ERROR, naming the plan. */
+BRC__INTERNAL brc_status brc__launch(const brc_plan *plan, CUfunction fn, unsigned grid, unsigned block, unsigned smem,
+                                     bool pdl, void **args, brc_stream stream);
 /* A run's device pointer what: not NULL (INVALID_ARGUMENT), aligned to align bytes (MISALIGNED). */
 BRC__INTERNAL brc_status brc__need_ptr(const void *p, size_t align, const char *fn, const char *what,
                                        const brc_plan *plan);

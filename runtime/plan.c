@@ -78,6 +78,24 @@ brc_status brc__plan_check_run(const brc_plan *plan, brc__family fam, const char
     return BRC_STATUS_OK;
 }
 
+brc_status brc__launch(const brc_plan *plan, CUfunction fn, unsigned grid, unsigned block, unsigned smem, bool pdl,
+                       void **args, brc_stream stream) {
+    CUresult r;
+    if (pdl) {
+        CUlaunchAttribute attr = {.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION};
+        attr.value.programmaticStreamSerializationAllowed = 1;
+        CUlaunchConfig cfg = {.gridDimX = grid, .gridDimY = 1, .gridDimZ = 1, .blockDimX = block, .blockDimY = 1,
+                              .blockDimZ = 1, .sharedMemBytes = smem, .hStream = (CUstream)stream, .attrs = &attr,
+                              .numAttrs = 1};
+        r = brc__cu()->cuLaunchKernelEx(&cfg, fn, args, NULL);
+    } else {
+        r = brc__cu()->cuLaunchKernel(fn, grid, 1, 1, block, 1, 1, smem, (CUstream)stream, args, NULL);
+    }
+    if (r != CUDA_SUCCESS)
+        return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel: %s (%s)", brc__cu_errname(r), plan->descriptor);
+    return BRC_STATUS_OK;
+}
+
 brc_status brc__need_ptr(const void *p, size_t align, const char *fn, const char *what, const brc_plan *plan) {
     if (!p) return brc__error(BRC_STATUS_INVALID_ARGUMENT, "%s: %s is NULL (%s)", fn, what, plan->descriptor);
     if ((uintptr_t)p % align)

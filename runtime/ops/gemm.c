@@ -1066,20 +1066,7 @@ static brc_status run_gemv(const brc_plan *plan, const gemm_impl *im, const brc_
         float alpha, beta;
     } a = {w, xx, x->c, x->bias, x->d, p->m, p->k, p->a.ld, p->b.ld, p->d.ld, p->c.ld, (float)x->alpha, (float)x->beta};
     void *args[1] = {&a};
-    CUresult r;
-    if (im->pdl) {
-        CUlaunchAttribute attr = {.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION};
-        attr.value.programmaticStreamSerializationAllowed = 1;
-        CUlaunchConfig cfg = {.gridDimX = im->grid, .gridDimY = 1, .gridDimZ = 1, .blockDimX = im->threads,
-                              .blockDimY = 1, .blockDimZ = 1, .sharedMemBytes = 0, .hStream = (CUstream)stream,
-                              .attrs = &attr, .numAttrs = 1};
-        r = brc__cu()->cuLaunchKernelEx(&cfg, im->fn, args, NULL);
-    } else {
-        r = brc__cu()->cuLaunchKernel(im->fn, im->grid, 1, 1, im->threads, 1, 1, 0, (CUstream)stream, args, NULL);
-    }
-    if (r != CUDA_SUCCESS)
-        return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel: %s (%s)", brc__cu_errname(r), plan->descriptor);
-    return BRC_STATUS_OK;
+    return brc__launch(plan, im->fn, im->grid, im->threads, 0, im->pdl, args, stream);
 }
 
 brc_status brc_gemm_run(const brc_plan *plan, const brc_gemm_args *x, brc_stream stream) {

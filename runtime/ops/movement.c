@@ -107,19 +107,7 @@ static const char *pdl_enter(bool pdl) { return pdl ? "brc::pdl_enter(); " : "";
 static brc_status launch_n(const brc_plan *plan, CUfunction fn, unsigned grid, unsigned block, void *args, bool pdl,
                            brc_stream stream) {
     void *params[1] = {args};
-    CUresult r;
-    if (pdl) {
-        CUlaunchAttribute attr = {.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION};
-        attr.value.programmaticStreamSerializationAllowed = 1;
-        CUlaunchConfig cfg = {.gridDimX = grid, .gridDimY = 1, .gridDimZ = 1, .blockDimX = block, .blockDimY = 1,
-                              .blockDimZ = 1, .hStream = (CUstream)stream, .attrs = &attr, .numAttrs = 1};
-        r = brc__cu()->cuLaunchKernelEx(&cfg, fn, params, NULL);
-    } else {
-        r = brc__cu()->cuLaunchKernel(fn, grid, 1, 1, block, 1, 1, 0, (CUstream)stream, params, NULL);
-    }
-    if (r != CUDA_SUCCESS)
-        return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel: %s (%s)", brc__cu_errname(r), plan->descriptor);
-    return BRC_STATUS_OK;
+    return brc__launch(plan, fn, grid, block, 0, pdl, params, stream);
 }
 static brc_status launch(const brc_plan *plan, CUfunction fn, unsigned grid, void *args, bool pdl,
                          brc_stream stream) {
@@ -389,8 +377,9 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
     }
     /* One contiguous run on both sides, small, a multiple of 16 bytes: the driver's memcpy
      * (COPY_MEMCPY_BYTES). */
+    const bool pdl = mv_pdl(ctx);
     const int64_t mmax =
-        brc__knob("BARACUDA_COPY_MEMCPY", 0, INT32_MAX, mv_pdl(ctx) ? COPY_MEMCPY_PDL_BYTES : COPY_MEMCPY_BYTES);
+        brc__knob("BARACUDA_COPY_MEMCPY", 0, INT32_MAX, pdl ? COPY_MEMCPY_PDL_BYTES : COPY_MEMCPY_BYTES);
     const bool run1 = rq->npieces == 1 && !rq->dyn && R == 1 && pc[0].ss[0] == 1 && pc[0].ds[0] == 1;
     if (rq->memcpy == 2 || (rq->memcpy == 0 && rq->op == OP_COPY && run1 && !prefs->force_strided && !forced &&
                             numel > 0 && numel * (int64_t)esize <= mmax && numel * (int64_t)esize % 16 == 0)) {
@@ -521,7 +510,6 @@ static brc_status copy_plan_common(brc_context *ctx, const copy_req *rq, const b
     else
         brc__str_addf(&desc, ",rank=%d,vec=%d,index=%d%s%s)", R, vec, idx64 ? 64 : 32, hint ? ",hint=1" : "",
                       unr == 1 ? ",unroll=1" : "");
-    const bool pdl = mv_pdl(ctx);
     if (tile)
         brc__str_addf(&sku, "bespoke:copy<b%zu,rank=%d,tile=%dx%d>%s@%s", esize, R, ta, tbn, pdl ? "+pdl" : "",
                       ctx->arch);
@@ -1285,8 +1273,9 @@ static brc_status fill_plan_forced(brc_context *ctx, const brc_fill_desc *d, con
     brc_plan *p = NULL;
     /* A contiguous fill of a value the dtype holds exactly, small: the driver's memset
      * (FILL_MEMSET_BYTES). */
+    const bool pdl = mv_pdl(ctx);
     const int64_t mmax =
-        brc__knob("BARACUDA_FILL_MEMSET", 0, INT32_MAX, mv_pdl(ctx) ? FILL_MEMSET_PDL_BYTES : FILL_MEMSET_BYTES);
+        brc__knob("BARACUDA_FILL_MEMSET", 0, INT32_MAX, pdl ? FILL_MEMSET_PDL_BYTES : FILL_MEMSET_BYTES);
     const bool run1 = kind == BRC_FILL_FILL && R == 1 && ys[0] == 1;
     uint32_t pat = 0;
     if (mreq == 2 || (mreq == 0 && run1 && !forced && numel > 0 && numel * (int64_t)esize <= mmax &&
@@ -1309,7 +1298,6 @@ static brc_status fill_plan_forced(brc_context *ctx, const brc_fill_desc *d, con
         return BRC_STATUS_OK;
     }
     brc__str_addf(&desc, "fill(kind=%s,dtype=%s,rank=%d,vec=%d)", kn, brc_dtype_name(dt), R, vec);
-    const bool pdl = mv_pdl(ctx);
     brc__str_addf(&sku, "bespoke:fill<%s,%s,rank=%d,vec=%d>%s@%s", kn, brc_dtype_name(dt), R, vec, pdl ? "+pdl" : "",
                   ctx->arch);
     brc__str_addf(&snip,

@@ -822,20 +822,7 @@ brc_status brc__scan_from_desc(brc_context *ctx, brc__desc *d, brc_plan **out) {
 static brc_status launch(const brc_plan *plan, CUfunction fn, unsigned grid, unsigned threads, scan_args *a,
                          bool pdl, size_t smem, brc_stream stream) {
     void *args[1] = {a};
-    CUresult r;
-    if (pdl) {
-        CUlaunchAttribute attr = {.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION};
-        attr.value.programmaticStreamSerializationAllowed = 1;
-        CUlaunchConfig cfg = {.gridDimX = grid, .gridDimY = 1, .gridDimZ = 1, .blockDimX = threads, .blockDimY = 1,
-                              .blockDimZ = 1, .sharedMemBytes = (unsigned)smem, .hStream = (CUstream)stream, .attrs = &attr,
-                              .numAttrs = 1};
-        r = brc__cu()->cuLaunchKernelEx(&cfg, fn, args, NULL);
-    } else {
-        r = brc__cu()->cuLaunchKernel(fn, grid, 1, 1, threads, 1, 1, (unsigned)smem, (CUstream)stream, args, NULL);
-    }
-    if (r != CUDA_SUCCESS)
-        return brc__error(BRC_STATUS_CUDA_ERROR, "cuLaunchKernel: %s (%s)", brc__cu_errname(r), plan->descriptor);
-    return BRC_STATUS_OK;
+    return brc__launch(plan, fn, grid, threads, (unsigned)smem, pdl, args, stream);
 }
 
 /* Checks the pointers the plan uses (slot order: in0 in1 in2 kin out kout), the aliasing rules
